@@ -1,0 +1,195 @@
+//! The account service's tables.
+
+use sea_orm_migration::prelude::*;
+
+use crate::util::{flag, index, int, long_text_null, record_table, text, text_null, timestamp_null};
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(CreateAccountTables)]
+    }
+}
+
+#[derive(DeriveMigrationName)]
+struct CreateAccountTables;
+
+/// Every table with its columns and the indexes its filters, references and orderings need.
+#[async_trait::async_trait]
+impl MigrationTrait for CreateAccountTables {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(record_table("territories").col(text("code", 32)).col(text("name", 200)).to_owned()).await?;
+        index(m, "territories", &["code"], true).await?;
+
+        m.create_table(
+            record_table("partners")
+                .col(text("name", 200))
+                .col(text("kind", 16))
+                .col(text("tier", 16))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("partner_territories")
+                .if_not_exists()
+                .col(text("partner_id", 64))
+                .col(text("territory_id", 64))
+                .primary_key(Index::create().col("partner_id").col("territory_id"))
+                .to_owned(),
+        )
+        .await?;
+        index(m, "partner_territories", &["territory_id"], false).await?;
+
+        m.create_table(
+            record_table("accounts")
+                .col(text("name", 200))
+                .col(text_null("domain", 253))
+                .col(text_null("industry", 100))
+                .col(text("segment", 16))
+                .col(text("tier", 16))
+                .col(text("lifecycle_stage", 16))
+                .col(text_null("territory_id", 64))
+                .col(text_null("owner_user_id", 64))
+                .col(long_text_null("internal_note"))
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            record_table("contacts")
+                .col(text("account_id", 64))
+                .col(text("first_name", 100))
+                .col(text("last_name", 100))
+                .col(text_null("email", 254))
+                .col(text_null("phone", 32))
+                .col(text_null("title", 200))
+                .col(flag("consent_marketing_email"))
+                .col(flag("consent_marketing_phone"))
+                .col(flag("consent_partner_sharing_email"))
+                .col(flag("consent_partner_sharing_phone"))
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            record_table("interactions")
+                .col(text("account_id", 64))
+                .col(text_null("contact_id", 64))
+                .col(text("channel", 16))
+                .col(text("direction", 16))
+                .col(text("subject", 300))
+                .col(long_text_null("body"))
+                .col(ColumnDef::new("occurred_at").timestamp_with_time_zone().not_null())
+                .col(text_null("author_user_id", 64))
+                .col(flag("partner_visible"))
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            record_table("leads")
+                .col(text("first_name", 100))
+                .col(text("last_name", 100))
+                .col(text("company", 200))
+                .col(text_null("email", 254))
+                .col(text_null("phone", 32))
+                .col(text("source", 16))
+                .col(text("status", 16))
+                .col(int("score"))
+                .col(text_null("owner_user_id", 64))
+                .col(text_null("converted_account_id", 64))
+                .col(text_null("converted_contact_id", 64))
+                .col(text_null("converted_opportunity_id", 64))
+                .col(timestamp_null("converted_at"))
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            record_table("opportunities")
+                .col(text("account_id", 64))
+                .col(text("name", 200))
+                .col(text("stage", 16))
+                .col(ColumnDef::new("amount_minor").big_integer().not_null())
+                .col(text("currency", 3))
+                .col(int("probability"))
+                .col(ColumnDef::new("expected_close").date().null())
+                .col(text("forecast_category", 16))
+                .col(text_null("owner_user_id", 64))
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            record_table("cases")
+                .col(text("account_id", 64))
+                .col(text_null("contact_id", 64))
+                .col(text_null("partner_id", 64))
+                .col(text("subject", 300))
+                .col(long_text_null("description"))
+                .col(text("status", 16))
+                .col(text("priority", 16))
+                .col(text("channel", 16))
+                .col(timestamp_null("sla_due_at"))
+                .col(text_null("owner_user_id", 64))
+                .to_owned(),
+        )
+        .await?;
+
+        for table in ["territories", "partners", "accounts", "contacts", "interactions", "leads", "opportunities", "cases"] {
+            index(m, table, &["external_id"], true).await?;
+            index(m, table, &["updated_at"], false).await?;
+            index(m, table, &["created_at"], false).await?;
+        }
+        for (table, cols) in [
+            ("partners", &["name"][..]),
+            ("partners", &["kind"]),
+            ("accounts", &["name"]),
+            ("accounts", &["territory_id"]),
+            ("accounts", &["owner_user_id"]),
+            ("accounts", &["segment"]),
+            ("accounts", &["tier"]),
+            ("accounts", &["lifecycle_stage"]),
+            ("accounts", &["industry"]),
+            ("contacts", &["account_id"]),
+            ("contacts", &["last_name"]),
+            ("contacts", &["email"]),
+            ("interactions", &["account_id", "occurred_at"]),
+            ("interactions", &["contact_id"]),
+            ("interactions", &["occurred_at"]),
+            ("interactions", &["channel"]),
+            ("leads", &["status"]),
+            ("leads", &["source"]),
+            ("leads", &["score"]),
+            ("leads", &["last_name"]),
+            ("leads", &["owner_user_id"]),
+            ("opportunities", &["account_id"]),
+            ("opportunities", &["stage"]),
+            ("opportunities", &["expected_close"]),
+            ("opportunities", &["amount_minor"]),
+            ("opportunities", &["owner_user_id"]),
+            ("cases", &["account_id"]),
+            ("cases", &["contact_id"]),
+            ("cases", &["partner_id"]),
+            ("cases", &["status"]),
+            ("cases", &["priority"]),
+            ("cases", &["sla_due_at"]),
+        ] {
+            index(m, table, cols, false).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            "cases", "opportunities", "leads", "interactions", "contacts", "accounts",
+            "partner_territories", "partners", "territories",
+        ] {
+            m.drop_table(Table::drop().table(table).if_exists().to_owned()).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,11 @@
+//! Schema migrations, one migrator per service. Each service runs only its own migrator
+//! against its own schema (PostgreSQL) or file (SQLite); nothing here crosses services.
+//!
+//! Migrations are additive (expand, then contract in a later release) so that old and new
+//! code can run against the same schema during a rolling deploy.
+
+pub use sea_orm_migration::MigratorTrait;
+
+pub mod account;
+pub mod identity;
+mod util;

@@ -1,0 +1,53 @@
+use sea_orm_migration::prelude::*;
+
+/// The columns every record table has: an opaque id, the integrator's `external_id`
+/// (unique when present), an optimistic-locking `version`, timestamps and an archive mark.
+pub fn record_table(name: &str) -> TableCreateStatement {
+    Table::create()
+        .table(name.to_owned())
+        .if_not_exists()
+        .col(ColumnDef::new("id").string_len(64).not_null().primary_key())
+        .col(ColumnDef::new("external_id").string_len(128).null())
+        .col(ColumnDef::new("version").integer().not_null().default(1))
+        .col(ColumnDef::new("created_at").timestamp_with_time_zone().not_null())
+        .col(ColumnDef::new("updated_at").timestamp_with_time_zone().not_null())
+        .col(ColumnDef::new("archived_at").timestamp_with_time_zone().null())
+        .to_owned()
+}
+
+pub fn text(name: &str, len: u32) -> ColumnDef {
+    ColumnDef::new(name.to_owned()).string_len(len).not_null().to_owned()
+}
+
+pub fn text_null(name: &str, len: u32) -> ColumnDef {
+    ColumnDef::new(name.to_owned()).string_len(len).null().to_owned()
+}
+
+pub fn long_text_null(name: &str) -> ColumnDef {
+    ColumnDef::new(name.to_owned()).text().null().to_owned()
+}
+
+pub fn flag(name: &str) -> ColumnDef {
+    ColumnDef::new(name.to_owned()).boolean().not_null().default(false).to_owned()
+}
+
+pub fn int(name: &str) -> ColumnDef {
+    ColumnDef::new(name.to_owned()).integer().not_null().to_owned()
+}
+
+pub fn timestamp_null(name: &str) -> ColumnDef {
+    ColumnDef::new(name.to_owned()).timestamp_with_time_zone().null().to_owned()
+}
+
+/// Creates `idx_<table>_<cols>` (unique when asked) if it does not exist.
+pub async fn index(manager: &SchemaManager<'_>, table: &str, cols: &[&str], unique: bool) -> Result<(), DbErr> {
+    let mut stmt = Index::create();
+    stmt.name(format!("idx_{table}_{}", cols.join("_"))).table(table.to_owned()).if_not_exists();
+    for col in cols {
+        stmt.col(String::from(*col));
+    }
+    if unique {
+        stmt.unique();
+    }
+    manager.create_index(stmt.to_owned()).await
+}

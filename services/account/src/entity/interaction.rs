@@ -1,0 +1,30 @@
+use sea_orm::entity::prelude::*;
+
+#[allow(unused_imports)]
+use crate::domain::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "interactions")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub external_id: Option<String>,
+    pub version: i32,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub archived_at: Option<DateTimeUtc>,
+    pub account_id: String,
+    pub contact_id: Option<String>,
+    pub channel: Channel,
+    pub direction: Direction,
+    pub subject: String,
+    pub body: Option<String>,
+    pub occurred_at: DateTimeUtc,
+    pub author_user_id: Option<String>,
+    pub partner_visible: bool,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

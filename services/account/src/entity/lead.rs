@@ -1,0 +1,34 @@
+use sea_orm::entity::prelude::*;
+
+#[allow(unused_imports)]
+use crate::domain::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "leads")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub external_id: Option<String>,
+    pub version: i32,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub archived_at: Option<DateTimeUtc>,
+    pub first_name: String,
+    pub last_name: String,
+    pub company: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub source: LeadSource,
+    pub status: LeadStatus,
+    pub score: i32,
+    pub owner_user_id: Option<String>,
+    pub converted_account_id: Option<String>,
+    pub converted_contact_id: Option<String>,
+    pub converted_opportunity_id: Option<String>,
+    pub converted_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

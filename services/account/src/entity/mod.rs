@@ -1,0 +1,12 @@
+//! sea-orm entities: the account service's tables, one module each. These are storage
+//! shapes only; what clients see is defined in `graphql/`.
+
+pub mod account;
+pub mod case;
+pub mod contact;
+pub mod interaction;
+pub mod lead;
+pub mod opportunity;
+pub mod partner;
+pub mod partner_territory;
+pub mod territory;

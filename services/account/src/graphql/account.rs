@@ -1,0 +1,216 @@
+//! `Account`: a customer organisation, a federation entity (`@key(fields: "id")`).
+
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
+use crm_service_common::connection_types;
+use crm_service_common::domain::{optional_text, text};
+use sea_orm::ExprTrait;
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{EntityTrait, QueryFilter, Select};
+
+use super::{case, contact, interaction, opportunity, partner::Territory};
+use super::{RecordInput, ensure_exists, load, optional, ordering, record_fields, record_operations, required, unarchived};
+use crate::domain::{AccountTier, LifecycleStage, Segment, web_domain};
+use crate::entity::{account, territory};
+use crate::store::set;
+use crm_service_common::pagination::contains_text;
+
+#[derive(Clone)]
+pub struct Account(pub account::Model);
+
+connection_types!(AccountConnection, AccountEdge, Account);
+
+#[Object]
+impl Account {
+    record_fields!();
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// The web domain, e.g. `example.com`.
+    async fn domain(&self) -> Option<&str> {
+        self.0.domain.as_deref()
+    }
+    async fn industry(&self) -> Option<&str> {
+        self.0.industry.as_deref()
+    }
+    async fn segment(&self) -> Segment {
+        self.0.segment
+    }
+    async fn tier(&self) -> AccountTier {
+        self.0.tier
+    }
+    async fn lifecycle_stage(&self) -> LifecycleStage {
+        self.0.lifecycle_stage
+    }
+    async fn territory(&self, ctx: &Context<'_>) -> Result<Option<Territory>> {
+        let Some(id) = &self.0.territory_id else { return Ok(None) };
+        Ok(load::<territory::Entity>(ctx, id).await?.map(Territory))
+    }
+    /// The id of the user who owns the account (users live in the identity directory).
+    async fn owner_user_id(&self) -> Option<ID> {
+        self.0.owner_user_id.clone().map(ID)
+    }
+    async fn internal_note(&self) -> Option<&str> {
+        self.0.internal_note.as_deref()
+    }
+    /// The people at this account.
+    async fn contacts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<contact::ContactFilter>,
+        order_by: Option<contact::ContactOrder>,
+    ) -> Result<contact::ContactConnection> {
+        let filter = contact::ContactFilter { account_id: Some(ID(self.0.id.clone())), ..filter.unwrap_or_default() };
+        contact::list_contacts(ctx, first, after, Some(filter), order_by).await
+    }
+    /// Every interaction with this account, newest first unless ordered otherwise.
+    async fn interactions(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<interaction::InteractionFilter>,
+        order_by: Option<interaction::InteractionOrder>,
+    ) -> Result<interaction::InteractionConnection> {
+        let filter = interaction::InteractionFilter { account_id: Some(ID(self.0.id.clone())), ..filter.unwrap_or_default() };
+        interaction::list_interactions(ctx, first, after, Some(filter), order_by).await
+    }
+    async fn opportunities(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<opportunity::OpportunityFilter>,
+        order_by: Option<opportunity::OpportunityOrder>,
+    ) -> Result<opportunity::OpportunityConnection> {
+        let filter = opportunity::OpportunityFilter { account_id: Some(ID(self.0.id.clone())), ..filter.unwrap_or_default() };
+        opportunity::list_opportunities(ctx, first, after, Some(filter), order_by).await
+    }
+    async fn cases(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<case::CaseFilter>,
+        order_by: Option<case::CaseOrder>,
+    ) -> Result<case::CaseConnection> {
+        let filter = case::CaseFilter { account_id: Some(ID(self.0.id.clone())), ..filter.unwrap_or_default() };
+        case::list_cases(ctx, first, after, Some(filter), order_by).await
+    }
+}
+
+ordering!(AccountOrder, AccountOrderField, account, default = Name, {
+    Name => Name.name: Text,
+    CreatedAt => CreatedAt.created_at: Time,
+    UpdatedAt => UpdatedAt.updated_at: Time,
+});
+
+#[derive(InputObject, Default, Clone, Debug)]
+pub struct AccountFilter {
+    /// Matches name or domain, case-insensitively.
+    pub text: Option<String>,
+    pub segment: Option<Segment>,
+    pub tier: Option<AccountTier>,
+    pub lifecycle_stage: Option<LifecycleStage>,
+    pub territory_id: Option<ID>,
+    pub owner_user_id: Option<ID>,
+    pub industry: Option<String>,
+    #[graphql(default)]
+    pub include_archived: bool,
+}
+
+impl AccountFilter {
+    fn select(self) -> Select<account::Entity> {
+        use account::Column as C;
+        let mut s = unarchived(account::Entity::find(), self.include_archived);
+        if let Some(text) = self.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            s = s.filter(Condition::any().add(contains_text(C::Name, text)).add(contains_text(C::Domain, text)));
+        }
+        if let Some(v) = self.segment {
+            s = s.filter(Expr::col(C::Segment).eq(v));
+        }
+        if let Some(v) = self.tier {
+            s = s.filter(Expr::col(C::Tier).eq(v));
+        }
+        if let Some(v) = self.lifecycle_stage {
+            s = s.filter(Expr::col(C::LifecycleStage).eq(v));
+        }
+        if let Some(v) = self.territory_id {
+            s = s.filter(Expr::col(C::TerritoryId).eq(v.0));
+        }
+        if let Some(v) = self.owner_user_id {
+            s = s.filter(Expr::col(C::OwnerUserId).eq(v.0));
+        }
+        if let Some(v) = self.industry {
+            s = s.filter(Expr::col(C::Industry).eq(v));
+        }
+        s
+    }
+}
+
+/// Fields of an account. On create, `name`, `segment`, `tier` and `lifecycleStage` are
+/// required; on update, fields left out stay as they are and `null` clears optional ones.
+#[derive(InputObject, Default, Clone, Debug)]
+pub struct AccountInput {
+    pub name: Option<String>,
+    pub domain: MaybeUndefined<String>,
+    pub industry: MaybeUndefined<String>,
+    pub segment: Option<Segment>,
+    pub tier: Option<AccountTier>,
+    pub lifecycle_stage: Option<LifecycleStage>,
+    pub territory_id: MaybeUndefined<ID>,
+    pub owner_user_id: MaybeUndefined<ID>,
+    pub internal_note: MaybeUndefined<String>,
+}
+
+impl RecordInput<account::Entity> for AccountInput {
+    fn apply(&self, m: &mut account::ActiveModel, creating: bool) -> crm_service_common::ApiResult<()> {
+        if let Some(v) = required(creating, "input.name", &self.name)? {
+            set(&mut m.name, text("input.name", v, 200)?);
+        }
+        optional(&mut m.domain, &self.domain, |v| web_domain("input.domain", v))?;
+        optional(&mut m.industry, &self.industry, |v| text("input.industry", v, 100))?;
+        if let Some(v) = required(creating, "input.segment", &self.segment)? {
+            set(&mut m.segment, *v);
+        }
+        if let Some(v) = required(creating, "input.tier", &self.tier)? {
+            set(&mut m.tier, *v);
+        }
+        if let Some(v) = required(creating, "input.lifecycleStage", &self.lifecycle_stage)? {
+            set(&mut m.lifecycle_stage, *v);
+        }
+        optional(&mut m.territory_id, &self.territory_id, |v| Ok(v.0.clone()))?;
+        optional(&mut m.owner_user_id, &self.owner_user_id, |v| text("input.ownerUserId", v, 64))?;
+        optional(&mut m.internal_note, &self.internal_note, |v| {
+            optional_text("input.internalNote", Some(v), 10_000).map(Option::unwrap_or_default)
+        })?;
+        Ok(())
+    }
+
+    async fn check_references(&self, ctx: &Context<'_>) -> crm_service_common::ApiResult<()> {
+        if let MaybeUndefined::Value(id) = &self.territory_id {
+            ensure_exists::<territory::Entity>(ctx, "input.territoryId", id).await?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+pub struct AccountEntityQuery;
+
+#[Object]
+impl AccountEntityQuery {
+    /// Federation entity look-up; a batch of keys is loaded with one query.
+    #[graphql(entity)]
+    async fn find_account_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Account>> {
+        Ok(load::<account::Entity>(ctx, &id).await?.map(Account))
+    }
+}
+
+record_operations!(
+    AccountQuery, AccountMutation, Account, account, AccountInput,
+    list: accounts(AccountFilter, AccountOrder) -> AccountConnection, one: account,
+    mutations: create_account, update_account, upsert_account, archive_account
+);

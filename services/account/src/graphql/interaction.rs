@@ -1,0 +1,185 @@
+//! `Interaction`: one touch point with an account on any channel.
+
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
+use chrono::{DateTime, Utc};
+use crm_service_common::connection_types;
+use crm_service_common::domain::{optional_text, text};
+use crm_service_common::pagination::contains_text;
+use sea_orm::ExprTrait;
+use sea_orm::sea_query::Expr;
+use sea_orm::{EntityTrait, QueryFilter, Select};
+
+use super::account::Account;
+use super::{RecordInput, ensure_exists, load, optional, ordering, record_fields, record_operations, required, unarchived};
+use crate::domain::{Channel, Direction};
+use crate::entity::{account, contact, interaction};
+use crate::store::set;
+
+#[derive(Clone)]
+pub struct Interaction(pub interaction::Model);
+
+connection_types!(InteractionConnection, InteractionEdge, Interaction);
+
+#[Object]
+impl Interaction {
+    record_fields!();
+
+    async fn account_id(&self) -> ID {
+        ID(self.0.account_id.clone())
+    }
+    async fn account(&self, ctx: &Context<'_>) -> Result<Option<Account>> {
+        Ok(load::<account::Entity>(ctx, &self.0.account_id).await?.map(Account))
+    }
+    async fn contact_id(&self) -> Option<ID> {
+        self.0.contact_id.clone().map(ID)
+    }
+    async fn channel(&self) -> Channel {
+        self.0.channel
+    }
+    async fn direction(&self) -> Direction {
+        self.0.direction
+    }
+    async fn subject(&self) -> &str {
+        &self.0.subject
+    }
+    async fn body(&self) -> Option<&str> {
+        self.0.body.as_deref()
+    }
+    async fn occurred_at(&self) -> DateTime<Utc> {
+        self.0.occurred_at
+    }
+    async fn author_user_id(&self) -> Option<ID> {
+        self.0.author_user_id.clone().map(ID)
+    }
+    /// Whether partners who can see the account may read this interaction.
+    async fn partner_visible(&self) -> bool {
+        self.0.partner_visible
+    }
+}
+
+ordering!(InteractionOrder, InteractionOrderField, interaction, default = OccurredAt, {
+    OccurredAt => OccurredAt.occurred_at: Time,
+    CreatedAt => CreatedAt.created_at: Time,
+});
+
+#[derive(InputObject, Default, Clone, Debug)]
+pub struct InteractionFilter {
+    /// Matches the subject, case-insensitively.
+    pub text: Option<String>,
+    pub account_id: Option<ID>,
+    pub contact_id: Option<ID>,
+    pub channel: Option<Channel>,
+    pub direction: Option<Direction>,
+    pub partner_visible: Option<bool>,
+    pub occurred_after: Option<DateTime<Utc>>,
+    pub occurred_before: Option<DateTime<Utc>>,
+    #[graphql(default)]
+    pub include_archived: bool,
+}
+
+impl InteractionFilter {
+    fn select(self) -> Select<interaction::Entity> {
+        use interaction::Column as C;
+        let mut s = unarchived(interaction::Entity::find(), self.include_archived);
+        if let Some(text) = self.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            s = s.filter(contains_text(C::Subject, text));
+        }
+        if let Some(v) = self.account_id {
+            s = s.filter(Expr::col(C::AccountId).eq(v.0));
+        }
+        if let Some(v) = self.contact_id {
+            s = s.filter(Expr::col(C::ContactId).eq(v.0));
+        }
+        if let Some(v) = self.channel {
+            s = s.filter(Expr::col(C::Channel).eq(v));
+        }
+        if let Some(v) = self.direction {
+            s = s.filter(Expr::col(C::Direction).eq(v));
+        }
+        if let Some(v) = self.partner_visible {
+            s = s.filter(Expr::col(C::PartnerVisible).eq(v));
+        }
+        if let Some(v) = self.occurred_after {
+            s = s.filter(Expr::col(C::OccurredAt).gte(v));
+        }
+        if let Some(v) = self.occurred_before {
+            s = s.filter(Expr::col(C::OccurredAt).lt(v));
+        }
+        s
+    }
+}
+
+/// Fields of an interaction. On create, `accountId`, `channel`, `direction`, `subject` and
+/// `occurredAt` are required.
+#[derive(InputObject, Default, Clone, Debug)]
+pub struct InteractionInput {
+    pub account_id: Option<ID>,
+    pub contact_id: MaybeUndefined<ID>,
+    pub channel: Option<Channel>,
+    pub direction: Option<Direction>,
+    pub subject: Option<String>,
+    pub body: MaybeUndefined<String>,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub author_user_id: MaybeUndefined<ID>,
+    pub partner_visible: Option<bool>,
+}
+
+impl RecordInput<interaction::Entity> for InteractionInput {
+    fn apply(&self, m: &mut interaction::ActiveModel, creating: bool) -> crm_service_common::ApiResult<()> {
+        if let Some(v) = required(creating, "input.accountId", &self.account_id)? {
+            set(&mut m.account_id, v.0.clone());
+        }
+        optional(&mut m.contact_id, &self.contact_id, |v| Ok(v.0.clone()))?;
+        if let Some(v) = required(creating, "input.channel", &self.channel)? {
+            set(&mut m.channel, *v);
+        }
+        if let Some(v) = required(creating, "input.direction", &self.direction)? {
+            set(&mut m.direction, *v);
+        }
+        if let Some(v) = required(creating, "input.subject", &self.subject)? {
+            set(&mut m.subject, text("input.subject", v, 300)?);
+        }
+        optional(&mut m.body, &self.body, |v| optional_text("input.body", Some(v), 50_000).map(Option::unwrap_or_default))?;
+        if let Some(v) = required(creating, "input.occurredAt", &self.occurred_at)? {
+            set(&mut m.occurred_at, *v);
+        }
+        optional(&mut m.author_user_id, &self.author_user_id, |v| text("input.authorUserId", v, 64))?;
+        match self.partner_visible {
+            Some(v) => set(&mut m.partner_visible, v),
+            None if creating => set(&mut m.partner_visible, false),
+            None => {}
+        }
+        Ok(())
+    }
+
+    async fn check_references(&self, ctx: &Context<'_>) -> crm_service_common::ApiResult<()> {
+        if let Some(id) = &self.account_id {
+            ensure_exists::<account::Entity>(ctx, "input.accountId", id).await?;
+        }
+        if let MaybeUndefined::Value(id) = &self.contact_id {
+            ensure_exists::<contact::Entity>(ctx, "input.contactId", id).await?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) async fn list_interactions(
+    ctx: &Context<'_>,
+    first: Option<i32>,
+    after: Option<String>,
+    filter: Option<InteractionFilter>,
+    order_by: Option<InteractionOrder>,
+) -> Result<InteractionConnection> {
+    // A timeline reads newest first.
+    let order_by = order_by.or(Some(InteractionOrder {
+        field: InteractionOrderField::OccurredAt,
+        direction: crm_service_common::pagination::SortDirection::Desc,
+    }));
+    InteractionQuery.interactions(ctx, first, after, filter, order_by).await
+}
+
+record_operations!(
+    InteractionQuery, InteractionMutation, Interaction, interaction, InteractionInput,
+    list: interactions(InteractionFilter, InteractionOrder) -> InteractionConnection, one: interaction,
+    mutations: create_interaction, update_interaction, upsert_interaction, archive_interaction
+);

@@ -1,0 +1,315 @@
+//! `Lead`: a prospective customer not yet qualified; converting one creates (or reuses) an
+//! account, creates a contact and optionally an opportunity, in one transaction.
+
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
+use chrono::NaiveDate;
+use crm_service_common::connection_types;
+use crm_service_common::domain::{email, percent, phone, text};
+use crm_service_common::pagination::contains_text;
+use crm_service_common::{ApiError, ApiResult};
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{ActiveValue::Set, EntityTrait, ExprTrait, QueryFilter, Select, TransactionTrait};
+
+use super::account::{Account, AccountInput};
+use super::contact::{Contact, ContactInput};
+use super::opportunity::{Opportunity, OpportunityInput};
+use super::{RecordInput, db, ensure_exists, optional, ordering, record_fields, record_operations, required, unarchived};
+use crate::domain::{AccountTier, LeadSource, LeadStatus, LifecycleStage, OpportunityStage, Segment};
+use crate::entity::{account, contact, lead, opportunity};
+use crate::store::{self, now, set};
+
+#[derive(Clone)]
+pub struct Lead(pub lead::Model);
+
+connection_types!(LeadConnection, LeadEdge, Lead);
+
+#[Object]
+impl Lead {
+    record_fields!();
+
+    async fn first_name(&self) -> &str {
+        &self.0.first_name
+    }
+    async fn last_name(&self) -> &str {
+        &self.0.last_name
+    }
+    async fn company(&self) -> &str {
+        &self.0.company
+    }
+    async fn email(&self) -> Option<&str> {
+        self.0.email.as_deref()
+    }
+    async fn phone(&self) -> Option<&str> {
+        self.0.phone.as_deref()
+    }
+    async fn source(&self) -> LeadSource {
+        self.0.source
+    }
+    async fn status(&self) -> LeadStatus {
+        self.0.status
+    }
+    /// Lead score, 0–100: higher is warmer.
+    async fn score(&self) -> i32 {
+        self.0.score
+    }
+    async fn owner_user_id(&self) -> Option<ID> {
+        self.0.owner_user_id.clone().map(ID)
+    }
+    async fn converted_account_id(&self) -> Option<ID> {
+        self.0.converted_account_id.clone().map(ID)
+    }
+    async fn converted_contact_id(&self) -> Option<ID> {
+        self.0.converted_contact_id.clone().map(ID)
+    }
+    async fn converted_opportunity_id(&self) -> Option<ID> {
+        self.0.converted_opportunity_id.clone().map(ID)
+    }
+    async fn converted_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.0.converted_at
+    }
+}
+
+ordering!(LeadOrder, LeadOrderField, lead, default = CreatedAt, {
+    CreatedAt => CreatedAt.created_at: Time,
+    UpdatedAt => UpdatedAt.updated_at: Time,
+    Score => Score.score: Int,
+    LastName => LastName.last_name: Text,
+    Company => Company.company: Text,
+});
+
+#[derive(InputObject, Default, Clone, Debug)]
+pub struct LeadFilter {
+    /// Matches name, company or email, case-insensitively.
+    pub text: Option<String>,
+    pub status: Option<LeadStatus>,
+    pub source: Option<LeadSource>,
+    pub min_score: Option<i32>,
+    pub owner_user_id: Option<ID>,
+    #[graphql(default)]
+    pub include_archived: bool,
+}
+
+impl LeadFilter {
+    fn select(self) -> Select<lead::Entity> {
+        use lead::Column as C;
+        let mut s = unarchived(lead::Entity::find(), self.include_archived);
+        if let Some(text) = self.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            s = s.filter(
+                Condition::any()
+                    .add(contains_text(C::FirstName, text))
+                    .add(contains_text(C::LastName, text))
+                    .add(contains_text(C::Company, text))
+                    .add(contains_text(C::Email, text)),
+            );
+        }
+        if let Some(v) = self.status {
+            s = s.filter(Expr::col(C::Status).eq(v));
+        }
+        if let Some(v) = self.source {
+            s = s.filter(Expr::col(C::Source).eq(v));
+        }
+        if let Some(v) = self.min_score {
+            s = s.filter(Expr::col(C::Score).gte(v));
+        }
+        if let Some(v) = self.owner_user_id {
+            s = s.filter(Expr::col(C::OwnerUserId).eq(v.0));
+        }
+        s
+    }
+}
+
+/// Fields of a lead. On create, `firstName`, `lastName`, `company` and `source` are
+/// required; status starts `NEW` and score 0. Conversion happens with `convertLead`, not
+/// by setting the status.
+#[derive(InputObject, Default, Clone, Debug)]
+pub struct LeadInput {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company: Option<String>,
+    pub email: MaybeUndefined<String>,
+    pub phone: MaybeUndefined<String>,
+    pub source: Option<LeadSource>,
+    pub status: Option<LeadStatus>,
+    pub score: Option<i32>,
+    pub owner_user_id: MaybeUndefined<ID>,
+}
+
+impl RecordInput<lead::Entity> for LeadInput {
+    fn apply(&self, m: &mut lead::ActiveModel, creating: bool) -> ApiResult<()> {
+        if let Some(v) = required(creating, "input.firstName", &self.first_name)? {
+            set(&mut m.first_name, text("input.firstName", v, 100)?);
+        }
+        if let Some(v) = required(creating, "input.lastName", &self.last_name)? {
+            set(&mut m.last_name, text("input.lastName", v, 100)?);
+        }
+        if let Some(v) = required(creating, "input.company", &self.company)? {
+            set(&mut m.company, text("input.company", v, 200)?);
+        }
+        optional(&mut m.email, &self.email, |v| email("input.email", v))?;
+        optional(&mut m.phone, &self.phone, |v| phone("input.phone", v))?;
+        if let Some(v) = required(creating, "input.source", &self.source)? {
+            set(&mut m.source, *v);
+        }
+        let current = m.status.try_as_ref().copied();
+        match self.status {
+            Some(LeadStatus::Converted) if current != Some(LeadStatus::Converted) => {
+                return Err(ApiError::validation("input.status", "use convertLead to convert a lead"));
+            }
+            Some(v) if current == Some(LeadStatus::Converted) && v != LeadStatus::Converted => {
+                return Err(ApiError::InvalidState { message: "a converted lead cannot change status".into() });
+            }
+            Some(v) => set(&mut m.status, v),
+            None if creating => set(&mut m.status, LeadStatus::New),
+            None => {}
+        }
+        match self.score {
+            Some(v) => set(&mut m.score, percent("input.score", v)?),
+            None if creating => set(&mut m.score, 0),
+            None => {}
+        }
+        optional(&mut m.owner_user_id, &self.owner_user_id, |v| text("input.ownerUserId", v, 64))?;
+        Ok(())
+    }
+
+    async fn check_references(&self, _ctx: &Context<'_>) -> ApiResult<()> {
+        Ok(())
+    }
+}
+
+record_operations!(
+    LeadQuery, LeadMutation, Lead, lead, LeadInput,
+    list: leads(LeadFilter, LeadOrder) -> LeadConnection, one: lead,
+    mutations: create_lead, update_lead, upsert_lead, archive_lead
+);
+
+/// How to convert a lead.
+#[derive(InputObject, Default, Clone, Debug)]
+pub struct ConvertLeadInput {
+    /// Attach the contact to this existing account instead of creating one.
+    pub account_id: Option<ID>,
+    /// Name of the new account (default: the lead's company).
+    pub account_name: Option<String>,
+    /// Segment of the new account (default SMB).
+    pub segment: Option<Segment>,
+    /// Create an opportunity too.
+    pub opportunity: Option<ConvertOpportunityInput>,
+}
+
+#[derive(InputObject, Clone, Debug)]
+pub struct ConvertOpportunityInput {
+    pub name: String,
+    pub amount: String,
+    pub currency: String,
+    pub expected_close: Option<NaiveDate>,
+}
+
+/// What a conversion produced.
+#[derive(SimpleObject)]
+pub struct ConvertLeadResult {
+    pub lead: Lead,
+    pub account: Account,
+    pub contact: Contact,
+    pub opportunity: Option<Opportunity>,
+}
+
+#[derive(Default)]
+pub struct LeadConversionMutation;
+
+#[Object]
+impl LeadConversionMutation {
+    /// Converts a lead into an account (new or existing), a contact and optionally an
+    /// opportunity, all or nothing. A lead converts once; a disqualified one not at all.
+    async fn convert_lead(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        version: i32,
+        #[graphql(default)] input: ConvertLeadInput,
+    ) -> Result<ConvertLeadResult> {
+        if let Some(account_id) = &input.account_id {
+            ensure_exists::<account::Entity>(ctx, "input.accountId", account_id).await?;
+        }
+        let db = db(ctx)?;
+        let txn = db.begin().await.map_err(ApiError::from)?;
+        let current = store::get::<lead::Entity, _>(&txn, &id).await?;
+        if current.version != version {
+            return Err(ApiError::VersionConflict { current_version: current.version }.into());
+        }
+        match current.status {
+            LeadStatus::Converted => return Err(ApiError::InvalidState { message: "the lead is already converted".into() }.into()),
+            LeadStatus::Disqualified => {
+                return Err(ApiError::InvalidState { message: "a disqualified lead cannot be converted".into() }.into());
+            }
+            _ => {}
+        }
+
+        let account = match &input.account_id {
+            Some(account_id) => store::get::<account::Entity, _>(&txn, account_id).await?,
+            None => {
+                let account_input = AccountInput {
+                    name: Some(input.account_name.clone().unwrap_or_else(|| current.company.clone())),
+                    segment: Some(input.segment.unwrap_or(Segment::Smb)),
+                    tier: Some(AccountTier::Standard),
+                    lifecycle_stage: Some(LifecycleStage::Prospect),
+                    owner_user_id: maybe(current.owner_user_id.clone().map(ID)),
+                    ..Default::default()
+                };
+                store::create::<account::Entity, _>(&txn, None, |m, c| account_input.apply(m, c).map_err(|e| e.in_field("convert"))).await?
+            }
+        };
+        let contact_input = ContactInput {
+            account_id: Some(ID(account.id.clone())),
+            first_name: Some(current.first_name.clone()),
+            last_name: Some(current.last_name.clone()),
+            email: maybe(current.email.clone()),
+            phone: maybe(current.phone.clone()),
+            ..Default::default()
+        };
+        let contact = store::create::<contact::Entity, _>(&txn, None, |m, c| contact_input.apply(m, c)).await?;
+        let opportunity = match &input.opportunity {
+            Some(o) => {
+                let opportunity_input = OpportunityInput {
+                    account_id: Some(ID(account.id.clone())),
+                    name: Some(o.name.clone()),
+                    stage: Some(OpportunityStage::Qualification),
+                    amount: Some(o.amount.clone()),
+                    currency: Some(o.currency.clone()),
+                    expected_close: maybe(o.expected_close),
+                    owner_user_id: maybe(current.owner_user_id.clone().map(ID)),
+                    ..Default::default()
+                };
+                let apply = |m: &mut opportunity::ActiveModel, c| {
+                    opportunity_input.apply(m, c).map_err(|e| match e {
+                        ApiError::Validation { field, message } => {
+                            ApiError::Validation { field: field.replacen("input.", "input.opportunity.", 1), message }
+                        }
+                        other => other,
+                    })
+                };
+                Some(store::create::<opportunity::Entity, _>(&txn, None, apply).await?)
+            }
+            None => None,
+        };
+        let changes = lead::ActiveModel {
+            status: Set(LeadStatus::Converted),
+            converted_account_id: Set(Some(account.id.clone())),
+            converted_contact_id: Set(Some(contact.id.clone())),
+            converted_opportunity_id: Set(opportunity.as_ref().map(|o| o.id.clone())),
+            converted_at: Set(Some(now())),
+            ..Default::default()
+        };
+        let lead = store::update_versioned::<lead::Entity, _>(&txn, &id, version, changes).await?;
+        txn.commit().await.map_err(ApiError::from)?;
+        Ok(ConvertLeadResult {
+            lead: Lead(lead),
+            account: Account(account),
+            contact: Contact(contact),
+            opportunity: opportunity.map(Opportunity),
+        })
+    }
+}
+
+/// An optional value as input: absent stays undefined (nothing to set).
+fn maybe<T>(value: Option<T>) -> MaybeUndefined<T> {
+    value.map_or(MaybeUndefined::Undefined, MaybeUndefined::Value)
+}

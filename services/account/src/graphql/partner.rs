@@ -1,0 +1,259 @@
+//! `Partner` (a supplier or distributor organisation, a federation entity) and
+//! `Territory` (a sales region that accounts belong to and distributors cover).
+
+use async_graphql::{Context, ID, InputObject, Object, Result};
+use crm_service_common::connection_types;
+use crm_service_common::domain::text;
+use crm_service_common::pagination::contains_text;
+use crm_service_common::{ApiError, ApiResult};
+use sea_orm::sea_query::{Condition, Expr, Query};
+use sea_orm::{ActiveValue::Set, EntityTrait, ExprTrait, QueryFilter, QueryOrder, Select, TransactionTrait};
+
+use super::{RecordInput, db, load, ordering, record_fields, record_operations, required, unarchived};
+use crate::domain::{PartnerKind, PartnerTier};
+use crate::entity::{partner, partner_territory, territory};
+use crate::store::{self, set};
+
+#[derive(Clone)]
+pub struct Partner(pub partner::Model);
+
+connection_types!(PartnerConnection, PartnerEdge, Partner);
+
+#[Object]
+impl Partner {
+    record_fields!();
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn kind(&self) -> PartnerKind {
+        self.0.kind
+    }
+    async fn tier(&self) -> PartnerTier {
+        self.0.tier
+    }
+    /// The territories this partner covers, by code.
+    async fn territories(&self, ctx: &Context<'_>) -> Result<Vec<Territory>> {
+        Ok(territories_of(db(ctx)?, &self.0.id).await?.into_iter().map(Territory).collect())
+    }
+}
+
+async fn territories_of(db: &sea_orm::DatabaseConnection, partner_id: &str) -> ApiResult<Vec<territory::Model>> {
+    let ids = Query::select()
+        .column(partner_territory::Column::TerritoryId)
+        .from(partner_territory::Entity)
+        .and_where(Expr::col(partner_territory::Column::PartnerId).eq(partner_id))
+        .to_owned();
+    Ok(territory::Entity::find()
+        .filter(Expr::col(territory::Column::Id).in_subquery(ids))
+        .order_by_asc(territory::Column::Code)
+        .all(db)
+        .await?)
+}
+
+ordering!(PartnerOrder, PartnerOrderField, partner, default = Name, {
+    Name => Name.name: Text,
+    CreatedAt => CreatedAt.created_at: Time,
+    UpdatedAt => UpdatedAt.updated_at: Time,
+});
+
+#[derive(InputObject, Default, Clone, Debug)]
+pub struct PartnerFilter {
+    /// Matches the name, case-insensitively.
+    pub text: Option<String>,
+    pub kind: Option<PartnerKind>,
+    pub tier: Option<PartnerTier>,
+    /// Partners that cover this territory.
+    pub territory_id: Option<ID>,
+    #[graphql(default)]
+    pub include_archived: bool,
+}
+
+impl PartnerFilter {
+    fn select(self) -> Select<partner::Entity> {
+        use partner::Column as C;
+        let mut s = unarchived(partner::Entity::find(), self.include_archived);
+        if let Some(text) = self.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            s = s.filter(contains_text(C::Name, text));
+        }
+        if let Some(v) = self.kind {
+            s = s.filter(Expr::col(C::Kind).eq(v));
+        }
+        if let Some(v) = self.tier {
+            s = s.filter(Expr::col(C::Tier).eq(v));
+        }
+        if let Some(v) = self.territory_id {
+            let covering = Query::select()
+                .column(partner_territory::Column::PartnerId)
+                .from(partner_territory::Entity)
+                .and_where(Expr::col(partner_territory::Column::TerritoryId).eq(v.0))
+                .to_owned();
+            s = s.filter(Expr::col(C::Id).in_subquery(covering));
+        }
+        s
+    }
+}
+
+/// Fields of a partner. On create, `name`, `kind` and `tier` are required. Territories are
+/// set with `setPartnerTerritories`.
+#[derive(InputObject, Default, Clone, Debug)]
+pub struct PartnerInput {
+    pub name: Option<String>,
+    pub kind: Option<PartnerKind>,
+    pub tier: Option<PartnerTier>,
+}
+
+impl RecordInput<partner::Entity> for PartnerInput {
+    fn apply(&self, m: &mut partner::ActiveModel, creating: bool) -> ApiResult<()> {
+        if let Some(v) = required(creating, "input.name", &self.name)? {
+            set(&mut m.name, text("input.name", v, 200)?);
+        }
+        if let Some(v) = required(creating, "input.kind", &self.kind)? {
+            set(&mut m.kind, *v);
+        }
+        if let Some(v) = required(creating, "input.tier", &self.tier)? {
+            set(&mut m.tier, *v);
+        }
+        Ok(())
+    }
+
+    async fn check_references(&self, _ctx: &Context<'_>) -> ApiResult<()> {
+        Ok(())
+    }
+}
+
+record_operations!(
+    PartnerQuery, PartnerMutation, Partner, partner, PartnerInput,
+    list: partners(PartnerFilter, PartnerOrder) -> PartnerConnection, one: partner,
+    mutations: create_partner, update_partner, upsert_partner, archive_partner
+);
+
+#[derive(Default)]
+pub struct PartnerEntityQuery;
+
+#[Object]
+impl PartnerEntityQuery {
+    /// Federation entity look-up; a batch of keys is loaded with one query.
+    #[graphql(entity)]
+    async fn find_partner_by_id(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Partner>> {
+        Ok(load::<partner::Entity>(ctx, &id).await?.map(Partner))
+    }
+}
+
+#[derive(Default)]
+pub struct PartnerTerritoryMutation;
+
+#[Object]
+impl PartnerTerritoryMutation {
+    /// Replaces the set of territories a partner covers; `version` is the partner's.
+    async fn set_partner_territories(
+        &self,
+        ctx: &Context<'_>,
+        partner_id: ID,
+        version: i32,
+        territory_ids: Vec<ID>,
+    ) -> Result<Partner> {
+        let db = db(ctx)?;
+        let mut wanted: Vec<String> = territory_ids.into_iter().map(|id| id.0).collect();
+        wanted.sort();
+        wanted.dedup();
+        let found = store::get_many::<territory::Entity, _>(db, &wanted).await?;
+        if found.len() != wanted.len() || found.iter().any(|t| t.archived_at.is_some()) {
+            return Err(ApiError::validation("territoryIds", "refers to a territory that does not exist").into());
+        }
+        let txn = db.begin().await.map_err(ApiError::from)?;
+        // Bump the partner's version first: it fails on a stale version before any change.
+        let changes = partner::ActiveModel { version: sea_orm::ActiveValue::NotSet, ..Default::default() };
+        let model = store::update_versioned::<partner::Entity, _>(&txn, &partner_id, version, changes).await?;
+        partner_territory::Entity::delete_many()
+            .filter(Expr::col(partner_territory::Column::PartnerId).eq(partner_id.0.clone()))
+            .exec(&txn)
+            .await
+            .map_err(ApiError::from)?;
+        if !wanted.is_empty() {
+            let rows = wanted.into_iter().map(|territory_id| partner_territory::ActiveModel {
+                partner_id: Set(partner_id.0.clone()),
+                territory_id: Set(territory_id),
+            });
+            partner_territory::Entity::insert_many(rows).exec_without_returning(&txn).await.map_err(ApiError::from)?;
+        }
+        txn.commit().await.map_err(ApiError::from)?;
+        Ok(Partner(model))
+    }
+}
+
+#[derive(Clone)]
+pub struct Territory(pub territory::Model);
+
+connection_types!(TerritoryConnection, TerritoryEdge, Territory);
+
+#[Object]
+impl Territory {
+    record_fields!();
+
+    /// A short stable code such as `DE-NORTH`.
+    async fn code(&self) -> &str {
+        &self.0.code
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+}
+
+ordering!(TerritoryOrder, TerritoryOrderField, territory, default = Code, {
+    Code => Code.code: Text,
+    Name => Name.name: Text,
+});
+
+#[derive(InputObject, Default, Clone, Debug)]
+pub struct TerritoryFilter {
+    /// Matches code or name, case-insensitively.
+    pub text: Option<String>,
+    #[graphql(default)]
+    pub include_archived: bool,
+}
+
+impl TerritoryFilter {
+    fn select(self) -> Select<territory::Entity> {
+        use territory::Column as C;
+        let mut s = unarchived(territory::Entity::find(), self.include_archived);
+        if let Some(text) = self.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+            s = s.filter(Condition::any().add(contains_text(C::Code, text)).add(contains_text(C::Name, text)));
+        }
+        s
+    }
+}
+
+/// Fields of a territory. On create, `code` and `name` are required.
+#[derive(InputObject, Default, Clone, Debug)]
+pub struct TerritoryInput {
+    /// Upper-case letters, digits and dashes, e.g. `DE-NORTH`.
+    pub code: Option<String>,
+    pub name: Option<String>,
+}
+
+impl RecordInput<territory::Entity> for TerritoryInput {
+    fn apply(&self, m: &mut territory::ActiveModel, creating: bool) -> ApiResult<()> {
+        if let Some(v) = required(creating, "input.code", &self.code)? {
+            let code = v.trim().to_ascii_uppercase();
+            if code.is_empty() || code.len() > 32 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+                return Err(ApiError::validation("input.code", "must be 1 to 32 letters, digits or dashes"));
+            }
+            set(&mut m.code, code);
+        }
+        if let Some(v) = required(creating, "input.name", &self.name)? {
+            set(&mut m.name, text("input.name", v, 200)?);
+        }
+        Ok(())
+    }
+
+    async fn check_references(&self, _ctx: &Context<'_>) -> ApiResult<()> {
+        Ok(())
+    }
+}
+
+record_operations!(
+    TerritoryQuery, TerritoryMutation, Territory, territory, TerritoryInput,
+    list: territories(TerritoryFilter, TerritoryOrder) -> TerritoryConnection, one: territory,
+    mutations: create_territory, update_territory, upsert_territory, archive_territory
+);

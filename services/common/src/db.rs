@@ -1,0 +1,112 @@
+//! Database connections. Each service owns its tables: on PostgreSQL they live in a schema
+//! named after the service (`search_path` is pinned to it), on SQLite in a file of its own.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+
+/// Where a service's data lives.
+#[derive(Clone, Debug)]
+pub struct DbTarget {
+    /// A `postgres://…` or `sqlite://…` URL.
+    pub url: String,
+    /// The PostgreSQL schema that holds this service's tables (ignored for SQLite).
+    pub schema: String,
+}
+
+impl DbTarget {
+    /// Resolves where `service` keeps its data: `DATABASE_URL` when it is PostgreSQL (one
+    /// schema per service), otherwise one SQLite file per service under `data_dir`.
+    pub fn for_service(database_url: Option<&str>, data_dir: &std::path::Path, service: &str) -> Self {
+        let schema = service.replace('-', "_");
+        match database_url {
+            Some(url) if !url.is_empty() => Self { url: url.to_owned(), schema },
+            _ => Self {
+                url: format!("sqlite://{}?mode=rwc", data_dir.join(format!("{service}.db")).display()),
+                schema,
+            },
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres")
+    }
+}
+
+/// Connects and, on PostgreSQL, makes sure the service's schema exists.
+pub async fn connect(target: &DbTarget) -> anyhow::Result<DatabaseConnection> {
+    if let Some(path) = sqlite_path(&target.url) {
+        if let Some(dir) = std::path::Path::new(path).parent() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating the data directory {}", dir.display()))?;
+        }
+    }
+    if target.is_postgres() {
+        anyhow::ensure!(
+            target.schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "schema name {:?} must be alphanumeric",
+            target.schema
+        );
+        // The schema must exist before a pool pins its search_path to it.
+        let bootstrap = Database::connect(target.url.as_str())
+            .await
+            .context("connecting to PostgreSQL (DATABASE_URL)")?;
+        bootstrap
+            .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", target.schema))
+            .await
+            .with_context(|| format!("creating schema {}", target.schema))?;
+        bootstrap.close().await.ok();
+    }
+    let mut options = ConnectOptions::new(target.url.clone());
+    options
+        .max_connections(if target.is_postgres() { 16 } else { 8 })
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    if target.is_postgres() {
+        options.set_schema_search_path(target.schema.clone());
+    } else {
+        // WAL lets readers run beside the single writer; the busy timeout turns writer
+        // contention into waiting instead of "database is locked" errors.
+        options.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    }
+    Database::connect(options)
+        .await
+        .with_context(|| format!("connecting to the {} database", target.schema))
+}
+
+fn sqlite_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+pub fn backend(db: &DatabaseConnection) -> DbBackend {
+    db.get_database_backend()
+}
+
+/// Counts the SQL statements a connection runs: tests use it to prove that a batch is
+/// loaded with one query, not one per key.
+#[derive(Clone, Default)]
+pub struct StatementCounter(Arc<AtomicUsize>);
+
+impl StatementCounter {
+    pub fn attach(&self, db: &mut DatabaseConnection) {
+        let count = self.0.clone();
+        db.set_metric_callback(move |_| {
+            count.fetch_add(1, Ordering::SeqCst);
+        });
+    }
+
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}

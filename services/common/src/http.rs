@@ -1,0 +1,117 @@
+//! The HTTP surface every subgraph process shares: `POST /graphql` (JSON only, bounded
+//! body, one operation per request), `GET /health` (the process is alive) and `GET /ready`
+//! (its dependencies answer).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+/// The largest request body a subgraph accepts.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+pub type ReadyCheck = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
+pub type PrepareRequest = Arc<dyn Fn(async_graphql::Request) -> async_graphql::Request + Send + Sync>;
+
+struct AppState<E> {
+    executor: E,
+    prepare: PrepareRequest,
+    ready: ReadyCheck,
+}
+
+/// Builds the router of one subgraph. `prepare` attaches per-request data (data loaders).
+pub fn subgraph_router<E>(executor: E, prepare: PrepareRequest, ready: ReadyCheck) -> Router
+where
+    E: async_graphql::Executor + Clone + Send + Sync + 'static,
+{
+    let state = Arc::new(AppState { executor, prepare, ready });
+    Router::new()
+        .route("/graphql", post(graphql::<E>).get(get_not_allowed))
+        .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready_handler::<E>))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })))
+        .into_response()
+}
+
+async fn get_not_allowed() -> Response {
+    error_body(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "send GraphQL operations as POST with Content-Type: application/json",
+    )
+}
+
+async fn graphql<E: async_graphql::Executor>(
+    State(state): State<Arc<AppState<E>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
+    if !is_json {
+        return error_body(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send GraphQL operations as POST with Content-Type: application/json",
+        );
+    }
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return error_body(StatusCode::BAD_REQUEST, "BATCH_NOT_SUPPORTED", "batched requests are not supported");
+    }
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => {
+            return error_body(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                &format!("the body is not a GraphQL request: {err}"),
+            );
+        }
+    };
+    let response = state.executor.execute((state.prepare)(request)).await;
+    Json(response).into_response()
+}
+
+async fn ready_handler<E>(State(state): State<Arc<AppState<E>>>) -> Response {
+    if (state.ready)().await {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+    }
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        tokio::signal::ctrl_c().await.ok();
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

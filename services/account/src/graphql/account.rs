@@ -8,7 +8,7 @@ use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{EntityTrait, QueryFilter, Select};
 
 use super::{case, contact, interaction, opportunity, partner::Territory};
-use super::{RecordInput, ensure_exists, load, optional, ordering, record_fields, record_operations, required, unarchived};
+use super::{RecordInput, ensure_exists, load, optional, ordering, record_object, record_operations, required, unarchived};
 use crate::domain::{AccountTier, LifecycleStage, Segment, web_domain};
 use crate::entity::{account, territory};
 use crate::store::set;
@@ -19,10 +19,7 @@ pub struct Account(pub account::Model);
 
 connection_types!(AccountConnection, AccountEdge, Account);
 
-#[Object]
-impl Account {
-    record_fields!();
-
+record_object!(Account {
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -99,7 +96,7 @@ impl Account {
         let filter = case::CaseFilter { account_id: Some(ID(self.0.id.clone())), ..filter.unwrap_or_default() };
         case::list_cases(ctx, first, after, Some(filter), order_by).await
     }
-}
+});
 
 ordering!(AccountOrder, AccountOrderField, account, default = Name, {
     Name => Name.name: Text,

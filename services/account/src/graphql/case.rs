@@ -1,6 +1,6 @@
 //! `Case`: a customer issue with status, priority and an SLA due time.
 
-use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Result};
 use chrono::{DateTime, Duration, Utc};
 use crm_service_common::connection_types;
 use crm_service_common::domain::{optional_text, text};
@@ -10,7 +10,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait, QueryFilter, Select};
 
 use super::account::Account;
-use super::{RecordInput, ensure_exists, load, optional, ordering, record_fields, record_operations, required, unarchived};
+use super::{RecordInput, ensure_exists, load, optional, ordering, record_object, record_operations, required, unarchived};
 use crate::domain::{CasePriority, CaseStatus, Channel};
 use crate::entity::{account, case, contact, partner};
 use crate::store::{now, set};
@@ -20,10 +20,7 @@ pub struct Case(pub case::Model);
 
 connection_types!(CaseConnection, CaseEdge, Case);
 
-#[Object]
-impl Case {
-    record_fields!();
-
+record_object!(Case {
     async fn account_id(&self) -> ID {
         ID(self.0.account_id.clone())
     }
@@ -64,7 +61,7 @@ impl Case {
     async fn owner_user_id(&self) -> Option<ID> {
         self.0.owner_user_id.clone().map(ID)
     }
-}
+});
 
 ordering!(CaseOrder, CaseOrderField, case, default = CreatedAt, {
     CreatedAt => CreatedAt.created_at: Time,

@@ -1,6 +1,6 @@
 //! `Contact`: a person at an account, with consent per purpose and channel.
 
-use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Result, SimpleObject};
 use crm_service_common::connection_types;
 use crm_service_common::domain::{email, optional_text, phone, text};
 use crm_service_common::pagination::contains_text;
@@ -9,7 +9,7 @@ use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{EntityTrait, QueryFilter, Select};
 
 use super::account::Account;
-use super::{RecordInput, ensure_exists, load, optional, ordering, record_fields, record_operations, required, unarchived};
+use super::{RecordInput, ensure_exists, load, optional, ordering, record_object, record_operations, required, unarchived};
 use crate::domain::{ConsentChannel, ConsentPurpose};
 use crate::entity::{account, contact};
 use crate::store::set;
@@ -34,10 +34,7 @@ pub struct ConsentInput {
     pub granted: bool,
 }
 
-#[Object]
-impl Contact {
-    record_fields!();
-
+record_object!(Contact {
     async fn account_id(&self) -> ID {
         ID(self.0.account_id.clone())
     }
@@ -72,7 +69,7 @@ impl Contact {
             Consent { purpose: ConsentPurpose::PartnerSharing, channel: ConsentChannel::Phone, granted: m.consent_partner_sharing_phone },
         ]
     }
-}
+});
 
 ordering!(ContactOrder, ContactOrderField, contact, default = LastName, {
     LastName => LastName.last_name: Text,

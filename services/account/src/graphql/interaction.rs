@@ -1,6 +1,6 @@
 //! `Interaction`: one touch point with an account on any channel.
 
-use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Result};
 use chrono::{DateTime, Utc};
 use crm_service_common::connection_types;
 use crm_service_common::domain::{optional_text, text};
@@ -10,7 +10,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait, QueryFilter, Select};
 
 use super::account::Account;
-use super::{RecordInput, ensure_exists, load, optional, ordering, record_fields, record_operations, required, unarchived};
+use super::{RecordInput, ensure_exists, load, optional, ordering, record_object, record_operations, required, unarchived};
 use crate::domain::{Channel, Direction};
 use crate::entity::{account, contact, interaction};
 use crate::store::set;
@@ -20,10 +20,7 @@ pub struct Interaction(pub interaction::Model);
 
 connection_types!(InteractionConnection, InteractionEdge, Interaction);
 
-#[Object]
-impl Interaction {
-    record_fields!();
-
+record_object!(Interaction {
     async fn account_id(&self) -> ID {
         ID(self.0.account_id.clone())
     }
@@ -55,7 +52,7 @@ impl Interaction {
     async fn partner_visible(&self) -> bool {
         self.0.partner_visible
     }
-}
+});
 
 ordering!(InteractionOrder, InteractionOrderField, interaction, default = OccurredAt, {
     OccurredAt => OccurredAt.occurred_at: Time,

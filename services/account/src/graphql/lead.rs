@@ -13,7 +13,7 @@ use sea_orm::{ActiveValue::Set, EntityTrait, ExprTrait, QueryFilter, Select, Tra
 use super::account::{Account, AccountInput};
 use super::contact::{Contact, ContactInput};
 use super::opportunity::{Opportunity, OpportunityInput};
-use super::{RecordInput, db, ensure_exists, optional, ordering, record_fields, record_operations, required, unarchived};
+use super::{RecordInput, db, ensure_exists, optional, ordering, record_object, record_operations, required, unarchived};
 use crate::domain::{AccountTier, LeadSource, LeadStatus, LifecycleStage, OpportunityStage, Segment};
 use crate::entity::{account, contact, lead, opportunity};
 use crate::store::{self, now, set};
@@ -23,10 +23,7 @@ pub struct Lead(pub lead::Model);
 
 connection_types!(LeadConnection, LeadEdge, Lead);
 
-#[Object]
-impl Lead {
-    record_fields!();
-
+record_object!(Lead {
     async fn first_name(&self) -> &str {
         &self.0.first_name
     }
@@ -67,7 +64,7 @@ impl Lead {
     async fn converted_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         self.0.converted_at
     }
-}
+});
 
 ordering!(LeadOrder, LeadOrderField, lead, default = CreatedAt, {
     CreatedAt => CreatedAt.created_at: Time,

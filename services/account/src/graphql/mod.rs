@@ -215,34 +215,41 @@ macro_rules! ordering {
 }
 pub(crate) use ordering;
 
-/// The standard read-only fields of a record type.
-macro_rules! record_fields {
-    () => {
-        pub async fn id(&self) -> async_graphql::ID {
-            async_graphql::ID(self.0.id.clone())
-        }
-        /// The integrator's own id for this record, unique per type.
-        pub async fn external_id(&self) -> Option<&str> {
-            self.0.external_id.as_deref()
-        }
-        /// Increases with every change; send it back with an update.
-        pub async fn version(&self) -> i32 {
-            self.0.version
-        }
-        pub async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
-            self.0.created_at
-        }
-        pub async fn updated_at(&self) -> chrono::DateTime<chrono::Utc> {
-            self.0.updated_at
-        }
-        /// Set when the record was archived; archived records are hidden from lists
-        /// unless `filter.includeArchived` is true.
-        pub async fn archived_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-            self.0.archived_at
+/// Declares the `#[Object]` of a record type: the standard fields every record has, then
+/// the type's own. (The fields must be in the tokens the `Object` macro sees, hence one
+/// macro around the whole impl.)
+macro_rules! record_object {
+    ($node:ident { $($body:tt)* }) => {
+        #[async_graphql::Object]
+        impl $node {
+            async fn id(&self) -> async_graphql::ID {
+                async_graphql::ID(self.0.id.clone())
+            }
+            /// The integrator's own id for this record, unique per type.
+            async fn external_id(&self) -> Option<&str> {
+                self.0.external_id.as_deref()
+            }
+            /// Increases with every change; send it back with an update.
+            async fn version(&self) -> i32 {
+                self.0.version
+            }
+            async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
+                self.0.created_at
+            }
+            async fn updated_at(&self) -> chrono::DateTime<chrono::Utc> {
+                self.0.updated_at
+            }
+            /// Set when the record was archived; archived records are hidden from lists
+            /// unless `filter.includeArchived` is true.
+            async fn archived_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+                self.0.archived_at
+            }
+
+            $($body)*
         }
     };
 }
-pub(crate) use record_fields;
+pub(crate) use record_object;
 
 /// Applies the filter every list shares: hide archived records unless asked.
 pub(crate) fn unarchived<E: sea_orm::EntityTrait>(select: Select<E>, include_archived: bool) -> Select<E> {

@@ -1,6 +1,6 @@
 //! `Opportunity`: a potential sale moving through stages, with amount and probability.
 
-use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Result, SimpleObject};
 use chrono::NaiveDate;
 use crm_service_common::connection_types;
 use crm_service_common::domain::{Currency, Money, percent, text};
@@ -11,7 +11,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait, QueryFilter, Select};
 
 use super::account::Account;
-use super::{RecordInput, ensure_exists, load, optional, ordering, record_fields, record_operations, required, unarchived};
+use super::{RecordInput, ensure_exists, load, optional, ordering, record_object, record_operations, required, unarchived};
 use crate::domain::{ForecastCategory, OpportunityStage};
 use crate::entity::{account, opportunity};
 use crate::store::set;
@@ -35,10 +35,7 @@ impl MoneyAmount {
     }
 }
 
-#[Object]
-impl Opportunity {
-    record_fields!();
-
+record_object!(Opportunity {
     async fn account_id(&self) -> ID {
         ID(self.0.account_id.clone())
     }
@@ -72,7 +69,7 @@ impl Opportunity {
     async fn owner_user_id(&self) -> Option<ID> {
         self.0.owner_user_id.clone().map(ID)
     }
-}
+});
 
 ordering!(OpportunityOrder, OpportunityOrderField, opportunity, default = Name, {
     Name => Name.name: Text,

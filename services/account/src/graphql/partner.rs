@@ -9,7 +9,7 @@ use crm_service_common::{ApiError, ApiResult};
 use sea_orm::sea_query::{Condition, Expr, Query};
 use sea_orm::{ActiveValue::Set, EntityTrait, ExprTrait, QueryFilter, QueryOrder, Select, TransactionTrait};
 
-use super::{RecordInput, db, load, ordering, record_fields, record_operations, required, unarchived};
+use super::{RecordInput, db, load, ordering, record_object, record_operations, required, unarchived};
 use crate::domain::{PartnerKind, PartnerTier};
 use crate::entity::{partner, partner_territory, territory};
 use crate::store::{self, set};
@@ -19,10 +19,7 @@ pub struct Partner(pub partner::Model);
 
 connection_types!(PartnerConnection, PartnerEdge, Partner);
 
-#[Object]
-impl Partner {
-    record_fields!();
-
+record_object!(Partner {
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -36,7 +33,7 @@ impl Partner {
     async fn territories(&self, ctx: &Context<'_>) -> Result<Vec<Territory>> {
         Ok(territories_of(db(ctx)?, &self.0.id).await?.into_iter().map(Territory).collect())
     }
-}
+});
 
 async fn territories_of(db: &sea_orm::DatabaseConnection, partner_id: &str) -> ApiResult<Vec<territory::Model>> {
     let ids = Query::select()
@@ -187,10 +184,7 @@ pub struct Territory(pub territory::Model);
 
 connection_types!(TerritoryConnection, TerritoryEdge, Territory);
 
-#[Object]
-impl Territory {
-    record_fields!();
-
+record_object!(Territory {
     /// A short stable code such as `DE-NORTH`.
     async fn code(&self) -> &str {
         &self.0.code
@@ -198,7 +192,7 @@ impl Territory {
     async fn name(&self) -> &str {
         &self.0.name
     }
-}
+});
 
 ordering!(TerritoryOrder, TerritoryOrderField, territory, default = Code, {
     Code => Code.code: Text,

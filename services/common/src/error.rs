@@ -75,7 +75,15 @@ impl From<DbErr> for ApiError {
         // is still the caller's problem, not ours, so it keeps a client-facing code.
         if let Some(SqlErr::UniqueConstraintViolation(detail)) = err.sql_err() {
             tracing::info!(%detail, "unique constraint violation");
-            return Self::Duplicate { field: "externalId".into() };
+            // Name the input field behind the unique index the database reported.
+            let field = if detail.contains("external_id") {
+                "externalId"
+            } else if detail.contains("code") {
+                "input.code"
+            } else {
+                "input"
+            };
+            return Self::Duplicate { field: field.into() };
         }
         Self::internal(err)
     }

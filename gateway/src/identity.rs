@@ -84,7 +84,9 @@ pub fn demo_users(partners: &[SeededPartner]) -> Vec<DemoUser> {
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     use crm_migrations::MigratorTrait;
-    crm_migrations::identity::Migrator::up(db, None).await.context("migrating the identity schema")
+    crm_migrations::identity::Migrator::up(db, None)
+        .await
+        .context("migrating the identity schema")
 }
 
 pub async fn is_seeded(db: &DatabaseConnection) -> anyhow::Result<bool> {
@@ -103,12 +105,18 @@ pub async fn seed(db: &DatabaseConnection, users: &[DemoUser]) -> anyhow::Result
         disabled: Set(false),
         created_at: Set(created_at),
     });
-    user::Entity::insert_many(rows).exec_without_returning(db).await.context("seeding demo users")?;
+    user::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await
+        .context("seeding demo users")?;
     Ok(())
 }
 
 /// Reads the demo users back, for printing the logins of an already seeded system.
 pub async fn all_users(db: &DatabaseConnection) -> anyhow::Result<Vec<user::Model>> {
     use sea_orm::QueryOrder;
-    Ok(user::Entity::find().order_by_asc(user::Column::Email).all(db).await?)
+    Ok(user::Entity::find()
+        .order_by_asc(user::Column::Email)
+        .all(db)
+        .await?)
 }

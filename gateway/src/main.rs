@@ -40,7 +40,10 @@ struct StorageArgs {
 
 impl StorageArgs {
     fn storage(&self) -> Storage {
-        Storage { database_url: self.database_url.clone().filter(|u| !u.is_empty()), data_dir: self.data_dir.clone() }
+        Storage {
+            database_url: self.database_url.clone().filter(|u| !u.is_empty()),
+            data_dir: self.data_dir.clone(),
+        }
     }
 }
 
@@ -87,7 +90,10 @@ struct SeedArgs {
 
 impl SeedArgs {
     fn world(self) -> DemoWorld {
-        DemoWorld { seed: self.seed, accounts: self.accounts.max(1) }
+        DemoWorld {
+            seed: self.seed,
+            accounts: self.accounts.max(1),
+        }
     }
 }
 
@@ -105,8 +111,9 @@ enum ServiceCommand {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn")),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn")
+            }),
         )
         .init();
     let cli = Cli::parse();
@@ -115,7 +122,9 @@ async fn main() -> anyhow::Result<()> {
         return up(&storage, cli.up).await;
     };
     match command {
-        Command::Service { service: ServiceCommand::Account { listen } } => {
+        Command::Service {
+            service: ServiceCommand::Account { listen },
+        } => {
             let db = crm_service_common::db::connect(&storage.target(crm_account::SERVICE)).await?;
             crm_account::migrate(&db).await?;
             let running = system::serve(system::bind(listen).await?, crm_account::app(db))?;
@@ -138,8 +147,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Schema { write } => {
             let sdl = crm_account::sdl();
             if write {
-                let path = PathBuf::from("schema").join(format!("{}.graphql", crm_account::SERVICE));
-                std::fs::write(&path, sdl).with_context(|| format!("writing {}", path.display()))?;
+                let path =
+                    PathBuf::from("schema").join(format!("{}.graphql", crm_account::SERVICE));
+                std::fs::write(&path, sdl)
+                    .with_context(|| format!("writing {}", path.display()))?;
                 tracing::info!(path = %path.display(), "SDL written");
             } else {
                 std::io::Write::write_all(&mut std::io::stdout(), sdl.as_bytes())?;
@@ -167,7 +178,10 @@ async fn up(storage: &Storage, args: UpArgs) -> anyhow::Result<()> {
         storage.describe()
     );
     for user in &users {
-        banner.push_str(&format!("    {:<44} {:<12} {}\n", user.email, user.kind, user.roles));
+        banner.push_str(&format!(
+            "    {:<44} {:<12} {}\n",
+            user.email, user.kind, user.roles
+        ));
     }
     banner.push_str("\n  Stop with Ctrl-C.\n");
     std::io::Write::write_all(&mut std::io::stderr(), banner.as_bytes())?;

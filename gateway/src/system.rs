@@ -57,7 +57,9 @@ pub struct Databases {
 
 pub async fn open_databases(storage: &Storage) -> anyhow::Result<Databases> {
     let account = connect(&storage.target(crm_account::SERVICE)).await?;
-    crm_account::migrate(&account).await.context("migrating the account schema")?;
+    crm_account::migrate(&account)
+        .await
+        .context("migrating the account schema")?;
     let identity = connect(&storage.target(identity::SERVICE)).await?;
     identity::migrate(&identity).await?;
     Ok(Databases { account, identity })
@@ -72,17 +74,25 @@ pub struct DemoWorld {
 
 impl Default for DemoWorld {
     fn default() -> Self {
-        Self { seed: 42, accounts: 60 }
+        Self {
+            seed: 42,
+            accounts: 60,
+        }
     }
 }
 
 /// Seeds the demo world unless the account service already holds data. Returns what was
 /// written, or `None` when nothing was.
-pub async fn seed_if_empty(dbs: &Databases, world: DemoWorld) -> anyhow::Result<Option<crm_account::seed::SeedSummary>> {
+pub async fn seed_if_empty(
+    dbs: &Databases,
+    world: DemoWorld,
+) -> anyhow::Result<Option<crm_account::seed::SeedSummary>> {
     if crm_account::seed::is_seeded(&dbs.account).await? {
         return Ok(None);
     }
-    let summary = crm_account::seed::seed(&dbs.account, world.seed, world.accounts).await.context("seeding accounts")?;
+    let summary = crm_account::seed::seed(&dbs.account, world.seed, world.accounts)
+        .await
+        .context("seeding accounts")?;
     if !identity::is_seeded(&dbs.identity).await? {
         identity::seed(&dbs.identity, &identity::demo_users(&summary.partners)).await?;
     }
@@ -106,12 +116,18 @@ impl Running {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        self.task.await.context("joining the server task")?.context("serving HTTP")
+        self.task
+            .await
+            .context("joining the server task")?
+            .context("serving HTTP")
     }
 
     /// Waits until the server ends (it ends on SIGINT/SIGTERM).
     pub async fn wait(self) -> anyhow::Result<()> {
-        self.task.await.context("joining the server task")?.context("serving HTTP")
+        self.task
+            .await
+            .context("joining the server task")?
+            .context("serving HTTP")
     }
 }
 
@@ -129,11 +145,17 @@ pub fn serve(listener: TcpListener, app: axum::Router) -> anyhow::Result<Running
             })
             .await
     });
-    Ok(Running { addr, stop: Some(stop), task })
+    Ok(Running {
+        addr,
+        stop: Some(stop),
+        task,
+    })
 }
 
 pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))
 }
 
 /// The all-in-one process: every service in one process over the embedded default (or
@@ -144,7 +166,11 @@ pub struct AllInOne {
     pub seeded: Option<crm_account::seed::SeedSummary>,
 }
 
-pub async fn start_all_in_one(storage: &Storage, listen: SocketAddr, world: Option<DemoWorld>) -> anyhow::Result<AllInOne> {
+pub async fn start_all_in_one(
+    storage: &Storage,
+    listen: SocketAddr,
+    world: Option<DemoWorld>,
+) -> anyhow::Result<AllInOne> {
     let databases = open_databases(storage).await?;
     let seeded = match world {
         Some(world) => seed_if_empty(&databases, world).await?,
@@ -152,6 +178,13 @@ pub async fn start_all_in_one(storage: &Storage, listen: SocketAddr, world: Opti
     };
     // Until the federation gateway exists, the account subgraph is the public endpoint;
     // the gateway issue moves subgraphs to internal loopback ports behind it.
-    let public = serve(bind(listen).await?, crm_account::app(databases.account.clone()))?;
-    Ok(AllInOne { public, databases, seeded })
+    let public = serve(
+        bind(listen).await?,
+        crm_account::app(databases.account.clone()),
+    )?;
+    Ok(AllInOne {
+        public,
+        databases,
+        seeded,
+    })
 }

@@ -2,7 +2,9 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::util::{flag, index, int, long_text_null, record_table, text, text_null, timestamp_null};
+use crate::util::{
+    flag, index, int, long_text_null, record_table, text, text_null, timestamp_null,
+};
 
 pub struct Migrator;
 
@@ -20,7 +22,13 @@ struct CreateAccountTables;
 #[async_trait::async_trait]
 impl MigrationTrait for CreateAccountTables {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.create_table(record_table("territories").col(text("code", 32)).col(text("name", 200)).to_owned()).await?;
+        m.create_table(
+            record_table("territories")
+                .col(text("code", 32))
+                .col(text("name", 200))
+                .to_owned(),
+        )
+        .await?;
         index(m, "territories", &["code"], true).await?;
 
         m.create_table(
@@ -82,7 +90,11 @@ impl MigrationTrait for CreateAccountTables {
                 .col(text("direction", 16))
                 .col(text("subject", 300))
                 .col(long_text_null("body"))
-                .col(ColumnDef::new("occurred_at").timestamp_with_time_zone().not_null())
+                .col(
+                    ColumnDef::new("occurred_at")
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
                 .col(text_null("author_user_id", 64))
                 .col(flag("partner_visible"))
                 .to_owned(),
@@ -139,7 +151,16 @@ impl MigrationTrait for CreateAccountTables {
         )
         .await?;
 
-        for table in ["territories", "partners", "accounts", "contacts", "interactions", "leads", "opportunities", "cases"] {
+        for table in [
+            "territories",
+            "partners",
+            "accounts",
+            "contacts",
+            "interactions",
+            "leads",
+            "opportunities",
+            "cases",
+        ] {
             index(m, table, &["external_id"], true).await?;
             index(m, table, &["updated_at"], false).await?;
             index(m, table, &["created_at"], false).await?;
@@ -185,10 +206,18 @@ impl MigrationTrait for CreateAccountTables {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         for table in [
-            "cases", "opportunities", "leads", "interactions", "contacts", "accounts",
-            "partner_territories", "partners", "territories",
+            "cases",
+            "opportunities",
+            "leads",
+            "interactions",
+            "contacts",
+            "accounts",
+            "partner_territories",
+            "partners",
+            "territories",
         ] {
-            m.drop_table(Table::drop().table(table).if_exists().to_owned()).await?;
+            m.drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
         }
         Ok(())
     }

@@ -36,7 +36,11 @@ impl MigrationTrait for CreateUsers {
                 // partner_admin, partner_manager, partner_user.
                 .col(text("roles", 200))
                 .col(flag("disabled"))
-                .col(ColumnDef::new("created_at").timestamp_with_time_zone().not_null())
+                .col(
+                    ColumnDef::new("created_at")
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
                 .to_owned(),
         )
         .await?;
@@ -45,6 +49,7 @@ impl MigrationTrait for CreateUsers {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.drop_table(Table::drop().table("users").if_exists().to_owned()).await
+        m.drop_table(Table::drop().table("users").if_exists().to_owned())
+            .await
     }
 }

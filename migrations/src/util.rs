@@ -9,18 +9,36 @@ pub fn record_table(name: &str) -> TableCreateStatement {
         .col(ColumnDef::new("id").string_len(64).not_null().primary_key())
         .col(ColumnDef::new("external_id").string_len(128).null())
         .col(ColumnDef::new("version").integer().not_null().default(1))
-        .col(ColumnDef::new("created_at").timestamp_with_time_zone().not_null())
-        .col(ColumnDef::new("updated_at").timestamp_with_time_zone().not_null())
-        .col(ColumnDef::new("archived_at").timestamp_with_time_zone().null())
+        .col(
+            ColumnDef::new("created_at")
+                .timestamp_with_time_zone()
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new("updated_at")
+                .timestamp_with_time_zone()
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new("archived_at")
+                .timestamp_with_time_zone()
+                .null(),
+        )
         .to_owned()
 }
 
 pub fn text(name: &str, len: u32) -> ColumnDef {
-    ColumnDef::new(name.to_owned()).string_len(len).not_null().to_owned()
+    ColumnDef::new(name.to_owned())
+        .string_len(len)
+        .not_null()
+        .to_owned()
 }
 
 pub fn text_null(name: &str, len: u32) -> ColumnDef {
-    ColumnDef::new(name.to_owned()).string_len(len).null().to_owned()
+    ColumnDef::new(name.to_owned())
+        .string_len(len)
+        .null()
+        .to_owned()
 }
 
 pub fn long_text_null(name: &str) -> ColumnDef {
@@ -28,21 +46,38 @@ pub fn long_text_null(name: &str) -> ColumnDef {
 }
 
 pub fn flag(name: &str) -> ColumnDef {
-    ColumnDef::new(name.to_owned()).boolean().not_null().default(false).to_owned()
+    ColumnDef::new(name.to_owned())
+        .boolean()
+        .not_null()
+        .default(false)
+        .to_owned()
 }
 
 pub fn int(name: &str) -> ColumnDef {
-    ColumnDef::new(name.to_owned()).integer().not_null().to_owned()
+    ColumnDef::new(name.to_owned())
+        .integer()
+        .not_null()
+        .to_owned()
 }
 
 pub fn timestamp_null(name: &str) -> ColumnDef {
-    ColumnDef::new(name.to_owned()).timestamp_with_time_zone().null().to_owned()
+    ColumnDef::new(name.to_owned())
+        .timestamp_with_time_zone()
+        .null()
+        .to_owned()
 }
 
 /// Creates `idx_<table>_<cols>` (unique when asked) if it does not exist.
-pub async fn index(manager: &SchemaManager<'_>, table: &str, cols: &[&str], unique: bool) -> Result<(), DbErr> {
+pub async fn index(
+    manager: &SchemaManager<'_>,
+    table: &str,
+    cols: &[&str],
+    unique: bool,
+) -> Result<(), DbErr> {
     let mut stmt = Index::create();
-    stmt.name(format!("idx_{table}_{}", cols.join("_"))).table(table.to_owned()).if_not_exists();
+    stmt.name(format!("idx_{table}_{}", cols.join("_")))
+        .table(table.to_owned())
+        .if_not_exists();
     for col in cols {
         stmt.col(String::from(*col));
     }

@@ -24,7 +24,8 @@ pub const SERVICE: &str = "account";
 pub fn app(db: DatabaseConnection) -> axum::Router {
     let schema = build_schema(db.clone());
     let loader_db = db.clone();
-    let prepare: PrepareRequest = Arc::new(move |request| graphql::prepare_request(&loader_db, request));
+    let prepare: PrepareRequest =
+        Arc::new(move |request| graphql::prepare_request(&loader_db, request));
     let ready: ReadyCheck = Arc::new(move || {
         let db = db.clone();
         Box::pin(async move { db.ping().await.is_ok() })

@@ -6,14 +6,19 @@ use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, TransactionTrait};
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
+    TransactionTrait,
+};
 
 use crate::domain::*;
 use crate::entity::*;
 
 /// The world's clock starts here, so timestamps do not depend on when the seed ran.
 fn epoch() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0).single().unwrap_or_default()
+    Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0)
+        .single()
+        .unwrap_or_default()
 }
 
 /// A demo partner organisation, for the identity seed.
@@ -62,28 +67,152 @@ const TERRITORIES: &[(&str, &str)] = &[
     ("US-WEST", "United States West"),
 ];
 
-/// (name, kind, tier, covered territory codes, persona, email domain)
-const PARTNERS: &[(&str, PartnerKind, PartnerTier, &[&str], &str, &str)] = &[
-    ("Acme Components", PartnerKind::Supplier, PartnerTier::Platinum, &[], "supplier1", "acme-components.example"),
-    ("Borealis Materials", PartnerKind::Supplier, PartnerTier::Gold, &[], "supplier2", "borealis.example"),
-    ("Cobalt Electronics", PartnerKind::Supplier, PartnerTier::Silver, &[], "supplier3", "cobalt-electronics.example"),
-    ("Delta Packaging", PartnerKind::Supplier, PartnerTier::Registered, &[], "supplier4", "delta-packaging.example"),
-    ("Northwind Distribution", PartnerKind::Distributor, PartnerTier::Gold, &["DE-NORTH", "NL", "NORDICS"], "distributor1", "northwind.example"),
-    ("Southern Cross Logistics", PartnerKind::Distributor, PartnerTier::Silver, &["DE-SOUTH", "FR"], "distributor2", "southern-cross.example"),
-    ("Atlantic Trade", PartnerKind::Distributor, PartnerTier::Registered, &["UK", "US-EAST"], "distributor3", "atlantic-trade.example"),
+/// A demo partner: name, kind, tier, covered territory codes, persona, email domain.
+type PartnerSpec = (
+    &'static str,
+    PartnerKind,
+    PartnerTier,
+    &'static [&'static str],
+    &'static str,
+    &'static str,
+);
+
+const PARTNERS: &[PartnerSpec] = &[
+    (
+        "Acme Components",
+        PartnerKind::Supplier,
+        PartnerTier::Platinum,
+        &[],
+        "supplier1",
+        "acme-components.example",
+    ),
+    (
+        "Borealis Materials",
+        PartnerKind::Supplier,
+        PartnerTier::Gold,
+        &[],
+        "supplier2",
+        "borealis.example",
+    ),
+    (
+        "Cobalt Electronics",
+        PartnerKind::Supplier,
+        PartnerTier::Silver,
+        &[],
+        "supplier3",
+        "cobalt-electronics.example",
+    ),
+    (
+        "Delta Packaging",
+        PartnerKind::Supplier,
+        PartnerTier::Registered,
+        &[],
+        "supplier4",
+        "delta-packaging.example",
+    ),
+    (
+        "Northwind Distribution",
+        PartnerKind::Distributor,
+        PartnerTier::Gold,
+        &["DE-NORTH", "NL", "NORDICS"],
+        "distributor1",
+        "northwind.example",
+    ),
+    (
+        "Southern Cross Logistics",
+        PartnerKind::Distributor,
+        PartnerTier::Silver,
+        &["DE-SOUTH", "FR"],
+        "distributor2",
+        "southern-cross.example",
+    ),
+    (
+        "Atlantic Trade",
+        PartnerKind::Distributor,
+        PartnerTier::Registered,
+        &["UK", "US-EAST"],
+        "distributor3",
+        "atlantic-trade.example",
+    ),
 ];
 
 const NAME_PARTS: &[&str] = &[
-    "Alpine", "Harbor", "Summit", "Riverside", "Granite", "Lumen", "Vertex", "Meridian", "Oakridge",
-    "Pioneer", "Quantum", "Redwood", "Sterling", "Tidewater", "Union", "Vanguard", "Willow", "Zenith",
+    "Alpine",
+    "Harbor",
+    "Summit",
+    "Riverside",
+    "Granite",
+    "Lumen",
+    "Vertex",
+    "Meridian",
+    "Oakridge",
+    "Pioneer",
+    "Quantum",
+    "Redwood",
+    "Sterling",
+    "Tidewater",
+    "Union",
+    "Vanguard",
+    "Willow",
+    "Zenith",
 ];
-const NAME_KINDS: &[&str] = &["Foods", "Motors", "Health", "Retail", "Energy", "Logistics", "Labs", "Textiles", "Systems", "Hotels"];
-const INDUSTRIES: &[&str] = &["Manufacturing", "Retail", "Healthcare", "Energy", "Logistics", "Hospitality", "Technology", "Food & Beverage"];
-const FIRST_NAMES: &[&str] = &["Anna", "Ben", "Chloe", "David", "Elif", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kara", "Luca", "Maya", "Noah", "Olga", "Pablo"];
-const LAST_NAMES: &[&str] = &["Schmidt", "Martin", "Jensen", "Rossi", "Novak", "Dubois", "Smith", "Kowalski", "Berg", "Costa", "Weber", "Evans"];
-const TITLES: &[&str] = &["Head of Purchasing", "Operations Manager", "CFO", "Buyer", "IT Director", "Store Manager", "Logistics Lead"];
-const SUBJECTS: &[&str] = &["Quarterly review", "Price list request", "Delivery delay", "Product demo", "Contract renewal", "Onboarding call", "Complaint follow-up", "Trade fair meeting"];
-const CASE_SUBJECTS: &[&str] = &["Damaged goods on arrival", "Invoice mismatch", "Missing shipment", "Portal access problem", "Wrong item delivered", "Return request"];
+const NAME_KINDS: &[&str] = &[
+    "Foods",
+    "Motors",
+    "Health",
+    "Retail",
+    "Energy",
+    "Logistics",
+    "Labs",
+    "Textiles",
+    "Systems",
+    "Hotels",
+];
+const INDUSTRIES: &[&str] = &[
+    "Manufacturing",
+    "Retail",
+    "Healthcare",
+    "Energy",
+    "Logistics",
+    "Hospitality",
+    "Technology",
+    "Food & Beverage",
+];
+const FIRST_NAMES: &[&str] = &[
+    "Anna", "Ben", "Chloe", "David", "Elif", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kara",
+    "Luca", "Maya", "Noah", "Olga", "Pablo",
+];
+const LAST_NAMES: &[&str] = &[
+    "Schmidt", "Martin", "Jensen", "Rossi", "Novak", "Dubois", "Smith", "Kowalski", "Berg",
+    "Costa", "Weber", "Evans",
+];
+const TITLES: &[&str] = &[
+    "Head of Purchasing",
+    "Operations Manager",
+    "CFO",
+    "Buyer",
+    "IT Director",
+    "Store Manager",
+    "Logistics Lead",
+];
+const SUBJECTS: &[&str] = &[
+    "Quarterly review",
+    "Price list request",
+    "Delivery delay",
+    "Product demo",
+    "Contract renewal",
+    "Onboarding call",
+    "Complaint follow-up",
+    "Trade fair meeting",
+];
+const CASE_SUBJECTS: &[&str] = &[
+    "Damaged goods on arrival",
+    "Invoice mismatch",
+    "Missing shipment",
+    "Portal access problem",
+    "Wrong item delivered",
+    "Return request",
+];
 const CURRENCIES: &[&str] = &["EUR", "EUR", "EUR", "USD", "GBP"];
 
 struct World {
@@ -93,7 +222,10 @@ struct World {
 impl World {
     fn id(&mut self, prefix: &str) -> String {
         let bytes: [u8; 16] = self.rng.random();
-        format!("{prefix}_{}", uuid::Builder::from_random_bytes(bytes).into_uuid().simple())
+        format!(
+            "{prefix}_{}",
+            uuid::Builder::from_random_bytes(bytes).into_uuid().simple()
+        )
     }
 
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
@@ -128,7 +260,14 @@ where
 macro_rules! common {
     ($w:expr, $prefix:literal, $at:expr) => {{
         let at = $at;
-        (Set($w.id($prefix)), Set(None::<String>), Set(1), Set(at), Set(at), Set(None::<DateTime<Utc>>))
+        (
+            Set($w.id($prefix)),
+            Set(None::<String>),
+            Set(1),
+            Set(at),
+            Set(at),
+            Set(None::<DateTime<Utc>>),
+        )
     }};
 }
 
@@ -138,30 +277,55 @@ pub async fn is_seeded(db: &DatabaseConnection) -> anyhow::Result<bool> {
 }
 
 /// Writes the demo world in one transaction. `accounts` sets its size.
-pub async fn seed(db: &DatabaseConnection, seed: u64, accounts: usize) -> anyhow::Result<SeedSummary> {
-    let mut w = World { rng: ChaCha8Rng::seed_from_u64(seed) };
+pub async fn seed(
+    db: &DatabaseConnection,
+    seed: u64,
+    accounts: usize,
+) -> anyhow::Result<SeedSummary> {
+    let mut w = World {
+        rng: ChaCha8Rng::seed_from_u64(seed),
+    };
     let mut summary = SeedSummary::default();
     let txn = db.begin().await?;
 
     let mut territory_ids = Vec::new();
     let mut territories = Vec::new();
     for (code, name) in TERRITORIES {
-        let (id, external_id, version, created_at, updated_at, archived_at) = common!(w, "ter", epoch());
+        let (id, external_id, version, created_at, updated_at, archived_at) =
+            common!(w, "ter", epoch());
         territory_ids.push((code.to_string(), id.clone().unwrap()));
-        territories.push(territory::ActiveModel { id, external_id, version, created_at, updated_at, archived_at, code: Set(code.to_string()), name: Set(name.to_string()) });
+        territories.push(territory::ActiveModel {
+            id,
+            external_id,
+            version,
+            created_at,
+            updated_at,
+            archived_at,
+            code: Set(code.to_string()),
+            name: Set(name.to_string()),
+        });
     }
     summary.territories = territories.len();
     insert_all::<territory::Entity, _>(&txn, territories).await?;
-    let territory_id = |code: &str| territory_ids.iter().find(|(c, _)| c == code).map(|(_, id)| id.clone());
+    let territory_id = |code: &str| {
+        territory_ids
+            .iter()
+            .find(|(c, _)| c == code)
+            .map(|(_, id)| id.clone())
+    };
 
     let mut partners = Vec::new();
     let mut coverage = Vec::new();
     for (name, kind, tier, covers, persona, domain) in PARTNERS {
-        let (id, external_id, version, created_at, updated_at, archived_at) = common!(w, "ptn", epoch());
+        let (id, external_id, version, created_at, updated_at, archived_at) =
+            common!(w, "ptn", epoch());
         let partner_id = id.clone().unwrap();
         for code in *covers {
             if let Some(territory_id) = territory_id(code) {
-                coverage.push(partner_territory::ActiveModel { partner_id: Set(partner_id.clone()), territory_id: Set(territory_id) });
+                coverage.push(partner_territory::ActiveModel {
+                    partner_id: Set(partner_id.clone()),
+                    territory_id: Set(territory_id),
+                });
             }
         }
         summary.partners.push(SeededPartner {
@@ -171,47 +335,99 @@ pub async fn seed(db: &DatabaseConnection, seed: u64, accounts: usize) -> anyhow
             persona: persona.to_string(),
             email_domain: domain.to_string(),
         });
-        partners.push(partner::ActiveModel { id, external_id, version, created_at, updated_at, archived_at, name: Set(name.to_string()), kind: Set(*kind), tier: Set(*tier) });
+        partners.push(partner::ActiveModel {
+            id,
+            external_id,
+            version,
+            created_at,
+            updated_at,
+            archived_at,
+            name: Set(name.to_string()),
+            kind: Set(*kind),
+            tier: Set(*tier),
+        });
     }
     insert_all::<partner::Entity, _>(&txn, partners).await?;
     insert_all::<partner_territory::Entity, _>(&txn, coverage).await?;
-    let distributor_ids: Vec<String> =
-        summary.partners.iter().filter(|p| p.kind == PartnerKind::Distributor).map(|p| p.id.clone()).collect();
+    let distributor_ids: Vec<String> = summary
+        .partners
+        .iter()
+        .filter(|p| p.kind == PartnerKind::Distributor)
+        .map(|p| p.id.clone())
+        .collect();
 
-    let (mut accounts_rows, mut contacts, mut interactions, mut opportunities, mut cases) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut accounts_rows, mut contacts, mut interactions, mut opportunities, mut cases) =
+        (vec![], vec![], vec![], vec![], vec![]);
     for n in 0..accounts {
         let name = format!("{} {} {}", w.pick(NAME_PARTS), w.pick(NAME_KINDS), n + 1);
-        let slug: String = name.to_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+        let slug: String = name
+            .to_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
         let created = w.time(300);
-        let (id, external_id, version, created_at, updated_at, archived_at) = common!(w, "acc", created);
+        let (id, external_id, version, created_at, updated_at, archived_at) =
+            common!(w, "acc", created);
         let account_id = id.clone().unwrap();
         let territory = w.pick(TERRITORIES).0;
         let owner = w.pick(SALES_OWNERS).to_string();
         let segment = *w.pick(Segment::ALL);
         accounts_rows.push(account::ActiveModel {
-            id, external_id: if n % 4 == 0 { Set(Some(format!("ERP-{:05}", n + 1))) } else { external_id },
-            version, created_at, updated_at, archived_at,
+            id,
+            external_id: if n % 4 == 0 {
+                Set(Some(format!("ERP-{:05}", n + 1)))
+            } else {
+                external_id
+            },
+            version,
+            created_at,
+            updated_at,
+            archived_at,
             name: Set(name.clone()),
             domain: Set(Some(format!("{slug}.example"))),
             industry: Set(Some(w.pick(INDUSTRIES).to_string())),
             segment: Set(segment),
             tier: Set(*w.pick(AccountTier::ALL)),
-            lifecycle_stage: Set(if w.chance(0.7) { LifecycleStage::Customer } else { *w.pick(LifecycleStage::ALL) }),
+            lifecycle_stage: Set(if w.chance(0.7) {
+                LifecycleStage::Customer
+            } else {
+                *w.pick(LifecycleStage::ALL)
+            }),
             territory_id: Set(territory_id(territory)),
             owner_user_id: Set(Some(owner.clone())),
-            internal_note: Set(w.chance(0.5).then(|| format!("Internal: credit limit reviewed for {name}; do not share outside the company."))),
+            internal_note: Set(w.chance(0.5).then(|| {
+                format!(
+                    "Internal: credit limit reviewed for {name}; do not share outside the company."
+                )
+            })),
         });
 
         let mut contact_ids = Vec::new();
         for _ in 0..w.rng.random_range(2..=4) {
-            let (first, last) = (w.pick(FIRST_NAMES).to_string(), w.pick(LAST_NAMES).to_string());
-            let (id, external_id, version, created_at, updated_at, archived_at) = common!(w, "con", created + Duration::days(1));
+            let (first, last) = (
+                w.pick(FIRST_NAMES).to_string(),
+                w.pick(LAST_NAMES).to_string(),
+            );
+            let (id, external_id, version, created_at, updated_at, archived_at) =
+                common!(w, "con", created + Duration::days(1));
             contact_ids.push(id.clone().unwrap());
             contacts.push(contact::ActiveModel {
-                id, external_id, version, created_at, updated_at, archived_at,
+                id,
+                external_id,
+                version,
+                created_at,
+                updated_at,
+                archived_at,
                 account_id: Set(account_id.clone()),
-                email: Set(Some(format!("{}.{}@{slug}.example", first.to_lowercase(), last.to_lowercase()))),
-                phone: Set(Some(format!("+49 30 {:07}", w.rng.random_range(1_000_000..9_999_999)))),
+                email: Set(Some(format!(
+                    "{}.{}@{slug}.example",
+                    first.to_lowercase(),
+                    last.to_lowercase()
+                ))),
+                phone: Set(Some(format!(
+                    "+49 30 {:07}",
+                    w.rng.random_range(1_000_000..9_999_999)
+                ))),
                 title: Set(Some(w.pick(TITLES).to_string())),
                 consent_marketing_email: Set(w.chance(0.6)),
                 consent_marketing_phone: Set(w.chance(0.3)),
@@ -223,16 +439,24 @@ pub async fn seed(db: &DatabaseConnection, seed: u64, accounts: usize) -> anyhow
         }
         for _ in 0..w.rng.random_range(3..=6) {
             let occurred = created + Duration::hours(w.rng.random_range(24..24 * 300));
-            let (id, external_id, version, created_at, updated_at, archived_at) = common!(w, "int", occurred);
+            let (id, external_id, version, created_at, updated_at, archived_at) =
+                common!(w, "int", occurred);
             let channel = *w.pick(Channel::ALL);
             let subject = w.pick(SUBJECTS).to_string();
             interactions.push(interaction::ActiveModel {
-                id, external_id, version, created_at, updated_at, archived_at,
+                id,
+                external_id,
+                version,
+                created_at,
+                updated_at,
+                archived_at,
                 account_id: Set(account_id.clone()),
                 contact_id: Set(Some(w.pick(&contact_ids).clone())),
                 channel: Set(channel),
                 direction: Set(*w.pick(Direction::ALL)),
-                body: Set(Some(format!("{subject} with {name} over {channel:?}: notes and next steps."))),
+                body: Set(Some(format!(
+                    "{subject} with {name} over {channel:?}: notes and next steps."
+                ))),
                 subject: Set(subject),
                 occurred_at: Set(occurred),
                 author_user_id: Set(Some(owner.clone())),
@@ -242,12 +466,22 @@ pub async fn seed(db: &DatabaseConnection, seed: u64, accounts: usize) -> anyhow
         if w.chance(0.7) {
             for k in 0..w.rng.random_range(1..=2) {
                 let stage = *w.pick(OpportunityStage::ALL);
-                let (id, external_id, version, created_at, updated_at, archived_at) = common!(w, "opp", created + Duration::days(3));
-                let close = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default() + Duration::days(w.rng.random_range(30..400));
+                let (id, external_id, version, created_at, updated_at, archived_at) =
+                    common!(w, "opp", created + Duration::days(3));
+                let close = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default()
+                    + Duration::days(w.rng.random_range(30..400));
                 opportunities.push(opportunity::ActiveModel {
-                    id, external_id, version, created_at, updated_at, archived_at,
+                    id,
+                    external_id,
+                    version,
+                    created_at,
+                    updated_at,
+                    archived_at,
                     account_id: Set(account_id.clone()),
-                    name: Set(format!("{name} – {}", if k == 0 { "new business" } else { "expansion" })),
+                    name: Set(format!(
+                        "{name} – {}",
+                        if k == 0 { "new business" } else { "expansion" }
+                    )),
                     stage: Set(stage),
                     amount_minor: Set(w.rng.random_range(5_000..250_000) * 100),
                     currency: Set(w.pick(CURRENCIES).to_string()),
@@ -260,16 +494,24 @@ pub async fn seed(db: &DatabaseConnection, seed: u64, accounts: usize) -> anyhow
         }
         for _ in 0..w.rng.random_range(0..=2) {
             let opened = created + Duration::hours(w.rng.random_range(24..24 * 300));
-            let (id, external_id, version, created_at, updated_at, archived_at) = common!(w, "case", opened);
+            let (id, external_id, version, created_at, updated_at, archived_at) =
+                common!(w, "case", opened);
             let priority = *w.pick(CasePriority::ALL);
             let by_distributor = w.chance(0.3);
             cases.push(case::ActiveModel {
-                id, external_id, version, created_at, updated_at, archived_at,
+                id,
+                external_id,
+                version,
+                created_at,
+                updated_at,
+                archived_at,
                 account_id: Set(account_id.clone()),
                 contact_id: Set(Some(w.pick(&contact_ids).clone())),
                 partner_id: Set(by_distributor.then(|| w.pick(&distributor_ids).clone())),
                 subject: Set(w.pick(CASE_SUBJECTS).to_string()),
-                description: Set(Some("Reported by the customer; details in the interaction log.".into())),
+                description: Set(Some(
+                    "Reported by the customer; details in the interaction log.".into(),
+                )),
                 status: Set(*w.pick(CaseStatus::ALL)),
                 priority: Set(priority),
                 channel: Set(*w.pick(Channel::ALL)),
@@ -291,13 +533,32 @@ pub async fn seed(db: &DatabaseConnection, seed: u64, accounts: usize) -> anyhow
 
     let mut leads = Vec::new();
     for _ in 0..(accounts / 2).max(1) {
-        let (first, last) = (w.pick(FIRST_NAMES).to_string(), w.pick(LAST_NAMES).to_string());
+        let (first, last) = (
+            w.pick(FIRST_NAMES).to_string(),
+            w.pick(LAST_NAMES).to_string(),
+        );
         let company = format!("{} {}", w.pick(NAME_PARTS), w.pick(NAME_KINDS));
-        let (id, external_id, version, created_at, updated_at, archived_at) = common!(w, "lead", w.time(300));
-        let status = *w.pick(&[LeadStatus::New, LeadStatus::Working, LeadStatus::Qualified, LeadStatus::Disqualified]);
+        let (id, external_id, version, created_at, updated_at, archived_at) =
+            common!(w, "lead", w.time(300));
+        let status = *w.pick(&[
+            LeadStatus::New,
+            LeadStatus::Working,
+            LeadStatus::Qualified,
+            LeadStatus::Disqualified,
+        ]);
         leads.push(lead::ActiveModel {
-            id, external_id, version, created_at, updated_at, archived_at,
-            email: Set(Some(format!("{}.{}@{}.example", first.to_lowercase(), last.to_lowercase(), company.to_lowercase().replace(' ', "-")))),
+            id,
+            external_id,
+            version,
+            created_at,
+            updated_at,
+            archived_at,
+            email: Set(Some(format!(
+                "{}.{}@{}.example",
+                first.to_lowercase(),
+                last.to_lowercase(),
+                company.to_lowercase().replace(' ', "-")
+            ))),
             phone: Set(None),
             first_name: Set(first),
             last_name: Set(last),

@@ -19,8 +19,16 @@ async fn an_account_is_created_read_updated_archived_and_hidden_from_lists() {
     assert_eq!(created["version"], 1);
     assert_eq!(created["territory"]["code"], "DE-NORTH");
 
-    let read = app.ok(&format!("query($id: ID!) {{ account(id: $id) {{ {ACCOUNT_FIELDS} }} }}"), json!({ "id": account_id })).await;
-    assert_eq!(read["account"]["domain"], "harbor-foods.example", "domains are normalised");
+    let read = app
+        .ok(
+            &format!("query($id: ID!) {{ account(id: $id) {{ {ACCOUNT_FIELDS} }} }}"),
+            json!({ "id": account_id }),
+        )
+        .await;
+    assert_eq!(
+        read["account"]["domain"], "harbor-foods.example",
+        "domains are normalised"
+    );
     assert_eq!(read["account"]["internalNote"], "credit ok");
 
     let updated = app
@@ -30,12 +38,22 @@ async fn an_account_is_created_read_updated_archived_and_hidden_from_lists() {
         )
         .await;
     assert_eq!(updated["updateAccount"]["tier"], "KEY");
-    assert_eq!(updated["updateAccount"]["internalNote"], Value::Null, "null clears an optional field");
-    assert_eq!(updated["updateAccount"]["name"], "Harbor Foods", "fields left out stay");
+    assert_eq!(
+        updated["updateAccount"]["internalNote"],
+        Value::Null,
+        "null clears an optional field"
+    );
+    assert_eq!(
+        updated["updateAccount"]["name"], "Harbor Foods",
+        "fields left out stay"
+    );
     assert_eq!(updated["updateAccount"]["version"], 2);
 
     let archived = app
-        .ok("mutation($id: ID!) { archiveAccount(id: $id, version: 2) { archivedAt version } }", json!({ "id": account_id }))
+        .ok(
+            "mutation($id: ID!) { archiveAccount(id: $id, version: 2) { archivedAt version } }",
+            json!({ "id": account_id }),
+        )
         .await;
     assert!(archived["archiveAccount"]["archivedAt"].is_string());
     let lists = app
@@ -44,22 +62,51 @@ async fn an_account_is_created_read_updated_archived_and_hidden_from_lists() {
             json!({}),
         )
         .await;
-    assert_eq!(lists["visible"]["totalCount"], 0, "archived records leave lists");
+    assert_eq!(
+        lists["visible"]["totalCount"], 0,
+        "archived records leave lists"
+    );
     assert_eq!(lists["all"]["nodes"][0]["id"], account_id.as_str());
-    let still_readable = app.ok("query($id: ID!) { account(id: $id) { id } }", json!({ "id": account_id })).await;
-    assert_eq!(still_readable["account"]["id"], account_id.as_str(), "archived records stay readable by id");
+    let still_readable = app
+        .ok(
+            "query($id: ID!) { account(id: $id) { id } }",
+            json!({ "id": account_id }),
+        )
+        .await;
+    assert_eq!(
+        still_readable["account"]["id"],
+        account_id.as_str(),
+        "archived records stay readable by id"
+    );
 }
 
 #[tokio::test]
 async fn lists_filter_search_and_order() {
     let app = TestApp::spawn().await;
     let north = app.create_territory("NORTH").await;
-    app.create_account("Zenith Motors", json!({ "segment": "ENTERPRISE", "territoryId": north })).await;
-    app.create_account("Alpine Health", json!({ "segment": "SMB", "domain": "alpine-care.example" })).await;
-    app.create_account("Granite Labs", json!({ "segment": "ENTERPRISE", "lifecycleStage": "PROSPECT" })).await;
+    app.create_account(
+        "Zenith Motors",
+        json!({ "segment": "ENTERPRISE", "territoryId": north }),
+    )
+    .await;
+    app.create_account(
+        "Alpine Health",
+        json!({ "segment": "SMB", "domain": "alpine-care.example" }),
+    )
+    .await;
+    app.create_account(
+        "Granite Labs",
+        json!({ "segment": "ENTERPRISE", "lifecycleStage": "PROSPECT" }),
+    )
+    .await;
 
     let names = |v: &Value| -> Vec<String> {
-        v["nodes"].as_array().expect("nodes").iter().map(|n| n["name"].as_str().expect("name").to_owned()).collect()
+        v["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|n| n["name"].as_str().expect("name").to_owned())
+            .collect()
     };
     let data = app
         .ok(
@@ -79,13 +126,29 @@ async fn lists_filter_search_and_order() {
         )
         .await;
     assert_eq!(data["enterprise"]["totalCount"], 2);
-    assert_eq!(names(&data["enterprise"]), ["Granite Labs", "Zenith Motors"]);
+    assert_eq!(
+        names(&data["enterprise"]),
+        ["Granite Labs", "Zenith Motors"]
+    );
     assert_eq!(names(&data["north"]), ["Zenith Motors"]);
-    assert_eq!(names(&data["search"]), ["Alpine Health"], "text search matches the domain, case-insensitively");
+    assert_eq!(
+        names(&data["search"]),
+        ["Alpine Health"],
+        "text search matches the domain, case-insensitively"
+    );
     assert_eq!(names(&data["searchName"]), ["Granite Labs"]);
-    assert_eq!(data["likeIsLiteral"]["totalCount"], 0, "% in search text is matched literally");
-    assert_eq!(names(&data["asc"]), ["Alpine Health", "Granite Labs", "Zenith Motors"]);
-    assert_eq!(names(&data["desc"]), ["Zenith Motors", "Granite Labs", "Alpine Health"]);
+    assert_eq!(
+        data["likeIsLiteral"]["totalCount"], 0,
+        "% in search text is matched literally"
+    );
+    assert_eq!(
+        names(&data["asc"]),
+        ["Alpine Health", "Granite Labs", "Zenith Motors"]
+    );
+    assert_eq!(
+        names(&data["desc"]),
+        ["Zenith Motors", "Granite Labs", "Alpine Health"]
+    );
     assert_eq!(names(&data["prospects"]), ["Granite Labs"]);
 }
 
@@ -117,18 +180,35 @@ async fn pages_have_no_duplicates_or_gaps_in_any_ordering() {
     let app = TestApp::spawn().await;
     // Repeated names force the id tie-breaker to do its job.
     for n in 0..23 {
-        app.create_account(&format!("Account {}", n % 5), json!({})).await;
+        app.create_account(&format!("Account {}", n % 5), json!({}))
+            .await;
     }
-    let full = app.ok("{ accounts(first: 200) { nodes { id } } }", json!({})).await;
-    let mut all: Vec<String> = full["accounts"]["nodes"].as_array().expect("nodes").iter().map(id).collect();
+    let full = app
+        .ok("{ accounts(first: 200) { nodes { id } } }", json!({}))
+        .await;
+    let mut all: Vec<String> = full["accounts"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(id)
+        .collect();
     all.sort();
-    for order in ["{ field: NAME }", "{ field: NAME, direction: DESC }", "{ field: CREATED_AT }", "{ field: UPDATED_AT, direction: DESC }"] {
+    for order in [
+        "{ field: NAME }",
+        "{ field: NAME, direction: DESC }",
+        "{ field: CREATED_AT }",
+        "{ field: UPDATED_AT, direction: DESC }",
+    ] {
         for page_size in [1, 4, 7, 23, 50] {
             let walked = walk_pages(&app, order, page_size).await;
             let mut sorted = walked.clone();
             sorted.sort();
             sorted.dedup();
-            assert_eq!(sorted.len(), walked.len(), "duplicates with {order} / {page_size}");
+            assert_eq!(
+                sorted.len(),
+                walked.len(),
+                "duplicates with {order} / {page_size}"
+            );
             assert_eq!(sorted, all, "gaps with {order} / {page_size}");
         }
     }
@@ -138,19 +218,39 @@ async fn pages_have_no_duplicates_or_gaps_in_any_ordering() {
 async fn page_arguments_and_cursors_are_validated() {
     let app = TestApp::spawn().await;
     app.create_account("One", json!({})).await;
-    let too_many = app.error("{ accounts(first: 201) { totalCount } }", json!({})).await;
+    let too_many = app
+        .error("{ accounts(first: 201) { totalCount } }", json!({}))
+        .await;
     assert_eq!(too_many["extensions"]["code"], "VALIDATION");
     assert_eq!(too_many["extensions"]["field"], "first");
-    let forged = app.error(r#"{ accounts(after: "not-a-cursor") { totalCount } }"#, json!({})).await;
+    let forged = app
+        .error(
+            r#"{ accounts(after: "not-a-cursor") { totalCount } }"#,
+            json!({}),
+        )
+        .await;
     assert_eq!(forged["extensions"]["code"], "VALIDATION");
     assert_eq!(forged["extensions"]["field"], "after");
-    let page = app.ok("{ accounts(first: 1, orderBy: { field: NAME }) { pageInfo { endCursor } } }", json!({})).await;
+    let page = app
+        .ok(
+            "{ accounts(first: 1, orderBy: { field: NAME }) { pageInfo { endCursor } } }",
+            json!({}),
+        )
+        .await;
     let cursor = page["accounts"]["pageInfo"]["endCursor"].clone();
     let mismatch = app
         .error("query($c: String) { accounts(after: $c, orderBy: { field: CREATED_AT }) { totalCount } }", json!({ "c": cursor }))
         .await;
-    assert_eq!(mismatch["extensions"]["code"], "VALIDATION", "a cursor only continues its own ordering");
-    let empty = app.ok("{ accounts(first: 0) { edges { cursor } pageInfo { hasNextPage endCursor } } }", json!({})).await;
+    assert_eq!(
+        mismatch["extensions"]["code"], "VALIDATION",
+        "a cursor only continues its own ordering"
+    );
+    let empty = app
+        .ok(
+            "{ accounts(first: 0) { edges { cursor } pageInfo { hasNextPage endCursor } } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(empty["accounts"]["pageInfo"]["hasNextPage"], true);
     assert_eq!(empty["accounts"]["pageInfo"]["endCursor"], Value::Null);
 }
@@ -162,11 +262,15 @@ async fn upsert_by_external_id_is_idempotent() {
     let input = json!({ "name": "Vertex Retail", "segment": "SMB", "tier": "STANDARD", "lifecycleStage": "CUSTOMER" });
     let first = app.ok(upsert, json!({ "input": input })).await["upsertAccount"].clone();
     let second = app.ok(upsert, json!({ "input": input })).await["upsertAccount"].clone();
-    assert_eq!(first, second, "the same input twice changes nothing, not even the version");
+    assert_eq!(
+        first, second,
+        "the same input twice changes nothing, not even the version"
+    );
     assert_eq!(first["externalId"], "ERP-1");
     assert_eq!(app.count("accounts").await, 1);
 
-    let changed = app.ok(upsert, json!({ "input": { "tier": "KEY" } })).await["upsertAccount"].clone();
+    let changed =
+        app.ok(upsert, json!({ "input": { "tier": "KEY" } })).await["upsertAccount"].clone();
     assert_eq!(changed["id"], first["id"]);
     assert_eq!(changed["version"], 2);
     assert_eq!(changed["tier"], "KEY");
@@ -175,7 +279,11 @@ async fn upsert_by_external_id_is_idempotent() {
     let missing = app.error("mutation { upsertAccount(externalId: \"ERP-2\", input: { name: \"No segment\" }) { id } }", json!({})).await;
     assert_eq!(missing["extensions"]["code"], "VALIDATION");
     assert_eq!(missing["extensions"]["field"], "input.segment");
-    assert_eq!(app.count("accounts").await, 1, "a refused upsert writes nothing");
+    assert_eq!(
+        app.count("accounts").await,
+        1,
+        "a refused upsert writes nothing"
+    );
 
     let duplicate = app
         .error(
@@ -192,14 +300,37 @@ async fn a_stale_version_is_refused_and_the_update_is_not_lost() {
     let app = TestApp::spawn().await;
     let account = app.create_account("Redwood Energy", json!({})).await;
     let update = "mutation($id: ID!, $v: Int!, $name: String) { updateAccount(id: $id, version: $v, input: { name: $name }) { name version } }";
-    let alice = app.ok(update, json!({ "id": id(&account), "v": 1, "name": "Redwood Energy AG" })).await;
+    let alice = app
+        .ok(
+            update,
+            json!({ "id": id(&account), "v": 1, "name": "Redwood Energy AG" }),
+        )
+        .await;
     assert_eq!(alice["updateAccount"]["version"], 2);
-    let bob = app.error(update, json!({ "id": id(&account), "v": 1, "name": "Redwood Energy GmbH" })).await;
+    let bob = app
+        .error(
+            update,
+            json!({ "id": id(&account), "v": 1, "name": "Redwood Energy GmbH" }),
+        )
+        .await;
     assert_eq!(bob["extensions"]["code"], "VERSION_CONFLICT");
     assert_eq!(bob["extensions"]["currentVersion"], 2);
-    let now = app.ok("query($id: ID!) { account(id: $id) { name version } }", json!({ "id": id(&account) })).await;
-    assert_eq!(now["account"]["name"], "Redwood Energy AG", "the first writer's change survives");
-    let archive = app.error("mutation($id: ID!) { archiveAccount(id: $id, version: 1) { id } }", json!({ "id": id(&account) })).await;
+    let now = app
+        .ok(
+            "query($id: ID!) { account(id: $id) { name version } }",
+            json!({ "id": id(&account) }),
+        )
+        .await;
+    assert_eq!(
+        now["account"]["name"], "Redwood Energy AG",
+        "the first writer's change survives"
+    );
+    let archive = app
+        .error(
+            "mutation($id: ID!) { archiveAccount(id: $id, version: 1) { id } }",
+            json!({ "id": id(&account) }),
+        )
+        .await;
     assert_eq!(archive["extensions"]["code"], "VERSION_CONFLICT");
 }
 
@@ -241,17 +372,34 @@ async fn invalid_values_get_clear_errors_and_nothing_is_written() {
     ];
     for (patch, field) in cases {
         let mut input = base.clone();
-        input.as_object_mut().expect("object").extend(patch.as_object().expect("object").clone());
+        input
+            .as_object_mut()
+            .expect("object")
+            .extend(patch.as_object().expect("object").clone());
         let error = app.error(contact, json!({ "input": input })).await;
         assert_eq!(error["extensions"]["code"], "VALIDATION", "{input}");
         assert_eq!(error["extensions"]["field"], field, "{input}");
-        assert!(error["message"].as_str().expect("message").starts_with(field));
+        assert!(
+            error["message"]
+                .as_str()
+                .expect("message")
+                .starts_with(field)
+        );
     }
-    let opportunity = "mutation($input: OpportunityInput!) { createOpportunity(input: $input) { id } }";
-    for (amount, currency, field) in [("10.999", "EUR", "input.amount"), ("-5", "EUR", "input.amount"), ("12", "EURO", "input.currency"), ("1e3", "USD", "input.amount")] {
+    let opportunity =
+        "mutation($input: OpportunityInput!) { createOpportunity(input: $input) { id } }";
+    for (amount, currency, field) in [
+        ("10.999", "EUR", "input.amount"),
+        ("-5", "EUR", "input.amount"),
+        ("12", "EURO", "input.currency"),
+        ("1e3", "USD", "input.amount"),
+    ] {
         let input = json!({ "accountId": id(&account), "name": "Deal", "stage": "PROPOSAL", "amount": amount, "currency": currency });
         let error = app.error(opportunity, json!({ "input": input })).await;
-        assert_eq!(error["extensions"]["code"], "VALIDATION", "{amount} {currency}");
+        assert_eq!(
+            error["extensions"]["code"], "VALIDATION",
+            "{amount} {currency}"
+        );
         assert_eq!(error["extensions"]["field"], field);
     }
     let out_of_range = app
@@ -267,38 +415,84 @@ async fn invalid_values_get_clear_errors_and_nothing_is_written() {
             json!({ "input": { "accountId": id(&account), "name": "Deal", "stage": "PROPOSAL", "amount": "1250.5", "currency": "eur" } }),
         )
         .await;
-    assert_eq!(good["createOpportunity"]["amount"], json!({ "amount": "1250.50", "currency": "EUR" }));
-    assert_eq!(good["createOpportunity"]["probability"], 50, "probability defaults from the stage");
+    assert_eq!(
+        good["createOpportunity"]["amount"],
+        json!({ "amount": "1250.50", "currency": "EUR" })
+    );
+    assert_eq!(
+        good["createOpportunity"]["probability"], 50,
+        "probability defaults from the stage"
+    );
     assert_eq!(good["createOpportunity"]["forecastCategory"], "BEST_CASE");
-    assert_eq!(good["createOpportunity"]["weightedAmount"]["amount"], "625.25");
+    assert_eq!(
+        good["createOpportunity"]["weightedAmount"]["amount"],
+        "625.25"
+    );
 }
 
 #[tokio::test]
 async fn malformed_requests_are_refused_with_clear_errors() {
     let app = TestApp::spawn().await;
     let post = |body: String, content_type: &'static str| {
-        app.client.post(format!("{}/graphql", app.url)).header("content-type", content_type).body(body).send()
+        app.client
+            .post(format!("{}/graphql", app.url))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
     };
     let syntax = app.gql("{ accounts { totalCount ", json!({})).await;
-    assert!(syntax["errors"][0]["message"].as_str().expect("message").contains("expected"), "{syntax}");
-    let wrong_type = app.gql("{ accounts(first: \"ten\") { totalCount } }", json!({})).await;
-    assert!(wrong_type["errors"][0]["message"].as_str().expect("message").contains("Int"), "{wrong_type}");
-    let unknown_enum = app.gql("mutation { createAccount(input: { name: \"x\", segment: HUGE }) { id } }", json!({})).await;
+    assert!(
+        syntax["errors"][0]["message"]
+            .as_str()
+            .expect("message")
+            .contains("expected"),
+        "{syntax}"
+    );
+    let wrong_type = app
+        .gql("{ accounts(first: \"ten\") { totalCount } }", json!({}))
+        .await;
+    assert!(
+        wrong_type["errors"][0]["message"]
+            .as_str()
+            .expect("message")
+            .contains("Int"),
+        "{wrong_type}"
+    );
+    let unknown_enum = app
+        .gql(
+            "mutation { createAccount(input: { name: \"x\", segment: HUGE }) { id } }",
+            json!({}),
+        )
+        .await;
     assert!(unknown_enum["errors"].is_array());
 
-    let not_json = post("query { x }".into(), "text/plain").await.expect("send");
+    let not_json = post("query { x }".into(), "text/plain")
+        .await
+        .expect("send");
     assert_eq!(not_json.status(), 415);
-    let broken_json = post("{\"query\": ".into(), "application/json").await.expect("send");
+    let broken_json = post("{\"query\": ".into(), "application/json")
+        .await
+        .expect("send");
     assert_eq!(broken_json.status(), 400);
     let body: Value = broken_json.json().await.expect("json");
     assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST");
-    let batch = post(json!([{ "query": "{ accounts { totalCount } }" }]).to_string(), "application/json").await.expect("send");
+    let batch = post(
+        json!([{ "query": "{ accounts { totalCount } }" }]).to_string(),
+        "application/json",
+    )
+    .await
+    .expect("send");
     assert_eq!(batch.status(), 400);
     let huge = post(json!({ "query": "{ accounts { totalCount } }", "variables": { "pad": "x".repeat(2 * 1024 * 1024) } }).to_string(), "application/json")
         .await
         .expect("send");
     assert_eq!(huge.status(), 413);
-    let get = app.client.get(format!("{}/graphql?query={{__typename}}", app.url)).send().await.expect("send");
+    let get = app
+        .client
+        .get(format!("{}/graphql?query={{__typename}}", app.url))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(get.status(), 405);
     assert_eq!(app.count("accounts").await, 0);
 }
@@ -307,13 +501,23 @@ async fn malformed_requests_are_refused_with_clear_errors() {
 async fn database_failures_reach_the_client_as_an_opaque_internal_error() {
     let app = TestApp::spawn().await;
     use sea_orm::ConnectionTrait;
-    app.db.execute_unprepared("DROP TABLE cases").await.expect("drop");
+    app.db
+        .execute_unprepared("DROP TABLE cases")
+        .await
+        .expect("drop");
     let body = app.gql("{ cases { totalCount } }", json!({})).await;
     let error = &body["errors"][0];
     assert_eq!(error["extensions"]["code"], "INTERNAL");
     assert!(error["extensions"]["reference"].is_string());
     let text = body.to_string().to_lowercase();
-    for leak in ["no such table", "does not exist", "relation", "select", "sqlx", "database"] {
+    for leak in [
+        "no such table",
+        "does not exist",
+        "relation",
+        "select",
+        "sqlx",
+        "database",
+    ] {
         assert!(!text.contains(leak), "{leak} leaked: {body}");
     }
 }
@@ -321,9 +525,19 @@ async fn database_failures_reach_the_client_as_an_opaque_internal_error() {
 #[tokio::test]
 async fn health_and_readiness_answer() {
     let app = TestApp::spawn().await;
-    let health = app.client.get(format!("{}/health", app.url)).send().await.expect("send");
+    let health = app
+        .client
+        .get(format!("{}/health", app.url))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(health.status(), 200);
-    let ready = app.client.get(format!("{}/ready", app.url)).send().await.expect("send");
+    let ready = app
+        .client
+        .get(format!("{}/ready", app.url))
+        .send()
+        .await
+        .expect("send");
     assert_eq!(ready.status(), 200);
 }
 
@@ -357,7 +571,14 @@ async fn a_lead_converts_once_into_account_contact_and_opportunity() {
 
     let again = app.error(convert, json!({ "id": id(&lead), "v": 2 })).await;
     assert_eq!(again["extensions"]["code"], "INVALID_STATE");
-    assert_eq!((app.count("accounts").await, app.count("contacts").await, app.count("opportunities").await), (1, 1, 1));
+    assert_eq!(
+        (
+            app.count("accounts").await,
+            app.count("contacts").await,
+            app.count("opportunities").await
+        ),
+        (1, 1, 1)
+    );
 
     // A failing part rolls the whole conversion back.
     let other = app.ok("mutation { createLead(input: { firstName: \"Noah\", lastName: \"Costa\", company: \"Costa Labs\", source: WEB }) { id } }", json!({})).await;
@@ -368,15 +589,27 @@ async fn a_lead_converts_once_into_account_contact_and_opportunity() {
         )
         .await;
     assert_eq!(bad["extensions"]["field"], "input.opportunity.currency");
-    assert_eq!((app.count("accounts").await, app.count("contacts").await), (1, 1), "nothing of a failed conversion stays");
+    assert_eq!(
+        (app.count("accounts").await, app.count("contacts").await),
+        (1, 1),
+        "nothing of a failed conversion stays"
+    );
 
     let disqualified = app
         .ok("mutation { createLead(input: { firstName: \"A\", lastName: \"B\", company: \"C\", source: WEB, status: DISQUALIFIED }) { id } }", json!({}))
         .await;
-    let refused = app.error(convert, json!({ "id": id(&disqualified["createLead"]), "v": 1 })).await;
+    let refused = app
+        .error(
+            convert,
+            json!({ "id": id(&disqualified["createLead"]), "v": 1 }),
+        )
+        .await;
     assert_eq!(refused["extensions"]["code"], "INVALID_STATE");
     let direct = app.error("mutation($id: ID!) { updateLead(id: $id, version: 1, input: { status: CONVERTED }) { id } }", json!({ "id": id(&other["createLead"]) })).await;
-    assert_eq!(direct["extensions"]["field"], "input.status", "conversion only happens through convertLead");
+    assert_eq!(
+        direct["extensions"]["field"], "input.status",
+        "conversion only happens through convertLead"
+    );
 }
 
 #[tokio::test]
@@ -384,7 +617,9 @@ async fn a_batch_of_50_entity_keys_is_loaded_with_one_query() {
     let app = TestApp::spawn().await;
     let mut ids = Vec::new();
     for n in 0..50 {
-        ids.push(id(&app.create_account(&format!("Entity {n}"), json!({})).await));
+        ids.push(id(&app
+            .create_account(&format!("Entity {n}"), json!({}))
+            .await));
     }
     let representations: Vec<Value> = ids
         .iter()
@@ -402,7 +637,11 @@ async fn a_batch_of_50_entity_keys_is_loaded_with_one_query() {
     let entities = data["_entities"].as_array().expect("entities");
     assert_eq!(entities.len(), 51);
     for (entity, id) in entities.iter().zip(&ids) {
-        assert_eq!(entity["id"], id.as_str(), "entities come back in the order asked");
+        assert_eq!(
+            entity["id"],
+            id.as_str(),
+            "entities come back in the order asked"
+        );
     }
     assert_eq!(entities[50], Value::Null, "an unknown key resolves to null");
     assert_eq!(statements, 1, "50 keys, one SQL statement");
@@ -420,7 +659,10 @@ async fn nested_lists_of_an_account_page_and_filter_within_it() {
         )
         .await;
     }
-    for (n, at) in ["2026-03-01T10:00:00Z", "2026-05-01T10:00:00Z"].iter().enumerate() {
+    for (n, at) in ["2026-03-01T10:00:00Z", "2026-05-01T10:00:00Z"]
+        .iter()
+        .enumerate()
+    {
         app.ok(
             "mutation($input: InteractionInput!) { createInteraction(input: $input) { id } }",
             json!({ "input": { "accountId": id(&a), "channel": "PHONE", "direction": "INBOUND", "subject": format!("Call {n}"), "occurredAt": at } }),
@@ -443,10 +685,23 @@ async fn nested_lists_of_an_account_page_and_filter_within_it() {
         )
         .await;
     let account = &data["account"];
-    assert_eq!(account["contacts"]["totalCount"], 2, "only this account's contacts");
+    assert_eq!(
+        account["contacts"]["totalCount"], 2,
+        "only this account's contacts"
+    );
     assert_eq!(account["contacts"]["pageInfo"]["hasNextPage"], true);
-    assert!(account["contacts"]["nodes"][0]["consents"].as_array().expect("consents").contains(&json!({ "purpose": "PARTNER_SHARING", "channel": "EMAIL", "granted": true })));
-    assert_eq!(account["interactions"]["nodes"][0]["subject"], "Call 1", "the timeline is newest first");
+    assert!(
+        account["contacts"]["nodes"][0]["consents"]
+            .as_array()
+            .expect("consents")
+            .contains(
+                &json!({ "purpose": "PARTNER_SHARING", "channel": "EMAIL", "granted": true })
+            )
+    );
+    assert_eq!(
+        account["interactions"]["nodes"][0]["subject"], "Call 1",
+        "the timeline is newest first"
+    );
     assert_eq!(account["cases"]["nodes"][0]["status"], "NEW");
     assert_eq!(account["cases"]["nodes"][0]["priority"], "URGENT");
 }
@@ -454,23 +709,45 @@ async fn nested_lists_of_an_account_page_and_filter_within_it() {
 #[tokio::test]
 async fn partner_territories_are_replaced_as_a_set_under_version_control() {
     let app = TestApp::spawn().await;
-    let (fr, uk) = (app.create_territory("FR").await, app.create_territory("UK").await);
+    let (fr, uk) = (
+        app.create_territory("FR").await,
+        app.create_territory("UK").await,
+    );
     let partner = app.ok("mutation { createPartner(input: { name: \"Atlantic Trade\", kind: DISTRIBUTOR, tier: GOLD }) { id version } }", json!({})).await["createPartner"].clone();
     let set = "mutation($id: ID!, $v: Int!, $t: [ID!]!) { setPartnerTerritories(partnerId: $id, version: $v, territoryIds: $t) { version territories { code } } }";
-    let first = app.ok(set, json!({ "id": id(&partner), "v": 1, "t": [uk, fr, uk] })).await;
-    assert_eq!(first["setPartnerTerritories"]["territories"], json!([{ "code": "FR" }, { "code": "UK" }]));
+    let first = app
+        .ok(
+            set,
+            json!({ "id": id(&partner), "v": 1, "t": [uk, fr, uk] }),
+        )
+        .await;
+    assert_eq!(
+        first["setPartnerTerritories"]["territories"],
+        json!([{ "code": "FR" }, { "code": "UK" }])
+    );
     assert_eq!(first["setPartnerTerritories"]["version"], 2);
-    let stale = app.error(set, json!({ "id": id(&partner), "v": 1, "t": [fr] })).await;
+    let stale = app
+        .error(set, json!({ "id": id(&partner), "v": 1, "t": [fr] }))
+        .await;
     assert_eq!(stale["extensions"]["code"], "VERSION_CONFLICT");
-    let unknown = app.error(set, json!({ "id": id(&partner), "v": 2, "t": ["ter_missing"] })).await;
+    let unknown = app
+        .error(
+            set,
+            json!({ "id": id(&partner), "v": 2, "t": ["ter_missing"] }),
+        )
+        .await;
     assert_eq!(unknown["extensions"]["field"], "territoryIds");
     let covering = app.ok("query($t: ID!) { partners(filter: { territoryId: $t, kind: DISTRIBUTOR }) { nodes { name } } }", json!({ "t": fr })).await;
-    assert_eq!(covering["partners"]["nodes"], json!([{ "name": "Atlantic Trade" }]));
+    assert_eq!(
+        covering["partners"]["nodes"],
+        json!([{ "name": "Atlantic Trade" }])
+    );
 }
 
 #[test]
 fn the_committed_sdl_matches_what_the_code_exports() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schema/account.graphql");
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schema/account.graphql");
     let committed = std::fs::read_to_string(&path).expect("schema/account.graphql");
     assert!(
         committed == crm_account::sdl(),

@@ -7,21 +7,40 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 /// Every row of every table, in id order, as text.
 async fn dump(db: &DatabaseConnection) -> Vec<String> {
     let mut rows = Vec::new();
-    for table in ["territories", "partners", "accounts", "contacts", "interactions", "leads", "opportunities", "cases"] {
+    for table in [
+        "territories",
+        "partners",
+        "accounts",
+        "contacts",
+        "interactions",
+        "leads",
+        "opportunities",
+        "cases",
+    ] {
         let sql = format!("SELECT * FROM {table} ORDER BY id");
-        let result = db.query_all_raw(Statement::from_string(db.get_database_backend(), sql)).await.expect("select");
+        let result = db
+            .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .expect("select");
         for row in result {
             let id: String = row.try_get("", "id").expect("id");
-            let updated: chrono::DateTime<chrono::Utc> = row.try_get("", "updated_at").expect("updated_at");
+            let updated: chrono::DateTime<chrono::Utc> =
+                row.try_get("", "updated_at").expect("updated_at");
             rows.push(format!("{table} {id} {updated:?}"));
         }
     }
     let coverage = db
-        .query_all_raw(Statement::from_string(db.get_database_backend(), "SELECT partner_id, territory_id FROM partner_territories ORDER BY 1, 2".to_owned()))
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT partner_id, territory_id FROM partner_territories ORDER BY 1, 2".to_owned(),
+        ))
         .await
         .expect("select");
     for row in coverage {
-        let (p, t): (String, String) = (row.try_get("", "partner_id").expect("p"), row.try_get("", "territory_id").expect("t"));
+        let (p, t): (String, String) = (
+            row.try_get("", "partner_id").expect("p"),
+            row.try_get("", "territory_id").expect("t"),
+        );
         rows.push(format!("coverage {p} {t}"));
     }
     rows
@@ -37,7 +56,10 @@ async fn the_same_seed_gives_the_same_world_and_another_seed_another() {
     crm_account::seed::seed(&c, 8, 20).await.expect("seed c");
     assert_eq!(summary_a, summary_b);
     assert_eq!(summary_a.accounts, 20);
-    assert!(summary_a.contacts >= 40 && summary_a.interactions >= 60, "{summary_a:?}");
+    assert!(
+        summary_a.contacts >= 40 && summary_a.interactions >= 60,
+        "{summary_a:?}"
+    );
     let (dump_a, dump_b, dump_c) = (dump(&a).await, dump(&b).await, dump(&c).await);
     assert!(!dump_a.is_empty());
     assert_eq!(dump_a, dump_b, "same seed, same rows, ids and timestamps");

@@ -20,12 +20,22 @@ pub struct DbTarget {
 impl DbTarget {
     /// Resolves where `service` keeps its data: `DATABASE_URL` when it is PostgreSQL (one
     /// schema per service), otherwise one SQLite file per service under `data_dir`.
-    pub fn for_service(database_url: Option<&str>, data_dir: &std::path::Path, service: &str) -> Self {
+    pub fn for_service(
+        database_url: Option<&str>,
+        data_dir: &std::path::Path,
+        service: &str,
+    ) -> Self {
         let schema = service.replace('-', "_");
         match database_url {
-            Some(url) if !url.is_empty() => Self { url: url.to_owned(), schema },
+            Some(url) if !url.is_empty() => Self {
+                url: url.to_owned(),
+                schema,
+            },
             _ => Self {
-                url: format!("sqlite://{}?mode=rwc", data_dir.join(format!("{service}.db")).display()),
+                url: format!(
+                    "sqlite://{}?mode=rwc",
+                    data_dir.join(format!("{service}.db")).display()
+                ),
                 schema,
             },
         }
@@ -38,15 +48,17 @@ impl DbTarget {
 
 /// Connects and, on PostgreSQL, makes sure the service's schema exists.
 pub async fn connect(target: &DbTarget) -> anyhow::Result<DatabaseConnection> {
-    if let Some(path) = sqlite_path(&target.url) {
-        if let Some(dir) = std::path::Path::new(path).parent() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("creating the data directory {}", dir.display()))?;
-        }
+    if let Some(dir) = sqlite_path(&target.url).and_then(|path| std::path::Path::new(path).parent())
+    {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating the data directory {}", dir.display()))?;
     }
     if target.is_postgres() {
         anyhow::ensure!(
-            target.schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            target
+                .schema
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_'),
             "schema name {:?} must be alphanumeric",
             target.schema
         );
@@ -55,7 +67,10 @@ pub async fn connect(target: &DbTarget) -> anyhow::Result<DatabaseConnection> {
             .await
             .context("connecting to PostgreSQL (DATABASE_URL)")?;
         bootstrap
-            .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{}\"", target.schema))
+            .execute_unprepared(&format!(
+                "CREATE SCHEMA IF NOT EXISTS \"{}\"",
+                target.schema
+            ))
             .await
             .with_context(|| format!("creating schema {}", target.schema))?;
         bootstrap.close().await.ok();
@@ -84,7 +99,9 @@ pub async fn connect(target: &DbTarget) -> anyhow::Result<DatabaseConnection> {
 }
 
 fn sqlite_path(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);
     (!path.is_empty() && path != ":memory:").then_some(path)
 }

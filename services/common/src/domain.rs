@@ -19,15 +19,28 @@ pub fn text(field: &str, value: &str, max_chars: usize) -> ApiResult<String> {
 }
 
 /// Optional text: blank becomes `None`.
-pub fn optional_text(field: &str, value: Option<&str>, max_chars: usize) -> ApiResult<Option<String>> {
+pub fn optional_text(
+    field: &str,
+    value: Option<&str>,
+    max_chars: usize,
+) -> ApiResult<Option<String>> {
     let Some(trimmed) = value.map(str::trim).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
     if trimmed.chars().count() > max_chars {
-        return Err(ApiError::validation(field, format!("must be at most {max_chars} characters")));
+        return Err(ApiError::validation(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
     }
-    if trimmed.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
-        return Err(ApiError::validation(field, "must not contain control characters"));
+    if trimmed
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+    {
+        return Err(ApiError::validation(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(Some(trimmed.to_owned()))
 }
@@ -39,7 +52,10 @@ pub fn external_id(field: &str, value: &str) -> ApiResult<String> {
         return Err(ApiError::validation(field, "must be 1 to 128 characters"));
     }
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ApiError::validation(field, "must not contain spaces or control characters"));
+        return Err(ApiError::validation(
+            field,
+            "must not contain spaces or control characters",
+        ));
     }
     Ok(value.to_owned())
 }
@@ -53,10 +69,18 @@ pub fn email(field: &str, value: &str) -> ApiResult<String> {
     }
     let (local, domain) = value.rsplit_once('@').ok_or_else(invalid)?;
     let labels_ok = domain.split('.').all(|l| {
-        !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_alphanumeric() || c == '-')
-            && !l.starts_with('-') && !l.ends_with('-')
+        !l.is_empty()
+            && l.len() <= 63
+            && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
     });
-    if local.is_empty() || local.len() > 64 || local.contains('@') || !domain.contains('.') || !labels_ok {
+    if local.is_empty()
+        || local.len() > 64
+        || local.contains('@')
+        || !domain.contains('.')
+        || !labels_ok
+    {
         return Err(invalid());
     }
     Ok(format!("{local}@{}", domain.to_lowercase()))
@@ -66,7 +90,9 @@ pub fn email(field: &str, value: &str) -> ApiResult<String> {
 pub fn phone(field: &str, value: &str) -> ApiResult<String> {
     let value = value.trim();
     let digits = value.chars().filter(char::is_ascii_digit).count();
-    let allowed = value.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c));
+    let allowed = value
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-().".contains(c));
     if !allowed || !(5..=20).contains(&digits) || value.len() > 32 || value[1..].contains('+') {
         return Err(ApiError::validation(field, "is not a valid phone number"));
     }
@@ -84,9 +110,27 @@ pub fn percent(field: &str, value: i32) -> ApiResult<i32> {
 
 /// ISO 4217 currencies we accept, with their number of minor-unit digits.
 const CURRENCIES: &[(&str, u32)] = &[
-    ("AUD", 2), ("BRL", 2), ("CAD", 2), ("CHF", 2), ("CNY", 2), ("CZK", 2), ("DKK", 2),
-    ("EUR", 2), ("GBP", 2), ("HKD", 2), ("HUF", 2), ("INR", 2), ("JPY", 0), ("KRW", 0),
-    ("MXN", 2), ("NOK", 2), ("NZD", 2), ("PLN", 2), ("SEK", 2), ("SGD", 2), ("USD", 2),
+    ("AUD", 2),
+    ("BRL", 2),
+    ("CAD", 2),
+    ("CHF", 2),
+    ("CNY", 2),
+    ("CZK", 2),
+    ("DKK", 2),
+    ("EUR", 2),
+    ("GBP", 2),
+    ("HKD", 2),
+    ("HUF", 2),
+    ("INR", 2),
+    ("JPY", 0),
+    ("KRW", 0),
+    ("MXN", 2),
+    ("NOK", 2),
+    ("NZD", 2),
+    ("PLN", 2),
+    ("SEK", 2),
+    ("SGD", 2),
+    ("USD", 2),
     ("ZAR", 2),
 ];
 
@@ -104,7 +148,12 @@ impl Currency {
             .iter()
             .find(|(code, _)| *code == upper)
             .map(|&(code, exponent)| Self { code, exponent })
-            .ok_or_else(|| ApiError::validation(field, format!("{value:?} is not a supported ISO 4217 currency code")))
+            .ok_or_else(|| {
+                ApiError::validation(
+                    field,
+                    format!("{value:?} is not a supported ISO 4217 currency code"),
+                )
+            })
     }
 
     pub fn code(&self) -> &'static str {
@@ -126,14 +175,24 @@ impl Money {
         let invalid = |why: &str| ApiError::validation(field, why.to_owned());
         let amount = amount.trim();
         let (whole, fraction) = amount.split_once('.').unwrap_or((amount, ""));
-        if whole.is_empty() || !whole.chars().all(|c| c.is_ascii_digit()) || !fraction.chars().all(|c| c.is_ascii_digit()) {
-            return Err(invalid("must be a non-negative decimal number such as 1250.00"));
+        if whole.is_empty()
+            || !whole.chars().all(|c| c.is_ascii_digit())
+            || !fraction.chars().all(|c| c.is_ascii_digit())
+        {
+            return Err(invalid(
+                "must be a non-negative decimal number such as 1250.00",
+            ));
         }
         if amount.contains('.') && fraction.is_empty() {
-            return Err(invalid("must be a non-negative decimal number such as 1250.00"));
+            return Err(invalid(
+                "must be a non-negative decimal number such as 1250.00",
+            ));
         }
         if fraction.len() as u32 > currency.exponent {
-            return Err(invalid(&format!("{} allows at most {} decimal places", currency.code, currency.exponent)));
+            return Err(invalid(&format!(
+                "{} allows at most {} decimal places",
+                currency.code, currency.exponent
+            )));
         }
         let scale = 10_i64.pow(currency.exponent);
         let padded = format!("{fraction:0<width$}", width = currency.exponent as usize);
@@ -148,7 +207,9 @@ impl Money {
     }
 
     pub fn from_minor(minor: i64, currency_code: &str) -> Option<Self> {
-        Currency::parse("currency", currency_code).ok().map(|currency| Self { minor, currency })
+        Currency::parse("currency", currency_code)
+            .ok()
+            .map(|currency| Self { minor, currency })
     }
 
     /// The decimal string clients see.
@@ -160,7 +221,12 @@ impl Money {
         let scale = 10_i64.pow(exp);
         let sign = if self.minor < 0 { "-" } else { "" };
         let abs = self.minor.unsigned_abs();
-        format!("{sign}{}.{:0width$}", abs / scale as u64, abs % scale as u64, width = exp as usize)
+        format!(
+            "{sign}{}.{:0width$}",
+            abs / scale as u64,
+            abs % scale as u64,
+            width = exp as usize
+        )
     }
 }
 
@@ -170,23 +236,50 @@ mod tests {
 
     #[test]
     fn emails_are_checked_and_their_domain_lower_cased() {
-        assert_eq!(email("email", " Ann.Lee@Example.COM ").ok().as_deref(), Some("Ann.Lee@example.com"));
-        for bad in ["", "ann", "ann@", "@example.com", "ann@example", "a b@example.com", "ann@exa_mple.com", "ann@-x.com"] {
+        assert_eq!(
+            email("email", " Ann.Lee@Example.COM ").ok().as_deref(),
+            Some("Ann.Lee@example.com")
+        );
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@example.com",
+            "ann@example",
+            "a b@example.com",
+            "ann@exa_mple.com",
+            "ann@-x.com",
+        ] {
             assert!(email("email", bad).is_err(), "{bad} should be refused");
         }
     }
 
     #[test]
     fn money_is_exact_and_refuses_too_many_decimals() {
-        let eur = Currency::parse("currency", "eur").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(Money::parse("amount", "1234.5", eur).map(|m| m.minor).ok(), Some(123_450));
-        assert_eq!(Money::parse("amount", "1234.5", eur).map(|m| m.amount()).ok().as_deref(), Some("1234.50"));
+        let eur = Currency::parse("currency", "eur").unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            Money::parse("amount", "1234.5", eur).map(|m| m.minor).ok(),
+            Some(123_450)
+        );
+        assert_eq!(
+            Money::parse("amount", "1234.5", eur)
+                .map(|m| m.amount())
+                .ok()
+                .as_deref(),
+            Some("1234.50")
+        );
         assert!(Money::parse("amount", "1.234", eur).is_err());
         assert!(Money::parse("amount", "-1", eur).is_err());
         assert!(Money::parse("amount", "1e5", eur).is_err());
         assert!(Money::parse("amount", "99999999999999999999", eur).is_err());
-        let jpy = Currency::parse("currency", "JPY").unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(Money::parse("amount", "1500", jpy).map(|m| m.amount()).ok().as_deref(), Some("1500"));
+        let jpy = Currency::parse("currency", "JPY").unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            Money::parse("amount", "1500", jpy)
+                .map(|m| m.amount())
+                .ok()
+                .as_deref(),
+            Some("1500")
+        );
         assert!(Currency::parse("currency", "XXX").is_err());
     }
 

@@ -23,7 +23,10 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Validation { field: field.into(), message: message.into() }
+        Self::Validation {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     /// Logs the detail and returns an opaque error that only carries a reference id.
@@ -61,9 +64,10 @@ impl ApiError {
     /// Prefixes the field path, so a nested input reports `input.email`, not `email`.
     pub fn in_field(self, parent: &str) -> Self {
         match self {
-            Self::Validation { field, message } => {
-                Self::Validation { field: format!("{parent}.{field}"), message }
-            }
+            Self::Validation { field, message } => Self::Validation {
+                field: format!("{parent}.{field}"),
+                message,
+            },
             other => other,
         }
     }
@@ -83,7 +87,9 @@ impl From<DbErr> for ApiError {
             } else {
                 "input"
             };
-            return Self::Duplicate { field: field.into() };
+            return Self::Duplicate {
+                field: field.into(),
+            };
         }
         Self::internal(err)
     }

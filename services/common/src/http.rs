@@ -18,7 +18,8 @@ use serde_json::json;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub type ReadyCheck = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
-pub type PrepareRequest = Arc<dyn Fn(async_graphql::Request) -> async_graphql::Request + Send + Sync>;
+pub type PrepareRequest =
+    Arc<dyn Fn(async_graphql::Request) -> async_graphql::Request + Send + Sync>;
 
 struct AppState<E> {
     executor: E,
@@ -31,7 +32,11 @@ pub fn subgraph_router<E>(executor: E, prepare: PrepareRequest, ready: ReadyChec
 where
     E: async_graphql::Executor + Clone + Send + Sync + 'static,
 {
-    let state = Arc::new(AppState { executor, prepare, ready });
+    let state = Arc::new(AppState {
+        executor,
+        prepare,
+        ready,
+    });
     Router::new()
         .route("/graphql", post(graphql::<E>).get(get_not_allowed))
         .route("/health", get(|| async { "ok" }))
@@ -41,7 +46,10 @@ where
 }
 
 fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, Json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })))
+    (
+        status,
+        Json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })),
+    )
         .into_response()
 }
 
@@ -61,7 +69,11 @@ async fn graphql<E: async_graphql::Executor>(
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
     if !is_json {
         return error_body(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -70,7 +82,11 @@ async fn graphql<E: async_graphql::Executor>(
         );
     }
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-        return error_body(StatusCode::BAD_REQUEST, "BATCH_NOT_SUPPORTED", "batched requests are not supported");
+        return error_body(
+            StatusCode::BAD_REQUEST,
+            "BATCH_NOT_SUPPORTED",
+            "batched requests are not supported",
+        );
     }
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(request) => request,

@@ -129,7 +129,10 @@ pub struct TotalCount {
 
 impl TotalCount {
     pub fn new<E: EntityTrait>(db: &DatabaseConnection, select: Select<E>) -> Self {
-        Self { db: db.clone(), query: select.into_query() }
+        Self {
+            db: db.clone(),
+            query: select.into_query(),
+        }
     }
 
     pub async fn get(&self) -> ApiResult<i64> {
@@ -186,12 +189,12 @@ pub async fn fetch_page<E: EntityTrait>(
         let key: Value = cursor.key.clone().into();
         let (col, id) = (ordering.column, ordering.id_column);
         let condition = match ordering.direction {
-            SortDirection::Asc => Expr::col(col)
-                .gt(key.clone())
-                .or(Expr::col(col).eq(key).and(Expr::col(id).gt(cursor.id.clone()))),
-            SortDirection::Desc => Expr::col(col)
-                .lt(key.clone())
-                .or(Expr::col(col).eq(key).and(Expr::col(id).lt(cursor.id.clone()))),
+            SortDirection::Asc => Expr::col(col).gt(key.clone()).or(Expr::col(col)
+                .eq(key)
+                .and(Expr::col(id).gt(cursor.id.clone()))),
+            SortDirection::Desc => Expr::col(col).lt(key.clone()).or(Expr::col(col)
+                .eq(key)
+                .and(Expr::col(id).lt(cursor.id.clone()))),
         };
         query = query.filter(condition);
     }
@@ -216,13 +219,21 @@ pub async fn fetch_page<E: EntityTrait>(
             (m, cursor)
         })
         .collect();
-    Ok(Page { rows, has_next_page, total })
+    Ok(Page {
+        rows,
+        has_next_page,
+        total,
+    })
 }
 
 /// Builds `lower(col) LIKE '%text%'` conditions for simple text search; `%` and `_` in the
 /// user's text are matched literally.
 pub fn contains_text<C: ColumnTrait>(column: C, text: &str) -> sea_orm::sea_query::SimpleExpr {
-    let escaped = text.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let escaped = text
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
     Expr::expr(sea_orm::sea_query::Func::lower(Expr::col(column)))
         .like(sea_orm::sea_query::LikeExpr::new(format!("%{escaped}%")).escape('\\'))
 }
@@ -262,11 +273,18 @@ macro_rules! connection_types {
                 self.page
                     .rows
                     .iter()
-                    .map(|(node, cursor)| $edge { node: node.clone(), cursor: cursor.clone() })
+                    .map(|(node, cursor)| $edge {
+                        node: node.clone(),
+                        cursor: cursor.clone(),
+                    })
                     .collect()
             }
             async fn nodes(&self) -> Vec<$node> {
-                self.page.rows.iter().map(|(node, _)| node.clone()).collect()
+                self.page
+                    .rows
+                    .iter()
+                    .map(|(node, _)| node.clone())
+                    .collect()
             }
             async fn page_info(&self) -> $crate::pagination::PageInfo {
                 $crate::pagination::PageInfo {
@@ -294,16 +312,32 @@ mod tests {
 
     #[test]
     fn a_cursor_round_trips_and_a_forged_one_is_refused() {
-        let cursor = Cursor { ordering: "name:Asc".into(), key: SortKey::Text("Acme".into()), id: "acc_1".into() };
+        let cursor = Cursor {
+            ordering: "name:Asc".into(),
+            key: SortKey::Text("Acme".into()),
+            id: "acc_1".into(),
+        };
         assert_eq!(Cursor::decode(&cursor.encode()).ok(), Some(cursor));
-        assert!(matches!(Cursor::decode("bm90IGpzb24"), Err(ApiError::Validation { .. })));
-        assert!(matches!(Cursor::decode("***"), Err(ApiError::Validation { .. })));
+        assert!(matches!(
+            Cursor::decode("bm90IGpzb24"),
+            Err(ApiError::Validation { .. })
+        ));
+        assert!(matches!(
+            Cursor::decode("***"),
+            Err(ApiError::Validation { .. })
+        ));
     }
 
     #[test]
     fn page_size_defaults_to_50_and_is_capped_at_200() {
-        assert_eq!(PageRequest::parse(None, None).map(|p| p.first).ok(), Some(50));
-        assert_eq!(PageRequest::parse(Some(200), None).map(|p| p.first).ok(), Some(200));
+        assert_eq!(
+            PageRequest::parse(None, None).map(|p| p.first).ok(),
+            Some(50)
+        );
+        assert_eq!(
+            PageRequest::parse(Some(200), None).map(|p| p.first).ok(),
+            Some(200)
+        );
         assert!(PageRequest::parse(Some(201), None).is_err());
         assert!(PageRequest::parse(Some(-1), None).is_err());
     }

@@ -131,13 +131,19 @@ pub fn web_domain(field: &str, value: &str) -> crm_service_common::ApiResult<Str
     let ok = value.len() <= 253
         && value.contains('.')
         && value.split('.').all(|l| {
-            !l.is_empty() && l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !l.starts_with('-') && !l.ends_with('-')
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
         });
     if ok {
         Ok(value)
     } else {
-        Err(crm_service_common::ApiError::validation(field, "is not a valid domain such as example.com"))
+        Err(crm_service_common::ApiError::validation(
+            field,
+            "is not a valid domain such as example.com",
+        ))
     }
 }
 
@@ -147,14 +153,20 @@ mod tests {
 
     #[test]
     fn domains_are_normalised_and_urls_refused() {
-        assert_eq!(web_domain("domain", " Example.COM. ").ok().as_deref(), Some("example.com"));
+        assert_eq!(
+            web_domain("domain", " Example.COM. ").ok().as_deref(),
+            Some("example.com")
+        );
         assert!(web_domain("domain", "https://example.com/x").is_err());
         assert!(web_domain("domain", "localhost").is_err());
     }
 
     #[test]
     fn closed_stages_forecast_as_closed_or_omitted() {
-        assert_eq!(OpportunityStage::ClosedWon.default_forecast(), ForecastCategory::Closed);
+        assert_eq!(
+            OpportunityStage::ClosedWon.default_forecast(),
+            ForecastCategory::Closed
+        );
         assert!(OpportunityStage::ClosedLost.is_closed());
         assert_eq!(OpportunityStage::ALL.len(), 6);
     }

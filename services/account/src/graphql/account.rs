@@ -7,8 +7,11 @@ use sea_orm::ExprTrait;
 use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{EntityTrait, QueryFilter, Select};
 
+use super::{
+    RecordInput, ensure_exists, load, optional, ordering, record_object, record_operations,
+    required, unarchived,
+};
 use super::{case, contact, interaction, opportunity, partner::Territory};
-use super::{RecordInput, ensure_exists, load, optional, ordering, record_object, record_operations, required, unarchived};
 use crate::domain::{AccountTier, LifecycleStage, Segment, web_domain};
 use crate::entity::{account, territory};
 use crate::store::set;
@@ -122,8 +125,17 @@ impl AccountFilter {
     fn select(self) -> Select<account::Entity> {
         use account::Column as C;
         let mut s = unarchived(account::Entity::find(), self.include_archived);
-        if let Some(text) = self.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-            s = s.filter(Condition::any().add(contains_text(C::Name, text)).add(contains_text(C::Domain, text)));
+        if let Some(text) = self
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            s = s.filter(
+                Condition::any()
+                    .add(contains_text(C::Name, text))
+                    .add(contains_text(C::Domain, text)),
+            );
         }
         if let Some(v) = self.segment {
             s = s.filter(Expr::col(C::Segment).eq(v));
@@ -163,12 +175,20 @@ pub struct AccountInput {
 }
 
 impl RecordInput<account::Entity> for AccountInput {
-    fn apply(&self, m: &mut account::ActiveModel, creating: bool) -> crm_service_common::ApiResult<()> {
+    fn apply(
+        &self,
+        m: &mut account::ActiveModel,
+        creating: bool,
+    ) -> crm_service_common::ApiResult<()> {
         if let Some(v) = required(creating, "input.name", &self.name)? {
             set(&mut m.name, text("input.name", v, 200)?);
         }
-        optional(&mut m.domain, &self.domain, |v| web_domain("input.domain", v))?;
-        optional(&mut m.industry, &self.industry, |v| text("input.industry", v, 100))?;
+        optional(&mut m.domain, &self.domain, |v| {
+            web_domain("input.domain", v)
+        })?;
+        optional(&mut m.industry, &self.industry, |v| {
+            text("input.industry", v, 100)
+        })?;
         if let Some(v) = required(creating, "input.segment", &self.segment)? {
             set(&mut m.segment, *v);
         }
@@ -179,7 +199,9 @@ impl RecordInput<account::Entity> for AccountInput {
             set(&mut m.lifecycle_stage, *v);
         }
         optional(&mut m.territory_id, &self.territory_id, |v| Ok(v.0.clone()))?;
-        optional(&mut m.owner_user_id, &self.owner_user_id, |v| text("input.ownerUserId", v, 64))?;
+        optional(&mut m.owner_user_id, &self.owner_user_id, |v| {
+            text("input.ownerUserId", v, 64)
+        })?;
         optional(&mut m.internal_note, &self.internal_note, |v| {
             optional_text("input.internalNote", Some(v), 10_000).map(Option::unwrap_or_default)
         })?;

@@ -10,7 +10,10 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait, QueryFilter, Select};
 
 use super::account::Account;
-use super::{RecordInput, ensure_exists, load, optional, ordering, record_object, record_operations, required, unarchived};
+use super::{
+    RecordInput, ensure_exists, load, optional, ordering, record_object, record_operations,
+    required, unarchived,
+};
 use crate::domain::{CasePriority, CaseStatus, Channel};
 use crate::entity::{account, case, contact, partner};
 use crate::store::{now, set};
@@ -87,7 +90,12 @@ impl CaseFilter {
     fn select(self) -> Select<case::Entity> {
         use case::Column as C;
         let mut s = unarchived(case::Entity::find(), self.include_archived);
-        if let Some(text) = self.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        if let Some(text) = self
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
             s = s.filter(contains_text(C::Subject, text));
         }
         if let Some(v) = self.account_id {
@@ -103,7 +111,8 @@ impl CaseFilter {
             s = s.filter(Expr::col(C::Priority).eq(v));
         }
         if self.open_only == Some(true) {
-            s = s.filter(Expr::col(C::Status).is_not_in([CaseStatus::Resolved, CaseStatus::Closed]));
+            s = s
+                .filter(Expr::col(C::Status).is_not_in([CaseStatus::Resolved, CaseStatus::Closed]));
         }
         s
     }
@@ -126,7 +135,11 @@ pub struct CaseInput {
 }
 
 impl RecordInput<case::Entity> for CaseInput {
-    fn apply(&self, m: &mut case::ActiveModel, creating: bool) -> crm_service_common::ApiResult<()> {
+    fn apply(
+        &self,
+        m: &mut case::ActiveModel,
+        creating: bool,
+    ) -> crm_service_common::ApiResult<()> {
         if let Some(v) = required(creating, "input.accountId", &self.account_id)? {
             set(&mut m.account_id, v.0.clone());
         }
@@ -152,11 +165,16 @@ impl RecordInput<case::Entity> for CaseInput {
         }
         match (&self.sla_due_at, priority) {
             (MaybeUndefined::Undefined, Some(p)) if creating => {
-                set(&mut m.sla_due_at, Some(now() + Duration::hours(p.sla_hours())));
+                set(
+                    &mut m.sla_due_at,
+                    Some(now() + Duration::hours(p.sla_hours())),
+                );
             }
             (sla, _) => optional(&mut m.sla_due_at, sla, |v| Ok(*v))?,
         }
-        optional(&mut m.owner_user_id, &self.owner_user_id, |v| text("input.ownerUserId", v, 64))?;
+        optional(&mut m.owner_user_id, &self.owner_user_id, |v| {
+            text("input.ownerUserId", v, 64)
+        })?;
         Ok(())
     }
 

@@ -9,7 +9,10 @@ use sea_orm::sea_query::{Condition, Expr};
 use sea_orm::{EntityTrait, QueryFilter, Select};
 
 use super::account::Account;
-use super::{RecordInput, ensure_exists, load, optional, ordering, record_object, record_operations, required, unarchived};
+use super::{
+    RecordInput, ensure_exists, load, optional, ordering, record_object, record_operations,
+    required, unarchived,
+};
 use crate::domain::{ConsentChannel, ConsentPurpose};
 use crate::entity::{account, contact};
 use crate::store::set;
@@ -91,7 +94,12 @@ impl ContactFilter {
     fn select(self) -> Select<contact::Entity> {
         use contact::Column as C;
         let mut s = unarchived(contact::Entity::find(), self.include_archived);
-        if let Some(text) = self.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        if let Some(text) = self
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
             s = s.filter(
                 Condition::any()
                     .add(contains_text(C::FirstName, text))
@@ -123,7 +131,11 @@ pub struct ContactInput {
 }
 
 impl RecordInput<contact::Entity> for ContactInput {
-    fn apply(&self, m: &mut contact::ActiveModel, creating: bool) -> crm_service_common::ApiResult<()> {
+    fn apply(
+        &self,
+        m: &mut contact::ActiveModel,
+        creating: bool,
+    ) -> crm_service_common::ApiResult<()> {
         if let Some(v) = required(creating, "input.accountId", &self.account_id)? {
             set(&mut m.account_id, v.0.clone());
         }
@@ -135,13 +147,23 @@ impl RecordInput<contact::Entity> for ContactInput {
         }
         optional(&mut m.email, &self.email, |v| email("input.email", v))?;
         optional(&mut m.phone, &self.phone, |v| phone("input.phone", v))?;
-        optional(&mut m.title, &self.title, |v| optional_text("input.title", Some(v), 200).map(Option::unwrap_or_default))?;
+        optional(&mut m.title, &self.title, |v| {
+            optional_text("input.title", Some(v), 200).map(Option::unwrap_or_default)
+        })?;
         for consent in self.consents.iter().flatten() {
             let target = match (consent.purpose, consent.channel) {
-                (ConsentPurpose::Marketing, ConsentChannel::Email) => &mut m.consent_marketing_email,
-                (ConsentPurpose::Marketing, ConsentChannel::Phone) => &mut m.consent_marketing_phone,
-                (ConsentPurpose::PartnerSharing, ConsentChannel::Email) => &mut m.consent_partner_sharing_email,
-                (ConsentPurpose::PartnerSharing, ConsentChannel::Phone) => &mut m.consent_partner_sharing_phone,
+                (ConsentPurpose::Marketing, ConsentChannel::Email) => {
+                    &mut m.consent_marketing_email
+                }
+                (ConsentPurpose::Marketing, ConsentChannel::Phone) => {
+                    &mut m.consent_marketing_phone
+                }
+                (ConsentPurpose::PartnerSharing, ConsentChannel::Email) => {
+                    &mut m.consent_partner_sharing_email
+                }
+                (ConsentPurpose::PartnerSharing, ConsentChannel::Phone) => {
+                    &mut m.consent_partner_sharing_phone
+                }
             };
             set(target, consent.granted);
         }
@@ -163,7 +185,9 @@ pub(crate) async fn list_contacts(
     filter: Option<ContactFilter>,
     order_by: Option<ContactOrder>,
 ) -> Result<ContactConnection> {
-    ContactQuery.contacts(ctx, first, after, filter, order_by).await
+    ContactQuery
+        .contacts(ctx, first, after, filter, order_by)
+        .await
 }
 
 record_operations!(

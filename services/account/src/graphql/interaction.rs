@@ -10,7 +10,10 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait, QueryFilter, Select};
 
 use super::account::Account;
-use super::{RecordInput, ensure_exists, load, optional, ordering, record_object, record_operations, required, unarchived};
+use super::{
+    RecordInput, ensure_exists, load, optional, ordering, record_object, record_operations,
+    required, unarchived,
+};
 use crate::domain::{Channel, Direction};
 use crate::entity::{account, contact, interaction};
 use crate::store::set;
@@ -78,7 +81,12 @@ impl InteractionFilter {
     fn select(self) -> Select<interaction::Entity> {
         use interaction::Column as C;
         let mut s = unarchived(interaction::Entity::find(), self.include_archived);
-        if let Some(text) = self.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        if let Some(text) = self
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
             s = s.filter(contains_text(C::Subject, text));
         }
         if let Some(v) = self.account_id {
@@ -122,7 +130,11 @@ pub struct InteractionInput {
 }
 
 impl RecordInput<interaction::Entity> for InteractionInput {
-    fn apply(&self, m: &mut interaction::ActiveModel, creating: bool) -> crm_service_common::ApiResult<()> {
+    fn apply(
+        &self,
+        m: &mut interaction::ActiveModel,
+        creating: bool,
+    ) -> crm_service_common::ApiResult<()> {
         if let Some(v) = required(creating, "input.accountId", &self.account_id)? {
             set(&mut m.account_id, v.0.clone());
         }
@@ -136,11 +148,15 @@ impl RecordInput<interaction::Entity> for InteractionInput {
         if let Some(v) = required(creating, "input.subject", &self.subject)? {
             set(&mut m.subject, text("input.subject", v, 300)?);
         }
-        optional(&mut m.body, &self.body, |v| optional_text("input.body", Some(v), 50_000).map(Option::unwrap_or_default))?;
+        optional(&mut m.body, &self.body, |v| {
+            optional_text("input.body", Some(v), 50_000).map(Option::unwrap_or_default)
+        })?;
         if let Some(v) = required(creating, "input.occurredAt", &self.occurred_at)? {
             set(&mut m.occurred_at, *v);
         }
-        optional(&mut m.author_user_id, &self.author_user_id, |v| text("input.authorUserId", v, 64))?;
+        optional(&mut m.author_user_id, &self.author_user_id, |v| {
+            text("input.authorUserId", v, 64)
+        })?;
         match self.partner_visible {
             Some(v) => set(&mut m.partner_visible, v),
             None if creating => set(&mut m.partner_visible, false),
@@ -172,7 +188,9 @@ pub(crate) async fn list_interactions(
         field: InteractionOrderField::OccurredAt,
         direction: crm_service_common::pagination::SortDirection::Desc,
     }));
-    InteractionQuery.interactions(ctx, first, after, filter, order_by).await
+    InteractionQuery
+        .interactions(ctx, first, after, filter, order_by)
+        .await
 }
 
 record_operations!(

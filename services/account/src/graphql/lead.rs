@@ -13,8 +13,13 @@ use sea_orm::{ActiveValue::Set, EntityTrait, ExprTrait, QueryFilter, Select, Tra
 use super::account::{Account, AccountInput};
 use super::contact::{Contact, ContactInput};
 use super::opportunity::{Opportunity, OpportunityInput};
-use super::{RecordInput, db, ensure_exists, optional, ordering, record_object, record_operations, required, unarchived};
-use crate::domain::{AccountTier, LeadSource, LeadStatus, LifecycleStage, OpportunityStage, Segment};
+use super::{
+    RecordInput, db, ensure_exists, optional, ordering, record_object, record_operations, required,
+    unarchived,
+};
+use crate::domain::{
+    AccountTier, LeadSource, LeadStatus, LifecycleStage, OpportunityStage, Segment,
+};
 use crate::entity::{account, contact, lead, opportunity};
 use crate::store::{self, now, set};
 
@@ -90,7 +95,12 @@ impl LeadFilter {
     fn select(self) -> Select<lead::Entity> {
         use lead::Column as C;
         let mut s = unarchived(lead::Entity::find(), self.include_archived);
-        if let Some(text) = self.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        if let Some(text) = self
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
             s = s.filter(
                 Condition::any()
                     .add(contains_text(C::FirstName, text))
@@ -150,10 +160,15 @@ impl RecordInput<lead::Entity> for LeadInput {
         let current = m.status.try_as_ref().copied();
         match self.status {
             Some(LeadStatus::Converted) if current != Some(LeadStatus::Converted) => {
-                return Err(ApiError::validation("input.status", "use convertLead to convert a lead"));
+                return Err(ApiError::validation(
+                    "input.status",
+                    "use convertLead to convert a lead",
+                ));
             }
             Some(v) if current == Some(LeadStatus::Converted) && v != LeadStatus::Converted => {
-                return Err(ApiError::InvalidState { message: "a converted lead cannot change status".into() });
+                return Err(ApiError::InvalidState {
+                    message: "a converted lead cannot change status".into(),
+                });
             }
             Some(v) => set(&mut m.status, v),
             None if creating => set(&mut m.status, LeadStatus::New),
@@ -164,7 +179,9 @@ impl RecordInput<lead::Entity> for LeadInput {
             None if creating => set(&mut m.score, 0),
             None => {}
         }
-        optional(&mut m.owner_user_id, &self.owner_user_id, |v| text("input.ownerUserId", v, 64))?;
+        optional(&mut m.owner_user_id, &self.owner_user_id, |v| {
+            text("input.ownerUserId", v, 64)
+        })?;
         Ok(())
     }
 
@@ -230,12 +247,23 @@ impl LeadConversionMutation {
         let txn = db.begin().await.map_err(ApiError::from)?;
         let current = store::get::<lead::Entity, _>(&txn, &id).await?;
         if current.version != version {
-            return Err(ApiError::VersionConflict { current_version: current.version }.into());
+            return Err(ApiError::VersionConflict {
+                current_version: current.version,
+            }
+            .into());
         }
         match current.status {
-            LeadStatus::Converted => return Err(ApiError::InvalidState { message: "the lead is already converted".into() }.into()),
+            LeadStatus::Converted => {
+                return Err(ApiError::InvalidState {
+                    message: "the lead is already converted".into(),
+                }
+                .into());
+            }
             LeadStatus::Disqualified => {
-                return Err(ApiError::InvalidState { message: "a disqualified lead cannot be converted".into() }.into());
+                return Err(ApiError::InvalidState {
+                    message: "a disqualified lead cannot be converted".into(),
+                }
+                .into());
             }
             _ => {}
         }
@@ -244,14 +272,22 @@ impl LeadConversionMutation {
             Some(account_id) => store::get::<account::Entity, _>(&txn, account_id).await?,
             None => {
                 let account_input = AccountInput {
-                    name: Some(input.account_name.clone().unwrap_or_else(|| current.company.clone())),
+                    name: Some(
+                        input
+                            .account_name
+                            .clone()
+                            .unwrap_or_else(|| current.company.clone()),
+                    ),
                     segment: Some(input.segment.unwrap_or(Segment::Smb)),
                     tier: Some(AccountTier::Standard),
                     lifecycle_stage: Some(LifecycleStage::Prospect),
                     owner_user_id: maybe(current.owner_user_id.clone().map(ID)),
                     ..Default::default()
                 };
-                store::create::<account::Entity, _>(&txn, None, |m, c| account_input.apply(m, c).map_err(|e| e.in_field("convert"))).await?
+                store::create::<account::Entity, _>(&txn, None, |m, c| {
+                    account_input.apply(m, c).map_err(|e| e.in_field("convert"))
+                })
+                .await?
             }
         };
         let contact_input = ContactInput {
@@ -262,7 +298,9 @@ impl LeadConversionMutation {
             phone: maybe(current.phone.clone()),
             ..Default::default()
         };
-        let contact = store::create::<contact::Entity, _>(&txn, None, |m, c| contact_input.apply(m, c)).await?;
+        let contact =
+            store::create::<contact::Entity, _>(&txn, None, |m, c| contact_input.apply(m, c))
+                .await?;
         let opportunity = match &input.opportunity {
             Some(o) => {
                 let opportunity_input = OpportunityInput {
@@ -277,9 +315,10 @@ impl LeadConversionMutation {
                 };
                 let apply = |m: &mut opportunity::ActiveModel, c| {
                     opportunity_input.apply(m, c).map_err(|e| match e {
-                        ApiError::Validation { field, message } => {
-                            ApiError::Validation { field: field.replacen("input.", "input.opportunity.", 1), message }
-                        }
+                        ApiError::Validation { field, message } => ApiError::Validation {
+                            field: field.replacen("input.", "input.opportunity.", 1),
+                            message,
+                        },
                         other => other,
                     })
                 };

@@ -64,12 +64,24 @@ pub fn build_schema(db: DatabaseConnection) -> AccountSchema {
 }
 
 /// Per-request data: the loaders that batch look-ups by id into one query each.
-pub fn prepare_request(db: &DatabaseConnection, request: async_graphql::Request) -> async_graphql::Request {
+pub fn prepare_request(
+    db: &DatabaseConnection,
+    request: async_graphql::Request,
+) -> async_graphql::Request {
     use crate::entity::*;
     request
-        .data(DataLoader::new(RecordLoader::<account::Entity>::new(db), tokio::spawn))
-        .data(DataLoader::new(RecordLoader::<partner::Entity>::new(db), tokio::spawn))
-        .data(DataLoader::new(RecordLoader::<territory::Entity>::new(db), tokio::spawn))
+        .data(DataLoader::new(
+            RecordLoader::<account::Entity>::new(db),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            RecordLoader::<partner::Entity>::new(db),
+            tokio::spawn,
+        ))
+        .data(DataLoader::new(
+            RecordLoader::<territory::Entity>::new(db),
+            tokio::spawn,
+        ))
 }
 
 /// The SDL this subgraph exports to composition (committed as `schema/account.graphql`).
@@ -77,11 +89,16 @@ pub fn sdl() -> String {
     let schema = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
         .enable_federation()
         .finish();
-    schema.sdl_with_options(async_graphql::SDLExportOptions::new().federation().compose_directive())
+    schema.sdl_with_options(
+        async_graphql::SDLExportOptions::new()
+            .federation()
+            .compose_directive(),
+    )
 }
 
 pub(crate) fn db<'a>(ctx: &Context<'a>) -> ApiResult<&'a DatabaseConnection> {
-    ctx.data::<DatabaseConnection>().map_err(|e| ApiError::internal(e.message))
+    ctx.data::<DatabaseConnection>()
+        .map_err(|e| ApiError::internal(e.message))
 }
 
 /// Loads records of one type by id, many keys in one statement.
@@ -92,7 +109,10 @@ pub struct RecordLoader<E> {
 
 impl<E> RecordLoader<E> {
     pub fn new(db: &DatabaseConnection) -> Self {
-        Self { db: db.clone(), entity: PhantomData }
+        Self {
+            db: db.clone(),
+            entity: PhantomData,
+        }
     }
 }
 
@@ -105,8 +125,13 @@ where
     type Error = Arc<ApiError>;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, E::Model>, Self::Error> {
-        let rows = store::get_many::<E, _>(&self.db, keys).await.map_err(Arc::new)?;
-        Ok(rows.into_iter().map(|m| (E::id(&m).to_owned(), m)).collect())
+        let rows = store::get_many::<E, _>(&self.db, keys)
+            .await
+            .map_err(Arc::new)?;
+        Ok(rows
+            .into_iter()
+            .map(|m| (E::id(&m).to_owned(), m))
+            .collect())
     }
 }
 
@@ -119,7 +144,10 @@ where
     let loader = ctx
         .data::<DataLoader<RecordLoader<E>>>()
         .map_err(|e| ApiError::internal(e.message))?;
-    loader.load_one(id.to_owned()).await.map_err(|e| ApiError::internal(e.message()))
+    loader
+        .load_one(id.to_owned())
+        .await
+        .map_err(|e| ApiError::internal(e.message()))
 }
 
 /// Runs one page of a list query.
@@ -145,15 +173,24 @@ where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
     match store::get::<E, _>(db(ctx)?, id).await {
-        Ok(model) if E::is_archived(&model) => Err(ApiError::validation(field, "refers to an archived record")),
+        Ok(model) if E::is_archived(&model) => {
+            Err(ApiError::validation(field, "refers to an archived record"))
+        }
         Ok(_) => Ok(()),
-        Err(ApiError::NotFound) => Err(ApiError::validation(field, "refers to a record that does not exist")),
+        Err(ApiError::NotFound) => Err(ApiError::validation(
+            field,
+            "refers to a record that does not exist",
+        )),
         Err(other) => Err(other),
     }
 }
 
 /// A required value: present, or an error when creating (updates may leave it out).
-pub(crate) fn required<'a, T>(creating: bool, field: &str, value: &'a Option<T>) -> ApiResult<Option<&'a T>> {
+pub(crate) fn required<'a, T>(
+    creating: bool,
+    field: &str,
+    value: &'a Option<T>,
+) -> ApiResult<Option<&'a T>> {
     match value {
         Some(v) => Ok(Some(v)),
         None if creating => Err(ApiError::validation(field, "is required")),
@@ -252,7 +289,10 @@ macro_rules! record_object {
 pub(crate) use record_object;
 
 /// Applies the filter every list shares: hide archived records unless asked.
-pub(crate) fn unarchived<E: sea_orm::EntityTrait>(select: Select<E>, include_archived: bool) -> Select<E> {
+pub(crate) fn unarchived<E: sea_orm::EntityTrait>(
+    select: Select<E>,
+    include_archived: bool,
+) -> Select<E> {
     use sea_orm::{ExprTrait, QueryFilter};
     if include_archived {
         select
@@ -280,7 +320,10 @@ pub(crate) trait RecordInput<E: sea_orm::EntityTrait> {
     /// required.
     fn apply(&self, model: &mut E::ActiveModel, creating: bool) -> ApiResult<()>;
     /// Checks that referenced records of this service exist.
-    fn check_references(&self, ctx: &Context<'_>) -> impl std::future::Future<Output = ApiResult<()>> + Send;
+    fn check_references(
+        &self,
+        ctx: &Context<'_>,
+    ) -> impl std::future::Future<Output = ApiResult<()>> + Send;
 }
 
 /// The list, single-fetch and write operations every record type has.
@@ -305,13 +348,21 @@ macro_rules! record_operations {
                 order_by: Option<$order>,
             ) -> async_graphql::Result<$connection> {
                 let select = filter.unwrap_or_default().select();
-                let page = $crate::graphql::list(ctx, select, <$order>::ordering(order_by), first, after).await?;
+                let page =
+                    $crate::graphql::list(ctx, select, <$order>::ordering(order_by), first, after)
+                        .await?;
                 Ok(page.map($node).into())
             }
 
             /// One record by id, or null when there is none.
-            async fn $singular(&self, ctx: &async_graphql::Context<'_>, id: async_graphql::ID) -> async_graphql::Result<Option<$node>> {
-                Ok($crate::graphql::get_optional::<$module::Entity>(ctx, &id).await?.map($node))
+            async fn $singular(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+                id: async_graphql::ID,
+            ) -> async_graphql::Result<Option<$node>> {
+                Ok($crate::graphql::get_optional::<$module::Entity>(ctx, &id)
+                    .await?
+                    .map($node))
             }
         }
 
@@ -333,7 +384,10 @@ macro_rules! record_operations {
                     .map(|v| crm_service_common::domain::external_id("externalId", &v))
                     .transpose()?;
                 let db = $crate::graphql::db(ctx)?;
-                let model = $crate::store::create::<$module::Entity, _>(db, external_id, |m, c| input.apply(m, c)).await?;
+                let model = $crate::store::create::<$module::Entity, _>(db, external_id, |m, c| {
+                    input.apply(m, c)
+                })
+                .await?;
                 Ok($node(model))
             }
 
@@ -349,7 +403,11 @@ macro_rules! record_operations {
                 use $crate::graphql::RecordInput;
                 input.check_references(ctx).await?;
                 let db = $crate::graphql::db(ctx)?;
-                let model = $crate::store::update::<$module::Entity, _>(db, &id, version, |m, c| input.apply(m, c)).await?;
+                let model =
+                    $crate::store::update::<$module::Entity, _>(db, &id, version, |m, c| {
+                        input.apply(m, c)
+                    })
+                    .await?;
                 Ok($node(model))
             }
 
@@ -364,7 +422,11 @@ macro_rules! record_operations {
                 use $crate::graphql::RecordInput;
                 input.check_references(ctx).await?;
                 let db = $crate::graphql::db(ctx)?;
-                let model = $crate::store::upsert::<$module::Entity, _>(db, &external_id, |m, c| input.apply(m, c)).await?;
+                let model =
+                    $crate::store::upsert::<$module::Entity, _>(db, &external_id, |m, c| {
+                        input.apply(m, c)
+                    })
+                    .await?;
                 Ok($node(model))
             }
 
@@ -376,7 +438,9 @@ macro_rules! record_operations {
                 version: i32,
             ) -> async_graphql::Result<$node> {
                 let db = $crate::graphql::db(ctx)?;
-                Ok($node($crate::store::archive::<$module::Entity, _>(db, &id, version).await?))
+                Ok($node(
+                    $crate::store::archive::<$module::Entity, _>(db, &id, version).await?,
+                ))
             }
         }
     };

@@ -2,16 +2,19 @@
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Result, SimpleObject};
 use chrono::NaiveDate;
+use crm_service_common::ApiError;
 use crm_service_common::connection_types;
 use crm_service_common::domain::{Currency, Money, percent, text};
 use crm_service_common::pagination::contains_text;
-use crm_service_common::ApiError;
 use sea_orm::ExprTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait, QueryFilter, Select};
 
 use super::account::Account;
-use super::{RecordInput, ensure_exists, load, optional, ordering, record_object, record_operations, required, unarchived};
+use super::{
+    RecordInput, ensure_exists, load, optional, ordering, record_object, record_operations,
+    required, unarchived,
+};
 use crate::domain::{ForecastCategory, OpportunityStage};
 use crate::entity::{account, opportunity};
 use crate::store::set;
@@ -30,8 +33,13 @@ pub struct MoneyAmount {
 
 impl MoneyAmount {
     pub fn new(minor: i64, currency: &str) -> Self {
-        let amount = Money::from_minor(minor, currency).map(|m| m.amount()).unwrap_or_else(|| minor.to_string());
-        Self { amount, currency: currency.to_owned() }
+        let amount = Money::from_minor(minor, currency)
+            .map(|m| m.amount())
+            .unwrap_or_else(|| minor.to_string());
+        Self {
+            amount,
+            currency: currency.to_owned(),
+        }
     }
 }
 
@@ -99,7 +107,12 @@ impl OpportunityFilter {
     fn select(self) -> Select<opportunity::Entity> {
         use opportunity::Column as C;
         let mut s = unarchived(opportunity::Entity::find(), self.include_archived);
-        if let Some(text) = self.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        if let Some(text) = self
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
             s = s.filter(contains_text(C::Name, text));
         }
         if let Some(v) = self.account_id {
@@ -121,7 +134,10 @@ impl OpportunityFilter {
             s = s.filter(Expr::col(C::ExpectedClose).lte(v));
         }
         if self.open_only == Some(true) {
-            s = s.filter(Expr::col(C::Stage).is_not_in([OpportunityStage::ClosedWon, OpportunityStage::ClosedLost]));
+            s = s.filter(
+                Expr::col(C::Stage)
+                    .is_not_in([OpportunityStage::ClosedWon, OpportunityStage::ClosedLost]),
+            );
         }
         s
     }
@@ -145,7 +161,11 @@ pub struct OpportunityInput {
 }
 
 impl RecordInput<opportunity::Entity> for OpportunityInput {
-    fn apply(&self, m: &mut opportunity::ActiveModel, creating: bool) -> crm_service_common::ApiResult<()> {
+    fn apply(
+        &self,
+        m: &mut opportunity::ActiveModel,
+        creating: bool,
+    ) -> crm_service_common::ApiResult<()> {
         if let Some(v) = required(creating, "input.accountId", &self.account_id)? {
             set(&mut m.account_id, v.0.clone());
         }
@@ -169,9 +189,15 @@ impl RecordInput<opportunity::Entity> for OpportunityInput {
             let currency = Currency::parse("input.currency", code)?;
             set(&mut m.currency, currency.code().to_owned());
             if let Some(amount) = required(creating, "input.amount", &self.amount)? {
-                set(&mut m.amount_minor, Money::parse("input.amount", amount, currency)?.minor);
+                set(
+                    &mut m.amount_minor,
+                    Money::parse("input.amount", amount, currency)?.minor,
+                );
             } else if self.currency.is_some() && !creating {
-                return Err(ApiError::validation("input.amount", "is required when the currency changes"));
+                return Err(ApiError::validation(
+                    "input.amount",
+                    "is required when the currency changes",
+                ));
             }
         }
         match (self.probability, stage) {
@@ -185,7 +211,9 @@ impl RecordInput<opportunity::Entity> for OpportunityInput {
             (None, None) => {}
         }
         optional(&mut m.expected_close, &self.expected_close, |v| Ok(*v))?;
-        optional(&mut m.owner_user_id, &self.owner_user_id, |v| text("input.ownerUserId", v, 64))?;
+        optional(&mut m.owner_user_id, &self.owner_user_id, |v| {
+            text("input.ownerUserId", v, 64)
+        })?;
         Ok(())
     }
 
@@ -204,7 +232,9 @@ pub(crate) async fn list_opportunities(
     filter: Option<OpportunityFilter>,
     order_by: Option<OpportunityOrder>,
 ) -> Result<OpportunityConnection> {
-    OpportunityQuery.opportunities(ctx, first, after, filter, order_by).await
+    OpportunityQuery
+        .opportunities(ctx, first, after, filter, order_by)
+        .await
 }
 
 record_operations!(

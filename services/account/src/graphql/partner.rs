@@ -7,9 +7,13 @@ use crm_service_common::domain::text;
 use crm_service_common::pagination::contains_text;
 use crm_service_common::{ApiError, ApiResult};
 use sea_orm::sea_query::{Condition, Expr, Query};
-use sea_orm::{ActiveValue::Set, EntityTrait, ExprTrait, QueryFilter, QueryOrder, Select, TransactionTrait};
+use sea_orm::{
+    ActiveValue::Set, EntityTrait, ExprTrait, QueryFilter, QueryOrder, Select, TransactionTrait,
+};
 
-use super::{RecordInput, db, load, ordering, record_object, record_operations, required, unarchived};
+use super::{
+    RecordInput, db, load, ordering, record_object, record_operations, required, unarchived,
+};
 use crate::domain::{PartnerKind, PartnerTier};
 use crate::entity::{partner, partner_territory, territory};
 use crate::store::{self, set};
@@ -35,7 +39,10 @@ record_object!(Partner {
     }
 });
 
-async fn territories_of(db: &sea_orm::DatabaseConnection, partner_id: &str) -> ApiResult<Vec<territory::Model>> {
+async fn territories_of(
+    db: &sea_orm::DatabaseConnection,
+    partner_id: &str,
+) -> ApiResult<Vec<territory::Model>> {
     let ids = Query::select()
         .column(partner_territory::Column::TerritoryId)
         .from(partner_territory::Entity)
@@ -70,7 +77,12 @@ impl PartnerFilter {
     fn select(self) -> Select<partner::Entity> {
         use partner::Column as C;
         let mut s = unarchived(partner::Entity::find(), self.include_archived);
-        if let Some(text) = self.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        if let Some(text) = self
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
             s = s.filter(contains_text(C::Name, text));
         }
         if let Some(v) = self.kind {
@@ -156,23 +168,37 @@ impl PartnerTerritoryMutation {
         wanted.dedup();
         let found = store::get_many::<territory::Entity, _>(db, &wanted).await?;
         if found.len() != wanted.len() || found.iter().any(|t| t.archived_at.is_some()) {
-            return Err(ApiError::validation("territoryIds", "refers to a territory that does not exist").into());
+            return Err(ApiError::validation(
+                "territoryIds",
+                "refers to a territory that does not exist",
+            )
+            .into());
         }
         let txn = db.begin().await.map_err(ApiError::from)?;
         // Bump the partner's version first: it fails on a stale version before any change.
-        let changes = partner::ActiveModel { version: sea_orm::ActiveValue::NotSet, ..Default::default() };
-        let model = store::update_versioned::<partner::Entity, _>(&txn, &partner_id, version, changes).await?;
+        let changes = partner::ActiveModel {
+            version: sea_orm::ActiveValue::NotSet,
+            ..Default::default()
+        };
+        let model =
+            store::update_versioned::<partner::Entity, _>(&txn, &partner_id, version, changes)
+                .await?;
         partner_territory::Entity::delete_many()
             .filter(Expr::col(partner_territory::Column::PartnerId).eq(partner_id.0.clone()))
             .exec(&txn)
             .await
             .map_err(ApiError::from)?;
         if !wanted.is_empty() {
-            let rows = wanted.into_iter().map(|territory_id| partner_territory::ActiveModel {
-                partner_id: Set(partner_id.0.clone()),
-                territory_id: Set(territory_id),
-            });
-            partner_territory::Entity::insert_many(rows).exec_without_returning(&txn).await.map_err(ApiError::from)?;
+            let rows = wanted
+                .into_iter()
+                .map(|territory_id| partner_territory::ActiveModel {
+                    partner_id: Set(partner_id.0.clone()),
+                    territory_id: Set(territory_id),
+                });
+            partner_territory::Entity::insert_many(rows)
+                .exec_without_returning(&txn)
+                .await
+                .map_err(ApiError::from)?;
         }
         txn.commit().await.map_err(ApiError::from)?;
         Ok(Partner(model))
@@ -211,8 +237,17 @@ impl TerritoryFilter {
     fn select(self) -> Select<territory::Entity> {
         use territory::Column as C;
         let mut s = unarchived(territory::Entity::find(), self.include_archived);
-        if let Some(text) = self.text.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
-            s = s.filter(Condition::any().add(contains_text(C::Code, text)).add(contains_text(C::Name, text)));
+        if let Some(text) = self
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
+            s = s.filter(
+                Condition::any()
+                    .add(contains_text(C::Code, text))
+                    .add(contains_text(C::Name, text)),
+            );
         }
         s
     }
@@ -230,8 +265,14 @@ impl RecordInput<territory::Entity> for TerritoryInput {
     fn apply(&self, m: &mut territory::ActiveModel, creating: bool) -> ApiResult<()> {
         if let Some(v) = required(creating, "input.code", &self.code)? {
             let code = v.trim().to_ascii_uppercase();
-            if code.is_empty() || code.len() > 32 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                return Err(ApiError::validation("input.code", "must be 1 to 32 letters, digits or dashes"));
+            if code.is_empty()
+                || code.len() > 32
+                || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            {
+                return Err(ApiError::validation(
+                    "input.code",
+                    "must be 1 to 32 letters, digits or dashes",
+                ));
             }
             set(&mut m.code, code);
         }

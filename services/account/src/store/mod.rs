@@ -19,7 +19,8 @@ pub fn now() -> DateTime<Utc> {
 }
 
 /// What every record table has in common (see `migrations::util::record_table`).
-pub trait Record: EntityTrait<Model: IntoActiveModel<Self::ActiveModel> + Clone + Send + Sync>
+pub trait Record:
+    EntityTrait<Model: IntoActiveModel<Self::ActiveModel> + Clone + Send + Sync>
 where
     Self::ActiveModel: ActiveModelTrait<Entity = Self> + Send,
 {
@@ -29,7 +30,8 @@ where
     fn version(model: &Self::Model) -> i32;
     fn is_archived(model: &Self::Model) -> bool;
     /// A new active model with the common columns set and everything else unset.
-    fn new_active(id: String, external_id: Option<String>, now: DateTime<Utc>) -> Self::ActiveModel;
+    fn new_active(id: String, external_id: Option<String>, now: DateTime<Utc>)
+    -> Self::ActiveModel;
     /// Marks the record archived.
     fn archive_active(now: DateTime<Utc>) -> Self::ActiveModel;
 }
@@ -47,7 +49,11 @@ macro_rules! record {
             fn is_archived(model: &$module::Model) -> bool {
                 model.archived_at.is_some()
             }
-            fn new_active(id: String, external_id: Option<String>, now: DateTime<Utc>) -> $module::ActiveModel {
+            fn new_active(
+                id: String,
+                external_id: Option<String>,
+                now: DateTime<Utc>,
+            ) -> $module::ActiveModel {
                 $module::ActiveModel {
                     id: Set(id),
                     external_id: Set(external_id),
@@ -59,7 +65,10 @@ macro_rules! record {
                 }
             }
             fn archive_active(now: DateTime<Utc>) -> $module::ActiveModel {
-                $module::ActiveModel { archived_at: Set(Some(now)), ..Default::default() }
+                $module::ActiveModel {
+                    archived_at: Set(Some(now)),
+                    ..Default::default()
+                }
             }
         }
     };
@@ -83,35 +92,56 @@ pub async fn get<E: Record, C: ConnectionTrait>(db: &C, id: &str) -> ApiResult<E
 where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
-    E::find().filter(id_is(id)).one(db).await?.ok_or(ApiError::NotFound)
+    E::find()
+        .filter(id_is(id))
+        .one(db)
+        .await?
+        .ok_or(ApiError::NotFound)
 }
 
 /// Fetches many records by id in one statement (archived ones included: a reference to an
 /// archived record still resolves).
-pub async fn get_many<E: Record, C: ConnectionTrait>(db: &C, ids: &[String]) -> ApiResult<Vec<E::Model>>
+pub async fn get_many<E: Record, C: ConnectionTrait>(
+    db: &C,
+    ids: &[String],
+) -> ApiResult<Vec<E::Model>>
 where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(E::find().filter(Expr::col("id").is_in(ids.iter().cloned())).all(db).await?)
+    Ok(E::find()
+        .filter(Expr::col("id").is_in(ids.iter().cloned()))
+        .all(db)
+        .await?)
 }
 
-pub async fn find_by_external_id<E: Record, C: ConnectionTrait>(db: &C, external_id: &str) -> ApiResult<Option<E::Model>>
+pub async fn find_by_external_id<E: Record, C: ConnectionTrait>(
+    db: &C,
+    external_id: &str,
+) -> ApiResult<Option<E::Model>>
 where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
-    Ok(E::find().filter(Expr::col("external_id").eq(external_id)).one(db).await?)
+    Ok(E::find()
+        .filter(Expr::col("external_id").eq(external_id))
+        .one(db)
+        .await?)
 }
 
 /// Inserts a fully built active model and returns the stored row.
-pub async fn insert<E: Record, C: ConnectionTrait>(db: &C, model: E::ActiveModel) -> ApiResult<E::Model>
+pub async fn insert<E: Record, C: ConnectionTrait>(
+    db: &C,
+    model: E::ActiveModel,
+) -> ApiResult<E::Model>
 where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
     let id = match model.get_primary_key_value() {
-        Some(sea_orm::sea_query::ValueTuple::One(sea_orm::Value::String(Some(id)))) => id.to_string(),
+        Some(sea_orm::sea_query::ValueTuple::One(sea_orm::Value::String(Some(id)))) => {
+            id.to_string()
+        }
         _ => return Err(ApiError::internal("insert without an id")),
     };
     E::insert(model).exec_without_returning(db).await?;
@@ -133,20 +163,26 @@ where
     let result = E::update_many()
         .set(changes)
         .col_expr("version", Expr::col("version").add(1))
-        .col_expr("updated_at", Expr::val(now()).into())
+        .col_expr("updated_at", Expr::val(now()))
         .filter(id_is(id))
         .filter(Expr::col("version").eq(expected_version))
         .exec(db)
         .await?;
     if result.rows_affected == 0 {
         let current = get::<E, C>(db, id).await?;
-        return Err(ApiError::VersionConflict { current_version: E::version(&current) });
+        return Err(ApiError::VersionConflict {
+            current_version: E::version(&current),
+        });
     }
     get::<E, C>(db, id).await
 }
 
 /// Archives a record (records are never deleted); archiving twice is harmless.
-pub async fn archive<E: Record, C: ConnectionTrait>(db: &C, id: &str, expected_version: i32) -> ApiResult<E::Model>
+pub async fn archive<E: Record, C: ConnectionTrait>(
+    db: &C,
+    id: &str,
+    expected_version: i32,
+) -> ApiResult<E::Model>
 where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
@@ -162,7 +198,11 @@ pub async fn create<E: Record, C: ConnectionTrait>(
 where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
-    let mut model = E::new_active(crm_service_common::domain::new_id(E::PREFIX), external_id, now());
+    let mut model = E::new_active(
+        crm_service_common::domain::new_id(E::PREFIX),
+        external_id,
+        now(),
+    );
     apply(&mut model, true)?;
     insert::<E, C>(db, model).await
 }
@@ -180,7 +220,9 @@ where
 {
     let current = get::<E, C>(db, id).await?;
     if E::version(&current) != expected_version {
-        return Err(ApiError::VersionConflict { current_version: E::version(&current) });
+        return Err(ApiError::VersionConflict {
+            current_version: E::version(&current),
+        });
     }
     let mut model = current.clone().into_active_model();
     apply(&mut model, false)?;
@@ -208,7 +250,8 @@ where
             if !model.is_changed() {
                 return Ok(existing);
             }
-            return update_versioned::<E, C>(db, E::id(&existing), E::version(&existing), model).await;
+            return update_versioned::<E, C>(db, E::id(&existing), E::version(&existing), model)
+                .await;
         }
         match create::<E, C>(db, Some(external_id.clone()), &apply).await {
             // Another writer inserted the same external id between our look-up and insert:
@@ -217,7 +260,9 @@ where
             other => return other,
         }
     }
-    Err(ApiError::Duplicate { field: "externalId".into() })
+    Err(ApiError::Duplicate {
+        field: "externalId".into(),
+    })
 }
 
 /// Sets `target` only when the value differs, so unchanged input does not bump versions.

@@ -16,7 +16,11 @@ pub struct TestApp {
 }
 
 /// A fresh, migrated database for one test.
-pub async fn fresh_database() -> (DatabaseConnection, StatementCounter, Option<tempfile::TempDir>) {
+pub async fn fresh_database() -> (
+    DatabaseConnection,
+    StatementCounter,
+    Option<tempfile::TempDir>,
+) {
     let (target, dir) = match std::env::var("DATABASE_URL") {
         Ok(url) if !url.is_empty() => {
             let schema = format!("test_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
@@ -24,7 +28,10 @@ pub async fn fresh_database() -> (DatabaseConnection, StatementCounter, Option<t
         }
         _ => {
             let dir = tempfile::tempdir().expect("temp dir");
-            (DbTarget::for_service(None, dir.path(), "account"), Some(dir))
+            (
+                DbTarget::for_service(None, dir.path(), "account"),
+                Some(dir),
+            )
         }
     };
     let mut db = connect(&target).await.expect("connect");
@@ -37,11 +44,19 @@ pub async fn fresh_database() -> (DatabaseConnection, StatementCounter, Option<t
 impl TestApp {
     pub async fn spawn() -> Self {
         let (db, statements, dir) = fresh_database().await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let app = crm_account::app(db.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { url, client: reqwest::Client::new(), db, statements, _dir: dir }
+        Self {
+            url,
+            client: reqwest::Client::new(),
+            db,
+            statements,
+            _dir: dir,
+        }
     }
 
     /// Posts one GraphQL operation and returns the whole response body.
@@ -77,7 +92,10 @@ impl TestApp {
                 json!({ "code": code }),
             )
             .await;
-        data["createTerritory"]["id"].as_str().expect("id").to_owned()
+        data["createTerritory"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
     }
 
     pub async fn create_account(&self, name: &str, extra: Value) -> Value {
@@ -98,7 +116,10 @@ impl TestApp {
         use sea_orm::{ConnectionTrait, Statement};
         let row = self
             .db
-            .query_one_raw(Statement::from_string(self.db.get_database_backend(), format!("SELECT COUNT(*) AS n FROM {table}")))
+            .query_one_raw(Statement::from_string(
+                self.db.get_database_backend(),
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
             .await
             .expect("count")
             .expect("row");

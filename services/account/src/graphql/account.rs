@@ -3,19 +3,16 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 use crm_service_common::connection_types;
 use crm_service_common::domain::{optional_text, text};
-use sea_orm::ExprTrait;
-use sea_orm::sea_query::{Condition, Expr};
-use sea_orm::{EntityTrait, QueryFilter, Select};
+use sea_orm::{EntityTrait, Select};
 
 use super::{
-    RecordInput, ensure_exists, load, optional, ordering, record_object, record_operations,
-    required, unarchived,
+    FilterExt, RecordInput, ensure_exists, load, optional, ordering, record_object,
+    record_operations, required, unarchived,
 };
 use super::{case, contact, interaction, opportunity, partner::Territory};
 use crate::domain::{AccountTier, LifecycleStage, Segment, web_domain};
 use crate::entity::{account, territory};
 use crate::store::set;
-use crm_service_common::pagination::contains_text;
 
 #[derive(Clone)]
 pub struct Account(pub account::Model);
@@ -125,36 +122,13 @@ impl AccountFilter {
     fn select(self) -> Select<account::Entity> {
         use account::Column as C;
         let mut s = unarchived(account::Entity::find(), self.include_archived);
-        if let Some(text) = self
-            .text
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            s = s.filter(
-                Condition::any()
-                    .add(contains_text(C::Name, text))
-                    .add(contains_text(C::Domain, text)),
-            );
-        }
-        if let Some(v) = self.segment {
-            s = s.filter(Expr::col(C::Segment).eq(v));
-        }
-        if let Some(v) = self.tier {
-            s = s.filter(Expr::col(C::Tier).eq(v));
-        }
-        if let Some(v) = self.lifecycle_stage {
-            s = s.filter(Expr::col(C::LifecycleStage).eq(v));
-        }
-        if let Some(v) = self.territory_id {
-            s = s.filter(Expr::col(C::TerritoryId).eq(v.0));
-        }
-        if let Some(v) = self.owner_user_id {
-            s = s.filter(Expr::col(C::OwnerUserId).eq(v.0));
-        }
-        if let Some(v) = self.industry {
-            s = s.filter(Expr::col(C::Industry).eq(v));
-        }
+        s = s.text_search(self.text.as_deref(), &[C::Name, C::Domain]);
+        s = s.eq_if(C::Segment, self.segment);
+        s = s.eq_if(C::Tier, self.tier);
+        s = s.eq_if(C::LifecycleStage, self.lifecycle_stage);
+        s = s.eq_if(C::TerritoryId, self.territory_id.map(|v| v.0));
+        s = s.eq_if(C::OwnerUserId, self.owner_user_id.map(|v| v.0));
+        s = s.eq_if(C::Industry, self.industry);
         s
     }
 }

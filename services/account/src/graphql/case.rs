@@ -4,15 +4,14 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Result};
 use chrono::{DateTime, Duration, Utc};
 use crm_service_common::connection_types;
 use crm_service_common::domain::{optional_text, text};
-use crm_service_common::pagination::contains_text;
 use sea_orm::ExprTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait, QueryFilter, Select};
 
 use super::account::Account;
 use super::{
-    RecordInput, ensure_exists, load, optional, ordering, record_object, record_operations,
-    required, unarchived,
+    FilterExt, RecordInput, ensure_exists, load, optional, ordering, record_object,
+    record_operations, required, unarchived,
 };
 use crate::domain::{CasePriority, CaseStatus, Channel};
 use crate::entity::{account, case, contact, partner};
@@ -90,26 +89,11 @@ impl CaseFilter {
     fn select(self) -> Select<case::Entity> {
         use case::Column as C;
         let mut s = unarchived(case::Entity::find(), self.include_archived);
-        if let Some(text) = self
-            .text
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            s = s.filter(contains_text(C::Subject, text));
-        }
-        if let Some(v) = self.account_id {
-            s = s.filter(Expr::col(C::AccountId).eq(v.0));
-        }
-        if let Some(v) = self.partner_id {
-            s = s.filter(Expr::col(C::PartnerId).eq(v.0));
-        }
-        if let Some(v) = self.status {
-            s = s.filter(Expr::col(C::Status).eq(v));
-        }
-        if let Some(v) = self.priority {
-            s = s.filter(Expr::col(C::Priority).eq(v));
-        }
+        s = s.text_search(self.text.as_deref(), &[C::Subject]);
+        s = s.eq_if(C::AccountId, self.account_id.map(|v| v.0));
+        s = s.eq_if(C::PartnerId, self.partner_id.map(|v| v.0));
+        s = s.eq_if(C::Status, self.status);
+        s = s.eq_if(C::Priority, self.priority);
         if self.open_only == Some(true) {
             s = s
                 .filter(Expr::col(C::Status).is_not_in([CaseStatus::Resolved, CaseStatus::Closed]));

@@ -3,15 +3,14 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Result, SimpleObject};
 use crm_service_common::connection_types;
 use crm_service_common::domain::{email, optional_text, phone, text};
-use crm_service_common::pagination::contains_text;
 use sea_orm::ExprTrait;
-use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait, QueryFilter, Select};
 
 use super::account::Account;
 use super::{
-    RecordInput, ensure_exists, load, optional, ordering, record_object, record_operations,
-    required, unarchived,
+    FilterExt, RecordInput, ensure_exists, load, optional, ordering, record_object,
+    record_operations, required, unarchived,
 };
 use crate::domain::{ConsentChannel, ConsentPurpose};
 use crate::entity::{account, contact};
@@ -94,22 +93,8 @@ impl ContactFilter {
     fn select(self) -> Select<contact::Entity> {
         use contact::Column as C;
         let mut s = unarchived(contact::Entity::find(), self.include_archived);
-        if let Some(text) = self
-            .text
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            s = s.filter(
-                Condition::any()
-                    .add(contains_text(C::FirstName, text))
-                    .add(contains_text(C::LastName, text))
-                    .add(contains_text(C::Email, text)),
-            );
-        }
-        if let Some(v) = self.account_id {
-            s = s.filter(Expr::col(C::AccountId).eq(v.0));
-        }
+        s = s.text_search(self.text.as_deref(), &[C::FirstName, C::LastName, C::Email]);
+        s = s.eq_if(C::AccountId, self.account_id.map(|v| v.0));
         if let Some(v) = self.email {
             s = s.filter(Expr::col(C::Email).eq(v.trim().to_owned()));
         }

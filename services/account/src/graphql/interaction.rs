@@ -4,15 +4,14 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Result};
 use chrono::{DateTime, Utc};
 use crm_service_common::connection_types;
 use crm_service_common::domain::{optional_text, text};
-use crm_service_common::pagination::contains_text;
 use sea_orm::ExprTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait, QueryFilter, Select};
 
 use super::account::Account;
 use super::{
-    RecordInput, ensure_exists, load, optional, ordering, record_object, record_operations,
-    required, unarchived,
+    FilterExt, RecordInput, ensure_exists, load, optional, ordering, record_object,
+    record_operations, required, unarchived,
 };
 use crate::domain::{Channel, Direction};
 use crate::entity::{account, contact, interaction};
@@ -81,29 +80,12 @@ impl InteractionFilter {
     fn select(self) -> Select<interaction::Entity> {
         use interaction::Column as C;
         let mut s = unarchived(interaction::Entity::find(), self.include_archived);
-        if let Some(text) = self
-            .text
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            s = s.filter(contains_text(C::Subject, text));
-        }
-        if let Some(v) = self.account_id {
-            s = s.filter(Expr::col(C::AccountId).eq(v.0));
-        }
-        if let Some(v) = self.contact_id {
-            s = s.filter(Expr::col(C::ContactId).eq(v.0));
-        }
-        if let Some(v) = self.channel {
-            s = s.filter(Expr::col(C::Channel).eq(v));
-        }
-        if let Some(v) = self.direction {
-            s = s.filter(Expr::col(C::Direction).eq(v));
-        }
-        if let Some(v) = self.partner_visible {
-            s = s.filter(Expr::col(C::PartnerVisible).eq(v));
-        }
+        s = s.text_search(self.text.as_deref(), &[C::Subject]);
+        s = s.eq_if(C::AccountId, self.account_id.map(|v| v.0));
+        s = s.eq_if(C::ContactId, self.contact_id.map(|v| v.0));
+        s = s.eq_if(C::Channel, self.channel);
+        s = s.eq_if(C::Direction, self.direction);
+        s = s.eq_if(C::PartnerVisible, self.partner_visible);
         if let Some(v) = self.occurred_after {
             s = s.filter(Expr::col(C::OccurredAt).gte(v));
         }

@@ -5,17 +5,16 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result, Si
 use chrono::NaiveDate;
 use crm_service_common::connection_types;
 use crm_service_common::domain::{email, percent, phone, text};
-use crm_service_common::pagination::contains_text;
 use crm_service_common::{ApiError, ApiResult};
-use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, EntityTrait, ExprTrait, QueryFilter, Select, TransactionTrait};
 
 use super::account::{Account, AccountInput};
 use super::contact::{Contact, ContactInput};
 use super::opportunity::{Opportunity, OpportunityInput};
 use super::{
-    RecordInput, db, ensure_exists, optional, ordering, record_object, record_operations, required,
-    unarchived,
+    FilterExt, RecordInput, db, ensure_exists, optional, ordering, record_object,
+    record_operations, required, unarchived,
 };
 use crate::domain::{
     AccountTier, LeadSource, LeadStatus, LifecycleStage, OpportunityStage, Segment,
@@ -95,32 +94,16 @@ impl LeadFilter {
     fn select(self) -> Select<lead::Entity> {
         use lead::Column as C;
         let mut s = unarchived(lead::Entity::find(), self.include_archived);
-        if let Some(text) = self
-            .text
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            s = s.filter(
-                Condition::any()
-                    .add(contains_text(C::FirstName, text))
-                    .add(contains_text(C::LastName, text))
-                    .add(contains_text(C::Company, text))
-                    .add(contains_text(C::Email, text)),
-            );
-        }
-        if let Some(v) = self.status {
-            s = s.filter(Expr::col(C::Status).eq(v));
-        }
-        if let Some(v) = self.source {
-            s = s.filter(Expr::col(C::Source).eq(v));
-        }
+        s = s.text_search(
+            self.text.as_deref(),
+            &[C::FirstName, C::LastName, C::Company, C::Email],
+        );
+        s = s.eq_if(C::Status, self.status);
+        s = s.eq_if(C::Source, self.source);
         if let Some(v) = self.min_score {
             s = s.filter(Expr::col(C::Score).gte(v));
         }
-        if let Some(v) = self.owner_user_id {
-            s = s.filter(Expr::col(C::OwnerUserId).eq(v.0));
-        }
+        s = s.eq_if(C::OwnerUserId, self.owner_user_id.map(|v| v.0));
         s
     }
 }

@@ -446,3 +446,34 @@ macro_rules! record_operations {
     };
 }
 pub(crate) use record_operations;
+
+/// The two shapes every list filter is made of.
+pub(crate) trait FilterExt<E: sea_orm::EntityTrait>: Sized {
+    /// `column = value` when a value was given.
+    fn eq_if<V: Into<sea_orm::Value>>(self, column: E::Column, value: Option<V>) -> Self;
+    /// Case-insensitive substring match on any of `columns`, when non-blank text was given.
+    fn text_search(self, text: Option<&str>, columns: &[E::Column]) -> Self;
+}
+
+impl<E: sea_orm::EntityTrait> FilterExt<E> for Select<E> {
+    fn eq_if<V: Into<sea_orm::Value>>(self, column: E::Column, value: Option<V>) -> Self {
+        use sea_orm::{ExprTrait, QueryFilter};
+        match value {
+            Some(v) => self.filter(sea_orm::sea_query::Expr::col(column).eq(v.into())),
+            None => self,
+        }
+    }
+
+    fn text_search(self, text: Option<&str>, columns: &[E::Column]) -> Self {
+        use sea_orm::QueryFilter;
+        let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+            return self;
+        };
+        let any = columns
+            .iter()
+            .fold(sea_orm::sea_query::Condition::any(), |any, col| {
+                any.add(crm_service_common::pagination::contains_text(*col, text))
+            });
+        self.filter(any)
+    }
+}

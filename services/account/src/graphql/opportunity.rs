@@ -5,15 +5,14 @@ use chrono::NaiveDate;
 use crm_service_common::ApiError;
 use crm_service_common::connection_types;
 use crm_service_common::domain::{Currency, Money, percent, text};
-use crm_service_common::pagination::contains_text;
 use sea_orm::ExprTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait, QueryFilter, Select};
 
 use super::account::Account;
 use super::{
-    RecordInput, ensure_exists, load, optional, ordering, record_object, record_operations,
-    required, unarchived,
+    FilterExt, RecordInput, ensure_exists, load, optional, ordering, record_object,
+    record_operations, required, unarchived,
 };
 use crate::domain::{ForecastCategory, OpportunityStage};
 use crate::entity::{account, opportunity};
@@ -107,26 +106,11 @@ impl OpportunityFilter {
     fn select(self) -> Select<opportunity::Entity> {
         use opportunity::Column as C;
         let mut s = unarchived(opportunity::Entity::find(), self.include_archived);
-        if let Some(text) = self
-            .text
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            s = s.filter(contains_text(C::Name, text));
-        }
-        if let Some(v) = self.account_id {
-            s = s.filter(Expr::col(C::AccountId).eq(v.0));
-        }
-        if let Some(v) = self.stage {
-            s = s.filter(Expr::col(C::Stage).eq(v));
-        }
-        if let Some(v) = self.forecast_category {
-            s = s.filter(Expr::col(C::ForecastCategory).eq(v));
-        }
-        if let Some(v) = self.owner_user_id {
-            s = s.filter(Expr::col(C::OwnerUserId).eq(v.0));
-        }
+        s = s.text_search(self.text.as_deref(), &[C::Name]);
+        s = s.eq_if(C::AccountId, self.account_id.map(|v| v.0));
+        s = s.eq_if(C::Stage, self.stage);
+        s = s.eq_if(C::ForecastCategory, self.forecast_category);
+        s = s.eq_if(C::OwnerUserId, self.owner_user_id.map(|v| v.0));
         if let Some(v) = self.expected_close_from {
             s = s.filter(Expr::col(C::ExpectedClose).gte(v));
         }

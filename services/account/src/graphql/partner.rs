@@ -4,15 +4,15 @@
 use async_graphql::{Context, ID, InputObject, Object, Result};
 use crm_service_common::connection_types;
 use crm_service_common::domain::text;
-use crm_service_common::pagination::contains_text;
 use crm_service_common::{ApiError, ApiResult};
-use sea_orm::sea_query::{Condition, Expr, Query};
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveValue::Set, EntityTrait, ExprTrait, QueryFilter, QueryOrder, Select, TransactionTrait,
 };
 
 use super::{
-    RecordInput, db, load, ordering, record_object, record_operations, required, unarchived,
+    FilterExt, RecordInput, db, load, ordering, record_object, record_operations, required,
+    unarchived,
 };
 use crate::domain::{PartnerKind, PartnerTier};
 use crate::entity::{partner, partner_territory, territory};
@@ -77,20 +77,9 @@ impl PartnerFilter {
     fn select(self) -> Select<partner::Entity> {
         use partner::Column as C;
         let mut s = unarchived(partner::Entity::find(), self.include_archived);
-        if let Some(text) = self
-            .text
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            s = s.filter(contains_text(C::Name, text));
-        }
-        if let Some(v) = self.kind {
-            s = s.filter(Expr::col(C::Kind).eq(v));
-        }
-        if let Some(v) = self.tier {
-            s = s.filter(Expr::col(C::Tier).eq(v));
-        }
+        s = s.text_search(self.text.as_deref(), &[C::Name]);
+        s = s.eq_if(C::Kind, self.kind);
+        s = s.eq_if(C::Tier, self.tier);
         if let Some(v) = self.territory_id {
             let covering = Query::select()
                 .column(partner_territory::Column::PartnerId)
@@ -237,18 +226,7 @@ impl TerritoryFilter {
     fn select(self) -> Select<territory::Entity> {
         use territory::Column as C;
         let mut s = unarchived(territory::Entity::find(), self.include_archived);
-        if let Some(text) = self
-            .text
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        {
-            s = s.filter(
-                Condition::any()
-                    .add(contains_text(C::Code, text))
-                    .add(contains_text(C::Name, text)),
-            );
-        }
+        s = s.text_search(self.text.as_deref(), &[C::Code, C::Name]);
         s
     }
 }

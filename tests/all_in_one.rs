@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 /// Fresh storage: a temp directory of SQLite files, or a new PostgreSQL database when
 /// `DATABASE_URL` is set (the all-in-one uses fixed schema names, so each test needs its
 /// own database).
-async fn fresh_storage() -> (Storage, tempfile::TempDir) {
+async fn fresh_storage() -> (Storage, tempfile::TempDir, Option<String>) {
     let dir = tempfile::tempdir().expect("temp dir");
+    let mut created = None;
     let database_url = match std::env::var("DATABASE_URL") {
         Ok(url) if !url.is_empty() => {
             use sea_orm::ConnectionTrait;
@@ -26,6 +27,7 @@ async fn fresh_storage() -> (Storage, tempfile::TempDir) {
                 .await
                 .expect("create database");
             admin.close().await.ok();
+            created = Some(name.clone());
             let (base, query) = url
                 .split_once('?')
                 .map_or((url.as_str(), None), |(b, q)| (b, Some(q)));
@@ -43,7 +45,24 @@ async fn fresh_storage() -> (Storage, tempfile::TempDir) {
             data_dir: dir.path().join("data"),
         },
         dir,
+        created,
     )
+}
+
+/// Drops a database `fresh_storage` created, once nothing uses it any more.
+async fn drop_database(name: &str) {
+    use sea_orm::ConnectionTrait;
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        return;
+    };
+    let admin = sea_orm::Database::connect(url.as_str())
+        .await
+        .expect("connect");
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .expect("drop database");
+    admin.close().await.ok();
 }
 
 async fn post(client: &reqwest::Client, url: &str, query: &str) -> Value {
@@ -60,7 +79,7 @@ async fn post(client: &reqwest::Client, url: &str, query: &str) -> Value {
 
 #[tokio::test]
 async fn the_all_in_one_starts_seeded_serves_and_restarts_without_reseeding() {
-    let (storage, _dir) = fresh_storage().await;
+    let (storage, _dir, created) = fresh_storage().await;
     let any_port: SocketAddr = "127.0.0.1:0".parse().expect("addr");
     let world = DemoWorld {
         seed: 42,
@@ -150,4 +169,9 @@ async fn the_all_in_one_starts_seeded_serves_and_restarts_without_reseeding() {
     );
     assert_eq!(data["data"]["all"]["totalCount"], 26);
     again.public.stop().await.expect("stop");
+    again.databases.account.close().await.ok();
+    again.databases.identity.close().await.ok();
+    if let Some(name) = created {
+        drop_database(&name).await;
+    }
 }

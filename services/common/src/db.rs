@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 
 /// Where a service's data lives.
 #[derive(Clone, Debug)]
@@ -104,10 +104,6 @@ fn sqlite_path(url: &str) -> Option<&str> {
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);
     (!path.is_empty() && path != ":memory:").then_some(path)
-}
-
-pub fn backend(db: &DatabaseConnection) -> DbBackend {
-    db.get_database_backend()
 }
 
 /// Counts the SQL statements a connection runs: tests use it to prove that a batch is

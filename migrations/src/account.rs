@@ -11,7 +11,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateAccountTables)]
+        vec![
+            Box::new(CreateAccountTables),
+            Box::new(crate::events::CreateEventTables),
+        ]
     }
 }
 

@@ -7,5 +7,8 @@
 pub use sea_orm_migration::MigratorTrait;
 
 pub mod account;
+pub mod events;
+// pub mod knowledge_base;
+pub mod order_visibility;
 pub mod identity;
 mod util;

@@ -2,24 +2,16 @@
 //! rows, ids and timestamps, byte for byte. Partners and the user ids that own records are
 //! returned so the identity directory can seed matching users.
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
-use rand::seq::IndexedRandom;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use chrono::{Duration, NaiveDate};
+use rand::Rng;
 use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait,
-    TransactionTrait,
+    ActiveValue::Set, DatabaseConnection, EntityTrait, PaginatorTrait, TransactionTrait,
 };
+
+use crm_service_common::seed::{World, epoch, insert_all};
 
 use crate::domain::*;
 use crate::entity::*;
-
-/// The world's clock starts here, so timestamps do not depend on when the seed ran.
-fn epoch() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0)
-        .single()
-        .unwrap_or_default()
-}
 
 /// A demo partner organisation, for the identity seed.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,6 +22,17 @@ pub struct SeededPartner {
     /// The persona prefix of its users' emails, e.g. `supplier1`.
     pub persona: String,
     pub email_domain: String,
+    /// Codes of the territories it covers (distributors).
+    pub territories: Vec<String>,
+}
+
+/// A demo account, for the seeds of the services that refer to accounts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeededAccount {
+    pub id: String,
+    pub name: String,
+    /// The code of its territory.
+    pub territory: Option<String>,
 }
 
 /// What the seed wrote.
@@ -38,6 +41,7 @@ pub struct SeedSummary {
     pub territories: usize,
     pub partners: Vec<SeededPartner>,
     pub accounts: usize,
+    pub account_refs: Vec<SeededAccount>,
     pub contacts: usize,
     pub interactions: usize,
     pub leads: usize,
@@ -215,60 +219,45 @@ const CASE_SUBJECTS: &[&str] = &[
 ];
 const CURRENCIES: &[&str] = &["EUR", "EUR", "EUR", "USD", "GBP"];
 
-struct World {
-    rng: ChaCha8Rng,
-}
 
-impl World {
-    fn id(&mut self, prefix: &str) -> String {
-        let bytes: [u8; 16] = self.rng.random();
-        format!(
-            "{prefix}_{}",
-            uuid::Builder::from_random_bytes(bytes).into_uuid().simple()
-        )
+/// The events the seeded partners and accounts publish, as if they had been created
+/// through the API: consumers rebuilding from the feed see the demo world too.
+async fn publish_seed_events(txn: &sea_orm::DatabaseTransaction) -> anyhow::Result<()> {
+    use sea_orm::QueryOrder;
+    let mut events = Vec::new();
+    let coverage = partner_territory::Entity::find()
+        .order_by_asc(partner_territory::Column::PartnerId)
+        .order_by_asc(partner_territory::Column::TerritoryId)
+        .all(txn)
+        .await?;
+    for partner in partner::Entity::find()
+        .order_by_asc(partner::Column::CreatedAt)
+        .order_by_asc(partner::Column::Id)
+        .all(txn)
+        .await?
+    {
+        events.push(crate::store::partner_changed(&partner));
+        let territories: Vec<String> = coverage
+            .iter()
+            .filter(|c| c.partner_id == partner.id)
+            .map(|c| c.territory_id.clone())
+            .collect();
+        if !territories.is_empty() {
+            events.push(crate::store::partner_territories_changed(&partner.id, &territories));
+        }
     }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        // The lists above are constants and never empty.
-        items.choose(&mut self.rng).unwrap_or(&items[0])
+    for account in account::Entity::find()
+        .order_by_asc(account::Column::CreatedAt)
+        .order_by_asc(account::Column::Id)
+        .all(txn)
+        .await?
+    {
+        events.extend(crate::store::account_events(None, &account));
     }
-
-    fn chance(&mut self, p: f64) -> bool {
-        self.rng.random_bool(p)
-    }
-
-    fn time(&mut self, max_days: i64) -> DateTime<Utc> {
-        epoch() + Duration::minutes(self.rng.random_range(0..max_days * 24 * 60))
-    }
-}
-
-/// Inserts rows in chunks (SQLite caps bound parameters per statement).
-async fn insert_all<E, C>(db: &C, rows: Vec<E::ActiveModel>) -> anyhow::Result<()>
-where
-    E: EntityTrait,
-    C: ConnectionTrait,
-    E::ActiveModel: sea_orm::ActiveModelTrait<Entity = E> + Send,
-{
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<_> = rows.by_ref().take(200).collect();
-        E::insert_many(chunk).exec_without_returning(db).await?;
-    }
+    crm_service_common::events::outbox::append(txn, events)
+        .await
+        .map_err(|e| anyhow::anyhow!("writing the seed's events: {}", e.message()))?;
     Ok(())
-}
-
-macro_rules! common {
-    ($w:expr, $prefix:literal, $at:expr) => {{
-        let at = $at;
-        (
-            Set($w.id($prefix)),
-            Set(None::<String>),
-            Set(1),
-            Set(at),
-            Set(at),
-            Set(None::<DateTime<Utc>>),
-        )
-    }};
 }
 
 /// Whether the account service already holds data (then the demo seed is skipped).
@@ -282,17 +271,15 @@ pub async fn seed(
     seed: u64,
     accounts: usize,
 ) -> anyhow::Result<SeedSummary> {
-    let mut w = World {
-        rng: ChaCha8Rng::seed_from_u64(seed),
-    };
+    let mut w = World::new(seed);
     let mut summary = SeedSummary::default();
-    let txn = db.begin().await?;
+    let txn = db.begin().await?; // one transaction: a seed is all or nothing
 
     let mut territory_ids = Vec::new();
     let mut territories = Vec::new();
     for (code, name) in TERRITORIES {
         let (id, external_id, version, created_at, updated_at, archived_at) =
-            common!(w, "ter", epoch());
+            w.columns("ter", epoch());
         territory_ids.push((code.to_string(), id.clone().unwrap()));
         territories.push(territory::ActiveModel {
             id,
@@ -318,7 +305,7 @@ pub async fn seed(
     let mut coverage = Vec::new();
     for (name, kind, tier, covers, persona, domain) in PARTNERS {
         let (id, external_id, version, created_at, updated_at, archived_at) =
-            common!(w, "ptn", epoch());
+            w.columns("ptn", epoch());
         let partner_id = id.clone().unwrap();
         for code in *covers {
             if let Some(territory_id) = territory_id(code) {
@@ -334,6 +321,7 @@ pub async fn seed(
             kind: *kind,
             persona: persona.to_string(),
             email_domain: domain.to_string(),
+            territories: covers.iter().map(|c| c.to_string()).collect(),
         });
         partners.push(partner::ActiveModel {
             id,
@@ -367,9 +355,14 @@ pub async fn seed(
             .collect();
         let created = w.time(300);
         let (id, external_id, version, created_at, updated_at, archived_at) =
-            common!(w, "acc", created);
+            w.columns("acc", created);
         let account_id = id.clone().unwrap();
         let territory = w.pick(TERRITORIES).0;
+        summary.account_refs.push(SeededAccount {
+            id: account_id.clone(),
+            name: name.clone(),
+            territory: Some(territory.to_string()),
+        });
         let owner = w.pick(SALES_OWNERS).to_string();
         let segment = *w.pick(Segment::ALL);
         accounts_rows.push(account::ActiveModel {
@@ -409,7 +402,7 @@ pub async fn seed(
                 w.pick(LAST_NAMES).to_string(),
             );
             let (id, external_id, version, created_at, updated_at, archived_at) =
-                common!(w, "con", created + Duration::days(1));
+                w.columns("con", created + Duration::days(1));
             contact_ids.push(id.clone().unwrap());
             contacts.push(contact::ActiveModel {
                 id,
@@ -440,7 +433,7 @@ pub async fn seed(
         for _ in 0..w.rng.random_range(3..=6) {
             let occurred = created + Duration::hours(w.rng.random_range(24..24 * 300));
             let (id, external_id, version, created_at, updated_at, archived_at) =
-                common!(w, "int", occurred);
+                w.columns("int", occurred);
             let channel = *w.pick(Channel::ALL);
             let subject = w.pick(SUBJECTS).to_string();
             interactions.push(interaction::ActiveModel {
@@ -467,7 +460,7 @@ pub async fn seed(
             for k in 0..w.rng.random_range(1..=2) {
                 let stage = *w.pick(OpportunityStage::ALL);
                 let (id, external_id, version, created_at, updated_at, archived_at) =
-                    common!(w, "opp", created + Duration::days(3));
+                    w.columns("opp", created + Duration::days(3));
                 let close = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default()
                     + Duration::days(w.rng.random_range(30..400));
                 opportunities.push(opportunity::ActiveModel {
@@ -495,7 +488,7 @@ pub async fn seed(
         for _ in 0..w.rng.random_range(0..=2) {
             let opened = created + Duration::hours(w.rng.random_range(24..24 * 300));
             let (id, external_id, version, created_at, updated_at, archived_at) =
-                common!(w, "case", opened);
+                w.columns("case", opened);
             let priority = *w.pick(CasePriority::ALL);
             let by_distributor = w.chance(0.3);
             cases.push(case::ActiveModel {
@@ -538,8 +531,9 @@ pub async fn seed(
             w.pick(LAST_NAMES).to_string(),
         );
         let company = format!("{} {}", w.pick(NAME_PARTS), w.pick(NAME_KINDS));
+        let created = w.time(300);
         let (id, external_id, version, created_at, updated_at, archived_at) =
-            common!(w, "lead", w.time(300));
+            w.columns("lead", created);
         let status = *w.pick(&[
             LeadStatus::New,
             LeadStatus::Working,
@@ -575,6 +569,7 @@ pub async fn seed(
     }
     summary.leads = leads.len();
     insert_all::<lead::Entity, _>(&txn, leads).await?;
+    publish_seed_events(&txn).await?;
     txn.commit().await?;
     Ok(summary)
 }

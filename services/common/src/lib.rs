@@ -1,12 +1,18 @@
 //! What every subgraph service shares: the error model, Relay-style pagination with opaque
 //! keyset cursors, database connections (one PostgreSQL schema or one SQLite file per
 //! service), the HTTP surface (`POST /graphql`, `/health`, `/ready`) and the validated
-//! newtypes that more than one service needs (email, money, bounded text, external ids).
+//! newtypes that more than one service needs (email, money, bounded text, external ids), the
+//! generic record store and GraphQL building blocks, and domain events (outbox, relay, bus,
+//! feed, consumer).
 
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod events;
+pub mod graphql;
 pub mod http;
 pub mod pagination;
+pub mod record;
+pub mod seed;
 
 pub use error::{ApiError, ApiResult};

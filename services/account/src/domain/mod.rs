@@ -5,23 +5,7 @@
 
 use sea_orm::sea_query::StringLen;
 
-macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $value:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(
-            Copy, Clone, Debug, PartialEq, Eq, Hash, async_graphql::Enum, sea_orm::EnumIter,
-            sea_orm::DeriveActiveEnum, serde::Serialize, serde::Deserialize,
-        )]
-        #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
-        pub enum $name {
-            $( #[sea_orm(string_value = $value)] $variant, )+
-        }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-        }
-    };
-}
+use crm_service_common::text_enum;
 
 text_enum!(
     /// The size class of a customer.

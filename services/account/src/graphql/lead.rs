@@ -7,7 +7,7 @@ use crm_service_common::connection_types;
 use crm_service_common::domain::{email, percent, phone, text};
 use crm_service_common::{ApiError, ApiResult};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, EntityTrait, ExprTrait, QueryFilter, Select, TransactionTrait};
+use sea_orm::{ActiveValue::Set, EntityTrait, ExprTrait, QueryFilter, Select};
 
 use super::account::{Account, AccountInput};
 use super::contact::{Contact, ContactInput};
@@ -226,8 +226,7 @@ impl LeadConversionMutation {
         if let Some(account_id) = &input.account_id {
             ensure_exists::<account::Entity>(ctx, "input.accountId", account_id).await?;
         }
-        let db = db(ctx)?;
-        let txn = db.begin().await.map_err(ApiError::from)?;
+        let txn = crm_service_common::db::begin_write(db(ctx)?).await?;
         let current = store::get::<lead::Entity, _>(&txn, &id).await?;
         if current.version != version {
             return Err(ApiError::VersionConflict {
@@ -267,8 +266,17 @@ impl LeadConversionMutation {
                     owner_user_id: maybe(current.owner_user_id.clone().map(ID)),
                     ..Default::default()
                 };
+                // The account's name comes from `input.accountName` (or the lead's company).
                 store::create::<account::Entity, _>(&txn, None, |m, c| {
-                    account_input.apply(m, c).map_err(|e| e.in_field("convert"))
+                    account_input.apply(m, c).map_err(|e| match e {
+                        ApiError::Validation { field, message } if field == "input.name" => {
+                            ApiError::Validation {
+                                field: "input.accountName".into(),
+                                message,
+                            }
+                        }
+                        other => other,
+                    })
                 })
                 .await?
             }
@@ -318,7 +326,7 @@ impl LeadConversionMutation {
             ..Default::default()
         };
         let lead = store::update_versioned::<lead::Entity, _>(&txn, &id, version, changes).await?;
-        txn.commit().await.map_err(ApiError::from)?;
+        crm_service_common::db::commit(txn).await?;
         Ok(ConvertLeadResult {
             lead: Lead(lead),
             account: Account(account),

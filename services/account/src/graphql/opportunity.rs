@@ -1,6 +1,6 @@
 //! `Opportunity`: a potential sale moving through stages, with amount and probability.
 
-use async_graphql::{Context, ID, InputObject, MaybeUndefined, Result, SimpleObject};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Result};
 use chrono::NaiveDate;
 use crm_service_common::ApiError;
 use crm_service_common::connection_types;
@@ -10,6 +10,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait, QueryFilter, Select};
 
 use super::account::Account;
+use super::MoneyAmount;
 use super::{
     FilterExt, RecordInput, ensure_exists, load, optional, ordering, record_object,
     record_operations, required, unarchived,
@@ -22,25 +23,6 @@ use crate::store::set;
 pub struct Opportunity(pub opportunity::Model);
 
 connection_types!(OpportunityConnection, OpportunityEdge, Opportunity);
-
-/// An amount as a decimal string (`"1250.00"`) with its ISO 4217 currency.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct MoneyAmount {
-    pub amount: String,
-    pub currency: String,
-}
-
-impl MoneyAmount {
-    pub fn new(minor: i64, currency: &str) -> Self {
-        let amount = Money::from_minor(minor, currency)
-            .map(|m| m.amount())
-            .unwrap_or_else(|| minor.to_string());
-        Self {
-            amount,
-            currency: currency.to_owned(),
-        }
-    }
-}
 
 record_object!(Opportunity {
     async fn account_id(&self) -> ID {

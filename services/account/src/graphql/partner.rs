@@ -7,7 +7,7 @@ use crm_service_common::domain::text;
 use crm_service_common::{ApiError, ApiResult};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveValue::Set, EntityTrait, ExprTrait, QueryFilter, QueryOrder, Select, TransactionTrait,
+    ActiveValue::Set, EntityTrait, ExprTrait, QueryFilter, QueryOrder, Select,
 };
 
 use super::{
@@ -163,7 +163,7 @@ impl PartnerTerritoryMutation {
             )
             .into());
         }
-        let txn = db.begin().await.map_err(ApiError::from)?;
+        let txn = crm_service_common::db::begin_write(db).await?;
         // Bump the partner's version first: it fails on a stale version before any change.
         let changes = partner::ActiveModel {
             version: sea_orm::ActiveValue::NotSet,
@@ -177,6 +177,11 @@ impl PartnerTerritoryMutation {
             .exec(&txn)
             .await
             .map_err(ApiError::from)?;
+        crm_service_common::events::outbox::append(
+            &txn,
+            vec![store::partner_territories_changed(&partner_id, &wanted)],
+        )
+        .await?;
         if !wanted.is_empty() {
             let rows = wanted
                 .into_iter()
@@ -189,7 +194,7 @@ impl PartnerTerritoryMutation {
                 .await
                 .map_err(ApiError::from)?;
         }
-        txn.commit().await.map_err(ApiError::from)?;
+        crm_service_common::db::commit(txn).await?;
         Ok(Partner(model))
     }
 }

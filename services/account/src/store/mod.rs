@@ -1,278 +1,76 @@
-//! sea-orm queries shared by every record type: fetch by id or external id, insert,
-//! optimistic-locked update, archive and idempotent upsert. Per-type list filters live
-//! next to each type's GraphQL inputs (`graphql/`) and end up here as a `Select`.
+//! The account service's records on the shared record store (`crm_service_common::record`),
+//! and the domain events its changes publish.
 
-use chrono::{DateTime, SubsecRound, Utc};
-use crm_service_common::{ApiError, ApiResult};
-use sea_orm::ExprTrait;
-use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
-};
+pub use crm_service_common::record::*;
+use crm_service_common::events::NewEvent;
+use crm_service_common::record;
+use serde_json::json;
 
 use crate::entity::*;
 
-/// The current time at the precision both databases keep (microseconds), so a value read
-/// back equals the value written.
-pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
-}
-
-/// What every record table has in common (see `migrations::util::record_table`).
-pub trait Record:
-    EntityTrait<Model: IntoActiveModel<Self::ActiveModel> + Clone + Send + Sync>
-where
-    Self::ActiveModel: ActiveModelTrait<Entity = Self> + Send,
-{
-    /// The id prefix, e.g. `acc`.
-    const PREFIX: &'static str;
-    fn id(model: &Self::Model) -> &str;
-    fn version(model: &Self::Model) -> i32;
-    fn is_archived(model: &Self::Model) -> bool;
-    /// A new active model with the common columns set and everything else unset.
-    fn new_active(id: String, external_id: Option<String>, now: DateTime<Utc>)
-    -> Self::ActiveModel;
-    /// Marks the record archived.
-    fn archive_active(now: DateTime<Utc>) -> Self::ActiveModel;
-}
-
-macro_rules! record {
-    ($module:ident, $prefix:literal) => {
-        impl Record for $module::Entity {
-            const PREFIX: &'static str = $prefix;
-            fn id(model: &$module::Model) -> &str {
-                &model.id
-            }
-            fn version(model: &$module::Model) -> i32 {
-                model.version
-            }
-            fn is_archived(model: &$module::Model) -> bool {
-                model.archived_at.is_some()
-            }
-            fn new_active(
-                id: String,
-                external_id: Option<String>,
-                now: DateTime<Utc>,
-            ) -> $module::ActiveModel {
-                $module::ActiveModel {
-                    id: Set(id),
-                    external_id: Set(external_id),
-                    version: Set(1),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    archived_at: Set(None),
-                    ..Default::default()
-                }
-            }
-            fn archive_active(now: DateTime<Utc>) -> $module::ActiveModel {
-                $module::ActiveModel {
-                    archived_at: Set(Some(now)),
-                    ..Default::default()
-                }
-            }
-        }
-    };
-}
-
-record!(account, "acc");
+record!(account, "acc", events = account_events);
 record!(contact, "con");
 record!(interaction, "int");
 record!(lead, "lead");
 record!(opportunity, "opp");
 record!(case, "case");
-record!(partner, "ptn");
+record!(partner, "ptn", events = partner_events);
 record!(territory, "ter");
 
-fn id_is(id: &str) -> sea_orm::sea_query::SimpleExpr {
-    Expr::col("id").eq(id)
-}
-
-/// Fetches one record by id, archived or not.
-pub async fn get<E: Record, C: ConnectionTrait>(db: &C, id: &str) -> ApiResult<E::Model>
-where
-    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
-{
-    E::find()
-        .filter(id_is(id))
-        .one(db)
-        .await?
-        .ok_or(ApiError::NotFound)
-}
-
-/// Fetches many records by id in one statement (archived ones included: a reference to an
-/// archived record still resolves).
-pub async fn get_many<E: Record, C: ConnectionTrait>(
-    db: &C,
-    ids: &[String],
-) -> ApiResult<Vec<E::Model>>
-where
-    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
-{
-    if ids.is_empty() {
-        return Ok(Vec::new());
+/// `account.territory_changed`: distributors see accounts in their territories, so the
+/// services that scope by territory must learn where an account is (and was).
+pub fn account_events(before: Option<&account::Model>, after: &account::Model) -> Vec<NewEvent> {
+    let previous = before.and_then(|b| b.territory_id.clone());
+    if before.is_some() && previous == after.territory_id {
+        return Vec::new();
     }
-    Ok(E::find()
-        .filter(Expr::col("id").is_in(ids.iter().cloned()))
-        .all(db)
-        .await?)
-}
-
-pub async fn find_by_external_id<E: Record, C: ConnectionTrait>(
-    db: &C,
-    external_id: &str,
-) -> ApiResult<Option<E::Model>>
-where
-    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
-{
-    Ok(E::find()
-        .filter(Expr::col("external_id").eq(external_id))
-        .one(db)
-        .await?)
-}
-
-/// Inserts a fully built active model and returns the stored row.
-pub async fn insert<E: Record, C: ConnectionTrait>(
-    db: &C,
-    model: E::ActiveModel,
-) -> ApiResult<E::Model>
-where
-    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
-{
-    let id = match model.get_primary_key_value() {
-        Some(sea_orm::sea_query::ValueTuple::One(sea_orm::Value::String(Some(id)))) => {
-            id.to_string()
-        }
-        _ => return Err(ApiError::internal("insert without an id")),
-    };
-    E::insert(model).exec_without_returning(db).await?;
-    get::<E, C>(db, &id).await
-}
-
-/// Applies `changes` only if the record is still at `expected_version`; bumps the version.
-/// A record that moved on answers `VERSION_CONFLICT` with its current version, so no update
-/// is ever lost silently.
-pub async fn update_versioned<E: Record, C: ConnectionTrait>(
-    db: &C,
-    id: &str,
-    expected_version: i32,
-    changes: E::ActiveModel,
-) -> ApiResult<E::Model>
-where
-    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
-{
-    let result = E::update_many()
-        .set(changes)
-        .col_expr("version", Expr::col("version").add(1))
-        .col_expr("updated_at", Expr::val(now()))
-        .filter(id_is(id))
-        .filter(Expr::col("version").eq(expected_version))
-        .exec(db)
-        .await?;
-    if result.rows_affected == 0 {
-        let current = get::<E, C>(db, id).await?;
-        return Err(ApiError::VersionConflict {
-            current_version: E::version(&current),
-        });
+    if before.is_none() && after.territory_id.is_none() {
+        return Vec::new();
     }
-    get::<E, C>(db, id).await
+    vec![NewEvent::new(
+        "Account",
+        &after.id,
+        "account.territory_changed",
+        json!({
+            "accountId": after.id,
+            "territoryId": after.territory_id,
+            "previousTerritoryId": previous,
+        }),
+    )]
 }
 
-/// Archives a record (records are never deleted); archiving twice is harmless.
-pub async fn archive<E: Record, C: ConnectionTrait>(
-    db: &C,
-    id: &str,
-    expected_version: i32,
-) -> ApiResult<E::Model>
-where
-    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
-{
-    update_versioned::<E, C>(db, id, expected_version, E::archive_active(now())).await
-}
-
-/// Creates a record from `apply` on a fresh model, optionally under an external id.
-pub async fn create<E: Record, C: ConnectionTrait>(
-    db: &C,
-    external_id: Option<String>,
-    apply: impl Fn(&mut E::ActiveModel, bool) -> ApiResult<()>,
-) -> ApiResult<E::Model>
-where
-    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
-{
-    let mut model = E::new_active(
-        crm_service_common::domain::new_id(E::PREFIX),
-        external_id,
-        now(),
-    );
-    apply(&mut model, true)?;
-    insert::<E, C>(db, model).await
-}
-
-/// Updates a record by id from `apply`, checked against `expected_version`. An update that
-/// changes nothing leaves the version where it was.
-pub async fn update<E: Record, C: ConnectionTrait>(
-    db: &C,
-    id: &str,
-    expected_version: i32,
-    apply: impl Fn(&mut E::ActiveModel, bool) -> ApiResult<()>,
-) -> ApiResult<E::Model>
-where
-    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
-{
-    let current = get::<E, C>(db, id).await?;
-    if E::version(&current) != expected_version {
-        return Err(ApiError::VersionConflict {
-            current_version: E::version(&current),
-        });
+/// `partner.changed`: which organisations exist and whether each is a supplier or a
+/// distributor (other services check references and scope rows by it).
+pub fn partner_events(before: Option<&partner::Model>, after: &partner::Model) -> Vec<NewEvent> {
+    let unchanged = before.is_some_and(|b| {
+        b.name == after.name && b.kind == after.kind && b.archived_at == after.archived_at
+    });
+    if unchanged {
+        return Vec::new();
     }
-    let mut model = current.clone().into_active_model();
-    apply(&mut model, false)?;
-    if !model.is_changed() {
-        return Ok(current);
-    }
-    update_versioned::<E, C>(db, id, expected_version, model).await
+    vec![partner_changed(after)]
 }
 
-/// Creates or updates the record an integrator knows by `external_id`. Sending the same
-/// input twice leaves one record at the same version: the second call changes nothing.
-pub async fn upsert<E: Record, C: ConnectionTrait>(
-    db: &C,
-    external_id: &str,
-    apply: impl Fn(&mut E::ActiveModel, bool) -> ApiResult<()>,
-) -> ApiResult<E::Model>
-where
-    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
-{
-    let external_id = crm_service_common::domain::external_id("externalId", external_id)?;
-    for _attempt in 0..2 {
-        if let Some(existing) = find_by_external_id::<E, C>(db, &external_id).await? {
-            let mut model = existing.clone().into_active_model();
-            apply(&mut model, false)?;
-            if !model.is_changed() {
-                return Ok(existing);
-            }
-            return update_versioned::<E, C>(db, E::id(&existing), E::version(&existing), model)
-                .await;
-        }
-        match create::<E, C>(db, Some(external_id.clone()), &apply).await {
-            // Another writer inserted the same external id between our look-up and insert:
-            // go round once more and update theirs.
-            Err(ApiError::Duplicate { .. }) => continue,
-            other => return other,
-        }
-    }
-    Err(ApiError::Duplicate {
-        field: "externalId".into(),
-    })
+pub fn partner_changed(partner: &partner::Model) -> NewEvent {
+    NewEvent::new(
+        "Partner",
+        &partner.id,
+        "partner.changed",
+        json!({
+            "partnerId": partner.id,
+            "name": partner.name,
+            "kind": partner.kind,
+            "archived": partner.archived_at.is_some(),
+        }),
+    )
 }
 
-/// Sets `target` only when the value differs, so unchanged input does not bump versions.
-pub fn set<T>(target: &mut sea_orm::ActiveValue<T>, value: T)
-where
-    T: Into<sea_orm::Value> + PartialEq + Clone,
-    sea_orm::Value: From<T>,
-{
-    let same = matches!(target, sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) if *v == value);
-    if !same {
-        *target = Set(value);
-    }
+/// `partner.territories_changed`: the full set of territories a partner now covers.
+pub fn partner_territories_changed(partner_id: &str, territory_ids: &[String]) -> NewEvent {
+    NewEvent::new(
+        "Partner",
+        partner_id,
+        "partner.territories_changed",
+        json!({ "partnerId": partner_id, "territoryIds": territory_ids }),
+    )
 }

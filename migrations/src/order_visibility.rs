@@ -1,0 +1,121 @@
+//! The order-visibility service's tables. Account and partner ids are references to
+//! records of the account service: plain text columns, never foreign keys.
+
+use sea_orm_migration::prelude::*;
+
+use crate::util::{index, long_text_null, record_table, text, text_null, timestamp_null};
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(CreateOrderTables),
+            Box::new(crate::events::CreateEventTables),
+        ]
+    }
+}
+
+#[derive(DeriveMigrationName)]
+struct CreateOrderTables;
+
+fn big(name: &str) -> ColumnDef {
+    ColumnDef::new(name.to_owned())
+        .big_integer()
+        .not_null()
+        .to_owned()
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateOrderTables {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            record_table("products")
+                .col(text("sku", 64))
+                .col(text("name", 200))
+                .col(long_text_null("description"))
+                .col(text("supplier_partner_id", 64))
+                .col(big("unit_price_minor"))
+                .col(text("currency", 3))
+                .to_owned(),
+        )
+        .await?;
+        index(m, "products", &["sku"], true).await?;
+        index(m, "products", &["supplier_partner_id"], false).await?;
+        index(m, "products", &["name"], false).await?;
+
+        m.create_table(
+            record_table("orders")
+                .col(text("number", 32))
+                .col(text("account_id", 64))
+                .col(text("status", 16))
+                .col(timestamp_null("placed_at"))
+                .col(text("currency", 3))
+                .col(big("total_minor"))
+                .col(text_null("fulfilling_distributor_id", 64))
+                .col(long_text_null("internal_note"))
+                .to_owned(),
+        )
+        .await?;
+        index(m, "orders", &["number"], true).await?;
+        index(m, "orders", &["account_id"], false).await?;
+        index(m, "orders", &["fulfilling_distributor_id"], false).await?;
+        index(m, "orders", &["status"], false).await?;
+        index(m, "orders", &["created_at"], false).await?;
+
+        m.create_table(
+            record_table("order_lines")
+                .col(text("order_id", 64))
+                .col(ColumnDef::new("line_number").integer().null())
+                .col(text("product_id", 64))
+                .col(ColumnDef::new("quantity").integer().not_null())
+                .col(big("unit_price_minor"))
+                .col(text("currency", 3))
+                .col(text("status", 16))
+                .to_owned(),
+        )
+        .await?;
+        index(m, "order_lines", &["order_id"], false).await?;
+        index(m, "order_lines", &["product_id"], false).await?;
+
+        m.create_table(
+            record_table("shipments")
+                .col(text("order_id", 64))
+                .col(text("carrier", 100))
+                .col(text_null("tracking_number", 100))
+                .col(text("status", 16))
+                .col(timestamp_null("shipped_at"))
+                .col(timestamp_null("delivered_at"))
+                .to_owned(),
+        )
+        .await?;
+        index(m, "shipments", &["order_id"], false).await?;
+        index(m, "shipments", &["tracking_number"], false).await?;
+
+        m.create_table(
+            Table::create()
+                .table("shipment_events")
+                .if_not_exists()
+                .col(ColumnDef::new("id").string_len(64).not_null().primary_key())
+                .col(text("shipment_id", 64))
+                .col(text("status", 16))
+                .col(
+                    ColumnDef::new("occurred_at")
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(text_null("location", 200))
+                .col(text_null("note", 1000))
+                .col(
+                    ColumnDef::new("recorded_at")
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        index(m, "shipment_events", &["shipment_id", "occurred_at"], false).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,174 @@
+//! The outbox table of one service: events are appended by the writes that cause them
+//! and leave through the relay.
+
+use chrono::Utc;
+use sea_orm::ExprTrait;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::{NotSet, Set},
+    ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Statement,
+};
+
+use super::{Event, NewEvent};
+use crate::ApiResult;
+use crate::db::{begin_write, commit};
+
+pub mod outbox_event {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "outbox_events")]
+    pub struct Model {
+        /// Insertion order (not commit order: that is what `position` is for).
+        #[sea_orm(primary_key)]
+        pub seq: i64,
+        pub event_id: String,
+        pub aggregate_type: String,
+        pub aggregate_id: String,
+        pub event_type: String,
+        /// JSON text.
+        pub payload: String,
+        pub occurred_at: DateTimeUtc,
+        /// Assigned by the relay once the event is committed; dense from 1.
+        pub position: Option<i64>,
+        pub published_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+use outbox_event::{Column, Entity as Outbox};
+
+/// Appends events on `db` (the caller's transaction, so they commit with the change).
+pub async fn append<C: ConnectionTrait>(db: &C, events: Vec<NewEvent>) -> ApiResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let now = crate::record::now();
+    let rows = events.into_iter().map(|e| outbox_event::ActiveModel {
+        seq: NotSet,
+        event_id: Set(uuid::Uuid::new_v4().to_string()),
+        aggregate_type: Set(e.aggregate_type.to_owned()),
+        aggregate_id: Set(e.aggregate_id),
+        event_type: Set(e.event_type.to_owned()),
+        payload: Set(e.payload.to_string()),
+        occurred_at: Set(now),
+        position: Set(None),
+        published_at: Set(None),
+    });
+    Outbox::insert_many(rows).exec_without_returning(db).await?;
+    Ok(())
+}
+
+/// Gives up to `limit` committed, unpositioned events the next positions, in insertion
+/// order. On PostgreSQL an advisory lock per source makes this one writer at a time
+/// even with several replicas; SQLite has one writer anyway.
+pub async fn assign_positions(db: &DatabaseConnection, source: &str, limit: u64) -> ApiResult<u64> {
+    let txn = begin_write(db).await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [lock_key(source).into()],
+        ))
+        .await?;
+    }
+    let pending: Vec<i64> = Outbox::find()
+        .select_only()
+        .column(Column::Seq)
+        .filter(Expr::col(Column::Position).is_null())
+        .order_by_asc(Column::Seq)
+        .limit(limit)
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let last: Option<i64> = Outbox::find()
+        .select_only()
+        .column_as(Expr::col(Column::Position).max(), "last")
+        .into_tuple()
+        .one(&txn)
+        .await?
+        .flatten();
+    let mut position = last.unwrap_or(0);
+    for seq in &pending {
+        position += 1;
+        Outbox::update_many()
+            .col_expr(Column::Position, Expr::val(position))
+            .filter(Expr::col(Column::Seq).eq(*seq))
+            .exec(&txn)
+            .await?;
+    }
+    commit(txn).await?;
+    Ok(pending.len() as u64)
+}
+
+/// Positioned events not yet marked published, in position order.
+pub async fn unpublished(db: &DatabaseConnection, source: &str, limit: u64) -> ApiResult<Vec<Event>> {
+    let rows = Outbox::find()
+        .filter(Expr::col(Column::Position).is_not_null())
+        .filter(Expr::col(Column::PublishedAt).is_null())
+        .order_by_asc(Column::Position)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|m| to_event(m, source)).collect())
+}
+
+/// Marks every event up to `position` published.
+pub async fn mark_published(db: &DatabaseConnection, position: i64) -> ApiResult<()> {
+    Outbox::update_many()
+        .col_expr(Column::PublishedAt, Expr::val(Utc::now()))
+        .filter(Expr::col(Column::Position).lte(position))
+        .filter(Expr::col(Column::PublishedAt).is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The feed: positioned events after `after`, in position order.
+pub async fn page(db: &DatabaseConnection, source: &str, after: i64, limit: u64) -> ApiResult<Vec<Event>> {
+    let rows = Outbox::find()
+        .filter(Expr::col(Column::Position).gt(after))
+        .order_by_asc(Column::Position)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|m| to_event(m, source)).collect())
+}
+
+/// Every event recorded, positioned or not, in insertion order (for tests and audits).
+pub async fn all(db: &DatabaseConnection, source: &str) -> ApiResult<Vec<Event>> {
+    let rows = Outbox::find().order_by_asc(Column::Seq).all(db).await?;
+    Ok(rows.into_iter().map(|m| to_event(m, source)).collect())
+}
+
+fn to_event(m: outbox_event::Model, source: &str) -> Event {
+    Event {
+        position: m.position.unwrap_or(0),
+        id: m.event_id,
+        source: source.to_owned(),
+        aggregate_type: m.aggregate_type,
+        aggregate_id: m.aggregate_id,
+        event_type: m.event_type,
+        // The payload was written from a `serde_json::Value`, so it parses back.
+        payload: serde_json::from_str(&m.payload).unwrap_or(serde_json::Value::Null),
+        occurred_at: m.occurred_at,
+    }
+}
+
+/// A stable advisory-lock key per source (FNV-1a), so two sources never share a lock.
+fn lock_key(source: &str) -> i64 {
+    let mut hash: u64 = 0xcbf29ce484222325;
+    for byte in format!("outbox:{source}").bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x100000001b3);
+    }
+    hash as i64
+}

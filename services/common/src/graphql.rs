@@ -1,0 +1,460 @@
+//! What every subgraph's GraphQL layer shares: the limits and SDL export of a federation
+//! subgraph, the batching record loader, list and fetch helpers, input helpers, and the
+//! macros that declare the standard fields and operations of a record type. Output types
+//! wrap entity models and choose, field by field, what clients see.
+
+use std::collections::HashMap;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::{Context, MaybeUndefined, ObjectType, SchemaBuilder, SubscriptionType};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, Select};
+
+use crate::pagination::{Ordering, Page, PageRequest, fetch_page};
+use crate::record::{self as store, Record};
+use crate::{ApiError, ApiResult};
+
+/// The limits every subgraph applies, so a single request stays bounded even when a
+/// caller reaches the subgraph directly (the gateway has its own, stricter ones).
+pub fn subgraph_limits<Q, M, S>(builder: SchemaBuilder<Q, M, S>) -> SchemaBuilder<Q, M, S>
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    builder
+        .enable_federation()
+        .limit_depth(16)
+        .limit_complexity(20_000)
+        .limit_recursive_depth(32)
+}
+
+/// The federation SDL a subgraph exports to composition (committed under `schema/`).
+pub fn federation_sdl<Q, M, S>(schema: &async_graphql::Schema<Q, M, S>) -> String
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    schema.sdl_with_options(
+        async_graphql::SDLExportOptions::new()
+            .federation()
+            .compose_directive(),
+    )
+}
+
+/// An amount as a decimal string (`"1250.00"`) with its ISO 4217 currency.
+/// The same value type in every subgraph, hence shareable.
+#[derive(async_graphql::SimpleObject, Clone, Debug)]
+#[graphql(shareable)]
+pub struct MoneyAmount {
+    pub amount: String,
+    pub currency: String,
+}
+
+impl MoneyAmount {
+    pub fn new(minor: i64, currency: &str) -> Self {
+        let amount = crate::domain::Money::from_minor(minor, currency)
+            .map(|m| m.amount())
+            .unwrap_or_else(|| minor.to_string());
+        Self {
+            amount,
+            currency: currency.to_owned(),
+        }
+    }
+}
+
+/// Adds a batching loader of `E` records to a request.
+pub fn with_loader<E>(request: async_graphql::Request, db: &DatabaseConnection) -> async_graphql::Request
+where
+    E: Record + 'static,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    request.data(DataLoader::new(RecordLoader::<E>::new(db), tokio::spawn))
+}
+
+pub fn db<'a>(ctx: &Context<'a>) -> ApiResult<&'a DatabaseConnection> {
+    ctx.data::<DatabaseConnection>()
+        .map_err(|e| ApiError::internal(e.message))
+}
+
+/// Loads records of one type by id, many keys in one statement.
+pub struct RecordLoader<E> {
+    db: DatabaseConnection,
+    entity: PhantomData<fn() -> E>,
+}
+
+impl<E> RecordLoader<E> {
+    pub fn new(db: &DatabaseConnection) -> Self {
+        Self {
+            db: db.clone(),
+            entity: PhantomData,
+        }
+    }
+}
+
+impl<E> Loader<String> for RecordLoader<E>
+where
+    E: Record + 'static,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    type Value = E::Model;
+    type Error = Arc<ApiError>;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, E::Model>, Self::Error> {
+        let rows = store::get_many::<E, _>(&self.db, keys)
+            .await
+            .map_err(Arc::new)?;
+        Ok(rows
+            .into_iter()
+            .map(|m| (E::id(&m).to_owned(), m))
+            .collect())
+    }
+}
+
+/// Loads one record through the request's loader (batched with its siblings).
+pub async fn load<E>(ctx: &Context<'_>, id: &str) -> ApiResult<Option<E::Model>>
+where
+    E: Record + 'static,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    let loader = ctx
+        .data::<DataLoader<RecordLoader<E>>>()
+        .map_err(|e| ApiError::internal(e.message))?;
+    loader
+        .load_one(id.to_owned())
+        .await
+        .map_err(|e| ApiError::internal(e.message()))
+}
+
+/// Runs one page of a list query.
+pub async fn list<E>(
+    ctx: &Context<'_>,
+    select: Select<E>,
+    ordering: Ordering<E>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> ApiResult<Page<E::Model>>
+where
+    E: Record,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    let request = PageRequest::parse(first, after.as_deref())?;
+    fetch_page(db(ctx)?, select, &ordering, &request).await
+}
+
+/// Makes sure a referenced record of this service exists and is not archived.
+pub async fn ensure_exists<E>(ctx: &Context<'_>, field: &str, id: &str) -> ApiResult<()>
+where
+    E: Record,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    match store::get::<E, _>(db(ctx)?, id).await {
+        Ok(model) if E::is_archived(&model) => {
+            Err(ApiError::validation(field, "refers to an archived record"))
+        }
+        Ok(_) => Ok(()),
+        Err(ApiError::NotFound) => Err(ApiError::validation(
+            field,
+            "refers to a record that does not exist",
+        )),
+        Err(other) => Err(other),
+    }
+}
+
+/// A required value: present, or an error when creating (updates may leave it out).
+pub fn required<'a, T>(
+    creating: bool,
+    field: &str,
+    value: &'a Option<T>,
+) -> ApiResult<Option<&'a T>> {
+    match value {
+        Some(v) => Ok(Some(v)),
+        None if creating => Err(ApiError::validation(field, "is required")),
+        None => Ok(None),
+    }
+}
+
+/// An optional column from a nullable input: left alone when undefined, cleared by `null`,
+/// validated and set otherwise.
+pub fn optional<T, V>(
+    target: &mut sea_orm::ActiveValue<Option<V>>,
+    value: &MaybeUndefined<T>,
+    parse: impl Fn(&T) -> ApiResult<V>,
+) -> ApiResult<()>
+where
+    V: PartialEq + Clone,
+    Option<V>: Into<sea_orm::Value>,
+    sea_orm::Value: From<Option<V>>,
+{
+    match value {
+        MaybeUndefined::Undefined => {}
+        MaybeUndefined::Null => store::set(target, None),
+        MaybeUndefined::Value(v) => store::set(target, Some(parse(v)?)),
+    }
+    Ok(())
+}
+
+/// Declares an `XOrderField` enum and `XOrder` input and turns them into an [`Ordering`].
+#[macro_export]
+macro_rules! ordering {
+    ($input:ident, $field_enum:ident, $module:ident, default = $default:ident,
+     { $($variant:ident => $column:ident . $attr:ident : $kind:ident),+ $(,)? }) => {
+        #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
+        pub enum $field_enum { $($variant),+ }
+
+        #[derive(async_graphql::InputObject, Clone, Debug)]
+        pub struct $input {
+            pub field: $field_enum,
+            #[graphql(default)]
+            pub direction: $crate::pagination::SortDirection,
+        }
+
+        impl $input {
+            pub fn ordering(order: Option<Self>) -> $crate::pagination::Ordering<$module::Entity> {
+                use $crate::pagination::{Ordering, SortKey};
+                let order = order.unwrap_or(Self { field: $field_enum::$default, direction: Default::default() });
+                match order.field {
+                    $( $field_enum::$variant => Ordering {
+                        name: stringify!($variant),
+                        column: $module::Column::$column,
+                        id_column: $module::Column::Id,
+                        direction: order.direction,
+                        key_of: |m| SortKey::$kind(m.$attr.clone().into()),
+                        id_of: |m| m.id.clone(),
+                    }, )+
+                }
+            }
+        }
+    };
+}
+
+/// Declares the `#[Object]` of a record type: the standard fields every record has, then
+/// the type's own. (The fields must be in the tokens the `Object` macro sees, hence one
+/// macro around the whole impl.)
+#[macro_export]
+macro_rules! record_object {
+    ($node:ident { $($body:tt)* }) => {
+        #[async_graphql::Object]
+        impl $node {
+            async fn id(&self) -> async_graphql::ID {
+                async_graphql::ID(self.0.id.clone())
+            }
+            /// The integrator's own id for this record, unique per type.
+            async fn external_id(&self) -> Option<&str> {
+                self.0.external_id.as_deref()
+            }
+            /// Increases with every change; send it back with an update.
+            async fn version(&self) -> i32 {
+                self.0.version
+            }
+            async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
+                self.0.created_at
+            }
+            async fn updated_at(&self) -> chrono::DateTime<chrono::Utc> {
+                self.0.updated_at
+            }
+            /// Set when the record was archived; archived records are hidden from lists
+            /// unless `filter.includeArchived` is true.
+            async fn archived_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+                self.0.archived_at
+            }
+
+            $($body)*
+        }
+    };
+}
+
+/// Applies the filter every list shares: hide archived records unless asked.
+pub fn unarchived<E: sea_orm::EntityTrait>(
+    select: Select<E>,
+    include_archived: bool,
+) -> Select<E> {
+    use sea_orm::{ExprTrait, QueryFilter};
+    if include_archived {
+        select
+    } else {
+        select.filter(sea_orm::sea_query::Expr::col("archived_at").is_null())
+    }
+}
+
+/// Fetches one record by id for a `x(id)` query: `None` when there is none.
+pub async fn get_optional<E>(ctx: &Context<'_>, id: &str) -> ApiResult<Option<E::Model>>
+where
+    E: Record,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    match store::get::<E, _>(db(ctx)?, id).await {
+        Ok(model) => Ok(Some(model)),
+        Err(ApiError::NotFound) => Ok(None),
+        Err(other) => Err(other),
+    }
+}
+
+/// Validation and reference checks of one record type's input.
+pub trait RecordInput<E: sea_orm::EntityTrait> {
+    /// Validates the input and sets the changed columns; `creating` makes required fields
+    /// required.
+    fn apply(&self, model: &mut E::ActiveModel, creating: bool) -> ApiResult<()>;
+    /// Checks that referenced records of this service exist.
+    fn check_references(
+        &self,
+        ctx: &Context<'_>,
+    ) -> impl std::future::Future<Output = ApiResult<()>> + Send;
+}
+
+/// The list, single-fetch and write operations every record type has.
+#[macro_export]
+macro_rules! record_operations {
+    (
+        $query:ident, $mutation:ident, $node:ident, $module:ident, $input:ty,
+        list: $plural:ident($filter:ty, $order:ty) -> $connection:ty, one: $singular:ident,
+        mutations: $create:ident, $update:ident, $upsert:ident, $archive:ident
+    ) => {
+        #[derive(Default)]
+        pub struct $query;
+
+        #[async_graphql::Object]
+        impl $query {
+            /// A page of records (`first` ≤ 200, default 50) matching `filter`, in `orderBy` order.
+            async fn $plural(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+                first: Option<i32>,
+                after: Option<String>,
+                filter: Option<$filter>,
+                order_by: Option<$order>,
+            ) -> async_graphql::Result<$connection> {
+                let select = filter.unwrap_or_default().select();
+                let page =
+                    $crate::graphql::list(ctx, select, <$order>::ordering(order_by), first, after)
+                        .await?;
+                Ok(page.map($node).into())
+            }
+
+            /// One record by id, or null when there is none.
+            async fn $singular(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+                id: async_graphql::ID,
+            ) -> async_graphql::Result<Option<$node>> {
+                Ok($crate::graphql::get_optional::<$module::Entity>(ctx, &id)
+                    .await?
+                    .map($node))
+            }
+        }
+
+        #[derive(Default)]
+        pub struct $mutation;
+
+        #[async_graphql::Object]
+        impl $mutation {
+            /// Creates a record; `externalId` optionally records the integrator's own id.
+            async fn $create(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+                input: $input,
+                external_id: Option<String>,
+            ) -> async_graphql::Result<$node> {
+                use $crate::graphql::RecordInput;
+                input.check_references(ctx).await?;
+                let external_id = external_id
+                    .map(|v| $crate::domain::external_id("externalId", &v))
+                    .transpose()?;
+                let txn = $crate::db::begin_write($crate::graphql::db(ctx)?).await?;
+                let model = $crate::record::create::<$module::Entity, _>(&txn, external_id, |m, c| {
+                    input.apply(m, c)
+                })
+                .await?;
+                $crate::db::commit(txn).await?;
+                Ok($node(model))
+            }
+
+            /// Changes a record; `version` is the version the change was based on, and a
+            /// record that moved on since answers `VERSION_CONFLICT`.
+            async fn $update(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+                id: async_graphql::ID,
+                version: i32,
+                input: $input,
+            ) -> async_graphql::Result<$node> {
+                use $crate::graphql::RecordInput;
+                input.check_references(ctx).await?;
+                let txn = $crate::db::begin_write($crate::graphql::db(ctx)?).await?;
+                let model =
+                    $crate::record::update::<$module::Entity, _>(&txn, &id, version, |m, c| {
+                        input.apply(m, c)
+                    })
+                    .await?;
+                $crate::db::commit(txn).await?;
+                Ok($node(model))
+            }
+
+            /// Creates the record known by `externalId`, or updates it; sending the same
+            /// input again changes nothing (the version stays).
+            async fn $upsert(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+                external_id: String,
+                input: $input,
+            ) -> async_graphql::Result<$node> {
+                use $crate::graphql::RecordInput;
+                input.check_references(ctx).await?;
+                let txn = $crate::db::begin_write($crate::graphql::db(ctx)?).await?;
+                let model =
+                    $crate::record::upsert::<$module::Entity, _>(&txn, &external_id, |m, c| {
+                        input.apply(m, c)
+                    })
+                    .await?;
+                $crate::db::commit(txn).await?;
+                Ok($node(model))
+            }
+
+            /// Archives a record: it stays readable by id but leaves lists.
+            async fn $archive(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+                id: async_graphql::ID,
+                version: i32,
+            ) -> async_graphql::Result<$node> {
+                let txn = $crate::db::begin_write($crate::graphql::db(ctx)?).await?;
+                let model = $crate::record::archive::<$module::Entity, _>(&txn, &id, version).await?;
+                $crate::db::commit(txn).await?;
+                Ok($node(model))
+            }
+        }
+    };
+}
+
+/// The two shapes every list filter is made of.
+pub trait FilterExt<E: sea_orm::EntityTrait>: Sized {
+    /// `column = value` when a value was given.
+    fn eq_if<V: Into<sea_orm::Value>>(self, column: E::Column, value: Option<V>) -> Self;
+    /// Case-insensitive substring match on any of `columns`, when non-blank text was given.
+    fn text_search(self, text: Option<&str>, columns: &[E::Column]) -> Self;
+}
+
+impl<E: sea_orm::EntityTrait> FilterExt<E> for Select<E> {
+    fn eq_if<V: Into<sea_orm::Value>>(self, column: E::Column, value: Option<V>) -> Self {
+        use sea_orm::{ExprTrait, QueryFilter};
+        match value {
+            Some(v) => self.filter(sea_orm::sea_query::Expr::col(column).eq(v.into())),
+            None => self,
+        }
+    }
+
+    fn text_search(self, text: Option<&str>, columns: &[E::Column]) -> Self {
+        use sea_orm::QueryFilter;
+        let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+            return self;
+        };
+        let any = columns
+            .iter()
+            .fold(sea_orm::sea_query::Condition::any(), |any, col| {
+                any.add(crate::pagination::contains_text(*col, text))
+            });
+        self.filter(any)
+    }
+}

@@ -1,0 +1,89 @@
+//! Building blocks of the deterministic demo seeds: one random source per seed, one clock
+//! start, chunked inserts. The same seed gives the same rows, ids and timestamps.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sea_orm::ActiveValue::{self, Set};
+use sea_orm::{ConnectionTrait, EntityTrait};
+
+/// The world's clock starts here, so timestamps do not depend on when the seed ran.
+pub fn epoch() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+/// `(id, external_id, version, created_at, updated_at, archived_at)` of a seeded record.
+pub type RecordColumns = (
+    ActiveValue<String>,
+    ActiveValue<Option<String>>,
+    ActiveValue<i32>,
+    ActiveValue<DateTime<Utc>>,
+    ActiveValue<DateTime<Utc>>,
+    ActiveValue<Option<DateTime<Utc>>>,
+);
+
+/// The deterministic random source of a seed.
+pub struct World {
+    pub rng: ChaCha8Rng,
+}
+
+impl World {
+    pub fn new(seed: u64) -> Self {
+        Self {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        }
+    }
+
+    pub fn id(&mut self, prefix: &str) -> String {
+        let bytes: [u8; 16] = self.rng.random();
+        format!(
+            "{prefix}_{}",
+            uuid::Builder::from_random_bytes(bytes).into_uuid().simple()
+        )
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        // The lists above are constants and never empty.
+        items.choose(&mut self.rng).unwrap_or(&items[0])
+    }
+
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.rng.random_bool(p)
+    }
+
+    /// The columns every record has, for a record created at `at`: a fresh id, no
+    /// external id, version 1, not archived.
+    pub fn columns(&mut self, prefix: &str, at: DateTime<Utc>) -> RecordColumns {
+        (
+            Set(self.id(prefix)),
+            Set(None),
+            Set(1),
+            Set(at),
+            Set(at),
+            Set(None),
+        )
+    }
+
+    pub fn time(&mut self, max_days: i64) -> DateTime<Utc> {
+        epoch() + Duration::minutes(self.rng.random_range(0..max_days * 24 * 60))
+    }
+}
+
+/// Inserts rows in chunks (SQLite caps bound parameters per statement).
+pub async fn insert_all<E, C>(db: &C, rows: Vec<E::ActiveModel>) -> anyhow::Result<()>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+    E::ActiveModel: sea_orm::ActiveModelTrait<Entity = E> + Send,
+{
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(200).collect();
+        E::insert_many(chunk).exec_without_returning(db).await?;
+    }
+    Ok(())
+}
+

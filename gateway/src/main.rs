@@ -32,10 +32,13 @@ struct StorageArgs {
     /// Directory of the embedded SQLite files (one per service).
     #[arg(long, env = "CRM_DATA_DIR", default_value = "./data", global = true)]
     data_dir: PathBuf,
-    /// Redis URL. Accepted for configuration; no component uses Redis yet (domain events
-    /// and policy propagation arrive with later issues and use in-process stand-ins).
+    /// Redis URL. Domain events then travel on Redis Streams (one stream per service);
+    /// without it, on in-process streams.
     #[arg(long, env = "REDIS_URL", global = true)]
     redis_url: Option<String>,
+    /// The prefix of this deployment's Redis stream keys; give each database its own.
+    #[arg(long, env = "CRM_EVENT_NAMESPACE", default_value = "crm", global = true)]
+    event_namespace: String,
 }
 
 impl StorageArgs {
@@ -43,6 +46,8 @@ impl StorageArgs {
         Storage {
             database_url: self.database_url.clone().filter(|u| !u.is_empty()),
             data_dir: self.data_dir.clone(),
+            redis_url: self.redis_url.clone().filter(|u| !u.is_empty()),
+            event_namespace: Some(self.event_namespace.clone()),
         }
     }
 }
@@ -58,7 +63,7 @@ enum Command {
     Migrate,
     /// Write the demo world if the databases are empty, and exit.
     Seed(SeedArgs),
-    /// Print a subgraph's SDL, or write every SDL into schema/.
+    /// Print every subgraph's SDL, or write each into schema/<service>.graphql.
     Schema {
         /// Write schema/<service>.graphql instead of printing.
         #[arg(long)]
@@ -105,6 +110,34 @@ enum ServiceCommand {
         #[arg(long, env = "CRM_LISTEN")]
         listen: SocketAddr,
     },
+    /// The order-visibility subgraph (products, orders, order lines, shipments).
+    OrderVisibility {
+        #[arg(long, env = "CRM_LISTEN")]
+        listen: SocketAddr,
+    },
+    /// The knowledge-base subgraph (articles).
+    KnowledgeBase {
+        #[arg(long, env = "CRM_LISTEN")]
+        listen: SocketAddr,
+    },
+}
+
+/// Runs one service as its own process: its database (migrated), its subgraph and event
+/// feed, and the relay that publishes its outbox.
+async fn run_service(
+    storage: &Storage,
+    service: &str,
+    listen: SocketAddr,
+    migrate: impl AsyncFnOnce(&sea_orm::DatabaseConnection) -> anyhow::Result<()>,
+    app: fn(sea_orm::DatabaseConnection) -> axum::Router,
+) -> anyhow::Result<()> {
+    let db = crm_service_common::db::connect(&storage.target(service)).await?;
+    migrate(&db).await?;
+    let bus = storage.event_bus().await?;
+    let _relay = crm_service_common::events::Relay::new(db.clone(), service, bus).spawn();
+    let running = system::serve(system::bind(listen).await?, app(db))?;
+    tracing::info!(url = %running.url(), storage = %storage.describe(), service, "service listening");
+    running.wait().await
 }
 
 #[tokio::main]
@@ -122,15 +155,31 @@ async fn main() -> anyhow::Result<()> {
         return up(&storage, cli.up).await;
     };
     match command {
-        Command::Service {
-            service: ServiceCommand::Account { listen },
-        } => {
-            let db = crm_service_common::db::connect(&storage.target(crm_account::SERVICE)).await?;
-            crm_account::migrate(&db).await?;
-            let running = system::serve(system::bind(listen).await?, crm_account::app(db))?;
-            tracing::info!(url = %running.url(), storage = %storage.describe(), "account service listening");
-            running.wait().await
-        }
+        Command::Service { service } => match service {
+            ServiceCommand::Account { listen } => {
+                run_service(&storage, crm_account::SERVICE, listen, async |db| crm_account::migrate(db).await, crm_account::app).await
+            }
+            ServiceCommand::OrderVisibility { listen } => {
+                run_service(
+                    &storage,
+                    crm_order_visibility::SERVICE,
+                    listen,
+                    async |db| crm_order_visibility::migrate(db).await,
+                    crm_order_visibility::app,
+                )
+                .await
+            }
+            ServiceCommand::KnowledgeBase { listen } => {
+                run_service(
+                    &storage,
+                    crm_knowledge_base::SERVICE,
+                    listen,
+                    async |db| crm_knowledge_base::migrate(db).await,
+                    crm_knowledge_base::app,
+                )
+                .await
+            }
+        },
         Command::Migrate => {
             system::open_databases(&storage).await?;
             tracing::info!(storage = %storage.describe(), "migrations applied");
@@ -138,22 +187,29 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Seed(args) => {
             let dbs = system::open_databases(&storage).await?;
-            match system::seed_if_empty(&dbs, args.world()).await? {
-                Some(summary) => tracing::info!(?summary, "demo world written"),
-                None => tracing::info!("the databases already hold data; nothing seeded"),
+            let summary = system::seed_if_empty(&dbs, args.world()).await?;
+            if summary.wrote_anything() {
+                tracing::info!(?summary, "demo world written");
+            } else {
+                tracing::info!("the databases already hold data; nothing seeded");
             }
             Ok(())
         }
         Command::Schema { write } => {
-            let sdl = crm_account::sdl();
-            if write {
-                let path =
-                    PathBuf::from("schema").join(format!("{}.graphql", crm_account::SERVICE));
-                std::fs::write(&path, sdl)
-                    .with_context(|| format!("writing {}", path.display()))?;
-                tracing::info!(path = %path.display(), "SDL written");
-            } else {
-                std::io::Write::write_all(&mut std::io::stdout(), sdl.as_bytes())?;
+            for (service, sdl) in [
+                (crm_account::SERVICE, crm_account::sdl()),
+                (crm_order_visibility::SERVICE, crm_order_visibility::sdl()),
+                (crm_knowledge_base::SERVICE, crm_knowledge_base::sdl()),
+            ] {
+                if write {
+                    let path = PathBuf::from("schema").join(format!("{service}.graphql"));
+                    std::fs::write(&path, sdl)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    tracing::info!(path = %path.display(), "SDL written");
+                } else {
+                    let text = format!("# ---- {service} ----\n{sdl}\n");
+                    std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())?;
+                }
             }
             Ok(())
         }
@@ -164,18 +220,13 @@ async fn up(storage: &Storage, args: UpArgs) -> anyhow::Result<()> {
     let world = (!args.no_seed).then(|| args.seed.world());
     let system = system::start_all_in_one(storage, args.listen, world).await?;
     if let Some(summary) = &system.seeded {
-        tracing::info!(
-            accounts = summary.accounts,
-            contacts = summary.contacts,
-            partners = summary.partners.len(),
-            "seeded the demo world"
-        );
+        tracing::info!(?summary, "seeded the demo world");
     }
     let users = identity::all_users(&system.databases.identity).await?;
     let mut banner = format!(
-        "\n  Partner-portal CRM is running\n\n  GraphQL API:  {}/graphql   (POST, application/json)\n  Storage:      {}\n\n  Demo logins (sign-in arrives with the identity work):\n",
-        system.public.url(),
-        storage.describe()
+        "\n  Partner-portal CRM is running\n\n  GraphQL (POST, application/json), one endpoint per subgraph until the gateway lands:\n    {url}/subgraphs/account/graphql          (also {url}/graphql)\n    {url}/subgraphs/order-visibility/graphql\n    {url}/subgraphs/knowledge-base/graphql\n  Event feeds:  {url}/subgraphs/<service>/events?after=0\n  Storage:      {}\n\n  Demo logins (sign-in arrives with the identity work):\n",
+        storage.describe(),
+        url = system.public.url()
     );
     for user in &users {
         banner.push_str(&format!(

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use crm_service_common::db::{DbTarget, connect};
+use crm_service_common::events::EventBus;
+use crm_service_common::events::relay::RelayHandle;
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -15,11 +17,15 @@ use tokio::task::JoinHandle;
 use crate::identity;
 
 /// Where data lives: PostgreSQL (`DATABASE_URL`, one schema per service) or SQLite files
-/// under `data_dir` (the embedded default).
-#[derive(Clone, Debug)]
+/// under `data_dir` (the embedded default); where events go: Redis Streams (`REDIS_URL`)
+/// or in-process streams.
+#[derive(Clone, Debug, Default)]
 pub struct Storage {
     pub database_url: Option<String>,
     pub data_dir: PathBuf,
+    pub redis_url: Option<String>,
+    /// The prefix of this deployment's Redis stream keys (default `crm`).
+    pub event_namespace: Option<String>,
 }
 
 impl Storage {
@@ -28,10 +34,19 @@ impl Storage {
     }
 
     pub fn describe(&self) -> String {
-        match &self.database_url {
+        let data = match &self.database_url {
             Some(url) if !url.is_empty() => format!("PostgreSQL ({})", redact(url)),
             _ => format!("SQLite files in {}", self.data_dir.display()),
+        };
+        match &self.redis_url {
+            Some(url) if !url.is_empty() => format!("{data}; events on Redis ({})", redact(url)),
+            _ => format!("{data}; events in-process"),
         }
+    }
+
+    /// The event bus: Redis Streams when configured, in-process otherwise.
+    pub async fn event_bus(&self) -> anyhow::Result<EventBus> {
+        EventBus::connect(self.redis_url.as_deref(), self.event_namespace.as_deref()).await
     }
 }
 
@@ -52,6 +67,8 @@ fn redact(url: &str) -> String {
 /// The connections of every service, migrated.
 pub struct Databases {
     pub account: DatabaseConnection,
+    pub order_visibility: DatabaseConnection,
+    pub knowledge_base: DatabaseConnection,
     pub identity: DatabaseConnection,
 }
 
@@ -60,9 +77,22 @@ pub async fn open_databases(storage: &Storage) -> anyhow::Result<Databases> {
     crm_account::migrate(&account)
         .await
         .context("migrating the account schema")?;
+    let order_visibility = connect(&storage.target(crm_order_visibility::SERVICE)).await?;
+    crm_order_visibility::migrate(&order_visibility)
+        .await
+        .context("migrating the order-visibility schema")?;
+    let knowledge_base = connect(&storage.target(crm_knowledge_base::SERVICE)).await?;
+    crm_knowledge_base::migrate(&knowledge_base)
+        .await
+        .context("migrating the knowledge-base schema")?;
     let identity = connect(&storage.target(identity::SERVICE)).await?;
     identity::migrate(&identity).await?;
-    Ok(Databases { account, identity })
+    Ok(Databases {
+        account,
+        order_visibility,
+        knowledge_base,
+        identity,
+    })
 }
 
 /// The size and seed of the demo world.
@@ -81,22 +111,94 @@ impl Default for DemoWorld {
     }
 }
 
-/// Seeds the demo world unless the account service already holds data. Returns what was
-/// written, or `None` when nothing was.
-pub async fn seed_if_empty(
-    dbs: &Databases,
-    world: DemoWorld,
-) -> anyhow::Result<Option<crm_account::seed::SeedSummary>> {
-    if crm_account::seed::is_seeded(&dbs.account).await? {
-        return Ok(None);
+/// What a demo seed wrote, per service (`None`: that service already held data).
+#[derive(Clone, Debug, Default)]
+pub struct DemoSummary {
+    pub account: Option<crm_account::seed::SeedSummary>,
+    pub order_visibility: Option<crm_order_visibility::seed::SeedSummary>,
+    pub knowledge_base: Option<crm_knowledge_base::seed::SeedSummary>,
+    pub users: usize,
+}
+
+impl DemoSummary {
+    pub fn wrote_anything(&self) -> bool {
+        self.account.is_some()
+            || self.order_visibility.is_some()
+            || self.knowledge_base.is_some()
+            || self.users > 0
     }
-    let summary = crm_account::seed::seed(&dbs.account, world.seed, world.accounts)
-        .await
-        .context("seeding accounts")?;
+}
+
+/// Seeds each service that holds no data yet, in dependency order: accounts and partners,
+/// then products and orders that refer to them, then articles linked to the products,
+/// then the users of the directory. Each service's seed is one transaction, and the later
+/// seeds read what they refer to back from the earlier services' public crates, so a
+/// partly seeded system is completed rather than duplicated.
+pub async fn seed_if_empty(dbs: &Databases, world: DemoWorld) -> anyhow::Result<DemoSummary> {
+    let mut summary = DemoSummary::default();
+    if !crm_account::seed::is_seeded(&dbs.account).await? {
+        summary.account = Some(
+            crm_account::seed::seed(&dbs.account, world.seed, world.accounts)
+                .await
+                .context("seeding accounts")?,
+        );
+    }
+    let (partners, accounts) = crm_account::seed::demo_refs(&dbs.account).await?;
+    if !crm_order_visibility::seed::is_seeded(&dbs.order_visibility).await? {
+        use crm_account::domain::PartnerKind;
+        let refs = crm_order_visibility::seed::WorldRefs {
+            suppliers: partners
+                .iter()
+                .filter(|p| p.kind == PartnerKind::Supplier)
+                .map(|p| p.id.clone())
+                .collect(),
+            distributors: partners
+                .iter()
+                .filter(|p| p.kind == PartnerKind::Distributor)
+                .map(|p| (p.id.clone(), p.territories.clone()))
+                .collect(),
+            accounts: accounts
+                .iter()
+                .map(|a| (a.id.clone(), a.territory.clone()))
+                .collect(),
+        };
+        summary.order_visibility = Some(
+            crm_order_visibility::seed::seed(&dbs.order_visibility, world.seed, &refs)
+                .await
+                .context("seeding orders")?,
+        );
+    }
+    if !crm_knowledge_base::seed::is_seeded(&dbs.knowledge_base).await? {
+        let products: Vec<crm_knowledge_base::seed::ProductRef> =
+            crm_order_visibility::seed::product_refs(&dbs.order_visibility)
+                .await?
+                .into_iter()
+                .map(|(id, name, sku)| crm_knowledge_base::seed::ProductRef { id, name, sku })
+                .collect();
+        summary.knowledge_base = Some(
+            crm_knowledge_base::seed::seed(&dbs.knowledge_base, world.seed, &products)
+                .await
+                .context("seeding articles")?,
+        );
+    }
     if !identity::is_seeded(&dbs.identity).await? {
-        identity::seed(&dbs.identity, &identity::demo_users(&summary.partners)).await?;
+        let users = identity::demo_users(&partners);
+        identity::seed(&dbs.identity, &users).await?;
+        summary.users = users.len();
     }
-    Ok(Some(summary))
+    Ok(summary)
+}
+
+/// The relays that publish each service's outbox; they stop when dropped (held, never
+/// read).
+pub struct Relays(#[allow(dead_code)] Vec<RelayHandle>);
+
+pub fn start_relays(dbs: &Databases, bus: &EventBus) -> Relays {
+    Relays(vec![
+        crm_account::relay(dbs.account.clone(), bus.clone()).spawn(),
+        crm_order_visibility::relay(dbs.order_visibility.clone(), bus.clone()).spawn(),
+        crm_knowledge_base::relay(dbs.knowledge_base.clone(), bus.clone()).spawn(),
+    ])
 }
 
 /// A running HTTP server and the way to stop it.
@@ -159,11 +261,29 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 }
 
 /// The all-in-one process: every service in one process over the embedded default (or
-/// the configured databases), seeded on first start.
+/// the configured databases), seeded on first start, with the outbox relays running.
 pub struct AllInOne {
     pub public: Running,
     pub databases: Databases,
-    pub seeded: Option<crm_account::seed::SeedSummary>,
+    pub bus: EventBus,
+    pub seeded: Option<DemoSummary>,
+    _relays: Relays,
+}
+
+/// The public routes of the all-in-one until the federation gateway exists: each
+/// subgraph under `/subgraphs/<service>/` (its `graphql`, `events`, `health`, `ready`),
+/// and the account subgraph also at `/graphql`, `/health` and `/ready`.
+pub fn all_in_one_router(dbs: &Databases) -> axum::Router {
+    crm_account::app(dbs.account.clone())
+        .nest("/subgraphs/account", crm_account::app(dbs.account.clone()))
+        .nest(
+            "/subgraphs/order-visibility",
+            crm_order_visibility::app(dbs.order_visibility.clone()),
+        )
+        .nest(
+            "/subgraphs/knowledge-base",
+            crm_knowledge_base::app(dbs.knowledge_base.clone()),
+        )
 }
 
 pub async fn start_all_in_one(
@@ -173,18 +293,19 @@ pub async fn start_all_in_one(
 ) -> anyhow::Result<AllInOne> {
     let databases = open_databases(storage).await?;
     let seeded = match world {
-        Some(world) => seed_if_empty(&databases, world).await?,
+        Some(world) => Some(seed_if_empty(&databases, world).await?).filter(DemoSummary::wrote_anything),
         None => None,
     };
-    // Until the federation gateway exists, the account subgraph is the public endpoint;
-    // the gateway issue moves subgraphs to internal loopback ports behind it.
-    let public = serve(
-        bind(listen).await?,
-        crm_account::app(databases.account.clone()),
-    )?;
+    let bus = storage.event_bus().await?;
+    let relays = start_relays(&databases, &bus);
+    // Until the federation gateway exists (its issue moves subgraphs to internal loopback
+    // ports behind one endpoint), the subgraphs are served side by side.
+    let public = serve(bind(listen).await?, all_in_one_router(&databases))?;
     Ok(AllInOne {
         public,
         databases,
+        bus,
         seeded,
+        _relays: relays,
     })
 }

@@ -5,8 +5,13 @@ use sea_orm_migration::prelude::*;
 
 use crate::util::{index, text, timestamp_null};
 
-#[derive(DeriveMigrationName)]
 pub struct CreateEventTables;
+
+impl MigrationName for CreateEventTables {
+    fn name(&self) -> &str {
+        "m20261123_000100_event_tables"
+    }
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for CreateEventTables {

@@ -17,8 +17,13 @@ impl MigratorTrait for Migrator {
     }
 }
 
-#[derive(DeriveMigrationName)]
 struct CreateOrderTables;
+
+impl MigrationName for CreateOrderTables {
+    fn name(&self) -> &str {
+        "m20261123_000001_order_visibility_tables"
+    }
+}
 
 fn big(name: &str) -> ColumnDef {
     ColumnDef::new(name.to_owned())

@@ -260,6 +260,58 @@ async fn publish_seed_events(txn: &sea_orm::DatabaseTransaction) -> anyhow::Resu
     Ok(())
 }
 
+/// The partners and accounts of an already seeded world, read back from this service's
+/// tables: what the other services' seeds refer to.
+pub async fn demo_refs(db: &DatabaseConnection) -> anyhow::Result<(Vec<SeededPartner>, Vec<SeededAccount>)> {
+    use sea_orm::QueryOrder;
+    let territories = territory::Entity::find().all(db).await?;
+    let code_of = |id: &Option<String>| {
+        id.as_ref()
+            .and_then(|id| territories.iter().find(|t| &t.id == id))
+            .map(|t| t.code.clone())
+    };
+    let coverage = partner_territory::Entity::find().all(db).await?;
+    let mut partners = Vec::new();
+    for partner in partner::Entity::find()
+        .order_by_asc(partner::Column::CreatedAt)
+        .order_by_asc(partner::Column::Id)
+        .all(db)
+        .await?
+    {
+        // Only the demo partners: they have personas (users) in the identity seed.
+        let Some((_, _, _, _, persona, domain)) = PARTNERS.iter().find(|p| p.0 == partner.name) else {
+            continue;
+        };
+        let mut territories: Vec<String> = coverage
+            .iter()
+            .filter(|c| c.partner_id == partner.id)
+            .filter_map(|c| code_of(&Some(c.territory_id.clone())))
+            .collect();
+        territories.sort();
+        partners.push(SeededPartner {
+            id: partner.id,
+            name: partner.name,
+            kind: partner.kind,
+            persona: persona.to_string(),
+            email_domain: domain.to_string(),
+            territories,
+        });
+    }
+    let accounts = account::Entity::find()
+        .order_by_asc(account::Column::CreatedAt)
+        .order_by_asc(account::Column::Id)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|a| SeededAccount {
+            territory: code_of(&a.territory_id),
+            id: a.id,
+            name: a.name,
+        })
+        .collect();
+    Ok((partners, accounts))
+}
+
 /// Whether the account service already holds data (then the demo seed is skipped).
 pub async fn is_seeded(db: &DatabaseConnection) -> anyhow::Result<bool> {
     Ok(account::Entity::find().count(db).await? > 0)

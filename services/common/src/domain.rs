@@ -294,6 +294,25 @@ mod tests {
     }
 }
 
+/// A reference to a record of another service (an account or a partner): its id as
+/// given. It cannot be checked here (services never read each other's tables); the
+/// gateway resolves it, and a dangling one resolves to null.
+pub fn reference(field: &str, value: &str) -> ApiResult<String> {
+    let value = value.trim();
+    if value.is_empty()
+        || value.len() > 64
+        || !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+    {
+        return Err(ApiError::validation(
+            field,
+            "must be the id of a record (letters, digits, '_' or '-', at most 64)",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
 /// Declares a closed value set stored as text: one enum that is a GraphQL enum, a sea-orm
 /// active enum (text column, at most 16 characters) and a serde value, all spelled the
 /// same (`MID_MARKET`). The caller needs `sea_orm::sea_query::StringLen` in scope.

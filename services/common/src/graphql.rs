@@ -326,10 +326,12 @@ macro_rules! record_operations {
                 filter: Option<$filter>,
                 order_by: Option<$order>,
             ) -> async_graphql::Result<$connection> {
-                let select = filter.unwrap_or_default().select();
-                let page =
-                    $crate::graphql::list(ctx, select, <$order>::ordering(order_by), first, after)
-                        .await?;
+                use $crate::graphql::RecordFilter;
+                let explicit = order_by.is_some();
+                let page = filter
+                    .unwrap_or_default()
+                    .page(ctx, <$order>::ordering(order_by), explicit, first, after)
+                    .await?;
                 Ok(page.map($node).into())
             }
 
@@ -426,6 +428,35 @@ macro_rules! record_operations {
             }
         }
     };
+}
+
+/// A list filter of one record type: how it narrows the rows and, by default, how a page
+/// of them is read. A filter with its own way of ranking (full-text relevance) overrides
+/// `page`.
+pub trait RecordFilter<E>: Default + Send + Sized
+where
+    E: Record,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    fn select(self) -> Select<E>;
+
+    /// One page in `ordering` (`explicit`: the client asked for that ordering, rather
+    /// than getting the type's default).
+    fn page<'a>(
+        self,
+        ctx: &'a Context<'_>,
+        ordering: Ordering<E>,
+        explicit: bool,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> impl std::future::Future<Output = ApiResult<Page<E::Model>>> + Send + 'a
+    where
+        Self: 'a,
+    {
+        let _ = explicit;
+        let select = self.select();
+        async move { list(ctx, select, ordering, first, after).await }
+    }
 }
 
 /// The two shapes every list filter is made of.

@@ -45,6 +45,27 @@ where
         .with_state(state)
 }
 
+/// The whole HTTP app of a service over its database: the subgraph, `/health`, `/ready`
+/// (the database answers) and the event feed `GET /events` of `service`.
+pub fn service_router<E>(
+    executor: E,
+    db: sea_orm::DatabaseConnection,
+    service: &str,
+    prepare: fn(&sea_orm::DatabaseConnection, async_graphql::Request) -> async_graphql::Request,
+) -> Router
+where
+    E: async_graphql::Executor + Clone + Send + Sync + 'static,
+{
+    let loader_db = db.clone();
+    let prepare: PrepareRequest = Arc::new(move |request| prepare(&loader_db, request));
+    let feed = crate::events::feed::router(db.clone(), service);
+    let ready: ReadyCheck = Arc::new(move || {
+        let db = db.clone();
+        Box::pin(async move { db.ping().await.is_ok() })
+    });
+    subgraph_router(executor, prepare, ready).merge(feed)
+}
+
 fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
     (
         status,

@@ -13,10 +13,8 @@ pub mod graphql;
 pub mod seed;
 pub mod store;
 
-use std::sync::Arc;
-
-use crm_service_common::events::{EventBus, Relay, feed};
-use crm_service_common::http::{PrepareRequest, ReadyCheck, subgraph_router};
+use crm_service_common::events::{EventBus, Relay};
+use crm_service_common::http::service_router;
 use sea_orm::DatabaseConnection;
 
 pub use graphql::{OrderVisibilitySchema, build_schema, sdl};
@@ -27,16 +25,7 @@ pub const SERVICE: &str = "order_visibility";
 /// The HTTP app: the subgraph (`POST /graphql`), `/health`, `/ready`, and the event feed
 /// (`GET /events`).
 pub fn app(db: DatabaseConnection) -> axum::Router {
-    let schema = build_schema(db.clone());
-    let loader_db = db.clone();
-    let prepare: PrepareRequest =
-        Arc::new(move |request| graphql::prepare_request(&loader_db, request));
-    let feed = feed::router(db.clone(), SERVICE);
-    let ready: ReadyCheck = Arc::new(move || {
-        let db = db.clone();
-        Box::pin(async move { db.ping().await.is_ok() })
-    });
-    subgraph_router(schema, prepare, ready).merge(feed)
+    service_router(build_schema(db.clone()), db, SERVICE, graphql::prepare_request)
 }
 
 /// The relay that publishes this service's outbox to `bus`.

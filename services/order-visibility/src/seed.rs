@@ -85,6 +85,19 @@ fn line_status(order: OrderStatus, backorder: bool) -> LineStatus {
     }
 }
 
+/// The products of an already seeded world (for the knowledge-base seed): `(id, name,
+/// sku)`, in SKU order.
+pub async fn product_refs(db: &DatabaseConnection) -> anyhow::Result<Vec<(String, String, String)>> {
+    use sea_orm::QueryOrder;
+    Ok(product::Entity::find()
+        .order_by_asc(product::Column::Sku)
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.name, p.sku))
+        .collect())
+}
+
 pub async fn is_seeded(db: &DatabaseConnection) -> anyhow::Result<bool> {
     Ok(product::Entity::find().count(db).await? > 0)
 }

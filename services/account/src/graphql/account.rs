@@ -6,7 +6,7 @@ use crm_service_common::domain::{optional_text, text};
 use sea_orm::{EntityTrait, Select};
 
 use super::{
-    FilterExt, RecordInput, ensure_exists, load, optional, ordering, record_object,
+    FilterExt, RecordFilter, RecordInput, ensure_exists, load, optional, ordering, record_object,
     record_operations, required, unarchived,
 };
 use super::{case, contact, interaction, opportunity, partner::Territory};
@@ -118,7 +118,7 @@ pub struct AccountFilter {
     pub include_archived: bool,
 }
 
-impl AccountFilter {
+impl RecordFilter<account::Entity> for AccountFilter {
     fn select(self) -> Select<account::Entity> {
         use account::Column as C;
         let mut s = unarchived(account::Entity::find(), self.include_archived);

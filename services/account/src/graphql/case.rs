@@ -10,7 +10,7 @@ use sea_orm::{EntityTrait, QueryFilter, Select};
 
 use super::account::Account;
 use super::{
-    FilterExt, RecordInput, ensure_exists, load, optional, ordering, record_object,
+    FilterExt, RecordFilter, RecordInput, ensure_exists, load, optional, ordering, record_object,
     record_operations, required, unarchived,
 };
 use crate::domain::{CasePriority, CaseStatus, Channel};
@@ -85,7 +85,7 @@ pub struct CaseFilter {
     pub include_archived: bool,
 }
 
-impl CaseFilter {
+impl RecordFilter<case::Entity> for CaseFilter {
     fn select(self) -> Select<case::Entity> {
         use case::Column as C;
         let mut s = unarchived(case::Entity::find(), self.include_archived);

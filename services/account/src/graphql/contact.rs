@@ -9,7 +9,7 @@ use sea_orm::{EntityTrait, QueryFilter, Select};
 
 use super::account::Account;
 use super::{
-    FilterExt, RecordInput, ensure_exists, load, optional, ordering, record_object,
+    FilterExt, RecordFilter, RecordInput, ensure_exists, load, optional, ordering, record_object,
     record_operations, required, unarchived,
 };
 use crate::domain::{ConsentChannel, ConsentPurpose};
@@ -89,7 +89,7 @@ pub struct ContactFilter {
     pub include_archived: bool,
 }
 
-impl ContactFilter {
+impl RecordFilter<contact::Entity> for ContactFilter {
     fn select(self) -> Select<contact::Entity> {
         use contact::Column as C;
         let mut s = unarchived(contact::Entity::find(), self.include_archived);

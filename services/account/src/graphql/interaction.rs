@@ -10,7 +10,7 @@ use sea_orm::{EntityTrait, QueryFilter, Select};
 
 use super::account::Account;
 use super::{
-    FilterExt, RecordInput, ensure_exists, load, optional, ordering, record_object,
+    FilterExt, RecordFilter, RecordInput, ensure_exists, load, optional, ordering, record_object,
     record_operations, required, unarchived,
 };
 use crate::domain::{Channel, Direction};
@@ -76,7 +76,7 @@ pub struct InteractionFilter {
     pub include_archived: bool,
 }
 
-impl InteractionFilter {
+impl RecordFilter<interaction::Entity> for InteractionFilter {
     fn select(self) -> Select<interaction::Entity> {
         use interaction::Column as C;
         let mut s = unarchived(interaction::Entity::find(), self.include_archived);

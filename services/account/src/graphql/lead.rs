@@ -13,7 +13,7 @@ use super::account::{Account, AccountInput};
 use super::contact::{Contact, ContactInput};
 use super::opportunity::{Opportunity, OpportunityInput};
 use super::{
-    FilterExt, RecordInput, db, ensure_exists, optional, ordering, record_object,
+    FilterExt, RecordFilter, RecordInput, db, ensure_exists, optional, ordering, record_object,
     record_operations, required, unarchived,
 };
 use crate::domain::{
@@ -90,7 +90,7 @@ pub struct LeadFilter {
     pub include_archived: bool,
 }
 
-impl LeadFilter {
+impl RecordFilter<lead::Entity> for LeadFilter {
     fn select(self) -> Select<lead::Entity> {
         use lead::Column as C;
         let mut s = unarchived(lead::Entity::find(), self.include_archived);

@@ -12,7 +12,7 @@ use sea_orm::{EntityTrait, QueryFilter, Select};
 use super::account::Account;
 use super::MoneyAmount;
 use super::{
-    FilterExt, RecordInput, ensure_exists, load, optional, ordering, record_object,
+    FilterExt, RecordFilter, RecordInput, ensure_exists, load, optional, ordering, record_object,
     record_operations, required, unarchived,
 };
 use crate::domain::{ForecastCategory, OpportunityStage};
@@ -84,7 +84,7 @@ pub struct OpportunityFilter {
     pub include_archived: bool,
 }
 
-impl OpportunityFilter {
+impl RecordFilter<opportunity::Entity> for OpportunityFilter {
     fn select(self) -> Select<opportunity::Entity> {
         use opportunity::Column as C;
         let mut s = unarchived(opportunity::Entity::find(), self.include_archived);

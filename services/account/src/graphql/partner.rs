@@ -11,7 +11,7 @@ use sea_orm::{
 };
 
 use super::{
-    FilterExt, RecordInput, db, load, ordering, record_object, record_operations, required,
+    FilterExt, RecordFilter, RecordInput, db, load, ordering, record_object, record_operations, required,
     unarchived,
 };
 use crate::domain::{PartnerKind, PartnerTier};
@@ -73,7 +73,7 @@ pub struct PartnerFilter {
     pub include_archived: bool,
 }
 
-impl PartnerFilter {
+impl RecordFilter<partner::Entity> for PartnerFilter {
     fn select(self) -> Select<partner::Entity> {
         use partner::Column as C;
         let mut s = unarchived(partner::Entity::find(), self.include_archived);
@@ -227,7 +227,7 @@ pub struct TerritoryFilter {
     pub include_archived: bool,
 }
 
-impl TerritoryFilter {
+impl RecordFilter<territory::Entity> for TerritoryFilter {
     fn select(self) -> Select<territory::Entity> {
         use territory::Column as C;
         let mut s = unarchived(territory::Entity::find(), self.include_archived);

@@ -26,10 +26,14 @@ pub enum EventBus {
 }
 
 impl EventBus {
-    /// Redis Streams at `redis_url`, or the in-process stand-in without one.
-    pub async fn connect(redis_url: Option<&str>) -> anyhow::Result<Self> {
+    /// Redis Streams at `redis_url`, or the in-process stand-in without one. Stream keys
+    /// start with `namespace` (default `crm`): one namespace per deployment, because
+    /// positions restart at 1 with a new database and a stream never takes a position
+    /// twice.
+    pub async fn connect(redis_url: Option<&str>, namespace: Option<&str>) -> anyhow::Result<Self> {
+        let namespace = namespace.filter(|n| !n.is_empty()).unwrap_or("crm");
         match redis_url.filter(|u| !u.is_empty()) {
-            Some(url) => Ok(Self::Redis(RedisBus::connect(url).await?)),
+            Some(url) => Ok(Self::Redis(RedisBus::connect(url, namespace).await?)),
             None => Ok(Self::Memory(MemoryBus::default())),
         }
     }
@@ -129,14 +133,12 @@ impl MemoryBus {
     }
 }
 
-/// Redis Streams: one stream per source (`crm:events:<source>`), entry id `<position>-0`.
+/// Redis Streams: one stream per source (`<namespace>:events:<source>`), entry id
+/// `<position>-0`.
 #[derive(Clone)]
 pub struct RedisBus {
     connection: redis::aio::ConnectionManager,
-}
-
-fn stream_key(source: &str) -> String {
-    format!("crm:events:{source}")
+    namespace: String,
 }
 
 fn unavailable(error: redis::RedisError) -> ApiError {
@@ -145,16 +147,23 @@ fn unavailable(error: redis::RedisError) -> ApiError {
 }
 
 impl RedisBus {
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+    pub async fn connect(url: &str, namespace: &str) -> anyhow::Result<Self> {
         let client = redis::Client::open(url).context("parsing REDIS_URL")?;
         let connection = redis::aio::ConnectionManager::new(client)
             .await
             .context("connecting to Redis (REDIS_URL)")?;
-        Ok(Self { connection })
+        Ok(Self {
+            connection,
+            namespace: namespace.to_owned(),
+        })
+    }
+
+    fn stream_key(&self, source: &str) -> String {
+        format!("{}:events:{source}", self.namespace)
     }
 
     async fn publish(&self, source: &str, events: &[Event]) -> ApiResult<()> {
-        let key = stream_key(source);
+        let key = self.stream_key(source);
         let mut connection = self.connection.clone();
         for event in events {
             let body = serde_json::to_string(event).map_err(|e| ApiError::internal(e.to_string()))?;
@@ -180,7 +189,7 @@ impl RedisBus {
     }
 
     async fn read(&self, source: &str, after: i64, limit: usize, wait: Duration) -> ApiResult<Vec<Event>> {
-        let key = stream_key(source);
+        let key = self.stream_key(source);
         let mut connection = self.connection.clone();
         // Polling (no XREAD BLOCK): a blocking read would hold the shared multiplexed
         // connection that the relay publishes on.

@@ -1,6 +1,7 @@
 //! The order-visibility vocabulary: statuses with their state machines, and the formats
 //! of SKUs and order numbers. No I/O here.
 
+pub use crm_service_common::domain::reference;
 use crm_service_common::domain::Lifecycle;
 use crm_service_common::{ApiError, ApiResult, text_enum};
 use sea_orm::sea_query::StringLen;
@@ -116,25 +117,6 @@ pub fn quantity(field: &str, value: i32) -> ApiResult<i32> {
     } else {
         Err(ApiError::validation(field, "must be between 1 and 1000000"))
     }
-}
-
-/// A reference to a record of another service (an account or a partner): its id as
-/// given. It cannot be checked here (services never read each other's tables); the
-/// gateway resolves it, and a dangling one resolves to null.
-pub fn reference(field: &str, value: &str) -> ApiResult<String> {
-    let value = value.trim();
-    if value.is_empty()
-        || value.len() > 64
-        || !value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
-    {
-        return Err(ApiError::validation(
-            field,
-            "must be the id of a record (letters, digits, '_' or '-', at most 64)",
-        ));
-    }
-    Ok(value.to_owned())
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use super::order_line::{OrderLineConnection, OrderLineFilter, OrderLineOrder, li
 use super::references::{Account, Partner};
 use super::shipment::{ShipmentConnection, ShipmentFilter, ShipmentOrder, list_shipments};
 use super::{
-    FilterExt, MoneyAmount, RecordInput, load, optional, ordering, record_object,
+    FilterExt, RecordFilter, MoneyAmount, RecordInput, load, optional, ordering, record_object,
     record_operations, required, unarchived,
 };
 use crate::domain::{OrderStatus, order_number, reference};
@@ -114,7 +114,7 @@ pub struct OrderFilter {
     pub include_archived: bool,
 }
 
-impl OrderFilter {
+impl RecordFilter<order::Entity> for OrderFilter {
     fn select(self) -> Select<order::Entity> {
         use order::Column as C;
         let mut s = unarchived(order::Entity::find(), self.include_archived);

@@ -9,7 +9,7 @@ use sea_orm::{ActiveValue, EntityTrait, Select};
 use super::order::Order;
 use super::product::{Product, current_text};
 use super::{
-    FilterExt, MoneyAmount, RecordInput, ensure_exists, load, optional, ordering, record_object,
+    FilterExt, RecordFilter, MoneyAmount, RecordInput, ensure_exists, load, optional, ordering, record_object,
     record_operations, required, unarchived,
 };
 use crate::domain::{LineStatus, quantity};
@@ -71,7 +71,7 @@ pub struct OrderLineFilter {
     pub include_archived: bool,
 }
 
-impl OrderLineFilter {
+impl RecordFilter<order_line::Entity> for OrderLineFilter {
     fn select(self) -> Select<order_line::Entity> {
         use order_line::Column as C;
         let mut s = unarchived(order_line::Entity::find(), self.include_archived);

@@ -8,7 +8,7 @@ use sea_orm::{EntityTrait, Select};
 
 use super::references::Partner;
 use super::{
-    FilterExt, MoneyAmount, RecordInput, load, optional, ordering, record_object,
+    FilterExt, RecordFilter, MoneyAmount, RecordInput, load, optional, ordering, record_object,
     record_operations, required, unarchived,
 };
 use crate::domain::{reference, sku};
@@ -61,7 +61,7 @@ pub struct ProductFilter {
     pub include_archived: bool,
 }
 
-impl ProductFilter {
+impl RecordFilter<product::Entity> for ProductFilter {
     fn select(self) -> Select<product::Entity> {
         use product::Column as C;
         let mut s = unarchived(product::Entity::find(), self.include_archived);

@@ -13,7 +13,7 @@ use sea_orm::sea_query::Expr;
 
 use super::order::Order;
 use super::{
-    FilterExt, RecordInput, db, ensure_exists, load, optional, ordering, record_object,
+    FilterExt, RecordFilter, RecordInput, db, ensure_exists, load, optional, ordering, record_object,
     record_operations, required, unarchived,
 };
 use crate::domain::ShipmentStatus;
@@ -102,7 +102,7 @@ pub struct ShipmentFilter {
     pub include_archived: bool,
 }
 
-impl ShipmentFilter {
+impl RecordFilter<shipment::Entity> for ShipmentFilter {
     fn select(self) -> Select<shipment::Entity> {
         use shipment::Column as C;
         let mut s = unarchived(shipment::Entity::find(), self.include_archived);

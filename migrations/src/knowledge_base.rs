@@ -1,0 +1,119 @@
+//! The knowledge-base service's tables, and its full-text index: a generated, weighted
+//! `tsvector` with a GIN index on PostgreSQL; an FTS5 table kept by triggers on SQLite.
+//! Product ids are references to the order-visibility service: text, never foreign keys.
+
+use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DbBackend;
+
+use crate::util::{index, int, record_table, text, timestamp_null};
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(CreateArticleTables),
+            Box::new(CreateArticleSearch),
+            Box::new(crate::events::CreateEventTables),
+        ]
+    }
+}
+
+struct CreateArticleTables;
+
+impl MigrationName for CreateArticleTables {
+    fn name(&self) -> &str {
+        "m20261123_000001_knowledge_base_tables"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateArticleTables {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            record_table("articles")
+                .col(text("title", 300))
+                .col(ColumnDef::new("body").text().not_null())
+                // `|PUBLIC|SUPPLIER|`: the delimiters make `LIKE '%|SUPPLIER|%'` exact.
+                .col(text("audiences", 64))
+                .col(text("status", 16))
+                .col(int("revision"))
+                .col(timestamp_null("published_at"))
+                // `|setup|firmware|`, same convention.
+                .col(text("tags", 1000))
+                // `|prd_1|prd_2|`: the linked products; `article_products` indexes them.
+                .col(ColumnDef::new("product_ids").text().not_null())
+                .to_owned(),
+        )
+        .await?;
+        index(m, "articles", &["status"], false).await?;
+        index(m, "articles", &["title"], false).await?;
+        m.create_table(
+            Table::create()
+                .table("article_products")
+                .if_not_exists()
+                .col(text("article_id", 64))
+                .col(text("product_id", 64))
+                .primary_key(Index::create().col("article_id").col("product_id"))
+                .to_owned(),
+        )
+        .await?;
+        index(m, "article_products", &["product_id"], false).await?;
+        Ok(())
+    }
+}
+
+struct CreateArticleSearch;
+
+impl MigrationName for CreateArticleSearch {
+    fn name(&self) -> &str {
+        "m20261123_000002_knowledge_base_search"
+    }
+}
+
+/// Title weighs most, then tags, then the body.
+const POSTGRES_SEARCH: &[&str] = &[
+    "ALTER TABLE articles ADD COLUMN IF NOT EXISTS search_vector tsvector GENERATED ALWAYS AS (
+        setweight(to_tsvector('english', coalesce(title, '')), 'A') ||
+        setweight(to_tsvector('english', replace(coalesce(tags, ''), '|', ' ')), 'B') ||
+        setweight(to_tsvector('english', coalesce(body, '')), 'C')
+    ) STORED",
+    "CREATE INDEX IF NOT EXISTS idx_articles_search_vector ON articles USING GIN (search_vector)",
+];
+
+const SQLITE_SEARCH: &[&str] = &[
+    "CREATE VIRTUAL TABLE IF NOT EXISTS article_search USING fts5(
+        article_id UNINDEXED, title, tags, body, tokenize = 'porter unicode61')",
+    "CREATE TRIGGER IF NOT EXISTS articles_search_insert AFTER INSERT ON articles BEGIN
+        INSERT INTO article_search (article_id, title, tags, body)
+        VALUES (new.id, new.title, replace(new.tags, '|', ' '), new.body);
+    END",
+    "CREATE TRIGGER IF NOT EXISTS articles_search_update AFTER UPDATE ON articles BEGIN
+        DELETE FROM article_search WHERE article_id = old.id;
+        INSERT INTO article_search (article_id, title, tags, body)
+        VALUES (new.id, new.title, replace(new.tags, '|', ' '), new.body);
+    END",
+    "CREATE TRIGGER IF NOT EXISTS articles_search_delete AFTER DELETE ON articles BEGIN
+        DELETE FROM article_search WHERE article_id = old.id;
+    END",
+];
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateArticleSearch {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let statements = match m.get_database_backend() {
+            DbBackend::Postgres => POSTGRES_SEARCH,
+            DbBackend::Sqlite => SQLITE_SEARCH,
+            other => {
+                return Err(DbErr::Migration(format!(
+                    "full-text search is not set up for {other:?}"
+                )));
+            }
+        };
+        for sql in statements {
+            m.get_connection().execute_unprepared(sql).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,44 @@
+//! The knowledge base's GraphQL schema (an Apollo Federation v2 subgraph).
+
+use async_graphql::{EmptySubscription, MergedObject, Schema};
+pub(crate) use crm_service_common::graphql::*;
+pub(crate) use crm_service_common::{ordering, record_object, record_operations};
+use sea_orm::DatabaseConnection;
+
+pub mod article;
+pub mod references;
+
+#[derive(MergedObject, Default)]
+pub struct Query(article::ArticleQuery, references::ReferenceEntityQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(article::ArticleMutation);
+
+pub type KnowledgeBaseSchema = Schema<Query, Mutation, EmptySubscription>;
+
+pub fn build_schema(db: DatabaseConnection) -> KnowledgeBaseSchema {
+    subgraph_limits(Schema::build(
+        Query::default(),
+        Mutation::default(),
+        EmptySubscription,
+    ))
+    .data(db)
+    .finish()
+}
+
+/// Per-request data: the loaders that batch look-ups by id into one query each.
+pub fn prepare_request(
+    db: &DatabaseConnection,
+    request: async_graphql::Request,
+) -> async_graphql::Request {
+    with_loader::<crate::entity::article::Entity>(request, db)
+}
+
+/// The SDL this subgraph exports to composition (`schema/knowledge_base.graphql`).
+pub fn sdl() -> String {
+    federation_sdl(
+        &Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+            .enable_federation()
+            .finish(),
+    )
+}

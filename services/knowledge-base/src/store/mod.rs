@@ -1,0 +1,91 @@
+//! The knowledge base's records on the shared record store, the index of linked products,
+//! and full-text search on both databases.
+
+use crm_service_common::domain::label;
+use crm_service_common::events::{NewEvent, outbox};
+pub use crm_service_common::record::*;
+use crm_service_common::{ApiResult, record};
+use sea_orm::ExprTrait;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement};
+use serde_json::json;
+
+use crate::domain::{SearchQuery, decode_set};
+use crate::entity::*;
+
+record!(article, "art", after_write = article_written);
+
+/// After an article changed: keep `article_products` in step with its linked products,
+/// and publish `article.status_changed` when its status moved (webhooks subscribe to it).
+pub async fn article_written<C: ConnectionTrait>(
+    db: &C,
+    before: Option<&article::Model>,
+    after: &article::Model,
+) -> ApiResult<()> {
+    if before.is_none_or(|b| b.product_ids != after.product_ids) {
+        article_product::Entity::delete_many()
+            .filter(Expr::col(article_product::Column::ArticleId).eq(after.id.clone()))
+            .exec(db)
+            .await?;
+        let links: Vec<article_product::ActiveModel> = decode_set(&after.product_ids)
+            .into_iter()
+            .map(|product_id| article_product::ActiveModel {
+                article_id: Set(after.id.clone()),
+                product_id: Set(product_id),
+            })
+            .collect();
+        if !links.is_empty() {
+            article_product::Entity::insert_many(links)
+                .exec_without_returning(db)
+                .await?;
+        }
+    }
+    if before.is_none_or(|b| b.status != after.status) {
+        outbox::append(
+            db,
+            vec![NewEvent::new(
+                "Article",
+                &after.id,
+                "article.status_changed",
+                json!({
+                    "articleId": after.id,
+                    "status": label(after.status),
+                    "previousStatus": before.map(|b| label(b.status)),
+                    "audiences": decode_set(&after.audiences),
+                    "revision": after.revision,
+                }),
+            )],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Every article matching `query`, with its relevance (higher is better): PostgreSQL
+/// `ts_rank` over the weighted `search_vector`, SQLite FTS5 `bm25` (negated) with the same
+/// weights (title 10, tags 4, body 1).
+pub async fn ranked_matches<C: ConnectionTrait>(db: &C, query: &SearchQuery) -> ApiResult<Vec<(String, f64)>> {
+    let backend = db.get_database_backend();
+    let statement = match backend {
+        DbBackend::Postgres => Statement::from_sql_and_values(
+            backend,
+            "SELECT id, ts_rank('{0.1, 0.1, 0.4, 1.0}'::float4[], search_vector, q)::float8 AS relevance \
+             FROM articles, to_tsquery('english', $1) AS q WHERE search_vector @@ q",
+            [query.to_tsquery().into()],
+        ),
+        _ => Statement::from_sql_and_values(
+            backend,
+            "SELECT article_id AS id, -bm25(article_search, 0.0, 10.0, 4.0, 1.0) AS relevance \
+             FROM article_search WHERE article_search MATCH ?",
+            [query.to_fts5().into()],
+        ),
+    };
+    let rows = db.query_all_raw(statement).await?;
+    let mut hits = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: String = row.try_get("", "id")?;
+        let relevance: f64 = row.try_get("", "relevance")?;
+        hits.push((id, relevance));
+    }
+    Ok(hits)
+}

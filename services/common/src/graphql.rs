@@ -197,9 +197,16 @@ where
 }
 
 /// Declares an `XOrderField` enum and `XOrder` input and turns them into an [`Ordering`].
+/// The default ordering is `default = Field` (ascending) or `default = Field Desc`.
 #[macro_export]
 macro_rules! ordering {
     ($input:ident, $field_enum:ident, $module:ident, default = $default:ident,
+     { $($variant:ident => $column:ident . $attr:ident : $kind:ident),+ $(,)? }) => {
+        $crate::ordering!($input, $field_enum, $module, default = $default Asc, {
+            $($variant => $column . $attr : $kind),+
+        });
+    };
+    ($input:ident, $field_enum:ident, $module:ident, default = $default:ident $direction:ident,
      { $($variant:ident => $column:ident . $attr:ident : $kind:ident),+ $(,)? }) => {
         #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
         pub enum $field_enum { $($variant),+ }
@@ -214,7 +221,10 @@ macro_rules! ordering {
         impl $input {
             pub fn ordering(order: Option<Self>) -> $crate::pagination::Ordering<$module::Entity> {
                 use $crate::pagination::{Ordering, SortKey};
-                let order = order.unwrap_or(Self { field: $field_enum::$default, direction: Default::default() });
+                let order = order.unwrap_or(Self {
+                    field: $field_enum::$default,
+                    direction: $crate::pagination::SortDirection::$direction,
+                });
                 match order.field {
                     $( $field_enum::$variant => Ordering {
                         name: stringify!($variant),

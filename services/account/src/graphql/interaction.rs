@@ -56,7 +56,8 @@ record_object!(Interaction {
     }
 });
 
-ordering!(InteractionOrder, InteractionOrderField, interaction, default = OccurredAt, {
+// A timeline reads newest first.
+ordering!(InteractionOrder, InteractionOrderField, interaction, default = OccurredAt Desc, {
     OccurredAt => OccurredAt.occurred_at: Time,
     CreatedAt => CreatedAt.created_at: Time,
 });
@@ -165,11 +166,6 @@ pub(crate) async fn list_interactions(
     filter: Option<InteractionFilter>,
     order_by: Option<InteractionOrder>,
 ) -> Result<InteractionConnection> {
-    // A timeline reads newest first.
-    let order_by = order_by.or(Some(InteractionOrder {
-        field: InteractionOrderField::OccurredAt,
-        direction: crm_service_common::pagination::SortDirection::Desc,
-    }));
     InteractionQuery
         .interactions(ctx, first, after, filter, order_by)
         .await

@@ -4,7 +4,6 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 use chrono::{DateTime, Utc};
 use crm_service_common::domain::{Currency, Lifecycle, new_id, optional_text};
-use crm_service_common::pagination::SortDirection;
 use crm_service_common::{ApiError, connection_types};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ActiveValue, EntityTrait, ExprTrait, QueryFilter, Select};
@@ -90,7 +89,7 @@ record_object!(Order {
     }
 });
 
-ordering!(OrderOrder, OrderOrderField, order, default = Number, {
+ordering!(OrderOrder, OrderOrderField, order, default = CreatedAt Desc, {
     Number => Number.number: Text,
     CreatedAt => CreatedAt.created_at: Time,
     UpdatedAt => UpdatedAt.updated_at: Time,
@@ -252,11 +251,6 @@ pub(crate) async fn list_orders(
     filter: Option<OrderFilter>,
     order_by: Option<OrderOrder>,
 ) -> Result<OrderConnection> {
-    // Order lists read newest first.
-    let order_by = order_by.or(Some(OrderOrder {
-        field: OrderOrderField::CreatedAt,
-        direction: SortDirection::Desc,
-    }));
     OrderQuery.orders(ctx, first, after, filter, order_by).await
 }
 

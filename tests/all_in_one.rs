@@ -83,7 +83,12 @@ async fn post(client: &reqwest::Client, url: &str, query: &str) -> Value {
 }
 
 /// Every node of a list, following cursors (pages of 200).
-async fn all_nodes(client: &reqwest::Client, url: &str, field: &str, selection: &str) -> Vec<Value> {
+async fn all_nodes(
+    client: &reqwest::Client,
+    url: &str,
+    field: &str,
+    selection: &str,
+) -> Vec<Value> {
     let mut nodes = Vec::new();
     let mut after = Value::Null;
     loop {
@@ -100,14 +105,19 @@ async fn all_nodes(client: &reqwest::Client, url: &str, field: &str, selection: 
             .await
             .expect("json");
         assert!(page.get("errors").is_none(), "{page}");
-        nodes.extend(page["data"][field]["nodes"].as_array().expect("nodes").iter().cloned());
+        nodes.extend(
+            page["data"][field]["nodes"]
+                .as_array()
+                .expect("nodes")
+                .iter()
+                .cloned(),
+        );
         if page["data"][field]["pageInfo"]["hasNextPage"] != true {
             return nodes;
         }
         after = page["data"][field]["pageInfo"]["endCursor"].clone();
     }
 }
-
 
 async fn close(dbs: &crm_gateway::system::Databases) {
     dbs.account.close_by_ref().await.ok();
@@ -133,7 +143,11 @@ async fn the_all_in_one_starts_seeded_serves_and_restarts_without_reseeding() {
     let seeded = demo.account.clone().expect("accounts seeded");
     assert_eq!(seeded.accounts, 25);
     assert_eq!(seeded.partners.len(), 7);
-    assert!(demo.order_visibility.as_ref().is_some_and(|o| o.orders > 0 && o.products == 24));
+    assert!(
+        demo.order_visibility
+            .as_ref()
+            .is_some_and(|o| o.orders > 0 && o.products == 24)
+    );
     assert!(demo.knowledge_base.as_ref().is_some_and(|k| k.articles > 0));
     let url = system.public.url();
     assert_eq!(
@@ -223,8 +237,13 @@ async fn the_all_in_one_starts_seeded_serves_and_restarts_without_reseeding() {
 async fn the_demo_world_is_coherent_across_services() {
     let (storage, _dir, created) = fresh_storage().await;
     let any_port: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let world = DemoWorld { seed: 7, accounts: 30 };
-    let system = start_all_in_one(&storage, any_port, Some(world)).await.expect("start");
+    let world = DemoWorld {
+        seed: 7,
+        accounts: 30,
+    };
+    let system = start_all_in_one(&storage, any_port, Some(world))
+        .await
+        .expect("start");
     let client = reqwest::Client::new();
     let base = system.public.url();
     let account_url = format!("{base}/subgraphs/account");
@@ -232,14 +251,27 @@ async fn the_demo_world_is_coherent_across_services() {
     let kb_url = format!("{base}/subgraphs/knowledge-base");
 
     let accounts = all_nodes(&client, &account_url, "accounts", "id territory { code }").await;
-    let partners = all_nodes(&client, &account_url, "partners", "id kind territories { code }").await;
+    let partners = all_nodes(
+        &client,
+        &account_url,
+        "partners",
+        "id kind territories { code }",
+    )
+    .await;
     let kind_of = |id: &Value| {
-        partners.iter().find(|p| &p["id"] == id).map(|p| p["kind"].as_str().unwrap_or_default().to_owned())
+        partners
+            .iter()
+            .find(|p| &p["id"] == id)
+            .map(|p| p["kind"].as_str().unwrap_or_default().to_owned())
     };
     let products = all_nodes(&client, &orders_url, "products", "id supplierPartnerId").await;
     assert_eq!(products.len(), 24, "six products per supplier");
     for product in &products {
-        assert_eq!(kind_of(&product["supplierPartnerId"]).as_deref(), Some("SUPPLIER"), "{product}");
+        assert_eq!(
+            kind_of(&product["supplierPartnerId"]).as_deref(),
+            Some("SUPPLIER"),
+            "{product}"
+        );
     }
     let orders = all_nodes(
         &client,
@@ -255,12 +287,19 @@ async fn the_demo_world_is_coherent_across_services() {
     for order in &orders {
         statuses.insert(order["status"].as_str().unwrap_or_default().to_owned());
         let account = accounts.iter().find(|a| a["id"] == order["accountId"]);
-        let account = account.unwrap_or_else(|| panic!("order {} refers to a missing account", order["id"]));
+        let account =
+            account.unwrap_or_else(|| panic!("order {} refers to a missing account", order["id"]));
         if let Some(distributor) = order["fulfillingDistributorId"].as_str() {
-            let distributor = partners.iter().find(|p| p["id"] == distributor).expect("distributor exists");
+            let distributor = partners
+                .iter()
+                .find(|p| p["id"] == distributor)
+                .expect("distributor exists");
             assert_eq!(distributor["kind"], "DISTRIBUTOR");
             let covers = distributor["territories"].as_array().expect("territories");
-            if covers.iter().any(|t| t["code"] == account["territory"]["code"]) {
+            if covers
+                .iter()
+                .any(|t| t["code"] == account["territory"]["code"])
+            {
                 in_territory += 1;
             } else {
                 outside += 1;
@@ -269,32 +308,66 @@ async fn the_demo_world_is_coherent_across_services() {
         let lines = order["lines"]["nodes"].as_array().expect("lines");
         assert!(!lines.is_empty(), "every order has lines");
         for line in lines {
-            assert!(products.iter().any(|p| p["id"] == line["productId"]), "line of a missing product");
+            assert!(
+                products.iter().any(|p| p["id"] == line["productId"]),
+                "line of a missing product"
+            );
         }
         for shipment in order["shipments"]["nodes"].as_array().expect("shipments") {
             shipment_statuses.insert(shipment["status"].as_str().unwrap_or_default().to_owned());
         }
     }
-    assert!(in_territory > outside && outside > 0, "mostly in territory ({in_territory}), some not ({outside})");
-    assert_eq!(statuses.len(), 8, "every order status appears: {statuses:?}");
-    assert_eq!(shipment_statuses.len(), 6, "every shipment status appears: {shipment_statuses:?}");
+    assert!(
+        in_territory > outside && outside > 0,
+        "mostly in territory ({in_territory}), some not ({outside})"
+    );
+    assert_eq!(
+        statuses.len(),
+        8,
+        "every order status appears: {statuses:?}"
+    );
+    assert_eq!(
+        shipment_statuses.len(),
+        6,
+        "every shipment status appears: {shipment_statuses:?}"
+    );
 
-    let articles = all_nodes(&client, &kb_url, "articles", "id audiences status productIds").await;
+    let articles = all_nodes(
+        &client,
+        &kb_url,
+        "articles",
+        "id audiences status productIds",
+    )
+    .await;
     let mut audiences = std::collections::BTreeSet::new();
     for article in &articles {
         for audience in article["audiences"].as_array().expect("audiences") {
             audiences.insert(audience.as_str().unwrap_or_default().to_owned());
         }
         for product_id in article["productIds"].as_array().expect("products") {
-            assert!(products.iter().any(|p| &p["id"] == product_id), "article links a missing product");
+            assert!(
+                products.iter().any(|p| &p["id"] == product_id),
+                "article links a missing product"
+            );
         }
     }
-    assert_eq!(audiences.len(), 4, "every audience has articles: {audiences:?}");
-    assert!(articles.iter().any(|a| !a["productIds"].as_array().expect("ids").is_empty()));
+    assert_eq!(
+        audiences.len(),
+        4,
+        "every audience has articles: {audiences:?}"
+    );
+    assert!(
+        articles
+            .iter()
+            .any(|a| !a["productIds"].as_array().expect("ids").is_empty())
+    );
 
     // The seed's events leave through the relays: every service's feed fills up.
     for (url, kinds) in [
-        (&account_url, ["partner.changed", "account.territory_changed"]),
+        (
+            &account_url,
+            ["partner.changed", "account.territory_changed"],
+        ),
         (&orders_url, ["order.placed", "shipment.status_changed"]),
     ] {
         let mut seen = Vec::new();
@@ -308,16 +381,29 @@ async fn the_demo_world_is_coherent_across_services() {
                 .await
                 .expect("json");
             seen = page["events"].as_array().expect("events").clone();
-            if kinds.iter().all(|k| seen.iter().any(|e| e["eventType"] == *k)) {
+            if kinds
+                .iter()
+                .all(|k| seen.iter().any(|e| e["eventType"] == *k))
+            {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         for kind in kinds {
-            assert!(seen.iter().any(|e| e["eventType"] == kind), "{kind} in {url}/events");
+            assert!(
+                seen.iter().any(|e| e["eventType"] == kind),
+                "{kind} in {url}/events"
+            );
         }
-        let positions: Vec<i64> = seen.iter().map(|e| e["position"].as_i64().expect("position")).collect();
-        assert_eq!(positions, (1..=positions.len() as i64).collect::<Vec<_>>(), "positions are dense from 1");
+        let positions: Vec<i64> = seen
+            .iter()
+            .map(|e| e["position"].as_i64().expect("position"))
+            .collect();
+        assert_eq!(
+            positions,
+            (1..=positions.len() as i64).collect::<Vec<_>>(),
+            "positions are dense from 1"
+        );
     }
 
     system.public.stop().await.expect("stop");

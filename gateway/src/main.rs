@@ -37,7 +37,12 @@ struct StorageArgs {
     #[arg(long, env = "REDIS_URL", global = true)]
     redis_url: Option<String>,
     /// The prefix of this deployment's Redis stream keys; give each database its own.
-    #[arg(long, env = "CRM_EVENT_NAMESPACE", default_value = "crm", global = true)]
+    #[arg(
+        long,
+        env = "CRM_EVENT_NAMESPACE",
+        default_value = "crm",
+        global = true
+    )]
     event_namespace: String,
 }
 
@@ -157,7 +162,14 @@ async fn main() -> anyhow::Result<()> {
     match command {
         Command::Service { service } => match service {
             ServiceCommand::Account { listen } => {
-                run_service(&storage, crm_account::SERVICE, listen, async |db| crm_account::migrate(db).await, crm_account::app).await
+                run_service(
+                    &storage,
+                    crm_account::SERVICE,
+                    listen,
+                    async |db| crm_account::migrate(db).await,
+                    crm_account::app,
+                )
+                .await
             }
             ServiceCommand::OrderVisibility { listen } => {
                 run_service(

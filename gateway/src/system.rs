@@ -293,7 +293,9 @@ pub async fn start_all_in_one(
 ) -> anyhow::Result<AllInOne> {
     let databases = open_databases(storage).await?;
     let seeded = match world {
-        Some(world) => Some(seed_if_empty(&databases, world).await?).filter(DemoSummary::wrote_anything),
+        Some(world) => {
+            Some(seed_if_empty(&databases, world).await?).filter(DemoSummary::wrote_anything)
+        }
         None => None,
     };
     let bus = storage.event_bus().await?;

@@ -45,7 +45,13 @@ impl MigrationTrait for CreateEventTables {
         // Unique: a position is given once (NULLs, the not-yet-positioned, may repeat).
         index(m, "outbox_events", &["position"], true).await?;
         index(m, "outbox_events", &["event_id"], true).await?;
-        index(m, "outbox_events", &["aggregate_type", "aggregate_id"], false).await?;
+        index(
+            m,
+            "outbox_events",
+            &["aggregate_type", "aggregate_id"],
+            false,
+        )
+        .await?;
 
         m.create_table(
             Table::create()

@@ -8,7 +8,7 @@ pub use sea_orm_migration::MigratorTrait;
 
 pub mod account;
 pub mod events;
+pub mod identity;
 pub mod knowledge_base;
 pub mod order_visibility;
-pub mod identity;
 mod util;

@@ -219,7 +219,6 @@ const CASE_SUBJECTS: &[&str] = &[
 ];
 const CURRENCIES: &[&str] = &["EUR", "EUR", "EUR", "USD", "GBP"];
 
-
 /// The events the seeded partners and accounts publish, as if they had been created
 /// through the API: consumers rebuilding from the feed see the demo world too.
 async fn publish_seed_events(txn: &sea_orm::DatabaseTransaction) -> anyhow::Result<()> {
@@ -243,7 +242,10 @@ async fn publish_seed_events(txn: &sea_orm::DatabaseTransaction) -> anyhow::Resu
             .map(|c| c.territory_id.clone())
             .collect();
         if !territories.is_empty() {
-            events.push(crate::store::partner_territories_changed(&partner.id, &territories));
+            events.push(crate::store::partner_territories_changed(
+                &partner.id,
+                &territories,
+            ));
         }
     }
     for account in account::Entity::find()
@@ -262,7 +264,9 @@ async fn publish_seed_events(txn: &sea_orm::DatabaseTransaction) -> anyhow::Resu
 
 /// The partners and accounts of an already seeded world, read back from this service's
 /// tables: what the other services' seeds refer to.
-pub async fn demo_refs(db: &DatabaseConnection) -> anyhow::Result<(Vec<SeededPartner>, Vec<SeededAccount>)> {
+pub async fn demo_refs(
+    db: &DatabaseConnection,
+) -> anyhow::Result<(Vec<SeededPartner>, Vec<SeededAccount>)> {
     use sea_orm::QueryOrder;
     let territories = territory::Entity::find().all(db).await?;
     let code_of = |id: &Option<String>| {
@@ -279,7 +283,8 @@ pub async fn demo_refs(db: &DatabaseConnection) -> anyhow::Result<(Vec<SeededPar
         .await?
     {
         // Only the demo partners: they have personas (users) in the identity seed.
-        let Some((_, _, _, _, persona, domain)) = PARTNERS.iter().find(|p| p.0 == partner.name) else {
+        let Some((_, _, _, _, persona, domain)) = PARTNERS.iter().find(|p| p.0 == partner.name)
+        else {
             continue;
         };
         let mut territories: Vec<String> = coverage

@@ -754,3 +754,88 @@ fn the_committed_sdl_matches_what_the_code_exports() {
         "schema/account.graphql is stale: run `cargo run --bin crm -- schema --write` and commit it"
     );
 }
+
+#[tokio::test]
+async fn territory_changes_publish_events_only_when_they_commit() {
+    use crm_service_common::events::outbox;
+    let app = support::spawn().await;
+    let events = || async {
+        outbox::all(&app.db, crm_account::SERVICE)
+            .await
+            .expect("outbox")
+    };
+    let north = app.create_territory("NORTH").await;
+    let south = app.create_territory("SOUTH").await;
+    let none = app.create_account("No Territory", json!({})).await;
+    assert!(
+        events().await.is_empty(),
+        "territories and unplaced accounts publish nothing"
+    );
+    let placed = app
+        .create_account("Placed", json!({ "territoryId": north }))
+        .await;
+    let recorded = events().await;
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].event_type, "account.territory_changed");
+    assert_eq!(
+        recorded[0].payload,
+        json!({ "accountId": id(&placed), "territoryId": north, "previousTerritoryId": null })
+    );
+
+    let update = "mutation($id: ID!, $v: Int!, $input: AccountInput!) { updateAccount(id: $id, version: $v, input: $input) { version } }";
+    app.ok(
+        update,
+        json!({ "id": id(&placed), "v": 1, "input": { "name": "Renamed" } }),
+    )
+    .await;
+    assert_eq!(
+        events().await.len(),
+        1,
+        "a change elsewhere publishes nothing"
+    );
+    app.error(
+        update,
+        json!({ "id": id(&placed), "v": 1, "input": { "territoryId": south } }),
+    )
+    .await;
+    app.error(
+        update,
+        json!({ "id": id(&placed), "v": 2, "input": { "territoryId": "ter_missing" } }),
+    )
+    .await;
+    assert_eq!(events().await.len(), 1, "refused changes publish nothing");
+    app.ok(
+        update,
+        json!({ "id": id(&placed), "v": 2, "input": { "territoryId": south } }),
+    )
+    .await;
+    app.ok(
+        update,
+        json!({ "id": id(&none), "v": 1, "input": { "territoryId": north } }),
+    )
+    .await;
+    let recorded = events().await;
+    assert_eq!(recorded.len(), 3);
+    assert_eq!(recorded[1].payload["previousTerritoryId"], json!(north));
+    assert_eq!(recorded[1].payload["territoryId"], json!(south));
+
+    let partner = app
+        .ok("mutation { createPartner(input: { name: \"Northwind\", kind: DISTRIBUTOR, tier: GOLD }) { id version } }", json!({}))
+        .await["createPartner"]
+        .clone();
+    app.ok(
+        "mutation($p: ID!, $t: [ID!]!) { setPartnerTerritories(partnerId: $p, version: 1, territoryIds: $t) { version } }",
+        json!({ "p": id(&partner), "t": [south, north] }),
+    )
+    .await;
+    let recorded = events().await;
+    let kinds: Vec<&str> = recorded.iter().map(|e| e.event_type.as_str()).collect();
+    assert_eq!(
+        kinds[3..],
+        ["partner.changed", "partner.territories_changed"]
+    );
+    let mut covered = vec![north.clone(), south.clone()];
+    covered.sort();
+    assert_eq!(recorded[4].payload["territoryIds"], json!(covered));
+    assert_eq!(recorded[3].payload["kind"], "DISTRIBUTOR");
+}

@@ -230,6 +230,87 @@ impl Money {
     }
 }
 
+/// A reference to a record of another service (an account or a partner): its id as
+/// given. It cannot be checked here (services never read each other's tables); the
+/// gateway resolves it, and a dangling one resolves to null.
+pub fn reference(field: &str, value: &str) -> ApiResult<String> {
+    let value = value.trim();
+    if value.is_empty()
+        || value.len() > 64
+        || !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+    {
+        return Err(ApiError::validation(
+            field,
+            "must be the id of a record (letters, digits, '_' or '-', at most 64)",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// Declares a closed value set stored as text: one enum that is a GraphQL enum, a sea-orm
+/// active enum (text column, at most 16 characters) and a serde value, all spelled the
+/// same (`MID_MARKET`). The caller needs `sea_orm::sea_query::StringLen` in scope.
+#[macro_export]
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident = $value:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(
+            Copy, Clone, Debug, PartialEq, Eq, Hash, async_graphql::Enum, sea_orm::EnumIter,
+            sea_orm::DeriveActiveEnum, serde::Serialize, serde::Deserialize,
+        )]
+        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+        #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
+        pub enum $name {
+            $( #[sea_orm(string_value = $value)] $variant, )+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+        }
+    };
+}
+
+/// A status that moves through a validated state machine. Staying in the same status is
+/// always allowed (it changes nothing); any other move must be listed in [`Lifecycle::next`].
+pub trait Lifecycle: Copy + PartialEq + serde::Serialize + 'static {
+    /// How the thing is named in an error, e.g. `an order`.
+    const NOUN: &'static str;
+    /// The statuses this one may move to.
+    fn next(self) -> &'static [Self];
+
+    /// Checks a move from `self` to `to`; an invalid one is `INVALID_STATE` naming the
+    /// moves that are allowed.
+    fn transition(self, to: Self) -> ApiResult<Self> {
+        if self == to || self.next().contains(&to) {
+            return Ok(to);
+        }
+        let allowed: Vec<String> = self.next().iter().map(|s| label(*s)).collect();
+        let allowed = if allowed.is_empty() {
+            "none: it is final".to_owned()
+        } else {
+            allowed.join(", ")
+        };
+        Err(ApiError::InvalidState {
+            message: format!(
+                "{} cannot go from {} to {} (allowed: {allowed})",
+                Self::NOUN,
+                label(self),
+                label(to)
+            ),
+        })
+    }
+}
+
+/// The API spelling of a value (`IN_TRANSIT`).
+pub fn label<T: serde::Serialize>(value: T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,87 +372,5 @@ mod tests {
         assert!(text("name", "   ", 10).is_err());
         assert!(text("name", &"x".repeat(11), 10).is_err());
         assert_eq!(optional_text("note", Some("  "), 10).ok(), Some(None));
-    }
-}
-
-/// A reference to a record of another service (an account or a partner): its id as
-/// given. It cannot be checked here (services never read each other's tables); the
-/// gateway resolves it, and a dangling one resolves to null.
-pub fn reference(field: &str, value: &str) -> ApiResult<String> {
-    let value = value.trim();
-    if value.is_empty()
-        || value.len() > 64
-        || !value
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
-    {
-        return Err(ApiError::validation(
-            field,
-            "must be the id of a record (letters, digits, '_' or '-', at most 64)",
-        ));
-    }
-    Ok(value.to_owned())
-}
-
-/// Declares a closed value set stored as text: one enum that is a GraphQL enum, a sea-orm
-/// active enum (text column, at most 16 characters) and a serde value, all spelled the
-/// same (`MID_MARKET`). The caller needs `sea_orm::sea_query::StringLen` in scope.
-#[macro_export]
-macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident = $value:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(
-            Copy, Clone, Debug, PartialEq, Eq, Hash, async_graphql::Enum, sea_orm::EnumIter,
-            sea_orm::DeriveActiveEnum, serde::Serialize, serde::Deserialize,
-        )]
-        #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-        #[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
-        pub enum $name {
-            $( #[sea_orm(string_value = $value)] $variant, )+
-        }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-        }
-    };
-}
-
-
-/// A status that moves through a validated state machine. Staying in the same status is
-/// always allowed (it changes nothing); any other move must be listed in [`Lifecycle::next`].
-pub trait Lifecycle: Copy + PartialEq + serde::Serialize + 'static {
-    /// How the thing is named in an error, e.g. `an order`.
-    const NOUN: &'static str;
-    /// The statuses this one may move to.
-    fn next(self) -> &'static [Self];
-
-    /// Checks a move from `self` to `to`; an invalid one is `INVALID_STATE` naming the
-    /// moves that are allowed.
-    fn transition(self, to: Self) -> ApiResult<Self> {
-        if self == to || self.next().contains(&to) {
-            return Ok(to);
-        }
-        let allowed: Vec<String> = self.next().iter().map(|s| label(*s)).collect();
-        let allowed = if allowed.is_empty() {
-            "none: it is final".to_owned()
-        } else {
-            allowed.join(", ")
-        };
-        Err(ApiError::InvalidState {
-            message: format!(
-                "{} cannot go from {} to {} (allowed: {allowed})",
-                Self::NOUN,
-                label(self),
-                label(to)
-            ),
-        })
-    }
-}
-
-/// The API spelling of a value (`IN_TRANSIT`).
-pub fn label<T: serde::Serialize>(value: T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
     }
 }

@@ -66,7 +66,10 @@ impl MoneyAmount {
 }
 
 /// Adds a batching loader of `E` records to a request.
-pub fn with_loader<E>(request: async_graphql::Request, db: &DatabaseConnection) -> async_graphql::Request
+pub fn with_loader<E>(
+    request: async_graphql::Request,
+    db: &DatabaseConnection,
+) -> async_graphql::Request
 where
     E: Record + 'static,
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
@@ -277,10 +280,7 @@ macro_rules! record_object {
 }
 
 /// Applies the filter every list shares: hide archived records unless asked.
-pub fn unarchived<E: sea_orm::EntityTrait>(
-    select: Select<E>,
-    include_archived: bool,
-) -> Select<E> {
+pub fn unarchived<E: sea_orm::EntityTrait>(select: Select<E>, include_archived: bool) -> Select<E> {
     use sea_orm::{ExprTrait, QueryFilter};
     if include_archived {
         select
@@ -375,10 +375,11 @@ macro_rules! record_operations {
                     .map(|v| $crate::domain::external_id("externalId", &v))
                     .transpose()?;
                 let txn = $crate::db::begin_write($crate::graphql::db(ctx)?).await?;
-                let model = $crate::record::create::<$module::Entity, _>(&txn, external_id, |m, c| {
-                    input.apply(m, c)
-                })
-                .await?;
+                let model =
+                    $crate::record::create::<$module::Entity, _>(&txn, external_id, |m, c| {
+                        input.apply(m, c)
+                    })
+                    .await?;
                 $crate::db::commit(txn).await?;
                 Ok($node(model))
             }
@@ -432,7 +433,8 @@ macro_rules! record_operations {
                 version: i32,
             ) -> async_graphql::Result<$node> {
                 let txn = $crate::db::begin_write($crate::graphql::db(ctx)?).await?;
-                let model = $crate::record::archive::<$module::Entity, _>(&txn, &id, version).await?;
+                let model =
+                    $crate::record::archive::<$module::Entity, _>(&txn, &id, version).await?;
                 $crate::db::commit(txn).await?;
                 Ok($node(model))
             }

@@ -224,7 +224,8 @@ where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
     let before = get::<E, C>(db, id).await?;
-    let after = update_versioned::<E, C>(db, id, expected_version, E::archive_active(now())).await?;
+    let after =
+        update_versioned::<E, C>(db, id, expected_version, E::archive_active(now())).await?;
     publish::<E, C>(db, Some(&before), &after).await?;
     Ok(after)
 }
@@ -251,11 +252,7 @@ pub async fn create<E: Record, C: ConnectionTrait>(
 where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
-    let mut model = E::new_active(
-        crate::domain::new_id(E::PREFIX),
-        external_id,
-        now(),
-    );
+    let mut model = E::new_active(crate::domain::new_id(E::PREFIX), external_id, now());
     apply(&mut model, true)?;
     let created = insert::<E, C>(db, model).await?;
     publish::<E, C>(db, None, &created).await?;

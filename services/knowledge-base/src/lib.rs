@@ -25,7 +25,12 @@ pub const SERVICE: &str = "knowledge_base";
 /// The HTTP app: the subgraph (`POST /graphql`), `/health`, `/ready`, and the event feed
 /// (`GET /events`).
 pub fn app(db: DatabaseConnection) -> axum::Router {
-    service_router(build_schema(db.clone()), db, SERVICE, graphql::prepare_request)
+    service_router(
+        build_schema(db.clone()),
+        db,
+        SERVICE,
+        graphql::prepare_request,
+    )
 }
 
 /// The relay that publishes this service's outbox to `bus`.

@@ -7,7 +7,9 @@ use chrono::{DateTime, Duration, Utc};
 use crm_service_common::events::{NewEvent, outbox};
 use crm_service_common::seed::{World, insert_all};
 use rand::Rng;
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, PaginatorTrait, TransactionTrait};
+use sea_orm::{
+    ActiveValue::Set, DatabaseConnection, EntityTrait, PaginatorTrait, TransactionTrait,
+};
 use serde_json::json;
 
 use crate::domain::{LineStatus, OrderStatus, ShipmentStatus};
@@ -34,20 +36,45 @@ pub struct SeedSummary {
 }
 
 const PRODUCT_KINDS: &[&str] = &[
-    "Industrial Sensor", "Servo Motor", "Control Valve", "Circuit Board", "Steel Bracket",
-    "Packaging Crate", "Cable Harness", "Power Supply", "Hydraulic Pump", "LED Panel",
-    "Pressure Gauge", "Thermal Pad",
+    "Industrial Sensor",
+    "Servo Motor",
+    "Control Valve",
+    "Circuit Board",
+    "Steel Bracket",
+    "Packaging Crate",
+    "Cable Harness",
+    "Power Supply",
+    "Hydraulic Pump",
+    "LED Panel",
+    "Pressure Gauge",
+    "Thermal Pad",
 ];
 const PRODUCT_SERIES: &[&str] = &["S", "X", "Pro", "Lite", "Max", "HD"];
 const CARRIERS: &[&str] = &["DHL", "UPS", "FedEx", "DB Schenker", "PostNL"];
-const LOCATIONS: &[&str] = &["Hamburg hub", "Leipzig hub", "Rotterdam depot", "Lyon depot", "Customs"];
+const LOCATIONS: &[&str] = &[
+    "Hamburg hub",
+    "Leipzig hub",
+    "Rotterdam depot",
+    "Lyon depot",
+    "Customs",
+];
 
 /// The order statuses in rotation, so every status appears in a world of any useful size.
 const ORDER_STATUSES: &[OrderStatus] = &[
-    OrderStatus::Delivered, OrderStatus::Shipped, OrderStatus::InFulfillment,
-    OrderStatus::Confirmed, OrderStatus::Placed, OrderStatus::Delivered, OrderStatus::Shipped,
-    OrderStatus::OnHold, OrderStatus::Cancelled, OrderStatus::Draft, OrderStatus::Shipped,
-    OrderStatus::InFulfillment, OrderStatus::Delivered, OrderStatus::Confirmed,
+    OrderStatus::Delivered,
+    OrderStatus::Shipped,
+    OrderStatus::InFulfillment,
+    OrderStatus::Confirmed,
+    OrderStatus::Placed,
+    OrderStatus::Delivered,
+    OrderStatus::Shipped,
+    OrderStatus::OnHold,
+    OrderStatus::Cancelled,
+    OrderStatus::Draft,
+    OrderStatus::Shipped,
+    OrderStatus::InFulfillment,
+    OrderStatus::Delivered,
+    OrderStatus::Confirmed,
 ];
 
 /// The tracking history that leads to each final shipment status.
@@ -78,7 +105,9 @@ fn line_status(order: OrderStatus, backorder: bool) -> LineStatus {
     match order {
         OrderStatus::Draft | OrderStatus::Placed => LineStatus::Open,
         OrderStatus::Confirmed | OrderStatus::OnHold if backorder => LineStatus::Backordered,
-        OrderStatus::Confirmed | OrderStatus::OnHold | OrderStatus::InFulfillment => LineStatus::Confirmed,
+        OrderStatus::Confirmed | OrderStatus::OnHold | OrderStatus::InFulfillment => {
+            LineStatus::Confirmed
+        }
         OrderStatus::Shipped => LineStatus::Shipped,
         OrderStatus::Delivered => LineStatus::Delivered,
         OrderStatus::Cancelled => LineStatus::Cancelled,
@@ -87,7 +116,9 @@ fn line_status(order: OrderStatus, backorder: bool) -> LineStatus {
 
 /// The products of an already seeded world (for the knowledge-base seed): `(id, name,
 /// sku)`, in SKU order.
-pub async fn product_refs(db: &DatabaseConnection) -> anyhow::Result<Vec<(String, String, String)>> {
+pub async fn product_refs(
+    db: &DatabaseConnection,
+) -> anyhow::Result<Vec<(String, String, String)>> {
     use sea_orm::QueryOrder;
     Ok(product::Entity::find()
         .order_by_asc(product::Column::Sku)
@@ -104,7 +135,11 @@ pub async fn is_seeded(db: &DatabaseConnection) -> anyhow::Result<bool> {
 
 /// Writes products, orders, lines and shipments in one transaction, with the events a
 /// consumer rebuilding from the feed needs.
-pub async fn seed(db: &DatabaseConnection, seed: u64, refs: &WorldRefs) -> anyhow::Result<SeedSummary> {
+pub async fn seed(
+    db: &DatabaseConnection,
+    seed: u64,
+    refs: &WorldRefs,
+) -> anyhow::Result<SeedSummary> {
     // A seed of its own, so adding rows here never changes the account world.
     let mut w = World::new(seed ^ 0x0_0de5);
     let mut summary = SeedSummary::default();
@@ -115,7 +150,8 @@ pub async fn seed(db: &DatabaseConnection, seed: u64, refs: &WorldRefs) -> anyho
         for k in 0..6 {
             let kind = w.pick(PRODUCT_KINDS);
             let series = w.pick(PRODUCT_SERIES);
-            let (id, external_id, version, created_at, updated_at, archived_at) = w.columns("prd", start);
+            let (id, external_id, version, created_at, updated_at, archived_at) =
+                w.columns("prd", start);
             products.push(product::Model {
                 id: id.unwrap(),
                 external_id: external_id.unwrap(),
@@ -150,7 +186,8 @@ pub async fn seed(db: &DatabaseConnection, seed: u64, refs: &WorldRefs) -> anyho
             let status = ORDER_STATUSES[rotation % ORDER_STATUSES.len()];
             rotation += 1;
             let created = w.time(300);
-            let (id, external_id, version, created_at, updated_at, archived_at) = w.columns("ord", created);
+            let (id, external_id, version, created_at, updated_at, archived_at) =
+                w.columns("ord", created);
             let order_id = id.unwrap();
             // Mostly the distributor covering the territory; sometimes another one (it
             // then sees the account because it fulfils its orders); drafts have none yet.
@@ -173,9 +210,14 @@ pub async fn seed(db: &DatabaseConnection, seed: u64, refs: &WorldRefs) -> anyho
                 if line_status != LineStatus::Cancelled {
                     total += i64::from(quantity) * product.unit_price_minor;
                 }
-                let (id, _, version, created_at, updated_at, archived_at) = w.columns("oln", created);
+                let (id, _, version, created_at, updated_at, archived_at) =
+                    w.columns("oln", created);
                 lines.push(order_line::ActiveModel {
-                    id, version, created_at, updated_at, archived_at,
+                    id,
+                    version,
+                    created_at,
+                    updated_at,
+                    archived_at,
                     external_id: Set(None),
                     order_id: Set(order_id.clone()),
                     line_number: Set(Some(l + 1)),
@@ -189,7 +231,11 @@ pub async fn seed(db: &DatabaseConnection, seed: u64, refs: &WorldRefs) -> anyho
             let updated = created + Duration::days(w.rng.random_range(0..20));
             orders.push(order::Model {
                 id: order_id.clone(),
-                external_id: if n % 3 == 0 { Some(format!("ERP-SO-{:05}-{}", n + 1, k + 1)) } else { external_id.unwrap() },
+                external_id: if n % 3 == 0 {
+                    Some(format!("ERP-SO-{:05}-{}", n + 1, k + 1))
+                } else {
+                    external_id.unwrap()
+                },
                 version: version.unwrap(),
                 created_at: created_at.unwrap(),
                 updated_at: updated,
@@ -201,10 +247,14 @@ pub async fn seed(db: &DatabaseConnection, seed: u64, refs: &WorldRefs) -> anyho
                 currency: "EUR".into(),
                 total_minor: total,
                 fulfilling_distributor_id: distributor,
-                internal_note: w.chance(0.3).then(|| "Internal: margin below target; check before discounting.".to_owned()),
+                internal_note: w
+                    .chance(0.3)
+                    .then(|| "Internal: margin below target; check before discounting.".to_owned()),
             });
             let _ = updated_at;
-            for _ in 0..usize::from(!shipment_statuses(status).is_empty()) + usize::from(w.chance(0.3)) {
+            for _ in
+                0..usize::from(!shipment_statuses(status).is_empty()) + usize::from(w.chance(0.3))
+            {
                 let options = shipment_statuses(status);
                 if options.is_empty() {
                     break;
@@ -226,7 +276,8 @@ pub async fn seed(db: &DatabaseConnection, seed: u64, refs: &WorldRefs) -> anyho
                         shipment_id: Set(shipment_id.clone()),
                         status: Set(*step),
                         occurred_at: Set(at),
-                        location: Set((*step != ShipmentStatus::LabelCreated).then(|| w.pick(LOCATIONS).to_string())),
+                        location: Set((*step != ShipmentStatus::LabelCreated)
+                            .then(|| w.pick(LOCATIONS).to_string())),
                         note: Set(None),
                         recorded_at: Set(at),
                     });
@@ -234,12 +285,18 @@ pub async fn seed(db: &DatabaseConnection, seed: u64, refs: &WorldRefs) -> anyho
                 }
                 let last: DateTime<Utc> = at - Duration::hours(1);
                 shipments.push(shipment::ActiveModel {
-                    id, version, created_at, archived_at,
+                    id,
+                    version,
+                    created_at,
+                    archived_at,
                     updated_at: Set(last),
                     external_id: Set(None),
                     order_id: Set(order_id.clone()),
                     carrier: Set(w.pick(CARRIERS).to_string()),
-                    tracking_number: Set(Some(format!("TRK{:010}", w.rng.random_range(0..9_999_999_999_i64)))),
+                    tracking_number: Set(Some(format!(
+                        "TRK{:010}",
+                        w.rng.random_range(0..9_999_999_999_i64)
+                    ))),
                     status: Set(final_status),
                     shipped_at: Set(shipped_at),
                     delivered_at: Set((final_status == ShipmentStatus::Delivered).then_some(last)),
@@ -262,13 +319,22 @@ pub async fn seed(db: &DatabaseConnection, seed: u64, refs: &WorldRefs) -> anyho
     // The events the API would have published for this history.
     let mut events = Vec::new();
     for order in &orders {
-        let kind = if order.status == OrderStatus::Draft { "order.changed" } else { "order.placed" };
-        let snapshot = order_snapshot(&txn, order).await.map_err(|e| anyhow::anyhow!(e.message()))?;
+        let kind = if order.status == OrderStatus::Draft {
+            "order.changed"
+        } else {
+            "order.placed"
+        };
+        let snapshot = order_snapshot(&txn, order)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message()))?;
         events.push(NewEvent::new(ORDER_AGGREGATE, &order.id, kind, snapshot));
     }
     for s in &shipments {
         let order_id = s.order_id.clone().unwrap();
-        let distributor = orders.iter().find(|o| o.id == order_id).and_then(|o| o.fulfilling_distributor_id.clone());
+        let distributor = orders
+            .iter()
+            .find(|o| o.id == order_id)
+            .and_then(|o| o.fulfilling_distributor_id.clone());
         events.push(NewEvent::new(
             ORDER_AGGREGATE,
             &order_id,
@@ -284,7 +350,9 @@ pub async fn seed(db: &DatabaseConnection, seed: u64, refs: &WorldRefs) -> anyho
             }),
         ));
     }
-    outbox::append(&txn, events).await.map_err(|e| anyhow::anyhow!(e.message()))?;
+    outbox::append(&txn, events)
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message()))?;
     txn.commit().await?;
     Ok(summary)
 }

@@ -54,7 +54,12 @@ async fn an_order_with_lines_keeps_its_total_and_is_read_updated_and_archived() 
     assert_eq!(sensor["sku"], "SEN-1", "SKUs are upper-cased");
     assert_eq!(sensor["supplier"]["id"], SUPPLIER);
     let valve = create_product(&app, "VAL-2", "ptn_supplier_b", "100").await;
-    let order = create_order(&app, "acc_1", json!({ "fulfillingDistributorId": DISTRIBUTOR })).await;
+    let order = create_order(
+        &app,
+        "acc_1",
+        json!({ "fulfillingDistributorId": DISTRIBUTOR }),
+    )
+    .await;
     assert_eq!(order["status"], "PLACED");
     assert!(order["placedAt"].is_string(), "placing sets placedAt");
     assert!(order["number"].as_str().expect("number").starts_with("SO-"));
@@ -71,8 +76,14 @@ async fn an_order_with_lines_keeps_its_total_and_is_read_updated_and_archived() 
         .await;
     assert_eq!(read["order"]["account"]["id"], "acc_1");
     assert_eq!(read["order"]["fulfillingDistributor"]["id"], DISTRIBUTOR);
-    assert_eq!(read["order"]["total"], json!({ "amount": "149.99", "currency": "EUR" }));
-    assert_eq!(read["order"]["nextStatuses"], json!(["CONFIRMED", "ON_HOLD", "CANCELLED"]));
+    assert_eq!(
+        read["order"]["total"],
+        json!({ "amount": "149.99", "currency": "EUR" })
+    );
+    assert_eq!(
+        read["order"]["nextStatuses"],
+        json!(["CONFIRMED", "ON_HOLD", "CANCELLED"])
+    );
     assert_eq!(read["order"]["lines"]["totalCount"], 2);
 
     // Cancelling a line takes it out of the total.
@@ -81,12 +92,23 @@ async fn an_order_with_lines_keeps_its_total_and_is_read_updated_and_archived() 
         json!({ "id": id(&line), "v": line["version"] }),
     )
     .await;
-    let read = app.ok("query($id: ID!) { order(id: $id) { total { amount } version } }", json!({ "id": id(&order) })).await;
+    let read = app
+        .ok(
+            "query($id: ID!) { order(id: $id) { total { amount } version } }",
+            json!({ "id": id(&order) }),
+        )
+        .await;
     assert_eq!(read["order"]["total"]["amount"], "50.00");
-    assert_eq!(read["order"]["version"], 1, "line changes do not bump the order's version");
+    assert_eq!(
+        read["order"]["version"], 1,
+        "line changes do not bump the order's version"
+    );
 
     let archived = app
-        .ok("mutation($id: ID!) { archiveOrder(id: $id, version: 1) { archivedAt version } }", json!({ "id": id(&order) }))
+        .ok(
+            "mutation($id: ID!) { archiveOrder(id: $id, version: 1) { archivedAt version } }",
+            json!({ "id": id(&order) }),
+        )
         .await;
     assert!(archived["archiveOrder"]["archivedAt"].is_string());
     let lists = app
@@ -102,7 +124,14 @@ async fn every_allowed_order_transition_works_and_forbidden_ones_are_refused() {
     // Walk every allowed edge of the state machine, each from a fresh order brought to the
     // edge's start through allowed moves.
     let paths: &[&[&str]] = &[
-        &["DRAFT", "PLACED", "CONFIRMED", "IN_FULFILLMENT", "SHIPPED", "DELIVERED"],
+        &[
+            "DRAFT",
+            "PLACED",
+            "CONFIRMED",
+            "IN_FULFILLMENT",
+            "SHIPPED",
+            "DELIVERED",
+        ],
         &["DRAFT", "CANCELLED"],
         &["PLACED", "ON_HOLD", "CONFIRMED", "ON_HOLD", "CANCELLED"],
         &["PLACED", "CANCELLED"],
@@ -135,15 +164,27 @@ async fn every_allowed_order_transition_works_and_forbidden_ones_are_refused() {
                 json!({ "id": id(&order), "s": to }),
             )
             .await;
-        assert_eq!(error["extensions"]["code"], "INVALID_STATE", "{from} -> {to}");
+        assert_eq!(
+            error["extensions"]["code"], "INVALID_STATE",
+            "{from} -> {to}"
+        );
         assert_eq!(
             error["message"].as_str().expect("message"),
             format!(
                 "an order cannot go from {from} to {to} (allowed: {})",
-                if from == "DRAFT" { "PLACED, CANCELLED" } else { "CONFIRMED, ON_HOLD, CANCELLED" }
+                if from == "DRAFT" {
+                    "PLACED, CANCELLED"
+                } else {
+                    "CONFIRMED, ON_HOLD, CANCELLED"
+                }
             )
         );
-        let unchanged = app.ok("query($id: ID!) { order(id: $id) { status version } }", json!({ "id": id(&order) })).await;
+        let unchanged = app
+            .ok(
+                "query($id: ID!) { order(id: $id) { status version } }",
+                json!({ "id": id(&order) }),
+            )
+            .await;
         assert_eq!(unchanged["order"], json!({ "status": from, "version": 1 }));
     }
     // A cancelled order is final, and its lines can no longer change.
@@ -154,7 +195,13 @@ async fn every_allowed_order_transition_works_and_forbidden_ones_are_refused() {
     let error = app
         .error("mutation($id: ID!) { updateOrder(id: $id, version: 2, input: { status: PLACED }) { status } }", json!({ "id": id(&order) }))
         .await;
-    assert!(error["message"].as_str().expect("message").contains("allowed: none: it is final"), "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .expect("message")
+            .contains("allowed: none: it is final"),
+        "{error}"
+    );
     let error = app
         .error("mutation($id: ID!, $v: Int!) { updateOrderLine(id: $id, version: $v, input: { quantity: 5 }) { id } }", json!({ "id": id(&line), "v": line["version"] }))
         .await;
@@ -163,7 +210,11 @@ async fn every_allowed_order_transition_works_and_forbidden_ones_are_refused() {
         .error("mutation($o: ID!, $p: ID!) { createOrderLine(input: { orderId: $o, productId: $p, quantity: 1, unitPrice: \"1\", currency: \"EUR\" }) { id } }", json!({ "o": id(&order), "p": id(&product) }))
         .await;
     assert_eq!(error["extensions"]["code"], "INVALID_STATE");
-    assert_eq!(app.count("order_lines").await, 1, "nothing written by refused changes");
+    assert_eq!(
+        app.count("order_lines").await,
+        1,
+        "nothing written by refused changes"
+    );
 }
 
 #[tokio::test]
@@ -188,10 +239,15 @@ async fn every_allowed_line_transition_works_and_forbidden_ones_are_refused() {
                     json!({ "id": id(&line), "v": version, "s": to }),
                 )
                 .await;
-            version = moved["updateOrderLine"]["version"].as_i64().expect("version");
+            version = moved["updateOrderLine"]["version"]
+                .as_i64()
+                .expect("version");
         }
     }
-    for (to, allowed) in [("DELIVERED", "CONFIRMED, BACKORDERED, CANCELLED"), ("SHIPPED", "CONFIRMED, BACKORDERED, CANCELLED")] {
+    for (to, allowed) in [
+        ("DELIVERED", "CONFIRMED, BACKORDERED, CANCELLED"),
+        ("SHIPPED", "CONFIRMED, BACKORDERED, CANCELLED"),
+    ] {
         let line = add_line(&app, &id(&order), &id(&product), 1, "10").await;
         let error = app
             .error(
@@ -199,7 +255,10 @@ async fn every_allowed_line_transition_works_and_forbidden_ones_are_refused() {
                 json!({ "id": id(&line), "s": to }),
             )
             .await;
-        assert_eq!(error["message"], format!("an order line cannot go from OPEN to {to} (allowed: {allowed})"));
+        assert_eq!(
+            error["message"],
+            format!("an order line cannot go from OPEN to {to} (allowed: {allowed})")
+        );
     }
 }
 
@@ -225,8 +284,15 @@ async fn shipments_move_through_their_state_machine_and_keep_a_tracking_history(
         ("OUT_FOR_DELIVERY", "2030-03-04T08:00:00Z"),
         ("DELIVERED", "2030-03-04T15:30:00Z"),
     ] {
-        let moved = app.ok(record, json!({ "id": id(&shipment), "v": version, "s": status, "at": at })).await;
-        version = moved["recordShipmentStatus"]["version"].as_i64().expect("version");
+        let moved = app
+            .ok(
+                record,
+                json!({ "id": id(&shipment), "v": version, "s": status, "at": at }),
+            )
+            .await;
+        version = moved["recordShipmentStatus"]["version"]
+            .as_i64()
+            .expect("version");
     }
     let read = app
         .ok("query($id: ID!) { shipment(id: $id) { status shippedAt deliveredAt events { status occurredAt location } } }", json!({ "id": id(&shipment) }))
@@ -234,16 +300,48 @@ async fn shipments_move_through_their_state_machine_and_keep_a_tracking_history(
     assert_eq!(read["shipment"]["status"], "DELIVERED");
     assert_eq!(read["shipment"]["shippedAt"], "2030-03-01T10:00:00+00:00");
     assert_eq!(read["shipment"]["deliveredAt"], "2030-03-04T15:30:00+00:00");
-    let history: Vec<&str> = read["shipment"]["events"].as_array().expect("events").iter().map(|e| e["status"].as_str().expect("status")).collect();
-    assert_eq!(history, ["LABEL_CREATED", "IN_TRANSIT", "EXCEPTION", "IN_TRANSIT", "OUT_FOR_DELIVERY", "DELIVERED"]);
+    let history: Vec<&str> = read["shipment"]["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["status"].as_str().expect("status"))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            "LABEL_CREATED",
+            "IN_TRANSIT",
+            "EXCEPTION",
+            "IN_TRANSIT",
+            "OUT_FOR_DELIVERY",
+            "DELIVERED"
+        ]
+    );
 
-    let refused = app.error(record, json!({ "id": id(&shipment), "v": version, "s": "IN_TRANSIT", "at": null })).await;
+    let refused = app
+        .error(
+            record,
+            json!({ "id": id(&shipment), "v": version, "s": "IN_TRANSIT", "at": null }),
+        )
+        .await;
     assert_eq!(refused["extensions"]["code"], "INVALID_STATE");
-    assert_eq!(refused["message"], "a shipment cannot go from DELIVERED to IN_TRANSIT (allowed: none: it is final)");
-    let stale = app.error(record, json!({ "id": id(&shipment), "v": 1, "s": "RETURNED", "at": null })).await;
+    assert_eq!(
+        refused["message"],
+        "a shipment cannot go from DELIVERED to IN_TRANSIT (allowed: none: it is final)"
+    );
+    let stale = app
+        .error(
+            record,
+            json!({ "id": id(&shipment), "v": 1, "s": "RETURNED", "at": null }),
+        )
+        .await;
     assert_eq!(stale["extensions"]["code"], "VERSION_CONFLICT");
     assert_eq!(stale["extensions"]["currentVersion"], version);
-    assert_eq!(app.count("shipment_events").await, 6, "refused moves add no history");
+    assert_eq!(
+        app.count("shipment_events").await,
+        6,
+        "refused moves add no history"
+    );
 }
 
 #[tokio::test]
@@ -251,14 +349,36 @@ async fn lists_filter_by_account_distributor_supplier_and_product() {
     let app = spawn().await;
     let a = create_product(&app, "A-1", "ptn_sup_a", "1").await;
     let b = create_product(&app, "B-1", "ptn_sup_b", "1").await;
-    let o1 = create_order(&app, "acc_1", json!({ "fulfillingDistributorId": "ptn_dist_1", "number": "SO-0001" })).await;
-    let o2 = create_order(&app, "acc_2", json!({ "fulfillingDistributorId": "ptn_dist_2", "number": "SO-0002" })).await;
-    let o3 = create_order(&app, "acc_1", json!({ "status": "DRAFT", "number": "SO-0003" })).await;
+    let o1 = create_order(
+        &app,
+        "acc_1",
+        json!({ "fulfillingDistributorId": "ptn_dist_1", "number": "SO-0001" }),
+    )
+    .await;
+    let o2 = create_order(
+        &app,
+        "acc_2",
+        json!({ "fulfillingDistributorId": "ptn_dist_2", "number": "SO-0002" }),
+    )
+    .await;
+    let o3 = create_order(
+        &app,
+        "acc_1",
+        json!({ "status": "DRAFT", "number": "SO-0003" }),
+    )
+    .await;
     add_line(&app, &id(&o1), &id(&a), 1, "1").await;
     add_line(&app, &id(&o2), &id(&b), 1, "1").await;
     add_line(&app, &id(&o3), &id(&a), 1, "1").await;
     add_line(&app, &id(&o3), &id(&b), 1, "1").await;
-    let numbers = |v: &Value| -> Vec<String> { v["nodes"].as_array().expect("nodes").iter().map(|n| n["number"].as_str().expect("n").to_owned()).collect() };
+    let numbers = |v: &Value| -> Vec<String> {
+        v["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|n| n["number"].as_str().expect("n").to_owned())
+            .collect()
+    };
     let data = app
         .ok(
             r#"{
@@ -278,7 +398,11 @@ async fn lists_filter_by_account_distributor_supplier_and_product() {
     assert_eq!(numbers(&data["bySupplier"]), ["SO-0002", "SO-0003"]);
     assert_eq!(numbers(&data["drafts"]), ["SO-0003"]);
     assert_eq!(numbers(&data["text"]), ["SO-0002"]);
-    assert_eq!(numbers(&data["newest"]), ["SO-0003"], "orders list newest first");
+    assert_eq!(
+        numbers(&data["newest"]),
+        ["SO-0003"],
+        "orders list newest first"
+    );
     assert_eq!(data["supplied"]["nodes"], json!([{ "sku": "A-1" }]));
 }
 
@@ -291,7 +415,12 @@ async fn pages_of_orders_have_no_duplicates_or_gaps() {
         // Equal totals force the id tie-breaker.
         add_line(&app, &id(&order), &id(&product), 1 + n % 4, "3").await;
     }
-    for order in ["{ field: TOTAL }", "{ field: TOTAL, direction: DESC }", "{ field: NUMBER }", "{ field: CREATED_AT, direction: DESC }"] {
+    for order in [
+        "{ field: TOTAL }",
+        "{ field: TOTAL, direction: DESC }",
+        "{ field: NUMBER }",
+        "{ field: CREATED_AT, direction: DESC }",
+    ] {
         for size in [1, 5, 17] {
             let mut seen = Vec::new();
             let mut after = Value::Null;
@@ -302,7 +431,13 @@ async fn pages_of_orders_have_no_duplicates_or_gaps() {
                         json!({ "a": after, "f": size }),
                     )
                     .await;
-                seen.extend(page["orders"]["nodes"].as_array().expect("nodes").iter().map(id));
+                seen.extend(
+                    page["orders"]["nodes"]
+                        .as_array()
+                        .expect("nodes")
+                        .iter()
+                        .map(id),
+                );
                 if page["orders"]["pageInfo"]["hasNextPage"] != true {
                     break;
                 }
@@ -325,20 +460,42 @@ async fn upserts_are_idempotent_and_stale_versions_are_refused() {
     let again = app.ok(upsert, json!({ "input": input })).await;
     assert_eq!(first, again, "same input, same record, same version");
     let order_upsert = "mutation($input: OrderInput!) { upsertOrder(externalId: \"ERP-SO-1\", input: $input) { id version status } }";
-    let o1 = app.ok(order_upsert, json!({ "input": { "accountId": "acc_1", "currency": "EUR", "number": "ERP-1" } })).await;
-    let o2 = app.ok(order_upsert, json!({ "input": { "accountId": "acc_1", "currency": "EUR", "number": "ERP-1" } })).await;
+    let o1 = app
+        .ok(
+            order_upsert,
+            json!({ "input": { "accountId": "acc_1", "currency": "EUR", "number": "ERP-1" } }),
+        )
+        .await;
+    let o2 = app
+        .ok(
+            order_upsert,
+            json!({ "input": { "accountId": "acc_1", "currency": "EUR", "number": "ERP-1" } }),
+        )
+        .await;
     assert_eq!(o1, o2);
-    let moved = app.ok(order_upsert, json!({ "input": { "status": "CONFIRMED" } })).await;
+    let moved = app
+        .ok(order_upsert, json!({ "input": { "status": "CONFIRMED" } }))
+        .await;
     assert_eq!(moved["upsertOrder"]["version"], 2);
-    let refused = app.error(order_upsert, json!({ "input": { "status": "DRAFT" } })).await;
-    assert_eq!(refused["extensions"]["code"], "INVALID_STATE", "upserts go through the state machine too");
+    let refused = app
+        .error(order_upsert, json!({ "input": { "status": "DRAFT" } }))
+        .await;
+    assert_eq!(
+        refused["extensions"]["code"], "INVALID_STATE",
+        "upserts go through the state machine too"
+    );
 
     let product = id(&first["upsertProduct"]);
     app.ok("mutation($id: ID!) { updateProduct(id: $id, version: 1, input: { name: \"Renamed\" }) { version } }", json!({ "id": product })).await;
     let stale = app.error("mutation($id: ID!) { updateProduct(id: $id, version: 1, input: { name: \"Lost?\" }) { version } }", json!({ "id": product })).await;
     assert_eq!(stale["extensions"]["code"], "VERSION_CONFLICT");
     assert_eq!(stale["extensions"]["currentVersion"], 2);
-    let read = app.ok("query($id: ID!) { product(id: $id) { name } }", json!({ "id": product })).await;
+    let read = app
+        .ok(
+            "query($id: ID!) { product(id: $id) { name } }",
+            json!({ "id": product }),
+        )
+        .await;
     assert_eq!(read["product"]["name"], "Renamed");
 }
 
@@ -348,28 +505,53 @@ async fn invalid_values_and_unknown_ids_get_clear_errors_and_nothing_is_written(
     let product = create_product(&app, "P-1", SUPPLIER, "10").await;
     let order = create_order(&app, "acc_1", json!({})).await;
     let cases = [
-        ("mutation { createProduct(input: { sku: \"has space\", name: \"x\", supplierPartnerId: \"ptn_1\", unitPrice: \"1\", currency: \"EUR\" }) { id } }", "input.sku"),
-        ("mutation { createProduct(input: { sku: \"OK-1\", name: \"x\", supplierPartnerId: \"ptn_1\", unitPrice: \"1.234\", currency: \"EUR\" }) { id } }", "input.unitPrice"),
-        ("mutation { createProduct(input: { sku: \"OK-1\", name: \"x\", supplierPartnerId: \"not an id!\", unitPrice: \"1\", currency: \"EUR\" }) { id } }", "input.supplierPartnerId"),
-        ("mutation { createProduct(input: { sku: \"OK-1\", name: \"x\", supplierPartnerId: \"ptn_1\", unitPrice: \"1\", currency: \"XXX\" }) { id } }", "input.currency"),
-        ("mutation { createOrder(input: { accountId: \"acc_1\" }) { id } }", "input.currency"),
-        ("mutation { createOrder(input: { accountId: \"acc_1\", currency: \"EUR\", status: SHIPPED }) { id } }", "input.status"),
-        ("mutation { createOrder(input: { accountId: \"acc_1\", currency: \"EUR\", status: DRAFT, placedAt: \"2026-01-01T00:00:00Z\" }) { id } }", "input.placedAt"),
+        (
+            "mutation { createProduct(input: { sku: \"has space\", name: \"x\", supplierPartnerId: \"ptn_1\", unitPrice: \"1\", currency: \"EUR\" }) { id } }",
+            "input.sku",
+        ),
+        (
+            "mutation { createProduct(input: { sku: \"OK-1\", name: \"x\", supplierPartnerId: \"ptn_1\", unitPrice: \"1.234\", currency: \"EUR\" }) { id } }",
+            "input.unitPrice",
+        ),
+        (
+            "mutation { createProduct(input: { sku: \"OK-1\", name: \"x\", supplierPartnerId: \"not an id!\", unitPrice: \"1\", currency: \"EUR\" }) { id } }",
+            "input.supplierPartnerId",
+        ),
+        (
+            "mutation { createProduct(input: { sku: \"OK-1\", name: \"x\", supplierPartnerId: \"ptn_1\", unitPrice: \"1\", currency: \"XXX\" }) { id } }",
+            "input.currency",
+        ),
+        (
+            "mutation { createOrder(input: { accountId: \"acc_1\" }) { id } }",
+            "input.currency",
+        ),
+        (
+            "mutation { createOrder(input: { accountId: \"acc_1\", currency: \"EUR\", status: SHIPPED }) { id } }",
+            "input.status",
+        ),
+        (
+            "mutation { createOrder(input: { accountId: \"acc_1\", currency: \"EUR\", status: DRAFT, placedAt: \"2026-01-01T00:00:00Z\" }) { id } }",
+            "input.placedAt",
+        ),
     ];
     for (mutation, field) in cases {
         let error = app.error(mutation, json!({})).await;
         assert_eq!(error["extensions"]["code"], "VALIDATION", "{mutation}");
         assert_eq!(error["extensions"]["field"], field, "{mutation}");
     }
-    let line = |order: &str, product: &str, quantity: i32, currency: &str| {
-        json!({ "input": { "orderId": order, "productId": product, "quantity": quantity, "unitPrice": "1", "currency": currency } })
-    };
+    let line = |order: &str, product: &str, quantity: i32, currency: &str| json!({ "input": { "orderId": order, "productId": product, "quantity": quantity, "unitPrice": "1", "currency": currency } });
     let create_line = "mutation($input: OrderLineInput!) { createOrderLine(input: $input) { id } }";
     for (vars, field) in [
         (line(&id(&order), &id(&product), 0, "EUR"), "input.quantity"),
         (line(&id(&order), &id(&product), 1, "USD"), "input.currency"),
-        (line(&id(&order), "prd_missing", 1, "EUR"), "input.productId"),
-        (line("ord_missing", &id(&product), 1, "EUR"), "input.orderId"),
+        (
+            line(&id(&order), "prd_missing", 1, "EUR"),
+            "input.productId",
+        ),
+        (
+            line("ord_missing", &id(&product), 1, "EUR"),
+            "input.orderId",
+        ),
     ] {
         let error = app.error(create_line, vars).await;
         assert_eq!(error["extensions"]["code"], "VALIDATION");
@@ -380,11 +562,23 @@ async fn invalid_values_and_unknown_ids_get_clear_errors_and_nothing_is_written(
     let changed_currency = app.error("mutation($id: ID!) { updateOrder(id: $id, version: 1, input: { currency: \"USD\" }) { id } }", json!({ "id": id(&order) })).await;
     assert_eq!(changed_currency["extensions"]["field"], "input.currency");
 
-    let missing = app.ok("{ order(id: \"ord_nope\") { id } product(id: \"prd_nope\") { id } }", json!({})).await;
+    let missing = app
+        .ok(
+            "{ order(id: \"ord_nope\") { id } product(id: \"prd_nope\") { id } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(missing, json!({ "order": null, "product": null }));
     let not_found = app.error("mutation { updateOrder(id: \"ord_nope\", version: 1, input: { internalNote: \"x\" }) { id } }", json!({})).await;
     assert_eq!(not_found["extensions"]["code"], "NOT_FOUND");
-    assert_eq!((app.count("products").await, app.count("orders").await, app.count("order_lines").await), (1, 1, 0));
+    assert_eq!(
+        (
+            app.count("products").await,
+            app.count("orders").await,
+            app.count("order_lines").await
+        ),
+        (1, 1, 0)
+    );
 }
 
 #[tokio::test]
@@ -403,14 +597,23 @@ async fn entity_batches_load_with_one_query_and_references_resolve_by_key() {
             json!({ "r": representations }),
         )
         .await;
-    assert_eq!(app.statements.get() - before, 1, "one statement for 51 keys");
+    assert_eq!(
+        app.statements.get() - before,
+        1,
+        "one statement for 51 keys"
+    );
     let found = data["_entities"].as_array().expect("entities");
     assert_eq!(found.len(), 51);
     assert_eq!(found[7]["sku"], "B-7");
     assert_eq!(found[50], Value::Null, "an unknown key resolves to null");
 
     // Account and Partner are the account service's: resolved by key, extended here.
-    let order = create_order(&app, "acc_9", json!({ "fulfillingDistributorId": DISTRIBUTOR })).await;
+    let order = create_order(
+        &app,
+        "acc_9",
+        json!({ "fulfillingDistributorId": DISTRIBUTOR }),
+    )
+    .await;
     let data = app
         .ok(
             r#"query($r: [_Any!]!) { _entities(representations: $r) {
@@ -424,9 +627,15 @@ async fn entity_batches_load_with_one_query_and_references_resolve_by_key() {
             ] }),
         )
         .await;
-    assert_eq!(data["_entities"][0]["orders"]["nodes"][0]["id"], order["id"]);
+    assert_eq!(
+        data["_entities"][0]["orders"]["nodes"][0]["id"],
+        order["id"]
+    );
     assert_eq!(data["_entities"][1]["suppliedProducts"]["totalCount"], 50);
-    assert_eq!(data["_entities"][2]["fulfilledOrders"]["nodes"][0]["id"], order["id"]);
+    assert_eq!(
+        data["_entities"][2]["fulfilledOrders"]["nodes"][0]["id"],
+        order["id"]
+    );
 }
 
 #[tokio::test]
@@ -445,15 +654,30 @@ async fn malformed_requests_and_database_failures_get_clear_or_opaque_errors() {
         .status();
     assert_eq!(status, 415);
     use sea_orm::ConnectionTrait;
-    app.db.execute_unprepared("DROP TABLE shipments").await.expect("drop");
+    app.db
+        .execute_unprepared("DROP TABLE shipments")
+        .await
+        .expect("drop");
     let body = app.gql("{ shipments { totalCount } }", json!({})).await;
     assert_eq!(body["errors"][0]["extensions"]["code"], "INTERNAL");
     let text = body.to_string().to_lowercase();
-    for leak in ["no such table", "does not exist", "relation", "select", "sqlx"] {
+    for leak in [
+        "no such table",
+        "does not exist",
+        "relation",
+        "select",
+        "sqlx",
+    ] {
         assert!(!text.contains(leak), "{leak} leaked: {body}");
     }
     for path in ["/health", "/ready", "/events?after=0"] {
-        let status = app.client.get(format!("{}{path}", app.url)).send().await.expect("send").status();
+        let status = app
+            .client
+            .get(format!("{}{path}", app.url))
+            .send()
+            .await
+            .expect("send")
+            .status();
         assert_eq!(status, 200, "{path}");
     }
 }

@@ -33,7 +33,9 @@ async fn bus() -> EventBus {
 }
 
 async fn recorded(db: &DatabaseConnection) -> Vec<Event> {
-    outbox::all(db, crm_order_visibility::SERVICE).await.expect("outbox")
+    outbox::all(db, crm_order_visibility::SERVICE)
+        .await
+        .expect("outbox")
 }
 
 async fn create_order(app: &TestApp, account: &str) -> Value {
@@ -70,15 +72,35 @@ async fn an_event_is_recorded_if_and_only_if_the_business_write_commits() {
     let after_product = recorded(&app.db).await.len();
     assert_eq!(after_product, 1, "products publish nothing");
     for (query, vars) in [
-        ("mutation($id: ID!) { updateOrder(id: $id, version: 1, input: { status: DELIVERED }) { id } }", json!({ "id": id(&order) })),
-        ("mutation($id: ID!) { updateOrder(id: $id, version: 7, input: { status: CONFIRMED }) { id } }", json!({ "id": id(&order) })),
-        ("mutation($id: ID!) { updateOrder(id: $id, version: 1, input: { fulfillingDistributorId: \"bad id!\" }) { id } }", json!({ "id": id(&order) })),
-        ("mutation($o: ID!, $p: ID!) { createOrderLine(input: { orderId: $o, productId: $p, quantity: 1, unitPrice: \"1\", currency: \"USD\" }) { id } }", json!({ "o": id(&order), "p": product })),
+        (
+            "mutation($id: ID!) { updateOrder(id: $id, version: 1, input: { status: DELIVERED }) { id } }",
+            json!({ "id": id(&order) }),
+        ),
+        (
+            "mutation($id: ID!) { updateOrder(id: $id, version: 7, input: { status: CONFIRMED }) { id } }",
+            json!({ "id": id(&order) }),
+        ),
+        (
+            "mutation($id: ID!) { updateOrder(id: $id, version: 1, input: { fulfillingDistributorId: \"bad id!\" }) { id } }",
+            json!({ "id": id(&order) }),
+        ),
+        (
+            "mutation($o: ID!, $p: ID!) { createOrderLine(input: { orderId: $o, productId: $p, quantity: 1, unitPrice: \"1\", currency: \"USD\" }) { id } }",
+            json!({ "o": id(&order), "p": product }),
+        ),
     ] {
         app.error(query, vars).await;
     }
-    assert_eq!(recorded(&app.db).await.len(), 1, "no event from a refused write");
-    assert_eq!(app.count("order_lines").await, 0, "the failed line was rolled back with its event");
+    assert_eq!(
+        recorded(&app.db).await.len(),
+        1,
+        "no event from a refused write"
+    );
+    assert_eq!(
+        app.count("order_lines").await,
+        0,
+        "the failed line was rolled back with its event"
+    );
 
     // The same store write, rolled back or committed, at the level of the transaction.
     use crm_service_common::db::{begin_write, commit};
@@ -96,13 +118,23 @@ async fn an_event_is_recorded_if_and_only_if_the_business_write_commits() {
         Ok(())
     };
     let txn = begin_write(&app.db).await.expect("begin");
-    create::<order::Entity, _>(&txn, None, apply).await.expect("create in txn");
+    create::<order::Entity, _>(&txn, None, apply)
+        .await
+        .expect("create in txn");
     drop(txn); // rolled back
-    assert_eq!((recorded(&app.db).await.len(), app.count("orders").await), (1, 1));
+    assert_eq!(
+        (recorded(&app.db).await.len(), app.count("orders").await),
+        (1, 1)
+    );
     let txn = begin_write(&app.db).await.expect("begin");
-    create::<order::Entity, _>(&txn, None, apply).await.expect("create in txn");
+    create::<order::Entity, _>(&txn, None, apply)
+        .await
+        .expect("create in txn");
     commit(txn).await.expect("commit");
-    assert_eq!((recorded(&app.db).await.len(), app.count("orders").await), (2, 2));
+    assert_eq!(
+        (recorded(&app.db).await.len(), app.count("orders").await),
+        (2, 2)
+    );
 }
 
 #[tokio::test]
@@ -125,7 +157,10 @@ async fn the_relay_publishes_each_order_in_commit_order_with_dense_positions() {
     futures_util::future::join_all(writes).await;
     // A relay round publishes everything committed so far; run it until it is idle.
     while relay.run_once().await.expect("relay round") > 0 {}
-    let published = bus.read(crm_order_visibility::SERVICE, 0, 1_000, Duration::ZERO).await.expect("read");
+    let published = bus
+        .read(crm_order_visibility::SERVICE, 0, 1_000, Duration::ZERO)
+        .await
+        .expect("read");
     assert_eq!(published.len(), 2 + 12);
     let positions: Vec<i64> = published.iter().map(|e| e.position).collect();
     assert_eq!(positions, (1..=14).collect::<Vec<_>>(), "dense, in order");
@@ -133,9 +168,18 @@ async fn the_relay_publishes_each_order_in_commit_order_with_dense_positions() {
         let sizes: Vec<usize> = published
             .iter()
             .filter(|e| e.aggregate_id == id(order))
-            .map(|e| e.payload["supplierPartnerIds"].as_array().expect("suppliers").len())
+            .map(|e| {
+                e.payload["supplierPartnerIds"]
+                    .as_array()
+                    .expect("suppliers")
+                    .len()
+            })
             .collect();
-        assert_eq!(sizes, (0..=6).collect::<Vec<_>>(), "each event of an order sees the one before it");
+        assert_eq!(
+            sizes,
+            (0..=6).collect::<Vec<_>>(),
+            "each event of an order sees the one before it"
+        );
     }
     // Publishing again (a relay that crashed before marking) duplicates nothing.
     app.db
@@ -143,12 +187,18 @@ async fn the_relay_publishes_each_order_in_commit_order_with_dense_positions() {
         .await
         .expect("unmark");
     while relay.run_once().await.expect("relay round") > 0 {}
-    let again = bus.read(crm_order_visibility::SERVICE, 0, 1_000, Duration::ZERO).await.expect("read");
+    let again = bus
+        .read(crm_order_visibility::SERVICE, 0, 1_000, Duration::ZERO)
+        .await
+        .expect("read");
     assert_eq!(again, published);
     // The feed serves the same events by position.
     let feed = HttpFeed::new(&app.url);
     assert_eq!(feed.page(0, 1_000).await.expect("feed"), published);
-    assert_eq!(feed.page(10, 2).await.expect("feed"), published[10..12].to_vec());
+    assert_eq!(
+        feed.page(10, 2).await.expect("feed"),
+        published[10..12].to_vec()
+    );
 }
 
 /// Writes each applied event into `applied_events` (whose primary key refuses a second
@@ -158,12 +208,21 @@ struct Recorder {
 }
 
 impl EventHandler for Recorder {
-    fn apply(&self, txn: &DatabaseTransaction, event: &Event) -> impl Future<Output = ApiResult<()>> + Send {
-        let fail = self.fail_at.compare_exchange(event.position, -1, Ordering::SeqCst, Ordering::SeqCst).is_ok();
+    fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &Event,
+    ) -> impl Future<Output = ApiResult<()>> + Send {
+        let fail = self
+            .fail_at
+            .compare_exchange(event.position, -1, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok();
         let insert = Statement::from_sql_and_values(
             txn.get_database_backend(),
             match txn.get_database_backend() {
-                sea_orm::DbBackend::Postgres => "INSERT INTO applied_events (event_id, position) VALUES ($1, $2)",
+                sea_orm::DbBackend::Postgres => {
+                    "INSERT INTO applied_events (event_id, position) VALUES ($1, $2)"
+                }
                 _ => "INSERT INTO applied_events (event_id, position) VALUES (?, ?)",
             },
             [event.id.clone().into(), event.position.into()],
@@ -205,7 +264,9 @@ async fn a_consumer_that_stops_mid_stream_resumes_without_losing_or_repeating_ev
             consumer_db.clone(),
             bus.clone(),
             HttpFeed::new(&app.url),
-            Recorder { fail_at: fail_at.clone() },
+            Recorder {
+                fail_at: fail_at.clone(),
+            },
         )
     };
     let first = consumer(&fail_at, &bus);
@@ -214,12 +275,21 @@ async fn a_consumer_that_stops_mid_stream_resumes_without_losing_or_repeating_ev
     assert_eq!(first.checkpoint().await.expect("checkpoint"), 5);
     let applied = |db: DatabaseConnection| async move {
         let rows = db
-            .query_all_raw(Statement::from_string(db.get_database_backend(), "SELECT position FROM applied_events ORDER BY position"))
+            .query_all_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT position FROM applied_events ORDER BY position",
+            ))
             .await
             .expect("rows");
-        rows.iter().map(|r| r.try_get::<i64>("", "position").expect("position")).collect::<Vec<_>>()
+        rows.iter()
+            .map(|r| r.try_get::<i64>("", "position").expect("position"))
+            .collect::<Vec<_>>()
     };
-    assert_eq!(applied(consumer_db.clone()).await, vec![1, 2, 3, 4, 5], "the failed event left no trace");
+    assert_eq!(
+        applied(consumer_db.clone()).await,
+        vec![1, 2, 3, 4, 5],
+        "the failed event left no trace"
+    );
 
     // "Restart": a new consumer with the same name continues from its checkpoint; more
     // events arrive meanwhile.
@@ -230,24 +300,37 @@ async fn a_consumer_that_stops_mid_stream_resumes_without_losing_or_repeating_ev
     let second = consumer(&fail_at, &bus);
     let mut total = 0;
     loop {
-        let n = second.poll_once(Duration::from_millis(100)).await.expect("poll");
+        let n = second
+            .poll_once(Duration::from_millis(100))
+            .await
+            .expect("poll");
         if n == 0 {
             break;
         }
         total += n;
     }
     assert_eq!(total, 8);
-    assert_eq!(applied(consumer_db.clone()).await, (1..=13).collect::<Vec<_>>());
+    assert_eq!(
+        applied(consumer_db.clone()).await,
+        (1..=13).collect::<Vec<_>>()
+    );
     // Events delivered again (a relay re-publish, a replayed page) are skipped.
     let replay = HttpFeed::new(&app.url).page(0, 100).await.expect("feed");
     for event in &replay {
-        assert!(!second.apply_one(event).await.expect("apply"), "position {} applied twice", event.position);
+        assert!(
+            !second.apply_one(event).await.expect("apply"),
+            "position {} applied twice",
+            event.position
+        );
     }
     assert_eq!(applied(consumer_db.clone()).await.len(), 13);
 
     // A consumer further behind than the bus keeps reads the gap from the feed.
     let short = EventBus::Memory(MemoryBus::with_retention(3));
-    short.publish(crm_order_visibility::SERVICE, &replay).await.expect("publish");
+    short
+        .publish(crm_order_visibility::SERVICE, &replay)
+        .await
+        .expect("publish");
     let (fresh_db, _, _dir2) = crm_testkit::fresh_database("consumer2", |db| async move {
         crm_order_visibility::migrate(&db).await
     })
@@ -262,8 +345,14 @@ async fn a_consumer_that_stops_mid_stream_resumes_without_losing_or_repeating_ev
         fresh_db.clone(),
         short,
         HttpFeed::new(&app.url),
-        Recorder { fail_at: Arc::new(AtomicI64::new(-1)) },
+        Recorder {
+            fail_at: Arc::new(AtomicI64::new(-1)),
+        },
     );
     while rebuild.poll_once(Duration::ZERO).await.expect("poll") > 0 {}
-    assert_eq!(applied(fresh_db.clone()).await, (1..=13).collect::<Vec<_>>(), "rebuilt from scratch through the feed");
+    assert_eq!(
+        applied(fresh_db.clone()).await,
+        (1..=13).collect::<Vec<_>>(),
+        "rebuilt from scratch through the feed"
+    );
 }

@@ -19,7 +19,14 @@ pub struct TestApp {
 
 /// A fresh database for one test of `service`, migrated by `migrate`. The statement
 /// counter counts what runs on the returned connection.
-pub async fn fresh_database<F, Fut>(service: &str, migrate: F) -> (DatabaseConnection, StatementCounter, Option<tempfile::TempDir>)
+pub async fn fresh_database<F, Fut>(
+    service: &str,
+    migrate: F,
+) -> (
+    DatabaseConnection,
+    StatementCounter,
+    Option<tempfile::TempDir>,
+)
 where
     F: FnOnce(DatabaseConnection) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
@@ -43,13 +50,19 @@ where
 
 impl TestApp {
     /// Starts `app(db)` on port 0 over a fresh database of `service`.
-    pub async fn spawn<F, Fut>(service: &str, migrate: F, app: fn(DatabaseConnection) -> axum::Router) -> Self
+    pub async fn spawn<F, Fut>(
+        service: &str,
+        migrate: F,
+        app: fn(DatabaseConnection) -> axum::Router,
+    ) -> Self
     where
         F: FnOnce(DatabaseConnection) -> Fut,
         Fut: Future<Output = anyhow::Result<()>>,
     {
         let (db, statements, dir) = fresh_database(service, migrate).await;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let router = app(db.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });

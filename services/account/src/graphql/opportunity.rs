@@ -9,8 +9,8 @@ use sea_orm::ExprTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait, QueryFilter, Select};
 
-use super::account::Account;
 use super::MoneyAmount;
+use super::account::Account;
 use super::{
     FilterExt, RecordFilter, RecordInput, ensure_exists, load, optional, ordering, record_object,
     record_operations, required, unarchived,

@@ -6,13 +6,11 @@ use crm_service_common::connection_types;
 use crm_service_common::domain::text;
 use crm_service_common::{ApiError, ApiResult};
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{
-    ActiveValue::Set, EntityTrait, ExprTrait, QueryFilter, QueryOrder, Select,
-};
+use sea_orm::{ActiveValue::Set, EntityTrait, ExprTrait, QueryFilter, QueryOrder, Select};
 
 use super::{
-    FilterExt, RecordFilter, RecordInput, db, load, ordering, record_object, record_operations, required,
-    unarchived,
+    FilterExt, RecordFilter, RecordInput, db, load, ordering, record_object, record_operations,
+    required, unarchived,
 };
 use crate::domain::{PartnerKind, PartnerTier};
 use crate::entity::{partner, partner_territory, territory};

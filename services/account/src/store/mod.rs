@@ -1,9 +1,9 @@
 //! The account service's records on the shared record store (`crm_service_common::record`),
 //! and the domain events its changes publish.
 
-pub use crm_service_common::record::*;
 use crm_service_common::events::NewEvent;
 use crm_service_common::record;
+pub use crm_service_common::record::*;
 use serde_json::json;
 
 use crate::entity::*;

@@ -9,13 +9,25 @@ use serde_json::{Value, json};
 pub use crm_testkit::{TestApp, id};
 
 /// A fresh, migrated account database for one test.
-pub async fn fresh_database() -> (DatabaseConnection, StatementCounter, Option<tempfile::TempDir>) {
-    crm_testkit::fresh_database(crm_account::SERVICE, |db| async move { crm_account::migrate(&db).await }).await
+pub async fn fresh_database() -> (
+    DatabaseConnection,
+    StatementCounter,
+    Option<tempfile::TempDir>,
+) {
+    crm_testkit::fresh_database(crm_account::SERVICE, |db| async move {
+        crm_account::migrate(&db).await
+    })
+    .await
 }
 
 /// The account service on port 0 over a fresh database.
 pub async fn spawn() -> TestApp {
-    TestApp::spawn(crm_account::SERVICE, |db| async move { crm_account::migrate(&db).await }, crm_account::app).await
+    TestApp::spawn(
+        crm_account::SERVICE,
+        |db| async move { crm_account::migrate(&db).await },
+        crm_account::app,
+    )
+    .await
 }
 
 /// The account service's own steps for tests.
@@ -51,6 +63,4 @@ impl AccountSteps for TestApp {
             .await;
         data["createAccount"].clone()
     }
-
 }
-

@@ -60,7 +60,13 @@ impl EventBus {
     /// Up to `limit` events after position `after`, waiting up to `wait` for the first.
     /// The first event returned may be later than `after + 1` when the stream no longer
     /// holds the gap: the consumer then reads the feed.
-    pub async fn read(&self, source: &str, after: i64, limit: usize, wait: Duration) -> ApiResult<Vec<Event>> {
+    pub async fn read(
+        &self,
+        source: &str,
+        after: i64,
+        limit: usize,
+        wait: Duration,
+    ) -> ApiResult<Vec<Event>> {
         match self {
             Self::Memory(bus) => Ok(bus.read(source, after, limit, wait).await),
             Self::Redis(bus) => bus.read(source, after, limit, wait).await,
@@ -91,7 +97,10 @@ impl MemoryBus {
             let mut streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
             let stream = streams.entry(source.to_owned()).or_default();
             for event in events {
-                if stream.back().is_some_and(|last| last.position >= event.position) {
+                if stream
+                    .back()
+                    .is_some_and(|last| last.position >= event.position)
+                {
                     continue;
                 }
                 stream.push_back(event.clone());
@@ -166,7 +175,8 @@ impl RedisBus {
         let key = self.stream_key(source);
         let mut connection = self.connection.clone();
         for event in events {
-            let body = serde_json::to_string(event).map_err(|e| ApiError::internal(e.to_string()))?;
+            let body =
+                serde_json::to_string(event).map_err(|e| ApiError::internal(e.to_string()))?;
             let added: redis::RedisResult<String> = redis::cmd("XADD")
                 .arg(&key)
                 .arg("MAXLEN")
@@ -188,7 +198,13 @@ impl RedisBus {
         Ok(())
     }
 
-    async fn read(&self, source: &str, after: i64, limit: usize, wait: Duration) -> ApiResult<Vec<Event>> {
+    async fn read(
+        &self,
+        source: &str,
+        after: i64,
+        limit: usize,
+        wait: Duration,
+    ) -> ApiResult<Vec<Event>> {
         let key = self.stream_key(source);
         let mut connection = self.connection.clone();
         // Polling (no XREAD BLOCK): a blocking read would hold the shared multiplexed

@@ -49,7 +49,11 @@ async fn serve_page(
     params: Result<Query<FeedParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let Ok(Query(params)) = params else {
-        return (StatusCode::BAD_REQUEST, "after and limit must be whole numbers").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "after and limit must be whole numbers",
+        )
+            .into_response();
     };
     let after = params.after.unwrap_or(0).max(0);
     let limit = params.limit.unwrap_or(100).clamp(1, MAX_FEED_PAGE);

@@ -110,7 +110,11 @@ pub async fn assign_positions(db: &DatabaseConnection, source: &str, limit: u64)
 }
 
 /// Positioned events not yet marked published, in position order.
-pub async fn unpublished(db: &DatabaseConnection, source: &str, limit: u64) -> ApiResult<Vec<Event>> {
+pub async fn unpublished(
+    db: &DatabaseConnection,
+    source: &str,
+    limit: u64,
+) -> ApiResult<Vec<Event>> {
     let rows = Outbox::find()
         .filter(Expr::col(Column::Position).is_not_null())
         .filter(Expr::col(Column::PublishedAt).is_null())
@@ -133,7 +137,12 @@ pub async fn mark_published(db: &DatabaseConnection, position: i64) -> ApiResult
 }
 
 /// The feed: positioned events after `after`, in position order.
-pub async fn page(db: &DatabaseConnection, source: &str, after: i64, limit: u64) -> ApiResult<Vec<Event>> {
+pub async fn page(
+    db: &DatabaseConnection,
+    source: &str,
+    after: i64,
+    limit: u64,
+) -> ApiResult<Vec<Event>> {
     let rows = Outbox::find()
         .filter(Expr::col(Column::Position).gt(after))
         .order_by_asc(Column::Position)

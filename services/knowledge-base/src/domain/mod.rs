@@ -55,7 +55,9 @@ pub fn audiences(field: &str, values: &[Audience]) -> ApiResult<String> {
     if values.is_empty() {
         return Err(ApiError::validation(field, "needs at least one audience"));
     }
-    Ok(encode_set(values.iter().map(|a| crm_service_common::domain::label(*a))))
+    Ok(encode_set(
+        values.iter().map(|a| crm_service_common::domain::label(*a)),
+    ))
 }
 
 pub fn parse_audiences(stored: &str) -> Vec<Audience> {
@@ -133,30 +135,53 @@ mod tests {
     fn search_text_becomes_words_and_nothing_else() {
         let q = SearchQuery::parse(Some(r#"  Reset "the" sensor* OR title:x -- ; DROP"#))
             .expect("words");
-        assert_eq!(q.to_fts5(), r#""reset"* "the"* "sensor"* "or"* "title"* "x"* "drop"*"#);
-        assert_eq!(q.to_tsquery(), "reset:* & the:* & sensor:* & or:* & title:* & x:* & drop:*");
+        assert_eq!(
+            q.to_fts5(),
+            r#""reset"* "the"* "sensor"* "or"* "title"* "x"* "drop"*"#
+        );
+        assert_eq!(
+            q.to_tsquery(),
+            "reset:* & the:* & sensor:* & or:* & title:* & x:* & drop:*"
+        );
         assert_eq!(SearchQuery::parse(Some(" -- '' ")), None);
         assert_eq!(SearchQuery::parse(None), None);
     }
 
     #[test]
     fn sets_are_sorted_and_delimited() {
-        assert_eq!(encode_set(["b".to_owned(), "a".to_owned(), "b".to_owned()]), "|a|b|");
+        assert_eq!(
+            encode_set(["b".to_owned(), "a".to_owned(), "b".to_owned()]),
+            "|a|b|"
+        );
         assert_eq!(decode_set("|a|b|"), vec!["a", "b"]);
         assert_eq!(encode_set(Vec::<String>::new()), "");
         assert!(tags("tags", &["Firmware".into(), "set-up".into()]).is_ok());
         assert!(tags("tags", &["no spaces".into()]).is_err());
         assert!(audiences("audiences", &[]).is_err());
         assert_eq!(
-            parse_audiences(&audiences("a", &[Audience::Public, Audience::Supplier]).unwrap_or_default()),
+            parse_audiences(
+                &audiences("a", &[Audience::Public, Audience::Supplier]).unwrap_or_default()
+            ),
             vec![Audience::Public, Audience::Supplier]
         );
     }
 
     #[test]
     fn the_editorial_lifecycle_is_enforced() {
-        assert!(ArticleStatus::Draft.transition(ArticleStatus::Published).is_err());
-        assert!(ArticleStatus::Review.transition(ArticleStatus::Published).is_ok());
-        assert!(ArticleStatus::Archived.transition(ArticleStatus::Draft).is_ok());
+        assert!(
+            ArticleStatus::Draft
+                .transition(ArticleStatus::Published)
+                .is_err()
+        );
+        assert!(
+            ArticleStatus::Review
+                .transition(ArticleStatus::Published)
+                .is_ok()
+        );
+        assert!(
+            ArticleStatus::Archived
+                .transition(ArticleStatus::Draft)
+                .is_ok()
+        );
     }
 }

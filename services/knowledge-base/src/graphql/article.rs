@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use crm_service_common::domain::{Lifecycle, reference, text};
 use crm_service_common::pagination::{Cursor, Ordering, Page, PageRequest, SortKey, TotalCount};
 use crm_service_common::{ApiError, ApiResult, connection_types};
-use sea_orm::{ActiveValue, EntityTrait, ExprTrait, QueryFilter, QuerySelect, Select};
 use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue, EntityTrait, ExprTrait, QueryFilter, QuerySelect, Select};
 
 use super::references::Product;
 use super::{
@@ -96,17 +96,24 @@ impl RecordFilter<article::Entity> for ArticleFilter {
         let mut s = unarchived(article::Entity::find(), self.include_archived);
         s = s.eq_if(C::Status, self.status);
         if let Some(audience) = self.audience {
-            s = s.filter(Expr::col(C::Audiences).like(format!("%|{}|%", crm_service_common::domain::label(audience))));
+            s = s.filter(Expr::col(C::Audiences).like(format!(
+                "%|{}|%",
+                crm_service_common::domain::label(audience)
+            )));
         }
         if let Some(tag) = self.tag {
-            s = s.filter(Expr::col(C::Tags).like(format!("%{}%", encode_set([tag.trim().to_lowercase()]))));
+            s = s.filter(
+                Expr::col(C::Tags).like(format!("%{}%", encode_set([tag.trim().to_lowercase()]))),
+            );
         }
         if let Some(product_id) = self.product_id {
-            s = s.filter(Expr::col(C::ProductIds).like(format!("%{}%", encode_set([product_id.0]))));
+            s = s
+                .filter(Expr::col(C::ProductIds).like(format!("%{}%", encode_set([product_id.0]))));
         }
         s
     }
 
+    #[allow(clippy::manual_async_fn)] // the trait's signature, spelled out
     fn page<'a>(
         self,
         ctx: &'a Context<'_>,
@@ -125,7 +132,9 @@ impl RecordFilter<article::Entity> for ArticleFilter {
             let db = db(ctx)?;
             let hits = store::ranked_matches(db, &query).await?;
             let ids: Vec<String> = hits.iter().map(|(id, _)| id.clone()).collect();
-            let select = self.select().filter(Expr::col(article::Column::Id).is_in(ids));
+            let select = self
+                .select()
+                .filter(Expr::col(article::Column::Id).is_in(ids));
             if explicit {
                 return list(ctx, select, ordering, first, after).await;
             }
@@ -165,9 +174,15 @@ async fn relevance_page(
             .map(|(_, relevance)| (relevance * 1e9).round() as i64)
             .unwrap_or(i64::MIN)
     };
-    let mut ranked: Vec<(i64, String)> = candidates.into_iter().map(|id| (score(&id), id)).collect();
+    let mut ranked: Vec<(i64, String)> =
+        candidates.into_iter().map(|id| (score(&id), id)).collect();
     ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    if let Some(Cursor { key: SortKey::Int(last_score), id: last_id, .. }) = &request.after {
+    if let Some(Cursor {
+        key: SortKey::Int(last_score),
+        id: last_id,
+        ..
+    }) = &request.after
+    {
         ranked.retain(|(s, id)| s < last_score || (s == last_score && id > last_id));
     }
     let has_next_page = ranked.len() as u64 > request.first;
@@ -178,11 +193,20 @@ async fn relevance_page(
     for (s, id) in ranked {
         if let Some(at) = models.iter().position(|m| m.id == id) {
             let model = models.swap_remove(at);
-            let cursor = Cursor { ordering: RELEVANCE.to_owned(), key: SortKey::Int(s), id }.encode();
+            let cursor = Cursor {
+                ordering: RELEVANCE.to_owned(),
+                key: SortKey::Int(s),
+                id,
+            }
+            .encode();
             rows.push((model, cursor));
         }
     }
-    Ok(Page { rows, has_next_page, total })
+    Ok(Page {
+        rows,
+        has_next_page,
+        total,
+    })
 }
 
 /// Fields of an article. On create, `title`, `body` and `audiences` are required and the
@@ -206,7 +230,10 @@ impl RecordInput<article::Entity> for ArticleInput {
         }
         if let Some(v) = required(creating, "input.body", &self.body)? {
             if v.chars().count() > 200_000 {
-                return Err(ApiError::validation("input.body", "must be at most 200000 characters"));
+                return Err(ApiError::validation(
+                    "input.body",
+                    "must be at most 200000 characters",
+                ));
             }
             set(&mut m.body, v.clone());
         }
@@ -221,7 +248,10 @@ impl RecordInput<article::Entity> for ArticleInput {
         match (&self.product_ids, creating) {
             (Some(ids), _) => {
                 if ids.len() > 100 {
-                    return Err(ApiError::validation("input.productIds", "at most 100 products"));
+                    return Err(ApiError::validation(
+                        "input.productIds",
+                        "at most 100 products",
+                    ));
                 }
                 let ids = ids
                     .iter()
@@ -243,7 +273,9 @@ impl RecordInput<article::Entity> for ArticleInput {
             (false, None, wanted) => wanted.unwrap_or(ArticleStatus::Draft),
         };
         set(&mut m.status, status);
-        if status == ArticleStatus::Published && (creating || from != Some(ArticleStatus::Published)) {
+        if status == ArticleStatus::Published
+            && (creating || from != Some(ArticleStatus::Published))
+        {
             set(&mut m.published_at, Some(store::now()));
         } else if creating {
             set(&mut m.published_at, None);
@@ -273,7 +305,9 @@ pub(crate) async fn list_articles(
     filter: Option<ArticleFilter>,
     order_by: Option<ArticleOrder>,
 ) -> Result<ArticleConnection> {
-    ArticleQuery.articles(ctx, first, after, filter, order_by).await
+    ArticleQuery
+        .articles(ctx, first, after, filter, order_by)
+        .await
 }
 
 record_operations!(

@@ -64,7 +64,10 @@ pub async fn article_written<C: ConnectionTrait>(
 /// Every article matching `query`, with its relevance (higher is better): PostgreSQL
 /// `ts_rank` over the weighted `search_vector`, SQLite FTS5 `bm25` (negated) with the same
 /// weights (title 10, tags 4, body 1).
-pub async fn ranked_matches<C: ConnectionTrait>(db: &C, query: &SearchQuery) -> ApiResult<Vec<(String, f64)>> {
+pub async fn ranked_matches<C: ConnectionTrait>(
+    db: &C,
+    query: &SearchQuery,
+) -> ApiResult<Vec<(String, f64)>> {
     let backend = db.get_database_backend();
     let statement = match backend {
         DbBackend::Postgres => Statement::from_sql_and_values(

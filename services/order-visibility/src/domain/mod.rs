@@ -1,8 +1,8 @@
 //! The order-visibility vocabulary: statuses with their state machines, and the formats
 //! of SKUs and order numbers. No I/O here.
 
-pub use crm_service_common::domain::reference;
 use crm_service_common::domain::Lifecycle;
+pub use crm_service_common::domain::reference;
 use crm_service_common::{ApiError, ApiResult, text_enum};
 use sea_orm::sea_query::StringLen;
 
@@ -145,7 +145,11 @@ mod tests {
         let err = LineStatus::Cancelled
             .transition(LineStatus::Open)
             .expect_err("cancelled is final");
-        assert!(err.message().contains("none: it is final"), "{}", err.message());
+        assert!(
+            err.message().contains("none: it is final"),
+            "{}",
+            err.message()
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::order_line::{OrderLineConnection, OrderLineFilter, OrderLineOrder, li
 use super::references::{Account, Partner};
 use super::shipment::{ShipmentConnection, ShipmentFilter, ShipmentOrder, list_shipments};
 use super::{
-    FilterExt, RecordFilter, MoneyAmount, RecordInput, load, optional, ordering, record_object,
+    FilterExt, MoneyAmount, RecordFilter, RecordInput, load, optional, ordering, record_object,
     record_operations, required, unarchived,
 };
 use crate::domain::{OrderStatus, order_number, reference};
@@ -120,17 +120,24 @@ impl RecordFilter<order::Entity> for OrderFilter {
         s = s.text_search(self.text.as_deref(), &[C::Number]);
         s = s.eq_if(C::AccountId, self.account_id.map(|v| v.0));
         s = s.eq_if(C::Status, self.status);
-        s = s.eq_if(C::FulfillingDistributorId, self.fulfilling_distributor_id.map(|v| v.0));
+        s = s.eq_if(
+            C::FulfillingDistributorId,
+            self.fulfilling_distributor_id.map(|v| v.0),
+        );
         if let Some(supplier) = self.supplier_partner_id {
             let products = Query::select()
                 .column(product::Column::Id)
                 .from(product::Entity)
                 .and_where(Expr::col(product::Column::SupplierPartnerId).eq(supplier.0))
                 .to_owned();
-            s = s.filter(Expr::col(C::Id).in_subquery(lines_with(Expr::col(order_line::Column::ProductId).in_subquery(products))));
+            s = s.filter(Expr::col(C::Id).in_subquery(lines_with(
+                Expr::col(order_line::Column::ProductId).in_subquery(products),
+            )));
         }
         if let Some(product_id) = self.product_id {
-            s = s.filter(Expr::col(C::Id).in_subquery(lines_with(Expr::col(order_line::Column::ProductId).eq(product_id.0))));
+            s = s.filter(Expr::col(C::Id).in_subquery(lines_with(
+                Expr::col(order_line::Column::ProductId).eq(product_id.0),
+            )));
         }
         if let Some(v) = self.placed_after {
             s = s.filter(Expr::col(C::PlacedAt).gte(v));
@@ -169,10 +176,17 @@ pub struct OrderInput {
 }
 
 impl RecordInput<order::Entity> for OrderInput {
-    fn apply(&self, m: &mut order::ActiveModel, creating: bool) -> crm_service_common::ApiResult<()> {
+    fn apply(
+        &self,
+        m: &mut order::ActiveModel,
+        creating: bool,
+    ) -> crm_service_common::ApiResult<()> {
         match (&self.number, creating) {
             (Some(v), _) => set(&mut m.number, order_number("input.number", v)?),
-            (None, true) => set(&mut m.number, format!("SO-{}", &new_id("x")[2..14].to_ascii_uppercase())),
+            (None, true) => set(
+                &mut m.number,
+                format!("SO-{}", &new_id("x")[2..14].to_ascii_uppercase()),
+            ),
             (None, false) => {}
         }
         if let Some(v) = required(creating, "input.accountId", &self.account_id)? {
@@ -183,7 +197,10 @@ impl RecordInput<order::Entity> for OrderInput {
             if let ActiveValue::Unchanged(current) = &m.currency
                 && *current != code
             {
-                return Err(ApiError::validation("input.currency", "cannot change once the order exists"));
+                return Err(ApiError::validation(
+                    "input.currency",
+                    "cannot change once the order exists",
+                ));
             }
             set(&mut m.currency, code);
         }
@@ -191,7 +208,10 @@ impl RecordInput<order::Entity> for OrderInput {
             set(&mut m.total_minor, 0);
             let status = self.status.unwrap_or(OrderStatus::Placed);
             if !matches!(status, OrderStatus::Draft | OrderStatus::Placed) {
-                return Err(ApiError::validation("input.status", "a new order is DRAFT or PLACED"));
+                return Err(ApiError::validation(
+                    "input.status",
+                    "a new order is DRAFT or PLACED",
+                ));
             }
             set(&mut m.status, status);
             m.placed_at = ActiveValue::Set(None);
@@ -212,15 +232,20 @@ impl RecordInput<order::Entity> for OrderInput {
         };
         if let Some(at) = self.placed_at {
             if status == Some(OrderStatus::Draft) {
-                return Err(ApiError::validation("input.placedAt", "a draft has not been placed"));
+                return Err(ApiError::validation(
+                    "input.placedAt",
+                    "a draft has not been placed",
+                ));
             }
             set(&mut m.placed_at, Some(at));
         } else if placed_at.is_none() && status.is_some_and(|s| s != OrderStatus::Draft) {
             set(&mut m.placed_at, Some(now()));
         }
-        optional(&mut m.fulfilling_distributor_id, &self.fulfilling_distributor_id, |v| {
-            reference("input.fulfillingDistributorId", v)
-        })?;
+        optional(
+            &mut m.fulfilling_distributor_id,
+            &self.fulfilling_distributor_id,
+            |v| reference("input.fulfillingDistributorId", v),
+        )?;
         optional(&mut m.internal_note, &self.internal_note, |v| {
             optional_text("input.internalNote", Some(v), 10_000).map(Option::unwrap_or_default)
         })?;

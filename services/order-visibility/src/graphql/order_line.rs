@@ -9,8 +9,8 @@ use sea_orm::{ActiveValue, EntityTrait, Select};
 use super::order::Order;
 use super::product::{Product, current_text};
 use super::{
-    FilterExt, RecordFilter, MoneyAmount, RecordInput, ensure_exists, load, optional, ordering, record_object,
-    record_operations, required, unarchived,
+    FilterExt, MoneyAmount, RecordFilter, RecordInput, ensure_exists, load, optional, ordering,
+    record_object, record_operations, required, unarchived,
 };
 use crate::domain::{LineStatus, quantity};
 use crate::entity::{order, order_line, product};
@@ -98,7 +98,11 @@ pub struct OrderLineInput {
 }
 
 impl RecordInput<order_line::Entity> for OrderLineInput {
-    fn apply(&self, m: &mut order_line::ActiveModel, creating: bool) -> crm_service_common::ApiResult<()> {
+    fn apply(
+        &self,
+        m: &mut order_line::ActiveModel,
+        creating: bool,
+    ) -> crm_service_common::ApiResult<()> {
         if let Some(v) = required(creating, "input.orderId", &self.order_id)? {
             set(&mut m.order_id, v.0.clone());
         }
@@ -106,7 +110,10 @@ impl RecordInput<order_line::Entity> for OrderLineInput {
             if (1..=100_000).contains(v) {
                 Ok(*v)
             } else {
-                Err(crm_service_common::ApiError::validation("input.lineNumber", "must be between 1 and 100000"))
+                Err(crm_service_common::ApiError::validation(
+                    "input.lineNumber",
+                    "must be between 1 and 100000",
+                ))
             }
         })?;
         if let Some(v) = required(creating, "input.productId", &self.product_id)? {
@@ -127,7 +134,10 @@ impl RecordInput<order_line::Entity> for OrderLineInput {
                 Some(c) => c,
                 None => Currency::parse("input.currency", current_text(&m.currency))?,
             };
-            set(&mut m.unit_price_minor, Money::parse("input.unitPrice", amount, currency)?.minor);
+            set(
+                &mut m.unit_price_minor,
+                Money::parse("input.unitPrice", amount, currency)?.minor,
+            );
         }
         if creating {
             set(&mut m.status, self.status.unwrap_or(LineStatus::Open));
@@ -159,7 +169,9 @@ pub(crate) async fn list_order_lines(
     filter: Option<OrderLineFilter>,
     order_by: Option<OrderLineOrder>,
 ) -> Result<OrderLineConnection> {
-    OrderLineQuery.order_lines(ctx, first, after, filter, order_by).await
+    OrderLineQuery
+        .order_lines(ctx, first, after, filter, order_by)
+        .await
 }
 
 record_operations!(

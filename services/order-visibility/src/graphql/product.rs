@@ -8,7 +8,7 @@ use sea_orm::{EntityTrait, Select};
 
 use super::references::Partner;
 use super::{
-    FilterExt, RecordFilter, MoneyAmount, RecordInput, load, optional, ordering, record_object,
+    FilterExt, MoneyAmount, RecordFilter, RecordInput, load, optional, ordering, record_object,
     record_operations, required, unarchived,
 };
 use crate::domain::{reference, sku};
@@ -86,7 +86,11 @@ pub struct ProductInput {
 }
 
 impl RecordInput<product::Entity> for ProductInput {
-    fn apply(&self, m: &mut product::ActiveModel, creating: bool) -> crm_service_common::ApiResult<()> {
+    fn apply(
+        &self,
+        m: &mut product::ActiveModel,
+        creating: bool,
+    ) -> crm_service_common::ApiResult<()> {
         if let Some(v) = required(creating, "input.sku", &self.sku)? {
             set(&mut m.sku, sku("input.sku", v)?);
         }
@@ -96,8 +100,15 @@ impl RecordInput<product::Entity> for ProductInput {
         optional(&mut m.description, &self.description, |v| {
             optional_text("input.description", Some(v), 20_000).map(Option::unwrap_or_default)
         })?;
-        if let Some(v) = required(creating, "input.supplierPartnerId", &self.supplier_partner_id)? {
-            set(&mut m.supplier_partner_id, reference("input.supplierPartnerId", v)?);
+        if let Some(v) = required(
+            creating,
+            "input.supplierPartnerId",
+            &self.supplier_partner_id,
+        )? {
+            set(
+                &mut m.supplier_partner_id,
+                reference("input.supplierPartnerId", v)?,
+            );
         }
         let currency = match required(creating, "input.currency", &self.currency)? {
             Some(code) => Some(Currency::parse("input.currency", code)?),
@@ -111,7 +122,10 @@ impl RecordInput<product::Entity> for ProductInput {
                 Some(c) => c,
                 None => Currency::parse("input.currency", current_text(&m.currency))?,
             };
-            set(&mut m.unit_price_minor, Money::parse("input.unitPrice", amount, currency)?.minor);
+            set(
+                &mut m.unit_price_minor,
+                Money::parse("input.unitPrice", amount, currency)?.minor,
+            );
         }
         Ok(())
     }
@@ -148,7 +162,9 @@ pub(crate) async fn list_products(
     filter: Option<ProductFilter>,
     order_by: Option<ProductOrder>,
 ) -> Result<ProductConnection> {
-    ProductQuery.products(ctx, first, after, filter, order_by).await
+    ProductQuery
+        .products(ctx, first, after, filter, order_by)
+        .await
 }
 
 record_operations!(

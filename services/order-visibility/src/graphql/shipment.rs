@@ -8,13 +8,13 @@ use crm_service_common::connection_types;
 use crm_service_common::db::{begin_write, commit};
 use crm_service_common::domain::{Lifecycle, optional_text, text};
 use crm_service_common::{ApiError, ApiResult};
-use sea_orm::{ActiveValue::Set, EntityTrait, ExprTrait, QueryFilter, QueryOrder, Select};
 use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, EntityTrait, ExprTrait, QueryFilter, QueryOrder, Select};
 
 use super::order::Order;
 use super::{
-    FilterExt, RecordFilter, RecordInput, db, ensure_exists, load, optional, ordering, record_object,
-    record_operations, required, unarchived,
+    FilterExt, RecordFilter, RecordInput, db, ensure_exists, load, optional, ordering,
+    record_object, record_operations, required, unarchived,
 };
 use crate::domain::ShipmentStatus;
 use crate::entity::{order, shipment, shipment_event};
@@ -156,7 +156,9 @@ pub(crate) async fn list_shipments(
     filter: Option<ShipmentFilter>,
     order_by: Option<ShipmentOrder>,
 ) -> Result<ShipmentConnection> {
-    ShipmentQuery.shipments(ctx, first, after, filter, order_by).await
+    ShipmentQuery
+        .shipments(ctx, first, after, filter, order_by)
+        .await
 }
 
 #[derive(Default)]
@@ -166,6 +168,7 @@ pub struct ShipmentStatusMutation;
 impl ShipmentStatusMutation {
     /// Records that a shipment reached `status` (at `occurredAt`, default now): the move
     /// must be one the state machine allows, and it is added to the tracking history.
+    #[allow(clippy::too_many_arguments)] // one per GraphQL argument
     async fn record_shipment_status(
         &self,
         ctx: &Context<'_>,
@@ -182,11 +185,17 @@ impl ShipmentStatusMutation {
         let txn = begin_write(db(ctx)?).await?;
         let before = store::get::<shipment::Entity, _>(&txn, &id).await?;
         if before.version != version {
-            return Err(ApiError::VersionConflict { current_version: before.version }.into());
+            return Err(ApiError::VersionConflict {
+                current_version: before.version,
+            }
+            .into());
         }
         if before.status == status {
             return Err(ApiError::InvalidState {
-                message: format!("the shipment is already {}", crm_service_common::domain::label(status)),
+                message: format!(
+                    "the shipment is already {}",
+                    crm_service_common::domain::label(status)
+                ),
             }
             .into());
         }
@@ -201,7 +210,8 @@ impl ShipmentStatusMutation {
         if status == ShipmentStatus::Delivered {
             changes.delivered_at = Set(Some(occurred_at));
         }
-        let after = store::update_versioned::<shipment::Entity, _>(&txn, &id, version, changes).await?;
+        let after =
+            store::update_versioned::<shipment::Entity, _>(&txn, &id, version, changes).await?;
         store::record_tracking(&txn, &after, occurred_at, location, note).await?;
         store::publish::<shipment::Entity, _>(&txn, Some(&before), &after).await?;
         commit(txn).await?;

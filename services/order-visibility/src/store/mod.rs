@@ -43,9 +43,17 @@ pub async fn order_written<C: ConnectionTrait>(
     if !relevant {
         return Ok(());
     }
-    let kind = if placed { "order.placed" } else { "order.changed" };
+    let kind = if placed {
+        "order.placed"
+    } else {
+        "order.changed"
+    };
     let snapshot = order_snapshot(db, after).await?;
-    outbox::append(db, vec![NewEvent::new(ORDER_AGGREGATE, &after.id, kind, snapshot)]).await
+    outbox::append(
+        db,
+        vec![NewEvent::new(ORDER_AGGREGATE, &after.id, kind, snapshot)],
+    )
+    .await
 }
 
 /// After a line changed: its order must be open and in the same currency; the order's
@@ -83,7 +91,16 @@ pub async fn line_written<C: ConnectionTrait>(
         .ok_or_else(|| ApiError::validation("input.quantity", "the order total is too large"))?;
     let order = touch_order(db, &order, Some(total)).await?;
     let snapshot = order_snapshot(db, &order).await?;
-    outbox::append(db, vec![NewEvent::new(ORDER_AGGREGATE, &order.id, "order.changed", snapshot)]).await
+    outbox::append(
+        db,
+        vec![NewEvent::new(
+            ORDER_AGGREGATE,
+            &order.id,
+            "order.changed",
+            snapshot,
+        )],
+    )
+    .await
 }
 
 /// After a shipment changed: a new one records its first tracking status; a status move
@@ -156,7 +173,11 @@ pub async fn record_tracking<C: ConnectionTrait>(
 }
 
 /// The order, unless it is closed (then `INVALID_STATE`).
-async fn open_order<C: ConnectionTrait>(db: &C, order_id: &str, what: &str) -> ApiResult<order::Model> {
+async fn open_order<C: ConnectionTrait>(
+    db: &C,
+    order_id: &str,
+    what: &str,
+) -> ApiResult<order::Model> {
     let order = match get::<order::Entity, C>(db, order_id).await {
         Err(ApiError::NotFound) => {
             return Err(ApiError::validation(
@@ -168,7 +189,10 @@ async fn open_order<C: ConnectionTrait>(db: &C, order_id: &str, what: &str) -> A
     };
     if order.status.is_closed() {
         return Err(ApiError::InvalidState {
-            message: format!("the order is {}; {what} can no longer change", label(order.status)),
+            message: format!(
+                "the order is {}; {what} can no longer change",
+                label(order.status)
+            ),
         });
     }
     Ok(order)
@@ -177,7 +201,11 @@ async fn open_order<C: ConnectionTrait>(db: &C, order_id: &str, what: &str) -> A
 /// Updates the order's row (its total when given): this takes the row lock that orders
 /// the aggregate's events. The order's `version` is left alone: a line or shipment change
 /// must not make a client's pending order edit conflict.
-async fn touch_order<C: ConnectionTrait>(db: &C, order: &order::Model, total: Option<i64>) -> ApiResult<order::Model> {
+async fn touch_order<C: ConnectionTrait>(
+    db: &C,
+    order: &order::Model,
+    total: Option<i64>,
+) -> ApiResult<order::Model> {
     let mut update = order::Entity::update_many()
         .col_expr(order::Column::UpdatedAt, Expr::val(now()))
         .filter(Expr::col(order::Column::Id).eq(order.id.clone()));

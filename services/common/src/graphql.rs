@@ -30,6 +30,36 @@ where
         .limit_recursive_depth(32)
 }
 
+/// A subgraph's schema over its database, with [`subgraph_limits`].
+pub fn subgraph_schema<Q, M>(
+    db: DatabaseConnection,
+) -> async_graphql::Schema<Q, M, async_graphql::EmptySubscription>
+where
+    Q: ObjectType + Default + 'static,
+    M: ObjectType + Default + 'static,
+{
+    subgraph_limits(async_graphql::Schema::build(
+        Q::default(),
+        M::default(),
+        async_graphql::EmptySubscription,
+    ))
+    .data(db)
+    .finish()
+}
+
+/// The federation SDL of a subgraph's root types (committed under `schema/`).
+pub fn subgraph_sdl<Q, M>() -> String
+where
+    Q: ObjectType + Default + 'static,
+    M: ObjectType + Default + 'static,
+{
+    federation_sdl(
+        &async_graphql::Schema::build(Q::default(), M::default(), async_graphql::EmptySubscription)
+            .enable_federation()
+            .finish(),
+    )
+}
+
 /// The federation SDL a subgraph exports to composition (committed under `schema/`).
 pub fn federation_sdl<Q, M, S>(schema: &async_graphql::Schema<Q, M, S>) -> String
 where

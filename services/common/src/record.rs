@@ -333,3 +333,25 @@ where
         *target = Set(value);
     }
 }
+
+/// The value a column of an active model holds: the one just set, else the one loaded.
+pub fn current<T>(value: &sea_orm::ActiveValue<T>) -> Option<T>
+where
+    T: Into<sea_orm::Value> + Clone,
+{
+    match value {
+        sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => Some(v.clone()),
+        sea_orm::ActiveValue::NotSet => None,
+    }
+}
+
+/// Moves a status column to `to` through its state machine (from the value it holds).
+pub fn transition<S>(target: &mut sea_orm::ActiveValue<S>, to: S) -> ApiResult<()>
+where
+    S: crate::domain::Lifecycle + Into<sea_orm::Value>,
+    sea_orm::Value: From<S>,
+{
+    let from = current(target).unwrap_or(to);
+    set(target, from.transition(to)?);
+    Ok(())
+}

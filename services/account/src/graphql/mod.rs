@@ -47,13 +47,7 @@ pub type AccountSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Builds the schema over one database connection.
 pub fn build_schema(db: DatabaseConnection) -> AccountSchema {
-    subgraph_limits(Schema::build(
-        Query::default(),
-        Mutation::default(),
-        EmptySubscription,
-    ))
-    .data(db)
-    .finish()
+    subgraph_schema(db)
 }
 
 /// Per-request data: the loaders that batch look-ups by id into one query each.
@@ -69,9 +63,5 @@ pub fn prepare_request(
 
 /// The SDL this subgraph exports to composition (committed as `schema/account.graphql`).
 pub fn sdl() -> String {
-    federation_sdl(
-        &Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-            .enable_federation()
-            .finish(),
-    )
+    subgraph_sdl::<Query, Mutation>()
 }

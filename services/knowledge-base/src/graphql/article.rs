@@ -8,7 +8,7 @@ use crm_service_common::domain::{Lifecycle, reference, text};
 use crm_service_common::pagination::{Cursor, Ordering, Page, PageRequest, SortKey, TotalCount};
 use crm_service_common::{ApiError, ApiResult, connection_types};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue, EntityTrait, ExprTrait, QueryFilter, QuerySelect, Select};
+use sea_orm::{EntityTrait, ExprTrait, QueryFilter, QuerySelect, Select};
 
 use super::references::Product;
 use super::{
@@ -19,7 +19,7 @@ use crate::domain::{
     ArticleStatus, Audience, SearchQuery, audiences, decode_set, encode_set, parse_audiences, tags,
 };
 use crate::entity::article;
-use crate::store::{self, set};
+use crate::store::{self, current, set};
 
 #[derive(Clone)]
 pub struct Article(pub article::Model);
@@ -262,10 +262,7 @@ impl RecordInput<article::Entity> for ArticleInput {
             (None, true) => set(&mut m.product_ids, String::new()),
             (None, false) => {}
         }
-        let from = match &m.status {
-            ActiveValue::Set(s) | ActiveValue::Unchanged(s) => Some(*s),
-            ActiveValue::NotSet => None,
-        };
+        let from = current(&m.status);
         let status = match (creating, from, self.status) {
             (true, _, wanted) => wanted.unwrap_or(ArticleStatus::Draft),
             (false, Some(from), Some(to)) => from.transition(to)?,
@@ -281,10 +278,7 @@ impl RecordInput<article::Entity> for ArticleInput {
             set(&mut m.published_at, None);
         }
         // A new revision whenever the words change.
-        let revision = match &m.revision {
-            ActiveValue::Set(r) | ActiveValue::Unchanged(r) => *r,
-            ActiveValue::NotSet => 0,
-        };
+        let revision = current(&m.revision).unwrap_or(0);
         if creating {
             set(&mut m.revision, 1);
         } else if m.title.is_set() || m.body.is_set() {

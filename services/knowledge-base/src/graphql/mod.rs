@@ -17,13 +17,7 @@ pub struct Mutation(article::ArticleMutation);
 pub type KnowledgeBaseSchema = Schema<Query, Mutation, EmptySubscription>;
 
 pub fn build_schema(db: DatabaseConnection) -> KnowledgeBaseSchema {
-    subgraph_limits(Schema::build(
-        Query::default(),
-        Mutation::default(),
-        EmptySubscription,
-    ))
-    .data(db)
-    .finish()
+    subgraph_schema(db)
 }
 
 /// Per-request data: the loaders that batch look-ups by id into one query each.
@@ -36,9 +30,5 @@ pub fn prepare_request(
 
 /// The SDL this subgraph exports to composition (`schema/knowledge_base.graphql`).
 pub fn sdl() -> String {
-    federation_sdl(
-        &Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-            .enable_federation()
-            .finish(),
-    )
+    subgraph_sdl::<Query, Mutation>()
 }

@@ -31,16 +31,44 @@ pub struct Mutation(
     shipment::ShipmentStatusMutation,
 );
 
+/// Sets a price (`currency` and minor units) from input: the amount is read in the given
+/// currency or, on an update that leaves the currency out, in the record's.
+pub(crate) fn apply_price(
+    currency_column: &mut sea_orm::ActiveValue<String>,
+    minor_column: &mut sea_orm::ActiveValue<i64>,
+    currency: &Option<String>,
+    amount: &Option<String>,
+    creating: bool,
+) -> crm_service_common::ApiResult<()> {
+    use crm_service_common::domain::{Currency, Money};
+    use crm_service_common::record::{current, set};
+    let currency = match required(creating, "input.currency", currency)? {
+        Some(code) => Some(Currency::parse("input.currency", code)?),
+        None => None,
+    };
+    if let Some(c) = currency {
+        set(currency_column, c.code().to_owned());
+    }
+    if let Some(amount) = required(creating, "input.unitPrice", amount)? {
+        let currency = match currency {
+            Some(c) => c,
+            None => Currency::parse(
+                "input.currency",
+                &current(currency_column).unwrap_or_default(),
+            )?,
+        };
+        set(
+            minor_column,
+            Money::parse("input.unitPrice", amount, currency)?.minor,
+        );
+    }
+    Ok(())
+}
+
 pub type OrderVisibilitySchema = Schema<Query, Mutation, EmptySubscription>;
 
 pub fn build_schema(db: DatabaseConnection) -> OrderVisibilitySchema {
-    subgraph_limits(Schema::build(
-        Query::default(),
-        Mutation::default(),
-        EmptySubscription,
-    ))
-    .data(db)
-    .finish()
+    subgraph_schema(db)
 }
 
 /// Per-request data: the loaders that batch look-ups by id into one query each.
@@ -55,9 +83,5 @@ pub fn prepare_request(
 
 /// The SDL this subgraph exports to composition (`schema/order_visibility.graphql`).
 pub fn sdl() -> String {
-    federation_sdl(
-        &Schema::build(Query::default(), Mutation::default(), EmptySubscription)
-            .enable_federation()
-            .finish(),
-    )
+    subgraph_sdl::<Query, Mutation>()
 }

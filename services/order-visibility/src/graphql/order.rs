@@ -17,7 +17,7 @@ use super::{
 };
 use crate::domain::{OrderStatus, order_number, reference};
 use crate::entity::{order, order_line, product};
-use crate::store::{now, set};
+use crate::store::{current, now, set, transition};
 
 #[derive(Clone)]
 pub struct Order(pub order::Model);
@@ -216,20 +216,10 @@ impl RecordInput<order::Entity> for OrderInput {
             set(&mut m.status, status);
             m.placed_at = ActiveValue::Set(None);
         } else if let Some(to) = self.status {
-            let from = match &m.status {
-                ActiveValue::Set(s) | ActiveValue::Unchanged(s) => *s,
-                ActiveValue::NotSet => to,
-            };
-            set(&mut m.status, from.transition(to)?);
+            transition(&mut m.status, to)?;
         }
-        let status = match &m.status {
-            ActiveValue::Set(s) | ActiveValue::Unchanged(s) => Some(*s),
-            ActiveValue::NotSet => None,
-        };
-        let placed_at = match &m.placed_at {
-            ActiveValue::Set(v) | ActiveValue::Unchanged(v) => *v,
-            ActiveValue::NotSet => None,
-        };
+        let status = current(&m.status);
+        let placed_at = current(&m.placed_at).flatten();
         if let Some(at) = self.placed_at {
             if status == Some(OrderStatus::Draft) {
                 return Err(ApiError::validation(

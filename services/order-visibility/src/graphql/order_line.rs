@@ -3,18 +3,18 @@
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Result};
 use crm_service_common::connection_types;
-use crm_service_common::domain::{Currency, Lifecycle, Money};
-use sea_orm::{ActiveValue, EntityTrait, Select};
+use crm_service_common::domain::Lifecycle;
+use sea_orm::{EntityTrait, Select};
 
 use super::order::Order;
-use super::product::{Product, current_text};
+use super::product::Product;
 use super::{
-    FilterExt, MoneyAmount, RecordFilter, RecordInput, ensure_exists, load, optional, ordering,
-    record_object, record_operations, required, unarchived,
+    FilterExt, MoneyAmount, RecordFilter, RecordInput, apply_price, ensure_exists, load, optional,
+    ordering, record_object, record_operations, required, unarchived,
 };
 use crate::domain::{LineStatus, quantity};
 use crate::entity::{order, order_line, product};
-use crate::store::set;
+use crate::store::{set, transition};
 
 #[derive(Clone)]
 pub struct OrderLine(pub order_line::Model);
@@ -122,31 +122,17 @@ impl RecordInput<order_line::Entity> for OrderLineInput {
         if let Some(v) = required(creating, "input.quantity", &self.quantity)? {
             set(&mut m.quantity, quantity("input.quantity", *v)?);
         }
-        let currency = match required(creating, "input.currency", &self.currency)? {
-            Some(code) => Some(Currency::parse("input.currency", code)?),
-            None => None,
-        };
-        if let Some(c) = currency {
-            set(&mut m.currency, c.code().to_owned());
-        }
-        if let Some(amount) = required(creating, "input.unitPrice", &self.unit_price)? {
-            let currency = match currency {
-                Some(c) => c,
-                None => Currency::parse("input.currency", current_text(&m.currency))?,
-            };
-            set(
-                &mut m.unit_price_minor,
-                Money::parse("input.unitPrice", amount, currency)?.minor,
-            );
-        }
+        apply_price(
+            &mut m.currency,
+            &mut m.unit_price_minor,
+            &self.currency,
+            &self.unit_price,
+            creating,
+        )?;
         if creating {
             set(&mut m.status, self.status.unwrap_or(LineStatus::Open));
         } else if let Some(to) = self.status {
-            let from = match &m.status {
-                ActiveValue::Set(s) | ActiveValue::Unchanged(s) => *s,
-                ActiveValue::NotSet => to,
-            };
-            set(&mut m.status, from.transition(to)?);
+            transition(&mut m.status, to)?;
         }
         Ok(())
     }

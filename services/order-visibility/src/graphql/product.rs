@@ -3,13 +3,13 @@
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 use crm_service_common::connection_types;
-use crm_service_common::domain::{Currency, Money, optional_text, text};
+use crm_service_common::domain::{optional_text, text};
 use sea_orm::{EntityTrait, Select};
 
 use super::references::Partner;
 use super::{
-    FilterExt, MoneyAmount, RecordFilter, RecordInput, load, optional, ordering, record_object,
-    record_operations, required, unarchived,
+    FilterExt, MoneyAmount, RecordFilter, RecordInput, apply_price, load, optional, ordering,
+    record_object, record_operations, required, unarchived,
 };
 use crate::domain::{reference, sku};
 use crate::entity::product;
@@ -110,36 +110,18 @@ impl RecordInput<product::Entity> for ProductInput {
                 reference("input.supplierPartnerId", v)?,
             );
         }
-        let currency = match required(creating, "input.currency", &self.currency)? {
-            Some(code) => Some(Currency::parse("input.currency", code)?),
-            None => None,
-        };
-        if let Some(c) = currency {
-            set(&mut m.currency, c.code().to_owned());
-        }
-        if let Some(amount) = required(creating, "input.unitPrice", &self.unit_price)? {
-            let currency = match currency {
-                Some(c) => c,
-                None => Currency::parse("input.currency", current_text(&m.currency))?,
-            };
-            set(
-                &mut m.unit_price_minor,
-                Money::parse("input.unitPrice", amount, currency)?.minor,
-            );
-        }
+        apply_price(
+            &mut m.currency,
+            &mut m.unit_price_minor,
+            &self.currency,
+            &self.unit_price,
+            creating,
+        )?;
         Ok(())
     }
 
     async fn check_references(&self, _ctx: &Context<'_>) -> crm_service_common::ApiResult<()> {
         Ok(())
-    }
-}
-
-/// The current value of a text column of an active model being updated.
-pub(crate) fn current_text(value: &sea_orm::ActiveValue<String>) -> &str {
-    match value {
-        sea_orm::ActiveValue::Set(v) | sea_orm::ActiveValue::Unchanged(v) => v,
-        sea_orm::ActiveValue::NotSet => "",
     }
 }
 

@@ -201,7 +201,7 @@ async fn main() -> anyhow::Result<()> {
             let dbs = system::open_databases(&storage).await?;
             let summary = system::seed_if_empty(&dbs, args.world()).await?;
             if summary.wrote_anything() {
-                tracing::info!(?summary, "demo world written");
+                tracing::info!(%summary, "demo world written");
             } else {
                 tracing::info!("the databases already hold data; nothing seeded");
             }
@@ -232,7 +232,7 @@ async fn up(storage: &Storage, args: UpArgs) -> anyhow::Result<()> {
     let world = (!args.no_seed).then(|| args.seed.world());
     let system = system::start_all_in_one(storage, args.listen, world).await?;
     if let Some(summary) = &system.seeded {
-        tracing::info!(?summary, "seeded the demo world");
+        tracing::info!(%summary, "seeded the demo world");
     }
     let users = identity::all_users(&system.databases.identity).await?;
     let mut banner = format!(

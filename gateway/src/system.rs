@@ -120,6 +120,37 @@ pub struct DemoSummary {
     pub users: usize,
 }
 
+impl std::fmt::Display for DemoSummary {
+    /// One line of counts, e.g. `accounts=60 contacts=173 … articles=56 users=20`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if let Some(a) = &self.account {
+            parts.push(format!(
+                "territories={} partners={} accounts={} contacts={} interactions={} leads={} opportunities={} cases={}",
+                a.territories,
+                a.partners.len(),
+                a.accounts,
+                a.contacts,
+                a.interactions,
+                a.leads,
+                a.opportunities,
+                a.cases
+            ));
+        }
+        if let Some(o) = &self.order_visibility {
+            parts.push(format!(
+                "products={} orders={} lines={} shipments={}",
+                o.products, o.orders, o.lines, o.shipments
+            ));
+        }
+        if let Some(k) = &self.knowledge_base {
+            parts.push(format!("articles={}", k.articles));
+        }
+        parts.push(format!("users={}", self.users));
+        f.write_str(&parts.join(" "))
+    }
+}
+
 impl DemoSummary {
     pub fn wrote_anything(&self) -> bool {
         self.account.is_some()

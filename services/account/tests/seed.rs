@@ -6,29 +6,20 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 /// Every row of every table, in id order, as text.
 async fn dump(db: &DatabaseConnection) -> Vec<String> {
-    let mut rows = Vec::new();
-    for table in [
-        "territories",
-        "partners",
-        "accounts",
-        "contacts",
-        "interactions",
-        "leads",
-        "opportunities",
-        "cases",
-    ] {
-        let sql = format!("SELECT * FROM {table} ORDER BY id");
-        let result = db
-            .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
-            .await
-            .expect("select");
-        for row in result {
-            let id: String = row.try_get("", "id").expect("id");
-            let updated: chrono::DateTime<chrono::Utc> =
-                row.try_get("", "updated_at").expect("updated_at");
-            rows.push(format!("{table} {id} {updated:?}"));
-        }
-    }
+    let mut rows = crm_testkit::dump_records(
+        db,
+        &[
+            "territories",
+            "partners",
+            "accounts",
+            "contacts",
+            "interactions",
+            "leads",
+            "opportunities",
+            "cases",
+        ],
+    )
+    .await;
     let coverage = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),

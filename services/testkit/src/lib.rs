@@ -122,3 +122,24 @@ impl TestApp {
 pub fn id(value: &Value) -> String {
     value["id"].as_str().expect("id").to_owned()
 }
+
+/// Every row of the given record tables as `table id updated_at`, in id order: two
+/// databases with equal dumps hold the same records with the same timestamps.
+pub async fn dump_records(db: &DatabaseConnection, tables: &[&str]) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let mut rows = Vec::new();
+    for table in tables {
+        let sql = format!("SELECT * FROM {table} ORDER BY id");
+        let result = db
+            .query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+            .await
+            .expect("select");
+        for row in result {
+            let id: String = row.try_get("", "id").expect("id");
+            let updated: chrono::DateTime<chrono::Utc> =
+                row.try_get("", "updated_at").expect("updated_at");
+            rows.push(format!("{table} {id} {updated:?}"));
+        }
+    }
+    rows
+}

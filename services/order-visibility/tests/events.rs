@@ -356,3 +356,49 @@ async fn a_consumer_that_stops_mid_stream_resumes_without_losing_or_repeating_ev
         "rebuilt from scratch through the feed"
     );
 }
+
+#[tokio::test]
+async fn a_running_relay_and_consumer_deliver_new_orders_within_moments() {
+    let app = spawn().await;
+    let (consumer_db, _, _dir) = crm_testkit::fresh_database("consumer", |db| async move {
+        crm_order_visibility::migrate(&db).await
+    })
+    .await;
+    consumer_db
+        .execute_unprepared("CREATE TABLE applied_events (event_id VARCHAR(64) PRIMARY KEY, position BIGINT NOT NULL)")
+        .await
+        .expect("table");
+    let bus = bus().await;
+    let _relay = crm_order_visibility::relay(app.db.clone(), bus.clone()).spawn();
+    let consumer = Consumer::new(
+        "live",
+        crm_order_visibility::SERVICE,
+        consumer_db.clone(),
+        bus,
+        HttpFeed::new(&app.url),
+        Recorder {
+            fail_at: Arc::new(AtomicI64::new(-1)),
+        },
+    );
+    let _running = consumer.spawn();
+    for n in 0..5 {
+        create_order(&app, &format!("acc_{n}")).await;
+    }
+    let count = || async {
+        let row = consumer_db
+            .query_one_raw(Statement::from_string(
+                consumer_db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM applied_events",
+            ))
+            .await
+            .expect("count")
+            .expect("row");
+        row.try_get::<i64>("", "n").expect("n")
+    };
+    let started = std::time::Instant::now();
+    // Generous: this waits for delivery, it does not time it.
+    while count().await < 5 && started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(count().await, 5, "every order reached the consumer once");
+}

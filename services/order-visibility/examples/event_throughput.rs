@@ -63,7 +63,9 @@ async fn main() -> anyhow::Result<()> {
 
     let started = Instant::now();
     for n in 0..orders {
-        let txn = begin_write(&db).await?;
+        let txn = begin_write(&db)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message()))?;
         create::<order::Entity, _>(&txn, None, |m, _| {
             m.number = Set(format!("SO-B{n:07}"));
             m.account_id = Set(format!("acc_{}", n % 500));

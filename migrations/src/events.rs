@@ -45,6 +45,8 @@ impl MigrationTrait for CreateEventTables {
         // Unique: a position is given once (NULLs, the not-yet-positioned, may repeat).
         index(m, "outbox_events", &["position"], true).await?;
         index(m, "outbox_events", &["event_id"], true).await?;
+        // The relay's "positioned but not yet published" look-up.
+        index(m, "outbox_events", &["published_at", "position"], false).await?;
         index(
             m,
             "outbox_events",

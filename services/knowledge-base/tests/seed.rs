@@ -61,7 +61,7 @@ async fn the_same_seed_gives_the_same_articles_covering_every_audience_and_statu
         .await
         .expect("links");
     assert_eq!(links.len(), 2 * products().len());
-    let hits = crm_knowledge_base::store::ranked_matches(
+    let hits = crm_knowledge_base::store::relevance(
         &a,
         &crm_knowledge_base::domain::SearchQuery::parse(Some("widget troubleshooting"))
             .expect("words"),

@@ -171,27 +171,46 @@ impl RedisBus {
         format!("{}:events:{source}", self.namespace)
     }
 
+    fn xadd(key: &str, event: &Event) -> ApiResult<redis::Cmd> {
+        let body = serde_json::to_string(event).map_err(|e| ApiError::internal(e.to_string()))?;
+        let mut cmd = redis::cmd("XADD");
+        cmd.arg(key)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(STREAM_RETENTION)
+            .arg(format!("{}-0", event.position))
+            .arg("event")
+            .arg(body);
+        Ok(cmd)
+    }
+
+    /// "The ID specified in XADD is equal or smaller than the target stream top item": the
+    /// stream already holds this position (a re-publish).
+    fn already_held(error: &redis::RedisError) -> bool {
+        error.to_string().contains("equal or smaller")
+    }
+
     async fn publish(&self, source: &str, events: &[Event]) -> ApiResult<()> {
         let key = self.stream_key(source);
         let mut connection = self.connection.clone();
+        // One round trip for the batch; a batch that overlaps what the stream holds (after
+        // a relay crash) goes again one event at a time, skipping the held positions.
+        let mut pipeline = redis::pipe();
         for event in events {
-            let body =
-                serde_json::to_string(event).map_err(|e| ApiError::internal(e.to_string()))?;
-            let added: redis::RedisResult<String> = redis::cmd("XADD")
-                .arg(&key)
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(STREAM_RETENTION)
-                .arg(format!("{}-0", event.position))
-                .arg("event")
-                .arg(body)
-                .query_async(&mut connection)
-                .await;
-            match added {
+            pipeline.add_command(Self::xadd(&key, event)?);
+        }
+        match pipeline.query_async::<()>(&mut connection).await {
+            Ok(()) => return Ok(()),
+            Err(e) if Self::already_held(&e) => {}
+            Err(e) => return Err(unavailable(e)),
+        }
+        for event in events {
+            match Self::xadd(&key, event)?
+                .query_async::<String>(&mut connection)
+                .await
+            {
                 Ok(_) => {}
-                // "The ID specified in XADD is equal or smaller than the target stream top
-                // item": the stream already holds this position (a re-publish).
-                Err(e) if e.to_string().contains("equal or smaller") => {}
+                Err(e) if Self::already_held(&e) => {}
                 Err(e) => return Err(unavailable(e)),
             }
         }

@@ -68,6 +68,20 @@ pub async fn append<C: ConnectionTrait>(db: &C, events: Vec<NewEvent>) -> ApiRes
 /// order. On PostgreSQL an advisory lock per source makes this one writer at a time
 /// even with several replicas; SQLite has one writer anyway.
 pub async fn assign_positions(db: &DatabaseConnection, source: &str, limit: u64) -> ApiResult<u64> {
+    // Look before taking the write lock: an idle relay polls often and must not contend
+    // with the service's own writers.
+    let any_pending = Outbox::find()
+        .select_only()
+        .column(Column::Seq)
+        .filter(Expr::col(Column::Position).is_null())
+        .limit(1)
+        .into_tuple::<i64>()
+        .one(db)
+        .await?
+        .is_some();
+    if !any_pending {
+        return Ok(0);
+    }
     let txn = begin_write(db).await?;
     if txn.get_database_backend() == DbBackend::Postgres {
         txn.execute_raw(Statement::from_sql_and_values(

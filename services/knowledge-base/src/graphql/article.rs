@@ -130,15 +130,14 @@ impl RecordFilter<article::Entity> for ArticleFilter {
                 return list(ctx, self.select(), ordering, first, after).await;
             };
             let db = db(ctx)?;
-            let hits = store::ranked_matches(db, &query).await?;
-            let ids: Vec<String> = hits.iter().map(|(id, _)| id.clone()).collect();
             let select = self
                 .select()
-                .filter(Expr::col(article::Column::Id).is_in(ids));
+                .filter(store::match_condition(db.get_database_backend(), &query));
             if explicit {
                 return list(ctx, select, ordering, first, after).await;
             }
-            relevance_page(db, select, &hits, first, after).await
+            let scores = store::relevance(db, &query).await?;
+            relevance_page(db, select, &scores, first, after).await
         }
     }
 }
@@ -148,7 +147,7 @@ impl RecordFilter<article::Entity> for ArticleFilter {
 async fn relevance_page(
     db: &sea_orm::DatabaseConnection,
     select: Select<article::Entity>,
-    hits: &[(String, f64)],
+    scores: &std::collections::HashMap<String, i64>,
     first: Option<i32>,
     after: Option<String>,
 ) -> ApiResult<Page<article::Model>> {
@@ -168,12 +167,7 @@ async fn relevance_page(
         .into_tuple()
         .all(db)
         .await?;
-    let score = |id: &str| {
-        hits.iter()
-            .find(|(hit, _)| hit == id)
-            .map(|(_, relevance)| (relevance * 1e9).round() as i64)
-            .unwrap_or(i64::MIN)
-    };
+    let score = |id: &str| scores.get(id).copied().unwrap_or(i64::MIN);
     let mut ranked: Vec<(i64, String)> =
         candidates.into_iter().map(|id| (score(&id), id)).collect();
     ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));

@@ -1,12 +1,14 @@
 //! The knowledge base's records on the shared record store, the index of linked products,
 //! and full-text search on both databases.
 
+use std::collections::HashMap;
+
 use crm_service_common::domain::label;
 use crm_service_common::events::{NewEvent, outbox};
 pub use crm_service_common::record::*;
 use crm_service_common::{ApiResult, record};
 use sea_orm::ExprTrait;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement};
 use serde_json::json;
 
@@ -61,13 +63,29 @@ pub async fn article_written<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Every article matching `query`, with its relevance (higher is better): PostgreSQL
-/// `ts_rank` over the weighted `search_vector`, SQLite FTS5 `bm25` (negated) with the same
-/// weights (title 10, tags 4, body 1).
-pub async fn ranked_matches<C: ConnectionTrait>(
+/// The condition "the article matches `query`", for a select of articles: the GIN-indexed
+/// `search_vector` on PostgreSQL, the FTS5 index on SQLite.
+pub fn match_condition(backend: DbBackend, query: &SearchQuery) -> SimpleExpr {
+    match backend {
+        DbBackend::Postgres => Expr::cust_with_values(
+            "search_vector @@ to_tsquery('english', $1)",
+            [query.to_tsquery()],
+        ),
+        _ => Expr::cust_with_values(
+            "id IN (SELECT article_id FROM article_search WHERE article_search MATCH ?)",
+            [query.to_fts5()],
+        ),
+    }
+}
+
+/// The relevance of every article matching `query`, scaled to an integer (higher is
+/// better) so that it sorts and compares exactly in cursors: PostgreSQL `ts_rank` over
+/// the weighted `search_vector`, SQLite FTS5 `bm25` (negated) with the same weights
+/// (title 10, tags 4, body 1).
+pub async fn relevance<C: ConnectionTrait>(
     db: &C,
     query: &SearchQuery,
-) -> ApiResult<Vec<(String, f64)>> {
+) -> ApiResult<HashMap<String, i64>> {
     let backend = db.get_database_backend();
     let statement = match backend {
         DbBackend::Postgres => Statement::from_sql_and_values(
@@ -84,11 +102,11 @@ pub async fn ranked_matches<C: ConnectionTrait>(
         ),
     };
     let rows = db.query_all_raw(statement).await?;
-    let mut hits = Vec::with_capacity(rows.len());
+    let mut scores = HashMap::with_capacity(rows.len());
     for row in rows {
         let id: String = row.try_get("", "id")?;
         let relevance: f64 = row.try_get("", "relevance")?;
-        hits.push((id, relevance));
+        scores.insert(id, (relevance * 1e9).round() as i64);
     }
-    Ok(hits)
+    Ok(scores)
 }

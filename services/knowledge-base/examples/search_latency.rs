@@ -3,7 +3,11 @@
 //! reported as p50 / p99 latency. `DATABASE_URL` selects PostgreSQL, otherwise a
 //! temporary SQLite file.
 //!
-//! `cargo run --release -p crm-knowledge-base --example search_latency -- [articles] [queries]`
+//! `cargo run --release -p crm-knowledge-base --example search_latency -- [articles] [queries] [vocabulary]`
+//!
+//! With the default vocabulary (40 words) nearly every article matches every query: the
+//! worst case for ranking. A larger vocabulary (e.g. 5000) makes queries selective, as in
+//! a real knowledge base.
 
 #![allow(clippy::print_stdout, clippy::expect_used)]
 
@@ -64,6 +68,16 @@ async fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let articles: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(5_000);
     let queries: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(300);
+    let vocabulary: usize = args
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(WORDS.len());
+    let words: Vec<String> = (0..vocabulary.max(1))
+        .map(|n| match WORDS.get(n) {
+            Some(word) => (*word).to_owned(),
+            None => format!("term{n}"),
+        })
+        .collect();
     let dir = tempfile::tempdir()?;
     let target = match std::env::var("DATABASE_URL") {
         Ok(url) if !url.is_empty() => DbTarget {
@@ -77,7 +91,10 @@ async fn main() -> anyhow::Result<()> {
 
     let mut w = World::new(1);
     let text = |w: &mut World, n: usize| -> String {
-        (0..n).map(|_| *w.pick(WORDS)).collect::<Vec<_>>().join(" ")
+        (0..n)
+            .map(|_| w.pick(&words).as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
     };
     let mut rows = Vec::with_capacity(articles);
     for _ in 0..articles {
@@ -96,7 +113,7 @@ async fn main() -> anyhow::Result<()> {
             status: sea_orm::ActiveValue::Set(ArticleStatus::Published),
             revision: sea_orm::ActiveValue::Set(1),
             published_at: sea_orm::ActiveValue::Set(None),
-            tags: sea_orm::ActiveValue::Set(encode_set([w.pick(WORDS).to_string()])),
+            tags: sea_orm::ActiveValue::Set(encode_set([w.pick(&words).clone()])),
             product_ids: sea_orm::ActiveValue::Set(String::new()),
         });
     }
@@ -121,15 +138,15 @@ async fn main() -> anyhow::Result<()> {
     let mut latencies = Vec::with_capacity(queries);
     let mut matched = 0_u64;
     for n in 0..queries + 20 {
-        let words = if n % 2 == 0 {
-            w.pick(WORDS).to_string()
+        let text = if n % 2 == 0 {
+            w.pick(&words).clone()
         } else {
-            format!("{} {}", w.pick(WORDS), w.pick(WORDS))
+            format!("{} {}", w.pick(&words), w.pick(&words))
         };
         let started = Instant::now();
         let body: serde_json::Value = client
             .post(&url)
-            .json(&json!({ "query": query, "variables": { "t": words } }))
+            .json(&json!({ "query": query, "variables": { "t": text } }))
             .send()
             .await?
             .json()

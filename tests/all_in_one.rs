@@ -209,7 +209,8 @@ async fn the_all_in_one_starts_seeded_serves_and_restarts_without_reseeding() {
     }
     let marked = post(&client, &url, "mutation { upsertAccount(externalId: \"E2E-1\", input: { name: \"Kept Across Restarts\", segment: SMB, tier: KEY, lifecycleStage: PROSPECT }) { id } }").await;
     assert!(marked.get("errors").is_none(), "{marked}");
-    system.public.stop().await.expect("stop");
+    close(&system.databases).await;
+    system.stop().await.expect("stop");
 
     let again = start_all_in_one(&storage, any_port, Some(world))
         .await
@@ -224,15 +225,15 @@ async fn the_all_in_one_starts_seeded_serves_and_restarts_without_reseeding() {
         "data survives a restart"
     );
     assert_eq!(data["data"]["all"]["totalCount"], 26);
-    again.public.stop().await.expect("stop");
     close(&again.databases).await;
+    again.stop().await.expect("stop");
     if let Some(name) = created {
         drop_database(&name).await;
     }
 }
 
 /// The demo world is one world across the three services, checked through their public
-/// APIs (each subgraph under /subgraphs/<service>/ until the gateway lands).
+/// APIs, through the gateway.
 #[tokio::test]
 async fn the_demo_world_is_coherent_across_services() {
     let (storage, _dir, created) = fresh_storage().await;
@@ -245,15 +246,14 @@ async fn the_demo_world_is_coherent_across_services() {
         .await
         .expect("start");
     let client = reqwest::Client::new();
+    // Every list through the gateway, the one public endpoint.
     let base = system.public.url();
-    let account_url = format!("{base}/subgraphs/account");
-    let orders_url = format!("{base}/subgraphs/order-visibility");
-    let kb_url = format!("{base}/subgraphs/knowledge-base");
+    let (account_url, orders_url, kb_url) = (&base, &base, &base);
 
-    let accounts = all_nodes(&client, &account_url, "accounts", "id territory { code }").await;
+    let accounts = all_nodes(&client, account_url, "accounts", "id territory { code }").await;
     let partners = all_nodes(
         &client,
-        &account_url,
+        account_url,
         "partners",
         "id kind territories { code }",
     )
@@ -264,7 +264,7 @@ async fn the_demo_world_is_coherent_across_services() {
             .find(|p| &p["id"] == id)
             .map(|p| p["kind"].as_str().unwrap_or_default().to_owned())
     };
-    let products = all_nodes(&client, &orders_url, "products", "id supplierPartnerId").await;
+    let products = all_nodes(&client, orders_url, "products", "id supplierPartnerId").await;
     assert_eq!(products.len(), 24, "six products per supplier");
     for product in &products {
         assert_eq!(
@@ -275,9 +275,9 @@ async fn the_demo_world_is_coherent_across_services() {
     }
     let orders = all_nodes(
         &client,
-        &orders_url,
+        orders_url,
         "orders",
-        "id accountId status fulfillingDistributorId total { amount } lines(first: 200) { nodes { productId quantity unitPrice { amount } status } } shipments { nodes { status } }",
+        "id accountId status fulfillingDistributorId total { amount } lines(first: 10) { nodes { productId quantity unitPrice { amount } status } } shipments { nodes { status } }",
     )
     .await;
     assert!(orders.len() >= 20, "{} orders", orders.len());
@@ -334,7 +334,7 @@ async fn the_demo_world_is_coherent_across_services() {
 
     let articles = all_nodes(
         &client,
-        &kb_url,
+        kb_url,
         "articles",
         "id audiences status productIds",
     )
@@ -362,18 +362,41 @@ async fn the_demo_world_is_coherent_across_services() {
             .any(|a| !a["productIds"].as_array().expect("ids").is_empty())
     );
 
-    // The seed's events leave through the relays: every service's feed fills up.
-    for (url, kinds) in [
+    // The seed's events leave through the relays: every service's feed (internal: it needs
+    // a gateway token) fills up.
+    let internal = |name: &str| {
+        let url = system
+            .subgraphs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, r)| r.url())
+            .expect("subgraph");
+        let token = system.keys.signer().mint(
+            name,
+            &crm_service_common::internal_auth::Caller::anonymous(),
+            "e2e",
+        );
+        (url, token)
+    };
+    for (subgraph, kinds) in [
+        ("account", ["partner.changed", "account.territory_changed"]),
         (
-            &account_url,
-            ["partner.changed", "account.territory_changed"],
+            "order-visibility",
+            ["order.placed", "shipment.status_changed"],
         ),
-        (&orders_url, ["order.placed", "shipment.status_changed"]),
     ] {
+        let (url, token) = internal(subgraph);
+        let refused = client
+            .get(format!("{url}/events?after=0"))
+            .send()
+            .await
+            .expect("feed");
+        assert_eq!(refused.status(), 401, "the feed answers the gateway only");
         let mut seen = Vec::new();
         for _ in 0..100 {
             let page: Value = client
                 .get(format!("{url}/events?after=0&limit=1000"))
+                .bearer_auth(&token)
                 .send()
                 .await
                 .expect("feed")
@@ -406,9 +429,392 @@ async fn the_demo_world_is_coherent_across_services() {
         );
     }
 
-    system.public.stop().await.expect("stop");
     close(&system.databases).await;
+    system.stop().await.expect("stop");
     if let Some(name) = created {
         drop_database(&name).await;
     }
+}
+
+/// Posts to the gateway with the given variables and returns the status and body.
+async fn gateway(
+    client: &reqwest::Client,
+    url: &str,
+    query: &str,
+    variables: Value,
+) -> (u16, Value) {
+    let response = client
+        .post(format!("{url}/graphql"))
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .expect("send");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json"))
+}
+
+async fn seeded_system(
+    accounts: usize,
+) -> (
+    crm_gateway::system::AllInOne,
+    tempfile::TempDir,
+    Option<String>,
+) {
+    let (storage, dir, created) = fresh_storage().await;
+    let any_port: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let world = DemoWorld { seed: 3, accounts };
+    let system = start_all_in_one(&storage, any_port, Some(world))
+        .await
+        .expect("start");
+    (system, dir, created)
+}
+
+async fn finish(system: crm_gateway::system::AllInOne, created: Option<String>) {
+    close(&system.databases).await;
+    system.stop().await.expect("stop");
+    if let Some(name) = created {
+        drop_database(&name).await;
+    }
+}
+
+#[test]
+fn the_committed_supergraph_is_what_the_subgraphs_compose_to() {
+    let composed = crm_gateway::federation::compose_ours().expect("composes");
+    assert!(
+        composed == crm_gateway::federation::COMMITTED_SUPERGRAPH,
+        "schema/supergraph.graphql is stale: run `cargo run --bin crm -- compose --write`"
+    );
+}
+
+#[tokio::test]
+async fn one_operation_spans_three_subgraphs_with_variables_fragments_and_aliases() {
+    let (system, _dir, created) = seeded_system(12).await;
+    let client = reqwest::Client::new();
+    let url = system.public.url();
+    let query = r#"
+        query Spanning($n: Int!, $withArticles: Boolean!) {
+          top: accounts(first: $n, orderBy: { field: NAME }) { nodes { ...AccountOrders } }
+          count: orders { totalCount }
+        }
+        fragment AccountOrders on Account {
+          id
+          label: name
+          orders(first: 2) { nodes { number lines(first: 2) { nodes { product { sku articles(first: 1) @include(if: $withArticles) { nodes { title } } } } } } }
+        }"#;
+    let (status, body) = gateway(
+        &client,
+        &url,
+        query,
+        json!({ "n": 5, "withArticles": true }),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.get("errors").is_none(), "{body}");
+    let nodes = body["data"]["top"]["nodes"].as_array().expect("nodes");
+    assert_eq!(nodes.len(), 5);
+    let labels: Vec<&str> = nodes
+        .iter()
+        .map(|n| n["label"].as_str().expect("label"))
+        .collect();
+    let mut sorted = labels.clone();
+    sorted.sort();
+    assert_eq!(labels, sorted, "ordered by name");
+    assert!(body["data"]["count"]["totalCount"].as_i64().expect("count") > 0);
+    let with_articles = nodes
+        .iter()
+        .flat_map(|n| n["orders"]["nodes"].as_array().cloned().unwrap_or_default())
+        .flat_map(|o| o["lines"]["nodes"].as_array().cloned().unwrap_or_default())
+        .filter(|l| l["product"]["articles"]["nodes"].is_array())
+        .count();
+    assert!(
+        with_articles > 0,
+        "articles come from the third subgraph: {body}"
+    );
+
+    // The same operation again is planned once.
+    let plans = system.engine.cached_plans();
+    gateway(
+        &client,
+        &url,
+        query,
+        json!({ "n": 2, "withArticles": false }),
+    )
+    .await;
+    assert_eq!(
+        system.engine.cached_plans(),
+        plans,
+        "a cached plan serves other variables"
+    );
+
+    // A mutation, then its result through another subgraph's field.
+    let (_, created_territory) = gateway(
+        &client,
+        &url,
+        "mutation($c: String!) { createTerritory(input: { code: $c, name: \"Gateway Land\" }) { id code version } }",
+        json!({ "c": "GW-1" }),
+    )
+    .await;
+    assert_eq!(
+        created_territory["data"]["createTerritory"]["code"], "GW-1",
+        "{created_territory}"
+    );
+    // A subgraph's error comes back with its path and code.
+    let (status, conflict) = gateway(
+        &client,
+        &url,
+        "mutation($id: ID!) { updateTerritory(id: $id, version: 9, input: { name: \"x\" }) { id } }",
+        json!({ "id": created_territory["data"]["createTerritory"]["id"] }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        conflict["errors"][0]["path"],
+        json!(["updateTerritory"]),
+        "{conflict}"
+    );
+    assert_eq!(
+        conflict["errors"][0]["extensions"]["code"],
+        "VERSION_CONFLICT"
+    );
+    finish(system, created).await;
+}
+
+#[tokio::test]
+async fn a_stopped_subgraph_gives_partial_data_and_an_error_while_the_gateway_stays_up() {
+    let (mut system, _dir, created) = seeded_system(8).await;
+    let client = reqwest::Client::new();
+    let url = system.public.url();
+    let at = system
+        .subgraphs
+        .iter()
+        .position(|(n, _)| n == "knowledge-base")
+        .expect("kb");
+    let (_, knowledge_base) = system.subgraphs.remove(at);
+    knowledge_base
+        .stop()
+        .await
+        .expect("stop the knowledge base");
+
+    let (status, body) = gateway(
+        &client,
+        &url,
+        "{ orders(first: 3) { nodes { number lines(first: 1) { nodes { quantity product { sku articles { totalCount } } } } } } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let orders = body["data"]["orders"]["nodes"]
+        .as_array()
+        .expect("orders still answered");
+    assert_eq!(orders.len(), 3);
+    assert!(orders[0]["number"].is_string());
+    assert_eq!(
+        orders[0]["lines"]["nodes"][0]["product"],
+        Value::Null,
+        "the part the stopped subgraph owed is null"
+    );
+    let error = &body["errors"][0];
+    assert_eq!(error["extensions"]["service"], "knowledge-base", "{body}");
+    assert!(error["extensions"]["code"].is_string());
+
+    let (status, body) = gateway(
+        &client,
+        &url,
+        "{ accounts(first: 1) { totalCount } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, body.get("errors").is_none()),
+        (200, true),
+        "{body}"
+    );
+    let ready = client
+        .get(format!("{url}/ready"))
+        .send()
+        .await
+        .expect("ready");
+    assert_eq!(ready.status(), 503);
+    let ready: Value = ready.json().await.expect("json");
+    assert_eq!(ready["unreachable"], json!(["knowledge-base"]));
+    finish(system, created).await;
+}
+
+#[tokio::test]
+async fn subgraphs_answer_only_the_gateway_and_client_identity_headers_go_nowhere() {
+    let (system, _dir, created) = seeded_system(3).await;
+    let client = reqwest::Client::new();
+    let account = system
+        .subgraphs
+        .iter()
+        .find(|(n, _)| n == "account")
+        .map(|(_, r)| r.url())
+        .expect("account");
+    let direct = |token: Option<String>| {
+        let mut request = client
+            .post(format!("{account}/graphql"))
+            .json(&json!({ "query": "{ accounts { totalCount } }" }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    assert_eq!(direct(None).await.expect("send").status(), 401);
+    assert_eq!(
+        direct(Some("forged".into())).await.expect("send").status(),
+        401
+    );
+    let anonymous = crm_service_common::internal_auth::Caller::anonymous();
+    let wrong_audience = system
+        .keys
+        .signer()
+        .mint("order-visibility", &anonymous, "t");
+    assert_eq!(
+        direct(Some(wrong_audience)).await.expect("send").status(),
+        401
+    );
+    let other_key = crm_service_common::internal_auth::KeyPair::generate().expect("keys");
+    assert_eq!(
+        direct(Some(other_key.signer().mint("account", &anonymous, "t")))
+            .await
+            .expect("send")
+            .status(),
+        401
+    );
+    let right = system.keys.signer().mint("account", &anonymous, "t");
+    assert_eq!(direct(Some(right)).await.expect("send").status(), 200);
+
+    // Whatever identity a client claims in headers is not what subgraphs see.
+    let response = client
+        .post(format!("{}/graphql", system.public.url()))
+        .header("authorization", "Bearer forged")
+        .header("x-crm-token-account", "forged")
+        .header("x-request-id", "client-chosen-id")
+        .json(&json!({ "query": "{ accounts { totalCount } }" }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.headers()["x-request-id"], "client-chosen-id");
+    let body: Value = response.json().await.expect("json");
+    assert!(body.get("errors").is_none(), "{body}");
+    finish(system, created).await;
+}
+
+#[tokio::test]
+async fn the_door_refuses_malformed_and_oversized_requests_with_codes() {
+    let (system, _dir, created) = seeded_system(2).await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/graphql", system.public.url());
+    let send = |content_type: &'static str, body: String| {
+        client
+            .post(&url)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let code = |body: &Value| {
+        body["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let ok = json!({ "query": "{ accounts { totalCount } }" }).to_string();
+
+    let r = send("application/json", ok.clone()).await.expect("send");
+    assert_eq!(r.status(), 200);
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ] {
+        let r = send(content_type, ok.clone()).await.expect("send");
+        assert_eq!(r.status(), 415, "{content_type}");
+    }
+    let compressed = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(ok.clone())
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(compressed.status(), 415);
+    let just_under = json!({ "query": "{ accounts { totalCount } }", "variables": { "pad": "x".repeat(1024 * 1024 - 100) } }).to_string();
+    assert!(just_under.len() <= 1024 * 1024);
+    assert_eq!(
+        send("application/json", just_under)
+            .await
+            .expect("send")
+            .status(),
+        200
+    );
+    let over = json!({ "query": "{ accounts { totalCount } }", "variables": { "pad": "x".repeat(1024 * 1024) } }).to_string();
+    let r = send("application/json", over).await.expect("send");
+    assert_eq!(r.status(), 413);
+    assert_eq!(code(&r.json().await.expect("json")), "PAYLOAD_TOO_LARGE");
+    let r = send("application/json", format!("[{ok}]"))
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 400);
+    assert_eq!(code(&r.json().await.expect("json")), "BATCH_NOT_ALLOWED");
+    let r = client
+        .get(format!("{url}?query={{__typename}}"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 405);
+
+    for (query, variables, expected) in [
+        (
+            "{ accounts { totalCount ",
+            json!({}),
+            "GRAPHQL_PARSE_FAILED",
+        ),
+        (
+            "{ accounts { nope } }",
+            json!({}),
+            "GRAPHQL_VALIDATION_FAILED",
+        ),
+        (
+            "query($n: Int!) { accounts(first: $n) { totalCount } }",
+            json!({}),
+            "BAD_USER_INPUT",
+        ),
+        (
+            "{ a: accounts { totalCount } b: accounts { totalCount } }",
+            json!({}),
+            "",
+        ),
+        (
+            "{ accounts(first: 200) { nodes { contacts(first: 200) { nodes { id } } orders(first: 200) { nodes { id } } } } }",
+            json!({}),
+            "MAX_COST_EXCEEDED",
+        ),
+    ] {
+        let (status, body) = gateway(&client, &system.public.url(), query, variables).await;
+        if expected.is_empty() {
+            assert_eq!(
+                (status, body.get("errors").is_none()),
+                (200, true),
+                "{query}: {body}"
+            );
+        } else {
+            assert_eq!(
+                (status, code(&body).as_str()),
+                (400, expected),
+                "{query}: {body}"
+            );
+        }
+    }
+    let deep = format!(
+        "{{ accounts {{ nodes {{ {} }} }} }}",
+        "contacts { nodes { account { ".repeat(5) + "id" + &" } } }".repeat(5)
+    );
+    let (status, body) = gateway(&client, &system.public.url(), &deep, json!({})).await;
+    assert_eq!(
+        (status, code(&body).as_str()),
+        (400, "MAX_DEPTH_EXCEEDED"),
+        "{body}"
+    );
+    finish(system, created).await;
 }

@@ -5,8 +5,13 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use crm_gateway::federation::compose::{SubgraphSource, compose};
+use crm_gateway::federation::engine::{Engine, EngineConfig};
+use crm_gateway::federation::server::DoorConfig;
 use crm_gateway::identity;
 use crm_gateway::system::{self, DemoWorld, Storage};
+use crm_service_common::internal_auth::{KeyPair, SubgraphAuth, TokenVerifier};
+use std::sync::Arc;
 
 /// The partner-portal CRM. With no command it starts the whole system in one process:
 /// SQLite files under ./data (or PostgreSQL with DATABASE_URL), migrated, and seeded with a
@@ -68,6 +73,34 @@ enum Command {
     Migrate,
     /// Write the demo world if the databases are empty, and exit.
     Seed(SeedArgs),
+    /// Compose the supergraph from subgraph SDLs (by default ours, from schema/) and print
+    /// it, or write schema/supergraph.graphql.
+    Compose {
+        /// Write schema/supergraph.graphql instead of printing.
+        #[arg(long)]
+        write: bool,
+        /// A subgraph to compose instead of ours: NAME=SOURCE, where SOURCE is an SDL
+        /// file or the URL of a running subgraph (asked for `_service { sdl }`, and used as
+        /// its routing URL). Repeat per subgraph.
+        #[arg(long = "subgraph")]
+        subgraphs: Vec<String>,
+    },
+    /// Serve a supergraph: the federation gateway on its own, for any valid federation
+    /// v2 supergraph (subgraph URLs from the supergraph unless overridden).
+    Gateway {
+        /// The supergraph SDL file.
+        #[arg(long)]
+        supergraph: PathBuf,
+        #[arg(long, env = "CRM_LISTEN", default_value = "127.0.0.1:4000")]
+        listen: SocketAddr,
+        /// Override a subgraph's URL: NAME=URL. Repeat per subgraph.
+        #[arg(long = "subgraph-url")]
+        subgraph_urls: Vec<String>,
+        /// The Ed25519 signing key of internal tokens (base64 PKCS#8). Without it a key is
+        /// generated and its public half logged (subgraphs need it).
+        #[arg(long, env = "CRM_GATEWAY_SIGNING_KEY", hide_env_values = true)]
+        signing_key: Option<String>,
+    },
     /// Print every subgraph's SDL, or write each into schema/<service>.graphql.
     Schema {
         /// Write schema/<service>.graphql instead of printing.
@@ -107,24 +140,28 @@ impl SeedArgs {
     }
 }
 
+#[derive(Args, Debug, Clone)]
+struct ServiceArgs {
+    #[arg(long, env = "CRM_LISTEN")]
+    listen: SocketAddr,
+    /// The gateway's Ed25519 public key (base64): requests must carry a token it signed
+    /// for this subgraph.
+    #[arg(long, env = "CRM_GATEWAY_PUBLIC_KEY")]
+    gateway_public_key: Option<String>,
+    /// Accept requests without a gateway token. Only for local tests and development.
+    #[arg(long)]
+    insecure_no_gateway_auth: bool,
+}
+
 #[derive(Subcommand, Debug)]
 enum ServiceCommand {
     /// The account subgraph (accounts, contacts, interactions, leads, opportunities,
     /// cases, partners, territories).
-    Account {
-        #[arg(long, env = "CRM_LISTEN")]
-        listen: SocketAddr,
-    },
+    Account(ServiceArgs),
     /// The order-visibility subgraph (products, orders, order lines, shipments).
-    OrderVisibility {
-        #[arg(long, env = "CRM_LISTEN")]
-        listen: SocketAddr,
-    },
+    OrderVisibility(ServiceArgs),
     /// The knowledge-base subgraph (articles).
-    KnowledgeBase {
-        #[arg(long, env = "CRM_LISTEN")]
-        listen: SocketAddr,
-    },
+    KnowledgeBase(ServiceArgs),
 }
 
 /// Runs one service as its own process: its database (migrated), its subgraph and event
@@ -132,17 +169,62 @@ enum ServiceCommand {
 async fn run_service(
     storage: &Storage,
     service: &str,
-    listen: SocketAddr,
+    subgraph: &str,
+    args: ServiceArgs,
     migrate: impl AsyncFnOnce(&sea_orm::DatabaseConnection) -> anyhow::Result<()>,
-    app: fn(sea_orm::DatabaseConnection) -> axum::Router,
+    app: fn(sea_orm::DatabaseConnection, SubgraphAuth) -> axum::Router,
 ) -> anyhow::Result<()> {
+    let auth = match (&args.gateway_public_key, args.insecure_no_gateway_auth) {
+        (Some(key), _) => {
+            SubgraphAuth::Required(Arc::new(TokenVerifier::from_base64(key, subgraph)?))
+        }
+        (None, true) => {
+            tracing::warn!("gateway tokens are not checked (--insecure-no-gateway-auth)");
+            SubgraphAuth::Disabled
+        }
+        (None, false) => anyhow::bail!(
+            "set CRM_GATEWAY_PUBLIC_KEY (the gateway's public key), or --insecure-no-gateway-auth for local tests"
+        ),
+    };
     let db = crm_service_common::db::connect(&storage.target(service)).await?;
     migrate(&db).await?;
     let bus = storage.event_bus().await?;
     let _relay = crm_service_common::events::Relay::new(db.clone(), service, bus).spawn();
-    let running = system::serve(system::bind(listen).await?, app(db))?;
+    let running = system::serve(system::bind(args.listen).await?, app(db, auth))?;
     tracing::info!(url = %running.url(), storage = %storage.describe(), service, "service listening");
     running.wait().await
+}
+
+/// `name=value` pairs from the command line.
+fn pairs(values: &[String], what: &str) -> anyhow::Result<Vec<(String, String)>> {
+    values
+        .iter()
+        .map(|v| {
+            v.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .with_context(|| format!("{what} must be NAME=VALUE, not {v:?}"))
+        })
+        .collect()
+}
+
+/// The SDL of one composition input: a file, or a running subgraph's `_service { sdl }`.
+async fn subgraph_sdl(source: &str) -> anyhow::Result<String> {
+    if source.starts_with("http://") || source.starts_with("https://") {
+        let body: serde_json::Value = reqwest::Client::new()
+            .post(source)
+            .json(&serde_json::json!({ "query": "{ _service { sdl } }" }))
+            .send()
+            .await
+            .with_context(|| format!("asking {source} for its SDL"))?
+            .json()
+            .await?;
+        body["data"]["_service"]["sdl"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("{source} returned no SDL: {body}"))
+    } else {
+        std::fs::read_to_string(source).with_context(|| format!("reading {source}"))
+    }
 }
 
 #[tokio::main]
@@ -161,37 +243,109 @@ async fn main() -> anyhow::Result<()> {
     };
     match command {
         Command::Service { service } => match service {
-            ServiceCommand::Account { listen } => {
+            ServiceCommand::Account(args) => {
                 run_service(
                     &storage,
                     crm_account::SERVICE,
-                    listen,
+                    crm_account::SUBGRAPH,
+                    args,
                     async |db| crm_account::migrate(db).await,
                     crm_account::app,
                 )
                 .await
             }
-            ServiceCommand::OrderVisibility { listen } => {
+            ServiceCommand::OrderVisibility(args) => {
                 run_service(
                     &storage,
                     crm_order_visibility::SERVICE,
-                    listen,
+                    crm_order_visibility::SUBGRAPH,
+                    args,
                     async |db| crm_order_visibility::migrate(db).await,
                     crm_order_visibility::app,
                 )
                 .await
             }
-            ServiceCommand::KnowledgeBase { listen } => {
+            ServiceCommand::KnowledgeBase(args) => {
                 run_service(
                     &storage,
                     crm_knowledge_base::SERVICE,
-                    listen,
+                    crm_knowledge_base::SUBGRAPH,
+                    args,
                     async |db| crm_knowledge_base::migrate(db).await,
                     crm_knowledge_base::app,
                 )
                 .await
             }
         },
+        Command::Compose { write, subgraphs } => {
+            let sources = if subgraphs.is_empty() {
+                let mut ours = crm_gateway::federation::our_subgraphs();
+                for source in &mut ours {
+                    let file = PathBuf::from("schema")
+                        .join(format!("{}.graphql", source.name.replace('-', "_")));
+                    source.sdl = std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                }
+                ours
+            } else {
+                let mut sources = Vec::new();
+                for (name, source) in pairs(&subgraphs, "--subgraph")? {
+                    let url = if source.starts_with("http") {
+                        source.clone()
+                    } else {
+                        format!("http://{name}.invalid/graphql")
+                    };
+                    sources.push(SubgraphSource {
+                        sdl: subgraph_sdl(&source).await?,
+                        name,
+                        url,
+                    });
+                }
+                sources
+            };
+            let supergraph = compose(&sources)?;
+            if write {
+                let path = PathBuf::from("schema").join("supergraph.graphql");
+                std::fs::write(&path, &supergraph)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                tracing::info!(path = %path.display(), "supergraph written");
+            } else {
+                std::io::Write::write_all(&mut std::io::stdout(), supergraph.as_bytes())?;
+            }
+            Ok(())
+        }
+        Command::Gateway {
+            supergraph,
+            listen,
+            subgraph_urls,
+            signing_key,
+        } => {
+            let sdl = std::fs::read_to_string(&supergraph)
+                .with_context(|| format!("reading {}", supergraph.display()))?;
+            let config = EngineConfig {
+                subgraph_urls: pairs(&subgraph_urls, "--subgraph-url")?
+                    .into_iter()
+                    .collect(),
+                ..EngineConfig::default()
+            };
+            let engine = Arc::new(Engine::new(&sdl, config)?);
+            let keys = match signing_key {
+                Some(key) => KeyPair::from_base64(&key)?,
+                None => {
+                    let keys = KeyPair::generate()?;
+                    tracing::warn!(public_key = %keys.public_base64(), "no CRM_GATEWAY_SIGNING_KEY: generated a key for this run; give its public key to the subgraphs (CRM_GATEWAY_PUBLIC_KEY)");
+                    keys
+                }
+            };
+            let app = crm_gateway::federation::server::router(
+                engine.clone(),
+                DoorConfig::default(),
+                system::anonymous_minter(&keys),
+            );
+            let running = system::serve(system::bind(listen).await?, app)?;
+            tracing::info!(url = %running.url(), subgraphs = ?engine.subgraphs(), "gateway listening");
+            running.wait().await
+        }
         Command::Migrate => {
             system::open_databases(&storage).await?;
             tracing::info!(storage = %storage.describe(), "migrations applied");
@@ -236,7 +390,7 @@ async fn up(storage: &Storage, args: UpArgs) -> anyhow::Result<()> {
     }
     let users = identity::all_users(&system.databases.identity).await?;
     let mut banner = format!(
-        "\n  Partner-portal CRM is running\n\n  GraphQL (POST, application/json), one endpoint per subgraph until the gateway lands:\n    {url}/subgraphs/account/graphql          (also {url}/graphql)\n    {url}/subgraphs/order-visibility/graphql\n    {url}/subgraphs/knowledge-base/graphql\n  Event feeds:  {url}/subgraphs/<service>/events?after=0\n  Storage:      {}\n\n  Demo logins (sign-in arrives with the identity work):\n",
+        "\n  Partner-portal CRM is running\n\n  GraphQL API:  {url}/graphql   (POST, application/json; one federated endpoint)\n  Storage:      {}\n\n  Demo logins (sign-in arrives with the identity work):\n",
         storage.describe(),
         url = system.public.url()
     );

@@ -9,6 +9,11 @@ use anyhow::Context;
 use crm_service_common::db::{DbTarget, connect};
 use crm_service_common::events::EventBus;
 use crm_service_common::events::relay::RelayHandle;
+use crm_service_common::internal_auth::{Caller, KeyPair, SubgraphAuth};
+use std::sync::Arc;
+
+use crate::federation::engine::{Engine, EngineConfig};
+use crate::federation::server::{DoorConfig, TokenMinter};
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -292,29 +297,39 @@ pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 }
 
 /// The all-in-one process: every service in one process over the embedded default (or
-/// the configured databases), seeded on first start, with the outbox relays running.
+/// the configured databases), seeded on first start, with the outbox relays running. The
+/// gateway is the one public listener; the subgraphs listen on loopback ports of their own
+/// and answer only requests carrying a token the gateway signed for them.
 pub struct AllInOne {
     pub public: Running,
+    /// Each subgraph's internal listener, by subgraph name.
+    pub subgraphs: Vec<(String, Running)>,
     pub databases: Databases,
     pub bus: EventBus,
+    pub engine: Arc<Engine>,
+    /// The key pair of this run's internal tokens.
+    pub keys: KeyPair,
     pub seeded: Option<DemoSummary>,
     _relays: Relays,
 }
 
-/// The public routes of the all-in-one until the federation gateway exists: each
-/// subgraph under `/subgraphs/<service>/` (its `graphql`, `events`, `health`, `ready`),
-/// and the account subgraph also at `/graphql`, `/health` and `/ready`.
-pub fn all_in_one_router(dbs: &Databases) -> axum::Router {
-    crm_account::app(dbs.account.clone())
-        .nest("/subgraphs/account", crm_account::app(dbs.account.clone()))
-        .nest(
-            "/subgraphs/order-visibility",
-            crm_order_visibility::app(dbs.order_visibility.clone()),
-        )
-        .nest(
-            "/subgraphs/knowledge-base",
-            crm_knowledge_base::app(dbs.knowledge_base.clone()),
-        )
+impl AllInOne {
+    /// Stops every listener.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.public.stop().await?;
+        for (_, running) in self.subgraphs {
+            running.stop().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Mints each subgraph's token for the anonymous caller (sign-in comes with identity).
+pub fn anonymous_minter(keys: &KeyPair) -> TokenMinter {
+    let signer = keys.signer();
+    Arc::new(move |subgraph: &str, request_id: &str| {
+        signer.mint(subgraph, &Caller::anonymous(), request_id)
+    })
 }
 
 pub async fn start_all_in_one(
@@ -322,6 +337,7 @@ pub async fn start_all_in_one(
     listen: SocketAddr,
     world: Option<DemoWorld>,
 ) -> anyhow::Result<AllInOne> {
+    let supergraph = crate::federation::checked_supergraph()?;
     let databases = open_databases(storage).await?;
     let seeded = match world {
         Some(world) => {
@@ -331,13 +347,61 @@ pub async fn start_all_in_one(
     };
     let bus = storage.event_bus().await?;
     let relays = start_relays(&databases, &bus);
-    // Until the federation gateway exists (its issue moves subgraphs to internal loopback
-    // ports behind one endpoint), the subgraphs are served side by side.
-    let public = serve(bind(listen).await?, all_in_one_router(&databases))?;
+    let keys = KeyPair::generate()?;
+    let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let auth = |subgraph: &str| SubgraphAuth::Required(Arc::new(keys.verifier(subgraph)));
+    let subgraphs = vec![
+        (
+            crm_account::SUBGRAPH.to_owned(),
+            serve(
+                bind(loopback).await?,
+                crm_account::app(databases.account.clone(), auth(crm_account::SUBGRAPH)),
+            )?,
+        ),
+        (
+            crm_order_visibility::SUBGRAPH.to_owned(),
+            serve(
+                bind(loopback).await?,
+                crm_order_visibility::app(
+                    databases.order_visibility.clone(),
+                    auth(crm_order_visibility::SUBGRAPH),
+                ),
+            )?,
+        ),
+        (
+            crm_knowledge_base::SUBGRAPH.to_owned(),
+            serve(
+                bind(loopback).await?,
+                crm_knowledge_base::app(
+                    databases.knowledge_base.clone(),
+                    auth(crm_knowledge_base::SUBGRAPH),
+                ),
+            )?,
+        ),
+    ];
+    let config = EngineConfig {
+        subgraph_urls: subgraphs
+            .iter()
+            .map(|(name, running)| (name.clone(), format!("{}/graphql", running.url())))
+            .collect(),
+        ..EngineConfig::default()
+    };
+    let engine = Arc::new(Engine::new(supergraph, config)?);
+    let public = serve(
+        bind(listen).await?,
+        crate::federation::server::router(
+            engine.clone(),
+            DoorConfig::default(),
+            anonymous_minter(&keys),
+        ),
+    )?;
     Ok(AllInOne {
         public,
+        subgraphs,
         databases,
         bus,
+        engine,
+        keys,
         seeded,
         _relays: relays,
     })

@@ -14,6 +14,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
+use crate::internal_auth::{InternalClaims, SubgraphAuth};
+
 /// The largest request body a subgraph accepts.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -46,12 +48,15 @@ where
 }
 
 /// The whole HTTP app of a service over its database: the subgraph, `/health`, `/ready`
-/// (the database answers) and the event feed `GET /events` of `service`.
+/// (the database answers) and the event feed `GET /events` of `service`. Everything but
+/// `/health` and `/ready` requires a gateway token for this service unless `auth` is
+/// `Disabled`.
 pub fn service_router<E>(
     executor: E,
     db: sea_orm::DatabaseConnection,
     service: &str,
     prepare: fn(&sea_orm::DatabaseConnection, async_graphql::Request) -> async_graphql::Request,
+    auth: SubgraphAuth,
 ) -> Router
 where
     E: async_graphql::Executor + Clone + Send + Sync + 'static,
@@ -63,7 +68,51 @@ where
         let db = db.clone();
         Box::pin(async move { db.ping().await.is_ok() })
     });
-    subgraph_router(executor, prepare, ready).merge(feed)
+    subgraph_router(executor, prepare, ready).merge(feed).layer(
+        axum::middleware::from_fn_with_state(auth, require_gateway_token),
+    )
+}
+
+/// Refuses a request without a valid gateway token for this subgraph (401, code
+/// `UNAUTHENTICATED`); a valid one's claims go into the request's extensions, where the
+/// GraphQL handler hands them to resolvers.
+async fn require_gateway_token(
+    State(auth): State<SubgraphAuth>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if matches!(request.uri().path(), "/health" | "/ready") {
+        return next.run(request).await;
+    }
+    let SubgraphAuth::Required(verifier) = &auth else {
+        return next.run(request).await;
+    };
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let Some(token) = token else {
+        return error_body(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "this service answers the gateway only",
+        );
+    };
+    match verifier.verify(token) {
+        Ok(claims) => {
+            request.extensions_mut().insert(claims);
+            next.run(request).await
+        }
+        Err(reason) => {
+            tracing::warn!(%reason, "refused a request with an invalid gateway token");
+            error_body(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "this service answers the gateway only",
+            )
+        }
+    }
 }
 
 fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
@@ -84,6 +133,7 @@ async fn get_not_allowed() -> Response {
 
 async fn graphql<E: async_graphql::Executor>(
     State(state): State<Arc<AppState<E>>>,
+    claims: Option<axum::Extension<InternalClaims>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -119,7 +169,11 @@ async fn graphql<E: async_graphql::Executor>(
             );
         }
     };
-    let response = state.executor.execute((state.prepare)(request)).await;
+    let mut request = (state.prepare)(request);
+    if let Some(axum::Extension(claims)) = claims {
+        request = request.data(claims);
+    }
+    let response = state.executor.execute(request).await;
     Json(response).into_response()
 }
 

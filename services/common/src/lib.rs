@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod http;
+pub mod internal_auth;
 pub mod pagination;
 pub mod record;
 pub mod seed;

@@ -300,7 +300,9 @@ macro_rules! connection_types {
     };
 }
 
+/// The same value type in every subgraph, hence shareable.
 #[derive(async_graphql::SimpleObject, Clone, Debug)]
+#[graphql(shareable)]
 pub struct PageInfo {
     pub has_next_page: bool,
     pub end_cursor: Option<String>,

@@ -131,7 +131,10 @@ async fn main() -> anyhow::Result<()> {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/graphql", listener.local_addr()?);
-    let app = crm_knowledge_base::app(db.clone());
+    let app = crm_knowledge_base::app(
+        db.clone(),
+        crm_service_common::internal_auth::SubgraphAuth::Disabled,
+    );
     tokio::spawn(async move { axum::serve(listener, app).await });
     let client = reqwest::Client::new();
     let query = "query($t: String) { articles(first: 20, filter: { text: $t }) { totalCount nodes { id title } } }";

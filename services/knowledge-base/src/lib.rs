@@ -15,6 +15,7 @@ pub mod store;
 
 use crm_service_common::events::{EventBus, Relay};
 use crm_service_common::http::service_router;
+use crm_service_common::internal_auth::SubgraphAuth;
 use sea_orm::DatabaseConnection;
 
 pub use graphql::{KnowledgeBaseSchema, build_schema, sdl};
@@ -22,14 +23,18 @@ pub use graphql::{KnowledgeBaseSchema, build_schema, sdl};
 /// The service name: its PostgreSQL schema, SQLite file, SDL file and event source.
 pub const SERVICE: &str = "knowledge_base";
 
+/// Its name in the supergraph (the audience of the gateway tokens it accepts).
+pub const SUBGRAPH: &str = "knowledge-base";
+
 /// The HTTP app: the subgraph (`POST /graphql`), `/health`, `/ready`, and the event feed
-/// (`GET /events`).
-pub fn app(db: DatabaseConnection) -> axum::Router {
+/// (`GET /events`); `auth` says whether callers need a gateway token.
+pub fn app(db: DatabaseConnection, auth: SubgraphAuth) -> axum::Router {
     service_router(
         build_schema(db.clone()),
         db,
         SERVICE,
         graphql::prepare_request,
+        auth,
     )
 }
 

@@ -8,7 +8,12 @@ async fn spawn() -> TestApp {
     TestApp::spawn(
         crm_knowledge_base::SERVICE,
         |db| async move { crm_knowledge_base::migrate(&db).await },
-        crm_knowledge_base::app,
+        |db| {
+            crm_knowledge_base::app(
+                db,
+                crm_service_common::internal_auth::SubgraphAuth::Disabled,
+            )
+        },
     )
     .await
 }

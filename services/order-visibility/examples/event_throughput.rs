@@ -102,7 +102,10 @@ async fn main() -> anyhow::Result<()> {
     // The feed is served by the service's HTTP app, as in production.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let app = crm_order_visibility::app(db.clone());
+    let app = crm_order_visibility::app(
+        db.clone(),
+        crm_service_common::internal_auth::SubgraphAuth::Disabled,
+    );
     tokio::spawn(async move { axum::serve(listener, app).await });
     let consumer = Consumer::new(
         "bench",

@@ -19,7 +19,12 @@ async fn spawn() -> TestApp {
     TestApp::spawn(
         crm_order_visibility::SERVICE,
         |db| async move { crm_order_visibility::migrate(&db).await },
-        crm_order_visibility::app,
+        |db| {
+            crm_order_visibility::app(
+                db,
+                crm_service_common::internal_auth::SubgraphAuth::Disabled,
+            )
+        },
     )
     .await
 }

@@ -25,7 +25,12 @@ pub async fn spawn() -> TestApp {
     TestApp::spawn(
         crm_account::SERVICE,
         |db| async move { crm_account::migrate(&db).await },
-        crm_account::app,
+        |db| {
+            crm_account::app(
+                db,
+                crm_service_common::internal_auth::SubgraphAuth::Disabled,
+            )
+        },
     )
     .await
 }

@@ -1,0 +1,244 @@
+//! The gateway's HTTP door: the one public listener. Only `POST /graphql` with a JSON body
+//! runs operations (a CSRF-safe content type: browsers cannot send it cross-site without a
+//! preflight); bodies are bounded; batches are refused; each request gets an id that is
+//! returned, logged and passed to the subgraphs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use super::engine::{Engine, GraphQLRequest, RequestContext};
+
+/// Settings of the door (each with a safe default).
+#[derive(Clone, Debug)]
+pub struct DoorConfig {
+    /// The largest request body accepted (HTTP 413 above).
+    pub max_body_bytes: usize,
+    /// The time one request may take, subgraph calls included (HTTP 504 above).
+    pub request_timeout: Duration,
+}
+
+impl Default for DoorConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Mints the token one subgraph receives for one request: `(subgraph, request_id)`.
+pub type TokenMinter = Arc<dyn Fn(&str, &str) -> String + Send + Sync>;
+
+struct Door {
+    engine: Arc<Engine>,
+    config: DoorConfig,
+    mint: TokenMinter,
+    client: reqwest::Client,
+}
+
+/// The gateway's router: `/graphql`, `/health`, `/ready`.
+pub fn router(engine: Arc<Engine>, config: DoorConfig, mint: TokenMinter) -> Router {
+    let limit = config.max_body_bytes;
+    let door = Arc::new(Door {
+        engine,
+        config,
+        mint,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap_or_default(),
+    });
+    Router::new()
+        .route("/graphql", get(get_graphql).post(post_graphql))
+        .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready))
+        // Our own check below gives the clear error; this bounds what axum buffers.
+        .layer(DefaultBodyLimit::max(limit.saturating_add(1)))
+        .with_state(door)
+}
+
+fn error(status: StatusCode, code: &str, message: &str, request_id: &str) -> Response {
+    let mut response = (
+        status,
+        Json(json!({ "errors": [{ "message": message, "extensions": { "code": code, "requestId": request_id } }] })),
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// The request's id: a well-formed one the client sent (for correlation), or a new one.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
+async fn get_graphql(headers: HeaderMap) -> Response {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "send operations as POST with Content-Type: application/json",
+        &request_id(&headers),
+    )
+}
+
+async fn post_graphql(
+    State(door): State<Arc<Door>>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let request_id = request_id(&headers);
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send operations with Content-Type: application/json",
+            &request_id,
+        );
+    }
+    if headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().eq_ignore_ascii_case("identity"))
+    {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "compressed request bodies are not accepted",
+            &request_id,
+        );
+    }
+    let Ok(body) = body else {
+        return too_large(&door, &request_id);
+    };
+    if body.len() > door.config.max_body_bytes {
+        return too_large(&door, &request_id);
+    }
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "BATCH_NOT_ALLOWED",
+            "send one operation per request",
+            &request_id,
+        );
+    }
+    let request: GraphQLRequest = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                &format!("the body is not a GraphQL request: {e}"),
+                &request_id,
+            );
+        }
+    };
+    let mint = door.mint.clone();
+    let id_for_tokens = request_id.clone();
+    let mint_token = move |subgraph: &str| mint(subgraph, &id_for_tokens);
+    let context = RequestContext {
+        request_id: &request_id,
+        mint_token: &mint_token,
+    };
+    let started = std::time::Instant::now();
+    let outcome = tokio::time::timeout(
+        door.config.request_timeout,
+        door.engine.execute(&request, &context),
+    )
+    .await;
+    let Ok(answer) = outcome else {
+        tracing::warn!(%request_id, timeout = ?door.config.request_timeout, "request timed out");
+        return error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "GATEWAY_TIMEOUT",
+            "the request took too long",
+            &request_id,
+        );
+    };
+    tracing::info!(
+        %request_id,
+        operation = request.operation_name.as_deref().unwrap_or(""),
+        status = answer.status,
+        refused = answer.refused.unwrap_or(""),
+        elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+        "graphql"
+    );
+    let mut response = (
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK),
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.body,
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+fn too_large(door: &Door, request_id: &str) -> Response {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        &format!(
+            "the request body is larger than {} bytes",
+            door.config.max_body_bytes
+        ),
+        request_id,
+    )
+}
+
+/// Ready when every subgraph answers `{ __typename }` (with a token of its own).
+async fn ready(State(door): State<Arc<Door>>) -> Response {
+    let request_id = uuid::Uuid::new_v4().simple().to_string();
+    let mut unreachable = Vec::new();
+    for (name, url) in door.engine.subgraphs() {
+        let answered = door
+            .client
+            .post(url)
+            .header(
+                "authorization",
+                format!("Bearer {}", (door.mint)(name, &request_id)),
+            )
+            .header("x-request-id", &request_id)
+            .json(&json!({ "query": "{ __typename }" }))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if !answered {
+            unreachable.push(name.clone());
+        }
+    }
+    if unreachable.is_empty() {
+        (StatusCode::OK, Json(json!({ "ready": true }))).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "ready": false, "unreachable": unreachable })),
+        )
+            .into_response()
+    }
+}

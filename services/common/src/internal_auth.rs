@@ -1,0 +1,250 @@
+//! Identity between the gateway and the subgraphs. The gateway signs a short-lived token
+//! for every subgraph request (Ed25519, audience = that subgraph, carrying who the caller
+//! is and the request id); a subgraph refuses requests without a valid one. A subgraph
+//! holds only the public key, so it cannot mint tokens for the others.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+/// Selects jsonwebtoken's crypto backend for the process. With both of its backends
+/// compiled in (the gateway's dependencies enable the other one), it panics at the first
+/// signature unless one is installed.
+fn ensure_crypto_provider() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
+    });
+}
+
+/// The issuer of every internal token.
+pub const ISSUER: &str = "crm-gateway";
+/// How long an internal token is valid: one request, with room for clock skew.
+pub const TOKEN_TTL_SECONDS: i64 = 60;
+
+/// Who the caller is, as the gateway established it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Caller {
+    /// The user or API key id (`anonymous` before sign-in exists).
+    pub subject: String,
+    /// `internal`, `supplier`, `distributor`, `integrator` or `anonymous`.
+    pub kind: String,
+    pub partner_id: Option<String>,
+    pub roles: Vec<String>,
+}
+
+impl Caller {
+    pub fn anonymous() -> Self {
+        Self {
+            subject: "anonymous".into(),
+            kind: "anonymous".into(),
+            partner_id: None,
+            roles: Vec::new(),
+        }
+    }
+}
+
+/// The claims of an internal token.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct InternalClaims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    /// The gateway's request id.
+    pub rid: String,
+    pub caller: Caller,
+}
+
+/// An Ed25519 key pair: the gateway signs with it, subgraphs verify with its public half.
+#[derive(Clone)]
+pub struct KeyPair {
+    pkcs8: Vec<u8>,
+    public: Vec<u8>,
+}
+
+impl KeyPair {
+    /// A fresh key pair (the all-in-one process makes one per start).
+    pub fn generate() -> anyhow::Result<Self> {
+        use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
+        let document = Ed25519KeyPair::generate_pkcs8(&aws_lc_rs::rand::SystemRandom::new())
+            .map_err(|_| anyhow::anyhow!("generating an Ed25519 key failed"))?;
+        let pair = Ed25519KeyPair::from_pkcs8(document.as_ref())
+            .map_err(|_| anyhow::anyhow!("reading the generated Ed25519 key failed"))?;
+        Ok(Self {
+            pkcs8: document.as_ref().to_vec(),
+            public: pair.public_key().as_ref().to_vec(),
+        })
+    }
+
+    /// A key pair from its PKCS#8 document in base64 (`CRM_GATEWAY_SIGNING_KEY`).
+    pub fn from_base64(pkcs8: &str) -> anyhow::Result<Self> {
+        use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
+        let pkcs8 = STANDARD.decode(pkcs8.trim())?;
+        let pair = Ed25519KeyPair::from_pkcs8(&pkcs8)
+            .map_err(|_| anyhow::anyhow!("the signing key is not an Ed25519 PKCS#8 document"))?;
+        Ok(Self {
+            public: pair.public_key().as_ref().to_vec(),
+            pkcs8,
+        })
+    }
+
+    pub fn private_base64(&self) -> String {
+        STANDARD.encode(&self.pkcs8)
+    }
+
+    /// The public key in base64 (`CRM_GATEWAY_PUBLIC_KEY` of the subgraphs).
+    pub fn public_base64(&self) -> String {
+        STANDARD.encode(&self.public)
+    }
+
+    pub fn signer(&self) -> TokenSigner {
+        ensure_crypto_provider();
+        TokenSigner {
+            key: EncodingKey::from_ed_der(&self.pkcs8),
+        }
+    }
+
+    pub fn verifier(&self, audience: &str) -> TokenVerifier {
+        TokenVerifier::new(&self.public, audience)
+    }
+}
+
+/// Mints internal tokens (the gateway).
+#[derive(Clone)]
+pub struct TokenSigner {
+    key: EncodingKey,
+}
+
+impl TokenSigner {
+    /// A token for one request to `audience` (a subgraph name).
+    pub fn mint(&self, audience: &str, caller: &Caller, request_id: &str) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = InternalClaims {
+            iss: ISSUER.into(),
+            aud: audience.into(),
+            sub: caller.subject.clone(),
+            iat: now,
+            nbf: now - 5,
+            exp: now + TOKEN_TTL_SECONDS,
+            rid: request_id.into(),
+            caller: caller.clone(),
+        };
+        // Signing plain claims with a valid key cannot fail; an empty token is refused
+        // downstream if it ever did.
+        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), &claims, &self.key).unwrap_or_default()
+    }
+}
+
+/// Verifies internal tokens for one audience (a subgraph).
+#[derive(Clone)]
+pub struct TokenVerifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl TokenVerifier {
+    pub fn new(public_key: &[u8], audience: &str) -> Self {
+        ensure_crypto_provider();
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_audience(&[audience]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
+        validation.validate_nbf = true;
+        validation.leeway = 5;
+        Self {
+            key: DecodingKey::from_ed_der(public_key),
+            validation,
+        }
+    }
+
+    /// A verifier from the gateway's public key in base64.
+    pub fn from_base64(public_key: &str, audience: &str) -> anyhow::Result<Self> {
+        let key = STANDARD.decode(public_key.trim())?;
+        anyhow::ensure!(
+            key.len() == 32,
+            "the gateway public key must be 32 bytes (Ed25519)"
+        );
+        Ok(Self::new(&key, audience))
+    }
+
+    pub fn verify(&self, token: &str) -> Result<InternalClaims, String> {
+        jsonwebtoken::decode::<InternalClaims>(token, &self.key, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// What a subgraph requires of its callers.
+#[derive(Clone)]
+pub enum SubgraphAuth {
+    /// A valid gateway token for this subgraph on every request (the default).
+    Required(Arc<TokenVerifier>),
+    /// No token needed: only for local tests and development, never in production.
+    Disabled,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_accepted_only_by_its_audience_and_with_the_right_key() {
+        let keys = KeyPair::generate().expect("keys");
+        let other = KeyPair::generate().expect("keys");
+        let token = keys.signer().mint("account", &Caller::anonymous(), "req-1");
+        let claims = keys.verifier("account").verify(&token).expect("valid");
+        assert_eq!(
+            (claims.rid.as_str(), claims.caller.kind.as_str()),
+            ("req-1", "anonymous")
+        );
+        assert!(
+            keys.verifier("order-visibility").verify(&token).is_err(),
+            "wrong audience"
+        );
+        assert!(
+            other.verifier("account").verify(&token).is_err(),
+            "wrong key"
+        );
+        assert!(keys.verifier("account").verify("not-a-token").is_err());
+        let reloaded = KeyPair::from_base64(&keys.private_base64()).expect("reload");
+        assert_eq!(reloaded.public_base64(), keys.public_base64());
+        let verifier =
+            TokenVerifier::from_base64(&keys.public_base64(), "account").expect("verifier");
+        assert!(
+            verifier
+                .verify(&reloaded.signer().mint("account", &Caller::anonymous(), "r"))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_expired_token_is_refused() {
+        let keys = KeyPair::generate().expect("keys");
+        let now = chrono::Utc::now().timestamp();
+        let claims = InternalClaims {
+            iss: ISSUER.into(),
+            aud: "account".into(),
+            sub: "x".into(),
+            iat: now - 600,
+            nbf: now - 600,
+            exp: now - 300,
+            rid: "r".into(),
+            caller: Caller::anonymous(),
+        };
+        ensure_crypto_provider();
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::EdDSA),
+            &claims,
+            &EncodingKey::from_ed_der(&keys.pkcs8),
+        )
+        .expect("encode");
+        assert!(keys.verifier("account").verify(&token).is_err());
+    }
+}

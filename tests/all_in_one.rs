@@ -816,5 +816,23 @@ async fn the_door_refuses_malformed_and_oversized_requests_with_codes() {
         (400, "MAX_DEPTH_EXCEEDED"),
         "{body}"
     );
+
+    // What was refused shows in the metrics, by code.
+    let metrics = client
+        .get(format!("{}/metrics", system.public.url()))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for line in [
+        "crm_gateway_refusals_total{code=\"MAX_COST_EXCEEDED\"} 1",
+        "crm_gateway_refusals_total{code=\"MAX_DEPTH_EXCEEDED\"} 1",
+        "crm_gateway_refusals_total{code=\"GRAPHQL_VALIDATION_FAILED\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    assert!(metrics.contains("crm_gateway_request_duration_seconds_count"));
     finish(system, created).await;
 }

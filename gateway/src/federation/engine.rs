@@ -139,6 +139,8 @@ struct Prepared {
 }
 
 pub struct Engine {
+    /// The gateway's metrics (`/metrics`).
+    pub metrics: super::metrics::Metrics,
     supergraph: Supergraph,
     validation: ValidationPlan,
     executors: Arc<SubgraphExecutorMap>,
@@ -220,6 +222,7 @@ impl Engine {
         let mut subgraphs: Vec<(String, String)> = endpoints.into_iter().collect();
         subgraphs.sort();
         Ok(Self {
+            metrics: Default::default(),
             supergraph,
             validation: default_rules_validation_plan(),
             executors: Arc::new(executors),
@@ -250,6 +253,7 @@ impl Engine {
         request: &GraphQLRequest,
         context: &RequestContext<'_>,
     ) -> EngineResponse {
+        let started = std::time::Instant::now();
         let variables = request.variables.clone().unwrap_or(serde_json::Value::Null);
         let variables = if variables.is_null() {
             json!({})
@@ -330,6 +334,7 @@ impl Engine {
             jwt: Arc::new(JwtRequestDetails::Unauthenticated),
             path_params: Default::default(),
         });
+        self.metrics.record_preparation(started.elapsed());
         let introspection_context = Arc::new(IntrospectionContext {
             query: prepared.operation_for_introspection.clone(),
             schema: self.supergraph.planner.consumer_schema.document.clone(),

@@ -4,6 +4,7 @@
 
 pub mod compose;
 pub mod engine;
+pub mod metrics;
 pub mod server;
 
 use compose::{CompositionError, SubgraphSource};

@@ -15,6 +15,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use super::engine::{Engine, GraphQLRequest, RequestContext};
+use super::metrics::Outcome;
 
 /// Settings of the door (each with a safe default).
 #[derive(Clone, Debug)]
@@ -44,7 +45,7 @@ struct Door {
     client: reqwest::Client,
 }
 
-/// The gateway's router: `/graphql`, `/health`, `/ready`.
+/// The gateway's router: `/graphql`, `/health`, `/ready`, `/metrics`.
 pub fn router(engine: Arc<Engine>, config: DoorConfig, mint: TokenMinter) -> Router {
     let limit = config.max_body_bytes;
     let door = Arc::new(Door {
@@ -60,6 +61,7 @@ pub fn router(engine: Arc<Engine>, config: DoorConfig, mint: TokenMinter) -> Rou
         .route("/graphql", get(get_graphql).post(post_graphql))
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
         // Our own check below gives the clear error; this bounds what axum buffers.
         .layer(DefaultBodyLimit::max(limit.saturating_add(1)))
         .with_state(door)
@@ -171,6 +173,9 @@ async fn post_graphql(
     )
     .await;
     let Ok(answer) = outcome else {
+        door.engine
+            .metrics
+            .record(Outcome::Refused("GATEWAY_TIMEOUT"), started.elapsed());
         tracing::warn!(%request_id, timeout = ?door.config.request_timeout, "request timed out");
         return error(
             StatusCode::GATEWAY_TIMEOUT,
@@ -179,6 +184,10 @@ async fn post_graphql(
             &request_id,
         );
     };
+    door.engine.metrics.record(
+        answer.refused.map_or(Outcome::Executed, Outcome::Refused),
+        started.elapsed(),
+    );
     tracing::info!(
         %request_id,
         operation = request.operation_name.as_deref().unwrap_or(""),
@@ -209,6 +218,15 @@ fn too_large(door: &Door, request_id: &str) -> Response {
         ),
         request_id,
     )
+}
+
+/// Prometheus metrics.
+async fn metrics(State(door): State<Arc<Door>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        door.engine.metrics.render(door.engine.cached_plans()),
+    )
+        .into_response()
 }
 
 /// Ready when every subgraph answers `{ __typename }` (with a token of its own).

@@ -170,10 +170,18 @@ async fn graphql<E: async_graphql::Executor>(
         }
     };
     let mut request = (state.prepare)(request);
+    // The gateway's request id, so this service's log lines (errors included) can be
+    // matched with the gateway's.
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     if let Some(axum::Extension(claims)) = claims {
         request = request.data(claims);
     }
-    let response = state.executor.execute(request).await;
+    let span = tracing::info_span!("graphql", request_id = %request_id);
+    let response = tracing::Instrument::instrument(state.executor.execute(request), span).await;
     Json(response).into_response()
 }
 

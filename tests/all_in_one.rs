@@ -836,3 +836,68 @@ async fn the_door_refuses_malformed_and_oversized_requests_with_codes() {
     assert!(metrics.contains("crm_gateway_request_duration_seconds_count"));
     finish(system, created).await;
 }
+
+#[tokio::test]
+async fn get_answers_queries_only_when_enabled_preflighted_and_never_mutations() {
+    let (storage, _dir, created) = fresh_storage().await;
+    let door = crm_gateway::federation::server::DoorConfig {
+        allow_get_queries: true,
+        ..Default::default()
+    };
+    let system = crm_gateway::system::start_all_in_one_with(
+        &storage,
+        "127.0.0.1:0".parse().expect("addr"),
+        Some(DemoWorld {
+            seed: 5,
+            accounts: 2,
+        }),
+        door,
+    )
+    .await
+    .expect("start");
+    let client = reqwest::Client::new();
+    let url = format!("{}/graphql", system.public.url());
+    let get = |query: &str, preflight: bool| {
+        let mut request = client.get(&url).query(&[("query", query)]);
+        if preflight {
+            request = request.header("x-crm-preflight", "1");
+        }
+        request.send()
+    };
+    let ok = get("{ accounts { totalCount } }", true)
+        .await
+        .expect("send");
+    assert_eq!(ok.status(), 200);
+    let body: Value = ok.json().await.expect("json");
+    assert_eq!(body["data"]["accounts"]["totalCount"], 2);
+    let unflighted = get("{ accounts { totalCount } }", false)
+        .await
+        .expect("send");
+    assert_eq!(unflighted.status(), 400);
+    let body: Value = unflighted.json().await.expect("json");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"],
+        "CSRF_PREFLIGHT_REQUIRED"
+    );
+    let mutation = get(
+        "mutation { createTerritory(input: { code: \"G\", name: \"G\" }) { id } }",
+        true,
+    )
+    .await
+    .expect("send");
+    assert_eq!(mutation.status(), 405);
+    let body: Value = mutation.json().await.expect("json");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "MUTATION_OVER_GET");
+    let (_, territories) = gateway(
+        &client,
+        &system.public.url(),
+        "{ territories(filter: { text: \"G\" }) { nodes { code } } }",
+        json!({}),
+    )
+    .await;
+    assert!(
+        !territories.to_string().contains("\"code\":\"G\""),
+        "the refused mutation wrote nothing: {territories}"
+    );
+    finish(system, created).await;
+}

@@ -100,6 +100,8 @@ enum Command {
         /// generated and its public half logged (subgraphs need it).
         #[arg(long, env = "CRM_GATEWAY_SIGNING_KEY", hide_env_values = true)]
         signing_key: Option<String>,
+        #[command(flatten)]
+        door: DoorArgs,
     },
     /// Print every subgraph's SDL, or write each into schema/<service>.graphql.
     Schema {
@@ -119,6 +121,25 @@ struct UpArgs {
     no_seed: bool,
     #[command(flatten)]
     seed: SeedArgs,
+    #[command(flatten)]
+    door: DoorArgs,
+}
+
+/// Settings of the gateway's door.
+#[derive(Args, Debug, Clone, Copy)]
+struct DoorArgs {
+    /// Answer queries sent as GET /graphql (never mutations; a preflight header is required).
+    #[arg(long, env = "CRM_ALLOW_GET_QUERIES")]
+    allow_get_queries: bool,
+}
+
+impl DoorArgs {
+    fn config(self) -> DoorConfig {
+        DoorConfig {
+            allow_get_queries: self.allow_get_queries,
+            ..DoorConfig::default()
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone, Copy, Default)]
@@ -319,6 +340,7 @@ async fn main() -> anyhow::Result<()> {
             listen,
             subgraph_urls,
             signing_key,
+            door,
         } => {
             let sdl = std::fs::read_to_string(&supergraph)
                 .with_context(|| format!("reading {}", supergraph.display()))?;
@@ -339,7 +361,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let app = crm_gateway::federation::server::router(
                 engine.clone(),
-                DoorConfig::default(),
+                door.config(),
                 system::anonymous_minter(&keys),
             );
             let running = system::serve(system::bind(listen).await?, app)?;
@@ -384,7 +406,8 @@ async fn main() -> anyhow::Result<()> {
 
 async fn up(storage: &Storage, args: UpArgs) -> anyhow::Result<()> {
     let world = (!args.no_seed).then(|| args.seed.world());
-    let system = system::start_all_in_one(storage, args.listen, world).await?;
+    let system =
+        system::start_all_in_one_with(storage, args.listen, world, args.door.config()).await?;
     if let Some(summary) = &system.seeded {
         tracing::info!(%summary, "seeded the demo world");
     }

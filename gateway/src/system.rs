@@ -337,6 +337,16 @@ pub async fn start_all_in_one(
     listen: SocketAddr,
     world: Option<DemoWorld>,
 ) -> anyhow::Result<AllInOne> {
+    start_all_in_one_with(storage, listen, world, DoorConfig::default()).await
+}
+
+/// [`start_all_in_one`] with the gateway's door configured.
+pub async fn start_all_in_one_with(
+    storage: &Storage,
+    listen: SocketAddr,
+    world: Option<DemoWorld>,
+    door: DoorConfig,
+) -> anyhow::Result<AllInOne> {
     let supergraph = crate::federation::checked_supergraph()?;
     let databases = open_databases(storage).await?;
     let seeded = match world {
@@ -389,11 +399,7 @@ pub async fn start_all_in_one(
     let engine = Arc::new(Engine::new(supergraph, config)?);
     let public = serve(
         bind(listen).await?,
-        crate::federation::server::router(
-            engine.clone(),
-            DoorConfig::default(),
-            anonymous_minter(&keys),
-        ),
+        crate::federation::server::router(engine.clone(), door, anonymous_minter(&keys)),
     )?;
     Ok(AllInOne {
         public,

@@ -24,6 +24,11 @@ pub struct DoorConfig {
     pub max_body_bytes: usize,
     /// The time one request may take, subgraph calls included (HTTP 504 above).
     pub request_timeout: Duration,
+    /// Answer queries (never mutations) sent as `GET /graphql?query=…`. Off by default;
+    /// when on, a GET must carry a preflight header (`apollo-require-preflight`,
+    /// `x-apollo-operation-name` or `x-crm-preflight`), which a cross-site form or image
+    /// cannot send.
+    pub allow_get_queries: bool,
 }
 
 impl Default for DoorConfig {
@@ -31,6 +36,7 @@ impl Default for DoorConfig {
         Self {
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
+            allow_get_queries: false,
         }
     }
 }
@@ -94,13 +100,81 @@ fn request_id(headers: &HeaderMap) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
 }
 
-async fn get_graphql(headers: HeaderMap) -> Response {
-    error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
-        "send operations as POST with Content-Type: application/json",
-        &request_id(&headers),
-    )
+async fn get_graphql(
+    State(door): State<Arc<Door>>,
+    headers: HeaderMap,
+    params: Result<
+        axum::extract::Query<std::collections::HashMap<String, String>>,
+        axum::extract::rejection::QueryRejection,
+    >,
+) -> Response {
+    let request_id = request_id(&headers);
+    if !door.config.allow_get_queries {
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "send operations as POST with Content-Type: application/json",
+            &request_id,
+        );
+    }
+    let preflighted = [
+        "apollo-require-preflight",
+        "x-apollo-operation-name",
+        "x-crm-preflight",
+    ]
+    .iter()
+    .any(|name| headers.get(*name).is_some_and(|v| !v.is_empty()));
+    if !preflighted {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "CSRF_PREFLIGHT_REQUIRED",
+            "a GET request needs a preflight header (x-crm-preflight: 1)",
+            &request_id,
+        );
+    }
+    let Ok(axum::extract::Query(params)) = params else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "BAD_REQUEST",
+            "malformed query string",
+            &request_id,
+        );
+    };
+    let variables = match params.get("variables").map(|v| serde_json::from_str(v)) {
+        None => None,
+        Some(Ok(v)) => Some(v),
+        Some(Err(_)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "variables must be JSON",
+                &request_id,
+            );
+        }
+    };
+    let request = GraphQLRequest {
+        query: params.get("query").cloned().unwrap_or_default(),
+        operation_name: params.get("operationName").cloned(),
+        variables,
+    };
+    // Mutations change data: never over GET, whatever the settings.
+    let is_mutation = async_graphql::parser::parse_query(&request.query)
+        .ok()
+        .and_then(|document| {
+            crate::limits::select_operation(&document, request.operation_name.as_deref())
+                .ok()
+                .map(|op| op.ty == async_graphql::parser::types::OperationType::Mutation)
+        })
+        .unwrap_or(false);
+    if is_mutation {
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MUTATION_OVER_GET",
+            "mutations must be sent as POST",
+            &request_id,
+        );
+    }
+    run(&door, request, request_id).await
 }
 
 async fn post_graphql(
@@ -159,6 +233,11 @@ async fn post_graphql(
             );
         }
     };
+    run(&door, request, request_id).await
+}
+
+/// Executes one request and answers it, with its id, metrics and log line.
+async fn run(door: &Door, request: GraphQLRequest, request_id: String) -> Response {
     let mint = door.mint.clone();
     let id_for_tokens = request_id.clone();
     let mint_token = move |subgraph: &str| mint(subgraph, &id_for_tokens);

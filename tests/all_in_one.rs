@@ -840,8 +840,11 @@ async fn the_door_refuses_malformed_and_oversized_requests_with_codes() {
 #[tokio::test]
 async fn get_answers_queries_only_when_enabled_preflighted_and_never_mutations() {
     let (storage, _dir, created) = fresh_storage().await;
-    let door = crm_gateway::federation::server::DoorConfig {
-        allow_get_queries: true,
+    let settings = crm_gateway::system::GatewaySettings {
+        door: crm_gateway::federation::server::DoorConfig {
+            allow_get_queries: true,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let system = crm_gateway::system::start_all_in_one_with(
@@ -851,7 +854,7 @@ async fn get_answers_queries_only_when_enabled_preflighted_and_never_mutations()
             seed: 5,
             accounts: 2,
         }),
-        door,
+        settings,
     )
     .await
     .expect("start");
@@ -899,5 +902,99 @@ async fn get_answers_queries_only_when_enabled_preflighted_and_never_mutations()
         !territories.to_string().contains("\"code\":\"G\""),
         "the refused mutation wrote nothing: {territories}"
     );
+    finish(system, created).await;
+}
+
+/// A TCP listener that accepts connections and never answers.
+async fn black_hole() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/graphql", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_slow_subgraph_times_out_alone_and_a_slow_request_as_a_whole() {
+    use crm_gateway::federation::engine::{Engine, EngineConfig};
+    use crm_gateway::federation::server::{DoorConfig, router};
+    use std::sync::Arc;
+    use std::time::Duration;
+    let (system, _dir, created) = seeded_system(2).await;
+    let account = system
+        .subgraphs
+        .iter()
+        .find(|(n, _)| n == "account")
+        .map(|(_, r)| format!("{}/graphql", r.url()))
+        .expect("account");
+    let silent = black_hole().await;
+    let serve_gateway = |subgraph_timeout: Duration, request_timeout: Duration| {
+        let engine = Engine::new(
+            crm_gateway::federation::COMMITTED_SUPERGRAPH,
+            EngineConfig {
+                subgraph_urls: [
+                    ("account".to_owned(), account.clone()),
+                    ("order-visibility".to_owned(), silent.clone()),
+                ]
+                .into_iter()
+                .collect(),
+                subgraph_timeout,
+                ..EngineConfig::default()
+            },
+        )
+        .expect("engine");
+        let app = router(
+            Arc::new(engine),
+            DoorConfig {
+                request_timeout,
+                ..DoorConfig::default()
+            },
+            crm_gateway::system::anonymous_minter(&system.keys),
+        );
+        async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let url = format!("http://{}", listener.local_addr().expect("addr"));
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            url
+        }
+    };
+    let client = reqwest::Client::new();
+    let query = "{ accounts { totalCount } order(id: \"ord_x\") { number } }";
+
+    let url = serve_gateway(Duration::from_millis(300), Duration::from_secs(10)).await;
+    let (status, body) = gateway(&client, &url, query, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["data"]["accounts"]["totalCount"], 2,
+        "the healthy subgraph answered: {body}"
+    );
+    assert_eq!(body["data"]["order"], Value::Null);
+    assert_eq!(
+        body["errors"][0]["extensions"]["service"], "order-visibility",
+        "{body}"
+    );
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "SUBGRAPH_REQUEST_TIMEOUT",
+        "{body}"
+    );
+
+    let url = serve_gateway(Duration::from_secs(10), Duration::from_millis(300)).await;
+    let response = client
+        .post(format!("{url}/graphql"))
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 504);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "GATEWAY_TIMEOUT");
     finish(system, created).await;
 }

@@ -125,19 +125,57 @@ struct UpArgs {
     door: DoorArgs,
 }
 
-/// Settings of the gateway's door.
+/// Settings of the gateway (each with a safe default).
 #[derive(Args, Debug, Clone, Copy)]
 struct DoorArgs {
     /// Answer queries sent as GET /graphql (never mutations; a preflight header is required).
     #[arg(long, env = "CRM_ALLOW_GET_QUERIES")]
     allow_get_queries: bool,
+    /// Refuse `__schema` / `__type` queries.
+    #[arg(long, env = "CRM_NO_INTROSPECTION")]
+    no_introspection: bool,
+    /// The largest request body, in bytes.
+    #[arg(long, env = "CRM_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    max_body_bytes: usize,
+    #[arg(long, env = "CRM_MAX_DEPTH", default_value_t = 15)]
+    max_depth: usize,
+    #[arg(long, env = "CRM_MAX_ALIASES", default_value_t = 30)]
+    max_aliases: usize,
+    #[arg(long, env = "CRM_MAX_ROOT_FIELDS", default_value_t = 20)]
+    max_root_fields: usize,
+    #[arg(long, env = "CRM_MAX_DIRECTIVES", default_value_t = 50)]
+    max_directives: usize,
+    /// The largest estimated cost of an operation (fields × page sizes).
+    #[arg(long, env = "CRM_MAX_COST", default_value_t = 50_000)]
+    max_cost: u64,
+    /// Milliseconds one subgraph request may take.
+    #[arg(long, env = "CRM_SUBGRAPH_TIMEOUT_MS", default_value_t = 10_000)]
+    subgraph_timeout_ms: u64,
+    /// Milliseconds a whole request may take.
+    #[arg(long, env = "CRM_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    request_timeout_ms: u64,
 }
 
 impl DoorArgs {
-    fn config(self) -> DoorConfig {
-        DoorConfig {
-            allow_get_queries: self.allow_get_queries,
-            ..DoorConfig::default()
+    fn settings(self) -> system::GatewaySettings {
+        system::GatewaySettings {
+            door: DoorConfig {
+                allow_get_queries: self.allow_get_queries,
+                max_body_bytes: self.max_body_bytes,
+                request_timeout: std::time::Duration::from_millis(self.request_timeout_ms),
+            },
+            engine: EngineConfig {
+                introspection: !self.no_introspection,
+                subgraph_timeout: std::time::Duration::from_millis(self.subgraph_timeout_ms),
+                limits: crm_gateway::limits::OperationLimits {
+                    max_depth: self.max_depth,
+                    max_aliases: self.max_aliases,
+                    max_root_fields: self.max_root_fields,
+                    max_directives: self.max_directives,
+                    max_cost: self.max_cost,
+                },
+                ..EngineConfig::default()
+            },
         }
     }
 }
@@ -344,11 +382,12 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let sdl = std::fs::read_to_string(&supergraph)
                 .with_context(|| format!("reading {}", supergraph.display()))?;
+            let settings = door.settings();
             let config = EngineConfig {
                 subgraph_urls: pairs(&subgraph_urls, "--subgraph-url")?
                     .into_iter()
                     .collect(),
-                ..EngineConfig::default()
+                ..settings.engine
             };
             let engine = Arc::new(Engine::new(&sdl, config)?);
             let keys = match signing_key {
@@ -361,7 +400,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let app = crm_gateway::federation::server::router(
                 engine.clone(),
-                door.config(),
+                settings.door,
                 system::anonymous_minter(&keys),
             );
             let running = system::serve(system::bind(listen).await?, app)?;
@@ -407,7 +446,7 @@ async fn main() -> anyhow::Result<()> {
 async fn up(storage: &Storage, args: UpArgs) -> anyhow::Result<()> {
     let world = (!args.no_seed).then(|| args.seed.world());
     let system =
-        system::start_all_in_one_with(storage, args.listen, world, args.door.config()).await?;
+        system::start_all_in_one_with(storage, args.listen, world, args.door.settings()).await?;
     if let Some(summary) = &system.seeded {
         tracing::info!(%summary, "seeded the demo world");
     }

@@ -337,15 +337,23 @@ pub async fn start_all_in_one(
     listen: SocketAddr,
     world: Option<DemoWorld>,
 ) -> anyhow::Result<AllInOne> {
-    start_all_in_one_with(storage, listen, world, DoorConfig::default()).await
+    start_all_in_one_with(storage, listen, world, GatewaySettings::default()).await
 }
 
-/// [`start_all_in_one`] with the gateway's door configured.
+/// How the gateway's door and engine are set (limits, timeouts, GET, introspection); the
+/// subgraph URLs are filled in by the process that starts them.
+#[derive(Clone, Debug, Default)]
+pub struct GatewaySettings {
+    pub door: DoorConfig,
+    pub engine: EngineConfig,
+}
+
+/// [`start_all_in_one`] with the gateway configured.
 pub async fn start_all_in_one_with(
     storage: &Storage,
     listen: SocketAddr,
     world: Option<DemoWorld>,
-    door: DoorConfig,
+    settings: GatewaySettings,
 ) -> anyhow::Result<AllInOne> {
     let supergraph = crate::federation::checked_supergraph()?;
     let databases = open_databases(storage).await?;
@@ -394,12 +402,12 @@ pub async fn start_all_in_one_with(
             .iter()
             .map(|(name, running)| (name.clone(), format!("{}/graphql", running.url())))
             .collect(),
-        ..EngineConfig::default()
+        ..settings.engine
     };
     let engine = Arc::new(Engine::new(supergraph, config)?);
     let public = serve(
         bind(listen).await?,
-        crate::federation::server::router(engine.clone(), door, anonymous_minter(&keys)),
+        crate::federation::server::router(engine.clone(), settings.door, anonymous_minter(&keys)),
     )?;
     Ok(AllInOne {
         public,

@@ -998,3 +998,75 @@ async fn a_slow_subgraph_times_out_alone_and_a_slow_request_as_a_whole() {
     assert_eq!(body["errors"][0]["extensions"]["code"], "GATEWAY_TIMEOUT");
     finish(system, created).await;
 }
+
+#[tokio::test]
+async fn the_explorer_is_served_from_vendored_assets_only_when_enabled() {
+    let (storage, _dir, created) = fresh_storage().await;
+    let settings = crm_gateway::system::GatewaySettings {
+        door: crm_gateway::federation::server::DoorConfig {
+            explorer: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let system = crm_gateway::system::start_all_in_one_with(
+        &storage,
+        "127.0.0.1:0".parse().expect("addr"),
+        Some(DemoWorld {
+            seed: 5,
+            accounts: 1,
+        }),
+        settings,
+    )
+    .await
+    .expect("start");
+    let client = reqwest::Client::new();
+    let base = system.public.url();
+    let page = client
+        .get(format!("{base}/graphiql"))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    let sources: Vec<&str> = html
+        .split("src=\"")
+        .skip(1)
+        .chain(html.split("href=\"").skip(1))
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert_eq!(sources.len(), 4, "{sources:?}");
+    for source in sources {
+        assert!(source.starts_with("/graphiql/assets/"), "no CDN: {source}");
+        let asset = client
+            .get(format!("{base}{source}"))
+            .send()
+            .await
+            .expect("asset");
+        assert_eq!(asset.status(), 200, "{source}");
+        assert!(
+            asset.bytes().await.expect("bytes").len() > 1_000,
+            "{source}"
+        );
+    }
+    assert_eq!(
+        client
+            .get(format!("{base}/graphiql/assets/secret.txt"))
+            .send()
+            .await
+            .expect("send")
+            .status(),
+        404
+    );
+    finish(system, created).await;
+
+    // Off by default.
+    let (system, _dir, created) = seeded_system(1).await;
+    let page = client
+        .get(format!("{}/graphiql", system.public.url()))
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(page.status(), 404);
+    finish(system, created).await;
+}

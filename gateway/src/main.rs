@@ -131,6 +131,9 @@ struct DoorArgs {
     /// Answer queries sent as GET /graphql (never mutations; a preflight header is required).
     #[arg(long, env = "CRM_ALLOW_GET_QUERIES")]
     allow_get_queries: bool,
+    /// Serve the GraphQL explorer (GraphiQL) at /graphiql: for development.
+    #[arg(long, env = "CRM_EXPLORER")]
+    explorer: bool,
     /// Refuse `__schema` / `__type` queries.
     #[arg(long, env = "CRM_NO_INTROSPECTION")]
     no_introspection: bool,
@@ -161,6 +164,7 @@ impl DoorArgs {
         system::GatewaySettings {
             door: DoorConfig {
                 allow_get_queries: self.allow_get_queries,
+                explorer: self.explorer,
                 max_body_bytes: self.max_body_bytes,
                 request_timeout: std::time::Duration::from_millis(self.request_timeout_ms),
             },
@@ -452,7 +456,7 @@ async fn up(storage: &Storage, args: UpArgs) -> anyhow::Result<()> {
     }
     let users = identity::all_users(&system.databases.identity).await?;
     let mut banner = format!(
-        "\n  Partner-portal CRM is running\n\n  GraphQL API:  {url}/graphql   (POST, application/json; one federated endpoint)\n  Storage:      {}\n\n  Demo logins (sign-in arrives with the identity work):\n",
+        "\n  Partner-portal CRM is running\n\n  GraphQL API:  {url}/graphql   (POST, application/json; one federated endpoint)\n  Explorer:     {url}/graphiql   (with --explorer)\n  Storage:      {}\n\n  Demo logins (sign-in arrives with the identity work):\n",
         storage.describe(),
         url = system.public.url()
     );

@@ -29,6 +29,8 @@ pub struct DoorConfig {
     /// `x-apollo-operation-name` or `x-crm-preflight`), which a cross-site form or image
     /// cannot send.
     pub allow_get_queries: bool,
+    /// Serve the GraphQL explorer (GraphiQL, vendored) at `/graphiql`: development only.
+    pub explorer: bool,
 }
 
 impl Default for DoorConfig {
@@ -37,6 +39,7 @@ impl Default for DoorConfig {
             max_body_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             allow_get_queries: false,
+            explorer: false,
         }
     }
 }
@@ -63,14 +66,58 @@ pub fn router(engine: Arc<Engine>, config: DoorConfig, mint: TokenMinter) -> Rou
             .build()
             .unwrap_or_default(),
     });
-    Router::new()
+    let explorer = door.config.explorer;
+    let router = Router::new()
         .route("/graphql", get(get_graphql).post(post_graphql))
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         // Our own check below gives the clear error; this bounds what axum buffers.
         .layer(DefaultBodyLimit::max(limit.saturating_add(1)))
-        .with_state(door)
+        .with_state(door);
+    if explorer {
+        router
+            .route("/graphiql", get(explorer_asset))
+            .route("/graphiql/assets/{file}", get(explorer_asset))
+    } else {
+        router
+    }
+}
+
+/// The explorer's page and assets, vendored in `gateway/assets/graphiql` (no CDN).
+async fn explorer_asset(file: Option<axum::extract::Path<String>>) -> Response {
+    let name = file.map(|axum::extract::Path(f)| f).unwrap_or_default();
+    let (content_type, body): (&str, &'static [u8]) = match name.as_str() {
+        "" => (
+            "text/html; charset=utf-8",
+            include_bytes!("../../assets/graphiql/index.html"),
+        ),
+        "graphiql.min.js" => (
+            "text/javascript",
+            include_bytes!("../../assets/graphiql/graphiql.min.js"),
+        ),
+        "graphiql.min.css" => (
+            "text/css",
+            include_bytes!("../../assets/graphiql/graphiql.min.css"),
+        ),
+        "react.production.min.js" => (
+            "text/javascript",
+            include_bytes!("../../assets/graphiql/react.production.min.js"),
+        ),
+        "react-dom.production.min.js" => (
+            "text/javascript",
+            include_bytes!("../../assets/graphiql/react-dom.production.min.js"),
+        ),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 fn error(status: StatusCode, code: &str, message: &str, request_id: &str) -> Response {

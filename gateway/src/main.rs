@@ -103,6 +103,9 @@ enum Command {
         #[command(flatten)]
         door: DoorArgs,
     },
+    /// Generate the gateway's token key pair: prints CRM_GATEWAY_SIGNING_KEY (for the
+    /// gateway) and CRM_GATEWAY_PUBLIC_KEY (for the subgraphs) as shell assignments.
+    Keygen,
     /// Print every subgraph's SDL, or write each into schema/<service>.graphql.
     Schema {
         /// Write schema/<service>.graphql instead of printing.
@@ -340,6 +343,16 @@ async fn main() -> anyhow::Result<()> {
                 .await
             }
         },
+        Command::Keygen => {
+            let keys = KeyPair::generate()?;
+            let text = format!(
+                "CRM_GATEWAY_SIGNING_KEY={}\nCRM_GATEWAY_PUBLIC_KEY={}\n",
+                keys.private_base64(),
+                keys.public_base64()
+            );
+            std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())?;
+            Ok(())
+        }
         Command::Compose { write, subgraphs } => {
             let sources = if subgraphs.is_empty() {
                 let mut ours = crm_gateway::federation::our_subgraphs();

@@ -9,12 +9,12 @@ use crm_service_common::seed::{World, insert_all};
 use rand::Rng;
 use sea_orm::{
     ActiveValue::Set, DatabaseConnection, EntityTrait, PaginatorTrait, TransactionTrait,
+    TryIntoModel,
 };
-use serde_json::json;
 
 use crate::domain::{LineStatus, OrderStatus, ShipmentStatus};
 use crate::entity::*;
-use crate::store::{ORDER_AGGREGATE, order_snapshot};
+use crate::store::{ORDER_AGGREGATE, order_snapshot, shipment_status_changed};
 
 /// What the account seed wrote that orders refer to.
 #[derive(Clone, Debug, Default)]
@@ -329,26 +329,13 @@ pub async fn seed(
             .map_err(|e| anyhow::anyhow!(e.message()))?;
         events.push(NewEvent::new(ORDER_AGGREGATE, &order.id, kind, snapshot));
     }
-    for s in &shipments {
-        let order_id = s.order_id.clone().unwrap();
+    for shipment in &shipments {
+        let shipment = shipment.clone().try_into_model()?;
         let distributor = orders
             .iter()
-            .find(|o| o.id == order_id)
-            .and_then(|o| o.fulfilling_distributor_id.clone());
-        events.push(NewEvent::new(
-            ORDER_AGGREGATE,
-            &order_id,
-            "shipment.status_changed",
-            json!({
-                "orderId": order_id,
-                "shipmentId": s.id.clone().unwrap(),
-                "status": crm_service_common::domain::label(s.status.clone().unwrap()),
-                "previousStatus": null,
-                "carrier": s.carrier.clone().unwrap(),
-                "trackingNumber": s.tracking_number.clone().unwrap(),
-                "fulfillingDistributorId": distributor,
-            }),
-        ));
+            .find(|o| o.id == shipment.order_id)
+            .and_then(|o| o.fulfilling_distributor_id.as_deref());
+        events.push(shipment_status_changed(&shipment, None, distributor));
     }
     outbox::append(&txn, events)
         .await

@@ -14,7 +14,7 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 
-use crate::domain::{LineStatus, OrderStatus};
+use crate::domain::{LineStatus, OrderStatus, ShipmentStatus};
 use crate::entity::*;
 
 record!(product, "prd");
@@ -124,30 +124,37 @@ pub async fn shipment_written<C: ConnectionTrait>(
     if before.is_none() {
         record_tracking(db, after, after.created_at, None, None).await?;
     }
+    // Every write locks the order's row, so the order's events leave in commit order.
+    touch_order(db, &order, None).await?;
     let previous = before.map(|b| b.status);
     if previous == Some(after.status) {
-        touch_order(db, &order, None).await?;
         return Ok(());
     }
-    touch_order(db, &order, None).await?;
-    outbox::append(
-        db,
-        vec![NewEvent::new(
-            ORDER_AGGREGATE,
-            &order.id,
-            "shipment.status_changed",
-            json!({
-                "orderId": order.id,
-                "shipmentId": after.id,
-                "status": label(after.status),
-                "previousStatus": previous.map(label),
-                "carrier": after.carrier,
-                "trackingNumber": after.tracking_number,
-                "fulfillingDistributorId": order.fulfilling_distributor_id,
-            }),
-        )],
+    let event =
+        shipment_status_changed(after, previous, order.fulfilling_distributor_id.as_deref());
+    outbox::append(db, vec![event]).await
+}
+
+/// `shipment.status_changed`, on the shipment's order.
+pub fn shipment_status_changed(
+    shipment: &shipment::Model,
+    previous: Option<ShipmentStatus>,
+    fulfilling_distributor_id: Option<&str>,
+) -> NewEvent {
+    NewEvent::new(
+        ORDER_AGGREGATE,
+        &shipment.order_id,
+        "shipment.status_changed",
+        json!({
+            "orderId": shipment.order_id,
+            "shipmentId": shipment.id,
+            "status": label(shipment.status),
+            "previousStatus": previous.map(label),
+            "carrier": shipment.carrier,
+            "trackingNumber": shipment.tracking_number,
+            "fulfillingDistributorId": fulfilling_distributor_id,
+        }),
     )
-    .await
 }
 
 /// Appends one entry to a shipment's tracking history.

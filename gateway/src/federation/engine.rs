@@ -100,6 +100,9 @@ pub struct RequestContext<'a> {
     pub request_id: &'a str,
     /// Mints the bearer token a subgraph receives (audience = that subgraph).
     pub mint_token: &'a (dyn Fn(&str) -> String + Sync),
+    /// False for requests that may only read (GET): a mutation is refused with 405
+    /// `MUTATION_OVER_GET`.
+    pub allow_mutations: bool,
 }
 
 /// The engine's answer: an HTTP status and a GraphQL JSON body.
@@ -279,6 +282,13 @@ impl Engine {
             Ok(prepared) => prepared,
             Err(refusal) => return refusal,
         };
+        if !context.allow_mutations && prepared.operation_kind == OperationKind::Mutation {
+            return EngineResponse::refused(
+                405,
+                "MUTATION_OVER_GET",
+                vec!["mutations must be sent as POST".into()],
+            );
+        }
         if prepared.operation_for_introspection.is_some() && !self.config.introspection {
             return EngineResponse::refused(
                 400,

@@ -204,24 +204,9 @@ async fn get_graphql(
         operation_name: params.get("operationName").cloned(),
         variables,
     };
-    // Mutations change data: never over GET, whatever the settings.
-    let is_mutation = async_graphql::parser::parse_query(&request.query)
-        .ok()
-        .and_then(|document| {
-            crate::limits::select_operation(&document, request.operation_name.as_deref())
-                .ok()
-                .map(|op| op.ty == async_graphql::parser::types::OperationType::Mutation)
-        })
-        .unwrap_or(false);
-    if is_mutation {
-        return error(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "MUTATION_OVER_GET",
-            "mutations must be sent as POST",
-            &request_id,
-        );
-    }
-    run(&door, request, request_id).await
+    // Mutations change data: never over GET, whatever the settings (the engine refuses
+    // them once it knows the operation's kind).
+    run(&door, request, request_id, false).await
 }
 
 async fn post_graphql(
@@ -280,17 +265,23 @@ async fn post_graphql(
             );
         }
     };
-    run(&door, request, request_id).await
+    run(&door, request, request_id, true).await
 }
 
 /// Executes one request and answers it, with its id, metrics and log line.
-async fn run(door: &Door, request: GraphQLRequest, request_id: String) -> Response {
+async fn run(
+    door: &Door,
+    request: GraphQLRequest,
+    request_id: String,
+    allow_mutations: bool,
+) -> Response {
     let mint = door.mint.clone();
     let id_for_tokens = request_id.clone();
     let mint_token = move |subgraph: &str| mint(subgraph, &id_for_tokens);
     let context = RequestContext {
         request_id: &request_id,
         mint_token: &mint_token,
+        allow_mutations,
     };
     let started = std::time::Instant::now();
     let outcome = tokio::time::timeout(

@@ -357,8 +357,7 @@ async fn main() -> anyhow::Result<()> {
             let sources = if subgraphs.is_empty() {
                 let mut ours = crm_gateway::federation::our_subgraphs();
                 for source in &mut ours {
-                    let file = PathBuf::from("schema")
-                        .join(format!("{}.graphql", source.name.replace('-', "_")));
+                    let file = crm_gateway::federation::sdl_path(&source.name);
                     source.sdl = std::fs::read_to_string(&file)
                         .with_context(|| format!("reading {}", file.display()))?;
                 }
@@ -440,18 +439,14 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Schema { write } => {
-            for (service, sdl) in [
-                (crm_account::SERVICE, crm_account::sdl()),
-                (crm_order_visibility::SERVICE, crm_order_visibility::sdl()),
-                (crm_knowledge_base::SERVICE, crm_knowledge_base::sdl()),
-            ] {
+            for subgraph in crm_gateway::federation::our_subgraphs() {
                 if write {
-                    let path = PathBuf::from("schema").join(format!("{service}.graphql"));
-                    std::fs::write(&path, sdl)
+                    let path = crm_gateway::federation::sdl_path(&subgraph.name);
+                    std::fs::write(&path, subgraph.sdl)
                         .with_context(|| format!("writing {}", path.display()))?;
                     tracing::info!(path = %path.display(), "SDL written");
                 } else {
-                    let text = format!("# ---- {service} ----\n{sdl}\n");
+                    let text = format!("# ---- {} ----\n{}\n", subgraph.name, subgraph.sdl);
                     std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())?;
                 }
             }

@@ -34,6 +34,12 @@ pub fn our_subgraphs() -> Vec<SubgraphSource> {
     ]
 }
 
+/// Where a subgraph's SDL is committed: `schema/<service>.graphql`, the service name being
+/// the subgraph name with `_` for `-` (`order-visibility` → `order_visibility`).
+pub fn sdl_path(subgraph: &str) -> std::path::PathBuf {
+    std::path::Path::new("schema").join(format!("{}.graphql", subgraph.replace('-', "_")))
+}
+
 /// Composes our subgraphs as the code defines them.
 pub fn compose_ours() -> Result<String, CompositionError> {
     compose::compose(&our_subgraphs())

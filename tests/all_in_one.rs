@@ -460,12 +460,29 @@ async fn seeded_system(
     tempfile::TempDir,
     Option<String>,
 ) {
+    system_with(accounts, Default::default()).await
+}
+
+/// A seeded all-in-one whose gateway door is set as given.
+async fn system_with(
+    accounts: usize,
+    door: crm_gateway::federation::server::DoorConfig,
+) -> (
+    crm_gateway::system::AllInOne,
+    tempfile::TempDir,
+    Option<String>,
+) {
     let (storage, dir, created) = fresh_storage().await;
     let any_port: SocketAddr = "127.0.0.1:0".parse().expect("addr");
     let world = DemoWorld { seed: 3, accounts };
-    let system = start_all_in_one(&storage, any_port, Some(world))
-        .await
-        .expect("start");
+    let settings = crm_gateway::system::GatewaySettings {
+        door,
+        ..Default::default()
+    };
+    let system =
+        crm_gateway::system::start_all_in_one_with(&storage, any_port, Some(world), settings)
+            .await
+            .expect("start");
     (system, dir, created)
 }
 
@@ -839,25 +856,14 @@ async fn the_door_refuses_malformed_and_oversized_requests_with_codes() {
 
 #[tokio::test]
 async fn get_answers_queries_only_when_enabled_preflighted_and_never_mutations() {
-    let (storage, _dir, created) = fresh_storage().await;
-    let settings = crm_gateway::system::GatewaySettings {
-        door: crm_gateway::federation::server::DoorConfig {
+    let (system, _dir, created) = system_with(
+        2,
+        crm_gateway::federation::server::DoorConfig {
             allow_get_queries: true,
             ..Default::default()
         },
-        ..Default::default()
-    };
-    let system = crm_gateway::system::start_all_in_one_with(
-        &storage,
-        "127.0.0.1:0".parse().expect("addr"),
-        Some(DemoWorld {
-            seed: 5,
-            accounts: 2,
-        }),
-        settings,
     )
-    .await
-    .expect("start");
+    .await;
     let client = reqwest::Client::new();
     let url = format!("{}/graphql", system.public.url());
     let get = |query: &str, preflight: bool| {
@@ -1001,25 +1007,14 @@ async fn a_slow_subgraph_times_out_alone_and_a_slow_request_as_a_whole() {
 
 #[tokio::test]
 async fn the_explorer_is_served_from_vendored_assets_only_when_enabled() {
-    let (storage, _dir, created) = fresh_storage().await;
-    let settings = crm_gateway::system::GatewaySettings {
-        door: crm_gateway::federation::server::DoorConfig {
+    let (system, _dir, created) = system_with(
+        1,
+        crm_gateway::federation::server::DoorConfig {
             explorer: true,
             ..Default::default()
         },
-        ..Default::default()
-    };
-    let system = crm_gateway::system::start_all_in_one_with(
-        &storage,
-        "127.0.0.1:0".parse().expect("addr"),
-        Some(DemoWorld {
-            seed: 5,
-            accounts: 1,
-        }),
-        settings,
     )
-    .await
-    .expect("start");
+    .await;
     let client = reqwest::Client::new();
     let base = system.public.url();
     let page = client

@@ -206,6 +206,21 @@ async fn the_relay_publishes_each_order_in_commit_order_with_dense_positions() {
     );
 }
 
+/// A consumer's own database: checkpoints (from the service's migrations) and the
+/// `applied_events` table the [`Recorder`] writes.
+async fn consumer_database(name: &str) -> (DatabaseConnection, Option<tempfile::TempDir>) {
+    let (db, _, dir) = crm_testkit::fresh_database(name, |db| async move {
+        crm_order_visibility::migrate(&db).await
+    })
+    .await;
+    db.execute_unprepared(
+        "CREATE TABLE applied_events (event_id VARCHAR(64) PRIMARY KEY, position BIGINT NOT NULL)",
+    )
+    .await
+    .expect("table");
+    (db, dir)
+}
+
 /// Writes each applied event into `applied_events` (whose primary key refuses a second
 /// application) and fails once, after writing, at `fail_at`: a crash in mid-apply.
 struct Recorder {
@@ -246,14 +261,7 @@ impl EventHandler for Recorder {
 async fn a_consumer_that_stops_mid_stream_resumes_without_losing_or_repeating_events() {
     let app = spawn().await;
     // The consumer's own database (with its checkpoint table) and its effects table.
-    let (consumer_db, _, _dir) = crm_testkit::fresh_database("consumer", |db| async move {
-        crm_order_visibility::migrate(&db).await
-    })
-    .await;
-    consumer_db
-        .execute_unprepared("CREATE TABLE applied_events (event_id VARCHAR(64) PRIMARY KEY, position BIGINT NOT NULL)")
-        .await
-        .expect("table");
+    let (consumer_db, _dir) = consumer_database("consumer").await;
     let bus = bus().await;
     let relay = crm_order_visibility::relay(app.db.clone(), bus.clone());
     for n in 0..10 {
@@ -336,14 +344,7 @@ async fn a_consumer_that_stops_mid_stream_resumes_without_losing_or_repeating_ev
         .publish(crm_order_visibility::SERVICE, &replay)
         .await
         .expect("publish");
-    let (fresh_db, _, _dir2) = crm_testkit::fresh_database("consumer2", |db| async move {
-        crm_order_visibility::migrate(&db).await
-    })
-    .await;
-    fresh_db
-        .execute_unprepared("CREATE TABLE applied_events (event_id VARCHAR(64) PRIMARY KEY, position BIGINT NOT NULL)")
-        .await
-        .expect("table");
+    let (fresh_db, _dir2) = consumer_database("consumer2").await;
     let rebuild = Consumer::new(
         "rebuild",
         crm_order_visibility::SERVICE,
@@ -365,14 +366,7 @@ async fn a_consumer_that_stops_mid_stream_resumes_without_losing_or_repeating_ev
 #[tokio::test]
 async fn a_running_relay_and_consumer_deliver_new_orders_within_moments() {
     let app = spawn().await;
-    let (consumer_db, _, _dir) = crm_testkit::fresh_database("consumer", |db| async move {
-        crm_order_visibility::migrate(&db).await
-    })
-    .await;
-    consumer_db
-        .execute_unprepared("CREATE TABLE applied_events (event_id VARCHAR(64) PRIMARY KEY, position BIGINT NOT NULL)")
-        .await
-        .expect("table");
+    let (consumer_db, _dir) = consumer_database("consumer").await;
     let bus = bus().await;
     let _relay = crm_order_visibility::relay(app.db.clone(), bus.clone()).spawn();
     let consumer = Consumer::new(

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use crm_gateway::federation::compose::{SubgraphSource, compose};
-use crm_gateway::federation::engine::{Engine, EngineConfig};
+use crm_gateway::federation::engine::{CallerKind, Discovery, Engine, EngineConfig};
 use crm_gateway::federation::server::DoorConfig;
 use crm_gateway::identity;
 use crm_gateway::system::{self, DemoWorld, Storage};
@@ -129,7 +129,7 @@ struct UpArgs {
 }
 
 /// Settings of the gateway (each with a safe default).
-#[derive(Args, Debug, Clone, Copy)]
+#[derive(Args, Debug, Clone)]
 struct DoorArgs {
     /// Answer queries sent as GET /graphql (never mutations; a preflight header is required).
     #[arg(long, env = "CRM_ALLOW_GET_QUERIES")]
@@ -137,9 +137,27 @@ struct DoorArgs {
     /// Serve the GraphQL explorer (GraphiQL) at /graphiql: for development.
     #[arg(long, env = "CRM_EXPLORER")]
     explorer: bool,
-    /// Refuse `__schema` / `__type` queries.
+    /// Refuse `__schema` / `__type` queries from every caller.
     #[arg(long, env = "CRM_NO_INTROSPECTION")]
     no_introspection: bool,
+    /// The caller kinds that may introspect the schema (anonymous, internal, partner,
+    /// integrator; comma-separated).
+    #[arg(
+        long,
+        env = "CRM_INTROSPECTION_FOR",
+        value_delimiter = ',',
+        default_value = "anonymous,internal"
+    )]
+    introspection_for: Vec<CallerKind>,
+    /// The caller kinds told close names ("Did you mean …?") when they misspell a field or
+    /// argument.
+    #[arg(
+        long,
+        env = "CRM_SUGGESTIONS_FOR",
+        value_delimiter = ',',
+        default_value = "anonymous,internal"
+    )]
+    suggestions_for: Vec<CallerKind>,
     /// The largest request body, in bytes.
     #[arg(long, env = "CRM_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     max_body_bytes: usize,
@@ -172,7 +190,14 @@ impl DoorArgs {
                 request_timeout: std::time::Duration::from_millis(self.request_timeout_ms),
             },
             engine: EngineConfig {
-                introspection: !self.no_introspection,
+                discovery: Discovery {
+                    introspection: if self.no_introspection {
+                        Vec::new()
+                    } else {
+                        self.introspection_for
+                    },
+                    suggestions: self.suggestions_for,
+                },
                 subgraph_timeout: std::time::Duration::from_millis(self.subgraph_timeout_ms),
                 limits: crm_gateway::limits::OperationLimits {
                     max_depth: self.max_depth,
@@ -295,13 +320,15 @@ async fn subgraph_sdl(source: &str) -> anyhow::Result<String> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn")
-            }),
-        )
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    // The federation executor times subgraph calls only while this target is on (it feeds
+    // the overhead metric); nothing is ever logged on it.
+    let filter = match "router::request=info".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
+    tracing_subscriber::fmt().with_env_filter(filter).init();
     let cli = Cli::parse();
     let storage = cli.storage.storage();
     let Some(command) = cli.command else {

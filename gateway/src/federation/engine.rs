@@ -17,6 +17,7 @@ use hive_router_config::override_subgraph_urls::OverrideSubgraphUrlsConfig;
 use hive_router_config::subscriptions::SupergraphSubscriptionsConfig;
 use hive_router_config::traffic_shaping::{SupergraphTrafficShapingConfig, TrafficShapingConfig};
 use hive_router_internal::telemetry::TelemetryContext;
+use hive_router_internal::telemetry::logging::summary::{REQUEST_SUMMARY, RequestSummary};
 use hive_router_internal::telemetry::traces::spans::graphql::GraphQLOperationSpan;
 use hive_router_plan_executor::SubgraphExecutorMap;
 use hive_router_plan_executor::execution::client_request_details::{
@@ -68,8 +69,73 @@ pub struct EngineConfig {
     pub limits: OperationLimits,
     /// How many plans the cache keeps (least recently used go first).
     pub plan_cache_size: usize,
-    /// Whether `__schema` / `__type` are answered.
-    pub introspection: bool,
+    /// Which callers may introspect the schema and are told close field names.
+    pub discovery: Discovery,
+}
+
+/// The kind of caller a request comes from; the identity work tells them apart, until then
+/// every caller is anonymous.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CallerKind {
+    Anonymous,
+    /// Staff of the company (sales, marketing, support, management, admin).
+    Internal,
+    /// A supplier's or distributor's user.
+    Partner,
+    /// A program calling with an API key.
+    Integrator,
+}
+
+impl CallerKind {
+    pub const ALL: [CallerKind; 4] = [
+        CallerKind::Anonymous,
+        CallerKind::Internal,
+        CallerKind::Partner,
+        CallerKind::Integrator,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallerKind::Anonymous => "anonymous",
+            CallerKind::Internal => "internal",
+            CallerKind::Partner => "partner",
+            CallerKind::Integrator => "integrator",
+        }
+    }
+}
+
+impl std::str::FromStr for CallerKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        CallerKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text.trim())
+            .ok_or_else(|| {
+                format!("unknown caller kind {text:?} (anonymous, internal, partner, integrator)")
+            })
+    }
+}
+
+/// What a caller may learn about the schema beyond what it asks: introspection
+/// (`__schema`, `__type`) and "did you mean" hints on misspelt fields. Partners and
+/// integrators get neither by default: the schema is the product's map, and hints are a
+/// way to enumerate it without introspection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Discovery {
+    pub introspection: Vec<CallerKind>,
+    pub suggestions: Vec<CallerKind>,
+}
+
+impl Default for Discovery {
+    fn default() -> Self {
+        // Anonymous callers exist only until identity arrives (development and tests).
+        let staff = vec![CallerKind::Anonymous, CallerKind::Internal];
+        Self {
+            introspection: staff.clone(),
+            suggestions: staff,
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -80,7 +146,7 @@ impl Default for EngineConfig {
             subgraph_timeouts: HashMap::new(),
             limits: OperationLimits::default(),
             plan_cache_size: 1_000,
-            introspection: true,
+            discovery: Discovery::default(),
         }
     }
 }
@@ -103,6 +169,8 @@ pub struct RequestContext<'a> {
     /// False for requests that may only read (GET): a mutation is refused with 405
     /// `MUTATION_OVER_GET`.
     pub allow_mutations: bool,
+    /// Decides introspection and suggestions (`EngineConfig::discovery`).
+    pub caller: CallerKind,
 }
 
 /// The engine's answer: an HTTP status and a GraphQL JSON body.
@@ -151,6 +219,8 @@ pub struct Engine {
     plans: Mutex<hashlink::LruCache<u64, Arc<Prepared>>>,
     config: EngineConfig,
     subgraphs: Vec<(String, String)>,
+    /// Field names (with their argument names) per public type, for suggestions.
+    fields: HashMap<String, Vec<(String, Vec<String>)>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -224,6 +294,7 @@ impl Engine {
             compile_headers_plan(&headers).map_err(|e| EngineError::Executors(e.to_string()))?;
         let mut subgraphs: Vec<(String, String)> = endpoints.into_iter().collect();
         subgraphs.sort();
+        let fields = public_fields(&supergraph.public_schema.sdl);
         Ok(Self {
             metrics: Default::default(),
             supergraph,
@@ -233,7 +304,110 @@ impl Engine {
             plans: Mutex::new(hashlink::LruCache::new(config.plan_cache_size.max(1))),
             config,
             subgraphs,
+            fields,
         })
+    }
+
+    /// A validation message with close names appended when it is about an unknown field
+    /// or argument, as graphql-js does: `… Did you mean "name"?`.
+    fn with_suggestion(&self, message: String) -> String {
+        let quoted: Vec<&str> = message.split('"').skip(1).step_by(2).collect();
+        let (wrong, names): (&str, Vec<&str>) = match quoted[..] {
+            [field, type_name] if message.starts_with("Cannot query field") => {
+                let Some(fields) = self.fields.get(type_name) else {
+                    return message;
+                };
+                (
+                    field,
+                    fields.iter().map(|(name, _)| name.as_str()).collect(),
+                )
+            }
+            [argument, path] if message.starts_with("Unknown argument") => {
+                let Some((type_name, field)) = path.split_once('.') else {
+                    return message;
+                };
+                let Some((_, arguments)) = self
+                    .fields
+                    .get(type_name)
+                    .and_then(|fields| fields.iter().find(|(name, _)| name == field))
+                else {
+                    return message;
+                };
+                (argument, arguments.iter().map(String::as_str).collect())
+            }
+            _ => return message,
+        };
+        let close = close_names(wrong, &names);
+        if close.is_empty() {
+            return message;
+        }
+        let quoted: Vec<String> = close.iter().map(|name| format!("\"{name}\"")).collect();
+        let list = match quoted.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        };
+        format!("{message} Did you mean {list}?")
+    }
+
+    /// Counts the errors of an executed response by code, and masks the gateway's own
+    /// failure messages (unreachable subgraphs, malformed subgraph answers: they name
+    /// internal addresses and libraries) behind their code and the request id. Errors a
+    /// subgraph reported itself pass unchanged (the subgraphs mask their own internals),
+    /// except for one repair: a subgraph that reports an entity's error at
+    /// `["_entities", "field"]` without the entity's index (async-graphql does) gives a
+    /// path no client can follow, so it is dropped; `extensions.affectedPath` still says
+    /// which list of entities it concerns.
+    fn mask_and_count_errors(&self, body: Vec<u8>, request_id: &str) -> Vec<u8> {
+        if !body.windows(8).any(|window| window == b"\"errors\"") {
+            return body;
+        }
+        let Ok(mut response) = serde_json::from_slice::<serde_json::Value>(&body) else {
+            return body;
+        };
+        let Some(errors) = response
+            .get_mut("errors")
+            .and_then(serde_json::Value::as_array_mut)
+        else {
+            return body;
+        };
+        let mut changed = false;
+        for error in errors.iter_mut() {
+            let code = error["extensions"]["code"]
+                .as_str()
+                .unwrap_or("UNCODED")
+                .to_owned();
+            self.metrics.record_response_error(&code);
+            if error["path"][0] == "_entities"
+                && let Some(error) = error.as_object_mut()
+            {
+                error.remove("path");
+                changed = true;
+            }
+            if !is_gateway_failure(&code) {
+                continue;
+            }
+            let service = error["extensions"]["service"]
+                .as_str()
+                .unwrap_or("a")
+                .to_owned();
+            tracing::warn!(
+                %request_id,
+                %code,
+                subgraph = %service,
+                detail = error["message"].as_str().unwrap_or(""),
+                "a subgraph call failed"
+            );
+            error["message"] = json!(format!(
+                "the {service} service could not answer; quote request id {request_id}"
+            ));
+            error["extensions"]["requestId"] = json!(request_id);
+            changed = true;
+        }
+        if !changed {
+            return body;
+        }
+        serde_json::to_vec(&response).unwrap_or(body)
     }
 
     /// The subgraphs by name, with the URL the engine calls.
@@ -278,10 +452,12 @@ impl Engine {
         ) {
             return EngineResponse::refused(400, e.code(), vec![e.message()]);
         }
-        let prepared = match self.prepare(&request.query, request.operation_name.as_deref()) {
-            Ok(prepared) => prepared,
-            Err(refusal) => return refusal,
-        };
+        let suggest = self.config.discovery.suggestions.contains(&context.caller);
+        let prepared =
+            match self.prepare(&request.query, request.operation_name.as_deref(), suggest) {
+                Ok(prepared) => prepared,
+                Err(refusal) => return refusal,
+            };
         if !context.allow_mutations && prepared.operation_kind == OperationKind::Mutation {
             return EngineResponse::refused(
                 405,
@@ -289,7 +465,13 @@ impl Engine {
                 vec!["mutations must be sent as POST".into()],
             );
         }
-        if prepared.operation_for_introspection.is_some() && !self.config.introspection {
+        if prepared.operation_for_introspection.is_some()
+            && !self
+                .config
+                .discovery
+                .introspection
+                .contains(&context.caller)
+        {
             return EngineResponse::refused(
                 400,
                 "INTROSPECTION_DISABLED",
@@ -351,7 +533,10 @@ impl Engine {
             metadata: self.supergraph.metadata.clone(),
             variables: variable_values.clone(),
         });
-        let result = execute_query_plan(QueryPlanExecutionOpts {
+        // The executor notes each subgraph call's duration in this request summary; the
+        // gateway's own overhead is the request's time outside those calls.
+        let summary = Arc::new(RequestSummary::default());
+        let execution = execute_query_plan(QueryPlanExecutionOpts {
             query_plan: &prepared.plan,
             operation_for_plan: prepared.operation_for_plan.clone(),
             projection_plan: prepared.projection_plan.clone(),
@@ -377,14 +562,33 @@ impl Engine {
             response_header_sink: ResponseHeaderSink::default(),
             error_masking_runtime: Arc::new(None),
             connection_fingerprint: None,
-        })
-        .await;
+        });
+        let result = REQUEST_SUMMARY.scope(summary.clone(), execution).await;
         match result {
-            Ok(QueryPlanExecutionResult::Single(out)) => EngineResponse {
-                status: out.status_code.as_u16(),
-                body: out.body,
-                refused: None,
-            },
+            Ok(QueryPlanExecutionResult::Single(out)) => {
+                let body = self.mask_and_count_errors(out.body, context.request_id);
+                // The executor records calls only while its `router::request` log target
+                // is enabled (the binary keeps it on); without records the overhead is
+                // unknown, not the whole request.
+                let recorded = summary
+                    .subgraph_requests
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    > 0;
+                if recorded || prepared.services.is_empty() {
+                    let waited: Duration = summary
+                        .subgraph_calls_duration
+                        .lock()
+                        .map(|calls| calls.values().flatten().sum())
+                        .unwrap_or_default();
+                    self.metrics
+                        .record_overhead(started.elapsed().saturating_sub(waited));
+                }
+                EngineResponse {
+                    status: out.status_code.as_u16(),
+                    body,
+                    refused: None,
+                }
+            }
             Ok(QueryPlanExecutionResult::Stream(_)) => EngineResponse::refused(
                 400,
                 "BAD_REQUEST",
@@ -410,6 +614,7 @@ impl Engine {
         &self,
         query: &str,
         operation_name: Option<&str>,
+        suggest: bool,
     ) -> Result<Arc<Prepared>, EngineResponse> {
         let document = safe_parse_operation(query).map_err(|e| {
             EngineResponse::refused(400, "GRAPHQL_PARSE_FAILED", vec![e.to_string()])
@@ -423,7 +628,16 @@ impl Engine {
             return Err(EngineResponse::refused(
                 400,
                 "GRAPHQL_VALIDATION_FAILED",
-                errors.into_iter().map(|e| e.message).collect(),
+                errors
+                    .into_iter()
+                    .map(|e| {
+                        if suggest {
+                            self.with_suggestion(e.message)
+                        } else {
+                            e.message
+                        }
+                    })
+                    .collect(),
             ));
         }
         let normalized = normalize_operation(
@@ -503,6 +717,95 @@ impl Engine {
     }
 }
 
+/// Field names and their argument names per object and interface type of a public SDL.
+fn public_fields(sdl: &str) -> HashMap<String, Vec<(String, Vec<String>)>> {
+    use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
+    let Ok(document) = async_graphql::parser::parse_schema(sdl) else {
+        return HashMap::new();
+    };
+    let mut out: HashMap<String, Vec<(String, Vec<String>)>> = HashMap::new();
+    for definition in document.definitions {
+        let TypeSystemDefinition::Type(ty) = definition else {
+            continue;
+        };
+        let fields = match &ty.node.kind {
+            TypeKind::Object(object) => &object.fields,
+            TypeKind::Interface(interface) => &interface.fields,
+            _ => continue,
+        };
+        out.entry(ty.node.name.node.to_string())
+            .or_default()
+            .extend(fields.iter().map(|field| {
+                (
+                    field.node.name.node.to_string(),
+                    field
+                        .node
+                        .arguments
+                        .iter()
+                        .map(|a| a.node.name.node.to_string())
+                        .collect(),
+                )
+            }));
+    }
+    out
+}
+
+/// The names close to a misspelt one, closest first (at most five): an edit distance of at
+/// most 40% of the name's length, or a case-insensitive match.
+fn close_names<'a>(wrong: &str, names: &[&'a str]) -> Vec<&'a str> {
+    let threshold = wrong.chars().count() * 2 / 5 + 1;
+    let mut scored: Vec<(usize, &str)> = names
+        .iter()
+        .filter_map(|name| {
+            let distance = if name.eq_ignore_ascii_case(wrong) {
+                0
+            } else {
+                edit_distance(&wrong.to_lowercase(), &name.to_lowercase())
+            };
+            (distance <= threshold).then_some((distance, *name))
+        })
+        .collect();
+    scored.sort();
+    scored.into_iter().take(5).map(|(_, name)| name).collect()
+}
+
+/// Levenshtein distance, with transpositions of neighbours counting as one edit.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut best = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                best = best.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = best;
+        }
+    }
+    rows[a.len()][b.len()]
+}
+
+/// Codes the executor gives its own failures to reach or read a subgraph (as opposed to
+/// errors a subgraph answered with): their messages carry internals.
+fn is_gateway_failure(code: &str) -> bool {
+    code.starts_with("SUBGRAPH_")
+        || code.starts_with("SUBREQUEST_")
+        || matches!(
+            code,
+            "PROJECTION_FAILURE" | "HEADER_PROPAGATION_FAILURE" | "INTERNAL_SERVER_ERROR"
+        )
+}
+
 /// The subgraphs a plan fetches from.
 fn services_of(node: &PlanNode, out: &mut Vec<String>) {
     match node {
@@ -517,5 +820,32 @@ fn services_of(node: &PlanNode, out: &mut Vec<String>) {
         }
         #[allow(unreachable_patterns)]
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distance_counts_insertions_deletions_substitutions_and_swaps() {
+        assert_eq!(edit_distance("accounts", "accounts"), 0);
+        assert_eq!(edit_distance("acounts", "accounts"), 1);
+        assert_eq!(
+            edit_distance("acconuts", "accounts"),
+            1,
+            "a swap is one edit"
+        );
+        assert_eq!(edit_distance("orders", "order"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+
+    #[test]
+    fn close_names_are_the_near_ones_closest_first() {
+        let names = ["accounts", "account", "articles", "orders"];
+        assert_eq!(close_names("acounts", &names), ["accounts", "account"]);
+        assert_eq!(close_names("ACCOUNT", &names), ["account", "accounts"]);
+        assert!(close_names("zzzz", &names).is_empty());
     }
 }

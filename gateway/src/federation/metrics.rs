@@ -1,6 +1,8 @@
 //! The gateway's Prometheus metrics (`GET /metrics`, text exposition format 0.0.4):
-//! requests by outcome, refusals by error code, end-to-end latency, and the time the
-//! gateway itself spends before calling subgraphs (limits, parsing, validation, planning).
+//! requests by outcome, refusals by error code, errors in executed responses by code,
+//! end-to-end latency, the time the gateway spends before calling subgraphs (limits,
+//! parsing, validation, planning), and its whole overhead (the request's time outside
+//! subgraph calls).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -48,8 +50,23 @@ impl Histogram {
 struct State {
     requests: BTreeMap<&'static str, u64>,
     refusals: BTreeMap<String, u64>,
+    response_errors: BTreeMap<String, u64>,
     duration: Histogram,
     preparation: Histogram,
+    overhead: Histogram,
+}
+
+/// Error codes come from subgraphs too: only well-formed ones become label values, and
+/// only so many distinct ones, so a misbehaving subgraph cannot blow up the series.
+const MAX_ERROR_CODES: usize = 200;
+
+fn code_label(code: &str) -> &str {
+    let well_formed = !code.is_empty()
+        && code.len() <= 64
+        && code
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    if well_formed { code } else { "OTHER" }
 }
 
 /// The gateway's counters and histograms.
@@ -90,6 +107,27 @@ impl Metrics {
         }
     }
 
+    /// One error in an executed response (partial data), by its code.
+    pub fn record_response_error(&self, code: &str) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        let mut label = code_label(code);
+        if !state.response_errors.contains_key(label)
+            && state.response_errors.len() >= MAX_ERROR_CODES
+        {
+            label = "OTHER";
+        }
+        *state.response_errors.entry(label.to_owned()).or_default() += 1;
+    }
+
+    /// The gateway's own time on an executed request: everything but subgraph calls.
+    pub fn record_overhead(&self, took: Duration) {
+        if let Ok(mut state) = self.state.lock() {
+            state.overhead.observe(took.as_secs_f64());
+        }
+    }
+
     pub fn render(&self, cached_plans: usize) -> String {
         let Ok(state) = self.state.lock() else {
             return String::new();
@@ -107,6 +145,13 @@ impl Metrics {
         for (code, n) in &state.refusals {
             let _ = writeln!(out, "crm_gateway_refusals_total{{code=\"{code}\"}} {n}");
         }
+        out.push_str("# HELP crm_gateway_response_errors_total Errors in executed responses (partial data), by code.\n# TYPE crm_gateway_response_errors_total counter\n");
+        for (code, n) in &state.response_errors {
+            let _ = writeln!(
+                out,
+                "crm_gateway_response_errors_total{{code=\"{code}\"}} {n}"
+            );
+        }
         out.push_str("# HELP crm_gateway_request_duration_seconds Time from request to response.\n# TYPE crm_gateway_request_duration_seconds histogram\n");
         state
             .duration
@@ -115,6 +160,10 @@ impl Metrics {
         state
             .preparation
             .render(&mut out, "crm_gateway_preparation_duration_seconds");
+        out.push_str("# HELP crm_gateway_overhead_seconds The gateway's own time on an executed request: the request's time minus its subgraph calls (exact for sequential plans; calls in parallel make it a lower bound).\n# TYPE crm_gateway_overhead_seconds histogram\n");
+        state
+            .overhead
+            .render(&mut out, "crm_gateway_overhead_seconds");
         out.push_str("# HELP crm_gateway_cached_plans Query plans in the cache.\n# TYPE crm_gateway_cached_plans gauge\n");
         let _ = writeln!(out, "crm_gateway_cached_plans {cached_plans}");
         out
@@ -134,6 +183,9 @@ mod tests {
             Duration::from_micros(200),
         );
         metrics.record_preparation(Duration::from_micros(300));
+        metrics.record_overhead(Duration::from_micros(700));
+        metrics.record_response_error("SUBREQUEST_HTTP_ERROR");
+        metrics.record_response_error("not a code\"}");
         let text = metrics.render(2);
         assert!(
             text.contains("crm_gateway_requests_total{outcome=\"executed\"} 1"),
@@ -145,5 +197,13 @@ mod tests {
         assert!(text.contains("crm_gateway_request_duration_seconds_count 2"));
         assert!(text.contains("crm_gateway_preparation_duration_seconds_count 1"));
         assert!(text.contains("crm_gateway_cached_plans 2"));
+        assert!(text.contains("crm_gateway_overhead_seconds_bucket{le=\"0.001\"} 1"));
+        assert!(
+            text.contains("crm_gateway_response_errors_total{code=\"SUBREQUEST_HTTP_ERROR\"} 1")
+        );
+        assert!(
+            text.contains("crm_gateway_response_errors_total{code=\"OTHER\"} 1"),
+            "a malformed code must not become a label: {text}"
+        );
     }
 }

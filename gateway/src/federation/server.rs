@@ -14,7 +14,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::engine::{Engine, GraphQLRequest, RequestContext};
+use super::engine::{CallerKind, Engine, GraphQLRequest, RequestContext};
 use super::metrics::Outcome;
 
 /// Settings of the door (each with a safe default).
@@ -228,24 +228,19 @@ async fn post_graphql(
             &request_id,
         );
     }
-    if headers
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| !v.trim().eq_ignore_ascii_case("identity"))
-    {
-        return error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
-            "compressed request bodies are not accepted",
-            &request_id,
-        );
-    }
     let Ok(body) = body else {
         return too_large(&door, &request_id);
     };
     if body.len() > door.config.max_body_bytes {
         return too_large(&door, &request_id);
     }
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase());
+    let body = match decode_body(encoding.as_deref(), body, door.config.max_body_bytes) {
+        Ok(body) => body,
+        Err(refusal) => return refusal.response(&door, &request_id),
+    };
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return error(
             StatusCode::BAD_REQUEST,
@@ -282,6 +277,8 @@ async fn run(
         request_id: &request_id,
         mint_token: &mint_token,
         allow_mutations,
+        // Every caller is anonymous until the identity work tells them apart.
+        caller: CallerKind::Anonymous,
     };
     let started = std::time::Instant::now();
     let outcome = tokio::time::timeout(
@@ -325,12 +322,61 @@ async fn run(
     response
 }
 
+/// Why a request body could not be decoded.
+enum BodyRefusal {
+    /// More than the limit once decompressed (a compression bomb gets no further).
+    TooLarge,
+    Unsupported(String),
+    Corrupt,
+}
+
+impl BodyRefusal {
+    fn response(self, door: &Door, request_id: &str) -> Response {
+        match self {
+            BodyRefusal::TooLarge => too_large(door, request_id),
+            BodyRefusal::Unsupported(encoding) => error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                &format!("Content-Encoding {encoding:?} is not accepted (gzip, deflate or none)"),
+                request_id,
+            ),
+            BodyRefusal::Corrupt => error(
+                StatusCode::BAD_REQUEST,
+                "BAD_REQUEST",
+                "the compressed body cannot be decompressed",
+                request_id,
+            ),
+        }
+    }
+}
+
+/// The body as JSON bytes: as sent, or gzip / deflate decompressed. The body limit holds
+/// for the decompressed size too, and decompression stops one byte past it.
+fn decode_body(encoding: Option<&str>, body: Bytes, limit: usize) -> Result<Bytes, BodyRefusal> {
+    use std::io::Read;
+    let reader: Box<dyn Read + '_> = match encoding {
+        None | Some("identity") | Some("") => return Ok(body),
+        Some("gzip") | Some("x-gzip") => Box::new(flate2::read::GzDecoder::new(&body[..])),
+        Some("deflate") => Box::new(flate2::read::ZlibDecoder::new(&body[..])),
+        Some(other) => return Err(BodyRefusal::Unsupported(other.to_owned())),
+    };
+    let mut decoded = Vec::new();
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut decoded)
+        .map_err(|_| BodyRefusal::Corrupt)?;
+    if decoded.len() > limit {
+        return Err(BodyRefusal::TooLarge);
+    }
+    Ok(Bytes::from(decoded))
+}
+
 fn too_large(door: &Door, request_id: &str) -> Response {
     error(
         StatusCode::PAYLOAD_TOO_LARGE,
         "PAYLOAD_TOO_LARGE",
         &format!(
-            "the request body is larger than {} bytes",
+            "the request body is larger than {} bytes (decompressed)",
             door.config.max_body_bytes
         ),
         request_id,

@@ -2,6 +2,8 @@
 //! demo seeds, internal staff per department and users per partner organisation.
 //! Credentials, sessions, API keys and invitations come with the identity work.
 
+pub mod tokens;
+
 use anyhow::Context;
 use crm_account::domain::PartnerKind;
 use crm_account::seed::{INTERNAL_USERS, SeededPartner};

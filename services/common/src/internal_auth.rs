@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 /// Selects jsonwebtoken's crypto backend for the process. With both of its backends
 /// compiled in (the gateway's dependencies enable the other one), it panics at the first
 /// signature unless one is installed.
-fn ensure_crypto_provider() {
+pub fn ensure_crypto_provider() {
     static INSTALL: std::sync::Once = std::sync::Once::new();
     INSTALL.call_once(|| {
         let _ = jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER.install_default();
@@ -93,6 +93,16 @@ impl KeyPair {
             public: pair.public_key().as_ref().to_vec(),
             pkcs8,
         })
+    }
+
+    /// The raw Ed25519 public key (32 bytes).
+    pub fn public_bytes(&self) -> Vec<u8> {
+        self.public.clone()
+    }
+
+    /// The private key's PKCS#8 document.
+    pub fn pkcs8_bytes(&self) -> &[u8] {
+        &self.pkcs8
     }
 
     pub fn private_base64(&self) -> String {

@@ -3,72 +3,9 @@
 
 use std::net::SocketAddr;
 
-use crm_gateway::system::{DemoWorld, Storage, start_all_in_one};
+use crm_e2e::{close, drop_database, finish, fresh_storage, gateway, system_with_settings};
+use crm_gateway::system::{DemoWorld, start_all_in_one};
 use serde_json::{Value, json};
-
-/// Fresh storage: a temp directory of SQLite files, or a new PostgreSQL database when
-/// `DATABASE_URL` is set (the all-in-one uses fixed schema names, so each test needs its
-/// own database).
-async fn fresh_storage() -> (Storage, tempfile::TempDir, Option<String>) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut created = None;
-    let database_url = match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.is_empty() => {
-            use sea_orm::ConnectionTrait;
-            let name = format!(
-                "crm_e2e_{}",
-                &uuid::Uuid::new_v4().simple().to_string()[..12]
-            );
-            let admin = sea_orm::Database::connect(url.as_str())
-                .await
-                .expect("connect");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .expect("create database");
-            admin.close().await.ok();
-            created = Some(name.clone());
-            let (base, query) = url
-                .split_once('?')
-                .map_or((url.as_str(), None), |(b, q)| (b, Some(q)));
-            let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
-            Some(match query {
-                Some(q) => format!("{server}/{name}?{q}"),
-                None => format!("{server}/{name}"),
-            })
-        }
-        _ => None,
-    };
-    (
-        Storage {
-            database_url,
-            data_dir: dir.path().join("data"),
-            // Events go through Redis Streams when REDIS_URL is set (CI), in-process
-            // otherwise.
-            redis_url: std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()),
-            // Fresh databases restart positions at 1: each needs streams of its own.
-            event_namespace: Some(format!("test-{}", uuid::Uuid::new_v4().simple())),
-        },
-        dir,
-        created,
-    )
-}
-
-/// Drops a database `fresh_storage` created, once nothing uses it any more.
-async fn drop_database(name: &str) {
-    use sea_orm::ConnectionTrait;
-    let Ok(url) = std::env::var("DATABASE_URL") else {
-        return;
-    };
-    let admin = sea_orm::Database::connect(url.as_str())
-        .await
-        .expect("connect");
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .expect("drop database");
-    admin.close().await.ok();
-}
 
 async fn post(client: &reqwest::Client, url: &str, query: &str) -> Value {
     client
@@ -117,13 +54,6 @@ async fn all_nodes(
         }
         after = page["data"][field]["pageInfo"]["endCursor"].clone();
     }
-}
-
-async fn close(dbs: &crm_gateway::system::Databases) {
-    dbs.account.close_by_ref().await.ok();
-    dbs.order_visibility.close_by_ref().await.ok();
-    dbs.knowledge_base.close_by_ref().await.ok();
-    dbs.identity.close_by_ref().await.ok();
 }
 
 #[tokio::test]
@@ -436,23 +366,6 @@ async fn the_demo_world_is_coherent_across_services() {
     }
 }
 
-/// Posts to the gateway with the given variables and returns the status and body.
-async fn gateway(
-    client: &reqwest::Client,
-    url: &str,
-    query: &str,
-    variables: Value,
-) -> (u16, Value) {
-    let response = client
-        .post(format!("{url}/graphql"))
-        .json(&json!({ "query": query, "variables": variables }))
-        .send()
-        .await
-        .expect("send");
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("json"))
-}
-
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -494,33 +407,6 @@ async fn system_with(
         },
     )
     .await
-}
-
-/// A seeded all-in-one whose gateway (door and engine) is set as given.
-async fn system_with_settings(
-    accounts: usize,
-    settings: crm_gateway::system::GatewaySettings,
-) -> (
-    crm_gateway::system::AllInOne,
-    tempfile::TempDir,
-    Option<String>,
-) {
-    let (storage, dir, created) = fresh_storage().await;
-    let any_port: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let world = DemoWorld { seed: 3, accounts };
-    let system =
-        crm_gateway::system::start_all_in_one_with(&storage, any_port, Some(world), settings)
-            .await
-            .expect("start");
-    (system, dir, created)
-}
-
-async fn finish(system: crm_gateway::system::AllInOne, created: Option<String>) {
-    close(&system.databases).await;
-    system.stop().await.expect("stop");
-    if let Some(name) = created {
-        drop_database(&name).await;
-    }
 }
 
 #[test]
@@ -750,19 +636,30 @@ async fn subgraphs_answer_only_the_gateway_and_client_identity_headers_go_nowher
     let right = system.keys.signer().mint("account", &anonymous, "t");
     assert_eq!(direct(Some(right)).await.expect("send").status(), 200);
 
-    // Whatever identity a client claims in headers is not what subgraphs see.
+    // Whatever identity a client claims in headers is not what subgraphs see: the
+    // engine's internal token headers and made-up identity headers are dropped (the
+    // request runs as the anonymous caller), and a forged bearer is refused at the door.
     let response = client
         .post(format!("{}/graphql", system.public.url()))
-        .header("authorization", "Bearer forged")
         .header("x-crm-token-account", "forged")
+        .header("x-user-id", "usr_admin")
         .header("x-request-id", "client-chosen-id")
-        .json(&json!({ "query": "{ accounts { totalCount } }" }))
+        .json(&json!({ "query": "{ accounts { totalCount } me { id } }" }))
         .send()
         .await
         .expect("send");
     assert_eq!(response.headers()["x-request-id"], "client-chosen-id");
     let body: Value = response.json().await.expect("json");
     assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(body["data"]["me"], Value::Null, "still anonymous: {body}");
+    let response = client
+        .post(format!("{}/graphql", system.public.url()))
+        .header("authorization", "Bearer forged")
+        .json(&json!({ "query": "{ accounts { totalCount } }" }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 401);
     finish(system, created).await;
 }
 
@@ -1037,7 +934,9 @@ async fn a_slow_subgraph_times_out_alone_and_a_slow_request_as_a_whole() {
                 request_timeout,
                 ..DoorConfig::default()
             },
-            crm_gateway::system::anonymous_minter(&system.keys),
+            crm_gateway::system::minter(&system.keys),
+            None,
+            None,
         );
         async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -1,2 +1,137 @@
-//! Workspace-level end-to-end tests of the `crm` system live in this crate's test targets
-//! (`all_in_one.rs`): they start the real processes' code in-process on port 0.
+//! Workspace-level end-to-end tests of the `crm` system: its test targets
+//! (`all_in_one.rs`, `identity.rs`) start the real processes' code in-process on port 0.
+//! This library holds what they share: fresh storage (SQLite, or a new PostgreSQL
+//! database when `DATABASE_URL` is set), a seeded system, and posting to its gateway.
+
+use std::net::SocketAddr;
+
+use crm_gateway::system::{DemoWorld, Storage};
+use serde_json::{Value, json};
+
+/// Fresh storage: a temp directory of SQLite files, or a new PostgreSQL database when
+/// `DATABASE_URL` is set (the all-in-one uses fixed schema names, so each test needs its
+/// own database).
+pub async fn fresh_storage() -> (Storage, tempfile::TempDir, Option<String>) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut created = None;
+    let database_url = match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => {
+            use sea_orm::ConnectionTrait;
+            let name = format!(
+                "crm_e2e_{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..12]
+            );
+            let admin = sea_orm::Database::connect(url.as_str())
+                .await
+                .expect("connect");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .expect("create database");
+            admin.close().await.ok();
+            created = Some(name.clone());
+            let (base, query) = url
+                .split_once('?')
+                .map_or((url.as_str(), None), |(b, q)| (b, Some(q)));
+            let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+            Some(match query {
+                Some(q) => format!("{server}/{name}?{q}"),
+                None => format!("{server}/{name}"),
+            })
+        }
+        _ => None,
+    };
+    (
+        Storage {
+            database_url,
+            data_dir: dir.path().join("data"),
+            // Events go through Redis Streams when REDIS_URL is set (CI), in-process
+            // otherwise.
+            redis_url: std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()),
+            // Fresh databases restart positions at 1: each needs streams of its own.
+            event_namespace: Some(format!("test-{}", uuid::Uuid::new_v4().simple())),
+        },
+        dir,
+        created,
+    )
+}
+
+/// Drops a database `fresh_storage` created, once nothing uses it any more.
+pub async fn drop_database(name: &str) {
+    use sea_orm::ConnectionTrait;
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        return;
+    };
+    let admin = sea_orm::Database::connect(url.as_str())
+        .await
+        .expect("connect");
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .expect("drop database");
+    admin.close().await.ok();
+}
+
+pub async fn close(dbs: &crm_gateway::system::Databases) {
+    dbs.account.close_by_ref().await.ok();
+    dbs.order_visibility.close_by_ref().await.ok();
+    dbs.knowledge_base.close_by_ref().await.ok();
+    dbs.identity.close_by_ref().await.ok();
+}
+
+/// Posts to the gateway with the given variables and returns the status and body.
+pub async fn gateway(
+    client: &reqwest::Client,
+    url: &str,
+    query: &str,
+    variables: Value,
+) -> (u16, Value) {
+    gateway_as(client, url, None, query, variables).await
+}
+
+/// Posts to the gateway as the holder of `bearer` (an access token or API key), and
+/// returns the status and body.
+pub async fn gateway_as(
+    client: &reqwest::Client,
+    url: &str,
+    bearer: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> (u16, Value) {
+    let mut request = client
+        .post(format!("{url}/graphql"))
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(bearer) = bearer {
+        request = request.bearer_auth(bearer);
+    }
+    let response = request.send().await.expect("send");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json"))
+}
+
+/// A seeded all-in-one whose gateway (door and engine) is set as given.
+pub async fn system_with_settings(
+    accounts: usize,
+    settings: crm_gateway::system::GatewaySettings,
+) -> (
+    crm_gateway::system::AllInOne,
+    tempfile::TempDir,
+    Option<String>,
+) {
+    let (storage, dir, created) = fresh_storage().await;
+    let any_port: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+    let world = DemoWorld { seed: 3, accounts };
+    let system =
+        crm_gateway::system::start_all_in_one_with(&storage, any_port, Some(world), settings)
+            .await
+            .expect("start");
+    (system, dir, created)
+}
+
+pub async fn finish(system: crm_gateway::system::AllInOne, created: Option<String>) {
+    close(&system.databases).await;
+    system.stop().await.expect("stop");
+    if let Some(name) = created {
+        drop_database(&name).await;
+    }
+}

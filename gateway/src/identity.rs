@@ -1,8 +1,16 @@
-//! The identity directory (the gateway's own `identity` schema). For now: the users the
-//! demo seeds, internal staff per department and users per partner organisation.
-//! Credentials, sessions, API keys and invitations come with the identity work.
+//! Identity, owned by the gateway in its own `identity` schema: the directory of users
+//! (internal staff per department, users per partner organisation), their passwords and
+//! sessions, integrators' API keys, the access tokens the gateway issues and checks at
+//! its door, and the identity subgraph (`me`, sign-in, API keys).
 
+pub mod door;
+pub mod graphql;
+pub mod store;
 pub mod tokens;
+
+use std::sync::Arc;
+
+use crm_service_common::internal_auth::SubgraphAuth;
 
 use anyhow::Context;
 use crm_account::domain::PartnerKind;
@@ -11,6 +19,88 @@ use sea_orm::entity::prelude::*;
 use sea_orm::{ActiveValue::Set, DatabaseConnection, PaginatorTrait};
 
 pub const SERVICE: &str = "identity";
+pub const SUBGRAPH: &str = "identity";
+
+/// The `iss` and `aud` of the access tokens the gateway issues.
+pub const TOKEN_ISSUER: &str = "crm-gateway";
+pub const TOKEN_AUDIENCE: &str = "crm-api";
+
+/// Every demo user's password (the demo world only; printed at start-up).
+pub const DEMO_PASSWORD: &str = "demo-password";
+
+/// The identity parts of a running gateway.
+#[derive(Clone)]
+pub struct Identity {
+    pub directory: store::Directory,
+    pub issuer: Arc<tokens::TokenIssuer>,
+    pub authenticator: Arc<door::Authenticator>,
+    /// The public keys of issued tokens (`/.well-known/jwks.json`).
+    pub jwks: serde_json::Value,
+}
+
+impl Identity {
+    /// Identity over a migrated identity database: its signing key (made on first start),
+    /// the validator that trusts every unretired key, and the door's authenticator.
+    pub async fn open(
+        db: &DatabaseConnection,
+        clock: Arc<dyn tokens::Clock>,
+    ) -> anyhow::Result<Self> {
+        let directory = store::Directory {
+            db: db.clone(),
+            clock: clock.clone(),
+        };
+        let signing = directory.signing_key().await?;
+        let issuer = Arc::new(tokens::TokenIssuer::new(
+            &signing,
+            TOKEN_ISSUER,
+            TOKEN_AUDIENCE,
+            clock.clone(),
+        )?);
+        let jwks = jsonwebtoken::jwk::JwkSet {
+            keys: directory
+                .verification_keys()
+                .await?
+                .iter()
+                .map(tokens::public_jwk)
+                .collect::<anyhow::Result<_>>()?,
+        };
+        let keys = Arc::new(tokens::KeySet::new(
+            tokens::JwksSource::Fixed(jwks.clone()),
+            clock.clone(),
+            60,
+        ));
+        let validator = Arc::new(tokens::TokenValidator::new(
+            TOKEN_ISSUER,
+            TOKEN_AUDIENCE,
+            keys,
+            clock,
+        ));
+        Ok(Self {
+            authenticator: Arc::new(door::Authenticator {
+                directory: directory.clone(),
+                validator,
+            }),
+            jwks: serde_json::to_value(&jwks)?,
+            directory,
+            issuer,
+        })
+    }
+
+    /// The identity subgraph's HTTP app (answering the gateway only, unless `auth` is
+    /// disabled).
+    pub fn app(&self, auth: SubgraphAuth) -> axum::Router {
+        let schema = graphql::schema(self.directory.clone(), self.issuer.clone());
+        let db = self.directory.db.clone();
+        let ready: crm_service_common::http::ReadyCheck = Arc::new(move || {
+            let db = db.clone();
+            Box::pin(async move { db.ping().await.is_ok() })
+        });
+        crm_service_common::http::gateway_only(
+            crm_service_common::http::subgraph_router(schema, Arc::new(|r| r), ready),
+            auth,
+        )
+    }
+}
 
 pub mod user {
     use sea_orm::entity::prelude::*;
@@ -96,6 +186,9 @@ pub async fn is_seeded(db: &DatabaseConnection) -> anyhow::Result<bool> {
 }
 
 pub async fn seed(db: &DatabaseConnection, users: &[DemoUser]) -> anyhow::Result<()> {
+    // One argon2 hash for every demo user: they share a published password anyway, and
+    // hashing dozens of times would slow every start on a fresh database.
+    let password_hash = store::hash_password(DEMO_PASSWORD)?;
     let created_at = chrono::DateTime::parse_from_rfc3339("2026-01-05T09:00:00Z")?.to_utc();
     let rows = users.iter().map(|u| user::ActiveModel {
         id: Set(u.id.clone()),
@@ -111,6 +204,18 @@ pub async fn seed(db: &DatabaseConnection, users: &[DemoUser]) -> anyhow::Result
         .exec_without_returning(db)
         .await
         .context("seeding demo users")?;
+    let credentials = users.iter().map(|u| store::credential::ActiveModel {
+        user_id: Set(u.id.clone()),
+        password_hash: Set(password_hash.clone()),
+        failed_attempts: Set(0),
+        failures_since: Set(None),
+        locked_until: Set(None),
+        updated_at: Set(created_at),
+    });
+    store::credential::Entity::insert_many(credentials)
+        .exec_without_returning(db)
+        .await
+        .context("seeding demo passwords")?;
     Ok(())
 }
 

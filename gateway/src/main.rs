@@ -106,6 +106,16 @@ enum Command {
     /// Generate the gateway's token key pair: prints CRM_GATEWAY_SIGNING_KEY (for the
     /// gateway) and CRM_GATEWAY_PUBLIC_KEY (for the subgraphs) as shell assignments.
     Keygen,
+    /// Print an access token for a user of the directory (development: for curl and the
+    /// explorer). Send it as `Authorization: Bearer <token>`.
+    Token {
+        /// The user's email, e.g. admin@crm.example.
+        #[arg(long)]
+        user: String,
+        /// How long the token is valid.
+        #[arg(long, default_value_t = 3600)]
+        ttl_seconds: i64,
+    },
     /// Print every subgraph's SDL, or write each into schema/<service>.graphql.
     Schema {
         /// Write schema/<service>.graphql instead of printing.
@@ -370,6 +380,27 @@ async fn main() -> anyhow::Result<()> {
                 .await
             }
         },
+        Command::Token { user, ttl_seconds } => {
+            let db = crm_service_common::db::connect(&storage.target(identity::SERVICE)).await?;
+            identity::migrate(&db).await?;
+            let identity =
+                identity::Identity::open(&db, Arc::new(identity::tokens::SystemClock)).await?;
+            let found = identity
+                .directory
+                .user_by_email(&user)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?
+                .with_context(|| {
+                    format!("no user with email {user:?} in {}", storage.describe())
+                })?;
+            anyhow::ensure!(!found.disabled, "{user} is disabled");
+            let token =
+                identity
+                    .issuer
+                    .issue(&found.id, None, ttl_seconds.clamp(60, 30 * 24 * 3600));
+            std::io::Write::write_all(&mut std::io::stdout(), format!("{token}\n").as_bytes())?;
+            Ok(())
+        }
         Command::Keygen => {
             let keys = KeyPair::generate()?;
             let text = format!(
@@ -444,7 +475,9 @@ async fn main() -> anyhow::Result<()> {
             let app = crm_gateway::federation::server::router(
                 engine.clone(),
                 settings.door,
-                system::anonymous_minter(&keys),
+                system::minter(&keys),
+                None,
+                None,
             );
             let running = system::serve(system::bind(listen).await?, app)?;
             tracing::info!(url = %running.url(), subgraphs = ?engine.subgraphs(), "gateway listening");
@@ -491,8 +524,9 @@ async fn up(storage: &Storage, args: UpArgs) -> anyhow::Result<()> {
     }
     let users = identity::all_users(&system.databases.identity).await?;
     let mut banner = format!(
-        "\n  Partner-portal CRM is running\n\n  GraphQL API:  {url}/graphql   (POST, application/json; one federated endpoint)\n  Explorer:     {url}/graphiql   (with --explorer)\n  Storage:      {}\n\n  Demo logins (sign-in arrives with the identity work):\n",
+        "\n  Partner-portal CRM is running\n\n  GraphQL API:  {url}/graphql   (POST, application/json; one federated endpoint)\n  Explorer:     {url}/graphiql   (with --explorer)\n  Storage:      {}\n\n  Demo logins (password: {}; sign in with the signIn mutation, or `crm token --user EMAIL`):\n",
         storage.describe(),
+        identity::DEMO_PASSWORD,
         url = system.public.url()
     );
     for user in &users {

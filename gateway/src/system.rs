@@ -309,6 +309,8 @@ pub struct AllInOne {
     pub engine: Arc<Engine>,
     /// The key pair of this run's internal tokens.
     pub keys: KeyPair,
+    /// The directory, the access-token issuer and the door's authenticator.
+    pub identity: identity::Identity,
     pub seeded: Option<DemoSummary>,
     _relays: Relays,
 }
@@ -324,11 +326,11 @@ impl AllInOne {
     }
 }
 
-/// Mints each subgraph's token for the anonymous caller (sign-in comes with identity).
-pub fn anonymous_minter(keys: &KeyPair) -> TokenMinter {
+/// Mints each subgraph's token for a request's caller.
+pub fn minter(keys: &KeyPair) -> TokenMinter {
     let signer = keys.signer();
-    Arc::new(move |subgraph: &str, request_id: &str| {
-        signer.mint(subgraph, &Caller::anonymous(), request_id)
+    Arc::new(move |subgraph: &str, caller: &Caller, request_id: &str| {
+        signer.mint(subgraph, caller, request_id)
     })
 }
 
@@ -368,7 +370,17 @@ pub async fn start_all_in_one_with(
     let keys = KeyPair::generate()?;
     let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
     let auth = |subgraph: &str| SubgraphAuth::Required(Arc::new(keys.verifier(subgraph)));
+    let identity =
+        identity::Identity::open(&databases.identity, Arc::new(identity::tokens::SystemClock))
+            .await?;
     let subgraphs = vec![
+        (
+            identity::SUBGRAPH.to_owned(),
+            serve(
+                bind(loopback).await?,
+                identity.app(auth(identity::SUBGRAPH)),
+            )?,
+        ),
         (
             crm_account::SUBGRAPH.to_owned(),
             serve(
@@ -407,7 +419,13 @@ pub async fn start_all_in_one_with(
     let engine = Arc::new(Engine::new(supergraph, config)?);
     let public = serve(
         bind(listen).await?,
-        crate::federation::server::router(engine.clone(), settings.door, anonymous_minter(&keys)),
+        crate::federation::server::router(
+            engine.clone(),
+            settings.door,
+            minter(&keys),
+            Some(identity.authenticator.clone()),
+            Some(identity.jwks.clone()),
+        ),
     )?;
     Ok(AllInOne {
         public,
@@ -416,6 +434,7 @@ pub async fn start_all_in_one_with(
         bus,
         engine,
         keys,
+        identity,
         seeded,
         _relays: relays,
     })

@@ -1,18 +1,18 @@
-//! The gateway's `identity` schema. For now it holds the directory of users (internal
-//! staff and partner users) that the demo seeds; credentials, API keys, sessions and
-//! invitations arrive with the identity work. Partner organisations stay in the account
+//! The gateway's `identity` schema: the directory of users (internal staff and partner
+//! users), their password credentials, sign-in sessions, integrators' API keys and the
+//! keys the gateway signs access tokens with. Partner organisations stay in the account
 //! service and are referenced here by id only.
 
 use sea_orm_migration::prelude::*;
 
-use crate::util::{flag, index, text, text_null};
+use crate::util::{flag, index, int, text, text_null};
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateUsers)]
+        vec![Box::new(CreateUsers), Box::new(CreateCredentials)]
     }
 }
 
@@ -51,5 +51,118 @@ impl MigrationTrait for CreateUsers {
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table("users").if_exists().to_owned())
             .await
+    }
+}
+
+/// Passwords, sessions, API keys and signing keys.
+struct CreateCredentials;
+
+impl MigrationName for CreateCredentials {
+    fn name(&self) -> &str {
+        "m20261123_identity_credentials"
+    }
+}
+
+fn at(name: &str) -> ColumnDef {
+    ColumnDef::new(name.to_owned())
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
+}
+
+fn at_null(name: &str) -> ColumnDef {
+    ColumnDef::new(name.to_owned())
+        .timestamp_with_time_zone()
+        .null()
+        .to_owned()
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateCredentials {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // One password per user (argon2id PHC string) and the failed sign-ins of the
+        // current window, for the rate limit.
+        m.create_table(
+            Table::create()
+                .table("credentials")
+                .if_not_exists()
+                .col(
+                    ColumnDef::new("user_id")
+                        .string_len(64)
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(text("password_hash", 200))
+                .col(int("failed_attempts").default(0))
+                .col(at_null("failures_since"))
+                .col(at_null("locked_until"))
+                .col(at("updated_at"))
+                .to_owned(),
+        )
+        .await?;
+        // A sign-in: its refresh token is stored as a SHA-256 digest and rotates on use.
+        m.create_table(
+            Table::create()
+                .table("sessions")
+                .if_not_exists()
+                .col(ColumnDef::new("id").string_len(64).not_null().primary_key())
+                .col(text("user_id", 64))
+                .col(text("refresh_digest", 64))
+                .col(at("created_at"))
+                .col(at("expires_at"))
+                .col(at_null("revoked_at"))
+                .to_owned(),
+        )
+        .await?;
+        index(m, "sessions", &["refresh_digest"], true).await?;
+        index(m, "sessions", &["user_id"], false).await?;
+        // An integrator's key: shown once, stored as a SHA-256 digest, bound to a role
+        // and optionally a partner.
+        m.create_table(
+            Table::create()
+                .table("api_keys")
+                .if_not_exists()
+                .col(ColumnDef::new("id").string_len(64).not_null().primary_key())
+                .col(text("name", 120))
+                .col(text("prefix", 16))
+                .col(text("secret_digest", 64))
+                .col(text("role", 32))
+                .col(text_null("partner_id", 64))
+                .col(text("created_by", 64))
+                .col(at("created_at"))
+                .col(at_null("expires_at"))
+                .col(at_null("revoked_at"))
+                .col(at_null("last_used_at"))
+                .to_owned(),
+        )
+        .await?;
+        index(m, "api_keys", &["secret_digest"], true).await?;
+        // The Ed25519 keys access tokens are signed with; the newest unretired one signs,
+        // all unretired ones verify (so a rotation does not end existing sessions).
+        m.create_table(
+            Table::create()
+                .table("signing_keys")
+                .if_not_exists()
+                .col(
+                    ColumnDef::new("kid")
+                        .string_len(64)
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new("pkcs8").text().not_null())
+                .col(at("created_at"))
+                .col(at_null("retired_at"))
+                .to_owned(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["signing_keys", "api_keys", "sessions", "credentials"] {
+            m.drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -31,6 +31,11 @@ pub fn our_subgraphs() -> Vec<SubgraphSource> {
             sdl: crm_knowledge_base::sdl(),
             url: "http://127.0.0.1:4003/graphql".into(),
         },
+        SubgraphSource {
+            name: crate::identity::SUBGRAPH.into(),
+            sdl: crate::identity::graphql::sdl(),
+            url: "http://127.0.0.1:4004/graphql".into(),
+        },
     ]
 }
 

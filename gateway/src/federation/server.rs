@@ -14,8 +14,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::engine::{CallerKind, Engine, GraphQLRequest, RequestContext};
+use super::engine::{Engine, GraphQLRequest, RequestContext};
 use super::metrics::Outcome;
+use crate::identity::door::{Authenticated, Authenticator, Refusal};
+use crm_service_common::internal_auth::Caller;
 
 /// Settings of the door (each with a safe default).
 #[derive(Clone, Debug)]
@@ -44,30 +46,49 @@ impl Default for DoorConfig {
     }
 }
 
-/// Mints the token one subgraph receives for one request: `(subgraph, request_id)`.
-pub type TokenMinter = Arc<dyn Fn(&str, &str) -> String + Send + Sync>;
+/// Mints the token one subgraph receives for one request: `(subgraph, caller,
+/// request_id)`.
+pub type TokenMinter = Arc<dyn Fn(&str, &Caller, &str) -> String + Send + Sync>;
 
 struct Door {
     engine: Arc<Engine>,
     config: DoorConfig,
     mint: TokenMinter,
+    /// Decides who calls; without one (a gateway serving a foreign supergraph with no
+    /// directory) every caller is anonymous and credentials are refused, not ignored.
+    authenticator: Option<Arc<Authenticator>>,
     client: reqwest::Client,
 }
 
-/// The gateway's router: `/graphql`, `/health`, `/ready`, `/metrics`.
-pub fn router(engine: Arc<Engine>, config: DoorConfig, mint: TokenMinter) -> Router {
+/// The gateway's router: `/graphql`, `/health`, `/ready`, `/metrics`, and the JWKS of
+/// the access tokens it issues when it has a directory.
+pub fn router(
+    engine: Arc<Engine>,
+    config: DoorConfig,
+    mint: TokenMinter,
+    authenticator: Option<Arc<Authenticator>>,
+    jwks: Option<serde_json::Value>,
+) -> Router {
     let limit = config.max_body_bytes;
     let door = Arc::new(Door {
         engine,
         config,
         mint,
+        authenticator,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()
             .unwrap_or_default(),
     });
     let explorer = door.config.explorer;
-    let router = Router::new()
+    let router = match jwks {
+        Some(jwks) => Router::new().route(
+            "/.well-known/jwks.json",
+            get(move || async move { Json(jwks) }),
+        ),
+        None => Router::new(),
+    };
+    let router = router
         .route("/graphql", get(get_graphql).post(post_graphql))
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
@@ -206,7 +227,7 @@ async fn get_graphql(
     };
     // Mutations change data: never over GET, whatever the settings (the engine refuses
     // them once it knows the operation's kind).
-    run(&door, request, request_id, false).await
+    run(&door, &headers, request, request_id, false).await
 }
 
 async fn post_graphql(
@@ -260,25 +281,80 @@ async fn post_graphql(
             );
         }
     };
-    run(&door, request, request_id, true).await
+    run(&door, &headers, request, request_id, true).await
+}
+
+/// Who calls: anonymous without credentials; refused (401, one message whatever the
+/// reason, the reason logged) with credentials that do not check out.
+async fn authenticate(
+    door: &Door,
+    headers: &HeaderMap,
+    request_id: &str,
+) -> Result<Authenticated, Response> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+    let refusal = match (&door.authenticator, authorization) {
+        (_, None) => return Ok(Authenticated::anonymous()),
+        (None, Some(_)) => Refusal::InvalidToken("this gateway has no directory"),
+        (Some(authenticator), Some(authorization)) => {
+            match authenticator.authenticate(Some(authorization)).await {
+                Ok(authenticated) => return Ok(authenticated),
+                Err(refusal) => refusal,
+            }
+        }
+    };
+    door.engine
+        .metrics
+        .record(Outcome::Refused("UNAUTHENTICATED"), Duration::ZERO);
+    Err(match refusal {
+        Refusal::InvalidToken(reason) => {
+            tracing::info!(%request_id, reason, "refused a request with invalid credentials");
+            let mut response = error(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHENTICATED",
+                "invalid token",
+                request_id,
+            );
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
+            response
+        }
+        Refusal::Unavailable(detail) => {
+            tracing::error!(%request_id, %detail, "the directory could not be read");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "UNAVAILABLE",
+                &format!("sign-in is unavailable; quote request id {request_id}"),
+                request_id,
+            )
+        }
+    })
 }
 
 /// Executes one request and answers it, with its id, metrics and log line.
 async fn run(
     door: &Door,
+    headers: &HeaderMap,
     request: GraphQLRequest,
     request_id: String,
     allow_mutations: bool,
 ) -> Response {
+    let authenticated = match authenticate(door, headers, &request_id).await {
+        Ok(authenticated) => authenticated,
+        Err(refusal) => return refusal,
+    };
     let mint = door.mint.clone();
     let id_for_tokens = request_id.clone();
-    let mint_token = move |subgraph: &str| mint(subgraph, &id_for_tokens);
+    let caller = authenticated.caller.clone();
+    let mint_token = move |subgraph: &str| mint(subgraph, &caller, &id_for_tokens);
     let context = RequestContext {
         request_id: &request_id,
         mint_token: &mint_token,
         allow_mutations,
-        // Every caller is anonymous until the identity work tells them apart.
-        caller: CallerKind::Anonymous,
+        caller: authenticated.kind,
     };
     let started = std::time::Instant::now();
     let outcome = tokio::time::timeout(
@@ -402,7 +478,10 @@ async fn ready(State(door): State<Arc<Door>>) -> Response {
             .post(url)
             .header(
                 "authorization",
-                format!("Bearer {}", (door.mint)(name, &request_id)),
+                format!(
+                    "Bearer {}",
+                    (door.mint)(name, &Caller::anonymous(), &request_id)
+                ),
             )
             .header("x-request-id", &request_id)
             .json(&json!({ "query": "{ __typename }" }))

@@ -317,6 +317,24 @@ impl TokenValidator {
     }
 }
 
+/// The `kid` of one of our signing keys: derived from its public key, so a rotated key
+/// gets a new one.
+pub fn key_id(keys: &crm_service_common::internal_auth::KeyPair) -> String {
+    format!("crm-{}", &URL_SAFE_NO_PAD.encode(keys.public_bytes())[..12])
+}
+
+/// One of our signing keys' public half as a JWK.
+pub fn public_jwk(keys: &crm_service_common::internal_auth::KeyPair) -> anyhow::Result<Jwk> {
+    Ok(serde_json::from_value(serde_json::json!({
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": URL_SAFE_NO_PAD.encode(keys.public_bytes()),
+        "kid": key_id(keys),
+        "use": "sig",
+        "alg": "EdDSA",
+    }))?)
+}
+
 /// Signs the gateway's own access tokens (Ed25519) and publishes their keys as a JWKS.
 pub struct TokenIssuer {
     pub issuer: String,
@@ -335,17 +353,8 @@ impl TokenIssuer {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         crm_service_common::internal_auth::ensure_crypto_provider();
-        let public = keys.public_bytes();
-        // The kid names the key: a rotated key gets a new one.
-        let kid = format!("crm-{}", &URL_SAFE_NO_PAD.encode(&public)[..12]);
-        let jwk: Jwk = serde_json::from_value(serde_json::json!({
-            "kty": "OKP",
-            "crv": "Ed25519",
-            "x": URL_SAFE_NO_PAD.encode(&public),
-            "kid": kid,
-            "use": "sig",
-            "alg": "EdDSA",
-        }))?;
+        let kid = key_id(keys);
+        let jwk = public_jwk(keys)?;
         Ok(Self {
             issuer: issuer.into(),
             audience: audience.into(),

@@ -13,18 +13,42 @@ pub type ApiResult<T> = Result<T, ApiError>;
 /// without extensions, and our conversion below must be the one `?` picks.
 #[derive(Debug)]
 pub enum ApiError {
-    Validation { field: String, message: String },
+    Validation {
+        field: String,
+        message: String,
+    },
     NotFound,
-    VersionConflict { current_version: i32 },
-    Duplicate { field: String },
-    InvalidState { message: String },
-    Internal { reference: String },
+    VersionConflict {
+        current_version: i32,
+    },
+    Duplicate {
+        field: String,
+    },
+    InvalidState {
+        message: String,
+    },
+    /// The caller may not do this, or must sign in first: `code` says which
+    /// (`UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_CREDENTIALS`, `TOO_MANY_ATTEMPTS`, …).
+    Denied {
+        code: &'static str,
+        message: String,
+    },
+    Internal {
+        reference: String,
+    },
 }
 
 impl ApiError {
     pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation {
             field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn denied(code: &'static str, message: impl Into<String>) -> Self {
+        Self::Denied {
+            code,
             message: message.into(),
         }
     }
@@ -45,7 +69,7 @@ impl ApiError {
                 "the record was changed by someone else (now at version {current_version}); reload it and apply your change again"
             ),
             Self::Duplicate { field } => format!("{field} is already used by another record"),
-            Self::InvalidState { message } => message.clone(),
+            Self::InvalidState { message } | Self::Denied { message, .. } => message.clone(),
             Self::Internal { reference } => format!("internal error (reference {reference})"),
         }
     }
@@ -57,6 +81,7 @@ impl ApiError {
             Self::VersionConflict { .. } => "VERSION_CONFLICT",
             Self::Duplicate { .. } => "DUPLICATE",
             Self::InvalidState { .. } => "INVALID_STATE",
+            Self::Denied { code, .. } => code,
             Self::Internal { .. } => "INTERNAL",
         }
     }

@@ -68,9 +68,16 @@ where
         let db = db.clone();
         Box::pin(async move { db.ping().await.is_ok() })
     });
-    subgraph_router(executor, prepare, ready).merge(feed).layer(
-        axum::middleware::from_fn_with_state(auth, require_gateway_token),
-    )
+    gateway_only(subgraph_router(executor, prepare, ready).merge(feed), auth)
+}
+
+/// `router` answering only requests with a valid gateway token for this subgraph (but
+/// `/health` and `/ready`), unless `auth` is `Disabled`.
+pub fn gateway_only(router: Router, auth: SubgraphAuth) -> Router {
+    router.layer(axum::middleware::from_fn_with_state(
+        auth,
+        require_gateway_token,
+    ))
 }
 
 /// Refuses a request without a valid gateway token for this subgraph (401, code
@@ -178,7 +185,9 @@ async fn graphql<E: async_graphql::Executor>(
         .unwrap_or_default()
         .to_owned();
     if let Some(axum::Extension(claims)) = claims {
-        request = request.data(claims);
+        request = request
+            .data(crate::principal::Principal::from_caller(&claims.caller))
+            .data(claims);
     }
     let span = tracing::info_span!("graphql", request_id = %request_id);
     let response = tracing::Instrument::instrument(state.executor.execute(request), span).await;

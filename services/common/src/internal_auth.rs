@@ -35,6 +35,13 @@ pub struct Caller {
     pub kind: String,
     pub partner_id: Option<String>,
     pub roles: Vec<String>,
+    /// The version of the access policy the gateway decided with (the policy work
+    /// distributes it; 0 until then).
+    #[serde(default)]
+    pub policy_version: u64,
+    /// The sign-in session the caller's access token belongs to (signing out ends it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
 }
 
 impl Caller {
@@ -44,6 +51,8 @@ impl Caller {
             kind: "anonymous".into(),
             partner_id: None,
             roles: Vec::new(),
+            policy_version: 0,
+            session_id: None,
         }
     }
 }

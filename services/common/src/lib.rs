@@ -13,6 +13,7 @@ pub mod graphql;
 pub mod http;
 pub mod internal_auth;
 pub mod pagination;
+pub mod principal;
 pub mod record;
 pub mod seed;
 

@@ -1,0 +1,133 @@
+//! Who is calling, decided once at the gateway's door from the `Authorization` header:
+//! `Bearer <access token>` (a JWT the gateway issued at sign-in) or `Bearer crmk_…` (an
+//! integrator's API key). No header: anonymous. Anything else, or anything that does not
+//! check out: refused with one message, "invalid token"; the reason goes to the log.
+//! Client-supplied identity headers are never forwarded: subgraphs learn the caller only
+//! from the token the gateway signs for them.
+
+use std::sync::Arc;
+
+use crm_service_common::internal_auth::Caller;
+
+use super::store::{API_KEY_PREFIX, Directory};
+use super::tokens::{InvalidToken, TokenValidator};
+use crate::federation::engine::CallerKind;
+
+/// The caller of one request.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    pub caller: Caller,
+    pub kind: CallerKind,
+}
+
+impl Authenticated {
+    pub fn anonymous() -> Self {
+        Self {
+            caller: Caller::anonymous(),
+            kind: CallerKind::Anonymous,
+        }
+    }
+}
+
+/// Why a request was not let in.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The credentials are not valid (expired, forged, revoked, unknown, disabled user).
+    InvalidToken(&'static str),
+    /// The directory could not be read.
+    Unavailable(String),
+}
+
+impl From<InvalidToken> for Refusal {
+    fn from(reason: InvalidToken) -> Self {
+        Refusal::InvalidToken(reason.0)
+    }
+}
+
+impl From<crm_service_common::ApiError> for Refusal {
+    fn from(error: crm_service_common::ApiError) -> Self {
+        Refusal::Unavailable(error.message())
+    }
+}
+
+pub struct Authenticator {
+    pub directory: Directory,
+    pub validator: Arc<TokenValidator>,
+}
+
+/// The caller kind of a directory user's `kind` column.
+pub fn caller_kind(kind: &str) -> CallerKind {
+    match kind {
+        "internal" => CallerKind::Internal,
+        "supplier" | "distributor" => CallerKind::Partner,
+        "integrator" => CallerKind::Integrator,
+        _ => CallerKind::Anonymous,
+    }
+}
+
+fn roles(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl Authenticator {
+    pub async fn authenticate(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<Authenticated, Refusal> {
+        let Some(authorization) = authorization else {
+            return Ok(Authenticated::anonymous());
+        };
+        let token = authorization
+            .strip_prefix("Bearer ")
+            .or_else(|| authorization.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or(Refusal::InvalidToken("not a bearer credential"))?;
+        if token.starts_with(API_KEY_PREFIX) {
+            let key = self
+                .directory
+                .use_api_key(token)
+                .await?
+                .ok_or(Refusal::InvalidToken("unknown, revoked or expired API key"))?;
+            return Ok(Authenticated {
+                caller: Caller {
+                    subject: key.id,
+                    kind: "integrator".into(),
+                    partner_id: key.partner_id,
+                    roles: vec![key.role],
+                    policy_version: 0,
+                    session_id: None,
+                },
+                kind: CallerKind::Integrator,
+            });
+        }
+        let claims = self.validator.validate(token).await?;
+        let user = self
+            .directory
+            .user(&claims.sub)
+            .await?
+            .ok_or(Refusal::InvalidToken("no such user"))?;
+        if user.disabled {
+            return Err(Refusal::InvalidToken("the user is disabled"));
+        }
+        if let Some(session_id) = &claims.sid
+            && !self.directory.session_is_active(session_id).await?
+        {
+            return Err(Refusal::InvalidToken("the session has ended"));
+        }
+        Ok(Authenticated {
+            kind: caller_kind(&user.kind),
+            caller: Caller {
+                subject: user.id,
+                kind: user.kind,
+                partner_id: user.partner_id,
+                roles: roles(&user.roles),
+                policy_version: 0,
+                session_id: claims.sid,
+            },
+        })
+    }
+}

@@ -602,3 +602,251 @@ mod jsonwebtoken_test {
         format!("{signing_input}.{}", engine.encode(signature.as_ref()))
     }
 }
+
+#[tokio::test]
+async fn invitations_are_redeemed_once_revocable_and_scoped_to_their_organisation() {
+    let (system, _dir, created) = system_with_settings(2, Default::default()).await;
+    let client = reqwest::Client::new();
+    let url = system.public.url();
+    let admin = system.identity.issuer.issue("usr_admin", None, 600);
+    let users = crm_gateway::identity::all_users(&system.databases.identity)
+        .await
+        .expect("users");
+    let partner_admin = users
+        .iter()
+        .find(|u| u.roles == "partner_admin")
+        .expect("a partner admin");
+    let partner = partner_admin.partner_id.clone().expect("partner");
+    let other_partner = users
+        .iter()
+        .filter_map(|u| u.partner_id.clone())
+        .find(|p| *p != partner)
+        .expect("another partner");
+    let partner_token = system.identity.issuer.issue(&partner_admin.id, None, 600);
+    let invite = "mutation($input: InviteUserInput!) { inviteUser(input: $input) { token invitation { id email kind role organization { id } status } } }";
+    let redeem = "mutation($token: String!, $password: String!) { redeemInvitation(token: $token, displayName: \"Dana Field\", password: $password) { accessToken me { email kind roles organization { id } } } }";
+
+    // A partner admin invites to its own organisation, as its own kind.
+    let (_, body) = gateway_as(
+        &client,
+        &url,
+        Some(&partner_token),
+        invite,
+        json!({ "input": { "email": "Dana.Field@Example.COM", "role": "partner_manager" } }),
+    )
+    .await;
+    let created_invitation = &body["data"]["inviteUser"];
+    assert_eq!(
+        created_invitation["invitation"]["organization"]["id"],
+        partner.as_str(),
+        "{body}"
+    );
+    assert_eq!(
+        created_invitation["invitation"]["kind"],
+        partner_admin.kind.to_uppercase()
+    );
+    assert_eq!(created_invitation["invitation"]["status"], "OPEN");
+    let token = created_invitation["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    let (_, body) = gateway_as(
+        &client,
+        &url,
+        None,
+        redeem,
+        json!({ "token": token, "password": "short" }),
+    )
+    .await;
+    assert_eq!(code(&body), "VALIDATION", "{body}");
+    let (_, body) = gateway_as(
+        &client,
+        &url,
+        None,
+        redeem,
+        json!({ "token": token, "password": "a long enough passphrase" }),
+    )
+    .await;
+    let session = &body["data"]["redeemInvitation"];
+    assert_eq!(
+        session["me"],
+        json!({ "email": "dana.field@example.com", "kind": partner_admin.kind.to_uppercase(), "roles": ["partner_manager"], "organization": { "id": partner } }),
+        "{body}"
+    );
+    let (_, me) = gateway_as(
+        &client,
+        &url,
+        Some(session["accessToken"].as_str().expect("access")),
+        ME,
+        json!({}),
+    )
+    .await;
+    assert_eq!(me["data"]["me"]["displayName"], "Dana Field", "{me}");
+    let signed_in = sign_in(
+        &client,
+        &url,
+        "dana.field@example.com",
+        "a long enough passphrase",
+    )
+    .await;
+    assert!(
+        signed_in["data"]["signIn"]["accessToken"].is_string(),
+        "{signed_in}"
+    );
+    // Once.
+    let (_, body) = gateway_as(
+        &client,
+        &url,
+        None,
+        redeem,
+        json!({ "token": token, "password": "another long passphrase" }),
+    )
+    .await;
+    assert_eq!(code(&body), "INVALID_INVITATION", "{body}");
+    let (_, body) = gateway_as(
+        &client,
+        &url,
+        Some(&partner_token),
+        invite,
+        json!({ "input": { "email": "dana.field@example.com", "role": "partner_user" } }),
+    )
+    .await;
+    assert_eq!(
+        code(&body),
+        "DUPLICATE",
+        "an existing user is not invited again: {body}"
+    );
+
+    // Wrong organisation: another partner does not exist for this partner admin.
+    let (_, body) = gateway_as(
+        &client,
+        &url,
+        Some(&partner_token),
+        invite,
+        json!({ "input": { "email": "x@example.com", "role": "partner_user", "partnerId": other_partner } }),
+    )
+    .await;
+    assert_eq!(code(&body), "NOT_FOUND", "{body}");
+    let (_, body) = gateway_as(
+        &client,
+        &url,
+        Some(&admin),
+        invite,
+        json!({ "input": { "email": "y@example.com", "role": "partner_user", "partnerId": other_partner, "kind": "DISTRIBUTOR" } }),
+    )
+    .await;
+    let others = body["data"]["inviteUser"]["invitation"]["id"]
+        .as_str()
+        .expect("admin invites anywhere")
+        .to_owned();
+    let others_token = body["data"]["inviteUser"]["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let revoke = "mutation($id: ID!) { revokeInvitation(id: $id) { id status } }";
+    let (_, body) = gateway_as(
+        &client,
+        &url,
+        Some(&partner_token),
+        revoke,
+        json!({ "id": others }),
+    )
+    .await;
+    assert_eq!(code(&body), "NOT_FOUND", "{body}");
+    let (_, body) = gateway_as(
+        &client,
+        &url,
+        Some(&partner_token),
+        "{ invitations { email } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        body["data"]["invitations"],
+        json!([{ "email": "dana.field@example.com" }]),
+        "a partner admin lists its own: {body}"
+    );
+
+    // Revoked: not redeemable; a redeemed one cannot be revoked.
+    let (_, body) = gateway_as(&client, &url, Some(&admin), revoke, json!({ "id": others })).await;
+    assert_eq!(
+        body["data"]["revokeInvitation"]["status"], "REVOKED",
+        "{body}"
+    );
+    let (_, body) = gateway_as(
+        &client,
+        &url,
+        None,
+        redeem,
+        json!({ "token": others_token, "password": "a long enough passphrase" }),
+    )
+    .await;
+    assert_eq!(code(&body), "INVALID_INVITATION", "{body}");
+    let redeemed = created_invitation["invitation"]["id"].as_str().expect("id");
+    let (_, body) = gateway_as(
+        &client,
+        &url,
+        Some(&admin),
+        revoke,
+        json!({ "id": redeemed }),
+    )
+    .await;
+    assert_eq!(code(&body), "INVALID_STATE", "{body}");
+
+    // Partner users invite no one; a partner user's kind is never chosen by the input.
+    let partner_user = users
+        .iter()
+        .find(|u| u.roles == "partner_user")
+        .expect("a partner user");
+    let user_token = system.identity.issuer.issue(&partner_user.id, None, 600);
+    let (_, body) = gateway_as(
+        &client,
+        &url,
+        Some(&user_token),
+        invite,
+        json!({ "input": { "email": "z@example.com", "role": "partner_user" } }),
+    )
+    .await;
+    assert_eq!(code(&body), "FORBIDDEN", "{body}");
+    let (_, body) = gateway_as(
+        &client,
+        &url,
+        Some(&admin),
+        invite,
+        json!({ "input": { "email": "z@example.com", "role": "partner_user", "partnerId": partner } }),
+    )
+    .await;
+    assert_eq!(
+        (
+            code(&body),
+            body["errors"][0]["extensions"]["field"].as_str()
+        ),
+        ("VALIDATION", Some("input.kind")),
+        "{body}"
+    );
+
+    // Expiry follows the clock.
+    let clock = Arc::new(ManualClock::at(chrono::Utc::now().timestamp()));
+    let directory = Directory {
+        db: system.databases.identity.clone(),
+        clock: clock.clone(),
+    };
+    let (_, token) = directory
+        .invite(
+            "late@example.com",
+            "internal",
+            None,
+            "support",
+            "usr_admin",
+            directory.now() + chrono::Duration::seconds(60),
+        )
+        .await
+        .expect("invite");
+    clock.advance(60);
+    let hash =
+        crm_gateway::identity::store::hash_password("a long enough passphrase").expect("hash");
+    let late = directory.redeem_invitation(&token, "Late", hash).await;
+    assert_eq!(late.err().map(|e| e.code()), Some("INVALID_INVITATION"));
+    finish(system, created).await;
+}

@@ -100,6 +100,11 @@ enum Command {
         /// generated and its public half logged (subgraphs need it).
         #[arg(long, env = "CRM_GATEWAY_SIGNING_KEY", hide_env_values = true)]
         signing_key: Option<String>,
+        /// Authenticate callers against the identity directory of the configured storage
+        /// (our supergraph). Without it every caller is anonymous and credentials are
+        /// refused.
+        #[arg(long)]
+        directory: bool,
         #[command(flatten)]
         door: DoorArgs,
     },
@@ -263,6 +268,32 @@ enum ServiceCommand {
     OrderVisibility(ServiceArgs),
     /// The knowledge-base subgraph (articles).
     KnowledgeBase(ServiceArgs),
+    /// The identity subgraph (me, sign-in, API keys, invitations) over the identity
+    /// schema; run `crm gateway --directory` on the same storage to authenticate callers.
+    Identity(ServiceArgs),
+}
+
+/// What a subgraph process requires of its callers, from its flags.
+fn subgraph_auth(args: &ServiceArgs, subgraph: &str) -> anyhow::Result<SubgraphAuth> {
+    match (&args.gateway_public_key, args.insecure_no_gateway_auth) {
+        (Some(key), _) => Ok(SubgraphAuth::Required(Arc::new(
+            TokenVerifier::from_base64(key, subgraph)?,
+        ))),
+        (None, true) => {
+            tracing::warn!("gateway tokens are not checked (--insecure-no-gateway-auth)");
+            Ok(SubgraphAuth::Disabled)
+        }
+        (None, false) => anyhow::bail!(
+            "set CRM_GATEWAY_PUBLIC_KEY (the gateway's public key), or --insecure-no-gateway-auth for local tests"
+        ),
+    }
+}
+
+/// The identity directory of the configured storage, migrated.
+async fn open_identity(storage: &Storage) -> anyhow::Result<identity::Identity> {
+    let db = crm_service_common::db::connect(&storage.target(identity::SERVICE)).await?;
+    identity::migrate(&db).await?;
+    identity::Identity::open(&db, Arc::new(identity::tokens::SystemClock)).await
 }
 
 /// Runs one service as its own process: its database (migrated), its subgraph and event
@@ -275,18 +306,7 @@ async fn run_service(
     migrate: impl AsyncFnOnce(&sea_orm::DatabaseConnection) -> anyhow::Result<()>,
     app: fn(sea_orm::DatabaseConnection, SubgraphAuth) -> axum::Router,
 ) -> anyhow::Result<()> {
-    let auth = match (&args.gateway_public_key, args.insecure_no_gateway_auth) {
-        (Some(key), _) => {
-            SubgraphAuth::Required(Arc::new(TokenVerifier::from_base64(key, subgraph)?))
-        }
-        (None, true) => {
-            tracing::warn!("gateway tokens are not checked (--insecure-no-gateway-auth)");
-            SubgraphAuth::Disabled
-        }
-        (None, false) => anyhow::bail!(
-            "set CRM_GATEWAY_PUBLIC_KEY (the gateway's public key), or --insecure-no-gateway-auth for local tests"
-        ),
-    };
+    let auth = subgraph_auth(&args, subgraph)?;
     let db = crm_service_common::db::connect(&storage.target(service)).await?;
     migrate(&db).await?;
     let bus = storage.event_bus().await?;
@@ -368,6 +388,13 @@ async fn main() -> anyhow::Result<()> {
                 )
                 .await
             }
+            ServiceCommand::Identity(args) => {
+                let auth = subgraph_auth(&args, identity::SUBGRAPH)?;
+                let identity = open_identity(&storage).await?;
+                let running = system::serve(system::bind(args.listen).await?, identity.app(auth))?;
+                tracing::info!(url = %running.url(), storage = %storage.describe(), service = identity::SERVICE, "service listening");
+                running.wait().await
+            }
             ServiceCommand::KnowledgeBase(args) => {
                 run_service(
                     &storage,
@@ -381,10 +408,7 @@ async fn main() -> anyhow::Result<()> {
             }
         },
         Command::Token { user, ttl_seconds } => {
-            let db = crm_service_common::db::connect(&storage.target(identity::SERVICE)).await?;
-            identity::migrate(&db).await?;
-            let identity =
-                identity::Identity::open(&db, Arc::new(identity::tokens::SystemClock)).await?;
+            let identity = open_identity(&storage).await?;
             let found = identity
                 .directory
                 .user_by_email(&user)
@@ -452,6 +476,7 @@ async fn main() -> anyhow::Result<()> {
             listen,
             subgraph_urls,
             signing_key,
+            directory,
             door,
         } => {
             let sdl = std::fs::read_to_string(&supergraph)
@@ -472,12 +497,17 @@ async fn main() -> anyhow::Result<()> {
                     keys
                 }
             };
+            let identity = if directory {
+                Some(open_identity(&storage).await?)
+            } else {
+                None
+            };
             let app = crm_gateway::federation::server::router(
                 engine.clone(),
                 settings.door,
                 system::minter(&keys),
-                None,
-                None,
+                identity.as_ref().map(|i| i.authenticator.clone()),
+                identity.as_ref().map(|i| i.jwks.clone()),
             );
             let running = system::serve(system::bind(listen).await?, app)?;
             tracing::info!(url = %running.url(), subgraphs = ?engine.subgraphs(), "gateway listening");

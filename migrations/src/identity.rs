@@ -12,7 +12,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateUsers), Box::new(CreateCredentials)]
+        vec![
+            Box::new(CreateUsers),
+            Box::new(CreateCredentials),
+            Box::new(CreateInvitations),
+        ]
     }
 }
 
@@ -164,5 +168,47 @@ impl MigrationTrait for CreateCredentials {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Invitations: redeemed once (creating the user and its password), revocable, expiring.
+struct CreateInvitations;
+
+impl MigrationName for CreateInvitations {
+    fn name(&self) -> &str {
+        "m20261123_identity_invitations"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateInvitations {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("invitations")
+                .if_not_exists()
+                .col(ColumnDef::new("id").string_len(64).not_null().primary_key())
+                .col(text("email", 254))
+                // internal | supplier | distributor
+                .col(text("kind", 16))
+                .col(text_null("partner_id", 64))
+                .col(text("role", 32))
+                .col(text("token_digest", 64))
+                .col(text("invited_by", 64))
+                .col(at("created_at"))
+                .col(at("expires_at"))
+                .col(at_null("redeemed_at"))
+                .col(at_null("revoked_at"))
+                .col(text_null("user_id", 64))
+                .to_owned(),
+        )
+        .await?;
+        index(m, "invitations", &["token_digest"], true).await?;
+        index(m, "invitations", &["partner_id"], false).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table("invitations").if_exists().to_owned())
+            .await
     }
 }

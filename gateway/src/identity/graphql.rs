@@ -9,7 +9,10 @@ use chrono::{DateTime, Utc};
 use crm_service_common::principal::{Principal, PrincipalKind};
 use crm_service_common::{ApiError, ApiResult};
 
-use super::store::{self, ACCESS_TOKEN_SECONDS, Directory, INTERNAL_ROLES, Opened, PARTNER_ROLES};
+use super::store::{
+    self, ACCESS_TOKEN_SECONDS, Directory, INTERNAL_ROLES, INVITATION_SECONDS, MIN_PASSWORD_CHARS,
+    Opened, PARTNER_ROLES,
+};
 use super::tokens::TokenIssuer;
 use super::user;
 
@@ -85,6 +88,72 @@ pub struct CreateApiKeyInput {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// Where an invitation stands.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum InvitationStatus {
+    Open,
+    Redeemed,
+    Revoked,
+    Expired,
+}
+
+#[derive(SimpleObject, Clone)]
+pub struct Invitation {
+    pub id: ID,
+    pub email: String,
+    pub kind: CallerKind,
+    pub role: String,
+    pub organization: Option<Partner>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub status: InvitationStatus,
+}
+
+/// A new invitation with the token that redeems it: hand it to the invitee (this
+/// product sends no email); it is shown this once.
+#[derive(SimpleObject)]
+pub struct CreatedInvitation {
+    pub invitation: Invitation,
+    pub token: String,
+}
+
+#[derive(InputObject)]
+pub struct InviteUserInput {
+    pub email: String,
+    /// A department role, or a partner role when inviting a partner's user.
+    pub role: String,
+    /// The partner the user will belong to; a partner admin always invites to its own.
+    pub partner_id: Option<ID>,
+    /// SUPPLIER or DISTRIBUTOR: what the partner is, when an admin invites a partner's
+    /// user (a partner admin's invitees are of its own kind).
+    pub kind: Option<CallerKind>,
+    /// When the invitation lapses (default: in seven days).
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+fn invitation(row: store::invitation::Model, now: DateTime<Utc>) -> ApiResult<Invitation> {
+    let status = if row.redeemed_at.is_some() {
+        InvitationStatus::Redeemed
+    } else if row.revoked_at.is_some() {
+        InvitationStatus::Revoked
+    } else if row.expires_at <= now {
+        InvitationStatus::Expired
+    } else {
+        InvitationStatus::Open
+    };
+    Ok(Invitation {
+        id: ID::from(row.id),
+        email: row.email,
+        kind: kind_of(&row.kind)
+            .ok_or_else(|| ApiError::internal("an invitation without a kind"))?,
+        role: row.role,
+        organization: row.partner_id.map(|id| Partner { id: ID::from(id) }),
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+        status,
+    })
+}
+
 fn kind_of(text: &str) -> Option<CallerKind> {
     match PrincipalKind::parse(text) {
         PrincipalKind::Internal => Some(CallerKind::Internal),
@@ -141,25 +210,25 @@ fn signed_in(principal: &Principal) -> ApiResult<()> {
     }
 }
 
-/// Whose keys the caller manages: every key (an admin), one partner's (a partner admin),
-/// or none.
-enum KeyScope {
+/// Whose API keys and invitations the caller manages: everyone's (an admin), one
+/// partner's (a partner admin), or none.
+enum ManagedScope {
     All,
     Partner(String),
 }
 
-fn key_scope(principal: &Principal) -> ApiResult<KeyScope> {
+fn managed_scope(principal: &Principal) -> ApiResult<ManagedScope> {
     signed_in(principal)?;
     match (principal.kind, &principal.partner_id) {
-        (PrincipalKind::Internal, _) if principal.has_role("admin") => Ok(KeyScope::All),
+        (PrincipalKind::Internal, _) if principal.has_role("admin") => Ok(ManagedScope::All),
         (PrincipalKind::Supplier | PrincipalKind::Distributor, Some(partner))
             if principal.has_role("partner_admin") =>
         {
-            Ok(KeyScope::Partner(partner.clone()))
+            Ok(ManagedScope::Partner(partner.clone()))
         }
         _ => Err(ApiError::denied(
             "FORBIDDEN",
-            "only an admin or a partner admin manages API keys",
+            "only an admin or a partner admin manages API keys and invitations",
         )),
     }
 }
@@ -214,11 +283,27 @@ impl Query {
         }
     }
 
+    /// Invitations, newest first: an admin sees all, a partner admin its partner's.
+    async fn invitations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Invitation>> {
+        let partner = match managed_scope(&Principal::of(ctx))? {
+            ManagedScope::All => None,
+            ManagedScope::Partner(partner) => Some(partner),
+        };
+        let directory = directory(ctx)?;
+        let now = directory.now();
+        Ok(directory
+            .invitations(partner.as_deref())
+            .await?
+            .into_iter()
+            .map(|row| invitation(row, now))
+            .collect::<ApiResult<_>>()?)
+    }
+
     /// API keys, newest first: an admin sees every key, a partner admin its partner's.
     async fn api_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiKey>> {
-        let partner = match key_scope(&Principal::of(ctx))? {
-            KeyScope::All => None,
-            KeyScope::Partner(partner) => Some(partner),
+        let partner = match managed_scope(&Principal::of(ctx))? {
+            ManagedScope::All => None,
+            ManagedScope::Partner(partner) => Some(partner),
         };
         Ok(directory(ctx)?
             .api_keys(partner.as_deref())
@@ -284,14 +369,14 @@ impl Mutation {
         input: CreateApiKeyInput,
     ) -> async_graphql::Result<CreatedApiKey> {
         let principal = Principal::of(ctx);
-        let scope = key_scope(&principal)?;
+        let scope = managed_scope(&principal)?;
         let name = input.name.trim();
         if name.is_empty() || name.chars().count() > 120 {
             return Err(ApiError::validation("input.name", "must be 1 to 120 characters").into());
         }
         let partner_id = match scope {
-            KeyScope::All => input.partner_id.map(|id| id.to_string()),
-            KeyScope::Partner(own) => {
+            ManagedScope::All => input.partner_id.map(|id| id.to_string()),
+            ManagedScope::Partner(own) => {
                 if input
                     .partner_id
                     .as_ref()
@@ -334,12 +419,130 @@ impl Mutation {
         })
     }
 
+    /// Invites someone by email to join with a role. The answer holds the token that
+    /// redeems the invitation (once).
+    async fn invite_user(
+        &self,
+        ctx: &Context<'_>,
+        input: InviteUserInput,
+    ) -> async_graphql::Result<CreatedInvitation> {
+        let principal = Principal::of(ctx);
+        let scope = managed_scope(&principal)?;
+        let email = crm_service_common::domain::email("input.email", &input.email)?;
+        let (kind, partner_id) = match scope {
+            ManagedScope::All => match input.partner_id {
+                None => ("internal", None),
+                Some(partner) => match input.kind {
+                    Some(CallerKind::Supplier) => ("supplier", Some(partner.to_string())),
+                    Some(CallerKind::Distributor) => ("distributor", Some(partner.to_string())),
+                    _ => {
+                        return Err(ApiError::validation(
+                            "input.kind",
+                            "must be SUPPLIER or DISTRIBUTOR for a partner's user",
+                        )
+                        .into());
+                    }
+                },
+            },
+            ManagedScope::Partner(own) => {
+                if input
+                    .partner_id
+                    .as_ref()
+                    .is_some_and(|id| id.as_str() != own)
+                {
+                    // Another partner's organisation is answered as if it did not exist.
+                    return Err(ApiError::NotFound.into());
+                }
+                (principal.kind.as_str(), Some(own))
+            }
+        };
+        let allowed = if partner_id.is_some() {
+            PARTNER_ROLES
+        } else {
+            INTERNAL_ROLES
+        };
+        if !allowed.contains(&input.role.as_str()) {
+            return Err(ApiError::validation(
+                "input.role",
+                format!("must be one of {}", allowed.join(", ")),
+            )
+            .into());
+        }
+        let directory = directory(ctx)?;
+        let now = directory.now();
+        let expires_at = input
+            .expires_at
+            .unwrap_or(now + chrono::Duration::seconds(INVITATION_SECONDS));
+        if expires_at <= now {
+            return Err(ApiError::validation("input.expiresAt", "must be in the future").into());
+        }
+        let (row, token) = directory
+            .invite(
+                &email,
+                kind,
+                partner_id,
+                &input.role,
+                &principal.subject,
+                expires_at,
+            )
+            .await?;
+        Ok(CreatedInvitation {
+            invitation: invitation(row, now)?,
+            token,
+        })
+    }
+
+    /// Revokes an open invitation: it can no longer be redeemed.
+    async fn revoke_invitation(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Invitation> {
+        let scope = managed_scope(&Principal::of(ctx))?;
+        let directory = directory(ctx)?;
+        let found = directory.invitation(&id).await?.ok_or(ApiError::NotFound)?;
+        if let ManagedScope::Partner(own) = scope
+            && found.partner_id.as_deref() != Some(own.as_str())
+        {
+            return Err(ApiError::NotFound.into());
+        }
+        let row = directory.revoke_invitation(&found.id).await?;
+        Ok(invitation(row, directory.now())?)
+    }
+
+    /// Redeems an invitation: creates the account with this password and signs it in.
+    async fn redeem_invitation(
+        &self,
+        ctx: &Context<'_>,
+        token: String,
+        display_name: String,
+        password: String,
+    ) -> async_graphql::Result<Session> {
+        let display_name = display_name.trim();
+        if display_name.is_empty() || display_name.chars().count() > 200 {
+            return Err(ApiError::validation("displayName", "must be 1 to 200 characters").into());
+        }
+        let length = password.chars().count();
+        if !(MIN_PASSWORD_CHARS..=1024).contains(&length) {
+            return Err(ApiError::validation(
+                "password",
+                format!("must be {MIN_PASSWORD_CHARS} to 1024 characters"),
+            )
+            .into());
+        }
+        let hash = store::hash_password(&password).map_err(ApiError::internal)?;
+        let opened = directory(ctx)?
+            .redeem_invitation(&token, display_name, hash)
+            .await?;
+        Ok(session(ctx, opened)?)
+    }
+
     /// Revokes an API key: it is refused from the next request on.
     async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ApiKey> {
-        let scope = key_scope(&Principal::of(ctx))?;
+        let scope = managed_scope(&Principal::of(ctx))?;
         let directory = directory(ctx)?;
         let key = directory.api_key(&id).await?.ok_or(ApiError::NotFound)?;
-        if let KeyScope::Partner(own) = scope
+        if let ManagedScope::Partner(own) = scope
             && key.partner_id.as_deref() != Some(own.as_str())
         {
             return Err(ApiError::NotFound.into());

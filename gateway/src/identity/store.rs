@@ -85,6 +85,33 @@ pub mod api_key {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod invitation {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "invitations")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub email: String,
+        pub kind: String,
+        pub partner_id: Option<String>,
+        pub role: String,
+        pub token_digest: String,
+        pub invited_by: String,
+        pub created_at: DateTimeUtc,
+        pub expires_at: DateTimeUtc,
+        pub redeemed_at: Option<DateTimeUtc>,
+        pub revoked_at: Option<DateTimeUtc>,
+        pub user_id: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod signing_key {
     use sea_orm::entity::prelude::*;
 
@@ -113,6 +140,11 @@ pub const LOCK_SECONDS: i64 = 15 * 60;
 pub const SESSION_SECONDS: i64 = 14 * 24 * 3600;
 /// How long an access token lasts.
 pub const ACCESS_TOKEN_SECONDS: i64 = 15 * 60;
+/// How long an invitation stays open unless the inviter says otherwise.
+pub const INVITATION_SECONDS: i64 = 7 * 24 * 3600;
+/// The shortest password a redeemed invitation may set.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
 /// API keys start with this, so a leaked one is recognisable (secret scanners).
 pub const API_KEY_PREFIX: &str = "crmk_";
 
@@ -438,6 +470,144 @@ impl Directory {
         let mut row = key.into_active_model();
         row.revoked_at = Set(Some(self.now()));
         Ok(row.update(&self.db).await?)
+    }
+
+    /// An invitation to join as `role` (of `partner_id`, when given); the token that
+    /// redeems it is returned once.
+    pub async fn invite(
+        &self,
+        email: &str,
+        kind: &str,
+        partner_id: Option<String>,
+        role: &str,
+        invited_by: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(invitation::Model, String), ApiError> {
+        let email = email.trim().to_lowercase();
+        if self.user_by_email(&email).await?.is_some() {
+            return Err(ApiError::Duplicate {
+                field: "input.email".into(),
+            });
+        }
+        let token = secret();
+        let row = invitation::ActiveModel {
+            id: Set(format!(
+                "inv_{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..16]
+            )),
+            email: Set(email),
+            kind: Set(kind.to_owned()),
+            partner_id: Set(partner_id),
+            role: Set(role.to_owned()),
+            token_digest: Set(digest(&token)),
+            invited_by: Set(invited_by.to_owned()),
+            created_at: Set(self.now()),
+            expires_at: Set(expires_at),
+            redeemed_at: Set(None),
+            revoked_at: Set(None),
+            user_id: Set(None),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok((row, token))
+    }
+
+    pub async fn invitation(&self, id: &str) -> Result<Option<invitation::Model>, ApiError> {
+        Ok(invitation::Entity::find_by_id(id).one(&self.db).await?)
+    }
+
+    /// Invitations, newest first: all, or one partner's.
+    pub async fn invitations(
+        &self,
+        partner_id: Option<&str>,
+    ) -> Result<Vec<invitation::Model>, ApiError> {
+        let mut select = invitation::Entity::find().order_by_desc(invitation::Column::CreatedAt);
+        if let Some(partner_id) = partner_id {
+            select = select.filter(invitation::Column::PartnerId.eq(partner_id));
+        }
+        Ok(select.all(&self.db).await?)
+    }
+
+    /// Revokes an open invitation (a redeemed one is history and stays as it is).
+    pub async fn revoke_invitation(&self, id: &str) -> Result<invitation::Model, ApiError> {
+        let found = self.invitation(id).await?.ok_or(ApiError::NotFound)?;
+        if found.redeemed_at.is_some() {
+            return Err(ApiError::InvalidState {
+                message: "the invitation was already redeemed".into(),
+            });
+        }
+        if found.revoked_at.is_some() {
+            return Ok(found);
+        }
+        let mut row = found.into_active_model();
+        row.revoked_at = Set(Some(self.now()));
+        Ok(row.update(&self.db).await?)
+    }
+
+    /// Redeems an invitation once: creates the user with its password and signs it in.
+    /// Unknown, used, revoked and expired invitations all read the same.
+    pub async fn redeem_invitation(
+        &self,
+        token: &str,
+        display_name: &str,
+        password_hash: String,
+    ) -> Result<Opened, ApiError> {
+        let invalid = || {
+            ApiError::denied(
+                "INVALID_INVITATION",
+                "the invitation is not valid (used, revoked, expired or unknown)",
+            )
+        };
+        let now = self.now();
+        // A write transaction from the start (on SQLite: BEGIN IMMEDIATE), so the read
+        // below cannot be overtaken by a concurrent redemption.
+        let txn = crm_service_common::db::begin_write(&self.db).await?;
+        let Some(found) = invitation::Entity::find()
+            .filter(invitation::Column::TokenDigest.eq(digest(token)))
+            .one(&txn)
+            .await?
+        else {
+            return Err(invalid());
+        };
+        if found.redeemed_at.is_some() || found.revoked_at.is_some() || found.expires_at <= now {
+            return Err(invalid());
+        }
+        let user_id = format!("usr_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);
+        // Redeemed exactly once even when two redemptions race: only one update matches.
+        let claimed = invitation::Entity::update_many()
+            .col_expr(invitation::Column::RedeemedAt, Expr::value(now))
+            .col_expr(invitation::Column::UserId, Expr::value(user_id.clone()))
+            .filter(invitation::Column::Id.eq(&found.id))
+            .filter(invitation::Column::RedeemedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if claimed.rows_affected != 1 {
+            return Err(invalid());
+        }
+        let user = user::ActiveModel {
+            id: Set(user_id.clone()),
+            email: Set(found.email.clone()),
+            display_name: Set(display_name.to_owned()),
+            kind: Set(found.kind.clone()),
+            partner_id: Set(found.partner_id.clone()),
+            roles: Set(found.role.clone()),
+            disabled: Set(false),
+            created_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        credential::ActiveModel {
+            user_id: Set(user_id),
+            password_hash: Set(password_hash),
+            failed_attempts: Set(0),
+            failures_since: Set(None),
+            locked_until: Set(None),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        crm_service_common::db::commit(txn).await?;
+        self.open_session(user).await
     }
 
     /// The key access tokens are signed with: the newest unretired one, made on first use.

@@ -7,8 +7,10 @@ use std::sync::Arc;
 
 use crm_e2e::{finish, gateway_as, system_with_settings};
 use crm_gateway::identity::store::Directory;
+use crm_gateway::identity::tokens::JwksSource;
 use crm_gateway::identity::tokens::ManualClock;
-use crm_gateway::identity::{DEMO_PASSWORD, user};
+use crm_gateway::identity::{DEMO_PASSWORD, ExternalIssuer, IdentityOptions, user};
+use crm_service_common::internal_auth::KeyPair;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
 use serde_json::{Value, json};
 
@@ -468,10 +470,7 @@ async fn the_door_refuses_bad_credentials_with_one_message() {
         &crm_service_common::internal_auth::Caller::anonymous(),
         "replayed",
     );
-    let hs256 = {
-        use jsonwebtoken_test::*;
-        hs256_token()
-    };
+    let hs256 = hs256_token(b"secret");
     for (label, authorization) in [
         ("garbage", "Bearer not-a-token".to_owned()),
         ("tampered", format!("Bearer {tampered}")),
@@ -586,21 +585,142 @@ async fn introspection_is_for_staff_not_partners() {
     finish(system, created).await;
 }
 
-/// An HS256 token with our issuer and audience, which a production door must refuse.
-mod jsonwebtoken_test {
-    pub fn hs256_token() -> String {
-        use base64::Engine as _;
-        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        let header = engine.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
-        let payload = engine.encode(format!(
-            r#"{{"iss":"crm-gateway","aud":"crm-api","sub":"usr_admin","exp":{}}}"#,
-            chrono::Utc::now().timestamp() + 300
-        ));
-        let signing_input = format!("{header}.{payload}");
-        let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, b"secret");
-        let signature = aws_lc_rs::hmac::sign(&key, signing_input.as_bytes());
-        format!("{signing_input}.{}", engine.encode(signature.as_ref()))
+/// An HS256 token for the admin with our issuer and audience: accepted only by a door
+/// in development mode with the same secret.
+fn hs256_token(secret: &[u8]) -> String {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = engine.encode(r#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = engine.encode(format!(
+        r#"{{"iss":"crm-gateway","aud":"crm-api","sub":"usr_admin","exp":{}}}"#,
+        chrono::Utc::now().timestamp() + 300
+    ));
+    let signing_input = format!("{header}.{payload}");
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
+    let signature = aws_lc_rs::hmac::sign(&key, signing_input.as_bytes());
+    format!("{signing_input}.{}", engine.encode(signature.as_ref()))
+}
+
+/// An EdDSA token from an external provider's key.
+fn external_token(key: &KeyPair, kid: &str, claims: Value) -> String {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = engine.encode(json!({ "alg": "EdDSA", "typ": "JWT", "kid": kid }).to_string());
+    let payload = engine.encode(claims.to_string());
+    let signing_input = format!("{header}.{payload}");
+    let pair = aws_lc_rs::signature::Ed25519KeyPair::from_pkcs8(key.pkcs8_bytes()).expect("key");
+    let signature = pair.sign(signing_input.as_bytes());
+    format!("{signing_input}.{}", engine.encode(signature.as_ref()))
+}
+
+#[tokio::test]
+async fn an_external_providers_tokens_and_development_tokens_are_accepted_when_configured() {
+    use base64::Engine as _;
+    let idp = KeyPair::generate().expect("keys");
+    let jwks = tempfile::NamedTempFile::new().expect("file");
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(idp.public_bytes());
+    std::fs::write(
+        jwks.path(),
+        json!({ "keys": [{ "kty": "OKP", "crv": "Ed25519", "x": x, "kid": "idp-1", "use": "sig" }] })
+            .to_string(),
+    )
+    .expect("write JWKS");
+    let settings = crm_gateway::system::GatewaySettings {
+        identity: IdentityOptions {
+            development_secret: Some("dev-secret".into()),
+            external: Some(ExternalIssuer {
+                issuer: "https://idp.example/".into(),
+                audience: "crm-api".into(),
+                jwks: JwksSource::File(jwks.path().to_owned()),
+            }),
+        },
+        ..Default::default()
+    };
+    let (system, _dir, created) = system_with_settings(2, settings).await;
+    let client = reqwest::Client::new();
+    let url = system.public.url();
+    let exp = chrono::Utc::now().timestamp() + 300;
+    let claims = |email: &str, iss: &str| json!({ "iss": iss, "aud": "crm-api", "sub": "idp|8431", "email": email, "exp": exp });
+
+    // The provider names the user by email; the directory decides who that is.
+    let token = external_token(
+        &idp,
+        "idp-1",
+        claims("marketing@crm.example", "https://idp.example/"),
+    );
+    let (status, body) =
+        gateway_as(&client, &url, Some(&token), "{ me { id kind } }", json!({})).await;
+    assert_eq!(
+        (status, &body["data"]["me"]),
+        (200, &json!({ "id": "usr_marketing", "kind": "INTERNAL" })),
+        "{body}"
+    );
+    for (label, token) in [
+        (
+            "an email the directory does not know",
+            external_token(
+                &idp,
+                "idp-1",
+                claims("stranger@idp.example", "https://idp.example/"),
+            ),
+        ),
+        (
+            "another issuer",
+            external_token(
+                &idp,
+                "idp-1",
+                claims("marketing@crm.example", "https://evil.example/"),
+            ),
+        ),
+        (
+            "a kid the provider did not publish",
+            external_token(
+                &idp,
+                "idp-2",
+                claims("marketing@crm.example", "https://idp.example/"),
+            ),
+        ),
+        (
+            "our kid prefix on the provider's key",
+            external_token(
+                &idp,
+                "crm-forged",
+                claims("marketing@crm.example", "crm-gateway"),
+            ),
+        ),
+    ] {
+        let (status, _) = gateway_as(&client, &url, Some(&token), "{ me { id } }", json!({})).await;
+        assert_eq!(status, 401, "{label}");
     }
+
+    // Development mode: HS256 with the configured secret, and only that secret.
+    let (status, body) = gateway_as(
+        &client,
+        &url,
+        Some(&hs256_token(b"dev-secret")),
+        "{ me { id } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["data"]["me"]["id"]),
+        (200, &json!("usr_admin")),
+        "{body}"
+    );
+    let (status, _) = gateway_as(
+        &client,
+        &url,
+        Some(&hs256_token(b"other")),
+        "{ me { id } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 401);
+    // The gateway's own tokens still work next to the provider's.
+    let own = system.identity.issuer.issue("usr_admin", None, 300);
+    let (status, _) = gateway_as(&client, &url, Some(&own), "{ me { id } }", json!({})).await;
+    assert_eq!(status, 200);
+    finish(system, created).await;
 }
 
 #[tokio::test]

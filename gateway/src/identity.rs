@@ -28,6 +28,24 @@ pub const TOKEN_AUDIENCE: &str = "crm-api";
 /// Every demo user's password (the demo world only; printed at start-up).
 pub const DEMO_PASSWORD: &str = "demo-password";
 
+/// How the door may also accept tokens it did not issue.
+#[derive(Clone, Debug, Default)]
+pub struct IdentityOptions {
+    /// Accept HS256 tokens signed with this secret: development only.
+    pub development_secret: Option<String>,
+    /// An external OIDC provider whose tokens are accepted; they name the user by `email`.
+    pub external: Option<ExternalIssuer>,
+}
+
+/// An external OIDC provider: its issuer, the audience its tokens carry for us, and
+/// where its JWKS is (fetched, cached, refreshed on an unknown kid at most once a minute).
+#[derive(Clone, Debug)]
+pub struct ExternalIssuer {
+    pub issuer: String,
+    pub audience: String,
+    pub jwks: tokens::JwksSource,
+}
+
 /// The identity parts of a running gateway.
 #[derive(Clone)]
 pub struct Identity {
@@ -44,6 +62,7 @@ impl Identity {
     pub async fn open(
         db: &DatabaseConnection,
         clock: Arc<dyn tokens::Clock>,
+        options: &IdentityOptions,
     ) -> anyhow::Result<Self> {
         let directory = store::Directory {
             db: db.clone(),
@@ -69,16 +88,30 @@ impl Identity {
             clock.clone(),
             60,
         ));
-        let validator = Arc::new(tokens::TokenValidator::new(
-            TOKEN_ISSUER,
-            TOKEN_AUDIENCE,
-            keys,
-            clock,
-        ));
+        let mut validator =
+            tokens::TokenValidator::new(TOKEN_ISSUER, TOKEN_AUDIENCE, keys, clock.clone());
+        if let Some(secret) = &options.development_secret {
+            tracing::warn!("HS256 development tokens are accepted (development only)");
+            validator = validator.with_development_secret(secret.as_bytes());
+        }
+        let external = options.external.as_ref().map(|external| {
+            let keys = Arc::new(tokens::KeySet::new(
+                external.jwks.clone(),
+                clock.clone(),
+                60,
+            ));
+            Arc::new(tokens::TokenValidator::new(
+                external.issuer.clone(),
+                external.audience.clone(),
+                keys,
+                clock.clone(),
+            ))
+        });
         Ok(Self {
             authenticator: Arc::new(door::Authenticator {
                 directory: directory.clone(),
-                validator,
+                validator: Arc::new(validator),
+                external,
             }),
             jwks: serde_json::to_value(&jwks)?,
             directory,

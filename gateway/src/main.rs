@@ -62,6 +62,8 @@ impl StorageArgs {
     }
 }
 
+// Parsed once per process: the size of its largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run one service as its own process.
@@ -193,11 +195,35 @@ struct DoorArgs {
     /// Milliseconds a whole request may take.
     #[arg(long, env = "CRM_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
     request_timeout_ms: u64,
+    /// Also accept HS256 access tokens signed with this secret. Development only.
+    #[arg(long, env = "CRM_DEV_HS256_SECRET", hide_env_values = true)]
+    dev_hs256_secret: Option<String>,
+    /// Accept access tokens of this external OIDC issuer (they name the user by `email`).
+    #[arg(long, env = "CRM_OIDC_ISSUER", requires = "oidc_jwks")]
+    oidc_issuer: Option<String>,
+    /// The audience the external issuer's tokens carry for this API.
+    #[arg(long, env = "CRM_OIDC_AUDIENCE", default_value = "crm-api")]
+    oidc_audience: String,
+    /// The external issuer's JWKS: a URL or a file.
+    #[arg(long, env = "CRM_OIDC_JWKS", requires = "oidc_issuer")]
+    oidc_jwks: Option<String>,
 }
 
 impl DoorArgs {
     fn settings(self) -> system::GatewaySettings {
+        let identity = identity::IdentityOptions {
+            development_secret: self.dev_hs256_secret.clone(),
+            external: match (&self.oidc_issuer, &self.oidc_jwks) {
+                (Some(issuer), Some(jwks)) => Some(identity::ExternalIssuer {
+                    issuer: issuer.clone(),
+                    audience: self.oidc_audience.clone(),
+                    jwks: identity::tokens::JwksSource::parse(jwks),
+                }),
+                _ => None,
+            },
+        };
         system::GatewaySettings {
+            identity,
             door: DoorConfig {
                 allow_get_queries: self.allow_get_queries,
                 explorer: self.explorer,
@@ -290,10 +316,13 @@ fn subgraph_auth(args: &ServiceArgs, subgraph: &str) -> anyhow::Result<SubgraphA
 }
 
 /// The identity directory of the configured storage, migrated.
-async fn open_identity(storage: &Storage) -> anyhow::Result<identity::Identity> {
+async fn open_identity(
+    storage: &Storage,
+    options: &identity::IdentityOptions,
+) -> anyhow::Result<identity::Identity> {
     let db = crm_service_common::db::connect(&storage.target(identity::SERVICE)).await?;
     identity::migrate(&db).await?;
-    identity::Identity::open(&db, Arc::new(identity::tokens::SystemClock)).await
+    identity::Identity::open(&db, Arc::new(identity::tokens::SystemClock), options).await
 }
 
 /// Runs one service as its own process: its database (migrated), its subgraph and event
@@ -390,7 +419,7 @@ async fn main() -> anyhow::Result<()> {
             }
             ServiceCommand::Identity(args) => {
                 let auth = subgraph_auth(&args, identity::SUBGRAPH)?;
-                let identity = open_identity(&storage).await?;
+                let identity = open_identity(&storage, &Default::default()).await?;
                 let running = system::serve(system::bind(args.listen).await?, identity.app(auth))?;
                 tracing::info!(url = %running.url(), storage = %storage.describe(), service = identity::SERVICE, "service listening");
                 running.wait().await
@@ -408,7 +437,7 @@ async fn main() -> anyhow::Result<()> {
             }
         },
         Command::Token { user, ttl_seconds } => {
-            let identity = open_identity(&storage).await?;
+            let identity = open_identity(&storage, &Default::default()).await?;
             let found = identity
                 .directory
                 .user_by_email(&user)
@@ -498,7 +527,7 @@ async fn main() -> anyhow::Result<()> {
                 }
             };
             let identity = if directory {
-                Some(open_identity(&storage).await?)
+                Some(open_identity(&storage, &settings.identity).await?)
             } else {
                 None
             };

@@ -348,6 +348,8 @@ pub async fn start_all_in_one(
 pub struct GatewaySettings {
     pub door: DoorConfig,
     pub engine: EngineConfig,
+    /// Tokens accepted besides the gateway's own.
+    pub identity: identity::IdentityOptions,
 }
 
 /// [`start_all_in_one`] with the gateway configured.
@@ -370,9 +372,12 @@ pub async fn start_all_in_one_with(
     let keys = KeyPair::generate()?;
     let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
     let auth = |subgraph: &str| SubgraphAuth::Required(Arc::new(keys.verifier(subgraph)));
-    let identity =
-        identity::Identity::open(&databases.identity, Arc::new(identity::tokens::SystemClock))
-            .await?;
+    let identity = identity::Identity::open(
+        &databases.identity,
+        Arc::new(identity::tokens::SystemClock),
+        &settings.identity,
+    )
+    .await?;
     let subgraphs = vec![
         (
             identity::SUBGRAPH.to_owned(),

@@ -73,6 +73,9 @@ pub struct AccessClaims {
     /// The session a gateway-issued token belongs to (signing out ends it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// An external provider's tokens name the user by email (its `sub` is its own id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 /// `aud` is a string or a list of strings.
@@ -93,7 +96,7 @@ impl Audience {
 }
 
 /// Where a JWKS comes from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum JwksSource {
     File(PathBuf),
     Url(String),
@@ -102,6 +105,15 @@ pub enum JwksSource {
 }
 
 impl JwksSource {
+    /// A URL (`http…`) or a file path.
+    pub fn parse(text: &str) -> Self {
+        if text.starts_with("http://") || text.starts_with("https://") {
+            JwksSource::Url(text.to_owned())
+        } else {
+            JwksSource::File(PathBuf::from(text))
+        }
+    }
+
     async fn load(&self, client: &reqwest::Client) -> anyhow::Result<JwkSet> {
         Ok(match self {
             JwksSource::Fixed(set) => set.clone(),
@@ -381,6 +393,7 @@ impl TokenIssuer {
             nbf: Some(now),
             iat: Some(now),
             sid: sid.map(str::to_owned),
+            email: None,
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.typ = Some("at+jwt".into());

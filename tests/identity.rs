@@ -36,6 +36,45 @@ async fn sign_in(client: &reqwest::Client, url: &str, email: &str, password: &st
     body
 }
 
+/// The seeded partner personas a test acts as.
+struct PartnerPersonas {
+    admin: user::Model,
+    /// The admin's organisation.
+    partner: String,
+    /// Some other partner's organisation.
+    other_partner: String,
+    /// A partner user (no admin rights).
+    user: user::Model,
+}
+
+async fn partner_personas(system: &crm_gateway::system::AllInOne) -> PartnerPersonas {
+    let users = crm_gateway::identity::all_users(&system.databases.identity)
+        .await
+        .expect("users");
+    let admin = users
+        .iter()
+        .find(|u| u.roles == "partner_admin")
+        .expect("a partner admin")
+        .clone();
+    let partner = admin.partner_id.clone().expect("its partner");
+    let other_partner = users
+        .iter()
+        .filter_map(|u| u.partner_id.clone())
+        .find(|p| *p != partner)
+        .expect("another partner");
+    let user = users
+        .iter()
+        .find(|u| u.roles == "partner_user")
+        .expect("a partner user")
+        .clone();
+    PartnerPersonas {
+        admin,
+        partner,
+        other_partner,
+        user,
+    }
+}
+
 #[tokio::test]
 async fn sign_in_refresh_and_sign_out() {
     let (system, _dir, created) = system_with_settings(2, Default::default()).await;
@@ -351,19 +390,12 @@ async fn api_keys_are_shown_once_used_scoped_and_revoked() {
     }
 
     // A partner admin manages its own organisation's keys only; a partner user none.
-    let users = crm_gateway::identity::all_users(&system.databases.identity)
-        .await
-        .expect("users");
-    let partner_admin = users
-        .iter()
-        .find(|u| u.roles == "partner_admin")
-        .expect("a partner admin");
-    let partner = partner_admin.partner_id.clone().expect("its partner");
-    let other_partner = users
-        .iter()
-        .filter_map(|u| u.partner_id.clone())
-        .find(|p| *p != partner)
-        .expect("another partner");
+    let personas = partner_personas(&system).await;
+    let (partner_admin, partner, other_partner) = (
+        &personas.admin,
+        personas.partner.clone(),
+        personas.other_partner.clone(),
+    );
     let partner_token = system.identity.issuer.issue(&partner_admin.id, None, 600);
     let (_, body) = gateway_as(
         &client,
@@ -430,10 +462,7 @@ async fn api_keys_are_shown_once_used_scoped_and_revoked() {
     )
     .await;
     assert_eq!(code(&body), "NOT_FOUND", "{body}");
-    let partner_user = users
-        .iter()
-        .find(|u| u.roles == "partner_user")
-        .expect("a partner user");
+    let partner_user = &personas.user;
     let user_token = system.identity.issuer.issue(&partner_user.id, None, 600);
     let (_, body) = gateway_as(
         &client,
@@ -729,19 +758,12 @@ async fn invitations_are_redeemed_once_revocable_and_scoped_to_their_organisatio
     let client = reqwest::Client::new();
     let url = system.public.url();
     let admin = system.identity.issuer.issue("usr_admin", None, 600);
-    let users = crm_gateway::identity::all_users(&system.databases.identity)
-        .await
-        .expect("users");
-    let partner_admin = users
-        .iter()
-        .find(|u| u.roles == "partner_admin")
-        .expect("a partner admin");
-    let partner = partner_admin.partner_id.clone().expect("partner");
-    let other_partner = users
-        .iter()
-        .filter_map(|u| u.partner_id.clone())
-        .find(|p| *p != partner)
-        .expect("another partner");
+    let personas = partner_personas(&system).await;
+    let (partner_admin, partner, other_partner) = (
+        &personas.admin,
+        personas.partner.clone(),
+        personas.other_partner.clone(),
+    );
     let partner_token = system.identity.issuer.issue(&partner_admin.id, None, 600);
     let invite = "mutation($input: InviteUserInput!) { inviteUser(input: $input) { token invitation { id email kind role organization { id } status } } }";
     let redeem = "mutation($token: String!, $password: String!) { redeemInvitation(token: $token, displayName: \"Dana Field\", password: $password) { accessToken me { email kind roles organization { id } } } }";
@@ -915,10 +937,7 @@ async fn invitations_are_redeemed_once_revocable_and_scoped_to_their_organisatio
     assert_eq!(code(&body), "INVALID_STATE", "{body}");
 
     // Partner users invite no one; a partner user's kind is never chosen by the input.
-    let partner_user = users
-        .iter()
-        .find(|u| u.roles == "partner_user")
-        .expect("a partner user");
+    let partner_user = &personas.user;
     let user_token = system.identity.issuer.issue(&partner_user.id, None, 600);
     let (_, body) = gateway_as(
         &client,

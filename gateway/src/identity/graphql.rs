@@ -233,6 +233,24 @@ fn managed_scope(principal: &Principal) -> ApiResult<ManagedScope> {
     }
 }
 
+/// A role someone may be given: a partner role for a partner's user or key, a department
+/// role otherwise.
+fn check_role(for_partner: bool, role: &str) -> ApiResult<()> {
+    let allowed = if for_partner {
+        PARTNER_ROLES
+    } else {
+        INTERNAL_ROLES
+    };
+    if allowed.contains(&role) {
+        Ok(())
+    } else {
+        Err(ApiError::validation(
+            "input.role",
+            format!("must be one of {}", allowed.join(", ")),
+        ))
+    }
+}
+
 fn session(ctx: &Context<'_>, opened: Opened) -> ApiResult<Session> {
     let issuer = ctx
         .data::<Arc<TokenIssuer>>()
@@ -388,18 +406,7 @@ impl Mutation {
                 Some(own)
             }
         };
-        let allowed = if partner_id.is_some() {
-            PARTNER_ROLES
-        } else {
-            INTERNAL_ROLES
-        };
-        if !allowed.contains(&input.role.as_str()) {
-            return Err(ApiError::validation(
-                "input.role",
-                format!("must be one of {}", allowed.join(", ")),
-            )
-            .into());
-        }
+        check_role(partner_id.is_some(), &input.role)?;
         let directory = directory(ctx)?;
         if input.expires_at.is_some_and(|at| at <= directory.now()) {
             return Err(ApiError::validation("input.expiresAt", "must be in the future").into());
@@ -456,18 +463,7 @@ impl Mutation {
                 (principal.kind.as_str(), Some(own))
             }
         };
-        let allowed = if partner_id.is_some() {
-            PARTNER_ROLES
-        } else {
-            INTERNAL_ROLES
-        };
-        if !allowed.contains(&input.role.as_str()) {
-            return Err(ApiError::validation(
-                "input.role",
-                format!("must be one of {}", allowed.join(", ")),
-            )
-            .into());
-        }
+        check_role(partner_id.is_some(), &input.role)?;
         let directory = directory(ctx)?;
         let now = directory.now();
         let expires_at = input

@@ -1,0 +1,384 @@
+//! The access policy. `model.conf` and `policy.csv` (beside this crate's `src/`) encode
+//! `ACCESS-MATRIX.md` for Casbin: a role in a domain (internal, supplier, distributor) may
+//! read or write a type under a named **scope**. Roles inherit within their domain, deny
+//! overrides allow, and no rule means no access.
+//!
+//! Casbin is asked once per (domain, role, type, action) when the policy loads: the
+//! answers are compiled into a table, and requests look the table up. Rows are never
+//! checked one by one with `enforce` (it costs microseconds per rule); a scope becomes a
+//! SQL condition in the service that owns the rows.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+
+use casbin::{CoreApi, DefaultModel, Enforcer, MgmtApi, RbacApi, StringAdapter};
+
+/// The Casbin model and rules shipped with the product.
+pub const MODEL: &str = include_str!("../model.conf");
+pub const RULES: &str = include_str!("../policy.csv");
+
+/// Who a caller is, for the policy: staff of the company, or a partner of either kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Domain {
+    Internal,
+    Supplier,
+    Distributor,
+}
+
+impl Domain {
+    pub const ALL: [Domain; 3] = [Domain::Internal, Domain::Supplier, Domain::Distributor];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Domain::Internal => "internal",
+            Domain::Supplier => "supplier",
+            Domain::Distributor => "distributor",
+        }
+    }
+
+    /// The roles of this domain.
+    pub fn roles(self) -> &'static [&'static str] {
+        match self {
+            Domain::Internal => &["admin", "management", "sales", "marketing", "support"],
+            Domain::Supplier | Domain::Distributor => {
+                &["partner_admin", "partner_manager", "partner_user"]
+            }
+        }
+    }
+}
+
+/// The types the policy speaks of.
+pub const TYPES: &[&str] = &[
+    "Account",
+    "Contact",
+    "Interaction",
+    "Opportunity",
+    "Case",
+    "Product",
+    "Order",
+    "OrderLine",
+    "Shipment",
+    "Article",
+    "Partner",
+    "ShareGrant",
+    "User",
+    "ApiKey",
+    "Invitation",
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Action {
+    Read,
+    /// Create, update or archive.
+    Write,
+}
+
+impl Action {
+    pub const ALL: [Action; 2] = [Action::Read, Action::Write];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Read => "read",
+            Action::Write => "write",
+        }
+    }
+}
+
+/// The row conditions a rule may name. Each becomes SQL in the service that owns the
+/// type, bound to the caller's claims (user id, partner id) and to facts that service
+/// keeps (a distributor's territories, share rows with causes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Scope {
+    /// Every row.
+    All,
+    /// Rows the caller owns (`owner_id`).
+    Owned,
+    /// Rows the caller created (interactions).
+    Own,
+    /// Rows of accounts the caller owns.
+    OnOwnedAccounts,
+    /// Articles for internal or public audiences.
+    InternalAndPublicArticles,
+    /// Accounts with an order that has a line of the supplier's product (share cause).
+    BuysMyProducts,
+    /// Accounts in one of the distributor's territories (share cause).
+    InMyTerritory,
+    /// Accounts with an order the distributor fulfils (share cause).
+    FulfilsItsOrders,
+    /// Accounts an internal user shared with the partner, until the share expires.
+    ManualShare,
+    /// Rows of accounts the partner may see.
+    OnVisibleAccounts,
+    /// Partner-visible interactions on accounts the partner may see.
+    PartnerVisibleOnVisibleAccounts,
+    /// The partner's own cases on accounts it may see.
+    OwnOrgCasesOnVisibleAccounts,
+    /// The supplier's own products.
+    OwnProducts,
+    /// Orders with a line of the supplier's product.
+    HasMyProduct,
+    /// Orders the distributor fulfils.
+    FulfilledByMe,
+    /// Order lines of the supplier's products.
+    OwnProductLines,
+    /// Lines of orders the distributor fulfils.
+    LinesOfMyOrders,
+    /// Shipments of orders the supplier may see.
+    OfMyVisibleOrders,
+    /// Shipments of orders the distributor fulfils.
+    OfMyOrders,
+    /// Published articles for suppliers or the public.
+    PublishedForSuppliers,
+    /// Published articles for distributors or the public.
+    PublishedForDistributors,
+    /// The caller's own partner record.
+    OwnPartner,
+    /// Users, keys and invitations of the caller's own organisation.
+    OwnOrg,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 23] = [
+        Scope::All,
+        Scope::Owned,
+        Scope::Own,
+        Scope::OnOwnedAccounts,
+        Scope::InternalAndPublicArticles,
+        Scope::BuysMyProducts,
+        Scope::InMyTerritory,
+        Scope::FulfilsItsOrders,
+        Scope::ManualShare,
+        Scope::OnVisibleAccounts,
+        Scope::PartnerVisibleOnVisibleAccounts,
+        Scope::OwnOrgCasesOnVisibleAccounts,
+        Scope::OwnProducts,
+        Scope::HasMyProduct,
+        Scope::FulfilledByMe,
+        Scope::OwnProductLines,
+        Scope::LinesOfMyOrders,
+        Scope::OfMyVisibleOrders,
+        Scope::OfMyOrders,
+        Scope::PublishedForSuppliers,
+        Scope::PublishedForDistributors,
+        Scope::OwnPartner,
+        Scope::OwnOrg,
+    ];
+
+    /// The name rules use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scope::All => "all",
+            Scope::Owned => "owned",
+            Scope::Own => "own",
+            Scope::OnOwnedAccounts => "on_owned_accounts",
+            Scope::InternalAndPublicArticles => "internal_and_public_articles",
+            Scope::BuysMyProducts => "buys_my_products",
+            Scope::InMyTerritory => "in_my_territory",
+            Scope::FulfilsItsOrders => "fulfils_its_orders",
+            Scope::ManualShare => "manual_share",
+            Scope::OnVisibleAccounts => "on_visible_accounts",
+            Scope::PartnerVisibleOnVisibleAccounts => "partner_visible_on_visible_accounts",
+            Scope::OwnOrgCasesOnVisibleAccounts => "own_org_cases_on_visible_accounts",
+            Scope::OwnProducts => "own_products",
+            Scope::HasMyProduct => "has_my_product",
+            Scope::FulfilledByMe => "fulfilled_by_me",
+            Scope::OwnProductLines => "own_product_lines",
+            Scope::LinesOfMyOrders => "lines_of_my_orders",
+            Scope::OfMyVisibleOrders => "of_my_visible_orders",
+            Scope::OfMyOrders => "of_my_orders",
+            Scope::PublishedForSuppliers => "published_for_suppliers",
+            Scope::PublishedForDistributors => "published_for_distributors",
+            Scope::OwnPartner => "own_partner",
+            Scope::OwnOrg => "own_org",
+        }
+    }
+}
+
+impl FromStr for Scope {
+    type Err = PolicyError;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Scope::ALL
+            .into_iter()
+            .find(|scope| scope.name() == name)
+            .ok_or_else(|| PolicyError::Invalid(format!("unknown scope {name:?}")))
+    }
+}
+
+/// One allowing rule: the scope it grants and where it is in the rules (for "why can I
+/// see this?").
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Grant {
+    pub scope: Scope,
+    /// The rule as written: `role, domain, type, action, scope, allow`.
+    pub rule: String,
+}
+
+/// What the policy decides for a role in a domain, on a type, for an action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Rows in any of these scopes (their union).
+    Allow(Vec<Grant>),
+    /// A rule denies it (it overrides any allow).
+    Denied { rule: String },
+    /// No rule allows it.
+    NoRule,
+}
+
+impl Decision {
+    pub fn is_allowed(&self) -> bool {
+        matches!(self, Decision::Allow(_))
+    }
+
+    /// The scopes whose union the caller may act on (empty when not allowed).
+    pub fn scopes(&self) -> Vec<Scope> {
+        match self {
+            Decision::Allow(grants) => grants.iter().map(|g| g.scope).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("the policy is invalid: {0}")]
+    Invalid(String),
+    #[error("casbin: {0}")]
+    Casbin(#[from] casbin::Error),
+}
+
+type Key = (Domain, &'static str, &'static str, Action);
+
+/// A loaded policy: the Casbin enforcer and the decision table compiled from it.
+pub struct Policy {
+    enforcer: Enforcer,
+    table: BTreeMap<Key, Decision>,
+}
+
+impl Policy {
+    /// The policy shipped with the product.
+    pub async fn bundled() -> Result<Self, PolicyError> {
+        Self::from_text(MODEL, RULES).await
+    }
+
+    /// A policy from a model and rules (CSV). Every rule must name a known domain, role,
+    /// type, action, scope and effect: a typo is an error, not a rule that never matches.
+    pub async fn from_text(model: &str, rules: &str) -> Result<Self, PolicyError> {
+        let model = DefaultModel::from_str(model).await?;
+        let enforcer = Enforcer::new(model, StringAdapter::new(rules)).await?;
+        let mut policy = Self {
+            enforcer,
+            table: BTreeMap::new(),
+        };
+        policy.check_rules()?;
+        policy.compile();
+        Ok(policy)
+    }
+
+    fn check_rules(&self) -> Result<(), PolicyError> {
+        for rule in self.enforcer.get_policy() {
+            let [role, domain, ty, action, scope, effect] = &rule[..] else {
+                return Err(PolicyError::Invalid(format!(
+                    "a rule needs six fields: {rule:?}"
+                )));
+            };
+            let domain = Domain::ALL
+                .into_iter()
+                .find(|d| d.as_str() == domain)
+                .ok_or_else(|| PolicyError::Invalid(format!("unknown domain in {rule:?}")))?;
+            if !domain.roles().contains(&role.as_str()) {
+                return Err(PolicyError::Invalid(format!("unknown role in {rule:?}")));
+            }
+            if ty != "*" && !TYPES.contains(&ty.as_str()) {
+                return Err(PolicyError::Invalid(format!("unknown type in {rule:?}")));
+            }
+            if !Action::ALL.iter().any(|a| a.as_str() == action) {
+                return Err(PolicyError::Invalid(format!("unknown action in {rule:?}")));
+            }
+            scope.parse::<Scope>()?;
+            if effect != "allow" && effect != "deny" {
+                return Err(PolicyError::Invalid(format!("unknown effect in {rule:?}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks the rules once for every (domain, role, type, action).
+    fn compile(&mut self) {
+        let rules = self.enforcer.get_policy();
+        for domain in Domain::ALL {
+            for role in domain.roles() {
+                let mut roles: BTreeSet<String> = self
+                    .enforcer
+                    .get_implicit_roles_for_user(role, Some(domain.as_str()))
+                    .into_iter()
+                    .collect();
+                roles.insert((*role).to_owned());
+                for ty in TYPES {
+                    for action in Action::ALL {
+                        let matching: Vec<&Vec<String>> = rules
+                            .iter()
+                            .filter(|r| {
+                                roles.contains(&r[0])
+                                    && r[1] == domain.as_str()
+                                    && (r[2] == *ty || r[2] == "*")
+                                    && r[3] == action.as_str()
+                            })
+                            .collect();
+                        let decision = if let Some(deny) = matching.iter().find(|r| r[5] == "deny")
+                        {
+                            Decision::Denied {
+                                rule: deny.join(", "),
+                            }
+                        } else {
+                            let mut grants: Vec<Grant> = matching
+                                .iter()
+                                .filter_map(|r| {
+                                    Some(Grant {
+                                        scope: r[4].parse().ok()?,
+                                        rule: r.join(", "),
+                                    })
+                                })
+                                .collect();
+                            grants.sort();
+                            grants.dedup_by(|a, b| a.scope == b.scope);
+                            if grants.is_empty() {
+                                Decision::NoRule
+                            } else {
+                                Decision::Allow(grants)
+                            }
+                        };
+                        self.table.insert((domain, role, ty, action), decision);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The compiled decision (a table look-up). An unknown role or type is not allowed.
+    pub fn decide(&self, domain: Domain, role: &str, ty: &str, action: Action) -> Decision {
+        let Some(role) = domain.roles().iter().find(|r| **r == role) else {
+            return Decision::NoRule;
+        };
+        let Some(ty) = TYPES.iter().find(|t| **t == ty) else {
+            return Decision::NoRule;
+        };
+        self.table
+            .get(&(domain, *role, *ty, action))
+            .cloned()
+            .unwrap_or(Decision::NoRule)
+    }
+
+    /// What Casbin itself answers (for tests and explanations; requests use `decide`).
+    pub fn enforce(
+        &self,
+        domain: Domain,
+        role: &str,
+        ty: &str,
+        action: Action,
+    ) -> Result<bool, PolicyError> {
+        Ok(self
+            .enforcer
+            .enforce((role, domain.as_str(), ty, action.as_str()))?)
+    }
+}

@@ -1,0 +1,196 @@
+//! The golden decision matrix: every persona × every type × read and write, written out
+//! by hand from ACCESS-MATRIX.md (not derived from the rules), checked against Casbin's
+//! own `enforce()` and against the compiled table requests use. 11 personas × 15 types ×
+//! 2 actions = 330 cases.
+
+use crm_policies::{Action, Decision, Domain, Policy, Scope, TYPES};
+
+/// `R` read, `W` write, `RW` both, `-` neither. Columns in the order of `COLUMNS`.
+const MATRIX: &str = "
+persona                  Account Contact Interaction Opportunity Case Product Order OrderLine Shipment Article Partner ShareGrant User ApiKey Invitation
+internal/admin           RW      RW      RW          RW          RW   RW      RW    RW        RW       RW      RW      RW         RW   RW     RW
+internal/management      R       R       R           R           R    R       R     R         R        R       R       RW         -    -      -
+internal/sales           RW      RW      RW          RW          R    R       R     R         R        R       R       W          -    -      -
+internal/marketing       R       R       R           R           -    R       -     -         -        RW      R       -          -    -      -
+internal/support         R       RW      RW          -           RW   R       R     R         R        RW      R       -          -    -      -
+supplier/partner_admin   R       -       -           -           -    RW      R     RW        R        R       R       -          RW   RW     RW
+supplier/partner_manager R       -       -           -           -    RW      R     RW        R        R       R       -          -    -      -
+supplier/partner_user    R       -       -           -           -    RW      R     RW        R        R       R       -          -    -      -
+distributor/partner_admin R      R       RW          -           RW   R       R     R         RW       R       R       -          RW   RW     RW
+distributor/partner_manager R    R       RW          -           RW   R       R     R         RW       R       R       -          -    -      -
+distributor/partner_user R       R       RW          -           RW   R       R     R         RW       R       R       -          -    -      -
+";
+
+fn domain(name: &str) -> Domain {
+    Domain::ALL
+        .into_iter()
+        .find(|d| d.as_str() == name)
+        .expect("a domain")
+}
+
+/// (domain, role, type, action, expected) for every cell of the matrix.
+fn cases() -> Vec<(Domain, String, String, Action, bool)> {
+    let mut lines = MATRIX.lines().filter(|l| !l.trim().is_empty());
+    let header: Vec<&str> = lines
+        .next()
+        .expect("header")
+        .split_whitespace()
+        .skip(1)
+        .collect();
+    assert_eq!(header, TYPES, "the matrix has a column per type, in order");
+    let mut cases = Vec::new();
+    for line in lines {
+        let mut cells = line.split_whitespace();
+        let persona = cells.next().expect("persona");
+        let (domain_name, role) = persona.split_once('/').expect("domain/role");
+        let cells: Vec<&str> = cells.collect();
+        assert_eq!(cells.len(), TYPES.len(), "{persona}");
+        for (ty, cell) in TYPES.iter().zip(cells) {
+            assert!(
+                ["R", "W", "RW", "-"].contains(&cell),
+                "{persona} {ty}: {cell}"
+            );
+            for (action, letter) in [(Action::Read, 'R'), (Action::Write, 'W')] {
+                cases.push((
+                    domain(domain_name),
+                    role.to_owned(),
+                    (*ty).to_owned(),
+                    action,
+                    cell.contains(letter),
+                ));
+            }
+        }
+    }
+    cases
+}
+
+#[tokio::test]
+async fn every_persona_type_and_action_is_decided_as_the_matrix_says() {
+    let policy = Policy::bundled().await.expect("the bundled policy loads");
+    let cases = cases();
+    assert!(cases.len() >= 300, "{} cases", cases.len());
+    let personas: std::collections::BTreeSet<_> =
+        cases.iter().map(|c| (c.0, c.1.clone())).collect();
+    assert_eq!(personas.len(), 11, "every role of every domain");
+    let mut wrong = Vec::new();
+    for (domain, role, ty, action, expected) in &cases {
+        let enforced = policy.enforce(*domain, role, ty, *action).expect("enforce");
+        let compiled = policy.decide(*domain, role, ty, *action).is_allowed();
+        if enforced != *expected || compiled != *expected {
+            wrong.push(format!(
+                "{}/{role} {ty} {:?}: matrix {expected}, enforce {enforced}, table {compiled}",
+                domain.as_str(),
+                action
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} cases differ:\n{}",
+        wrong.len(),
+        cases.len(),
+        wrong.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn scopes_follow_the_matrix_and_deny_overrides_allow() {
+    let policy = Policy::bundled().await.expect("loads");
+    let scopes = |domain, role, ty, action| policy.decide(domain, role, ty, action).scopes();
+    // A distributor sees an account for any of three causes.
+    assert_eq!(
+        scopes(Domain::Distributor, "partner_user", "Account", Action::Read),
+        [
+            Scope::InMyTerritory,
+            Scope::FulfilsItsOrders,
+            Scope::ManualShare
+        ]
+    );
+    // Inherited: a partner admin has its users' rules.
+    assert_eq!(
+        scopes(Domain::Supplier, "partner_admin", "Order", Action::Read),
+        [Scope::HasMyProduct]
+    );
+    assert_eq!(
+        scopes(Domain::Internal, "sales", "Account", Action::Write),
+        [Scope::Owned]
+    );
+    assert_eq!(
+        scopes(Domain::Supplier, "partner_user", "OrderLine", Action::Write),
+        [Scope::OwnProductLines]
+    );
+    // Marketing is denied orders by a rule, not merely without one.
+    assert!(matches!(
+        policy.decide(Domain::Internal, "marketing", "Order", Action::Read),
+        Decision::Denied { .. }
+    ));
+    assert_eq!(
+        policy.decide(Domain::Internal, "marketing", "Shipment", Action::Read),
+        Decision::NoRule
+    );
+    // Roles of one domain mean nothing in another.
+    assert_eq!(
+        policy.decide(Domain::Supplier, "admin", "Account", Action::Read),
+        Decision::NoRule
+    );
+    assert_eq!(
+        policy.decide(Domain::Internal, "admin", "NoSuchType", Action::Read),
+        Decision::NoRule
+    );
+    // Every grant names the rule it comes from.
+    let Decision::Allow(grants) =
+        policy.decide(Domain::Internal, "sales", "Contact", Action::Write)
+    else {
+        panic!("sales may write contacts of owned accounts");
+    };
+    assert_eq!(
+        grants[0].rule,
+        "sales, internal, Contact, write, on_owned_accounts, allow"
+    );
+
+    // A deny added for admin overrides its wildcard allow.
+    let rules = format!(
+        "{}\np, admin, internal, Order, write, all, deny\n",
+        crm_policies::RULES
+    );
+    let stricter = Policy::from_text(crm_policies::MODEL, &rules)
+        .await
+        .expect("loads");
+    assert!(
+        !stricter
+            .enforce(Domain::Internal, "admin", "Order", Action::Write)
+            .expect("enforce")
+    );
+    assert!(
+        !stricter
+            .decide(Domain::Internal, "admin", "Order", Action::Write)
+            .is_allowed()
+    );
+    assert!(
+        stricter
+            .decide(Domain::Internal, "admin", "Order", Action::Read)
+            .is_allowed()
+    );
+}
+
+#[tokio::test]
+async fn a_rule_with_a_typo_is_refused_not_ignored() {
+    for (rule, what) in [
+        ("p, sales, internal, Acount, read, all, allow", "type"),
+        ("p, sales, internal, Account, raed, all, allow", "action"),
+        (
+            "p, sales, internal, Account, read, everything, allow",
+            "scope",
+        ),
+        ("p, saels, internal, Account, read, all, allow", "role"),
+        ("p, sales, external, Account, read, all, allow", "domain"),
+        ("p, sales, internal, Account, read, all, maybe", "effect"),
+    ] {
+        let rules = format!("{}\n{rule}\n", crm_policies::RULES);
+        let error = Policy::from_text(crm_policies::MODEL, &rules)
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("a bad {what} must be refused"));
+        assert!(error.to_string().contains("unknown"), "{what}: {error}");
+    }
+}

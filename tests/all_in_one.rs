@@ -366,6 +366,18 @@ async fn the_demo_world_is_coherent_across_services() {
     }
 }
 
+/// The gateway's Prometheus metrics, as text.
+async fn metrics(client: &reqwest::Client, url: &str) -> String {
+    client
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text")
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     use std::io::Write;
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -558,14 +570,7 @@ async fn a_stopped_subgraph_gives_partial_data_and_an_error_while_the_gateway_st
         message.contains(request_id) && !message.contains("127.0.0.1") && !message.contains("http"),
         "{message}"
     );
-    let metrics = client
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics(&client, &url).await;
     let line = format!("crm_gateway_response_errors_total{{code=\"{code}\"}} ");
     assert!(metrics.contains(&line), "{line} in {metrics}");
 
@@ -808,14 +813,7 @@ async fn the_door_refuses_malformed_and_oversized_requests_with_codes() {
     );
 
     // What was refused shows in the metrics, by code.
-    let metrics = client
-        .get(format!("{}/metrics", system.public.url()))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics(&client, &system.public.url()).await;
     for line in [
         "crm_gateway_refusals_total{code=\"MAX_COST_EXCEEDED\"} 1",
         "crm_gateway_refusals_total{code=\"MAX_DEPTH_EXCEEDED\"} 1",
@@ -1090,14 +1088,7 @@ async fn introspection_and_suggestions_follow_the_caller_kind_settings() {
     // The gateway's own time (outside subgraph calls) is measured on executed requests.
     let (status, _) = gateway(&client, &url, "{ accounts { totalCount } }", json!({})).await;
     assert_eq!(status, 200);
-    let metrics = client
-        .get(format!("{url}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics(&client, &url).await;
     let overhead_count: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("crm_gateway_overhead_seconds_count "))

@@ -156,6 +156,18 @@ pub mod user {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+
+    impl Model {
+        /// The user's roles (stored comma-separated).
+        pub fn role_list(&self) -> Vec<String> {
+            self.roles
+                .split(',')
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }
+    }
 }
 
 /// The internal staff's email domain in the demo.
@@ -237,14 +249,9 @@ pub async fn seed(db: &DatabaseConnection, users: &[DemoUser]) -> anyhow::Result
         .exec_without_returning(db)
         .await
         .context("seeding demo users")?;
-    let credentials = users.iter().map(|u| store::credential::ActiveModel {
-        user_id: Set(u.id.clone()),
-        password_hash: Set(password_hash.clone()),
-        failed_attempts: Set(0),
-        failures_since: Set(None),
-        locked_until: Set(None),
-        updated_at: Set(created_at),
-    });
+    let credentials = users
+        .iter()
+        .map(|u| store::new_credential(&u.id, password_hash.clone(), created_at));
     store::credential::Entity::insert_many(credentials)
         .exec_without_returning(db)
         .await

@@ -290,6 +290,7 @@ async fn authenticate(
     door: &Door,
     headers: &HeaderMap,
     request_id: &str,
+    started: std::time::Instant,
 ) -> Result<Authenticated, Response> {
     let authorization = headers
         .get(header::AUTHORIZATION)
@@ -298,7 +299,7 @@ async fn authenticate(
         (_, None) => return Ok(Authenticated::anonymous()),
         (None, Some(_)) => Refusal::InvalidToken("this gateway has no directory"),
         (Some(authenticator), Some(authorization)) => {
-            match authenticator.authenticate(Some(authorization)).await {
+            match authenticator.authenticate(authorization).await {
                 Ok(authenticated) => return Ok(authenticated),
                 Err(refusal) => refusal,
             }
@@ -306,7 +307,7 @@ async fn authenticate(
     };
     door.engine
         .metrics
-        .record(Outcome::Refused("UNAUTHENTICATED"), Duration::ZERO);
+        .record(Outcome::Refused("UNAUTHENTICATED"), started.elapsed());
     Err(match refusal {
         Refusal::InvalidToken(reason) => {
             tracing::info!(%request_id, reason, "refused a request with invalid credentials");
@@ -342,7 +343,9 @@ async fn run(
     request_id: String,
     allow_mutations: bool,
 ) -> Response {
-    let authenticated = match authenticate(door, headers, &request_id).await {
+    // The request's time starts at the door: checking credentials is part of it.
+    let started = std::time::Instant::now();
+    let authenticated = match authenticate(door, headers, &request_id, started).await {
         Ok(authenticated) => authenticated,
         Err(refusal) => return refusal,
     };
@@ -356,7 +359,6 @@ async fn run(
         allow_mutations,
         caller: authenticated.kind,
     };
-    let started = std::time::Instant::now();
     let outcome = tokio::time::timeout(
         door.config.request_timeout,
         door.engine.execute(&request, &context),

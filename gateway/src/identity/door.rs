@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use crm_service_common::internal_auth::Caller;
+use crm_service_common::principal::PrincipalKind;
 
 use super::store::{API_KEY_PREFIX, Directory};
 use super::tokens::{InvalidToken, TokenValidator};
@@ -58,32 +59,21 @@ pub struct Authenticator {
     pub external: Option<Arc<TokenValidator>>,
 }
 
-/// The caller kind of a directory user's `kind` column.
+/// The door's caller kind of a directory user's `kind` column (read the one way
+/// `PrincipalKind` reads it).
 pub fn caller_kind(kind: &str) -> CallerKind {
-    match kind {
-        "internal" => CallerKind::Internal,
-        "supplier" | "distributor" => CallerKind::Partner,
-        "integrator" => CallerKind::Integrator,
-        _ => CallerKind::Anonymous,
+    match PrincipalKind::parse(kind) {
+        PrincipalKind::Internal => CallerKind::Internal,
+        PrincipalKind::Supplier | PrincipalKind::Distributor => CallerKind::Partner,
+        PrincipalKind::Integrator => CallerKind::Integrator,
+        PrincipalKind::Anonymous => CallerKind::Anonymous,
     }
 }
 
-fn roles(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 impl Authenticator {
-    pub async fn authenticate(
-        &self,
-        authorization: Option<&str>,
-    ) -> Result<Authenticated, Refusal> {
-        let Some(authorization) = authorization else {
-            return Ok(Authenticated::anonymous());
-        };
+    /// The caller behind an `Authorization` header value (no header: the door's
+    /// anonymous caller, decided before this is asked).
+    pub async fn authenticate(&self, authorization: &str) -> Result<Authenticated, Refusal> {
         let token = authorization
             .strip_prefix("Bearer ")
             .or_else(|| authorization.strip_prefix("bearer "))
@@ -141,13 +131,14 @@ impl Authenticator {
         {
             return Err(Refusal::InvalidToken("the session has ended"));
         }
+        let roles = user.role_list();
         Ok(Authenticated {
             kind: caller_kind(&user.kind),
             caller: Caller {
                 subject: user.id,
                 kind: user.kind,
                 partner_id: user.partner_id,
-                roles: roles(&user.roles),
+                roles,
                 policy_version: 0,
                 session_id: claims.sid,
             },

@@ -147,7 +147,7 @@ fn invitation(row: store::invitation::Model, now: DateTime<Utc>) -> ApiResult<In
         kind: kind_of(&row.kind)
             .ok_or_else(|| ApiError::internal("an invitation without a kind"))?,
         role: row.role,
-        organization: row.partner_id.map(|id| Partner { id: ID::from(id) }),
+        organization: partner(row.partner_id),
         created_at: row.created_at,
         expires_at: row.expires_at,
         status,
@@ -170,17 +170,14 @@ fn me_of_user(user: &user::Model) -> ApiResult<Me> {
         kind: kind_of(&user.kind).ok_or_else(|| ApiError::internal("a user without a kind"))?,
         email: Some(user.email.clone()),
         display_name: Some(user.display_name.clone()),
-        roles: user
-            .roles
-            .split(',')
-            .filter(|r| !r.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        organization: user
-            .partner_id
-            .as_ref()
-            .map(|id| Partner { id: ID::from(id) }),
+        roles: user.role_list(),
+        organization: partner(user.partner_id.clone()),
     })
+}
+
+/// The organisation stub of a partner id.
+fn partner(id: Option<String>) -> Option<Partner> {
+    id.map(|id| Partner { id: ID::from(id) })
 }
 
 fn api_key(key: store::api_key::Model) -> ApiKey {
@@ -189,7 +186,7 @@ fn api_key(key: store::api_key::Model) -> ApiKey {
         name: key.name,
         prefix: key.prefix,
         role: key.role,
-        organization: key.partner_id.map(|id| Partner { id: ID::from(id) }),
+        organization: partner(key.partner_id),
         created_at: key.created_at,
         expires_at: key.expires_at,
         revoked_at: key.revoked_at,
@@ -289,10 +286,7 @@ impl Query {
                     .await?
                     .map(|key| key.name),
                 roles: principal.roles.clone(),
-                organization: principal
-                    .partner_id
-                    .as_ref()
-                    .map(|id| Partner { id: ID::from(id) }),
+                organization: partner(principal.partner_id.clone()),
             })),
             _ => match directory(ctx)?.user(&principal.subject).await? {
                 Some(user) => Ok(Some(me_of_user(&user)?)),

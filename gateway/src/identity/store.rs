@@ -192,6 +192,22 @@ fn password_matches(password: &str, hash: &str) -> bool {
     })
 }
 
+/// A user's first password: no failures, not locked.
+pub fn new_credential(
+    user_id: &str,
+    password_hash: String,
+    now: DateTime<Utc>,
+) -> credential::ActiveModel {
+    credential::ActiveModel {
+        user_id: Set(user_id.to_owned()),
+        password_hash: Set(password_hash),
+        failed_attempts: Set(0),
+        failures_since: Set(None),
+        locked_until: Set(None),
+        updated_at: Set(now),
+    }
+}
+
 /// The directory over the identity database, with the clock every expiry is read from.
 #[derive(Clone)]
 pub struct Directory {
@@ -224,33 +240,6 @@ impl Directory {
             .filter(user::Column::Email.eq(email.trim().to_lowercase()))
             .one(&self.db)
             .await?)
-    }
-
-    /// Sets (or replaces) a user's password.
-    pub async fn set_password(&self, user_id: &str, password_hash: String) -> Result<(), ApiError> {
-        let row = credential::ActiveModel {
-            user_id: Set(user_id.to_owned()),
-            password_hash: Set(password_hash),
-            failed_attempts: Set(0),
-            failures_since: Set(None),
-            locked_until: Set(None),
-            updated_at: Set(self.now()),
-        };
-        credential::Entity::insert(row)
-            .on_conflict(
-                sea_orm::sea_query::OnConflict::column(credential::Column::UserId)
-                    .update_columns([
-                        credential::Column::PasswordHash,
-                        credential::Column::FailedAttempts,
-                        credential::Column::FailuresSince,
-                        credential::Column::LockedUntil,
-                        credential::Column::UpdatedAt,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.db)
-            .await?;
-        Ok(())
     }
 
     /// Password sign-in. Unknown email and wrong password read the same; a disabled user
@@ -596,16 +585,9 @@ impl Directory {
         }
         .insert(&txn)
         .await?;
-        credential::ActiveModel {
-            user_id: Set(user_id),
-            password_hash: Set(password_hash),
-            failed_attempts: Set(0),
-            failures_since: Set(None),
-            locked_until: Set(None),
-            updated_at: Set(now),
-        }
-        .insert(&txn)
-        .await?;
+        new_credential(&user_id, password_hash, now)
+            .insert(&txn)
+            .await?;
         crm_service_common::db::commit(txn).await?;
         self.open_session(user).await
     }

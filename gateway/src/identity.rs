@@ -129,7 +129,7 @@ impl Identity {
             Box::pin(async move { db.ping().await.is_ok() })
         });
         crm_service_common::http::gateway_only(
-            crm_service_common::http::subgraph_router(schema, Arc::new(|r| r), ready),
+            crm_service_common::http::subgraph_router(schema, Arc::new(|r, _| r), ready),
             auth,
         )
     }

@@ -313,9 +313,47 @@ pub struct AllInOne {
     pub identity: identity::Identity,
     pub seeded: Option<DemoSummary>,
     _relays: Relays,
+    /// The account service's consumer of order events (share rows); stops when dropped.
+    _shares: crm_service_common::events::consumer::ConsumerHandle,
 }
 
 impl AllInOne {
+    /// Waits until the account service applied every order event written so far (share
+    /// rows follow orders asynchronously), up to `limit`.
+    pub async fn settle_shares(&self, limit: std::time::Duration) -> anyhow::Result<()> {
+        use crm_service_common::events::{EventBus, HttpFeed, consumer::Consumer};
+        let deadline = tokio::time::Instant::now() + limit;
+        // A consumer handle over the same checkpoint, only to read it.
+        let reader = Consumer::new(
+            crm_account::shares::CONSUMER,
+            crm_account::shares::SOURCE,
+            self.databases.account.clone(),
+            EventBus::Memory(Default::default()),
+            HttpFeed::new("http://127.0.0.1:9"),
+            crm_account::shares::OrderShares,
+        );
+        loop {
+            let written = crm_service_common::events::outbox::all(
+                &self.databases.order_visibility,
+                crm_account::shares::SOURCE,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message()))?;
+            let published = written.len() as i64;
+            let applied = reader
+                .checkpoint()
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?;
+            if applied >= published && written.iter().all(|e| e.position > 0) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                anyhow::bail!("share rows did not catch up: {applied} of {published} order events applied");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Stops every listener.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.public.stop().await?;
@@ -421,6 +459,12 @@ pub async fn start_all_in_one_with(
             .collect(),
         ..settings.engine
     };
+    let shares = crm_account::shares::consumer(
+        databases.account.clone(),
+        bus.clone(),
+        order_feed(&subgraphs, &keys)?,
+    )
+    .spawn();
     let engine = Arc::new(Engine::new(supergraph, config)?);
     let public = serve(
         bind(listen).await?,
@@ -442,5 +486,28 @@ pub async fn start_all_in_one_with(
         identity,
         seeded,
         _relays: relays,
+        _shares: shares,
     })
+}
+
+/// The order service's event feed on its loopback listener, read with a fresh gateway token
+/// per page (the feed answers the gateway only).
+pub fn order_feed(
+    subgraphs: &[(String, Running)],
+    keys: &KeyPair,
+) -> anyhow::Result<crm_service_common::events::HttpFeed> {
+    let url = subgraphs
+        .iter()
+        .find(|(name, _)| name == crm_order_visibility::SUBGRAPH)
+        .map(|(_, running)| running.url())
+        .context("the order service is not running")?;
+    let signer = keys.signer();
+    let reader = Caller {
+        subject: "account-shares".into(),
+        kind: "internal".into(),
+        ..Caller::anonymous()
+    };
+    Ok(crm_service_common::events::HttpFeed::new(&url).with_token(Arc::new(move || {
+        signer.mint(crm_order_visibility::SUBGRAPH, &reader, "account-shares")
+    })))
 }

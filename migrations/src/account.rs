@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(CreateAccountTables),
             Box::new(crate::events::CreateEventTables),
+            Box::new(CreateAccountShares),
         ]
     }
 }
@@ -223,5 +224,43 @@ impl MigrationTrait for CreateAccountTables {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Share rows: why a partner may read an account (a cause per row).
+struct CreateAccountShares;
+
+impl MigrationName for CreateAccountShares {
+    fn name(&self) -> &str {
+        "m20261129_000001_account_shares"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateAccountShares {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            record_table("account_shares")
+                .col(text("account_id", 64))
+                .col(text("partner_id", 64))
+                .col(text("cause", 32))
+                .col(text_null("source", 64))
+                .col(text_null("granted_by", 64))
+                .col(timestamp_null("expires_at"))
+                .col(text_null("reason", 500))
+                .to_owned(),
+        )
+        .await?;
+        index(m, "account_shares", &["external_id"], true).await?;
+        // The scope's sub-query: a partner's accounts for one cause.
+        index(m, "account_shares", &["partner_id", "cause", "account_id"], false).await?;
+        index(m, "account_shares", &["account_id"], false).await?;
+        index(m, "account_shares", &["source"], false).await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table("account_shares").if_exists().to_owned())
+            .await
     }
 }

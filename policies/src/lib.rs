@@ -11,6 +11,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::str::FromStr;
 
+use std::sync::{Arc, RwLock};
+
 use casbin::{CoreApi, DefaultModel, Enforcer, MgmtApi, RbacApi, StringAdapter};
 
 /// The Casbin model and rules shipped with the product.
@@ -52,6 +54,7 @@ pub const TYPES: &[&str] = &[
     "Account",
     "Contact",
     "Interaction",
+    "Lead",
     "Opportunity",
     "Case",
     "Product",
@@ -60,6 +63,7 @@ pub const TYPES: &[&str] = &[
     "Shipment",
     "Article",
     "Partner",
+    "Territory",
     "ShareGrant",
     "User",
     "ApiKey",
@@ -381,4 +385,32 @@ impl Policy {
             .enforcer
             .enforce((role, domain.as_str(), ty, action.as_str()))?)
     }
+}
+
+/// The policy the bundled rules compile to, built once per process on first use.
+static BUNDLED: tokio::sync::OnceCell<Arc<Policy>> = tokio::sync::OnceCell::const_new();
+
+/// A policy installed over the bundled one (a stored, edited policy), if any.
+static INSTALLED: RwLock<Option<Arc<Policy>>> = RwLock::new(None);
+
+/// The policy requests decide with in this process: the installed one, else the bundled
+/// one. Every service of the process shares it, so an installed edit applies everywhere at
+/// once.
+pub async fn current() -> Result<Arc<Policy>, Arc<PolicyError>> {
+    if let Some(policy) = INSTALLED
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+    {
+        return Ok(policy.clone());
+    }
+    BUNDLED
+        .get_or_try_init(|| async { Policy::bundled().await.map(Arc::new).map_err(Arc::new) })
+        .await
+        .cloned()
+}
+
+/// Replaces the policy of this process (after a policy edit or a newer snapshot).
+pub fn install(policy: Arc<Policy>) {
+    *INSTALLED.write().unwrap_or_else(|e| e.into_inner()) = Some(policy);
 }

@@ -1,24 +1,24 @@
 //! The golden decision matrix: every persona × every type × read and write, written out
 //! by hand from ACCESS-MATRIX.md (not derived from the rules), checked against Casbin's
-//! own `enforce()` and against the compiled table requests use. 11 personas × 15 types ×
-//! 2 actions = 330 cases.
+//! own `enforce()` and against the compiled table requests use. 11 personas × 17 types ×
+//! 2 actions = 374 cases.
 
 use crm_policies::{Action, Decision, Domain, Policy, Scope, TYPES};
 
 /// `R` read, `W` write, `RW` both, `-` neither. Columns in the order of `COLUMNS`.
 const MATRIX: &str = "
-persona                  Account Contact Interaction Opportunity Case Product Order OrderLine Shipment Article Partner ShareGrant User ApiKey Invitation
-internal/admin           RW      RW      RW          RW          RW   RW      RW    RW        RW       RW      RW      RW         RW   RW     RW
-internal/management      R       R       R           R           R    R       R     R         R        R       R       RW         -    -      -
-internal/sales           RW      RW      RW          RW          R    R       R     R         R        R       R       W          -    -      -
-internal/marketing       R       R       R           R           -    R       -     -         -        RW      R       -          -    -      -
-internal/support         R       RW      RW          -           RW   R       R     R         R        RW      R       -          -    -      -
-supplier/partner_admin   R       -       -           -           -    RW      R     RW        R        R       R       -          RW   RW     RW
-supplier/partner_manager R       -       -           -           -    RW      R     RW        R        R       R       -          -    -      -
-supplier/partner_user    R       -       -           -           -    RW      R     RW        R        R       R       -          -    -      -
-distributor/partner_admin R      R       RW          -           RW   R       R     R         RW       R       R       -          RW   RW     RW
-distributor/partner_manager R    R       RW          -           RW   R       R     R         RW       R       R       -          -    -      -
-distributor/partner_user R       R       RW          -           RW   R       R     R         RW       R       R       -          -    -      -
+persona                  Account Contact Interaction Lead Opportunity Case Product Order OrderLine Shipment Article Partner Territory ShareGrant User ApiKey Invitation
+internal/admin           RW      RW      RW          RW   RW          RW   RW      RW    RW        RW       RW      RW      RW        RW         RW   RW     RW
+internal/management      R       R       R           R    R           R    R       R     R         R        R       R       R         RW         -    -      -
+internal/sales           RW      RW      RW          RW   RW          R    R       R     R         R        R       R       R         W          -    -      -
+internal/marketing       R       R       R           RW   R           -    R       -     -         -        RW      R       R         -          -    -      -
+internal/support         R       RW      RW          -    -           RW   R       R     R         R        RW      R       R         -          -    -      -
+supplier/partner_admin   R       -       -           -    -           -    RW      R     RW        R        R       R       R         -          RW   RW     RW
+supplier/partner_manager R       -       -           -    -           -    RW      R     RW        R        R       R       R         -          -    -      -
+supplier/partner_user    R       -       -           -    -           -    RW      R     RW        R        R       R       R         -          -    -      -
+distributor/partner_admin R      R       RW          -    -           RW   R       R     R         RW       R       R       R         -          RW   RW     RW
+distributor/partner_manager R    R       RW          -    -           RW   R       R     R         RW       R       R       R         -          -    -      -
+distributor/partner_user R       R       RW          -    -           RW   R       R     R         RW       R       R       R         -          -    -      -
 ";
 
 fn domain(name: &str) -> Domain {

@@ -85,10 +85,21 @@ impl Authenticator {
                 .use_api_key(token)
                 .await?
                 .ok_or(Refusal::InvalidToken("unknown, revoked or expired API key"))?;
+            // A key bound to a partner acts in that partner's policy domain: it reaches the
+            // services as a user of the partner's kind would (a partner without users
+            // yet has no known kind, and its key stays an integrator that sees nothing).
+            let kind = match &key.partner_id {
+                Some(partner_id) => self
+                    .directory
+                    .partner_kind(partner_id)
+                    .await?
+                    .unwrap_or_else(|| "integrator".into()),
+                None => "integrator".into(),
+            };
             return Ok(Authenticated {
                 caller: Caller {
                     subject: key.id,
-                    kind: "integrator".into(),
+                    kind,
                     partner_id: key.partner_id,
                     roles: vec![key.role],
                     policy_version: 0,

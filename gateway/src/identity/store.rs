@@ -242,6 +242,17 @@ impl Directory {
             .await?)
     }
 
+    /// The kind (`supplier` or `distributor`) of a partner organisation, as its users in
+    /// the directory record it; `None` when it has no users yet.
+    pub async fn partner_kind(&self, partner_id: &str) -> Result<Option<String>, ApiError> {
+        Ok(user::Entity::find()
+            .filter(user::Column::PartnerId.eq(partner_id))
+            .order_by_asc(user::Column::CreatedAt)
+            .one(&self.db)
+            .await?
+            .map(|u| u.kind))
+    }
+
     /// Password sign-in. Unknown email and wrong password read the same; a disabled user
     /// is told so only after the right password; too many failures lock sign-in for a
     /// while (the right password included), without revealing whether the email exists.

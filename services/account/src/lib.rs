@@ -4,7 +4,9 @@
 //! Rooms: `domain` (value sets and validation, no I/O), `entity` (tables), `store`
 //! (queries), `graphql` (what clients see), `seed` (the deterministic demo world).
 
+pub mod access;
 pub mod domain;
+pub mod shares;
 pub mod entity;
 pub mod graphql;
 pub mod seed;

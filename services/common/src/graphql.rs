@@ -11,8 +11,10 @@ use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, MaybeUndefined, ObjectType, SchemaBuilder, SubscriptionType};
 use sea_orm::{ActiveModelTrait, DatabaseConnection, Select};
 
+use crate::access::{self, Action, Scoped};
 use crate::pagination::{Ordering, Page, PageRequest, fetch_page};
-use crate::record::{self as store, Record};
+use crate::principal::Principal;
+use crate::record as store;
 use crate::{ApiError, ApiResult};
 
 /// The limits every subgraph applies, so a single request stays bounded even when a
@@ -95,16 +97,17 @@ impl MoneyAmount {
     }
 }
 
-/// Adds a batching loader of `E` records to a request.
+/// Adds a batching loader of the `E` records `who` may read to a request.
 pub fn with_loader<E>(
     request: async_graphql::Request,
     db: &DatabaseConnection,
+    who: &Principal,
 ) -> async_graphql::Request
 where
-    E: Record + 'static,
+    E: Scoped + 'static,
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
-    request.data(DataLoader::new(RecordLoader::<E>::new(db), tokio::spawn))
+    request.data(DataLoader::new(RecordLoader::<E>::new(db, who), tokio::spawn))
 }
 
 pub fn db<'a>(ctx: &Context<'a>) -> ApiResult<&'a DatabaseConnection> {
@@ -112,16 +115,19 @@ pub fn db<'a>(ctx: &Context<'a>) -> ApiResult<&'a DatabaseConnection> {
         .map_err(|e| ApiError::internal(e.message))
 }
 
-/// Loads records of one type by id, many keys in one statement.
+/// Loads the records of one type a caller may read by id, many keys in one statement: a
+/// key the caller may not see loads nothing, exactly like a key that does not exist.
 pub struct RecordLoader<E> {
     db: DatabaseConnection,
+    who: Principal,
     entity: PhantomData<fn() -> E>,
 }
 
 impl<E> RecordLoader<E> {
-    pub fn new(db: &DatabaseConnection) -> Self {
+    pub fn new(db: &DatabaseConnection, who: &Principal) -> Self {
         Self {
             db: db.clone(),
+            who: who.clone(),
             entity: PhantomData,
         }
     }
@@ -129,14 +135,17 @@ impl<E> RecordLoader<E> {
 
 impl<E> Loader<String> for RecordLoader<E>
 where
-    E: Record + 'static,
+    E: Scoped + 'static,
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
     type Value = E::Model;
     type Error = Arc<ApiError>;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, E::Model>, Self::Error> {
-        let rows = store::get_many::<E, _>(&self.db, keys)
+        let visible = access::visible::<E>(&self.who, Action::Read, access::now())
+            .await
+            .map_err(Arc::new)?;
+        let rows = store::get_many_where::<E, _>(&self.db, keys, visible)
             .await
             .map_err(Arc::new)?;
         Ok(rows
@@ -149,7 +158,7 @@ where
 /// Loads one record through the request's loader (batched with its siblings).
 pub async fn load<E>(ctx: &Context<'_>, id: &str) -> ApiResult<Option<E::Model>>
 where
-    E: Record + 'static,
+    E: Scoped + 'static,
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
     let loader = ctx
@@ -161,7 +170,8 @@ where
         .map_err(|e| ApiError::internal(e.message()))
 }
 
-/// Runs one page of a list query.
+/// Runs one page of a list query over the rows the caller may read (its `totalCount`
+/// counts those rows only).
 pub async fn list<E>(
     ctx: &Context<'_>,
     select: Select<E>,
@@ -170,29 +180,31 @@ pub async fn list<E>(
     after: Option<String>,
 ) -> ApiResult<Page<E::Model>>
 where
-    E: Record,
+    E: Scoped,
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
+    use sea_orm::QueryFilter;
     let request = PageRequest::parse(first, after.as_deref())?;
+    let select = select.filter(access::visible_in::<E>(ctx, Action::Read).await?);
     fetch_page(db(ctx)?, select, &ordering, &request).await
 }
 
-/// Makes sure a referenced record of this service exists and is not archived.
+/// Makes sure a referenced record of this service exists, is not archived and is one the
+/// caller may read (a record it may not see is answered as one that does not exist).
 pub async fn ensure_exists<E>(ctx: &Context<'_>, field: &str, id: &str) -> ApiResult<()>
 where
-    E: Record,
+    E: Scoped,
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
-    match store::get::<E, _>(db(ctx)?, id).await {
-        Ok(model) if E::is_archived(&model) => {
+    match get_optional::<E>(ctx, id).await? {
+        Some(model) if E::is_archived(&model) => {
             Err(ApiError::validation(field, "refers to an archived record"))
         }
-        Ok(_) => Ok(()),
-        Err(ApiError::NotFound) => Err(ApiError::validation(
+        Some(_) => Ok(()),
+        None => Err(ApiError::validation(
             field,
             "refers to a record that does not exist",
         )),
-        Err(other) => Err(other),
     }
 }
 
@@ -319,17 +331,18 @@ pub fn unarchived<E: sea_orm::EntityTrait>(select: Select<E>, include_archived: 
     }
 }
 
-/// Fetches one record by id for a `x(id)` query: `None` when there is none.
+/// Fetches one record by id for a `x(id)` query: `None` when there is none or the caller
+/// may not read it (the two answers are the same).
 pub async fn get_optional<E>(ctx: &Context<'_>, id: &str) -> ApiResult<Option<E::Model>>
 where
-    E: Record,
+    E: Scoped,
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
-    match store::get::<E, _>(db(ctx)?, id).await {
-        Ok(model) => Ok(Some(model)),
-        Err(ApiError::NotFound) => Ok(None),
-        Err(other) => Err(other),
-    }
+    let visible = access::visible_in::<E>(ctx, Action::Read).await?;
+    Ok(store::get_many_where::<E, _>(db(ctx)?, &[id.to_owned()], visible)
+        .await?
+        .into_iter()
+        .next())
 }
 
 /// Validation and reference checks of one record type's input.
@@ -368,9 +381,11 @@ macro_rules! record_operations {
             ) -> async_graphql::Result<$connection> {
                 use $crate::graphql::RecordFilter;
                 let explicit = order_by.is_some();
+                let ordering = <$order>::ordering(order_by);
                 let page = filter
                     .unwrap_or_default()
-                    .page(ctx, <$order>::ordering(order_by), explicit, first, after)
+                    .restrict(&$crate::principal::Principal::of(ctx), ordering.name)?
+                    .page(ctx, ordering, explicit, first, after)
                     .await?;
                 Ok(page.map($node).into())
             }
@@ -400,6 +415,8 @@ macro_rules! record_operations {
                 external_id: Option<String>,
             ) -> async_graphql::Result<$node> {
                 use $crate::graphql::RecordInput;
+                use $crate::access::{self, Scoped};
+                access::check_may_write(ctx, <$module::Entity as Scoped>::POLICY_TYPE).await?;
                 input.check_references(ctx).await?;
                 let external_id = external_id
                     .map(|v| $crate::domain::external_id("externalId", &v))
@@ -410,6 +427,7 @@ macro_rules! record_operations {
                         input.apply(m, c)
                     })
                     .await?;
+                access::check_still_writable::<$module::Entity, _>(ctx, &txn, &model.id).await?;
                 $crate::db::commit(txn).await?;
                 Ok($node(model))
             }
@@ -424,13 +442,17 @@ macro_rules! record_operations {
                 input: $input,
             ) -> async_graphql::Result<$node> {
                 use $crate::graphql::RecordInput;
+                use $crate::access;
+                access::check_may_write(ctx, <$module::Entity as access::Scoped>::POLICY_TYPE).await?;
                 input.check_references(ctx).await?;
                 let txn = $crate::db::begin_write($crate::graphql::db(ctx)?).await?;
+                access::check_writable::<$module::Entity, _>(ctx, &txn, &id).await?;
                 let model =
                     $crate::record::update::<$module::Entity, _>(&txn, &id, version, |m, c| {
                         input.apply(m, c)
                     })
                     .await?;
+                access::check_still_writable::<$module::Entity, _>(ctx, &txn, &model.id).await?;
                 $crate::db::commit(txn).await?;
                 Ok($node(model))
             }
@@ -444,13 +466,22 @@ macro_rules! record_operations {
                 input: $input,
             ) -> async_graphql::Result<$node> {
                 use $crate::graphql::RecordInput;
+                use $crate::access;
+                access::check_may_write(ctx, <$module::Entity as access::Scoped>::POLICY_TYPE).await?;
                 input.check_references(ctx).await?;
                 let txn = $crate::db::begin_write($crate::graphql::db(ctx)?).await?;
+                let known = $crate::domain::external_id("externalId", &external_id)?;
+                if let Some(existing) =
+                    $crate::record::find_by_external_id::<$module::Entity, _>(&txn, &known).await?
+                {
+                    access::check_writable::<$module::Entity, _>(ctx, &txn, &existing.id).await?;
+                }
                 let model =
                     $crate::record::upsert::<$module::Entity, _>(&txn, &external_id, |m, c| {
                         input.apply(m, c)
                     })
                     .await?;
+                access::check_still_writable::<$module::Entity, _>(ctx, &txn, &model.id).await?;
                 $crate::db::commit(txn).await?;
                 Ok($node(model))
             }
@@ -462,7 +493,10 @@ macro_rules! record_operations {
                 id: async_graphql::ID,
                 version: i32,
             ) -> async_graphql::Result<$node> {
+                use $crate::access;
+                access::check_may_write(ctx, <$module::Entity as access::Scoped>::POLICY_TYPE).await?;
                 let txn = $crate::db::begin_write($crate::graphql::db(ctx)?).await?;
+                access::check_writable::<$module::Entity, _>(ctx, &txn, &id).await?;
                 let model =
                     $crate::record::archive::<$module::Entity, _>(&txn, &id, version).await?;
                 $crate::db::commit(txn).await?;
@@ -477,10 +511,17 @@ macro_rules! record_operations {
 /// `page`.
 pub trait RecordFilter<E>: Default + Send + Sized
 where
-    E: Record,
+    E: Scoped,
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
     fn select(self) -> Select<E>;
+
+    /// The filter as `who` may use it, in `ordering` (its name): a filter, search or
+    /// ordering on a field hidden from the caller is refused or narrowed here (field rules).
+    fn restrict(self, who: &Principal, ordering: &str) -> ApiResult<Self> {
+        let _ = (who, ordering);
+        Ok(self)
+    }
 
     /// One page in `ordering` (`explicit`: the client asked for that ordering, rather
     /// than getting the type's default).

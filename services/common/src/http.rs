@@ -20,8 +20,11 @@ use crate::internal_auth::{InternalClaims, SubgraphAuth};
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 pub type ReadyCheck = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = bool> + Send>> + Send + Sync>;
-pub type PrepareRequest =
-    Arc<dyn Fn(async_graphql::Request) -> async_graphql::Request + Send + Sync>;
+pub type PrepareRequest = Arc<
+    dyn Fn(async_graphql::Request, &crate::principal::Principal) -> async_graphql::Request
+        + Send
+        + Sync,
+>;
 
 struct AppState<E> {
     executor: E,
@@ -55,14 +58,19 @@ pub fn service_router<E>(
     executor: E,
     db: sea_orm::DatabaseConnection,
     service: &str,
-    prepare: fn(&sea_orm::DatabaseConnection, async_graphql::Request) -> async_graphql::Request,
+    prepare: fn(
+        &sea_orm::DatabaseConnection,
+        &crate::principal::Principal,
+        async_graphql::Request,
+    ) -> async_graphql::Request,
     auth: SubgraphAuth,
 ) -> Router
 where
     E: async_graphql::Executor + Clone + Send + Sync + 'static,
 {
     let loader_db = db.clone();
-    let prepare: PrepareRequest = Arc::new(move |request| prepare(&loader_db, request));
+    let prepare: PrepareRequest =
+        Arc::new(move |request, who| prepare(&loader_db, who, request));
     let feed = crate::events::feed::router(db.clone(), service);
     let ready: ReadyCheck = Arc::new(move || {
         let db = db.clone();
@@ -176,7 +184,14 @@ async fn graphql<E: async_graphql::Executor>(
             );
         }
     };
-    let mut request = (state.prepare)(request);
+    // The caller: the one the gateway's token names. A request without claims reaches here
+    // only when gateway tokens are not checked (`SubgraphAuth::Disabled`, local tests):
+    // whoever can reach such a port is trusted as the local operator.
+    let who = match &claims {
+        Some(axum::Extension(claims)) => crate::principal::Principal::from_caller(&claims.caller),
+        None => crate::principal::Principal::local_operator(),
+    };
+    let mut request = (state.prepare)(request, &who).data(who);
     // The gateway's request id, so this service's log lines (errors included) can be
     // matched with the gateway's.
     let request_id = headers
@@ -185,9 +200,7 @@ async fn graphql<E: async_graphql::Executor>(
         .unwrap_or_default()
         .to_owned();
     if let Some(axum::Extension(claims)) = claims {
-        request = request
-            .data(crate::principal::Principal::from_caller(&claims.caller))
-            .data(claims);
+        request = request.data(claims);
     }
     let span = tracing::info_span!("graphql", request_id = %request_id);
     let response = tracing::Instrument::instrument(state.executor.execute(request), span).await;

@@ -5,6 +5,7 @@
 //! generic record store and GraphQL building blocks, and domain events (outbox, relay, bus,
 //! feed, consumer).
 
+pub mod access;
 pub mod db;
 pub mod domain;
 pub mod error;

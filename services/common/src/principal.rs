@@ -66,6 +66,20 @@ impl Principal {
         Self::from_caller(&Caller::anonymous())
     }
 
+    /// Whoever calls a service that checks no gateway tokens (`--insecure-no-gateway-auth`,
+    /// a service's own tests): such a port is only for a trusted operator, who acts as an
+    /// internal admin.
+    pub fn local_operator() -> Self {
+        Self {
+            subject: "local-operator".into(),
+            kind: PrincipalKind::Internal,
+            partner_id: None,
+            roles: vec!["admin".into()],
+            policy_version: 0,
+            session_id: None,
+        }
+    }
+
     pub fn from_caller(caller: &Caller) -> Self {
         let kind = PrincipalKind::parse(&caller.kind);
         Self {

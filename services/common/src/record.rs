@@ -152,6 +152,26 @@ where
         .await?)
 }
 
+/// Fetches the records among `ids` that meet `condition` (the caller's visibility), in one
+/// statement.
+pub async fn get_many_where<E: Record, C: ConnectionTrait>(
+    db: &C,
+    ids: &[String],
+    condition: sea_orm::sea_query::Condition,
+) -> ApiResult<Vec<E::Model>>
+where
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(E::find()
+        .filter(Expr::col("id").is_in(ids.iter().cloned()))
+        .filter(condition)
+        .all(db)
+        .await?)
+}
+
 pub async fn find_by_external_id<E: Record, C: ConnectionTrait>(
     db: &C,
     external_id: &str,

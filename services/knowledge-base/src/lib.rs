@@ -7,6 +7,7 @@
 //! (tables), `store` (product links, search), `graphql` (what clients see), `seed` (its
 //! part of the demo world).
 
+pub mod access;
 pub mod domain;
 pub mod entity;
 pub mod graphql;

@@ -7,6 +7,7 @@
 //! (tables), `store` (the aggregate's write rules and events), `graphql` (what clients
 //! see), `seed` (its part of the demo world).
 
+pub mod access;
 pub mod domain;
 pub mod entity;
 pub mod graphql;

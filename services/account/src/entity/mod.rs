@@ -2,6 +2,7 @@
 //! shapes only; what clients see is defined in `graphql/`.
 
 pub mod account;
+pub mod account_share;
 pub mod case;
 pub mod contact;
 pub mod interaction;

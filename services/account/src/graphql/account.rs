@@ -1,7 +1,9 @@
 //! `Account`: a customer organisation, a federation entity (`@key(fields: "id")`).
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
-use crm_service_common::connection_types;
+use crm_service_common::access::{hidden_field, is_partner, is_supplier, shown};
+use crm_service_common::principal::Principal;
+use crm_service_common::{ApiResult, connection_types};
 use crm_service_common::domain::{optional_text, text};
 use sea_orm::{EntityTrait, Select};
 
@@ -23,9 +25,9 @@ record_object!(Account {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    /// The web domain, e.g. `example.com`.
-    async fn domain(&self) -> Option<&str> {
-        self.0.domain.as_deref()
+    /// The web domain, e.g. `example.com` (hidden from suppliers).
+    async fn domain(&self, ctx: &Context<'_>) -> Option<&str> {
+        shown(!is_supplier(&Principal::of(ctx)), self.0.domain.as_deref()).flatten()
     }
     async fn industry(&self) -> Option<&str> {
         self.0.industry.as_deref()
@@ -33,22 +35,26 @@ record_object!(Account {
     async fn segment(&self) -> Segment {
         self.0.segment
     }
-    async fn tier(&self) -> AccountTier {
-        self.0.tier
+    /// Null for suppliers (a field rule).
+    async fn tier(&self, ctx: &Context<'_>) -> Option<AccountTier> {
+        shown(!is_supplier(&Principal::of(ctx)), self.0.tier)
     }
-    async fn lifecycle_stage(&self) -> LifecycleStage {
-        self.0.lifecycle_stage
+    /// Null for suppliers (a field rule).
+    async fn lifecycle_stage(&self, ctx: &Context<'_>) -> Option<LifecycleStage> {
+        shown(!is_supplier(&Principal::of(ctx)), self.0.lifecycle_stage)
     }
     async fn territory(&self, ctx: &Context<'_>) -> Result<Option<Territory>> {
         let Some(id) = &self.0.territory_id else { return Ok(None) };
         Ok(load::<territory::Entity>(ctx, id).await?.map(Territory))
     }
-    /// The id of the user who owns the account (users live in the identity directory).
-    async fn owner_user_id(&self) -> Option<ID> {
-        self.0.owner_user_id.clone().map(ID)
+    /// The id of the user who owns the account (users live in the identity directory);
+    /// null for partners.
+    async fn owner_user_id(&self, ctx: &Context<'_>) -> Option<ID> {
+        shown(!is_partner(&Principal::of(ctx)), self.0.owner_user_id.clone().map(ID)).flatten()
     }
-    async fn internal_note(&self) -> Option<&str> {
-        self.0.internal_note.as_deref()
+    /// Null for partners.
+    async fn internal_note(&self, ctx: &Context<'_>) -> Option<&str> {
+        shown(!is_partner(&Principal::of(ctx)), self.0.internal_note.as_deref()).flatten()
     }
     /// The people at this account.
     async fn contacts(
@@ -116,13 +122,35 @@ pub struct AccountFilter {
     pub industry: Option<String>,
     #[graphql(default)]
     pub include_archived: bool,
+    /// Set for callers who may not see the domain: text matches the name only.
+    #[graphql(skip)]
+    pub name_only: bool,
 }
 
 impl RecordFilter<account::Entity> for AccountFilter {
+    fn restrict(mut self, who: &Principal, _ordering: &str) -> ApiResult<Self> {
+        if is_supplier(who) {
+            for (field, used) in [
+                ("filter.tier", self.tier.is_some()),
+                ("filter.lifecycleStage", self.lifecycle_stage.is_some()),
+            ] {
+                if used {
+                    return Err(hidden_field(field));
+                }
+            }
+            self.name_only = true;
+        }
+        if is_partner(who) && self.owner_user_id.is_some() {
+            return Err(hidden_field("filter.ownerUserId"));
+        }
+        Ok(self)
+    }
+
     fn select(self) -> Select<account::Entity> {
         use account::Column as C;
         let mut s = unarchived(account::Entity::find(), self.include_archived);
-        s = s.text_search(self.text.as_deref(), &[C::Name, C::Domain]);
+        let searched: &[C] = if self.name_only { &[C::Name] } else { &[C::Name, C::Domain] };
+        s = s.text_search(self.text.as_deref(), searched);
         s = s.eq_if(C::Segment, self.segment);
         s = s.eq_if(C::Tier, self.tier);
         s = s.eq_if(C::LifecycleStage, self.lifecycle_stage);

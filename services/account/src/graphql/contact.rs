@@ -1,7 +1,9 @@
 //! `Contact`: a person at an account, with consent per purpose and channel.
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Result, SimpleObject};
-use crm_service_common::connection_types;
+use crm_service_common::access::{hidden_field, is_marketing_only, is_partner, shown};
+use crm_service_common::principal::Principal;
+use crm_service_common::{ApiResult, connection_types};
 use crm_service_common::domain::{email, optional_text, phone, text};
 use sea_orm::ExprTrait;
 use sea_orm::sea_query::Expr;
@@ -52,11 +54,17 @@ record_object!(Contact {
     async fn full_name(&self) -> String {
         format!("{} {}", self.0.first_name, self.0.last_name)
     }
-    async fn email(&self) -> Option<&str> {
-        self.0.email.as_deref()
+    /// Null for partners unless the person consented to partner sharing by email, and
+    /// for marketing unless they consented to marketing by email.
+    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
+        let (partner, marketing) = (self.0.consent_partner_sharing_email, self.0.consent_marketing_email);
+        shown(contact_detail_shown(&Principal::of(ctx), partner, marketing), self.0.email.as_deref()).flatten()
     }
-    async fn phone(&self) -> Option<&str> {
-        self.0.phone.as_deref()
+    /// Null for partners unless the person consented to partner sharing by phone, and
+    /// for marketing unless they consented to marketing by phone.
+    async fn phone(&self, ctx: &Context<'_>) -> Option<&str> {
+        let (partner, marketing) = (self.0.consent_partner_sharing_phone, self.0.consent_marketing_phone);
+        shown(contact_detail_shown(&Principal::of(ctx), partner, marketing), self.0.phone.as_deref()).flatten()
     }
     async fn title(&self) -> Option<&str> {
         self.0.title.as_deref()
@@ -73,6 +81,17 @@ record_object!(Contact {
     }
 });
 
+/// The consent field rule of a contact detail (email or phone) for the caller.
+fn contact_detail_shown(who: &Principal, partner_consent: bool, marketing_consent: bool) -> bool {
+    if is_partner(who) {
+        partner_consent
+    } else if is_marketing_only(who) {
+        marketing_consent
+    } else {
+        true
+    }
+}
+
 ordering!(ContactOrder, ContactOrderField, contact, default = LastName, {
     LastName => LastName.last_name: Text,
     CreatedAt => CreatedAt.created_at: Time,
@@ -87,13 +106,31 @@ pub struct ContactFilter {
     pub email: Option<String>,
     #[graphql(default)]
     pub include_archived: bool,
+    /// Set for callers to whom emails may be masked: text matches names only.
+    #[graphql(skip)]
+    pub names_only: bool,
 }
 
 impl RecordFilter<contact::Entity> for ContactFilter {
+    fn restrict(mut self, who: &Principal, _ordering: &str) -> ApiResult<Self> {
+        if is_partner(who) || is_marketing_only(who) {
+            if self.email.is_some() {
+                return Err(hidden_field("filter.email"));
+            }
+            self.names_only = true;
+        }
+        Ok(self)
+    }
+
     fn select(self) -> Select<contact::Entity> {
         use contact::Column as C;
         let mut s = unarchived(contact::Entity::find(), self.include_archived);
-        s = s.text_search(self.text.as_deref(), &[C::FirstName, C::LastName, C::Email]);
+        let searched: &[C] = if self.names_only {
+            &[C::FirstName, C::LastName]
+        } else {
+            &[C::FirstName, C::LastName, C::Email]
+        };
+        s = s.text_search(self.text.as_deref(), searched);
         s = s.eq_if(C::AccountId, self.account_id.map(|v| v.0));
         if let Some(v) = self.email {
             s = s.filter(Expr::col(C::Email).eq(v.trim().to_owned()));

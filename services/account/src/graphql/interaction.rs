@@ -41,8 +41,11 @@ record_object!(Interaction {
     async fn subject(&self) -> &str {
         &self.0.subject
     }
-    async fn body(&self) -> Option<&str> {
-        self.0.body.as_deref()
+    /// For partners, only on partner-visible interactions.
+    async fn body(&self, ctx: &Context<'_>) -> Option<&str> {
+        let shown_to_caller = self.0.partner_visible
+            || !crm_service_common::access::is_partner(&crm_service_common::principal::Principal::of(ctx));
+        crm_service_common::access::shown(shown_to_caller, self.0.body.as_deref()).flatten()
     }
     async fn occurred_at(&self) -> DateTime<Utc> {
         self.0.occurred_at

@@ -223,10 +223,15 @@ impl LeadConversionMutation {
         version: i32,
         #[graphql(default)] input: ConvertLeadInput,
     ) -> Result<ConvertLeadResult> {
+        use crm_service_common::access;
+        for ty in ["Lead", "Account", "Contact", "Opportunity"] {
+            access::check_may_write(ctx, ty).await?;
+        }
         if let Some(account_id) = &input.account_id {
             ensure_exists::<account::Entity>(ctx, "input.accountId", account_id).await?;
         }
         let txn = crm_service_common::db::begin_write(db(ctx)?).await?;
+        access::check_writable::<lead::Entity, _>(ctx, &txn, &id).await?;
         let current = store::get::<lead::Entity, _>(&txn, &id).await?;
         if current.version != version {
             return Err(ApiError::VersionConflict {

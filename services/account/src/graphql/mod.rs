@@ -14,6 +14,7 @@ pub mod interaction;
 pub mod lead;
 pub mod opportunity;
 pub mod partner;
+pub mod share;
 
 #[derive(MergedObject, Default)]
 pub struct Query(
@@ -27,6 +28,7 @@ pub struct Query(
     partner::PartnerQuery,
     partner::PartnerEntityQuery,
     partner::TerritoryQuery,
+    share::AccountShareQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -41,6 +43,7 @@ pub struct Mutation(
     partner::PartnerMutation,
     partner::PartnerTerritoryMutation,
     partner::TerritoryMutation,
+    share::AccountShareMutation,
 );
 
 pub type AccountSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -53,12 +56,13 @@ pub fn build_schema(db: DatabaseConnection) -> AccountSchema {
 /// Per-request data: the loaders that batch look-ups by id into one query each.
 pub fn prepare_request(
     db: &DatabaseConnection,
+    who: &crm_service_common::principal::Principal,
     request: async_graphql::Request,
 ) -> async_graphql::Request {
     use crate::entity::*;
-    let request = with_loader::<account::Entity>(request, db);
-    let request = with_loader::<partner::Entity>(request, db);
-    with_loader::<territory::Entity>(request, db)
+    let request = with_loader::<account::Entity>(request, db, who);
+    let request = with_loader::<partner::Entity>(request, db, who);
+    with_loader::<territory::Entity>(request, db, who)
 }
 
 /// The SDL this subgraph exports to composition (committed as `schema/account.graphql`).

@@ -16,6 +16,7 @@ record!(opportunity, "opp");
 record!(case, "case");
 record!(partner, "ptn", events = partner_events);
 record!(territory, "ter");
+record!(account_share, "shr");
 
 /// `account.territory_changed`: distributors see accounts in their territories, so the
 /// services that scope by territory must learn where an account is (and was).

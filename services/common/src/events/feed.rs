@@ -67,12 +67,17 @@ async fn serve_page(
     }
 }
 
+/// Makes a bearer token for one feed request (a producer that answers the gateway only
+/// wants a fresh gateway token on every request).
+pub type FeedToken = std::sync::Arc<dyn Fn() -> String + Send + Sync>;
+
 /// Reads a producer's feed over HTTP.
 #[derive(Clone)]
 pub struct HttpFeed {
     client: reqwest::Client,
     /// The producer's base URL, e.g. `http://127.0.0.1:4102`.
     base_url: String,
+    token: Option<FeedToken>,
 }
 
 impl HttpFeed {
@@ -80,14 +85,23 @@ impl HttpFeed {
         Self {
             client: reqwest::Client::new(),
             base_url: base_url.trim_end_matches('/').to_owned(),
+            token: None,
         }
+    }
+
+    /// The same feed, read with a bearer token from `token` on every request.
+    pub fn with_token(mut self, token: FeedToken) -> Self {
+        self.token = Some(token);
+        self
     }
 
     pub async fn page(&self, after: i64, limit: u64) -> ApiResult<Vec<Event>> {
         let url = format!("{}/events?after={after}&limit={limit}", self.base_url);
-        let response = self
-            .client
-            .get(&url)
+        let mut request = self.client.get(&url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token());
+        }
+        let response = request
             .send()
             .await
             .map_err(|e| ApiError::internal(format!("reading the event feed {url}: {e}")))?;

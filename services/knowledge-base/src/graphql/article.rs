@@ -136,6 +136,13 @@ impl RecordFilter<article::Entity> for ArticleFilter {
             if explicit {
                 return list(ctx, select, ordering, first, after).await;
             }
+            let select = select.filter(
+                crm_service_common::access::visible_in::<article::Entity>(
+                    ctx,
+                    crm_service_common::access::Action::Read,
+                )
+                .await?,
+            );
             let scores = store::relevance(db, &query).await?;
             relevance_page(db, select, &scores, first, after).await
         }

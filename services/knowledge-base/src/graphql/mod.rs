@@ -23,9 +23,10 @@ pub fn build_schema(db: DatabaseConnection) -> KnowledgeBaseSchema {
 /// Per-request data: the loaders that batch look-ups by id into one query each.
 pub fn prepare_request(
     db: &DatabaseConnection,
+    who: &crm_service_common::principal::Principal,
     request: async_graphql::Request,
 ) -> async_graphql::Request {
-    with_loader::<crate::entity::article::Entity>(request, db)
+    with_loader::<crate::entity::article::Entity>(request, db, who)
 }
 
 /// The SDL this subgraph exports to composition (`schema/knowledge_base.graphql`).

@@ -74,11 +74,12 @@ pub fn build_schema(db: DatabaseConnection) -> OrderVisibilitySchema {
 /// Per-request data: the loaders that batch look-ups by id into one query each.
 pub fn prepare_request(
     db: &DatabaseConnection,
+    who: &crm_service_common::principal::Principal,
     request: async_graphql::Request,
 ) -> async_graphql::Request {
     use crate::entity::*;
-    let request = with_loader::<order::Entity>(request, db);
-    with_loader::<product::Entity>(request, db)
+    let request = with_loader::<order::Entity>(request, db, who);
+    with_loader::<product::Entity>(request, db, who)
 }
 
 /// The SDL this subgraph exports to composition (`schema/order_visibility.graphql`).

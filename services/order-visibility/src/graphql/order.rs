@@ -4,6 +4,8 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 use chrono::{DateTime, Utc};
 use crm_service_common::domain::{Currency, Lifecycle, new_id, optional_text};
+use crm_service_common::access::{hidden_field, is_partner, is_supplier, shown};
+use crm_service_common::principal::Principal;
 use crm_service_common::{ApiError, connection_types};
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ActiveValue, EntityTrait, ExprTrait, QueryFilter, Select};
@@ -50,9 +52,9 @@ record_object!(Order {
     async fn currency(&self) -> &str {
         &self.0.currency
     }
-    /// The sum of the lines that are not cancelled.
-    async fn total(&self) -> MoneyAmount {
-        MoneyAmount::new(self.0.total_minor, &self.0.currency)
+    /// The sum of the lines that are not cancelled; null for suppliers (a field rule).
+    async fn total(&self, ctx: &Context<'_>) -> Option<MoneyAmount> {
+        shown(!is_supplier(&Principal::of(ctx)), MoneyAmount::new(self.0.total_minor, &self.0.currency))
     }
     async fn fulfilling_distributor_id(&self) -> Option<ID> {
         self.0.fulfilling_distributor_id.clone().map(ID)
@@ -61,8 +63,9 @@ record_object!(Order {
     async fn fulfilling_distributor(&self) -> Option<Partner> {
         self.0.fulfilling_distributor_id.clone().map(|id| Partner { id: ID(id) })
     }
-    async fn internal_note(&self) -> Option<&str> {
-        self.0.internal_note.as_deref()
+    /// Null for partners.
+    async fn internal_note(&self, ctx: &Context<'_>) -> Option<&str> {
+        shown(!is_partner(&Principal::of(ctx)), self.0.internal_note.as_deref()).flatten()
     }
     /// The order's lines, in line-number order.
     async fn lines(
@@ -114,6 +117,13 @@ pub struct OrderFilter {
 }
 
 impl RecordFilter<order::Entity> for OrderFilter {
+    fn restrict(self, who: &Principal, ordering: &str) -> crm_service_common::ApiResult<Self> {
+        if is_supplier(who) && ordering == "Total" {
+            return Err(hidden_field("orderBy.field"));
+        }
+        Ok(self)
+    }
+
     fn select(self) -> Select<order::Entity> {
         use order::Column as C;
         let mut s = unarchived(order::Entity::find(), self.include_archived);

@@ -40,12 +40,22 @@ record_object!(OrderLine {
     async fn quantity(&self) -> i32 {
         self.0.quantity
     }
-    async fn unit_price(&self) -> MoneyAmount {
-        MoneyAmount::new(self.0.unit_price_minor, &self.0.currency)
+    /// Null for suppliers (a field rule).
+    async fn unit_price(&self, ctx: &Context<'_>) -> Option<MoneyAmount> {
+        let who = crm_service_common::principal::Principal::of(ctx);
+        crm_service_common::access::shown(
+            !crm_service_common::access::is_supplier(&who),
+            MoneyAmount::new(self.0.unit_price_minor, &self.0.currency),
+        )
     }
     /// quantity × unit price.
-    async fn amount(&self) -> MoneyAmount {
-        MoneyAmount::new(i64::from(self.0.quantity).saturating_mul(self.0.unit_price_minor), &self.0.currency)
+    /// Null for suppliers (a field rule).
+    async fn amount(&self, ctx: &Context<'_>) -> Option<MoneyAmount> {
+        let who = crm_service_common::principal::Principal::of(ctx);
+        crm_service_common::access::shown(
+            !crm_service_common::access::is_supplier(&who),
+            MoneyAmount::new(i64::from(self.0.quantity).saturating_mul(self.0.unit_price_minor), &self.0.currency),
+        )
     }
     async fn status(&self) -> LineStatus {
         self.0.status

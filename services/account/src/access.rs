@@ -1,0 +1,185 @@
+//! What each policy scope means on the account service's tables. The policy names scopes;
+//! these are their SQL conditions, bound to the caller's claims (user id, partner id) and
+//! to facts this service keeps: a distributor's territories and share rows with causes.
+
+use chrono::{DateTime, Utc};
+use crm_service_common::ApiResult;
+use crm_service_common::access::{Action, Scope, Scoped, visible_ids};
+use crm_service_common::principal::Principal;
+use sea_orm::sea_query::{Condition, Expr, Query, SimpleExpr};
+use sea_orm::ExprTrait;
+
+use crate::entity::*;
+
+/// The caller's partner organisation, for the scopes that need one.
+fn partner(who: &Principal) -> Option<&str> {
+    who.partner_id.as_deref().filter(|p| !p.is_empty())
+}
+
+/// Accounts shared with `partner_id` for `cause`: share rows still in force at `at`.
+pub fn shared_accounts(partner_id: &str, cause: Scope, at: DateTime<Utc>) -> SimpleExpr {
+    use account_share::Column as S;
+    let rows = Query::select()
+        .column(S::AccountId)
+        .from(account_share::Entity)
+        .and_where(Expr::col(S::PartnerId).eq(partner_id))
+        .and_where(Expr::col(S::Cause).eq(cause.name()))
+        .and_where(Expr::col(S::ArchivedAt).is_null())
+        .cond_where(
+            Condition::any()
+                .add(Expr::col(S::ExpiresAt).is_null())
+                .add(Expr::col(S::ExpiresAt).gt(at)),
+        )
+        .to_owned();
+    Expr::col(account::Column::Id).in_subquery(rows)
+}
+
+/// Accounts in one of the territories `partner_id` covers.
+fn in_territories_of(partner_id: &str) -> SimpleExpr {
+    let covered = Query::select()
+        .column(partner_territory::Column::TerritoryId)
+        .from(partner_territory::Entity)
+        .and_where(Expr::col(partner_territory::Column::PartnerId).eq(partner_id))
+        .to_owned();
+    Expr::col(account::Column::TerritoryId).in_subquery(covered)
+}
+
+/// Accounts `who` owns, as a sub-query of ids.
+fn owned_account_ids(who: &Principal) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(account::Column::Id)
+        .from(account::Entity)
+        .and_where(Expr::col(account::Column::OwnerUserId).eq(who.subject.as_str()))
+        .to_owned()
+}
+
+/// `account_id` in the accounts `who` may read.
+async fn on_visible_accounts(
+    column: impl sea_orm::sea_query::IntoColumnRef,
+    who: &Principal,
+    at: DateTime<Utc>,
+) -> ApiResult<Option<SimpleExpr>> {
+    let ids = visible_ids::<account::Entity>(who, Action::Read, at).await?;
+    Ok(Some(Expr::col(column).in_subquery(ids)))
+}
+
+impl Scoped for account::Entity {
+    const POLICY_TYPE: &'static str = "Account";
+
+    async fn scope(scope: Scope, who: &Principal, at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+        Ok(match scope {
+            Scope::Owned => Some(Expr::col(account::Column::OwnerUserId).eq(who.subject.as_str())),
+            Scope::InMyTerritory => partner(who).map(in_territories_of),
+            Scope::BuysMyProducts | Scope::FulfilsItsOrders | Scope::ManualShare => {
+                partner(who).map(|p| shared_accounts(p, scope, at))
+            }
+            _ => None,
+        })
+    }
+}
+
+impl Scoped for contact::Entity {
+    const POLICY_TYPE: &'static str = "Contact";
+
+    async fn scope(scope: Scope, who: &Principal, at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+        match scope {
+            Scope::OnOwnedAccounts => Ok(Some(
+                Expr::col(contact::Column::AccountId).in_subquery(owned_account_ids(who)),
+            )),
+            Scope::OnVisibleAccounts => on_visible_accounts(contact::Column::AccountId, who, at).await,
+            _ => Ok(None),
+        }
+    }
+}
+
+impl Scoped for interaction::Entity {
+    const POLICY_TYPE: &'static str = "Interaction";
+
+    async fn scope(scope: Scope, who: &Principal, at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+        use interaction::Column as C;
+        match scope {
+            Scope::Own => Ok(Some(Expr::col(C::AuthorUserId).eq(who.subject.as_str()))),
+            Scope::OnVisibleAccounts => on_visible_accounts(C::AccountId, who, at).await,
+            Scope::PartnerVisibleOnVisibleAccounts => {
+                Ok(on_visible_accounts(C::AccountId, who, at)
+                    .await?
+                    .map(|on| Expr::col(C::PartnerVisible).eq(true).and(on)))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+impl Scoped for lead::Entity {
+    const POLICY_TYPE: &'static str = "Lead";
+
+    async fn scope(scope: Scope, who: &Principal, _at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+        Ok(match scope {
+            Scope::Owned => Some(Expr::col(lead::Column::OwnerUserId).eq(who.subject.as_str())),
+            _ => None,
+        })
+    }
+}
+
+impl Scoped for opportunity::Entity {
+    const POLICY_TYPE: &'static str = "Opportunity";
+
+    async fn scope(scope: Scope, who: &Principal, _at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+        Ok(match scope {
+            Scope::Owned => {
+                Some(Expr::col(opportunity::Column::OwnerUserId).eq(who.subject.as_str()))
+            }
+            _ => None,
+        })
+    }
+}
+
+impl Scoped for case::Entity {
+    const POLICY_TYPE: &'static str = "Case";
+
+    async fn scope(scope: Scope, who: &Principal, at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+        use case::Column as C;
+        match (scope, partner(who)) {
+            (Scope::OwnOrgCasesOnVisibleAccounts, Some(own)) => {
+                let own = Expr::col(C::PartnerId).eq(own);
+                Ok(on_visible_accounts(C::AccountId, who, at)
+                    .await?
+                    .map(|on| own.and(on)))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+impl Scoped for partner::Entity {
+    const POLICY_TYPE: &'static str = "Partner";
+
+    async fn scope(scope: Scope, who: &Principal, _at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+        Ok(match (scope, partner(who)) {
+            (Scope::OwnPartner, Some(own)) => Some(Expr::col(partner::Column::Id).eq(own)),
+            _ => None,
+        })
+    }
+}
+
+impl Scoped for territory::Entity {
+    const POLICY_TYPE: &'static str = "Territory";
+
+    async fn scope(_scope: Scope, _who: &Principal, _at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+        // Every rule on territories grants `all`; any other scope grants nothing.
+        Ok(None)
+    }
+}
+
+impl Scoped for account_share::Entity {
+    const POLICY_TYPE: &'static str = "ShareGrant";
+
+    async fn scope(scope: Scope, who: &Principal, _at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+        Ok(match scope {
+            Scope::OnOwnedAccounts => Some(
+                Expr::col(account_share::Column::AccountId).in_subquery(owned_account_ids(who)),
+            ),
+            _ => None,
+        })
+    }
+}

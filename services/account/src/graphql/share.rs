@@ -1,0 +1,212 @@
+//! `AccountShare`: why a partner may read an account. Rows with an order cause follow the
+//! order service's events; internal users grant manual shares (optionally expiring) and
+//! revoke them. Reading and granting are `ShareGrant` in the policy.
+
+use async_graphql::{Context, ID, InputObject, Object, Result};
+use chrono::{DateTime, Utc};
+use crm_service_common::access::{self, Scope};
+use crm_service_common::connection_types;
+use crm_service_common::domain::optional_text;
+use crm_service_common::principal::Principal;
+use crm_service_common::{ApiError, ApiResult};
+use sea_orm::{EntityTrait, ExprTrait, QueryFilter, Select};
+use sea_orm::sea_query::Expr;
+
+use super::account::Account;
+use super::partner::Partner;
+use super::{FilterExt, RecordFilter, db, ensure_exists, load, ordering, record_object, unarchived};
+use crate::entity::{account, account_share, partner};
+use crate::store::{self, Record};
+
+#[derive(Clone)]
+pub struct AccountShare(pub account_share::Model);
+
+connection_types!(AccountShareConnection, AccountShareEdge, AccountShare);
+
+record_object!(AccountShare {
+    async fn account_id(&self) -> ID {
+        ID(self.0.account_id.clone())
+    }
+    async fn account(&self, ctx: &Context<'_>) -> Result<Option<Account>> {
+        Ok(load::<account::Entity>(ctx, &self.0.account_id).await?.map(Account))
+    }
+    async fn partner_id(&self) -> ID {
+        ID(self.0.partner_id.clone())
+    }
+    async fn partner(&self, ctx: &Context<'_>) -> Result<Option<Partner>> {
+        Ok(load::<partner::Entity>(ctx, &self.0.partner_id).await?.map(Partner))
+    }
+    /// Why the partner may read the account: `buys_my_products`, `fulfils_its_orders` or
+    /// `manual_share`.
+    async fn cause(&self) -> &str {
+        &self.0.cause
+    }
+    /// For an order cause, the order that causes it (`order:<id>`).
+    async fn source(&self) -> Option<&str> {
+        self.0.source.as_deref()
+    }
+    /// The internal user who granted a manual share.
+    async fn granted_by(&self) -> Option<ID> {
+        self.0.granted_by.clone().map(ID)
+    }
+    /// When a manual share stops granting (never, when null).
+    async fn expires_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expires_at
+    }
+    async fn reason(&self) -> Option<&str> {
+        self.0.reason.as_deref()
+    }
+    /// Whether the share grants access now (not revoked, not expired).
+    async fn active(&self) -> bool {
+        self.0.archived_at.is_none() && self.0.expires_at.is_none_or(|at| at > access::now())
+    }
+});
+
+ordering!(AccountShareOrder, AccountShareOrderField, account_share, default = CreatedAt Desc, {
+    CreatedAt => CreatedAt.created_at: Time,
+});
+
+#[derive(InputObject, Default, Clone, Debug)]
+pub struct AccountShareFilter {
+    pub account_id: Option<ID>,
+    pub partner_id: Option<ID>,
+    pub cause: Option<String>,
+    /// Revoked manual shares are hidden unless true.
+    #[graphql(default)]
+    pub include_archived: bool,
+}
+
+impl RecordFilter<account_share::Entity> for AccountShareFilter {
+    fn select(self) -> Select<account_share::Entity> {
+        use account_share::Column as C;
+        let mut s = unarchived(account_share::Entity::find(), self.include_archived);
+        s = s.eq_if(C::AccountId, self.account_id.map(|v| v.0));
+        s = s.eq_if(C::PartnerId, self.partner_id.map(|v| v.0));
+        s = s.eq_if(C::Cause, self.cause);
+        s
+    }
+}
+
+#[derive(Default)]
+pub struct AccountShareQuery;
+
+#[Object]
+impl AccountShareQuery {
+    /// Share rows (the causes partners read accounts by), newest first.
+    async fn account_shares(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<AccountShareFilter>,
+        order_by: Option<AccountShareOrder>,
+    ) -> Result<AccountShareConnection> {
+        let explicit = order_by.is_some();
+        let page = filter
+            .unwrap_or_default()
+            .page(ctx, AccountShareOrder::ordering(order_by), explicit, first, after)
+            .await?;
+        Ok(page.map(AccountShare).into())
+    }
+}
+
+/// A manual share to grant.
+#[derive(InputObject, Clone, Debug)]
+pub struct AccountShareInput {
+    pub account_id: ID,
+    pub partner_id: ID,
+    /// When the share stops granting; it never expires when left out.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Why it is granted, for the audit trail (up to 500 characters).
+    pub reason: Option<String>,
+}
+
+#[derive(Default)]
+pub struct AccountShareMutation;
+
+#[Object]
+impl AccountShareMutation {
+    /// Shares an account with a partner by hand (`manual_share`), optionally until
+    /// `expiresAt`. Sales may share the accounts they own; management and admins any.
+    async fn grant_account_share(
+        &self,
+        ctx: &Context<'_>,
+        input: AccountShareInput,
+    ) -> Result<AccountShare> {
+        access::check_may_write(ctx, "ShareGrant").await?;
+        ensure_exists::<account::Entity>(ctx, "input.accountId", &input.account_id).await?;
+        // The partner is named by an internal user, who may read every partner.
+        ensure_exists::<partner::Entity>(ctx, "input.partnerId", &input.partner_id).await?;
+        if input.expires_at.is_some_and(|at| at <= access::now()) {
+            return Err(ApiError::validation("input.expiresAt", "must be in the future").into());
+        }
+        let reason = optional_text("input.reason", input.reason.as_deref(), 500)?;
+        let who = Principal::of(ctx).into_owned();
+        let txn = crm_service_common::db::begin_write(db(ctx)?).await?;
+        let mut row = <account_share::Entity as Record>::new_active(
+            crm_service_common::domain::new_id(<account_share::Entity as Record>::PREFIX),
+            None,
+            store::now(),
+        );
+        row.account_id = sea_orm::ActiveValue::Set(input.account_id.0.clone());
+        row.partner_id = sea_orm::ActiveValue::Set(input.partner_id.0.clone());
+        row.cause = sea_orm::ActiveValue::Set(Scope::ManualShare.name().to_owned());
+        row.source = sea_orm::ActiveValue::Set(None);
+        row.granted_by = sea_orm::ActiveValue::Set(Some(who.subject.clone()));
+        row.expires_at = sea_orm::ActiveValue::Set(input.expires_at);
+        row.reason = sea_orm::ActiveValue::Set(reason);
+        let model = store::insert::<account_share::Entity, _>(&txn, row).await?;
+        access::check_still_writable::<account_share::Entity, _>(ctx, &txn, &model.id).await?;
+        crm_service_common::db::commit(txn).await?;
+        tracing::info!(share = %model.id, account = %model.account_id, partner = %model.partner_id, by = %who.subject, "granted a manual account share");
+        Ok(AccountShare(model))
+    }
+
+    /// Revokes a manual share (it stays in the history, archived). Shares caused by
+    /// orders follow the orders and cannot be revoked by hand.
+    async fn revoke_account_share(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        version: i32,
+    ) -> Result<AccountShare> {
+        access::check_may_write(ctx, "ShareGrant").await?;
+        let txn = crm_service_common::db::begin_write(db(ctx)?).await?;
+        access::check_writable::<account_share::Entity, _>(ctx, &txn, &id).await?;
+        let current = store::get::<account_share::Entity, _>(&txn, &id).await?;
+        if current.cause != Scope::ManualShare.name() {
+            return Err(revoke_refused().into());
+        }
+        let model = store::archive::<account_share::Entity, _>(&txn, &id, version).await?;
+        crm_service_common::db::commit(txn).await?;
+        tracing::info!(share = %model.id, by = %Principal::of(ctx).subject, "revoked a manual account share");
+        Ok(AccountShare(model))
+    }
+}
+
+fn revoke_refused() -> ApiError {
+    ApiError::InvalidState {
+        message: "this share follows the partner's orders; it ends when they change".into(),
+    }
+}
+
+/// The causes by which `partner_id` may read `account_id` now (for explanations).
+pub async fn causes_of(
+    db: &sea_orm::DatabaseConnection,
+    account_id: &str,
+    partner_id: &str,
+) -> ApiResult<Vec<account_share::Model>> {
+    use account_share::Column as C;
+    let now = access::now();
+    Ok(account_share::Entity::find()
+        .filter(Expr::col(C::AccountId).eq(account_id))
+        .filter(Expr::col(C::PartnerId).eq(partner_id))
+        .filter(Expr::col(C::ArchivedAt).is_null())
+        .filter(
+            sea_orm::sea_query::Condition::any()
+                .add(Expr::col(C::ExpiresAt).is_null())
+                .add(Expr::col(C::ExpiresAt).gt(now)),
+        )
+        .all(db)
+        .await?)
+}

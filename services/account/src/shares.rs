@@ -1,0 +1,121 @@
+//! Share rows kept from the order service's domain events: a supplier may read an account
+//! *because* one of its orders has a line of the supplier's product, a distributor
+//! *because* it fulfils one of its orders. Each order's rows are replaced as a whole from
+//! the order snapshot an event carries, so applying an event twice, or replaying the feed
+//! from the start (`rebuild`), ends in the same rows. This service never reads the order
+//! service's tables.
+
+use crm_service_common::access::Scope;
+use crm_service_common::events::{Consumer, Event, EventBus, EventHandler, HttpFeed};
+use crm_service_common::{ApiError, ApiResult};
+use sea_orm::ExprTrait;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter,
+};
+
+use crate::entity::account_share;
+use crate::store::{self, Record};
+
+/// The consumer's name (its checkpoint) and the producer it reads.
+pub const CONSUMER: &str = "account-shares";
+pub const SOURCE: &str = "order_visibility";
+
+/// The causes that follow orders (manual shares are granted by people).
+pub const ORDER_CAUSES: [Scope; 2] = [Scope::BuysMyProducts, Scope::FulfilsItsOrders];
+
+/// Applies order events to the share rows.
+pub struct OrderShares;
+
+impl EventHandler for OrderShares {
+    async fn apply(&self, txn: &DatabaseTransaction, event: &Event) -> ApiResult<()> {
+        if !matches!(event.event_type.as_str(), "order.placed" | "order.changed") {
+            return Ok(());
+        }
+        let snapshot: OrderSnapshot = serde_json::from_value(event.payload.clone())
+            .map_err(|e| ApiError::internal(format!("an order event without a snapshot: {e}")))?;
+        replace_order_shares(txn, &snapshot).await
+    }
+}
+
+#[derive(serde::Deserialize, Debug)]
+#[serde(rename_all = "camelCase")]
+struct OrderSnapshot {
+    order_id: String,
+    account_id: String,
+    fulfilling_distributor_id: Option<String>,
+    #[serde(default)]
+    supplier_partner_ids: Vec<String>,
+}
+
+fn source_of(order_id: &str) -> String {
+    format!("order:{order_id}")
+}
+
+async fn replace_order_shares<C: ConnectionTrait>(db: &C, order: &OrderSnapshot) -> ApiResult<()> {
+    let source = source_of(&order.order_id);
+    account_share::Entity::delete_many()
+        .filter(Expr::col(account_share::Column::Source).eq(source.clone()))
+        .exec(db)
+        .await?;
+    let mut rows: Vec<(String, Scope)> = order
+        .supplier_partner_ids
+        .iter()
+        .map(|p| (p.clone(), Scope::BuysMyProducts))
+        .collect();
+    if let Some(distributor) = &order.fulfilling_distributor_id {
+        rows.push((distributor.clone(), Scope::FulfilsItsOrders));
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let now = store::now();
+    let models = rows.into_iter().map(|(partner_id, cause)| {
+        let mut row = <account_share::Entity as Record>::new_active(
+            crm_service_common::domain::new_id(<account_share::Entity as Record>::PREFIX),
+            None,
+            now,
+        );
+        row.account_id = Set(order.account_id.clone());
+        row.partner_id = Set(partner_id);
+        row.cause = Set(cause.name().to_owned());
+        row.source = Set(Some(source.clone()));
+        row.granted_by = Set(None);
+        row.expires_at = Set(None);
+        row.reason = Set(None);
+        row
+    });
+    account_share::Entity::insert_many(models)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// The consumer that keeps the share rows, reading the order service's events from `bus`
+/// and, for gaps and rebuilds, from its feed.
+pub fn consumer(db: DatabaseConnection, bus: EventBus, feed: HttpFeed) -> Consumer<OrderShares> {
+    Consumer::new(CONSUMER, SOURCE, db, bus, feed, OrderShares)
+}
+
+/// Rebuilds the order-caused share rows from scratch: forgets them and the consumer's
+/// checkpoint, then replays the producer's whole feed. Manual shares are untouched.
+/// Returns how many events were applied.
+pub async fn rebuild(db: &DatabaseConnection, bus: EventBus, feed: HttpFeed) -> ApiResult<usize> {
+    use crm_service_common::events::consumer::event_checkpoint;
+    let txn = crm_service_common::db::begin_write(db).await?;
+    account_share::Entity::delete_many()
+        .filter(
+            Expr::col(account_share::Column::Cause)
+                .is_in(ORDER_CAUSES.iter().map(|c| c.name().to_owned())),
+        )
+        .exec(&txn)
+        .await?;
+    event_checkpoint::Entity::delete_many()
+        .filter(Expr::col(event_checkpoint::Column::Consumer).eq(CONSUMER))
+        .filter(Expr::col(event_checkpoint::Column::Source).eq(SOURCE))
+        .exec(&txn)
+        .await?;
+    crm_service_common::db::commit(txn).await?;
+    consumer(db.clone(), bus, feed).catch_up().await
+}

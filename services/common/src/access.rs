@@ -1,0 +1,330 @@
+//! Authorization inside a service: the one way a data path learns which rows of a type a
+//! caller may read or write.
+//!
+//! The policy (`crm_policies`) answers, per role and domain, which **scopes** of a type the
+//! caller may act on; each record type turns a scope into a SQL condition on its own table
+//! ([`Scoped::scope`]), bound to the caller's claims. [`visible`] is the union of the
+//! granted scopes: lists, single fetches, federation look-ups, nested fields, counts,
+//! searches and writes all filter with it, so no path checks rows one by one and no path
+//! forgets. No rule, no rows; a deny wins over every allow.
+
+use async_graphql::Context;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Condition, Expr, SimpleExpr};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, ExprTrait, QueryFilter};
+
+pub use crm_policies::{Action, Decision, Domain, Grant, Scope};
+
+use crate::principal::{Principal, PrincipalKind};
+use crate::record::Record;
+use crate::{ApiError, ApiResult};
+
+/// The policy domain a caller decides in. A partner-bound API key reaches the services as
+/// its partner's kind (the gateway resolves it), so an integrator here is a company key.
+pub fn domain(who: &Principal) -> Option<Domain> {
+    match who.kind {
+        PrincipalKind::Internal => Some(Domain::Internal),
+        PrincipalKind::Supplier => Some(Domain::Supplier),
+        PrincipalKind::Distributor => Some(Domain::Distributor),
+        PrincipalKind::Integrator if who.partner_id.is_none() => Some(Domain::Internal),
+        PrincipalKind::Integrator | PrincipalKind::Anonymous => None,
+    }
+}
+
+/// What the policy decides for the caller (every role it holds) on a type and action. A
+/// deny for any of its roles wins; otherwise the grants of all its roles add up.
+pub async fn decide(who: &Principal, ty: &str, action: Action) -> ApiResult<Decision> {
+    let Some(domain) = domain(who) else {
+        return Ok(Decision::NoRule);
+    };
+    let policy = crm_policies::current().await.map_err(ApiError::internal)?;
+    Ok(combine(
+        who.roles
+            .iter()
+            .map(|role| policy.decide(domain, role, ty, action)),
+    ))
+}
+
+/// The decision of several roles: a deny wins, else the union of the grants.
+pub fn combine(decisions: impl IntoIterator<Item = Decision>) -> Decision {
+    let mut grants: Vec<Grant> = Vec::new();
+    for decision in decisions {
+        match decision {
+            Decision::Denied { rule } => return Decision::Denied { rule },
+            Decision::Allow(more) => grants.extend(more),
+            Decision::NoRule => {}
+        }
+    }
+    grants.sort();
+    grants.dedup_by(|a, b| a.scope == b.scope);
+    if grants.is_empty() {
+        Decision::NoRule
+    } else {
+        Decision::Allow(grants)
+    }
+}
+
+/// A supplier's or distributor's user (or a key bound to one): the field rules hide
+/// internal fields from them.
+pub fn is_partner(who: &Principal) -> bool {
+    matches!(domain(who), Some(Domain::Supplier | Domain::Distributor))
+}
+
+pub fn is_supplier(who: &Principal) -> bool {
+    domain(who) == Some(Domain::Supplier)
+}
+
+/// Marketing staff (without a role that sees more): contact details need marketing consent.
+pub fn is_marketing_only(who: &Principal) -> bool {
+    domain(who) == Some(Domain::Internal)
+        && who.has_role("marketing")
+        && !["admin", "management", "sales", "support"]
+            .iter()
+            .any(|r| who.has_role(r))
+}
+
+/// `value` when `allowed`, else nothing: a field rule that hides or masks a field.
+pub fn shown<T>(allowed: bool, value: T) -> Option<T> {
+    allowed.then_some(value)
+}
+
+/// A filter, search or ordering on a field the caller may not see: refused, since a
+/// hidden field must not be probed through the rows it selects.
+pub fn hidden_field(field: &str) -> ApiError {
+    ApiError::validation(field, "is not available to you")
+}
+
+/// A moved clock, when a test set one: share expiry is decided with [`now`].
+static CLOCK: std::sync::RwLock<Option<DateTime<Utc>>> = std::sync::RwLock::new(None);
+
+/// The time scopes are evaluated at: now, unless a test moved the clock.
+pub fn now() -> DateTime<Utc> {
+    CLOCK
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or_else(crate::record::now)
+}
+
+/// Moves this process's scope clock (`None`: back to real time). For tests of expiry; a
+/// test that moves it runs in a test binary of its own.
+pub fn set_clock(at: Option<DateTime<Utc>>) {
+    *CLOCK.write().unwrap_or_else(|e| e.into_inner()) = at;
+}
+
+/// A record type the policy speaks of, and what each scope means on its table.
+pub trait Scoped: Record
+where
+    Self::ActiveModel: ActiveModelTrait<Entity = Self> + Send,
+{
+    /// The type's name in the policy (`Account`, `OrderLine`, …).
+    const POLICY_TYPE: &'static str;
+
+    /// The rows of `scope` for `who` at time `at`, as a condition on this type's table;
+    /// `None` when the scope means nothing for this type or the caller lacks the claim it
+    /// needs (then it grants no rows). A scope defined through another type's visibility
+    /// ("on visible accounts") asks [`visible`] for that type, so the two never disagree.
+    fn scope(
+        scope: Scope,
+        who: &Principal,
+        at: DateTime<Utc>,
+    ) -> impl std::future::Future<Output = ApiResult<Option<SimpleExpr>>> + Send;
+}
+
+/// A condition no row meets.
+pub fn no_rows() -> SimpleExpr {
+    Expr::val(1).eq(0)
+}
+
+/// A condition every row meets.
+pub fn all_rows() -> SimpleExpr {
+    Expr::val(1).eq(1)
+}
+
+/// The union of the scopes a decision grants, as a condition on `E`'s table.
+pub async fn condition_of<E: Scoped>(
+    decision: &Decision,
+    who: &Principal,
+    at: DateTime<Utc>,
+) -> ApiResult<Condition>
+where
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    let Decision::Allow(grants) = decision else {
+        return Ok(Condition::all().add(no_rows()));
+    };
+    if grants.iter().any(|g| g.scope == Scope::All) {
+        return Ok(Condition::all().add(all_rows()));
+    }
+    let mut any = Condition::any();
+    let mut granted = 0;
+    for grant in grants {
+        if let Some(scope) = E::scope(grant.scope, who, at).await? {
+            any = any.add(scope);
+            granted += 1;
+        }
+    }
+    if granted == 0 {
+        return Ok(Condition::all().add(no_rows()));
+    }
+    Ok(any)
+}
+
+/// The rows of `E` the caller may act on with `action`, as a condition on `E`'s table:
+/// `visible_<type>(principal)` for every type, the one filter of every data path.
+pub async fn visible<E: Scoped>(
+    who: &Principal,
+    action: Action,
+    at: DateTime<Utc>,
+) -> ApiResult<Condition>
+where
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    let decision = decide(who, E::POLICY_TYPE, action).await?;
+    condition_of::<E>(&decision, who, at).await
+}
+
+/// [`visible`] for the request's caller at the request's time.
+pub async fn visible_in<E: Scoped>(ctx: &Context<'_>, action: Action) -> ApiResult<Condition>
+where
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    visible::<E>(&Principal::of(ctx), action, now()).await
+}
+
+/// Whether the caller may do `action` on some rows of `ty` at all (a mutation that
+/// creates rows checks this before it validates anything).
+pub async fn may(ctx: &Context<'_>, ty: &str, action: Action) -> ApiResult<bool> {
+    Ok(decide(&Principal::of(ctx), ty, action).await?.is_allowed())
+}
+
+fn id_is(id: &str) -> SimpleExpr {
+    Expr::col("id").eq(id)
+}
+
+/// Whether the row `id` of `E` is in `condition` (read on `db`, inside a transaction when
+/// given one).
+async fn row_in<E: Scoped, C: ConnectionTrait>(
+    db: &C,
+    id: &str,
+    condition: Condition,
+) -> ApiResult<bool>
+where
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    Ok(E::find()
+        .filter(id_is(id))
+        .filter(condition)
+        .one(db)
+        .await?
+        .is_some())
+}
+
+/// Before changing the record `id`: `NOT_FOUND` when the caller cannot see it (exactly as
+/// for a record that does not exist), `FORBIDDEN` when it can see it but not change it.
+pub async fn check_writable<E: Scoped, C: ConnectionTrait>(
+    ctx: &Context<'_>,
+    db: &C,
+    id: &str,
+) -> ApiResult<()>
+where
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    if !row_in::<E, C>(db, id, visible_in::<E>(ctx, Action::Read).await?).await? {
+        return Err(ApiError::NotFound);
+    }
+    if !row_in::<E, C>(db, id, visible_in::<E>(ctx, Action::Write).await?).await? {
+        return Err(forbidden(E::POLICY_TYPE));
+    }
+    Ok(())
+}
+
+/// After a write, inside its transaction: the record as written must still be one the
+/// caller may change (a sales user cannot hand an account to someone else's ownership, a
+/// partner cannot move a row out of its own scope). An error rolls the write back.
+pub async fn check_still_writable<E: Scoped, C: ConnectionTrait>(
+    ctx: &Context<'_>,
+    db: &C,
+    id: &str,
+) -> ApiResult<()>
+where
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    if row_in::<E, C>(db, id, visible_in::<E>(ctx, Action::Write).await?).await? {
+        Ok(())
+    } else {
+        Err(forbidden(E::POLICY_TYPE))
+    }
+}
+
+/// Refuses a write to a type the caller may not write at all.
+pub async fn check_may_write(ctx: &Context<'_>, ty: &'static str) -> ApiResult<()> {
+    if may(ctx, ty, Action::Write).await? {
+        Ok(())
+    } else {
+        Err(forbidden(ty))
+    }
+}
+
+pub fn forbidden(ty: &str) -> ApiError {
+    ApiError::denied(
+        "FORBIDDEN",
+        format!("you may not change this {ty} (or create one like it)"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(scope: Scope) -> Grant {
+        Grant {
+            scope,
+            rule: scope.name().into(),
+        }
+    }
+
+    #[test]
+    fn a_deny_of_any_role_wins_and_grants_of_several_roles_add_up() {
+        let both = combine([
+            Decision::Allow(vec![grant(Scope::Owned)]),
+            Decision::NoRule,
+            Decision::Allow(vec![grant(Scope::Owned), grant(Scope::All)]),
+        ]);
+        assert_eq!(both.scopes(), vec![Scope::All, Scope::Owned]);
+        let denied = combine([
+            Decision::Allow(vec![grant(Scope::All)]),
+            Decision::Denied { rule: "r".into() },
+        ]);
+        assert!(!denied.is_allowed());
+        assert_eq!(combine([]), Decision::NoRule);
+    }
+
+    #[test]
+    fn callers_without_a_domain_decide_nothing() {
+        let mut who = Principal::anonymous();
+        assert_eq!(domain(&who), None);
+        who.kind = PrincipalKind::Integrator;
+        who.partner_id = Some("ptn_1".into());
+        assert_eq!(domain(&who), None, "a partner key must arrive as its partner's kind");
+        who.partner_id = None;
+        assert_eq!(domain(&who), Some(Domain::Internal));
+    }
+}
+
+/// The ids of the `E` rows the caller may act on with `action`, as a sub-query (for a
+/// scope defined through another type's visibility).
+pub async fn visible_ids<E: Scoped>(
+    who: &Principal,
+    action: Action,
+    at: DateTime<Utc>,
+) -> ApiResult<sea_orm::sea_query::SelectStatement>
+where
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    let condition = visible::<E>(who, action, at).await?;
+    Ok(sea_orm::sea_query::Query::select()
+        .column("id")
+        .from(E::default())
+        .cond_where(condition)
+        .to_owned())
+}

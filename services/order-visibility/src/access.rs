@@ -1,0 +1,107 @@
+//! What each policy scope means on the order service's tables, bound to the caller's
+//! partner: a supplier's products, lines and the orders that hold them; a distributor's
+//! fulfilled orders with their lines and shipments.
+
+use chrono::{DateTime, Utc};
+use crm_service_common::ApiResult;
+use crm_service_common::access::{Action, Scope, Scoped, visible_ids};
+use crm_service_common::principal::Principal;
+use sea_orm::ExprTrait;
+use sea_orm::sea_query::{Expr, Query, SelectStatement, SimpleExpr};
+
+use crate::entity::*;
+
+fn partner(who: &Principal) -> Option<&str> {
+    who.partner_id.as_deref().filter(|p| !p.is_empty())
+}
+
+/// Ids of the products `supplier` supplies.
+fn products_of(supplier: &str) -> SelectStatement {
+    Query::select()
+        .column(product::Column::Id)
+        .from(product::Entity)
+        .and_where(Expr::col(product::Column::SupplierPartnerId).eq(supplier))
+        .to_owned()
+}
+
+/// Ids of the orders with a (not archived) line of `supplier`'s products.
+fn orders_with_products_of(supplier: &str) -> SelectStatement {
+    Query::select()
+        .column(order_line::Column::OrderId)
+        .from(order_line::Entity)
+        .and_where(Expr::col(order_line::Column::ArchivedAt).is_null())
+        .and_where(Expr::col(order_line::Column::ProductId).in_subquery(products_of(supplier)))
+        .to_owned()
+}
+
+/// Ids of the orders `distributor` fulfils.
+fn orders_fulfilled_by(distributor: &str) -> SelectStatement {
+    Query::select()
+        .column(order::Column::Id)
+        .from(order::Entity)
+        .and_where(Expr::col(order::Column::FulfillingDistributorId).eq(distributor))
+        .to_owned()
+}
+
+impl Scoped for product::Entity {
+    const POLICY_TYPE: &'static str = "Product";
+
+    async fn scope(scope: Scope, who: &Principal, _at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+        Ok(match (scope, partner(who)) {
+            (Scope::OwnProducts, Some(own)) => {
+                Some(Expr::col(product::Column::SupplierPartnerId).eq(own))
+            }
+            _ => None,
+        })
+    }
+}
+
+impl Scoped for order::Entity {
+    const POLICY_TYPE: &'static str = "Order";
+
+    async fn scope(scope: Scope, who: &Principal, _at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+        Ok(match (scope, partner(who)) {
+            (Scope::HasMyProduct, Some(own)) => {
+                Some(Expr::col(order::Column::Id).in_subquery(orders_with_products_of(own)))
+            }
+            (Scope::FulfilledByMe, Some(own)) => {
+                Some(Expr::col(order::Column::FulfillingDistributorId).eq(own))
+            }
+            _ => None,
+        })
+    }
+}
+
+impl Scoped for order_line::Entity {
+    const POLICY_TYPE: &'static str = "OrderLine";
+
+    async fn scope(scope: Scope, who: &Principal, _at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+        Ok(match (scope, partner(who)) {
+            (Scope::OwnProductLines, Some(own)) => {
+                Some(Expr::col(order_line::Column::ProductId).in_subquery(products_of(own)))
+            }
+            (Scope::LinesOfMyOrders, Some(own)) => {
+                Some(Expr::col(order_line::Column::OrderId).in_subquery(orders_fulfilled_by(own)))
+            }
+            _ => None,
+        })
+    }
+}
+
+impl Scoped for shipment::Entity {
+    const POLICY_TYPE: &'static str = "Shipment";
+
+    async fn scope(scope: Scope, who: &Principal, at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+        match (scope, partner(who)) {
+            // The orders the supplier may read, however the policy grants them.
+            (Scope::OfMyVisibleOrders, Some(_)) => {
+                let orders = visible_ids::<order::Entity>(who, Action::Read, at).await?;
+                Ok(Some(Expr::col(shipment::Column::OrderId).in_subquery(orders)))
+            }
+            (Scope::OfMyOrders, Some(own)) => Ok(Some(
+                Expr::col(shipment::Column::OrderId).in_subquery(orders_fulfilled_by(own)),
+            )),
+            _ => Ok(None),
+        }
+    }
+}

@@ -803,7 +803,7 @@ async fn the_door_refuses_malformed_and_oversized_requests_with_codes() {
     }
     let deep = format!(
         "{{ accounts {{ nodes {{ {} }} }} }}",
-        "contacts { nodes { account { ".repeat(5) + "id" + &" } } }".repeat(5)
+        "contacts { nodes { account { ".repeat(5) + "id" + " } } }".repeat(5).as_str()
     );
     let (status, body) = gateway(&client, &system.public.url(), &deep, json!({})).await;
     assert_eq!(

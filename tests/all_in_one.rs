@@ -3,13 +3,17 @@
 
 use std::net::SocketAddr;
 
-use crm_e2e::{close, drop_database, finish, fresh_storage, gateway, system_with_settings};
+use crm_e2e::{
+    admin_bearer, close, drop_database, finish, fresh_storage, gateway, gateway_as,
+    system_with_settings,
+};
 use crm_gateway::system::{DemoWorld, start_all_in_one};
 use serde_json::{Value, json};
 
 async fn post(client: &reqwest::Client, url: &str, query: &str) -> Value {
     client
         .post(format!("{url}/graphql"))
+        .bearer_auth(admin_bearer(client, url).await)
         .json(&json!({ "query": query }))
         .send()
         .await
@@ -34,6 +38,7 @@ async fn all_nodes(
         );
         let page: Value = client
             .post(format!("{url}/graphql"))
+            .bearer_auth(admin_bearer(client, url).await)
             .json(&json!({ "query": query, "variables": { "after": after } }))
             .send()
             .await
@@ -673,9 +678,11 @@ async fn the_door_refuses_malformed_and_oversized_requests_with_codes() {
     let (system, _dir, created) = seeded_system(2).await;
     let client = reqwest::Client::new();
     let url = format!("{}/graphql", system.public.url());
+    let bearer = admin_bearer(&client, &system.public.url()).await;
     let send = |content_type: &'static str, body: String| {
         client
             .post(&url)
+            .bearer_auth(&bearer)
             .header("content-type", content_type)
             .body(body)
             .send()
@@ -702,6 +709,7 @@ async fn the_door_refuses_malformed_and_oversized_requests_with_codes() {
     let compressed = |encoding: &'static str, body: Vec<u8>| {
         client
             .post(&url)
+            .bearer_auth(&bearer)
             .header("content-type", "application/json")
             .header("content-encoding", encoding)
             .body(body)
@@ -837,8 +845,12 @@ async fn get_answers_queries_only_when_enabled_preflighted_and_never_mutations()
     .await;
     let client = reqwest::Client::new();
     let url = format!("{}/graphql", system.public.url());
+    let bearer = admin_bearer(&client, &system.public.url()).await;
     let get = |query: &str, preflight: bool| {
-        let mut request = client.get(&url).query(&[("query", query)]);
+        let mut request = client
+            .get(&url)
+            .bearer_auth(&bearer)
+            .query(&[("query", query)]);
         if preflight {
             request = request.header("x-crm-preflight", "1");
         }
@@ -933,7 +945,7 @@ async fn a_slow_subgraph_times_out_alone_and_a_slow_request_as_a_whole() {
                 ..DoorConfig::default()
             },
             crm_gateway::system::minter(&system.keys),
-            None,
+            Some(system.identity.authenticator.clone()),
             None,
         );
         async move {
@@ -949,7 +961,8 @@ async fn a_slow_subgraph_times_out_alone_and_a_slow_request_as_a_whole() {
     let query = "{ accounts { totalCount } order(id: \"ord_x\") { number } }";
 
     let url = serve_gateway(Duration::from_millis(300), Duration::from_secs(10)).await;
-    let (status, body) = gateway(&client, &url, query, json!({})).await;
+    let bearer = admin_bearer(&client, &system.public.url()).await;
+    let (status, body) = gateway_as(&client, &url, Some(&bearer), query, json!({})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body["data"]["accounts"]["totalCount"], 2,
@@ -1063,30 +1076,30 @@ async fn introspection_and_suggestions_follow_the_caller_kind_settings() {
     // told close names.
     let (system, _dir, created) = seeded_system(2).await;
     let url = system.public.url();
-    let (status, body) = gateway(&client, &url, introspect, json!({})).await;
+    let (status, body) = gateway_as(&client, &url, None, introspect, json!({})).await;
     assert_eq!(
         (status, &body["data"]["__schema"]["queryType"]["name"]),
         (200, &json!("Query")),
         "{body}"
     );
-    let (_, body) = gateway(&client, &url, misspelt_field, json!({})).await;
+    let (_, body) = gateway_as(&client, &url, None, misspelt_field, json!({})).await;
     assert_eq!(
         message(&body),
         "Cannot query field \"acounts\" on type \"Query\". Did you mean \"accounts\" or \"account\"?",
         "{body}"
     );
-    let (_, body) = gateway(&client, &url, misspelt_argument, json!({})).await;
+    let (_, body) = gateway_as(&client, &url, None, misspelt_argument, json!({})).await;
     assert!(
         message(&body).ends_with("Did you mean \"first\"?"),
         "{body}"
     );
     // A field hidden with @inaccessible is never suggested: `_entities` and `_service` are
     // federation internals.
-    let (_, body) = gateway(&client, &url, "{ _entitie { __typename } }", json!({})).await;
+    let (_, body) = gateway_as(&client, &url, None, "{ _entitie { __typename } }", json!({})).await;
     assert!(!message(&body).contains("Did you mean"), "{body}");
 
     // The gateway's own time (outside subgraph calls) is measured on executed requests.
-    let (status, _) = gateway(&client, &url, "{ accounts { totalCount } }", json!({})).await;
+    let (status, _) = gateway_as(&client, &url, None, "{ accounts { totalCount } }", json!({})).await;
     assert_eq!(status, 200);
     let metrics = metrics(&client, &url).await;
     let overhead_count: u64 = metrics
@@ -1112,7 +1125,7 @@ async fn introspection_and_suggestions_follow_the_caller_kind_settings() {
     let (system, _dir, created) = system_with_settings(2, staff_only).await;
     let url = system.public.url();
     for query in [introspect, "{ __type(name: \"Account\") { name } }"] {
-        let (status, body) = gateway(&client, &url, query, json!({})).await;
+        let (status, body) = gateway_as(&client, &url, None, query, json!({})).await;
         assert_eq!(
             (status, body["errors"][0]["extensions"]["code"].as_str()),
             (400, Some("INTROSPECTION_DISABLED")),
@@ -1120,15 +1133,16 @@ async fn introspection_and_suggestions_follow_the_caller_kind_settings() {
         );
         assert!(body.get("data").is_none());
     }
-    let (_, body) = gateway(&client, &url, misspelt_field, json!({})).await;
+    let (_, body) = gateway_as(&client, &url, None, misspelt_field, json!({})).await;
     assert_eq!(
         message(&body),
         "Cannot query field \"acounts\" on type \"Query\".",
         "{body}"
     );
-    let (status, body) = gateway(
+    let (status, body) = gateway_as(
         &client,
         &url,
+        None,
         "{ __typename accounts { totalCount } }",
         json!({}),
     )

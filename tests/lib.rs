@@ -79,14 +79,47 @@ pub async fn close(dbs: &crm_gateway::system::Databases) {
     dbs.identity.close_by_ref().await.ok();
 }
 
-/// Posts to the gateway with the given variables and returns the status and body.
+/// The demo admin's access token for the seeded system at `url` (signed in once per
+/// system: the door refuses anonymous callers every row, as the policy says).
+pub async fn admin_bearer(client: &reqwest::Client, url: &str) -> String {
+    static TOKENS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+    if let Some((_, token)) = TOKENS
+        .lock()
+        .expect("tokens")
+        .iter()
+        .find(|(u, _)| u == url)
+    {
+        return token.clone();
+    }
+    let (_, body) = gateway_as(
+        client,
+        url,
+        None,
+        "mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { accessToken } }",
+        json!({ "e": "admin@crm.example", "p": crm_gateway::identity::DEMO_PASSWORD }),
+    )
+    .await;
+    let token = body["data"]["signIn"]["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("admin sign-in: {body}"))
+        .to_owned();
+    TOKENS
+        .lock()
+        .expect("tokens")
+        .push((url.to_owned(), token.clone()));
+    token
+}
+
+/// Posts to the gateway as the demo admin with the given variables and returns the
+/// status and body.
 pub async fn gateway(
     client: &reqwest::Client,
     url: &str,
     query: &str,
     variables: Value,
 ) -> (u16, Value) {
-    gateway_as(client, url, None, query, variables).await
+    let bearer = admin_bearer(client, url).await;
+    gateway_as(client, url, Some(&bearer), query, variables).await
 }
 
 /// Posts to the gateway as the holder of `bearer` (an access token or API key), and

@@ -11,65 +11,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use crm_e2e::world::{Api, Canaries, INTERNAL_ROLES, Rng, add_world, user};
 use crm_e2e::{fresh_storage, gateway_as};
 use crm_gateway::identity::DemoUser;
 use crm_gateway::system::{GatewaySettings, start_all_in_one_with};
-use crm_oracle::{
-    Account, Contact, Interaction, Line, ManualShare, Order, Partner, PartnerKind, Persona,
-    Product, Shipment, World,
-};
+use crm_oracle::{Persona, World};
 use serde_json::{Value, json};
-
-/// A small deterministic generator (xorshift), so a failing world can be replayed by seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
-
-struct Api {
-    client: reqwest::Client,
-    url: String,
-    admin: String,
-}
-
-impl Api {
-    async fn as_admin(&self, query: &str, variables: Value) -> Value {
-        let (status, body) =
-            gateway_as(&self.client, &self.url, Some(&self.admin), query, variables).await;
-        assert!(
-            status == 200 && body.get("errors").is_none(),
-            "{query}: {status} {body}"
-        );
-        body["data"].clone()
-    }
-
-    async fn create(&self, mutation: &str, input_type: &str, input: Value) -> (String, i64) {
-        let query = format!(
-            "mutation($input: {input_type}!) {{ {mutation}(input: $input) {{ id version }} }}"
-        );
-        let data = self.as_admin(&query, json!({ "input": input })).await;
-        let id = data[mutation]["id"].as_str().expect("id").to_owned();
-        let version = data[mutation]["version"].as_i64().expect("version");
-        (id, version)
-    }
-}
 
 /// Every node of a list query, following `pageInfo`; also returns `totalCount`.
 async fn all_nodes(
@@ -110,250 +57,6 @@ fn ids(nodes: &[Value]) -> BTreeSet<String> {
 
 fn text(value: &Value) -> Option<String> {
     value.as_str().map(str::to_owned)
-}
-
-const INTERNAL_ROLES: [&str; 5] = ["admin", "management", "sales", "marketing", "support"];
-
-/// Adds one random world to the system and the oracle's copy of it; returns the new
-/// personas (with their user ids) and the ids of the accounts and orders it made.
-#[allow(clippy::too_many_lines)]
-async fn add_world(
-    api: &Api,
-    world: &mut World,
-    rng: &mut Rng,
-    round: usize,
-    now: i64,
-) -> (Vec<(Persona, String)>, Vec<String>, Vec<String>) {
-    let mut territories = Vec::new();
-    for t in 0..3 {
-        let code = format!("R{round}-T{t}");
-        let (id, _) = api
-            .create("createTerritory", "TerritoryInput", json!({ "code": code, "name": code }))
-            .await;
-        territories.push(id);
-    }
-    let mut personas = Vec::new();
-    let mut suppliers = Vec::new();
-    let mut distributors = Vec::new();
-    for (n, kind) in [
-        PartnerKind::Supplier,
-        PartnerKind::Supplier,
-        PartnerKind::Distributor,
-        PartnerKind::Distributor,
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let kind_name = match kind {
-            PartnerKind::Supplier => "SUPPLIER",
-            PartnerKind::Distributor => "DISTRIBUTOR",
-        };
-        let (id, version) = api
-            .create(
-                "createPartner",
-                "PartnerInput",
-                json!({ "name": format!("P{round}-{n}"), "kind": kind_name, "tier": "GOLD" }),
-            )
-            .await;
-        let mut covered = Vec::new();
-        if kind == PartnerKind::Distributor {
-            covered = territories
-                .iter()
-                .filter(|_| rng.chance(50))
-                .cloned()
-                .collect();
-            api.as_admin(
-                "mutation($p: ID!, $v: Int!, $t: [ID!]!) { setPartnerTerritories(partnerId: $p, version: $v, territoryIds: $t) { id } }",
-                json!({ "p": id, "v": version, "t": covered }),
-            )
-            .await;
-            distributors.push(id.clone());
-            personas.push((Persona::Distributor(id.clone()), format!("usr_r{round}_d{n}")));
-        } else {
-            suppliers.push(id.clone());
-            personas.push((Persona::Supplier(id.clone()), format!("usr_r{round}_s{n}")));
-        }
-        world.partners.push(Partner {
-            id,
-            kind,
-            territories: covered,
-        });
-    }
-    // Accounts spread over the territories (some with none), with a domain and a note.
-    let mut accounts = Vec::new();
-    for a in 0..8 {
-        let territory = (!rng.chance(20)).then(|| rng.pick(&territories).clone());
-        let domain = format!("r{round}a{a}.example");
-        let note = format!("NOTE-r{round}a{a}");
-        let owner = rng.chance(50).then(|| "usr_sales".to_owned());
-        let (id, _) = api
-            .create(
-                "createAccount",
-                "AccountInput",
-                json!({ "name": format!("Acc {round}-{a}"), "segment": "SMB", "tier": "KEY",
-                        "lifecycleStage": "CUSTOMER", "territoryId": territory, "domain": domain,
-                        "internalNote": note, "ownerUserId": owner }),
-            )
-            .await;
-        accounts.push(id.clone());
-        world.accounts.push(Account {
-            id: id.clone(),
-            territory,
-            owner,
-            domain: Some(domain),
-            internal_note: Some(note),
-        });
-        for c in 0..(1 + rng.below(2)) {
-            let consents = [
-                ("PARTNER_SHARING", "EMAIL", rng.chance(50)),
-                ("PARTNER_SHARING", "PHONE", rng.chance(50)),
-                ("MARKETING", "EMAIL", rng.chance(50)),
-                ("MARKETING", "PHONE", rng.chance(50)),
-            ];
-            let email = format!("c{c}.r{round}a{a}@example.com");
-            let phone = format!("+4930{round:03}{a}{c}111");
-            let (cid, _) = api
-                .create(
-                    "createContact",
-                    "ContactInput",
-                    json!({ "accountId": id, "firstName": "Ann", "lastName": format!("R{round}A{a}C{c}"),
-                            "email": email, "phone": phone,
-                            "consents": consents.iter().map(|(p, ch, g)| json!({ "purpose": p, "channel": ch, "granted": g })).collect::<Vec<_>>() }),
-                )
-                .await;
-            world.contacts.push(Contact {
-                id: cid,
-                account: id.clone(),
-                email: Some(email),
-                phone: Some(phone),
-                partner_sharing_email: consents[0].2,
-                partner_sharing_phone: consents[1].2,
-                marketing_email: consents[2].2,
-                marketing_phone: consents[3].2,
-            });
-        }
-        let partner_visible = rng.chance(50);
-        let body = format!("BODY-r{round}a{a}");
-        let (iid, _) = api
-            .create(
-                "createInteraction",
-                "InteractionInput",
-                json!({ "accountId": id, "channel": "EMAIL", "direction": "INBOUND",
-                        "subject": "Hello", "body": body, "occurredAt": "2026-01-01T00:00:00Z",
-                        "partnerVisible": partner_visible }),
-            )
-            .await;
-        world.interactions.push(Interaction {
-            id: iid,
-            account: id.clone(),
-            partner_visible,
-            body: Some(body),
-        });
-    }
-    let mut products = Vec::new();
-    for (s, supplier) in suppliers.iter().enumerate() {
-        for p in 0..2 {
-            let (id, _) = api
-                .create(
-                    "createProduct",
-                    "ProductInput",
-                    json!({ "sku": format!("SKU-R{round}-{s}-{p}"), "name": "Widget",
-                            "supplierPartnerId": supplier, "unitPrice": "10.00", "currency": "EUR" }),
-                )
-                .await;
-            products.push(id.clone());
-            world.products.push(Product {
-                id,
-                supplier: supplier.clone(),
-            });
-        }
-    }
-    let mut orders = Vec::new();
-    for o in 0..8 {
-        let account = rng.pick(&accounts).clone();
-        let distributor = rng.chance(70).then(|| rng.pick(&distributors).clone());
-        let note = format!("ONOTE-r{round}o{o}");
-        let (id, _) = api
-            .create(
-                "createOrder",
-                "OrderInput",
-                json!({ "accountId": account, "currency": "EUR",
-                        "fulfillingDistributorId": distributor, "internalNote": note }),
-            )
-            .await;
-        orders.push(id.clone());
-        world.orders.push(Order {
-            id: id.clone(),
-            account,
-            distributor,
-            internal_note: Some(note),
-        });
-        for _ in 0..(1 + rng.below(3)) {
-            let product = rng.pick(&products).clone();
-            let (lid, version) = api
-                .create(
-                    "createOrderLine",
-                    "OrderLineInput",
-                    json!({ "orderId": id, "productId": product, "quantity": 2, "unitPrice": "10.00", "currency": "EUR" }),
-                )
-                .await;
-            let archived = rng.chance(15);
-            if archived {
-                api.as_admin(
-                    "mutation($id: ID!, $v: Int!) { archiveOrderLine(id: $id, version: $v) { id } }",
-                    json!({ "id": lid, "v": version }),
-                )
-                .await;
-            }
-            world.lines.push(Line {
-                id: lid,
-                order: id.clone(),
-                product,
-                archived,
-            });
-        }
-        if rng.chance(50) {
-            let (sid, _) = api
-                .create(
-                    "createShipment",
-                    "ShipmentInput",
-                    json!({ "orderId": id, "carrier": "DHL" }),
-                )
-                .await;
-            world.shipments.push(Shipment {
-                id: sid,
-                order: id.clone(),
-            });
-        }
-    }
-    // Manual shares with distributors: some for good, some expiring in an hour, some revoked.
-    for _ in 0..3 {
-        let account = rng.pick(&accounts).clone();
-        let partner = rng.pick(&distributors).clone();
-        let expires_at = rng.chance(50).then_some(now + 3600);
-        let data = api
-            .as_admin(
-                "mutation($input: AccountShareInput!) { grantAccountShare(input: $input) { id version } }",
-                json!({ "input": { "accountId": account, "partnerId": partner,
-                        "expiresAt": expires_at.map(|at| chrono::DateTime::from_timestamp(at, 0).expect("time").to_rfc3339()) } }),
-            )
-            .await;
-        let revoked = rng.chance(25);
-        if revoked {
-            api.as_admin(
-                "mutation($id: ID!, $v: Int!) { revokeAccountShare(id: $id, version: $v) { id } }",
-                json!({ "id": data["grantAccountShare"]["id"], "v": data["grantAccountShare"]["version"] }),
-            )
-            .await;
-        }
-        world.shares.push(ManualShare {
-            account,
-            partner,
-            expires_at,
-            revoked,
-        });
-    }
-    (personas, accounts, orders)
 }
 
 /// Runs every query of one persona and compares with the oracle; returns the number of
@@ -546,17 +249,6 @@ impl Check<'_> {
     }
 }
 
-fn user(id: &str, kind: &'static str, partner: Option<String>, role: &str) -> DemoUser {
-    DemoUser {
-        id: id.to_owned(),
-        email: format!("{id}@oracle.example"),
-        display_name: id.to_owned(),
-        kind,
-        partner_id: partner,
-        roles: role.to_owned(),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_every_persona_sees_equals_the_oracle_of_the_access_matrix() {
     let postgres = std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty());
@@ -593,6 +285,7 @@ async fn what_every_persona_sees_equals_the_oracle_of_the_access_matrix() {
         admin: token_of("usr_admin"),
     };
     let mut world = World::default();
+    let mut canaries = Canaries::new();
     let mut rng = Rng(0x5eed_0f_0ac1e);
     let now = chrono::Utc::now().timestamp();
     let mut cases = 0;
@@ -600,7 +293,7 @@ async fn what_every_persona_sees_equals_the_oracle_of_the_access_matrix() {
     let mut partner_personas: Vec<(Persona, String)> = Vec::new();
     while cases < min_cases {
         let (personas, round_accounts, round_orders) =
-            add_world(&api, &mut world, &mut rng, round, now).await;
+            add_world(&api, &mut world, &mut rng, &mut canaries, round, now).await;
         let users: Vec<DemoUser> = personas
             .iter()
             .map(|(persona, id)| match persona {

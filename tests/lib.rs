@@ -3,6 +3,8 @@
 //! This library holds what they share: fresh storage (SQLite, or a new PostgreSQL
 //! database when `DATABASE_URL` is set), a seeded system, and posting to its gateway.
 
+pub mod world;
+
 use std::net::SocketAddr;
 
 use crm_gateway::system::{DemoWorld, Storage};

@@ -35,8 +35,9 @@ record_object!(Order {
         ID(self.0.account_id.clone())
     }
     /// The buying account (owned by the account service).
-    async fn account(&self) -> Account {
-        Account { id: ID(self.0.account_id.clone()) }
+    /// The buying account, as the account service shows it to the caller.
+    async fn account(&self) -> Option<Account> {
+        Some(Account { id: ID(self.0.account_id.clone()) })
     }
     async fn status(&self) -> OrderStatus {
         self.0.status

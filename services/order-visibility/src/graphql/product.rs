@@ -35,8 +35,9 @@ record_object!(Product {
         ID(self.0.supplier_partner_id.clone())
     }
     /// The supplier (a partner of the account service).
-    async fn supplier(&self) -> Partner {
-        Partner { id: ID(self.0.supplier_partner_id.clone()) }
+    /// Null when the caller may not read that partner (partners read only their own).
+    async fn supplier(&self) -> Option<Partner> {
+        Some(Partner { id: ID(self.0.supplier_partner_id.clone()) })
     }
     /// The list price of one unit.
     async fn unit_price(&self) -> MoneyAmount {

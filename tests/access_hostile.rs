@@ -1,0 +1,362 @@
+//! Hostile queries per partner persona. Every row and field of a random world carries a
+//! canary token; each persona (a supplier user, a distributor user, a distributor's
+//! partner admin) sends thousands of generated attacks — other partners' ids, nested
+//! traversals, direct `_entities`, aliases, fragments, counts, searches, filters and sorts
+//! on hidden fields, forged cursors — and no response may hold a canary the oracle says it
+//! must not see. As a positive control, the persona's own canaries do appear.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use base64::Engine as _;
+use crm_e2e::world::{Api, Canaries, Canary, INTERNAL_ROLES, Rng, add_world, canaries_in, may_see, user};
+use crm_e2e::{fresh_storage, gateway_as};
+use crm_gateway::system::{GatewaySettings, start_all_in_one_with};
+use crm_oracle::{Persona, World};
+use serde_json::{Value, json};
+
+/// One generated attack: its class, and how it is sent.
+enum Attack {
+    /// Through the gateway.
+    Gateway {
+        class: &'static str,
+        query: String,
+        variables: Value,
+        /// The canary a count or search looks for.
+        probe: Option<String>,
+    },
+    /// Straight at a subgraph with the persona's gateway token.
+    Entities { subgraph: &'static str, query: String, variables: Value },
+}
+
+const ACCOUNT_FIELDS: &str = "id name domain tier lifecycleStage ownerUserId internalNote";
+
+fn attacks(rng: &mut Rng, world: &World, canaries: &Canaries, admin_cursor: &str) -> Vec<Attack> {
+    let account = |rng: &mut Rng| rng.pick(&world.accounts).id.clone();
+    let order = |rng: &mut Rng| rng.pick(&world.orders).id.clone();
+    let contact = |rng: &mut Rng| rng.pick(&world.contacts).id.clone();
+    let partner = |rng: &mut Rng| rng.pick(&world.partners).id.clone();
+    let tokens: Vec<&String> = canaries.keys().collect();
+    let g = |class: &'static str, query: String, variables: Value| Attack::Gateway {
+        class,
+        query,
+        variables,
+        probe: None,
+    };
+    let mut out = Vec::new();
+    // Fetch by another partner's id.
+    out.push(g(
+        "fetch by id",
+        format!("query($id: ID!) {{ account(id: $id) {{ {ACCOUNT_FIELDS} contacts {{ nodes {{ lastName email }} }} interactions {{ nodes {{ subject body }} }} }} }}"),
+        json!({ "id": account(rng) }),
+    ));
+    out.push(g(
+        "fetch by id",
+        "query($id: ID!) { order(id: $id) { id internalNote total { amount } shipments { nodes { carrier } } fulfillingDistributor { id name } } }".into(),
+        json!({ "id": order(rng) }),
+    ));
+    out.push(g(
+        "fetch by id",
+        "query($id: ID!) { contact(id: $id) { lastName email account { name } } partner(id: $id) { name } }".into(),
+        json!({ "id": contact(rng) }),
+    ));
+    out.push(g(
+        "fetch by id",
+        "query($id: ID!) { partner(id: $id) { id name territories { code } } }".into(),
+        json!({ "id": partner(rng) }),
+    ));
+    // Nested traversal: account → orders → lines → product → supplier, and back.
+    out.push(g(
+        "nested traversal",
+        format!("{{ accounts(first: 50) {{ nodes {{ {ACCOUNT_FIELDS} orders {{ nodes {{ internalNote total {{ amount }} lines {{ nodes {{ unitPrice {{ amount }} product {{ name supplier {{ id name }} }} order {{ internalNote }} }} }} shipments {{ nodes {{ carrier }} }} }} }} }} }} }}"),
+        json!({}),
+    ));
+    out.push(g(
+        "nested traversal",
+        "{ orders(first: 50) { nodes { account { name domain internalNote contacts { nodes { lastName email } } interactions { nodes { subject body } } } fulfillingDistributor { name } } } }".into(),
+        json!({}),
+    ));
+    out.push(g(
+        "nested traversal",
+        "query($id: ID!) { partner(id: $id) { name fulfilledOrders { nodes { internalNote account { name } } } suppliedProducts { nodes { name } } } }".into(),
+        json!({ "id": partner(rng) }),
+    ));
+    // Aliases: many ids in one operation.
+    let aliased: Vec<String> = (0..8)
+        .map(|i| format!("a{i}: account(id: \"{}\") {{ name domain internalNote }}", account(rng)))
+        .collect();
+    out.push(g("aliases", format!("{{ {} }}", aliased.join(" ")), json!({})));
+    let aliased: Vec<String> = (0..8)
+        .map(|i| format!("o{i}: order(id: \"{}\") {{ internalNote account {{ name }} }}", order(rng)))
+        .collect();
+    out.push(g("aliases", format!("{{ {} }}", aliased.join(" ")), json!({})));
+    // Fragments, inline and named.
+    out.push(g(
+        "fragments",
+        "query($id: ID!) { ... on Query { account(id: $id) { ...A } } } fragment A on Account { name domain internalNote contacts { nodes { ... on Contact { lastName email } } } }".into(),
+        json!({ "id": account(rng) }),
+    ));
+    // Counts and searches for other partners' canaries.
+    let token = rng.pick(&tokens).to_string();
+    out.push(Attack::Gateway {
+        class: "counts",
+        query: "query($t: String!) { accounts(filter: { text: $t }) { totalCount } contacts(filter: { text: $t }) { totalCount } orders(filter: { text: $t }) { totalCount } }".into(),
+        variables: json!({ "t": token }),
+        probe: Some(token.clone()),
+    });
+    out.push(g(
+        "search",
+        "query($t: String!) { accounts(filter: { text: $t }) { nodes { name domain } } contacts(filter: { text: $t }) { nodes { lastName email } } articles(filter: { text: $t }) { nodes { title } } }".into(),
+        json!({ "t": token }),
+    ));
+    // Filters and sorts on hidden fields.
+    out.push(g(
+        "hidden field filter/sort",
+        "{ accounts(filter: { tier: KEY, lifecycleStage: CUSTOMER, ownerUserId: \"usr_sales\" }) { nodes { name } totalCount } }".into(),
+        json!({}),
+    ));
+    out.push(g(
+        "hidden field filter/sort",
+        "{ orders(orderBy: { field: TOTAL, direction: DESC }) { nodes { internalNote } } }".into(),
+        json!({}),
+    ));
+    let email = world
+        .contacts
+        .get(rng.below(world.contacts.len()))
+        .and_then(|c| c.email.clone())
+        .unwrap_or_default();
+    out.push(g(
+        "hidden field filter/sort",
+        "query($e: String!) { contacts(filter: { email: $e }) { totalCount nodes { lastName } } }".into(),
+        json!({ "e": email }),
+    ));
+    // Forged cursors: an admin's cursor, a made-up one naming another row, garbage.
+    let made_up = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
+        format!("{{\"o\":\"Name\",\"k\":{{\"Text\":\"\"}},\"id\":\"{}\"}}", account(rng)),
+    );
+    for cursor in [admin_cursor.to_owned(), made_up, "!!!not-a-cursor".to_owned()] {
+        out.push(g(
+            "forged cursors",
+            "query($c: String!) { accounts(first: 50, after: $c) { nodes { name domain internalNote } } orders(first: 50, after: $c) { nodes { internalNote } } }".into(),
+            json!({ "c": cursor }),
+        ));
+    }
+    // `_entities` straight at the subgraphs, for rows of anyone.
+    let mut reps: Vec<Value> = (0..6)
+        .map(|_| json!({ "__typename": "Account", "id": account(rng) }))
+        .collect();
+    reps.extend((0..2).map(|_| json!({ "__typename": "Partner", "id": partner(rng) })));
+    out.push(Attack::Entities {
+        subgraph: crm_account::SUBGRAPH,
+        query: format!("query($r: [_Any!]!) {{ _entities(representations: $r) {{ ... on Account {{ {ACCOUNT_FIELDS} contacts {{ nodes {{ lastName email }} }} }} ... on Partner {{ name }} }} }}"),
+        variables: json!({ "r": reps }),
+    });
+    let mut reps: Vec<Value> = (0..6)
+        .map(|_| json!({ "__typename": "Order", "id": order(rng) }))
+        .collect();
+    reps.extend((0..2).map(|_| json!({ "__typename": "Account", "id": account(rng) })));
+    out.push(Attack::Entities {
+        subgraph: crm_order_visibility::SUBGRAPH,
+        query: "query($r: [_Any!]!) { _entities(representations: $r) { ... on Order { internalNote shipments { nodes { carrier } } } ... on Account { orders { nodes { internalNote } } } } }".into(),
+        variables: json!({ "r": reps }),
+    });
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_partner_persona_sees_a_canary_it_must_not_and_each_sees_its_own() {
+    let postgres = std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty());
+    let per_persona = if postgres { 300 } else { 2_000 };
+    let (storage, _dir, created) = fresh_storage().await;
+    let system = start_all_in_one_with(
+        &storage,
+        "127.0.0.1:0".parse().expect("addr"),
+        None,
+        GatewaySettings::default(),
+    )
+    .await
+    .expect("start");
+    let url = system.public.url();
+    let client = reqwest::Client::new();
+    let staff: Vec<_> = INTERNAL_ROLES
+        .iter()
+        .map(|role| user(&format!("usr_{role}"), "internal", None, role))
+        .collect();
+    crm_gateway::identity::seed(&system.databases.identity, &staff)
+        .await
+        .expect("staff");
+    let token_of = |id: &str| system.identity.issuer.issue(id, None, 3600);
+    let api = Api {
+        client: client.clone(),
+        url: url.clone(),
+        admin: token_of("usr_admin"),
+    };
+    let mut world = World::default();
+    let mut canaries = Canaries::new();
+    let mut rng = Rng(0xbad_c0ffee);
+    let now = chrono::Utc::now().timestamp();
+    let mut partners = Vec::new();
+    for round in 0..3 {
+        let (personas, _, _) = add_world(&api, &mut world, &mut rng, &mut canaries, round, now).await;
+        partners.extend(personas);
+    }
+    // Three personas: a supplier user, a distributor user, and a distributor's partner
+    // admin (another distributor).
+    let supplier = partners
+        .iter()
+        .find(|(p, _)| matches!(p, Persona::Supplier(_)))
+        .cloned()
+        .expect("a supplier");
+    let mut distributors = partners
+        .iter()
+        .filter(|(p, _)| matches!(p, Persona::Distributor(_)))
+        .cloned();
+    let distributor = distributors.next().expect("a distributor");
+    let distributor_admin = distributors.next().expect("another distributor");
+    let users = vec![
+        user(&supplier.1, "supplier", persona_partner(&supplier.0), "partner_user"),
+        user(&distributor.1, "distributor", persona_partner(&distributor.0), "partner_user"),
+        user(
+            &distributor_admin.1,
+            "distributor",
+            persona_partner(&distributor_admin.0),
+            "partner_admin",
+        ),
+    ];
+    crm_gateway::identity::seed(&system.databases.identity, &users)
+        .await
+        .expect("users");
+    system
+        .settle_shares(Duration::from_secs(30))
+        .await
+        .expect("shares settle");
+    let (_, admin_page) = gateway_as(
+        &client,
+        &url,
+        Some(&api.admin),
+        "{ accounts(first: 3) { pageInfo { endCursor } } }",
+        json!({}),
+    )
+    .await;
+    let admin_cursor = admin_page["data"]["accounts"]["pageInfo"]["endCursor"]
+        .as_str()
+        .expect("admin cursor")
+        .to_owned();
+
+    for ((persona, user_id), role) in [
+        (supplier, "partner_user"),
+        (distributor, "partner_user"),
+        (distributor_admin, "partner_admin"),
+    ] {
+        let token = token_of(&user_id);
+        let gateway_token = |subgraph: &str| {
+            let (kind, partner_id) = match &persona {
+                Persona::Supplier(p) => ("supplier", Some(p.clone())),
+                Persona::Distributor(p) => ("distributor", Some(p.clone())),
+                Persona::Internal { .. } => unreachable!("partners only"),
+            };
+            system.keys.signer().mint(
+                subgraph,
+                &crm_service_common::internal_auth::Caller {
+                    subject: user_id.clone(),
+                    kind: kind.into(),
+                    partner_id,
+                    roles: vec![role.into()],
+                    policy_version: 0,
+                    session_id: None,
+                },
+                "hostile",
+            )
+        };
+        let mut per_class: BTreeMap<&'static str, usize> = BTreeMap::new();
+        let mut own_seen: BTreeSet<String> = BTreeSet::new();
+        let mut sent = 0;
+        while sent < per_persona {
+            for attack in attacks(&mut rng, &world, &canaries, &admin_cursor) {
+                let (class, body, probe) = match attack {
+                    Attack::Gateway {
+                        class,
+                        query,
+                        variables,
+                        probe,
+                    } => {
+                        let (_, body) =
+                            gateway_as(&client, &url, Some(&token), &query, variables).await;
+                        (class, body, probe)
+                    }
+                    Attack::Entities {
+                        subgraph,
+                        query,
+                        variables,
+                    } => {
+                        let base = system
+                            .subgraphs
+                            .iter()
+                            .find(|(name, _)| name == subgraph)
+                            .map(|(_, r)| r.url())
+                            .expect("subgraph");
+                        let body: Value = client
+                            .post(format!("{base}/graphql"))
+                            .bearer_auth(gateway_token(subgraph))
+                            .json(&json!({ "query": query, "variables": variables }))
+                            .send()
+                            .await
+                            .expect("send")
+                            .json()
+                            .await
+                            .expect("json");
+                        ("_entities", body, None)
+                    }
+                };
+                let text = body.to_string();
+                assert!(
+                    !text.contains("SELECT") && !text.contains("sqlx") && !text.contains("panicked"),
+                    "{class}: a raw internal message reached a partner: {text}"
+                );
+                for token in canaries_in(&text) {
+                    let canary = canaries.get(&token).unwrap_or_else(|| {
+                        panic!("{class}: an unknown canary {token} in {text}")
+                    });
+                    assert!(
+                        may_see(&world, &persona, canary, now),
+                        "{class}: {persona:?} saw {token} ({canary:?}): {text}"
+                    );
+                    own_seen.insert(token);
+                }
+                if let Some(probe) = probe
+                    && !may_see(&world, &persona, &canaries[&probe], now)
+                {
+                    // A search for a canary the persona may not see counts nothing.
+                    for list in ["accounts", "contacts", "orders"] {
+                        assert_eq!(body["data"][list]["totalCount"], json!(0), "{class} {probe}: {text}");
+                    }
+                }
+                *per_class.entry(class).or_default() += 1;
+                sent += 1;
+            }
+        }
+        // Positive control: its own slice shows up (every account name it may see, and at
+        // least one canary of each kind it may see at all).
+        let own_accounts: BTreeSet<String> = canaries
+            .iter()
+            .filter(|(_, c)| matches!(c, Canary::AccountName(_)) && may_see(&world, &persona, c, now))
+            .map(|(t, _)| t.clone())
+            .collect();
+        assert!(!own_accounts.is_empty(), "{persona:?} sees some accounts");
+        let missing: Vec<&String> = own_accounts.difference(&own_seen).collect();
+        assert!(missing.is_empty(), "{persona:?} never saw its own {missing:?}");
+        assert!(
+            own_seen.iter().any(|t| matches!(canaries[t], Canary::PartnerName(_))),
+            "{persona:?} sees its own organisation's name"
+        );
+        println!("hostile queries for {persona:?} ({role}): {sent} in all; by attack class: {per_class:?}");
+    }
+    crm_e2e::finish(system, created).await;
+}
+
+fn persona_partner(persona: &Persona) -> Option<String> {
+    match persona {
+        Persona::Supplier(p) | Persona::Distributor(p) => Some(p.clone()),
+        Persona::Internal { .. } => None,
+    }
+}

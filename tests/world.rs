@@ -1,0 +1,400 @@
+//! Random worlds for the access tests, built through the gateway as an admin, with the
+//! oracle's copy of each (`crm_oracle::World`). Every text a partner might leak carries a
+//! canary token (`cny…z`, unique per row and field), recorded with what it belongs to, so a
+//! response can be scanned for tokens its reader must not see.
+
+use std::collections::BTreeMap;
+
+use crm_gateway::identity::DemoUser;
+use crm_oracle::{
+    Account, Contact, Interaction, Line, ManualShare, Order, Partner, PartnerKind, Persona,
+    Product, Shipment, World,
+};
+use serde_json::{Value, json};
+
+use crate::gateway_as;
+
+/// What a canary token was written into.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Canary {
+    AccountName(String),
+    AccountDomain(String),
+    AccountNote(String),
+    ContactName(String),
+    ContactEmail(String),
+    InteractionSubject(String),
+    InteractionBody(String),
+    OrderNote(String),
+    ShipmentCarrier(String),
+    PartnerName(String),
+}
+
+/// Every canary written so far, by its token (lower case).
+pub type Canaries = BTreeMap<String, Canary>;
+
+/// The canary tokens in a response (case-insensitive `cny` up to and including `z`).
+pub fn canaries_in(text: &str) -> Vec<String> {
+    let lower = text.to_ascii_lowercase();
+    let mut found = Vec::new();
+    let mut rest = lower.as_str();
+    while let Some(at) = rest.find("cny") {
+        let tail = &rest[at..];
+        let end = tail
+            .char_indices()
+            .skip(3)
+            .find(|(_, c)| !c.is_ascii_alphanumeric() || *c == 'z')
+            .map_or(tail.len(), |(i, c)| if c == 'z' { i + 1 } else { i });
+        found.push(tail[..end].to_owned());
+        rest = &tail[end.max(3)..];
+    }
+    found
+}
+
+/// Whether `who` may read the canary's field at time `now`, by the oracle.
+pub fn may_see(world: &World, who: &Persona, canary: &Canary, now: i64) -> bool {
+    let account = |id: &str| world.accounts.iter().find(|a| a.id == id);
+    let contact = |id: &str| world.contacts.iter().find(|c| c.id == id);
+    match canary {
+        Canary::AccountName(id) => world.accounts_for(who, now).contains(id),
+        Canary::AccountDomain(id) => {
+            world.accounts_for(who, now).contains(id)
+                && account(id).is_some_and(|a| world.account_domain(who, a).is_some())
+        }
+        Canary::AccountNote(id) => {
+            world.accounts_for(who, now).contains(id)
+                && account(id).is_some_and(|a| world.account_note(who, a).is_some())
+        }
+        Canary::ContactName(id) => world.contacts_for(who, now).contains(id),
+        Canary::ContactEmail(id) => {
+            world.contacts_for(who, now).contains(id)
+                && contact(id).is_some_and(|c| world.contact_email(who, c).is_some())
+        }
+        Canary::InteractionSubject(id) | Canary::InteractionBody(id) => {
+            world.interactions_for(who, now).contains(id)
+        }
+        Canary::OrderNote(id) => !who.is_partner() && world.orders_for(who).contains(id),
+        Canary::ShipmentCarrier(id) => world.shipments_for(who).contains(id),
+        Canary::PartnerName(id) => match who {
+            Persona::Internal { .. } => true,
+            Persona::Supplier(own) | Persona::Distributor(own) => own == id,
+        },
+    }
+}
+
+/// A small deterministic generator (xorshift), so a failing world can be replayed by seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+pub struct Api {
+    pub client: reqwest::Client,
+    pub url: String,
+    pub admin: String,
+}
+
+impl Api {
+    pub async fn as_admin(&self, query: &str, variables: Value) -> Value {
+        let (status, body) =
+            gateway_as(&self.client, &self.url, Some(&self.admin), query, variables).await;
+        assert!(
+            status == 200 && body.get("errors").is_none(),
+            "{query}: {status} {body}"
+        );
+        body["data"].clone()
+    }
+
+    pub async fn create(&self, mutation: &str, input_type: &str, input: Value) -> (String, i64) {
+        let query = format!(
+            "mutation($input: {input_type}!) {{ {mutation}(input: $input) {{ id version }} }}"
+        );
+        let data = self.as_admin(&query, json!({ "input": input })).await;
+        let id = data[mutation]["id"].as_str().expect("id").to_owned();
+        let version = data[mutation]["version"].as_i64().expect("version");
+        (id, version)
+    }
+}
+
+pub const INTERNAL_ROLES: [&str; 5] = ["admin", "management", "sales", "marketing", "support"];
+
+/// Adds one random world to the system and the oracle's copy of it; returns the new
+/// personas (with their user ids) and the ids of the accounts and orders it made.
+#[allow(clippy::too_many_lines)]
+pub async fn add_world(
+    api: &Api,
+    world: &mut World,
+    rng: &mut Rng,
+    canaries: &mut Canaries,
+    round: usize,
+    now: i64,
+) -> (Vec<(Persona, String)>, Vec<String>, Vec<String>) {
+    let mut territories = Vec::new();
+    for t in 0..3 {
+        let code = format!("R{round}-T{t}");
+        let (id, _) = api
+            .create("createTerritory", "TerritoryInput", json!({ "code": code, "name": code }))
+            .await;
+        territories.push(id);
+    }
+    let mut personas = Vec::new();
+    let mut suppliers = Vec::new();
+    let mut distributors = Vec::new();
+    for (n, kind) in [
+        PartnerKind::Supplier,
+        PartnerKind::Supplier,
+        PartnerKind::Distributor,
+        PartnerKind::Distributor,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let kind_name = match kind {
+            PartnerKind::Supplier => "SUPPLIER",
+            PartnerKind::Distributor => "DISTRIBUTOR",
+        };
+        let (id, version) = api
+            .create(
+                "createPartner",
+                "PartnerInput",
+                json!({ "name": format!("Partner cnyp{round}x{n}z"), "kind": kind_name, "tier": "GOLD" }),
+            )
+            .await;
+        canaries.insert(format!("cnyp{round}x{n}z"), Canary::PartnerName(id.clone()));
+        let mut covered = Vec::new();
+        if kind == PartnerKind::Distributor {
+            covered = territories
+                .iter()
+                .filter(|_| rng.chance(50))
+                .cloned()
+                .collect();
+            api.as_admin(
+                "mutation($p: ID!, $v: Int!, $t: [ID!]!) { setPartnerTerritories(partnerId: $p, version: $v, territoryIds: $t) { id } }",
+                json!({ "p": id, "v": version, "t": covered }),
+            )
+            .await;
+            distributors.push(id.clone());
+            personas.push((Persona::Distributor(id.clone()), format!("usr_r{round}_d{n}")));
+        } else {
+            suppliers.push(id.clone());
+            personas.push((Persona::Supplier(id.clone()), format!("usr_r{round}_s{n}")));
+        }
+        world.partners.push(Partner {
+            id,
+            kind,
+            territories: covered,
+        });
+    }
+    // Accounts spread over the territories (some with none), with a domain and a note.
+    let mut accounts = Vec::new();
+    for a in 0..8 {
+        let territory = (!rng.chance(20)).then(|| rng.pick(&territories).clone());
+        let domain = format!("cnyad{round}x{a}z.example");
+        let note = format!("cnyno{round}x{a}z");
+        let owner = rng.chance(50).then(|| "usr_sales".to_owned());
+        let (id, _) = api
+            .create(
+                "createAccount",
+                "AccountInput",
+                json!({ "name": format!("Acc cnyan{round}x{a}z"), "segment": "SMB", "tier": "KEY",
+                        "lifecycleStage": "CUSTOMER", "territoryId": territory, "domain": domain,
+                        "internalNote": note, "ownerUserId": owner }),
+            )
+            .await;
+        accounts.push(id.clone());
+        canaries.insert(format!("cnyan{round}x{a}z"), Canary::AccountName(id.clone()));
+        canaries.insert(format!("cnyad{round}x{a}z"), Canary::AccountDomain(id.clone()));
+        canaries.insert(note.clone(), Canary::AccountNote(id.clone()));
+        world.accounts.push(Account {
+            id: id.clone(),
+            territory,
+            owner,
+            domain: Some(domain),
+            internal_note: Some(note),
+        });
+        for c in 0..(1 + rng.below(2)) {
+            let consents = [
+                ("PARTNER_SHARING", "EMAIL", rng.chance(50)),
+                ("PARTNER_SHARING", "PHONE", rng.chance(50)),
+                ("MARKETING", "EMAIL", rng.chance(50)),
+                ("MARKETING", "PHONE", rng.chance(50)),
+            ];
+            let email = format!("cnyce{round}x{a}x{c}z@example.com");
+            let phone = format!("+4930{round:03}{a}{c}111");
+            let (cid, _) = api
+                .create(
+                    "createContact",
+                    "ContactInput",
+                    json!({ "accountId": id, "firstName": "Ann", "lastName": format!("cnycl{round}x{a}x{c}z"),
+                            "email": email, "phone": phone,
+                            "consents": consents.iter().map(|(p, ch, g)| json!({ "purpose": p, "channel": ch, "granted": g })).collect::<Vec<_>>() }),
+                )
+                .await;
+            canaries.insert(format!("cnycl{round}x{a}x{c}z"), Canary::ContactName(cid.clone()));
+            canaries.insert(format!("cnyce{round}x{a}x{c}z"), Canary::ContactEmail(cid.clone()));
+            world.contacts.push(Contact {
+                id: cid,
+                account: id.clone(),
+                email: Some(email),
+                phone: Some(phone),
+                partner_sharing_email: consents[0].2,
+                partner_sharing_phone: consents[1].2,
+                marketing_email: consents[2].2,
+                marketing_phone: consents[3].2,
+            });
+        }
+        let partner_visible = rng.chance(50);
+        let body = format!("cnyib{round}x{a}z");
+        let (iid, _) = api
+            .create(
+                "createInteraction",
+                "InteractionInput",
+                json!({ "accountId": id, "channel": "EMAIL", "direction": "INBOUND",
+                        "subject": format!("cnyis{round}x{a}z"), "body": body, "occurredAt": "2026-01-01T00:00:00Z",
+                        "partnerVisible": partner_visible }),
+            )
+            .await;
+        canaries.insert(format!("cnyis{round}x{a}z"), Canary::InteractionSubject(iid.clone()));
+        canaries.insert(body.clone(), Canary::InteractionBody(iid.clone()));
+        world.interactions.push(Interaction {
+            id: iid,
+            account: id.clone(),
+            partner_visible,
+            body: Some(body),
+        });
+    }
+    let mut products = Vec::new();
+    for (s, supplier) in suppliers.iter().enumerate() {
+        for p in 0..2 {
+            let (id, _) = api
+                .create(
+                    "createProduct",
+                    "ProductInput",
+                    json!({ "sku": format!("SKU-R{round}-{s}-{p}"), "name": "Widget",
+                            "supplierPartnerId": supplier, "unitPrice": "10.00", "currency": "EUR" }),
+                )
+                .await;
+            products.push(id.clone());
+            world.products.push(Product {
+                id,
+                supplier: supplier.clone(),
+            });
+        }
+    }
+    let mut orders = Vec::new();
+    for o in 0..8 {
+        let account = rng.pick(&accounts).clone();
+        let distributor = rng.chance(70).then(|| rng.pick(&distributors).clone());
+        let note = format!("cnyon{round}x{o}z");
+        let (id, _) = api
+            .create(
+                "createOrder",
+                "OrderInput",
+                json!({ "accountId": account, "currency": "EUR",
+                        "fulfillingDistributorId": distributor, "internalNote": note }),
+            )
+            .await;
+        orders.push(id.clone());
+        canaries.insert(note.clone(), Canary::OrderNote(id.clone()));
+        world.orders.push(Order {
+            id: id.clone(),
+            account,
+            distributor,
+            internal_note: Some(note),
+        });
+        for _ in 0..(1 + rng.below(3)) {
+            let product = rng.pick(&products).clone();
+            let (lid, version) = api
+                .create(
+                    "createOrderLine",
+                    "OrderLineInput",
+                    json!({ "orderId": id, "productId": product, "quantity": 2, "unitPrice": "10.00", "currency": "EUR" }),
+                )
+                .await;
+            let archived = rng.chance(15);
+            if archived {
+                api.as_admin(
+                    "mutation($id: ID!, $v: Int!) { archiveOrderLine(id: $id, version: $v) { id } }",
+                    json!({ "id": lid, "v": version }),
+                )
+                .await;
+            }
+            world.lines.push(Line {
+                id: lid,
+                order: id.clone(),
+                product,
+                archived,
+            });
+        }
+        if rng.chance(50) {
+            let (sid, _) = api
+                .create(
+                    "createShipment",
+                    "ShipmentInput",
+                    json!({ "orderId": id, "carrier": format!("cnysc{round}x{o}z") }),
+                )
+                .await;
+            canaries.insert(format!("cnysc{round}x{o}z"), Canary::ShipmentCarrier(sid.clone()));
+            world.shipments.push(Shipment {
+                id: sid,
+                order: id.clone(),
+            });
+        }
+    }
+    // Manual shares with distributors: some for good, some expiring in an hour, some revoked.
+    for _ in 0..3 {
+        let account = rng.pick(&accounts).clone();
+        let partner = rng.pick(&distributors).clone();
+        let expires_at = rng.chance(50).then_some(now + 3600);
+        let data = api
+            .as_admin(
+                "mutation($input: AccountShareInput!) { grantAccountShare(input: $input) { id version } }",
+                json!({ "input": { "accountId": account, "partnerId": partner,
+                        "expiresAt": expires_at.map(|at| chrono::DateTime::from_timestamp(at, 0).expect("time").to_rfc3339()) } }),
+            )
+            .await;
+        let revoked = rng.chance(25);
+        if revoked {
+            api.as_admin(
+                "mutation($id: ID!, $v: Int!) { revokeAccountShare(id: $id, version: $v) { id } }",
+                json!({ "id": data["grantAccountShare"]["id"], "v": data["grantAccountShare"]["version"] }),
+            )
+            .await;
+        }
+        world.shares.push(ManualShare {
+            account,
+            partner,
+            expires_at,
+            revoked,
+        });
+    }
+    (personas, accounts, orders)
+}
+
+pub fn user(id: &str, kind: &'static str, partner: Option<String>, role: &str) -> DemoUser {
+    DemoUser {
+        id: id.to_owned(),
+        email: format!("{id}@oracle.example"),
+        display_name: id.to_owned(),
+        kind,
+        partner_id: partner,
+        roles: role.to_owned(),
+    }
+}
+

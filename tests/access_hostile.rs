@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use base64::Engine as _;
-use crm_e2e::world::{Api, Canaries, Canary, INTERNAL_ROLES, Rng, add_world, canaries_in, may_see, user};
+use crm_e2e::world::{
+    Api, Canaries, Canary, INTERNAL_ROLES, Rng, add_world, canaries_in, may_see, user,
+};
 use crm_e2e::{fresh_storage, gateway_as};
 use crm_gateway::system::{GatewaySettings, start_all_in_one_with};
 use crm_oracle::{Persona, World};
@@ -26,7 +28,11 @@ enum Attack {
         probe: Option<String>,
     },
     /// Straight at a subgraph with the persona's gateway token.
-    Entities { subgraph: &'static str, query: String, variables: Value },
+    Entities {
+        subgraph: &'static str,
+        query: String,
+        variables: Value,
+    },
 }
 
 const ACCOUNT_FIELDS: &str = "id name domain tier lifecycleStage ownerUserId internalNote";
@@ -83,13 +89,31 @@ fn attacks(rng: &mut Rng, world: &World, canaries: &Canaries, admin_cursor: &str
     ));
     // Aliases: many ids in one operation.
     let aliased: Vec<String> = (0..8)
-        .map(|i| format!("a{i}: account(id: \"{}\") {{ name domain internalNote }}", account(rng)))
+        .map(|i| {
+            format!(
+                "a{i}: account(id: \"{}\") {{ name domain internalNote }}",
+                account(rng)
+            )
+        })
         .collect();
-    out.push(g("aliases", format!("{{ {} }}", aliased.join(" ")), json!({})));
+    out.push(g(
+        "aliases",
+        format!("{{ {} }}", aliased.join(" ")),
+        json!({}),
+    ));
     let aliased: Vec<String> = (0..8)
-        .map(|i| format!("o{i}: order(id: \"{}\") {{ internalNote account {{ name }} }}", order(rng)))
+        .map(|i| {
+            format!(
+                "o{i}: order(id: \"{}\") {{ internalNote account {{ name }} }}",
+                order(rng)
+            )
+        })
         .collect();
-    out.push(g("aliases", format!("{{ {} }}", aliased.join(" ")), json!({})));
+    out.push(g(
+        "aliases",
+        format!("{{ {} }}", aliased.join(" ")),
+        json!({}),
+    ));
     // Fragments, inline and named.
     out.push(g(
         "fragments",
@@ -127,14 +151,20 @@ fn attacks(rng: &mut Rng, world: &World, canaries: &Canaries, admin_cursor: &str
         .unwrap_or_default();
     out.push(g(
         "hidden field filter/sort",
-        "query($e: String!) { contacts(filter: { email: $e }) { totalCount nodes { lastName } } }".into(),
+        "query($e: String!) { contacts(filter: { email: $e }) { totalCount nodes { lastName } } }"
+            .into(),
         json!({ "e": email }),
     ));
     // Forged cursors: an admin's cursor, a made-up one naming another row, garbage.
-    let made_up = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(
-        format!("{{\"o\":\"Name\",\"k\":{{\"Text\":\"\"}},\"id\":\"{}\"}}", account(rng)),
-    );
-    for cursor in [admin_cursor.to_owned(), made_up, "!!!not-a-cursor".to_owned()] {
+    let made_up = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+        "{{\"o\":\"Name\",\"k\":{{\"Text\":\"\"}},\"id\":\"{}\"}}",
+        account(rng)
+    ));
+    for cursor in [
+        admin_cursor.to_owned(),
+        made_up,
+        "!!!not-a-cursor".to_owned(),
+    ] {
         out.push(g(
             "forged cursors",
             "query($c: String!) { accounts(first: 50, after: $c) { nodes { name domain internalNote } } orders(first: 50, after: $c) { nodes { internalNote } } }".into(),
@@ -197,7 +227,8 @@ async fn no_partner_persona_sees_a_canary_it_must_not_and_each_sees_its_own() {
     let now = chrono::Utc::now().timestamp();
     let mut partners = Vec::new();
     for round in 0..3 {
-        let (personas, _, _) = add_world(&api, &mut world, &mut rng, &mut canaries, round, now).await;
+        let (personas, _, _) =
+            add_world(&api, &mut world, &mut rng, &mut canaries, round, now).await;
         partners.extend(personas);
     }
     // Three personas: a supplier user, a distributor user, and a distributor's partner
@@ -214,8 +245,18 @@ async fn no_partner_persona_sees_a_canary_it_must_not_and_each_sees_its_own() {
     let distributor = distributors.next().expect("a distributor");
     let distributor_admin = distributors.next().expect("another distributor");
     let users = vec![
-        user(&supplier.1, "supplier", persona_partner(&supplier.0), "partner_user"),
-        user(&distributor.1, "distributor", persona_partner(&distributor.0), "partner_user"),
+        user(
+            &supplier.1,
+            "supplier",
+            persona_partner(&supplier.0),
+            "partner_user",
+        ),
+        user(
+            &distributor.1,
+            "distributor",
+            persona_partner(&distributor.0),
+            "partner_user",
+        ),
         user(
             &distributor_admin.1,
             "distributor",
@@ -243,6 +284,7 @@ async fn no_partner_persona_sees_a_canary_it_must_not_and_each_sees_its_own() {
         .expect("admin cursor")
         .to_owned();
 
+    let mut report = String::new();
     for ((persona, user_id), role) in [
         (supplier, "partner_user"),
         (distributor, "partner_user"),
@@ -310,13 +352,15 @@ async fn no_partner_persona_sees_a_canary_it_must_not_and_each_sees_its_own() {
                 };
                 let text = body.to_string();
                 assert!(
-                    !text.contains("SELECT") && !text.contains("sqlx") && !text.contains("panicked"),
+                    !text.contains("SELECT")
+                        && !text.contains("sqlx")
+                        && !text.contains("panicked"),
                     "{class}: a raw internal message reached a partner: {text}"
                 );
                 for token in canaries_in(&text) {
-                    let canary = canaries.get(&token).unwrap_or_else(|| {
-                        panic!("{class}: an unknown canary {token} in {text}")
-                    });
+                    let canary = canaries
+                        .get(&token)
+                        .unwrap_or_else(|| panic!("{class}: an unknown canary {token} in {text}"));
                     assert!(
                         may_see(&world, &persona, canary, now),
                         "{class}: {persona:?} saw {token} ({canary:?}): {text}"
@@ -328,7 +372,11 @@ async fn no_partner_persona_sees_a_canary_it_must_not_and_each_sees_its_own() {
                 {
                     // A search for a canary the persona may not see counts nothing.
                     for list in ["accounts", "contacts", "orders"] {
-                        assert_eq!(body["data"][list]["totalCount"], json!(0), "{class} {probe}: {text}");
+                        assert_eq!(
+                            body["data"][list]["totalCount"],
+                            json!(0),
+                            "{class} {probe}: {text}"
+                        );
                     }
                 }
                 *per_class.entry(class).or_default() += 1;
@@ -339,18 +387,28 @@ async fn no_partner_persona_sees_a_canary_it_must_not_and_each_sees_its_own() {
         // least one canary of each kind it may see at all).
         let own_accounts: BTreeSet<String> = canaries
             .iter()
-            .filter(|(_, c)| matches!(c, Canary::AccountName(_)) && may_see(&world, &persona, c, now))
+            .filter(|(_, c)| {
+                matches!(c, Canary::AccountName(_)) && may_see(&world, &persona, c, now)
+            })
             .map(|(t, _)| t.clone())
             .collect();
         assert!(!own_accounts.is_empty(), "{persona:?} sees some accounts");
         let missing: Vec<&String> = own_accounts.difference(&own_seen).collect();
-        assert!(missing.is_empty(), "{persona:?} never saw its own {missing:?}");
         assert!(
-            own_seen.iter().any(|t| matches!(canaries[t], Canary::PartnerName(_))),
+            missing.is_empty(),
+            "{persona:?} never saw its own {missing:?}"
+        );
+        assert!(
+            own_seen
+                .iter()
+                .any(|t| matches!(canaries[t], Canary::PartnerName(_))),
             "{persona:?} sees its own organisation's name"
         );
-        println!("hostile queries for {persona:?} ({role}): {sent} in all; by attack class: {per_class:?}");
+        report.push_str(&format!(
+            "hostile queries for {persona:?} ({role}): {sent} in all; by attack class: {per_class:?}\n"
+        ));
     }
+    crm_e2e::report("access_hostile", &report);
     crm_e2e::finish(system, created).await;
 }
 

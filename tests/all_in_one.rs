@@ -1095,11 +1095,25 @@ async fn introspection_and_suggestions_follow_the_caller_kind_settings() {
     );
     // A field hidden with @inaccessible is never suggested: `_entities` and `_service` are
     // federation internals.
-    let (_, body) = gateway_as(&client, &url, None, "{ _entitie { __typename } }", json!({})).await;
+    let (_, body) = gateway_as(
+        &client,
+        &url,
+        None,
+        "{ _entitie { __typename } }",
+        json!({}),
+    )
+    .await;
     assert!(!message(&body).contains("Did you mean"), "{body}");
 
     // The gateway's own time (outside subgraph calls) is measured on executed requests.
-    let (status, _) = gateway_as(&client, &url, None, "{ accounts { totalCount } }", json!({})).await;
+    let (status, _) = gateway_as(
+        &client,
+        &url,
+        None,
+        "{ accounts { totalCount } }",
+        json!({}),
+    )
+    .await;
     assert_eq!(status, 200);
     let metrics = metrics(&client, &url).await;
     let overhead_count: u64 = metrics

@@ -81,6 +81,20 @@ pub async fn close(dbs: &crm_gateway::system::Databases) {
     dbs.identity.close_by_ref().await.ok();
 }
 
+/// Writes a test's summary (counts per class, cases checked) to
+/// `target/test-reports/<name>-<database>.txt`, which `.ci/run` prints after the tests: a
+/// passing test's output is otherwise swallowed by the test runner.
+pub fn report(name: &str, text: &str) {
+    let database = match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => "postgres",
+        _ => "sqlite",
+    };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-reports");
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(dir.join(format!("{name}-{database}.txt")), text);
+    }
+}
+
 /// The demo admin's access token for the seeded system at `url` (signed in once per
 /// system: the door refuses anonymous callers every row, as the policy says).
 pub async fn admin_bearer(client: &reqwest::Client, url: &str) -> String {

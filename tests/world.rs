@@ -85,7 +85,7 @@ pub fn may_see(world: &World, who: &Persona, canary: &Canary, now: i64) -> bool 
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x << 13;
         x ^= x >> 7;
@@ -94,10 +94,10 @@ impl Rng {
         x
     }
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
     pub fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
+        self.next_u64() % 100 < percent
     }
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
@@ -149,7 +149,11 @@ pub async fn add_world(
     for t in 0..3 {
         let code = format!("R{round}-T{t}");
         let (id, _) = api
-            .create("createTerritory", "TerritoryInput", json!({ "code": code, "name": code }))
+            .create(
+                "createTerritory",
+                "TerritoryInput",
+                json!({ "code": code, "name": code }),
+            )
             .await;
         territories.push(id);
     }
@@ -190,7 +194,10 @@ pub async fn add_world(
             )
             .await;
             distributors.push(id.clone());
-            personas.push((Persona::Distributor(id.clone()), format!("usr_r{round}_d{n}")));
+            personas.push((
+                Persona::Distributor(id.clone()),
+                format!("usr_r{round}_d{n}"),
+            ));
         } else {
             suppliers.push(id.clone());
             personas.push((Persona::Supplier(id.clone()), format!("usr_r{round}_s{n}")));
@@ -218,8 +225,14 @@ pub async fn add_world(
             )
             .await;
         accounts.push(id.clone());
-        canaries.insert(format!("cnyan{round}x{a}z"), Canary::AccountName(id.clone()));
-        canaries.insert(format!("cnyad{round}x{a}z"), Canary::AccountDomain(id.clone()));
+        canaries.insert(
+            format!("cnyan{round}x{a}z"),
+            Canary::AccountName(id.clone()),
+        );
+        canaries.insert(
+            format!("cnyad{round}x{a}z"),
+            Canary::AccountDomain(id.clone()),
+        );
         canaries.insert(note.clone(), Canary::AccountNote(id.clone()));
         world.accounts.push(Account {
             id: id.clone(),
@@ -246,8 +259,14 @@ pub async fn add_world(
                             "consents": consents.iter().map(|(p, ch, g)| json!({ "purpose": p, "channel": ch, "granted": g })).collect::<Vec<_>>() }),
                 )
                 .await;
-            canaries.insert(format!("cnycl{round}x{a}x{c}z"), Canary::ContactName(cid.clone()));
-            canaries.insert(format!("cnyce{round}x{a}x{c}z"), Canary::ContactEmail(cid.clone()));
+            canaries.insert(
+                format!("cnycl{round}x{a}x{c}z"),
+                Canary::ContactName(cid.clone()),
+            );
+            canaries.insert(
+                format!("cnyce{round}x{a}x{c}z"),
+                Canary::ContactEmail(cid.clone()),
+            );
             world.contacts.push(Contact {
                 id: cid,
                 account: id.clone(),
@@ -270,7 +289,10 @@ pub async fn add_world(
                         "partnerVisible": partner_visible }),
             )
             .await;
-        canaries.insert(format!("cnyis{round}x{a}z"), Canary::InteractionSubject(iid.clone()));
+        canaries.insert(
+            format!("cnyis{round}x{a}z"),
+            Canary::InteractionSubject(iid.clone()),
+        );
         canaries.insert(body.clone(), Canary::InteractionBody(iid.clone()));
         world.interactions.push(Interaction {
             id: iid,
@@ -350,7 +372,10 @@ pub async fn add_world(
                     json!({ "orderId": id, "carrier": format!("cnysc{round}x{o}z") }),
                 )
                 .await;
-            canaries.insert(format!("cnysc{round}x{o}z"), Canary::ShipmentCarrier(sid.clone()));
+            canaries.insert(
+                format!("cnysc{round}x{o}z"),
+                Canary::ShipmentCarrier(sid.clone()),
+            );
             world.shipments.push(Shipment {
                 id: sid,
                 order: id.clone(),
@@ -397,4 +422,3 @@ pub fn user(id: &str, kind: &'static str, partner: Option<String>, role: &str) -
         roles: role.to_owned(),
     }
 }
-

@@ -348,7 +348,9 @@ impl AllInOne {
                 return Ok(());
             }
             if tokio::time::Instant::now() > deadline {
-                anyhow::bail!("share rows did not catch up: {applied} of {published} order events applied");
+                anyhow::bail!(
+                    "share rows did not catch up: {applied} of {published} order events applied"
+                );
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
@@ -507,7 +509,9 @@ pub fn order_feed(
         kind: "internal".into(),
         ..Caller::anonymous()
     };
-    Ok(crm_service_common::events::HttpFeed::new(&url).with_token(Arc::new(move || {
-        signer.mint(crm_order_visibility::SUBGRAPH, &reader, "account-shares")
-    })))
+    Ok(
+        crm_service_common::events::HttpFeed::new(&url).with_token(Arc::new(move || {
+            signer.mint(crm_order_visibility::SUBGRAPH, &reader, "account-shares")
+        })),
+    )
 }

@@ -253,7 +253,13 @@ impl MigrationTrait for CreateAccountShares {
         .await?;
         index(m, "account_shares", &["external_id"], true).await?;
         // The scope's sub-query: a partner's accounts for one cause.
-        index(m, "account_shares", &["partner_id", "cause", "account_id"], false).await?;
+        index(
+            m,
+            "account_shares",
+            &["partner_id", "cause", "account_id"],
+            false,
+        )
+        .await?;
         index(m, "account_shares", &["account_id"], false).await?;
         index(m, "account_shares", &["source"], false).await?;
         Ok(())

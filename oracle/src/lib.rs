@@ -160,7 +160,11 @@ impl World {
                 let mut seen: BTreeSet<Id> = self
                     .accounts
                     .iter()
-                    .filter(|a| a.territory.as_ref().is_some_and(|t| territories.contains(t)))
+                    .filter(|a| {
+                        a.territory
+                            .as_ref()
+                            .is_some_and(|t| territories.contains(t))
+                    })
                     .map(|a| a.id.clone())
                     .collect();
                 seen.extend(
@@ -173,9 +177,7 @@ impl World {
                     self.shares
                         .iter()
                         .filter(|s| {
-                            s.partner == *me
-                                && !s.revoked
-                                && s.expires_at.is_none_or(|at| at > now)
+                            s.partner == *me && !s.revoked && s.expires_at.is_none_or(|at| at > now)
                         })
                         .map(|s| s.account.clone()),
                 );
@@ -292,7 +294,11 @@ impl World {
 
     /// An account's internal note (partners: hidden).
     pub fn account_note(&self, who: &Persona, account: &Account) -> Option<String> {
-        if who.is_partner() { None } else { account.internal_note.clone() }
+        if who.is_partner() {
+            None
+        } else {
+            account.internal_note.clone()
+        }
     }
 
     /// Whether a persona reads an order's total (suppliers do not).
@@ -308,18 +314,62 @@ mod tests {
     fn world() -> World {
         World {
             partners: vec![
-                Partner { id: "s1".into(), kind: PartnerKind::Supplier, territories: vec![] },
-                Partner { id: "d1".into(), kind: PartnerKind::Distributor, territories: vec!["north".into()] },
+                Partner {
+                    id: "s1".into(),
+                    kind: PartnerKind::Supplier,
+                    territories: vec![],
+                },
+                Partner {
+                    id: "d1".into(),
+                    kind: PartnerKind::Distributor,
+                    territories: vec!["north".into()],
+                },
             ],
             accounts: vec![
-                Account { id: "a1".into(), territory: Some("north".into()), owner: None, domain: None, internal_note: None },
-                Account { id: "a2".into(), territory: None, owner: None, domain: None, internal_note: None },
-                Account { id: "a3".into(), territory: None, owner: None, domain: None, internal_note: None },
+                Account {
+                    id: "a1".into(),
+                    territory: Some("north".into()),
+                    owner: None,
+                    domain: None,
+                    internal_note: None,
+                },
+                Account {
+                    id: "a2".into(),
+                    territory: None,
+                    owner: None,
+                    domain: None,
+                    internal_note: None,
+                },
+                Account {
+                    id: "a3".into(),
+                    territory: None,
+                    owner: None,
+                    domain: None,
+                    internal_note: None,
+                },
             ],
-            products: vec![Product { id: "p1".into(), supplier: "s1".into() }],
-            orders: vec![Order { id: "o1".into(), account: "a2".into(), distributor: None, internal_note: None }],
-            lines: vec![Line { id: "l1".into(), order: "o1".into(), product: "p1".into(), archived: false }],
-            shares: vec![ManualShare { account: "a3".into(), partner: "d1".into(), expires_at: Some(100), revoked: false }],
+            products: vec![Product {
+                id: "p1".into(),
+                supplier: "s1".into(),
+            }],
+            orders: vec![Order {
+                id: "o1".into(),
+                account: "a2".into(),
+                distributor: None,
+                internal_note: None,
+            }],
+            lines: vec![Line {
+                id: "l1".into(),
+                order: "o1".into(),
+                product: "p1".into(),
+                archived: false,
+            }],
+            shares: vec![ManualShare {
+                account: "a3".into(),
+                partner: "d1".into(),
+                expires_at: Some(100),
+                revoked: false,
+            }],
             ..World::default()
         }
     }
@@ -329,12 +379,18 @@ mod tests {
         let w = world();
         let supplier = Persona::Supplier("s1".into());
         let distributor = Persona::Distributor("d1".into());
-        assert_eq!(w.accounts_for(&supplier, 0), BTreeSet::from(["a2".to_owned()]));
+        assert_eq!(
+            w.accounts_for(&supplier, 0),
+            BTreeSet::from(["a2".to_owned()])
+        );
         assert_eq!(
             w.accounts_for(&distributor, 99),
             BTreeSet::from(["a1".to_owned(), "a3".to_owned()])
         );
-        assert_eq!(w.accounts_for(&distributor, 100), BTreeSet::from(["a1".to_owned()]));
+        assert_eq!(
+            w.accounts_for(&distributor, 100),
+            BTreeSet::from(["a1".to_owned()])
+        );
         assert_eq!(w.orders_for(&supplier), BTreeSet::from(["o1".to_owned()]));
         assert!(w.orders_for(&distributor).is_empty());
     }

@@ -397,11 +397,7 @@ static INSTALLED: RwLock<Option<Arc<Policy>>> = RwLock::new(None);
 /// one. Every service of the process shares it, so an installed edit applies everywhere at
 /// once.
 pub async fn current() -> Result<Arc<Policy>, Arc<PolicyError>> {
-    if let Some(policy) = INSTALLED
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-    {
+    if let Some(policy) = INSTALLED.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
         return Ok(policy.clone());
     }
     BUNDLED

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use crm_service_common::ApiResult;
 use crm_service_common::access::{Action, Scope, Scoped, visible_ids};
 use crm_service_common::principal::Principal;
-use sea_orm::sea_query::{Condition, Expr, Query, SimpleExpr};
 use sea_orm::ExprTrait;
+use sea_orm::sea_query::{Condition, Expr, Query, SimpleExpr};
 
 use crate::entity::*;
 
@@ -66,7 +66,11 @@ async fn on_visible_accounts(
 impl Scoped for account::Entity {
     const POLICY_TYPE: &'static str = "Account";
 
-    async fn scope(scope: Scope, who: &Principal, at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+    async fn scope(
+        scope: Scope,
+        who: &Principal,
+        at: DateTime<Utc>,
+    ) -> ApiResult<Option<SimpleExpr>> {
         Ok(match scope {
             Scope::Owned => Some(Expr::col(account::Column::OwnerUserId).eq(who.subject.as_str())),
             Scope::InMyTerritory => partner(who).map(in_territories_of),
@@ -81,12 +85,18 @@ impl Scoped for account::Entity {
 impl Scoped for contact::Entity {
     const POLICY_TYPE: &'static str = "Contact";
 
-    async fn scope(scope: Scope, who: &Principal, at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+    async fn scope(
+        scope: Scope,
+        who: &Principal,
+        at: DateTime<Utc>,
+    ) -> ApiResult<Option<SimpleExpr>> {
         match scope {
             Scope::OnOwnedAccounts => Ok(Some(
                 Expr::col(contact::Column::AccountId).in_subquery(owned_account_ids(who)),
             )),
-            Scope::OnVisibleAccounts => on_visible_accounts(contact::Column::AccountId, who, at).await,
+            Scope::OnVisibleAccounts => {
+                on_visible_accounts(contact::Column::AccountId, who, at).await
+            }
             _ => Ok(None),
         }
     }
@@ -95,7 +105,11 @@ impl Scoped for contact::Entity {
 impl Scoped for interaction::Entity {
     const POLICY_TYPE: &'static str = "Interaction";
 
-    async fn scope(scope: Scope, who: &Principal, at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+    async fn scope(
+        scope: Scope,
+        who: &Principal,
+        at: DateTime<Utc>,
+    ) -> ApiResult<Option<SimpleExpr>> {
         use interaction::Column as C;
         match scope {
             Scope::Own => Ok(Some(Expr::col(C::AuthorUserId).eq(who.subject.as_str()))),
@@ -113,7 +127,11 @@ impl Scoped for interaction::Entity {
 impl Scoped for lead::Entity {
     const POLICY_TYPE: &'static str = "Lead";
 
-    async fn scope(scope: Scope, who: &Principal, _at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+    async fn scope(
+        scope: Scope,
+        who: &Principal,
+        _at: DateTime<Utc>,
+    ) -> ApiResult<Option<SimpleExpr>> {
         Ok(match scope {
             Scope::Owned => Some(Expr::col(lead::Column::OwnerUserId).eq(who.subject.as_str())),
             _ => None,
@@ -124,7 +142,11 @@ impl Scoped for lead::Entity {
 impl Scoped for opportunity::Entity {
     const POLICY_TYPE: &'static str = "Opportunity";
 
-    async fn scope(scope: Scope, who: &Principal, _at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+    async fn scope(
+        scope: Scope,
+        who: &Principal,
+        _at: DateTime<Utc>,
+    ) -> ApiResult<Option<SimpleExpr>> {
         Ok(match scope {
             Scope::Owned => {
                 Some(Expr::col(opportunity::Column::OwnerUserId).eq(who.subject.as_str()))
@@ -137,7 +159,11 @@ impl Scoped for opportunity::Entity {
 impl Scoped for case::Entity {
     const POLICY_TYPE: &'static str = "Case";
 
-    async fn scope(scope: Scope, who: &Principal, at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+    async fn scope(
+        scope: Scope,
+        who: &Principal,
+        at: DateTime<Utc>,
+    ) -> ApiResult<Option<SimpleExpr>> {
         use case::Column as C;
         match (scope, partner(who)) {
             (Scope::OwnOrgCasesOnVisibleAccounts, Some(own)) => {
@@ -154,7 +180,11 @@ impl Scoped for case::Entity {
 impl Scoped for partner::Entity {
     const POLICY_TYPE: &'static str = "Partner";
 
-    async fn scope(scope: Scope, who: &Principal, _at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+    async fn scope(
+        scope: Scope,
+        who: &Principal,
+        _at: DateTime<Utc>,
+    ) -> ApiResult<Option<SimpleExpr>> {
         Ok(match (scope, partner(who)) {
             (Scope::OwnPartner, Some(own)) => Some(Expr::col(partner::Column::Id).eq(own)),
             _ => None,
@@ -165,7 +195,11 @@ impl Scoped for partner::Entity {
 impl Scoped for territory::Entity {
     const POLICY_TYPE: &'static str = "Territory";
 
-    async fn scope(_scope: Scope, _who: &Principal, _at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+    async fn scope(
+        _scope: Scope,
+        _who: &Principal,
+        _at: DateTime<Utc>,
+    ) -> ApiResult<Option<SimpleExpr>> {
         // Every rule on territories grants `all`; any other scope grants nothing.
         Ok(None)
     }
@@ -174,7 +208,11 @@ impl Scoped for territory::Entity {
 impl Scoped for account_share::Entity {
     const POLICY_TYPE: &'static str = "ShareGrant";
 
-    async fn scope(scope: Scope, who: &Principal, _at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+    async fn scope(
+        scope: Scope,
+        who: &Principal,
+        _at: DateTime<Utc>,
+    ) -> ApiResult<Option<SimpleExpr>> {
         Ok(match scope {
             Scope::OnOwnedAccounts => Some(
                 Expr::col(account_share::Column::AccountId).in_subquery(owned_account_ids(who)),

@@ -6,10 +6,10 @@
 
 pub mod access;
 pub mod domain;
-pub mod shares;
 pub mod entity;
 pub mod graphql;
 pub mod seed;
+pub mod shares;
 pub mod store;
 
 use crm_service_common::events::{EventBus, Relay};

@@ -272,6 +272,24 @@ pub fn forbidden(ty: &str) -> ApiError {
     )
 }
 
+/// The ids of the `E` rows the caller may act on with `action`, as a sub-query (for a
+/// scope defined through another type's visibility).
+pub async fn visible_ids<E: Scoped>(
+    who: &Principal,
+    action: Action,
+    at: DateTime<Utc>,
+) -> ApiResult<sea_orm::sea_query::SelectStatement>
+where
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    let condition = visible::<E>(who, action, at).await?;
+    Ok(sea_orm::sea_query::Query::select()
+        .column("id")
+        .from(E::default())
+        .cond_where(condition)
+        .to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,26 +323,12 @@ mod tests {
         assert_eq!(domain(&who), None);
         who.kind = PrincipalKind::Integrator;
         who.partner_id = Some("ptn_1".into());
-        assert_eq!(domain(&who), None, "a partner key must arrive as its partner's kind");
+        assert_eq!(
+            domain(&who),
+            None,
+            "a partner key must arrive as its partner's kind"
+        );
         who.partner_id = None;
         assert_eq!(domain(&who), Some(Domain::Internal));
     }
-}
-
-/// The ids of the `E` rows the caller may act on with `action`, as a sub-query (for a
-/// scope defined through another type's visibility).
-pub async fn visible_ids<E: Scoped>(
-    who: &Principal,
-    action: Action,
-    at: DateTime<Utc>,
-) -> ApiResult<sea_orm::sea_query::SelectStatement>
-where
-    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
-{
-    let condition = visible::<E>(who, action, at).await?;
-    Ok(sea_orm::sea_query::Query::select()
-        .column("id")
-        .from(E::default())
-        .cond_where(condition)
-        .to_owned())
 }

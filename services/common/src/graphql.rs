@@ -107,7 +107,10 @@ where
     E: Scoped + 'static,
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
-    request.data(DataLoader::new(RecordLoader::<E>::new(db, who), tokio::spawn))
+    request.data(DataLoader::new(
+        RecordLoader::<E>::new(db, who),
+        tokio::spawn,
+    ))
 }
 
 pub fn db<'a>(ctx: &Context<'a>) -> ApiResult<&'a DatabaseConnection> {
@@ -339,10 +342,12 @@ where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
     let visible = access::visible_in::<E>(ctx, Action::Read).await?;
-    Ok(store::get_many_where::<E, _>(db(ctx)?, &[id.to_owned()], visible)
-        .await?
-        .into_iter()
-        .next())
+    Ok(
+        store::get_many_where::<E, _>(db(ctx)?, &[id.to_owned()], visible)
+            .await?
+            .into_iter()
+            .next(),
+    )
 }
 
 /// Validation and reference checks of one record type's input.
@@ -414,8 +419,8 @@ macro_rules! record_operations {
                 input: $input,
                 external_id: Option<String>,
             ) -> async_graphql::Result<$node> {
-                use $crate::graphql::RecordInput;
                 use $crate::access::{self, Scoped};
+                use $crate::graphql::RecordInput;
                 access::check_may_write(ctx, <$module::Entity as Scoped>::POLICY_TYPE).await?;
                 input.check_references(ctx).await?;
                 let external_id = external_id
@@ -441,9 +446,10 @@ macro_rules! record_operations {
                 version: i32,
                 input: $input,
             ) -> async_graphql::Result<$node> {
-                use $crate::graphql::RecordInput;
                 use $crate::access;
-                access::check_may_write(ctx, <$module::Entity as access::Scoped>::POLICY_TYPE).await?;
+                use $crate::graphql::RecordInput;
+                access::check_may_write(ctx, <$module::Entity as access::Scoped>::POLICY_TYPE)
+                    .await?;
                 input.check_references(ctx).await?;
                 let txn = $crate::db::begin_write($crate::graphql::db(ctx)?).await?;
                 access::check_writable::<$module::Entity, _>(ctx, &txn, &id).await?;
@@ -465,9 +471,10 @@ macro_rules! record_operations {
                 external_id: String,
                 input: $input,
             ) -> async_graphql::Result<$node> {
-                use $crate::graphql::RecordInput;
                 use $crate::access;
-                access::check_may_write(ctx, <$module::Entity as access::Scoped>::POLICY_TYPE).await?;
+                use $crate::graphql::RecordInput;
+                access::check_may_write(ctx, <$module::Entity as access::Scoped>::POLICY_TYPE)
+                    .await?;
                 input.check_references(ctx).await?;
                 let txn = $crate::db::begin_write($crate::graphql::db(ctx)?).await?;
                 let known = $crate::domain::external_id("externalId", &external_id)?;
@@ -494,7 +501,8 @@ macro_rules! record_operations {
                 version: i32,
             ) -> async_graphql::Result<$node> {
                 use $crate::access;
-                access::check_may_write(ctx, <$module::Entity as access::Scoped>::POLICY_TYPE).await?;
+                access::check_may_write(ctx, <$module::Entity as access::Scoped>::POLICY_TYPE)
+                    .await?;
                 let txn = $crate::db::begin_write($crate::graphql::db(ctx)?).await?;
                 access::check_writable::<$module::Entity, _>(ctx, &txn, &id).await?;
                 let model =

@@ -69,8 +69,7 @@ where
     E: async_graphql::Executor + Clone + Send + Sync + 'static,
 {
     let loader_db = db.clone();
-    let prepare: PrepareRequest =
-        Arc::new(move |request, who| prepare(&loader_db, who, request));
+    let prepare: PrepareRequest = Arc::new(move |request, who| prepare(&loader_db, who, request));
     let feed = crate::events::feed::router(db.clone(), service);
     let ready: ReadyCheck = Arc::new(move || {
         let db = db.clone();

@@ -14,10 +14,10 @@ use crate::entity::article;
 /// Articles for any of `audiences`.
 fn for_audiences(audiences: &[Audience]) -> SimpleExpr {
     let any = audiences.iter().fold(Condition::any(), |any, audience| {
-        any.add(
-            Expr::col(article::Column::Audiences)
-                .like(format!("%|{}|%", crm_service_common::domain::label(*audience))),
-        )
+        any.add(Expr::col(article::Column::Audiences).like(format!(
+            "%|{}|%",
+            crm_service_common::domain::label(*audience)
+        )))
     });
     SimpleExpr::from(any)
 }
@@ -29,17 +29,21 @@ fn published() -> SimpleExpr {
 impl Scoped for article::Entity {
     const POLICY_TYPE: &'static str = "Article";
 
-    async fn scope(scope: Scope, _who: &Principal, _at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+    async fn scope(
+        scope: Scope,
+        _who: &Principal,
+        _at: DateTime<Utc>,
+    ) -> ApiResult<Option<SimpleExpr>> {
         Ok(match scope {
             Scope::InternalAndPublicArticles => {
                 Some(for_audiences(&[Audience::Internal, Audience::Public]))
             }
-            Scope::PublishedForSuppliers => Some(
-                published().and(for_audiences(&[Audience::Supplier, Audience::Public])),
-            ),
-            Scope::PublishedForDistributors => Some(
-                published().and(for_audiences(&[Audience::Distributor, Audience::Public])),
-            ),
+            Scope::PublishedForSuppliers => {
+                Some(published().and(for_audiences(&[Audience::Supplier, Audience::Public])))
+            }
+            Scope::PublishedForDistributors => {
+                Some(published().and(for_audiences(&[Audience::Distributor, Audience::Public])))
+            }
             _ => None,
         })
     }

@@ -46,7 +46,11 @@ fn orders_fulfilled_by(distributor: &str) -> SelectStatement {
 impl Scoped for product::Entity {
     const POLICY_TYPE: &'static str = "Product";
 
-    async fn scope(scope: Scope, who: &Principal, _at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+    async fn scope(
+        scope: Scope,
+        who: &Principal,
+        _at: DateTime<Utc>,
+    ) -> ApiResult<Option<SimpleExpr>> {
         Ok(match (scope, partner(who)) {
             (Scope::OwnProducts, Some(own)) => {
                 Some(Expr::col(product::Column::SupplierPartnerId).eq(own))
@@ -59,7 +63,11 @@ impl Scoped for product::Entity {
 impl Scoped for order::Entity {
     const POLICY_TYPE: &'static str = "Order";
 
-    async fn scope(scope: Scope, who: &Principal, _at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+    async fn scope(
+        scope: Scope,
+        who: &Principal,
+        _at: DateTime<Utc>,
+    ) -> ApiResult<Option<SimpleExpr>> {
         Ok(match (scope, partner(who)) {
             (Scope::HasMyProduct, Some(own)) => {
                 Some(Expr::col(order::Column::Id).in_subquery(orders_with_products_of(own)))
@@ -75,7 +83,11 @@ impl Scoped for order::Entity {
 impl Scoped for order_line::Entity {
     const POLICY_TYPE: &'static str = "OrderLine";
 
-    async fn scope(scope: Scope, who: &Principal, _at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+    async fn scope(
+        scope: Scope,
+        who: &Principal,
+        _at: DateTime<Utc>,
+    ) -> ApiResult<Option<SimpleExpr>> {
         Ok(match (scope, partner(who)) {
             (Scope::OwnProductLines, Some(own)) => {
                 Some(Expr::col(order_line::Column::ProductId).in_subquery(products_of(own)))
@@ -91,12 +103,18 @@ impl Scoped for order_line::Entity {
 impl Scoped for shipment::Entity {
     const POLICY_TYPE: &'static str = "Shipment";
 
-    async fn scope(scope: Scope, who: &Principal, at: DateTime<Utc>) -> ApiResult<Option<SimpleExpr>> {
+    async fn scope(
+        scope: Scope,
+        who: &Principal,
+        at: DateTime<Utc>,
+    ) -> ApiResult<Option<SimpleExpr>> {
         match (scope, partner(who)) {
             // The orders the supplier may read, however the policy grants them.
             (Scope::OfMyVisibleOrders, Some(_)) => {
                 let orders = visible_ids::<order::Entity>(who, Action::Read, at).await?;
-                Ok(Some(Expr::col(shipment::Column::OrderId).in_subquery(orders)))
+                Ok(Some(
+                    Expr::col(shipment::Column::OrderId).in_subquery(orders),
+                ))
             }
             (Scope::OfMyOrders, Some(own)) => Ok(Some(
                 Expr::col(shipment::Column::OrderId).in_subquery(orders_fulfilled_by(own)),

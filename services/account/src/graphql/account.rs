@@ -2,9 +2,9 @@
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 use crm_service_common::access::{hidden_field, is_partner, is_supplier, shown};
+use crm_service_common::domain::{optional_text, text};
 use crm_service_common::principal::Principal;
 use crm_service_common::{ApiResult, connection_types};
-use crm_service_common::domain::{optional_text, text};
 use sea_orm::{EntityTrait, Select};
 
 use super::{
@@ -149,7 +149,11 @@ impl RecordFilter<account::Entity> for AccountFilter {
     fn select(self) -> Select<account::Entity> {
         use account::Column as C;
         let mut s = unarchived(account::Entity::find(), self.include_archived);
-        let searched: &[C] = if self.name_only { &[C::Name] } else { &[C::Name, C::Domain] };
+        let searched: &[C] = if self.name_only {
+            &[C::Name]
+        } else {
+            &[C::Name, C::Domain]
+        };
         s = s.text_search(self.text.as_deref(), searched);
         s = s.eq_if(C::Segment, self.segment);
         s = s.eq_if(C::Tier, self.tier);

@@ -2,9 +2,9 @@
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Result, SimpleObject};
 use crm_service_common::access::{hidden_field, is_marketing_only, is_partner, shown};
+use crm_service_common::domain::{email, optional_text, phone, text};
 use crm_service_common::principal::Principal;
 use crm_service_common::{ApiResult, connection_types};
-use crm_service_common::domain::{email, optional_text, phone, text};
 use sea_orm::ExprTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait, QueryFilter, Select};

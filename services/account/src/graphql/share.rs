@@ -9,12 +9,14 @@ use crm_service_common::connection_types;
 use crm_service_common::domain::optional_text;
 use crm_service_common::principal::Principal;
 use crm_service_common::{ApiError, ApiResult};
-use sea_orm::{EntityTrait, ExprTrait, QueryFilter, Select};
 use sea_orm::sea_query::Expr;
+use sea_orm::{EntityTrait, ExprTrait, QueryFilter, Select};
 
 use super::account::Account;
 use super::partner::Partner;
-use super::{FilterExt, RecordFilter, db, ensure_exists, load, ordering, record_object, unarchived};
+use super::{
+    FilterExt, RecordFilter, db, ensure_exists, load, ordering, record_object, unarchived,
+};
 use crate::entity::{account, account_share, partner};
 use crate::store::{self, Record};
 
@@ -104,7 +106,13 @@ impl AccountShareQuery {
         let explicit = order_by.is_some();
         let page = filter
             .unwrap_or_default()
-            .page(ctx, AccountShareOrder::ordering(order_by), explicit, first, after)
+            .page(
+                ctx,
+                AccountShareOrder::ordering(order_by),
+                explicit,
+                first,
+                after,
+            )
             .await?;
         Ok(page.map(AccountShare).into())
     }

@@ -3,8 +3,8 @@
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 use chrono::{DateTime, Utc};
-use crm_service_common::domain::{Currency, Lifecycle, new_id, optional_text};
 use crm_service_common::access::{hidden_field, is_partner, is_supplier, shown};
+use crm_service_common::domain::{Currency, Lifecycle, new_id, optional_text};
 use crm_service_common::principal::Principal;
 use crm_service_common::{ApiError, connection_types};
 use sea_orm::sea_query::{Expr, Query};

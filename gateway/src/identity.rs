@@ -50,6 +50,8 @@ pub struct ExternalIssuer {
 #[derive(Clone)]
 pub struct Identity {
     pub directory: store::Directory,
+    /// The stored access policy (its newest version is installed when opened).
+    pub policy: crate::policy::PolicyStore,
     pub issuer: Arc<tokens::TokenIssuer>,
     pub authenticator: Arc<door::Authenticator>,
     /// The public keys of issued tokens (`/.well-known/jwks.json`).
@@ -107,7 +109,9 @@ impl Identity {
                 clock.clone(),
             ))
         });
+        let policy = crate::policy::PolicyStore::open(db).await?;
         Ok(Self {
+            policy,
             authenticator: Arc::new(door::Authenticator {
                 directory: directory.clone(),
                 validator: Arc::new(validator),
@@ -122,7 +126,11 @@ impl Identity {
     /// The identity subgraph's HTTP app (answering the gateway only, unless `auth` is
     /// disabled).
     pub fn app(&self, auth: SubgraphAuth) -> axum::Router {
-        let schema = graphql::schema(self.directory.clone(), self.issuer.clone());
+        let schema = graphql::schema(
+            self.directory.clone(),
+            self.issuer.clone(),
+            self.policy.clone(),
+        );
         let db = self.directory.db.clone();
         let ready: crm_service_common::http::ReadyCheck = Arc::new(move || {
             let db = db.clone();

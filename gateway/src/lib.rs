@@ -4,4 +4,5 @@
 pub mod federation;
 pub mod identity;
 pub mod limits;
+pub mod policy;
 pub mod system;

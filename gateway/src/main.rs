@@ -340,9 +340,45 @@ async fn run_service(
     migrate(&db).await?;
     let bus = storage.event_bus().await?;
     let _relay = crm_service_common::events::Relay::new(db.clone(), service, bus).spawn();
+    let _policy = follow_policy(storage).await?;
     let running = system::serve(system::bind(args.listen).await?, app(db, auth))?;
     tracing::info!(url = %running.url(), storage = %storage.describe(), service, "service listening");
     running.wait().await
+}
+
+/// A service process decides with the policy the gateway publishes to Redis (checked on
+/// every change message and every second); without Redis it keeps the bundled policy.
+async fn follow_policy(
+    storage: &Storage,
+) -> anyhow::Result<Option<crm_service_common::policy_sync::PolicyFollower>> {
+    use crm_service_common::policy_sync::{PolicyKeys, follow};
+    match &storage.redis_url {
+        Some(url) => Ok(Some(
+            follow(
+                url,
+                PolicyKeys::new(storage.event_namespace.as_deref()),
+                std::time::Duration::from_secs(1),
+            )
+            .await?,
+        )),
+        None => {
+            tracing::warn!(
+                "no REDIS_URL: this process keeps the bundled policy and will not see policy edits"
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// Publishes the stored policy, and every edit made through this process, to Redis.
+async fn publish_policy(storage: &Storage, identity: &identity::Identity) -> anyhow::Result<()> {
+    if let Some(url) = &storage.redis_url {
+        identity
+            .policy
+            .publish_to(url, storage.event_namespace.as_deref())
+            .await?;
+    }
+    Ok(())
 }
 
 /// `name=value` pairs from the command line.
@@ -420,6 +456,7 @@ async fn main() -> anyhow::Result<()> {
             ServiceCommand::Identity(args) => {
                 let auth = subgraph_auth(&args, identity::SUBGRAPH)?;
                 let identity = open_identity(&storage, &Default::default()).await?;
+                publish_policy(&storage, &identity).await?;
                 let running = system::serve(system::bind(args.listen).await?, identity.app(auth))?;
                 tracing::info!(url = %running.url(), storage = %storage.describe(), service = identity::SERVICE, "service listening");
                 running.wait().await
@@ -527,10 +564,15 @@ async fn main() -> anyhow::Result<()> {
                 }
             };
             let identity = if directory {
-                Some(open_identity(&storage, &settings.identity).await?)
+                let identity = open_identity(&storage, &settings.identity).await?;
+                publish_policy(&storage, &identity).await?;
+                Some(identity)
             } else {
                 None
             };
+            // The door stamps the policy version on every caller: follow edits made
+            // elsewhere.
+            let _policy = follow_policy(&storage).await?;
             let app = crm_gateway::federation::server::router(
                 engine.clone(),
                 settings.door,

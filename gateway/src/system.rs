@@ -418,6 +418,14 @@ pub async fn start_all_in_one_with(
         &settings.identity,
     )
     .await?;
+    // Edits install in this process directly; with Redis they also reach other
+    // processes of the deployment.
+    if let Some(url) = &storage.redis_url {
+        identity
+            .policy
+            .publish_to(url, storage.event_namespace.as_deref())
+            .await?;
+    }
     let subgraphs = vec![
         (
             identity::SUBGRAPH.to_owned(),

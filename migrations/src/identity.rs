@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateUsers),
             Box::new(CreateCredentials),
             Box::new(CreateInvitations),
+            Box::new(CreatePolicyVersions),
         ]
     }
 }
@@ -210,5 +211,48 @@ impl MigrationTrait for CreateInvitations {
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table("invitations").if_exists().to_owned())
             .await
+    }
+}
+
+/// Every version of the access policy: the rules as stored after each edit, who made the
+/// edit and what it changed (the audit trail). The newest version is the one in force.
+struct CreatePolicyVersions;
+
+impl MigrationName for CreatePolicyVersions {
+    fn name(&self) -> &str {
+        "m20261129_000002_policy_versions"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreatePolicyVersions {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("policy_versions")
+                .if_not_exists()
+                .col(
+                    ColumnDef::new("version")
+                        .big_integer()
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(ColumnDef::new("rules").text().not_null())
+                .col(text("change", 500))
+                .col(text("created_by", 64))
+                .col(at("created_at"))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(
+            Table::drop()
+                .table("policy_versions")
+                .if_exists()
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -253,10 +253,48 @@ pub enum PolicyError {
 
 type Key = (Domain, &'static str, &'static str, Action);
 
-/// A loaded policy: the Casbin enforcer and the decision table compiled from it.
+/// A loaded policy: the Casbin enforcer and the decision table compiled from it, with
+/// the version it was stored under (0: the bundled rules, never stored).
 pub struct Policy {
     enforcer: Enforcer,
     table: BTreeMap<Key, Decision>,
+    version: u64,
+    rules: String,
+}
+
+/// One `p` rule: a role in a domain may (or may not) do an action on a type, in a scope.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Rule {
+    pub role: String,
+    pub domain: String,
+    pub ty: String,
+    pub action: String,
+    pub scope: String,
+    pub effect: String,
+}
+
+impl Rule {
+    /// The rule as a line of `policy.csv`.
+    pub fn line(&self) -> String {
+        format!(
+            "p, {}, {}, {}, {}, {}, {}",
+            self.role, self.domain, self.ty, self.action, self.scope, self.effect
+        )
+    }
+
+    fn from_fields(fields: &[String]) -> Option<Self> {
+        let [role, domain, ty, action, scope, effect] = fields else {
+            return None;
+        };
+        Some(Self {
+            role: role.clone(),
+            domain: domain.clone(),
+            ty: ty.clone(),
+            action: action.clone(),
+            scope: scope.clone(),
+            effect: effect.clone(),
+        })
+    }
 }
 
 impl Policy {
@@ -273,10 +311,72 @@ impl Policy {
         let mut policy = Self {
             enforcer,
             table: BTreeMap::new(),
+            version: 0,
+            rules: rules.to_owned(),
         };
         policy.check_rules()?;
         policy.compile();
         Ok(policy)
+    }
+
+    /// The bundled model with stored rules, as version `version`.
+    pub async fn stored(rules: &str, version: u64) -> Result<Self, PolicyError> {
+        let mut policy = Self::from_text(MODEL, rules).await?;
+        policy.version = version;
+        Ok(policy)
+    }
+
+    /// The version this policy was stored under (0: bundled, never edited).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The rules as written (CSV, with the role hierarchy).
+    pub fn rules_text(&self) -> &str {
+        &self.rules
+    }
+
+    /// Every `p` rule, in order.
+    pub fn rules(&self) -> Vec<Rule> {
+        self.enforcer
+            .get_policy()
+            .iter()
+            .filter_map(|fields| Rule::from_fields(fields))
+            .collect()
+    }
+
+    /// The rules text with `rule` added (an error when it is already there).
+    pub fn rules_with(&self, rule: &Rule) -> Result<String, PolicyError> {
+        if self.rules().contains(rule) {
+            return Err(PolicyError::Invalid(format!(
+                "the rule is already there: {}",
+                rule.line()
+            )));
+        }
+        Ok(format!("{}\n{}\n", self.rules.trim_end(), rule.line()))
+    }
+
+    /// The rules text without `rule` (an error when there is no such rule).
+    pub fn rules_without(&self, rule: &Rule) -> Result<String, PolicyError> {
+        let mut removed = false;
+        let kept: Vec<&str> = self
+            .rules
+            .lines()
+            .filter(|line| {
+                let fields: Vec<String> = line.split(',').map(|f| f.trim().to_owned()).collect();
+                let same = fields.first().is_some_and(|f| f == "p")
+                    && Rule::from_fields(&fields[1..]).as_ref() == Some(rule);
+                removed |= same;
+                !same
+            })
+            .collect();
+        if !removed {
+            return Err(PolicyError::Invalid(format!(
+                "there is no rule {}",
+                rule.line()
+            )));
+        }
+        Ok(format!("{}\n", kept.join("\n")))
     }
 
     fn check_rules(&self) -> Result<(), PolicyError> {
@@ -406,7 +506,26 @@ pub async fn current() -> Result<Arc<Policy>, Arc<PolicyError>> {
         .cloned()
 }
 
-/// Replaces the policy of this process (after a policy edit or a newer snapshot).
-pub fn install(policy: Arc<Policy>) {
-    *INSTALLED.write().unwrap_or_else(|e| e.into_inner()) = Some(policy);
+/// Replaces the policy of this process (after a policy edit or a newer snapshot). An
+/// older version than the installed one is ignored, so snapshots arriving out of order
+/// never roll a process back.
+pub fn install(policy: Arc<Policy>) -> bool {
+    let mut installed = INSTALLED.write().unwrap_or_else(|e| e.into_inner());
+    if installed
+        .as_ref()
+        .is_some_and(|current| current.version() >= policy.version())
+    {
+        return false;
+    }
+    *installed = Some(policy);
+    true
+}
+
+/// The version of the policy this process decides with (0: the bundled one).
+pub fn current_version() -> u64 {
+    INSTALLED
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .map_or(0, |p| p.version())
 }

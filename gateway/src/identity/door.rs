@@ -102,7 +102,7 @@ impl Authenticator {
                     kind,
                     partner_id: key.partner_id,
                     roles: vec![key.role],
-                    policy_version: 0,
+                    policy_version: crm_policies::current_version(),
                     session_id: None,
                 },
                 kind: CallerKind::Integrator,
@@ -150,7 +150,7 @@ impl Authenticator {
                 kind: user.kind,
                 partner_id: user.partner_id,
                 roles,
-                policy_version: 0,
+                policy_version: crm_policies::current_version(),
                 session_id: claims.sid,
             },
         })

@@ -268,10 +268,10 @@ fn session(ctx: &Context<'_>, opened: Opened) -> ApiResult<Session> {
 }
 
 #[derive(Default)]
-pub struct Query;
+pub struct DirectoryQuery;
 
 #[Object]
-impl Query {
+impl DirectoryQuery {
     /// Who I am, my organisation and my roles; null when not signed in.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Me>> {
         let principal = Principal::of(ctx);
@@ -329,10 +329,10 @@ impl Query {
 }
 
 #[derive(Default)]
-pub struct Mutation;
+pub struct DirectoryMutation;
 
 #[Object]
-impl Mutation {
+impl DirectoryMutation {
     /// Signs in with email and password.
     async fn sign_in(
         &self,
@@ -543,17 +543,29 @@ impl Mutation {
     }
 }
 
+/// The identity subgraph's root types: the directory, and the access policy.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Query(DirectoryQuery, crate::policy::graphql::PolicyQuery);
+
+#[derive(async_graphql::MergedObject, Default)]
+pub struct Mutation(DirectoryMutation, crate::policy::graphql::PolicyMutation);
+
 pub type IdentitySchema = async_graphql::Schema<Query, Mutation, async_graphql::EmptySubscription>;
 
 /// The identity subgraph's schema over the directory.
-pub fn schema(directory: Directory, issuer: Arc<TokenIssuer>) -> IdentitySchema {
+pub fn schema(
+    directory: Directory,
+    issuer: Arc<TokenIssuer>,
+    policy: crate::policy::PolicyStore,
+) -> IdentitySchema {
     crm_service_common::graphql::subgraph_limits(async_graphql::Schema::build(
-        Query,
-        Mutation,
+        Query::default(),
+        Mutation::default(),
         async_graphql::EmptySubscription,
     ))
     .data(directory)
     .data(issuer)
+    .data(policy)
     .finish()
 }
 

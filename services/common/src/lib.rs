@@ -14,6 +14,7 @@ pub mod graphql;
 pub mod http;
 pub mod internal_auth;
 pub mod pagination;
+pub mod policy_sync;
 pub mod principal;
 pub mod record;
 pub mod seed;

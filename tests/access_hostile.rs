@@ -418,3 +418,164 @@ fn persona_partner(persona: &Persona) -> Option<String> {
         Persona::Internal { .. } => None,
     }
 }
+
+/// `Account.access` says why a partner sees an account (the rule and the share cause);
+/// a manual share shows as its cause and, once revoked, the account answers as missing and
+/// an admin's explanation for that user says why not; `me.canSee` is the policy in words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explanations_name_the_rule_and_the_cause_and_follow_a_revoked_share() {
+    let (system, _dir, created) =
+        crm_e2e::system_with_settings(12, GatewaySettings::default()).await;
+    system
+        .settle_shares(Duration::from_secs(30))
+        .await
+        .expect("shares settle");
+    let url = system.public.url();
+    let client = reqwest::Client::new();
+    let users = crm_gateway::identity::all_users(&system.databases.identity)
+        .await
+        .expect("users");
+    let first = |kind: &str, role: &str| {
+        users
+            .iter()
+            .find(|u| u.kind == kind && u.roles == role)
+            .cloned()
+            .expect("a demo user")
+    };
+    let token = |user: &crm_gateway::identity::user::Model| {
+        system.identity.issuer.issue(&user.id, None, 900)
+    };
+    let supplier = first("supplier", "partner_user");
+    let distributor = first("distributor", "partner_user");
+    let admin = first("internal", "admin");
+    let ask = |bearer: String, query: &'static str, variables: Value| {
+        let client = client.clone();
+        let url = url.clone();
+        async move {
+            let (_, body) = gateway_as(&client, &url, Some(&bearer), query, variables).await;
+            assert!(body.get("errors").is_none(), "{query}: {body}");
+            body["data"].clone()
+        }
+    };
+
+    // The supplier: every account it sees is explained by its rule and an order cause.
+    let data = ask(
+        token(&supplier),
+        "{ me { canSee policyVersion } accounts(first: 5) { nodes { id access { visible rules causes summary } } } }",
+        json!({}),
+    )
+    .await;
+    let can_see: Vec<&str> = data["me"]["canSee"]
+        .as_array()
+        .expect("canSee")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        can_see.contains(&"Accounts: you see accounts that ordered your products."),
+        "{can_see:?}"
+    );
+    assert!(
+        can_see.iter().all(|s| !s.starts_with("Contacts")),
+        "{can_see:?}"
+    );
+    let nodes = data["accounts"]["nodes"].as_array().expect("nodes");
+    assert!(!nodes.is_empty(), "the demo supplier sees accounts");
+    for node in nodes {
+        let access = &node["access"];
+        assert_eq!(access["visible"], json!(true), "{node}");
+        assert_eq!(
+            access["rules"],
+            json!(["partner_user, supplier, Account, read, buys_my_products, allow"])
+        );
+        assert!(
+            access["causes"]
+                .as_array()
+                .expect("causes")
+                .iter()
+                .all(|c| c
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("buys_my_products (order:"))),
+            "{access}"
+        );
+    }
+
+    // A manual share to the distributor: its cause, then revoked.
+    let admin_token = token(&admin);
+    let account = ask(
+        admin_token.clone(),
+        "mutation { createAccount(input: { name: \"Shared Ltd\", segment: SMB, tier: KEY, lifecycleStage: CUSTOMER }) { id } }",
+        json!({}),
+    )
+    .await["createAccount"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let partner = distributor.partner_id.clone().expect("partner");
+    let explain_for_admin = "query($u: ID!, $a: ID!) { directoryUser(id: $u) { accessToAccount(accountId: $a) { visible rules causes summary } } }";
+    let before = ask(
+        admin_token.clone(),
+        explain_for_admin,
+        json!({ "u": distributor.id, "a": account }),
+    )
+    .await;
+    assert_eq!(
+        before["directoryUser"]["accessToAccount"]["visible"],
+        json!(false),
+        "{before}"
+    );
+    let share = ask(
+        admin_token.clone(),
+        "mutation($a: ID!, $p: ID!) { grantAccountShare(input: { accountId: $a, partnerId: $p, reason: \"joint bid\" }) { id version cause } }",
+        json!({ "a": account, "p": partner }),
+    )
+    .await;
+    let seen = ask(
+        token(&distributor),
+        "query($a: ID!) { account(id: $a) { name access { visible rules causes } } }",
+        json!({ "a": account }),
+    )
+    .await;
+    assert_eq!(
+        seen["account"]["access"],
+        json!({ "visible": true, "rules": ["partner_user, distributor, Account, read, manual_share, allow"], "causes": ["manual_share"] })
+    );
+    ask(
+        admin_token.clone(),
+        "mutation($id: ID!, $v: Int!) { revokeAccountShare(id: $id, version: $v) { id } }",
+        json!({ "id": share["grantAccountShare"]["id"], "v": share["grantAccountShare"]["version"] }),
+    )
+    .await;
+    let gone = ask(
+        token(&distributor),
+        "query($a: ID!) { account(id: $a) { name } }",
+        json!({ "a": account }),
+    )
+    .await;
+    assert_eq!(gone, json!({ "account": null }));
+    let after = ask(
+        admin_token.clone(),
+        explain_for_admin,
+        json!({ "u": distributor.id, "a": account }),
+    )
+    .await;
+    let explanation = &after["directoryUser"]["accessToAccount"];
+    assert_eq!(explanation["visible"], json!(false), "{after}");
+    assert!(
+        explanation["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("You cannot see this record")),
+        "{after}"
+    );
+    // A partner cannot ask about another organisation's user.
+    let (_, refused) = gateway_as(
+        &client,
+        &url,
+        Some(&token(&supplier)),
+        explain_for_admin,
+        json!({ "u": distributor.id, "a": account }),
+    )
+    .await;
+    assert_eq!(refused["data"]["directoryUser"], Value::Null, "{refused}");
+    crm_e2e::finish(system, created).await;
+}

@@ -198,6 +198,86 @@ impl Scope {
     }
 }
 
+impl Scope {
+    /// The scope in plain words, as the rows it lets a caller see ("accounts in your
+    /// territories"), for summaries and explanations.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Scope::All => "all of them",
+            Scope::Owned => "the ones you own",
+            Scope::Own => "the ones you wrote",
+            Scope::OnOwnedAccounts => "those of the accounts you own",
+            Scope::InternalAndPublicArticles => "those written for internal or public audiences",
+            Scope::BuysMyProducts => "accounts that ordered your products",
+            Scope::InMyTerritory => "accounts in your territories",
+            Scope::FulfilsItsOrders => "accounts whose orders you fulfil",
+            Scope::ManualShare => "accounts our staff shared with you",
+            Scope::OnVisibleAccounts => "those of the accounts you can see",
+            Scope::PartnerVisibleOnVisibleAccounts => {
+                "those marked for partners, on the accounts you can see"
+            }
+            Scope::OwnOrgCasesOnVisibleAccounts => {
+                "your organisation's, on the accounts you can see"
+            }
+            Scope::OwnProducts => "your own products",
+            Scope::HasMyProduct => "orders with a line of your products",
+            Scope::FulfilledByMe => "orders you fulfil",
+            Scope::OwnProductLines => "lines of your products",
+            Scope::LinesOfMyOrders => "lines of the orders you fulfil",
+            Scope::OfMyVisibleOrders => "those of the orders you can see",
+            Scope::OfMyOrders => "those of the orders you fulfil",
+            Scope::PublishedForSuppliers => "published ones for suppliers or the public",
+            Scope::PublishedForDistributors => "published ones for distributors or the public",
+            Scope::OwnPartner => "your own organisation",
+            Scope::OwnOrg => "your own organisation's",
+        }
+    }
+}
+
+/// What a caller may do with one type, for a summary.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypeAccess {
+    pub ty: &'static str,
+    pub read: Vec<Grant>,
+    pub write: Vec<Grant>,
+}
+
+impl TypeAccess {
+    /// One plain sentence: "Orders: you see orders you fulfil; you change none."
+    pub fn sentence(&self) -> String {
+        let list = |grants: &[Grant]| {
+            grants
+                .iter()
+                .map(|g| g.scope.describe())
+                .collect::<Vec<_>>()
+                .join(", and ")
+        };
+        let seen = if self.read.is_empty() {
+            "none".to_owned()
+        } else {
+            list(&self.read)
+        };
+        let mut sentence = format!("{}: you see {seen}", plural(self.ty));
+        if !self.write.is_empty() {
+            sentence.push_str(&format!("; you may change {}", list(&self.write)));
+        }
+        sentence.push('.');
+        sentence
+    }
+}
+
+/// The plural a person reads ("Opportunities", "Order lines").
+pub fn plural(ty: &str) -> String {
+    match ty {
+        "Opportunity" => "Opportunities".into(),
+        "OrderLine" => "Order lines".into(),
+        "ShareGrant" => "Sharing grants".into(),
+        "ApiKey" => "API keys".into(),
+        "Territory" => "Territories".into(),
+        other => format!("{other}s"),
+    }
+}
+
 impl FromStr for Scope {
     type Err = PolicyError;
 
@@ -471,6 +551,45 @@ impl Policy {
             .get(&(domain, *role, *ty, action))
             .cloned()
             .unwrap_or(Decision::NoRule)
+    }
+
+    /// What a caller with `roles` in `domain` may read (and change), type by type, from the
+    /// compiled table: the types it may not read are left out. A deny of any role wins.
+    pub fn summary(&self, domain: Domain, roles: &[String]) -> Vec<TypeAccess> {
+        let combined = |ty: &str, action: Action| -> Vec<Grant> {
+            let decisions: Vec<Decision> = roles
+                .iter()
+                .map(|role| self.decide(domain, role, ty, action))
+                .collect();
+            if decisions
+                .iter()
+                .any(|d| matches!(d, Decision::Denied { .. }))
+            {
+                return Vec::new();
+            }
+            let mut grants: Vec<Grant> = decisions
+                .into_iter()
+                .flat_map(|d| match d {
+                    Decision::Allow(grants) => grants,
+                    _ => Vec::new(),
+                })
+                .collect();
+            grants.sort();
+            grants.dedup_by(|a, b| a.scope == b.scope);
+            if grants.iter().any(|g| g.scope == Scope::All) {
+                grants.retain(|g| g.scope == Scope::All);
+            }
+            grants
+        };
+        TYPES
+            .iter()
+            .map(|ty| TypeAccess {
+                ty,
+                read: combined(ty, Action::Read),
+                write: combined(ty, Action::Write),
+            })
+            .filter(|access| !access.read.is_empty() || !access.write.is_empty())
+            .collect()
     }
 
     /// What Casbin itself answers (for tests and explanations; requests use `decide`).

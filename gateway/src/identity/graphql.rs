@@ -44,6 +44,10 @@ pub struct Me {
     /// The partner organisation of a supplier or distributor user (or of a key bound to
     /// one).
     pub organization: Option<Partner>,
+    /// What I may see and change, type by type, in plain words: generated from the access
+    /// policy in force (its version is `policyVersion`).
+    pub can_see: Vec<String>,
+    pub policy_version: u64,
 }
 
 /// A sign-in: a short-lived access token to send as `Authorization: Bearer …`, and a
@@ -172,7 +176,81 @@ fn me_of_user(user: &user::Model) -> ApiResult<Me> {
         display_name: Some(user.display_name.clone()),
         roles: user.role_list(),
         organization: partner(user.partner_id.clone()),
+        can_see: Vec::new(),
+        policy_version: 0,
     })
+}
+
+/// A user of the directory, as an entity other subgraphs can extend (the account service
+/// explains, from `kind`, `roles` and `partnerId`, what this user may see and why).
+#[derive(SimpleObject, Clone)]
+#[graphql(name = "DirectoryUser")]
+pub struct DirectoryUser {
+    pub id: ID,
+    pub email: String,
+    pub display_name: String,
+    /// `internal`, `supplier` or `distributor`.
+    pub kind: String,
+    pub roles: Vec<String>,
+    pub partner_id: Option<ID>,
+    pub disabled: bool,
+}
+
+impl From<&user::Model> for DirectoryUser {
+    fn from(u: &user::Model) -> Self {
+        Self {
+            id: ID::from(&u.id),
+            email: u.email.clone(),
+            display_name: u.display_name.clone(),
+            kind: u.kind.clone(),
+            roles: u.role_list(),
+            partner_id: u.partner_id.clone().map(ID::from),
+            disabled: u.disabled,
+        }
+    }
+}
+
+/// The user `id` when the caller may see them: itself, or as an admin or partner admin.
+async fn visible_user(ctx: &Context<'_>, id: &str) -> ApiResult<Option<user::Model>> {
+    let who = Principal::of(ctx);
+    signed_in(&who)?;
+    let Some(user) = directory(ctx)?.user(id).await? else {
+        return Ok(None);
+    };
+    let allowed = user.id == who.subject
+        || match managed_scope(&who) {
+            Ok(ManagedScope::All) => true,
+            Ok(ManagedScope::Partner(partner)) => user.partner_id.as_deref() == Some(&partner),
+            Err(_) => false,
+        };
+    Ok(allowed.then_some(user))
+}
+
+/// A directory user as the services would see them (for summaries made at sign-in).
+fn principal_of(user: &user::Model) -> Principal {
+    Principal::from_caller(&crm_service_common::internal_auth::Caller {
+        subject: user.id.clone(),
+        kind: user.kind.clone(),
+        partner_id: user.partner_id.clone(),
+        roles: user.role_list(),
+        policy_version: 0,
+        session_id: None,
+    })
+}
+
+/// The plain-language summary of what `who` may see, from the policy in force.
+async fn with_summary(mut me: Me, who: &Principal) -> ApiResult<Me> {
+    let policy = crm_policies::current().await.map_err(ApiError::internal)?;
+    me.policy_version = policy.version();
+    me.can_see = match crm_service_common::access::domain(who) {
+        Some(domain) => policy
+            .summary(domain, &who.roles)
+            .iter()
+            .map(crm_policies::TypeAccess::sentence)
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(me)
 }
 
 /// The organisation stub of a partner id.
@@ -248,7 +326,7 @@ fn check_role(for_partner: bool, role: &str) -> ApiResult<()> {
     }
 }
 
-fn session(ctx: &Context<'_>, opened: Opened) -> ApiResult<Session> {
+async fn session(ctx: &Context<'_>, opened: Opened) -> ApiResult<Session> {
     let issuer = ctx
         .data::<Arc<TokenIssuer>>()
         .map_err(|_| ApiError::internal("the identity subgraph has no token issuer"))?;
@@ -263,7 +341,7 @@ fn session(ctx: &Context<'_>, opened: Opened) -> ApiResult<Session> {
         token_type: "Bearer".into(),
         expires_at: directory.now() + chrono::Duration::seconds(ACCESS_TOKEN_SECONDS),
         refresh_token: opened.refresh_token,
-        me: me_of_user(&opened.user)?,
+        me: with_summary(me_of_user(&opened.user)?, &principal_of(&opened.user)).await?,
     })
 }
 
@@ -272,6 +350,33 @@ pub struct DirectoryQuery;
 
 #[Object]
 impl DirectoryQuery {
+    /// One user of the directory: admins see anyone, a partner admin its organisation's
+    /// users, anyone else only themselves; null otherwise (as for a user that does not
+    /// exist).
+    async fn directory_user(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<DirectoryUser>> {
+        Ok(visible_user(ctx, &id)
+            .await?
+            .as_ref()
+            .map(DirectoryUser::from))
+    }
+
+    /// Federation: a user by id, under the same rule as `directoryUser`.
+    #[graphql(entity)]
+    async fn find_directory_user_by_id(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<DirectoryUser>> {
+        Ok(visible_user(ctx, &id)
+            .await?
+            .as_ref()
+            .map(DirectoryUser::from))
+    }
+
     /// Who I am, my organisation and my roles; null when not signed in.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Me>> {
         let principal = Principal::of(ctx);
@@ -282,17 +387,20 @@ impl DirectoryQuery {
         // An API key bound to a partner reaches here as its partner's kind (the door
         // decides in that domain), so a key is recognised by its id, not its kind.
         if let Some(key) = directory.api_key(&principal.subject).await? {
-            return Ok(Some(Me {
+            let me = Me {
                 id: ID::from(&principal.subject),
                 kind: CallerKind::Integrator,
                 email: None,
                 display_name: Some(key.name),
                 roles: principal.roles.clone(),
                 organization: partner(principal.partner_id.clone()),
-            }));
+                can_see: Vec::new(),
+                policy_version: 0,
+            };
+            return Ok(Some(with_summary(me, &principal).await?));
         }
         match directory.user(&principal.subject).await? {
-            Some(user) => Ok(Some(me_of_user(&user)?)),
+            Some(user) => Ok(Some(with_summary(me_of_user(&user)?, &principal).await?)),
             None => Ok(None),
         }
     }
@@ -348,7 +456,7 @@ impl DirectoryMutation {
             .into());
         }
         let opened = directory(ctx)?.sign_in(&email, &password).await?;
-        Ok(session(ctx, opened)?)
+        Ok(session(ctx, opened).await?)
     }
 
     /// Trades a refresh token for a new access token and a new refresh token.
@@ -358,7 +466,7 @@ impl DirectoryMutation {
         refresh_token: String,
     ) -> async_graphql::Result<Session> {
         let opened = directory(ctx)?.refresh(&refresh_token).await?;
-        Ok(session(ctx, opened)?)
+        Ok(session(ctx, opened).await?)
     }
 
     /// Ends the caller's session: its access and refresh tokens stop working.
@@ -526,7 +634,7 @@ impl DirectoryMutation {
         let opened = directory(ctx)?
             .redeem_invitation(&token, display_name, hash)
             .await?;
-        Ok(session(ctx, opened)?)
+        Ok(session(ctx, opened).await?)
     }
 
     /// Revokes an API key: it is refused from the next request on.

@@ -290,6 +290,94 @@ where
         .to_owned())
 }
 
+/// Why a caller may (or may not) read one record: the policy rules whose scope holds the
+/// row, or the rule that denies the type, or that no rule allows it. A record that does
+/// not exist explains as not visible with no rule, the same as one out of scope.
+#[derive(async_graphql::SimpleObject, Clone, Debug, Default)]
+#[graphql(shareable)]
+pub struct AccessExplanation {
+    /// Whether the caller may read the record.
+    pub visible: bool,
+    /// The allowing rules (as written in the policy) whose scope holds the record.
+    pub rules: Vec<String>,
+    /// The rule that denies the type to the caller, if one does.
+    pub denied_by: Option<String>,
+    /// Why, as facts the scope rests on (e.g. `buys_my_products: order ord_1`).
+    pub causes: Vec<String>,
+    /// The policy version the answer was decided with.
+    pub policy_version: u64,
+    /// The same in plain words.
+    pub summary: String,
+}
+
+/// Explains `who`'s read access to the `E` record `id`, scope by scope, at time `at`.
+pub async fn explain<E: Scoped, C: ConnectionTrait>(
+    db: &C,
+    who: &Principal,
+    id: &str,
+    at: DateTime<Utc>,
+) -> ApiResult<AccessExplanation>
+where
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    let policy_version = crm_policies::current_version();
+    let decision = decide(who, E::POLICY_TYPE, Action::Read).await?;
+    let plural = crm_policies::plural(E::POLICY_TYPE).to_lowercase();
+    let grants = match decision {
+        Decision::Denied { rule } => {
+            return Ok(AccessExplanation {
+                summary: format!("The policy denies you {plural}: {rule}."),
+                denied_by: Some(rule),
+                policy_version,
+                ..Default::default()
+            });
+        }
+        Decision::NoRule => {
+            return Ok(AccessExplanation {
+                summary: format!("No rule of the policy lets you see {plural}."),
+                policy_version,
+                ..Default::default()
+            });
+        }
+        Decision::Allow(grants) => grants,
+    };
+    let mut matching = Vec::new();
+    for grant in grants {
+        let condition = if grant.scope == Scope::All {
+            Some(all_rows())
+        } else {
+            E::scope(grant.scope, who, at).await?
+        };
+        if let Some(condition) = condition
+            && row_in::<E, C>(db, id, Condition::all().add(condition)).await?
+        {
+            matching.push(grant);
+        }
+    }
+    let summary = if matching.is_empty() {
+        format!(
+            "You cannot see this record: it is in none of the {plural} the policy lets you see."
+        )
+    } else {
+        format!(
+            "You can see it as one of {}.",
+            matching
+                .iter()
+                .map(|g| g.scope.describe())
+                .collect::<Vec<_>>()
+                .join(", and as one of ")
+        )
+    };
+    Ok(AccessExplanation {
+        visible: !matching.is_empty(),
+        rules: matching.into_iter().map(|g| g.rule).collect(),
+        denied_by: None,
+        causes: Vec::new(),
+        policy_version,
+        summary,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ use sea_orm::DatabaseConnection;
 pub mod account;
 pub mod case;
 pub mod contact;
+pub mod explain;
 pub mod interaction;
 pub mod lead;
 pub mod opportunity;
@@ -29,6 +30,7 @@ pub struct Query(
     partner::PartnerEntityQuery,
     partner::TerritoryQuery,
     share::AccountShareQuery,
+    explain::DirectoryUserEntityQuery,
 );
 
 #[derive(MergedObject, Default)]

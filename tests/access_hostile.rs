@@ -430,6 +430,37 @@ async fn explanations_name_the_rule_and_the_cause_and_follow_a_revoked_share() {
         .settle_shares(Duration::from_secs(30))
         .await
         .expect("shares settle");
+    // Rebuilding the share rows from the order feed gives the rows the live consumer kept.
+    let share_rows = || async {
+        use sea_orm::EntityTrait;
+        crm_account::entity::account_share::Entity::find()
+            .all(&system.databases.account)
+            .await
+            .expect("share rows")
+            .into_iter()
+            .map(|r| (r.account_id, r.partner_id, r.cause, r.source))
+            .collect::<BTreeSet<_>>()
+    };
+    let live = share_rows().await;
+    assert!(
+        live.len() > 10,
+        "the demo orders cause shares: {}",
+        live.len()
+    );
+    let replayed = crm_account::shares::rebuild(
+        &system.databases.account,
+        crm_service_common::events::EventBus::Memory(Default::default()),
+        crm_gateway::system::order_feed(&system.subgraphs, &system.keys).expect("feed"),
+    )
+    .await
+    .map_err(|e| e.message())
+    .expect("rebuild");
+    assert!(replayed > 0);
+    assert_eq!(
+        share_rows().await,
+        live,
+        "a rebuild ends in the same share rows"
+    );
     let url = system.public.url();
     let client = reqwest::Client::new();
     let users = crm_gateway::identity::all_users(&system.databases.identity)

@@ -73,6 +73,11 @@ enum Command {
     },
     /// Apply every service's migrations and exit.
     Migrate,
+    /// Share rows (why partners may read accounts).
+    Shares {
+        #[command(subcommand)]
+        command: SharesCommand,
+    },
     /// Write the demo world if the databases are empty, and exit.
     Seed(SeedArgs),
     /// Compose the supergraph from subgraph SDLs (by default ours, from schema/) and print
@@ -297,6 +302,21 @@ enum ServiceCommand {
     /// The identity subgraph (me, sign-in, API keys, invitations) over the identity
     /// schema; run `crm gateway --directory` on the same storage to authenticate callers.
     Identity(ServiceArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum SharesCommand {
+    /// Rebuilds the order-caused share rows from scratch by replaying the order service's
+    /// event feed (never its tables); manual shares stay. Without --order-feed-url, the
+    /// order service of this storage serves its feed on a loopback port for the rebuild.
+    Rebuild {
+        /// A running order service's base URL (its feed is GET /events).
+        #[arg(long)]
+        order_feed_url: Option<String>,
+        /// The gateway's signing key, to read a feed that answers the gateway only.
+        #[arg(long, env = "CRM_GATEWAY_SIGNING_KEY")]
+        signing_key: Option<String>,
+    },
 }
 
 /// What a subgraph process requires of its callers, from its flags.
@@ -583,6 +603,61 @@ async fn main() -> anyhow::Result<()> {
             let running = system::serve(system::bind(listen).await?, app)?;
             tracing::info!(url = %running.url(), subgraphs = ?engine.subgraphs(), "gateway listening");
             running.wait().await
+        }
+        Command::Shares {
+            command:
+                SharesCommand::Rebuild {
+                    order_feed_url,
+                    signing_key,
+                },
+        } => {
+            let dbs = system::open_databases(&storage).await?;
+            let keys = match signing_key {
+                Some(key) => KeyPair::from_base64(&key)?,
+                None => KeyPair::generate()?,
+            };
+            // The producer serves its own feed: a running one, or this storage's on a
+            // loopback port for as long as the rebuild takes.
+            let (url, _producer) = match order_feed_url {
+                Some(url) => (url, None),
+                None => {
+                    // As the producer would on start: give its committed events their
+                    // feed positions (its relay's first step).
+                    let relay = crm_order_visibility::relay(
+                        dbs.order_visibility.clone(),
+                        crm_service_common::events::EventBus::Memory(Default::default()),
+                    );
+                    while relay
+                        .run_once()
+                        .await
+                        .map_err(|e| anyhow::anyhow!(e.message()))?
+                        > 0
+                    {}
+                    let auth = SubgraphAuth::Required(Arc::new(
+                        keys.verifier(crm_order_visibility::SUBGRAPH),
+                    ));
+                    let running = system::serve(
+                        system::bind(([127, 0, 0, 1], 0).into()).await?,
+                        crm_order_visibility::app(dbs.order_visibility.clone(), auth),
+                    )?;
+                    (running.url(), Some(running))
+                }
+            };
+            let feed = system::feed_with_token(&url, &keys);
+            let started = std::time::Instant::now();
+            let applied = crm_account::shares::rebuild(
+                &dbs.account,
+                crm_service_common::events::EventBus::Memory(Default::default()),
+                feed,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message()))?;
+            tracing::info!(
+                events = applied,
+                seconds = started.elapsed().as_secs_f64(),
+                "share rows rebuilt from the order feed"
+            );
+            Ok(())
         }
         Command::Migrate => {
             system::open_databases(&storage).await?;

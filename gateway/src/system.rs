@@ -511,15 +511,18 @@ pub fn order_feed(
         .find(|(name, _)| name == crm_order_visibility::SUBGRAPH)
         .map(|(_, running)| running.url())
         .context("the order service is not running")?;
+    Ok(feed_with_token(&url, keys))
+}
+
+/// The order service's feed at `url`, read with a fresh token from `keys` per page.
+pub fn feed_with_token(url: &str, keys: &KeyPair) -> crm_service_common::events::HttpFeed {
     let signer = keys.signer();
     let reader = Caller {
         subject: "account-shares".into(),
         kind: "internal".into(),
         ..Caller::anonymous()
     };
-    Ok(
-        crm_service_common::events::HttpFeed::new(&url).with_token(Arc::new(move || {
-            signer.mint(crm_order_visibility::SUBGRAPH, &reader, "account-shares")
-        })),
-    )
+    crm_service_common::events::HttpFeed::new(url).with_token(Arc::new(move || {
+        signer.mint(crm_order_visibility::SUBGRAPH, &reader, "account-shares")
+    }))
 }

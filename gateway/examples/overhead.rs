@@ -43,10 +43,14 @@ async fn main() -> anyhow::Result<()> {
         .find(|(n, _)| n == "account")
         .map(|(_, r)| r.url())
         .expect("account");
-    let token = system
-        .keys
-        .signer()
-        .mint("account", &Caller::anonymous(), "bench");
+    // The admin's rows on every path (an anonymous caller now sees none).
+    let admin = Caller {
+        subject: "usr_admin".into(),
+        kind: "internal".into(),
+        roles: vec!["admin".into()],
+        ..Caller::anonymous()
+    };
+    let token = system.keys.signer().mint("account", &admin, "bench");
     let query = json!({ "query": "{ accounts(first: 10, orderBy: { field: NAME }) { nodes { id name segment } } }" });
     let user_token = system.identity.issuer.issue("usr_admin", None, 3_600);
     let client = reqwest::Client::new();

@@ -9,11 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use base64::Engine as _;
-use crm_e2e::world::{
-    Api, Canaries, Canary, INTERNAL_ROLES, Rng, add_world, canaries_in, may_see, user,
-};
-use crm_e2e::{fresh_storage, gateway_as};
-use crm_gateway::system::{GatewaySettings, start_all_in_one_with};
+use crm_e2e::gateway_as;
+use crm_e2e::world::{Canaries, Canary, Rng, StaffedSystem, add_world, canaries_in, may_see, user};
+use crm_gateway::system::GatewaySettings;
 use crm_oracle::{Persona, World};
 use serde_json::{Value, json};
 
@@ -197,30 +195,10 @@ fn attacks(rng: &mut Rng, world: &World, canaries: &Canaries, admin_cursor: &str
 async fn no_partner_persona_sees_a_canary_it_must_not_and_each_sees_its_own() {
     let postgres = std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty());
     let per_persona = if postgres { 300 } else { 2_000 };
-    let (storage, _dir, created) = fresh_storage().await;
-    let system = start_all_in_one_with(
-        &storage,
-        "127.0.0.1:0".parse().expect("addr"),
-        None,
-        GatewaySettings::default(),
-    )
-    .await
-    .expect("start");
-    let url = system.public.url();
-    let client = reqwest::Client::new();
-    let staff: Vec<_> = INTERNAL_ROLES
-        .iter()
-        .map(|role| user(&format!("usr_{role}"), "internal", None, role))
-        .collect();
-    crm_gateway::identity::seed(&system.databases.identity, &staff)
-        .await
-        .expect("staff");
-    let token_of = |id: &str| system.identity.issuer.issue(id, None, 3600);
-    let api = Api {
-        client: client.clone(),
-        url: url.clone(),
-        admin: token_of("usr_admin"),
-    };
+    let staffed = StaffedSystem::start().await;
+    let (system, api) = (&staffed.system, &staffed.api);
+    let (url, client) = (api.url.clone(), api.client.clone());
+    let token_of = |id: &str| staffed.token(id);
     let mut world = World::default();
     let mut canaries = Canaries::new();
     let mut rng = Rng(0xbad_c0ffee);
@@ -228,7 +206,7 @@ async fn no_partner_persona_sees_a_canary_it_must_not_and_each_sees_its_own() {
     let mut partners = Vec::new();
     for round in 0..3 {
         let (personas, _, _) =
-            add_world(&api, &mut world, &mut rng, &mut canaries, round, now).await;
+            add_world(api, &mut world, &mut rng, &mut canaries, round, now).await;
         partners.extend(personas);
     }
     // Three personas: a supplier user, a distributor user, and a distributor's partner
@@ -331,12 +309,7 @@ async fn no_partner_persona_sees_a_canary_it_must_not_and_each_sees_its_own() {
                         query,
                         variables,
                     } => {
-                        let base = system
-                            .subgraphs
-                            .iter()
-                            .find(|(name, _)| name == subgraph)
-                            .map(|(_, r)| r.url())
-                            .expect("subgraph");
+                        let base = system.subgraph_url(subgraph).expect("subgraph");
                         let body: Value = client
                             .post(format!("{base}/graphql"))
                             .bearer_auth(gateway_token(subgraph))
@@ -409,7 +382,7 @@ async fn no_partner_persona_sees_a_canary_it_must_not_and_each_sees_its_own() {
         ));
     }
     crm_e2e::report("access_hostile", &report);
-    crm_e2e::finish(system, created).await;
+    staffed.finish().await;
 }
 
 fn persona_partner(persona: &Persona) -> Option<String> {

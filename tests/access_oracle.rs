@@ -11,10 +11,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use crm_e2e::world::{Api, Canaries, INTERNAL_ROLES, Rng, add_world, user};
-use crm_e2e::{fresh_storage, gateway_as};
+use crm_e2e::gateway_as;
+use crm_e2e::world::{Canaries, INTERNAL_ROLES, Rng, StaffedSystem, add_world, user};
 use crm_gateway::identity::DemoUser;
-use crm_gateway::system::{GatewaySettings, start_all_in_one_with};
 use crm_oracle::{Persona, World};
 use serde_json::{Value, json};
 
@@ -305,37 +304,13 @@ impl Check<'_> {
 async fn what_every_persona_sees_equals_the_oracle_of_the_access_matrix() {
     let postgres = std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty());
     let min_cases = if postgres { 1_000 } else { 10_000 };
-    let (storage, _dir, created) = fresh_storage().await;
-    let system = start_all_in_one_with(
-        &storage,
-        "127.0.0.1:0".parse().expect("addr"),
-        None,
-        GatewaySettings::default(),
-    )
-    .await
-    .expect("start");
-    let url = system.public.url();
+    let staffed = StaffedSystem::start().await;
+    let (system, api) = (&staffed.system, &staffed.api);
+    let (url, client) = (api.url.clone(), api.client.clone());
     let account_url = system
-        .subgraphs
-        .iter()
-        .find(|(name, _)| name == crm_account::SUBGRAPH)
-        .map(|(_, r)| r.url())
+        .subgraph_url(crm_account::SUBGRAPH)
         .expect("account subgraph");
-    let client = reqwest::Client::new();
-    // The internal staff, one user per department.
-    let staff: Vec<DemoUser> = INTERNAL_ROLES
-        .iter()
-        .map(|role| user(&format!("usr_{role}"), "internal", None, role))
-        .collect();
-    crm_gateway::identity::seed(&system.databases.identity, &staff)
-        .await
-        .expect("staff");
-    let token_of = |id: &str| system.identity.issuer.issue(id, None, 3600);
-    let api = Api {
-        client: client.clone(),
-        url: url.clone(),
-        admin: token_of("usr_admin"),
-    };
+    let token_of = |id: &str| staffed.token(id);
     let mut world = World::default();
     let mut canaries = Canaries::new();
     let mut rng = Rng(0x05ee_d0f0_ac1e);
@@ -345,7 +320,7 @@ async fn what_every_persona_sees_equals_the_oracle_of_the_access_matrix() {
     let mut partner_personas: Vec<(Persona, String)> = Vec::new();
     while cases < min_cases {
         let (personas, round_accounts, round_orders) =
-            add_world(&api, &mut world, &mut rng, &mut canaries, round, now).await;
+            add_world(api, &mut world, &mut rng, &mut canaries, round, now).await;
         let users: Vec<DemoUser> = personas
             .iter()
             .map(|(persona, id)| match persona {
@@ -368,7 +343,7 @@ async fn what_every_persona_sees_equals_the_oracle_of_the_access_matrix() {
             account_url: &account_url,
             world: &world,
             now,
-            system: &system,
+            system,
         };
         // Every internal department, and the partners of the last two worlds (earlier
         // ones were checked when they were new; their rows still count in every slice).
@@ -403,7 +378,7 @@ async fn what_every_persona_sees_equals_the_oracle_of_the_access_matrix() {
         account_url: &account_url,
         world: &world,
         now: now + 7200,
-        system: &system,
+        system,
     };
     let mut expiry_cases = 0;
     let expiring: BTreeMap<String, usize> = world
@@ -434,5 +409,5 @@ async fn what_every_persona_sees_equals_the_oracle_of_the_access_matrix() {
         ),
     );
     assert!(cases >= min_cases);
-    crm_e2e::finish(system, created).await;
+    staffed.finish().await;
 }

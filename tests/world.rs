@@ -422,3 +422,53 @@ pub fn user(id: &str, kind: &'static str, partner: Option<String>, role: &str) -
         roles: role.to_owned(),
     }
 }
+
+/// An all-in-one with no demo world and one internal user per department
+/// (`usr_<role>`), and the admin's API client; `token` signs any directory user in.
+pub struct StaffedSystem {
+    pub system: crm_gateway::system::AllInOne,
+    pub api: Api,
+    pub created: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl StaffedSystem {
+    pub async fn start() -> Self {
+        let (storage, dir, created) = crate::fresh_storage().await;
+        let system = crm_gateway::system::start_all_in_one_with(
+            &storage,
+            "127.0.0.1:0".parse().expect("addr"),
+            None,
+            crm_gateway::system::GatewaySettings::default(),
+        )
+        .await
+        .expect("start");
+        let staff: Vec<DemoUser> = INTERNAL_ROLES
+            .iter()
+            .map(|role| user(&format!("usr_{role}"), "internal", None, role))
+            .collect();
+        crm_gateway::identity::seed(&system.databases.identity, &staff)
+            .await
+            .expect("staff");
+        let api = Api {
+            client: reqwest::Client::new(),
+            url: system.public.url(),
+            admin: system.identity.issuer.issue("usr_admin", None, 3600),
+        };
+        Self {
+            system,
+            api,
+            created,
+            _dir: dir,
+        }
+    }
+
+    /// An access token for the directory user `id`.
+    pub fn token(&self, id: &str) -> String {
+        self.system.identity.issuer.issue(id, None, 3600)
+    }
+
+    pub async fn finish(self) {
+        crate::finish(self.system, self.created).await;
+    }
+}

@@ -59,20 +59,17 @@ async fn main() -> anyhow::Result<()> {
 
     // Personas from the seeded world: suppliers by how many order lines they have.
     let client = reqwest::Client::new();
-    let url_of = |name: &str| {
-        system
-            .subgraphs
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, r)| format!("{}/graphql", r.url()))
-            .expect("subgraph")
-    };
+    let url_of = |name: &str| format!("{}/graphql", system.subgraph_url(name).expect("subgraph"));
     let (account_url, order_url) = (url_of("account"), url_of("order-visibility"));
     let admin = caller("usr_admin", "internal", None, "admin");
     let post = |url: String, who: Caller, query: &'static str| {
         let client = client.clone();
         let token = system.keys.signer().mint(
-            if url == account_url { "account" } else { "order-visibility" },
+            if url == account_url {
+                "account"
+            } else {
+                "order-visibility"
+            },
             &who,
             "bench",
         );
@@ -98,12 +95,20 @@ async fn main() -> anyhow::Result<()> {
     .await;
     let mut suppliers = Vec::new();
     let mut distributor = None;
-    for p in partners["data"]["partners"]["nodes"].as_array().expect("partners") {
+    for p in partners["data"]["partners"]["nodes"]
+        .as_array()
+        .expect("partners")
+    {
         let id = p["id"].as_str().expect("id").to_owned();
         if p["kind"] == "SUPPLIER" {
             let who = caller("bench", "supplier", Some(&id), "partner_user");
             let lines = post(order_url.clone(), who, "{ orderLines { totalCount } }").await;
-            suppliers.push((lines["data"]["orderLines"]["totalCount"].as_i64().unwrap_or(0), id));
+            suppliers.push((
+                lines["data"]["orderLines"]["totalCount"]
+                    .as_i64()
+                    .unwrap_or(0),
+                id,
+            ));
         } else if distributor.is_none() {
             distributor = Some(id);
         }
@@ -137,17 +142,27 @@ async fn main() -> anyhow::Result<()> {
         let at = access::now();
         let started = Instant::now();
         for _ in 0..iterations {
-            let _ = access::visible::<crm_account::entity::account::Entity>(&principal, Action::Read, at).await?;
+            access::visible::<crm_account::entity::account::Entity>(&principal, Action::Read, at)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?;
         }
         let account = started.elapsed() / iterations;
         let started = Instant::now();
         for _ in 0..iterations {
-            let _ = access::visible::<crm_order_visibility::entity::order::Entity>(&principal, Action::Read, at).await?;
+            access::visible::<crm_order_visibility::entity::order::Entity>(
+                &principal,
+                Action::Read,
+                at,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message()))?;
         }
         let order = started.elapsed() / iterations;
         println!("| {label} | {account:?} | {order:?} |");
     }
-    let policy = crm_policies::current().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let policy = crm_policies::current()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let started = Instant::now();
     for _ in 0..iterations {
         let _ = policy.decide(Domain::Supplier, "partner_user", "Order", Action::Read);
@@ -158,11 +173,15 @@ async fn main() -> anyhow::Result<()> {
         let _ = policy.enforce(Domain::Supplier, "partner_user", "Order", Action::Read)?;
     }
     let enforce = started.elapsed() / iterations;
-    println!("\ncompiled decision look-up: {lookup:?}; one Casbin enforce() for comparison: {enforce:?}\n");
+    println!(
+        "\ncompiled decision look-up: {lookup:?}; one Casbin enforce() for comparison: {enforce:?}\n"
+    );
 
     // (2) Scoped vs unscoped first page at the subgraphs.
     println!("## First page (50) at the subgraph, {requests} sequential requests each\n");
-    println!("| query | persona | rows visible | p50 | p99 | p50 / admin p50 |\n|---|---|---|---|---|---|");
+    println!(
+        "| query | persona | rows visible | p50 | p99 | p50 / admin p50 |\n|---|---|---|---|---|---|"
+    );
     for (name, url, query) in [
         (
             "accounts",

@@ -318,6 +318,14 @@ pub struct AllInOne {
 }
 
 impl AllInOne {
+    /// The base URL of one subgraph's loopback listener.
+    pub fn subgraph_url(&self, subgraph: &str) -> Option<String> {
+        self.subgraphs
+            .iter()
+            .find(|(name, _)| name == subgraph)
+            .map(|(_, running)| running.url())
+    }
+
     /// Waits until the account service applied every order event written so far (share
     /// rows follow orders asynchronously), up to `limit`.
     pub async fn settle_shares(&self, limit: std::time::Duration) -> anyhow::Result<()> {

@@ -143,13 +143,7 @@ pub async fn get_many<E: Record, C: ConnectionTrait>(
 where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(E::find()
-        .filter(Expr::col("id").is_in(ids.iter().cloned()))
-        .all(db)
-        .await?)
+    get_many_where::<E, C>(db, ids, sea_orm::sea_query::Condition::all()).await
 }
 
 /// Fetches the records among `ids` that meet `condition` (the caller's visibility), in one

@@ -465,7 +465,7 @@ async fn explanations_name_the_rule_and_the_cause_and_follow_a_revoked_share() {
     // The supplier: every account it sees is explained by its rule and an order cause.
     let data = ask(
         token(&supplier),
-        "{ me { canSee policyVersion } accounts(first: 5) { nodes { id access { visible rules causes summary } } } }",
+        "{ me { canSee policyVersion } accounts(first: 5) { nodes { id access { visible rules causes summary } } } orders(first: 3) { nodes { access { visible rules } } } }",
         json!({}),
     )
     .await;
@@ -483,6 +483,12 @@ async fn explanations_name_the_rule_and_the_cause_and_follow_a_revoked_share() {
         can_see.iter().all(|s| !s.starts_with("Contacts")),
         "{can_see:?}"
     );
+    for order in data["orders"]["nodes"].as_array().expect("orders") {
+        assert_eq!(
+            order["access"],
+            json!({ "visible": true, "rules": ["partner_user, supplier, Order, read, has_my_product, allow"] })
+        );
+    }
     let nodes = data["accounts"]["nodes"].as_array().expect("nodes");
     assert!(!nodes.is_empty(), "the demo supplier sees accounts");
     for node in nodes {

@@ -49,7 +49,7 @@ pub async fn append<C: ConnectionTrait>(db: &C, events: Vec<NewEvent>) -> ApiRes
         return Ok(());
     }
     let now = crate::record::now();
-    let rows = events.into_iter().map(|e| outbox_event::ActiveModel {
+    let mut rows = events.into_iter().map(|e| outbox_event::ActiveModel {
         seq: NotSet,
         event_id: Set(uuid::Uuid::new_v4().to_string()),
         aggregate_type: Set(e.aggregate_type.to_owned()),
@@ -60,8 +60,15 @@ pub async fn append<C: ConnectionTrait>(db: &C, events: Vec<NewEvent>) -> ApiRes
         position: Set(None),
         published_at: Set(None),
     });
-    Outbox::insert_many(rows).exec_without_returning(db).await?;
-    Ok(())
+    // In statements of at most 500 rows: one statement binds 8 values a row, and SQLite
+    // refuses more than 32,766 (a seed or a bulk import writes thousands at once).
+    loop {
+        let chunk: Vec<_> = rows.by_ref().take(500).collect();
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        Outbox::insert_many(chunk).exec_without_returning(db).await?;
+    }
 }
 
 /// Gives up to `limit` committed, unpositioned events the next positions, in insertion

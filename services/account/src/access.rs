@@ -17,11 +17,18 @@ fn partner(who: &Principal) -> Option<&str> {
 }
 
 /// Accounts shared with `partner_id` for `cause`: share rows still in force at `at`.
+/// A correlated `EXISTS`, so a first page walks the accounts in page order and stops after
+/// one page (an `IN` list made the database fetch every shared account, then sort them:
+/// 2.7 ms against 0.34 ms for the largest supplier of a 2,000-account SQLite world).
 pub fn shared_accounts(partner_id: &str, cause: Scope, at: DateTime<Utc>) -> SimpleExpr {
     use account_share::Column as S;
     let rows = Query::select()
-        .column(S::AccountId)
+        .expr(Expr::val(1))
         .from(account_share::Entity)
+        .and_where(
+            Expr::col((account_share::Entity, S::AccountId))
+                .equals((account::Entity, account::Column::Id)),
+        )
         .and_where(Expr::col(S::PartnerId).eq(partner_id))
         .and_where(Expr::col(S::Cause).eq(cause.name()))
         .and_where(Expr::col(S::ArchivedAt).is_null())
@@ -31,7 +38,7 @@ pub fn shared_accounts(partner_id: &str, cause: Scope, at: DateTime<Utc>) -> Sim
                 .add(Expr::col(S::ExpiresAt).gt(at)),
         )
         .to_owned();
-    Expr::col(account::Column::Id).in_subquery(rows)
+    Expr::exists(rows)
 }
 
 /// Accounts in one of the territories `partner_id` covers.

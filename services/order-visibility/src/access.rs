@@ -24,14 +24,21 @@ fn products_of(supplier: &str) -> SelectStatement {
         .to_owned()
 }
 
-/// Ids of the orders with a (not archived) line of `supplier`'s products.
-fn orders_with_products_of(supplier: &str) -> SelectStatement {
-    Query::select()
-        .column(order_line::Column::OrderId)
-        .from(order_line::Entity)
-        .and_where(Expr::col(order_line::Column::ArchivedAt).is_null())
-        .and_where(Expr::col(order_line::Column::ProductId).in_subquery(products_of(supplier)))
-        .to_owned()
+/// Orders with a (not archived) line of `supplier`'s products: a correlated `EXISTS`, so a
+/// first page walks orders in page order and stops after one page.
+fn has_line_of_products_of(supplier: &str) -> SimpleExpr {
+    Expr::exists(
+        Query::select()
+            .expr(Expr::val(1))
+            .from(order_line::Entity)
+            .and_where(
+                Expr::col((order_line::Entity, order_line::Column::OrderId))
+                    .equals((order::Entity, order::Column::Id)),
+            )
+            .and_where(Expr::col(order_line::Column::ArchivedAt).is_null())
+            .and_where(Expr::col(order_line::Column::ProductId).in_subquery(products_of(supplier)))
+            .to_owned(),
+    )
 }
 
 /// Ids of the orders `distributor` fulfils.
@@ -69,9 +76,7 @@ impl Scoped for order::Entity {
         _at: DateTime<Utc>,
     ) -> ApiResult<Option<SimpleExpr>> {
         Ok(match (scope, partner(who)) {
-            (Scope::HasMyProduct, Some(own)) => {
-                Some(Expr::col(order::Column::Id).in_subquery(orders_with_products_of(own)))
-            }
+            (Scope::HasMyProduct, Some(own)) => Some(has_line_of_products_of(own)),
             (Scope::FulfilledByMe, Some(own)) => {
                 Some(Expr::col(order::Column::FulfillingDistributorId).eq(own))
             }

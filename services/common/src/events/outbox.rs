@@ -67,7 +67,9 @@ pub async fn append<C: ConnectionTrait>(db: &C, events: Vec<NewEvent>) -> ApiRes
         if chunk.is_empty() {
             return Ok(());
         }
-        Outbox::insert_many(chunk).exec_without_returning(db).await?;
+        Outbox::insert_many(chunk)
+            .exec_without_returning(db)
+            .await?;
     }
 }
 

@@ -577,6 +577,43 @@ async fn explanations_name_the_rule_and_the_cause_and_follow_a_revoked_share() {
             .is_some_and(|s| s.starts_with("You cannot see this record")),
         "{after}"
     );
+    // A write is re-checked after it: a sales user converting its own lead into an account
+    // it does not own would create a contact it may not change, so nothing is kept.
+    let sales = first("internal", "sales");
+    let leads = ask(
+        admin_token.clone(),
+        "query($o: ID!) { leads(first: 50, filter: { ownerUserId: $o }) { nodes { id version status } } }",
+        json!({ "o": sales.id }),
+    )
+    .await;
+    let lead = leads["leads"]["nodes"]
+        .as_array()
+        .expect("leads")
+        .iter()
+        .find(|l| l["status"] != "CONVERTED" && l["status"] != "DISQUALIFIED")
+        .cloned()
+        .expect("an open lead of the sales user");
+    let (_, refused_conversion) = gateway_as(
+        &client,
+        &url,
+        Some(&token(&sales)),
+        "mutation($id: ID!, $v: Int!, $a: ID!) { convertLead(id: $id, version: $v, input: { accountId: $a }) { contact { id } } }",
+        json!({ "id": lead["id"], "v": lead["version"], "a": account }),
+    )
+    .await;
+    assert_eq!(
+        refused_conversion["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{refused_conversion}"
+    );
+    let contacts = ask(
+        admin_token.clone(),
+        "query($a: ID!, $l: ID!) { contacts(filter: { accountId: $a }) { totalCount } lead(id: $l) { status } }",
+        json!({ "a": account, "l": lead["id"] }),
+    )
+    .await;
+    assert_eq!(contacts["contacts"]["totalCount"], json!(0), "{contacts}");
+    assert_ne!(contacts["lead"]["status"], json!("CONVERTED"), "{contacts}");
+
     // A partner cannot ask about another organisation's user.
     let (_, refused) = gateway_as(
         &client,

@@ -331,6 +331,15 @@ impl LeadConversionMutation {
             ..Default::default()
         };
         let lead = store::update_versioned::<lead::Entity, _>(&txn, &id, version, changes).await?;
+        // What the conversion wrote must all be the caller's to change (a sales user converts
+        // into accounts, contacts and opportunities it owns); otherwise nothing is kept.
+        access::check_still_writable::<lead::Entity, _>(ctx, &txn, &lead.id).await?;
+        access::check_still_writable::<account::Entity, _>(ctx, &txn, &account.id).await?;
+        access::check_still_writable::<contact::Entity, _>(ctx, &txn, &contact.id).await?;
+        if let Some(opportunity) = &opportunity {
+            access::check_still_writable::<opportunity::Entity, _>(ctx, &txn, &opportunity.id)
+                .await?;
+        }
         crm_service_common::db::commit(txn).await?;
         Ok(ConvertLeadResult {
             lead: Lead(lead),

@@ -288,6 +288,15 @@ struct ServiceArgs {
     /// Accept requests without a gateway token. Only for local tests and development.
     #[arg(long)]
     insecure_no_gateway_auth: bool,
+    /// A shared secret (16 characters or more) that opens this service's event feed to
+    /// consumers in other service processes, and that the account service sends to the
+    /// order service's feed.
+    #[arg(long, env = "CRM_FEED_KEY")]
+    feed_key: Option<String>,
+    /// The account service only: the order service's base URL, whose events keep the
+    /// share rows (with CRM_FEED_KEY and REDIS_URL).
+    #[arg(long, env = "CRM_ORDER_FEED_URL")]
+    order_feed_url: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -323,7 +332,7 @@ enum SharesCommand {
 fn subgraph_auth(args: &ServiceArgs, subgraph: &str) -> anyhow::Result<SubgraphAuth> {
     match (&args.gateway_public_key, args.insecure_no_gateway_auth) {
         (Some(key), _) => Ok(SubgraphAuth::Required(Arc::new(
-            TokenVerifier::from_base64(key, subgraph)?,
+            TokenVerifier::from_base64(key, subgraph)?.with_feed_key(args.feed_key.clone()),
         ))),
         (None, true) => {
             tracing::warn!("gateway tokens are not checked (--insecure-no-gateway-auth)");
@@ -359,11 +368,43 @@ async fn run_service(
     let db = crm_service_common::db::connect(&storage.target(service)).await?;
     migrate(&db).await?;
     let bus = storage.event_bus().await?;
-    let _relay = crm_service_common::events::Relay::new(db.clone(), service, bus).spawn();
+    let _relay = crm_service_common::events::Relay::new(db.clone(), service, bus.clone()).spawn();
     let _policy = follow_policy(storage).await?;
+    let _shares = share_consumer(service, &args, &db, &bus)?;
     let running = system::serve(system::bind(args.listen).await?, app(db, auth))?;
     tracing::info!(url = %running.url(), storage = %storage.describe(), service, "service listening");
     running.wait().await
+}
+
+/// The account service's consumer of the order service's events (the share rows), when
+/// it is told where the order service is.
+fn share_consumer(
+    service: &str,
+    args: &ServiceArgs,
+    db: &sea_orm::DatabaseConnection,
+    bus: &crm_service_common::events::EventBus,
+) -> anyhow::Result<Option<crm_service_common::events::consumer::ConsumerHandle>> {
+    let is_account = service == crm_account::SERVICE;
+    match &args.order_feed_url {
+        Some(_) if !is_account => anyhow::bail!("--order-feed-url is for the account service"),
+        Some(url) => {
+            let mut feed = crm_service_common::events::HttpFeed::new(url);
+            if let Some(key) = args.feed_key.clone() {
+                feed = feed.with_token(Arc::new(move || key.clone()));
+            }
+            Ok(Some(
+                crm_account::shares::consumer(db.clone(), bus.clone(), feed).spawn(),
+            ))
+        }
+        None => {
+            if is_account {
+                tracing::warn!(
+                    "no --order-feed-url: share rows will not follow the order service's events"
+                );
+            }
+            Ok(None)
+        }
+    }
 }
 
 /// A service process decides with the policy the gateway publishes to Redis (checked on

@@ -1,4 +1,4 @@
-//! A policy edit reaches another OS process within 2 s: the all-in-one `crm` (where an
+//! Separate OS processes of the real binary. A policy edit reaches another OS process within 2 s: the all-in-one `crm` (where an
 //! admin edits the policy) and a separate `crm service account` that follows the policy
 //! through Redis. Also when the change message is lost: a version written to Redis without
 //! its message is picked up by the follower's periodic check. Both processes run the real
@@ -326,4 +326,155 @@ fn uuid_like() -> String {
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     format!("{nanos:x}-{}", std::process::id())
+}
+
+/// Share rows across processes: the account service, as its own process, follows the
+/// order service's events (Redis Streams, and the order service's feed opened with a feed
+/// key), so a supplier sees the account that ordered its product.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_rows_follow_order_events_between_service_processes() {
+    let redis_url = std::env::var("REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+    let namespace = format!("shares-test-{}", uuid_like());
+    let client = reqwest::Client::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let keys = KeyPair::generate().expect("keys");
+    let feed_key = "feed-key-for-this-test-0123456789".to_owned();
+    let shared = [
+        ("CRM_GATEWAY_PUBLIC_KEY", keys.public_base64()),
+        ("CRM_FEED_KEY", feed_key.clone()),
+    ];
+    let (_orders, order_url) = start(
+        &["service", "order-visibility", "--listen", "127.0.0.1:0"],
+        &dir.path().join("orders"),
+        &redis_url,
+        &namespace,
+        &shared,
+        "service listening",
+    )
+    .await;
+    let mut account_env = shared.to_vec();
+    account_env.push(("CRM_ORDER_FEED_URL", order_url.clone()));
+    let (_accounts, account_url) = start(
+        &["service", "account", "--listen", "127.0.0.1:0"],
+        &dir.path().join("accounts"),
+        &redis_url,
+        &namespace,
+        &account_env,
+        "service listening",
+    )
+    .await;
+
+    // The feed opens to its key and to gateway tokens only.
+    let feed = |bearer: Option<String>| {
+        let mut request = client.get(format!("{order_url}/events?after=0"));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        request.send()
+    };
+    assert_eq!(feed(None).await.expect("feed").status(), 401);
+    assert_eq!(
+        feed(Some("feed-key-wrong-0123456789abcdefg".into()))
+            .await
+            .expect("feed")
+            .status(),
+        401
+    );
+    assert_eq!(
+        feed(Some(feed_key.clone())).await.expect("feed").status(),
+        200
+    );
+
+    let admin = |audience: &str| {
+        keys.signer()
+            .mint(audience, &caller("usr_admin", "admin"), "t")
+    };
+    let account = post(
+        &client,
+        &account_url,
+        &admin("account"),
+        "mutation { createAccount(input: { name: \"Buyer\", segment: SMB, tier: KEY, lifecycleStage: CUSTOMER }) { id } } ",
+        json!({}),
+    )
+    .await["data"]["createAccount"]["id"]
+        .as_str()
+        .expect("account")
+        .to_owned();
+    let supplier = post(
+        &client,
+        &account_url,
+        &admin("account"),
+        "mutation { createPartner(input: { name: \"Maker\", kind: SUPPLIER, tier: GOLD }) { id } }",
+        json!({}),
+    )
+    .await["data"]["createPartner"]["id"]
+        .as_str()
+        .expect("partner")
+        .to_owned();
+    let as_supplier = Caller {
+        subject: "usr_maker".into(),
+        kind: "supplier".into(),
+        partner_id: Some(supplier.clone()),
+        roles: vec!["partner_user".into()],
+        policy_version: 0,
+        session_id: None,
+    };
+    let seen = || async {
+        let token = keys.signer().mint("account", &as_supplier, "t");
+        post(
+            &client,
+            &account_url,
+            &token,
+            "{ accounts { totalCount } }",
+            json!({}),
+        )
+        .await["data"]["accounts"]["totalCount"]
+            .clone()
+    };
+    assert_eq!(seen().await, json!(0), "no order yet, no share");
+
+    let orders = admin("order-visibility");
+    let product = post(
+        &client,
+        &order_url,
+        &orders,
+        "mutation($s: ID!) { createProduct(input: { sku: \"SKU-1\", name: \"Widget\", supplierPartnerId: $s, unitPrice: \"5.00\", currency: \"EUR\" }) { id } }",
+        json!({ "s": supplier }),
+    )
+    .await["data"]["createProduct"]["id"]
+        .as_str()
+        .expect("product")
+        .to_owned();
+    let order = post(
+        &client,
+        &order_url,
+        &orders,
+        "mutation($a: ID!) { createOrder(input: { accountId: $a, currency: \"EUR\" }) { id } }",
+        json!({ "a": account }),
+    )
+    .await["data"]["createOrder"]["id"]
+        .as_str()
+        .expect("order")
+        .to_owned();
+    let line = post(
+        &client,
+        &order_url,
+        &orders,
+        "mutation($o: ID!, $p: ID!) { createOrderLine(input: { orderId: $o, productId: $p, quantity: 1, unitPrice: \"5.00\", currency: \"EUR\" }) { id } }",
+        json!({ "o": order, "p": product }),
+    )
+    .await;
+    assert!(line["data"]["createOrderLine"]["id"].is_string(), "{line}");
+    let started = Instant::now();
+    while seen().await != json!(1) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the account process never learned of the order"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("share row across processes after {:?}", started.elapsed());
 }

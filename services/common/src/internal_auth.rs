@@ -166,6 +166,9 @@ impl TokenSigner {
 pub struct TokenVerifier {
     key: DecodingKey,
     validation: Validation,
+    /// A secret that also opens this service's event feed (`GET /events`), for consumers
+    /// in other service processes, which hold no gateway key.
+    feed_key: Option<String>,
 }
 
 impl TokenVerifier {
@@ -180,7 +183,27 @@ impl TokenVerifier {
         Self {
             key: DecodingKey::from_ed_der(public_key),
             validation,
+            feed_key: None,
         }
+    }
+
+    /// The same verifier, also opening the event feed to bearers of `feed_key` (ignored
+    /// when shorter than 16 characters: a feed key must not be guessable).
+    pub fn with_feed_key(mut self, feed_key: Option<String>) -> Self {
+        self.feed_key = feed_key.filter(|k| k.len() >= 16);
+        self
+    }
+
+    /// Whether `bearer` is this service's feed key (compared in constant time).
+    pub fn opens_feed(&self, bearer: &str) -> bool {
+        self.feed_key.as_deref().is_some_and(|key| {
+            key.len() == bearer.len()
+                && key
+                    .bytes()
+                    .zip(bearer.bytes())
+                    .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                    == 0
+        })
     }
 
     /// A verifier from the gateway's public key in base64.

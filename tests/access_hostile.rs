@@ -542,10 +542,17 @@ async fn explanations_name_the_rule_and_the_cause_and_follow_a_revoked_share() {
     .await;
     let seen = ask(
         token(&distributor),
-        "query($a: ID!) { account(id: $a) { name access { visible rules causes } } }",
+        "query($a: ID!) { account(id: $a) { name access { visible rules causes } } contacts(first: 3) { nodes { access { rules } } } }",
         json!({ "a": account }),
     )
     .await;
+    // Every record type explains itself the same way.
+    for contact in seen["contacts"]["nodes"].as_array().expect("contacts") {
+        assert_eq!(
+            contact["access"]["rules"],
+            json!(["partner_user, distributor, Contact, read, on_visible_accounts, allow"])
+        );
+    }
     assert_eq!(
         seen["account"]["access"],
         json!({ "visible": true, "rules": ["partner_user, distributor, Account, read, manual_share, allow"], "causes": ["manual_share"] })

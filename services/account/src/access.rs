@@ -87,6 +87,33 @@ impl Scoped for account::Entity {
             _ => None,
         })
     }
+
+    /// A partner's share rows for the account, e.g. `buys_my_products (order:ord_1)` or
+    /// `manual_share until 2026-12-01T00:00:00+00:00`.
+    async fn causes(
+        db: &sea_orm::DatabaseConnection,
+        who: &Principal,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> ApiResult<Vec<String>> {
+        let Some(partner) = partner(who) else {
+            return Ok(Vec::new());
+        };
+        Ok(crate::graphql::share::causes_of(db, id, partner, at)
+            .await?
+            .into_iter()
+            .map(|share| {
+                let mut cause = share.cause.clone();
+                if let Some(source) = &share.source {
+                    cause.push_str(&format!(" ({source})"));
+                }
+                if let Some(until) = share.expires_at {
+                    cause.push_str(&format!(" until {}", until.to_rfc3339()));
+                }
+                cause
+            })
+            .collect())
+    }
 }
 
 impl Scoped for contact::Entity {

@@ -128,6 +128,18 @@ where
         who: &Principal,
         at: DateTime<Utc>,
     ) -> impl std::future::Future<Output = ApiResult<Option<SimpleExpr>>> + Send;
+
+    /// The facts behind `who`'s access to the visible record `id`, for explanations (an
+    /// account's share rows, say). Most types have none beyond the rule.
+    fn causes(
+        db: &sea_orm::DatabaseConnection,
+        who: &Principal,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> impl std::future::Future<Output = ApiResult<Vec<String>>> + Send {
+        let _ = (db, who, id, at);
+        async { Ok(Vec::new()) }
+    }
 }
 
 /// A condition no row meets.
@@ -310,9 +322,10 @@ pub struct AccessExplanation {
     pub summary: String,
 }
 
-/// Explains `who`'s read access to the `E` record `id`, scope by scope, at time `at`.
-pub async fn explain<E: Scoped, C: ConnectionTrait>(
-    db: &C,
+/// Explains `who`'s read access to the `E` record `id`, scope by scope, at time `at`, with
+/// the causes behind it ([`Scoped::causes`]).
+pub async fn explain<E: Scoped>(
+    db: &sea_orm::DatabaseConnection,
     who: &Principal,
     id: &str,
     at: DateTime<Utc>,
@@ -349,7 +362,7 @@ where
             E::scope(grant.scope, who, at).await?
         };
         if let Some(condition) = condition
-            && row_in::<E, C>(db, id, Condition::all().add(condition)).await?
+            && row_in::<E, _>(db, id, Condition::all().add(condition)).await?
         {
             matching.push(grant);
         }
@@ -368,11 +381,16 @@ where
                 .join(", and as one of ")
         )
     };
+    let causes = if matching.is_empty() {
+        Vec::new()
+    } else {
+        E::causes(db, who, id, at).await?
+    };
     Ok(AccessExplanation {
         visible: !matching.is_empty(),
         rules: matching.into_iter().map(|g| g.rule).collect(),
         denied_by: None,
-        causes: Vec::new(),
+        causes,
         policy_version,
         summary,
     })

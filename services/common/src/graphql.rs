@@ -288,6 +288,21 @@ macro_rules! ordering {
     };
 }
 
+/// Explains the caller's access to the record `id` whose model is `M` (the `access` field
+/// every record type has).
+pub async fn explain_record<M>(
+    ctx: &Context<'_>,
+    _model: &M,
+    id: &str,
+) -> ApiResult<access::AccessExplanation>
+where
+    M: sea_orm::ModelTrait,
+    M::Entity: Scoped,
+    <M::Entity as sea_orm::EntityTrait>::ActiveModel: ActiveModelTrait<Entity = M::Entity> + Send,
+{
+    access::explain::<M::Entity>(db(ctx)?, &Principal::of(ctx), id, access::now()).await
+}
+
 /// Declares the `#[Object]` of a record type: the standard fields every record has, then
 /// the type's own. (The fields must be in the tokens the `Object` macro sees, hence one
 /// macro around the whole impl.)
@@ -317,6 +332,14 @@ macro_rules! record_object {
             /// unless `filter.includeArchived` is true.
             async fn archived_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
                 self.0.archived_at
+            }
+            /// Why you can see this record: the policy rules whose scope holds it, and the
+            /// facts behind them (for accounts, the share causes).
+            async fn access(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+            ) -> async_graphql::Result<$crate::access::AccessExplanation> {
+                Ok($crate::graphql::explain_record(ctx, &self.0, &self.0.id).await?)
             }
 
             $($body)*

@@ -56,11 +56,7 @@ record_object!(Account {
     async fn internal_note(&self, ctx: &Context<'_>) -> Option<&str> {
         shown(!is_partner(&Principal::of(ctx)), self.0.internal_note.as_deref()).flatten()
     }
-    /// Why you can see this account: the policy rules whose scope holds it, and for
-    /// partners the share causes (an order of your product, a territory, a manual share).
-    async fn access(&self, ctx: &Context<'_>) -> Result<crm_service_common::access::AccessExplanation> {
-        Ok(super::explain::explain_account(ctx, &Principal::of(ctx), &self.0.id).await?)
-    }
+
     /// The people at this account.
     async fn contacts(
         &self,

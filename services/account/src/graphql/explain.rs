@@ -9,7 +9,6 @@ use crm_service_common::principal::{Principal, PrincipalKind};
 use crm_service_common::{ApiError, ApiResult};
 
 use super::db;
-use super::share::causes_of;
 use crate::entity::account;
 
 /// Explains `who`'s access to an account, with the share causes behind it.
@@ -18,28 +17,7 @@ pub async fn explain_account(
     who: &Principal,
     account_id: &str,
 ) -> ApiResult<AccessExplanation> {
-    let db = db(ctx)?;
-    let mut explanation =
-        access::explain::<account::Entity, _>(db, who, account_id, access::now()).await?;
-    if explanation.visible
-        && let Some(partner) = &who.partner_id
-    {
-        explanation.causes = causes_of(db, account_id, partner)
-            .await?
-            .into_iter()
-            .map(|share| {
-                let mut cause = share.cause.clone();
-                if let Some(source) = &share.source {
-                    cause.push_str(&format!(" ({source})"));
-                }
-                if let Some(until) = share.expires_at {
-                    cause.push_str(&format!(" until {}", until.to_rfc3339()));
-                }
-                cause
-            })
-            .collect();
-    }
-    Ok(explanation)
+    access::explain::<account::Entity>(db(ctx)?, who, account_id, access::now()).await
 }
 
 /// A user of the directory (owned by the identity subgraph), extended here.

@@ -198,14 +198,14 @@ fn revoke_refused() -> ApiError {
     }
 }
 
-/// The causes by which `partner_id` may read `account_id` now (for explanations).
+/// The share rows by which `partner_id` may read `account_id` at `now` (for explanations).
 pub async fn causes_of(
     db: &sea_orm::DatabaseConnection,
     account_id: &str,
     partner_id: &str,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> ApiResult<Vec<account_share::Model>> {
     use account_share::Column as C;
-    let now = access::now();
     Ok(account_share::Entity::find()
         .filter(Expr::col(C::AccountId).eq(account_id))
         .filter(Expr::col(C::PartnerId).eq(partner_id))

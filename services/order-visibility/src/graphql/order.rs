@@ -68,18 +68,7 @@ record_object!(Order {
     async fn internal_note(&self, ctx: &Context<'_>) -> Option<&str> {
         shown(!is_partner(&Principal::of(ctx)), self.0.internal_note.as_deref()).flatten()
     }
-    /// Why you can see this order: the policy rules whose scope holds it (a line of your
-    /// product, an order you fulfil, or all orders).
-    async fn access(&self, ctx: &Context<'_>) -> Result<crm_service_common::access::AccessExplanation> {
-        let who = Principal::of(ctx);
-        Ok(crm_service_common::access::explain::<order::Entity, _>(
-            super::db(ctx)?,
-            &who,
-            &self.0.id,
-            crm_service_common::access::now(),
-        )
-        .await?)
-    }
+
     /// The order's lines, in line-number order.
     async fn lines(
         &self,

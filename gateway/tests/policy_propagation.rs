@@ -4,30 +4,15 @@
 //! its message is picked up by the follower's periodic check. Both processes run the real
 //! binary over SQLite files of their own; Redis is REDIS_URL, else the local one.
 
+mod support;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use support::plain;
 
 use crm_service_common::internal_auth::{Caller, KeyPair};
 use crm_service_common::policy_sync::{PolicyKeys, PolicySnapshot};
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
-
-fn plain(line: &str) -> String {
-    let mut out = String::new();
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
 
 /// Starts `crm` with `args` and returns the process and the first URL found after
 /// `marker` in its output (stdout and stderr are both read).

@@ -166,6 +166,22 @@ pub mod user {
     impl ActiveModelBehavior for ActiveModel {}
 
     impl Model {
+        /// The user as the services see a caller: kind, organisation and roles, with the
+        /// policy version this process decides with.
+        pub fn caller(
+            &self,
+            session_id: Option<String>,
+        ) -> crm_service_common::internal_auth::Caller {
+            crm_service_common::internal_auth::Caller {
+                subject: self.id.clone(),
+                kind: self.kind.clone(),
+                partner_id: self.partner_id.clone(),
+                roles: self.role_list(),
+                policy_version: crm_policies::current_version(),
+                session_id,
+            }
+        }
+
         /// The user's roles (stored comma-separated).
         pub fn role_list(&self) -> Vec<String> {
             self.roles

@@ -431,17 +431,6 @@ async fn follow_policy(
     }
 }
 
-/// Publishes the stored policy, and every edit made through this process, to Redis.
-async fn publish_policy(storage: &Storage, identity: &identity::Identity) -> anyhow::Result<()> {
-    if let Some(url) = &storage.redis_url {
-        identity
-            .policy
-            .publish_to(url, storage.event_namespace.as_deref())
-            .await?;
-    }
-    Ok(())
-}
-
 /// `name=value` pairs from the command line.
 fn pairs(values: &[String], what: &str) -> anyhow::Result<Vec<(String, String)>> {
     values
@@ -517,7 +506,7 @@ async fn main() -> anyhow::Result<()> {
             ServiceCommand::Identity(args) => {
                 let auth = subgraph_auth(&args, identity::SUBGRAPH)?;
                 let identity = open_identity(&storage, &Default::default()).await?;
-                publish_policy(&storage, &identity).await?;
+                system::publish_policy(&storage, &identity).await?;
                 let running = system::serve(system::bind(args.listen).await?, identity.app(auth))?;
                 tracing::info!(url = %running.url(), storage = %storage.describe(), service = identity::SERVICE, "service listening");
                 running.wait().await
@@ -626,7 +615,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let identity = if directory {
                 let identity = open_identity(&storage, &settings.identity).await?;
-                publish_policy(&storage, &identity).await?;
+                system::publish_policy(&storage, &identity).await?;
                 Some(identity)
             } else {
                 None

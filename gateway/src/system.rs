@@ -320,26 +320,13 @@ pub struct AllInOne {
 impl AllInOne {
     /// The base URL of one subgraph's loopback listener.
     pub fn subgraph_url(&self, subgraph: &str) -> Option<String> {
-        self.subgraphs
-            .iter()
-            .find(|(name, _)| name == subgraph)
-            .map(|(_, running)| running.url())
+        url_of(&self.subgraphs, subgraph)
     }
 
     /// Waits until the account service applied every order event written so far (share
     /// rows follow orders asynchronously), up to `limit`.
     pub async fn settle_shares(&self, limit: std::time::Duration) -> anyhow::Result<()> {
-        use crm_service_common::events::{EventBus, HttpFeed, consumer::Consumer};
         let deadline = tokio::time::Instant::now() + limit;
-        // A consumer handle over the same checkpoint, only to read it.
-        let reader = Consumer::new(
-            crm_account::shares::CONSUMER,
-            crm_account::shares::SOURCE,
-            self.databases.account.clone(),
-            EventBus::Memory(Default::default()),
-            HttpFeed::new("http://127.0.0.1:9"),
-            crm_account::shares::OrderShares,
-        );
         loop {
             let written = crm_service_common::events::outbox::all(
                 &self.databases.order_visibility,
@@ -348,10 +335,13 @@ impl AllInOne {
             .await
             .map_err(|e| anyhow::anyhow!(e.message()))?;
             let published = written.len() as i64;
-            let applied = reader
-                .checkpoint()
-                .await
-                .map_err(|e| anyhow::anyhow!(e.message()))?;
+            let applied = crm_service_common::events::consumer::checkpoint_of(
+                &self.databases.account,
+                crm_account::shares::CONSUMER,
+                crm_account::shares::SOURCE,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message()))?;
             if applied >= published && written.iter().all(|e| e.position > 0) {
                 return Ok(());
             }
@@ -426,14 +416,7 @@ pub async fn start_all_in_one_with(
         &settings.identity,
     )
     .await?;
-    // Edits install in this process directly; with Redis they also reach other
-    // processes of the deployment.
-    if let Some(url) = &storage.redis_url {
-        identity
-            .policy
-            .publish_to(url, storage.event_namespace.as_deref())
-            .await?;
-    }
+    publish_policy(storage, &identity).await?;
     let subgraphs = vec![
         (
             identity::SUBGRAPH.to_owned(),
@@ -508,18 +491,38 @@ pub async fn start_all_in_one_with(
     })
 }
 
+/// Publishes the stored policy, and every edit made through this process, to Redis (edits
+/// install in the process that makes them directly; Redis carries them to the others).
+pub async fn publish_policy(
+    storage: &Storage,
+    identity: &identity::Identity,
+) -> anyhow::Result<()> {
+    if let Some(url) = &storage.redis_url {
+        identity
+            .policy
+            .publish_to(url, storage.event_namespace.as_deref())
+            .await?;
+    }
+    Ok(())
+}
+
 /// The order service's event feed on its loopback listener, read with a fresh gateway token
 /// per page (the feed answers the gateway only).
 pub fn order_feed(
     subgraphs: &[(String, Running)],
     keys: &KeyPair,
 ) -> anyhow::Result<crm_service_common::events::HttpFeed> {
-    let url = subgraphs
-        .iter()
-        .find(|(name, _)| name == crm_order_visibility::SUBGRAPH)
-        .map(|(_, running)| running.url())
+    let url = url_of(subgraphs, crm_order_visibility::SUBGRAPH)
         .context("the order service is not running")?;
     Ok(feed_with_token(&url, keys))
+}
+
+/// The base URL of the listener named `subgraph` among `subgraphs`.
+fn url_of(subgraphs: &[(String, Running)], subgraph: &str) -> Option<String> {
+    subgraphs
+        .iter()
+        .find(|(name, _)| name == subgraph)
+        .map(|(_, running)| running.url())
 }
 
 /// The order service's feed at `url`, read with a fresh token from `keys` per page.

@@ -142,17 +142,9 @@ impl Authenticator {
         {
             return Err(Refusal::InvalidToken("the session has ended"));
         }
-        let roles = user.role_list();
         Ok(Authenticated {
             kind: caller_kind(&user.kind),
-            caller: Caller {
-                subject: user.id,
-                kind: user.kind,
-                partner_id: user.partner_id,
-                roles,
-                policy_version: crm_policies::current_version(),
-                session_id: claims.sid,
-            },
+            caller: user.caller(claims.sid),
         })
     }
 }

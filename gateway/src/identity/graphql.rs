@@ -226,18 +226,6 @@ async fn visible_user(ctx: &Context<'_>, id: &str) -> ApiResult<Option<user::Mod
     Ok(allowed.then_some(user))
 }
 
-/// A directory user as the services would see them (for summaries made at sign-in).
-fn principal_of(user: &user::Model) -> Principal {
-    Principal::from_caller(&crm_service_common::internal_auth::Caller {
-        subject: user.id.clone(),
-        kind: user.kind.clone(),
-        partner_id: user.partner_id.clone(),
-        roles: user.role_list(),
-        policy_version: 0,
-        session_id: None,
-    })
-}
-
 /// The plain-language summary of what `who` may see, from the policy in force.
 async fn with_summary(mut me: Me, who: &Principal) -> ApiResult<Me> {
     let policy = crm_policies::current().await.map_err(ApiError::internal)?;
@@ -341,7 +329,11 @@ async fn session(ctx: &Context<'_>, opened: Opened) -> ApiResult<Session> {
         token_type: "Bearer".into(),
         expires_at: directory.now() + chrono::Duration::seconds(ACCESS_TOKEN_SECONDS),
         refresh_token: opened.refresh_token,
-        me: with_summary(me_of_user(&opened.user)?, &principal_of(&opened.user)).await?,
+        me: with_summary(
+            me_of_user(&opened.user)?,
+            &Principal::from_caller(&opened.user.caller(None)),
+        )
+        .await?,
     })
 }
 

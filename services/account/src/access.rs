@@ -11,11 +11,6 @@ use sea_orm::sea_query::{Condition, Expr, Query, SimpleExpr};
 
 use crate::entity::*;
 
-/// The caller's partner organisation, for the scopes that need one.
-fn partner(who: &Principal) -> Option<&str> {
-    who.partner_id.as_deref().filter(|p| !p.is_empty())
-}
-
 /// Accounts shared with `partner_id` for `cause`: share rows still in force at `at`.
 /// A correlated `EXISTS`, so a first page walks the accounts in page order and stops after
 /// one page (an `IN` list made the database fetch every shared account, then sort them:
@@ -31,14 +26,21 @@ pub fn shared_accounts(partner_id: &str, cause: Scope, at: DateTime<Utc>) -> Sim
         )
         .and_where(Expr::col(S::PartnerId).eq(partner_id))
         .and_where(Expr::col(S::Cause).eq(cause.name()))
-        .and_where(Expr::col(S::ArchivedAt).is_null())
-        .cond_where(
+        .cond_where(share_in_force(at))
+        .to_owned();
+    Expr::exists(rows)
+}
+
+/// Share rows that grant at `at`: not revoked (archived), not expired.
+pub fn share_in_force(at: DateTime<Utc>) -> Condition {
+    use account_share::Column as S;
+    Condition::all()
+        .add(Expr::col(S::ArchivedAt).is_null())
+        .add(
             Condition::any()
                 .add(Expr::col(S::ExpiresAt).is_null())
                 .add(Expr::col(S::ExpiresAt).gt(at)),
         )
-        .to_owned();
-    Expr::exists(rows)
 }
 
 /// Accounts in one of the territories `partner_id` covers.
@@ -80,9 +82,9 @@ impl Scoped for account::Entity {
     ) -> ApiResult<Option<SimpleExpr>> {
         Ok(match scope {
             Scope::Owned => Some(Expr::col(account::Column::OwnerUserId).eq(who.subject.as_str())),
-            Scope::InMyTerritory => partner(who).map(in_territories_of),
+            Scope::InMyTerritory => who.partner().map(in_territories_of),
             Scope::BuysMyProducts | Scope::FulfilsItsOrders | Scope::ManualShare => {
-                partner(who).map(|p| shared_accounts(p, scope, at))
+                who.partner().map(|p| shared_accounts(p, scope, at))
             }
             _ => None,
         })
@@ -96,7 +98,7 @@ impl Scoped for account::Entity {
         id: &str,
         at: DateTime<Utc>,
     ) -> ApiResult<Vec<String>> {
-        let Some(partner) = partner(who) else {
+        let Some(partner) = who.partner() else {
             return Ok(Vec::new());
         };
         Ok(crate::graphql::share::causes_of(db, id, partner, at)
@@ -199,7 +201,7 @@ impl Scoped for case::Entity {
         at: DateTime<Utc>,
     ) -> ApiResult<Option<SimpleExpr>> {
         use case::Column as C;
-        match (scope, partner(who)) {
+        match (scope, who.partner()) {
             (Scope::OwnOrgCasesOnVisibleAccounts, Some(own)) => {
                 let own = Expr::col(C::PartnerId).eq(own);
                 Ok(on_visible_accounts(C::AccountId, who, at)
@@ -219,7 +221,7 @@ impl Scoped for partner::Entity {
         who: &Principal,
         _at: DateTime<Utc>,
     ) -> ApiResult<Option<SimpleExpr>> {
-        Ok(match (scope, partner(who)) {
+        Ok(match (scope, who.partner()) {
             (Scope::OwnPartner, Some(own)) => Some(Expr::col(partner::Column::Id).eq(own)),
             _ => None,
         })

@@ -72,24 +72,42 @@ async fn replace_order_shares<C: ConnectionTrait>(db: &C, order: &OrderSnapshot)
     }
     let now = store::now();
     let models = rows.into_iter().map(|(partner_id, cause)| {
-        let mut row = <account_share::Entity as Record>::new_active(
-            crm_service_common::domain::new_id(<account_share::Entity as Record>::PREFIX),
-            None,
+        new_share(
+            &order.account_id,
+            &partner_id,
+            cause,
+            Some(source.clone()),
             now,
-        );
-        row.account_id = Set(order.account_id.clone());
-        row.partner_id = Set(partner_id);
-        row.cause = Set(cause.name().to_owned());
-        row.source = Set(Some(source.clone()));
-        row.granted_by = Set(None);
-        row.expires_at = Set(None);
-        row.reason = Set(None);
-        row
+        )
     });
     account_share::Entity::insert_many(models)
         .exec_without_returning(db)
         .await?;
     Ok(())
+}
+
+/// A new share row (not granted by anyone, not expiring, no reason: a manual grant sets
+/// those).
+pub fn new_share(
+    account_id: &str,
+    partner_id: &str,
+    cause: Scope,
+    source: Option<String>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> account_share::ActiveModel {
+    let mut row = <account_share::Entity as Record>::new_active(
+        crm_service_common::domain::new_id(<account_share::Entity as Record>::PREFIX),
+        None,
+        now,
+    );
+    row.account_id = Set(account_id.to_owned());
+    row.partner_id = Set(partner_id.to_owned());
+    row.cause = Set(cause.name().to_owned());
+    row.source = Set(source);
+    row.granted_by = Set(None);
+    row.expires_at = Set(None);
+    row.reason = Set(None);
+    row
 }
 
 /// The consumer that keeps the share rows, reading the order service's events from `bus`

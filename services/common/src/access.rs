@@ -11,7 +11,7 @@
 use async_graphql::Context;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Condition, Expr, SimpleExpr};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, ExprTrait, QueryFilter};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, ExprTrait};
 
 pub use crm_policies::{Action, Decision, Domain, Grant, Scope};
 
@@ -152,6 +152,22 @@ pub fn all_rows() -> SimpleExpr {
     Expr::val(1).eq(1)
 }
 
+/// What one granted scope means on `E`'s table (`all` is every row).
+async fn grant_condition<E: Scoped>(
+    scope: Scope,
+    who: &Principal,
+    at: DateTime<Utc>,
+) -> ApiResult<Option<SimpleExpr>>
+where
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    if scope == Scope::All {
+        Ok(Some(all_rows()))
+    } else {
+        E::scope(scope, who, at).await
+    }
+}
+
 /// The union of the scopes a decision grants, as a condition on `E`'s table.
 pub async fn condition_of<E: Scoped>(
     decision: &Decision,
@@ -170,7 +186,7 @@ where
     let mut any = Condition::any();
     let mut granted = 0;
     for grant in grants {
-        if let Some(scope) = E::scope(grant.scope, who, at).await? {
+        if let Some(scope) = grant_condition::<E>(grant.scope, who, at).await? {
             any = any.add(scope);
             granted += 1;
         }
@@ -209,10 +225,6 @@ pub async fn may(ctx: &Context<'_>, ty: &str, action: Action) -> ApiResult<bool>
     Ok(decide(&Principal::of(ctx), ty, action).await?.is_allowed())
 }
 
-fn id_is(id: &str) -> SimpleExpr {
-    Expr::col("id").eq(id)
-}
-
 /// Whether the row `id` of `E` is in `condition` (read on `db`, inside a transaction when
 /// given one).
 async fn row_in<E: Scoped, C: ConnectionTrait>(
@@ -223,12 +235,11 @@ async fn row_in<E: Scoped, C: ConnectionTrait>(
 where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
-    Ok(E::find()
-        .filter(id_is(id))
-        .filter(condition)
-        .one(db)
-        .await?
-        .is_some())
+    Ok(
+        !crate::record::get_many_where::<E, C>(db, &[id.to_owned()], condition)
+            .await?
+            .is_empty(),
+    )
 }
 
 /// Before changing the record `id`: `NOT_FOUND` when the caller cannot see it (exactly as
@@ -356,12 +367,7 @@ where
     };
     let mut matching = Vec::new();
     for grant in grants {
-        let condition = if grant.scope == Scope::All {
-            Some(all_rows())
-        } else {
-            E::scope(grant.scope, who, at).await?
-        };
-        if let Some(condition) = condition
+        if let Some(condition) = grant_condition::<E>(grant.scope, who, at).await?
             && row_in::<E, _>(db, id, Condition::all().add(condition)).await?
         {
             matching.push(grant);

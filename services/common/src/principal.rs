@@ -105,6 +105,11 @@ impl Principal {
         }
     }
 
+    /// The caller's partner organisation, for the scopes that need one (an empty id is none).
+    pub fn partner(&self) -> Option<&str> {
+        self.partner_id.as_deref().filter(|p| !p.is_empty())
+    }
+
     pub fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
     }

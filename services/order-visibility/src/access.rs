@@ -11,10 +11,6 @@ use sea_orm::sea_query::{Expr, Query, SelectStatement, SimpleExpr};
 
 use crate::entity::*;
 
-fn partner(who: &Principal) -> Option<&str> {
-    who.partner_id.as_deref().filter(|p| !p.is_empty())
-}
-
 /// Ids of the products `supplier` supplies.
 fn products_of(supplier: &str) -> SelectStatement {
     Query::select()
@@ -58,7 +54,7 @@ impl Scoped for product::Entity {
         who: &Principal,
         _at: DateTime<Utc>,
     ) -> ApiResult<Option<SimpleExpr>> {
-        Ok(match (scope, partner(who)) {
+        Ok(match (scope, who.partner()) {
             (Scope::OwnProducts, Some(own)) => {
                 Some(Expr::col(product::Column::SupplierPartnerId).eq(own))
             }
@@ -75,7 +71,7 @@ impl Scoped for order::Entity {
         who: &Principal,
         _at: DateTime<Utc>,
     ) -> ApiResult<Option<SimpleExpr>> {
-        Ok(match (scope, partner(who)) {
+        Ok(match (scope, who.partner()) {
             (Scope::HasMyProduct, Some(own)) => Some(has_line_of_products_of(own)),
             (Scope::FulfilledByMe, Some(own)) => {
                 Some(Expr::col(order::Column::FulfillingDistributorId).eq(own))
@@ -93,7 +89,7 @@ impl Scoped for order_line::Entity {
         who: &Principal,
         _at: DateTime<Utc>,
     ) -> ApiResult<Option<SimpleExpr>> {
-        Ok(match (scope, partner(who)) {
+        Ok(match (scope, who.partner()) {
             (Scope::OwnProductLines, Some(own)) => {
                 Some(Expr::col(order_line::Column::ProductId).in_subquery(products_of(own)))
             }
@@ -113,7 +109,7 @@ impl Scoped for shipment::Entity {
         who: &Principal,
         at: DateTime<Utc>,
     ) -> ApiResult<Option<SimpleExpr>> {
-        match (scope, partner(who)) {
+        match (scope, who.partner()) {
             // The orders the supplier may read, however the policy grants them.
             (Scope::OfMyVisibleOrders, Some(_)) => {
                 let orders = visible_ids::<order::Entity>(who, Action::Read, at).await?;

@@ -18,7 +18,7 @@ use super::{
     FilterExt, RecordFilter, db, ensure_exists, load, ordering, record_object, unarchived,
 };
 use crate::entity::{account, account_share, partner};
-use crate::store::{self, Record};
+use crate::store;
 
 #[derive(Clone)]
 pub struct AccountShare(pub account_share::Model);
@@ -151,15 +151,13 @@ impl AccountShareMutation {
         let reason = optional_text("input.reason", input.reason.as_deref(), 500)?;
         let who = Principal::of(ctx).into_owned();
         let txn = crm_service_common::db::begin_write(db(ctx)?).await?;
-        let mut row = <account_share::Entity as Record>::new_active(
-            crm_service_common::domain::new_id(<account_share::Entity as Record>::PREFIX),
+        let mut row = crate::shares::new_share(
+            &input.account_id,
+            &input.partner_id,
+            Scope::ManualShare,
             None,
             store::now(),
         );
-        row.account_id = sea_orm::ActiveValue::Set(input.account_id.0.clone());
-        row.partner_id = sea_orm::ActiveValue::Set(input.partner_id.0.clone());
-        row.cause = sea_orm::ActiveValue::Set(Scope::ManualShare.name().to_owned());
-        row.source = sea_orm::ActiveValue::Set(None);
         row.granted_by = sea_orm::ActiveValue::Set(Some(who.subject.clone()));
         row.expires_at = sea_orm::ActiveValue::Set(input.expires_at);
         row.reason = sea_orm::ActiveValue::Set(reason);
@@ -209,12 +207,7 @@ pub async fn causes_of(
     Ok(account_share::Entity::find()
         .filter(Expr::col(C::AccountId).eq(account_id))
         .filter(Expr::col(C::PartnerId).eq(partner_id))
-        .filter(Expr::col(C::ArchivedAt).is_null())
-        .filter(
-            sea_orm::sea_query::Condition::any()
-                .add(Expr::col(C::ExpiresAt).is_null())
-                .add(Expr::col(C::ExpiresAt).gt(now)),
-        )
+        .filter(crate::access::share_in_force(now))
         .all(db)
         .await?)
 }

@@ -178,7 +178,12 @@ impl<H: EventHandler> Consumer<H> {
     }
 }
 
-async fn checkpoint_of<C: ConnectionTrait>(db: &C, consumer: &str, source: &str) -> ApiResult<i64> {
+/// The position of the last event of `source` that `consumer` applied (0 before the first).
+pub async fn checkpoint_of<C: ConnectionTrait>(
+    db: &C,
+    consumer: &str,
+    source: &str,
+) -> ApiResult<i64> {
     let position: Option<i64> = Checkpoint::find()
         .select_only()
         .column(Column::Position)

@@ -18,28 +18,15 @@ pub async fn fresh_storage() -> (Storage, tempfile::TempDir, Option<String>) {
     let mut created = None;
     let database_url = match std::env::var("DATABASE_URL") {
         Ok(url) if !url.is_empty() => {
-            use sea_orm::ConnectionTrait;
             let name = format!(
                 "crm_e2e_{}",
                 &uuid::Uuid::new_v4().simple().to_string()[..12]
             );
-            let admin = sea_orm::Database::connect(url.as_str())
-                .await
-                .expect("connect");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            let fresh = crm_gateway::system::create_database(&url, &name)
                 .await
                 .expect("create database");
-            admin.close().await.ok();
-            created = Some(name.clone());
-            let (base, query) = url
-                .split_once('?')
-                .map_or((url.as_str(), None), |(b, q)| (b, Some(q)));
-            let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
-            Some(match query {
-                Some(q) => format!("{server}/{name}?{q}"),
-                None => format!("{server}/{name}"),
-            })
+            created = Some(name);
+            Some(fresh)
         }
         _ => None,
     };
@@ -60,18 +47,11 @@ pub async fn fresh_storage() -> (Storage, tempfile::TempDir, Option<String>) {
 
 /// Drops a database `fresh_storage` created, once nothing uses it any more.
 pub async fn drop_database(name: &str) {
-    use sea_orm::ConnectionTrait;
-    let Ok(url) = std::env::var("DATABASE_URL") else {
-        return;
-    };
-    let admin = sea_orm::Database::connect(url.as_str())
-        .await
-        .expect("connect");
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .expect("drop database");
-    admin.close().await.ok();
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        crm_gateway::system::drop_database(&url, name)
+            .await
+            .expect("drop database");
+    }
 }
 
 pub async fn close(dbs: &crm_gateway::system::Databases) {

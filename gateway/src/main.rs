@@ -78,8 +78,20 @@ enum Command {
         #[command(subcommand)]
         command: SharesCommand,
     },
-    /// Write the demo world if the databases are empty, and exit.
-    Seed(SeedArgs),
+    /// Write the demo world if the databases are empty, and exit; with --scale, load the
+    /// benchmark world of that size in bulk instead.
+    Seed {
+        #[command(flatten)]
+        args: SeedArgs,
+        /// Load the benchmark world at this scale (1.0: 1M accounts, 3M contacts, 2M
+        /// orders, 8M order lines, 50k products, 200 partners, 5k articles) into empty
+        /// databases, in bulk. PostgreSQL is the intended target.
+        #[arg(long)]
+        scale: Option<f64>,
+    },
+    /// Run the benchmark harness on the benchmark world (loaded first if the databases
+    /// are empty, reused if they hold it) and write BENCHMARKS.md.
+    Bench(BenchArgs),
     /// Compose the supergraph from subgraph SDLs (by default ours, from schema/) and print
     /// it, or write schema/supergraph.graphql.
     Compose {
@@ -275,6 +287,28 @@ impl SeedArgs {
             accounts: self.accounts.max(1),
         }
     }
+}
+
+#[derive(Args, Debug, Clone)]
+struct BenchArgs {
+    /// A small world (scale 0.002) and short runs: the CI smoke test of every scenario.
+    #[arg(long)]
+    quick: bool,
+    /// The world's size (1.0 is the full world). Default: 1.0, or 0.002 with --quick.
+    #[arg(long)]
+    scale: Option<f64>,
+    /// Seed of the world's generator.
+    #[arg(long = "seed", default_value_t = 7)]
+    seed: u64,
+    /// Seconds each scenario is measured (after its warm-up).
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Seconds of warm-up before each scenario is measured.
+    #[arg(long)]
+    warmup_seconds: Option<f64>,
+    /// Where the markdown report goes.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    out: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -694,7 +728,64 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!(storage = %storage.describe(), "migrations applied");
             Ok(())
         }
-        Command::Seed(args) => {
+        Command::Seed {
+            args,
+            scale: Some(factor),
+        } => {
+            let dbs = system::open_databases(&storage).await?;
+            let world = crm_gateway::scale::ScaleWorld::new(args.seed, factor);
+            let expected = world.expected();
+            match crm_gateway::scale::holding(&dbs, &world, &expected).await? {
+                crm_gateway::scale::Holding::ThisWorld => {
+                    tracing::info!("the databases already hold this world; nothing loaded");
+                    return Ok(());
+                }
+                crm_gateway::scale::Holding::Other(why) => {
+                    anyhow::bail!("the databases hold other data ({why}); load into empty ones")
+                }
+                crm_gateway::scale::Holding::Nothing => {}
+            }
+            let disk =
+                crm_gateway::scale::check_disk(&dbs, &storage.data_dir, &world.sizes).await?;
+            tracing::info!(%disk, sizes = ?world.sizes, "loading the scale world");
+            let load = crm_gateway::scale::load(&dbs, &world).await?;
+            tracing::info!(
+                rows = load.rows,
+                write_seconds = load.write.as_secs_f64(),
+                index_seconds = load.index.as_secs_f64(),
+                rows_per_second = load.rows_per_second().round(),
+                "scale world loaded"
+            );
+            Ok(())
+        }
+        Command::Bench(args) => {
+            let binary = std::env::current_exe().context("locating the crm binary")?;
+            let mut options = if args.quick {
+                crm_gateway::bench::BenchOptions::quick(binary, args.out.clone())
+            } else {
+                crm_gateway::bench::BenchOptions {
+                    seed: args.seed,
+                    factor: 1.0,
+                    warmup: std::time::Duration::from_secs(2),
+                    duration: std::time::Duration::from_secs(10),
+                    crm_binary: binary,
+                    out: args.out.clone(),
+                    quick: false,
+                }
+            };
+            options.seed = args.seed;
+            if let Some(factor) = args.scale {
+                options.factor = factor;
+            }
+            if let Some(s) = args.seconds {
+                options.duration = std::time::Duration::from_secs_f64(s);
+            }
+            if let Some(s) = args.warmup_seconds {
+                options.warmup = std::time::Duration::from_secs_f64(s);
+            }
+            crm_gateway::bench::run(&storage, options).await
+        }
+        Command::Seed { args, scale: None } => {
             let dbs = system::open_databases(&storage).await?;
             let summary = system::seed_if_empty(&dbs, args.world()).await?;
             if summary.wrote_anything() {

@@ -537,3 +537,39 @@ pub fn feed_with_token(url: &str, keys: &KeyPair) -> crm_service_common::events:
         signer.mint(crm_order_visibility::SUBGRAPH, &reader, "account-shares")
     }))
 }
+
+/// Creates the PostgreSQL database `name` on the server `url` points at and returns its
+/// URL (same credentials and options): tests and benchmark runs each take a database of
+/// their own, since the all-in-one uses fixed schema names.
+pub async fn create_database(url: &str, name: &str) -> anyhow::Result<String> {
+    use sea_orm::ConnectionTrait;
+    anyhow::ensure!(
+        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        "database name {name:?} must be alphanumeric"
+    );
+    let admin = sea_orm::Database::connect(url).await?;
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .with_context(|| format!("creating database {name}"))?;
+    admin.close().await.ok();
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    Ok(match query {
+        Some(q) => format!("{server}/{name}?{q}"),
+        None => format!("{server}/{name}"),
+    })
+}
+
+/// Drops a database `create_database` made, closing any connection still using it.
+pub async fn drop_database(url: &str, name: &str) -> anyhow::Result<()> {
+    use sea_orm::ConnectionTrait;
+    let admin = sea_orm::Database::connect(url).await?;
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await?;
+    admin.close().await.ok();
+    Ok(())
+}

@@ -58,9 +58,9 @@ pub const INTERNAL_USERS: &[(&str, &str)] = &[
     ("usr_marketing", "marketing"),
     ("usr_support", "support"),
 ];
-const SALES_OWNERS: &[&str] = &["usr_sales", "usr_sales2", "usr_management"];
+pub const SALES_OWNERS: &[&str] = &["usr_sales", "usr_sales2", "usr_management"];
 
-const TERRITORIES: &[(&str, &str)] = &[
+pub const TERRITORIES: &[(&str, &str)] = &[
     ("DE-NORTH", "Germany North"),
     ("DE-SOUTH", "Germany South"),
     ("FR", "France"),
@@ -140,7 +140,7 @@ const PARTNERS: &[PartnerSpec] = &[
     ),
 ];
 
-const NAME_PARTS: &[&str] = &[
+pub const NAME_PARTS: &[&str] = &[
     "Alpine",
     "Harbor",
     "Summit",
@@ -160,7 +160,7 @@ const NAME_PARTS: &[&str] = &[
     "Willow",
     "Zenith",
 ];
-const NAME_KINDS: &[&str] = &[
+pub const NAME_KINDS: &[&str] = &[
     "Foods",
     "Motors",
     "Health",
@@ -172,7 +172,7 @@ const NAME_KINDS: &[&str] = &[
     "Systems",
     "Hotels",
 ];
-const INDUSTRIES: &[&str] = &[
+pub const INDUSTRIES: &[&str] = &[
     "Manufacturing",
     "Retail",
     "Healthcare",
@@ -182,15 +182,15 @@ const INDUSTRIES: &[&str] = &[
     "Technology",
     "Food & Beverage",
 ];
-const FIRST_NAMES: &[&str] = &[
+pub const FIRST_NAMES: &[&str] = &[
     "Anna", "Ben", "Chloe", "David", "Elif", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kara",
     "Luca", "Maya", "Noah", "Olga", "Pablo",
 ];
-const LAST_NAMES: &[&str] = &[
+pub const LAST_NAMES: &[&str] = &[
     "Schmidt", "Martin", "Jensen", "Rossi", "Novak", "Dubois", "Smith", "Kowalski", "Berg",
     "Costa", "Weber", "Evans",
 ];
-const TITLES: &[&str] = &[
+pub const TITLES: &[&str] = &[
     "Head of Purchasing",
     "Operations Manager",
     "CFO",

@@ -49,7 +49,7 @@ struct OrderSnapshot {
     supplier_partner_ids: Vec<String>,
 }
 
-fn source_of(order_id: &str) -> String {
+pub fn source_of(order_id: &str) -> String {
     format!("order:{order_id}")
 }
 

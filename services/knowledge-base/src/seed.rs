@@ -76,7 +76,7 @@ const GENERAL: &[(&str, &[Audience], &[&str], &str)] = &[
 ];
 
 /// Per-product articles: title template, audiences, tags, body template (`{name}`, `{sku}`).
-const PER_PRODUCT: &[(&str, &[Audience], &[&str], &str)] = &[
+pub const PER_PRODUCT: &[(&str, &[Audience], &[&str], &str)] = &[
     (
         "Installing the {name}",
         &[Audience::Public, Audience::Distributor],

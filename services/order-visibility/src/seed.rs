@@ -35,7 +35,7 @@ pub struct SeedSummary {
     pub shipments: usize,
 }
 
-const PRODUCT_KINDS: &[&str] = &[
+pub const PRODUCT_KINDS: &[&str] = &[
     "Industrial Sensor",
     "Servo Motor",
     "Control Valve",
@@ -49,7 +49,7 @@ const PRODUCT_KINDS: &[&str] = &[
     "Pressure Gauge",
     "Thermal Pad",
 ];
-const PRODUCT_SERIES: &[&str] = &["S", "X", "Pro", "Lite", "Max", "HD"];
+pub const PRODUCT_SERIES: &[&str] = &["S", "X", "Pro", "Lite", "Max", "HD"];
 const CARRIERS: &[&str] = &["DHL", "UPS", "FedEx", "DB Schenker", "PostNL"];
 const LOCATIONS: &[&str] = &[
     "Hamburg hub",
@@ -60,7 +60,7 @@ const LOCATIONS: &[&str] = &[
 ];
 
 /// The order statuses in rotation, so every status appears in a world of any useful size.
-const ORDER_STATUSES: &[OrderStatus] = &[
+pub const ORDER_STATUSES: &[OrderStatus] = &[
     OrderStatus::Delivered,
     OrderStatus::Shipped,
     OrderStatus::InFulfillment,

@@ -42,7 +42,7 @@ pub struct BenchOptions {
 impl BenchOptions {
     pub fn quick(crm_binary: PathBuf, out: PathBuf) -> Self {
         Self {
-            seed: 7,
+            seed: 42,
             factor: 0.002,
             warmup: Duration::from_millis(200),
             duration: Duration::from_millis(800),
@@ -305,6 +305,33 @@ async fn machine_facts(dbs: &system::Databases) -> String {
             .and_then(|r| r.try_get::<String>("", "v").ok())
             .map_or("SQLite".into(), |v| format!("SQLite {v}")),
     };
+    let database = match dbs.account.get_database_backend() {
+        DbBackend::Postgres => {
+            let settings = dbs
+                .account
+                .query_all_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    "SELECT name, setting, COALESCE(unit, '') AS unit FROM pg_settings WHERE name IN \
+                     ('shared_buffers', 'effective_cache_size', 'work_mem', 'random_page_cost', \
+                      'max_parallel_workers_per_gather', 'jit') ORDER BY name",
+                ))
+                .await
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|r| {
+                    let (name, setting, unit): (String, String, String) = (
+                        r.try_get("", "name").ok()?,
+                        r.try_get("", "setting").ok()?,
+                        r.try_get("", "unit").ok()?,
+                    );
+                    Some(format!("{name}={setting}{unit}"))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("{database} (settings as the services see them: {settings})")
+        }
+        _ => database,
+    };
     let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
     format!(
         "- CPU: {cpu}, {cores} cores; memory {memory}\n- {rustc}; `crm` {} ({profile} build)\n- database: {database}",
@@ -557,6 +584,21 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
         let got = scale::count_rows(db, table).await?;
         report.check(format!("rows in {table}"), want, got);
         report.line(format!("| {table} | {got} |"));
+    }
+    if dbs.account.get_database_backend() == DbBackend::Postgres {
+        let size = dbs
+            .account
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT pg_database_size(current_database()) AS bytes",
+            ))
+            .await?
+            .and_then(|r| r.try_get::<i64>("", "bytes").ok())
+            .unwrap_or_default();
+        report.line(format!(
+            "\nDatabase size on disk (all schemas, indexes included): {:.2} GB",
+            size as f64 / 1e9
+        ));
     }
     report.line("");
 

@@ -298,7 +298,7 @@ struct BenchArgs {
     #[arg(long)]
     scale: Option<f64>,
     /// Seed of the world's generator.
-    #[arg(long = "seed", default_value_t = 7)]
+    #[arg(long = "seed", env = "CRM_SEED", default_value_t = 42)]
     seed: u64,
     /// Seconds each scenario is measured (after its warm-up).
     #[arg(long)]

@@ -974,8 +974,11 @@ where
             db.execute_unprepared(definition).await?;
         }
     }
+    // VACUUM also sets the visibility map, without which PostgreSQL cannot answer from an
+    // index alone (the share and line scopes rely on index-only scans).
+    let refresh = if postgres { "VACUUM (ANALYZE)" } else { "ANALYZE" };
     for table in tables {
-        db.execute_unprepared(&format!("ANALYZE {table}")).await?;
+        db.execute_unprepared(&format!("{refresh} {table}")).await?;
     }
     report.index += started.elapsed();
     Ok(())

@@ -3,7 +3,7 @@
 use sea_orm_migration::prelude::*;
 
 use crate::util::{
-    flag, index, int, long_text_null, record_table, text, text_null, timestamp_null,
+    flag, index, int, long_text_null, record_table, run_sql, text, text_null, timestamp_null,
 };
 
 pub struct Migrator;
@@ -15,6 +15,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateAccountTables),
             Box::new(crate::events::CreateEventTables),
             Box::new(CreateAccountShares),
+            Box::new(ShareScopeIndexes),
         ]
     }
 }
@@ -268,5 +269,32 @@ impl MigrationTrait for CreateAccountShares {
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table("account_shares").if_exists().to_owned())
             .await
+    }
+}
+
+/// Share rows in force, covered: a scope probe (`EXISTS` per account while a page walks
+/// the sort order) and a scope-first plan (all of a partner's accounts) both read only the
+/// index. Measured at scale 1 on PostgreSQL: the distributor's first page read 155k share
+/// rows from the heap (650 ms) before this index. The partner column's statistics are
+/// finer because partners are very unevenly sized (one supplier holds half the rows).
+struct ShareScopeIndexes;
+
+impl MigrationName for ShareScopeIndexes {
+    fn name(&self) -> &str {
+        "m20261129_000002_share_scope_indexes"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ShareScopeIndexes {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        run_sql(
+            m,
+            &["CREATE INDEX IF NOT EXISTS idx_account_shares_in_force \
+               ON account_shares (partner_id, cause, account_id, expires_at) \
+               WHERE archived_at IS NULL"],
+            &["ALTER TABLE account_shares ALTER COLUMN partner_id SET STATISTICS 1000"],
+        )
+        .await
     }
 }

@@ -86,3 +86,22 @@ pub async fn index(
     }
     manager.create_index(stmt.to_owned()).await
 }
+
+/// Runs `statements` in order; `postgres_only` ones are skipped on SQLite (planner
+/// statistics settings it does not have).
+pub async fn run_sql(
+    manager: &SchemaManager<'_>,
+    statements: &[&str],
+    postgres_only: &[&str],
+) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    for sql in statements {
+        db.execute_unprepared(sql).await?;
+    }
+    if manager.get_database_backend() == sea_orm::DbBackend::Postgres {
+        for sql in postgres_only {
+            db.execute_unprepared(sql).await?;
+        }
+    }
+    Ok(())
+}

@@ -107,8 +107,14 @@ impl RecordFilter<article::Entity> for ArticleFilter {
             );
         }
         if let Some(product_id) = self.product_id {
-            s = s
-                .filter(Expr::col(C::ProductIds).like(format!("%{}%", encode_set([product_id.0]))));
+            // Through the indexed link table: a `LIKE` on the product list read every
+            // article (30 ms per order of four lines at 5k articles, in `crm bench`).
+            let linked = sea_orm::sea_query::Query::select()
+                .column(crate::entity::article_product::Column::ArticleId)
+                .from(crate::entity::article_product::Entity)
+                .and_where(Expr::col(crate::entity::article_product::Column::ProductId).eq(product_id.0))
+                .to_owned();
+            s = s.filter(Expr::col(C::Id).in_subquery(linked));
         }
         s
     }

@@ -106,11 +106,35 @@ fn ms(d: Duration) -> String {
 /// Runs `request` from `concurrency` loops for `warmup + duration`; only requests that
 /// start after the warm-up count. A request that fails (transport, status, GraphQL
 /// errors) counts as an error.
-async fn measure<F, Fut>(concurrency: usize, warmup: Duration, duration: Duration, request: F) -> Stats
+async fn measure<F, Fut>(
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+    request: F,
+) -> Stats
 where
     F: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = bool> + Send,
 {
+    measure_by_class(concurrency, warmup, duration, 1, request)
+        .await
+        .0
+}
+
+/// `measure`, with request number `n` also counted in class `n % classes` (the mixed
+/// workload's operations), so a table can show where the time goes.
+async fn measure_by_class<F, Fut>(
+    concurrency: usize,
+    warmup: Duration,
+    duration: Duration,
+    classes: usize,
+    request: F,
+) -> (Stats, Vec<Stats>)
+where
+    F: Fn(usize) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let classes = classes.max(1);
     let start = Instant::now();
     let measured_from = start + warmup;
     let end = measured_from + duration;
@@ -118,46 +142,61 @@ where
     for worker in 0..concurrency {
         let request = request.clone();
         tasks.push(tokio::spawn(async move {
-            let (mut latencies, mut errors, mut n) = (Vec::new(), 0usize, 0usize);
+            let mut latencies = vec![Vec::new(); classes];
+            let mut errors = vec![0usize; classes];
+            let mut n = 0usize;
             loop {
                 let began = Instant::now();
                 if began >= end {
                     break;
                 }
-                let ok = request(worker + n * concurrency).await;
+                let number = worker + n * concurrency;
+                let ok = request(number).await;
                 n += 1;
                 if began >= measured_from {
                     if ok {
-                        latencies.push(began.elapsed());
+                        latencies[number % classes].push(began.elapsed());
                     } else {
-                        errors += 1;
+                        errors[number % classes] += 1;
                     }
                 }
             }
             (latencies, errors)
         }));
     }
-    let (mut all, mut errors) = (Vec::new(), 0);
+    let mut latencies = vec![Vec::new(); classes];
+    let mut errors = vec![0usize; classes];
     for task in tasks {
-        if let Ok((latencies, e)) = task.await {
-            all.extend(latencies);
-            errors += e;
+        if let Ok((l, e)) = task.await {
+            for class in 0..classes {
+                latencies[class].extend_from_slice(&l[class]);
+                errors[class] += e[class];
+            }
         }
     }
-    Stats::from(all, errors, duration)
+    let all: Vec<Duration> = latencies.iter().flatten().copied().collect();
+    let total = Stats::from(all, errors.iter().sum(), duration);
+    let per_class = latencies
+        .into_iter()
+        .zip(errors)
+        .map(|(l, e)| Stats::from(l, e, duration))
+        .collect();
+    (total, per_class)
 }
 
 /// One POST of a GraphQL document; `Err` on transport failure, a non-200 status or
 /// GraphQL errors.
-async fn post(client: &reqwest::Client, url: &str, bearer: &str, body: &Json) -> Result<Json, String> {
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    bearer: &str,
+    body: &Json,
+) -> Result<Json, String> {
     let mut request = client.post(url).json(body);
     if !bearer.is_empty() {
         request = request.bearer_auth(bearer);
     }
-    let response = request
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
+    let response = request.send().await.map_err(|e| e.to_string())?;
     let status = response.status();
     let value: Json = response.json().await.map_err(|e| e.to_string())?;
     if !status.is_success() || value.get("errors").is_some() {
@@ -290,7 +329,10 @@ async fn machine_facts(dbs: &system::Databases) -> String {
     let database = match dbs.account.get_database_backend() {
         DbBackend::Postgres => dbs
             .account
-            .query_one_raw(Statement::from_string(DbBackend::Postgres, "SHOW server_version"))
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SHOW server_version",
+            ))
             .await
             .ok()
             .flatten()
@@ -298,7 +340,10 @@ async fn machine_facts(dbs: &system::Databases) -> String {
             .map_or("PostgreSQL".into(), |v| format!("PostgreSQL {v}")),
         _ => dbs
             .account
-            .query_one_raw(Statement::from_string(DbBackend::Sqlite, "SELECT sqlite_version() AS v"))
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT sqlite_version() AS v",
+            ))
             .await
             .ok()
             .flatten()
@@ -332,7 +377,11 @@ async fn machine_facts(dbs: &system::Databases) -> String {
         }
         _ => database,
     };
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     format!(
         "- CPU: {cpu}, {cores} cores; memory {memory}\n- {rustc}; `crm` {} ({profile} build)\n- database: {database}",
         env!("CARGO_PKG_VERSION")
@@ -392,7 +441,12 @@ async fn plans_of(
     let backend = db.get_database_backend();
     let mut out = String::new();
     for (statement, elapsed) in statements {
-        if !statement.sql.trim_start().to_uppercase().starts_with("SELECT") {
+        if !statement
+            .sql
+            .trim_start()
+            .to_uppercase()
+            .starts_with("SELECT")
+        {
             continue;
         }
         let (prefix, column) = match backend {
@@ -440,7 +494,11 @@ async fn enforce_per_row_page(
     loop {
         let (condition, values) = match &after {
             Some((at, id)) => (
-                format!("AND (created_at < {0} OR (created_at = {0} AND id < {1}))", param(1), param(2)),
+                format!(
+                    "AND (created_at < {0} OR (created_at = {0} AND id < {1}))",
+                    param(1),
+                    param(2)
+                ),
                 vec![at.clone(), Value::from(id.clone())],
             ),
             None => (String::new(), Vec::new()),
@@ -460,7 +518,12 @@ async fn enforce_per_row_page(
         }
         let batch: Vec<(String, Option<String>)> = candidates
             .iter()
-            .map(|r| Ok((r.try_get("", "id")?, r.try_get("", "fulfilling_distributor_id")?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("", "id")?,
+                    r.try_get("", "fulfilling_distributor_id")?,
+                ))
+            })
             .collect::<anyhow::Result<_>>()?;
         let placeholders: Vec<String> = (1..=batch.len()).map(param).collect();
         let supplier_rows = db
@@ -472,19 +535,29 @@ async fn enforce_per_row_page(
                      WHERE ol.archived_at IS NULL AND ol.order_id IN ({})",
                     placeholders.join(", ")
                 ),
-                batch.iter().map(|(id, _)| Value::from(id.clone())).collect::<Vec<_>>(),
+                batch
+                    .iter()
+                    .map(|(id, _)| Value::from(id.clone()))
+                    .collect::<Vec<_>>(),
             ))
             .await?;
         let suppliers: HashSet<(String, String)> = supplier_rows
             .iter()
-            .filter_map(|r| Some((r.try_get("", "order_id").ok()?, r.try_get("", "supplier_partner_id").ok()?)))
+            .filter_map(|r| {
+                Some((
+                    r.try_get("", "order_id").ok()?,
+                    r.try_get("", "supplier_partner_id").ok()?,
+                ))
+            })
             .collect();
         for (id, distributor) in &batch {
             // The per-row question an enforcer-only design asks.
             if !policy.enforce(persona.domain, role, "Order", Action::Read)? {
                 continue;
             }
-            let Decision::Allow(grants) = policy.decide(persona.domain, role, "Order", Action::Read) else {
+            let Decision::Allow(grants) =
+                policy.decide(persona.domain, role, "Order", Action::Read)
+            else {
                 continue;
             };
             let visible = grants.iter().any(|g| match g.scope {
@@ -525,7 +598,10 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     let world = ScaleWorld::new(options.seed, options.factor);
     let started = Instant::now();
     let expected = world.expected();
-    tracing::info!(seconds = started.elapsed().as_secs_f64(), "expected counts computed");
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        "expected counts computed"
+    );
 
     report.line(format!(
         "# Benchmarks\n\nWritten by `crm bench{}` on {}. Numbers come from this harness only; no test asserts a time.\n",
@@ -631,14 +707,38 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     report.line("Each persona's rows are checked against the generator's counts first. `ratio` is the persona's p50 over the unscoped admin's.\n");
     report.line("| query | persona | rows in scope | p50 | p95 | p99 | RPS | ratio |\n|---|---|---|---|---|---|---|---|");
     let scoped_queries = [
-        ("accounts, first page", "account", "{ accounts(first: 50) { nodes { id name } } }", "accounts"),
-        ("orders, first page", "order-visibility", "{ orders(first: 50) { nodes { id number } } }", "orders"),
-        ("accounts totalCount", "account", "{ accounts(first: 1) { totalCount } }", "accounts"),
-        ("orders totalCount", "order-visibility", "{ orders(first: 1) { totalCount } }", "orders"),
+        (
+            "accounts, first page",
+            "account",
+            "{ accounts(first: 50) { nodes { id name } } }",
+            "accounts",
+        ),
+        (
+            "orders, first page",
+            "order-visibility",
+            "{ orders(first: 50) { nodes { id number } } }",
+            "orders",
+        ),
+        (
+            "accounts totalCount",
+            "account",
+            "{ accounts(first: 1) { totalCount } }",
+            "accounts",
+        ),
+        (
+            "orders totalCount",
+            "order-visibility",
+            "{ orders(first: 1) { totalCount } }",
+            "orders",
+        ),
     ];
     let mut pushdown_p50 = Vec::new();
     for (label, subgraph, query, field) in scoped_queries {
-        let url = if subgraph == "account" { &account_url } else { &order_url };
+        let url = if subgraph == "account" {
+            &account_url
+        } else {
+            &order_url
+        };
         let mut admin_p50 = None;
         for persona in &personas {
             let want = if field == "accounts" {
@@ -657,11 +757,17 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
                 report.check(format!("{} {field} totalCount", persona.label), want, got);
             } else {
                 let got = answer.as_ref().map_or(0, |v| ids_of(v, field).len());
-                report.check(format!("{} {field} first page size", persona.label), want.min(50), got);
+                report.check(
+                    format!("{} {field} first page size", persona.label),
+                    want.min(50),
+                    got,
+                );
             }
-            let (client, url, token, body) = (client.clone(), url.clone(), token.clone(), Arc::new(body));
+            let (client, url, token, body) =
+                (client.clone(), url.clone(), token.clone(), Arc::new(body));
             let stats = measure(1, warmup, duration, move |_| {
-                let (client, url, token, body) = (client.clone(), url.clone(), token.clone(), body.clone());
+                let (client, url, token, body) =
+                    (client.clone(), url.clone(), token.clone(), body.clone());
                 async move { post(&client, &url, &token, &body).await.is_ok() }
             })
             .await;
@@ -684,11 +790,20 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     for persona in &personas {
         if let Some(want) = persona.expected_lines {
             let token = mint("order-visibility", &persona.caller);
-            let got = post(&client, &order_url, &token, &json!({ "query": "{ orderLines(first: 1) { totalCount } }" }))
-                .await
-                .map(|v| v["data"]["orderLines"]["totalCount"].to_string())
-                .unwrap_or_else(|e| e);
-            report.check(format!("{} orderLines totalCount", persona.label), want, got);
+            let got = post(
+                &client,
+                &order_url,
+                &token,
+                &json!({ "query": "{ orderLines(first: 1) { totalCount } }" }),
+            )
+            .await
+            .map(|v| v["data"]["orderLines"]["totalCount"].to_string())
+            .unwrap_or_else(|e| e);
+            report.check(
+                format!("{} orderLines totalCount", persona.label),
+                want,
+                got,
+            );
         }
     }
 
@@ -696,13 +811,20 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     report.line("## Pushdown vs enforce-per-row (orders, first page of 50)\n");
     report.line("Pushdown: the subgraph's scoped query (HTTP included). Naive: candidates fetched in page order, 500 at a time with their lines' suppliers, and Casbin `enforce()` asked per row before the granted scope is checked against the row (in process, no HTTP). The naive page must equal the pushed-down page.\n");
     report.line("| persona | pushdown p50 | naive mean | naive runs | naive / pushdown |\n|---|---|---|---|---|");
-    let policy = crm_policies::current().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let policy = crm_policies::current()
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     for persona in personas.iter().skip(1) {
         let token = mint("order-visibility", &persona.caller);
-        let pushed = post(&client, &order_url, &token, &json!({ "query": "{ orders(first: 50) { nodes { id } } }" }))
-            .await
-            .map(|v| ids_of(&v, "orders"))
-            .unwrap_or_default();
+        let pushed = post(
+            &client,
+            &order_url,
+            &token,
+            &json!({ "query": "{ orders(first: 50) { nodes { id } } }" }),
+        )
+        .await
+        .map(|v| ids_of(&v, "orders"))
+        .unwrap_or_default();
         let mut runs = 0u32;
         let began = Instant::now();
         let mut naive = Vec::new();
@@ -711,7 +833,11 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
             runs += 1;
         }
         let mean = began.elapsed() / runs;
-        report.check(format!("{} naive page equals pushed-down page", persona.label), pushed.join(","), naive.join(","));
+        report.check(
+            format!("{} naive page equals pushed-down page", persona.label),
+            pushed.join(","),
+            naive.join(","),
+        );
         let pushdown = pushdown_p50
             .iter()
             .find(|(l, _)| *l == persona.label)
@@ -746,22 +872,42 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     let names = |v: &Json| -> Vec<String> {
         v["data"]["orders"]["nodes"]
             .as_array()
-            .map(|n| n.iter().map(|o| format!("{}:{}", o["number"], o["account"]["name"])).collect())
+            .map(|n| {
+                n.iter()
+                    .map(|o| format!("{}:{}", o["number"], o["account"]["name"]))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let direct_two = direct.two_subgraphs().await;
     report.check(
         "two-subgraph query: gateway answer equals the direct answer",
         direct_two.as_ref().map(names).unwrap_or_default().join(","),
-        via_gateway.as_ref().map(names).unwrap_or_default().join(","),
+        via_gateway
+            .as_ref()
+            .map(names)
+            .unwrap_or_default()
+            .join(","),
     );
     let articles = |v: &Json| -> String { v.to_string().matches("\"title\"").count().to_string() };
     let direct_three = direct.three_subgraphs().await;
-    let gateway_three = post(&client, &gateway_url, &user_token, &json!({ "query": three })).await;
+    let gateway_three = post(
+        &client,
+        &gateway_url,
+        &user_token,
+        &json!({ "query": three }),
+    )
+    .await;
     report.check(
         "three-subgraph query: article titles via gateway equal direct",
-        direct_three.as_ref().map(articles).unwrap_or_else(|e| e.clone()),
-        gateway_three.as_ref().map(articles).unwrap_or_else(|e| e.clone()),
+        direct_three
+            .as_ref()
+            .map(articles)
+            .unwrap_or_else(|e| e.clone()),
+        gateway_three
+            .as_ref()
+            .map(articles)
+            .unwrap_or_else(|e| e.clone()),
     );
     report.line(STATS_HEADER);
     let mut pairs = Vec::new();
@@ -779,7 +925,12 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
                 }
             })
             .await;
-            let (c, url, token, body) = (client.clone(), gateway_url.clone(), user_token.clone(), Arc::new(json!({ "query": query })));
+            let (c, url, token, body) = (
+                client.clone(),
+                gateway_url.clone(),
+                user_token.clone(),
+                Arc::new(json!({ "query": query })),
+            );
             let gateway_stats = measure(concurrency, warmup, duration, move |_| {
                 let (c, url, token, body) = (c.clone(), url.clone(), token.clone(), body.clone());
                 async move { post(&c, &url, &token, &body).await.is_ok() }
@@ -787,7 +938,11 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
             .await;
             report.line(direct_stats.row(&format!("{label}, direct, {concurrency} conn.")));
             report.line(gateway_stats.row(&format!("{label}, gateway, {concurrency} conn.")));
-            report.check(format!("{label} gateway errors ({concurrency} conn.)"), 0, gateway_stats.errors);
+            report.check(
+                format!("{label} gateway errors ({concurrency} conn.)"),
+                0,
+                gateway_stats.errors,
+            );
             pairs.push((label, concurrency, direct_stats, gateway_stats));
         }
     }
@@ -823,17 +978,31 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     let idle = rss_mib(child.pid).unwrap_or_default();
     report.line(format!("- idle RSS after start: **{:.0} MiB**", idle.0));
     let mixed = mixed_workload(&client, &child.url, &personas).await?;
-    for (concurrency, _) in [(32usize, ()), (128, ())] {
-        let stats = mixed.run(concurrency, warmup, duration).await;
-        report.check(format!("mixed workload errors at {concurrency} connections"), 0, stats.errors);
-        mixed.stats.lock().map_err(|_| anyhow::anyhow!("stats"))?.push((concurrency, stats));
+    let mut runs = Vec::new();
+    for concurrency in [32usize, 128] {
+        let (stats, per_operation) = mixed.run(concurrency, warmup, duration).await;
+        report.check(
+            format!("mixed workload errors at {concurrency} connections"),
+            0,
+            stats.errors,
+        );
+        runs.push((concurrency, stats, per_operation));
     }
     let peak = rss_mib(child.pid).unwrap_or_default();
     report.line(format!("- peak RSS (high-water mark) after the mixed workload: **{:.0} MiB**; the `crm bench` process (load generator and, earlier, the in-process system): {:.0} MiB peak\n", peak.1, rss_mib(std::process::id()).unwrap_or_default().1));
     report.line(format!("Mixed workload through the gateway: {} personas with signed-in access tokens, cycling through accounts and orders pages, an order with its account and lines, knowledge-base search and `me`.\n", personas.len()));
     report.line(STATS_HEADER);
-    for (concurrency, stats) in mixed.stats.lock().map_err(|_| anyhow::anyhow!("stats"))?.iter() {
+    for (concurrency, stats, _) in &runs {
         report.line(stats.row(&format!("mixed, {concurrency} connections")));
+    }
+    if let Some((concurrency, _, per_operation)) = runs.first() {
+        report.line(format!(
+            "\nWhere the time goes, per operation at {concurrency} connections (each is an equal share of the requests sent):\n"
+        ));
+        report.line(STATS_HEADER);
+        for (label, stats) in mixed.labels.iter().zip(per_operation) {
+            report.line(stats.row(label));
+        }
     }
     report.line("");
     child.stop().await;
@@ -842,7 +1011,13 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     report.line("| check | expected | got | |\n|---|---|---|---|");
     let checks = std::mem::take(&mut report.checks);
     for c in &checks {
-        let short = |s: &str| if s.len() > 60 { format!("{}…", &s[..60]) } else { s.to_owned() };
+        let short = |s: &str| {
+            if s.len() > 60 {
+                format!("{}…", &s[..60])
+            } else {
+                s.to_owned()
+            }
+        };
         report.line(format!(
             "| {} | {} | {} | {} |",
             c.what,
@@ -885,7 +1060,10 @@ impl Direct {
     }
 
     async fn account_names(&self, ids: &[String]) -> Result<Vec<String>, String> {
-        let representations: Vec<Json> = ids.iter().map(|id| json!({ "__typename": "Account", "id": id })).collect();
+        let representations: Vec<Json> = ids
+            .iter()
+            .map(|id| json!({ "__typename": "Account", "id": id }))
+            .collect();
         let answer = self
             .call(
                 &self.account_url,
@@ -898,7 +1076,11 @@ impl Direct {
             .await?;
         Ok(answer["data"]["_entities"]
             .as_array()
-            .map(|e| e.iter().map(|a| a["name"].as_str().unwrap_or_default().to_owned()).collect())
+            .map(|e| {
+                e.iter()
+                    .map(|a| a["name"].as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
@@ -911,8 +1093,14 @@ impl Direct {
                 json!({ "query": "{ orders(first: 20) { nodes { number accountId } } }" }),
             )
             .await?;
-        let nodes = orders["data"]["orders"]["nodes"].as_array().cloned().unwrap_or_default();
-        let ids: Vec<String> = nodes.iter().map(|o| o["accountId"].as_str().unwrap_or_default().to_owned()).collect();
+        let nodes = orders["data"]["orders"]["nodes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let ids: Vec<String> = nodes
+            .iter()
+            .map(|o| o["accountId"].as_str().unwrap_or_default().to_owned())
+            .collect();
         let names = self.account_names(&ids).await?;
         let merged: Vec<Json> = nodes
             .iter()
@@ -931,8 +1119,14 @@ impl Direct {
                 json!({ "query": "{ orders(first: 5) { nodes { number accountId lines(first: 4) { nodes { product { id name } } } } } }" }),
             )
             .await?;
-        let nodes = orders["data"]["orders"]["nodes"].as_array().cloned().unwrap_or_default();
-        let account_ids: Vec<String> = nodes.iter().map(|o| o["accountId"].as_str().unwrap_or_default().to_owned()).collect();
+        let nodes = orders["data"]["orders"]["nodes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let account_ids: Vec<String> = nodes
+            .iter()
+            .map(|o| o["accountId"].as_str().unwrap_or_default().to_owned())
+            .collect();
         let product_ids: Vec<Json> = nodes
             .iter()
             .flat_map(|o| o["lines"]["nodes"].as_array().cloned().unwrap_or_default())
@@ -961,7 +1155,9 @@ struct Child {
 
 impl Child {
     async fn start(binary: &std::path::Path, storage: &Storage) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let mut command = tokio::process::Command::new(binary);
         command
             .arg("--no-seed")
@@ -1019,12 +1215,17 @@ struct Mixed {
     url: String,
     /// (access token, operation body) pairs, cycled through by request number.
     requests: Arc<Vec<(String, Json)>>,
-    stats: Mutex<Vec<(usize, Stats)>>,
+    /// What each request is: `persona: operation`.
+    labels: Vec<String>,
 }
 
-async fn mixed_workload(client: &reqwest::Client, base: &str, personas: &[Persona]) -> anyhow::Result<Mixed> {
+async fn mixed_workload(
+    client: &reqwest::Client,
+    base: &str,
+    personas: &[Persona],
+) -> anyhow::Result<Mixed> {
     let url = format!("{base}/graphql");
-    let mut requests = Vec::new();
+    let (mut requests, mut labels) = (Vec::new(), Vec::new());
     for persona in personas {
         let session = post(
             client,
@@ -1037,39 +1238,67 @@ async fn mixed_workload(client: &reqwest::Client, base: &str, personas: &[Person
         )
         .await;
         let token = match session {
-            Ok(v) => v["data"]["signIn"]["accessToken"].as_str().unwrap_or_default().to_owned(),
+            Ok(v) => v["data"]["signIn"]["accessToken"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
             Err(e) => anyhow::bail!("{} could not sign in: {e}", persona.email),
         };
-        let first_order = post(client, &url, &token, &json!({ "query": "{ orders(first: 1) { nodes { id } } }" }))
-            .await
-            .map(|v| ids_of(&v, "orders"))
-            .unwrap_or_default();
+        let first_order = post(
+            client,
+            &url,
+            &token,
+            &json!({ "query": "{ orders(first: 1) { nodes { id } } }" }),
+        )
+        .await
+        .map(|v| ids_of(&v, "orders"))
+        .unwrap_or_default();
         let mut operations = vec![
-            json!({ "query": "{ accounts(first: 20) { nodes { id name segment } } }" }),
-            json!({ "query": "{ orders(first: 20) { nodes { id number status } } }" }),
-            json!({ "query": "{ articles(first: 10, filter: { text: \"installing\" }) { nodes { id title } } }" }),
-            json!({ "query": "{ me { id email kind roles } }" }),
+            (
+                "accounts page",
+                json!({ "query": "{ accounts(first: 20) { nodes { id name segment } } }" }),
+            ),
+            (
+                "orders page",
+                json!({ "query": "{ orders(first: 20) { nodes { id number status } } }" }),
+            ),
+            (
+                "article search",
+                json!({ "query": "{ articles(first: 10, filter: { text: \"installing\" }) { nodes { id title } } }" }),
+            ),
+            ("me", json!({ "query": "{ me { id email kind roles } }" })),
         ];
         if let Some(id) = first_order.first() {
-            operations.push(json!({
+            operations.push(("order with account and lines", json!({
                 "query": "query($id: ID!) { order(id: $id) { number account { name } lines(first: 10) { nodes { quantity product { name } } } } }",
                 "variables": { "id": id }
-            }));
+            })));
         }
-        requests.extend(operations.into_iter().map(|o| (token.clone(), o)));
+        for (label, operation) in operations {
+            labels.push(format!("{}: {label}", persona.label));
+            requests.push((token.clone(), operation));
+        }
     }
     Ok(Mixed {
         client: client.clone(),
         url,
         requests: Arc::new(requests),
-        stats: Mutex::new(Vec::new()),
+        labels,
     })
 }
 
 impl Mixed {
-    async fn run(&self, concurrency: usize, warmup: Duration, duration: Duration) -> Stats {
-        let (client, url, requests) = (self.client.clone(), self.url.clone(), self.requests.clone());
-        measure(concurrency, warmup, duration, move |n| {
+    /// The whole workload's stats, and each operation's.
+    async fn run(
+        &self,
+        concurrency: usize,
+        warmup: Duration,
+        duration: Duration,
+    ) -> (Stats, Vec<Stats>) {
+        let (client, url, requests) =
+            (self.client.clone(), self.url.clone(), self.requests.clone());
+        let classes = requests.len();
+        measure_by_class(concurrency, warmup, duration, classes, move |n| {
             let (client, url, requests) = (client.clone(), url.clone(), requests.clone());
             async move {
                 let (token, body) = &requests[n % requests.len()];

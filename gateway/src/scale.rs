@@ -28,8 +28,8 @@ use crm_order_visibility::entity::{order, order_line, product};
 use crm_service_common::access::Scope;
 use crm_service_common::seed::epoch;
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Iterable, ModelTrait,
-    Statement, TransactionTrait, Value,
+    ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, Iterable, ModelTrait, Statement,
+    TransactionTrait, Value,
 };
 
 use crate::identity;
@@ -248,7 +248,10 @@ impl ScaleWorld {
         let large = (s.products / 10).max(1);
         let medium_each = ((s.products * 8 / 10) / s.medium_suppliers()).max(1);
         let medium_end = large + medium_each * s.medium_suppliers();
-        let small_total = s.products.saturating_sub(medium_end).max(s.small_suppliers());
+        let small_total = s
+            .products
+            .saturating_sub(medium_end)
+            .max(s.small_suppliers());
         let small_each = (small_total / s.small_suppliers().max(1)).max(1);
         if n == 0 {
             (0, large)
@@ -333,16 +336,17 @@ impl ScaleWorld {
         use crm_account::seed::{INDUSTRIES, NAME_KINDS, NAME_PARTS, SALES_OWNERS};
         let mut dice = Dice::new(self.seed, T_ACCOUNT, n);
         let territory = dice.below(self.sizes.territories); // same draw as account_territory
-        let name = format!("{} {} {}", dice.pick(NAME_PARTS), dice.pick(NAME_KINDS), n + 1);
-        let slug: String = name
-            .to_lowercase()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
+        let name = format!(
+            "{} {} {}",
+            dice.pick(NAME_PARTS),
+            dice.pick(NAME_KINDS),
+            n + 1
+        );
+        let slug = crm_account::seed::slug(&name);
         let created = self.at_minute(&mut dice, 900);
         account::Model {
             id: self.account_id(n),
-            external_id: (n % 4 == 0).then(|| format!("ERP-{:07}", n + 1)),
+            external_id: n.is_multiple_of(4).then(|| format!("ERP-{:07}", n + 1)),
             version: 1,
             created_at: created,
             updated_at: created,
@@ -430,7 +434,11 @@ impl ScaleWorld {
         &self,
         n: usize,
         partners: &[ScalePartner],
-    ) -> (order::Model, Vec<order_line::Model>, Vec<account_share::Model>) {
+    ) -> (
+        order::Model,
+        Vec<order_line::Model>,
+        Vec<account_share::Model>,
+    ) {
         use crm_order_visibility::seed::ORDER_STATUSES;
         let facts = self.order_facts(n);
         let order_id = self.order_id(n);
@@ -445,11 +453,7 @@ impl ScaleWorld {
                 let price = self.product_price(p);
                 total += price * i64::from(quantity);
                 order_line::Model {
-                    id: self.id(
-                        "oln",
-                        T_ORDER ^ 0xFF,
-                        n * self.sizes.lines_per_order + k,
-                    ),
+                    id: self.id("oln", T_ORDER ^ 0xFF, n * self.sizes.lines_per_order + k),
                     external_id: None,
                     version: 1,
                     created_at: facts.created,
@@ -714,7 +718,11 @@ pub enum Holding {
     Other(String),
 }
 
-pub async fn holding(dbs: &Databases, world: &ScaleWorld, expected: &Expected) -> anyhow::Result<Holding> {
+pub async fn holding(
+    dbs: &Databases,
+    world: &ScaleWorld,
+    expected: &Expected,
+) -> anyhow::Result<Holding> {
     let mut mismatches = Vec::new();
     let mut any = false;
     for (service, table, want) in &expected.tables {
@@ -790,7 +798,11 @@ async fn postgres_data_directory(db: &DatabaseConnection) -> Option<std::path::P
 }
 
 /// Refuses to start a load that would not fit on disk.
-pub async fn check_disk(dbs: &Databases, data_dir: &std::path::Path, sizes: &Sizes) -> anyhow::Result<String> {
+pub async fn check_disk(
+    dbs: &Databases,
+    data_dir: &std::path::Path,
+    sizes: &Sizes,
+) -> anyhow::Result<String> {
     let needed = disk_needed(sizes);
     let place = match dbs.account.get_database_backend() {
         DbBackend::Postgres => postgres_data_directory(&dbs.account).await,
@@ -870,7 +882,10 @@ where
         DbBackend::Postgres => {
             use sea_orm::sqlx::postgres::PgPoolCopyExt;
             let columns: Vec<E::Column> = E::Column::iter().collect();
-            let names: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.to_string())).collect();
+            let names: Vec<String> = columns
+                .iter()
+                .map(|c| format!("\"{}\"", c.to_string()))
+                .collect();
             let pool = db.get_postgres_connection_pool();
             let mut copy = pool
                 .copy_in_raw(&format!("COPY {table} ({}) FROM STDIN", names.join(", ")))
@@ -918,7 +933,10 @@ where
 
 /// The secondary indexes of `tables` (PostgreSQL): name and definition, so they can be
 /// dropped for a bulk load and created again after it.
-async fn secondary_indexes(db: &DatabaseConnection, tables: &[&str]) -> anyhow::Result<Vec<(String, String)>> {
+async fn secondary_indexes(
+    db: &DatabaseConnection,
+    tables: &[&str],
+) -> anyhow::Result<Vec<(String, String)>> {
     let list = tables
         .iter()
         .map(|t| format!("'{t}'"))
@@ -976,7 +994,11 @@ where
     }
     // VACUUM also sets the visibility map, without which PostgreSQL cannot answer from an
     // index alone (the share and line scopes rely on index-only scans).
-    let refresh = if postgres { "VACUUM (ANALYZE)" } else { "ANALYZE" };
+    let refresh = if postgres {
+        "VACUUM (ANALYZE)"
+    } else {
+        "ANALYZE"
+    };
     for table in tables {
         db.execute_unprepared(&format!("{refresh} {table}")).await?;
     }
@@ -986,8 +1008,15 @@ where
 
 fn timed(report: &mut LoadReport, table: &str, rows: u64, started: Instant) {
     report.rows += rows;
-    report.tables.push((table.to_owned(), rows, started.elapsed()));
-    tracing::info!(table, rows, seconds = started.elapsed().as_secs_f64(), "loaded");
+    report
+        .tables
+        .push((table.to_owned(), rows, started.elapsed()));
+    tracing::info!(
+        table,
+        rows,
+        seconds = started.elapsed().as_secs_f64(),
+        "loaded"
+    );
 }
 
 /// Loads the whole world into empty databases.
@@ -1006,72 +1035,84 @@ pub async fn load(dbs: &Databases, world: &ScaleWorld) -> anyhow::Result<LoadRep
         "account_shares",
     ];
     let ps = partners.clone();
-    bulk(&dbs.account, &account_tables, &mut report, async move |db, report| {
-        let started = Instant::now();
-        let codes = crm_account::seed::TERRITORIES;
-        let rows = write_rows::<territory::Entity, _>(
-            db,
-            (0..s.territories).map(|n| territory::Model {
-                id: w.territory_id(n),
-                external_id: None,
-                version: 1,
-                created_at: epoch(),
-                updated_at: epoch(),
-                archived_at: None,
-                code: format!("{}-{n:02}", codes[n % codes.len()].0),
-                name: format!("{} {n:02}", codes[n % codes.len()].1),
-            }),
-        )
-        .await?;
-        timed(report, "territories", rows, started);
-        let started = Instant::now();
-        let rows = write_rows::<partner::Entity, _>(
-            db,
-            ps.iter().enumerate().map(|(n, p)| partner::Model {
-                id: p.id.clone(),
-                external_id: None,
-                version: 1,
-                created_at: epoch(),
-                updated_at: epoch(),
-                archived_at: None,
-                name: p.name.clone(),
-                kind: p.kind,
-                tier: *[PartnerTier::Platinum, PartnerTier::Gold, PartnerTier::Silver, PartnerTier::Registered]
+    bulk(
+        &dbs.account,
+        &account_tables,
+        &mut report,
+        async move |db, report| {
+            let started = Instant::now();
+            let codes = crm_account::seed::TERRITORIES;
+            let rows = write_rows::<territory::Entity, _>(
+                db,
+                (0..s.territories).map(|n| territory::Model {
+                    id: w.territory_id(n),
+                    external_id: None,
+                    version: 1,
+                    created_at: epoch(),
+                    updated_at: epoch(),
+                    archived_at: None,
+                    code: format!("{}-{n:02}", codes[n % codes.len()].0),
+                    name: format!("{} {n:02}", codes[n % codes.len()].1),
+                }),
+            )
+            .await?;
+            timed(report, "territories", rows, started);
+            let started = Instant::now();
+            let rows = write_rows::<partner::Entity, _>(
+                db,
+                ps.iter().enumerate().map(|(n, p)| partner::Model {
+                    id: p.id.clone(),
+                    external_id: None,
+                    version: 1,
+                    created_at: epoch(),
+                    updated_at: epoch(),
+                    archived_at: None,
+                    name: p.name.clone(),
+                    kind: p.kind,
+                    tier: *[
+                        PartnerTier::Platinum,
+                        PartnerTier::Gold,
+                        PartnerTier::Silver,
+                        PartnerTier::Registered,
+                    ]
                     .get(n % 4)
                     .unwrap_or(&PartnerTier::Registered),
-            }),
-        )
-        .await?;
-        let coverage = write_rows::<partner_territory::Entity, _>(
-            db,
-            ps.iter().flat_map(|p| {
-                p.territories.iter().map(|&t| partner_territory::Model {
-                    partner_id: p.id.clone(),
-                    territory_id: w.territory_id(t),
-                })
-            }),
-        )
-        .await?;
-        timed(report, "partners", rows + coverage, started);
-        let started = Instant::now();
-        let rows = write_rows::<account::Entity, _>(db, (0..s.accounts).map(|n| w.account_row(n))).await?;
-        timed(report, "accounts", rows, started);
-        let started = Instant::now();
-        let rows = write_rows::<contact::Entity, _>(
-            db,
-            (0..s.accounts * s.contacts_per_account).map(|n| w.contact_row(n)),
-        )
-        .await?;
-        timed(report, "contacts", rows, started);
-        let started = Instant::now();
-        let rows = write_rows::<account_share::Entity, _>(
-            db,
-            (0..s.orders).flat_map(|n| w.order_rows(n, &ps).2),
-        )
-        .await?;
-        timed(report, "account_shares", rows, started);
-        Ok(())
-    })
+                }),
+            )
+            .await?;
+            let coverage = write_rows::<partner_territory::Entity, _>(
+                db,
+                ps.iter().flat_map(|p| {
+                    p.territories.iter().map(|&t| partner_territory::Model {
+                        partner_id: p.id.clone(),
+                        territory_id: w.territory_id(t),
+                    })
+                }),
+            )
+            .await?;
+            timed(report, "partners", rows + coverage, started);
+            let started = Instant::now();
+            let rows =
+                write_rows::<account::Entity, _>(db, (0..s.accounts).map(|n| w.account_row(n)))
+                    .await?;
+            timed(report, "accounts", rows, started);
+            let started = Instant::now();
+            let rows = write_rows::<contact::Entity, _>(
+                db,
+                (0..s.accounts * s.contacts_per_account).map(|n| w.contact_row(n)),
+            )
+            .await?;
+            timed(report, "contacts", rows, started);
+            let started = Instant::now();
+            let rows = write_rows::<account_share::Entity, _>(
+                db,
+                (0..s.orders).flat_map(|n| w.order_rows(n, &ps).2),
+            )
+            .await?;
+            timed(report, "account_shares", rows, started);
+            Ok(())
+        },
+    )
     .await
     .context("loading the account service's tables")?;
 
@@ -1089,7 +1130,9 @@ pub async fn load(dbs: &Databases, world: &ScaleWorld) -> anyhow::Result<LoadRep
             .await?;
             timed(report, "products", rows, started);
             let started = Instant::now();
-            let rows = write_rows::<order::Entity, _>(db, (0..s.orders).map(|n| w.order_rows(n, &ps).0)).await?;
+            let rows =
+                write_rows::<order::Entity, _>(db, (0..s.orders).map(|n| w.order_rows(n, &ps).0))
+                    .await?;
             timed(report, "orders", rows, started);
             let started = Instant::now();
             let rows = write_rows::<order_line::Entity, _>(
@@ -1110,7 +1153,9 @@ pub async fn load(dbs: &Databases, world: &ScaleWorld) -> anyhow::Result<LoadRep
         &mut report,
         async move |db, report| {
             let started = Instant::now();
-            let rows = write_rows::<article::Entity, _>(db, (0..s.articles).map(|n| w.article_rows(n).0)).await?;
+            let rows =
+                write_rows::<article::Entity, _>(db, (0..s.articles).map(|n| w.article_rows(n).0))
+                    .await?;
             let links = write_rows::<article_product::Entity, _>(
                 db,
                 (0..s.articles).flat_map(|n| w.article_rows(n).1),
@@ -1155,7 +1200,10 @@ mod tests {
         }
         let lines = (orders * s.lines_per_order) as f64;
         let large = per_supplier[0] as f64 / lines;
-        assert!((0.09..0.11).contains(&large), "large supplier share {large}");
+        assert!(
+            (0.09..0.11).contains(&large),
+            "large supplier share {large}"
+        );
         let small = per_supplier[s.suppliers - 1] as f64 / lines;
         assert!(small < 0.001, "small supplier share {small}");
     }
@@ -1165,8 +1213,14 @@ mod tests {
         let world = ScaleWorld::new(9, 0.001);
         let partners = world.partners();
         assert_eq!(world.account_row(5), world.account_row(5));
-        assert_eq!(world.order_rows(7, &partners).1, world.order_rows(7, &partners).1);
-        assert_ne!(world.account_id(1), ScaleWorld::new(10, 0.001).account_id(1));
+        assert_eq!(
+            world.order_rows(7, &partners).1,
+            world.order_rows(7, &partners).1
+        );
+        assert_ne!(
+            world.account_id(1),
+            ScaleWorld::new(10, 0.001).account_id(1)
+        );
         // The territory draw of the account row and the counting pass agree.
         let row = world.account_row(11);
         assert_eq!(

@@ -10,7 +10,10 @@
 async fn quick_benchmark_answers_match_the_generator() {
     let dir = tempfile::tempdir().expect("temp dir");
     let server = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
-    let name = format!("crm_bench_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let name = format!(
+        "crm_bench_{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
     let database_url = match &server {
         Some(url) => Some(
             crm_gateway::system::create_database(url, &name)
@@ -36,7 +39,11 @@ async fn quick_benchmark_answers_match_the_generator() {
     };
     let output = command.output().await.expect("run crm bench");
     let report = std::fs::read_to_string(&out).unwrap_or_default();
-    let database = if server.is_some() { "postgres" } else { "sqlite" };
+    let database = if server.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
     let reports = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-reports");
     if std::fs::create_dir_all(&reports).is_ok() {
         let _ = std::fs::write(reports.join(format!("bench-quick-{database}.md")), &report);

@@ -3,9 +3,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::util::{
-    index, long_text_null, record_table, run_sql, text, text_null, timestamp_null,
-};
+use crate::util::{index, long_text_null, record_table, run_sql, text, text_null, timestamp_null};
 
 pub struct Migrator;
 

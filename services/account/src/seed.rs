@@ -318,6 +318,14 @@ pub async fn demo_refs(
 }
 
 /// Whether the account service already holds data (then the demo seed is skipped).
+/// `Pioneer Retail 12` → `pioneer-retail-12`: the demo domains and email hosts.
+pub fn slug(name: &str) -> String {
+    name.to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect()
+}
+
 pub async fn is_seeded(db: &DatabaseConnection) -> anyhow::Result<bool> {
     Ok(account::Entity::find().count(db).await? > 0)
 }
@@ -405,11 +413,7 @@ pub async fn seed(
         (vec![], vec![], vec![], vec![], vec![]);
     for n in 0..accounts {
         let name = format!("{} {} {}", w.pick(NAME_PARTS), w.pick(NAME_KINDS), n + 1);
-        let slug: String = name
-            .to_lowercase()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
+        let slug = slug(&name);
         let created = w.time(300);
         let (id, external_id, version, created_at, updated_at, archived_at) =
             w.columns("acc", created);

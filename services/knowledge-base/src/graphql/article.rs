@@ -112,7 +112,9 @@ impl RecordFilter<article::Entity> for ArticleFilter {
             let linked = sea_orm::sea_query::Query::select()
                 .column(crate::entity::article_product::Column::ArticleId)
                 .from(crate::entity::article_product::Entity)
-                .and_where(Expr::col(crate::entity::article_product::Column::ProductId).eq(product_id.0))
+                .and_where(
+                    Expr::col(crate::entity::article_product::Column::ProductId).eq(product_id.0),
+                )
                 .to_owned();
             s = s.filter(Expr::col(C::Id).in_subquery(linked));
         }

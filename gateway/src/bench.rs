@@ -96,6 +96,9 @@ impl Stats {
     }
 }
 
+/// Everything above this line in the report file is kept when `crm bench` rewrites it.
+const REPORT_MARKER: &str = "<!-- crm bench writes everything below this line -->";
+
 const STATS_HEADER: &str =
     "| scenario | requests | p50 | p95 | p99 | RPS | errors |\n|---|---|---|---|---|---|---|";
 
@@ -604,7 +607,7 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     );
 
     report.line(format!(
-        "# Benchmarks\n\nWritten by `crm bench{}` on {}. Numbers come from this harness only; no test asserts a time.\n",
+        "# Measurements\n\nWritten by `crm bench{}` on {}. Numbers come from this harness only; no test asserts a time.\n",
         if options.quick { " --quick" } else { "" },
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
     ));
@@ -1030,7 +1033,16 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     report.line(format!("\n{} checks, {failed} failed.\n", checks.len()));
     report.line("## Query plans of the scoped scenarios\n");
     report.line(plans);
-    std::fs::write(&options.out, &report.text)
+    // Hand-written findings above the marker stay; the measurements below it are replaced.
+    let kept = std::fs::read_to_string(&options.out)
+        .ok()
+        .and_then(|old| {
+            old.find(REPORT_MARKER)
+                .map(|at| old[..at + REPORT_MARKER.len()].to_owned())
+        })
+        .map(|prefix| format!("{prefix}\n\n"))
+        .unwrap_or_default();
+    std::fs::write(&options.out, format!("{kept}{}", report.text))
         .with_context(|| format!("writing {}", options.out.display()))?;
     tracing::info!(out = %options.out.display(), checks = checks.len(), failed, "benchmark report written");
     if failed > 0 {

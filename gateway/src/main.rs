@@ -826,10 +826,18 @@ async fn up(storage: &Storage, args: UpArgs) -> anyhow::Result<()> {
         identity::DEMO_PASSWORD,
         url = system.public.url()
     );
-    for user in &users {
+    // A benchmark world has hundreds of users: list the first ones only.
+    const LISTED: usize = 30;
+    for user in users.iter().take(LISTED) {
         banner.push_str(&format!(
             "    {:<44} {:<12} {}\n",
             user.email, user.kind, user.roles
+        ));
+    }
+    if users.len() > LISTED {
+        banner.push_str(&format!(
+            "    … and {} more, named the same way (persona-user@persona.example)\n",
+            users.len() - LISTED
         ));
     }
     banner.push_str("\n  Stop with Ctrl-C.\n");

@@ -839,3 +839,42 @@ async fn territory_changes_publish_events_only_when_they_commit() {
     assert_eq!(recorded[4].payload["territoryIds"], json!(covered));
     assert_eq!(recorded[3].payload["kind"], "DISTRIBUTOR");
 }
+
+#[tokio::test]
+async fn a_capped_total_count_stops_at_its_cap() {
+    let app = support::spawn().await;
+    for name in ["One", "Two", "Three"] {
+        app.create_account(name, json!({})).await;
+    }
+    let data = app
+        .ok(
+            "{ exact: accounts { totalCount } capped: accounts { totalCount(atMost: 2) } \
+               roomy: accounts { totalCount(atMost: 10) } \
+               filtered: accounts(filter: { text: \"t\" }) { totalCount(atMost: 1) } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(data["exact"]["totalCount"], 3);
+    assert_eq!(
+        data["capped"]["totalCount"], 2,
+        "the cap is the answer when reached"
+    );
+    assert_eq!(
+        data["roomy"]["totalCount"], 3,
+        "under the cap the count is exact"
+    );
+    assert_eq!(
+        data["filtered"]["totalCount"], 1,
+        "the cap applies after the filter"
+    );
+    for cap in [0, -1, 1_000_001] {
+        let refused = app
+            .error(
+                &format!("{{ accounts {{ totalCount(atMost: {cap}) }} }}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(refused["extensions"]["code"], "VALIDATION", "atMost {cap}");
+        assert_eq!(refused["extensions"]["field"], "atMost");
+    }
+}

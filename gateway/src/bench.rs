@@ -22,7 +22,7 @@ use crm_service_common::internal_auth::{Caller, KeyPair, SubgraphAuth};
 use sea_orm::{ConnectionTrait, DbBackend, Statement, Value};
 use serde_json::{Value as Json, json};
 
-use crate::scale::{self, Expected, Holding, ScaleWorld};
+use crate::scale::{self, Expected, ScaleWorld};
 use crate::system::{self, Storage};
 
 /// How `crm bench` runs.
@@ -330,31 +330,18 @@ async fn machine_facts(dbs: &system::Databases) -> String {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_else(|| "unknown".into());
     let database = match dbs.account.get_database_backend() {
-        DbBackend::Postgres => dbs
-            .account
-            .query_one_raw(Statement::from_string(
-                DbBackend::Postgres,
-                "SHOW server_version",
-            ))
-            .await
-            .ok()
-            .flatten()
-            .and_then(|r| r.try_get::<String>("", "server_version").ok())
-            .map_or("PostgreSQL".into(), |v| format!("PostgreSQL {v}")),
-        _ => dbs
-            .account
-            .query_one_raw(Statement::from_string(
-                DbBackend::Sqlite,
-                "SELECT sqlite_version() AS v",
-            ))
-            .await
-            .ok()
-            .flatten()
-            .and_then(|r| r.try_get::<String>("", "v").ok())
-            .map_or("SQLite".into(), |v| format!("SQLite {v}")),
-    };
-    let database = match dbs.account.get_database_backend() {
         DbBackend::Postgres => {
+            let version = dbs
+                .account
+                .query_one_raw(Statement::from_string(
+                    DbBackend::Postgres,
+                    "SHOW server_version",
+                ))
+                .await
+                .ok()
+                .flatten()
+                .and_then(|r| r.try_get::<String>("", "server_version").ok())
+                .map_or("PostgreSQL".into(), |v| format!("PostgreSQL {v}"));
             let settings = dbs
                 .account
                 .query_all_raw(Statement::from_string(
@@ -376,9 +363,19 @@ async fn machine_facts(dbs: &system::Databases) -> String {
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
-            format!("{database} (settings as the services see them: {settings})")
+            format!("{version} (settings as the services see them: {settings})")
         }
-        _ => database,
+        _ => dbs
+            .account
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "SELECT sqlite_version() AS v",
+            ))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.try_get::<String>("", "v").ok())
+            .map_or("SQLite".into(), |v| format!("SQLite {v}")),
     };
     let profile = if cfg!(debug_assertions) {
         "debug"
@@ -620,15 +617,12 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
 
     // The world: reuse it when the database holds exactly it, load it when empty.
     report.line("## World\n");
-    match scale::holding(&dbs, &world, &expected).await? {
-        Holding::ThisWorld => report.line(format!(
+    match scale::ensure_loaded(&dbs, &storage.data_dir, &world, &expected).await? {
+        None => report.line(format!(
             "Reused the loaded world (seed {}, scale {}): every table's count matched.\n",
             options.seed, options.factor
         )),
-        Holding::Nothing => {
-            let disk = scale::check_disk(&dbs, &storage.data_dir, &world.sizes).await?;
-            tracing::info!(%disk, "loading the scale world");
-            let load = scale::load(&dbs, &world).await?;
+        Some((disk, load)) => {
             report.line(format!(
                 "Loaded this run (seed {}, scale {}; disk: {disk}): **{} rows in {:.1} s = {:.0} rows/s** ({:.1} s writing, {:.1} s rebuilding indexes and statistics).\n",
                 options.seed,
@@ -649,18 +643,10 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
             }
             report.line("");
         }
-        Holding::Other(why) => anyhow::bail!(
-            "the database holds other data ({why}); point DATABASE_URL (or --data-dir) at an empty database for the benchmark world"
-        ),
     }
     report.line("Rows by SQL `COUNT(*)`:\n\n| table | rows |\n|---|---|");
     for (service, table, want) in &expected.tables {
-        let db = match *service {
-            "account" => &dbs.account,
-            "order_visibility" => &dbs.order_visibility,
-            _ => &dbs.knowledge_base,
-        };
-        let got = scale::count_rows(db, table).await?;
+        let got = scale::count_rows(scale::database(&dbs, service), table).await?;
         report.check(format!("rows in {table}"), want, got);
         report.line(format!("| {table} | {got} |"));
     }

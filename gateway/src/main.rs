@@ -735,20 +735,13 @@ async fn main() -> anyhow::Result<()> {
             let dbs = system::open_databases(&storage).await?;
             let world = crm_gateway::scale::ScaleWorld::new(args.seed, factor);
             let expected = world.expected();
-            match crm_gateway::scale::holding(&dbs, &world, &expected).await? {
-                crm_gateway::scale::Holding::ThisWorld => {
-                    tracing::info!("the databases already hold this world; nothing loaded");
-                    return Ok(());
-                }
-                crm_gateway::scale::Holding::Other(why) => {
-                    anyhow::bail!("the databases hold other data ({why}); load into empty ones")
-                }
-                crm_gateway::scale::Holding::Nothing => {}
-            }
-            let disk =
-                crm_gateway::scale::check_disk(&dbs, &storage.data_dir, &world.sizes).await?;
-            tracing::info!(%disk, sizes = ?world.sizes, "loading the scale world");
-            let load = crm_gateway::scale::load(&dbs, &world).await?;
+            let Some((_, load)) =
+                crm_gateway::scale::ensure_loaded(&dbs, &storage.data_dir, &world, &expected)
+                    .await?
+            else {
+                tracing::info!("the databases already hold this world; nothing loaded");
+                return Ok(());
+            };
             tracing::info!(
                 rows = load.rows,
                 write_seconds = load.write.as_secs_f64(),

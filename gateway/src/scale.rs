@@ -698,7 +698,8 @@ pub async fn count_rows(db: &DatabaseConnection, table: &str) -> anyhow::Result<
     Ok(row.try_get::<i64>("", "n")? as u64)
 }
 
-fn database<'a>(dbs: &'a Databases, service: &str) -> &'a DatabaseConnection {
+/// The connection of `service` (as `Expected::tables` names it).
+pub fn database<'a>(dbs: &'a Databases, service: &str) -> &'a DatabaseConnection {
     match service {
         "account" => &dbs.account,
         "order_visibility" => &dbs.order_visibility,
@@ -745,6 +746,29 @@ pub async fn holding(
         mismatches.push("the counts match but the ids are another seed's".into());
     }
     Ok(Holding::Other(mismatches.join("; ")))
+}
+
+/// Makes the databases hold `world`: reuses them when they already do (`None`), loads it
+/// when they are empty (the free-disk note and what the load wrote), and refuses databases
+/// that hold anything else.
+pub async fn ensure_loaded(
+    dbs: &Databases,
+    data_dir: &std::path::Path,
+    world: &ScaleWorld,
+    expected: &Expected,
+) -> anyhow::Result<Option<(String, LoadReport)>> {
+    match holding(dbs, world, expected).await? {
+        Holding::ThisWorld => Ok(None),
+        Holding::Other(why) => anyhow::bail!(
+            "the databases hold other data ({why}); point DATABASE_URL (or --data-dir) at an empty database for the benchmark world"
+        ),
+        Holding::Nothing => {
+            let disk = check_disk(dbs, data_dir, &world.sizes).await?;
+            tracing::info!(%disk, sizes = ?world.sizes, "loading the scale world");
+            let report = load(dbs, world).await?;
+            Ok(Some((disk, report)))
+        }
+    }
 }
 
 /// What a load wrote and how fast.

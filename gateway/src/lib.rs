@@ -8,3 +8,4 @@ pub mod limits;
 pub mod policy;
 pub mod scale;
 pub mod system;
+pub mod web;

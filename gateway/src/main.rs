@@ -224,6 +224,13 @@ struct DoorArgs {
     /// The external issuer's JWKS: a URL or a file.
     #[arg(long, env = "CRM_OIDC_JWKS", requires = "oidc_issuer")]
     oidc_jwks: Option<String>,
+    /// Minutes a web UI session lasts without a request (then it signs out).
+    #[arg(long, env = "CRM_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    session_idle_minutes: u64,
+    /// Mark the web UI's cookies Secure (served over TLS; a request forwarded with
+    /// `X-Forwarded-Proto: https` gets them anyway).
+    #[arg(long, env = "CRM_SECURE_COOKIES")]
+    secure_cookies: bool,
 }
 
 impl DoorArgs {
@@ -241,6 +248,13 @@ impl DoorArgs {
         };
         system::GatewaySettings {
             identity,
+            web: crm_gateway::web::WebConfig {
+                sessions: crm_gateway::web::session::SessionPolicy {
+                    idle: std::time::Duration::from_secs(self.session_idle_minutes.max(1) * 60),
+                    ..Default::default()
+                },
+                secure_cookies: self.secure_cookies,
+            },
             door: DoorConfig {
                 allow_get_queries: self.allow_get_queries,
                 explorer: self.explorer,
@@ -657,13 +671,18 @@ async fn main() -> anyhow::Result<()> {
             // The door stamps the policy version on every caller: follow edits made
             // elsewhere.
             let _policy = follow_policy(&storage).await?;
-            let app = crm_gateway::federation::server::router(
+            let api = crm_gateway::federation::server::router(
                 engine.clone(),
                 settings.door,
                 system::minter(&keys),
                 identity.as_ref().map(|i| i.authenticator.clone()),
                 identity.as_ref().map(|i| i.jwks.clone()),
             );
+            // The web UI needs the directory (its sessions live there).
+            let app = match &identity {
+                Some(identity) => system::with_web(api, identity, settings.web),
+                None => api,
+            };
             let running = system::serve(system::bind(listen).await?, app)?;
             tracing::info!(url = %running.url(), subgraphs = ?engine.subgraphs(), "gateway listening");
             running.wait().await

@@ -388,6 +388,8 @@ pub struct GatewaySettings {
     pub engine: EngineConfig,
     /// Tokens accepted besides the gateway's own.
     pub identity: identity::IdentityOptions,
+    /// The web UI and partner portal (sessions, cookies).
+    pub web: crate::web::WebConfig,
 }
 
 /// [`start_all_in_one`] with the gateway configured.
@@ -467,15 +469,16 @@ pub async fn start_all_in_one_with(
     )
     .spawn();
     let engine = Arc::new(Engine::new(supergraph, config)?);
+    let api = crate::federation::server::router(
+        engine.clone(),
+        settings.door,
+        minter(&keys),
+        Some(identity.authenticator.clone()),
+        Some(identity.jwks.clone()),
+    );
     let public = serve(
         bind(listen).await?,
-        crate::federation::server::router(
-            engine.clone(),
-            settings.door,
-            minter(&keys),
-            Some(identity.authenticator.clone()),
-            Some(identity.jwks.clone()),
-        ),
+        with_web(api, &identity, settings.web),
     )?;
     Ok(AllInOne {
         public,
@@ -489,6 +492,17 @@ pub async fn start_all_in_one_with(
         _relays: relays,
         _shares: shares,
     })
+}
+
+/// The gateway's public router with the web UI and partner portal beside the API: the
+/// UI calls `api` in process, through the same door as any client.
+pub fn with_web(
+    api: axum::Router,
+    identity: &identity::Identity,
+    web: crate::web::WebConfig,
+) -> axum::Router {
+    api.clone()
+        .merge(crate::web::router(api, identity.directory.db.clone(), web))
 }
 
 /// Publishes the stored policy, and every edit made through this process, to Redis (edits

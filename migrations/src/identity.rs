@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateCredentials),
             Box::new(CreateInvitations),
             Box::new(CreatePolicyVersions),
+            Box::new(CreateWebSessions),
         ]
     }
 }
@@ -254,5 +255,69 @@ impl MigrationTrait for CreatePolicyVersions {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// The web UI's sign-ins and the saved list views of its users. A web session holds the
+/// API session it signed in with (access and refresh token), so every page is a GraphQL
+/// client of the gateway with the user's own identity; the browser holds only a random
+/// cookie whose SHA-256 digest is the key here.
+struct CreateWebSessions;
+
+impl MigrationName for CreateWebSessions {
+    fn name(&self) -> &str {
+        "m20261130_000001_web_sessions"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateWebSessions {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("web_sessions")
+                .if_not_exists()
+                .col(
+                    ColumnDef::new("cookie_digest")
+                        .string_len(64)
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(text("user_id", 64))
+                // internal | supplier | distributor: which area the user lands in.
+                .col(text("kind", 16))
+                .col(text("csrf_token", 64))
+                .col(ColumnDef::new("access_token").text().not_null())
+                .col(at("access_expires_at"))
+                .col(text("refresh_token", 200))
+                .col(at("created_at"))
+                .col(at("last_seen_at"))
+                .to_owned(),
+        )
+        .await?;
+        index(m, "web_sessions", &["user_id"], false).await?;
+        // A named list view (filters, sort) of one user on one list page.
+        m.create_table(
+            Table::create()
+                .table("saved_views")
+                .if_not_exists()
+                .col(ColumnDef::new("id").string_len(64).not_null().primary_key())
+                .col(text("user_id", 64))
+                .col(text("page", 32))
+                .col(text("name", 80))
+                .col(text("query", 1000))
+                .col(at("created_at"))
+                .to_owned(),
+        )
+        .await?;
+        index(m, "saved_views", &["user_id", "page", "name"], true).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["saved_views", "web_sessions"] {
+            m.drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }

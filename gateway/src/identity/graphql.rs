@@ -184,7 +184,7 @@ fn me_of_user(user: &user::Model) -> ApiResult<Me> {
 /// A user of the directory, as an entity other subgraphs can extend (the account service
 /// explains, from `kind`, `roles` and `partnerId`, what this user may see and why).
 #[derive(SimpleObject, Clone)]
-#[graphql(name = "DirectoryUser")]
+#[graphql(name = "DirectoryUser", complex)]
 pub struct DirectoryUser {
     pub id: ID,
     pub email: String,
@@ -194,11 +194,63 @@ pub struct DirectoryUser {
     pub roles: Vec<String>,
     pub partner_id: Option<ID>,
     pub disabled: bool,
+    #[graphql(skip)]
+    pub model: user::Model,
+}
+
+#[async_graphql::ComplexObject]
+impl DirectoryUser {
+    /// What this user may see, type by type, in plain words: the same sentences as their
+    /// own `me.canSee`, generated from the policy in force.
+    async fn can_see(&self) -> async_graphql::Result<Vec<String>> {
+        let who = Principal::from_caller(&self.model.caller(None));
+        Ok(with_summary(me_of_user(&self.model)?, &who).await?.can_see)
+    }
+}
+
+/// A named list view of the signed-in user: the list page it belongs to and its query
+/// string (filters and sort), as the web UI saves them.
+#[derive(SimpleObject, Clone)]
+pub struct SavedView {
+    pub id: ID,
+    pub page: String,
+    pub name: String,
+    pub query: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<store::saved_view::Model> for SavedView {
+    fn from(v: store::saved_view::Model) -> Self {
+        Self {
+            id: ID::from(v.id),
+            page: v.page,
+            name: v.name,
+            query: v.query,
+            created_at: v.created_at,
+        }
+    }
+}
+
+/// A saved view's page name: a short lowercase slug (`accounts`, `orders`).
+fn check_view_page(page: &str) -> ApiResult<()> {
+    let ok = (1..=32).contains(&page.len())
+        && page
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::validation(
+            "page",
+            "must be 1 to 32 lowercase letters, digits or dashes",
+        ))
+    }
 }
 
 impl From<&user::Model> for DirectoryUser {
     fn from(u: &user::Model) -> Self {
         Self {
+            model: u.clone(),
             id: ID::from(&u.id),
             email: u.email.clone(),
             display_name: u.display_name.clone(),
@@ -411,6 +463,45 @@ impl DirectoryQuery {
             .into_iter()
             .map(|row| invitation(row, now))
             .collect::<ApiResult<_>>()?)
+    }
+
+    /// Users of the directory: an admin sees everyone (or one partner's users with
+    /// `partnerId`), a partner admin its own organisation's users.
+    async fn directory_users(
+        &self,
+        ctx: &Context<'_>,
+        partner_id: Option<ID>,
+    ) -> async_graphql::Result<Vec<DirectoryUser>> {
+        let partner = match (managed_scope(&Principal::of(ctx))?, partner_id) {
+            (ManagedScope::All, wanted) => wanted.map(|id| id.to_string()),
+            (ManagedScope::Partner(own), Some(wanted)) if wanted.as_str() != own => {
+                return Ok(Vec::new());
+            }
+            (ManagedScope::Partner(own), _) => Some(own),
+        };
+        Ok(directory(ctx)?
+            .users(partner.as_deref())
+            .await?
+            .iter()
+            .map(DirectoryUser::from)
+            .collect())
+    }
+
+    /// The signed-in user's saved views of one list page, by name.
+    async fn saved_views(
+        &self,
+        ctx: &Context<'_>,
+        page: String,
+    ) -> async_graphql::Result<Vec<SavedView>> {
+        let who = Principal::of(ctx);
+        signed_in(&who)?;
+        check_view_page(&page)?;
+        Ok(directory(ctx)?
+            .saved_views(&who.subject, &page)
+            .await?
+            .into_iter()
+            .map(SavedView::from)
+            .collect())
     }
 
     /// API keys, newest first: an admin sees every key, a partner admin its partner's.
@@ -627,6 +718,72 @@ impl DirectoryMutation {
             .redeem_invitation(&token, display_name, hash)
             .await?;
         Ok(session(ctx, opened).await?)
+    }
+
+    /// Deactivates (`disabled: true`) or reactivates a user: an admin any user, a partner
+    /// admin its colleagues. A deactivated user's sessions end at once. Nobody deactivates
+    /// themselves.
+    async fn set_user_disabled(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        disabled: bool,
+    ) -> async_graphql::Result<DirectoryUser> {
+        let who = Principal::of(ctx);
+        let scope = managed_scope(&who)?;
+        let directory = directory(ctx)?;
+        let user = directory.user(&id).await?.ok_or(ApiError::NotFound)?;
+        if let ManagedScope::Partner(own) = scope
+            && user.partner_id.as_deref() != Some(own.as_str())
+        {
+            return Err(ApiError::NotFound.into());
+        }
+        if user.id == who.subject {
+            return Err(ApiError::InvalidState {
+                message: "you cannot deactivate yourself".into(),
+            }
+            .into());
+        }
+        Ok(DirectoryUser::from(
+            &directory.set_disabled(&user.id, disabled).await?,
+        ))
+    }
+
+    /// Saves a list view for the signed-in user; saving under an existing name replaces
+    /// that view's query.
+    async fn save_view(
+        &self,
+        ctx: &Context<'_>,
+        page: String,
+        name: String,
+        query: String,
+    ) -> async_graphql::Result<SavedView> {
+        let who = Principal::of(ctx);
+        signed_in(&who)?;
+        check_view_page(&page)?;
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 80 {
+            return Err(ApiError::validation("name", "must be 1 to 80 characters").into());
+        }
+        if query.len() > 1000 || query.chars().any(char::is_control) {
+            return Err(ApiError::validation(
+                "query",
+                "must be at most 1000 characters, without control characters",
+            )
+            .into());
+        }
+        Ok(directory(ctx)?
+            .save_view(&who.subject, &page, name, &query)
+            .await?
+            .into())
+    }
+
+    /// Deletes one of the signed-in user's saved views.
+    async fn delete_saved_view(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<bool> {
+        let who = Principal::of(ctx);
+        signed_in(&who)?;
+        directory(ctx)?.delete_view(&who.subject, &id).await?;
+        Ok(true)
     }
 
     /// Revokes an API key: it is refused from the next request on.

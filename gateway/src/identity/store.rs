@@ -112,6 +112,28 @@ pub mod invitation {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+pub mod saved_view {
+    use sea_orm::entity::prelude::*;
+
+    /// A named list view (the list page's query string: filters and sort) of one user.
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "saved_views")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub user_id: String,
+        pub page: String,
+        pub name: String,
+        pub query: String,
+        pub created_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod signing_key {
     use sea_orm::entity::prelude::*;
 
@@ -601,6 +623,101 @@ impl Directory {
             .await?;
         crm_service_common::db::commit(txn).await?;
         self.open_session(user).await
+    }
+
+    /// The users of the directory, internal staff first then by organisation and email:
+    /// everyone, or one partner's.
+    pub async fn users(&self, partner_id: Option<&str>) -> Result<Vec<user::Model>, ApiError> {
+        let mut select = user::Entity::find()
+            .order_by_asc(user::Column::Kind)
+            .order_by_asc(user::Column::PartnerId)
+            .order_by_asc(user::Column::Email);
+        if let Some(partner_id) = partner_id {
+            select = select.filter(user::Column::PartnerId.eq(partner_id));
+        }
+        Ok(select.all(&self.db).await?)
+    }
+
+    /// Deactivates or reactivates a user. Deactivating ends every session of the user at
+    /// once (the door also refuses a disabled user's tokens on the next request).
+    pub async fn set_disabled(&self, id: &str, disabled: bool) -> Result<user::Model, ApiError> {
+        let found = self.user(id).await?.ok_or(ApiError::NotFound)?;
+        let txn = crm_service_common::db::begin_write(&self.db).await?;
+        let mut row = found.into_active_model();
+        row.disabled = Set(disabled);
+        let user = row.update(&txn).await?;
+        if disabled {
+            session::Entity::update_many()
+                .col_expr(session::Column::RevokedAt, Expr::value(self.now()))
+                .filter(session::Column::UserId.eq(id))
+                .filter(session::Column::RevokedAt.is_null())
+                .exec(&txn)
+                .await?;
+        }
+        crm_service_common::db::commit(txn).await?;
+        Ok(user)
+    }
+
+    /// One user's saved views of one list page, by name.
+    pub async fn saved_views(
+        &self,
+        user_id: &str,
+        page: &str,
+    ) -> Result<Vec<saved_view::Model>, ApiError> {
+        Ok(saved_view::Entity::find()
+            .filter(saved_view::Column::UserId.eq(user_id))
+            .filter(saved_view::Column::Page.eq(page))
+            .order_by_asc(saved_view::Column::Name)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Saves a view under its name; saving under an existing name replaces its query.
+    pub async fn save_view(
+        &self,
+        user_id: &str,
+        page: &str,
+        name: &str,
+        query: &str,
+    ) -> Result<saved_view::Model, ApiError> {
+        let existing = saved_view::Entity::find()
+            .filter(saved_view::Column::UserId.eq(user_id))
+            .filter(saved_view::Column::Page.eq(page))
+            .filter(saved_view::Column::Name.eq(name))
+            .one(&self.db)
+            .await?;
+        Ok(match existing {
+            Some(found) => {
+                let mut row = found.into_active_model();
+                row.query = Set(query.to_owned());
+                row.update(&self.db).await?
+            }
+            None => {
+                saved_view::ActiveModel {
+                    id: Set(format!("view_{}", uuid::Uuid::new_v4().simple())),
+                    user_id: Set(user_id.to_owned()),
+                    page: Set(page.to_owned()),
+                    name: Set(name.to_owned()),
+                    query: Set(query.to_owned()),
+                    created_at: Set(self.now()),
+                }
+                .insert(&self.db)
+                .await?
+            }
+        })
+    }
+
+    /// Deletes one of the user's own saved views; another user's reads as missing.
+    pub async fn delete_view(&self, user_id: &str, id: &str) -> Result<(), ApiError> {
+        let deleted = saved_view::Entity::delete_many()
+            .filter(saved_view::Column::Id.eq(id))
+            .filter(saved_view::Column::UserId.eq(user_id))
+            .exec(&self.db)
+            .await?;
+        if deleted.rows_affected == 0 {
+            return Err(ApiError::NotFound);
+        }
+        Ok(())
     }
 
     /// The key access tokens are signed with: the newest unretired one, made on first use.

@@ -1,0 +1,640 @@
+//! The web UI for internal staff (`/app`) and the partner portal (`/portal`), served by
+//! the gateway. Pages are server-rendered (askama) with htmx for partial updates; every
+//! page is a GraphQL client of the gateway's own router with the signed-in user's access
+//! token (see `client`), so it shows exactly what the API lets that user see. Sessions
+//! and saved views live in the `identity` schema.
+//!
+//! Everything works without JavaScript: forms post and redirect (post/redirect/get), list
+//! filters are GET forms; htmx only swaps the result region in place.
+
+pub mod client;
+mod pages;
+pub mod session;
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use client::{Api, ApiFailure, FieldError};
+use session::{ApiSession, SessionPolicy, Sessions, WebSession};
+
+/// The session cookie; `__Host-` (Secure, path /, no domain) when served over TLS.
+const SESSION_COOKIE: &str = "crm_session";
+const SECURE_SESSION_COOKIE: &str = "__Host-crm_session";
+/// The sign-in form's CSRF cookie (double submit: there is no session yet).
+const FORM_COOKIE: &str = "crm_form";
+
+/// How the UI is served.
+#[derive(Clone, Debug, Default)]
+pub struct WebConfig {
+    pub sessions: SessionPolicy,
+    /// Mark cookies `Secure` (the gateway is served over TLS, by itself or a proxy). A
+    /// request that arrives with `X-Forwarded-Proto: https` gets them anyway.
+    pub secure_cookies: bool,
+}
+
+pub(crate) struct Web {
+    api: Api,
+    sessions: Sessions,
+    config: WebConfig,
+}
+
+/// The UI's routes, calling `api` (the gateway's public router) for every read and write.
+pub fn router(api: Router, identity_db: DatabaseConnection, config: WebConfig) -> Router {
+    let web = Arc::new(Web {
+        api: Api::new(api),
+        sessions: Sessions::new(identity_db, config.sessions.clone()),
+        config,
+    });
+    pages::routes()
+        .route("/assets/{file}", get(asset))
+        .layer(axum::middleware::from_fn(security_headers))
+        .with_state(web)
+}
+
+/// Vendored, pinned front-end assets, embedded in the binary (no CDN, no npm at build).
+async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    let (content_type, body): (&str, &'static [u8]) = match file.as_str() {
+        "htmx.min.js" => (
+            "text/javascript",
+            include_bytes!("../../assets/htmx/htmx.min.js"),
+        ),
+        "app.css" => ("text/css", include_bytes!("../../assets/web/app.css")),
+        "app.js" => ("text/javascript", include_bytes!("../../assets/web/app.js")),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// Every UI answer: no framing, no sniffing, scripts and styles from this origin only,
+/// and pages never cached (they hold one user's data).
+async fn security_headers(request: Request, next: Next) -> Response {
+    let is_asset = request.uri().path().starts_with("/assets/");
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !is_asset {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// Which side of the product a page belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Area {
+    App,
+    Portal,
+}
+
+impl Area {
+    fn of_kind(kind: &str) -> Self {
+        if kind == "internal" {
+            Self::App
+        } else {
+            Self::Portal
+        }
+    }
+
+    fn home(self) -> &'static str {
+        match self {
+            Self::App => "/app",
+            Self::Portal => "/portal",
+        }
+    }
+
+    fn prefix(self) -> &'static str {
+        self.home()
+    }
+}
+
+/// One link of the main navigation.
+pub(crate) struct NavItem {
+    pub href: String,
+    pub label: &'static str,
+    pub current: bool,
+}
+
+/// What every page's frame shows: title, navigation, who is signed in, the CSRF token of
+/// its forms, and a one-line notice after a successful change.
+pub(crate) struct Chrome {
+    pub title: String,
+    pub home: &'static str,
+    pub is_portal: bool,
+    pub user: Option<String>,
+    pub organization: Option<String>,
+    pub nav: Vec<NavItem>,
+    pub csrf: String,
+    pub notice: Option<String>,
+}
+
+impl Chrome {
+    /// The frame of a page nobody is signed in to.
+    pub fn public(title: &str, csrf: &str) -> Self {
+        Self {
+            title: title.to_owned(),
+            home: "/",
+            is_portal: false,
+            user: None,
+            organization: None,
+            nav: Vec::new(),
+            csrf: csrf.to_owned(),
+            notice: None,
+        }
+    }
+}
+
+/// The signed-in caller as the frame needs it (from `me`).
+#[derive(Deserialize, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Me {
+    pub id: String,
+    pub kind: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub roles: Vec<String>,
+    pub organization: Option<Organization>,
+    pub can_see: Vec<String>,
+    pub policy_version: i64,
+}
+
+#[derive(Deserialize, Clone, Debug)]
+pub(crate) struct Organization {
+    pub id: String,
+    pub name: Option<String>,
+}
+
+impl Me {
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+    pub fn is_admin(&self) -> bool {
+        self.kind == "INTERNAL" && self.has_role("admin")
+    }
+    pub fn is_partner_admin(&self) -> bool {
+        self.kind != "INTERNAL" && self.has_role("partner_admin")
+    }
+    pub fn is_distributor(&self) -> bool {
+        self.kind == "DISTRIBUTOR"
+    }
+    pub fn is_supplier(&self) -> bool {
+        self.kind == "SUPPLIER"
+    }
+    /// May grant and revoke account shares (the access matrix: admin, management, sales).
+    pub fn shares_accounts(&self) -> bool {
+        self.kind == "INTERNAL"
+            && ["admin", "management", "sales"]
+                .iter()
+                .any(|r| self.has_role(r))
+    }
+    /// May write knowledge-base articles (admin, marketing, support).
+    pub fn writes_articles(&self) -> bool {
+        self.kind == "INTERNAL"
+            && ["admin", "marketing", "support"]
+                .iter()
+                .any(|r| self.has_role(r))
+    }
+}
+
+const ME_QUERY: &str = "query { me { id kind displayName email roles canSee policyVersion \
+     organization { id name } } }";
+
+/// A signed-in request: its session, who the user is, and the page's area.
+pub(crate) struct Ctx {
+    pub web: Arc<Web>,
+    pub session: WebSession,
+    pub me: Me,
+    pub area: Area,
+    pub path: String,
+}
+
+impl Ctx {
+    /// Runs an operation as the signed-in user.
+    pub async fn api<T: serde::de::DeserializeOwned>(
+        &self,
+        query: &str,
+        variables: Value,
+    ) -> Result<T, ApiFailure> {
+        self.web
+            .api
+            .run(Some(&self.session.access_token), query, variables)
+            .await
+    }
+
+    /// The frame of this page.
+    pub fn chrome(&self, title: &str) -> Chrome {
+        let mut nav: Vec<(String, &'static str)> = match self.area {
+            Area::App => vec![
+                ("/app".into(), "Dashboard"),
+                ("/app/accounts".into(), "Accounts"),
+                ("/app/orders".into(), "Orders"),
+                ("/app/kb".into(), "Knowledge base"),
+            ],
+            Area::Portal => vec![
+                ("/portal".into(), "Home"),
+                ("/portal/orders".into(), "Orders"),
+                ("/portal/accounts".into(), "Accounts"),
+                ("/portal/kb".into(), "Articles"),
+            ],
+        };
+        if self.me.shares_accounts() {
+            nav.push(("/app/admin/shares".into(), "Sharing"));
+        }
+        if self.me.is_admin() {
+            nav.push(("/app/admin".into(), "Admin"));
+        }
+        if self.me.is_partner_admin() {
+            nav.push(("/portal/users".into(), "Users"));
+        }
+        let current = nav
+            .iter()
+            .filter(|(href, _)| self.path == *href || self.path.starts_with(&format!("{href}/")))
+            .map(|(href, _)| href.len())
+            .max();
+        Chrome {
+            title: title.to_owned(),
+            home: self.area.home(),
+            is_portal: self.area == Area::Portal,
+            user: Some(
+                self.me
+                    .display_name
+                    .clone()
+                    .or_else(|| self.me.email.clone())
+                    .unwrap_or_else(|| self.me.id.clone()),
+            ),
+            organization: self.me.organization.as_ref().and_then(|o| o.name.clone()),
+            nav: nav
+                .into_iter()
+                .map(|(href, label)| NavItem {
+                    current: Some(href.len()) == current
+                        && (self.path == href || self.path.starts_with(&format!("{href}/"))),
+                    href,
+                    label,
+                })
+                .collect(),
+            csrf: self.session.csrf_token.clone(),
+            notice: None,
+        }
+    }
+
+    /// The page a failure shows (or the sign-in page, when the session ended).
+    pub fn fail(&self, failure: ApiFailure) -> Response {
+        match failure {
+            ApiFailure::SignedOut => to_sign_in(&self.path),
+            ApiFailure::NotFound => self.error_page(
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "This record does not exist, or it is not shared with you.",
+            ),
+            ApiFailure::Forbidden(message) => {
+                self.error_page(StatusCode::FORBIDDEN, "Not allowed", &message)
+            }
+            other => self.error_page(
+                StatusCode::BAD_GATEWAY,
+                "Something went wrong",
+                &other.message(),
+            ),
+        }
+    }
+
+    pub fn error_page(&self, status: StatusCode, heading: &str, message: &str) -> Response {
+        error_page(self.chrome(heading), status, heading, message)
+    }
+
+    /// Checks the CSRF token a form posted.
+    pub fn check_csrf(&self, posted: &str) -> Result<(), Response> {
+        if session::same_secret(posted, &self.session.csrf_token) {
+            Ok(())
+        } else {
+            Err(self.error_page(
+                StatusCode::FORBIDDEN,
+                "Form expired",
+                "This form is out of date. Go back, reload the page and try again.",
+            ))
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    chrome: Chrome,
+    message: String,
+}
+
+fn error_page(chrome: Chrome, status: StatusCode, heading: &str, message: &str) -> Response {
+    render_with(
+        status,
+        &ErrorPage {
+            chrome: Chrome {
+                title: heading.to_owned(),
+                ..chrome
+            },
+            message: message.to_owned(),
+        },
+    )
+}
+
+/// Renders a page; a template that fails to render is logged and shown as an error.
+pub(crate) fn render(page: &impl Template) -> Response {
+    render_with(StatusCode::OK, page)
+}
+
+fn render_with(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+            tracing::error!(%reference, error = %e, "a page did not render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Html(format!(
+                    "<!doctype html><title>Error</title><p>Something went wrong (reference {reference}).</p>"
+                )),
+            )
+                .into_response()
+        }
+    }
+}
+
+/// To the sign-in page, coming back to `next` afterwards.
+pub(crate) fn to_sign_in(next: &str) -> Response {
+    let next = serde_urlencoded::to_string([("next", next)]).unwrap_or_default();
+    Redirect::to(&format!("/signin?{next}")).into_response()
+}
+
+/// After a successful POST: back to a page, with a notice.
+pub(crate) fn see_other(path: &str, notice: Option<&str>) -> Response {
+    let location = match notice {
+        Some(notice) => {
+            let separator = if path.contains('?') { '&' } else { '?' };
+            format!(
+                "{path}{separator}{}",
+                serde_urlencoded::to_string([("done", notice)]).unwrap_or_default()
+            )
+        }
+        None => path.to_owned(),
+    };
+    Redirect::to(&location).into_response()
+}
+
+impl Web {
+    /// The signed-in request for a page of `area`, or where to send the browser instead:
+    /// to sign in, or to its own area (a partner never sees `/app`, staff never the
+    /// portal).
+    pub(crate) async fn enter(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+        path: &str,
+        area: Area,
+    ) -> Result<Ctx, Response> {
+        let Some(cookie) = session_cookie(headers) else {
+            return Err(to_sign_in(path));
+        };
+        let found = self.sessions.find(cookie).await.map_err(|e| self.broken(e))?;
+        let Some(mut session) = found else {
+            return Err(to_sign_in(path));
+        };
+        if Sessions::needs_refresh(&session) {
+            let api = self.api.clone();
+            let kind = session.kind.clone();
+            let refreshed = self
+                .sessions
+                .refresh(&session, |refresh_token| async move {
+                    refresh(&api, &refresh_token, &kind).await
+                })
+                .await
+                .map_err(|e| self.broken(e))?;
+            match refreshed {
+                Some(renewed) => session = renewed,
+                None => return Err(to_sign_in(path)),
+            }
+        }
+        if Area::of_kind(&session.kind) != area {
+            return Err(Redirect::to(Area::of_kind(&session.kind).home()).into_response());
+        }
+        #[derive(Deserialize)]
+        struct Data {
+            me: Option<Me>,
+        }
+        let me = match self
+            .api
+            .run::<Data>(Some(&session.access_token), ME_QUERY, json!({}))
+            .await
+        {
+            Ok(Data { me: Some(me) }) => me,
+            Ok(Data { me: None }) | Err(ApiFailure::SignedOut) => {
+                self.sessions.close(cookie).await.ok();
+                return Err(to_sign_in(path));
+            }
+            Err(other) => {
+                return Err(error_page(
+                    Chrome::public("Unavailable", ""),
+                    StatusCode::BAD_GATEWAY,
+                    "Unavailable",
+                    &other.message(),
+                ));
+            }
+        };
+        Ok(Ctx {
+            web: self.clone(),
+            session,
+            me,
+            area,
+            path: path.to_owned(),
+        })
+    }
+
+    fn broken(&self, error: impl std::fmt::Display) -> Response {
+        let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        tracing::error!(%reference, %error, "the web session store failed");
+        error_page(
+            Chrome::public("Unavailable", ""),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Unavailable",
+            &format!("Something went wrong on our side (reference {reference})."),
+        )
+    }
+
+    fn session_cookie_name(&self, headers: &HeaderMap) -> &'static str {
+        if self.secure(headers) {
+            SECURE_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        }
+    }
+
+    fn secure(&self, headers: &HeaderMap) -> bool {
+        self.config.secure_cookies
+            || headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+    }
+
+    /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, path /, Secure over TLS; `max_age`
+    /// 0 deletes it.
+    fn cookie(&self, headers: &HeaderMap, name: &str, value: &str, max_age: Option<u64>) -> String {
+        let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+        if let Some(age) = max_age {
+            cookie.push_str(&format!("; Max-Age={age}"));
+        }
+        if self.secure(headers) {
+            cookie.push_str("; Secure");
+        }
+        cookie
+    }
+}
+
+fn session_cookie(headers: &HeaderMap) -> Option<&str> {
+    session::cookie(headers, SECURE_SESSION_COOKIE).or_else(|| session::cookie(headers, SESSION_COOKIE))
+}
+
+const SESSION_FIELDS: &str = "accessToken expiresAt refreshToken me { id kind }";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionAnswer {
+    access_token: String,
+    expires_at: chrono::DateTime<chrono::Utc>,
+    refresh_token: String,
+    me: SessionMe,
+}
+
+#[derive(Deserialize)]
+struct SessionMe {
+    id: String,
+    kind: String,
+}
+
+impl SessionAnswer {
+    fn into_api_session(self) -> ApiSession {
+        ApiSession {
+            user_id: self.me.id,
+            kind: self.me.kind.to_ascii_lowercase(),
+            access_token: self.access_token,
+            access_expires_at: self.expires_at,
+            refresh_token: self.refresh_token,
+        }
+    }
+}
+
+/// Trades a refresh token through the API (`refreshSession`), as any client would.
+async fn refresh(api: &Api, refresh_token: &str, kind: &str) -> Option<ApiSession> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Data {
+        refresh_session: SessionAnswer,
+    }
+    let query = format!(
+        "mutation($t: String!) {{ refreshSession(refreshToken: $t) {{ {SESSION_FIELDS} }} }}"
+    );
+    match api.run::<Data>(None, &query, json!({ "t": refresh_token })).await {
+        Ok(data) => {
+            let mut session = data.refresh_session.into_api_session();
+            if session.kind.is_empty() {
+                session.kind = kind.to_owned();
+            }
+            Some(session)
+        }
+        Err(failure) => {
+            tracing::info!(reason = %failure.message(), "a web session could not be refreshed");
+            None
+        }
+    }
+}
+
+/// The messages a form shows: per field, and for the whole form.
+#[derive(Default, Debug)]
+pub(crate) struct FormErrors {
+    pub fields: Vec<FieldError>,
+    pub general: Option<String>,
+}
+
+impl FormErrors {
+    pub fn from_failure(failure: ApiFailure) -> Self {
+        match failure {
+            ApiFailure::Invalid(errors) => {
+                let (fields, whole): (Vec<_>, Vec<_>) =
+                    errors.into_iter().partition(|e| !e.field.is_empty());
+                Self {
+                    general: (!whole.is_empty()).then(|| {
+                        whole
+                            .into_iter()
+                            .map(|e| e.message)
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    }),
+                    fields,
+                }
+            }
+            other => Self {
+                fields: Vec::new(),
+                general: Some(other.message()),
+            },
+        }
+    }
+
+    /// The error of one field (the API's field name, without `input.`).
+    pub fn get(&self, field: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
+
+    pub fn any(&self) -> bool {
+        self.general.is_some() || !self.fields.is_empty()
+    }
+
+    /// Field errors no input on the form shows, folded into the general message.
+    pub fn fold_unknown(mut self, shown: &[&str]) -> Self {
+        let (known, unknown): (Vec<_>, Vec<_>) = self
+            .fields
+            .into_iter()
+            .partition(|e| shown.contains(&e.field.as_str()));
+        self.fields = known;
+        if !unknown.is_empty() {
+            let extra = unknown
+                .iter()
+                .map(|e| format!("{}: {}", e.field, e.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+            self.general = Some(match self.general {
+                Some(general) => format!("{general}; {extra}"),
+                None => extra,
+            });
+        }
+        self
+    }
+}

@@ -1,0 +1,674 @@
+//! The internal app: the dashboard, the accounts list with saved views (shared with the
+//! portal's accounts page), the account 360° page, and the admin index and partners.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::super::{Area, Chrome, Ctx, Web, render, see_other};
+use super::{
+    Choice, Conn, Day, Label, MaybeLabel, Money, Text, When, choices, param, plausible_id,
+    thousands, words,
+};
+
+pub(crate) const OPPORTUNITY_STAGES: &[&str] = &[
+    "PROSPECTING",
+    "QUALIFICATION",
+    "PROPOSAL",
+    "NEGOTIATION",
+    "CLOSED_WON",
+    "CLOSED_LOST",
+];
+pub(crate) const ORDER_STATUSES: &[&str] = &[
+    "DRAFT",
+    "PLACED",
+    "CONFIRMED",
+    "ON_HOLD",
+    "IN_FULFILLMENT",
+    "SHIPPED",
+    "DELIVERED",
+    "CANCELLED",
+];
+const SEGMENTS: &[&str] = &["SMB", "MID_MARKET", "ENTERPRISE"];
+const TIERS: &[&str] = &["STRATEGIC", "KEY", "STANDARD"];
+const LIFECYCLE: &[&str] = &["PROSPECT", "CUSTOMER", "PARTNER", "CHURNED"];
+
+/// One figure of the dashboard: its key (for tests and styling), label and value.
+pub(crate) struct Figure {
+    pub key: String,
+    pub label: String,
+    pub shown: String,
+    /// Width of its bar, 0–100, relative to the largest figure of its group.
+    pub bar: i64,
+    pub href: String,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RecentInteraction {
+    pub id: String,
+    pub subject: String,
+    pub channel: Label,
+    pub direction: Label,
+    pub occurred_at: When,
+    pub account: Option<AccountRef>,
+}
+
+#[derive(Deserialize, Clone)]
+pub(crate) struct AccountRef {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Template)]
+#[template(path = "app/dashboard.html")]
+struct Dashboard {
+    chrome: Chrome,
+    accounts: String,
+    open_opportunities: String,
+    pipeline: Vec<Figure>,
+    orders: Vec<Figure>,
+    orders_visible: bool,
+    recent: Vec<RecentInteraction>,
+}
+
+fn figures(data: &Value, prefix: &str, keys: &[&str], link: Option<&str>) -> Vec<Figure> {
+    let values: Vec<i64> = keys
+        .iter()
+        .map(|k| data[format!("{prefix}{k}")]["totalCount"].as_i64().unwrap_or(0))
+        .collect();
+    let max = values.iter().copied().max().unwrap_or(0).max(1);
+    keys.iter()
+        .zip(values)
+        .map(|(key, value)| Figure {
+            key: (*key).to_owned(),
+            label: words(key),
+            shown: thousands(value),
+            bar: value * 100 / max,
+            href: link.map(|l| format!("{l}{key}")).unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// `/app`: pipeline by stage, orders by status, the newest interactions — one query.
+pub async fn dashboard(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
+    let ctx = match web.enter(&headers, "/app", Area::App).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    // Marketing may not read orders (the access matrix): it is not asked for them.
+    let orders_visible = !(ctx.me.has_role("marketing") && ctx.me.roles.len() == 1);
+    let mut query = String::from("query { accounts(first: 0) { totalCount } ");
+    query.push_str("open: opportunities(first: 0, filter: { openOnly: true }) { totalCount } ");
+    for stage in OPPORTUNITY_STAGES {
+        query.push_str(&format!(
+            "stage_{stage}: opportunities(first: 0, filter: {{ stage: {stage} }}) {{ totalCount }} "
+        ));
+    }
+    if orders_visible {
+        for status in ORDER_STATUSES {
+            query.push_str(&format!(
+                "status_{status}: orders(first: 0, filter: {{ status: {status} }}) {{ totalCount }} "
+            ));
+        }
+    }
+    query.push_str(
+        "interactions(first: 8, orderBy: { field: OCCURRED_AT, direction: DESC }) { nodes { \
+         id subject channel direction occurredAt account { id name } } } }",
+    );
+    let data: Value = match ctx.api(&query, json!({})).await {
+        Ok(data) => data,
+        Err(failure) => return ctx.fail(failure),
+    };
+    let recent: Conn<RecentInteraction> =
+        serde_json::from_value(data["interactions"].clone()).unwrap_or_default();
+    render(&Dashboard {
+        chrome: ctx.chrome("Dashboard"),
+        accounts: thousands(data["accounts"]["totalCount"].as_i64().unwrap_or(0)),
+        open_opportunities: thousands(data["open"]["totalCount"].as_i64().unwrap_or(0)),
+        pipeline: figures(&data, "stage_", OPPORTUNITY_STAGES, None),
+        orders: if orders_visible {
+            figures(&data, "status_", ORDER_STATUSES, Some("/app/orders?status="))
+        } else {
+            Vec::new()
+        },
+        orders_visible,
+        recent: recent.nodes,
+    })
+}
+
+#[derive(Deserialize, Default, Clone)]
+pub struct AccountsQuery {
+    q: Option<String>,
+    segment: Option<String>,
+    tier: Option<String>,
+    lifecycle: Option<String>,
+    territory: Option<String>,
+    sort: Option<String>,
+    dir: Option<String>,
+    after: Option<String>,
+    done: Option<String>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AccountRow {
+    pub id: String,
+    pub name: String,
+    pub industry: Text,
+    pub segment: Label,
+    pub tier: MaybeLabel,
+    pub lifecycle_stage: MaybeLabel,
+    pub territory: Option<Named>,
+    pub updated_at: When,
+}
+
+#[derive(Deserialize, Clone)]
+pub(crate) struct Named {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Deserialize, Clone)]
+pub(crate) struct SavedView {
+    pub id: String,
+    pub name: String,
+    pub query: String,
+}
+
+#[derive(Template)]
+#[template(path = "accounts.html")]
+struct AccountsPage {
+    chrome: Chrome,
+    base: &'static str,
+    linked: bool,
+    q: String,
+    segments: Vec<Choice>,
+    tiers: Vec<Choice>,
+    lifecycles: Vec<Choice>,
+    territories: Vec<Choice>,
+    sorts: Vec<Choice>,
+    desc: bool,
+    /// Filters by fields only internal staff may filter by (tier, lifecycle).
+    internal_filters: bool,
+    rows: Vec<AccountRow>,
+    show_tier: bool,
+    show_lifecycle: bool,
+    total: String,
+    next: Option<String>,
+    first_page: Option<String>,
+    current_query: String,
+    views: Vec<SavedView>,
+    saves_views: bool,
+}
+
+/// The query string of the list's filters and sort (no cursor): what a saved view keeps.
+fn filter_query(query: &AccountsQuery) -> String {
+    let pairs: Vec<(&str, String)> = [
+        ("q", param(&query.q)),
+        ("segment", param(&query.segment)),
+        ("tier", param(&query.tier)),
+        ("lifecycle", param(&query.lifecycle)),
+        ("territory", param(&query.territory)),
+        ("sort", param(&query.sort)),
+        ("dir", param(&query.dir)),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k, v)))
+    .collect();
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
+}
+
+/// An enum filter's value when it is one of `allowed`.
+fn one_of(value: &Option<String>, allowed: &[&str]) -> Option<String> {
+    param(value).filter(|v| allowed.contains(&v.as_str()))
+}
+
+pub async fn accounts(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Query(query): Query<AccountsQuery>,
+) -> Response {
+    match web.enter(&headers, "/app/accounts", Area::App).await {
+        Ok(ctx) => accounts_page(ctx, query).await,
+        Err(response) => response,
+    }
+}
+
+/// The accounts the caller may see, with search, filters, sort and pages (the app's list
+/// and the portal's).
+pub(crate) async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> Response {
+    let internal = ctx.area == Area::App;
+    let mut filter = serde_json::Map::new();
+    if let Some(q) = param(&query.q) {
+        filter.insert("text".into(), json!(q));
+    }
+    let segment = one_of(&query.segment, SEGMENTS);
+    let tier = one_of(&query.tier, TIERS).filter(|_| internal);
+    let lifecycle = one_of(&query.lifecycle, LIFECYCLE).filter(|_| internal);
+    let territory = param(&query.territory).filter(|t| plausible_id(t));
+    for (key, value) in [
+        ("segment", &segment),
+        ("tier", &tier),
+        ("lifecycleStage", &lifecycle),
+        ("territoryId", &territory),
+    ] {
+        if let Some(value) = value {
+            filter.insert(key.into(), json!(value));
+        }
+    }
+    let sort = one_of(&query.sort, &["NAME", "CREATED_AT", "UPDATED_AT"])
+        .unwrap_or_else(|| "NAME".into());
+    let desc = param(&query.dir).as_deref() == Some("DESC");
+    const CAP: i64 = 10_000;
+    let gql = format!(
+        "query($first: Int!, $after: String, $filter: AccountFilter, $orderBy: AccountOrder) {{ \
+         accounts(first: $first, after: $after, filter: $filter, orderBy: $orderBy) {{ \
+           totalCount(atMost: {CAP}) pageInfo {{ endCursor hasNextPage }} \
+           nodes {{ id name industry segment tier lifecycleStage territory {{ id name }} updatedAt }} }} \
+         territories(first: 200, orderBy: {{ field: NAME, direction: ASC }}) {{ nodes {{ id name }} }} \
+         {views} }}",
+        views = if internal {
+            "savedViews(page: \"accounts\") { id name query }"
+        } else {
+            ""
+        }
+    );
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Data {
+        accounts: Conn<AccountRow>,
+        territories: Conn<Named>,
+        #[serde(default)]
+        saved_views: Vec<SavedView>,
+    }
+    let variables = json!({
+        "first": 25,
+        "after": param(&query.after),
+        "filter": Value::Object(filter),
+        "orderBy": { "field": sort, "direction": if desc { "DESC" } else { "ASC" } },
+    });
+    let data: Data = match ctx.api(&gql, variables).await {
+        Ok(data) => data,
+        Err(failure) => return ctx.fail(failure),
+    };
+    let base = if internal { "/app/accounts" } else { "/portal/accounts" };
+    let current_query = filter_query(&query);
+    let next = data
+        .accounts
+        .page_info
+        .has_next_page
+        .then(|| data.accounts.page_info.end_cursor.clone())
+        .flatten()
+        .map(|cursor| {
+            let after = serde_urlencoded::to_string([("after", cursor)]).unwrap_or_default();
+            if current_query.is_empty() {
+                format!("{base}?{after}")
+            } else {
+                format!("{base}?{current_query}&{after}")
+            }
+        });
+    let first_page = param(&query.after).map(|_| {
+        if current_query.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{current_query}")
+        }
+    });
+    let mut chrome = ctx.chrome("Accounts");
+    chrome.notice = param(&query.done);
+    let rows = data.accounts.nodes.clone();
+    render(&AccountsPage {
+        chrome,
+        base,
+        linked: internal,
+        q: param(&query.q).unwrap_or_default(),
+        segments: choices(SEGMENTS, &segment),
+        tiers: choices(TIERS, &tier),
+        lifecycles: choices(LIFECYCLE, &lifecycle),
+        territories: data
+            .territories
+            .nodes
+            .iter()
+            .map(|t| Choice {
+                value: t.id.clone(),
+                label: t.name.clone(),
+                selected: territory.as_deref() == Some(t.id.as_str()),
+            })
+            .collect(),
+        sorts: [("NAME", "Name"), ("CREATED_AT", "Created"), ("UPDATED_AT", "Last updated")]
+            .iter()
+            .map(|(v, l)| Choice {
+                value: (*v).into(),
+                label: (*l).into(),
+                selected: sort == *v,
+            })
+            .collect(),
+        desc,
+        internal_filters: internal,
+        show_tier: rows.iter().any(|r| r.tier.is_some()),
+        show_lifecycle: rows.iter().any(|r| r.lifecycle_stage.is_some()),
+        rows,
+        total: data.accounts.total(CAP),
+        next,
+        first_page,
+        current_query,
+        views: data.saved_views,
+        saves_views: internal,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct SaveViewForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    page: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    query: String,
+}
+
+/// The list pages that keep saved views, and where they live.
+fn view_page(page: &str) -> Option<&'static str> {
+    match page {
+        "accounts" => Some("/app/accounts"),
+        "orders" => Some("/app/orders"),
+        _ => None,
+    }
+}
+
+pub async fn save_view(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Form(form): Form<SaveViewForm>,
+) -> Response {
+    let ctx = match web.enter(&headers, "/app/views", Area::App).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+        return refused;
+    }
+    let Some(list) = view_page(&form.page) else {
+        return ctx.fail(super::super::client::ApiFailure::NotFound);
+    };
+    let back = if form.query.is_empty() {
+        list.to_owned()
+    } else {
+        format!("{list}?{}", form.query)
+    };
+    match ctx
+        .api::<Value>(
+            "mutation($p: String!, $n: String!, $q: String!) { saveView(page: $p, name: $n, query: $q) { id } }",
+            json!({ "p": form.page, "n": form.name, "q": form.query }),
+        )
+        .await
+    {
+        Ok(_) => see_other(&back, Some(&format!("Saved the view “{}”.", form.name.trim()))),
+        Err(failure) => see_other(&back, Some(&format!("The view was not saved: {}", failure.message()))),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct DeleteViewForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    page: String,
+}
+
+pub async fn delete_view(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<DeleteViewForm>,
+) -> Response {
+    let ctx = match web.enter(&headers, "/app/views", Area::App).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+        return refused;
+    }
+    let back = view_page(&form.page).unwrap_or("/app/accounts");
+    match ctx
+        .api::<Value>("mutation($id: ID!) { deleteSavedView(id: $id) }", json!({ "id": id }))
+        .await
+    {
+        Ok(_) => see_other(back, Some("Deleted the view.")),
+        Err(failure) => ctx.fail(failure),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Account360 {
+    name: String,
+    domain: Text,
+    industry: Text,
+    segment: Label,
+    tier: MaybeLabel,
+    lifecycle_stage: MaybeLabel,
+    territory: Option<Named>,
+    internal_note: Text,
+    created_at: When,
+    updated_at: When,
+    access: Access,
+    contacts: Conn<ContactRow>,
+    interactions: Conn<InteractionRow>,
+    opportunities: Conn<OpportunityRow>,
+    orders: Conn<AccountOrder>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Access {
+    pub summary: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ContactRow {
+    full_name: String,
+    title: Text,
+    email: Text,
+    phone: Text,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InteractionRow {
+    occurred_at: When,
+    channel: Label,
+    direction: Label,
+    subject: String,
+    body: Text,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OpportunityRow {
+    name: String,
+    stage: Label,
+    amount: Money,
+    probability: i64,
+    expected_close: Day,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountOrder {
+    id: String,
+    number: String,
+    status: Label,
+    placed_at: When,
+    total: Money,
+    lines: Conn<LineProduct>,
+}
+
+#[derive(Deserialize)]
+struct LineProduct {
+    product: Option<ProductArticles>,
+}
+
+#[derive(Deserialize)]
+struct ProductArticles {
+    articles: Conn<ArticleRef>,
+}
+
+#[derive(Deserialize, Clone)]
+pub(crate) struct ArticleRef {
+    pub id: String,
+    pub title: String,
+}
+
+#[derive(Template)]
+#[template(path = "app/account.html")]
+struct AccountPage {
+    chrome: Chrome,
+    account: Account360,
+    articles: Vec<ArticleRef>,
+}
+
+/// The account 360° page: one federated query across the three subgraphs (the account,
+/// its orders from the order service, and the articles of the products it bought).
+pub async fn account(
+    State(web): State<Arc<Web>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let ctx = match web
+        .enter(&headers, &format!("/app/accounts/{id}"), Area::App)
+        .await
+    {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    if !plausible_id(&id) {
+        return ctx.fail(super::super::client::ApiFailure::NotFound);
+    }
+    const QUERY: &str = "query($id: ID!) { account(id: $id) { \
+        id name domain industry segment tier lifecycleStage territory { id name } internalNote \
+        createdAt updatedAt access { summary causes } \
+        contacts(first: 50) { totalCount nodes { fullName title email phone } } \
+        interactions(first: 25, orderBy: { field: OCCURRED_AT, direction: DESC }) { totalCount \
+          nodes { occurredAt channel direction subject body } } \
+        opportunities(first: 25) { totalCount nodes { name stage amount { amount currency } probability expectedClose } } \
+        orders(first: 25, orderBy: { field: CREATED_AT, direction: DESC }) { totalCount \
+          nodes { id number status placedAt total { amount currency } \
+            lines(first: 50) { nodes { product { articles(first: 5) { nodes { id title } } } } } } } } }";
+    #[derive(Deserialize)]
+    struct Data {
+        account: Option<Account360>,
+    }
+    let account = match ctx.api::<Data>(QUERY, json!({ "id": id })).await {
+        Ok(Data {
+            account: Some(account),
+        }) => account,
+        Ok(Data { account: None }) => {
+            return ctx.fail(super::super::client::ApiFailure::NotFound);
+        }
+        Err(failure) => return ctx.fail(failure),
+    };
+    let mut articles: Vec<ArticleRef> = Vec::new();
+    for order in &account.orders.nodes {
+        for line in &order.lines.nodes {
+            for article in line.product.iter().flat_map(|p| &p.articles.nodes) {
+                if !articles.iter().any(|a| a.id == article.id) {
+                    articles.push(article.clone());
+                }
+            }
+        }
+    }
+    render(&AccountPage {
+        chrome: ctx.chrome(&account.name),
+        account,
+        articles,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "app/admin.html")]
+struct AdminIndex {
+    chrome: Chrome,
+}
+
+pub async fn admin_index(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
+    let ctx = match web.enter(&headers, "/app/admin", Area::App).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    if !ctx.me.is_admin() {
+        return ctx.fail(super::super::client::ApiFailure::Forbidden(
+            "Administration is for admins.".into(),
+        ));
+    }
+    render(&AdminIndex {
+        chrome: ctx.chrome("Administration"),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PartnerRow {
+    pub id: String,
+    pub name: String,
+    pub kind: Label,
+    pub tier: Label,
+    pub territories: Vec<Named>,
+}
+
+impl PartnerRow {
+    pub fn territory_names(&self) -> String {
+        if self.territories.is_empty() {
+            return "—".into();
+        }
+        self.territories
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+#[derive(Template)]
+#[template(path = "app/partners.html")]
+struct PartnersPage {
+    chrome: Chrome,
+    partners: Vec<PartnerRow>,
+    total: String,
+}
+
+pub async fn partners(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
+    let ctx = match web.enter(&headers, "/app/admin/partners", Area::App).await {
+        Ok(ctx) => ctx,
+        Err(response) => return response,
+    };
+    #[derive(Deserialize)]
+    struct Data {
+        partners: Conn<PartnerRow>,
+    }
+    let data: Data = match ctx
+        .api(
+            "query { partners(first: 200, orderBy: { field: NAME, direction: ASC }) { totalCount(atMost: 10000) \
+             nodes { id name kind tier territories { id name } } } }",
+            json!({}),
+        )
+        .await
+    {
+        Ok(data) => data,
+        Err(failure) => return ctx.fail(failure),
+    };
+    render(&PartnersPage {
+        chrome: ctx.chrome("Partners"),
+        total: data.partners.total(10_000),
+        partners: data.partners.nodes,
+    })
+}

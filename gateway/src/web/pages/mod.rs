@@ -1,0 +1,305 @@
+//! The UI's pages, by room: sign-in, the internal app, orders and articles (shared by the
+//! app and the portal), administration, the directory's people, and the portal.
+
+mod app;
+mod auth;
+mod kb;
+mod orders;
+mod people;
+mod portal;
+mod sharing;
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+
+use super::Web;
+
+pub(crate) fn routes() -> Router<Arc<Web>> {
+    Router::new()
+        .route("/", get(auth::root))
+        .route("/signin", get(auth::sign_in_form).post(auth::sign_in))
+        .route("/signout", post(auth::sign_out))
+        .route("/invite", get(auth::invite_form).post(auth::redeem_invitation))
+        .route("/app", get(app::dashboard))
+        .route("/app/accounts", get(app::accounts))
+        .route("/app/accounts/{id}", get(app::account))
+        .route("/app/views", post(app::save_view))
+        .route("/app/views/{id}/delete", post(app::delete_view))
+        .route("/app/orders", get(orders::app_list))
+        .route("/app/orders/{id}", get(orders::app_detail))
+        .route("/app/kb", get(kb::app_list))
+        .route("/app/kb/new", get(kb::new_form).post(kb::create))
+        .route("/app/kb/{id}", get(kb::app_detail))
+        .route("/app/kb/{id}/edit", get(kb::edit_form).post(kb::update))
+        .route("/app/admin", get(app::admin_index))
+        .route("/app/admin/partners", get(app::partners))
+        .route("/app/admin/policy", get(sharing::policy))
+        .route("/app/admin/shares", get(sharing::shares).post(sharing::grant))
+        .route("/app/admin/shares/{id}/revoke", post(sharing::revoke))
+        .route("/app/admin/users", get(people::app_users).post(people::app_invite))
+        .route("/app/admin/users/{id}/access", post(people::app_set_disabled))
+        .route(
+            "/app/admin/invitations/{id}/revoke",
+            post(people::app_revoke_invitation),
+        )
+        .route(
+            "/app/admin/api-keys",
+            get(people::api_keys).post(people::create_api_key),
+        )
+        .route("/app/admin/api-keys/{id}/revoke", post(people::revoke_api_key))
+        .route("/portal", get(portal::home))
+        .route("/portal/orders", get(orders::portal_list))
+        .route("/portal/orders/{id}", get(orders::portal_detail))
+        .route("/portal/shipments/{id}", post(orders::record_shipment))
+        .route("/portal/accounts", get(portal::accounts))
+        .route("/portal/kb", get(kb::portal_list))
+        .route("/portal/kb/{id}", get(kb::portal_detail))
+        .route(
+            "/portal/users",
+            get(people::portal_users).post(people::portal_invite),
+        )
+        .route("/portal/users/{id}/access", post(people::portal_set_disabled))
+        .route(
+            "/portal/invitations/{id}/revoke",
+            post(people::portal_revoke_invitation),
+        )
+}
+
+/// An API enum value (`IN_FULFILLMENT`), shown as words ("In fulfillment"); `.0` is the
+/// value itself, for forms and links.
+#[derive(Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(transparent)]
+pub(crate) struct Label(pub String);
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&words(&self.0))
+    }
+}
+
+/// `CLOSED_WON` → "Closed won".
+pub(crate) fn words(value: &str) -> String {
+    let lower = value.replace('_', " ").to_lowercase();
+    let mut chars = lower.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// An optional value shown as itself or "—".
+#[derive(Deserialize, Clone, Debug, Default)]
+#[serde(transparent)]
+pub(crate) struct Text(pub Option<String>);
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.as_deref().filter(|s| !s.is_empty()).unwrap_or("—"))
+    }
+}
+
+impl Text {
+    pub fn is_some(&self) -> bool {
+        self.0.as_deref().is_some_and(|s| !s.is_empty())
+    }
+    pub fn value(&self) -> &str {
+        self.0.as_deref().unwrap_or("")
+    }
+}
+
+/// An optional enum value shown as words or "—".
+#[derive(Deserialize, Clone, Debug, Default)]
+#[serde(transparent)]
+pub(crate) struct MaybeLabel(pub Option<String>);
+
+impl fmt::Display for MaybeLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(value) => f.write_str(&words(value)),
+            None => f.write_str("—"),
+        }
+    }
+}
+
+impl MaybeLabel {
+    pub fn is_some(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+/// An optional moment shown in UTC to the minute, or "—".
+#[derive(Deserialize, Clone, Debug, Default)]
+#[serde(transparent)]
+pub(crate) struct When(pub Option<DateTime<Utc>>);
+
+impl fmt::Display for When {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(at) => write!(f, "{}", at.format("%Y-%m-%d %H:%M UTC")),
+            None => f.write_str("—"),
+        }
+    }
+}
+
+impl When {
+    /// The day only, for tables.
+    pub fn day(&self) -> String {
+        self.0
+            .map(|at| at.format("%Y-%m-%d").to_string())
+            .unwrap_or_else(|| "—".into())
+    }
+    /// The machine-readable form for `<time datetime>`.
+    pub fn iso(&self) -> String {
+        self.0.map(|at| at.to_rfc3339()).unwrap_or_default()
+    }
+}
+
+/// An optional calendar day.
+#[derive(Deserialize, Clone, Debug, Default)]
+#[serde(transparent)]
+pub(crate) struct Day(pub Option<NaiveDate>);
+
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(day) => write!(f, "{day}"),
+            None => f.write_str("—"),
+        }
+    }
+}
+
+/// An optional amount of money ("1250.00 EUR"), or "—" (hidden from this caller, or unset).
+#[derive(Deserialize, Clone, Debug, Default)]
+#[serde(transparent)]
+pub(crate) struct Money(pub Option<MoneyAmount>);
+
+#[derive(Deserialize, Clone, Debug)]
+pub(crate) struct MoneyAmount {
+    pub amount: String,
+    pub currency: String,
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(m) => write!(f, "{} {}", m.amount, m.currency),
+            None => f.write_str("—"),
+        }
+    }
+}
+
+impl Money {
+    pub fn is_some(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+#[derive(Deserialize, Clone, Debug, Default)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PageInfo {
+    pub end_cursor: Option<String>,
+    pub has_next_page: bool,
+}
+
+/// A connection's nodes, total and page.
+#[derive(Deserialize, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Conn<T> {
+    pub nodes: Vec<T>,
+    #[serde(default)]
+    pub total_count: Option<i64>,
+    #[serde(default)]
+    pub page_info: PageInfo,
+}
+
+impl<T> Default for Conn<T> {
+    fn default() -> Self {
+        Self {
+            nodes: Vec::new(),
+            total_count: None,
+            page_info: PageInfo::default(),
+        }
+    }
+}
+
+impl<T> Conn<T> {
+    /// "1,000+" when the count reached the cap it was asked with.
+    pub fn total(&self, cap: i64) -> String {
+        match self.total_count {
+            Some(n) if n >= cap => format!("{}+", thousands(cap)),
+            Some(n) => thousands(n),
+            None => String::new(),
+        }
+    }
+}
+
+pub(crate) fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// A record's id as a link's last segment: the API's ids are URL-safe, anything else
+/// is refused before it reaches the API.
+pub(crate) fn plausible_id(id: &str) -> bool {
+    (1..=100).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// A query-string value, cut to a sane length and trimmed; empty is none.
+pub(crate) fn param(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| v.chars().take(200).collect())
+}
+
+/// One `<option>` of a select: value, label, selected.
+pub(crate) struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// The choices of an enum filter, the current one selected ("" = any).
+pub(crate) fn choices(values: &[&str], current: &Option<String>) -> Vec<Choice> {
+    values
+        .iter()
+        .map(|v| Choice {
+            value: (*v).to_owned(),
+            label: words(v),
+            selected: current.as_deref() == Some(*v),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_read_as_words_and_numbers_group() {
+        assert_eq!(words("IN_FULFILLMENT"), "In fulfillment");
+        assert_eq!(Label("CLOSED_WON".into()).to_string(), "Closed won");
+        assert_eq!(Text(None).to_string(), "—");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+        assert!(plausible_id("acc_01HX-y"));
+        assert!(!plausible_id("../etc"));
+        assert!(!plausible_id(""));
+    }
+}

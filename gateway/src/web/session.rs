@@ -1,0 +1,220 @@
+//! Web sessions: the browser holds a random cookie; the `identity.web_sessions` row it
+//! names holds the API session the user signed in with (access and refresh token), the
+//! CSRF token of its forms, and when it was last used (idle expiry).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::entity::prelude::*;
+use sea_orm::{ActiveValue::Set, DatabaseConnection, IntoActiveModel};
+
+use crate::identity::store::{digest, secret};
+
+pub mod web_session {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "web_sessions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub cookie_digest: String,
+        pub user_id: String,
+        pub kind: String,
+        pub csrf_token: String,
+        pub access_token: String,
+        pub access_expires_at: DateTimeUtc,
+        pub refresh_token: String,
+        pub created_at: DateTimeUtc,
+        pub last_seen_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub use web_session::Model as WebSession;
+
+/// How long sessions last.
+#[derive(Clone, Debug)]
+pub struct SessionPolicy {
+    /// Signed out after this long without a request.
+    pub idle: Duration,
+    /// Signed out this long after signing in, however active.
+    pub absolute: Duration,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self {
+            idle: Duration::from_secs(30 * 60),
+            absolute: Duration::from_secs(12 * 3600),
+        }
+    }
+}
+
+/// The API session a sign-in (or a refresh) produced.
+pub struct ApiSession {
+    pub user_id: String,
+    pub kind: String,
+    pub access_token: String,
+    pub access_expires_at: DateTime<Utc>,
+    pub refresh_token: String,
+}
+
+#[derive(Clone)]
+pub struct Sessions {
+    pub db: DatabaseConnection,
+    pub policy: SessionPolicy,
+    /// Refreshes are serialised: a refresh token works once, so two pages refreshing the
+    /// same session at once would end it.
+    refreshing: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Sessions {
+    pub fn new(db: DatabaseConnection, policy: SessionPolicy) -> Self {
+        Self {
+            db,
+            policy,
+            refreshing: Default::default(),
+        }
+    }
+
+    /// Opens a web session for a signed-in API session; returns the cookie value.
+    pub async fn open(&self, api: ApiSession) -> Result<(String, WebSession), DbErr> {
+        let cookie = secret();
+        let now = Utc::now();
+        let row = web_session::ActiveModel {
+            cookie_digest: Set(digest(&cookie)),
+            user_id: Set(api.user_id),
+            kind: Set(api.kind),
+            csrf_token: Set(secret()),
+            access_token: Set(api.access_token),
+            access_expires_at: Set(api.access_expires_at),
+            refresh_token: Set(api.refresh_token),
+            created_at: Set(now),
+            last_seen_at: Set(now),
+        }
+        .insert(&self.db)
+        .await?;
+        Ok((cookie, row))
+    }
+
+    /// The live session a cookie names: `None` when unknown, idle too long or too old
+    /// (an expired one is deleted). Marks it used (at most once a minute, to spare writes).
+    pub async fn find(&self, cookie: &str) -> Result<Option<WebSession>, DbErr> {
+        let Some(row) = web_session::Entity::find_by_id(digest(cookie))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let now = Utc::now();
+        let idle = chrono::Duration::from_std(self.policy.idle).unwrap_or_default();
+        let absolute = chrono::Duration::from_std(self.policy.absolute).unwrap_or_default();
+        if now - row.last_seen_at > idle || now - row.created_at > absolute {
+            self.close(cookie).await?;
+            return Ok(None);
+        }
+        if now - row.last_seen_at > chrono::Duration::seconds(60) {
+            let mut active = row.clone().into_active_model();
+            active.last_seen_at = Set(now);
+            return Ok(Some(active.update(&self.db).await?));
+        }
+        Ok(Some(row))
+    }
+
+    /// Whether the session's access token needs renewing before it is used.
+    pub fn needs_refresh(session: &WebSession) -> bool {
+        session.access_expires_at - Utc::now() < chrono::Duration::seconds(60)
+    }
+
+    /// Renews the access token with `refresh` (which trades the refresh token for a new
+    /// API session), once even when several pages ask at the same moment. `None` when
+    /// the API refused: the session is over.
+    pub async fn refresh<F, Fut>(
+        &self,
+        session: &WebSession,
+        refresh: F,
+    ) -> Result<Option<WebSession>, DbErr>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = Option<ApiSession>>,
+    {
+        let _one_at_a_time = self.refreshing.lock().await;
+        let Some(current) = web_session::Entity::find_by_id(&session.cookie_digest)
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if !Self::needs_refresh(&current) {
+            return Ok(Some(current));
+        }
+        match refresh(current.refresh_token.clone()).await {
+            Some(api) => {
+                let mut active = current.into_active_model();
+                active.access_token = Set(api.access_token);
+                active.access_expires_at = Set(api.access_expires_at);
+                active.refresh_token = Set(api.refresh_token);
+                Ok(Some(active.update(&self.db).await?))
+            }
+            None => {
+                web_session::Entity::delete_by_id(&session.cookie_digest)
+                    .exec(&self.db)
+                    .await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Ends the web session a cookie names.
+    pub async fn close(&self, cookie: &str) -> Result<(), DbErr> {
+        web_session::Entity::delete_by_id(digest(cookie))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Compares two secrets in time independent of where they differ.
+pub fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// One cookie's value from the request's `Cookie` headers.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_read_by_exact_name_and_secrets_compare() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            axum::http::header::COOKIE,
+            "a=1; crm_session_x=2; crm_session=abc".parse().expect("header"),
+        );
+        assert_eq!(cookie(&headers, "crm_session"), Some("abc"));
+        assert_eq!(cookie(&headers, "crm"), None);
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("abc", "abcd"));
+    }
+}

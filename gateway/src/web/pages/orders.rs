@@ -251,6 +251,7 @@ struct OrderPage {
     area_orders: &'static str,
     account_link: bool,
     show_prices: bool,
+    show_supplier: bool,
     updates_shipments: bool,
     form: ShipmentForm,
 }
@@ -313,7 +314,13 @@ async fn detail(ctx: Ctx, id: &str, form: ShipmentForm, notice: Option<String>) 
     let mut chrome = ctx.chrome(&format!("Order {}", order.number));
     chrome.notice = notice;
     let show_prices = order.lines.nodes.iter().any(|l| l.unit_price.is_some());
+    let show_supplier = order
+        .lines
+        .nodes
+        .iter()
+        .any(|l| l.product.as_ref().is_some_and(|p| p.supplier.is_some()));
     let mut response = render(&OrderPage {
+        show_supplier,
         chrome,
         area_orders: base(ctx.area),
         account_link: ctx.area == Area::App,

@@ -1,0 +1,999 @@
+//! The web UI and partner portal over HTTP: every route for every persona (status, key
+//! content, and nothing from outside the persona's slice), the dashboard against SQL over
+//! the seeded world, sessions (CSRF, cookies, sign-out, idle expiry), forms that show the
+//! API's field errors, a distributor's shipment update seen by staff, invitations and
+//! deactivation, saved views. The pages run on the real system started on port 0.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crm_e2e::{finish, report, system_with_settings};
+use crm_gateway::system::{AllInOne, GatewaySettings};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+
+const PASSWORD: &str = crm_gateway::identity::DEMO_PASSWORD;
+
+/// A browser without JavaScript: keeps cookies, does not follow redirects.
+struct Visitor {
+    http: reqwest::Client,
+    base: String,
+    cookies: BTreeMap<String, String>,
+    /// Every `Set-Cookie` the server sent, as sent.
+    set_cookies: Vec<String>,
+}
+
+struct Page {
+    status: u16,
+    location: Option<String>,
+    html: String,
+}
+
+impl Visitor {
+    fn new(base: &str) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            base: base.to_owned(),
+            cookies: BTreeMap::new(),
+            set_cookies: Vec::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn take(&mut self, response: reqwest::Response) -> Page {
+        for value in response.headers().get_all("set-cookie") {
+            let text = value.to_str().expect("cookie").to_owned();
+            let pair = text.split(';').next().unwrap_or("");
+            if let Some((name, value)) = pair.split_once('=') {
+                if value.is_empty() || text.contains("Max-Age=0") {
+                    self.cookies.remove(name);
+                } else {
+                    self.cookies.insert(name.to_owned(), value.to_owned());
+                }
+            }
+            self.set_cookies.push(text);
+        }
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let html = response.text().await.expect("body");
+        assert_clean(&html);
+        Page {
+            status,
+            location,
+            html,
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .expect("get");
+        self.take(response).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .form(form)
+            .send()
+            .await
+            .expect("post");
+        self.take(response).await
+    }
+
+    /// Signs in through the form; returns where it landed.
+    async fn sign_in(&mut self, email: &str, password: &str) -> Page {
+        let form = self.get("/signin").await;
+        let csrf = csrf_of(&form.html);
+        self.post(
+            "/signin",
+            &[
+                ("csrf", &csrf),
+                ("email", email),
+                ("password", password),
+                ("next", ""),
+            ],
+        )
+        .await
+    }
+
+    /// A page that must answer 200.
+    async fn ok(&mut self, path: &str) -> String {
+        let page = self.get(path).await;
+        assert_eq!(page.status, 200, "GET {path}: {:?}\n{}", page.location, page.html);
+        page.html
+    }
+
+    /// Every `data-id` of a list, following its "Next page" links.
+    async fn all_ids(&mut self, path: &str, prefix: &str) -> BTreeSet<String> {
+        let mut ids = BTreeSet::new();
+        let mut next = Some(path.to_owned());
+        while let Some(path) = next {
+            let html = self.ok(&path).await;
+            ids.extend(data_ids(&html, prefix));
+            next = attr_after(&html, "rel=\"next\"", "href").map(|h| h.replace("&amp;", "&"));
+            if next.is_none() {
+                // The link is written `<a href="…" rel="next">`.
+                next = html.find("rel=\"next\"").and_then(|at| {
+                    let start = html[..at].rfind("href=\"")? + 6;
+                    let end = start + html[start..].find('"')?;
+                    Some(html[start..end].replace("&amp;", "&"))
+                });
+            }
+        }
+        ids
+    }
+}
+
+/// No page ever shows a stack trace, a panic or a database message.
+fn assert_clean(html: &str) {
+    for needle in [
+        "panicked",
+        "stack backtrace",
+        "SQLSTATE",
+        "sqlx",
+        "DbErr",
+        "relation \"",
+    ] {
+        assert!(!html.contains(needle), "a page shows {needle:?}:\n{html}");
+    }
+}
+
+fn csrf_of(html: &str) -> String {
+    attr_after(html, "name=\"csrf\"", "value").expect("a csrf field")
+}
+
+/// The value of `attr` in the tag that contains `marker`.
+fn attr_after(html: &str, marker: &str, attr: &str) -> Option<String> {
+    let at = html.find(marker)?;
+    let tag_start = html[..at].rfind('<')?;
+    let tag_end = at + html[at..].find('>')?;
+    let tag = &html[tag_start..tag_end];
+    let key = format!("{attr}=\"");
+    let start = tag.find(&key)? + key.len();
+    let end = start + tag[start..].find('"')?;
+    Some(tag[start..end].to_owned())
+}
+
+/// Every `data-id="<prefix>…"` on a page.
+fn data_ids(html: &str, prefix: &str) -> BTreeSet<String> {
+    let key = format!("data-id=\"{prefix}");
+    html.match_indices(&key)
+        .filter_map(|(at, _)| {
+            let start = at + "data-id=\"".len();
+            let end = start + html[start..].find('"')?;
+            Some(html[start..end].to_owned())
+        })
+        .collect()
+}
+
+/// The text of the element carrying `data-metric="<key>"`.
+fn metric(html: &str, key: &str) -> i64 {
+    let marker = format!("data-metric=\"{key}\">");
+    let start = html.find(&marker).unwrap_or_else(|| panic!("no metric {key}")) + marker.len();
+    let end = start + html[start..].find('<').expect("end");
+    html[start..end].replace(',', "").trim().parse().expect("a number")
+}
+
+async fn rows(db: &DatabaseConnection, sql: &str) -> Vec<sea_orm::QueryResult> {
+    db.query_all_raw(Statement::from_string(db.get_database_backend(), sql.to_owned()))
+        .await
+        .expect("sql")
+}
+
+async fn strings(db: &DatabaseConnection, sql: &str) -> BTreeSet<String> {
+    rows(db, sql)
+        .await
+        .iter()
+        .map(|r| r.try_get_by_index::<String>(0).expect("text"))
+        .collect()
+}
+
+async fn counts(db: &DatabaseConnection, sql: &str) -> BTreeMap<String, i64> {
+    rows(db, sql)
+        .await
+        .iter()
+        .map(|r| {
+            (
+                r.try_get_by_index::<String>(0).expect("key"),
+                r.try_get_by_index::<i64>(1).expect("count"),
+            )
+        })
+        .collect()
+}
+
+async fn partner_id(system: &AllInOne, email: &str) -> String {
+    strings(
+        &system.databases.identity,
+        &format!("SELECT partner_id FROM users WHERE email = '{email}'"),
+    )
+    .await
+    .into_iter()
+    .next()
+    .expect("partner user")
+}
+
+/// The orders a supplier may see, by SQL: those with a line (in force) of its products.
+async fn supplier_orders(system: &AllInOne, partner: &str) -> BTreeSet<String> {
+    strings(
+        &system.databases.order_visibility,
+        &format!(
+            "SELECT DISTINCT o.id FROM orders o JOIN order_lines l ON l.order_id = o.id \
+             JOIN products p ON p.id = l.product_id WHERE o.archived_at IS NULL \
+             AND l.archived_at IS NULL AND p.supplier_partner_id = '{partner}'"
+        ),
+    )
+    .await
+}
+
+async fn system() -> (AllInOne, tempfile::TempDir, Option<String>) {
+    system_with_settings(60, GatewaySettings::default()).await
+}
+
+const SUPPLIER: &str = "supplier1-user@acme-components.example";
+const SUPPLIER_ADMIN: &str = "supplier1-admin@acme-components.example";
+const OTHER_SUPPLIER: &str = "supplier2-user@borealis.example";
+const DISTRIBUTOR: &str = "distributor1-user@northwind.example";
+const DISTRIBUTOR_ADMIN: &str = "distributor1-admin@northwind.example";
+
+#[tokio::test]
+async fn every_route_answers_every_persona_within_its_slice() {
+    let (system, _dir, created) = system().await;
+    let url = system.public.url();
+    let mut checked = 0;
+
+    // Internal departments: every app page; admin pages only for the admin.
+    let admin_only = [
+        "/app/admin",
+        "/app/admin/partners",
+        "/app/admin/users",
+        "/app/admin/api-keys",
+        "/app/admin/policy",
+    ];
+    for persona in ["admin", "management", "sales", "marketing", "support"] {
+        let mut visitor = Visitor::new(&url);
+        let landed = visitor
+            .sign_in(&format!("{persona}@crm.example"), PASSWORD)
+            .await;
+        assert_eq!(landed.status, 303, "{persona}: {}", landed.html);
+        assert_eq!(landed.location.as_deref(), Some("/app"), "{persona}");
+        let dashboard = visitor.ok("/app").await;
+        assert!(dashboard.contains("Pipeline by stage"), "{persona}");
+        let accounts = visitor.ok("/app/accounts").await;
+        let account = data_ids(&accounts, "acc_").into_iter().next().expect("an account");
+        let page = visitor.ok(&format!("/app/accounts/{account}")).await;
+        assert!(page.contains("Contacts") && page.contains("Related articles"));
+        let orders = visitor.ok("/app/orders").await;
+        if persona == "marketing" {
+            // The policy denies marketing every order: the page says so, it shows none.
+            assert!(data_ids(&orders, "ord_").is_empty(), "marketing sees orders");
+            assert!(orders.contains("No orders match"));
+        } else {
+            let order = data_ids(&orders, "ord_").into_iter().next().expect("an order");
+            let detail = visitor.ok(&format!("/app/orders/{order}")).await;
+            assert!(detail.contains("Lines") && detail.contains("Shipments"));
+        }
+        let kb = visitor.ok("/app/kb").await;
+        let article = data_ids(&kb, "art_").into_iter().next().expect("an article");
+        visitor.ok(&format!("/app/kb/{article}")).await;
+        for path in admin_only {
+            let page = visitor.get(path).await;
+            let expected = if persona == "admin" { 200 } else { 403 };
+            assert_eq!(page.status, expected, "{persona} {path}");
+        }
+        let sharing = visitor.get("/app/admin/shares").await;
+        let shares = ["admin", "management", "sales"].contains(&persona);
+        assert_eq!(sharing.status, if shares { 200 } else { 403 }, "{persona}");
+        let writes = ["admin", "marketing", "support"].contains(&persona);
+        assert_eq!(visitor.get("/app/kb/new").await.status, if writes { 200 } else { 403 });
+        // Staff never enter the portal: they are sent home.
+        let portal = visitor.get("/portal/orders").await;
+        assert_eq!(portal.location.as_deref(), Some("/app"), "{persona}");
+        checked += 1;
+    }
+
+    // Partners: each list equals its slice by SQL, and the app is out of reach.
+    for (email, kind) in [
+        (SUPPLIER, "supplier"),
+        (SUPPLIER_ADMIN, "supplier"),
+        (DISTRIBUTOR, "distributor"),
+        (DISTRIBUTOR_ADMIN, "distributor"),
+    ] {
+        let partner = partner_id(&system, email).await;
+        let mut visitor = Visitor::new(&url);
+        let landed = visitor.sign_in(email, PASSWORD).await;
+        assert_eq!(landed.location.as_deref(), Some("/portal"), "{email}");
+        let home = visitor.ok("/portal").await;
+        assert!(home.contains("What you can see and why"));
+        assert!(home.contains("Orders: you see orders"), "{email}: {home}");
+        let seen = visitor.all_ids("/portal/orders", "ord_").await;
+        let expected = if kind == "supplier" {
+            supplier_orders(&system, &partner).await
+        } else {
+            strings(
+                &system.databases.order_visibility,
+                &format!(
+                    "SELECT id FROM orders WHERE archived_at IS NULL AND fulfilling_distributor_id = '{partner}'"
+                ),
+            )
+            .await
+        };
+        assert!(!expected.is_empty(), "{email} has orders in the demo world");
+        assert_eq!(seen, expected, "{email}: the portal's orders are its slice");
+        if kind == "supplier" {
+            // A supplier sees the accounts that ordered its products, and nothing else.
+            let accounts = visitor.all_ids("/portal/accounts", "acc_").await;
+            let buyers = strings(
+                &system.databases.order_visibility,
+                &format!(
+                    "SELECT DISTINCT o.account_id FROM orders o JOIN order_lines l ON l.order_id = o.id \
+                     JOIN products p ON p.id = l.product_id WHERE o.archived_at IS NULL \
+                     AND l.archived_at IS NULL AND p.supplier_partner_id = '{partner}'"
+                ),
+            )
+            .await;
+            assert_eq!(accounts, buyers, "{email}: the portal's accounts");
+            let page = visitor.ok("/portal/accounts").await;
+            // Tier and lifecycle are denied to suppliers: no such column, no such filter.
+            assert!(!page.contains(">Tier<") && !page.contains("name=\"tier\""));
+        } else {
+            let page = visitor.ok("/portal/accounts").await;
+            assert!(!data_ids(&page, "acc_").is_empty(), "{email} sees accounts");
+        }
+        let order = seen.iter().next().expect("an order").clone();
+        let detail = visitor.ok(&format!("/portal/orders/{order}")).await;
+        assert!(detail.contains("Shipments"));
+        if kind == "supplier" {
+            // Its own lines only, and no prices.
+            assert!(!detail.contains("Unit price"), "{email} sees prices");
+            assert!(!detail.contains("Update shipment"));
+        } else {
+            assert!(detail.contains("Unit price"));
+        }
+        let kb = visitor.ok("/portal/kb").await;
+        let articles = data_ids(&kb, "art_");
+        for article in &articles {
+            visitor.ok(&format!("/portal/kb/{article}")).await;
+        }
+        let users = visitor.get("/portal/users").await;
+        let admin = email.contains("-admin@");
+        assert_eq!(users.status, if admin { 200 } else { 403 }, "{email}");
+        if admin {
+            // Only its own organisation's people.
+            assert!(!users.html.contains("@crm.example"), "{email} sees staff");
+            let domain = email.split('@').nth(1).expect("domain");
+            for row in users.html.split("<tr data-id=").skip(1) {
+                assert!(row.contains(domain), "{email} sees another organisation's user");
+            }
+        }
+        for path in ["/app", "/app/accounts", "/app/orders/x", "/app/admin"] {
+            let page = visitor.get(path).await;
+            assert_eq!(page.location.as_deref(), Some("/portal"), "{email} {path}");
+        }
+        checked += 1;
+    }
+
+    // Nobody signed in: every page sends to the sign-in page, and comes back after it.
+    let mut anonymous = Visitor::new(&url);
+    for path in ["/app", "/app/accounts", "/portal", "/portal/orders", "/app/admin/policy"] {
+        let page = anonymous.get(path).await;
+        assert_eq!(page.status, 303, "{path}");
+        assert!(
+            page.location.as_deref().is_some_and(|l| l.starts_with("/signin?next=")),
+            "{path}: {:?}",
+            page.location
+        );
+    }
+    report("web-pages", &format!("personas checked: {checked} (5 internal, 4 partner)\n"));
+    finish(system, created).await;
+}
+
+#[tokio::test]
+async fn dashboard_figures_equal_sql_over_the_seeded_world() {
+    let (system, _dir, created) = system().await;
+    let mut visitor = Visitor::new(&system.public.url());
+    visitor.sign_in("admin@crm.example", PASSWORD).await;
+    let html = visitor.ok("/app").await;
+    let account_db = &system.databases.account;
+    let order_db = &system.databases.order_visibility;
+    let accounts = counts(
+        account_db,
+        "SELECT 'all', COUNT(*) FROM accounts WHERE archived_at IS NULL",
+    )
+    .await;
+    assert_eq!(metric(&html, "accounts"), accounts["all"]);
+    let stages = counts(
+        account_db,
+        "SELECT stage, COUNT(*) FROM opportunities WHERE archived_at IS NULL GROUP BY stage",
+    )
+    .await;
+    let open = counts(
+        account_db,
+        "SELECT 'open', COUNT(*) FROM opportunities WHERE archived_at IS NULL \
+         AND stage NOT IN ('CLOSED_WON', 'CLOSED_LOST')",
+    )
+    .await;
+    assert_eq!(metric(&html, "open-opportunities"), open["open"]);
+    let mut compared = 0;
+    for stage in [
+        "PROSPECTING",
+        "QUALIFICATION",
+        "PROPOSAL",
+        "NEGOTIATION",
+        "CLOSED_WON",
+        "CLOSED_LOST",
+    ] {
+        let expected = stages.get(stage).copied().unwrap_or(0);
+        assert_eq!(metric(&html, &format!("stage-{stage}")), expected, "{stage}");
+        compared += 1;
+    }
+    let statuses = counts(
+        order_db,
+        "SELECT status, COUNT(*) FROM orders WHERE archived_at IS NULL GROUP BY status",
+    )
+    .await;
+    assert!(statuses.values().sum::<i64>() > 0);
+    for (status, expected) in &statuses {
+        assert_eq!(metric(&html, &format!("status-{status}")), *expected, "{status}");
+        compared += 1;
+    }
+    // The newest interactions, in order.
+    let recent: Vec<String> = rows(
+        account_db,
+        "SELECT id FROM interactions WHERE archived_at IS NULL ORDER BY occurred_at DESC, id DESC LIMIT 8",
+    )
+    .await
+    .iter()
+    .map(|r| r.try_get_by_index::<String>(0).expect("id"))
+    .collect();
+    let list_start = html.find("data-list=\"recent-interactions\"").expect("recent list");
+    let shown: Vec<String> = html[list_start..]
+        .match_indices("data-id=\"")
+        .take(8)
+        .map(|(at, _)| {
+            let start = list_start + at + 9;
+            html[start..start + html[start..].find('"').expect("end")].to_owned()
+        })
+        .collect();
+    assert_eq!(shown.len(), recent.len());
+    assert_eq!(
+        shown.iter().collect::<BTreeSet<_>>(),
+        recent.iter().collect::<BTreeSet<_>>(),
+        "the dashboard's recent interactions are the newest by SQL"
+    );
+    report(
+        "web-dashboard",
+        &format!("dashboard figures compared with SQL: {} (+ accounts, open opportunities, 8 recent interactions)\n", compared),
+    );
+    finish(system, created).await;
+}
+
+#[tokio::test]
+async fn sessions_are_cookies_with_csrf_sign_out_and_idle_expiry() {
+    let (system, _dir, created) = system().await;
+    let url = system.public.url();
+
+    // A wrong password: a clear message, no session.
+    let mut visitor = Visitor::new(&url);
+    let refused = visitor.sign_in("sales@crm.example", "wrong password").await;
+    assert_eq!(refused.status, 401);
+    assert!(refused.html.contains("role=\"alert\""));
+    assert!(!visitor.cookies.contains_key("crm_session"));
+
+    // A sign-in form posted without its CSRF secret is refused.
+    let mut forged = Visitor::new(&url);
+    let page = forged
+        .post(
+            "/signin",
+            &[("email", "sales@crm.example"), ("password", PASSWORD), ("csrf", "x")],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    assert!(!forged.cookies.contains_key("crm_session"));
+
+    // The session cookie: HttpOnly, SameSite, path /; `next` brings the user back.
+    let mut visitor = Visitor::new(&url);
+    let first = visitor.get("/app/orders").await;
+    let next = first.location.expect("to sign in");
+    let form = visitor.get(&next).await;
+    let csrf = csrf_of(&form.html);
+    let landed = visitor
+        .post(
+            "/signin",
+            &[
+                ("csrf", &csrf),
+                ("email", "sales@crm.example"),
+                ("password", PASSWORD),
+                ("next", "/app/orders"),
+            ],
+        )
+        .await;
+    assert_eq!(landed.location.as_deref(), Some("/app/orders"));
+    let cookie = visitor
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("crm_session="))
+        .expect("session cookie")
+        .clone();
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP: not Secure");
+    // `next` never leaves the site.
+    let mut elsewhere = Visitor::new(&url);
+    let form = elsewhere.get("/signin").await;
+    let csrf = csrf_of(&form.html);
+    let landed = elsewhere
+        .post(
+            "/signin",
+            &[
+                ("csrf", &csrf),
+                ("email", "sales@crm.example"),
+                ("password", PASSWORD),
+                ("next", "//evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(landed.location.as_deref(), Some("/app"));
+
+    // Every page answers with protective headers.
+    let response = reqwest::Client::new()
+        .get(format!("{url}/signin"))
+        .send()
+        .await
+        .expect("get");
+    let csp = response.headers()["content-security-policy"].to_str().expect("csp");
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"));
+    assert_eq!(response.headers()["cache-control"], "no-store");
+
+    // A form posted with a wrong CSRF token changes nothing.
+    let saved = visitor
+        .post(
+            "/app/views",
+            &[("csrf", "forged"), ("page", "accounts"), ("name", "Forged"), ("query", "")],
+        )
+        .await;
+    assert_eq!(saved.status, 403);
+    assert!(!visitor.ok("/app/accounts").await.contains("Forged"));
+
+    // Over TLS (a proxy says so), the cookie is Secure and host-only.
+    let mut tls = Visitor::new(&url);
+    let form = tls
+        .http
+        .get(format!("{url}/signin"))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .expect("get");
+    let form = tls.take(form).await;
+    let csrf = csrf_of(&form.html);
+    let response = tls
+        .http
+        .post(format!("{url}/signin"))
+        .header("x-forwarded-proto", "https")
+        .header("cookie", tls.cookie_header())
+        .form(&[("csrf", csrf.as_str()), ("email", "sales@crm.example"), ("password", PASSWORD)])
+        .send()
+        .await
+        .expect("post");
+    tls.take(response).await;
+    let secure = tls
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("__Host-crm_session="))
+        .expect("a __Host- cookie over TLS");
+    assert!(secure.contains("Secure"));
+
+    // Idle for longer than the limit: signed out.
+    let mut idle = Visitor::new(&url);
+    idle.sign_in("support@crm.example", PASSWORD).await;
+    idle.ok("/app").await;
+    system
+        .databases
+        .identity
+        .execute_unprepared(&format!(
+            "UPDATE web_sessions SET last_seen_at = '{}' WHERE user_id = 'usr_support'",
+            (chrono::Utc::now() - chrono::Duration::minutes(31)).format("%Y-%m-%d %H:%M:%S%:z")
+        ))
+        .await
+        .expect("age the session");
+    let page = idle.get("/app").await;
+    assert!(
+        page.location.as_deref().is_some_and(|l| l.starts_with("/signin")),
+        "an idle session ends"
+    );
+
+    // An expired access token is renewed with the refresh token, invisibly.
+    let mut renewed = Visitor::new(&url);
+    renewed.sign_in("management@crm.example", PASSWORD).await;
+    system
+        .databases
+        .identity
+        .execute_unprepared(&format!(
+            "UPDATE web_sessions SET access_expires_at = '{}' WHERE user_id = 'usr_management'",
+            (chrono::Utc::now() - chrono::Duration::minutes(1)).format("%Y-%m-%d %H:%M:%S%:z")
+        ))
+        .await
+        .expect("expire the token");
+    renewed.ok("/app/accounts").await;
+
+    // Sign-out ends the session: the old cookie no longer opens a page.
+    let stolen = visitor.cookies.clone();
+    let html = visitor.ok("/app").await;
+    let out = visitor
+        .post("/signout", &[("csrf", &csrf_of(&html))])
+        .await;
+    assert_eq!(out.status, 303);
+    let mut replay = Visitor::new(&url);
+    replay.cookies = stolen;
+    let page = replay.get("/app").await;
+    assert!(page.location.as_deref().is_some_and(|l| l.starts_with("/signin")));
+    finish(system, created).await;
+}
+
+#[tokio::test]
+async fn partners_never_reach_another_partners_records() {
+    let (system, _dir, created) = system().await;
+    let url = system.public.url();
+    let mine = supplier_orders(&system, &partner_id(&system, SUPPLIER).await).await;
+    let theirs = supplier_orders(&system, &partner_id(&system, OTHER_SUPPLIER).await).await;
+    let foreign: Vec<&String> = theirs.difference(&mine).collect();
+    assert!(!foreign.is_empty(), "the demo world has orders of supplier 2 only");
+    let mut visitor = Visitor::new(&url);
+    visitor.sign_in(SUPPLIER, PASSWORD).await;
+    let mut refused = 0;
+    for order in foreign.iter().take(5) {
+        let page = visitor.get(&format!("/portal/orders/{order}")).await;
+        assert_eq!(page.status, 404, "{order}");
+        assert!(page.html.contains("Not found"));
+        refused += 1;
+    }
+    // Made-up and hostile ids read the same as another partner's.
+    for path in [
+        "/portal/orders/ord_doesnotexist",
+        "/portal/orders/%27%20OR%201=1",
+        "/portal/kb/..%2F..%2Fetc",
+        "/portal/kb/art_doesnotexist",
+    ] {
+        let page = visitor.get(path).await;
+        assert_eq!(page.status, 404, "{path}");
+    }
+    // An internal article's URL is not found for a partner.
+    let internal = strings(
+        &system.databases.knowledge_base,
+        "SELECT id FROM articles WHERE audiences NOT LIKE '%SUPPLIER%' AND audiences NOT LIKE '%PUBLIC%' \
+         AND archived_at IS NULL",
+    )
+    .await;
+    if let Some(article) = internal.iter().next() {
+        assert_eq!(visitor.get(&format!("/portal/kb/{article}")).await.status, 404);
+    }
+    report(
+        "web-isolation",
+        &format!("another supplier's order URLs refused as not found: {refused}\n"),
+    );
+    finish(system, created).await;
+}
+
+#[tokio::test]
+async fn a_distributor_updates_a_shipment_and_staff_see_it() {
+    let (system, _dir, created) = system().await;
+    let url = system.public.url();
+    let partner = partner_id(&system, DISTRIBUTOR).await;
+    let open = rows(
+        &system.databases.order_visibility,
+        &format!(
+            "SELECT s.id, s.order_id, s.status FROM shipments s JOIN orders o ON o.id = s.order_id \
+             WHERE o.fulfilling_distributor_id = '{partner}' AND s.archived_at IS NULL \
+             AND s.status IN ('LABEL_CREATED', 'IN_TRANSIT') ORDER BY s.id"
+        ),
+    )
+    .await;
+    let row = open.first().expect("a shipment still on its way");
+    let shipment: String = row.try_get_by_index(0).expect("id");
+    let order: String = row.try_get_by_index(1).expect("order");
+    let status: String = row.try_get_by_index(2).expect("status");
+    let (next, next_words) = if status == "LABEL_CREATED" {
+        ("IN_TRANSIT", "In transit")
+    } else {
+        ("OUT_FOR_DELIVERY", "Out for delivery")
+    };
+    let mut distributor = Visitor::new(&url);
+    distributor.sign_in(DISTRIBUTOR, PASSWORD).await;
+    let html = distributor.ok(&format!("/portal/orders/{order}")).await;
+    assert!(html.contains("Update shipment"));
+    let csrf = csrf_of(&html);
+    let version = attr_after(
+        &html[html.find(&format!("/portal/shipments/{shipment}")).expect("form")..],
+        "name=\"version\"",
+        "value",
+    )
+    .expect("version");
+
+    // A status the shipment cannot move to: the API's error next to the field, no change.
+    let refused = distributor
+        .post(
+            &format!("/portal/shipments/{shipment}"),
+            &[
+                ("csrf", &csrf),
+                ("order", &order),
+                ("version", &version),
+                ("status", "RETURNED_TO_SENDER"),
+                ("tracking", ""),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.html);
+    assert!(refused.html.contains("class=\"error\"") || refused.html.contains("field-error"));
+
+    let tracking = "TRK-UI-TEST-42";
+    let done = distributor
+        .post(
+            &format!("/portal/shipments/{shipment}"),
+            &[
+                ("csrf", &csrf),
+                ("order", &order),
+                ("version", &version),
+                ("status", next),
+                ("tracking", tracking),
+                ("location", "Rotterdam hub"),
+                ("note", "driver assigned"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        done.status,
+        303,
+        "{}",
+        &done.html[done.html.find("<main").unwrap_or(0)..]
+    );
+    let back = distributor.ok(done.location.as_deref().expect("back")).await;
+    assert!(back.contains("Shipment updated"));
+
+    let mut sales = Visitor::new(&url);
+    sales.sign_in("sales@crm.example", PASSWORD).await;
+    let seen = sales.ok(&format!("/app/orders/{order}")).await;
+    assert!(seen.contains(tracking), "staff see the new tracking number");
+    assert!(seen.contains(next_words) && seen.contains("Rotterdam hub"));
+    // A supplier cannot post the distributor's form.
+    let mut supplier = Visitor::new(&url);
+    supplier.sign_in(SUPPLIER, PASSWORD).await;
+    let html = supplier.ok("/portal").await;
+    let page = supplier
+        .post(
+            &format!("/portal/shipments/{shipment}"),
+            &[
+                ("csrf", &csrf_of(&html)),
+                ("order", &order),
+                ("version", "99"),
+                ("status", "DELIVERED"),
+                ("tracking", "HIJACK"),
+            ],
+        )
+        .await;
+    assert!(page.status >= 400, "a supplier changed a shipment: {}", page.status);
+    assert!(!sales.ok(&format!("/app/orders/{order}")).await.contains("HIJACK"));
+    finish(system, created).await;
+}
+
+#[tokio::test]
+async fn forms_show_the_apis_field_errors_and_keep_what_was_typed() {
+    let (system, _dir, created) = system().await;
+    let url = system.public.url();
+    let mut marketing = Visitor::new(&url);
+    marketing.sign_in("marketing@crm.example", PASSWORD).await;
+    let form = marketing.ok("/app/kb/new").await;
+    let csrf = csrf_of(&form);
+    let refused = marketing
+        .post(
+            "/app/kb/new",
+            &[
+                ("csrf", &csrf),
+                ("title", ""),
+                ("body", "Typed text that must survive"),
+                ("audience", "INTERNAL"),
+                ("status", "DRAFT"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.html);
+    assert!(refused.html.contains("id=\"title-error\""), "{}", refused.html);
+    assert!(refused.html.contains("Typed text that must survive"));
+    let created_page = marketing
+        .post(
+            "/app/kb/new",
+            &[
+                ("csrf", &csrf),
+                ("title", "Returns for damaged goods"),
+                ("body", "How to file a return."),
+                ("audience", "INTERNAL"),
+                ("audience", "DISTRIBUTOR"),
+                ("tags", "returns, logistics"),
+                ("status", "DRAFT"),
+            ],
+        )
+        .await;
+    assert_eq!(created_page.status, 303, "{}", created_page.html);
+    let article = marketing
+        .ok(created_page.location.as_deref().expect("article"))
+        .await;
+    assert!(article.contains("Returns for damaged goods") && article.contains("Distributor"));
+
+    // An admin's share with a past end date: the field says why.
+    let mut admin = Visitor::new(&url);
+    admin.sign_in("admin@crm.example", PASSWORD).await;
+    let shares = admin.ok("/app/admin/shares").await;
+    let account = attr_after(&shares[shares.find("id=\"share-account\"").expect("select")..], "<option value=\"acc_", "value")
+        .expect("an account");
+    let partner = partner_id(&system, DISTRIBUTOR).await;
+    let refused = admin
+        .post(
+            "/app/admin/shares",
+            &[
+                ("csrf", &csrf_of(&shares)),
+                ("account", &account),
+                ("partner", &partner),
+                ("expires", "2001-01-01"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.html.contains("id=\"share-expires-error\""));
+    let granted = admin
+        .post(
+            "/app/admin/shares",
+            &[
+                ("csrf", &csrf_of(&shares)),
+                ("account", &account),
+                ("partner", &partner),
+                ("reason", "joint tender"),
+            ],
+        )
+        .await;
+    assert_eq!(granted.status, 303);
+    let listed = admin.ok("/app/admin/shares").await;
+    assert!(listed.contains("joint tender"));
+    // The policy view explains the share for that partner and account.
+    let explained = admin
+        .ok(&format!("/app/admin/policy?partner={partner}&account={account}"))
+        .await;
+    assert!(explained.contains("manual_share"), "{explained}");
+    assert!(explained.contains("Accounts: you see"));
+    finish(system, created).await;
+}
+
+#[tokio::test]
+async fn partner_admins_invite_and_deactivate_colleagues_and_views_are_saved() {
+    let (system, _dir, created) = system().await;
+    let url = system.public.url();
+    let mut admin = Visitor::new(&url);
+    admin.sign_in(DISTRIBUTOR_ADMIN, PASSWORD).await;
+    let users = admin.ok("/portal/users").await;
+    let invited = admin
+        .post(
+            "/portal/users",
+            &[
+                ("csrf", &csrf_of(&users)),
+                ("email", "new.colleague@northwind.example"),
+                ("role", "partner_user"),
+            ],
+        )
+        .await;
+    assert_eq!(invited.status, 200, "{}", invited.html);
+    let marker = "data-field=\"invitation-link\">";
+    let start = invited.html.find(marker).expect("the link") + marker.len();
+    let link = invited.html[start..start + invited.html[start..].find('<').expect("end")]
+        .replace("&amp;", "&");
+
+    // The invitee accepts in a browser of their own and lands in the portal.
+    let mut invitee = Visitor::new(&url);
+    let form = invitee.ok(&link).await;
+    let token = attr_after(&form, "name=\"token\"", "value").expect("token");
+    let short = invitee
+        .post(
+            "/invite",
+            &[
+                ("csrf", &csrf_of(&form)),
+                ("token", &token),
+                ("displayName", "New Colleague"),
+                ("password", "short"),
+                ("confirm", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(short.status, 422);
+    assert!(short.html.contains("id=\"password-error\""), "{}", short.html);
+    let joined = invitee
+        .post(
+            "/invite",
+            &[
+                ("csrf", &csrf_of(&form)),
+                ("token", &token),
+                ("displayName", "New Colleague"),
+                ("password", "a long enough password"),
+                ("confirm", "a long enough password"),
+            ],
+        )
+        .await;
+    assert_eq!(joined.location.as_deref(), Some("/portal"), "{}", joined.html);
+    invitee.ok("/portal/orders").await;
+
+    // The partner admin deactivates the colleague: their next page is the sign-in page.
+    let users = admin.ok("/portal/users").await;
+    let row_start = users.find("new.colleague@northwind.example").expect("listed");
+    let tr = users[..row_start].rfind("<tr data-id=\"").expect("row") + 13;
+    let user_id = users[tr..tr + users[tr..].find('"').expect("end")].to_owned();
+    let done = admin
+        .post(
+            &format!("/portal/users/{user_id}/access"),
+            &[("csrf", &csrf_of(&users)), ("action", "deactivate")],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    let page = invitee.get("/portal/orders").await;
+    assert!(page.location.as_deref().is_some_and(|l| l.starts_with("/signin")));
+    // Nobody deactivates another organisation's user from the portal.
+    let foreign = strings(
+        &system.databases.identity,
+        "SELECT id FROM users WHERE email = 'sales@crm.example'",
+    )
+    .await;
+    let foreign = foreign.iter().next().expect("sales");
+    let refused = admin
+        .post(
+            &format!("/portal/users/{foreign}/access"),
+            &[("csrf", &csrf_of(&users)), ("action", "deactivate")],
+        )
+        .await;
+    assert_eq!(refused.status, 404);
+    let mut sales = Visitor::new(&url);
+    assert_eq!(sales.sign_in("sales@crm.example", PASSWORD).await.status, 303);
+
+    // Saved views: save the current filters, find them listed, open them, delete them.
+    let list = sales.ok("/app/accounts?segment=ENTERPRISE&sort=UPDATED_AT&dir=DESC").await;
+    let query = attr_after(&list, "name=\"query\"", "value")
+        .expect("query")
+        .replace("&amp;", "&");
+    assert!(query.contains("segment=ENTERPRISE"));
+    let saved = sales
+        .post(
+            "/app/views",
+            &[("csrf", &csrf_of(&list)), ("page", "accounts"), ("name", "Big ones"), ("query", &query)],
+        )
+        .await;
+    assert_eq!(saved.status, 303);
+    let list = sales.ok("/app/accounts").await;
+    assert!(list.contains("Big ones"));
+    let view = sales.ok(&format!("/app/accounts?{query}")).await;
+    assert!(view.contains("value=\"ENTERPRISE\" selected"));
+    let delete_at = list.find("/app/views/").expect("delete form");
+    let id_end = delete_at + list[delete_at..].find("/delete").expect("end");
+    let view_id = &list[delete_at + "/app/views/".len()..id_end];
+    let deleted = sales
+        .post(
+            &format!("/app/views/{view_id}/delete"),
+            &[("csrf", &csrf_of(&list)), ("page", "accounts")],
+        )
+        .await;
+    assert_eq!(deleted.status, 303);
+    assert!(!sales.ok("/app/accounts").await.contains("Big ones"));
+    finish(system, created).await;
+}

@@ -1,1 +1,146 @@
-//! Placeholder replaced below.
+//! The web UI and partner portal in a real browser: headless Chromium from Debian's
+//! `chromium` package, driven by `tests/browser/run.mjs` (playwright-core, axe-core). This
+//! test starts the real system on port 0, works out from SQL what each persona must see,
+//! and runs the script against it: sign-in with the keyboard only, each persona's slice,
+//! a distributor's shipment update seen by sales, another supplier's order URL answering
+//! "not found", no sideways scrolling at 375 px, and no serious or critical axe violation
+//! on any main page. Screenshots go to `target/test-reports/screenshots-<database>/`.
+//!
+//! Needs `/usr/bin/chromium` (`apt-get install chromium`, which `.ci/run` does) and Node.js;
+//! the npm packages (pinned in `tests/browser/package-lock.json`) are installed on first run.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crm_e2e::{finish, report, system_with_settings};
+use crm_gateway::system::GatewaySettings;
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use serde_json::json;
+
+async fn column(db: &DatabaseConnection, sql: &str) -> Vec<String> {
+    db.query_all_raw(Statement::from_string(db.get_database_backend(), sql.to_owned()))
+        .await
+        .expect("sql")
+        .iter()
+        .map(|r| r.try_get_by_index::<String>(0).expect("text"))
+        .collect()
+}
+
+async fn one(db: &DatabaseConnection, sql: &str) -> String {
+    column(db, sql).await.into_iter().next().unwrap_or_else(|| panic!("no row: {sql}"))
+}
+
+fn chromium() -> String {
+    std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
+}
+
+/// The npm packages of the script, installed from the lock file when missing.
+fn ensure_packages(dir: &Path) {
+    if dir.join("node_modules/playwright-core").exists() && dir.join("node_modules/axe-core").exists() {
+        return;
+    }
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(dir)
+        .status()
+        .expect("npm (Node.js) is needed for the browser tests");
+    assert!(status.success(), "npm ci in {} failed", dir.display());
+}
+
+#[tokio::test]
+async fn the_ui_in_a_real_browser() {
+    let script_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("browser");
+    assert!(
+        Path::new(&chromium()).exists(),
+        "the browser tests need Debian's chromium at {} (apt-get install chromium)",
+        chromium()
+    );
+    ensure_packages(&script_dir);
+    let (system, _dir, created) = system_with_settings(60, GatewaySettings::default()).await;
+    let identity = &system.databases.identity;
+    let orders = &system.databases.order_visibility;
+    let partner_of = |email: &str| {
+        format!("SELECT partner_id FROM users WHERE email = '{email}'")
+    };
+    let supplier = "supplier1-user@acme-components.example";
+    let supplier_partner = one(identity, &partner_of(supplier)).await;
+    let other_partner = one(identity, &partner_of("supplier2-user@borealis.example")).await;
+    let distributor = "distributor1-user@northwind.example";
+    let distributor_partner = one(identity, &partner_of(distributor)).await;
+    let orders_of = |partner: &str| {
+        format!(
+            "SELECT DISTINCT o.id FROM orders o JOIN order_lines l ON l.order_id = o.id \
+             JOIN products p ON p.id = l.product_id WHERE o.archived_at IS NULL \
+             AND l.archived_at IS NULL AND p.supplier_partner_id = '{partner}' ORDER BY o.id"
+        )
+    };
+    let supplier_orders = column(orders, &orders_of(&supplier_partner)).await;
+    let foreign = column(orders, &orders_of(&other_partner))
+        .await
+        .into_iter()
+        .find(|o| !supplier_orders.contains(o))
+        .expect("an order of supplier 2 only");
+    let shipment_sql = format!(
+        "SELECT s.id FROM shipments s JOIN orders o ON o.id = s.order_id \
+         WHERE o.fulfilling_distributor_id = '{distributor_partner}' AND s.archived_at IS NULL \
+         AND s.status = 'IN_TRANSIT' ORDER BY s.id"
+    );
+    let shipment = one(orders, &shipment_sql).await;
+    let order = one(
+        orders,
+        &format!("SELECT order_id FROM shipments WHERE id = '{shipment}'"),
+    )
+    .await;
+    let account = one(
+        &system.databases.account,
+        "SELECT id FROM accounts WHERE archived_at IS NULL ORDER BY name LIMIT 1",
+    )
+    .await;
+    let facts = json!({
+        "password": crm_gateway::identity::DEMO_PASSWORD,
+        "sales": "sales@crm.example",
+        "admin": "admin@crm.example",
+        "supplier": supplier,
+        "distributor": distributor,
+        "distributorAdmin": "distributor1-admin@northwind.example",
+        "supplierOrders": supplier_orders,
+        "foreignOrder": foreign,
+        "distributorOrder": order,
+        "distributorPartner": distributor_partner,
+        "shipment": shipment,
+        "nextStatus": "OUT_FOR_DELIVERY",
+        "tracking": "TRK-BROWSER-7",
+        "account": account,
+    });
+    let scratch = tempfile::tempdir().expect("temp dir");
+    let facts_file = scratch.path().join("facts.json");
+    std::fs::write(&facts_file, facts.to_string()).expect("facts");
+    let database = match std::env::var("DATABASE_URL") {
+        Ok(url) if !url.is_empty() => "postgres",
+        _ => "sqlite",
+    };
+    let shots = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/test-reports")
+        .join(format!("screenshots-{database}"));
+    let url = system.public.url();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(script_dir.join("run.mjs"))
+            .arg(&url)
+            .arg(&shots)
+            .arg(&facts_file)
+            .env("CHROMIUM", chromium())
+            .output()
+            .expect("node runs the browser script")
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    report("browser", &stdout);
+    finish(system, created).await;
+    assert!(
+        output.status.success(),
+        "browser checks failed:\n{stdout}\n{stderr}"
+    );
+}

@@ -1,0 +1,269 @@
+// Real-browser tests of the web UI and partner portal, in headless Chromium from Debian's
+// `chromium` package (playwright-core drives it; it downloads no browser of its own).
+//
+//   node run.mjs <base-url> <screenshot-dir> <facts.json>
+//
+// `facts.json` is written by tests/browser.rs from SQL over the seeded world: the logins,
+// the supplier's orders, another supplier's order, a shipment the distributor may move.
+// Prints one line per check and a JSON summary; exits 1 when any check failed.
+
+import fs from "node:fs";
+import path from "node:path";
+import { createRequire } from "node:module";
+import { chromium } from "playwright-core";
+
+const require = createRequire(import.meta.url);
+const axeSource = fs.readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+
+const [base, shots, factsFile] = process.argv.slice(2);
+const facts = JSON.parse(fs.readFileSync(factsFile, "utf8"));
+fs.mkdirSync(shots, { recursive: true });
+
+const results = [];
+function record(name, ok, detail = "") {
+  results.push({ name, ok, detail });
+  console.log(`${ok ? "ok  " : "FAIL"} ${name}${detail ? ` — ${detail}` : ""}`);
+}
+async function check(name, body) {
+  try {
+    const detail = await body();
+    record(name, true, typeof detail === "string" ? detail : "");
+  } catch (error) {
+    record(name, false, String(error && error.stack ? error.stack.split("\n").slice(0, 3).join(" | ") : error));
+  }
+}
+function assert(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+  ],
+});
+
+// axe-core is injected into each page; the pages' CSP allows only their own scripts, so
+// the test context bypasses CSP (the app's own scripts run under it as users get it).
+async function newPage(width = 1280) {
+  const context = await browser.newContext({ viewport: { width, height: 900 }, bypassCSP: true });
+  const page = await context.newPage();
+  page.on("pageerror", (error) => record(`no script error on ${page.url()}`, false, String(error)));
+  return page;
+}
+
+async function signIn(page, email) {
+  await page.goto(`${base}/signin`);
+  await page.fill("#email", email);
+  await page.fill("#password", facts.password);
+  await Promise.all([page.waitForURL(/\/(app|portal)/), page.click("button[type=submit]")]);
+}
+
+const a11yPages = [];
+async function visit(page, persona, url, name) {
+  const response = await page.goto(`${base}${url}`);
+  assert(response.status() === 200, `${url} answered ${response.status()}`);
+  a11yPages.push({ persona, url, name });
+  await page.screenshot({ path: path.join(shots, `${persona}-${name}.png`), fullPage: true });
+}
+
+async function axeCheck(page, label) {
+  await page.addScriptTag({ content: axeSource });
+  const result = await page.evaluate(async () =>
+    // eslint-disable-next-line no-undef
+    await axe.run(document, { resultTypes: ["violations"] }));
+  const bad = result.violations.filter((v) => v.impact === "serious" || v.impact === "critical");
+  assert(bad.length === 0, `${label}: ${bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.slice(0, 2).map((n) => n.target.join(" ")).join(", ")}`).join("; ")}`);
+  return `${result.violations.length} minor or moderate findings`;
+}
+
+async function noSidewaysScroll(page, label) {
+  const widths = await page.evaluate(() => ({
+    scroll: document.documentElement.scrollWidth,
+    viewport: window.innerWidth,
+  }));
+  assert(widths.scroll <= widths.viewport, `${label}: page is ${widths.scroll}px wide in a ${widths.viewport}px viewport`);
+}
+
+// 1. Keyboard-only sign-in: Tab to the email field, type, Tab, type, Enter.
+await check("keyboard-only sign-in (sales)", async () => {
+  const page = await newPage();
+  await page.goto(`${base}/signin`);
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  let focused = "";
+  for (let i = 0; i < 12 && focused !== "email"; i++) {
+    await page.keyboard.press("Tab");
+    focused = await page.evaluate(() => document.activeElement && document.activeElement.id);
+  }
+  assert(focused === "email", "Tab never reached the email field");
+  await page.keyboard.type(facts.sales);
+  await page.keyboard.press("Tab");
+  focused = await page.evaluate(() => document.activeElement.id);
+  assert(focused === "password", `Tab went to ${focused}, not the password`);
+  await page.keyboard.type(facts.password);
+  await Promise.all([page.waitForURL(/\/app$/), page.keyboard.press("Enter")]);
+  const heading = await page.textContent("h1");
+  assert(heading.includes("Dashboard"), `landed on ${heading}`);
+  // A visible focus ring exists for keyboard users.
+  await page.keyboard.press("Tab");
+  const outline = await page.evaluate(() => getComputedStyle(document.activeElement).outlineStyle);
+  assert(outline !== "none", "the focused element has no outline");
+  await page.context().close();
+});
+
+// 2. Sales sees its slice, and the live search (htmx) updates the list in place.
+const sales = await newPage();
+await check("sales signs in and sees accounts and orders", async () => {
+  await signIn(sales, facts.sales);
+  await visit(sales, "sales", "/app", "dashboard");
+  await visit(sales, "sales", "/app/accounts", "accounts");
+  const accounts = await sales.locator("table[data-list=accounts] tbody tr").count();
+  assert(accounts > 0, "no accounts listed");
+  await visit(sales, "sales", `/app/accounts/${facts.account}`, "account-360");
+  await visit(sales, "sales", "/app/orders", "orders");
+  const orders = await sales.locator("table[data-list=orders] tbody tr").count();
+  assert(orders > 0, "no orders listed");
+  await visit(sales, "sales", `/app/orders/${facts.distributorOrder}`, "order");
+  await visit(sales, "sales", "/app/kb", "knowledge-base");
+  return `${accounts} accounts and ${orders} orders on the first pages`;
+});
+await check("live search filters the accounts list in place (htmx)", async () => {
+  await sales.goto(`${base}/app/accounts`);
+  const before = await sales.locator("table[data-list=accounts] tbody tr").count();
+  const name = (await sales.locator("table[data-list=accounts] tbody tr td a").first().textContent()).trim();
+  await sales.fill("#q", name);
+  await sales.waitForURL(/q=/);
+  await sales.waitForFunction((n) => {
+    const rows = document.querySelectorAll("table[data-list=accounts] tbody tr");
+    return rows.length > 0 && [...rows].every((r) => r.textContent.includes(n));
+  }, name, { timeout: 5000 });
+  const after = await sales.locator("table[data-list=accounts] tbody tr").count();
+  assert(after <= before, "the search did not narrow the list");
+  return `"${name}": ${before} → ${after} rows`;
+});
+
+// 3. A supplier sees exactly its orders; another supplier's order URL is "not found".
+const supplier = await newPage();
+await check("supplier sees its own orders only", async () => {
+  await signIn(supplier, facts.supplier);
+  assert(supplier.url().endsWith("/portal"), `landed on ${supplier.url()}`);
+  await visit(supplier, "supplier", "/portal", "home");
+  const sentences = await supplier.locator("[data-list=can-see] li").count();
+  assert(sentences > 0, "the home page does not say what the partner sees");
+  await visit(supplier, "supplier", "/portal/orders", "orders");
+  const seen = new Set();
+  let url = "/portal/orders";
+  while (url) {
+    await supplier.goto(`${base}${url}`);
+    for (const id of await supplier.locator("table[data-list=orders] tbody tr").evaluateAll((rows) => rows.map((r) => r.dataset.id))) {
+      seen.add(id);
+    }
+    url = await supplier.locator("a[rel=next]").getAttribute("href").catch(() => null);
+  }
+  const expected = new Set(facts.supplierOrders);
+  const extra = [...seen].filter((id) => !expected.has(id));
+  const missing = [...expected].filter((id) => !seen.has(id));
+  assert(extra.length === 0 && missing.length === 0, `extra ${extra.join(",")} missing ${missing.join(",")}`);
+  await visit(supplier, "supplier", `/portal/orders/${facts.supplierOrders[0]}`, "order");
+  const prices = await supplier.locator("text=Unit price").count();
+  assert(prices === 0, "a supplier sees prices");
+  await visit(supplier, "supplier", "/portal/accounts", "accounts");
+  await visit(supplier, "supplier", "/portal/kb", "articles");
+  return `${seen.size} orders, as SQL says`;
+});
+await check("supplier typing another supplier's order URL gets not found", async () => {
+  const response = await supplier.goto(`${base}/portal/orders/${facts.foreignOrder}`);
+  assert(response.status() === 404, `answered ${response.status()}`);
+  const text = await supplier.textContent("main");
+  assert(/not found/i.test(text), "the page does not say not found");
+  await supplier.screenshot({ path: path.join(shots, "supplier-foreign-order.png"), fullPage: true });
+});
+
+// 4. The distributor moves a shipment; the internal user sees the change.
+const distributor = await newPage();
+await check("distributor updates a shipment and sales sees it", async () => {
+  await signIn(distributor, facts.distributor);
+  await visit(distributor, "distributor", "/portal", "home");
+  await visit(distributor, "distributor", "/portal/orders", "orders");
+  await visit(distributor, "distributor", `/portal/orders/${facts.distributorOrder}`, "order");
+  const form = distributor.locator(`form[action="/portal/shipments/${facts.shipment}"]`);
+  await form.locator("select[name=status]").selectOption(facts.nextStatus);
+  await form.locator("input[name=tracking]").fill(facts.tracking);
+  await form.locator("input[name=location]").fill("Browser test depot");
+  await Promise.all([distributor.waitForURL(/done=/), form.locator("button[type=submit]").click()]);
+  const notice = await distributor.textContent(".notice");
+  assert(notice.includes("Shipment updated"), `notice: ${notice}`);
+  await distributor.screenshot({ path: path.join(shots, "distributor-shipment-updated.png"), fullPage: true });
+  await sales.goto(`${base}/app/orders/${facts.distributorOrder}`);
+  const shown = await sales.textContent(`[data-id="${facts.shipment}"]`);
+  assert(shown.includes(facts.tracking), "sales does not see the new tracking number");
+  assert(shown.includes("Browser test depot"), "sales does not see the new event");
+  await visit(distributor, "distributor", "/portal/accounts", "accounts");
+});
+const partnerAdmin = await newPage();
+await check("a partner admin manages its colleagues", async () => {
+  await signIn(partnerAdmin, facts.distributorAdmin);
+  await visit(partnerAdmin, "partnerAdmin", "/portal/users", "users");
+  const rows = await partnerAdmin.locator("table[data-list=users] tbody tr").count();
+  assert(rows >= 2, `${rows} users listed`);
+  const buttons = await partnerAdmin.locator("button:has-text('Deactivate')").count();
+  assert(buttons === rows - 1, "every colleague but oneself can be deactivated");
+});
+
+// The accessibility checker itself finds what it must (a check that cannot fail proves
+// nothing): an image without text and an unlabeled field are serious or critical.
+await check("axe reports a page with known violations", async () => {
+  const page = await newPage();
+  await page.setContent('<!doctype html><html lang="en"><title>t</title><main><img src="data:,"><input></main></html>');
+  let failed = false;
+  try { await axeCheck(page, "known-bad"); } catch { failed = true; }
+  assert(failed, "axe found nothing on a page with an unlabeled field and an image without alt");
+  await page.context().close();
+});
+
+// 5. Admin pages, for the accessibility and width checks.
+const admin = await newPage();
+await check("admin screens open", async () => {
+  await signIn(admin, facts.admin);
+  for (const [url, name] of [
+    ["/app/admin", "admin"], ["/app/admin/partners", "partners"], ["/app/admin/users", "users"],
+    ["/app/admin/api-keys", "api-keys"], ["/app/admin/shares", "shares"],
+    [`/app/admin/policy?partner=${facts.distributorPartner}`, "policy"],
+  ]) {
+    await visit(admin, "admin", url, name);
+  }
+});
+const signInPage = await newPage();
+await signInPage.goto(`${base}/signin`);
+await signInPage.screenshot({ path: path.join(shots, "signin.png"), fullPage: true });
+
+// 6. Every main page: no serious or critical accessibility violation, and no sideways
+// scrolling at 375 px.
+const pagesByPersona = { sales, supplier, distributor, partnerAdmin, admin };
+for (const { persona, url, name } of a11yPages) {
+  const page = pagesByPersona[persona];
+  await check(`axe: ${persona} ${url}`, async () => {
+    await page.setViewportSize({ width: 1280, height: 900 });
+    await page.goto(`${base}${url}`);
+    return await axeCheck(page, url);
+  });
+  await check(`375 px: ${persona} ${url}`, async () => {
+    await page.setViewportSize({ width: 375, height: 800 });
+    await page.goto(`${base}${url}`);
+    await noSidewaysScroll(page, url);
+    await page.screenshot({ path: path.join(shots, `${persona}-${name}-375.png`), fullPage: true });
+  });
+}
+await check("axe and 375 px: sign-in page", async () => {
+  await signInPage.setViewportSize({ width: 375, height: 800 });
+  await signInPage.goto(`${base}/signin`);
+  await noSidewaysScroll(signInPage, "/signin");
+  return await axeCheck(signInPage, "/signin");
+});
+
+await browser.close();
+const failed = results.filter((r) => !r.ok);
+console.log(JSON.stringify({ checks: results.length, failed: failed.length, pages: a11yPages.length }));
+process.exit(failed.length === 0 ? 0 : 1);

@@ -18,16 +18,23 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::json;
 
 async fn column(db: &DatabaseConnection, sql: &str) -> Vec<String> {
-    db.query_all_raw(Statement::from_string(db.get_database_backend(), sql.to_owned()))
-        .await
-        .expect("sql")
-        .iter()
-        .map(|r| r.try_get_by_index::<String>(0).expect("text"))
-        .collect()
+    db.query_all_raw(Statement::from_string(
+        db.get_database_backend(),
+        sql.to_owned(),
+    ))
+    .await
+    .expect("sql")
+    .iter()
+    .map(|r| r.try_get_by_index::<String>(0).expect("text"))
+    .collect()
 }
 
 async fn one(db: &DatabaseConnection, sql: &str) -> String {
-    column(db, sql).await.into_iter().next().unwrap_or_else(|| panic!("no row: {sql}"))
+    column(db, sql)
+        .await
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no row: {sql}"))
 }
 
 fn chromium() -> String {
@@ -36,7 +43,9 @@ fn chromium() -> String {
 
 /// The npm packages of the script, installed from the lock file when missing.
 fn ensure_packages(dir: &Path) {
-    if dir.join("node_modules/playwright-core").exists() && dir.join("node_modules/axe-core").exists() {
+    if dir.join("node_modules/playwright-core").exists()
+        && dir.join("node_modules/axe-core").exists()
+    {
         return;
     }
     let status = Command::new("npm")
@@ -59,9 +68,7 @@ async fn the_ui_in_a_real_browser() {
     let (system, _dir, created) = system_with_settings(60, GatewaySettings::default()).await;
     let identity = &system.databases.identity;
     let orders = &system.databases.order_visibility;
-    let partner_of = |email: &str| {
-        format!("SELECT partner_id FROM users WHERE email = '{email}'")
-    };
+    let partner_of = |email: &str| format!("SELECT partner_id FROM users WHERE email = '{email}'");
     let supplier = "supplier1-user@acme-components.example";
     let supplier_partner = one(identity, &partner_of(supplier)).await;
     let other_partner = one(identity, &partner_of("supplier2-user@borealis.example")).await;

@@ -118,7 +118,11 @@ impl Visitor {
     /// A page that must answer 200.
     async fn ok(&mut self, path: &str) -> String {
         let page = self.get(path).await;
-        assert_eq!(page.status, 200, "GET {path}: {:?}\n{}", page.location, page.html);
+        assert_eq!(
+            page.status, 200,
+            "GET {path}: {:?}\n{}",
+            page.location, page.html
+        );
         page.html
     }
 
@@ -188,15 +192,25 @@ fn data_ids(html: &str, prefix: &str) -> BTreeSet<String> {
 /// The text of the element carrying `data-metric="<key>"`.
 fn metric(html: &str, key: &str) -> i64 {
     let marker = format!("data-metric=\"{key}\">");
-    let start = html.find(&marker).unwrap_or_else(|| panic!("no metric {key}")) + marker.len();
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no metric {key}"))
+        + marker.len();
     let end = start + html[start..].find('<').expect("end");
-    html[start..end].replace(',', "").trim().parse().expect("a number")
+    html[start..end]
+        .replace(',', "")
+        .trim()
+        .parse()
+        .expect("a number")
 }
 
 async fn rows(db: &DatabaseConnection, sql: &str) -> Vec<sea_orm::QueryResult> {
-    db.query_all_raw(Statement::from_string(db.get_database_backend(), sql.to_owned()))
-        .await
-        .expect("sql")
+    db.query_all_raw(Statement::from_string(
+        db.get_database_backend(),
+        sql.to_owned(),
+    ))
+    .await
+    .expect("sql")
 }
 
 async fn strings(db: &DatabaseConnection, sql: &str) -> BTreeSet<String> {
@@ -278,21 +292,33 @@ async fn every_route_answers_every_persona_within_its_slice() {
         let dashboard = visitor.ok("/app").await;
         assert!(dashboard.contains("Pipeline by stage"), "{persona}");
         let accounts = visitor.ok("/app/accounts").await;
-        let account = data_ids(&accounts, "acc_").into_iter().next().expect("an account");
+        let account = data_ids(&accounts, "acc_")
+            .into_iter()
+            .next()
+            .expect("an account");
         let page = visitor.ok(&format!("/app/accounts/{account}")).await;
         assert!(page.contains("Contacts") && page.contains("Related articles"));
         let orders = visitor.ok("/app/orders").await;
         if persona == "marketing" {
             // The policy denies marketing every order: the page says so, it shows none.
-            assert!(data_ids(&orders, "ord_").is_empty(), "marketing sees orders");
+            assert!(
+                data_ids(&orders, "ord_").is_empty(),
+                "marketing sees orders"
+            );
             assert!(orders.contains("No orders match"));
         } else {
-            let order = data_ids(&orders, "ord_").into_iter().next().expect("an order");
+            let order = data_ids(&orders, "ord_")
+                .into_iter()
+                .next()
+                .expect("an order");
             let detail = visitor.ok(&format!("/app/orders/{order}")).await;
             assert!(detail.contains("Lines") && detail.contains("Shipments"));
         }
         let kb = visitor.ok("/app/kb").await;
-        let article = data_ids(&kb, "art_").into_iter().next().expect("an article");
+        let article = data_ids(&kb, "art_")
+            .into_iter()
+            .next()
+            .expect("an article");
         visitor.ok(&format!("/app/kb/{article}")).await;
         for path in admin_only {
             let page = visitor.get(path).await;
@@ -303,7 +329,10 @@ async fn every_route_answers_every_persona_within_its_slice() {
         let shares = ["admin", "management", "sales"].contains(&persona);
         assert_eq!(sharing.status, if shares { 200 } else { 403 }, "{persona}");
         let writes = ["admin", "marketing", "support"].contains(&persona);
-        assert_eq!(visitor.get("/app/kb/new").await.status, if writes { 200 } else { 403 });
+        assert_eq!(
+            visitor.get("/app/kb/new").await.status,
+            if writes { 200 } else { 403 }
+        );
         // Staff never enter the portal: they are sent home.
         let portal = visitor.get("/portal/orders").await;
         assert_eq!(portal.location.as_deref(), Some("/app"), "{persona}");
@@ -381,7 +410,10 @@ async fn every_route_answers_every_persona_within_its_slice() {
             assert!(!users.html.contains("@crm.example"), "{email} sees staff");
             let domain = email.split('@').nth(1).expect("domain");
             for row in users.html.split("<tr data-id=").skip(1) {
-                assert!(row.contains(domain), "{email} sees another organisation's user");
+                assert!(
+                    row.contains(domain),
+                    "{email} sees another organisation's user"
+                );
             }
         }
         for path in ["/app", "/app/accounts", "/app/orders/x", "/app/admin"] {
@@ -393,16 +425,27 @@ async fn every_route_answers_every_persona_within_its_slice() {
 
     // Nobody signed in: every page sends to the sign-in page, and comes back after it.
     let mut anonymous = Visitor::new(&url);
-    for path in ["/app", "/app/accounts", "/portal", "/portal/orders", "/app/admin/policy"] {
+    for path in [
+        "/app",
+        "/app/accounts",
+        "/portal",
+        "/portal/orders",
+        "/app/admin/policy",
+    ] {
         let page = anonymous.get(path).await;
         assert_eq!(page.status, 303, "{path}");
         assert!(
-            page.location.as_deref().is_some_and(|l| l.starts_with("/signin?next=")),
+            page.location
+                .as_deref()
+                .is_some_and(|l| l.starts_with("/signin?next=")),
             "{path}: {:?}",
             page.location
         );
     }
-    report("web-pages", &format!("personas checked: {checked} (5 internal, 4 partner)\n"));
+    report(
+        "web-pages",
+        &format!("personas checked: {checked} (5 internal, 4 partner)\n"),
+    );
     finish(system, created).await;
 }
 
@@ -442,7 +485,11 @@ async fn dashboard_figures_equal_sql_over_the_seeded_world() {
         "CLOSED_LOST",
     ] {
         let expected = stages.get(stage).copied().unwrap_or(0);
-        assert_eq!(metric(&html, &format!("stage-{stage}")), expected, "{stage}");
+        assert_eq!(
+            metric(&html, &format!("stage-{stage}")),
+            expected,
+            "{stage}"
+        );
         compared += 1;
     }
     let statuses = counts(
@@ -452,7 +499,11 @@ async fn dashboard_figures_equal_sql_over_the_seeded_world() {
     .await;
     assert!(statuses.values().sum::<i64>() > 0);
     for (status, expected) in &statuses {
-        assert_eq!(metric(&html, &format!("status-{status}")), *expected, "{status}");
+        assert_eq!(
+            metric(&html, &format!("status-{status}")),
+            *expected,
+            "{status}"
+        );
         compared += 1;
     }
     // The newest interactions, in order.
@@ -464,7 +515,9 @@ async fn dashboard_figures_equal_sql_over_the_seeded_world() {
     .iter()
     .map(|r| r.try_get_by_index::<String>(0).expect("id"))
     .collect();
-    let list_start = html.find("data-list=\"recent-interactions\"").expect("recent list");
+    let list_start = html
+        .find("data-list=\"recent-interactions\"")
+        .expect("recent list");
     let shown: Vec<String> = html[list_start..]
         .match_indices("data-id=\"")
         .take(8)
@@ -481,7 +534,10 @@ async fn dashboard_figures_equal_sql_over_the_seeded_world() {
     );
     report(
         "web-dashboard",
-        &format!("dashboard figures compared with SQL: {} (+ accounts, open opportunities, 8 recent interactions)\n", compared),
+        &format!(
+            "dashboard figures compared with SQL: {} (+ accounts, open opportunities, 8 recent interactions)\n",
+            compared
+        ),
     );
     finish(system, created).await;
 }
@@ -503,7 +559,11 @@ async fn sessions_are_cookies_with_csrf_sign_out_and_idle_expiry() {
     let page = forged
         .post(
             "/signin",
-            &[("email", "sales@crm.example"), ("password", PASSWORD), ("csrf", "x")],
+            &[
+                ("email", "sales@crm.example"),
+                ("password", PASSWORD),
+                ("csrf", "x"),
+            ],
         )
         .await;
     assert_eq!(page.status, 403);
@@ -560,7 +620,9 @@ async fn sessions_are_cookies_with_csrf_sign_out_and_idle_expiry() {
         .send()
         .await
         .expect("get");
-    let csp = response.headers()["content-security-policy"].to_str().expect("csp");
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp");
     assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"));
     assert_eq!(response.headers()["cache-control"], "no-store");
 
@@ -568,7 +630,12 @@ async fn sessions_are_cookies_with_csrf_sign_out_and_idle_expiry() {
     let saved = visitor
         .post(
             "/app/views",
-            &[("csrf", "forged"), ("page", "accounts"), ("name", "Forged"), ("query", "")],
+            &[
+                ("csrf", "forged"),
+                ("page", "accounts"),
+                ("name", "Forged"),
+                ("query", ""),
+            ],
         )
         .await;
     assert_eq!(saved.status, 403);
@@ -590,7 +657,11 @@ async fn sessions_are_cookies_with_csrf_sign_out_and_idle_expiry() {
         .post(format!("{url}/signin"))
         .header("x-forwarded-proto", "https")
         .header("cookie", tls.cookie_header())
-        .form(&[("csrf", csrf.as_str()), ("email", "sales@crm.example"), ("password", PASSWORD)])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "sales@crm.example"),
+            ("password", PASSWORD),
+        ])
         .send()
         .await
         .expect("post");
@@ -617,7 +688,9 @@ async fn sessions_are_cookies_with_csrf_sign_out_and_idle_expiry() {
         .expect("age the session");
     let page = idle.get("/app").await;
     assert!(
-        page.location.as_deref().is_some_and(|l| l.starts_with("/signin")),
+        page.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("/signin")),
         "an idle session ends"
     );
 
@@ -638,14 +711,16 @@ async fn sessions_are_cookies_with_csrf_sign_out_and_idle_expiry() {
     // Sign-out ends the session: the old cookie no longer opens a page.
     let stolen = visitor.cookies.clone();
     let html = visitor.ok("/app").await;
-    let out = visitor
-        .post("/signout", &[("csrf", &csrf_of(&html))])
-        .await;
+    let out = visitor.post("/signout", &[("csrf", &csrf_of(&html))]).await;
     assert_eq!(out.status, 303);
     let mut replay = Visitor::new(&url);
     replay.cookies = stolen;
     let page = replay.get("/app").await;
-    assert!(page.location.as_deref().is_some_and(|l| l.starts_with("/signin")));
+    assert!(
+        page.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("/signin"))
+    );
     finish(system, created).await;
 }
 
@@ -656,7 +731,10 @@ async fn partners_never_reach_another_partners_records() {
     let mine = supplier_orders(&system, &partner_id(&system, SUPPLIER).await).await;
     let theirs = supplier_orders(&system, &partner_id(&system, OTHER_SUPPLIER).await).await;
     let foreign: Vec<&String> = theirs.difference(&mine).collect();
-    assert!(!foreign.is_empty(), "the demo world has orders of supplier 2 only");
+    assert!(
+        !foreign.is_empty(),
+        "the demo world has orders of supplier 2 only"
+    );
     let mut visitor = Visitor::new(&url);
     visitor.sign_in(SUPPLIER, PASSWORD).await;
     let mut refused = 0;
@@ -684,7 +762,10 @@ async fn partners_never_reach_another_partners_records() {
     )
     .await;
     if let Some(article) = internal.iter().next() {
-        assert_eq!(visitor.get(&format!("/portal/kb/{article}")).await.status, 404);
+        assert_eq!(
+            visitor.get(&format!("/portal/kb/{article}")).await.status,
+            404
+        );
     }
     report(
         "web-isolation",
@@ -722,7 +803,9 @@ async fn a_distributor_updates_a_shipment_and_staff_see_it() {
     assert!(html.contains("Update shipment"));
     let csrf = csrf_of(&html);
     let version = attr_after(
-        &html[html.find(&format!("/portal/shipments/{shipment}")).expect("form")..],
+        &html[html
+            .find(&format!("/portal/shipments/{shipment}"))
+            .expect("form")..],
         "name=\"version\"",
         "value",
     )
@@ -765,7 +848,9 @@ async fn a_distributor_updates_a_shipment_and_staff_see_it() {
         "{}",
         &done.html[done.html.find("<main").unwrap_or(0)..]
     );
-    let back = distributor.ok(done.location.as_deref().expect("back")).await;
+    let back = distributor
+        .ok(done.location.as_deref().expect("back"))
+        .await;
     assert!(back.contains("Shipment updated"));
 
     let mut sales = Visitor::new(&url);
@@ -789,8 +874,17 @@ async fn a_distributor_updates_a_shipment_and_staff_see_it() {
             ],
         )
         .await;
-    assert!(page.status >= 400, "a supplier changed a shipment: {}", page.status);
-    assert!(!sales.ok(&format!("/app/orders/{order}")).await.contains("HIJACK"));
+    assert!(
+        page.status >= 400,
+        "a supplier changed a shipment: {}",
+        page.status
+    );
+    assert!(
+        !sales
+            .ok(&format!("/app/orders/{order}"))
+            .await
+            .contains("HIJACK")
+    );
     finish(system, created).await;
 }
 
@@ -815,7 +909,11 @@ async fn forms_show_the_apis_field_errors_and_keep_what_was_typed() {
         )
         .await;
     assert_eq!(refused.status, 422, "{}", refused.html);
-    assert!(refused.html.contains("id=\"title-error\""), "{}", refused.html);
+    assert!(
+        refused.html.contains("id=\"title-error\""),
+        "{}",
+        refused.html
+    );
     assert!(refused.html.contains("Typed text that must survive"));
     let created_page = marketing
         .post(
@@ -841,8 +939,12 @@ async fn forms_show_the_apis_field_errors_and_keep_what_was_typed() {
     let mut admin = Visitor::new(&url);
     admin.sign_in("admin@crm.example", PASSWORD).await;
     let shares = admin.ok("/app/admin/shares").await;
-    let account = attr_after(&shares[shares.find("id=\"share-account\"").expect("select")..], "<option value=\"acc_", "value")
-        .expect("an account");
+    let account = attr_after(
+        &shares[shares.find("id=\"share-account\"").expect("select")..],
+        "<option value=\"acc_",
+        "value",
+    )
+    .expect("an account");
     let partner = partner_id(&system, DISTRIBUTOR).await;
     let refused = admin
         .post(
@@ -873,7 +975,9 @@ async fn forms_show_the_apis_field_errors_and_keep_what_was_typed() {
     assert!(listed.contains("joint tender"));
     // The policy view explains the share for that partner and account.
     let explained = admin
-        .ok(&format!("/app/admin/policy?partner={partner}&account={account}"))
+        .ok(&format!(
+            "/app/admin/policy?partner={partner}&account={account}"
+        ))
         .await;
     assert!(explained.contains("manual_share"), "{explained}");
     assert!(explained.contains("Accounts: you see"));
@@ -920,7 +1024,11 @@ async fn partner_admins_invite_and_deactivate_colleagues_and_views_are_saved() {
         )
         .await;
     assert_eq!(short.status, 422);
-    assert!(short.html.contains("id=\"password-error\""), "{}", short.html);
+    assert!(
+        short.html.contains("id=\"password-error\""),
+        "{}",
+        short.html
+    );
     let joined = invitee
         .post(
             "/invite",
@@ -933,12 +1041,19 @@ async fn partner_admins_invite_and_deactivate_colleagues_and_views_are_saved() {
             ],
         )
         .await;
-    assert_eq!(joined.location.as_deref(), Some("/portal"), "{}", joined.html);
+    assert_eq!(
+        joined.location.as_deref(),
+        Some("/portal"),
+        "{}",
+        joined.html
+    );
     invitee.ok("/portal/orders").await;
 
     // The partner admin deactivates the colleague: their next page is the sign-in page.
     let users = admin.ok("/portal/users").await;
-    let row_start = users.find("new.colleague@northwind.example").expect("listed");
+    let row_start = users
+        .find("new.colleague@northwind.example")
+        .expect("listed");
     let tr = users[..row_start].rfind("<tr data-id=\"").expect("row") + 13;
     let user_id = users[tr..tr + users[tr..].find('"').expect("end")].to_owned();
     let done = admin
@@ -949,7 +1064,11 @@ async fn partner_admins_invite_and_deactivate_colleagues_and_views_are_saved() {
         .await;
     assert_eq!(done.status, 303);
     let page = invitee.get("/portal/orders").await;
-    assert!(page.location.as_deref().is_some_and(|l| l.starts_with("/signin")));
+    assert!(
+        page.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("/signin"))
+    );
     // Nobody deactivates another organisation's user from the portal.
     let foreign = strings(
         &system.databases.identity,
@@ -965,10 +1084,15 @@ async fn partner_admins_invite_and_deactivate_colleagues_and_views_are_saved() {
         .await;
     assert_eq!(refused.status, 404);
     let mut sales = Visitor::new(&url);
-    assert_eq!(sales.sign_in("sales@crm.example", PASSWORD).await.status, 303);
+    assert_eq!(
+        sales.sign_in("sales@crm.example", PASSWORD).await.status,
+        303
+    );
 
     // Saved views: save the current filters, find them listed, open them, delete them.
-    let list = sales.ok("/app/accounts?segment=ENTERPRISE&sort=UPDATED_AT&dir=DESC").await;
+    let list = sales
+        .ok("/app/accounts?segment=ENTERPRISE&sort=UPDATED_AT&dir=DESC")
+        .await;
     let query = attr_after(&list, "name=\"query\"", "value")
         .expect("query")
         .replace("&amp;", "&");
@@ -976,7 +1100,12 @@ async fn partner_admins_invite_and_deactivate_colleagues_and_views_are_saved() {
     let saved = sales
         .post(
             "/app/views",
-            &[("csrf", &csrf_of(&list)), ("page", "accounts"), ("name", "Big ones"), ("query", &query)],
+            &[
+                ("csrf", &csrf_of(&list)),
+                ("page", "accounts"),
+                ("name", "Big ones"),
+                ("query", &query),
+            ],
         )
         .await;
     assert_eq!(saved.status, 303);

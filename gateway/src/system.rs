@@ -476,10 +476,7 @@ pub async fn start_all_in_one_with(
         Some(identity.authenticator.clone()),
         Some(identity.jwks.clone()),
     );
-    let public = serve(
-        bind(listen).await?,
-        with_web(api, &identity, settings.web),
-    )?;
+    let public = serve(bind(listen).await?, with_web(api, &identity, settings.web))?;
     Ok(AllInOne {
         public,
         subgraphs,

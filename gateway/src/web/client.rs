@@ -159,9 +159,7 @@ fn failure_of(errors: &[Value]) -> ApiFailure {
         "FORBIDDEN" => ApiFailure::Forbidden(message(first)),
         "INTERNAL" | "SUBGRAPH_ERROR" | "" => {
             tracing::warn!(answer = %first, "the API failed a UI request");
-            ApiFailure::Broken(
-                "Something went wrong on our side; try again in a moment.".into(),
-            )
+            ApiFailure::Broken("Something went wrong on our side; try again in a moment.".into())
         }
         _ => ApiFailure::Refused(message(first)),
     }

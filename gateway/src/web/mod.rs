@@ -331,12 +331,12 @@ impl Ctx {
         error_page(self.chrome(heading), status, heading, message)
     }
 
-    /// Checks the CSRF token a form posted.
-    pub fn check_csrf(&self, posted: &str) -> Result<(), Response> {
+    /// The refusal of a form whose CSRF token is not this session's; `None` when it is.
+    pub fn csrf_refusal(&self, posted: &str) -> Option<Response> {
         if session::same_secret(posted, &self.session.csrf_token) {
-            Ok(())
+            None
         } else {
-            Err(self.error_page(
+            Some(self.error_page(
                 StatusCode::FORBIDDEN,
                 "Form expired",
                 "This form is out of date. Go back, reload the page and try again.",
@@ -421,7 +421,11 @@ impl Web {
         let Some(cookie) = session_cookie(headers) else {
             return Err(to_sign_in(path));
         };
-        let found = self.sessions.find(cookie).await.map_err(|e| self.broken(e))?;
+        let found = self
+            .sessions
+            .find(cookie)
+            .await
+            .map_err(|e| self.broken(e))?;
         let Some(mut session) = found else {
             return Err(to_sign_in(path));
         };
@@ -517,7 +521,8 @@ impl Web {
 }
 
 fn session_cookie(headers: &HeaderMap) -> Option<&str> {
-    session::cookie(headers, SECURE_SESSION_COOKIE).or_else(|| session::cookie(headers, SESSION_COOKIE))
+    session::cookie(headers, SECURE_SESSION_COOKIE)
+        .or_else(|| session::cookie(headers, SESSION_COOKIE))
 }
 
 const SESSION_FIELDS: &str = "accessToken expiresAt refreshToken me { id kind }";
@@ -559,7 +564,10 @@ async fn refresh(api: &Api, refresh_token: &str, kind: &str) -> Option<ApiSessio
     let query = format!(
         "mutation($t: String!) {{ refreshSession(refreshToken: $t) {{ {SESSION_FIELDS} }} }}"
     );
-    match api.run::<Data>(None, &query, json!({ "t": refresh_token })).await {
+    match api
+        .run::<Data>(None, &query, json!({ "t": refresh_token }))
+        .await
+    {
         Ok(data) => {
             let mut session = data.refresh_session.into_api_session();
             if session.kind.is_empty() {

@@ -209,7 +209,9 @@ mod tests {
         let mut headers = axum::http::HeaderMap::new();
         headers.insert(
             axum::http::header::COOKIE,
-            "a=1; crm_session_x=2; crm_session=abc".parse().expect("header"),
+            "a=1; crm_session_x=2; crm_session=abc"
+                .parse()
+                .expect("header"),
         );
         assert_eq!(cookie(&headers, "crm_session"), Some("abc"));
         assert_eq!(cookie(&headers, "crm"), None);

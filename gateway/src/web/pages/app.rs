@@ -82,7 +82,11 @@ struct Dashboard {
 fn figures(data: &Value, prefix: &str, keys: &[&str], link: Option<&str>) -> Vec<Figure> {
     let values: Vec<i64> = keys
         .iter()
-        .map(|k| data[format!("{prefix}{k}")]["totalCount"].as_i64().unwrap_or(0))
+        .map(|k| {
+            data[format!("{prefix}{k}")]["totalCount"]
+                .as_i64()
+                .unwrap_or(0)
+        })
         .collect();
     let max = values.iter().copied().max().unwrap_or(0).max(1);
     keys.iter()
@@ -126,7 +130,12 @@ pub async fn dashboard(State(web): State<Arc<Web>>, headers: HeaderMap) -> Respo
     };
     let recent: Conn<RecentInteraction> =
         serde_json::from_value(data["interactions"].clone()).unwrap_or_default();
-    let orders = figures(&data, "status_", ORDER_STATUSES, Some("/app/orders?status="));
+    let orders = figures(
+        &data,
+        "status_",
+        ORDER_STATUSES,
+        Some("/app/orders?status="),
+    );
     render(&Dashboard {
         chrome: ctx.chrome("Dashboard"),
         accounts: thousands(data["accounts"]["totalCount"].as_i64().unwrap_or(0)),
@@ -258,8 +267,8 @@ pub(crate) async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> Response {
             filter.insert(key.into(), json!(value));
         }
     }
-    let sort = one_of(&query.sort, &["NAME", "CREATED_AT", "UPDATED_AT"])
-        .unwrap_or_else(|| "NAME".into());
+    let sort =
+        one_of(&query.sort, &["NAME", "CREATED_AT", "UPDATED_AT"]).unwrap_or_else(|| "NAME".into());
     let desc = param(&query.dir).as_deref() == Some("DESC");
     const CAP: i64 = 10_000;
     let gql = format!(
@@ -293,7 +302,11 @@ pub(crate) async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> Response {
         Ok(data) => data,
         Err(failure) => return ctx.fail(failure),
     };
-    let base = if internal { "/app/accounts" } else { "/portal/accounts" };
+    let base = if internal {
+        "/app/accounts"
+    } else {
+        "/portal/accounts"
+    };
     let current_query = filter_query(&query);
     let next = data
         .accounts
@@ -337,14 +350,18 @@ pub(crate) async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> Response {
                 selected: territory.as_deref() == Some(t.id.as_str()),
             })
             .collect(),
-        sorts: [("NAME", "Name"), ("CREATED_AT", "Created"), ("UPDATED_AT", "Last updated")]
-            .iter()
-            .map(|(v, l)| Choice {
-                value: (*v).into(),
-                label: (*l).into(),
-                selected: sort == *v,
-            })
-            .collect(),
+        sorts: [
+            ("NAME", "Name"),
+            ("CREATED_AT", "Created"),
+            ("UPDATED_AT", "Last updated"),
+        ]
+        .iter()
+        .map(|(v, l)| Choice {
+            value: (*v).into(),
+            label: (*l).into(),
+            selected: sort == *v,
+        })
+        .collect(),
         desc,
         internal_filters: internal,
         show_tier: rows.iter().any(|r| r.tier.is_some()),
@@ -389,7 +406,7 @@ pub async fn save_view(
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
     let Some(list) = view_page(&form.page) else {
@@ -430,12 +447,15 @@ pub async fn delete_view(
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
     let back = view_page(&form.page).unwrap_or("/app/accounts");
     match ctx
-        .api::<Value>("mutation($id: ID!) { deleteSavedView(id: $id) }", json!({ "id": id }))
+        .api::<Value>(
+            "mutation($id: ID!) { deleteSavedView(id: $id) }",
+            json!({ "id": id }),
+        )
         .await
     {
         Ok(_) => see_other(back, Some("Deleted the view.")),

@@ -52,7 +52,13 @@ fn form_secret(headers: &HeaderMap) -> (String, bool) {
     }
 }
 
-fn with_form_cookie(web: &Web, headers: &HeaderMap, csrf: &str, fresh: bool, page: Response) -> Response {
+fn with_form_cookie(
+    web: &Web,
+    headers: &HeaderMap,
+    csrf: &str,
+    fresh: bool,
+    page: Response,
+) -> Response {
     let mut page = page;
     if fresh && let Ok(value) = web.cookie(headers, FORM_COOKIE, csrf, None).parse() {
         page.headers_mut().append(header::SET_COOKIE, value);
@@ -146,7 +152,11 @@ pub async fn sign_in(
     );
     let answer = web
         .api
-        .run::<Data>(None, &query, json!({ "e": form.email.trim(), "p": form.password }))
+        .run::<Data>(
+            None,
+            &query,
+            json!({ "e": form.email.trim(), "p": form.password }),
+        )
         .await;
     match answer {
         Ok(data) => open_session(&web, &headers, data.sign_in, &form.next).await,
@@ -162,7 +172,12 @@ pub async fn sign_in(
 
 /// Opens the web session of a fresh API session and goes to `next` (when it is in the
 /// user's own area) or home.
-async fn open_session(web: &Web, headers: &HeaderMap, answer: SessionAnswer, next: &str) -> Response {
+async fn open_session(
+    web: &Web,
+    headers: &HeaderMap,
+    answer: SessionAnswer,
+    next: &str,
+) -> Response {
     let api = answer.into_api_session();
     let area = Area::of_kind(&api.kind);
     match web.sessions.open(api).await {
@@ -209,7 +224,11 @@ pub async fn sign_out(
     }
     if let Err(failure) = web
         .api
-        .run_value(Some(&session.access_token), "mutation { signOut }", json!({}))
+        .run_value(
+            Some(&session.access_token),
+            "mutation { signOut }",
+            json!({}),
+        )
         .await
     {
         tracing::info!(reason = %failure.message(), "signing out of the API session failed");
@@ -218,7 +237,10 @@ pub async fn sign_out(
         return web.broken(e);
     }
     let mut response = Redirect::to("/signin?done=You+are+signed+out.").into_response();
-    for name in [super::super::SESSION_COOKIE, super::super::SECURE_SESSION_COOKIE] {
+    for name in [
+        super::super::SESSION_COOKIE,
+        super::super::SECURE_SESSION_COOKIE,
+    ] {
         if let Ok(value) = web.cookie(&headers, name, "", Some(0)).parse() {
             response.headers_mut().append(header::SET_COOKIE, value);
         }

@@ -235,7 +235,10 @@ pub async fn app_detail(
     Path(id): Path<String>,
     Query(query): Query<DoneQuery>,
 ) -> Response {
-    match web.enter(&headers, &format!("/app/kb/{id}"), Area::App).await {
+    match web
+        .enter(&headers, &format!("/app/kb/{id}"), Area::App)
+        .await
+    {
         Ok(ctx) => detail(ctx, &id, param(&query.done)).await,
         Err(response) => response,
     }
@@ -332,11 +335,12 @@ fn form_page(
     response
 }
 
-fn may_write(ctx: &Ctx) -> Result<(), Response> {
+/// The refusal for a role that may not write articles; `None` when it may.
+fn write_refusal(ctx: &Ctx) -> Option<Response> {
     if ctx.me.writes_articles() {
-        Ok(())
+        None
     } else {
-        Err(ctx.fail(ApiFailure::Forbidden(
+        Some(ctx.fail(ApiFailure::Forbidden(
             "Your role may read articles but not write them.".into(),
         )))
     }
@@ -347,7 +351,7 @@ pub async fn new_form(State(web): State<Arc<Web>>, headers: HeaderMap) -> Respon
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    if let Err(refused) = may_write(&ctx) {
+    if let Some(refused) = write_refusal(&ctx) {
         return refused;
     }
     let form = ArticleForm {
@@ -389,7 +393,9 @@ const FORM_FIELDS: &[&str] = &["title", "body", "audiences", "tags", "status"];
 /// plain form extractor does not gather.
 fn parse_form(body: &str) -> ArticleForm {
     let mut form = ArticleForm::default();
-    for (key, value) in serde_urlencoded::from_str::<Vec<(String, String)>>(body).unwrap_or_default() {
+    for (key, value) in
+        serde_urlencoded::from_str::<Vec<(String, String)>>(body).unwrap_or_default()
+    {
         match key.as_str() {
             "csrf" => form.csrf = value,
             "version" => form.version = value.parse().unwrap_or(0),
@@ -410,7 +416,7 @@ pub async fn create(State(web): State<Arc<Web>>, headers: HeaderMap, body: Strin
         Err(response) => return response,
     };
     let form = parse_form(&body);
-    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
     #[derive(Deserialize)]
@@ -464,7 +470,7 @@ pub async fn edit_form(
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    if let Err(refused) = may_write(&ctx) {
+    if let Some(refused) = write_refusal(&ctx) {
         return refused;
     }
     let article = match fetch(&ctx, &id).await {
@@ -505,7 +511,7 @@ pub async fn update(
         Err(response) => return response,
     };
     let form = parse_form(&body);
-    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
     let article = match fetch(&ctx, &id).await {

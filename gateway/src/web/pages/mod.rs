@@ -24,7 +24,10 @@ pub(crate) fn routes() -> Router<Arc<Web>> {
         .route("/", get(auth::root))
         .route("/signin", get(auth::sign_in_form).post(auth::sign_in))
         .route("/signout", post(auth::sign_out))
-        .route("/invite", get(auth::invite_form).post(auth::redeem_invitation))
+        .route(
+            "/invite",
+            get(auth::invite_form).post(auth::redeem_invitation),
+        )
         .route("/app", get(app::dashboard))
         .route("/app/accounts", get(app::accounts))
         .route("/app/accounts/{id}", get(app::account))
@@ -39,10 +42,19 @@ pub(crate) fn routes() -> Router<Arc<Web>> {
         .route("/app/admin", get(app::admin_index))
         .route("/app/admin/partners", get(app::partners))
         .route("/app/admin/policy", get(sharing::policy))
-        .route("/app/admin/shares", get(sharing::shares).post(sharing::grant))
+        .route(
+            "/app/admin/shares",
+            get(sharing::shares).post(sharing::grant),
+        )
         .route("/app/admin/shares/{id}/revoke", post(sharing::revoke))
-        .route("/app/admin/users", get(people::app_users).post(people::app_invite))
-        .route("/app/admin/users/{id}/access", post(people::app_set_disabled))
+        .route(
+            "/app/admin/users",
+            get(people::app_users).post(people::app_invite),
+        )
+        .route(
+            "/app/admin/users/{id}/access",
+            post(people::app_set_disabled),
+        )
         .route(
             "/app/admin/invitations/{id}/revoke",
             post(people::app_revoke_invitation),
@@ -51,7 +63,10 @@ pub(crate) fn routes() -> Router<Arc<Web>> {
             "/app/admin/api-keys",
             get(people::api_keys).post(people::create_api_key),
         )
-        .route("/app/admin/api-keys/{id}/revoke", post(people::revoke_api_key))
+        .route(
+            "/app/admin/api-keys/{id}/revoke",
+            post(people::revoke_api_key),
+        )
         .route("/portal", get(portal::home))
         .route("/portal/orders", get(orders::portal_list))
         .route("/portal/orders/{id}", get(orders::portal_detail))
@@ -63,7 +78,10 @@ pub(crate) fn routes() -> Router<Arc<Web>> {
             "/portal/users",
             get(people::portal_users).post(people::portal_invite),
         )
-        .route("/portal/users/{id}/access", post(people::portal_set_disabled))
+        .route(
+            "/portal/users/{id}/access",
+            post(people::portal_set_disabled),
+        )
         .route(
             "/portal/invitations/{id}/revoke",
             post(people::portal_revoke_invitation),
@@ -84,6 +102,10 @@ impl fmt::Display for Label {
 
 /// `CLOSED_WON` → "Closed won".
 pub(crate) fn words(value: &str) -> String {
+    // Abbreviations stay as they are.
+    if value == "SMB" {
+        return value.to_owned();
+    }
     let lower = value.replace('_', " ").to_lowercase();
     let mut chars = lower.chars();
     match chars.next() {

@@ -366,7 +366,7 @@ pub async fn record_shipment(
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
     if !plausible_id(&id) || !plausible_id(&form.order) {

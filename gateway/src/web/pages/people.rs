@@ -106,22 +106,28 @@ fn people_base(area: Area) -> &'static str {
     }
 }
 
-fn may_manage(ctx: &Ctx) -> Result<(), Response> {
+/// The refusal for a caller who does not manage users here; `None` when they do.
+fn manage_refusal(ctx: &Ctx) -> Option<Response> {
     let allowed = match ctx.area {
         Area::App => ctx.me.is_admin(),
         Area::Portal => ctx.me.is_partner_admin(),
     };
     if allowed {
-        Ok(())
+        None
     } else {
-        Err(ctx.fail(ApiFailure::Forbidden(
+        Some(ctx.fail(ApiFailure::Forbidden(
             "Only an admin (or a partner's admin, for its colleagues) manages users.".into(),
         )))
     }
 }
 
-async fn people(ctx: Ctx, filter_partner: Option<String>, state: InviteState, notice: Option<String>) -> Response {
-    if let Err(refused) = may_manage(&ctx) {
+async fn people(
+    ctx: Ctx,
+    filter_partner: Option<String>,
+    state: InviteState,
+    notice: Option<String>,
+) -> Response {
+    if let Some(refused) = manage_refusal(&ctx) {
         return refused;
     }
     let admin = ctx.area == Area::App;
@@ -179,7 +185,11 @@ async fn people(ctx: Ctx, filter_partner: Option<String>, state: InviteState, no
         })
         .collect();
     let roles: Vec<&str> = if admin {
-        INTERNAL_ROLES.iter().chain(PARTNER_ROLES).copied().collect()
+        INTERNAL_ROLES
+            .iter()
+            .chain(PARTNER_ROLES)
+            .copied()
+            .collect()
     } else {
         PARTNER_ROLES.to_vec()
     };
@@ -225,7 +235,15 @@ pub async fn app_users(
     Query(query): Query<PeopleQuery>,
 ) -> Response {
     match web.enter(&headers, "/app/admin/users", Area::App).await {
-        Ok(ctx) => people(ctx, param(&query.partner), InviteState::default(), param(&query.done)).await,
+        Ok(ctx) => {
+            people(
+                ctx,
+                param(&query.partner),
+                InviteState::default(),
+                param(&query.done),
+            )
+            .await
+        }
         Err(response) => response,
     }
 }
@@ -258,7 +276,7 @@ async fn invite(web: Arc<Web>, headers: HeaderMap, area: Area, form: InviteForm)
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
     let mut input = serde_json::Map::new();
@@ -304,7 +322,8 @@ async fn invite(web: Arc<Web>, headers: HeaderMap, area: Area, form: InviteForm)
         Ok(data) => {
             let link = format!(
                 "/invite?{}",
-                serde_urlencoded::to_string([("token", data.invite_user.token)]).unwrap_or_default()
+                serde_urlencoded::to_string([("token", data.invite_user.token)])
+                    .unwrap_or_default()
             );
             state = InviteState {
                 created_link: Some(link),
@@ -314,7 +333,8 @@ async fn invite(web: Arc<Web>, headers: HeaderMap, area: Area, form: InviteForm)
         }
         Err(ApiFailure::SignedOut) => return ctx.fail(ApiFailure::SignedOut),
         Err(failure) => {
-            state.errors = FormErrors::from_failure(failure).fold_unknown(&["email", "role", "partnerId"]);
+            state.errors =
+                FormErrors::from_failure(failure).fold_unknown(&["email", "role", "partnerId"]);
             None
         }
     };
@@ -346,13 +366,19 @@ pub struct AccessForm {
     action: String,
 }
 
-async fn set_disabled(web: Arc<Web>, headers: HeaderMap, area: Area, id: String, form: AccessForm) -> Response {
+async fn set_disabled(
+    web: Arc<Web>,
+    headers: HeaderMap,
+    area: Area,
+    id: String,
+    form: AccessForm,
+) -> Response {
     let base = people_base(area);
     let ctx = match web.enter(&headers, base, area).await {
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
     let disabled = form.action != "reactivate";
@@ -376,7 +402,11 @@ async fn set_disabled(web: Arc<Web>, headers: HeaderMap, area: Area, id: String,
             base,
             Some(&format!(
                 "{} {}.",
-                if disabled { "Deactivated" } else { "Reactivated" },
+                if disabled {
+                    "Deactivated"
+                } else {
+                    "Reactivated"
+                },
                 data.set_user_disabled.email
             )),
         ),
@@ -409,13 +439,19 @@ pub struct CsrfOnly {
     csrf: String,
 }
 
-async fn revoke_invitation(web: Arc<Web>, headers: HeaderMap, area: Area, id: String, form: CsrfOnly) -> Response {
+async fn revoke_invitation(
+    web: Arc<Web>,
+    headers: HeaderMap,
+    area: Area,
+    id: String,
+    form: CsrfOnly,
+) -> Response {
     let base = people_base(area);
     let ctx = match web.enter(&headers, base, area).await {
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
     match ctx
@@ -475,9 +511,18 @@ struct KeysPage {
     secret: Option<String>,
 }
 
-async fn keys_page(ctx: Ctx, name: String, role: String, errors: FormErrors, secret: Option<String>, notice: Option<String>) -> Response {
+async fn keys_page(
+    ctx: Ctx,
+    name: String,
+    role: String,
+    errors: FormErrors,
+    secret: Option<String>,
+    notice: Option<String>,
+) -> Response {
     if !ctx.me.is_admin() {
-        return ctx.fail(ApiFailure::Forbidden("API keys are managed by admins.".into()));
+        return ctx.fail(ApiFailure::Forbidden(
+            "API keys are managed by admins.".into(),
+        ));
     }
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -537,7 +582,17 @@ pub async fn api_keys(
     Query(query): Query<PeopleQuery>,
 ) -> Response {
     match web.enter(&headers, "/app/admin/api-keys", Area::App).await {
-        Ok(ctx) => keys_page(ctx, String::new(), String::new(), FormErrors::default(), None, param(&query.done)).await,
+        Ok(ctx) => {
+            keys_page(
+                ctx,
+                String::new(),
+                String::new(),
+                FormErrors::default(),
+                None,
+                param(&query.done),
+            )
+            .await
+        }
         Err(response) => response,
     }
 }
@@ -566,14 +621,17 @@ pub async fn create_api_key(
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
     let expires = match end_of_day(&form.expires) {
         Ok(expires) => expires,
         Err(message) => {
             let errors = FormErrors {
-                fields: vec![super::super::client::FieldError { field: "expiresAt".into(), message }],
+                fields: vec![super::super::client::FieldError {
+                    field: "expiresAt".into(),
+                    message,
+                }],
                 general: None,
             };
             return keys_page(ctx, form.name, form.role, errors, None, None).await;
@@ -602,11 +660,24 @@ pub async fn create_api_key(
         .await
     {
         Ok(data) => {
-            keys_page(ctx, String::new(), String::new(), FormErrors::default(), Some(data.create_api_key.secret), Some("Created the key. Copy its secret now: it is not shown again.".into())).await
+            keys_page(
+                ctx,
+                String::new(),
+                String::new(),
+                FormErrors::default(),
+                Some(data.create_api_key.secret),
+                Some("Created the key. Copy its secret now: it is not shown again.".into()),
+            )
+            .await
         }
         Err(ApiFailure::SignedOut) => ctx.fail(ApiFailure::SignedOut),
         Err(failure) => {
-            let errors = FormErrors::from_failure(failure).fold_unknown(&["name", "role", "partnerId", "expiresAt"]);
+            let errors = FormErrors::from_failure(failure).fold_unknown(&[
+                "name",
+                "role",
+                "partnerId",
+                "expiresAt",
+            ]);
             keys_page(ctx, form.name, form.role, errors, None, None).await
         }
     }
@@ -635,11 +706,14 @@ pub async fn revoke_api_key(
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
     match ctx
-        .api::<Value>("mutation($id: ID!) { revokeApiKey(id: $id) { id } }", json!({ "id": id }))
+        .api::<Value>(
+            "mutation($id: ID!) { revokeApiKey(id: $id) { id } }",
+            json!({ "id": id }),
+        )
         .await
     {
         Ok(_) => see_other("/app/admin/api-keys", Some("Revoked the key.")),

@@ -17,12 +17,9 @@ use super::super::{Area, Chrome, Ctx, FormErrors, Web, render, see_other};
 use super::app::Named;
 use super::{Choice, Conn, Text, When, param, plausible_id, thousands, words};
 
-const CAUSES: &[&str] = &[
-    "buys_my_products",
-    "in_my_territory",
-    "fulfils_its_orders",
-    "manual_share",
-];
+/// The causes kept as share rows (territory coverage is decided from the partner's
+/// territories when asked, so it is counted from those instead).
+const CAUSES: &[&str] = &["buys_my_products", "fulfils_its_orders", "manual_share"];
 
 #[derive(Deserialize, Clone)]
 #[serde(rename_all = "camelCase")]
@@ -152,7 +149,7 @@ pub async fn grant(
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
     let mut state = GrantState {
@@ -218,7 +215,7 @@ pub async fn revoke(
         Ok(ctx) => ctx,
         Err(response) => return response,
     };
-    if let Err(refused) = ctx.check_csrf(&form.csrf) {
+    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
     match ctx
@@ -304,7 +301,9 @@ pub async fn policy(
         Err(response) => return response,
     };
     if !ctx.me.is_admin() {
-        return ctx.fail(ApiFailure::Forbidden("The policy view is for admins.".into()));
+        return ctx.fail(ApiFailure::Forbidden(
+            "The policy view is for admins.".into(),
+        ));
     }
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -317,6 +316,7 @@ pub async fn policy(
         id: String,
         name: String,
         kind: String,
+        territories: Vec<Named>,
     }
     #[derive(Deserialize)]
     struct PolicyData {
@@ -325,7 +325,7 @@ pub async fn policy(
     }
     let listed: Partners = match ctx
         .api(
-            "query { partners(first: 200, orderBy: { field: NAME, direction: ASC }) { nodes { id name kind } } \
+            "query { partners(first: 200, orderBy: { field: NAME, direction: ASC }) { nodes { id name kind territories { id name } } } \
              policy { version rules { role domain type action scope effect } } }",
             json!({}),
         )
@@ -385,8 +385,22 @@ pub async fn policy(
             "{cause}: accountShares(first: 0, filter: {{ partnerId: $p, cause: \"{cause}\" }}) {{ totalCount }} "
         ));
     }
+    for (i, _) in partner.territories.iter().enumerate() {
+        gql.push_str(&format!(
+            "territory_{i}: accounts(first: 0, filter: {{ territoryId: $t{i} }}) {{ totalCount }} "
+        ));
+    }
     gql.push('}');
-    let data: Value = match ctx.api(&gql, json!({ "p": partner.id })).await {
+    // The territory ids are variables, declared beside `$p`.
+    let declared: String = (0..partner.territories.len())
+        .map(|i| format!(", $t{i}: ID"))
+        .collect();
+    let gql = gql.replacen("query($p: ID!)", &format!("query($p: ID!{declared})"), 1);
+    let mut variables = json!({ "p": partner.id });
+    for (i, territory) in partner.territories.iter().enumerate() {
+        variables[format!("t{i}")] = json!(territory.id);
+    }
+    let data: Value = match ctx.api(&gql, variables).await {
         Ok(data) => data,
         Err(failure) => return ctx.fail(failure),
     };
@@ -397,6 +411,30 @@ pub async fn policy(
             count: thousands(data[*c]["totalCount"].as_i64().unwrap_or(0)),
         })
         .collect();
+    if !partner.territories.is_empty() {
+        let in_territory: i64 = (0..partner.territories.len())
+            .map(|i| {
+                data[format!("territory_{i}")]["totalCount"]
+                    .as_i64()
+                    .unwrap_or(0)
+            })
+            .sum();
+        page.causes.insert(
+            1,
+            CauseCount {
+                cause: format!(
+                    "In my territory ({})",
+                    partner
+                        .territories
+                        .iter()
+                        .map(|t| t.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                count: thousands(in_territory),
+            },
+        );
+    }
     let users: Vec<PartnerUser> =
         serde_json::from_value(data["directoryUsers"].clone()).unwrap_or_default();
     let wanted_user = param(&query.user);
@@ -412,7 +450,11 @@ pub async fn policy(
             label: format!(
                 "{} ({}{})",
                 u.email,
-                u.roles.iter().map(|r| words(r)).collect::<Vec<_>>().join(", "),
+                u.roles
+                    .iter()
+                    .map(|r| words(r))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 if u.disabled { ", deactivated" } else { "" }
             ),
             selected: Some(&u.id) == user.as_ref().map(|u| &u.id),
@@ -468,7 +510,9 @@ pub async fn policy(
             page.explanation = access.access_to_account;
             page.account = account.unwrap_or_default();
         }
-        Ok(UserData { directory_user: None }) => {}
+        Ok(UserData {
+            directory_user: None,
+        }) => {}
         Err(failure) => return ctx.fail(failure),
     }
     render(&page)

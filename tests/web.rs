@@ -1124,5 +1124,29 @@ async fn partner_admins_invite_and_deactivate_colleagues_and_views_are_saved() {
         .await;
     assert_eq!(deleted.status, 303);
     assert!(!sales.ok("/app/accounts").await.contains("Big ones"));
+    // The orders list keeps views of its own.
+    let orders = sales.ok("/app/orders?status=SHIPPED").await;
+    let query = attr_after(&orders, "name=\"query\"", "value").expect("query");
+    assert_eq!(query, "status=SHIPPED");
+    let saved = sales
+        .post(
+            "/app/views",
+            &[
+                ("csrf", &csrf_of(&orders)),
+                ("page", "orders"),
+                ("name", "Shipped"),
+                ("query", &query),
+            ],
+        )
+        .await;
+    assert_eq!(
+        saved
+            .location
+            .as_deref()
+            .map(|l| l.starts_with("/app/orders?status=SHIPPED")),
+        Some(true)
+    );
+    assert!(sales.ok("/app/orders").await.contains(">Shipped</a>"));
+    assert!(!sales.ok("/app/accounts").await.contains(">Shipped</a>"));
     finish(system, created).await;
 }

@@ -8,6 +8,7 @@
 //! filters are GET forms; htmx only swaps the result region in place.
 
 pub mod client;
+mod markdown;
 mod pages;
 pub mod session;
 

@@ -81,10 +81,21 @@ impl Sessions {
         }
     }
 
-    /// Opens a web session for a signed-in API session; returns the cookie value.
+    /// Opens a web session for a signed-in API session; returns the cookie value. Sessions
+    /// that expired without being presented again are deleted on the way.
     pub async fn open(&self, api: ApiSession) -> Result<(String, WebSession), DbErr> {
         let cookie = secret();
         let now = Utc::now();
+        let idle = chrono::Duration::from_std(self.policy.idle).unwrap_or_default();
+        let absolute = chrono::Duration::from_std(self.policy.absolute).unwrap_or_default();
+        web_session::Entity::delete_many()
+            .filter(
+                sea_orm::Condition::any()
+                    .add(web_session::Column::LastSeenAt.lt(now - idle))
+                    .add(web_session::Column::CreatedAt.lt(now - absolute)),
+            )
+            .exec(&self.db)
+            .await?;
         let row = web_session::ActiveModel {
             cookie_digest: Set(digest(&cookie)),
             user_id: Set(api.user_id),

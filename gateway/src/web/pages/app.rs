@@ -210,6 +210,7 @@ struct AccountsPage {
     current_query: String,
     views: Vec<SavedView>,
     saves_views: bool,
+    view_page: &'static str,
 }
 
 /// The query string of the list's filters and sort (no cursor): what a saved view keeps.
@@ -373,6 +374,7 @@ pub(crate) async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> Response {
         current_query,
         views: data.saved_views,
         saves_views: internal,
+        view_page: "accounts",
     })
 }
 

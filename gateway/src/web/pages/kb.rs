@@ -173,6 +173,10 @@ impl Article {
             .collect::<Vec<_>>()
             .join(", ")
     }
+    /// The Markdown body as safe HTML.
+    fn body_html(&self) -> String {
+        super::super::markdown::to_html(&self.body)
+    }
     fn product_names(&self) -> String {
         self.products
             .iter()

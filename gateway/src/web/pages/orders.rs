@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
 use super::super::{Area, Chrome, Ctx, FormErrors, Web, render, see_other};
-use super::app::{AccountRef, ORDER_STATUSES};
+use super::app::{AccountRef, ORDER_STATUSES, SavedView};
 use super::{Choice, Conn, Label, Money, Text, When, choices, param, plausible_id};
 
 #[derive(Deserialize, Default)]
@@ -52,6 +52,10 @@ struct OrdersPage {
     total: String,
     next: Option<String>,
     first_page: Option<String>,
+    views: Vec<SavedView>,
+    saves_views: bool,
+    view_page: &'static str,
+    current_query: String,
 }
 
 pub async fn app_list(
@@ -103,15 +107,24 @@ async fn list(ctx: Ctx, query: OrdersQuery) -> Response {
         filter.insert("status".into(), json!(status));
     }
     const CAP: i64 = 10_000;
+    let internal = ctx.area == Area::App;
     let gql = format!(
         "query($first: Int!, $after: String, $filter: OrderFilter, $orderBy: OrderOrder) {{ \
          orders(first: $first, after: $after, filter: $filter, orderBy: $orderBy) {{ \
            totalCount(atMost: {CAP}) pageInfo {{ endCursor hasNextPage }} \
-           nodes {{ id number status placedAt total {{ amount currency }} account {{ id name }} }} }} }}"
+           nodes {{ id number status placedAt total {{ amount currency }} account {{ id name }} }} }} {views} }}",
+        views = if internal {
+            "savedViews(page: \"orders\") { id name query }"
+        } else {
+            ""
+        }
     );
     #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
     struct Data {
         orders: Conn<OrderRow>,
+        #[serde(default)]
+        saved_views: Vec<SavedView>,
     }
     let variables = json!({
         "first": 25,
@@ -173,6 +186,10 @@ async fn list(ctx: Ctx, query: OrdersQuery) -> Response {
         total: data.orders.total(CAP),
         next,
         first_page: param(&query.after).map(|_| with("")),
+        views: data.saved_views,
+        saves_views: internal,
+        view_page: "orders",
+        current_query: current,
     })
 }
 

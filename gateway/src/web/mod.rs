@@ -111,6 +111,53 @@ async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
+/// The side a page is on, as a type: `Signed<InApp>` lets a handler run only for a signed-in
+/// internal user, `Signed<InPortal>` only for a partner's user; a handler shared by both is
+/// generic over it.
+pub(crate) trait Side: Send + Sync + 'static {
+    const AREA: Area;
+}
+
+pub(crate) struct InApp;
+pub(crate) struct InPortal;
+
+impl Side for InApp {
+    const AREA: Area = Area::App;
+}
+
+impl Side for InPortal {
+    const AREA: Area = Area::Portal;
+}
+
+/// A signed-in request on side `S`. Extracting it answers for the handler when there is no
+/// live session (to the sign-in page, coming back to this page after it) or when the user
+/// belongs on the other side (to its own home).
+pub(crate) struct Signed<S: Side>(pub Ctx, std::marker::PhantomData<S>);
+
+impl<S: Side> axum::extract::FromRequestParts<Arc<Web>> for Signed<S> {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        web: &Arc<Web>,
+    ) -> Result<Self, Response> {
+        // A page read comes back to itself after signing in; a form post to the home page
+        // (its form would be gone).
+        let back = if parts.method == axum::http::Method::GET {
+            parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_else(|| S::AREA.home().to_owned())
+        } else {
+            S::AREA.home().to_owned()
+        };
+        web.enter(&parts.headers, &back, S::AREA)
+            .await
+            .map(|ctx| Signed(ctx, std::marker::PhantomData))
+    }
+}
+
 /// Which side of the product a page belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Area {
@@ -476,7 +523,8 @@ impl Web {
             session,
             me,
             area,
-            path: path.to_owned(),
+            // The page itself, without its query (the navigation marks where the user is).
+            path: path.split('?').next().unwrap_or(path).to_owned(),
         })
     }
 

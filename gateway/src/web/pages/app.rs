@@ -1,17 +1,16 @@
 //! The internal app: the dashboard, the accounts list with saved views (shared with the
 //! portal's accounts page), the account 360° page, and the admin index and partners.
 
-use std::sync::Arc;
-
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, Query};
 use axum::response::Response;
 use serde::Deserialize;
+
+use super::super::{InApp, Side, Signed};
 use serde_json::{Value, json};
 
-use super::super::{Area, Chrome, Ctx, Web, render, see_other};
+use super::super::{Area, Chrome, Ctx, render, see_other};
 use super::{
     Choice, Conn, Day, Label, MaybeLabel, Money, Text, When, choices, param, plausible_id,
     thousands, words,
@@ -103,11 +102,7 @@ fn figures(data: &Value, prefix: &str, keys: &[&str], link: Option<&str>) -> Vec
 }
 
 /// `/app`: pipeline by stage, orders by status, the newest interactions — one query.
-pub async fn dashboard(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    let ctx = match web.enter(&headers, "/app", Area::App).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+pub async fn dashboard(Signed(ctx, _): Signed<InApp>) -> Response {
     let mut query = String::from("query { accounts(first: 0) { totalCount } ");
     query.push_str("open: opportunities(first: 0, filter: { openOnly: true }) { totalCount } ");
     for stage in OPPORTUNITY_STAGES {
@@ -235,20 +230,16 @@ fn one_of(value: &Option<String>, allowed: &[&str]) -> Option<String> {
     param(value).filter(|v| allowed.contains(&v.as_str()))
 }
 
-pub async fn accounts(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
+pub async fn accounts<S: Side>(
+    Signed(ctx, _): Signed<S>,
     Query(query): Query<AccountsQuery>,
 ) -> Response {
-    match web.enter(&headers, "/app/accounts", Area::App).await {
-        Ok(ctx) => accounts_page(ctx, query).await,
-        Err(response) => response,
-    }
+    accounts_page(ctx, query).await
 }
 
 /// The accounts the caller may see, with search, filters, sort and pages (the app's list
 /// and the portal's).
-pub(crate) async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> Response {
+async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> Response {
     let internal = ctx.area == Area::App;
     let mut filter = serde_json::Map::new();
     if let Some(q) = param(&query.q) {
@@ -309,27 +300,8 @@ pub(crate) async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> Response {
         "/portal/accounts"
     };
     let current_query = filter_query(&query);
-    let next = data
-        .accounts
-        .page_info
-        .has_next_page
-        .then(|| data.accounts.page_info.end_cursor.clone())
-        .flatten()
-        .map(|cursor| {
-            let after = serde_urlencoded::to_string([("after", cursor)]).unwrap_or_default();
-            if current_query.is_empty() {
-                format!("{base}?{after}")
-            } else {
-                format!("{base}?{current_query}&{after}")
-            }
-        });
-    let first_page = param(&query.after).map(|_| {
-        if current_query.is_empty() {
-            base.to_owned()
-        } else {
-            format!("{base}?{current_query}")
-        }
-    });
+    let (next, first_page) =
+        super::pager(base, &current_query, &data.accounts.page_info, &query.after);
     let mut chrome = ctx.chrome("Accounts");
     chrome.notice = param(&query.done);
     let rows = data.accounts.nodes.clone();
@@ -399,15 +371,7 @@ fn view_page(page: &str) -> Option<&'static str> {
     }
 }
 
-pub async fn save_view(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Form(form): Form<SaveViewForm>,
-) -> Response {
-    let ctx = match web.enter(&headers, "/app/views", Area::App).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+pub async fn save_view(Signed(ctx, _): Signed<InApp>, Form(form): Form<SaveViewForm>) -> Response {
     if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
@@ -440,15 +404,10 @@ pub struct DeleteViewForm {
 }
 
 pub async fn delete_view(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
+    Signed(ctx, _): Signed<InApp>,
     Path(id): Path<String>,
     Form(form): Form<DeleteViewForm>,
 ) -> Response {
-    let ctx = match web.enter(&headers, "/app/views", Area::App).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
     if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
@@ -556,18 +515,7 @@ struct AccountPage {
 
 /// The account 360° page: one federated query across the three subgraphs (the account,
 /// its orders from the order service, and the articles of the products it bought).
-pub async fn account(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let ctx = match web
-        .enter(&headers, &format!("/app/accounts/{id}"), Area::App)
-        .await
-    {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+pub async fn account(Signed(ctx, _): Signed<InApp>, Path(id): Path<String>) -> Response {
     if !plausible_id(&id) {
         return ctx.fail(super::super::client::ApiFailure::NotFound);
     }
@@ -617,11 +565,7 @@ struct AdminIndex {
     chrome: Chrome,
 }
 
-pub async fn admin_index(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    let ctx = match web.enter(&headers, "/app/admin", Area::App).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+pub async fn admin_index(Signed(ctx, _): Signed<InApp>) -> Response {
     if !ctx.me.is_admin() {
         return ctx.fail(super::super::client::ApiFailure::Forbidden(
             "Administration is for admins.".into(),
@@ -663,11 +607,7 @@ struct PartnersPage {
     total: String,
 }
 
-pub async fn partners(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    let ctx = match web.enter(&headers, "/app/admin/partners", Area::App).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+pub async fn partners(Signed(ctx, _): Signed<InApp>) -> Response {
     if !ctx.me.is_admin() {
         return ctx.fail(super::super::client::ApiFailure::Forbidden(
             "Administration is for admins.".into(),

@@ -1,17 +1,17 @@
 //! The knowledge base: search and read (staff and partners, each the articles of its
 //! audience), and create and edit for the departments that write articles.
 
-use std::sync::Arc;
-
 use askama::Template;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
+
+use super::super::{InApp, Side, Signed};
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
-use super::super::{Area, Chrome, Ctx, FormErrors, Web, render, see_other};
+use super::super::{Area, Chrome, Ctx, FormErrors, render, see_other};
 use super::{Choice, Conn, Label, When, param, plausible_id, words};
 
 const AUDIENCES: &[&str] = &["INTERNAL", "PUBLIC", "SUPPLIER", "DISTRIBUTOR"];
@@ -53,6 +53,7 @@ struct KbPage {
     rows: Vec<ArticleRow>,
     total: String,
     next: Option<String>,
+    first_page: Option<String>,
     writes: bool,
 }
 
@@ -63,29 +64,11 @@ fn base(area: Area) -> &'static str {
     }
 }
 
-pub async fn app_list(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Query(query): Query<KbQuery>,
-) -> Response {
-    match web.enter(&headers, "/app/kb", Area::App).await {
-        Ok(ctx) => list(ctx, query).await,
-        Err(response) => response,
-    }
+pub async fn list<S: Side>(Signed(ctx, _): Signed<S>, Query(query): Query<KbQuery>) -> Response {
+    articles_page(ctx, query).await
 }
 
-pub async fn portal_list(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Query(query): Query<KbQuery>,
-) -> Response {
-    match web.enter(&headers, "/portal/kb", Area::Portal).await {
-        Ok(ctx) => list(ctx, query).await,
-        Err(response) => response,
-    }
-}
-
-async fn list(ctx: Ctx, query: KbQuery) -> Response {
+async fn articles_page(ctx: Ctx, query: KbQuery) -> Response {
     let q = param(&query.q);
     let mut filter = serde_json::Map::new();
     if let Some(q) = &q {
@@ -115,22 +98,11 @@ async fn list(ctx: Ctx, query: KbQuery) -> Response {
         Err(failure) => return ctx.fail(failure),
     };
     let base = base(ctx.area);
-    let next = data
-        .articles
-        .page_info
-        .has_next_page
-        .then(|| data.articles.page_info.end_cursor.clone())
-        .flatten()
-        .map(|cursor| {
-            let mut pairs = vec![("after", cursor)];
-            if let Some(q) = &q {
-                pairs.push(("q", q.clone()));
-            }
-            format!(
-                "{base}?{}",
-                serde_urlencoded::to_string(pairs).unwrap_or_default()
-            )
-        });
+    let filters = q
+        .as_ref()
+        .map(|q| serde_urlencoded::to_string([("q", q)]).unwrap_or_default())
+        .unwrap_or_default();
+    let (next, first_page) = super::pager(base, &filters, &data.articles.page_info, &query.after);
     let mut chrome = ctx.chrome("Knowledge base");
     chrome.notice = param(&query.done);
     render(&KbPage {
@@ -140,6 +112,7 @@ async fn list(ctx: Ctx, query: KbQuery) -> Response {
         total: data.articles.total(10_000),
         rows: data.articles.nodes,
         next,
+        first_page,
         writes: ctx.area == Area::App && ctx.me.writes_articles(),
     })
 }
@@ -233,33 +206,12 @@ pub struct DoneQuery {
     done: Option<String>,
 }
 
-pub async fn app_detail(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
+pub async fn detail_page<S: Side>(
+    Signed(ctx, _): Signed<S>,
     Path(id): Path<String>,
     Query(query): Query<DoneQuery>,
 ) -> Response {
-    match web
-        .enter(&headers, &format!("/app/kb/{id}"), Area::App)
-        .await
-    {
-        Ok(ctx) => detail(ctx, &id, param(&query.done)).await,
-        Err(response) => response,
-    }
-}
-
-pub async fn portal_detail(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    match web
-        .enter(&headers, &format!("/portal/kb/{id}"), Area::Portal)
-        .await
-    {
-        Ok(ctx) => detail(ctx, &id, None).await,
-        Err(response) => response,
-    }
+    detail(ctx, &id, param(&query.done)).await
 }
 
 /// The article form's values (new, being edited, or posted and refused).
@@ -350,11 +302,7 @@ fn write_refusal(ctx: &Ctx) -> Option<Response> {
     }
 }
 
-pub async fn new_form(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    let ctx = match web.enter(&headers, "/app/kb/new", Area::App).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+pub async fn new_form(Signed(ctx, _): Signed<InApp>) -> Response {
     if let Some(refused) = write_refusal(&ctx) {
         return refused;
     }
@@ -414,11 +362,7 @@ fn parse_form(body: &str) -> ArticleForm {
     form
 }
 
-pub async fn create(State(web): State<Arc<Web>>, headers: HeaderMap, body: String) -> Response {
-    let ctx = match web.enter(&headers, "/app/kb/new", Area::App).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+pub async fn create(Signed(ctx, _): Signed<InApp>, body: String) -> Response {
     let form = parse_form(&body);
     if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
@@ -462,18 +406,7 @@ fn status_choices(article: &Article) -> Vec<String> {
         .collect()
 }
 
-pub async fn edit_form(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let ctx = match web
-        .enter(&headers, &format!("/app/kb/{id}/edit"), Area::App)
-        .await
-    {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+pub async fn edit_form(Signed(ctx, _): Signed<InApp>, Path(id): Path<String>) -> Response {
     if let Some(refused) = write_refusal(&ctx) {
         return refused;
     }
@@ -502,18 +435,10 @@ pub async fn edit_form(
 }
 
 pub async fn update(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
+    Signed(ctx, _): Signed<InApp>,
     Path(id): Path<String>,
     body: String,
 ) -> Response {
-    let ctx = match web
-        .enter(&headers, &format!("/app/kb/{id}/edit"), Area::App)
-        .await
-    {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
     let form = parse_form(&body);
     if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;

@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 
-use super::Web;
+use super::{InApp, InPortal, Web};
 
 pub(crate) fn routes() -> Router<Arc<Web>> {
     Router::new()
@@ -28,16 +28,17 @@ pub(crate) fn routes() -> Router<Arc<Web>> {
             "/invite",
             get(auth::invite_form).post(auth::redeem_invitation),
         )
+        // The internal app.
         .route("/app", get(app::dashboard))
-        .route("/app/accounts", get(app::accounts))
+        .route("/app/accounts", get(app::accounts::<InApp>))
         .route("/app/accounts/{id}", get(app::account))
         .route("/app/views", post(app::save_view))
         .route("/app/views/{id}/delete", post(app::delete_view))
-        .route("/app/orders", get(orders::app_list))
-        .route("/app/orders/{id}", get(orders::app_detail))
-        .route("/app/kb", get(kb::app_list))
+        .route("/app/orders", get(orders::list::<InApp>))
+        .route("/app/orders/{id}", get(orders::detail_page::<InApp>))
+        .route("/app/kb", get(kb::list::<InApp>))
         .route("/app/kb/new", get(kb::new_form).post(kb::create))
-        .route("/app/kb/{id}", get(kb::app_detail))
+        .route("/app/kb/{id}", get(kb::detail_page::<InApp>))
         .route("/app/kb/{id}/edit", get(kb::edit_form).post(kb::update))
         .route("/app/admin", get(app::admin_index))
         .route("/app/admin/partners", get(app::partners))
@@ -49,15 +50,15 @@ pub(crate) fn routes() -> Router<Arc<Web>> {
         .route("/app/admin/shares/{id}/revoke", post(sharing::revoke))
         .route(
             "/app/admin/users",
-            get(people::app_users).post(people::app_invite),
+            get(people::users::<InApp>).post(people::invite::<InApp>),
         )
         .route(
             "/app/admin/users/{id}/access",
-            post(people::app_set_disabled),
+            post(people::set_disabled::<InApp>),
         )
         .route(
             "/app/admin/invitations/{id}/revoke",
-            post(people::app_revoke_invitation),
+            post(people::revoke_invitation::<InApp>),
         )
         .route(
             "/app/admin/api-keys",
@@ -67,24 +68,25 @@ pub(crate) fn routes() -> Router<Arc<Web>> {
             "/app/admin/api-keys/{id}/revoke",
             post(people::revoke_api_key),
         )
+        // The partner portal.
         .route("/portal", get(portal::home))
-        .route("/portal/orders", get(orders::portal_list))
-        .route("/portal/orders/{id}", get(orders::portal_detail))
+        .route("/portal/orders", get(orders::list::<InPortal>))
+        .route("/portal/orders/{id}", get(orders::detail_page::<InPortal>))
         .route("/portal/shipments/{id}", post(orders::record_shipment))
-        .route("/portal/accounts", get(portal::accounts))
-        .route("/portal/kb", get(kb::portal_list))
-        .route("/portal/kb/{id}", get(kb::portal_detail))
+        .route("/portal/accounts", get(app::accounts::<InPortal>))
+        .route("/portal/kb", get(kb::list::<InPortal>))
+        .route("/portal/kb/{id}", get(kb::detail_page::<InPortal>))
         .route(
             "/portal/users",
-            get(people::portal_users).post(people::portal_invite),
+            get(people::users::<InPortal>).post(people::invite::<InPortal>),
         )
         .route(
             "/portal/users/{id}/access",
-            post(people::portal_set_disabled),
+            post(people::set_disabled::<InPortal>),
         )
         .route(
             "/portal/invitations/{id}/revoke",
-            post(people::portal_revoke_invitation),
+            post(people::revoke_invitation::<InPortal>),
         )
 }
 
@@ -270,6 +272,37 @@ pub(crate) fn thousands(n: i64) -> String {
         out.push(c);
     }
     if n < 0 { format!("-{out}") } else { out }
+}
+
+/// The links between a list's pages: to the next page (when there is one) and back to the
+/// first (when this is not it), both keeping the list's filters (`filters`, a query string).
+pub(crate) fn pager(
+    base: &str,
+    filters: &str,
+    page: &PageInfo,
+    after: &Option<String>,
+) -> (Option<String>, Option<String>) {
+    let link = |cursor: Option<String>| {
+        let cursor =
+            cursor.map(|c| serde_urlencoded::to_string([("after", c)]).unwrap_or_default());
+        let query: Vec<&str> = [Some(filters), cursor.as_deref()]
+            .into_iter()
+            .flatten()
+            .filter(|q| !q.is_empty())
+            .collect();
+        if query.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", query.join("&"))
+        }
+    };
+    let next = page
+        .has_next_page
+        .then(|| page.end_cursor.clone())
+        .flatten()
+        .map(|cursor| link(Some(cursor)));
+    let first = param(after).map(|_| link(None));
+    (next, first)
 }
 
 /// A record's id as a link's last segment: the API's ids are URL-safe, anything else

@@ -2,18 +2,18 @@
 //! for staff and partners alike — the API decides which orders, lines and prices each
 //! sees. A distributor records shipment statuses and tracking numbers here.
 
-use std::sync::Arc;
-
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+
+use super::super::{InPortal, Side, Signed};
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
-use super::super::{Area, Chrome, Ctx, FormErrors, Web, render, see_other};
+use super::super::{Area, Chrome, Ctx, FormErrors, render, see_other};
 use super::app::{AccountRef, ORDER_STATUSES, SavedView};
 use super::{Choice, Conn, Label, Money, Text, When, choices, param, plausible_id};
 
@@ -58,26 +58,11 @@ struct OrdersPage {
     current_query: String,
 }
 
-pub async fn app_list(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
+pub async fn list<S: Side>(
+    Signed(ctx, _): Signed<S>,
     Query(query): Query<OrdersQuery>,
 ) -> Response {
-    match web.enter(&headers, "/app/orders", Area::App).await {
-        Ok(ctx) => list(ctx, query).await,
-        Err(response) => response,
-    }
-}
-
-pub async fn portal_list(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Query(query): Query<OrdersQuery>,
-) -> Response {
-    match web.enter(&headers, "/portal/orders", Area::Portal).await {
-        Ok(ctx) => list(ctx, query).await,
-        Err(response) => response,
-    }
+    orders_page(ctx, query).await
 }
 
 fn base(area: Area) -> &'static str {
@@ -87,7 +72,7 @@ fn base(area: Area) -> &'static str {
     }
 }
 
-async fn list(ctx: Ctx, query: OrdersQuery) -> Response {
+async fn orders_page(ctx: Ctx, query: OrdersQuery) -> Response {
     let status = param(&query.status).filter(|s| ORDER_STATUSES.contains(&s.as_str()));
     // Sorting by total is offered only to callers who may see totals.
     let sortable: &[&str] = if ctx.me.is_supplier() {
@@ -147,19 +132,7 @@ async fn list(ctx: Ctx, query: OrdersQuery) -> Response {
     .filter_map(|(k, v)| v.map(|v| (k, v)))
     .collect();
     let current = serde_urlencoded::to_string(&pairs).unwrap_or_default();
-    let with = |extra: &str| match (current.is_empty(), extra.is_empty()) {
-        (true, true) => base.to_owned(),
-        (true, false) => format!("{base}?{extra}"),
-        (false, true) => format!("{base}?{current}"),
-        (false, false) => format!("{base}?{current}&{extra}"),
-    };
-    let next = data
-        .orders
-        .page_info
-        .has_next_page
-        .then(|| data.orders.page_info.end_cursor.clone())
-        .flatten()
-        .map(|cursor| with(&serde_urlencoded::to_string([("after", cursor)]).unwrap_or_default()));
+    let (next, first_page) = super::pager(base, &current, &data.orders.page_info, &query.after);
     let mut chrome = ctx.chrome("Orders");
     chrome.notice = param(&query.done);
     let rows = data.orders.nodes.clone();
@@ -185,7 +158,7 @@ async fn list(ctx: Ctx, query: OrdersQuery) -> Response {
         rows,
         total: data.orders.total(CAP),
         next,
-        first_page: param(&query.after).map(|_| with("")),
+        first_page,
         views: data.saved_views,
         saves_views: internal,
         view_page: "orders",
@@ -273,38 +246,17 @@ struct OrderPage {
     form: ShipmentForm,
 }
 
-pub async fn app_detail(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    match web
-        .enter(&headers, &format!("/app/orders/{id}"), Area::App)
-        .await
-    {
-        Ok(ctx) => detail(ctx, &id, ShipmentForm::default(), None).await,
-        Err(response) => response,
-    }
-}
-
 #[derive(Deserialize)]
 pub struct DoneQuery {
     done: Option<String>,
 }
 
-pub async fn portal_detail(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
+pub async fn detail_page<S: Side>(
+    Signed(ctx, _): Signed<S>,
     Path(id): Path<String>,
     Query(query): Query<DoneQuery>,
 ) -> Response {
-    match web
-        .enter(&headers, &format!("/portal/orders/{id}"), Area::Portal)
-        .await
-    {
-        Ok(ctx) => detail(ctx, &id, ShipmentForm::default(), param(&query.done)).await,
-        Err(response) => response,
-    }
+    detail(ctx, &id, ShipmentForm::default(), param(&query.done)).await
 }
 
 const ORDER_QUERY: &str = "query($id: ID!) { order(id: $id) { id number status placedAt \
@@ -373,16 +325,11 @@ pub struct ShipmentUpdate {
 /// A distributor's shipment update: a new tracking number and/or the next status (with
 /// where and a note). The API checks the transition and that the order is the caller's.
 pub async fn record_shipment(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
+    Signed(ctx, _): Signed<InPortal>,
     Path(id): Path<String>,
     Form(form): Form<ShipmentUpdate>,
 ) -> Response {
     let order_path = format!("/portal/orders/{}", form.order);
-    let ctx = match web.enter(&headers, &order_path, Area::Portal).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
     if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }

@@ -1,18 +1,18 @@
 //! The directory's people: users and invitations (admins for everyone, partner admins for
 //! their colleagues) and integrators' API keys (admins).
 
-use std::sync::Arc;
-
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
+
+use super::super::{InApp, Side, Signed};
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
-use super::super::{Area, Chrome, Ctx, FormErrors, Web, render, see_other};
+use super::super::{Area, Chrome, Ctx, FormErrors, render, see_other};
 use super::{Choice, Label, When, param, plausible_id, words};
 
 const INTERNAL_ROLES: &[&str] = &["sales", "marketing", "support", "management", "admin"];
@@ -229,34 +229,14 @@ async fn people(
     response
 }
 
-pub async fn app_users(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
+/// The people an admin (everyone, or one partner's with `?partner=`) or a partner admin
+/// (its colleagues) manages.
+pub async fn users<S: Side>(
+    Signed(ctx, _): Signed<S>,
     Query(query): Query<PeopleQuery>,
 ) -> Response {
-    match web.enter(&headers, "/app/admin/users", Area::App).await {
-        Ok(ctx) => {
-            people(
-                ctx,
-                param(&query.partner),
-                InviteState::default(),
-                param(&query.done),
-            )
-            .await
-        }
-        Err(response) => response,
-    }
-}
-
-pub async fn portal_users(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Query(query): Query<PeopleQuery>,
-) -> Response {
-    match web.enter(&headers, "/portal/users", Area::Portal).await {
-        Ok(ctx) => people(ctx, None, InviteState::default(), param(&query.done)).await,
-        Err(response) => response,
-    }
+    let partner = param(&query.partner).filter(|_| ctx.area == Area::App);
+    people(ctx, partner, InviteState::default(), param(&query.done)).await
 }
 
 #[derive(Deserialize)]
@@ -271,11 +251,8 @@ pub struct InviteForm {
     partner: String,
 }
 
-async fn invite(web: Arc<Web>, headers: HeaderMap, area: Area, form: InviteForm) -> Response {
-    let ctx = match web.enter(&headers, people_base(area), area).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+pub async fn invite<S: Side>(Signed(ctx, _): Signed<S>, Form(form): Form<InviteForm>) -> Response {
+    let area = ctx.area;
     if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
@@ -341,22 +318,6 @@ async fn invite(web: Arc<Web>, headers: HeaderMap, area: Area, form: InviteForm)
     people(ctx, None, state, notice).await
 }
 
-pub async fn app_invite(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Form(form): Form<InviteForm>,
-) -> Response {
-    invite(web, headers, Area::App, form).await
-}
-
-pub async fn portal_invite(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Form(form): Form<InviteForm>,
-) -> Response {
-    invite(web, headers, Area::Portal, form).await
-}
-
 #[derive(Deserialize)]
 pub struct AccessForm {
     #[serde(default)]
@@ -366,18 +327,12 @@ pub struct AccessForm {
     action: String,
 }
 
-async fn set_disabled(
-    web: Arc<Web>,
-    headers: HeaderMap,
-    area: Area,
-    id: String,
-    form: AccessForm,
+pub async fn set_disabled<S: Side>(
+    Signed(ctx, _): Signed<S>,
+    Path(id): Path<String>,
+    Form(form): Form<AccessForm>,
 ) -> Response {
-    let base = people_base(area);
-    let ctx = match web.enter(&headers, base, area).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+    let base = people_base(ctx.area);
     if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
@@ -415,42 +370,18 @@ async fn set_disabled(
     }
 }
 
-pub async fn app_set_disabled(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(form): Form<AccessForm>,
-) -> Response {
-    set_disabled(web, headers, Area::App, id, form).await
-}
-
-pub async fn portal_set_disabled(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(form): Form<AccessForm>,
-) -> Response {
-    set_disabled(web, headers, Area::Portal, id, form).await
-}
-
 #[derive(Deserialize)]
 pub struct CsrfOnly {
     #[serde(default)]
     csrf: String,
 }
 
-async fn revoke_invitation(
-    web: Arc<Web>,
-    headers: HeaderMap,
-    area: Area,
-    id: String,
-    form: CsrfOnly,
+pub async fn revoke_invitation<S: Side>(
+    Signed(ctx, _): Signed<S>,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfOnly>,
 ) -> Response {
-    let base = people_base(area);
-    let ctx = match web.enter(&headers, base, area).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+    let base = people_base(ctx.area);
     if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
@@ -465,24 +396,6 @@ async fn revoke_invitation(
         Err(ApiFailure::Refused(message)) => see_other(base, Some(&message)),
         Err(failure) => ctx.fail(failure),
     }
-}
-
-pub async fn app_revoke_invitation(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
-) -> Response {
-    revoke_invitation(web, headers, Area::App, id, form).await
-}
-
-pub async fn portal_revoke_invitation(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
-) -> Response {
-    revoke_invitation(web, headers, Area::Portal, id, form).await
 }
 
 #[derive(Deserialize, Clone)]
@@ -576,25 +489,16 @@ async fn keys_page(
     response
 }
 
-pub async fn api_keys(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Query(query): Query<PeopleQuery>,
-) -> Response {
-    match web.enter(&headers, "/app/admin/api-keys", Area::App).await {
-        Ok(ctx) => {
-            keys_page(
-                ctx,
-                String::new(),
-                String::new(),
-                FormErrors::default(),
-                None,
-                param(&query.done),
-            )
-            .await
-        }
-        Err(response) => response,
-    }
+pub async fn api_keys(Signed(ctx, _): Signed<InApp>, Query(query): Query<PeopleQuery>) -> Response {
+    keys_page(
+        ctx,
+        String::new(),
+        String::new(),
+        FormErrors::default(),
+        None,
+        param(&query.done),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -612,15 +516,7 @@ pub struct KeyForm {
     expires: String,
 }
 
-pub async fn create_api_key(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Form(form): Form<KeyForm>,
-) -> Response {
-    let ctx = match web.enter(&headers, "/app/admin/api-keys", Area::App).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+pub async fn create_api_key(Signed(ctx, _): Signed<InApp>, Form(form): Form<KeyForm>) -> Response {
     if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
@@ -697,15 +593,10 @@ pub(crate) fn end_of_day(day: &str) -> Result<Option<String>, String> {
 }
 
 pub async fn revoke_api_key(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
+    Signed(ctx, _): Signed<InApp>,
     Path(id): Path<String>,
     Form(form): Form<CsrfOnly>,
 ) -> Response {
-    let ctx = match web.enter(&headers, "/app/admin/api-keys", Area::App).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
     if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }

@@ -1,16 +1,11 @@
 //! The partner portal's home (what this partner sees and why, from the policy in force)
 //! and its accounts page.
 
-use std::sync::Arc;
-
 use askama::Template;
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::super::{Area, Chrome, Web, render};
-use super::app::{AccountsQuery, accounts_page};
+use super::super::{Chrome, InPortal, Signed, render};
 use super::thousands;
 
 #[derive(Template)]
@@ -30,11 +25,7 @@ struct Home {
 
 /// `/portal`: the partner's slice in plain words (the policy's own sentences for this
 /// user) and how many records of each kind that is.
-pub async fn home(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    let ctx = match web.enter(&headers, "/portal", Area::Portal).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+pub async fn home(Signed(ctx, _): Signed<InPortal>) -> Response {
     const CAP: i64 = 10_000;
     let data: Value = match ctx
         .api(
@@ -75,15 +66,4 @@ pub async fn home(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
         manages_users: ctx.me.is_partner_admin(),
         distributor: ctx.me.is_distributor(),
     })
-}
-
-pub async fn accounts(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Query(query): Query<AccountsQuery>,
-) -> Response {
-    match web.enter(&headers, "/portal/accounts", Area::Portal).await {
-        Ok(ctx) => accounts_page(ctx, query).await,
-        Err(response) => response,
-    }
 }

@@ -2,18 +2,18 @@
 //! partner, what it can see and why — the policy's sentences for its users, the rules of
 //! its side, its share rows by cause, and the explanation for one account.
 
-use std::sync::Arc;
-
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
+
+use super::super::{InApp, Signed};
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
-use super::super::{Area, Chrome, Ctx, FormErrors, Web, render, see_other};
+use super::super::{Chrome, Ctx, FormErrors, render, see_other};
 use super::app::Named;
 use super::{Choice, Conn, Text, When, param, plausible_id, thousands, words};
 
@@ -115,15 +115,8 @@ async fn shares_page(ctx: Ctx, state: GrantState, notice: Option<String>) -> Res
     response
 }
 
-pub async fn shares(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Query(query): Query<SharesQuery>,
-) -> Response {
-    match web.enter(&headers, "/app/admin/shares", Area::App).await {
-        Ok(ctx) => shares_page(ctx, GrantState::default(), param(&query.done)).await,
-        Err(response) => response,
-    }
+pub async fn shares(Signed(ctx, _): Signed<InApp>, Query(query): Query<SharesQuery>) -> Response {
+    shares_page(ctx, GrantState::default(), param(&query.done)).await
 }
 
 #[derive(Deserialize)]
@@ -140,15 +133,7 @@ pub struct GrantForm {
     reason: String,
 }
 
-pub async fn grant(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Form(form): Form<GrantForm>,
-) -> Response {
-    let ctx = match web.enter(&headers, "/app/admin/shares", Area::App).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+pub async fn grant(Signed(ctx, _): Signed<InApp>, Form(form): Form<GrantForm>) -> Response {
     if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
@@ -206,15 +191,10 @@ pub struct RevokeForm {
 }
 
 pub async fn revoke(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
+    Signed(ctx, _): Signed<InApp>,
     Path(id): Path<String>,
     Form(form): Form<RevokeForm>,
 ) -> Response {
-    let ctx = match web.enter(&headers, "/app/admin/shares", Area::App).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
     if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
@@ -291,15 +271,7 @@ struct PolicyPage {
     explanation: Option<Explanation>,
 }
 
-pub async fn policy(
-    State(web): State<Arc<Web>>,
-    headers: HeaderMap,
-    Query(query): Query<PolicyQuery>,
-) -> Response {
-    let ctx = match web.enter(&headers, "/app/admin/policy", Area::App).await {
-        Ok(ctx) => ctx,
-        Err(response) => return response,
-    };
+pub async fn policy(Signed(ctx, _): Signed<InApp>, Query(query): Query<PolicyQuery>) -> Response {
     if !ctx.me.is_admin() {
         return ctx.fail(ApiFailure::Forbidden(
             "The policy view is for admins.".into(),

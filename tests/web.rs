@@ -754,6 +754,29 @@ async fn partners_never_reach_another_partners_records() {
         let page = visitor.get(path).await;
         assert_eq!(page.status, 404, "{path}");
     }
+    // Hostile list parameters: a forged cursor is a clear 400, unknown values are ignored,
+    // markup is escaped, oversized input is cut, and fields denied to suppliers are not
+    // filtered by.
+    let page = visitor.get("/portal/orders?after=forged-cursor").await;
+    assert_eq!(page.status, 400);
+    assert!(page.html.contains("Not a valid request"));
+    let page = visitor
+        .get("/portal/orders?status=NOPE&sort=TOTAL&dir=sideways")
+        .await;
+    assert_eq!(page.status, 200);
+    let long = "x".repeat(5000);
+    let page = visitor
+        .get(&format!(
+            "/portal/accounts?tier=KEY&lifecycle=CUSTOMER&q={long}"
+        ))
+        .await;
+    assert_eq!(page.status, 200);
+    let page = visitor
+        .get("/portal/kb?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E")
+        .await;
+    assert_eq!(page.status, 200);
+    assert!(!page.html.contains("<script>alert(1)"));
+    assert!(page.html.contains("&#60;script&#62;"));
     // An internal article's URL is not found for a partner.
     let internal = strings(
         &system.databases.knowledge_base,

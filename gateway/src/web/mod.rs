@@ -367,6 +367,15 @@ impl Ctx {
             ApiFailure::Forbidden(message) => {
                 self.error_page(StatusCode::FORBIDDEN, "Not allowed", &message)
             }
+            // A link or form value the API refused (a stale page cursor, say).
+            invalid @ ApiFailure::Invalid(_) => self.error_page(
+                StatusCode::BAD_REQUEST,
+                "Not a valid request",
+                &format!("{} Go back and try again.", invalid.message()),
+            ),
+            ApiFailure::Refused(message) => {
+                self.error_page(StatusCode::CONFLICT, "Not possible", &message)
+            }
             other => self.error_page(
                 StatusCode::BAD_GATEWAY,
                 "Something went wrong",

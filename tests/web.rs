@@ -392,6 +392,22 @@ async fn every_route_answers_every_persona_within_its_slice() {
         assert!(detail.contains("Shipments"));
         if kind == "supplier" {
             // Its own lines only, and no prices.
+            let own_lines = strings(
+                &system.databases.order_visibility,
+                &format!(
+                    "SELECT l.id FROM order_lines l JOIN products p ON p.id = l.product_id \
+                     WHERE l.order_id = '{order}' AND l.archived_at IS NULL \
+                     AND p.supplier_partner_id = '{partner}'"
+                ),
+            )
+            .await;
+            let table = &detail[detail.find("data-list=\"lines\"").expect("lines")..];
+            let table = &table[..table.find("</table>").expect("end")];
+            assert_eq!(
+                table.matches("<tr>").count() - 1,
+                own_lines.len(),
+                "{email}: the order shows exactly the supplier's own lines"
+            );
             assert!(!detail.contains("Unit price"), "{email} sees prices");
             assert!(!detail.contains("Update shipment"));
         } else {
@@ -1147,6 +1163,34 @@ async fn partner_admins_invite_and_deactivate_colleagues_and_views_are_saved() {
         .await;
     assert_eq!(deleted.status, 303);
     assert!(!sales.ok("/app/accounts").await.contains("Big ones"));
+    // Partners keep views too, on their own side.
+    let mut partner = Visitor::new(&url);
+    partner.sign_in(SUPPLIER, PASSWORD).await;
+    let list = partner.ok("/portal/orders?status=DELIVERED").await;
+    let saved = partner
+        .post(
+            "/portal/views",
+            &[
+                ("csrf", &csrf_of(&list)),
+                ("page", "orders"),
+                ("name", "Delivered"),
+                ("query", "status=DELIVERED"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        saved
+            .location
+            .as_deref()
+            .map(|l| l.starts_with("/portal/orders?status=DELIVERED")),
+        Some(true)
+    );
+    assert!(
+        partner
+            .ok("/portal/orders")
+            .await
+            .contains(">Delivered</a>")
+    );
     // The orders list keeps views of its own.
     let orders = sales.ok("/app/orders?status=SHIPPED").await;
     let query = attr_after(&orders, "name=\"query\"", "value").expect("query");

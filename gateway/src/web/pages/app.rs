@@ -204,7 +204,6 @@ struct AccountsPage {
     first_page: Option<String>,
     current_query: String,
     views: Vec<SavedView>,
-    saves_views: bool,
     view_page: &'static str,
 }
 
@@ -269,19 +268,13 @@ async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> Response {
            totalCount(atMost: {CAP}) pageInfo {{ endCursor hasNextPage }} \
            nodes {{ id name industry segment tier lifecycleStage territory {{ id name }} updatedAt }} }} \
          territories(first: 200, orderBy: {{ field: NAME, direction: ASC }}) {{ nodes {{ id name }} }} \
-         {views} }}",
-        views = if internal {
-            "savedViews(page: \"accounts\") { id name query }"
-        } else {
-            ""
-        }
+         savedViews(page: \"accounts\") {{ id name query }} }}"
     );
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Data {
         accounts: Conn<AccountRow>,
         territories: Conn<Named>,
-        #[serde(default)]
         saved_views: Vec<SavedView>,
     }
     let variables = json!({
@@ -345,7 +338,6 @@ async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> Response {
         first_page,
         current_query,
         views: data.saved_views,
-        saves_views: internal,
         view_page: "accounts",
     })
 }
@@ -362,24 +354,25 @@ pub struct SaveViewForm {
     query: String,
 }
 
-/// The list pages that keep saved views, and where they live.
-fn view_page(page: &str) -> Option<&'static str> {
-    match page {
-        "accounts" => Some("/app/accounts"),
-        "orders" => Some("/app/orders"),
-        _ => None,
-    }
+/// Where a list page that keeps saved views lives, on the user's side.
+fn view_page(area: Area, page: &str) -> Option<String> {
+    ["accounts", "orders"]
+        .contains(&page)
+        .then(|| format!("{}/{page}", area.prefix()))
 }
 
-pub async fn save_view(Signed(ctx, _): Signed<InApp>, Form(form): Form<SaveViewForm>) -> Response {
+pub async fn save_view<S: Side>(
+    Signed(ctx, _): Signed<S>,
+    Form(form): Form<SaveViewForm>,
+) -> Response {
     if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
-    let Some(list) = view_page(&form.page) else {
+    let Some(list) = view_page(ctx.area, &form.page) else {
         return ctx.fail(super::super::client::ApiFailure::NotFound);
     };
     let back = if form.query.is_empty() {
-        list.to_owned()
+        list
     } else {
         format!("{list}?{}", form.query)
     };
@@ -403,15 +396,15 @@ pub struct DeleteViewForm {
     page: String,
 }
 
-pub async fn delete_view(
-    Signed(ctx, _): Signed<InApp>,
+pub async fn delete_view<S: Side>(
+    Signed(ctx, _): Signed<S>,
     Path(id): Path<String>,
     Form(form): Form<DeleteViewForm>,
 ) -> Response {
     if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
-    let back = view_page(&form.page).unwrap_or("/app/accounts");
+    let back = view_page(ctx.area, &form.page).unwrap_or_else(|| ctx.area.home().to_owned());
     match ctx
         .api::<Value>(
             "mutation($id: ID!) { deleteSavedView(id: $id) }",
@@ -419,7 +412,7 @@ pub async fn delete_view(
         )
         .await
     {
-        Ok(_) => see_other(back, Some("Deleted the view.")),
+        Ok(_) => see_other(&back, Some("Deleted the view.")),
         Err(failure) => ctx.fail(failure),
     }
 }

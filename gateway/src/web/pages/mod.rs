@@ -32,8 +32,8 @@ pub(crate) fn routes() -> Router<Arc<Web>> {
         .route("/app", get(app::dashboard))
         .route("/app/accounts", get(app::accounts::<InApp>))
         .route("/app/accounts/{id}", get(app::account))
-        .route("/app/views", post(app::save_view))
-        .route("/app/views/{id}/delete", post(app::delete_view))
+        .route("/app/views", post(app::save_view::<InApp>))
+        .route("/app/views/{id}/delete", post(app::delete_view::<InApp>))
         .route("/app/orders", get(orders::list::<InApp>))
         .route("/app/orders/{id}", get(orders::detail_page::<InApp>))
         .route("/app/kb", get(kb::list::<InApp>))
@@ -74,6 +74,11 @@ pub(crate) fn routes() -> Router<Arc<Web>> {
         .route("/portal/orders/{id}", get(orders::detail_page::<InPortal>))
         .route("/portal/shipments/{id}", post(orders::record_shipment))
         .route("/portal/accounts", get(app::accounts::<InPortal>))
+        .route("/portal/views", post(app::save_view::<InPortal>))
+        .route(
+            "/portal/views/{id}/delete",
+            post(app::delete_view::<InPortal>),
+        )
         .route("/portal/kb", get(kb::list::<InPortal>))
         .route("/portal/kb/{id}", get(kb::detail_page::<InPortal>))
         .route(

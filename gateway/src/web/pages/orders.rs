@@ -53,7 +53,6 @@ struct OrdersPage {
     next: Option<String>,
     first_page: Option<String>,
     views: Vec<SavedView>,
-    saves_views: bool,
     view_page: &'static str,
     current_query: String,
 }
@@ -92,23 +91,17 @@ async fn orders_page(ctx: Ctx, query: OrdersQuery) -> Response {
         filter.insert("status".into(), json!(status));
     }
     const CAP: i64 = 10_000;
-    let internal = ctx.area == Area::App;
     let gql = format!(
         "query($first: Int!, $after: String, $filter: OrderFilter, $orderBy: OrderOrder) {{ \
          orders(first: $first, after: $after, filter: $filter, orderBy: $orderBy) {{ \
            totalCount(atMost: {CAP}) pageInfo {{ endCursor hasNextPage }} \
-           nodes {{ id number status placedAt total {{ amount currency }} account {{ id name }} }} }} {views} }}",
-        views = if internal {
-            "savedViews(page: \"orders\") { id name query }"
-        } else {
-            ""
-        }
+           nodes {{ id number status placedAt total {{ amount currency }} account {{ id name }} }} }} \
+         savedViews(page: \"orders\") {{ id name query }} }}"
     );
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Data {
         orders: Conn<OrderRow>,
-        #[serde(default)]
         saved_views: Vec<SavedView>,
     }
     let variables = json!({
@@ -160,7 +153,6 @@ async fn orders_page(ctx: Ctx, query: OrdersQuery) -> Response {
         next,
         first_page,
         views: data.saved_views,
-        saves_views: internal,
         view_page: "orders",
         current_query: current,
     })

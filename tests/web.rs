@@ -1217,3 +1217,121 @@ async fn partner_admins_invite_and_deactivate_colleagues_and_views_are_saved() {
     assert!(!sales.ok("/app/accounts").await.contains(">Shipped</a>"));
     finish(system, created).await;
 }
+
+#[tokio::test]
+async fn portal_account_pages_show_only_what_the_partner_may_see() {
+    let (system, _dir, created) = system().await;
+    let url = system.public.url();
+    let account_db = &system.databases.account;
+
+    // A distributor: contact details only where the person consented to partner sharing.
+    let mut distributor = Visitor::new(&url);
+    distributor.sign_in(DISTRIBUTOR, PASSWORD).await;
+    let list = distributor.ok("/portal/accounts").await;
+    let mut contacts_checked = 0;
+    for account in data_ids(&list, "acc_").iter().take(6) {
+        let page = distributor.ok(&format!("/portal/accounts/{account}")).await;
+        assert!(page.contains("Why you see this account"));
+        for row in rows(
+            account_db,
+            &format!(
+                "SELECT email, consent_partner_sharing_email FROM contacts \
+                 WHERE account_id = '{account}' AND archived_at IS NULL AND email IS NOT NULL"
+            ),
+        )
+        .await
+        {
+            let email: String = row.try_get_by_index(0).expect("email");
+            let shared: bool = row.try_get_by_index(1).expect("consent");
+            assert_eq!(
+                page.contains(&email),
+                shared,
+                "{email}: shown exactly when the contact consented"
+            );
+            contacts_checked += 1;
+        }
+    }
+    assert!(contacts_checked > 0);
+
+    // The distributor logs an interaction; it is shared with partners and staff see it.
+    let account = data_ids(&list, "acc_").into_iter().next().expect("account");
+    let page = distributor.ok(&format!("/portal/accounts/{account}")).await;
+    let refused = distributor
+        .post(
+            &format!("/portal/accounts/{account}"),
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("channel", "PHONE"),
+                ("direction", "OUTBOUND"),
+                ("subject", ""),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.html);
+    assert!(refused.html.contains("id=\"subject-error\""));
+    let logged = distributor
+        .post(
+            &format!("/portal/accounts/{account}"),
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("channel", "PHONE"),
+                ("direction", "OUTBOUND"),
+                ("subject", "Delivery window agreed"),
+                ("body", "Tuesdays 8-12"),
+            ],
+        )
+        .await;
+    assert_eq!(logged.status, 303, "{}", logged.html);
+    let page = distributor
+        .ok(logged.location.as_deref().expect("back"))
+        .await;
+    assert!(page.contains("Delivery window agreed"));
+    let mut sales = Visitor::new(&url);
+    sales.sign_in("sales@crm.example", PASSWORD).await;
+    assert!(
+        sales
+            .ok(&format!("/app/accounts/{account}"))
+            .await
+            .contains("Delivery window agreed")
+    );
+
+    // A supplier sees no contacts, no interactions form, and another partner's account
+    // is not found.
+    let mut supplier = Visitor::new(&url);
+    supplier.sign_in(SUPPLIER, PASSWORD).await;
+    let list = supplier.ok("/portal/accounts").await;
+    let own = supplier.all_ids("/portal/accounts", "acc_").await;
+    let mine = own.iter().next().expect("an account");
+    let page = supplier.ok(&format!("/portal/accounts/{mine}")).await;
+    assert!(page.contains("No contacts you may see"));
+    assert!(!page.contains("Log an interaction"));
+    assert!(page.contains("Buys my products"), "the cause is explained");
+    let all = strings(
+        account_db,
+        "SELECT id FROM accounts WHERE archived_at IS NULL",
+    )
+    .await;
+    let hidden = all
+        .iter()
+        .find(|a| !own.contains(*a))
+        .expect("an account the supplier does not see");
+    let page = supplier.get(&format!("/portal/accounts/{hidden}")).await;
+    assert_eq!(page.status, 404);
+    let posted = supplier
+        .post(
+            &format!("/portal/accounts/{mine}"),
+            &[
+                ("csrf", &csrf_of(&list)),
+                ("channel", "PHONE"),
+                ("direction", "OUTBOUND"),
+                ("subject", "Supplier note"),
+            ],
+        )
+        .await;
+    assert!(posted.status >= 400, "a supplier logged an interaction");
+    report(
+        "web-portal-accounts",
+        &format!("contact details checked against consent: {contacts_checked}\n"),
+    );
+    finish(system, created).await;
+}

@@ -170,6 +170,8 @@ await check("supplier sees its own orders only", async () => {
   const prices = await supplier.locator("text=Unit price").count();
   assert(prices === 0, "a supplier sees prices");
   await visit(supplier, "supplier", "/portal/accounts", "accounts");
+  const account = await supplier.locator("table[data-list=accounts] tbody tr").first().getAttribute("data-id");
+  await visit(supplier, "supplier", `/portal/accounts/${account}`, "account");
   await visit(supplier, "supplier", "/portal/kb", "articles");
   return `${seen.size} orders, as SQL says`;
 });
@@ -201,6 +203,8 @@ await check("distributor updates a shipment and sales sees it", async () => {
   assert(shown.includes(facts.tracking), "sales does not see the new tracking number");
   assert(shown.includes("Browser test depot"), "sales does not see the new event");
   await visit(distributor, "distributor", "/portal/accounts", "accounts");
+  const account = await distributor.locator("table[data-list=accounts] tbody tr").first().getAttribute("data-id");
+  await visit(distributor, "distributor", `/portal/accounts/${account}`, "account");
 });
 const partnerAdmin = await newPage();
 await check("a partner admin manages its colleagues", async () => {

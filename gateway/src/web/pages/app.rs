@@ -186,7 +186,6 @@ pub(crate) struct SavedView {
 struct AccountsPage {
     chrome: Chrome,
     base: &'static str,
-    linked: bool,
     q: String,
     segments: Vec<Choice>,
     tiers: Vec<Choice>,
@@ -301,7 +300,6 @@ async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> Response {
     render(&AccountsPage {
         chrome,
         base,
-        linked: internal,
         q: param(&query.q).unwrap_or_default(),
         segments: choices(SEGMENTS, &segment),
         tiers: choices(TIERS, &tier),
@@ -437,28 +435,32 @@ struct Account360 {
     orders: Conn<AccountOrder>,
 }
 
+/// Why the caller sees a record: the policy's summary and the facts behind it (for a
+/// partner's account, its share causes).
 #[derive(Deserialize)]
 pub(crate) struct Access {
     pub summary: String,
+    #[serde(default)]
+    pub causes: Vec<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ContactRow {
-    full_name: String,
-    title: Text,
-    email: Text,
-    phone: Text,
+pub(crate) struct ContactRow {
+    pub full_name: String,
+    pub title: Text,
+    pub email: Text,
+    pub phone: Text,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct InteractionRow {
-    occurred_at: When,
-    channel: Label,
-    direction: Label,
-    subject: String,
-    body: Text,
+pub(crate) struct InteractionRow {
+    pub occurred_at: When,
+    pub channel: Label,
+    pub direction: Label,
+    pub subject: String,
+    pub body: Text,
 }
 
 #[derive(Deserialize)]

@@ -74,6 +74,10 @@ pub(crate) fn routes() -> Router<Arc<Web>> {
         .route("/portal/orders/{id}", get(orders::detail_page::<InPortal>))
         .route("/portal/shipments/{id}", post(orders::record_shipment))
         .route("/portal/accounts", get(app::accounts::<InPortal>))
+        .route(
+            "/portal/accounts/{id}",
+            get(portal::account).post(portal::log_interaction),
+        )
         .route("/portal/views", post(app::save_view::<InPortal>))
         .route(
             "/portal/views/{id}/delete",

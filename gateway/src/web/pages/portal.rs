@@ -1,12 +1,18 @@
 //! The partner portal's home (what this partner sees and why, from the policy in force)
-//! and its accounts page.
+//! and its account page (the list is the app's, generic over the side).
 
 use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::super::{Chrome, InPortal, Signed, render};
-use super::thousands;
+use super::super::client::ApiFailure;
+use super::super::{Chrome, Ctx, FormErrors, InPortal, Signed, render, see_other};
+use super::app::{Access, ContactRow, InteractionRow, Named};
+use super::orders::OrderRow;
+use super::{Choice, Conn, Label, MaybeLabel, Text, param, plausible_id, thousands};
 
 #[derive(Template)]
 #[template(path = "portal/home.html")]
@@ -66,4 +72,227 @@ pub async fn home(Signed(ctx, _): Signed<InPortal>) -> Response {
         manages_users: ctx.me.is_partner_admin(),
         distributor: ctx.me.is_distributor(),
     })
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PartnerAccount {
+    id: String,
+    name: String,
+    domain: Text,
+    industry: Text,
+    segment: Label,
+    tier: MaybeLabel,
+    lifecycle_stage: MaybeLabel,
+    territory: Option<Named>,
+    access: Access,
+    contacts: Conn<ContactRow>,
+    interactions: Conn<InteractionRow>,
+    orders: Conn<OrderRow>,
+}
+
+/// One reason the partner sees the account: the cause in words, and the order behind it
+/// (linked, by number when the page lists it) or the other fact the API gave.
+struct CauseLine {
+    cause: String,
+    order: Option<(String, String)>,
+    fact: String,
+}
+
+impl PartnerAccount {
+    /// The API's causes (`buys_my_products (order:ord_…)`, `manual_share until …`) as lines.
+    fn cause_lines(&self) -> Vec<CauseLine> {
+        self.access
+            .causes
+            .iter()
+            .map(|cause| {
+                let (name, fact) = cause.split_once(' ').unwrap_or((cause.as_str(), ""));
+                let fact = fact.trim().trim_start_matches('(').trim_end_matches(')');
+                let order = fact.strip_prefix("order:").map(|id| {
+                    let number = self
+                        .orders
+                        .nodes
+                        .iter()
+                        .find(|o| o.id == id)
+                        .map(|o| o.number.clone())
+                        .unwrap_or_else(|| id.to_owned());
+                    (id.to_owned(), number)
+                });
+                CauseLine {
+                    cause: super::words(name),
+                    fact: if order.is_some() {
+                        String::new()
+                    } else {
+                        fact.to_owned()
+                    },
+                    order,
+                }
+            })
+            .collect()
+    }
+}
+
+/// What a refused interaction form posted, shown again with the API's errors.
+#[derive(Default)]
+struct InteractionForm {
+    channel: String,
+    direction: String,
+    subject: String,
+    body: String,
+    errors: FormErrors,
+}
+
+#[derive(Template)]
+#[template(path = "portal/account.html")]
+struct AccountPage {
+    chrome: Chrome,
+    account: PartnerAccount,
+    logs_interactions: bool,
+    channels: Vec<Choice>,
+    directions: Vec<Choice>,
+    form: InteractionForm,
+}
+
+const CHANNELS: &[&str] = &["EMAIL", "PHONE", "MEETING", "CHAT", "WEB", "SOCIAL"];
+const DIRECTIONS: &[&str] = &["OUTBOUND", "INBOUND"];
+
+const PARTNER_ACCOUNT_QUERY: &str = "query($id: ID!) { account(id: $id) { \
+    id name domain industry segment tier lifecycleStage territory { id name } \
+    access { summary causes } \
+    contacts(first: 50) { totalCount nodes { fullName title email phone } } \
+    interactions(first: 25, orderBy: { field: OCCURRED_AT, direction: DESC }) { totalCount \
+      nodes { occurredAt channel direction subject body } } \
+    orders(first: 25, orderBy: { field: CREATED_AT, direction: DESC }) { totalCount \
+      nodes { id number status placedAt total { amount currency } account { id name } } } } }";
+
+async fn account_page(
+    ctx: Ctx,
+    id: &str,
+    form: InteractionForm,
+    notice: Option<String>,
+) -> Response {
+    if !plausible_id(id) {
+        return ctx.fail(ApiFailure::NotFound);
+    }
+    #[derive(serde::Deserialize)]
+    struct Data {
+        account: Option<PartnerAccount>,
+    }
+    let account = match ctx
+        .api::<Data>(PARTNER_ACCOUNT_QUERY, json!({ "id": id }))
+        .await
+    {
+        Ok(Data {
+            account: Some(account),
+        }) => account,
+        Ok(Data { account: None }) => return ctx.fail(ApiFailure::NotFound),
+        Err(failure) => return ctx.fail(failure),
+    };
+    let refused = form.errors.any();
+    let mut chrome = ctx.chrome(&account.name);
+    chrome.notice = notice;
+    let pick = |values: &[&str], chosen: &str| -> Vec<Choice> {
+        values
+            .iter()
+            .map(|v| Choice {
+                value: (*v).to_owned(),
+                label: super::words(v),
+                selected: *v == chosen,
+            })
+            .collect()
+    };
+    let mut response = render(&AccountPage {
+        chrome,
+        channels: pick(CHANNELS, &form.channel),
+        directions: pick(DIRECTIONS, &form.direction),
+        logs_interactions: ctx.me.is_distributor(),
+        account,
+        form,
+    });
+    if refused {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    response
+}
+
+#[derive(serde::Deserialize)]
+pub struct DoneQuery {
+    done: Option<String>,
+}
+
+/// `/portal/accounts/{id}`: one account as the partner may see it — its fields, why the
+/// partner sees it, its contacts (details as their consents allow), the interactions shared
+/// with partners, and its orders the partner may see.
+pub async fn account(
+    Signed(ctx, _): Signed<InPortal>,
+    Path(id): Path<String>,
+    Query(query): Query<DoneQuery>,
+) -> Response {
+    account_page(ctx, &id, InteractionForm::default(), param(&query.done)).await
+}
+
+#[derive(serde::Deserialize)]
+pub struct LogInteraction {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    channel: String,
+    #[serde(default)]
+    direction: String,
+    #[serde(default)]
+    subject: String,
+    #[serde(default)]
+    body: String,
+}
+
+/// A distributor logs an interaction on an account it sees; it is shared with partners.
+pub async fn log_interaction(
+    Signed(ctx, _): Signed<InPortal>,
+    Path(id): Path<String>,
+    Form(form): Form<LogInteraction>,
+) -> Response {
+    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
+        return refused;
+    }
+    if !plausible_id(&id) {
+        return ctx.fail(ApiFailure::NotFound);
+    }
+    let body = form.body.trim();
+    let input = json!({
+        "accountId": id,
+        "channel": form.channel,
+        "direction": form.direction,
+        "subject": form.subject.trim(),
+        "body": (!body.is_empty()).then_some(body),
+        "occurredAt": chrono::Utc::now().to_rfc3339(),
+        "partnerVisible": true,
+    });
+    match ctx
+        .api::<Value>(
+            "mutation($input: InteractionInput!) { createInteraction(input: $input) { id } }",
+            json!({ "input": input }),
+        )
+        .await
+    {
+        Ok(_) => see_other(
+            &format!("/portal/accounts/{id}"),
+            Some("Interaction logged."),
+        ),
+        Err(ApiFailure::SignedOut) => ctx.fail(ApiFailure::SignedOut),
+        Err(failure) => {
+            let form = InteractionForm {
+                errors: FormErrors::from_failure(failure).fold_unknown(&[
+                    "channel",
+                    "direction",
+                    "subject",
+                    "body",
+                ]),
+                channel: form.channel,
+                direction: form.direction,
+                subject: form.subject,
+                body: form.body,
+            };
+            account_page(ctx, &id, form, None).await
+        }
+    }
 }

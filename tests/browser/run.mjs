@@ -144,6 +144,15 @@ await check("live search filters the accounts list in place (htmx)", async () =>
   return `"${name}": ${before} → ${after} rows`;
 });
 
+await check("a live search after the session ended goes to the sign-in page", async () => {
+  const page = await newPage();
+  await signIn(page, facts.sales);
+  await page.goto(`${base}/app/accounts`);
+  await page.context().clearCookies();
+  await Promise.all([page.waitForURL(/\/signin\?next=/), page.fill("#q", "Alpine")]);
+  await page.context().close();
+});
+
 // 3. A supplier sees exactly its orders; another supplier's order URL is "not found".
 const supplier = await newPage();
 await check("supplier sees its own orders only", async () => {

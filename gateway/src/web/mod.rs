@@ -152,9 +152,21 @@ impl<S: Side> axum::extract::FromRequestParts<Arc<Web>> for Signed<S> {
         } else {
             S::AREA.home().to_owned()
         };
+        let partial = parts.headers.contains_key("hx-request");
         web.enter(&parts.headers, &back, S::AREA)
             .await
             .map(|ctx| Signed(ctx, std::marker::PhantomData))
+            .map_err(|refused| {
+                // htmx follows a redirect inside the page region it swaps; a page that must
+                // go elsewhere (to sign in, say) is told to load it whole.
+                match refused.headers().get(header::LOCATION) {
+                    Some(location) if partial && refused.status().is_redirection() => {
+                        ([("hx-redirect", location.clone())], StatusCode::NO_CONTENT)
+                            .into_response()
+                    }
+                    _ => refused,
+                }
+            })
     }
 }
 

@@ -1295,6 +1295,37 @@ async fn portal_account_pages_show_only_what_the_partner_may_see() {
             .contains("Delivery window agreed")
     );
 
+    // Staff log interactions too, and choose whether partners see them.
+    let mut admin = Visitor::new(&url);
+    admin.sign_in("admin@crm.example", PASSWORD).await;
+    let page = admin.ok(&format!("/app/accounts/{account}")).await;
+    assert!(page.contains("Log an interaction"));
+    for (subject, shared) in [("Shared with partners", true), ("Internal only", false)] {
+        let mut form = vec![
+            ("csrf", csrf_of(&page)),
+            ("channel", "MEETING".to_owned()),
+            ("direction", "OUTBOUND".to_owned()),
+            ("subject", subject.to_owned()),
+        ];
+        if shared {
+            form.push(("partnerVisible", "true".to_owned()));
+        }
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let logged = admin.post(&format!("/app/accounts/{account}"), &form).await;
+        assert_eq!(logged.status, 303, "{}", logged.html);
+    }
+    let portal = distributor.ok(&format!("/portal/accounts/{account}")).await;
+    assert!(portal.contains("Shared with partners"));
+    assert!(
+        !portal.contains("Internal only"),
+        "a partner sees an internal interaction"
+    );
+    // Marketing reads interactions but does not write them: no form.
+    let mut marketing = Visitor::new(&url);
+    marketing.sign_in("marketing@crm.example", PASSWORD).await;
+    let page = marketing.ok(&format!("/app/accounts/{account}")).await;
+    assert!(page.contains("Internal only") && !page.contains("Log an interaction"));
+
     // A supplier sees no contacts, no interactions form, and another partner's account
     // is not found.
     let mut supplier = Visitor::new(&url);

@@ -277,6 +277,17 @@ impl Me {
                 .iter()
                 .any(|r| self.has_role(r))
     }
+    /// May log interactions (the access matrix: admin, sales and support among staff, and
+    /// distributors on the accounts they see).
+    pub fn logs_interactions(&self) -> bool {
+        match self.kind.as_str() {
+            "INTERNAL" => ["admin", "sales", "support"]
+                .iter()
+                .any(|r| self.has_role(r)),
+            "DISTRIBUTOR" => true,
+            _ => false,
+        }
+    }
     /// May write knowledge-base articles (admin, marketing, support).
     pub fn writes_articles(&self) -> bool {
         self.kind == "INTERNAL"

@@ -8,6 +8,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::super::{InApp, Side, Signed};
+use super::interactions::InteractionForm;
 use serde_json::{Value, json};
 
 use super::super::{Area, Chrome, Ctx, render, see_other};
@@ -506,12 +507,28 @@ struct AccountPage {
     chrome: Chrome,
     account: Account360,
     articles: Vec<ArticleRef>,
+    /// The interaction form, for staff who log interactions.
+    interaction_form: Option<String>,
 }
 
 /// The account 360° page: one federated query across the three subgraphs (the account,
 /// its orders from the order service, and the articles of the products it bought).
-pub async fn account(Signed(ctx, _): Signed<InApp>, Path(id): Path<String>) -> Response {
-    if !plausible_id(&id) {
+pub async fn account(
+    Signed(ctx, _): Signed<InApp>,
+    Path(id): Path<String>,
+    Query(query): Query<super::DoneQuery>,
+) -> Response {
+    account_page(ctx, &id, InteractionForm::default(), param(&query.done)).await
+}
+
+/// The 360° page, with the interaction form as posted (and refused) or empty.
+pub(crate) async fn account_page(
+    ctx: Ctx,
+    id: &str,
+    form: InteractionForm,
+    notice: Option<String>,
+) -> Response {
+    if !plausible_id(id) {
         return ctx.fail(super::super::client::ApiFailure::NotFound);
     }
     const QUERY: &str = "query($id: ID!) { account(id: $id) { \
@@ -547,11 +564,19 @@ pub async fn account(Signed(ctx, _): Signed<InApp>, Path(id): Path<String>) -> R
             }
         }
     }
-    render(&AccountPage {
-        chrome: ctx.chrome(&account.name),
+    let refused = form.errors.any();
+    let mut chrome = ctx.chrome(&account.name);
+    chrome.notice = notice;
+    let mut response = render(&AccountPage {
+        chrome,
+        interaction_form: ctx.me.logs_interactions().then(|| form.html(&ctx, id)),
         account,
         articles,
-    })
+    });
+    if refused {
+        *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    response
 }
 
 #[derive(Template)]

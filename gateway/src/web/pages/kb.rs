@@ -201,15 +201,10 @@ async fn detail(ctx: Ctx, id: &str, notice: Option<String>) -> Response {
     }
 }
 
-#[derive(Deserialize)]
-pub struct DoneQuery {
-    done: Option<String>,
-}
-
 pub async fn detail_page<S: Side>(
     Signed(ctx, _): Signed<S>,
     Path(id): Path<String>,
-    Query(query): Query<DoneQuery>,
+    Query(query): Query<super::DoneQuery>,
 ) -> Response {
     detail(ctx, &id, param(&query.done)).await
 }

@@ -3,6 +3,7 @@
 
 mod app;
 mod auth;
+mod interactions;
 mod kb;
 mod orders;
 mod people;
@@ -31,7 +32,10 @@ pub(crate) fn routes() -> Router<Arc<Web>> {
         // The internal app.
         .route("/app", get(app::dashboard))
         .route("/app/accounts", get(app::accounts::<InApp>))
-        .route("/app/accounts/{id}", get(app::account))
+        .route(
+            "/app/accounts/{id}",
+            get(app::account).post(interactions::log::<InApp>),
+        )
         .route("/app/views", post(app::save_view::<InApp>))
         .route("/app/views/{id}/delete", post(app::delete_view::<InApp>))
         .route("/app/orders", get(orders::list::<InApp>))
@@ -76,7 +80,7 @@ pub(crate) fn routes() -> Router<Arc<Web>> {
         .route("/portal/accounts", get(app::accounts::<InPortal>))
         .route(
             "/portal/accounts/{id}",
-            get(portal::account).post(portal::log_interaction),
+            get(portal::account).post(interactions::log::<InPortal>),
         )
         .route("/portal/views", post(app::save_view::<InPortal>))
         .route(
@@ -97,6 +101,12 @@ pub(crate) fn routes() -> Router<Arc<Web>> {
             "/portal/invitations/{id}/revoke",
             post(people::revoke_invitation::<InPortal>),
         )
+}
+
+/// The query of a page a change redirected to: the notice saying what was done.
+#[derive(Deserialize)]
+pub(crate) struct DoneQuery {
+    pub done: Option<String>,
 }
 
 /// An API enum value (`IN_FULFILLMENT`), shown as words ("In fulfillment"); `.0` is the

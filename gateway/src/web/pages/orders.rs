@@ -238,15 +238,10 @@ struct OrderPage {
     form: ShipmentForm,
 }
 
-#[derive(Deserialize)]
-pub struct DoneQuery {
-    done: Option<String>,
-}
-
 pub async fn detail_page<S: Side>(
     Signed(ctx, _): Signed<S>,
     Path(id): Path<String>,
-    Query(query): Query<DoneQuery>,
+    Query(query): Query<super::DoneQuery>,
 ) -> Response {
     detail(ctx, &id, ShipmentForm::default(), param(&query.done)).await
 }

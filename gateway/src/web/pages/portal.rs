@@ -2,17 +2,17 @@
 //! and its account page (the list is the app's, generic over the side).
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
-use super::super::{Chrome, Ctx, FormErrors, InPortal, Signed, render, see_other};
+use super::super::{Chrome, Ctx, InPortal, Signed, render};
 use super::app::{Access, ContactRow, InteractionRow, Named};
+use super::interactions::InteractionForm;
 use super::orders::OrderRow;
-use super::{Choice, Conn, Label, MaybeLabel, Text, param, plausible_id, thousands};
+use super::{Conn, Label, MaybeLabel, Text, param, plausible_id, thousands};
 
 #[derive(Template)]
 #[template(path = "portal/home.html")]
@@ -132,29 +132,14 @@ impl PartnerAccount {
     }
 }
 
-/// What a refused interaction form posted, shown again with the API's errors.
-#[derive(Default)]
-struct InteractionForm {
-    channel: String,
-    direction: String,
-    subject: String,
-    body: String,
-    errors: FormErrors,
-}
-
 #[derive(Template)]
 #[template(path = "portal/account.html")]
 struct AccountPage {
     chrome: Chrome,
     account: PartnerAccount,
-    logs_interactions: bool,
-    channels: Vec<Choice>,
-    directions: Vec<Choice>,
-    form: InteractionForm,
+    /// The interaction form, for those who log interactions.
+    interaction_form: Option<String>,
 }
-
-const CHANNELS: &[&str] = &["EMAIL", "PHONE", "MEETING", "CHAT", "WEB", "SOCIAL"];
-const DIRECTIONS: &[&str] = &["OUTBOUND", "INBOUND"];
 
 const PARTNER_ACCOUNT_QUERY: &str = "query($id: ID!) { account(id: $id) { \
     id name domain industry segment tier lifecycleStage territory { id name } \
@@ -165,7 +150,7 @@ const PARTNER_ACCOUNT_QUERY: &str = "query($id: ID!) { account(id: $id) { \
     orders(first: 25, orderBy: { field: CREATED_AT, direction: DESC }) { totalCount \
       nodes { id number status placedAt total { amount currency } account { id name } } } } }";
 
-async fn account_page(
+pub(crate) async fn account_page(
     ctx: Ctx,
     id: &str,
     form: InteractionForm,
@@ -191,33 +176,18 @@ async fn account_page(
     let refused = form.errors.any();
     let mut chrome = ctx.chrome(&account.name);
     chrome.notice = notice;
-    let pick = |values: &[&str], chosen: &str| -> Vec<Choice> {
-        values
-            .iter()
-            .map(|v| Choice {
-                value: (*v).to_owned(),
-                label: super::words(v),
-                selected: *v == chosen,
-            })
-            .collect()
-    };
     let mut response = render(&AccountPage {
         chrome,
-        channels: pick(CHANNELS, &form.channel),
-        directions: pick(DIRECTIONS, &form.direction),
-        logs_interactions: ctx.me.is_distributor(),
+        interaction_form: ctx
+            .me
+            .logs_interactions()
+            .then(|| form.html(&ctx, &account.id)),
         account,
-        form,
     });
     if refused {
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
     response
-}
-
-#[derive(serde::Deserialize)]
-pub struct DoneQuery {
-    done: Option<String>,
 }
 
 /// `/portal/accounts/{id}`: one account as the partner may see it — its fields, why the
@@ -226,73 +196,7 @@ pub struct DoneQuery {
 pub async fn account(
     Signed(ctx, _): Signed<InPortal>,
     Path(id): Path<String>,
-    Query(query): Query<DoneQuery>,
+    Query(query): Query<super::DoneQuery>,
 ) -> Response {
     account_page(ctx, &id, InteractionForm::default(), param(&query.done)).await
-}
-
-#[derive(serde::Deserialize)]
-pub struct LogInteraction {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    channel: String,
-    #[serde(default)]
-    direction: String,
-    #[serde(default)]
-    subject: String,
-    #[serde(default)]
-    body: String,
-}
-
-/// A distributor logs an interaction on an account it sees; it is shared with partners.
-pub async fn log_interaction(
-    Signed(ctx, _): Signed<InPortal>,
-    Path(id): Path<String>,
-    Form(form): Form<LogInteraction>,
-) -> Response {
-    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
-        return refused;
-    }
-    if !plausible_id(&id) {
-        return ctx.fail(ApiFailure::NotFound);
-    }
-    let body = form.body.trim();
-    let input = json!({
-        "accountId": id,
-        "channel": form.channel,
-        "direction": form.direction,
-        "subject": form.subject.trim(),
-        "body": (!body.is_empty()).then_some(body),
-        "occurredAt": chrono::Utc::now().to_rfc3339(),
-        "partnerVisible": true,
-    });
-    match ctx
-        .api::<Value>(
-            "mutation($input: InteractionInput!) { createInteraction(input: $input) { id } }",
-            json!({ "input": input }),
-        )
-        .await
-    {
-        Ok(_) => see_other(
-            &format!("/portal/accounts/{id}"),
-            Some("Interaction logged."),
-        ),
-        Err(ApiFailure::SignedOut) => ctx.fail(ApiFailure::SignedOut),
-        Err(failure) => {
-            let form = InteractionForm {
-                errors: FormErrors::from_failure(failure).fold_unknown(&[
-                    "channel",
-                    "direction",
-                    "subject",
-                    "body",
-                ]),
-                channel: form.channel,
-                direction: form.direction,
-                subject: form.subject,
-                body: form.body,
-            };
-            account_page(ctx, &id, form, None).await
-        }
-    }
 }

@@ -1128,6 +1128,15 @@ async fn partner_admins_invite_and_deactivate_colleagues_and_views_are_saved() {
         303
     );
 
+    // "My accounts": exactly the ones the user owns, by SQL.
+    let owned = strings(
+        &system.databases.account,
+        "SELECT id FROM accounts WHERE owner_user_id = 'usr_sales' AND archived_at IS NULL",
+    )
+    .await;
+    assert!(!owned.is_empty());
+    assert_eq!(sales.all_ids("/app/accounts?owner=me", "acc_").await, owned);
+
     // Saved views: save the current filters, find them listed, open them, delete them.
     let list = sales
         .ok("/app/accounts?segment=ENTERPRISE&sort=UPDATED_AT&dir=DESC")

@@ -150,6 +150,8 @@ pub struct AccountsQuery {
     tier: Option<String>,
     lifecycle: Option<String>,
     territory: Option<String>,
+    /// `me`: only the accounts the signed-in user owns.
+    owner: Option<String>,
     sort: Option<String>,
     dir: Option<String>,
     after: Option<String>,
@@ -194,8 +196,10 @@ struct AccountsPage {
     territories: Vec<Choice>,
     sorts: Vec<Choice>,
     desc: bool,
-    /// Filters by fields only internal staff may filter by (tier, lifecycle).
+    /// Filters by fields only internal staff may filter by (tier, lifecycle, owner).
     internal_filters: bool,
+    /// Only the user's own accounts.
+    mine: bool,
     rows: Vec<AccountRow>,
     show_tier: bool,
     show_lifecycle: bool,
@@ -215,6 +219,7 @@ fn filter_query(query: &AccountsQuery) -> String {
         ("tier", param(&query.tier)),
         ("lifecycle", param(&query.lifecycle)),
         ("territory", param(&query.territory)),
+        ("owner", param(&query.owner)),
         ("sort", param(&query.sort)),
         ("dir", param(&query.dir)),
     ]
@@ -248,6 +253,11 @@ async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> Response {
     let tier = one_of(&query.tier, TIERS).filter(|_| internal);
     let lifecycle = one_of(&query.lifecycle, LIFECYCLE).filter(|_| internal);
     let territory = param(&query.territory).filter(|t| plausible_id(t));
+    // Ownership is a staff notion (partners see no owner).
+    let mine = internal && param(&query.owner).as_deref() == Some("me");
+    if mine {
+        filter.insert("ownerUserId".into(), json!(ctx.me.id));
+    }
     for (key, value) in [
         ("segment", &segment),
         ("tier", &tier),
@@ -329,6 +339,7 @@ async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> Response {
         .collect(),
         desc,
         internal_filters: internal,
+        mine,
         show_tier: rows.iter().any(|r| r.tier.is_some()),
         show_lifecycle: rows.iter().any(|r| r.lifecycle_stage.is_some()),
         rows,

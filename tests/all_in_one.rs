@@ -8,6 +8,7 @@ use crm_e2e::{
     system_with_settings,
 };
 use crm_gateway::system::{DemoWorld, start_all_in_one};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 async fn post(client: &reqwest::Client, url: &str, query: &str) -> Value {
@@ -1166,5 +1167,129 @@ async fn introspection_and_suggestions_follow_the_caller_kind_settings() {
         (200, &json!("Query")),
         "__typename is not introspection: {body}"
     );
+    finish(system, created).await;
+}
+
+/// Grouped counts (`statusCounts`, `stageCounts`) count the caller's own slice: for each
+/// persona they equal the per-value `totalCount`s and sum to the total, and a supplier's
+/// equal SQL over its orders.
+#[tokio::test]
+async fn grouped_counts_count_the_callers_slice() {
+    let (system, _dir, created) = system_with_settings(40, Default::default()).await;
+    let url = system.public.url();
+    let client = reqwest::Client::new();
+    let supplier = "supplier1-user@acme-components.example";
+    let mut compared = 0;
+    for email in [
+        "admin@crm.example",
+        "marketing@crm.example",
+        supplier,
+        "distributor1-user@northwind.example",
+    ] {
+        let (_, session) = gateway_as(
+            &client,
+            &url,
+            None,
+            "mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { accessToken } }",
+            json!({ "e": email, "p": crm_gateway::identity::DEMO_PASSWORD }),
+        )
+        .await;
+        let token = session["data"]["signIn"]["accessToken"]
+            .as_str()
+            .expect("token")
+            .to_owned();
+        let (_, body) = gateway_as(
+            &client,
+            &url,
+            Some(&token),
+            "{ orders(first: 0) { totalCount statusCounts { value count } } \
+               opportunities(first: 0) { totalCount stageCounts { value count } } }",
+            json!({}),
+        )
+        .await;
+        assert!(body.get("errors").is_none(), "{email}: {body}");
+        for (list, field, filter) in [
+            ("orders", "statusCounts", "status"),
+            ("opportunities", "stageCounts", "stage"),
+        ] {
+            let groups = body["data"][list][field].as_array().expect("groups");
+            let sum: i64 = groups
+                .iter()
+                .map(|g| g["count"].as_i64().expect("count"))
+                .sum();
+            assert_eq!(
+                sum,
+                body["data"][list]["totalCount"].as_i64().expect("total"),
+                "{email} {list}"
+            );
+            for group in groups {
+                let value = group["value"].as_str().expect("value");
+                let (_, one) = gateway_as(
+                    &client,
+                    &url,
+                    Some(&token),
+                    &format!(
+                        "{{ {list}(first: 0, filter: {{ {filter}: {value} }}) {{ totalCount }} }}"
+                    ),
+                    json!({}),
+                )
+                .await;
+                assert_eq!(
+                    one["data"][list]["totalCount"], group["count"],
+                    "{email} {list} {value}"
+                );
+                compared += 1;
+            }
+        }
+        if email == supplier {
+            let partner = system
+                .databases
+                .identity
+                .query_one_raw(sea_orm::Statement::from_string(
+                    system.databases.identity.get_database_backend(),
+                    format!("SELECT partner_id FROM users WHERE email = '{email}'"),
+                ))
+                .await
+                .expect("sql")
+                .expect("row")
+                .try_get_by_index::<String>(0)
+                .expect("partner");
+            let db = &system.databases.order_visibility;
+            let rows = db
+                .query_all_raw(sea_orm::Statement::from_string(
+                    db.get_database_backend(),
+                    format!(
+                        "SELECT o.status, COUNT(DISTINCT o.id) FROM orders o \
+                         JOIN order_lines l ON l.order_id = o.id JOIN products p ON p.id = l.product_id \
+                         WHERE o.archived_at IS NULL AND l.archived_at IS NULL \
+                         AND p.supplier_partner_id = '{partner}' GROUP BY o.status ORDER BY o.status"
+                    ),
+                ))
+                .await
+                .expect("sql");
+            let expected: Vec<Value> = rows
+                .iter()
+                .map(|r| {
+                    json!({
+                        "value": r.try_get_by_index::<String>(0).expect("status"),
+                        "count": r.try_get_by_index::<i64>(1).expect("count"),
+                    })
+                })
+                .collect();
+            assert_eq!(
+                body["data"]["orders"]["statusCounts"],
+                json!(expected),
+                "supplier's statuses by SQL"
+            );
+        }
+        if email == "marketing@crm.example" {
+            assert_eq!(
+                body["data"]["orders"]["statusCounts"],
+                json!([]),
+                "marketing sees no orders"
+            );
+        }
+    }
+    assert!(compared > 10);
     finish(system, created).await;
 }

@@ -163,6 +163,42 @@ impl TotalCount {
         };
         Ok(n)
     }
+
+    /// The matching rows counted per value of `column` (a column the caller may see on
+    /// every row it sees), in one grouped query over the same filtered rows as `get`; the
+    /// values with no row are absent. Ordered by value.
+    pub async fn by(&self, column: &'static str) -> ApiResult<Vec<GroupCount>> {
+        let stmt = Query::select()
+            .expr_as(Expr::col(sea_orm::sea_query::Alias::new(column)), "value")
+            .expr_as(Expr::cust("COUNT(*)"), "n")
+            .from_subquery(self.query.clone(), "filtered")
+            .group_by_col(sea_orm::sea_query::Alias::new(column))
+            .order_by(
+                sea_orm::sea_query::Alias::new(column),
+                sea_orm::sea_query::Order::Asc,
+            )
+            .to_owned();
+        self.db
+            .query_all(&stmt)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok(GroupCount {
+                    value: row.try_get("", "value")?,
+                    count: row.try_get("", "n")?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// How many matching records have one value of a field.
+#[derive(async_graphql::SimpleObject, Clone, Debug, PartialEq)]
+#[graphql(shareable)]
+pub struct GroupCount {
+    /// The field's value, as the API spells it (`SHIPPED`).
+    pub value: String,
+    pub count: i64,
 }
 
 pub struct Page<M> {
@@ -258,6 +294,11 @@ pub fn contains_text<C: ColumnTrait>(column: C, text: &str) -> sea_orm::sea_quer
 #[macro_export]
 macro_rules! connection_types {
     ($connection:ident, $edge:ident, $node:ty) => {
+        $crate::connection_types!($connection, $edge, $node, counts_by:);
+    };
+    // `counts_by: status_counts => "status"` adds a field counting the matches per value of
+    // a column, in one grouped query (dashboards: orders by status).
+    ($connection:ident, $edge:ident, $node:ty, counts_by: $($field:ident => $column:literal),*) => {
         pub struct $edge {
             node: $node,
             cursor: String,
@@ -314,6 +355,15 @@ macro_rules! connection_types {
             async fn total_count(&self, at_most: Option<i32>) -> async_graphql::Result<i64> {
                 Ok(self.page.total.get(at_most).await?)
             }
+            $(
+                /// The matching records counted per value (across all pages, in one
+                /// query); values no record has are absent.
+                async fn $field(
+                    &self,
+                ) -> async_graphql::Result<Vec<$crate::pagination::GroupCount>> {
+                    Ok(self.page.total.by($column).await?)
+                }
+            )*
         }
     };
 }

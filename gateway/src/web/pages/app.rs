@@ -79,12 +79,18 @@ struct Dashboard {
     recent: Vec<RecentInteraction>,
 }
 
-fn figures(data: &Value, prefix: &str, keys: &[&str], link: Option<&str>) -> Vec<Figure> {
+/// One figure per key (in the order given, zero when the API counted none) from a list of
+/// grouped counts (`[{ value, count }]`).
+fn figures(counts: &Value, keys: &[&str], link: Option<&str>) -> Vec<Figure> {
     let values: Vec<i64> = keys
         .iter()
         .map(|k| {
-            data[format!("{prefix}{k}")]["totalCount"]
-                .as_i64()
+            counts
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|c| c["value"] == *k)
+                .and_then(|c| c["count"].as_i64())
                 .unwrap_or(0)
         })
         .collect();
@@ -104,31 +110,21 @@ fn figures(data: &Value, prefix: &str, keys: &[&str], link: Option<&str>) -> Vec
 
 /// `/app`: pipeline by stage, orders by status, the newest interactions — one query.
 pub async fn dashboard(Signed(ctx, _): Signed<InApp>) -> Response {
-    let mut query = String::from("query { accounts(first: 0) { totalCount } ");
-    query.push_str("open: opportunities(first: 0, filter: { openOnly: true }) { totalCount } ");
-    for stage in OPPORTUNITY_STAGES {
-        query.push_str(&format!(
-            "stage_{stage}: opportunities(first: 0, filter: {{ stage: {stage} }}) {{ totalCount }} "
-        ));
-    }
-    for status in ORDER_STATUSES {
-        query.push_str(&format!(
-            "status_{status}: orders(first: 0, filter: {{ status: {status} }}) {{ totalCount }} "
-        ));
-    }
-    query.push_str(
-        "interactions(first: 8, orderBy: { field: OCCURRED_AT, direction: DESC }) { nodes { \
-         id subject channel direction occurredAt account { id name } } } }",
-    );
-    let data: Value = match ctx.api(&query, json!({})).await {
+    // One operation, four root fields: the grouped counts are one query each.
+    let query = "query { accounts(first: 0) { totalCount } \
+        open: opportunities(first: 0, filter: { openOnly: true }) { totalCount } \
+        opportunities(first: 0) { stageCounts { value count } } \
+        orders(first: 0) { statusCounts { value count } } \
+        interactions(first: 8, orderBy: { field: OCCURRED_AT, direction: DESC }) { nodes { \
+          id subject channel direction occurredAt account { id name } } } }";
+    let data: Value = match ctx.api(query, json!({})).await {
         Ok(data) => data,
         Err(failure) => return ctx.fail(failure),
     };
     let recent: Conn<RecentInteraction> =
         serde_json::from_value(data["interactions"].clone()).unwrap_or_default();
     let orders = figures(
-        &data,
-        "status_",
+        &data["orders"]["statusCounts"],
         ORDER_STATUSES,
         Some("/app/orders?status="),
     );
@@ -136,7 +132,11 @@ pub async fn dashboard(Signed(ctx, _): Signed<InApp>) -> Response {
         chrome: ctx.chrome("Dashboard"),
         accounts: thousands(data["accounts"]["totalCount"].as_i64().unwrap_or(0)),
         open_opportunities: thousands(data["open"]["totalCount"].as_i64().unwrap_or(0)),
-        pipeline: figures(&data, "stage_", OPPORTUNITY_STAGES, None),
+        pipeline: figures(
+            &data["opportunities"]["stageCounts"],
+            OPPORTUNITY_STAGES,
+            None,
+        ),
         any_orders: orders.iter().any(|f| f.value > 0),
         orders,
         recent: recent.nodes,

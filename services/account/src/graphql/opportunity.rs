@@ -22,7 +22,12 @@ use crate::store::set;
 #[derive(Clone)]
 pub struct Opportunity(pub opportunity::Model);
 
-connection_types!(OpportunityConnection, OpportunityEdge, Opportunity);
+connection_types!(
+    OpportunityConnection,
+    OpportunityEdge,
+    Opportunity,
+    counts_by: stage_counts => "stage"
+);
 
 record_object!(Opportunity {
     async fn account_id(&self) -> ID {

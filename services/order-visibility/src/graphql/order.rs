@@ -24,7 +24,7 @@ use crate::store::{current, now, set, transition};
 #[derive(Clone)]
 pub struct Order(pub order::Model);
 
-connection_types!(OrderConnection, OrderEdge, Order);
+connection_types!(OrderConnection, OrderEdge, Order, counts_by: status_counts => "status");
 
 record_object!(Order {
     /// The order number, unique (e.g. the ERP's).

@@ -722,7 +722,45 @@ async fn sessions_are_cookies_with_csrf_sign_out_and_idle_expiry() {
         ))
         .await
         .expect("expire the token");
+    // Two pages at once with an expired token: one renewal, both pages served, and the
+    // session lives on.
+    let (a, b) = tokio::join!(
+        renewed
+            .http
+            .get(format!("{url}/app/accounts"))
+            .header("cookie", renewed.cookie_header())
+            .send(),
+        renewed
+            .http
+            .get(format!("{url}/app/orders"))
+            .header("cookie", renewed.cookie_header())
+            .send(),
+    );
+    assert_eq!(a.expect("a").status(), 200);
+    assert_eq!(b.expect("b").status(), 200);
     renewed.ok("/app/accounts").await;
+    // A form sent after the session ended is not redirected away (that would drop what
+    // was typed): the page says the session ended and nothing was saved.
+    let html = renewed.ok("/app").await;
+    system
+        .databases
+        .identity
+        .execute_unprepared("DELETE FROM web_sessions WHERE user_id = 'usr_management'")
+        .await
+        .expect("end the session");
+    let late = renewed
+        .post(
+            "/app/views",
+            &[
+                ("csrf", &csrf_of(&html)),
+                ("page", "accounts"),
+                ("name", "x"),
+                ("query", ""),
+            ],
+        )
+        .await;
+    assert_eq!(late.status, 401);
+    assert!(late.html.contains("nothing was saved"));
 
     // Sign-out ends the session: the old cookie no longer opens a page.
     let stolen = visitor.cookies.clone();
@@ -891,6 +929,15 @@ async fn a_distributor_updates_a_shipment_and_staff_see_it() {
         .ok(done.location.as_deref().expect("back"))
         .await;
     assert!(back.contains("Shipment updated"));
+    // The notice shows once, and no link can write one.
+    let again = distributor
+        .ok(done.location.as_deref().expect("back"))
+        .await;
+    assert!(!again.contains("Shipment updated"));
+    let forged = distributor
+        .ok(&format!("/portal/orders/{order}?done=Call+us+at+555"))
+        .await;
+    assert!(!forged.contains("Call us"));
 
     let mut sales = Visitor::new(&url);
     sales.sign_in("sales@crm.example", PASSWORD).await;
@@ -1045,6 +1092,11 @@ async fn partner_admins_invite_and_deactivate_colleagues_and_views_are_saved() {
     let start = invited.html.find(marker).expect("the link") + marker.len();
     let link = invited.html[start..start + invited.html[start..].find('<').expect("end")]
         .replace("&amp;", "&");
+    // A link to send: absolute, to this site.
+    let link = link
+        .strip_prefix(&url)
+        .unwrap_or_else(|| panic!("{link} is not on {url}"))
+        .to_owned();
 
     // The invitee accepts in a browser of their own and lands in the portal.
     let mut invitee = Visitor::new(&url);

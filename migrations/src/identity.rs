@@ -292,6 +292,9 @@ impl MigrationTrait for CreateWebSessions {
                 .col(text("refresh_token", 200))
                 .col(at("created_at"))
                 .col(at("last_seen_at"))
+                // The one-line notice of the last change, shown once on the next page
+                // (kept here, not in the URL, so no link can put words in it).
+                .col(text_null("notice", 500))
                 .to_owned(),
         )
         .await?;

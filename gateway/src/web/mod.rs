@@ -26,13 +26,15 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use client::{Api, ApiFailure, FieldError};
-use session::{ApiSession, SessionPolicy, Sessions, WebSession};
+use session::{ApiSession, Renewal, SessionPolicy, Sessions, WebSession};
 
 /// The session cookie; `__Host-` (Secure, path /, no domain) when served over TLS.
 const SESSION_COOKIE: &str = "crm_session";
 const SECURE_SESSION_COOKIE: &str = "__Host-crm_session";
-/// The sign-in form's CSRF cookie (double submit: there is no session yet).
+/// The sign-in form's CSRF cookie (double submit: there is no session yet), and its name
+/// over TLS.
 const FORM_COOKIE: &str = "crm_form";
+const SECURE_FORM_COOKIE: &str = "__Host-crm_form";
 
 /// How the UI is served.
 #[derive(Clone, Debug, Default)]
@@ -159,11 +161,27 @@ impl<S: Side> axum::extract::FromRequestParts<Arc<Web>> for Signed<S> {
             .map_err(|refused| {
                 // htmx follows a redirect inside the page region it swaps; a page that must
                 // go elsewhere (to sign in, say) is told to load it whole.
+                let to_sign_in = refused.status().is_redirection()
+                    && refused
+                        .headers()
+                        .get(header::LOCATION)
+                        .and_then(|l| l.to_str().ok())
+                        .is_some_and(|l| l.starts_with("/signin"));
                 match refused.headers().get(header::LOCATION) {
                     Some(location) if partial && refused.status().is_redirection() => {
                         ([("hx-redirect", location.clone())], StatusCode::NO_CONTENT)
                             .into_response()
                     }
+                    // A form posted after the session ended: redirecting would drop what
+                    // was typed; this page keeps it one "Back" away.
+                    _ if to_sign_in && parts.method != axum::http::Method::GET => error_page(
+                        Chrome::public("Session ended", ""),
+                        StatusCode::UNAUTHORIZED,
+                        "Session ended",
+                        "Your session ended before this form was sent, so nothing was saved. \
+                         Sign in again in another tab, then come back to this page \
+                         (your browser's Back button keeps what you typed) and send it again.",
+                    ),
                     _ => refused,
                 }
             })
@@ -307,6 +325,11 @@ pub(crate) struct Ctx {
     pub me: Me,
     pub area: Area,
     pub path: String,
+    /// The notice of the change that led here (shown once).
+    pub notice: Option<String>,
+    /// This site as the browser reached it (`https://crm.example.com`), for links that
+    /// leave the page (an invitation's).
+    pub origin: String,
 }
 
 impl Ctx {
@@ -374,8 +397,23 @@ impl Ctx {
                 })
                 .collect(),
             csrf: self.session.csrf_token.clone(),
-            notice: None,
+            notice: self.notice.clone(),
         }
+    }
+
+    /// After a change: back to `path`, whose next showing says `notice` once.
+    pub async fn see_other(&self, path: &str, notice: Option<&str>) -> Response {
+        if let Some(notice) = notice
+            && let Err(e) = self.web.sessions.set_notice(&self.session, notice).await
+        {
+            tracing::warn!(error = %e, "a notice was not kept");
+        }
+        let path = if safe_location(path) {
+            path
+        } else {
+            self.area.home()
+        };
+        Redirect::to(path).into_response()
     }
 
     /// The page a failure shows (or the sign-in page, when the session ended).
@@ -473,19 +511,14 @@ pub(crate) fn to_sign_in(next: &str) -> Response {
     Redirect::to(&format!("/signin?{next}")).into_response()
 }
 
-/// After a successful POST: back to a page, with a notice.
-pub(crate) fn see_other(path: &str, notice: Option<&str>) -> Response {
-    let location = match notice {
-        Some(notice) => {
-            let separator = if path.contains('?') { '&' } else { '?' };
-            format!(
-                "{path}{separator}{}",
-                serde_urlencoded::to_string([("done", notice)]).unwrap_or_default()
-            )
-        }
-        None => path.to_owned(),
-    };
-    Redirect::to(&location).into_response()
+/// Whether `location` can be a same-site redirect target: a path, no control characters
+/// (a header cannot carry them), not another host.
+pub(crate) fn safe_location(location: &str) -> bool {
+    location.starts_with('/')
+        && !location.starts_with("//")
+        && !location.contains('\\')
+        && !location.chars().any(char::is_control)
+        && location.len() <= 2000
 }
 
 impl Web {
@@ -498,7 +531,7 @@ impl Web {
         path: &str,
         area: Area,
     ) -> Result<Ctx, Response> {
-        let Some(cookie) = session_cookie(headers) else {
+        let Some(cookie) = self.session_cookie(headers) else {
             return Err(to_sign_in(path));
         };
         let found = self
@@ -550,11 +583,32 @@ impl Web {
                 ));
             }
         };
+        let notice = self
+            .sessions
+            .take_notice(&mut session)
+            .await
+            .map_err(|e| self.broken(e))?;
+        let host = headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .filter(|h| {
+                !h.is_empty()
+                    && h.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+            })
+            .unwrap_or("localhost");
+        let scheme = if self.secure(headers) {
+            "https"
+        } else {
+            "http"
+        };
         Ok(Ctx {
             web: self.clone(),
             session,
             me,
             area,
+            notice,
+            origin: format!("{scheme}://{host}"),
             // The page itself, without its query (the navigation marks where the user is).
             path: path.split('?').next().unwrap_or(path).to_owned(),
         })
@@ -579,6 +633,25 @@ impl Web {
         }
     }
 
+    fn form_cookie_name(&self, headers: &HeaderMap) -> &'static str {
+        if self.secure(headers) {
+            SECURE_FORM_COOKIE
+        } else {
+            FORM_COOKIE
+        }
+    }
+
+    /// The session cookie's value. Over TLS only the `__Host-` name counts: a sibling
+    /// subdomain can plant a plain cookie, never a `__Host-` one.
+    fn session_cookie<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        session::cookie(headers, self.session_cookie_name(headers))
+    }
+
+    /// The sign-in form's CSRF cookie value, under the same rule.
+    fn form_cookie<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        session::cookie(headers, self.form_cookie_name(headers))
+    }
+
     fn secure(&self, headers: &HeaderMap) -> bool {
         self.config.secure_cookies
             || headers
@@ -599,11 +672,6 @@ impl Web {
         }
         cookie
     }
-}
-
-fn session_cookie(headers: &HeaderMap) -> Option<&str> {
-    session::cookie(headers, SECURE_SESSION_COOKIE)
-        .or_else(|| session::cookie(headers, SESSION_COOKIE))
 }
 
 const SESSION_FIELDS: &str = "accessToken expiresAt refreshToken me { id kind }";
@@ -636,7 +704,7 @@ impl SessionAnswer {
 }
 
 /// Trades a refresh token through the API (`refreshSession`), as any client would.
-async fn refresh(api: &Api, refresh_token: &str, kind: &str) -> Option<ApiSession> {
+async fn refresh(api: &Api, refresh_token: &str, kind: &str) -> Renewal {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Data {
@@ -654,11 +722,15 @@ async fn refresh(api: &Api, refresh_token: &str, kind: &str) -> Option<ApiSessio
             if session.kind.is_empty() {
                 session.kind = kind.to_owned();
             }
-            Some(session)
+            Renewal::Renewed(session)
+        }
+        Err(ApiFailure::Broken(reason)) => {
+            tracing::warn!(%reason, "a web session could not be refreshed now");
+            Renewal::Unavailable
         }
         Err(failure) => {
-            tracing::info!(reason = %failure.message(), "a web session could not be refreshed");
-            None
+            tracing::info!(reason = %failure.message(), "a web session's refresh was refused");
+            Renewal::Refused
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::entity::prelude::*;
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, DatabaseConnection, IntoActiveModel};
 
 use crate::identity::store::{digest, secret};
@@ -26,6 +27,7 @@ pub mod web_session {
         pub refresh_token: String,
         pub created_at: DateTimeUtc,
         pub last_seen_at: DateTimeUtc,
+        pub notice: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -63,13 +65,24 @@ pub struct ApiSession {
     pub refresh_token: String,
 }
 
+/// What trading a refresh token gave.
+pub enum Renewal {
+    Renewed(ApiSession),
+    /// The API refused the refresh token (used already, expired, signed out, user disabled).
+    Refused,
+    /// The API could not answer now; the session stays as it is.
+    Unavailable,
+}
+
+/// Lock stripes for refreshes: one session's refreshes in this process run one at a time
+/// (a refresh token works once), without one user's refresh holding up everyone's.
+const REFRESH_STRIPES: usize = 64;
+
 #[derive(Clone)]
 pub struct Sessions {
     pub db: DatabaseConnection,
     pub policy: SessionPolicy,
-    /// Refreshes are serialised: a refresh token works once, so two pages refreshing the
-    /// same session at once would end it.
-    refreshing: std::sync::Arc<tokio::sync::Mutex<()>>,
+    refreshing: std::sync::Arc<Vec<tokio::sync::Mutex<()>>>,
 }
 
 impl Sessions {
@@ -77,7 +90,11 @@ impl Sessions {
         Self {
             db,
             policy,
-            refreshing: Default::default(),
+            refreshing: std::sync::Arc::new(
+                (0..REFRESH_STRIPES)
+                    .map(|_| tokio::sync::Mutex::new(()))
+                    .collect(),
+            ),
         }
     }
 
@@ -106,6 +123,7 @@ impl Sessions {
             refresh_token: Set(api.refresh_token),
             created_at: Set(now),
             last_seen_at: Set(now),
+            notice: Set(None),
         }
         .insert(&self.db)
         .await?;
@@ -142,8 +160,11 @@ impl Sessions {
     }
 
     /// Renews the access token with `refresh` (which trades the refresh token for a new
-    /// API session), once even when several pages ask at the same moment. `None` when
-    /// the API refused: the session is over.
+    /// API session). Another request (here or in another gateway process) may renew the
+    /// same session at the same moment: the row is changed only if it still holds the
+    /// refresh token that was traded (compare and swap), and a refused token whose row has
+    /// moved on means the other one won, so its tokens are used. `None` when the session
+    /// is over.
     pub async fn refresh<F, Fut>(
         &self,
         session: &WebSession,
@@ -151,33 +172,81 @@ impl Sessions {
     ) -> Result<Option<WebSession>, DbErr>
     where
         F: FnOnce(String) -> Fut,
-        Fut: std::future::Future<Output = Option<ApiSession>>,
+        Fut: std::future::Future<Output = Renewal>,
     {
-        let _one_at_a_time = self.refreshing.lock().await;
-        let Some(current) = web_session::Entity::find_by_id(&session.cookie_digest)
-            .one(&self.db)
-            .await?
-        else {
+        let stripe = session
+            .cookie_digest
+            .bytes()
+            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
+            % REFRESH_STRIPES;
+        let _one_at_a_time = self.refreshing[stripe].lock().await;
+        let reload = || web_session::Entity::find_by_id(&session.cookie_digest).one(&self.db);
+        let Some(current) = reload().await? else {
             return Ok(None);
         };
         if !Self::needs_refresh(&current) {
             return Ok(Some(current));
         }
-        match refresh(current.refresh_token.clone()).await {
-            Some(api) => {
-                let mut active = current.into_active_model();
-                active.access_token = Set(api.access_token);
-                active.access_expires_at = Set(api.access_expires_at);
-                active.refresh_token = Set(api.refresh_token);
-                Ok(Some(active.update(&self.db).await?))
-            }
-            None => {
-                web_session::Entity::delete_by_id(&session.cookie_digest)
+        let traded = current.refresh_token.clone();
+        match refresh(traded.clone()).await {
+            Renewal::Renewed(api) => {
+                web_session::Entity::update_many()
+                    .col_expr(
+                        web_session::Column::AccessToken,
+                        Expr::value(api.access_token),
+                    )
+                    .col_expr(
+                        web_session::Column::AccessExpiresAt,
+                        Expr::value(api.access_expires_at),
+                    )
+                    .col_expr(
+                        web_session::Column::RefreshToken,
+                        Expr::value(api.refresh_token),
+                    )
+                    .filter(web_session::Column::CookieDigest.eq(&current.cookie_digest))
+                    .filter(web_session::Column::RefreshToken.eq(&traded))
                     .exec(&self.db)
                     .await?;
-                Ok(None)
+                reload().await
             }
+            Renewal::Refused => match reload().await? {
+                Some(row) if row.refresh_token != traded => Ok(Some(row)),
+                _ => {
+                    web_session::Entity::delete_by_id(&session.cookie_digest)
+                        .exec(&self.db)
+                        .await?;
+                    Ok(None)
+                }
+            },
+            Renewal::Unavailable => Ok(Some(current)),
         }
+    }
+
+    /// Keeps the notice the next page shows once.
+    pub async fn set_notice(&self, session: &WebSession, notice: &str) -> Result<(), DbErr> {
+        let notice: String = notice.chars().take(500).collect();
+        web_session::Entity::update_many()
+            .col_expr(web_session::Column::Notice, Expr::value(notice))
+            .filter(web_session::Column::CookieDigest.eq(&session.cookie_digest))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// The notice waiting for this page, taken (it shows once).
+    pub async fn take_notice(&self, session: &mut WebSession) -> Result<Option<String>, DbErr> {
+        let Some(notice) = session.notice.take() else {
+            return Ok(None);
+        };
+        web_session::Entity::update_many()
+            .col_expr(
+                web_session::Column::Notice,
+                Expr::value(Option::<String>::None),
+            )
+            .filter(web_session::Column::CookieDigest.eq(&session.cookie_digest))
+            .exec(&self.db)
+            .await?;
+        Ok(Some(notice))
     }
 
     /// Ends the web session a cookie names.

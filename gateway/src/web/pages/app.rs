@@ -11,7 +11,7 @@ use super::super::{InApp, Side, Signed};
 use super::interactions::InteractionForm;
 use serde_json::{Value, json};
 
-use super::super::{Area, Chrome, Ctx, render, see_other};
+use super::super::{Area, Chrome, Ctx, render};
 use super::{
     Choice, Conn, Day, Label, MaybeLabel, Money, Text, When, choices, param, plausible_id,
     thousands, words,
@@ -155,7 +155,6 @@ pub struct AccountsQuery {
     sort: Option<String>,
     dir: Option<String>,
     after: Option<String>,
-    done: Option<String>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -305,8 +304,7 @@ async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> Response {
     let current_query = filter_query(&query);
     let (next, first_page) =
         super::pager(base, &current_query, &data.accounts.page_info, &query.after);
-    let mut chrome = ctx.chrome("Accounts");
-    chrome.notice = param(&query.done);
+    let chrome = ctx.chrome("Accounts");
     let rows = data.accounts.nodes.clone();
     render(&AccountsPage {
         chrome,
@@ -393,8 +391,8 @@ pub async fn save_view<S: Side>(
         )
         .await
     {
-        Ok(_) => see_other(&back, Some(&format!("Saved the view “{}”.", form.name.trim()))),
-        Err(failure) => see_other(&back, Some(&format!("The view was not saved: {}", failure.message()))),
+        Ok(_) => ctx.see_other(&back, Some(&format!("Saved the view “{}”.", form.name.trim()))).await,
+        Err(failure) => ctx.see_other(&back, Some(&format!("The view was not saved: {}", failure.message()))).await,
     }
 }
 
@@ -422,7 +420,7 @@ pub async fn delete_view<S: Side>(
         )
         .await
     {
-        Ok(_) => see_other(&back, Some("Deleted the view.")),
+        Ok(_) => ctx.see_other(&back, Some("Deleted the view.")).await,
         Err(failure) => ctx.fail(failure),
     }
 }
@@ -524,21 +522,12 @@ struct AccountPage {
 
 /// The account 360° page: one federated query across the three subgraphs (the account,
 /// its orders from the order service, and the articles of the products it bought).
-pub async fn account(
-    Signed(ctx, _): Signed<InApp>,
-    Path(id): Path<String>,
-    Query(query): Query<super::DoneQuery>,
-) -> Response {
-    account_page(ctx, &id, InteractionForm::default(), param(&query.done)).await
+pub async fn account(Signed(ctx, _): Signed<InApp>, Path(id): Path<String>) -> Response {
+    account_page(ctx, &id, InteractionForm::default()).await
 }
 
 /// The 360° page, with the interaction form as posted (and refused) or empty.
-pub(crate) async fn account_page(
-    ctx: Ctx,
-    id: &str,
-    form: InteractionForm,
-    notice: Option<String>,
-) -> Response {
+pub(crate) async fn account_page(ctx: Ctx, id: &str, form: InteractionForm) -> Response {
     if !plausible_id(id) {
         return ctx.fail(super::super::client::ApiFailure::NotFound);
     }
@@ -576,8 +565,7 @@ pub(crate) async fn account_page(
         }
     }
     let refused = form.errors.any();
-    let mut chrome = ctx.chrome(&account.name);
-    chrome.notice = notice;
+    let chrome = ctx.chrome(&account.name);
     let mut response = render(&AccountPage {
         chrome,
         interaction_form: ctx.me.logs_interactions().then(|| form.html(&ctx, id)),

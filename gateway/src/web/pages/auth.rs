@@ -10,16 +10,15 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::super::session::{cookie, same_secret};
+use super::super::session::same_secret;
 use super::super::{
-    Area, Chrome, FORM_COOKIE, FormErrors, SESSION_FIELDS, SessionAnswer, Web, render,
-    session_cookie,
+    Area, Chrome, FormErrors, SESSION_FIELDS, SessionAnswer, Web, render, safe_location,
 };
 use crate::identity::store::secret;
 
 /// `/`: the signed-in user's home, or the sign-in page.
 pub async fn root(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
-    if let Some(cookie) = session_cookie(&headers)
+    if let Some(cookie) = web.session_cookie(&headers)
         && let Ok(Some(session)) = web.sessions.find(cookie).await
     {
         return Redirect::to(Area::of_kind(&session.kind).home()).into_response();
@@ -31,8 +30,9 @@ pub async fn root(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
 pub struct SignInQuery {
     #[serde(default)]
     next: String,
+    /// Set after signing out: the page says so (a fixed sentence; no link writes it).
     #[serde(default)]
-    done: Option<String>,
+    signed_out: Option<String>,
 }
 
 #[derive(Template)]
@@ -45,8 +45,8 @@ struct SignInPage {
 }
 
 /// The form's CSRF secret: the one the browser already holds, or a new one.
-fn form_secret(headers: &HeaderMap) -> (String, bool) {
-    match cookie(headers, FORM_COOKIE) {
+fn form_secret(web: &Web, headers: &HeaderMap) -> (String, bool) {
+    match web.form_cookie(headers) {
         Some(existing) if existing.len() >= 32 => (existing.to_owned(), false),
         _ => (secret(), true),
     }
@@ -60,7 +60,11 @@ fn with_form_cookie(
     page: Response,
 ) -> Response {
     let mut page = page;
-    if fresh && let Ok(value) = web.cookie(headers, FORM_COOKIE, csrf, None).parse() {
+    if fresh
+        && let Ok(value) = web
+            .cookie(headers, web.form_cookie_name(headers), csrf, None)
+            .parse()
+    {
         page.headers_mut().append(header::SET_COOKIE, value);
     }
     page
@@ -71,9 +75,9 @@ pub async fn sign_in_form(
     headers: HeaderMap,
     Query(query): Query<SignInQuery>,
 ) -> Response {
-    let (csrf, fresh) = form_secret(&headers);
+    let (csrf, fresh) = form_secret(&web, &headers);
     let mut chrome = Chrome::public("Sign in", &csrf);
-    chrome.notice = query.done.filter(|d| d.len() <= 200);
+    chrome.notice = query.signed_out.map(|_| "You are signed out.".to_owned());
     let page = render(&SignInPage {
         chrome,
         email: String::new(),
@@ -97,8 +101,7 @@ pub struct SignInForm {
 
 /// A same-site path to return to after signing in (never another host).
 fn safe_next(next: &str) -> Option<String> {
-    (next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && next.len() <= 500)
-        .then(|| next.to_owned())
+    (safe_location(next) && next.len() <= 500).then(|| next.to_owned())
 }
 
 pub async fn sign_in(
@@ -106,7 +109,7 @@ pub async fn sign_in(
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
-    let (csrf, fresh) = form_secret(&headers);
+    let (csrf, fresh) = form_secret(&web, &headers);
     let again = |errors: FormErrors, status: StatusCode| {
         let mut response = render(&SignInPage {
             chrome: Chrome::public("Sign in", &csrf),
@@ -208,7 +211,7 @@ pub async fn sign_out(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let Some(cookie_value) = session_cookie(&headers) else {
+    let Some(cookie_value) = web.session_cookie(&headers) else {
         return Redirect::to("/signin").into_response();
     };
     let Ok(Some(session)) = web.sessions.find(cookie_value).await else {
@@ -236,7 +239,7 @@ pub async fn sign_out(
     if let Err(e) = web.sessions.close(cookie_value).await {
         return web.broken(e);
     }
-    let mut response = Redirect::to("/signin?done=You+are+signed+out.").into_response();
+    let mut response = Redirect::to("/signin?signed_out=1").into_response();
     for name in [
         super::super::SESSION_COOKIE,
         super::super::SECURE_SESSION_COOKIE,
@@ -268,7 +271,7 @@ pub async fn invite_form(
     headers: HeaderMap,
     Query(query): Query<InviteQuery>,
 ) -> Response {
-    let (csrf, fresh) = form_secret(&headers);
+    let (csrf, fresh) = form_secret(&web, &headers);
     let page = render(&InvitePage {
         chrome: Chrome::public("Accept your invitation", &csrf),
         token: query.token,
@@ -297,7 +300,7 @@ pub async fn redeem_invitation(
     headers: HeaderMap,
     Form(form): Form<InviteForm>,
 ) -> Response {
-    let (csrf, fresh) = form_secret(&headers);
+    let (csrf, fresh) = form_secret(&web, &headers);
     let again = |errors: FormErrors, status: StatusCode| {
         let mut response = render(&InvitePage {
             chrome: Chrome::public("Accept your invitation", &csrf),

@@ -8,7 +8,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
-use super::super::{Area, Ctx, FormErrors, Side, Signed, see_other};
+use super::super::{Area, Ctx, FormErrors, Side, Signed};
 use super::{Choice, plausible_id, words};
 
 const CHANNELS: &[&str] = &["EMAIL", "PHONE", "MEETING", "CHAT", "WEB", "SOCIAL"];
@@ -113,16 +113,19 @@ pub async fn log<S: Side>(
         )
         .await
     {
-        Ok(_) => see_other(
-            &format!("{}/accounts/{id}", ctx.area.prefix()),
-            Some("Interaction logged."),
-        ),
+        Ok(_) => {
+            ctx.see_other(
+                &format!("{}/accounts/{id}", ctx.area.prefix()),
+                Some("Interaction logged."),
+            )
+            .await
+        }
         Err(ApiFailure::SignedOut) => ctx.fail(ApiFailure::SignedOut),
         Err(failure) => {
             form.errors = FormErrors::from_failure(failure).fold_unknown(FIELDS);
             match ctx.area {
-                Area::App => super::app::account_page(ctx, &id, form, None).await,
-                Area::Portal => super::portal::account_page(ctx, &id, form, None).await,
+                Area::App => super::app::account_page(ctx, &id, form).await,
+                Area::Portal => super::portal::account_page(ctx, &id, form).await,
             }
         }
     }

@@ -11,7 +11,7 @@ use super::super::{InApp, Side, Signed};
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
-use super::super::{Area, Chrome, Ctx, FormErrors, render, see_other};
+use super::super::{Area, Chrome, Ctx, FormErrors, render};
 use super::{Choice, Conn, Label, When, param, plausible_id, words};
 
 const AUDIENCES: &[&str] = &["INTERNAL", "PUBLIC", "SUPPLIER", "DISTRIBUTOR"];
@@ -20,7 +20,6 @@ const AUDIENCES: &[&str] = &["INTERNAL", "PUBLIC", "SUPPLIER", "DISTRIBUTOR"];
 pub struct KbQuery {
     q: Option<String>,
     after: Option<String>,
-    done: Option<String>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -103,8 +102,7 @@ async fn articles_page(ctx: Ctx, query: KbQuery) -> Response {
         .map(|q| serde_urlencoded::to_string([("q", q)]).unwrap_or_default())
         .unwrap_or_default();
     let (next, first_page) = super::pager(base, &filters, &data.articles.page_info, &query.after);
-    let mut chrome = ctx.chrome("Knowledge base");
-    chrome.notice = param(&query.done);
+    let chrome = ctx.chrome("Knowledge base");
     render(&KbPage {
         chrome,
         base,
@@ -185,11 +183,10 @@ async fn fetch(ctx: &Ctx, id: &str) -> Result<Article, ApiFailure> {
         .ok_or(ApiFailure::NotFound)
 }
 
-async fn detail(ctx: Ctx, id: &str, notice: Option<String>) -> Response {
+async fn detail(ctx: Ctx, id: &str) -> Response {
     match fetch(&ctx, id).await {
         Ok(article) => {
-            let mut chrome = ctx.chrome(&article.title);
-            chrome.notice = notice;
+            let chrome = ctx.chrome(&article.title);
             render(&ArticlePage {
                 chrome,
                 base: base(ctx.area),
@@ -201,12 +198,8 @@ async fn detail(ctx: Ctx, id: &str, notice: Option<String>) -> Response {
     }
 }
 
-pub async fn detail_page<S: Side>(
-    Signed(ctx, _): Signed<S>,
-    Path(id): Path<String>,
-    Query(query): Query<super::DoneQuery>,
-) -> Response {
-    detail(ctx, &id, param(&query.done)).await
+pub async fn detail_page<S: Side>(Signed(ctx, _): Signed<S>, Path(id): Path<String>) -> Response {
+    detail(ctx, &id).await
 }
 
 /// The article form's values (new, being edited, or posted and refused).
@@ -378,10 +371,13 @@ pub async fn create(Signed(ctx, _): Signed<InApp>, body: String) -> Response {
         )
         .await
     {
-        Ok(data) => see_other(
-            &format!("/app/kb/{}", data.create_article.id),
-            Some("Article created."),
-        ),
+        Ok(data) => {
+            ctx.see_other(
+                &format!("/app/kb/{}", data.create_article.id),
+                Some("Article created."),
+            )
+            .await
+        }
         Err(ApiFailure::SignedOut) => ctx.fail(ApiFailure::SignedOut),
         Err(failure) => form_page(
             &ctx,
@@ -434,7 +430,7 @@ pub async fn update(
     Path(id): Path<String>,
     body: String,
 ) -> Response {
-    let form = parse_form(&body);
+    let mut form = parse_form(&body);
     if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
@@ -449,9 +445,16 @@ pub async fn update(
         )
         .await
     {
-        Ok(_) => see_other(&format!("/app/kb/{id}"), Some("Article saved.")),
+        Ok(_) => ctx.see_other(&format!("/app/kb/{id}"), Some("Article saved.")).await,
         Err(ApiFailure::SignedOut) => ctx.fail(ApiFailure::SignedOut),
-        Err(failure) => form_page(
+        Err(failure) => {
+            // Someone saved the article meanwhile: the API says so; the form keeps this
+            // edit and now carries the current version, so saving again overwrites theirs
+            // knowingly (the message says what happened).
+            if form.version != article.version {
+                form.version = article.version;
+            }
+            form_page(
             &ctx,
             &format!("Edit: {}", article.title),
             format!("/app/kb/{id}/edit"),
@@ -459,6 +462,7 @@ pub async fn update(
             &form,
             &status_choices(&article),
             FormErrors::from_failure(failure).fold_unknown(FORM_FIELDS),
-        ),
+        )
+        }
     }
 }

@@ -103,12 +103,6 @@ pub(crate) fn routes() -> Router<Arc<Web>> {
         )
 }
 
-/// The query of a page a change redirected to: the notice saying what was done.
-#[derive(Deserialize)]
-pub(crate) struct DoneQuery {
-    pub done: Option<String>,
-}
-
 /// An API enum value (`IN_FULFILLMENT`), shown as words ("In fulfillment"); `.0` is the
 /// value itself, for forms and links.
 #[derive(Deserialize, Clone, Debug, Default, PartialEq)]

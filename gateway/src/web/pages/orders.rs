@@ -13,7 +13,7 @@ use super::super::{InPortal, Side, Signed};
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
-use super::super::{Area, Chrome, Ctx, FormErrors, render, see_other};
+use super::super::{Area, Chrome, Ctx, FormErrors, render};
 use super::app::{AccountRef, ORDER_STATUSES, SavedView};
 use super::{Choice, Conn, Label, Money, Text, When, choices, param, plausible_id};
 
@@ -24,7 +24,6 @@ pub struct OrdersQuery {
     sort: Option<String>,
     dir: Option<String>,
     after: Option<String>,
-    done: Option<String>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -126,8 +125,7 @@ async fn orders_page(ctx: Ctx, query: OrdersQuery) -> Response {
     .collect();
     let current = serde_urlencoded::to_string(&pairs).unwrap_or_default();
     let (next, first_page) = super::pager(base, &current, &data.orders.page_info, &query.after);
-    let mut chrome = ctx.chrome("Orders");
-    chrome.notice = param(&query.done);
+    let chrome = ctx.chrome("Orders");
     let rows = data.orders.nodes.clone();
     render(&OrdersPage {
         chrome,
@@ -238,12 +236,8 @@ struct OrderPage {
     form: ShipmentForm,
 }
 
-pub async fn detail_page<S: Side>(
-    Signed(ctx, _): Signed<S>,
-    Path(id): Path<String>,
-    Query(query): Query<super::DoneQuery>,
-) -> Response {
-    detail(ctx, &id, ShipmentForm::default(), param(&query.done)).await
+pub async fn detail_page<S: Side>(Signed(ctx, _): Signed<S>, Path(id): Path<String>) -> Response {
+    detail(ctx, &id, ShipmentForm::default()).await
 }
 
 const ORDER_QUERY: &str = "query($id: ID!) { order(id: $id) { id number status placedAt \
@@ -253,7 +247,7 @@ const ORDER_QUERY: &str = "query($id: ID!) { order(id: $id) { id number status p
     shipments(first: 50) { nodes { id version carrier trackingNumber status shippedAt deliveredAt \
       nextStatuses events { status occurredAt location note } } } } }";
 
-async fn detail(ctx: Ctx, id: &str, form: ShipmentForm, notice: Option<String>) -> Response {
+async fn detail(ctx: Ctx, id: &str, form: ShipmentForm) -> Response {
     if !plausible_id(id) {
         return ctx.fail(ApiFailure::NotFound);
     }
@@ -267,8 +261,7 @@ async fn detail(ctx: Ctx, id: &str, form: ShipmentForm, notice: Option<String>) 
         Err(failure) => return ctx.fail(failure),
     };
     let refused = form.errors.any();
-    let mut chrome = ctx.chrome(&format!("Order {}", order.number));
-    chrome.notice = notice;
+    let chrome = ctx.chrome(&format!("Order {}", order.number));
     let show_prices = order.lines.nodes.iter().any(|l| l.unit_price.is_some());
     let show_supplier = order
         .lines
@@ -376,7 +369,7 @@ pub async fn record_shipment(
             }
             Err(failure) => {
                 let errors = FormErrors::from_failure(failure).fold_unknown(&["trackingNumber"]);
-                return detail(ctx, &form.order, again(errors), None).await;
+                return detail(ctx, &form.order, again(errors)).await;
             }
         }
     }
@@ -396,15 +389,19 @@ pub async fn record_shipment(
             Err(failure) => {
                 let errors = FormErrors::from_failure(failure)
                     .fold_unknown(&["status", "location", "note"]);
-                return detail(ctx, &form.order, again(errors), None).await;
+                return detail(ctx, &form.order, again(errors)).await;
             }
         }
     }
     if changed.is_empty() {
-        return see_other(&order_path, Some("Nothing to change.")).into_response();
+        return ctx
+            .see_other(&order_path, Some("Nothing to change."))
+            .await
+            .into_response();
     }
-    see_other(
+    ctx.see_other(
         &order_path,
         Some(&format!("Shipment updated: {}.", changed.join(", "))),
     )
+    .await
 }

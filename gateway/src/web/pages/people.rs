@@ -12,7 +12,7 @@ use super::super::{InApp, Side, Signed};
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
-use super::super::{Area, Chrome, Ctx, FormErrors, render, see_other};
+use super::super::{Area, Chrome, Ctx, FormErrors, render};
 use super::{Choice, Label, When, param, plausible_id, words};
 
 const INTERNAL_ROLES: &[&str] = &["sales", "marketing", "support", "management", "admin"];
@@ -87,7 +87,6 @@ struct PeoplePage {
 #[derive(Deserialize, Default)]
 pub struct PeopleQuery {
     partner: Option<String>,
-    done: Option<String>,
 }
 
 #[derive(Default)]
@@ -195,7 +194,9 @@ async fn people(
     };
     let refused = state.errors.any();
     let mut chrome = ctx.chrome("Users");
-    chrome.notice = notice;
+    if notice.is_some() {
+        chrome.notice = notice;
+    }
     let mut response = render(&PeoplePage {
         chrome,
         action: people_base(ctx.area),
@@ -236,7 +237,7 @@ pub async fn users<S: Side>(
     Query(query): Query<PeopleQuery>,
 ) -> Response {
     let partner = param(&query.partner).filter(|_| ctx.area == Area::App);
-    people(ctx, partner, InviteState::default(), param(&query.done)).await
+    people(ctx, partner, InviteState::default(), None).await
 }
 
 #[derive(Deserialize)]
@@ -298,7 +299,8 @@ pub async fn invite<S: Side>(Signed(ctx, _): Signed<S>, Form(form): Form<InviteF
     let notice = match outcome {
         Ok(data) => {
             let link = format!(
-                "/invite?{}",
+                "{}/invite?{}",
+                ctx.origin,
                 serde_urlencoded::to_string([("token", data.invite_user.token)])
                     .unwrap_or_default()
             );
@@ -353,19 +355,22 @@ pub async fn set_disabled<S: Side>(
         )
         .await
     {
-        Ok(data) => see_other(
-            base,
-            Some(&format!(
-                "{} {}.",
-                if disabled {
-                    "Deactivated"
-                } else {
-                    "Reactivated"
-                },
-                data.set_user_disabled.email
-            )),
-        ),
-        Err(ApiFailure::Refused(message)) => see_other(base, Some(&message)),
+        Ok(data) => {
+            ctx.see_other(
+                base,
+                Some(&format!(
+                    "{} {}.",
+                    if disabled {
+                        "Deactivated"
+                    } else {
+                        "Reactivated"
+                    },
+                    data.set_user_disabled.email
+                )),
+            )
+            .await
+        }
+        Err(ApiFailure::Refused(message)) => ctx.see_other(base, Some(&message)).await,
         Err(failure) => ctx.fail(failure),
     }
 }
@@ -392,8 +397,8 @@ pub async fn revoke_invitation<S: Side>(
         )
         .await
     {
-        Ok(_) => see_other(base, Some("Revoked the invitation.")),
-        Err(ApiFailure::Refused(message)) => see_other(base, Some(&message)),
+        Ok(_) => ctx.see_other(base, Some("Revoked the invitation.")).await,
+        Err(ApiFailure::Refused(message)) => ctx.see_other(base, Some(&message)).await,
         Err(failure) => ctx.fail(failure),
     }
 }
@@ -420,18 +425,23 @@ struct KeysPage {
     roles: Vec<Choice>,
     partners: Vec<Choice>,
     name: String,
+    expires: String,
     errors: FormErrors,
     secret: Option<String>,
 }
 
-async fn keys_page(
-    ctx: Ctx,
+/// The key form as posted (kept when refused), and the secret of a key just created.
+#[derive(Default)]
+struct KeyState {
     name: String,
     role: String,
+    partner: String,
+    expires: String,
     errors: FormErrors,
     secret: Option<String>,
-    notice: Option<String>,
-) -> Response {
+}
+
+async fn keys_page(ctx: Ctx, state: KeyState, notice: Option<String>) -> Response {
     if !ctx.me.is_admin() {
         return ctx.fail(ApiFailure::Forbidden(
             "API keys are managed by admins.".into(),
@@ -454,9 +464,11 @@ async fn keys_page(
         Ok(data) => data,
         Err(failure) => return ctx.fail(failure),
     };
-    let refused = errors.any();
+    let refused = state.errors.any();
     let mut chrome = ctx.chrome("API keys");
-    chrome.notice = notice;
+    if notice.is_some() {
+        chrome.notice = notice;
+    }
     let mut response = render(&KeysPage {
         chrome,
         keys: data.api_keys,
@@ -466,7 +478,7 @@ async fn keys_page(
             .map(|r| Choice {
                 value: (*r).into(),
                 label: words(r),
-                selected: role == *r,
+                selected: state.role == *r,
             })
             .collect(),
         partners: data
@@ -476,12 +488,13 @@ async fn keys_page(
             .map(|p| Choice {
                 value: p.id.clone(),
                 label: p.name.clone(),
-                selected: false,
+                selected: state.partner == p.id,
             })
             .collect(),
-        name,
-        errors,
-        secret,
+        name: state.name,
+        expires: state.expires,
+        errors: state.errors,
+        secret: state.secret,
     });
     if refused {
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
@@ -489,16 +502,8 @@ async fn keys_page(
     response
 }
 
-pub async fn api_keys(Signed(ctx, _): Signed<InApp>, Query(query): Query<PeopleQuery>) -> Response {
-    keys_page(
-        ctx,
-        String::new(),
-        String::new(),
-        FormErrors::default(),
-        None,
-        param(&query.done),
-    )
-    .await
+pub async fn api_keys(Signed(ctx, _): Signed<InApp>) -> Response {
+    keys_page(ctx, KeyState::default(), None).await
 }
 
 #[derive(Deserialize)]
@@ -520,6 +525,14 @@ pub async fn create_api_key(Signed(ctx, _): Signed<InApp>, Form(form): Form<KeyF
     if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
         return refused;
     }
+    let again = |errors: FormErrors| KeyState {
+        name: form.name.clone(),
+        role: form.role.clone(),
+        partner: form.partner.clone(),
+        expires: form.expires.clone(),
+        errors,
+        secret: None,
+    };
     let expires = match end_of_day(&form.expires) {
         Ok(expires) => expires,
         Err(message) => {
@@ -530,7 +543,7 @@ pub async fn create_api_key(Signed(ctx, _): Signed<InApp>, Form(form): Form<KeyF
                 }],
                 general: None,
             };
-            return keys_page(ctx, form.name, form.role, errors, None, None).await;
+            return keys_page(ctx, again(errors), None).await;
         }
     };
     #[derive(Deserialize)]
@@ -556,12 +569,13 @@ pub async fn create_api_key(Signed(ctx, _): Signed<InApp>, Form(form): Form<KeyF
         .await
     {
         Ok(data) => {
+            let state = KeyState {
+                secret: Some(data.create_api_key.secret),
+                ..Default::default()
+            };
             keys_page(
                 ctx,
-                String::new(),
-                String::new(),
-                FormErrors::default(),
-                Some(data.create_api_key.secret),
+                state,
                 Some("Created the key. Copy its secret now: it is not shown again.".into()),
             )
             .await
@@ -574,7 +588,7 @@ pub async fn create_api_key(Signed(ctx, _): Signed<InApp>, Form(form): Form<KeyF
                 "partnerId",
                 "expiresAt",
             ]);
-            keys_page(ctx, form.name, form.role, errors, None, None).await
+            keys_page(ctx, again(errors), None).await
         }
     }
 }
@@ -607,7 +621,10 @@ pub async fn revoke_api_key(
         )
         .await
     {
-        Ok(_) => see_other("/app/admin/api-keys", Some("Revoked the key.")),
+        Ok(_) => {
+            ctx.see_other("/app/admin/api-keys", Some("Revoked the key."))
+                .await
+        }
         Err(failure) => ctx.fail(failure),
     }
 }

@@ -2,7 +2,7 @@
 //! and its account page (the list is the app's, generic over the side).
 
 use askama::Template;
-use axum::extract::{Path, Query};
+use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Value, json};
@@ -12,7 +12,7 @@ use super::super::{Chrome, Ctx, InPortal, Signed, render};
 use super::app::{Access, ContactRow, InteractionRow, Named};
 use super::interactions::InteractionForm;
 use super::orders::OrderRow;
-use super::{Conn, Label, MaybeLabel, Text, param, plausible_id, thousands};
+use super::{Conn, Label, MaybeLabel, Text, plausible_id, thousands};
 
 #[derive(Template)]
 #[template(path = "portal/home.html")]
@@ -150,12 +150,7 @@ const PARTNER_ACCOUNT_QUERY: &str = "query($id: ID!) { account(id: $id) { \
     orders(first: 25, orderBy: { field: CREATED_AT, direction: DESC }) { totalCount \
       nodes { id number status placedAt total { amount currency } account { id name } } } } }";
 
-pub(crate) async fn account_page(
-    ctx: Ctx,
-    id: &str,
-    form: InteractionForm,
-    notice: Option<String>,
-) -> Response {
+pub(crate) async fn account_page(ctx: Ctx, id: &str, form: InteractionForm) -> Response {
     if !plausible_id(id) {
         return ctx.fail(ApiFailure::NotFound);
     }
@@ -174,8 +169,7 @@ pub(crate) async fn account_page(
         Err(failure) => return ctx.fail(failure),
     };
     let refused = form.errors.any();
-    let mut chrome = ctx.chrome(&account.name);
-    chrome.notice = notice;
+    let chrome = ctx.chrome(&account.name);
     let mut response = render(&AccountPage {
         chrome,
         interaction_form: ctx
@@ -193,10 +187,6 @@ pub(crate) async fn account_page(
 /// `/portal/accounts/{id}`: one account as the partner may see it — its fields, why the
 /// partner sees it, its contacts (details as their consents allow), the interactions shared
 /// with partners, and its orders the partner may see.
-pub async fn account(
-    Signed(ctx, _): Signed<InPortal>,
-    Path(id): Path<String>,
-    Query(query): Query<super::DoneQuery>,
-) -> Response {
-    account_page(ctx, &id, InteractionForm::default(), param(&query.done)).await
+pub async fn account(Signed(ctx, _): Signed<InPortal>, Path(id): Path<String>) -> Response {
+    account_page(ctx, &id, InteractionForm::default()).await
 }

@@ -13,7 +13,7 @@ use super::super::{InApp, Signed};
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
-use super::super::{Chrome, Ctx, FormErrors, render, see_other};
+use super::super::{Chrome, Ctx, FormErrors, render};
 use super::app::Named;
 use super::{Choice, Conn, Text, When, param, plausible_id, thousands, words};
 
@@ -46,11 +46,6 @@ struct SharesPage {
     errors: FormErrors,
 }
 
-#[derive(Deserialize, Default)]
-pub struct SharesQuery {
-    done: Option<String>,
-}
-
 #[derive(Default)]
 struct GrantState {
     account: String,
@@ -60,7 +55,7 @@ struct GrantState {
     errors: FormErrors,
 }
 
-async fn shares_page(ctx: Ctx, state: GrantState, notice: Option<String>) -> Response {
+async fn shares_page(ctx: Ctx, state: GrantState) -> Response {
     if !ctx.me.shares_accounts() {
         return ctx.fail(ApiFailure::Forbidden(
             "Sharing is for admins, management and sales.".into(),
@@ -98,8 +93,7 @@ async fn shares_page(ctx: Ctx, state: GrantState, notice: Option<String>) -> Res
             .collect()
     };
     let refused = state.errors.any();
-    let mut chrome = ctx.chrome("Sharing");
-    chrome.notice = notice;
+    let chrome = ctx.chrome("Sharing");
     let mut response = render(&SharesPage {
         chrome,
         shares: data.account_shares.nodes,
@@ -115,8 +109,8 @@ async fn shares_page(ctx: Ctx, state: GrantState, notice: Option<String>) -> Res
     response
 }
 
-pub async fn shares(Signed(ctx, _): Signed<InApp>, Query(query): Query<SharesQuery>) -> Response {
-    shares_page(ctx, GrantState::default(), param(&query.done)).await
+pub async fn shares(Signed(ctx, _): Signed<InApp>) -> Response {
+    shares_page(ctx, GrantState::default()).await
 }
 
 #[derive(Deserialize)]
@@ -151,7 +145,7 @@ pub async fn grant(Signed(ctx, _): Signed<InApp>, Form(form): Form<GrantForm>) -
                 field: "expiresAt".into(),
                 message,
             });
-            return shares_page(ctx, state, None).await;
+            return shares_page(ctx, state).await;
         }
     };
     let reason = form.reason.trim();
@@ -168,7 +162,10 @@ pub async fn grant(Signed(ctx, _): Signed<InApp>, Form(form): Form<GrantForm>) -
         )
         .await
     {
-        Ok(_) => see_other("/app/admin/shares", Some("Shared the account.")),
+        Ok(_) => {
+            ctx.see_other("/app/admin/shares", Some("Shared the account."))
+                .await
+        }
         Err(ApiFailure::SignedOut) => ctx.fail(ApiFailure::SignedOut),
         Err(failure) => {
             state.errors = FormErrors::from_failure(failure).fold_unknown(&[
@@ -177,7 +174,7 @@ pub async fn grant(Signed(ctx, _): Signed<InApp>, Form(form): Form<GrantForm>) -
                 "expiresAt",
                 "reason",
             ]);
-            shares_page(ctx, state, None).await
+            shares_page(ctx, state).await
         }
     }
 }
@@ -205,8 +202,13 @@ pub async fn revoke(
         )
         .await
     {
-        Ok(_) => see_other("/app/admin/shares", Some("Revoked the share.")),
-        Err(ApiFailure::Refused(message)) => see_other("/app/admin/shares", Some(&message)),
+        Ok(_) => {
+            ctx.see_other("/app/admin/shares", Some("Revoked the share."))
+                .await
+        }
+        Err(ApiFailure::Refused(message)) => {
+            ctx.see_other("/app/admin/shares", Some(&message)).await
+        }
         Err(failure) => ctx.fail(failure),
     }
 }
@@ -269,6 +271,32 @@ struct PolicyPage {
     account: String,
     accounts: Vec<Choice>,
     explanation: Option<Explanation>,
+}
+
+/// How many accounts lie in these territories: one count per territory, asked in
+/// operations of at most 15 (the gateway allows 20 root fields per operation).
+async fn accounts_in(ctx: &Ctx, territories: &[Named]) -> Result<i64, ApiFailure> {
+    let mut total = 0;
+    for chunk in territories.chunks(15) {
+        let declared: Vec<String> = (0..chunk.len()).map(|i| format!("$t{i}: ID")).collect();
+        let fields: String = (0..chunk.len())
+            .map(|i| {
+                format!(
+                    "t{i}: accounts(first: 0, filter: {{ territoryId: $t{i} }}) {{ totalCount }} "
+                )
+            })
+            .collect();
+        let gql = format!("query({}) {{ {fields}}}", declared.join(", "));
+        let mut variables = json!({});
+        for (i, territory) in chunk.iter().enumerate() {
+            variables[format!("t{i}")] = json!(territory.id);
+        }
+        let data: Value = ctx.api(&gql, variables).await?;
+        total += (0..chunk.len())
+            .map(|i| data[format!("t{i}")]["totalCount"].as_i64().unwrap_or(0))
+            .sum::<i64>();
+    }
+    Ok(total)
 }
 
 pub async fn policy(Signed(ctx, _): Signed<InApp>, Query(query): Query<PolicyQuery>) -> Response {
@@ -357,22 +385,8 @@ pub async fn policy(Signed(ctx, _): Signed<InApp>, Query(query): Query<PolicyQue
             "{cause}: accountShares(first: 0, filter: {{ partnerId: $p, cause: \"{cause}\" }}) {{ totalCount }} "
         ));
     }
-    for (i, _) in partner.territories.iter().enumerate() {
-        gql.push_str(&format!(
-            "territory_{i}: accounts(first: 0, filter: {{ territoryId: $t{i} }}) {{ totalCount }} "
-        ));
-    }
     gql.push('}');
-    // The territory ids are variables, declared beside `$p`.
-    let declared: String = (0..partner.territories.len())
-        .map(|i| format!(", $t{i}: ID"))
-        .collect();
-    let gql = gql.replacen("query($p: ID!)", &format!("query($p: ID!{declared})"), 1);
-    let mut variables = json!({ "p": partner.id });
-    for (i, territory) in partner.territories.iter().enumerate() {
-        variables[format!("t{i}")] = json!(territory.id);
-    }
-    let data: Value = match ctx.api(&gql, variables).await {
+    let data: Value = match ctx.api(&gql, json!({ "p": partner.id })).await {
         Ok(data) => data,
         Err(failure) => return ctx.fail(failure),
     };
@@ -384,13 +398,10 @@ pub async fn policy(Signed(ctx, _): Signed<InApp>, Query(query): Query<PolicyQue
         })
         .collect();
     if !partner.territories.is_empty() {
-        let in_territory: i64 = (0..partner.territories.len())
-            .map(|i| {
-                data[format!("territory_{i}")]["totalCount"]
-                    .as_i64()
-                    .unwrap_or(0)
-            })
-            .sum();
+        let in_territory = match accounts_in(&ctx, &partner.territories).await {
+            Ok(n) => n,
+            Err(failure) => return ctx.fail(failure),
+        };
         page.causes.insert(
             1,
             CauseCount {

@@ -1059,6 +1059,39 @@ async fn forms_show_the_apis_field_errors_and_keep_what_was_typed() {
     assert_eq!(granted.status, 303);
     let listed = admin.ok("/app/admin/shares").await;
     assert!(listed.contains("joint tender"));
+    // Sharing from the account page returns to it; the partner then sees the account.
+    let other = "distributor2-user@southern-cross.example";
+    let other_partner = partner_id(&system, other).await;
+    let mut distributor2 = Visitor::new(&url);
+    distributor2.sign_in(other, PASSWORD).await;
+    let before = distributor2.all_ids("/portal/accounts", "acc_").await;
+    let hidden = strings(
+        &system.databases.account,
+        "SELECT id FROM accounts WHERE archived_at IS NULL",
+    )
+    .await
+    .into_iter()
+    .find(|a| !before.contains(a))
+    .expect("an account distributor 2 does not see");
+    let page = admin.ok(&format!("/app/accounts/{hidden}")).await;
+    assert!(page.contains("Share with a distributor"));
+    let shared = admin
+        .post(
+            "/app/admin/shares",
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("account", &hidden),
+                ("partner", &other_partner),
+                ("from", "account"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        shared.location.as_deref(),
+        Some(format!("/app/accounts/{hidden}").as_str())
+    );
+    let now = distributor2.ok(&format!("/portal/accounts/{hidden}")).await;
+    assert!(now.contains("Manual share"), "the portal says why: {now}");
     // The policy view explains the share for that partner and account.
     let explained = admin
         .ok(&format!(

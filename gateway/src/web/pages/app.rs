@@ -428,6 +428,7 @@ pub async fn delete_view<S: Side>(
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Account360 {
+    id: String,
     name: String,
     domain: Text,
     industry: Text,
@@ -518,6 +519,8 @@ struct AccountPage {
     articles: Vec<ArticleRef>,
     /// The interaction form, for staff who log interactions.
     interaction_form: Option<String>,
+    /// Partners to share the account with, for staff who grant shares.
+    share_partners: Vec<Choice>,
 }
 
 /// The account 360° page: one federated query across the three subgraphs (the account,
@@ -564,11 +567,37 @@ pub(crate) async fn account_page(ctx: Ctx, id: &str, form: InteractionForm) -> R
             }
         }
     }
+    // Staff who grant shares get the partners to choose from (a second, small query):
+    // distributors, the partners a manual share gives something to (ACCESS-MATRIX.md:
+    // suppliers see accounts only through the orders of their products).
+    let share_partners = if ctx.me.shares_accounts() {
+        #[derive(Deserialize)]
+        struct Partners {
+            partners: Conn<Named>,
+        }
+        ctx.api::<Partners>(
+            "query { partners(first: 200, filter: { kind: DISTRIBUTOR }, orderBy: { field: NAME, direction: ASC }) { nodes { id name } } }",
+            json!({}),
+        )
+        .await
+        .map(|p| p.partners.nodes)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| Choice {
+            value: p.id,
+            label: p.name,
+            selected: false,
+        })
+        .collect()
+    } else {
+        Vec::new()
+    };
     let refused = form.errors.any();
     let chrome = ctx.chrome(&account.name);
     let mut response = render(&AccountPage {
         chrome,
         interaction_form: ctx.me.logs_interactions().then(|| form.html(&ctx, id)),
+        share_partners,
         account,
         articles,
     });

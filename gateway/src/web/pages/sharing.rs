@@ -74,7 +74,7 @@ async fn shares_page(ctx: Ctx, state: GrantState) -> Response {
                orderBy: { field: CREATED_AT, direction: DESC }) { \
                nodes { id version account { id name } partner { id name } active expiresAt reason createdAt } } \
              accounts(first: 200, orderBy: { field: NAME, direction: ASC }) { nodes { id name } } \
-             partners(first: 200, orderBy: { field: NAME, direction: ASC }) { nodes { id name } } }",
+             partners(first: 200, filter: { kind: DISTRIBUTOR }, orderBy: { field: NAME, direction: ASC }) { nodes { id name } } }",
             json!({}),
         )
         .await
@@ -125,6 +125,9 @@ pub struct GrantForm {
     expires: String,
     #[serde(default)]
     reason: String,
+    /// `account`: the form was on the account's page, which it returns to.
+    #[serde(default)]
+    from: String,
 }
 
 pub async fn grant(Signed(ctx, _): Signed<InApp>, Form(form): Form<GrantForm>) -> Response {
@@ -163,8 +166,12 @@ pub async fn grant(Signed(ctx, _): Signed<InApp>, Form(form): Form<GrantForm>) -
         .await
     {
         Ok(_) => {
-            ctx.see_other("/app/admin/shares", Some("Shared the account."))
-                .await
+            let back = if form.from == "account" && plausible_id(&form.account) {
+                format!("/app/accounts/{}", form.account)
+            } else {
+                "/app/admin/shares".to_owned()
+            };
+            ctx.see_other(&back, Some("Shared the account.")).await
         }
         Err(ApiFailure::SignedOut) => ctx.fail(ApiFailure::SignedOut),
         Err(failure) => {

@@ -182,7 +182,7 @@ async fn main() -> anyhow::Result<()> {
     let order = first_id(&orders_html, "ord_");
     let pages: Vec<(&str, &reqwest::Client, &str, String)> = vec![
         (
-            "sales: dashboard (17 counts + interactions)",
+            "sales: dashboard (2 grouped counts, 2 counts, interactions)",
             &sales,
             &sales_cookie,
             "/app".into(),

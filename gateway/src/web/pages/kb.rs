@@ -35,11 +35,7 @@ struct ArticleRow {
 
 impl ArticleRow {
     fn audience_names(&self) -> String {
-        self.audiences
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
+        super::joined(&self.audiences)
     }
 }
 
@@ -138,11 +134,7 @@ struct ProductName {
 
 impl Article {
     fn audience_names(&self) -> String {
-        self.audiences
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
+        super::joined(&self.audiences)
     }
     /// The Markdown body as safe HTML.
     fn body_html(&self) -> String {

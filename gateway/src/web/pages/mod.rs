@@ -115,6 +115,15 @@ impl fmt::Display for Label {
     }
 }
 
+/// Enum values in words, comma-separated ("Supplier, Public").
+pub(crate) fn joined(labels: &[Label]) -> String {
+    labels
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// `CLOSED_WON` → "Closed won".
 pub(crate) fn words(value: &str) -> String {
     // Abbreviations stay as they are.

@@ -1021,6 +1021,47 @@ async fn forms_show_the_apis_field_errors_and_keep_what_was_typed() {
         .await;
     assert!(article.contains("Returns for damaged goods") && article.contains("Distributor"));
 
+    // Two people edit the same article: the second save is refused with the API's words,
+    // keeps what was typed, and carries the current version, so saving again works.
+    let article_path = created_page
+        .location
+        .as_deref()
+        .expect("article")
+        .to_owned();
+    let edit_path = format!("{article_path}/edit");
+    let first = marketing.ok(&edit_path).await;
+    let second = marketing.ok(&edit_path).await;
+    let version = |html: &str| attr_after(html, "name=\"version\"", "value").expect("version");
+    let save = |title: &'static str, html: &str| {
+        vec![
+            ("csrf", csrf_of(html)),
+            ("version", version(html)),
+            ("title", title.to_owned()),
+            ("body", "How to file a return.".to_owned()),
+            ("audience", "INTERNAL".to_owned()),
+            ("status", "DRAFT".to_owned()),
+        ]
+    };
+    let form = save("Returns: first edit", &first);
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(marketing.post(&edit_path, &form).await.status, 303);
+    let form = save("Returns: second edit", &second);
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let conflict = marketing.post(&edit_path, &form).await;
+    assert_eq!(conflict.status, 422, "{}", conflict.html);
+    assert!(conflict.html.contains("changed by someone else"));
+    assert!(conflict.html.contains("Returns: second edit"));
+    assert_ne!(version(&conflict.html), version(&second));
+    let form = save("Returns: second edit", &conflict.html);
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(marketing.post(&edit_path, &form).await.status, 303);
+    assert!(
+        marketing
+            .ok(&article_path)
+            .await
+            .contains("Returns: second edit")
+    );
+
     // An admin's share with a past end date: the field says why.
     let mut admin = Visitor::new(&url);
     admin.sign_in("admin@crm.example", PASSWORD).await;

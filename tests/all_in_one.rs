@@ -1293,3 +1293,51 @@ async fn grouped_counts_count_the_callers_slice() {
     assert!(compared > 10);
     finish(system, created).await;
 }
+
+/// A manual share the policy turns into nothing (to a supplier, under ACCESS-MATRIX.md) is
+/// refused with a clear field error; one to a distributor is stored.
+#[tokio::test]
+async fn a_manual_share_must_give_the_partner_something() {
+    let (system, _dir, created) = system_with_settings(20, Default::default()).await;
+    let url = system.public.url();
+    let client = reqwest::Client::new();
+    let (_, found) = gateway(
+        &client,
+        &url,
+        "{ accounts(first: 1) { nodes { id } } \
+           suppliers: partners(first: 1, filter: { kind: SUPPLIER }) { nodes { id } } \
+           distributors: partners(first: 1, filter: { kind: DISTRIBUTOR }) { nodes { id } } }",
+        json!({}),
+    )
+    .await;
+    let account = &found["data"]["accounts"]["nodes"][0]["id"];
+    let grant = "mutation($a: ID!, $p: ID!) { grantAccountShare(input: { accountId: $a, partnerId: $p }) { id cause } }";
+    let (_, refused) = gateway(
+        &client,
+        &url,
+        grant,
+        json!({ "a": account, "p": found["data"]["suppliers"]["nodes"][0]["id"] }),
+    )
+    .await;
+    let error = &refused["errors"][0];
+    assert_eq!(error["extensions"]["code"], "VALIDATION", "{refused}");
+    assert_eq!(error["extensions"]["field"], "input.partnerId");
+    assert!(
+        error["message"]
+            .as_str()
+            .expect("message")
+            .contains("gives a supplier nothing")
+    );
+    let (_, granted) = gateway(
+        &client,
+        &url,
+        grant,
+        json!({ "a": account, "p": found["data"]["distributors"]["nodes"][0]["id"] }),
+    )
+    .await;
+    assert_eq!(
+        granted["data"]["grantAccountShare"]["cause"], "manual_share",
+        "{granted}"
+    );
+    finish(system, created).await;
+}

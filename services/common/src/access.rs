@@ -45,6 +45,23 @@ pub async fn decide(who: &Principal, ty: &str, action: Action) -> ApiResult<Deci
     ))
 }
 
+/// Whether the policy in force grants `scope` on `ty` for `action` to any role of
+/// `domain` (a manual share is worth storing only if some partner role reads by it).
+pub async fn domain_is_granted(
+    domain: Domain,
+    ty: &str,
+    action: Action,
+    scope: Scope,
+) -> ApiResult<bool> {
+    let policy = crm_policies::current().await.map_err(ApiError::internal)?;
+    Ok(domain.roles().iter().any(|role| {
+        policy
+            .decide(domain, role, ty, action)
+            .scopes()
+            .contains(&scope)
+    }))
+}
+
 /// The decision of several roles: a deny wins, else the union of the grants.
 pub fn combine(decisions: impl IntoIterator<Item = Decision>) -> Decision {
     let mut grants: Vec<Grant> = Vec::new();

@@ -145,6 +145,7 @@ impl AccountShareMutation {
         ensure_exists::<account::Entity>(ctx, "input.accountId", &input.account_id).await?;
         // The partner is named by an internal user, who may read every partner.
         ensure_exists::<partner::Entity>(ctx, "input.partnerId", &input.partner_id).await?;
+        gives_something(ctx, &input.partner_id).await?;
         if input.expires_at.is_some_and(|at| at <= access::now()) {
             return Err(ApiError::validation("input.expiresAt", "must be in the future").into());
         }
@@ -187,6 +188,36 @@ impl AccountShareMutation {
         crm_service_common::db::commit(txn).await?;
         tracing::info!(share = %model.id, by = %Principal::of(ctx).subject, "revoked a manual account share");
         Ok(AccountShare(model))
+    }
+}
+
+/// A manual share must give the partner something: some role of its side must be allowed
+/// to read accounts in the `manual_share` scope under the policy in force (under
+/// ACCESS-MATRIX.md, distributors; suppliers see accounts only through their products).
+/// A share that grants nothing is refused rather than stored as a promise it cannot keep.
+async fn gives_something(ctx: &Context<'_>, partner_id: &str) -> ApiResult<()> {
+    let Some(found) = load::<partner::Entity>(ctx, partner_id).await? else {
+        return Err(ApiError::validation(
+            "input.partnerId",
+            "refers to a record that does not exist",
+        ));
+    };
+    let domain = match found.kind {
+        crate::domain::PartnerKind::Supplier => access::Domain::Supplier,
+        crate::domain::PartnerKind::Distributor => access::Domain::Distributor,
+    };
+    if access::domain_is_granted(domain, "Account", access::Action::Read, Scope::ManualShare)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(ApiError::validation(
+            "input.partnerId",
+            format!(
+                "the access policy in force gives a {} nothing through a manual share",
+                domain.as_str()
+            ),
+        ))
     }
 }
 

@@ -299,6 +299,9 @@ impl MigrationTrait for CreateWebSessions {
         )
         .await?;
         index(m, "web_sessions", &["user_id"], false).await?;
+        // Expired sessions are swept by these (at each sign-in), not by a scan.
+        index(m, "web_sessions", &["last_seen_at"], false).await?;
+        index(m, "web_sessions", &["created_at"], false).await?;
         // A named list view (filters, sort) of one user on one list page.
         m.create_table(
             Table::create()

@@ -210,10 +210,6 @@ impl Area {
             Self::Portal => "/portal",
         }
     }
-
-    fn prefix(self) -> &'static str {
-        self.home()
-    }
 }
 
 /// One link of the main navigation.

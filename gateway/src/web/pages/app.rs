@@ -366,7 +366,7 @@ pub struct SaveViewForm {
 fn view_page(area: Area, page: &str) -> Option<String> {
     ["accounts", "orders"]
         .contains(&page)
-        .then(|| format!("{}/{page}", area.prefix()))
+        .then(|| format!("{}/{page}", area.home()))
 }
 
 pub async fn save_view<S: Side>(

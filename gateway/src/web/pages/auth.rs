@@ -186,7 +186,7 @@ async fn open_session(
     match web.sessions.open(api).await {
         Ok((cookie_value, _)) => {
             let target = safe_next(next)
-                .filter(|n| n == area.home() || n.starts_with(&format!("{}/", area.prefix())))
+                .filter(|n| n == area.home() || n.starts_with(&format!("{}/", area.home())))
                 .unwrap_or_else(|| area.home().to_owned());
             let mut response = Redirect::to(&target).into_response();
             let name = web.session_cookie_name(headers);

@@ -54,7 +54,7 @@ impl InteractionForm {
                 .collect()
         };
         let view = InteractionFormView {
-            action: format!("{}/accounts/{account_id}", ctx.area.prefix()),
+            action: format!("{}/accounts/{account_id}", ctx.area.home()),
             csrf: &ctx.session.csrf_token,
             internal: ctx.area == Area::App,
             form: self,
@@ -115,7 +115,7 @@ pub async fn log<S: Side>(
     {
         Ok(_) => {
             ctx.see_other(
-                &format!("{}/accounts/{id}", ctx.area.prefix()),
+                &format!("{}/accounts/{id}", ctx.area.home()),
                 Some("Interaction logged."),
             )
             .await

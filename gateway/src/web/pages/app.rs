@@ -286,12 +286,7 @@ async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> Response {
         territories: Conn<Named>,
         saved_views: Vec<SavedView>,
     }
-    let variables = json!({
-        "first": 25,
-        "after": param(&query.after),
-        "filter": Value::Object(filter),
-        "orderBy": { "field": sort, "direction": if desc { "DESC" } else { "ASC" } },
-    });
+    let variables = super::list_variables(&query.after, filter, &sort, desc);
     let data: Data = match ctx.api(&gql, variables).await {
         Ok(data) => data,
         Err(failure) => return ctx.fail(failure),

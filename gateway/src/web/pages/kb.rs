@@ -406,14 +406,25 @@ pub async fn edit_form(Signed(ctx, _): Signed<InApp>, Path(id): Path<String>) ->
         tags: article.tags.join(", "),
         audience: article.audiences.iter().map(|a| a.0.clone()).collect(),
     };
+    edit_page(&ctx, &id, &article, &form, FormErrors::default())
+}
+
+/// The edit form of `article`, with `form`'s values and the API's `errors`.
+fn edit_page(
+    ctx: &Ctx,
+    id: &str,
+    article: &Article,
+    form: &ArticleForm,
+    errors: FormErrors,
+) -> Response {
     form_page(
-        &ctx,
+        ctx,
         &format!("Edit: {}", article.title),
         format!("/app/kb/{id}/edit"),
         format!("/app/kb/{id}"),
-        &form,
-        &status_choices(&article),
-        FormErrors::default(),
+        form,
+        &status_choices(article),
+        errors,
     )
 }
 
@@ -443,18 +454,9 @@ pub async fn update(
             // Someone saved the article meanwhile: the API says so; the form keeps this
             // edit and now carries the current version, so saving again overwrites theirs
             // knowingly (the message says what happened).
-            if form.version != article.version {
-                form.version = article.version;
-            }
-            form_page(
-            &ctx,
-            &format!("Edit: {}", article.title),
-            format!("/app/kb/{id}/edit"),
-            format!("/app/kb/{id}"),
-            &form,
-            &status_choices(&article),
-            FormErrors::from_failure(failure).fold_unknown(FORM_FIELDS),
-        )
+            form.version = article.version;
+            let errors = FormErrors::from_failure(failure).fold_unknown(FORM_FIELDS);
+            edit_page(&ctx, &id, &article, &form, errors)
         }
     }
 }

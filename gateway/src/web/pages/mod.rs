@@ -296,6 +296,21 @@ pub(crate) fn thousands(n: i64) -> String {
     if n < 0 { format!("-{out}") } else { out }
 }
 
+/// The variables of a list page's operation: 25 rows after `after`, filtered and sorted.
+pub(crate) fn list_variables(
+    after: &Option<String>,
+    filter: serde_json::Map<String, serde_json::Value>,
+    sort: &str,
+    desc: bool,
+) -> serde_json::Value {
+    serde_json::json!({
+        "first": 25,
+        "after": param(after),
+        "filter": serde_json::Value::Object(filter),
+        "orderBy": { "field": sort, "direction": if desc { "DESC" } else { "ASC" } },
+    })
+}
+
 /// The links between a list's pages: to the next page (when there is one) and back to the
 /// first (when this is not it), both keeping the list's filters (`filters`, a query string).
 pub(crate) fn pager(

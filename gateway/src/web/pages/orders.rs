@@ -103,12 +103,7 @@ async fn orders_page(ctx: Ctx, query: OrdersQuery) -> Response {
         orders: Conn<OrderRow>,
         saved_views: Vec<SavedView>,
     }
-    let variables = json!({
-        "first": 25,
-        "after": param(&query.after),
-        "filter": Value::Object(filter),
-        "orderBy": { "field": sort, "direction": if desc { "DESC" } else { "ASC" } },
-    });
+    let variables = super::list_variables(&query.after, filter, &sort, desc);
     let data: Data = match ctx.api(&gql, variables).await {
         Ok(data) => data,
         Err(failure) => return ctx.fail(failure),

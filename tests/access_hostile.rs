@@ -11,8 +11,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use crm_e2e::gateway_as;
 use crm_e2e::world::{Canaries, Canary, Rng, StaffedSystem, add_world, canaries_in, may_see, user};
-use crm_gateway::system::GatewaySettings;
 use crm_oracle::{Persona, World};
+use crm_system::GatewaySettings;
 use serde_json::{Value, json};
 
 /// One generated attack: its class, and how it is sent.
@@ -242,7 +242,7 @@ async fn no_partner_persona_sees_a_canary_it_must_not_and_each_sees_its_own() {
             "partner_admin",
         ),
     ];
-    crm_gateway::identity::seed(&system.databases.identity, &users)
+    crm_identity::seed(&system.databases.identity, &users)
         .await
         .expect("users");
     system
@@ -423,7 +423,7 @@ async fn explanations_name_the_rule_and_the_cause_and_follow_a_revoked_share() {
     let replayed = crm_account::shares::rebuild(
         &system.databases.account,
         crm_service_common::events::EventBus::Memory(Default::default()),
-        crm_gateway::system::order_feed(&system.subgraphs, &system.keys).expect("feed"),
+        crm_system::order_feed(&system.subgraphs, &system.keys).expect("feed"),
     )
     .await
     .map_err(|e| e.message())
@@ -436,7 +436,7 @@ async fn explanations_name_the_rule_and_the_cause_and_follow_a_revoked_share() {
     );
     let url = system.public.url();
     let client = reqwest::Client::new();
-    let users = crm_gateway::identity::all_users(&system.databases.identity)
+    let users = crm_identity::all_users(&system.databases.identity)
         .await
         .expect("users");
     let first = |kind: &str, role: &str| {
@@ -446,9 +446,8 @@ async fn explanations_name_the_rule_and_the_cause_and_follow_a_revoked_share() {
             .cloned()
             .expect("a demo user")
     };
-    let token = |user: &crm_gateway::identity::user::Model| {
-        system.identity.issuer.issue(&user.id, None, 900)
-    };
+    let token =
+        |user: &crm_identity::user::Model| system.identity.issuer.issue(&user.id, None, 900);
     let supplier = first("supplier", "partner_user");
     let distributor = first("distributor", "partner_user");
     let admin = first("internal", "admin");

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crm_e2e::gateway_as;
 use crm_e2e::world::{Canaries, INTERNAL_ROLES, Rng, StaffedSystem, add_world, user};
-use crm_gateway::identity::DemoUser;
+use crm_identity::DemoUser;
 use crm_oracle::{Persona, World};
 use serde_json::{Value, json};
 
@@ -270,7 +270,7 @@ struct Check<'a> {
     account_url: &'a str,
     world: &'a World,
     now: i64,
-    system: &'a crm_gateway::system::AllInOne,
+    system: &'a crm_system::AllInOne,
 }
 
 impl Check<'_> {
@@ -329,7 +329,7 @@ async fn what_every_persona_sees_equals_the_oracle_of_the_access_matrix() {
                 Persona::Internal { .. } => unreachable!("partners only"),
             })
             .collect();
-        crm_gateway::identity::seed(&system.databases.identity, &users)
+        crm_identity::seed(&system.databases.identity, &users)
             .await
             .expect("partner users");
         partner_personas.extend(personas);
@@ -369,9 +369,11 @@ async fn what_every_persona_sees_equals_the_oracle_of_the_access_matrix() {
     }
     // An expiring share stops granting at its expiry: move the services' clock past it and
     // ask every distributor again.
-    crm_service_common::access::set_clock(Some(
-        chrono::DateTime::from_timestamp(now + 7200, 0).expect("time"),
-    ));
+    crm_service_common::clock::set(Some(std::sync::Arc::new(
+        crm_service_common::clock::ManualClock::at(
+            chrono::DateTime::from_timestamp(now + 7200, 0).expect("time"),
+        ),
+    )));
     let later = Check {
         client: &client,
         url: &url,
@@ -398,7 +400,7 @@ async fn what_every_persona_sees_equals_the_oracle_of_the_access_matrix() {
             expiry_cases += check_persona(&later, persona, &token, &[], &[]).await;
         }
     }
-    crm_service_common::access::set_clock(None);
+    crm_service_common::clock::set(None);
     crm_e2e::report(
         "access_oracle",
         &format!(

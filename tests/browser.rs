@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crm_e2e::{finish, report, system_with_settings};
-use crm_gateway::system::GatewaySettings;
+use crm_system::GatewaySettings;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::json;
 
@@ -104,7 +104,7 @@ async fn the_ui_in_a_real_browser() {
     )
     .await;
     let facts = json!({
-        "password": crm_gateway::identity::DEMO_PASSWORD,
+        "password": crm_identity::DEMO_PASSWORD,
         "sales": "sales@crm.example",
         "admin": "admin@crm.example",
         "supplier": supplier,

@@ -7,7 +7,7 @@ pub mod world;
 
 use std::net::SocketAddr;
 
-use crm_gateway::system::{DemoWorld, Storage};
+use crm_system::{DemoWorld, Storage};
 use serde_json::{Value, json};
 
 /// Fresh storage: a temp directory of SQLite files, or a new PostgreSQL database when
@@ -22,7 +22,7 @@ pub async fn fresh_storage() -> (Storage, tempfile::TempDir, Option<String>) {
                 "crm_e2e_{}",
                 &uuid::Uuid::new_v4().simple().to_string()[..12]
             );
-            let fresh = crm_gateway::system::create_database(&url, &name)
+            let fresh = crm_system::create_database(&url, &name)
                 .await
                 .expect("create database");
             created = Some(name);
@@ -48,13 +48,13 @@ pub async fn fresh_storage() -> (Storage, tempfile::TempDir, Option<String>) {
 /// Drops a database `fresh_storage` created, once nothing uses it any more.
 pub async fn drop_database(name: &str) {
     if let Ok(url) = std::env::var("DATABASE_URL") {
-        crm_gateway::system::drop_database(&url, name)
+        crm_system::drop_database(&url, name)
             .await
             .expect("drop database");
     }
 }
 
-pub async fn close(dbs: &crm_gateway::system::Databases) {
+pub async fn close(dbs: &crm_system::Databases) {
     dbs.account.close_by_ref().await.ok();
     dbs.order_visibility.close_by_ref().await.ok();
     dbs.knowledge_base.close_by_ref().await.ok();
@@ -92,7 +92,7 @@ pub async fn admin_bearer(client: &reqwest::Client, url: &str) -> String {
         url,
         None,
         "mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { accessToken } }",
-        json!({ "e": "admin@crm.example", "p": crm_gateway::identity::DEMO_PASSWORD }),
+        json!({ "e": "admin@crm.example", "p": crm_identity::DEMO_PASSWORD }),
     )
     .await;
     let token = body["data"]["signIn"]["accessToken"]
@@ -141,23 +141,18 @@ pub async fn gateway_as(
 /// A seeded all-in-one whose gateway (door and engine) is set as given.
 pub async fn system_with_settings(
     accounts: usize,
-    settings: crm_gateway::system::GatewaySettings,
-) -> (
-    crm_gateway::system::AllInOne,
-    tempfile::TempDir,
-    Option<String>,
-) {
+    settings: crm_system::GatewaySettings,
+) -> (crm_system::AllInOne, tempfile::TempDir, Option<String>) {
     let (storage, dir, created) = fresh_storage().await;
     let any_port: SocketAddr = "127.0.0.1:0".parse().expect("addr");
     let world = DemoWorld { seed: 3, accounts };
-    let system =
-        crm_gateway::system::start_all_in_one_with(&storage, any_port, Some(world), settings)
-            .await
-            .expect("start");
+    let system = crm_system::start_all_in_one_with(&storage, any_port, Some(world), settings)
+        .await
+        .expect("start");
     (system, dir, created)
 }
 
-pub async fn finish(system: crm_gateway::system::AllInOne, created: Option<String>) {
+pub async fn finish(system: crm_system::AllInOne, created: Option<String>) {
     close(&system.databases).await;
     system.stop().await.expect("stop");
     if let Some(name) = created {

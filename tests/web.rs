@@ -7,10 +7,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crm_e2e::{finish, report, system_with_settings};
-use crm_gateway::system::{AllInOne, GatewaySettings};
+use crm_system::{AllInOne, GatewaySettings};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
-const PASSWORD: &str = crm_gateway::identity::DEMO_PASSWORD;
+const PASSWORD: &str = crm_identity::DEMO_PASSWORD;
 
 /// A browser without JavaScript: keeps cookies, does not follow redirects.
 struct Visitor {
@@ -1161,11 +1161,21 @@ async fn partner_admins_invite_and_deactivate_colleagues_and_views_are_saved() {
             ],
         )
         .await;
-    assert_eq!(invited.status, 200, "{}", invited.html);
+    // Post, redirect, get: the page the form leads to shows the link once, and reloading
+    // it creates no second invitation.
+    assert_eq!(invited.status, 303, "{}", invited.html);
+    assert_eq!(invited.location.as_deref(), Some("/portal/users"));
+    let shown = admin.ok("/portal/users").await;
     let marker = "data-field=\"invitation-link\">";
-    let start = invited.html.find(marker).expect("the link") + marker.len();
-    let link = invited.html[start..start + invited.html[start..].find('<').expect("end")]
-        .replace("&amp;", "&");
+    let start = shown.find(marker).expect("the link") + marker.len();
+    let link = shown[start..start + shown[start..].find('<').expect("end")].replace("&amp;", "&");
+    let reloaded = admin.ok("/portal/users").await;
+    assert!(!reloaded.contains(marker), "the link is shown once");
+    assert_eq!(
+        reloaded.matches("new.colleague@northwind.example").count(),
+        1,
+        "one invitation listed: a reload invites nobody twice"
+    );
     // A link to send: absolute, to this site.
     let link = link
         .strip_prefix(&url)
@@ -1498,6 +1508,102 @@ async fn portal_account_pages_show_only_what_the_partner_may_see() {
     report(
         "web-portal-accounts",
         &format!("contact details checked against consent: {contacts_checked}\n"),
+    );
+    finish(system, created).await;
+}
+
+/// Every GraphQL request the gateway has answered so far, whatever its outcome.
+fn gateway_requests(system: &AllInOne) -> u64 {
+    system
+        .engine
+        .metrics
+        .render(0)
+        .lines()
+        .filter(|line| line.starts_with("crm_gateway_requests_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn every_page_is_one_pass_through_the_gateway() {
+    let (system, _dir, created) = system().await;
+    let url = system.public.url();
+    // The pages as the web router itself lists them.
+    let pages = crm_web::page_paths();
+    let staff = ["admin", "management", "sales", "marketing", "support"]
+        .map(|persona| format!("{persona}@crm.example"));
+    let partners = [SUPPLIER, SUPPLIER_ADMIN, DISTRIBUTOR, DISTRIBUTOR_ADMIN].map(str::to_owned);
+    let mut lines = Vec::new();
+    for email in staff.iter().chain(&partners) {
+        let mut visitor = Visitor::new(&url);
+        let landed = visitor.sign_in(email, PASSWORD).await;
+        let home = landed.location.expect("signed in to a home page");
+        // The ids of the records each list showed, for the record pages below it.
+        let mut listed: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut walked = 0;
+        for path in pages
+            .iter()
+            .filter(|p| **p == home || p.starts_with(&format!("{home}/")))
+        {
+            let path = match path.split_once("/{id}") {
+                Some((list, rest)) => {
+                    let Some(id) = listed.get(list).and_then(|ids| ids.iter().next()) else {
+                        continue;
+                    };
+                    format!("{list}/{id}{rest}")
+                }
+                None => (*path).to_owned(),
+            };
+            let before = gateway_requests(&system);
+            let page = visitor.get(&path).await;
+            let passes = gateway_requests(&system) - before;
+            match page.status {
+                200 => assert_eq!(passes, 1, "{email} GET {path}: {passes} passes"),
+                // A page the policy does not give this persona is refused before asking.
+                403 => assert_eq!(passes, 0, "{email} GET {path}: refused after {passes}"),
+                other => panic!("{email} GET {path}: {other} {:?}", page.location),
+            }
+            let ids: BTreeSet<String> = ["acc_", "ord_", "art_"]
+                .iter()
+                .flat_map(|prefix| data_ids(&page.html, prefix))
+                .collect();
+            listed.insert(path.clone(), ids);
+            walked += 1;
+        }
+        lines.push(format!("{email}: {walked} pages, one pass each"));
+        assert!(walked >= 5, "{email} walked only {walked} pages");
+    }
+    report("web-one-pass", &lines.join("\n"));
+    finish(system, created).await;
+}
+
+#[tokio::test]
+async fn an_unknown_address_gets_the_apps_own_not_found_page() {
+    let (system, _dir, created) = system().await;
+    let url = system.public.url();
+    let mut anonymous = Visitor::new(&url);
+    let page = anonymous.get("/no/such/page").await;
+    assert_eq!(page.status, 404);
+    assert!(page.html.contains("Page not found"), "{}", page.html);
+    let mut sales = Visitor::new(&url);
+    sales.sign_in("sales@crm.example", PASSWORD).await;
+    let page = sales.get("/app/no-such-page").await;
+    assert_eq!(page.status, 404);
+    assert!(page.html.contains("Page not found"));
+    // With the signed-in user's navigation.
+    assert!(
+        page.html.contains("href=\"/app/accounts\""),
+        "{}",
+        page.html
+    );
+    let mut distributor = Visitor::new(&url);
+    distributor.sign_in(DISTRIBUTOR, PASSWORD).await;
+    let page = distributor.get("/portal/nothing-here").await;
+    assert_eq!(page.status, 404);
+    assert!(
+        page.html.contains("href=\"/portal/orders\""),
+        "{}",
+        page.html
     );
     finish(system, created).await;
 }

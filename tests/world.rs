@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crm_gateway::identity::DemoUser;
+use crm_identity::DemoUser;
 use crm_oracle::{
     Account, Contact, Interaction, Line, ManualShare, Order, Partner, PartnerKind, Persona,
     Product, Shipment, World,
@@ -426,7 +426,7 @@ pub fn user(id: &str, kind: &'static str, partner: Option<String>, role: &str) -
 /// An all-in-one with no demo world and one internal user per department
 /// (`usr_<role>`), and the admin's API client; `token` signs any directory user in.
 pub struct StaffedSystem {
-    pub system: crm_gateway::system::AllInOne,
+    pub system: crm_system::AllInOne,
     pub api: Api,
     pub created: Option<String>,
     _dir: tempfile::TempDir,
@@ -435,11 +435,11 @@ pub struct StaffedSystem {
 impl StaffedSystem {
     pub async fn start() -> Self {
         let (storage, dir, created) = crate::fresh_storage().await;
-        let system = crm_gateway::system::start_all_in_one_with(
+        let system = crm_system::start_all_in_one_with(
             &storage,
             "127.0.0.1:0".parse().expect("addr"),
             None,
-            crm_gateway::system::GatewaySettings::default(),
+            crm_system::GatewaySettings::default(),
         )
         .await
         .expect("start");
@@ -447,7 +447,7 @@ impl StaffedSystem {
             .iter()
             .map(|role| user(&format!("usr_{role}"), "internal", None, role))
             .collect();
-        crm_gateway::identity::seed(&system.databases.identity, &staff)
+        crm_identity::seed(&system.databases.identity, &staff)
             .await
             .expect("staff");
         let api = Api {

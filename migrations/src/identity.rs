@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateInvitations),
             Box::new(CreatePolicyVersions),
             Box::new(CreateWebSessions),
+            Box::new(AddWebSessionCaller),
         ]
     }
 }
@@ -325,5 +326,56 @@ impl MigrationTrait for CreateWebSessions {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// The signed-in caller as the web UI shows it (`me`: name, organisation, what the policy
+/// lets it do), kept with the web session so that a page is one pass through the gateway;
+/// it is asked again when the policy version changes or the session is renewed. And the
+/// secret a form just created (an API key's, an invitation's link), kept for the one page
+/// the form redirects to, so that reloading that page creates nothing twice.
+struct AddWebSessionCaller;
+
+impl MigrationName for AddWebSessionCaller {
+    fn name(&self) -> &str {
+        "m20261205_000001_web_session_caller"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddWebSessionCaller {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("web_sessions")
+                .add_column(ColumnDef::new("caller").text().null())
+                .to_owned(),
+        )
+        .await?;
+        // SQLite adds one column per ALTER TABLE.
+        m.alter_table(
+            Table::alter()
+                .table("web_sessions")
+                .add_column(ColumnDef::new("reveal").text().null())
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("web_sessions")
+                .drop_column("reveal")
+                .to_owned(),
+        )
+        .await?;
+        m.alter_table(
+            Table::alter()
+                .table("web_sessions")
+                .drop_column("caller")
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -62,6 +62,17 @@ fn owned_account_ids(who: &Principal) -> sea_orm::sea_query::SelectStatement {
         .to_owned()
 }
 
+/// Whether `who` may grant a share of `account`: the scopes of its sharing-grant write
+/// rules, applied to this account (what the `ShareGrant` scopes below mean on share rows).
+pub async fn may_share(who: &Principal, account: &account::Model) -> ApiResult<bool> {
+    let decision = crm_service_common::access::decide(who, "ShareGrant", Action::Write).await?;
+    Ok(decision.scopes().into_iter().any(|scope| match scope {
+        Scope::All => true,
+        Scope::OnOwnedAccounts => account.owner_user_id.as_deref() == Some(who.subject.as_str()),
+        _ => false,
+    }))
+}
+
 /// `account_id` in the accounts `who` may read.
 async fn on_visible_accounts(
     column: impl sea_orm::sea_query::IntoColumnRef,

@@ -13,18 +13,7 @@ use crm_service_common::seed::{World, epoch, insert_all};
 use crate::domain::*;
 use crate::entity::*;
 
-/// A demo partner organisation, for the identity seed.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SeededPartner {
-    pub id: String,
-    pub name: String,
-    pub kind: PartnerKind,
-    /// The persona prefix of its users' emails, e.g. `supplier1`.
-    pub persona: String,
-    pub email_domain: String,
-    /// Codes of the territories it covers (distributors).
-    pub territories: Vec<String>,
-}
+pub use crm_service_common::seed::{INTERNAL_USERS, SeededPartner};
 
 /// A demo account, for the seeds of the services that refer to accounts.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,15 +38,6 @@ pub struct SeedSummary {
     pub cases: usize,
 }
 
-/// Internal users who own records: `(id, persona)`; the identity seed creates them.
-pub const INTERNAL_USERS: &[(&str, &str)] = &[
-    ("usr_admin", "admin"),
-    ("usr_management", "management"),
-    ("usr_sales", "sales"),
-    ("usr_sales2", "sales2"),
-    ("usr_marketing", "marketing"),
-    ("usr_support", "support"),
-];
 pub const SALES_OWNERS: &[&str] = &["usr_sales", "usr_sales2", "usr_management"];
 
 pub const TERRITORIES: &[(&str, &str)] = &[
@@ -296,7 +276,7 @@ pub async fn demo_refs(
         partners.push(SeededPartner {
             id: partner.id,
             name: partner.name,
-            kind: partner.kind,
+            kind: side(partner.kind),
             persona: persona.to_string(),
             email_domain: domain.to_string(),
             territories,
@@ -383,7 +363,7 @@ pub async fn seed(
         summary.partners.push(SeededPartner {
             id: partner_id,
             name: name.to_string(),
-            kind: *kind,
+            kind: side(*kind),
             persona: persona.to_string(),
             email_domain: domain.to_string(),
             territories: covers.iter().map(|c| c.to_string()).collect(),
@@ -405,7 +385,7 @@ pub async fn seed(
     let distributor_ids: Vec<String> = summary
         .partners
         .iter()
-        .filter(|p| p.kind == PartnerKind::Distributor)
+        .filter(|p| p.kind == side(PartnerKind::Distributor))
         .map(|p| p.id.clone())
         .collect();
 
@@ -633,4 +613,12 @@ pub async fn seed(
     publish_seed_events(&txn).await?;
     txn.commit().await?;
     Ok(summary)
+}
+
+/// The side of the business a partner kind is on, as the other services' seeds read it.
+fn side(kind: PartnerKind) -> crm_service_common::principal::PrincipalKind {
+    match kind {
+        PartnerKind::Supplier => crm_service_common::principal::PrincipalKind::Supplier,
+        PartnerKind::Distributor => crm_service_common::principal::PrincipalKind::Distributor,
+    }
 }

@@ -10,6 +10,7 @@
 
 use async_graphql::Context;
 use chrono::{DateTime, Utc};
+use crm_contract::ErrorCode;
 use sea_orm::sea_query::{Condition, Expr, SimpleExpr};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, ExprTrait};
 
@@ -111,22 +112,8 @@ pub fn hidden_field(field: &str) -> ApiError {
     ApiError::validation(field, "is not available to you")
 }
 
-/// A moved clock, when a test set one: share expiry is decided with [`now`].
-static CLOCK: std::sync::RwLock<Option<DateTime<Utc>>> = std::sync::RwLock::new(None);
-
-/// The time scopes are evaluated at: now, unless a test moved the clock.
-pub fn now() -> DateTime<Utc> {
-    CLOCK
-        .read()
-        .unwrap_or_else(|e| e.into_inner())
-        .unwrap_or_else(crate::record::now)
-}
-
-/// Moves this process's scope clock (`None`: back to real time). For tests of expiry; a
-/// test that moves it runs in a test binary of its own.
-pub fn set_clock(at: Option<DateTime<Utc>>) {
-    *CLOCK.write().unwrap_or_else(|e| e.into_inner()) = at;
-}
+/// The time scopes are evaluated at (a share expires by it): the process's clock.
+pub use crate::clock::now;
 
 /// A record type the policy speaks of, and what each scope means on its table.
 pub trait Scoped: Record
@@ -259,6 +246,33 @@ where
     )
 }
 
+/// What the caller may do with one record it can see, from the policy's write scopes: the
+/// UI offers an action only where this says so (it never re-codes the policy).
+#[derive(async_graphql::SimpleObject, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[graphql(shareable)]
+pub struct RecordMay {
+    /// The record is in one of the caller's write scopes for its type.
+    pub update: bool,
+    /// Archiving is a change: the same write scopes decide it.
+    pub archive: bool,
+}
+
+/// What the caller may do with the `E` record `id` (nothing, for a record it cannot see).
+pub async fn may_on<E: Scoped, C: ConnectionTrait>(
+    ctx: &Context<'_>,
+    db: &C,
+    id: &str,
+) -> ApiResult<RecordMay>
+where
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    let writable = row_in::<E, C>(db, id, visible_in::<E>(ctx, Action::Write).await?).await?;
+    Ok(RecordMay {
+        update: writable,
+        archive: writable,
+    })
+}
+
 /// Before changing the record `id`: `NOT_FOUND` when the caller cannot see it (exactly as
 /// for a record that does not exist), `FORBIDDEN` when it can see it but not change it.
 pub async fn check_writable<E: Scoped, C: ConnectionTrait>(
@@ -307,7 +321,7 @@ pub async fn check_may_write(ctx: &Context<'_>, ty: &'static str) -> ApiResult<(
 
 pub fn forbidden(ty: &str) -> ApiError {
     ApiError::denied(
-        "FORBIDDEN",
+        ErrorCode::Forbidden,
         format!("you may not change this {ty} (or create one like it)"),
     )
 }

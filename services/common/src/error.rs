@@ -5,6 +5,7 @@
 //! client only as `INTERNAL` plus that id: a raw database message never leaves the process.
 
 use async_graphql::ErrorExtensions;
+use crm_contract::ErrorCode;
 use sea_orm::{DbErr, SqlErr};
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -30,7 +31,7 @@ pub enum ApiError {
     /// The caller may not do this, or must sign in first: `code` says which
     /// (`UNAUTHENTICATED`, `FORBIDDEN`, `INVALID_CREDENTIALS`, `TOO_MANY_ATTEMPTS`, …).
     Denied {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
     },
     Internal {
@@ -46,7 +47,7 @@ impl ApiError {
         }
     }
 
-    pub fn denied(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn denied(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::Denied {
             code,
             message: message.into(),
@@ -74,15 +75,15 @@ impl ApiError {
         }
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Validation { .. } => "VALIDATION",
-            Self::NotFound => "NOT_FOUND",
-            Self::VersionConflict { .. } => "VERSION_CONFLICT",
-            Self::Duplicate { .. } => "DUPLICATE",
-            Self::InvalidState { .. } => "INVALID_STATE",
-            Self::Denied { code, .. } => code,
-            Self::Internal { .. } => "INTERNAL",
+            Self::Validation { .. } => ErrorCode::Validation,
+            Self::NotFound => ErrorCode::NotFound,
+            Self::VersionConflict { .. } => ErrorCode::VersionConflict,
+            Self::Duplicate { .. } => ErrorCode::Duplicate,
+            Self::InvalidState { .. } => ErrorCode::InvalidState,
+            Self::Denied { code, .. } => *code,
+            Self::Internal { .. } => ErrorCode::Internal,
         }
     }
 
@@ -124,7 +125,7 @@ impl From<ApiError> for async_graphql::Error {
     fn from(err: ApiError) -> Self {
         let code = err.code();
         async_graphql::Error::new(err.message()).extend_with(|_, ext| {
-            ext.set("code", code);
+            ext.set("code", code.as_str());
             match &err {
                 ApiError::Validation { field, .. } | ApiError::Duplicate { field } => {
                     ext.set("field", field.as_str())

@@ -303,6 +303,20 @@ where
     access::explain::<M::Entity>(db(ctx)?, &Principal::of(ctx), id, access::now()).await
 }
 
+/// What the caller may do with a record (`may { update archive }`).
+pub async fn may_on_record<M>(
+    ctx: &Context<'_>,
+    _model: &M,
+    id: &str,
+) -> ApiResult<access::RecordMay>
+where
+    M: sea_orm::ModelTrait,
+    M::Entity: Scoped,
+    <M::Entity as sea_orm::EntityTrait>::ActiveModel: ActiveModelTrait<Entity = M::Entity> + Send,
+{
+    access::may_on::<M::Entity, _>(ctx, db(ctx)?, id).await
+}
+
 /// Declares the `#[Object]` of a record type: the standard fields every record has, then
 /// the type's own. (The fields must be in the tokens the `Object` macro sees, hence one
 /// macro around the whole impl.)
@@ -340,6 +354,14 @@ macro_rules! record_object {
                 ctx: &async_graphql::Context<'_>,
             ) -> async_graphql::Result<$crate::access::AccessExplanation> {
                 Ok($crate::graphql::explain_record(ctx, &self.0, &self.0.id).await?)
+            }
+            /// What you may do with this record, from the policy's write scopes: the web
+            /// UI offers only these actions.
+            async fn may(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+            ) -> async_graphql::Result<$crate::access::RecordMay> {
+                Ok($crate::graphql::may_on_record(ctx, &self.0, &self.0.id).await?)
             }
 
             $($body)*

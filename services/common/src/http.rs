@@ -2,6 +2,7 @@
 //! body, one operation per request), `GET /health` (the process is alive) and `GET /ready`
 //! (its dependencies answer).
 
+use crm_contract::ErrorCode;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -109,7 +110,7 @@ async fn require_gateway_token(
     let Some(token) = token else {
         return error_body(
             StatusCode::UNAUTHORIZED,
-            "UNAUTHENTICATED",
+            ErrorCode::Unauthenticated,
             "this service answers the gateway only",
         );
     };
@@ -125,17 +126,19 @@ async fn require_gateway_token(
             tracing::warn!(%reason, "refused a request with an invalid gateway token");
             error_body(
                 StatusCode::UNAUTHORIZED,
-                "UNAUTHENTICATED",
+                ErrorCode::Unauthenticated,
                 "this service answers the gateway only",
             )
         }
     }
 }
 
-fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
+fn error_body(status: StatusCode, code: ErrorCode, message: &str) -> Response {
     (
         status,
-        Json(json!({ "errors": [{ "message": message, "extensions": { "code": code } }] })),
+        Json(
+            json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] }),
+        ),
     )
         .into_response()
 }
@@ -143,7 +146,7 @@ fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
 async fn get_not_allowed() -> Response {
     error_body(
         StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
+        ErrorCode::MethodNotAllowed,
         "send GraphQL operations as POST with Content-Type: application/json",
     )
 }
@@ -165,14 +168,14 @@ async fn graphql<E: async_graphql::Executor>(
     if !is_json {
         return error_body(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::UnsupportedMediaType,
             "send GraphQL operations as POST with Content-Type: application/json",
         );
     }
     if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
         return error_body(
             StatusCode::BAD_REQUEST,
-            "BATCH_NOT_SUPPORTED",
+            ErrorCode::BatchNotAllowed,
             "batched requests are not supported",
         );
     }
@@ -181,7 +184,7 @@ async fn graphql<E: async_graphql::Executor>(
         Err(err) => {
             return error_body(
                 StatusCode::BAD_REQUEST,
-                "BAD_REQUEST",
+                ErrorCode::BadRequest,
                 &format!("the body is not a GraphQL request: {err}"),
             );
         }

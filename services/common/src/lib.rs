@@ -6,17 +6,21 @@
 //! feed, consumer).
 
 pub mod access;
+pub mod clock;
 pub mod db;
 pub mod domain;
 pub mod error;
 pub mod events;
 pub mod graphql;
 pub mod http;
-pub mod internal_auth;
 pub mod pagination;
 pub mod policy_sync;
 pub mod principal;
 pub mod record;
 pub mod seed;
+pub mod subgraph;
 
+/// The internal token between the router and the services (re-exported from the leaf
+/// crate both sides use).
+pub use crm_contract::{ErrorCode, internal_auth};
 pub use error::{ApiError, ApiResult};

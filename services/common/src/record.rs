@@ -6,7 +6,7 @@
 //! `upsert` and `archive` append them to the outbox on the same connection, so inside a
 //! transaction the event is written if and only if the change commits.
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::events::{NewEvent, outbox};
 use crate::{ApiError, ApiResult};
@@ -17,10 +17,8 @@ use sea_orm::{
 };
 
 /// The current time at the precision both databases keep (microseconds), so a value read
-/// back equals the value written.
-pub fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(6)
-}
+/// back equals the value written: the process's clock.
+pub use crate::clock::now;
 
 /// What every record table has in common (see `migrations::util::record_table`).
 pub trait Record:

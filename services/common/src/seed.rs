@@ -8,6 +8,31 @@ use rand_chacha::ChaCha8Rng;
 use sea_orm::ActiveValue::{self, Set};
 use sea_orm::{ConnectionTrait, EntityTrait};
 
+/// The internal staff of the demo who own records: `(user id, persona)`. The account seed
+/// makes them owners; the identity seed makes them users.
+pub const INTERNAL_USERS: &[(&str, &str)] = &[
+    ("usr_admin", "admin"),
+    ("usr_management", "management"),
+    ("usr_sales", "sales"),
+    ("usr_sales2", "sales2"),
+    ("usr_marketing", "marketing"),
+    ("usr_support", "support"),
+];
+
+/// A demo partner organisation, as the seeds of other services refer to it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeededPartner {
+    pub id: String,
+    pub name: String,
+    /// `Supplier` or `Distributor`.
+    pub kind: crate::principal::PrincipalKind,
+    /// The persona prefix of its users' emails, e.g. `supplier1`.
+    pub persona: String,
+    pub email_domain: String,
+    /// Codes of the territories it covers (distributors).
+    pub territories: Vec<String>,
+}
+
 /// The world's clock starts here, so timestamps do not depend on when the seed ran.
 pub fn epoch() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0)

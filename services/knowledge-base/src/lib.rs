@@ -14,9 +14,11 @@ pub mod graphql;
 pub mod seed;
 pub mod store;
 
+use anyhow::Context;
 use crm_service_common::events::{EventBus, Relay};
 use crm_service_common::http::service_router;
 use crm_service_common::internal_auth::SubgraphAuth;
+use crm_service_common::subgraph::{BoxFuture, DemoRefs, DemoWorld, SeedCounts};
 use sea_orm::DatabaseConnection;
 
 pub use graphql::{KnowledgeBaseSchema, build_schema, sdl};
@@ -49,4 +51,60 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     use crm_migrations::MigratorTrait;
     crm_migrations::knowledge_base::Migrator::up(db, None).await?;
     Ok(())
+}
+
+/// The knowledge-base service as every process runs and composes it.
+pub struct KnowledgeBaseSubgraph;
+
+impl crm_service_common::subgraph::Subgraph for KnowledgeBaseSubgraph {
+    fn name(&self) -> &'static str {
+        SUBGRAPH
+    }
+    fn service(&self) -> &'static str {
+        SERVICE
+    }
+    fn port(&self) -> u16 {
+        4003
+    }
+    fn sdl(&self) -> String {
+        sdl()
+    }
+    fn migrate<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(migrate(db))
+    }
+    fn seed<'a>(
+        &'a self,
+        db: &'a DatabaseConnection,
+        world: DemoWorld,
+        refs: &'a mut DemoRefs,
+    ) -> BoxFuture<'a, anyhow::Result<Option<SeedCounts>>> {
+        Box::pin(async move {
+            if seed::is_seeded(db).await? {
+                return Ok(None);
+            }
+            let products: Vec<seed::ProductRef> = refs
+                .products
+                .iter()
+                .map(|(id, name, sku)| seed::ProductRef {
+                    id: id.clone(),
+                    name: name.clone(),
+                    sku: sku.clone(),
+                })
+                .collect();
+            let s = seed::seed(db, world.seed, &products)
+                .await
+                .context("seeding articles")?;
+            Ok(Some(SeedCounts(vec![("articles", s.articles)])))
+        })
+    }
+    fn serve<'a>(
+        &'a self,
+        db: DatabaseConnection,
+        auth: SubgraphAuth,
+    ) -> BoxFuture<'a, anyhow::Result<axum::Router>> {
+        Box::pin(async move { Ok(app(db, auth)) })
+    }
+    fn relay(&self, db: DatabaseConnection, bus: EventBus) -> Option<Relay> {
+        Some(relay(db, bus))
+    }
 }

@@ -14,9 +14,11 @@ pub mod graphql;
 pub mod seed;
 pub mod store;
 
+use anyhow::Context;
 use crm_service_common::events::{EventBus, Relay};
 use crm_service_common::http::service_router;
 use crm_service_common::internal_auth::SubgraphAuth;
+use crm_service_common::subgraph::{BoxFuture, DemoRefs, DemoWorld, SeedCounts};
 use sea_orm::DatabaseConnection;
 
 pub use graphql::{OrderVisibilitySchema, build_schema, sdl};
@@ -49,4 +51,75 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     use crm_migrations::MigratorTrait;
     crm_migrations::order_visibility::Migrator::up(db, None).await?;
     Ok(())
+}
+
+/// The order-visibility service as every process runs and composes it.
+pub struct OrderVisibilitySubgraph;
+
+impl crm_service_common::subgraph::Subgraph for OrderVisibilitySubgraph {
+    fn name(&self) -> &'static str {
+        SUBGRAPH
+    }
+    fn service(&self) -> &'static str {
+        SERVICE
+    }
+    fn port(&self) -> u16 {
+        4002
+    }
+    fn sdl(&self) -> String {
+        sdl()
+    }
+    fn migrate<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(migrate(db))
+    }
+    fn seed<'a>(
+        &'a self,
+        db: &'a DatabaseConnection,
+        world: DemoWorld,
+        refs: &'a mut DemoRefs,
+    ) -> BoxFuture<'a, anyhow::Result<Option<SeedCounts>>> {
+        use crm_service_common::principal::PrincipalKind;
+        Box::pin(async move {
+            let counts = if seed::is_seeded(db).await? {
+                None
+            } else {
+                let world_refs = seed::WorldRefs {
+                    suppliers: refs
+                        .partners
+                        .iter()
+                        .filter(|p| p.kind == PrincipalKind::Supplier)
+                        .map(|p| p.id.clone())
+                        .collect(),
+                    distributors: refs
+                        .partners
+                        .iter()
+                        .filter(|p| p.kind == PrincipalKind::Distributor)
+                        .map(|p| (p.id.clone(), p.territories.clone()))
+                        .collect(),
+                    accounts: refs.accounts.clone(),
+                };
+                let s = seed::seed(db, world.seed, &world_refs)
+                    .await
+                    .context("seeding orders")?;
+                Some(SeedCounts(vec![
+                    ("products", s.products),
+                    ("orders", s.orders),
+                    ("lines", s.lines),
+                    ("shipments", s.shipments),
+                ]))
+            };
+            refs.products = seed::product_refs(db).await?;
+            Ok(counts)
+        })
+    }
+    fn serve<'a>(
+        &'a self,
+        db: DatabaseConnection,
+        auth: SubgraphAuth,
+    ) -> BoxFuture<'a, anyhow::Result<axum::Router>> {
+        Box::pin(async move { Ok(app(db, auth)) })
+    }
+    fn relay(&self, db: DatabaseConnection, bus: EventBus) -> Option<Relay> {
+        Some(relay(db, bus))
+    }
 }

@@ -52,6 +52,11 @@ record_object!(Account {
     async fn owner_user_id(&self, ctx: &Context<'_>) -> Option<ID> {
         shown(!is_partner(&Principal::of(ctx)), self.0.owner_user_id.clone().map(ID)).flatten()
     }
+    /// Whether you may share this account with a partner (a manual sharing grant): the
+    /// policy's write scopes of sharing grants, applied to this account.
+    async fn shareable(&self, ctx: &Context<'_>) -> Result<bool> {
+        Ok(crate::access::may_share(&Principal::of(ctx), &self.0).await?)
+    }
     /// Null for partners.
     async fn internal_note(&self, ctx: &Context<'_>) -> Option<&str> {
         shown(!is_partner(&Principal::of(ctx)), self.0.internal_note.as_deref()).flatten()

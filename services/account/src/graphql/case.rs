@@ -58,7 +58,7 @@ record_object!(Case {
     /// True when the SLA time has passed and the case is not resolved or closed.
     async fn sla_breached(&self) -> bool {
         let open = !matches!(self.0.status, CaseStatus::Resolved | CaseStatus::Closed);
-        open && self.0.sla_due_at.is_some_and(|due| due < Utc::now())
+        open && self.0.sla_due_at.is_some_and(|due| due < crm_service_common::clock::now())
     }
     async fn owner_user_id(&self) -> Option<ID> {
         self.0.owner_user_id.clone().map(ID)

@@ -3,6 +3,7 @@
 //! question asked for another user of the directory (`DirectoryUser.accessToAccount`).
 
 use async_graphql::{ComplexObject, Context, ID, Object, Result, SimpleObject};
+use crm_service_common::ErrorCode;
 use crm_service_common::access::{self, AccessExplanation};
 use crm_service_common::internal_auth::Caller;
 use crm_service_common::principal::{Principal, PrincipalKind};
@@ -51,9 +52,11 @@ impl DirectoryUser {
                 && caller.partner_id.is_some()
                 && caller.partner_id.as_deref() == self.partner_id.as_deref().map(|p| p.as_str()));
         if !allowed {
-            return Err(
-                ApiError::denied("FORBIDDEN", "you may not ask about this user's access").into(),
-            );
+            return Err(ApiError::denied(
+                ErrorCode::Forbidden,
+                "you may not ask about this user's access",
+            )
+            .into());
         }
         let user = Principal::from_caller(&Caller {
             subject: self.id.0.clone(),

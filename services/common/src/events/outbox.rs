@@ -1,7 +1,6 @@
 //! The outbox table of one service: events are appended by the writes that cause them
 //! and leave through the relay.
 
-use chrono::Utc;
 use sea_orm::ExprTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -151,7 +150,7 @@ pub async fn unpublished(
 /// Marks every event up to `position` published.
 pub async fn mark_published(db: &DatabaseConnection, position: i64) -> ApiResult<()> {
     Outbox::update_many()
-        .col_expr(Column::PublishedAt, Expr::val(Utc::now()))
+        .col_expr(Column::PublishedAt, Expr::val(crate::clock::now()))
         .filter(Expr::col(Column::Position).lte(position))
         .filter(Expr::col(Column::PublishedAt).is_null())
         .exec(db)

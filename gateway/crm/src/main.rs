@@ -1,0 +1,815 @@
+//! `crm`: the partner-portal CRM in one binary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use crm_gateway::federation::compose::{SubgraphSource, compose};
+use crm_gateway::federation::engine::{CallerKind, Discovery, Engine, EngineConfig};
+use crm_gateway::federation::server::DoorConfig;
+use crm_identity as identity;
+use crm_service_common::internal_auth::{KeyPair, SubgraphAuth, TokenVerifier};
+use crm_system::{self as system, DemoWorld, Storage};
+use std::sync::Arc;
+
+/// The partner-portal CRM. With no command it starts the whole system in one process:
+/// SQLite files under ./data (or PostgreSQL with DATABASE_URL), migrated, and seeded with a
+/// demo world on first start.
+#[derive(Parser, Debug)]
+#[command(name = "crm", version, about, long_about = None, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Options of the all-in-one process (when no command is given).
+    #[command(flatten)]
+    up: UpArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Args, Debug, Clone)]
+struct StorageArgs {
+    /// PostgreSQL URL (postgres://user@host/db). Each service keeps its tables in its own
+    /// schema there. Without it, data lives in SQLite files under --data-dir.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    /// Directory of the embedded SQLite files (one per service).
+    #[arg(long, env = "CRM_DATA_DIR", default_value = "./data", global = true)]
+    data_dir: PathBuf,
+    /// Redis URL. Domain events then travel on Redis Streams (one stream per service);
+    /// without it, on in-process streams.
+    #[arg(long, env = "REDIS_URL", global = true)]
+    redis_url: Option<String>,
+    /// The prefix of this deployment's Redis stream keys; give each database its own.
+    #[arg(
+        long,
+        env = "CRM_EVENT_NAMESPACE",
+        default_value = "crm",
+        global = true
+    )]
+    event_namespace: String,
+}
+
+impl StorageArgs {
+    fn storage(&self) -> Storage {
+        Storage {
+            database_url: self.database_url.clone().filter(|u| !u.is_empty()),
+            data_dir: self.data_dir.clone(),
+            redis_url: self.redis_url.clone().filter(|u| !u.is_empty()),
+            event_namespace: Some(self.event_namespace.clone()),
+        }
+    }
+}
+
+// Parsed once per process: the size of its largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run one subgraph service as its own process: account, order-visibility,
+    /// knowledge-base or identity (run `crm gateway --directory` on the identity service's
+    /// storage to authenticate callers).
+    Service {
+        /// The subgraph's name.
+        name: String,
+        #[command(flatten)]
+        args: ServiceArgs,
+    },
+    /// Apply every service's migrations and exit.
+    Migrate,
+    /// Share rows (why partners may read accounts).
+    Shares {
+        #[command(subcommand)]
+        command: SharesCommand,
+    },
+    /// Write the demo world if the databases are empty, and exit; with --scale, load the
+    /// benchmark world of that size in bulk instead.
+    Seed {
+        #[command(flatten)]
+        args: SeedArgs,
+        /// Load the benchmark world at this scale (1.0: 1M accounts, 3M contacts, 2M
+        /// orders, 8M order lines, 50k products, 200 partners, 5k articles) into empty
+        /// databases, in bulk. PostgreSQL is the intended target.
+        #[arg(long)]
+        scale: Option<f64>,
+    },
+    /// Run the benchmark harness on the benchmark world (loaded first if the databases
+    /// are empty, reused if they hold it) and write BENCHMARKS.md.
+    Bench(BenchArgs),
+    /// Compose the supergraph from subgraph SDLs (by default ours, from schema/) and print
+    /// it, or write schema/supergraph.graphql.
+    Compose {
+        /// Write schema/supergraph.graphql instead of printing.
+        #[arg(long)]
+        write: bool,
+        /// A subgraph to compose instead of ours: NAME=SOURCE, where SOURCE is an SDL
+        /// file or the URL of a running subgraph (asked for `_service { sdl }`, and used as
+        /// its routing URL). Repeat per subgraph.
+        #[arg(long = "subgraph")]
+        subgraphs: Vec<String>,
+    },
+    /// Serve a supergraph: the federation gateway on its own, for any valid federation
+    /// v2 supergraph (subgraph URLs from the supergraph unless overridden).
+    Gateway {
+        /// The supergraph SDL file.
+        #[arg(long)]
+        supergraph: PathBuf,
+        #[arg(long, env = "CRM_LISTEN", default_value = "127.0.0.1:4000")]
+        listen: SocketAddr,
+        /// Override a subgraph's URL: NAME=URL. Repeat per subgraph.
+        #[arg(long = "subgraph-url")]
+        subgraph_urls: Vec<String>,
+        /// The Ed25519 signing key of internal tokens (base64 PKCS#8). Without it a key is
+        /// generated and its public half logged (subgraphs need it).
+        #[arg(long, env = "CRM_GATEWAY_SIGNING_KEY", hide_env_values = true)]
+        signing_key: Option<String>,
+        /// Authenticate callers against the identity directory of the configured storage
+        /// (our supergraph). Without it every caller is anonymous and credentials are
+        /// refused.
+        #[arg(long)]
+        directory: bool,
+        #[command(flatten)]
+        door: DoorArgs,
+    },
+    /// Generate the gateway's token key pair: prints CRM_GATEWAY_SIGNING_KEY (for the
+    /// gateway) and CRM_GATEWAY_PUBLIC_KEY (for the subgraphs) as shell assignments.
+    Keygen,
+    /// Print an access token for a user of the directory (development: for curl and the
+    /// explorer). Send it as `Authorization: Bearer <token>`.
+    Token {
+        /// The user's email, e.g. admin@crm.example.
+        #[arg(long)]
+        user: String,
+        /// How long the token is valid.
+        #[arg(long, default_value_t = 3600)]
+        ttl_seconds: i64,
+    },
+    /// Print every subgraph's SDL, or write each into schema/<service>.graphql.
+    Schema {
+        /// Write schema/<service>.graphql instead of printing.
+        #[arg(long)]
+        write: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+struct UpArgs {
+    /// The public address.
+    #[arg(long, env = "CRM_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Do not seed the demo world on first start.
+    #[arg(long)]
+    no_seed: bool,
+    #[command(flatten)]
+    seed: SeedArgs,
+    #[command(flatten)]
+    door: DoorArgs,
+}
+
+/// Settings of the gateway (each with a safe default).
+#[derive(Args, Debug, Clone)]
+struct DoorArgs {
+    /// Answer queries sent as GET /graphql (never mutations; a preflight header is required).
+    #[arg(long, env = "CRM_ALLOW_GET_QUERIES")]
+    allow_get_queries: bool,
+    /// Serve the GraphQL explorer (GraphiQL) at /graphiql: for development.
+    #[arg(long, env = "CRM_EXPLORER")]
+    explorer: bool,
+    /// Refuse `__schema` / `__type` queries from every caller.
+    #[arg(long, env = "CRM_NO_INTROSPECTION")]
+    no_introspection: bool,
+    /// The caller kinds that may introspect the schema (anonymous, internal, partner,
+    /// integrator; comma-separated).
+    #[arg(
+        long,
+        env = "CRM_INTROSPECTION_FOR",
+        value_delimiter = ',',
+        default_value = "anonymous,internal"
+    )]
+    introspection_for: Vec<CallerKind>,
+    /// The caller kinds told close names ("Did you mean …?") when they misspell a field or
+    /// argument.
+    #[arg(
+        long,
+        env = "CRM_SUGGESTIONS_FOR",
+        value_delimiter = ',',
+        default_value = "anonymous,internal"
+    )]
+    suggestions_for: Vec<CallerKind>,
+    /// The largest request body, in bytes.
+    #[arg(long, env = "CRM_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    max_body_bytes: usize,
+    #[arg(long, env = "CRM_MAX_DEPTH", default_value_t = 15)]
+    max_depth: usize,
+    #[arg(long, env = "CRM_MAX_ALIASES", default_value_t = 30)]
+    max_aliases: usize,
+    #[arg(long, env = "CRM_MAX_ROOT_FIELDS", default_value_t = 20)]
+    max_root_fields: usize,
+    #[arg(long, env = "CRM_MAX_DIRECTIVES", default_value_t = 50)]
+    max_directives: usize,
+    /// The largest estimated cost of an operation (fields × page sizes).
+    #[arg(long, env = "CRM_MAX_COST", default_value_t = 50_000)]
+    max_cost: u64,
+    /// Milliseconds one subgraph request may take.
+    #[arg(long, env = "CRM_SUBGRAPH_TIMEOUT_MS", default_value_t = 10_000)]
+    subgraph_timeout_ms: u64,
+    /// Milliseconds a whole request may take.
+    #[arg(long, env = "CRM_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    request_timeout_ms: u64,
+    /// Also accept HS256 access tokens signed with this secret. Development only.
+    #[arg(long, env = "CRM_DEV_HS256_SECRET", hide_env_values = true)]
+    dev_hs256_secret: Option<String>,
+    /// Accept access tokens of this external OIDC issuer (they name the user by `email`).
+    #[arg(long, env = "CRM_OIDC_ISSUER", requires = "oidc_jwks")]
+    oidc_issuer: Option<String>,
+    /// The audience the external issuer's tokens carry for this API.
+    #[arg(long, env = "CRM_OIDC_AUDIENCE", default_value = "crm-api")]
+    oidc_audience: String,
+    /// The external issuer's JWKS: a URL or a file.
+    #[arg(long, env = "CRM_OIDC_JWKS", requires = "oidc_issuer")]
+    oidc_jwks: Option<String>,
+    /// Minutes a web UI session lasts without a request (then it signs out).
+    #[arg(long, env = "CRM_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    session_idle_minutes: u64,
+    /// Mark the web UI's cookies Secure (served over TLS; a request forwarded with
+    /// `X-Forwarded-Proto: https` gets them anyway).
+    #[arg(long, env = "CRM_SECURE_COOKIES")]
+    secure_cookies: bool,
+}
+
+impl DoorArgs {
+    fn settings(self) -> system::GatewaySettings {
+        let identity = identity::IdentityOptions {
+            development_secret: self.dev_hs256_secret.clone(),
+            external: match (&self.oidc_issuer, &self.oidc_jwks) {
+                (Some(issuer), Some(jwks)) => Some(identity::ExternalIssuer {
+                    issuer: issuer.clone(),
+                    audience: self.oidc_audience.clone(),
+                    jwks: identity::tokens::JwksSource::parse(jwks),
+                }),
+                _ => None,
+            },
+        };
+        system::GatewaySettings {
+            identity,
+            web: crm_web::WebConfig {
+                sessions: crm_web::session::SessionPolicy {
+                    idle: std::time::Duration::from_secs(self.session_idle_minutes.max(1) * 60),
+                    ..Default::default()
+                },
+                secure_cookies: self.secure_cookies,
+            },
+            door: DoorConfig {
+                allow_get_queries: self.allow_get_queries,
+                explorer: self.explorer,
+                max_body_bytes: self.max_body_bytes,
+                request_timeout: std::time::Duration::from_millis(self.request_timeout_ms),
+            },
+            engine: EngineConfig {
+                discovery: Discovery {
+                    introspection: if self.no_introspection {
+                        Vec::new()
+                    } else {
+                        self.introspection_for
+                    },
+                    suggestions: self.suggestions_for,
+                },
+                subgraph_timeout: std::time::Duration::from_millis(self.subgraph_timeout_ms),
+                limits: crm_gateway::limits::OperationLimits {
+                    max_depth: self.max_depth,
+                    max_aliases: self.max_aliases,
+                    max_root_fields: self.max_root_fields,
+                    max_directives: self.max_directives,
+                    max_cost: self.max_cost,
+                },
+                ..EngineConfig::default()
+            },
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone, Copy, Default)]
+struct SeedArgs {
+    /// Seed of the demo world's random generator: the same seed gives the same world.
+    #[arg(long = "seed", env = "CRM_SEED", default_value_t = 42)]
+    seed: u64,
+    /// Number of demo accounts.
+    #[arg(long = "demo-accounts", default_value_t = 60)]
+    accounts: usize,
+}
+
+impl SeedArgs {
+    fn world(self) -> DemoWorld {
+        DemoWorld {
+            seed: self.seed,
+            accounts: self.accounts.max(1),
+        }
+    }
+}
+
+#[derive(Args, Debug, Clone)]
+struct BenchArgs {
+    /// A small world (scale 0.002) and short runs: the CI smoke test of every scenario.
+    #[arg(long)]
+    quick: bool,
+    /// The world's size (1.0 is the full world). Default: 1.0, or 0.002 with --quick.
+    #[arg(long)]
+    scale: Option<f64>,
+    /// Seed of the world's generator.
+    #[arg(long = "seed", env = "CRM_SEED", default_value_t = 42)]
+    seed: u64,
+    /// Seconds each scenario is measured (after its warm-up).
+    #[arg(long)]
+    seconds: Option<f64>,
+    /// Seconds of warm-up before each scenario is measured.
+    #[arg(long)]
+    warmup_seconds: Option<f64>,
+    /// Where the markdown report goes.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    out: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+struct ServiceArgs {
+    #[arg(long, env = "CRM_LISTEN")]
+    listen: SocketAddr,
+    /// The gateway's Ed25519 public key (base64): requests must carry a token it signed
+    /// for this subgraph.
+    #[arg(long, env = "CRM_GATEWAY_PUBLIC_KEY")]
+    gateway_public_key: Option<String>,
+    /// Accept requests without a gateway token. Only for local tests and development.
+    #[arg(long)]
+    insecure_no_gateway_auth: bool,
+    /// A shared secret (16 characters or more) that opens this service's event feed to
+    /// consumers in other service processes, and that the account service sends to the
+    /// order service's feed.
+    #[arg(long, env = "CRM_FEED_KEY")]
+    feed_key: Option<String>,
+    /// The account service only: the order service's base URL, whose events keep the
+    /// share rows (with CRM_FEED_KEY and REDIS_URL).
+    #[arg(long, env = "CRM_ORDER_FEED_URL")]
+    order_feed_url: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum SharesCommand {
+    /// Rebuilds the order-caused share rows from scratch by replaying the order service's
+    /// event feed (never its tables); manual shares stay. Without --order-feed-url, the
+    /// order service of this storage serves its feed on a loopback port for the rebuild.
+    Rebuild {
+        /// A running order service's base URL (its feed is GET /events).
+        #[arg(long)]
+        order_feed_url: Option<String>,
+        /// The gateway's signing key, to read a feed that answers the gateway only.
+        #[arg(long, env = "CRM_GATEWAY_SIGNING_KEY")]
+        signing_key: Option<String>,
+    },
+}
+
+/// What a subgraph process requires of its callers, from its flags.
+fn subgraph_auth(args: &ServiceArgs, subgraph: &str) -> anyhow::Result<SubgraphAuth> {
+    match (&args.gateway_public_key, args.insecure_no_gateway_auth) {
+        (Some(key), _) => Ok(SubgraphAuth::Required(Arc::new(
+            TokenVerifier::from_base64(key, subgraph)?.with_feed_key(args.feed_key.clone()),
+        ))),
+        (None, true) => {
+            tracing::warn!("gateway tokens are not checked (--insecure-no-gateway-auth)");
+            Ok(SubgraphAuth::Disabled)
+        }
+        (None, false) => anyhow::bail!(
+            "set CRM_GATEWAY_PUBLIC_KEY (the gateway's public key), or --insecure-no-gateway-auth for local tests"
+        ),
+    }
+}
+
+/// The identity directory of the configured storage, migrated.
+async fn open_identity(
+    storage: &Storage,
+    options: &identity::IdentityOptions,
+) -> anyhow::Result<identity::Identity> {
+    let db = crm_service_common::db::connect(&storage.target(identity::SERVICE)).await?;
+    identity::migrate(&db).await?;
+    identity::Identity::open(&db, Arc::new(identity::tokens::SystemClock), options).await
+}
+
+/// Runs one service as its own process: its database (migrated), its subgraph and event
+/// feed, and the relay that publishes its outbox. The identity service holds the policy
+/// store and publishes it; the others follow what it publishes.
+async fn run_service(storage: &Storage, name: &str, args: ServiceArgs) -> anyhow::Result<()> {
+    let ours = system::Subgraphs::ours(Default::default());
+    let subgraph = ours.named(name).with_context(|| {
+        format!(
+            "no subgraph named {name:?}; ours are {}",
+            ours.names().join(", ")
+        )
+    })?;
+    let auth = subgraph_auth(&args, subgraph.name())?;
+    let db = crm_service_common::db::connect(&storage.target(subgraph.service())).await?;
+    subgraph.migrate(&db).await?;
+    let bus = storage.event_bus().await?;
+    let _relay = subgraph.relay(db.clone(), bus.clone()).map(|r| r.spawn());
+    let _shares = share_consumer(subgraph.service(), &args, &db, &bus)?;
+    let app = subgraph.serve(db, auth).await?;
+    let _policy = match ours.identity.opened() {
+        Some(identity) if subgraph.name() == identity::SUBGRAPH => {
+            system::publish_policy(storage, identity).await?;
+            None
+        }
+        _ => follow_policy(storage).await?,
+    };
+    let running = system::serve(system::bind(args.listen).await?, app)?;
+    tracing::info!(url = %running.url(), storage = %storage.describe(), service = subgraph.service(), "service listening");
+    running.wait().await
+}
+
+/// The account service's consumer of the order service's events (the share rows), when
+/// it is told where the order service is.
+fn share_consumer(
+    service: &str,
+    args: &ServiceArgs,
+    db: &sea_orm::DatabaseConnection,
+    bus: &crm_service_common::events::EventBus,
+) -> anyhow::Result<Option<crm_service_common::events::consumer::ConsumerHandle>> {
+    let is_account = service == crm_account::SERVICE;
+    match &args.order_feed_url {
+        Some(_) if !is_account => anyhow::bail!("--order-feed-url is for the account service"),
+        Some(url) => {
+            let mut feed = crm_service_common::events::HttpFeed::new(url);
+            if let Some(key) = args.feed_key.clone() {
+                feed = feed.with_token(Arc::new(move || key.clone()));
+            }
+            Ok(Some(
+                crm_account::shares::consumer(db.clone(), bus.clone(), feed).spawn(),
+            ))
+        }
+        None => {
+            if is_account {
+                tracing::warn!(
+                    "no --order-feed-url: share rows will not follow the order service's events"
+                );
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// A service process decides with the policy the gateway publishes to Redis (checked on
+/// every change message and every second); without Redis it keeps the bundled policy.
+async fn follow_policy(
+    storage: &Storage,
+) -> anyhow::Result<Option<crm_service_common::policy_sync::PolicyFollower>> {
+    use crm_service_common::policy_sync::{PolicyKeys, follow};
+    match &storage.redis_url {
+        Some(url) => Ok(Some(
+            follow(
+                url,
+                PolicyKeys::new(storage.event_namespace.as_deref()),
+                std::time::Duration::from_secs(1),
+            )
+            .await?,
+        )),
+        None => {
+            tracing::warn!(
+                "no REDIS_URL: this process keeps the bundled policy and will not see policy edits"
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// `name=value` pairs from the command line.
+fn pairs(values: &[String], what: &str) -> anyhow::Result<Vec<(String, String)>> {
+    values
+        .iter()
+        .map(|v| {
+            v.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                .with_context(|| format!("{what} must be NAME=VALUE, not {v:?}"))
+        })
+        .collect()
+}
+
+/// The SDL of one composition input: a file, or a running subgraph's `_service { sdl }`.
+async fn subgraph_sdl(source: &str) -> anyhow::Result<String> {
+    if source.starts_with("http://") || source.starts_with("https://") {
+        let body: serde_json::Value = reqwest::Client::new()
+            .post(source)
+            .json(&serde_json::json!({ "query": "{ _service { sdl } }" }))
+            .send()
+            .await
+            .with_context(|| format!("asking {source} for its SDL"))?
+            .json()
+            .await?;
+        body["data"]["_service"]["sdl"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("{source} returned no SDL: {body}"))
+    } else {
+        std::fs::read_to_string(source).with_context(|| format!("reading {source}"))
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    // The federation executor times subgraph calls only while this target is on (it feeds
+    // the overhead metric); nothing is ever logged on it.
+    let filter = match "router::request=info".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let cli = Cli::parse();
+    let storage = cli.storage.storage();
+    let Some(command) = cli.command else {
+        return up(&storage, cli.up).await;
+    };
+    match command {
+        Command::Service { name, args } => run_service(&storage, &name, args).await,
+        Command::Token { user, ttl_seconds } => {
+            let identity = open_identity(&storage, &Default::default()).await?;
+            let found = identity
+                .directory
+                .user_by_email(&user)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?
+                .with_context(|| {
+                    format!("no user with email {user:?} in {}", storage.describe())
+                })?;
+            anyhow::ensure!(!found.disabled, "{user} is disabled");
+            let token =
+                identity
+                    .issuer
+                    .issue(&found.id, None, ttl_seconds.clamp(60, 30 * 24 * 3600));
+            std::io::Write::write_all(&mut std::io::stdout(), format!("{token}\n").as_bytes())?;
+            Ok(())
+        }
+        Command::Keygen => {
+            let keys = KeyPair::generate()?;
+            let text = format!(
+                "CRM_GATEWAY_SIGNING_KEY={}\nCRM_GATEWAY_PUBLIC_KEY={}\n",
+                keys.private_base64(),
+                keys.public_base64()
+            );
+            std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())?;
+            Ok(())
+        }
+        Command::Compose { write, subgraphs } => {
+            let sources = if subgraphs.is_empty() {
+                let mut ours = system::our_subgraphs();
+                for source in &mut ours {
+                    let file = system::sdl_path(&source.name);
+                    source.sdl = std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading {}", file.display()))?;
+                }
+                ours
+            } else {
+                let mut sources = Vec::new();
+                for (name, source) in pairs(&subgraphs, "--subgraph")? {
+                    let url = if source.starts_with("http") {
+                        source.clone()
+                    } else {
+                        format!("http://{name}.invalid/graphql")
+                    };
+                    sources.push(SubgraphSource {
+                        sdl: subgraph_sdl(&source).await?,
+                        name,
+                        url,
+                    });
+                }
+                sources
+            };
+            let supergraph = compose(&sources)?;
+            if write {
+                let path = PathBuf::from("schema").join("supergraph.graphql");
+                std::fs::write(&path, &supergraph)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                tracing::info!(path = %path.display(), "supergraph written");
+            } else {
+                std::io::Write::write_all(&mut std::io::stdout(), supergraph.as_bytes())?;
+            }
+            Ok(())
+        }
+        Command::Gateway {
+            supergraph,
+            listen,
+            subgraph_urls,
+            signing_key,
+            directory,
+            door,
+        } => {
+            let sdl = std::fs::read_to_string(&supergraph)
+                .with_context(|| format!("reading {}", supergraph.display()))?;
+            let settings = door.settings();
+            let config = EngineConfig {
+                subgraph_urls: pairs(&subgraph_urls, "--subgraph-url")?
+                    .into_iter()
+                    .collect(),
+                ..settings.engine
+            };
+            let engine = Arc::new(Engine::new(&sdl, config)?);
+            let keys = match signing_key {
+                Some(key) => KeyPair::from_base64(&key)?,
+                None => {
+                    let keys = KeyPair::generate()?;
+                    tracing::warn!(public_key = %keys.public_base64(), "no CRM_GATEWAY_SIGNING_KEY: generated a key for this run; give its public key to the subgraphs (CRM_GATEWAY_PUBLIC_KEY)");
+                    keys
+                }
+            };
+            let identity = if directory {
+                let identity = open_identity(&storage, &settings.identity).await?;
+                system::publish_policy(&storage, &identity).await?;
+                Some(identity)
+            } else {
+                None
+            };
+            // The door stamps the policy version on every caller: follow edits made
+            // elsewhere.
+            let _policy = follow_policy(&storage).await?;
+            let api = crm_gateway::federation::server::router(
+                engine.clone(),
+                settings.door,
+                system::minter(&keys),
+                identity
+                    .as_ref()
+                    .map(|i| i.authenticator.clone() as Arc<dyn crm_contract::Door>),
+                identity.as_ref().map(|i| i.jwks.clone()),
+            );
+            // The web UI needs the directory (its sessions live there).
+            let app = match &identity {
+                Some(identity) => system::with_web(api, identity, settings.web),
+                None => api,
+            };
+            let running = system::serve(system::bind(listen).await?, app)?;
+            tracing::info!(url = %running.url(), subgraphs = ?engine.subgraphs(), "gateway listening");
+            running.wait().await
+        }
+        Command::Shares {
+            command:
+                SharesCommand::Rebuild {
+                    order_feed_url,
+                    signing_key,
+                },
+        } => {
+            let dbs = system::open_databases(&storage).await?;
+            let keys = match signing_key {
+                Some(key) => KeyPair::from_base64(&key)?,
+                None => KeyPair::generate()?,
+            };
+            // The producer serves its own feed: a running one, or this storage's on a
+            // loopback port for as long as the rebuild takes.
+            let (url, _producer) = match order_feed_url {
+                Some(url) => (url, None),
+                None => {
+                    // As the producer would on start: give its committed events their
+                    // feed positions (its relay's first step).
+                    let relay = crm_order_visibility::relay(
+                        dbs.order_visibility.clone(),
+                        crm_service_common::events::EventBus::Memory(Default::default()),
+                    );
+                    while relay
+                        .run_once()
+                        .await
+                        .map_err(|e| anyhow::anyhow!(e.message()))?
+                        > 0
+                    {}
+                    let auth = SubgraphAuth::Required(Arc::new(
+                        keys.verifier(crm_order_visibility::SUBGRAPH),
+                    ));
+                    let running = system::serve(
+                        system::bind(([127, 0, 0, 1], 0).into()).await?,
+                        crm_order_visibility::app(dbs.order_visibility.clone(), auth),
+                    )?;
+                    (running.url(), Some(running))
+                }
+            };
+            let feed = system::feed_with_token(&url, &keys);
+            let started = std::time::Instant::now();
+            let applied = crm_account::shares::rebuild(
+                &dbs.account,
+                crm_service_common::events::EventBus::Memory(Default::default()),
+                feed,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message()))?;
+            tracing::info!(
+                events = applied,
+                seconds = started.elapsed().as_secs_f64(),
+                "share rows rebuilt from the order feed"
+            );
+            Ok(())
+        }
+        Command::Migrate => {
+            system::open_databases(&storage).await?;
+            tracing::info!(storage = %storage.describe(), "migrations applied");
+            Ok(())
+        }
+        Command::Seed {
+            args,
+            scale: Some(factor),
+        } => {
+            let dbs = system::open_databases(&storage).await?;
+            let world = crm_bench::scale::ScaleWorld::new(args.seed, factor);
+            let expected = world.expected();
+            let Some((_, load)) =
+                crm_bench::scale::ensure_loaded(&dbs, &storage.data_dir, &world, &expected).await?
+            else {
+                tracing::info!("the databases already hold this world; nothing loaded");
+                return Ok(());
+            };
+            tracing::info!(
+                rows = load.rows,
+                write_seconds = load.write.as_secs_f64(),
+                index_seconds = load.index.as_secs_f64(),
+                rows_per_second = load.rows_per_second().round(),
+                "scale world loaded"
+            );
+            Ok(())
+        }
+        Command::Bench(args) => {
+            let binary = std::env::current_exe().context("locating the crm binary")?;
+            let mut options = if args.quick {
+                crm_bench::bench::BenchOptions::quick(binary, args.out.clone())
+            } else {
+                crm_bench::bench::BenchOptions {
+                    seed: args.seed,
+                    factor: 1.0,
+                    warmup: std::time::Duration::from_secs(2),
+                    duration: std::time::Duration::from_secs(10),
+                    crm_binary: binary,
+                    out: args.out.clone(),
+                    quick: false,
+                }
+            };
+            options.seed = args.seed;
+            if let Some(factor) = args.scale {
+                options.factor = factor;
+            }
+            if let Some(s) = args.seconds {
+                options.duration = std::time::Duration::from_secs_f64(s);
+            }
+            if let Some(s) = args.warmup_seconds {
+                options.warmup = std::time::Duration::from_secs_f64(s);
+            }
+            crm_bench::bench::run(&storage, options).await
+        }
+        Command::Seed { args, scale: None } => {
+            let dbs = system::open_databases(&storage).await?;
+            let summary = system::seed_if_empty(&dbs, args.world()).await?;
+            if summary.wrote_anything() {
+                tracing::info!(%summary, "demo world written");
+            } else {
+                tracing::info!("the databases already hold data; nothing seeded");
+            }
+            Ok(())
+        }
+        Command::Schema { write } => {
+            for subgraph in system::our_subgraphs() {
+                if write {
+                    let path = system::sdl_path(&subgraph.name);
+                    std::fs::write(&path, subgraph.sdl)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    tracing::info!(path = %path.display(), "SDL written");
+                } else {
+                    let text = format!("# ---- {} ----\n{}\n", subgraph.name, subgraph.sdl);
+                    std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())?;
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn up(storage: &Storage, args: UpArgs) -> anyhow::Result<()> {
+    let world = (!args.no_seed).then(|| args.seed.world());
+    let system =
+        system::start_all_in_one_with(storage, args.listen, world, args.door.settings()).await?;
+    if let Some(summary) = &system.seeded {
+        tracing::info!(%summary, "seeded the demo world");
+    }
+    let users = identity::all_users(&system.databases.identity).await?;
+    let mut banner = format!(
+        "\n  Partner-portal CRM is running\n\n  GraphQL API:  {url}/graphql   (POST, application/json; one federated endpoint)\n  Explorer:     {url}/graphiql   (with --explorer)\n  Storage:      {}\n\n  Demo logins (password: {}; sign in with the signIn mutation, or `crm token --user EMAIL`):\n",
+        storage.describe(),
+        identity::DEMO_PASSWORD,
+        url = system.public.url()
+    );
+    // A benchmark world has hundreds of users: list the first ones only.
+    const LISTED: usize = 30;
+    for user in users.iter().take(LISTED) {
+        banner.push_str(&format!(
+            "    {:<44} {:<12} {}\n",
+            user.email, user.kind, user.roles
+        ));
+    }
+    if users.len() > LISTED {
+        banner.push_str(&format!(
+            "    … and {} more, named the same way (persona-user@persona.example)\n",
+            users.len() - LISTED
+        ));
+    }
+    banner.push_str("\n  Stop with Ctrl-C.\n");
+    std::io::Write::write_all(&mut std::io::stderr(), banner.as_bytes())?;
+    system.public.wait().await
+}

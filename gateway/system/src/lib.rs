@@ -1,0 +1,611 @@
+//! How the pieces are put together: our subgraphs (one list of `Subgraph` descriptors),
+//! their databases (migrated), the demo seed, the relays, the composition of our
+//! supergraph, and the all-in-one process. The all-in-one and the separate
+//! `crm service …` processes run the same code; only where the data lives and which
+//! listeners open differ.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use crm_service_common::db::{DbTarget, connect};
+use crm_service_common::events::EventBus;
+use crm_service_common::events::relay::RelayHandle;
+use crm_service_common::internal_auth::{Caller, KeyPair, SubgraphAuth};
+use std::sync::Arc;
+
+use crm_gateway::federation::compose::{self, CompositionError, SubgraphSource};
+use crm_gateway::federation::engine::{Engine, EngineConfig};
+use crm_gateway::federation::server::{DoorConfig, TokenMinter};
+pub use crm_service_common::subgraph::DemoWorld;
+use crm_service_common::subgraph::{DemoRefs, SeedCounts, Subgraph};
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crm_identity as identity;
+
+/// Where data lives: PostgreSQL (`DATABASE_URL`, one schema per service) or SQLite files
+/// under `data_dir` (the embedded default); where events go: Redis Streams (`REDIS_URL`)
+/// or in-process streams.
+#[derive(Clone, Debug, Default)]
+pub struct Storage {
+    pub database_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub redis_url: Option<String>,
+    /// The prefix of this deployment's Redis stream keys (default `crm`).
+    pub event_namespace: Option<String>,
+}
+
+impl Storage {
+    pub fn target(&self, service: &str) -> DbTarget {
+        DbTarget::for_service(self.database_url.as_deref(), &self.data_dir, service)
+    }
+
+    pub fn describe(&self) -> String {
+        let data = match &self.database_url {
+            Some(url) if !url.is_empty() => format!("PostgreSQL ({})", redact(url)),
+            _ => format!("SQLite files in {}", self.data_dir.display()),
+        };
+        match &self.redis_url {
+            Some(url) if !url.is_empty() => format!("{data}; events on Redis ({})", redact(url)),
+            _ => format!("{data}; events in-process"),
+        }
+    }
+
+    /// The event bus: Redis Streams when configured, in-process otherwise.
+    pub async fn event_bus(&self) -> anyhow::Result<EventBus> {
+        EventBus::connect(self.redis_url.as_deref(), self.event_namespace.as_deref()).await
+    }
+}
+
+/// Hides the password of a database URL for logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Our subgraphs, in the order their demo seeds run (each refers to what the earlier ones
+/// wrote) and compose: every place that runs, seeds or composes our services iterates over
+/// this one list.
+#[derive(Clone)]
+pub struct Subgraphs {
+    pub all: Vec<Arc<dyn Subgraph>>,
+    /// The identity subgraph again, typed: the process that serves it also needs its door,
+    /// keys and policy store.
+    pub identity: Arc<identity::IdentitySubgraph>,
+}
+
+impl Subgraphs {
+    /// Ours, with the identity service accepting the tokens `options` names besides its own.
+    pub fn ours(options: identity::IdentityOptions) -> Self {
+        let identity = Arc::new(identity::IdentitySubgraph::new(
+            Arc::new(identity::tokens::SystemClock),
+            options,
+        ));
+        Self {
+            all: vec![
+                Arc::new(crm_account::AccountSubgraph),
+                Arc::new(crm_order_visibility::OrderVisibilitySubgraph),
+                Arc::new(crm_knowledge_base::KnowledgeBaseSubgraph),
+                identity.clone(),
+            ],
+            identity,
+        }
+    }
+
+    /// The subgraph named `name`.
+    pub fn named(&self, name: &str) -> Option<&Arc<dyn Subgraph>> {
+        self.all.iter().find(|s| s.name() == name)
+    }
+
+    /// Every subgraph's name.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.all.iter().map(|s| s.name()).collect()
+    }
+}
+
+/// The supergraph this product serves, as committed (`crm compose --write` writes it).
+pub const COMMITTED_SUPERGRAPH: &str = include_str!("../../../schema/supergraph.graphql");
+
+/// Our subgraphs as composition inputs: name, SDL from the code, and the URL each listens
+/// on when run as its own process (`crm service …`; the all-in-one overrides them).
+pub fn our_subgraphs() -> Vec<SubgraphSource> {
+    Subgraphs::ours(Default::default())
+        .all
+        .iter()
+        .map(|s| SubgraphSource {
+            name: s.name().into(),
+            sdl: s.sdl(),
+            url: format!("http://127.0.0.1:{}/graphql", s.port()),
+        })
+        .collect()
+}
+
+/// Where a subgraph's SDL is committed: `schema/<service>.graphql`, the service name being
+/// the subgraph name with `_` for `-` (`order-visibility` → `order_visibility`).
+pub fn sdl_path(subgraph: &str) -> std::path::PathBuf {
+    std::path::Path::new("schema").join(format!("{}.graphql", subgraph.replace('-', "_")))
+}
+
+/// Composes our subgraphs as the code defines them.
+pub fn compose_ours() -> Result<String, CompositionError> {
+    compose::compose(&our_subgraphs())
+}
+
+/// The committed supergraph, after checking it is what the code composes to: the process
+/// refuses to serve a schema other than the one its subgraphs implement.
+pub fn checked_supergraph() -> anyhow::Result<&'static str> {
+    let composed = compose_ours()?;
+    anyhow::ensure!(
+        composed == COMMITTED_SUPERGRAPH,
+        "schema/supergraph.graphql does not match the subgraphs this binary was built with; \
+         run `cargo run --bin crm -- compose --write` and rebuild"
+    );
+    Ok(COMMITTED_SUPERGRAPH)
+}
+
+/// The connections of every service, migrated.
+pub struct Databases {
+    /// By subgraph name, in the order of [`Subgraphs`].
+    pub all: Vec<(&'static str, DatabaseConnection)>,
+    // Named for the code that needs one service's data: the share consumer and its
+    // settling, the web sessions, the tests' independent SQL.
+    pub account: DatabaseConnection,
+    pub order_visibility: DatabaseConnection,
+    pub knowledge_base: DatabaseConnection,
+    pub identity: DatabaseConnection,
+}
+
+impl Databases {
+    /// The connection of the subgraph named `name`.
+    pub fn of(&self, name: &str) -> Option<&DatabaseConnection> {
+        self.all.iter().find(|(n, _)| *n == name).map(|(_, db)| db)
+    }
+
+    /// Closes every connection.
+    pub async fn close(&self) {
+        for (_, db) in &self.all {
+            db.close_by_ref().await.ok();
+        }
+    }
+}
+
+/// Connects to and migrates every one of our services' databases.
+pub async fn open_databases(storage: &Storage) -> anyhow::Result<Databases> {
+    open_databases_of(storage, &Subgraphs::ours(Default::default())).await
+}
+
+/// Connects to and migrates the databases of `subgraphs`.
+pub async fn open_databases_of(
+    storage: &Storage,
+    subgraphs: &Subgraphs,
+) -> anyhow::Result<Databases> {
+    let mut all = Vec::new();
+    for subgraph in &subgraphs.all {
+        let db = connect(&storage.target(subgraph.service())).await?;
+        subgraph
+            .migrate(&db)
+            .await
+            .with_context(|| format!("migrating the {} schema", subgraph.name()))?;
+        all.push((subgraph.name(), db));
+    }
+    let take = |name: &str| {
+        all.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, db)| db.clone())
+            .with_context(|| format!("no {name} subgraph"))
+    };
+    Ok(Databases {
+        account: take(crm_account::SUBGRAPH)?,
+        order_visibility: take(crm_order_visibility::SUBGRAPH)?,
+        knowledge_base: take(crm_knowledge_base::SUBGRAPH)?,
+        identity: take(identity::SUBGRAPH)?,
+        all,
+    })
+}
+
+/// What a demo seed wrote, per subgraph that was empty (a subgraph that already held data
+/// is not listed).
+#[derive(Clone, Debug, Default)]
+pub struct DemoSummary(pub Vec<(&'static str, SeedCounts)>);
+
+impl std::fmt::Display for DemoSummary {
+    /// One line of counts, e.g. `accounts=60 contacts=173 … articles=56 users=20`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .flat_map(|(_, counts)| counts.0.iter())
+            .map(|(what, n)| format!("{what}={n}"))
+            .collect();
+        f.write_str(&parts.join(" "))
+    }
+}
+
+impl DemoSummary {
+    pub fn wrote_anything(&self) -> bool {
+        !self.0.is_empty()
+    }
+
+    /// What the seed of the subgraph named `name` wrote, if it was empty.
+    pub fn of(&self, name: &str) -> Option<&SeedCounts> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, c)| c)
+    }
+}
+
+/// Seeds each service that holds no data yet, in the order of the subgraph list: accounts
+/// and partners, then products and orders that refer to them, then articles linked to the
+/// products, then the users of the directory. Each service's seed is one transaction, and
+/// the later seeds read what they refer to back from the earlier services, so a partly
+/// seeded system is completed rather than duplicated.
+pub async fn seed_if_empty(dbs: &Databases, world: DemoWorld) -> anyhow::Result<DemoSummary> {
+    seed_subgraphs(&Subgraphs::ours(Default::default()), dbs, world).await
+}
+
+async fn seed_subgraphs(
+    subgraphs: &Subgraphs,
+    dbs: &Databases,
+    world: DemoWorld,
+) -> anyhow::Result<DemoSummary> {
+    let mut refs = DemoRefs::default();
+    let mut summary = DemoSummary::default();
+    for subgraph in &subgraphs.all {
+        let db = dbs
+            .of(subgraph.name())
+            .with_context(|| format!("no database for {}", subgraph.name()))?;
+        if let Some(counts) = subgraph.seed(db, world, &mut refs).await? {
+            summary.0.push((subgraph.name(), counts));
+        }
+    }
+    Ok(summary)
+}
+
+/// The relays that publish each service's outbox; they stop when dropped (held, never
+/// read).
+pub struct Relays(#[allow(dead_code)] Vec<RelayHandle>);
+
+pub fn start_relays(dbs: &Databases, bus: &EventBus) -> Relays {
+    start_relays_of(&Subgraphs::ours(Default::default()), dbs, bus)
+}
+
+fn start_relays_of(subgraphs: &Subgraphs, dbs: &Databases, bus: &EventBus) -> Relays {
+    Relays(
+        subgraphs
+            .all
+            .iter()
+            .filter_map(|s| Some(s.relay(dbs.of(s.name())?.clone(), bus.clone())?.spawn()))
+            .collect(),
+    )
+}
+
+/// A running HTTP server and the way to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task
+            .await
+            .context("joining the server task")?
+            .context("serving HTTP")
+    }
+
+    /// Waits until the server ends (it ends on SIGINT/SIGTERM).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task
+            .await
+            .context("joining the server task")?
+            .context("serving HTTP")
+    }
+}
+
+/// Serves `app` on `listener` until stopped or until the process is asked to stop.
+pub fn serve(listener: TcpListener, app: axum::Router) -> anyhow::Result<Running> {
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    _ = stopped => {},
+                    _ = crm_service_common::http::shutdown_signal() => {},
+                }
+            })
+            .await
+    });
+    Ok(Running {
+        addr,
+        stop: Some(stop),
+        task,
+    })
+}
+
+pub async fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))
+}
+
+/// The all-in-one process: every service in one process over the embedded default (or
+/// the configured databases), seeded on first start, with the outbox relays running. The
+/// gateway is the one public listener; the subgraphs listen on loopback ports of their own
+/// and answer only requests carrying a token the gateway signed for them.
+pub struct AllInOne {
+    pub public: Running,
+    /// Each subgraph's internal listener, by subgraph name.
+    pub subgraphs: Vec<(String, Running)>,
+    pub databases: Databases,
+    pub bus: EventBus,
+    pub engine: Arc<Engine>,
+    /// The key pair of this run's internal tokens.
+    pub keys: KeyPair,
+    /// The directory, the access-token issuer and the door's authenticator.
+    pub identity: identity::Identity,
+    pub seeded: Option<DemoSummary>,
+    _relays: Relays,
+    /// The account service's consumer of order events (share rows); stops when dropped.
+    _shares: crm_service_common::events::consumer::ConsumerHandle,
+}
+
+impl AllInOne {
+    /// The base URL of one subgraph's loopback listener.
+    pub fn subgraph_url(&self, subgraph: &str) -> Option<String> {
+        url_of(&self.subgraphs, subgraph)
+    }
+
+    /// Waits until the account service applied every order event written so far (share
+    /// rows follow orders asynchronously), up to `limit`.
+    pub async fn settle_shares(&self, limit: std::time::Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let written = crm_service_common::events::outbox::all(
+                &self.databases.order_visibility,
+                crm_account::shares::SOURCE,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message()))?;
+            let published = written.len() as i64;
+            let applied = crm_service_common::events::consumer::checkpoint_of(
+                &self.databases.account,
+                crm_account::shares::CONSUMER,
+                crm_account::shares::SOURCE,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message()))?;
+            if applied >= published && written.iter().all(|e| e.position > 0) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                anyhow::bail!(
+                    "share rows did not catch up: {applied} of {published} order events applied"
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops every listener.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.public.stop().await?;
+        for (_, running) in self.subgraphs {
+            running.stop().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Mints each subgraph's token for a request's caller.
+pub fn minter(keys: &KeyPair) -> TokenMinter {
+    let signer = keys.signer();
+    Arc::new(move |subgraph: &str, caller: &Caller, request_id: &str| {
+        signer.mint(subgraph, caller, request_id)
+    })
+}
+
+pub async fn start_all_in_one(
+    storage: &Storage,
+    listen: SocketAddr,
+    world: Option<DemoWorld>,
+) -> anyhow::Result<AllInOne> {
+    start_all_in_one_with(storage, listen, world, GatewaySettings::default()).await
+}
+
+/// How the gateway's door and engine are set (limits, timeouts, GET, introspection); the
+/// subgraph URLs are filled in by the process that starts them.
+#[derive(Clone, Debug, Default)]
+pub struct GatewaySettings {
+    pub door: DoorConfig,
+    pub engine: EngineConfig,
+    /// Tokens accepted besides the gateway's own.
+    pub identity: identity::IdentityOptions,
+    /// The web UI and partner portal (sessions, cookies).
+    pub web: crm_web::WebConfig,
+}
+
+/// [`start_all_in_one`] with the gateway configured.
+pub async fn start_all_in_one_with(
+    storage: &Storage,
+    listen: SocketAddr,
+    world: Option<DemoWorld>,
+    settings: GatewaySettings,
+) -> anyhow::Result<AllInOne> {
+    let supergraph = checked_supergraph()?;
+    let ours = Subgraphs::ours(settings.identity.clone());
+    let databases = open_databases_of(storage, &ours).await?;
+    let seeded = match world {
+        Some(world) => Some(seed_subgraphs(&ours, &databases, world).await?)
+            .filter(DemoSummary::wrote_anything),
+        None => None,
+    };
+    let bus = storage.event_bus().await?;
+    let relays = start_relays_of(&ours, &databases, &bus);
+    let keys = KeyPair::generate()?;
+    let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let mut subgraphs = Vec::new();
+    for subgraph in &ours.all {
+        let db = databases
+            .of(subgraph.name())
+            .with_context(|| format!("no database for {}", subgraph.name()))?;
+        let auth = SubgraphAuth::Required(Arc::new(keys.verifier(subgraph.name())));
+        let app = subgraph.serve(db.clone(), auth).await?;
+        subgraphs.push((
+            subgraph.name().to_owned(),
+            serve(bind(loopback).await?, app)?,
+        ));
+    }
+    let identity = ours
+        .identity
+        .opened()
+        .context("the identity subgraph did not open")?
+        .clone();
+    publish_policy(storage, &identity).await?;
+    let config = EngineConfig {
+        subgraph_urls: subgraphs
+            .iter()
+            .map(|(name, running)| (name.clone(), format!("{}/graphql", running.url())))
+            .collect(),
+        ..settings.engine
+    };
+    let shares = crm_account::shares::consumer(
+        databases.account.clone(),
+        bus.clone(),
+        order_feed(&subgraphs, &keys)?,
+    )
+    .spawn();
+    let engine = Arc::new(Engine::new(supergraph, config)?);
+    let api = crm_gateway::federation::server::router(
+        engine.clone(),
+        settings.door,
+        minter(&keys),
+        Some(identity.authenticator.clone() as Arc<dyn crm_contract::Door>),
+        Some(identity.jwks.clone()),
+    );
+    let public = serve(bind(listen).await?, with_web(api, &identity, settings.web))?;
+    Ok(AllInOne {
+        public,
+        subgraphs,
+        databases,
+        bus,
+        engine,
+        keys,
+        identity,
+        seeded,
+        _relays: relays,
+        _shares: shares,
+    })
+}
+
+/// The gateway's public router with the web UI and partner portal beside the API: the
+/// UI calls `api` in process, through the same door as any client.
+pub fn with_web(
+    api: axum::Router,
+    identity: &identity::Identity,
+    web: crm_web::WebConfig,
+) -> axum::Router {
+    api.clone()
+        .merge(crm_web::router(api, identity.directory.db.clone(), web))
+}
+
+/// Publishes the stored policy, and every edit made through this process, to Redis (edits
+/// install in the process that makes them directly; Redis carries them to the others).
+pub async fn publish_policy(
+    storage: &Storage,
+    identity: &identity::Identity,
+) -> anyhow::Result<()> {
+    if let Some(url) = &storage.redis_url {
+        identity
+            .policy
+            .publish_to(url, storage.event_namespace.as_deref())
+            .await?;
+    }
+    Ok(())
+}
+
+/// The order service's event feed on its loopback listener, read with a fresh gateway token
+/// per page (the feed answers the gateway only).
+pub fn order_feed(
+    subgraphs: &[(String, Running)],
+    keys: &KeyPair,
+) -> anyhow::Result<crm_service_common::events::HttpFeed> {
+    let url = url_of(subgraphs, crm_order_visibility::SUBGRAPH)
+        .context("the order service is not running")?;
+    Ok(feed_with_token(&url, keys))
+}
+
+/// The base URL of the listener named `subgraph` among `subgraphs`.
+fn url_of(subgraphs: &[(String, Running)], subgraph: &str) -> Option<String> {
+    subgraphs
+        .iter()
+        .find(|(name, _)| name == subgraph)
+        .map(|(_, running)| running.url())
+}
+
+/// The order service's feed at `url`, read with a fresh token from `keys` per page.
+pub fn feed_with_token(url: &str, keys: &KeyPair) -> crm_service_common::events::HttpFeed {
+    let signer = keys.signer();
+    let reader = Caller {
+        subject: "account-shares".into(),
+        kind: "internal".into(),
+        ..Caller::anonymous()
+    };
+    crm_service_common::events::HttpFeed::new(url).with_token(Arc::new(move || {
+        signer.mint(crm_order_visibility::SUBGRAPH, &reader, "account-shares")
+    }))
+}
+
+/// Creates the PostgreSQL database `name` on the server `url` points at and returns its
+/// URL (same credentials and options): tests and benchmark runs each take a database of
+/// their own, since the all-in-one uses fixed schema names.
+pub async fn create_database(url: &str, name: &str) -> anyhow::Result<String> {
+    use sea_orm::ConnectionTrait;
+    anyhow::ensure!(
+        name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+        "database name {name:?} must be alphanumeric"
+    );
+    let admin = sea_orm::Database::connect(url).await?;
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .with_context(|| format!("creating database {name}"))?;
+    admin.close().await.ok();
+    let (base, query) = url
+        .split_once('?')
+        .map_or((url, None), |(b, q)| (b, Some(q)));
+    let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+    Ok(match query {
+        Some(q) => format!("{server}/{name}?{q}"),
+        None => format!("{server}/{name}"),
+    })
+}
+
+/// Drops a database `create_database` made, closing any connection still using it.
+pub async fn drop_database(url: &str, name: &str) -> anyhow::Result<()> {
+    use sea_orm::ConnectionTrait;
+    let admin = sea_orm::Database::connect(url).await?;
+    admin
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await?;
+    admin.close().await.ok();
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! The one description of a subgraph service: its name, schema, migrations, demo seed, HTTP
+//! app and event relay. Every service implements [`Subgraph`]; composition, the all-in-one
+//! process, `crm service NAME` and the tests all iterate over the same list of them, so the
+//! wiring of a service is written once, in the service.
+
+use sea_orm::DatabaseConnection;
+
+use crate::events::{EventBus, Relay};
+use crate::internal_auth::SubgraphAuth;
+use crate::seed::SeededPartner;
+
+pub use crm_contract::BoxFuture;
+
+/// The size and seed of the demo world.
+#[derive(Clone, Copy, Debug)]
+pub struct DemoWorld {
+    pub seed: u64,
+    pub accounts: usize,
+}
+
+impl Default for DemoWorld {
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            accounts: 60,
+        }
+    }
+}
+
+/// What the demo seeds of earlier services give the later ones (seeds run in the order of
+/// the subgraph list: accounts and partners, then the orders that refer to them, then the
+/// articles about the products, then the users of the partners).
+#[derive(Clone, Debug, Default)]
+pub struct DemoRefs {
+    pub partners: Vec<SeededPartner>,
+    /// Account ids with the code of their territory.
+    pub accounts: Vec<(String, Option<String>)>,
+    /// Products as `(id, name, sku)`.
+    pub products: Vec<(String, String, String)>,
+}
+
+/// What one service's demo seed wrote: counts by what was written, in a fixed order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SeedCounts(pub Vec<(&'static str, usize)>);
+
+impl SeedCounts {
+    /// The count of `what` (`accounts`, `orders`, …); 0 when this seed writes none.
+    pub fn get(&self, what: &str) -> usize {
+        self.0
+            .iter()
+            .find(|(name, _)| *name == what)
+            .map_or(0, |(_, n)| *n)
+    }
+}
+
+/// A subgraph service, as every process that runs or composes it needs it.
+pub trait Subgraph: Send + Sync {
+    /// Its name in the supergraph, and the audience of the tokens the gateway signs for it.
+    fn name(&self) -> &'static str;
+    /// Its database: a PostgreSQL schema, or an SQLite file, of this name.
+    fn service(&self) -> &'static str;
+    /// The loopback port it listens on as its own process (`crm service`), and the routing
+    /// URL the committed supergraph names.
+    fn port(&self) -> u16;
+    /// Its SDL, from the code.
+    fn sdl(&self) -> String;
+    /// Applies its migrations.
+    fn migrate<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<'a, anyhow::Result<()>>;
+    /// Writes its part of the demo world when it holds no data yet (`None`: it held data),
+    /// and adds to `refs` what the later seeds refer to (read back when already seeded, so
+    /// a partly seeded system is completed rather than duplicated).
+    fn seed<'a>(
+        &'a self,
+        db: &'a DatabaseConnection,
+        world: DemoWorld,
+        refs: &'a mut DemoRefs,
+    ) -> BoxFuture<'a, anyhow::Result<Option<SeedCounts>>>;
+    /// Its HTTP app (`POST /graphql`, health, readiness), answering what `auth` lets in.
+    fn serve<'a>(
+        &'a self,
+        db: DatabaseConnection,
+        auth: SubgraphAuth,
+    ) -> BoxFuture<'a, anyhow::Result<axum::Router>>;
+    /// The relay that publishes its outbox, when it writes events.
+    fn relay(&self, _db: DatabaseConnection, _bus: EventBus) -> Option<Relay> {
+        None
+    }
+}

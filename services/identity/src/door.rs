@@ -1,0 +1,146 @@
+//! Who is calling, decided once at the gateway's door from the `Authorization` header:
+//! `Bearer <access token>` (a JWT the gateway issued at sign-in) or `Bearer crmk_…` (an
+//! integrator's API key). No header: anonymous. Anything else, or anything that does not
+//! check out: refused with one message, "invalid token"; the reason goes to the log.
+//! Client-supplied identity headers are never forwarded: subgraphs learn the caller only
+//! from the token the gateway signs for them.
+
+use std::sync::Arc;
+
+use crm_contract::internal_auth::Caller;
+use crm_contract::{Authenticated, BoxFuture, CallerKind, Door, Refusal};
+use crm_service_common::principal::PrincipalKind;
+
+use super::store::{API_KEY_PREFIX, Directory};
+use super::tokens::{InvalidToken, TokenValidator};
+
+impl From<InvalidToken> for Refusal {
+    fn from(reason: InvalidToken) -> Self {
+        Refusal::InvalidToken(reason.0)
+    }
+}
+
+fn unavailable(error: crm_service_common::ApiError) -> Refusal {
+    Refusal::Unavailable(error.message())
+}
+
+impl Door for Authenticator {
+    fn authenticate<'a>(
+        &'a self,
+        authorization: &'a str,
+    ) -> BoxFuture<'a, Result<Authenticated, Refusal>> {
+        Box::pin(Authenticator::authenticate(self, authorization))
+    }
+}
+
+pub struct Authenticator {
+    pub directory: Directory,
+    /// For the gateway's own access tokens (and development HS256 tokens).
+    pub validator: Arc<TokenValidator>,
+    /// For an external OIDC provider's tokens, which name the user by `email`.
+    pub external: Option<Arc<TokenValidator>>,
+}
+
+/// The door's caller kind of a directory user's `kind` column (read the one way
+/// `PrincipalKind` reads it).
+pub fn caller_kind(kind: &str) -> CallerKind {
+    match PrincipalKind::parse(kind) {
+        PrincipalKind::Internal => CallerKind::Internal,
+        PrincipalKind::Supplier | PrincipalKind::Distributor => CallerKind::Partner,
+        PrincipalKind::Integrator => CallerKind::Integrator,
+        PrincipalKind::Anonymous => CallerKind::Anonymous,
+    }
+}
+
+impl Authenticator {
+    /// The caller behind an `Authorization` header value (no header: the door's
+    /// anonymous caller, decided before this is asked).
+    pub async fn authenticate(&self, authorization: &str) -> Result<Authenticated, Refusal> {
+        let token = authorization
+            .strip_prefix("Bearer ")
+            .or_else(|| authorization.strip_prefix("bearer "))
+            .map(str::trim)
+            .ok_or(Refusal::InvalidToken("not a bearer credential"))?;
+        if token.starts_with(API_KEY_PREFIX) {
+            let key = self
+                .directory
+                .use_api_key(token)
+                .await
+                .map_err(unavailable)?
+                .ok_or(Refusal::InvalidToken("unknown, revoked or expired API key"))?;
+            // A key bound to a partner acts in that partner's policy domain: it reaches the
+            // services as a user of the partner's kind would (a partner without users
+            // yet has no known kind, and its key stays an integrator that sees nothing).
+            let kind = match &key.partner_id {
+                Some(partner_id) => self
+                    .directory
+                    .partner_kind(partner_id)
+                    .await
+                    .map_err(unavailable)?
+                    .unwrap_or_else(|| "integrator".into()),
+                None => "integrator".into(),
+            };
+            return Ok(Authenticated {
+                caller: Caller {
+                    subject: key.id,
+                    kind,
+                    partner_id: key.partner_id,
+                    roles: vec![key.role],
+                    policy_version: crm_policies::current_version(),
+                    session_id: None,
+                },
+                kind: CallerKind::Integrator,
+            });
+        }
+        // Our tokens carry one of our kids (or are development HS256); anything else is
+        // for the external provider, when one is configured.
+        let ours = jsonwebtoken::decode_header(token).is_ok_and(|header| {
+            header.alg == jsonwebtoken::Algorithm::HS256
+                || header
+                    .kid
+                    .as_deref()
+                    .is_some_and(|kid| kid.starts_with("crm-"))
+        });
+        let (claims, user) = match &self.external {
+            Some(external) if !ours => {
+                let claims = external.validate(token).await?;
+                let email = claims
+                    .email
+                    .clone()
+                    .ok_or(Refusal::InvalidToken("an external token without email"))?;
+                let user = self
+                    .directory
+                    .user_by_email(&email)
+                    .await
+                    .map_err(unavailable)?;
+                (claims, user)
+            }
+            _ => {
+                let claims = self.validator.validate(token).await?;
+                let user = self
+                    .directory
+                    .user(&claims.sub)
+                    .await
+                    .map_err(unavailable)?;
+                (claims, user)
+            }
+        };
+        let user = user.ok_or(Refusal::InvalidToken("no such user"))?;
+        if user.disabled {
+            return Err(Refusal::InvalidToken("the user is disabled"));
+        }
+        if let Some(session_id) = &claims.sid
+            && !self
+                .directory
+                .session_is_active(session_id)
+                .await
+                .map_err(unavailable)?
+        {
+            return Err(Refusal::InvalidToken("the session has ended"));
+        }
+        Ok(Authenticated {
+            kind: caller_kind(&user.kind),
+            caller: user.caller(claims.sid),
+        })
+    }
+}

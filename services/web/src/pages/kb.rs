@@ -1,0 +1,469 @@
+//! The knowledge base: search and read (staff and partners, each the articles of its
+//! audience), and create and edit for the departments that write articles.
+
+use askama::Template;
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::super::{InApp, Side, Signed};
+use serde_json::{Value, json};
+
+use super::super::client::ApiFailure;
+use super::super::{Area, Chrome, Ctx, FormErrors, render};
+use super::{Choice, Conn, Label, When, param, plausible_id, words};
+
+const AUDIENCES: &[&str] = &["INTERNAL", "PUBLIC", "SUPPLIER", "DISTRIBUTOR"];
+
+#[derive(Deserialize, Default)]
+pub struct KbQuery {
+    q: Option<String>,
+    after: Option<String>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(rename_all = "camelCase")]
+struct ArticleRow {
+    id: String,
+    title: String,
+    status: Label,
+    audiences: Vec<Label>,
+    tags: Vec<String>,
+    updated_at: When,
+}
+
+impl ArticleRow {
+    fn audience_names(&self) -> String {
+        super::joined(&self.audiences)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "kb.html")]
+struct KbPage {
+    chrome: Chrome,
+    base: &'static str,
+    q: String,
+    rows: Vec<ArticleRow>,
+    total: String,
+    next: Option<String>,
+    first_page: Option<String>,
+    writes: bool,
+}
+
+fn base(area: Area) -> &'static str {
+    match area {
+        Area::App => "/app/kb",
+        Area::Portal => "/portal/kb",
+    }
+}
+
+pub async fn list<S: Side>(Signed(ctx, _): Signed<S>, Query(query): Query<KbQuery>) -> Response {
+    articles_page(ctx, query).await
+}
+
+async fn articles_page(ctx: Ctx, query: KbQuery) -> Response {
+    let q = param(&query.q);
+    let mut filter = serde_json::Map::new();
+    if let Some(q) = &q {
+        filter.insert("text".into(), json!(q));
+    }
+    #[derive(Deserialize)]
+    struct Data {
+        articles: Conn<ArticleRow>,
+    }
+    // With a search the API ranks by relevance; without, newest changes first.
+    let order = if q.is_some() {
+        Value::Null
+    } else {
+        json!({ "field": "UPDATED_AT", "direction": "DESC" })
+    };
+    let data: Data = match ctx
+        .api(
+            "query($after: String, $filter: ArticleFilter, $orderBy: ArticleOrder) { \
+             articles(first: 25, after: $after, filter: $filter, orderBy: $orderBy) { \
+             totalCount(atMost: 10000) pageInfo { endCursor hasNextPage } \
+             nodes { id title status audiences tags updatedAt } } }",
+            json!({ "after": param(&query.after), "filter": Value::Object(filter), "orderBy": order }),
+        )
+        .await
+    {
+        Ok(data) => data,
+        Err(failure) => return ctx.fail(failure),
+    };
+    let base = base(ctx.area);
+    let filters = q
+        .as_ref()
+        .map(|q| serde_urlencoded::to_string([("q", q)]).unwrap_or_default())
+        .unwrap_or_default();
+    let (next, first_page) = super::pager(base, &filters, &data.articles.page_info, &query.after);
+    let chrome = ctx.chrome("Knowledge base");
+    render(&KbPage {
+        chrome,
+        base,
+        q: q.unwrap_or_default(),
+        total: data.articles.total(10_000),
+        rows: data.articles.nodes,
+        next,
+        first_page,
+        writes: ctx.area == Area::App && ctx.me.writes("Article"),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Article {
+    id: String,
+    /// What the policy lets the caller do with this article.
+    may: super::RecordMay,
+    version: i64,
+    title: String,
+    body: String,
+    status: Label,
+    next_statuses: Vec<Label>,
+    audiences: Vec<Label>,
+    tags: Vec<String>,
+    published_at: When,
+    updated_at: When,
+    products: Vec<ProductName>,
+}
+
+#[derive(Deserialize)]
+struct ProductName {
+    name: String,
+}
+
+impl Article {
+    fn audience_names(&self) -> String {
+        super::joined(&self.audiences)
+    }
+    /// The Markdown body as safe HTML.
+    fn body_html(&self) -> String {
+        super::super::markdown::to_html(&self.body)
+    }
+    fn product_names(&self) -> String {
+        self.products
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+#[derive(Template)]
+#[template(path = "article.html")]
+struct ArticlePage {
+    chrome: Chrome,
+    base: &'static str,
+    article: Article,
+    writes: bool,
+}
+
+const ARTICLE_QUERY: &str = "query($id: ID!) { article(id: $id) { id version title body status \
+    nextStatuses audiences tags publishedAt updatedAt products { name } may { update } } }";
+
+async fn fetch(ctx: &Ctx, id: &str) -> Result<Article, ApiFailure> {
+    if !plausible_id(id) {
+        return Err(ApiFailure::NotFound);
+    }
+    #[derive(Deserialize)]
+    struct Data {
+        article: Option<Article>,
+    }
+    ctx.api::<Data>(ARTICLE_QUERY, json!({ "id": id }))
+        .await?
+        .article
+        .ok_or(ApiFailure::NotFound)
+}
+
+async fn detail(ctx: Ctx, id: &str) -> Response {
+    match fetch(&ctx, id).await {
+        Ok(article) => {
+            let chrome = ctx.chrome(&article.title);
+            render(&ArticlePage {
+                chrome,
+                base: base(ctx.area),
+                writes: ctx.area == Area::App && article.may.update,
+                article,
+            })
+        }
+        Err(failure) => ctx.fail(failure),
+    }
+}
+
+pub async fn detail_page<S: Side>(Signed(ctx, _): Signed<S>, Path(id): Path<String>) -> Response {
+    detail(ctx, &id).await
+}
+
+/// The article form's values (new, being edited, or posted and refused).
+#[derive(Deserialize, Default)]
+pub struct ArticleForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    version: i64,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    tags: String,
+    /// Checkbox values arrive as one `audience=` pair each; the form sends them joined.
+    #[serde(default)]
+    audience: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "article_form.html")]
+struct ArticleFormPage {
+    chrome: Chrome,
+    action: String,
+    cancel: String,
+    version: i64,
+    title: String,
+    body: String,
+    tags: String,
+    statuses: Vec<Choice>,
+    audiences: Vec<Choice>,
+    errors: FormErrors,
+}
+
+fn form_page(
+    ctx: &Ctx,
+    heading: &str,
+    action: String,
+    cancel: String,
+    form: &ArticleForm,
+    statuses: &[String],
+    errors: FormErrors,
+) -> Response {
+    let refused = errors.any();
+    let mut response = render(&ArticleFormPage {
+        chrome: ctx.chrome(heading),
+        action,
+        cancel,
+        version: form.version,
+        title: form.title.clone(),
+        body: form.body.clone(),
+        tags: form.tags.clone(),
+        statuses: statuses
+            .iter()
+            .map(|s| Choice {
+                value: s.clone(),
+                label: words(s),
+                selected: *s == form.status,
+            })
+            .collect(),
+        audiences: AUDIENCES
+            .iter()
+            .map(|a| Choice {
+                value: (*a).into(),
+                label: words(a),
+                selected: form.audience.iter().any(|x| x == a),
+            })
+            .collect(),
+        errors,
+    });
+    if refused {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    response
+}
+
+/// The refusal for a role that may not write articles; `None` when it may.
+fn write_refusal(ctx: &Ctx) -> Option<Response> {
+    if ctx.me.writes("Article") {
+        None
+    } else {
+        Some(ctx.fail(ApiFailure::Forbidden(
+            "Your role may read articles but not write them.".into(),
+        )))
+    }
+}
+
+pub async fn new_form(Signed(ctx, _): Signed<InApp>) -> Response {
+    if let Some(refused) = write_refusal(&ctx) {
+        return refused;
+    }
+    let form = ArticleForm {
+        status: "DRAFT".into(),
+        audience: vec!["INTERNAL".into()],
+        ..Default::default()
+    };
+    form_page(
+        &ctx,
+        "New article",
+        "/app/kb/new".into(),
+        "/app/kb".into(),
+        &form,
+        &["DRAFT".into()],
+        FormErrors::default(),
+    )
+}
+
+fn input_of(form: &ArticleForm) -> Value {
+    let tags: Vec<String> = form
+        .tags
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+        .collect();
+    json!({
+        "title": form.title,
+        "body": form.body,
+        "audiences": form.audience,
+        "tags": tags,
+        "status": if form.status.is_empty() { Value::Null } else { json!(form.status) },
+    })
+}
+
+const FORM_FIELDS: &[&str] = &["title", "body", "audiences", "tags", "status"];
+
+/// Reads the form body by hand: repeated `audience` checkboxes are a list, which the
+/// plain form extractor does not gather.
+fn parse_form(body: &str) -> ArticleForm {
+    let mut form = ArticleForm::default();
+    for (key, value) in
+        serde_urlencoded::from_str::<Vec<(String, String)>>(body).unwrap_or_default()
+    {
+        match key.as_str() {
+            "csrf" => form.csrf = value,
+            "version" => form.version = value.parse().unwrap_or(0),
+            "title" => form.title = value,
+            "body" => form.body = value,
+            "status" => form.status = value,
+            "tags" => form.tags = value,
+            "audience" => form.audience.push(value),
+            _ => {}
+        }
+    }
+    form
+}
+
+pub async fn create(Signed(ctx, _): Signed<InApp>, body: String) -> Response {
+    let form = parse_form(&body);
+    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
+        return refused;
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Data {
+        create_article: Created,
+    }
+    #[derive(Deserialize)]
+    struct Created {
+        id: String,
+    }
+    match ctx
+        .api::<Data>(
+            "mutation($input: ArticleInput!) { createArticle(input: $input) { id } }",
+            json!({ "input": input_of(&form) }),
+        )
+        .await
+    {
+        Ok(data) => {
+            ctx.see_other(
+                &format!("/app/kb/{}", data.create_article.id),
+                Some("Article created."),
+            )
+            .await
+        }
+        Err(ApiFailure::SignedOut) => ctx.fail(ApiFailure::SignedOut),
+        Err(failure) => form_page(
+            &ctx,
+            "New article",
+            "/app/kb/new".into(),
+            "/app/kb".into(),
+            &form,
+            &["DRAFT".into()],
+            FormErrors::from_failure(failure).fold_unknown(FORM_FIELDS),
+        ),
+    }
+}
+
+fn status_choices(article: &Article) -> Vec<String> {
+    std::iter::once(article.status.0.clone())
+        .chain(article.next_statuses.iter().map(|s| s.0.clone()))
+        .collect()
+}
+
+pub async fn edit_form(Signed(ctx, _): Signed<InApp>, Path(id): Path<String>) -> Response {
+    if let Some(refused) = write_refusal(&ctx) {
+        return refused;
+    }
+    let article = match fetch(&ctx, &id).await {
+        Ok(article) if article.may.update => article,
+        Ok(_) => {
+            return ctx.fail(ApiFailure::Forbidden(
+                "You may read this article but not change it.".into(),
+            ));
+        }
+        Err(failure) => return ctx.fail(failure),
+    };
+    let form = ArticleForm {
+        csrf: String::new(),
+        version: article.version,
+        title: article.title.clone(),
+        body: article.body.clone(),
+        status: article.status.0.clone(),
+        tags: article.tags.join(", "),
+        audience: article.audiences.iter().map(|a| a.0.clone()).collect(),
+    };
+    edit_page(&ctx, &id, &article, &form, FormErrors::default())
+}
+
+/// The edit form of `article`, with `form`'s values and the API's `errors`.
+fn edit_page(
+    ctx: &Ctx,
+    id: &str,
+    article: &Article,
+    form: &ArticleForm,
+    errors: FormErrors,
+) -> Response {
+    form_page(
+        ctx,
+        &format!("Edit: {}", article.title),
+        format!("/app/kb/{id}/edit"),
+        format!("/app/kb/{id}"),
+        form,
+        &status_choices(article),
+        errors,
+    )
+}
+
+pub async fn update(
+    Signed(ctx, _): Signed<InApp>,
+    Path(id): Path<String>,
+    body: String,
+) -> Response {
+    let mut form = parse_form(&body);
+    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
+        return refused;
+    }
+    let article = match fetch(&ctx, &id).await {
+        Ok(article) => article,
+        Err(failure) => return ctx.fail(failure),
+    };
+    match ctx
+        .api::<Value>(
+            "mutation($id: ID!, $v: Int!, $input: ArticleInput!) { updateArticle(id: $id, version: $v, input: $input) { id } }",
+            json!({ "id": id, "v": form.version, "input": input_of(&form) }),
+        )
+        .await
+    {
+        Ok(_) => ctx.see_other(&format!("/app/kb/{id}"), Some("Article saved.")).await,
+        Err(ApiFailure::SignedOut) => ctx.fail(ApiFailure::SignedOut),
+        Err(failure) => {
+            // Someone saved the article meanwhile: the API says so; the form keeps this
+            // edit and now carries the current version, so saving again overwrites theirs
+            // knowingly (the message says what happened).
+            form.version = article.version;
+            let errors = FormErrors::from_failure(failure).fold_unknown(FORM_FIELDS);
+            edit_page(&ctx, &id, &article, &form, errors)
+        }
+    }
+}

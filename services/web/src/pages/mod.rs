@@ -1,0 +1,438 @@
+//! The UI's pages, by room: sign-in, the internal app, orders and articles (shared by the
+//! app and the portal), administration, the directory's people, and the portal.
+
+mod app;
+mod auth;
+mod interactions;
+mod kb;
+mod orders;
+mod people;
+mod portal;
+mod sharing;
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{MethodRouter, get, post};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+
+use super::{InApp, InPortal, Web};
+
+/// One route of the UI: its path, whether a browser loads it as a page (`GET`), and its
+/// handlers.
+pub(crate) struct Route {
+    pub path: &'static str,
+    pub page: bool,
+    handlers: MethodRouter<Arc<Web>>,
+}
+
+impl Route {
+    /// A page (it answers `GET`, and maybe its form's `POST`).
+    fn page(path: &'static str, handlers: MethodRouter<Arc<Web>>) -> Self {
+        Self {
+            path,
+            page: true,
+            handlers,
+        }
+    }
+
+    /// A form's target only (`POST`).
+    fn form(path: &'static str, handlers: MethodRouter<Arc<Web>>) -> Self {
+        Self {
+            path,
+            page: false,
+            handlers,
+        }
+    }
+}
+
+/// Every route of the UI, the one list the router is built from.
+pub(crate) fn table() -> Vec<Route> {
+    vec![
+        Route::page("/", get(auth::root)),
+        Route::page("/signin", get(auth::sign_in_form).post(auth::sign_in)),
+        Route::form("/signout", post(auth::sign_out)),
+        Route::page(
+            "/invite",
+            get(auth::invite_form).post(auth::redeem_invitation),
+        ),
+        Route::page("/app", get(app::dashboard)),
+        Route::page("/app/accounts", get(app::accounts::<InApp>)),
+        Route::page(
+            "/app/accounts/{id}",
+            get(app::account).post(interactions::log::<InApp>),
+        ),
+        Route::form("/app/views", post(app::save_view::<InApp>)),
+        Route::form("/app/views/{id}/delete", post(app::delete_view::<InApp>)),
+        Route::page("/app/orders", get(orders::list::<InApp>)),
+        Route::page("/app/orders/{id}", get(orders::detail_page::<InApp>)),
+        Route::page("/app/kb", get(kb::list::<InApp>)),
+        Route::page("/app/kb/new", get(kb::new_form).post(kb::create)),
+        Route::page("/app/kb/{id}", get(kb::detail_page::<InApp>)),
+        Route::page("/app/kb/{id}/edit", get(kb::edit_form).post(kb::update)),
+        Route::page("/app/admin", get(app::admin_index)),
+        Route::page("/app/admin/partners", get(app::partners)),
+        Route::page("/app/admin/policy", get(sharing::policy)),
+        Route::page(
+            "/app/admin/shares",
+            get(sharing::shares).post(sharing::grant),
+        ),
+        Route::form("/app/admin/shares/{id}/revoke", post(sharing::revoke)),
+        Route::page(
+            "/app/admin/users",
+            get(people::users::<InApp>).post(people::invite::<InApp>),
+        ),
+        Route::form(
+            "/app/admin/users/{id}/access",
+            post(people::set_disabled::<InApp>),
+        ),
+        Route::form(
+            "/app/admin/invitations/{id}/revoke",
+            post(people::revoke_invitation::<InApp>),
+        ),
+        Route::page(
+            "/app/admin/api-keys",
+            get(people::api_keys).post(people::create_api_key),
+        ),
+        Route::form(
+            "/app/admin/api-keys/{id}/revoke",
+            post(people::revoke_api_key),
+        ),
+        Route::page("/portal", get(portal::home)),
+        Route::page("/portal/orders", get(orders::list::<InPortal>)),
+        Route::page("/portal/orders/{id}", get(orders::detail_page::<InPortal>)),
+        Route::form("/portal/shipments/{id}", post(orders::record_shipment)),
+        Route::page("/portal/accounts", get(app::accounts::<InPortal>)),
+        Route::page(
+            "/portal/accounts/{id}",
+            get(portal::account).post(interactions::log::<InPortal>),
+        ),
+        Route::form("/portal/views", post(app::save_view::<InPortal>)),
+        Route::form(
+            "/portal/views/{id}/delete",
+            post(app::delete_view::<InPortal>),
+        ),
+        Route::page("/portal/kb", get(kb::list::<InPortal>)),
+        Route::page("/portal/kb/{id}", get(kb::detail_page::<InPortal>)),
+        Route::page(
+            "/portal/users",
+            get(people::users::<InPortal>).post(people::invite::<InPortal>),
+        ),
+        Route::form(
+            "/portal/users/{id}/access",
+            post(people::set_disabled::<InPortal>),
+        ),
+        Route::form(
+            "/portal/invitations/{id}/revoke",
+            post(people::revoke_invitation::<InPortal>),
+        ),
+    ]
+}
+
+pub(crate) fn routes() -> Router<Arc<Web>> {
+    table().into_iter().fold(Router::new(), |router, route| {
+        router.route(route.path, route.handlers)
+    })
+}
+
+/// What the caller may do with one record (`may { update }`), as the API's policy says.
+#[derive(Deserialize, Clone, Copy, Debug, Default)]
+pub(crate) struct RecordMay {
+    #[serde(default)]
+    pub update: bool,
+}
+
+/// An API enum value (`IN_FULFILLMENT`), shown as words ("In fulfillment"); `.0` is the
+/// value itself, for forms and links.
+#[derive(Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(transparent)]
+pub(crate) struct Label(pub String);
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&words(&self.0))
+    }
+}
+
+/// Enum values in words, comma-separated ("Supplier, Public").
+pub(crate) fn joined(labels: &[Label]) -> String {
+    labels
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `CLOSED_WON` → "Closed won".
+pub(crate) fn words(value: &str) -> String {
+    // Abbreviations stay as they are.
+    if value == "SMB" {
+        return value.to_owned();
+    }
+    let lower = value.replace('_', " ").to_lowercase();
+    let mut chars = lower.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// An optional value shown as itself or "—".
+#[derive(Deserialize, Clone, Debug, Default)]
+#[serde(transparent)]
+pub(crate) struct Text(pub Option<String>);
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.as_deref().filter(|s| !s.is_empty()).unwrap_or("—"))
+    }
+}
+
+impl Text {
+    pub fn is_some(&self) -> bool {
+        self.0.as_deref().is_some_and(|s| !s.is_empty())
+    }
+    pub fn value(&self) -> &str {
+        self.0.as_deref().unwrap_or("")
+    }
+}
+
+/// An optional enum value shown as words or "—".
+#[derive(Deserialize, Clone, Debug, Default)]
+#[serde(transparent)]
+pub(crate) struct MaybeLabel(pub Option<String>);
+
+impl fmt::Display for MaybeLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(value) => f.write_str(&words(value)),
+            None => f.write_str("—"),
+        }
+    }
+}
+
+impl MaybeLabel {
+    pub fn is_some(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+/// An optional moment shown in UTC to the minute, or "—".
+#[derive(Deserialize, Clone, Debug, Default)]
+#[serde(transparent)]
+pub(crate) struct When(pub Option<DateTime<Utc>>);
+
+impl fmt::Display for When {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(at) => write!(f, "{}", at.format("%Y-%m-%d %H:%M UTC")),
+            None => f.write_str("—"),
+        }
+    }
+}
+
+impl When {
+    /// The day only, for tables.
+    pub fn day(&self) -> String {
+        self.0
+            .map(|at| at.format("%Y-%m-%d").to_string())
+            .unwrap_or_else(|| "—".into())
+    }
+    /// The machine-readable form for `<time datetime>`.
+    pub fn iso(&self) -> String {
+        self.0.map(|at| at.to_rfc3339()).unwrap_or_default()
+    }
+}
+
+/// An optional calendar day.
+#[derive(Deserialize, Clone, Debug, Default)]
+#[serde(transparent)]
+pub(crate) struct Day(pub Option<NaiveDate>);
+
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(day) => write!(f, "{day}"),
+            None => f.write_str("—"),
+        }
+    }
+}
+
+/// An optional amount of money ("1250.00 EUR"), or "—" (hidden from this caller, or unset).
+#[derive(Deserialize, Clone, Debug, Default)]
+#[serde(transparent)]
+pub(crate) struct Money(pub Option<MoneyAmount>);
+
+#[derive(Deserialize, Clone, Debug)]
+pub(crate) struct MoneyAmount {
+    pub amount: String,
+    pub currency: String,
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(m) => write!(f, "{} {}", m.amount, m.currency),
+            None => f.write_str("—"),
+        }
+    }
+}
+
+impl Money {
+    pub fn is_some(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+#[derive(Deserialize, Clone, Debug, Default)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PageInfo {
+    pub end_cursor: Option<String>,
+    pub has_next_page: bool,
+}
+
+/// A connection's nodes, total and page.
+#[derive(Deserialize, Clone, Debug)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Conn<T> {
+    pub nodes: Vec<T>,
+    #[serde(default)]
+    pub total_count: Option<i64>,
+    #[serde(default)]
+    pub page_info: PageInfo,
+}
+
+impl<T> Default for Conn<T> {
+    fn default() -> Self {
+        Self {
+            nodes: Vec::new(),
+            total_count: None,
+            page_info: PageInfo::default(),
+        }
+    }
+}
+
+impl<T> Conn<T> {
+    /// "1,000+" when the count reached the cap it was asked with.
+    pub fn total(&self, cap: i64) -> String {
+        match self.total_count {
+            Some(n) if n >= cap => format!("{}+", thousands(cap)),
+            Some(n) => thousands(n),
+            None => String::new(),
+        }
+    }
+}
+
+pub(crate) fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// The variables of a list page's operation: 25 rows after `after`, filtered and sorted.
+pub(crate) fn list_variables(
+    after: &Option<String>,
+    filter: serde_json::Map<String, serde_json::Value>,
+    sort: &str,
+    desc: bool,
+) -> serde_json::Value {
+    serde_json::json!({
+        "first": 25,
+        "after": param(after),
+        "filter": serde_json::Value::Object(filter),
+        "orderBy": { "field": sort, "direction": if desc { "DESC" } else { "ASC" } },
+    })
+}
+
+/// The links between a list's pages: to the next page (when there is one) and back to the
+/// first (when this is not it), both keeping the list's filters (`filters`, a query string).
+pub(crate) fn pager(
+    base: &str,
+    filters: &str,
+    page: &PageInfo,
+    after: &Option<String>,
+) -> (Option<String>, Option<String>) {
+    let link = |cursor: Option<String>| {
+        let cursor =
+            cursor.map(|c| serde_urlencoded::to_string([("after", c)]).unwrap_or_default());
+        let query: Vec<&str> = [Some(filters), cursor.as_deref()]
+            .into_iter()
+            .flatten()
+            .filter(|q| !q.is_empty())
+            .collect();
+        if query.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", query.join("&"))
+        }
+    };
+    let next = page
+        .has_next_page
+        .then(|| page.end_cursor.clone())
+        .flatten()
+        .map(|cursor| link(Some(cursor)));
+    let first = param(after).map(|_| link(None));
+    (next, first)
+}
+
+/// A record's id as a link's last segment: the API's ids are URL-safe, anything else
+/// is refused before it reaches the API.
+pub(crate) fn plausible_id(id: &str) -> bool {
+    (1..=100).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// A query-string value, cut to a sane length and trimmed; empty is none.
+pub(crate) fn param(value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(|v| v.chars().take(200).collect())
+}
+
+/// One `<option>` of a select: value, label, selected.
+pub(crate) struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// The choices of an enum filter, the current one selected ("" = any).
+pub(crate) fn choices(values: &[&str], current: &Option<String>) -> Vec<Choice> {
+    values
+        .iter()
+        .map(|v| Choice {
+            value: (*v).to_owned(),
+            label: words(v),
+            selected: current.as_deref() == Some(*v),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_read_as_words_and_numbers_group() {
+        assert_eq!(words("IN_FULFILLMENT"), "In fulfillment");
+        assert_eq!(Label("CLOSED_WON".into()).to_string(), "Closed won");
+        assert_eq!(Text(None).to_string(), "—");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+        assert!(plausible_id("acc_01HX-y"));
+        assert!(!plausible_id("../etc"));
+        assert!(!plausible_id(""));
+    }
+}

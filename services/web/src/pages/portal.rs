@@ -1,0 +1,192 @@
+//! The partner portal's home (what this partner sees and why, from the policy in force)
+//! and its account page (the list is the app's, generic over the side).
+
+use askama::Template;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::super::client::ApiFailure;
+use super::super::{Chrome, Ctx, InPortal, Signed, render};
+use super::app::{Access, ContactRow, InteractionRow, Named};
+use super::interactions::InteractionForm;
+use super::orders::OrderRow;
+use super::{Conn, Label, MaybeLabel, Text, plausible_id, thousands};
+
+#[derive(Template)]
+#[template(path = "portal/home.html")]
+struct Home {
+    chrome: Chrome,
+    organization: String,
+    kind: String,
+    can_see: Vec<String>,
+    policy_version: i64,
+    orders: String,
+    accounts: String,
+    articles: String,
+    manages_users: bool,
+    updates_shipments: bool,
+}
+
+/// `/portal`: the partner's slice in plain words (the policy's own sentences for this
+/// user) and how many records of each kind that is.
+pub async fn home(Signed(ctx, _): Signed<InPortal>) -> Response {
+    const CAP: i64 = 10_000;
+    let data: Value = match ctx
+        .api(
+            &format!(
+                "query {{ orders(first: 0) {{ totalCount(atMost: {CAP}) }} \
+                 accounts(first: 0) {{ totalCount(atMost: {CAP}) }} \
+                 articles(first: 0) {{ totalCount(atMost: {CAP}) }} }}"
+            ),
+            json!({}),
+        )
+        .await
+    {
+        Ok(data) => data,
+        Err(failure) => return ctx.fail(failure),
+    };
+    let count = |key: &str| {
+        let n = data[key]["totalCount"].as_i64().unwrap_or(0);
+        if n >= CAP {
+            format!("{}+", thousands(CAP))
+        } else {
+            thousands(n)
+        }
+    };
+    render(&Home {
+        chrome: ctx.chrome("Home"),
+        organization: ctx
+            .me
+            .organization
+            .as_ref()
+            .and_then(|o| o.name.clone())
+            .unwrap_or_default(),
+        kind: super::words(&ctx.me.kind),
+        can_see: ctx.me.can_see.clone(),
+        policy_version: ctx.me.policy_version,
+        orders: count("orders"),
+        accounts: count("accounts"),
+        articles: count("articles"),
+        manages_users: ctx.me.manages_users(),
+        updates_shipments: ctx.me.writes("Shipment"),
+    })
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PartnerAccount {
+    id: String,
+    name: String,
+    domain: Text,
+    industry: Text,
+    segment: Label,
+    tier: MaybeLabel,
+    lifecycle_stage: MaybeLabel,
+    territory: Option<Named>,
+    access: Access,
+    contacts: Conn<ContactRow>,
+    interactions: Conn<InteractionRow>,
+    orders: Conn<OrderRow>,
+}
+
+/// One reason the partner sees the account: the cause in words, and the order behind it
+/// (linked, by number when the page lists it) or the other fact the API gave.
+struct CauseLine {
+    cause: String,
+    order: Option<(String, String)>,
+    fact: String,
+}
+
+impl PartnerAccount {
+    /// The API's causes (`buys_my_products (order:ord_…)`, `manual_share until …`) as lines.
+    fn cause_lines(&self) -> Vec<CauseLine> {
+        self.access
+            .causes
+            .iter()
+            .map(|cause| {
+                let (name, fact) = cause.split_once(' ').unwrap_or((cause.as_str(), ""));
+                let fact = fact.trim().trim_start_matches('(').trim_end_matches(')');
+                let order = fact.strip_prefix("order:").map(|id| {
+                    let number = self
+                        .orders
+                        .nodes
+                        .iter()
+                        .find(|o| o.id == id)
+                        .map(|o| o.number.clone())
+                        .unwrap_or_else(|| id.to_owned());
+                    (id.to_owned(), number)
+                });
+                CauseLine {
+                    cause: super::words(name),
+                    fact: if order.is_some() {
+                        String::new()
+                    } else {
+                        fact.to_owned()
+                    },
+                    order,
+                }
+            })
+            .collect()
+    }
+}
+
+#[derive(Template)]
+#[template(path = "portal/account.html")]
+struct AccountPage {
+    chrome: Chrome,
+    account: PartnerAccount,
+    /// The interaction form, for those who log interactions.
+    interaction_form: Option<String>,
+}
+
+const PARTNER_ACCOUNT_QUERY: &str = "query($id: ID!) { account(id: $id) { \
+    id name domain industry segment tier lifecycleStage territory { id name } \
+    access { summary causes } \
+    contacts(first: 50) { totalCount nodes { fullName title email phone } } \
+    interactions(first: 25, orderBy: { field: OCCURRED_AT, direction: DESC }) { totalCount \
+      nodes { occurredAt channel direction subject body } } \
+    orders(first: 25, orderBy: { field: CREATED_AT, direction: DESC }) { totalCount \
+      nodes { id number status placedAt total { amount currency } account { id name } } } } }";
+
+pub(crate) async fn account_page(ctx: Ctx, id: &str, form: InteractionForm) -> Response {
+    if !plausible_id(id) {
+        return ctx.fail(ApiFailure::NotFound);
+    }
+    #[derive(serde::Deserialize)]
+    struct Data {
+        account: Option<PartnerAccount>,
+    }
+    let account = match ctx
+        .api::<Data>(PARTNER_ACCOUNT_QUERY, json!({ "id": id }))
+        .await
+    {
+        Ok(Data {
+            account: Some(account),
+        }) => account,
+        Ok(Data { account: None }) => return ctx.fail(ApiFailure::NotFound),
+        Err(failure) => return ctx.fail(failure),
+    };
+    let refused = form.errors.any();
+    let chrome = ctx.chrome(&account.name);
+    let mut response = render(&AccountPage {
+        chrome,
+        interaction_form: ctx
+            .me
+            .writes("Interaction")
+            .then(|| form.html(&ctx, &account.id)),
+        account,
+    });
+    if refused {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    response
+}
+
+/// `/portal/accounts/{id}`: one account as the partner may see it — its fields, why the
+/// partner sees it, its contacts (details as their consents allow), the interactions shared
+/// with partners, and its orders the partner may see.
+pub async fn account(Signed(ctx, _): Signed<InPortal>, Path(id): Path<String>) -> Response {
+    account_page(ctx, &id, InteractionForm::default()).await
+}

@@ -5,17 +5,7 @@ use crm_testkit::{TestApp, id};
 use serde_json::{Value, json};
 
 async fn spawn() -> TestApp {
-    TestApp::spawn(
-        crm_knowledge_base::SERVICE,
-        |db| async move { crm_knowledge_base::migrate(&db).await },
-        |db| {
-            crm_knowledge_base::app(
-                db,
-                crm_service_common::internal_auth::SubgraphAuth::Disabled,
-            )
-        },
-    )
-    .await
+    TestApp::start(&crm_knowledge_base::KnowledgeBaseSubgraph).await
 }
 
 async fn create_article(app: &TestApp, input: Value) -> Value {

@@ -14,10 +14,8 @@ fn products() -> Vec<ProductRef> {
 }
 
 async fn fresh() -> (sea_orm::DatabaseConnection, Option<tempfile::TempDir>) {
-    let (db, _, dir) = crm_testkit::fresh_database(crm_knowledge_base::SERVICE, |db| async move {
-        crm_knowledge_base::migrate(&db).await
-    })
-    .await;
+    let (db, _, dir) =
+        crm_testkit::fresh_database_of(&crm_knowledge_base::KnowledgeBaseSubgraph).await;
     (db, dir)
 }
 

@@ -5,17 +5,7 @@ use crm_testkit::{TestApp, id};
 use serde_json::{Value, json};
 
 async fn spawn() -> TestApp {
-    TestApp::spawn(
-        crm_order_visibility::SERVICE,
-        |db| async move { crm_order_visibility::migrate(&db).await },
-        |db| {
-            crm_order_visibility::app(
-                db,
-                crm_service_common::internal_auth::SubgraphAuth::Disabled,
-            )
-        },
-    )
-    .await
+    TestApp::start(&crm_order_visibility::OrderVisibilitySubgraph).await
 }
 
 const SUPPLIER: &str = "ptn_supplier_a";

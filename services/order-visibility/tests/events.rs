@@ -16,17 +16,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, Statemen
 use serde_json::{Value, json};
 
 async fn spawn() -> TestApp {
-    TestApp::spawn(
-        crm_order_visibility::SERVICE,
-        |db| async move { crm_order_visibility::migrate(&db).await },
-        |db| {
-            crm_order_visibility::app(
-                db,
-                crm_service_common::internal_auth::SubgraphAuth::Disabled,
-            )
-        },
-    )
-    .await
+    TestApp::start(&crm_order_visibility::OrderVisibilitySubgraph).await
 }
 
 /// Redis Streams under a namespace of this test's own, or the in-process bus.

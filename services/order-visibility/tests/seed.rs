@@ -28,10 +28,7 @@ const TABLES: &[&str] = &["products", "orders", "order_lines", "shipments"];
 
 async fn fresh() -> (sea_orm::DatabaseConnection, Option<tempfile::TempDir>) {
     let (db, _, dir) =
-        crm_testkit::fresh_database(crm_order_visibility::SERVICE, |db| async move {
-            crm_order_visibility::migrate(&db).await
-        })
-        .await;
+        crm_testkit::fresh_database_of(&crm_order_visibility::OrderVisibilitySubgraph).await;
     (db, dir)
 }
 

@@ -6,6 +6,8 @@
 use std::future::Future;
 
 use crm_service_common::db::{DbTarget, StatementCounter, connect};
+use crm_service_common::internal_auth::SubgraphAuth;
+use crm_service_common::subgraph::Subgraph;
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 
@@ -48,23 +50,42 @@ where
     (db, statements, dir)
 }
 
+/// A fresh database of `subgraph` for one test, migrated as the subgraph migrates itself.
+pub async fn fresh_database_of(
+    subgraph: &dyn Subgraph,
+) -> (
+    DatabaseConnection,
+    StatementCounter,
+    Option<tempfile::TempDir>,
+) {
+    fresh_database(subgraph.service(), |db| async move {
+        subgraph.migrate(&db).await
+    })
+    .await
+}
+
 impl TestApp {
-    /// Starts `app(db)` on port 0 over a fresh database of `service`.
-    pub async fn spawn<F, Fut>(
-        service: &str,
-        migrate: F,
-        app: fn(DatabaseConnection) -> axum::Router,
-    ) -> Self
-    where
-        F: FnOnce(DatabaseConnection) -> Fut,
-        Fut: Future<Output = anyhow::Result<()>>,
-    {
-        let (db, statements, dir) = fresh_database(service, migrate).await;
+    /// Starts `subgraph` on port 0 over a fresh database, as every process serves it but
+    /// answering without gateway tokens.
+    pub async fn start(subgraph: &dyn Subgraph) -> Self {
+        let (db, statements, dir) = fresh_database_of(subgraph).await;
+        let router = subgraph
+            .serve(db.clone(), SubgraphAuth::Disabled)
+            .await
+            .expect("serve");
+        Self::serve(router, db, statements, dir).await
+    }
+
+    async fn serve(
+        router: axum::Router,
+        db: DatabaseConnection,
+        statements: StatementCounter,
+        dir: Option<tempfile::TempDir>,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let router = app(db.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
         Self {
             url,

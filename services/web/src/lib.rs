@@ -345,6 +345,20 @@ impl Me {
 const ME_QUERY: &str = "query { me { id kind displayName email roles canSee policyVersion \
      may { read write } organization { id name } } }";
 
+/// Why a page could not be shown, already rendered as the page that says so, in the frame
+/// of the signed-in user. Handlers return [`PageResult`] and use `?` on the API's answers.
+/// (Boxed: a response is large, and an error is the rare path.)
+pub(crate) struct PageError(Box<Response>);
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+/// What a page handler returns.
+pub(crate) type PageResult = Result<Response, PageError>;
+
 /// A signed-in request: its session, who the user is, and the page's area.
 pub(crate) struct Ctx {
     pub web: Arc<Web>,
@@ -370,6 +384,21 @@ impl Ctx {
             .api
             .run(Some(&self.session.access_token), query, variables)
             .await
+    }
+
+    /// Runs an operation as the signed-in user; a failure becomes the page that explains
+    /// it (not found, not allowed, signed out, …).
+    pub async fn query<T: serde::de::DeserializeOwned>(
+        &self,
+        query: &str,
+        variables: Value,
+    ) -> Result<T, PageError> {
+        self.api(query, variables).await.map_err(|f| self.refuse(f))
+    }
+
+    /// The page a failure shows, as the error a handler returns.
+    pub fn refuse(&self, failure: ApiFailure) -> PageError {
+        PageError(Box::new(self.fail(failure)))
     }
 
     /// The frame of this page.
@@ -429,7 +458,7 @@ impl Ctx {
     }
 
     /// After a change: back to `path`, whose next showing says `notice` once.
-    pub async fn see_other(&self, path: &str, notice: Option<&str>) -> Response {
+    pub async fn see_other(&self, path: &str, notice: Option<&str>) -> PageResult {
         if let Some(notice) = notice
             && let Err(e) = self.web.sessions.set_notice(&self.session, notice).await
         {
@@ -440,7 +469,7 @@ impl Ctx {
         } else {
             self.area.home()
         };
-        Redirect::to(path).into_response()
+        Ok(Redirect::to(path).into_response())
     }
 
     /// After a form created a secret (an API key's, an invitation's link): back to
@@ -451,14 +480,14 @@ impl Ctx {
         notice: &str,
         what: &str,
         secret: &str,
-    ) -> Response {
+    ) -> PageResult {
         if let Err(e) = self
             .web
             .sessions
             .keep_reveal(&self.session, what, secret)
             .await
         {
-            return self.web.broken(e);
+            return Err(PageError(Box::new(self.web.broken(e))));
         }
         self.see_other(path, Some(notice)).await
     }
@@ -507,16 +536,16 @@ impl Ctx {
         error_page(self.chrome(heading), status, heading, message)
     }
 
-    /// The refusal of a form whose CSRF token is not this session's; `None` when it is.
-    pub fn csrf_refusal(&self, posted: &str) -> Option<Response> {
+    /// Refuses a form whose CSRF token is not this session's.
+    pub fn check_csrf(&self, posted: &str) -> Result<(), PageError> {
         if session::same_secret(posted, &self.session.csrf_token) {
-            None
+            Ok(())
         } else {
-            Some(self.error_page(
+            Err(PageError(Box::new(self.error_page(
                 StatusCode::FORBIDDEN,
                 "Form expired",
                 "This form is out of date. Go back, reload the page and try again.",
-            ))
+            ))))
         }
     }
 }

@@ -14,25 +14,12 @@ pub async fn fresh_database() -> (
     StatementCounter,
     Option<tempfile::TempDir>,
 ) {
-    crm_testkit::fresh_database(crm_account::SERVICE, |db| async move {
-        crm_account::migrate(&db).await
-    })
-    .await
+    crm_testkit::fresh_database_of(&crm_account::AccountSubgraph).await
 }
 
 /// The account service on port 0 over a fresh database.
 pub async fn spawn() -> TestApp {
-    TestApp::spawn(
-        crm_account::SERVICE,
-        |db| async move { crm_account::migrate(&db).await },
-        |db| {
-            crm_account::app(
-                db,
-                crm_service_common::internal_auth::SubgraphAuth::Disabled,
-            )
-        },
-    )
-    .await
+    TestApp::start(&crm_account::AccountSubgraph).await
 }
 
 /// The account service's own steps for tests.

@@ -4,10 +4,9 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query};
-use axum::response::Response;
 use serde::Deserialize;
 
-use super::super::{InApp, Side, Signed};
+use super::super::{InApp, PageResult, Side, Signed};
 use super::interactions::InteractionForm;
 use serde_json::{Value, json};
 
@@ -109,7 +108,7 @@ fn figures(counts: &Value, keys: &[&str], link: Option<&str>) -> Vec<Figure> {
 }
 
 /// `/app`: pipeline by stage, orders by status, the newest interactions — one query.
-pub async fn dashboard(Signed(ctx, _): Signed<InApp>) -> Response {
+pub async fn dashboard(Signed(ctx, _): Signed<InApp>) -> PageResult {
     // One operation, four root fields: the grouped counts are one query each.
     let query = "query { accounts(first: 0) { totalCount } \
         open: opportunities(first: 0, filter: { openOnly: true }) { totalCount } \
@@ -117,10 +116,7 @@ pub async fn dashboard(Signed(ctx, _): Signed<InApp>) -> Response {
         orders(first: 0) { statusCounts { value count } } \
         interactions(first: 8, orderBy: { field: OCCURRED_AT, direction: DESC }) { nodes { \
           id subject channel direction occurredAt account { id name } } } }";
-    let data: Value = match ctx.api(query, json!({})).await {
-        Ok(data) => data,
-        Err(failure) => return ctx.fail(failure),
-    };
+    let data: Value = ctx.query(query, json!({})).await?;
     let recent: Conn<RecentInteraction> =
         serde_json::from_value(data["interactions"].clone()).unwrap_or_default();
     let orders = figures(
@@ -128,7 +124,7 @@ pub async fn dashboard(Signed(ctx, _): Signed<InApp>) -> Response {
         ORDER_STATUSES,
         Some("/app/orders?status="),
     );
-    render(&Dashboard {
+    Ok(render(&Dashboard {
         chrome: ctx.chrome("Dashboard"),
         accounts: thousands(data["accounts"]["totalCount"].as_i64().unwrap_or(0)),
         open_opportunities: thousands(data["open"]["totalCount"].as_i64().unwrap_or(0)),
@@ -140,7 +136,7 @@ pub async fn dashboard(Signed(ctx, _): Signed<InApp>) -> Response {
         any_orders: orders.iter().any(|f| f.value > 0),
         orders,
         recent: recent.nodes,
-    })
+    }))
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -236,13 +232,13 @@ fn one_of(value: &Option<String>, allowed: &[&str]) -> Option<String> {
 pub async fn accounts<S: Side>(
     Signed(ctx, _): Signed<S>,
     Query(query): Query<AccountsQuery>,
-) -> Response {
+) -> PageResult {
     accounts_page(ctx, query).await
 }
 
 /// The accounts the caller may see, with search, filters, sort and pages (the app's list
 /// and the portal's).
-async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> Response {
+async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> PageResult {
     let internal = ctx.area == Area::App;
     let mut filter = serde_json::Map::new();
     if let Some(q) = param(&query.q) {
@@ -287,10 +283,7 @@ async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> Response {
         saved_views: Vec<SavedView>,
     }
     let variables = super::list_variables(&query.after, filter, &sort, desc);
-    let data: Data = match ctx.api(&gql, variables).await {
-        Ok(data) => data,
-        Err(failure) => return ctx.fail(failure),
-    };
+    let data: Data = ctx.query(&gql, variables).await?;
     let base = if internal {
         "/app/accounts"
     } else {
@@ -301,7 +294,7 @@ async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> Response {
         super::pager(base, &current_query, &data.accounts.page_info, &query.after);
     let chrome = ctx.chrome("Accounts");
     let rows = data.accounts.nodes.clone();
-    render(&AccountsPage {
+    Ok(render(&AccountsPage {
         chrome,
         base,
         q: param(&query.q).unwrap_or_default(),
@@ -342,7 +335,7 @@ async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> Response {
         current_query,
         views: data.saved_views,
         view_page: "accounts",
-    })
+    }))
 }
 
 #[derive(Deserialize)]
@@ -367,12 +360,10 @@ fn view_page(area: Area, page: &str) -> Option<String> {
 pub async fn save_view<S: Side>(
     Signed(ctx, _): Signed<S>,
     Form(form): Form<SaveViewForm>,
-) -> Response {
-    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
-        return refused;
-    }
+) -> PageResult {
+    ctx.check_csrf(&form.csrf)?;
     let Some(list) = view_page(ctx.area, &form.page) else {
-        return ctx.fail(super::super::client::ApiFailure::NotFound);
+        return Err(ctx.refuse(super::super::client::ApiFailure::NotFound));
     };
     let back = if form.query.is_empty() {
         list
@@ -403,10 +394,8 @@ pub async fn delete_view<S: Side>(
     Signed(ctx, _): Signed<S>,
     Path(id): Path<String>,
     Form(form): Form<DeleteViewForm>,
-) -> Response {
-    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
-        return refused;
-    }
+) -> PageResult {
+    ctx.check_csrf(&form.csrf)?;
     let back = view_page(ctx.area, &form.page).unwrap_or_else(|| ctx.area.home().to_owned());
     match ctx
         .api::<Value>(
@@ -416,7 +405,7 @@ pub async fn delete_view<S: Side>(
         .await
     {
         Ok(_) => ctx.see_other(&back, Some("Deleted the view.")).await,
-        Err(failure) => ctx.fail(failure),
+        Err(failure) => Err(ctx.refuse(failure)),
     }
 }
 
@@ -522,14 +511,14 @@ struct AccountPage {
 
 /// The account 360° page: one federated query across the three subgraphs (the account,
 /// its orders from the order service, and the articles of the products it bought).
-pub async fn account(Signed(ctx, _): Signed<InApp>, Path(id): Path<String>) -> Response {
+pub async fn account(Signed(ctx, _): Signed<InApp>, Path(id): Path<String>) -> PageResult {
     account_page(ctx, &id, InteractionForm::default()).await
 }
 
 /// The 360° page, with the interaction form as posted (and refused) or empty.
-pub(crate) async fn account_page(ctx: Ctx, id: &str, form: InteractionForm) -> Response {
+pub(crate) async fn account_page(ctx: Ctx, id: &str, form: InteractionForm) -> PageResult {
     if !plausible_id(id) {
-        return ctx.fail(super::super::client::ApiFailure::NotFound);
+        return Err(ctx.refuse(super::super::client::ApiFailure::NotFound));
     }
     // Staff who grant shares also get the partners to choose from, in the same operation:
     // distributors, the partners a manual share gives something to (ACCESS-MATRIX.md:
@@ -562,9 +551,9 @@ pub(crate) async fn account_page(ctx: Ctx, id: &str, form: InteractionForm) -> R
             partners,
         }) => (account, partners),
         Ok(Data { account: None, .. }) => {
-            return ctx.fail(super::super::client::ApiFailure::NotFound);
+            return Err(ctx.refuse(super::super::client::ApiFailure::NotFound));
         }
-        Err(failure) => return ctx.fail(failure),
+        Err(failure) => return Err(ctx.refuse(failure)),
     };
     let mut articles: Vec<ArticleRef> = Vec::new();
     for order in &account.orders.nodes {
@@ -599,7 +588,7 @@ pub(crate) async fn account_page(ctx: Ctx, id: &str, form: InteractionForm) -> R
     if refused {
         *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
     }
-    response
+    Ok(response)
 }
 
 #[derive(Template)]
@@ -608,15 +597,15 @@ struct AdminIndex {
     chrome: Chrome,
 }
 
-pub async fn admin_index(Signed(ctx, _): Signed<InApp>) -> Response {
+pub async fn admin_index(Signed(ctx, _): Signed<InApp>) -> PageResult {
     if !ctx.me.manages_users() {
-        return ctx.fail(super::super::client::ApiFailure::Forbidden(
+        return Err(ctx.refuse(super::super::client::ApiFailure::Forbidden(
             "Administration is for admins.".into(),
-        ));
+        )));
     }
-    render(&AdminIndex {
+    Ok(render(&AdminIndex {
         chrome: ctx.chrome("Administration"),
-    })
+    }))
 }
 
 #[derive(Deserialize)]
@@ -650,30 +639,26 @@ struct PartnersPage {
     total: String,
 }
 
-pub async fn partners(Signed(ctx, _): Signed<InApp>) -> Response {
+pub async fn partners(Signed(ctx, _): Signed<InApp>) -> PageResult {
     if !ctx.me.manages_users() {
-        return ctx.fail(super::super::client::ApiFailure::Forbidden(
+        return Err(ctx.refuse(super::super::client::ApiFailure::Forbidden(
             "Administration is for admins.".into(),
-        ));
+        )));
     }
     #[derive(Deserialize)]
     struct Data {
         partners: Conn<PartnerRow>,
     }
-    let data: Data = match ctx
-        .api(
+    let data: Data = ctx
+        .query(
             "query { partners(first: 200, orderBy: { field: NAME, direction: ASC }) { totalCount(atMost: 10000) \
              nodes { id name kind tier territories { id name } } } }",
             json!({}),
         )
-        .await
-    {
-        Ok(data) => data,
-        Err(failure) => return ctx.fail(failure),
-    };
-    render(&PartnersPage {
+        .await?;
+    Ok(render(&PartnersPage {
         chrome: ctx.chrome("Partners"),
         total: data.partners.total(10_000),
         partners: data.partners.nodes,
-    })
+    }))
 }

@@ -4,12 +4,11 @@
 
 use askama::Template;
 use axum::extract::Path;
-use axum::response::Response;
 use crm_contract::clock::Clock as _;
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
-use super::super::{Area, Ctx, FormErrors, Side, Signed};
+use super::super::{Area, Ctx, FormErrors, PageResult, Side, Signed};
 use super::{Choice, plausible_id, words};
 
 const CHANNELS: &[&str] = &["EMAIL", "PHONE", "MEETING", "CHAT", "WEB", "SOCIAL"];
@@ -74,7 +73,7 @@ pub async fn log<S: Side>(
     Signed(ctx, _): Signed<S>,
     Path(id): Path<String>,
     body: String,
-) -> Response {
+) -> PageResult {
     let mut form = InteractionForm::default();
     let mut csrf = String::new();
     for (key, value) in
@@ -90,11 +89,9 @@ pub async fn log<S: Side>(
             _ => {}
         }
     }
-    if let Some(refused) = ctx.csrf_refusal(&csrf) {
-        return refused;
-    }
+    ctx.check_csrf(&csrf)?;
     if !plausible_id(&id) {
-        return ctx.fail(ApiFailure::NotFound);
+        return Err(ctx.refuse(ApiFailure::NotFound));
     }
     let internal = ctx.area == Area::App;
     let notes = form.body.trim();
@@ -121,7 +118,7 @@ pub async fn log<S: Side>(
             )
             .await
         }
-        Err(ApiFailure::SignedOut) => ctx.fail(ApiFailure::SignedOut),
+        Err(ApiFailure::SignedOut) => Err(ctx.refuse(ApiFailure::SignedOut)),
         Err(failure) => {
             form.errors = FormErrors::from_failure(failure).fold_unknown(FIELDS);
             match ctx.area {

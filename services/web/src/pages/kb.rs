@@ -4,10 +4,9 @@
 use askama::Template;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
-use axum::response::Response;
 use serde::Deserialize;
 
-use super::super::{InApp, Side, Signed};
+use super::super::{InApp, PageError, PageResult, Side, Signed};
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
@@ -59,11 +58,11 @@ fn base(area: Area) -> &'static str {
     }
 }
 
-pub async fn list<S: Side>(Signed(ctx, _): Signed<S>, Query(query): Query<KbQuery>) -> Response {
+pub async fn list<S: Side>(Signed(ctx, _): Signed<S>, Query(query): Query<KbQuery>) -> PageResult {
     articles_page(ctx, query).await
 }
 
-async fn articles_page(ctx: Ctx, query: KbQuery) -> Response {
+async fn articles_page(ctx: Ctx, query: KbQuery) -> PageResult {
     let q = param(&query.q);
     let mut filter = serde_json::Map::new();
     if let Some(q) = &q {
@@ -79,19 +78,15 @@ async fn articles_page(ctx: Ctx, query: KbQuery) -> Response {
     } else {
         json!({ "field": "UPDATED_AT", "direction": "DESC" })
     };
-    let data: Data = match ctx
-        .api(
+    let data: Data = ctx
+        .query(
             "query($after: String, $filter: ArticleFilter, $orderBy: ArticleOrder) { \
              articles(first: 25, after: $after, filter: $filter, orderBy: $orderBy) { \
              totalCount(atMost: 10000) pageInfo { endCursor hasNextPage } \
              nodes { id title status audiences tags updatedAt } } }",
             json!({ "after": param(&query.after), "filter": Value::Object(filter), "orderBy": order }),
         )
-        .await
-    {
-        Ok(data) => data,
-        Err(failure) => return ctx.fail(failure),
-    };
+        .await?;
     let base = base(ctx.area);
     let filters = q
         .as_ref()
@@ -99,7 +94,7 @@ async fn articles_page(ctx: Ctx, query: KbQuery) -> Response {
         .unwrap_or_default();
     let (next, first_page) = super::pager(base, &filters, &data.articles.page_info, &query.after);
     let chrome = ctx.chrome("Knowledge base");
-    render(&KbPage {
+    Ok(render(&KbPage {
         chrome,
         base,
         q: q.unwrap_or_default(),
@@ -108,7 +103,7 @@ async fn articles_page(ctx: Ctx, query: KbQuery) -> Response {
         next,
         first_page,
         writes: ctx.area == Area::App && ctx.me.writes("Article"),
-    })
+    }))
 }
 
 #[derive(Deserialize)]
@@ -177,22 +172,22 @@ async fn fetch(ctx: &Ctx, id: &str) -> Result<Article, ApiFailure> {
         .ok_or(ApiFailure::NotFound)
 }
 
-async fn detail(ctx: Ctx, id: &str) -> Response {
+async fn detail(ctx: Ctx, id: &str) -> PageResult {
     match fetch(&ctx, id).await {
         Ok(article) => {
             let chrome = ctx.chrome(&article.title);
-            render(&ArticlePage {
+            Ok(render(&ArticlePage {
                 chrome,
                 base: base(ctx.area),
                 writes: ctx.area == Area::App && article.may.update,
                 article,
-            })
+            }))
         }
-        Err(failure) => ctx.fail(failure),
+        Err(failure) => Err(ctx.refuse(failure)),
     }
 }
 
-pub async fn detail_page<S: Side>(Signed(ctx, _): Signed<S>, Path(id): Path<String>) -> Response {
+pub async fn detail_page<S: Side>(Signed(ctx, _): Signed<S>, Path(id): Path<String>) -> PageResult {
     detail(ctx, &id).await
 }
 
@@ -239,7 +234,7 @@ fn form_page(
     form: &ArticleForm,
     statuses: &[String],
     errors: FormErrors,
-) -> Response {
+) -> PageResult {
     let refused = errors.any();
     let mut response = render(&ArticleFormPage {
         chrome: ctx.chrome(heading),
@@ -270,24 +265,22 @@ fn form_page(
     if refused {
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
-    response
+    Ok(response)
 }
 
 /// The refusal for a role that may not write articles; `None` when it may.
-fn write_refusal(ctx: &Ctx) -> Option<Response> {
+fn check_may_write(ctx: &Ctx) -> Result<(), PageError> {
     if ctx.me.writes("Article") {
-        None
+        Ok(())
     } else {
-        Some(ctx.fail(ApiFailure::Forbidden(
+        Err(ctx.refuse(ApiFailure::Forbidden(
             "Your role may read articles but not write them.".into(),
         )))
     }
 }
 
-pub async fn new_form(Signed(ctx, _): Signed<InApp>) -> Response {
-    if let Some(refused) = write_refusal(&ctx) {
-        return refused;
-    }
+pub async fn new_form(Signed(ctx, _): Signed<InApp>) -> PageResult {
+    check_may_write(&ctx)?;
     let form = ArticleForm {
         status: "DRAFT".into(),
         audience: vec!["INTERNAL".into()],
@@ -344,11 +337,9 @@ fn parse_form(body: &str) -> ArticleForm {
     form
 }
 
-pub async fn create(Signed(ctx, _): Signed<InApp>, body: String) -> Response {
+pub async fn create(Signed(ctx, _): Signed<InApp>, body: String) -> PageResult {
     let form = parse_form(&body);
-    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
-        return refused;
-    }
+    ctx.check_csrf(&form.csrf)?;
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Data {
@@ -372,7 +363,7 @@ pub async fn create(Signed(ctx, _): Signed<InApp>, body: String) -> Response {
             )
             .await
         }
-        Err(ApiFailure::SignedOut) => ctx.fail(ApiFailure::SignedOut),
+        Err(ApiFailure::SignedOut) => Err(ctx.refuse(ApiFailure::SignedOut)),
         Err(failure) => form_page(
             &ctx,
             "New article",
@@ -391,18 +382,16 @@ fn status_choices(article: &Article) -> Vec<String> {
         .collect()
 }
 
-pub async fn edit_form(Signed(ctx, _): Signed<InApp>, Path(id): Path<String>) -> Response {
-    if let Some(refused) = write_refusal(&ctx) {
-        return refused;
-    }
+pub async fn edit_form(Signed(ctx, _): Signed<InApp>, Path(id): Path<String>) -> PageResult {
+    check_may_write(&ctx)?;
     let article = match fetch(&ctx, &id).await {
         Ok(article) if article.may.update => article,
         Ok(_) => {
-            return ctx.fail(ApiFailure::Forbidden(
+            return Err(ctx.refuse(ApiFailure::Forbidden(
                 "You may read this article but not change it.".into(),
-            ));
+            )));
         }
-        Err(failure) => return ctx.fail(failure),
+        Err(failure) => return Err(ctx.refuse(failure)),
     };
     let form = ArticleForm {
         csrf: String::new(),
@@ -423,7 +412,7 @@ fn edit_page(
     article: &Article,
     form: &ArticleForm,
     errors: FormErrors,
-) -> Response {
+) -> PageResult {
     form_page(
         ctx,
         &format!("Edit: {}", article.title),
@@ -439,14 +428,12 @@ pub async fn update(
     Signed(ctx, _): Signed<InApp>,
     Path(id): Path<String>,
     body: String,
-) -> Response {
+) -> PageResult {
     let mut form = parse_form(&body);
-    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
-        return refused;
-    }
+    ctx.check_csrf(&form.csrf)?;
     let article = match fetch(&ctx, &id).await {
         Ok(article) => article,
-        Err(failure) => return ctx.fail(failure),
+        Err(failure) => return Err(ctx.refuse(failure)),
     };
     match ctx
         .api::<Value>(
@@ -456,7 +443,7 @@ pub async fn update(
         .await
     {
         Ok(_) => ctx.see_other(&format!("/app/kb/{id}"), Some("Article saved.")).await,
-        Err(ApiFailure::SignedOut) => ctx.fail(ApiFailure::SignedOut),
+        Err(ApiFailure::SignedOut) => Err(ctx.refuse(ApiFailure::SignedOut)),
         Err(failure) => {
             // Someone saved the article meanwhile: the API says so; the form keeps this
             // edit and now carries the current version, so saving again overwrites theirs

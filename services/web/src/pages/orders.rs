@@ -6,10 +6,9 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::super::{InPortal, Side, Signed};
+use super::super::{InPortal, PageResult, Side, Signed};
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
@@ -59,7 +58,7 @@ struct OrdersPage {
 pub async fn list<S: Side>(
     Signed(ctx, _): Signed<S>,
     Query(query): Query<OrdersQuery>,
-) -> Response {
+) -> PageResult {
     orders_page(ctx, query).await
 }
 
@@ -70,7 +69,7 @@ fn base(area: Area) -> &'static str {
     }
 }
 
-async fn orders_page(ctx: Ctx, query: OrdersQuery) -> Response {
+async fn orders_page(ctx: Ctx, query: OrdersQuery) -> PageResult {
     let status = param(&query.status).filter(|s| ORDER_STATUSES.contains(&s.as_str()));
     // Sorting by total is offered only to callers who may see totals.
     let sortable: &[&str] = if ctx.me.is_supplier() {
@@ -104,10 +103,7 @@ async fn orders_page(ctx: Ctx, query: OrdersQuery) -> Response {
         saved_views: Vec<SavedView>,
     }
     let variables = super::list_variables(&query.after, filter, &sort, desc);
-    let data: Data = match ctx.api(&gql, variables).await {
-        Ok(data) => data,
-        Err(failure) => return ctx.fail(failure),
-    };
+    let data: Data = ctx.query(&gql, variables).await?;
     let base = base(ctx.area);
     let pairs: Vec<(&str, String)> = [
         ("q", param(&query.q)),
@@ -122,7 +118,7 @@ async fn orders_page(ctx: Ctx, query: OrdersQuery) -> Response {
     let (next, first_page) = super::pager(base, &current, &data.orders.page_info, &query.after);
     let chrome = ctx.chrome("Orders");
     let rows = data.orders.nodes.clone();
-    render(&OrdersPage {
+    Ok(render(&OrdersPage {
         chrome,
         base,
         q: param(&query.q).unwrap_or_default(),
@@ -148,7 +144,7 @@ async fn orders_page(ctx: Ctx, query: OrdersQuery) -> Response {
         views: data.saved_views,
         view_page: "orders",
         current_query: current,
-    })
+    }))
 }
 
 #[derive(Deserialize)]
@@ -231,7 +227,7 @@ struct OrderPage {
     form: ShipmentForm,
 }
 
-pub async fn detail_page<S: Side>(Signed(ctx, _): Signed<S>, Path(id): Path<String>) -> Response {
+pub async fn detail_page<S: Side>(Signed(ctx, _): Signed<S>, Path(id): Path<String>) -> PageResult {
     detail(ctx, &id, ShipmentForm::default()).await
 }
 
@@ -242,9 +238,9 @@ const ORDER_QUERY: &str = "query($id: ID!) { order(id: $id) { id number status p
     shipments(first: 50) { nodes { id version carrier trackingNumber status shippedAt deliveredAt \
       nextStatuses events { status occurredAt location note } } } } }";
 
-async fn detail(ctx: Ctx, id: &str, form: ShipmentForm) -> Response {
+async fn detail(ctx: Ctx, id: &str, form: ShipmentForm) -> PageResult {
     if !plausible_id(id) {
-        return ctx.fail(ApiFailure::NotFound);
+        return Err(ctx.refuse(ApiFailure::NotFound));
     }
     #[derive(Deserialize)]
     struct Data {
@@ -252,8 +248,8 @@ async fn detail(ctx: Ctx, id: &str, form: ShipmentForm) -> Response {
     }
     let order = match ctx.api::<Data>(ORDER_QUERY, json!({ "id": id })).await {
         Ok(Data { order: Some(order) }) => order,
-        Ok(Data { order: None }) => return ctx.fail(ApiFailure::NotFound),
-        Err(failure) => return ctx.fail(failure),
+        Ok(Data { order: None }) => return Err(ctx.refuse(ApiFailure::NotFound)),
+        Err(failure) => return Err(ctx.refuse(failure)),
     };
     let refused = form.errors.any();
     let chrome = ctx.chrome(&format!("Order {}", order.number));
@@ -276,7 +272,7 @@ async fn detail(ctx: Ctx, id: &str, form: ShipmentForm) -> Response {
     if refused {
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
-    response
+    Ok(response)
 }
 
 #[derive(Deserialize)]
@@ -303,13 +299,11 @@ pub async fn record_shipment(
     Signed(ctx, _): Signed<InPortal>,
     Path(id): Path<String>,
     Form(form): Form<ShipmentUpdate>,
-) -> Response {
+) -> PageResult {
     let order_path = format!("/portal/orders/{}", form.order);
-    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
-        return refused;
-    }
+    ctx.check_csrf(&form.csrf)?;
     if !plausible_id(&id) || !plausible_id(&form.order) {
-        return ctx.fail(ApiFailure::NotFound);
+        return Err(ctx.refuse(ApiFailure::NotFound));
     }
     let again = |errors: FormErrors| ShipmentForm {
         shipment_id: id.clone(),
@@ -335,12 +329,12 @@ pub async fn record_shipment(
         )
         .await;
     let current_tracking = match &current {
-        Ok(data) if data["shipment"].is_null() => return ctx.fail(ApiFailure::NotFound),
+        Ok(data) if data["shipment"].is_null() => return Err(ctx.refuse(ApiFailure::NotFound)),
         Ok(data) => data["shipment"]["trackingNumber"]
             .as_str()
             .unwrap_or("")
             .to_owned(),
-        Err(failure) => return ctx.fail(failure.clone()),
+        Err(failure) => return Err(ctx.refuse(failure.clone())),
     };
     if form.tracking.trim() != current_tracking {
         #[derive(Deserialize)]
@@ -389,10 +383,7 @@ pub async fn record_shipment(
         }
     }
     if changed.is_empty() {
-        return ctx
-            .see_other(&order_path, Some("Nothing to change."))
-            .await
-            .into_response();
+        return ctx.see_other(&order_path, Some("Nothing to change.")).await;
     }
     ctx.see_other(
         &order_path,

@@ -5,10 +5,9 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
-use axum::response::Response;
 use serde::Deserialize;
 
-use super::super::{InApp, Side, Signed};
+use super::super::{InApp, PageError, PageResult, Side, Signed};
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
@@ -106,15 +105,11 @@ fn people_base(area: Area) -> &'static str {
 }
 
 /// The refusal for a caller who does not manage users here; `None` when they do.
-fn manage_refusal(ctx: &Ctx) -> Option<Response> {
-    let allowed = match ctx.area {
-        Area::App => ctx.me.manages_users(),
-        Area::Portal => ctx.me.manages_users(),
-    };
-    if allowed {
-        None
+fn check_manages_users(ctx: &Ctx) -> Result<(), PageError> {
+    if ctx.me.manages_users() {
+        Ok(())
     } else {
-        Some(ctx.fail(ApiFailure::Forbidden(
+        Err(ctx.refuse(ApiFailure::Forbidden(
             "Only an admin (or a partner's admin, for its colleagues) manages users.".into(),
         )))
     }
@@ -125,10 +120,8 @@ async fn people(
     filter_partner: Option<String>,
     state: InviteState,
     notice: Option<String>,
-) -> Response {
-    if let Some(refused) = manage_refusal(&ctx) {
-        return refused;
-    }
+) -> PageResult {
+    check_manages_users(&ctx)?;
     let admin = ctx.area == Area::App;
     let filter_partner = filter_partner.filter(|p| plausible_id(p));
     #[derive(Deserialize)]
@@ -147,10 +140,7 @@ async fn people(
         "query($p: ID) { directoryUsers(partnerId: $p) { id email displayName kind roles partnerId disabled } \
          invitations { id email role organization { id } expiresAt status } }"
     };
-    let mut data: Data = match ctx.api(query, json!({ "p": filter_partner })).await {
-        Ok(data) => data,
-        Err(failure) => return ctx.fail(failure),
-    };
+    let mut data: Data = ctx.query(query, json!({ "p": filter_partner })).await?;
     let partners = data.partners.take().map(|c| c.nodes).unwrap_or_default();
     let name_of = |id: &Option<String>| match id {
         None => "Internal".to_owned(),
@@ -227,7 +217,7 @@ async fn people(
     if refused {
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
-    response
+    Ok(response)
 }
 
 /// The people an admin (everyone, or one partner's with `?partner=`) or a partner admin
@@ -235,7 +225,7 @@ async fn people(
 pub async fn users<S: Side>(
     Signed(ctx, _): Signed<S>,
     Query(query): Query<PeopleQuery>,
-) -> Response {
+) -> PageResult {
     let partner = param(&query.partner).filter(|_| ctx.area == Area::App);
     let state = InviteState {
         created_link: ctx.take_reveal(INVITATION_LINK).await,
@@ -256,11 +246,12 @@ pub struct InviteForm {
     partner: String,
 }
 
-pub async fn invite<S: Side>(Signed(ctx, _): Signed<S>, Form(form): Form<InviteForm>) -> Response {
+pub async fn invite<S: Side>(
+    Signed(ctx, _): Signed<S>,
+    Form(form): Form<InviteForm>,
+) -> PageResult {
     let area = ctx.area;
-    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
-        return refused;
-    }
+    ctx.check_csrf(&form.csrf)?;
     let mut input = serde_json::Map::new();
     input.insert("email".into(), json!(form.email.trim()));
     input.insert("role".into(), json!(form.role));
@@ -312,7 +303,7 @@ pub async fn invite<S: Side>(Signed(ctx, _): Signed<S>, Form(form): Form<InviteF
             ctx.see_other_revealing(people_base(area), &notice, INVITATION_LINK, &link)
                 .await
         }
-        Err(ApiFailure::SignedOut) => ctx.fail(ApiFailure::SignedOut),
+        Err(ApiFailure::SignedOut) => Err(ctx.refuse(ApiFailure::SignedOut)),
         Err(failure) => {
             state.errors =
                 FormErrors::from_failure(failure).fold_unknown(&["email", "role", "partnerId"]);
@@ -339,11 +330,9 @@ pub async fn set_disabled<S: Side>(
     Signed(ctx, _): Signed<S>,
     Path(id): Path<String>,
     Form(form): Form<AccessForm>,
-) -> Response {
+) -> PageResult {
     let base = people_base(ctx.area);
-    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
-        return refused;
-    }
+    ctx.check_csrf(&form.csrf)?;
     let disabled = form.action != "reactivate";
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -377,7 +366,7 @@ pub async fn set_disabled<S: Side>(
             .await
         }
         Err(ApiFailure::Refused(message)) => ctx.see_other(base, Some(&message)).await,
-        Err(failure) => ctx.fail(failure),
+        Err(failure) => Err(ctx.refuse(failure)),
     }
 }
 
@@ -391,11 +380,9 @@ pub async fn revoke_invitation<S: Side>(
     Signed(ctx, _): Signed<S>,
     Path(id): Path<String>,
     Form(form): Form<CsrfOnly>,
-) -> Response {
+) -> PageResult {
     let base = people_base(ctx.area);
-    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
-        return refused;
-    }
+    ctx.check_csrf(&form.csrf)?;
     match ctx
         .api::<Value>(
             "mutation($id: ID!) { revokeInvitation(id: $id) { id } }",
@@ -405,7 +392,7 @@ pub async fn revoke_invitation<S: Side>(
     {
         Ok(_) => ctx.see_other(base, Some("Revoked the invitation.")).await,
         Err(ApiFailure::Refused(message)) => ctx.see_other(base, Some(&message)).await,
-        Err(failure) => ctx.fail(failure),
+        Err(failure) => Err(ctx.refuse(failure)),
     }
 }
 
@@ -447,11 +434,11 @@ struct KeyState {
     secret: Option<String>,
 }
 
-async fn keys_page(ctx: Ctx, state: KeyState, notice: Option<String>) -> Response {
+async fn keys_page(ctx: Ctx, state: KeyState, notice: Option<String>) -> PageResult {
     if !ctx.me.manages_users() {
-        return ctx.fail(ApiFailure::Forbidden(
+        return Err(ctx.refuse(ApiFailure::Forbidden(
             "API keys are managed by admins.".into(),
-        ));
+        )));
     }
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -459,17 +446,13 @@ async fn keys_page(ctx: Ctx, state: KeyState, notice: Option<String>) -> Respons
         api_keys: Vec<KeyRow>,
         partners: super::Conn<PartnerChoice>,
     }
-    let data: Data = match ctx
-        .api(
+    let data: Data = ctx
+        .query(
             "query { apiKeys { id name prefix role organization { id } createdAt expiresAt revokedAt lastUsedAt } \
              partners(first: 200, orderBy: { field: NAME, direction: ASC }) { nodes { id name kind } } }",
             json!({}),
         )
-        .await
-    {
-        Ok(data) => data,
-        Err(failure) => return ctx.fail(failure),
-    };
+        .await?;
     let refused = state.errors.any();
     let mut chrome = ctx.chrome("API keys");
     if notice.is_some() {
@@ -505,10 +488,10 @@ async fn keys_page(ctx: Ctx, state: KeyState, notice: Option<String>) -> Respons
     if refused {
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
-    response
+    Ok(response)
 }
 
-pub async fn api_keys(Signed(ctx, _): Signed<InApp>) -> Response {
+pub async fn api_keys(Signed(ctx, _): Signed<InApp>) -> PageResult {
     let state = KeyState {
         secret: ctx.take_reveal(API_KEY_SECRET).await,
         ..Default::default()
@@ -531,10 +514,11 @@ pub struct KeyForm {
     expires: String,
 }
 
-pub async fn create_api_key(Signed(ctx, _): Signed<InApp>, Form(form): Form<KeyForm>) -> Response {
-    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
-        return refused;
-    }
+pub async fn create_api_key(
+    Signed(ctx, _): Signed<InApp>,
+    Form(form): Form<KeyForm>,
+) -> PageResult {
+    ctx.check_csrf(&form.csrf)?;
     let again = |errors: FormErrors| KeyState {
         name: form.name.clone(),
         role: form.role.clone(),
@@ -587,7 +571,7 @@ pub async fn create_api_key(Signed(ctx, _): Signed<InApp>, Form(form): Form<KeyF
             )
             .await
         }
-        Err(ApiFailure::SignedOut) => ctx.fail(ApiFailure::SignedOut),
+        Err(ApiFailure::SignedOut) => Err(ctx.refuse(ApiFailure::SignedOut)),
         Err(failure) => {
             let errors = FormErrors::from_failure(failure).fold_unknown(&[
                 "name",
@@ -617,10 +601,8 @@ pub async fn revoke_api_key(
     Signed(ctx, _): Signed<InApp>,
     Path(id): Path<String>,
     Form(form): Form<CsrfOnly>,
-) -> Response {
-    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
-        return refused;
-    }
+) -> PageResult {
+    ctx.check_csrf(&form.csrf)?;
     match ctx
         .api::<Value>(
             "mutation($id: ID!) { revokeApiKey(id: $id) { id } }",
@@ -632,6 +614,6 @@ pub async fn revoke_api_key(
             ctx.see_other("/app/admin/api-keys", Some("Revoked the key."))
                 .await
         }
-        Err(failure) => ctx.fail(failure),
+        Err(failure) => Err(ctx.refuse(failure)),
     }
 }

@@ -4,11 +4,10 @@
 use askama::Template;
 use axum::extract::Path;
 use axum::http::StatusCode;
-use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
-use super::super::{Chrome, Ctx, InPortal, Signed, render};
+use super::super::{Chrome, Ctx, InPortal, PageResult, Signed, render};
 use super::app::{Access, ContactRow, InteractionRow, Named};
 use super::interactions::InteractionForm;
 use super::orders::OrderRow;
@@ -31,10 +30,10 @@ struct Home {
 
 /// `/portal`: the partner's slice in plain words (the policy's own sentences for this
 /// user) and how many records of each kind that is.
-pub async fn home(Signed(ctx, _): Signed<InPortal>) -> Response {
+pub async fn home(Signed(ctx, _): Signed<InPortal>) -> PageResult {
     const CAP: i64 = 10_000;
-    let data: Value = match ctx
-        .api(
+    let data: Value = ctx
+        .query(
             &format!(
                 "query {{ orders(first: 0) {{ totalCount(atMost: {CAP}) }} \
                  accounts(first: 0) {{ totalCount(atMost: {CAP}) }} \
@@ -42,11 +41,7 @@ pub async fn home(Signed(ctx, _): Signed<InPortal>) -> Response {
             ),
             json!({}),
         )
-        .await
-    {
-        Ok(data) => data,
-        Err(failure) => return ctx.fail(failure),
-    };
+        .await?;
     let count = |key: &str| {
         let n = data[key]["totalCount"].as_i64().unwrap_or(0);
         if n >= CAP {
@@ -55,7 +50,7 @@ pub async fn home(Signed(ctx, _): Signed<InPortal>) -> Response {
             thousands(n)
         }
     };
-    render(&Home {
+    Ok(render(&Home {
         chrome: ctx.chrome("Home"),
         organization: ctx
             .me
@@ -71,7 +66,7 @@ pub async fn home(Signed(ctx, _): Signed<InPortal>) -> Response {
         articles: count("articles"),
         manages_users: ctx.me.manages_users(),
         updates_shipments: ctx.me.writes("Shipment"),
-    })
+    }))
 }
 
 #[derive(serde::Deserialize)]
@@ -150,9 +145,9 @@ const PARTNER_ACCOUNT_QUERY: &str = "query($id: ID!) { account(id: $id) { \
     orders(first: 25, orderBy: { field: CREATED_AT, direction: DESC }) { totalCount \
       nodes { id number status placedAt total { amount currency } account { id name } } } } }";
 
-pub(crate) async fn account_page(ctx: Ctx, id: &str, form: InteractionForm) -> Response {
+pub(crate) async fn account_page(ctx: Ctx, id: &str, form: InteractionForm) -> PageResult {
     if !plausible_id(id) {
-        return ctx.fail(ApiFailure::NotFound);
+        return Err(ctx.refuse(ApiFailure::NotFound));
     }
     #[derive(serde::Deserialize)]
     struct Data {
@@ -165,8 +160,8 @@ pub(crate) async fn account_page(ctx: Ctx, id: &str, form: InteractionForm) -> R
         Ok(Data {
             account: Some(account),
         }) => account,
-        Ok(Data { account: None }) => return ctx.fail(ApiFailure::NotFound),
-        Err(failure) => return ctx.fail(failure),
+        Ok(Data { account: None }) => return Err(ctx.refuse(ApiFailure::NotFound)),
+        Err(failure) => return Err(ctx.refuse(failure)),
     };
     let refused = form.errors.any();
     let chrome = ctx.chrome(&account.name);
@@ -181,12 +176,12 @@ pub(crate) async fn account_page(ctx: Ctx, id: &str, form: InteractionForm) -> R
     if refused {
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
-    response
+    Ok(response)
 }
 
 /// `/portal/accounts/{id}`: one account as the partner may see it — its fields, why the
 /// partner sees it, its contacts (details as their consents allow), the interactions shared
 /// with partners, and its orders the partner may see.
-pub async fn account(Signed(ctx, _): Signed<InPortal>, Path(id): Path<String>) -> Response {
+pub async fn account(Signed(ctx, _): Signed<InPortal>, Path(id): Path<String>) -> PageResult {
     account_page(ctx, &id, InteractionForm::default()).await
 }

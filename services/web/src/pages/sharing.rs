@@ -6,10 +6,9 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
-use axum::response::Response;
 use serde::Deserialize;
 
-use super::super::{InApp, Signed};
+use super::super::{InApp, PageResult, Signed};
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
@@ -55,11 +54,11 @@ struct GrantState {
     errors: FormErrors,
 }
 
-async fn shares_page(ctx: Ctx, state: GrantState) -> Response {
+async fn shares_page(ctx: Ctx, state: GrantState) -> PageResult {
     if !ctx.me.writes("ShareGrant") {
-        return ctx.fail(ApiFailure::Forbidden(
+        return Err(ctx.refuse(ApiFailure::Forbidden(
             "Sharing is for admins, management and sales.".into(),
-        ));
+        )));
     }
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -68,8 +67,8 @@ async fn shares_page(ctx: Ctx, state: GrantState) -> Response {
         accounts: Conn<Named>,
         partners: Conn<Named>,
     }
-    let data: Data = match ctx
-        .api(
+    let data: Data = ctx
+        .query(
             "query { accountShares(first: 100, filter: { cause: \"manual_share\", includeArchived: true }, \
                orderBy: { field: CREATED_AT, direction: DESC }) { \
                nodes { id version account { id name } partner { id name } active expiresAt reason createdAt } } \
@@ -77,11 +76,7 @@ async fn shares_page(ctx: Ctx, state: GrantState) -> Response {
              partners(first: 200, filter: { kind: DISTRIBUTOR }, orderBy: { field: NAME, direction: ASC }) { nodes { id name } } }",
             json!({}),
         )
-        .await
-    {
-        Ok(data) => data,
-        Err(failure) => return ctx.fail(failure),
-    };
+        .await?;
     let pick = |items: &[Named], chosen: &str| -> Vec<Choice> {
         items
             .iter()
@@ -106,10 +101,10 @@ async fn shares_page(ctx: Ctx, state: GrantState) -> Response {
     if refused {
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
     }
-    response
+    Ok(response)
 }
 
-pub async fn shares(Signed(ctx, _): Signed<InApp>) -> Response {
+pub async fn shares(Signed(ctx, _): Signed<InApp>) -> PageResult {
     shares_page(ctx, GrantState::default()).await
 }
 
@@ -130,10 +125,8 @@ pub struct GrantForm {
     from: String,
 }
 
-pub async fn grant(Signed(ctx, _): Signed<InApp>, Form(form): Form<GrantForm>) -> Response {
-    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
-        return refused;
-    }
+pub async fn grant(Signed(ctx, _): Signed<InApp>, Form(form): Form<GrantForm>) -> PageResult {
+    ctx.check_csrf(&form.csrf)?;
     let mut state = GrantState {
         account: form.account.clone(),
         partner: form.partner.clone(),
@@ -173,7 +166,7 @@ pub async fn grant(Signed(ctx, _): Signed<InApp>, Form(form): Form<GrantForm>) -
             };
             ctx.see_other(&back, Some("Shared the account.")).await
         }
-        Err(ApiFailure::SignedOut) => ctx.fail(ApiFailure::SignedOut),
+        Err(ApiFailure::SignedOut) => Err(ctx.refuse(ApiFailure::SignedOut)),
         Err(failure) => {
             state.errors = FormErrors::from_failure(failure).fold_unknown(&[
                 "accountId",
@@ -198,10 +191,8 @@ pub async fn revoke(
     Signed(ctx, _): Signed<InApp>,
     Path(id): Path<String>,
     Form(form): Form<RevokeForm>,
-) -> Response {
-    if let Some(refused) = ctx.csrf_refusal(&form.csrf) {
-        return refused;
-    }
+) -> PageResult {
+    ctx.check_csrf(&form.csrf)?;
     match ctx
         .api::<Value>(
             "mutation($id: ID!, $v: Int!) { revokeAccountShare(id: $id, version: $v) { id } }",
@@ -216,7 +207,7 @@ pub async fn revoke(
         Err(ApiFailure::Refused(message)) => {
             ctx.see_other("/app/admin/shares", Some(&message)).await
         }
-        Err(failure) => ctx.fail(failure),
+        Err(failure) => Err(ctx.refuse(failure)),
     }
 }
 
@@ -306,11 +297,11 @@ async fn accounts_in(ctx: &Ctx, territories: &[Named]) -> Result<i64, ApiFailure
     Ok(total)
 }
 
-pub async fn policy(Signed(ctx, _): Signed<InApp>, Query(query): Query<PolicyQuery>) -> Response {
+pub async fn policy(Signed(ctx, _): Signed<InApp>, Query(query): Query<PolicyQuery>) -> PageResult {
     if !ctx.me.manages_users() {
-        return ctx.fail(ApiFailure::Forbidden(
+        return Err(ctx.refuse(ApiFailure::Forbidden(
             "The policy view is for admins.".into(),
-        ));
+        )));
     }
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
@@ -330,17 +321,13 @@ pub async fn policy(Signed(ctx, _): Signed<InApp>, Query(query): Query<PolicyQue
         version: i64,
         rules: Vec<Rule>,
     }
-    let listed: Partners = match ctx
-        .api(
+    let listed: Partners = ctx
+        .query(
             "query { partners(first: 200, orderBy: { field: NAME, direction: ASC }) { nodes { id name kind territories { id name } } } \
              policy { version rules { role domain type action scope effect } } }",
             json!({}),
         )
-        .await
-    {
-        Ok(data) => data,
-        Err(failure) => return ctx.fail(failure),
-    };
+        .await?;
     let chosen = param(&query.partner).filter(|p| plausible_id(p));
     let partner = chosen
         .as_ref()
@@ -374,7 +361,7 @@ pub async fn policy(Signed(ctx, _): Signed<InApp>, Query(query): Query<PolicyQue
         explanation: None,
     };
     let Some(partner) = partner else {
-        return render(&page);
+        return Ok(render(&page));
     };
     let domain = partner.kind.to_lowercase();
     page.rules = listed
@@ -393,10 +380,7 @@ pub async fn policy(Signed(ctx, _): Signed<InApp>, Query(query): Query<PolicyQue
         ));
     }
     gql.push('}');
-    let data: Value = match ctx.api(&gql, json!({ "p": partner.id })).await {
-        Ok(data) => data,
-        Err(failure) => return ctx.fail(failure),
-    };
+    let data: Value = ctx.query(&gql, json!({ "p": partner.id })).await?;
     page.causes = CAUSES
         .iter()
         .map(|c| CauseCount {
@@ -407,7 +391,7 @@ pub async fn policy(Signed(ctx, _): Signed<InApp>, Query(query): Query<PolicyQue
     if !partner.territories.is_empty() {
         let in_territory = match accounts_in(&ctx, &partner.territories).await {
             Ok(n) => n,
-            Err(failure) => return ctx.fail(failure),
+            Err(failure) => return Err(ctx.refuse(failure)),
         };
         page.causes.insert(
             1,
@@ -468,7 +452,7 @@ pub async fn policy(Signed(ctx, _): Signed<InApp>, Query(query): Query<PolicyQue
         })
         .collect();
     let Some(user) = user else {
-        return render(&page);
+        return Ok(render(&page));
     };
     page.user_email = user.email.clone();
     #[derive(Deserialize)]
@@ -503,7 +487,7 @@ pub async fn policy(Signed(ctx, _): Signed<InApp>, Query(query): Query<PolicyQue
         Ok(UserData {
             directory_user: None,
         }) => {}
-        Err(failure) => return ctx.fail(failure),
+        Err(failure) => return Err(ctx.refuse(failure)),
     }
-    render(&page)
+    Ok(render(&page))
 }

@@ -1575,8 +1575,69 @@ async fn every_page_is_one_pass_through_the_gateway() {
         lines.push(format!("{email}: {walked} pages, at most one pass each"));
         assert!(walked >= 5, "{email} walked only {walked} pages");
     }
+    // The policy view with a partner, one of its users and an account chosen: still one
+    // operation, and its territory coverage equals SQL.
+    let mut admin = Visitor::new(&url);
+    admin.sign_in("admin@crm.example", PASSWORD).await;
+    let distributor = partner_id(&system, DISTRIBUTOR).await;
+    let in_territory = strings(
+        &system.databases.account,
+        &format!(
+            "SELECT CAST(COUNT(*) AS VARCHAR(20)) FROM accounts WHERE archived_at IS NULL \
+             AND territory_id IN (SELECT territory_id FROM partner_territories \
+             WHERE partner_id = '{distributor}')"
+        ),
+    )
+    .await
+    .into_iter()
+    .next()
+    .expect("a count");
+    let account = strings(
+        &system.databases.account,
+        "SELECT id FROM accounts WHERE archived_at IS NULL ORDER BY id",
+    )
+    .await
+    .into_iter()
+    .next()
+    .expect("an account");
+    let user = strings(
+        &system.databases.identity,
+        &format!("SELECT id FROM users WHERE email = '{DISTRIBUTOR}'"),
+    )
+    .await
+    .into_iter()
+    .next()
+    .expect("the distributor's user");
+    let before = gateway_requests(&system);
+    let page = admin
+        .ok(&format!(
+            "/app/admin/policy?partner={distributor}&user={user}&account={account}"
+        ))
+        .await;
+    assert_eq!(gateway_requests(&system) - before, 1, "the policy view");
+    let coverage = format!(
+        "<td class=\"num\">{}</td>",
+        thousands_of(in_territory.parse().expect("number"))
+    );
+    assert!(page.contains("In my territory"), "{page}");
+    assert!(page.contains(&coverage), "{coverage} in {page}");
+    assert!(page.contains(DISTRIBUTOR) && page.contains("Accounts: you see"));
+    lines.push("policy view with a partner, a user and an account: one pass".into());
     report("web-one-pass", &lines.join("\n"));
     finish(system, created).await;
+}
+
+/// A count as the pages show it (`1,234`).
+fn thousands_of(n: i64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[tokio::test]

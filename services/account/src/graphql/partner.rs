@@ -35,6 +35,29 @@ record_object!(Partner {
     async fn territories(&self, ctx: &Context<'_>) -> Result<Vec<Territory>> {
         Ok(territories_of(db(ctx)?, &self.0.id).await?.into_iter().map(Territory).collect())
     }
+    /// How many of the accounts you may see lie in the territories this partner covers
+    /// (what `in_my_territory` gives a distributor, counted in your own slice).
+    async fn accounts_in_territories(&self, ctx: &Context<'_>) -> Result<u64> {
+        use crate::entity::account;
+        use sea_orm::{ColumnTrait, PaginatorTrait};
+        let covered = Query::select()
+            .column(partner_territory::Column::TerritoryId)
+            .from(partner_territory::Entity)
+            .and_where(Expr::col(partner_territory::Column::PartnerId).eq(self.0.id.as_str()))
+            .to_owned();
+        let visible = crm_service_common::access::visible_in::<account::Entity>(
+            ctx,
+            crm_service_common::access::Action::Read,
+        )
+        .await?;
+        Ok(account::Entity::find()
+            .filter(visible)
+            .filter(account::Column::ArchivedAt.is_null())
+            .filter(Expr::col(account::Column::TerritoryId).in_subquery(covered))
+            .count(db(ctx)?)
+            .await
+            .map_err(ApiError::from)?)
+    }
 });
 
 async fn territories_of(

@@ -225,9 +225,13 @@ struct PartnerUser {
     email: String,
     roles: Vec<String>,
     disabled: bool,
+    #[serde(default)]
+    can_see: Vec<String>,
+    #[serde(default)]
+    access_to_account: Option<Explanation>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Clone)]
 #[serde(rename_all = "camelCase")]
 struct Explanation {
     visible: bool,
@@ -271,43 +275,11 @@ struct PolicyPage {
     explanation: Option<Explanation>,
 }
 
-/// How many accounts lie in these territories: one count per territory, asked in
-/// operations of at most 15 (the gateway allows 20 root fields per operation).
-async fn accounts_in(ctx: &Ctx, territories: &[Named]) -> Result<i64, ApiFailure> {
-    let mut total = 0;
-    for chunk in territories.chunks(15) {
-        let declared: Vec<String> = (0..chunk.len()).map(|i| format!("$t{i}: ID")).collect();
-        let fields: String = (0..chunk.len())
-            .map(|i| {
-                format!(
-                    "t{i}: accounts(first: 0, filter: {{ territoryId: $t{i} }}) {{ totalCount }} "
-                )
-            })
-            .collect();
-        let gql = format!("query({}) {{ {fields}}}", declared.join(", "));
-        let mut variables = json!({});
-        for (i, territory) in chunk.iter().enumerate() {
-            variables[format!("t{i}")] = json!(territory.id);
-        }
-        let data: Value = ctx.api(&gql, variables).await?;
-        total += (0..chunk.len())
-            .map(|i| data[format!("t{i}")]["totalCount"].as_i64().unwrap_or(0))
-            .sum::<i64>();
-    }
-    Ok(total)
-}
-
 pub async fn policy(Signed(ctx, _): Signed<InApp>, Query(query): Query<PolicyQuery>) -> PageResult {
     if !ctx.me.manages_users() {
         return Err(ctx.refuse(ApiFailure::Forbidden(
             "The policy view is for admins.".into(),
         )));
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Partners {
-        partners: Conn<PartnerKind>,
-        policy: PolicyData,
     }
     #[derive(Deserialize)]
     struct PartnerKind {
@@ -321,18 +293,69 @@ pub async fn policy(Signed(ctx, _): Signed<InApp>, Query(query): Query<PolicyQue
         version: i64,
         rules: Vec<Rule>,
     }
-    let listed: Partners = ctx
-        .query(
-            "query { partners(first: 200, orderBy: { field: NAME, direction: ASC }) { nodes { id name kind territories { id name } } } \
-             policy { version rules { role domain type action scope effect } } }",
-            json!({}),
-        )
-        .await?;
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Coverage {
+        accounts_in_territories: i64,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Data {
+        partners: Conn<PartnerKind>,
+        policy: PolicyData,
+        #[serde(default)]
+        partner: Option<Coverage>,
+        #[serde(default)]
+        directory_users: Vec<PartnerUser>,
+        #[serde(default)]
+        account_shares: Option<Conn<Shared>>,
+        #[serde(flatten)]
+        causes: std::collections::BTreeMap<String, Value>,
+    }
+    #[derive(Deserialize)]
+    struct Shared {
+        account: Option<Named>,
+    }
     let chosen = param(&query.partner).filter(|p| plausible_id(p));
+    let account = param(&query.account).filter(|a| plausible_id(a));
+    // One operation for the whole page: the partners and the policy, and for a chosen
+    // partner its users (each with what it sees, and its access to a chosen account), its
+    // shares by cause and the accounts in its territories.
+    const LISTS: &str = "partners(first: 200, orderBy: { field: NAME, direction: ASC }) \
+        { nodes { id name kind territories { id name } } } \
+        policy { version rules { role domain type action scope effect } }";
+    let data: Data = match &chosen {
+        None => {
+            ctx.query(&format!("query {{ {LISTS} }}"), json!({}))
+                .await?
+        }
+        Some(partner) => {
+            let mut gql = format!(
+                "query($p: ID!, $a: ID!, $withAccount: Boolean!) {{ {LISTS} \
+                 partner(id: $p) {{ accountsInTerritories }} \
+                 directoryUsers(partnerId: $p) {{ id email roles disabled canSee \
+                   accessToAccount(accountId: $a) @include(if: $withAccount) \
+                   {{ visible summary causes rules deniedBy }} }} \
+                 accountShares(first: 200, filter: {{ partnerId: $p }}) {{ nodes {{ account {{ id name }} }} }} "
+            );
+            for cause in CAUSES {
+                gql.push_str(&format!(
+                    "{cause}: accountShares(first: 0, filter: {{ partnerId: $p, cause: \"{cause}\" }}) {{ totalCount }} "
+                ));
+            }
+            gql.push('}');
+            let variables = json!({
+                "p": partner,
+                "a": account.clone().unwrap_or_else(|| "none".into()),
+                "withAccount": account.is_some(),
+            });
+            ctx.query(&gql, variables).await?
+        }
+    };
     let partner = chosen
         .as_ref()
-        .and_then(|id| listed.partners.nodes.iter().find(|p| &p.id == id));
-    let partners = listed
+        .and_then(|id| data.partners.nodes.iter().find(|p| &p.id == id));
+    let partners = data
         .partners
         .nodes
         .iter()
@@ -354,7 +377,7 @@ pub async fn policy(Signed(ctx, _): Signed<InApp>, Query(query): Query<PolicyQue
         user_email: String::new(),
         can_see: Vec::new(),
         rules: Vec::new(),
-        version: listed.policy.version,
+        version: data.policy.version,
         causes: Vec::new(),
         account: String::new(),
         accounts: Vec::new(),
@@ -364,35 +387,25 @@ pub async fn policy(Signed(ctx, _): Signed<InApp>, Query(query): Query<PolicyQue
         return Ok(render(&page));
     };
     let domain = partner.kind.to_lowercase();
-    page.rules = listed
+    page.rules = data
         .policy
         .rules
         .into_iter()
         .filter(|r| r.domain == domain)
         .collect();
-    let mut gql = String::from(
-        "query($p: ID!) { directoryUsers(partnerId: $p) { id email roles disabled } \
-         accountShares(first: 200, filter: { partnerId: $p }) { nodes { account { id name } } } ",
-    );
-    for cause in CAUSES {
-        gql.push_str(&format!(
-            "{cause}: accountShares(first: 0, filter: {{ partnerId: $p, cause: \"{cause}\" }}) {{ totalCount }} "
-        ));
-    }
-    gql.push('}');
-    let data: Value = ctx.query(&gql, json!({ "p": partner.id })).await?;
     page.causes = CAUSES
         .iter()
         .map(|c| CauseCount {
             cause: words(c),
-            count: thousands(data[*c]["totalCount"].as_i64().unwrap_or(0)),
+            count: thousands(
+                data.causes
+                    .get(*c)
+                    .and_then(|v| v["totalCount"].as_i64())
+                    .unwrap_or(0),
+            ),
         })
         .collect();
     if !partner.territories.is_empty() {
-        let in_territory = match accounts_in(&ctx, &partner.territories).await {
-            Ok(n) => n,
-            Err(failure) => return Err(ctx.refuse(failure)),
-        };
         page.causes.insert(
             1,
             CauseCount {
@@ -405,21 +418,24 @@ pub async fn policy(Signed(ctx, _): Signed<InApp>, Query(query): Query<PolicyQue
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-                count: thousands(in_territory),
+                count: thousands(
+                    data.partner
+                        .as_ref()
+                        .map_or(0, |p| p.accounts_in_territories),
+                ),
             },
         );
     }
-    let users: Vec<PartnerUser> =
-        serde_json::from_value(data["directoryUsers"].clone()).unwrap_or_default();
+    let users = data.directory_users;
     let wanted_user = param(&query.user);
     let user = users
         .iter()
-        .find(|u| Some(&u.id) == wanted_user.as_ref())
-        .or_else(|| users.iter().find(|u| !u.disabled))
-        .cloned();
+        .position(|u| Some(&u.id) == wanted_user.as_ref())
+        .or_else(|| users.iter().position(|u| !u.disabled));
     page.users = users
         .iter()
-        .map(|u| Choice {
+        .enumerate()
+        .map(|(i, u)| Choice {
             value: u.id.clone(),
             label: format!(
                 "{} ({}{})",
@@ -431,18 +447,18 @@ pub async fn policy(Signed(ctx, _): Signed<InApp>, Query(query): Query<PolicyQue
                     .join(", "),
                 if u.disabled { ", deactivated" } else { "" }
             ),
-            selected: Some(&u.id) == user.as_ref().map(|u| &u.id),
+            selected: Some(i) == user,
         })
         .collect();
-    let mut accounts: Vec<Named> = data["accountShares"]["nodes"]
-        .as_array()
+    let mut accounts: Vec<Named> = data
+        .account_shares
+        .map(|c| c.nodes)
+        .unwrap_or_default()
         .into_iter()
-        .flatten()
-        .filter_map(|n| serde_json::from_value(n["account"].clone()).ok())
+        .filter_map(|n| n.account)
         .collect();
     accounts.sort_by(|a, b| a.name.cmp(&b.name));
     accounts.dedup_by(|a, b| a.id == b.id);
-    let account = param(&query.account).filter(|a| plausible_id(a));
     page.accounts = accounts
         .iter()
         .map(|a| Choice {
@@ -451,43 +467,12 @@ pub async fn policy(Signed(ctx, _): Signed<InApp>, Query(query): Query<PolicyQue
             selected: Some(&a.id) == account.as_ref(),
         })
         .collect();
-    let Some(user) = user else {
+    let Some(user) = user.and_then(|i| users.into_iter().nth(i)) else {
         return Ok(render(&page));
     };
-    page.user_email = user.email.clone();
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct UserData {
-        directory_user: Option<UserAccess>,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct UserAccess {
-        can_see: Vec<String>,
-        #[serde(default)]
-        access_to_account: Option<Explanation>,
-    }
-    let with_account = account.is_some();
-    let gql = if with_account {
-        "query($u: ID!, $a: ID!) { directoryUser(id: $u) { canSee accessToAccount(accountId: $a) { visible summary causes rules deniedBy } } }"
-    } else {
-        "query($u: ID!) { directoryUser(id: $u) { canSee } }"
-    };
-    match ctx
-        .api::<UserData>(gql, json!({ "u": user.id, "a": account }))
-        .await
-    {
-        Ok(UserData {
-            directory_user: Some(access),
-        }) => {
-            page.can_see = access.can_see;
-            page.explanation = access.access_to_account;
-            page.account = account.unwrap_or_default();
-        }
-        Ok(UserData {
-            directory_user: None,
-        }) => {}
-        Err(failure) => return Err(ctx.refuse(failure)),
-    }
+    page.user_email = user.email;
+    page.can_see = user.can_see;
+    page.explanation = user.access_to_account;
+    page.account = account.unwrap_or_default();
     Ok(render(&page))
 }

@@ -9,12 +9,11 @@
 //! an interface and a union whose members live in different subgraphs, `@inaccessible`,
 //! nullable entities that fail to resolve, and `__typename` at every level.
 
-mod support;
+use crate::support::plain;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use support::plain;
 
 use async_graphql::{EmptyMutation, EmptySubscription, ObjectType, Schema};
 use axum::extract::State;

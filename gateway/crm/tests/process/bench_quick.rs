@@ -4,8 +4,6 @@
 //! against the counts the world's generator computed on its own. Times are reported,
 //! never asserted. The report lands in `target/test-reports/`, which `.ci/run` prints.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quick_benchmark_answers_match_the_generator() {
     let dir = tempfile::tempdir().expect("temp dir");

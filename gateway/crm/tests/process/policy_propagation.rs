@@ -4,10 +4,9 @@
 //! its message is picked up by the follower's periodic check. Both processes run the real
 //! binary over SQLite files of their own; Redis is REDIS_URL, else the local one.
 
-mod support;
+use crate::support::plain;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use support::plain;
 
 use crm_service_common::internal_auth::{Caller, KeyPair};
 use crm_service_common::policy_sync::{PolicyKeys, PolicySnapshot};

@@ -1,7 +1,5 @@
 //! The demo seed is deterministic: same seed, same world, row for row.
 
-mod support;
-
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 /// Every row of every table, in id order, as text.
@@ -39,9 +37,9 @@ async fn dump(db: &DatabaseConnection) -> Vec<String> {
 
 #[tokio::test]
 async fn the_same_seed_gives_the_same_world_and_another_seed_another() {
-    let (a, _, _dir_a) = support::fresh_database().await;
-    let (b, _, _dir_b) = support::fresh_database().await;
-    let (c, _, _dir_c) = support::fresh_database().await;
+    let (a, _, _dir_a) = crate::support::fresh_database().await;
+    let (b, _, _dir_b) = crate::support::fresh_database().await;
+    let (c, _, _dir_c) = crate::support::fresh_database().await;
     let summary_a = crm_account::seed::seed(&a, 7, 20).await.expect("seed a");
     let summary_b = crm_account::seed::seed(&b, 7, 20).await.expect("seed b");
     crm_account::seed::seed(&c, 8, 20).await.expect("seed c");

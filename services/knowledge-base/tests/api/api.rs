@@ -395,7 +395,7 @@ async fn database_failures_reach_the_client_as_an_opaque_internal_error() {
 
 #[test]
 fn the_committed_sdl_matches_what_the_code_exports() {
-    let committed = include_str!("../../../schema/knowledge_base.graphql");
+    let committed = include_str!("../../../../schema/knowledge_base.graphql");
     assert!(
         committed == crm_knowledge_base::sdl(),
         "schema/knowledge_base.graphql is stale: run `cargo run --bin crm -- schema --write`"

@@ -679,7 +679,7 @@ async fn malformed_requests_and_database_failures_get_clear_or_opaque_errors() {
 
 #[test]
 fn the_committed_sdl_matches_what_the_code_exports() {
-    let committed = include_str!("../../../schema/order_visibility.graphql");
+    let committed = include_str!("../../../../schema/order_visibility.graphql");
     assert!(
         committed == crm_order_visibility::sdl(),
         "schema/order_visibility.graphql is stale: run `cargo run --bin crm -- schema --write`"

@@ -1,16 +1,14 @@
 //! The account subgraph over HTTP, against a fresh database per test (SQLite, or
 //! PostgreSQL when `DATABASE_URL` is set).
 
-mod support;
-
+use crate::support::{AccountSteps, TestApp, id};
 use serde_json::{Value, json};
-use support::{AccountSteps, TestApp, id};
 
 const ACCOUNT_FIELDS: &str = "id name domain segment tier lifecycleStage version archivedAt externalId internalNote territory { code }";
 
 #[tokio::test]
 async fn an_account_is_created_read_updated_archived_and_hidden_from_lists() {
-    let app = support::spawn().await;
+    let app = crate::support::spawn().await;
     let territory = app.create_territory("DE-NORTH").await;
     let created = app
         .create_account("Harbor Foods", json!({ "domain": "Harbor-Foods.EXAMPLE", "territoryId": territory, "internalNote": "credit ok" }))
@@ -82,7 +80,7 @@ async fn an_account_is_created_read_updated_archived_and_hidden_from_lists() {
 
 #[tokio::test]
 async fn lists_filter_search_and_order() {
-    let app = support::spawn().await;
+    let app = crate::support::spawn().await;
     let north = app.create_territory("NORTH").await;
     app.create_account(
         "Zenith Motors",
@@ -177,7 +175,7 @@ async fn walk_pages(app: &TestApp, order: &str, page_size: i32) -> Vec<String> {
 
 #[tokio::test]
 async fn pages_have_no_duplicates_or_gaps_in_any_ordering() {
-    let app = support::spawn().await;
+    let app = crate::support::spawn().await;
     // Repeated names force the id tie-breaker to do its job.
     for n in 0..23 {
         app.create_account(&format!("Account {}", n % 5), json!({}))
@@ -216,7 +214,7 @@ async fn pages_have_no_duplicates_or_gaps_in_any_ordering() {
 
 #[tokio::test]
 async fn page_arguments_and_cursors_are_validated() {
-    let app = support::spawn().await;
+    let app = crate::support::spawn().await;
     app.create_account("One", json!({})).await;
     let too_many = app
         .error("{ accounts(first: 201) { totalCount } }", json!({}))
@@ -257,7 +255,7 @@ async fn page_arguments_and_cursors_are_validated() {
 
 #[tokio::test]
 async fn upsert_by_external_id_is_idempotent() {
-    let app = support::spawn().await;
+    let app = crate::support::spawn().await;
     let upsert = "mutation($input: AccountInput!) { upsertAccount(externalId: \"ERP-1\", input: $input) { id version name tier externalId } }";
     let input = json!({ "name": "Vertex Retail", "segment": "SMB", "tier": "STANDARD", "lifecycleStage": "CUSTOMER" });
     let first = app.ok(upsert, json!({ "input": input })).await["upsertAccount"].clone();
@@ -297,7 +295,7 @@ async fn upsert_by_external_id_is_idempotent() {
 
 #[tokio::test]
 async fn a_stale_version_is_refused_and_the_update_is_not_lost() {
-    let app = support::spawn().await;
+    let app = crate::support::spawn().await;
     let account = app.create_account("Redwood Energy", json!({})).await;
     let update = "mutation($id: ID!, $v: Int!, $name: String) { updateAccount(id: $id, version: $v, input: { name: $name }) { name version } }";
     let alice = app
@@ -336,7 +334,7 @@ async fn a_stale_version_is_refused_and_the_update_is_not_lost() {
 
 #[tokio::test]
 async fn unknown_ids_answer_null_for_reads_and_not_found_for_writes() {
-    let app = support::spawn().await;
+    let app = crate::support::spawn().await;
     let read = app
         .ok(
             "{ account(id: \"acc_missing\") { id } contact(id: \"x\") { id } lead(id: \"x\") { id } case(id: \"x\") { id } partner(id: \"x\") { id } }",
@@ -358,7 +356,7 @@ async fn unknown_ids_answer_null_for_reads_and_not_found_for_writes() {
 
 #[tokio::test]
 async fn invalid_values_get_clear_errors_and_nothing_is_written() {
-    let app = support::spawn().await;
+    let app = crate::support::spawn().await;
     let account = app.create_account("Summit Hotels", json!({})).await;
     let contact = "mutation($input: ContactInput!) { createContact(input: $input) { id } }";
     let base = json!({ "accountId": id(&account), "firstName": "Ann", "lastName": "Lee" });
@@ -432,7 +430,7 @@ async fn invalid_values_get_clear_errors_and_nothing_is_written() {
 
 #[tokio::test]
 async fn malformed_requests_are_refused_with_clear_errors() {
-    let app = support::spawn().await;
+    let app = crate::support::spawn().await;
     let post = |body: String, content_type: &'static str| {
         app.client
             .post(format!("{}/graphql", app.url))
@@ -499,7 +497,7 @@ async fn malformed_requests_are_refused_with_clear_errors() {
 
 #[tokio::test]
 async fn database_failures_reach_the_client_as_an_opaque_internal_error() {
-    let app = support::spawn().await;
+    let app = crate::support::spawn().await;
     use sea_orm::ConnectionTrait;
     app.db
         .execute_unprepared("DROP TABLE cases")
@@ -524,7 +522,7 @@ async fn database_failures_reach_the_client_as_an_opaque_internal_error() {
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
-    let app = support::spawn().await;
+    let app = crate::support::spawn().await;
     let health = app
         .client
         .get(format!("{}/health", app.url))
@@ -543,7 +541,7 @@ async fn health_and_readiness_answer() {
 
 #[tokio::test]
 async fn a_lead_converts_once_into_account_contact_and_opportunity() {
-    let app = support::spawn().await;
+    let app = crate::support::spawn().await;
     let lead = app
         .ok(
             "mutation { createLead(input: { firstName: \"Maya\", lastName: \"Berg\", company: \"Willow Textiles\", email: \"maya@willow.example\", source: EVENT, score: 80 }) { id status version } }",
@@ -614,7 +612,7 @@ async fn a_lead_converts_once_into_account_contact_and_opportunity() {
 
 #[tokio::test]
 async fn a_batch_of_50_entity_keys_is_loaded_with_one_query() {
-    let app = support::spawn().await;
+    let app = crate::support::spawn().await;
     let mut ids = Vec::new();
     for n in 0..50 {
         ids.push(id(&app
@@ -649,7 +647,7 @@ async fn a_batch_of_50_entity_keys_is_loaded_with_one_query() {
 
 #[tokio::test]
 async fn nested_lists_of_an_account_page_and_filter_within_it() {
-    let app = support::spawn().await;
+    let app = crate::support::spawn().await;
     let a = app.create_account("Meridian Foods", json!({})).await;
     let b = app.create_account("Other", json!({})).await;
     for (account, first) in [(&a, "Kara"), (&a, "Luca"), (&b, "Olga")] {
@@ -708,7 +706,7 @@ async fn nested_lists_of_an_account_page_and_filter_within_it() {
 
 #[tokio::test]
 async fn partner_territories_are_replaced_as_a_set_under_version_control() {
-    let app = support::spawn().await;
+    let app = crate::support::spawn().await;
     let (fr, uk) = (
         app.create_territory("FR").await,
         app.create_territory("UK").await,
@@ -758,7 +756,7 @@ fn the_committed_sdl_matches_what_the_code_exports() {
 #[tokio::test]
 async fn territory_changes_publish_events_only_when_they_commit() {
     use crm_service_common::events::outbox;
-    let app = support::spawn().await;
+    let app = crate::support::spawn().await;
     let events = || async {
         outbox::all(&app.db, crm_account::SERVICE)
             .await
@@ -842,7 +840,7 @@ async fn territory_changes_publish_events_only_when_they_commit() {
 
 #[tokio::test]
 async fn a_capped_total_count_stops_at_its_cap() {
-    let app = support::spawn().await;
+    let app = crate::support::spawn().await;
     for name in ["One", "Two", "Three"] {
         app.create_account(name, json!({})).await;
     }

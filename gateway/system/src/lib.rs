@@ -94,9 +94,9 @@ impl Subgraphs {
         ));
         Self {
             all: vec![
-                Arc::new(crm_account::AccountSubgraph),
-                Arc::new(crm_order_visibility::OrderVisibilitySubgraph),
-                Arc::new(crm_knowledge_base::KnowledgeBaseSubgraph),
+                Arc::new(crm_account::subgraph()),
+                Arc::new(crm_order_visibility::subgraph()),
+                Arc::new(crm_knowledge_base::subgraph()),
                 identity.clone(),
             ],
             identity,

@@ -16,7 +16,7 @@ use anyhow::Context;
 use crm_service_common::events::{EventBus, Relay};
 use crm_service_common::http::service_router;
 use crm_service_common::internal_auth::SubgraphAuth;
-use crm_service_common::subgraph::{BoxFuture, DemoRefs, DemoWorld, SeedCounts};
+use crm_service_common::subgraph::{DemoRefs, DemoWorld, SeedCounts, ServiceSubgraph};
 use sea_orm::DatabaseConnection;
 
 pub use graphql::{AccountSchema, build_schema, sdl};
@@ -52,62 +52,44 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 }
 
 /// The account service as every process runs and composes it.
-pub struct AccountSubgraph;
+pub fn subgraph() -> ServiceSubgraph {
+    ServiceSubgraph {
+        name: SUBGRAPH,
+        service: SERVICE,
+        port: 4001,
+        sdl,
+        migrate: |db| Box::pin(migrate(db)),
+        seed: |db, world, refs| Box::pin(seed_demo(db, world, refs)),
+        app,
+    }
+}
 
-impl crm_service_common::subgraph::Subgraph for AccountSubgraph {
-    fn name(&self) -> &'static str {
-        SUBGRAPH
-    }
-    fn service(&self) -> &'static str {
-        SERVICE
-    }
-    fn port(&self) -> u16 {
-        4001
-    }
-    fn sdl(&self) -> String {
-        sdl()
-    }
-    fn migrate<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(migrate(db))
-    }
-    fn seed<'a>(
-        &'a self,
-        db: &'a DatabaseConnection,
-        world: DemoWorld,
-        refs: &'a mut DemoRefs,
-    ) -> BoxFuture<'a, anyhow::Result<Option<SeedCounts>>> {
-        Box::pin(async move {
-            let counts = if seed::is_seeded(db).await? {
-                None
-            } else {
-                let s = seed::seed(db, world.seed, world.accounts)
-                    .await
-                    .context("seeding accounts")?;
-                Some(SeedCounts(vec![
-                    ("territories", s.territories),
-                    ("partners", s.partners.len()),
-                    ("accounts", s.accounts),
-                    ("contacts", s.contacts),
-                    ("interactions", s.interactions),
-                    ("leads", s.leads),
-                    ("opportunities", s.opportunities),
-                    ("cases", s.cases),
-                ]))
-            };
-            let (partners, accounts) = seed::demo_refs(db).await?;
-            refs.partners = partners;
-            refs.accounts = accounts.into_iter().map(|a| (a.id, a.territory)).collect();
-            Ok(counts)
-        })
-    }
-    fn serve<'a>(
-        &'a self,
-        db: DatabaseConnection,
-        auth: SubgraphAuth,
-    ) -> BoxFuture<'a, anyhow::Result<axum::Router>> {
-        Box::pin(async move { Ok(app(db, auth)) })
-    }
-    fn relay(&self, db: DatabaseConnection, bus: EventBus) -> Option<Relay> {
-        Some(relay(db, bus))
-    }
+/// Writes this service's part of the demo world when it is empty, and adds what the later
+/// seeds refer to.
+async fn seed_demo(
+    db: &DatabaseConnection,
+    world: DemoWorld,
+    refs: &mut DemoRefs,
+) -> anyhow::Result<Option<SeedCounts>> {
+    let counts = if seed::is_seeded(db).await? {
+        None
+    } else {
+        let s = seed::seed(db, world.seed, world.accounts)
+            .await
+            .context("seeding accounts")?;
+        Some(SeedCounts(vec![
+            ("territories", s.territories),
+            ("partners", s.partners.len()),
+            ("accounts", s.accounts),
+            ("contacts", s.contacts),
+            ("interactions", s.interactions),
+            ("leads", s.leads),
+            ("opportunities", s.opportunities),
+            ("cases", s.cases),
+        ]))
+    };
+    let (partners, accounts) = seed::demo_refs(db).await?;
+    refs.partners = partners;
+    refs.accounts = accounts.into_iter().map(|a| (a.id, a.territory)).collect();
+    Ok(counts)
 }

@@ -86,3 +86,60 @@ pub trait Subgraph: Send + Sync {
         None
     }
 }
+
+/// A service's demo seed (see [`Subgraph::seed`]).
+pub type SeedFn = for<'a> fn(
+    &'a DatabaseConnection,
+    DemoWorld,
+    &'a mut DemoRefs,
+) -> BoxFuture<'a, anyhow::Result<Option<SeedCounts>>>;
+
+/// A data service described by its parts: what the account, order-visibility and
+/// knowledge-base services are (identity, which keeps what it opened, implements
+/// [`Subgraph`] itself). Each of them publishes its outbox.
+pub struct ServiceSubgraph {
+    pub name: &'static str,
+    pub service: &'static str,
+    pub port: u16,
+    pub sdl: fn() -> String,
+    pub migrate: for<'a> fn(&'a DatabaseConnection) -> BoxFuture<'a, anyhow::Result<()>>,
+    pub seed: SeedFn,
+    pub app: fn(DatabaseConnection, SubgraphAuth) -> axum::Router,
+}
+
+impl Subgraph for ServiceSubgraph {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn service(&self) -> &'static str {
+        self.service
+    }
+    fn port(&self) -> u16 {
+        self.port
+    }
+    fn sdl(&self) -> String {
+        (self.sdl)()
+    }
+    fn migrate<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<'a, anyhow::Result<()>> {
+        (self.migrate)(db)
+    }
+    fn seed<'a>(
+        &'a self,
+        db: &'a DatabaseConnection,
+        world: DemoWorld,
+        refs: &'a mut DemoRefs,
+    ) -> BoxFuture<'a, anyhow::Result<Option<SeedCounts>>> {
+        (self.seed)(db, world, refs)
+    }
+    fn serve<'a>(
+        &'a self,
+        db: DatabaseConnection,
+        auth: SubgraphAuth,
+    ) -> BoxFuture<'a, anyhow::Result<axum::Router>> {
+        let app = (self.app)(db, auth);
+        Box::pin(async move { Ok(app) })
+    }
+    fn relay(&self, db: DatabaseConnection, bus: EventBus) -> Option<Relay> {
+        Some(Relay::new(db, self.service, bus))
+    }
+}

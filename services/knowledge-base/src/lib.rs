@@ -18,7 +18,7 @@ use anyhow::Context;
 use crm_service_common::events::{EventBus, Relay};
 use crm_service_common::http::service_router;
 use crm_service_common::internal_auth::SubgraphAuth;
-use crm_service_common::subgraph::{BoxFuture, DemoRefs, DemoWorld, SeedCounts};
+use crm_service_common::subgraph::{DemoRefs, DemoWorld, SeedCounts, ServiceSubgraph};
 use sea_orm::DatabaseConnection;
 
 pub use graphql::{KnowledgeBaseSchema, build_schema, sdl};
@@ -54,57 +54,39 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 }
 
 /// The knowledge-base service as every process runs and composes it.
-pub struct KnowledgeBaseSubgraph;
+pub fn subgraph() -> ServiceSubgraph {
+    ServiceSubgraph {
+        name: SUBGRAPH,
+        service: SERVICE,
+        port: 4003,
+        sdl,
+        migrate: |db| Box::pin(migrate(db)),
+        seed: |db, world, refs| Box::pin(seed_demo(db, world, refs)),
+        app,
+    }
+}
 
-impl crm_service_common::subgraph::Subgraph for KnowledgeBaseSubgraph {
-    fn name(&self) -> &'static str {
-        SUBGRAPH
+/// Writes this service's part of the demo world when it is empty, and adds what the later
+/// seeds refer to.
+async fn seed_demo(
+    db: &DatabaseConnection,
+    world: DemoWorld,
+    refs: &mut DemoRefs,
+) -> anyhow::Result<Option<SeedCounts>> {
+    if seed::is_seeded(db).await? {
+        return Ok(None);
     }
-    fn service(&self) -> &'static str {
-        SERVICE
-    }
-    fn port(&self) -> u16 {
-        4003
-    }
-    fn sdl(&self) -> String {
-        sdl()
-    }
-    fn migrate<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(migrate(db))
-    }
-    fn seed<'a>(
-        &'a self,
-        db: &'a DatabaseConnection,
-        world: DemoWorld,
-        refs: &'a mut DemoRefs,
-    ) -> BoxFuture<'a, anyhow::Result<Option<SeedCounts>>> {
-        Box::pin(async move {
-            if seed::is_seeded(db).await? {
-                return Ok(None);
-            }
-            let products: Vec<seed::ProductRef> = refs
-                .products
-                .iter()
-                .map(|(id, name, sku)| seed::ProductRef {
-                    id: id.clone(),
-                    name: name.clone(),
-                    sku: sku.clone(),
-                })
-                .collect();
-            let s = seed::seed(db, world.seed, &products)
-                .await
-                .context("seeding articles")?;
-            Ok(Some(SeedCounts(vec![("articles", s.articles)])))
+    let products: Vec<seed::ProductRef> = refs
+        .products
+        .iter()
+        .map(|(id, name, sku)| seed::ProductRef {
+            id: id.clone(),
+            name: name.clone(),
+            sku: sku.clone(),
         })
-    }
-    fn serve<'a>(
-        &'a self,
-        db: DatabaseConnection,
-        auth: SubgraphAuth,
-    ) -> BoxFuture<'a, anyhow::Result<axum::Router>> {
-        Box::pin(async move { Ok(app(db, auth)) })
-    }
-    fn relay(&self, db: DatabaseConnection, bus: EventBus) -> Option<Relay> {
-        Some(relay(db, bus))
-    }
+        .collect();
+    let s = seed::seed(db, world.seed, &products)
+        .await
+        .context("seeding articles")?;
+    Ok(Some(SeedCounts(vec![("articles", s.articles)])))
 }

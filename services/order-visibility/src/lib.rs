@@ -18,7 +18,7 @@ use anyhow::Context;
 use crm_service_common::events::{EventBus, Relay};
 use crm_service_common::http::service_router;
 use crm_service_common::internal_auth::SubgraphAuth;
-use crm_service_common::subgraph::{BoxFuture, DemoRefs, DemoWorld, SeedCounts};
+use crm_service_common::subgraph::{DemoRefs, DemoWorld, SeedCounts, ServiceSubgraph};
 use sea_orm::DatabaseConnection;
 
 pub use graphql::{OrderVisibilitySchema, build_schema, sdl};
@@ -54,72 +54,54 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
 }
 
 /// The order-visibility service as every process runs and composes it.
-pub struct OrderVisibilitySubgraph;
+pub fn subgraph() -> ServiceSubgraph {
+    ServiceSubgraph {
+        name: SUBGRAPH,
+        service: SERVICE,
+        port: 4002,
+        sdl,
+        migrate: |db| Box::pin(migrate(db)),
+        seed: |db, world, refs| Box::pin(seed_demo(db, world, refs)),
+        app,
+    }
+}
 
-impl crm_service_common::subgraph::Subgraph for OrderVisibilitySubgraph {
-    fn name(&self) -> &'static str {
-        SUBGRAPH
-    }
-    fn service(&self) -> &'static str {
-        SERVICE
-    }
-    fn port(&self) -> u16 {
-        4002
-    }
-    fn sdl(&self) -> String {
-        sdl()
-    }
-    fn migrate<'a>(&'a self, db: &'a DatabaseConnection) -> BoxFuture<'a, anyhow::Result<()>> {
-        Box::pin(migrate(db))
-    }
-    fn seed<'a>(
-        &'a self,
-        db: &'a DatabaseConnection,
-        world: DemoWorld,
-        refs: &'a mut DemoRefs,
-    ) -> BoxFuture<'a, anyhow::Result<Option<SeedCounts>>> {
-        use crm_service_common::principal::PrincipalKind;
-        Box::pin(async move {
-            let counts = if seed::is_seeded(db).await? {
-                None
-            } else {
-                let world_refs = seed::WorldRefs {
-                    suppliers: refs
-                        .partners
-                        .iter()
-                        .filter(|p| p.kind == PrincipalKind::Supplier)
-                        .map(|p| p.id.clone())
-                        .collect(),
-                    distributors: refs
-                        .partners
-                        .iter()
-                        .filter(|p| p.kind == PrincipalKind::Distributor)
-                        .map(|p| (p.id.clone(), p.territories.clone()))
-                        .collect(),
-                    accounts: refs.accounts.clone(),
-                };
-                let s = seed::seed(db, world.seed, &world_refs)
-                    .await
-                    .context("seeding orders")?;
-                Some(SeedCounts(vec![
-                    ("products", s.products),
-                    ("orders", s.orders),
-                    ("lines", s.lines),
-                    ("shipments", s.shipments),
-                ]))
-            };
-            refs.products = seed::product_refs(db).await?;
-            Ok(counts)
-        })
-    }
-    fn serve<'a>(
-        &'a self,
-        db: DatabaseConnection,
-        auth: SubgraphAuth,
-    ) -> BoxFuture<'a, anyhow::Result<axum::Router>> {
-        Box::pin(async move { Ok(app(db, auth)) })
-    }
-    fn relay(&self, db: DatabaseConnection, bus: EventBus) -> Option<Relay> {
-        Some(relay(db, bus))
-    }
+/// Writes this service's part of the demo world when it is empty, and adds what the later
+/// seeds refer to.
+async fn seed_demo(
+    db: &DatabaseConnection,
+    world: DemoWorld,
+    refs: &mut DemoRefs,
+) -> anyhow::Result<Option<SeedCounts>> {
+    use crm_service_common::principal::PrincipalKind;
+    let counts = if seed::is_seeded(db).await? {
+        None
+    } else {
+        let world_refs = seed::WorldRefs {
+            suppliers: refs
+                .partners
+                .iter()
+                .filter(|p| p.kind == PrincipalKind::Supplier)
+                .map(|p| p.id.clone())
+                .collect(),
+            distributors: refs
+                .partners
+                .iter()
+                .filter(|p| p.kind == PrincipalKind::Distributor)
+                .map(|p| (p.id.clone(), p.territories.clone()))
+                .collect(),
+            accounts: refs.accounts.clone(),
+        };
+        let s = seed::seed(db, world.seed, &world_refs)
+            .await
+            .context("seeding orders")?;
+        Some(SeedCounts(vec![
+            ("products", s.products),
+            ("orders", s.orders),
+            ("lines", s.lines),
+            ("shipments", s.shipments),
+        ]))
+    };
+    refs.products = seed::product_refs(db).await?;
+    Ok(counts)
 }

@@ -14,12 +14,12 @@ pub async fn fresh_database() -> (
     StatementCounter,
     Option<tempfile::TempDir>,
 ) {
-    crm_testkit::fresh_database_of(&crm_account::AccountSubgraph).await
+    crm_testkit::fresh_database_of(&crm_account::subgraph()).await
 }
 
 /// The account service on port 0 over a fresh database.
 pub async fn spawn() -> TestApp {
-    TestApp::start(&crm_account::AccountSubgraph).await
+    TestApp::start(&crm_account::subgraph()).await
 }
 
 /// The account service's own steps for tests.

@@ -5,7 +5,7 @@ use crm_testkit::{TestApp, id};
 use serde_json::{Value, json};
 
 async fn spawn() -> TestApp {
-    TestApp::start(&crm_knowledge_base::KnowledgeBaseSubgraph).await
+    TestApp::start(&crm_knowledge_base::subgraph()).await
 }
 
 async fn create_article(app: &TestApp, input: Value) -> Value {

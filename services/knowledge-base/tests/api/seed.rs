@@ -14,8 +14,7 @@ fn products() -> Vec<ProductRef> {
 }
 
 async fn fresh() -> (sea_orm::DatabaseConnection, Option<tempfile::TempDir>) {
-    let (db, _, dir) =
-        crm_testkit::fresh_database_of(&crm_knowledge_base::KnowledgeBaseSubgraph).await;
+    let (db, _, dir) = crm_testkit::fresh_database_of(&crm_knowledge_base::subgraph()).await;
     (db, dir)
 }
 

@@ -5,7 +5,7 @@ use crm_testkit::{TestApp, id};
 use serde_json::{Value, json};
 
 async fn spawn() -> TestApp {
-    TestApp::start(&crm_order_visibility::OrderVisibilitySubgraph).await
+    TestApp::start(&crm_order_visibility::subgraph()).await
 }
 
 const SUPPLIER: &str = "ptn_supplier_a";

@@ -16,7 +16,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, Statemen
 use serde_json::{Value, json};
 
 async fn spawn() -> TestApp {
-    TestApp::start(&crm_order_visibility::OrderVisibilitySubgraph).await
+    TestApp::start(&crm_order_visibility::subgraph()).await
 }
 
 /// Redis Streams under a namespace of this test's own, or the in-process bus.

@@ -27,8 +27,7 @@ fn refs() -> WorldRefs {
 const TABLES: &[&str] = &["products", "orders", "order_lines", "shipments"];
 
 async fn fresh() -> (sea_orm::DatabaseConnection, Option<tempfile::TempDir>) {
-    let (db, _, dir) =
-        crm_testkit::fresh_database_of(&crm_order_visibility::OrderVisibilitySubgraph).await;
+    let (db, _, dir) = crm_testkit::fresh_database_of(&crm_order_visibility::subgraph()).await;
     (db, dir)
 }
 

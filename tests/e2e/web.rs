@@ -558,8 +558,9 @@ async fn dashboard_figures_equal_sql_over_the_seeded_world() {
     finish(system, created).await;
 }
 
+/// Sign-in: a wrong password and a forged form refused, the cookie flags, `next`, the protective headers, a form with a wrong CSRF token, and sign-out.
 #[tokio::test]
-async fn sessions_are_cookies_with_csrf_sign_out_and_idle_expiry() {
+async fn sign_in_refuses_forgery_keeps_safe_cookies_and_sign_out_ends_the_session() {
     let (system, _dir, created) = system().await;
     let url = system.public.url();
 
@@ -602,7 +603,13 @@ async fn sessions_are_cookies_with_csrf_sign_out_and_idle_expiry() {
             ],
         )
         .await;
-    assert_eq!(landed.location.as_deref(), Some("/app/orders"));
+    assert_eq!(
+        landed.location.as_deref(),
+        Some("/app/orders"),
+        "{} {}",
+        landed.status,
+        landed.html
+    );
     let cookie = visitor
         .set_cookies
         .iter()
@@ -657,6 +664,27 @@ async fn sessions_are_cookies_with_csrf_sign_out_and_idle_expiry() {
     assert_eq!(saved.status, 403);
     assert!(!visitor.ok("/app/accounts").await.contains("Forged"));
 
+    // Sign-out ends the session: the old cookie no longer opens a page.
+    let stolen = visitor.cookies.clone();
+    let html = visitor.ok("/app").await;
+    let out = visitor.post("/signout", &[("csrf", &csrf_of(&html))]).await;
+    assert_eq!(out.status, 303);
+    let mut replay = Visitor::new(&url);
+    replay.cookies = stolen;
+    let page = replay.get("/app").await;
+    assert!(
+        page.location
+            .as_deref()
+            .is_some_and(|l| l.starts_with("/signin"))
+    );
+    finish(system, created).await;
+}
+
+/// Behind a TLS proxy the cookie is `__Host-` and `Secure`.
+#[tokio::test]
+async fn over_tls_the_session_cookie_is_secure_and_host_only() {
+    let (system, _dir, created) = system().await;
+    let url = system.public.url();
     // Over TLS (a proxy says so), the cookie is Secure and host-only.
     let mut tls = Visitor::new(&url);
     let form = tls
@@ -688,7 +716,14 @@ async fn sessions_are_cookies_with_csrf_sign_out_and_idle_expiry() {
         .find(|c| c.starts_with("__Host-crm_session="))
         .expect("a __Host- cookie over TLS");
     assert!(secure.contains("Secure"));
+    finish(system, created).await;
+}
 
+/// A session idle for longer than the limit ends.
+#[tokio::test]
+async fn an_idle_session_ends() {
+    let (system, _dir, created) = system().await;
+    let url = system.public.url();
     // Idle for longer than the limit: signed out.
     let mut idle = Visitor::new(&url);
     idle.sign_in("support@crm.example", PASSWORD).await;
@@ -709,7 +744,14 @@ async fn sessions_are_cookies_with_csrf_sign_out_and_idle_expiry() {
             .is_some_and(|l| l.starts_with("/signin")),
         "an idle session ends"
     );
+    finish(system, created).await;
+}
 
+/// An expired access token is renewed once for two pages at once; a form sent after the session ended says nothing was saved.
+#[tokio::test]
+async fn an_expired_token_is_renewed_once_and_a_late_form_says_nothing_was_saved() {
+    let (system, _dir, created) = system().await;
+    let url = system.public.url();
     // An expired access token is renewed with the refresh token, invisibly.
     let mut renewed = Visitor::new(&url);
     renewed.sign_in("management@crm.example", PASSWORD).await;
@@ -761,20 +803,6 @@ async fn sessions_are_cookies_with_csrf_sign_out_and_idle_expiry() {
         .await;
     assert_eq!(late.status, 401);
     assert!(late.html.contains("nothing was saved"));
-
-    // Sign-out ends the session: the old cookie no longer opens a page.
-    let stolen = visitor.cookies.clone();
-    let html = visitor.ok("/app").await;
-    let out = visitor.post("/signout", &[("csrf", &csrf_of(&html))]).await;
-    assert_eq!(out.status, 303);
-    let mut replay = Visitor::new(&url);
-    replay.cookies = stolen;
-    let page = replay.get("/app").await;
-    assert!(
-        page.location
-            .as_deref()
-            .is_some_and(|l| l.starts_with("/signin"))
-    );
     finish(system, created).await;
 }
 
@@ -1061,7 +1089,15 @@ async fn forms_show_the_apis_field_errors_and_keep_what_was_typed() {
             .await
             .contains("Returns: second edit")
     );
+    finish(system, created).await;
+}
 
+/// Sharing forms: a past end date refused next to its field, a share from the account page
+/// that returns there and that the partner then sees, and the policy view explaining it.
+#[tokio::test]
+async fn share_forms_show_field_errors_and_a_share_is_explained() {
+    let (system, _dir, created) = system().await;
+    let url = system.public.url();
     // An admin's share with a past end date: the field says why.
     let mut admin = Visitor::new(&url);
     admin.sign_in("admin@crm.example", PASSWORD).await;
@@ -1145,7 +1181,7 @@ async fn forms_show_the_apis_field_errors_and_keep_what_was_typed() {
 }
 
 #[tokio::test]
-async fn partner_admins_invite_and_deactivate_colleagues_and_views_are_saved() {
+async fn partner_admins_invite_and_deactivate_colleagues() {
     let (system, _dir, created) = system().await;
     let url = system.public.url();
     let mut admin = Visitor::new(&url);
@@ -1259,6 +1295,14 @@ async fn partner_admins_invite_and_deactivate_colleagues_and_views_are_saved() {
         )
         .await;
     assert_eq!(refused.status, 404);
+    finish(system, created).await;
+}
+
+/// "My accounts" and saved views, on both sides and on both lists.
+#[tokio::test]
+async fn my_accounts_match_sql_and_views_are_saved_opened_and_deleted() {
+    let (system, _dir, created) = system().await;
+    let url = system.public.url();
     let mut sales = Visitor::new(&url);
     assert_eq!(
         sales.sign_in("sales@crm.example", PASSWORD).await.status,

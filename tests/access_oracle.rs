@@ -292,6 +292,7 @@ impl Check<'_> {
             roles,
             policy_version: 0,
             session_id: None,
+            source: None,
         };
         self.system
             .keys

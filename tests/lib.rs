@@ -138,11 +138,19 @@ pub async fn gateway_as(
     (status, response.json().await.expect("json"))
 }
 
-/// A seeded all-in-one whose gateway (door and engine) is set as given.
+/// The bearer token the test systems' `/metrics` asks for (unless a test sets its own).
+pub const METRICS_TOKEN: &str = "test-metrics-token";
+
+/// A seeded all-in-one whose gateway (door and engine) is set as given; its metrics are
+/// served to [`METRICS_TOKEN`] unless the settings name a token.
 pub async fn system_with_settings(
     accounts: usize,
-    settings: crm_system::GatewaySettings,
+    mut settings: crm_system::GatewaySettings,
 ) -> (crm_system::AllInOne, tempfile::TempDir, Option<String>) {
+    settings
+        .door
+        .metrics_token
+        .get_or_insert_with(|| METRICS_TOKEN.to_owned());
     let (storage, dir, created) = fresh_storage().await;
     let any_port: SocketAddr = "127.0.0.1:0".parse().expect("addr");
     let world = DemoWorld { seed: 3, accounts };
@@ -152,7 +160,17 @@ pub async fn system_with_settings(
     (system, dir, created)
 }
 
+/// Ends a test's system. First, whatever the test wrote, the share rows must be exactly
+/// those the order feed implies (`crm shares check`): 0 drift.
 pub async fn finish(system: crm_system::AllInOne, created: Option<String>) {
+    let drift = system
+        .share_drift(std::time::Duration::from_secs(30))
+        .await
+        .expect("the share rows settle");
+    assert!(
+        drift.is_none(),
+        "share rows drifted from the order feed: {drift:?}"
+    );
     close(&system.databases).await;
     system.stop().await.expect("stop");
     if let Some(name) = created {

@@ -16,6 +16,21 @@ impl MigratorTrait for Migrator {
             Box::new(crate::events::CreateEventTables),
             Box::new(CreateAccountShares),
             Box::new(ShareScopeIndexes),
+            Box::new(InteractionAuthorOrganisation),
+            Box::new(crate::util::NamespacedExternalIds {
+                name: "m20261205_000003_account_external_namespaces",
+                tables: &[
+                    "territories",
+                    "partners",
+                    "accounts",
+                    "contacts",
+                    "interactions",
+                    "leads",
+                    "opportunities",
+                    "cases",
+                    "account_shares",
+                ],
+            }),
         ]
     }
 }
@@ -294,6 +309,41 @@ impl MigrationTrait for ShareScopeIndexes {
                ON account_shares (partner_id, cause, account_id, expires_at) \
                WHERE archived_at IS NULL"],
             &["ALTER TABLE account_shares ALTER COLUMN partner_id SET STATISTICS 1000"],
+        )
+        .await
+    }
+}
+
+/// The organisation whose user wrote an interaction (none: the company's staff or a
+/// company key), set from the writer: a partner may change only its own organisation's
+/// interactions, never the staff's.
+struct InteractionAuthorOrganisation;
+
+impl MigrationName for InteractionAuthorOrganisation {
+    fn name(&self) -> &str {
+        "m20261205_000002_interaction_author_partner"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for InteractionAuthorOrganisation {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("interactions")
+                .add_column(ColumnDef::new("author_partner_id").string_len(64).null())
+                .to_owned(),
+        )
+        .await?;
+        index(m, "interactions", &["author_partner_id"], false).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("interactions")
+                .drop_column("author_partner_id")
+                .to_owned(),
         )
         .await
     }

@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreatePolicyVersions),
             Box::new(CreateWebSessions),
             Box::new(AddWebSessionCaller),
+            Box::new(IdentityLifecycle),
         ]
     }
 }
@@ -377,5 +378,71 @@ impl MigrationTrait for AddWebSessionCaller {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// Refresh tokens already traded (presenting one again ends its session: it was copied),
+/// and the sign-in throttle, per account and source address (failures slow the source
+/// down; they never lock the account).
+struct IdentityLifecycle;
+
+impl MigrationName for IdentityLifecycle {
+    fn name(&self) -> &str {
+        "m20261205_000002_identity_lifecycle"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for IdentityLifecycle {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("spent_refresh_tokens")
+                .if_not_exists()
+                .col(
+                    ColumnDef::new("digest")
+                        .string_len(64)
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(text("session_id", 64))
+                .col(
+                    ColumnDef::new("spent_at")
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        index(m, "spent_refresh_tokens", &["session_id"], false).await?;
+        m.create_table(
+            Table::create()
+                .table("sign_in_throttles")
+                .if_not_exists()
+                // SHA-256 of the normalised email and the source address.
+                .col(
+                    ColumnDef::new("key")
+                        .string_len(64)
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(int("failures"))
+                .col(
+                    ColumnDef::new("first_failure_at")
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(ColumnDef::new("retry_at").timestamp_with_time_zone().null())
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["sign_in_throttles", "spent_refresh_tokens"] {
+            m.drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -16,6 +16,10 @@ impl MigratorTrait for Migrator {
             Box::new(CreateArticleTables),
             Box::new(CreateArticleSearch),
             Box::new(crate::events::CreateEventTables),
+            Box::new(crate::util::NamespacedExternalIds {
+                name: "m20261205_000001_article_external_namespaces",
+                tables: &["articles"],
+            }),
         ]
     }
 }

@@ -14,6 +14,10 @@ impl MigratorTrait for Migrator {
             Box::new(CreateOrderTables),
             Box::new(crate::events::CreateEventTables),
             Box::new(LineScopeIndexes),
+            Box::new(crate::util::NamespacedExternalIds {
+                name: "m20261205_000001_order_external_namespaces",
+                tables: &["products", "orders", "order_lines", "shipments"],
+            }),
         ]
     }
 }

@@ -105,3 +105,69 @@ pub async fn run_sql(
     }
     Ok(())
 }
+
+/// External ids belong to the organisation that wrote them: `external_namespace` is the
+/// writer's partner id (empty for the company and its keys), and an external id is unique
+/// within its namespace only. A partner's create or upsert then never meets an id another
+/// organisation used, so its answer cannot reveal that such a record exists.
+pub struct NamespacedExternalIds {
+    pub name: &'static str,
+    pub tables: &'static [&'static str],
+}
+
+impl MigrationName for NamespacedExternalIds {
+    fn name(&self) -> &str {
+        self.name
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for NamespacedExternalIds {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in self.tables {
+            m.alter_table(
+                Table::alter()
+                    .table(String::from(*table))
+                    .add_column(
+                        ColumnDef::new("external_namespace")
+                            .string_len(64)
+                            .not_null()
+                            .default(""),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+            m.drop_index(
+                Index::drop()
+                    .name(format!("idx_{table}_external_id"))
+                    .table(String::from(*table))
+                    .if_exists()
+                    .to_owned(),
+            )
+            .await?;
+            index(m, table, &["external_namespace", "external_id"], true).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in self.tables {
+            m.drop_index(
+                Index::drop()
+                    .name(format!("idx_{table}_external_namespace_external_id"))
+                    .table(String::from(*table))
+                    .if_exists()
+                    .to_owned(),
+            )
+            .await?;
+            m.alter_table(
+                Table::alter()
+                    .table(String::from(*table))
+                    .drop_column("external_namespace")
+                    .to_owned(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}

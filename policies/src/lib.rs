@@ -15,6 +15,9 @@ use std::sync::{Arc, RwLock};
 
 use casbin::{CoreApi, DefaultModel, Enforcer, MgmtApi, RbacApi, StringAdapter};
 
+/// The policy type of field rules in `model.conf`: `p2, role, domain, type, action, fields`.
+pub const FIELD_RULE: &str = "p2";
+
 /// The Casbin model and rules shipped with the product.
 pub const MODEL: &str = include_str!("../model.conf");
 pub const RULES: &str = include_str!("../policy.csv");
@@ -70,21 +73,72 @@ pub const TYPES: &[&str] = &[
     "Invitation",
 ];
 
+/// What a rule lets a caller do. Rules may also say `write`: shorthand for create, update
+/// and archive alike (the matcher in `model.conf` reads it so, and so does the table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Action {
     Read,
-    /// Create, update or archive.
-    Write,
+    Create,
+    Update,
+    Archive,
 }
 
+/// The shorthand rules use for create, update and archive together.
+pub const WRITE: &str = "write";
+
 impl Action {
-    pub const ALL: [Action; 2] = [Action::Read, Action::Write];
+    pub const ALL: [Action; 4] = [
+        Action::Read,
+        Action::Create,
+        Action::Update,
+        Action::Archive,
+    ];
+    /// The actions that change data.
+    pub const CHANGES: [Action; 3] = [Action::Create, Action::Update, Action::Archive];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Read => "read",
-            Action::Write => "write",
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Archive => "archive",
         }
+    }
+
+    /// Whether a rule's action (as written: an action or `write`) covers this one.
+    pub fn covered_by(self, written: &str) -> bool {
+        written == self.as_str() || (written == WRITE && self != Action::Read)
+    }
+}
+
+/// Which input fields a create or update may set: every field, or only those named by the
+/// policy's field rules (`p2` lines). A mutation that touches any other field is refused
+/// whole.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FieldLimit {
+    Any,
+    Only(BTreeSet<String>),
+}
+
+impl FieldLimit {
+    pub fn allows(&self, field: &str) -> bool {
+        match self {
+            FieldLimit::Any => true,
+            FieldLimit::Only(fields) => fields.contains(field),
+        }
+    }
+
+    /// The limit of several roles: any role's wider limit wins (each role may do what its
+    /// rules allow, so the caller may do what any of them may).
+    pub fn union(limits: impl IntoIterator<Item = FieldLimit>) -> FieldLimit {
+        let mut fields = BTreeSet::new();
+        for limit in limits {
+            match limit {
+                FieldLimit::Any => return FieldLimit::Any,
+                FieldLimit::Only(more) => fields.extend(more),
+            }
+        }
+        FieldLimit::Only(fields)
     }
 }
 
@@ -117,6 +171,8 @@ pub enum Scope {
     PartnerVisibleOnVisibleAccounts,
     /// The partner's own cases on accounts it may see.
     OwnOrgCasesOnVisibleAccounts,
+    /// Records written by the caller's organisation, on accounts it may see.
+    OwnOrgOnVisibleAccounts,
     /// The supplier's own products.
     OwnProducts,
     /// Orders with a line of the supplier's product.
@@ -142,7 +198,7 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 23] = [
+    pub const ALL: [Scope; 24] = [
         Scope::All,
         Scope::Owned,
         Scope::Own,
@@ -155,6 +211,7 @@ impl Scope {
         Scope::OnVisibleAccounts,
         Scope::PartnerVisibleOnVisibleAccounts,
         Scope::OwnOrgCasesOnVisibleAccounts,
+        Scope::OwnOrgOnVisibleAccounts,
         Scope::OwnProducts,
         Scope::HasMyProduct,
         Scope::FulfilledByMe,
@@ -183,6 +240,7 @@ impl Scope {
             Scope::OnVisibleAccounts => "on_visible_accounts",
             Scope::PartnerVisibleOnVisibleAccounts => "partner_visible_on_visible_accounts",
             Scope::OwnOrgCasesOnVisibleAccounts => "own_org_cases_on_visible_accounts",
+            Scope::OwnOrgOnVisibleAccounts => "own_org_on_visible_accounts",
             Scope::OwnProducts => "own_products",
             Scope::HasMyProduct => "has_my_product",
             Scope::FulfilledByMe => "fulfilled_by_me",
@@ -218,6 +276,9 @@ impl Scope {
             }
             Scope::OwnOrgCasesOnVisibleAccounts => {
                 "your organisation's, on the accounts you can see"
+            }
+            Scope::OwnOrgOnVisibleAccounts => {
+                "the ones your organisation wrote, on the accounts you can see"
             }
             Scope::OwnProducts => "your own products",
             Scope::HasMyProduct => "orders with a line of your products",
@@ -338,6 +399,8 @@ type Key = (Domain, &'static str, &'static str, Action);
 pub struct Policy {
     enforcer: Enforcer,
     table: BTreeMap<Key, Decision>,
+    /// Field limits of creates and updates, compiled from the `p2` rules.
+    fields: BTreeMap<Key, FieldLimit>,
     version: u64,
     rules: String,
 }
@@ -391,6 +454,7 @@ impl Policy {
         let mut policy = Self {
             enforcer,
             table: BTreeMap::new(),
+            fields: BTreeMap::new(),
             version: 0,
             rules: rules.to_owned(),
         };
@@ -476,12 +540,47 @@ impl Policy {
             if ty != "*" && !TYPES.contains(&ty.as_str()) {
                 return Err(PolicyError::Invalid(format!("unknown type in {rule:?}")));
             }
-            if !Action::ALL.iter().any(|a| a.as_str() == action) {
+            if action != WRITE && !Action::ALL.iter().any(|a| a.as_str() == action) {
                 return Err(PolicyError::Invalid(format!("unknown action in {rule:?}")));
             }
             scope.parse::<Scope>()?;
             if effect != "allow" && effect != "deny" {
                 return Err(PolicyError::Invalid(format!("unknown effect in {rule:?}")));
+            }
+        }
+        let rules = self.enforcer.get_policy();
+        for rule in self.enforcer.get_named_policy(FIELD_RULE) {
+            let [role, domain, ty, action, fields] = &rule[..] else {
+                return Err(PolicyError::Invalid(format!(
+                    "a field rule needs five fields: {rule:?}"
+                )));
+            };
+            if action != "create" && action != "update" {
+                return Err(PolicyError::Invalid(format!(
+                    "a field rule limits create or update: {rule:?}"
+                )));
+            }
+            if fields
+                .split('|')
+                .any(|f| f.is_empty() || !f.chars().all(|c| c.is_ascii_alphanumeric()))
+            {
+                return Err(PolicyError::Invalid(format!(
+                    "a field rule names input fields separated by |: {rule:?}"
+                )));
+            }
+            // A field rule narrows an allow rule of the same role; alone it would read as a
+            // grant it is not.
+            let narrows = rules.iter().any(|r| {
+                r[0] == *role
+                    && r[1] == *domain
+                    && r[2] == *ty
+                    && r[5] == "allow"
+                    && (r[3] == *action || r[3] == WRITE)
+            });
+            if !narrows {
+                return Err(PolicyError::Invalid(format!(
+                    "a field rule needs an allow rule of the same role, domain, type and action: {rule:?}"
+                )));
             }
         }
         Ok(())
@@ -506,9 +605,35 @@ impl Policy {
                                 roles.contains(&r[0])
                                     && r[1] == domain.as_str()
                                     && (r[2] == *ty || r[2] == "*")
-                                    && r[3] == action.as_str()
+                                    && action.covered_by(&r[3])
                             })
                             .collect();
+                        if matches!(action, Action::Create | Action::Update) {
+                            let field_rules = self.enforcer.get_named_policy(FIELD_RULE);
+                            // Each allowing role limits the fields by its own field rule
+                            // (none: any field); the caller may set what any of them may.
+                            let limit = FieldLimit::union(
+                                matching
+                                    .iter()
+                                    .filter(|r| r[5] == "allow")
+                                    .map(|r| {
+                                        let own = field_rules.iter().find(|f| {
+                                            f[0] == r[0]
+                                                && f[1] == r[1]
+                                                && f[2] == r[2]
+                                                && f[3] == action.as_str()
+                                        });
+                                        match own {
+                                            Some(f) => FieldLimit::Only(
+                                                f[4].split('|').map(str::to_owned).collect(),
+                                            ),
+                                            None => FieldLimit::Any,
+                                        }
+                                    })
+                                    .collect::<Vec<_>>(),
+                            );
+                            self.fields.insert((domain, role, ty, action), limit);
+                        }
                         let decision = if let Some(deny) = matching.iter().find(|r| r[5] == "deny")
                         {
                             Decision::Denied {
@@ -553,6 +678,26 @@ impl Policy {
             .unwrap_or(Decision::NoRule)
     }
 
+    /// The input fields `role` may set when it does `action` (create or update) on `ty`:
+    /// its field rules, compiled. Read and archive set no fields: `Only` nothing.
+    pub fn field_limit(&self, domain: Domain, role: &str, ty: &str, action: Action) -> FieldLimit {
+        let Some(role) = domain.roles().iter().find(|r| **r == role) else {
+            return FieldLimit::Only(BTreeSet::new());
+        };
+        let Some(ty) = TYPES.iter().find(|t| **t == ty) else {
+            return FieldLimit::Only(BTreeSet::new());
+        };
+        self.fields
+            .get(&(domain, *role, *ty, action))
+            .cloned()
+            .unwrap_or(FieldLimit::Only(BTreeSet::new()))
+    }
+
+    /// The field rules as written: (role, domain, type, action, fields).
+    pub fn field_rules(&self) -> Vec<Vec<String>> {
+        self.enforcer.get_named_policy(FIELD_RULE)
+    }
+
     /// What a caller with `roles` in `domain` may read (and change), type by type, from the
     /// compiled table: the types it may not read are left out. A deny of any role wins.
     pub fn summary(&self, domain: Domain, roles: &[String]) -> Vec<TypeAccess> {
@@ -586,7 +731,15 @@ impl Policy {
             .map(|ty| TypeAccess {
                 ty,
                 read: combined(ty, Action::Read),
-                write: combined(ty, Action::Write),
+                write: {
+                    let mut grants: Vec<Grant> = Action::CHANGES
+                        .into_iter()
+                        .flat_map(|action| combined(ty, action))
+                        .collect();
+                    grants.sort();
+                    grants.dedup_by(|a, b| a.scope == b.scope);
+                    grants
+                },
             })
             .filter(|access| !access.read.is_empty() || !access.write.is_empty())
             .collect()

@@ -1,24 +1,27 @@
-//! The golden decision matrix: every persona × every type × read and write, written out
-//! by hand from ACCESS-MATRIX.md (not derived from the rules), checked against Casbin's
-//! own `enforce()` and against the compiled table requests use. 11 personas × 17 types ×
-//! 2 actions = 374 cases.
+//! The golden decision matrix: every persona × every type × read, create, update and
+//! archive, written out by hand from ACCESS-MATRIX.md (not derived from the rules), checked
+//! against Casbin's own `enforce()` and against the compiled table requests use. 11 personas
+//! × 17 types × 4 actions = 748 cases; then the field rules, written out the same way.
 
-use crm_policies::{Action, Decision, Domain, Policy, Scope, TYPES};
+use std::collections::BTreeSet;
 
-/// `R` read, `W` write, `RW` both, `-` neither. Columns in the order of `COLUMNS`.
+use crm_policies::{Action, Decision, Domain, FieldLimit, Policy, Scope, TYPES};
+
+/// `R` read, `C` create, `U` update, `A` archive; `W` is `CUA` (every change), `-` none.
+/// Columns in the order of `TYPES`.
 const MATRIX: &str = "
 persona                  Account Contact Interaction Lead Opportunity Case Product Order OrderLine Shipment Article Partner Territory ShareGrant User ApiKey Invitation
 internal/admin           RW      RW      RW          RW   RW          RW   RW      RW    RW        RW       RW      RW      RW        RW         RW   RW     RW
 internal/management      R       R       R           R    R           R    R       R     R         R        R       R       R         RW         -    -      -
-internal/sales           RW      RW      RW          RW   RW          R    R       R     R         R        R       R       R         W          -    -      -
+internal/sales           RW      RW      RW          RW   RW          R    R       R     R         R        R       R       R         RCA        -    -      -
 internal/marketing       R       R       R           RW   R           -    R       -     -         -        RW      R       R         -          -    -      -
 internal/support         R       RW      RW          -    -           RW   R       R     R         R        RW      R       R         -          -    -      -
-supplier/partner_admin   R       -       -           -    -           -    RW      R     RW        R        R       R       R         -          RW   RW     RW
-supplier/partner_manager R       -       -           -    -           -    RW      R     RW        R        R       R       R         -          -    -      -
-supplier/partner_user    R       -       -           -    -           -    RW      R     RW        R        R       R       R         -          -    -      -
-distributor/partner_admin R      R       RW          -    -           RW   R       R     R         RW       R       R       R         -          RW   RW     RW
-distributor/partner_manager R    R       RW          -    -           RW   R       R     R         RW       R       R       R         -          -    -      -
-distributor/partner_user R       R       RW          -    -           RW   R       R     R         RW       R       R       R         -          -    -      -
+supplier/partner_admin   R       -       -           -    -           -    RW      R     RU        R        R       R       R         -          RW   RW     RW
+supplier/partner_manager R       -       -           -    -           -    RW      R     RU        R        R       R       R         -          -    -      -
+supplier/partner_user    R       -       -           -    -           -    RW      R     RU        R        R       R       R         -          -    -      -
+distributor/partner_admin R      R       RW          -    -           RW   R       R     R         RU       R       R       R         -          RW   RW     RW
+distributor/partner_manager R    R       RW          -    -           RW   R       R     R         RU       R       R       R         -          -    -      -
+distributor/partner_user R       R       RW          -    -           RW   R       R     R         RU       R       R       R         -          -    -      -
 ";
 
 fn domain(name: &str) -> Domain {
@@ -47,10 +50,16 @@ fn cases() -> Vec<(Domain, String, String, Action, bool)> {
         assert_eq!(cells.len(), TYPES.len(), "{persona}");
         for (ty, cell) in TYPES.iter().zip(cells) {
             assert!(
-                ["R", "W", "RW", "-"].contains(&cell),
+                cell == "-" || cell.chars().all(|c| "RWCUA".contains(c)),
                 "{persona} {ty}: {cell}"
             );
-            for (action, letter) in [(Action::Read, 'R'), (Action::Write, 'W')] {
+            let cell = cell.replace('W', "CUA");
+            for (action, letter) in [
+                (Action::Read, 'R'),
+                (Action::Create, 'C'),
+                (Action::Update, 'U'),
+                (Action::Archive, 'A'),
+            ] {
                 cases.push((
                     domain(domain_name),
                     role.to_owned(),
@@ -68,7 +77,7 @@ fn cases() -> Vec<(Domain, String, String, Action, bool)> {
 async fn every_persona_type_and_action_is_decided_as_the_matrix_says() {
     let policy = Policy::bundled().await.expect("the bundled policy loads");
     let cases = cases();
-    assert!(cases.len() >= 300, "{} cases", cases.len());
+    assert_eq!(cases.len(), 11 * TYPES.len() * 4, "{} cases", cases.len());
     let personas: std::collections::BTreeSet<_> =
         cases.iter().map(|c| (c.0, c.1.clone())).collect();
     assert_eq!(personas.len(), 11, "every role of every domain");
@@ -112,11 +121,16 @@ async fn scopes_follow_the_matrix_and_deny_overrides_allow() {
         [Scope::HasMyProduct]
     );
     assert_eq!(
-        scopes(Domain::Internal, "sales", "Account", Action::Write),
+        scopes(Domain::Internal, "sales", "Account", Action::Update),
         [Scope::Owned]
     );
     assert_eq!(
-        scopes(Domain::Supplier, "partner_user", "OrderLine", Action::Write),
+        scopes(
+            Domain::Supplier,
+            "partner_user",
+            "OrderLine",
+            Action::Update
+        ),
         [Scope::OwnProductLines]
     );
     // Marketing is denied orders by a rule, not merely without one.
@@ -139,7 +153,7 @@ async fn scopes_follow_the_matrix_and_deny_overrides_allow() {
     );
     // Every grant names the rule it comes from.
     let Decision::Allow(grants) =
-        policy.decide(Domain::Internal, "sales", "Contact", Action::Write)
+        policy.decide(Domain::Internal, "sales", "Contact", Action::Create)
     else {
         panic!("sales may write contacts of owned accounts");
     };
@@ -158,12 +172,12 @@ async fn scopes_follow_the_matrix_and_deny_overrides_allow() {
         .expect("loads");
     assert!(
         !stricter
-            .enforce(Domain::Internal, "admin", "Order", Action::Write)
+            .enforce(Domain::Internal, "admin", "Order", Action::Update)
             .expect("enforce")
     );
     assert!(
         !stricter
-            .decide(Domain::Internal, "admin", "Order", Action::Write)
+            .decide(Domain::Internal, "admin", "Order", Action::Archive)
             .is_allowed()
     );
     assert!(
@@ -192,5 +206,140 @@ async fn a_rule_with_a_typo_is_refused_not_ignored() {
             .err()
             .unwrap_or_else(|| panic!("a bad {what} must be refused"));
         assert!(error.to_string().contains("unknown"), "{what}: {error}");
+    }
+}
+
+/// The field rules, written out from the matrix's "W(...)" cells: (persona, type, action,
+/// the fields it may set; `None` for any field).
+const FIELD_LIMITS: &[(&str, &str, Action, Option<&[&str]>)] = &[
+    (
+        "supplier/partner_user",
+        "OrderLine",
+        Action::Update,
+        Some(&["status"]),
+    ),
+    (
+        "supplier/partner_admin",
+        "OrderLine",
+        Action::Update,
+        Some(&["status"]),
+    ),
+    ("supplier/partner_user", "Product", Action::Update, None),
+    (
+        "distributor/partner_user",
+        "Shipment",
+        Action::Update,
+        Some(&["status", "trackingNumber"]),
+    ),
+    (
+        "distributor/partner_admin",
+        "Shipment",
+        Action::Update,
+        Some(&["status", "trackingNumber"]),
+    ),
+    (
+        "distributor/partner_user",
+        "Interaction",
+        Action::Create,
+        Some(&[
+            "accountId",
+            "body",
+            "channel",
+            "contactId",
+            "direction",
+            "occurredAt",
+            "subject",
+        ]),
+    ),
+    (
+        "distributor/partner_user",
+        "Interaction",
+        Action::Update,
+        Some(&[
+            "body",
+            "channel",
+            "contactId",
+            "direction",
+            "occurredAt",
+            "subject",
+        ]),
+    ),
+    (
+        "distributor/partner_user",
+        "Case",
+        Action::Update,
+        Some(&["contactId", "description", "priority", "status", "subject"]),
+    ),
+    ("internal/support", "Case", Action::Update, None),
+    ("internal/sales", "Interaction", Action::Create, None),
+    ("internal/admin", "Shipment", Action::Update, None),
+    // No grant, no fields.
+    (
+        "supplier/partner_user",
+        "OrderLine",
+        Action::Create,
+        Some(&[]),
+    ),
+    (
+        "distributor/partner_user",
+        "Shipment",
+        Action::Create,
+        Some(&[]),
+    ),
+];
+
+#[tokio::test]
+async fn field_rules_limit_the_fields_of_creates_and_updates_as_the_matrix_says() {
+    let policy = Policy::bundled().await.expect("loads");
+    for (persona, ty, action, expected) in FIELD_LIMITS {
+        let (domain_name, role) = persona.split_once('/').expect("domain/role");
+        let expected = match expected {
+            None => FieldLimit::Any,
+            Some(fields) => FieldLimit::Only(fields.iter().map(|f| (*f).to_owned()).collect()),
+        };
+        assert_eq!(
+            policy.field_limit(domain(domain_name), role, ty, *action),
+            expected,
+            "{persona} {ty} {action:?}"
+        );
+    }
+    let limit = FieldLimit::union([
+        FieldLimit::Only(BTreeSet::from(["status".to_owned()])),
+        FieldLimit::Any,
+    ]);
+    assert_eq!(
+        limit,
+        FieldLimit::Any,
+        "a role without a field rule sets any field"
+    );
+}
+
+#[tokio::test]
+async fn a_field_rule_must_narrow_an_allow_rule_and_name_fields() {
+    for (rule, what) in [
+        (
+            "p2, partner_user, supplier, Order, update, status",
+            "without an allow rule",
+        ),
+        (
+            "p2, partner_user, supplier, OrderLine, read, status",
+            "on read",
+        ),
+        (
+            "p2, partner_user, supplier, OrderLine, update, status||quantity",
+            "an empty field",
+        ),
+        (
+            "p2, partner_user, supplier, OrderLine, update, status;drop",
+            "a bad name",
+        ),
+    ] {
+        let rules = format!("{}\n{rule}\n", crm_policies::RULES);
+        assert!(
+            Policy::from_text(crm_policies::MODEL, &rules)
+                .await
+                .is_err(),
+            "a field rule {what} must be refused"
+        );
     }
 }

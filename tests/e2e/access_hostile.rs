@@ -191,14 +191,37 @@ fn attacks(rng: &mut Rng, world: &World, canaries: &Canaries, admin_cursor: &str
     out
 }
 
+/// Which partner persona a hostile run attacks as.
+#[derive(Clone, Copy, Debug)]
+enum Attacker {
+    SupplierUser,
+    DistributorUser,
+    DistributorAdmin,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_partner_persona_sees_a_canary_it_must_not_and_each_sees_its_own() {
+async fn a_supplier_user_sees_no_canary_it_must_not_and_all_of_its_own() {
+    hostile_run(Attacker::SupplierUser).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_distributor_user_sees_no_canary_it_must_not_and_all_of_its_own() {
+    hostile_run(Attacker::DistributorUser).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_distributors_partner_admin_sees_no_canary_it_must_not_and_all_of_its_own() {
+    hostile_run(Attacker::DistributorAdmin).await;
+}
+
+/// Builds a random world of three rounds, makes the attacker a user of one of its
+/// partners, sends the generated attacks and checks every answer against the oracle.
+async fn hostile_run(attacker: Attacker) {
     let postgres = std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty());
     let per_persona = if postgres { 300 } else { 2_000 };
     let staffed = StaffedSystem::start().await;
     let (system, api) = (&staffed.system, &staffed.api);
     let (url, client) = (api.url.clone(), api.client.clone());
-    let token_of = |id: &str| staffed.token(id);
     let mut world = World::default();
     let mut canaries = Canaries::new();
     let mut rng = Rng(0xbad_c0ffee);
@@ -209,42 +232,30 @@ async fn no_partner_persona_sees_a_canary_it_must_not_and_each_sees_its_own() {
             add_world(api, &mut world, &mut rng, &mut canaries, round, now).await;
         partners.extend(personas);
     }
-    // Three personas: a supplier user, a distributor user, and a distributor's partner
-    // admin (another distributor).
-    let supplier = partners
+    // The partner admin attacks as a user of the second distributor, so that the
+    // three runs do not all sit in the same organisation.
+    let (wanted_supplier, skip, role) = match attacker {
+        Attacker::SupplierUser => (true, 0, "partner_user"),
+        Attacker::DistributorUser => (false, 0, "partner_user"),
+        Attacker::DistributorAdmin => (false, 1, "partner_admin"),
+    };
+    let (persona, user_id) = partners
         .iter()
-        .find(|(p, _)| matches!(p, Persona::Supplier(_)))
+        .filter(|(p, _)| matches!(p, Persona::Supplier(_)) == wanted_supplier)
+        .nth(skip)
         .cloned()
-        .expect("a supplier");
-    let mut distributors = partners
-        .iter()
-        .filter(|(p, _)| matches!(p, Persona::Distributor(_)))
-        .cloned();
-    let distributor = distributors.next().expect("a distributor");
-    let distributor_admin = distributors.next().expect("another distributor");
-    let users = vec![
-        user(
-            &supplier.1,
-            "supplier",
-            persona_partner(&supplier.0),
-            "partner_user",
-        ),
-        user(
-            &distributor.1,
-            "distributor",
-            persona_partner(&distributor.0),
-            "partner_user",
-        ),
-        user(
-            &distributor_admin.1,
-            "distributor",
-            persona_partner(&distributor_admin.0),
-            "partner_admin",
-        ),
-    ];
-    crm_identity::seed(&system.databases.identity, &users)
-        .await
-        .expect("users");
+        .expect("a partner of the attacker's kind");
+    let kind = if wanted_supplier {
+        "supplier"
+    } else {
+        "distributor"
+    };
+    crm_identity::seed(
+        &system.databases.identity,
+        &[user(&user_id, kind, persona_partner(&persona), role)],
+    )
+    .await
+    .expect("users");
     system
         .settle_shares(Duration::from_secs(30))
         .await
@@ -262,126 +273,113 @@ async fn no_partner_persona_sees_a_canary_it_must_not_and_each_sees_its_own() {
         .expect("admin cursor")
         .to_owned();
 
-    let mut report = String::new();
-    for ((persona, user_id), role) in [
-        (supplier, "partner_user"),
-        (distributor, "partner_user"),
-        (distributor_admin, "partner_admin"),
-    ] {
-        let token = token_of(&user_id);
-        let gateway_token = |subgraph: &str| {
-            let (kind, partner_id) = match &persona {
-                Persona::Supplier(p) => ("supplier", Some(p.clone())),
-                Persona::Distributor(p) => ("distributor", Some(p.clone())),
-                Persona::Internal { .. } => unreachable!("partners only"),
+    let token = staffed.token(&user_id);
+    let gateway_token = |subgraph: &str| {
+        system.keys.signer().mint(
+            subgraph,
+            &crm_service_common::internal_auth::Caller {
+                subject: user_id.clone(),
+                kind: kind.into(),
+                partner_id: persona_partner(&persona),
+                roles: vec![role.into()],
+                policy_version: 0,
+                session_id: None,
+                source: None,
+            },
+            "hostile",
+        )
+    };
+    let mut per_class: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut own_seen: BTreeSet<String> = BTreeSet::new();
+    let mut sent = 0;
+    while sent < per_persona {
+        for attack in attacks(&mut rng, &world, &canaries, &admin_cursor) {
+            let (class, body, probe) = match attack {
+                Attack::Gateway {
+                    class,
+                    query,
+                    variables,
+                    probe,
+                } => {
+                    let (_, body) =
+                        gateway_as(&client, &url, Some(&token), &query, variables).await;
+                    (class, body, probe)
+                }
+                Attack::Entities {
+                    subgraph,
+                    query,
+                    variables,
+                } => {
+                    let base = system.subgraph_url(subgraph).expect("subgraph");
+                    let body: Value = client
+                        .post(format!("{base}/graphql"))
+                        .bearer_auth(gateway_token(subgraph))
+                        .json(&json!({ "query": query, "variables": variables }))
+                        .send()
+                        .await
+                        .expect("send")
+                        .json()
+                        .await
+                        .expect("json");
+                    ("_entities", body, None)
+                }
             };
-            system.keys.signer().mint(
-                subgraph,
-                &crm_service_common::internal_auth::Caller {
-                    subject: user_id.clone(),
-                    kind: kind.into(),
-                    partner_id,
-                    roles: vec![role.into()],
-                    policy_version: 0,
-                    session_id: None,
-                },
-                "hostile",
-            )
-        };
-        let mut per_class: BTreeMap<&'static str, usize> = BTreeMap::new();
-        let mut own_seen: BTreeSet<String> = BTreeSet::new();
-        let mut sent = 0;
-        while sent < per_persona {
-            for attack in attacks(&mut rng, &world, &canaries, &admin_cursor) {
-                let (class, body, probe) = match attack {
-                    Attack::Gateway {
-                        class,
-                        query,
-                        variables,
-                        probe,
-                    } => {
-                        let (_, body) =
-                            gateway_as(&client, &url, Some(&token), &query, variables).await;
-                        (class, body, probe)
-                    }
-                    Attack::Entities {
-                        subgraph,
-                        query,
-                        variables,
-                    } => {
-                        let base = system.subgraph_url(subgraph).expect("subgraph");
-                        let body: Value = client
-                            .post(format!("{base}/graphql"))
-                            .bearer_auth(gateway_token(subgraph))
-                            .json(&json!({ "query": query, "variables": variables }))
-                            .send()
-                            .await
-                            .expect("send")
-                            .json()
-                            .await
-                            .expect("json");
-                        ("_entities", body, None)
-                    }
-                };
-                let text = body.to_string();
+            let text = body.to_string();
+            assert!(
+                !text.contains("SELECT") && !text.contains("sqlx") && !text.contains("panicked"),
+                "{class}: a raw internal message reached a partner: {text}"
+            );
+            for token in canaries_in(&text) {
+                let canary = canaries
+                    .get(&token)
+                    .unwrap_or_else(|| panic!("{class}: an unknown canary {token} in {text}"));
                 assert!(
-                    !text.contains("SELECT")
-                        && !text.contains("sqlx")
-                        && !text.contains("panicked"),
-                    "{class}: a raw internal message reached a partner: {text}"
+                    may_see(&world, &persona, canary, now),
+                    "{class}: {persona:?} saw {token} ({canary:?}): {text}"
                 );
-                for token in canaries_in(&text) {
-                    let canary = canaries
-                        .get(&token)
-                        .unwrap_or_else(|| panic!("{class}: an unknown canary {token} in {text}"));
-                    assert!(
-                        may_see(&world, &persona, canary, now),
-                        "{class}: {persona:?} saw {token} ({canary:?}): {text}"
-                    );
-                    own_seen.insert(token);
-                }
-                if let Some(probe) = probe
-                    && !may_see(&world, &persona, &canaries[&probe], now)
-                {
-                    // A search for a canary the persona may not see counts nothing.
-                    for list in ["accounts", "contacts", "orders"] {
-                        assert_eq!(
-                            body["data"][list]["totalCount"],
-                            json!(0),
-                            "{class} {probe}: {text}"
-                        );
-                    }
-                }
-                *per_class.entry(class).or_default() += 1;
-                sent += 1;
+                own_seen.insert(token);
             }
+            if let Some(probe) = probe
+                && !may_see(&world, &persona, &canaries[&probe], now)
+            {
+                // A search for a canary the persona may not see counts nothing.
+                for list in ["accounts", "contacts", "orders"] {
+                    assert_eq!(
+                        body["data"][list]["totalCount"],
+                        json!(0),
+                        "{class} {probe}: {text}"
+                    );
+                }
+            }
+            *per_class.entry(class).or_default() += 1;
+            sent += 1;
         }
-        // Positive control: its own slice shows up (every account name it may see, and at
-        // least one canary of each kind it may see at all).
-        let own_accounts: BTreeSet<String> = canaries
-            .iter()
-            .filter(|(_, c)| {
-                matches!(c, Canary::AccountName(_)) && may_see(&world, &persona, c, now)
-            })
-            .map(|(t, _)| t.clone())
-            .collect();
-        assert!(!own_accounts.is_empty(), "{persona:?} sees some accounts");
-        let missing: Vec<&String> = own_accounts.difference(&own_seen).collect();
-        assert!(
-            missing.is_empty(),
-            "{persona:?} never saw its own {missing:?}"
-        );
-        assert!(
-            own_seen
-                .iter()
-                .any(|t| matches!(canaries[t], Canary::PartnerName(_))),
-            "{persona:?} sees its own organisation's name"
-        );
-        report.push_str(&format!(
-            "hostile queries for {persona:?} ({role}): {sent} in all; by attack class: {per_class:?}\n"
-        ));
     }
-    crm_e2e::report("access_hostile", &report);
+    // Positive control: its own slice shows up (every account name it may see, and at
+    // least one canary of each kind it may see at all).
+    let own_accounts: BTreeSet<String> = canaries
+        .iter()
+        .filter(|(_, c)| matches!(c, Canary::AccountName(_)) && may_see(&world, &persona, c, now))
+        .map(|(t, _)| t.clone())
+        .collect();
+    assert!(!own_accounts.is_empty(), "{persona:?} sees some accounts");
+    let missing: Vec<&String> = own_accounts.difference(&own_seen).collect();
+    assert!(
+        missing.is_empty(),
+        "{persona:?} never saw its own {missing:?}"
+    );
+    assert!(
+        own_seen
+            .iter()
+            .any(|t| matches!(canaries[t], Canary::PartnerName(_))),
+        "{persona:?} sees its own organisation's name"
+    );
+    crm_e2e::report(
+        &format!("access_hostile_{attacker:?}"),
+        &format!(
+            "hostile queries for {persona:?} ({role}): {sent} in all; by attack class: {per_class:?}\n"
+        ),
+    );
     staffed.finish().await;
 }
 
@@ -392,18 +390,95 @@ fn persona_partner(persona: &Persona) -> Option<String> {
     }
 }
 
-/// `Account.access` says why a partner sees an account (the rule and the share cause);
-/// a manual share shows as its cause and, once revoked, the account answers as missing and
-/// an admin's explanation for that user says why not; `me.canSee` is the policy in words.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn explanations_name_the_rule_and_the_cause_and_follow_a_revoked_share() {
-    let (system, _dir, created) =
-        crm_e2e::system_with_settings(12, GatewaySettings::default()).await;
-    system
-        .settle_shares(Duration::from_secs(30))
+/// The seeded demo system (12 accounts per partner, shares settled) and its users.
+struct Demo {
+    system: crm_system::AllInOne,
+    _dir: tempfile::TempDir,
+    created: Option<String>,
+    client: reqwest::Client,
+    url: String,
+    users: Vec<crm_identity::user::Model>,
+}
+
+impl Demo {
+    async fn start() -> Self {
+        let (system, dir, created) =
+            crm_e2e::system_with_settings(12, GatewaySettings::default()).await;
+        system
+            .settle_shares(Duration::from_secs(30))
+            .await
+            .expect("shares settle");
+        let users = crm_identity::all_users(&system.databases.identity)
+            .await
+            .expect("users");
+        let url = system.public.url();
+        Demo {
+            system,
+            _dir: dir,
+            created,
+            client: reqwest::Client::new(),
+            url,
+            users,
+        }
+    }
+
+    fn first(&self, kind: &str, role: &str) -> crm_identity::user::Model {
+        self.users
+            .iter()
+            .find(|u| u.kind == kind && u.roles == role)
+            .cloned()
+            .expect("a demo user")
+    }
+
+    fn token(&self, user: &crm_identity::user::Model) -> String {
+        self.system.identity.issuer.issue(&user.id, None, 900)
+    }
+
+    /// The answer's data, or a panic when it has errors.
+    async fn ask(&self, user: &crm_identity::user::Model, query: &str, variables: Value) -> Value {
+        let body = self.send(user, query, variables).await;
+        assert!(body.get("errors").is_none(), "{query}: {body}");
+        body["data"].clone()
+    }
+
+    async fn send(&self, user: &crm_identity::user::Model, query: &str, variables: Value) -> Value {
+        gateway_as(
+            &self.client,
+            &self.url,
+            Some(&self.token(user)),
+            query,
+            variables,
+        )
         .await
-        .expect("shares settle");
-    // Rebuilding the share rows from the order feed gives the rows the live consumer kept.
+        .1
+    }
+
+    /// A new account only staff see until someone shares it.
+    async fn unshared_account(&self) -> String {
+        let admin = self.first("internal", "admin");
+        self.ask(
+            &admin,
+            "mutation { createAccount(input: { name: \"Shared Ltd\", segment: SMB, tier: KEY, lifecycleStage: CUSTOMER }) { id } }",
+            json!({}),
+        )
+        .await["createAccount"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
+    async fn finish(self) {
+        crm_e2e::finish(self.system, self.created).await;
+    }
+}
+
+const EXPLAIN_FOR_ADMIN: &str = "query($u: ID!, $a: ID!) { directoryUser(id: $u) { accessToAccount(accountId: $a) { visible rules causes summary } } }";
+
+/// Rebuilding the share rows from the order feed gives the rows the live consumer kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_share_rebuild_from_the_order_feed_ends_in_the_live_rows() {
+    let demo = Demo::start().await;
+    let system = &demo.system;
     let share_rows = || async {
         use sea_orm::EntityTrait;
         crm_account::entity::account_share::Entity::find()
@@ -434,40 +509,22 @@ async fn explanations_name_the_rule_and_the_cause_and_follow_a_revoked_share() {
         live,
         "a rebuild ends in the same share rows"
     );
-    let url = system.public.url();
-    let client = reqwest::Client::new();
-    let users = crm_identity::all_users(&system.databases.identity)
-        .await
-        .expect("users");
-    let first = |kind: &str, role: &str| {
-        users
-            .iter()
-            .find(|u| u.kind == kind && u.roles == role)
-            .cloned()
-            .expect("a demo user")
-    };
-    let token =
-        |user: &crm_identity::user::Model| system.identity.issuer.issue(&user.id, None, 900);
-    let supplier = first("supplier", "partner_user");
-    let distributor = first("distributor", "partner_user");
-    let admin = first("internal", "admin");
-    let ask = |bearer: String, query: &'static str, variables: Value| {
-        let client = client.clone();
-        let url = url.clone();
-        async move {
-            let (_, body) = gateway_as(&client, &url, Some(&bearer), query, variables).await;
-            assert!(body.get("errors").is_none(), "{query}: {body}");
-            body["data"].clone()
-        }
-    };
+    demo.finish().await;
+}
 
-    // The supplier: every account it sees is explained by its rule and an order cause.
-    let data = ask(
-        token(&supplier),
-        "{ me { canSee policyVersion } accounts(first: 5) { nodes { id access { visible rules causes summary } } } orders(first: 3) { nodes { access { visible rules } } } }",
-        json!({}),
-    )
-    .await;
+/// `me.canSee` is the policy in words; every account a supplier sees is explained by its
+/// rule and an order cause, and every order by its rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suppliers_records_are_explained_by_its_rule_and_order_causes() {
+    let demo = Demo::start().await;
+    let supplier = demo.first("supplier", "partner_user");
+    let data = demo
+        .ask(
+            &supplier,
+            "{ me { canSee policyVersion } accounts(first: 5) { nodes { id access { visible rules causes summary } } } orders(first: 3) { nodes { access { visible rules } } } }",
+            json!({}),
+        )
+        .await;
     let can_see: Vec<&str> = data["me"]["canSee"]
         .as_array()
         .expect("canSee")
@@ -508,43 +565,44 @@ async fn explanations_name_the_rule_and_the_cause_and_follow_a_revoked_share() {
             "{access}"
         );
     }
+    demo.finish().await;
+}
 
-    // A manual share to the distributor: its cause, then revoked.
-    let admin_token = token(&admin);
-    let account = ask(
-        admin_token.clone(),
-        "mutation { createAccount(input: { name: \"Shared Ltd\", segment: SMB, tier: KEY, lifecycleStage: CUSTOMER }) { id } }",
-        json!({}),
-    )
-    .await["createAccount"]["id"]
-        .as_str()
-        .expect("id")
-        .to_owned();
+/// A manual share shows as its cause on the account and its contacts; once revoked, the
+/// account answers as missing and an admin's explanation for that user says why not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manual_share_is_explained_by_its_cause_and_a_revoked_one_says_why_not() {
+    let demo = Demo::start().await;
+    let admin = demo.first("internal", "admin");
+    let distributor = demo.first("distributor", "partner_user");
+    let account = demo.unshared_account().await;
     let partner = distributor.partner_id.clone().expect("partner");
-    let explain_for_admin = "query($u: ID!, $a: ID!) { directoryUser(id: $u) { accessToAccount(accountId: $a) { visible rules causes summary } } }";
-    let before = ask(
-        admin_token.clone(),
-        explain_for_admin,
-        json!({ "u": distributor.id, "a": account }),
-    )
-    .await;
+    let before = demo
+        .ask(
+            &admin,
+            EXPLAIN_FOR_ADMIN,
+            json!({ "u": distributor.id, "a": account }),
+        )
+        .await;
     assert_eq!(
         before["directoryUser"]["accessToAccount"]["visible"],
         json!(false),
         "{before}"
     );
-    let share = ask(
-        admin_token.clone(),
-        "mutation($a: ID!, $p: ID!) { grantAccountShare(input: { accountId: $a, partnerId: $p, reason: \"joint bid\" }) { id version cause } }",
-        json!({ "a": account, "p": partner }),
-    )
-    .await;
-    let seen = ask(
-        token(&distributor),
-        "query($a: ID!) { account(id: $a) { name access { visible rules causes } } contacts(first: 3) { nodes { access { rules } } } }",
-        json!({ "a": account }),
-    )
-    .await;
+    let share = demo
+        .ask(
+            &admin,
+            "mutation($a: ID!, $p: ID!) { grantAccountShare(input: { accountId: $a, partnerId: $p, reason: \"joint bid\" }) { id version cause } }",
+            json!({ "a": account, "p": partner }),
+        )
+        .await;
+    let seen = demo
+        .ask(
+            &distributor,
+            "query($a: ID!) { account(id: $a) { name access { visible rules causes } } contacts(first: 3) { nodes { access { rules } } } }",
+            json!({ "a": account }),
+        )
+        .await;
     // Every record type explains itself the same way.
     for contact in seen["contacts"]["nodes"].as_array().expect("contacts") {
         assert_eq!(
@@ -556,25 +614,27 @@ async fn explanations_name_the_rule_and_the_cause_and_follow_a_revoked_share() {
         seen["account"]["access"],
         json!({ "visible": true, "rules": ["partner_user, distributor, Account, read, manual_share, allow"], "causes": ["manual_share"] })
     );
-    ask(
-        admin_token.clone(),
+    demo.ask(
+        &admin,
         "mutation($id: ID!, $v: Int!) { revokeAccountShare(id: $id, version: $v) { id } }",
         json!({ "id": share["grantAccountShare"]["id"], "v": share["grantAccountShare"]["version"] }),
     )
     .await;
-    let gone = ask(
-        token(&distributor),
-        "query($a: ID!) { account(id: $a) { name } }",
-        json!({ "a": account }),
-    )
-    .await;
+    let gone = demo
+        .ask(
+            &distributor,
+            "query($a: ID!) { account(id: $a) { name } }",
+            json!({ "a": account }),
+        )
+        .await;
     assert_eq!(gone, json!({ "account": null }));
-    let after = ask(
-        admin_token.clone(),
-        explain_for_admin,
-        json!({ "u": distributor.id, "a": account }),
-    )
-    .await;
+    let after = demo
+        .ask(
+            &admin,
+            EXPLAIN_FOR_ADMIN,
+            json!({ "u": distributor.id, "a": account }),
+        )
+        .await;
     let explanation = &after["directoryUser"]["accessToAccount"];
     assert_eq!(explanation["visible"], json!(false), "{after}");
     assert!(
@@ -583,15 +643,24 @@ async fn explanations_name_the_rule_and_the_cause_and_follow_a_revoked_share() {
             .is_some_and(|s| s.starts_with("You cannot see this record")),
         "{after}"
     );
-    // A write is re-checked after it: a sales user converting its own lead into an account
-    // it does not own would create a contact it may not change, so nothing is kept.
-    let sales = first("internal", "sales");
-    let leads = ask(
-        admin_token.clone(),
-        "query($o: ID!) { leads(first: 50, filter: { ownerUserId: $o }) { nodes { id version status } } }",
-        json!({ "o": sales.id }),
-    )
-    .await;
+    demo.finish().await;
+}
+
+/// A write is re-checked after it: a sales user converting its own lead into an account
+/// it does not own would create a contact it may not change, so nothing is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_would_leave_records_the_caller_may_not_change_keeps_nothing() {
+    let demo = Demo::start().await;
+    let admin = demo.first("internal", "admin");
+    let sales = demo.first("internal", "sales");
+    let account = demo.unshared_account().await;
+    let leads = demo
+        .ask(
+            &admin,
+            "query($o: ID!) { leads(first: 50, filter: { ownerUserId: $o }) { nodes { id version status } } }",
+            json!({ "o": sales.id }),
+        )
+        .await;
     let lead = leads["leads"]["nodes"]
         .as_array()
         .expect("leads")
@@ -599,36 +668,43 @@ async fn explanations_name_the_rule_and_the_cause_and_follow_a_revoked_share() {
         .find(|l| l["status"] != "CONVERTED" && l["status"] != "DISQUALIFIED")
         .cloned()
         .expect("an open lead of the sales user");
-    let (_, refused_conversion) = gateway_as(
-        &client,
-        &url,
-        Some(&token(&sales)),
-        "mutation($id: ID!, $v: Int!, $a: ID!) { convertLead(id: $id, version: $v, input: { accountId: $a }) { contact { id } } }",
-        json!({ "id": lead["id"], "v": lead["version"], "a": account }),
-    )
-    .await;
+    let refused = demo
+        .send(
+            &sales,
+            "mutation($id: ID!, $v: Int!, $a: ID!) { convertLead(id: $id, version: $v, input: { accountId: $a }) { contact { id } } }",
+            json!({ "id": lead["id"], "v": lead["version"], "a": account }),
+        )
+        .await;
     assert_eq!(
-        refused_conversion["errors"][0]["extensions"]["code"], "FORBIDDEN",
-        "{refused_conversion}"
+        refused["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{refused}"
     );
-    let contacts = ask(
-        admin_token.clone(),
-        "query($a: ID!, $l: ID!) { contacts(filter: { accountId: $a }) { totalCount } lead(id: $l) { status } }",
-        json!({ "a": account, "l": lead["id"] }),
-    )
-    .await;
+    let contacts = demo
+        .ask(
+            &admin,
+            "query($a: ID!, $l: ID!) { contacts(filter: { accountId: $a }) { totalCount } lead(id: $l) { status } }",
+            json!({ "a": account, "l": lead["id"] }),
+        )
+        .await;
     assert_eq!(contacts["contacts"]["totalCount"], json!(0), "{contacts}");
     assert_ne!(contacts["lead"]["status"], json!("CONVERTED"), "{contacts}");
+    demo.finish().await;
+}
 
-    // A partner cannot ask about another organisation's user.
-    let (_, refused) = gateway_as(
-        &client,
-        &url,
-        Some(&token(&supplier)),
-        explain_for_admin,
-        json!({ "u": distributor.id, "a": account }),
-    )
-    .await;
+/// A partner cannot ask how the policy treats another organisation's user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_cannot_ask_about_another_organisations_user() {
+    let demo = Demo::start().await;
+    let supplier = demo.first("supplier", "partner_user");
+    let distributor = demo.first("distributor", "partner_user");
+    let account = demo.unshared_account().await;
+    let refused = demo
+        .send(
+            &supplier,
+            EXPLAIN_FOR_ADMIN,
+            json!({ "u": distributor.id, "a": account }),
+        )
+        .await;
     assert_eq!(refused["data"]["directoryUser"], Value::Null, "{refused}");
-    crm_e2e::finish(system, created).await;
+    demo.finish().await;
 }

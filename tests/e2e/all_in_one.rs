@@ -172,37 +172,62 @@ async fn the_all_in_one_starts_seeded_serves_and_restarts_without_reseeding() {
 
 /// The demo world is one world across the three services, checked through their public
 /// APIs, through the gateway.
-#[tokio::test]
-async fn the_demo_world_is_coherent_across_services() {
-    let (storage, _dir, created) = fresh_storage().await;
-    let any_port: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let world = DemoWorld {
-        seed: 7,
-        accounts: 30,
-    };
-    let system = start_all_in_one(&storage, any_port, Some(world))
-        .await
-        .expect("start");
-    let client = reqwest::Client::new();
-    // Every list through the gateway, the one public endpoint.
-    let base = system.public.url();
-    let (account_url, orders_url, kb_url) = (&base, &base, &base);
+/// The demo world of seed 7 with 30 accounts, read through the gateway (the one public
+/// endpoint) as the demo admin.
+struct SeededWorld {
+    system: crm_system::AllInOne,
+    _dir: tempfile::TempDir,
+    created: Option<String>,
+    client: reqwest::Client,
+    url: String,
+}
 
-    let accounts = all_nodes(&client, account_url, "accounts", "id territory { code }").await;
-    let partners = all_nodes(
-        &client,
-        account_url,
-        "partners",
-        "id kind territories { code }",
-    )
-    .await;
+impl SeededWorld {
+    async fn start() -> Self {
+        let (storage, dir, created) = fresh_storage().await;
+        let any_port: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        let world = DemoWorld {
+            seed: 7,
+            accounts: 30,
+        };
+        let system = start_all_in_one(&storage, any_port, Some(world))
+            .await
+            .expect("start");
+        let url = system.public.url();
+        SeededWorld {
+            system,
+            _dir: dir,
+            created,
+            client: reqwest::Client::new(),
+            url,
+        }
+    }
+
+    async fn all(&self, field: &str, selection: &str) -> Vec<Value> {
+        all_nodes(&self.client, &self.url, field, selection).await
+    }
+
+    async fn stop(self) {
+        close(&self.system.databases).await;
+        self.system.stop().await.expect("stop");
+        if let Some(name) = self.created {
+            drop_database(&name).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn demo_orders_refer_to_accounts_products_and_distributors_that_exist() {
+    let world = SeededWorld::start().await;
+    let accounts = world.all("accounts", "id territory { code }").await;
+    let partners = world.all("partners", "id kind territories { code }").await;
     let kind_of = |id: &Value| {
         partners
             .iter()
             .find(|p| &p["id"] == id)
             .map(|p| p["kind"].as_str().unwrap_or_default().to_owned())
     };
-    let products = all_nodes(&client, orders_url, "products", "id supplierPartnerId").await;
+    let products = world.all("products", "id supplierPartnerId").await;
     assert_eq!(products.len(), 24, "six products per supplier");
     for product in &products {
         assert_eq!(
@@ -211,13 +236,12 @@ async fn the_demo_world_is_coherent_across_services() {
             "{product}"
         );
     }
-    let orders = all_nodes(
-        &client,
-        orders_url,
-        "orders",
-        "id accountId status fulfillingDistributorId total { amount } lines(first: 10) { nodes { productId quantity unitPrice { amount } status } } shipments { nodes { status } }",
-    )
-    .await;
+    let orders = world
+        .all(
+            "orders",
+            "id accountId status fulfillingDistributorId total { amount } lines(first: 10) { nodes { productId quantity unitPrice { amount } status } } shipments { nodes { status } }",
+        )
+        .await;
     assert!(orders.len() >= 20, "{} orders", orders.len());
     let mut statuses = std::collections::BTreeSet::new();
     let mut shipment_statuses = std::collections::BTreeSet::new();
@@ -269,14 +293,16 @@ async fn the_demo_world_is_coherent_across_services() {
         6,
         "every shipment status appears: {shipment_statuses:?}"
     );
+    world.stop().await;
+}
 
-    let articles = all_nodes(
-        &client,
-        kb_url,
-        "articles",
-        "id audiences status productIds",
-    )
-    .await;
+#[tokio::test]
+async fn demo_articles_cover_every_audience_and_link_products_that_exist() {
+    let world = SeededWorld::start().await;
+    let products = world.all("products", "id").await;
+    let articles = world
+        .all("articles", "id audiences status productIds")
+        .await;
     let mut audiences = std::collections::BTreeSet::new();
     for article in &articles {
         for audience in article["audiences"].as_array().expect("audiences") {
@@ -299,9 +325,15 @@ async fn the_demo_world_is_coherent_across_services() {
             .iter()
             .any(|a| !a["productIds"].as_array().expect("ids").is_empty())
     );
+    world.stop().await;
+}
 
-    // The seed's events leave through the relays: every service's feed (internal: it needs
-    // a gateway token) fills up.
+/// The seed's events leave through the relays: every service's feed (internal: it needs
+/// a gateway token) fills up, with dense positions.
+#[tokio::test]
+async fn the_seeds_events_fill_every_services_feed_for_the_gateway_only() {
+    let world = SeededWorld::start().await;
+    let (system, client) = (&world.system, &world.client);
     let internal = |name: &str| {
         let url = system
             .subgraphs
@@ -366,18 +398,14 @@ async fn the_demo_world_is_coherent_across_services() {
             "positions are dense from 1"
         );
     }
-
-    close(&system.databases).await;
-    system.stop().await.expect("stop");
-    if let Some(name) = created {
-        drop_database(&name).await;
-    }
+    world.stop().await;
 }
 
 /// The gateway's Prometheus metrics, as text.
 async fn metrics(client: &reqwest::Client, url: &str) -> String {
     client
         .get(format!("{url}/metrics"))
+        .bearer_auth(crm_e2e::METRICS_TOKEN)
         .send()
         .await
         .expect("metrics")
@@ -642,21 +670,34 @@ async fn subgraphs_answer_only_the_gateway_and_client_identity_headers_go_nowher
     assert_eq!(direct(Some(right)).await.expect("send").status(), 200);
 
     // Whatever identity a client claims in headers is not what subgraphs see: the
-    // engine's internal token headers and made-up identity headers are dropped (the
-    // request runs as the anonymous caller), and a forged bearer is refused at the door.
-    let response = client
-        .post(format!("{}/graphql", system.public.url()))
-        .header("x-crm-token-account", "forged")
-        .header("x-user-id", "usr_admin")
-        .header("x-request-id", "client-chosen-id")
-        .json(&json!({ "query": "{ accounts { totalCount } me { id } }" }))
-        .send()
-        .await
-        .expect("send");
+    // engine's internal token headers and made-up identity headers are dropped (without
+    // credentials the request is anonymous, and refused), and a forged bearer is refused
+    // at the door.
+    let forged = |bearer: Option<String>| {
+        let mut request = client
+            .post(format!("{}/graphql", system.public.url()))
+            .header("x-crm-token-account", "forged")
+            .header("x-user-id", "usr_admin")
+            .header("x-request-id", "client-chosen-id")
+            .json(&json!({ "query": "{ accounts { totalCount } me { id roles } }" }));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        request.send()
+    };
+    let response = forged(None).await.expect("send");
+    assert_eq!(response.status(), 401, "still anonymous");
+    assert_eq!(response.headers()["x-request-id"], "client-chosen-id");
+    let sales = system.identity.issuer.issue("usr_sales", None, 600);
+    let response = forged(Some(sales)).await.expect("send");
     assert_eq!(response.headers()["x-request-id"], "client-chosen-id");
     let body: Value = response.json().await.expect("json");
     assert!(body.get("errors").is_none(), "{body}");
-    assert_eq!(body["data"]["me"], Value::Null, "still anonymous: {body}");
+    assert_eq!(
+        body["data"]["me"],
+        json!({ "id": "usr_sales", "roles": ["sales"] }),
+        "the token's caller, not the headers': {body}"
+    );
     let response = client
         .post(format!("{}/graphql", system.public.url()))
         .header("authorization", "Bearer forged")
@@ -668,100 +709,164 @@ async fn subgraphs_answer_only_the_gateway_and_client_identity_headers_go_nowher
     finish(system, created).await;
 }
 
-#[tokio::test]
-async fn the_door_refuses_malformed_and_oversized_requests_with_codes() {
-    let (system, _dir, created) = seeded_system(2).await;
-    let client = reqwest::Client::new();
-    let url = format!("{}/graphql", system.public.url());
-    let bearer = admin_bearer(&client, &system.public.url()).await;
-    let send = |content_type: &'static str, body: String| {
-        client
-            .post(&url)
-            .bearer_auth(&bearer)
+/// A seeded system of two accounts, and raw requests to its public endpoint as the admin.
+struct Door {
+    system: crm_system::AllInOne,
+    _dir: tempfile::TempDir,
+    created: Option<String>,
+    client: reqwest::Client,
+    url: String,
+    bearer: String,
+}
+
+/// A small operation every test of the door sends in some wrapping.
+fn count_accounts() -> String {
+    json!({ "query": "{ accounts { totalCount } }" }).to_string()
+}
+
+fn error_code(body: &Value) -> String {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+impl Door {
+    async fn open() -> Self {
+        let (system, dir, created) = seeded_system(2).await;
+        let client = reqwest::Client::new();
+        let url = format!("{}/graphql", system.public.url());
+        let bearer = admin_bearer(&client, &system.public.url()).await;
+        Door {
+            system,
+            _dir: dir,
+            created,
+            client,
+            url,
+            bearer,
+        }
+    }
+
+    async fn send(&self, content_type: &str, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client
+            .post(&self.url)
+            .bearer_auth(&self.bearer)
             .header("content-type", content_type)
             .body(body)
             .send()
-    };
-    let code = |body: &Value| {
-        body["errors"][0]["extensions"]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
-    };
-    let ok = json!({ "query": "{ accounts { totalCount } }" }).to_string();
+            .await
+            .expect("send")
+    }
 
-    let r = send("application/json", ok.clone()).await.expect("send");
-    assert_eq!(r.status(), 200);
+    async fn compressed(&self, encoding: &str, body: Vec<u8>) -> reqwest::Response {
+        self.client
+            .post(&self.url)
+            .bearer_auth(&self.bearer)
+            .header("content-type", "application/json")
+            .header("content-encoding", encoding)
+            .body(body)
+            .send()
+            .await
+            .expect("send")
+    }
+
+    async fn close(self) {
+        finish(self.system, self.created).await;
+    }
+}
+
+#[tokio::test]
+async fn the_door_takes_one_json_operation_by_post() {
+    let door = Door::open().await;
+    assert_eq!(
+        door.send("application/json", count_accounts())
+            .await
+            .status(),
+        200
+    );
     for content_type in [
         "text/plain",
         "application/x-www-form-urlencoded",
         "multipart/form-data; boundary=x",
     ] {
-        let r = send(content_type, ok.clone()).await.expect("send");
+        let r = door.send(content_type, count_accounts()).await;
         assert_eq!(r.status(), 415, "{content_type}");
     }
-    // Compressed bodies: decoded, and the limit holds for the decoded size.
-    let compressed = |encoding: &'static str, body: Vec<u8>| {
-        client
-            .post(&url)
-            .bearer_auth(&bearer)
-            .header("content-type", "application/json")
-            .header("content-encoding", encoding)
-            .body(body)
-            .send()
-    };
-    let r = compressed("gzip", gzip(ok.as_bytes())).await.expect("send");
+    let r = door
+        .send("application/json", format!("[{}]", count_accounts()))
+        .await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        error_code(&r.json().await.expect("json")),
+        "BATCH_NOT_ALLOWED"
+    );
+    let r = door
+        .client
+        .get(format!("{}?query={{__typename}}", door.url))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status(), 405, "GET is off unless configured");
+    door.close().await;
+}
+
+#[tokio::test]
+async fn compressed_bodies_are_decoded_and_the_limit_holds_for_the_decoded_size() {
+    let door = Door::open().await;
+    let r = door
+        .compressed("gzip", gzip(count_accounts().as_bytes()))
+        .await;
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["data"]["accounts"]["totalCount"], 2, "{body}");
-    let r = compressed("deflate", deflate(ok.as_bytes()))
-        .await
-        .expect("send");
+    let r = door
+        .compressed("deflate", deflate(count_accounts().as_bytes()))
+        .await;
     assert_eq!(r.status(), 200);
     let bomb = json!({ "query": "{ accounts { totalCount } }", "variables": { "pad": "x".repeat(8 * 1024 * 1024) } }).to_string();
     let bomb = gzip(bomb.as_bytes());
     assert!(bomb.len() < 64 * 1024, "{} bytes on the wire", bomb.len());
-    let r = compressed("gzip", bomb).await.expect("send");
+    let r = door.compressed("gzip", bomb).await;
     assert_eq!(r.status(), 413, "a small body that inflates past the limit");
-    assert_eq!(code(&r.json().await.expect("json")), "PAYLOAD_TOO_LARGE");
-    let r = compressed("br", ok.clone().into_bytes())
-        .await
-        .expect("send");
+    assert_eq!(
+        error_code(&r.json().await.expect("json")),
+        "PAYLOAD_TOO_LARGE"
+    );
+    let r = door.compressed("br", count_accounts().into_bytes()).await;
     assert_eq!(r.status(), 415);
     assert_eq!(
-        code(&r.json().await.expect("json")),
+        error_code(&r.json().await.expect("json")),
         "UNSUPPORTED_MEDIA_TYPE"
     );
-    let r = compressed("gzip", b"not gzip at all".to_vec())
-        .await
-        .expect("send");
+    let r = door.compressed("gzip", b"not gzip at all".to_vec()).await;
     assert_eq!(r.status(), 400);
-    assert_eq!(code(&r.json().await.expect("json")), "BAD_REQUEST");
+    assert_eq!(error_code(&r.json().await.expect("json")), "BAD_REQUEST");
+    door.close().await;
+}
+
+#[tokio::test]
+async fn a_body_of_one_mebibyte_is_taken_and_a_larger_one_refused() {
+    let door = Door::open().await;
     let just_under = json!({ "query": "{ accounts { totalCount } }", "variables": { "pad": "x".repeat(1024 * 1024 - 100) } }).to_string();
     assert!(just_under.len() <= 1024 * 1024);
     assert_eq!(
-        send("application/json", just_under)
-            .await
-            .expect("send")
-            .status(),
+        door.send("application/json", just_under).await.status(),
         200
     );
     let over = json!({ "query": "{ accounts { totalCount } }", "variables": { "pad": "x".repeat(1024 * 1024) } }).to_string();
-    let r = send("application/json", over).await.expect("send");
+    let r = door.send("application/json", over).await;
     assert_eq!(r.status(), 413);
-    assert_eq!(code(&r.json().await.expect("json")), "PAYLOAD_TOO_LARGE");
-    let r = send("application/json", format!("[{ok}]"))
-        .await
-        .expect("send");
-    assert_eq!(r.status(), 400);
-    assert_eq!(code(&r.json().await.expect("json")), "BATCH_NOT_ALLOWED");
-    let r = client
-        .get(format!("{url}?query={{__typename}}"))
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(r.status(), 405);
+    assert_eq!(
+        error_code(&r.json().await.expect("json")),
+        "PAYLOAD_TOO_LARGE"
+    );
+    door.close().await;
+}
 
+#[tokio::test]
+async fn malformed_invalid_costly_and_deep_operations_are_refused_with_codes_and_counted() {
+    let door = Door::open().await;
+    let public = door.system.public.url();
     for (query, variables, expected) in [
         (
             "{ accounts { totalCount ",
@@ -789,7 +894,7 @@ async fn the_door_refuses_malformed_and_oversized_requests_with_codes() {
             "MAX_COST_EXCEEDED",
         ),
     ] {
-        let (status, body) = gateway(&client, &system.public.url(), query, variables).await;
+        let (status, body) = gateway(&door.client, &public, query, variables).await;
         if expected.is_empty() {
             assert_eq!(
                 (status, body.get("errors").is_none()),
@@ -798,7 +903,7 @@ async fn the_door_refuses_malformed_and_oversized_requests_with_codes() {
             );
         } else {
             assert_eq!(
-                (status, code(&body).as_str()),
+                (status, error_code(&body).as_str()),
                 (400, expected),
                 "{query}: {body}"
             );
@@ -808,15 +913,15 @@ async fn the_door_refuses_malformed_and_oversized_requests_with_codes() {
         "{{ accounts {{ nodes {{ {} }} }} }}",
         "contacts { nodes { account { ".repeat(5) + "id" + " } } }".repeat(5).as_str()
     );
-    let (status, body) = gateway(&client, &system.public.url(), &deep, json!({})).await;
+    let (status, body) = gateway(&door.client, &public, &deep, json!({})).await;
     assert_eq!(
-        (status, code(&body).as_str()),
+        (status, error_code(&body).as_str()),
         (400, "MAX_DEPTH_EXCEEDED"),
         "{body}"
     );
 
     // What was refused shows in the metrics, by code.
-    let metrics = metrics(&client, &system.public.url()).await;
+    let metrics = metrics(&door.client, &public).await;
     for line in [
         "crm_gateway_refusals_total{code=\"MAX_COST_EXCEEDED\"} 1",
         "crm_gateway_refusals_total{code=\"MAX_DEPTH_EXCEEDED\"} 1",
@@ -825,7 +930,7 @@ async fn the_door_refuses_malformed_and_oversized_requests_with_codes() {
         assert!(metrics.contains(line), "{line} in {metrics}");
     }
     assert!(metrics.contains("crm_gateway_request_duration_seconds_count"));
-    finish(system, created).await;
+    door.close().await;
 }
 
 #[tokio::test]
@@ -976,6 +1081,7 @@ async fn a_slow_subgraph_times_out_alone_and_a_slow_request_as_a_whole() {
     let url = serve_gateway(Duration::from_secs(10), Duration::from_millis(300)).await;
     let response = client
         .post(format!("{url}/graphql"))
+        .bearer_auth(&bearer)
         .json(&json!({ "query": query }))
         .send()
         .await
@@ -1047,94 +1153,75 @@ async fn the_explorer_is_served_from_vendored_assets_only_when_enabled() {
     finish(system, created).await;
 }
 
-#[tokio::test]
-async fn introspection_and_suggestions_follow_the_caller_kind_settings() {
-    use crm_gateway::federation::engine::{CallerKind, Discovery, EngineConfig};
-    // The executor times subgraph calls only while its summary log target is on, as the
-    // binary keeps it; nothing is written.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("off,router::request=info")
-        .with_writer(std::io::sink)
-        .try_init();
-    let client = reqwest::Client::new();
-    let introspect = "{ __schema { queryType { name } } }";
-    let misspelt_field = "{ acounts { totalCount } }";
-    let misspelt_argument = "{ accounts(frist: 2) { totalCount } }";
-    let message = |body: &Value| {
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned()
-    };
+const INTROSPECT: &str = "{ __schema { queryType { name } } }";
+const MISSPELT_FIELD: &str = "{ acounts { totalCount } }";
 
-    // Defaults: anonymous callers (development, until identity) may introspect and are
-    // told close names.
+fn first_message(body: &Value) -> String {
+    body["errors"][0]["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// A demo user's access token, signed in through the gateway.
+async fn signed_in(client: &reqwest::Client, url: &str, email: &str) -> String {
+    let (_, session) = gateway_as(
+        client,
+        url,
+        None,
+        "mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { accessToken } }",
+        json!({ "e": email, "p": crm_identity::DEMO_PASSWORD }),
+    )
+    .await;
+    session["data"]["signIn"]["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{email} signs in: {session}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn by_default_staff_introspect_and_are_told_close_names() {
     let (system, _dir, created) = seeded_system(2).await;
     let url = system.public.url();
-    let (status, body) = gateway_as(&client, &url, None, introspect, json!({})).await;
+    let client = reqwest::Client::new();
+    let (status, body) = gateway(&client, &url, INTROSPECT, json!({})).await;
     assert_eq!(
         (status, &body["data"]["__schema"]["queryType"]["name"]),
         (200, &json!("Query")),
         "{body}"
     );
-    let (_, body) = gateway_as(&client, &url, None, misspelt_field, json!({})).await;
+    let (_, body) = gateway(&client, &url, MISSPELT_FIELD, json!({})).await;
     assert_eq!(
-        message(&body),
+        first_message(&body),
         "Cannot query field \"acounts\" on type \"Query\". Did you mean \"accounts\" or \"account\"?",
         "{body}"
     );
-    let (_, body) = gateway_as(&client, &url, None, misspelt_argument, json!({})).await;
+    let (_, body) = gateway(
+        &client,
+        &url,
+        "{ accounts(frist: 2) { totalCount } }",
+        json!({}),
+    )
+    .await;
     assert!(
-        message(&body).ends_with("Did you mean \"first\"?"),
+        first_message(&body).ends_with("Did you mean \"first\"?"),
         "{body}"
     );
     // A field hidden with @inaccessible is never suggested: `_entities` and `_service` are
     // federation internals.
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        None,
-        "{ _entitie { __typename } }",
-        json!({}),
-    )
-    .await;
-    assert!(!message(&body).contains("Did you mean"), "{body}");
-
-    // The gateway's own time (outside subgraph calls) is measured on executed requests.
-    let (status, _) = gateway_as(
-        &client,
-        &url,
-        None,
-        "{ accounts { totalCount } }",
-        json!({}),
-    )
-    .await;
-    assert_eq!(status, 200);
-    let metrics = metrics(&client, &url).await;
-    let overhead_count: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("crm_gateway_overhead_seconds_count "))
-        .and_then(|n| n.parse().ok())
-        .expect("an overhead histogram");
-    assert!(overhead_count >= 1, "{metrics}");
+    let (_, body) = gateway(&client, &url, "{ _entitie { __typename } }", json!({})).await;
+    assert!(!first_message(&body).contains("Did you mean"), "{body}");
     finish(system, created).await;
+}
 
-    // Only internal staff may: an anonymous caller is refused introspection and gets
-    // the bare validation message.
-    let staff_only = crm_system::GatewaySettings {
-        engine: EngineConfig {
-            discovery: Discovery {
-                introspection: vec![CallerKind::Internal],
-                suggestions: vec![CallerKind::Internal],
-            },
-            ..EngineConfig::default()
-        },
-        ..Default::default()
-    };
-    let (system, _dir, created) = system_with_settings(2, staff_only).await;
+#[tokio::test]
+async fn by_default_partners_neither_introspect_nor_are_told_close_names() {
+    let (system, _dir, created) = seeded_system(2).await;
     let url = system.public.url();
-    for query in [introspect, "{ __type(name: \"Account\") { name } }"] {
-        let (status, body) = gateway_as(&client, &url, None, query, json!({})).await;
+    let client = reqwest::Client::new();
+    let supplier = signed_in(&client, &url, "supplier1-user@acme-components.example").await;
+    for query in [INTROSPECT, "{ __type(name: \"Account\") { name } }"] {
+        let (status, body) = gateway_as(&client, &url, Some(&supplier), query, json!({})).await;
         assert_eq!(
             (status, body["errors"][0]["extensions"]["code"].as_str()),
             (400, Some("INTROSPECTION_DISABLED")),
@@ -1142,16 +1229,16 @@ async fn introspection_and_suggestions_follow_the_caller_kind_settings() {
         );
         assert!(body.get("data").is_none());
     }
-    let (_, body) = gateway_as(&client, &url, None, misspelt_field, json!({})).await;
+    let (_, body) = gateway_as(&client, &url, Some(&supplier), MISSPELT_FIELD, json!({})).await;
     assert_eq!(
-        message(&body),
+        first_message(&body),
         "Cannot query field \"acounts\" on type \"Query\".",
         "{body}"
     );
     let (status, body) = gateway_as(
         &client,
         &url,
-        None,
+        Some(&supplier),
         "{ __typename accounts { totalCount } }",
         json!({}),
     )
@@ -1161,6 +1248,130 @@ async fn introspection_and_suggestions_follow_the_caller_kind_settings() {
         (200, &json!("Query")),
         "__typename is not introspection: {body}"
     );
+    finish(system, created).await;
+}
+
+/// Without credentials only the sign-in operations answer: no data, no schema, no
+/// suggestions; the refusal is the same whatever was asked.
+#[tokio::test]
+async fn anonymous_callers_reach_only_the_sign_in_operations() {
+    let (system, _dir, created) = seeded_system(2).await;
+    let url = system.public.url();
+    let client = reqwest::Client::new();
+    for query in [
+        "{ accounts { totalCount } }",
+        INTROSPECT,
+        "{ __typename __type(name: \"Account\") { name } }",
+        "{ __typename me { id } }",
+        "query { ... on Query { orders { totalCount } } }",
+        "mutation { createAccount(input: { name: \"x\" }) { id } }",
+    ] {
+        let (status, body) = gateway_as(&client, &url, None, query, json!({})).await;
+        assert_eq!(
+            (status, body["errors"][0]["extensions"]["code"].as_str()),
+            (401, Some("UNAUTHENTICATED")),
+            "{query}: {body}"
+        );
+        assert!(body.get("data").is_none(), "{query}: {body}");
+    }
+    let (_, body) = gateway_as(&client, &url, None, MISSPELT_FIELD, json!({})).await;
+    assert!(
+        !first_message(&body).contains("Did you mean"),
+        "no suggestions without credentials: {body}"
+    );
+    assert!(
+        !signed_in(&client, &url, "admin@crm.example")
+            .await
+            .is_empty()
+    );
+    finish(system, created).await;
+}
+
+/// Integrators that generate code from the schema get introspection by configuration.
+#[tokio::test]
+async fn introspection_follows_the_caller_kind_settings() {
+    use crm_gateway::federation::engine::{CallerKind, Discovery, EngineConfig};
+    let settings = crm_system::GatewaySettings {
+        engine: EngineConfig {
+            discovery: Discovery {
+                introspection: vec![CallerKind::Internal, CallerKind::Integrator],
+                suggestions: vec![CallerKind::Internal],
+            },
+            ..EngineConfig::default()
+        },
+        ..Default::default()
+    };
+    let (system, _dir, created) = system_with_settings(2, settings).await;
+    let url = system.public.url();
+    let client = reqwest::Client::new();
+    let (_, key) = gateway(
+        &client,
+        &url,
+        "mutation { createApiKey(input: { name: \"codegen\", role: \"sales\" }) { secret } }",
+        json!({}),
+    )
+    .await;
+    let key = key["data"]["createApiKey"]["secret"]
+        .as_str()
+        .expect("secret");
+    let (status, body) = gateway_as(&client, &url, Some(key), INTROSPECT, json!({})).await;
+    assert_eq!(
+        (status, &body["data"]["__schema"]["queryType"]["name"]),
+        (200, &json!("Query")),
+        "{body}"
+    );
+    let (_, body) = gateway_as(&client, &url, Some(key), MISSPELT_FIELD, json!({})).await;
+    assert!(!first_message(&body).contains("Did you mean"), "{body}");
+    finish(system, created).await;
+}
+
+/// The gateway's own time (outside subgraph calls) is measured on executed requests, and
+/// only the holder of the metrics token reads it.
+#[tokio::test]
+async fn metrics_are_for_the_metrics_token_only() {
+    // The executor times subgraph calls only while its summary log target is on, as the
+    // binary keeps it; nothing is written.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("off,router::request=info")
+        .with_writer(std::io::sink)
+        .try_init();
+    let (system, _dir, created) = seeded_system(2).await;
+    let url = system.public.url();
+    let client = reqwest::Client::new();
+    let (status, _) = gateway(&client, &url, "{ accounts { totalCount } }", json!({})).await;
+    assert_eq!(status, 200);
+    let metrics = metrics(&client, &url).await;
+    let overhead_count: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("crm_gateway_overhead_seconds_count "))
+        .and_then(|n| n.parse().ok())
+        .expect("an overhead histogram");
+    assert!(overhead_count >= 1, "{metrics}");
+    for bearer in [
+        None,
+        Some("wrong"),
+        Some(&*admin_bearer(&client, &url).await),
+    ] {
+        let mut request = client.get(format!("{url}/metrics"));
+        if let Some(bearer) = bearer {
+            request = request.bearer_auth(bearer);
+        }
+        let response = request.send().await.expect("metrics");
+        assert_eq!(response.status(), 401, "{bearer:?}");
+    }
+    finish(system, created).await;
+
+    // No token configured: not served at all.
+    let (storage, _dir, created) = fresh_storage().await;
+    let system = start_all_in_one(&storage, "127.0.0.1:0".parse().expect("addr"), None)
+        .await
+        .expect("start");
+    let response = client
+        .get(format!("{}/metrics", system.public.url()))
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(response.status(), 404);
     finish(system, created).await;
 }
 

@@ -75,35 +75,85 @@ async fn partner_personas(system: &crm_system::AllInOne) -> PartnerPersonas {
     }
 }
 
-#[tokio::test]
-async fn sign_in_refresh_and_sign_out() {
-    let (system, _dir, created) = system_with_settings(2, Default::default()).await;
-    let client = reqwest::Client::new();
-    let url = system.public.url();
+/// A seeded system of two accounts, its demo admin's token and its partner personas.
+struct App {
+    system: crm_system::AllInOne,
+    _dir: tempfile::TempDir,
+    created: Option<String>,
+    client: reqwest::Client,
+    url: String,
+    admin: String,
+    personas: PartnerPersonas,
+    /// The partner admin's token.
+    partner_admin: String,
+    /// The partner user's token.
+    partner_user: String,
+}
 
-    let body = sign_in(&client, &url, "admin@crm.example", DEMO_PASSWORD).await;
+impl App {
+    async fn start() -> Self {
+        let (system, dir, created) = system_with_settings(2, Default::default()).await;
+        let url = system.public.url();
+        let admin = system.identity.issuer.issue("usr_admin", None, 600);
+        let personas = partner_personas(&system).await;
+        let partner_admin = system.identity.issuer.issue(&personas.admin.id, None, 600);
+        let partner_user = system.identity.issuer.issue(&personas.user.id, None, 600);
+        App {
+            system,
+            _dir: dir,
+            created,
+            client: reqwest::Client::new(),
+            url,
+            admin,
+            personas,
+            partner_admin,
+            partner_user,
+        }
+    }
+
+    /// The whole answer to `query` sent with `bearer` (none: anonymous).
+    async fn send(&self, bearer: Option<&str>, query: &str, variables: Value) -> Value {
+        gateway_as(&self.client, &self.url, bearer, query, variables)
+            .await
+            .1
+    }
+
+    async fn finish(self) {
+        finish(self.system, self.created).await;
+    }
+}
+
+const REFRESH: &str = "mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken refreshToken me { id } } }";
+
+/// The admin signed in: its access and refresh tokens.
+async fn admin_session(app: &App) -> (String, String) {
+    let body = sign_in(&app.client, &app.url, "admin@crm.example", DEMO_PASSWORD).await;
+    let session = &body["data"]["signIn"];
+    (
+        session["accessToken"].as_str().expect("access").to_owned(),
+        session["refreshToken"]
+            .as_str()
+            .expect("refresh")
+            .to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn sign_in_gives_tokens_and_wrong_or_unknown_credentials_read_the_same() {
+    let app = App::start().await;
+    let body = sign_in(&app.client, &app.url, "admin@crm.example", DEMO_PASSWORD).await;
     let session = &body["data"]["signIn"];
     assert_eq!(session["tokenType"], "Bearer", "{body}");
     assert_eq!(
         session["me"],
         json!({ "id": "usr_admin", "kind": "INTERNAL", "email": "admin@crm.example", "roles": ["admin"], "organization": null })
     );
-    let access = session["accessToken"]
-        .as_str()
-        .expect("access token")
-        .to_owned();
-    let refresh = session["refreshToken"]
-        .as_str()
-        .expect("refresh token")
-        .to_owned();
-    let (_, me) = gateway_as(&client, &url, Some(&access), ME, json!({})).await;
+    let access = session["accessToken"].as_str().expect("access token");
+    let me = app.send(Some(access), ME, json!({})).await;
     assert_eq!(me["data"]["me"]["id"], "usr_admin", "{me}");
-    let (_, anonymous) = gateway_as(&client, &url, None, ME, json!({})).await;
-    assert_eq!(anonymous, json!({ "data": { "me": null } }));
 
-    // Wrong password and unknown email read the same.
-    let wrong = sign_in(&client, &url, "admin@crm.example", "nope").await;
-    let unknown = sign_in(&client, &url, "nobody@crm.example", "nope").await;
+    let wrong = sign_in(&app.client, &app.url, "admin@crm.example", "nope").await;
+    let unknown = sign_in(&app.client, &app.url, "nobody@crm.example", "nope").await;
     assert_eq!(code(&wrong), "INVALID_CREDENTIALS", "{wrong}");
     assert_eq!(
         wrong["errors"][0]["message"],
@@ -111,10 +161,16 @@ async fn sign_in_refresh_and_sign_out() {
     );
     assert_eq!(code(&unknown), "INVALID_CREDENTIALS");
     assert!(wrong["data"].is_null(), "{wrong}");
+    app.finish().await;
+}
 
-    // A refresh token works once: the next one replaces it.
-    let refresh_query = "mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken refreshToken me { id } } }";
-    let (_, body) = gateway_as(&client, &url, None, refresh_query, json!({ "t": refresh })).await;
+/// A refresh token works once; presenting a traded one again means someone copied it, so
+/// the whole session ends: the tokens the legitimate holder got since stop working too.
+#[tokio::test]
+async fn a_refresh_token_works_once_and_presenting_it_again_ends_the_session() {
+    let app = App::start().await;
+    let (_, refresh) = admin_session(&app).await;
+    let body = app.send(None, REFRESH, json!({ "t": refresh })).await;
     let renewed = &body["data"]["refreshSession"];
     assert_eq!(renewed["me"]["id"], "usr_admin", "{body}");
     let access = renewed["accessToken"].as_str().expect("access").to_owned();
@@ -123,33 +179,64 @@ async fn sign_in_refresh_and_sign_out() {
         .expect("refresh")
         .to_owned();
     assert_ne!(next_refresh, refresh);
-    let (_, body) = gateway_as(&client, &url, None, refresh_query, json!({ "t": refresh })).await;
-    assert_eq!(code(&body), "INVALID_REFRESH_TOKEN", "{body}");
+    let (status, _) = gateway_as(&app.client, &app.url, Some(&access), ME, json!({})).await;
+    assert_eq!(status, 200);
 
-    // Signing out ends the session: its access token and refresh token stop working.
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        Some(&access),
-        "mutation { signOut }",
-        json!({}),
-    )
-    .await;
-    assert_eq!(body, json!({ "data": { "signOut": true } }));
-    let (status, body) = gateway_as(&client, &url, Some(&access), ME, json!({})).await;
+    let replayed = app.send(None, REFRESH, json!({ "t": refresh })).await;
+    assert_eq!(code(&replayed), "INVALID_REFRESH_TOKEN", "{replayed}");
+    let (status, body) = gateway_as(&app.client, &app.url, Some(&access), ME, json!({})).await;
     assert_eq!((status, code(&body)), (401, "UNAUTHENTICATED"), "{body}");
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        None,
-        refresh_query,
-        json!({ "t": next_refresh }),
-    )
-    .await;
+    let body = app.send(None, REFRESH, json!({ "t": next_refresh })).await;
+    assert_eq!(
+        code(&body),
+        "INVALID_REFRESH_TOKEN",
+        "the newest token ended with its session: {body}"
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_and_its_tokens() {
+    let app = App::start().await;
+    let (access, refresh) = admin_session(&app).await;
+    let body = app
+        .send(Some(&access), "mutation { signOut }", json!({}))
+        .await;
+    assert_eq!(body, json!({ "data": { "signOut": true } }));
+    let (status, body) = gateway_as(&app.client, &app.url, Some(&access), ME, json!({})).await;
+    assert_eq!((status, code(&body)), (401, "UNAUTHENTICATED"), "{body}");
+    let body = app.send(None, REFRESH, json!({ "t": refresh })).await;
     assert_eq!(code(&body), "INVALID_REFRESH_TOKEN", "{body}");
-    let (_, body) = gateway_as(&client, &url, None, "mutation { signOut }", json!({})).await;
+    let body = app.send(None, "mutation { signOut }", json!({})).await;
     assert_eq!(code(&body), "UNAUTHENTICATED", "{body}");
-    finish(system, created).await;
+    app.finish().await;
+}
+
+/// A token printed by `crm token` belongs to a session of its own, which can be ended.
+#[tokio::test]
+async fn a_command_line_token_stops_when_its_session_is_ended() {
+    let app = App::start().await;
+    let directory = &app.system.identity.directory;
+    let admin = directory
+        .user("usr_admin")
+        .await
+        .expect("read")
+        .expect("admin");
+    let session = directory
+        .command_line_session(&admin, 600)
+        .await
+        .expect("session");
+    let token = app
+        .system
+        .identity
+        .issuer
+        .issue(&admin.id, Some(&session.id), 600);
+    let (status, _) = gateway_as(&app.client, &app.url, Some(&token), ME, json!({})).await;
+    assert_eq!(status, 200);
+    directory.sign_out(&session.id).await.expect("end");
+    let (status, _) = gateway_as(&app.client, &app.url, Some(&token), ME, json!({})).await;
+    assert_eq!(status, 401, "the printed token is revoked with its session");
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -199,90 +286,143 @@ async fn every_seeded_persona_sees_itself_in_me() {
 }
 
 #[tokio::test]
-async fn a_disabled_user_is_refused_and_failed_sign_ins_lock_password_sign_in() {
-    let (system, _dir, created) = system_with_settings(2, Default::default()).await;
-    let client = reqwest::Client::new();
-    let url = system.public.url();
-
+async fn a_disabled_users_token_stops_at_once_and_only_the_right_password_learns_why() {
+    let app = App::start().await;
     let sales = user::Entity::find_by_id("usr_sales")
-        .one(&system.databases.identity)
+        .one(&app.system.databases.identity)
         .await
         .expect("read")
         .expect("the sales user");
-    let token = system.identity.issuer.issue(&sales.id, None, 300);
+    let token = app.system.identity.issuer.issue(&sales.id, None, 300);
     let mut row = sales.into_active_model();
     row.disabled = Set(true);
-    row.update(&system.databases.identity)
+    row.update(&app.system.databases.identity)
         .await
         .expect("disable");
-    let body = sign_in(&client, &url, "sales@crm.example", DEMO_PASSWORD).await;
+    let body = sign_in(&app.client, &app.url, "sales@crm.example", DEMO_PASSWORD).await;
     assert_eq!(code(&body), "ACCOUNT_DISABLED", "{body}");
-    let (status, _) = gateway_as(&client, &url, Some(&token), ME, json!({})).await;
+    let body = sign_in(&app.client, &app.url, "sales@crm.example", "guess").await;
+    assert_eq!(code(&body), "INVALID_CREDENTIALS", "{body}");
+    let (status, _) = gateway_as(&app.client, &app.url, Some(&token), ME, json!({})).await;
     assert_eq!(status, 401, "a disabled user's token stops working at once");
+    app.finish().await;
+}
 
-    for attempt in 1..=6 {
-        let body = sign_in(&client, &url, "support@crm.example", "guess").await;
-        assert_eq!(
-            code(&body),
-            "INVALID_CREDENTIALS",
-            "attempt {attempt}: {body}"
-        );
+/// Sign-in from `source` (a trusted proxy forwards for it).
+async fn sign_in_from(
+    client: &reqwest::Client,
+    url: &str,
+    source: &str,
+    email: &str,
+    password: &str,
+) -> Value {
+    client
+        .post(format!("{url}/graphql"))
+        .header("x-forwarded-for", source)
+        .json(&json!({ "query": SIGN_IN, "variables": { "email": email, "password": password } }))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// Failures slow down the source that makes them, for that account; the owner, signing
+/// in from elsewhere, is never locked out, and an unknown address is throttled exactly
+/// like a known one (no existence oracle).
+#[tokio::test]
+async fn failed_sign_ins_slow_their_source_down_and_never_lock_the_owner_out() {
+    let settings = crm_system::GatewaySettings {
+        door: crm_gateway::federation::server::DoorConfig {
+            trusted_proxies: vec!["127.0.0.1".parse().expect("ip")],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let (system, _dir, created) = system_with_settings(2, settings).await;
+    let client = reqwest::Client::new();
+    let url = system.public.url();
+    let attacker = "203.0.113.7";
+    let mut answers = Vec::new();
+    for email in ["support@crm.example", "nobody@crm.example"] {
+        let mut codes = Vec::new();
+        for _ in 0..=crm_identity::store::FREE_FAILURES {
+            let body = sign_in_from(&client, &url, attacker, email, "guess").await;
+            codes.push(code(&body).to_owned());
+        }
+        let body = sign_in_from(&client, &url, attacker, email, DEMO_PASSWORD).await;
+        codes.push(code(&body).to_owned());
+        answers.push(codes);
     }
-    let body = sign_in(&client, &url, "support@crm.example", DEMO_PASSWORD).await;
-    assert_eq!(code(&body), "TOO_MANY_ATTEMPTS", "{body}");
-    let body = sign_in(&client, &url, "marketing@crm.example", DEMO_PASSWORD).await;
+    let mut expected = vec!["INVALID_CREDENTIALS".to_owned(); 6];
+    expected.push("TOO_MANY_ATTEMPTS".into());
+    assert_eq!(answers[0], expected, "the attacker's source waits");
+    assert_eq!(
+        answers[1], answers[0],
+        "an unknown address answers the same"
+    );
+    let body = sign_in_from(
+        &client,
+        &url,
+        "198.51.100.2",
+        "support@crm.example",
+        DEMO_PASSWORD,
+    )
+    .await;
     assert!(
         body["data"]["signIn"]["accessToken"].is_string(),
-        "others are not locked: {body}"
+        "the owner, elsewhere, signs in: {body}"
     );
     finish(system, created).await;
 }
 
 #[tokio::test]
-async fn the_lock_out_and_key_expiry_follow_the_clock() {
+async fn sign_in_delays_grow_and_end_with_the_clock_and_key_expiry_follows_it() {
     let (system, _dir, created) = system_with_settings(2, Default::default()).await;
     let clock = Arc::new(ManualClock::at(chrono::Utc::now()));
     let directory = Directory {
         db: system.databases.identity.clone(),
         clock: clock.clone(),
     };
-    for _ in 0..6 {
-        assert!(
+    let source = Some("203.0.113.7");
+    let attempt = |password: &'static str| {
+        let directory = directory.clone();
+        async move {
             directory
-                .sign_in("support@crm.example", "guess")
+                .sign_in("support@crm.example", password, source)
                 .await
-                .is_err()
-        );
+                .err()
+                .map(|e| e.code().as_str())
+        }
+    };
+    for _ in 0..crm_identity::store::FREE_FAILURES {
+        assert_eq!(attempt("guess").await, Some("INVALID_CREDENTIALS"));
     }
-    let locked = directory
-        .sign_in("support@crm.example", DEMO_PASSWORD)
-        .await;
-    assert_eq!(
-        locked.err().map(|e| e.code().as_str()),
-        Some("TOO_MANY_ATTEMPTS")
-    );
-    clock.advance(crm_identity::store::LOCK_SECONDS + 1);
-    let opened = directory
-        .sign_in("support@crm.example", DEMO_PASSWORD)
-        .await
-        .expect("the lock has passed");
-    assert_eq!(opened.user.id, "usr_support");
-    // Failures spread beyond the window do not add up.
-    for _ in 0..5 {
-        assert!(
-            directory
-                .sign_in("support@crm.example", "guess")
-                .await
-                .is_err()
+    // Each failure past the free ones doubles the wait: 1 s, 2 s, 4 s.
+    for wait in [1, 2, 4] {
+        assert_eq!(attempt("guess").await, Some("INVALID_CREDENTIALS"));
+        assert_eq!(attempt(DEMO_PASSWORD).await, Some("TOO_MANY_ATTEMPTS"));
+        clock.advance(wait - 1);
+        assert_eq!(
+            attempt(DEMO_PASSWORD).await,
+            Some("TOO_MANY_ATTEMPTS"),
+            "{wait} s"
         );
+        clock.advance(1);
+    }
+    assert_eq!(attempt(DEMO_PASSWORD).await, None, "the wait is over");
+    // Success forgets the failures: five more are free again.
+    for _ in 0..crm_identity::store::FREE_FAILURES {
+        assert_eq!(attempt("guess").await, Some("INVALID_CREDENTIALS"));
+    }
+    assert_eq!(attempt(DEMO_PASSWORD).await, None);
+    // Failures spread beyond the window do not add up.
+    for _ in 0..=crm_identity::store::FREE_FAILURES {
+        assert_eq!(attempt("guess").await, Some("INVALID_CREDENTIALS"));
         clock.advance(crm_identity::store::FAILURE_WINDOW_SECONDS);
     }
-    assert!(
-        directory
-            .sign_in("support@crm.example", DEMO_PASSWORD)
-            .await
-            .is_ok()
-    );
+    assert_eq!(attempt(DEMO_PASSWORD).await, None);
 
     let expires = directory.now() + chrono::Duration::seconds(120);
     let (_, secret) = directory
@@ -308,22 +448,32 @@ async fn the_lock_out_and_key_expiry_follow_the_clock() {
     finish(system, created).await;
 }
 
-#[tokio::test]
-async fn api_keys_are_shown_once_used_scoped_and_revoked() {
-    let (system, _dir, created) = system_with_settings(2, Default::default()).await;
-    let client = reqwest::Client::new();
-    let url = system.public.url();
-    let admin = system.identity.issuer.issue("usr_admin", None, 600);
-    let create = "mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret key { id name prefix role organization { id } revokedAt lastUsedAt } } }";
+const CREATE_KEY: &str = "mutation($input: CreateApiKeyInput!) { createApiKey(input: $input) { secret key { id name prefix role organization { id } revokedAt lastUsedAt } } }";
+const REVOKE_KEY: &str = "mutation($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }";
 
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        Some(&admin),
-        create,
-        json!({ "input": { "name": "ERP sync", "role": "sales" } }),
-    )
-    .await;
+impl App {
+    /// A new key made by `bearer`: its secret and its id.
+    async fn create_key(&self, bearer: &str, input: Value) -> (String, String) {
+        let body = self
+            .send(Some(bearer), CREATE_KEY, json!({ "input": input }))
+            .await;
+        let created = &body["data"]["createApiKey"];
+        let secret = created["secret"].as_str().expect("the secret, once");
+        let id = created["key"]["id"].as_str().expect("id");
+        (secret.to_owned(), id.to_owned())
+    }
+}
+
+#[tokio::test]
+async fn an_api_keys_secret_is_shown_once_and_its_use_recorded() {
+    let app = App::start().await;
+    let body = app
+        .send(
+            Some(&app.admin),
+            CREATE_KEY,
+            json!({ "input": { "name": "ERP sync", "role": "sales" } }),
+        )
+        .await;
     let created_key = &body["data"]["createApiKey"];
     let secret = created_key["secret"]
         .as_str()
@@ -334,8 +484,8 @@ async fn api_keys_are_shown_once_used_scoped_and_revoked() {
     let key_id = created_key["key"]["id"].as_str().expect("id").to_owned();
 
     let (status, body) = gateway_as(
-        &client,
-        &url,
+        &app.client,
+        &app.url,
         Some(&secret),
         "{ me { id kind roles } }",
         json!({}),
@@ -346,14 +496,13 @@ async fn api_keys_are_shown_once_used_scoped_and_revoked() {
         body["data"]["me"],
         json!({ "id": key_id, "kind": "INTEGRATOR", "roles": ["sales"] })
     );
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        Some(&admin),
-        "{ apiKeys { id name lastUsedAt } }",
-        json!({}),
-    )
-    .await;
+    let body = app
+        .send(
+            Some(&app.admin),
+            "{ apiKeys { id name lastUsedAt } }",
+            json!({}),
+        )
+        .await;
     let listed = &body["data"]["apiKeys"];
     assert_eq!(listed[0]["id"], key_id.as_str(), "{body}");
     assert!(
@@ -364,8 +513,12 @@ async fn api_keys_are_shown_once_used_scoped_and_revoked() {
         !body.to_string().contains(&secret),
         "the secret is never listed"
     );
+    app.finish().await;
+}
 
-    // Invalid input is refused with the field named.
+#[tokio::test]
+async fn an_api_key_with_invalid_input_is_refused_with_the_field_named() {
+    let app = App::start().await;
     for (input, field) in [
         (json!({ "name": "", "role": "sales" }), "input.name"),
         (json!({ "name": "x", "role": "partner_user" }), "input.role"),
@@ -374,14 +527,9 @@ async fn api_keys_are_shown_once_used_scoped_and_revoked() {
             "input.expiresAt",
         ),
     ] {
-        let (_, body) = gateway_as(
-            &client,
-            &url,
-            Some(&admin),
-            create,
-            json!({ "input": input }),
-        )
-        .await;
+        let body = app
+            .send(Some(&app.admin), CREATE_KEY, json!({ "input": input }))
+            .await;
         assert_eq!(
             (
                 code(&body),
@@ -391,23 +539,23 @@ async fn api_keys_are_shown_once_used_scoped_and_revoked() {
             "{body}"
         );
     }
+    app.finish().await;
+}
 
-    // A partner admin manages its own organisation's keys only; a partner user none.
-    let personas = partner_personas(&system).await;
-    let (partner_admin, partner, other_partner) = (
-        &personas.admin,
-        personas.partner.clone(),
-        personas.other_partner.clone(),
-    );
-    let partner_token = system.identity.issuer.issue(&partner_admin.id, None, 600);
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        Some(&partner_token),
-        create,
-        json!({ "input": { "name": "shop", "role": "partner_user" } }),
-    )
-    .await;
+#[tokio::test]
+async fn a_partner_admin_manages_its_own_organisations_keys_only() {
+    let app = App::start().await;
+    let (_, staff_key) = app
+        .create_key(&app.admin, json!({ "name": "ERP sync", "role": "sales" }))
+        .await;
+    let (partner, other_partner) = (&app.personas.partner, &app.personas.other_partner);
+    let body = app
+        .send(
+            Some(&app.partner_admin),
+            CREATE_KEY,
+            json!({ "input": { "name": "shop", "role": "partner_user" } }),
+        )
+        .await;
     assert_eq!(
         body["data"]["createApiKey"]["key"]["organization"]["id"],
         partner.as_str(),
@@ -417,75 +565,90 @@ async fn api_keys_are_shown_once_used_scoped_and_revoked() {
         .as_str()
         .expect("secret")
         .to_owned();
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        Some(&partner_key),
-        "{ me { kind organization { id } } }",
-        json!({}),
-    )
-    .await;
+    let body = app
+        .send(
+            Some(&partner_key),
+            "{ me { kind organization { id } } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(
         body["data"]["me"],
         json!({ "kind": "INTEGRATOR", "organization": { "id": partner } })
     );
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        Some(&partner_token),
-        create,
-        json!({ "input": { "name": "x", "role": "partner_user", "partnerId": other_partner } }),
-    )
-    .await;
+    let body = app
+        .send(
+            Some(&app.partner_admin),
+            CREATE_KEY,
+            json!({ "input": { "name": "x", "role": "partner_user", "partnerId": other_partner } }),
+        )
+        .await;
     assert_eq!(
         code(&body),
         "NOT_FOUND",
         "another partner is answered as if it did not exist: {body}"
     );
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        Some(&partner_token),
-        "{ apiKeys { id } }",
-        json!({}),
-    )
-    .await;
+    let body = app
+        .send(Some(&app.partner_admin), "{ apiKeys { id } }", json!({}))
+        .await;
     assert_eq!(
         body["data"]["apiKeys"].as_array().map(Vec::len),
         Some(1),
         "its own key only: {body}"
     );
-    let revoke = "mutation($id: ID!) { revokeApiKey(id: $id) { id revokedAt } }";
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        Some(&partner_token),
-        revoke,
-        json!({ "id": key_id }),
-    )
-    .await;
+    let body = app
+        .send(
+            Some(&app.partner_admin),
+            REVOKE_KEY,
+            json!({ "id": staff_key }),
+        )
+        .await;
     assert_eq!(code(&body), "NOT_FOUND", "{body}");
-    let partner_user = &personas.user;
-    let user_token = system.identity.issuer.issue(&partner_user.id, None, 600);
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        Some(&user_token),
-        "{ apiKeys { id } }",
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_partner_user_manages_no_keys() {
+    let app = App::start().await;
+    let body = app
+        .send(Some(&app.partner_user), "{ apiKeys { id } }", json!({}))
+        .await;
+    assert_eq!(code(&body), "FORBIDDEN", "{body}");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_revoked_key_is_refused_from_the_next_request_on() {
+    let app = App::start().await;
+    let (secret, key_id) = app
+        .create_key(&app.admin, json!({ "name": "ERP sync", "role": "sales" }))
+        .await;
+    let (status, _) = gateway_as(
+        &app.client,
+        &app.url,
+        Some(&secret),
+        "{ me { id } }",
         json!({}),
     )
     .await;
-    assert_eq!(code(&body), "FORBIDDEN", "{body}");
-
-    // Revoked: refused from the next request on.
-    let (_, body) = gateway_as(&client, &url, Some(&admin), revoke, json!({ "id": key_id })).await;
+    assert_eq!(status, 200);
+    let body = app
+        .send(Some(&app.admin), REVOKE_KEY, json!({ "id": key_id }))
+        .await;
     assert!(
         body["data"]["revokeApiKey"]["revokedAt"].is_string(),
         "{body}"
     );
-    let (status, body) = gateway_as(&client, &url, Some(&secret), "{ me { id } }", json!({})).await;
+    let (status, body) = gateway_as(
+        &app.client,
+        &app.url,
+        Some(&secret),
+        "{ me { id } }",
+        json!({}),
+    )
+    .await;
     assert_eq!((status, code(&body)), (401, "UNAUTHENTICATED"), "{body}");
-    finish(system, created).await;
+    app.finish().await;
 }
 
 #[tokio::test]
@@ -755,223 +918,220 @@ async fn an_external_providers_tokens_and_development_tokens_are_accepted_when_c
     finish(system, created).await;
 }
 
+const INVITE: &str = "mutation($input: InviteUserInput!) { inviteUser(input: $input) { token invitation { id email kind role organization { id } status } } }";
+const REDEEM: &str = "mutation($token: String!, $password: String!) { redeemInvitation(token: $token, displayName: \"Dana Field\", password: $password) { accessToken me { email kind roles organization { id } } } }";
+const REVOKE_INVITATION: &str = "mutation($id: ID!) { revokeInvitation(id: $id) { id status } }";
+const PASSPHRASE: &str = "a long enough passphrase";
+
+impl App {
+    /// The answer to an invitation sent by `bearer`.
+    async fn invite(&self, bearer: &str, input: Value) -> Value {
+        self.send(Some(bearer), INVITE, json!({ "input": input }))
+            .await
+    }
+
+    /// Dana Field invited by the partner admin to its organisation: the created invitation.
+    async fn invite_dana(&self) -> Value {
+        let body = self
+            .invite(
+                &self.partner_admin,
+                json!({ "email": "Dana.Field@Example.COM", "role": "partner_manager" }),
+            )
+            .await;
+        assert!(body.get("errors").is_none(), "{body}");
+        body["data"]["inviteUser"].clone()
+    }
+
+    async fn redeem(&self, token: &str, password: &str) -> Value {
+        self.send(
+            None,
+            REDEEM,
+            json!({ "token": token, "password": password }),
+        )
+        .await
+    }
+
+    /// An invitation the demo admin sends to another partner's organisation: id and token.
+    async fn invite_to_other_partner(&self) -> (String, String) {
+        let body = self
+            .invite(
+                &self.admin,
+                json!({ "email": "y@example.com", "role": "partner_user", "partnerId": self.personas.other_partner, "kind": "DISTRIBUTOR" }),
+            )
+            .await;
+        let invitation = &body["data"]["inviteUser"];
+        (
+            invitation["invitation"]["id"]
+                .as_str()
+                .expect("admin invites anywhere")
+                .to_owned(),
+            invitation["token"].as_str().expect("token").to_owned(),
+        )
+    }
+}
+
 #[tokio::test]
-async fn invitations_are_redeemed_once_revocable_and_scoped_to_their_organisation() {
-    let (system, _dir, created) = system_with_settings(2, Default::default()).await;
-    let client = reqwest::Client::new();
-    let url = system.public.url();
-    let admin = system.identity.issuer.issue("usr_admin", None, 600);
-    let personas = partner_personas(&system).await;
-    let (partner_admin, partner, other_partner) = (
-        &personas.admin,
-        personas.partner.clone(),
-        personas.other_partner.clone(),
-    );
-    let partner_token = system.identity.issuer.issue(&partner_admin.id, None, 600);
-    let invite = "mutation($input: InviteUserInput!) { inviteUser(input: $input) { token invitation { id email kind role organization { id } status } } }";
-    let redeem = "mutation($token: String!, $password: String!) { redeemInvitation(token: $token, displayName: \"Dana Field\", password: $password) { accessToken me { email kind roles organization { id } } } }";
-
-    // A partner admin invites to its own organisation, as its own kind.
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        Some(&partner_token),
-        invite,
-        json!({ "input": { "email": "Dana.Field@Example.COM", "role": "partner_manager" } }),
-    )
-    .await;
-    let created_invitation = &body["data"]["inviteUser"];
+async fn a_partner_admin_invites_to_its_own_organisation_as_its_own_kind() {
+    let app = App::start().await;
+    let invitation = app.invite_dana().await;
     assert_eq!(
-        created_invitation["invitation"]["organization"]["id"],
-        partner.as_str(),
-        "{body}"
+        invitation["invitation"]["organization"]["id"],
+        app.personas.partner.as_str(),
+        "{invitation}"
     );
     assert_eq!(
-        created_invitation["invitation"]["kind"],
-        partner_admin.kind.to_uppercase()
+        invitation["invitation"]["kind"],
+        app.personas.admin.kind.to_uppercase()
     );
-    assert_eq!(created_invitation["invitation"]["status"], "OPEN");
-    let token = created_invitation["token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
+    assert_eq!(invitation["invitation"]["status"], "OPEN");
+    app.finish().await;
+}
 
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        None,
-        redeem,
-        json!({ "token": token, "password": "short" }),
-    )
-    .await;
+#[tokio::test]
+async fn an_invitation_is_redeemed_once_into_a_user_who_can_sign_in() {
+    let app = App::start().await;
+    let invitation = app.invite_dana().await;
+    let token = invitation["token"].as_str().expect("token");
+    let body = app.redeem(token, "short").await;
     assert_eq!(code(&body), "VALIDATION", "{body}");
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        None,
-        redeem,
-        json!({ "token": token, "password": "a long enough passphrase" }),
-    )
-    .await;
+    let body = app.redeem(token, PASSPHRASE).await;
     let session = &body["data"]["redeemInvitation"];
+    let partner_admin = &app.personas.admin;
     assert_eq!(
         session["me"],
-        json!({ "email": "dana.field@example.com", "kind": partner_admin.kind.to_uppercase(), "roles": ["partner_manager"], "organization": { "id": partner } }),
+        json!({ "email": "dana.field@example.com", "kind": partner_admin.kind.to_uppercase(), "roles": ["partner_manager"], "organization": { "id": app.personas.partner } }),
         "{body}"
     );
-    let (_, me) = gateway_as(
-        &client,
-        &url,
-        Some(session["accessToken"].as_str().expect("access")),
-        ME,
-        json!({}),
-    )
-    .await;
+    let me = app
+        .send(
+            Some(session["accessToken"].as_str().expect("access")),
+            ME,
+            json!({}),
+        )
+        .await;
     assert_eq!(me["data"]["me"]["displayName"], "Dana Field", "{me}");
-    let signed_in = sign_in(
-        &client,
-        &url,
-        "dana.field@example.com",
-        "a long enough passphrase",
-    )
-    .await;
+    let signed_in = sign_in(&app.client, &app.url, "dana.field@example.com", PASSPHRASE).await;
     assert!(
         signed_in["data"]["signIn"]["accessToken"].is_string(),
         "{signed_in}"
     );
-    // Once.
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        None,
-        redeem,
-        json!({ "token": token, "password": "another long passphrase" }),
-    )
-    .await;
-    assert_eq!(code(&body), "INVALID_INVITATION", "{body}");
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        Some(&partner_token),
-        invite,
-        json!({ "input": { "email": "dana.field@example.com", "role": "partner_user" } }),
-    )
-    .await;
+    let body = app.redeem(token, "another long passphrase").await;
+    assert_eq!(code(&body), "INVALID_INVITATION", "once: {body}");
+    let body = app
+        .invite(
+            &app.partner_admin,
+            json!({ "email": "dana.field@example.com", "role": "partner_user" }),
+        )
+        .await;
     assert_eq!(
         code(&body),
         "DUPLICATE",
         "an existing user is not invited again: {body}"
     );
+    app.finish().await;
+}
 
-    // Wrong organisation: another partner does not exist for this partner admin.
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        Some(&partner_token),
-        invite,
-        json!({ "input": { "email": "x@example.com", "role": "partner_user", "partnerId": other_partner } }),
-    )
-    .await;
+#[tokio::test]
+async fn a_partner_admin_neither_invites_to_nor_revokes_for_another_organisation() {
+    let app = App::start().await;
+    app.invite_dana().await;
+    let body = app
+        .invite(
+            &app.partner_admin,
+            json!({ "email": "x@example.com", "role": "partner_user", "partnerId": app.personas.other_partner }),
+        )
+        .await;
+    assert_eq!(
+        code(&body),
+        "NOT_FOUND",
+        "another partner does not exist for it: {body}"
+    );
+    let (others, _) = app.invite_to_other_partner().await;
+    let body = app
+        .send(
+            Some(&app.partner_admin),
+            REVOKE_INVITATION,
+            json!({ "id": others }),
+        )
+        .await;
     assert_eq!(code(&body), "NOT_FOUND", "{body}");
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        Some(&admin),
-        invite,
-        json!({ "input": { "email": "y@example.com", "role": "partner_user", "partnerId": other_partner, "kind": "DISTRIBUTOR" } }),
-    )
-    .await;
-    let others = body["data"]["inviteUser"]["invitation"]["id"]
-        .as_str()
-        .expect("admin invites anywhere")
-        .to_owned();
-    let others_token = body["data"]["inviteUser"]["token"]
-        .as_str()
-        .expect("token")
-        .to_owned();
-    let revoke = "mutation($id: ID!) { revokeInvitation(id: $id) { id status } }";
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        Some(&partner_token),
-        revoke,
-        json!({ "id": others }),
-    )
-    .await;
-    assert_eq!(code(&body), "NOT_FOUND", "{body}");
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        Some(&partner_token),
-        "{ invitations { email } }",
-        json!({}),
-    )
-    .await;
+    let body = app
+        .send(
+            Some(&app.partner_admin),
+            "{ invitations { email } }",
+            json!({}),
+        )
+        .await;
     assert_eq!(
         body["data"]["invitations"],
         json!([{ "email": "dana.field@example.com" }]),
         "a partner admin lists its own: {body}"
     );
+    app.finish().await;
+}
 
-    // Revoked: not redeemable; a redeemed one cannot be revoked.
-    let (_, body) = gateway_as(&client, &url, Some(&admin), revoke, json!({ "id": others })).await;
+#[tokio::test]
+async fn a_revoked_invitation_is_not_redeemable_and_a_redeemed_one_not_revocable() {
+    let app = App::start().await;
+    let (others, others_token) = app.invite_to_other_partner().await;
+    let body = app
+        .send(Some(&app.admin), REVOKE_INVITATION, json!({ "id": others }))
+        .await;
     assert_eq!(
         body["data"]["revokeInvitation"]["status"], "REVOKED",
         "{body}"
     );
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        None,
-        redeem,
-        json!({ "token": others_token, "password": "a long enough passphrase" }),
-    )
-    .await;
+    let body = app.redeem(&others_token, PASSPHRASE).await;
     assert_eq!(code(&body), "INVALID_INVITATION", "{body}");
-    let redeemed = created_invitation["invitation"]["id"].as_str().expect("id");
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        Some(&admin),
-        revoke,
-        json!({ "id": redeemed }),
-    )
-    .await;
+    let dana = app.invite_dana().await;
+    let body = app
+        .redeem(dana["token"].as_str().expect("token"), PASSPHRASE)
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let body = app
+        .send(
+            Some(&app.admin),
+            REVOKE_INVITATION,
+            json!({ "id": dana["invitation"]["id"] }),
+        )
+        .await;
     assert_eq!(code(&body), "INVALID_STATE", "{body}");
+    app.finish().await;
+}
 
-    // Partner users invite no one; a partner user's kind is never chosen by the input.
-    let partner_user = &personas.user;
-    let user_token = system.identity.issuer.issue(&partner_user.id, None, 600);
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        Some(&user_token),
-        invite,
-        json!({ "input": { "email": "z@example.com", "role": "partner_user" } }),
-    )
-    .await;
+#[tokio::test]
+async fn partner_users_invite_no_one_and_a_partner_invitation_names_its_kind() {
+    let app = App::start().await;
+    let body = app
+        .invite(
+            &app.partner_user,
+            json!({ "email": "z@example.com", "role": "partner_user" }),
+        )
+        .await;
     assert_eq!(code(&body), "FORBIDDEN", "{body}");
-    let (_, body) = gateway_as(
-        &client,
-        &url,
-        Some(&admin),
-        invite,
-        json!({ "input": { "email": "z@example.com", "role": "partner_user", "partnerId": partner } }),
-    )
-    .await;
+    let body = app
+        .invite(
+            &app.admin,
+            json!({ "email": "z@example.com", "role": "partner_user", "partnerId": app.personas.partner }),
+        )
+        .await;
     assert_eq!(
         (
             code(&body),
             body["errors"][0]["extensions"]["field"].as_str()
         ),
         ("VALIDATION", Some("input.kind")),
-        "{body}"
+        "the kind is never guessed: {body}"
     );
+    app.finish().await;
+}
 
-    // Expiry follows the clock.
+#[tokio::test]
+async fn an_invitation_expires_with_the_clock() {
+    let app = App::start().await;
     let clock = Arc::new(ManualClock::at(chrono::Utc::now()));
     let directory = Directory {
-        db: system.databases.identity.clone(),
+        db: app.system.databases.identity.clone(),
         clock: clock.clone(),
     };
     let (_, token) = directory
@@ -986,11 +1146,121 @@ async fn invitations_are_redeemed_once_revocable_and_scoped_to_their_organisatio
         .await
         .expect("invite");
     clock.advance(60);
-    let hash = crm_identity::store::hash_password("a long enough passphrase").expect("hash");
+    let hash = crm_identity::store::hash_password(PASSPHRASE).expect("hash");
     let late = directory.redeem_invitation(&token, "Late", hash).await;
     assert_eq!(
         late.err().map(|e| e.code().as_str()),
         Some("INVALID_INVITATION")
     );
-    finish(system, created).await;
+    app.finish().await;
+}
+
+const SET_DISABLED: &str =
+    "mutation($id: ID!, $d: Boolean!) { setUserDisabled(id: $id, disabled: $d) { id } }";
+
+/// A key acts for the person who owns it and never holds more than they may grant now:
+/// disabled, they take their keys down with them, until an admin of the organisation
+/// takes a key over.
+#[tokio::test]
+async fn a_key_stops_with_its_owner_until_another_admin_takes_it_over() {
+    let app = App::start().await;
+    let (secret, key_id) = app
+        .create_key(
+            &app.partner_admin,
+            json!({ "name": "shop", "role": "partner_user" }),
+        )
+        .await;
+    let (status, _) = gateway_as(&app.client, &app.url, Some(&secret), ME, json!({})).await;
+    assert_eq!(status, 200);
+    let body = app
+        .send(
+            Some(&app.admin),
+            SET_DISABLED,
+            json!({ "id": app.personas.admin.id, "d": true }),
+        )
+        .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    let (status, body) = gateway_as(&app.client, &app.url, Some(&secret), ME, json!({})).await;
+    assert_eq!((status, code(&body)), (401, "UNAUTHENTICATED"), "{body}");
+
+    let taken = app
+        .send(
+            Some(&app.admin),
+            "mutation($id: ID!) { takeOverApiKey(id: $id) { id } }",
+            json!({ "id": key_id }),
+        )
+        .await;
+    assert!(taken.get("errors").is_none(), "{taken}");
+    let (status, body) = gateway_as(&app.client, &app.url, Some(&secret), ME, json!({})).await;
+    assert_eq!(status, 200, "the new owner keeps it working: {body}");
+    app.finish().await;
+}
+
+/// A partner admin's key (with the partner-admin role) cannot re-enable, or disable, the
+/// person who owns it, nor take keys over.
+#[tokio::test]
+async fn a_key_cannot_change_its_owner_or_take_keys_over() {
+    let app = App::start().await;
+    let (secret, key_id) = app
+        .create_key(
+            &app.partner_admin,
+            json!({ "name": "provisioning", "role": "partner_admin" }),
+        )
+        .await;
+    let body = app
+        .send(
+            Some(&secret),
+            SET_DISABLED,
+            json!({ "id": app.personas.admin.id, "d": true }),
+        )
+        .await;
+    assert_eq!(code(&body), "FORBIDDEN", "{body}");
+    let body = app
+        .send(
+            Some(&secret),
+            "mutation($id: ID!) { takeOverApiKey(id: $id) { id } }",
+            json!({ "id": key_id }),
+        )
+        .await;
+    assert_eq!(code(&body), "FORBIDDEN", "{body}");
+    app.finish().await;
+}
+
+/// Inviting an address the inviter cannot see in its directory (our staff, another
+/// partner's user) answers like any new address; the invitation fails only when redeemed.
+#[tokio::test]
+async fn inviting_someone_else_s_user_answers_like_a_new_address() {
+    let app = App::start().await;
+    let other_partners_user = crm_identity::all_users(&app.system.databases.identity)
+        .await
+        .expect("users")
+        .into_iter()
+        .find(|u| u.partner_id.as_deref() == Some(app.personas.other_partner.as_str()))
+        .expect("a user of another partner");
+    let mut tokens = Vec::new();
+    for email in [
+        "admin@crm.example",
+        other_partners_user.email.as_str(),
+        "brand.new@example.com",
+    ] {
+        let body = app
+            .invite(
+                &app.partner_admin,
+                json!({ "email": email, "role": "partner_user" }),
+            )
+            .await;
+        assert!(body.get("errors").is_none(), "{email}: {body}");
+        assert_eq!(body["data"]["inviteUser"]["invitation"]["status"], "OPEN");
+        tokens.push(
+            body["data"]["inviteUser"]["token"]
+                .as_str()
+                .expect("token")
+                .to_owned(),
+        );
+    }
+    let body = app.redeem(&tokens[0], PASSPHRASE).await;
+    assert_eq!(code(&body), "INVALID_INVITATION", "{body}");
+    let body = app.redeem(&tokens[2], PASSPHRASE).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    app.finish().await;
 }

@@ -1,9 +1,11 @@
 //! The end-to-end tests of the whole system, in one binary (one build and link for all):
-//! the all-in-one process, identity, the hostile suite, the web UI over HTTP and in a real
+//! the all-in-one process, identity, the hostile suite, writes field by field, the web UI over HTTP and in a real
 //! browser. The oracle suite is a binary of its own: it moves the process's clock.
 
 mod access_hostile;
 mod all_in_one;
 mod browser;
 mod identity;
+mod side_channels;
 mod web;
+mod writes;

@@ -42,6 +42,10 @@ pub struct Caller {
     /// The sign-in session the caller's access token belongs to (signing out ends it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// Where an anonymous request came from (the client address the door decided), for
+    /// the sign-in throttle; absent for signed-in callers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl Caller {
@@ -53,6 +57,7 @@ impl Caller {
             roles: Vec::new(),
             policy_version: 0,
             session_id: None,
+            source: None,
         }
     }
 }

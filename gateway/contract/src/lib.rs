@@ -79,6 +79,12 @@ impl Authenticated {
     }
 }
 
+/// The address a request came from, as the door decided it: the peer, or the client a
+/// trusted proxy names (`X-Forwarded-For`). The web UI passes its browser's on the
+/// requests it makes in process. Request extensions carry it; clients cannot set it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddress(pub std::net::IpAddr);
+
 /// Why a request was not let in.
 #[derive(Debug)]
 pub enum Refusal {
@@ -99,4 +105,9 @@ pub trait Door: Send + Sync {
         &'a self,
         authorization: &'a str,
     ) -> BoxFuture<'a, Result<Authenticated, Refusal>>;
+
+    /// The root fields a caller without credentials may reach: those that sign in or redeem
+    /// an invitation. Any other operation from an anonymous caller is refused before it is
+    /// planned (`UNAUTHENTICATED`), so nothing about the schema's data answers anonymously.
+    fn anonymous_root_fields(&self) -> &'static [&'static str];
 }

@@ -136,13 +136,18 @@ enum Command {
     Keygen,
     /// Print an access token for a user of the directory (development: for curl and the
     /// explorer). Send it as `Authorization: Bearer <token>`.
+    /// The token belongs to a session of its own, printed on standard error; end it with
+    /// `crm token --revoke <session>` and the token stops working.
     Token {
         /// The user's email, e.g. admin@crm.example.
-        #[arg(long)]
-        user: String,
+        #[arg(long, required_unless_present = "revoke")]
+        user: Option<String>,
         /// How long the token is valid.
         #[arg(long, default_value_t = 3600)]
         ttl_seconds: i64,
+        /// End the session of a printed token instead of printing one.
+        #[arg(long, conflicts_with = "user")]
+        revoke: Option<String>,
     },
     /// Print every subgraph's SDL, or write each into schema/<service>.graphql.
     Schema {
@@ -179,12 +184,13 @@ struct DoorArgs {
     #[arg(long, env = "CRM_NO_INTROSPECTION")]
     no_introspection: bool,
     /// The caller kinds that may introspect the schema (anonymous, internal, partner,
-    /// integrator; comma-separated).
+    /// integrator; comma-separated). Integrators that generate code need it; anonymous
+    /// callers of a gateway with a directory reach only the sign-in operations anyway.
     #[arg(
         long,
         env = "CRM_INTROSPECTION_FOR",
         value_delimiter = ',',
-        default_value = "anonymous,internal"
+        default_value = "internal"
     )]
     introspection_for: Vec<CallerKind>,
     /// The caller kinds told close names ("Did you mean …?") when they misspell a field or
@@ -193,7 +199,7 @@ struct DoorArgs {
         long,
         env = "CRM_SUGGESTIONS_FOR",
         value_delimiter = ',',
-        default_value = "anonymous,internal"
+        default_value = "internal"
     )]
     suggestions_for: Vec<CallerKind>,
     /// The largest request body, in bytes.
@@ -231,6 +237,14 @@ struct DoorArgs {
     /// Minutes a web UI session lasts without a request (then it signs out).
     #[arg(long, env = "CRM_SESSION_IDLE_MINUTES", default_value_t = 30)]
     session_idle_minutes: u64,
+    /// Proxies whose `X-Forwarded-For` names the client (comma-separated addresses): a
+    /// load balancer in front. The sign-in throttle counts by the client's address.
+    #[arg(long, env = "CRM_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<std::net::IpAddr>,
+    /// The bearer token `GET /metrics` asks for (Prometheus's `authorization` setting).
+    /// Without one, metrics are not served.
+    #[arg(long, env = "CRM_METRICS_TOKEN", hide_env_values = true)]
+    metrics_token: Option<String>,
     /// Mark the web UI's cookies Secure (served over TLS; a request forwarded with
     /// `X-Forwarded-Proto: https` gets them anyway).
     #[arg(long, env = "CRM_SECURE_COOKIES")]
@@ -264,6 +278,8 @@ impl DoorArgs {
                 explorer: self.explorer,
                 max_body_bytes: self.max_body_bytes,
                 request_timeout: std::time::Duration::from_millis(self.request_timeout_ms),
+                metrics_token: self.metrics_token.clone(),
+                trusted_proxies: self.trusted_proxies.clone(),
             },
             engine: EngineConfig {
                 discovery: Discovery {
@@ -364,6 +380,57 @@ enum SharesCommand {
         #[arg(long, env = "CRM_GATEWAY_SIGNING_KEY")]
         signing_key: Option<String>,
     },
+    /// Compares the order-caused share rows with what the order feed implies (a rebuild
+    /// in memory; nothing is written) and prints the differences. Exits 1 on any drift.
+    Check {
+        /// A running order service's base URL (its feed is GET /events).
+        #[arg(long)]
+        order_feed_url: Option<String>,
+        /// The gateway's signing key, to read a feed that answers the gateway only.
+        #[arg(long, env = "CRM_GATEWAY_SIGNING_KEY")]
+        signing_key: Option<String>,
+    },
+}
+
+/// The order feed to rebuild or check share rows from: a running order service's, or this
+/// storage's served on a loopback port for as long as the returned listener lives.
+async fn order_feed_of(
+    dbs: &system::Databases,
+    order_feed_url: Option<String>,
+    signing_key: Option<String>,
+) -> anyhow::Result<(
+    crm_service_common::events::HttpFeed,
+    Option<system::Running>,
+)> {
+    let keys = match signing_key {
+        Some(key) => KeyPair::from_base64(&key)?,
+        None => KeyPair::generate()?,
+    };
+    let (url, producer) = match order_feed_url {
+        Some(url) => (url, None),
+        None => {
+            // As the producer would on start: give its committed events their feed
+            // positions (its relay's first step).
+            let relay = crm_order_visibility::subgraph().outbox_relay(
+                dbs.order_visibility.clone(),
+                crm_service_common::events::EventBus::Memory(Default::default()),
+            );
+            while relay
+                .run_once()
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?
+                > 0
+            {}
+            let auth =
+                SubgraphAuth::Required(Arc::new(keys.verifier(crm_order_visibility::SUBGRAPH)));
+            let running = system::serve(
+                system::bind(([127, 0, 0, 1], 0).into()).await?,
+                crm_order_visibility::app(dbs.order_visibility.clone(), auth),
+            )?;
+            (running.url(), Some(running))
+        }
+    };
+    Ok((system::feed_with_token(&url, &keys), producer))
 }
 
 /// What a subgraph process requires of its callers, from its flags.
@@ -527,7 +594,24 @@ async fn main() -> anyhow::Result<()> {
     };
     match command {
         Command::Service { name, args } => run_service(&storage, &name, args).await,
-        Command::Token { user, ttl_seconds } => {
+        Command::Token {
+            revoke: Some(session),
+            ..
+        } => {
+            let identity = open_identity(&storage, &Default::default()).await?;
+            identity
+                .directory
+                .sign_out(&session)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?;
+            eprintln!("session {session} ended: its tokens no longer work");
+            Ok(())
+        }
+        Command::Token {
+            user: Some(user),
+            ttl_seconds,
+            ..
+        } => {
             let identity = open_identity(&storage, &Default::default()).await?;
             let found = identity
                 .directory
@@ -538,13 +622,21 @@ async fn main() -> anyhow::Result<()> {
                     format!("no user with email {user:?} in {}", storage.describe())
                 })?;
             anyhow::ensure!(!found.disabled, "{user} is disabled");
-            let token =
-                identity
-                    .issuer
-                    .issue(&found.id, None, ttl_seconds.clamp(60, 30 * 24 * 3600));
+            let ttl = ttl_seconds.clamp(60, 30 * 24 * 3600);
+            let session = identity
+                .directory
+                .command_line_session(&found, ttl)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?;
+            let token = identity.issuer.issue(&found.id, Some(&session.id), ttl);
+            eprintln!(
+                "session {} (end it with: crm token --revoke {})",
+                session.id, session.id
+            );
             std::io::Write::write_all(&mut std::io::stdout(), format!("{token}\n").as_bytes())?;
             Ok(())
         }
+        Command::Token { .. } => anyhow::bail!("crm token needs --user or --revoke"),
         Command::Keygen => {
             let keys = KeyPair::generate()?;
             let text = format!(
@@ -627,6 +719,7 @@ async fn main() -> anyhow::Result<()> {
             // The door stamps the policy version on every caller: follow edits made
             // elsewhere.
             let _policy = follow_policy(&storage).await?;
+            let trusted_proxies = settings.door.trusted_proxies.clone();
             let api = crm_gateway::federation::server::router(
                 engine.clone(),
                 settings.door,
@@ -641,6 +734,7 @@ async fn main() -> anyhow::Result<()> {
                 Some(identity) => system::with_web(api, identity, settings.web),
                 None => api,
             };
+            let app = crm_gateway::federation::server::front_door(app, trusted_proxies);
             let running = system::serve(system::bind(listen).await?, app)?;
             tracing::info!(url = %running.url(), subgraphs = ?engine.subgraphs(), "gateway listening");
             running.wait().await
@@ -653,38 +747,7 @@ async fn main() -> anyhow::Result<()> {
                 },
         } => {
             let dbs = system::open_databases(&storage).await?;
-            let keys = match signing_key {
-                Some(key) => KeyPair::from_base64(&key)?,
-                None => KeyPair::generate()?,
-            };
-            // The producer serves its own feed: a running one, or this storage's on a
-            // loopback port for as long as the rebuild takes.
-            let (url, _producer) = match order_feed_url {
-                Some(url) => (url, None),
-                None => {
-                    // As the producer would on start: give its committed events their
-                    // feed positions (its relay's first step).
-                    let relay = crm_order_visibility::relay(
-                        dbs.order_visibility.clone(),
-                        crm_service_common::events::EventBus::Memory(Default::default()),
-                    );
-                    while relay
-                        .run_once()
-                        .await
-                        .map_err(|e| anyhow::anyhow!(e.message()))?
-                        > 0
-                    {}
-                    let auth = SubgraphAuth::Required(Arc::new(
-                        keys.verifier(crm_order_visibility::SUBGRAPH),
-                    ));
-                    let running = system::serve(
-                        system::bind(([127, 0, 0, 1], 0).into()).await?,
-                        crm_order_visibility::app(dbs.order_visibility.clone(), auth),
-                    )?;
-                    (running.url(), Some(running))
-                }
-            };
-            let feed = system::feed_with_token(&url, &keys);
+            let (feed, _producer) = order_feed_of(&dbs, order_feed_url, signing_key).await?;
             let started = std::time::Instant::now();
             let applied = crm_account::shares::rebuild(
                 &dbs.account,
@@ -698,6 +761,34 @@ async fn main() -> anyhow::Result<()> {
                 seconds = started.elapsed().as_secs_f64(),
                 "share rows rebuilt from the order feed"
             );
+            Ok(())
+        }
+        Command::Shares {
+            command:
+                SharesCommand::Check {
+                    order_feed_url,
+                    signing_key,
+                },
+        } => {
+            let dbs = system::open_databases(&storage).await?;
+            let (feed, _producer) = order_feed_of(&dbs, order_feed_url, signing_key).await?;
+            let drift = crm_account::shares::drift(&dbs.account, &feed)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?;
+            let mut out = format!(
+                "share rows: {} missing, {} extra\n",
+                drift.missing.len(),
+                drift.extra.len()
+            );
+            for (label, rows) in [("missing", &drift.missing), ("extra", &drift.extra)] {
+                for (account, partner, cause, source) in rows {
+                    out.push_str(&format!("{label}: {account} {partner} {cause} {source}\n"));
+                }
+            }
+            std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes())?;
+            if !drift.is_none() {
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Migrate => {

@@ -325,14 +325,17 @@ pub fn serve(listener: TcpListener, app: axum::Router) -> anyhow::Result<Running
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                tokio::select! {
-                    _ = stopped => {},
-                    _ = crm_service_common::http::shutdown_signal() => {},
-                }
-            })
-            .await
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                _ = stopped => {},
+                _ = crm_service_common::http::shutdown_signal() => {},
+            }
+        })
+        .await
     });
     Ok(Running {
         addr,
@@ -376,6 +379,19 @@ impl AllInOne {
 
     /// Waits until the account service applied every order event written so far (share
     /// rows follow orders asynchronously), up to `limit`.
+    /// How the live order-caused share rows differ from a rebuild from the order feed,
+    /// once the consumer has caught up (within `limit`).
+    pub async fn share_drift(
+        &self,
+        limit: std::time::Duration,
+    ) -> anyhow::Result<crm_account::shares::Drift> {
+        self.settle_shares(limit).await?;
+        let feed = order_feed(&self.subgraphs, &self.keys)?;
+        crm_account::shares::drift(&self.databases.account, &feed)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message()))
+    }
+
     pub async fn settle_shares(&self, limit: std::time::Duration) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
@@ -494,6 +510,7 @@ pub async fn start_all_in_one_with(
     )
     .spawn();
     let engine = Arc::new(Engine::new(supergraph, config)?);
+    let trusted_proxies = settings.door.trusted_proxies.clone();
     let api = crm_gateway::federation::server::router(
         engine.clone(),
         settings.door,
@@ -501,7 +518,11 @@ pub async fn start_all_in_one_with(
         Some(identity.authenticator.clone() as Arc<dyn crm_contract::Door>),
         Some(identity.jwks.clone()),
     );
-    let public = serve(bind(listen).await?, with_web(api, &identity, settings.web))?;
+    let app = crm_gateway::federation::server::front_door(
+        with_web(api, &identity, settings.web),
+        trusted_proxies,
+    );
+    let public = serve(bind(listen).await?, app)?;
     Ok(AllInOne {
         public,
         subgraphs,

@@ -65,7 +65,7 @@ fn owned_account_ids(who: &Principal) -> sea_orm::sea_query::SelectStatement {
 /// Whether `who` may grant a share of `account`: the scopes of its sharing-grant write
 /// rules, applied to this account (what the `ShareGrant` scopes below mean on share rows).
 pub async fn may_share(who: &Principal, account: &account::Model) -> ApiResult<bool> {
-    let decision = crm_service_common::access::decide(who, "ShareGrant", Action::Write).await?;
+    let decision = crm_service_common::access::decide(who, "ShareGrant", Action::Create).await?;
     Ok(decision.scopes().into_iter().any(|scope| match scope {
         Scope::All => true,
         Scope::OnOwnedAccounts => account.owner_user_id.as_deref() == Some(who.subject.as_str()),
@@ -161,6 +161,15 @@ impl Scoped for interaction::Entity {
         match scope {
             Scope::Own => Ok(Some(Expr::col(C::AuthorUserId).eq(who.subject.as_str()))),
             Scope::OnVisibleAccounts => on_visible_accounts(C::AccountId, who, at).await,
+            Scope::OwnOrgOnVisibleAccounts => match who.partner() {
+                Some(own) => {
+                    let own = Expr::col(C::AuthorPartnerId).eq(own);
+                    Ok(on_visible_accounts(C::AccountId, who, at)
+                        .await?
+                        .map(|on| own.and(on)))
+                }
+                None => Ok(None),
+            },
             Scope::PartnerVisibleOnVisibleAccounts => {
                 Ok(on_visible_accounts(C::AccountId, who, at)
                     .await?
@@ -264,6 +273,10 @@ impl Scoped for account_share::Entity {
             Scope::OnOwnedAccounts => Some(
                 Expr::col(account_share::Column::AccountId).in_subquery(owned_account_ids(who)),
             ),
+            // The grants the caller made.
+            Scope::Own => {
+                Some(Expr::col(account_share::Column::GrantedBy).eq(who.subject.as_str()))
+            }
             _ => None,
         })
     }

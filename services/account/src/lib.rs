@@ -13,7 +13,6 @@ pub mod shares;
 pub mod store;
 
 use anyhow::Context;
-use crm_service_common::events::{EventBus, Relay};
 use crm_service_common::http::service_router;
 use crm_service_common::internal_auth::SubgraphAuth;
 use crm_service_common::subgraph::{DemoRefs, DemoWorld, SeedCounts, ServiceSubgraph};
@@ -37,11 +36,6 @@ pub fn app(db: DatabaseConnection, auth: SubgraphAuth) -> axum::Router {
         graphql::prepare_request,
         auth,
     )
-}
-
-/// The relay that publishes this service's outbox to `bus`.
-pub fn relay(db: DatabaseConnection, bus: EventBus) -> Relay {
-    Relay::new(db, SERVICE, bus)
 }
 
 /// Applies the account service's migrations.

@@ -328,6 +328,7 @@ pub async fn seed(
         territory_ids.push((code.to_string(), id.clone().unwrap()));
         territories.push(territory::ActiveModel {
             id,
+            external_namespace: Set(String::new()),
             external_id,
             version,
             created_at,
@@ -370,6 +371,7 @@ pub async fn seed(
         });
         partners.push(partner::ActiveModel {
             id,
+            external_namespace: Set(String::new()),
             external_id,
             version,
             created_at,
@@ -408,6 +410,7 @@ pub async fn seed(
         let segment = *w.pick(Segment::ALL);
         accounts_rows.push(account::ActiveModel {
             id,
+            external_namespace: Set(String::new()),
             external_id: if n % 4 == 0 {
                 Set(Some(format!("ERP-{:05}", n + 1)))
             } else {
@@ -447,6 +450,7 @@ pub async fn seed(
             contact_ids.push(id.clone().unwrap());
             contacts.push(contact::ActiveModel {
                 id,
+                external_namespace: Set(String::new()),
                 external_id,
                 version,
                 created_at,
@@ -479,6 +483,7 @@ pub async fn seed(
             let subject = w.pick(SUBJECTS).to_string();
             interactions.push(interaction::ActiveModel {
                 id,
+                external_namespace: Set(String::new()),
                 external_id,
                 version,
                 created_at,
@@ -494,6 +499,7 @@ pub async fn seed(
                 subject: Set(subject),
                 occurred_at: Set(occurred),
                 author_user_id: Set(Some(owner.clone())),
+                author_partner_id: Set(None),
                 partner_visible: Set(w.chance(0.3)),
             });
         }
@@ -506,6 +512,7 @@ pub async fn seed(
                     + Duration::days(w.rng.random_range(30..400));
                 opportunities.push(opportunity::ActiveModel {
                     id,
+                    external_namespace: Set(String::new()),
                     external_id,
                     version,
                     created_at,
@@ -534,6 +541,7 @@ pub async fn seed(
             let by_distributor = w.chance(0.3);
             cases.push(case::ActiveModel {
                 id,
+                external_namespace: Set(String::new()),
                 external_id,
                 version,
                 created_at,
@@ -583,6 +591,7 @@ pub async fn seed(
         ]);
         leads.push(lead::ActiveModel {
             id,
+            external_namespace: Set(String::new()),
             external_id,
             version,
             created_at,

@@ -137,3 +137,82 @@ pub async fn rebuild(db: &DatabaseConnection, bus: EventBus, feed: HttpFeed) -> 
     crm_service_common::db::commit(txn).await?;
     consumer(db.clone(), bus, feed).catch_up().await
 }
+
+/// How the live order-caused share rows differ from those the producer's feed implies.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Drift {
+    /// Rows the feed implies that are not kept: (account, partner, cause, source).
+    pub missing: Vec<(String, String, String, String)>,
+    /// Rows kept that the feed does not imply.
+    pub extra: Vec<(String, String, String, String)>,
+}
+
+impl Drift {
+    pub fn is_none(&self) -> bool {
+        self.missing.is_empty() && self.extra.is_empty()
+    }
+}
+
+/// Compares the live order-caused share rows with a rebuild from the producer's whole
+/// feed, made in memory (nothing is written): the latest snapshot of each order implies its
+/// rows. Run it when the consumer has caught up (events still in flight read as drift).
+pub async fn drift(db: &DatabaseConnection, feed: &HttpFeed) -> ApiResult<Drift> {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut latest: BTreeMap<String, OrderSnapshot> = BTreeMap::new();
+    let mut after = 0;
+    loop {
+        let page = feed.page(after, 1_000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.position;
+        for event in page {
+            if matches!(event.event_type.as_str(), "order.placed" | "order.changed") {
+                let snapshot: OrderSnapshot = serde_json::from_value(event.payload.clone())
+                    .map_err(|e| {
+                        ApiError::internal(format!("an order event without a snapshot: {e}"))
+                    })?;
+                latest.insert(snapshot.order_id.clone(), snapshot);
+            }
+        }
+    }
+    let mut expected = BTreeSet::new();
+    for order in latest.values() {
+        let source = source_of(&order.order_id);
+        for supplier in &order.supplier_partner_ids {
+            expected.insert((
+                order.account_id.clone(),
+                supplier.clone(),
+                Scope::BuysMyProducts.name().to_owned(),
+                source.clone(),
+            ));
+        }
+        if let Some(distributor) = &order.fulfilling_distributor_id {
+            expected.insert((
+                order.account_id.clone(),
+                distributor.clone(),
+                Scope::FulfilsItsOrders.name().to_owned(),
+                source.clone(),
+            ));
+        }
+    }
+    let live: BTreeSet<_> = account_share::Entity::find()
+        .filter(
+            Expr::col(account_share::Column::Cause)
+                .is_in(ORDER_CAUSES.iter().map(|c| c.name().to_owned())),
+        )
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| {
+            (
+                r.account_id,
+                r.partner_id,
+                r.cause,
+                r.source.unwrap_or_default(),
+            )
+        })
+        .collect();
+    Ok(Drift {
+        missing: expected.difference(&live).cloned().collect(),
+        extra: live.difference(&expected).cloned().collect(),
+    })
+}

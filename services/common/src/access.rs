@@ -14,7 +14,7 @@ use crm_contract::ErrorCode;
 use sea_orm::sea_query::{Condition, Expr, SimpleExpr};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, ExprTrait};
 
-pub use crm_policies::{Action, Decision, Domain, Grant, Scope};
+pub use crm_policies::{Action, Decision, Domain, FieldLimit, Grant, Scope};
 
 use crate::principal::{Principal, PrincipalKind};
 use crate::record::Record;
@@ -246,14 +246,17 @@ where
     )
 }
 
-/// What the caller may do with one record it can see, from the policy's write scopes: the
-/// UI offers an action only where this says so (it never re-codes the policy).
-#[derive(async_graphql::SimpleObject, Clone, Copy, Debug, Default, PartialEq, Eq)]
+/// What the caller may do with one record it can see, from the policy's update and archive
+/// scopes: the UI offers an action only where this says so (it never re-codes the policy).
+#[derive(async_graphql::SimpleObject, Clone, Debug, Default, PartialEq, Eq)]
 #[graphql(shareable)]
 pub struct RecordMay {
-    /// The record is in one of the caller's write scopes for its type.
+    /// The record is in one of the caller's update scopes for its type.
     pub update: bool,
-    /// Archiving is a change: the same write scopes decide it.
+    /// When the caller may update it: the only input fields an update may set (the
+    /// policy's field rules), or null for every field the type's input has.
+    pub update_fields: Option<Vec<String>>,
+    /// The record is in one of the caller's archive scopes for its type.
     pub archive: bool,
 }
 
@@ -266,19 +269,30 @@ pub async fn may_on<E: Scoped, C: ConnectionTrait>(
 where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
-    let writable = row_in::<E, C>(db, id, visible_in::<E>(ctx, Action::Write).await?).await?;
+    let update = row_in::<E, C>(db, id, visible_in::<E>(ctx, Action::Update).await?).await?;
+    let update_fields = if update {
+        match field_limit(&Principal::of(ctx), E::POLICY_TYPE, Action::Update).await? {
+            FieldLimit::Any => None,
+            FieldLimit::Only(fields) => Some(fields.into_iter().collect()),
+        }
+    } else {
+        Some(Vec::new())
+    };
     Ok(RecordMay {
-        update: writable,
-        archive: writable,
+        update,
+        update_fields,
+        archive: row_in::<E, C>(db, id, visible_in::<E>(ctx, Action::Archive).await?).await?,
     })
 }
 
-/// Before changing the record `id`: `NOT_FOUND` when the caller cannot see it (exactly as
-/// for a record that does not exist), `FORBIDDEN` when it can see it but not change it.
-pub async fn check_writable<E: Scoped, C: ConnectionTrait>(
+/// Before updating or archiving the record `id`: `NOT_FOUND` when the caller cannot see it
+/// (exactly as for a record that does not exist), `FORBIDDEN` when it can see it but not
+/// do `action` to it.
+pub async fn check_may_change<E: Scoped, C: ConnectionTrait>(
     ctx: &Context<'_>,
     db: &C,
     id: &str,
+    action: Action,
 ) -> ApiResult<()>
 where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
@@ -286,33 +300,35 @@ where
     if !row_in::<E, C>(db, id, visible_in::<E>(ctx, Action::Read).await?).await? {
         return Err(ApiError::NotFound);
     }
-    if !row_in::<E, C>(db, id, visible_in::<E>(ctx, Action::Write).await?).await? {
+    if !row_in::<E, C>(db, id, visible_in::<E>(ctx, action).await?).await? {
         return Err(forbidden(E::POLICY_TYPE));
     }
     Ok(())
 }
 
-/// After a write, inside its transaction: the record as written must still be one the
-/// caller may change (a sales user cannot hand an account to someone else's ownership, a
-/// partner cannot move a row out of its own scope). An error rolls the write back.
-pub async fn check_still_writable<E: Scoped, C: ConnectionTrait>(
+/// After a create or update, inside its transaction: the record as written must still be
+/// in the caller's scope for `action` (a sales user cannot hand an account to someone
+/// else's ownership, a partner cannot move a row out of its own scope). An error rolls the
+/// write back.
+pub async fn check_still_in_scope<E: Scoped, C: ConnectionTrait>(
     ctx: &Context<'_>,
     db: &C,
     id: &str,
+    action: Action,
 ) -> ApiResult<()>
 where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
-    if row_in::<E, C>(db, id, visible_in::<E>(ctx, Action::Write).await?).await? {
+    if row_in::<E, C>(db, id, visible_in::<E>(ctx, action).await?).await? {
         Ok(())
     } else {
         Err(forbidden(E::POLICY_TYPE))
     }
 }
 
-/// Refuses a write to a type the caller may not write at all.
-pub async fn check_may_write(ctx: &Context<'_>, ty: &'static str) -> ApiResult<()> {
-    if may(ctx, ty, Action::Write).await? {
+/// Refuses `action` on a type the caller may not do it to at all.
+pub async fn check_may(ctx: &Context<'_>, ty: &'static str, action: Action) -> ApiResult<()> {
+    if may(ctx, ty, action).await? {
         Ok(())
     } else {
         Err(forbidden(ty))
@@ -324,6 +340,74 @@ pub fn forbidden(ty: &str) -> ApiError {
         ErrorCode::Forbidden,
         format!("you may not change this {ty} (or create one like it)"),
     )
+}
+
+/// The input fields `who` may set when it does `action` (create or update) to `ty`: the
+/// policy's field rules for every role it holds (the widest wins).
+pub async fn field_limit(who: &Principal, ty: &str, action: Action) -> ApiResult<FieldLimit> {
+    let Some(domain) = domain(who) else {
+        return Ok(FieldLimit::Only(Default::default()));
+    };
+    let policy = crm_policies::current().await.map_err(ApiError::internal)?;
+    Ok(FieldLimit::union(
+        who.roles
+            .iter()
+            .filter(|role| policy.decide(domain, role, ty, action).is_allowed())
+            .map(|role| policy.field_limit(domain, role, ty, action))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Refuses a create or update whose `input` argument sets a field the policy's field rules
+/// do not let the caller set, naming the first such field. The whole mutation is refused:
+/// nothing of it is kept. The fields are those the request sent (an explicit `null` that
+/// clears a field counts), read from the operation, not from the parsed input.
+pub async fn check_fields(ctx: &Context<'_>, ty: &'static str, action: Action) -> ApiResult<()> {
+    let fields = input_fields(ctx)?;
+    check_sets(ctx, ty, action, &fields).await
+}
+
+/// Refuses a create or update that sets one of `fields` the policy's field rules do not
+/// let the caller set (a mutation with its own arguments names the fields it changes).
+pub async fn check_sets(
+    ctx: &Context<'_>,
+    ty: &'static str,
+    action: Action,
+    fields: &[impl AsRef<str>],
+) -> ApiResult<()> {
+    let limit = field_limit(&Principal::of(ctx), ty, action).await?;
+    if limit == FieldLimit::Any {
+        return Ok(());
+    }
+    for field in fields {
+        let field = field.as_ref();
+        if !limit.allows(field) {
+            return Err(ApiError::denied_field(
+                ErrorCode::Forbidden,
+                &format!("input.{field}"),
+                format!("you may not set {field} of a {ty}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The fields the operation's `input` argument sets, as sent.
+fn input_fields(ctx: &Context<'_>) -> ApiResult<Vec<String>> {
+    let arguments = ctx
+        .field()
+        .arguments()
+        .map_err(|e| ApiError::validation("input", &e.message))?;
+    Ok(arguments
+        .into_iter()
+        .filter(|(name, _)| name.as_str() == "input")
+        .flat_map(|(_, value)| match value {
+            async_graphql::Value::Object(fields) => {
+                fields.keys().map(|k| k.to_string()).collect::<Vec<_>>()
+            }
+            _ => Vec::new(),
+        })
+        .collect())
 }
 
 /// The ids of the `E` rows the caller may act on with `action`, as a sub-query (for a

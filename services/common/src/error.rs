@@ -33,6 +33,8 @@ pub enum ApiError {
     Denied {
         code: ErrorCode,
         message: String,
+        /// The input field the refusal is about, when it is about one.
+        field: Option<String>,
     },
     Internal {
         reference: String,
@@ -51,6 +53,17 @@ impl ApiError {
         Self::Denied {
             code,
             message: message.into(),
+            field: None,
+        }
+    }
+
+    /// A refusal about one input field (a field the policy's field rules do not let the
+    /// caller set).
+    pub fn denied_field(code: ErrorCode, field: &str, message: impl Into<String>) -> Self {
+        Self::Denied {
+            code,
+            message: message.into(),
+            field: Some(field.to_owned()),
         }
     }
 
@@ -130,6 +143,9 @@ impl From<ApiError> for async_graphql::Error {
                 ApiError::Validation { field, .. } | ApiError::Duplicate { field } => {
                     ext.set("field", field.as_str())
                 }
+                ApiError::Denied {
+                    field: Some(field), ..
+                } => ext.set("field", field.as_str()),
                 ApiError::VersionConflict { current_version } => {
                     ext.set("currentVersion", *current_version)
                 }

@@ -328,9 +328,13 @@ macro_rules! record_object {
             async fn id(&self) -> async_graphql::ID {
                 async_graphql::ID(self.0.id.clone())
             }
-            /// The integrator's own id for this record, unique per type.
-            async fn external_id(&self) -> Option<&str> {
-                self.0.external_id.as_deref()
+            /// The integrator's own id for this record, unique per type within the
+            /// organisation that wrote it. A partner reads only its own organisation's.
+            async fn external_id(&self, ctx: &async_graphql::Context<'_>) -> Option<&str> {
+                let who = $crate::principal::Principal::of(ctx);
+                let shown = !$crate::access::is_partner(&who)
+                    || self.0.external_namespace == $crate::record::namespace_of(&who);
+                $crate::access::shown(shown, self.0.external_id.as_deref()).flatten()
             }
             /// Increases with every change; send it back with an update.
             async fn version(&self) -> i32 {
@@ -405,6 +409,17 @@ pub trait RecordInput<E: sea_orm::EntityTrait> {
         &self,
         ctx: &Context<'_>,
     ) -> impl std::future::Future<Output = ApiResult<()>> + Send;
+    /// Sets the fields that come from the caller, never from input: authorship and the
+    /// writer's organisation. Most types have none.
+    fn stamp(&self, model: &mut E::ActiveModel, who: &Principal, creating: bool) {
+        let _ = (model, who, creating);
+    }
+    /// [`apply`](Self::apply), then [`stamp`](Self::stamp): what every write sets.
+    fn write(&self, model: &mut E::ActiveModel, who: &Principal, creating: bool) -> ApiResult<()> {
+        self.apply(model, creating)?;
+        self.stamp(model, who, creating);
+        Ok(())
+    }
 }
 
 /// The list, single-fetch and write operations every record type has.
@@ -432,9 +447,12 @@ macro_rules! record_operations {
                 use $crate::graphql::RecordFilter;
                 let explicit = order_by.is_some();
                 let ordering = <$order>::ordering(order_by);
+                let who = $crate::principal::Principal::of(ctx);
                 let page = filter
                     .unwrap_or_default()
-                    .restrict(&$crate::principal::Principal::of(ctx), ordering.name)?
+                    .restrict(&who, ordering.name)?
+                    .within_reach(&who)
+                    .await?
                     .page(ctx, ordering, explicit, first, after)
                     .await?;
                 Ok(page.map($node).into())
@@ -464,20 +482,29 @@ macro_rules! record_operations {
                 input: $input,
                 external_id: Option<String>,
             ) -> async_graphql::Result<$node> {
-                use $crate::access::{self, Scoped};
+                use $crate::access::{self, Action, Scoped};
                 use $crate::graphql::RecordInput;
-                access::check_may_write(ctx, <$module::Entity as Scoped>::POLICY_TYPE).await?;
+                let ty = <$module::Entity as Scoped>::POLICY_TYPE;
+                access::check_may(ctx, ty, Action::Create).await?;
+                access::check_fields(ctx, ty, Action::Create).await?;
                 input.check_references(ctx).await?;
+                let who = $crate::principal::Principal::of(ctx);
                 let external_id = external_id
-                    .map(|v| $crate::domain::external_id("externalId", &v))
+                    .map(|v| $crate::record::ExternalKey::of(&who, "externalId", &v))
                     .transpose()?;
                 let txn = $crate::db::begin_write($crate::graphql::db(ctx)?).await?;
                 let model =
                     $crate::record::create::<$module::Entity, _>(&txn, external_id, |m, c| {
-                        input.apply(m, c)
+                        input.write(m, &who, c)
                     })
                     .await?;
-                access::check_still_writable::<$module::Entity, _>(ctx, &txn, &model.id).await?;
+                access::check_still_in_scope::<$module::Entity, _>(
+                    ctx,
+                    &txn,
+                    &model.id,
+                    Action::Create,
+                )
+                .await?;
                 $crate::db::commit(txn).await?;
                 Ok($node(model))
             }
@@ -491,19 +518,28 @@ macro_rules! record_operations {
                 version: i32,
                 input: $input,
             ) -> async_graphql::Result<$node> {
-                use $crate::access;
+                use $crate::access::{self, Action, Scoped};
                 use $crate::graphql::RecordInput;
-                access::check_may_write(ctx, <$module::Entity as access::Scoped>::POLICY_TYPE)
-                    .await?;
+                let ty = <$module::Entity as Scoped>::POLICY_TYPE;
+                access::check_may(ctx, ty, Action::Update).await?;
+                access::check_fields(ctx, ty, Action::Update).await?;
                 input.check_references(ctx).await?;
+                let who = $crate::principal::Principal::of(ctx);
                 let txn = $crate::db::begin_write($crate::graphql::db(ctx)?).await?;
-                access::check_writable::<$module::Entity, _>(ctx, &txn, &id).await?;
+                access::check_may_change::<$module::Entity, _>(ctx, &txn, &id, Action::Update)
+                    .await?;
                 let model =
                     $crate::record::update::<$module::Entity, _>(&txn, &id, version, |m, c| {
-                        input.apply(m, c)
+                        input.write(m, &who, c)
                     })
                     .await?;
-                access::check_still_writable::<$module::Entity, _>(ctx, &txn, &model.id).await?;
+                access::check_still_in_scope::<$module::Entity, _>(
+                    ctx,
+                    &txn,
+                    &model.id,
+                    Action::Update,
+                )
+                .await?;
                 $crate::db::commit(txn).await?;
                 Ok($node(model))
             }
@@ -516,24 +552,41 @@ macro_rules! record_operations {
                 external_id: String,
                 input: $input,
             ) -> async_graphql::Result<$node> {
-                use $crate::access;
+                use $crate::access::{self, Action, Scoped};
                 use $crate::graphql::RecordInput;
-                access::check_may_write(ctx, <$module::Entity as access::Scoped>::POLICY_TYPE)
-                    .await?;
+                let ty = <$module::Entity as Scoped>::POLICY_TYPE;
                 input.check_references(ctx).await?;
+                let who = $crate::principal::Principal::of(ctx);
                 let txn = $crate::db::begin_write($crate::graphql::db(ctx)?).await?;
-                let known = $crate::domain::external_id("externalId", &external_id)?;
-                if let Some(existing) =
-                    $crate::record::find_by_external_id::<$module::Entity, _>(&txn, &known).await?
-                {
-                    access::check_writable::<$module::Entity, _>(ctx, &txn, &existing.id).await?;
-                }
-                let model =
-                    $crate::record::upsert::<$module::Entity, _>(&txn, &external_id, |m, c| {
-                        input.apply(m, c)
-                    })
+                let known = $crate::record::ExternalKey::of(&who, "externalId", &external_id)?;
+                let action =
+                    match $crate::record::find_by_external_id::<$module::Entity, _>(&txn, &known)
+                        .await?
+                    {
+                        Some(existing) => {
+                            access::check_may(ctx, ty, Action::Update).await?;
+                            access::check_fields(ctx, ty, Action::Update).await?;
+                            access::check_may_change::<$module::Entity, _>(
+                                ctx,
+                                &txn,
+                                &existing.id,
+                                Action::Update,
+                            )
+                            .await?;
+                            Action::Update
+                        }
+                        None => {
+                            access::check_may(ctx, ty, Action::Create).await?;
+                            access::check_fields(ctx, ty, Action::Create).await?;
+                            Action::Create
+                        }
+                    };
+                let model = $crate::record::upsert::<$module::Entity, _>(&txn, &known, |m, c| {
+                    input.write(m, &who, c)
+                })
+                .await?;
+                access::check_still_in_scope::<$module::Entity, _>(ctx, &txn, &model.id, action)
                     .await?;
-                access::check_still_writable::<$module::Entity, _>(ctx, &txn, &model.id).await?;
                 $crate::db::commit(txn).await?;
                 Ok($node(model))
             }
@@ -545,11 +598,16 @@ macro_rules! record_operations {
                 id: async_graphql::ID,
                 version: i32,
             ) -> async_graphql::Result<$node> {
-                use $crate::access;
-                access::check_may_write(ctx, <$module::Entity as access::Scoped>::POLICY_TYPE)
-                    .await?;
+                use $crate::access::{self, Action, Scoped};
+                access::check_may(
+                    ctx,
+                    <$module::Entity as Scoped>::POLICY_TYPE,
+                    Action::Archive,
+                )
+                .await?;
                 let txn = $crate::db::begin_write($crate::graphql::db(ctx)?).await?;
-                access::check_writable::<$module::Entity, _>(ctx, &txn, &id).await?;
+                access::check_may_change::<$module::Entity, _>(ctx, &txn, &id, Action::Archive)
+                    .await?;
                 let model =
                     $crate::record::archive::<$module::Entity, _>(&txn, &id, version).await?;
                 $crate::db::commit(txn).await?;
@@ -574,6 +632,17 @@ where
     fn restrict(self, who: &Principal, ordering: &str) -> ApiResult<Self> {
         let _ = (who, ordering);
         Ok(self)
+    }
+
+    /// Narrows the parts of the filter that reach into child rows (an order's lines) to
+    /// the children `who` may read: rows must never be selected, counted or grouped by
+    /// child rows the caller cannot see. Filters without such parts keep the default.
+    fn within_reach(
+        self,
+        who: &Principal,
+    ) -> impl std::future::Future<Output = ApiResult<Self>> + Send {
+        let _ = who;
+        async move { Ok(self) }
     }
 
     /// One page in `ordering` (`explicit`: the client asked for that ordering, rather

@@ -59,6 +59,8 @@ pub struct Principal {
     pub policy_version: u64,
     /// The sign-in session, for a user signed in with a password.
     pub session_id: Option<String>,
+    /// Where an anonymous request came from (for the sign-in throttle).
+    pub source: Option<String>,
 }
 
 impl Principal {
@@ -77,6 +79,7 @@ impl Principal {
             roles: vec!["admin".into()],
             policy_version: 0,
             session_id: None,
+            source: None,
         }
     }
 
@@ -93,6 +96,7 @@ impl Principal {
             roles: caller.roles.clone(),
             policy_version: caller.policy_version,
             session_id: caller.session_id.clone(),
+            source: caller.source.clone(),
         }
     }
 
@@ -132,6 +136,7 @@ mod tests {
             roles: vec!["partner_admin".into()],
             policy_version: 7,
             session_id: None,
+            source: None,
         };
         let principal = Principal::from_caller(&caller);
         assert_eq!(principal.kind, PrincipalKind::Distributor);

@@ -32,8 +32,11 @@ where
     fn version(model: &Self::Model) -> i32;
     fn is_archived(model: &Self::Model) -> bool;
     /// A new active model with the common columns set and everything else unset.
-    fn new_active(id: String, external_id: Option<String>, now: DateTime<Utc>)
-    -> Self::ActiveModel;
+    fn new_active(
+        id: String,
+        external: Option<ExternalKey>,
+        now: DateTime<Utc>,
+    ) -> Self::ActiveModel;
     /// Marks the record archived.
     fn archive_active(now: DateTime<Utc>) -> Self::ActiveModel;
     /// The domain events that other services must learn about when a record goes from
@@ -75,13 +78,18 @@ macro_rules! record {
             }
             fn new_active(
                 id: String,
-                external_id: Option<String>,
+                external: Option<$crate::record::ExternalKey>,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> $module::ActiveModel {
                 use sea_orm::ActiveValue::Set;
+                let (external_namespace, external_id) = match external {
+                    Some(key) => (key.namespace, Some(key.id)),
+                    None => (String::new(), None),
+                };
                 $module::ActiveModel {
                     id: Set(id),
                     external_id: Set(external_id),
+                    external_namespace: Set(external_namespace),
                     version: Set(1),
                     created_at: Set(now),
                     updated_at: Set(now),
@@ -114,6 +122,31 @@ macro_rules! record {
             )?
         }
     };
+}
+
+/// An integrator's own id for a record, within the namespace of the organisation that
+/// wrote it (`external_namespace`: a partner's id, empty for the company and its keys). Two
+/// organisations may use the same id for different records; neither can learn of the
+/// other's through a duplicate or a look-up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExternalKey {
+    pub namespace: String,
+    pub id: String,
+}
+
+impl ExternalKey {
+    /// `value` (validated, as the input field `field`) in `who`'s namespace.
+    pub fn of(who: &crate::principal::Principal, field: &str, value: &str) -> ApiResult<Self> {
+        Ok(Self {
+            namespace: namespace_of(who).to_owned(),
+            id: crate::domain::external_id(field, value)?,
+        })
+    }
+}
+
+/// The external-id namespace of `who`: its partner's id, or empty for the company.
+pub fn namespace_of(who: &crate::principal::Principal) -> &str {
+    who.partner().unwrap_or_default()
 }
 
 fn id_is(id: &str) -> sea_orm::sea_query::SimpleExpr {
@@ -164,15 +197,17 @@ where
         .await?)
 }
 
+/// The record known by `key` in its namespace (never one of another organisation's).
 pub async fn find_by_external_id<E: Record, C: ConnectionTrait>(
     db: &C,
-    external_id: &str,
+    key: &ExternalKey,
 ) -> ApiResult<Option<E::Model>>
 where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
     Ok(E::find()
-        .filter(Expr::col("external_id").eq(external_id))
+        .filter(Expr::col("external_namespace").eq(key.namespace.as_str()))
+        .filter(Expr::col("external_id").eq(key.id.as_str()))
         .one(db)
         .await?)
 }
@@ -258,7 +293,7 @@ where
 /// Creates a record from `apply` on a fresh model, optionally under an external id.
 pub async fn create<E: Record, C: ConnectionTrait>(
     db: &C,
-    external_id: Option<String>,
+    external_id: Option<ExternalKey>,
     apply: impl Fn(&mut E::ActiveModel, bool) -> ApiResult<()>,
 ) -> ApiResult<E::Model>
 where
@@ -302,15 +337,14 @@ where
 /// input twice leaves one record at the same version: the second call changes nothing.
 pub async fn upsert<E: Record, C: ConnectionTrait>(
     db: &C,
-    external_id: &str,
+    external_id: &ExternalKey,
     apply: impl Fn(&mut E::ActiveModel, bool) -> ApiResult<()>,
 ) -> ApiResult<E::Model>
 where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
-    let external_id = crate::domain::external_id("externalId", external_id)?;
     for _attempt in 0..2 {
-        if let Some(existing) = find_by_external_id::<E, C>(db, &external_id).await? {
+        if let Some(existing) = find_by_external_id::<E, C>(db, external_id).await? {
             let mut model = existing.clone().into_active_model();
             apply(&mut model, false)?;
             if !model.is_changed() {

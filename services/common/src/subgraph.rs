@@ -107,6 +107,13 @@ pub struct ServiceSubgraph {
     pub app: fn(DatabaseConnection, SubgraphAuth) -> axum::Router,
 }
 
+impl ServiceSubgraph {
+    /// The relay that publishes this service's outbox to `bus`.
+    pub fn outbox_relay(&self, db: DatabaseConnection, bus: EventBus) -> Relay {
+        Relay::new(db, self.service, bus)
+    }
+}
+
 impl Subgraph for ServiceSubgraph {
     fn name(&self) -> &'static str {
         self.name
@@ -140,6 +147,6 @@ impl Subgraph for ServiceSubgraph {
         Box::pin(async move { Ok(app) })
     }
     fn relay(&self, db: DatabaseConnection, bus: EventBus) -> Option<Relay> {
-        Some(Relay::new(db, self.service, bus))
+        Some(self.outbox_relay(db, bus))
     }
 }

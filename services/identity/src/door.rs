@@ -31,6 +31,10 @@ impl Door for Authenticator {
     ) -> BoxFuture<'a, Result<Authenticated, Refusal>> {
         Box::pin(Authenticator::authenticate(self, authorization))
     }
+
+    fn anonymous_root_fields(&self) -> &'static [&'static str] {
+        &["signIn", "refreshSession", "redeemInvitation"]
+    }
 }
 
 pub struct Authenticator {
@@ -68,6 +72,16 @@ impl Authenticator {
                 .await
                 .map_err(unavailable)?
                 .ok_or(Refusal::InvalidToken("unknown, revoked or expired API key"))?;
+            if !self
+                .directory
+                .key_owner_may_grant(&key)
+                .await
+                .map_err(unavailable)?
+            {
+                return Err(Refusal::InvalidToken(
+                    "the key's owner may no longer grant it (disabled or without the role)",
+                ));
+            }
             // A key bound to a partner acts in that partner's policy domain: it reaches the
             // services as a user of the partner's kind would (a partner without users
             // yet has no known kind, and its key stays an integrator that sees nothing).
@@ -88,6 +102,7 @@ impl Authenticator {
                     roles: vec![key.role],
                     policy_version: crm_policies::current_version(),
                     session_id: None,
+                    source: None,
                 },
                 kind: CallerKind::Integrator,
             });

@@ -356,6 +356,7 @@ fn signed_in(principal: &Principal) -> ApiResult<()> {
 
 /// Whose API keys and invitations the caller manages: everyone's (an admin), one
 /// partner's (a partner admin), or none.
+#[derive(Clone)]
 enum ManagedScope {
     All,
     Partner(String),
@@ -568,7 +569,10 @@ impl DirectoryMutation {
             )
             .into());
         }
-        let opened = directory(ctx)?.sign_in(&email, &password).await?;
+        let source = Principal::of(ctx).source.clone();
+        let opened = directory(ctx)?
+            .sign_in(&email, &password, source.as_deref())
+            .await?;
         Ok(session(ctx, opened).await?)
     }
 
@@ -653,7 +657,7 @@ impl DirectoryMutation {
         let principal = Principal::of(ctx);
         let scope = managed_scope(&principal)?;
         let email = crm_service_common::domain::email("input.email", &input.email)?;
-        let (kind, partner_id) = match scope {
+        let (kind, partner_id) = match scope.clone() {
             ManagedScope::All => match input.partner_id {
                 None => ("internal", None),
                 Some(partner) => match input.kind {
@@ -688,6 +692,20 @@ impl DirectoryMutation {
             .unwrap_or(now + chrono::Duration::seconds(INVITATION_SECONDS));
         if expires_at <= now {
             return Err(ApiError::validation("input.expiresAt", "must be in the future").into());
+        }
+        // A user the inviter can list already is named as a duplicate; anyone else's
+        // address (staff, another partner's user) is invited like a new one, and that
+        // invitation is refused only when redeemed: the inviter learns nothing of them.
+        if let Some(existing) = directory.user_by_email(&email).await?
+            && match &scope {
+                ManagedScope::All => true,
+                ManagedScope::Partner(own) => existing.partner_id.as_deref() == Some(own.as_str()),
+            }
+        {
+            return Err(ApiError::Duplicate {
+                field: "input.email".into(),
+            }
+            .into());
         }
         let (row, token) = directory
             .invite(
@@ -774,6 +792,16 @@ impl DirectoryMutation {
             }
             .into());
         }
+        // A key acts for its owner and ends with it: it cannot revive or disable them.
+        if let Some(key) = directory.api_key(&who.subject).await?
+            && key.created_by == user.id
+        {
+            return Err(ApiError::denied(
+                ErrorCode::Forbidden,
+                "a key cannot change the user who owns it",
+            )
+            .into());
+        }
         Ok(DirectoryUser::from(
             &directory.set_disabled(&user.id, disabled).await?,
         ))
@@ -827,6 +855,31 @@ impl DirectoryMutation {
             return Err(ApiError::NotFound.into());
         }
         Ok(api_key(directory.revoke_api_key(&key.id).await?))
+    }
+
+    /// Makes the caller the owner of a key of an organisation it manages, so that the key
+    /// keeps working after its creator leaves or loses the right to grant it. A key is
+    /// owned by a person: keys cannot take keys over.
+    async fn take_over_api_key(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ApiKey> {
+        let who = Principal::of(ctx);
+        let scope = managed_scope(&who)?;
+        let directory = directory(ctx)?;
+        if directory.api_key(&who.subject).await?.is_some() {
+            return Err(ApiError::denied(
+                ErrorCode::Forbidden,
+                "a key cannot own keys; sign in as an admin to take one over",
+            )
+            .into());
+        }
+        let key = directory.api_key(&id).await?.ok_or(ApiError::NotFound)?;
+        if let ManagedScope::Partner(own) = scope
+            && key.partner_id.as_deref() != Some(own.as_str())
+        {
+            return Err(ApiError::NotFound.into());
+        }
+        Ok(api_key(
+            directory.take_over_api_key(&key.id, &who.subject).await?,
+        ))
     }
 }
 

@@ -182,6 +182,7 @@ pub mod user {
                 roles: self.role_list(),
                 policy_version: crm_policies::current_version(),
                 session_id,
+                source: None,
             }
         }
 

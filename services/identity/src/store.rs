@@ -58,6 +58,45 @@ pub mod session {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// A refresh token already traded for a new one: presented again, it ends its session.
+pub mod spent_refresh_token {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "spent_refresh_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub digest: String,
+        pub session_id: String,
+        pub spent_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Failed sign-ins of one source for one account (the key digests both).
+pub mod sign_in_throttle {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sign_in_throttles")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub failures: i32,
+        pub first_failure_at: DateTimeUtc,
+        pub retry_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod api_key {
     use sea_orm::entity::prelude::*;
 
@@ -152,11 +191,11 @@ pub mod signing_key {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// Failed sign-ins allowed per user within [`FAILURE_WINDOW_SECONDS`]; one more locks
-/// password sign-in for [`LOCK_SECONDS`].
-pub const MAX_FAILED_SIGN_INS: i32 = 5;
+/// Failed sign-ins one source may make for one account within [`FAILURE_WINDOW_SECONDS`]
+/// before each further attempt must wait: 1 s, then 2, 4, … up to [`MAX_DELAY_SECONDS`].
+pub const FREE_FAILURES: i32 = 5;
 pub const FAILURE_WINDOW_SECONDS: i64 = 15 * 60;
-pub const LOCK_SECONDS: i64 = 15 * 60;
+pub const MAX_DELAY_SECONDS: i64 = 15 * 60;
 /// How long a session (its refresh token) lasts without being refreshed.
 pub const SESSION_SECONDS: i64 = 14 * 24 * 3600;
 /// How long an access token lasts.
@@ -260,73 +299,117 @@ impl Directory {
             .map(|u| u.kind))
     }
 
-    /// Password sign-in. Unknown email and wrong password read the same; a disabled user
-    /// is told so only after the right password; too many failures lock sign-in for a
-    /// while (the right password included), without revealing whether the email exists.
-    pub async fn sign_in(&self, email: &str, password: &str) -> Result<Opened, ApiError> {
+    /// Password sign-in. Unknown email and wrong password read the same, in the same time
+    /// (an unknown email checks a dummy hash); a disabled user is told so only after the
+    /// right password. Failures slow down the source that makes them, per account: after
+    /// [`FREE_FAILURES`] in [`FAILURE_WINDOW_SECONDS`], each further attempt from that
+    /// source must wait twice as long as the last (up to [`MAX_DELAY_SECONDS`]). The
+    /// account is never locked: its owner, elsewhere, signs in as usual. The throttle is
+    /// keyed by the address typed, so an unknown email is throttled exactly like a known
+    /// one.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: &str,
+        source: Option<&str>,
+    ) -> Result<Opened, ApiError> {
         let wrong = || {
             ApiError::denied(
                 ErrorCode::InvalidCredentials,
                 "the email or the password is wrong",
             )
         };
-        let Some(user) = self.user_by_email(email).await? else {
-            // Spend the time a real check would, so timing does not reveal the address.
-            let _ = password_matches(password, DUMMY_HASH);
-            return Err(wrong());
-        };
-        let Some(credential) = credential::Entity::find_by_id(&user.id)
+        let now = self.now();
+        let email = email.trim().to_lowercase();
+        let key = digest(&format!("{email}\u{1f}{}", source.unwrap_or_default()));
+        let throttle = sign_in_throttle::Entity::find_by_id(&key)
             .one(&self.db)
             .await?
-        else {
-            let _ = password_matches(password, DUMMY_HASH);
-            return Err(wrong());
-        };
-        let now = self.now();
-        if let Some(until) = credential.locked_until.filter(|until| *until > now) {
+            // Failures outside the window are forgotten.
+            .filter(|t| (now - t.first_failure_at).num_seconds() < FAILURE_WINDOW_SECONDS);
+        if let Some(until) = throttle
+            .as_ref()
+            .and_then(|t| t.retry_at)
+            .filter(|at| *at > now)
+        {
             return Err(ApiError::denied(
                 ErrorCode::TooManyAttempts,
                 format!(
-                    "too many failed sign-ins; try again after {}",
+                    "too many failed sign-ins from here; try again after {}",
                     until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
                 ),
             ));
         }
-        if !password_matches(password, &credential.password_hash) {
-            let in_window = credential
-                .failures_since
-                .is_some_and(|since| (now - since).num_seconds() < FAILURE_WINDOW_SECONDS);
-            let (attempts, since) = if in_window {
-                (credential.failed_attempts + 1, credential.failures_since)
-            } else {
-                (1, Some(now))
-            };
-            let mut row = credential.into_active_model();
-            row.failed_attempts = Set(attempts);
-            row.failures_since = Set(since);
-            if attempts > MAX_FAILED_SIGN_INS {
-                row.locked_until = Set(Some(now + chrono::Duration::seconds(LOCK_SECONDS)));
-                tracing::warn!(user_id = %user.id, attempts, "password sign-in locked after repeated failures");
+        let user = self.user_by_email(&email).await?;
+        let credential = match &user {
+            Some(user) => {
+                credential::Entity::find_by_id(&user.id)
+                    .one(&self.db)
+                    .await?
             }
-            row.updated_at = Set(now);
-            row.update(&self.db).await?;
+            None => None,
+        };
+        // Spend the time a real check would whether or not the address is known.
+        let hash = credential
+            .as_ref()
+            .map_or(DUMMY_HASH, |c| c.password_hash.as_str());
+        let matches = password_matches(password, hash) && credential.is_some();
+        let (Some(user), true) = (user, matches) else {
+            self.count_failure(&key, throttle, now).await?;
             return Err(wrong());
-        }
+        };
         if user.disabled {
             return Err(ApiError::denied(
                 ErrorCode::AccountDisabled,
                 "this account is disabled",
             ));
         }
-        if credential.failed_attempts > 0 || credential.locked_until.is_some() {
-            let mut row = credential.into_active_model();
-            row.failed_attempts = Set(0);
-            row.failures_since = Set(None);
-            row.locked_until = Set(None);
-            row.updated_at = Set(now);
-            row.update(&self.db).await?;
+        if throttle.is_some() {
+            sign_in_throttle::Entity::delete_by_id(&key)
+                .exec(&self.db)
+                .await?;
         }
         self.open_session(user).await
+    }
+
+    /// Notes a failed sign-in for `key` (account and source) and sets when the next
+    /// attempt may come.
+    async fn count_failure(
+        &self,
+        key: &str,
+        current: Option<sign_in_throttle::Model>,
+        now: DateTime<Utc>,
+    ) -> Result<(), ApiError> {
+        let (failures, first) = match &current {
+            Some(t) => (t.failures + 1, t.first_failure_at),
+            None => (1, now),
+        };
+        let retry_at = (failures > FREE_FAILURES).then(|| {
+            let doublings = u32::try_from(failures - FREE_FAILURES - 1).unwrap_or(u32::MAX);
+            let delay = 1i64
+                .checked_shl(doublings.min(20))
+                .unwrap_or(MAX_DELAY_SECONDS)
+                .min(MAX_DELAY_SECONDS);
+            now + chrono::Duration::seconds(delay)
+        });
+        if failures == FREE_FAILURES + 1 {
+            tracing::warn!(
+                failures,
+                "sign-in failures from one source for one account: slowing it down"
+            );
+        }
+        let row = sign_in_throttle::ActiveModel {
+            key: Set(key.to_owned()),
+            failures: Set(failures),
+            first_failure_at: Set(first),
+            retry_at: Set(retry_at),
+        };
+        // Insert or replace (a stale row outside the window starts over).
+        sign_in_throttle::Entity::delete_by_id(key)
+            .exec(&self.db)
+            .await?;
+        row.insert(&self.db).await?;
+        Ok(())
     }
 
     async fn open_session(&self, user: user::Model) -> Result<Opened, ApiError> {
@@ -359,11 +442,21 @@ impl Directory {
             )
         };
         let now = self.now();
+        let presented = digest(refresh_token);
         let Some(session) = session::Entity::find()
-            .filter(session::Column::RefreshDigest.eq(digest(refresh_token)))
+            .filter(session::Column::RefreshDigest.eq(presented.as_str()))
             .one(&self.db)
             .await?
         else {
+            // A token already traded: someone holds a copy. The session and every token
+            // of it end, the legitimate holder's included (it signs in again).
+            if let Some(spent) = spent_refresh_token::Entity::find_by_id(&presented)
+                .one(&self.db)
+                .await?
+            {
+                tracing::warn!(session = %spent.session_id, "a spent refresh token was presented again: ending its session");
+                self.sign_out(&spent.session_id).await?;
+            }
             return Err(invalid());
         };
         if session.revoked_at.is_some() || session.expires_at <= now {
@@ -373,6 +466,13 @@ impl Directory {
             return Err(invalid());
         };
         let refresh_token = secret();
+        spent_refresh_token::ActiveModel {
+            digest: Set(presented),
+            session_id: Set(session.id.clone()),
+            spent_at: Set(now),
+        }
+        .insert(&self.db)
+        .await?;
         let mut row = session.into_active_model();
         row.refresh_digest = Set(digest(&refresh_token));
         row.expires_at = Set(now + chrono::Duration::seconds(SESSION_SECONDS));
@@ -461,6 +561,67 @@ impl Directory {
         Ok(Some(key))
     }
 
+    /// Whether `key`'s owner (its creator, or the admin who took it over) may still
+    /// grant it: an enabled user who manages keys of the key's organisation (an admin any;
+    /// a partner admin its own partner's). A key never holds more than its owner may give
+    /// now: when the owner is disabled or loses the role, the key stops.
+    pub async fn key_owner_may_grant(&self, key: &api_key::Model) -> Result<bool, ApiError> {
+        let Some(owner) = self.user(&key.created_by).await? else {
+            return Ok(false);
+        };
+        if owner.disabled {
+            return Ok(false);
+        }
+        let roles = owner.role_list();
+        Ok(match (owner.kind.as_str(), &key.partner_id) {
+            ("internal", _) => roles.iter().any(|r| r == "admin"),
+            (_, Some(partner)) => {
+                owner.partner_id.as_deref() == Some(partner.as_str())
+                    && roles.iter().any(|r| r == "partner_admin")
+            }
+            _ => false,
+        })
+    }
+
+    /// Makes `owner` the owner of `key` (another admin keeps it working after its creator
+    /// left). The caller checks that `owner` manages the key.
+    pub async fn take_over_api_key(
+        &self,
+        id: &str,
+        owner: &str,
+    ) -> Result<api_key::Model, ApiError> {
+        let found = self.api_key(id).await?.ok_or(ApiError::NotFound)?;
+        if found.revoked_at.is_some() {
+            return Err(ApiError::InvalidState {
+                message: "the key is revoked".into(),
+            });
+        }
+        let mut row = found.into_active_model();
+        row.created_by = Set(owner.to_owned());
+        Ok(row.update(&self.db).await?)
+    }
+
+    /// A session for a token printed on the command line (`crm token`): ended like any
+    /// other session (`crm token --revoke <session>`), it makes the token stop working.
+    pub async fn command_line_session(
+        &self,
+        user: &user::Model,
+        seconds: i64,
+    ) -> Result<session::Model, ApiError> {
+        let now = self.now();
+        Ok(session::ActiveModel {
+            id: Set(format!("ses_{}", uuid::Uuid::new_v4().simple())),
+            user_id: Set(user.id.clone()),
+            // No refresh token is ever handed out for it.
+            refresh_digest: Set(digest(&secret())),
+            created_at: Set(now),
+            expires_at: Set(now + chrono::Duration::seconds(seconds)),
+            revoked_at: Set(None),
+        }
+        .insert(&self.db)
+        .await?)
+    }
+
     pub async fn api_key(&self, id: &str) -> Result<Option<api_key::Model>, ApiError> {
         Ok(api_key::Entity::find_by_id(id).one(&self.db).await?)
     }
@@ -499,11 +660,6 @@ impl Directory {
         expires_at: DateTime<Utc>,
     ) -> Result<(invitation::Model, String), ApiError> {
         let email = email.trim().to_lowercase();
-        if self.user_by_email(&email).await?.is_some() {
-            return Err(ApiError::Duplicate {
-                field: "input.email".into(),
-            });
-        }
         let token = secret();
         let row = invitation::ActiveModel {
             id: Set(format!(
@@ -585,6 +741,15 @@ impl Directory {
             return Err(invalid());
         };
         if found.redeemed_at.is_some() || found.revoked_at.is_some() || found.expires_at <= now {
+            return Err(invalid());
+        }
+        // The address joined since (or belonged to someone the inviter could not see).
+        if user::Entity::find()
+            .filter(user::Column::Email.eq(found.email.as_str()))
+            .one(&txn)
+            .await?
+            .is_some()
+        {
             return Err(invalid());
         }
         let user_id = format!("usr_{}", &uuid::Uuid::new_v4().simple().to_string()[..16]);

@@ -107,6 +107,7 @@ async fn main() -> anyhow::Result<()> {
             updated_at,
             archived_at,
             external_id: sea_orm::ActiveValue::Set(None),
+            external_namespace: sea_orm::ActiveValue::Set(String::new()),
             title: sea_orm::ActiveValue::Set(text(&mut w, 5)),
             body: sea_orm::ActiveValue::Set(text(&mut w, body_words)),
             audiences: sea_orm::ActiveValue::Set("|PUBLIC|".into()),

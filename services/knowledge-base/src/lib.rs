@@ -15,7 +15,6 @@ pub mod seed;
 pub mod store;
 
 use anyhow::Context;
-use crm_service_common::events::{EventBus, Relay};
 use crm_service_common::http::service_router;
 use crm_service_common::internal_auth::SubgraphAuth;
 use crm_service_common::subgraph::{DemoRefs, DemoWorld, SeedCounts, ServiceSubgraph};
@@ -39,11 +38,6 @@ pub fn app(db: DatabaseConnection, auth: SubgraphAuth) -> axum::Router {
         graphql::prepare_request,
         auth,
     )
-}
-
-/// The relay that publishes this service's outbox to `bus`.
-pub fn relay(db: DatabaseConnection, bus: EventBus) -> Relay {
-    Relay::new(db, SERVICE, bus)
 }
 
 /// Applies the service's migrations.

@@ -137,6 +137,7 @@ pub async fn seed(
         articles.push(article::Model {
             id: id.unwrap(),
             external_id: None,
+            external_namespace: String::new(),
             version: version.unwrap(),
             created_at: created_at.unwrap(),
             updated_at: updated,

@@ -89,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
         started.elapsed(),
     );
 
-    let relay = crm_order_visibility::relay(db.clone(), bus.clone());
+    let relay = crm_order_visibility::subgraph().outbox_relay(db.clone(), bus.clone());
     let started = Instant::now();
     while relay
         .run_once()

@@ -154,6 +154,7 @@ pub async fn seed(
                 w.columns("prd", start);
             products.push(product::Model {
                 id: id.unwrap(),
+                external_namespace: String::new(),
                 external_id: external_id.unwrap(),
                 version: version.unwrap(),
                 created_at: created_at.unwrap(),
@@ -218,6 +219,7 @@ pub async fn seed(
                     created_at,
                     updated_at,
                     archived_at,
+                    external_namespace: Set(String::new()),
                     external_id: Set(None),
                     order_id: Set(order_id.clone()),
                     line_number: Set(Some(l + 1)),
@@ -231,6 +233,7 @@ pub async fn seed(
             let updated = created + Duration::days(w.rng.random_range(0..20));
             orders.push(order::Model {
                 id: order_id.clone(),
+                external_namespace: String::new(),
                 external_id: if n % 3 == 0 {
                     Some(format!("ERP-SO-{:05}-{}", n + 1, k + 1))
                 } else {
@@ -290,6 +293,7 @@ pub async fn seed(
                     created_at,
                     archived_at,
                     updated_at: Set(last),
+                    external_namespace: Set(String::new()),
                     external_id: Set(None),
                     order_id: Set(order_id.clone()),
                     carrier: Set(w.pick(CARRIERS).to_string()),

@@ -62,11 +62,25 @@ impl ApiFailure {
 #[derive(Clone)]
 pub struct Api {
     router: Router,
+    /// The browser's address, passed on for the operations a signed-out visitor sends
+    /// (the gateway throttles sign-in by account and address).
+    client: Option<crm_contract::ClientAddress>,
 }
 
 impl Api {
     pub fn new(router: Router) -> Self {
-        Self { router }
+        Self {
+            router,
+            client: None,
+        }
+    }
+
+    /// The same API, called on behalf of the browser at `client`.
+    pub fn for_client(&self, client: Option<crm_contract::ClientAddress>) -> Self {
+        Self {
+            router: self.router.clone(),
+            client,
+        }
     }
 
     /// Runs one operation as the holder of `bearer` and decodes `data` into `T`.
@@ -98,9 +112,12 @@ impl Api {
         if let Some(bearer) = bearer {
             request = request.header(header::AUTHORIZATION, format!("Bearer {bearer}"));
         }
-        let request = request
+        let mut request = request
             .body(Body::from(body))
             .map_err(|e| ApiFailure::Broken(format!("request not built: {e}")))?;
+        if let Some(client) = self.client {
+            request.extensions_mut().insert(client);
+        }
         let response = self
             .router
             .clone()

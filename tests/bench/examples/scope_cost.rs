@@ -25,6 +25,7 @@ fn caller(subject: &str, kind: &str, partner: Option<&str>, role: &str) -> Calle
         roles: vec![role.into()],
         policy_version: 0,
         session_id: None,
+        source: None,
     }
 }
 

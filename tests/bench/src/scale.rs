@@ -347,6 +347,7 @@ impl ScaleWorld {
         account::Model {
             id: self.account_id(n),
             external_id: n.is_multiple_of(4).then(|| format!("ERP-{:07}", n + 1)),
+            external_namespace: String::new(),
             version: 1,
             created_at: created,
             updated_at: created,
@@ -378,6 +379,7 @@ impl ScaleWorld {
         contact::Model {
             id: self.id("con", T_CONTACT, n),
             external_id: None,
+            external_namespace: String::new(),
             version: 1,
             created_at: created,
             updated_at: created,
@@ -417,6 +419,7 @@ impl ScaleWorld {
         product::Model {
             id: self.product_id(p),
             external_id: None,
+            external_namespace: String::new(),
             version: 1,
             created_at: epoch(),
             updated_at: epoch(),
@@ -455,6 +458,7 @@ impl ScaleWorld {
                 order_line::Model {
                     id: self.id("oln", T_ORDER ^ 0xFF, n * self.sizes.lines_per_order + k),
                     external_id: None,
+                    external_namespace: String::new(),
                     version: 1,
                     created_at: facts.created,
                     updated_at: facts.created,
@@ -489,6 +493,7 @@ impl ScaleWorld {
             .map(|(k, (partner_id, cause))| account_share::Model {
                 id: self.id("shr", T_ORDER ^ 0xAB, n * 8 + k),
                 external_id: None,
+                external_namespace: String::new(),
                 version: 1,
                 created_at: facts.created,
                 updated_at: facts.created,
@@ -507,6 +512,7 @@ impl ScaleWorld {
             number: format!("SO-{:08}", n + 1),
             id: order_id,
             external_id: None,
+            external_namespace: String::new(),
             version: 1,
             created_at: facts.created,
             updated_at: facts.created,
@@ -555,6 +561,7 @@ impl ScaleWorld {
                 product_ids: encode_set([product_id.clone()]),
                 id: id.clone(),
                 external_id: None,
+                external_namespace: String::new(),
                 version: 1,
                 created_at: created,
                 updated_at: created,
@@ -1076,6 +1083,7 @@ pub async fn load(dbs: &Databases, world: &ScaleWorld) -> anyhow::Result<LoadRep
                 (0..s.territories).map(|n| territory::Model {
                     id: w.territory_id(n),
                     external_id: None,
+                    external_namespace: String::new(),
                     version: 1,
                     created_at: epoch(),
                     updated_at: epoch(),
@@ -1092,6 +1100,7 @@ pub async fn load(dbs: &Databases, world: &ScaleWorld) -> anyhow::Result<LoadRep
                 ps.iter().enumerate().map(|(n, p)| partner::Model {
                     id: p.id.clone(),
                     external_id: None,
+                    external_namespace: String::new(),
                     version: 1,
                     created_at: epoch(),
                     updated_at: epoch(),

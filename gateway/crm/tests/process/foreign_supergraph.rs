@@ -565,6 +565,8 @@ async fn start_gateway(subgraphs: &[&Subgraph], keys: &KeyPair, dir: &std::path:
         .args(["gateway", "--supergraph"])
         .arg(&file)
         .args(["--listen", "127.0.0.1:0"])
+        // With no directory every caller is anonymous; the operator lets them introspect.
+        .args(["--introspection-for", "anonymous"])
         .env("NO_COLOR", "1")
         .env("RUST_LOG", "info")
         .env("CRM_GATEWAY_SIGNING_KEY", keys.private_base64())
@@ -608,19 +610,39 @@ fn calls(subgraph: &Subgraph) -> usize {
     subgraph.calls.load(Ordering::SeqCst)
 }
 
-#[tokio::test]
-async fn a_foreign_supergraph_is_served_feature_by_feature() {
+/// The three subgraphs and `crm gateway` serving their composition; each test starts its
+/// own, so the call counters it reads are its own.
+struct Library {
+    books: Subgraph,
+    films: Subgraph,
+    discovery: Subgraph,
+    gateway: Gateway,
+    _dir: tempfile::TempDir,
+}
+
+async fn library() -> Library {
     let keys = KeyPair::generate().expect("keys");
     let books = start_subgraph::<books::Query>("books", &keys).await;
     let films = start_subgraph::<films::Query>("films", &keys).await;
     let discovery = start_subgraph::<discovery::Query>("discovery", &keys).await;
     let dir = tempfile::tempdir().expect("temp dir");
     let gateway = start_gateway(&[&books, &films, &discovery], &keys, dir.path()).await;
+    Library {
+        books,
+        films,
+        discovery,
+        gateway,
+        _dir: dir,
+    }
+}
 
-    // A compound key (Warehouse by region and code, resolved in films from the key books
-    // gives), @requires (films prices shipping from the weight it gets from books), and
-    // __typename at every level.
-    let (status, body) = gateway
+#[tokio::test]
+async fn a_compound_key_and_requires_resolve_across_subgraphs() {
+    let library = library().await;
+    // Warehouse by region and code, resolved in films from the key books gives; films
+    // prices shipping from the weight it gets from books; __typename at every level.
+    let (status, body) = library
+        .gateway
         .post(
             "{ __typename books { __typename id isbn title pages shippingCents storedIn { __typename region code city } } }",
         )
@@ -640,10 +662,14 @@ async fn a_foreign_supergraph_is_served_feature_by_feature() {
             ]
         } })
     );
+}
 
-    // @provides: the reviewer's name comes with the review; books is not asked.
-    let before = calls(&books);
-    let (status, body) = gateway
+#[tokio::test]
+async fn a_provided_field_needs_no_entity_fetch() {
+    let library = library().await;
+    let before = calls(&library.books);
+    let (status, body) = library
+        .gateway
         .post("{ reviews { __typename id stars reviewer { __typename id name } } }")
         .await;
     assert_eq!(status, 200, "{body}");
@@ -655,14 +681,17 @@ async fn a_foreign_supergraph_is_served_feature_by_feature() {
             { "__typename": "Review", "id": "r3", "stars": 4, "reviewer": { "__typename": "Author", "id": "a1", "name": "Ada Brook" } },
         ] } })
     );
-    assert_eq!(
-        calls(&books),
-        before,
-        "a provided field needs no entity fetch"
-    );
-    // A field not provided does go to books, for the authors (one batched fetch).
-    let before = calls(&books);
-    let (_, body) = gateway.post("{ reviews { reviewer { name born } } }").await;
+    assert_eq!(calls(&library.books), before, "books is not asked");
+}
+
+#[tokio::test]
+async fn a_field_not_provided_is_fetched_in_one_batch() {
+    let library = library().await;
+    let before = calls(&library.books);
+    let (_, body) = library
+        .gateway
+        .post("{ reviews { reviewer { name born } } }")
+        .await;
     assert_eq!(
         body["data"]["reviews"],
         json!([
@@ -672,11 +701,19 @@ async fn a_foreign_supergraph_is_served_feature_by_feature() {
         ]),
         "{body}"
     );
-    assert_eq!(calls(&books) - before, 1, "entity fetches are batched");
+    assert_eq!(
+        calls(&library.books) - before,
+        1,
+        "entity fetches are batched"
+    );
+}
 
-    // @shareable: discovery answers a title by itself; books answers the same title.
-    let before = calls(&books);
-    let (_, from_discovery) = gateway
+#[tokio::test]
+async fn a_shareable_field_is_answered_by_either_subgraph() {
+    let library = library().await;
+    let before = calls(&library.books);
+    let (_, from_discovery) = library
+        .gateway
         .post("{ search(text: \"salt\") { __typename ... on Book { isbn title } } }")
         .await;
     assert_eq!(
@@ -684,19 +721,24 @@ async fn a_foreign_supergraph_is_served_feature_by_feature() {
         json!({ "data": { "search": [{ "__typename": "Book", "isbn": "978-2", "title": "Salt and Stone" }] } })
     );
     assert_eq!(
-        calls(&books),
+        calls(&library.books),
         before,
         "discovery answered the shareable title"
     );
-    let (_, from_books) = gateway.post("{ book(id: \"b2\") { title } }").await;
+    let (_, from_books) = library.gateway.post("{ book(id: \"b2\") { title } }").await;
     assert_eq!(
         from_books,
         json!({ "data": { "book": { "title": "Salt and Stone" } } })
     );
+}
 
-    // A union and an interface whose members live in different subgraphs; discovery knows
-    // books by ISBN and films by id, so this also resolves Book through its second key.
-    let (status, body) = gateway
+#[tokio::test]
+async fn a_union_and_an_interface_span_subgraphs_and_a_second_key() {
+    let library = library().await;
+    // Discovery knows books by ISBN and films by id, so this also resolves Book through
+    // its second key.
+    let (status, body) = library
+        .gateway
         .post(
             "{ featured { __typename title ... on Book { isbn pages } ... on Film { id minutes } }
                search(text: \"sea road\") { __typename ... on Book { id title pages } ... on Film { id title minutes } } }",
@@ -716,31 +758,43 @@ async fn a_foreign_supergraph_is_served_feature_by_feature() {
             ],
         } })
     );
+}
 
+#[tokio::test]
+async fn a_plan_the_pinned_planner_cannot_make_is_refused_with_a_code() {
+    let library = library().await;
     // A known limit of the pinned planner (hive-router-query-planner 2.10.11): a field
     // with @requires reached through an entity's *other* key (discovery knows the book by
     // ISBN, films needs its id and weight from books) cannot be planned. The gateway says
     // so with a code instead of failing; the same field from a root that has the id plans.
-    let (status, body) = gateway.post("{ reviews { book { shippingCents } } }").await;
+    let (status, body) = library
+        .gateway
+        .post("{ reviews { book { shippingCents } } }")
+        .await;
     assert_eq!(
         (status, body["errors"][0]["extensions"]["code"].as_str()),
         (400, Some("QUERY_PLANNING_FAILED")),
         "{body}"
     );
-    let (_, body) = gateway
+    let (_, body) = library
+        .gateway
         .post("{ book(id: \"b1\") { shippingCents reviews { stars } } }")
         .await;
     assert_eq!(
         body,
         json!({ "data": { "book": { "shippingCents": 1120, "reviews": [{ "stars": 5 }] } } })
     );
+}
 
-    // Nullable entities that fail to resolve: a book books never heard of comes back
-    // null without an error; a book whose record fails comes back null with the books
-    // subgraph's error; the other reviews are whole. async-graphql reports an entity's
-    // error without the entity's index (`["_entities", "pages"]`), so the gateway drops
-    // that unfollowable path and the error points at the list (`affectedPath`).
-    let (status, body) = gateway
+#[tokio::test]
+async fn entities_that_fail_to_resolve_come_back_null_and_the_rest_whole() {
+    let library = library().await;
+    // A book books never heard of comes back null without an error; a book whose record
+    // fails comes back null with the books subgraph's error. async-graphql reports an
+    // entity's error without the entity's index (`["_entities", "pages"]`), so the gateway
+    // drops that unfollowable path and the error points at the list (`affectedPath`).
+    let (status, body) = library
+        .gateway
         .post("{ reviews { id book { __typename isbn pages } } }")
         .await;
     assert_eq!(status, 200, "{body}");
@@ -765,9 +819,13 @@ async fn a_foreign_supergraph_is_served_feature_by_feature() {
         errors[0]["extensions"]["affectedPath"], "reviews.@.book",
         "{body}"
     );
+}
 
-    // The same failure at a root field: null, with the error's path.
-    let (_, body) = gateway
+#[tokio::test]
+async fn a_root_field_that_fails_comes_back_null_with_its_path() {
+    let library = library().await;
+    let (_, body) = library
+        .gateway
         .post("{ book(id: \"b-damaged\") { title pages } }")
         .await;
     assert_eq!(body["data"], json!({ "book": null }), "{body}");
@@ -776,15 +834,19 @@ async fn a_foreign_supergraph_is_served_feature_by_feature() {
         json!(["book", "pages"]),
         "{body}"
     );
+}
 
-    // @inaccessible: not queryable, not in the public schema, never suggested.
-    let (status, body) = gateway.post("{ books { internalCode } }").await;
+#[tokio::test]
+async fn an_inaccessible_field_is_not_queryable_listed_or_suggested() {
+    let library = library().await;
+    let (status, body) = library.gateway.post("{ books { internalCode } }").await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(
         body["errors"][0]["extensions"]["code"],
         "GRAPHQL_VALIDATION_FAILED"
     );
-    let (_, body) = gateway
+    let (_, body) = library
+        .gateway
         .post("{ __type(name: \"Book\") { fields { name } } }")
         .await;
     let fields: Vec<&str> = body["data"]["__type"]["fields"]
@@ -809,15 +871,22 @@ async fn a_foreign_supergraph_is_served_feature_by_feature() {
         ],
         "{body}"
     );
-    let (_, body) = gateway.post("{ books { internalCod } }").await;
+    let (_, body) = library.gateway.post("{ books { internalCod } }").await;
     assert!(
         !body.to_string().contains("internalCode"),
         "an inaccessible field is never suggested: {body}"
     );
+}
 
-    // Every subgraph call carried a token the gateway signed for that subgraph; a call
-    // without one is refused.
-    for subgraph in [&books, &films, &discovery] {
+#[tokio::test]
+async fn every_subgraph_call_carries_a_token_signed_for_that_subgraph() {
+    let library = library().await;
+    let (status, body) = library
+        .gateway
+        .post("{ books { shippingCents } featured { title } search(text: \"sea road\") { __typename } }")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    for subgraph in [&library.books, &library.films, &library.discovery] {
         assert!(calls(subgraph) > 0, "{} was called", subgraph.name);
         assert_eq!(
             subgraph.refused.load(Ordering::SeqCst),
@@ -827,10 +896,10 @@ async fn a_foreign_supergraph_is_served_feature_by_feature() {
         );
     }
     let direct = reqwest::Client::new()
-        .post(&books.url)
+        .post(&library.books.url)
         .json(&json!({ "query": "{ books { title } }" }))
         .send()
         .await
         .expect("send");
-    assert_eq!(direct.status(), 401);
+    assert_eq!(direct.status(), 401, "a call without a token is refused");
 }

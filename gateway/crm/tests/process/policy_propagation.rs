@@ -121,6 +121,7 @@ fn caller(subject: &str, role: &str) -> Caller {
         roles: vec![role.into()],
         policy_version: 0,
         session_id: None,
+        source: None,
     }
 }
 
@@ -405,6 +406,7 @@ async fn share_rows_follow_order_events_between_service_processes() {
         roles: vec!["partner_user".into()],
         policy_version: 0,
         session_id: None,
+        source: None,
     };
     let seen = || async {
         let token = keys.signer().mint("account", &as_supplier, "t");

@@ -42,6 +42,8 @@ use hive_router_plan_executor::projection::plan::FieldProjectionPlan;
 use hive_router_plan_executor::variables::collect_variables;
 use hive_router_query_planner::ast::normalization::normalize_operation;
 use hive_router_query_planner::ast::operation::OperationDefinition;
+use hive_router_query_planner::ast::selection_item::SelectionItem;
+use hive_router_query_planner::ast::selection_set::SelectionSet;
 use hive_router_query_planner::graph::PlannerOverrideContext;
 use hive_router_query_planner::planner::plan_nodes::{PlanNode, QueryPlan};
 use hive_router_query_planner::planner::query_plan::QUERY_PLAN_KIND;
@@ -88,8 +90,9 @@ pub struct Discovery {
 
 impl Default for Discovery {
     fn default() -> Self {
-        // Anonymous callers exist only until identity arrives (development and tests).
-        let staff = vec![CallerKind::Anonymous, CallerKind::Internal];
+        // The company's staff; integrators and partners by configuration. Anonymous callers
+        // of a gateway with a door reach only the sign-in operations anyway.
+        let staff = vec![CallerKind::Internal];
         Self {
             introspection: staff.clone(),
             suggestions: staff,
@@ -130,6 +133,10 @@ pub struct RequestContext<'a> {
     pub allow_mutations: bool,
     /// Decides introspection and suggestions (`EngineConfig::discovery`).
     pub caller: CallerKind,
+    /// For an anonymous caller, the root fields it may reach (the door's sign-in
+    /// operations); `None` when the gateway has no door (a foreign supergraph), where every
+    /// caller is anonymous and the discovery settings alone decide.
+    pub anonymous_root_fields: Option<&'a [&'static str]>,
 }
 
 /// The engine's answer: an HTTP status and a GraphQL JSON body.
@@ -166,6 +173,21 @@ struct Prepared {
     plan: Arc<QueryPlan>,
     /// The subgraphs the plan calls (tokens are minted for these only).
     services: Vec<String>,
+    /// The operation's root fields by name (through inline fragments), `__typename` and
+    /// introspection included.
+    root_fields: Vec<String>,
+}
+
+/// The field names of a root selection set, through inline fragments.
+fn root_field_names(selections: &SelectionSet, out: &mut Vec<String>) {
+    for item in &selections.items {
+        match item {
+            SelectionItem::Field(field) => out.push(field.name.clone()),
+            SelectionItem::InlineFragment(fragment) => root_field_names(&fragment.selections, out),
+            // Normalisation inlines named fragments; one left here is reached by name.
+            SelectionItem::FragmentSpread(name) => out.push(name.clone()),
+        }
+    }
 }
 
 pub struct Engine {
@@ -424,6 +446,19 @@ impl Engine {
                 vec!["mutations must be sent as POST".into()],
             );
         }
+        if context.caller == CallerKind::Anonymous
+            && let Some(allowed) = context.anonymous_root_fields
+            && prepared
+                .root_fields
+                .iter()
+                .any(|f| f != "__typename" && !allowed.contains(&f.as_str()))
+        {
+            return EngineResponse::refused(
+                401,
+                ErrorCode::Unauthenticated,
+                vec!["sign in first: without credentials only signing in is possible".into()],
+            );
+        }
         if prepared.operation_for_introspection.is_some()
             && !self
                 .config
@@ -628,6 +663,8 @@ impl Engine {
             .operation_kind
             .clone()
             .unwrap_or(OperationKind::Query);
+        let mut root_fields = Vec::new();
+        root_field_names(&operation.selection_set, &mut root_fields);
         let (root_type_name, projection_plan) =
             FieldProjectionPlan::from_operation(&operation, &self.supergraph.metadata);
         let root_type_name = root_type_name.to_string();
@@ -670,6 +707,7 @@ impl Engine {
             operation_name: normalized.operation_name,
             plan: Arc::new(plan),
             services,
+            root_fields,
         });
         if let Ok(mut plans) = self.plans.lock() {
             plans.insert(key, prepared.clone());

@@ -18,7 +18,7 @@ use serde_json::json;
 use super::engine::{Engine, GraphQLRequest, RequestContext};
 use super::metrics::Outcome;
 use crm_contract::internal_auth::Caller;
-use crm_contract::{Authenticated, Door, Refusal};
+use crm_contract::{Authenticated, ClientAddress, Door, Refusal};
 
 /// Settings of the door (each with a safe default).
 #[derive(Clone, Debug)]
@@ -34,6 +34,13 @@ pub struct DoorConfig {
     pub allow_get_queries: bool,
     /// Serve the GraphQL explorer (GraphiQL, vendored) at `/graphiql`: development only.
     pub explorer: bool,
+    /// The bearer token `/metrics` asks for. Without one, `/metrics` is not served: the
+    /// gateway's counters (refusals by code, latencies, plan-cache size) are not for every
+    /// caller of the public port.
+    pub metrics_token: Option<String>,
+    /// Proxies (load balancers) whose `X-Forwarded-For` names the client; the client
+    /// address is what the sign-in throttle counts by.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for DoorConfig {
@@ -43,6 +50,8 @@ impl Default for DoorConfig {
             request_timeout: Duration::from_secs(30),
             allow_get_queries: false,
             explorer: false,
+            metrics_token: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -104,6 +113,52 @@ pub fn router(
     } else {
         router
     }
+}
+
+/// `app` (the router, with the web UI when there is one) with every request's
+/// [`ClientAddress`] decided at the front: serve it with connect info.
+pub fn front_door(app: Router, trusted_proxies: Vec<std::net::IpAddr>) -> Router {
+    app.layer(axum::middleware::from_fn_with_state(
+        Arc::new(trusted_proxies),
+        client_address,
+    ))
+}
+
+/// Decides each request's [`ClientAddress`]: one set in process (the web UI passing its
+/// browser's) stays; otherwise the TCP peer, or, when the peer is a trusted proxy, the last
+/// address in `X-Forwarded-For` that is not one. Wrap the whole app with it (served with
+/// connect info) so that every handler reads the same answer.
+pub async fn client_address(
+    axum::extract::State(trusted): axum::extract::State<Arc<Vec<std::net::IpAddr>>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if request.extensions().get::<ClientAddress>().is_none() {
+        let peer = request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|axum::extract::ConnectInfo(addr)| addr.ip());
+        if let Some(peer) = peer {
+            let forwarded = request
+                .headers()
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+                .collect::<Vec<_>>();
+            let mut address = peer;
+            // Walk back from the nearest hop while it is one of ours.
+            for hop in forwarded.iter().rev() {
+                if !trusted.contains(&address) {
+                    break;
+                }
+                address = *hop;
+            }
+            request.extensions_mut().insert(ClientAddress(address));
+        }
+    }
+    next.run(request).await
 }
 
 /// The explorer's page and assets, vendored in `gateway/assets/graphiql` (no CDN).
@@ -171,6 +226,7 @@ fn request_id(headers: &HeaderMap) -> String {
 
 async fn get_graphql(
     State(server): State<Arc<Server>>,
+    client: Option<axum::Extension<ClientAddress>>,
     headers: HeaderMap,
     params: Result<
         axum::extract::Query<std::collections::HashMap<String, String>>,
@@ -228,11 +284,13 @@ async fn get_graphql(
     };
     // Mutations change data: never over GET, whatever the settings (the engine refuses
     // them once it knows the operation's kind).
-    run(&server, &headers, request, request_id, false).await
+    let client = client.map(|axum::Extension(address)| address);
+    run(&server, &headers, client, request, request_id, false).await
 }
 
 async fn post_graphql(
     State(server): State<Arc<Server>>,
+    client: Option<axum::Extension<ClientAddress>>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
@@ -282,7 +340,8 @@ async fn post_graphql(
             );
         }
     };
-    run(&server, &headers, request, request_id, true).await
+    let client = client.map(|axum::Extension(address)| address);
+    run(&server, &headers, client, request, request_id, true).await
 }
 
 /// Who calls: anonymous without credentials; refused (401, one message whatever the
@@ -341,6 +400,7 @@ async fn authenticate(
 async fn run(
     server: &Server,
     headers: &HeaderMap,
+    client: Option<ClientAddress>,
     request: GraphQLRequest,
     request_id: String,
     allow_mutations: bool,
@@ -353,13 +413,21 @@ async fn run(
     };
     let mint = server.mint.clone();
     let id_for_tokens = request_id.clone();
-    let caller = authenticated.caller.clone();
+    let mut caller = authenticated.caller.clone();
+    if authenticated.kind == crm_contract::CallerKind::Anonymous {
+        // Signing in is throttled per account and source: the identity service needs it.
+        caller.source = client.map(|ClientAddress(ip)| ip.to_string());
+    }
     let mint_token = move |subgraph: &str| mint(subgraph, &caller, &id_for_tokens);
     let context = RequestContext {
         request_id: &request_id,
         mint_token: &mint_token,
         allow_mutations,
         caller: authenticated.kind,
+        anonymous_root_fields: server
+            .authenticator
+            .as_ref()
+            .map(|door| door.anonymous_root_fields()),
     };
     let outcome = tokio::time::timeout(
         server.config.request_timeout,
@@ -464,8 +532,24 @@ fn too_large(server: &Server, request_id: &str) -> Response {
     )
 }
 
-/// Prometheus metrics.
-async fn metrics(State(server): State<Arc<Server>>) -> Response {
+/// Prometheus metrics, for the holder of the metrics token only (no token configured:
+/// not served, the same 404 as any unknown path). The token is compared in constant time.
+async fn metrics(State(server): State<Arc<Server>>, headers: HeaderMap) -> Response {
+    let Some(expected) = &server.config.metrics_token else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !crm_contract::secrets::same_secret(given, expected) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+        )
+            .into_response();
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         server.engine.metrics.render(server.engine.cached_plans()),

@@ -9,6 +9,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub external_id: Option<String>,
+    /// The organisation that wrote `external_id` (a partner id; empty: the company).
+    pub external_namespace: String,
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
@@ -21,6 +23,8 @@ pub struct Model {
     pub body: Option<String>,
     pub occurred_at: DateTimeUtc,
     pub author_user_id: Option<String>,
+    /// The partner whose user (or key) wrote it; none for the company's own.
+    pub author_partner_id: Option<String>,
     pub partner_visible: bool,
 }
 

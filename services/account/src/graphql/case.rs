@@ -60,8 +60,15 @@ record_object!(Case {
         let open = !matches!(self.0.status, CaseStatus::Resolved | CaseStatus::Closed);
         open && self.0.sla_due_at.is_some_and(|due| due < crm_service_common::clock::now())
     }
-    async fn owner_user_id(&self) -> Option<ID> {
-        self.0.owner_user_id.clone().map(ID)
+    /// The internal user who handles it: null for partners (internal users' ids are not
+    /// theirs to know).
+    async fn owner_user_id(&self, ctx: &Context<'_>) -> Option<ID> {
+        let who = crm_service_common::principal::Principal::of(ctx);
+        crm_service_common::access::shown(
+            !crm_service_common::access::is_partner(&who),
+            self.0.owner_user_id.clone().map(ID),
+        )
+        .flatten()
     }
 });
 
@@ -173,6 +180,18 @@ impl RecordInput<case::Entity> for CaseInput {
             ensure_exists::<partner::Entity>(ctx, "input.partnerId", id).await?;
         }
         Ok(())
+    }
+
+    /// A partner's case is its organisation's (staff name the partner in the input).
+    fn stamp(
+        &self,
+        m: &mut case::ActiveModel,
+        who: &crm_service_common::principal::Principal,
+        creating: bool,
+    ) {
+        if creating && let Some(own) = who.partner() {
+            set(&mut m.partner_id, Some(own.to_owned()));
+        }
     }
 }
 

@@ -65,6 +65,7 @@ impl DirectoryUser {
             roles: self.roles.clone(),
             policy_version: 0,
             session_id: None,
+            source: None,
         });
         Ok(explain_account(ctx, &user, &account_id).await?)
     }

@@ -16,6 +16,7 @@ use super::{
 use crate::domain::{Channel, Direction};
 use crate::entity::{account, contact, interaction};
 use crate::store::set;
+use crm_service_common::principal::Principal;
 
 #[derive(Clone)]
 pub struct Interaction(pub interaction::Model);
@@ -50,8 +51,14 @@ record_object!(Interaction {
     async fn occurred_at(&self) -> DateTime<Utc> {
         self.0.occurred_at
     }
-    async fn author_user_id(&self) -> Option<ID> {
-        self.0.author_user_id.clone().map(ID)
+    /// Who wrote it. Partners read it only for their own organisation's interactions
+    /// (internal users' ids are not theirs to know).
+    async fn author_user_id(&self, ctx: &Context<'_>) -> Option<ID> {
+        let who = Principal::of(ctx);
+        let shown = !crm_service_common::access::is_partner(&who)
+            || (self.0.author_partner_id.is_some()
+                && self.0.author_partner_id.as_deref() == who.partner());
+        crm_service_common::access::shown(shown, self.0.author_user_id.clone().map(ID)).flatten()
     }
     /// Whether partners who can see the account may read this interaction.
     async fn partner_visible(&self) -> bool {
@@ -111,7 +118,8 @@ pub struct InteractionInput {
     pub subject: Option<String>,
     pub body: MaybeUndefined<String>,
     pub occurred_at: Option<DateTime<Utc>>,
-    pub author_user_id: MaybeUndefined<ID>,
+    /// Staff only: whether partners who see the account may read it. A partner's own
+    /// interactions are always partner-visible.
     pub partner_visible: Option<bool>,
 }
 
@@ -140,9 +148,6 @@ impl RecordInput<interaction::Entity> for InteractionInput {
         if let Some(v) = required(creating, "input.occurredAt", &self.occurred_at)? {
             set(&mut m.occurred_at, *v);
         }
-        optional(&mut m.author_user_id, &self.author_user_id, |v| {
-            text("input.authorUserId", v, 64)
-        })?;
         match self.partner_visible {
             Some(v) => set(&mut m.partner_visible, v),
             None if creating => set(&mut m.partner_visible, false),
@@ -159,6 +164,18 @@ impl RecordInput<interaction::Entity> for InteractionInput {
             ensure_exists::<contact::Entity>(ctx, "input.contactId", id).await?;
         }
         Ok(())
+    }
+
+    /// The author is the writer, and so is the author's organisation; what a partner
+    /// writes, its partners may read.
+    fn stamp(&self, m: &mut interaction::ActiveModel, who: &Principal, creating: bool) {
+        if creating {
+            set(&mut m.author_user_id, Some(who.subject.to_string()));
+            set(&mut m.author_partner_id, who.partner().map(str::to_owned));
+            if who.partner().is_some() {
+                set(&mut m.partner_visible, true);
+            }
+        }
     }
 }
 

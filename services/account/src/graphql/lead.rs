@@ -224,14 +224,16 @@ impl LeadConversionMutation {
         #[graphql(default)] input: ConvertLeadInput,
     ) -> Result<ConvertLeadResult> {
         use crm_service_common::access;
-        for ty in ["Lead", "Account", "Contact", "Opportunity"] {
-            access::check_may_write(ctx, ty).await?;
+        use crm_service_common::access::Action;
+        access::check_may(ctx, "Lead", Action::Update).await?;
+        for ty in ["Account", "Contact", "Opportunity"] {
+            access::check_may(ctx, ty, Action::Create).await?;
         }
         if let Some(account_id) = &input.account_id {
             ensure_exists::<account::Entity>(ctx, "input.accountId", account_id).await?;
         }
         let txn = crm_service_common::db::begin_write(db(ctx)?).await?;
-        access::check_writable::<lead::Entity, _>(ctx, &txn, &id).await?;
+        access::check_may_change::<lead::Entity, _>(ctx, &txn, &id, Action::Update).await?;
         let current = store::get::<lead::Entity, _>(&txn, &id).await?;
         if current.version != version {
             return Err(ApiError::VersionConflict {
@@ -333,12 +335,20 @@ impl LeadConversionMutation {
         let lead = store::update_versioned::<lead::Entity, _>(&txn, &id, version, changes).await?;
         // What the conversion wrote must all be the caller's to change (a sales user converts
         // into accounts, contacts and opportunities it owns); otherwise nothing is kept.
-        access::check_still_writable::<lead::Entity, _>(ctx, &txn, &lead.id).await?;
-        access::check_still_writable::<account::Entity, _>(ctx, &txn, &account.id).await?;
-        access::check_still_writable::<contact::Entity, _>(ctx, &txn, &contact.id).await?;
+        access::check_still_in_scope::<lead::Entity, _>(ctx, &txn, &lead.id, Action::Update)
+            .await?;
+        access::check_still_in_scope::<account::Entity, _>(ctx, &txn, &account.id, Action::Update)
+            .await?;
+        access::check_still_in_scope::<contact::Entity, _>(ctx, &txn, &contact.id, Action::Create)
+            .await?;
         if let Some(opportunity) = &opportunity {
-            access::check_still_writable::<opportunity::Entity, _>(ctx, &txn, &opportunity.id)
-                .await?;
+            access::check_still_in_scope::<opportunity::Entity, _>(
+                ctx,
+                &txn,
+                &opportunity.id,
+                Action::Create,
+            )
+            .await?;
         }
         crm_service_common::db::commit(txn).await?;
         Ok(ConvertLeadResult {

@@ -185,8 +185,13 @@ impl PartnerTerritoryMutation {
             .into());
         }
         let txn = crm_service_common::db::begin_write(db).await?;
-        crm_service_common::access::check_writable::<partner::Entity, _>(ctx, &txn, &partner_id)
-            .await?;
+        crm_service_common::access::check_may_change::<partner::Entity, _>(
+            ctx,
+            &txn,
+            &partner_id,
+            crm_service_common::access::Action::Update,
+        )
+        .await?;
         // Bump the partner's version first: it fails on a stale version before any change.
         let changes = partner::ActiveModel {
             version: sea_orm::ActiveValue::NotSet,

@@ -141,7 +141,7 @@ impl AccountShareMutation {
         ctx: &Context<'_>,
         input: AccountShareInput,
     ) -> Result<AccountShare> {
-        access::check_may_write(ctx, "ShareGrant").await?;
+        access::check_may(ctx, "ShareGrant", access::Action::Create).await?;
         ensure_exists::<account::Entity>(ctx, "input.accountId", &input.account_id).await?;
         // The partner is named by an internal user, who may read every partner.
         ensure_exists::<partner::Entity>(ctx, "input.partnerId", &input.partner_id).await?;
@@ -163,7 +163,13 @@ impl AccountShareMutation {
         row.expires_at = sea_orm::ActiveValue::Set(input.expires_at);
         row.reason = sea_orm::ActiveValue::Set(reason);
         let model = store::insert::<account_share::Entity, _>(&txn, row).await?;
-        access::check_still_writable::<account_share::Entity, _>(ctx, &txn, &model.id).await?;
+        access::check_still_in_scope::<account_share::Entity, _>(
+            ctx,
+            &txn,
+            &model.id,
+            access::Action::Create,
+        )
+        .await?;
         crm_service_common::db::commit(txn).await?;
         tracing::info!(share = %model.id, account = %model.account_id, partner = %model.partner_id, by = %who.subject, "granted a manual account share");
         Ok(AccountShare(model))
@@ -177,9 +183,15 @@ impl AccountShareMutation {
         id: ID,
         version: i32,
     ) -> Result<AccountShare> {
-        access::check_may_write(ctx, "ShareGrant").await?;
+        access::check_may(ctx, "ShareGrant", access::Action::Archive).await?;
         let txn = crm_service_common::db::begin_write(db(ctx)?).await?;
-        access::check_writable::<account_share::Entity, _>(ctx, &txn, &id).await?;
+        access::check_may_change::<account_share::Entity, _>(
+            ctx,
+            &txn,
+            &id,
+            access::Action::Archive,
+        )
+        .await?;
         let current = store::get::<account_share::Entity, _>(&txn, &id).await?;
         if current.cause != Scope::ManualShare.name() {
             return Err(revoke_refused().into());

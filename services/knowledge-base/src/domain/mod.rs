@@ -117,6 +117,31 @@ impl SearchQuery {
             .join(" & ")
     }
 
+    /// How well one article matches, from its own text alone (no statistics over other
+    /// articles, which a reader may not see: a corpus-wide IDF would let the score of a
+    /// visible article count hidden drafts containing a word). Per word, the matches
+    /// (words starting with it, as the index matches prefixes) saturate (`tf / (tf + 1.2)`)
+    /// and are weighted by field: title 10, tags 4, body 1; scaled to an integer so that it
+    /// sorts and compares exactly in cursors.
+    pub fn local_score(&self, title: &str, tags: &str, body: &str) -> i64 {
+        let matches = |text: &str, word: &str| {
+            text.split(|c: char| !c.is_alphanumeric())
+                .filter(|t| !t.is_empty() && t.to_lowercase().starts_with(word))
+                .count() as f64
+        };
+        let saturated = |tf: f64| tf / (tf + 1.2);
+        let score: f64 = self
+            .words
+            .iter()
+            .map(|w| {
+                10.0 * saturated(matches(title, w))
+                    + 4.0 * saturated(matches(tags, w))
+                    + saturated(matches(body, w))
+            })
+            .sum();
+        (score * 1e9).round() as i64
+    }
+
     /// SQLite FTS5 MATCH text: every word, quoted, each also as a prefix (`"word"*`).
     pub fn to_fts5(&self) -> String {
         self.words

@@ -151,8 +151,7 @@ impl RecordFilter<article::Entity> for ArticleFilter {
                 )
                 .await?,
             );
-            let scores = store::relevance(db, &query).await?;
-            relevance_page(db, select, &scores, first, after).await
+            relevance_page(db, select, &query, first, after).await
         }
     }
 }
@@ -162,7 +161,7 @@ impl RecordFilter<article::Entity> for ArticleFilter {
 async fn relevance_page(
     db: &sea_orm::DatabaseConnection,
     select: Select<article::Entity>,
-    scores: &std::collections::HashMap<String, i64>,
+    query: &SearchQuery,
     first: Option<i32>,
     after: Option<String>,
 ) -> ApiResult<Page<article::Model>> {
@@ -182,6 +181,7 @@ async fn relevance_page(
         .into_tuple()
         .all(db)
         .await?;
+    let scores = store::relevance(db, query, &candidates).await?;
     let score = |id: &str| scores.get(id).copied().unwrap_or(i64::MIN);
     let mut ranked: Vec<(i64, String)> =
         candidates.into_iter().map(|id| (score(&id), id)).collect();

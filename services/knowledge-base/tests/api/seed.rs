@@ -2,6 +2,7 @@
 //! and status, linked to the products it is given.
 
 use crm_knowledge_base::seed::{ProductRef, seed};
+use sea_orm::QueryFilter;
 
 fn products() -> Vec<ProductRef> {
     (1..=9)
@@ -58,12 +59,22 @@ async fn the_same_seed_gives_the_same_articles_covering_every_audience_and_statu
         .await
         .expect("links");
     assert_eq!(links.len(), 2 * products().len());
-    let hits = crm_knowledge_base::store::relevance(
-        &a,
-        &crm_knowledge_base::domain::SearchQuery::parse(Some("widget troubleshooting"))
-            .expect("words"),
-    )
-    .await
-    .expect("search");
-    assert!(!hits.is_empty());
+    let query = crm_knowledge_base::domain::SearchQuery::parse(Some("widget troubleshooting"))
+        .expect("words");
+    let matching: Vec<String> = crm_knowledge_base::entity::article::Entity::find()
+        .filter(crm_knowledge_base::store::match_condition(
+            a.get_database_backend(),
+            &query,
+        ))
+        .all(&a)
+        .await
+        .expect("search")
+        .into_iter()
+        .map(|article| article.id)
+        .collect();
+    assert!(!matching.is_empty());
+    let hits = crm_knowledge_base::store::relevance(&a, &query, &matching)
+        .await
+        .expect("scores");
+    assert_eq!(hits.len(), matching.len(), "every match is scored");
 }

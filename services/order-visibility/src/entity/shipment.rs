@@ -8,6 +8,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub external_id: Option<String>,
+    /// The organisation that wrote `external_id` (a partner id; empty: the company).
+    pub external_namespace: String,
     pub version: i32,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

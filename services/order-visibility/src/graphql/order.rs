@@ -3,11 +3,11 @@
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 use chrono::{DateTime, Utc};
-use crm_service_common::access::{hidden_field, is_partner, is_supplier, shown};
+use crm_service_common::access::{Action, hidden_field, is_partner, is_supplier, shown, visible};
 use crm_service_common::domain::{Currency, Lifecycle, new_id, optional_text};
 use crm_service_common::principal::Principal;
 use crm_service_common::{ApiError, connection_types};
-use sea_orm::sea_query::{Expr, Query};
+use sea_orm::sea_query::{Condition, Expr, Query};
 use sea_orm::{ActiveValue, EntityTrait, ExprTrait, QueryFilter, Select};
 
 use super::order_line::{OrderLineConnection, OrderLineFilter, OrderLineOrder, list_order_lines};
@@ -116,9 +116,24 @@ pub struct OrderFilter {
     pub placed_before: Option<DateTime<Utc>>,
     #[graphql(default)]
     pub include_archived: bool,
+    /// The lines the caller may read, when a filter reaches into lines.
+    #[graphql(skip)]
+    pub visible_lines: Option<Condition>,
 }
 
 impl RecordFilter<order::Entity> for OrderFilter {
+    /// A supplier filtering by another supplier's product must match none of that
+    /// product's lines (it cannot see them), so it finds, counts and groups nothing.
+    async fn within_reach(mut self, who: &Principal) -> crm_service_common::ApiResult<Self> {
+        if self.supplier_partner_id.is_some() || self.product_id.is_some() {
+            self.visible_lines = Some(
+                visible::<order_line::Entity>(who, Action::Read, crm_service_common::access::now())
+                    .await?,
+            );
+        }
+        Ok(self)
+    }
+
     fn restrict(self, who: &Principal, ordering: &str) -> crm_service_common::ApiResult<Self> {
         if is_supplier(who) && ordering == "Total" {
             return Err(hidden_field("orderBy.field"));
@@ -144,11 +159,13 @@ impl RecordFilter<order::Entity> for OrderFilter {
                 .to_owned();
             s = s.filter(Expr::col(C::Id).in_subquery(lines_with(
                 Expr::col(order_line::Column::ProductId).in_subquery(products),
+                self.visible_lines.clone(),
             )));
         }
         if let Some(product_id) = self.product_id {
             s = s.filter(Expr::col(C::Id).in_subquery(lines_with(
                 Expr::col(order_line::Column::ProductId).eq(product_id.0),
+                self.visible_lines.clone(),
             )));
         }
         if let Some(v) = self.placed_after {
@@ -161,14 +178,22 @@ impl RecordFilter<order::Entity> for OrderFilter {
     }
 }
 
-/// The ids of orders with a (not archived) line matching `condition`.
-fn lines_with(condition: sea_orm::sea_query::SimpleExpr) -> sea_orm::sea_query::SelectStatement {
-    Query::select()
+/// The ids of orders with a (not archived) line matching `condition`, among the lines in
+/// `visible` (the caller's, when given; `within_reach` always gives them for a list).
+fn lines_with(
+    condition: sea_orm::sea_query::SimpleExpr,
+    visible: Option<Condition>,
+) -> sea_orm::sea_query::SelectStatement {
+    let mut lines = Query::select()
         .column(order_line::Column::OrderId)
         .from(order_line::Entity)
         .and_where(condition)
         .and_where(Expr::col(order_line::Column::ArchivedAt).is_null())
-        .to_owned()
+        .to_owned();
+    if let Some(visible) = visible {
+        lines.cond_where(visible);
+    }
+    lines
 }
 
 /// Fields of an order. On create, `accountId` and `currency` are required; `number` is

@@ -183,7 +183,11 @@ impl ShipmentStatusMutation {
         let note = optional_text("note", note.as_deref(), 1_000)?;
         let occurred_at = occurred_at.unwrap_or_else(store::now);
         let txn = begin_write(db(ctx)?).await?;
-        crm_service_common::access::check_writable::<shipment::Entity, _>(ctx, &txn, &id).await?;
+        {
+            use crm_service_common::access::{self, Action};
+            access::check_sets(ctx, "Shipment", Action::Update, &["status"]).await?;
+            access::check_may_change::<shipment::Entity, _>(ctx, &txn, &id, Action::Update).await?;
+        }
         let before = store::get::<shipment::Entity, _>(&txn, &id).await?;
         if before.version != version {
             return Err(ApiError::VersionConflict {

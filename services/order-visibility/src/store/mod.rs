@@ -10,14 +10,14 @@ use crm_service_common::events::{NewEvent, outbox};
 pub use crm_service_common::record::*;
 use crm_service_common::{ApiError, ApiResult, record};
 use sea_orm::ExprTrait;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::{Value, json};
 
 use crate::domain::{LineStatus, OrderStatus, ShipmentStatus};
 use crate::entity::*;
 
-record!(product, "prd");
+record!(product, "prd", after_write = product_written);
 record!(order, "ord", after_write = order_written);
 record!(order_line, "oln", after_write = line_written);
 record!(shipment, "shp", after_write = shipment_written);
@@ -54,6 +54,42 @@ pub async fn order_written<C: ConnectionTrait>(
         vec![NewEvent::new(ORDER_AGGREGATE, &after.id, kind, snapshot)],
     )
     .await
+}
+
+/// After a product moved to another supplier: every order with a line of it publishes
+/// `order.changed`, so that the shares its suppliers hold follow (the old supplier stops
+/// seeing accounts it saw only through this product, the new one starts).
+pub async fn product_written<C: ConnectionTrait>(
+    db: &C,
+    before: Option<&product::Model>,
+    after: &product::Model,
+) -> ApiResult<()> {
+    if before.is_none_or(|b| b.supplier_partner_id == after.supplier_partner_id) {
+        return Ok(());
+    }
+    let orders = Query::select()
+        .distinct()
+        .column(order_line::Column::OrderId)
+        .from(order_line::Entity)
+        .and_where(Expr::col(order_line::Column::ProductId).eq(after.id.clone()))
+        .and_where(Expr::col(order_line::Column::ArchivedAt).is_null())
+        .to_owned();
+    let orders = order::Entity::find()
+        .filter(Expr::col(order::Column::Id).in_subquery(orders))
+        .order_by_asc(order::Column::Id)
+        .all(db)
+        .await?;
+    let mut events = Vec::with_capacity(orders.len());
+    for order in &orders {
+        let snapshot = order_snapshot(db, order).await?;
+        events.push(NewEvent::new(
+            ORDER_AGGREGATE,
+            &order.id,
+            "order.changed",
+            snapshot,
+        ));
+    }
+    outbox::append(db, events).await
 }
 
 /// After a line changed: its order must be open and in the same currency; the order's

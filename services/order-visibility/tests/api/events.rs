@@ -136,7 +136,7 @@ async fn an_event_is_recorded_if_and_only_if_the_business_write_commits() {
 async fn the_relay_publishes_each_order_in_commit_order_with_dense_positions() {
     let app = spawn().await;
     let bus = bus().await;
-    let relay = crm_order_visibility::relay(app.db.clone(), bus.clone());
+    let relay = crm_order_visibility::subgraph().outbox_relay(app.db.clone(), bus.clone());
     let a = create_order(&app, "acc_a").await;
     let b = create_order(&app, "acc_b").await;
     let mut products = Vec::new();
@@ -253,7 +253,7 @@ async fn a_consumer_that_stops_mid_stream_resumes_without_losing_or_repeating_ev
     // The consumer's own database (with its checkpoint table) and its effects table.
     let (consumer_db, _dir) = consumer_database("consumer").await;
     let bus = bus().await;
-    let relay = crm_order_visibility::relay(app.db.clone(), bus.clone());
+    let relay = crm_order_visibility::subgraph().outbox_relay(app.db.clone(), bus.clone());
     for n in 0..10 {
         create_order(&app, &format!("acc_{n}")).await;
     }
@@ -358,7 +358,9 @@ async fn a_running_relay_and_consumer_deliver_new_orders_within_moments() {
     let app = spawn().await;
     let (consumer_db, _dir) = consumer_database("consumer").await;
     let bus = bus().await;
-    let _relay = crm_order_visibility::relay(app.db.clone(), bus.clone()).spawn();
+    let _relay = crm_order_visibility::subgraph()
+        .outbox_relay(app.db.clone(), bus.clone())
+        .spawn();
     let consumer = Consumer::new(
         "live",
         crm_order_visibility::SERVICE,

@@ -106,6 +106,7 @@ fn safe_next(next: &str) -> Option<String> {
 
 pub async fn sign_in(
     State(web): State<Arc<Web>>,
+    client: Option<axum::Extension<crm_contract::ClientAddress>>,
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
@@ -155,6 +156,7 @@ pub async fn sign_in(
     );
     let answer = web
         .api
+        .for_client(client.map(|axum::Extension(address)| address))
         .run::<Data>(
             None,
             &query,

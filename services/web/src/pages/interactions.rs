@@ -95,15 +95,19 @@ pub async fn log<S: Side>(
     }
     let internal = ctx.area == Area::App;
     let notes = form.body.trim();
-    let input = json!({
+    let mut input = json!({
         "accountId": id,
         "channel": form.channel,
         "direction": form.direction,
         "subject": form.subject.trim(),
         "body": (!notes.is_empty()).then_some(notes),
         "occurredAt": crm_contract::clock::SystemClock.now().to_rfc3339(),
-        "partnerVisible": !internal || form.partner_visible,
     });
+    // Staff choose; the API makes a partner's own interactions partner-visible (the field
+    // is not one a partner may set).
+    if internal {
+        input["partnerVisible"] = json!(form.partner_visible);
+    }
     match ctx
         .api::<Value>(
             "mutation($input: InteractionInput!) { createInteraction(input: $input) { id } }",

@@ -6,6 +6,7 @@ mod access_hostile;
 mod all_in_one;
 mod browser;
 mod identity;
+mod noninterference;
 mod side_channels;
 mod web;
 mod writes;

@@ -1,0 +1,652 @@
+//! Noninterference: for a partner persona P, two systems hold worlds that are identical in
+//! everything P may see and differ in what P may not (extra accounts, orders, lines,
+//! shipments, contacts and interactions P cannot see, staff-only interactions on accounts it
+//! does see, internal articles full of the words it searches for, external ids it will probe
+//! with). The same generated operations, reads and writes, run as P against both; every
+//! answer (data, counts, grouped counts, cursors once decoded, error codes and messages) must
+//! be equal once ids are renamed to the labels the world script gave them.
+//!
+//! The seed is printed, and `NONINTERFERENCE_SEED` replays it; `NONINTERFERENCE_OPS` raises
+//! the number of operations per persona (1,000 by default).
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use crm_e2e::gateway_as;
+use crm_e2e::world::{Rng, StaffedSystem, user};
+use serde_json::{Value, json};
+
+/// Which partner the operations run as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    Supplier,
+    Distributor,
+}
+
+/// One system under test, with the ids its world script made, by label.
+struct Side {
+    staffed: StaffedSystem,
+    /// Label → id in this system (a label of a record this side lacks maps to an id that
+    /// exists nowhere, so a probe with it asks for a missing record).
+    ids: BTreeMap<String, String>,
+    token: String,
+}
+
+impl Side {
+    async fn admin(&self, query: &str, variables: Value) -> Value {
+        self.staffed.api.as_admin(query, variables).await
+    }
+
+    /// Creates with `mutation` and records the new id under `label`.
+    async fn create(&mut self, label: &str, mutation: &str, input_type: &str, input: Value) {
+        let (id, _) = self.staffed.api.create(mutation, input_type, input).await;
+        self.ids.insert(label.to_owned(), id);
+    }
+
+    fn id(&self, label: &str) -> String {
+        self.ids
+            .get(label)
+            .cloned()
+            .unwrap_or_else(|| format!("zzz_{label}_missing"))
+    }
+
+    async fn ask(&self, query: &str, variables: Value) -> Value {
+        let (status, mut body) = gateway_as(
+            &self.staffed.api.client,
+            &self.staffed.api.url,
+            Some(&self.token),
+            query,
+            variables,
+        )
+        .await;
+        body["status"] = json!(status);
+        body
+    }
+}
+
+/// Builds the world script on `side`: the shared part from `shared` (the same on both sides),
+/// and, when `hidden` is given, the part `who` may not see, interleaved with it.
+async fn build(side: &mut Side, who: Who, shared: &mut Rng, hidden: Option<&mut Rng>) {
+    let mut hidden = hidden;
+    for t in 0..2 {
+        side.create(
+            &format!("t{t}"),
+            "createTerritory",
+            "TerritoryInput",
+            json!({ "code": format!("NI-T{t}"), "name": format!("Territory {t}") }),
+        )
+        .await;
+    }
+    for (label, kind, covers) in [
+        ("s1", "SUPPLIER", None),
+        ("s2", "SUPPLIER", None),
+        ("d1", "DISTRIBUTOR", Some("t0")),
+        ("d2", "DISTRIBUTOR", Some("t1")),
+    ] {
+        let data = side
+            .admin(
+                "mutation($input: PartnerInput!) { createPartner(input: $input) { id version } }",
+                json!({ "input": { "name": format!("Partner {label}"), "kind": kind, "tier": "GOLD" } }),
+            )
+            .await;
+        let id = data["createPartner"]["id"].as_str().expect("id").to_owned();
+        if let Some(territory) = covers {
+            side.admin(
+                "mutation($p: ID!, $v: Int!, $t: [ID!]!) { setPartnerTerritories(partnerId: $p, version: $v, territoryIds: $t) { id } }",
+                json!({ "p": id, "v": data["createPartner"]["version"], "t": [side.id(territory)] }),
+            )
+            .await;
+        }
+        side.ids.insert(label.to_owned(), id);
+    }
+    for (label, supplier) in [("p1a", "s1"), ("p1b", "s1"), ("p2a", "s2"), ("p2b", "s2")] {
+        let supplier = side.id(supplier);
+        side.create(
+            label,
+            "createProduct",
+            "ProductInput",
+            json!({ "sku": format!("NI-{label}"), "name": format!("Product {label}"),
+                    "supplierPartnerId": supplier, "unitPrice": "12.50", "currency": "EUR" }),
+        )
+        .await;
+    }
+    // What P does not see, in the partner's terms: for a distributor, accounts outside its
+    // territory whose orders others fulfil; for a supplier, accounts and orders holding only
+    // the other supplier's products. Either way, staff-only interactions everywhere.
+    let (hidden_territory, hidden_products, hidden_distributor) = match who {
+        Who::Distributor => (Some("t1"), ["p1a", "p2b"], Some("d2")),
+        Who::Supplier => (None, ["p2a", "p2b"], Some("d1")),
+    };
+    let tiers = ["STRATEGIC", "KEY", "STANDARD"];
+    let stages = ["PROSPECT", "CUSTOMER", "CHURNED"];
+    let segments = ["SMB", "MID_MARKET", "ENTERPRISE"];
+    for a in 0..6 {
+        let territory = match shared.below(3) {
+            0 => Some(side.id("t0")),
+            1 => Some(side.id("t1")),
+            _ => None,
+        };
+        let label = format!("a{a}");
+        side.create(
+            &label,
+            "createAccount",
+            "AccountInput",
+            json!({ "name": format!("Account {a} Åström"), "segment": shared.pick(&segments),
+                    "tier": shared.pick(&tiers), "lifecycleStage": shared.pick(&stages),
+                    "territoryId": territory, "domain": format!("a{a}.example"),
+                    "internalNote": format!("note {a}") }),
+        )
+        .await;
+        let account = side.id(&label);
+        for c in 0..=shared.below(2) {
+            let consent = shared.chance(50);
+            side.create(
+                &format!("c{a}x{c}"),
+                "createContact",
+                "ContactInput",
+                json!({ "accountId": account, "firstName": "Ann", "lastName": format!("Contact {a}-{c}"),
+                        "email": format!("c{a}x{c}@example.com"),
+                        "consents": [{ "purpose": "PARTNER_SHARING", "channel": "EMAIL", "granted": consent }] }),
+            )
+            .await;
+        }
+        let visible = shared.chance(60);
+        side.create(
+            &format!("i{a}"),
+            "createInteraction",
+            "InteractionInput",
+            json!({ "accountId": account, "channel": "PHONE", "direction": "OUTBOUND",
+                    "subject": format!("Call {a}"), "body": format!("Notes of call {a}"),
+                    "occurredAt": format!("2026-11-01T10:{a:02}:00Z"), "partnerVisible": visible }),
+        )
+        .await;
+        if let Some(rng) = hidden.as_deref_mut() {
+            hidden_records(
+                side,
+                rng,
+                a,
+                &account,
+                hidden_territory,
+                hidden_products,
+                hidden_distributor,
+            )
+            .await;
+        }
+    }
+    let products = ["p1a", "p1b", "p2a", "p2b"];
+    for o in 0..8 {
+        let account = side.id(&format!("a{}", shared.below(6)));
+        let distributor = match shared.below(3) {
+            0 => Some(side.id("d1")),
+            1 => Some(side.id("d2")),
+            _ => None,
+        };
+        let label = format!("o{o}");
+        side.create(
+            &label,
+            "createOrder",
+            "OrderInput",
+            json!({ "number": format!("SO-NI-{o}"), "accountId": account, "currency": "EUR",
+                    "fulfillingDistributorId": distributor, "internalNote": format!("order note {o}") }),
+        )
+        .await;
+        let order = side.id(&label);
+        for l in 0..=shared.below(3) {
+            let product = side.id(*shared.pick(&products));
+            side.create(
+                &format!("l{o}x{l}"),
+                "createOrderLine",
+                "OrderLineInput",
+                json!({ "orderId": order, "productId": product, "quantity": 1 + shared.below(9),
+                        "unitPrice": format!("{}.00", 5 + shared.below(40)), "currency": "EUR" }),
+            )
+            .await;
+        }
+        if shared.chance(60) {
+            side.create(
+                &format!("h{o}"),
+                "createShipment",
+                "ShipmentInput",
+                json!({ "orderId": order, "carrier": format!("Carrier {o}") }),
+            )
+            .await;
+        }
+    }
+    for (n, audience) in ["SUPPLIER", "DISTRIBUTOR", "PUBLIC"]
+        .into_iter()
+        .enumerate()
+    {
+        side.create(
+            &format!("k{n}"),
+            "createArticle",
+            "ArticleInput",
+            json!({ "title": format!("Firmware guide {n}"), "status": "PUBLISHED",
+                    "body": "firmware ".repeat(n + 1), "audiences": [audience], "tags": ["guide"] }),
+        )
+        .await;
+    }
+    if let Some(rng) = hidden {
+        for n in 0..1 + rng.below(4) {
+            side.create(
+                &format!("hk{n}"),
+                "createArticle",
+                "ArticleInput",
+                json!({ "title": format!("Firmware firmware internal {n}"), "body": "firmware firmware firmware",
+                        "audiences": ["INTERNAL"], "tags": ["firmware"] }),
+            )
+            .await;
+        }
+    }
+}
+
+/// The records of one round that the persona may not see (labels start with `x`).
+async fn hidden_records(
+    side: &mut Side,
+    rng: &mut Rng,
+    round: usize,
+    visible_account: &str,
+    territory: Option<&str>,
+    products: [&str; 2],
+    distributor: Option<&str>,
+) {
+    // A staff-only interaction on an account the persona may see, with an external id the
+    // persona will probe with.
+    let data = side
+        .admin(
+            "mutation($x: String!, $input: InteractionInput!) { upsertInteraction(externalId: $x, input: $input) { id } }",
+            json!({ "x": format!("EXT-{round}"), "input": { "accountId": visible_account, "channel": "EMAIL",
+                    "direction": "INBOUND", "subject": format!("Staff only {round}"), "body": "firmware",
+                    "occurredAt": "2026-11-02T10:00:00Z", "partnerVisible": false } }),
+        )
+        .await;
+    side.ids.insert(
+        format!("xi{round}"),
+        data["upsertInteraction"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned(),
+    );
+    if !rng.chance(70) {
+        return;
+    }
+    let label = format!("xa{round}");
+    let territory = territory.map(|t| side.id(t));
+    side.create(
+        &label,
+        "createAccount",
+        "AccountInput",
+        json!({ "name": format!("Hidden {round} Ærø"), "segment": "SMB", "tier": "STRATEGIC",
+                "lifecycleStage": "CUSTOMER", "territoryId": territory,
+                "domain": format!("hidden{round}.example") }),
+    )
+    .await;
+    let account = side.id(&label);
+    side.create(
+        &format!("xc{round}"),
+        "createContact",
+        "ContactInput",
+        json!({ "accountId": account, "firstName": "Hal", "lastName": format!("Hidden {round}"),
+                "email": format!("hidden{round}@example.com"),
+                "consents": [{ "purpose": "PARTNER_SHARING", "channel": "EMAIL", "granted": true }] }),
+    )
+    .await;
+    let distributor = distributor.map(|d| side.id(d));
+    side.create(
+        &format!("xo{round}"),
+        "createOrder",
+        "OrderInput",
+        json!({ "number": format!("SO-HID-{round}"), "accountId": account, "currency": "EUR",
+                "fulfillingDistributorId": distributor }),
+    )
+    .await;
+    let order = side.id(&format!("xo{round}"));
+    let product = side.id(products[rng.below(2)]);
+    side.create(
+        &format!("xl{round}"),
+        "createOrderLine",
+        "OrderLineInput",
+        json!({ "orderId": order, "productId": product, "quantity": 1 + rng.below(1000),
+                "unitPrice": "999.00", "currency": "EUR" }),
+    )
+    .await;
+    side.create(
+        &format!("xh{round}"),
+        "createShipment",
+        "ShipmentInput",
+        json!({ "orderId": order, "carrier": format!("Hidden carrier {round}") }),
+    )
+    .await;
+}
+
+/// One generated operation, and what it runs with on a side.
+struct Operation {
+    name: &'static str,
+    query: String,
+    /// Variables by label: a string `@label` becomes that label's id on each side.
+    variables: Value,
+}
+
+fn resolve(side: &Side, value: &Value) -> Value {
+    match value {
+        Value::String(s) if s.starts_with('@') => json!(side.id(&s[1..])),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), resolve(side, v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|v| resolve(side, v)).collect()),
+        other => other.clone(),
+    }
+}
+
+const ACCOUNT_LIST: &str = "query($f: AccountFilter, $after: String) { accounts(first: 3, after: $after, filter: $f) { totalCount nodes { id name segment tier lifecycleStage domain externalId } pageInfo { hasNextPage endCursor } } }";
+
+/// The `n`th operation. Records it writes get distinct times (`n` seconds apart), so that
+/// lists ordered by time never fall back to their random ids to break a tie.
+fn operation(rng: &mut Rng, n: usize, who: Who, labels: &[String]) -> Operation {
+    let at = (chrono::DateTime::parse_from_rfc3339("2026-11-03T00:00:00Z").expect("time")
+        + chrono::Duration::seconds(n as i64))
+    .to_rfc3339();
+    let any = |rng: &mut Rng, prefix: &[&str]| {
+        let matching: Vec<&String> = labels
+            .iter()
+            .filter(|l| {
+                prefix.iter().any(|p| {
+                    l.starts_with(p) && l[p.len()..].starts_with(|c: char| c.is_ascii_digit())
+                })
+            })
+            .collect();
+        match matching.is_empty() {
+            true => "@none".to_owned(),
+            false => format!("@{}", rng.pick(&matching)),
+        }
+    };
+    let op = |name, query: &str, variables| Operation {
+        name,
+        query: query.to_owned(),
+        variables,
+    };
+    let supplier_products = ["@p1a", "@p1b", "@p2a", "@p2b", "@s1", "@s2"];
+    match rng.below(14) {
+        0 => op(
+            "accounts",
+            ACCOUNT_LIST,
+            json!({ "f": { "text": rng.pick(&["account", "hidden", "å", "ærø", "a1"]) } }),
+        ),
+        1 => op(
+            "accounts by segment",
+            ACCOUNT_LIST,
+            json!({ "f": { "segment": rng.pick(&["SMB", "ENTERPRISE"]) } }),
+        ),
+        2 => op(
+            "account with children",
+            "query($id: ID!) { account(id: $id) { id name contacts { totalCount nodes { id lastName email } } interactions { totalCount nodes { id subject body authorUserId } } orders { totalCount statusCounts { value count } nodes { id number } } } }",
+            json!({ "id": any(rng, &["a", "xa"]) }),
+        ),
+        3 => {
+            let filter = match rng.below(4) {
+                0 => json!({ "productId": rng.pick(&supplier_products[..4]) }),
+                1 => json!({ "supplierPartnerId": rng.pick(&supplier_products[4..]) }),
+                2 => json!({ "accountId": any(rng, &["a", "xa"]) }),
+                _ => json!({ "text": "so-" }),
+            };
+            op(
+                "orders filtered",
+                "query($f: OrderFilter) { orders(first: 20, filter: $f) { totalCount statusCounts { value count } nodes { id number status total { amount } lines { totalCount nodes { id quantity status unitPrice { amount } } } shipments { nodes { id carrier trackingNumber status } } } } }",
+                json!({ "f": filter }),
+            )
+        }
+        4 => op(
+            "order",
+            "query($id: ID!) { order(id: $id) { id number internalNote account { name } lines { nodes { id productId } } } }",
+            json!({ "id": any(rng, &["o", "xo"]) }),
+        ),
+        5 => op(
+            "records by id",
+            "query($l: ID!, $s: ID!, $i: ID!, $c: ID!) { orderLine(id: $l) { id status quantity } shipment(id: $s) { id carrier } interaction(id: $i) { id subject body externalId } contact(id: $c) { id lastName email } }",
+            json!({ "l": any(rng, &["l", "xl"]), "s": any(rng, &["h", "xh"]), "i": any(rng, &["i", "xi"]), "c": any(rng, &["c", "xc"]) }),
+        ),
+        6 => op(
+            "contacts",
+            "query($t: String) { contacts(first: 10, filter: { text: $t }) { totalCount nodes { id lastName email } } }",
+            json!({ "t": rng.pick(&["contact", "hidden", "ann", "hal"]) }),
+        ),
+        7 => op(
+            "interactions",
+            "{ interactions(first: 20) { totalCount nodes { id subject body externalId authorUserId } } }",
+            json!({}),
+        ),
+        8 => op(
+            "search",
+            "query($after: String) { articles(first: 2, after: $after, filter: { text: \"firmware\" }) { totalCount edges { cursor node { id title } } } }",
+            json!({}),
+        ),
+        9 => op(
+            "lines",
+            "query($p: ID) { orderLines(first: 20, filter: { productId: $p }) { totalCount nodes { id status quantity } } }",
+            json!({ "p": rng.pick(&supplier_products[..4]) }),
+        ),
+        10 => op(
+            "shipments",
+            "{ shipments(first: 20) { totalCount nodes { id carrier status trackingNumber } } }",
+            json!({}),
+        ),
+        // Writes: what the persona may change, and probes at what it may not.
+        _ => match who {
+            Who::Distributor => match rng.below(3) {
+                0 => op(
+                    "log interaction",
+                    "mutation($a: ID!, $at: DateTime!) { createInteraction(input: { accountId: $a, channel: CHAT, direction: INBOUND, subject: \"Chat\", occurredAt: $at }) { id subject } }",
+                    json!({ "a": any(rng, &["a", "xa"]), "at": at }),
+                ),
+                1 => op(
+                    "upsert with an external id",
+                    "mutation($x: String!, $a: ID!, $at: DateTime!) { upsertInteraction(externalId: $x, input: { accountId: $a, channel: CHAT, direction: INBOUND, subject: \"Synced\", occurredAt: $at }) { id externalId subject } }",
+                    json!({ "x": format!("EXT-{}", rng.below(8)), "a": any(rng, &["a"]), "at": at }),
+                ),
+                _ => op(
+                    "track a shipment",
+                    "mutation($s: ID!, $t: String!) { updateShipment(id: $s, version: 1, input: { trackingNumber: $t }) { id trackingNumber version } }",
+                    json!({ "s": any(rng, &["h", "xh"]), "t": format!("TRK-{}", rng.below(100)) }),
+                ),
+            },
+            Who::Supplier => match rng.below(2) {
+                0 => op(
+                    "confirm a line",
+                    "mutation($l: ID!) { updateOrderLine(id: $l, version: 1, input: { status: CONFIRMED }) { id status version } }",
+                    json!({ "l": any(rng, &["l", "xl"]) }),
+                ),
+                _ => op(
+                    "change a line's quantity",
+                    "mutation($l: ID!) { updateOrderLine(id: $l, version: 1, input: { quantity: 99 }) { id } }",
+                    json!({ "l": any(rng, &["l", "xl"]) }),
+                ),
+            },
+        },
+    }
+}
+
+/// `value` with every id of `side` replaced by its label (ids made during the run, such as
+/// the persona's own interactions, by the order they first appear: `new1`, `new2`, …) and
+/// every cursor decoded, its id renamed and a time key blanked (creation times differ).
+fn normalise(
+    value: &Value,
+    ids: &BTreeMap<String, String>,
+    fresh: &mut BTreeMap<String, String>,
+) -> Value {
+    let rename = |s: &str, fresh: &mut BTreeMap<String, String>| -> String {
+        if let Some(label) = ids.get(s) {
+            return label.clone();
+        }
+        let looks_like_id = s.len() > 4
+            && s.as_bytes()[3] == b'_'
+            && s[..3].chars().all(|c| c.is_ascii_lowercase())
+            && s[4..].chars().all(|c| c.is_ascii_alphanumeric());
+        if looks_like_id {
+            let next = format!("new{}", fresh.len() + 1);
+            return fresh.entry(s.to_owned()).or_insert(next).clone();
+        }
+        s.to_owned()
+    };
+    match value {
+        Value::String(s) => {
+            if let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(s)
+                && let Ok(mut cursor) = serde_json::from_slice::<Value>(&bytes)
+                && cursor.get("ordering").is_some()
+            {
+                if let Some(id) = cursor["id"].as_str() {
+                    cursor["id"] = json!(rename(id, fresh));
+                }
+                if cursor["key"]
+                    .as_object()
+                    .and_then(|k| k.values().next())
+                    .and_then(Value::as_str)
+                    .is_some_and(|k| chrono::DateTime::parse_from_rfc3339(k).is_ok())
+                {
+                    cursor["key"] = json!("<time>");
+                }
+                return json!({ "cursor": cursor });
+            }
+            json!(rename(s, fresh))
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), normalise(v, ids, fresh)))
+                .collect(),
+        ),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| normalise(v, ids, fresh)).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+async fn noninterference(who: Who) {
+    let seed = std::env::var("NONINTERFERENCE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| chrono::Utc::now().timestamp_micros() as u64 | 1);
+    let operations: usize = std::env::var("NONINTERFERENCE_OPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000);
+    println!(
+        "noninterference {who:?}: seed {seed} (NONINTERFERENCE_SEED replays it), {operations} operations"
+    );
+    let mut sides = Vec::new();
+    for with_hidden in [false, true] {
+        let staffed = StaffedSystem::start().await;
+        let mut side = Side {
+            staffed,
+            ids: BTreeMap::new(),
+            token: String::new(),
+        };
+        let mut shared = Rng(seed);
+        let mut hidden = Rng(seed ^ 0x9e37_79b9_7f4a_7c15);
+        build(
+            &mut side,
+            who,
+            &mut shared,
+            with_hidden.then_some(&mut hidden),
+        )
+        .await;
+        let (persona, kind) = match who {
+            Who::Supplier => ("s1", "supplier"),
+            Who::Distributor => ("d1", "distributor"),
+        };
+        let user_id = format!("usr_ni_{persona}");
+        crm_identity::seed(
+            &side.staffed.system.databases.identity,
+            &[user(&user_id, kind, Some(side.id(persona)), "partner_user")],
+        )
+        .await
+        .expect("the persona");
+        side.staffed
+            .system
+            .settle_shares(std::time::Duration::from_secs(30))
+            .await
+            .expect("shares settle");
+        side.token = side.staffed.token(&user_id);
+        sides.push(side);
+    }
+    // Labels of the world with the hidden part: probes may name records one side lacks.
+    let labels: Vec<String> = sides[1].ids.keys().cloned().collect();
+    let mut rng = Rng(seed ^ 0x5555);
+    let mut fresh = [BTreeMap::new(), BTreeMap::new()];
+    let mut cursors: BTreeMap<&'static str, [Value; 2]> = BTreeMap::new();
+    let mut by_outcome: BTreeMap<String, usize> = BTreeMap::new();
+    for n in 0..operations {
+        let op = operation(&mut rng, n, who, &labels);
+        let mut answers = Vec::new();
+        for (s, side) in sides.iter().enumerate() {
+            let mut variables = resolve(side, &op.variables);
+            // A paging operation continues from its own side's last cursor.
+            if op.query.contains("$after")
+                && continues_page(n)
+                && let Some(after) = cursors.get(op.name).map(|c| c[s].clone())
+                && !after.is_null()
+            {
+                variables["after"] = after;
+            }
+            let body = side.ask(&op.query, variables).await;
+            let ids: BTreeMap<String, String> = side
+                .ids
+                .iter()
+                .map(|(l, id)| (id.clone(), l.clone()))
+                .collect();
+            if let Some(end) = page_end(&body) {
+                cursors.entry(op.name).or_insert([Value::Null, Value::Null])[s] = end;
+            }
+            answers.push(normalise(&body, &ids, &mut fresh[s]));
+        }
+        assert_eq!(
+            answers[0], answers[1],
+            "operation {n} ({}) differs with hidden records present (seed {seed}):\n{}\n{}",
+            op.name, op.query, op.variables
+        );
+        let outcome = match answers[0]["errors"][0]["extensions"]["code"].as_str() {
+            Some(code) => format!("{}: {code}", op.name),
+            None => format!("{}: ok", op.name),
+        };
+        *by_outcome.entry(outcome).or_default() += 1;
+    }
+    crm_e2e::report(
+        &format!("noninterference_{who:?}"),
+        &format!(
+            "noninterference as a {who:?} (seed {seed}): {operations} operation pairs equal; by operation and outcome: {by_outcome:?}\n"
+        ),
+    );
+    for side in sides {
+        side.staffed.finish().await;
+    }
+}
+
+/// Every other paging operation continues a page (deterministic, the same on both sides).
+fn continues_page(n: usize) -> bool {
+    n % 2 == 1
+}
+
+/// The cursor to continue a list answer from, if it has one.
+fn page_end(body: &Value) -> Option<Value> {
+    let data = body.get("data")?.as_object()?;
+    let list = data.values().next()?;
+    list.get("pageInfo")
+        .and_then(|p| p.get("endCursor"))
+        .cloned()
+        .or_else(|| {
+            list.get("edges")
+                .and_then(Value::as_array)
+                .and_then(|e| e.last())
+                .map(|e| e["cursor"].clone())
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supplier_learns_nothing_of_what_it_may_not_see() {
+    noninterference(Who::Supplier).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_distributor_learns_nothing_of_what_it_may_not_see() {
+    noninterference(Who::Distributor).await;
+}

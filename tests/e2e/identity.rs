@@ -399,8 +399,8 @@ async fn sign_in_delays_grow_and_end_with_the_clock_and_key_expiry_follows_it() 
     for _ in 0..crm_identity::store::FREE_FAILURES {
         assert_eq!(attempt("guess").await, Some("INVALID_CREDENTIALS"));
     }
-    // Each failure past the free ones doubles the wait: 1 s, 2 s, 4 s.
-    for wait in [1, 2, 4] {
+    // Each failure past the free ones doubles the wait: 30 s, 60 s, 120 s.
+    for wait in [30, 60, 120] {
         assert_eq!(attempt("guess").await, Some("INVALID_CREDENTIALS"));
         assert_eq!(attempt(DEMO_PASSWORD).await, Some("TOO_MANY_ATTEMPTS"));
         clock.advance(wait - 1);

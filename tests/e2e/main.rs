@@ -9,4 +9,5 @@ mod identity;
 mod noninterference;
 mod side_channels;
 mod web;
+mod write_matrix;
 mod writes;

@@ -6,7 +6,8 @@
 //! answer (data, counts, grouped counts, cursors once decoded, error codes and messages) must
 //! be equal once ids are renamed to the labels the world script gave them.
 //!
-//! The seed is printed, and `NONINTERFERENCE_SEED` replays it; `NONINTERFERENCE_OPS` raises
+//! The seed is in every failure message and in the test report (`.ci/run` prints it), and
+//! `NONINTERFERENCE_SEED` replays it; `NONINTERFERENCE_OPS` raises
 //! the number of operations per persona (1,000 by default).
 
 use std::collections::BTreeMap;
@@ -192,7 +193,8 @@ async fn build(side: &mut Side, who: Who, shared: &mut Rng, hidden: Option<&mut 
         .await;
         let order = side.id(&label);
         for l in 0..=shared.below(3) {
-            let product = side.id(*shared.pick(&products));
+            let product: &&str = shared.pick(&products);
+            let product = side.id(product);
             side.create(
                 &format!("l{o}x{l}"),
                 "createOrderLine",
@@ -530,9 +532,6 @@ async fn noninterference(who: Who) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1_000);
-    println!(
-        "noninterference {who:?}: seed {seed} (NONINTERFERENCE_SEED replays it), {operations} operations"
-    );
     let mut sides = Vec::new();
     for with_hidden in [false, true] {
         let staffed = StaffedSystem::start().await;

@@ -555,7 +555,6 @@ macro_rules! record_operations {
                 use $crate::access::{self, Action, Scoped};
                 use $crate::graphql::RecordInput;
                 let ty = <$module::Entity as Scoped>::POLICY_TYPE;
-                input.check_references(ctx).await?;
                 let who = $crate::principal::Principal::of(ctx);
                 let txn = $crate::db::begin_write($crate::graphql::db(ctx)?).await?;
                 let known = $crate::record::ExternalKey::of(&who, "externalId", &external_id)?;
@@ -581,6 +580,9 @@ macro_rules! record_operations {
                             Action::Create
                         }
                     };
+                // References are checked once the caller may write at all (as for create
+                // and update), so a caller without the right learns nothing from them.
+                input.check_references(ctx).await?;
                 let model = $crate::record::upsert::<$module::Entity, _>(&txn, &known, |m, c| {
                     input.write(m, &who, c)
                 })

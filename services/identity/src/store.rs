@@ -192,8 +192,10 @@ pub mod signing_key {
 }
 
 /// Failed sign-ins one source may make for one account within [`FAILURE_WINDOW_SECONDS`]
-/// before each further attempt must wait: 1 s, then 2, 4, … up to [`MAX_DELAY_SECONDS`].
+/// before each further attempt must wait: [`FIRST_DELAY_SECONDS`], then twice as long each
+/// time, up to [`MAX_DELAY_SECONDS`].
 pub const FREE_FAILURES: i32 = 5;
+pub const FIRST_DELAY_SECONDS: i64 = 30;
 pub const FAILURE_WINDOW_SECONDS: i64 = 15 * 60;
 pub const MAX_DELAY_SECONDS: i64 = 15 * 60;
 /// How long a session (its refresh token) lasts without being refreshed.
@@ -303,7 +305,8 @@ impl Directory {
     /// (an unknown email checks a dummy hash); a disabled user is told so only after the
     /// right password. Failures slow down the source that makes them, per account: after
     /// [`FREE_FAILURES`] in [`FAILURE_WINDOW_SECONDS`], each further attempt from that
-    /// source must wait twice as long as the last (up to [`MAX_DELAY_SECONDS`]). The
+    /// source must wait, 30 s and then twice as long as the last (up to
+    /// [`MAX_DELAY_SECONDS`]). The
     /// account is never locked: its owner, elsewhere, signs in as usual. The throttle is
     /// keyed by the address typed, so an unknown email is throttled exactly like a known
     /// one.
@@ -386,8 +389,8 @@ impl Directory {
         };
         let retry_at = (failures > FREE_FAILURES).then(|| {
             let doublings = u32::try_from(failures - FREE_FAILURES - 1).unwrap_or(u32::MAX);
-            let delay = 1i64
-                .checked_shl(doublings.min(20))
+            let delay = FIRST_DELAY_SECONDS
+                .checked_mul(1i64 << doublings.min(20))
                 .unwrap_or(MAX_DELAY_SECONDS)
                 .min(MAX_DELAY_SECONDS);
             now + chrono::Duration::seconds(delay)

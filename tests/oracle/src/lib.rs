@@ -395,3 +395,103 @@ mod tests {
         assert!(w.orders_for(&distributor).is_empty());
     }
 }
+
+/// Which input fields a change may set: any field of the type's input, or only these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fields {
+    Any,
+    Only(&'static [&'static str]),
+}
+
+impl Fields {
+    pub fn allows(self, field: &str) -> bool {
+        match self {
+            Fields::Any => true,
+            Fields::Only(fields) => fields.contains(&field),
+        }
+    }
+}
+
+/// What a role may change of one record type: create and update (with the fields each may
+/// set), archive. `None`: not at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct WriteRight {
+    pub create: Option<Fields>,
+    pub update: Option<Fields>,
+    pub archive: bool,
+}
+
+const ALL: WriteRight = WriteRight {
+    create: Some(Fields::Any),
+    update: Some(Fields::Any),
+    archive: true,
+};
+
+/// The matrix's "W" cells and its "Writes, field by field" section, for the record types
+/// (the ones with create/update/upsert/archive mutations), per domain and role. Partner
+/// roles inherit the partner user's rows; an admin changes everything.
+pub fn write_right(domain: &str, role: &str, ty: &str) -> WriteRight {
+    const INTERACTION_FIELDS: &[&str] = &[
+        "contactId",
+        "channel",
+        "direction",
+        "subject",
+        "body",
+        "occurredAt",
+    ];
+    match (domain, role, ty) {
+        ("internal", "admin", _) => ALL,
+        ("internal", "sales", "Account" | "Contact" | "Interaction" | "Opportunity" | "Lead") => {
+            ALL
+        }
+        ("internal", "marketing", "Article" | "Lead") => ALL,
+        ("internal", "support", "Contact" | "Interaction" | "Case" | "Article") => ALL,
+        ("supplier", _, "Product") => ALL,
+        // "R, W(status) own-product lines only".
+        ("supplier", _, "OrderLine") => WriteRight {
+            update: Some(Fields::Only(&["status"])),
+            ..WriteRight::default()
+        },
+        // "R, W(status, tracking) of its orders".
+        ("distributor", _, "Shipment") => WriteRight {
+            update: Some(Fields::Only(&["status", "trackingNumber"])),
+            ..WriteRight::default()
+        },
+        // "create on visible accounts; change its own organisation's only"; authorship and
+        // visibility are the writer's, not input.
+        ("distributor", _, "Interaction") => WriteRight {
+            create: Some(Fields::Only(&[
+                "accountId",
+                "contactId",
+                "channel",
+                "direction",
+                "subject",
+                "body",
+                "occurredAt",
+            ])),
+            update: Some(Fields::Only(INTERACTION_FIELDS)),
+            archive: true,
+        },
+        // "R/W own org's cases on visible accounts"; the organisation is the writer's, the
+        // SLA and the internal owner are the company's.
+        ("distributor", _, "Case") => WriteRight {
+            create: Some(Fields::Only(&[
+                "accountId",
+                "contactId",
+                "subject",
+                "description",
+                "priority",
+                "channel",
+            ])),
+            update: Some(Fields::Only(&[
+                "contactId",
+                "subject",
+                "description",
+                "priority",
+                "status",
+            ])),
+            archive: true,
+        },
+        _ => WriteRight::default(),
+    }
+}

@@ -18,6 +18,84 @@ use casbin::{CoreApi, DefaultModel, Enforcer, MgmtApi, RbacApi, StringAdapter};
 /// The policy type of field rules in `model.conf`: `p2, role, domain, type, action, fields`.
 pub const FIELD_RULE: &str = "p2";
 
+/// The policy type of read masks in `model.conf`: `p3, role, domain, type, field, unless`.
+pub const MASK_RULE: &str = "p3";
+
+/// When a masked field is shown after all, from a fact of the record itself. Each service
+/// evaluates these on its own rows (`Scoped::holds`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Unless {
+    /// Never: the field is always null for the role.
+    Never,
+    /// The contact agreed to share this detail (email or phone) with partners.
+    PartnerSharingConsent,
+    /// The contact agreed to marketing by this channel (email or phone).
+    MarketingConsent,
+    /// The interaction is marked for partners.
+    PartnerVisible,
+    /// The record was written by the caller's own organisation.
+    OwnOrganisation,
+    /// The external id was written by the caller's own organisation.
+    OwnNamespace,
+}
+
+impl Unless {
+    pub const ALL: [Unless; 6] = [
+        Unless::Never,
+        Unless::PartnerSharingConsent,
+        Unless::MarketingConsent,
+        Unless::PartnerVisible,
+        Unless::OwnOrganisation,
+        Unless::OwnNamespace,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Unless::Never => "never",
+            Unless::PartnerSharingConsent => "partner_sharing_consent",
+            Unless::MarketingConsent => "marketing_consent",
+            Unless::PartnerVisible => "partner_visible",
+            Unless::OwnOrganisation => "own_organisation",
+            Unless::OwnNamespace => "own_namespace",
+        }
+    }
+
+    /// Why the field is empty, in words a person reads next to it.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Unless::Never => "not shared with your role",
+            Unless::PartnerSharingConsent => {
+                "not shared by the person (no consent to share it with partners)"
+            }
+            Unless::MarketingConsent => {
+                "not shared by the person (no marketing consent for this channel)"
+            }
+            Unless::PartnerVisible => "internal only (not marked for partners)",
+            Unless::OwnOrganisation => "shown only for your own organisation's records",
+            Unless::OwnNamespace => "another organisation's own reference",
+        }
+    }
+}
+
+impl FromStr for Unless {
+    type Err = PolicyError;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Unless::ALL
+            .into_iter()
+            .find(|unless| unless.name() == name)
+            .ok_or_else(|| PolicyError::Invalid(format!("unknown mask condition {name:?}")))
+    }
+}
+
+/// A read mask of one role: the field is null unless `unless` holds for the record.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Mask {
+    pub unless: Unless,
+    /// The rule as written: `role, domain, type, field, unless`.
+    pub rule: String,
+}
+
 /// The Casbin model and rules shipped with the product.
 pub const MODEL: &str = include_str!("../model.conf");
 pub const RULES: &str = include_str!("../policy.csv");
@@ -394,6 +472,9 @@ pub enum PolicyError {
 
 type Key = (Domain, &'static str, &'static str, Action);
 
+/// One role's read masks, by (type or `*`, field).
+type RoleMasks = BTreeMap<(String, String), Mask>;
+
 /// A loaded policy: the Casbin enforcer and the decision table compiled from it, with
 /// the version it was stored under (0: the bundled rules, never stored).
 pub struct Policy {
@@ -401,6 +482,9 @@ pub struct Policy {
     table: BTreeMap<Key, Decision>,
     /// Field limits of creates and updates, compiled from the `p2` rules.
     fields: BTreeMap<Key, FieldLimit>,
+    /// Read masks per (domain, role) and (type or `*`, field), from the `p3` rules, the
+    /// role's inherited ones included.
+    masks: BTreeMap<(Domain, &'static str), RoleMasks>,
     version: u64,
     rules: String,
 }
@@ -455,6 +539,7 @@ impl Policy {
             enforcer,
             table: BTreeMap::new(),
             fields: BTreeMap::new(),
+            masks: BTreeMap::new(),
             version: 0,
             rules: rules.to_owned(),
         };
@@ -548,6 +633,29 @@ impl Policy {
                 return Err(PolicyError::Invalid(format!("unknown effect in {rule:?}")));
             }
         }
+        for rule in self.enforcer.get_named_policy(MASK_RULE) {
+            let [role, domain, ty, field, unless] = &rule[..] else {
+                return Err(PolicyError::Invalid(format!(
+                    "a mask needs five fields: {rule:?}"
+                )));
+            };
+            let domain = Domain::ALL
+                .into_iter()
+                .find(|d| d.as_str() == domain)
+                .ok_or_else(|| PolicyError::Invalid(format!("unknown domain in {rule:?}")))?;
+            if !domain.roles().contains(&role.as_str()) {
+                return Err(PolicyError::Invalid(format!("unknown role in {rule:?}")));
+            }
+            if ty != "*" && !TYPES.contains(&ty.as_str()) {
+                return Err(PolicyError::Invalid(format!("unknown type in {rule:?}")));
+            }
+            if field.is_empty() || !field.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(PolicyError::Invalid(format!(
+                    "a mask names one field of the type: {rule:?}"
+                )));
+            }
+            unless.parse::<Unless>()?;
+        }
         let rules = self.enforcer.get_policy();
         for rule in self.enforcer.get_named_policy(FIELD_RULE) {
             let [role, domain, ty, action, fields] = &rule[..] else {
@@ -589,6 +697,7 @@ impl Policy {
     /// Asks the rules once for every (domain, role, type, action).
     fn compile(&mut self) {
         let rules = self.enforcer.get_policy();
+        let mask_rules = self.enforcer.get_named_policy(MASK_RULE);
         for domain in Domain::ALL {
             for role in domain.roles() {
                 let mut roles: BTreeSet<String> = self
@@ -597,6 +706,18 @@ impl Policy {
                     .into_iter()
                     .collect();
                 roles.insert((*role).to_owned());
+                let masks = self.masks.entry((domain, *role)).or_default();
+                for m in mask_rules
+                    .iter()
+                    .filter(|m| roles.contains(&m[0]) && m[1] == domain.as_str())
+                {
+                    if let Ok(unless) = m[4].parse() {
+                        masks.entry((m[2].clone(), m[3].clone())).or_insert(Mask {
+                            unless,
+                            rule: m.join(", "),
+                        });
+                    }
+                }
                 for ty in TYPES {
                     for action in Action::ALL {
                         let matching: Vec<&Vec<String>> = rules
@@ -691,6 +812,40 @@ impl Policy {
             .get(&(domain, *role, *ty, action))
             .cloned()
             .unwrap_or(FieldLimit::Only(BTreeSet::new()))
+    }
+
+    /// The read mask `role` has on `ty`'s `field` (a mask on every type, `*`, included):
+    /// `None` when the role reads the field as it is.
+    pub fn mask(&self, domain: Domain, role: &str, ty: &str, field: &str) -> Option<Mask> {
+        let masks = self
+            .masks
+            .iter()
+            .find(|((d, r), _)| *d == domain && *r == role)?
+            .1;
+        masks
+            .get(&(ty.to_owned(), field.to_owned()))
+            .or_else(|| masks.get(&("*".to_owned(), field.to_owned())))
+            .cloned()
+    }
+
+    /// Every field of `ty` that `role` may find masked, with its mask.
+    pub fn masks_on(&self, domain: Domain, role: &str, ty: &str) -> Vec<(String, Mask)> {
+        let Some((_, masks)) = self
+            .masks
+            .iter()
+            .find(|((d, r), _)| *d == domain && *r == role)
+        else {
+            return Vec::new();
+        };
+        let mut out: BTreeMap<String, Mask> = BTreeMap::new();
+        for ((on, field), mask) in masks {
+            if on == ty {
+                out.insert(field.clone(), mask.clone());
+            } else if on == "*" {
+                out.entry(field.clone()).or_insert_with(|| mask.clone());
+            }
+        }
+        out.into_iter().collect()
     }
 
     /// The field rules as written: (role, domain, type, action, fields).

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use crm_policies::{Action, Decision, Domain, FieldLimit, Policy, Scope, TYPES};
+use crm_policies::{Action, Decision, Domain, FieldLimit, Policy, Scope, TYPES, Unless};
 
 /// `R` read, `C` create, `U` update, `A` archive; `W` is `CUA` (every change), `-` none.
 /// Columns in the order of `TYPES`.
@@ -340,6 +340,151 @@ async fn a_field_rule_must_narrow_an_allow_rule_and_name_fields() {
                 .await
                 .is_err(),
             "a field rule {what} must be refused"
+        );
+    }
+}
+
+/// The read masks, written out from the matrix's "Fields" section: (persona, type, field,
+/// shown only when; `None`: shown as it is).
+const MASKS: &[(&str, &str, &str, Option<Unless>)] = &[
+    (
+        "supplier/partner_user",
+        "Account",
+        "tier",
+        Some(Unless::Never),
+    ),
+    (
+        "supplier/partner_admin",
+        "Account",
+        "lifecycleStage",
+        Some(Unless::Never),
+    ),
+    (
+        "supplier/partner_user",
+        "Account",
+        "domain",
+        Some(Unless::Never),
+    ),
+    ("supplier/partner_user", "Account", "name", None),
+    ("distributor/partner_user", "Account", "tier", None),
+    (
+        "distributor/partner_manager",
+        "Account",
+        "ownerUserId",
+        Some(Unless::Never),
+    ),
+    (
+        "distributor/partner_user",
+        "Account",
+        "internalNote",
+        Some(Unless::Never),
+    ),
+    (
+        "distributor/partner_user",
+        "Contact",
+        "email",
+        Some(Unless::PartnerSharingConsent),
+    ),
+    (
+        "distributor/partner_user",
+        "Contact",
+        "phone",
+        Some(Unless::PartnerSharingConsent),
+    ),
+    (
+        "internal/marketing",
+        "Contact",
+        "email",
+        Some(Unless::MarketingConsent),
+    ),
+    ("internal/sales", "Contact", "email", None),
+    ("internal/admin", "Contact", "email", None),
+    (
+        "supplier/partner_user",
+        "Order",
+        "total",
+        Some(Unless::Never),
+    ),
+    ("distributor/partner_user", "Order", "total", None),
+    (
+        "distributor/partner_user",
+        "Order",
+        "internalNote",
+        Some(Unless::Never),
+    ),
+    (
+        "supplier/partner_user",
+        "OrderLine",
+        "unitPrice",
+        Some(Unless::Never),
+    ),
+    ("distributor/partner_user", "OrderLine", "unitPrice", None),
+    (
+        "distributor/partner_user",
+        "Interaction",
+        "body",
+        Some(Unless::PartnerVisible),
+    ),
+    (
+        "distributor/partner_user",
+        "Interaction",
+        "authorUserId",
+        Some(Unless::OwnOrganisation),
+    ),
+    (
+        "distributor/partner_user",
+        "Case",
+        "ownerUserId",
+        Some(Unless::Never),
+    ),
+    // Every type's external id is the writing organisation's own.
+    (
+        "distributor/partner_user",
+        "Shipment",
+        "externalId",
+        Some(Unless::OwnNamespace),
+    ),
+    (
+        "supplier/partner_user",
+        "Product",
+        "externalId",
+        Some(Unless::OwnNamespace),
+    ),
+    ("internal/support", "Order", "externalId", None),
+];
+
+#[tokio::test]
+async fn read_masks_follow_the_matrix_and_partner_roles_inherit_them() {
+    let policy = Policy::bundled().await.expect("loads");
+    let mut wrong = Vec::new();
+    for (persona, ty, field, expected) in MASKS {
+        let (domain_name, role) = persona.split_once('/').expect("domain/role");
+        let mask = policy
+            .mask(domain(domain_name), role, ty, field)
+            .map(|m| m.unless);
+        if mask != *expected {
+            wrong.push(format!(
+                "{persona} {ty}.{field}: matrix {expected:?}, policy {mask:?}"
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[tokio::test]
+async fn a_mask_with_a_typo_is_refused() {
+    for rule in [
+        "p3, partner_user, supplier, Acount, tier, never",
+        "p3, partner_user, supplier, Account, tier, sometimes",
+        "p3, partner_user, supplier, Account, tier;x, never",
+        "p3, partner_usr, supplier, Account, tier, never",
+    ] {
+        let rules = format!("{}\n{rule}\n", crm_policies::RULES);
+        assert!(
+            Policy::from_text(crm_policies::MODEL, &rules)
+                .await
+                .is_err(),
+            "{rule} must be refused"
         );
     }
 }

@@ -708,3 +708,78 @@ async fn a_partner_cannot_ask_about_another_organisations_user() {
     assert_eq!(refused["data"]["directoryUser"], Value::Null, "{refused}");
     demo.finish().await;
 }
+
+/// Why a field is empty: a record's `access.masked` lists exactly the fields that read as
+/// null for the caller by a read mask of the policy, with the rule and a reason to show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_field_says_why_it_is_empty() {
+    let demo = Demo::start().await;
+    let distributor = demo.first("distributor", "partner_user");
+    let contacts = demo
+        .ask(
+            &distributor,
+            "{ contacts(first: 100) { nodes { email phone access { masked { field reason rules } } } } }",
+            json!({}),
+        )
+        .await;
+    let nodes = contacts["contacts"]["nodes"].as_array().expect("contacts");
+    let (mut masked_emails, mut shown_emails) = (0, 0);
+    for node in nodes {
+        let masked: Vec<&str> = node["access"]["masked"]
+            .as_array()
+            .expect("masked")
+            .iter()
+            .filter_map(|m| m["field"].as_str())
+            .collect();
+        for field in ["email", "phone"] {
+            assert_eq!(
+                node[field].is_null(),
+                masked.contains(&field),
+                "{field} is null exactly when it is masked: {node}"
+            );
+        }
+        if masked.contains(&"email") {
+            masked_emails += 1;
+            let email = node["access"]["masked"]
+                .as_array()
+                .expect("masked")
+                .iter()
+                .find(|m| m["field"] == "email")
+                .cloned()
+                .expect("the email's mask");
+            assert_eq!(
+                email["reason"],
+                "not shared by the person (no consent to share it with partners)"
+            );
+            assert_eq!(
+                email["rules"],
+                json!(["partner_user, distributor, Contact, email, partner_sharing_consent"])
+            );
+        } else {
+            shown_emails += 1;
+        }
+    }
+    assert!(
+        masked_emails > 0 && shown_emails > 0,
+        "the demo has contacts with and without consent ({masked_emails} masked, {shown_emails} shown)"
+    );
+    // A supplier is told that an account's tier is not for its role.
+    let supplier = demo.first("supplier", "partner_user");
+    let accounts = demo
+        .ask(
+            &supplier,
+            "{ accounts(first: 1) { nodes { tier access { masked { field reason } } } } }",
+            json!({}),
+        )
+        .await;
+    let account = &accounts["accounts"]["nodes"][0];
+    assert_eq!(account["tier"], Value::Null);
+    assert!(
+        account["access"]["masked"]
+            .as_array()
+            .expect("masked")
+            .contains(&json!({ "field": "tier", "reason": "not shared with your role" })),
+        "{account}"
+    );
+    demo.finish().await;
+}

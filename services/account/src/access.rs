@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use crm_service_common::ApiResult;
-use crm_service_common::access::{Action, Scope, Scoped, visible_ids};
+use crm_service_common::access::{Action, Scope, Scoped, Unless, own_namespace, visible_ids};
 use crm_service_common::principal::Principal;
 use sea_orm::ExprTrait;
 use sea_orm::sea_query::{Condition, Expr, Query, SimpleExpr};
@@ -132,6 +132,18 @@ impl Scoped for account::Entity {
 impl Scoped for contact::Entity {
     const POLICY_TYPE: &'static str = "Contact";
 
+    /// A contact detail shows by the person's consent for its channel.
+    fn holds(model: &contact::Model, who: &Principal, unless: Unless, field: &str) -> bool {
+        match (unless, field) {
+            (Unless::PartnerSharingConsent, "email") => model.consent_partner_sharing_email,
+            (Unless::PartnerSharingConsent, "phone") => model.consent_partner_sharing_phone,
+            (Unless::MarketingConsent, "email") => model.consent_marketing_email,
+            (Unless::MarketingConsent, "phone") => model.consent_marketing_phone,
+            (Unless::OwnNamespace, _) => own_namespace::<Self>(model, who),
+            _ => false,
+        }
+    }
+
     async fn scope(
         scope: Scope,
         who: &Principal,
@@ -151,6 +163,20 @@ impl Scoped for contact::Entity {
 
 impl Scoped for interaction::Entity {
     const POLICY_TYPE: &'static str = "Interaction";
+
+    /// The body shows on partner-visible interactions, the author on the caller's own
+    /// organisation's.
+    fn holds(model: &interaction::Model, who: &Principal, unless: Unless, _field: &str) -> bool {
+        match unless {
+            Unless::PartnerVisible => model.partner_visible,
+            Unless::OwnOrganisation => {
+                model.author_partner_id.is_some()
+                    && model.author_partner_id.as_deref() == who.partner()
+            }
+            Unless::OwnNamespace => own_namespace::<Self>(model, who),
+            _ => false,
+        }
+    }
 
     async fn scope(
         scope: Scope,

@@ -14,7 +14,7 @@ use crm_contract::ErrorCode;
 use sea_orm::sea_query::{Condition, Expr, SimpleExpr};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, ExprTrait};
 
-pub use crm_policies::{Action, Decision, Domain, FieldLimit, Grant, Scope};
+pub use crm_policies::{Action, Decision, Domain, FieldLimit, Grant, Mask, Scope, Unless};
 
 use crate::principal::{Principal, PrincipalKind};
 use crate::record::Record;
@@ -82,28 +82,111 @@ pub fn combine(decisions: impl IntoIterator<Item = Decision>) -> Decision {
     }
 }
 
-/// A supplier's or distributor's user (or a key bound to one): the field rules hide
-/// internal fields from them.
-pub fn is_partner(who: &Principal) -> bool {
-    matches!(domain(who), Some(Domain::Supplier | Domain::Distributor))
-}
-
-pub fn is_supplier(who: &Principal) -> bool {
-    domain(who) == Some(Domain::Supplier)
-}
-
-/// Marketing staff (without a role that sees more): contact details need marketing consent.
-pub fn is_marketing_only(who: &Principal) -> bool {
-    domain(who) == Some(Domain::Internal)
-        && who.has_role("marketing")
-        && !["admin", "management", "sales", "support"]
-            .iter()
-            .any(|r| who.has_role(r))
-}
-
 /// `value` when `allowed`, else nothing: a field rule that hides or masks a field.
 pub fn shown<T>(allowed: bool, value: T) -> Option<T> {
     allowed.then_some(value)
+}
+
+/// The policy's read masks on one type for one caller: the fields every role of the caller
+/// masks (a role that reads a field as it is shows it), each with its roles' masks.
+#[derive(Clone, Debug, Default)]
+pub struct Masks(std::collections::BTreeMap<String, Vec<Mask>>);
+
+impl Masks {
+    /// Whether the caller sees `field` of a record for which `holds` says which facts hold.
+    pub fn shows(&self, field: &str, holds: impl Fn(Unless) -> bool) -> bool {
+        self.0
+            .get(field)
+            .is_none_or(|masks| masks.iter().any(|m| holds(m.unless)))
+    }
+
+    /// Whether `field` may read as null for the caller on some record: then it cannot be
+    /// filtered, searched or sorted on, since the rows it selects would reveal it.
+    pub fn may_hide(&self, field: &str) -> bool {
+        self.0.contains_key(field)
+    }
+
+    /// The masked fields of one record, with the rules and the reason.
+    pub fn hidden(&self, holds: impl Fn(Unless, &str) -> bool) -> Vec<MaskedField> {
+        self.0
+            .iter()
+            .filter(|(field, masks)| !masks.iter().any(|m| holds(m.unless, field)))
+            .map(|(field, masks)| MaskedField {
+                field: field.clone(),
+                rules: masks.iter().map(|m| m.rule.clone()).collect(),
+                reason: masks
+                    .first()
+                    .map(|m| m.unless.reason())
+                    .unwrap_or_default()
+                    .to_owned(),
+            })
+            .collect()
+    }
+}
+
+/// A field of a record that reads as null for the caller, and why.
+#[derive(async_graphql::SimpleObject, Clone, Debug, PartialEq, Eq)]
+#[graphql(shareable)]
+pub struct MaskedField {
+    /// The field's name in the API.
+    pub field: String,
+    /// The policy's masks behind it (one per role of the caller), as written.
+    pub rules: Vec<String>,
+    /// Why, in words a person reads next to the empty field.
+    pub reason: String,
+}
+
+/// The read masks of the policy in force on `ty` for `who`.
+pub async fn masks(who: &Principal, ty: &str) -> ApiResult<Masks> {
+    let Some(domain) = domain(who) else {
+        return Ok(Masks::default());
+    };
+    let policy = crm_policies::current().await.map_err(ApiError::internal)?;
+    let per_role: Vec<std::collections::BTreeMap<String, Mask>> = who
+        .roles
+        .iter()
+        .filter(|role| domain.roles().contains(&role.as_str()))
+        .map(|role| policy.masks_on(domain, role, ty).into_iter().collect())
+        .collect();
+    let Some((first, rest)) = per_role.split_first() else {
+        return Ok(Masks::default());
+    };
+    let mut masked = std::collections::BTreeMap::new();
+    for (field, mask) in first {
+        let mut all = vec![mask.clone()];
+        let mut every_role = true;
+        for other in rest {
+            match other.get(field) {
+                Some(mask) => all.push(mask.clone()),
+                None => every_role = false,
+            }
+        }
+        if every_role {
+            masked.insert(field.clone(), all);
+        }
+    }
+    Ok(Masks(masked))
+}
+
+/// `value` when the policy's read masks let the request's caller see `field` of `model`
+/// (the facts a mask waits for are the record's own: [`Scoped::holds`]).
+pub async fn unmasked<M, T>(
+    ctx: &Context<'_>,
+    model: &M,
+    field: &str,
+    value: T,
+) -> ApiResult<Option<T>>
+where
+    M: sea_orm::ModelTrait,
+    M::Entity: Scoped + sea_orm::EntityTrait<Model = M>,
+    <M::Entity as sea_orm::EntityTrait>::ActiveModel: ActiveModelTrait<Entity = M::Entity> + Send,
+{
+    let who = Principal::of(ctx);
+    let masks = masks(&who, <M::Entity as Scoped>::POLICY_TYPE).await?;
+    let shows = masks.shows(field, |unless| {
+        <M::Entity as Scoped>::holds(model, &who, unless, field)
+    });
+    Ok(shown(shows, value))
 }
 
 /// A filter, search or ordering on a field the caller may not see: refused, since a
@@ -133,6 +216,14 @@ where
         at: DateTime<Utc>,
     ) -> impl std::future::Future<Output = ApiResult<Option<SimpleExpr>>> + Send;
 
+    /// Whether the fact a read mask waits for (`unless`) holds for `model`'s `field` read by
+    /// `who`. Every type knows whose external id it holds; a type with facts of its own
+    /// (consents, partner visibility, authorship) adds them.
+    fn holds(model: &Self::Model, who: &Principal, unless: Unless, field: &str) -> bool {
+        let _ = field;
+        unless == Unless::OwnNamespace && own_namespace::<Self>(model, who)
+    }
+
     /// The facts behind `who`'s access to the visible record `id`, for explanations (an
     /// account's share rows, say). Most types have none beyond the rule.
     fn causes(
@@ -144,6 +235,14 @@ where
         let _ = (db, who, id, at);
         async { Ok(Vec::new()) }
     }
+}
+
+/// Whether `model`'s external id was written by `who`'s organisation.
+pub fn own_namespace<E: Scoped>(model: &E::Model, who: &Principal) -> bool
+where
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    E::external_namespace(model) == crate::record::namespace_of(who)
 }
 
 /// A condition no row meets.
@@ -446,6 +545,9 @@ pub struct AccessExplanation {
     pub policy_version: u64,
     /// The same in plain words.
     pub summary: String,
+    /// The fields of the record that read as null for the caller, with the rule and the
+    /// reason (so a page can say "email not shared by the person" instead of a blank).
+    pub masked: Vec<MaskedField>,
 }
 
 /// Explains `who`'s read access to the `E` record `id`, scope by scope, at time `at`, with
@@ -502,10 +604,20 @@ where
                 .join(", and as one of ")
         )
     };
-    let causes = if matching.is_empty() {
-        Vec::new()
+    let (causes, masked) = if matching.is_empty() {
+        (Vec::new(), Vec::new())
     } else {
-        E::causes(db, who, id, at).await?
+        let masked =
+            match crate::record::get_many_where::<E, _>(db, &[id.to_owned()], Condition::all())
+                .await?
+                .first()
+            {
+                Some(model) => masks(who, E::POLICY_TYPE)
+                    .await?
+                    .hidden(|unless, field| E::holds(model, who, unless, field)),
+                None => Vec::new(),
+            };
+        (E::causes(db, who, id, at).await?, masked)
     };
     Ok(AccessExplanation {
         visible: !matching.is_empty(),
@@ -514,6 +626,7 @@ where
         causes,
         policy_version,
         summary,
+        masked,
     })
 }
 

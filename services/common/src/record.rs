@@ -31,6 +31,8 @@ where
     fn id(model: &Self::Model) -> &str;
     fn version(model: &Self::Model) -> i32;
     fn is_archived(model: &Self::Model) -> bool;
+    /// The organisation that wrote the record's external id (empty: the company).
+    fn external_namespace(model: &Self::Model) -> &str;
     /// A new active model with the common columns set and everything else unset.
     fn new_active(
         id: String,
@@ -75,6 +77,9 @@ macro_rules! record {
             }
             fn is_archived(model: &$module::Model) -> bool {
                 model.archived_at.is_some()
+            }
+            fn external_namespace(model: &$module::Model) -> &str {
+                &model.external_namespace
             }
             fn new_active(
                 id: String,

@@ -1,7 +1,7 @@
 //! `Account`: a customer organisation, a federation entity (`@key(fields: "id")`).
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
-use crm_service_common::access::{hidden_field, is_partner, is_supplier, shown};
+use crm_service_common::access::{hidden_field, masks, unmasked};
 use crm_service_common::domain::{optional_text, text};
 use crm_service_common::principal::Principal;
 use crm_service_common::{ApiResult, connection_types};
@@ -25,9 +25,9 @@ record_object!(Account {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    /// The web domain, e.g. `example.com` (hidden from suppliers).
-    async fn domain(&self, ctx: &Context<'_>) -> Option<&str> {
-        shown(!is_supplier(&Principal::of(ctx)), self.0.domain.as_deref()).flatten()
+    /// The web domain, e.g. `example.com` (masked for suppliers by the policy).
+    async fn domain(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        Ok(unmasked(ctx, &self.0, "domain", self.0.domain.as_deref()).await?.flatten())
     }
     async fn industry(&self) -> Option<&str> {
         self.0.industry.as_deref()
@@ -35,31 +35,32 @@ record_object!(Account {
     async fn segment(&self) -> Segment {
         self.0.segment
     }
-    /// Null for suppliers (a field rule).
-    async fn tier(&self, ctx: &Context<'_>) -> Option<AccountTier> {
-        shown(!is_supplier(&Principal::of(ctx)), self.0.tier)
+    /// Masked for suppliers by the policy.
+    async fn tier(&self, ctx: &Context<'_>) -> Result<Option<AccountTier>> {
+        Ok(unmasked(ctx, &self.0, "tier", self.0.tier).await?)
     }
-    /// Null for suppliers (a field rule).
-    async fn lifecycle_stage(&self, ctx: &Context<'_>) -> Option<LifecycleStage> {
-        shown(!is_supplier(&Principal::of(ctx)), self.0.lifecycle_stage)
+    /// Masked for suppliers by the policy.
+    async fn lifecycle_stage(&self, ctx: &Context<'_>) -> Result<Option<LifecycleStage>> {
+        Ok(unmasked(ctx, &self.0, "lifecycleStage", self.0.lifecycle_stage).await?)
     }
     async fn territory(&self, ctx: &Context<'_>) -> Result<Option<Territory>> {
         let Some(id) = &self.0.territory_id else { return Ok(None) };
         Ok(load::<territory::Entity>(ctx, id).await?.map(Territory))
     }
     /// The id of the user who owns the account (users live in the identity directory);
-    /// null for partners.
-    async fn owner_user_id(&self, ctx: &Context<'_>) -> Option<ID> {
-        shown(!is_partner(&Principal::of(ctx)), self.0.owner_user_id.clone().map(ID)).flatten()
+    /// masked for partners by the policy.
+    async fn owner_user_id(&self, ctx: &Context<'_>) -> Result<Option<ID>> {
+        let owner = self.0.owner_user_id.clone().map(ID);
+        Ok(unmasked(ctx, &self.0, "ownerUserId", owner).await?.flatten())
     }
     /// Whether you may share this account with a partner (a manual sharing grant): the
     /// policy's write scopes of sharing grants, applied to this account.
     async fn shareable(&self, ctx: &Context<'_>) -> Result<bool> {
         Ok(crate::access::may_share(&Principal::of(ctx), &self.0).await?)
     }
-    /// Null for partners.
-    async fn internal_note(&self, ctx: &Context<'_>) -> Option<&str> {
-        shown(!is_partner(&Principal::of(ctx)), self.0.internal_note.as_deref()).flatten()
+    /// Masked for partners by the policy.
+    async fn internal_note(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        Ok(unmasked(ctx, &self.0, "internalNote", self.0.internal_note.as_deref()).await?.flatten())
     }
 
     /// The people at this account.
@@ -134,21 +135,19 @@ pub struct AccountFilter {
 }
 
 impl RecordFilter<account::Entity> for AccountFilter {
-    fn restrict(mut self, who: &Principal, _ordering: &str) -> ApiResult<Self> {
-        if is_supplier(who) {
-            for (field, used) in [
-                ("filter.tier", self.tier.is_some()),
-                ("filter.lifecycleStage", self.lifecycle_stage.is_some()),
-            ] {
-                if used {
-                    return Err(hidden_field(field));
-                }
+    async fn restrict(mut self, who: &Principal, _ordering: &str) -> ApiResult<Self> {
+        let masks = masks(who, "Account").await?;
+        for (field, used) in [
+            ("tier", self.tier.is_some()),
+            ("lifecycleStage", self.lifecycle_stage.is_some()),
+            ("ownerUserId", self.owner_user_id.is_some()),
+        ] {
+            if used && masks.may_hide(field) {
+                return Err(hidden_field(&format!("filter.{field}")));
             }
-            self.name_only = true;
         }
-        if is_partner(who) && self.owner_user_id.is_some() {
-            return Err(hidden_field("filter.ownerUserId"));
-        }
+        // The text search reads the domain too, unless the caller may not see it.
+        self.name_only = masks.may_hide("domain");
         Ok(self)
     }
 

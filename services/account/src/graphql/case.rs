@@ -60,15 +60,13 @@ record_object!(Case {
         let open = !matches!(self.0.status, CaseStatus::Resolved | CaseStatus::Closed);
         open && self.0.sla_due_at.is_some_and(|due| due < crm_service_common::clock::now())
     }
-    /// The internal user who handles it: null for partners (internal users' ids are not
-    /// theirs to know).
-    async fn owner_user_id(&self, ctx: &Context<'_>) -> Option<ID> {
-        let who = crm_service_common::principal::Principal::of(ctx);
-        crm_service_common::access::shown(
-            !crm_service_common::access::is_partner(&who),
-            self.0.owner_user_id.clone().map(ID),
-        )
-        .flatten()
+    /// The internal user who handles it: masked for partners by the policy (internal
+    /// users' ids are not theirs to know).
+    async fn owner_user_id(&self, ctx: &Context<'_>) -> Result<Option<ID>> {
+        let owner = self.0.owner_user_id.clone().map(ID);
+        Ok(crm_service_common::access::unmasked(ctx, &self.0, "ownerUserId", owner)
+            .await?
+            .flatten())
     }
 });
 

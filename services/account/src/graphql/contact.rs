@@ -1,7 +1,7 @@
 //! `Contact`: a person at an account, with consent per purpose and channel.
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Result, SimpleObject};
-use crm_service_common::access::{hidden_field, is_marketing_only, is_partner, shown};
+use crm_service_common::access::{hidden_field, masks, unmasked};
 use crm_service_common::domain::{email, optional_text, phone, text};
 use crm_service_common::principal::Principal;
 use crm_service_common::{ApiResult, connection_types};
@@ -56,15 +56,13 @@ record_object!(Contact {
     }
     /// Null for partners unless the person consented to partner sharing by email, and
     /// for marketing unless they consented to marketing by email.
-    async fn email(&self, ctx: &Context<'_>) -> Option<&str> {
-        let (partner, marketing) = (self.0.consent_partner_sharing_email, self.0.consent_marketing_email);
-        shown(contact_detail_shown(&Principal::of(ctx), partner, marketing), self.0.email.as_deref()).flatten()
+    async fn email(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        Ok(unmasked(ctx, &self.0, "email", self.0.email.as_deref()).await?.flatten())
     }
     /// Null for partners unless the person consented to partner sharing by phone, and
     /// for marketing unless they consented to marketing by phone.
-    async fn phone(&self, ctx: &Context<'_>) -> Option<&str> {
-        let (partner, marketing) = (self.0.consent_partner_sharing_phone, self.0.consent_marketing_phone);
-        shown(contact_detail_shown(&Principal::of(ctx), partner, marketing), self.0.phone.as_deref()).flatten()
+    async fn phone(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        Ok(unmasked(ctx, &self.0, "phone", self.0.phone.as_deref()).await?.flatten())
     }
     async fn title(&self) -> Option<&str> {
         self.0.title.as_deref()
@@ -80,17 +78,6 @@ record_object!(Contact {
         ]
     }
 });
-
-/// The consent field rule of a contact detail (email or phone) for the caller.
-fn contact_detail_shown(who: &Principal, partner_consent: bool, marketing_consent: bool) -> bool {
-    if is_partner(who) {
-        partner_consent
-    } else if is_marketing_only(who) {
-        marketing_consent
-    } else {
-        true
-    }
-}
 
 ordering!(ContactOrder, ContactOrderField, contact, default = LastName, {
     LastName => LastName.last_name: Text,
@@ -112,8 +99,8 @@ pub struct ContactFilter {
 }
 
 impl RecordFilter<contact::Entity> for ContactFilter {
-    fn restrict(mut self, who: &Principal, _ordering: &str) -> ApiResult<Self> {
-        if is_partner(who) || is_marketing_only(who) {
+    async fn restrict(mut self, who: &Principal, _ordering: &str) -> ApiResult<Self> {
+        if masks(who, "Contact").await?.may_hide("email") {
             if self.email.is_some() {
                 return Err(hidden_field("filter.email"));
             }

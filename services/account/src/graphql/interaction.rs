@@ -16,6 +16,7 @@ use super::{
 use crate::domain::{Channel, Direction};
 use crate::entity::{account, contact, interaction};
 use crate::store::set;
+use crm_service_common::access::unmasked;
 use crm_service_common::principal::Principal;
 
 #[derive(Clone)]
@@ -42,23 +43,18 @@ record_object!(Interaction {
     async fn subject(&self) -> &str {
         &self.0.subject
     }
-    /// For partners, only on partner-visible interactions.
-    async fn body(&self, ctx: &Context<'_>) -> Option<&str> {
-        let shown_to_caller = self.0.partner_visible
-            || !crm_service_common::access::is_partner(&crm_service_common::principal::Principal::of(ctx));
-        crm_service_common::access::shown(shown_to_caller, self.0.body.as_deref()).flatten()
+    /// For partners, only on partner-visible interactions (a read mask of the policy).
+    async fn body(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        Ok(unmasked(ctx, &self.0, "body", self.0.body.as_deref()).await?.flatten())
     }
     async fn occurred_at(&self) -> DateTime<Utc> {
         self.0.occurred_at
     }
     /// Who wrote it. Partners read it only for their own organisation's interactions
-    /// (internal users' ids are not theirs to know).
-    async fn author_user_id(&self, ctx: &Context<'_>) -> Option<ID> {
-        let who = Principal::of(ctx);
-        let shown = !crm_service_common::access::is_partner(&who)
-            || (self.0.author_partner_id.is_some()
-                && self.0.author_partner_id.as_deref() == who.partner());
-        crm_service_common::access::shown(shown, self.0.author_user_id.clone().map(ID)).flatten()
+    /// (internal users' ids are not theirs to know; a read mask of the policy).
+    async fn author_user_id(&self, ctx: &Context<'_>) -> Result<Option<ID>> {
+        let author = self.0.author_user_id.clone().map(ID);
+        Ok(unmasked(ctx, &self.0, "authorUserId", author).await?.flatten())
     }
     /// Whether partners who can see the account may read this interaction.
     async fn partner_visible(&self) -> bool {

@@ -3,7 +3,7 @@
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 use chrono::{DateTime, Utc};
-use crm_service_common::access::{Action, hidden_field, is_partner, is_supplier, shown, visible};
+use crm_service_common::access::{Action, hidden_field, masks, unmasked, visible};
 use crm_service_common::domain::{Currency, Lifecycle, new_id, optional_text};
 use crm_service_common::principal::Principal;
 use crm_service_common::{ApiError, connection_types};
@@ -53,9 +53,10 @@ record_object!(Order {
     async fn currency(&self) -> &str {
         &self.0.currency
     }
-    /// The sum of the lines that are not cancelled; null for suppliers (a field rule).
-    async fn total(&self, ctx: &Context<'_>) -> Option<MoneyAmount> {
-        shown(!is_supplier(&Principal::of(ctx)), MoneyAmount::new(self.0.total_minor, &self.0.currency))
+    /// The sum of the lines that are not cancelled; masked for suppliers by the policy.
+    async fn total(&self, ctx: &Context<'_>) -> Result<Option<MoneyAmount>> {
+        let total = MoneyAmount::new(self.0.total_minor, &self.0.currency);
+        Ok(unmasked(ctx, &self.0, "total", total).await?)
     }
     async fn fulfilling_distributor_id(&self) -> Option<ID> {
         self.0.fulfilling_distributor_id.clone().map(ID)
@@ -64,9 +65,9 @@ record_object!(Order {
     async fn fulfilling_distributor(&self) -> Option<Partner> {
         self.0.fulfilling_distributor_id.clone().map(|id| Partner { id: ID(id) })
     }
-    /// Null for partners.
-    async fn internal_note(&self, ctx: &Context<'_>) -> Option<&str> {
-        shown(!is_partner(&Principal::of(ctx)), self.0.internal_note.as_deref()).flatten()
+    /// Masked for partners by the policy.
+    async fn internal_note(&self, ctx: &Context<'_>) -> Result<Option<&str>> {
+        Ok(unmasked(ctx, &self.0, "internalNote", self.0.internal_note.as_deref()).await?.flatten())
     }
 
     /// The order's lines, in line-number order.
@@ -134,8 +135,12 @@ impl RecordFilter<order::Entity> for OrderFilter {
         Ok(self)
     }
 
-    fn restrict(self, who: &Principal, ordering: &str) -> crm_service_common::ApiResult<Self> {
-        if is_supplier(who) && ordering == "Total" {
+    async fn restrict(
+        self,
+        who: &Principal,
+        ordering: &str,
+    ) -> crm_service_common::ApiResult<Self> {
+        if ordering == "Total" && masks(who, "Order").await?.may_hide("total") {
             return Err(hidden_field("orderBy.field"));
         }
         Ok(self)

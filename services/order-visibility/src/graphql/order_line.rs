@@ -40,22 +40,18 @@ record_object!(OrderLine {
     async fn quantity(&self) -> i32 {
         self.0.quantity
     }
-    /// Null for suppliers (a field rule).
-    async fn unit_price(&self, ctx: &Context<'_>) -> Option<MoneyAmount> {
-        let who = crm_service_common::principal::Principal::of(ctx);
-        crm_service_common::access::shown(
-            !crm_service_common::access::is_supplier(&who),
-            MoneyAmount::new(self.0.unit_price_minor, &self.0.currency),
-        )
+    /// Masked for suppliers by the policy.
+    async fn unit_price(&self, ctx: &Context<'_>) -> Result<Option<MoneyAmount>> {
+        let price = MoneyAmount::new(self.0.unit_price_minor, &self.0.currency);
+        Ok(crm_service_common::access::unmasked(ctx, &self.0, "unitPrice", price).await?)
     }
-    /// quantity × unit price.
-    /// Null for suppliers (a field rule).
-    async fn amount(&self, ctx: &Context<'_>) -> Option<MoneyAmount> {
-        let who = crm_service_common::principal::Principal::of(ctx);
-        crm_service_common::access::shown(
-            !crm_service_common::access::is_supplier(&who),
-            MoneyAmount::new(i64::from(self.0.quantity).saturating_mul(self.0.unit_price_minor), &self.0.currency),
-        )
+    /// quantity × unit price; masked for suppliers by the policy.
+    async fn amount(&self, ctx: &Context<'_>) -> Result<Option<MoneyAmount>> {
+        let amount = MoneyAmount::new(
+            i64::from(self.0.quantity).saturating_mul(self.0.unit_price_minor),
+            &self.0.currency,
+        );
+        Ok(crm_service_common::access::unmasked(ctx, &self.0, "amount", amount).await?)
     }
     async fn status(&self) -> LineStatus {
         self.0.status

@@ -219,8 +219,11 @@ pub async fn add_world(
             .create(
                 "createAccount",
                 "AccountInput",
-                json!({ "name": format!("Acc cnyan{round}x{a}z"), "segment": "SMB", "tier": "KEY",
-                        "lifecycleStage": "CUSTOMER", "territoryId": territory, "domain": domain,
+                // Values vary (so filters on them narrow something), and names are not
+                // ASCII only (SQLite and PostgreSQL must agree on them).
+                json!({ "name": format!("Åcc cnyan{round}x{a}z"), "segment": rng.pick(&["SMB", "MID_MARKET", "ENTERPRISE"]),
+                        "tier": rng.pick(&["STRATEGIC", "KEY", "STANDARD"]),
+                        "lifecycleStage": rng.pick(&["PROSPECT", "CUSTOMER", "CHURNED"]), "territoryId": territory, "domain": domain,
                         "internalNote": note, "ownerUserId": owner }),
             )
             .await;

@@ -24,6 +24,10 @@ enum Attack {
         variables: Value,
         /// The canary a count or search looks for.
         probe: Option<String>,
+        /// For a filter or sort on one field: the field, whose masking for the persona
+        /// decides whether the attack must be refused ("is not available to you") or
+        /// answered.
+        on_field: Option<HiddenField>,
     },
     /// Straight at a subgraph with the persona's gateway token.
     Entities {
@@ -46,6 +50,14 @@ fn attacks(rng: &mut Rng, world: &World, canaries: &Canaries, admin_cursor: &str
         query,
         variables,
         probe: None,
+        on_field: None,
+    };
+    let on = |field: HiddenField, query: &str, variables: Value| Attack::Gateway {
+        class: "hidden field filter/sort",
+        query: query.to_owned(),
+        variables,
+        probe: None,
+        on_field: Some(field),
     };
     let mut out = Vec::new();
     // Fetch by another partner's id.
@@ -125,21 +137,33 @@ fn attacks(rng: &mut Rng, world: &World, canaries: &Canaries, admin_cursor: &str
         query: "query($t: String!) { accounts(filter: { text: $t }) { totalCount } contacts(filter: { text: $t }) { totalCount } orders(filter: { text: $t }) { totalCount } }".into(),
         variables: json!({ "t": token }),
         probe: Some(token.clone()),
+        on_field: None,
     });
     out.push(g(
         "search",
         "query($t: String!) { accounts(filter: { text: $t }) { nodes { name domain } } contacts(filter: { text: $t }) { nodes { lastName email } } articles(filter: { text: $t }) { nodes { title } } }".into(),
         json!({ "t": token }),
     ));
-    // Filters and sorts on hidden fields.
-    out.push(g(
-        "hidden field filter/sort",
-        "{ accounts(filter: { tier: KEY, lifecycleStage: CUSTOMER, ownerUserId: \"usr_sales\" }) { nodes { name } totalCount } }".into(),
+    // Filters and sorts on fields, one field each: refused when the field is hidden from
+    // the persona, answered (within its slice) when it is not.
+    out.push(on(
+        HiddenField::AccountTier,
+        "query($t: AccountTier) { accounts(filter: { tier: $t }) { nodes { name } totalCount } }",
+        json!({ "t": rng.pick(&["STRATEGIC", "KEY", "STANDARD"]) }),
+    ));
+    out.push(on(
+        HiddenField::AccountStage,
+        "query($s: LifecycleStage) { accounts(filter: { lifecycleStage: $s }) { nodes { name } totalCount } }",
+        json!({ "s": rng.pick(&["PROSPECT", "CUSTOMER", "CHURNED"]) }),
+    ));
+    out.push(on(
+        HiddenField::AccountOwner,
+        "{ accounts(filter: { ownerUserId: \"usr_sales\" }) { nodes { name } totalCount } }",
         json!({}),
     ));
-    out.push(g(
-        "hidden field filter/sort",
-        "{ orders(orderBy: { field: TOTAL, direction: DESC }) { nodes { internalNote } } }".into(),
+    out.push(on(
+        HiddenField::OrderTotal,
+        "{ orders(orderBy: { field: TOTAL, direction: DESC }) { nodes { internalNote } } }",
         json!({}),
     ));
     let email = world
@@ -147,10 +171,9 @@ fn attacks(rng: &mut Rng, world: &World, canaries: &Canaries, admin_cursor: &str
         .get(rng.below(world.contacts.len()))
         .and_then(|c| c.email.clone())
         .unwrap_or_default();
-    out.push(g(
-        "hidden field filter/sort",
-        "query($e: String!) { contacts(filter: { email: $e }) { totalCount nodes { lastName } } }"
-            .into(),
+    out.push(on(
+        HiddenField::ContactEmail,
+        "query($e: String!) { contacts(filter: { email: $e }) { totalCount nodes { lastName } } }",
         json!({ "e": email }),
     ));
     // Forged cursors: an admin's cursor, a made-up one naming another row, garbage.
@@ -189,6 +212,30 @@ fn attacks(rng: &mut Rng, world: &World, canaries: &Canaries, admin_cursor: &str
         variables: json!({ "r": reps }),
     });
     out
+}
+
+/// A field a filter or sort names, and whether the matrix hides it from a partner kind.
+#[derive(Clone, Copy, Debug)]
+enum HiddenField {
+    AccountTier,
+    AccountStage,
+    AccountOwner,
+    OrderTotal,
+    ContactEmail,
+}
+
+impl HiddenField {
+    /// The matrix's "Fields" rows: tier, stage and totals are denied to suppliers, owners
+    /// to partners, and emails may be masked for partners (so they cannot be filtered on).
+    fn hidden_from(self, persona: &Persona) -> bool {
+        let supplier = matches!(persona, Persona::Supplier(_));
+        match self {
+            HiddenField::AccountTier | HiddenField::AccountStage | HiddenField::OrderTotal => {
+                supplier
+            }
+            HiddenField::AccountOwner | HiddenField::ContactEmail => persona.is_partner(),
+        }
+    }
 }
 
 /// Which partner persona a hostile run attacks as.
@@ -290,6 +337,9 @@ async fn hostile_run(attacker: Attacker) {
         )
     };
     let mut per_class: BTreeMap<&'static str, usize> = BTreeMap::new();
+    // How many attacks per class got an answer without errors, and how many were refused.
+    let mut answered: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut refused: BTreeMap<&'static str, usize> = BTreeMap::new();
     let mut own_seen: BTreeSet<String> = BTreeSet::new();
     let mut sent = 0;
     while sent < per_persona {
@@ -300,9 +350,26 @@ async fn hostile_run(attacker: Attacker) {
                     query,
                     variables,
                     probe,
+                    on_field,
                 } => {
                     let (_, body) =
                         gateway_as(&client, &url, Some(&token), &query, variables).await;
+                    if let Some(field) = on_field {
+                        let refusal = body["errors"][0]["message"]
+                            .as_str()
+                            .is_some_and(|m| m.ends_with("is not available to you"));
+                        if field.hidden_from(&persona) {
+                            assert!(
+                                refusal && body["errors"][0]["extensions"]["code"] == "VALIDATION",
+                                "{field:?} is hidden from {persona:?}, so {query} is refused: {body}"
+                            );
+                        } else {
+                            assert!(
+                                body.get("errors").is_none(),
+                                "{field:?} is not hidden from {persona:?}, so {query} is answered: {body}"
+                            );
+                        }
+                    }
                     (class, body, probe)
                 }
                 Attack::Entities {
@@ -352,6 +419,11 @@ async fn hostile_run(attacker: Attacker) {
                 }
             }
             *per_class.entry(class).or_default() += 1;
+            if body.get("errors").is_none() {
+                *answered.entry(class).or_default() += 1;
+            } else {
+                *refused.entry(class).or_default() += 1;
+            }
             sent += 1;
         }
     }
@@ -377,7 +449,7 @@ async fn hostile_run(attacker: Attacker) {
     crm_e2e::report(
         &format!("access_hostile_{attacker:?}"),
         &format!(
-            "hostile queries for {persona:?} ({role}): {sent} in all; by attack class: {per_class:?}\n"
+            "hostile queries for {persona:?} ({role}): {sent} in all; by attack class: {per_class:?}; answered without errors: {answered:?}; refused: {refused:?}\n"
         ),
     );
     staffed.finish().await;

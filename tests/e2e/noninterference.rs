@@ -320,9 +320,74 @@ async fn hidden_records(
     .await;
 }
 
+/// Root fields that are neither a list (`first`) nor a fetch by `id`, with the operation
+/// that asks each as the persona.
+const OTHER_ROOTS: &[(&str, &str)] = &[
+    ("me", "{ me { id kind roles organization { id } canSee } }"),
+    ("apiKeys", "{ apiKeys { id } }"),
+    ("invitations", "{ invitations { id } }"),
+    ("policy", "{ policy { version } }"),
+    ("policyHistory", "{ policyHistory(first: 5) { version } }"),
+    (
+        "savedViews",
+        "{ savedViews(page: \"accounts\") { id name } }",
+    ),
+    ("directoryUsers", "{ directoryUsers { id } }"),
+];
+
+/// Every root field of the public schema as an operation the generator can send: each list
+/// as a first page with its count, each fetch by id with a label of either side, and the
+/// others from [`OTHER_ROOTS`]. A root field of none of these shapes fails the test, so a
+/// new one cannot go unproved.
+async fn root_operations(side: &Side) -> Vec<(String, String, bool)> {
+    let schema = side
+        .admin(
+            "{ __schema { queryType { fields { name args { name } type { kind name ofType { kind name } } } } } }",
+            json!({}),
+        )
+        .await;
+    let mut out = Vec::new();
+    for field in schema["__schema"]["queryType"]["fields"]
+        .as_array()
+        .expect("root fields")
+    {
+        let name = field["name"].as_str().expect("name").to_owned();
+        let args: Vec<&str> = field["args"]
+            .as_array()
+            .expect("args")
+            .iter()
+            .filter_map(|a| a["name"].as_str())
+            .collect();
+        let named = field["type"]["name"]
+            .as_str()
+            .or_else(|| field["type"]["ofType"]["name"].as_str())
+            .unwrap_or_default();
+        if args.contains(&"first") && named.ends_with("Connection") {
+            out.push((
+                name.clone(),
+                format!("{{ {name}(first: 5) {{ totalCount nodes {{ id }} }} }}"),
+                false,
+            ));
+        } else if args == ["id"] {
+            out.push((
+                name.clone(),
+                format!("query($id: ID!) {{ {name}(id: $id) {{ id }} }}"),
+                true,
+            ));
+        } else if let Some((_, query)) = OTHER_ROOTS.iter().find(|(n, _)| *n == name) {
+            out.push((name.clone(), (*query).to_owned(), false));
+        } else {
+            panic!(
+                "the root field {name} has no operation in the noninterference generator: add one"
+            );
+        }
+    }
+    out
+}
+
 /// One generated operation, and what it runs with on a side.
 struct Operation {
-    name: &'static str,
+    name: String,
     query: String,
     /// Variables by label: a string `@label` becomes that label's id on each side.
     variables: Value,
@@ -345,7 +410,13 @@ const ACCOUNT_LIST: &str = "query($f: AccountFilter, $after: String) { accounts(
 
 /// The `n`th operation. Records it writes get distinct times (`n` seconds apart), so that
 /// lists ordered by time never fall back to their random ids to break a tie.
-fn operation(rng: &mut Rng, n: usize, who: Who, labels: &[String]) -> Operation {
+fn operation(
+    rng: &mut Rng,
+    n: usize,
+    who: Who,
+    labels: &[String],
+    roots: &[(String, String, bool)],
+) -> Operation {
     let at = (chrono::DateTime::parse_from_rfc3339("2026-11-03T00:00:00Z").expect("time")
         + chrono::Duration::seconds(n as i64))
     .to_rfc3339();
@@ -363,12 +434,26 @@ fn operation(rng: &mut Rng, n: usize, who: Who, labels: &[String]) -> Operation 
             false => format!("@{}", rng.pick(&matching)),
         }
     };
-    let op = |name, query: &str, variables| Operation {
-        name,
+    let op = |name: &str, query: &str, variables| Operation {
+        name: name.to_owned(),
         query: query.to_owned(),
         variables,
     };
     let supplier_products = ["@p1a", "@p1b", "@p2a", "@p2b", "@s1", "@s2"];
+    // Every other operation or so asks one root field of the schema, whichever it is.
+    if rng.chance(30) {
+        let (root, query, by_id) = rng.pick(roots);
+        let id = format!("@{}", rng.pick(labels));
+        return Operation {
+            name: format!("root {root}"),
+            query: query.clone(),
+            variables: if *by_id {
+                json!({ "id": id })
+            } else {
+                json!({})
+            },
+        };
+    }
     match rng.below(14) {
         0 => op(
             "accounts",
@@ -570,19 +655,20 @@ async fn noninterference(who: Who) {
     }
     // Labels of the world with the hidden part: probes may name records one side lacks.
     let labels: Vec<String> = sides[1].ids.keys().cloned().collect();
+    let roots = root_operations(&sides[0]).await;
     let mut rng = Rng(seed ^ 0x5555);
     let mut fresh = [BTreeMap::new(), BTreeMap::new()];
-    let mut cursors: BTreeMap<&'static str, [Value; 2]> = BTreeMap::new();
+    let mut cursors: BTreeMap<String, [Value; 2]> = BTreeMap::new();
     let mut by_outcome: BTreeMap<String, usize> = BTreeMap::new();
     for n in 0..operations {
-        let op = operation(&mut rng, n, who, &labels);
+        let op = operation(&mut rng, n, who, &labels, &roots);
         let mut answers = Vec::new();
         for (s, side) in sides.iter().enumerate() {
             let mut variables = resolve(side, &op.variables);
             // A paging operation continues from its own side's last cursor.
             if op.query.contains("$after")
                 && continues_page(n)
-                && let Some(after) = cursors.get(op.name).map(|c| c[s].clone())
+                && let Some(after) = cursors.get(&op.name).map(|c| c[s].clone())
                 && !after.is_null()
             {
                 variables["after"] = after;
@@ -594,7 +680,9 @@ async fn noninterference(who: Who) {
                 .map(|(l, id)| (id.clone(), l.clone()))
                 .collect();
             if let Some(end) = page_end(&body) {
-                cursors.entry(op.name).or_insert([Value::Null, Value::Null])[s] = end;
+                cursors
+                    .entry(op.name.clone())
+                    .or_insert([Value::Null, Value::Null])[s] = end;
             }
             answers.push(normalise(&body, &ids, &mut fresh[s]));
         }

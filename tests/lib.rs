@@ -3,6 +3,7 @@
 //! This library holds what they share: fresh storage (SQLite, or a new PostgreSQL
 //! database when `DATABASE_URL` is set), a seeded system, and posting to its gateway.
 
+pub mod demo;
 pub mod world;
 
 use std::net::SocketAddr;

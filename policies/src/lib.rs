@@ -615,16 +615,7 @@ impl Policy {
                     "a rule needs six fields: {rule:?}"
                 )));
             };
-            let domain = Domain::ALL
-                .into_iter()
-                .find(|d| d.as_str() == domain)
-                .ok_or_else(|| PolicyError::Invalid(format!("unknown domain in {rule:?}")))?;
-            if !domain.roles().contains(&role.as_str()) {
-                return Err(PolicyError::Invalid(format!("unknown role in {rule:?}")));
-            }
-            if ty != "*" && !TYPES.contains(&ty.as_str()) {
-                return Err(PolicyError::Invalid(format!("unknown type in {rule:?}")));
-            }
+            check_subject(&rule, role, domain, ty)?;
             if action != WRITE && !Action::ALL.iter().any(|a| a.as_str() == action) {
                 return Err(PolicyError::Invalid(format!("unknown action in {rule:?}")));
             }
@@ -639,16 +630,7 @@ impl Policy {
                     "a mask needs five fields: {rule:?}"
                 )));
             };
-            let domain = Domain::ALL
-                .into_iter()
-                .find(|d| d.as_str() == domain)
-                .ok_or_else(|| PolicyError::Invalid(format!("unknown domain in {rule:?}")))?;
-            if !domain.roles().contains(&role.as_str()) {
-                return Err(PolicyError::Invalid(format!("unknown role in {rule:?}")));
-            }
-            if ty != "*" && !TYPES.contains(&ty.as_str()) {
-                return Err(PolicyError::Invalid(format!("unknown type in {rule:?}")));
-            }
+            check_subject(&rule, role, domain, ty)?;
             if field.is_empty() || !field.chars().all(|c| c.is_ascii_alphanumeric()) {
                 return Err(PolicyError::Invalid(format!(
                     "a mask names one field of the type: {rule:?}"
@@ -912,6 +894,21 @@ impl Policy {
             .enforcer
             .enforce((role, domain.as_str(), ty, action.as_str()))?)
     }
+}
+
+/// Checks that a rule names a known domain, a role of that domain and a known type (or `*`).
+fn check_subject(rule: &[String], role: &str, domain: &str, ty: &str) -> Result<(), PolicyError> {
+    let domain = Domain::ALL
+        .into_iter()
+        .find(|d| d.as_str() == domain)
+        .ok_or_else(|| PolicyError::Invalid(format!("unknown domain in {rule:?}")))?;
+    if !domain.roles().contains(&role) {
+        return Err(PolicyError::Invalid(format!("unknown role in {rule:?}")));
+    }
+    if ty != "*" && !TYPES.contains(&ty) {
+        return Err(PolicyError::Invalid(format!("unknown type in {rule:?}")));
+    }
+    Ok(())
 }
 
 /// The policy the bundled rules compile to, built once per process on first use.

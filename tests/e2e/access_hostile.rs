@@ -9,10 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use base64::Engine as _;
+use crm_e2e::demo::Demo;
 use crm_e2e::gateway_as;
 use crm_e2e::world::{Canaries, Canary, Rng, StaffedSystem, add_world, canaries_in, may_see, user};
 use crm_oracle::{Persona, World};
-use crm_system::GatewaySettings;
 use serde_json::{Value, json};
 
 /// One generated attack: its class, and how it is sent.
@@ -462,86 +462,18 @@ fn persona_partner(persona: &Persona) -> Option<String> {
     }
 }
 
-/// The seeded demo system (12 accounts per partner, shares settled) and its users.
-struct Demo {
-    system: crm_system::AllInOne,
-    _dir: tempfile::TempDir,
-    created: Option<String>,
-    client: reqwest::Client,
-    url: String,
-    users: Vec<crm_identity::user::Model>,
-}
-
-impl Demo {
-    async fn start() -> Self {
-        let (system, dir, created) =
-            crm_e2e::system_with_settings(12, GatewaySettings::default()).await;
-        system
-            .settle_shares(Duration::from_secs(30))
-            .await
-            .expect("shares settle");
-        let users = crm_identity::all_users(&system.databases.identity)
-            .await
-            .expect("users");
-        let url = system.public.url();
-        Demo {
-            system,
-            _dir: dir,
-            created,
-            client: reqwest::Client::new(),
-            url,
-            users,
-        }
-    }
-
-    fn first(&self, kind: &str, role: &str) -> crm_identity::user::Model {
-        self.users
-            .iter()
-            .find(|u| u.kind == kind && u.roles == role)
-            .cloned()
-            .expect("a demo user")
-    }
-
-    fn token(&self, user: &crm_identity::user::Model) -> String {
-        self.system.identity.issuer.issue(&user.id, None, 900)
-    }
-
-    /// The answer's data, or a panic when it has errors.
-    async fn ask(&self, user: &crm_identity::user::Model, query: &str, variables: Value) -> Value {
-        let body = self.send(user, query, variables).await;
-        assert!(body.get("errors").is_none(), "{query}: {body}");
-        body["data"].clone()
-    }
-
-    async fn send(&self, user: &crm_identity::user::Model, query: &str, variables: Value) -> Value {
-        gateway_as(
-            &self.client,
-            &self.url,
-            Some(&self.token(user)),
-            query,
-            variables,
-        )
-        .await
-        .1
-    }
-
-    /// A new account only staff see until someone shares it.
-    async fn unshared_account(&self) -> String {
-        let admin = self.first("internal", "admin");
-        self.ask(
-            &admin,
-            "mutation { createAccount(input: { name: \"Shared Ltd\", segment: SMB, tier: KEY, lifecycleStage: CUSTOMER }) { id } }",
-            json!({}),
-        )
-        .await["createAccount"]["id"]
-            .as_str()
-            .expect("id")
-            .to_owned()
-    }
-
-    async fn finish(self) {
-        crm_e2e::finish(self.system, self.created).await;
-    }
+/// A new account only staff see until someone shares it.
+async fn unshared_account(demo: &Demo) -> String {
+    let admin = demo.first("internal", "admin");
+    demo.ok(
+        &admin,
+        "mutation { createAccount(input: { name: \"Shared Ltd\", segment: SMB, tier: KEY, lifecycleStage: CUSTOMER }) { id } }",
+        json!({}),
+    )
+    .await["createAccount"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
 }
 
 const EXPLAIN_FOR_ADMIN: &str = "query($u: ID!, $a: ID!) { directoryUser(id: $u) { accessToAccount(accountId: $a) { visible rules causes summary } } }";
@@ -590,8 +522,7 @@ async fn a_share_rebuild_from_the_order_feed_ends_in_the_live_rows() {
 async fn a_suppliers_records_are_explained_by_its_rule_and_order_causes() {
     let demo = Demo::start().await;
     let supplier = demo.first("supplier", "partner_user");
-    let data = demo
-        .ask(
+    let data = demo.ok(
             &supplier,
             "{ me { canSee policyVersion } accounts(first: 5) { nodes { id access { visible rules causes summary } } } orders(first: 3) { nodes { access { visible rules } } } }",
             json!({}),
@@ -647,10 +578,10 @@ async fn a_manual_share_is_explained_by_its_cause_and_a_revoked_one_says_why_not
     let demo = Demo::start().await;
     let admin = demo.first("internal", "admin");
     let distributor = demo.first("distributor", "partner_user");
-    let account = demo.unshared_account().await;
+    let account = unshared_account(&demo).await;
     let partner = distributor.partner_id.clone().expect("partner");
     let before = demo
-        .ask(
+        .ok(
             &admin,
             EXPLAIN_FOR_ADMIN,
             json!({ "u": distributor.id, "a": account }),
@@ -661,15 +592,13 @@ async fn a_manual_share_is_explained_by_its_cause_and_a_revoked_one_says_why_not
         json!(false),
         "{before}"
     );
-    let share = demo
-        .ask(
+    let share = demo.ok(
             &admin,
             "mutation($a: ID!, $p: ID!) { grantAccountShare(input: { accountId: $a, partnerId: $p, reason: \"joint bid\" }) { id version cause } }",
             json!({ "a": account, "p": partner }),
         )
         .await;
-    let seen = demo
-        .ask(
+    let seen = demo.ok(
             &distributor,
             "query($a: ID!) { account(id: $a) { name access { visible rules causes } } contacts(first: 3) { nodes { access { rules } } } }",
             json!({ "a": account }),
@@ -686,14 +615,14 @@ async fn a_manual_share_is_explained_by_its_cause_and_a_revoked_one_says_why_not
         seen["account"]["access"],
         json!({ "visible": true, "rules": ["partner_user, distributor, Account, read, manual_share, allow"], "causes": ["manual_share"] })
     );
-    demo.ask(
+    demo.ok(
         &admin,
         "mutation($id: ID!, $v: Int!) { revokeAccountShare(id: $id, version: $v) { id } }",
         json!({ "id": share["grantAccountShare"]["id"], "v": share["grantAccountShare"]["version"] }),
     )
     .await;
     let gone = demo
-        .ask(
+        .ok(
             &distributor,
             "query($a: ID!) { account(id: $a) { name } }",
             json!({ "a": account }),
@@ -701,7 +630,7 @@ async fn a_manual_share_is_explained_by_its_cause_and_a_revoked_one_says_why_not
         .await;
     assert_eq!(gone, json!({ "account": null }));
     let after = demo
-        .ask(
+        .ok(
             &admin,
             EXPLAIN_FOR_ADMIN,
             json!({ "u": distributor.id, "a": account }),
@@ -725,9 +654,8 @@ async fn a_write_that_would_leave_records_the_caller_may_not_change_keeps_nothin
     let demo = Demo::start().await;
     let admin = demo.first("internal", "admin");
     let sales = demo.first("internal", "sales");
-    let account = demo.unshared_account().await;
-    let leads = demo
-        .ask(
+    let account = unshared_account(&demo).await;
+    let leads = demo.ok(
             &admin,
             "query($o: ID!) { leads(first: 50, filter: { ownerUserId: $o }) { nodes { id version status } } }",
             json!({ "o": sales.id }),
@@ -751,8 +679,7 @@ async fn a_write_that_would_leave_records_the_caller_may_not_change_keeps_nothin
         refused["errors"][0]["extensions"]["code"], "FORBIDDEN",
         "{refused}"
     );
-    let contacts = demo
-        .ask(
+    let contacts = demo.ok(
             &admin,
             "query($a: ID!, $l: ID!) { contacts(filter: { accountId: $a }) { totalCount } lead(id: $l) { status } }",
             json!({ "a": account, "l": lead["id"] }),
@@ -769,7 +696,7 @@ async fn a_partner_cannot_ask_about_another_organisations_user() {
     let demo = Demo::start().await;
     let supplier = demo.first("supplier", "partner_user");
     let distributor = demo.first("distributor", "partner_user");
-    let account = demo.unshared_account().await;
+    let account = unshared_account(&demo).await;
     let refused = demo
         .send(
             &supplier,
@@ -787,8 +714,7 @@ async fn a_partner_cannot_ask_about_another_organisations_user() {
 async fn an_empty_field_says_why_it_is_empty() {
     let demo = Demo::start().await;
     let distributor = demo.first("distributor", "partner_user");
-    let contacts = demo
-        .ask(
+    let contacts = demo.ok(
             &distributor,
             "{ contacts(first: 100) { nodes { email phone access { masked { field reason rules } } } } }",
             json!({}),
@@ -838,7 +764,7 @@ async fn an_empty_field_says_why_it_is_empty() {
     // A supplier is told that an account's tier is not for its role.
     let supplier = demo.first("supplier", "partner_user");
     let accounts = demo
-        .ask(
+        .ok(
             &supplier,
             "{ accounts(first: 1) { nodes { tier access { masked { field reason } } } } }",
             json!({}),

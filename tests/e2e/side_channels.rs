@@ -5,67 +5,9 @@
 
 use std::time::Duration;
 
-use crm_e2e::gateway_as;
+use crm_e2e::demo::Demo;
 use crm_identity::user;
-use crm_system::GatewaySettings;
 use serde_json::{Value, json};
-
-struct Demo {
-    system: crm_system::AllInOne,
-    _dir: tempfile::TempDir,
-    created: Option<String>,
-    client: reqwest::Client,
-    url: String,
-    users: Vec<user::Model>,
-}
-
-impl Demo {
-    async fn start() -> Self {
-        let (system, dir, created) =
-            crm_e2e::system_with_settings(12, GatewaySettings::default()).await;
-        system
-            .settle_shares(Duration::from_secs(30))
-            .await
-            .expect("shares settle");
-        let users = crm_identity::all_users(&system.databases.identity)
-            .await
-            .expect("users");
-        let url = system.public.url();
-        Demo {
-            system,
-            _dir: dir,
-            created,
-            client: reqwest::Client::new(),
-            url,
-            users,
-        }
-    }
-
-    fn first(&self, kind: &str, role: &str) -> user::Model {
-        self.users
-            .iter()
-            .find(|u| u.kind == kind && u.roles == role)
-            .cloned()
-            .unwrap_or_else(|| panic!("a demo {kind} {role}"))
-    }
-
-    async fn send(&self, who: &user::Model, query: &str, variables: Value) -> Value {
-        let token = self.system.identity.issuer.issue(&who.id, None, 900);
-        gateway_as(&self.client, &self.url, Some(&token), query, variables)
-            .await
-            .1
-    }
-
-    async fn ok(&self, who: &user::Model, query: &str, variables: Value) -> Value {
-        let body = self.send(who, query, variables).await;
-        assert!(body.get("errors").is_none(), "{query}: {body}");
-        body["data"].clone()
-    }
-
-    async fn finish(self) {
-        crm_e2e::finish(self.system, self.created).await;
-    }
-}
 
 const ORDERS_WITH: &str = "query($f: OrderFilter) { orders(first: 50, filter: $f) { totalCount statusCounts { value count } nodes { id } } }";
 

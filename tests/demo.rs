@@ -1,0 +1,79 @@
+//! The seeded demo system as the access tests use it: started with its share rows settled,
+//! its directory's users at hand, and operations sent as any of them.
+
+use std::time::Duration;
+
+use crm_identity::user;
+use crm_system::GatewaySettings;
+use serde_json::Value;
+
+/// The seeded demo system (12 accounts per partner, shares settled) and its users.
+pub struct Demo {
+    pub system: crm_system::AllInOne,
+    _dir: tempfile::TempDir,
+    created: Option<String>,
+    client: reqwest::Client,
+    url: String,
+    pub users: Vec<user::Model>,
+}
+
+impl Demo {
+    pub async fn start() -> Self {
+        let (system, dir, created) =
+            crate::system_with_settings(12, GatewaySettings::default()).await;
+        system
+            .settle_shares(Duration::from_secs(30))
+            .await
+            .expect("shares settle");
+        let users = crm_identity::all_users(&system.databases.identity)
+            .await
+            .expect("users");
+        let url = system.public.url();
+        Demo {
+            system,
+            _dir: dir,
+            created,
+            client: reqwest::Client::new(),
+            url,
+            users,
+        }
+    }
+
+    /// The first demo user of `kind` with exactly the role `role`.
+    pub fn first(&self, kind: &str, role: &str) -> user::Model {
+        self.users
+            .iter()
+            .find(|u| u.kind == kind && u.roles == role)
+            .cloned()
+            .unwrap_or_else(|| panic!("a demo {kind} {role}"))
+    }
+
+    pub fn token(&self, user: &user::Model) -> String {
+        self.system.identity.issuer.issue(&user.id, None, 900)
+    }
+
+    /// The whole answer to `query` sent as `user`.
+    pub async fn send(&self, user: &user::Model, query: &str, variables: Value) -> Value {
+        crate::gateway_as(
+            &self.client,
+            &self.url,
+            Some(&self.token(user)),
+            query,
+            variables,
+        )
+        .await
+        .1
+    }
+
+    /// The answer's data, or a panic when it has errors.
+    pub async fn ok(&self, user: &user::Model, query: &str, variables: Value) -> Value {
+        let body = self.send(user, query, variables).await;
+        assert!(body.get("errors").is_none(), "{query}: {body}");
+        body["data"].clone()
+    }
+
+    /// Ends the system (with the harness's 0-drift check of the share rows).
+    pub async fn finish(self) {
+        crate::finish(self.system, self.created).await;
+    }
+}

@@ -88,23 +88,28 @@ pub async fn admin_bearer(client: &reqwest::Client, url: &str) -> String {
     {
         return token.clone();
     }
-    let (_, body) = gateway_as(
-        client,
-        url,
-        None,
-        "mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { accessToken } }",
-        json!({ "e": "admin@crm.example", "p": crm_identity::DEMO_PASSWORD }),
-    )
-    .await;
-    let token = body["data"]["signIn"]["accessToken"]
-        .as_str()
-        .unwrap_or_else(|| panic!("admin sign-in: {body}"))
-        .to_owned();
+    let token = signed_in(client, url, "admin@crm.example").await;
     TOKENS
         .lock()
         .expect("tokens")
         .push((url.to_owned(), token.clone()));
     token
+}
+
+/// A demo user's access token, signed in through the gateway with the demo password.
+pub async fn signed_in(client: &reqwest::Client, url: &str, email: &str) -> String {
+    let (_, session) = gateway_as(
+        client,
+        url,
+        None,
+        "mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { accessToken } }",
+        json!({ "e": email, "p": crm_identity::DEMO_PASSWORD }),
+    )
+    .await;
+    session["data"]["signIn"]["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{email} signs in: {session}"))
+        .to_owned()
 }
 
 /// Posts to the gateway as the demo admin with the given variables and returns the

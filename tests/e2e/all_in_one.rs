@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use crm_e2e::{
-    admin_bearer, close, drop_database, finish, fresh_storage, gateway, gateway_as,
+    admin_bearer, close, drop_database, finish, fresh_storage, gateway, gateway_as, signed_in,
     system_with_settings,
 };
 use crm_system::{DemoWorld, start_all_in_one};
@@ -1163,22 +1163,6 @@ fn first_message(body: &Value) -> String {
         .to_owned()
 }
 
-/// A demo user's access token, signed in through the gateway.
-async fn signed_in(client: &reqwest::Client, url: &str, email: &str) -> String {
-    let (_, session) = gateway_as(
-        client,
-        url,
-        None,
-        "mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { accessToken } }",
-        json!({ "e": email, "p": crm_identity::DEMO_PASSWORD }),
-    )
-    .await;
-    session["data"]["signIn"]["accessToken"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{email} signs in: {session}"))
-        .to_owned()
-}
-
 #[tokio::test]
 async fn by_default_staff_introspect_and_are_told_close_names() {
     let (system, _dir, created) = seeded_system(2).await;
@@ -1391,18 +1375,7 @@ async fn grouped_counts_count_the_callers_slice() {
         supplier,
         "distributor1-user@northwind.example",
     ] {
-        let (_, session) = gateway_as(
-            &client,
-            &url,
-            None,
-            "mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { accessToken } }",
-            json!({ "e": email, "p": crm_identity::DEMO_PASSWORD }),
-        )
-        .await;
-        let token = session["data"]["signIn"]["accessToken"]
-            .as_str()
-            .expect("token")
-            .to_owned();
+        let token = signed_in(&client, &url, email).await;
         let (_, body) = gateway_as(
             &client,
             &url,

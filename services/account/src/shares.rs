@@ -53,12 +53,9 @@ pub fn source_of(order_id: &str) -> String {
     format!("order:{order_id}")
 }
 
-async fn replace_order_shares<C: ConnectionTrait>(db: &C, order: &OrderSnapshot) -> ApiResult<()> {
-    let source = source_of(&order.order_id);
-    account_share::Entity::delete_many()
-        .filter(Expr::col(account_share::Column::Source).eq(source.clone()))
-        .exec(db)
-        .await?;
+/// The partners an order gives its account to, and why: each supplier of one of its
+/// products, and the distributor that fulfils it.
+fn causes_of(order: &OrderSnapshot) -> Vec<(String, Scope)> {
     let mut rows: Vec<(String, Scope)> = order
         .supplier_partner_ids
         .iter()
@@ -67,6 +64,16 @@ async fn replace_order_shares<C: ConnectionTrait>(db: &C, order: &OrderSnapshot)
     if let Some(distributor) = &order.fulfilling_distributor_id {
         rows.push((distributor.clone(), Scope::FulfilsItsOrders));
     }
+    rows
+}
+
+async fn replace_order_shares<C: ConnectionTrait>(db: &C, order: &OrderSnapshot) -> ApiResult<()> {
+    let source = source_of(&order.order_id);
+    account_share::Entity::delete_many()
+        .filter(Expr::col(account_share::Column::Source).eq(source.clone()))
+        .exec(db)
+        .await?;
+    let rows = causes_of(order);
     if rows.is_empty() {
         return Ok(());
     }
@@ -177,19 +184,11 @@ pub async fn drift(db: &DatabaseConnection, feed: &HttpFeed) -> ApiResult<Drift>
     let mut expected = BTreeSet::new();
     for order in latest.values() {
         let source = source_of(&order.order_id);
-        for supplier in &order.supplier_partner_ids {
+        for (partner, cause) in causes_of(order) {
             expected.insert((
                 order.account_id.clone(),
-                supplier.clone(),
-                Scope::BuysMyProducts.name().to_owned(),
-                source.clone(),
-            ));
-        }
-        if let Some(distributor) = &order.fulfilling_distributor_id {
-            expected.insert((
-                order.account_id.clone(),
-                distributor.clone(),
-                Scope::FulfilsItsOrders.name().to_owned(),
+                partner,
+                cause.name().to_owned(),
                 source.clone(),
             ));
         }

@@ -878,7 +878,7 @@ impl DirectoryMutation {
             return Err(ApiError::NotFound.into());
         }
         Ok(api_key(
-            directory.take_over_api_key(&key.id, &who.subject).await?,
+            directory.take_over_api_key(key, &who.subject).await?,
         ))
     }
 }

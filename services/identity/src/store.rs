@@ -417,22 +417,34 @@ impl Directory {
 
     async fn open_session(&self, user: user::Model) -> Result<Opened, ApiError> {
         let refresh_token = secret();
-        let now = self.now();
-        let session = session::ActiveModel {
-            id: Set(format!("ses_{}", uuid::Uuid::new_v4().simple())),
-            user_id: Set(user.id.clone()),
-            refresh_digest: Set(digest(&refresh_token)),
-            created_at: Set(now),
-            expires_at: Set(now + chrono::Duration::seconds(SESSION_SECONDS)),
-            revoked_at: Set(None),
-        }
-        .insert(&self.db)
-        .await?;
+        let session = self
+            .new_session(&user, &refresh_token, SESSION_SECONDS)
+            .await?;
         Ok(Opened {
             user,
             session,
             refresh_token,
         })
+    }
+
+    /// Stores a session of `user` that lasts `seconds`, refreshed by `refresh_token`.
+    async fn new_session(
+        &self,
+        user: &user::Model,
+        refresh_token: &str,
+        seconds: i64,
+    ) -> Result<session::Model, ApiError> {
+        let now = self.now();
+        Ok(session::ActiveModel {
+            id: Set(format!("ses_{}", uuid::Uuid::new_v4().simple())),
+            user_id: Set(user.id.clone()),
+            refresh_digest: Set(digest(refresh_token)),
+            created_at: Set(now),
+            expires_at: Set(now + chrono::Duration::seconds(seconds)),
+            revoked_at: Set(None),
+        }
+        .insert(&self.db)
+        .await?)
     }
 
     /// Trades a refresh token for a new one (the old one stops working). Presenting an
@@ -590,10 +602,9 @@ impl Directory {
     /// left). The caller checks that `owner` manages the key.
     pub async fn take_over_api_key(
         &self,
-        id: &str,
+        found: api_key::Model,
         owner: &str,
     ) -> Result<api_key::Model, ApiError> {
-        let found = self.api_key(id).await?.ok_or(ApiError::NotFound)?;
         if found.revoked_at.is_some() {
             return Err(ApiError::InvalidState {
                 message: "the key is revoked".into(),
@@ -611,18 +622,8 @@ impl Directory {
         user: &user::Model,
         seconds: i64,
     ) -> Result<session::Model, ApiError> {
-        let now = self.now();
-        Ok(session::ActiveModel {
-            id: Set(format!("ses_{}", uuid::Uuid::new_v4().simple())),
-            user_id: Set(user.id.clone()),
-            // No refresh token is ever handed out for it.
-            refresh_digest: Set(digest(&secret())),
-            created_at: Set(now),
-            expires_at: Set(now + chrono::Duration::seconds(seconds)),
-            revoked_at: Set(None),
-        }
-        .insert(&self.db)
-        .await?)
+        // No refresh token is ever handed out for it.
+        self.new_session(user, &secret(), seconds).await
     }
 
     pub async fn api_key(&self, id: &str) -> Result<Option<api_key::Model>, ApiError> {

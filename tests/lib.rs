@@ -163,7 +163,23 @@ pub async fn system_with_settings(
     let system = crm_system::start_all_in_one_with(&storage, any_port, Some(world), settings)
         .await
         .expect("start");
+    install_test_policy().await;
     (system, dir, created)
+}
+
+/// `CRM_TEST_POLICY=file`: the tests decide with the rules in that file instead of the
+/// bundled ones (installed over any stored version). `tests/policy-mutants.sh` runs the
+/// access proofs with each scope and mask of the policy weakened in turn, to show that
+/// they fail for every one. Read by the test harness only, never by the product.
+pub async fn install_test_policy() {
+    let Some(path) = std::env::var_os("CRM_TEST_POLICY") else {
+        return;
+    };
+    let rules = std::fs::read_to_string(&path).expect("CRM_TEST_POLICY names a readable file");
+    let policy = crm_policies::Policy::stored(&rules, u64::MAX / 2)
+        .await
+        .expect("the test policy compiles");
+    crm_policies::install(std::sync::Arc::new(policy));
 }
 
 /// Ends a test's system. First, whatever the test wrote, the share rows must be exactly

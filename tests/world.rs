@@ -302,6 +302,7 @@ pub async fn add_world(
             account: id.clone(),
             partner_visible,
             body: Some(body),
+            author_partner: None,
         });
     }
     let mut products = Vec::new();
@@ -446,6 +447,7 @@ impl StaffedSystem {
         )
         .await
         .expect("start");
+        crate::install_test_policy().await;
         let staff: Vec<DemoUser> = INTERNAL_ROLES
             .iter()
             .map(|role| user(&format!("usr_{role}"), "internal", None, role))
@@ -473,5 +475,127 @@ impl StaffedSystem {
 
     pub async fn finish(self) {
         crate::finish(self.system, self.created).await;
+    }
+}
+
+impl Api {
+    /// A record's current version, read as the administrator through `fetch(id)`.
+    pub async fn version(&self, fetch: &str, id: &str) -> i64 {
+        let query = format!("query($id: ID!) {{ {fetch}(id: $id) {{ version }} }}");
+        self.as_admin(&query, json!({ "id": id })).await[fetch]["version"]
+            .as_i64()
+            .expect("version")
+    }
+
+    /// Changes the record `id` with `mutation` (its current version, `input`).
+    pub async fn change(
+        &self,
+        fetch: &str,
+        mutation: &str,
+        input_type: &str,
+        id: &str,
+        input: Value,
+    ) {
+        let version = self.version(fetch, id).await;
+        let query = format!(
+            "mutation($id: ID!, $v: Int!, $input: {input_type}!) {{ {mutation}(id: $id, version: $v, input: $input) {{ id }} }}"
+        );
+        self.as_admin(&query, json!({ "id": id, "v": version, "input": input }))
+            .await;
+    }
+}
+
+/// Changes a built world the way a business does after the fact, in the system and in the
+/// oracle's copy: orders move to another distributor (or lose theirs), products to another
+/// supplier, accounts to another territory (or none), and manual shares are revoked. What
+/// a partner sees must follow every change (share rows included).
+pub async fn change_world(api: &Api, world: &mut World, rng: &mut Rng) {
+    let of_kind = |kind: PartnerKind| -> Vec<String> {
+        world
+            .partners
+            .iter()
+            .filter(|p| p.kind == kind)
+            .map(|p| p.id.clone())
+            .collect()
+    };
+    let (suppliers, distributors) = (
+        of_kind(PartnerKind::Supplier),
+        of_kind(PartnerKind::Distributor),
+    );
+    let territories: Vec<String> = api
+        .as_admin("{ territories(first: 200) { nodes { id } } }", json!({}))
+        .await["territories"]["nodes"]
+        .as_array()
+        .expect("territories")
+        .iter()
+        .filter_map(|t| t["id"].as_str().map(str::to_owned))
+        .collect();
+    for _ in 0..4 {
+        let n = rng.below(world.orders.len());
+        let to = rng.chance(80).then(|| rng.pick(&distributors).clone());
+        let id = world.orders[n].id.clone();
+        api.change(
+            "order",
+            "updateOrder",
+            "OrderInput",
+            &id,
+            json!({ "fulfillingDistributorId": to }),
+        )
+        .await;
+        world.orders[n].distributor = to;
+    }
+    for _ in 0..2 {
+        let n = rng.below(world.products.len());
+        let to = rng.pick(&suppliers).clone();
+        let id = world.products[n].id.clone();
+        api.change(
+            "product",
+            "updateProduct",
+            "ProductInput",
+            &id,
+            json!({ "supplierPartnerId": to }),
+        )
+        .await;
+        world.products[n].supplier = to;
+    }
+    for _ in 0..4 {
+        let n = rng.below(world.accounts.len());
+        let to = rng.chance(80).then(|| rng.pick(&territories).clone());
+        let id = world.accounts[n].id.clone();
+        api.change(
+            "account",
+            "updateAccount",
+            "AccountInput",
+            &id,
+            json!({ "territoryId": to }),
+        )
+        .await;
+        world.accounts[n].territory = to;
+    }
+    if let Some(n) = world.shares.iter().position(|s| !s.revoked) {
+        let share = &world.shares[n];
+        let rows = api
+            .as_admin(
+                "query($a: ID!, $p: ID!) { accountShares(first: 50, filter: { accountId: $a, partnerId: $p, cause: \"manual_share\" }) { nodes { id version active } } }",
+                json!({ "a": share.account, "p": share.partner }),
+            )
+            .await;
+        for row in rows["accountShares"]["nodes"].as_array().expect("shares") {
+            if row["active"] == true {
+                api.as_admin(
+                    "mutation($id: ID!, $v: Int!) { revokeAccountShare(id: $id, version: $v) { id } }",
+                    json!({ "id": row["id"], "v": row["version"] }),
+                )
+                .await;
+            }
+        }
+        let (account, partner) = (share.account.clone(), share.partner.clone());
+        for s in world
+            .shares
+            .iter_mut()
+            .filter(|s| s.account == account && s.partner == partner)
+        {
+            s.revoked = true;
+        }
     }
 }

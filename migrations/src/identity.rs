@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateWebSessions),
             Box::new(AddWebSessionCaller),
             Box::new(IdentityLifecycle),
+            Box::new(KnownSignInSources),
         ]
     }
 }
@@ -444,5 +445,50 @@ impl MigrationTrait for IdentityLifecycle {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// The source addresses each account signed in from successfully: while an account is
+/// under a spread-out guessing attack, those keep signing in without waiting.
+struct KnownSignInSources;
+
+impl MigrationName for KnownSignInSources {
+    fn name(&self) -> &str {
+        "m20261205_000003_known_sign_in_sources"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for KnownSignInSources {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("sign_in_sources")
+                .if_not_exists()
+                // SHA-256 of the normalised email and the source address.
+                .col(
+                    ColumnDef::new("key")
+                        .string_len(64)
+                        .not_null()
+                        .primary_key(),
+                )
+                .col(
+                    ColumnDef::new("last_success_at")
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(
+            Table::drop()
+                .table("sign_in_sources")
+                .if_exists()
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -451,6 +451,29 @@ const MASKS: &[(&str, &str, &str, Option<Unless>)] = &[
         Some(Unless::OwnNamespace),
     ),
     ("internal/support", "Order", "externalId", None),
+    // A supplier reads an account as name, industry, segment and territory only, and an
+    // order without the version and update time that other suppliers' lines move.
+    (
+        "supplier/partner_user",
+        "Account",
+        "updatedAt",
+        Some(Unless::Never),
+    ),
+    (
+        "supplier/partner_manager",
+        "Account",
+        "version",
+        Some(Unless::Never),
+    ),
+    (
+        "supplier/partner_user",
+        "Order",
+        "updatedAt",
+        Some(Unless::Never),
+    ),
+    ("supplier/partner_user", "Order", "createdAt", None),
+    ("distributor/partner_user", "Order", "updatedAt", None),
+    ("distributor/partner_user", "Account", "version", None),
 ];
 
 #[tokio::test]

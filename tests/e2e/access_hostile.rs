@@ -1,9 +1,12 @@
-//! Hostile queries per partner persona. Every row and field of a random world carries a
-//! canary token; each persona (a supplier user, a distributor user, a distributor's
-//! partner admin) sends thousands of generated attacks — other partners' ids, nested
+//! Hostile queries per persona. Every row and field of a random world carries a canary
+//! token; the world is then changed as a business changes it (orders, products and
+//! accounts move, shares are revoked); each persona (a supplier user, a distributor user,
+//! a distributor's partner admin, a distributor's API key, and marketing, the internal
+//! department with masked fields and denied types) sends thousands of generated attacks — other partners' ids, nested
 //! traversals, direct `_entities`, aliases, fragments, counts, searches, filters and sorts
 //! on hidden fields, forged cursors — and no response may hold a canary the oracle says it
-//! must not see. As a positive control, the persona's own canaries do appear.
+//! must not see. As a positive control, the persona's own canaries do appear. Each run
+//! draws a fresh seed and prints it; `HOSTILE_SEED=n` replays one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -11,7 +14,9 @@ use std::time::Duration;
 use base64::Engine as _;
 use crm_e2e::demo::Demo;
 use crm_e2e::gateway_as;
-use crm_e2e::world::{Canaries, Canary, Rng, StaffedSystem, add_world, canaries_in, may_see, user};
+use crm_e2e::world::{
+    Canaries, Canary, Rng, StaffedSystem, add_world, canaries_in, change_world, may_see, user,
+};
 use crm_oracle::{Persona, World};
 use serde_json::{Value, json};
 
@@ -229,21 +234,26 @@ impl HiddenField {
     /// to partners, and emails may be masked for partners (so they cannot be filtered on).
     fn hidden_from(self, persona: &Persona) -> bool {
         let supplier = matches!(persona, Persona::Supplier(_));
+        let marketing = matches!(persona, Persona::Internal { role, .. } if *role == "marketing");
         match self {
             HiddenField::AccountTier | HiddenField::AccountStage | HiddenField::OrderTotal => {
                 supplier
             }
-            HiddenField::AccountOwner | HiddenField::ContactEmail => persona.is_partner(),
+            HiddenField::AccountOwner => persona.is_partner(),
+            // Masked for partners and marketing unless the contact consented.
+            HiddenField::ContactEmail => persona.is_partner() || marketing,
         }
     }
 }
 
-/// Which partner persona a hostile run attacks as.
+/// Which persona a hostile run attacks as.
 #[derive(Clone, Copy, Debug)]
 enum Attacker {
     SupplierUser,
     DistributorUser,
     DistributorAdmin,
+    DistributorKey,
+    Marketing,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,6 +271,16 @@ async fn a_distributors_partner_admin_sees_no_canary_it_must_not_and_all_of_its_
     hostile_run(Attacker::DistributorAdmin).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_distributors_api_key_sees_no_canary_it_must_not_and_all_of_its_own() {
+    hostile_run(Attacker::DistributorKey).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marketing_sees_no_canary_it_must_not_and_all_of_its_own() {
+    hostile_run(Attacker::Marketing).await;
+}
+
 /// Builds a random world of three rounds, makes the attacker a user of one of its
 /// partners, sends the generated attacks and checks every answer against the oracle.
 async fn hostile_run(attacker: Attacker) {
@@ -271,7 +291,17 @@ async fn hostile_run(attacker: Attacker) {
     let (url, client) = (api.url.clone(), api.client.clone());
     let mut world = World::default();
     let mut canaries = Canaries::new();
-    let mut rng = Rng(0xbad_c0ffee);
+    // A fresh world every run, replayable: the seed is printed and in every failure.
+    let seed = std::env::var("HOSTILE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64 | 1)
+        });
+    eprintln!("hostile run {attacker:?}: HOSTILE_SEED={seed}");
+    let mut rng = Rng(seed);
     let now = chrono::Utc::now().timestamp();
     let mut partners = Vec::new();
     for round in 0..3 {
@@ -279,30 +309,44 @@ async fn hostile_run(attacker: Attacker) {
             add_world(api, &mut world, &mut rng, &mut canaries, round, now).await;
         partners.extend(personas);
     }
+    change_world(api, &mut world, &mut rng).await;
     // The partner admin attacks as a user of the second distributor, so that the
-    // three runs do not all sit in the same organisation.
+    // runs do not all sit in the same organisation.
     let (wanted_supplier, skip, role) = match attacker {
         Attacker::SupplierUser => (true, 0, "partner_user"),
-        Attacker::DistributorUser => (false, 0, "partner_user"),
+        Attacker::DistributorUser | Attacker::DistributorKey => (false, 0, "partner_user"),
         Attacker::DistributorAdmin => (false, 1, "partner_admin"),
+        Attacker::Marketing => (false, 0, "marketing"),
     };
-    let (persona, user_id) = partners
-        .iter()
-        .filter(|(p, _)| matches!(p, Persona::Supplier(_)) == wanted_supplier)
-        .nth(skip)
-        .cloned()
-        .expect("a partner of the attacker's kind");
-    let kind = if wanted_supplier {
-        "supplier"
+    let (persona, user_id) = if let Attacker::Marketing = attacker {
+        (
+            Persona::Internal {
+                role: "marketing",
+                user: "usr_marketing".to_owned(),
+            },
+            "usr_marketing".to_owned(),
+        )
     } else {
-        "distributor"
+        partners
+            .iter()
+            .filter(|(p, _)| matches!(p, Persona::Supplier(_)) == wanted_supplier)
+            .nth(skip)
+            .cloned()
+            .expect("a partner of the attacker's kind")
     };
-    crm_identity::seed(
-        &system.databases.identity,
-        &[user(&user_id, kind, persona_partner(&persona), role)],
-    )
-    .await
-    .expect("users");
+    let kind = match (&persona, wanted_supplier) {
+        (Persona::Internal { .. }, _) => "internal",
+        (_, true) => "supplier",
+        (_, false) => "distributor",
+    };
+    if kind != "internal" {
+        crm_identity::seed(
+            &system.databases.identity,
+            &[user(&user_id, kind, persona_partner(&persona), role)],
+        )
+        .await
+        .expect("users");
+    }
     system
         .settle_shares(Duration::from_secs(30))
         .await
@@ -320,7 +364,20 @@ async fn hostile_run(attacker: Attacker) {
         .expect("admin cursor")
         .to_owned();
 
-    let token = staffed.token(&user_id);
+    let token = if let Attacker::DistributorKey = attacker {
+        let key = api
+            .as_admin(
+                "mutation($p: ID!) { createApiKey(input: { name: \"hostile\", role: \"partner_user\", partnerId: $p }) { secret } }",
+                json!({ "p": persona_partner(&persona) }),
+            )
+            .await;
+        key["createApiKey"]["secret"]
+            .as_str()
+            .expect("the key's secret")
+            .to_owned()
+    } else {
+        staffed.token(&user_id)
+    };
     let gateway_token = |subgraph: &str| {
         system.keys.signer().mint(
             subgraph,
@@ -361,12 +418,12 @@ async fn hostile_run(attacker: Attacker) {
                         if field.hidden_from(&persona) {
                             assert!(
                                 refusal && body["errors"][0]["extensions"]["code"] == "VALIDATION",
-                                "{field:?} is hidden from {persona:?}, so {query} is refused: {body}"
+                                "seed {seed}: {field:?} is hidden from {persona:?}, so {query} is refused: {body}"
                             );
                         } else {
                             assert!(
                                 body.get("errors").is_none(),
-                                "{field:?} is not hidden from {persona:?}, so {query} is answered: {body}"
+                                "seed {seed}: {field:?} is not hidden from {persona:?}, so {query} is answered: {body}"
                             );
                         }
                     }
@@ -402,7 +459,7 @@ async fn hostile_run(attacker: Attacker) {
                     .unwrap_or_else(|| panic!("{class}: an unknown canary {token} in {text}"));
                 assert!(
                     may_see(&world, &persona, canary, now),
-                    "{class}: {persona:?} saw {token} ({canary:?}): {text}"
+                    "seed {seed}, {class}: {persona:?} saw {token} ({canary:?}): {text}"
                 );
                 own_seen.insert(token);
             }
@@ -449,7 +506,7 @@ async fn hostile_run(attacker: Attacker) {
     crm_e2e::report(
         &format!("access_hostile_{attacker:?}"),
         &format!(
-            "hostile queries for {persona:?} ({role}): {sent} in all; by attack class: {per_class:?}; answered without errors: {answered:?}; refused: {refused:?}\n"
+            "hostile queries for {persona:?} ({role}, seed {seed}): {sent} in all; by attack class: {per_class:?}; answered without errors: {answered:?}; refused: {refused:?}\n"
         ),
     );
     staffed.finish().await;

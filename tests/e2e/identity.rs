@@ -377,6 +377,60 @@ async fn failed_sign_ins_slow_their_source_down_and_never_lock_the_owner_out() {
     finish(system, created).await;
 }
 
+/// A guessing attack spread over many addresses (each under its own limit) slows every
+/// new address down for that account, while the addresses its owner signed in from keep
+/// working; an unknown email answers the same at every step.
+#[tokio::test]
+async fn a_spread_out_attack_slows_new_sources_and_spares_the_owners_own() {
+    let (system, _dir, created) = system_with_settings(2, Default::default()).await;
+    let directory = Directory {
+        db: system.databases.identity.clone(),
+        clock: Arc::new(ManualClock::at(chrono::Utc::now())),
+    };
+    let attempt = |email: &'static str, password: &'static str, source: String| {
+        let directory = directory.clone();
+        async move {
+            directory
+                .sign_in(email, password, Some(&source))
+                .await
+                .err()
+                .map(|e| e.code().as_str())
+        }
+    };
+    let owners_desk = "198.51.100.20".to_owned();
+    assert_eq!(
+        attempt("support@crm.example", DEMO_PASSWORD, owners_desk.clone()).await,
+        None
+    );
+    let mut answers = Vec::new();
+    for email in ["support@crm.example", "nobody@crm.example"] {
+        let mut codes = Vec::new();
+        for n in 0..crm_identity::store::ACCOUNT_FREE_FAILURES + 1 {
+            codes.push(attempt(email, "guess", format!("203.0.113.{n}")).await);
+        }
+        codes.push(attempt(email, DEMO_PASSWORD, "192.0.2.200".to_owned()).await);
+        answers.push(codes);
+    }
+    assert!(
+        answers[0][..answers[0].len() - 1]
+            .iter()
+            .all(|c| *c == Some("INVALID_CREDENTIALS")),
+        "{answers:?}"
+    );
+    assert_eq!(
+        answers[0].last(),
+        Some(&Some("TOO_MANY_ATTEMPTS")),
+        "a new address waits, even with the right password"
+    );
+    assert_eq!(answers[1], answers[0], "an unknown email answers the same");
+    assert_eq!(
+        attempt("support@crm.example", DEMO_PASSWORD, owners_desk).await,
+        None,
+        "the owner's own address still signs in"
+    );
+    finish(system, created).await;
+}
+
 #[tokio::test]
 async fn sign_in_delays_grow_and_end_with_the_clock_and_key_expiry_follows_it() {
     let (system, _dir, created) = system_with_settings(2, Default::default()).await;

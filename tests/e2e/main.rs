@@ -7,6 +7,7 @@ mod all_in_one;
 mod browser;
 mod identity;
 mod noninterference;
+mod read_matrix;
 mod side_channels;
 mod web;
 mod write_matrix;

@@ -17,11 +17,13 @@ use crm_e2e::gateway_as;
 use crm_e2e::world::{Rng, StaffedSystem, user};
 use serde_json::{Value, json};
 
-/// Which partner the operations run as.
+/// Which persona the operations run as: a partner, or marketing (the internal department
+/// with denied types and masked fields).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Who {
     Supplier,
     Distributor,
+    Marketing,
 }
 
 /// One system under test, with the ids its world script made, by label.
@@ -117,6 +119,7 @@ async fn build(side: &mut Side, who: Who, shared: &mut Rng, hidden: Option<&mut 
     let (hidden_territory, hidden_products, hidden_distributor) = match who {
         Who::Distributor => (Some("t1"), ["p1a", "p2b"], Some("d2")),
         Who::Supplier => (None, ["p2a", "p2b"], Some("d1")),
+        Who::Marketing => (None, ["p1a", "p2b"], Some("d1")),
     };
     let tiers = ["STRATEGIC", "KEY", "STANDARD"];
     let stages = ["PROSPECT", "CUSTOMER", "CHURNED"];
@@ -141,12 +144,19 @@ async fn build(side: &mut Side, who: Who, shared: &mut Rng, hidden: Option<&mut 
         let account = side.id(&label);
         for c in 0..=shared.below(2) {
             let consent = shared.chance(50);
+            // Marketing may not read an email without marketing consent (none here): the
+            // side with the hidden part stores other addresses.
+            let email = if who == Who::Marketing && hidden.is_some() {
+                format!("other{a}x{c}@example.com")
+            } else {
+                format!("c{a}x{c}@example.com")
+            };
             side.create(
                 &format!("c{a}x{c}"),
                 "createContact",
                 "ContactInput",
                 json!({ "accountId": account, "firstName": "Ann", "lastName": format!("Contact {a}-{c}"),
-                        "email": format!("c{a}x{c}@example.com"),
+                        "email": email,
                         "consents": [{ "purpose": "PARTNER_SHARING", "channel": "EMAIL", "granted": consent }] }),
             )
             .await;
@@ -164,6 +174,7 @@ async fn build(side: &mut Side, who: Who, shared: &mut Rng, hidden: Option<&mut 
         if let Some(rng) = hidden.as_deref_mut() {
             hidden_records(
                 side,
+                who,
                 rng,
                 a,
                 &account,
@@ -227,7 +238,8 @@ async fn build(side: &mut Side, who: Who, shared: &mut Rng, hidden: Option<&mut 
         )
         .await;
     }
-    if let Some(rng) = hidden {
+    // Internal drafts: hidden from partners (marketing reads every article).
+    if let Some(rng) = hidden.filter(|_| who != Who::Marketing) {
         for n in 0..1 + rng.below(4) {
             side.create(
                 &format!("hk{n}"),
@@ -244,6 +256,7 @@ async fn build(side: &mut Side, who: Who, shared: &mut Rng, hidden: Option<&mut 
 /// The records of one round that the persona may not see (labels start with `x`).
 async fn hidden_records(
     side: &mut Side,
+    who: Who,
     rng: &mut Rng,
     round: usize,
     visible_account: &str,
@@ -251,6 +264,9 @@ async fn hidden_records(
     products: [&str; 2],
     distributor: Option<&str>,
 ) {
+    if who == Who::Marketing {
+        return hidden_from_marketing(side, rng, round, visible_account, products).await;
+    }
     // A staff-only interaction on an account the persona may see, with an external id the
     // persona will probe with.
     let data = side
@@ -268,6 +284,25 @@ async fn hidden_records(
             .expect("id")
             .to_owned(),
     );
+    // The other organisation's directory: an invitation and an API key.
+    if let Some(other) = distributor.filter(|_| rng.chance(50)) {
+        let other = side.id(other);
+        let data = side
+            .admin(
+                "mutation($p: ID!, $e: String!) { inviteUser(input: { email: $e, role: \"partner_user\", kind: DISTRIBUTOR, partnerId: $p }) { invitation { id } } createApiKey(input: { name: \"their sync\", role: \"partner_user\", partnerId: $p }) { key { id } } }",
+                json!({ "p": other, "e": format!("someone{round}@elsewhere.example") }),
+            )
+            .await;
+        for (label, value) in [
+            ("xv", &data["inviteUser"]["invitation"]["id"]),
+            ("xk", &data["createApiKey"]["key"]["id"]),
+        ] {
+            side.ids.insert(
+                format!("{label}{round}"),
+                value.as_str().expect("id").to_owned(),
+            );
+        }
+    }
     if !rng.chance(70) {
         return;
     }
@@ -299,6 +334,53 @@ async fn hidden_records(
         "OrderInput",
         json!({ "number": format!("SO-HID-{round}"), "accountId": account, "currency": "EUR",
                 "fulfillingDistributorId": distributor }),
+    )
+    .await;
+    let order = side.id(&format!("xo{round}"));
+    let product = side.id(products[rng.below(2)]);
+    side.create(
+        &format!("xl{round}"),
+        "createOrderLine",
+        "OrderLineInput",
+        json!({ "orderId": order, "productId": product, "quantity": 1 + rng.below(1000),
+                "unitPrice": "999.00", "currency": "EUR" }),
+    )
+    .await;
+    side.create(
+        &format!("xh{round}"),
+        "createShipment",
+        "ShipmentInput",
+        json!({ "orderId": order, "carrier": format!("Hidden carrier {round}") }),
+    )
+    .await;
+}
+
+/// What marketing may not see on an account it reads: its orders (with lines and
+/// shipments) and its cases. (Its contacts' emails, without marketing consent, differ
+/// between the sides from the start.)
+async fn hidden_from_marketing(
+    side: &mut Side,
+    rng: &mut Rng,
+    round: usize,
+    account: &str,
+    products: [&str; 2],
+) {
+    side.create(
+        &format!("xs{round}"),
+        "createCase",
+        "CaseInput",
+        json!({ "accountId": account, "subject": format!("Hidden case {round}"),
+                "priority": "HIGH", "channel": "EMAIL" }),
+    )
+    .await;
+    if !rng.chance(70) {
+        return;
+    }
+    side.create(
+        &format!("xo{round}"),
+        "createOrder",
+        "OrderInput",
+        json!({ "number": format!("SO-HID-{round}"), "accountId": account, "currency": "EUR" }),
     )
     .await;
     let order = side.id(&format!("xo{round}"));
@@ -537,6 +619,23 @@ fn operation(
                     json!({ "s": any(rng, &["h", "xh"]), "t": format!("TRK-{}", rng.below(100)) }),
                 ),
             },
+            Who::Marketing => match rng.below(3) {
+                0 => op(
+                    "capture a lead",
+                    "mutation { createLead(input: { firstName: \"Lea\", lastName: \"Lead\", company: \"Prospect GmbH\", source: WEB }) { id status } }",
+                    json!({}),
+                ),
+                1 => op(
+                    "change an order",
+                    "mutation($o: ID!) { updateOrder(id: $o, version: 1, input: { internalNote: \"x\" }) { id } }",
+                    json!({ "o": any(rng, &["o", "xo"]) }),
+                ),
+                _ => op(
+                    "change a contact",
+                    "mutation($c: ID!) { updateContact(id: $c, version: 1, input: { title: \"CMO\" }) { id } }",
+                    json!({ "c": any(rng, &["c"]) }),
+                ),
+            },
             Who::Supplier => match rng.below(2) {
                 0 => op(
                     "confirm a line",
@@ -639,14 +738,20 @@ async fn noninterference(who: Who, through_key: bool) {
         let (persona, kind) = match who {
             Who::Supplier => ("s1", "supplier"),
             Who::Distributor => ("d1", "distributor"),
+            Who::Marketing => ("", "internal"),
         };
-        let user_id = format!("usr_ni_{persona}");
-        crm_identity::seed(
-            &side.staffed.system.databases.identity,
-            &[user(&user_id, kind, Some(side.id(persona)), "partner_user")],
-        )
-        .await
-        .expect("the persona");
+        let user_id = if who == Who::Marketing {
+            "usr_marketing".to_owned()
+        } else {
+            let user_id = format!("usr_ni_{persona}");
+            crm_identity::seed(
+                &side.staffed.system.databases.identity,
+                &[user(&user_id, kind, Some(side.id(persona)), "partner_user")],
+            )
+            .await
+            .expect("the persona");
+            user_id
+        };
         side.staffed
             .system
             .settle_shares(std::time::Duration::from_secs(30))
@@ -655,8 +760,12 @@ async fn noninterference(who: Who, through_key: bool) {
         side.token = if through_key {
             let key = side
                 .admin(
-                    "mutation($p: ID!) { createApiKey(input: { name: \"integration\", role: \"partner_user\", partnerId: $p }) { secret } }",
-                    json!({ "p": side.id(persona) }),
+                    "mutation($r: String!, $p: ID) { createApiKey(input: { name: \"integration\", role: $r, partnerId: $p }) { secret } }",
+                    if who == Who::Marketing {
+                        json!({ "r": "marketing", "p": null })
+                    } else {
+                        json!({ "r": "partner_user", "p": side.id(persona) })
+                    },
                 )
                 .await;
             key["createApiKey"]["secret"]
@@ -769,4 +878,9 @@ async fn a_suppliers_api_key_learns_nothing_of_what_it_may_not_see() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_distributors_api_key_learns_nothing_of_what_it_may_not_see() {
     noninterference(Who::Distributor, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marketing_learns_nothing_of_what_it_may_not_see() {
+    noninterference(Who::Marketing, false).await;
 }

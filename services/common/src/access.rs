@@ -195,6 +195,23 @@ pub fn hidden_field(field: &str) -> ApiError {
     ApiError::validation(field, "is not available to you")
 }
 
+/// Refuses a list ordering by a field the policy may hide from `who` on `ty`: the order
+/// of the rows would tell the hidden values apart. `ordering` is the ordering enum's
+/// variant (`CreatedAt`), the field is its GraphQL name (`createdAt`).
+pub async fn check_ordering(who: &Principal, ty: &str, ordering: &str) -> ApiResult<()> {
+    let mut chars = ordering.chars();
+    let field: String = chars
+        .next()
+        .map(|first| first.to_ascii_lowercase())
+        .into_iter()
+        .chain(chars)
+        .collect();
+    if masks(who, ty).await?.may_hide(&field) {
+        return Err(hidden_field("orderBy.field"));
+    }
+    Ok(())
+}
+
 /// The time scopes are evaluated at (a share expires by it): the process's clock.
 pub use crate::clock::now;
 

@@ -338,20 +338,38 @@ macro_rules! record_object {
                     .await?
                     .flatten())
             }
-            /// Increases with every change; send it back with an update.
-            async fn version(&self) -> i32 {
-                self.0.version
+            /// Increases with every change; send it back with an update. Null where the
+            /// policy masks the record's history from the caller (a supplier reading an
+            /// account or an order: a change it can't see must not show as a new version).
+            async fn version(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+            ) -> async_graphql::Result<Option<i32>> {
+                Ok($crate::access::unmasked(ctx, &self.0, "version", self.0.version).await?)
             }
-            async fn created_at(&self) -> chrono::DateTime<chrono::Utc> {
-                self.0.created_at
+            /// Null where the policy masks it from the caller.
+            async fn created_at(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+            ) -> async_graphql::Result<Option<chrono::DateTime<chrono::Utc>>> {
+                Ok($crate::access::unmasked(ctx, &self.0, "createdAt", self.0.created_at).await?)
             }
-            async fn updated_at(&self) -> chrono::DateTime<chrono::Utc> {
-                self.0.updated_at
+            /// Null where the policy masks it from the caller.
+            async fn updated_at(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+            ) -> async_graphql::Result<Option<chrono::DateTime<chrono::Utc>>> {
+                Ok($crate::access::unmasked(ctx, &self.0, "updatedAt", self.0.updated_at).await?)
             }
             /// Set when the record was archived; archived records are hidden from lists
             /// unless `filter.includeArchived` is true.
-            async fn archived_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-                self.0.archived_at
+            async fn archived_at(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+            ) -> async_graphql::Result<Option<chrono::DateTime<chrono::Utc>>> {
+                Ok($crate::access::unmasked(ctx, &self.0, "archivedAt", self.0.archived_at)
+                    .await?
+                    .flatten())
             }
             /// Why you can see this record: the policy rules whose scope holds it, and the
             /// facts behind them (for accounts, the share causes).
@@ -450,6 +468,12 @@ macro_rules! record_operations {
                 let explicit = order_by.is_some();
                 let ordering = <$order>::ordering(order_by);
                 let who = $crate::principal::Principal::of(ctx);
+                $crate::access::check_ordering(
+                    &who,
+                    <$module::Entity as $crate::access::Scoped>::POLICY_TYPE,
+                    ordering.name,
+                )
+                .await?;
                 let page = filter
                     .unwrap_or_default()
                     .restrict(&who, ordering.name)

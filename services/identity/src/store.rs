@@ -97,6 +97,24 @@ pub mod sign_in_throttle {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// A source address an account signed in from successfully (the key digests both).
+pub mod sign_in_source {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "sign_in_sources")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key: String,
+        pub last_success_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
 pub mod api_key {
     use sea_orm::entity::prelude::*;
 
@@ -195,6 +213,12 @@ pub mod signing_key {
 /// before each further attempt must wait: [`FIRST_DELAY_SECONDS`], then twice as long each
 /// time, up to [`MAX_DELAY_SECONDS`].
 pub const FREE_FAILURES: i32 = 5;
+/// Failed sign-ins for one account from all sources together within the window before
+/// attempts from sources the account never signed in from must wait too (a guessing
+/// attack spread over many addresses); sources it signed in from in the last
+/// [`KNOWN_SOURCE_DAYS`] days keep signing in without waiting.
+pub const ACCOUNT_FREE_FAILURES: i32 = 30;
+pub const KNOWN_SOURCE_DAYS: i64 = 90;
 pub const FIRST_DELAY_SECONDS: i64 = 30;
 pub const FAILURE_WINDOW_SECONDS: i64 = 15 * 60;
 pub const MAX_DELAY_SECONDS: i64 = 15 * 60;
@@ -325,16 +349,18 @@ impl Directory {
         let now = self.now();
         let email = email.trim().to_lowercase();
         let key = digest(&format!("{email}\u{1f}{}", source.unwrap_or_default()));
-        let throttle = sign_in_throttle::Entity::find_by_id(&key)
-            .one(&self.db)
-            .await?
-            // Failures outside the window are forgotten.
-            .filter(|t| (now - t.first_failure_at).num_seconds() < FAILURE_WINDOW_SECONDS);
-        if let Some(until) = throttle
-            .as_ref()
-            .and_then(|t| t.retry_at)
-            .filter(|at| *at > now)
-        {
+        let account_key = digest(&format!("{email}\u{1f}*"));
+        let throttle = self.throttle(&key, now).await?;
+        let account_throttle = self.throttle(&account_key, now).await?;
+        let waiting = |t: &Option<sign_in_throttle::Model>| {
+            t.as_ref().and_then(|t| t.retry_at).filter(|at| *at > now)
+        };
+        let until = match (waiting(&throttle), waiting(&account_throttle)) {
+            (Some(until), _) => Some(until),
+            (None, Some(until)) if !self.known_source(&key, now).await? => Some(until),
+            _ => None,
+        };
+        if let Some(until) = until {
             return Err(ApiError::denied(
                 ErrorCode::TooManyAttempts,
                 format!(
@@ -358,7 +384,10 @@ impl Directory {
             .map_or(DUMMY_HASH, |c| c.password_hash.as_str());
         let matches = password_matches(password, hash) && credential.is_some();
         let (Some(user), true) = (user, matches) else {
-            self.count_failure(&key, throttle, now).await?;
+            self.count_failure(&key, throttle, FREE_FAILURES, now)
+                .await?;
+            self.count_failure(&account_key, account_throttle, ACCOUNT_FREE_FAILURES, now)
+                .await?;
             return Err(wrong());
         };
         if user.disabled {
@@ -372,33 +401,64 @@ impl Directory {
                 .exec(&self.db)
                 .await?;
         }
+        // This source is now one the account signs in from.
+        sign_in_source::Entity::delete_by_id(&key)
+            .exec(&self.db)
+            .await?;
+        sign_in_source::ActiveModel {
+            key: Set(key.clone()),
+            last_success_at: Set(now),
+        }
+        .insert(&self.db)
+        .await?;
         self.open_session(user).await
     }
 
-    /// Notes a failed sign-in for `key` (account and source) and sets when the next
-    /// attempt may come.
+    /// The failures counted under `key` within the window (older ones are forgotten).
+    async fn throttle(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<sign_in_throttle::Model>, ApiError> {
+        Ok(sign_in_throttle::Entity::find_by_id(key)
+            .one(&self.db)
+            .await?
+            .filter(|t| (now - t.first_failure_at).num_seconds() < FAILURE_WINDOW_SECONDS))
+    }
+
+    /// Whether the account and source of `key` had a successful sign-in lately.
+    async fn known_source(&self, key: &str, now: DateTime<Utc>) -> Result<bool, ApiError> {
+        Ok(sign_in_source::Entity::find_by_id(key)
+            .one(&self.db)
+            .await?
+            .is_some_and(|s| (now - s.last_success_at).num_days() < KNOWN_SOURCE_DAYS))
+    }
+
+    /// Notes a failed sign-in for `key` (an account and a source, or an account from all
+    /// sources) and, past `free` failures, sets when the next attempt may come.
     async fn count_failure(
         &self,
         key: &str,
         current: Option<sign_in_throttle::Model>,
+        free: i32,
         now: DateTime<Utc>,
     ) -> Result<(), ApiError> {
         let (failures, first) = match &current {
             Some(t) => (t.failures + 1, t.first_failure_at),
             None => (1, now),
         };
-        let retry_at = (failures > FREE_FAILURES).then(|| {
-            let doublings = u32::try_from(failures - FREE_FAILURES - 1).unwrap_or(u32::MAX);
+        let retry_at = (failures > free).then(|| {
+            let doublings = u32::try_from(failures - free - 1).unwrap_or(u32::MAX);
             let delay = FIRST_DELAY_SECONDS
                 .checked_mul(1i64 << doublings.min(20))
                 .unwrap_or(MAX_DELAY_SECONDS)
                 .min(MAX_DELAY_SECONDS);
             now + chrono::Duration::seconds(delay)
         });
-        if failures == FREE_FAILURES + 1 {
+        if failures == free + 1 {
             tracing::warn!(
                 failures,
-                "sign-in failures from one source for one account: slowing it down"
+                "repeated sign-in failures for one account: slowing down"
             );
         }
         let row = sign_in_throttle::ActiveModel {

@@ -6,6 +6,8 @@
 
 use std::collections::BTreeSet;
 
+pub mod reads;
+
 pub type Id = String;
 
 /// Seconds since an epoch the world chooses (share expiry is compared with `now`).
@@ -52,6 +54,8 @@ pub struct Interaction {
     pub account: Id,
     pub partner_visible: bool,
     pub body: Option<String>,
+    /// The partner organisation whose user wrote it (`None`: the company's staff).
+    pub author_partner: Option<Id>,
 }
 
 #[derive(Clone, Debug)]
@@ -91,6 +95,45 @@ pub struct ManualShare {
     pub revoked: bool,
 }
 
+#[derive(Clone, Debug)]
+pub struct Lead {
+    pub id: Id,
+    /// The partner organisation the lead was routed to.
+    pub routed_to: Option<Id>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Opportunity {
+    pub id: Id,
+    pub account: Id,
+    /// The partner organisation the deal is attributed to (deal registration).
+    pub attributed_to: Option<Id>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Case {
+    pub id: Id,
+    pub account: Id,
+    /// The partner organisation that opened it.
+    pub partner: Option<Id>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Article {
+    pub id: Id,
+    pub published: bool,
+    /// Lower-case audience names: internal, public, supplier, distributor.
+    pub audiences: Vec<String>,
+}
+
+/// One share row of any cause, as the sharing pages list them.
+#[derive(Clone, Debug)]
+pub struct ShareRow {
+    pub id: Id,
+    pub account: Id,
+    pub granted_by: Option<Id>,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct World {
     pub partners: Vec<Partner>,
@@ -102,6 +145,15 @@ pub struct World {
     pub lines: Vec<Line>,
     pub shipments: Vec<Shipment>,
     pub shares: Vec<ManualShare>,
+    pub leads: Vec<Lead>,
+    pub opportunities: Vec<Opportunity>,
+    pub cases: Vec<Case>,
+    pub articles: Vec<Article>,
+    pub territories: Vec<Id>,
+    pub share_rows: Vec<ShareRow>,
+    /// (type, record id, partner) for every external id a partner organisation wrote;
+    /// the rest were written by the company.
+    pub external_ids_written_by: Vec<(String, Id, Id)>,
 }
 
 /// Who asks: an internal department, or a user of one partner.

@@ -128,6 +128,15 @@ impl RecordInput<partner::Entity> for PartnerInput {
             set(&mut m.name, text("input.name", v, 200)?);
         }
         if let Some(v) = required(creating, "input.kind", &self.kind)? {
+            // A partner's kind is what its users' rules, its products, orders and share
+            // rows were decided by: it is chosen once. (A partner that also distributes is
+            // a second partner of the other kind.)
+            if !creating && m.kind.try_as_ref() != Some(v) {
+                return Err(ApiError::validation(
+                    "input.kind",
+                    "can't change once the partner exists: create a partner of the other kind",
+                ));
+            }
             set(&mut m.kind, *v);
         }
         if let Some(v) = required(creating, "input.tier", &self.tier)? {

@@ -197,6 +197,7 @@ struct AccountsPage {
     mine: bool,
     rows: Vec<AccountRow>,
     show_tier: bool,
+    show_updated: bool,
     show_lifecycle: bool,
     total: String,
     next: Option<String>,
@@ -294,6 +295,7 @@ async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> PageResult {
         super::pager(base, &current_query, &data.accounts.page_info, &query.after);
     let chrome = ctx.chrome("Accounts");
     let rows = data.accounts.nodes.clone();
+    let show_updated = rows.iter().any(|r| r.updated_at.0.is_some());
     Ok(render(&AccountsPage {
         chrome,
         base,
@@ -311,12 +313,15 @@ async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> PageResult {
                 selected: territory.as_deref() == Some(t.id.as_str()),
             })
             .collect(),
+        // Times are offered (to read and to sort by) where the API shows them: a
+        // supplier reads an account without its history.
         sorts: [
             ("NAME", "Name"),
             ("CREATED_AT", "Created"),
             ("UPDATED_AT", "Last updated"),
         ]
         .iter()
+        .filter(|(v, _)| *v == "NAME" || show_updated)
         .map(|(v, l)| Choice {
             value: (*v).into(),
             label: (*l).into(),
@@ -328,6 +333,7 @@ async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> PageResult {
         mine,
         show_tier: rows.iter().any(|r| r.tier.is_some()),
         show_lifecycle: rows.iter().any(|r| r.lifecycle_stage.is_some()),
+        show_updated,
         rows,
         total: data.accounts.total(CAP),
         next,

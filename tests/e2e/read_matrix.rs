@@ -1,0 +1,762 @@
+//! The exhaustive read matrix against the running API: every persona (each internal
+//! department, a supplier's and a distributor's user and partner admin, and an API key of
+//! each partner) × every record type × every field of that type, enumerated from the
+//! supergraph (no sampling). For each, the rows the persona's list returns and each field's
+//! value or mask must equal what `crm_oracle` computes from the access matrix, with the
+//! administrator's answer as the stored truth; every record is also fetched by id as every
+//! persona. A field the oracle has no entry for fails the test, so a new field can't skip
+//! the matrix.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crm_oracle::reads::{FieldRead, TYPES, directory_rows, field_read, label_field};
+use crm_oracle::{
+    Account, Article, Case, Contact, Interaction, Lead, Line, ManualShare, Opportunity, Order,
+    Partner, PartnerKind, Persona, Product, ShareRow, Shipment, World,
+};
+use serde_json::{Value, json};
+
+use crm_e2e::demo::Demo;
+
+/// One introspected field: its name, the named type it returns, whether that is a list or
+/// an object, and whether it takes arguments.
+#[derive(Clone, Debug)]
+struct SchemaField {
+    name: String,
+    named: String,
+    kind: String,
+    required_args: bool,
+}
+
+/// Every object type's fields, and the root list field of each node type.
+struct Schema {
+    types: BTreeMap<String, Vec<SchemaField>>,
+    list_of: BTreeMap<String, String>,
+    fetch_of: BTreeMap<String, String>,
+}
+
+fn named_type(ty: &Value) -> (String, String) {
+    let mut t = ty;
+    while t["name"].is_null() {
+        t = &t["ofType"];
+    }
+    (
+        t["name"].as_str().unwrap_or_default().to_owned(),
+        t["kind"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+async fn schema(demo: &Demo, admin: &crm_identity::user::Model) -> Schema {
+    const TYPE_REF: &str =
+        "kind name ofType { kind name ofType { kind name ofType { kind name } } }";
+    let data = demo
+        .ok(
+            admin,
+            &format!(
+                "{{ __schema {{ queryType {{ name }} types {{ name kind fields {{ name args {{ name type {{ kind }} defaultValue }} type {{ {TYPE_REF} }} }} }} }} }}"
+            ),
+            json!({}),
+        )
+        .await;
+    let mut types = BTreeMap::new();
+    for ty in data["__schema"]["types"].as_array().expect("types") {
+        if ty["kind"] != "OBJECT" {
+            continue;
+        }
+        let fields =
+            ty["fields"]
+                .as_array()
+                .expect("fields")
+                .iter()
+                .map(|f| {
+                    let (named, kind) = named_type(&f["type"]);
+                    SchemaField {
+                        name: f["name"].as_str().expect("name").to_owned(),
+                        named,
+                        kind,
+                        required_args: f["args"].as_array().expect("args").iter().any(|a| {
+                            a["type"]["kind"] == "NON_NULL" && a["defaultValue"].is_null()
+                        }),
+                    }
+                })
+                .collect::<Vec<_>>();
+        types.insert(ty["name"].as_str().expect("name").to_owned(), fields);
+    }
+    let mut list_of = BTreeMap::new();
+    let mut fetch_of = BTreeMap::new();
+    for field in &types["Query"] {
+        if let Some(node) = field.named.strip_suffix("Connection") {
+            list_of.insert(node.to_owned(), field.name.clone());
+        } else if field.required_args && field.kind == "OBJECT" {
+            fetch_of.insert(field.named.clone(), field.name.clone());
+        }
+    }
+    Schema {
+        types,
+        list_of,
+        fetch_of,
+    }
+}
+
+/// Every leaf below an object type without an id (a money amount, a consent), as a
+/// selection.
+fn leaves(schema: &Schema, ty: &str) -> String {
+    schema.types[ty]
+        .iter()
+        .filter(|f| !f.required_args)
+        .map(|f| match f.kind.as_str() {
+            "OBJECT" => format!("{} {{ {} }}", f.name, leaves(schema, &f.named)),
+            _ => f.name.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The selection of one node type for `who`, every field of it; panics on a field the
+/// oracle has no entry for.
+fn selection(schema: &Schema, who: &Persona, ty: &str) -> String {
+    let mut parts = Vec::new();
+    for field in &schema.types[ty] {
+        let read = field_read(who, ty, &field.name).unwrap_or_else(|| {
+            panic!(
+                "{ty}.{} has no row in the read matrix (crm_oracle::reads::field_read): \
+                 say in ACCESS-MATRIX.md who may read it and add it there",
+                field.name
+            )
+        });
+        match read {
+            FieldRead::PerCaller => {}
+            FieldRead::Link(target) => {
+                parts.push(format!("{} {{ id {} }}", field.name, label_field(target)));
+            }
+            FieldRead::Rows(_) => parts.push(format!(
+                "{}(first: 200) {{ totalCount nodes {{ id }} }}",
+                field.name
+            )),
+            _ if field.kind == "OBJECT" => parts.push(format!(
+                "{} {{ {} }}",
+                field.name,
+                leaves(schema, &field.named)
+            )),
+            _ => parts.push(field.name.clone()),
+        }
+    }
+    parts.join(" ")
+}
+
+/// Every node of the root list of `ty` as `token` reads it (archived included), by id,
+/// and the list's total count.
+async fn read_all(
+    demo: &Demo,
+    token: &str,
+    list: &str,
+    selection: &str,
+) -> (BTreeMap<String, Value>, i64) {
+    let mut after: Option<String> = None;
+    let mut rows = BTreeMap::new();
+    // Nested lists of up to 200 rows each weigh on the gateway's cost limit.
+    let first = if selection.contains("(first: 200)") {
+        10
+    } else {
+        100
+    };
+    loop {
+        let query = format!(
+            "query($after: String) {{ {list}(first: {first}, after: $after, filter: {{ includeArchived: true }}) {{ totalCount pageInfo {{ hasNextPage endCursor }} nodes {{ {selection} }} }} }}"
+        );
+        let body = demo
+            .send_with(token, &query, json!({ "after": after }))
+            .await;
+        assert!(body.get("errors").is_none(), "{list}: {body}");
+        let page = &body["data"][list];
+        for node in page["nodes"].as_array().expect("nodes") {
+            rows.insert(node["id"].as_str().expect("id").to_owned(), node.clone());
+        }
+        if page["pageInfo"]["hasNextPage"] != json!(true) {
+            return (rows, page["totalCount"].as_i64().expect("totalCount"));
+        }
+        after = page["pageInfo"]["endCursor"].as_str().map(str::to_owned);
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    v.as_str().map(str::to_owned)
+}
+
+fn id_of(v: &Value) -> Option<String> {
+    text(&v["id"])
+}
+
+fn seconds(v: &Value) -> Option<i64> {
+    v.as_str()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.timestamp())
+}
+
+/// The oracle's world, from what the administrator reads (the stored truth), and the
+/// partner organisations that wrote external ids.
+fn world_of(admin: &BTreeMap<String, BTreeMap<String, Value>>, users: &[Value]) -> World {
+    let rows = |ty: &str| admin[ty].values().collect::<Vec<_>>();
+    let user_partner: BTreeMap<String, String> = users
+        .iter()
+        .filter_map(|u| Some((text(&u["id"])?, text(&u["partnerId"])?)))
+        .collect();
+    let consent = |c: &Value, purpose: &str, channel: &str| {
+        c["consents"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|x| x["purpose"] == purpose && x["channel"] == channel && x["granted"] == true)
+    };
+    World {
+        partners: rows("Partner")
+            .into_iter()
+            .map(|p| Partner {
+                id: id_of(p).expect("id"),
+                kind: if p["kind"] == "SUPPLIER" {
+                    PartnerKind::Supplier
+                } else {
+                    PartnerKind::Distributor
+                },
+                territories: p["territories"]
+                    .as_array()
+                    .expect("territories")
+                    .iter()
+                    .filter_map(id_of)
+                    .collect(),
+            })
+            .collect(),
+        territories: admin["Territory"].keys().cloned().collect(),
+        accounts: rows("Account")
+            .into_iter()
+            .map(|a| Account {
+                id: id_of(a).expect("id"),
+                territory: id_of(&a["territory"]),
+                owner: text(&a["ownerUserId"]),
+                domain: text(&a["domain"]),
+                internal_note: text(&a["internalNote"]),
+            })
+            .collect(),
+        contacts: rows("Contact")
+            .into_iter()
+            .map(|c| Contact {
+                id: id_of(c).expect("id"),
+                account: text(&c["accountId"]).expect("account"),
+                email: text(&c["email"]),
+                phone: text(&c["phone"]),
+                partner_sharing_email: consent(c, "PARTNER_SHARING", "EMAIL"),
+                partner_sharing_phone: consent(c, "PARTNER_SHARING", "PHONE"),
+                marketing_email: consent(c, "MARKETING", "EMAIL"),
+                marketing_phone: consent(c, "MARKETING", "PHONE"),
+            })
+            .collect(),
+        interactions: rows("Interaction")
+            .into_iter()
+            .map(|i| Interaction {
+                id: id_of(i).expect("id"),
+                account: text(&i["accountId"]).expect("account"),
+                partner_visible: i["partnerVisible"] == true,
+                body: text(&i["body"]),
+                author_partner: text(&i["authorUserId"])
+                    .and_then(|u| user_partner.get(&u).cloned()),
+            })
+            .collect(),
+        products: rows("Product")
+            .into_iter()
+            .map(|p| Product {
+                id: id_of(p).expect("id"),
+                supplier: text(&p["supplierPartnerId"]).expect("supplier"),
+            })
+            .collect(),
+        orders: rows("Order")
+            .into_iter()
+            .map(|o| Order {
+                id: id_of(o).expect("id"),
+                account: text(&o["accountId"]).expect("account"),
+                distributor: text(&o["fulfillingDistributorId"]),
+                internal_note: text(&o["internalNote"]),
+            })
+            .collect(),
+        lines: rows("OrderLine")
+            .into_iter()
+            .map(|l| Line {
+                id: id_of(l).expect("id"),
+                order: text(&l["orderId"]).expect("order"),
+                product: text(&l["productId"]).expect("product"),
+                archived: !l["archivedAt"].is_null(),
+            })
+            .collect(),
+        shipments: rows("Shipment")
+            .into_iter()
+            .map(|s| Shipment {
+                id: id_of(s).expect("id"),
+                order: text(&s["orderId"]).expect("order"),
+            })
+            .collect(),
+        shares: rows("AccountShare")
+            .into_iter()
+            .filter(|s| s["cause"] == "manual_share")
+            .map(|s| ManualShare {
+                account: text(&s["accountId"]).expect("account"),
+                partner: text(&s["partnerId"]).expect("partner"),
+                expires_at: seconds(&s["expiresAt"]),
+                revoked: !s["archivedAt"].is_null(),
+            })
+            .collect(),
+        share_rows: rows("AccountShare")
+            .into_iter()
+            .map(|s| ShareRow {
+                id: id_of(s).expect("id"),
+                account: text(&s["accountId"]).expect("account"),
+                granted_by: text(&s["grantedBy"]),
+            })
+            .collect(),
+        leads: rows("Lead")
+            .into_iter()
+            .map(|l| Lead {
+                id: id_of(l).expect("id"),
+                routed_to: None,
+            })
+            .collect(),
+        opportunities: rows("Opportunity")
+            .into_iter()
+            .map(|o| Opportunity {
+                id: id_of(o).expect("id"),
+                account: text(&o["accountId"]).expect("account"),
+                attributed_to: None,
+            })
+            .collect(),
+        cases: rows("Case")
+            .into_iter()
+            .map(|c| Case {
+                id: id_of(c).expect("id"),
+                account: text(&c["accountId"]).expect("account"),
+                partner: text(&c["partnerId"]),
+            })
+            .collect(),
+        articles: rows("Article")
+            .into_iter()
+            .map(|a| Article {
+                id: id_of(a).expect("id"),
+                published: a["status"] == "PUBLISHED",
+                audiences: a["audiences"]
+                    .as_array()
+                    .expect("audiences")
+                    .iter()
+                    .filter_map(|x| x.as_str().map(str::to_ascii_lowercase))
+                    .collect(),
+            })
+            .collect(),
+        external_ids_written_by: Vec::new(),
+    }
+}
+
+/// One persona of the matrix: its oracle identity, its credential and whether it is its
+/// organisation's partner admin (the directory's rows).
+struct Reader {
+    label: String,
+    persona: Persona,
+    token: String,
+    partner_admin: bool,
+}
+
+/// What one field of one row should read as, against what it reads.
+#[allow(clippy::too_many_arguments)]
+fn check_field(
+    world: &World,
+    reader: &Reader,
+    ty: &str,
+    id: &str,
+    field: &str,
+    read: FieldRead,
+    truth: &Value,
+    got: &Value,
+    now: i64,
+    wrong: &mut Vec<String>,
+) {
+    let who = &reader.persona;
+    let visible = |t: &str| world.rows(who, t, now).expect("a matrix type");
+    let expected = match read {
+        FieldRead::Value => truth.clone(),
+        FieldRead::Masked => Value::Null,
+        FieldRead::ValueIf(fact) => {
+            if world.holds(who, ty, id, fact) {
+                truth.clone()
+            } else {
+                Value::Null
+            }
+        }
+        FieldRead::Link(target) => {
+            let may = visible(target);
+            match truth {
+                Value::Array(items) => Value::Array(
+                    items
+                        .iter()
+                        .filter(|x| id_of(x).is_some_and(|i| may.contains(&i)))
+                        .cloned()
+                        .collect(),
+                ),
+                Value::Null => Value::Null,
+                one if id_of(one).is_some_and(|i| may.contains(&i)) => one.clone(),
+                _ => Value::Null,
+            }
+        }
+        FieldRead::Rows(target) => {
+            let may = visible(target);
+            let ids: BTreeSet<String> = truth["nodes"]
+                .as_array()
+                .expect("nodes")
+                .iter()
+                .filter_map(id_of)
+                .filter(|i| may.contains(i))
+                .collect();
+            assert!(
+                truth["totalCount"].as_u64() <= Some(200),
+                "{ty}.{field}: the demo world's nested lists fit one page"
+            );
+            json!({ "totalCount": ids.len(), "ids": ids })
+        }
+        FieldRead::PerCaller => return,
+    };
+    let got = match read {
+        FieldRead::Rows(_) => json!({
+            "totalCount": got["totalCount"],
+            "ids": got["nodes"].as_array().expect("nodes").iter().filter_map(id_of).collect::<BTreeSet<_>>(),
+        }),
+        _ => got.clone(),
+    };
+    if got != expected {
+        wrong.push(format!(
+            "{} {ty} {id}.{field}: read {got}, the matrix says {expected}",
+            reader.label
+        ));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_persona_reads_every_field_of_every_type_as_the_matrix_says() {
+    let demo = Demo::start().await;
+    let admin = demo.first("internal", "admin");
+    let admin_token = demo.token(&admin);
+    let schema = schema(&demo, &admin).await;
+
+    // Records written by partners (their external ids are theirs alone) beside the seed's.
+    let mut written_by = Vec::new();
+    let distributor_user = demo.first("distributor", "partner_user");
+    let distributor = distributor_user.partner_id.clone().expect("a partner");
+    let visible_account = demo
+        .ok(
+            &distributor_user,
+            "{ accounts(first: 1) { nodes { id } } }",
+            json!({}),
+        )
+        .await["accounts"]["nodes"][0]["id"]
+        .as_str()
+        .expect("the distributor sees an account")
+        .to_owned();
+    for (n, (mutation, input_type, input)) in [
+        (
+            "createInteraction",
+            "InteractionInput",
+            json!({ "accountId": visible_account, "channel": "PHONE", "direction": "OUTBOUND",
+                    "subject": "Called about the rollout", "body": "Agreed on dates",
+                    "occurredAt": "2026-11-02T10:00:00Z" }),
+        ),
+        (
+            "createCase",
+            "CaseInput",
+            json!({ "accountId": visible_account, "subject": "Delivery damaged",
+                    "priority": "HIGH", "channel": "WEB" }),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let data = demo
+            .ok(
+                &distributor_user,
+                &format!("mutation($input: {input_type}!, $x: String) {{ {mutation}(input: $input, externalId: $x) {{ id }} }}"),
+                json!({ "input": input, "x": format!("ERP-{n}") }),
+            )
+            .await;
+        let ty = input_type.trim_end_matches("Input").to_owned();
+        written_by.push((
+            ty,
+            text(&data[mutation]["id"]).expect("id"),
+            distributor.clone(),
+        ));
+    }
+    let supplier_user = demo.first("supplier", "partner_user");
+    let supplier = supplier_user.partner_id.clone().expect("a partner");
+    let product = demo
+        .ok(
+            &supplier_user,
+            "mutation($s: ID!) { createProduct(input: { sku: \"RM-1\", name: \"Matrix probe\", supplierPartnerId: $s, unitPrice: \"5.00\", currency: \"EUR\" }, externalId: \"PIM-1\") { id } }",
+            json!({ "s": supplier }),
+        )
+        .await;
+    written_by.push((
+        "Product".to_owned(),
+        text(&product["createProduct"]["id"]).expect("id"),
+        supplier.clone(),
+    ));
+
+    // The personas: every internal department, each partner kind's user and admin, and a
+    // partner API key of each kind.
+    let mut readers = Vec::new();
+    for role in crm_e2e::world::INTERNAL_ROLES {
+        let user = demo.first("internal", role);
+        readers.push(Reader {
+            label: format!("internal/{role}"),
+            persona: Persona::Internal {
+                role,
+                user: user.id.clone(),
+            },
+            token: demo.token(&user),
+            partner_admin: false,
+        });
+    }
+    for kind in ["supplier", "distributor"] {
+        for role in ["partner_user", "partner_admin"] {
+            let user = demo.first(kind, role);
+            let partner = user.partner_id.clone().expect("a partner");
+            readers.push(Reader {
+                label: format!("{kind}/{role}"),
+                persona: if kind == "supplier" {
+                    Persona::Supplier(partner)
+                } else {
+                    Persona::Distributor(partner)
+                },
+                token: demo.token(&user),
+                partner_admin: role == "partner_admin",
+            });
+        }
+        let partner = if kind == "supplier" {
+            &supplier
+        } else {
+            &distributor
+        };
+        let key = demo
+            .ok(
+                &admin,
+                "mutation($p: ID!) { createApiKey(input: { name: \"read matrix\", role: \"partner_user\", partnerId: $p }) { secret } }",
+                json!({ "p": partner }),
+            )
+            .await;
+        readers.push(Reader {
+            label: format!("{kind} API key"),
+            persona: if kind == "supplier" {
+                Persona::Supplier(partner.clone())
+            } else {
+                Persona::Distributor(partner.clone())
+            },
+            token: text(&key["createApiKey"]["secret"]).expect("secret"),
+            partner_admin: false,
+        });
+    }
+
+    // The truth: every type as the administrator reads it, every field.
+    let admin_persona = Persona::Internal {
+        role: "admin",
+        user: admin.id.clone(),
+    };
+    let mut truth: BTreeMap<String, BTreeMap<String, Value>> = BTreeMap::new();
+    for ty in TYPES {
+        let list = schema
+            .list_of
+            .get(*ty)
+            .unwrap_or_else(|| panic!("{ty} has no root list"));
+        let (rows, _) = read_all(
+            &demo,
+            &admin_token,
+            list,
+            &selection(&schema, &admin_persona, ty),
+        )
+        .await;
+        truth.insert((*ty).to_owned(), rows);
+    }
+    // Every node type of the schema is in the matrix: a new record type can't skip it.
+    for node in schema.list_of.keys() {
+        assert!(
+            TYPES.contains(&node.as_str()),
+            "{node} is listed by the API but has no row in the read matrix (crm_oracle::reads::TYPES)"
+        );
+    }
+    let users = demo
+        .ok(
+            &admin,
+            "{ directoryUsers { id partnerId email displayName kind roles disabled } invitations { id email role status organization { id } } apiKeys { id name prefix role organization { id } revokedAt } }",
+            json!({}),
+        )
+        .await;
+    let mut world = world_of(&truth, users["directoryUsers"].as_array().expect("users"));
+    world.external_ids_written_by = written_by;
+    let now = chrono::Utc::now().timestamp();
+
+    let mut wrong = Vec::new();
+    let mut report = String::from("read matrix: persona × type × field against crm_oracle\n");
+    let mut total_cases = 0usize;
+    for reader in &readers {
+        let who = &reader.persona;
+        let mut cases = 0usize;
+        for ty in TYPES {
+            let expected = world.rows(who, ty, now).expect("a matrix type");
+            let (rows, total) = read_all(
+                &demo,
+                &reader.token,
+                &schema.list_of[*ty],
+                &selection(&schema, who, ty),
+            )
+            .await;
+            let got: BTreeSet<String> = rows.keys().cloned().collect();
+            if got != expected || total != expected.len() as i64 {
+                wrong.push(format!(
+                    "{} {ty}: reads {} rows (totalCount {total}), the matrix says {}; extra {:?}, missing {:?}",
+                    reader.label,
+                    got.len(),
+                    expected.len(),
+                    got.difference(&expected).take(3).collect::<Vec<_>>(),
+                    expected.difference(&got).take(3).collect::<Vec<_>>(),
+                ));
+            }
+            cases += 1;
+            for (id, row) in rows.iter().filter(|(id, _)| expected.contains(*id)) {
+                let stored = &truth[*ty][id];
+                for field in &schema.types[*ty] {
+                    let read = field_read(who, ty, &field.name).expect("checked by selection");
+                    if read == FieldRead::PerCaller {
+                        continue;
+                    }
+                    check_field(
+                        &world,
+                        reader,
+                        ty,
+                        id,
+                        &field.name,
+                        read,
+                        &stored[&field.name],
+                        &row[&field.name],
+                        now,
+                        &mut wrong,
+                    );
+                    cases += 1;
+                }
+            }
+            // Every record of the type fetched by id: the visible ones and no others.
+            if let Some(fetch) = schema.fetch_of.get(*ty) {
+                let ids: Vec<&String> = truth[*ty].keys().collect();
+                for chunk in ids.chunks(20) {
+                    let query = format!(
+                        "{{ {} }}",
+                        chunk
+                            .iter()
+                            .enumerate()
+                            .map(|(n, id)| format!("r{n}: {fetch}(id: \"{id}\") {{ id }}"))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    );
+                    let body = demo.send_with(&reader.token, &query, json!({})).await;
+                    assert!(body.get("errors").is_none(), "{fetch}: {body}");
+                    for (n, id) in chunk.iter().enumerate() {
+                        let read = !body["data"][format!("r{n}")].is_null();
+                        if read != expected.contains(*id) {
+                            wrong.push(format!(
+                                "{} {fetch}({id}): read {read}, the matrix says {}",
+                                reader.label,
+                                expected.contains(*id)
+                            ));
+                        }
+                        cases += 1;
+                    }
+                }
+            }
+        }
+        // The directory: an administrator reads all of it, a partner admin its own
+        // organisation's, everyone else none.
+        for (list, selection) in [
+            (
+                "directoryUsers",
+                "id partnerId email displayName kind roles disabled",
+            ),
+            ("invitations", "id email role status organization { id }"),
+            (
+                "apiKeys",
+                "id name prefix role organization { id } revokedAt",
+            ),
+        ] {
+            let org = |row: &Value| text(&row["partnerId"]).or_else(|| id_of(&row["organization"]));
+            let all_rows = users[list].as_array().expect("rows");
+            let owned: Vec<(String, Option<String>)> = all_rows
+                .iter()
+                .map(|r| (id_of(r).expect("id"), org(r)))
+                .collect();
+            let expected = directory_rows(
+                who,
+                reader.partner_admin,
+                owned.iter().map(|(id, org)| (id, org.as_ref())),
+            );
+            let body = demo
+                .send_with(
+                    &reader.token,
+                    &format!("{{ {list} {{ {selection} }} }}"),
+                    json!({}),
+                )
+                .await;
+            let got: BTreeMap<String, Value> = body["data"][list]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| (id_of(r).expect("id"), r.clone()))
+                .collect();
+            let refused = body["errors"][0]["extensions"]["code"] == "FORBIDDEN";
+            let got_ids: BTreeSet<String> = got.keys().cloned().collect();
+            // A reader with no directory rights is refused or reads an empty list; one with
+            // rights reads exactly its rows, each as the administrator does.
+            let fine = if expected.is_empty() {
+                got_ids.is_empty() && (refused || body.get("errors").is_none())
+            } else {
+                body.get("errors").is_none() && got_ids == expected
+            };
+            if !fine {
+                wrong.push(format!(
+                    "{} {list}: read {got_ids:?} ({}), the matrix says {expected:?}",
+                    reader.label,
+                    body.get("errors")
+                        .map_or("no error".to_owned(), Value::to_string)
+                ));
+            }
+            for (id, row) in &got {
+                let stored = all_rows.iter().find(|r| id_of(r).as_deref() == Some(id));
+                if stored != Some(row) {
+                    wrong.push(format!(
+                        "{} {list} {id}: read {row}, stored {stored:?}",
+                        reader.label
+                    ));
+                }
+            }
+            cases += 1 + got.len();
+        }
+        report.push_str(&format!("  {:<24} {cases:>6} cases\n", reader.label));
+        total_cases += cases;
+    }
+    report.push_str(&format!(
+        "  {} personas × {} types, {total_cases} cases, {} wrong\n",
+        readers.len(),
+        TYPES.len(),
+        wrong.len()
+    ));
+    crm_e2e::report("read-matrix", &report);
+    assert!(
+        wrong.is_empty(),
+        "{} reads differ from the matrix:\n{}",
+        wrong.len(),
+        wrong
+            .iter()
+            .take(40)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(total_cases > 10_000, "the matrix ran {total_cases} cases");
+    demo.finish().await;
+}

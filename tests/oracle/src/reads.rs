@@ -1,0 +1,376 @@
+//! The read side of the matrix for every type and field the API serves: which rows of a
+//! type a persona reads, and for each field whether it reads the value, a mask (null), or
+//! a link it may follow only to a record it may read itself. The exhaustive read-matrix
+//! test walks the supergraph's types and asks [`field_read`] for every field: a field with
+//! no entry here fails that test, so a new field can't skip the matrix.
+
+use std::collections::BTreeSet;
+
+use crate::{Id, Persona, Time, World};
+
+/// How a persona reads one field of a record it may read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldRead {
+    /// The stored value, as an administrator reads it.
+    Value,
+    /// Always null (denied by the "Fields" section).
+    Masked,
+    /// The value when the record's fact holds, else null.
+    ValueIf(Fact),
+    /// A reference to one record of this type: followed (the same id) when the persona
+    /// may read that record, else null.
+    Link(&'static str),
+    /// Records of this type related to the row (a nested list): the persona reads those
+    /// of them it may read, no others.
+    Rows(&'static str),
+    /// About the caller rather than the record (what it may do, why it sees the row): not
+    /// a stored value, so it is not compared with another caller's.
+    PerCaller,
+}
+
+/// A fact of one record that decides a masked field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fact {
+    /// The contact agreed to share this channel with partners.
+    PartnerSharing(Channel),
+    /// The contact agreed to marketing on this channel.
+    Marketing(Channel),
+    /// The interaction was written by the reader's own organisation.
+    WrittenByOwnOrganisation,
+    /// The external id was written by the reader's own organisation.
+    OwnExternalId,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    Email,
+    Phone,
+}
+
+/// The record types of the matrix's "Rows" table, as the API names them.
+pub const TYPES: &[&str] = &[
+    "Account",
+    "Contact",
+    "Interaction",
+    "Lead",
+    "Opportunity",
+    "Case",
+    "Product",
+    "Order",
+    "OrderLine",
+    "Shipment",
+    "Article",
+    "Partner",
+    "Territory",
+    "AccountShare",
+];
+
+/// The fields every record type has, then each type's own. `None`: the matrix has no word
+/// on this field yet (the read-matrix test fails on it).
+pub fn field_read(who: &Persona, ty: &str, field: &str) -> Option<FieldRead> {
+    use FieldRead::*;
+    let partner = who.is_partner();
+    let supplier = matches!(who, Persona::Supplier(_));
+    let marketing = matches!(who, Persona::Internal { role, .. } if *role == "marketing");
+    let masked_for = |hidden: bool| if hidden { Masked } else { Value };
+    Some(match (ty, field) {
+        (_, "id") => Value,
+        // "A partner reads only its own organisation's" external ids.
+        (_, "externalId") if partner => ValueIf(Fact::OwnExternalId),
+        (_, "externalId") => Value,
+        // A supplier reads an account as name, industry, segment and territory only
+        // ("Order.account"), and an order without what other suppliers' lines move.
+        ("Account", "version" | "createdAt" | "updatedAt" | "archivedAt") => masked_for(supplier),
+        ("Order", "version" | "updatedAt") => masked_for(supplier),
+        (_, "version" | "createdAt" | "updatedAt" | "archivedAt") => Value,
+        (_, "access" | "may" | "nextStatuses") => PerCaller,
+
+        ("Account", "name" | "industry" | "segment") => Value,
+        ("Account", "domain" | "tier" | "lifecycleStage") => masked_for(supplier),
+        ("Account", "territory") => Link("Territory"),
+        // "Internal users' ids: partners denied"; the owner shows as a name where needed.
+        ("Account", "ownerUserId") => masked_for(partner),
+        ("Account", "internalNote") => masked_for(partner),
+        ("Account", "shareable") => PerCaller,
+        ("Account", "contacts") => Rows("Contact"),
+        ("Account", "interactions") => Rows("Interaction"),
+        ("Account", "cases") => Rows("Case"),
+        ("Account", "opportunities") => Rows("Opportunity"),
+        ("Account", "orders") => Rows("Order"),
+
+        ("Contact", "email") if partner => ValueIf(Fact::PartnerSharing(Channel::Email)),
+        ("Contact", "phone") if partner => ValueIf(Fact::PartnerSharing(Channel::Phone)),
+        ("Contact", "email") if marketing => ValueIf(Fact::Marketing(Channel::Email)),
+        ("Contact", "phone") if marketing => ValueIf(Fact::Marketing(Channel::Phone)),
+        ("Contact", "email" | "phone") => Value,
+        ("Contact", "account") => Link("Account"),
+        ("Contact", "accountId" | "firstName" | "lastName" | "fullName" | "title" | "consents") => {
+            Value
+        }
+
+        ("Interaction", "account") => Link("Account"),
+        ("Interaction", "authorUserId") if partner => ValueIf(Fact::WrittenByOwnOrganisation),
+        // Partners read partner-visible interactions only, whose body they read.
+        (
+            "Interaction",
+            "accountId" | "authorUserId" | "body" | "channel" | "contactId" | "direction"
+            | "occurredAt" | "partnerVisible" | "subject",
+        ) => Value,
+
+        (
+            "Lead",
+            "company"
+            | "convertedAccountId"
+            | "convertedAt"
+            | "convertedContactId"
+            | "convertedOpportunityId"
+            | "email"
+            | "firstName"
+            | "lastName"
+            | "phone"
+            | "score"
+            | "source"
+            | "status",
+        ) => Value,
+        ("Lead", "ownerUserId") => masked_for(partner),
+
+        ("Opportunity", "account") => Link("Account"),
+        (
+            "Opportunity",
+            "accountId" | "amount" | "expectedClose" | "forecastCategory" | "name" | "probability"
+            | "stage" | "weightedAmount",
+        ) => Value,
+        ("Opportunity", "ownerUserId") => masked_for(partner),
+
+        ("Case", "account") => Link("Account"),
+        ("Case", "ownerUserId") => masked_for(partner),
+        (
+            "Case",
+            "accountId" | "channel" | "contactId" | "description" | "partnerId" | "priority"
+            | "slaBreached" | "slaDueAt" | "status" | "subject",
+        ) => Value,
+
+        ("Product", "supplier") => Link("Partner"),
+        ("Product", "articles") => Rows("Article"),
+        ("Product", "description" | "name" | "sku" | "supplierPartnerId" | "unitPrice") => Value,
+
+        ("Order", "account") => Link("Account"),
+        ("Order", "fulfillingDistributor") => Link("Partner"),
+        ("Order", "lines") => Rows("OrderLine"),
+        ("Order", "shipments") => Rows("Shipment"),
+        ("Order", "internalNote") => masked_for(partner),
+        ("Order", "total") => masked_for(supplier),
+        (
+            "Order",
+            "accountId" | "currency" | "fulfillingDistributorId" | "number" | "placedAt" | "status",
+        ) => Value,
+
+        ("OrderLine", "order") => Link("Order"),
+        ("OrderLine", "product") => Link("Product"),
+        ("OrderLine", "unitPrice" | "amount") => masked_for(supplier),
+        ("OrderLine", "lineNumber" | "orderId" | "productId" | "quantity" | "status") => Value,
+
+        ("Shipment", "order") => Link("Order"),
+        (
+            "Shipment",
+            "carrier" | "deliveredAt" | "events" | "orderId" | "shippedAt" | "status"
+            | "trackingNumber",
+        ) => Value,
+
+        ("Article", "products") => Link("Product"),
+        (
+            "Article",
+            "audiences" | "body" | "productIds" | "publishedAt" | "revision" | "status" | "tags"
+            | "title",
+        ) => Value,
+
+        ("Partner", "fulfilledOrders") => Rows("Order"),
+        ("Partner", "suppliedProducts") => Rows("Product"),
+        ("Partner", "territories") => Link("Territory"),
+        ("Partner", "accountsInTerritories" | "kind" | "name" | "tier") => Value,
+
+        ("Territory", "code" | "name") => Value,
+
+        ("AccountShare", "account") => Link("Account"),
+        ("AccountShare", "partner") => Link("Partner"),
+        (
+            "AccountShare",
+            "accountId" | "active" | "cause" | "expiresAt" | "grantedBy" | "partnerId" | "reason"
+            | "source",
+        ) => Value,
+        _ => return None,
+    })
+}
+
+/// The field that names a record of `ty` to anyone who may read it (a link's target is
+/// read with it, so that the link must really be followed, not answered from its key).
+pub fn label_field(ty: &str) -> &'static str {
+    match ty {
+        "Territory" => "code",
+        "Order" => "number",
+        "OrderLine" => "quantity",
+        "Shipment" => "carrier",
+        "Contact" => "lastName",
+        "Interaction" | "Case" => "subject",
+        "Article" => "title",
+        _ => "name",
+    }
+}
+
+impl World {
+    /// The ids of `ty` that `who` reads at `now` (`None`: not a type of the matrix).
+    pub fn rows(&self, who: &Persona, ty: &str, now: Time) -> Option<BTreeSet<Id>> {
+        let internal_role = match who {
+            Persona::Internal { role, .. } => Some(*role),
+            _ => None,
+        };
+        let all = |ids: Vec<&Id>| ids.into_iter().cloned().collect::<BTreeSet<Id>>();
+        let none = BTreeSet::new;
+        Some(match ty {
+            "Account" => self.accounts_for(who, now),
+            "Contact" => self.contacts_for(who, now),
+            "Interaction" => self.interactions_for(who, now),
+            "Order" => self.orders_for(who),
+            "OrderLine" => self.lines_for(who),
+            "Shipment" => self.shipments_for(who),
+            "Product" => self.products_for(who),
+            // "R all" for every internal role but support; partners: leads routed to their
+            // organisation (none is, until routing exists).
+            "Lead" => match (internal_role, who) {
+                (Some("support"), _) => none(),
+                (Some(_), _) => all(self.leads.iter().map(|l| &l.id).collect()),
+                (None, Persona::Distributor(me)) => all(self
+                    .leads
+                    .iter()
+                    .filter(|l| l.routed_to.as_deref() == Some(me.as_str()))
+                    .map(|l| &l.id)
+                    .collect()),
+                (None, _) => none(),
+            },
+            "Opportunity" => match (internal_role, who) {
+                (Some("support"), _) => none(),
+                (Some(_), _) => all(self.opportunities.iter().map(|o| &o.id).collect()),
+                (None, Persona::Distributor(me)) => all(self
+                    .opportunities
+                    .iter()
+                    .filter(|o| o.attributed_to.as_deref() == Some(me.as_str()))
+                    .map(|o| &o.id)
+                    .collect()),
+                (None, _) => none(),
+            },
+            // Marketing: "—"; distributors: their own organisation's cases on accounts
+            // they may read.
+            "Case" => match (internal_role, who) {
+                (Some("marketing"), _) => none(),
+                (Some(_), _) => all(self.cases.iter().map(|c| &c.id).collect()),
+                (None, Persona::Distributor(me)) => {
+                    let accounts = self.accounts_for(who, now);
+                    all(self
+                        .cases
+                        .iter()
+                        .filter(|c| {
+                            c.partner.as_deref() == Some(me.as_str())
+                                && accounts.contains(&c.account)
+                        })
+                        .map(|c| &c.id)
+                        .collect())
+                }
+                (None, _) => none(),
+            },
+            "Article" => {
+                let audiences: &[&str] = match (internal_role, who) {
+                    (Some("sales"), _) => &["internal", "public"],
+                    (Some(_), _) => &["internal", "public", "supplier", "distributor"],
+                    (None, Persona::Supplier(_)) => &["supplier", "public"],
+                    (None, _) => &["distributor", "public"],
+                };
+                all(self
+                    .articles
+                    .iter()
+                    .filter(|a| internal_role.is_some() || a.published)
+                    .filter(|a| a.audiences.iter().any(|x| audiences.contains(&x.as_str())))
+                    .map(|a| &a.id)
+                    .collect())
+            }
+            "Partner" => match who {
+                Persona::Internal { .. } => all(self.partners.iter().map(|p| &p.id).collect()),
+                Persona::Supplier(me) | Persona::Distributor(me) => BTreeSet::from([me.clone()]),
+            },
+            "Territory" => all(self.territories.iter().collect()),
+            // Share grants: admin and management all; sales those on the accounts it owns
+            // and those it granted; nobody else.
+            "AccountShare" => match (internal_role, who) {
+                (Some("admin" | "management"), _) => {
+                    all(self.share_rows.iter().map(|s| &s.id).collect())
+                }
+                (Some("sales"), Persona::Internal { user, .. }) => {
+                    let owned: BTreeSet<&Id> = self
+                        .accounts
+                        .iter()
+                        .filter(|a| a.owner.as_ref() == Some(user))
+                        .map(|a| &a.id)
+                        .collect();
+                    all(self
+                        .share_rows
+                        .iter()
+                        .filter(|s| {
+                            owned.contains(&s.account) || s.granted_by.as_ref() == Some(user)
+                        })
+                        .map(|s| &s.id)
+                        .collect())
+                }
+                _ => none(),
+            },
+            _ => return None,
+        })
+    }
+
+    /// Whether `fact` holds of the record `id` of `ty` for the reader `who`.
+    pub fn holds(&self, who: &Persona, ty: &str, id: &str, fact: Fact) -> bool {
+        let own = match who {
+            Persona::Supplier(me) | Persona::Distributor(me) => Some(me.as_str()),
+            Persona::Internal { .. } => None,
+        };
+        match fact {
+            Fact::PartnerSharing(channel) | Fact::Marketing(channel) => {
+                let Some(c) = self.contacts.iter().find(|c| c.id == id) else {
+                    return false;
+                };
+                match (fact, channel) {
+                    (Fact::PartnerSharing(_), Channel::Email) => c.partner_sharing_email,
+                    (Fact::PartnerSharing(_), Channel::Phone) => c.partner_sharing_phone,
+                    (_, Channel::Email) => c.marketing_email,
+                    (_, Channel::Phone) => c.marketing_phone,
+                }
+            }
+            Fact::WrittenByOwnOrganisation => self
+                .interactions
+                .iter()
+                .find(|i| i.id == id)
+                .is_some_and(|i| own.is_some() && i.author_partner.as_deref() == own),
+            Fact::OwnExternalId => {
+                own.is_some()
+                    && self
+                        .external_ids_written_by
+                        .iter()
+                        .any(|(t, r, by)| t == ty && r == id && Some(by.as_str()) == own)
+            }
+        }
+    }
+}
+
+/// Who reads the directory (users, invitations, API keys): an administrator all of it, a
+/// partner admin its own organisation's, nobody else any.
+pub fn directory_rows<'a>(
+    who: &Persona,
+    partner_admin: bool,
+    rows: impl IntoIterator<Item = (&'a Id, Option<&'a Id>)>,
+) -> BTreeSet<Id> {
+    rows.into_iter()
+        .filter(|(_, org)| match who {
+            Persona::Internal { role, .. } => *role == "admin",
+            Persona::Supplier(me) | Persona::Distributor(me) => partner_admin && *org == Some(me),
+        })
+        .map(|(id, _)| id.clone())
+        .collect()
+}

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Shows that the access proofs can fail: weakens each scope, field rule and read mask of
+# policies/policy.csv in turn and runs the proof that covers it with that policy
+# (CRM_TEST_POLICY, read by the test harness only). Every mutant must make its proof fail;
+# a mutant the proofs don't notice ("SURVIVED") is a rule nothing tests.
+#
+#   - an allow rule with a narrower scope than `all`   → the scope becomes `all`
+#   - a deny rule                                       → removed
+#   - a write field rule (p2)                          → removed (every field may be set)
+#   - a read mask (p3)                                 → removed (the field is shown)
+#
+# Reads are checked by the exhaustive read matrix, writes by the write matrix (both on the
+# embedded SQLite). Usage: bash tests/policy-mutants.sh [max mutants]; prints one line per
+# mutant and a summary, and exits non-zero when a mutant survived.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+max=${1:-1000}
+work=$(mktemp -d)
+trap 'rm -rf "${work}"' EXIT
+
+# The proofs, built once.
+cargo test -p crm-e2e --test e2e --no-run -q 2>/dev/null || { echo "build failed"; exit 2; }
+
+killed=0
+survived=0
+n=0
+while IFS= read -r numbered; do
+  line_no=${numbered%%:*}
+  rule=${numbered#*:}
+  IFS=',' read -r kind role domain ty action scope effect <<<"$(echo "${rule}" | tr -d ' ')"
+  case "${kind}" in
+    p)
+      if [ "${effect}" = "deny" ]; then
+        mutant="(removed)"
+      elif [ "${scope}" != "all" ]; then
+        mutant="${kind}, ${role}, ${domain}, ${ty}, ${action}, all, ${effect}"
+      else
+        continue
+      fi
+      case "${action}" in read) proof=read_matrix ;; *) proof=write_matrix ;; esac
+      ;;
+    p2) mutant="(removed)"; proof=write_matrix ;;
+    p3) mutant="(removed)"; proof=read_matrix ;;
+    *) continue ;;
+  esac
+  n=$((n + 1))
+  [ "${n}" -gt "${max}" ] && break
+  if [ "${mutant}" = "(removed)" ]; then
+    sed "${line_no}d" policies/policy.csv >"${work}/policy.csv"
+  else
+    sed "${line_no}s/.*/${mutant}/" policies/policy.csv >"${work}/policy.csv"
+  fi
+  if CRM_TEST_POLICY="${work}/policy.csv" cargo test -q -p crm-e2e --test e2e "${proof}" \
+      >"${work}/log" 2>&1; then
+    survived=$((survived + 1))
+    echo "SURVIVED ${proof}: line ${line_no}: ${rule} -> ${mutant}"
+  else
+    killed=$((killed + 1))
+    echo "killed   ${proof}: line ${line_no}: ${rule} -> ${mutant}"
+  fi
+done < <(grep -n -E '^(p|p2|p3),' policies/policy.csv)
+
+echo "policy mutants: ${killed} killed, ${survived} survived"
+[ "${survived}" -eq 0 ]

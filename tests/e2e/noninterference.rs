@@ -664,10 +664,13 @@ fn normalise(
         if let Some(label) = ids.get(s) {
             return label.clone();
         }
-        let looks_like_id = s.len() > 4
-            && s.as_bytes()[3] == b'_'
-            && s[..3].chars().all(|c| c.is_ascii_lowercase())
-            && s[4..].chars().all(|c| c.is_ascii_alphanumeric());
+        // A record id: a short lower-case type prefix (`acc`, `lead`), `_`, a long key.
+        let looks_like_id = s.split_once('_').is_some_and(|(prefix, key)| {
+            (2..=6).contains(&prefix.len())
+                && prefix.chars().all(|c| c.is_ascii_lowercase())
+                && key.len() >= 16
+                && key.chars().all(|c| c.is_ascii_alphanumeric())
+        });
         if looks_like_id {
             let next = format!("new{}", fresh.len() + 1);
             return fresh.entry(s.to_owned()).or_insert(next).clone();

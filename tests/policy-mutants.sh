@@ -9,8 +9,8 @@
 #   - a write field rule (p2)                          → removed (every field may be set)
 #   - a read mask (p3)                                 → removed (the field is shown)
 #
-# Reads are checked by the exhaustive read matrix, writes by the write matrix (both on the
-# embedded SQLite). Usage: bash tests/policy-mutants.sh [max mutants]; prints one line per
+# Reads are checked by the exhaustive read matrix, writes by the read matrix's `may` of
+# every row and by the write matrix (all on the embedded SQLite). Usage: bash tests/policy-mutants.sh [max mutants]; prints one line per
 # mutant and a summary, and exits non-zero when a mutant survived.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +38,9 @@ while IFS= read -r numbered; do
       else
         continue
       fi
-      case "${action}" in read) proof=read_matrix ;; *) proof=write_matrix ;; esac
+      # Write scopes show in every row's `may` (the read matrix checks it) and in the
+      # write matrix's mutations.
+      case "${action}" in read) proof=read_matrix ;; *) proof="read_matrix write_matrix" ;; esac
       ;;
     p2) mutant="(removed)"; proof=write_matrix ;;
     p3) mutant="(removed)"; proof=read_matrix ;;
@@ -51,7 +53,8 @@ while IFS= read -r numbered; do
   else
     sed "${line_no}s/.*/${mutant}/" policies/policy.csv >"${work}/policy.csv"
   fi
-  if CRM_TEST_POLICY="${work}/policy.csv" cargo test -q -p crm-e2e --test e2e "${proof}" \
+  # shellcheck disable=SC2086 # one filter per proof
+  if CRM_TEST_POLICY="${work}/policy.csv" cargo test -q -p crm-e2e --test e2e -- ${proof} \
       >"${work}/log" 2>&1; then
     survived=$((survived + 1))
     echo "SURVIVED ${proof}: line ${line_no}: ${rule} -> ${mutant}"

@@ -303,6 +303,7 @@ pub async fn add_world(
             partner_visible,
             body: Some(body),
             author_partner: None,
+            author_user: None,
         });
     }
     let mut products = Vec::new();

@@ -3,13 +3,14 @@
 //! each partner) × every record type × every field of that type, enumerated from the
 //! supergraph (no sampling). For each, the rows the persona's list returns and each field's
 //! value or mask must equal what `crm_oracle` computes from the access matrix, with the
-//! administrator's answer as the stored truth; every record is also fetched by id as every
-//! persona. A field the oracle has no entry for fails the test, so a new field can't skip
+//! administrator's answer as the stored truth, and so must what the persona may do to each
+//! row (`may { update archive }`, the write scopes); every record is also fetched by id as
+//! every persona. A field the oracle has no entry for fails the test, so a new field can't skip
 //! the matrix.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crm_oracle::reads::{FieldRead, TYPES, directory_rows, field_read, label_field};
+use crm_oracle::reads::{Change, FieldRead, TYPES, directory_rows, field_read, label_field};
 use crm_oracle::{
     Account, Article, Case, Contact, Interaction, Lead, Line, ManualShare, Opportunity, Order,
     Partner, PartnerKind, Persona, Product, ShareRow, Shipment, World,
@@ -125,6 +126,10 @@ fn selection(schema: &Schema, who: &Persona, ty: &str) -> String {
             )
         });
         match read {
+            // What the caller may do to the row is checked against the matrix's writes.
+            FieldRead::PerCaller if field.name == "may" => {
+                parts.push("may { update archive }".into())
+            }
             FieldRead::PerCaller => {}
             FieldRead::Link(target) => {
                 parts.push(format!("{} {{ id {} }}", field.name, label_field(target)));
@@ -259,6 +264,7 @@ fn world_of(admin: &BTreeMap<String, BTreeMap<String, Value>>, users: &[Value]) 
                 body: text(&i["body"]),
                 author_partner: text(&i["authorUserId"])
                     .and_then(|u| user_partner.get(&u).cloned()),
+                author_user: text(&i["authorUserId"]),
             })
             .collect(),
         products: rows("Product")
@@ -315,6 +321,7 @@ fn world_of(admin: &BTreeMap<String, BTreeMap<String, Value>>, users: &[Value]) 
             .into_iter()
             .map(|l| Lead {
                 id: id_of(l).expect("id"),
+                owner: text(&l["ownerUserId"]),
                 routed_to: None,
             })
             .collect(),
@@ -323,6 +330,7 @@ fn world_of(admin: &BTreeMap<String, BTreeMap<String, Value>>, users: &[Value]) 
             .map(|o| Opportunity {
                 id: id_of(o).expect("id"),
                 account: text(&o["accountId"]).expect("account"),
+                owner: text(&o["ownerUserId"]),
                 attributed_to: None,
             })
             .collect(),
@@ -622,6 +630,16 @@ async fn every_persona_reads_every_field_of_every_type_as_the_matrix_says() {
             cases += 1;
             for (id, row) in rows.iter().filter(|(id, _)| expected.contains(*id)) {
                 let stored = &truth[*ty][id];
+                for (change, answer) in [(Change::Update, "update"), (Change::Archive, "archive")] {
+                    let may = world.may_change(who, ty, id, change, now);
+                    if row["may"][answer] != json!(may) {
+                        wrong.push(format!(
+                            "{} {ty} {id}: may {{ {answer} }} reads {}, the matrix says {may}",
+                            reader.label, row["may"][answer]
+                        ));
+                    }
+                    cases += 1;
+                }
                 for field in &schema.types[*ty] {
                     let read = field_read(who, ty, &field.name).expect("checked by selection");
                     if read == FieldRead::PerCaller {

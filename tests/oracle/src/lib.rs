@@ -56,6 +56,8 @@ pub struct Interaction {
     pub body: Option<String>,
     /// The partner organisation whose user wrote it (`None`: the company's staff).
     pub author_partner: Option<Id>,
+    /// The user who wrote it.
+    pub author_user: Option<Id>,
 }
 
 #[derive(Clone, Debug)]
@@ -98,6 +100,7 @@ pub struct ManualShare {
 #[derive(Clone, Debug)]
 pub struct Lead {
     pub id: Id,
+    pub owner: Option<Id>,
     /// The partner organisation the lead was routed to.
     pub routed_to: Option<Id>,
 }
@@ -106,6 +109,7 @@ pub struct Lead {
 pub struct Opportunity {
     pub id: Id,
     pub account: Id,
+    pub owner: Option<Id>,
     /// The partner organisation the deal is attributed to (deal registration).
     pub attributed_to: Option<Id>,
 }

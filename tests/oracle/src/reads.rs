@@ -374,3 +374,104 @@ pub fn directory_rows<'a>(
         .map(|(id, _)| id.clone())
         .collect()
 }
+
+/// A change to one record: what `may { update archive }` answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Change {
+    Update,
+    Archive,
+}
+
+impl World {
+    /// Whether `who` may make `change` to the record `id` of `ty` that it reads, by the
+    /// matrix's "W" cells and its "Writes" section. "W owned" is the record's own owner
+    /// where it has one (accounts, leads, opportunities) and the account's owner for the
+    /// records under an account (contacts, share grants); "W own" is what the caller wrote
+    /// (interactions) or granted (share grants).
+    pub fn may_change(&self, who: &Persona, ty: &str, id: &str, change: Change, now: Time) -> bool {
+        let owner_of_account = |account: &str| {
+            self.accounts
+                .iter()
+                .find(|a| a.id == account)
+                .and_then(|a| a.owner.as_deref())
+        };
+        match who {
+            Persona::Internal { role, user } => {
+                let me = Some(user.as_str());
+                match (*role, ty) {
+                    ("admin", _) => true,
+                    ("management", "AccountShare") => true,
+                    ("sales", "Account") => owner_of_account(id) == me,
+                    ("sales", "Contact") => self
+                        .contacts
+                        .iter()
+                        .find(|c| c.id == id)
+                        .is_some_and(|c| owner_of_account(&c.account) == me),
+                    ("sales" | "support", "Interaction") => self
+                        .interactions
+                        .iter()
+                        .find(|i| i.id == id)
+                        .is_some_and(|i| i.author_user.as_deref() == me),
+                    ("sales", "Lead") => self
+                        .leads
+                        .iter()
+                        .find(|l| l.id == id)
+                        .is_some_and(|l| l.owner.as_deref() == me),
+                    ("sales", "Opportunity") => self
+                        .opportunities
+                        .iter()
+                        .find(|o| o.id == id)
+                        .is_some_and(|o| o.owner.as_deref() == me),
+                    // Sales revokes (archives) the grants on its accounts and its own; it
+                    // changes none.
+                    ("sales", "AccountShare") => {
+                        change == Change::Archive
+                            && self
+                                .share_rows
+                                .iter()
+                                .find(|s| s.id == id)
+                                .is_some_and(|s| {
+                                    owner_of_account(&s.account) == me
+                                        || s.granted_by.as_deref() == me
+                                })
+                    }
+                    ("marketing", "Article" | "Lead") => true,
+                    ("support", "Contact" | "Case" | "Article") => true,
+                    _ => false,
+                }
+            }
+            Persona::Supplier(me) => match ty {
+                "Product" => self
+                    .products
+                    .iter()
+                    .any(|p| p.id == id && p.supplier == *me),
+                // "W(status) own-product lines only": an update, never an archive.
+                "OrderLine" => {
+                    change == Change::Update
+                        && self.lines.iter().any(|l| {
+                            l.id == id
+                                && self
+                                    .products
+                                    .iter()
+                                    .any(|p| p.id == l.product && p.supplier == *me)
+                        })
+                }
+                _ => false,
+            },
+            Persona::Distributor(me) => match ty {
+                // "W(status, tracking) of its orders": an update only.
+                "Shipment" => change == Change::Update && self.shipments_for(who).contains(id),
+                // Its own organisation's, on accounts it reads.
+                "Interaction" => {
+                    self.interactions_for(who, now).contains(id)
+                        && self
+                            .interactions
+                            .iter()
+                            .any(|i| i.id == id && i.author_partner.as_deref() == Some(me.as_str()))
+                }
+                "Case" => self.rows(who, "Case", now).is_some_and(|c| c.contains(id)),
+                _ => false,
+            },
+        }
+    }
+}

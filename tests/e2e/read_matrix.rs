@@ -130,6 +130,7 @@ fn selection(schema: &Schema, who: &Persona, ty: &str) -> String {
             FieldRead::PerCaller if field.name == "may" => {
                 parts.push("may { update archive }".into())
             }
+            FieldRead::PerCaller if field.name == "shareable" => parts.push("shareable".into()),
             FieldRead::PerCaller => {}
             FieldRead::Link(target) => {
                 parts.push(format!("{} {{ id {} }}", field.name, label_field(target)));
@@ -509,6 +510,42 @@ async fn every_persona_reads_every_field_of_every_type_as_the_matrix_says() {
         supplier.clone(),
     ));
 
+    // An archived account a supplier reads (its archive time is the supplier's to miss),
+    // and an owner on the distributor's case (the owner is the company's to know).
+    let supplier_account = demo
+        .ok(
+            &supplier_user,
+            "{ accounts(first: 1) { nodes { id } } }",
+            json!({}),
+        )
+        .await["accounts"]["nodes"][0]["id"]
+        .as_str()
+        .expect("the supplier sees an account")
+        .to_owned();
+    let case_owner = format!(
+        "mutation($id: ID!, $v: Int!) {{ updateCase(id: $id, version: $v, input: {{ ownerUserId: \"{}\" }}) {{ id }} }}",
+        admin.id
+    );
+    for (fetch, id, mutation) in [
+        (
+            "account",
+            supplier_account.as_str(),
+            "mutation($id: ID!, $v: Int!) { archiveAccount(id: $id, version: $v) { id } }",
+        ),
+        ("case", written_by[1].1.as_str(), case_owner.as_str()),
+    ] {
+        let version = demo
+            .ok(
+                &admin,
+                &format!("query($id: ID!) {{ {fetch}(id: $id) {{ version }} }}"),
+                json!({ "id": id }),
+            )
+            .await[fetch]["version"]
+            .clone();
+        demo.ok(&admin, mutation, json!({ "id": id, "v": version }))
+            .await;
+    }
+
     // The personas: every internal department, each partner kind's user and admin, and a
     // partner API key of each kind.
     let mut readers = Vec::new();
@@ -630,6 +667,16 @@ async fn every_persona_reads_every_field_of_every_type_as_the_matrix_says() {
             cases += 1;
             for (id, row) in rows.iter().filter(|(id, _)| expected.contains(*id)) {
                 let stored = &truth[*ty][id];
+                if *ty == "Account" {
+                    let may = world.may_share(who, id);
+                    if row["shareable"] != json!(may) {
+                        wrong.push(format!(
+                            "{} Account {id}: shareable reads {}, the matrix says {may}",
+                            reader.label, row["shareable"]
+                        ));
+                    }
+                    cases += 1;
+                }
                 for (change, answer) in [(Change::Update, "update"), (Change::Archive, "archive")] {
                     let may = world.may_change(who, ty, id, change, now);
                     if row["may"][answer] != json!(may) {
@@ -757,6 +804,16 @@ async fn every_persona_reads_every_field_of_every_type_as_the_matrix_says() {
         report.push_str(&format!("  {:<24} {cases:>6} cases\n", reader.label));
         total_cases += cases;
     }
+    // Write scopes on records the persona reads but may not change, and on records it may
+    // not read at all: refused, and a record out of reach answers like a missing one.
+    // (Allowed changes are not made: the world stays the same for every persona.)
+    let mut write_cases = 0usize;
+    for reader in &readers {
+        write_cases += refused_writes(&demo, &world, &truth, reader, now, &mut wrong).await;
+    }
+    report.push_str(&format!(
+        "  write scopes: {write_cases} refused changes on records out of each persona's write scope\n"
+    ));
     report.push_str(&format!(
         "  {} personas × {} types, {total_cases} cases, {} wrong\n",
         readers.len(),
@@ -777,4 +834,232 @@ async fn every_persona_reads_every_field_of_every_type_as_the_matrix_says() {
     );
     assert!(total_cases > 10_000, "the matrix ran {total_cases} cases");
     demo.finish().await;
+}
+
+/// Each type's archive and update mutations, with an update input that the type's write
+/// rules let through when the scope does.
+const CHANGES: &[(&str, &str, &str, &str)] = &[
+    (
+        "Account",
+        "archiveAccount",
+        "updateAccount",
+        "{ industry: \"Probe\" }",
+    ),
+    (
+        "Contact",
+        "archiveContact",
+        "updateContact",
+        "{ title: \"Probe\" }",
+    ),
+    (
+        "Interaction",
+        "archiveInteraction",
+        "updateInteraction",
+        "{ subject: \"Probe\" }",
+    ),
+    (
+        "Lead",
+        "archiveLead",
+        "updateLead",
+        "{ company: \"Probe\" }",
+    ),
+    (
+        "Opportunity",
+        "archiveOpportunity",
+        "updateOpportunity",
+        "{ name: \"Probe\" }",
+    ),
+    (
+        "Case",
+        "archiveCase",
+        "updateCase",
+        "{ subject: \"Probe\" }",
+    ),
+    (
+        "Product",
+        "archiveProduct",
+        "updateProduct",
+        "{ description: \"Probe\" }",
+    ),
+    (
+        "Order",
+        "archiveOrder",
+        "updateOrder",
+        "{ internalNote: \"Probe\" }",
+    ),
+    (
+        "OrderLine",
+        "archiveOrderLine",
+        "updateOrderLine",
+        "{ status: CONFIRMED }",
+    ),
+    (
+        "Shipment",
+        "archiveShipment",
+        "updateShipment",
+        "{ trackingNumber: \"Probe\" }",
+    ),
+    (
+        "Article",
+        "archiveArticle",
+        "updateArticle",
+        "{ title: \"Probe\" }",
+    ),
+    (
+        "Partner",
+        "archivePartner",
+        "updatePartner",
+        "{ name: \"Probe\" }",
+    ),
+    (
+        "Territory",
+        "archiveTerritory",
+        "updateTerritory",
+        "{ name: \"Probe\" }",
+    ),
+    ("AccountShare", "revokeAccountShare", "", ""),
+];
+
+/// The error code of an answer (`None`: it succeeded).
+fn code(body: &Value) -> Option<String> {
+    body.get("errors").map(|e| {
+        e[0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or("NO_CODE")
+            .to_owned()
+    })
+}
+
+/// Sends, as `reader`, changes the matrix refuses it: archive and update on up to three
+/// records of each type that it reads but may not change and three it may not read, and
+/// creates and share grants on accounts it may not make them on. Returns how many were
+/// checked.
+async fn refused_writes(
+    demo: &Demo,
+    world: &World,
+    truth: &BTreeMap<String, BTreeMap<String, Value>>,
+    reader: &Reader,
+    now: i64,
+    wrong: &mut Vec<String>,
+) -> usize {
+    let who = &reader.persona;
+    let mut checked = 0;
+    for (ty, archive, update, input) in CHANGES {
+        let readable = world.rows(who, ty, now).expect("a matrix type");
+        for (change, mutation) in [(Change::Archive, *archive), (Change::Update, *update)] {
+            if mutation.is_empty() {
+                continue;
+            }
+            let query = match change {
+                Change::Archive => format!(
+                    "mutation($id: ID!, $v: Int!) {{ {mutation}(id: $id, version: $v) {{ id }} }}"
+                ),
+                Change::Update => format!(
+                    "mutation($id: ID!, $v: Int!) {{ {mutation}(id: $id, version: $v, input: {input}) {{ id }} }}"
+                ),
+            };
+            let refused: Vec<(&String, &Value)> = truth[*ty]
+                .iter()
+                .filter(|(id, _)| !world.may_change(who, ty, id, change, now))
+                .collect();
+            let seen = refused
+                .iter()
+                .filter(|(id, _)| readable.contains(*id))
+                .take(3);
+            let unseen = refused
+                .iter()
+                .filter(|(id, _)| !readable.contains(*id))
+                .take(3);
+            let missing = code(
+                &demo
+                    .send_with(
+                        &reader.token,
+                        &query,
+                        json!({ "id": "zzz_00000000000000000000000000000000", "v": 1 }),
+                    )
+                    .await,
+            );
+            for (id, row) in seen.chain(unseen) {
+                let answer = code(
+                    &demo
+                        .send_with(
+                            &reader.token,
+                            &query,
+                            json!({ "id": id, "v": row["version"] }),
+                        )
+                        .await,
+                );
+                let fine = if readable.contains(*id) {
+                    matches!(answer.as_deref(), Some("FORBIDDEN" | "NOT_FOUND"))
+                } else {
+                    answer.is_some() && answer == missing
+                };
+                if !fine {
+                    wrong.push(format!(
+                        "{} {mutation}({id}): answered {answer:?} (a missing record: {missing:?}); the matrix refuses it",
+                        reader.label
+                    ));
+                }
+                checked += 1;
+            }
+        }
+    }
+    // Creates on accounts out of reach, and share grants on accounts it may not share.
+    let partner = truth["Partner"]
+        .iter()
+        .find(|(_, p)| p["kind"] == "DISTRIBUTOR")
+        .map(|(id, _)| id.clone())
+        .expect("a distributor");
+    for account in truth["Account"].keys() {
+        for (ty, mutation, input) in [
+            (
+                "Interaction",
+                "createInteraction",
+                json!({ "accountId": account, "channel": "EMAIL", "direction": "INBOUND",
+                        "subject": "Probe", "occurredAt": "2026-11-02T10:00:00Z" }),
+            ),
+            (
+                "Case",
+                "createCase",
+                json!({ "accountId": account, "subject": "Probe", "priority": "LOW", "channel": "EMAIL" }),
+            ),
+        ] {
+            if world.may_create_on(who, ty, account, now) {
+                continue;
+            }
+            let body = demo
+                .send_with(
+                    &reader.token,
+                    &format!(
+                        "mutation($input: {ty}Input!) {{ {mutation}(input: $input) {{ id }} }}"
+                    ),
+                    json!({ "input": input }),
+                )
+                .await;
+            if code(&body).is_none() {
+                wrong.push(format!(
+                    "{} {mutation} on {account}: made it; the matrix refuses it",
+                    reader.label
+                ));
+            }
+            checked += 1;
+        }
+        if !world.may_share(who, account) {
+            let body = demo
+                .send_with(
+                    &reader.token,
+                    "mutation($input: AccountShareInput!) { grantAccountShare(input: $input) { id } }",
+                    json!({ "input": { "accountId": account, "partnerId": partner } }),
+                )
+                .await;
+            if code(&body).is_none() {
+                wrong.push(format!(
+                    "{} grantAccountShare on {account}: made it; the matrix refuses it",
+                    reader.label
+                ));
+            }
+            checked += 1;
+        }
+    }
+    checked
 }

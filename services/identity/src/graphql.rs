@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
+use crm_service_common::access::{Action, Scope};
 use crm_service_common::principal::{Principal, PrincipalKind};
 use crm_service_common::{ApiError, ApiResult};
 
@@ -285,7 +286,7 @@ async fn visible_user(ctx: &Context<'_>, id: &str) -> ApiResult<Option<user::Mod
         return Ok(None);
     };
     let allowed = user.id == who.subject
-        || match managed_scope(&who) {
+        || match managed_scope(&who, "User", Action::Read).await {
             Ok(ManagedScope::All) => true,
             Ok(ManagedScope::Partner(partner)) => user.partner_id.as_deref() == Some(&partner),
             Err(_) => false,
@@ -354,26 +355,33 @@ fn signed_in(principal: &Principal) -> ApiResult<()> {
     }
 }
 
-/// Whose API keys and invitations the caller manages: everyone's (an admin), one
-/// partner's (a partner admin), or none.
+/// Whose directory records (users, API keys, invitations) the caller may read or change:
+/// everyone's, one partner's, or none.
 #[derive(Clone)]
 enum ManagedScope {
     All,
     Partner(String),
 }
 
-fn managed_scope(principal: &Principal) -> ApiResult<ManagedScope> {
+/// What the policy in force grants the caller on `ty` (`User`, `ApiKey`, `Invitation`) for
+/// `action`: scope `all` is everyone's records, `own_org` its own organisation's; no rule,
+/// no access. The directory asks the policy like every other service does, so an edit of
+/// these rules applies here too.
+async fn managed_scope(principal: &Principal, ty: &str, action: Action) -> ApiResult<ManagedScope> {
     signed_in(principal)?;
-    match (principal.kind, &principal.partner_id) {
-        (PrincipalKind::Internal, _) if principal.has_role("admin") => Ok(ManagedScope::All),
-        (PrincipalKind::Supplier | PrincipalKind::Distributor, Some(partner))
-            if principal.has_role("partner_admin") =>
-        {
+    let scopes = crm_service_common::access::decide(principal, ty, action)
+        .await?
+        .scopes();
+    if scopes.contains(&Scope::All) {
+        return Ok(ManagedScope::All);
+    }
+    match &principal.partner_id {
+        Some(partner) if scopes.contains(&Scope::OwnOrg) => {
             Ok(ManagedScope::Partner(partner.clone()))
         }
         _ => Err(ApiError::denied(
             ErrorCode::Forbidden,
-            "only an admin or a partner admin manages API keys and invitations",
+            "only an admin or a partner admin manages users, API keys and invitations",
         )),
     }
 }
@@ -482,7 +490,7 @@ impl DirectoryQuery {
 
     /// Invitations, newest first: an admin sees all, a partner admin its partner's.
     async fn invitations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Invitation>> {
-        let partner = match managed_scope(&Principal::of(ctx))? {
+        let partner = match managed_scope(&Principal::of(ctx), "Invitation", Action::Read).await? {
             ManagedScope::All => None,
             ManagedScope::Partner(partner) => Some(partner),
         };
@@ -503,7 +511,10 @@ impl DirectoryQuery {
         ctx: &Context<'_>,
         partner_id: Option<ID>,
     ) -> async_graphql::Result<Vec<DirectoryUser>> {
-        let partner = match (managed_scope(&Principal::of(ctx))?, partner_id) {
+        let partner = match (
+            managed_scope(&Principal::of(ctx), "User", Action::Read).await?,
+            partner_id,
+        ) {
             (ManagedScope::All, wanted) => wanted.map(|id| id.to_string()),
             (ManagedScope::Partner(own), Some(wanted)) if wanted.as_str() != own => {
                 return Ok(Vec::new());
@@ -537,7 +548,7 @@ impl DirectoryQuery {
 
     /// API keys, newest first: an admin sees every key, a partner admin its partner's.
     async fn api_keys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ApiKey>> {
-        let partner = match managed_scope(&Principal::of(ctx))? {
+        let partner = match managed_scope(&Principal::of(ctx), "ApiKey", Action::Read).await? {
             ManagedScope::All => None,
             ManagedScope::Partner(partner) => Some(partner),
         };
@@ -608,7 +619,7 @@ impl DirectoryMutation {
         input: CreateApiKeyInput,
     ) -> async_graphql::Result<CreatedApiKey> {
         let principal = Principal::of(ctx);
-        let scope = managed_scope(&principal)?;
+        let scope = managed_scope(&principal, "ApiKey", Action::Create).await?;
         let name = input.name.trim();
         if name.is_empty() || name.chars().count() > 120 {
             return Err(ApiError::validation("input.name", "must be 1 to 120 characters").into());
@@ -655,7 +666,7 @@ impl DirectoryMutation {
         input: InviteUserInput,
     ) -> async_graphql::Result<CreatedInvitation> {
         let principal = Principal::of(ctx);
-        let scope = managed_scope(&principal)?;
+        let scope = managed_scope(&principal, "Invitation", Action::Create).await?;
         let email = crm_service_common::domain::email("input.email", &input.email)?;
         let (kind, partner_id) = match scope.clone() {
             ManagedScope::All => match input.partner_id {
@@ -729,7 +740,7 @@ impl DirectoryMutation {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<Invitation> {
-        let scope = managed_scope(&Principal::of(ctx))?;
+        let scope = managed_scope(&Principal::of(ctx), "Invitation", Action::Archive).await?;
         let directory = directory(ctx)?;
         let found = directory.invitation(&id).await?.ok_or(ApiError::NotFound)?;
         if let ManagedScope::Partner(own) = scope
@@ -778,7 +789,7 @@ impl DirectoryMutation {
         disabled: bool,
     ) -> async_graphql::Result<DirectoryUser> {
         let who = Principal::of(ctx);
-        let scope = managed_scope(&who)?;
+        let scope = managed_scope(&who, "User", Action::Update).await?;
         let directory = directory(ctx)?;
         let user = directory.user(&id).await?.ok_or(ApiError::NotFound)?;
         if let ManagedScope::Partner(own) = scope
@@ -846,7 +857,7 @@ impl DirectoryMutation {
 
     /// Revokes an API key: it is refused from the next request on.
     async fn revoke_api_key(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ApiKey> {
-        let scope = managed_scope(&Principal::of(ctx))?;
+        let scope = managed_scope(&Principal::of(ctx), "ApiKey", Action::Archive).await?;
         let directory = directory(ctx)?;
         let key = directory.api_key(&id).await?.ok_or(ApiError::NotFound)?;
         if let ManagedScope::Partner(own) = scope
@@ -862,7 +873,7 @@ impl DirectoryMutation {
     /// owned by a person: keys cannot take keys over.
     async fn take_over_api_key(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<ApiKey> {
         let who = Principal::of(ctx);
-        let scope = managed_scope(&who)?;
+        let scope = managed_scope(&who, "ApiKey", Action::Update).await?;
         let directory = directory(ctx)?;
         if directory.api_key(&who.subject).await?.is_some() {
             return Err(ApiError::denied(

@@ -647,15 +647,21 @@ impl Directory {
         if owner.disabled {
             return Ok(false);
         }
-        let roles = owner.role_list();
-        Ok(match (owner.kind.as_str(), &key.partner_id) {
-            ("internal", _) => roles.iter().any(|r| r == "admin"),
-            (_, Some(partner)) => {
-                owner.partner_id.as_deref() == Some(partner.as_str())
-                    && roles.iter().any(|r| r == "partner_admin")
-            }
-            _ => false,
-        })
+        // What the policy in force lets the owner do with keys, asked as `createApiKey`
+        // asks it: `all` (any key) or `own_org` (its own partner's).
+        let principal = crm_service_common::principal::Principal::from_caller(&owner.caller(None));
+        let scopes = crm_service_common::access::decide(
+            &principal,
+            "ApiKey",
+            crm_service_common::access::Action::Create,
+        )
+        .await?
+        .scopes();
+        use crm_service_common::access::Scope;
+        Ok(scopes.contains(&Scope::All)
+            || (scopes.contains(&Scope::OwnOrg)
+                && key.partner_id.is_some()
+                && owner.partner_id == key.partner_id))
     }
 
     /// Makes `owner` the owner of `key` (another admin keeps it working after its creator

@@ -475,3 +475,37 @@ impl World {
         }
     }
 }
+
+impl World {
+    /// Whether `who` may share `account` with a partner (a manual grant): share grants are
+    /// "RW" for admin and management and "W on owned accounts" for sales.
+    pub fn may_share(&self, who: &Persona, account: &str) -> bool {
+        match who {
+            Persona::Internal { role, user } => match *role {
+                "admin" | "management" => true,
+                "sales" => self
+                    .accounts
+                    .iter()
+                    .any(|a| a.id == account && a.owner.as_ref() == Some(user)),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// Whether `who` may create a record of `ty` on `account`: interactions (staff who
+    /// log them; a distributor on the accounts it reads) and cases (admin and support; a
+    /// distributor on the accounts it reads).
+    pub fn may_create_on(&self, who: &Persona, ty: &str, account: &str, now: Time) -> bool {
+        match (who, ty) {
+            (Persona::Internal { role, .. }, "Interaction") => {
+                matches!(*role, "admin" | "sales" | "support")
+            }
+            (Persona::Internal { role, .. }, "Case") => matches!(*role, "admin" | "support"),
+            (Persona::Distributor(_), "Interaction" | "Case") => {
+                self.accounts_for(who, now).contains(account)
+            }
+            _ => false,
+        }
+    }
+}

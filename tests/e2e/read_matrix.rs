@@ -627,6 +627,27 @@ async fn every_persona_reads_every_field_of_every_type_as_the_matrix_says() {
             "{node} is listed by the API but has no row in the read matrix (crm_oracle::reads::TYPES)"
         );
     }
+    // Every organisation's directory holds an invitation and a key, so that whose a
+    // persona reads (and may revoke) shows.
+    for (n, (kind, partner)) in [
+        ("SUPPLIER", Some(supplier.as_str())),
+        ("DISTRIBUTOR", Some(distributor.as_str())),
+        ("", None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (role, kind) = match partner {
+            Some(_) => ("partner_user", json!(kind)),
+            None => ("support", Value::Null),
+        };
+        demo.ok(
+            &admin,
+            "mutation($e: String!, $r: String!, $k: CallerKind, $p: ID) { inviteUser(input: { email: $e, role: $r, kind: $k, partnerId: $p }) { invitation { id } } createApiKey(input: { name: \"directory probe\", role: $r, partnerId: $p }) { key { id } } }",
+            json!({ "e": format!("probe{n}@invited.example"), "r": role, "k": kind, "p": partner }),
+        )
+        .await;
+    }
     let users = demo
         .ok(
             &admin,
@@ -810,6 +831,7 @@ async fn every_persona_reads_every_field_of_every_type_as_the_matrix_says() {
     let mut write_cases = 0usize;
     for reader in &readers {
         write_cases += refused_writes(&demo, &world, &truth, reader, now, &mut wrong).await;
+        write_cases += refused_directory_changes(&demo, &users, reader, &mut wrong).await;
     }
     report.push_str(&format!(
         "  write scopes: {write_cases} refused changes on records out of each persona's write scope\n"
@@ -1055,6 +1077,63 @@ async fn refused_writes(
             if code(&body).is_none() {
                 wrong.push(format!(
                     "{} grantAccountShare on {account}: made it; the matrix refuses it",
+                    reader.label
+                ));
+            }
+            checked += 1;
+        }
+    }
+    checked
+}
+
+/// Directory changes the matrix refuses `reader` (a partner admin changes its own
+/// organisation's users, keys and invitations only; nobody else but an admin any): disabling
+/// a user, revoking a key and revoking an invitation of up to three others each. Returns how
+/// many were checked.
+async fn refused_directory_changes(
+    demo: &Demo,
+    directory: &Value,
+    reader: &Reader,
+    wrong: &mut Vec<String>,
+) -> usize {
+    let mut checked = 0;
+    for (list, mutation) in [
+        (
+            "directoryUsers",
+            "mutation($id: ID!) { setUserDisabled(id: $id, disabled: true) { id } }",
+        ),
+        (
+            "apiKeys",
+            "mutation($id: ID!) { revokeApiKey(id: $id) { id } }",
+        ),
+        (
+            "invitations",
+            "mutation($id: ID!) { revokeInvitation(id: $id) { id } }",
+        ),
+    ] {
+        let rows: Vec<(String, Option<String>)> = directory[list]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| {
+                (
+                    id_of(r).expect("id"),
+                    text(&r["partnerId"]).or_else(|| id_of(&r["organization"])),
+                )
+            })
+            .collect();
+        let may = directory_rows(
+            &reader.persona,
+            reader.partner_admin,
+            rows.iter().map(|(id, org)| (id, org.as_ref())),
+        );
+        for (id, _) in rows.iter().filter(|(id, _)| !may.contains(id)).take(3) {
+            let body = demo
+                .send_with(&reader.token, mutation, json!({ "id": id }))
+                .await;
+            if code(&body).is_none() {
+                wrong.push(format!(
+                    "{} {mutation} on {id}: made it; the matrix refuses it",
                     reader.label
                 ));
             }

@@ -116,10 +116,16 @@ async fn build(side: &mut Side, who: Who, shared: &mut Rng, hidden: Option<&mut 
     // What P does not see, in the partner's terms: for a distributor, accounts outside its
     // territory whose orders others fulfil; for a supplier, accounts and orders holding only
     // the other supplier's products. Either way, staff-only interactions everywhere.
-    let (hidden_territory, hidden_products, hidden_distributor) = match who {
+    let (territory, products, distributor) = match who {
         Who::Distributor => (Some("t1"), ["p1a", "p2b"], Some("d2")),
         Who::Supplier => (None, ["p2a", "p2b"], Some("d1")),
         Who::Marketing => (None, ["p1a", "p2b"], Some("d1")),
+    };
+    let out_of_sight = OutOfSight {
+        who,
+        territory,
+        products,
+        distributor,
     };
     let tiers = ["STRATEGIC", "KEY", "STANDARD"];
     let stages = ["PROSPECT", "CUSTOMER", "CHURNED"];
@@ -172,17 +178,7 @@ async fn build(side: &mut Side, who: Who, shared: &mut Rng, hidden: Option<&mut 
         )
         .await;
         if let Some(rng) = hidden.as_deref_mut() {
-            hidden_records(
-                side,
-                who,
-                rng,
-                a,
-                &account,
-                hidden_territory,
-                hidden_products,
-                hidden_distributor,
-            )
-            .await;
+            hidden_records(side, &out_of_sight, rng, a, &account).await;
         }
     }
     let products = ["p1a", "p1b", "p2a", "p2b"];
@@ -253,17 +249,29 @@ async fn build(side: &mut Side, who: Who, shared: &mut Rng, hidden: Option<&mut 
     }
 }
 
+/// Where the persona's sight ends, in the world script's labels: the territory, products
+/// and distributor whose records it may not see.
+struct OutOfSight {
+    who: Who,
+    territory: Option<&'static str>,
+    products: [&'static str; 2],
+    distributor: Option<&'static str>,
+}
+
 /// The records of one round that the persona may not see (labels start with `x`).
 async fn hidden_records(
     side: &mut Side,
-    who: Who,
+    out_of_sight: &OutOfSight,
     rng: &mut Rng,
     round: usize,
     visible_account: &str,
-    territory: Option<&str>,
-    products: [&str; 2],
-    distributor: Option<&str>,
 ) {
+    let OutOfSight {
+        who,
+        territory,
+        products,
+        distributor,
+    } = *out_of_sight;
     if who == Who::Marketing {
         return hidden_from_marketing(side, rng, round, visible_account, products).await;
     }

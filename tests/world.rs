@@ -488,6 +488,20 @@ impl Api {
             .expect("version")
     }
 
+    /// The secret of a new API key with `role`, bound to `partner` if given.
+    pub async fn api_key_secret(&self, name: &str, role: &str, partner: Option<&str>) -> String {
+        let data = self
+            .as_admin(
+                "mutation($n: String!, $r: String!, $p: ID) { createApiKey(input: { name: $n, role: $r, partnerId: $p }) { secret } }",
+                json!({ "n": name, "r": role, "p": partner }),
+            )
+            .await;
+        data["createApiKey"]["secret"]
+            .as_str()
+            .expect("the key's secret")
+            .to_owned()
+    }
+
     /// Changes the record `id` with `mutation` (its current version, `input`).
     pub async fn change(
         &self,

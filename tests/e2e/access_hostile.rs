@@ -365,16 +365,12 @@ async fn hostile_run(attacker: Attacker) {
         .to_owned();
 
     let token = if let Attacker::DistributorKey = attacker {
-        let key = api
-            .as_admin(
-                "mutation($p: ID!) { createApiKey(input: { name: \"hostile\", role: \"partner_user\", partnerId: $p }) { secret } }",
-                json!({ "p": persona_partner(&persona) }),
-            )
-            .await;
-        key["createApiKey"]["secret"]
-            .as_str()
-            .expect("the key's secret")
-            .to_owned()
+        api.api_key_secret(
+            "hostile",
+            "partner_user",
+            persona_partner(&persona).as_deref(),
+        )
+        .await
     } else {
         staffed.token(&user_id)
     };

@@ -336,6 +336,19 @@ async fn hidden_records(
     )
     .await;
     let distributor = distributor.map(|d| side.id(d));
+    hidden_order(side, rng, round, &account, distributor, products).await;
+}
+
+/// A hidden order of one round (`xo`), with a line of a huge quantity (`xl`) and a
+/// shipment (`xh`).
+async fn hidden_order(
+    side: &mut Side,
+    rng: &mut Rng,
+    round: usize,
+    account: &str,
+    distributor: Option<String>,
+    products: [&str; 2],
+) {
     side.create(
         &format!("xo{round}"),
         "createOrder",
@@ -381,33 +394,9 @@ async fn hidden_from_marketing(
                 "priority": "HIGH", "channel": "EMAIL" }),
     )
     .await;
-    if !rng.chance(70) {
-        return;
+    if rng.chance(70) {
+        hidden_order(side, rng, round, account, None, products).await;
     }
-    side.create(
-        &format!("xo{round}"),
-        "createOrder",
-        "OrderInput",
-        json!({ "number": format!("SO-HID-{round}"), "accountId": account, "currency": "EUR" }),
-    )
-    .await;
-    let order = side.id(&format!("xo{round}"));
-    let product = side.id(products[rng.below(2)]);
-    side.create(
-        &format!("xl{round}"),
-        "createOrderLine",
-        "OrderLineInput",
-        json!({ "orderId": order, "productId": product, "quantity": 1 + rng.below(1000),
-                "unitPrice": "999.00", "currency": "EUR" }),
-    )
-    .await;
-    side.create(
-        &format!("xh{round}"),
-        "createShipment",
-        "ShipmentInput",
-        json!({ "orderId": order, "carrier": format!("Hidden carrier {round}") }),
-    )
-    .await;
 }
 
 /// Root fields that are neither a list (`first`) nor a fetch by `id`, with the operation
@@ -769,20 +758,16 @@ async fn noninterference(who: Who, through_key: bool) {
             .await
             .expect("shares settle");
         side.token = if through_key {
-            let key = side
-                .admin(
-                    "mutation($r: String!, $p: ID) { createApiKey(input: { name: \"integration\", role: $r, partnerId: $p }) { secret } }",
-                    if who == Who::Marketing {
-                        json!({ "r": "marketing", "p": null })
-                    } else {
-                        json!({ "r": "partner_user", "p": side.id(persona) })
-                    },
-                )
-                .await;
-            key["createApiKey"]["secret"]
-                .as_str()
-                .expect("the key's secret")
-                .to_owned()
+            let partner = (who != Who::Marketing).then(|| side.id(persona));
+            let role = if who == Who::Marketing {
+                "marketing"
+            } else {
+                "partner_user"
+            };
+            side.staffed
+                .api
+                .api_key_secret("integration", role, partner.as_deref())
+                .await
         } else {
             side.staffed.token(&user_id)
         };

@@ -260,7 +260,9 @@ impl fmt::Display for Day {
     }
 }
 
-/// An optional amount of money ("1250.00 EUR"), or "—" (hidden from this caller, or unset).
+/// An optional amount of money, grouped and with its currency's sign ("€164,329.00",
+/// "1,250.00 CHF" for a currency without one here), or "—" (hidden from this caller, or
+/// unset).
 #[derive(Deserialize, Clone, Debug, Default)]
 #[serde(transparent)]
 pub(crate) struct Money(pub Option<MoneyAmount>);
@@ -274,9 +276,32 @@ pub(crate) struct MoneyAmount {
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
-            Some(m) => write!(f, "{} {}", m.amount, m.currency),
+            Some(m) => f.write_str(&money(&m.amount, &m.currency)),
             None => f.write_str("—"),
         }
+    }
+}
+
+/// `amount` (the API's decimal text, "-1234.5") grouped in thousands, with the currency's
+/// sign before it where it has a common one, else its code after it. Text that is not a
+/// decimal is shown as it came.
+fn money(amount: &str, currency: &str) -> String {
+    let (whole, fraction) = amount.split_once('.').unwrap_or((amount, ""));
+    let Ok(units) = whole.parse::<i64>() else {
+        return format!("{amount} {currency}");
+    };
+    let sign = if whole.starts_with('-') { "-" } else { "" };
+    let grouped = thousands(units.abs());
+    let number = if fraction.is_empty() {
+        grouped
+    } else {
+        format!("{grouped}.{fraction}")
+    };
+    match currency {
+        "EUR" => format!("{sign}€{number}"),
+        "USD" => format!("{sign}${number}"),
+        "GBP" => format!("{sign}£{number}"),
+        other => format!("{sign}{number} {other}"),
     }
 }
 
@@ -431,6 +456,12 @@ mod tests {
         assert_eq!(Text(None).to_string(), "—");
         assert_eq!(thousands(1234567), "1,234,567");
         assert_eq!(thousands(999), "999");
+        assert_eq!(money("164329.00", "EUR"), "€164,329.00");
+        assert_eq!(money("-0.50", "USD"), "-$0.50");
+        assert_eq!(money("-1234.5", "GBP"), "-£1,234.5");
+        assert_eq!(money("1250.00", "CHF"), "1,250.00 CHF");
+        assert_eq!(money("12", "EUR"), "€12");
+        assert_eq!(money("n/a", "EUR"), "n/a EUR");
         assert!(plausible_id("acc_01HX-y"));
         assert!(!plausible_id("../etc"));
         assert!(!plausible_id(""));

@@ -476,7 +476,7 @@ macro_rules! record_operations {
                 .await?;
                 let page = filter
                     .unwrap_or_default()
-                    .restrict(&who, ordering.name)
+                    .restrict(&who)
                     .await?
                     .within_reach(&who)
                     .await?
@@ -656,14 +656,14 @@ where
 {
     fn select(self) -> Select<E>;
 
-    /// The filter as `who` may use it, in `ordering` (its name): a filter, search or
-    /// ordering on a field hidden from the caller is refused or narrowed here (field rules).
+    /// The filter as `who` may use it: a filter or search on a field hidden from the
+    /// caller is refused or narrowed here (field rules). Orderings are checked against
+    /// the masks for every list alike (`access::check_ordering`).
     fn restrict(
         self,
         who: &Principal,
-        ordering: &str,
     ) -> impl std::future::Future<Output = ApiResult<Self>> + Send {
-        let _ = (who, ordering);
+        let _ = who;
         async move { Ok(self) }
     }
 

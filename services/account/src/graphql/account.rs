@@ -135,7 +135,7 @@ pub struct AccountFilter {
 }
 
 impl RecordFilter<account::Entity> for AccountFilter {
-    async fn restrict(mut self, who: &Principal, _ordering: &str) -> ApiResult<Self> {
+    async fn restrict(mut self, who: &Principal) -> ApiResult<Self> {
         let masks = masks(who, "Account").await?;
         for (field, used) in [
             ("tier", self.tier.is_some()),

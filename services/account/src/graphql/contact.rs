@@ -99,7 +99,7 @@ pub struct ContactFilter {
 }
 
 impl RecordFilter<contact::Entity> for ContactFilter {
-    async fn restrict(mut self, who: &Principal, _ordering: &str) -> ApiResult<Self> {
+    async fn restrict(mut self, who: &Principal) -> ApiResult<Self> {
         if masks(who, "Contact").await?.may_hide("email") {
             if self.email.is_some() {
                 return Err(hidden_field("filter.email"));

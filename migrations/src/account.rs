@@ -3,7 +3,8 @@
 use sea_orm_migration::prelude::*;
 
 use crate::util::{
-    flag, index, int, long_text_null, record_table, run_sql, text, text_null, timestamp_null,
+    flag, index, int, long_text, long_text_null, namespaced_record_table, record_indexes,
+    record_table, run_sql, text, text_null, timestamp_null,
 };
 
 pub struct Migrator;
@@ -31,6 +32,8 @@ impl MigratorTrait for Migrator {
                     "account_shares",
                 ],
             }),
+            Box::new(crate::jobs::CreateJobTable),
+            Box::new(WorkspaceTables),
         ]
     }
 }
@@ -346,5 +349,100 @@ impl MigrationTrait for InteractionAuthorOrganisation {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// The staff workspace: a case's SLA clock (paused while the case waits on the customer,
+/// escalated when it runs out), case comments, tasks on any record, and notifications.
+struct WorkspaceTables;
+
+impl MigrationName for WorkspaceTables {
+    fn name(&self) -> &str {
+        "m20261205_000101_workspace"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for WorkspaceTables {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for column in ["sla_paused_at", "escalated_at", "resolved_at"] {
+            m.alter_table(
+                Table::alter()
+                    .table("cases")
+                    .add_column(timestamp_null(column))
+                    .to_owned(),
+            )
+            .await?;
+        }
+        index(m, "cases", &["owner_user_id"], false).await?;
+
+        m.create_table(
+            namespaced_record_table("case_comments")
+                .col(text("case_id", 64))
+                .col(long_text("body"))
+                .col(flag("partner_visible"))
+                .col(text_null("author_user_id", 64))
+                .col(text_null("author_partner_id", 64))
+                .to_owned(),
+        )
+        .await?;
+        record_indexes(m, "case_comments").await?;
+        index(m, "case_comments", &["case_id", "created_at"], false).await?;
+
+        m.create_table(
+            namespaced_record_table("tasks")
+                .col(text("record_type", 32))
+                .col(text("record_id", 64))
+                .col(text_null("account_id", 64))
+                .col(text("title", 300))
+                .col(long_text_null("notes"))
+                .col(
+                    ColumnDef::new("due_at")
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(timestamp_null("remind_at"))
+                .col(text("assignee_user_id", 64))
+                .col(text_null("created_by_user_id", 64))
+                .col(timestamp_null("completed_at"))
+                .col(text_null("completed_by_user_id", 64))
+                .col(timestamp_null("reminded_at"))
+                .to_owned(),
+        )
+        .await?;
+        record_indexes(m, "tasks").await?;
+        index(m, "tasks", &["assignee_user_id", "due_at"], false).await?;
+        index(m, "tasks", &["record_type", "record_id"], false).await?;
+        index(m, "tasks", &["account_id"], false).await?;
+        index(m, "tasks", &["due_at"], false).await?;
+
+        m.create_table(
+            namespaced_record_table("notifications")
+                .col(text("recipient_user_id", 64))
+                .col(text("kind", 32))
+                .col(text("title", 300))
+                .col(long_text_null("body"))
+                .col(text("record_type", 32))
+                .col(text("record_id", 64))
+                .col(timestamp_null("read_at"))
+                .to_owned(),
+        )
+        .await?;
+        record_indexes(m, "notifications").await?;
+        index(
+            m,
+            "notifications",
+            &["recipient_user_id", "read_at", "created_at"],
+            false,
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["notifications", "tasks", "case_comments"] {
+            m.drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -9,6 +9,7 @@ pub use sea_orm_migration::MigratorTrait;
 pub mod account;
 pub mod events;
 pub mod identity;
+pub mod jobs;
 pub mod knowledge_base;
 pub mod order_visibility;
 mod util;

@@ -171,3 +171,29 @@ impl MigrationTrait for NamespacedExternalIds {
         Ok(())
     }
 }
+
+/// A record table as every type created after external ids were namespaced has it: the
+/// common columns, `external_namespace`, and the unique (namespace, external id) index
+/// ([`record_indexes`] adds it once the table exists).
+pub fn namespaced_record_table(name: &str) -> TableCreateStatement {
+    record_table(name)
+        .col(
+            ColumnDef::new("external_namespace")
+                .string_len(64)
+                .not_null()
+                .default(""),
+        )
+        .to_owned()
+}
+
+/// The indexes every namespaced record table has: its external ids, unique per namespace,
+/// and the two times lists sort by.
+pub async fn record_indexes(m: &SchemaManager<'_>, table: &str) -> Result<(), DbErr> {
+    index(m, table, &["external_namespace", "external_id"], true).await?;
+    index(m, table, &["updated_at"], false).await?;
+    index(m, table, &["created_at"], false).await
+}
+
+pub fn long_text(name: &str) -> ColumnDef {
+    ColumnDef::new(name.to_owned()).text().not_null().to_owned()
+}

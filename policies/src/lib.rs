@@ -138,6 +138,10 @@ pub const TYPES: &[&str] = &[
     "Lead",
     "Opportunity",
     "Case",
+    "CaseComment",
+    "Task",
+    "Notification",
+    "Job",
     "Product",
     "Order",
     "OrderLine",
@@ -273,10 +277,20 @@ pub enum Scope {
     OwnPartner,
     /// Users, keys and invitations of the caller's own organisation.
     OwnOrg,
+    /// Rows of cases the caller may see (case comments).
+    OnVisibleCases,
+    /// Partner-visible rows of cases the caller may see.
+    PartnerVisibleOnVisibleCases,
+    /// Rows attached to a record the caller may see (tasks).
+    OnVisibleRecords,
+    /// Tasks assigned to the caller or created by it.
+    AssignedOrCreated,
+    /// Notifications addressed to the caller, about records it may see.
+    AddressedToMe,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 24] = [
+    pub const ALL: [Scope; 29] = [
         Scope::All,
         Scope::Owned,
         Scope::Own,
@@ -301,6 +315,11 @@ impl Scope {
         Scope::PublishedForDistributors,
         Scope::OwnPartner,
         Scope::OwnOrg,
+        Scope::OnVisibleCases,
+        Scope::PartnerVisibleOnVisibleCases,
+        Scope::OnVisibleRecords,
+        Scope::AssignedOrCreated,
+        Scope::AddressedToMe,
     ];
 
     /// The name rules use.
@@ -330,6 +349,11 @@ impl Scope {
             Scope::PublishedForDistributors => "published_for_distributors",
             Scope::OwnPartner => "own_partner",
             Scope::OwnOrg => "own_org",
+            Scope::OnVisibleCases => "on_visible_cases",
+            Scope::PartnerVisibleOnVisibleCases => "partner_visible_on_visible_cases",
+            Scope::OnVisibleRecords => "on_visible_records",
+            Scope::AssignedOrCreated => "assigned_or_created",
+            Scope::AddressedToMe => "addressed_to_me",
         }
     }
 }
@@ -369,6 +393,13 @@ impl Scope {
             Scope::PublishedForDistributors => "published ones for distributors or the public",
             Scope::OwnPartner => "your own organisation",
             Scope::OwnOrg => "your own organisation's",
+            Scope::OnVisibleCases => "those of the cases you can see",
+            Scope::PartnerVisibleOnVisibleCases => {
+                "those marked for partners, on the cases you can see"
+            }
+            Scope::OnVisibleRecords => "those on records you can see",
+            Scope::AssignedOrCreated => "the ones assigned to you or that you created",
+            Scope::AddressedToMe => "the ones addressed to you, about records you can see",
         }
     }
 }
@@ -411,6 +442,7 @@ pub fn plural(ty: &str) -> String {
         "Opportunity" => "Opportunities".into(),
         "OrderLine" => "Order lines".into(),
         "ShareGrant" => "Sharing grants".into(),
+        "CaseComment" => "Case comments".into(),
         "ApiKey" => "API keys".into(),
         "Territory" => "Territories".into(),
         other => format!("{other}s"),

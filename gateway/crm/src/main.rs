@@ -460,7 +460,7 @@ async fn open_identity(
 }
 
 /// Runs one service as its own process: its database (migrated), its subgraph and event
-/// feed, and the relay that publishes its outbox. The identity service holds the policy
+/// feed, the relay that publishes its outbox, and its job runner. The identity service holds the policy
 /// store and publishes it; the others follow what it publishes.
 async fn run_service(storage: &Storage, name: &str, args: ServiceArgs) -> anyhow::Result<()> {
     let ours = system::Subgraphs::ours(Default::default());
@@ -475,6 +475,7 @@ async fn run_service(storage: &Storage, name: &str, args: ServiceArgs) -> anyhow
     subgraph.migrate(&db).await?;
     let bus = storage.event_bus().await?;
     let _relay = subgraph.relay(db.clone(), bus.clone()).map(|r| r.spawn());
+    let _jobs = subgraph.jobs(db.clone()).map(|r| r.spawn());
     let _shares = share_consumer(subgraph.service(), &args, &db, &bus)?;
     let app = subgraph.serve(db, auth).await?;
     let _policy = match ours.identity.opened() {

@@ -288,6 +288,20 @@ fn start_relays_of(subgraphs: &Subgraphs, dbs: &Databases, bus: &EventBus) -> Re
     )
 }
 
+/// The job runners of the services that defer work; they stop when dropped (held, never
+/// read). Each replica runs its own: a due job is claimed by one of them.
+pub struct JobRunners(#[allow(dead_code)] Vec<crm_service_common::jobs::JobRunnerHandle>);
+
+fn start_job_runners(subgraphs: &Subgraphs, dbs: &Databases) -> JobRunners {
+    JobRunners(
+        subgraphs
+            .all
+            .iter()
+            .filter_map(|s| Some(s.jobs(dbs.of(s.name())?.clone())?.spawn()))
+            .collect(),
+    )
+}
+
 /// A running HTTP server and the way to stop it.
 pub struct Running {
     pub addr: SocketAddr,
@@ -367,6 +381,7 @@ pub struct AllInOne {
     pub identity: identity::Identity,
     pub seeded: Option<DemoSummary>,
     _relays: Relays,
+    _jobs: JobRunners,
     /// The account service's consumer of order events (share rows); stops when dropped.
     _shares: crm_service_common::events::consumer::ConsumerHandle,
 }
@@ -476,6 +491,7 @@ pub async fn start_all_in_one_with(
     };
     let bus = storage.event_bus().await?;
     let relays = start_relays_of(&ours, &databases, &bus);
+    let jobs = start_job_runners(&ours, &databases);
     let keys = KeyPair::generate()?;
     let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
     let mut subgraphs = Vec::new();
@@ -533,6 +549,7 @@ pub async fn start_all_in_one_with(
         identity,
         seeded,
         _relays: relays,
+        _jobs: jobs,
         _shares: shares,
     })
 }

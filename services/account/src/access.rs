@@ -307,3 +307,114 @@ impl Scoped for account_share::Entity {
         })
     }
 }
+
+/// Rows whose (`kind_column`, `id_column`) names a record `who` may read: a task or a
+/// notification on a record the caller can't see is seen by nobody.
+async fn on_visible_records(
+    kind_column: impl sea_orm::sea_query::IntoColumnRef + Clone,
+    id_column: impl sea_orm::sea_query::IntoColumnRef + Clone,
+    who: &Principal,
+    at: DateTime<Utc>,
+) -> ApiResult<SimpleExpr> {
+    use crate::domain::RecordKind;
+    let mut any = Condition::any();
+    for kind in RecordKind::ALL {
+        let ids = match kind {
+            RecordKind::Account => visible_ids::<account::Entity>(who, Action::Read, at).await?,
+            RecordKind::Contact => visible_ids::<contact::Entity>(who, Action::Read, at).await?,
+            RecordKind::Lead => visible_ids::<lead::Entity>(who, Action::Read, at).await?,
+            RecordKind::Opportunity => {
+                visible_ids::<opportunity::Entity>(who, Action::Read, at).await?
+            }
+            RecordKind::Case => visible_ids::<case::Entity>(who, Action::Read, at).await?,
+        };
+        any = any.add(
+            Expr::col(kind_column.clone())
+                .eq(*kind)
+                .and(Expr::col(id_column.clone()).in_subquery(ids)),
+        );
+    }
+    Ok(SimpleExpr::from(any))
+}
+
+impl Scoped for case_comment::Entity {
+    const POLICY_TYPE: &'static str = "CaseComment";
+
+    /// The author shows to a partner on its own organisation's comments.
+    fn holds(model: &case_comment::Model, who: &Principal, unless: Unless, _field: &str) -> bool {
+        match unless {
+            Unless::OwnOrganisation => {
+                model.author_partner_id.is_some()
+                    && model.author_partner_id.as_deref() == who.partner()
+            }
+            Unless::PartnerVisible => model.partner_visible,
+            Unless::OwnNamespace => own_namespace::<Self>(model, who),
+            _ => false,
+        }
+    }
+
+    async fn scope(
+        scope: Scope,
+        who: &Principal,
+        at: DateTime<Utc>,
+    ) -> ApiResult<Option<SimpleExpr>> {
+        use case_comment::Column as C;
+        let on_cases = || async {
+            ApiResult::Ok(
+                Expr::col(C::CaseId)
+                    .in_subquery(visible_ids::<case::Entity>(who, Action::Read, at).await?),
+            )
+        };
+        Ok(match scope {
+            Scope::OnVisibleCases => Some(on_cases().await?),
+            Scope::PartnerVisibleOnVisibleCases => {
+                Some(Expr::col(C::PartnerVisible).eq(true).and(on_cases().await?))
+            }
+            Scope::Own => Some(Expr::col(C::AuthorUserId).eq(who.subject.as_str())),
+            _ => None,
+        })
+    }
+}
+
+impl Scoped for task::Entity {
+    const POLICY_TYPE: &'static str = "Task";
+
+    async fn scope(
+        scope: Scope,
+        who: &Principal,
+        at: DateTime<Utc>,
+    ) -> ApiResult<Option<SimpleExpr>> {
+        use task::Column as C;
+        Ok(match scope {
+            Scope::OnVisibleRecords => {
+                Some(on_visible_records(C::RecordType, C::RecordId, who, at).await?)
+            }
+            Scope::AssignedOrCreated => Some(
+                Expr::col(C::AssigneeUserId)
+                    .eq(who.subject.as_str())
+                    .or(Expr::col(C::CreatedByUserId).eq(who.subject.as_str())),
+            ),
+            _ => None,
+        })
+    }
+}
+
+impl Scoped for notification::Entity {
+    const POLICY_TYPE: &'static str = "Notification";
+
+    async fn scope(
+        scope: Scope,
+        who: &Principal,
+        at: DateTime<Utc>,
+    ) -> ApiResult<Option<SimpleExpr>> {
+        use notification::Column as C;
+        Ok(match scope {
+            Scope::AddressedToMe => Some(
+                Expr::col(C::RecipientUserId)
+                    .eq(who.subject.as_str())
+                    .and(on_visible_records(C::RecordType, C::RecordId, who, at).await?),
+            ),
+            _ => None,
+        })
+    }
+}

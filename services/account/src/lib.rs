@@ -8,6 +8,7 @@ pub mod access;
 pub mod domain;
 pub mod entity;
 pub mod graphql;
+pub mod jobs;
 pub mod seed;
 pub mod shares;
 pub mod store;
@@ -55,6 +56,7 @@ pub fn subgraph() -> ServiceSubgraph {
         migrate: |db| Box::pin(migrate(db)),
         seed: |db, world, refs| Box::pin(seed_demo(db, world, refs)),
         app,
+        jobs: Some(jobs::runner),
     }
 }
 

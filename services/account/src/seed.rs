@@ -539,6 +539,14 @@ pub async fn seed(
                 w.columns("case", opened);
             let priority = *w.pick(CasePriority::ALL);
             let by_distributor = w.chance(0.3);
+            let status = *w.pick(CaseStatus::ALL);
+            let sla_due = opened + Duration::hours(priority.sla_hours());
+            // A pending case's clock stopped some hours in; a resolved or closed one was
+            // resolved within a few days.
+            let paused = (status == CaseStatus::Pending)
+                .then(|| opened + Duration::hours(w.rng.random_range(1..priority.sla_hours())));
+            let resolved = matches!(status, CaseStatus::Resolved | CaseStatus::Closed)
+                .then(|| opened + Duration::hours(w.rng.random_range(2..96)));
             cases.push(case::ActiveModel {
                 id,
                 external_namespace: Set(String::new()),
@@ -554,11 +562,14 @@ pub async fn seed(
                 description: Set(Some(
                     "Reported by the customer; details in the interaction log.".into(),
                 )),
-                status: Set(*w.pick(CaseStatus::ALL)),
+                status: Set(status),
                 priority: Set(priority),
                 channel: Set(*w.pick(Channel::ALL)),
-                sla_due_at: Set(Some(opened + Duration::hours(priority.sla_hours()))),
+                sla_due_at: Set(Some(sla_due)),
                 owner_user_id: Set(Some("usr_support".into())),
+                sla_paused_at: Set(paused),
+                escalated_at: Set(None),
+                resolved_at: Set(resolved),
             });
         }
     }

@@ -85,6 +85,10 @@ pub trait Subgraph: Send + Sync {
     fn relay(&self, _db: DatabaseConnection, _bus: EventBus) -> Option<Relay> {
         None
     }
+    /// The runner of its deferred and scheduled jobs, when it has any.
+    fn jobs(&self, _db: DatabaseConnection) -> Option<crate::jobs::JobRunner> {
+        None
+    }
 }
 
 /// A service's demo seed (see [`Subgraph::seed`]).
@@ -105,6 +109,8 @@ pub struct ServiceSubgraph {
     pub migrate: for<'a> fn(&'a DatabaseConnection) -> BoxFuture<'a, anyhow::Result<()>>,
     pub seed: SeedFn,
     pub app: fn(DatabaseConnection, SubgraphAuth) -> axum::Router,
+    /// Its job runner with the handlers of its job kinds, if it defers work.
+    pub jobs: Option<fn(DatabaseConnection) -> crate::jobs::JobRunner>,
 }
 
 impl ServiceSubgraph {
@@ -148,5 +154,8 @@ impl Subgraph for ServiceSubgraph {
     }
     fn relay(&self, db: DatabaseConnection, bus: EventBus) -> Option<Relay> {
         Some(self.outbox_relay(db, bus))
+    }
+    fn jobs(&self, db: DatabaseConnection) -> Option<crate::jobs::JobRunner> {
+        self.jobs.map(|runner| runner(db))
     }
 }

@@ -57,6 +57,7 @@ pub fn subgraph() -> ServiceSubgraph {
         migrate: |db| Box::pin(migrate(db)),
         seed: |db, world, refs| Box::pin(seed_demo(db, world, refs)),
         app,
+        jobs: None,
     }
 }
 

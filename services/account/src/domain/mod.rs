@@ -53,6 +53,79 @@ text_enum!(
 text_enum!(
     CasePriority { Low = "LOW", Medium = "MEDIUM", High = "HIGH", Urgent = "URGENT" }
 );
+text_enum!(
+    /// The kind of record a task or a notification is about.
+    RecordKind { Account = "ACCOUNT", Contact = "CONTACT", Lead = "LEAD", Opportunity = "OPPORTUNITY", Case = "CASE" }
+);
+text_enum!(
+    /// What a notification tells.
+    NotificationKind {
+        TaskReminder = "TASK_REMINDER", TaskAssigned = "TASK_ASSIGNED", SlaBreached = "SLA_BREACHED",
+        CaseAssigned = "CASE_ASSIGNED", CaseComment = "CASE_COMMENT",
+    }
+);
+
+impl RecordKind {
+    /// The record type's name in the policy.
+    pub fn policy_type(self) -> &'static str {
+        match self {
+            Self::Account => "Account",
+            Self::Contact => "Contact",
+            Self::Lead => "Lead",
+            Self::Opportunity => "Opportunity",
+            Self::Case => "Case",
+        }
+    }
+
+    /// The id prefix of the record type (the store's `Record::PREFIX`).
+    pub fn of_id(id: &str) -> Option<Self> {
+        let prefix = id.split_once('_').map(|(p, _)| p)?;
+        Self::ALL.iter().copied().find(|k| k.prefix() == prefix)
+    }
+
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Self::Account => "acc",
+            Self::Contact => "con",
+            Self::Lead => "lead",
+            Self::Opportunity => "opp",
+            Self::Case => "case",
+        }
+    }
+}
+
+/// A case moves new → open → pending ⇄ open → resolved → closed; a resolved case can be
+/// reopened, a closed one is final (a new case follows up on it).
+impl crm_service_common::domain::Lifecycle for CaseStatus {
+    const NOUN: &'static str = "a case";
+    fn next(self) -> &'static [Self] {
+        match self {
+            Self::New => &[Self::Open, Self::Pending, Self::Resolved],
+            Self::Open => &[Self::Pending, Self::Resolved],
+            Self::Pending => &[Self::Open, Self::Resolved],
+            Self::Resolved => &[Self::Closed, Self::Open],
+            Self::Closed => &[],
+        }
+    }
+}
+
+impl CaseStatus {
+    /// Whether the case still needs work (its SLA runs unless it is pending).
+    pub fn is_open(self) -> bool {
+        !matches!(self, Self::Resolved | Self::Closed)
+    }
+}
+
+impl CasePriority {
+    /// One level up (what an escalation does), urgent staying urgent.
+    pub fn raised(self) -> Self {
+        match self {
+            Self::Low => Self::Medium,
+            Self::Medium => Self::High,
+            Self::High | Self::Urgent => Self::Urgent,
+        }
+    }
+}
 
 /// Why we may contact or share a person's data.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, async_graphql::Enum)]

@@ -25,6 +25,12 @@ pub struct Model {
     pub channel: Channel,
     pub sla_due_at: Option<DateTimeUtc>,
     pub owner_user_id: Option<String>,
+    /// Set while the case waits on the customer (`PENDING`): the SLA clock stands still.
+    pub sla_paused_at: Option<DateTimeUtc>,
+    /// When the job runner escalated the case for a breached SLA.
+    pub escalated_at: Option<DateTimeUtc>,
+    /// When it was last resolved.
+    pub resolved_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,10 +4,13 @@
 pub mod account;
 pub mod account_share;
 pub mod case;
+pub mod case_comment;
 pub mod contact;
 pub mod interaction;
 pub mod lead;
+pub mod notification;
 pub mod opportunity;
 pub mod partner;
 pub mod partner_territory;
+pub mod task;
 pub mod territory;

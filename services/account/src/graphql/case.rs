@@ -15,7 +15,10 @@ use super::{
 };
 use crate::domain::{CasePriority, CaseStatus, Channel};
 use crate::entity::{account, case, contact, partner};
-use crate::store::{now, set};
+use crate::store::{current, now, set, transition};
+use crm_service_common::ApiResult;
+use crm_service_common::access::{hidden_field, masks};
+use crm_service_common::principal::Principal;
 
 #[derive(Clone)]
 pub struct Case(pub case::Model);
@@ -55,10 +58,45 @@ record_object!(Case {
     async fn sla_due_at(&self) -> Option<DateTime<Utc>> {
         self.0.sla_due_at
     }
-    /// True when the SLA time has passed and the case is not resolved or closed.
+    /// True when the SLA time has passed while the case is open and its clock runs (not
+    /// while it waits on the customer).
     async fn sla_breached(&self) -> bool {
-        let open = !matches!(self.0.status, CaseStatus::Resolved | CaseStatus::Closed);
-        open && self.0.sla_due_at.is_some_and(|due| due < crm_service_common::clock::now())
+        self.0.status.is_open()
+            && self.0.sla_paused_at.is_none()
+            && self.0.sla_due_at.is_some_and(|due| due < crm_service_common::clock::now())
+    }
+    /// Set while the case is `PENDING` (waiting on the customer): the SLA clock stands
+    /// still, and the due time moves on by the pause when the case leaves `PENDING`.
+    async fn sla_paused_at(&self) -> Option<DateTime<Utc>> {
+        self.0.sla_paused_at
+    }
+    /// When the job runner escalated the case because its SLA ran out (its priority went
+    /// up a level and its owner was told).
+    async fn escalated_at(&self) -> Option<DateTime<Utc>> {
+        self.0.escalated_at
+    }
+    /// When it was last resolved.
+    async fn resolved_at(&self) -> Option<DateTime<Utc>> {
+        self.0.resolved_at
+    }
+    /// The statuses the case may move to from its current one.
+    async fn next_statuses(&self) -> Vec<CaseStatus> {
+        use crm_service_common::domain::Lifecycle;
+        self.0.status.next().to_vec()
+    }
+    /// The comments on the case the caller may read, oldest first (a partner reads those
+    /// marked for partners only).
+    async fn comments(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<super::case_comment::CaseCommentConnection> {
+        let filter = super::case_comment::CaseCommentFilter {
+            case_id: Some(ID(self.0.id.clone())),
+            ..Default::default()
+        };
+        super::case_comment::list_case_comments(ctx, first, after, Some(filter), None).await
     }
     /// The internal user who handles it: masked for partners by the policy (internal
     /// users' ids are not theirs to know).
@@ -86,11 +124,33 @@ pub struct CaseFilter {
     pub priority: Option<CasePriority>,
     /// Only cases that are not resolved or closed.
     pub open_only: Option<bool>,
+    /// Cases this internal user handles.
+    pub owner_user_id: Option<ID>,
+    /// Cases nobody handles yet (true) or somebody does (false).
+    pub unassigned: Option<bool>,
+    /// Open cases whose running SLA is due before this time: breached ones and those due
+    /// soon (pending cases, whose clock stands still, are not).
+    pub sla_due_before: Option<DateTime<Utc>>,
+    /// Escalated cases (true) or not (false).
+    pub escalated: Option<bool>,
     #[graphql(default)]
     pub include_archived: bool,
 }
 
 impl RecordFilter<case::Entity> for CaseFilter {
+    /// Who handles a case is masked from partners: they can't filter by it either.
+    async fn restrict(self, who: &Principal) -> ApiResult<Self> {
+        if masks(who, "Case").await?.may_hide("ownerUserId") {
+            if self.owner_user_id.is_some() {
+                return Err(hidden_field("filter.ownerUserId"));
+            }
+            if self.unassigned.is_some() {
+                return Err(hidden_field("filter.unassigned"));
+            }
+        }
+        Ok(self)
+    }
+
     fn select(self) -> Select<case::Entity> {
         use case::Column as C;
         let mut s = unarchived(case::Entity::find(), self.include_archived);
@@ -102,6 +162,23 @@ impl RecordFilter<case::Entity> for CaseFilter {
         if self.open_only == Some(true) {
             s = s
                 .filter(Expr::col(C::Status).is_not_in([CaseStatus::Resolved, CaseStatus::Closed]));
+        }
+        s = s.eq_if(C::OwnerUserId, self.owner_user_id.map(|v| v.0));
+        match self.unassigned {
+            Some(true) => s = s.filter(Expr::col(C::OwnerUserId).is_null()),
+            Some(false) => s = s.filter(Expr::col(C::OwnerUserId).is_not_null()),
+            None => {}
+        }
+        if let Some(before) = self.sla_due_before {
+            s = s
+                .filter(Expr::col(C::Status).is_in([CaseStatus::New, CaseStatus::Open]))
+                .filter(Expr::col(C::SlaPausedAt).is_null())
+                .filter(Expr::col(C::SlaDueAt).lt(before));
+        }
+        match self.escalated {
+            Some(true) => s = s.filter(Expr::col(C::EscalatedAt).is_not_null()),
+            Some(false) => s = s.filter(Expr::col(C::EscalatedAt).is_null()),
+            None => {}
         }
         s
     }
@@ -144,7 +221,17 @@ impl RecordInput<case::Entity> for CaseInput {
             set(&mut m.channel, *v);
         }
         match self.status {
-            Some(v) => set(&mut m.status, v),
+            Some(to) if creating => {
+                set(&mut m.status, to);
+                move_sla_clock(m, None, to);
+            }
+            Some(to) => {
+                let from = current(&m.status);
+                transition(&mut m.status, to)?;
+                if from != Some(to) {
+                    move_sla_clock(m, from, to);
+                }
+            }
             None if creating => set(&mut m.status, CaseStatus::New),
             None => {}
         }
@@ -190,6 +277,34 @@ impl RecordInput<case::Entity> for CaseInput {
         if creating && let Some(own) = who.partner() {
             set(&mut m.partner_id, Some(own.to_owned()));
         }
+    }
+}
+
+/// What a status change does to the SLA clock: entering `PENDING` stops it, leaving it
+/// moves the due time on by the pause; resolving stamps the time; reopening starts a fresh
+/// SLA by the priority (and a new escalation may follow).
+fn move_sla_clock(m: &mut case::ActiveModel, from: Option<CaseStatus>, to: CaseStatus) {
+    let now = now();
+    if to == CaseStatus::Pending {
+        set(&mut m.sla_paused_at, Some(now));
+    } else if from == Some(CaseStatus::Pending) {
+        if let (Some(Some(paused)), Some(Some(due))) =
+            (current(&m.sla_paused_at), current(&m.sla_due_at))
+        {
+            set(&mut m.sla_due_at, Some(due + (now - paused)));
+        }
+        set(&mut m.sla_paused_at, None);
+    }
+    if to == CaseStatus::Resolved {
+        set(&mut m.resolved_at, Some(now));
+    }
+    let reopened = matches!(from, Some(CaseStatus::Resolved)) && to == CaseStatus::Open;
+    if reopened && let Some(priority) = current(&m.priority) {
+        set(
+            &mut m.sla_due_at,
+            Some(now + Duration::hours(priority.sla_hours())),
+        );
+        set(&mut m.escalated_at, None);
     }
 }
 

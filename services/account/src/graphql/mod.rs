@@ -9,13 +9,16 @@ use sea_orm::DatabaseConnection;
 
 pub mod account;
 pub mod case;
+pub mod case_comment;
 pub mod contact;
 pub mod explain;
 pub mod interaction;
 pub mod lead;
+pub mod notification;
 pub mod opportunity;
 pub mod partner;
 pub mod share;
+pub mod task;
 
 #[derive(MergedObject, Default)]
 pub struct Query(
@@ -26,6 +29,10 @@ pub struct Query(
     lead::LeadQuery,
     opportunity::OpportunityQuery,
     case::CaseQuery,
+    case_comment::CaseCommentQuery,
+    task::TaskQuery,
+    notification::NotificationQuery,
+    crm_service_common::jobs::graphql::JobQuery,
     partner::PartnerQuery,
     partner::PartnerEntityQuery,
     partner::TerritoryQuery,
@@ -42,6 +49,10 @@ pub struct Mutation(
     lead::LeadConversionMutation,
     opportunity::OpportunityMutation,
     case::CaseMutation,
+    case_comment::CaseCommentMutation,
+    task::TaskMutation,
+    notification::NotificationMutation,
+    crm_service_common::jobs::graphql::JobMutation,
     partner::PartnerMutation,
     partner::PartnerTerritoryMutation,
     partner::TerritoryMutation,

@@ -13,7 +13,14 @@ record!(contact, "con");
 record!(interaction, "int");
 record!(lead, "lead");
 record!(opportunity, "opp");
-record!(case, "case");
+record!(case, "case", after_write = crate::jobs::case_written);
+record!(
+    case_comment,
+    "cmt",
+    after_write = crate::jobs::comment_written
+);
+record!(task, "task", after_write = crate::jobs::task_written);
+record!(notification, "ntf");
 record!(partner, "ptn", events = partner_events);
 record!(territory, "ter");
 record!(account_share, "shr");

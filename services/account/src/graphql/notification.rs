@@ -1,0 +1,144 @@
+//! `Notification`: an in-app message to one internal user about a record (a task's
+//! reminder, a breached SLA, a comment on a case it handles). The system writes them (jobs
+//! and writes); a user reads its own, and only while it may read the record they are about.
+
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+use crm_service_common::access::{self, Action, Scoped};
+use crm_service_common::connection_types;
+use crm_service_common::principal::Principal;
+use sea_orm::sea_query::Expr;
+use sea_orm::{EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, Select};
+
+use super::{FilterExt, RecordFilter, db, ordering, record_object, unarchived};
+use crate::domain::{NotificationKind, RecordKind};
+use crate::entity::notification;
+use crate::store::now;
+
+#[derive(Clone)]
+pub struct Notification(pub notification::Model);
+
+connection_types!(NotificationConnection, NotificationEdge, Notification);
+
+record_object!(Notification {
+    async fn kind(&self) -> NotificationKind {
+        self.0.kind
+    }
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    async fn body(&self) -> Option<&str> {
+        self.0.body.as_deref()
+    }
+    /// The kind of record it is about.
+    async fn record_type(&self) -> RecordKind {
+        self.0.record_type
+    }
+    async fn record_id(&self) -> ID {
+        ID(self.0.record_id.clone())
+    }
+    async fn read(&self) -> bool {
+        self.0.read_at.is_some()
+    }
+    async fn read_at(&self) -> Option<DateTime<Utc>> {
+        self.0.read_at
+    }
+});
+
+// Newest first.
+ordering!(NotificationOrder, NotificationOrderField, notification, default = CreatedAt Desc, {
+    CreatedAt => CreatedAt.created_at: Time,
+});
+
+/// The caller's own notifications (always: nobody lists another user's).
+#[derive(Default)]
+struct Mine {
+    me: String,
+    unread_only: bool,
+}
+
+impl RecordFilter<notification::Entity> for Mine {
+    fn select(self) -> Select<notification::Entity> {
+        use notification::Column as C;
+        let mut s = unarchived(notification::Entity::find(), false);
+        s = s.eq_if(C::RecipientUserId, Some(self.me));
+        if self.unread_only {
+            s = s.filter(Expr::col(C::ReadAt).is_null());
+        }
+        s
+    }
+}
+
+#[derive(Default)]
+pub struct NotificationQuery;
+
+#[Object]
+impl NotificationQuery {
+    /// Your notifications, newest first (`first` ≤ 200, default 50).
+    async fn notifications(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        #[graphql(default)] unread_only: bool,
+    ) -> Result<NotificationConnection> {
+        let who = Principal::of(ctx);
+        let mine = Mine {
+            me: who.subject.to_string(),
+            unread_only,
+        };
+        let ordering = NotificationOrder::ordering(None);
+        Ok(mine
+            .page(ctx, ordering, false, first, after)
+            .await?
+            .map(Notification)
+            .into())
+    }
+
+    /// How many of your notifications are unread (the header's badge).
+    async fn unread_notification_count(&self, ctx: &Context<'_>) -> Result<u64> {
+        let who = Principal::of(ctx);
+        let mine = Mine {
+            me: who.subject.to_string(),
+            unread_only: true,
+        };
+        let visible = access::visible_in::<notification::Entity>(ctx, Action::Read).await?;
+        Ok(mine.select().filter(visible).count(db(ctx)?).await?)
+    }
+}
+
+#[derive(Default)]
+pub struct NotificationMutation;
+
+#[Object]
+impl NotificationMutation {
+    /// Marks your notifications read: those named by `ids`, or all of them when `ids` is
+    /// left out. Returns how many changed. Ids of notifications that are not yours (or do
+    /// not exist) change nothing, exactly alike.
+    async fn mark_notifications_read(
+        &self,
+        ctx: &Context<'_>,
+        ids: Option<Vec<ID>>,
+    ) -> Result<u64> {
+        use notification::Column as C;
+        let ty = <notification::Entity as Scoped>::POLICY_TYPE;
+        access::check_may(ctx, ty, Action::Update).await?;
+        let who = Principal::of(ctx);
+        let mut update = notification::Entity::update_many()
+            .col_expr(C::ReadAt, Expr::val(Some(now())))
+            .filter(Expr::col(C::RecipientUserId).eq(who.subject.as_str()))
+            .filter(Expr::col(C::ReadAt).is_null())
+            .filter(access::visible_in::<notification::Entity>(ctx, Action::Update).await?);
+        if let Some(ids) = ids {
+            if ids.len() > 500 {
+                return Err(crm_service_common::ApiError::validation(
+                    "ids",
+                    "names more than 500 notifications",
+                )
+                .into());
+            }
+            update = update.filter(Expr::col(C::Id).is_in(ids.into_iter().map(|id| id.0)));
+        }
+        Ok(update.exec(db(ctx)?).await?.rows_affected)
+    }
+}

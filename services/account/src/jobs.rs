@@ -1,0 +1,302 @@
+//! What the account service does later, on its job runner (`crm_service_common::jobs`):
+//! a case's SLA check when its time runs out (escalation), a task's reminder. The jobs are
+//! scheduled by the writes that set the times (`after_write` of cases and tasks), in the
+//! write's transaction; each handler re-checks the record, since it may have changed since.
+//! Also the notifications these and other changes send.
+
+use chrono::{DateTime, Utc};
+use crm_service_common::ApiResult;
+use crm_service_common::jobs::{self, Job, JobRunner, NewJob, Outcome};
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, ExprTrait, QueryFilter,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{NotificationKind, RecordKind};
+use crate::entity::*;
+use crate::store;
+
+/// A case's SLA check.
+pub const CASE_SLA: &str = "case.sla";
+/// A task's reminder.
+pub const TASK_REMINDER: &str = "task.reminder";
+
+/// The account service's runner with its handlers.
+pub fn runner(db: DatabaseConnection) -> JobRunner {
+    JobRunner::new(db, crate::SERVICE)
+        .handle(CASE_SLA, |txn, job| Box::pin(check_case_sla(txn, job)))
+        .handle(TASK_REMINDER, |txn, job| Box::pin(remind_of_task(txn, job)))
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CaseRef {
+    case_id: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TaskRef {
+    task_id: String,
+}
+
+/// The SLA clock of a case runs: open, not waiting on the customer, not yet escalated.
+fn sla_running(case: &case::Model) -> Option<DateTime<Utc>> {
+    let running = case.archived_at.is_none()
+        && case.status.is_open()
+        && case.sla_paused_at.is_none()
+        && case.escalated_at.is_none();
+    case.sla_due_at.filter(|_| running)
+}
+
+/// After a case is written: (re)schedule its SLA check when its clock runs.
+pub async fn case_written<C: ConnectionTrait>(
+    db: &C,
+    before: Option<&case::Model>,
+    after: &case::Model,
+) -> ApiResult<()> {
+    let due = sla_running(after);
+    if before.map(sla_running) == Some(due) {
+        return Ok(());
+    }
+    if let Some(due) = due {
+        let payload = serde_json::to_value(CaseRef {
+            case_id: after.id.clone(),
+        })
+        .unwrap_or_default();
+        jobs::schedule(
+            db,
+            NewJob::new(CASE_SLA, format!("case-sla:{}", after.id), due, payload),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// A case whose SLA ran out is escalated: its priority goes up a level, `escalatedAt` is
+/// set, and its owner is told.
+async fn check_case_sla(txn: &DatabaseTransaction, job: &Job) -> ApiResult<Outcome> {
+    let CaseRef { case_id } = job.payload()?;
+    let Some(case) = case::Entity::find_by_id(case_id).one(txn).await? else {
+        return Ok(Outcome::Done);
+    };
+    let Some(due) = sla_running(&case) else {
+        return Ok(Outcome::Done);
+    };
+    let now = store::now();
+    if due > now {
+        return Ok(Outcome::RunAgainAt(due));
+    }
+    let escalated = store::update_versioned::<case::Entity, _>(
+        txn,
+        &case.id,
+        case.version,
+        case::ActiveModel {
+            priority: Set(case.priority.raised()),
+            escalated_at: Set(Some(now)),
+            ..Default::default()
+        },
+    )
+    .await?;
+    if let Some(owner) = &escalated.owner_user_id {
+        notify(
+            txn,
+            owner,
+            NotificationKind::SlaBreached,
+            format!("SLA breached: {}", escalated.subject),
+            Some(format!(
+                "The response was due {}; the case is escalated to {} priority.",
+                due.format("%Y-%m-%d %H:%M UTC"),
+                crm_service_common::domain::label(escalated.priority).to_lowercase()
+            )),
+            RecordKind::Case,
+            &escalated.id,
+        )
+        .await?;
+    }
+    Ok(Outcome::Done)
+}
+
+/// After a case comment is written: the case's owner hears of a new comment by someone
+/// else.
+pub async fn comment_written<C: ConnectionTrait>(
+    db: &C,
+    before: Option<&case_comment::Model>,
+    after: &case_comment::Model,
+) -> ApiResult<()> {
+    if before.is_some() {
+        return Ok(());
+    }
+    let Some(case) = case::Entity::find_by_id(after.case_id.clone())
+        .one(db)
+        .await?
+    else {
+        return Ok(());
+    };
+    match &case.owner_user_id {
+        Some(owner) if after.author_user_id.as_ref() != Some(owner) => {
+            notify(
+                db,
+                owner,
+                NotificationKind::CaseComment,
+                format!("New comment on {}", case.subject),
+                Some(preview(&after.body)),
+                RecordKind::Case,
+                &case.id,
+            )
+            .await
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The first line of a text, at most 140 characters.
+fn preview(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    let mut cut: String = line.chars().take(140).collect();
+    if cut.len() < line.len() {
+        cut.push('…');
+    }
+    cut
+}
+
+/// After a task is written: tell an assignee someone else gave it to, and (re)schedule its
+/// reminder.
+pub async fn task_written<C: ConnectionTrait>(
+    db: &C,
+    before: Option<&task::Model>,
+    after: &task::Model,
+) -> ApiResult<()> {
+    let reassigned = before.is_none_or(|b| b.assignee_user_id != after.assignee_user_id);
+    if reassigned && after.created_by_user_id.as_ref() != Some(&after.assignee_user_id) {
+        notify(
+            db,
+            &after.assignee_user_id,
+            NotificationKind::TaskAssigned,
+            format!("Task for you: {}", after.title),
+            after.notes.as_deref().map(preview),
+            after.record_type,
+            &after.record_id,
+        )
+        .await?;
+    }
+    let reminder = |t: &task::Model| {
+        (t.archived_at.is_none() && t.completed_at.is_none() && t.reminded_at.is_none())
+            .then_some(t.remind_at)
+            .flatten()
+    };
+    let at = reminder(after);
+    if let Some(at) = at
+        && before.map(reminder) != Some(Some(at))
+    {
+        let payload = serde_json::to_value(TaskRef {
+            task_id: after.id.clone(),
+        })
+        .unwrap_or_default();
+        jobs::schedule(
+            db,
+            NewJob::new(
+                TASK_REMINDER,
+                format!("task-reminder:{}", after.id),
+                at,
+                payload,
+            ),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The account a record belongs to: an account itself, the account of a contact, an
+/// opportunity or a case; none for a lead.
+pub async fn account_of<C: ConnectionTrait>(
+    db: &C,
+    kind: RecordKind,
+    id: &str,
+) -> ApiResult<Option<String>> {
+    let id = id.to_owned();
+    Ok(match kind {
+        RecordKind::Account => Some(id),
+        RecordKind::Contact => contact::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .map(|c| c.account_id),
+        RecordKind::Opportunity => opportunity::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .map(|o| o.account_id),
+        RecordKind::Case => case::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .map(|c| c.account_id),
+        RecordKind::Lead => None,
+    })
+}
+
+/// Reminds a task's assignee, once, when its reminder time has come.
+async fn remind_of_task(txn: &DatabaseTransaction, job: &Job) -> ApiResult<Outcome> {
+    let TaskRef { task_id } = job.payload()?;
+    let Some(task) = task::Entity::find_by_id(task_id).one(txn).await? else {
+        return Ok(Outcome::Done);
+    };
+    if task.archived_at.is_some() || task.completed_at.is_some() || task.reminded_at.is_some() {
+        return Ok(Outcome::Done);
+    }
+    let Some(at) = task.remind_at else {
+        return Ok(Outcome::Done);
+    };
+    let now = store::now();
+    if at > now {
+        return Ok(Outcome::RunAgainAt(at));
+    }
+    // Marked without a version bump: a reminder going out is not an edit of the task, and
+    // must not turn someone's open edit form into a conflict.
+    task::Entity::update_many()
+        .col_expr(task::Column::RemindedAt, Expr::val(Some(now)))
+        .filter(Expr::col(task::Column::Id).eq(task.id.as_str()))
+        .exec(txn)
+        .await?;
+    notify(
+        txn,
+        &task.assignee_user_id,
+        NotificationKind::TaskReminder,
+        format!(
+            "Due {}: {}",
+            task.due_at.format("%Y-%m-%d %H:%M UTC"),
+            task.title
+        ),
+        task.notes.as_deref().map(preview),
+        task.record_type,
+        &task.record_id,
+    )
+    .await?;
+    Ok(Outcome::Done)
+}
+
+/// Sends `recipient` an in-app notification about a record (it sees it only while it may
+/// read that record).
+pub async fn notify<C: ConnectionTrait>(
+    db: &C,
+    recipient: &str,
+    kind: NotificationKind,
+    title: String,
+    body: Option<String>,
+    record: RecordKind,
+    record_id: &str,
+) -> ApiResult<()> {
+    let title: String = title.chars().take(300).collect();
+    store::create::<notification::Entity, C>(db, None, |m, _| {
+        m.recipient_user_id = Set(recipient.to_owned());
+        m.kind = Set(kind);
+        m.title = Set(title.clone());
+        m.body = Set(body.clone());
+        m.record_type = Set(record);
+        m.record_id = Set(record_id.to_owned());
+        m.read_at = Set(None);
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}

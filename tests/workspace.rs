@@ -57,11 +57,11 @@ async fn support_sales_and_partners_work_cases_tasks_and_notifications() {
     let theirs = demo
         .ok(
             &distributor,
-            "{ cases(first: 1) { nodes { id accountId } } }",
+            "{ accounts(first: 1) { nodes { id } } }",
             json!({}),
         )
         .await;
-    let account = text(&theirs["cases"]["nodes"][0]["accountId"]).to_owned();
+    let account = text(&theirs["accounts"]["nodes"][0]["id"]).to_owned();
     let created = demo
         .ok(
             &support,
@@ -195,7 +195,7 @@ async fn support_sales_and_partners_work_cases_tasks_and_notifications() {
 
     // The owner hears of the partner's comment.
     let inbox = demo
-        .ok(&support, "{ unreadNotificationCount notifications(unreadOnly: true) { nodes { kind recordId title } } }", json!({}))
+        .ok(&support, "{ unreadNotificationCount notifications(filter: { unreadOnly: true }) { nodes { kind recordId title } } }", json!({}))
         .await;
     let kinds: Vec<&Value> = inbox["notifications"]["nodes"]
         .as_array()
@@ -230,7 +230,7 @@ async fn support_sales_and_partners_work_cases_tasks_and_notifications() {
     let breached = demo
         .ok(
             &support,
-            "{ notifications(unreadOnly: true) { nodes { kind recordId } } }",
+            "{ notifications(filter: { unreadOnly: true }) { nodes { kind recordId } } }",
             json!({}),
         )
         .await;
@@ -308,7 +308,7 @@ async fn support_sales_and_partners_work_cases_tasks_and_notifications() {
     let assigned = demo
         .ok(
             &support,
-            "{ notifications(unreadOnly: true) { nodes { kind recordId } } }",
+            "{ notifications(filter: { unreadOnly: true }) { nodes { kind recordId } } }",
             json!({}),
         )
         .await;
@@ -324,8 +324,8 @@ async fn support_sales_and_partners_work_cases_tasks_and_notifications() {
     let hidden = demo
         .ok(
             &marketing,
-            "query($id: ID!) { task(id: $id) { id } tasks { totalCount } }",
-            json!({ "id": task_id }),
+            "query($id: ID!, $case: ID!) { task(id: $id) { id } tasks(filter: { recordId: $case }) { totalCount } }",
+            json!({ "id": task_id, "case": case_id }),
         )
         .await;
     assert_eq!(hidden["task"], Value::Null);
@@ -348,7 +348,7 @@ async fn support_sales_and_partners_work_cases_tasks_and_notifications() {
         let inbox = demo
             .ok(
                 &support,
-                "{ notifications(unreadOnly: true) { nodes { kind recordId } } }",
+                "{ notifications(filter: { unreadOnly: true }) { nodes { kind recordId } } }",
                 json!({}),
             )
             .await;
@@ -386,7 +386,7 @@ async fn support_sales_and_partners_work_cases_tasks_and_notifications() {
     let jobs = demo
         .ok(
             &admin,
-            "{ jobs(first: 200) { kind key state attempts lastError } }",
+            "{ jobs(first: 200) { id kind key state attempts lastError } }",
             json!({}),
         )
         .await;

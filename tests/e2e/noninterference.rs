@@ -67,6 +67,9 @@ impl Side {
     }
 }
 
+// Tasks here have no reminder: a reminder is sent by the job runner when it polls, at a
+// moment neither side controls, and the sides must be compared as of the same writes.
+
 /// Builds the world script on `side`: the shared part from `shared` (the same on both sides),
 /// and, when `hidden` is given, the part `who` may not see, interleaved with it.
 async fn build(side: &mut Side, who: Who, shared: &mut Rng, hidden: Option<&mut Rng>) {
@@ -167,6 +170,32 @@ async fn build(side: &mut Side, who: Who, shared: &mut Rng, hidden: Option<&mut 
             )
             .await;
         }
+        // A case of distributor d1's on the account (it reads those on accounts it sees),
+        // with a comment for the partner; a task on the account for marketing.
+        side.create(
+            &format!("cs{a}"),
+            "createCase",
+            "CaseInput",
+            json!({ "accountId": account, "partnerId": side.id("d1"), "subject": format!("Case {a}"),
+                    "priority": "LOW", "channel": "WEB" }),
+        )
+        .await;
+        let case = side.id(&format!("cs{a}"));
+        side.create(
+            &format!("cm{a}"),
+            "createCaseComment",
+            "CaseCommentInput",
+            json!({ "caseId": case, "body": format!("Reply {a}"), "partnerVisible": true }),
+        )
+        .await;
+        side.create(
+            &format!("ta{a}"),
+            "createTask",
+            "TaskInput",
+            json!({ "recordId": account, "title": format!("Task {a}"), "assigneeUserId": "usr_marketing",
+                    "dueAt": format!("2026-11-0{}T10:00:00Z", 1 + a), "remindAt": null }),
+        )
+        .await;
         let visible = shared.chance(60);
         side.create(
             &format!("i{a}"),
@@ -272,6 +301,24 @@ async fn hidden_records(
         products,
         distributor,
     } = *out_of_sight;
+    // Staff-only: an internal comment on the account's case, and a task on the account.
+    side.create(
+        &format!("xm{round}"),
+        "createCaseComment",
+        "CaseCommentInput",
+        json!({ "caseId": side.id(&format!("cs{round}")), "body": "firmware: internal only",
+                "partnerVisible": false }),
+    )
+    .await;
+    if who != Who::Marketing {
+        side.create(
+            &format!("xt{round}"),
+            "createTask",
+            "TaskInput",
+            json!({ "recordId": visible_account, "title": "Staff task", "dueAt": "2026-11-02T09:00:00Z", "remindAt": null }),
+        )
+        .await;
+    }
     if who == Who::Marketing {
         return hidden_from_marketing(side, rng, round, visible_account, products).await;
     }
@@ -394,6 +441,17 @@ async fn hidden_from_marketing(
                 "priority": "HIGH", "channel": "EMAIL" }),
     )
     .await;
+    // A task on the case for marketing itself (and so a notification about it): marketing
+    // may not read cases, so it sees neither.
+    let case = side.id(&format!("xs{round}"));
+    side.create(
+        &format!("xt{round}"),
+        "createTask",
+        "TaskInput",
+        json!({ "recordId": case, "title": "Hidden task", "assigneeUserId": "usr_marketing",
+                "dueAt": "2026-11-02T09:00:00Z", "remindAt": null }),
+    )
+    .await;
     if rng.chance(70) {
         hidden_order(side, rng, round, account, None, products).await;
     }
@@ -412,6 +470,8 @@ const OTHER_ROOTS: &[(&str, &str)] = &[
         "{ savedViews(page: \"accounts\") { id name } }",
     ),
     ("directoryUsers", "{ directoryUsers { id } }"),
+    ("jobs", "{ jobs { id kind state } }"),
+    ("unreadNotificationCount", "{ unreadNotificationCount }"),
 ];
 
 /// Every root field of the public schema as an operation the generator can send: each list
@@ -533,7 +593,7 @@ fn operation(
             },
         };
     }
-    match rng.below(14) {
+    match rng.below(16) {
         0 => op(
             "accounts",
             ACCOUNT_LIST,
@@ -597,8 +657,28 @@ fn operation(
             "{ shipments(first: 20) { totalCount nodes { id carrier status trackingNumber } } }",
             json!({}),
         ),
+        11 => op(
+            "case with its comments",
+            "query($id: ID!) { case(id: $id) { id subject status comments { totalCount nodes { id body partnerVisible authorUserId } } } }",
+            json!({ "id": any(rng, &["cs", "xs"]) }),
+        ),
+        12 => op(
+            "my day",
+            "{ tasks(first: 20, filter: { assignedToMe: true }) { totalCount nodes { id title recordName recordId overdue } } notifications(first: 20) { totalCount nodes { id kind recordId title } } unreadNotificationCount }",
+            json!({}),
+        ),
         // Writes: what the persona may change, and probes at what it may not.
         _ => match who {
+            Who::Distributor if rng.chance(30) => op(
+                "comment on a case",
+                "mutation($c: ID!) { createCaseComment(input: { caseId: $c, body: \"Done\" }) { id body partnerVisible authorUserId } }",
+                json!({ "c": any(rng, &["cs", "xs"]) }),
+            ),
+            Who::Marketing if rng.chance(30) => op(
+                "add a task",
+                "mutation($r: ID!, $at: DateTime!) { createTask(input: { recordId: $r, title: \"Follow up\", dueAt: $at, remindAt: null }) { id recordName accountId } }",
+                json!({ "r": any(rng, &["a", "xa", "xs", "cs"]), "at": at }),
+            ),
             Who::Distributor => match rng.below(3) {
                 0 => op(
                     "log interaction",

@@ -77,6 +77,14 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
         "identity::a_key_cannot_change_its_owner_or_take_keys_over",
     ),
     ("saveView", "web::saved views"),
+    (
+        "markNotificationsRead",
+        "workspace::support_sales_and_partners_work_cases_tasks_and_notifications",
+    ),
+    (
+        "retryJob",
+        "workspace::support_sales_and_partners_work_cases_tasks_and_notifications",
+    ),
     ("deleteSavedView", "web::saved views"),
     (
         "addPolicyRule",

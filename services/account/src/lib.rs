@@ -82,6 +82,9 @@ async fn seed_demo(
             ("leads", s.leads),
             ("opportunities", s.opportunities),
             ("cases", s.cases),
+            ("case_comments", s.case_comments),
+            ("tasks", s.tasks),
+            ("notifications", s.notifications),
         ]))
     };
     let (partners, accounts) = seed::demo_refs(db).await?;

@@ -2,13 +2,13 @@
 //! rows, ids and timestamps, byte for byte. Partners and the user ids that own records are
 //! returned so the identity directory can seed matching users.
 
-use chrono::{Duration, NaiveDate};
+use chrono::Duration;
 use rand::Rng;
 use sea_orm::{
     ActiveValue::Set, DatabaseConnection, EntityTrait, PaginatorTrait, TransactionTrait,
 };
 
-use crm_service_common::seed::{World, epoch, insert_all};
+use crm_service_common::seed::{World, epoch, insert_all, today};
 
 use crate::domain::*;
 use crate::entity::*;
@@ -36,6 +36,9 @@ pub struct SeedSummary {
     pub leads: usize,
     pub opportunities: usize,
     pub cases: usize,
+    pub case_comments: usize,
+    pub tasks: usize,
+    pub notifications: usize,
 }
 
 pub const SALES_OWNERS: &[&str] = &["usr_sales", "usr_sales2", "usr_management"];
@@ -189,6 +192,29 @@ const SUBJECTS: &[&str] = &[
     "Complaint follow-up",
     "Trade fair meeting",
 ];
+const INTERNAL_NOTES: &[&str] = &[
+    "Checked the order history: the same carrier damaged a delivery last month.",
+    "Escalated to logistics; waiting for the carrier's report.",
+    "Customer is on a key account plan, handle with priority.",
+    "Credit note drafted, needs management approval.",
+];
+
+const PARTNER_REPLIES: &[&str] = &[
+    "A replacement is on its way; tracking follows by email.",
+    "Please send photos of the damaged items so we can file the claim.",
+    "The corrected invoice is attached to the order.",
+    "We confirmed the delivery window with the customer.",
+];
+
+const TASK_TITLES: &[&str] = &[
+    "Call back about the open quote",
+    "Send the revised price list",
+    "Confirm the delivery date with the customer",
+    "Prepare the quarterly business review",
+    "Follow up on the damaged shipment",
+    "Check the credit limit before renewal",
+];
+
 const CASE_SUBJECTS: &[&str] = &[
     "Damaged goods on arrival",
     "Invoice mismatch",
@@ -393,6 +419,8 @@ pub async fn seed(
 
     let (mut accounts_rows, mut contacts, mut interactions, mut opportunities, mut cases) =
         (vec![], vec![], vec![], vec![], vec![]);
+    let (mut comments, mut tasks, mut notifications, mut account_cases) =
+        (vec![], vec![], vec![], vec![]);
     for n in 0..accounts {
         let name = format!("{} {} {}", w.pick(NAME_PARTS), w.pick(NAME_KINDS), n + 1);
         let slug = slug(&name);
@@ -440,11 +468,21 @@ pub async fn seed(
         });
 
         let mut contact_ids = Vec::new();
+        let mut emails = std::collections::BTreeSet::new();
         for _ in 0..w.rng.random_range(2..=4) {
             let (first, last) = (
                 w.pick(FIRST_NAMES).to_string(),
                 w.pick(LAST_NAMES).to_string(),
             );
+            // Two people of the same name at one company get different addresses.
+            let local = format!("{}.{}", first.to_lowercase(), last.to_lowercase());
+            let mut email = format!("{local}@{slug}.example");
+            for n in 2.. {
+                if emails.insert(email.clone()) {
+                    break;
+                }
+                email = format!("{local}{n}@{slug}.example");
+            }
             let (id, external_id, version, created_at, updated_at, archived_at) =
                 w.columns("con", created + Duration::days(1));
             contact_ids.push(id.clone().unwrap());
@@ -457,11 +495,7 @@ pub async fn seed(
                 updated_at,
                 archived_at,
                 account_id: Set(account_id.clone()),
-                email: Set(Some(format!(
-                    "{}.{}@{slug}.example",
-                    first.to_lowercase(),
-                    last.to_lowercase()
-                ))),
+                email: Set(Some(email)),
                 phone: Set(Some(format!(
                     "+49 30 {:07}",
                     w.rng.random_range(1_000_000..9_999_999)
@@ -476,7 +510,7 @@ pub async fn seed(
             });
         }
         for _ in 0..w.rng.random_range(3..=6) {
-            let occurred = created + Duration::hours(w.rng.random_range(24..24 * 300));
+            let occurred = w.since(created);
             let (id, external_id, version, created_at, updated_at, archived_at) =
                 w.columns("int", occurred);
             let channel = *w.pick(Channel::ALL);
@@ -508,8 +542,14 @@ pub async fn seed(
                 let stage = *w.pick(OpportunityStage::ALL);
                 let (id, external_id, version, created_at, updated_at, archived_at) =
                     w.columns("opp", created + Duration::days(3));
-                let close = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default()
-                    + Duration::days(w.rng.random_range(30..400));
+                // Open deals close in the coming months (a few are overdue), closed ones
+                // closed in the past.
+                let offset = if stage.is_closed() {
+                    -w.rng.random_range(1..200)
+                } else {
+                    w.rng.random_range(-20..240)
+                };
+                let close = today().date_naive() + Duration::days(offset);
                 opportunities.push(opportunity::ActiveModel {
                     id,
                     external_namespace: Set(String::new()),
@@ -534,12 +574,20 @@ pub async fn seed(
             }
         }
         for _ in 0..w.rng.random_range(0..=2) {
-            let opened = created + Duration::hours(w.rng.random_range(24..24 * 300));
-            let (id, external_id, version, created_at, updated_at, archived_at) =
-                w.columns("case", opened);
             let priority = *w.pick(CasePriority::ALL);
             let by_distributor = w.chance(0.3);
             let status = *w.pick(CaseStatus::ALL);
+            // The queue: open cases came in over the last three days (some breach their
+            // SLA, some are due soon); finished ones any time before.
+            let opened = if status.is_open() {
+                today() - Duration::minutes(w.rng.random_range(30..72 * 60))
+            } else {
+                w.since(created)
+            };
+            let (id, external_id, version, created_at, updated_at, archived_at) =
+                w.columns("case", opened);
+            let case_id = id.clone().unwrap();
+            account_cases.push((case_id.clone(), opened));
             let sla_due = opened + Duration::hours(priority.sla_hours());
             // A pending case's clock stopped some hours in; a resolved or closed one was
             // resolved within a few days.
@@ -571,7 +619,126 @@ pub async fn seed(
                 escalated_at: Set(None),
                 resolved_at: Set(resolved),
             });
+            for k in 0..w.rng.random_range(0..=3) {
+                let at = opened + Duration::minutes(20 + 45 * k);
+                let (id, external_id, version, created_at, updated_at, archived_at) =
+                    w.columns("cmt", at);
+                let partner_visible = w.chance(0.5);
+                comments.push(case_comment::ActiveModel {
+                    id,
+                    external_namespace: Set(String::new()),
+                    external_id,
+                    version,
+                    created_at,
+                    updated_at,
+                    archived_at,
+                    case_id: Set(case_id.clone()),
+                    body: Set(w
+                        .pick(if partner_visible {
+                            PARTNER_REPLIES
+                        } else {
+                            INTERNAL_NOTES
+                        })
+                        .to_string()),
+                    partner_visible: Set(partner_visible),
+                    author_user_id: Set(Some("usr_support".into())),
+                    author_partner_id: Set(None),
+                });
+            }
         }
+        // A task on some accounts, their cases or deals: the owners' and support's days.
+        if w.chance(0.4) {
+            let (record_type, record_id, assignee) = match account_cases.last() {
+                Some((case, _)) if w.chance(0.5) => (RecordKind::Case, case.clone(), "usr_support"),
+                _ => (RecordKind::Account, account_id.clone(), owner.as_str()),
+            };
+            let due = today()
+                + Duration::days(w.rng.random_range(-3..10))
+                + Duration::hours(w.rng.random_range(9..18));
+            let remind = due - Duration::hours(1);
+            let done = due < today() && w.chance(0.5);
+            let assigned_by = if w.chance(0.3) {
+                "usr_management"
+            } else {
+                assignee
+            };
+            let task_created = due - Duration::days(w.rng.random_range(1..5));
+            let (id, external_id, version, created_at, updated_at, archived_at) =
+                w.columns("task", task_created);
+            tasks.push(task::ActiveModel {
+                id,
+                external_namespace: Set(String::new()),
+                external_id,
+                version,
+                created_at,
+                updated_at,
+                archived_at,
+                record_type: Set(record_type),
+                record_id: Set(record_id.clone()),
+                account_id: Set(Some(account_id.clone())),
+                title: Set(w.pick(TASK_TITLES).to_string()),
+                notes: Set(None),
+                due_at: Set(due),
+                remind_at: Set(Some(remind)),
+                assignee_user_id: Set(assignee.to_owned()),
+                created_by_user_id: Set(Some(assigned_by.to_owned())),
+                completed_at: Set(done.then_some(due)),
+                completed_by_user_id: Set(done.then(|| assignee.to_owned())),
+                reminded_at: Set((remind < today()).then_some(remind)),
+            });
+            if assigned_by != assignee {
+                notifications.push(seed_notification(
+                    &mut w,
+                    assignee,
+                    NotificationKind::TaskAssigned,
+                    "Task for you".into(),
+                    record_type,
+                    &record_id,
+                    task_created,
+                ));
+            }
+        }
+        account_cases.clear();
+    }
+    // Tasks and notifications about a case for someone who may not read cases (marketing):
+    // they exist, and nobody sees them while the case is out of the reader's reach.
+    if let Some(case) = cases
+        .first()
+        .map(|c: &case::ActiveModel| c.id.clone().unwrap())
+    {
+        let due = today() + Duration::hours(15);
+        let (id, external_id, version, created_at, updated_at, archived_at) =
+            w.columns("task", today() - Duration::days(1));
+        tasks.push(task::ActiveModel {
+            id,
+            external_namespace: Set(String::new()),
+            external_id,
+            version,
+            created_at,
+            updated_at,
+            archived_at,
+            record_type: Set(RecordKind::Case),
+            record_id: Set(case.clone()),
+            account_id: Set(cases.first().map(|c| c.account_id.clone().unwrap())),
+            title: Set("Check whether the complaint needs a public statement".into()),
+            notes: Set(None),
+            due_at: Set(due),
+            remind_at: Set(None),
+            assignee_user_id: Set("usr_marketing".into()),
+            created_by_user_id: Set(Some("usr_support".into())),
+            completed_at: Set(None),
+            completed_by_user_id: Set(None),
+            reminded_at: Set(None),
+        });
+        notifications.push(seed_notification(
+            &mut w,
+            "usr_marketing",
+            NotificationKind::TaskAssigned,
+            "Task for you".into(),
+            RecordKind::Case,
+            &case,
+            today() - Duration::days(1),
+        ));
     }
     summary.accounts = accounts_rows.len();
     summary.contacts = contacts.len();
@@ -583,6 +750,12 @@ pub async fn seed(
     insert_all::<interaction::Entity, _>(&txn, interactions).await?;
     insert_all::<opportunity::Entity, _>(&txn, opportunities).await?;
     insert_all::<case::Entity, _>(&txn, cases).await?;
+    summary.case_comments = comments.len();
+    summary.tasks = tasks.len();
+    summary.notifications = notifications.len();
+    insert_all::<case_comment::Entity, _>(&txn, comments).await?;
+    insert_all::<task::Entity, _>(&txn, tasks).await?;
+    insert_all::<notification::Entity, _>(&txn, notifications).await?;
 
     let mut leads = Vec::new();
     for _ in 0..(accounts / 2).max(1) {
@@ -633,6 +806,34 @@ pub async fn seed(
     publish_seed_events(&txn).await?;
     txn.commit().await?;
     Ok(summary)
+}
+
+fn seed_notification(
+    w: &mut World,
+    recipient: &str,
+    kind: NotificationKind,
+    title: String,
+    record_type: RecordKind,
+    record_id: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) -> notification::ActiveModel {
+    let (id, external_id, version, created_at, updated_at, archived_at) = w.columns("ntf", at);
+    notification::ActiveModel {
+        id,
+        external_namespace: Set(String::new()),
+        external_id,
+        version,
+        created_at,
+        updated_at,
+        archived_at,
+        recipient_user_id: Set(recipient.to_owned()),
+        kind: Set(kind),
+        title: Set(title),
+        body: Set(None),
+        record_type: Set(record_type),
+        record_id: Set(record_id.to_owned()),
+        read_at: Set(None),
+    }
 }
 
 /// The side of the business a partner kind is on, as the other services' seeds read it.

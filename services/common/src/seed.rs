@@ -1,7 +1,7 @@
 //! Building blocks of the deterministic demo seeds: one random source per seed, one clock
 //! start, chunked inserts. The same seed gives the same rows, ids and timestamps.
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -33,11 +33,19 @@ pub struct SeededPartner {
     pub territories: Vec<String>,
 }
 
-/// The world's clock starts here, so timestamps do not depend on when the seed ran.
-pub fn epoch() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 1, 5, 9, 0, 0)
+/// The seed's "now": the start of the current day (UTC). The demo world sits around it
+/// (past interactions and orders, open cases from the last days, future close dates), and
+/// two seeds run on the same day write the same timestamps.
+pub fn today() -> DateTime<Utc> {
+    let now = Utc::now();
+    Utc.with_ymd_and_hms(now.year(), now.month(), now.day(), 0, 0, 0)
         .single()
-        .unwrap_or_default()
+        .unwrap_or(now)
+}
+
+/// The world's clock starts here: 400 days before [`today`], at 09:00.
+pub fn epoch() -> DateTime<Utc> {
+    today() - Duration::days(400) + Duration::hours(9)
 }
 
 /// `(id, external_id, version, created_at, updated_at, archived_at)` of a seeded record.
@@ -94,6 +102,13 @@ impl World {
 
     pub fn time(&mut self, max_days: i64) -> DateTime<Utc> {
         epoch() + Duration::minutes(self.rng.random_range(0..max_days * 24 * 60))
+    }
+
+    /// A time between `after` (plus a day) and [`today`]: something that already
+    /// happened.
+    pub fn since(&mut self, after: DateTime<Utc>) -> DateTime<Utc> {
+        let span = (today() - after).num_minutes().max(24 * 60 + 1);
+        after + Duration::minutes(self.rng.random_range(24 * 60..span))
     }
 }
 

@@ -130,6 +130,37 @@ pub struct Article {
     pub audiences: Vec<String>,
 }
 
+/// A comment on a case.
+#[derive(Clone, Debug)]
+pub struct CaseComment {
+    pub id: Id,
+    pub case: Id,
+    pub partner_visible: bool,
+    pub author_user: Option<Id>,
+    /// The partner organisation whose user wrote it (`None`: the company's staff).
+    pub author_partner: Option<Id>,
+}
+
+/// A task on a record.
+#[derive(Clone, Debug)]
+pub struct Task {
+    pub id: Id,
+    /// The record's type as the API names it (`Account`, `Case`, …) and id.
+    pub record_type: String,
+    pub record: Id,
+    pub assignee: Id,
+    pub created_by: Option<Id>,
+}
+
+/// An in-app notification to one user about a record.
+#[derive(Clone, Debug)]
+pub struct Notification {
+    pub id: Id,
+    pub recipient: Id,
+    pub record_type: String,
+    pub record: Id,
+}
+
 /// One share row of any cause, as the sharing pages list them.
 #[derive(Clone, Debug)]
 pub struct ShareRow {
@@ -155,6 +186,9 @@ pub struct World {
     pub articles: Vec<Article>,
     pub territories: Vec<Id>,
     pub share_rows: Vec<ShareRow>,
+    pub case_comments: Vec<CaseComment>,
+    pub tasks: Vec<Task>,
+    pub notifications: Vec<Notification>,
     /// (type, record id, partner) for every external id a partner organisation wrote;
     /// the rest were written by the company.
     pub external_ids_written_by: Vec<(String, Id, Id)>,
@@ -501,7 +535,18 @@ pub fn write_right(domain: &str, role: &str, ty: &str) -> WriteRight {
             ALL
         }
         ("internal", "marketing", "Article" | "Lead") => ALL,
-        ("internal", "support", "Contact" | "Interaction" | "Case" | "Article") => ALL,
+        ("internal", "support", "Contact" | "Interaction" | "Case" | "Article" | "CaseComment") => {
+            ALL
+        }
+        // Tasks: every department on the records it reads (changing those assigned to it
+        // or that it created).
+        ("internal", "management" | "sales" | "marketing" | "support", "Task") => ALL,
+        // "Case comments: partners only the partner-visible ones"; a distributor adds its
+        // own to its cases, always partner-visible (set from the writer).
+        ("distributor", _, "CaseComment") => WriteRight {
+            create: Some(Fields::Only(&["caseId", "body"])),
+            ..WriteRight::default()
+        },
         ("supplier", _, "Product") => ALL,
         // "R, W(status) own-product lines only".
         ("supplier", _, "OrderLine") => WriteRight {

@@ -55,6 +55,9 @@ pub const TYPES: &[&str] = &[
     "Lead",
     "Opportunity",
     "Case",
+    "CaseComment",
+    "Task",
+    "Notification",
     "Product",
     "Order",
     "OrderLine",
@@ -144,10 +147,36 @@ pub fn field_read(who: &Persona, ty: &str, field: &str) -> Option<FieldRead> {
 
         ("Case", "account") => Link("Account"),
         ("Case", "ownerUserId") => masked_for(partner),
+        // "Case comments: partners only the partner-visible ones".
+        ("Case", "comments") => Rows("CaseComment"),
         (
             "Case",
             "accountId" | "channel" | "contactId" | "description" | "partnerId" | "priority"
-            | "slaBreached" | "slaDueAt" | "status" | "subject",
+            | "slaBreached" | "slaDueAt" | "status" | "subject" | "slaPausedAt" | "escalatedAt"
+            | "resolvedAt",
+        ) => Value,
+
+        ("CaseComment", "case") => Link("Case"),
+        // Internal users' ids: partners denied; their own organisation's authors they read.
+        ("CaseComment", "authorUserId") if partner => ValueIf(Fact::WrittenByOwnOrganisation),
+        (
+            "CaseComment",
+            "authorUserId" | "authorPartnerId" | "body" | "caseId" | "partnerVisible",
+        ) => Value,
+
+        // Tasks are internal; whoever reads one reads all of it (it is on a record it reads).
+        ("Task", "account") => Link("Account"),
+        (
+            "Task",
+            "accountId" | "assigneeUserId" | "completed" | "completedAt" | "completedByUserId"
+            | "createdByUserId" | "dueAt" | "notes" | "overdue" | "recordId" | "recordName"
+            | "recordType" | "remindAt" | "remindedAt" | "title",
+        ) => Value,
+
+        // Notifications: the recipient's own (read by the recipient only, whole).
+        (
+            "Notification",
+            "body" | "kind" | "read" | "readAt" | "recordId" | "recordType" | "title",
         ) => Value,
 
         ("Product", "supplier") => Link("Partner"),
@@ -212,6 +241,8 @@ pub fn label_field(ty: &str) -> &'static str {
         "Shipment" => "carrier",
         "Contact" => "lastName",
         "Interaction" | "Case" => "subject",
+        "CaseComment" => "body",
+        "Task" | "Notification" => "title",
         "Article" => "title",
         _ => "name",
     }
@@ -277,6 +308,39 @@ impl World {
                 }
                 (None, _) => none(),
             },
+            // Staff read the comments of the cases they read; a distributor the
+            // partner-visible ones of its cases; nobody else any.
+            "CaseComment" => {
+                let cases = self.rows(who, "Case", now)?;
+                all(self
+                    .case_comments
+                    .iter()
+                    .filter(|c| cases.contains(&c.case))
+                    .filter(|c| internal_role.is_some() || c.partner_visible)
+                    .map(|c| &c.id)
+                    .collect())
+            }
+            // "Who sees a task on a record it can't see: nobody"; partners none at all.
+            "Task" => match internal_role {
+                Some(_) => all(self
+                    .tasks
+                    .iter()
+                    .filter(|t| self.reads_record(who, &t.record_type, &t.record, now))
+                    .map(|t| &t.id)
+                    .collect()),
+                None => none(),
+            },
+            // A user's own, about records it reads; partners none (yet).
+            "Notification" => match who {
+                Persona::Internal { user, .. } => all(self
+                    .notifications
+                    .iter()
+                    .filter(|n| n.recipient == *user)
+                    .filter(|n| self.reads_record(who, &n.record_type, &n.record, now))
+                    .map(|n| &n.id)
+                    .collect()),
+                _ => none(),
+            },
             "Article" => {
                 let audiences: &[&str] = match (internal_role, who) {
                     (Some("sales"), _) => &["internal", "public"],
@@ -325,6 +389,12 @@ impl World {
         })
     }
 
+    /// Whether `who` reads the record `id` of the type `ty`.
+    pub fn reads_record(&self, who: &Persona, ty: &str, id: &str, now: Time) -> bool {
+        self.rows(who, ty, now)
+            .is_some_and(|rows| rows.contains(id))
+    }
+
     /// Whether `fact` holds of the record `id` of `ty` for the reader `who`.
     pub fn holds(&self, who: &Persona, ty: &str, id: &str, fact: Fact) -> bool {
         let own = match who {
@@ -343,11 +413,21 @@ impl World {
                     (_, Channel::Phone) => c.marketing_phone,
                 }
             }
-            Fact::WrittenByOwnOrganisation => self
-                .interactions
-                .iter()
-                .find(|i| i.id == id)
-                .is_some_and(|i| own.is_some() && i.author_partner.as_deref() == own),
+            Fact::WrittenByOwnOrganisation => {
+                let author = match ty {
+                    "CaseComment" => self
+                        .case_comments
+                        .iter()
+                        .find(|c| c.id == id)
+                        .and_then(|c| c.author_partner.as_deref()),
+                    _ => self
+                        .interactions
+                        .iter()
+                        .find(|i| i.id == id)
+                        .and_then(|i| i.author_partner.as_deref()),
+                };
+                own.is_some() && author == own
+            }
             Fact::OwnExternalId => {
                 own.is_some()
                     && self
@@ -437,6 +517,24 @@ impl World {
                     }
                     ("marketing", "Article" | "Lead") => true,
                     ("support", "Contact" | "Case" | "Article") => true,
+                    // Support changes the comments it wrote.
+                    ("support", "CaseComment") => self
+                        .case_comments
+                        .iter()
+                        .find(|c| c.id == id)
+                        .is_some_and(|c| c.author_user.as_deref() == me),
+                    // A notification its recipient marks read (an update); none archives one.
+                    (_, "Notification") => {
+                        change == Change::Update
+                            && self
+                                .notifications
+                                .iter()
+                                .any(|n| n.id == id && n.recipient == *user)
+                    }
+                    // A task its assignee or its creator changes.
+                    (_, "Task") => self.tasks.iter().find(|t| t.id == id).is_some_and(|t| {
+                        Some(t.assignee.as_str()) == me || t.created_by.as_deref() == me
+                    }),
                     _ => false,
                 }
             }

@@ -75,6 +75,7 @@ pub fn prepare_request(
     use crate::entity::*;
     let request = with_loader::<account::Entity>(request, db, who);
     let request = with_loader::<partner::Entity>(request, db, who);
+    let request = with_loader::<case::Entity>(request, db, who);
     with_loader::<territory::Entity>(request, db, who)
 }
 

@@ -50,17 +50,29 @@ ordering!(NotificationOrder, NotificationOrderField, notification, default = Cre
     CreatedAt => CreatedAt.created_at: Time,
 });
 
+/// Which of your notifications to list.
+#[derive(async_graphql::InputObject, Default, Clone, Debug)]
+pub struct NotificationFilter {
+    /// Only those not read yet.
+    #[graphql(default)]
+    pub unread_only: bool,
+    /// Archived ones too (none is archived today: kept for the lists' common shape).
+    #[graphql(default)]
+    pub include_archived: bool,
+}
+
 /// The caller's own notifications (always: nobody lists another user's).
 #[derive(Default)]
 struct Mine {
     me: String,
     unread_only: bool,
+    include_archived: bool,
 }
 
 impl RecordFilter<notification::Entity> for Mine {
     fn select(self) -> Select<notification::Entity> {
         use notification::Column as C;
-        let mut s = unarchived(notification::Entity::find(), false);
+        let mut s = unarchived(notification::Entity::find(), self.include_archived);
         s = s.eq_if(C::RecipientUserId, Some(self.me));
         if self.unread_only {
             s = s.filter(Expr::col(C::ReadAt).is_null());
@@ -80,12 +92,14 @@ impl NotificationQuery {
         ctx: &Context<'_>,
         first: Option<i32>,
         after: Option<String>,
-        #[graphql(default)] unread_only: bool,
+        filter: Option<NotificationFilter>,
     ) -> Result<NotificationConnection> {
         let who = Principal::of(ctx);
+        let filter = filter.unwrap_or_default();
         let mine = Mine {
             me: who.subject.to_string(),
-            unread_only,
+            unread_only: filter.unread_only,
+            include_archived: filter.include_archived,
         };
         let ordering = NotificationOrder::ordering(None);
         Ok(mine
@@ -101,6 +115,7 @@ impl NotificationQuery {
         let mine = Mine {
             me: who.subject.to_string(),
             unread_only: true,
+            include_archived: false,
         };
         let visible = access::visible_in::<notification::Entity>(ctx, Action::Read).await?;
         Ok(mine.select().filter(visible).count(db(ctx)?).await?)

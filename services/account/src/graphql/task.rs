@@ -174,7 +174,8 @@ impl RecordFilter<task::Entity> for TaskFilter {
 /// before it is due unless `remindAt` says otherwise (null: no reminder).
 #[derive(InputObject, Default, Clone, Debug)]
 pub struct TaskInput {
-    /// The account, contact, lead, opportunity or case the task is about.
+    /// The account, contact, lead, opportunity or case the task is about (one the caller
+    /// may read).
     pub record_id: Option<ID>,
     pub title: Option<String>,
     pub notes: MaybeUndefined<String>,
@@ -197,11 +198,10 @@ impl RecordInput<task::Entity> for TaskInput {
                     "cannot change: a task stays on its record",
                 ));
             }
+            // An id of no known kind answers like one of a record that does not exist (or
+            // that the caller may not see): the answer never depends on which it is.
             let kind = RecordKind::of_id(id).ok_or_else(|| {
-                ApiError::validation(
-                    "input.recordId",
-                    "is not the id of an account, contact, lead, opportunity or case",
-                )
+                ApiError::validation("input.recordId", "refers to a record that does not exist")
             })?;
             set(&mut m.record_type, kind);
             set(&mut m.record_id, id.0.clone());

@@ -15,6 +15,9 @@ async fn dump(db: &DatabaseConnection) -> Vec<String> {
             "leads",
             "opportunities",
             "cases",
+            "case_comments",
+            "tasks",
+            "notifications",
         ],
     )
     .await;

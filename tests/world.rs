@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use crm_identity::DemoUser;
 use crm_oracle::{
-    Account, Contact, Interaction, Line, ManualShare, Order, Partner, PartnerKind, Persona,
-    Product, Shipment, World,
+    Account, Case, CaseComment, Contact, Interaction, Line, ManualShare, Order, Partner,
+    PartnerKind, Persona, Product, Shipment, Task, World,
 };
 use serde_json::{Value, json};
 
@@ -27,6 +27,9 @@ pub enum Canary {
     OrderNote(String),
     ShipmentCarrier(String),
     PartnerName(String),
+    CaseSubject(String),
+    CaseCommentBody(String),
+    TaskTitle(String),
 }
 
 /// Every canary written so far, by its token (lower case).
@@ -78,7 +81,14 @@ pub fn may_see(world: &World, who: &Persona, canary: &Canary, now: i64) -> bool 
             Persona::Internal { .. } => true,
             Persona::Supplier(own) | Persona::Distributor(own) => own == id,
         },
+        Canary::CaseSubject(id) => reads(world, who, "Case", id, now),
+        Canary::CaseCommentBody(id) => reads(world, who, "CaseComment", id, now),
+        Canary::TaskTitle(id) => reads(world, who, "Task", id, now),
     }
+}
+
+fn reads(world: &World, who: &Persona, ty: &str, id: &str, now: i64) -> bool {
+    world.reads_record(who, ty, id, now)
 }
 
 /// A small deterministic generator (xorshift), so a failing world can be replayed by seed.
@@ -305,6 +315,7 @@ pub async fn add_world(
             author_partner: None,
             author_user: None,
         });
+        add_case_and_task(api, world, rng, canaries, round, a, &id, &distributors).await;
     }
     let mut products = Vec::new();
     for (s, supplier) in suppliers.iter().enumerate() {
@@ -415,6 +426,73 @@ pub async fn add_world(
         });
     }
     (personas, accounts, orders)
+}
+
+/// A case on the account (of a distributor, sometimes) with an internal and a
+/// partner-visible comment, and a task on the account for marketing, each text a canary.
+#[allow(clippy::too_many_arguments)]
+async fn add_case_and_task(
+    api: &Api,
+    world: &mut World,
+    rng: &mut Rng,
+    canaries: &mut Canaries,
+    round: usize,
+    a: usize,
+    account: &str,
+    distributors: &[String],
+) {
+    let partner = rng.chance(60).then(|| rng.pick(distributors).clone());
+    let subject = format!("cnycs{round}x{a}z");
+    let (case, _) = api
+        .create(
+            "createCase",
+            "CaseInput",
+            json!({ "accountId": account, "partnerId": partner, "subject": subject,
+                    "priority": "LOW", "channel": "WEB" }),
+        )
+        .await;
+    canaries.insert(subject, Canary::CaseSubject(case.clone()));
+    world.cases.push(Case {
+        id: case.clone(),
+        account: account.to_owned(),
+        partner,
+    });
+    for (k, partner_visible) in [(0, false), (1, true)] {
+        let body = format!("cnycm{round}x{a}x{k}z");
+        let (comment, _) = api
+            .create(
+                "createCaseComment",
+                "CaseCommentInput",
+                json!({ "caseId": case, "body": body, "partnerVisible": partner_visible }),
+            )
+            .await;
+        canaries.insert(body, Canary::CaseCommentBody(comment.clone()));
+        world.case_comments.push(CaseComment {
+            id: comment,
+            case: case.clone(),
+            partner_visible,
+            author_user: Some("usr_admin".into()),
+            author_partner: None,
+        });
+    }
+    let title = format!("cnytt{round}x{a}z");
+    let record = if rng.chance(50) { &case } else { account };
+    let (task, _) = api
+        .create(
+            "createTask",
+            "TaskInput",
+            json!({ "recordId": record, "title": title, "assigneeUserId": "usr_marketing",
+                    "dueAt": "2026-12-01T09:00:00Z", "remindAt": null }),
+        )
+        .await;
+    canaries.insert(title, Canary::TaskTitle(task.clone()));
+    world.tasks.push(Task {
+        id: task,
+        record_type: if record == &case { "Case" } else { "Account" }.to_owned(),
+        record: record.to_owned(),
+        assignee: "usr_marketing".into(),
+        created_by: Some("usr_admin".into()),
+    });
 }
 
 pub fn user(id: &str, kind: &'static str, partner: Option<String>, role: &str) -> DemoUser {

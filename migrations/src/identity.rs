@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(AddWebSessionCaller),
             Box::new(IdentityLifecycle),
             Box::new(KnownSignInSources),
+            Box::new(UserTimeZones),
         ]
     }
 }
@@ -487,6 +488,43 @@ impl MigrationTrait for KnownSignInSources {
             Table::drop()
                 .table("sign_in_sources")
                 .if_exists()
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// A user's time zone (IANA name): the web shows times in it and counts "today" by it.
+struct UserTimeZones;
+
+impl MigrationName for UserTimeZones {
+    fn name(&self) -> &str {
+        "m20261205_000102_user_time_zones"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for UserTimeZones {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("users")
+                .add_column(
+                    ColumnDef::new("time_zone")
+                        .string_len(64)
+                        .not_null()
+                        .default("UTC"),
+                )
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("users")
+                .drop_column("time_zone")
                 .to_owned(),
         )
         .await

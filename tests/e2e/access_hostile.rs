@@ -102,6 +102,25 @@ fn attacks(rng: &mut Rng, world: &World, canaries: &Canaries, admin_cursor: &str
         "query($id: ID!) { partner(id: $id) { name fulfilledOrders { nodes { internalNote account { name } } } suppliedProducts { nodes { name } } } }".into(),
         json!({ "id": partner(rng) }),
     ));
+    // Cases, their comments and tasks: lists, nested, by id, searched.
+    let case = |rng: &mut Rng| {
+        world
+            .cases
+            .get(rng.below(world.cases.len().max(1)))
+            .map(|c| c.id.clone())
+            .unwrap_or_default()
+    };
+    out.push(g(
+        "nested traversal",
+        "{ cases(first: 50) { nodes { subject comments { nodes { body authorUserId } } account { name } } } caseComments(first: 100) { nodes { body case { subject } } } tasks(first: 100) { nodes { title recordName account { name } } } notifications(first: 50) { nodes { title } } }".into(),
+        json!({}),
+    ));
+    out.push(g(
+        "fetch by id",
+        "query($id: ID!) { case(id: $id) { subject comments { totalCount nodes { body } } } }"
+            .into(),
+        json!({ "id": case(rng) }),
+    ));
     // Aliases: many ids in one operation.
     let aliased: Vec<String> = (0..8)
         .map(|i| {
@@ -139,7 +158,7 @@ fn attacks(rng: &mut Rng, world: &World, canaries: &Canaries, admin_cursor: &str
     let token = rng.pick(&tokens).to_string();
     out.push(Attack::Gateway {
         class: "counts",
-        query: "query($t: String!) { accounts(filter: { text: $t }) { totalCount } contacts(filter: { text: $t }) { totalCount } orders(filter: { text: $t }) { totalCount } }".into(),
+        query: "query($t: String!) { accounts(filter: { text: $t }) { totalCount } contacts(filter: { text: $t }) { totalCount } orders(filter: { text: $t }) { totalCount } cases(filter: { text: $t }) { totalCount } tasks(filter: { text: $t }) { totalCount } }".into(),
         variables: json!({ "t": token }),
         probe: Some(token.clone()),
         on_field: None,
@@ -463,7 +482,7 @@ async fn hostile_run(attacker: Attacker) {
                 && !may_see(&world, &persona, &canaries[&probe], now)
             {
                 // A search for a canary the persona may not see counts nothing.
-                for list in ["accounts", "contacts", "orders"] {
+                for list in ["accounts", "contacts", "orders", "cases", "tasks"] {
                     assert_eq!(
                         body["data"][list]["totalCount"],
                         json!(0),
@@ -499,6 +518,25 @@ async fn hostile_run(attacker: Attacker) {
             .any(|t| matches!(canaries[t], Canary::PartnerName(_))),
         "{persona:?} sees its own organisation's name"
     );
+    // Comments and tasks it may read show up too.
+    for (kind, is_kind) in [
+        (
+            "case comment",
+            (|c: &Canary| matches!(c, Canary::CaseCommentBody(_))) as fn(&Canary) -> bool,
+        ),
+        ("task", |c: &Canary| matches!(c, Canary::TaskTitle(_))),
+    ] {
+        let may: BTreeSet<&String> = canaries
+            .iter()
+            .filter(|(_, c)| is_kind(c) && may_see(&world, &persona, c, now))
+            .map(|(t, _)| t)
+            .collect();
+        assert!(
+            may.is_empty() || may.iter().any(|t| own_seen.contains(*t)),
+            "{persona:?} may read {} {kind} canaries and saw none",
+            may.len()
+        );
+    }
     crm_e2e::report(
         &format!("access_hostile_{attacker:?}"),
         &format!(

@@ -130,16 +130,20 @@ impl Visitor {
     async fn all_ids(&mut self, path: &str, prefix: &str) -> BTreeSet<String> {
         let mut ids = BTreeSet::new();
         let mut next = Some(path.to_owned());
+        let mut walked = BTreeSet::new();
+        // An `&` in an attribute is escaped as `&amp;` or `&#38;`.
+        let unescape = |h: &str| h.replace("&amp;", "&").replace("&#38;", "&");
         while let Some(path) = next {
+            assert!(walked.insert(path.clone()), "the pages of {path} loop");
             let html = self.ok(&path).await;
             ids.extend(data_ids(&html, prefix));
-            next = attr_after(&html, "rel=\"next\"", "href").map(|h| h.replace("&amp;", "&"));
+            next = attr_after(&html, "rel=\"next\"", "href").map(|h| unescape(&h));
             if next.is_none() {
                 // The link is written `<a href="…" rel="next">`.
                 next = html.find("rel=\"next\"").and_then(|at| {
                     let start = html[..at].rfind("href=\"")? + 6;
                     let end = start + html[start..].find('"')?;
-                    Some(html[start..end].replace("&amp;", "&"))
+                    Some(unescape(&html[start..end]))
                 });
             }
         }
@@ -1747,7 +1751,7 @@ async fn every_page_is_one_pass_through_the_gateway() {
                 403 => assert_eq!(passes, 0, "{email} GET {path}: refused after {passes}"),
                 other => panic!("{email} GET {path}: {other} {:?}", page.location),
             }
-            let ids: BTreeSet<String> = ["acc_", "ord_", "art_"]
+            let ids: BTreeSet<String> = ["acc_", "ord_", "art_", "case_"]
                 .iter()
                 .flat_map(|prefix| data_ids(&page.html, prefix))
                 .collect();

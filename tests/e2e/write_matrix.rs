@@ -82,6 +82,10 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
         "workspace::support_sales_and_partners_work_cases_tasks_and_notifications",
     ),
     (
+        "setMyTimeZone",
+        "workspace::support_sales_and_partners_work_cases_tasks_and_notifications",
+    ),
+    (
         "retryJob",
         "workspace::support_sales_and_partners_work_cases_tasks_and_notifications",
     ),

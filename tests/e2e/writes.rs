@@ -24,20 +24,42 @@ async fn a_supplier_changes_a_lines_status_and_nothing_else() {
     let demo = Demo::start().await;
     let supplier = demo.first("supplier", "partner_user");
     let admin = demo.first("internal", "admin");
-    let lines = demo
+    // A fresh order with an open line of the supplier's product (the seeded lines'
+    // statuses vary with the world).
+    let partner = supplier.partner_id.clone().expect("a supplier");
+    let setup = demo
         .ok(
-            &supplier,
-            "{ orderLines(first: 50) { nodes { id version status orderId productId } } }",
-            json!({}),
+            &admin,
+            "query($p: ID) { products(first: 1, filter: { supplierPartnerId: $p }) { nodes { id } } accounts(first: 1) { nodes { id } } }",
+            json!({ "p": partner }),
         )
         .await;
-    let line = lines["orderLines"]["nodes"]
-        .as_array()
-        .expect("lines")
-        .iter()
-        .find(|l| l["status"] == "OPEN")
-        .cloned()
-        .expect("an open line of the supplier's products");
+    let order = demo
+        .ok(
+            &admin,
+            "mutation($a: ID!) { createOrder(input: { accountId: $a, currency: \"EUR\" }) { id } }",
+            json!({ "a": setup["accounts"]["nodes"][0]["id"] }),
+        )
+        .await;
+    let created = demo
+        .ok(
+            &admin,
+            "mutation($o: ID!, $p: ID!) { createOrderLine(input: { orderId: $o, productId: $p, quantity: 3, unitPrice: \"10.00\", currency: \"EUR\" }) { id } }",
+            json!({ "o": order["createOrder"]["id"], "p": setup["products"]["nodes"][0]["id"] }),
+        )
+        .await;
+    let line = demo
+        .ok(
+            &supplier,
+            "query($id: ID!) { orderLine(id: $id) { id version status orderId productId } }",
+            json!({ "id": created["createOrderLine"]["id"] }),
+        )
+        .await["orderLine"]
+        .clone();
+    assert_eq!(
+        line["status"], "OPEN",
+        "an open line of the supplier's products"
+    );
     let before = demo.ok(&admin, LINE, json!({ "id": line["id"] })).await;
 
     // Status with another field: refused whole, naming the field; nothing changed.

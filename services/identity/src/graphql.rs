@@ -53,6 +53,9 @@ pub struct Me {
     /// offers only these actions (it never re-codes the policy).
     pub may: May,
     pub policy_version: u64,
+    /// My time zone (an IANA name such as `Europe/Berlin`; `UTC` until I set one): the web
+    /// shows times in it and counts "today" by it.
+    pub time_zone: String,
 }
 
 /// The types a caller may read and change (by some rule of the policy; which records of
@@ -194,6 +197,7 @@ fn me_of_user(user: &user::Model) -> ApiResult<Me> {
         can_see: Vec::new(),
         may: May::default(),
         policy_version: 0,
+        time_zone: user.time_zone.clone(),
     })
 }
 
@@ -479,6 +483,7 @@ impl DirectoryQuery {
                 can_see: Vec::new(),
                 may: May::default(),
                 policy_version: 0,
+                time_zone: "UTC".into(),
             };
             return Ok(Some(with_summary(me, &principal).await?));
         }
@@ -585,6 +590,35 @@ impl DirectoryMutation {
             .sign_in(&email, &password, source.as_deref())
             .await?;
         Ok(session(ctx, opened).await?)
+    }
+
+    /// Sets my time zone (an IANA name such as `Pacific/Auckland`).
+    async fn set_my_time_zone(
+        &self,
+        ctx: &Context<'_>,
+        time_zone: String,
+    ) -> async_graphql::Result<Me> {
+        let principal = Principal::of(ctx);
+        let zone = time_zone.trim();
+        if zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(ApiError::validation(
+                "timeZone",
+                "is not a time zone name such as Europe/Berlin or Pacific/Auckland",
+            )
+            .into());
+        }
+        let directory = directory(ctx)?;
+        if principal.kind == PrincipalKind::Anonymous
+            || directory.api_key(&principal.subject).await?.is_some()
+        {
+            return Err(ApiError::denied(
+                ErrorCode::Forbidden,
+                "only a signed-in user has a time zone",
+            )
+            .into());
+        }
+        let user = directory.set_time_zone(&principal.subject, zone).await?;
+        Ok(with_summary(me_of_user(&user)?, &principal).await?)
     }
 
     /// Trades a refresh token for a new access token and a new refresh token.

@@ -161,6 +161,8 @@ pub mod user {
         pub roles: String,
         pub disabled: bool,
         pub created_at: DateTimeUtc,
+        /// An IANA time zone name (`Europe/Berlin`): where the user's "today" is.
+        pub time_zone: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -274,6 +276,7 @@ pub async fn seed(db: &DatabaseConnection, users: &[DemoUser]) -> anyhow::Result
         roles: Set(u.roles.clone()),
         disabled: Set(false),
         created_at: Set(created_at),
+        time_zone: Set("UTC".into()),
     });
     user::Entity::insert_many(rows)
         .exec_without_returning(db)

@@ -307,6 +307,16 @@ impl Directory {
         Ok(user::Entity::find_by_id(id).one(&self.db).await?)
     }
 
+    /// Sets a user's time zone (an IANA name, checked by the caller).
+    pub async fn set_time_zone(&self, id: &str, zone: &str) -> Result<user::Model, ApiError> {
+        user::Entity::update_many()
+            .col_expr(user::Column::TimeZone, sea_orm::sea_query::Expr::val(zone))
+            .filter(user::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        self.user(id).await?.ok_or(ApiError::NotFound)
+    }
+
     pub async fn user_by_email(&self, email: &str) -> Result<Option<user::Model>, ApiError> {
         Ok(user::Entity::find()
             .filter(user::Column::Email.eq(email.trim().to_lowercase()))
@@ -843,6 +853,7 @@ impl Directory {
             roles: Set(found.role.clone()),
             disabled: Set(false),
             created_at: Set(now),
+            time_zone: Set("UTC".into()),
         }
         .insert(&txn)
         .await?;

@@ -61,8 +61,46 @@ pub fn router(api: Router, identity_db: DatabaseConnection, config: WebConfig) -
     pages::routes()
         .route("/assets/{file}", get(asset))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            web.clone(),
+            in_time_zone,
+        ))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(web)
+}
+
+tokio::task_local! {
+    /// The signed-in user's time zone, for the whole of its request: every time a page
+    /// shows is in it (`pages::When`).
+    static ZONE: chrono_tz::Tz;
+}
+
+/// The time zone of the request being answered (UTC outside one, or for nobody signed in).
+pub(crate) fn zone() -> chrono_tz::Tz {
+    ZONE.try_with(|zone| *zone).unwrap_or(chrono_tz::Tz::UTC)
+}
+
+/// Runs the request in its user's time zone, as the web session keeps the caller (one read
+/// of the session; a page's own `enter` reads it again, from the same row).
+async fn in_time_zone(
+    axum::extract::State(web): axum::extract::State<Arc<Web>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let zone = match web.session_cookie(request.headers()) {
+        Some(cookie) => web
+            .sessions
+            .find(cookie)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|session| session.caller)
+            .and_then(|json| serde_json::from_str::<Me>(&json).ok())
+            .and_then(|me| me.time_zone.parse().ok())
+            .unwrap_or(chrono_tz::Tz::UTC),
+        None => chrono_tz::Tz::UTC,
+    };
+    ZONE.scope(zone, next.run(request)).await
 }
 
 /// The paths of every page a browser loads (`GET`), as the router serves them (with
@@ -302,6 +340,13 @@ pub(crate) struct Me {
     pub can_see: Vec<String>,
     pub may: May,
     pub policy_version: i64,
+    /// An IANA name; `UTC` for a caller kept before time zones existed.
+    #[serde(default = "utc")]
+    pub time_zone: String,
+}
+
+fn utc() -> String {
+    "UTC".into()
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -340,10 +385,18 @@ impl Me {
     pub fn is_supplier(&self) -> bool {
         self.kind == "SUPPLIER"
     }
+    /// Whether the policy lets the caller read records of type `ty` (some of them).
+    pub fn reads(&self, ty: &str) -> bool {
+        self.may.read.iter().any(|t| t == ty)
+    }
 }
 
 const ME_QUERY: &str = "query { me { id kind displayName email roles canSee policyVersion \
-     may { read write } organization { id name } } }";
+     timeZone may { read write } organization { id name } } }";
+
+/// The fields of `me` the web keeps, as a selection (for mutations that answer with it).
+pub(crate) const ME_FIELDS: &str = "id kind displayName email roles canSee policyVersion \
+     timeZone may { read write } organization { id name }";
 
 /// Why a page could not be shown, already rendered as the page that says so, in the frame
 /// of the signed-in user. Handlers return [`PageResult`] and use `?` on the API's answers.
@@ -417,6 +470,9 @@ impl Ctx {
                 ("/portal/kb".into(), "Articles"),
             ],
         };
+        if self.area == Area::App && self.me.reads("Case") {
+            nav.insert(2, ("/app/cases".into(), "Cases"));
+        }
         if self.area == Area::App && self.me.writes("ShareGrant") {
             nav.push(("/app/admin/shares".into(), "Sharing"));
         }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::super::{InApp, PageResult, Side, Signed};
 use super::interactions::InteractionForm;
+use super::workspace::MyDay;
 use serde_json::{Value, json};
 
 use super::super::{Area, Chrome, Ctx, render};
@@ -76,6 +77,7 @@ struct Dashboard {
     orders: Vec<Figure>,
     any_orders: bool,
     recent: Vec<RecentInteraction>,
+    my_day: Option<MyDay>,
 }
 
 /// One figure per key (in the order given, zero when the API counted none) from a list of
@@ -109,14 +111,24 @@ fn figures(counts: &Value, keys: &[&str], link: Option<&str>) -> Vec<Figure> {
 
 /// `/app`: pipeline by stage, orders by status, the newest interactions — one query.
 pub async fn dashboard(Signed(ctx, _): Signed<InApp>) -> PageResult {
-    // One operation, four root fields: the grouped counts are one query each.
-    let query = "query { accounts(first: 0) { totalCount } \
-        open: opportunities(first: 0, filter: { openOnly: true }) { totalCount } \
-        opportunities(first: 0) { stageCounts { value count } } \
-        orders(first: 0) { statusCounts { value count } } \
-        interactions(first: 8, orderBy: { field: OCCURRED_AT, direction: DESC }) { nodes { \
-          id subject channel direction occurredAt account { id name } } } }";
-    let data: Value = ctx.query(query, json!({})).await?;
+    // One operation, five root fields: the grouped counts are one query each, and "my
+    // day" (the caller's open tasks for the coming week) when its role has tasks.
+    let (variables, my_day) = if ctx.me.reads("Task") {
+        ("($weekEnd: DateTime)", MyDay::selection())
+    } else {
+        ("", "")
+    };
+    let query = format!(
+        "query{variables} {{ {my_day} accounts(first: 0) {{ totalCount }} \
+        open: opportunities(first: 0, filter: {{ openOnly: true }}) {{ totalCount }} \
+        opportunities(first: 0) {{ stageCounts {{ value count }} }} \
+        orders(first: 0) {{ statusCounts {{ value count }} }} \
+        interactions(first: 8, orderBy: {{ field: OCCURRED_AT, direction: DESC }}) {{ nodes {{ \
+          id subject channel direction occurredAt account {{ id name }} }} }} }}"
+    );
+    let data: Value = ctx
+        .query(&query, json!({ "weekEnd": MyDay::week_end(&ctx.me) }))
+        .await?;
     let recent: Conn<RecentInteraction> =
         serde_json::from_value(data["interactions"].clone()).unwrap_or_default();
     let orders = figures(
@@ -136,6 +148,10 @@ pub async fn dashboard(Signed(ctx, _): Signed<InApp>) -> PageResult {
         any_orders: orders.iter().any(|f| f.value > 0),
         orders,
         recent: recent.nodes,
+        my_day: ctx
+            .me
+            .reads("Task")
+            .then(|| MyDay::of(&ctx.me, &data["myTasks"])),
     }))
 }
 

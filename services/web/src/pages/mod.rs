@@ -9,6 +9,7 @@ mod orders;
 mod people;
 mod portal;
 mod sharing;
+mod workspace;
 
 use std::fmt;
 use std::sync::Arc;
@@ -59,6 +60,22 @@ pub(crate) fn table() -> Vec<Route> {
             get(auth::invite_form).post(auth::redeem_invitation),
         ),
         Route::page("/app", get(app::dashboard)),
+        Route::page("/app/cases", get(workspace::queue)),
+        Route::page("/app/cases/{id}", get(workspace::case).post(workspace::act)),
+        Route::form("/app/cases/{id}/comments", post(workspace::comment)),
+        // Loaded into the case page after it (not a page of its own).
+        Route::form("/app/cases/{id}/articles", get(workspace::suggestions)),
+        Route::form("/app/tasks", post(workspace::add_task)),
+        Route::form("/app/tasks/{id}/complete", post(workspace::complete_task)),
+        Route::page(
+            "/app/notifications",
+            get(workspace::notifications).post(workspace::mark_read),
+        ),
+        Route::form("/app/notifications/badge", get(workspace::badge)),
+        Route::page(
+            "/app/profile",
+            get(workspace::profile).post(workspace::set_profile),
+        ),
         Route::page("/app/accounts", get(app::accounts::<InApp>)),
         Route::page(
             "/app/accounts/{id}",
@@ -219,7 +236,8 @@ impl MaybeLabel {
     }
 }
 
-/// An optional moment shown in UTC to the minute, or "—".
+/// An optional moment shown in the user's time zone to the minute, with the zone's
+/// abbreviation ("2026-12-05 14:30 CET"), or "—".
 #[derive(Deserialize, Clone, Debug, Default)]
 #[serde(transparent)]
 pub(crate) struct When(pub Option<DateTime<Utc>>);
@@ -227,22 +245,66 @@ pub(crate) struct When(pub Option<DateTime<Utc>>);
 impl fmt::Display for When {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            Some(at) => write!(f, "{}", at.format("%Y-%m-%d %H:%M UTC")),
+            Some(at) => write!(
+                f,
+                "{}",
+                at.with_timezone(&super::zone()).format("%Y-%m-%d %H:%M %Z")
+            ),
             None => f.write_str("—"),
         }
     }
 }
 
 impl When {
-    /// The day only, for tables.
+    /// The day only (in the user's time zone), for tables.
     pub fn day(&self) -> String {
         self.0
-            .map(|at| at.format("%Y-%m-%d").to_string())
+            .map(|at| {
+                at.with_timezone(&super::zone())
+                    .format("%Y-%m-%d")
+                    .to_string()
+            })
             .unwrap_or_else(|| "—".into())
+    }
+    /// How far from now, in words ("in 3 hours", "2 days ago", "just now"), or "".
+    pub fn relative(&self) -> String {
+        self.0
+            .map(|at| {
+                relative(
+                    at,
+                    crm_contract::clock::Clock::now(&crm_contract::clock::SystemClock),
+                )
+            })
+            .unwrap_or_default()
+    }
+    /// The time of day only (in the user's time zone), "14:30".
+    #[allow(dead_code)]
+    pub fn clock(&self) -> String {
+        self.0
+            .map(|at| at.with_timezone(&super::zone()).format("%H:%M").to_string())
+            .unwrap_or_default()
     }
     /// The machine-readable form for `<time datetime>`.
     pub fn iso(&self) -> String {
         self.0.map(|at| at.to_rfc3339()).unwrap_or_default()
+    }
+}
+
+/// `at` relative to `now` in words, to the largest whole unit.
+pub(crate) fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let seconds = (at - now).num_seconds();
+    let (amount, unit) = match seconds.abs() {
+        s if s < 60 => return "just now".into(),
+        s if s < 3600 => (s / 60, "minute"),
+        s if s < 86_400 => (s / 3600, "hour"),
+        s if s < 86_400 * 60 => (s / 86_400, "day"),
+        s => (s / (86_400 * 30), "month"),
+    };
+    let plural = if amount == 1 { "" } else { "s" };
+    if seconds > 0 {
+        format!("in {amount} {unit}{plural}")
+    } else {
+        format!("{amount} {unit}{plural} ago")
     }
 }
 

@@ -488,7 +488,7 @@ async fn add_case_and_task(
     canaries.insert(title, Canary::TaskTitle(task.clone()));
     world.tasks.push(Task {
         id: task,
-        record_type: if record == &case { "Case" } else { "Account" }.to_owned(),
+        record_type: if *record == case { "Case" } else { "Account" }.to_owned(),
         record: record.to_owned(),
         assignee: "usr_marketing".into(),
         created_by: Some("usr_admin".into()),

@@ -216,6 +216,46 @@ await check("distributor updates a shipment and sales sees it", async () => {
   const account = await distributor.locator("table[data-list=accounts] tbody tr").first().getAttribute("data-id");
   await visit(distributor, "distributor", `/portal/accounts/${account}`, "account");
 });
+// 5. Support works a case from the queue to resolved, with an internal and a
+// partner-visible comment (the test then checks both by SQL).
+const support = await newPage();
+await check("support takes a case from the queue to resolved with two comments", async () => {
+  await signIn(support, facts.support);
+  await visit(support, "support", "/app/cases", "case-queue");
+  await support.locator(`table[data-list=cases] tr[data-id="${facts.supportCase}"] a`).first().click();
+  await support.waitForURL(new RegExp(`/app/cases/${facts.supportCase}$`));
+  a11yPages.push({ persona: "support", url: `/app/cases/${facts.supportCase}`, name: "case" });
+  await support.fill("#comment-body", "Checked with the carrier: the pallet was dropped.");
+  await Promise.all([support.waitForSelector(".notice"), support.click("form[action$='/comments'] button[type=submit]")]);
+  assert((await support.textContent(".notice")).includes("Internal comment"), "no internal comment notice");
+  await support.fill("#comment-body", "A replacement ships today.");
+  await support.check("input[name=partnerVisible]");
+  await Promise.all([support.waitForSelector(".notice"), support.click("form[action$='/comments'] button[type=submit]")]);
+  assert((await support.textContent(".notice")).includes("partner can read"), "no partner comment notice");
+  const status = (await support.textContent("[data-field=status]")).trim();
+  if (status === "New") {
+    await Promise.all([support.waitForSelector(".notice"), support.click("button[data-status=OPEN]")]);
+  }
+  await Promise.all([support.waitForSelector(".notice"), support.click("button[data-status=RESOLVED]")]);
+  const now = (await support.textContent("[data-field=status]")).trim();
+  assert(now === "Resolved", `the case is ${now}`);
+  await support.screenshot({ path: path.join(shots, "support-case-resolved.png"), fullPage: true });
+  await visit(support, "support", "/app/notifications", "notifications");
+  return `case ${facts.supportCase} resolved`;
+});
+
+// 6. "My day" counts today by the user's own time zone (UTC+13 here).
+await check("a task due today in UTC+13 shows under Today after sales sets its time zone", async () => {
+  await visit(sales, "sales", "/app/profile", "profile");
+  await sales.selectOption("#time-zone", facts.tongaZone);
+  await Promise.all([sales.waitForSelector(".notice"), sales.click("form[action='/app/profile'] button[type=submit]")]);
+  await sales.goto(`${base}/app`);
+  const zone = await sales.getAttribute("[data-zone]", "data-zone");
+  assert(zone === facts.tongaZone, `my day counts in ${zone}`);
+  const today = await sales.locator(`[data-list=my-day-today] [data-id="${facts.tongaTask}"]`).count();
+  assert(today === 1, "the task is not under Today");
+});
+
 const partnerAdmin = await newPage();
 await check("a partner admin manages its colleagues", async () => {
   await signIn(partnerAdmin, facts.distributorAdmin);
@@ -255,7 +295,7 @@ await signInPage.screenshot({ path: path.join(shots, "signin.png"), fullPage: tr
 
 // 6. Every main page: no serious or critical accessibility violation, and no sideways
 // scrolling at 375 px.
-const pagesByPersona = { sales, supplier, distributor, partnerAdmin, admin };
+const pagesByPersona = { sales, supplier, distributor, partnerAdmin, admin, support };
 for (const { persona, url, name } of a11yPages) {
   const page = pagesByPersona[persona];
   await check(`axe: ${persona} ${url}`, async () => {

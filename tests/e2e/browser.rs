@@ -103,6 +103,46 @@ async fn the_ui_in_a_real_browser() {
         "SELECT id FROM accounts WHERE archived_at IS NULL ORDER BY name LIMIT 1",
     )
     .await;
+    // Support's case: an open one a distributor raised, handled by support.
+    let support_case = one(
+        &system.databases.account,
+        "SELECT id FROM cases WHERE archived_at IS NULL AND status IN ('NEW', 'OPEN') \
+         AND partner_id IS NOT NULL AND owner_user_id = 'usr_support' ORDER BY id LIMIT 1",
+    )
+    .await;
+    let comments_before = column(
+        &system.databases.account,
+        &format!("SELECT id FROM case_comments WHERE case_id = '{support_case}'"),
+    )
+    .await
+    .len();
+    // A task of sales' due late today in Tonga (UTC+13): "today" there is often tomorrow
+    // in UTC, so it shows under "Today" only by the user's own calendar.
+    let tonga: chrono_tz::Tz = "Pacific/Tongatapu".parse().expect("zone");
+    let tonga_today = chrono::Utc::now().with_timezone(&tonga).date_naive();
+    let due = tonga_today
+        .and_hms_opt(23, 30, 0)
+        .and_then(|local| local.and_local_timezone(tonga).single())
+        .expect("a local time")
+        .with_timezone(&chrono::Utc);
+    let sales_token = crm_e2e::signed_in(
+        &reqwest::Client::new(),
+        &system.public.url(),
+        "sales@crm.example",
+    )
+    .await;
+    let (_, task) = crm_e2e::gateway_as(
+        &reqwest::Client::new(),
+        &system.public.url(),
+        Some(&sales_token),
+        "mutation($a: ID!, $d: DateTime!) { createTask(input: { recordId: $a, title: \"Call Tonga back\", dueAt: $d, remindAt: null }) { id } }",
+        json!({ "a": account, "d": due.to_rfc3339() }),
+    )
+    .await;
+    let tonga_task = task["data"]["createTask"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the task: {task}"))
+        .to_owned();
     let facts = json!({
         "password": crm_identity::DEMO_PASSWORD,
         "sales": "sales@crm.example",
@@ -118,6 +158,10 @@ async fn the_ui_in_a_real_browser() {
         "nextStatus": "OUT_FOR_DELIVERY",
         "tracking": "TRK-BROWSER-7",
         "account": account,
+        "support": "support@crm.example",
+        "supportCase": support_case,
+        "tongaTask": tonga_task,
+        "tongaZone": "Pacific/Tongatapu",
     });
     let scratch = tempfile::tempdir().expect("temp dir");
     let facts_file = scratch.path().join("facts.json");
@@ -145,6 +189,35 @@ async fn the_ui_in_a_real_browser() {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     report("browser", &stdout);
+    // What the support journey did, by SQL: the case resolved, with one internal and one
+    // partner-visible comment more.
+    if output.status.success() {
+        let status = one(
+            &system.databases.account,
+            &format!("SELECT status FROM cases WHERE id = '{support_case}'"),
+        )
+        .await;
+        assert_eq!(status, "RESOLVED", "the case support worked");
+        let visible = column(
+            &system.databases.account,
+            &format!(
+                "SELECT CASE WHEN partner_visible THEN 'yes' ELSE 'no' END FROM case_comments \
+                 WHERE case_id = '{support_case}' ORDER BY created_at"
+            ),
+        )
+        .await;
+        assert_eq!(visible.len(), comments_before + 2, "{visible:?}");
+        assert_eq!(
+            visible[comments_before..],
+            ["no".to_owned(), "yes".to_owned()]
+        );
+        let zone = one(
+            &system.databases.identity,
+            "SELECT time_zone FROM users WHERE email = 'sales@crm.example'",
+        )
+        .await;
+        assert_eq!(zone, "Pacific/Tongatapu");
+    }
     finish(system, created).await;
     assert!(
         output.status.success(),

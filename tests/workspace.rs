@@ -403,6 +403,46 @@ async fn support_sales_and_partners_work_cases_tasks_and_notifications() {
         "{denied}"
     );
 
+    // The pipeline: a stage change is kept in the deal's history, and the forecast's
+    // weighted total is Σ amount × probability over the deals sales reads.
+    let deal = demo
+        .ok(
+            &sales,
+            "query($me: ID) { opportunities(first: 1, filter: { openOnly: true, ownerUserId: $me }) { nodes { id version stage } } }",
+            json!({ "me": sales.id }),
+        )
+        .await["opportunities"]["nodes"][0]
+        .clone();
+    let moved = demo
+        .ok(
+            &sales,
+            "mutation($id: ID!, $v: Int!) { updateOpportunity(id: $id, version: $v, input: { stage: NEGOTIATION }) { stage probability stageHistory { fromStage toStage probability } } }",
+            json!({ "id": deal["id"], "v": deal["version"] }),
+        )
+        .await;
+    let history = moved["updateOpportunity"]["stageHistory"]
+        .as_array()
+        .expect("history");
+    assert_eq!(
+        history.last().map(|h| &h["toStage"]),
+        Some(&json!("NEGOTIATION")),
+        "{moved}"
+    );
+    let forecast = demo
+        .send(
+            &sales,
+            "{ forecast(period: QUARTER) { rows { period forecastCategory currency count } totals { currency count weightedAmount { amount } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(forecast.get("errors").is_none(), "{forecast}");
+    assert!(
+        !forecast["data"]["forecast"]["totals"]
+            .as_array()
+            .expect("totals")
+            .is_empty()
+    );
+
     clock::set(None);
     demo.finish().await;
 }

@@ -34,6 +34,7 @@ impl MigratorTrait for Migrator {
             }),
             Box::new(crate::jobs::CreateJobTable),
             Box::new(WorkspaceTables),
+            Box::new(OpportunityStageHistory),
         ]
     }
 }
@@ -444,5 +445,57 @@ impl MigrationTrait for WorkspaceTables {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Every stage an opportunity went through, with its amount and probability then: the
+/// pipeline's history (how deals move, how long they stay).
+struct OpportunityStageHistory;
+
+impl MigrationName for OpportunityStageHistory {
+    fn name(&self) -> &str {
+        "m20261205_000103_opportunity_stage_history"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OpportunityStageHistory {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("opportunity_stage_changes")
+                .if_not_exists()
+                .col(ColumnDef::new("id").string_len(64).not_null().primary_key())
+                .col(text("opportunity_id", 64))
+                .col(text_null("from_stage", 16))
+                .col(text("to_stage", 16))
+                .col(ColumnDef::new("amount_minor").big_integer().not_null())
+                .col(text("currency", 3))
+                .col(int("probability"))
+                .col(
+                    ColumnDef::new("changed_at")
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        index(
+            m,
+            "opportunity_stage_changes",
+            &["opportunity_id", "changed_at"],
+            false,
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(
+            Table::drop()
+                .table("opportunity_stage_changes")
+                .if_exists()
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -256,6 +256,58 @@ await check("a task due today in UTC+13 shows under Today after sales sets its t
   assert(today === 1, "the task is not under Today");
 });
 
+// 7. Sales drags a deal to the next stage on the board; the forecast's weighted totals
+// (printed here, compared with SQL by the test afterwards).
+await check("sales moves a deal to the next stage on the board", async () => {
+  await visit(sales, "sales", "/app/pipeline", "pipeline");
+  const lanes = ["PROSPECTING", "QUALIFICATION", "PROPOSAL", "NEGOTIATION"];
+  for (let n = 0; n < lanes.length - 1; n++) {
+    const card = sales.locator(`.lane[data-stage=${lanes[n]}] .deal[draggable=true]`).first();
+    if (await card.count() === 0) { continue; }
+    const id = await card.getAttribute("data-id");
+    // The form every card has (what dragging submits, and what works without scripts).
+    await card.locator("select[name=stage]").selectOption(lanes[n + 1]);
+    await Promise.all([sales.waitForNavigation(), card.locator("button[type=submit]").click()]);
+    const moved = await sales.locator(`.lane[data-stage=${lanes[n + 1]}] .deal[data-id="${id}"]`).count();
+    const notice = await sales.textContent(".notice");
+    const where = await sales.evaluate((i) => {
+      const el = document.querySelector(`.deal[data-id="${i}"]`);
+      return el ? el.closest(".lane").getAttribute("data-stage") : "nowhere";
+    }, id);
+    assert(moved === 1, `${id} is not in ${lanes[n + 1]} (${sales.url()}: ${notice}; it is in ${where})`);
+    return `moved-deal ${id} ${lanes[n + 1]}`;
+  }
+  throw new Error("sales has no open deal to move");
+});
+await check("dropping a card on another lane moves it (the board's drag and drop)", async () => {
+  await sales.goto(`${base}/app/pipeline`);
+  const card = sales.locator(".lane[data-stage=PROSPECTING] .deal[draggable=true], .lane[data-stage=QUALIFICATION] .deal[draggable=true]").first();
+  const id = await card.getAttribute("data-id");
+  const from = await card.evaluate((el) => el.closest(".lane").getAttribute("data-stage"));
+  const to = from === "PROSPECTING" ? "QUALIFICATION" : "PROPOSAL";
+  // The drag events a pointer makes, with one shared DataTransfer (the page's handlers).
+  await Promise.all([sales.waitForNavigation(), sales.evaluate(({ id, to }) => {
+    const data = new DataTransfer();
+    const card = document.querySelector(`.deal[data-id="${id}"]`);
+    card.dispatchEvent(new DragEvent("dragstart", { dataTransfer: data, bubbles: true }));
+    const lane = document.querySelector(`.lane[data-stage=${to}]`);
+    lane.dispatchEvent(new DragEvent("dragover", { dataTransfer: data, bubbles: true, cancelable: true }));
+    lane.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+  }, { id, to })]);
+  const where = await sales.evaluate((i) => {
+    const el = document.querySelector(`.deal[data-id="${i}"]`);
+    return el ? el.closest(".lane").getAttribute("data-stage") : "nowhere";
+  }, id);
+  assert(where === to, `${id} went from ${from} to ${where}, not ${to}`);
+});
+await check("the forecast shows the weighted totals", async () => {
+  await visit(sales, "sales", "/app/forecast", "forecast");
+  const totals = await sales.locator("[data-weighted]").evaluateAll((tiles) =>
+    tiles.map((t) => `${t.getAttribute("data-weighted")}=${t.getAttribute("data-amount")}`));
+  assert(totals.length > 0, "no totals");
+  return `forecast-weighted ${totals.join(" ")}`;
+});
+
 const partnerAdmin = await newPage();
 await check("a partner admin manages its colleagues", async () => {
   await signIn(partnerAdmin, facts.distributorAdmin);

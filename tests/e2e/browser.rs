@@ -217,6 +217,61 @@ async fn the_ui_in_a_real_browser() {
         )
         .await;
         assert_eq!(zone, "Pacific/Tongatapu");
+        // The deal sales dragged: in its new stage, with the move in its stage history.
+        let moved = stdout
+            .split_whitespace()
+            .skip_while(|w| *w != "moved-deal")
+            .skip(1)
+            .take(2)
+            .collect::<Vec<_>>();
+        let [deal, stage] = moved[..] else {
+            panic!("the script names the deal it moved: {stdout}");
+        };
+        let now = one(
+            &system.databases.account,
+            &format!("SELECT stage FROM opportunities WHERE id = '{deal}'"),
+        )
+        .await;
+        assert_eq!(now, stage);
+        let history = column(
+            &system.databases.account,
+            &format!("SELECT to_stage FROM opportunity_stage_changes WHERE opportunity_id = '{deal}' ORDER BY changed_at"),
+        )
+        .await;
+        assert_eq!(
+            history.last().map(String::as_str),
+            Some(stage),
+            "{history:?}"
+        );
+        // The forecast page's weighted totals: Σ amount × probability over what sales
+        // reads (every opportunity), closing this year or next, per currency.
+        let year = chrono::Datelike::year(&chrono::Utc::now());
+        let totals = stdout
+            .split_whitespace()
+            .skip_while(|w| *w != "forecast-weighted")
+            .skip(1)
+            .take_while(|w| w.contains('='))
+            .map(|w| w.split_once('=').expect("currency=amount"))
+            .collect::<Vec<_>>();
+        assert!(!totals.is_empty(), "{stdout}");
+        for (currency, shown) in totals {
+            let sql = one(
+                &system.databases.account,
+                &format!(
+                    "SELECT CAST(SUM(amount_minor * probability) / 100 AS VARCHAR(40)) FROM opportunities \
+                     WHERE archived_at IS NULL AND currency = '{currency}' \
+                     AND expected_close >= '{year}-01-01' AND expected_close <= '{}-12-31'",
+                    year + 1
+                ),
+            )
+            .await;
+            let minor: i64 = sql.parse().expect("a sum");
+            assert_eq!(
+                shown,
+                format!("{}.{:02}", minor / 100, minor % 100),
+                "weighted {currency}"
+            );
+        }
     }
     finish(system, created).await;
     assert!(

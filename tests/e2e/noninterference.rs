@@ -471,6 +471,10 @@ const OTHER_ROOTS: &[(&str, &str)] = &[
     ),
     ("directoryUsers", "{ directoryUsers { id } }"),
     ("jobs", "{ jobs { id kind state } }"),
+    (
+        "forecast",
+        "{ forecast(period: QUARTER) { rows { period forecastCategory currency count amount { amount } weightedAmount { amount } } totals { currency count weightedAmount { amount } } } }",
+    ),
     ("unreadNotificationCount", "{ unreadNotificationCount }"),
 ];
 

@@ -419,8 +419,8 @@ pub async fn seed(
 
     let (mut accounts_rows, mut contacts, mut interactions, mut opportunities, mut cases) =
         (vec![], vec![], vec![], vec![], vec![]);
-    let (mut comments, mut tasks, mut notifications, mut account_cases) =
-        (vec![], vec![], vec![], vec![]);
+    let (mut comments, mut tasks, mut notifications, mut account_cases, mut stage_changes) =
+        (vec![], vec![], vec![], vec![], vec![]);
     for n in 0..accounts {
         let name = format!("{} {} {}", w.pick(NAME_PARTS), w.pick(NAME_KINDS), n + 1);
         let slug = slug(&name);
@@ -550,6 +550,18 @@ pub async fn seed(
                     w.rng.random_range(-20..240)
                 };
                 let close = today().date_naive() + Duration::days(offset);
+                let amount_minor = w.rng.random_range(5_000..250_000) * 100;
+                let currency = w.pick(CURRENCIES).to_string();
+                stage_changes.push(opportunity_stage_change::ActiveModel {
+                    id: Set(format!("stg_{}", id.clone().unwrap())),
+                    opportunity_id: id.clone(),
+                    from_stage: Set(None),
+                    to_stage: Set(stage),
+                    amount_minor: Set(amount_minor),
+                    currency: Set(currency.clone()),
+                    probability: Set(stage.default_probability()),
+                    changed_at: created_at.clone(),
+                });
                 opportunities.push(opportunity::ActiveModel {
                     id,
                     external_namespace: Set(String::new()),
@@ -564,8 +576,8 @@ pub async fn seed(
                         if k == 0 { "new business" } else { "expansion" }
                     )),
                     stage: Set(stage),
-                    amount_minor: Set(w.rng.random_range(5_000..250_000) * 100),
-                    currency: Set(w.pick(CURRENCIES).to_string()),
+                    amount_minor: Set(amount_minor),
+                    currency: Set(currency),
                     probability: Set(stage.default_probability()),
                     expected_close: Set(Some(close)),
                     forecast_category: Set(stage.default_forecast()),
@@ -749,6 +761,7 @@ pub async fn seed(
     insert_all::<contact::Entity, _>(&txn, contacts).await?;
     insert_all::<interaction::Entity, _>(&txn, interactions).await?;
     insert_all::<opportunity::Entity, _>(&txn, opportunities).await?;
+    insert_all::<opportunity_stage_change::Entity, _>(&txn, stage_changes).await?;
     insert_all::<case::Entity, _>(&txn, cases).await?;
     summary.case_comments = comments.len();
     summary.tasks = tasks.len();

@@ -470,6 +470,9 @@ impl Ctx {
                 ("/portal/kb".into(), "Articles"),
             ],
         };
+        if self.area == Area::App && self.me.reads("Opportunity") {
+            nav.insert(2, ("/app/pipeline".into(), "Pipeline"));
+        }
         if self.area == Area::App && self.me.reads("Case") {
             nav.insert(2, ("/app/cases".into(), "Cases"));
         }

@@ -141,7 +141,7 @@ pub fn field_read(who: &Persona, ty: &str, field: &str) -> Option<FieldRead> {
         (
             "Opportunity",
             "accountId" | "amount" | "expectedClose" | "forecastCategory" | "name" | "probability"
-            | "stage" | "weightedAmount",
+            | "stage" | "weightedAmount" | "closeOverdue" | "stageHistory",
         ) => Value,
         ("Opportunity", "ownerUserId") => masked_for(partner),
 

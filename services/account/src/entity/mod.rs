@@ -10,6 +10,7 @@ pub mod interaction;
 pub mod lead;
 pub mod notification;
 pub mod opportunity;
+pub mod opportunity_stage_change;
 pub mod partner;
 pub mod partner_territory;
 pub mod task;

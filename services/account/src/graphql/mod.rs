@@ -28,6 +28,7 @@ pub struct Query(
     interaction::InteractionQuery,
     lead::LeadQuery,
     opportunity::OpportunityQuery,
+    opportunity::ForecastQuery,
     case::CaseQuery,
     case_comment::CaseCommentQuery,
     task::TaskQuery,

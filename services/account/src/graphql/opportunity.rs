@@ -16,7 +16,7 @@ use super::{
     record_operations, required, unarchived,
 };
 use crate::domain::{ForecastCategory, OpportunityStage};
-use crate::entity::{account, opportunity};
+use crate::entity::{account, opportunity, opportunity_stage_change};
 use crate::store::set;
 
 #[derive(Clone)]
@@ -63,7 +63,50 @@ record_object!(Opportunity {
     async fn owner_user_id(&self) -> Option<ID> {
         self.0.owner_user_id.clone().map(ID)
     }
+    /// Open, and its expected close date has passed (the user's pipeline needs a new date
+    /// or an outcome).
+    async fn close_overdue(&self) -> bool {
+        !self.0.stage.is_closed()
+            && self
+                .0
+                .expected_close
+                .is_some_and(|close| close < crm_service_common::clock::now().date_naive())
+    }
+    /// Every stage it entered, oldest first, with its amount and probability then.
+    async fn stage_history(&self, ctx: &Context<'_>) -> Result<Vec<StageChange>> {
+        use sea_orm::QueryOrder;
+        let rows = opportunity_stage_change::Entity::find()
+            .filter(Expr::col(opportunity_stage_change::Column::OpportunityId).eq(self.0.id.as_str()))
+            .order_by_asc(opportunity_stage_change::Column::ChangedAt)
+            .order_by_asc(opportunity_stage_change::Column::Id)
+            .all(super::db(ctx)?)
+            .await?;
+        Ok(rows.into_iter().map(StageChange).collect())
+    }
 });
+
+/// An opportunity entering a stage.
+pub struct StageChange(opportunity_stage_change::Model);
+
+#[async_graphql::Object]
+impl StageChange {
+    /// The stage it left; null when it was created in `toStage`.
+    async fn from_stage(&self) -> Option<OpportunityStage> {
+        self.0.from_stage
+    }
+    async fn to_stage(&self) -> OpportunityStage {
+        self.0.to_stage
+    }
+    async fn changed_at(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0.changed_at
+    }
+    async fn amount(&self) -> MoneyAmount {
+        MoneyAmount::new(self.0.amount_minor, &self.0.currency)
+    }
+    async fn probability(&self) -> i32 {
+        self.0.probability
+    }
+}
 
 ordering!(OpportunityOrder, OpportunityOrderField, opportunity, default = Name, {
     Name => Name.name: Text,
@@ -85,6 +128,8 @@ pub struct OpportunityFilter {
     pub expected_close_to: Option<NaiveDate>,
     /// Only open (not closed won or lost) opportunities.
     pub open_only: Option<bool>,
+    /// Only open ones whose expected close date has passed.
+    pub close_overdue: Option<bool>,
     #[graphql(default)]
     pub include_archived: bool,
 }
@@ -104,11 +149,15 @@ impl RecordFilter<opportunity::Entity> for OpportunityFilter {
         if let Some(v) = self.expected_close_to {
             s = s.filter(Expr::col(C::ExpectedClose).lte(v));
         }
-        if self.open_only == Some(true) {
+        if self.open_only == Some(true) || self.close_overdue == Some(true) {
             s = s.filter(
                 Expr::col(C::Stage)
                     .is_not_in([OpportunityStage::ClosedWon, OpportunityStage::ClosedLost]),
             );
+        }
+        if self.close_overdue == Some(true) {
+            let today = crm_service_common::clock::now().date_naive();
+            s = s.filter(Expr::col(C::ExpectedClose).lt(today));
         }
         s
     }
@@ -213,3 +262,174 @@ record_operations!(
     list: opportunities(OpportunityFilter, OpportunityOrder) -> OpportunityConnection, one: opportunity,
     mutations: create_opportunity, update_opportunity, upsert_opportunity, archive_opportunity
 );
+
+/// The periods a forecast rolls up by.
+#[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq)]
+pub enum ForecastPeriod {
+    Month,
+    Quarter,
+}
+
+/// One cell of a forecast: the opportunities of one period, owner, forecast category and
+/// currency (amounts are never added across currencies).
+#[derive(async_graphql::SimpleObject, Clone, Debug)]
+pub struct ForecastRow {
+    /// `2026-12` for a month, `2026-Q4` for a quarter.
+    pub period: String,
+    pub owner_user_id: Option<ID>,
+    pub forecast_category: ForecastCategory,
+    pub currency: String,
+    pub count: i64,
+    /// Σ amount.
+    pub amount: MoneyAmount,
+    /// Σ amount × probability.
+    pub weighted_amount: MoneyAmount,
+}
+
+/// A forecast: its cells, and the totals per currency over all of them.
+#[derive(async_graphql::SimpleObject, Clone, Debug)]
+pub struct Forecast {
+    pub rows: Vec<ForecastRow>,
+    pub totals: Vec<ForecastTotal>,
+}
+
+/// The forecast's total in one currency (weighted from the exact products, rounded once).
+#[derive(async_graphql::SimpleObject, Clone, Debug)]
+pub struct ForecastTotal {
+    pub currency: String,
+    pub count: i64,
+    pub amount: MoneyAmount,
+    pub weighted_amount: MoneyAmount,
+}
+
+#[derive(Default)]
+pub struct ForecastQuery;
+
+#[async_graphql::Object]
+impl ForecastQuery {
+    /// The forecast of the opportunities you may read whose expected close falls in
+    /// [`from`, `to`] (both optional), rolled up per period, owner, forecast category and
+    /// currency, weighted and unweighted. Opportunities without a close date are left out.
+    async fn forecast(
+        &self,
+        ctx: &Context<'_>,
+        period: ForecastPeriod,
+        from: Option<NaiveDate>,
+        to: Option<NaiveDate>,
+        owner_user_id: Option<ID>,
+    ) -> Result<Forecast> {
+        use crm_service_common::access::{Action, visible_in};
+        use opportunity::Column as C;
+        use sea_orm::{QueryOrder, QuerySelect};
+        let mut select = unarchived(opportunity::Entity::find(), false)
+            .filter(visible_in::<opportunity::Entity>(ctx, Action::Read).await?)
+            .filter(Expr::col(C::ExpectedClose).is_not_null());
+        if let Some(from) = from {
+            select = select.filter(Expr::col(C::ExpectedClose).gte(from));
+        }
+        if let Some(to) = to {
+            select = select.filter(Expr::col(C::ExpectedClose).lte(to));
+        }
+        select = select.eq_if(C::OwnerUserId, owner_user_id.map(|v| v.0));
+        // Grouped by day in SQL (the same on both databases), rolled up to periods here:
+        // a few thousand days at most, whatever the number of opportunities.
+        #[derive(sea_orm::FromQueryResult)]
+        struct Day {
+            expected_close: Option<NaiveDate>,
+            owner_user_id: Option<String>,
+            forecast_category: ForecastCategory,
+            currency: String,
+            count: i64,
+            amount: i64,
+            weighted: i64,
+        }
+        let days: Vec<Day> = select
+            .select_only()
+            .column(C::ExpectedClose)
+            .column(C::OwnerUserId)
+            .column(C::ForecastCategory)
+            .column(C::Currency)
+            .column_as(Expr::col(C::Id).count(), "count")
+            // PostgreSQL sums integers as numeric: cast back, both databases alike.
+            .column_as(Expr::col(C::AmountMinor).sum().cast_as("BIGINT"), "amount")
+            .column_as(
+                Expr::col(C::AmountMinor)
+                    .mul(Expr::col(C::Probability))
+                    .sum()
+                    .cast_as("BIGINT"),
+                "weighted",
+            )
+            .group_by(C::ExpectedClose)
+            .group_by(C::OwnerUserId)
+            .group_by(C::ForecastCategory)
+            .group_by(C::Currency)
+            .order_by_asc(C::ExpectedClose)
+            .into_model::<Day>()
+            .all(super::db(ctx)?)
+            .await?;
+        let mut rows: std::collections::BTreeMap<
+            (String, Option<String>, String, String),
+            (ForecastCategory, i64, i64, i128),
+        > = std::collections::BTreeMap::new();
+        for day in days {
+            let Some(date) = day.expected_close else {
+                continue;
+            };
+            let label = period_of(date, period);
+            let key = (
+                label,
+                day.owner_user_id.clone(),
+                crm_service_common::domain::label(day.forecast_category),
+                day.currency.clone(),
+            );
+            let row = rows.entry(key).or_insert((day.forecast_category, 0, 0, 0));
+            row.1 += day.count;
+            row.2 += day.amount;
+            row.3 += i128::from(day.weighted);
+        }
+        let mut totals: std::collections::BTreeMap<String, (i64, i64, i128)> =
+            std::collections::BTreeMap::new();
+        for ((_, _, _, currency), (_, count, amount, weighted)) in &rows {
+            let total = totals.entry(currency.clone()).or_default();
+            total.0 += count;
+            total.1 += amount;
+            total.2 += weighted;
+        }
+        Ok(Forecast {
+            rows: rows
+                .into_iter()
+                .map(
+                    |((period, owner, _, currency), (category, count, amount, weighted))| {
+                        ForecastRow {
+                            period,
+                            owner_user_id: owner.map(ID),
+                            forecast_category: category,
+                            count,
+                            amount: MoneyAmount::new(amount, &currency),
+                            weighted_amount: MoneyAmount::new((weighted / 100) as i64, &currency),
+                            currency,
+                        }
+                    },
+                )
+                .collect(),
+            totals: totals
+                .into_iter()
+                .map(|(currency, (count, amount, weighted))| ForecastTotal {
+                    count,
+                    amount: MoneyAmount::new(amount, &currency),
+                    weighted_amount: MoneyAmount::new((weighted / 100) as i64, &currency),
+                    currency,
+                })
+                .collect(),
+        })
+    }
+}
+
+/// The period a close date falls in: `2026-12` or `2026-Q4`.
+pub fn period_of(date: NaiveDate, period: ForecastPeriod) -> String {
+    use chrono::Datelike;
+    match period {
+        ForecastPeriod::Month => format!("{}-{:02}", date.year(), date.month()),
+        ForecastPeriod::Quarter => format!("{}-Q{}", date.year(), (date.month() - 1) / 3 + 1),
+    }
+}

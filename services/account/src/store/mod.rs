@@ -12,7 +12,7 @@ record!(account, "acc", events = account_events);
 record!(contact, "con");
 record!(interaction, "int");
 record!(lead, "lead");
-record!(opportunity, "opp");
+record!(opportunity, "opp", after_write = opportunity_written);
 record!(case, "case", after_write = crate::jobs::case_written);
 record!(
     case_comment,
@@ -81,4 +81,32 @@ pub fn partner_territories_changed(partner_id: &str, territory_ids: &[String]) -
         "partner.territories_changed",
         json!({ "partnerId": partner_id, "territoryIds": territory_ids }),
     )
+}
+
+/// After an opportunity is written: a new stage (or a new opportunity) is kept in its
+/// stage history, with the amount and probability it entered the stage with.
+pub async fn opportunity_written<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    before: Option<&opportunity::Model>,
+    after: &opportunity::Model,
+) -> crm_service_common::ApiResult<()> {
+    use sea_orm::ActiveValue::Set;
+    use sea_orm::EntityTrait;
+    let from = before.map(|b| b.stage);
+    if from == Some(after.stage) {
+        return Ok(());
+    }
+    opportunity_stage_change::Entity::insert(opportunity_stage_change::ActiveModel {
+        id: Set(crm_service_common::domain::new_id("stg")),
+        opportunity_id: Set(after.id.clone()),
+        from_stage: Set(from),
+        to_stage: Set(after.stage),
+        amount_minor: Set(after.amount_minor),
+        currency: Set(after.currency.clone()),
+        probability: Set(after.probability),
+        changed_at: Set(after.updated_at),
+    })
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
 }

@@ -14,7 +14,30 @@
     box.textContent = message;
     box.hidden = !message;
   }
-  document.addEventListener("DOMContentLoaded", function () { bars(document); });
+  // The pipeline board: a card dropped on another stage's lane submits the card's own
+  // "Move" form with that stage (the form alone works without scripts).
+  function board(root) {
+    root.querySelectorAll("[data-board] .deal[draggable=true]").forEach(function (card) {
+      card.addEventListener("dragstart", function (event) {
+        event.dataTransfer.setData("text/plain", card.getAttribute("data-id"));
+      });
+    });
+    root.querySelectorAll("[data-board] .lane").forEach(function (lane) {
+      lane.addEventListener("dragover", function (event) { event.preventDefault(); lane.classList.add("drop"); });
+      lane.addEventListener("dragleave", function () { lane.classList.remove("drop"); });
+      lane.addEventListener("drop", function (event) {
+        event.preventDefault();
+        lane.classList.remove("drop");
+        var id = event.dataTransfer.getData("text/plain");
+        var card = document.querySelector('.deal[data-id="' + id + '"]');
+        if (!card || card.closest(".lane") === lane) { return; }
+        var form = card.querySelector("form.move");
+        form.querySelector("select[name=stage]").value = lane.getAttribute("data-stage");
+        form.submit();
+      });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { bars(document); board(document); });
   document.addEventListener("htmx:afterSwap", function (event) { bars(event.target); banner(""); });
   document.addEventListener("htmx:responseError", function () {
     banner("The list could not be updated. Reload the page to try again.");

@@ -7,6 +7,7 @@ mod interactions;
 mod kb;
 mod orders;
 mod people;
+mod pipeline;
 mod portal;
 mod sharing;
 mod workspace;
@@ -60,6 +61,9 @@ pub(crate) fn table() -> Vec<Route> {
             get(auth::invite_form).post(auth::redeem_invitation),
         ),
         Route::page("/app", get(app::dashboard)),
+        Route::page("/app/pipeline", get(pipeline::board)),
+        Route::form("/app/opportunities/{id}/stage", post(pipeline::move_stage)),
+        Route::page("/app/forecast", get(pipeline::forecast)),
         Route::page("/app/cases", get(workspace::queue)),
         Route::page("/app/cases/{id}", get(workspace::case).post(workspace::act)),
         Route::form("/app/cases/{id}/comments", post(workspace::comment)),

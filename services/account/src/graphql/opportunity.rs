@@ -367,10 +367,7 @@ impl ForecastQuery {
             .into_model::<Day>()
             .all(super::db(ctx)?)
             .await?;
-        let mut rows: std::collections::BTreeMap<
-            (String, Option<String>, String, String),
-            (ForecastCategory, i64, i64, i128),
-        > = std::collections::BTreeMap::new();
+        let mut rows: std::collections::BTreeMap<CellKey, Cell> = std::collections::BTreeMap::new();
         for day in days {
             let Some(date) = day.expected_close else {
                 continue;
@@ -424,6 +421,11 @@ impl ForecastQuery {
         })
     }
 }
+
+/// A forecast cell's key: period, owner, category (as text, for ordering) and currency.
+type CellKey = (String, Option<String>, String, String);
+/// A forecast cell's sums: category, count, amount and Σ amount × probability (minor units).
+type Cell = (ForecastCategory, i64, i64, i128);
 
 /// The period a close date falls in: `2026-12` or `2026-Q4`.
 pub fn period_of(date: NaiveDate, period: ForecastPeriod) -> String {

@@ -300,6 +300,22 @@ await check("dropping a card on another lane moves it (the board's drag and drop
   }, id);
   assert(where === to, `${id} went from ${from} to ${where}, not ${to}`);
 });
+await check("the account 360 timeline lists one event of every kind, newest first", async () => {
+  await sales.goto(`${base}/app/accounts/${facts.timelineAccount}`);
+  const kinds = await sales.locator("[data-list=timeline] li").evaluateAll((items) =>
+    items.map((li) => [li.getAttribute("data-kind"), li.querySelector("time").getAttribute("datetime")]));
+  const seen = new Set(kinds.map(([k]) => k));
+  for (const kind of ["interaction", "order", "shipment", "case", "comment", "stage", "task"]) {
+    assert(seen.has(kind), `no ${kind} event (${[...seen].join(", ")})`);
+  }
+  const times = kinds.map(([, t]) => Date.parse(t));
+  assert(times.every((t, n) => n === 0 || times[n - 1] >= t), "the events are not newest first");
+  // The filter narrows it to one kind.
+  await sales.goto(`${base}/app/accounts/${facts.timelineAccount}?kind=case`);
+  const only = await sales.locator("[data-list=timeline] li").evaluateAll((items) => [...new Set(items.map((li) => li.getAttribute("data-kind")))]);
+  assert(only.length === 1 && only[0] === "case", `filtered to ${only.join(", ")}`);
+  return `${kinds.length} events`;
+});
 await check("the forecast shows the weighted totals", async () => {
   await visit(sales, "sales", "/app/forecast", "forecast");
   const totals = await sales.locator("[data-weighted]").evaluateAll((tiles) =>

@@ -143,6 +143,46 @@ async fn the_ui_in_a_real_browser() {
         .as_str()
         .unwrap_or_else(|| panic!("the task: {task}"))
         .to_owned();
+    // An account with one event of every kind for the 360° timeline: a seeded order with a
+    // shipment (its tracking events), and, through the API, an interaction, a deal, a case
+    // with a comment, and a task.
+    let timeline_account = one(
+        orders,
+        "SELECT o.account_id FROM orders o JOIN shipments s ON s.order_id = o.id \
+         WHERE o.archived_at IS NULL AND o.placed_at IS NOT NULL ORDER BY o.id LIMIT 1",
+    )
+    .await;
+    let admin_token = crm_e2e::signed_in(
+        &reqwest::Client::new(),
+        &system.public.url(),
+        "admin@crm.example",
+    )
+    .await;
+    let (_, made) = crm_e2e::gateway_as(
+        &reqwest::Client::new(),
+        &system.public.url(),
+        Some(&admin_token),
+        "mutation($a: ID!, $at: DateTime!, $due: DateTime!) { \
+           createInteraction(input: { accountId: $a, channel: PHONE, direction: OUTBOUND, subject: \"Timeline call\", occurredAt: $at }) { id } \
+           createOpportunity(input: { accountId: $a, name: \"Timeline deal\", stage: PROSPECTING, amount: \"1000.00\", currency: \"EUR\" }) { id } \
+           createCase(input: { accountId: $a, subject: \"Timeline case\", channel: EMAIL }) { id } \
+           createTask(input: { recordId: $a, title: \"Timeline task\", dueAt: $due, remindAt: null }) { id } }",
+        json!({ "a": timeline_account, "at": chrono::Utc::now().to_rfc3339(),
+                "due": (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339() }),
+    )
+    .await;
+    let timeline_case = made["data"]["createCase"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the timeline's records: {made}"))
+        .to_owned();
+    crm_e2e::gateway_as(
+        &reqwest::Client::new(),
+        &system.public.url(),
+        Some(&admin_token),
+        "mutation($c: ID!) { createCaseComment(input: { caseId: $c, body: \"Timeline comment\" }) { id } }",
+        json!({ "c": timeline_case }),
+    )
+    .await;
     let facts = json!({
         "password": crm_identity::DEMO_PASSWORD,
         "sales": "sales@crm.example",
@@ -162,6 +202,7 @@ async fn the_ui_in_a_real_browser() {
         "supportCase": support_case,
         "tongaTask": tonga_task,
         "tongaZone": "Pacific/Tongatapu",
+        "timelineAccount": timeline_account,
     });
     let scratch = tempfile::tempdir().expect("temp dir");
     let facts_file = scratch.path().join("facts.json");

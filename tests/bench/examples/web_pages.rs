@@ -180,9 +180,18 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     let account = first_id(&accounts_html, "acc_");
     let order = first_id(&orders_html, "ord_");
+    let (support, support_cookie) = signed_in(&base, "support@crm.example").await?;
+    let queue_html = support
+        .get(format!("{base}/app/cases"))
+        .header("cookie", &support_cookie)
+        .send()
+        .await?
+        .text()
+        .await?;
+    let case = first_id(&queue_html, "case_");
     let pages: Vec<(&str, &reqwest::Client, &str, String)> = vec![
         (
-            "sales: dashboard (2 grouped counts, 2 counts, interactions)",
+            "sales: dashboard (my day, 2 grouped counts, 2 counts, interactions)",
             &sales,
             &sales_cookie,
             "/app".into(),
@@ -210,6 +219,36 @@ async fn main() -> anyhow::Result<()> {
             &sales,
             &sales_cookie,
             format!("/app/orders/{order}"),
+        ),
+        (
+            "sales: pipeline board (my open deals)",
+            &sales,
+            &sales_cookie,
+            "/app/pipeline".into(),
+        ),
+        (
+            "sales: forecast (2 years by month)",
+            &sales,
+            &sales_cookie,
+            "/app/forecast".into(),
+        ),
+        (
+            "sales: notifications",
+            &sales,
+            &sales_cookie,
+            "/app/notifications".into(),
+        ),
+        (
+            "support: case queue (mine)",
+            &support,
+            &support_cookie,
+            "/app/cases".into(),
+        ),
+        (
+            "support: case page (comments, tasks)",
+            &support,
+            &support_cookie,
+            format!("/app/cases/{case}"),
         ),
         (
             "sales: knowledge base",

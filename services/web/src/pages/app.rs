@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::super::{InApp, PageResult, Side, Signed};
 use super::interactions::InteractionForm;
+use super::timeline;
 use super::workspace::MyDay;
 use serde_json::{Value, json};
 
@@ -452,6 +453,8 @@ struct Account360 {
     interactions: Conn<InteractionRow>,
     opportunities: Conn<OpportunityRow>,
     orders: Conn<AccountOrder>,
+    /// Null for a role without cases.
+    cases: Option<Conn<timeline::CaseEvent>>,
 }
 
 /// Why the caller sees a record: the policy's summary and the facts behind it (for a
@@ -472,6 +475,17 @@ pub(crate) struct ContactRow {
     pub phone: Text,
 }
 
+impl ContactRow {
+    /// The phone number as a `tel:` link wants it: digits and a leading `+`.
+    pub fn tel(&self) -> String {
+        self.phone
+            .value()
+            .chars()
+            .filter(|c| c.is_ascii_digit() || *c == '+')
+            .collect()
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct InteractionRow {
@@ -490,6 +504,8 @@ struct OpportunityRow {
     amount: Money,
     probability: i64,
     expected_close: Day,
+    #[serde(default)]
+    stage_history: Vec<timeline::StageEvent>,
 }
 
 #[derive(Deserialize)]
@@ -501,6 +517,8 @@ struct AccountOrder {
     placed_at: When,
     total: Money,
     lines: Conn<LineProduct>,
+    #[serde(default)]
+    shipments: Conn<timeline::ShipmentEvents>,
 }
 
 #[derive(Deserialize)]
@@ -529,23 +547,41 @@ struct AccountPage {
     interaction_form: Option<String>,
     /// Partners to share the account with, for staff who grant shares.
     share_partners: Vec<Choice>,
+    timeline: Vec<timeline::Event>,
+    kinds: Vec<Choice>,
 }
 
 /// The account 360° page: one federated query across the three subgraphs (the account,
 /// its orders from the order service, and the articles of the products it bought).
-pub async fn account(Signed(ctx, _): Signed<InApp>, Path(id): Path<String>) -> PageResult {
-    account_page(ctx, &id, InteractionForm::default()).await
+pub async fn account(
+    Signed(ctx, _): Signed<InApp>,
+    Path(id): Path<String>,
+    Query(query): Query<TimelineQuery>,
+) -> PageResult {
+    account_page(ctx, &id, InteractionForm::default(), param(&query.kind)).await
 }
 
-/// The 360° page, with the interaction form as posted (and refused) or empty.
-pub(crate) async fn account_page(ctx: Ctx, id: &str, form: InteractionForm) -> PageResult {
+/// `?kind=` of the account page: the timeline's one kind of event, or all.
+#[derive(Deserialize, Default)]
+pub struct TimelineQuery {
+    kind: Option<String>,
+}
+
+/// The 360° page, with the interaction form as posted (and refused) or empty, and the
+/// timeline of one kind of event (or all).
+pub(crate) async fn account_page(
+    ctx: Ctx,
+    id: &str,
+    form: InteractionForm,
+    kind: Option<String>,
+) -> PageResult {
     if !plausible_id(id) {
         return Err(ctx.refuse(super::super::client::ApiFailure::NotFound));
     }
     // Staff who grant shares also get the partners to choose from, in the same operation:
     // distributors, the partners a manual share gives something to (ACCESS-MATRIX.md:
     // suppliers see accounts only through the orders of their products).
-    const QUERY: &str = "query($id: ID!, $sharing: Boolean!) { \
+    const QUERY: &str = "query($id: ID!, $sharing: Boolean!, $cases: Boolean!, $tasks: Boolean!) { \
         partners(first: 200, filter: { kind: DISTRIBUTOR }, orderBy: { field: NAME, direction: ASC }) \
           @include(if: $sharing) { nodes { id name } } \
         account(id: $id) { \
@@ -554,24 +590,31 @@ pub(crate) async fn account_page(ctx: Ctx, id: &str, form: InteractionForm) -> P
         contacts(first: 50) { totalCount nodes { fullName title email phone } } \
         interactions(first: 25, orderBy: { field: OCCURRED_AT, direction: DESC }) { totalCount \
           nodes { occurredAt channel direction subject body } } \
-        opportunities(first: 25) { totalCount nodes { name stage amount { amount currency } probability expectedClose } } \
+        opportunities(first: 25) { totalCount nodes { name stage amount { amount currency } probability expectedClose \
+          stageHistory { fromStage toStage changedAt } } } \
+        cases(first: 20, orderBy: { field: CREATED_AT, direction: DESC }) @include(if: $cases) { totalCount \
+          nodes { id subject status priority createdAt resolvedAt comments(first: 10) { nodes { body partnerVisible createdAt } } } } \
         orders(first: 25, orderBy: { field: CREATED_AT, direction: DESC }) { totalCount \
           nodes { id number status placedAt total { amount currency } \
-            lines(first: 50) { nodes { product { articles(first: 5) { nodes { id title } } } } } } } } }";
+            shipments(first: 5) { nodes { carrier events { status occurredAt location } } } \
+            lines(first: 50) { nodes { product { articles(first: 5) { nodes { id title } } } } } } } } \
+        tasks(first: 25, filter: { accountId: $id }, orderBy: { field: CREATED_AT, direction: DESC }) @include(if: $tasks) { \
+          nodes { id title createdAt dueAt completedAt recordType recordId } } }";
     #[derive(Deserialize)]
     struct Data {
         account: Option<Account360>,
         partners: Option<Conn<Named>>,
+        tasks: Option<Conn<timeline::TaskEvent>>,
     }
     let sharing = ctx.me.writes("ShareGrant");
-    let (account, partners) = match ctx
-        .api::<Data>(QUERY, json!({ "id": id, "sharing": sharing }))
-        .await
-    {
+    let variables = json!({ "id": id, "sharing": sharing, "cases": ctx.me.reads("Case"),
+                            "tasks": ctx.me.reads("Task") });
+    let (account, partners, tasks) = match ctx.api::<Data>(QUERY, variables).await {
         Ok(Data {
             account: Some(account),
             partners,
-        }) => (account, partners),
+            tasks,
+        }) => (account, partners, tasks),
         Ok(Data { account: None, .. }) => {
             return Err(ctx.refuse(super::super::client::ApiFailure::NotFound));
         }
@@ -598,10 +641,37 @@ pub(crate) async fn account_page(ctx: Ctx, id: &str, form: InteractionForm) -> P
             selected: false,
         })
         .collect();
+    let mut events = timeline::Timeline::new();
+    for i in &account.interactions.nodes {
+        events.interaction(i);
+    }
+    for o in &account.orders.nodes {
+        events.order(
+            &o.id,
+            &o.number,
+            &o.status,
+            &o.placed_at,
+            &o.shipments.nodes,
+        );
+    }
+    for c in account.cases.iter().flat_map(|c| &c.nodes) {
+        events.case(c);
+    }
+    for o in &account.opportunities.nodes {
+        for s in &o.stage_history {
+            events.stage(&o.name, s);
+        }
+    }
+    for t in tasks.iter().flat_map(|t| &t.nodes) {
+        events.task(t);
+    }
+    let kind = kind.filter(|k| timeline::KINDS.iter().any(|(known, _)| known == k));
     let refused = form.errors.any();
     let chrome = ctx.chrome(&account.name);
     let mut response = render(&AccountPage {
         chrome,
+        kinds: timeline::kind_choices(kind.as_deref()),
+        timeline: events.finish(kind.as_deref()),
         interaction_form: ctx.me.writes("Interaction").then(|| form.html(&ctx, id)),
         share_partners,
         account,

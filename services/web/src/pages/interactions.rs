@@ -126,7 +126,7 @@ pub async fn log<S: Side>(
         Err(failure) => {
             form.errors = FormErrors::from_failure(failure).fold_unknown(FIELDS);
             match ctx.area {
-                Area::App => super::app::account_page(ctx, &id, form).await,
+                Area::App => super::app::account_page(ctx, &id, form, None).await,
                 Area::Portal => super::portal::account_page(ctx, &id, form).await,
             }
         }

@@ -10,6 +10,7 @@ mod people;
 mod pipeline;
 mod portal;
 mod sharing;
+mod timeline;
 mod workspace;
 
 use std::fmt;

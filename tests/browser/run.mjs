@@ -351,7 +351,7 @@ await check("admin screens open", async () => {
   await signIn(admin, facts.admin);
   for (const [url, name] of [
     ["/app/admin", "admin"], ["/app/admin/partners", "partners"], ["/app/admin/users", "users"],
-    ["/app/admin/api-keys", "api-keys"], ["/app/admin/shares", "shares"],
+    ["/app/admin/api-keys", "api-keys"], ["/app/admin/shares", "shares"], ["/app/admin/jobs", "jobs"],
     [`/app/admin/policy?partner=${facts.distributorPartner}`, "policy"],
   ]) {
     await visit(admin, "admin", url, name);

@@ -299,14 +299,15 @@ async fn the_ui_in_a_real_browser() {
             let sql = one(
                 &system.databases.account,
                 &format!(
-                    "SELECT CAST(SUM(amount_minor * probability) / 100 AS VARCHAR(40)) FROM opportunities \
+                    "SELECT CAST(CAST(SUM(amount_minor * probability) AS BIGINT) AS VARCHAR(40)) FROM opportunities \
                      WHERE archived_at IS NULL AND currency = '{currency}' \
                      AND expected_close >= '{year}-01-01' AND expected_close <= '{}-12-31'",
                     year + 1
                 ),
             )
             .await;
-            let minor: i64 = sql.parse().expect("a sum");
+            // Σ amount (minor units) × probability (percent), rounded once like the API.
+            let minor: i64 = sql.parse::<i64>().expect("a sum") / 100;
             assert_eq!(
                 shown,
                 format!("{}.{:02}", minor / 100, minor % 100),

@@ -169,10 +169,7 @@ impl Scoped for interaction::Entity {
     fn holds(model: &interaction::Model, who: &Principal, unless: Unless, _field: &str) -> bool {
         match unless {
             Unless::PartnerVisible => model.partner_visible,
-            Unless::OwnOrganisation => {
-                model.author_partner_id.is_some()
-                    && model.author_partner_id.as_deref() == who.partner()
-            }
+            Unless::OwnOrganisation => written_by_own_organisation(&model.author_partner_id, who),
             Unless::OwnNamespace => own_namespace::<Self>(model, who),
             _ => false,
         }
@@ -308,6 +305,12 @@ impl Scoped for account_share::Entity {
     }
 }
 
+/// Whether a record written by a user of `author_partner` (none: the company's staff) was
+/// written by `who`'s own organisation.
+fn written_by_own_organisation(author_partner: &Option<String>, who: &Principal) -> bool {
+    author_partner.is_some() && author_partner.as_deref() == who.partner()
+}
+
 /// Rows whose (`kind_column`, `id_column`) names a record `who` may read: a task or a
 /// notification on a record the caller can't see is seen by nobody.
 async fn on_visible_records(
@@ -343,10 +346,7 @@ impl Scoped for case_comment::Entity {
     /// The author shows to a partner on its own organisation's comments.
     fn holds(model: &case_comment::Model, who: &Principal, unless: Unless, _field: &str) -> bool {
         match unless {
-            Unless::OwnOrganisation => {
-                model.author_partner_id.is_some()
-                    && model.author_partner_id.as_deref() == who.partner()
-            }
+            Unless::OwnOrganisation => written_by_own_organisation(&model.author_partner_id, who),
             Unless::PartnerVisible => model.partner_visible,
             Unless::OwnNamespace => own_namespace::<Self>(model, who),
             _ => false,

@@ -87,7 +87,13 @@ async fn in_time_zone(
     request: Request,
     next: Next,
 ) -> Response {
-    let zone = match web.session_cookie(request.headers()) {
+    // Assets show no times: no session read for them.
+    let cookie = if request.uri().path().starts_with("/assets/") {
+        None
+    } else {
+        web.session_cookie(request.headers())
+    };
+    let zone = match cookie {
         Some(cookie) => web
             .sessions
             .find(cookie)

@@ -96,6 +96,8 @@ pub(crate) fn table() -> Vec<Route> {
         Route::page("/app/kb/{id}/edit", get(kb::edit_form).post(kb::update)),
         Route::page("/app/admin", get(app::admin_index)),
         Route::page("/app/admin/partners", get(app::partners)),
+        Route::page("/app/admin/jobs", get(workspace::jobs)),
+        Route::form("/app/admin/jobs/{id}/retry", post(workspace::retry_job)),
         Route::page("/app/admin/policy", get(sharing::policy)),
         Route::page(
             "/app/admin/shares",

@@ -801,3 +801,72 @@ mod tests {
         assert_eq!(key_word("a b"), None);
     }
 }
+
+#[derive(Deserialize, Default)]
+pub struct JobsQuery {
+    state: Option<String>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct JobRow {
+    pub id: String,
+    pub kind: String,
+    pub key: String,
+    pub state: Label,
+    pub run_at: When,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub last_error: Option<String>,
+    pub updated_at: When,
+}
+
+#[derive(Template)]
+#[template(path = "app/jobs.html")]
+struct JobsPage {
+    chrome: Chrome,
+    states: Vec<Choice>,
+    jobs: Vec<JobRow>,
+}
+
+const JOB_STATES: &[&str] = &["PENDING", "RUNNING", "DONE", "DEAD"];
+
+/// `/app/admin/jobs`: the account service's jobs, most recently changed first, with their
+/// last error; a dead one can be run again.
+pub async fn jobs(Signed(ctx, _): Signed<InApp>, Query(query): Query<JobsQuery>) -> PageResult {
+    if !ctx.me.reads("Job") {
+        return Err(ctx.refuse(ApiFailure::Forbidden("Jobs are for admins.".into())));
+    }
+    let state = param(&query.state).filter(|s| JOB_STATES.contains(&s.as_str()));
+    let data: Value = ctx
+        .query(
+            "query($s: JobState) { jobs(state: $s, first: 200) { id kind key state runAt attempts maxAttempts lastError updatedAt } }",
+            json!({ "s": state }),
+        )
+        .await?;
+    let jobs: Vec<JobRow> = serde_json::from_value(data["jobs"].clone()).unwrap_or_default();
+    Ok(render(&JobsPage {
+        chrome: ctx.chrome("Jobs"),
+        states: super::choices(JOB_STATES, &state),
+        jobs,
+    }))
+}
+
+/// `POST /app/admin/jobs/{id}/retry`.
+pub async fn retry_job(
+    Signed(ctx, _): Signed<InApp>,
+    Path(id): Path<String>,
+    body: String,
+) -> PageResult {
+    posted(&ctx, &body)?;
+    if !plausible_id(&id) {
+        return Err(ctx.refuse(ApiFailure::NotFound));
+    }
+    ctx.query::<Value>(
+        "mutation($id: ID!) { retryJob(id: $id) { id } }",
+        json!({ "id": id }),
+    )
+    .await?;
+    ctx.see_other("/app/admin/jobs", Some("The job will run again now."))
+        .await
+}

@@ -298,12 +298,14 @@ pub async fn case(Signed(ctx, _): Signed<InApp>, Path(id): Path<String>) -> Page
     case_page(ctx, &id, CaseForms::default()).await
 }
 
-/// The words of a subject that say what it is about (for suggested articles): the longest
-/// one, since the search matches every word given.
+/// The word of a subject that says what it is about (for suggested articles): the first of
+/// the longest, since the search matches every word given.
 fn key_word(subject: &str) -> Option<String> {
     subject
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| w.chars().count() >= 4)
+        // The first of the longest: reversed, `max_by_key`'s last is the original's first.
+        .rev()
         .max_by_key(|w| w.chars().count())
         .map(str::to_lowercase)
 }

@@ -495,6 +495,30 @@ pub(crate) fn param(value: &Option<String>) -> Option<String> {
         .map(|v| v.chars().take(200).collect())
 }
 
+/// The posted fields of a form, CSRF checked.
+pub(crate) fn posted(
+    ctx: &super::Ctx,
+    body: &str,
+) -> Result<Vec<(String, String)>, super::PageError> {
+    let fields: Vec<(String, String)> = serde_urlencoded::from_str(body).unwrap_or_default();
+    let csrf = fields
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default();
+    ctx.check_csrf(csrf)?;
+    Ok(fields)
+}
+
+/// A posted field's value ("" when it was not sent).
+pub(crate) fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default()
+}
+
 /// One `<option>` of a select: value, label, selected.
 pub(crate) struct Choice {
     pub value: String,

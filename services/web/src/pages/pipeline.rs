@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 use super::super::client::ApiFailure;
 use super::super::{Chrome, InApp, PageResult, Signed, render};
 use super::app::OPPORTUNITY_STAGES;
-use super::{Choice, Conn, Day, Label, Money, RecordMay, param, plausible_id, words};
+use super::{
+    Choice, Conn, Day, Label, Money, RecordMay, field, param, plausible_id, posted, words,
+};
 
 /// The stages a board shows as columns (the closed ones are counted below it).
 const OPEN_STAGES: &[&str] = &["PROSPECTING", "QUALIFICATION", "PROPOSAL", "NEGOTIATION"];
@@ -117,15 +119,8 @@ pub async fn move_stage(
     Path(id): Path<String>,
     body: String,
 ) -> PageResult {
-    let fields: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap_or_default();
-    let get = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
-    ctx.check_csrf(&get("csrf"))?;
+    let fields = posted(&ctx, &body)?;
+    let get = |name: &str| field(&fields, name);
     if !plausible_id(&id) {
         return Err(ctx.refuse(ApiFailure::NotFound));
     }
@@ -142,7 +137,7 @@ pub async fn move_stage(
     .await?;
     ctx.see_other(
         back,
-        Some(&format!("Moved to {}.", words(&stage).to_lowercase())),
+        Some(&format!("Moved to {}.", words(stage).to_lowercase())),
     )
     .await
 }
@@ -284,12 +279,7 @@ pub async fn forecast(
     }
     periods.sort();
     let top = periods.iter().map(|p| p.1).max().unwrap_or(0).max(1);
-    let money = |minor: i64| {
-        Money(Some(super::MoneyAmount {
-            amount: format!("{}.{:02}", minor / 100, (minor % 100).abs()),
-            currency: chart_currency.clone(),
-        }))
-    };
+    let money = |minor: i64| minor_money(minor, &chart_currency);
     let bars: Vec<Bar> = periods
         .iter()
         .enumerate()
@@ -331,17 +321,22 @@ fn decimal_minor(amount: &str) -> i64 {
         + cents.parse::<i64>().unwrap_or(0) * sign
 }
 
+/// An amount in minor units (two decimals, never negative here) as the API writes it.
+fn minor_money(minor: i64, currency: &str) -> Money {
+    Money(Some(super::MoneyAmount {
+        amount: format!("{}.{:02}", minor / 100, (minor % 100).abs()),
+        currency: currency.to_owned(),
+    }))
+}
+
 fn add(total: &mut Money, minor: i64, currency: &str) {
-    let now = total
+    let sum = total
         .0
         .as_ref()
         .map(|m| decimal_minor(&m.amount))
         .unwrap_or(0)
         + minor;
-    total.0 = Some(super::MoneyAmount {
-        amount: format!("{}.{:02}", now / 100, (now % 100).abs()),
-        currency: currency.to_owned(),
-    });
+    *total = minor_money(sum, currency);
 }
 
 impl Line {

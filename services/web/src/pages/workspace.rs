@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
 use super::super::{Chrome, Ctx, FormErrors, InApp, ME_FIELDS, Me, PageResult, Signed, render};
-use super::{Choice, Conn, Label, RecordMay, Text, When, param, plausible_id, words};
+use super::{
+    Choice, Conn, Label, RecordMay, Text, When, field, param, plausible_id, posted, words,
+};
 
 /// The queue's views: what support looks at, in order.
 const VIEWS: &[(&str, &str)] = &[
@@ -355,26 +357,6 @@ fn status_action(status: &str) -> String {
     }
 }
 
-/// The posted fields of a form, CSRF checked.
-fn posted(ctx: &Ctx, body: &str) -> Result<Vec<(String, String)>, super::super::PageError> {
-    let fields: Vec<(String, String)> = serde_urlencoded::from_str(body).unwrap_or_default();
-    let csrf = fields
-        .iter()
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_default();
-    ctx.check_csrf(csrf)?;
-    Ok(fields)
-}
-
-fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
-    fields
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_default()
-}
-
 /// `POST /app/cases/{id}`: a status change or taking the case (with the version the page
 /// showed: a case someone else changed meanwhile answers in words, nothing is lost).
 pub async fn act(
@@ -549,7 +531,13 @@ pub async fn add_task(Signed(ctx, _): Signed<InApp>, body: String) -> PageResult
         .ok()
         .and_then(|local| zone.from_local_datetime(&local).earliest())
         .map(|t| t.with_timezone(&Utc).to_rfc3339());
-    let back = record_href(&crm_kind(&record).unwrap_or_default(), &record);
+    // Back to the page the form was on (it names it, like the task's "done" form).
+    let back = field(&fields, "back");
+    let back = if back.starts_with("/app") {
+        back.to_owned()
+    } else {
+        format!("/app/cases/{record}")
+    };
     let result = match &due_at {
         Some(due_at) => {
             ctx.api::<Value>(
@@ -579,22 +567,6 @@ pub async fn add_task(Signed(ctx, _): Signed<InApp>, body: String) -> PageResult
         }
         Err(failure) => Err(ctx.refuse(failure)),
     }
-}
-
-/// The record kind of an id, by its prefix (`case_…` → `CASE`).
-fn crm_kind(id: &str) -> Option<String> {
-    let prefix = id.split_once('_')?.0;
-    Some(
-        match prefix {
-            "acc" => "ACCOUNT",
-            "case" => "CASE",
-            "con" => "CONTACT",
-            "lead" => "LEAD",
-            "opp" => "OPPORTUNITY",
-            _ => return None,
-        }
-        .into(),
-    )
 }
 
 /// `POST /app/tasks/{id}/complete`: done (with the version the page showed), back where

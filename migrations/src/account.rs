@@ -35,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::jobs::CreateJobTable),
             Box::new(WorkspaceTables),
             Box::new(OpportunityStageHistory),
+            Box::new(LeadRecentActivities),
         ]
     }
 }
@@ -494,6 +495,43 @@ impl MigrationTrait for OpportunityStageHistory {
             Table::drop()
                 .table("opportunity_stage_changes")
                 .if_exists()
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// The work recently done on a lead (tasks completed on it), which its score counts.
+struct LeadRecentActivities;
+
+impl MigrationName for LeadRecentActivities {
+    fn name(&self) -> &str {
+        "m20261206_000104_lead_recent_activities"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for LeadRecentActivities {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("leads")
+                .add_column(
+                    ColumnDef::new("recent_activities")
+                        .integer()
+                        .not_null()
+                        .default(0),
+                )
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("leads")
+                .drop_column("recent_activities")
                 .to_owned(),
         )
         .await

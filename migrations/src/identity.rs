@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(IdentityLifecycle),
             Box::new(KnownSignInSources),
             Box::new(UserTimeZones),
+            Box::new(UserLocales),
         ]
     }
 }
@@ -525,6 +526,44 @@ impl MigrationTrait for UserTimeZones {
             Table::alter()
                 .table("users")
                 .drop_column("time_zone")
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// A user's locale (a language tag such as `de-DE`): how the web writes numbers and
+/// amounts for them.
+struct UserLocales;
+
+impl MigrationName for UserLocales {
+    fn name(&self) -> &str {
+        "m20261206_000105_user_locales"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for UserLocales {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("users")
+                .add_column(
+                    ColumnDef::new("locale")
+                        .string_len(16)
+                        .not_null()
+                        .default("en-US"),
+                )
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("users")
+                .drop_column("locale")
                 .to_owned(),
         )
         .await

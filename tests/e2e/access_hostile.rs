@@ -346,9 +346,17 @@ async fn hostile_run(attacker: Attacker) {
             "usr_marketing".to_owned(),
         )
     } else {
+        // A random world can leave a partner with no account at all (its shares
+        // revoked by `change_world`); such a partner proves nothing positive, so the
+        // attacker is one that has a slice to see.
         partners
             .iter()
             .filter(|(p, _)| matches!(p, Persona::Supplier(_)) == wanted_supplier)
+            .filter(|(p, _)| {
+                canaries.values().any(|c| {
+                    matches!(c, Canary::AccountName(_)) && may_see(&world, p, c, now)
+                })
+            })
             .nth(skip)
             .cloned()
             .expect("a partner of the attacker's kind")

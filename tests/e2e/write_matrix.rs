@@ -83,6 +83,7 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
     ),
     (
         "setMyTimeZone",
+    "setMyLocale",
         "workspace::support_sales_and_partners_work_cases_tasks_and_notifications",
     ),
     (

@@ -22,12 +22,15 @@ use crate::store;
 pub const CASE_SLA: &str = "case.sla";
 /// A task's reminder.
 pub const TASK_REMINDER: &str = "task.reminder";
+/// A lead's score again, when a task it counts as recent activity ages out.
+pub const LEAD_RESCORE: &str = "lead.rescore";
 
 /// The account service's runner with its handlers.
 pub fn runner(db: DatabaseConnection) -> JobRunner {
     JobRunner::new(db, crate::SERVICE)
         .handle(CASE_SLA, |txn, job| Box::pin(check_case_sla(txn, job)))
         .handle(TASK_REMINDER, |txn, job| Box::pin(remind_of_task(txn, job)))
+        .handle(LEAD_RESCORE, |txn, job| Box::pin(rescore_lead_job(txn, job)))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -40,6 +43,12 @@ struct CaseRef {
 #[serde(rename_all = "camelCase")]
 struct TaskRef {
     task_id: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LeadRef {
+    lead_id: String,
 }
 
 /// The SLA clock of a case runs: open, not waiting on the customer, not yet escalated.
@@ -187,6 +196,10 @@ pub async fn task_written<C: ConnectionTrait>(
             .then_some(t.remind_at)
             .flatten()
     };
+    let counts = |t: &task::Model| (t.completed_at, t.archived_at.is_some());
+    if after.record_type == RecordKind::Lead && before.map(counts) != Some(counts(after)) {
+        rescore_lead(db, &after.record_id).await?;
+    }
     let at = reminder(after);
     if let Some(at) = at
         && before.map(reminder) != Some(Some(at))
@@ -207,6 +220,67 @@ pub async fn task_written<C: ConnectionTrait>(
         .await?;
     }
     Ok(())
+}
+
+/// Counts a lead's recent activity (tasks on it completed in the last
+/// `LEAD_ACTIVITY_DAYS` days) and sets its score by the rules; when one of those tasks
+/// will age out, schedules this again for then. Neither is an edit of the lead, so the
+/// version stays (an open edit form must not turn into a conflict).
+pub async fn rescore_lead<C: ConnectionTrait>(db: &C, lead_id: &str) -> ApiResult<()> {
+    use crate::domain::{LEAD_ACTIVITY_DAYS, lead_score, score_total};
+    let Some(lead) = lead::Entity::find_by_id(lead_id.to_owned()).one(db).await? else {
+        return Ok(());
+    };
+    let window = chrono::Duration::days(LEAD_ACTIVITY_DAYS);
+    let since = store::now() - window;
+    let completed: Vec<DateTime<Utc>> = task::Entity::find()
+        .filter(Expr::col(task::Column::RecordType).eq(RecordKind::Lead))
+        .filter(Expr::col(task::Column::RecordId).eq(lead_id))
+        .filter(Expr::col(task::Column::ArchivedAt).is_null())
+        .filter(Expr::col(task::Column::CompletedAt).gte(since))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter_map(|t| t.completed_at)
+        .collect();
+    let count = i32::try_from(completed.len()).unwrap_or(i32::MAX);
+    let score = score_total(&lead_score(
+        lead.source,
+        lead.email.as_deref(),
+        lead.phone.as_deref(),
+        count,
+    ));
+    if (lead.recent_activities, lead.score) != (count, score) {
+        lead::Entity::update_many()
+            .col_expr(lead::Column::RecentActivities, Expr::val(count))
+            .col_expr(lead::Column::Score, Expr::val(score))
+            .filter(Expr::col(lead::Column::Id).eq(lead_id))
+            .exec(db)
+            .await?;
+    }
+    if let Some(oldest) = completed.iter().min() {
+        let payload = serde_json::to_value(LeadRef {
+            lead_id: lead_id.to_owned(),
+        })
+        .unwrap_or_default();
+        jobs::schedule(
+            db,
+            NewJob::new(
+                LEAD_RESCORE,
+                format!("lead-score:{lead_id}"),
+                *oldest + window + chrono::Duration::seconds(1),
+                payload,
+            ),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn rescore_lead_job(txn: &DatabaseTransaction, job: &Job) -> ApiResult<Outcome> {
+    let LeadRef { lead_id } = job.payload()?;
+    rescore_lead(txn, &lead_id).await?;
+    Ok(Outcome::Done)
 }
 
 /// The account a record belongs to: an account itself, the account of a contact, an

@@ -786,6 +786,17 @@ pub async fn seed(
             LeadStatus::Qualified,
             LeadStatus::Disqualified,
         ]);
+        let source = *w.pick(LeadSource::ALL);
+        let email = Some(format!(
+            "{}.{}@{}.example",
+            first.to_lowercase(),
+            last.to_lowercase(),
+            company.to_lowercase().replace(' ', "-")
+        ));
+        let phone = w
+            .rng
+            .random_bool(0.5)
+            .then(|| format!("+49 30 {:07}", w.rng.random_range(0..10_000_000)));
         leads.push(lead::ActiveModel {
             id,
             external_namespace: Set(String::new()),
@@ -794,19 +805,20 @@ pub async fn seed(
             created_at,
             updated_at,
             archived_at,
-            email: Set(Some(format!(
-                "{}.{}@{}.example",
-                first.to_lowercase(),
-                last.to_lowercase(),
-                company.to_lowercase().replace(' ', "-")
+            score: Set(crate::domain::score_total(&crate::domain::lead_score(
+                source,
+                email.as_deref(),
+                phone.as_deref(),
+                0,
             ))),
-            phone: Set(None),
+            email: Set(email),
+            phone: Set(phone),
             first_name: Set(first),
             last_name: Set(last),
             company: Set(company),
-            source: Set(*w.pick(LeadSource::ALL)),
+            source: Set(source),
             status: Set(status),
-            score: Set(w.rng.random_range(0..=100)),
+            recent_activities: Set(0),
             owner_user_id: Set(Some(w.pick(SALES_OWNERS).to_string())),
             converted_account_id: Set(None),
             converted_contact_id: Set(None),

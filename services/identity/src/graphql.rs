@@ -56,6 +56,9 @@ pub struct Me {
     /// My time zone (an IANA name such as `Europe/Berlin`; `UTC` until I set one): the web
     /// shows times in it and counts "today" by it.
     pub time_zone: String,
+    /// My locale (a language tag such as `de-DE`; `en-US` until I set one): the web
+    /// writes numbers and amounts by it.
+    pub locale: String,
 }
 
 /// The types a caller may read and change (by some rule of the policy; which records of
@@ -198,6 +201,7 @@ fn me_of_user(user: &user::Model) -> ApiResult<Me> {
         may: May::default(),
         policy_version: 0,
         time_zone: user.time_zone.clone(),
+        locale: user.locale.clone(),
     })
 }
 
@@ -484,6 +488,7 @@ impl DirectoryQuery {
                 may: May::default(),
                 policy_version: 0,
                 time_zone: "UTC".into(),
+                locale: "en-US".into(),
             };
             return Ok(Some(with_summary(me, &principal).await?));
         }
@@ -618,6 +623,32 @@ impl DirectoryMutation {
             .into());
         }
         let user = directory.set_time_zone(&principal.subject, zone).await?;
+        Ok(with_summary(me_of_user(&user)?, &principal).await?)
+    }
+
+    /// Sets my locale: a language tag of a language and a region, such as `de-DE` or
+    /// `en-GB` (the web writes numbers and amounts by it).
+    async fn set_my_locale(&self, ctx: &Context<'_>, locale: String) -> async_graphql::Result<Me> {
+        let principal = Principal::of(ctx);
+        let tag = locale.trim();
+        if !is_language_tag(tag) {
+            return Err(ApiError::validation(
+                "locale",
+                "is not a language tag such as en-US or de-DE",
+            )
+            .into());
+        }
+        let directory = directory(ctx)?;
+        if principal.kind == PrincipalKind::Anonymous
+            || directory.api_key(&principal.subject).await?.is_some()
+        {
+            return Err(ApiError::denied(
+                ErrorCode::Forbidden,
+                "only a signed-in user has a locale",
+            )
+            .into());
+        }
+        let user = directory.set_locale(&principal.subject, tag).await?;
         Ok(with_summary(me_of_user(&user)?, &principal).await?)
     }
 
@@ -957,4 +988,28 @@ pub fn schema(
 /// The identity subgraph's SDL (committed as `schema/identity.graphql`).
 pub fn sdl() -> String {
     crm_service_common::graphql::subgraph_sdl::<Query, Mutation>()
+}
+
+/// `ll-CC`: a two-letter language in lower case and a two-letter region in upper case.
+fn is_language_tag(tag: &str) -> bool {
+    let Some((language, region)) = tag.split_once('-') else {
+        return false;
+    };
+    language.len() == 2
+        && region.len() == 2
+        && language.bytes().all(|b| b.is_ascii_lowercase())
+        && region.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod locale_tests {
+    #[test]
+    fn a_locale_is_a_language_and_a_region() {
+        assert!(super::is_language_tag("de-DE"));
+        assert!(super::is_language_tag("en-GB"));
+        assert!(!super::is_language_tag("de"));
+        assert!(!super::is_language_tag("DE-de"));
+        assert!(!super::is_language_tag("de-DE-x"));
+        assert!(!super::is_language_tag("<b>-XX"));
+    }
 }

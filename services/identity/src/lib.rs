@@ -163,6 +163,8 @@ pub mod user {
         pub created_at: DateTimeUtc,
         /// An IANA time zone name (`Europe/Berlin`): where the user's "today" is.
         pub time_zone: String,
+        /// A language tag (`de-DE`): how the web writes the user's numbers and amounts.
+        pub locale: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -277,6 +279,7 @@ pub async fn seed(db: &DatabaseConnection, users: &[DemoUser]) -> anyhow::Result
         disabled: Set(false),
         created_at: Set(created_at),
         time_zone: Set("UTC".into()),
+        locale: Set("en-US".into()),
     });
     user::Entity::insert_many(rows)
         .exec_without_returning(db)

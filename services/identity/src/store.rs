@@ -317,6 +317,16 @@ impl Directory {
         self.user(id).await?.ok_or(ApiError::NotFound)
     }
 
+    /// Sets a user's locale (a language tag, checked by the caller).
+    pub async fn set_locale(&self, id: &str, locale: &str) -> Result<user::Model, ApiError> {
+        user::Entity::update_many()
+            .col_expr(user::Column::Locale, sea_orm::sea_query::Expr::val(locale))
+            .filter(user::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        self.user(id).await?.ok_or(ApiError::NotFound)
+    }
+
     pub async fn user_by_email(&self, email: &str) -> Result<Option<user::Model>, ApiError> {
         Ok(user::Entity::find()
             .filter(user::Column::Email.eq(email.trim().to_lowercase()))
@@ -854,6 +864,7 @@ impl Directory {
             disabled: Set(false),
             created_at: Set(now),
             time_zone: Set("UTC".into()),
+            locale: Set("en-US".into()),
         }
         .insert(&txn)
         .await?;

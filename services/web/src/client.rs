@@ -21,8 +21,11 @@ pub enum ApiFailure {
     Forbidden(String),
     /// Input the API refused, per field (`title`, `expiresAt`), or for the whole form.
     Invalid(Vec<FieldError>),
-    /// A refused change that is not about one field (a state transition, a conflict).
+    /// A refused change that is not about one field (a state transition).
     Refused(String),
+    /// The record moved on since the version the change was based on (someone else saved
+    /// it meanwhile); the form says so in words and keeps what was typed.
+    Conflict(String),
     /// Something broke; the message is safe to show (a reference id, no internals).
     Broken(String),
 }
@@ -43,6 +46,7 @@ impl ApiFailure {
             Self::Forbidden(message) | Self::Refused(message) | Self::Broken(message) => {
                 message.clone()
             }
+            Self::Conflict(_) => "Someone else changed this record while you had it open, so your change was not saved. Open it again to see theirs, then make yours again.".into(),
             Self::Invalid(errors) => errors
                 .iter()
                 .map(|e| {
@@ -174,6 +178,7 @@ fn failure_of(errors: &[Value]) -> ApiFailure {
         "UNAUTHENTICATED" | "INVALID_TOKEN" => ApiFailure::SignedOut,
         "NOT_FOUND" => ApiFailure::NotFound,
         "FORBIDDEN" => ApiFailure::Forbidden(message(first)),
+        "VERSION_CONFLICT" => ApiFailure::Conflict(message(first)),
         "INTERNAL" | "SUBGRAPH_ERROR" | "" => {
             tracing::warn!(answer = %first, "the API failed a UI request");
             ApiFailure::Broken("Something went wrong on our side; try again in a moment.".into())

@@ -8,6 +8,7 @@
 //! filters are GET forms; htmx only swaps the result region in place.
 
 pub mod client;
+mod locale;
 mod markdown;
 mod pages;
 pub mod session;
@@ -69,15 +70,29 @@ pub fn router(api: Router, identity_db: DatabaseConnection, config: WebConfig) -
         .with_state(web)
 }
 
+/// Where the signed-in user is: the time zone every time a page shows is in
+/// (`pages::When`), and how the user's locale writes numbers and amounts (`pages::Money`).
+#[derive(Clone, Copy)]
+struct Place {
+    zone: chrono_tz::Tz,
+    numbers: &'static locale::NumberStyle,
+}
+
 tokio::task_local! {
-    /// The signed-in user's time zone, for the whole of its request: every time a page
-    /// shows is in it (`pages::When`).
-    static ZONE: chrono_tz::Tz;
+    /// The signed-in user's place, for the whole of its request.
+    static PLACE: Place;
 }
 
 /// The time zone of the request being answered (UTC outside one, or for nobody signed in).
 pub(crate) fn zone() -> chrono_tz::Tz {
-    ZONE.try_with(|zone| *zone).unwrap_or(chrono_tz::Tz::UTC)
+    PLACE.try_with(|place| place.zone).unwrap_or(chrono_tz::Tz::UTC)
+}
+
+/// How the request's user writes numbers (the default locale's outside one).
+pub(crate) fn numbers() -> &'static locale::NumberStyle {
+    PLACE
+        .try_with(|place| place.numbers)
+        .unwrap_or(&locale::LOCALES[0])
 }
 
 /// Runs the request in its user's time zone, as the web session keeps the caller (one read
@@ -93,7 +108,7 @@ async fn in_time_zone(
     } else {
         web.session_cookie(request.headers())
     };
-    let zone = match cookie {
+    let me = match cookie {
         Some(cookie) => web
             .sessions
             .find(cookie)
@@ -101,12 +116,17 @@ async fn in_time_zone(
             .ok()
             .flatten()
             .and_then(|session| session.caller)
-            .and_then(|json| serde_json::from_str::<Me>(&json).ok())
+            .and_then(|json| serde_json::from_str::<Me>(&json).ok()),
+        None => None,
+    };
+    let place = Place {
+        zone: me
+            .as_ref()
             .and_then(|me| me.time_zone.parse().ok())
             .unwrap_or(chrono_tz::Tz::UTC),
-        None => chrono_tz::Tz::UTC,
+        numbers: locale::style_of(me.as_ref().map_or("", |me| me.locale.as_str())),
     };
-    ZONE.scope(zone, next.run(request)).await
+    PLACE.scope(place, next.run(request)).await
 }
 
 /// The paths of every page a browser loads (`GET`), as the router serves them (with
@@ -349,10 +369,17 @@ pub(crate) struct Me {
     /// An IANA name; `UTC` for a caller kept before time zones existed.
     #[serde(default = "utc")]
     pub time_zone: String,
+    /// A language tag; the default locale for a caller kept before locales existed.
+    #[serde(default = "en_us")]
+    pub locale: String,
 }
 
 fn utc() -> String {
     "UTC".into()
+}
+
+fn en_us() -> String {
+    "en-US".into()
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -398,11 +425,11 @@ impl Me {
 }
 
 const ME_QUERY: &str = "query { me { id kind displayName email roles canSee policyVersion \
-     timeZone may { read write } organization { id name } } }";
+     timeZone locale may { read write } organization { id name } } }";
 
 /// The fields of `me` the web keeps, as a selection (for mutations that answer with it).
 pub(crate) const ME_FIELDS: &str = "id kind displayName email roles canSee policyVersion \
-     timeZone may { read write } organization { id name }";
+     timeZone locale may { read write } organization { id name }";
 
 /// Why a page could not be shown, already rendered as the page that says so, in the frame
 /// of the signed-in user. Handlers return [`PageResult`] and use `?` on the API's answers.
@@ -479,8 +506,14 @@ impl Ctx {
         if self.area == Area::App && self.me.reads("Opportunity") {
             nav.insert(2, ("/app/pipeline".into(), "Pipeline"));
         }
+        if self.area == Area::App && self.me.reads("Lead") {
+            nav.insert(2, ("/app/leads".into(), "Leads"));
+        }
         if self.area == Area::App && self.me.reads("Case") {
             nav.insert(2, ("/app/cases".into(), "Cases"));
+        }
+        if self.area == Area::App && self.me.reads("Contact") {
+            nav.insert(2, ("/app/contacts".into(), "Contacts"));
         }
         if self.area == Area::App && self.me.writes("ShareGrant") {
             nav.push(("/app/admin/shares".into(), "Sharing"));

@@ -204,9 +204,123 @@ pub fn web_domain(field: &str, value: &str) -> crm_service_common::ApiResult<Str
     }
 }
 
+/// One rule's share of a lead's score: which rule, what it found, how many points.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScorePart {
+    pub rule: &'static str,
+    pub finding: String,
+    pub points: i32,
+}
+
+/// Mail providers anyone can sign up with: an address there says nothing about the
+/// company, so it counts less than one at the company's own domain.
+const FREE_MAIL: &[&str] = &[
+    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "yahoo.com",
+    "icloud.com", "me.com", "aol.com", "gmx.de", "gmx.net", "web.de", "proton.me",
+    "protonmail.com", "mail.com", "yandex.ru",
+];
+
+/// Days a completed task on a lead (a call made, a mail answered) counts as recent.
+pub const LEAD_ACTIVITY_DAYS: i64 = 30;
+/// Points per recent activity, and the most activities that count.
+const POINTS_PER_ACTIVITY: i32 = 10;
+const MOST_ACTIVITIES: i32 = 3;
+
+/// A lead's score, rule by rule: how it came to us (source), how well we can reach a
+/// decision maker (fit: a company address, a phone number), and how warm it is now
+/// (tasks on it completed in the last [`LEAD_ACTIVITY_DAYS`] days). The rules read only
+/// the lead itself and work done on it, so everyone who may read the lead may read why it
+/// scores what it does.
+pub fn lead_score(
+    source: LeadSource,
+    email: Option<&str>,
+    phone: Option<&str>,
+    recent_activities: i32,
+) -> Vec<ScorePart> {
+    let (points, how) = match source {
+        LeadSource::Referral => (30, "referred by a customer or contact"),
+        LeadSource::Partner => (25, "brought by a partner"),
+        LeadSource::Event => (20, "met at an event"),
+        LeadSource::Web => (15, "came through the website"),
+        LeadSource::Outbound => (10, "found by our own outreach"),
+        LeadSource::Other => (5, "another source"),
+    };
+    let mut parts = vec![ScorePart {
+        rule: "Source",
+        finding: how.into(),
+        points,
+    }];
+    let domain = email
+        .and_then(|e| e.rsplit_once('@'))
+        .map(|(_, d)| d.to_ascii_lowercase());
+    parts.push(match domain {
+        Some(d) if FREE_MAIL.contains(&d.as_str()) => ScorePart {
+            rule: "Fit: email",
+            finding: format!("a personal address at {d}"),
+            points: 5,
+        },
+        Some(d) => ScorePart {
+            rule: "Fit: email",
+            finding: format!("a company address at {d}"),
+            points: 20,
+        },
+        None => ScorePart {
+            rule: "Fit: email",
+            finding: "no email address".into(),
+            points: 0,
+        },
+    });
+    parts.push(ScorePart {
+        rule: "Fit: phone",
+        finding: if phone.is_some() {
+            "a phone number".into()
+        } else {
+            "no phone number".into()
+        },
+        points: if phone.is_some() { 10 } else { 0 },
+    });
+    let counted = recent_activities.clamp(0, MOST_ACTIVITIES);
+    parts.push(ScorePart {
+        rule: "Recent activity",
+        finding: match recent_activities {
+            0 => format!("no task completed in the last {LEAD_ACTIVITY_DAYS} days"),
+            1 => format!("1 task completed in the last {LEAD_ACTIVITY_DAYS} days"),
+            n => format!(
+                "{n} tasks completed in the last {LEAD_ACTIVITY_DAYS} days (at most {MOST_ACTIVITIES} count)"
+            ),
+        },
+        points: counted * POINTS_PER_ACTIVITY,
+    });
+    parts
+}
+
+/// The score of the parts: their sum, 0 to 100.
+pub fn score_total(parts: &[ScorePart]) -> i32 {
+    parts.iter().map(|p| p.points).sum::<i32>().clamp(0, 100)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lead_scores_by_readable_rules() {
+        let parts = lead_score(
+            LeadSource::Referral,
+            Some("maya@willow.example"),
+            Some("+49 30 1234"),
+            5,
+        );
+        assert_eq!(
+            parts.iter().map(|p| p.points).collect::<Vec<_>>(),
+            [30, 20, 10, 30]
+        );
+        assert_eq!(score_total(&parts), 90);
+        let cold = lead_score(LeadSource::Other, Some("x@GMAIL.com"), None, 0);
+        assert_eq!(score_total(&cold), 10);
+        assert!(cold[1].finding.contains("personal"));
+        assert_eq!(score_total(&lead_score(LeadSource::Web, None, None, 0)), 15);
+    }
 
     #[test]
     fn domains_are_normalised_and_urls_refused() {

@@ -23,6 +23,9 @@ pub struct Model {
     pub source: LeadSource,
     pub status: LeadStatus,
     pub score: i32,
+    /// Tasks on the lead completed in the last `LEAD_ACTIVITY_DAYS` days (kept by the
+    /// task writes and the `lead.rescore` job; the score's activity rule counts them).
+    pub recent_activities: i32,
     pub owner_user_id: Option<String>,
     pub converted_account_id: Option<String>,
     pub converted_contact_id: Option<String>,

@@ -4,7 +4,7 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result, SimpleObject};
 use chrono::NaiveDate;
 use crm_service_common::connection_types;
-use crm_service_common::domain::{email, percent, phone, text};
+use crm_service_common::domain::{email, phone, text};
 use crm_service_common::{ApiError, ApiResult};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, EntityTrait, ExprTrait, QueryFilter, Select};
@@ -20,12 +20,22 @@ use crate::domain::{
     AccountTier, LeadSource, LeadStatus, LifecycleStage, OpportunityStage, Segment,
 };
 use crate::entity::{account, contact, lead, opportunity};
-use crate::store::{self, now, set};
+use crate::store::{self, current, now, set};
 
 #[derive(Clone)]
 pub struct Lead(pub lead::Model);
 
 connection_types!(LeadConnection, LeadEdge, Lead);
+
+/// One scoring rule's part of a lead's score.
+#[derive(SimpleObject)]
+pub struct LeadScoreReason {
+    /// The rule ("Source", "Fit: email", "Fit: phone", "Recent activity").
+    pub rule: String,
+    /// What the rule found on this lead, in words.
+    pub finding: String,
+    pub points: i32,
+}
 
 record_object!(Lead {
     async fn first_name(&self) -> &str {
@@ -49,9 +59,26 @@ record_object!(Lead {
     async fn status(&self) -> LeadStatus {
         self.0.status
     }
-    /// Lead score, 0–100: higher is warmer.
+    /// Lead score, 0–100: higher is warmer. It is the sum of `scoreReasons`, kept as the
+    /// lead and the work on it change (it cannot be set).
     async fn score(&self) -> i32 {
         self.0.score
+    }
+    /// Why the lead scores what it does, rule by rule (source, fit, recent activity).
+    async fn score_reasons(&self) -> Vec<LeadScoreReason> {
+        crate::domain::lead_score(
+            self.0.source,
+            self.0.email.as_deref(),
+            self.0.phone.as_deref(),
+            self.0.recent_activities,
+        )
+        .into_iter()
+        .map(|p| LeadScoreReason {
+            rule: p.rule.into(),
+            finding: p.finding,
+            points: p.points,
+        })
+        .collect()
     }
     async fn owner_user_id(&self) -> Option<ID> {
         self.0.owner_user_id.clone().map(ID)
@@ -109,7 +136,8 @@ impl RecordFilter<lead::Entity> for LeadFilter {
 }
 
 /// Fields of a lead. On create, `firstName`, `lastName`, `company` and `source` are
-/// required; status starts `NEW` and score 0. Conversion happens with `convertLead`, not
+/// required; status starts `NEW`. The score follows from the scoring rules (see
+/// `Lead.scoreReasons`) and is not an input. Conversion happens with `convertLead`, not
 /// by setting the status.
 #[derive(InputObject, Default, Clone, Debug)]
 pub struct LeadInput {
@@ -120,7 +148,6 @@ pub struct LeadInput {
     pub phone: MaybeUndefined<String>,
     pub source: Option<LeadSource>,
     pub status: Option<LeadStatus>,
-    pub score: Option<i32>,
     pub owner_user_id: MaybeUndefined<ID>,
 }
 
@@ -157,14 +184,13 @@ impl RecordInput<lead::Entity> for LeadInput {
             None if creating => set(&mut m.status, LeadStatus::New),
             None => {}
         }
-        match self.score {
-            Some(v) => set(&mut m.score, percent("input.score", v)?),
-            None if creating => set(&mut m.score, 0),
-            None => {}
-        }
         optional(&mut m.owner_user_id, &self.owner_user_id, |v| {
             text("input.ownerUserId", v, 64)
         })?;
+        if creating {
+            set(&mut m.recent_activities, 0);
+        }
+        rescore(m);
         Ok(())
     }
 
@@ -363,4 +389,18 @@ impl LeadConversionMutation {
 /// An optional value as input: absent stays undefined (nothing to set).
 fn maybe<T>(value: Option<T>) -> MaybeUndefined<T> {
     value.map_or(MaybeUndefined::Undefined, MaybeUndefined::Value)
+}
+
+/// Sets a lead's score from its fields by the scoring rules.
+pub(crate) fn rescore(m: &mut lead::ActiveModel) {
+    let Some(source) = current(&m.source) else {
+        return;
+    };
+    let parts = crate::domain::lead_score(
+        source,
+        current(&m.email).flatten().as_deref(),
+        current(&m.phone).flatten().as_deref(),
+        current(&m.recent_activities).unwrap_or(0),
+    );
+    set(&mut m.score, crate::domain::score_total(&parts));
 }

@@ -544,12 +544,14 @@ async fn a_lead_converts_once_into_account_contact_and_opportunity() {
     let app = crate::support::spawn().await;
     let lead = app
         .ok(
-            "mutation { createLead(input: { firstName: \"Maya\", lastName: \"Berg\", company: \"Willow Textiles\", email: \"maya@willow.example\", source: EVENT, score: 80 }) { id status version } }",
+            "mutation { createLead(input: { firstName: \"Maya\", lastName: \"Berg\", company: \"Willow Textiles\", email: \"maya@willow.example\", source: EVENT }) { id status version score } }",
             json!({}),
         )
         .await["createLead"]
         .clone();
     assert_eq!(lead["status"], "NEW");
+    // Event 20 + a company address 20 + no phone 0 + no recent activity 0.
+    assert_eq!(lead["score"], 40);
     let convert = "mutation($id: ID!, $v: Int!) { convertLead(id: $id, version: $v, input: { opportunity: { name: \"Willow pilot\", amount: \"5000\", currency: \"EUR\" } }) {
         lead { status convertedAccountId convertedContactId convertedOpportunityId convertedAt version }
         account { id name lifecycleStage }
@@ -875,4 +877,69 @@ async fn a_capped_total_count_stops_at_its_cap() {
         assert_eq!(refused["extensions"]["code"], "VALIDATION", "atMost {cap}");
         assert_eq!(refused["extensions"]["field"], "atMost");
     }
+}
+
+#[tokio::test]
+async fn a_lead_scores_by_its_rules_and_work_done_on_it_warms_it() {
+    let app = crate::support::spawn().await;
+    let lead = app
+        .ok(
+            "mutation { createLead(input: { firstName: \"Ines\", lastName: \"Roth\", company: \"Roth Mills\", email: \"ines@gmail.com\", source: REFERRAL }) { id version score scoreReasons { rule finding points } } }",
+            json!({}),
+        )
+        .await["createLead"]
+        .clone();
+    let reasons = lead["scoreReasons"].as_array().expect("reasons");
+    let sum: i64 = reasons.iter().map(|r| r["points"].as_i64().unwrap_or(0)).sum();
+    assert_eq!(lead["score"], json!(sum), "the score is the sum of its reasons");
+    assert_eq!(lead["score"], 35, "referral 30 + a personal address 5");
+    assert!(reasons[1]["finding"].as_str().unwrap_or("").contains("personal"));
+    // The score is not an input.
+    let refused = app
+        .error(
+            "mutation($id: ID!) { updateLead(id: $id, version: 1, input: { score: 99 }) { id } }",
+            json!({ "id": id(&lead) }),
+        )
+        .await;
+    assert!(refused["message"].as_str().unwrap_or("").contains("score"));
+    // A phone number is fit; the version moves as for any edit.
+    let phoned = app
+        .ok(
+            "mutation($id: ID!) { updateLead(id: $id, version: 1, input: { phone: \"+49 30 1234567\" }) { version score } }",
+            json!({ "id": id(&lead) }),
+        )
+        .await["updateLead"]
+        .clone();
+    assert_eq!(phoned["score"], 45);
+    // Two tasks on the lead completed: recent activity, 10 points each; the lead's version
+    // stays (work on a lead is not an edit of it).
+    for title in ["Call Ines", "Send the price list"] {
+        let task = app
+            .ok(
+                "mutation($id: ID!, $t: String!) { createTask(input: { recordType: LEAD, recordId: $id, title: $t, dueAt: \"2030-01-01T10:00:00Z\" }) { id version } }",
+                json!({ "id": id(&lead), "t": title }),
+            )
+            .await["createTask"]
+            .clone();
+        app.ok(
+            "mutation($id: ID!, $v: Int!) { updateTask(id: $id, version: $v, input: { completed: true }) { id } }",
+            json!({ "id": id(&task), "v": task["version"] }),
+        )
+        .await;
+    }
+    let warmed = app
+        .ok(
+            "query($id: ID!) { lead(id: $id) { version score scoreReasons { rule points } } }",
+            json!({ "id": id(&lead) }),
+        )
+        .await["lead"]
+        .clone();
+    assert_eq!(warmed["score"], 65);
+    assert_eq!(warmed["version"], phoned["version"]);
+    assert_eq!(warmed["scoreReasons"][3]["points"], 20);
+    // Sorting and filtering see the kept score.
+    let warm = app
+        .ok("{ leads(filter: { minScore: 60 }) { nodes { id } } }", json!({}))
+        .await;
+    assert_eq!(warm["leads"]["nodes"][0]["id"], lead["id"]);
 }

@@ -36,9 +36,9 @@ pub(crate) const ORDER_STATUSES: &[&str] = &[
     "DELIVERED",
     "CANCELLED",
 ];
-const SEGMENTS: &[&str] = &["SMB", "MID_MARKET", "ENTERPRISE"];
-const TIERS: &[&str] = &["STRATEGIC", "KEY", "STANDARD"];
-const LIFECYCLE: &[&str] = &["PROSPECT", "CUSTOMER", "PARTNER", "CHURNED"];
+pub(crate) const SEGMENTS: &[&str] = &["SMB", "MID_MARKET", "ENTERPRISE"];
+pub(crate) const TIERS: &[&str] = &["STRATEGIC", "KEY", "STANDARD"];
+pub(crate) const LIFECYCLE: &[&str] = &["PROSPECT", "CUSTOMER", "PARTNER", "CHURNED"];
 
 /// One figure of the dashboard: its key (for tests and styling), label and value.
 pub(crate) struct Figure {
@@ -219,6 +219,8 @@ struct AccountsPage {
     total: String,
     next: Option<String>,
     first_page: Option<String>,
+    /// The caller may create accounts (in the app).
+    may_create: bool,
     current_query: String,
     views: Vec<SavedView>,
     view_page: &'static str,
@@ -314,6 +316,7 @@ async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> PageResult {
     let rows = data.accounts.nodes.clone();
     let show_updated = rows.iter().any(|r| r.updated_at.0.is_some());
     Ok(render(&AccountsPage {
+        may_create: base == "/app/accounts" && ctx.me.writes("Account"),
         chrome,
         base,
         q: param(&query.q).unwrap_or_default(),
@@ -436,6 +439,8 @@ pub async fn delete_view<S: Side>(
 #[serde(rename_all = "camelCase")]
 struct Account360 {
     id: String,
+    version: Option<i64>,
+    may: super::RecordMay,
     name: String,
     domain: Text,
     industry: Text,
@@ -469,6 +474,9 @@ pub(crate) struct Access {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct ContactRow {
+    /// Empty where the page did not ask for it (the portal's).
+    #[serde(default)]
+    pub id: String,
     pub full_name: String,
     pub title: Text,
     pub email: Text,
@@ -499,6 +507,7 @@ pub(crate) struct InteractionRow {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct OpportunityRow {
+    id: String,
     name: String,
     stage: Label,
     amount: Money,
@@ -547,6 +556,10 @@ struct AccountPage {
     interaction_form: Option<String>,
     /// Partners to share the account with, for staff who grant shares.
     share_partners: Vec<Choice>,
+    /// The records the caller may start from this account.
+    new_contact: bool,
+    new_opportunity: bool,
+    new_case: bool,
     timeline: Vec<timeline::Event>,
     kinds: Vec<Choice>,
 }
@@ -585,12 +598,12 @@ pub(crate) async fn account_page(
         partners(first: 200, filter: { kind: DISTRIBUTOR }, orderBy: { field: NAME, direction: ASC }) \
           @include(if: $sharing) { nodes { id name } } \
         account(id: $id) { \
-        id name domain industry segment tier lifecycleStage territory { id name } internalNote \
+        id version may { update archive } name domain industry segment tier lifecycleStage territory { id name } internalNote \
         createdAt updatedAt access { summary causes } shareable \
-        contacts(first: 50) { totalCount nodes { fullName title email phone } } \
+        contacts(first: 50) { totalCount nodes { id fullName title email phone } } \
         interactions(first: 25, orderBy: { field: OCCURRED_AT, direction: DESC }) { totalCount \
           nodes { occurredAt channel direction subject body } } \
-        opportunities(first: 25) { totalCount nodes { name stage amount { amount currency } probability expectedClose \
+        opportunities(first: 25) { totalCount nodes { id name stage amount { amount currency } probability expectedClose \
           stageHistory { fromStage toStage changedAt } } } \
         cases(first: 20, orderBy: { field: CREATED_AT, direction: DESC }) @include(if: $cases) { totalCount \
           nodes { id subject status priority createdAt resolvedAt comments(first: 10) { nodes { body partnerVisible createdAt } } } } \
@@ -673,6 +686,9 @@ pub(crate) async fn account_page(
         kinds: timeline::kind_choices(kind.as_deref()),
         timeline: events.finish(kind.as_deref()),
         interaction_form: ctx.me.writes("Interaction").then(|| form.html(&ctx, id)),
+        new_contact: ctx.me.writes("Contact"),
+        new_opportunity: ctx.me.writes("Opportunity"),
+        new_case: ctx.me.writes("Case"),
         share_partners,
         account,
         articles,

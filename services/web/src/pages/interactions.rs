@@ -11,7 +11,7 @@ use super::super::client::ApiFailure;
 use super::super::{Area, Ctx, FormErrors, PageResult, Side, Signed};
 use super::{Choice, plausible_id, words};
 
-const CHANNELS: &[&str] = &["EMAIL", "PHONE", "MEETING", "CHAT", "WEB", "SOCIAL"];
+pub(crate) const CHANNELS: &[&str] = &["EMAIL", "PHONE", "MEETING", "CHAT", "WEB", "SOCIAL"];
 const DIRECTIONS: &[&str] = &["OUTBOUND", "INBOUND"];
 /// The input fields the form shows (API errors on others read as the form's own).
 const FIELDS: &[&str] = &["channel", "direction", "subject", "body", "partnerVisible"];

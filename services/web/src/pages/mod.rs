@@ -9,6 +9,7 @@ mod orders;
 mod people;
 mod pipeline;
 mod portal;
+mod records;
 mod sharing;
 mod timeline;
 mod workspace;
@@ -82,6 +83,101 @@ pub(crate) fn table() -> Vec<Route> {
             get(workspace::profile).post(workspace::set_profile),
         ),
         Route::page("/app/accounts", get(app::accounts::<InApp>)),
+        Route::page(
+            "/app/accounts/new",
+            get(records::new_form::<records::Accounts>).post(records::create::<records::Accounts>),
+        ),
+        Route::page(
+            "/app/accounts/{id}/edit",
+            get(records::edit_form::<records::Accounts>).post(records::update::<records::Accounts>),
+        ),
+        Route::form(
+            "/app/accounts/{id}/archive",
+            post(records::archive::<records::Accounts>),
+        ),
+        Route::page("/app/contacts", get(records::list::<records::Contacts>)),
+        Route::page(
+            "/app/contacts/new",
+            get(records::new_form::<records::Contacts>).post(records::create::<records::Contacts>),
+        ),
+        Route::page("/app/contacts/{id}", get(records::page::<records::Contacts>)),
+        Route::page(
+            "/app/contacts/{id}/edit",
+            get(records::edit_form::<records::Contacts>).post(records::update::<records::Contacts>),
+        ),
+        Route::form(
+            "/app/contacts/{id}/archive",
+            post(records::archive::<records::Contacts>),
+        ),
+        Route::page("/app/leads", get(records::list::<records::Leads>)),
+        Route::page(
+            "/app/leads/new",
+            get(records::new_form::<records::Leads>).post(records::create::<records::Leads>),
+        ),
+        Route::page("/app/leads/{id}", get(records::page::<records::Leads>)),
+        Route::page(
+            "/app/leads/{id}/edit",
+            get(records::edit_form::<records::Leads>).post(records::update::<records::Leads>),
+        ),
+        Route::form("/app/leads/{id}/archive", post(records::archive::<records::Leads>)),
+        Route::form("/app/leads/{id}/convert", post(records::convert)),
+        Route::page("/app/opportunities", get(records::list::<records::Opportunities>)),
+        Route::page(
+            "/app/opportunities/new",
+            get(records::new_form::<records::Opportunities>)
+                .post(records::create::<records::Opportunities>),
+        ),
+        Route::page(
+            "/app/opportunities/{id}",
+            get(records::page::<records::Opportunities>),
+        ),
+        Route::page(
+            "/app/opportunities/{id}/edit",
+            get(records::edit_form::<records::Opportunities>)
+                .post(records::update::<records::Opportunities>),
+        ),
+        Route::form(
+            "/app/opportunities/{id}/archive",
+            post(records::archive::<records::Opportunities>),
+        ),
+        Route::page(
+            "/app/cases/new",
+            get(records::new_form::<records::Cases>).post(records::create::<records::Cases>),
+        ),
+        Route::page(
+            "/app/cases/{id}/edit",
+            get(records::edit_form::<records::Cases>).post(records::update::<records::Cases>),
+        ),
+        Route::form("/app/cases/{id}/archive", post(records::archive::<records::Cases>)),
+        Route::page(
+            "/app/admin/partners/new",
+            get(records::new_form::<records::Partners>).post(records::create::<records::Partners>),
+        ),
+        Route::page(
+            "/app/admin/partners/{id}/edit",
+            get(records::edit_form::<records::Partners>).post(records::update::<records::Partners>),
+        ),
+        Route::form(
+            "/app/admin/partners/{id}/archive",
+            post(records::archive::<records::Partners>),
+        ),
+        Route::page("/app/admin/territories", get(records::list::<records::Territories>)),
+        Route::page(
+            "/app/admin/territories/new",
+            get(records::new_form::<records::Territories>)
+                .post(records::create::<records::Territories>),
+        ),
+        Route::page(
+            "/app/admin/territories/{id}/edit",
+            get(records::edit_form::<records::Territories>)
+                .post(records::update::<records::Territories>),
+        ),
+        Route::form(
+            "/app/admin/territories/{id}/archive",
+            post(records::archive::<records::Territories>),
+        ),
+        // The suggestions of a lookup field (not a page of its own).
+        Route::form("/app/lookup/{which}", get(records::lookup)),
         Route::page(
             "/app/accounts/{id}",
             get(app::account).post(interactions::log::<InApp>),
@@ -166,6 +262,8 @@ pub(crate) fn routes() -> Router<Arc<Web>> {
 pub(crate) struct RecordMay {
     #[serde(default)]
     pub update: bool,
+    #[serde(default)]
+    pub archive: bool,
 }
 
 /// An API enum value (`IN_FULFILLMENT`), shown as words ("In fulfillment"); `.0` is the
@@ -351,27 +449,9 @@ impl fmt::Display for Money {
     }
 }
 
-/// `amount` (the API's decimal text, "-1234.5") grouped in thousands, with the currency's
-/// sign before it where it has a common one, else its code after it. Text that is not a
-/// decimal is shown as it came.
+/// `amount` (the API's decimal text) as the user's locale writes it.
 fn money(amount: &str, currency: &str) -> String {
-    let (whole, fraction) = amount.split_once('.').unwrap_or((amount, ""));
-    let Ok(units) = whole.parse::<i64>() else {
-        return format!("{amount} {currency}");
-    };
-    let sign = if whole.starts_with('-') { "-" } else { "" };
-    let grouped = thousands(units.abs());
-    let number = if fraction.is_empty() {
-        grouped
-    } else {
-        format!("{grouped}.{fraction}")
-    };
-    match currency {
-        "EUR" => format!("{sign}€{number}"),
-        "USD" => format!("{sign}${number}"),
-        "GBP" => format!("{sign}£{number}"),
-        other => format!("{sign}{number} {other}"),
-    }
+    super::numbers().money(amount, currency)
 }
 
 impl Money {
@@ -419,16 +499,9 @@ impl<T> Conn<T> {
     }
 }
 
+/// A count as the user's locale groups it.
 pub(crate) fn thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
+    super::numbers().whole(n)
 }
 
 /// The variables of a list page's operation: 25 rows after `after`, filtered and sorted.
@@ -549,12 +622,9 @@ mod tests {
         assert_eq!(Text(None).to_string(), "—");
         assert_eq!(thousands(1234567), "1,234,567");
         assert_eq!(thousands(999), "999");
-        assert_eq!(money("164329.00", "EUR"), "€164,329.00");
-        assert_eq!(money("-0.50", "USD"), "-$0.50");
+        // Outside a request: the default locale.
         assert_eq!(money("-1234.5", "GBP"), "-£1,234.5");
-        assert_eq!(money("1250.00", "CHF"), "1,250.00 CHF");
         assert_eq!(money("12", "EUR"), "€12");
-        assert_eq!(money("n/a", "EUR"), "n/a EUR");
         assert!(plausible_id("acc_01HX-y"));
         assert!(!plausible_id("../etc"));
         assert!(!plausible_id(""));

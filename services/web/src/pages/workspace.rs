@@ -75,6 +75,7 @@ struct Queue {
     q: String,
     total: i64,
     cases: Vec<CaseRow>,
+    may_create: bool,
 }
 
 /// `/app/cases`: the case queue — mine, unassigned, breaching or due within N hours, all.
@@ -123,6 +124,7 @@ pub async fn queue(Signed(ctx, _): Signed<InApp>, Query(query): Query<QueueQuery
         )
     });
     Ok(render(&Queue {
+        may_create: ctx.me.writes("Case"),
         chrome: ctx.chrome("Cases"),
         views: VIEWS
             .iter()
@@ -212,6 +214,9 @@ fn record_href(kind: &str, id: &str) -> String {
     match kind {
         "ACCOUNT" => format!("/app/accounts/{id}"),
         "CASE" => format!("/app/cases/{id}"),
+        "CONTACT" => format!("/app/contacts/{id}"),
+        "LEAD" => format!("/app/leads/{id}"),
+        "OPPORTUNITY" => format!("/app/opportunities/{id}"),
         _ => String::new(),
     }
 }
@@ -682,19 +687,31 @@ pub async fn badge(Signed(ctx, _): Signed<InApp>) -> axum::response::Response {
 struct ProfilePage {
     chrome: Chrome,
     zones: Vec<Choice>,
+    locales: Vec<Choice>,
     now_there: String,
+    example: String,
     error: Option<String>,
 }
 
-/// `/app/profile`: the user's time zone.
+/// `/app/profile`: the user's time zone and locale.
 pub async fn profile(Signed(ctx, _): Signed<InApp>) -> PageResult {
-    profile_page(&ctx, &ctx.me.time_zone.clone(), None)
+    profile_page(&ctx, &ctx.me.time_zone.clone(), &ctx.me.locale.clone(), None)
 }
 
-fn profile_page(ctx: &Ctx, zone: &str, error: Option<String>) -> PageResult {
+fn profile_page(ctx: &Ctx, zone: &str, locale: &str, error: Option<String>) -> PageResult {
     let tz = zone.parse().unwrap_or(chrono_tz::Tz::UTC);
+    let numbers = crate::locale::style_of(locale);
     Ok(render(&ProfilePage {
         chrome: ctx.chrome("Your profile"),
+        locales: crate::locale::LOCALES
+            .iter()
+            .map(|l| Choice {
+                value: l.tag.to_owned(),
+                label: l.label.to_owned(),
+                selected: l.tag == numbers.tag,
+            })
+            .collect(),
+        example: numbers.money("164329.50", "EUR"),
         zones: chrono_tz::TZ_VARIANTS
             .iter()
             .map(|z| Choice {
@@ -711,32 +728,34 @@ fn profile_page(ctx: &Ctx, zone: &str, error: Option<String>) -> PageResult {
     }))
 }
 
-/// `POST /app/profile`: sets the time zone; pages show times in it from the next one on.
+/// `POST /app/profile`: sets the time zone and the locale; pages show times and amounts by
+/// them from the next one on.
 pub async fn set_profile(Signed(ctx, _): Signed<InApp>, body: String) -> PageResult {
     let fields = posted(&ctx, &body)?;
     let zone = field(&fields, "timeZone").to_owned();
+    let locale = field(&fields, "locale").to_owned();
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Data {
-        set_my_time_zone: Me,
+        set_my_locale: Me,
     }
+    // One operation: mutations run in order, and the last answers the caller with both.
     match ctx
         .api::<Data>(
-            &format!("mutation($z: String!) {{ setMyTimeZone(timeZone: $z) {{ {ME_FIELDS} }} }}"),
-            json!({ "z": zone }),
+            &format!("mutation($z: String!, $l: String!) {{ setMyTimeZone(timeZone: $z) {{ id }} setMyLocale(locale: $l) {{ {ME_FIELDS} }} }}"),
+            json!({ "z": zone, "l": locale }),
         )
         .await
     {
         Ok(data) => {
-            // The session keeps the caller: keep the new one, zone included.
-            if let Ok(json) = serde_json::to_string(&data.set_my_time_zone) {
+            // The session keeps the caller: keep the new one, zone and locale included.
+            if let Ok(json) = serde_json::to_string(&data.set_my_locale) {
                 ctx.web.sessions.keep_caller(&ctx.session, &json).await.ok();
             }
-            ctx.see_other("/app/profile", Some("Time zone saved."))
-                .await
+            ctx.see_other("/app/profile", Some("Profile saved.")).await
         }
         Err(ApiFailure::SignedOut) => Err(ctx.refuse(ApiFailure::SignedOut)),
-        Err(failure) => profile_page(&ctx, &zone, Some(failure.message())),
+        Err(failure) => profile_page(&ctx, &zone, &locale, Some(failure.message())),
     }
 }
 

@@ -316,6 +316,104 @@ await check("the account 360 timeline lists one event of every kind, newest firs
   assert(only.length === 1 && only[0] === "case", `filtered to ${only.join(", ")}`);
   return `${kinds.length} events`;
 });
+// 8. Sales creates an account, a contact and an opportunity through the forms (an empty
+// name comes back next to its field, with what was typed kept), then drags the new deal
+// to the next stage. The test checks the records by SQL afterwards.
+let createdAccount = "";
+await check("sales creates an account, a contact and an opportunity, and moves the deal", async () => {
+  await visit(sales, "sales", "/app/accounts/new", "account-new");
+  await sales.fill("#f-domain", "browser-works.example");
+  await Promise.all([sales.waitForNavigation(), sales.click("form.record-form button[type=submit]")]);
+  const nameError = await sales.textContent("#f-name-error");
+  assert(nameError && nameError.trim().length > 0, "no error next to the empty name");
+  assert(await sales.inputValue("#f-domain") === "browser-works.example", "the typed domain was lost");
+  await sales.fill("#f-name", "Browser Works GmbH");
+  await sales.selectOption("#f-segment", "SMB");
+  await Promise.all([sales.waitForURL(/\/app\/accounts\/acc_/), sales.click("form.record-form button[type=submit]")]);
+  createdAccount = sales.url().split("/app/accounts/")[1].split(/[?#]/)[0];
+  await Promise.all([sales.waitForURL(/\/app\/contacts\/new/), sales.click("a:has-text('New contact')")]);
+  assert(await sales.inputValue("#f-accountId") === createdAccount, "the contact form is not for the account");
+  await sales.fill("#f-firstName", "Lena");
+  await sales.fill("#f-lastName", "Brandt");
+  await sales.fill("#f-email", "lena.brandt@browser-works.example");
+  await Promise.all([sales.waitForURL(/\/app\/contacts\/con_/), sales.click("form.record-form button[type=submit]")]);
+  const contact = sales.url().split("/app/contacts/")[1];
+  const contactPage = await sales.textContent("main");
+  assert(contactPage.includes("Browser Works GmbH"), "the contact's page does not name its account");
+  await sales.goto(`${base}/app/opportunities/new?accountId=${createdAccount}`);
+  await sales.fill("#f-name", "Browser Works pilot");
+  await sales.selectOption("#f-stage", "PROSPECTING");
+  await sales.fill("#f-amount", "12000");
+  await sales.fill("#f-currency", "EUR");
+  await sales.fill("#f-probability", "20");
+  const close = new Date(Date.now() + 30 * 86400e3).toISOString().slice(0, 10);
+  await sales.fill("#f-expectedClose", close);
+  await Promise.all([sales.waitForURL(/\/app\/opportunities\/opp_/), sales.click("form.record-form button[type=submit]")]);
+  const deal = sales.url().split("/app/opportunities/")[1];
+  await sales.goto(`${base}/app/pipeline`);
+  assert(await sales.locator(`.lane[data-stage=PROSPECTING] .deal[data-id="${deal}"]`).count() === 1, "the new deal is not on the board");
+  await Promise.all([sales.waitForNavigation(), sales.evaluate((id) => {
+    const data = new DataTransfer();
+    document.querySelector(`.deal[data-id="${id}"]`).dispatchEvent(new DragEvent("dragstart", { dataTransfer: data, bubbles: true }));
+    const lane = document.querySelector(".lane[data-stage=QUALIFICATION]");
+    lane.dispatchEvent(new DragEvent("dragover", { dataTransfer: data, bubbles: true, cancelable: true }));
+    lane.dispatchEvent(new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true }));
+  }, deal)]);
+  assert(await sales.locator(`.lane[data-stage=QUALIFICATION] .deal[data-id="${deal}"]`).count() === 1, "the new deal did not move");
+  return `created-records ${createdAccount} ${contact} ${deal}`;
+});
+await check("a version conflict is explained in words and loses nothing", async () => {
+  assert(createdAccount, "no account was created");
+  await visit(sales, "sales", `/app/accounts/${createdAccount}/edit`, "account-edit");
+  // Someone else (sales in another window) saves the account meanwhile.
+  const other = await newPage();
+  await signIn(other, facts.sales);
+  await other.goto(`${base}/app/accounts/${createdAccount}/edit`);
+  await other.fill("#f-industry", "Machinery");
+  await Promise.all([other.waitForURL(/\/app\/accounts\/acc_[^/]*$/), other.click("form.record-form button[type=submit]")]);
+  await other.context().close();
+  await sales.fill("#f-industry", "Textiles");
+  await Promise.all([sales.waitForNavigation(), sales.click("form.record-form button[type=submit]")]);
+  const message = await sales.textContent(".conflict");
+  assert(message.includes("Someone else saved this account"), `no conflict message: ${message}`);
+  assert(await sales.inputValue("#f-industry") === "Textiles", "the user's value was lost");
+  const meanwhile = await sales.textContent(".meanwhile");
+  assert(meanwhile.includes("Machinery"), `the other value is not shown: ${meanwhile}`);
+  // Saving again keeps this user's value, knowingly.
+  await Promise.all([sales.waitForURL(/\/app\/accounts\/acc_[^/]*$/), sales.click("form.record-form button[type=submit]")]);
+  const facts360 = await sales.textContent("section.facts");
+  assert(facts360.includes("Textiles"), "the second save did not keep the user's value");
+});
+await check("sales logs an interaction on an account it owns and converts a lead it owns", async () => {
+  assert(createdAccount, "no account was created");
+  await sales.goto(`${base}/app/accounts/${createdAccount}`);
+  await sales.selectOption("#channel", "PHONE");
+  await sales.fill("#subject", "Browser call about the pilot");
+  await Promise.all([sales.waitForNavigation(), sales.click("button:has-text('Log interaction')")]);
+  const logged = await sales.textContent("main");
+  assert(logged.includes("Browser call about the pilot"), "the interaction is not on the account");
+  await visit(sales, "sales", "/app/leads/new", "lead-new");
+  await sales.fill("#f-firstName", "Jonas");
+  await sales.fill("#f-lastName", "Weber");
+  await sales.fill("#f-company", "Weber Robotics");
+  await sales.fill("#f-email", "jonas@weber-robotics.example");
+  await sales.selectOption("#f-source", "REFERRAL");
+  await Promise.all([sales.waitForURL(/\/app\/leads\/lead_/), sales.click("form.record-form button[type=submit]")]);
+  const lead = sales.url().split("/app/leads/")[1];
+  a11yPages.push({ persona: "sales", url: `/app/leads/${lead}`, name: "lead" });
+  const score = Number(await sales.textContent("[data-score]"));
+  const points = await sales.locator("[data-points]").evaluateAll((cells) => cells.map((c) => Number(c.textContent)));
+  assert(points.length === 4 && points.reduce((a, b) => a + b, 0) === score, `score ${score} is not the sum of ${points}`);
+  await sales.fill("#convert-deal", "Weber Robotics first order");
+  await sales.fill("#convert-amount", "5000");
+  await Promise.all([sales.waitForURL(/\/app\/accounts\/acc_/), sales.click("button:has-text('Convert lead')")]);
+  const notice = await sales.textContent(".notice");
+  assert(notice.includes("converted"), `no conversion notice: ${notice}`);
+  await visit(sales, "sales", "/app/leads", "leads");
+  await visit(sales, "sales", "/app/contacts", "contacts");
+  await visit(sales, "sales", "/app/opportunities", "opportunities");
+  return `converted-lead ${lead} logged-on ${createdAccount} score ${score}`;
+});
 await check("the forecast shows the weighted totals", async () => {
   await visit(sales, "sales", "/app/forecast", "forecast");
   const totals = await sales.locator("[data-weighted]").evaluateAll((tiles) =>
@@ -352,6 +450,8 @@ await check("admin screens open", async () => {
   for (const [url, name] of [
     ["/app/admin", "admin"], ["/app/admin/partners", "partners"], ["/app/admin/users", "users"],
     ["/app/admin/api-keys", "api-keys"], ["/app/admin/shares", "shares"], ["/app/admin/jobs", "jobs"],
+    ["/app/admin/territories", "territories"], ["/app/admin/territories/new", "territory-new"],
+    ["/app/admin/partners/new", "partner-new"], ["/app/profile", "profile"],
     [`/app/admin/policy?partner=${facts.distributorPartner}`, "policy"],
   ]) {
     await visit(admin, "admin", url, name);

@@ -284,6 +284,53 @@ async fn the_ui_in_a_real_browser() {
             Some(stage),
             "{history:?}"
         );
+        // The records sales created through the forms, and the lead it converted.
+        let words_after = |marker: &str, n: usize| -> Vec<String> {
+            stdout
+                .split_whitespace()
+                .skip_while(|w| *w != marker)
+                .skip(1)
+                .take(n)
+                .map(str::to_owned)
+                .collect()
+        };
+        let created = words_after("created-records", 3);
+        let [account, contact, deal] = &created[..] else {
+            panic!("the script names the records it created: {stdout}");
+        };
+        let sales_id = one(
+            &system.databases.identity,
+            "SELECT id FROM users WHERE email = 'sales@crm.example'",
+        )
+        .await;
+        let db = &system.databases.account;
+        assert_eq!(
+            one(db, &format!("SELECT name || '|' || COALESCE(industry, '') || '|' || COALESCE(owner_user_id, '') FROM accounts WHERE id = '{account}'")).await,
+            format!("Browser Works GmbH|Textiles|{sales_id}"),
+            "the account, with the value the conflict's second save kept"
+        );
+        assert_eq!(
+            one(db, &format!("SELECT account_id || '|' || COALESCE(email, '') FROM contacts WHERE id = '{contact}'")).await,
+            format!("{account}|lena.brandt@browser-works.example")
+        );
+        assert_eq!(
+            one(db, &format!("SELECT account_id || '|' || stage || '|' || CAST(amount_minor AS VARCHAR(20)) FROM opportunities WHERE id = '{deal}'")).await,
+            format!("{account}|QUALIFICATION|1200000")
+        );
+        let converted = words_after("converted-lead", 1);
+        let lead = converted.first().expect("the script names the lead it converted");
+        assert_eq!(
+            one(db, &format!("SELECT status || '|' || COALESCE(owner_user_id, '') FROM leads WHERE id = '{lead}'")).await,
+            format!("CONVERTED|{sales_id}")
+        );
+        assert_eq!(
+            one(db, &format!("SELECT o.name FROM opportunities o JOIN leads l ON l.converted_opportunity_id = o.id WHERE l.id = '{lead}'")).await,
+            "Weber Robotics first order"
+        );
+        assert_eq!(
+            one(db, &format!("SELECT subject FROM interactions WHERE account_id = '{account}' AND author_user_id = '{sales_id}'")).await,
+            "Browser call about the pilot"
+        );
         // The forecast page's weighted totals: Σ amount × probability over what sales
         // reads (every opportunity), closing this year or next, per currency.
         let year = chrono::Datelike::year(&chrono::Utc::now());

@@ -1223,6 +1223,202 @@ async fn forms_show_the_apis_field_errors_and_keep_what_was_typed() {
     finish(system, created).await;
 }
 
+/// The record forms: only what the policy grants is offered (a form a role may not use is
+/// refused before the API is asked; an edit form for a record the caller may not change is
+/// refused after reading its `may`), a new record lands by SQL, an archive hides it, a
+/// partner gets its territories, and a user's locale writes its amounts.
+#[tokio::test]
+async fn staff_work_records_through_forms_with_only_the_actions_the_policy_grants() {
+    let (system, _dir, created) = system().await;
+    let url = system.public.url();
+    let db = &system.databases.account;
+    let one = |sql: String| async move {
+        strings(db, &sql).await.into_iter().next().unwrap_or_default()
+    };
+    let sales_id = strings(
+        &system.databases.identity,
+        "SELECT id FROM users WHERE email = 'sales@crm.example'",
+    )
+    .await
+    .into_iter()
+    .next()
+    .expect("sales");
+
+    // Marketing may not create accounts, support may not read leads: refused, unasked.
+    let mut marketing = Visitor::new(&url);
+    marketing.sign_in("marketing@crm.example", PASSWORD).await;
+    assert_eq!(marketing.get("/app/accounts/new").await.status, 403);
+    assert!(!marketing.ok("/app/accounts").await.contains("/app/accounts/new"));
+    let mut support = Visitor::new(&url);
+    support.sign_in("support@crm.example", PASSWORD).await;
+    assert_eq!(support.get("/app/leads").await.status, 403);
+
+    // Sales: an account it does not own can be read, not edited; its own can.
+    let mut sales = Visitor::new(&url);
+    sales.sign_in("sales@crm.example", PASSWORD).await;
+    let foreign = one(format!(
+        "SELECT id FROM accounts WHERE archived_at IS NULL AND (owner_user_id IS NULL OR owner_user_id <> '{sales_id}') ORDER BY id LIMIT 1"
+    ))
+    .await;
+    let page = sales.ok(&format!("/app/accounts/{foreign}")).await;
+    assert!(!page.contains(&format!("/app/accounts/{foreign}/edit")));
+    assert_eq!(
+        sales.get(&format!("/app/accounts/{foreign}/edit")).await.status,
+        403
+    );
+    let form = sales.ok("/app/accounts/new").await;
+    let csrf = csrf_of(&form);
+    let refused = sales
+        .post(
+            "/app/accounts/new",
+            &[("csrf", &csrf), ("name", ""), ("industry", "Kept industry")],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.html);
+    assert!(refused.html.contains("id=\"f-name-error\""), "{}", refused.html);
+    assert!(refused.html.contains("Kept industry"));
+    let made = sales
+        .post(
+            "/app/accounts/new",
+            &[
+                ("csrf", &csrf),
+                ("name", "Forms Test Holding"),
+                ("segment", "ENTERPRISE"),
+                ("tier", "STANDARD"),
+                ("lifecycleStage", "PROSPECT"),
+                ("ownerUserId", &sales_id),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.html);
+    let account = made
+        .location
+        .as_deref()
+        .and_then(|l| l.strip_prefix("/app/accounts/"))
+        .expect("the account's page")
+        .to_owned();
+    assert_eq!(
+        one(format!("SELECT segment || '|' || owner_user_id FROM accounts WHERE id = '{account}'")).await,
+        format!("ENTERPRISE|{sales_id}")
+    );
+    let page = sales.ok(&format!("/app/accounts/{account}")).await;
+    for action in ["/edit", "/archive"] {
+        assert!(page.contains(&format!("/app/accounts/{account}{action}")), "{action}");
+    }
+    // An opportunity on it, then archived: gone from the list, kept in the database.
+    let deal = sales
+        .post(
+            "/app/opportunities/new",
+            &[
+                ("csrf", &csrf),
+                ("accountId", &account),
+                ("name", "Forms test deal"),
+                ("stage", "PROSPECTING"),
+                ("amount", "abc"),
+                ("currency", "EUR"),
+                ("probability", "ten"),
+            ],
+        )
+        .await;
+    assert_eq!(deal.status, 422);
+    assert!(deal.html.contains("Give a whole number."), "{}", deal.html);
+    let deal = sales
+        .post(
+            "/app/opportunities/new",
+            &[
+                ("csrf", &csrf),
+                ("accountId", &account),
+                ("name", "Forms test deal"),
+                ("stage", "PROSPECTING"),
+                ("amount", "2500"),
+                ("currency", "EUR"),
+                ("probability", "10"),
+                ("ownerUserId", &sales_id),
+            ],
+        )
+        .await;
+    assert_eq!(deal.status, 303, "{}", deal.html);
+    let deal_page = deal.location.expect("the deal's page");
+    let deal_id = deal_page.trim_start_matches("/app/opportunities/").to_owned();
+    let html = sales.ok(&deal_page).await;
+    let version = attr_after(&html, "name=\"version\"", "value").expect("version");
+    let archived = sales
+        .post(
+            &format!("{deal_page}/archive"),
+            &[("csrf", &csrf), ("version", &version)],
+        )
+        .await;
+    assert_eq!(archived.status, 303, "{}", archived.html);
+    assert_eq!(
+        one(format!("SELECT CASE WHEN archived_at IS NULL THEN 'open' ELSE 'archived' END FROM opportunities WHERE id = '{deal_id}'")).await,
+        "archived"
+    );
+    assert!(!sales.ok("/app/opportunities?q=Forms+test").await.contains(&deal_id));
+
+    // The admin adds a territory and a partner covering it.
+    let mut admin = Visitor::new(&url);
+    admin.sign_in("admin@crm.example", PASSWORD).await;
+    let csrf = csrf_of(&admin.ok("/app/admin/territories/new").await);
+    let territory = admin
+        .post(
+            "/app/admin/territories/new",
+            &[("csrf", &csrf), ("code", "ZZ-FORMS"), ("name", "Forms Land")],
+        )
+        .await;
+    assert_eq!(territory.status, 303, "{}", territory.html);
+    let territory_id = one("SELECT id FROM territories WHERE code = 'ZZ-FORMS'".into()).await;
+    assert!(admin.ok("/app/admin/partners/new").await.contains("Forms Land"));
+    let partner = admin
+        .post(
+            "/app/admin/partners/new",
+            &[
+                ("csrf", &csrf),
+                ("name", "Forms Distribution"),
+                ("kind", "DISTRIBUTOR"),
+                ("tier", "SILVER"),
+                ("territoryIds", &territory_id),
+            ],
+        )
+        .await;
+    assert_eq!(partner.status, 303, "{}", partner.html);
+    assert_eq!(
+        one(format!("SELECT t.territory_id FROM partner_territories t JOIN partners p ON p.id = t.partner_id WHERE p.name = 'Forms Distribution'")).await,
+        territory_id
+    );
+
+    // Sales' locale: German amounts from the next page on; a tag that is none is refused.
+    let profile = sales.ok("/app/profile").await;
+    let csrf = csrf_of(&profile);
+    let saved = sales
+        .post(
+            "/app/profile",
+            &[("csrf", &csrf), ("timeZone", "Europe/Berlin"), ("locale", "de-DE")],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.html);
+    let board = sales.ok("/app/pipeline").await;
+    assert!(board.contains("\u{a0}€"), "amounts are not written the German way");
+    assert_eq!(
+        strings(
+            &system.databases.identity,
+            "SELECT locale FROM users WHERE email = 'sales@crm.example'"
+        )
+        .await
+        .into_iter()
+        .next()
+        .as_deref(),
+        Some("de-DE")
+    );
+    let bad = sales
+        .post(
+            "/app/profile",
+            &[("csrf", &csrf), ("timeZone", "Europe/Berlin"), ("locale", "german")],
+        )
+        .await;
+    assert!(bad.html.contains("language tag"), "{}", bad.html);
+    finish(system, created).await;
+}
+
 /// Sharing forms: a past end date refused next to its field, a share from the account page
 /// that returns there and that the partner then sees, and the policy view explaining it.
 #[tokio::test]
@@ -1747,11 +1943,16 @@ async fn every_page_is_one_pass_through_the_gateway() {
             match page.status {
                 // One operation, or none for a form that needs no data (a new article).
                 200 => assert!(passes <= 1, "{email} GET {path}: {passes} passes"),
+                // A record's edit form for someone who may change some records of its
+                // type but not this one: its `may` is the one operation asked.
+                403 if path.ends_with("/edit") => {
+                    assert!(passes <= 1, "{email} GET {path}: refused after {passes}")
+                }
                 // A page the policy does not give this persona is refused before asking.
                 403 => assert_eq!(passes, 0, "{email} GET {path}: refused after {passes}"),
                 other => panic!("{email} GET {path}: {other} {:?}", page.location),
             }
-            let ids: BTreeSet<String> = ["acc_", "ord_", "art_", "case_"]
+            let ids: BTreeSet<String> = ["acc_", "ord_", "art_", "case_", "con_", "lead_", "opp_", "ter_", "ptn_"]
                 .iter()
                 .flat_map(|prefix| data_ids(&page.html, prefix))
                 .collect();

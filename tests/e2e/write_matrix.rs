@@ -83,8 +83,11 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
     ),
     (
         "setMyTimeZone",
-    "setMyLocale",
         "workspace::support_sales_and_partners_work_cases_tasks_and_notifications",
+    ),
+    (
+        "setMyLocale",
+        "web::staff_work_records_through_forms_with_only_the_actions_the_policy_grants",
     ),
     (
         "retryJob",

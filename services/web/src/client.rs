@@ -46,7 +46,7 @@ impl ApiFailure {
             Self::Forbidden(message) | Self::Refused(message) | Self::Broken(message) => {
                 message.clone()
             }
-            Self::Conflict(_) => "Someone else changed this record while you had it open, so your change was not saved. Open it again to see theirs, then make yours again.".into(),
+            Self::Conflict(_) => "This was changed by someone else while you had it open, so your change was not saved. Look at it again and make your change once more.".into(),
             Self::Invalid(errors) => errors
                 .iter()
                 .map(|e| {

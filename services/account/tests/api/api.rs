@@ -916,7 +916,7 @@ async fn a_lead_scores_by_its_rules_and_work_done_on_it_warms_it() {
     for title in ["Call Ines", "Send the price list"] {
         let task = app
             .ok(
-                "mutation($id: ID!, $t: String!) { createTask(input: { recordType: LEAD, recordId: $id, title: $t, dueAt: \"2030-01-01T10:00:00Z\" }) { id version } }",
+                "mutation($id: ID!, $t: String!) { createTask(input: { recordId: $id, title: $t, dueAt: \"2030-01-01T10:00:00Z\" }) { id version } }",
                 json!({ "id": id(&lead), "t": title }),
             )
             .await["createTask"]

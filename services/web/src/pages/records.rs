@@ -137,6 +137,8 @@ pub(crate) struct Kind {
     list_order: &'static str,
     /// What names a record (a field of the answer, for titles).
     title: &'static [&'static str],
+    /// What a new record's form starts with (the common choice, changeable).
+    defaults: &'static [(&'static str, &'static str)],
 }
 
 const LEAD_SOURCES: &[&str] = &["WEB", "REFERRAL", "EVENT", "PARTNER", "OUTBOUND", "OTHER"];
@@ -168,6 +170,7 @@ pub(crate) static ACCOUNT: Kind = Kind {
     columns: &[],
     list_order: "NAME",
     title: &["name"],
+    defaults: &[("segment", "SMB"), ("tier", "STANDARD"), ("lifecycleStage", "PROSPECT")],
 };
 
 pub(crate) static CONTACT: Kind = Kind {
@@ -209,6 +212,7 @@ pub(crate) static CONTACT: Kind = Kind {
     ],
     list_order: "LAST_NAME",
     title: &["fullName"],
+    defaults: &[],
 };
 
 pub(crate) static LEAD: Kind = Kind {
@@ -257,6 +261,7 @@ pub(crate) static LEAD: Kind = Kind {
     ],
     list_order: "SCORE",
     title: &["company"],
+    defaults: &[("status", "NEW")],
 };
 
 pub(crate) static OPPORTUNITY: Kind = Kind {
@@ -311,6 +316,7 @@ pub(crate) static OPPORTUNITY: Kind = Kind {
     ],
     list_order: "UPDATED_AT",
     title: &["name"],
+    defaults: &[("stage", "PROSPECTING"), ("currency", "EUR")],
 };
 
 pub(crate) static CASE: Kind = Kind {
@@ -334,6 +340,7 @@ pub(crate) static CASE: Kind = Kind {
     columns: &[],
     list_order: "UPDATED_AT",
     title: &["subject"],
+    defaults: &[("priority", "MEDIUM"), ("channel", "EMAIL")],
 };
 
 pub(crate) static PARTNER: Kind = Kind {
@@ -351,6 +358,7 @@ pub(crate) static PARTNER: Kind = Kind {
     columns: &[],
     list_order: "NAME",
     title: &["name"],
+    defaults: &[("tier", "REGISTERED")],
 };
 
 pub(crate) static TERRITORY: Kind = Kind {
@@ -378,6 +386,7 @@ pub(crate) static TERRITORY: Kind = Kind {
     ],
     list_order: "NAME",
     title: &["name"],
+    defaults: &[],
 };
 
 /// A kind as a type, so one generic handler serves each kind's routes.
@@ -694,6 +703,15 @@ impl Builder<'_> {
     }
 }
 
+/// A form page, answered 422 when it comes back refused (so scripts and tests can tell).
+fn refusable(refused: bool, page: &FormPage) -> axum::response::Response {
+    let mut response = render(page);
+    if refused {
+        *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    response
+}
+
 /// The form's values as the API's input: only the fields the caller may change; an empty
 /// optional field clears it on an edit and is left out on a create.
 fn input_of(
@@ -832,7 +850,11 @@ pub async fn new_form<K: Of>(
     if let Some(refused) = may_not_create(&ctx, kind) {
         return Err(refused);
     }
-    let mut values = Map::new();
+    let mut values: Values = kind
+        .defaults
+        .iter()
+        .map(|(name, value)| ((*name).to_owned(), json!(value)))
+        .collect();
     if let Some(account) = param(&query.account_id).filter(|id| plausible_id(id)) {
         values.insert("accountId".into(), json!(account));
     }
@@ -853,7 +875,8 @@ async fn new_page(ctx: &Ctx, kind: &'static Kind, values: &Values, errors: FormE
         updatable: None,
     };
     let rows = builder.rows(values, &errors, None);
-    Ok(render(&FormPage {
+    let refused = errors.any();
+    Ok(refusable(refused, &FormPage {
         chrome: ctx.chrome(&format!("New {}", kind.noun)),
         action: format!("{}/new", kind.base),
         cancel: kind.base.to_owned(),
@@ -878,17 +901,16 @@ pub async fn create<K: Of>(Signed(ctx, _): Signed<InApp>, body: String) -> PageR
         }
     };
     let operation = format!(
-        "mutation($input: {one}Input!) {{ create{one}(input: $input) {{ id }} }}",
+        "mutation($input: {one}Input!) {{ create{one}(input: $input) {{ id version }} }}",
         one = kind.one
     );
     match ctx.api::<Value>(&operation, json!({ "input": input })).await {
         Ok(data) => {
-            let id = data[format!("create{}", kind.one)]["id"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
+            let created = &data[format!("create{}", kind.one)];
+            let id = created["id"].as_str().unwrap_or_default().to_owned();
+            let version = created["version"].as_i64().unwrap_or(1);
             if kind.ty == "Partner"
-                && let Err(failure) = set_territories(&ctx, &id, &values).await
+                && let Err(failure) = set_territories(&ctx, &id, version, &values).await
             {
                 return Err(ctx.refuse(failure));
             }
@@ -904,15 +926,21 @@ pub async fn create<K: Of>(Signed(ctx, _): Signed<InApp>, body: String) -> PageR
     }
 }
 
-async fn set_territories(ctx: &Ctx, partner: &str, values: &Values) -> Result<(), ApiFailure> {
+/// Sets the territories a partner covers (with the partner's version after its save).
+async fn set_territories(
+    ctx: &Ctx,
+    partner: &str,
+    version: i64,
+    values: &Values,
+) -> Result<(), ApiFailure> {
     let ids: Vec<String> = text_of(values, "territoryIds")
         .split(',')
         .filter(|id| !id.is_empty())
         .map(str::to_owned)
         .collect();
     ctx.api::<Value>(
-        "mutation($id: ID!, $t: [ID!]!) { setPartnerTerritories(partnerId: $id, territoryIds: $t) { id } }",
-        json!({ "id": partner, "t": ids }),
+        "mutation($id: ID!, $v: Int!, $t: [ID!]!) { setPartnerTerritories(partnerId: $id, version: $v, territoryIds: $t) { id } }",
+        json!({ "id": partner, "v": version, "t": ids }),
     )
     .await
     .map(|_| ())
@@ -998,12 +1026,13 @@ fn edit_page(
         None => (None, None),
     };
     let rows = builder.rows(values, &errors, saved.as_ref());
+    let refused = errors.any() || conflict.is_some();
     let read_only = rows
         .iter()
         .filter(|r| !r.editable)
         .map(|r| r.label.to_owned())
         .collect();
-    Ok(render(&FormPage {
+    Ok(refusable(refused, &FormPage {
         chrome: ctx.chrome(&format!("Edit {}: {}", kind.noun, kind.title_of(record))),
         action: format!("{}/{id}/edit", kind.base),
         cancel: kind.page_of(id),
@@ -1046,14 +1075,24 @@ pub async fn update<K: Of>(
         }
     };
     let operation = format!(
-        "mutation($id: ID!, $v: Int!, $input: {one}Input!) {{ update{one}(id: $id, version: $v, input: $input) {{ id }} }}",
+        "mutation($id: ID!, $v: Int!, $input: {one}Input!) {{ update{one}(id: $id, version: $v, input: $input) {{ id version }} }}",
         one = kind.one
     );
     let saved = match ctx
         .api::<Value>(&operation, json!({ "id": &id, "v": version, "input": input }))
         .await
     {
-        Ok(_) if kind.ty == "Partner" => set_territories(&ctx, &id, &values).await,
+        Ok(data) if kind.ty == "Partner" => {
+            let saved = data[format!("update{}", kind.one)]["version"]
+                .as_i64()
+                .unwrap_or(version);
+            let before = text_of(&values_in(kind, &record), "territoryIds");
+            if before == text_of(&values, "territoryIds") {
+                Ok(())
+            } else {
+                set_territories(&ctx, &id, saved, &values).await
+            }
+        }
         Ok(_) => Ok(()),
         Err(failure) => Err(failure),
     };

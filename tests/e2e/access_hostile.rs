@@ -353,9 +353,9 @@ async fn hostile_run(attacker: Attacker) {
             .iter()
             .filter(|(p, _)| matches!(p, Persona::Supplier(_)) == wanted_supplier)
             .filter(|(p, _)| {
-                canaries.values().any(|c| {
-                    matches!(c, Canary::AccountName(_)) && may_see(&world, p, c, now)
-                })
+                canaries
+                    .values()
+                    .any(|c| matches!(c, Canary::AccountName(_)) && may_see(&world, p, c, now))
             })
             .nth(skip)
             .cloned()

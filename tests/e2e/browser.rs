@@ -318,7 +318,9 @@ async fn the_ui_in_a_real_browser() {
             format!("{account}|QUALIFICATION|1200000")
         );
         let converted = words_after("converted-lead", 1);
-        let lead = converted.first().expect("the script names the lead it converted");
+        let lead = converted
+            .first()
+            .expect("the script names the lead it converted");
         assert_eq!(
             one(db, &format!("SELECT status || '|' || COALESCE(owner_user_id, '') FROM leads WHERE id = '{lead}'")).await,
             format!("CONVERTED|{sales_id}")

@@ -1233,7 +1233,11 @@ async fn staff_work_records_through_forms_with_only_the_actions_the_policy_grant
     let url = system.public.url();
     let db = &system.databases.account;
     let one = |sql: String| async move {
-        strings(db, &sql).await.into_iter().next().unwrap_or_default()
+        strings(db, &sql)
+            .await
+            .into_iter()
+            .next()
+            .unwrap_or_default()
     };
     let sales_id = strings(
         &system.databases.identity,
@@ -1248,7 +1252,12 @@ async fn staff_work_records_through_forms_with_only_the_actions_the_policy_grant
     let mut marketing = Visitor::new(&url);
     marketing.sign_in("marketing@crm.example", PASSWORD).await;
     assert_eq!(marketing.get("/app/accounts/new").await.status, 403);
-    assert!(!marketing.ok("/app/accounts").await.contains("/app/accounts/new"));
+    assert!(
+        !marketing
+            .ok("/app/accounts")
+            .await
+            .contains("/app/accounts/new")
+    );
     let mut support = Visitor::new(&url);
     support.sign_in("support@crm.example", PASSWORD).await;
     assert_eq!(support.get("/app/leads").await.status, 403);
@@ -1263,7 +1272,10 @@ async fn staff_work_records_through_forms_with_only_the_actions_the_policy_grant
     let page = sales.ok(&format!("/app/accounts/{foreign}")).await;
     assert!(!page.contains(&format!("/app/accounts/{foreign}/edit")));
     assert_eq!(
-        sales.get(&format!("/app/accounts/{foreign}/edit")).await.status,
+        sales
+            .get(&format!("/app/accounts/{foreign}/edit"))
+            .await
+            .status,
         403
     );
     let form = sales.ok("/app/accounts/new").await;
@@ -1275,7 +1287,11 @@ async fn staff_work_records_through_forms_with_only_the_actions_the_policy_grant
         )
         .await;
     assert_eq!(refused.status, 422, "{}", refused.html);
-    assert!(refused.html.contains("id=\"f-name-error\""), "{}", refused.html);
+    assert!(
+        refused.html.contains("id=\"f-name-error\""),
+        "{}",
+        refused.html
+    );
     assert!(refused.html.contains("Kept industry"));
     let made = sales
         .post(
@@ -1298,12 +1314,18 @@ async fn staff_work_records_through_forms_with_only_the_actions_the_policy_grant
         .expect("the account's page")
         .to_owned();
     assert_eq!(
-        one(format!("SELECT segment || '|' || owner_user_id FROM accounts WHERE id = '{account}'")).await,
+        one(format!(
+            "SELECT segment || '|' || owner_user_id FROM accounts WHERE id = '{account}'"
+        ))
+        .await,
         format!("ENTERPRISE|{sales_id}")
     );
     let page = sales.ok(&format!("/app/accounts/{account}")).await;
     for action in ["/edit", "/archive"] {
-        assert!(page.contains(&format!("/app/accounts/{account}{action}")), "{action}");
+        assert!(
+            page.contains(&format!("/app/accounts/{account}{action}")),
+            "{action}"
+        );
     }
     // An opportunity on it, then archived: gone from the list, kept in the database.
     let deal = sales
@@ -1339,7 +1361,9 @@ async fn staff_work_records_through_forms_with_only_the_actions_the_policy_grant
         .await;
     assert_eq!(deal.status, 303, "{}", deal.html);
     let deal_page = deal.location.expect("the deal's page");
-    let deal_id = deal_page.trim_start_matches("/app/opportunities/").to_owned();
+    let deal_id = deal_page
+        .trim_start_matches("/app/opportunities/")
+        .to_owned();
     let html = sales.ok(&deal_page).await;
     let version = attr_after(&html, "name=\"version\"", "value").expect("version");
     let archived = sales
@@ -1353,7 +1377,12 @@ async fn staff_work_records_through_forms_with_only_the_actions_the_policy_grant
         one(format!("SELECT CASE WHEN archived_at IS NULL THEN 'open' ELSE 'archived' END FROM opportunities WHERE id = '{deal_id}'")).await,
         "archived"
     );
-    assert!(!sales.ok("/app/opportunities?q=Forms+test").await.contains(&deal_id));
+    assert!(
+        !sales
+            .ok("/app/opportunities?q=Forms+test")
+            .await
+            .contains(&deal_id)
+    );
 
     // The admin adds a territory and a partner covering it.
     let mut admin = Visitor::new(&url);
@@ -1362,12 +1391,21 @@ async fn staff_work_records_through_forms_with_only_the_actions_the_policy_grant
     let territory = admin
         .post(
             "/app/admin/territories/new",
-            &[("csrf", &csrf), ("code", "ZZ-FORMS"), ("name", "Forms Land")],
+            &[
+                ("csrf", &csrf),
+                ("code", "ZZ-FORMS"),
+                ("name", "Forms Land"),
+            ],
         )
         .await;
     assert_eq!(territory.status, 303, "{}", territory.html);
     let territory_id = one("SELECT id FROM territories WHERE code = 'ZZ-FORMS'".into()).await;
-    assert!(admin.ok("/app/admin/partners/new").await.contains("Forms Land"));
+    assert!(
+        admin
+            .ok("/app/admin/partners/new")
+            .await
+            .contains("Forms Land")
+    );
     let partner = admin
         .post(
             "/app/admin/partners/new",
@@ -1382,7 +1420,7 @@ async fn staff_work_records_through_forms_with_only_the_actions_the_policy_grant
         .await;
     assert_eq!(partner.status, 303, "{}", partner.html);
     assert_eq!(
-        one(format!("SELECT t.territory_id FROM partner_territories t JOIN partners p ON p.id = t.partner_id WHERE p.name = 'Forms Distribution'")).await,
+        one("SELECT t.territory_id FROM partner_territories t JOIN partners p ON p.id = t.partner_id WHERE p.name = 'Forms Distribution'".into()).await,
         territory_id
     );
 
@@ -1392,12 +1430,19 @@ async fn staff_work_records_through_forms_with_only_the_actions_the_policy_grant
     let saved = sales
         .post(
             "/app/profile",
-            &[("csrf", &csrf), ("timeZone", "Europe/Berlin"), ("locale", "de-DE")],
+            &[
+                ("csrf", &csrf),
+                ("timeZone", "Europe/Berlin"),
+                ("locale", "de-DE"),
+            ],
         )
         .await;
     assert_eq!(saved.status, 303, "{}", saved.html);
     let board = sales.ok("/app/pipeline").await;
-    assert!(board.contains("\u{a0}€"), "amounts are not written the German way");
+    assert!(
+        board.contains("\u{a0}€"),
+        "amounts are not written the German way"
+    );
     assert_eq!(
         strings(
             &system.databases.identity,
@@ -1412,7 +1457,11 @@ async fn staff_work_records_through_forms_with_only_the_actions_the_policy_grant
     let bad = sales
         .post(
             "/app/profile",
-            &[("csrf", &csrf), ("timeZone", "Europe/Berlin"), ("locale", "german")],
+            &[
+                ("csrf", &csrf),
+                ("timeZone", "Europe/Berlin"),
+                ("locale", "german"),
+            ],
         )
         .await;
     assert!(bad.html.contains("language tag"), "{}", bad.html);
@@ -1952,10 +2001,12 @@ async fn every_page_is_one_pass_through_the_gateway() {
                 403 => assert_eq!(passes, 0, "{email} GET {path}: refused after {passes}"),
                 other => panic!("{email} GET {path}: {other} {:?}", page.location),
             }
-            let ids: BTreeSet<String> = ["acc_", "ord_", "art_", "case_", "con_", "lead_", "opp_", "ter_", "ptn_"]
-                .iter()
-                .flat_map(|prefix| data_ids(&page.html, prefix))
-                .collect();
+            let ids: BTreeSet<String> = [
+                "acc_", "ord_", "art_", "case_", "con_", "lead_", "opp_", "ter_", "ptn_",
+            ]
+            .iter()
+            .flat_map(|prefix| data_ids(&page.html, prefix))
+            .collect();
             listed.insert(path.clone(), ids);
             walked += 1;
         }

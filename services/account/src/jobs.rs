@@ -30,7 +30,9 @@ pub fn runner(db: DatabaseConnection) -> JobRunner {
     JobRunner::new(db, crate::SERVICE)
         .handle(CASE_SLA, |txn, job| Box::pin(check_case_sla(txn, job)))
         .handle(TASK_REMINDER, |txn, job| Box::pin(remind_of_task(txn, job)))
-        .handle(LEAD_RESCORE, |txn, job| Box::pin(rescore_lead_job(txn, job)))
+        .handle(LEAD_RESCORE, |txn, job| {
+            Box::pin(rescore_lead_job(txn, job))
+        })
 }
 
 #[derive(Serialize, Deserialize)]

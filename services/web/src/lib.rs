@@ -85,7 +85,9 @@ tokio::task_local! {
 
 /// The time zone of the request being answered (UTC outside one, or for nobody signed in).
 pub(crate) fn zone() -> chrono_tz::Tz {
-    PLACE.try_with(|place| place.zone).unwrap_or(chrono_tz::Tz::UTC)
+    PLACE
+        .try_with(|place| place.zone)
+        .unwrap_or(chrono_tz::Tz::UTC)
 }
 
 /// How the request's user writes numbers (the default locale's outside one).

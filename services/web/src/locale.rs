@@ -24,14 +24,56 @@ const NARROW_NBSP: &str = "\u{202f}";
 
 /// The locales the profile offers; the first is the default.
 pub(crate) const LOCALES: &[NumberStyle] = &[
-    style("en-US", "English (United States): 1,234.50", ",", ".", true, false),
-    style("en-GB", "English (United Kingdom): 1,234.50", ",", ".", true, false),
-    style("de-DE", "Deutsch (Deutschland): 1.234,50", ".", ",", false, true),
+    style(
+        "en-US",
+        "English (United States): 1,234.50",
+        ",",
+        ".",
+        true,
+        false,
+    ),
+    style(
+        "en-GB",
+        "English (United Kingdom): 1,234.50",
+        ",",
+        ".",
+        true,
+        false,
+    ),
+    style(
+        "de-DE",
+        "Deutsch (Deutschland): 1.234,50",
+        ".",
+        ",",
+        false,
+        true,
+    ),
     style("de-CH", "Deutsch (Schweiz): 1’234.50", "’", ".", true, true),
-    style("fr-FR", "Français (France): 1 234,50", NARROW_NBSP, ",", false, true),
-    style("nl-NL", "Nederlands (Nederland): 1.234,50", ".", ",", true, true),
+    style(
+        "fr-FR",
+        "Français (France): 1 234,50",
+        NARROW_NBSP,
+        ",",
+        false,
+        true,
+    ),
+    style(
+        "nl-NL",
+        "Nederlands (Nederland): 1.234,50",
+        ".",
+        ",",
+        true,
+        true,
+    ),
     style("es-ES", "Español (España): 1.234,50", ".", ",", false, true),
-    style("it-IT", "Italiano (Italia): 1.234,50", ".", ",", false, true),
+    style(
+        "it-IT",
+        "Italiano (Italia): 1.234,50",
+        ".",
+        ",",
+        false,
+        true,
+    ),
 ];
 
 const fn style(
@@ -54,10 +96,7 @@ const fn style(
 
 /// The style of a language tag; the default for one the web does not know.
 pub(crate) fn style_of(tag: &str) -> &'static NumberStyle {
-    LOCALES
-        .iter()
-        .find(|s| s.tag == tag)
-        .unwrap_or(&LOCALES[0])
+    LOCALES.iter().find(|s| s.tag == tag).unwrap_or(&LOCALES[0])
 }
 
 impl NumberStyle {
@@ -122,8 +161,14 @@ mod tests {
         let de = style_of("de-DE");
         assert_eq!(de.money("164329.00", "EUR"), "164.329,00\u{a0}€");
         assert_eq!(de.whole(1234), "1.234");
-        assert_eq!(style_of("fr-FR").money("1234.5", "EUR"), "1\u{202f}234,5\u{a0}€");
-        assert_eq!(style_of("de-CH").money("1250.00", "CHF"), "CHF\u{a0}1’250.00");
+        assert_eq!(
+            style_of("fr-FR").money("1234.5", "EUR"),
+            "1\u{202f}234,5\u{a0}€"
+        );
+        assert_eq!(
+            style_of("de-CH").money("1250.00", "CHF"),
+            "CHF\u{a0}1’250.00"
+        );
         assert_eq!(style_of("nl-NL").money("-12", "EUR"), "-€\u{a0}12");
         assert_eq!(style_of("xx-XX").tag, "en-US");
     }

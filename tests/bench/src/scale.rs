@@ -19,8 +19,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use crm_account::domain::{AccountTier, LifecycleStage, PartnerKind, PartnerTier, Segment};
-use crm_account::entity::{account, account_share, contact, partner, partner_territory, territory};
+use crm_account::domain::{
+    AccountTier, CasePriority, CaseStatus, Channel, LeadSource, LeadStatus, LifecycleStage,
+    OpportunityStage, PartnerKind, PartnerTier, RecordKind, Segment,
+};
+use crm_account::entity::{
+    account, account_share, case, contact, lead, opportunity, partner, partner_territory, task,
+    territory,
+};
 use crm_knowledge_base::domain::{ArticleStatus, encode_set};
 use crm_knowledge_base::entity::{article, article_product};
 use crm_order_visibility::domain::LineStatus;
@@ -47,6 +53,11 @@ pub struct Sizes {
     pub lines_per_order: usize,
     pub products: usize,
     pub articles: usize,
+    /// The staff workspace: deals, cases, leads and tasks.
+    pub opportunities: usize,
+    pub cases: usize,
+    pub leads: usize,
+    pub tasks: usize,
 }
 
 impl Sizes {
@@ -64,6 +75,10 @@ impl Sizes {
             lines_per_order: 4,
             products: scaled(50_000.0, 100),
             articles: scaled(5_000.0, 50),
+            opportunities: scaled(500_000.0, 100),
+            cases: scaled(200_000.0, 40),
+            leads: scaled(250_000.0, 50),
+            tasks: scaled(500_000.0, 100),
         }
     }
 
@@ -132,6 +147,15 @@ const T_CONTACT: u64 = 4;
 const T_PRODUCT: u64 = 5;
 const T_ORDER: u64 = 6;
 const T_ARTICLE: u64 = 7;
+const T_OPPORTUNITY: u64 = 8;
+const T_CASE: u64 = 9;
+const T_LEAD: u64 = 10;
+const T_TASK: u64 = 11;
+
+/// The staff of the workspace tables: the demo's own users own a share of the records
+/// (the benchmark's "mine"), the rest belong to colleagues who are not users here.
+pub const SALES_TEAM: usize = 40;
+pub const SUPPORT_TEAM: usize = 20;
 
 /// One partner of the world.
 #[derive(Clone, Debug)]
@@ -367,6 +391,172 @@ impl ScaleWorld {
                 .chance(0.3)
                 .then(|| format!("Internal: credit limit reviewed for {name}.")),
             name,
+        }
+    }
+
+    /// Sales rep `n` of the team: rep 0 is the demo's sales user (the benchmark's "mine").
+    fn sales_rep(n: usize) -> String {
+        if n == 0 {
+            "usr_sales".into()
+        } else {
+            format!("usr_rep_{n:02}")
+        }
+    }
+
+    /// Support agent `n`: agent 0 is the demo's support user.
+    fn support_agent(n: usize) -> String {
+        if n == 0 {
+            "usr_support".into()
+        } else {
+            format!("usr_agent_{n:02}")
+        }
+    }
+
+    /// Deal `n`: on one account, owned by one of the team, closing within the two years
+    /// around today; a fifth are closed.
+    pub fn opportunity_row(&self, n: usize) -> opportunity::Model {
+        let mut dice = Dice::new(self.seed, T_OPPORTUNITY, n);
+        let account = dice.below(self.sizes.accounts);
+        let stage = *dice.pick(OpportunityStage::ALL);
+        let created = self.at_minute(&mut dice, 390);
+        let close = crm_service_common::seed::today().date_naive()
+            + chrono::Duration::days(dice.below(540) as i64 - 180);
+        opportunity::Model {
+            id: self.id("opp", T_OPPORTUNITY, n),
+            external_id: None,
+            external_namespace: String::new(),
+            version: 1,
+            created_at: created,
+            updated_at: created,
+            archived_at: None,
+            account_id: self.account_id(account),
+            name: format!("Deal {}", n + 1),
+            stage,
+            amount_minor: 100_000 + 1_000 * dice.below(500_000) as i64,
+            currency: (*dice.pick(&["EUR", "EUR", "EUR", "USD", "GBP"])).to_owned(),
+            probability: stage.default_probability(),
+            expected_close: Some(close),
+            forecast_category: stage.default_forecast(),
+            owner_user_id: Some(Self::sales_rep(dice.below(SALES_TEAM))),
+        }
+    }
+
+    /// Case `n`: most resolved or closed, the open ones with an SLA due around now; a
+    /// tenth unassigned.
+    pub fn case_row(&self, n: usize) -> case::Model {
+        let mut dice = Dice::new(self.seed, T_CASE, n);
+        let account = dice.below(self.sizes.accounts);
+        let created = self.at_minute(&mut dice, 399);
+        let status = if dice.chance(0.8) {
+            *dice.pick(&[CaseStatus::Resolved, CaseStatus::Closed])
+        } else {
+            *dice.pick(&[CaseStatus::New, CaseStatus::Open, CaseStatus::Pending])
+        };
+        let open = status.is_open();
+        let due = if open {
+            Utc::now() + chrono::Duration::minutes(dice.below(6 * 24 * 60) as i64 - 2 * 24 * 60)
+        } else {
+            created + chrono::Duration::hours(24)
+        };
+        case::Model {
+            id: self.id("case", T_CASE, n),
+            external_id: None,
+            external_namespace: String::new(),
+            version: 1,
+            created_at: created,
+            updated_at: created,
+            archived_at: None,
+            account_id: self.account_id(account),
+            contact_id: None,
+            partner_id: None,
+            subject: format!("Case {} about an order", n + 1),
+            description: None,
+            status,
+            priority: *dice.pick(CasePriority::ALL),
+            channel: *dice.pick(Channel::ALL),
+            sla_due_at: Some(due),
+            owner_user_id: (!dice.chance(0.1))
+                .then(|| Self::support_agent(dice.below(SUPPORT_TEAM))),
+            sla_paused_at: (status == CaseStatus::Pending).then_some(created),
+            escalated_at: None,
+            resolved_at: (!open).then_some(due),
+        }
+    }
+
+    /// Lead `n`, scored by the rules the service uses.
+    pub fn lead_row(&self, n: usize) -> lead::Model {
+        let mut dice = Dice::new(self.seed, T_LEAD, n);
+        let created = self.at_minute(&mut dice, 399);
+        let source = *dice.pick(LeadSource::ALL);
+        let email = Some(format!("lead{n}@company{}.example", n % 9_973));
+        let phone = dice
+            .chance(0.5)
+            .then(|| format!("+49 30 {:07}", 1_000_000 + dice.below(8_999_999)));
+        let score = crm_account::domain::score_total(&crm_account::domain::lead_score(
+            source,
+            email.as_deref(),
+            phone.as_deref(),
+            0,
+        ));
+        lead::Model {
+            id: self.id("lead", T_LEAD, n),
+            external_id: None,
+            external_namespace: String::new(),
+            version: 1,
+            created_at: created,
+            updated_at: created,
+            archived_at: None,
+            first_name: "Lead".into(),
+            last_name: format!("Person {}", n + 1),
+            company: format!("Company {}", n % 9_973),
+            email,
+            phone,
+            source,
+            status: *dice.pick(&[
+                LeadStatus::New,
+                LeadStatus::Working,
+                LeadStatus::Qualified,
+                LeadStatus::Disqualified,
+            ]),
+            score,
+            recent_activities: 0,
+            owner_user_id: Some(Self::sales_rep(dice.below(SALES_TEAM))),
+            converted_account_id: None,
+            converted_contact_id: None,
+            converted_opportunity_id: None,
+            converted_at: None,
+        }
+    }
+
+    /// Task `n`: on an account, assigned to one of the sales team, due within two weeks
+    /// of today; most in the past are done.
+    pub fn task_row(&self, n: usize) -> task::Model {
+        let mut dice = Dice::new(self.seed, T_TASK, n);
+        let account = self.account_id(dice.below(self.sizes.accounts));
+        let due =
+            Utc::now() + chrono::Duration::minutes(dice.below(28 * 24 * 60) as i64 - 14 * 24 * 60);
+        let assignee = Self::sales_rep(dice.below(SALES_TEAM));
+        let done = due < Utc::now() && dice.chance(0.8);
+        task::Model {
+            id: self.id("task", T_TASK, n),
+            external_id: None,
+            external_namespace: String::new(),
+            version: 1,
+            created_at: due - chrono::Duration::days(3),
+            updated_at: due - chrono::Duration::days(3),
+            archived_at: None,
+            record_type: RecordKind::Account,
+            record_id: account.clone(),
+            account_id: Some(account),
+            title: format!("Follow up {}", n + 1),
+            notes: None,
+            due_at: due,
+            remind_at: Some(due - chrono::Duration::hours(1)),
+            assignee_user_id: assignee.clone(),
+            created_by_user_id: Some(assignee.clone()),
+            completed_at: done.then_some(due),
+            completed_by_user_id: done.then_some(assignee),
+            reminded_at: None,
         }
     }
 
@@ -681,6 +871,10 @@ impl ScaleWorld {
                     (s.accounts * s.contacts_per_account) as u64,
                 ),
                 ("account", "account_shares", shares),
+                ("account", "opportunities", s.opportunities as u64),
+                ("account", "cases", s.cases as u64),
+                ("account", "leads", s.leads as u64),
+                ("account", "tasks", s.tasks as u64),
                 ("order_visibility", "products", self.product_count() as u64),
                 ("order_visibility", "orders", s.orders as u64),
                 (
@@ -1069,6 +1263,10 @@ pub async fn load(dbs: &Databases, world: &ScaleWorld) -> anyhow::Result<LoadRep
         "accounts",
         "contacts",
         "account_shares",
+        "opportunities",
+        "cases",
+        "leads",
+        "tasks",
     ];
     let ps = partners.clone();
     bulk(
@@ -1148,6 +1346,25 @@ pub async fn load(dbs: &Databases, world: &ScaleWorld) -> anyhow::Result<LoadRep
             )
             .await?;
             timed(report, "account_shares", rows, started);
+            let started = Instant::now();
+            let rows = write_rows::<opportunity::Entity, _>(
+                db,
+                (0..s.opportunities).map(|n| w.opportunity_row(n)),
+            )
+            .await?;
+            timed(report, "opportunities", rows, started);
+            let started = Instant::now();
+            let rows =
+                write_rows::<case::Entity, _>(db, (0..s.cases).map(|n| w.case_row(n))).await?;
+            timed(report, "cases", rows, started);
+            let started = Instant::now();
+            let rows =
+                write_rows::<lead::Entity, _>(db, (0..s.leads).map(|n| w.lead_row(n))).await?;
+            timed(report, "leads", rows, started);
+            let started = Instant::now();
+            let rows =
+                write_rows::<task::Entity, _>(db, (0..s.tasks).map(|n| w.task_row(n))).await?;
+            timed(report, "tasks", rows, started);
             Ok(())
         },
     )

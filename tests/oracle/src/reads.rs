@@ -132,6 +132,9 @@ pub fn field_read(who: &Persona, ty: &str, field: &str) -> Option<FieldRead> {
             | "lastName"
             | "phone"
             | "score"
+            // The score's reasons read only the lead's own fields and the tasks on it,
+            // which every reader of the lead reads (tasks on visible records).
+            | "scoreReasons"
             | "source"
             | "status",
         ) => Value,

@@ -215,9 +215,22 @@ pub struct ScorePart {
 /// Mail providers anyone can sign up with: an address there says nothing about the
 /// company, so it counts less than one at the company's own domain.
 const FREE_MAIL: &[&str] = &[
-    "gmail.com", "googlemail.com", "outlook.com", "hotmail.com", "live.com", "yahoo.com",
-    "icloud.com", "me.com", "aol.com", "gmx.de", "gmx.net", "web.de", "proton.me",
-    "protonmail.com", "mail.com", "yandex.ru",
+    "gmail.com",
+    "googlemail.com",
+    "outlook.com",
+    "hotmail.com",
+    "live.com",
+    "yahoo.com",
+    "icloud.com",
+    "me.com",
+    "aol.com",
+    "gmx.de",
+    "gmx.net",
+    "web.de",
+    "proton.me",
+    "protonmail.com",
+    "mail.com",
+    "yandex.ru",
 ];
 
 /// Days a completed task on a lead (a call made, a mail answered) counts as recent.

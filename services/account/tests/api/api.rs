@@ -890,10 +890,22 @@ async fn a_lead_scores_by_its_rules_and_work_done_on_it_warms_it() {
         .await["createLead"]
         .clone();
     let reasons = lead["scoreReasons"].as_array().expect("reasons");
-    let sum: i64 = reasons.iter().map(|r| r["points"].as_i64().unwrap_or(0)).sum();
-    assert_eq!(lead["score"], json!(sum), "the score is the sum of its reasons");
+    let sum: i64 = reasons
+        .iter()
+        .map(|r| r["points"].as_i64().unwrap_or(0))
+        .sum();
+    assert_eq!(
+        lead["score"],
+        json!(sum),
+        "the score is the sum of its reasons"
+    );
     assert_eq!(lead["score"], 35, "referral 30 + a personal address 5");
-    assert!(reasons[1]["finding"].as_str().unwrap_or("").contains("personal"));
+    assert!(
+        reasons[1]["finding"]
+            .as_str()
+            .unwrap_or("")
+            .contains("personal")
+    );
     // The score is not an input.
     let refused = app
         .error(
@@ -939,7 +951,10 @@ async fn a_lead_scores_by_its_rules_and_work_done_on_it_warms_it() {
     assert_eq!(warmed["scoreReasons"][3]["points"], 20);
     // Sorting and filtering see the kept score.
     let warm = app
-        .ok("{ leads(filter: { minScore: 60 }) { nodes { id } } }", json!({}))
+        .ok(
+            "{ leads(filter: { minScore: 60 }) { nodes { id } } }",
+            json!({}),
+        )
         .await;
     assert_eq!(warm["leads"]["nodes"][0]["id"], lead["id"]);
 }

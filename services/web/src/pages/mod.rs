@@ -100,7 +100,10 @@ pub(crate) fn table() -> Vec<Route> {
             "/app/contacts/new",
             get(records::new_form::<records::Contacts>).post(records::create::<records::Contacts>),
         ),
-        Route::page("/app/contacts/{id}", get(records::page::<records::Contacts>)),
+        Route::page(
+            "/app/contacts/{id}",
+            get(records::page::<records::Contacts>),
+        ),
         Route::page(
             "/app/contacts/{id}/edit",
             get(records::edit_form::<records::Contacts>).post(records::update::<records::Contacts>),
@@ -119,9 +122,15 @@ pub(crate) fn table() -> Vec<Route> {
             "/app/leads/{id}/edit",
             get(records::edit_form::<records::Leads>).post(records::update::<records::Leads>),
         ),
-        Route::form("/app/leads/{id}/archive", post(records::archive::<records::Leads>)),
+        Route::form(
+            "/app/leads/{id}/archive",
+            post(records::archive::<records::Leads>),
+        ),
         Route::form("/app/leads/{id}/convert", post(records::convert)),
-        Route::page("/app/opportunities", get(records::list::<records::Opportunities>)),
+        Route::page(
+            "/app/opportunities",
+            get(records::list::<records::Opportunities>),
+        ),
         Route::page(
             "/app/opportunities/new",
             get(records::new_form::<records::Opportunities>)
@@ -148,7 +157,10 @@ pub(crate) fn table() -> Vec<Route> {
             "/app/cases/{id}/edit",
             get(records::edit_form::<records::Cases>).post(records::update::<records::Cases>),
         ),
-        Route::form("/app/cases/{id}/archive", post(records::archive::<records::Cases>)),
+        Route::form(
+            "/app/cases/{id}/archive",
+            post(records::archive::<records::Cases>),
+        ),
         Route::page(
             "/app/admin/partners/new",
             get(records::new_form::<records::Partners>).post(records::create::<records::Partners>),
@@ -161,7 +173,10 @@ pub(crate) fn table() -> Vec<Route> {
             "/app/admin/partners/{id}/archive",
             post(records::archive::<records::Partners>),
         ),
-        Route::page("/app/admin/territories", get(records::list::<records::Territories>)),
+        Route::page(
+            "/app/admin/territories",
+            get(records::list::<records::Territories>),
+        ),
         Route::page(
             "/app/admin/territories/new",
             get(records::new_form::<records::Territories>)

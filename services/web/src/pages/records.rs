@@ -162,7 +162,8 @@ pub(crate) static ACCOUNT: Kind = Kind {
         f("segment", "Segment", Input::Pick(SEGMENTS)),
         f("tier", "Tier", Input::Pick(TIERS)),
         f("lifecycleStage", "Lifecycle", Input::Pick(LIFECYCLE)),
-        f("territoryId", "Territory", Input::Territory).at("territory { id }", &["territory", "id"]),
+        f("territoryId", "Territory", Input::Territory)
+            .at("territory { id }", &["territory", "id"]),
         f("ownerUserId", "Owner", Input::Owner),
         f("internalNote", "Internal note", Input::Long),
     ],
@@ -170,7 +171,11 @@ pub(crate) static ACCOUNT: Kind = Kind {
     columns: &[],
     list_order: "NAME",
     title: &["name"],
-    defaults: &[("segment", "SMB"), ("tier", "STANDARD"), ("lifecycleStage", "PROSPECT")],
+    defaults: &[
+        ("segment", "SMB"),
+        ("tier", "STANDARD"),
+        ("lifecycleStage", "PROSPECT"),
+    ],
 };
 
 pub(crate) static CONTACT: Kind = Kind {
@@ -591,7 +596,13 @@ impl Builder<'_> {
                 let meanwhile = saved
                     .map(|saved| text_of(saved, field.name))
                     .filter(|now| editable && *now != value)
-                    .map(|now| if now.is_empty() { "(empty)".into() } else { now });
+                    .map(|now| {
+                        if now.is_empty() {
+                            "(empty)".into()
+                        } else {
+                            now
+                        }
+                    });
                 self.row(field, value, editable, errors.get(field.name), meanwhile)
             })
             .collect();
@@ -670,7 +681,12 @@ impl Builder<'_> {
             Input::Territory => ("select", pick(&self.options.territories, "None"), ""),
             Input::Partner => ("select", pick(&self.options.partners, "None"), ""),
             Input::Owner => {
-                let me = self.ctx.me.display_name.clone().unwrap_or_else(|| "Me".into());
+                let me = self
+                    .ctx
+                    .me
+                    .display_name
+                    .clone()
+                    .unwrap_or_else(|| "Me".into());
                 let mut owners = vec![(self.ctx.me.id.clone(), format!("{me} (me)"))];
                 if !value.is_empty() && value != self.ctx.me.id {
                     owners.push((value.clone(), value.clone()));
@@ -684,7 +700,10 @@ impl Builder<'_> {
             Input::Account => self
                 .record
                 .and_then(|r| r["account"]["name"].as_str())
-                .filter(|_| self.record.is_some_and(|r| r["account"]["id"] == value.as_str()))
+                .filter(|_| {
+                    self.record
+                        .is_some_and(|r| r["account"]["id"] == value.as_str())
+                })
                 .map(str::to_owned),
             _ => None,
         };
@@ -864,7 +883,12 @@ pub async fn new_form<K: Of>(
     new_page(&ctx, kind, &values, FormErrors::default()).await
 }
 
-async fn new_page(ctx: &Ctx, kind: &'static Kind, values: &Values, errors: FormErrors) -> PageResult {
+async fn new_page(
+    ctx: &Ctx,
+    kind: &'static Kind,
+    values: &Values,
+    errors: FormErrors,
+) -> PageResult {
     let (_, options) = load(ctx, kind, None).await.map_err(|f| ctx.refuse(f))?;
     let builder = Builder {
         ctx,
@@ -876,16 +900,19 @@ async fn new_page(ctx: &Ctx, kind: &'static Kind, values: &Values, errors: FormE
     };
     let rows = builder.rows(values, &errors, None);
     let refused = errors.any();
-    Ok(refusable(refused, &FormPage {
-        chrome: ctx.chrome(&format!("New {}", kind.noun)),
-        action: format!("{}/new", kind.base),
-        cancel: kind.base.to_owned(),
-        version: 0,
-        rows,
-        general: errors.general,
-        conflict: None,
-        read_only: Vec::new(),
-    }))
+    Ok(refusable(
+        refused,
+        &FormPage {
+            chrome: ctx.chrome(&format!("New {}", kind.noun)),
+            action: format!("{}/new", kind.base),
+            cancel: kind.base.to_owned(),
+            version: 0,
+            rows,
+            general: errors.general,
+            conflict: None,
+            read_only: Vec::new(),
+        },
+    ))
 }
 
 /// `POST {base}/new`: creates the record; refused input comes back next to its field.
@@ -896,15 +923,23 @@ pub async fn create<K: Of>(Signed(ctx, _): Signed<InApp>, body: String) -> PageR
     let input = match input_of(kind, &fields, true, &None) {
         Ok(input) => input,
         Err(invalid) => {
-            return new_page(&ctx, kind, &values, FormErrors::from_failure(ApiFailure::Invalid(invalid)))
-                .await;
+            return new_page(
+                &ctx,
+                kind,
+                &values,
+                FormErrors::from_failure(ApiFailure::Invalid(invalid)),
+            )
+            .await;
         }
     };
     let operation = format!(
         "mutation($input: {one}Input!) {{ create{one}(input: $input) {{ id version }} }}",
         one = kind.one
     );
-    match ctx.api::<Value>(&operation, json!({ "input": input })).await {
+    match ctx
+        .api::<Value>(&operation, json!({ "input": input }))
+        .await
+    {
         Ok(data) => {
             let created = &data[format!("create{}", kind.one)];
             let id = created["id"].as_str().unwrap_or_default().to_owned();
@@ -965,10 +1000,7 @@ fn updatable(record: &Value) -> Option<Vec<String>> {
 }
 
 /// `GET {base}/{id}/edit`.
-pub async fn edit_form<K: Of>(
-    Signed(ctx, _): Signed<InApp>,
-    Path(id): Path<String>,
-) -> PageResult {
+pub async fn edit_form<K: Of>(Signed(ctx, _): Signed<InApp>, Path(id): Path<String>) -> PageResult {
     let kind = K::KIND;
     if !ctx.me.writes(kind.ty) {
         return Err(ctx.refuse(ApiFailure::Forbidden(format!(
@@ -976,7 +1008,9 @@ pub async fn edit_form<K: Of>(
             kind.plural.to_lowercase()
         ))));
     }
-    let (record, options) = load(&ctx, kind, Some(&id)).await.map_err(|f| ctx.refuse(f))?;
+    let (record, options) = load(&ctx, kind, Some(&id))
+        .await
+        .map_err(|f| ctx.refuse(f))?;
     let record = record.unwrap_or_default();
     if record["may"]["update"] != true {
         return Err(ctx.refuse(ApiFailure::Forbidden(format!(
@@ -1032,16 +1066,19 @@ fn edit_page(
         .filter(|r| !r.editable)
         .map(|r| r.label.to_owned())
         .collect();
-    Ok(refusable(refused, &FormPage {
-        chrome: ctx.chrome(&format!("Edit {}: {}", kind.noun, kind.title_of(record))),
-        action: format!("{}/{id}/edit", kind.base),
-        cancel: kind.page_of(id),
-        version: record["version"].as_i64().unwrap_or(0),
-        rows,
-        general: errors.general,
-        conflict,
-        read_only,
-    }))
+    Ok(refusable(
+        refused,
+        &FormPage {
+            chrome: ctx.chrome(&format!("Edit {}: {}", kind.noun, kind.title_of(record))),
+            action: format!("{}/{id}/edit", kind.base),
+            cancel: kind.page_of(id),
+            version: record["version"].as_i64().unwrap_or(0),
+            rows,
+            general: errors.general,
+            conflict,
+            read_only,
+        },
+    ))
 }
 
 /// `POST {base}/{id}/edit`: saves with the version the form was opened at. When someone
@@ -1056,7 +1093,9 @@ pub async fn update<K: Of>(
     let kind = K::KIND;
     let fields = posted(&ctx, &body)?;
     let values = values_of(kind, &fields);
-    let (record, options) = load(&ctx, kind, Some(&id)).await.map_err(|f| ctx.refuse(f))?;
+    let (record, options) = load(&ctx, kind, Some(&id))
+        .await
+        .map_err(|f| ctx.refuse(f))?;
     let record = record.unwrap_or_default();
     let version = field(&fields, "version").parse::<i64>().unwrap_or(0);
     let current = record["version"].as_i64().unwrap_or(0);
@@ -1079,7 +1118,10 @@ pub async fn update<K: Of>(
         one = kind.one
     );
     let saved = match ctx
-        .api::<Value>(&operation, json!({ "id": &id, "v": version, "input": input }))
+        .api::<Value>(
+            &operation,
+            json!({ "id": &id, "v": version, "input": input }),
+        )
         .await
     {
         Ok(data) if kind.ty == "Partner" => {
@@ -1112,7 +1154,9 @@ pub async fn update<K: Of>(
                 noun = kind.noun
             );
             // The record as it is now (read after the refusal), its version included.
-            let (now, options) = load(&ctx, kind, Some(&id)).await.map_err(|f| ctx.refuse(f))?;
+            let (now, options) = load(&ctx, kind, Some(&id))
+                .await
+                .map_err(|f| ctx.refuse(f))?;
             let now = now.unwrap_or(record);
             let saved = values_in(kind, &now);
             let form = EditForm {
@@ -1207,7 +1251,9 @@ pub struct ListQuery {
 fn show(value: &Value, how: Show) -> String {
     match (how, value) {
         (_, Value::Null) => "—".into(),
-        (Show::Money, money) => super::Money(serde_json::from_value(money.clone()).ok()).to_string(),
+        (Show::Money, money) => {
+            super::Money(serde_json::from_value(money.clone()).ok()).to_string()
+        }
         (Show::Words, Value::String(s)) => words(s),
         (Show::Day, Value::String(s)) => s.clone(),
         (_, Value::String(s)) => s.clone(),
@@ -1390,8 +1436,12 @@ struct RecordPage {
 fn page_selection(kind: &Kind) -> &'static str {
     match kind.ty {
         "Contact" => "fullName archivedAt access { summary } account { id name }",
-        "Lead" => "score scoreReasons { rule finding points } convertedAccountId convertedContactId convertedOpportunityId convertedAt archivedAt access { summary }",
-        "Opportunity" => "archivedAt closeOverdue access { summary } weightedAmount { amount currency } account { id name } stageHistory { fromStage toStage changedAt }",
+        "Lead" => {
+            "score scoreReasons { rule finding points } convertedAccountId convertedContactId convertedOpportunityId convertedAt archivedAt access { summary }"
+        }
+        "Opportunity" => {
+            "archivedAt closeOverdue access { summary } weightedAmount { amount currency } account { id name } stageHistory { fromStage toStage changedAt }"
+        }
         _ => "archivedAt access { summary }",
     }
 }
@@ -1460,7 +1510,11 @@ async fn record_page(
     let converted = [
         link("Account", "convertedAccountId", "/app/accounts"),
         link("Contact", "convertedContactId", "/app/contacts"),
-        link("Opportunity", "convertedOpportunityId", "/app/opportunities"),
+        link(
+            "Opportunity",
+            "convertedOpportunityId",
+            "/app/opportunities",
+        ),
     ]
     .into_iter()
     .flatten()
@@ -1470,12 +1524,16 @@ async fn record_page(
         .into_iter()
         .flatten()
         .map(|s| StageStep {
-            from: s["fromStage"].as_str().map(words).unwrap_or_else(|| "—".into()),
+            from: s["fromStage"]
+                .as_str()
+                .map(words)
+                .unwrap_or_else(|| "—".into()),
             to: s["toStage"].as_str().map(words).unwrap_or_default(),
             at: serde_json::from_value(s["changedAt"].clone()).unwrap_or_default(),
         })
         .collect();
-    let tasks: Vec<TaskRow> = serde_json::from_value(data["tasks"]["nodes"].clone()).unwrap_or_default();
+    let tasks: Vec<TaskRow> =
+        serde_json::from_value(data["tasks"]["nodes"].clone()).unwrap_or_default();
     Ok(render(&RecordPage {
         chrome: ctx.chrome(&kind.title_of(record)),
         kind_base: kind.base,
@@ -1487,7 +1545,10 @@ async fn record_page(
         may_update,
         may_archive: record["may"]["archive"] == true && record["archivedAt"].is_null(),
         archived: !record["archivedAt"].is_null(),
-        access: record["access"]["summary"].as_str().unwrap_or_default().to_owned(),
+        access: record["access"]["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         score: record["score"].as_i64(),
         reasons,
         convertible,
@@ -1504,7 +1565,10 @@ fn fact(ctx: &Ctx, spec: &Field, record: &Value) -> Fact {
     let (text, href) = match spec.input {
         _ if value.is_empty() => ("—".to_owned(), None),
         Input::Account => (
-            record["account"]["name"].as_str().unwrap_or(&value).to_owned(),
+            record["account"]["name"]
+                .as_str()
+                .unwrap_or(&value)
+                .to_owned(),
             Some(format!("/app/accounts/{value}")),
         ),
         Input::Pick(_) => (words(&value), None),
@@ -1514,12 +1578,14 @@ fn fact(ctx: &Ctx, spec: &Field, record: &Value) -> Fact {
             value.clone(),
             Some(format!("tel:{}", value.replace(' ', ""))),
         ),
-        Input::Decimal if spec.name == "amount" => (
-            show(&record["amount"], Show::Money),
-            None,
-        ),
+        Input::Decimal if spec.name == "amount" => (show(&record["amount"], Show::Money), None),
         Input::Moment => (
-            When(serde_json::from_value(record[spec.name].clone()).ok().flatten()).to_string(),
+            When(
+                serde_json::from_value(record[spec.name].clone())
+                    .ok()
+                    .flatten(),
+            )
+            .to_string(),
             None,
         ),
         _ => (value, None),

@@ -695,7 +695,12 @@ struct ProfilePage {
 
 /// `/app/profile`: the user's time zone and locale.
 pub async fn profile(Signed(ctx, _): Signed<InApp>) -> PageResult {
-    profile_page(&ctx, &ctx.me.time_zone.clone(), &ctx.me.locale.clone(), None)
+    profile_page(
+        &ctx,
+        &ctx.me.time_zone.clone(),
+        &ctx.me.locale.clone(),
+        None,
+    )
 }
 
 fn profile_page(ctx: &Ctx, zone: &str, locale: &str, error: Option<String>) -> PageResult {

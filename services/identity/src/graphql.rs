@@ -603,7 +603,6 @@ impl DirectoryMutation {
         ctx: &Context<'_>,
         time_zone: String,
     ) -> async_graphql::Result<Me> {
-        let principal = Principal::of(ctx);
         let zone = time_zone.trim();
         if zone.parse::<chrono_tz::Tz>().is_err() {
             return Err(ApiError::validation(
@@ -612,24 +611,12 @@ impl DirectoryMutation {
             )
             .into());
         }
-        let directory = directory(ctx)?;
-        if principal.kind == PrincipalKind::Anonymous
-            || directory.api_key(&principal.subject).await?.is_some()
-        {
-            return Err(ApiError::denied(
-                ErrorCode::Forbidden,
-                "only a signed-in user has a time zone",
-            )
-            .into());
-        }
-        let user = directory.set_time_zone(&principal.subject, zone).await?;
-        Ok(with_summary(me_of_user(&user)?, &principal).await?)
+        set_my_preference(ctx, crate::user::Column::TimeZone, "a time zone", zone).await
     }
 
     /// Sets my locale: a language tag of a language and a region, such as `de-DE` or
     /// `en-GB` (the web writes numbers and amounts by it).
     async fn set_my_locale(&self, ctx: &Context<'_>, locale: String) -> async_graphql::Result<Me> {
-        let principal = Principal::of(ctx);
         let tag = locale.trim();
         if !is_language_tag(tag) {
             return Err(ApiError::validation(
@@ -638,18 +625,7 @@ impl DirectoryMutation {
             )
             .into());
         }
-        let directory = directory(ctx)?;
-        if principal.kind == PrincipalKind::Anonymous
-            || directory.api_key(&principal.subject).await?.is_some()
-        {
-            return Err(ApiError::denied(
-                ErrorCode::Forbidden,
-                "only a signed-in user has a locale",
-            )
-            .into());
-        }
-        let user = directory.set_locale(&principal.subject, tag).await?;
-        Ok(with_summary(me_of_user(&user)?, &principal).await?)
+        set_my_preference(ctx, crate::user::Column::Locale, "a locale", tag).await
     }
 
     /// Trades a refresh token for a new access token and a new refresh token.
@@ -999,6 +975,31 @@ fn is_language_tag(tag: &str) -> bool {
         && region.len() == 2
         && language.bytes().all(|b| b.is_ascii_lowercase())
         && region.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+/// Sets one of the signed-in user's own preferences (`column`, already checked): only a
+/// user has them, not an API key or nobody.
+async fn set_my_preference(
+    ctx: &Context<'_>,
+    column: crate::user::Column,
+    what: &str,
+    value: &str,
+) -> async_graphql::Result<Me> {
+    let principal = Principal::of(ctx);
+    let directory = directory(ctx)?;
+    if principal.kind == PrincipalKind::Anonymous
+        || directory.api_key(&principal.subject).await?.is_some()
+    {
+        return Err(ApiError::denied(
+            ErrorCode::Forbidden,
+            format!("only a signed-in user has {what}"),
+        )
+        .into());
+    }
+    let user = directory
+        .set_preference(&principal.subject, column, value)
+        .await?;
+    Ok(with_summary(me_of_user(&user)?, &principal).await?)
 }
 
 #[cfg(test)]

@@ -307,20 +307,15 @@ impl Directory {
         Ok(user::Entity::find_by_id(id).one(&self.db).await?)
     }
 
-    /// Sets a user's time zone (an IANA name, checked by the caller).
-    pub async fn set_time_zone(&self, id: &str, zone: &str) -> Result<user::Model, ApiError> {
+    /// Sets one of a user's preferences (its time zone or locale; checked by the caller).
+    pub async fn set_preference(
+        &self,
+        id: &str,
+        column: user::Column,
+        value: &str,
+    ) -> Result<user::Model, ApiError> {
         user::Entity::update_many()
-            .col_expr(user::Column::TimeZone, sea_orm::sea_query::Expr::val(zone))
-            .filter(user::Column::Id.eq(id))
-            .exec(&self.db)
-            .await?;
-        self.user(id).await?.ok_or(ApiError::NotFound)
-    }
-
-    /// Sets a user's locale (a language tag, checked by the caller).
-    pub async fn set_locale(&self, id: &str, locale: &str) -> Result<user::Model, ApiError> {
-        user::Entity::update_many()
-            .col_expr(user::Column::Locale, sea_orm::sea_query::Expr::val(locale))
+            .col_expr(column, sea_orm::sea_query::Expr::val(value))
             .filter(user::Column::Id.eq(id))
             .exec(&self.db)
             .await?;

@@ -97,8 +97,12 @@ pub(crate) fn numbers() -> &'static locale::NumberStyle {
         .unwrap_or(&locale::LOCALES[0])
 }
 
-/// Runs the request in its user's time zone, as the web session keeps the caller (one read
-/// of the session; a page's own `enter` reads it again, from the same row).
+/// The web session as the request's first read found it (by `in_time_zone`).
+#[derive(Clone)]
+struct ReadSession(session::WebSession);
+
+/// Runs the request in its user's time zone and locale, as the web session keeps the
+/// caller: the one read of the session, which the page's `enter` reuses.
 async fn in_time_zone(
     axum::extract::State(web): axum::extract::State<Arc<Web>>,
     request: Request,
@@ -110,17 +114,19 @@ async fn in_time_zone(
     } else {
         web.session_cookie(request.headers())
     };
-    let me = match cookie {
-        Some(cookie) => web
-            .sessions
-            .find(cookie)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|session| session.caller)
-            .and_then(|json| serde_json::from_str::<Me>(&json).ok()),
+    let found = match cookie {
+        Some(cookie) => web.sessions.find(cookie).await.ok().flatten(),
         None => None,
     };
+    let me = found
+        .as_ref()
+        .and_then(|session| session.caller.as_deref())
+        .and_then(|json| serde_json::from_str::<Me>(json).ok());
+    // The page's own `enter` takes the session from here instead of reading it again.
+    let mut request = request;
+    if let Some(session) = found {
+        request.extensions_mut().insert(ReadSession(session));
+    }
     let place = Place {
         zone: me
             .as_ref()
@@ -261,7 +267,11 @@ impl<S: Side> axum::extract::FromRequestParts<Arc<Web>> for Signed<S> {
             S::AREA.home().to_owned()
         };
         let partial = parts.headers.contains_key("hx-request");
-        web.enter(&parts.headers, &back, S::AREA)
+        let read = parts
+            .extensions
+            .get::<ReadSession>()
+            .map(|read| read.0.clone());
+        web.enter_read(&parts.headers, &back, S::AREA, read)
             .await
             .map(|ctx| Signed(ctx, std::marker::PhantomData))
             .map_err(|refused| {
@@ -718,14 +728,28 @@ impl Web {
         path: &str,
         area: Area,
     ) -> Result<Ctx, Response> {
+        self.enter_read(headers, path, area, None).await
+    }
+
+    /// [`Web::enter`] with the session already read for this request, when it was.
+    async fn enter_read(
+        self: &Arc<Self>,
+        headers: &HeaderMap,
+        path: &str,
+        area: Area,
+        read: Option<session::WebSession>,
+    ) -> Result<Ctx, Response> {
         let Some(cookie) = self.session_cookie(headers) else {
             return Err(to_sign_in(path));
         };
-        let found = self
-            .sessions
-            .find(cookie)
-            .await
-            .map_err(|e| self.broken(e))?;
+        let found = match read {
+            Some(session) => Some(session),
+            None => self
+                .sessions
+                .find(cookie)
+                .await
+                .map_err(|e| self.broken(e))?,
+        };
         let Some(mut session) = found else {
             return Err(to_sign_in(path));
         };

@@ -236,6 +236,7 @@ impl RecordInput<case::Entity> for CaseInput {
             None => {}
         }
         let priority = self.priority.or(creating.then_some(CasePriority::Medium));
+        let before = current(&m.priority);
         if let Some(p) = priority {
             set(&mut m.priority, p);
         }
@@ -245,6 +246,17 @@ impl RecordInput<case::Entity> for CaseInput {
                     &mut m.sla_due_at,
                     Some(now() + Duration::hours(p.sla_hours())),
                 );
+            }
+            // A new priority moves the response target by the difference of the two
+            // targets (urgent 4 h, high 8 h, medium 24 h, low 72 h), so time already spent
+            // and pauses still count; a due time sent with it wins.
+            (MaybeUndefined::Undefined, Some(p)) => {
+                if let (Some(old), Some(Some(due))) = (before, current(&m.sla_due_at))
+                    && old != p
+                {
+                    let moved = due + Duration::hours(p.sla_hours() - old.sla_hours());
+                    set(&mut m.sla_due_at, Some(moved));
+                }
             }
             (sla, _) => optional(&mut m.sla_due_at, sla, |v| Ok(*v))?,
         }

@@ -958,3 +958,44 @@ async fn a_lead_scores_by_its_rules_and_work_done_on_it_warms_it() {
         .await;
     assert_eq!(warm["leads"]["nodes"][0]["id"], lead["id"]);
 }
+
+#[tokio::test]
+async fn a_cases_response_target_moves_with_its_priority() {
+    let app = crate::support::spawn().await;
+    let account = app.create_account("Target Works", json!({})).await;
+    let case = app
+        .ok(
+            "mutation($input: CaseInput!) { createCase(input: $input) { id version slaDueAt createdAt } }",
+            json!({ "input": { "accountId": id(&account), "subject": "Line down", "channel": "PHONE", "priority": "MEDIUM" } }),
+        )
+        .await["createCase"]
+        .clone();
+    let at = |v: &Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().expect("a time")).expect("rfc3339")
+    };
+    let due = at(&case["slaDueAt"]);
+    assert_eq!(
+        (due - at(&case["createdAt"])).num_hours(),
+        24,
+        "medium: 24 h"
+    );
+    // Urgent: 4 h instead of 24, so the same case is due 20 h earlier.
+    let urgent = app
+        .ok(
+            "mutation($id: ID!, $v: Int!) { updateCase(id: $id, version: $v, input: { priority: URGENT }) { version slaDueAt } }",
+            json!({ "id": id(&case), "v": case["version"] }),
+        )
+        .await["updateCase"]
+        .clone();
+    assert_eq!((due - at(&urgent["slaDueAt"])).num_hours(), 20);
+    // A due time sent with the priority is the one kept.
+    let chosen = "2030-01-01T12:00:00+00:00";
+    let set = app
+        .ok(
+            "mutation($id: ID!, $v: Int!, $at: DateTime!) { updateCase(id: $id, version: $v, input: { priority: LOW, slaDueAt: $at }) { slaDueAt } }",
+            json!({ "id": id(&case), "v": urgent["version"], "at": chosen }),
+        )
+        .await["updateCase"]
+        .clone();
+    assert_eq!(at(&set["slaDueAt"]), at(&json!(chosen)));
+}

@@ -343,6 +343,9 @@ struct BenchArgs {
     /// Where the markdown report goes.
     #[arg(long, default_value = "BENCHMARKS.md")]
     out: PathBuf,
+    /// Only the staff workspace's lists and forecast (after loading and checking the world).
+    #[arg(long)]
+    workspace_only: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -832,9 +835,11 @@ async fn main() -> anyhow::Result<()> {
                     crm_binary: binary,
                     out: args.out.clone(),
                     quick: false,
+                    workspace_only: false,
                 }
             };
             options.seed = args.seed;
+            options.workspace_only = args.workspace_only;
             if let Some(factor) = args.scale {
                 options.factor = factor;
             }

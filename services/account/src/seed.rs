@@ -653,7 +653,16 @@ pub async fn seed(
                         })
                         .to_string()),
                     partner_visible: Set(partner_visible),
-                    author_user_id: Set(Some("usr_support".into())),
+                    // Support writes most; an administrator's internal note now and then, so
+                    // "support changes the comments it wrote" differs from "all of them".
+                    author_user_id: Set(Some(
+                        if !partner_visible && k == 1 {
+                            "usr_admin"
+                        } else {
+                            "usr_support"
+                        }
+                        .into(),
+                    )),
                     author_partner_id: Set(None),
                 });
             }
@@ -827,7 +836,44 @@ pub async fn seed(
         });
     }
     summary.leads = leads.len();
+    // Sales' tasks on a deal and on a lead: records support does not read, so their tasks
+    // are out of its reach too.
+    let deal = opportunity::Entity::find().one(&txn).await?;
+    let targets = [
+        deal.map(|o| (RecordKind::Opportunity, o.id, Some(o.account_id))),
+        leads
+            .first()
+            .map(|l| (RecordKind::Lead, l.id.clone().unwrap(), None)),
+    ];
+    let mut more_tasks = Vec::new();
+    for (record_type, record_id, account_id) in targets.into_iter().flatten() {
+        let (id, external_id, version, created_at, updated_at, archived_at) =
+            w.columns("task", today() - Duration::days(2));
+        more_tasks.push(task::ActiveModel {
+            id,
+            external_namespace: Set(String::new()),
+            external_id,
+            version,
+            created_at,
+            updated_at,
+            archived_at,
+            record_type: Set(record_type),
+            record_id: Set(record_id),
+            account_id: Set(account_id),
+            title: Set("Send the revised offer".into()),
+            notes: Set(None),
+            due_at: Set(today() + Duration::days(2) + Duration::hours(10)),
+            remind_at: Set(None),
+            assignee_user_id: Set("usr_sales".into()),
+            created_by_user_id: Set(Some("usr_sales".into())),
+            completed_at: Set(None),
+            completed_by_user_id: Set(None),
+            reminded_at: Set(None),
+        });
+    }
+    summary.tasks += more_tasks.len();
     insert_all::<lead::Entity, _>(&txn, leads).await?;
+    insert_all::<task::Entity, _>(&txn, more_tasks).await?;
     publish_seed_events(&txn).await?;
     txn.commit().await?;
     Ok(summary)

@@ -37,6 +37,8 @@ pub struct BenchOptions {
     pub crm_binary: PathBuf,
     pub out: PathBuf,
     pub quick: bool,
+    /// Only the staff workspace's scenarios (the world is loaded and checked as always).
+    pub workspace_only: bool,
 }
 
 impl BenchOptions {
@@ -49,6 +51,7 @@ impl BenchOptions {
             crm_binary,
             out,
             quick: true,
+            workspace_only: false,
         }
     }
 }
@@ -691,6 +694,161 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     };
     let (warmup, duration) = (options.warmup, options.duration);
 
+    // 1. The staff workspace's lists and the forecast at this scale, as the roles that use
+    // them, at the account subgraph (one connection); row counts checked against the
+    // generator first.
+    report.line("## The staff workspace at scale (account subgraph, one connection)\n");
+    report.line(format!(
+        "{} opportunities, {} cases, {} leads and {} tasks; `usr_sales` owns one in {} deals, leads and tasks, `usr_support` one in {} assigned cases.\n",
+        world.sizes.opportunities,
+        world.sizes.cases,
+        world.sizes.leads,
+        world.sizes.tasks,
+        scale::SALES_TEAM,
+        scale::SUPPORT_TEAM
+    ));
+    report.line("| persona | query | rows in scope | p50 | p95 | p99 | RPS |\n|---|---|---|---|---|---|---|");
+    let staff = |subject: &str, role: &str| Caller {
+        subject: subject.into(),
+        kind: "internal".into(),
+        partner_id: None,
+        roles: vec![role.into()],
+        policy_version: 0,
+        session_id: None,
+        source: None,
+    };
+    let today = chrono::Utc::now().date_naive();
+    let year = chrono::Datelike::year(&today);
+    let (mine_deals, mine_open) = (0..world.sizes.opportunities)
+        .map(|n| world.opportunity_row(n))
+        .filter(|o| o.owner_user_id.as_deref() == Some("usr_sales"))
+        .fold((0u64, 0u64), |(all, open), o| {
+            (all + 1, open + u64::from(!o.stage.is_closed()))
+        });
+    let support_open = (0..world.sizes.cases)
+        .map(|n| world.case_row(n))
+        .filter(|c| c.owner_user_id.as_deref() == Some("usr_support") && c.status.is_open())
+        .count() as u64;
+    let unassigned_open = (0..world.sizes.cases)
+        .map(|n| world.case_row(n))
+        .filter(|c| c.owner_user_id.is_none() && c.status.is_open())
+        .count() as u64;
+    let week_end = (chrono::Utc::now() + chrono::Duration::days(7)).to_rfc3339();
+    // (persona, caller, query, the list whose totalCount the generator knows and its count)
+    type Scenario = (&'static str, Caller, String, Option<(&'static str, u64)>);
+    let workspace: Vec<Scenario> = vec![
+        (
+            "sales",
+            staff("usr_sales", "sales"),
+            "{ opportunities(first: 25, filter: { ownerUserId: \"usr_sales\" }, orderBy: { field: UPDATED_AT, direction: DESC }) { totalCount nodes { id name stage amount { amount currency } account { name } } } }".into(),
+            Some(("opportunities", mine_deals)),
+        ),
+        (
+            "sales",
+            staff("usr_sales", "sales"),
+            "{ opportunities(first: 200, filter: { openOnly: true, ownerUserId: \"usr_sales\" }) { totalCount nodes { id version name stage amount { amount currency } weightedAmount { amount currency } probability expectedClose closeOverdue account { id name } may { update } } } }".into(),
+            Some(("opportunities", mine_open)),
+        ),
+        (
+            "sales",
+            staff("usr_sales", "sales"),
+            "{ opportunities(first: 25, orderBy: { field: AMOUNT, direction: DESC }) { nodes { id name amount { amount currency } } } }".into(),
+            None,
+        ),
+        (
+            "sales",
+            staff("usr_sales", "sales"),
+            format!("{{ forecast(period: QUARTER, from: \"{year}-01-01\", to: \"{}-12-31\", ownerUserId: \"usr_sales\") {{ totals {{ currency count amount {{ amount }} weightedAmount {{ amount }} }} }} }}", year + 1),
+            None,
+        ),
+        (
+            "management",
+            staff("usr_management", "management"),
+            format!("{{ forecast(period: QUARTER, from: \"{year}-01-01\", to: \"{}-12-31\") {{ totals {{ currency count amount {{ amount }} weightedAmount {{ amount }} }} }} }}", year + 1),
+            None,
+        ),
+        (
+            "support",
+            staff("usr_support", "support"),
+            "{ cases(first: 25, filter: { ownerUserId: \"usr_support\", openOnly: true }) { totalCount nodes { id subject status priority slaDueAt account { name } } } }".into(),
+            Some(("cases", support_open)),
+        ),
+        (
+            "support",
+            staff("usr_support", "support"),
+            "{ cases(first: 25, filter: { unassigned: true, openOnly: true }) { totalCount nodes { id subject status priority slaDueAt } } }".into(),
+            Some(("cases", unassigned_open)),
+        ),
+        (
+            "support",
+            staff("usr_support", "support"),
+            format!("{{ cases(first: 25, filter: {{ openOnly: true, slaDueBefore: \"{week_end}\" }}) {{ nodes {{ id subject slaDueAt }} }} }}"),
+            None,
+        ),
+        (
+            "marketing",
+            staff("usr_marketing", "marketing"),
+            "{ leads(first: 25, orderBy: { field: SCORE, direction: DESC }) { nodes { id company score status } } }".into(),
+            None,
+        ),
+        (
+            "sales",
+            staff("usr_sales", "sales"),
+            format!("{{ tasks(first: 100, filter: {{ assignedToMe: true, completed: false, dueBefore: \"{week_end}\" }}) {{ nodes {{ id title dueAt overdue recordName }} }} }}"),
+            None,
+        ),
+    ];
+    for (persona, caller, query, expected_count) in workspace {
+        let token = mint("account", &caller);
+        let body = json!({ "query": query });
+        let answer = post(&client, &account_url, &token, &body).await;
+        let field = query
+            .trim_start_matches("{ ")
+            .split(['(', ' '])
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let scope = match (&answer, expected_count) {
+            (Ok(v), Some((field, want))) => {
+                let got = v["data"][field]["totalCount"].as_u64().unwrap_or(0);
+                report.check(format!("{persona} {field} in scope"), want, got);
+                got.to_string()
+            }
+            (Ok(v), None) => v["data"][&field]["nodes"]
+                .as_array()
+                .map_or_else(|| "—".into(), |n| format!("page of {}", n.len())),
+            (Err(e), _) => {
+                report.check(format!("{persona} {field} answers"), "data", e);
+                "error".into()
+            }
+        };
+        let (client, url, token, body) = (
+            client.clone(),
+            account_url.clone(),
+            token.clone(),
+            Arc::new(body),
+        );
+        let stats = measure(1, warmup, duration, move |_| {
+            let (client, url, token, body) =
+                (client.clone(), url.clone(), token.clone(), body.clone());
+            async move { post(&client, &url, &token, &body).await.is_ok() }
+        })
+        .await;
+        let what = workspace_label(&query);
+        report.line(format!(
+            "| {persona} | {what} | {scope} | {} | {} | {} | {:.0} |",
+            ms(stats.p50),
+            ms(stats.p95),
+            ms(stats.p99),
+            stats.rps
+        ));
+    }
+    report.line("");
+
+    if options.workspace_only {
+        return finish(report, &options, String::new());
+    }
+
     // 1. Scoped vs unscoped at the subgraph: what each persona sees, and how fast.
     report.line("## Scoped vs unscoped, at the subgraph (first page of 50; one connection)\n");
     report.line("Each persona's rows are checked against the generator's counts first. `ratio` is the persona's p50 over the unscoped admin's.\n");
@@ -859,157 +1017,6 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     }
     report.line("");
 
-    // 2b. The staff workspace's lists and the forecast at this scale, as the roles that use
-    // them, at the account subgraph (one connection); row counts checked against the
-    // generator first.
-    report.line("## The staff workspace at scale (account subgraph, one connection)\n");
-    report.line(format!(
-        "{} opportunities, {} cases, {} leads and {} tasks; `usr_sales` owns one in {} deals, leads and tasks, `usr_support` one in {} assigned cases.\n",
-        world.sizes.opportunities,
-        world.sizes.cases,
-        world.sizes.leads,
-        world.sizes.tasks,
-        scale::SALES_TEAM,
-        scale::SUPPORT_TEAM
-    ));
-    report.line("| persona | query | rows in scope | p50 | p95 | p99 | RPS |\n|---|---|---|---|---|---|---|");
-    let staff = |subject: &str, role: &str| Caller {
-        subject: subject.into(),
-        kind: "internal".into(),
-        partner_id: None,
-        roles: vec![role.into()],
-        policy_version: 0,
-        session_id: None,
-        source: None,
-    };
-    let today = chrono::Utc::now().date_naive();
-    let year = chrono::Datelike::year(&today);
-    let (mine_deals, mine_open) = (0..world.sizes.opportunities)
-        .map(|n| world.opportunity_row(n))
-        .filter(|o| o.owner_user_id.as_deref() == Some("usr_sales"))
-        .fold((0u64, 0u64), |(all, open), o| {
-            (all + 1, open + u64::from(!o.stage.is_closed()))
-        });
-    let support_open = (0..world.sizes.cases)
-        .map(|n| world.case_row(n))
-        .filter(|c| c.owner_user_id.as_deref() == Some("usr_support") && c.status.is_open())
-        .count() as u64;
-    let unassigned_open = (0..world.sizes.cases)
-        .map(|n| world.case_row(n))
-        .filter(|c| c.owner_user_id.is_none() && c.status.is_open())
-        .count() as u64;
-    let week_end = (chrono::Utc::now() + chrono::Duration::days(7)).to_rfc3339();
-    // (persona, caller, query, the list whose totalCount the generator knows and its count)
-    type Scenario = (&'static str, Caller, String, Option<(&'static str, u64)>);
-    let workspace: Vec<Scenario> = vec![
-        (
-            "sales",
-            staff("usr_sales", "sales"),
-            "{ opportunities(first: 25, filter: { ownerUserId: \"usr_sales\" }, orderBy: { field: UPDATED_AT, direction: DESC }) { totalCount nodes { id name stage amount { amount currency } account { name } } } }".into(),
-            Some(("opportunities", mine_deals)),
-        ),
-        (
-            "sales",
-            staff("usr_sales", "sales"),
-            "{ opportunities(first: 200, filter: { openOnly: true, ownerUserId: \"usr_sales\" }) { totalCount nodes { id version name stage amount { amount currency } weightedAmount { amount currency } probability expectedClose closeOverdue account { id name } may { update } } } }".into(),
-            Some(("opportunities", mine_open)),
-        ),
-        (
-            "sales",
-            staff("usr_sales", "sales"),
-            "{ opportunities(first: 25, orderBy: { field: AMOUNT, direction: DESC }) { nodes { id name amount { amount currency } } } }".into(),
-            None,
-        ),
-        (
-            "sales",
-            staff("usr_sales", "sales"),
-            format!("{{ forecast(period: QUARTER, from: \"{year}-01-01\", to: \"{}-12-31\", ownerUserId: \"usr_sales\") {{ totals {{ currency count amount {{ amount }} weightedAmount {{ amount }} }} }} }}", year + 1),
-            None,
-        ),
-        (
-            "management",
-            staff("usr_management", "management"),
-            format!("{{ forecast(period: QUARTER, from: \"{year}-01-01\", to: \"{}-12-31\") {{ totals {{ currency count amount {{ amount }} weightedAmount {{ amount }} }} }} }}", year + 1),
-            None,
-        ),
-        (
-            "support",
-            staff("usr_support", "support"),
-            "{ cases(first: 25, filter: { ownerUserId: \"usr_support\", openOnly: true }) { totalCount nodes { id subject status priority slaDueAt account { name } } } }".into(),
-            Some(("cases", support_open)),
-        ),
-        (
-            "support",
-            staff("usr_support", "support"),
-            "{ cases(first: 25, filter: { unassigned: true, openOnly: true }) { totalCount nodes { id subject status priority slaDueAt } } }".into(),
-            Some(("cases", unassigned_open)),
-        ),
-        (
-            "support",
-            staff("usr_support", "support"),
-            format!("{{ cases(first: 25, filter: {{ openOnly: true, slaDueBefore: \"{week_end}\" }}) {{ nodes {{ id subject slaDueAt }} }} }}"),
-            None,
-        ),
-        (
-            "marketing",
-            staff("usr_marketing", "marketing"),
-            "{ leads(first: 25, orderBy: { field: SCORE, direction: DESC }) { nodes { id company score status } } }".into(),
-            None,
-        ),
-        (
-            "sales",
-            staff("usr_sales", "sales"),
-            format!("{{ tasks(first: 100, filter: {{ assignedToMe: true, completed: false, dueBefore: \"{week_end}\" }}) {{ nodes {{ id title dueAt overdue recordName }} }} }}"),
-            None,
-        ),
-    ];
-    for (persona, caller, query, expected_count) in workspace {
-        let token = mint("account", &caller);
-        let body = json!({ "query": query });
-        let answer = post(&client, &account_url, &token, &body).await;
-        let field = query
-            .trim_start_matches("{ ")
-            .split(['(', ' '])
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        let scope = match (&answer, expected_count) {
-            (Ok(v), Some((field, want))) => {
-                let got = v["data"][field]["totalCount"].as_u64().unwrap_or(0);
-                report.check(format!("{persona} {field} in scope"), want, got);
-                got.to_string()
-            }
-            (Ok(v), None) => v["data"][&field]["nodes"]
-                .as_array()
-                .map_or_else(|| "—".into(), |n| format!("page of {}", n.len())),
-            (Err(e), _) => {
-                report.check(format!("{persona} {field} answers"), "data", e);
-                "error".into()
-            }
-        };
-        let (client, url, token, body) = (
-            client.clone(),
-            account_url.clone(),
-            token.clone(),
-            Arc::new(body),
-        );
-        let stats = measure(1, warmup, duration, move |_| {
-            let (client, url, token, body) =
-                (client.clone(), url.clone(), token.clone(), body.clone());
-            async move { post(&client, &url, &token, &body).await.is_ok() }
-        })
-        .await;
-        let what = workspace_label(&query);
-        report.line(format!(
-            "| {persona} | {what} | {scope} | {} | {} | {} | {:.0} |",
-            ms(stats.p50),
-            ms(stats.p95),
-            ms(stats.p99),
-            stats.rps
-        ));
-    }
-    report.line("");
-
     // 3. Gateway vs direct subgraph calls for the same data.
     report.line("## Gateway vs direct subgraphs (internal admin)\n");
     report.line("Direct: the harness plays the query planner: the order subgraph, then `_entities` at the account (and knowledge-base) subgraph in parallel, with gateway tokens. Gateway: one request with the user's access token. Both answers are compared.\n");
@@ -1164,6 +1171,12 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     report.line("");
     child.stop().await;
 
+    finish(report, &options, plans)
+}
+
+/// The checks against the generator's counts, then the report written under the marker
+/// (hand-written findings above it are kept); fails when a check failed.
+fn finish(mut report: Report, options: &BenchOptions, plans: String) -> anyhow::Result<()> {
     report.line("## Checks against the generator's counts\n");
     report.line("| check | expected | got | |\n|---|---|---|---|");
     let checks = std::mem::take(&mut report.checks);

@@ -1320,6 +1320,14 @@ async fn staff_work_records_through_forms_with_only_the_actions_the_policy_grant
         .await,
         format!("ENTERPRISE|{sales_id}")
     );
+    // A lookup field's suggestions: the account by its name, the id as the value.
+    let suggested = sales.ok("/app/lookup/accounts?accountId=Forms+Test").await;
+    assert!(
+        suggested.contains(&format!(
+            "<option value=\"{account}\">Forms Test Holding</option>"
+        )),
+        "{suggested}"
+    );
     let page = sales.ok(&format!("/app/accounts/{account}")).await;
     for action in ["/edit", "/archive"] {
         assert!(

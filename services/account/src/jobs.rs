@@ -229,11 +229,10 @@ pub async fn task_written<C: ConnectionTrait>(
 /// will age out, schedules this again for then. Neither is an edit of the lead, so the
 /// version stays (an open edit form must not turn into a conflict).
 pub async fn rescore_lead<C: ConnectionTrait>(db: &C, lead_id: &str) -> ApiResult<()> {
-    use crate::domain::{LEAD_ACTIVITY_DAYS, lead_score, score_total};
     let Some(lead) = lead::Entity::find_by_id(lead_id.to_owned()).one(db).await? else {
         return Ok(());
     };
-    let window = chrono::Duration::days(LEAD_ACTIVITY_DAYS);
+    let window = chrono::Duration::days(crate::domain::LEAD_ACTIVITY_DAYS);
     let since = store::now() - window;
     let completed: Vec<DateTime<Utc>> = task::Entity::find()
         .filter(Expr::col(task::Column::RecordType).eq(RecordKind::Lead))
@@ -245,17 +244,16 @@ pub async fn rescore_lead<C: ConnectionTrait>(db: &C, lead_id: &str) -> ApiResul
         .into_iter()
         .filter_map(|t| t.completed_at)
         .collect();
-    let count = i32::try_from(completed.len()).unwrap_or(i32::MAX);
-    let score = score_total(&lead_score(
-        lead.source,
-        lead.email.as_deref(),
-        lead.phone.as_deref(),
-        count,
-    ));
-    if (lead.recent_activities, lead.score) != (count, score) {
+    // The same scoring as a lead's own write (`graphql::lead::rescore`), on the new count.
+    let mut changes = sea_orm::IntoActiveModel::into_active_model(lead);
+    store::set(
+        &mut changes.recent_activities,
+        i32::try_from(completed.len()).unwrap_or(i32::MAX),
+    );
+    crate::graphql::lead::rescore(&mut changes);
+    if sea_orm::ActiveModelTrait::is_changed(&changes) {
         lead::Entity::update_many()
-            .col_expr(lead::Column::RecentActivities, Expr::val(count))
-            .col_expr(lead::Column::Score, Expr::val(score))
+            .set(changes)
             .filter(Expr::col(lead::Column::Id).eq(lead_id))
             .exec(db)
             .await?;

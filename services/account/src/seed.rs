@@ -727,30 +727,18 @@ pub async fn seed(
         .first()
         .map(|c: &case::ActiveModel| c.id.clone().unwrap())
     {
-        let due = today() + Duration::hours(15);
-        let (id, external_id, version, created_at, updated_at, archived_at) =
-            w.columns("task", today() - Duration::days(1));
-        tasks.push(task::ActiveModel {
-            id,
-            external_namespace: Set(String::new()),
-            external_id,
-            version,
-            created_at,
-            updated_at,
-            archived_at,
-            record_type: Set(RecordKind::Case),
-            record_id: Set(case.clone()),
-            account_id: Set(cases.first().map(|c| c.account_id.clone().unwrap())),
-            title: Set("Check whether the complaint needs a public statement".into()),
-            notes: Set(None),
-            due_at: Set(due),
-            remind_at: Set(None),
-            assignee_user_id: Set("usr_marketing".into()),
-            created_by_user_id: Set(Some("usr_support".into())),
-            completed_at: Set(None),
-            completed_by_user_id: Set(None),
-            reminded_at: Set(None),
-        });
+        tasks.push(open_task(
+            &mut w,
+            OpenTask {
+                record: (RecordKind::Case, case.clone()),
+                account_id: cases.first().map(|c| c.account_id.clone().unwrap()),
+                title: "Check whether the complaint needs a public statement",
+                assignee: "usr_marketing",
+                created_by: "usr_support",
+                created: today() - Duration::days(1),
+                due: today() + Duration::hours(15),
+            },
+        ));
         notifications.push(seed_notification(
             &mut w,
             "usr_marketing",
@@ -847,29 +835,18 @@ pub async fn seed(
     ];
     let mut more_tasks = Vec::new();
     for (record_type, record_id, account_id) in targets.into_iter().flatten() {
-        let (id, external_id, version, created_at, updated_at, archived_at) =
-            w.columns("task", today() - Duration::days(2));
-        more_tasks.push(task::ActiveModel {
-            id,
-            external_namespace: Set(String::new()),
-            external_id,
-            version,
-            created_at,
-            updated_at,
-            archived_at,
-            record_type: Set(record_type),
-            record_id: Set(record_id),
-            account_id: Set(account_id),
-            title: Set("Send the revised offer".into()),
-            notes: Set(None),
-            due_at: Set(today() + Duration::days(2) + Duration::hours(10)),
-            remind_at: Set(None),
-            assignee_user_id: Set("usr_sales".into()),
-            created_by_user_id: Set(Some("usr_sales".into())),
-            completed_at: Set(None),
-            completed_by_user_id: Set(None),
-            reminded_at: Set(None),
-        });
+        more_tasks.push(open_task(
+            &mut w,
+            OpenTask {
+                record: (record_type, record_id),
+                account_id,
+                title: "Send the revised offer",
+                assignee: "usr_sales",
+                created_by: "usr_sales",
+                created: today() - Duration::days(2),
+                due: today() + Duration::days(2) + Duration::hours(10),
+            },
+        ));
     }
     summary.tasks += more_tasks.len();
     insert_all::<lead::Entity, _>(&txn, leads).await?;
@@ -877,6 +854,43 @@ pub async fn seed(
     publish_seed_events(&txn).await?;
     txn.commit().await?;
     Ok(summary)
+}
+
+/// An open task without a reminder, as the seed sets one on a record.
+struct OpenTask {
+    record: (RecordKind, String),
+    account_id: Option<String>,
+    title: &'static str,
+    assignee: &'static str,
+    created_by: &'static str,
+    created: chrono::DateTime<chrono::Utc>,
+    due: chrono::DateTime<chrono::Utc>,
+}
+
+fn open_task(w: &mut World, task: OpenTask) -> task::ActiveModel {
+    let (id, external_id, version, created_at, updated_at, archived_at) =
+        w.columns("task", task.created);
+    task::ActiveModel {
+        id,
+        external_namespace: Set(String::new()),
+        external_id,
+        version,
+        created_at,
+        updated_at,
+        archived_at,
+        record_type: Set(task.record.0),
+        record_id: Set(task.record.1),
+        account_id: Set(task.account_id),
+        title: Set(task.title.into()),
+        notes: Set(None),
+        due_at: Set(task.due),
+        remind_at: Set(None),
+        assignee_user_id: Set(task.assignee.into()),
+        created_by_user_id: Set(Some(task.created_by.into())),
+        completed_at: Set(None),
+        completed_by_user_id: Set(None),
+        reminded_at: Set(None),
+    }
 }
 
 fn seed_notification(

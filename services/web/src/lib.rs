@@ -267,10 +267,7 @@ impl<S: Side> axum::extract::FromRequestParts<Arc<Web>> for Signed<S> {
             S::AREA.home().to_owned()
         };
         let partial = parts.headers.contains_key("hx-request");
-        let read = parts
-            .extensions
-            .get::<ReadSession>()
-            .map(|read| read.0.clone());
+        let read = parts.extensions.remove::<ReadSession>().map(|read| read.0);
         web.enter_read(&parts.headers, &back, S::AREA, read)
             .await
             .map(|ctx| Signed(ctx, std::marker::PhantomData))

@@ -428,6 +428,16 @@ pub(crate) fn relative(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     }
 }
 
+/// A `datetime-local` form value (`2026-12-05T14:30`), read as the user's wall clock in
+/// the request's time zone; none when it is not one.
+pub(crate) fn local_moment(value: &str) -> Option<DateTime<Utc>> {
+    use chrono::TimeZone;
+    chrono::NaiveDateTime::parse_from_str(value.trim(), "%Y-%m-%dT%H:%M")
+        .ok()
+        .and_then(|local| super::zone().from_local_datetime(&local).earliest())
+        .map(|at| at.with_timezone(&Utc))
+}
+
 /// An optional calendar day.
 #[derive(Deserialize, Clone, Debug, Default)]
 #[serde(transparent)]

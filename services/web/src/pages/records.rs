@@ -7,7 +7,7 @@
 
 use askama::Template;
 use axum::extract::{Path, Query};
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -16,7 +16,7 @@ use super::super::{Chrome, Ctx, FormErrors, InApp, PageResult, Signed, render};
 use super::app::{LIFECYCLE, OPPORTUNITY_STAGES, SEGMENTS, TIERS};
 use super::interactions::CHANNELS;
 use super::workspace::TaskRow;
-use super::{Choice, PageInfo, When, field, pager, param, plausible_id, posted, words};
+use super::{Choice, PageInfo, When, choices, field, pager, param, plausible_id, posted, words};
 
 /// How a field is typed in.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -111,6 +111,10 @@ pub(crate) struct Column {
     show: Show,
 }
 
+const fn col(label: &'static str, path: &'static [&'static str], show: Show) -> Column {
+    Column { label, path, show }
+}
+
 #[derive(Clone, Copy)]
 enum Show {
     Text,
@@ -194,26 +198,10 @@ pub(crate) static CONTACT: Kind = Kind {
     ],
     list_selection: "fullName email phone account { id name }",
     columns: &[
-        Column {
-            label: "Name",
-            path: &["fullName"],
-            show: Show::Text,
-        },
-        Column {
-            label: "Account",
-            path: &["account", "name"],
-            show: Show::Text,
-        },
-        Column {
-            label: "Email",
-            path: &["email"],
-            show: Show::Text,
-        },
-        Column {
-            label: "Phone",
-            path: &["phone"],
-            show: Show::Text,
-        },
+        col("Name", &["fullName"], Show::Text),
+        col("Account", &["account", "name"], Show::Text),
+        col("Email", &["email"], Show::Text),
+        col("Phone", &["phone"], Show::Text),
     ],
     list_order: "LAST_NAME",
     title: &["fullName"],
@@ -238,31 +226,11 @@ pub(crate) static LEAD: Kind = Kind {
     ],
     list_selection: "firstName lastName company source status score",
     columns: &[
-        Column {
-            label: "Company",
-            path: &["company"],
-            show: Show::Text,
-        },
-        Column {
-            label: "Last name",
-            path: &["lastName"],
-            show: Show::Text,
-        },
-        Column {
-            label: "Source",
-            path: &["source"],
-            show: Show::Words,
-        },
-        Column {
-            label: "Status",
-            path: &["status"],
-            show: Show::Words,
-        },
-        Column {
-            label: "Score",
-            path: &["score"],
-            show: Show::Text,
-        },
+        col("Company", &["company"], Show::Text),
+        col("Last name", &["lastName"], Show::Text),
+        col("Source", &["source"], Show::Words),
+        col("Status", &["status"], Show::Words),
+        col("Score", &["score"], Show::Text),
     ],
     list_order: "SCORE",
     title: &["company"],
@@ -293,31 +261,11 @@ pub(crate) static OPPORTUNITY: Kind = Kind {
     ],
     list_selection: "name stage expectedClose closeOverdue amount { amount currency } account { id name }",
     columns: &[
-        Column {
-            label: "Name",
-            path: &["name"],
-            show: Show::Text,
-        },
-        Column {
-            label: "Account",
-            path: &["account", "name"],
-            show: Show::Text,
-        },
-        Column {
-            label: "Stage",
-            path: &["stage"],
-            show: Show::Words,
-        },
-        Column {
-            label: "Amount",
-            path: &["amount"],
-            show: Show::Money,
-        },
-        Column {
-            label: "Expected close",
-            path: &["expectedClose"],
-            show: Show::Day,
-        },
+        col("Name", &["name"], Show::Text),
+        col("Account", &["account", "name"], Show::Text),
+        col("Stage", &["stage"], Show::Words),
+        col("Amount", &["amount"], Show::Money),
+        col("Expected close", &["expectedClose"], Show::Day),
     ],
     list_order: "UPDATED_AT",
     title: &["name"],
@@ -378,16 +326,8 @@ pub(crate) static TERRITORY: Kind = Kind {
     ],
     list_selection: "code name",
     columns: &[
-        Column {
-            label: "Name",
-            path: &["name"],
-            show: Show::Text,
-        },
-        Column {
-            label: "Code",
-            path: &["code"],
-            show: Show::Text,
-        },
+        col("Name", &["name"], Show::Text),
+        col("Code", &["code"], Show::Text),
     ],
     list_order: "NAME",
     title: &["name"],
@@ -670,11 +610,7 @@ impl Builder<'_> {
                     label: "—".into(),
                     selected: value.is_empty(),
                 })
-                .chain(values.iter().map(|v| Choice {
-                    value: (*v).to_owned(),
-                    label: words(v),
-                    selected: *v == value,
-                }))
+                .chain(choices(values, &Some(value.clone())))
                 .collect(),
                 "",
             ),
@@ -778,19 +714,13 @@ fn input_of(
                     continue;
                 }
             },
-            Input::Moment => {
-                let zone = super::super::zone();
-                match chrono::NaiveDateTime::parse_from_str(raw, "%Y-%m-%dT%H:%M")
-                    .ok()
-                    .and_then(|local| zone.from_local_datetime(&local).earliest())
-                {
-                    Some(at) => json!(at.with_timezone(&Utc).to_rfc3339()),
-                    None => {
-                        invalid.push(error(spec.name, "Give a day and a time."));
-                        continue;
-                    }
+            Input::Moment => match super::local_moment(raw) {
+                Some(at) => json!(at.to_rfc3339()),
+                None => {
+                    invalid.push(error(spec.name, "Give a day and a time."));
+                    continue;
                 }
-            }
+            },
             _ => json!(raw),
         };
         input.insert(spec.name.into(), value);
@@ -1369,24 +1299,24 @@ pub async fn lookup(
     // Text that is an id already chosen looks for nothing new.
     let text = typed.filter(|t| !t.contains('_'));
     let data: Value = ctx.query(operation, json!({ "t": text })).await?;
-    let mut html = String::new();
-    for node in data[root]["nodes"].as_array().into_iter().flatten() {
-        html.push_str(&format!(
-            "<option value=\"{}\">{}</option>",
-            escape(node["id"].as_str().unwrap_or_default()),
-            escape(node[name].as_str().unwrap_or_default())
-        ));
-    }
-    Ok(axum::response::IntoResponse::into_response(
-        axum::response::Html(html),
-    ))
+    let options = data[root]["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|node| Choice {
+            value: node["id"].as_str().unwrap_or_default().to_owned(),
+            label: node[name].as_str().unwrap_or_default().to_owned(),
+            selected: false,
+        })
+        .collect();
+    Ok(render(&Lookup { options }))
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// The options of a lookup field's `<datalist>` (a fragment, not a page).
+#[derive(Template)]
+#[template(path = "app/lookup.html")]
+struct Lookup {
+    options: Vec<Choice>,
 }
 
 /// One fact of a record's page.

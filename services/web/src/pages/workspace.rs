@@ -531,11 +531,7 @@ pub async fn add_task(Signed(ctx, _): Signed<InApp>, body: String) -> PageResult
     let title = field(&fields, "title").to_owned();
     let due = field(&fields, "due").to_owned();
     // The form's due time is the user's wall clock.
-    let zone = zone_of(&ctx.me);
-    let due_at = chrono::NaiveDateTime::parse_from_str(&due, "%Y-%m-%dT%H:%M")
-        .ok()
-        .and_then(|local| zone.from_local_datetime(&local).earliest())
-        .map(|t| t.with_timezone(&Utc).to_rfc3339());
+    let due_at = super::local_moment(&due).map(|t| t.to_rfc3339());
     // Back to the page the form was on (it names it, like the task's "done" form).
     let back = field(&fields, "back");
     let back = if back.starts_with("/app") {

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use crm_identity::DemoUser;
 use crm_oracle::{
-    Account, Case, CaseComment, Contact, Interaction, Line, ManualShare, Order, Partner,
-    PartnerKind, Persona, Product, Shipment, Task, World,
+    Account, Case, CaseComment, Contact, DealRegistration, Interaction, Line, ManualShare,
+    Opportunity, Order, Partner, PartnerKind, Persona, Product, Shipment, Task, World,
 };
 use serde_json::{Value, json};
 
@@ -30,6 +30,10 @@ pub enum Canary {
     CaseSubject(String),
     CaseCommentBody(String),
     TaskTitle(String),
+    /// A deal registration's prospect.
+    RegistrationName(String),
+    /// An opportunity's name.
+    OpportunityName(String),
 }
 
 /// Every canary written so far, by its token (lower case).
@@ -84,6 +88,8 @@ pub fn may_see(world: &World, who: &Persona, canary: &Canary, now: i64) -> bool 
         Canary::CaseSubject(id) => reads(world, who, "Case", id, now),
         Canary::CaseCommentBody(id) => reads(world, who, "CaseComment", id, now),
         Canary::TaskTitle(id) => reads(world, who, "Task", id, now),
+        Canary::RegistrationName(id) => reads(world, who, "DealRegistration", id, now),
+        Canary::OpportunityName(id) => reads(world, who, "Opportunity", id, now),
     }
 }
 
@@ -398,6 +404,7 @@ pub async fn add_world(
             });
         }
     }
+    add_registrations(api, world, rng, canaries, round, &accounts, &distributors).await;
     // Manual shares with distributors: some for good, some expiring in an hour, some revoked.
     for _ in 0..3 {
         let account = rng.pick(&accounts).clone();
@@ -426,6 +433,79 @@ pub async fn add_world(
         });
     }
     (personas, accounts, orders)
+}
+
+/// A deal of ours on one of the round's accounts for each distributor, and a deal
+/// registration of each (through a key of its own: a registration is a partner's) for the
+/// same customer, so that the two collide; about half are approved onto that deal, which
+/// the distributor then reads. Names and prospects are canaries.
+async fn add_registrations(
+    api: &Api,
+    world: &mut World,
+    rng: &mut Rng,
+    canaries: &mut Canaries,
+    round: usize,
+    accounts: &[String],
+    distributors: &[String],
+) {
+    for (d, partner) in distributors.iter().enumerate() {
+        let account = rng.pick(accounts).clone();
+        let deal_name = format!("Deal cnyop{round}x{d}z");
+        let (deal, _) = api
+            .create(
+                "createOpportunity",
+                "OpportunityInput",
+                json!({ "accountId": account, "name": deal_name, "stage": "QUALIFICATION",
+                        "amount": "5000.00", "currency": "EUR" }),
+            )
+            .await;
+        canaries.insert(
+            format!("cnyop{round}x{d}z"),
+            Canary::OpportunityName(deal.clone()),
+        );
+        let key = api
+            .as_admin(
+                "mutation($p: ID!) { createApiKey(input: { name: \"registrations\", role: \"partner_user\", partnerId: $p }) { secret } }",
+                json!({ "p": partner }),
+            )
+            .await["createApiKey"]["secret"]
+            .as_str()
+            .expect("secret")
+            .to_owned();
+        let prospect = format!("cnyrg{round}x{d}z");
+        let (status, body) = gateway_as(
+            &api.client,
+            &api.url,
+            Some(&key),
+            "mutation($input: DealRegistrationInput!) { createDealRegistration(input: $input) { id version } }",
+            json!({ "input": { "prospectName": prospect, "prospectDomain": format!("{prospect}.example"),
+                    "products": [{ "productId": "prd_none", "quantity": 1 }],
+                    "estimatedAmount": "5000.00", "currency": "EUR" } }),
+        )
+        .await;
+        assert!(status == 200 && body.get("errors").is_none(), "{body}");
+        let registration = body["data"]["createDealRegistration"].clone();
+        let id = registration["id"].as_str().expect("id").to_owned();
+        canaries.insert(prospect, Canary::RegistrationName(id.clone()));
+        let approved = rng.chance(50);
+        if approved {
+            api.as_admin(
+                "mutation($id: ID!, $v: Int!, $o: ID!) { approveDealRegistration(id: $id, version: $v, input: { opportunityId: $o }) { id } }",
+                json!({ "id": id, "v": registration["version"], "o": deal }),
+            )
+            .await;
+        }
+        world.registrations.push(DealRegistration {
+            id,
+            partner: partner.clone(),
+        });
+        world.opportunities.push(Opportunity {
+            id: deal,
+            account,
+            owner: None,
+            attributed_to: approved.then(|| partner.clone()),
+        });
+    }
 }
 
 /// A case on the account (of a distributor, sometimes) with an internal and a

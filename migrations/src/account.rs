@@ -36,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(WorkspaceTables),
             Box::new(OpportunityStageHistory),
             Box::new(LeadRecentActivities),
+            Box::new(DealRegistration),
         ]
     }
 }
@@ -532,6 +533,112 @@ impl MigrationTrait for LeadRecentActivities {
             Table::alter()
                 .table("leads")
                 .drop_column("recent_activities")
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// Deal registration: a partner's registrations, the opportunity's attribution to a
+/// partner with its protection window, and every account's name as a comparison key (the
+/// conflict check's and, later, duplicate detection's; the account service fills it for
+/// accounts written before it existed).
+struct DealRegistration;
+
+impl MigrationName for DealRegistration {
+    fn name(&self) -> &str {
+        "m20261207_000106_deal_registration"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for DealRegistration {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("accounts")
+                .add_column(text_null("name_key", 200))
+                .to_owned(),
+        )
+        .await?;
+        index(m, "accounts", &["name_key"], false).await?;
+        for column in [
+            text_null("partner_id", 64),
+            text_null("registration_id", 64),
+        ] {
+            m.alter_table(
+                Table::alter()
+                    .table("opportunities")
+                    .add_column(column)
+                    .to_owned(),
+            )
+            .await?;
+        }
+        m.alter_table(
+            Table::alter()
+                .table("opportunities")
+                .add_column(timestamp_null("protected_until"))
+                .to_owned(),
+        )
+        .await?;
+        index(m, "opportunities", &["partner_id"], false).await?;
+
+        m.create_table(
+            namespaced_record_table("deal_registrations")
+                .col(text("partner_id", 64))
+                .col(text("submitted_by_user_id", 64))
+                .col(text_null("account_id", 64))
+                .col(text("prospect_name", 200))
+                .col(text_null("prospect_domain", 253))
+                .col(text("name_key", 200))
+                .col(text_null("domain_key", 253))
+                .col(long_text("products"))
+                .col(
+                    ColumnDef::new("estimated_amount_minor")
+                        .big_integer()
+                        .not_null(),
+                )
+                .col(text("currency", 3))
+                .col(ColumnDef::new("expected_close").date().null())
+                .col(long_text_null("notes"))
+                .col(text("status", 16))
+                .col(long_text_null("decision_reason"))
+                .col(text_null("decided_by_user_id", 64))
+                .col(timestamp_null("decided_at"))
+                .col(text_null("opportunity_id", 64))
+                .col(timestamp_null("protected_until"))
+                .to_owned(),
+        )
+        .await?;
+        record_indexes(m, "deal_registrations").await?;
+        index(m, "deal_registrations", &["partner_id", "status"], false).await?;
+        index(m, "deal_registrations", &["status", "created_at"], false).await?;
+        index(m, "deal_registrations", &["name_key"], false).await?;
+        index(m, "deal_registrations", &["domain_key"], false).await?;
+        index(m, "deal_registrations", &["account_id"], false).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(
+            Table::drop()
+                .table("deal_registrations")
+                .if_exists()
+                .to_owned(),
+        )
+        .await?;
+        for column in ["partner_id", "registration_id", "protected_until"] {
+            m.alter_table(
+                Table::alter()
+                    .table("opportunities")
+                    .drop_column(column)
+                    .to_owned(),
+            )
+            .await?;
+        }
+        m.alter_table(
+            Table::alter()
+                .table("accounts")
+                .drop_column("name_key")
                 .to_owned(),
         )
         .await

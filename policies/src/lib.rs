@@ -141,6 +141,7 @@ pub const TYPES: &[&str] = &[
     "CaseComment",
     "Task",
     "Notification",
+    "DealRegistration",
     "Job",
     "Product",
     "Order",
@@ -287,10 +288,12 @@ pub enum Scope {
     AssignedOrCreated,
     /// Notifications addressed to the caller, about records it may see.
     AddressedToMe,
+    /// Opportunities attributed to the partner (an approved deal registration).
+    AttributedToMyOrg,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 29] = [
+    pub const ALL: [Scope; 30] = [
         Scope::All,
         Scope::Owned,
         Scope::Own,
@@ -320,6 +323,7 @@ impl Scope {
         Scope::OnVisibleRecords,
         Scope::AssignedOrCreated,
         Scope::AddressedToMe,
+        Scope::AttributedToMyOrg,
     ];
 
     /// The name rules use.
@@ -354,6 +358,7 @@ impl Scope {
             Scope::OnVisibleRecords => "on_visible_records",
             Scope::AssignedOrCreated => "assigned_or_created",
             Scope::AddressedToMe => "addressed_to_me",
+            Scope::AttributedToMyOrg => "attributed_to_my_org",
         }
     }
 }
@@ -400,6 +405,7 @@ impl Scope {
             Scope::OnVisibleRecords => "those on records you can see",
             Scope::AssignedOrCreated => "the ones assigned to you or that you created",
             Scope::AddressedToMe => "the ones addressed to you, about records you can see",
+            Scope::AttributedToMyOrg => "deals attributed to your organisation",
         }
     }
 }

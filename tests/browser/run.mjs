@@ -414,6 +414,56 @@ await check("sales logs an interaction on an account it owns and converts a lead
   await visit(sales, "sales", "/app/opportunities", "opportunities");
   return `converted-lead ${lead} logged-on ${createdAccount} score ${score}`;
 });
+// Deal registration: the distributor registers a deal that collides with another
+// partner's and one that collides with nothing, and is told the same for both; sales sees
+// the conflict in its review queue and approves the clean one; the distributor then sees
+// the attributed deal and its protection.
+await check("a distributor registers deals, sales reviews and approves, the partner sees the protection", async () => {
+  const close = new Date(Date.now() + 40 * 86400e3).toISOString().slice(0, 10);
+  const register = async (name, domain) => {
+    await visit(distributor, "distributor", "/portal/registrations/new", "registration-new");
+    await distributor.fill("#f-prospectName", name);
+    await distributor.fill("#f-prospectDomain", domain);
+    await distributor.selectOption("#f-product0", { index: 1 });
+    await distributor.fill("#f-quantity0", "4");
+    await distributor.fill("#f-estimatedAmount", "9000.00");
+    await distributor.fill("#f-expectedClose", close);
+    await Promise.all([distributor.waitForURL(/\/portal\/registrations$/), distributor.click("form.record-form button[type=submit]")]);
+    const notice = (await distributor.textContent(".notice")).trim();
+    const row = distributor.locator("table[data-list=registrations] tbody tr").first();
+    return { notice, id: await row.getAttribute("data-id"), state: (await row.locator("[data-state]").textContent()).trim() };
+  };
+  const colliding = await register(`${facts.conflictName} Ltd.`, `https://www.${facts.conflictDomain}/`);
+  const clean = await register("Browser Clean Prospect", "browser-clean-prospect.example");
+  assert(colliding.notice === clean.notice && colliding.state === clean.state,
+    `the partner was told apart: ${JSON.stringify(colliding)} vs ${JSON.stringify(clean)}`);
+  await visit(distributor, "distributor", "/portal/registrations", "registrations");
+  await visit(distributor, "distributor", `/portal/registrations/${clean.id}`, "registration");
+  assert(await distributor.locator("#conflicts-h").count() === 0, "the partner's page has a conflicts section");
+
+  await visit(sales, "sales", "/app/registrations", "registrations");
+  const conflicts = await sales.locator(`tr[data-id="${colliding.id}"] [data-conflicts]`).getAttribute("data-conflicts");
+  assert(Number(conflicts) >= 1, `the colliding registration shows ${conflicts} conflicts`);
+  const none = await sales.locator(`tr[data-id="${clean.id}"] [data-conflicts]`).getAttribute("data-conflicts");
+  assert(none === "0", `the clean one shows ${none}`);
+  await visit(sales, "sales", `/app/registrations/${colliding.id}`, "registration-review");
+  const listed = await sales.locator("table[data-list=conflicts] tbody tr").count();
+  assert(listed >= 1, "the review page lists no conflict");
+  await sales.goto(`${base}/app/registrations/${clean.id}`);
+  await sales.fill("#approve-days", "60");
+  await Promise.all([sales.waitForLoadState("load"), sales.click("form:has(#approve-days) button[type=submit]")]);
+  const approved = (await sales.textContent("[data-state]")).trim();
+  assert(approved === "Approved", `after approving: ${approved}`);
+
+  await distributor.goto(`${base}/portal/registrations`);
+  const row = distributor.locator(`tr[data-id="${clean.id}"]`);
+  const state = (await row.locator("[data-state]").textContent()).trim();
+  const protectedText = (await row.locator("[data-protected]").textContent()).trim();
+  assert(state === "Approved" && /Protected until \d{4}-\d{2}-\d{2}/.test(protectedText), `${state} / ${protectedText}`);
+  console.log(`registered-deals ${clean.id} ${colliding.id}`);
+  return `${conflicts} conflicts shown to sales only; ${protectedText}`;
+});
+
 await check("the forecast shows the weighted totals", async () => {
   await visit(sales, "sales", "/app/forecast", "forecast");
   const totals = await sales.locator("[data-weighted]").evaluateAll((tiles) =>

@@ -121,6 +121,26 @@ fn attacks(rng: &mut Rng, world: &World, canaries: &Canaries, admin_cursor: &str
             .into(),
         json!({ "id": case(rng) }),
     ));
+    // Deal registrations and the deals they attribute: lists with the reviewer's conflicts,
+    // nested into the deal and its account, by id, searched.
+    let registration = |rng: &mut Rng| {
+        world
+            .registrations
+            .get(rng.below(world.registrations.len().max(1)))
+            .map(|r| r.id.clone())
+            .unwrap_or_default()
+    };
+    out.push(g(
+        "nested traversal",
+        "{ dealRegistrations(first: 50, filter: { includeArchived: true }) { nodes { prospectName prospectDomain conflicts { name recordId } opportunity { name account { name } } partner { name } } } opportunities(first: 100) { nodes { name partner { name } account { name } } } }".into(),
+        json!({}),
+    ));
+    out.push(g(
+        "fetch by id",
+        "query($id: ID!) { dealRegistration(id: $id) { prospectName conflicts { name } opportunity { name } } }"
+            .into(),
+        json!({ "id": registration(rng) }),
+    ));
     // Aliases: many ids in one operation.
     let aliased: Vec<String> = (0..8)
         .map(|i| {
@@ -158,7 +178,7 @@ fn attacks(rng: &mut Rng, world: &World, canaries: &Canaries, admin_cursor: &str
     let token = rng.pick(&tokens).to_string();
     out.push(Attack::Gateway {
         class: "counts",
-        query: "query($t: String!) { accounts(filter: { text: $t }) { totalCount } contacts(filter: { text: $t }) { totalCount } orders(filter: { text: $t }) { totalCount } cases(filter: { text: $t }) { totalCount } tasks(filter: { text: $t }) { totalCount } }".into(),
+        query: "query($t: String!) { accounts(filter: { text: $t }) { totalCount } contacts(filter: { text: $t }) { totalCount } orders(filter: { text: $t }) { totalCount } cases(filter: { text: $t }) { totalCount } tasks(filter: { text: $t }) { totalCount } dealRegistrations(filter: { text: $t }) { totalCount } opportunities(filter: { text: $t }) { totalCount } }".into(),
         variables: json!({ "t": token }),
         probe: Some(token.clone()),
         on_field: None,
@@ -490,7 +510,15 @@ async fn hostile_run(attacker: Attacker) {
                 && !may_see(&world, &persona, &canaries[&probe], now)
             {
                 // A search for a canary the persona may not see counts nothing.
-                for list in ["accounts", "contacts", "orders", "cases", "tasks"] {
+                for list in [
+                    "accounts",
+                    "contacts",
+                    "orders",
+                    "cases",
+                    "tasks",
+                    "dealRegistrations",
+                    "opportunities",
+                ] {
                     assert_eq!(
                         body["data"][list]["totalCount"],
                         json!(0),
@@ -533,6 +561,10 @@ async fn hostile_run(attacker: Attacker) {
             (|c: &Canary| matches!(c, Canary::CaseCommentBody(_))) as fn(&Canary) -> bool,
         ),
         ("task", |c: &Canary| matches!(c, Canary::TaskTitle(_))),
+        ("deal registration", |c: &Canary| {
+            matches!(c, Canary::RegistrationName(_))
+        }),
+        ("deal", |c: &Canary| matches!(c, Canary::OpportunityName(_))),
     ] {
         let may: BTreeSet<&String> = canaries
             .iter()

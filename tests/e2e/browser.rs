@@ -183,7 +183,23 @@ async fn the_ui_in_a_real_browser() {
         json!({ "c": timeline_case }),
     )
     .await;
+    // Another distributor's registration, for the browser's colliding one.
+    let conflict = column(
+        &system.databases.account,
+        &format!(
+            "SELECT prospect_name || '|' || domain_key FROM deal_registrations \
+             WHERE partner_id <> '{distributor_partner}' AND domain_key IS NOT NULL \
+             AND status = 'SUBMITTED' ORDER BY id"
+        ),
+    )
+    .await
+    .into_iter()
+    .next()
+    .expect("another partner's registration");
+    let (conflict_name, conflict_domain) = conflict.split_once('|').expect("name|domain");
     let facts = json!({
+        "conflictName": conflict_name,
+        "conflictDomain": conflict_domain,
         "password": crm_identity::DEMO_PASSWORD,
         "sales": "sales@crm.example",
         "admin": "admin@crm.example",
@@ -332,6 +348,24 @@ async fn the_ui_in_a_real_browser() {
         assert_eq!(
             one(db, &format!("SELECT subject FROM interactions WHERE account_id = '{account}' AND author_user_id = '{sales_id}'")).await,
             "Browser call about the pilot"
+        );
+        // The registration sales approved: attributed to the distributor for 60 days on a
+        // new deal; the colliding one still waits for review.
+        let registered = words_after("registered-deals", 2);
+        let [clean, colliding] = &registered[..] else {
+            panic!("the script names the registrations: {stdout}");
+        };
+        assert_eq!(
+            one(db, &format!("SELECT r.status || '|' || o.partner_id || '|' || COALESCE(o.registration_id, '') FROM deal_registrations r JOIN opportunities o ON o.id = r.opportunity_id WHERE r.id = '{clean}'")).await,
+            format!("APPROVED|{distributor_partner}|{clean}")
+        );
+        assert_eq!(
+            one(
+                db,
+                &format!("SELECT status FROM deal_registrations WHERE id = '{colliding}'")
+            )
+            .await,
+            "SUBMITTED"
         );
         // The forecast page's weighted totals: Σ amount × probability over what sales
         // reads (every opportunity), closing this year or next, per currency.

@@ -40,6 +40,30 @@ impl Side {
         self.staffed.api.as_admin(query, variables).await
     }
 
+    /// A deal registration of the partner labelled `partner`, through a key of its own.
+    async fn register(&self, partner: &str, prospect: &str, domain: &str) -> String {
+        let key = self
+            .staffed
+            .api
+            .api_key_secret("registrations", "partner_user", Some(&self.id(partner)))
+            .await;
+        let (status, body) = gateway_as(
+            &self.staffed.api.client,
+            &self.staffed.api.url,
+            Some(&key),
+            "mutation($input: DealRegistrationInput!) { createDealRegistration(input: $input) { id } }",
+            json!({ "input": { "prospectName": prospect, "prospectDomain": domain,
+                    "products": [{ "productId": self.id("p1a"), "quantity": 3 }],
+                    "estimatedAmount": "4000.00", "currency": "EUR" } }),
+        )
+        .await;
+        assert!(status == 200 && body.get("errors").is_none(), "{body}");
+        body["data"]["createDealRegistration"]["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
     /// Creates with `mutation` and records the new id under `label`.
     async fn create(&mut self, label: &str, mutation: &str, input_type: &str, input: Value) {
         let (id, _) = self.staffed.api.create(mutation, input_type, input).await;
@@ -124,6 +148,19 @@ async fn build(side: &mut Side, who: Who, shared: &mut Rng, hidden: Option<&mut 
         Who::Supplier => (None, ["p2a", "p2b"], Some("d1")),
         Who::Marketing => (None, ["p1a", "p2b"], Some("d1")),
     };
+    // The first distributor's deal registrations (through a key of its own: a
+    // registration is a partner's), one for a prospect the hidden part has the other
+    // distributor register too.
+    for (label, prospect) in [("rg0", "Shared Prospect"), ("rg1", "Own Prospect")] {
+        let id = side
+            .register(
+                "d1",
+                prospect,
+                &format!("{}.example", prospect.to_lowercase().replace(' ', "-")),
+            )
+            .await;
+        side.ids.insert(label.to_owned(), id);
+    }
     let out_of_sight = OutOfSight {
         who,
         territory,
@@ -319,6 +356,15 @@ async fn hidden_records(
         )
         .await;
     }
+    // The other distributor registers the first one's prospect: a conflict only staff see.
+    let id = side
+        .register(
+            "d2",
+            "SHARED PROSPECT GmbH",
+            "https://www.shared-prospect.example/",
+        )
+        .await;
+    side.ids.insert(format!("xr{round}"), id);
     if who == Who::Marketing {
         return hidden_from_marketing(side, rng, round, visible_account, products).await;
     }
@@ -597,7 +643,7 @@ fn operation(
             },
         };
     }
-    match rng.below(16) {
+    match rng.below(17) {
         0 => op(
             "accounts",
             ACCOUNT_LIST,
@@ -671,8 +717,18 @@ fn operation(
             "{ tasks(first: 20, filter: { assignedToMe: true }) { totalCount nodes { id title recordName recordId overdue } } notifications(first: 20) { totalCount nodes { id kind recordId title } } unreadNotificationCount }",
             json!({}),
         ),
+        13 => op(
+            "deal registrations",
+            "query($id: ID!) { dealRegistrations(first: 10) { totalCount statusCounts { value count } nodes { id prospectName prospectDomain status version conflicts { recordId } may { update archive } opportunity { id } } } dealRegistration(id: $id) { id prospectName conflicts { recordId } } }",
+            json!({ "id": any(rng, &["rg", "xr"]) }),
+        ),
         // Writes: what the persona may change, and probes at what it may not.
         _ => match who {
+            Who::Distributor if rng.chance(20) => op(
+                "register a deal another partner registered",
+                "mutation($p: ID!) { createDealRegistration(input: { prospectName: \"Shared Prospect\", prospectDomain: \"shared-prospect.example\", products: [{ productId: $p, quantity: 2 }], estimatedAmount: \"10.00\", currency: \"EUR\" }) { id status conflicts { recordId } may { update archive } } }",
+                json!({ "p": "@p1a" }),
+            ),
             Who::Distributor if rng.chance(30) => op(
                 "comment on a case",
                 "mutation($c: ID!) { createCaseComment(input: { caseId: $c, body: \"Done\" }) { id body partnerVisible authorUserId } }",

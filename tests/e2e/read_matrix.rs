@@ -12,9 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crm_oracle::reads::{Change, FieldRead, TYPES, directory_rows, field_read, label_field};
 use crm_oracle::{
-    Account, Article, Case, CaseComment, Contact, Interaction, Lead, Line, ManualShare,
-    Notification, Opportunity, Order, Partner, PartnerKind, Persona, Product, ShareRow, Shipment,
-    Task, World,
+    Account, Article, Case, CaseComment, Contact, DealRegistration, Interaction, Lead, Line,
+    ManualShare, Notification, Opportunity, Order, Partner, PartnerKind, Persona, Product,
+    ShareRow, Shipment, Task, World,
 };
 use serde_json::{Value, json};
 
@@ -333,7 +333,7 @@ fn world_of(admin: &BTreeMap<String, BTreeMap<String, Value>>, users: &[Value]) 
                 id: id_of(o).expect("id"),
                 account: text(&o["accountId"]).expect("account"),
                 owner: text(&o["ownerUserId"]),
-                attributed_to: None,
+                attributed_to: text(&o["partnerId"]),
             })
             .collect(),
         cases: rows("Case")
@@ -386,17 +386,30 @@ fn world_of(admin: &BTreeMap<String, BTreeMap<String, Value>>, users: &[Value]) 
                 record: text(&n["recordId"]).expect("record"),
             })
             .collect(),
+        registrations: rows("DealRegistration")
+            .into_iter()
+            .map(|r| DealRegistration {
+                id: id_of(r).expect("id"),
+                partner: text(&r["partnerId"]).expect("partner"),
+            })
+            .collect(),
+        partner_users: Vec::new(),
         external_ids_written_by: Vec::new(),
     }
 }
 
-/// The API's type name of a record kind (`OPPORTUNITY` → `Opportunity`).
+/// The API's type name of a record kind (`DEAL_REGISTRATION` → `DealRegistration`).
 fn api_type(kind: &str) -> String {
-    let mut name = kind.to_ascii_lowercase();
-    if let Some(first) = name.get_mut(0..1) {
-        first.make_ascii_uppercase();
-    }
-    name
+    kind.split('_')
+        .map(|word| {
+            let word = word.to_ascii_lowercase();
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// Every notification as the API spells its fields, from SQL: nobody may list another
@@ -437,6 +450,9 @@ struct Reader {
     persona: Persona,
     token: String,
     partner_admin: bool,
+    /// The user a partner persona acts as (its own notifications); none for internal
+    /// personas (their user is in the persona) and API keys.
+    user: Option<String>,
 }
 
 /// What one field of one row should read as, against what it reads.
@@ -629,6 +645,7 @@ async fn every_persona_reads_every_field_of_every_type_as_the_matrix_says() {
             },
             token: demo.token(&user),
             partner_admin: false,
+            user: None,
         });
     }
     for kind in ["supplier", "distributor"] {
@@ -644,6 +661,7 @@ async fn every_persona_reads_every_field_of_every_type_as_the_matrix_says() {
                 },
                 token: demo.token(&user),
                 partner_admin: role == "partner_admin",
+                user: Some(user.id.clone()),
             });
         }
         let partner = if kind == "supplier" {
@@ -667,6 +685,7 @@ async fn every_persona_reads_every_field_of_every_type_as_the_matrix_says() {
             },
             token: text(&key["createApiKey"]["secret"]).expect("secret"),
             partner_admin: false,
+            user: None,
         });
     }
 
@@ -738,6 +757,12 @@ async fn every_persona_reads_every_field_of_every_type_as_the_matrix_says() {
     let mut total_cases = 0usize;
     for reader in &readers {
         let who = &reader.persona;
+        world.partner_users = match (who, &reader.user) {
+            (Persona::Supplier(p) | Persona::Distributor(p), Some(user)) => {
+                vec![(p.clone(), user.clone())]
+            }
+            _ => Vec::new(),
+        };
         let mut cases = 0usize;
         for ty in TYPES {
             let expected = world.rows(who, ty, now).expect("a matrix type");

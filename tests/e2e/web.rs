@@ -2010,7 +2010,7 @@ async fn every_page_is_one_pass_through_the_gateway() {
                 other => panic!("{email} GET {path}: {other} {:?}", page.location),
             }
             let ids: BTreeSet<String> = [
-                "acc_", "ord_", "art_", "case_", "con_", "lead_", "opp_", "ter_", "ptn_",
+                "acc_", "ord_", "art_", "case_", "con_", "lead_", "opp_", "ter_", "ptn_", "reg_",
             ]
             .iter()
             .flat_map(|prefix| data_ids(&page.html, prefix))

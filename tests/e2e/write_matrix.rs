@@ -95,6 +95,18 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
     ),
     ("deleteSavedView", "web::saved views"),
     (
+        "approveDealRegistration",
+        "partners::distributors_register_deals_and_staff_decide",
+    ),
+    (
+        "rejectDealRegistration",
+        "partners::distributors_register_deals_and_staff_decide",
+    ),
+    (
+        "extendDealRegistration",
+        "partners::distributors_register_deals_and_staff_decide",
+    ),
+    (
         "addPolicyRule",
         "policy_propagation and the policy editor tests",
     ),

@@ -226,9 +226,29 @@ impl Scoped for opportunity::Entity {
         who: &Principal,
         _at: DateTime<Utc>,
     ) -> ApiResult<Option<SimpleExpr>> {
-        Ok(match scope {
-            Scope::Owned => {
+        Ok(match (scope, who.partner()) {
+            (Scope::Owned, _) => {
                 Some(Expr::col(opportunity::Column::OwnerUserId).eq(who.subject.as_str()))
+            }
+            (Scope::AttributedToMyOrg, Some(own)) => {
+                Some(Expr::col(opportunity::Column::PartnerId).eq(own))
+            }
+            _ => None,
+        })
+    }
+}
+
+impl Scoped for deal_registration::Entity {
+    const POLICY_TYPE: &'static str = "DealRegistration";
+
+    async fn scope(
+        scope: Scope,
+        who: &Principal,
+        _at: DateTime<Utc>,
+    ) -> ApiResult<Option<SimpleExpr>> {
+        Ok(match (scope, who.partner()) {
+            (Scope::OwnOrg, Some(own)) => {
+                Some(Expr::col(deal_registration::Column::PartnerId).eq(own))
             }
             _ => None,
         })
@@ -330,6 +350,9 @@ async fn on_visible_records(
                 visible_ids::<opportunity::Entity>(who, Action::Read, at).await?
             }
             RecordKind::Case => visible_ids::<case::Entity>(who, Action::Read, at).await?,
+            RecordKind::DealRegistration => {
+                visible_ids::<deal_registration::Entity>(who, Action::Read, at).await?
+            }
         };
         any = any.add(
             Expr::col(kind_column.clone())

@@ -24,6 +24,8 @@ pub const CASE_SLA: &str = "case.sla";
 pub const TASK_REMINDER: &str = "task.reminder";
 /// A lead's score again, when a task it counts as recent activity ages out.
 pub const LEAD_RESCORE: &str = "lead.rescore";
+/// An approved deal registration's protection running out.
+pub const REGISTRATION_EXPIRY: &str = "registration.expiry";
 
 /// The account service's runner with its handlers.
 pub fn runner(db: DatabaseConnection) -> JobRunner {
@@ -32,6 +34,9 @@ pub fn runner(db: DatabaseConnection) -> JobRunner {
         .handle(TASK_REMINDER, |txn, job| Box::pin(remind_of_task(txn, job)))
         .handle(LEAD_RESCORE, |txn, job| {
             Box::pin(rescore_lead_job(txn, job))
+        })
+        .handle(REGISTRATION_EXPIRY, |txn, job| {
+            Box::pin(expire_registration(txn, job))
         })
 }
 
@@ -305,6 +310,10 @@ pub async fn account_of<C: ConnectionTrait>(
             .one(db)
             .await?
             .map(|c| c.account_id),
+        RecordKind::DealRegistration => deal_registration::Entity::find_by_id(id)
+            .one(db)
+            .await?
+            .and_then(|r| r.account_id),
         RecordKind::Lead => None,
     })
 }
@@ -373,4 +382,91 @@ pub async fn notify<C: ConnectionTrait>(
     })
     .await?;
     Ok(())
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RegistrationRef {
+    registration_id: String,
+}
+
+/// Schedules (or moves) the expiry of an approved registration's protection.
+pub async fn schedule_registration_expiry<C: ConnectionTrait>(
+    db: &C,
+    registration_id: &str,
+    until: DateTime<Utc>,
+) -> ApiResult<()> {
+    let payload = serde_json::to_value(RegistrationRef {
+        registration_id: registration_id.to_owned(),
+    })
+    .unwrap_or_default();
+    jobs::schedule(
+        db,
+        NewJob::new(
+            REGISTRATION_EXPIRY,
+            format!("registration-expiry:{registration_id}"),
+            until,
+            payload,
+        ),
+    )
+    .await
+}
+
+/// When an approved registration's protection ends: unless its deal was won (or the
+/// protection moved), it expires, and the opportunity is no longer attributed to the
+/// partner (the partner stops seeing it). The submitter is told.
+async fn expire_registration(txn: &DatabaseTransaction, job: &Job) -> ApiResult<Outcome> {
+    use crate::domain::{OpportunityStage, RegistrationStatus};
+    let RegistrationRef { registration_id } = job.payload()?;
+    let Some(registration) = deal_registration::Entity::find_by_id(registration_id)
+        .one(txn)
+        .await?
+    else {
+        return Ok(Outcome::Done);
+    };
+    let (RegistrationStatus::Approved, Some(until)) =
+        (registration.status, registration.protected_until)
+    else {
+        return Ok(Outcome::Done);
+    };
+    let now = store::now();
+    if until > now {
+        return Ok(Outcome::RunAgainAt(until));
+    }
+    if let Some(opportunity_id) = &registration.opportunity_id
+        && let Some(o) = opportunity::Entity::find_by_id(opportunity_id.clone())
+            .one(txn)
+            .await?
+    {
+        if o.stage == OpportunityStage::ClosedWon {
+            return Ok(Outcome::Done);
+        }
+        if o.registration_id.as_deref() == Some(registration.id.as_str()) {
+            let after = store::update_versioned::<opportunity::Entity, _>(
+                txn,
+                &o.id,
+                o.version,
+                opportunity::ActiveModel {
+                    partner_id: Set(None),
+                    registration_id: Set(None),
+                    protected_until: Set(None),
+                    ..Default::default()
+                },
+            )
+            .await?;
+            store::publish::<opportunity::Entity, _>(txn, Some(&o), &after).await?;
+        }
+    }
+    let after = store::update_versioned::<deal_registration::Entity, _>(
+        txn,
+        &registration.id,
+        registration.version,
+        deal_registration::ActiveModel {
+            status: Set(RegistrationStatus::Expired),
+            ..Default::default()
+        },
+    )
+    .await?;
+    store::publish::<deal_registration::Entity, _>(txn, Some(&registration), &after).await?;
+    Ok(Outcome::Done)
 }

@@ -43,6 +43,7 @@ pub fn app(db: DatabaseConnection, auth: SubgraphAuth) -> axum::Router {
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     use crm_migrations::MigratorTrait;
     crm_migrations::account::Migrator::up(db, None).await?;
+    store::fill_name_keys(db).await?;
     Ok(())
 }
 
@@ -85,6 +86,7 @@ async fn seed_demo(
             ("case_comments", s.case_comments),
             ("tasks", s.tasks),
             ("notifications", s.notifications),
+            ("deal_registrations", s.registrations),
         ]))
     };
     let (partners, accounts) = seed::demo_refs(db).await?;

@@ -39,6 +39,7 @@ pub struct SeedSummary {
     pub case_comments: usize,
     pub tasks: usize,
     pub notifications: usize,
+    pub registrations: usize,
 }
 
 pub const SALES_OWNERS: &[&str] = &["usr_sales", "usr_sales2", "usr_management"];
@@ -448,6 +449,7 @@ pub async fn seed(
             created_at,
             updated_at,
             archived_at,
+            name_key: Set(Some(crm_service_common::normalise::company_key(&name))),
             name: Set(name.clone()),
             domain: Set(Some(format!("{slug}.example"))),
             industry: Set(Some(w.pick(INDUSTRIES).to_string())),
@@ -582,6 +584,9 @@ pub async fn seed(
                     expected_close: Set(Some(close)),
                     forecast_category: Set(stage.default_forecast()),
                     owner_user_id: Set(Some(owner.clone())),
+                    partner_id: Set(None),
+                    registration_id: Set(None),
+                    protected_until: Set(None),
                 });
             }
         }
@@ -851,6 +856,7 @@ pub async fn seed(
     summary.tasks += more_tasks.len();
     insert_all::<lead::Entity, _>(&txn, leads).await?;
     insert_all::<task::Entity, _>(&txn, more_tasks).await?;
+    summary.registrations = seed_registrations(&txn, &mut w, &summary.partners).await?;
     publish_seed_events(&txn).await?;
     txn.commit().await?;
     Ok(summary)
@@ -927,4 +933,194 @@ fn side(kind: PartnerKind) -> crm_service_common::principal::PrincipalKind {
         PartnerKind::Supplier => crm_service_common::principal::PrincipalKind::Supplier,
         PartnerKind::Distributor => crm_service_common::principal::PrincipalKind::Distributor,
     }
+}
+
+/// The deal registrations of the demo: the first distributor's approved one (its
+/// opportunity attributed to it and protected), a submitted prospect and a rejected one;
+/// the second distributor's submission for the same prospect under another spelling (a
+/// conflict the review queue shows), and one on a customer we already have a deal with.
+/// Products stay empty: the product catalogue is seeded after this service.
+async fn seed_registrations(
+    txn: &sea_orm::DatabaseTransaction,
+    w: &mut World,
+    partners: &[SeededPartner],
+) -> anyhow::Result<usize> {
+    use crm_service_common::normalise::{company_key, domain_key};
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ExprTrait, QueryFilter, QueryOrder};
+    let distributors: Vec<&SeededPartner> = partners
+        .iter()
+        .filter(|p| p.kind == side(PartnerKind::Distributor))
+        .collect();
+    let [first, second, ..] = distributors.as_slice() else {
+        return Ok(0);
+    };
+    // Open deals on accounts in the first distributor's territories: one to attribute,
+    // one a later registration collides with.
+    let covered: Vec<String> = partner_territory::Entity::find()
+        .filter(Expr::col(partner_territory::Column::PartnerId).eq(first.id.as_str()))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|t| t.territory_id)
+        .collect();
+    let in_territory: Vec<account::Model> = account::Entity::find()
+        .filter(Expr::col(account::Column::TerritoryId).is_in(covered))
+        .order_by_asc(account::Column::Id)
+        .all(txn)
+        .await?;
+    let mut open_deals = Vec::new();
+    for a in &in_territory {
+        let deal = opportunity::Entity::find()
+            .filter(Expr::col(opportunity::Column::AccountId).eq(a.id.as_str()))
+            .filter(
+                Expr::col(opportunity::Column::Stage)
+                    .is_not_in([OpportunityStage::ClosedWon, OpportunityStage::ClosedLost]),
+            )
+            .order_by_asc(opportunity::Column::Id)
+            .one(txn)
+            .await?;
+        if let Some(deal) = deal {
+            open_deals.push((a.clone(), deal));
+        }
+        if open_deals.len() == 2 {
+            break;
+        }
+    }
+    let user = |p: &SeededPartner| format!("usr_{}_user", p.persona);
+    let mut rows = Vec::new();
+    let mut notifications = Vec::new();
+    let registration = |w: &mut World,
+                        partner: &SeededPartner,
+                        account: Option<&account::Model>,
+                        prospect: &str,
+                        domain: Option<&str>,
+                        status: RegistrationStatus,
+                        days_ago: i64| {
+        let at = today() - Duration::days(days_ago) + Duration::hours(10);
+        let (id, external_id, version, created_at, updated_at, archived_at) = w.columns("reg", at);
+        let decided = status != RegistrationStatus::Submitted;
+        let amount = 1_000_000 + 50_000 * i64::from(w.rng.random_range(0..200));
+        deal_registration::ActiveModel {
+            id,
+            external_namespace: Set(String::new()),
+            external_id,
+            version,
+            created_at,
+            updated_at,
+            archived_at,
+            partner_id: Set(partner.id.clone()),
+            submitted_by_user_id: Set(user(partner)),
+            account_id: Set(account.map(|a| a.id.clone())),
+            prospect_name: Set(prospect.to_owned()),
+            prospect_domain: Set(domain.and_then(domain_key)),
+            name_key: Set(company_key(prospect)),
+            domain_key: Set(domain.and_then(domain_key)),
+            products: Set("[]".into()),
+            estimated_amount_minor: Set(amount),
+            currency: Set("EUR".into()),
+            expected_close: Set(Some((today() + Duration::days(60)).date_naive())),
+            notes: Set(Some(
+                "Customer asked for a quote after our demo day.".into(),
+            )),
+            status: Set(status),
+            decision_reason: Set((status == RegistrationStatus::Rejected)
+                .then(|| "Our key-account team already works this customer directly.".into())),
+            decided_by_user_id: Set(decided.then(|| "usr_sales".into())),
+            decided_at: Set(decided.then(|| at + Duration::days(1))),
+            opportunity_id: Set(None),
+            protected_until: Set(None),
+        }
+    };
+    if let Some((account, deal)) = open_deals.first() {
+        let mut approved = registration(
+            w,
+            first,
+            Some(account),
+            &account.name,
+            account.domain.as_deref(),
+            RegistrationStatus::Approved,
+            20,
+        );
+        let id = approved.id.clone().unwrap();
+        let until = today() + Duration::days(70);
+        approved.opportunity_id = Set(Some(deal.id.clone()));
+        approved.protected_until = Set(Some(until));
+        opportunity::Entity::update_many()
+            .col_expr(
+                opportunity::Column::PartnerId,
+                Expr::value(first.id.clone()),
+            )
+            .col_expr(opportunity::Column::RegistrationId, Expr::value(id.clone()))
+            .col_expr(opportunity::Column::ProtectedUntil, Expr::value(until))
+            .filter(Expr::col(opportunity::Column::Id).eq(deal.id.as_str()))
+            .exec(txn)
+            .await?;
+        crate::jobs::schedule_registration_expiry(txn, &id, until)
+            .await
+            .map_err(|e| anyhow::anyhow!("scheduling a registration's expiry: {e:?}"))?;
+        notifications.push(seed_notification(
+            w,
+            &user(first),
+            NotificationKind::RegistrationApproved,
+            format!("Deal registration approved: {}", account.name),
+            RecordKind::DealRegistration,
+            &id,
+            today() - Duration::days(19),
+        ));
+        rows.push(approved);
+    }
+    rows.push(registration(
+        w,
+        first,
+        None,
+        "Zephyr Robotics",
+        Some("zephyr-robotics.example"),
+        RegistrationStatus::Submitted,
+        3,
+    ));
+    let rejected = registration(
+        w,
+        first,
+        None,
+        "Halcyon Foods",
+        Some("halcyon-foods.example"),
+        RegistrationStatus::Rejected,
+        12,
+    );
+    let rejected_id = rejected.id.clone().unwrap();
+    notifications.push(seed_notification(
+        w,
+        &user(first),
+        NotificationKind::RegistrationRejected,
+        "Deal registration rejected: Halcyon Foods".into(),
+        RecordKind::DealRegistration,
+        &rejected_id,
+        today() - Duration::days(11),
+    ));
+    rows.push(rejected);
+    rows.push(registration(
+        w,
+        second,
+        None,
+        "ZEPHYR ROBOTICS GmbH",
+        Some("https://www.zephyr-robotics.example/"),
+        RegistrationStatus::Submitted,
+        1,
+    ));
+    if let Some((account, _)) = open_deals.get(1) {
+        rows.push(registration(
+            w,
+            second,
+            None,
+            &account.name.to_uppercase(),
+            None,
+            RegistrationStatus::Submitted,
+            2,
+        ));
+    }
+    let count = rows.len();
+    insert_all::<deal_registration::Entity, _>(txn, rows).await?;
+    insert_all::<notification::Entity, _>(txn, notifications).await?;
+    Ok(count)
 }

@@ -14,6 +14,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod jobs;
+pub mod normalise;
 pub mod pagination;
 pub mod policy_sync;
 pub mod principal;

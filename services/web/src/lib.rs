@@ -317,7 +317,7 @@ impl Area {
         }
     }
 
-    fn home(self) -> &'static str {
+    pub(crate) fn home(self) -> &'static str {
         match self {
             Self::App => "/app",
             Self::Portal => "/portal",
@@ -343,6 +343,8 @@ pub(crate) struct Chrome {
     pub nav: Vec<NavItem>,
     pub csrf: String,
     pub notice: Option<String>,
+    /// Whether the header links to the user's notifications (the policy gives it some).
+    pub notifications: bool,
 }
 
 impl Chrome {
@@ -357,6 +359,7 @@ impl Chrome {
             nav: Vec::new(),
             csrf: csrf.to_owned(),
             notice: None,
+            notifications: false,
         }
     }
 }
@@ -524,6 +527,13 @@ impl Ctx {
         if self.area == Area::App && self.me.reads("Contact") {
             nav.insert(2, ("/app/contacts".into(), "Contacts"));
         }
+        if self.me.reads("DealRegistration") {
+            let registrations = match self.area {
+                Area::App => "/app/registrations",
+                Area::Portal => "/portal/registrations",
+            };
+            nav.push((registrations.into(), "Registrations"));
+        }
         if self.area == Area::App && self.me.writes("ShareGrant") {
             nav.push(("/app/admin/shares".into(), "Sharing"));
         }
@@ -561,6 +571,7 @@ impl Ctx {
                 .collect(),
             csrf: self.session.csrf_token.clone(),
             notice: self.notice.clone(),
+            notifications: self.me.reads("Notification"),
         }
     }
 

@@ -390,6 +390,7 @@ impl ScaleWorld {
             internal_note: dice
                 .chance(0.3)
                 .then(|| format!("Internal: credit limit reviewed for {name}.")),
+            name_key: Some(crm_service_common::normalise::company_key(&name)),
             name,
         }
     }
@@ -438,6 +439,9 @@ impl ScaleWorld {
             expected_close: Some(close),
             forecast_category: stage.default_forecast(),
             owner_user_id: Some(Self::sales_rep(dice.below(SALES_TEAM))),
+            partner_id: None,
+            registration_id: None,
+            protected_until: None,
         }
     }
 

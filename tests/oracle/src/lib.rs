@@ -161,6 +161,14 @@ pub struct Notification {
     pub record: Id,
 }
 
+/// A partner's deal registration.
+#[derive(Clone, Debug)]
+pub struct DealRegistration {
+    pub id: Id,
+    /// The registering partner organisation.
+    pub partner: Id,
+}
+
 /// One share row of any cause, as the sharing pages list them.
 #[derive(Clone, Debug)]
 pub struct ShareRow {
@@ -189,6 +197,9 @@ pub struct World {
     pub case_comments: Vec<CaseComment>,
     pub tasks: Vec<Task>,
     pub notifications: Vec<Notification>,
+    pub registrations: Vec<DealRegistration>,
+    /// (partner, user) for the user each partner persona is (its `partner_user`).
+    pub partner_users: Vec<(Id, Id)>,
     /// (type, record id, partner) for every external id a partner organisation wrote;
     /// the rest were written by the company.
     pub external_ids_written_by: Vec<(String, Id, Id)>,
@@ -529,6 +540,16 @@ pub fn write_right(domain: &str, role: &str, ty: &str) -> WriteRight {
         "body",
         "occurredAt",
     ];
+    const REGISTRATION_FIELDS: &[&str] = &[
+        "accountId",
+        "prospectName",
+        "prospectDomain",
+        "products",
+        "estimatedAmount",
+        "currency",
+        "expectedClose",
+        "notes",
+    ];
     match (domain, role, ty) {
         ("internal", "admin", _) => ALL,
         ("internal", "sales", "Account" | "Contact" | "Interaction" | "Opportunity" | "Lead") => {
@@ -538,6 +559,24 @@ pub fn write_right(domain: &str, role: &str, ty: &str) -> WriteRight {
         ("internal", "support", "Contact" | "Interaction" | "Case" | "Article" | "CaseComment") => {
             ALL
         }
+        // Deal registrations: sales decides (the status, a note, the opportunity, the
+        // protection, the account a prospect is); the partner's fields are the partner's.
+        ("internal", "sales", "DealRegistration") => WriteRight {
+            update: Some(Fields::Only(&[
+                "status",
+                "decisionReason",
+                "opportunityId",
+                "protectedUntil",
+                "accountId",
+            ])),
+            ..WriteRight::default()
+        },
+        // A distributor registers deals and edits and withdraws (archives) its own.
+        ("distributor", _, "DealRegistration") => WriteRight {
+            create: Some(Fields::Only(REGISTRATION_FIELDS)),
+            update: Some(Fields::Only(REGISTRATION_FIELDS)),
+            archive: true,
+        },
         // Tasks: every department on the records it reads (changing those assigned to it
         // or that it created).
         ("internal", "management" | "sales" | "marketing" | "support", "Task") => ALL,

@@ -58,6 +58,7 @@ pub const TYPES: &[&str] = &[
     "CaseComment",
     "Task",
     "Notification",
+    "DealRegistration",
     "Product",
     "Order",
     "OrderLine",
@@ -144,8 +145,12 @@ pub fn field_read(who: &Persona, ty: &str, field: &str) -> Option<FieldRead> {
         (
             "Opportunity",
             "accountId" | "amount" | "expectedClose" | "forecastCategory" | "name" | "probability"
-            | "stage" | "weightedAmount" | "closeOverdue" | "stageHistory",
+            | "stage" | "weightedAmount" | "closeOverdue" | "stageHistory" | "partnerId"
+            | "registrationId" | "protectedUntil",
         ) => Value,
+        // The partner a deal is attributed to: readers of the deal follow it to the
+        // partner record they may read (staff all; the partner its own).
+        ("Opportunity", "partner") => Link("Partner"),
         ("Opportunity", "ownerUserId") => masked_for(partner),
 
         ("Case", "account") => Link("Account"),
@@ -180,6 +185,19 @@ pub fn field_read(who: &Persona, ty: &str, field: &str) -> Option<FieldRead> {
         (
             "Notification",
             "body" | "kind" | "read" | "readAt" | "recordId" | "recordType" | "title",
+        ) => Value,
+
+        // Deal registrations: whoever reads one reads what the partner submitted and our
+        // decision; the conflicts and the deciding user are the company's.
+        ("DealRegistration", "partner") => Link("Partner"),
+        ("DealRegistration", "account") => Link("Account"),
+        ("DealRegistration", "opportunity") => Link("Opportunity"),
+        ("DealRegistration", "conflicts" | "decidedByUserId") => masked_for(partner),
+        (
+            "DealRegistration",
+            "partnerId" | "submittedByUserId" | "accountId" | "prospectName" | "prospectDomain"
+            | "products" | "estimatedAmount" | "expectedClose" | "notes" | "status"
+            | "decisionReason" | "decidedAt" | "opportunityId" | "protectedUntil",
         ) => Value,
 
         ("Product", "supplier") => Link("Partner"),
@@ -246,6 +264,7 @@ pub fn label_field(ty: &str) -> &'static str {
         "Interaction" | "Case" => "subject",
         "CaseComment" => "body",
         "Task" | "Notification" => "title",
+        "DealRegistration" => "prospectName",
         "Article" => "title",
         _ => "name",
     }
@@ -333,14 +352,30 @@ impl World {
                     .collect()),
                 None => none(),
             },
-            // A user's own, about records it reads; partners none (yet).
-            "Notification" => match who {
-                Persona::Internal { user, .. } => all(self
+            // A user's own, about records it reads: staff's and a distributor's users' (their
+            // deal registrations' decisions); suppliers get none yet.
+            "Notification" if matches!(who, Persona::Supplier(_)) => none(),
+            "Notification" => {
+                let me = self.user_of(who);
+                all(self
                     .notifications
                     .iter()
-                    .filter(|n| n.recipient == *user)
+                    .filter(|n| Some(n.recipient.as_str()) == me.as_deref())
                     .filter(|n| self.reads_record(who, &n.record_type, &n.record, now))
                     .map(|n| &n.id)
+                    .collect())
+            }
+            // Staff who review them (admin, management, sales) all; a distributor its own
+            // organisation's; nobody else any.
+            "DealRegistration" => match (internal_role, who) {
+                (Some("admin" | "management" | "sales"), _) => {
+                    all(self.registrations.iter().map(|r| &r.id).collect())
+                }
+                (None, Persona::Distributor(me)) => all(self
+                    .registrations
+                    .iter()
+                    .filter(|r| r.partner == *me)
+                    .map(|r| &r.id)
                     .collect()),
                 _ => none(),
             },
@@ -390,6 +425,19 @@ impl World {
             },
             _ => return None,
         })
+    }
+
+    /// The user a persona is: the internal user, or its partner's `partner_user`
+    /// (`usr_<persona>_user` in the demo directory, as `partner_users` maps it).
+    pub fn user_of(&self, who: &Persona) -> Option<Id> {
+        match who {
+            Persona::Internal { user, .. } => Some(user.clone()),
+            Persona::Supplier(me) | Persona::Distributor(me) => self
+                .partner_users
+                .iter()
+                .find(|(partner, _)| partner == me)
+                .map(|(_, user)| user.clone()),
+        }
     }
 
     /// Whether `who` reads the record `id` of the type `ty`.
@@ -519,6 +567,8 @@ impl World {
                                 })
                     }
                     ("marketing", "Article" | "Lead") => true,
+                    // Sales decides on every registration (an update), withdraws none.
+                    ("sales", "DealRegistration") => change == Change::Update,
                     ("support", "Contact" | "Case" | "Article") => true,
                     // Support changes the comments it wrote.
                     ("support", "CaseComment") => self
@@ -571,6 +621,12 @@ impl World {
                             .any(|i| i.id == id && i.author_partner.as_deref() == Some(me.as_str()))
                 }
                 "Case" => self.rows(who, "Case", now).is_some_and(|c| c.contains(id)),
+                // Its own organisation's registrations: edits and withdrawal.
+                "DealRegistration" => self
+                    .registrations
+                    .iter()
+                    .any(|r| r.id == id && r.partner == *me),
+                "Notification" => self.own_notification(who, id, change),
                 _ => false,
             },
         }
@@ -578,6 +634,16 @@ impl World {
 }
 
 impl World {
+    /// A notification its recipient marks read (an update); none archives one.
+    fn own_notification(&self, who: &Persona, id: &str, change: Change) -> bool {
+        let me = self.user_of(who);
+        change == Change::Update
+            && self
+                .notifications
+                .iter()
+                .any(|n| n.id == id && Some(n.recipient.as_str()) == me.as_deref())
+    }
+
     /// Whether `who` may share `account` with a partner (a manual grant): share grants are
     /// "RW" for admin and management and "W on owned accounts" for sales.
     pub fn may_share(&self, who: &Persona, account: &str) -> bool {

@@ -54,14 +54,28 @@ text_enum!(
     CasePriority { Low = "LOW", Medium = "MEDIUM", High = "HIGH", Urgent = "URGENT" }
 );
 text_enum!(
+    /// Where a deal registration is: submitted and waiting for review, approved (an
+    /// opportunity is attributed to the partner while it is protected), rejected with a
+    /// reason, or expired (protection ran out before the deal was won). A partner
+    /// withdraws one by archiving it.
+    RegistrationStatus {
+        Submitted = "SUBMITTED", Approved = "APPROVED", Rejected = "REJECTED", Expired = "EXPIRED",
+    }
+);
+text_enum!(
     /// The kind of record a task or a notification is about.
-    RecordKind { Account = "ACCOUNT", Contact = "CONTACT", Lead = "LEAD", Opportunity = "OPPORTUNITY", Case = "CASE" }
+    RecordKind {
+        Account = "ACCOUNT", Contact = "CONTACT", Lead = "LEAD", Opportunity = "OPPORTUNITY", Case = "CASE",
+        DealRegistration = "DEAL_REGISTRATION",
+    }
 );
 text_enum!(
     /// What a notification tells.
     NotificationKind {
         TaskReminder = "TASK_REMINDER", TaskAssigned = "TASK_ASSIGNED", SlaBreached = "SLA_BREACHED",
         CaseAssigned = "CASE_ASSIGNED", CaseComment = "CASE_COMMENT",
+        RegistrationApproved = "REGISTRATION_APPROVED", RegistrationRejected = "REGISTRATION_REJECTED",
+        RegistrationExpired = "REGISTRATION_EXPIRED",
     }
 );
 
@@ -74,6 +88,7 @@ impl RecordKind {
             Self::Lead => "Lead",
             Self::Opportunity => "Opportunity",
             Self::Case => "Case",
+            Self::DealRegistration => "DealRegistration",
         }
     }
 
@@ -90,6 +105,7 @@ impl RecordKind {
             Self::Lead => "lead",
             Self::Opportunity => "opp",
             Self::Case => "case",
+            Self::DealRegistration => "reg",
         }
     }
 }
@@ -108,6 +124,43 @@ impl crm_service_common::domain::Lifecycle for CaseStatus {
         }
     }
 }
+
+/// A registration is decided once (approved or rejected); an approval's protection runs
+/// out (expired, by the job runner) and staff may approve an expired one again.
+impl crm_service_common::domain::Lifecycle for RegistrationStatus {
+    const NOUN: &'static str = "a deal registration";
+    fn next(self) -> &'static [Self] {
+        match self {
+            Self::Submitted => &[Self::Approved, Self::Rejected],
+            Self::Approved => &[Self::Expired],
+            Self::Expired => &[Self::Approved],
+            Self::Rejected => &[],
+        }
+    }
+}
+
+impl RegistrationStatus {
+    /// Still counts against the partner's limit and in conflict checks.
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Submitted | Self::Approved)
+    }
+}
+
+impl PartnerTier {
+    /// How many open (submitted or approved) deal registrations a partner of this tier
+    /// may have at once.
+    pub fn registration_limit(self) -> u64 {
+        match self {
+            Self::Platinum => 100,
+            Self::Gold => 50,
+            Self::Silver => 20,
+            Self::Registered => 5,
+        }
+    }
+}
+
+/// Days an approval protects a partner's claim on a deal unless the reviewer says otherwise.
+pub const REGISTRATION_PROTECTION_DAYS: i64 = 90;
 
 impl CaseStatus {
     /// Whether the case still needs work (its SLA runs unless it is pending).

@@ -17,6 +17,8 @@ pub struct Model {
     pub archived_at: Option<DateTimeUtc>,
     pub name: String,
     pub domain: Option<String>,
+    /// The name's comparison key (`crm_service_common::normalise::company_key`).
+    pub name_key: Option<String>,
     pub industry: Option<String>,
     pub segment: Segment,
     pub tier: AccountTier,

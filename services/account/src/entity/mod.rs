@@ -6,6 +6,7 @@ pub mod account_share;
 pub mod case;
 pub mod case_comment;
 pub mod contact;
+pub mod deal_registration;
 pub mod interaction;
 pub mod lead;
 pub mod notification;

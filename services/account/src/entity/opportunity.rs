@@ -24,6 +24,12 @@ pub struct Model {
     pub expected_close: Option<Date>,
     pub forecast_category: ForecastCategory,
     pub owner_user_id: Option<String>,
+    /// The partner organisation the deal is attributed to (an approved deal registration).
+    pub partner_id: Option<String>,
+    /// The registration that attributed it.
+    pub registration_id: Option<String>,
+    /// Until when the partner's claim is protected (it then expires unless won or extended).
+    pub protected_until: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

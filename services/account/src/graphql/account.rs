@@ -3,6 +3,7 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 use crm_service_common::access::{hidden_field, masks, unmasked};
 use crm_service_common::domain::{optional_text, text};
+use crm_service_common::normalise::company_key;
 use crm_service_common::principal::Principal;
 use crm_service_common::{ApiResult, connection_types};
 use sea_orm::{EntityTrait, Select};
@@ -192,7 +193,9 @@ impl RecordInput<account::Entity> for AccountInput {
         creating: bool,
     ) -> crm_service_common::ApiResult<()> {
         if let Some(v) = required(creating, "input.name", &self.name)? {
-            set(&mut m.name, text("input.name", v, 200)?);
+            let name = text("input.name", v, 200)?;
+            set(&mut m.name_key, Some(company_key(&name)));
+            set(&mut m.name, name);
         }
         optional(&mut m.domain, &self.domain, |v| {
             web_domain("input.domain", v)

@@ -11,6 +11,7 @@ pub mod account;
 pub mod case;
 pub mod case_comment;
 pub mod contact;
+pub mod deal_registration;
 pub mod explain;
 pub mod interaction;
 pub mod lead;
@@ -32,6 +33,7 @@ pub struct Query(
     case::CaseQuery,
     case_comment::CaseCommentQuery,
     task::TaskQuery,
+    deal_registration::DealRegistrationQuery,
     notification::NotificationQuery,
     crm_service_common::jobs::graphql::JobQuery,
     partner::PartnerQuery,
@@ -52,6 +54,8 @@ pub struct Mutation(
     case::CaseMutation,
     case_comment::CaseCommentMutation,
     task::TaskMutation,
+    deal_registration::DealRegistrationMutation,
+    deal_registration::DealRegistrationReviewMutation,
     notification::NotificationMutation,
     crm_service_common::jobs::graphql::JobMutation,
     partner::PartnerMutation,

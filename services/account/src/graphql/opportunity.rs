@@ -16,7 +16,7 @@ use super::{
     record_operations, required, unarchived,
 };
 use crate::domain::{ForecastCategory, OpportunityStage};
-use crate::entity::{account, opportunity, opportunity_stage_change};
+use crate::entity::{account, opportunity, opportunity_stage_change, partner};
 use crate::store::set;
 
 #[derive(Clone)]
@@ -60,8 +60,31 @@ record_object!(Opportunity {
     async fn forecast_category(&self) -> ForecastCategory {
         self.0.forecast_category
     }
-    async fn owner_user_id(&self) -> Option<ID> {
-        self.0.owner_user_id.clone().map(ID)
+    async fn owner_user_id(&self, ctx: &Context<'_>) -> Result<Option<ID>> {
+        let owner = self.0.owner_user_id.clone().map(ID);
+        Ok(crm_service_common::access::unmasked(ctx, &self.0, "ownerUserId", owner)
+            .await?
+            .flatten())
+    }
+    /// The partner organisation the deal is attributed to (an approved deal registration).
+    async fn partner_id(&self) -> Option<ID> {
+        self.0.partner_id.clone().map(ID)
+    }
+    async fn partner(&self, ctx: &Context<'_>) -> Result<Option<super::partner::Partner>> {
+        Ok(match &self.0.partner_id {
+            Some(id) => load::<partner::Entity>(ctx, id)
+                .await?
+                .map(super::partner::Partner),
+            None => None,
+        })
+    }
+    /// The deal registration that attributed it.
+    async fn registration_id(&self) -> Option<ID> {
+        self.0.registration_id.clone().map(ID)
+    }
+    /// Until when the partner's claim on the deal is protected.
+    async fn protected_until(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.0.protected_until
     }
     /// Open, and its expected close date has passed (the user's pipeline needs a new date
     /// or an outcome).
@@ -124,6 +147,8 @@ pub struct OpportunityFilter {
     pub stage: Option<OpportunityStage>,
     pub forecast_category: Option<ForecastCategory>,
     pub owner_user_id: Option<ID>,
+    /// Deals attributed to this partner organisation.
+    pub partner_id: Option<ID>,
     pub expected_close_from: Option<NaiveDate>,
     pub expected_close_to: Option<NaiveDate>,
     /// Only open (not closed won or lost) opportunities.
@@ -135,6 +160,23 @@ pub struct OpportunityFilter {
 }
 
 impl RecordFilter<opportunity::Entity> for OpportunityFilter {
+    /// The owner is an internal user's id, hidden from partners: not a filter for them.
+    async fn restrict(
+        self,
+        who: &crm_service_common::principal::Principal,
+    ) -> crm_service_common::ApiResult<Self> {
+        if self.owner_user_id.is_some()
+            && crm_service_common::access::masks(who, "Opportunity")
+                .await?
+                .may_hide("ownerUserId")
+        {
+            return Err(crm_service_common::access::hidden_field(
+                "filter.ownerUserId",
+            ));
+        }
+        Ok(self)
+    }
+
     fn select(self) -> Select<opportunity::Entity> {
         use opportunity::Column as C;
         let mut s = unarchived(opportunity::Entity::find(), self.include_archived);
@@ -143,6 +185,7 @@ impl RecordFilter<opportunity::Entity> for OpportunityFilter {
         s = s.eq_if(C::Stage, self.stage);
         s = s.eq_if(C::ForecastCategory, self.forecast_category);
         s = s.eq_if(C::OwnerUserId, self.owner_user_id.map(|v| v.0));
+        s = s.eq_if(C::PartnerId, self.partner_id.map(|v| v.0));
         if let Some(v) = self.expected_close_from {
             s = s.filter(Expr::col(C::ExpectedClose).gte(v));
         }
@@ -330,6 +373,15 @@ impl ForecastQuery {
         if let Some(to) = to {
             select = select.filter(Expr::col(C::ExpectedClose).lte(to));
         }
+        // A caller the owner is hidden from (a partner, for its attributed deals) gets the
+        // forecast without the owner dimension, and may not ask by owner.
+        let who = crm_service_common::principal::Principal::of(ctx);
+        let hide_owner = crm_service_common::access::masks(&who, "Opportunity")
+            .await?
+            .may_hide("ownerUserId");
+        if hide_owner && owner_user_id.is_some() {
+            return Err(crm_service_common::access::hidden_field("ownerUserId").into());
+        }
         select = select.eq_if(C::OwnerUserId, owner_user_id.map(|v| v.0));
         // Grouped by day in SQL (the same on both databases), rolled up to periods here:
         // a few thousand days at most, whatever the number of opportunities.
@@ -375,7 +427,7 @@ impl ForecastQuery {
             let label = period_of(date, period);
             let key = (
                 label,
-                day.owner_user_id.clone(),
+                day.owner_user_id.clone().filter(|_| !hide_owner),
                 crm_service_common::domain::label(day.forecast_category),
                 day.currency.clone(),
             );

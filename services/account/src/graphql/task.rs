@@ -18,7 +18,7 @@ use super::{
     record_object, record_operations, required, unarchived,
 };
 use crate::domain::RecordKind;
-use crate::entity::{account, case, contact, lead, opportunity, task};
+use crate::entity::{account, case, contact, deal_registration, lead, opportunity, task};
 use crate::store::{current, now, set};
 
 #[derive(Clone)]
@@ -107,6 +107,9 @@ async fn record_name(ctx: &Context<'_>, kind: RecordKind, id: &str) -> ApiResult
         RecordKind::Case => get_optional::<case::Entity>(ctx, id)
             .await?
             .map(|c| c.subject),
+        RecordKind::DealRegistration => get_optional::<deal_registration::Entity>(ctx, id)
+            .await?
+            .map(|r| r.prospect_name),
     })
 }
 
@@ -254,6 +257,9 @@ impl RecordInput<task::Entity> for TaskInput {
             RecordKind::Lead => ensure_exists::<lead::Entity>(ctx, field, id).await?,
             RecordKind::Opportunity => ensure_exists::<opportunity::Entity>(ctx, field, id).await?,
             RecordKind::Case => ensure_exists::<case::Entity>(ctx, field, id).await?,
+            RecordKind::DealRegistration => {
+                ensure_exists::<deal_registration::Entity>(ctx, field, id).await?
+            }
         }
         let account = crate::jobs::account_of(super::db(ctx)?, kind, id).await?;
         let _ = self.account.set(account);

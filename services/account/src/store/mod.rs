@@ -20,6 +20,11 @@ record!(
     after_write = crate::jobs::comment_written
 );
 record!(task, "task", after_write = crate::jobs::task_written);
+record!(
+    deal_registration,
+    "reg",
+    after_write = crate::graphql::deal_registration::registration_written
+);
 record!(notification, "ntf");
 record!(partner, "ptn", events = partner_events);
 record!(territory, "ter");
@@ -109,4 +114,36 @@ pub async fn opportunity_written<C: sea_orm::ConnectionTrait>(
     .exec_without_returning(db)
     .await?;
     Ok(())
+}
+
+/// Gives every account written before names had comparison keys its key (the migration
+/// adds the column; the key is Rust's `company_key`, which SQL can't compute). Batches of
+/// 500, so a large installation's first start after the upgrade is a bounded loop.
+pub async fn fill_name_keys(db: &sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{EntityTrait, ExprTrait, QueryFilter, QuerySelect};
+    loop {
+        let missing: Vec<(String, String)> = account::Entity::find()
+            .select_only()
+            .column(account::Column::Id)
+            .column(account::Column::Name)
+            .filter(Expr::col(account::Column::NameKey).is_null())
+            .limit(500)
+            .into_tuple()
+            .all(db)
+            .await?;
+        if missing.is_empty() {
+            return Ok(());
+        }
+        for (id, name) in missing {
+            account::Entity::update_many()
+                .col_expr(
+                    account::Column::NameKey,
+                    Expr::value(crm_service_common::normalise::company_key(&name)),
+                )
+                .filter(Expr::col(account::Column::Id).eq(id))
+                .exec(db)
+                .await?;
+        }
+    }
 }

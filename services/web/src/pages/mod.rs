@@ -10,6 +10,7 @@ mod people;
 mod pipeline;
 mod portal;
 mod records;
+mod registrations;
 mod sharing;
 mod timeline;
 mod workspace;
@@ -66,6 +67,11 @@ pub(crate) fn table() -> Vec<Route> {
         Route::page("/app/pipeline", get(pipeline::board)),
         Route::form("/app/opportunities/{id}/stage", post(pipeline::move_stage)),
         Route::page("/app/forecast", get(pipeline::forecast)),
+        Route::page("/app/registrations", get(registrations::queue)),
+        Route::page(
+            "/app/registrations/{id}",
+            get(registrations::staff_page).post(registrations::decide),
+        ),
         Route::page("/app/cases", get(workspace::queue)),
         Route::page("/app/cases/{id}", get(workspace::case).post(workspace::act)),
         Route::form("/app/cases/{id}/comments", post(workspace::comment)),
@@ -75,9 +81,9 @@ pub(crate) fn table() -> Vec<Route> {
         Route::form("/app/tasks/{id}/complete", post(workspace::complete_task)),
         Route::page(
             "/app/notifications",
-            get(workspace::notifications).post(workspace::mark_read),
+            get(workspace::notifications::<InApp>).post(workspace::mark_read::<InApp>),
         ),
-        Route::form("/app/notifications/badge", get(workspace::badge)),
+        Route::form("/app/notifications/badge", get(workspace::badge::<InApp>)),
         Route::page(
             "/app/profile",
             get(workspace::profile).post(workspace::set_profile),
@@ -248,6 +254,27 @@ pub(crate) fn table() -> Vec<Route> {
         Route::form(
             "/portal/views/{id}/delete",
             post(app::delete_view::<InPortal>),
+        ),
+        Route::page("/portal/registrations", get(registrations::portal_list)),
+        Route::page(
+            "/portal/registrations/new",
+            get(registrations::new_form).post(registrations::create),
+        ),
+        Route::page(
+            "/portal/registrations/{id}",
+            get(registrations::portal_page),
+        ),
+        Route::form(
+            "/portal/registrations/{id}/withdraw",
+            post(registrations::withdraw),
+        ),
+        Route::page(
+            "/portal/notifications",
+            get(workspace::notifications::<InPortal>).post(workspace::mark_read::<InPortal>),
+        ),
+        Route::form(
+            "/portal/notifications/badge",
+            get(workspace::badge::<InPortal>),
         ),
         Route::page("/portal/kb", get(kb::list::<InPortal>)),
         Route::page("/portal/kb/{id}", get(kb::detail_page::<InPortal>)),

@@ -1370,7 +1370,7 @@ fn page_selection(kind: &Kind) -> &'static str {
             "score scoreReasons { rule finding points } convertedAccountId convertedContactId convertedOpportunityId convertedAt archivedAt access { summary }"
         }
         "Opportunity" => {
-            "archivedAt closeOverdue access { summary } weightedAmount { amount currency } account { id name } stageHistory { fromStage toStage changedAt }"
+            "archivedAt closeOverdue access { summary } weightedAmount { amount currency } account { id name } stageHistory { fromStage toStage changedAt } partner { id name } registrationId protectedUntil"
         }
         _ => "archivedAt access { summary }",
     }
@@ -1407,11 +1407,29 @@ async fn record_page(
     if record.is_null() {
         return Err(ctx.refuse(ApiFailure::NotFound));
     }
-    let facts = kind
+    let mut facts: Vec<Fact> = kind
         .fields
         .iter()
         .map(|spec| fact(&ctx, spec, record))
         .collect();
+    // A deal attributed to a partner by its registration, and how long that holds.
+    if let Some(partner) = record["partner"]["name"].as_str() {
+        facts.push(Fact {
+            label: "Registered by partner",
+            text: partner.to_owned(),
+            href: record["registrationId"]
+                .as_str()
+                .map(|r| format!("/app/registrations/{r}")),
+        });
+        facts.push(Fact {
+            label: "Protected until",
+            text: When(
+                serde_json::from_value(record["protectedUntil"].clone()).unwrap_or_default(),
+            )
+            .to_string(),
+            href: None,
+        });
+    }
     let reasons = record["scoreReasons"]
         .as_array()
         .into_iter()

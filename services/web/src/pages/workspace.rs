@@ -11,7 +11,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
-use super::super::{Chrome, Ctx, FormErrors, InApp, ME_FIELDS, Me, PageResult, Signed, render};
+use super::super::{
+    Chrome, Ctx, FormErrors, InApp, ME_FIELDS, Me, PageResult, Side, Signed, render,
+};
 use super::{
     Choice, Conn, Label, RecordMay, Text, When, field, param, plausible_id, posted, words,
 };
@@ -217,6 +219,7 @@ fn record_href(kind: &str, id: &str) -> String {
         "CONTACT" => format!("/app/contacts/{id}"),
         "LEAD" => format!("/app/leads/{id}"),
         "OPPORTUNITY" => format!("/app/opportunities/{id}"),
+        "DEAL_REGISTRATION" => format!("/app/registrations/{id}"),
         _ => String::new(),
     }
 }
@@ -607,11 +610,18 @@ pub(crate) struct NotificationRow {
     pub record_id: String,
     pub read: bool,
     pub created_at: When,
+    /// Shown in the portal (its records' pages are the portal's).
+    #[serde(skip)]
+    pub portal: bool,
 }
 
 impl NotificationRow {
     pub fn href(&self) -> String {
-        record_href(&self.record_type.0, &self.record_id)
+        match (self.portal, self.record_type.0.as_str()) {
+            (false, kind) => record_href(kind, &self.record_id),
+            (true, "DEAL_REGISTRATION") => format!("/portal/registrations/{}", self.record_id),
+            (true, _) => String::new(),
+        }
     }
 }
 
@@ -621,10 +631,17 @@ struct NotificationsPage {
     chrome: Chrome,
     unread: i64,
     notifications: Vec<NotificationRow>,
+    /// `/app/notifications` or `/portal/notifications`: where its forms go.
+    base: String,
 }
 
-/// `/app/notifications`.
-pub async fn notifications(Signed(ctx, _): Signed<InApp>) -> PageResult {
+/// `/app/notifications` and `/portal/notifications`: the user's own.
+pub async fn notifications<S: Side>(Signed(ctx, _): Signed<S>) -> PageResult {
+    if !ctx.me.reads("Notification") {
+        return Err(ctx.refuse(ApiFailure::Forbidden(
+            "Your organisation gets no notifications here.".into(),
+        )));
+    }
     let data: Value = ctx
         .query(
             "query { unreadNotificationCount notifications(first: 100) { nodes { id kind title body recordType recordId read createdAt } } }",
@@ -633,15 +650,21 @@ pub async fn notifications(Signed(ctx, _): Signed<InApp>) -> PageResult {
         .await?;
     let conn: Conn<NotificationRow> =
         serde_json::from_value(data["notifications"].clone()).unwrap_or_default();
+    let portal = ctx.area == super::super::Area::Portal;
     Ok(render(&NotificationsPage {
         chrome: ctx.chrome("Notifications"),
         unread: data["unreadNotificationCount"].as_i64().unwrap_or(0),
-        notifications: conn.nodes,
+        notifications: conn
+            .nodes
+            .into_iter()
+            .map(|n| NotificationRow { portal, ..n })
+            .collect(),
+        base: format!("{}/notifications", ctx.area.home()),
     }))
 }
 
-/// `POST /app/notifications`: marks one (`id`) or all read.
-pub async fn mark_read(Signed(ctx, _): Signed<InApp>, body: String) -> PageResult {
+/// `POST /app/notifications` (or the portal's): marks one (`id`) or all read.
+pub async fn mark_read<S: Side>(Signed(ctx, _): Signed<S>, body: String) -> PageResult {
     let fields = posted(&ctx, &body)?;
     let id = field(&fields, "id");
     let ids = (!id.is_empty() && plausible_id(id)).then(|| vec![id.to_owned()]);
@@ -655,13 +678,14 @@ pub async fn mark_read(Signed(ctx, _): Signed<InApp>, body: String) -> PageResul
     } else {
         "All marked read."
     };
-    ctx.see_other("/app/notifications", Some(notice)).await
+    ctx.see_other(&format!("{}/notifications", ctx.area.home()), Some(notice))
+        .await
 }
 
 /// `GET /app/notifications/badge`: the header link with the unread count, loaded after the
 /// page (so the page itself stays one pass through the gateway); without scripts the link
 /// shows without a count.
-pub async fn badge(Signed(ctx, _): Signed<InApp>) -> axum::response::Response {
+pub async fn badge<S: Side>(Signed(ctx, _): Signed<S>) -> axum::response::Response {
     let unread = ctx
         .api::<Value>("query { unreadNotificationCount }", json!({}))
         .await

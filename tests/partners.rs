@@ -1,0 +1,382 @@
+//! Partner collaboration through the API, on the seeded system: a distributor registers
+//! deals (one colliding with another partner's registration and with an open deal of ours,
+//! one clean) and reads the same answer for both; staff see the conflicts and decide; an
+//! approval attributes an opportunity to the partner, which then reads it, until the
+//! protection runs out on the services' clock and the job runner expires it; a partner's
+//! tier limits its open registrations; the registering partner hears of each decision.
+//!
+//! A binary of its own: it moves the process's clock, which every test in its binary would
+//! see.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crm_e2e::demo::Demo;
+use crm_service_common::clock::{self, ManualClock};
+use serde_json::{Value, json};
+
+const REGISTER: &str = "mutation($input: DealRegistrationInput!) { createDealRegistration(input: $input) { id version status prospectName prospectDomain conflicts { recordId reason } decidedByUserId decisionReason decidedAt protectedUntil opportunityId estimatedAmount { amount currency } expectedClose products { productId quantity } may { update archive } access { summary } } }";
+
+const REVIEW: &str = "query($id: ID!) { dealRegistration(id: $id) { id version status partnerId opportunityId protectedUntil conflicts { kind reason recordId partnerId } } }";
+
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or_else(|| panic!("a string: {v}"))
+}
+
+/// The answer without what names the registration itself (its id and the customer typed
+/// in): what is left must not depend on who else claims the customer.
+fn shape(mut registration: Value) -> Value {
+    for key in ["id", "prospectName", "prospectDomain"] {
+        registration[key] = Value::Null;
+    }
+    registration
+}
+
+/// Waits until `probe` answers true; the job runner polls on its own.
+async fn eventually<F, Fut>(what: &str, mut probe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if probe().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what} did not happen within 10 s");
+}
+
+#[tokio::test]
+async fn distributors_register_deals_and_staff_decide() {
+    let start = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
+    let manual = Arc::new(ManualClock::at(start));
+    clock::set(Some(manual.clone()));
+    let demo = Demo::start().await;
+    let admin = demo.first("internal", "admin");
+    let sales = demo.first("internal", "sales");
+    let support = demo.first("internal", "support");
+    let distributor = demo.first("distributor", "partner_user");
+    let own = distributor.partner_id.clone().expect("a partner");
+
+    // Another partner's submitted registration, and a product to register.
+    let everyone = demo
+        .ok(
+            &admin,
+            "{ dealRegistrations(first: 100) { nodes { id partnerId prospectName prospectDomain status } } products(first: 1) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    let product = everyone["products"]["nodes"][0]["id"].clone();
+    let theirs = everyone["dealRegistrations"]["nodes"]
+        .as_array()
+        .expect("registrations")
+        .iter()
+        .find(|r| {
+            r["partnerId"] != own.as_str()
+                && r["status"] == "SUBMITTED"
+                && r["prospectDomain"].is_string()
+        })
+        .expect("another partner's submitted registration with a domain")
+        .clone();
+    let close = (start + chrono::Duration::days(45))
+        .date_naive()
+        .to_string();
+    let input = |name: &str, domain: &str| {
+        json!({ "input": {
+            "prospectName": name,
+            "prospectDomain": domain,
+            "products": [{ "productId": product, "quantity": 12 }],
+            "estimatedAmount": "18000.00",
+            "currency": "EUR",
+            "expectedClose": close,
+        } })
+    };
+
+    // The same customer under another spelling, as a URL: it collides with the other
+    // partner's registration. A customer nobody claims: it collides with nothing.
+    let colliding = demo
+        .ok(
+            &distributor,
+            REGISTER,
+            input(
+                &format!("{}, Inc.", text(&theirs["prospectName"]).to_lowercase()),
+                &format!("https://www.{}/about", text(&theirs["prospectDomain"])),
+            ),
+        )
+        .await["createDealRegistration"]
+        .clone();
+    let clean = demo
+        .ok(
+            &distributor,
+            REGISTER,
+            input("Quiet Meadow Analytics", "quiet-meadow-analytics.example"),
+        )
+        .await["createDealRegistration"]
+        .clone();
+    assert_eq!(colliding["status"], "SUBMITTED");
+    assert_eq!(
+        colliding["conflicts"],
+        Value::Null,
+        "partners never read conflicts"
+    );
+    assert_eq!(
+        shape(colliding.clone()),
+        shape(clean.clone()),
+        "the answers differ"
+    );
+    // Read back later, the two still look alike to the partner.
+    let read = |id: &Value| {
+        let id = id.clone();
+        let demo = &demo;
+        let distributor = &distributor;
+        async move {
+            demo.ok(
+                distributor,
+                "query($id: ID!) { dealRegistration(id: $id) { id version status prospectName prospectDomain conflicts { recordId reason } decidedByUserId decisionReason decidedAt protectedUntil opportunityId estimatedAmount { amount currency } expectedClose products { productId quantity } may { update archive } access { summary } } }",
+                json!({ "id": id }),
+            )
+            .await["dealRegistration"]
+                .clone()
+        }
+    };
+    assert_eq!(
+        shape(read(&colliding["id"]).await),
+        shape(read(&clean["id"]).await)
+    );
+
+    // Staff see why: the colliding one names the other registration (same domain, after
+    // normalising the URL); the clean one nothing.
+    let review = demo
+        .ok(&sales, REVIEW, json!({ "id": colliding["id"] }))
+        .await["dealRegistration"]
+        .clone();
+    let conflicts = review["conflicts"].as_array().expect("conflicts for staff");
+    assert!(
+        conflicts.iter().any(|c| c["kind"] == "REGISTRATION"
+            && c["recordId"] == theirs["id"]
+            && c["reason"] == "SAME_DOMAIN"),
+        "{review}"
+    );
+    let clean_review =
+        demo.ok(&sales, REVIEW, json!({ "id": clean["id"] })).await["dealRegistration"].clone();
+    assert_eq!(clean_review["conflicts"], json!([]), "{clean_review}");
+
+    // The other partner's registration is not there for this distributor: not listed,
+    // not fetched; support (no rule) reads none at all.
+    let fetched = demo
+        .ok(&distributor, REVIEW, json!({ "id": theirs["id"] }))
+        .await;
+    assert_eq!(fetched["dealRegistration"], Value::Null);
+    let listed = demo
+        .ok(&distributor, "{ dealRegistrations(first: 100, filter: { includeArchived: true }) { totalCount nodes { partnerId } } }", json!({}))
+        .await;
+    assert!(
+        listed["dealRegistrations"]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .all(|r| r["partnerId"] == own.as_str()),
+        "{listed}"
+    );
+    let none = demo
+        .ok(
+            &support,
+            "{ dealRegistrations(first: 5) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(none["dealRegistrations"]["totalCount"], 0);
+
+    // The partner may not decide on its own registration, nor set our fields.
+    let refused = demo
+        .send(
+            &distributor,
+            "mutation($id: ID!, $v: Int!) { approveDealRegistration(id: $id, version: $v) { id } }",
+            json!({ "id": clean["id"], "v": clean["version"] }),
+        )
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{refused}"
+    );
+
+    // Sales approves the clean one: a new opportunity on a new prospect account, owned by
+    // sales, attributed to the partner for 30 days.
+    let approved = demo
+        .ok(
+            &sales,
+            "mutation($id: ID!, $v: Int!) { approveDealRegistration(id: $id, version: $v, input: { protectionDays: 30, note: \"Go for it.\" }) { status opportunityId protectedUntil account { name domain } opportunity { id ownerUserId partnerId registrationId amount { amount currency } } } }",
+            json!({ "id": clean["id"], "v": clean["version"] }),
+        )
+        .await["approveDealRegistration"]
+        .clone();
+    assert_eq!(approved["status"], "APPROVED");
+    assert_eq!(approved["account"]["name"], "Quiet Meadow Analytics");
+    assert_eq!(
+        approved["account"]["domain"],
+        "quiet-meadow-analytics.example"
+    );
+    let deal = approved["opportunity"].clone();
+    assert_eq!(deal["ownerUserId"], sales.id.as_str());
+    assert_eq!(deal["partnerId"], own.as_str());
+    assert_eq!(deal["registrationId"], clean["id"]);
+    assert_eq!(
+        deal["amount"],
+        json!({ "amount": "18000.00", "currency": "EUR" })
+    );
+    let until: chrono::DateTime<chrono::Utc> =
+        text(&approved["protectedUntil"]).parse().expect("a time");
+    assert_eq!(until, start + chrono::Duration::days(30));
+
+    // The partner now reads the deal (its owner masked) and its protection, and was told.
+    const DEAL: &str =
+        "query($id: ID!) { opportunity(id: $id) { id name ownerUserId partnerId protectedUntil } }";
+    let seen = demo
+        .ok(&distributor, DEAL, json!({ "id": deal["id"] }))
+        .await;
+    assert_eq!(seen["opportunity"]["partnerId"], own.as_str(), "{seen}");
+    assert_eq!(seen["opportunity"]["ownerUserId"], Value::Null);
+    assert_eq!(
+        seen["opportunity"]["protectedUntil"],
+        approved["protectedUntil"]
+    );
+    let told = demo
+        .ok(
+            &distributor,
+            "{ notifications(first: 50) { nodes { kind recordType recordId } } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        told["notifications"]["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .any(|n| n["kind"] == "REGISTRATION_APPROVED" && n["recordId"] == clean["id"]),
+        "{told}"
+    );
+
+    // Sales rejects the colliding one with a reason the partner reads.
+    let colliding_now = demo
+        .ok(&sales, REVIEW, json!({ "id": colliding["id"] }))
+        .await;
+    demo.ok(
+        &sales,
+        "mutation($id: ID!, $v: Int!) { rejectDealRegistration(id: $id, version: $v, reason: \"Another partner registered this customer first.\") { status } }",
+        json!({ "id": colliding["id"], "v": colliding_now["dealRegistration"]["version"] }),
+    )
+    .await;
+    let rejected = read(&colliding["id"]).await;
+    assert_eq!(rejected["status"], "REJECTED");
+    assert_eq!(
+        rejected["decisionReason"],
+        "Another partner registered this customer first."
+    );
+    assert_eq!(
+        rejected["decidedByUserId"],
+        Value::Null,
+        "our user ids stay ours"
+    );
+    // A decided registration can't be edited by the partner.
+    let edit = demo
+        .send(
+            &distributor,
+            "mutation($id: ID!, $v: Int!) { updateDealRegistration(id: $id, version: $v, input: { notes: \"more\" }) { id } }",
+            json!({ "id": colliding["id"], "v": rejected["version"] }),
+        )
+        .await;
+    assert_eq!(
+        edit["errors"][0]["extensions"]["code"], "INVALID_STATE",
+        "{edit}"
+    );
+
+    // Sales moves the protection (to 20 days from now); the partner may not.
+    let current = demo.ok(&sales, REVIEW, json!({ "id": clean["id"] })).await;
+    let moved_to = start + chrono::Duration::days(20);
+    const EXTEND: &str = "mutation($id: ID!, $v: Int!, $u: DateTime!) { extendDealRegistration(id: $id, version: $v, until: $u) { protectedUntil opportunity { protectedUntil } } }";
+    let variables = json!({ "id": clean["id"], "v": current["dealRegistration"]["version"], "u": moved_to.to_rfc3339() });
+    let refused = demo.send(&distributor, EXTEND, variables.clone()).await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{refused}"
+    );
+    let moved = demo.ok(&sales, EXTEND, variables).await["extendDealRegistration"].clone();
+    let moved_until: chrono::DateTime<chrono::Utc> =
+        text(&moved["protectedUntil"]).parse().expect("a time");
+    assert_eq!(moved_until, moved_to);
+    assert_eq!(
+        moved["opportunity"]["protectedUntil"],
+        moved["protectedUntil"]
+    );
+
+    // The protection runs out on the clock: the job runner expires the registration and
+    // the deal is no longer the partner's.
+    manual.advance(31 * 86_400);
+    eventually("the registration's expiry", || async {
+        demo.ok(&sales, REVIEW, json!({ "id": clean["id"] })).await["dealRegistration"]["status"]
+            == "EXPIRED"
+    })
+    .await;
+    let gone = demo
+        .ok(&distributor, DEAL, json!({ "id": deal["id"] }))
+        .await;
+    assert_eq!(gone["opportunity"], Value::Null, "{gone}");
+    let ours = demo.ok(&sales, DEAL, json!({ "id": deal["id"] })).await;
+    assert_eq!(ours["opportunity"]["partnerId"], Value::Null);
+
+    // The tier's limit on open registrations: a REGISTERED partner has at most 5 open.
+    let partner = demo
+        .ok(
+            &admin,
+            "query($id: ID!) { partner(id: $id) { id version } }",
+            json!({ "id": own }),
+        )
+        .await;
+    demo.ok(
+        &admin,
+        "mutation($id: ID!, $v: Int!) { updatePartner(id: $id, version: $v, input: { tier: REGISTERED }) { id } }",
+        json!({ "id": own, "v": partner["partner"]["version"] }),
+    )
+    .await;
+    let open = demo
+        .ok(
+            &distributor,
+            "{ dealRegistrations(first: 100, filter: { status: SUBMITTED }) { totalCount } } ",
+            json!({}),
+        )
+        .await["dealRegistrations"]["totalCount"]
+        .as_i64()
+        .expect("count");
+    let approved_open = demo
+        .ok(
+            &distributor,
+            "{ dealRegistrations(first: 100, filter: { status: APPROVED }) { totalCount } } ",
+            json!({}),
+        )
+        .await["dealRegistrations"]["totalCount"]
+        .as_i64()
+        .expect("count");
+    let close = (clock::now() + chrono::Duration::days(30))
+        .date_naive()
+        .to_string();
+    for n in (open + approved_open)..5 {
+        let mut more = input(&format!("Prospect {n}"), &format!("prospect-{n}.example"));
+        more["input"]["expectedClose"] = json!(close);
+        demo.ok(&distributor, REGISTER, more).await;
+    }
+    let mut over = input("One Too Many", "one-too-many.example");
+    over["input"]["expectedClose"] = json!(close);
+    let refused = demo.send(&distributor, REGISTER, over).await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "VALIDATION",
+        "{refused}"
+    );
+    assert!(
+        text(&refused["errors"][0]["message"]).contains("5 open deal registrations"),
+        "{refused}"
+    );
+
+    demo.finish().await;
+    clock::set(None);
+}

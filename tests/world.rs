@@ -124,6 +124,10 @@ pub struct Api {
     pub client: reqwest::Client,
     pub url: String,
     pub admin: String,
+    /// The directory's database, to add partner users (a partner's key acts in its
+    /// partner's domain only once the partner has a user: the directory learns the kind
+    /// from its users).
+    pub identity: sea_orm::DatabaseConnection,
 }
 
 impl Api {
@@ -463,6 +467,17 @@ async fn add_registrations(
             format!("cnyop{round}x{d}z"),
             Canary::OpportunityName(deal.clone()),
         );
+        crm_identity::seed(
+            &api.identity,
+            &[user(
+                &format!("usr_r{round}_d{d}_deals"),
+                "distributor",
+                Some(partner.clone()),
+                "partner_user",
+            )],
+        )
+        .await
+        .expect("a user of the distributor");
         let key = api
             .as_admin(
                 "mutation($p: ID!) { createApiKey(input: { name: \"registrations\", role: \"partner_user\", partnerId: $p }) { secret } }",
@@ -618,6 +633,7 @@ impl StaffedSystem {
             client: reqwest::Client::new(),
             url: system.public.url(),
             admin: system.identity.issuer.issue("usr_admin", None, 3600),
+            identity: system.databases.identity.clone(),
         };
         Self {
             system,

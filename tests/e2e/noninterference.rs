@@ -150,7 +150,21 @@ async fn build(side: &mut Side, who: Who, shared: &mut Rng, hidden: Option<&mut 
     };
     // The first distributor's deal registrations (through a key of its own: a
     // registration is a partner's), one for a prospect the hidden part has the other
-    // distributor register too.
+    // distributor register too. Each distributor has a user, so that its keys act as it.
+    let users: Vec<_> = ["d1", "d2"]
+        .iter()
+        .map(|d| {
+            user(
+                &format!("usr_ni_{d}_deals"),
+                "distributor",
+                Some(side.id(d)),
+                "partner_user",
+            )
+        })
+        .collect();
+    crm_identity::seed(&side.staffed.system.databases.identity, &users)
+        .await
+        .expect("distributors' users");
     for (label, prospect) in [("rg0", "Shared Prospect"), ("rg1", "Own Prospect")] {
         let id = side
             .register(

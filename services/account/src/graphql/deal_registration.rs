@@ -94,6 +94,8 @@ pub struct RegistrationConflict {
     pub name: String,
     /// The partner it belongs to or is attributed to, if any.
     pub partner_id: Option<ID>,
+    /// That partner's name.
+    pub partner_name: Option<String>,
     /// Until when that partner's claim is protected, if it is.
     pub protected_until: Option<DateTime<Utc>>,
 }
@@ -259,6 +261,7 @@ pub async fn conflicts_of<C: ConnectionTrait>(
                 record_id: ID(o.id.clone()),
                 name: o.name.clone(),
                 partner_id: o.partner_id.clone().map(ID),
+                partner_name: None,
                 protected_until: o.protected_until,
             });
         }
@@ -300,8 +303,28 @@ pub async fn conflicts_of<C: ConnectionTrait>(
             record_id: ID(other.id.clone()),
             name: other.prospect_name.clone(),
             partner_id: Some(ID(other.partner_id.clone())),
+            partner_name: None,
             protected_until: other.protected_until,
         });
+    }
+    let partners: Vec<String> = found
+        .iter()
+        .filter_map(|c| c.partner_id.as_ref().map(|p| p.to_string()))
+        .collect();
+    if !partners.is_empty() {
+        let names: std::collections::BTreeMap<String, String> = partner::Entity::find()
+            .filter(Expr::col(partner::Column::Id).is_in(partners))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p.name))
+            .collect();
+        for conflict in &mut found {
+            conflict.partner_name = conflict
+                .partner_id
+                .as_ref()
+                .and_then(|p| names.get(p.as_str()).cloned());
+        }
     }
     Ok(found)
 }

@@ -92,7 +92,7 @@ pub(crate) struct Conflict {
     pub reason: Label,
     pub record_id: String,
     pub name: String,
-    pub partner_id: Option<String>,
+    pub partner_name: Option<String>,
     pub protected_until: When,
 }
 
@@ -338,7 +338,7 @@ async fn detail(ctx: Ctx, id: &str, staff: bool, error: Option<String>) -> PageR
         return Err(ctx.refuse(ApiFailure::NotFound));
     }
     let conflicts = if staff {
-        " conflicts { kind reason recordId name partnerId protectedUntil }"
+        " conflicts { kind reason recordId name partnerName protectedUntil }"
     } else {
         ""
     };
@@ -440,7 +440,7 @@ pub async fn queue(Signed(ctx, _): Signed<InApp>, Query(query): Query<QueueQuery
         .unwrap_or_else(|| "SUBMITTED".into());
     let data: Value = ctx
         .query(
-            &format!("query($f: DealRegistrationFilter) {{ dealRegistrations(first: 200, filter: $f) {{ totalCount nodes {{ {FIELDS} conflicts {{ kind reason recordId name partnerId protectedUntil }} }} }} }}"),
+            &format!("query($f: DealRegistrationFilter) {{ dealRegistrations(first: 200, filter: $f) {{ totalCount nodes {{ {FIELDS} conflicts {{ kind reason recordId name partnerName protectedUntil }} }} }} }}"),
             json!({ "f": { "status": status, "text": param(&query.q) } }),
         )
         .await?;

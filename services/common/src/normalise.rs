@@ -52,7 +52,7 @@ pub fn company_key(name: &str) -> String {
         .flat_map(char::to_lowercase)
         .map(fold_accent)
         .collect();
-    let spaced = folded.replace('&', " and ").replace('+', " and ");
+    let spaced = folded.replace(['&', '+'], " and ");
     // "S.A." and "a.s." are one token each once their dots go; other punctuation
     // separates words.
     let words: Vec<String> = spaced

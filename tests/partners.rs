@@ -377,6 +377,63 @@ async fn distributors_register_deals_and_staff_decide() {
         "{refused}"
     );
 
+    // A distributor's case: support answers with an internal note and a reply; the
+    // distributor reads the reply only, and is told of it (not of the note).
+    let account = demo
+        .ok(
+            &distributor,
+            "{ accounts(first: 1) { nodes { id } } }",
+            json!({}),
+        )
+        .await["accounts"]["nodes"][0]["id"]
+        .clone();
+    let case = demo
+        .ok(
+            &distributor,
+            "mutation($a: ID!) { createCase(input: { accountId: $a, subject: \"Pallets arrive damaged\", priority: HIGH, channel: WEB }) { id slaDueAt partnerId } }",
+            json!({ "a": account }),
+        )
+        .await["createCase"]
+        .clone();
+    assert_eq!(case["partnerId"], own.as_str());
+    for (body, visible) in [
+        ("Check the carrier's claim first.", false),
+        ("We are sending replacements today.", true),
+    ] {
+        demo.ok(
+            &support,
+            "mutation($c: ID!, $b: String!, $v: Boolean!) { createCaseComment(input: { caseId: $c, body: $b, partnerVisible: $v }) { id } }",
+            json!({ "c": case["id"], "b": body, "v": visible }),
+        )
+        .await;
+    }
+    let seen = demo
+        .ok(
+            &distributor,
+            "query($id: ID!) { case(id: $id) { comments { totalCount nodes { body authorUserId } } } }",
+            json!({ "id": case["id"] }),
+        )
+        .await;
+    assert_eq!(
+        seen["case"]["comments"],
+        json!({ "totalCount": 1, "nodes": [{ "body": "We are sending replacements today.", "authorUserId": null }] })
+    );
+    let replies: Vec<Value> = demo
+        .ok(
+            &distributor,
+            "{ notifications(first: 100) { nodes { kind recordId body } } }",
+            json!({}),
+        )
+        .await["notifications"]["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .filter(|n| n["kind"] == "CASE_REPLY" && n["recordId"] == case["id"])
+        .cloned()
+        .collect();
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(replies[0]["body"], "We are sending replacements today.");
+
     demo.finish().await;
     clock::set(None);
 }

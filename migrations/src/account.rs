@@ -37,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(OpportunityStageHistory),
             Box::new(LeadRecentActivities),
             Box::new(DealRegistration),
+            Box::new(CaseOpener),
         ]
     }
 }
@@ -639,6 +640,38 @@ impl MigrationTrait for DealRegistration {
             Table::alter()
                 .table("accounts")
                 .drop_column("name_key")
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// Who opened a case: a partner's user hears of the replies to the case it opened.
+struct CaseOpener;
+
+impl MigrationName for CaseOpener {
+    fn name(&self) -> &str {
+        "m20261207_000107_case_opener"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CaseOpener {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("cases")
+                .add_column(text_null("opened_by_user_id", 64))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("cases")
+                .drop_column("opened_by_user_id")
                 .to_owned(),
         )
         .await

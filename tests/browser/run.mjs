@@ -464,6 +464,37 @@ await check("a distributor registers deals, sales reviews and approves, the part
   return `${conflicts} conflicts shown to sales only; ${protectedText}`;
 });
 
+// A distributor's case: opened in the portal, answered by support with an internal note and
+// a reply; the distributor reads the reply only, and answers it.
+await check("a distributor opens a case, support answers, the distributor reads only the reply", async () => {
+  await visit(distributor, "distributor", "/portal/cases/new", "case-new");
+  await distributor.selectOption("#f-accountId", { index: 1 });
+  await distributor.fill("#f-subject", "Browser case: labels missing");
+  await distributor.fill("#f-description", "Two pallets came without labels.");
+  await distributor.selectOption("#f-priority", "HIGH");
+  await Promise.all([distributor.waitForURL(/\/portal\/cases\/case_/), distributor.click("form.record-form button[type=submit]")]);
+  const caseId = distributor.url().split("/").pop();
+  a11yPages.push({ persona: "distributor", url: `/portal/cases/${caseId}`, name: "case" });
+  await visit(distributor, "distributor", "/portal/cases", "cases");
+  assert(await distributor.locator(`table[data-list=cases] tr[data-id="${caseId}"]`).count() === 1, "the new case is not listed");
+  await support.goto(`${base}/app/cases/${caseId}`);
+  await support.fill("#comment-body", "Internal: the warehouse mislabelled them.");
+  await Promise.all([support.waitForSelector(".notice"), support.click("form[action$='/comments'] button[type=submit]")]);
+  await support.fill("#comment-body", "We are printing new labels now.");
+  await support.check("input[name=partnerVisible]");
+  await Promise.all([support.waitForSelector(".notice"), support.click("form[action$='/comments'] button[type=submit]")]);
+  await distributor.goto(`${base}/portal/cases/${caseId}`);
+  const conversation = await distributor.textContent("[data-list=comments]");
+  assert(conversation.includes("We are printing new labels now.") && !conversation.includes("mislabelled"),
+    `the distributor reads: ${conversation}`);
+  await distributor.fill("#reply-body", "Thanks, the new labels arrived.");
+  await Promise.all([distributor.waitForSelector(".notice"), distributor.click("form[action$='/comments'] button[type=submit]")]);
+  const after = await distributor.locator("[data-list=comments] li").count();
+  assert(after === 2, `${after} comments after the reply`);
+  console.log(`partner-case ${caseId}`);
+  return `case ${caseId}: 1 of 2 staff comments shown to the partner`;
+});
+
 await check("the forecast shows the weighted totals", async () => {
   await visit(sales, "sales", "/app/forecast", "forecast");
   const totals = await sales.locator("[data-weighted]").evaluateAll((tiles) =>

@@ -349,6 +349,13 @@ async fn the_ui_in_a_real_browser() {
             one(db, &format!("SELECT subject FROM interactions WHERE account_id = '{account}' AND author_user_id = '{sales_id}'")).await,
             "Browser call about the pilot"
         );
+        // The distributor's case: two comments of ours (one internal) and its reply.
+        let partner_case = words_after("partner-case", 1);
+        let partner_case = partner_case.first().expect("the script names its case");
+        assert_eq!(
+            column(db, &format!("SELECT CASE WHEN partner_visible THEN 'yes' ELSE 'no' END || '|' || COALESCE(author_partner_id, 'us') FROM case_comments WHERE case_id = '{partner_case}' ORDER BY created_at")).await,
+            ["no|us".to_owned(), "yes|us".to_owned(), format!("yes|{distributor_partner}")]
+        );
         // The registration sales approved: attributed to the distributor for 60 days on a
         // new deal; the colliding one still waits for review.
         let registered = words_after("registered-deals", 2);

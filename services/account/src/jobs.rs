@@ -136,7 +136,8 @@ async fn check_case_sla(txn: &DatabaseTransaction, job: &Job) -> ApiResult<Outco
 }
 
 /// After a case comment is written: the case's owner hears of a new comment by someone
-/// else.
+/// else; the partner's user who opened a partner's case hears of our partner-visible
+/// replies (never of internal comments).
 pub async fn comment_written<C: ConnectionTrait>(
     db: &C,
     before: Option<&case_comment::Model>,
@@ -151,21 +152,34 @@ pub async fn comment_written<C: ConnectionTrait>(
     else {
         return Ok(());
     };
-    match &case.owner_user_id {
-        Some(owner) if after.author_user_id.as_ref() != Some(owner) => {
-            notify(
-                db,
-                owner,
-                NotificationKind::CaseComment,
-                format!("New comment on {}", case.subject),
-                Some(preview(&after.body)),
-                RecordKind::Case,
-                &case.id,
-            )
-            .await
-        }
-        _ => Ok(()),
+    if let Some(owner) = &case.owner_user_id
+        && after.author_user_id.as_ref() != Some(owner)
+    {
+        notify(
+            db,
+            owner,
+            NotificationKind::CaseComment,
+            format!("New comment on {}", case.subject),
+            Some(preview(&after.body)),
+            RecordKind::Case,
+            &case.id,
+        )
+        .await?;
     }
+    let our_reply = after.partner_visible && after.author_partner_id.is_none();
+    if let (true, Some(opener)) = (our_reply, &case.opened_by_user_id) {
+        notify(
+            db,
+            opener,
+            NotificationKind::CaseReply,
+            format!("Reply on your case: {}", case.subject),
+            Some(preview(&after.body)),
+            RecordKind::Case,
+            &case.id,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The first line of a text, at most 140 characters.

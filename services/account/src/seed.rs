@@ -612,6 +612,16 @@ pub async fn seed(
                 .then(|| opened + Duration::hours(w.rng.random_range(1..priority.sla_hours())));
             let resolved = matches!(status, CaseStatus::Resolved | CaseStatus::Closed)
                 .then(|| opened + Duration::hours(w.rng.random_range(2..96)));
+            let contact = w.pick(&contact_ids).clone();
+            let partner = by_distributor.then(|| w.pick(&distributor_ids).clone());
+            // A partner's case was opened by its user (who hears of our replies).
+            let opener = partner.as_ref().and_then(|p| {
+                summary
+                    .partners
+                    .iter()
+                    .find(|s| s.id == *p)
+                    .map(|s| format!("usr_{}_user", s.persona))
+            });
             cases.push(case::ActiveModel {
                 id,
                 external_namespace: Set(String::new()),
@@ -621,8 +631,9 @@ pub async fn seed(
                 updated_at,
                 archived_at,
                 account_id: Set(account_id.clone()),
-                contact_id: Set(Some(w.pick(&contact_ids).clone())),
-                partner_id: Set(by_distributor.then(|| w.pick(&distributor_ids).clone())),
+                contact_id: Set(Some(contact)),
+                partner_id: Set(partner),
+                opened_by_user_id: Set(opener),
                 subject: Set(w.pick(CASE_SUBJECTS).to_string()),
                 description: Set(Some(
                     "Reported by the customer; details in the interaction log.".into(),

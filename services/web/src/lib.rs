@@ -527,6 +527,9 @@ impl Ctx {
         if self.area == Area::App && self.me.reads("Contact") {
             nav.insert(2, ("/app/contacts".into(), "Contacts"));
         }
+        if self.area == Area::Portal && self.me.reads("Case") {
+            nav.insert(3, ("/portal/cases".into(), "Cases"));
+        }
         if self.me.reads("DealRegistration") {
             let registrations = match self.area {
                 Area::App => "/app/registrations",

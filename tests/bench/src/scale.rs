@@ -473,6 +473,7 @@ impl ScaleWorld {
             account_id: self.account_id(account),
             contact_id: None,
             partner_id: None,
+            opened_by_user_id: None,
             subject: format!("Case {} about an order", n + 1),
             description: None,
             status,

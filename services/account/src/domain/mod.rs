@@ -75,7 +75,7 @@ text_enum!(
         TaskReminder = "TASK_REMINDER", TaskAssigned = "TASK_ASSIGNED", SlaBreached = "SLA_BREACHED",
         CaseAssigned = "CASE_ASSIGNED", CaseComment = "CASE_COMMENT",
         RegistrationApproved = "REGISTRATION_APPROVED", RegistrationRejected = "REGISTRATION_REJECTED",
-        RegistrationExpired = "REGISTRATION_EXPIRED",
+        RegistrationExpired = "REGISTRATION_EXPIRED", CaseReply = "CASE_REPLY",
     }
 );
 

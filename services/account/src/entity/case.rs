@@ -18,6 +18,8 @@ pub struct Model {
     pub account_id: String,
     pub contact_id: Option<String>,
     pub partner_id: Option<String>,
+    /// The partner's user who opened it (none when our staff did): it hears of our replies.
+    pub opened_by_user_id: Option<String>,
     pub subject: String,
     pub description: Option<String>,
     pub status: CaseStatus,

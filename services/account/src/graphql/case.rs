@@ -286,8 +286,16 @@ impl RecordInput<case::Entity> for CaseInput {
         who: &crm_service_common::principal::Principal,
         creating: bool,
     ) {
-        if creating && let Some(own) = who.partner() {
-            set(&mut m.partner_id, Some(own.to_owned()));
+        if creating {
+            // A partner's user who opens a case hears of our replies to it.
+            let partner = who.partner();
+            set(
+                &mut m.opened_by_user_id,
+                partner.map(|_| who.subject.to_string()),
+            );
+            if let Some(own) = partner {
+                set(&mut m.partner_id, Some(own.to_owned()));
+            }
         }
     }
 }

@@ -6,6 +6,7 @@ mod auth;
 mod interactions;
 mod kb;
 mod orders;
+mod partner_cases;
 mod people;
 mod pipeline;
 mod portal;
@@ -255,6 +256,16 @@ pub(crate) fn table() -> Vec<Route> {
             "/portal/views/{id}/delete",
             post(app::delete_view::<InPortal>),
         ),
+        Route::page("/portal/cases", get(partner_cases::list)),
+        Route::page(
+            "/portal/cases/new",
+            get(partner_cases::new_form).post(partner_cases::create),
+        ),
+        Route::page(
+            "/portal/cases/{id}",
+            get(partner_cases::page).post(partner_cases::set_status),
+        ),
+        Route::form("/portal/cases/{id}/comments", post(partner_cases::reply)),
         Route::page("/portal/registrations", get(registrations::portal_list)),
         Route::page(
             "/portal/registrations/new",

@@ -620,6 +620,7 @@ impl NotificationRow {
         match (self.portal, self.record_type.0.as_str()) {
             (false, kind) => record_href(kind, &self.record_id),
             (true, "DEAL_REGISTRATION") => format!("/portal/registrations/{}", self.record_id),
+            (true, "CASE") => format!("/portal/cases/{}", self.record_id),
             (true, _) => String::new(),
         }
     }

@@ -434,6 +434,72 @@ async fn distributors_register_deals_and_staff_decide() {
     assert_eq!(replies.len(), 1, "{replies:?}");
     assert_eq!(replies[0]["body"], "We are sending replacements today.");
 
+    // A supplier answers for its open lines: a backorder needs the date it expects to
+    // ship; staff read the answer on the line. The line: one of its products, added by
+    // staff to an order still being worked.
+    let supplier = demo.first("supplier", "partner_user");
+    let world = demo
+        .ok(
+            &admin,
+            "query($s: ID!) { orders(first: 200) { nodes { id currency status } } products(first: 1, filter: { supplierPartnerId: $s }) { nodes { id } } }",
+            json!({ "s": supplier.partner_id }),
+        )
+        .await;
+    let order = world["orders"]["nodes"]
+        .as_array()
+        .expect("orders")
+        .iter()
+        .find(|o| {
+            matches!(
+                o["status"].as_str(),
+                Some("PLACED" | "CONFIRMED" | "ON_HOLD")
+            )
+        })
+        .cloned()
+        .expect("an order still being worked");
+    let open = demo
+        .ok(
+            &admin,
+            "mutation($o: ID!, $p: ID!, $c: String!) { createOrderLine(input: { orderId: $o, productId: $p, quantity: 7, unitPrice: \"3.00\", currency: $c }) { id version } }",
+            json!({ "o": order["id"], "p": world["products"]["nodes"][0]["id"], "c": order["currency"] }),
+        )
+        .await["createOrderLine"]
+        .clone();
+    const ANSWER: &str = "mutation($id: ID!, $v: Int!, $input: OrderLineInput!) { updateOrderLine(id: $id, version: $v, input: $input) { status expectedDate version } }";
+    let undated = demo
+        .send(
+            &supplier,
+            ANSWER,
+            json!({ "id": open["id"], "v": open["version"], "input": { "status": "BACKORDERED" } }),
+        )
+        .await;
+    assert_eq!(
+        undated["errors"][0]["extensions"]["field"], "input.expectedDate",
+        "{undated}"
+    );
+    let day = (clock::now() + chrono::Duration::days(14))
+        .date_naive()
+        .to_string();
+    let answered = demo
+        .ok(
+            &supplier,
+            ANSWER,
+            json!({ "id": open["id"], "v": open["version"], "input": { "status": "BACKORDERED", "expectedDate": day } }),
+        )
+        .await;
+    assert_eq!(answered["updateOrderLine"]["status"], "BACKORDERED");
+    let staff = demo
+        .ok(
+            &sales,
+            "query($id: ID!) { orderLine(id: $id) { status expectedDate } }",
+            json!({ "id": open["id"] }),
+        )
+        .await;
+    assert_eq!(
+        staff["orderLine"],
+        json!({ "status": "BACKORDERED", "expectedDate": day })
+    );
+
     demo.finish().await;
     clock::set(None);
 }

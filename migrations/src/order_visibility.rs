@@ -18,6 +18,7 @@ impl MigratorTrait for Migrator {
                 name: "m20261205_000001_order_external_namespaces",
                 tables: &["products", "orders", "order_lines", "shipments"],
             }),
+            Box::new(LineExpectedDate),
         ]
     }
 }
@@ -160,6 +161,38 @@ impl MigrationTrait for LineScopeIndexes {
                 "ALTER TABLE order_lines ALTER COLUMN product_id SET STATISTICS 1000",
                 "ALTER TABLE products ALTER COLUMN supplier_partner_id SET STATISTICS 1000",
             ],
+        )
+        .await
+    }
+}
+
+/// When a line is expected to ship: the supplier's answer when it confirms or backorders.
+struct LineExpectedDate;
+
+impl MigrationName for LineExpectedDate {
+    fn name(&self) -> &str {
+        "m20261207_000108_line_expected_date"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for LineExpectedDate {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("order_lines")
+                .add_column(ColumnDef::new("expected_date").date().null())
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("order_lines")
+                .drop_column("expected_date")
+                .to_owned(),
         )
         .await
     }

@@ -216,13 +216,13 @@ const FIELD_LIMITS: &[(&str, &str, Action, Option<&[&str]>)] = &[
         "supplier/partner_user",
         "OrderLine",
         Action::Update,
-        Some(&["status"]),
+        Some(&["expectedDate", "status"]),
     ),
     (
         "supplier/partner_admin",
         "OrderLine",
         Action::Update,
-        Some(&["status"]),
+        Some(&["expectedDate", "status"]),
     ),
     ("supplier/partner_user", "Product", Action::Update, None),
     (

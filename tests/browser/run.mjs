@@ -495,6 +495,22 @@ await check("a distributor opens a case, support answers, the distributor reads 
   return `case ${caseId}: 1 of 2 staff comments shown to the partner`;
 });
 
+// A supplier backorders one of its lines with the date it expects to ship; sales sees it.
+await check("a supplier backorders a line and sales sees it", async () => {
+  const day = new Date(Date.now() + 21 * 86400e3).toISOString().slice(0, 10);
+  await supplier.goto(`${base}/portal/orders/${facts.openLineOrder}`);
+  await supplier.selectOption(`#answer-${facts.openLine}`, "BACKORDERED");
+  await supplier.fill(`#expected-${facts.openLine}`, day);
+  await Promise.all([supplier.waitForSelector(".notice"), supplier.click(`form[data-line="${facts.openLine}"] button[type=submit]`)]);
+  const notice = (await supplier.textContent(".notice")).trim();
+  assert(notice.includes(`backordered until ${day}`), notice);
+  await sales.goto(`${base}/app/orders/${facts.openLineOrder}`);
+  const status = (await sales.textContent(`[data-line-status="${facts.openLine}"]`)).trim();
+  assert(status === "Backordered", `sales reads ${status}`);
+  console.log(`backordered-line ${facts.openLine} ${day}`);
+  return notice;
+});
+
 await check("the forecast shows the weighted totals", async () => {
   await visit(sales, "sales", "/app/forecast", "forecast");
   const totals = await sales.locator("[data-weighted]").evaluateAll((tiles) =>

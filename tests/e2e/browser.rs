@@ -197,7 +197,40 @@ async fn the_ui_in_a_real_browser() {
     .next()
     .expect("another partner's registration");
     let (conflict_name, conflict_domain) = conflict.split_once('|').expect("name|domain");
+    // An open line of the supplier's product, added by staff to one of its orders still
+    // being worked (so that the orders it sees stay the same), for the supplier to answer.
+    let open_order = column(
+        orders,
+        "SELECT id || '|' || currency FROM orders WHERE status IN ('PLACED', 'CONFIRMED', 'ON_HOLD') \
+         AND archived_at IS NULL ORDER BY id",
+    )
+    .await
+    .into_iter()
+    .find(|o| supplier_orders.iter().any(|s| o.starts_with(&format!("{s}|"))))
+    .expect("an order of the supplier's still being worked");
+    let (open_line_order, currency) = open_order.split_once('|').expect("order|currency");
+    let product = one(
+        orders,
+        &format!(
+            "SELECT id FROM products WHERE supplier_partner_id = '{supplier_partner}' ORDER BY id"
+        ),
+    )
+    .await;
+    let (_, line) = crm_e2e::gateway_as(
+        &reqwest::Client::new(),
+        &system.public.url(),
+        Some(&admin_token),
+        "mutation($o: ID!, $p: ID!, $c: String!) { createOrderLine(input: { orderId: $o, productId: $p, quantity: 7, unitPrice: \"3.00\", currency: $c }) { id } }",
+        json!({ "o": open_line_order, "p": product, "c": currency }),
+    )
+    .await;
+    let open_line = line["data"]["createOrderLine"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the open line: {line}"))
+        .to_owned();
     let facts = json!({
+        "openLine": open_line,
+        "openLineOrder": open_line_order,
         "conflictName": conflict_name,
         "conflictDomain": conflict_domain,
         "password": crm_identity::DEMO_PASSWORD,
@@ -348,6 +381,15 @@ async fn the_ui_in_a_real_browser() {
         assert_eq!(
             one(db, &format!("SELECT subject FROM interactions WHERE account_id = '{account}' AND author_user_id = '{sales_id}'")).await,
             "Browser call about the pilot"
+        );
+        // The line the supplier backordered, with its date.
+        let backordered = words_after("backordered-line", 2);
+        let [line, day] = &backordered[..] else {
+            panic!("the script names the line it backordered: {stdout}");
+        };
+        assert_eq!(
+            one(orders, &format!("SELECT status || '|' || CAST(expected_date AS VARCHAR(10)) FROM order_lines WHERE id = '{line}'")).await,
+            format!("BACKORDERED|{day}")
         );
         // The distributor's case: two comments of ours (one internal) and its reply.
         let partner_case = words_after("partner-case", 1);

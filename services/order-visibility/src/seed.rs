@@ -228,6 +228,7 @@ pub async fn seed(
                     unit_price_minor: Set(product.unit_price_minor),
                     currency: Set(product.currency.clone()),
                     status: Set(line_status),
+                    expected_date: Set(None),
                 });
             }
             let updated = created + Duration::days(w.rng.random_range(0..20));

@@ -665,6 +665,7 @@ impl ScaleWorld {
                     unit_price_minor: price,
                     currency: "EUR".into(),
                     status: LineStatus::Confirmed,
+                    expected_date: None,
                 }
             })
             .collect();

@@ -587,9 +587,9 @@ pub fn write_right(domain: &str, role: &str, ty: &str) -> WriteRight {
             ..WriteRight::default()
         },
         ("supplier", _, "Product") => ALL,
-        // "R, W(status) own-product lines only".
+        // "R, W(status, expectedDate) own-product lines only".
         ("supplier", _, "OrderLine") => WriteRight {
-            update: Some(Fields::Only(&["status"])),
+            update: Some(Fields::Only(&["status", "expectedDate"])),
             ..WriteRight::default()
         },
         // "R, W(status, tracking) of its orders".

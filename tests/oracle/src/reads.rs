@@ -218,7 +218,10 @@ pub fn field_read(who: &Persona, ty: &str, field: &str) -> Option<FieldRead> {
         ("OrderLine", "order") => Link("Order"),
         ("OrderLine", "product") => Link("Product"),
         ("OrderLine", "unitPrice" | "amount") => masked_for(supplier),
-        ("OrderLine", "lineNumber" | "orderId" | "productId" | "quantity" | "status") => Value,
+        (
+            "OrderLine",
+            "lineNumber" | "orderId" | "productId" | "quantity" | "status" | "expectedDate",
+        ) => Value,
 
         ("Shipment", "order") => Link("Order"),
         (

@@ -21,6 +21,8 @@ pub struct Model {
     pub unit_price_minor: i64,
     pub currency: String,
     pub status: LineStatus,
+    /// When the supplier expects to ship it (its answer when confirming or backordering).
+    pub expected_date: Option<Date>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -56,6 +56,10 @@ record_object!(OrderLine {
     async fn status(&self) -> LineStatus {
         self.0.status
     }
+    /// When the supplier expects to ship it (set when it confirms or backorders the line).
+    async fn expected_date(&self) -> Option<chrono::NaiveDate> {
+        self.0.expected_date
+    }
     /// The statuses this line may move to next.
     async fn next_statuses(&self) -> Vec<LineStatus> {
         self.0.status.next().to_vec()
@@ -101,6 +105,8 @@ pub struct OrderLineInput {
     pub unit_price: Option<String>,
     pub currency: Option<String>,
     pub status: Option<LineStatus>,
+    /// When the line is expected to ship (today or later); a backordered line needs one.
+    pub expected_date: MaybeUndefined<chrono::NaiveDate>,
 }
 
 impl RecordInput<order_line::Entity> for OrderLineInput {
@@ -139,6 +145,23 @@ impl RecordInput<order_line::Entity> for OrderLineInput {
             set(&mut m.status, self.status.unwrap_or(LineStatus::Open));
         } else if let Some(to) = self.status {
             transition(&mut m.status, to)?;
+        }
+        optional(&mut m.expected_date, &self.expected_date, |v| {
+            if *v < crate::store::now().date_naive() {
+                Err(crm_service_common::ApiError::validation(
+                    "input.expectedDate",
+                    "is in the past",
+                ))
+            } else {
+                Ok(*v)
+            }
+        })?;
+        let backordered = crate::store::current(&m.status) == Some(LineStatus::Backordered);
+        if backordered && crate::store::current(&m.expected_date).flatten().is_none() {
+            return Err(crm_service_common::ApiError::validation(
+                "input.expectedDate",
+                "is required for a backordered line: say when it will ship",
+            ));
         }
         Ok(())
     }

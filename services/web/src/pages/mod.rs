@@ -246,6 +246,7 @@ pub(crate) fn table() -> Vec<Route> {
         Route::page("/portal/orders", get(orders::list::<InPortal>)),
         Route::page("/portal/orders/{id}", get(orders::detail_page::<InPortal>)),
         Route::form("/portal/shipments/{id}", post(orders::record_shipment)),
+        Route::form("/portal/lines/{id}", post(orders::answer_line)),
         Route::page("/portal/accounts", get(app::accounts::<InPortal>)),
         Route::page(
             "/portal/accounts/{id}",

@@ -165,12 +165,27 @@ struct OrderDetail {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct LineRow {
+    id: String,
+    version: i64,
     line_number: Option<i64>,
     quantity: i64,
     status: Label,
+    expected_date: super::Day,
+    next_statuses: Vec<Label>,
+    may: super::RecordMay,
     unit_price: Money,
     amount: Money,
     product: Option<ProductRow>,
+}
+
+impl LineRow {
+    /// The supplier's answers this line takes now: confirm it, backorder it (with a date).
+    fn answers(&self) -> Vec<&Label> {
+        self.next_statuses
+            .iter()
+            .filter(|s| matches!(s.0.as_str(), "CONFIRMED" | "BACKORDERED"))
+            .collect()
+    }
 }
 
 #[derive(Deserialize)]
@@ -224,21 +239,33 @@ struct OrderPage {
     show_prices: bool,
     show_supplier: bool,
     updates_shipments: bool,
+    /// A supplier answers for its lines here (confirm, backorder with a date).
+    answers_lines: bool,
+    /// How many columns the lines table has (an answer's row spans them).
+    line_columns: usize,
     form: ShipmentForm,
+    /// Why the last line answer was refused, and for which line.
+    line_error: Option<(String, String)>,
 }
 
 pub async fn detail_page<S: Side>(Signed(ctx, _): Signed<S>, Path(id): Path<String>) -> PageResult {
-    detail(ctx, &id, ShipmentForm::default()).await
+    detail(ctx, &id, ShipmentForm::default(), None).await
 }
 
 const ORDER_QUERY: &str = "query($id: ID!) { order(id: $id) { id number status placedAt \
     total { amount currency } internalNote account { id name } fulfillingDistributor { id name } \
-    lines(first: 200) { nodes { lineNumber quantity status unitPrice { amount currency } \
+    lines(first: 200) { nodes { id version lineNumber quantity status expectedDate nextStatuses \
+      may { update } unitPrice { amount currency } \
       amount { amount currency } product { name sku supplier { id name } } } } \
     shipments(first: 50) { nodes { id version carrier trackingNumber status shippedAt deliveredAt \
       nextStatuses events { status occurredAt location note } } } } }";
 
-async fn detail(ctx: Ctx, id: &str, form: ShipmentForm) -> PageResult {
+async fn detail(
+    ctx: Ctx,
+    id: &str,
+    form: ShipmentForm,
+    line_error: Option<(String, String)>,
+) -> PageResult {
     if !plausible_id(id) {
         return Err(ctx.refuse(ApiFailure::NotFound));
     }
@@ -251,7 +278,7 @@ async fn detail(ctx: Ctx, id: &str, form: ShipmentForm) -> PageResult {
         Ok(Data { order: None }) => return Err(ctx.refuse(ApiFailure::NotFound)),
         Err(failure) => return Err(ctx.refuse(failure)),
     };
-    let refused = form.errors.any();
+    let refused = form.errors.any() || line_error.is_some();
     let chrome = ctx.chrome(&format!("Order {}", order.number));
     let show_prices = order.lines.nodes.iter().any(|l| l.unit_price.is_some());
     let show_supplier = order
@@ -266,8 +293,11 @@ async fn detail(ctx: Ctx, id: &str, form: ShipmentForm) -> PageResult {
         account_link: ctx.area == Area::App,
         show_prices,
         updates_shipments: ctx.me.writes("Shipment"),
+        answers_lines: ctx.area == Area::Portal && ctx.me.writes("OrderLine"),
+        line_columns: 5 + usize::from(show_supplier) + 2 * usize::from(show_prices),
         order,
         form,
+        line_error,
     });
     if refused {
         *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
@@ -358,7 +388,7 @@ pub async fn record_shipment(
             }
             Err(failure) => {
                 let errors = FormErrors::from_failure(failure).fold_unknown(&["trackingNumber"]);
-                return detail(ctx, &form.order, again(errors)).await;
+                return detail(ctx, &form.order, again(errors), None).await;
             }
         }
     }
@@ -378,7 +408,7 @@ pub async fn record_shipment(
             Err(failure) => {
                 let errors = FormErrors::from_failure(failure)
                     .fold_unknown(&["status", "location", "note"]);
-                return detail(ctx, &form.order, again(errors)).await;
+                return detail(ctx, &form.order, again(errors), None).await;
             }
         }
     }
@@ -390,4 +420,64 @@ pub async fn record_shipment(
         Some(&format!("Shipment updated: {}.", changed.join(", "))),
     )
     .await
+}
+
+#[derive(Deserialize)]
+pub struct LineAnswer {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    order: String,
+    #[serde(default)]
+    version: i64,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    expected: String,
+}
+
+/// `POST /portal/lines/{id}`: a supplier confirms a line or backorders it, with the date
+/// it expects to ship (required to backorder). The API checks the move, the field rule
+/// (status and expected date only) and that the line is of the supplier's products.
+pub async fn answer_line(
+    Signed(ctx, _): Signed<InPortal>,
+    Path(id): Path<String>,
+    Form(form): Form<LineAnswer>,
+) -> PageResult {
+    ctx.check_csrf(&form.csrf)?;
+    if !plausible_id(&id) || !plausible_id(&form.order) {
+        return Err(ctx.refuse(ApiFailure::NotFound));
+    }
+    if !matches!(form.status.as_str(), "CONFIRMED" | "BACKORDERED") {
+        return Err(ctx.refuse(ApiFailure::Invalid(Vec::new())));
+    }
+    let expected = form.expected.trim();
+    let mut input = json!({ "status": form.status });
+    if !expected.is_empty() {
+        input["expectedDate"] = json!(expected);
+    }
+    match ctx
+        .api::<Value>(
+            "mutation($id: ID!, $v: Int!, $input: OrderLineInput!) { updateOrderLine(id: $id, version: $v, input: $input) { lineNumber status expectedDate } }",
+            json!({ "id": id, "v": form.version, "input": input }),
+        )
+        .await
+    {
+        Ok(data) => {
+            let line = &data["updateOrderLine"];
+            let number = line["lineNumber"].as_i64().map(|n| format!(" {n}")).unwrap_or_default();
+            let notice = match (line["status"].as_str(), line["expectedDate"].as_str()) {
+                (Some("BACKORDERED"), Some(day)) => format!("Line{number} backordered until {day}."),
+                (_, Some(day)) => format!("Line{number} confirmed, expected to ship {day}."),
+                _ => format!("Line{number} confirmed."),
+            };
+            ctx.see_other(&format!("/portal/orders/{}", form.order), Some(&notice))
+                .await
+        }
+        Err(failure @ (ApiFailure::SignedOut | ApiFailure::NotFound)) => Err(ctx.refuse(failure)),
+        Err(failure) => {
+            let message = failure.message();
+            detail(ctx, &form.order, ShipmentForm::default(), Some((id, message))).await
+        }
+    }
 }

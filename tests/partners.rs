@@ -500,6 +500,110 @@ async fn distributors_register_deals_and_staff_decide() {
         json!({ "status": "BACKORDERED", "expectedDate": day })
     );
 
+    // Lead distribution: sales routes a lead it owns to the distributor, which alone reads
+    // it; the distributor accepts one and declines another (which returns to the pool and
+    // out of its sight); a third, unanswered, returns by itself after 48 hours.
+    let other_distributor = demo
+        .ok(
+            &admin,
+            "{ partners(first: 50, filter: { kind: DISTRIBUTOR }) { nodes { id } } }",
+            json!({}),
+        )
+        .await["partners"]["nodes"]
+        .as_array()
+        .expect("partners")
+        .iter()
+        .map(|p| p["id"].as_str().expect("id").to_owned())
+        .find(|p| *p != own)
+        .expect("another distributor");
+    let mut routed = Vec::new();
+    for n in 0..3 {
+        let lead = demo
+            .ok(
+                &sales,
+                "mutation($n: String!, $o: ID!) { createLead(input: { firstName: \"Ria\", lastName: $n, company: \"Routed GmbH\", source: PARTNER, ownerUserId: $o }) { id version } }",
+                json!({ "n": format!("Routed {n}"), "o": sales.id }),
+            )
+            .await["createLead"]
+            .clone();
+        let route = demo
+            .ok(
+                &sales,
+                "mutation($id: ID!, $v: Int!, $p: ID!) { routeLead(id: $id, version: $v, partnerId: $p) { id version routedPartnerId respondBy routingSuggestions { partnerId openLeads capacity } } }",
+                json!({ "id": lead["id"], "v": lead["version"], "p": own }),
+            )
+            .await["routeLead"]
+            .clone();
+        assert_eq!(route["routedPartnerId"], own.as_str());
+        routed.push(route);
+    }
+    const LEAD: &str = "query($id: ID!) { lead(id: $id) { id version status ownerUserId routedPartnerId acceptedAt declineReason routingSuggestions { partnerId } } }";
+    let theirs = demo
+        .users
+        .iter()
+        .find(|u| {
+            u.partner_id.as_deref() == Some(other_distributor.as_str()) && u.roles == "partner_user"
+        })
+        .cloned();
+    for r in &routed {
+        let mine = demo.ok(&distributor, LEAD, json!({ "id": r["id"] })).await;
+        assert_eq!(mine["lead"]["ownerUserId"], Value::Null, "{mine}");
+        assert_eq!(mine["lead"]["routingSuggestions"], Value::Null, "{mine}");
+        if let Some(other) = &theirs {
+            let not = demo.ok(other, LEAD, json!({ "id": r["id"] })).await;
+            assert_eq!(
+                not["lead"],
+                Value::Null,
+                "another distributor reads a lead not routed to it"
+            );
+        }
+    }
+    let accepted = demo
+        .ok(
+            &distributor,
+            "mutation($id: ID!, $v: Int!) { acceptLead(id: $id, version: $v) { status acceptedAt } }",
+            json!({ "id": routed[0]["id"], "v": routed[0]["version"] }),
+        )
+        .await;
+    assert_eq!(accepted["acceptLead"]["status"], "WORKING");
+    let refused = demo
+        .send(
+            &distributor,
+            "mutation($id: ID!, $v: Int!) { updateLead(id: $id, version: $v, input: { company: \"Renamed\" }) { id } }",
+            json!({ "id": routed[0]["id"], "v": 2 }),
+        )
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{refused}"
+    );
+    demo.ok(
+        &distributor,
+        "mutation($id: ID!, $v: Int!) { declineLead(id: $id, version: $v, reason: \"Outside our range\") }",
+        json!({ "id": routed[1]["id"], "v": routed[1]["version"] }),
+    )
+    .await;
+    let gone = demo
+        .ok(&distributor, LEAD, json!({ "id": routed[1]["id"] }))
+        .await;
+    assert_eq!(gone["lead"], Value::Null);
+    let back = demo
+        .ok(&sales, LEAD, json!({ "id": routed[1]["id"] }))
+        .await;
+    assert_eq!(back["lead"]["routedPartnerId"], Value::Null);
+    assert_eq!(back["lead"]["declineReason"], "Outside our range");
+    manual.advance(49 * 3600);
+    eventually("the unanswered lead's return", || async {
+        demo.ok(&sales, LEAD, json!({ "id": routed[2]["id"] }))
+            .await["lead"]["routedPartnerId"]
+            .is_null()
+    })
+    .await;
+    let kept = demo
+        .ok(&distributor, LEAD, json!({ "id": routed[0]["id"] }))
+        .await;
+    assert_eq!(kept["lead"]["status"], "WORKING", "an accepted lead stays");
+
     demo.finish().await;
     clock::set(None);
 }

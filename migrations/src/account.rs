@@ -38,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(LeadRecentActivities),
             Box::new(DealRegistration),
             Box::new(CaseOpener),
+            Box::new(LeadRouting),
         ]
     }
 }
@@ -675,5 +676,46 @@ impl MigrationTrait for CaseOpener {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// Lead distribution: the distributor a lead is routed to, when, by when it must answer,
+/// whether it accepted, and why the last one gave it back.
+struct LeadRouting;
+
+impl MigrationName for LeadRouting {
+    fn name(&self) -> &str {
+        "m20261207_000109_lead_routing"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for LeadRouting {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for column in [
+            text_null("routed_partner_id", 64),
+            timestamp_null("routed_at"),
+            timestamp_null("respond_by"),
+            timestamp_null("accepted_at"),
+            long_text_null("decline_reason"),
+        ] {
+            m.alter_table(Table::alter().table("leads").add_column(column).to_owned())
+                .await?;
+        }
+        index(m, "leads", &["routed_partner_id"], false).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for column in [
+            "routed_partner_id",
+            "routed_at",
+            "respond_by",
+            "accepted_at",
+            "decline_reason",
+        ] {
+            m.alter_table(Table::alter().table("leads").drop_column(column).to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }

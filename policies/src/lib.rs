@@ -290,10 +290,12 @@ pub enum Scope {
     AddressedToMe,
     /// Opportunities attributed to the partner (an approved deal registration).
     AttributedToMyOrg,
+    /// Leads routed to the partner.
+    RoutedToMyOrg,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 30] = [
+    pub const ALL: [Scope; 31] = [
         Scope::All,
         Scope::Owned,
         Scope::Own,
@@ -324,6 +326,7 @@ impl Scope {
         Scope::AssignedOrCreated,
         Scope::AddressedToMe,
         Scope::AttributedToMyOrg,
+        Scope::RoutedToMyOrg,
     ];
 
     /// The name rules use.
@@ -359,6 +362,7 @@ impl Scope {
             Scope::AssignedOrCreated => "assigned_or_created",
             Scope::AddressedToMe => "addressed_to_me",
             Scope::AttributedToMyOrg => "attributed_to_my_org",
+            Scope::RoutedToMyOrg => "routed_to_my_org",
         }
     }
 }
@@ -406,6 +410,7 @@ impl Scope {
             Scope::AssignedOrCreated => "the ones assigned to you or that you created",
             Scope::AddressedToMe => "the ones addressed to you, about records you can see",
             Scope::AttributedToMyOrg => "deals attributed to your organisation",
+            Scope::RoutedToMyOrg => "leads routed to your organisation",
         }
     }
 }

@@ -19,9 +19,9 @@ internal/support            R       RW      RW          -    -           RW   RW
 supplier/partner_admin      R       -       -           -    -           -    -           -    -            -                -   RW      R     RU        R        R       R       R         -          RW   RW     RW
 supplier/partner_manager    R       -       -           -    -           -    -           -    -            -                -   RW      R     RU        R        R       R       R         -          -    -      -
 supplier/partner_user       R       -       -           -    -           -    -           -    -            -                -   RW      R     RU        R        R       R       R         -          -    -      -
-distributor/partner_admin   R       R       RW          -    R           RW   RC          -    RU           RW               -   R       R     R         RU       R       R       R         -          RW   RW     RW
-distributor/partner_manager R       R       RW          -    R           RW   RC          -    RU           RW               -   R       R     R         RU       R       R       R         -          -    -      -
-distributor/partner_user    R       R       RW          -    R           RW   RC          -    RU           RW               -   R       R     R         RU       R       R       R         -          -    -      -
+distributor/partner_admin   R       R       RW          RU   R           RW   RC          -    RU           RW               -   R       R     R         RU       R       R       R         -          RW   RW     RW
+distributor/partner_manager R       R       RW          RU   R           RW   RC          -    RU           RW               -   R       R     R         RU       R       R       R         -          -    -      -
+distributor/partner_user    R       R       RW          RU   R           RW   RC          -    RU           RW               -   R       R     R         RU       R       R       R         -          -    -      -
 ";
 
 fn domain(name: &str) -> Domain {

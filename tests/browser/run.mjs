@@ -511,6 +511,20 @@ await check("a supplier backorders a line and sales sees it", async () => {
   return notice;
 });
 
+// Lead distribution: sales routes a lead to the distributor, which accepts it.
+await check("sales routes a lead to the distributor, which accepts it", async () => {
+  await sales.goto(`${base}/app/leads/${facts.routeLead}`);
+  await sales.selectOption("#route-partner", facts.distributorPartner);
+  await Promise.all([sales.waitForSelector(".notice"), sales.click("form[action$='/route'] button[type=submit]")]);
+  const routed = (await sales.textContent("[data-routed]")).trim();
+  assert(/Routed to .*waiting for its answer/.test(routed), routed);
+  await visit(distributor, "distributor", "/portal/leads", "leads");
+  await Promise.all([distributor.waitForSelector(".notice"), distributor.click(`[data-accept="${facts.routeLead}"]`)]);
+  const status = (await distributor.textContent(`table[data-list=working] tr[data-id="${facts.routeLead}"] [data-status]`)).trim();
+  assert(status === "Working", `the accepted lead reads ${status}`);
+  return routed;
+});
+
 await check("the forecast shows the weighted totals", async () => {
   await visit(sales, "sales", "/app/forecast", "forecast");
   const totals = await sales.locator("[data-weighted]").evaluateAll((tiles) =>

@@ -228,7 +228,22 @@ async fn the_ui_in_a_real_browser() {
         .as_str()
         .unwrap_or_else(|| panic!("the open line: {line}"))
         .to_owned();
+    // A lead sales owns and has not routed, for it to route to the distributor.
+    let sales_user = one(
+        identity,
+        "SELECT id FROM users WHERE email = 'sales@crm.example'",
+    )
+    .await;
+    let route_lead = one(
+        &system.databases.account,
+        &format!(
+            "SELECT id FROM leads WHERE owner_user_id = '{sales_user}' AND status IN ('NEW', 'WORKING') \
+             AND routed_partner_id IS NULL AND archived_at IS NULL ORDER BY id"
+        ),
+    )
+    .await;
     let facts = json!({
+        "routeLead": route_lead,
         "openLine": open_line,
         "openLineOrder": open_line_order,
         "conflictName": conflict_name,
@@ -381,6 +396,11 @@ async fn the_ui_in_a_real_browser() {
         assert_eq!(
             one(db, &format!("SELECT subject FROM interactions WHERE account_id = '{account}' AND author_user_id = '{sales_id}'")).await,
             "Browser call about the pilot"
+        );
+        // The lead sales routed and the distributor accepted.
+        assert_eq!(
+            one(db, &format!("SELECT status || '|' || COALESCE(routed_partner_id, '-') || '|' || CASE WHEN accepted_at IS NULL THEN 'waiting' ELSE 'accepted' END FROM leads WHERE id = '{route_lead}'")).await,
+            format!("WORKING|{distributor_partner}|accepted")
         );
         // The line the supplier backordered, with its date.
         let backordered = words_after("backordered-line", 2);

@@ -324,7 +324,7 @@ fn world_of(admin: &BTreeMap<String, BTreeMap<String, Value>>, users: &[Value]) 
             .map(|l| Lead {
                 id: id_of(l).expect("id"),
                 owner: text(&l["ownerUserId"]),
-                routed_to: None,
+                routed_to: text(&l["routedPartnerId"]),
             })
             .collect(),
         opportunities: rows("Opportunity")

@@ -95,6 +95,18 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
     ),
     ("deleteSavedView", "web::saved views"),
     (
+        "routeLead",
+        "partners::distributors_register_deals_and_staff_decide",
+    ),
+    (
+        "acceptLead",
+        "partners::distributors_register_deals_and_staff_decide",
+    ),
+    (
+        "declineLead",
+        "partners::distributors_register_deals_and_staff_decide",
+    ),
+    (
         "approveDealRegistration",
         "partners::distributors_register_deals_and_staff_decide",
     ),

@@ -211,8 +211,13 @@ impl Scoped for lead::Entity {
         who: &Principal,
         _at: DateTime<Utc>,
     ) -> ApiResult<Option<SimpleExpr>> {
-        Ok(match scope {
-            Scope::Owned => Some(Expr::col(lead::Column::OwnerUserId).eq(who.subject.as_str())),
+        Ok(match (scope, who.partner()) {
+            (Scope::Owned, _) => {
+                Some(Expr::col(lead::Column::OwnerUserId).eq(who.subject.as_str()))
+            }
+            (Scope::RoutedToMyOrg, Some(own)) => {
+                Some(Expr::col(lead::Column::RoutedPartnerId).eq(own))
+            }
             _ => None,
         })
     }

@@ -26,6 +26,8 @@ pub const TASK_REMINDER: &str = "task.reminder";
 pub const LEAD_RESCORE: &str = "lead.rescore";
 /// An approved deal registration's protection running out.
 pub const REGISTRATION_EXPIRY: &str = "registration.expiry";
+/// A routed lead's time to be accepted or declined running out.
+pub const LEAD_RESPONSE: &str = "lead.response";
 
 /// The account service's runner with its handlers.
 pub fn runner(db: DatabaseConnection) -> JobRunner {
@@ -37,6 +39,9 @@ pub fn runner(db: DatabaseConnection) -> JobRunner {
         })
         .handle(REGISTRATION_EXPIRY, |txn, job| {
             Box::pin(expire_registration(txn, job))
+        })
+        .handle(LEAD_RESPONSE, |txn, job| {
+            Box::pin(return_unanswered_lead(txn, job))
         })
 }
 
@@ -482,5 +487,60 @@ async fn expire_registration(txn: &DatabaseTransaction, job: &Job) -> ApiResult<
     )
     .await?;
     store::publish::<deal_registration::Entity, _>(txn, Some(&registration), &after).await?;
+    Ok(Outcome::Done)
+}
+
+/// Schedules (or moves) the end of a routed lead's time to be answered.
+pub async fn schedule_lead_response<C: ConnectionTrait>(
+    db: &C,
+    lead_id: &str,
+    respond_by: DateTime<Utc>,
+) -> ApiResult<()> {
+    let payload = serde_json::to_value(LeadRef {
+        lead_id: lead_id.to_owned(),
+    })
+    .unwrap_or_default();
+    jobs::schedule(
+        db,
+        NewJob::new(
+            LEAD_RESPONSE,
+            format!("lead-response:{lead_id}"),
+            respond_by,
+            payload,
+        ),
+    )
+    .await
+}
+
+/// A routed lead nobody accepted in time returns to the pool, and its owner is told.
+async fn return_unanswered_lead(txn: &DatabaseTransaction, job: &Job) -> ApiResult<Outcome> {
+    let LeadRef { lead_id } = job.payload()?;
+    let Some(lead) = lead::Entity::find_by_id(lead_id).one(txn).await? else {
+        return Ok(Outcome::Done);
+    };
+    let (Some(_), None, Some(due)) = (&lead.routed_partner_id, lead.accepted_at, lead.respond_by)
+    else {
+        return Ok(Outcome::Done);
+    };
+    if due > store::now() {
+        return Ok(Outcome::RunAgainAt(due));
+    }
+    let after = crate::graphql::lead::return_to_pool(
+        txn,
+        &lead.id,
+        lead.version,
+        format!(
+            "The distributor did not answer within {} hours.",
+            crate::domain::LEAD_RESPONSE_HOURS
+        ),
+    )
+    .await?;
+    crate::graphql::lead::notify_owner(
+        txn,
+        &after,
+        NotificationKind::LeadDeclined,
+        "did not answer",
+    )
+    .await?;
     Ok(Outcome::Done)
 }

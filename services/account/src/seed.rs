@@ -837,6 +837,11 @@ pub async fn seed(
             converted_contact_id: Set(None),
             converted_opportunity_id: Set(None),
             converted_at: Set(None),
+            routed_partner_id: Set(None),
+            routed_at: Set(None),
+            respond_by: Set(None),
+            accepted_at: Set(None),
+            decline_reason: Set(None),
         });
     }
     summary.leads = leads.len();
@@ -958,7 +963,7 @@ async fn seed_registrations(
 ) -> anyhow::Result<usize> {
     use crm_service_common::normalise::{company_key, domain_key};
     use sea_orm::sea_query::Expr;
-    use sea_orm::{ExprTrait, QueryFilter, QueryOrder};
+    use sea_orm::{ExprTrait, QueryFilter, QueryOrder, QuerySelect};
     let distributors: Vec<&SeededPartner> = partners
         .iter()
         .filter(|p| p.kind == side(PartnerKind::Distributor))
@@ -1129,6 +1134,40 @@ async fn seed_registrations(
             RegistrationStatus::Submitted,
             2,
         ));
+    }
+    // Lead distribution: a lead routed to the first distributor and waiting for its answer,
+    // and one it accepted and works.
+    let open_leads = lead::Entity::find()
+        .filter(Expr::col(lead::Column::Status).is_in([LeadStatus::New, LeadStatus::Working]))
+        .order_by_asc(lead::Column::Id)
+        .limit(2)
+        .all(txn)
+        .await?;
+    for (n, l) in open_leads.iter().enumerate() {
+        let routed = today() - Duration::hours(3 + 24 * n as i64);
+        let respond_by = routed + Duration::hours(LEAD_RESPONSE_HOURS);
+        let accepted = (n == 1).then(|| routed + Duration::hours(2));
+        lead::Entity::update_many()
+            .col_expr(lead::Column::RoutedPartnerId, Expr::value(first.id.clone()))
+            .col_expr(lead::Column::RoutedAt, Expr::value(routed))
+            .col_expr(lead::Column::RespondBy, Expr::value(respond_by))
+            .col_expr(lead::Column::AcceptedAt, Expr::value(accepted))
+            .col_expr(
+                lead::Column::Status,
+                Expr::value(if accepted.is_some() {
+                    LeadStatus::Working
+                } else {
+                    l.status
+                }),
+            )
+            .filter(Expr::col(lead::Column::Id).eq(l.id.as_str()))
+            .exec(txn)
+            .await?;
+        if accepted.is_none() {
+            crate::jobs::schedule_lead_response(txn, &l.id, respond_by)
+                .await
+                .map_err(|e| anyhow::anyhow!("scheduling a lead's answer: {e:?}"))?;
+        }
     }
     let count = rows.len();
     insert_all::<deal_registration::Entity, _>(txn, rows).await?;

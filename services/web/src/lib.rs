@@ -530,6 +530,9 @@ impl Ctx {
         if self.area == Area::Portal && self.me.reads("Case") {
             nav.insert(3, ("/portal/cases".into(), "Cases"));
         }
+        if self.area == Area::Portal && self.me.reads("Lead") {
+            nav.insert(3, ("/portal/leads".into(), "Leads"));
+        }
         if self.me.reads("DealRegistration") {
             let registrations = match self.area {
                 Area::App => "/app/registrations",

@@ -530,6 +530,11 @@ impl ScaleWorld {
             converted_contact_id: None,
             converted_opportunity_id: None,
             converted_at: None,
+            routed_partner_id: None,
+            routed_at: None,
+            respond_by: None,
+            accepted_at: None,
+            decline_reason: None,
         }
     }
 

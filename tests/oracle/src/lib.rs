@@ -571,6 +571,11 @@ pub fn write_right(domain: &str, role: &str, ty: &str) -> WriteRight {
             ])),
             ..WriteRight::default()
         },
+        // "R, W(status) leads routed to its organisation", and why it gives one back.
+        ("distributor", _, "Lead") => WriteRight {
+            update: Some(Fields::Only(&["status", "declineReason"])),
+            ..WriteRight::default()
+        },
         // A distributor registers deals and edits and withdraws (archives) its own.
         ("distributor", _, "DealRegistration") => WriteRight {
             create: Some(Fields::Only(REGISTRATION_FIELDS)),

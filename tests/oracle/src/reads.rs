@@ -140,6 +140,13 @@ pub fn field_read(who: &Persona, ty: &str, field: &str) -> Option<FieldRead> {
             | "status",
         ) => Value,
         ("Lead", "ownerUserId") => masked_for(partner),
+        // Routing: the distributor a lead is routed to reads where it stands; which
+        // distributors could take it, and their load, is ours.
+        ("Lead", "routedPartnerId" | "routedAt" | "respondBy" | "acceptedAt" | "declineReason") => {
+            Value
+        }
+        ("Lead", "routedPartner") => Link("Partner"),
+        ("Lead", "routingSuggestions") => masked_for(partner),
 
         ("Opportunity", "account") => Link("Account"),
         (
@@ -624,6 +631,11 @@ impl World {
                             .any(|i| i.id == id && i.author_partner.as_deref() == Some(me.as_str()))
                 }
                 "Case" => self.rows(who, "Case", now).is_some_and(|c| c.contains(id)),
+                // "R, W(status) leads routed to its organisation": an update only.
+                "Lead" => {
+                    change == Change::Update
+                        && self.rows(who, "Lead", now).is_some_and(|l| l.contains(id))
+                }
                 // Its own organisation's registrations: edits and withdrawal.
                 "DealRegistration" => self
                     .registrations

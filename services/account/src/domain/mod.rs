@@ -76,6 +76,7 @@ text_enum!(
         CaseAssigned = "CASE_ASSIGNED", CaseComment = "CASE_COMMENT",
         RegistrationApproved = "REGISTRATION_APPROVED", RegistrationRejected = "REGISTRATION_REJECTED",
         RegistrationExpired = "REGISTRATION_EXPIRED", CaseReply = "CASE_REPLY",
+        LeadAccepted = "LEAD_ACCEPTED", LeadDeclined = "LEAD_DECLINED",
     }
 );
 
@@ -158,6 +159,23 @@ impl PartnerTier {
         }
     }
 }
+
+impl PartnerTier {
+    /// How many routed leads a distributor of this tier works at once (routed and not
+    /// yet converted, disqualified or given back).
+    pub fn lead_capacity(self) -> u64 {
+        match self {
+            Self::Platinum => 40,
+            Self::Gold => 20,
+            Self::Silver => 10,
+            Self::Registered => 5,
+        }
+    }
+}
+
+/// Hours a distributor has to accept or decline a lead routed to it; then it returns to
+/// the pool.
+pub const LEAD_RESPONSE_HOURS: i64 = 48;
 
 /// Days an approval protects a partner's claim on a deal unless the reviewer says otherwise.
 pub const REGISTRATION_PROTECTION_DAYS: i64 = 90;

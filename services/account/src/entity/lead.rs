@@ -31,6 +31,15 @@ pub struct Model {
     pub converted_contact_id: Option<String>,
     pub converted_opportunity_id: Option<String>,
     pub converted_at: Option<DateTimeUtc>,
+    /// The distributor the lead is routed to (it reads it and answers while it is).
+    pub routed_partner_id: Option<String>,
+    pub routed_at: Option<DateTimeUtc>,
+    /// When the partner must have accepted or declined by (the job runner returns it to
+    /// the pool then).
+    pub respond_by: Option<DateTimeUtc>,
+    pub accepted_at: Option<DateTimeUtc>,
+    /// Why the last partner gave it back (or that it did not answer in time).
+    pub decline_reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

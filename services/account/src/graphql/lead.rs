@@ -19,7 +19,7 @@ use super::{
 use crate::domain::{
     AccountTier, LeadSource, LeadStatus, LifecycleStage, OpportunityStage, Segment,
 };
-use crate::entity::{account, contact, lead, opportunity};
+use crate::entity::{account, contact, lead, opportunity, partner};
 use crate::store::{self, current, now, set};
 
 #[derive(Clone)]
@@ -80,8 +80,44 @@ record_object!(Lead {
         })
         .collect()
     }
-    async fn owner_user_id(&self) -> Option<ID> {
-        self.0.owner_user_id.clone().map(ID)
+    async fn owner_user_id(&self, ctx: &Context<'_>) -> Result<Option<ID>> {
+        let owner = self.0.owner_user_id.clone().map(ID);
+        Ok(crm_service_common::access::unmasked(ctx, &self.0, "ownerUserId", owner)
+            .await?
+            .flatten())
+    }
+    /// The distributor the lead is routed to; it reads the lead while it is.
+    async fn routed_partner_id(&self) -> Option<ID> {
+        self.0.routed_partner_id.clone().map(ID)
+    }
+    async fn routed_partner(&self, ctx: &Context<'_>) -> Result<Option<super::partner::Partner>> {
+        Ok(match &self.0.routed_partner_id {
+            Some(id) => super::load::<partner::Entity>(ctx, id)
+                .await?
+                .map(super::partner::Partner),
+            None => None,
+        })
+    }
+    async fn routed_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.0.routed_at
+    }
+    /// When the distributor must have accepted or declined by; unanswered, the lead
+    /// returns to the pool then.
+    async fn respond_by(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.0.respond_by
+    }
+    async fn accepted_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.0.accepted_at
+    }
+    /// Why the last distributor gave it back (or that it did not answer in time).
+    async fn decline_reason(&self) -> Option<&str> {
+        self.0.decline_reason.as_deref()
+    }
+    /// The distributors that could take this lead, those with room first: each with its
+    /// routed leads in work and what its tier takes. For staff who route leads.
+    async fn routing_suggestions(&self, ctx: &Context<'_>) -> Result<Option<Vec<RoutingSuggestion>>> {
+        let found = routing_suggestions(db(ctx)?).await?;
+        Ok(crm_service_common::access::unmasked(ctx, &self.0, "routingSuggestions", found).await?)
     }
     async fn converted_account_id(&self) -> Option<ID> {
         self.0.converted_account_id.clone().map(ID)
@@ -113,11 +149,27 @@ pub struct LeadFilter {
     pub source: Option<LeadSource>,
     pub min_score: Option<i32>,
     pub owner_user_id: Option<ID>,
+    /// Leads routed to this distributor.
+    pub routed_partner_id: Option<ID>,
     #[graphql(default)]
     pub include_archived: bool,
 }
 
 impl RecordFilter<lead::Entity> for LeadFilter {
+    /// The owner is an internal user's id, hidden from partners: not a filter for them.
+    async fn restrict(self, who: &crm_service_common::principal::Principal) -> ApiResult<Self> {
+        if self.owner_user_id.is_some()
+            && crm_service_common::access::masks(who, "Lead")
+                .await?
+                .may_hide("ownerUserId")
+        {
+            return Err(crm_service_common::access::hidden_field(
+                "filter.ownerUserId",
+            ));
+        }
+        Ok(self)
+    }
+
     fn select(self) -> Select<lead::Entity> {
         use lead::Column as C;
         let mut s = unarchived(lead::Entity::find(), self.include_archived);
@@ -131,7 +183,7 @@ impl RecordFilter<lead::Entity> for LeadFilter {
             s = s.filter(Expr::col(C::Score).gte(v));
         }
         s = s.eq_if(C::OwnerUserId, self.owner_user_id.map(|v| v.0));
-        s
+        s.eq_if(C::RoutedPartnerId, self.routed_partner_id.map(|v| v.0))
     }
 }
 
@@ -197,6 +249,267 @@ impl RecordInput<lead::Entity> for LeadInput {
     async fn check_references(&self, _ctx: &Context<'_>) -> ApiResult<()> {
         Ok(())
     }
+}
+
+/// A distributor a lead could go to, and its load.
+#[derive(SimpleObject, Clone, Debug, PartialEq, Eq)]
+pub struct RoutingSuggestion {
+    pub partner_id: ID,
+    pub name: String,
+    /// Leads routed to it and still in work (not converted, disqualified or given back).
+    pub open_leads: i64,
+    /// How many its tier takes at once.
+    pub capacity: i64,
+}
+
+/// Routed leads still in work: routed, and neither converted nor disqualified.
+fn in_work() -> sea_orm::sea_query::SimpleExpr {
+    Expr::col(lead::Column::RoutedPartnerId)
+        .is_not_null()
+        .and(Expr::col(lead::Column::ArchivedAt).is_null())
+        .and(
+            Expr::col(lead::Column::Status)
+                .is_not_in([LeadStatus::Converted, LeadStatus::Disqualified]),
+        )
+}
+
+/// Every distributor with its load, the most room first.
+async fn routing_suggestions<C: sea_orm::ConnectionTrait>(
+    db: &C,
+) -> ApiResult<Vec<RoutingSuggestion>> {
+    use sea_orm::{QueryOrder, QuerySelect};
+    let distributors = partner::Entity::find()
+        .filter(Expr::col(partner::Column::Kind).eq(crate::domain::PartnerKind::Distributor))
+        .filter(Expr::col(partner::Column::ArchivedAt).is_null())
+        .order_by_asc(partner::Column::Name)
+        .all(db)
+        .await?;
+    let loads: Vec<(Option<String>, i64)> = lead::Entity::find()
+        .select_only()
+        .column(lead::Column::RoutedPartnerId)
+        .column_as(Expr::col(lead::Column::Id).count(), "n")
+        .filter(in_work())
+        .group_by(lead::Column::RoutedPartnerId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut found: Vec<RoutingSuggestion> = distributors
+        .into_iter()
+        .map(|p| RoutingSuggestion {
+            open_leads: loads
+                .iter()
+                .find(|(id, _)| id.as_deref() == Some(p.id.as_str()))
+                .map_or(0, |(_, n)| *n),
+            capacity: p.tier.lead_capacity() as i64,
+            partner_id: ID(p.id),
+            name: p.name,
+        })
+        .collect();
+    found.sort_by_key(|s| std::cmp::Reverse(s.capacity - s.open_leads));
+    Ok(found)
+}
+
+#[derive(Default)]
+pub struct LeadRoutingMutation;
+
+#[Object]
+impl LeadRoutingMutation {
+    /// Routes a lead to a distributor with room for it: the distributor reads it and has
+    /// 48 hours to accept or decline before it returns to the pool. Routing again moves it.
+    async fn route_lead(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        version: i32,
+        partner_id: ID,
+    ) -> Result<Lead> {
+        use crm_service_common::access::{self, Action};
+        access::check_may(ctx, "Lead", Action::Update).await?;
+        access::check_sets(ctx, "Lead", Action::Update, &["routedPartnerId"]).await?;
+        let txn = crm_service_common::db::begin_write(db(ctx)?).await?;
+        access::check_may_change::<lead::Entity, _>(ctx, &txn, &id, Action::Update).await?;
+        let before = store::get::<lead::Entity, _>(&txn, &id).await?;
+        if matches!(
+            before.status,
+            LeadStatus::Converted | LeadStatus::Disqualified
+        ) {
+            return Err(ApiError::InvalidState {
+                message: "a converted or disqualified lead is not routed".into(),
+            }
+            .into());
+        }
+        let distributor = partner::Entity::find_by_id(partner_id.to_string())
+            .one(&txn)
+            .await?
+            .filter(|p| {
+                p.kind == crate::domain::PartnerKind::Distributor && p.archived_at.is_none()
+            })
+            .ok_or_else(|| ApiError::validation("partnerId", "is not a distributor"))?;
+        let load = routing_suggestions(&txn)
+            .await?
+            .into_iter()
+            .find(|s| *s.partner_id == distributor.id)
+            .map_or(0, |s| s.open_leads);
+        let already = before.routed_partner_id.as_deref() == Some(distributor.id.as_str());
+        if !already && load >= distributor.tier.lead_capacity() as i64 {
+            return Err(ApiError::validation(
+                "partnerId",
+                format!(
+                    "{} already works {load} routed leads, the most its tier takes",
+                    distributor.name
+                ),
+            )
+            .into());
+        }
+        let at = now();
+        let respond_by = at + chrono::Duration::hours(crate::domain::LEAD_RESPONSE_HOURS);
+        let after = store::update_versioned::<lead::Entity, _>(
+            &txn,
+            &id,
+            version,
+            lead::ActiveModel {
+                routed_partner_id: Set(Some(distributor.id.clone())),
+                routed_at: Set(Some(at)),
+                respond_by: Set(Some(respond_by)),
+                accepted_at: Set(None),
+                decline_reason: Set(None),
+                ..Default::default()
+            },
+        )
+        .await?;
+        crate::jobs::schedule_lead_response(&txn, &after.id, respond_by).await?;
+        access::check_still_in_scope::<lead::Entity, _>(ctx, &txn, &after.id, Action::Update)
+            .await?;
+        crm_service_common::db::commit(txn).await?;
+        Ok(Lead(after))
+    }
+
+    /// The routed distributor takes the lead: it moves to working (if new) and is its to
+    /// work until it converts, disqualifies or gives it back.
+    async fn accept_lead(&self, ctx: &Context<'_>, id: ID, version: i32) -> Result<Lead> {
+        let before = routed_to_caller(ctx, &id, &["status"]).await?;
+        let txn = crm_service_common::db::begin_write(db(ctx)?).await?;
+        if before.accepted_at.is_some() {
+            return Err(ApiError::InvalidState {
+                message: "the lead is already accepted".into(),
+            }
+            .into());
+        }
+        let after = store::update_versioned::<lead::Entity, _>(
+            &txn,
+            &id,
+            version,
+            lead::ActiveModel {
+                accepted_at: Set(Some(now())),
+                status: Set(if before.status == LeadStatus::New {
+                    LeadStatus::Working
+                } else {
+                    before.status
+                }),
+                ..Default::default()
+            },
+        )
+        .await?;
+        notify_owner(
+            &txn,
+            &after,
+            crate::domain::NotificationKind::LeadAccepted,
+            "accepted",
+        )
+        .await?;
+        crm_service_common::db::commit(txn).await?;
+        Ok(Lead(after))
+    }
+
+    /// The routed distributor gives the lead back, with a reason its owner reads; it
+    /// returns to the pool and the distributor no longer reads it. Answers the lead's id.
+    async fn decline_lead(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        version: i32,
+        reason: String,
+    ) -> Result<ID> {
+        let reason = text("reason", &reason, 2_000)?;
+        routed_to_caller(ctx, &id, &["declineReason"]).await?;
+        let txn = crm_service_common::db::begin_write(db(ctx)?).await?;
+        let after = return_to_pool(&txn, &id, version, reason).await?;
+        notify_owner(
+            &txn,
+            &after,
+            crate::domain::NotificationKind::LeadDeclined,
+            "gave back",
+        )
+        .await?;
+        crm_service_common::db::commit(txn).await?;
+        Ok(id)
+    }
+}
+
+/// The lead, when it is routed to the caller's organisation and the caller may answer
+/// for it with these fields; a lead routed elsewhere answers like a missing one.
+async fn routed_to_caller(ctx: &Context<'_>, id: &str, fields: &[&str]) -> ApiResult<lead::Model> {
+    use crm_service_common::access::{self, Action};
+    access::check_may(ctx, "Lead", Action::Update).await?;
+    access::check_sets(ctx, "Lead", Action::Update, fields).await?;
+    let who = crm_service_common::principal::Principal::of(ctx);
+    let lead = super::get_optional::<lead::Entity>(ctx, id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    match (&lead.routed_partner_id, who.partner()) {
+        (Some(routed), Some(own)) if routed == own => Ok(lead),
+        _ => Err(ApiError::InvalidState {
+            message: "only the distributor the lead is routed to answers for it".into(),
+        }),
+    }
+}
+
+/// Takes a lead back from its distributor: no longer routed, with why.
+pub async fn return_to_pool<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    id: &str,
+    version: i32,
+    reason: String,
+) -> ApiResult<lead::Model> {
+    store::update_versioned::<lead::Entity, _>(
+        db,
+        id,
+        version,
+        lead::ActiveModel {
+            routed_partner_id: Set(None),
+            routed_at: Set(None),
+            respond_by: Set(None),
+            accepted_at: Set(None),
+            decline_reason: Set(Some(reason)),
+            ..Default::default()
+        },
+    )
+    .await
+}
+
+/// Tells the lead's owner what its distributor did.
+pub async fn notify_owner<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    lead: &lead::Model,
+    kind: crate::domain::NotificationKind,
+    did: &str,
+) -> ApiResult<()> {
+    let Some(owner) = &lead.owner_user_id else {
+        return Ok(());
+    };
+    crate::jobs::notify(
+        db,
+        owner,
+        kind,
+        format!(
+            "Distributor {did} the lead {} {} ({})",
+            lead.first_name, lead.last_name, lead.company
+        ),
+        lead.decline_reason.clone(),
+        crate::domain::RecordKind::Lead,
+        &lead.id,
+    )
+    .await
 }
 
 record_operations!(

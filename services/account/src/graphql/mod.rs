@@ -50,6 +50,7 @@ pub struct Mutation(
     interaction::InteractionMutation,
     lead::LeadMutation,
     lead::LeadConversionMutation,
+    lead::LeadRoutingMutation,
     opportunity::OpportunityMutation,
     case::CaseMutation,
     case_comment::CaseCommentMutation,

@@ -7,6 +7,7 @@ mod interactions;
 mod kb;
 mod orders;
 mod partner_cases;
+mod partner_leads;
 mod people;
 mod pipeline;
 mod portal;
@@ -134,6 +135,7 @@ pub(crate) fn table() -> Vec<Route> {
             post(records::archive::<records::Leads>),
         ),
         Route::form("/app/leads/{id}/convert", post(records::convert)),
+        Route::form("/app/leads/{id}/route", post(records::route)),
         Route::page(
             "/app/opportunities",
             get(records::list::<records::Opportunities>),
@@ -267,6 +269,8 @@ pub(crate) fn table() -> Vec<Route> {
             get(partner_cases::page).post(partner_cases::set_status),
         ),
         Route::form("/portal/cases/{id}/comments", post(partner_cases::reply)),
+        Route::page("/portal/leads", get(partner_leads::inbox)),
+        Route::form("/portal/leads/{id}", post(partner_leads::answer)),
         Route::page("/portal/registrations", get(registrations::portal_list)),
         Route::page(
             "/portal/registrations/new",

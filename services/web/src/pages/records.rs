@@ -1360,6 +1360,23 @@ struct RecordPage {
     stages: Vec<StageStep>,
     tasks: Vec<TaskRow>,
     may_add_task: bool,
+    /// A lead's distribution to a distributor, for staff who route it.
+    routing: Option<Routing>,
+}
+
+/// Where a lead stands with distributors, and to whom it could go.
+pub(crate) struct Routing {
+    pub partner: Option<String>,
+    pub routed_at: When,
+    pub respond_by: When,
+    pub accepted_at: When,
+    pub decline_reason: Option<String>,
+    /// Distributors with room first: "Northwind Distribution (3 of 20)".
+    pub choices: Vec<super::Choice>,
+    /// Whether the caller may route it.
+    pub may_route: bool,
+    /// Why the last routing was refused.
+    pub error: Option<String>,
 }
 
 /// What a record's page selects beyond its form's fields.
@@ -1367,7 +1384,7 @@ fn page_selection(kind: &Kind) -> &'static str {
     match kind.ty {
         "Contact" => "fullName archivedAt access { summary } account { id name }",
         "Lead" => {
-            "score scoreReasons { rule finding points } convertedAccountId convertedContactId convertedOpportunityId convertedAt archivedAt access { summary }"
+            "score scoreReasons { rule finding points } convertedAccountId convertedContactId convertedOpportunityId convertedAt archivedAt access { summary } routedPartner { name } routedAt respondBy acceptedAt declineReason routingSuggestions { partnerId name openLeads capacity }"
         }
         "Opportunity" => {
             "archivedAt closeOverdue access { summary } weightedAmount { amount currency } account { id name } stageHistory { fromStage toStage changedAt } partner { id name } registrationId protectedUntil"
@@ -1380,7 +1397,7 @@ fn page_selection(kind: &Kind) -> &'static str {
 /// the caller may take, its tasks; a lead's score with its reasons and its conversion; an
 /// opportunity's stage history.
 pub async fn page<K: Of>(Signed(ctx, _): Signed<InApp>, Path(id): Path<String>) -> PageResult {
-    record_page(ctx, K::KIND, &id, None).await
+    record_page(ctx, K::KIND, &id, None, None).await
 }
 
 async fn record_page(
@@ -1388,6 +1405,7 @@ async fn record_page(
     kind: &'static Kind,
     id: &str,
     convert_error: Option<String>,
+    route_error: Option<String>,
 ) -> PageResult {
     if !plausible_id(id) {
         return Err(ctx.refuse(ApiFailure::NotFound));
@@ -1482,7 +1500,38 @@ async fn record_page(
         .collect();
     let tasks: Vec<TaskRow> =
         serde_json::from_value(data["tasks"]["nodes"].clone()).unwrap_or_default();
+    let when = |key: &str| When(serde_json::from_value(record[key].clone()).unwrap_or_default());
+    let routing = record["routingSuggestions"]
+        .as_array()
+        .map(|suggestions| Routing {
+            partner: record["routedPartner"]["name"].as_str().map(str::to_owned),
+            routed_at: when("routedAt"),
+            respond_by: when("respondBy"),
+            accepted_at: when("acceptedAt"),
+            decline_reason: record["declineReason"].as_str().map(str::to_owned),
+            choices: suggestions
+                .iter()
+                .map(|s| {
+                    let (open, capacity) = (
+                        s["openLeads"].as_i64().unwrap_or(0),
+                        s["capacity"].as_i64().unwrap_or(0),
+                    );
+                    super::Choice {
+                        value: s["partnerId"].as_str().unwrap_or_default().to_owned(),
+                        label: format!(
+                            "{} ({open} of {capacity} leads{})",
+                            s["name"].as_str().unwrap_or_default(),
+                            if open >= capacity { ", full" } else { "" }
+                        ),
+                        selected: false,
+                    }
+                })
+                .collect(),
+            may_route: may_update && !matches!(status, "CONVERTED" | "DISQUALIFIED"),
+            error: route_error.clone(),
+        });
     Ok(render(&RecordPage {
+        routing,
         chrome: ctx.chrome(&kind.title_of(record)),
         kind_base: kind.base,
         plural: kind.plural,
@@ -1598,9 +1647,45 @@ pub async fn convert(
                 &LEAD,
                 &id,
                 Some("Someone else changed this lead since you opened it, so it was not converted. Check it below and convert again.".into()),
+                None,
             )
             .await
         }
-        Err(failure) => record_page(ctx, &LEAD, &id, Some(failure.message())).await,
+        Err(failure) => record_page(ctx, &LEAD, &id, Some(failure.message()), None).await,
+    }
+}
+
+/// `POST /app/leads/{id}/route`: routes the lead to the distributor chosen (with the
+/// version the page showed).
+pub async fn route(
+    Signed(ctx, _): Signed<InApp>,
+    Path(id): Path<String>,
+    body: String,
+) -> PageResult {
+    let fields = posted(&ctx, &body)?;
+    if !plausible_id(&id) {
+        return Err(ctx.refuse(ApiFailure::NotFound));
+    }
+    let version = field(&fields, "version").parse::<i64>().unwrap_or(0);
+    let partner = field(&fields, "partnerId").trim().to_owned();
+    match ctx
+        .api::<Value>(
+            "mutation($id: ID!, $v: Int!, $p: ID!) { routeLead(id: $id, version: $v, partnerId: $p) { routedPartner { name } } }",
+            json!({ "id": id, "v": version, "p": partner }),
+        )
+        .await
+    {
+        Ok(data) => {
+            let name = data["routeLead"]["routedPartner"]["name"]
+                .as_str()
+                .unwrap_or("the distributor");
+            ctx.see_other(
+                &format!("/app/leads/{id}"),
+                Some(&format!("Routed to {name}: it has 48 hours to accept or decline.")),
+            )
+            .await
+        }
+        Err(failure @ (ApiFailure::SignedOut | ApiFailure::NotFound)) => Err(ctx.refuse(failure)),
+        Err(failure) => record_page(ctx, &LEAD, &id, None, Some(failure.message())).await,
     }
 }

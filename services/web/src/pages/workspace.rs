@@ -621,6 +621,7 @@ impl NotificationRow {
             (false, kind) => record_href(kind, &self.record_id),
             (true, "DEAL_REGISTRATION") => format!("/portal/registrations/{}", self.record_id),
             (true, "CASE") => format!("/portal/cases/{}", self.record_id),
+            (true, "LEAD") => "/portal/leads".to_owned(),
             (true, _) => String::new(),
         }
     }

@@ -228,9 +228,14 @@ async fn every_allowed_line_transition_works_and_forbidden_ones_are_refused() {
         assert_eq!(line["status"], "OPEN");
         let mut version = line["version"].as_i64().expect("version");
         for to in &path[1..] {
+            // A backorder says when the line will ship.
             let moved = app
                 .ok(
-                    "mutation($id: ID!, $v: Int!, $s: LineStatus!) { updateOrderLine(id: $id, version: $v, input: { status: $s }) { status version } }",
+                    if *to == "BACKORDERED" {
+                        "mutation($id: ID!, $v: Int!, $s: LineStatus!) { updateOrderLine(id: $id, version: $v, input: { status: $s, expectedDate: \"2099-01-01\" }) { status version } }"
+                    } else {
+                        "mutation($id: ID!, $v: Int!, $s: LineStatus!) { updateOrderLine(id: $id, version: $v, input: { status: $s }) { status version } }"
+                    },
                     json!({ "id": id(&line), "v": version, "s": to }),
                 )
                 .await;

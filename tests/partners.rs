@@ -604,6 +604,39 @@ async fn distributors_register_deals_and_staff_decide() {
         .await;
     assert_eq!(kept["lead"]["status"], "WORKING", "an accepted lead stays");
 
+    // The partner's scorecard counts what its lists hold, and staff read the same numbers.
+    const CARD: &str = "query($id: ID!) { partner(id: $id) { scorecard { registrationsSubmitted registrationsApproved dealsWon leadsWaiting leadsAccepted medianHoursToAccept casesOpened casesResolved } } }";
+    let card =
+        demo.ok(&distributor, CARD, json!({ "id": own })).await["partner"]["scorecard"].clone();
+    let lists = demo
+        .ok(
+            &distributor,
+            "{ dealRegistrations(first: 1, filter: { includeArchived: true }) { totalCount } leads(first: 200) { nodes { acceptedAt } } cases(first: 1, filter: { includeArchived: true }) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        card["registrationsSubmitted"],
+        lists["dealRegistrations"]["totalCount"]
+    );
+    assert_eq!(card["casesOpened"], lists["cases"]["totalCount"]);
+    let leads = lists["leads"]["nodes"].as_array().expect("leads");
+    assert_eq!(
+        card["leadsAccepted"].as_u64(),
+        Some(leads.iter().filter(|l| !l["acceptedAt"].is_null()).count() as u64)
+    );
+    assert_eq!(
+        card["leadsWaiting"].as_u64(),
+        Some(leads.iter().filter(|l| l["acceptedAt"].is_null()).count() as u64)
+    );
+    let staff_card =
+        demo.ok(&sales, CARD, json!({ "id": own })).await["partner"]["scorecard"].clone();
+    assert_eq!(
+        staff_card["registrationsSubmitted"],
+        card["registrationsSubmitted"]
+    );
+    assert_eq!(staff_card["leadsAccepted"], card["leadsAccepted"]);
+
     demo.finish().await;
     clock::set(None);
 }

@@ -301,9 +301,14 @@ await check("dropping a card on another lane moves it (the board's drag and drop
   assert(where === to, `${id} went from ${from} to ${where}, not ${to}`);
 });
 await check("the account 360 timeline lists one event of every kind, newest first", async () => {
-  await sales.goto(`${base}/app/accounts/${facts.timelineAccount}`);
-  const kinds = await sales.locator("[data-list=timeline] li").evaluateAll((items) =>
-    items.map((li) => [li.getAttribute("data-kind"), li.querySelector("time").getAttribute("datetime")]));
+  // A page whose subgraph timed out on a loaded test machine shows no timeline: asked
+  // again, up to three times, before judging it.
+  let kinds = [];
+  for (let attempt = 0; attempt < 3 && kinds.length === 0; attempt++) {
+    await sales.goto(`${base}/app/accounts/${facts.timelineAccount}`);
+    kinds = await sales.locator("[data-list=timeline] li").evaluateAll((items) =>
+      items.map((li) => [li.getAttribute("data-kind"), li.querySelector("time").getAttribute("datetime")]));
+  }
   const seen = new Set(kinds.map(([k]) => k));
   for (const kind of ["interaction", "order", "shipment", "case", "comment", "stage", "task"]) {
     assert(seen.has(kind), `no ${kind} event (${[...seen].join(", ")})`);

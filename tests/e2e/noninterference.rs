@@ -952,7 +952,7 @@ async fn noninterference(who: Who, through_key: bool) {
             // again (a write is not: it may have happened), so load on the test machine
             // never reads as a difference between the worlds.
             let mut body = side.ask(&op.query, variables.clone()).await;
-            for _ in 0..3 {
+            for attempt in 0..8 {
                 let timed_out = body["errors"]
                     .as_array()
                     .into_iter()
@@ -962,6 +962,9 @@ async fn noninterference(who: Who, through_key: bool) {
                     break;
                 }
                 retried_timeouts += 1;
+                // The database of a loaded test machine can stall for tens of seconds
+                // (several subgraph timeouts in a row): wait a little longer each time.
+                tokio::time::sleep(std::time::Duration::from_millis(500 * (attempt + 1))).await;
                 body = side.ask(&op.query, variables.clone()).await;
             }
             let ids: BTreeMap<String, String> = side

@@ -248,6 +248,8 @@ pub fn field_read(who: &Persona, ty: &str, field: &str) -> Option<FieldRead> {
         ("Partner", "suppliedProducts") => Rows("Product"),
         ("Partner", "territories") => Link("Territory"),
         ("Partner", "accountsInTerritories" | "kind" | "name" | "tier") => Value,
+        // Counted over the records the reader may read: not a stored value of the partner.
+        ("Partner", "scorecard") => PerCaller,
 
         ("Territory", "code" | "name") => Value,
 

@@ -717,15 +717,7 @@ impl DealRegistrationReviewMutation {
             .flatten();
         let who = Principal::of(ctx);
         let txn = crm_service_common::db::begin_write(db(ctx)?).await?;
-        access::check_may_change::<deal_registration::Entity, _>(ctx, &txn, &id, Action::Update)
-            .await?;
-        let before = store::get::<deal_registration::Entity, _>(&txn, &id).await?;
-        if before.version != version {
-            return Err(ApiError::VersionConflict {
-                current_version: before.version,
-            }
-            .into());
-        }
+        let before = under_review(ctx, &txn, &id, version).await?;
         before.status.transition(RegistrationStatus::Approved)?;
         let until = now() + Duration::days(days);
 
@@ -871,15 +863,7 @@ impl DealRegistrationReviewMutation {
         let reason = text("reason", &reason, 2_000)?;
         let who = Principal::of(ctx);
         let txn = crm_service_common::db::begin_write(db(ctx)?).await?;
-        access::check_may_change::<deal_registration::Entity, _>(ctx, &txn, &id, Action::Update)
-            .await?;
-        let before = store::get::<deal_registration::Entity, _>(&txn, &id).await?;
-        if before.version != version {
-            return Err(ApiError::VersionConflict {
-                current_version: before.version,
-            }
-            .into());
-        }
+        let before = under_review(ctx, &txn, &id, version).await?;
         before.status.transition(RegistrationStatus::Rejected)?;
         let decision = deal_registration::ActiveModel {
             status: Set(RegistrationStatus::Rejected),
@@ -909,15 +893,7 @@ impl DealRegistrationReviewMutation {
             return Err(ApiError::validation("until", "must be within the next 365 days").into());
         }
         let txn = crm_service_common::db::begin_write(db(ctx)?).await?;
-        access::check_may_change::<deal_registration::Entity, _>(ctx, &txn, &id, Action::Update)
-            .await?;
-        let before = store::get::<deal_registration::Entity, _>(&txn, &id).await?;
-        if before.version != version {
-            return Err(ApiError::VersionConflict {
-                current_version: before.version,
-            }
-            .into());
-        }
+        let before = under_review(ctx, &txn, &id, version).await?;
         if before.status != RegistrationStatus::Approved {
             return Err(ApiError::InvalidState {
                 message: "only an approved registration's protection can move".into(),
@@ -946,6 +922,24 @@ impl DealRegistrationReviewMutation {
         crm_service_common::db::commit(txn).await?;
         Ok(DealRegistration(after))
     }
+}
+
+/// The registration a reviewer acts on: one the caller may change, still at the version
+/// its page showed (else `VERSION_CONFLICT`, nothing changed).
+async fn under_review(
+    ctx: &Context<'_>,
+    txn: &sea_orm::DatabaseTransaction,
+    id: &str,
+    version: i32,
+) -> ApiResult<deal_registration::Model> {
+    access::check_may_change::<deal_registration::Entity, _>(ctx, txn, id, Action::Update).await?;
+    let current = store::get::<deal_registration::Entity, _>(txn, id).await?;
+    if current.version != version {
+        return Err(ApiError::VersionConflict {
+            current_version: current.version,
+        });
+    }
+    Ok(current)
 }
 
 /// Writes a reviewer's change to a registration, runs its after-write (notification,

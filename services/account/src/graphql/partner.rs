@@ -58,7 +58,139 @@ record_object!(Partner {
             .await
             .map_err(ApiError::from)?)
     }
+    /// How the partner works with us: its deal registrations and their outcome, the leads
+    /// routed to it and how fast it takes them, its cases and our SLA on them. Every number
+    /// is over the records you may read (a partner reads its own in full).
+    async fn scorecard(&self, ctx: &Context<'_>) -> Result<Scorecard> {
+        Ok(scorecard_of(ctx, &self.0.id).await?)
+    }
 });
+
+/// A partner's scorecard (see `Partner.scorecard`).
+#[derive(async_graphql::SimpleObject, Clone, Debug, Default)]
+pub struct Scorecard {
+    pub registrations_submitted: u64,
+    /// Registrations an approval attributed a deal for (still protected or expired).
+    pub registrations_approved: u64,
+    /// Deals attributed to the partner that were won.
+    pub deals_won: u64,
+    /// The won deals' amounts, per currency.
+    pub revenue_attributed: Vec<super::MoneyAmount>,
+    /// Leads routed to it and waiting for its answer.
+    pub leads_waiting: u64,
+    /// Leads it accepted and works.
+    pub leads_accepted: u64,
+    /// The median time from routing to acceptance, in hours (none before a first one).
+    pub median_hours_to_accept: Option<f64>,
+    pub cases_opened: u64,
+    pub cases_resolved: u64,
+    /// Resolved cases whose SLA held (never escalated), in percent of the resolved ones.
+    pub case_sla_met_percent: Option<f64>,
+}
+
+async fn scorecard_of(ctx: &Context<'_>, partner_id: &str) -> ApiResult<Scorecard> {
+    use crate::domain::{CaseStatus, OpportunityStage};
+    use crate::entity::{case, deal_registration, lead, opportunity};
+    use crm_service_common::access::{Action, visible_in};
+    use sea_orm::{PaginatorTrait, QuerySelect};
+    let db = db(ctx)?;
+    let registrations = || async {
+        ApiResult::Ok(
+            deal_registration::Entity::find()
+                .filter(visible_in::<deal_registration::Entity>(ctx, Action::Read).await?)
+                .filter(Expr::col(deal_registration::Column::PartnerId).eq(partner_id)),
+        )
+    };
+    let registrations_submitted = registrations().await?.count(db).await?;
+    let registrations_approved = registrations()
+        .await?
+        .filter(Expr::col(deal_registration::Column::OpportunityId).is_not_null())
+        .count(db)
+        .await?;
+    let won: Vec<(String, i64)> = opportunity::Entity::find()
+        .filter(visible_in::<opportunity::Entity>(ctx, Action::Read).await?)
+        .filter(Expr::col(opportunity::Column::PartnerId).eq(partner_id))
+        .filter(Expr::col(opportunity::Column::Stage).eq(OpportunityStage::ClosedWon))
+        .select_only()
+        .column(opportunity::Column::Currency)
+        .column(opportunity::Column::AmountMinor)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut revenue: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    for (currency, amount) in &won {
+        *revenue.entry(currency.clone()).or_default() += amount;
+    }
+    // (routed at, accepted at) of each lead routed to the partner.
+    type Routing = (
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<chrono::DateTime<chrono::Utc>>,
+    );
+    let leads: Vec<Routing> = lead::Entity::find()
+        .filter(visible_in::<lead::Entity>(ctx, Action::Read).await?)
+        .filter(Expr::col(lead::Column::RoutedPartnerId).eq(partner_id))
+        .filter(Expr::col(lead::Column::ArchivedAt).is_null())
+        .select_only()
+        .column(lead::Column::RoutedAt)
+        .column(lead::Column::AcceptedAt)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut hours: Vec<f64> = leads
+        .iter()
+        .filter_map(|(routed, accepted)| {
+            Some(
+                (accepted.as_ref()?.to_owned() - routed.as_ref()?.to_owned()).num_minutes() as f64
+                    / 60.0,
+            )
+        })
+        .collect();
+    hours.sort_by(f64::total_cmp);
+    let median = match hours.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(hours[n / 2]),
+        n => Some((hours[n / 2 - 1] + hours[n / 2]) / 2.0),
+    };
+    let cases: Vec<(CaseStatus, Option<chrono::DateTime<chrono::Utc>>)> = case::Entity::find()
+        .filter(visible_in::<case::Entity>(ctx, Action::Read).await?)
+        .filter(Expr::col(case::Column::PartnerId).eq(partner_id))
+        .select_only()
+        .column(case::Column::Status)
+        .column(case::Column::EscalatedAt)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let resolved: Vec<_> = cases
+        .iter()
+        .filter(|(status, _)| !status.is_open())
+        .collect();
+    let met = resolved
+        .iter()
+        .filter(|(_, escalated)| escalated.is_none())
+        .count();
+    Ok(Scorecard {
+        registrations_submitted,
+        registrations_approved,
+        deals_won: won.len() as u64,
+        revenue_attributed: revenue
+            .into_iter()
+            .map(|(currency, minor)| super::MoneyAmount::new(minor, &currency))
+            .collect(),
+        leads_waiting: leads
+            .iter()
+            .filter(|(_, accepted)| accepted.is_none())
+            .count() as u64,
+        leads_accepted: leads
+            .iter()
+            .filter(|(_, accepted)| accepted.is_some())
+            .count() as u64,
+        median_hours_to_accept: median.map(|h| (h * 10.0).round() / 10.0),
+        cases_opened: cases.len() as u64,
+        cases_resolved: resolved.len() as u64,
+        case_sla_met_percent: (!resolved.is_empty())
+            .then(|| (met as f64 * 1000.0 / resolved.len() as f64).round() / 10.0),
+    })
+}
 
 async fn territories_of(
     db: &sea_orm::DatabaseConnection,

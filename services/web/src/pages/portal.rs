@@ -26,20 +26,70 @@ struct Home {
     articles: String,
     manages_users: bool,
     updates_shipments: bool,
+    /// How the organisation works with us (distributors: registrations, leads, cases).
+    scorecard: Option<Value>,
+}
+
+impl Home {
+    /// One number of the scorecard as the page shows it ("—" when there is none yet).
+    fn score(&self, key: &str) -> String {
+        match self.scorecard.as_ref().map(|s| &s[key]) {
+            Some(Value::Number(n)) => n.as_f64().map_or_else(
+                || n.to_string(),
+                |f| {
+                    if f.fract() == 0.0 {
+                        thousands(f as i64)
+                    } else {
+                        format!("{f:.1}")
+                    }
+                },
+            ),
+            _ => "—".into(),
+        }
+    }
+    /// The revenue of the won deals, per currency.
+    fn revenue(&self) -> String {
+        let amounts: Vec<String> = self
+            .scorecard
+            .as_ref()
+            .and_then(|s| s["revenueAttributed"].as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|m| serde_json::from_value::<super::MoneyAmount>(m.clone()).ok())
+            .map(|m| super::Money(Some(m)).to_string())
+            .collect();
+        if amounts.is_empty() {
+            "—".into()
+        } else {
+            amounts.join(", ")
+        }
+    }
 }
 
 /// `/portal`: the partner's slice in plain words (the policy's own sentences for this
 /// user) and how many records of each kind that is.
 pub async fn home(Signed(ctx, _): Signed<InPortal>) -> PageResult {
     const CAP: i64 = 10_000;
+    // Distributors see their scorecard with the counts, in the same operation.
+    let organization = ctx.me.organization.as_ref().map(|o| o.id.clone());
+    let scorecard = if ctx.me.reads("DealRegistration") && organization.is_some() {
+        "partner(id: $org) { scorecard { registrationsSubmitted registrationsApproved dealsWon revenueAttributed { amount currency } leadsWaiting leadsAccepted medianHoursToAccept casesOpened casesResolved caseSlaMetPercent } }"
+    } else {
+        ""
+    };
     let data: Value = ctx
         .query(
             &format!(
-                "query {{ orders(first: 0) {{ totalCount(atMost: {CAP}) }} \
+                "query{} {{ orders(first: 0) {{ totalCount(atMost: {CAP}) }} \
                  accounts(first: 0) {{ totalCount(atMost: {CAP}) }} \
-                 articles(first: 0) {{ totalCount(atMost: {CAP}) }} }}"
+                 articles(first: 0) {{ totalCount(atMost: {CAP}) }} {scorecard} }}",
+                if scorecard.is_empty() {
+                    ""
+                } else {
+                    "($org: ID!)"
+                }
             ),
-            json!({}),
+            json!({ "org": organization }),
         )
         .await?;
     let count = |key: &str| {
@@ -66,6 +116,8 @@ pub async fn home(Signed(ctx, _): Signed<InPortal>) -> PageResult {
         articles: count("articles"),
         manages_users: ctx.me.manages_users(),
         updates_shipments: ctx.me.writes("Shipment"),
+        scorecard: (!data["partner"]["scorecard"].is_null())
+            .then(|| data["partner"]["scorecard"].clone()),
     }))
 }
 

@@ -39,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(DealRegistration),
             Box::new(CaseOpener),
             Box::new(LeadRouting),
+            Box::new(OpportunityProducts),
         ]
     }
 }
@@ -717,5 +718,38 @@ impl MigrationTrait for LeadRouting {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// An opportunity's product line items (as JSON, like a registration's): what suppliers'
+/// expected demand is built from.
+struct OpportunityProducts;
+
+impl MigrationName for OpportunityProducts {
+    fn name(&self) -> &str {
+        "m20261208_000110_opportunity_products"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OpportunityProducts {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("opportunities")
+                .add_column(long_text("products").default("[]"))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("opportunities")
+                .drop_column("products")
+                .to_owned(),
+        )
+        .await
     }
 }

@@ -19,6 +19,7 @@ impl MigratorTrait for Migrator {
                 tables: &["products", "orders", "order_lines", "shipments"],
             }),
             Box::new(LineExpectedDate),
+            Box::new(DemandReplica),
         ]
     }
 }
@@ -195,5 +196,69 @@ impl MigrationTrait for LineExpectedDate {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// What the demand view reads from the account service, kept from its events: where each
+/// account is, and the product lines of open opportunities (never read one by one here).
+struct DemandReplica;
+
+impl MigrationName for DemandReplica {
+    fn name(&self) -> &str {
+        "m20261208_000111_demand_replica"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for DemandReplica {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("demand_territories")
+                .if_not_exists()
+                .col(text("territory_id", 64).primary_key())
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("account_territories")
+                .if_not_exists()
+                .col(text("account_id", 64).primary_key())
+                .col(text_null("territory_id", 64))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("expected_demand")
+                .if_not_exists()
+                .col(text("opportunity_id", 64))
+                .col(text("product_id", 64))
+                .col(text("account_id", 64))
+                .col(ColumnDef::new("quantity").integer().not_null())
+                .col(ColumnDef::new("probability").integer().not_null())
+                .col(ColumnDef::new("expected_close").date().not_null())
+                .primary_key(Index::create().col("opportunity_id").col("product_id"))
+                .to_owned(),
+        )
+        .await?;
+        index(
+            m,
+            "expected_demand",
+            &["product_id", "expected_close"],
+            false,
+        )
+        .await?;
+        index(m, "order_lines", &["product_id", "status"], false).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table("expected_demand").to_owned())
+            .await?;
+        m.drop_table(Table::drop().table("account_territories").to_owned())
+            .await?;
+        m.drop_table(Table::drop().table("demand_territories").to_owned())
+            .await
     }
 }

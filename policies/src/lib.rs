@@ -147,6 +147,7 @@ pub const TYPES: &[&str] = &[
     "Order",
     "OrderLine",
     "Shipment",
+    "Demand",
     "Article",
     "Partner",
     "Territory",

@@ -500,6 +500,30 @@ await check("a distributor opens a case, support answers, the distributor reads 
   return `case ${caseId}: 1 of 2 staff comments shown to the partner`;
 });
 
+// The supplier's demand view: its lines as SQL counts them, expected numbers from fewer
+// than k customers hidden, and the CSV download saying the same as the page.
+await check("a supplier's demand view counts its lines as SQL does and hides small expected cells", async () => {
+  await visit(supplier, "supplier", "/portal/demand", "demand");
+  const card = supplier.locator(`section[data-product="${facts.demandProduct}"]`);
+  const ordered = await card.locator("[data-ordered]").evaluateAll((cells) => cells.reduce((sum, c) => sum + Number(c.textContent.trim()), 0));
+  assert(ordered === facts.demandOrdered, `the page says ${ordered} ordered, SQL ${facts.demandOrdered}`);
+  const hidden = await supplier.locator("[data-hidden]").count();
+  assert(hidden > 0, "no expected number is hidden");
+  const total = (await card.locator("[data-total]").textContent()).trim();
+  const href = await supplier.locator("[data-csv]").getAttribute("href");
+  const response = await supplier.request.get(`${base}${href}`);
+  assert(response.status() === 200, `the CSV answered ${response.status()}`);
+  const rows = (await response.text()).split("\r\n");
+  const horizon = rows.find((r) => r.startsWith(`${facts.demandSku},`) && r.includes(",horizon,all,"));
+  assert(horizon, "the CSV has no horizon row for the product");
+  assert(total === "hidden" ? horizon.endsWith(",,yes") : horizon.endsWith(`,${total},no`), `page ${total}, CSV ${horizon}`);
+  const weekly = rows.filter((r) => r.startsWith(`${facts.demandSku},`) && r.includes(",all,") && !r.includes(",horizon,"));
+  const csvOrdered = weekly.reduce((sum, r) => sum + Number(r.split(",").at(-5)), 0);
+  assert(csvOrdered === ordered, `the CSV says ${csvOrdered} ordered, the page ${ordered}`);
+  await visit(sales, "sales", "/app/demand", "demand");
+  return `demand ${facts.demandSku}: ${ordered} ordered, ${hidden} hidden expected numbers, horizon ${total}`;
+});
+
 // A supplier backorders one of its lines with the date it expects to ship; sales sees it.
 await check("a supplier backorders a line and sales sees it", async () => {
   const day = new Date(Date.now() + 21 * 86400e3).toISOString().slice(0, 10);

@@ -168,6 +168,13 @@ fn attacks(rng: &mut Rng, world: &World, canaries: &Canaries, admin_cursor: &str
         format!("{{ {} }}", aliased.join(" ")),
         json!({}),
     ));
+    // The supplier demand view asked about another organisation, another supplier's
+    // product and any territory: no names, and (checked in `demand.rs`) no small numbers.
+    out.push(g(
+        "demand view",
+        "query($s: ID, $p: ID, $t: ID) { supplierDemand(supplierId: $s, productId: $p, territoryId: $t) { territoryIds products { productId sku name supplierPartnerId expectedTotal { value suppressed } weeks { week ordered open backordered expected { value suppressed } } cells { week territoryId ordered open backordered expected { value suppressed } } } } }".into(),
+        json!({ "s": partner(rng), "p": rng.pick(&world.products).id.clone(), "t": if world.territories.is_empty() { Value::Null } else { json!(rng.pick(&world.territories)) } }),
+    ));
     // Fragments, inline and named.
     out.push(g(
         "fragments",

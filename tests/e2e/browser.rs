@@ -228,6 +228,30 @@ async fn the_ui_in_a_real_browser() {
         .as_str()
         .unwrap_or_else(|| panic!("the open line: {line}"))
         .to_owned();
+    // The supplier's demand view of that product: the units its lines due in the 13 weeks
+    // from this week's Monday, as SQL counts them (the line just added included).
+    let monday = {
+        use chrono::Datelike;
+        let today = chrono::Utc::now().date_naive();
+        today - chrono::Duration::days(i64::from(today.weekday().num_days_from_monday()))
+    };
+    let end = monday + chrono::Duration::weeks(13);
+    let demand_ordered = one(
+        orders,
+        &format!(
+            "SELECT CAST(COALESCE(SUM(l.quantity), 0) AS TEXT) FROM order_lines l JOIN orders o ON o.id = l.order_id \
+             WHERE l.product_id = '{product}' AND l.archived_at IS NULL AND o.archived_at IS NULL \
+             AND o.status NOT IN ('DRAFT', 'CANCELLED') AND l.status <> 'CANCELLED' \
+             AND ((l.expected_date >= '{monday}' AND l.expected_date < '{end}') \
+               OR (l.expected_date IS NULL AND o.placed_at >= '{monday}T00:00:00+00:00' AND o.placed_at < '{end}T00:00:00+00:00'))"
+        ),
+    )
+    .await;
+    let demand_sku = one(
+        orders,
+        &format!("SELECT sku FROM products WHERE id = '{product}'"),
+    )
+    .await;
     // A lead sales owns and has not routed, for it to route to the distributor.
     let sales_user = one(
         identity,
@@ -244,6 +268,9 @@ async fn the_ui_in_a_real_browser() {
     .await;
     let facts = json!({
         "routeLead": route_lead,
+        "demandProduct": product,
+        "demandSku": demand_sku,
+        "demandOrdered": demand_ordered.parse::<i64>().expect("a count"),
         "openLine": open_line,
         "openLineOrder": open_line_order,
         "conflictName": conflict_name,

@@ -5,6 +5,7 @@
 mod access_hostile;
 mod all_in_one;
 mod browser;
+mod demand;
 mod identity;
 mod noninterference;
 mod read_matrix;

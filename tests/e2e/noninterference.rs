@@ -536,6 +536,10 @@ const OTHER_ROOTS: &[(&str, &str)] = &[
         "{ forecast(period: QUARTER) { rows { period forecastCategory currency count amount { amount } weightedAmount { amount } } totals { currency count weightedAmount { amount } } } }",
     ),
     ("unreadNotificationCount", "{ unreadNotificationCount }"),
+    (
+        "supplierDemand",
+        "{ supplierDemand { minimumAccounts weeks horizon territoryIds products { productId sku expectedTotal { value suppressed } weeks { week ordered open backordered expected { value suppressed } } cells { week territoryId ordered open backordered expected { value suppressed } } } } }",
+    ),
 ];
 
 /// Every root field of the public schema as an operation the generator can send: each list

@@ -368,6 +368,10 @@ struct ServiceArgs {
     /// share rows (with CRM_FEED_KEY and REDIS_URL).
     #[arg(long, env = "CRM_ORDER_FEED_URL")]
     order_feed_url: Option<String>,
+    /// The order service only: the account service's base URL, whose events keep the
+    /// supplier demand view's replica (with CRM_FEED_KEY and REDIS_URL).
+    #[arg(long, env = "CRM_ACCOUNT_FEED_URL")]
+    account_feed_url: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -480,6 +484,7 @@ async fn run_service(storage: &Storage, name: &str, args: ServiceArgs) -> anyhow
     let _relay = subgraph.relay(db.clone(), bus.clone()).map(|r| r.spawn());
     let _jobs = subgraph.jobs(db.clone()).map(|r| r.spawn());
     let _shares = share_consumer(subgraph.service(), &args, &db, &bus)?;
+    let _demand = demand_consumer(subgraph.service(), &args, &db, &bus)?;
     let app = subgraph.serve(db, auth).await?;
     let _policy = match ours.identity.opened() {
         Some(identity) if subgraph.name() == identity::SUBGRAPH => {
@@ -517,6 +522,38 @@ fn share_consumer(
             if is_account {
                 tracing::warn!(
                     "no --order-feed-url: share rows will not follow the order service's events"
+                );
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// The order service's consumer of the account service's events (the demand view's
+/// replica), when it is told where the account service is.
+fn demand_consumer(
+    service: &str,
+    args: &ServiceArgs,
+    db: &sea_orm::DatabaseConnection,
+    bus: &crm_service_common::events::EventBus,
+) -> anyhow::Result<Option<crm_service_common::events::consumer::ConsumerHandle>> {
+    let is_order = service == crm_order_visibility::SERVICE;
+    match &args.account_feed_url {
+        Some(_) if !is_order => anyhow::bail!("--account-feed-url is for the order service"),
+        Some(url) => {
+            let mut feed = crm_service_common::events::HttpFeed::new(url);
+            if let Some(key) = args.feed_key.clone() {
+                feed = feed.with_token(Arc::new(move || key.clone()));
+            }
+            Ok(Some(
+                crm_order_visibility::demand::replica::consumer(db.clone(), bus.clone(), feed)
+                    .spawn(),
+            ))
+        }
+        None => {
+            if is_order {
+                tracing::warn!(
+                    "no --account-feed-url: the supplier demand view will not follow opportunities"
                 );
             }
             Ok(None)

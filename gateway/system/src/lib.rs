@@ -267,6 +267,14 @@ async fn seed_subgraphs(
             summary.0.push((subgraph.name(), counts));
         }
     }
+    // Only a world this run wrote is completed: an installation's own data never is.
+    for subgraph in &subgraphs.all {
+        if summary.of(subgraph.name()).is_some()
+            && let Some(db) = dbs.of(subgraph.name())
+        {
+            subgraph.complete_seed(db, world, &refs).await?;
+        }
+    }
     Ok(summary)
 }
 
@@ -384,6 +392,8 @@ pub struct AllInOne {
     _jobs: JobRunners,
     /// The account service's consumer of order events (share rows); stops when dropped.
     _shares: crm_service_common::events::consumer::ConsumerHandle,
+    /// The order service's consumer of account events (the demand view's replica).
+    _demand: crm_service_common::events::consumer::ConsumerHandle,
 }
 
 impl AllInOne {
@@ -408,32 +418,29 @@ impl AllInOne {
     }
 
     pub async fn settle_shares(&self, limit: std::time::Duration) -> anyhow::Result<()> {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let written = crm_service_common::events::outbox::all(
+        settle(
+            (
                 &self.databases.order_visibility,
                 crm_account::shares::SOURCE,
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!(e.message()))?;
-            let published = written.len() as i64;
-            let applied = crm_service_common::events::consumer::checkpoint_of(
-                &self.databases.account,
-                crm_account::shares::CONSUMER,
-                crm_account::shares::SOURCE,
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!(e.message()))?;
-            if applied >= published && written.iter().all(|e| e.position > 0) {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() > deadline {
-                anyhow::bail!(
-                    "share rows did not catch up: {applied} of {published} order events applied"
-                );
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+            ),
+            (&self.databases.account, crm_account::shares::CONSUMER),
+            limit,
+        )
+        .await
+        .context("share rows did not catch up")
+    }
+
+    /// Waits until the order service applied every account event written so far (the
+    /// demand view's replica follows opportunities asynchronously), up to `limit`.
+    pub async fn settle_demand(&self, limit: std::time::Duration) -> anyhow::Result<()> {
+        use crm_order_visibility::demand::replica;
+        settle(
+            (&self.databases.account, replica::SOURCE),
+            (&self.databases.order_visibility, replica::CONSUMER),
+            limit,
+        )
+        .await
+        .context("the demand replica did not catch up")
     }
 
     /// Stops every listener.
@@ -443,6 +450,33 @@ impl AllInOne {
             running.stop().await?;
         }
         Ok(())
+    }
+}
+
+/// Waits until `consumer` (in its database) applied every event `producer`'s outbox
+/// holds, up to `limit`.
+async fn settle(
+    (producer_db, source): (&DatabaseConnection, &str),
+    (consumer_db, consumer): (&DatabaseConnection, &str),
+    limit: std::time::Duration,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let written = crm_service_common::events::outbox::all(producer_db, source)
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message()))?;
+        let published = written.len() as i64;
+        let applied =
+            crm_service_common::events::consumer::checkpoint_of(consumer_db, consumer, source)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?;
+        if applied >= published && written.iter().all(|e| e.position > 0) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("{applied} of {published} events of {source} applied");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 
@@ -525,6 +559,12 @@ pub async fn start_all_in_one_with(
         order_feed(&subgraphs, &keys)?,
     )
     .spawn();
+    let demand = crm_order_visibility::demand::replica::consumer(
+        databases.order_visibility.clone(),
+        bus.clone(),
+        account_feed(&subgraphs, &keys)?,
+    )
+    .spawn();
     let engine = Arc::new(Engine::new(supergraph, config)?);
     let trusted_proxies = settings.door.trusted_proxies.clone();
     let api = crm_gateway::federation::server::router(
@@ -551,6 +591,7 @@ pub async fn start_all_in_one_with(
         _relays: relays,
         _jobs: jobs,
         _shares: shares,
+        _demand: demand,
     })
 }
 
@@ -591,6 +632,22 @@ pub fn order_feed(
     Ok(feed_with_token(&url, keys))
 }
 
+/// The account service's event feed on its loopback listener (for the order service's
+/// demand replica), read the same way.
+pub fn account_feed(
+    subgraphs: &[(String, Running)],
+    keys: &KeyPair,
+) -> anyhow::Result<crm_service_common::events::HttpFeed> {
+    let url =
+        url_of(subgraphs, crm_account::SUBGRAPH).context("the account service is not running")?;
+    Ok(feed_of(
+        &url,
+        keys,
+        crm_account::SUBGRAPH,
+        crm_order_visibility::demand::replica::CONSUMER,
+    ))
+}
+
 /// The base URL of the listener named `subgraph` among `subgraphs`.
 fn url_of(subgraphs: &[(String, Running)], subgraph: &str) -> Option<String> {
     subgraphs
@@ -601,15 +658,30 @@ fn url_of(subgraphs: &[(String, Running)], subgraph: &str) -> Option<String> {
 
 /// The order service's feed at `url`, read with a fresh token from `keys` per page.
 pub fn feed_with_token(url: &str, keys: &KeyPair) -> crm_service_common::events::HttpFeed {
+    feed_of(
+        url,
+        keys,
+        crm_order_visibility::SUBGRAPH,
+        crm_account::shares::CONSUMER,
+    )
+}
+
+/// The feed of the subgraph `producer` at `url`, read by the consumer `reader` with a fresh
+/// token from `keys` per page.
+pub fn feed_of(
+    url: &str,
+    keys: &KeyPair,
+    producer: &'static str,
+    reader: &'static str,
+) -> crm_service_common::events::HttpFeed {
     let signer = keys.signer();
-    let reader = Caller {
-        subject: "account-shares".into(),
+    let caller = Caller {
+        subject: reader.into(),
         kind: "internal".into(),
         ..Caller::anonymous()
     };
-    crm_service_common::events::HttpFeed::new(url).with_token(Arc::new(move || {
-        signer.mint(crm_order_visibility::SUBGRAPH, &reader, "account-shares")
-    }))
+    crm_service_common::events::HttpFeed::new(url)
+        .with_token(Arc::new(move || signer.mint(producer, &caller, reader)))
 }
 
 /// Creates the PostgreSQL database `name` on the server `url` points at and returns its

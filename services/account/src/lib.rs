@@ -56,6 +56,14 @@ pub fn subgraph() -> ServiceSubgraph {
         sdl,
         migrate: |db| Box::pin(migrate(db)),
         seed: |db, world, refs| Box::pin(seed_demo(db, world, refs)),
+        complete_seed: Some(|db, world, refs| {
+            Box::pin(async move {
+                seed::plan_demand(db, world.seed, &refs.products)
+                    .await
+                    .context("planning the demo's demand")?;
+                Ok(())
+            })
+        }),
         app,
         jobs: Some(jobs::runner),
     }

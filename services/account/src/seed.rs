@@ -255,6 +255,13 @@ async fn publish_seed_events(txn: &sea_orm::DatabaseTransaction) -> anyhow::Resu
             ));
         }
     }
+    for territory in territory::Entity::find()
+        .order_by_asc(territory::Column::Id)
+        .all(txn)
+        .await?
+    {
+        events.push(crate::store::territory_changed(&territory));
+    }
     for account in account::Entity::find()
         .order_by_asc(account::Column::CreatedAt)
         .order_by_asc(account::Column::Id)
@@ -587,6 +594,7 @@ pub async fn seed(
                     partner_id: Set(None),
                     registration_id: Set(None),
                     protected_until: Set(None),
+                    products: Set("[]".into()),
                 });
             }
         }
@@ -1173,4 +1181,75 @@ async fn seed_registrations(
     insert_all::<deal_registration::Entity, _>(txn, rows).await?;
     insert_all::<notification::Entity, _>(txn, notifications).await?;
     Ok(count)
+}
+
+/// Gives the demo world's open opportunities product lines, once the order service has
+/// seeded the products (seeds run accounts first, so the products come later): one or two
+/// products each, most often the first product of a supplier's range (real demand piles up
+/// on a few best sellers), with the events the order service's demand view is built from.
+/// Does nothing when any opportunity already names products.
+pub async fn plan_demand(
+    db: &DatabaseConnection,
+    seed: u64,
+    products: &[(String, String, String)],
+) -> anyhow::Result<usize> {
+    use sea_orm::{ExprTrait, QueryFilter, QueryOrder, sea_query::Expr};
+    if products.is_empty() {
+        return Ok(0);
+    }
+    let named = opportunity::Entity::find()
+        .filter(Expr::col(opportunity::Column::Products).ne("[]"))
+        .count(db)
+        .await?;
+    if named > 0 {
+        return Ok(0);
+    }
+    // A seed of its own, so planning demand never changes the rest of the world.
+    let mut w = World::new(seed ^ 0x0de_3a2d);
+    // Each supplier's range was seeded as a block of six: the first of each block sells best.
+    let best_sellers: Vec<&String> = products.iter().step_by(6).map(|(id, _, _)| id).collect();
+    let txn = db.begin().await?;
+    let open = opportunity::Entity::find()
+        .filter(
+            Expr::col(opportunity::Column::Stage)
+                .is_not_in([OpportunityStage::ClosedWon, OpportunityStage::ClosedLost]),
+        )
+        .filter(Expr::col(opportunity::Column::ArchivedAt).is_null())
+        .order_by_asc(opportunity::Column::Id)
+        .all(&txn)
+        .await?;
+    let mut events = Vec::with_capacity(open.len());
+    for deal in &open {
+        let mut lines: Vec<crate::graphql::product_lines::ProductLine> = Vec::new();
+        for _ in 0..w.rng.random_range(1..=2) {
+            let product_id = if w.chance(0.6) {
+                (*w.pick(&best_sellers)).clone()
+            } else {
+                w.pick(products).0.clone()
+            };
+            if lines.iter().any(|l| l.product_id == product_id) {
+                continue;
+            }
+            lines.push(crate::graphql::product_lines::ProductLine {
+                product_id,
+                quantity: w.rng.random_range(1..=40),
+            });
+        }
+        let json = serde_json::to_string(&lines)?;
+        opportunity::Entity::update_many()
+            .col_expr(opportunity::Column::Products, Expr::value(json.clone()))
+            .filter(Expr::col(opportunity::Column::Id).eq(deal.id.as_str()))
+            .exec(&txn)
+            .await?;
+        let planned = opportunity::Model {
+            products: json,
+            ..deal.clone()
+        };
+        events.push(crate::store::opportunity_demand_changed(&planned));
+    }
+    crm_service_common::events::outbox::append(&txn, events)
+        .await
+        .map_err(|e| anyhow::anyhow!("writing the demand events: {}", e.message()))?;
+    txn.commit().await?;
+    Ok(open.len())
 }

@@ -80,7 +80,7 @@ pub async fn connect(target: &DbTarget) -> anyhow::Result<DatabaseConnection> {
     }
     let mut options = ConnectOptions::new(target.url.clone());
     options
-        .max_connections(if target.is_postgres() { 16 } else { 8 })
+        .max_connections(pool_size(target.is_postgres()))
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(10))
@@ -105,6 +105,18 @@ pub async fn connect(target: &DbTarget) -> anyhow::Result<DatabaseConnection> {
     Database::connect(options)
         .await
         .with_context(|| format!("connecting to the {} database", target.schema))
+}
+
+/// The most connections one service's pool holds: `CRM_DB_POOL_SIZE` (1 to 200), else 10
+/// on PostgreSQL and 8 on SQLite. Every service of every process has its own pool, so their
+/// sum must stay under the server's `max_connections`: a pool that can't open a connection
+/// because the server is full waits out its acquire timeout.
+fn pool_size(postgres: bool) -> u32 {
+    std::env::var("CRM_DB_POOL_SIZE")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|n| (1..=200).contains(n))
+        .unwrap_or(if postgres { 10 } else { 8 })
 }
 
 fn sqlite_path(url: &str) -> Option<&str> {

@@ -122,7 +122,15 @@ macro_rules! record {
                 before: Option<&$module::Model>,
                 after: &$module::Model,
             ) -> impl std::future::Future<Output = $crate::ApiResult<()>> + Send {
-                $hook(db, before, after)
+                // The hook adds to what a write does; the type's events still go out.
+                async move {
+                    $crate::events::outbox::append(
+                        db,
+                        <$module::Entity as $crate::record::Record>::events(before, after),
+                    )
+                    .await?;
+                    $hook(db, before, after).await
+                }
             }
             )?
         }

@@ -75,6 +75,17 @@ pub trait Subgraph: Send + Sync {
         world: DemoWorld,
         refs: &'a mut DemoRefs,
     ) -> BoxFuture<'a, anyhow::Result<Option<SeedCounts>>>;
+    /// Completes a demo world this run seeded, once every service has seeded (links to
+    /// what later services wrote: the account service's opportunities name the order
+    /// service's products).
+    fn complete_seed<'a>(
+        &'a self,
+        _db: &'a DatabaseConnection,
+        _world: DemoWorld,
+        _refs: &'a DemoRefs,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        Box::pin(async { Ok(()) })
+    }
     /// Its HTTP app (`POST /graphql`, health, readiness), answering what `auth` lets in.
     fn serve<'a>(
         &'a self,
@@ -98,6 +109,13 @@ pub type SeedFn = for<'a> fn(
     &'a mut DemoRefs,
 ) -> BoxFuture<'a, anyhow::Result<Option<SeedCounts>>>;
 
+/// A service's completion of the demo world (see [`Subgraph::complete_seed`]).
+pub type CompleteSeedFn = for<'a> fn(
+    &'a DatabaseConnection,
+    DemoWorld,
+    &'a DemoRefs,
+) -> BoxFuture<'a, anyhow::Result<()>>;
+
 /// A data service described by its parts: what the account, order-visibility and
 /// knowledge-base services are (identity, which keeps what it opened, implements
 /// [`Subgraph`] itself). Each of them publishes its outbox.
@@ -108,6 +126,7 @@ pub struct ServiceSubgraph {
     pub sdl: fn() -> String,
     pub migrate: for<'a> fn(&'a DatabaseConnection) -> BoxFuture<'a, anyhow::Result<()>>,
     pub seed: SeedFn,
+    pub complete_seed: Option<CompleteSeedFn>,
     pub app: fn(DatabaseConnection, SubgraphAuth) -> axum::Router,
     /// Its job runner with the handlers of its job kinds, if it defers work.
     pub jobs: Option<fn(DatabaseConnection) -> crate::jobs::JobRunner>,
@@ -143,6 +162,17 @@ impl Subgraph for ServiceSubgraph {
         refs: &'a mut DemoRefs,
     ) -> BoxFuture<'a, anyhow::Result<Option<SeedCounts>>> {
         (self.seed)(db, world, refs)
+    }
+    fn complete_seed<'a>(
+        &'a self,
+        db: &'a DatabaseConnection,
+        world: DemoWorld,
+        refs: &'a DemoRefs,
+    ) -> BoxFuture<'a, anyhow::Result<()>> {
+        match self.complete_seed {
+            Some(complete) => complete(db, world, refs),
+            None => Box::pin(async { Ok(()) }),
+        }
     }
     fn serve<'a>(
         &'a self,

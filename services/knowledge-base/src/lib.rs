@@ -56,6 +56,7 @@ pub fn subgraph() -> ServiceSubgraph {
         sdl,
         migrate: |db| Box::pin(migrate(db)),
         seed: |db, world, refs| Box::pin(seed_demo(db, world, refs)),
+        complete_seed: None,
         app,
         jobs: None,
     }

@@ -8,6 +8,7 @@
 //! see), `seed` (its part of the demo world).
 
 pub mod access;
+pub mod demand;
 pub mod domain;
 pub mod entity;
 pub mod graphql;
@@ -56,6 +57,7 @@ pub fn subgraph() -> ServiceSubgraph {
         sdl,
         migrate: |db| Box::pin(migrate(db)),
         seed: |db, world, refs| Box::pin(seed_demo(db, world, refs)),
+        complete_seed: None,
         app,
         jobs: None,
     }

@@ -540,6 +540,12 @@ impl Ctx {
             };
             nav.push((registrations.into(), "Registrations"));
         }
+        if self.me.reads("Demand") {
+            nav.push(match self.area {
+                Area::App => ("/app/demand".into(), "Demand"),
+                Area::Portal => ("/portal/demand".into(), "Demand"),
+            });
+        }
         if self.area == Area::App && self.me.writes("ShareGrant") {
             nav.push(("/app/admin/shares".into(), "Sharing"));
         }

@@ -442,6 +442,7 @@ impl ScaleWorld {
             partner_id: None,
             registration_id: None,
             protected_until: None,
+            products: "[]".into(),
         }
     }
 

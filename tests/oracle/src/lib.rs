@@ -6,6 +6,7 @@
 
 use std::collections::BTreeSet;
 
+pub mod demand;
 pub mod reads;
 
 pub type Id = String;

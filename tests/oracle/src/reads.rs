@@ -153,7 +153,7 @@ pub fn field_read(who: &Persona, ty: &str, field: &str) -> Option<FieldRead> {
             "Opportunity",
             "accountId" | "amount" | "expectedClose" | "forecastCategory" | "name" | "probability"
             | "stage" | "weightedAmount" | "closeOverdue" | "stageHistory" | "partnerId"
-            | "registrationId" | "protectedUntil",
+            | "registrationId" | "protectedUntil" | "products",
         ) => Value,
         // The partner a deal is attributed to: readers of the deal follow it to the
         // partner record they may read (staff all; the partner its own).

@@ -30,6 +30,8 @@ pub struct Model {
     pub registration_id: Option<String>,
     /// Until when the partner's claim is protected (it then expires unless won or extended).
     pub protected_until: Option<DateTimeUtc>,
+    /// The product line items, as JSON (`[{"productId": …, "quantity": …}]`).
+    pub products: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

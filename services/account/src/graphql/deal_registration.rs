@@ -21,11 +21,11 @@ use sea_orm::{
     ConnectionTrait, EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
     Select,
 };
-use serde::{Deserialize, Serialize};
 
 use super::account::Account;
 use super::opportunity::Opportunity;
 use super::partner::Partner;
+use super::product_lines::{self, ProductQuantity, ProductQuantityInput};
 use super::{
     FilterExt, MoneyAmount, RecordFilter, RecordInput, db, ensure_exists, load, optional, ordering,
     record_object, record_operations, required, unarchived,
@@ -46,22 +46,6 @@ connection_types!(
     DealRegistration,
     counts_by: status_counts => "status"
 );
-
-/// A product the partner expects to sell, and how many.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct RegisteredLine {
-    pub product_id: String,
-    pub quantity: i32,
-}
-
-/// A product of a registration: which (by id; the product's own fields come from the
-/// order-visibility service) and how many.
-#[derive(SimpleObject, Clone, Debug)]
-pub struct RegisteredProduct {
-    pub product_id: ID,
-    pub quantity: i32,
-}
 
 /// Why staff should look twice before approving: another record claims the same customer.
 #[derive(async_graphql::Enum, Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -130,14 +114,8 @@ record_object!(DealRegistration {
     async fn prospect_domain(&self) -> Option<&str> {
         self.0.prospect_domain.as_deref()
     }
-    async fn products(&self) -> Vec<RegisteredProduct> {
-        lines_of(&self.0)
-            .into_iter()
-            .map(|l| RegisteredProduct {
-                product_id: ID(l.product_id),
-                quantity: l.quantity,
-            })
-            .collect()
+    async fn products(&self) -> Vec<ProductQuantity> {
+        product_lines::shown(&self.0.products)
     }
     async fn estimated_amount(&self) -> MoneyAmount {
         MoneyAmount::new(self.0.estimated_amount_minor, &self.0.currency)
@@ -194,11 +172,6 @@ record_object!(DealRegistration {
         Ok(Some(conflicts_of(db(ctx)?, &self.0).await?))
     }
 });
-
-/// The lines stored with a registration (validated on the way in).
-fn lines_of(model: &deal_registration::Model) -> Vec<RegisteredLine> {
-    serde_json::from_str(&model.products).unwrap_or_default()
-}
 
 /// Open opportunities and other open registrations that claim the same customer as
 /// `registration`. Read without the caller's filter on purpose: this is the reviewer's
@@ -364,13 +337,6 @@ impl RecordFilter<deal_registration::Entity> for DealRegistrationFilter {
     }
 }
 
-/// A product and quantity of a registration.
-#[derive(InputObject, Clone, Debug)]
-pub struct RegisteredProductInput {
-    pub product_id: ID,
-    pub quantity: i32,
-}
-
 /// Fields of a registration, as its partner submits and (while it waits for review)
 /// edits it. On create, `products`, `estimatedAmount` and `currency` are required, and
 /// either `accountId` (an account you can see) or `prospectName`.
@@ -380,7 +346,7 @@ pub struct DealRegistrationInput {
     pub prospect_name: Option<String>,
     /// The prospect's web domain; a URL or an email address there works too.
     pub prospect_domain: MaybeUndefined<String>,
-    pub products: Option<Vec<RegisteredProductInput>>,
+    pub products: Option<Vec<ProductQuantityInput>>,
     /// A non-negative decimal string, e.g. `"12500.00"`.
     pub estimated_amount: Option<String>,
     /// ISO 4217 code, e.g. `EUR`.
@@ -432,7 +398,10 @@ impl RecordInput<deal_registration::Entity> for DealRegistrationInput {
             set(&mut m.domain_key, current(&m.prospect_domain).flatten());
         }
         if let Some(lines) = required(creating, "input.products", &self.products)? {
-            set(&mut m.products, products_json(lines)?);
+            set(
+                &mut m.products,
+                product_lines::lines_json("input.products", lines, 1, MAX_LINES)?,
+            );
         }
         if creating && self.currency.is_none() {
             return Err(ApiError::validation("input.currency", "is required"));
@@ -512,48 +481,6 @@ impl RecordInput<deal_registration::Entity> for DealRegistrationInput {
         }
         Ok(())
     }
-}
-
-/// The products as stored: each a product id and a quantity of 1 to 1,000,000, no product
-/// twice, at least one and at most [`MAX_LINES`].
-fn products_json(lines: &[RegisteredProductInput]) -> ApiResult<String> {
-    let field = "input.products";
-    if lines.is_empty() {
-        return Err(ApiError::validation(field, "names at least one product"));
-    }
-    if lines.len() > MAX_LINES {
-        return Err(ApiError::validation(
-            field,
-            format!("names at most {MAX_LINES} products"),
-        ));
-    }
-    let mut stored: Vec<RegisteredLine> = Vec::with_capacity(lines.len());
-    for (n, line) in lines.iter().enumerate() {
-        let id = reference(&format!("{field}.{n}.productId"), &line.product_id)?;
-        if !id.starts_with("prd_") {
-            return Err(ApiError::validation(
-                format!("{field}.{n}.productId"),
-                "refers to a product that does not exist",
-            ));
-        }
-        if !(1..=1_000_000).contains(&line.quantity) {
-            return Err(ApiError::validation(
-                format!("{field}.{n}.quantity"),
-                "must be between 1 and 1000000",
-            ));
-        }
-        if stored.iter().any(|l| l.product_id == id) {
-            return Err(ApiError::validation(
-                format!("{field}.{n}.productId"),
-                "is named twice",
-            ));
-        }
-        stored.push(RegisteredLine {
-            product_id: id,
-            quantity: line.quantity,
-        });
-    }
-    serde_json::to_string(&stored).map_err(ApiError::internal)
 }
 
 record_operations!(
@@ -789,6 +716,11 @@ impl DealRegistrationReviewMutation {
         };
         let opportunity = match linked {
             Some(o) => {
+                // A linked deal without product lines takes the registration's.
+                let mut attribution = attribution;
+                if product_lines::lines_in(&o.products).is_empty() {
+                    attribution.products = Set(before.products.clone());
+                }
                 let after = store::update_versioned::<opportunity::Entity, _>(
                     &txn,
                     &o.id,
@@ -822,6 +754,7 @@ impl DealRegistrationReviewMutation {
                     m.expected_close = Set(before.expected_close);
                     m.forecast_category = Set(stage.default_forecast());
                     m.owner_user_id = Set(Some(who.subject.to_string()));
+                    m.products = Set(before.products.clone());
                     m.partner_id = attribution.partner_id.clone();
                     m.registration_id = attribution.registration_id.clone();
                     m.protected_until = attribution.protected_until.clone();

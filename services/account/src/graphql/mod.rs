@@ -18,6 +18,7 @@ pub mod lead;
 pub mod notification;
 pub mod opportunity;
 pub mod partner;
+pub mod product_lines;
 pub mod share;
 pub mod task;
 

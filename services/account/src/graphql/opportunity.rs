@@ -11,6 +11,7 @@ use sea_orm::{EntityTrait, QueryFilter, Select};
 
 use super::MoneyAmount;
 use super::account::Account;
+use super::product_lines::{self, ProductQuantity, ProductQuantityInput};
 use super::{
     FilterExt, RecordFilter, RecordInput, ensure_exists, load, optional, ordering, record_object,
     record_operations, required, unarchived,
@@ -85,6 +86,11 @@ record_object!(Opportunity {
     /// Until when the partner's claim on the deal is protected.
     async fn protected_until(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         self.0.protected_until
+    }
+    /// The products the deal is for, with quantities: suppliers' expected demand is built
+    /// from them (weighted by the probability, never showing the customer).
+    async fn products(&self) -> Vec<ProductQuantity> {
+        product_lines::shown(&self.0.products)
     }
     /// Open, and its expected close date has passed (the user's pipeline needs a new date
     /// or an outcome).
@@ -221,7 +227,12 @@ pub struct OpportunityInput {
     pub expected_close: MaybeUndefined<NaiveDate>,
     pub forecast_category: Option<ForecastCategory>,
     pub owner_user_id: MaybeUndefined<ID>,
+    /// The product line items; an empty list removes them.
+    pub products: Option<Vec<ProductQuantityInput>>,
 }
+
+/// At most this many product lines on one opportunity.
+const MAX_PRODUCT_LINES: usize = 50;
 
 impl RecordInput<opportunity::Entity> for OpportunityInput {
     fn apply(
@@ -277,6 +288,14 @@ impl RecordInput<opportunity::Entity> for OpportunityInput {
         optional(&mut m.owner_user_id, &self.owner_user_id, |v| {
             text("input.ownerUserId", v, 64)
         })?;
+        match &self.products {
+            Some(lines) => set(
+                &mut m.products,
+                product_lines::lines_json("input.products", lines, 0, MAX_PRODUCT_LINES)?,
+            ),
+            None if creating => set(&mut m.products, "[]".to_owned()),
+            None => {}
+        }
         Ok(())
     }
 

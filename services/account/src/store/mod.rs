@@ -12,7 +12,12 @@ record!(account, "acc", events = account_events);
 record!(contact, "con");
 record!(interaction, "int");
 record!(lead, "lead");
-record!(opportunity, "opp", after_write = opportunity_written);
+record!(
+    opportunity,
+    "opp",
+    events = opportunity_events,
+    after_write = opportunity_written
+);
 record!(case, "case", after_write = crate::jobs::case_written);
 record!(
     case_comment,
@@ -27,7 +32,7 @@ record!(
 );
 record!(notification, "ntf");
 record!(partner, "ptn", events = partner_events);
-record!(territory, "ter");
+record!(territory, "ter", events = territory_events);
 record!(account_share, "shr");
 
 /// `account.territory_changed`: distributors see accounts in their territories, so the
@@ -50,6 +55,27 @@ pub fn account_events(before: Option<&account::Model>, after: &account::Model) -
             "previousTerritoryId": previous,
         }),
     )]
+}
+
+/// `territory.changed`: which territories exist (the order service's demand view lays its
+/// grid out by them).
+pub fn territory_events(
+    before: Option<&territory::Model>,
+    after: &territory::Model,
+) -> Vec<NewEvent> {
+    if before.is_some_and(|b| b.archived_at.is_some() == after.archived_at.is_some()) {
+        return Vec::new();
+    }
+    vec![territory_changed(after)]
+}
+
+pub fn territory_changed(territory: &territory::Model) -> NewEvent {
+    NewEvent::new(
+        "Territory",
+        &territory.id,
+        "territory.changed",
+        json!({ "territoryId": territory.id, "archived": territory.archived_at.is_some() }),
+    )
 }
 
 /// `partner.changed`: which organisations exist and whether each is a supplier or a
@@ -85,6 +111,45 @@ pub fn partner_territories_changed(partner_id: &str, territory_ids: &[String]) -
         partner_id,
         "partner.territories_changed",
         json!({ "partnerId": partner_id, "territoryIds": territory_ids }),
+    )
+}
+
+/// `opportunity.demand_changed`: the order service builds suppliers' expected demand from
+/// the product lines of open opportunities, so it hears of every change to what goes into
+/// it (the lines, the probability, the close date, the account, whether it is open).
+pub fn opportunity_events(
+    before: Option<&opportunity::Model>,
+    after: &opportunity::Model,
+) -> Vec<NewEvent> {
+    let demand = |o: &opportunity::Model| {
+        (
+            o.account_id.clone(),
+            o.stage.is_closed() || o.archived_at.is_some(),
+            o.probability,
+            o.expected_close,
+            o.products.clone(),
+        )
+    };
+    if before.is_some_and(|b| demand(b) == demand(after)) {
+        return Vec::new();
+    }
+    vec![opportunity_demand_changed(after)]
+}
+
+/// The demand snapshot of one opportunity (a consumer replaces what it kept for it).
+pub fn opportunity_demand_changed(o: &opportunity::Model) -> NewEvent {
+    NewEvent::new(
+        "Opportunity",
+        &o.id,
+        "opportunity.demand_changed",
+        json!({
+            "opportunityId": o.id,
+            "accountId": o.account_id,
+            "open": !o.stage.is_closed() && o.archived_at.is_none(),
+            "probability": o.probability,
+            "expectedClose": o.expected_close,
+            "products": crate::graphql::product_lines::lines_in(&o.products),
+        }),
     )
 }
 

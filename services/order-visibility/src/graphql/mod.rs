@@ -5,6 +5,7 @@ pub(crate) use crm_service_common::graphql::*;
 pub(crate) use crm_service_common::{ordering, record_object, record_operations};
 use sea_orm::DatabaseConnection;
 
+pub mod demand;
 pub mod order;
 pub mod order_line;
 pub mod product;
@@ -13,6 +14,7 @@ pub mod shipment;
 
 #[derive(MergedObject, Default)]
 pub struct Query(
+    demand::DemandQuery,
     order::OrderQuery,
     order::OrderEntityQuery,
     order_line::OrderLineQuery,

@@ -3,6 +3,7 @@
 
 mod app;
 mod auth;
+mod demand;
 mod interactions;
 mod kb;
 mod orders;
@@ -68,7 +69,13 @@ pub(crate) fn table() -> Vec<Route> {
         Route::page("/app", get(app::dashboard)),
         Route::page("/app/pipeline", get(pipeline::board)),
         Route::form("/app/opportunities/{id}/stage", post(pipeline::move_stage)),
+        Route::form(
+            "/app/opportunities/{id}/products",
+            post(records::set_products),
+        ),
         Route::page("/app/forecast", get(pipeline::forecast)),
+        Route::page("/app/demand", get(demand::page::<InApp>)),
+        Route::form("/app/demand.csv", get(demand::csv::<InApp>)),
         Route::page("/app/registrations", get(registrations::queue)),
         Route::page(
             "/app/registrations/{id}",
@@ -269,6 +276,8 @@ pub(crate) fn table() -> Vec<Route> {
             get(partner_cases::page).post(partner_cases::set_status),
         ),
         Route::form("/portal/cases/{id}/comments", post(partner_cases::reply)),
+        Route::page("/portal/demand", get(demand::page::<InPortal>)),
+        Route::form("/portal/demand.csv", get(demand::csv::<InPortal>)),
         Route::page("/portal/leads", get(partner_leads::inbox)),
         Route::form("/portal/leads/{id}", post(partner_leads::answer)),
         Route::page("/portal/registrations", get(registrations::portal_list)),

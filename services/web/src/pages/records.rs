@@ -1362,6 +1362,140 @@ struct RecordPage {
     may_add_task: bool,
     /// A lead's distribution to a distributor, for staff who route it.
     routing: Option<Routing>,
+    /// An opportunity's product lines (suppliers' expected demand is built from them).
+    deal_products: Option<DealProducts>,
+}
+
+/// How many product lines the opportunity page's form offers beyond the current ones.
+const SPARE_PRODUCT_ROWS: usize = 3;
+
+/// An opportunity's product lines, and the form that changes them.
+pub(crate) struct DealProducts {
+    /// (product, quantity) as shown.
+    pub lines: Vec<(String, i64)>,
+    /// The form's rows: the product choices (the line's selected) and the quantity.
+    pub rows: Vec<(Vec<super::Choice>, String)>,
+    pub editable: bool,
+    pub error: Option<String>,
+}
+
+fn deal_products(
+    lines: &Value,
+    catalog: &Value,
+    editable: bool,
+    error: Option<String>,
+) -> DealProducts {
+    let catalog: Vec<(String, String)> = catalog
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (
+                p["id"].as_str().unwrap_or_default().to_owned(),
+                format!(
+                    "{} · {}",
+                    p["sku"].as_str().unwrap_or_default(),
+                    p["name"].as_str().unwrap_or_default()
+                ),
+            )
+        })
+        .collect();
+    let label_of = |id: &str| {
+        catalog
+            .iter()
+            .find(|(p, _)| p == id)
+            .map_or_else(|| id.to_owned(), |(_, label)| label.clone())
+    };
+    let current: Vec<(String, i64)> = lines
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|l| {
+            (
+                l["productId"].as_str().unwrap_or_default().to_owned(),
+                l["quantity"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    let choices = |selected: Option<&str>| {
+        catalog
+            .iter()
+            .map(|(id, label)| super::Choice {
+                value: id.clone(),
+                label: label.clone(),
+                selected: Some(id.as_str()) == selected,
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut rows: Vec<(Vec<super::Choice>, String)> = current
+        .iter()
+        .map(|(id, quantity)| (choices(Some(id)), quantity.to_string()))
+        .collect();
+    rows.extend((0..SPARE_PRODUCT_ROWS).map(|_| (choices(None), String::new())));
+    DealProducts {
+        lines: current
+            .iter()
+            .map(|(id, quantity)| (label_of(id), *quantity))
+            .collect(),
+        rows,
+        editable,
+        error,
+    }
+}
+
+/// `POST /app/opportunities/{id}/products`: replaces the deal's product lines with the
+/// form's rows that name a product (a row without one is left out).
+pub async fn set_products(
+    Signed(ctx, _): Signed<InApp>,
+    Path(id): Path<String>,
+    body: String,
+) -> PageResult {
+    let fields = posted(&ctx, &body)?;
+    if !plausible_id(&id) {
+        return Err(ctx.refuse(ApiFailure::NotFound));
+    }
+    let version: i64 = field(&fields, "version").parse().unwrap_or(0);
+    let mut lines = Vec::new();
+    for n in 0..100 {
+        let Some(product) = fields.iter().find(|(k, _)| *k == format!("product_{n}")) else {
+            break;
+        };
+        let product = product.1.trim();
+        if product.is_empty() {
+            continue;
+        }
+        let quantity = field(&fields, &format!("quantity_{n}")).trim();
+        // A quantity that is not a whole number goes to the API as 0, which it refuses
+        // with the line's field named.
+        lines.push(
+            json!({ "productId": product, "quantity": quantity.parse::<i64>().unwrap_or(0) }),
+        );
+    }
+    match ctx
+        .api::<Value>(
+            "mutation($id: ID!, $v: Int!, $p: [ProductQuantityInput!]) { updateOpportunity(id: $id, version: $v, input: { products: $p }) { id } }",
+            json!({ "id": id, "v": version, "p": lines }),
+        )
+        .await
+    {
+        Ok(_) => {
+            ctx.see_other(
+                &format!("/app/opportunities/{id}"),
+                Some("Products saved."),
+            )
+            .await
+        }
+        Err(failure @ ApiFailure::SignedOut) => Err(ctx.refuse(failure)),
+        Err(failure) => {
+            let refused = Refused {
+                products: Some(failure.message()),
+                ..Refused::default()
+            };
+            let mut response = record_page(ctx, &OPPORTUNITY, &id, refused).await?;
+            *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+            Ok(response)
+        }
+    }
 }
 
 /// Where a lead stands with distributors, and to whom it could go.
@@ -1387,7 +1521,7 @@ fn page_selection(kind: &Kind) -> &'static str {
             "score scoreReasons { rule finding points } convertedAccountId convertedContactId convertedOpportunityId convertedAt archivedAt access { summary } routedPartner { name } routedAt respondBy acceptedAt declineReason routingSuggestions { partnerId name openLeads capacity }"
         }
         "Opportunity" => {
-            "archivedAt closeOverdue access { summary } weightedAmount { amount currency } account { id name } stageHistory { fromStage toStage changedAt } partner { id name } registrationId protectedUntil"
+            "archivedAt closeOverdue access { summary } weightedAmount { amount currency } account { id name } stageHistory { fromStage toStage changedAt } partner { id name } registrationId protectedUntil products { productId quantity }"
         }
         _ => "archivedAt access { summary }",
     }
@@ -1397,16 +1531,23 @@ fn page_selection(kind: &Kind) -> &'static str {
 /// the caller may take, its tasks; a lead's score with its reasons and its conversion; an
 /// opportunity's stage history.
 pub async fn page<K: Of>(Signed(ctx, _): Signed<InApp>, Path(id): Path<String>) -> PageResult {
-    record_page(ctx, K::KIND, &id, None, None).await
+    record_page(ctx, K::KIND, &id, Refused::default()).await
 }
 
-async fn record_page(
-    ctx: Ctx,
-    kind: &'static Kind,
-    id: &str,
-    convert_error: Option<String>,
-    route_error: Option<String>,
-) -> PageResult {
+/// A refused action of a record's page, shown beside the part of the page it came from.
+#[derive(Default)]
+struct Refused {
+    convert: Option<String>,
+    route: Option<String>,
+    products: Option<String>,
+}
+
+async fn record_page(ctx: Ctx, kind: &'static Kind, id: &str, refused: Refused) -> PageResult {
+    let Refused {
+        convert: convert_error,
+        route: route_error,
+        products: products_error,
+    } = refused;
     if !plausible_id(id) {
         return Err(ctx.refuse(ApiFailure::NotFound));
     }
@@ -1414,9 +1555,15 @@ async fn record_page(
     let data: Value = ctx
         .query(
             &format!(
-                "query($id: ID!) {{ {root}(id: $id) {{ {} {} }} tasks(first: 50, filter: {{ recordId: $id }}) {{ nodes {{ id version title dueAt overdue completed recordType recordId recordName assigneeUserId may {{ update }} }} }} }}",
+                "query($id: ID!) {{ {root}(id: $id) {{ {} {} }} tasks(first: 50, filter: {{ recordId: $id }}) {{ nodes {{ id version title dueAt overdue completed recordType recordId recordName assigneeUserId may {{ update }} }} }} {} }}",
                 kind.form_selection(),
-                page_selection(kind)
+                page_selection(kind),
+                // The products a deal's lines name and can choose from.
+                if kind.ty == "Opportunity" {
+                    "catalog: products(first: 200, orderBy: { field: SKU, direction: ASC }) { nodes { id sku name } }"
+                } else {
+                    ""
+                }
             ),
             json!({ "id": id }),
         )
@@ -1530,7 +1677,16 @@ async fn record_page(
             may_route: may_update && !matches!(status, "CONVERTED" | "DISQUALIFIED"),
             error: route_error.clone(),
         });
+    let deal_products = (kind.ty == "Opportunity").then(|| {
+        deal_products(
+            &record["products"],
+            &data["catalog"]["nodes"],
+            may_update && record["archivedAt"].is_null(),
+            products_error,
+        )
+    });
     Ok(render(&RecordPage {
+        deal_products,
         routing,
         chrome: ctx.chrome(&kind.title_of(record)),
         kind_base: kind.base,
@@ -1642,16 +1798,19 @@ pub async fn convert(
         }
         Err(ApiFailure::SignedOut) => Err(ctx.refuse(ApiFailure::SignedOut)),
         Err(ApiFailure::Conflict(_)) => {
-            record_page(
-                ctx,
-                &LEAD,
-                &id,
-                Some("Someone else changed this lead since you opened it, so it was not converted. Check it below and convert again.".into()),
-                None,
-            )
-            .await
+            let refused = Refused {
+                convert: Some("Someone else changed this lead since you opened it, so it was not converted. Check it below and convert again.".into()),
+                ..Refused::default()
+            };
+            record_page(ctx, &LEAD, &id, refused).await
         }
-        Err(failure) => record_page(ctx, &LEAD, &id, Some(failure.message()), None).await,
+        Err(failure) => {
+            let refused = Refused {
+                convert: Some(failure.message()),
+                ..Refused::default()
+            };
+            record_page(ctx, &LEAD, &id, refused).await
+        }
     }
 }
 
@@ -1686,6 +1845,12 @@ pub async fn route(
             .await
         }
         Err(failure @ (ApiFailure::SignedOut | ApiFailure::NotFound)) => Err(ctx.refuse(failure)),
-        Err(failure) => record_page(ctx, &LEAD, &id, None, Some(failure.message())).await,
+        Err(failure) => {
+            let refused = Refused {
+                route: Some(failure.message()),
+                ..Refused::default()
+            };
+            record_page(ctx, &LEAD, &id, refused).await
+        }
     }
 }

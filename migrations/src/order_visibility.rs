@@ -217,6 +217,7 @@ impl MigrationTrait for DemandReplica {
                 .table("demand_territories")
                 .if_not_exists()
                 .col(text("territory_id", 64).primary_key())
+                .col(text("code", 64))
                 .to_owned(),
         )
         .await?;

@@ -236,20 +236,27 @@ async fn the_ui_in_a_real_browser() {
         today - chrono::Duration::days(i64::from(today.weekday().num_days_from_monday()))
     };
     let end = monday + chrono::Duration::weeks(13);
-    let demand_ordered = one(
+    // The supplier's product with the most units due in the window (any when none).
+    let busiest = column(
         orders,
         &format!(
-            "SELECT CAST(COALESCE(SUM(l.quantity), 0) AS TEXT) FROM order_lines l JOIN orders o ON o.id = l.order_id \
-             WHERE l.product_id = '{product}' AND l.archived_at IS NULL AND o.archived_at IS NULL \
+            "SELECT l.product_id || '|' || CAST(SUM(l.quantity) AS TEXT) FROM order_lines l JOIN orders o ON o.id = l.order_id \
+             WHERE l.product_id IN (SELECT id FROM products WHERE supplier_partner_id = '{supplier_partner}') \
+             AND l.archived_at IS NULL AND o.archived_at IS NULL \
              AND o.status NOT IN ('DRAFT', 'CANCELLED') AND l.status <> 'CANCELLED' \
              AND ((l.expected_date >= '{monday}' AND l.expected_date < '{end}') \
-               OR (l.expected_date IS NULL AND o.placed_at >= '{monday}T00:00:00+00:00' AND o.placed_at < '{end}T00:00:00+00:00'))"
+               OR (l.expected_date IS NULL AND o.placed_at >= '{monday}T00:00:00+00:00' AND o.placed_at < '{end}T00:00:00+00:00')) \
+             GROUP BY l.product_id ORDER BY SUM(l.quantity) DESC, l.product_id"
         ),
     )
-    .await;
+    .await
+    .into_iter()
+    .next()
+    .unwrap_or_else(|| format!("{product}|0"));
+    let (demand_product, demand_ordered) = busiest.split_once('|').expect("product|units");
     let demand_sku = one(
         orders,
-        &format!("SELECT sku FROM products WHERE id = '{product}'"),
+        &format!("SELECT sku FROM products WHERE id = '{demand_product}'"),
     )
     .await;
     // A lead sales owns and has not routed, for it to route to the distributor.
@@ -268,7 +275,7 @@ async fn the_ui_in_a_real_browser() {
     .await;
     let facts = json!({
         "routeLead": route_lead,
-        "demandProduct": product,
+        "demandProduct": demand_product,
         "demandSku": demand_sku,
         "demandOrdered": demand_ordered.parse::<i64>().expect("a count"),
         "openLine": open_line,

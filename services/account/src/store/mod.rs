@@ -57,13 +57,15 @@ pub fn account_events(before: Option<&account::Model>, after: &account::Model) -
     )]
 }
 
-/// `territory.changed`: which territories exist (the order service's demand view lays its
-/// grid out by them).
+/// `territory.changed`: which territories exist, by code (the order service's demand view
+/// lays its grid out by them, in code order).
 pub fn territory_events(
     before: Option<&territory::Model>,
     after: &territory::Model,
 ) -> Vec<NewEvent> {
-    if before.is_some_and(|b| b.archived_at.is_some() == after.archived_at.is_some()) {
+    if before.is_some_and(|b| {
+        b.archived_at.is_some() == after.archived_at.is_some() && b.code == after.code
+    }) {
         return Vec::new();
     }
     vec![territory_changed(after)]
@@ -74,7 +76,11 @@ pub fn territory_changed(territory: &territory::Model) -> NewEvent {
         "Territory",
         &territory.id,
         "territory.changed",
-        json!({ "territoryId": territory.id, "archived": territory.archived_at.is_some() }),
+        json!({
+            "territoryId": territory.id,
+            "code": territory.code,
+            "archived": territory.archived_at.is_some(),
+        }),
     )
 }
 

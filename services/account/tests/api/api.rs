@@ -759,18 +759,34 @@ fn the_committed_sdl_matches_what_the_code_exports() {
 async fn territory_changes_publish_events_only_when_they_commit() {
     use crm_service_common::events::outbox;
     let app = crate::support::spawn().await;
-    let events = || async {
+    let all = || async {
         outbox::all(&app.db, crm_account::SERVICE)
             .await
             .expect("outbox")
     };
+    let events = || async {
+        let mut placed = all().await;
+        placed.retain(|e| e.event_type != "territory.changed");
+        placed
+    };
     let north = app.create_territory("NORTH").await;
     let south = app.create_territory("SOUTH").await;
     let none = app.create_account("No Territory", json!({})).await;
-    assert!(
-        events().await.is_empty(),
-        "territories and unplaced accounts publish nothing"
+    // A new territory is listed for the services that lay data out by territory.
+    let listed: Vec<_> = all()
+        .await
+        .into_iter()
+        .filter(|e| e.event_type == "territory.changed")
+        .map(|e| e.payload)
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            json!({ "territoryId": north, "code": "NORTH", "archived": false }),
+            json!({ "territoryId": south, "code": "SOUTH", "archived": false }),
+        ]
     );
+    assert!(events().await.is_empty(), "unplaced accounts publish nothing");
     let placed = app
         .create_account("Placed", json!({ "territoryId": north }))
         .await;

@@ -303,12 +303,13 @@ pub async fn expected(
 }
 
 /// The territories the view's grid has: every territory that is not archived (readers of
-/// the view read the territory list anyway), in id order.
+/// the view read the territory list anyway), in code order.
 pub async fn territories(db: &DatabaseConnection) -> ApiResult<Vec<String>> {
     use sea_orm::{EntityTrait, QueryOrder, QuerySelect};
     Ok(demand_territory::Entity::find()
         .select_only()
         .column(demand_territory::Column::TerritoryId)
+        .order_by_asc(demand_territory::Column::Code)
         .order_by_asc(demand_territory::Column::TerritoryId)
         .into_tuple()
         .all(db)

@@ -31,6 +31,7 @@ struct TerritoryChanged {
 #[serde(rename_all = "camelCase")]
 struct TerritoryListed {
     territory_id: String,
+    code: String,
     archived: bool,
 }
 
@@ -92,6 +93,7 @@ impl EventHandler for DemandReplica {
                 if !listed.archived {
                     demand_territory::Entity::insert(demand_territory::ActiveModel {
                         territory_id: Set(listed.territory_id),
+                        code: Set(listed.code),
                     })
                     .exec_without_returning(txn)
                     .await?;

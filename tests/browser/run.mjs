@@ -554,6 +554,16 @@ await check("sales routes a lead to the distributor, which accepts it", async ()
   return routed;
 });
 
+await check("staff read each distributor's scorecard as the distributor reads its own", async () => {
+  await visit(distributor, "distributor", "/portal", "home");
+  const own = (await distributor.textContent("[data-list=scorecard] [data-score=registrationsSubmitted]")).trim();
+  await visit(sales, "sales", "/app/scorecards", "scorecards");
+  const row = sales.locator(`table[data-list=scorecards] tr[data-id="${facts.distributorPartner}"]`);
+  const staff = (await row.locator("[data-score=registrationsSubmitted]").textContent()).trim();
+  assert(own === staff, `the distributor reads ${own} registrations, staff ${staff}`);
+  return `scorecard: ${staff} registrations`;
+});
+
 await check("the forecast shows the weighted totals", async () => {
   await visit(sales, "sales", "/app/forecast", "forecast");
   const totals = await sales.locator("[data-weighted]").evaluateAll((tiles) =>

@@ -786,7 +786,10 @@ async fn territory_changes_publish_events_only_when_they_commit() {
             json!({ "territoryId": south, "code": "SOUTH", "archived": false }),
         ]
     );
-    assert!(events().await.is_empty(), "unplaced accounts publish nothing");
+    assert!(
+        events().await.is_empty(),
+        "unplaced accounts publish nothing"
+    );
     let placed = app
         .create_account("Placed", json!({ "territoryId": north }))
         .await;

@@ -77,6 +77,7 @@ pub(crate) fn table() -> Vec<Route> {
         Route::page("/app/demand", get(demand::page::<InApp>)),
         Route::form("/app/demand.csv", get(demand::csv::<InApp>)),
         Route::page("/app/registrations", get(registrations::queue)),
+        Route::page("/app/scorecards", get(registrations::scorecards)),
         Route::page(
             "/app/registrations/{id}",
             get(registrations::staff_page).post(registrations::decide),

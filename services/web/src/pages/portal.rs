@@ -27,14 +27,21 @@ struct Home {
     manages_users: bool,
     updates_shipments: bool,
     /// How the organisation works with us (distributors: registrations, leads, cases).
-    scorecard: Option<Value>,
+    scorecard: Option<Scorecard>,
 }
 
-impl Home {
-    /// One number of the scorecard as the page shows it ("—" when there is none yet).
-    fn score(&self, key: &str) -> String {
-        match self.scorecard.as_ref().map(|s| &s[key]) {
-            Some(Value::Number(n)) => n.as_f64().map_or_else(
+/// The fields of a partner's scorecard, as a selection.
+pub(crate) const SCORECARD_FIELDS: &str = "scorecard { registrationsSubmitted registrationsApproved dealsWon revenueAttributed { amount currency } leadsWaiting leadsAccepted medianHoursToAccept casesOpened casesResolved caseSlaMetPercent }";
+
+/// A partner's scorecard as the API answered it, shown the same on the portal's home and
+/// the staff's scorecards page.
+pub(crate) struct Scorecard(pub Value);
+
+impl Scorecard {
+    /// One number as a page shows it ("—" when there is none yet).
+    pub fn score(&self, key: &str) -> String {
+        match &self.0[key] {
+            Value::Number(n) => n.as_f64().map_or_else(
                 || n.to_string(),
                 |f| {
                     if f.fract() == 0.0 {
@@ -47,12 +54,17 @@ impl Home {
             _ => "—".into(),
         }
     }
+    /// The share of cases answered within the SLA, with its unit.
+    pub fn sla(&self) -> String {
+        match self.score("caseSlaMetPercent").as_str() {
+            "—" => "—".into(),
+            percent => format!("{percent} %"),
+        }
+    }
     /// The revenue of the won deals, per currency.
-    fn revenue(&self) -> String {
-        let amounts: Vec<String> = self
-            .scorecard
-            .as_ref()
-            .and_then(|s| s["revenueAttributed"].as_array())
+    pub fn revenue(&self) -> String {
+        let amounts: Vec<String> = self.0["revenueAttributed"]
+            .as_array()
             .into_iter()
             .flatten()
             .filter_map(|m| serde_json::from_value::<super::MoneyAmount>(m.clone()).ok())
@@ -73,9 +85,9 @@ pub async fn home(Signed(ctx, _): Signed<InPortal>) -> PageResult {
     // Distributors see their scorecard with the counts, in the same operation.
     let organization = ctx.me.organization.as_ref().map(|o| o.id.clone());
     let scorecard = if ctx.me.reads("DealRegistration") && organization.is_some() {
-        "partner(id: $org) { scorecard { registrationsSubmitted registrationsApproved dealsWon revenueAttributed { amount currency } leadsWaiting leadsAccepted medianHoursToAccept casesOpened casesResolved caseSlaMetPercent } }"
+        format!("partner(id: $org) {{ {SCORECARD_FIELDS} }}")
     } else {
-        ""
+        String::new()
     };
     let data: Value = ctx
         .query(
@@ -117,7 +129,7 @@ pub async fn home(Signed(ctx, _): Signed<InPortal>) -> PageResult {
         manages_users: ctx.me.manages_users(),
         updates_shipments: ctx.me.writes("Shipment"),
         scorecard: (!data["partner"]["scorecard"].is_null())
-            .then(|| data["partner"]["scorecard"].clone()),
+            .then(|| Scorecard(data["partner"]["scorecard"].clone())),
     }))
 }
 

@@ -535,3 +535,52 @@ pub async fn decide(
         Err(failure) => detail(ctx, &id, true, Some(failure.message())).await,
     }
 }
+
+/// One distributor on the staff's scorecards page.
+pub(crate) struct PartnerCard {
+    pub id: String,
+    pub name: String,
+    pub tier: String,
+    pub card: super::portal::Scorecard,
+}
+
+#[derive(Template)]
+#[template(path = "app/scorecards.html")]
+struct ScorecardsPage {
+    chrome: Chrome,
+    partners: Vec<PartnerCard>,
+}
+
+/// `/app/scorecards`: every distributor's scorecard side by side (registrations, won
+/// deals and revenue, lead acceptance, case SLA), for staff who review registrations.
+pub async fn scorecards(Signed(ctx, _): Signed<InApp>) -> PageResult {
+    if !(ctx.me.reads("DealRegistration") && ctx.me.reads("Partner")) {
+        return Err(ctx.refuse(ApiFailure::Forbidden(
+            "Partner scorecards are for staff who review deal registrations.".into(),
+        )));
+    }
+    let data: Value = ctx
+        .query(
+            &format!(
+                "{{ partners(first: 200, filter: {{ kind: DISTRIBUTOR }}, orderBy: {{ field: NAME, direction: ASC }}) {{ nodes {{ id name tier {} }} }} }}",
+                super::portal::SCORECARD_FIELDS
+            ),
+            json!({}),
+        )
+        .await?;
+    let partners = data["partners"]["nodes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| PartnerCard {
+            id: p["id"].as_str().unwrap_or_default().to_owned(),
+            name: p["name"].as_str().unwrap_or_default().to_owned(),
+            tier: words(p["tier"].as_str().unwrap_or_default()),
+            card: super::portal::Scorecard(p["scorecard"].clone()),
+        })
+        .collect();
+    Ok(render(&ScorecardsPage {
+        chrome: ctx.chrome("Partner scorecards"),
+        partners,
+    }))
+}

@@ -558,6 +558,39 @@ async fn distributors_register_deals_and_staff_decide() {
             );
         }
     }
+    // Everyone of the distributor is told of each routed lead (one shared note per lead);
+    // another distributor hears of none.
+    const ROUTED: &str = "{ notifications(first: 100) { nodes { id kind recordId recipientPartnerId read } } unreadNotificationCount }";
+    let told = |data: &Value| -> Vec<String> {
+        data["notifications"]["nodes"]
+            .as_array()
+            .expect("notifications")
+            .iter()
+            .filter(|n| n["kind"] == "LEAD_ROUTED")
+            .map(|n| text(&n["recordId"]).to_owned())
+            .collect()
+    };
+    let colleague = demo
+        .users
+        .iter()
+        .find(|u| u.partner_id.as_deref() == Some(own.as_str()) && u.id != distributor.id)
+        .cloned()
+        .expect("a colleague of the distributor's user");
+    let routed_ids: Vec<String> = routed.iter().map(|r| text(&r["id"]).to_owned()).collect();
+    for reader in [&distributor, &colleague] {
+        let mut heard = told(&demo.ok(reader, ROUTED, json!({})).await);
+        heard.sort();
+        let mut expected = routed_ids.clone();
+        expected.sort();
+        assert_eq!(
+            heard, expected,
+            "{} hears of each routed lead once",
+            reader.email
+        );
+    }
+    if let Some(other) = &theirs {
+        assert!(told(&demo.ok(other, ROUTED, json!({})).await).is_empty());
+    }
     let accepted = demo
         .ok(
             &distributor,
@@ -587,6 +620,10 @@ async fn distributors_register_deals_and_staff_decide() {
         .ok(&distributor, LEAD, json!({ "id": routed[1]["id"] }))
         .await;
     assert_eq!(gone["lead"], Value::Null);
+    // The note of a lead given back goes with the lead.
+    let heard = told(&demo.ok(&colleague, ROUTED, json!({})).await);
+    assert!(!heard.contains(&routed_ids[1]), "{heard:?}");
+    assert!(heard.contains(&routed_ids[0]));
     let back = demo
         .ok(&sales, LEAD, json!({ "id": routed[1]["id"] }))
         .await;

@@ -40,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(CaseOpener),
             Box::new(LeadRouting),
             Box::new(OpportunityProducts),
+            Box::new(OrganisationNotifications),
         ]
     }
 }
@@ -748,6 +749,39 @@ impl MigrationTrait for OpportunityProducts {
             Table::alter()
                 .table("opportunities")
                 .drop_column("products")
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// Notifications for a whole partner organisation (its users share one inbox entry).
+struct OrganisationNotifications;
+
+impl MigrationName for OrganisationNotifications {
+    fn name(&self) -> &str {
+        "m20261208_000112_organisation_notifications"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OrganisationNotifications {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("notifications")
+                .add_column(text_null("recipient_partner_id", 64))
+                .to_owned(),
+        )
+        .await?;
+        index(m, "notifications", &["recipient_partner_id"], false).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.alter_table(
+            Table::alter()
+                .table("notifications")
+                .drop_column("recipient_partner_id")
                 .to_owned(),
         )
         .await

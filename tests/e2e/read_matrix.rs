@@ -381,7 +381,8 @@ fn world_of(admin: &BTreeMap<String, BTreeMap<String, Value>>, users: &[Value]) 
             .values()
             .map(|n| Notification {
                 id: id_of(n).expect("id"),
-                recipient: text(&n["recipientUserId"]).expect("recipient"),
+                recipient: text(&n["recipientUserId"]).unwrap_or_default(),
+                recipient_partner: text(&n["recipientPartnerId"]),
                 record_type: api_type(n["recordType"].as_str().expect("recordType")),
                 record: text(&n["recordId"]).expect("record"),
             })
@@ -421,8 +422,8 @@ async fn notifications_by_sql(demo: &Demo) -> BTreeMap<String, Value> {
     let rows = db
         .query_all_raw(Statement::from_string(
             db.get_database_backend(),
-            "SELECT id, recipient_user_id, kind, title, body, record_type, record_id, read_at \
-             FROM notifications"
+            "SELECT id, recipient_user_id, recipient_partner_id, kind, title, body, record_type, \
+             record_id, read_at FROM notifications"
                 .to_owned(),
         ))
         .await
@@ -435,7 +436,8 @@ async fn notifications_by_sql(demo: &Demo) -> BTreeMap<String, Value> {
             let id = get("id").expect("id");
             (
                 id.clone(),
-                json!({ "id": id, "recipientUserId": get("recipient_user_id"), "kind": get("kind"),
+                json!({ "id": id, "recipientUserId": get("recipient_user_id"),
+                        "recipientPartnerId": get("recipient_partner_id"), "kind": get("kind"),
                         "title": get("title"), "body": get("body"), "recordType": get("record_type"),
                         "recordId": get("record_id"), "read": read_at.is_some() }),
             )

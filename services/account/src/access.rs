@@ -438,8 +438,7 @@ impl Scoped for notification::Entity {
         use notification::Column as C;
         Ok(match scope {
             Scope::AddressedToMe => Some(
-                Expr::col(C::RecipientUserId)
-                    .eq(who.subject.as_str())
+                crate::graphql::notification::addressed_to(who)
                     .and(on_visible_records(C::RecordType, C::RecordId, who, at).await?),
             ),
             _ => None,

@@ -377,6 +377,34 @@ async fn remind_of_task(txn: &DatabaseTransaction, job: &Job) -> ApiResult<Outco
     Ok(Outcome::Done)
 }
 
+/// Sends every user of the partner organisation `partner` one shared in-app notification
+/// about a record (each sees it only while it may read that record; one marking it read
+/// marks it for all, like a team inbox).
+pub async fn notify_organisation<C: ConnectionTrait>(
+    db: &C,
+    partner: &str,
+    kind: NotificationKind,
+    title: String,
+    body: Option<String>,
+    record: RecordKind,
+    record_id: &str,
+) -> ApiResult<()> {
+    let title: String = title.chars().take(300).collect();
+    store::create::<notification::Entity, C>(db, None, |m, _| {
+        m.recipient_user_id = Set(String::new());
+        m.recipient_partner_id = Set(Some(partner.to_owned()));
+        m.kind = Set(kind);
+        m.title = Set(title.clone());
+        m.body = Set(body.clone());
+        m.record_type = Set(record);
+        m.record_id = Set(record_id.to_owned());
+        m.read_at = Set(None);
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
 /// Sends `recipient` an in-app notification about a record (it sees it only while it may
 /// read that record).
 pub async fn notify<C: ConnectionTrait>(
@@ -391,6 +419,7 @@ pub async fn notify<C: ConnectionTrait>(
     let title: String = title.chars().take(300).collect();
     store::create::<notification::Entity, C>(db, None, |m, _| {
         m.recipient_user_id = Set(recipient.to_owned());
+        m.recipient_partner_id = Set(None);
         m.kind = Set(kind);
         m.title = Set(title.clone());
         m.body = Set(body.clone());

@@ -942,6 +942,7 @@ fn seed_notification(
         updated_at,
         archived_at,
         recipient_user_id: Set(recipient.to_owned()),
+        recipient_partner_id: Set(None),
         kind: Set(kind),
         title: Set(title),
         body: Set(None),

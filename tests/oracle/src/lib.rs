@@ -153,11 +153,15 @@ pub struct Task {
     pub created_by: Option<Id>,
 }
 
-/// An in-app notification to one user about a record.
+/// An in-app notification to one user, or to every user of a partner organisation, about
+/// a record.
 #[derive(Clone, Debug)]
 pub struct Notification {
     pub id: Id,
+    /// The user it is for; empty when it is for a whole organisation.
     pub recipient: Id,
+    /// The organisation whose users all read it, when it is for one.
+    pub recipient_partner: Option<Id>,
     pub record_type: String,
     pub record: Id,
 }

@@ -188,10 +188,12 @@ pub fn field_read(who: &Persona, ty: &str, field: &str) -> Option<FieldRead> {
             | "recordType" | "remindAt" | "remindedAt" | "title",
         ) => Value,
 
-        // Notifications: the recipient's own (read by the recipient only, whole).
+        // Notifications: the recipient's own, or its organisation's shared ones (read by
+        // those recipients only, whole).
         (
             "Notification",
-            "body" | "kind" | "read" | "readAt" | "recordId" | "recordType" | "title",
+            "body" | "kind" | "read" | "readAt" | "recordId" | "recordType" | "title"
+            | "recipientPartnerId",
         ) => Value,
 
         // Deal registrations: whoever reads one reads what the partner submitted and our
@@ -367,16 +369,13 @@ impl World {
             // A user's own, about records it reads: staff's and a distributor's users' (their
             // deal registrations' decisions); suppliers get none yet.
             "Notification" if matches!(who, Persona::Supplier(_)) => none(),
-            "Notification" => {
-                let me = self.user_of(who);
-                all(self
-                    .notifications
-                    .iter()
-                    .filter(|n| Some(n.recipient.as_str()) == me.as_deref())
-                    .filter(|n| self.reads_record(who, &n.record_type, &n.record, now))
-                    .map(|n| &n.id)
-                    .collect())
-            }
+            "Notification" => all(self
+                .notifications
+                .iter()
+                .filter(|n| self.addressed_to(who, n))
+                .filter(|n| self.reads_record(who, &n.record_type, &n.record, now))
+                .map(|n| &n.id)
+                .collect()),
             // Staff who review them (admin, management, sales) all; a distributor its own
             // organisation's; nobody else any.
             "DealRegistration" => match (internal_role, who) {
@@ -653,12 +652,25 @@ impl World {
 impl World {
     /// A notification its recipient marks read (an update); none archives one.
     fn own_notification(&self, who: &Persona, id: &str, change: Change) -> bool {
-        let me = self.user_of(who);
         change == Change::Update
             && self
                 .notifications
                 .iter()
-                .any(|n| n.id == id && Some(n.recipient.as_str()) == me.as_deref())
+                .any(|n| n.id == id && self.addressed_to(who, n))
+    }
+
+    /// "A user's own notifications, and its organisation's shared ones."
+    fn addressed_to(&self, who: &Persona, n: &crate::Notification) -> bool {
+        let me = self.user_of(who);
+        if !n.recipient.is_empty() {
+            return Some(n.recipient.as_str()) == me.as_deref();
+        }
+        match who {
+            Persona::Distributor(org) | Persona::Supplier(org) => {
+                n.recipient_partner.as_deref() == Some(org.as_str())
+            }
+            _ => false,
+        }
     }
 
     /// Whether `who` may share `account` with a partner (a manual grant): share grants are

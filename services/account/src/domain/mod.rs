@@ -76,7 +76,7 @@ text_enum!(
         CaseAssigned = "CASE_ASSIGNED", CaseComment = "CASE_COMMENT",
         RegistrationApproved = "REGISTRATION_APPROVED", RegistrationRejected = "REGISTRATION_REJECTED",
         RegistrationExpired = "REGISTRATION_EXPIRED", CaseReply = "CASE_REPLY",
-        LeadAccepted = "LEAD_ACCEPTED", LeadDeclined = "LEAD_DECLINED",
+        LeadAccepted = "LEAD_ACCEPTED", LeadDeclined = "LEAD_DECLINED", LeadRouted = "LEAD_ROUTED",
     }
 );
 

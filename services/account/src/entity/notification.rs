@@ -15,7 +15,11 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub archived_at: Option<DateTimeUtc>,
+    /// The user it is for; empty when it is for everyone of `recipient_partner_id`.
     pub recipient_user_id: String,
+    /// A partner organisation whose users all read it (a lead routed to a distributor,
+    /// say), when it is not for one user.
+    pub recipient_partner_id: Option<String>,
     pub kind: NotificationKind,
     pub title: String,
     pub body: Option<String>,

@@ -384,6 +384,26 @@ impl LeadRoutingMutation {
         )
         .await?;
         crate::jobs::schedule_lead_response(&txn, &after.id, respond_by).await?;
+        if !already {
+            // Everyone of the distributor hears of it (the account service knows the
+            // organisation, not its users); it reads the note while the lead is routed to it.
+            crate::jobs::notify_organisation(
+                &txn,
+                &distributor.id,
+                crate::domain::NotificationKind::LeadRouted,
+                format!(
+                    "New lead for you: {} {}, {}",
+                    after.first_name, after.last_name, after.company
+                ),
+                Some(format!(
+                    "Accept or decline it by {} UTC, or it returns to our pool.",
+                    respond_by.format("%Y-%m-%d %H:%M")
+                )),
+                crate::domain::RecordKind::Lead,
+                &after.id,
+            )
+            .await?;
+        }
         access::check_still_in_scope::<lead::Entity, _>(ctx, &txn, &after.id, Action::Update)
             .await?;
         crm_service_common::db::commit(txn).await?;

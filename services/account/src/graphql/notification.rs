@@ -1,6 +1,8 @@
-//! `Notification`: an in-app message to one internal user about a record (a task's
-//! reminder, a breached SLA, a comment on a case it handles). The system writes them (jobs
-//! and writes); a user reads its own, and only while it may read the record they are about.
+//! `Notification`: an in-app message to one user, or to every user of a partner
+//! organisation, about a record (a task's reminder, a breached SLA, a comment on a case it
+//! handles, a lead routed to the organisation). The system writes them (jobs and writes); a
+//! user reads its own and its organisation's, and only while it may read the record they
+//! are about.
 
 use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
@@ -10,7 +12,7 @@ use crm_service_common::principal::Principal;
 use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait, ExprTrait, PaginatorTrait, QueryFilter, Select};
 
-use super::{FilterExt, RecordFilter, db, ordering, record_object, unarchived};
+use super::{RecordFilter, db, ordering, record_object, unarchived};
 use crate::domain::{NotificationKind, RecordKind};
 use crate::entity::notification;
 use crate::store::now;
@@ -37,6 +39,10 @@ record_object!(Notification {
     async fn record_id(&self) -> ID {
         ID(self.0.record_id.clone())
     }
+    /// The partner organisation it is for, when it is for all of its users rather than one.
+    async fn recipient_partner_id(&self) -> Option<ID> {
+        self.0.recipient_partner_id.clone().map(ID)
+    }
     async fn read(&self) -> bool {
         self.0.read_at.is_some()
     }
@@ -61,10 +67,28 @@ pub struct NotificationFilter {
     pub include_archived: bool,
 }
 
-/// The caller's own notifications (always: nobody lists another user's).
+/// The notifications addressed to `who`: its own, and its organisation's shared ones.
+pub fn addressed_to(who: &Principal) -> sea_orm::sea_query::SimpleExpr {
+    addressed_to_user(who.subject.as_str(), who.partner())
+}
+
+fn addressed_to_user(user: &str, partner: Option<&str>) -> sea_orm::sea_query::SimpleExpr {
+    use notification::Column as C;
+    let own = Expr::col(C::RecipientUserId).eq(user);
+    match partner {
+        Some(partner) => own.or(Expr::col(C::RecipientUserId)
+            .eq("")
+            .and(Expr::col(C::RecipientPartnerId).eq(partner))),
+        None => own,
+    }
+}
+
+/// The caller's own notifications and its organisation's (always: nobody lists another
+/// user's).
 #[derive(Default)]
 struct Mine {
     me: String,
+    organisation: Option<String>,
     unread_only: bool,
     include_archived: bool,
 }
@@ -73,7 +97,7 @@ impl RecordFilter<notification::Entity> for Mine {
     fn select(self) -> Select<notification::Entity> {
         use notification::Column as C;
         let mut s = unarchived(notification::Entity::find(), self.include_archived);
-        s = s.eq_if(C::RecipientUserId, Some(self.me));
+        s = s.filter(addressed_to_user(&self.me, self.organisation.as_deref()));
         if self.unread_only {
             s = s.filter(Expr::col(C::ReadAt).is_null());
         }
@@ -98,6 +122,7 @@ impl NotificationQuery {
         let filter = filter.unwrap_or_default();
         let mine = Mine {
             me: who.subject.to_string(),
+            organisation: who.partner().map(str::to_owned),
             unread_only: filter.unread_only,
             include_archived: filter.include_archived,
         };
@@ -114,6 +139,7 @@ impl NotificationQuery {
         let who = Principal::of(ctx);
         let mine = Mine {
             me: who.subject.to_string(),
+            organisation: who.partner().map(str::to_owned),
             unread_only: true,
             include_archived: false,
         };
@@ -141,7 +167,7 @@ impl NotificationMutation {
         let who = Principal::of(ctx);
         let mut update = notification::Entity::update_many()
             .col_expr(C::ReadAt, Expr::val(Some(now())))
-            .filter(Expr::col(C::RecipientUserId).eq(who.subject.as_str()))
+            .filter(addressed_to(&who))
             .filter(Expr::col(C::ReadAt).is_null())
             .filter(access::visible_in::<notification::Entity>(ctx, Action::Update).await?);
         if let Some(ids) = ids {

@@ -465,6 +465,50 @@ async fn distributors_register_deals_and_staff_decide() {
         )
         .await["createOrderLine"]
         .clone();
+    // Every user of the supplier hears of the new line (about the order's account, which
+    // it reads); no other supplier does.
+    const NOTES: &str = "{ notifications(first: 100) { nodes { kind title recordType recordId recipientPartnerId } } }";
+    let notes_of = |data: &Value, kind: &str| -> Vec<Value> {
+        data["notifications"]["nodes"]
+            .as_array()
+            .expect("notifications")
+            .iter()
+            .filter(|n| n["kind"] == kind)
+            .cloned()
+            .collect()
+    };
+    demo.system
+        .settle_shares(Duration::from_secs(30))
+        .await
+        .expect("order events applied");
+    let number = demo
+        .ok(
+            &admin,
+            "query($id: ID!) { order(id: $id) { number accountId } }",
+            json!({ "id": order["id"] }),
+        )
+        .await["order"]
+        .clone();
+    let heard = notes_of(&demo.ok(&supplier, NOTES, json!({})).await, "LINE_ADDED");
+    assert!(
+        heard.iter().any(|n| n["recordId"] == number["accountId"]
+            && text(&n["title"]).contains(text(&number["number"]))
+            && n["recipientPartnerId"] == json!(supplier.partner_id)),
+        "{heard:?}"
+    );
+    for other in demo
+        .users
+        .iter()
+        .filter(|u| u.kind == "supplier" && u.partner_id != supplier.partner_id)
+    {
+        let theirs = notes_of(&demo.ok(other, NOTES, json!({})).await, "LINE_ADDED");
+        assert!(
+            !theirs
+                .iter()
+                .any(|n| text(&n["title"]).contains(text(&number["number"]))),
+            "another supplier heard of the line: {theirs:?}"
+        );
+    }
     const ANSWER: &str = "mutation($id: ID!, $v: Int!, $input: OrderLineInput!) { updateOrderLine(id: $id, version: $v, input: $input) { status expectedDate version } }";
     let undated = demo
         .send(
@@ -640,6 +684,61 @@ async fn distributors_register_deals_and_staff_decide() {
         .ok(&distributor, LEAD, json!({ "id": routed[0]["id"] }))
         .await;
     assert_eq!(kept["lead"]["status"], "WORKING", "an accepted lead stays");
+
+    // A shipment that reports an exception: every user of the distributor that fulfils the
+    // order is told, and so is the account's owner.
+    let shipment = demo
+        .ok(
+            &distributor,
+            "{ shipments(first: 200) { nodes { id version status order { number accountId } } } }",
+            json!({}),
+        )
+        .await["shipments"]["nodes"]
+        .as_array()
+        .expect("shipments")
+        .iter()
+        .find(|s| {
+            matches!(
+                s["status"].as_str(),
+                Some("LABEL_CREATED" | "IN_TRANSIT" | "OUT_FOR_DELIVERY")
+            )
+        })
+        .cloned()
+        .expect("a shipment on its way");
+    demo.ok(
+        &distributor,
+        "mutation($id: ID!, $v: Int!) { recordShipmentStatus(id: $id, version: $v, status: EXCEPTION, note: \"Parcel damaged\") { status } }",
+        json!({ "id": shipment["id"], "v": shipment["version"] }),
+    )
+    .await;
+    demo.system
+        .settle_shares(Duration::from_secs(30))
+        .await
+        .expect("order events applied");
+    let about = |data: &Value| {
+        notes_of(data, "SHIPMENT_EXCEPTION").into_iter().any(|n| {
+            text(&n["title"]).contains(text(&shipment["order"]["number"]))
+                && n["recordId"] == shipment["order"]["accountId"]
+        })
+    };
+    assert!(about(&demo.ok(&colleague, NOTES, json!({})).await));
+    let owner = demo
+        .ok(
+            &admin,
+            "query($id: ID!) { account(id: $id) { ownerUserId } }",
+            json!({ "id": shipment["order"]["accountId"] }),
+        )
+        .await["account"]["ownerUserId"]
+        .clone();
+    if let Some(owner) = demo.users.iter().find(|u| owner == u.id.as_str()) {
+        assert!(
+            about(&demo.ok(owner, NOTES, json!({})).await),
+            "the owner is told"
+        );
+    }
+    if let Some(other) = &theirs {
+        assert!(!about(&demo.ok(other, NOTES, json!({})).await));
+    }
 
     // The partner's scorecard counts what its lists hold, and staff read the same numbers.
     const CARD: &str = "query($id: ID!) { partner(id: $id) { scorecard { registrationsSubmitted registrationsApproved dealsWon leadsWaiting leadsAccepted medianHoursToAccept casesOpened casesResolved } } }";

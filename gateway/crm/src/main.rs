@@ -483,7 +483,7 @@ async fn run_service(storage: &Storage, name: &str, args: ServiceArgs) -> anyhow
     let bus = storage.event_bus().await?;
     let _relay = subgraph.relay(db.clone(), bus.clone()).map(|r| r.spawn());
     let _jobs = subgraph.jobs(db.clone()).map(|r| r.spawn());
-    let _shares = share_consumer(subgraph.service(), &args, &db, &bus)?;
+    let _order_consumers = order_consumers(subgraph.service(), &args, &db, &bus)?;
     let _demand = demand_consumer(subgraph.service(), &args, &db, &bus)?;
     let app = subgraph.serve(db, auth).await?;
     let _policy = match ours.identity.opened() {
@@ -498,34 +498,43 @@ async fn run_service(storage: &Storage, name: &str, args: ServiceArgs) -> anyhow
     running.wait().await
 }
 
-/// The account service's consumer of the order service's events (the share rows), when
-/// it is told where the order service is.
-fn share_consumer(
+/// The account service's consumers of the order service's events (the share rows, and the
+/// notifications that follow orders), when it is told where the order service is.
+fn order_consumers(
     service: &str,
     args: &ServiceArgs,
     db: &sea_orm::DatabaseConnection,
     bus: &crm_service_common::events::EventBus,
-) -> anyhow::Result<Option<crm_service_common::events::consumer::ConsumerHandle>> {
+) -> anyhow::Result<Vec<crm_service_common::events::consumer::ConsumerHandle>> {
     let is_account = service == crm_account::SERVICE;
     match &args.order_feed_url {
         Some(_) if !is_account => anyhow::bail!("--order-feed-url is for the account service"),
-        Some(url) => {
-            let mut feed = crm_service_common::events::HttpFeed::new(url);
-            if let Some(key) = args.feed_key.clone() {
-                feed = feed.with_token(Arc::new(move || key.clone()));
-            }
-            Ok(Some(
-                crm_account::shares::consumer(db.clone(), bus.clone(), feed).spawn(),
-            ))
-        }
+        Some(url) => Ok(vec![
+            crm_account::shares::consumer(db.clone(), bus.clone(), keyed_feed(url, args)).spawn(),
+            crm_account::order_notifications::consumer(
+                db.clone(),
+                bus.clone(),
+                keyed_feed(url, args),
+            )
+            .spawn(),
+        ]),
         None => {
             if is_account {
                 tracing::warn!(
-                    "no --order-feed-url: share rows will not follow the order service's events"
+                    "no --order-feed-url: share rows and order notifications will not follow the order service's events"
                 );
             }
-            Ok(None)
+            Ok(Vec::new())
         }
+    }
+}
+
+/// Another service process's event feed at `url`, opened with the shared feed key.
+fn keyed_feed(url: &str, args: &ServiceArgs) -> crm_service_common::events::HttpFeed {
+    let feed = crm_service_common::events::HttpFeed::new(url);
+    match args.feed_key.clone() {
+        Some(key) => feed.with_token(Arc::new(move || key.clone())),
+        None => feed,
     }
 }
 
@@ -540,16 +549,14 @@ fn demand_consumer(
     let is_order = service == crm_order_visibility::SERVICE;
     match &args.account_feed_url {
         Some(_) if !is_order => anyhow::bail!("--account-feed-url is for the order service"),
-        Some(url) => {
-            let mut feed = crm_service_common::events::HttpFeed::new(url);
-            if let Some(key) = args.feed_key.clone() {
-                feed = feed.with_token(Arc::new(move || key.clone()));
-            }
-            Ok(Some(
-                crm_order_visibility::demand::replica::consumer(db.clone(), bus.clone(), feed)
-                    .spawn(),
-            ))
-        }
+        Some(url) => Ok(Some(
+            crm_order_visibility::demand::replica::consumer(
+                db.clone(),
+                bus.clone(),
+                keyed_feed(url, args),
+            )
+            .spawn(),
+        )),
         None => {
             if is_order {
                 tracing::warn!(

@@ -394,6 +394,8 @@ pub struct AllInOne {
     _shares: crm_service_common::events::consumer::ConsumerHandle,
     /// The order service's consumer of account events (the demand view's replica).
     _demand: crm_service_common::events::consumer::ConsumerHandle,
+    /// The account service's consumer of order events that notifies partners and owners.
+    _order_notes: crm_service_common::events::consumer::ConsumerHandle,
 }
 
 impl AllInOne {
@@ -402,8 +404,6 @@ impl AllInOne {
         url_of(&self.subgraphs, subgraph)
     }
 
-    /// Waits until the account service applied every order event written so far (share
-    /// rows follow orders asynchronously), up to `limit`.
     /// How the live order-caused share rows differ from a rebuild from the order feed,
     /// once the consumer has caught up (within `limit`).
     pub async fn share_drift(
@@ -417,6 +417,8 @@ impl AllInOne {
             .map_err(|e| anyhow::anyhow!(e.message()))
     }
 
+    /// Waits until the account service applied every order event written so far, as share
+    /// rows and as the notifications that follow orders, up to `limit`.
     pub async fn settle_shares(&self, limit: std::time::Duration) -> anyhow::Result<()> {
         settle(
             (
@@ -427,7 +429,20 @@ impl AllInOne {
             limit,
         )
         .await
-        .context("share rows did not catch up")
+        .context("share rows did not catch up")?;
+        settle(
+            (
+                &self.databases.order_visibility,
+                crm_account::order_notifications::SOURCE,
+            ),
+            (
+                &self.databases.account,
+                crm_account::order_notifications::CONSUMER,
+            ),
+            limit,
+        )
+        .await
+        .context("the notifications that follow orders did not catch up")
     }
 
     /// Waits until the order service applied every account event written so far (the
@@ -559,6 +574,12 @@ pub async fn start_all_in_one_with(
         order_feed(&subgraphs, &keys)?,
     )
     .spawn();
+    let order_notes = crm_account::order_notifications::consumer(
+        databases.account.clone(),
+        bus.clone(),
+        order_feed(&subgraphs, &keys)?,
+    )
+    .spawn();
     let demand = crm_order_visibility::demand::replica::consumer(
         databases.order_visibility.clone(),
         bus.clone(),
@@ -592,6 +613,7 @@ pub async fn start_all_in_one_with(
         _jobs: jobs,
         _shares: shares,
         _demand: demand,
+        _order_notes: order_notes,
     })
 }
 

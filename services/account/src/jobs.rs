@@ -389,20 +389,8 @@ pub async fn notify_organisation<C: ConnectionTrait>(
     record: RecordKind,
     record_id: &str,
 ) -> ApiResult<()> {
-    let title: String = title.chars().take(300).collect();
-    store::create::<notification::Entity, C>(db, None, |m, _| {
-        m.recipient_user_id = Set(String::new());
-        m.recipient_partner_id = Set(Some(partner.to_owned()));
-        m.kind = Set(kind);
-        m.title = Set(title.clone());
-        m.body = Set(body.clone());
-        m.record_type = Set(record);
-        m.record_id = Set(record_id.to_owned());
-        m.read_at = Set(None);
-        Ok(())
-    })
-    .await?;
-    Ok(())
+    let to = (String::new(), Some(partner.to_owned()));
+    write_notification(db, to, kind, title, body, record, record_id).await
 }
 
 /// Sends `recipient` an in-app notification about a record (it sees it only while it may
@@ -416,10 +404,25 @@ pub async fn notify<C: ConnectionTrait>(
     record: RecordKind,
     record_id: &str,
 ) -> ApiResult<()> {
+    let to = (recipient.to_owned(), None);
+    write_notification(db, to, kind, title, body, record, record_id).await
+}
+
+/// Writes one notification to `(user, organisation)`: a user (no organisation), or every
+/// user of an organisation (no user).
+async fn write_notification<C: ConnectionTrait>(
+    db: &C,
+    (user, organisation): (String, Option<String>),
+    kind: NotificationKind,
+    title: String,
+    body: Option<String>,
+    record: RecordKind,
+    record_id: &str,
+) -> ApiResult<()> {
     let title: String = title.chars().take(300).collect();
     store::create::<notification::Entity, C>(db, None, |m, _| {
-        m.recipient_user_id = Set(recipient.to_owned());
-        m.recipient_partner_id = Set(None);
+        m.recipient_user_id = Set(user.clone());
+        m.recipient_partner_id = Set(organisation.clone());
         m.kind = Set(kind);
         m.title = Set(title.clone());
         m.body = Set(body.clone());

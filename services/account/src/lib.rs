@@ -9,6 +9,7 @@ pub mod domain;
 pub mod entity;
 pub mod graphql;
 pub mod jobs;
+pub mod order_notifications;
 pub mod seed;
 pub mod shares;
 pub mod store;

@@ -336,11 +336,10 @@ pub async fn seed(
     }
     for shipment in &shipments {
         let shipment = shipment.clone().try_into_model()?;
-        let distributor = orders
-            .iter()
-            .find(|o| o.id == shipment.order_id)
-            .and_then(|o| o.fulfilling_distributor_id.as_deref());
-        events.push(shipment_status_changed(&shipment, None, distributor));
+        let Some(order) = orders.iter().find(|o| o.id == shipment.order_id) else {
+            continue;
+        };
+        events.push(shipment_status_changed(&shipment, None, order));
     }
     outbox::append(&txn, events)
         .await

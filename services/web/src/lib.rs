@@ -705,6 +705,15 @@ pub(crate) fn render(page: &impl Template) -> Response {
     render_with(StatusCode::OK, page)
 }
 
+/// A page shown again after the API refused a change answers 422 (so scripts and tests can
+/// tell a refused form from a shown one); otherwise it is left as it is.
+pub(crate) fn refused_if(refused: bool, mut response: Response) -> Response {
+    if refused {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    response
+}
+
 fn render_with(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
         Ok(html) => (status, Html(html)).into_response(),

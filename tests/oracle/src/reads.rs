@@ -366,9 +366,7 @@ impl World {
                     .collect()),
                 None => none(),
             },
-            // A user's own, about records it reads: staff's and a distributor's users' (their
-            // deal registrations' decisions); suppliers get none yet.
-            "Notification" if matches!(who, Persona::Supplier(_)) => none(),
+            // A user's own and its organisation's shared ones, about records it reads.
             "Notification" => all(self
                 .notifications
                 .iter()

@@ -77,6 +77,7 @@ text_enum!(
         RegistrationApproved = "REGISTRATION_APPROVED", RegistrationRejected = "REGISTRATION_REJECTED",
         RegistrationExpired = "REGISTRATION_EXPIRED", CaseReply = "CASE_REPLY",
         LeadAccepted = "LEAD_ACCEPTED", LeadDeclined = "LEAD_DECLINED", LeadRouted = "LEAD_ROUTED",
+        LineAdded = "LINE_ADDED", ShipmentException = "SHIPMENT_EXCEPTION",
     }
 );
 

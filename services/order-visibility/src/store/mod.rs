@@ -127,16 +127,32 @@ pub async fn line_written<C: ConnectionTrait>(
         .ok_or_else(|| ApiError::validation("input.quantity", "the order total is too large"))?;
     let order = touch_order(db, &order, Some(total)).await?;
     let snapshot = order_snapshot(db, &order).await?;
-    outbox::append(
-        db,
-        vec![NewEvent::new(
+    let mut events = vec![NewEvent::new(
+        ORDER_AGGREGATE,
+        &order.id,
+        "order.changed",
+        snapshot,
+    )];
+    // A supplier hears of a new line of its product on an order that is placed.
+    if before.is_none() && order.status != OrderStatus::Draft {
+        let product = get::<product::Entity, C>(db, &after.product_id).await?;
+        events.push(NewEvent::new(
             ORDER_AGGREGATE,
             &order.id,
-            "order.changed",
-            snapshot,
-        )],
-    )
-    .await
+            "order.line_added",
+            json!({
+                "orderId": order.id,
+                "orderNumber": order.number,
+                "accountId": order.account_id,
+                "lineId": after.id,
+                "productId": product.id,
+                "productName": product.name,
+                "supplierPartnerId": product.supplier_partner_id,
+                "quantity": after.quantity,
+            }),
+        ));
+    }
+    outbox::append(db, events).await
 }
 
 /// After a shipment changed: a new one records its first tracking status; a status move
@@ -166,8 +182,7 @@ pub async fn shipment_written<C: ConnectionTrait>(
     if previous == Some(after.status) {
         return Ok(());
     }
-    let event =
-        shipment_status_changed(after, previous, order.fulfilling_distributor_id.as_deref());
+    let event = shipment_status_changed(after, previous, &order);
     outbox::append(db, vec![event]).await
 }
 
@@ -175,7 +190,7 @@ pub async fn shipment_written<C: ConnectionTrait>(
 pub fn shipment_status_changed(
     shipment: &shipment::Model,
     previous: Option<ShipmentStatus>,
-    fulfilling_distributor_id: Option<&str>,
+    order: &order::Model,
 ) -> NewEvent {
     NewEvent::new(
         ORDER_AGGREGATE,
@@ -188,7 +203,9 @@ pub fn shipment_status_changed(
             "previousStatus": previous.map(label),
             "carrier": shipment.carrier,
             "trackingNumber": shipment.tracking_number,
-            "fulfillingDistributorId": fulfilling_distributor_id,
+            "fulfillingDistributorId": order.fulfilling_distributor_id,
+            "orderNumber": order.number,
+            "accountId": order.account_id,
         }),
     )
 }

@@ -156,13 +156,22 @@ async fn the_relay_publishes_each_order_in_commit_order_with_dense_positions() {
         .read(crm_order_visibility::SERVICE, 0, 1_000, Duration::ZERO)
         .await
         .expect("read");
-    assert_eq!(published.len(), 2 + 12);
+    // Two orders placed, then per line the order's new snapshot and the line's note for
+    // its supplier.
+    assert_eq!(published.len(), 2 + 12 + 12);
     let positions: Vec<i64> = published.iter().map(|e| e.position).collect();
-    assert_eq!(positions, (1..=14).collect::<Vec<_>>(), "dense, in order");
+    assert_eq!(positions, (1..=26).collect::<Vec<_>>(), "dense, in order");
+    assert_eq!(
+        published
+            .iter()
+            .filter(|e| e.event_type == "order.line_added")
+            .count(),
+        12
+    );
     for order in [&a, &b] {
         let sizes: Vec<usize> = published
             .iter()
-            .filter(|e| e.aggregate_id == id(order))
+            .filter(|e| e.aggregate_id == id(order) && e.event_type != "order.line_added")
             .map(|e| {
                 e.payload["supplierPartnerIds"]
                     .as_array()

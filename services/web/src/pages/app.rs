@@ -6,7 +6,7 @@ use axum::Form;
 use axum::extract::{Path, Query};
 use serde::Deserialize;
 
-use super::super::{InApp, PageResult, Side, Signed};
+use super::super::{InApp, PageResult, Side, Signed, refused_if};
 use super::interactions::InteractionForm;
 use super::timeline;
 use super::workspace::MyDay;
@@ -681,22 +681,21 @@ pub(crate) async fn account_page(
     let kind = kind.filter(|k| timeline::KINDS.iter().any(|(known, _)| known == k));
     let refused = form.errors.any();
     let chrome = ctx.chrome(&account.name);
-    let mut response = render(&AccountPage {
-        chrome,
-        kinds: timeline::kind_choices(kind.as_deref()),
-        timeline: events.finish(kind.as_deref()),
-        interaction_form: ctx.me.writes("Interaction").then(|| form.html(&ctx, id)),
-        new_contact: ctx.me.writes("Contact"),
-        new_opportunity: ctx.me.writes("Opportunity"),
-        new_case: ctx.me.writes("Case"),
-        share_partners,
-        account,
-        articles,
-    });
-    if refused {
-        *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    Ok(refused_if(
+        refused,
+        render(&AccountPage {
+            chrome,
+            kinds: timeline::kind_choices(kind.as_deref()),
+            timeline: events.finish(kind.as_deref()),
+            interaction_form: ctx.me.writes("Interaction").then(|| form.html(&ctx, id)),
+            new_contact: ctx.me.writes("Contact"),
+            new_opportunity: ctx.me.writes("Opportunity"),
+            new_case: ctx.me.writes("Case"),
+            share_partners,
+            account,
+            articles,
+        }),
+    ))
 }
 
 #[derive(Template)]

@@ -428,56 +428,41 @@ pub async fn csv<S: Side>(
     let mut out = String::from(
         "sku,product,week,territory,ordered,open,backordered,expected,expected_hidden\r\n",
     );
-    let mut line = |fields: Vec<String>| {
-        out.push_str(
-            &fields
-                .iter()
-                .map(|f| csv_field(f))
-                .collect::<Vec<_>>()
-                .join(","),
+    // One row: the product, the week ("horizon" for its total), the territory ("all"), the
+    // own-line units (none for the total) and the expected figure.
+    let mut row = |p: &Product,
+                   week: &str,
+                   territory: String,
+                   units: Option<[i64; 3]>,
+                   figure: &Option<Figure>| {
+        let [expected, hidden] = figure_fields(figure);
+        let units = units.map_or_else(
+            || [String::new(), String::new(), String::new()],
+            |u| u.map(|n| n.to_string()),
         );
+        let fields = [p.sku.clone(), p.name.clone(), week.to_owned(), territory]
+            .into_iter()
+            .chain(units)
+            .chain([expected, hidden]);
+        out.push_str(&fields.map(|f| csv_field(&f)).collect::<Vec<_>>().join(","));
         out.push_str("\r\n");
     };
     for p in &loaded.view.products {
-        let [total, hidden] = figure_fields(&Some(p.expected_total.clone()));
-        line(vec![
-            p.sku.clone(),
-            p.name.clone(),
-            "horizon".into(),
+        row(
+            p,
+            "horizon",
             "all".into(),
-            String::new(),
-            String::new(),
-            String::new(),
-            total,
-            hidden,
-        ]);
+            None,
+            &Some(p.expected_total.clone()),
+        );
         for w in &p.weeks {
-            let [expected, hidden] = figure_fields(&w.expected);
-            line(vec![
-                p.sku.clone(),
-                p.name.clone(),
-                w.week.clone(),
-                "all".into(),
-                w.ordered.to_string(),
-                w.open.to_string(),
-                w.backordered.to_string(),
-                expected,
-                hidden,
-            ]);
+            let units = [w.ordered, w.open, w.backordered];
+            row(p, &w.week, "all".into(), Some(units), &w.expected);
         }
         for c in &p.cells {
-            let [expected, hidden] = figure_fields(&c.expected);
-            line(vec![
-                p.sku.clone(),
-                p.name.clone(),
-                c.week.clone(),
-                territory_name(&loaded.territories, &c.territory_id),
-                c.ordered.to_string(),
-                c.open.to_string(),
-                c.backordered.to_string(),
-                expected,
-                hidden,
-            ]);
+            let territory = territory_name(&loaded.territories, &c.territory_id);
+            let units = [c.ordered, c.open, c.backordered];
+            row(p, &c.week, territory, Some(units), &c.expected);
         }
     }
     Ok((

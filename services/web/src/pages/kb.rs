@@ -3,10 +3,9 @@
 
 use askama::Template;
 use axum::extract::{Path, Query};
-use axum::http::StatusCode;
 use serde::Deserialize;
 
-use super::super::{InApp, PageError, PageResult, Side, Signed};
+use super::super::{InApp, PageError, PageResult, Side, Signed, refused_if};
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
@@ -236,36 +235,35 @@ fn form_page(
     errors: FormErrors,
 ) -> PageResult {
     let refused = errors.any();
-    let mut response = render(&ArticleFormPage {
-        chrome: ctx.chrome(heading),
-        action,
-        cancel,
-        version: form.version,
-        title: form.title.clone(),
-        body: form.body.clone(),
-        tags: form.tags.clone(),
-        statuses: statuses
-            .iter()
-            .map(|s| Choice {
-                value: s.clone(),
-                label: words(s),
-                selected: *s == form.status,
-            })
-            .collect(),
-        audiences: AUDIENCES
-            .iter()
-            .map(|a| Choice {
-                value: (*a).into(),
-                label: words(a),
-                selected: form.audience.iter().any(|x| x == a),
-            })
-            .collect(),
-        errors,
-    });
-    if refused {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    Ok(refused_if(
+        refused,
+        render(&ArticleFormPage {
+            chrome: ctx.chrome(heading),
+            action,
+            cancel,
+            version: form.version,
+            title: form.title.clone(),
+            body: form.body.clone(),
+            tags: form.tags.clone(),
+            statuses: statuses
+                .iter()
+                .map(|s| Choice {
+                    value: s.clone(),
+                    label: words(s),
+                    selected: *s == form.status,
+                })
+                .collect(),
+            audiences: AUDIENCES
+                .iter()
+                .map(|a| Choice {
+                    value: (*a).into(),
+                    label: words(a),
+                    selected: form.audience.iter().any(|x| x == a),
+                })
+                .collect(),
+            errors,
+        }),
+    ))
 }
 
 /// The refusal for a role that may not write articles; `None` when it may.

@@ -5,10 +5,9 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query};
-use axum::http::StatusCode;
 use serde::Deserialize;
 
-use super::super::{InPortal, PageResult, Side, Signed};
+use super::super::{InPortal, PageResult, Side, Signed, refused_if};
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
@@ -286,23 +285,22 @@ async fn detail(
         .nodes
         .iter()
         .any(|l| l.product.as_ref().is_some_and(|p| p.supplier.is_some()));
-    let mut response = render(&OrderPage {
-        show_supplier,
-        chrome,
-        area_orders: base(ctx.area),
-        account_link: ctx.area == Area::App,
-        show_prices,
-        updates_shipments: ctx.me.writes("Shipment"),
-        answers_lines: ctx.area == Area::Portal && ctx.me.writes("OrderLine"),
-        line_columns: 5 + usize::from(show_supplier) + 2 * usize::from(show_prices),
-        order,
-        form,
-        line_error,
-    });
-    if refused {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    Ok(refused_if(
+        refused,
+        render(&OrderPage {
+            show_supplier,
+            chrome,
+            area_orders: base(ctx.area),
+            account_link: ctx.area == Area::App,
+            show_prices,
+            updates_shipments: ctx.me.writes("Shipment"),
+            answers_lines: ctx.area == Area::Portal && ctx.me.writes("OrderLine"),
+            line_columns: 5 + usize::from(show_supplier) + 2 * usize::from(show_prices),
+            order,
+            form,
+            line_error,
+        }),
+    ))
 }
 
 #[derive(Deserialize)]

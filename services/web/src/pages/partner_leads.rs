@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
-use super::super::{Chrome, Ctx, InPortal, PageResult, Signed, render};
+use super::super::{Chrome, Ctx, InPortal, PageResult, Signed, refused_if, render};
 use super::{Conn, Label, Text, When, field, plausible_id, posted, words};
 
 /// The statuses a distributor moves an accepted lead to.
@@ -71,20 +71,19 @@ async fn inbox_page(ctx: Ctx, error: Option<(String, String)>) -> PageResult {
         .into_iter()
         .partition(|l| l.accepted_at.0.is_some());
     let refused = error.is_some();
-    let mut response = render(&Inbox {
-        chrome: ctx.chrome("Leads"),
-        waiting,
-        working,
-        statuses: WORK_STATUSES
-            .iter()
-            .map(|s| ((*s).to_owned(), words(s)))
-            .collect(),
-        error,
-    });
-    if refused {
-        *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    Ok(refused_if(
+        refused,
+        render(&Inbox {
+            chrome: ctx.chrome("Leads"),
+            waiting,
+            working,
+            statuses: WORK_STATUSES
+                .iter()
+                .map(|s| ((*s).to_owned(), words(s)))
+                .collect(),
+            error,
+        }),
+    ))
 }
 
 /// `POST /portal/leads/{id}`: accept, decline (with a reason) or move an accepted lead's

@@ -4,10 +4,9 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query};
-use axum::http::StatusCode;
 use serde::Deserialize;
 
-use super::super::{InApp, PageError, PageResult, Side, Signed};
+use super::super::{InApp, PageError, PageResult, Side, Signed, refused_if};
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
@@ -187,37 +186,36 @@ async fn people(
     if notice.is_some() {
         chrome.notice = notice;
     }
-    let mut response = render(&PeoplePage {
-        chrome,
-        action: people_base(ctx.area),
-        users: data.directory_users,
-        invitations,
-        roles: roles
-            .iter()
-            .map(|r| Choice {
-                value: (*r).into(),
-                label: words(r),
-                selected: state.role == *r,
-            })
-            .collect(),
-        partners: partners
-            .iter()
-            .map(|p| Choice {
-                value: p.id.clone(),
-                label: format!("{} ({})", p.name, words(&p.kind)),
-                selected: state.partner == p.id,
-            })
-            .collect(),
-        admin,
-        email: state.email,
-        errors: state.errors,
-        created_link: state.created_link,
-        filter_partner: filter_partner.unwrap_or_default(),
-    });
-    if refused {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    Ok(refused_if(
+        refused,
+        render(&PeoplePage {
+            chrome,
+            action: people_base(ctx.area),
+            users: data.directory_users,
+            invitations,
+            roles: roles
+                .iter()
+                .map(|r| Choice {
+                    value: (*r).into(),
+                    label: words(r),
+                    selected: state.role == *r,
+                })
+                .collect(),
+            partners: partners
+                .iter()
+                .map(|p| Choice {
+                    value: p.id.clone(),
+                    label: format!("{} ({})", p.name, words(&p.kind)),
+                    selected: state.partner == p.id,
+                })
+                .collect(),
+            admin,
+            email: state.email,
+            errors: state.errors,
+            created_link: state.created_link,
+            filter_partner: filter_partner.unwrap_or_default(),
+        }),
+    ))
 }
 
 /// The people an admin (everyone, or one partner's with `?partner=`) or a partner admin
@@ -458,37 +456,36 @@ async fn keys_page(ctx: Ctx, state: KeyState, notice: Option<String>) -> PageRes
     if notice.is_some() {
         chrome.notice = notice;
     }
-    let mut response = render(&KeysPage {
-        chrome,
-        keys: data.api_keys,
-        roles: INTERNAL_ROLES
-            .iter()
-            .chain(PARTNER_ROLES)
-            .map(|r| Choice {
-                value: (*r).into(),
-                label: words(r),
-                selected: state.role == *r,
-            })
-            .collect(),
-        partners: data
-            .partners
-            .nodes
-            .iter()
-            .map(|p| Choice {
-                value: p.id.clone(),
-                label: p.name.clone(),
-                selected: state.partner == p.id,
-            })
-            .collect(),
-        name: state.name,
-        expires: state.expires,
-        errors: state.errors,
-        secret: state.secret,
-    });
-    if refused {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    Ok(refused_if(
+        refused,
+        render(&KeysPage {
+            chrome,
+            keys: data.api_keys,
+            roles: INTERNAL_ROLES
+                .iter()
+                .chain(PARTNER_ROLES)
+                .map(|r| Choice {
+                    value: (*r).into(),
+                    label: words(r),
+                    selected: state.role == *r,
+                })
+                .collect(),
+            partners: data
+                .partners
+                .nodes
+                .iter()
+                .map(|p| Choice {
+                    value: p.id.clone(),
+                    label: p.name.clone(),
+                    selected: state.partner == p.id,
+                })
+                .collect(),
+            name: state.name,
+            expires: state.expires,
+            errors: state.errors,
+            secret: state.secret,
+        }),
+    ))
 }
 
 pub async fn api_keys(Signed(ctx, _): Signed<InApp>) -> PageResult {

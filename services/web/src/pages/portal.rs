@@ -3,11 +3,10 @@
 
 use askama::Template;
 use axum::extract::Path;
-use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
-use super::super::{Chrome, Ctx, InPortal, PageResult, Signed, render};
+use super::super::{Chrome, Ctx, InPortal, PageResult, Signed, refused_if, render};
 use super::app::{Access, ContactRow, InteractionRow, Named};
 use super::interactions::InteractionForm;
 use super::orders::OrderRow;
@@ -229,18 +228,17 @@ pub(crate) async fn account_page(ctx: Ctx, id: &str, form: InteractionForm) -> P
     };
     let refused = form.errors.any();
     let chrome = ctx.chrome(&account.name);
-    let mut response = render(&AccountPage {
-        chrome,
-        interaction_form: ctx
-            .me
-            .writes("Interaction")
-            .then(|| form.html(&ctx, &account.id)),
-        account,
-    });
-    if refused {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    Ok(refused_if(
+        refused,
+        render(&AccountPage {
+            chrome,
+            interaction_form: ctx
+                .me
+                .writes("Interaction")
+                .then(|| form.html(&ctx, &account.id)),
+            account,
+        }),
+    ))
 }
 
 /// `/portal/accounts/{id}`: one account as the partner may see it — its fields, why the

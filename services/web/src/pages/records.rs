@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::super::client::{ApiFailure, FieldError};
-use super::super::{Chrome, Ctx, FormErrors, InApp, PageResult, Signed, render};
+use super::super::{Chrome, Ctx, FormErrors, InApp, PageResult, Signed, refused_if, render};
 use super::app::{LIFECYCLE, OPPORTUNITY_STAGES, SEGMENTS, TIERS};
 use super::interactions::CHANNELS;
 use super::workspace::TaskRow;
@@ -660,11 +660,7 @@ impl Builder<'_> {
 
 /// A form page, answered 422 when it comes back refused (so scripts and tests can tell).
 fn refusable(refused: bool, page: &FormPage) -> axum::response::Response {
-    let mut response = render(page);
-    if refused {
-        *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    response
+    refused_if(refused, render(page))
 }
 
 /// The form's values as the API's input: only the fields the caller may change; an empty
@@ -1491,9 +1487,10 @@ pub async fn set_products(
                 products: Some(failure.message()),
                 ..Refused::default()
             };
-            let mut response = record_page(ctx, &OPPORTUNITY, &id, refused).await?;
-            *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
-            Ok(response)
+            Ok(refused_if(
+                true,
+                record_page(ctx, &OPPORTUNITY, &id, refused).await?,
+            ))
         }
     }
 }

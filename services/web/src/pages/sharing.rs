@@ -5,10 +5,9 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query};
-use axum::http::StatusCode;
 use serde::Deserialize;
 
-use super::super::{InApp, PageResult, Signed};
+use super::super::{InApp, PageResult, Signed, refused_if};
 use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
@@ -89,19 +88,18 @@ async fn shares_page(ctx: Ctx, state: GrantState) -> PageResult {
     };
     let refused = state.errors.any();
     let chrome = ctx.chrome("Sharing");
-    let mut response = render(&SharesPage {
-        chrome,
-        shares: data.account_shares.nodes,
-        accounts: pick(&data.accounts.nodes, &state.account),
-        partners: pick(&data.partners.nodes, &state.partner),
-        expires: state.expires,
-        reason: state.reason,
-        errors: state.errors,
-    });
-    if refused {
-        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
-    }
-    Ok(response)
+    Ok(refused_if(
+        refused,
+        render(&SharesPage {
+            chrome,
+            shares: data.account_shares.nodes,
+            accounts: pick(&data.accounts.nodes, &state.account),
+            partners: pick(&data.partners.nodes, &state.partner),
+            expires: state.expires,
+            reason: state.reason,
+            errors: state.errors,
+        }),
+    ))
 }
 
 pub async fn shares(Signed(ctx, _): Signed<InApp>) -> PageResult {

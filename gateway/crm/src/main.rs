@@ -340,9 +340,10 @@ struct BenchArgs {
     /// Seconds of warm-up before each scenario is measured.
     #[arg(long)]
     warmup_seconds: Option<f64>,
-    /// Where the markdown report goes.
-    #[arg(long, default_value = "BENCHMARKS.md")]
-    out: PathBuf,
+    /// Where the markdown report goes. Default: BENCHMARKS.md for a full run, and
+    /// target/bench-quick.md with --quick (smoke numbers never replace the committed ones).
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// Only the staff workspace's lists and forecast (after loading and checking the world).
     #[arg(long)]
     workspace_only: bool,
@@ -634,7 +635,11 @@ async fn main() -> anyhow::Result<()> {
         Ok(directive) => filter.add_directive(directive),
         Err(_) => filter,
     };
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    // Colours only for a person at a terminal, never into a log file or collector.
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
     let cli = Cli::parse();
     let storage = cli.storage.storage();
     let Some(command) = cli.command else {
@@ -868,8 +873,15 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench(args) => {
             let binary = std::env::current_exe().context("locating the crm binary")?;
+            let out = args.out.clone().unwrap_or_else(|| {
+                if args.quick {
+                    PathBuf::from("target/bench-quick.md")
+                } else {
+                    PathBuf::from("BENCHMARKS.md")
+                }
+            });
             let mut options = if args.quick {
-                crm_bench::bench::BenchOptions::quick(binary, args.out.clone())
+                crm_bench::bench::BenchOptions::quick(binary, out)
             } else {
                 crm_bench::bench::BenchOptions {
                     seed: args.seed,
@@ -877,7 +889,7 @@ async fn main() -> anyhow::Result<()> {
                     warmup: std::time::Duration::from_secs(2),
                     duration: std::time::Duration::from_secs(10),
                     crm_binary: binary,
-                    out: args.out.clone(),
+                    out,
                     quick: false,
                     workspace_only: false,
                 }

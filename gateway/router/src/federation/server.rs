@@ -451,7 +451,9 @@ async fn run(
         answer.refused.map_or(Outcome::Executed, Outcome::Refused),
         started.elapsed(),
     );
-    tracing::info!(
+    // One line per request only when asked for (`RUST_LOG=…,crm_gateway=debug`): at the
+    // default level a busy gateway would spend its time writing them.
+    tracing::debug!(
         %request_id,
         operation = request.operation_name.as_deref().unwrap_or(""),
         status = answer.status,

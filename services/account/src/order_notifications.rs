@@ -5,8 +5,8 @@
 //! and names the order by its number, which its recipient reads too. A consumer of its own:
 //! rebuilding the share rows replays the order feed without sending anything twice.
 
+use crm_service_common::ApiResult;
 use crm_service_common::events::{Consumer, Event, EventBus, EventHandler, HttpFeed};
-use crm_service_common::{ApiError, ApiResult};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, EntityTrait};
 
 use crate::domain::{NotificationKind, RecordKind};
@@ -43,20 +43,11 @@ struct ShipmentMoved {
     account_id: Option<String>,
 }
 
-fn payload<T: serde::de::DeserializeOwned>(event: &Event) -> ApiResult<T> {
-    serde_json::from_value(event.payload.clone()).map_err(|e| {
-        ApiError::internal(format!(
-            "a {} event this service can't read: {e}",
-            event.event_type
-        ))
-    })
-}
-
 impl EventHandler for OrderNotifications {
     async fn apply(&self, txn: &DatabaseTransaction, event: &Event) -> ApiResult<()> {
         match event.event_type.as_str() {
             "order.line_added" => {
-                let line: LineAdded = payload(event)?;
+                let line: LineAdded = event.payload_as()?;
                 notify_organisation(
                     txn,
                     &line.supplier_partner_id,
@@ -72,7 +63,7 @@ impl EventHandler for OrderNotifications {
                 .await
             }
             "shipment.status_changed" => {
-                let moved: ShipmentMoved = payload(event)?;
+                let moved: ShipmentMoved = event.payload_as()?;
                 let exception = moved.status == "EXCEPTION"
                     && moved.previous_status.as_deref() != Some("EXCEPTION");
                 let (Some(number), Some(account_id), true) =

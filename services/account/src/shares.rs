@@ -5,9 +5,9 @@
 //! from the start (`rebuild`), ends in the same rows. This service never reads the order
 //! service's tables.
 
+use crm_service_common::ApiResult;
 use crm_service_common::access::Scope;
 use crm_service_common::events::{Consumer, Event, EventBus, EventHandler, HttpFeed};
-use crm_service_common::{ApiError, ApiResult};
 use sea_orm::ExprTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -33,8 +33,7 @@ impl EventHandler for OrderShares {
         if !matches!(event.event_type.as_str(), "order.placed" | "order.changed") {
             return Ok(());
         }
-        let snapshot: OrderSnapshot = serde_json::from_value(event.payload.clone())
-            .map_err(|e| ApiError::internal(format!("an order event without a snapshot: {e}")))?;
+        let snapshot: OrderSnapshot = event.payload_as()?;
         replace_order_shares(txn, &snapshot).await
     }
 }
@@ -173,10 +172,7 @@ pub async fn drift(db: &DatabaseConnection, feed: &HttpFeed) -> ApiResult<Drift>
         after = last.position;
         for event in page {
             if matches!(event.event_type.as_str(), "order.placed" | "order.changed") {
-                let snapshot: OrderSnapshot = serde_json::from_value(event.payload.clone())
-                    .map_err(|e| {
-                        ApiError::internal(format!("an order event without a snapshot: {e}"))
-                    })?;
+                let snapshot: OrderSnapshot = event.payload_as()?;
                 latest.insert(snapshot.order_id.clone(), snapshot);
             }
         }

@@ -75,3 +75,16 @@ pub struct Event {
     pub payload: serde_json::Value,
     pub occurred_at: DateTime<Utc>,
 }
+
+impl Event {
+    /// The payload read as `T`; a payload of another shape is this service's bug (or a
+    /// producer it does not understand), an internal error that stops its consumer.
+    pub fn payload_as<T: serde::de::DeserializeOwned>(&self) -> crate::ApiResult<T> {
+        serde_json::from_value(self.payload.clone()).map_err(|e| {
+            crate::ApiError::internal(format!(
+                "a {} event this service can't read: {e}",
+                self.event_type
+            ))
+        })
+    }
+}

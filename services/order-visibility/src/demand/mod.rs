@@ -97,6 +97,14 @@ pub struct LineTotals {
     pub backordered: i64,
 }
 
+impl std::ops::AddAssign for LineTotals {
+    fn add_assign(&mut self, other: Self) {
+        self.ordered += other.ordered;
+        self.open += other.open;
+        self.backordered += other.backordered;
+    }
+}
+
 /// A cell of a product: the week's index and the territory.
 pub type Cell = (String, usize, Option<String>);
 

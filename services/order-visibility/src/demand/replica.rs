@@ -5,8 +5,8 @@
 //! same rows. This service never reads the account service's tables.
 
 use chrono::NaiveDate;
+use crm_service_common::ApiResult;
 use crm_service_common::events::{Consumer, Event, EventBus, EventHandler, HttpFeed};
-use crm_service_common::{ApiError, ApiResult};
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, EntityTrait, ExprTrait, QueryFilter};
@@ -54,20 +54,11 @@ struct Line {
     quantity: i32,
 }
 
-fn payload<T: serde::de::DeserializeOwned>(event: &Event) -> ApiResult<T> {
-    serde_json::from_value(event.payload.clone()).map_err(|e| {
-        ApiError::internal(format!(
-            "a {} event this service can't read: {e}",
-            event.event_type
-        ))
-    })
-}
-
 impl EventHandler for DemandReplica {
     async fn apply(&self, txn: &DatabaseTransaction, event: &Event) -> ApiResult<()> {
         match event.event_type.as_str() {
             "account.territory_changed" => {
-                let change: TerritoryChanged = payload(event)?;
+                let change: TerritoryChanged = event.payload_as()?;
                 account_territory::Entity::insert(account_territory::ActiveModel {
                     account_id: Set(change.account_id),
                     territory_id: Set(change.territory_id),
@@ -82,7 +73,7 @@ impl EventHandler for DemandReplica {
                 Ok(())
             }
             "territory.changed" => {
-                let listed: TerritoryListed = payload(event)?;
+                let listed: TerritoryListed = event.payload_as()?;
                 demand_territory::Entity::delete_many()
                     .filter(
                         Expr::col(demand_territory::Column::TerritoryId)
@@ -101,7 +92,7 @@ impl EventHandler for DemandReplica {
                 Ok(())
             }
             "opportunity.demand_changed" => {
-                let snapshot: DemandSnapshot = payload(event)?;
+                let snapshot: DemandSnapshot = event.payload_as()?;
                 replace_demand(txn, snapshot).await
             }
             _ => Ok(()),

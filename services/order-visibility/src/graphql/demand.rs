@@ -145,10 +145,7 @@ impl DemandQuery {
         for ((product, week, territory), own) in
             demand::line_totals(db, &who, at, &ids, &period).await?
         {
-            let sum = lines.entry((product, week, listed(territory))).or_default();
-            sum.ordered += own.ordered;
-            sum.open += own.open;
-            sum.backordered += own.backordered;
+            *lines.entry((product, week, listed(territory))).or_default() += own;
         }
         let mut expected = demand::expected(db, &ids, this_week).await?;
         for contributions in expected.values_mut() {
@@ -181,9 +178,7 @@ impl DemandQuery {
                         .get(&(p.id.clone(), w, territory.clone()))
                         .copied()
                         .unwrap_or_default();
-                    week_lines.ordered += own.ordered;
-                    week_lines.open += own.open;
-                    week_lines.backordered += own.backordered;
+                    week_lines += own;
                     if !shown_territories.contains(territory) {
                         continue;
                     }

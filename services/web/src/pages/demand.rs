@@ -47,21 +47,14 @@ impl Figure {
     }
 }
 
+/// One week of a product, of one territory (a cell) or of all of them (no territory
+/// field: the week's row).
 #[derive(Deserialize, Clone)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct Cell {
+pub(crate) struct Units {
     pub week: String,
+    #[serde(default)]
     pub territory_id: Option<String>,
-    pub ordered: i64,
-    pub open: i64,
-    pub backordered: i64,
-    pub expected: Option<Figure>,
-}
-
-#[derive(Deserialize, Clone)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct Week {
-    pub week: String,
     pub ordered: i64,
     pub open: i64,
     pub backordered: i64,
@@ -75,8 +68,8 @@ pub(crate) struct Product {
     pub sku: String,
     pub name: String,
     pub expected_total: Figure,
-    pub weeks: Vec<Week>,
-    pub cells: Vec<Cell>,
+    pub weeks: Vec<Units>,
+    pub cells: Vec<Units>,
 }
 
 #[derive(Deserialize, Clone)]
@@ -181,26 +174,31 @@ async fn load(ctx: &Ctx, query: DemandQuery) -> Result<Loaded, super::super::Pag
     } else {
         None
     };
-    // One request: the view, the products to choose from, the territories' names and, for
-    // staff, the suppliers (all of them at once unless one is chosen).
+    // One request: the view, the territories' names, for staff the suppliers (all of them
+    // at once unless one is chosen) and, when the view is of one product, the products to
+    // choose from (otherwise the view lists them all already).
     let data: Value = ctx
         .query(
             &format!(
-                "query($s: ID, $f: NaiveDate, $w: Int, $t: ID, $p: ID, $all: ID) {{ \
+                "query($s: ID, $f: NaiveDate, $w: Int, $t: ID, $p: ID) {{ \
                  supplierDemand(supplierId: $s, from: $f, weeks: $w, territoryId: $t, productId: $p) {{ \
                    minimumAccounts weeks horizon products {{ productId sku name \
                      expectedTotal {{ value suppressed }} \
                      weeks {{ week ordered open backordered expected {{ value suppressed }} }} \
                      cells {{ week territoryId ordered open backordered expected {{ value suppressed }} }} }} }} \
-                 choosable: supplierDemand(supplierId: $s, weeks: 1, productId: $all) {{ products {{ productId sku name }} }} \
-                 territories(first: 200, orderBy: {{ field: NAME, direction: ASC }}) {{ nodes {{ id name }} }} {} }}",
+                 territories(first: 200, orderBy: {{ field: NAME, direction: ASC }}) {{ nodes {{ id name }} }} {} {} }}",
+                if product.is_some() {
+                    "choosable: supplierDemand(supplierId: $s, weeks: 1) { products { productId sku name } }"
+                } else {
+                    ""
+                },
                 if staff {
                     "partners(first: 200, filter: { kind: SUPPLIER }, orderBy: { field: NAME, direction: ASC }) { nodes { id name } }"
                 } else {
                     ""
                 }
             ),
-            json!({ "s": supplier, "f": from, "w": weeks, "t": territory, "p": product, "all": Value::Null }),
+            json!({ "s": supplier, "f": from, "w": weeks, "t": territory, "p": product }),
         )
         .await?;
     let suppliers: Vec<(String, String)> =
@@ -221,15 +219,22 @@ async fn load(ctx: &Ctx, query: DemandQuery) -> Result<Loaded, super::super::Pag
         sku: String,
         name: String,
     }
-    let choosable: Vec<Choosable> =
-        serde_json::from_value(data["choosable"]["products"].clone()).unwrap_or_default();
-    Ok(Loaded {
-        view,
-        territories: territories.nodes,
-        choosable: choosable
+    let choosable: Vec<(String, String)> = match product {
+        Some(_) => serde_json::from_value::<Vec<Choosable>>(data["choosable"]["products"].clone())
+            .unwrap_or_default()
             .into_iter()
             .map(|p| (p.product_id, format!("{} · {}", p.sku, p.name)))
             .collect(),
+        None => view
+            .products
+            .iter()
+            .map(|p| (p.product_id.clone(), format!("{} · {}", p.sku, p.name)))
+            .collect(),
+    };
+    Ok(Loaded {
+        view,
+        territories: territories.nodes,
+        choosable,
         suppliers,
         supplier,
         query: DemandQuery {
@@ -284,7 +289,7 @@ fn tables(loaded: &Loaded) -> (Vec<String>, Vec<ProductTable>) {
                 .weeks
                 .iter()
                 .map(|w| {
-                    let cells: Vec<&Cell> = p.cells.iter().filter(|c| c.week == w.week).collect();
+                    let cells: Vec<&Units> = p.cells.iter().filter(|c| c.week == w.week).collect();
                     match (&chosen, cells.first()) {
                         (Some(_), Some(cell)) => Row {
                             week: w.week.clone(),

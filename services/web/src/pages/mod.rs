@@ -646,6 +646,20 @@ pub(crate) fn param(value: &Option<String>) -> Option<String> {
         .map(|v| v.chars().take(200).collect())
 }
 
+/// The posted fields of a form about the record `id`, CSRF checked; an id that can't be
+/// one answers "not found", like any record out of the caller's reach.
+pub(crate) fn posted_about(
+    ctx: &super::Ctx,
+    body: &str,
+    id: &str,
+) -> Result<Vec<(String, String)>, super::PageError> {
+    let fields = posted(ctx, body)?;
+    if !plausible_id(id) {
+        return Err(ctx.refuse(super::client::ApiFailure::NotFound));
+    }
+    Ok(fields)
+}
+
 /// The posted fields of a form, CSRF checked.
 pub(crate) fn posted(
     ctx: &super::Ctx,

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::super::client::ApiFailure;
 use super::super::{Chrome, Ctx, FormErrors, InPortal, PageResult, Signed, render};
 use super::workspace::{CaseDetail, CaseRow};
-use super::{Choice, Conn, field, plausible_id, posted, words};
+use super::{Choice, Conn, field, plausible_id, posted, posted_about, words};
 
 const PRIORITIES: &[&str] = &["LOW", "MEDIUM", "HIGH", "URGENT"];
 
@@ -241,10 +241,7 @@ pub async fn reply(
     Path(id): Path<String>,
     body: String,
 ) -> PageResult {
-    let fields = posted(&ctx, &body)?;
-    if !plausible_id(&id) {
-        return Err(ctx.refuse(ApiFailure::NotFound));
-    }
+    let fields = posted_about(&ctx, &body, &id)?;
     let text = field(&fields, "body").trim().to_owned();
     match ctx
         .api::<Value>(
@@ -272,10 +269,7 @@ pub async fn set_status(
     Path(id): Path<String>,
     body: String,
 ) -> PageResult {
-    let fields = posted(&ctx, &body)?;
-    if !plausible_id(&id) {
-        return Err(ctx.refuse(ApiFailure::NotFound));
-    }
+    let fields = posted_about(&ctx, &body, &id)?;
     let version: i64 = field(&fields, "version").parse().unwrap_or(0);
     let status = field(&fields, "status");
     if !matches!(status, "RESOLVED" | "OPEN") {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
 use super::super::{Chrome, Ctx, InPortal, PageResult, Signed, refused_if, render};
-use super::{Conn, Label, Text, When, field, plausible_id, posted, words};
+use super::{Conn, Label, Text, When, field, posted_about, words};
 
 /// The statuses a distributor moves an accepted lead to.
 const WORK_STATUSES: &[&str] = &["WORKING", "QUALIFIED", "DISQUALIFIED"];
@@ -93,10 +93,7 @@ pub async fn answer(
     Path(id): Path<String>,
     body: String,
 ) -> PageResult {
-    let fields = posted(&ctx, &body)?;
-    if !plausible_id(&id) {
-        return Err(ctx.refuse(ApiFailure::NotFound));
-    }
+    let fields = posted_about(&ctx, &body, &id)?;
     let version: i64 = field(&fields, "version").parse().unwrap_or(0);
     let (mutation, variables, notice) = match field(&fields, "action") {
         "accept" => (

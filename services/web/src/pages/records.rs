@@ -16,7 +16,9 @@ use super::super::{Chrome, Ctx, FormErrors, InApp, PageResult, Signed, refused_i
 use super::app::{LIFECYCLE, OPPORTUNITY_STAGES, SEGMENTS, TIERS};
 use super::interactions::CHANNELS;
 use super::workspace::TaskRow;
-use super::{Choice, PageInfo, When, choices, field, pager, param, plausible_id, posted, words};
+use super::{
+    Choice, PageInfo, When, choices, field, pager, param, plausible_id, posted, posted_about, words,
+};
 
 /// How a field is typed in.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -1119,10 +1121,7 @@ pub async fn archive<K: Of>(
     body: String,
 ) -> PageResult {
     let kind = K::KIND;
-    let fields = posted(&ctx, &body)?;
-    if !plausible_id(&id) {
-        return Err(ctx.refuse(ApiFailure::NotFound));
-    }
+    let fields = posted_about(&ctx, &body, &id)?;
     let version = field(&fields, "version").parse::<i64>().unwrap_or(0);
     let operation = format!(
         "mutation($id: ID!, $v: Int!) {{ archive{one}(id: $id, version: $v) {{ id }} }}",
@@ -1446,10 +1445,7 @@ pub async fn set_products(
     Path(id): Path<String>,
     body: String,
 ) -> PageResult {
-    let fields = posted(&ctx, &body)?;
-    if !plausible_id(&id) {
-        return Err(ctx.refuse(ApiFailure::NotFound));
-    }
+    let fields = posted_about(&ctx, &body, &id)?;
     let version: i64 = field(&fields, "version").parse().unwrap_or(0);
     let mut lines = Vec::new();
     for n in 0..100 {
@@ -1754,10 +1750,7 @@ pub async fn convert(
     Path(id): Path<String>,
     body: String,
 ) -> PageResult {
-    let fields = posted(&ctx, &body)?;
-    if !plausible_id(&id) {
-        return Err(ctx.refuse(ApiFailure::NotFound));
-    }
+    let fields = posted_about(&ctx, &body, &id)?;
     let get = |name: &str| field(&fields, name).trim().to_owned();
     let mut input = Map::new();
     let account = get("accountId");
@@ -1818,10 +1811,7 @@ pub async fn route(
     Path(id): Path<String>,
     body: String,
 ) -> PageResult {
-    let fields = posted(&ctx, &body)?;
-    if !plausible_id(&id) {
-        return Err(ctx.refuse(ApiFailure::NotFound));
-    }
+    let fields = posted_about(&ctx, &body, &id)?;
     let version = field(&fields, "version").parse::<i64>().unwrap_or(0);
     let partner = field(&fields, "partnerId").trim().to_owned();
     match ctx

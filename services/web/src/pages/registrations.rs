@@ -18,7 +18,7 @@ use super::super::client::ApiFailure;
 use super::super::{Chrome, Ctx, FormErrors, InApp, InPortal, PageResult, Signed, render};
 use super::{
     Choice, Conn, Day, Label, Money, RecordMay, Text, When, field, param, plausible_id, posted,
-    words,
+    posted_about, words,
 };
 
 /// The statuses a queue can show, the review's first.
@@ -390,10 +390,7 @@ pub async fn withdraw(
     Path(id): Path<String>,
     body: String,
 ) -> PageResult {
-    let fields = posted(&ctx, &body)?;
-    if !plausible_id(&id) {
-        return Err(ctx.refuse(ApiFailure::NotFound));
-    }
+    let fields = posted_about(&ctx, &body, &id)?;
     let version: i64 = field(&fields, "version").parse().unwrap_or(0);
     match ctx
         .api::<Value>(
@@ -474,10 +471,7 @@ pub async fn decide(
     Path(id): Path<String>,
     body: String,
 ) -> PageResult {
-    let fields = posted(&ctx, &body)?;
-    if !plausible_id(&id) {
-        return Err(ctx.refuse(ApiFailure::NotFound));
-    }
+    let fields = posted_about(&ctx, &body, &id)?;
     let version: i64 = field(&fields, "version").parse().unwrap_or(0);
     let optional = |name: &str| {
         let v = field(&fields, name).trim();

@@ -15,7 +15,8 @@ use super::super::{
     Chrome, Ctx, FormErrors, InApp, ME_FIELDS, Me, PageResult, Side, Signed, render,
 };
 use super::{
-    Choice, Conn, Label, RecordMay, Text, When, field, param, plausible_id, posted, words,
+    Choice, Conn, Label, RecordMay, Text, When, field, param, plausible_id, posted, posted_about,
+    words,
 };
 
 /// The queue's views: what support looks at, in order.
@@ -372,10 +373,7 @@ pub async fn act(
     Path(id): Path<String>,
     body: String,
 ) -> PageResult {
-    let fields = posted(&ctx, &body)?;
-    if !plausible_id(&id) {
-        return Err(ctx.refuse(ApiFailure::NotFound));
-    }
+    let fields = posted_about(&ctx, &body, &id)?;
     let version: i64 = field(&fields, "version").parse().unwrap_or(0);
     let (input, notice) = match field(&fields, "action") {
         "take" => (
@@ -416,10 +414,7 @@ pub async fn comment(
     Path(id): Path<String>,
     body: String,
 ) -> PageResult {
-    let fields = posted(&ctx, &body)?;
-    if !plausible_id(&id) {
-        return Err(ctx.refuse(ApiFailure::NotFound));
-    }
+    let fields = posted_about(&ctx, &body, &id)?;
     let text = field(&fields, "body").to_owned();
     let partner_visible = field(&fields, "partnerVisible") == "true";
     match ctx
@@ -580,10 +575,7 @@ pub async fn complete_task(
     Path(id): Path<String>,
     body: String,
 ) -> PageResult {
-    let fields = posted(&ctx, &body)?;
-    if !plausible_id(&id) {
-        return Err(ctx.refuse(ApiFailure::NotFound));
-    }
+    let fields = posted_about(&ctx, &body, &id)?;
     let version: i64 = field(&fields, "version").parse().unwrap_or(0);
     let back = field(&fields, "back");
     let back = if back.starts_with("/app") {

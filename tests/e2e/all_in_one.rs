@@ -1519,3 +1519,86 @@ async fn a_manual_share_must_give_the_partner_something() {
     );
     finish(system, created).await;
 }
+
+/// Identical queries in flight at once share one execution, but only under the same
+/// caller: two callers who send the same document at the same moment each get their own
+/// slice; and a caller's query after its own write sees the write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_queries_in_flight_are_shared_per_caller_and_never_across_callers() {
+    let (system, _dir, created) = seeded_system(12).await;
+    let url = system.public.url();
+    let client = reqwest::Client::new();
+    let admin = admin_bearer(&client, &url).await;
+    let supplier = signed_in(&client, &url, "supplier1-user@acme-components.example").await;
+    // The same document for both: what it returns depends on who asks.
+    let query = "{ me { id kind } accounts(first: 50) { totalCount nodes { id name } } }";
+    let (_, admin_alone) = gateway_as(&client, &url, Some(&admin), query, json!({})).await;
+    let (_, supplier_alone) = gateway_as(&client, &url, Some(&supplier), query, json!({})).await;
+    assert_ne!(
+        admin_alone, supplier_alone,
+        "the test needs two callers who see different things"
+    );
+    assert!(admin_alone.get("errors").is_none(), "{admin_alone}");
+    assert!(supplier_alone.get("errors").is_none(), "{supplier_alone}");
+    let shared_before = shared_count(&client, &url).await;
+    let mut requests = Vec::new();
+    for i in 0..96 {
+        let (client, url, query) = (client.clone(), url.clone(), query.to_owned());
+        let (bearer, who) = if i % 2 == 0 {
+            (admin.clone(), "admin")
+        } else {
+            (supplier.clone(), "supplier")
+        };
+        requests.push(tokio::spawn(async move {
+            let (status, body) = gateway_as(&client, &url, Some(&bearer), &query, json!({})).await;
+            (who, status, body)
+        }));
+    }
+    for request in requests {
+        let (who, status, body) = request.await.expect("request");
+        assert_eq!(status, 200, "{body}");
+        let expected = if who == "admin" {
+            &admin_alone
+        } else {
+            &supplier_alone
+        };
+        assert_eq!(&body, expected, "{who} got someone else's answer");
+    }
+    let shared = shared_count(&client, &url).await - shared_before;
+    assert!(
+        shared > 0,
+        "48 identical concurrent queries per caller: some must have shared an execution"
+    );
+    // A write, then the same query: the answer includes the write.
+    let (_, created_account) = gateway_as(
+        &client,
+        &url,
+        Some(&admin),
+        "mutation { createAccount(input: { name: \"Aaa Shared Answers Ltd\", segment: SMB, tier: KEY, lifecycleStage: CUSTOMER }) { id } }",
+        json!({}),
+    )
+    .await;
+    let id = created_account["data"]["createAccount"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("created: {created_account}"))
+        .to_owned();
+    let (_, after) = gateway_as(
+        &client,
+        &url,
+        Some(&admin),
+        "{ accounts(first: 200) { nodes { id } } }",
+        json!({}),
+    )
+    .await;
+    assert!(after.to_string().contains(&id), "{after}");
+    finish(system, created).await;
+}
+
+async fn shared_count(client: &reqwest::Client, url: &str) -> u64 {
+    metrics(client, url)
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix("crm_gateway_shared_requests_total "))
+        .and_then(|n| n.parse().ok())
+        .expect("the shared-requests counter")
+}

@@ -882,6 +882,7 @@ async fn an_external_providers_tokens_and_development_tokens_are_accepted_when_c
                 audience: "crm-api".into(),
                 jwks: JwksSource::File(jwks.path().to_owned()),
             }),
+            ..Default::default()
         },
         ..Default::default()
     };

@@ -13,6 +13,9 @@ use crm_service_common::internal_auth::{KeyPair, SubgraphAuth, TokenVerifier};
 use crm_system::{self as system, DemoWorld, Storage};
 use std::sync::Arc;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The partner-portal CRM. With no command it starts the whole system in one process:
 /// SQLite files under ./data (or PostgreSQL with DATABASE_URL), migrated, and seeded with a
 /// demo world on first start.
@@ -94,8 +97,14 @@ enum Command {
         scale: Option<f64>,
     },
     /// Run the benchmark harness on the benchmark world (loaded first if the databases
-    /// are empty, reused if they hold it) and write BENCHMARKS.md.
-    Bench(BenchArgs),
+    /// are empty, reused if they hold it) and write BENCHMARKS.md; `crm bench gateway`
+    /// compares the gateway with a peer router instead.
+    Bench {
+        #[command(subcommand)]
+        what: Option<BenchCommand>,
+        #[command(flatten)]
+        args: BenchArgs,
+    },
     /// Compose the supergraph from subgraph SDLs (by default ours, from schema/) and print
     /// it, or write schema/supergraph.graphql.
     Compose {
@@ -263,6 +272,7 @@ impl DoorArgs {
                 }),
                 _ => None,
             },
+            door_reads_every_request: false,
         };
         system::GatewaySettings {
             identity,
@@ -321,6 +331,42 @@ impl SeedArgs {
             accounts: self.accounts.max(1),
         }
     }
+}
+
+#[derive(Subcommand, Debug)]
+enum BenchCommand {
+    /// The gateway against a peer router on The Guild's federation benchmark (its schema,
+    /// data shape and query): RPS, latency, CPU per request per process and memory,
+    /// alternating rounds, every answer checked; then a burst of connections.
+    Gateway {
+        /// The peer router's binary (Hive Router: `cargo install hive-router --version
+        /// 0.2.0 --locked`, then `~/.cargo/bin/hive_router`). Without one, ours alone.
+        #[arg(long)]
+        peer: Option<PathBuf>,
+        /// Subgraphs already serving /accounts, /inventory, /products and /reviews at this
+        /// base URL (e.g. the original benchmark's `subgraphs` binary on
+        /// http://127.0.0.1:4200); ours are started otherwise.
+        #[arg(long)]
+        subgraphs_url: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        connections: usize,
+        #[arg(long, default_value_t = 500)]
+        burst_connections: usize,
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        #[arg(long, default_value_t = 3.0)]
+        warmup_seconds: f64,
+        /// Where the markdown report goes.
+        #[arg(long, default_value = "target/bench-gateway.md")]
+        out: PathBuf,
+    },
+    /// Serve the gateway benchmark's four subgraphs (what `crm bench gateway` starts).
+    Subgraphs {
+        #[arg(long, default_value = "127.0.0.1:4200")]
+        listen: SocketAddr,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -487,6 +533,11 @@ async fn run_service(storage: &Storage, name: &str, args: ServiceArgs) -> anyhow
     let _order_consumers = order_consumers(subgraph.service(), &args, &db, &bus)?;
     let _demand = demand_consumer(subgraph.service(), &args, &db, &bus)?;
     let app = subgraph.serve(db, auth).await?;
+    let _directory = if subgraph.name() == identity::SUBGRAPH {
+        system::share_directory_changes(storage).await?
+    } else {
+        Vec::new()
+    };
     let _policy = match ours.identity.opened() {
         Some(identity) if subgraph.name() == identity::SUBGRAPH => {
             system::publish_policy(storage, identity).await?;
@@ -746,7 +797,15 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let sdl = std::fs::read_to_string(&supergraph)
                 .with_context(|| format!("reading {}", supergraph.display()))?;
-            let settings = door.settings();
+            let mut settings = door.settings();
+            // Sign-outs and disabled users are written by the identity service: without
+            // Redis this gateway would not hear of them, so its door reads every time.
+            settings.identity.door_reads_every_request = storage.redis_url.is_none();
+            let _directory = if directory {
+                system::share_directory_changes(&storage).await?
+            } else {
+                Vec::new()
+            };
             let config = EngineConfig {
                 subgraph_urls: pairs(&subgraph_urls, "--subgraph-url")?
                     .into_iter()
@@ -871,7 +930,38 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Bench(args) => {
+        Command::Bench {
+            what: Some(BenchCommand::Subgraphs { listen }),
+            ..
+        } => crm_bench::guild::serve_subgraphs(listen).await,
+        Command::Bench {
+            what:
+                Some(BenchCommand::Gateway {
+                    peer,
+                    subgraphs_url,
+                    connections,
+                    burst_connections,
+                    rounds,
+                    seconds,
+                    warmup_seconds,
+                    out,
+                }),
+            ..
+        } => {
+            crm_bench::guild::run(crm_bench::guild::GatewayBenchOptions {
+                crm_binary: std::env::current_exe().context("locating the crm binary")?,
+                peer,
+                subgraphs_url,
+                connections,
+                burst_connections,
+                rounds: rounds.max(1),
+                warmup: std::time::Duration::from_secs_f64(warmup_seconds),
+                duration: std::time::Duration::from_secs_f64(seconds.max(0.1)),
+                out,
+            })
+            .await
+        }
+        Command::Bench { what: None, args } => {
             let binary = std::env::current_exe().context("locating the crm binary")?;
             let out = args.out.clone().unwrap_or_else(|| {
                 if args.quick {

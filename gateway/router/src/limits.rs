@@ -121,7 +121,20 @@ pub fn check(
     limits: &OperationLimits,
 ) -> Result<(ExecutableDocument, Measure), LimitError> {
     let document = parse_query(query).map_err(|e| LimitError::Syntax(e.to_string()))?;
-    let measure = measure(&document, operation_name, variables)?;
+    let measure = enforce(&document, operation_name, variables, limits)?;
+    Ok((document, measure))
+}
+
+/// Measures a parsed document's operation against `limits` (what [`check`] does after
+/// parsing; the engine calls it again on a document it has seen, when the operation's
+/// cost depends on its variables).
+pub fn enforce(
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+    variables: &serde_json::Value,
+    limits: &OperationLimits,
+) -> Result<Measure, LimitError> {
+    let measure = measure(document, operation_name, variables)?;
     if measure.depth > limits.max_depth {
         return Err(LimitError::TooDeep {
             depth: measure.depth,
@@ -152,7 +165,7 @@ pub fn check(
             max: limits.max_cost,
         });
     }
-    Ok((document, measure))
+    Ok(measure)
 }
 
 /// The operation a request runs: the named one, or the only one.

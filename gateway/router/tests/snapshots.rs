@@ -29,7 +29,7 @@ async fn start() -> String {
             max_body_bytes: 2_048,
             ..DoorConfig::default()
         },
-        Arc::new(|_: &str, _: &crm_contract::internal_auth::Caller, _: &str| String::new()),
+        Arc::new(|_: &str, _: &crm_contract::internal_auth::Caller| String::new()),
         None,
         None,
     );

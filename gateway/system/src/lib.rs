@@ -396,6 +396,8 @@ pub struct AllInOne {
     _demand: crm_service_common::events::consumer::ConsumerHandle,
     /// The account service's consumer of order events that notifies partners and owners.
     _order_notes: crm_service_common::events::consumer::ConsumerHandle,
+    /// The directory's changes to and from other processes (with Redis).
+    _directory: Vec<crm_service_common::signal::SignalTask>,
 }
 
 impl AllInOne {
@@ -497,10 +499,8 @@ async fn settle(
 
 /// Mints each subgraph's token for a request's caller.
 pub fn minter(keys: &KeyPair) -> TokenMinter {
-    let signer = keys.signer();
-    Arc::new(move |subgraph: &str, caller: &Caller, request_id: &str| {
-        signer.mint(subgraph, caller, request_id)
-    })
+    let tokens = crm_contract::internal_auth::TokenCache::new(keys.signer());
+    Arc::new(move |subgraph: &str, caller: &Caller| tokens.token(subgraph, caller))
 }
 
 pub async fn start_all_in_one(
@@ -614,6 +614,7 @@ pub async fn start_all_in_one_with(
         _shares: shares,
         _demand: demand,
         _order_notes: order_notes,
+        _directory: share_directory_changes(storage).await?,
     })
 }
 
@@ -626,6 +627,30 @@ pub fn with_web(
 ) -> axum::Router {
     api.clone()
         .merge(crm_web::router(api, identity.directory.db.clone(), web))
+}
+
+/// Shares the identity directory's changes with other processes through Redis: this
+/// process's are announced, theirs followed, and the door forgets what it remembered on
+/// either (by message, or within a second when the message is lost). Without Redis there is
+/// nothing to share with: changes reach the door of this process only.
+pub async fn share_directory_changes(
+    storage: &Storage,
+) -> anyhow::Result<Vec<crm_service_common::signal::SignalTask>> {
+    use crm_service_common::signal::{SignalKeys, announce, follow};
+    let Some(url) = &storage.redis_url else {
+        return Ok(Vec::new());
+    };
+    let keys = SignalKeys::new(storage.event_namespace.as_deref(), "directory");
+    Ok(vec![
+        announce(url, keys.clone(), identity::store::directory_changes()).await?,
+        follow(
+            url,
+            keys,
+            std::time::Duration::from_secs(1),
+            identity::store::directory_changed_elsewhere,
+        )
+        .await?,
+    ])
 }
 
 /// Publishes the stored policy, and every edit made through this process, to Redis (edits

@@ -20,6 +20,7 @@ pub mod policy_sync;
 pub mod principal;
 pub mod record;
 pub mod seed;
+pub mod signal;
 pub mod subgraph;
 
 /// The internal token between the router and the services (re-exported from the leaf

@@ -11,7 +11,7 @@ use crm_contract::internal_auth::Caller;
 use crm_contract::{Authenticated, BoxFuture, CallerKind, Door, Refusal};
 use crm_service_common::principal::PrincipalKind;
 
-use super::store::{API_KEY_PREFIX, Directory};
+use super::store::{API_KEY_PREFIX, Directory, directory_generation};
 use super::tokens::{InvalidToken, TokenValidator};
 
 impl From<InvalidToken> for Refusal {
@@ -43,6 +43,63 @@ pub struct Authenticator {
     pub validator: Arc<TokenValidator>,
     /// For an external OIDC provider's tokens, which name the user by `email`.
     pub external: Option<Arc<TokenValidator>>,
+    /// What the door remembers of credentials it accepted; `None` where changes made in
+    /// other processes could not reach it (a gateway on its own without Redis), so that
+    /// every request reads the directory.
+    pub memory: Option<DoorMemory>,
+}
+
+/// Credentials the door accepted, with the caller each stands for, so that a signed-in
+/// caller's next requests need no directory read (reading the user and its session was
+/// most of the door's cost). An entry holds while the directory's generation and the
+/// policy version are those it was decided under, and never past the credential's expiry
+/// or [`REMEMBER_SECONDS`]: a sign-out, a disabled user or a revoked key moves the
+/// generation, in this process at once and in others by message (`crm_service_common::
+/// signal`), so they are refused from the next request on.
+#[derive(Default)]
+pub struct DoorMemory {
+    entries: std::sync::Mutex<std::collections::HashMap<String, Remembered>>,
+}
+
+struct Remembered {
+    authenticated: Authenticated,
+    generation: u64,
+    policy_version: u64,
+    /// Unix seconds (the directory's clock).
+    until: i64,
+}
+
+/// The longest the door goes without reading a credential's rows again (an API key's use
+/// is noted when it does).
+pub const REMEMBER_SECONDS: i64 = 60;
+/// How many credentials are remembered before the expired ones are dropped.
+const REMEMBERED_CREDENTIALS: usize = 10_000;
+
+impl DoorMemory {
+    fn recall(&self, credential: &str, now: i64) -> Option<Authenticated> {
+        let entries = self.entries.lock().ok()?;
+        let entry = entries.get(credential)?;
+        (entry.generation == directory_generation()
+            && entry.policy_version == crm_policies::current_version()
+            && entry.until > now)
+            .then(|| entry.authenticated.clone())
+    }
+
+    fn remember(&self, credential: &str, entry: Remembered) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.len() >= REMEMBERED_CREDENTIALS {
+            let generation = directory_generation();
+            entries.retain(|_, e| {
+                e.generation == generation && e.until > entry.until - REMEMBER_SECONDS
+            });
+            if entries.len() >= REMEMBERED_CREDENTIALS {
+                entries.clear();
+            }
+        }
+        entries.insert(credential.to_owned(), entry);
+    }
 }
 
 /// The door's caller kind of a directory user's `kind` column (read the one way
@@ -65,6 +122,36 @@ impl Authenticator {
             .or_else(|| authorization.strip_prefix("bearer "))
             .map(str::trim)
             .ok_or(Refusal::InvalidToken("not a bearer credential"))?;
+        let Some(memory) = &self.memory else {
+            return self
+                .check(token)
+                .await
+                .map(|(authenticated, _)| authenticated);
+        };
+        let now = self.directory.now().timestamp();
+        if let Some(known) = memory.recall(token, now) {
+            return Ok(known);
+        }
+        // Read before the directory is: a change made while it is read leaves the entry
+        // stale at once.
+        let generation = directory_generation();
+        let policy_version = crm_policies::current_version();
+        let (authenticated, expires) = self.check(token).await?;
+        memory.remember(
+            token,
+            Remembered {
+                authenticated: authenticated.clone(),
+                generation,
+                policy_version,
+                until: expires.map_or(now + REMEMBER_SECONDS, |at| at.min(now + REMEMBER_SECONDS)),
+            },
+        );
+        Ok(authenticated)
+    }
+
+    /// Checks a bearer credential against the directory: the caller, and when the
+    /// credential expires (Unix seconds; `None`: it does not).
+    async fn check(&self, token: &str) -> Result<(Authenticated, Option<i64>), Refusal> {
         if token.starts_with(API_KEY_PREFIX) {
             let key = self
                 .directory
@@ -94,18 +181,22 @@ impl Authenticator {
                     .unwrap_or_else(|| "integrator".into()),
                 None => "integrator".into(),
             };
-            return Ok(Authenticated {
-                caller: Caller {
-                    subject: key.id,
-                    kind,
-                    partner_id: key.partner_id,
-                    roles: vec![key.role],
-                    policy_version: crm_policies::current_version(),
-                    session_id: None,
-                    source: None,
+            let expires = key.expires_at.map(|at| at.timestamp());
+            return Ok((
+                Authenticated {
+                    caller: Caller {
+                        subject: key.id,
+                        kind,
+                        partner_id: key.partner_id,
+                        roles: vec![key.role],
+                        policy_version: crm_policies::current_version(),
+                        session_id: None,
+                        source: None,
+                    },
+                    kind: CallerKind::Integrator,
                 },
-                kind: CallerKind::Integrator,
-            });
+                expires,
+            ));
         }
         // Our tokens carry one of our kids (or are development HS256); anything else is
         // for the external provider, when one is configured.
@@ -153,9 +244,12 @@ impl Authenticator {
         {
             return Err(Refusal::InvalidToken("the session has ended"));
         }
-        Ok(Authenticated {
-            kind: caller_kind(&user.kind),
-            caller: user.caller(claims.sid),
-        })
+        Ok((
+            Authenticated {
+                kind: caller_kind(&user.kind),
+                caller: user.caller(claims.sid),
+            },
+            Some(claims.exp),
+        ))
     }
 }

@@ -38,6 +38,10 @@ pub struct IdentityOptions {
     pub development_secret: Option<String>,
     /// An external OIDC provider whose tokens are accepted; they name the user by `email`.
     pub external: Option<ExternalIssuer>,
+    /// The door reads the directory on every request instead of remembering what it
+    /// accepted: for a gateway whose directory changes in other processes that cannot tell
+    /// it (no Redis).
+    pub door_reads_every_request: bool,
 }
 
 /// An external OIDC provider: its issuer, the audience its tokens carry for us, and
@@ -119,6 +123,7 @@ impl Identity {
                 directory: directory.clone(),
                 validator: Arc::new(validator),
                 external,
+                memory: (!options.door_reads_every_request).then(door::DoorMemory::default),
             }),
             jwks: serde_json::to_value(&jwks)?,
             directory,

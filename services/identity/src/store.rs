@@ -287,6 +287,36 @@ pub struct Directory {
     pub clock: Arc<dyn Clock>,
 }
 
+/// Moves on every change that can refuse a caller the door accepted, or change who it is:
+/// a session ended, a user disabled, a key revoked or handed over, a partner's first user
+/// (its kind). The door forgets what it remembered when it moves; a process that shares
+/// the directory with others announces its changes through Redis
+/// ([`directory_changes`]) and follows theirs.
+static DIRECTORY_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The directory's generation in this process (see [`DIRECTORY_GENERATION`]).
+pub fn directory_generation() -> u64 {
+    DIRECTORY_GENERATION.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// Notified on every change this process makes (what announces them to other processes
+/// waits on it).
+pub fn directory_changes() -> &'static tokio::sync::Notify {
+    static CHANGES: std::sync::OnceLock<tokio::sync::Notify> = std::sync::OnceLock::new();
+    CHANGES.get_or_init(tokio::sync::Notify::new)
+}
+
+/// A change made here: the door forgets, and other processes are told.
+fn directory_changed() {
+    DIRECTORY_GENERATION.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    directory_changes().notify_one();
+}
+
+/// A change another process announced.
+pub fn directory_changed_elsewhere() {
+    DIRECTORY_GENERATION.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// A sign-in or refresh that worked: the user, the session and its new refresh token.
 pub struct Opened {
     pub user: user::Model,
@@ -582,6 +612,7 @@ impl Directory {
             .filter(session::Column::RevokedAt.is_null())
             .exec(&self.db)
             .await?;
+        directory_changed();
         Ok(())
     }
 
@@ -693,7 +724,9 @@ impl Directory {
         }
         let mut row = found.into_active_model();
         row.created_by = Set(owner.to_owned());
-        Ok(row.update(&self.db).await?)
+        let key = row.update(&self.db).await?;
+        directory_changed();
+        Ok(key)
     }
 
     /// A session for a token printed on the command line (`crm token`): ended like any
@@ -730,7 +763,9 @@ impl Directory {
         }
         let mut row = key.into_active_model();
         row.revoked_at = Set(Some(self.now()));
-        Ok(row.update(&self.db).await?)
+        let key = row.update(&self.db).await?;
+        directory_changed();
+        Ok(key)
     }
 
     /// An invitation to join as `role` (of `partner_id`, when given); the token that
@@ -867,6 +902,8 @@ impl Directory {
             .insert(&txn)
             .await?;
         crm_service_common::db::commit(txn).await?;
+        // A partner's first user decides the kind its keys act as.
+        directory_changed();
         self.open_session(user).await
     }
 
@@ -900,6 +937,7 @@ impl Directory {
                 .await?;
         }
         crm_service_common::db::commit(txn).await?;
+        directory_changed();
         Ok(user)
     }
 

@@ -5,4 +5,5 @@
 //! services compile without it.
 
 pub mod bench;
+pub mod guild;
 pub mod scale;

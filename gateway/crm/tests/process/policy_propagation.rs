@@ -15,7 +15,7 @@ use tokio::io::AsyncBufReadExt;
 
 /// Starts `crm` with `args` and returns the process and the first URL found after
 /// `marker` in its output (stdout and stderr are both read).
-async fn start(
+pub(crate) async fn start(
     args: &[&str],
     data_dir: &std::path::Path,
     redis_url: &str,
@@ -92,7 +92,7 @@ impl<R: tokio::io::AsyncBufRead + Unpin + Send> LineSource for tokio::io::Lines<
     }
 }
 
-async fn post(
+pub(crate) async fn post(
     client: &reqwest::Client,
     url: &str,
     bearer: &str,
@@ -305,7 +305,7 @@ async fn a_policy_edit_reaches_another_process_within_two_seconds_even_without_i
         .expect("clean up");
 }
 
-fn uuid_like() -> String {
+pub(crate) fn uuid_like() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())

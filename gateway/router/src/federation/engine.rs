@@ -6,6 +6,7 @@
 //! partial data and path-carrying errors when a subgraph fails.
 
 use crm_contract::ErrorCode;
+use crm_contract::internal_auth::Caller;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex};
@@ -137,10 +138,14 @@ pub struct RequestContext<'a> {
     /// operations); `None` when the gateway has no door (a foreign supergraph), where every
     /// caller is anonymous and the discovery settings alone decide.
     pub anonymous_root_fields: Option<&'a [&'static str]>,
+    /// Exactly who calls (everything the subgraphs learn about the caller): a query may
+    /// share the answer of an identical one in flight only under the same caller. `None`:
+    /// never shared.
+    pub principal: Option<&'a Caller>,
 }
 
 /// The engine's answer: an HTTP status and a GraphQL JSON body.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct EngineResponse {
     pub status: u16,
     pub body: Vec<u8>,
@@ -190,6 +195,51 @@ fn root_field_names(selections: &SelectionSet, out: &mut Vec<String>) {
     }
 }
 
+/// A document the engine has accepted before, with what it needs to skip parsing,
+/// validation, normalisation and planning the next time it is sent.
+struct KnownDocument {
+    query: String,
+    operation_name: Option<String>,
+    /// The parsed document, kept when the operation declares variables: its estimated cost
+    /// depends on them (page sizes), so the limits are measured again per request.
+    variable_dependent: Option<async_graphql::parser::types::ExecutableDocument>,
+    prepared: Arc<Prepared>,
+}
+
+/// What makes two queries the same one: the caller, the document, the operation and the
+/// variables, exactly.
+#[derive(Clone, Hash, PartialEq, Eq)]
+struct InflightKey {
+    caller: Caller,
+    query: String,
+    operation_name: Option<String>,
+    variables: String,
+}
+
+type InflightAnswer = tokio::sync::watch::Receiver<Option<Arc<EngineResponse>>>;
+
+/// Removes a leader's entry from the in-flight map however the leader ends (answered,
+/// timed out, cancelled), so followers never wait on a leader that is gone.
+struct LeaveInflight<'a> {
+    inflight: &'a Mutex<HashMap<InflightKey, InflightAnswer>>,
+    key: InflightKey,
+    /// The leader's own entry: a mutation may have dropped it and another leader taken
+    /// the key since.
+    answer: InflightAnswer,
+}
+
+impl Drop for LeaveInflight<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut inflight) = self.inflight.lock()
+            && inflight
+                .get(&self.key)
+                .is_some_and(|entry| entry.same_channel(&self.answer))
+        {
+            inflight.remove(&self.key);
+        }
+    }
+}
+
 pub struct Engine {
     /// The gateway's metrics (`/metrics`).
     pub metrics: super::metrics::Metrics,
@@ -198,6 +248,12 @@ pub struct Engine {
     executors: Arc<SubgraphExecutorMap>,
     headers: Arc<HeaderRulesPlan>,
     plans: Mutex<hashlink::LruCache<u64, Arc<Prepared>>>,
+    /// Documents accepted before, by a hash of their text and operation name (the text is
+    /// compared on a hit).
+    documents: Mutex<hashlink::LruCache<u64, Arc<KnownDocument>>>,
+    /// Queries being executed, by what makes them the same; identical ones that arrive
+    /// meanwhile wait for the answer instead of executing again.
+    inflight: Mutex<HashMap<InflightKey, InflightAnswer>>,
     config: EngineConfig,
     subgraphs: Vec<(String, String)>,
     /// Field names (with their argument names) per public type, for suggestions.
@@ -283,6 +339,8 @@ impl Engine {
             executors: Arc::new(executors),
             headers: Arc::new(headers),
             plans: Mutex::new(hashlink::LruCache::new(config.plan_cache_size.max(1))),
+            documents: Mutex::new(hashlink::LruCache::new(config.plan_cache_size.max(1))),
+            inflight: Mutex::new(HashMap::new()),
             config,
             subgraphs,
             fields,
@@ -340,9 +398,6 @@ impl Engine {
     /// path no client can follow, so it is dropped; `extensions.affectedPath` still says
     /// which list of entities it concerns.
     fn mask_and_count_errors(&self, body: Vec<u8>, request_id: &str) -> Vec<u8> {
-        if !body.windows(8).any(|window| window == b"\"errors\"") {
-            return body;
-        }
         let Ok(mut response) = serde_json::from_slice::<serde_json::Value>(&body) else {
             return body;
         };
@@ -425,20 +480,36 @@ impl Engine {
                 vec!["variables must be a JSON object".into()],
             );
         }
-        if let Err(e) = limits::check(
-            &request.query,
-            request.operation_name.as_deref(),
-            &variables,
-            &self.config.limits,
-        ) {
-            return EngineResponse::refused(400, e.code(), vec![e.message()]);
-        }
-        let suggest = self.config.discovery.suggestions.contains(&context.caller);
-        let prepared =
-            match self.prepare(&request.query, request.operation_name.as_deref(), suggest) {
-                Ok(prepared) => prepared,
-                Err(refusal) => return refusal,
-            };
+        let operation_name = request.operation_name.as_deref();
+        let prepared = match self.known_document(&request.query, operation_name) {
+            Some(known) => {
+                if let Some(document) = &known.variable_dependent
+                    && let Err(e) =
+                        limits::enforce(document, operation_name, &variables, &self.config.limits)
+                {
+                    return EngineResponse::refused(400, e.code(), vec![e.message()]);
+                }
+                known.prepared.clone()
+            }
+            None => {
+                let document = match limits::check(
+                    &request.query,
+                    operation_name,
+                    &variables,
+                    &self.config.limits,
+                ) {
+                    Ok((document, _)) => document,
+                    Err(e) => return EngineResponse::refused(400, e.code(), vec![e.message()]),
+                };
+                let suggest = self.config.discovery.suggestions.contains(&context.caller);
+                let prepared = match self.prepare(&request.query, operation_name, suggest) {
+                    Ok(prepared) => prepared,
+                    Err(refusal) => return refusal,
+                };
+                self.remember_document(&request.query, operation_name, document, &prepared);
+                prepared
+            }
+        };
         if !context.allow_mutations && prepared.operation_kind == OperationKind::Mutation {
             return EngineResponse::refused(
                 405,
@@ -472,17 +543,91 @@ impl Engine {
                 vec!["introspection is disabled".into()],
             );
         }
-        let mut values: HashMap<String, sonic_rs::Value> =
-            match sonic_rs::from_str(&variables.to_string()) {
-                Ok(values) => values,
-                Err(e) => {
-                    return EngineResponse::refused(
-                        400,
-                        ErrorCode::BadRequest,
-                        vec![format!("variables: {e}")],
-                    );
-                }
+        let variables = variables.to_string();
+        if prepared.operation_kind == OperationKind::Mutation
+            && let Some(caller) = context.principal
+            && let Ok(mut inflight) = self.inflight.lock()
+        {
+            // The caller's next queries must see this write: they no longer join queries
+            // that started before it.
+            inflight.retain(|key, _| key.caller != *caller);
+        }
+        let Some(caller) = context
+            .principal
+            .filter(|_| prepared.operation_kind == OperationKind::Query)
+        else {
+            return self
+                .run(&prepared, &request.query, &variables, context, started)
+                .await;
+        };
+        let key = InflightKey {
+            caller: caller.clone(),
+            query: request.query.clone(),
+            operation_name: request.operation_name.clone(),
+            variables,
+        };
+        let waiting = {
+            let Ok(mut inflight) = self.inflight.lock() else {
+                return self
+                    .run(&prepared, &request.query, &key.variables, context, started)
+                    .await;
             };
+            match inflight.get(&key) {
+                Some(answer) => Err(answer.clone()),
+                None => {
+                    let (sender, receiver) = tokio::sync::watch::channel(None);
+                    inflight.insert(key.clone(), receiver.clone());
+                    Ok((sender, receiver))
+                }
+            }
+        };
+        match waiting {
+            Ok((sender, answer)) => {
+                let variables = key.variables.clone();
+                let _leave = LeaveInflight {
+                    inflight: &self.inflight,
+                    key,
+                    answer,
+                };
+                let response = self
+                    .run(&prepared, &request.query, &variables, context, started)
+                    .await;
+                let _ = sender.send(Some(Arc::new(response.clone())));
+                response
+            }
+            Err(mut answer) => {
+                if let Ok(shared) = answer.wait_for(Option::is_some).await
+                    && let Some(shared) = shared.as_ref()
+                {
+                    self.metrics.record_shared();
+                    return shared.as_ref().clone();
+                }
+                // The leader ended without an answer (cancelled): execute this one.
+                self.run(&prepared, &request.query, &key.variables, context, started)
+                    .await
+            }
+        }
+    }
+
+    /// Executes a prepared operation with its variables (JSON text).
+    async fn run(
+        &self,
+        prepared: &Prepared,
+        query: &str,
+        variables: &str,
+        context: &RequestContext<'_>,
+        started: std::time::Instant,
+    ) -> EngineResponse {
+        let mut values: HashMap<String, sonic_rs::Value> = match sonic_rs::from_str(variables) {
+            Ok(values) => values,
+            Err(e) => {
+                return EngineResponse::refused(
+                    400,
+                    ErrorCode::BadRequest,
+                    vec![format!("variables: {e}")],
+                );
+            }
+        };
         let variables_map = match collect_variables(
             &prepared.operation_for_plan,
             &mut values,
@@ -516,7 +661,7 @@ impl Engine {
             headers: Arc::new(headers),
             operation: OperationDetails {
                 name: prepared.operation_name.as_deref(),
-                query: &request.query,
+                query,
                 kind: prepared.operation_kind.as_str(),
             },
             jwt: Arc::new(JwtRequestDetails::Unauthenticated),
@@ -562,7 +707,11 @@ impl Engine {
         let result = REQUEST_SUMMARY.scope(summary.clone(), execution).await;
         match result {
             Ok(QueryPlanExecutionResult::Single(out)) => {
-                let body = self.mask_and_count_errors(out.body, context.request_id);
+                let body = if out.error_count == 0 {
+                    out.body
+                } else {
+                    self.mask_and_count_errors(out.body, context.request_id)
+                };
                 // The executor records calls only while its `router::request` log target
                 // is enabled (the binary keeps it on); without records the overhead is
                 // unknown, not the whole request.
@@ -601,6 +750,38 @@ impl Engine {
                     )],
                 )
             }
+        }
+    }
+
+    /// The document's preparation when this exact text and operation name were accepted
+    /// before.
+    fn known_document(
+        &self,
+        query: &str,
+        operation_name: Option<&str>,
+    ) -> Option<Arc<KnownDocument>> {
+        let key = document_key(query, operation_name);
+        let known = self.documents.lock().ok()?.get(&key).cloned()?;
+        (known.query == query && known.operation_name.as_deref() == operation_name).then_some(known)
+    }
+
+    fn remember_document(
+        &self,
+        query: &str,
+        operation_name: Option<&str>,
+        document: async_graphql::parser::types::ExecutableDocument,
+        prepared: &Arc<Prepared>,
+    ) {
+        let declares_variables = limits::select_operation(&document, operation_name)
+            .map_or(true, |operation| !operation.variable_definitions.is_empty());
+        let known = Arc::new(KnownDocument {
+            query: query.to_owned(),
+            operation_name: operation_name.map(str::to_owned),
+            variable_dependent: declares_variables.then_some(document),
+            prepared: prepared.clone(),
+        });
+        if let Ok(mut documents) = self.documents.lock() {
+            documents.insert(document_key(query, operation_name), known);
         }
     }
 
@@ -714,6 +895,13 @@ impl Engine {
         }
         Ok(prepared)
     }
+}
+
+fn document_key(query: &str, operation_name: Option<&str>) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    query.hash(&mut hasher);
+    operation_name.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Field names and their argument names per object and interface type of a public SDL.

@@ -55,6 +55,7 @@ struct State {
     duration: Histogram,
     preparation: Histogram,
     overhead: Histogram,
+    shared: u64,
 }
 
 /// Error codes come from subgraphs too: only well-formed ones become label values, and
@@ -129,6 +130,14 @@ impl Metrics {
         }
     }
 
+    /// A query answered with the response of an identical one of the same caller that
+    /// was in flight (the engine's deduplication).
+    pub fn record_shared(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.shared += 1;
+        }
+    }
+
     pub fn render(&self, cached_plans: usize) -> String {
         let Ok(state) = self.state.lock() else {
             return String::new();
@@ -165,6 +174,8 @@ impl Metrics {
         state
             .overhead
             .render(&mut out, "crm_gateway_overhead_seconds");
+        out.push_str("# HELP crm_gateway_shared_requests_total Queries answered with the response of an identical query of the same caller that was in flight.\n# TYPE crm_gateway_shared_requests_total counter\n");
+        let _ = writeln!(out, "crm_gateway_shared_requests_total {}", state.shared);
         out.push_str("# HELP crm_gateway_cached_plans Query plans in the cache.\n# TYPE crm_gateway_cached_plans gauge\n");
         let _ = writeln!(out, "crm_gateway_cached_plans {cached_plans}");
         out
@@ -187,6 +198,7 @@ mod tests {
         metrics.record_overhead(Duration::from_micros(700));
         metrics.record_response_error("SUBREQUEST_HTTP_ERROR");
         metrics.record_response_error("not a code\"}");
+        metrics.record_shared();
         let text = metrics.render(2);
         assert!(
             text.contains("crm_gateway_requests_total{outcome=\"executed\"} 1"),
@@ -198,6 +210,7 @@ mod tests {
         assert!(text.contains("crm_gateway_request_duration_seconds_count 2"));
         assert!(text.contains("crm_gateway_preparation_duration_seconds_count 1"));
         assert!(text.contains("crm_gateway_cached_plans 2"));
+        assert!(text.contains("crm_gateway_shared_requests_total 1"));
         assert!(text.contains("crm_gateway_overhead_seconds_bucket{le=\"0.001\"} 1"));
         assert!(
             text.contains("crm_gateway_response_errors_total{code=\"SUBREQUEST_HTTP_ERROR\"} 1")

@@ -56,9 +56,9 @@ impl Default for DoorConfig {
     }
 }
 
-/// Mints the token one subgraph receives for one request: `(subgraph, caller,
-/// request_id)`.
-pub type TokenMinter = Arc<dyn Fn(&str, &Caller, &str) -> String + Send + Sync>;
+/// The token one subgraph receives for a caller: `(subgraph, caller)`. The request's id
+/// travels beside it in `x-request-id`.
+pub type TokenMinter = Arc<dyn Fn(&str, &Caller) -> String + Send + Sync>;
 
 struct Server {
     engine: Arc<Engine>,
@@ -412,13 +412,12 @@ async fn run(
         Err(refusal) => return refusal,
     };
     let mint = server.mint.clone();
-    let id_for_tokens = request_id.clone();
     let mut caller = authenticated.caller.clone();
     if authenticated.kind == crm_contract::CallerKind::Anonymous {
         // Signing in is throttled per account and source: the identity service needs it.
         caller.source = client.map(|ClientAddress(ip)| ip.to_string());
     }
-    let mint_token = move |subgraph: &str| mint(subgraph, &caller, &id_for_tokens);
+    let mint_token = |subgraph: &str| mint(subgraph, &caller);
     let context = RequestContext {
         request_id: &request_id,
         mint_token: &mint_token,
@@ -428,6 +427,7 @@ async fn run(
             .authenticator
             .as_ref()
             .map(|door| door.anonymous_root_fields()),
+        principal: Some(&caller),
     };
     let outcome = tokio::time::timeout(
         server.config.request_timeout,
@@ -569,10 +569,7 @@ async fn ready(State(server): State<Arc<Server>>) -> Response {
             .post(url)
             .header(
                 "authorization",
-                format!(
-                    "Bearer {}",
-                    (server.mint)(name, &Caller::anonymous(), &request_id)
-                ),
+                format!("Bearer {}", (server.mint)(name, &Caller::anonymous())),
             )
             .header("x-request-id", &request_id)
             .json(&json!({ "query": "{ __typename }" }))

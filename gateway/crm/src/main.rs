@@ -192,6 +192,10 @@ struct DoorArgs {
     /// Refuse `__schema` / `__type` queries from every caller.
     #[arg(long, env = "CRM_NO_INTROSPECTION")]
     no_introspection: bool,
+    /// Execute every query, even one identical to a query of the same caller in flight
+    /// (by default they share one execution).
+    #[arg(long, env = "CRM_NO_SHARED_QUERIES")]
+    no_shared_queries: bool,
     /// The caller kinds that may introspect the schema (anonymous, internal, partner,
     /// integrator; comma-separated). Integrators that generate code need it; anonymous
     /// callers of a gateway with a directory reach only the sign-in operations anyway.
@@ -301,6 +305,7 @@ impl DoorArgs {
                     suggestions: self.suggestions_for,
                 },
                 subgraph_timeout: std::time::Duration::from_millis(self.subgraph_timeout_ms),
+                share_inflight_queries: !self.no_shared_queries,
                 limits: crm_gateway::limits::OperationLimits {
                     max_depth: self.max_depth,
                     max_aliases: self.max_aliases,

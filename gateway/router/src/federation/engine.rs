@@ -73,6 +73,8 @@ pub struct EngineConfig {
     pub limits: OperationLimits,
     /// How many plans the cache keeps (least recently used go first).
     pub plan_cache_size: usize,
+    /// Identical queries of one caller in flight at once share one execution.
+    pub share_inflight_queries: bool,
     /// Which callers may introspect the schema and are told close field names.
     pub discovery: Discovery,
 }
@@ -109,6 +111,7 @@ impl Default for EngineConfig {
             subgraph_timeouts: HashMap::new(),
             limits: OperationLimits::default(),
             plan_cache_size: 1_000,
+            share_inflight_queries: true,
             discovery: Discovery::default(),
         }
     }
@@ -311,14 +314,15 @@ impl Engine {
         )
         .map_err(|e| EngineError::Executors(e.to_string()))?;
         // Subgraphs receive only what the engine puts in: the request id, and the token
-        // minted for them. Nothing a client sent is forwarded.
+        // minted for them. Nothing a client sent is forwarded. (A rename, not an
+        // expression: evaluating one per subgraph call cost about 2 % of the CPU.)
         let mut rules = serde_json::Map::new();
         for name in endpoints.keys() {
             rules.insert(
                 name.clone(),
-                json!({ "request": [{ "insert": {
-                    "name": "authorization",
-                    "expression": format!("\"Bearer \" + string!(.request.headers.\"{}\")", token_header(name)),
+                json!({ "request": [{ "propagate": {
+                    "named": token_header(name),
+                    "rename": "authorization",
                 } }] }),
             );
         }
@@ -552,10 +556,9 @@ impl Engine {
             // that started before it.
             inflight.retain(|key, _| key.caller != *caller);
         }
-        let Some(caller) = context
-            .principal
-            .filter(|_| prepared.operation_kind == OperationKind::Query)
-        else {
+        let Some(caller) = context.principal.filter(|_| {
+            self.config.share_inflight_queries && prepared.operation_kind == OperationKind::Query
+        }) else {
             return self
                 .run(&prepared, &request.query, &variables, context, started)
                 .await;
@@ -651,7 +654,10 @@ impl Engine {
         };
         insert("x-request-id", context.request_id);
         for service in &prepared.services {
-            insert(&token_header(service), &(context.mint_token)(service));
+            insert(
+                &token_header(service),
+                &format!("Bearer {}", (context.mint_token)(service)),
+            );
         }
         let method = http::Method::POST;
         let url = http::Uri::from_static("http://gateway.internal/graphql");

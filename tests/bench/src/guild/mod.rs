@@ -117,20 +117,30 @@ struct Contestant {
 
 #[derive(Clone, Debug)]
 enum ContestantKind {
-    Ours,
-    /// Hive Router; `router_dedupe` turns on its whole-request deduplication.
-    Hive {
-        binary: PathBuf,
-        router_dedupe: bool,
-    },
+    /// `crm gateway`; `shared` leaves identical in-flight queries sharing one execution.
+    Ours { shared: bool },
+    /// Hive Router with one of its deduplication settings.
+    Hive { binary: PathBuf, dedupe: HiveDedupe },
+}
+
+/// Hive Router's deduplication: of identical in-flight subgraph requests (its default),
+/// also of whole client requests (the benchmark's own setting), or none.
+#[derive(Clone, Copy, Debug)]
+enum HiveDedupe {
+    Default,
+    Router,
+    Off,
 }
 
 impl Contestant {
     fn start(&self, crm: &Path, supergraph: &Path, port: u16) -> anyhow::Result<Process> {
         match &self.kind {
-            ContestantKind::Ours => {
+            ContestantKind::Ours { shared } => {
                 let dir = tempfile::tempdir()?;
                 let mut command = tokio::process::Command::new(crm);
+                if !shared {
+                    command.env("CRM_NO_SHARED_QUERIES", "true");
+                }
                 command
                     .arg("gateway")
                     .arg("--supergraph")
@@ -143,16 +153,19 @@ impl Contestant {
                     .env("RUST_LOG", "warn");
                 Process::spawn(command, Some(dir))
             }
-            ContestantKind::Hive {
-                binary,
-                router_dedupe,
-            } => {
+            ContestantKind::Hive { binary, dedupe } => {
                 let dir = tempfile::tempdir()?;
-                if *router_dedupe {
-                    std::fs::write(
-                        dir.path().join("router.config.yaml"),
-                        "traffic_shaping:\n  router:\n    dedupe:\n      enabled: true\n",
-                    )?;
+                let config = match dedupe {
+                    HiveDedupe::Default => None,
+                    HiveDedupe::Router => {
+                        Some("traffic_shaping:\n  router:\n    dedupe:\n      enabled: true\n")
+                    }
+                    HiveDedupe::Off => {
+                        Some("traffic_shaping:\n  all:\n    dedupe_enabled: false\n")
+                    }
+                };
+                if let Some(config) = config {
+                    std::fs::write(dir.path().join("router.config.yaml"), config)?;
                 }
                 let mut command = tokio::process::Command::new(binary);
                 command
@@ -414,21 +427,33 @@ pub async fn run(options: GatewayBenchOptions) -> anyhow::Result<()> {
 
     let mut contestants = vec![Contestant {
         label: "crm gateway".into(),
-        kind: ContestantKind::Ours,
+        kind: ContestantKind::Ours { shared: true },
     }];
     if let Some(peer) = &options.peer {
+        for (label, dedupe) in [
+            ("Hive Router (default)", HiveDedupe::Default),
+            ("Hive Router (router dedupe)", HiveDedupe::Router),
+        ] {
+            contestants.push(Contestant {
+                label: label.into(),
+                kind: ContestantKind::Hive {
+                    binary: peer.clone(),
+                    dedupe,
+                },
+            });
+        }
+    }
+    // Without any sharing of identical work: the engines alone.
+    contestants.push(Contestant {
+        label: "crm gateway (no sharing)".into(),
+        kind: ContestantKind::Ours { shared: false },
+    });
+    if let Some(peer) = &options.peer {
         contestants.push(Contestant {
-            label: "Hive Router (default)".into(),
+            label: "Hive Router (no dedupe)".into(),
             kind: ContestantKind::Hive {
                 binary: peer.clone(),
-                router_dedupe: false,
-            },
-        });
-        contestants.push(Contestant {
-            label: "Hive Router (router dedupe)".into(),
-            kind: ContestantKind::Hive {
-                binary: peer.clone(),
-                router_dedupe: true,
+                dedupe: HiveDedupe::Off,
             },
         });
     }
@@ -602,7 +627,7 @@ fn report(
             r.rss.1,
         ));
     }
-    out.push_str("\nMedians over the rounds, and ours as a ratio of each peer (RPS: ours ÷ peer, higher is better; CPU and RSS: peer ÷ ours, higher is better):\n\n| router | RPS | gateway CPU µs/req | peak RSS MiB | ours vs this: RPS | CPU | RSS |\n|---|---|---|---|---|---|---|\n");
+    out.push_str("\nMedians over the rounds, and ours as a ratio of each peer: `crm gateway` against Hive Router with deduplication, `crm gateway (no sharing)` against Hive Router without (RPS: ours ÷ peer, higher is better; CPU and RSS: peer ÷ ours, higher is better):\n\n| router | RPS | gateway CPU µs/req | peak RSS MiB | ours vs this: RPS | CPU | RSS |\n|---|---|---|---|---|---|---|\n");
     let summary = |label: &str| {
         let of: Vec<&Round> = rounds.iter().filter(|r| r.label == label).collect();
         (
@@ -615,8 +640,16 @@ fn report(
             median(of.iter().map(|r| r.rss.1).collect()),
         )
     };
-    let ours = summary(&contestants[0].label);
     for contestant in contestants {
+        let counterpart = match &contestant.kind {
+            ContestantKind::Ours { .. } => &contestant.label,
+            ContestantKind::Hive {
+                dedupe: HiveDedupe::Off,
+                ..
+            } => "crm gateway (no sharing)",
+            ContestantKind::Hive { .. } => "crm gateway",
+        };
+        let ours = summary(counterpart);
         let this = summary(&contestant.label);
         out.push_str(&format!(
             "| {} | {:.0} | {:.0} | {:.1} | {:.2}× | {:.2}× | {:.2}× |\n",

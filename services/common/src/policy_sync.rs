@@ -10,9 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::task::JoinHandle;
 
 /// One stored policy: its version and its rules (CSV with the role hierarchy).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,12 +105,8 @@ pub async fn check_once(
 
 /// Follows the policy published under `keys` until dropped: a check at start, on every
 /// message, and every `period`.
-pub struct PolicyFollower(JoinHandle<()>);
-
-impl Drop for PolicyFollower {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+pub struct PolicyFollower {
+    _task: crate::signal::SignalTask,
 }
 
 pub async fn follow(
@@ -127,40 +121,14 @@ pub async fn follow(
     if let Err(error) = check_once(&mut connection, &keys).await {
         tracing::warn!(%error, "could not read the published policy; keeping the current one");
     }
-    let task = tokio::spawn(async move {
-        loop {
-            // (Re)subscribe; while subscribed, wake on a message or the period.
-            let mut pubsub = match client.get_async_pubsub().await {
-                Ok(mut pubsub) => match pubsub.subscribe(&keys.channel).await {
-                    Ok(()) => Some(pubsub),
-                    Err(_) => None,
-                },
-                Err(_) => None,
-            };
-            loop {
-                let message = match pubsub.as_mut() {
-                    Some(pubsub) => {
-                        let mut messages = pubsub.on_message();
-                        tokio::select! {
-                            message = messages.next() => message.map(|_| ()),
-                            () = tokio::time::sleep(period) => Some(()),
-                        }
-                    }
-                    None => {
-                        tokio::time::sleep(period).await;
-                        Some(())
-                    }
-                };
+    let task =
+        crate::signal::on_message_or_period(client, keys.channel.clone(), period, move |_| {
+            let (mut connection, keys) = (connection.clone(), keys.clone());
+            async move {
                 if let Err(error) = check_once(&mut connection, &keys).await {
                     tracing::warn!(%error, "policy check failed; retrying");
                 }
-                if message.is_none() || pubsub.is_none() {
-                    // Not subscribed, or the subscription ended (Redis restarted): try
-                    // subscribing again.
-                    break;
-                }
             }
-        }
-    });
-    Ok(PolicyFollower(task))
+        });
+    Ok(PolicyFollower { _task: task })
 }

@@ -6,6 +6,8 @@
 //! So a change reaches every follower by message, or within `period` when the message is
 //! lost. The policy (`policy_sync`) follows the same pattern with its snapshot.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -87,15 +89,60 @@ pub async fn follow(
     let mut connection = redis::aio::ConnectionManager::new(client.clone())
         .await
         .context("connecting to Redis to follow changes")?;
-    let mut seen = read_counter(&mut connection, &keys.counter)
+    let seen = read_counter(&mut connection, &keys.counter)
         .await
         .ok()
         .flatten()
         .unwrap_or(0);
-    Ok(SignalTask(tokio::spawn(async move {
+    let seen = Arc::new(AtomicU64::new(seen));
+    let on_change = Arc::new(on_change);
+    let counter = keys.counter.clone();
+    Ok(on_message_or_period(
+        client,
+        keys.channel,
+        period,
+        move |message| {
+            let (mut connection, counter, seen, on_change) = (
+                connection.clone(),
+                counter.clone(),
+                seen.clone(),
+                on_change.clone(),
+            );
+            async move {
+                match read_counter(&mut connection, &counter).await {
+                    Ok(now) => {
+                        let now = now.unwrap_or(0);
+                        if seen.swap(now, Ordering::SeqCst) != now || message {
+                            on_change();
+                        }
+                    }
+                    // Redis is away: a message still means a change.
+                    Err(_) if message => on_change(),
+                    Err(_) => {}
+                }
+            }
+        },
+    ))
+}
+
+/// Runs `on_wake` on every message on `channel` (with `true`) and every `period` (with
+/// `false`), subscribing again whenever the subscription ends (Redis restarted), until
+/// dropped. Pub/sub drops messages, so what `on_wake` does must also work from the
+/// periodic call alone.
+pub fn on_message_or_period<F, Fut>(
+    client: redis::Client,
+    channel: String,
+    period: Duration,
+    mut on_wake: F,
+) -> SignalTask
+where
+    F: FnMut(bool) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    SignalTask(tokio::spawn(async move {
         loop {
             let mut pubsub = match client.get_async_pubsub().await {
-                Ok(mut pubsub) => match pubsub.subscribe(&keys.channel).await {
+                Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
                     Ok(()) => Some(pubsub),
                     Err(_) => None,
                 },
@@ -115,24 +162,13 @@ pub async fn follow(
                         Some(false)
                     }
                 };
-                match read_counter(&mut connection, &keys.counter).await {
-                    Ok(now) => {
-                        let now = now.unwrap_or(0);
-                        if now != seen || message == Some(true) {
-                            seen = now;
-                            on_change();
-                        }
-                    }
-                    // Redis is away: a message still means a change.
-                    Err(_) if message == Some(true) => on_change(),
-                    Err(_) => {}
-                }
+                on_wake(message == Some(true)).await;
                 if message.is_none() || pubsub.is_none() {
                     break;
                 }
             }
         }
-    })))
+    }))
 }
 
 async fn read_counter(

@@ -392,7 +392,7 @@ async fn machine_facts(dbs: &system::Databases) -> String {
 }
 
 /// Resident memory of a process, from /proc: (current, peak) in MiB.
-fn rss_mib(pid: u32) -> Option<(f64, f64)> {
+pub(crate) fn rss_mib(pid: u32) -> Option<(f64, f64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| {
         status

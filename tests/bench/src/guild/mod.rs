@@ -88,20 +88,6 @@ fn cpu_time(pid: Option<u32>) -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-/// Resident memory now and at its peak, in MiB.
-fn rss_mib(pid: u32) -> (f64, f64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kib| kib.parse::<f64>().ok())
-            .map_or(0.0, |kib| kib / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -521,7 +507,7 @@ pub async fn run(options: GatewayBenchOptions) -> anyhow::Result<()> {
                 cpu_time(None),
             );
             let per = |spent: Duration| spent / measured.requests.max(1) as u32;
-            let rss = rss_mib(process.pid);
+            let rss = crate::bench::rss_mib(process.pid).unwrap_or_default();
             tracing::info!(
                 contestant = %contestant.label,
                 round,

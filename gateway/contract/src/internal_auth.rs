@@ -1,7 +1,8 @@
 //! Identity between the gateway and the subgraphs. The gateway signs a short-lived token
-//! for every subgraph request (Ed25519, audience = that subgraph, carrying who the caller
-//! is and the request id); a subgraph refuses requests without a valid one. A subgraph
-//! holds only the public key, so it cannot mint tokens for the others.
+//! per caller and subgraph (Ed25519, audience = that subgraph, carrying who the caller is;
+//! reused for half its life, [`TokenCache`]; the request id travels in `x-request-id`); a
+//! subgraph refuses requests without a valid one. A subgraph holds only the public key, so
+//! it cannot mint tokens for the others.
 
 use std::sync::Arc;
 

@@ -1156,7 +1156,7 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     }
     let peak = rss_mib(child.pid).unwrap_or_default();
     report.line(format!("- peak RSS (high-water mark) after the mixed workload: **{:.0} MiB**; the `crm bench` process (load generator and, earlier, the in-process system): {:.0} MiB peak\n", peak.1, rss_mib(std::process::id()).unwrap_or_default().1));
-    report.line(format!("Mixed workload through the gateway: {} personas with signed-in access tokens, cycling through accounts and orders pages, an order with its account and lines, knowledge-base search and `me`.\n", personas.len()));
+    report.line(format!("Mixed workload through the gateway: {} personas, each signed in {MIXED_SESSIONS_PER_PERSONA} times (requests in flight at once are of different sessions, so none shares another's execution), cycling through accounts and orders pages, an order with its account and lines, knowledge-base search and `me`.\n", personas.len()));
     report.line(STATS_HEADER);
     for (concurrency, stats, _) in &runs {
         report.line(stats.row(&format!("mixed, {concurrency} connections")));
@@ -1391,11 +1391,16 @@ impl Child {
 }
 
 /// The mixed persona workload: signed-in personas and the operations they cycle through.
+/// Sessions each persona of the mixed workload signs in (more than the connections of one
+/// operation in flight at once, at 128 connections and 20 operations).
+const MIXED_SESSIONS_PER_PERSONA: usize = 16;
+
 struct Mixed {
     client: reqwest::Client,
     url: String,
-    /// (access token, operation body) pairs, cycled through by request number.
-    requests: Arc<Vec<(String, Json)>>,
+    /// (the persona's sessions' access tokens, operation body) pairs, cycled through by
+    /// request number; the session by the round through them.
+    requests: Arc<Vec<(Vec<String>, Json)>>,
     /// What each request is: `persona: operation`.
     labels: Vec<String>,
 }
@@ -1408,23 +1413,32 @@ async fn mixed_workload(
     let url = format!("{base}/graphql");
     let (mut requests, mut labels) = (Vec::new(), Vec::new());
     for persona in personas {
-        let session = post(
-            client,
-            &url,
-            "",
-            &json!({
-                "query": "mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { accessToken } }",
-                "variables": { "e": persona.email, "p": crm_identity::DEMO_PASSWORD }
-            }),
-        )
-        .await;
-        let token = match session {
-            Ok(v) => v["data"]["signIn"]["accessToken"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            Err(e) => anyhow::bail!("{} could not sign in: {e}", persona.email),
-        };
+        // Each persona signs in several times: requests in flight at once are of
+        // different sessions, as of different users, so the gateway's sharing of identical
+        // in-flight queries (one caller's only) does not stand in for capacity.
+        let mut tokens = Vec::new();
+        for _ in 0..MIXED_SESSIONS_PER_PERSONA {
+            let session = post(
+                client,
+                &url,
+                "",
+                &json!({
+                    "query": "mutation($e: String!, $p: String!) { signIn(email: $e, password: $p) { accessToken } }",
+                    "variables": { "e": persona.email, "p": crm_identity::DEMO_PASSWORD }
+                }),
+            )
+            .await;
+            match session {
+                Ok(v) => tokens.push(
+                    v["data"]["signIn"]["accessToken"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                ),
+                Err(e) => anyhow::bail!("{} could not sign in: {e}", persona.email),
+            }
+        }
+        let token = tokens[0].clone();
         let first_order = post(
             client,
             &url,
@@ -1457,7 +1471,7 @@ async fn mixed_workload(
         }
         for (label, operation) in operations {
             labels.push(format!("{}: {label}", persona.label));
-            requests.push((token.clone(), operation));
+            requests.push((tokens.clone(), operation));
         }
     }
     Ok(Mixed {
@@ -1482,7 +1496,8 @@ impl Mixed {
         measure_by_class(concurrency, warmup, duration, classes, move |n| {
             let (client, url, requests) = (client.clone(), url.clone(), requests.clone());
             async move {
-                let (token, body) = &requests[n % requests.len()];
+                let (tokens, body) = &requests[n % requests.len()];
+                let token = &tokens[(n / requests.len()) % tokens.len()];
                 post(&client, &url, token, body).await.is_ok()
             }
         })

@@ -208,11 +208,10 @@ impl TokenCache {
             return token.clone();
         }
         let token = self.signer.mint(audience, caller, "");
-        if tokens.len() >= TOKEN_CACHE_CALLERS && !tokens.contains_key(caller) {
-            tokens.retain(|_, of| of.iter().any(|(_, _, until)| *until > now));
-            if tokens.len() >= TOKEN_CACHE_CALLERS {
-                tokens.clear();
-            }
+        if !tokens.contains_key(caller) {
+            crate::bounded::make_room(&mut tokens, TOKEN_CACHE_CALLERS, |_, of| {
+                of.iter().any(|(_, _, until)| *until > now)
+            });
         }
         let of = tokens.entry(caller.clone()).or_default();
         of.retain(|(aud, _, until)| aud != audience && *until > now);
@@ -310,12 +309,7 @@ impl TokenVerifier {
             .map(|data| data.claims)
             .map_err(|e| e.to_string())?;
         if let Ok(mut verified) = self.verified.lock() {
-            if verified.len() >= VERIFIED_TOKENS {
-                verified.retain(|_, claims| in_time(claims));
-                if verified.len() >= VERIFIED_TOKENS {
-                    verified.clear();
-                }
-            }
+            crate::bounded::make_room(&mut verified, VERIFIED_TOKENS, |_, claims| in_time(claims));
             verified.insert(token.to_owned(), claims.clone());
         }
         Ok(claims)

@@ -2,12 +2,14 @@
 //! internal token the router signs for every subgraph request and its claims
 //! ([`internal_auth`]), the caller's kind as the router tells callers apart
 //! ([`CallerKind`]), the door the router calls to learn who is calling ([`Door`]), and the
-//! random secrets and digests both sides make ([`secrets`]), and the one clock they all
-//! read ([`clock`]).
+//! random secrets and digests both sides make ([`secrets`]), the one clock they all
+//! read ([`clock`]), and the one way they bound what they remember in memory
+//! ([`bounded`]).
 //!
 //! It is a leaf: the router depends on it instead of on `services/common`, which is service
 //! code (databases, GraphQL, events).
 
+pub mod bounded;
 pub mod clock;
 mod error_code;
 pub mod internal_auth;

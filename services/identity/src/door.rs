@@ -85,19 +85,14 @@ impl DoorMemory {
             .then(|| entry.authenticated.clone())
     }
 
-    fn remember(&self, credential: &str, entry: Remembered) {
+    fn remember(&self, credential: &str, entry: Remembered, now: i64) {
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
-        if entries.len() >= REMEMBERED_CREDENTIALS {
-            let generation = directory_generation();
-            entries.retain(|_, e| {
-                e.generation == generation && e.until > entry.until - REMEMBER_SECONDS
-            });
-            if entries.len() >= REMEMBERED_CREDENTIALS {
-                entries.clear();
-            }
-        }
+        let generation = directory_generation();
+        crm_contract::bounded::make_room(&mut entries, REMEMBERED_CREDENTIALS, |_, e| {
+            e.generation == generation && e.until > now
+        });
         entries.insert(credential.to_owned(), entry);
     }
 }
@@ -145,6 +140,7 @@ impl Authenticator {
                 policy_version,
                 until: expires.map_or(now + REMEMBER_SECONDS, |at| at.min(now + REMEMBER_SECONDS)),
             },
+            now,
         );
         Ok(authenticated)
     }

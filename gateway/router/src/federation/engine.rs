@@ -586,14 +586,19 @@ impl Engine {
         };
         match waiting {
             Ok((sender, answer)) => {
-                let variables = key.variables.clone();
-                let _leave = LeaveInflight {
+                let leave = LeaveInflight {
                     inflight: &self.inflight,
                     key,
                     answer,
                 };
                 let response = self
-                    .run(&prepared, &request.query, &variables, context, started)
+                    .run(
+                        &prepared,
+                        &request.query,
+                        &leave.key.variables,
+                        context,
+                        started,
+                    )
                     .await;
                 let _ = sender.send(Some(Arc::new(response.clone())));
                 response
@@ -831,12 +836,10 @@ impl Engine {
         .map_err(|e| {
             EngineResponse::refused(400, ErrorCode::GraphqlValidationFailed, vec![e.to_string()])
         })?;
-        let key = {
-            let mut hasher = DefaultHasher::new();
-            normalized.operation.to_string().hash(&mut hasher);
-            normalized.operation_name.hash(&mut hasher);
-            hasher.finish()
-        };
+        let key = document_key(
+            &normalized.operation.to_string(),
+            normalized.operation_name.as_deref(),
+        );
         if let Some(hit) = self
             .plans
             .lock()
@@ -903,6 +906,7 @@ impl Engine {
     }
 }
 
+/// The cache key of an operation's text (as sent, or normalised) and name.
 fn document_key(query: &str, operation_name: Option<&str>) -> u64 {
     let mut hasher = DefaultHasher::new();
     query.hash(&mut hasher);

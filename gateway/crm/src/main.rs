@@ -664,18 +664,7 @@ fn pairs(values: &[String], what: &str) -> anyhow::Result<Vec<(String, String)>>
 /// The SDL of one composition input: a file, or a running subgraph's `_service { sdl }`.
 async fn subgraph_sdl(source: &str) -> anyhow::Result<String> {
     if source.starts_with("http://") || source.starts_with("https://") {
-        let body: serde_json::Value = reqwest::Client::new()
-            .post(source)
-            .json(&serde_json::json!({ "query": "{ _service { sdl } }" }))
-            .send()
-            .await
-            .with_context(|| format!("asking {source} for its SDL"))?
-            .json()
-            .await?;
-        body["data"]["_service"]["sdl"]
-            .as_str()
-            .map(str::to_owned)
-            .with_context(|| format!("{source} returned no SDL: {body}"))
+        crm_gateway::federation::compose::running_sdl(source).await
     } else {
         std::fs::read_to_string(source).with_context(|| format!("reading {source}"))
     }

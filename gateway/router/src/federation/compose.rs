@@ -28,6 +28,23 @@ pub enum CompositionError {
     Invalid(String),
 }
 
+/// The SDL a running subgraph gives for `{ _service { sdl } }` at `url`.
+pub async fn running_sdl(url: &str) -> anyhow::Result<String> {
+    use anyhow::Context;
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(url)
+        .json(&serde_json::json!({ "query": "{ _service { sdl } }" }))
+        .send()
+        .await
+        .with_context(|| format!("asking {url} for its SDL"))?
+        .json()
+        .await?;
+    body["data"]["_service"]["sdl"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("{url} returned no SDL: {body}"))
+}
+
 /// Composes the subgraphs into a supergraph SDL the planner accepts.
 pub fn compose(subgraphs: &[SubgraphSource]) -> Result<String, CompositionError> {
     let mut ingested = graphql_composition::Subgraphs::default();

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use crm_gateway::federation::compose::{SubgraphSource, compose};
+use crm_gateway::federation::compose::{SubgraphSource, compose, running_sdl};
 
 /// What `crm bench gateway` runs.
 #[derive(Clone, Debug)]
@@ -323,29 +323,12 @@ async fn wait_ready(client: &reqwest::Client, url: &str, body: &[u8]) -> anyhow:
 /// others: asked for `_service { sdl }`).
 async fn supergraph(base: &str, ours: bool) -> anyhow::Result<String> {
     let mut sources = Vec::new();
-    let local = subgraphs::GuildSubgraphs::default().sdls();
-    let client = reqwest::Client::new();
-    for name in subgraphs::NAMES {
+    for (name, own_sdl) in subgraphs::GuildSubgraphs::default().sdls() {
         let url = format!("{base}/{name}");
         let sdl = if ours {
-            local
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, sdl)| sdl.clone())
-                .context("a subgraph's SDL")?
+            own_sdl
         } else {
-            let answer: serde_json::Value = client
-                .post(&url)
-                .json(&serde_json::json!({ "query": "{ _service { sdl } }" }))
-                .send()
-                .await
-                .with_context(|| format!("asking {url} for its SDL"))?
-                .json()
-                .await?;
-            answer["data"]["_service"]["sdl"]
-                .as_str()
-                .with_context(|| format!("{url} gave no SDL"))?
-                .to_owned()
+            running_sdl(&url).await?
         };
         sources.push(SubgraphSource {
             name: name.to_owned(),

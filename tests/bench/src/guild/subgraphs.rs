@@ -18,9 +18,6 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-/// The subgraphs' names, which are also their paths (`/accounts`, …).
-pub const NAMES: [&str; 4] = ["accounts", "inventory", "products", "reviews"];
-
 const USERS: [(&str, &str, &str); 6] = [
     ("1", "Ada Lovelace", "ada"),
     ("2", "Grace Hopper", "grace"),
@@ -361,7 +358,7 @@ impl Default for GuildSubgraphs {
 }
 
 impl GuildSubgraphs {
-    /// Each subgraph's federation SDL, by name.
+    /// Each subgraph's federation SDL, by name (the name is also its path).
     pub fn sdls(&self) -> Vec<(&'static str, String)> {
         let options = async_graphql::SDLExportOptions::new().federation();
         vec![

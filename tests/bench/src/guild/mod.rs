@@ -471,11 +471,15 @@ pub async fn run(options: GatewayBenchOptions) -> anyhow::Result<()> {
                 options.warmup,
             )
             .await;
-            let before = (
-                cpu_time(Some(process.pid)),
-                cpu_time(subgraph_pid),
-                cpu_time(None),
-            );
+            // CPU used so far by the gateway, the subgraphs and this load generator.
+            let cpu_times = || {
+                (
+                    cpu_time(Some(process.pid)),
+                    cpu_time(subgraph_pid),
+                    cpu_time(None),
+                )
+            };
+            let before = cpu_times();
             let measured = load(
                 &url,
                 body.clone(),
@@ -484,11 +488,7 @@ pub async fn run(options: GatewayBenchOptions) -> anyhow::Result<()> {
                 options.duration,
             )
             .await;
-            let after = (
-                cpu_time(Some(process.pid)),
-                cpu_time(subgraph_pid),
-                cpu_time(None),
-            );
+            let after = cpu_times();
             let per = |spent: Duration| spent / measured.requests.max(1) as u32;
             let rss = crate::bench::rss_mib(process.pid).unwrap_or_default();
             tracing::info!(

@@ -41,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(LeadRouting),
             Box::new(OpportunityProducts),
             Box::new(OrganisationNotifications),
+            Box::new(TerritoryShares),
         ]
     }
 }
@@ -783,6 +784,63 @@ impl MigrationTrait for OrganisationNotifications {
                 .table("notifications")
                 .drop_column("recipient_partner_id")
                 .to_owned(),
+        )
+        .await
+    }
+}
+
+/// Territory coverage kept as share rows (cause `in_my_territory`), so a partner's
+/// accounts are one `EXISTS` over its share rows (`crm_account::territory_shares` keeps
+/// them from here on). A database from before gets the rows of its accounts and coverage.
+struct TerritoryShares;
+
+impl MigrationName for TerritoryShares {
+    fn name(&self) -> &str {
+        "m20261209_000001_territory_shares"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for TerritoryShares {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // Ids shaped like the service's (`shr_<32 hex>`), times as each database keeps them.
+        let (id, now) = match m.get_database_backend() {
+            sea_orm::DbBackend::Postgres => (
+                "'shr_' || replace(gen_random_uuid()::text, '-', '')",
+                "CURRENT_TIMESTAMP",
+            ),
+            _ => (
+                "'shr_' || lower(hex(randomblob(16)))",
+                "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')",
+            ),
+        };
+        let sql = format!(
+            "INSERT INTO account_shares (id, external_id, external_namespace, version, \
+             created_at, updated_at, archived_at, account_id, partner_id, cause, source, \
+             granted_by, expires_at, reason) \
+             SELECT {id}, NULL, '', 1, {now}, {now}, NULL, a.id, \
+             pt.partner_id, 'in_my_territory', 'territory:' || a.territory_id, NULL, NULL, NULL \
+             FROM accounts a JOIN partner_territories pt ON pt.territory_id = a.territory_id \
+             WHERE NOT EXISTS (SELECT 1 FROM account_shares s WHERE s.account_id = a.id \
+             AND s.partner_id = pt.partner_id AND s.cause = 'in_my_territory')"
+        );
+        // The probe of a page that walks its sort order: one descent per account, reading
+        // only the index (at scale 1 the account-id index alone read ~11 heap rows per
+        // account: 3.7 against 2.6 ms for the distributor's first page).
+        let probe = "CREATE INDEX IF NOT EXISTS idx_account_shares_probe \
+                     ON account_shares (account_id, partner_id, cause, expires_at) \
+                     WHERE archived_at IS NULL";
+        run_sql(m, &[&sql, probe], &[]).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        run_sql(
+            m,
+            &[
+                "DROP INDEX IF EXISTS idx_account_shares_probe",
+                "DELETE FROM account_shares WHERE cause = 'in_my_territory'",
+            ],
+            &[],
         )
         .await
     }

@@ -497,6 +497,11 @@ impl Decision {
         matches!(self, Decision::Allow(_))
     }
 
+    /// Whether the caller may act on every row of the type.
+    pub fn grants_all(&self) -> bool {
+        matches!(self, Decision::Allow(grants) if grants.iter().any(|g| g.scope == Scope::All))
+    }
+
     /// The scopes whose union the caller may act on (empty when not allowed).
     pub fn scopes(&self) -> Vec<Scope> {
         match self {

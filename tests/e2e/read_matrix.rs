@@ -19,6 +19,7 @@ use crm_oracle::{
 use serde_json::{Value, json};
 
 use crm_e2e::demo::Demo;
+use crm_service_common::scope_plan;
 
 /// One introspected field: its name, the named type it returns, whether that is a list or
 /// an object, and whether it takes arguments.
@@ -786,6 +787,24 @@ async fn every_persona_reads_every_field_of_every_type_as_the_matrix_says() {
                     expected.difference(&got).take(3).collect::<Vec<_>>(),
                 ));
             }
+            cases += 1;
+            // The same list walked in sort order, no scope collected first by id
+            // (`crm_service_common::scope_plan`): the page planner's two plans return the
+            // same rows.
+            scope_plan::set_sparse_at_most(0);
+            let (walked, walked_total) =
+                read_all(&demo, &reader.token, &schema.list_of[*ty], "id").await;
+            scope_plan::set_sparse_at_most(scope_plan::DEFAULT_SPARSE_AT_MOST);
+            let walked: BTreeSet<String> = walked.keys().cloned().collect();
+            if walked != got || walked_total != total {
+                wrong.push(format!(
+                    "{} {ty}: walked in sort order reads {} rows (totalCount {walked_total}), collected first {} (totalCount {total})",
+                    reader.label,
+                    walked.len(),
+                    got.len()
+                ));
+            }
+            cases += 1;
             cases += 1;
             for (id, row) in rows.iter().filter(|(id, _)| expected.contains(*id)) {
                 let stored = &truth[*ty][id];

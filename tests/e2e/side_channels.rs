@@ -288,3 +288,44 @@ async fn shares_follow_a_product_to_its_new_supplier() {
     }
     demo.finish().await;
 }
+
+/// The planner's estimate of a count rests on statistics over every row of the table: it is
+/// given to callers who read every row, never to a scoped one, on every connection type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_callers_who_read_every_row_get_an_estimated_count() {
+    let demo = Demo::start().await;
+    let admin = demo.first("internal", "admin");
+    let postgres = std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty());
+    let query =
+        "{ accounts { totalCount estimatedTotalCount } orders { totalCount estimatedTotalCount } }";
+    let all = demo.ok(&admin, query, json!({})).await;
+    for list in ["accounts", "orders"] {
+        let exact = all[list]["totalCount"].as_i64().expect("a count");
+        let estimate = &all[list]["estimatedTotalCount"];
+        if postgres {
+            let estimate = estimate.as_i64().expect("PostgreSQL estimates");
+            // Only its presence is certain: a fresh test database may not be analysed yet.
+            assert!(
+                estimate > 0,
+                "{list}: estimated {estimate} for {exact} rows"
+            );
+        } else {
+            assert!(estimate.is_null(), "SQLite keeps no estimates: {estimate}");
+        }
+    }
+    for kind in ["supplier", "distributor"] {
+        let partner = demo.first(kind, "partner_user");
+        let scoped = demo.ok(&partner, query, json!({})).await;
+        for list in ["accounts", "orders"] {
+            assert!(
+                scoped[list]["totalCount"].as_i64().expect("a count") > 0,
+                "{kind} sees some {list}"
+            );
+            assert!(
+                scoped[list]["estimatedTotalCount"].is_null(),
+                "{kind} {list}: {}",
+                scoped[list]
+            );
+        }
+    }
+}

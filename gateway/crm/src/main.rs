@@ -52,6 +52,16 @@ struct StorageArgs {
         global = true
     )]
     event_namespace: String,
+    /// The largest partner scope a page collects before sorting (by id, from its share
+    /// rows or order lines) instead of walking the sort order; 0 always walks. A plan
+    /// setting: the rows are the same either way.
+    #[arg(
+        long,
+        env = "CRM_SPARSE_SCOPE_AT_MOST",
+        default_value_t = crm_service_common::scope_plan::DEFAULT_SPARSE_AT_MOST,
+        global = true
+    )]
+    sparse_scope_at_most: u64,
 }
 
 impl StorageArgs {
@@ -429,7 +439,8 @@ struct ServiceArgs {
 #[derive(Subcommand, Debug)]
 enum SharesCommand {
     /// Rebuilds the order-caused share rows from scratch by replaying the order service's
-    /// event feed (never its tables); manual shares stay. Without --order-feed-url, the
+    /// event feed (never its tables), then the territory rows from the accounts' territories
+    /// and the partners' coverage; manual shares stay. Without --order-feed-url, the
     /// order service of this storage serves its feed on a loopback port for the rebuild.
     Rebuild {
         /// A running order service's base URL (its feed is GET /events).
@@ -686,6 +697,7 @@ async fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let cli = Cli::parse();
+    crm_service_common::scope_plan::set_sparse_at_most(cli.storage.sparse_scope_at_most);
     let storage = cli.storage.storage();
     let Some(command) = cli.command else {
         return up(&storage, cli.up).await;
@@ -866,6 +878,21 @@ async fn main() -> anyhow::Result<()> {
                 events = applied,
                 seconds = started.elapsed().as_secs_f64(),
                 "share rows rebuilt from the order feed"
+            );
+            let started = std::time::Instant::now();
+            let txn = crm_service_common::db::begin_write(&dbs.account)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?;
+            let rows = crm_account::territory_shares::rebuild(&txn)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?;
+            crm_service_common::db::commit(txn)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?;
+            tracing::info!(
+                rows,
+                seconds = started.elapsed().as_secs_f64(),
+                "territory share rows rebuilt from accounts and coverage"
             );
             Ok(())
         }

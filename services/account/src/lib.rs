@@ -13,6 +13,7 @@ pub mod order_notifications;
 pub mod seed;
 pub mod shares;
 pub mod store;
+pub mod territory_shares;
 
 use anyhow::Context;
 use crm_service_common::http::service_router;

@@ -882,6 +882,9 @@ pub async fn seed(
     insert_all::<task::Entity, _>(&txn, more_tasks).await?;
     summary.registrations = seed_registrations(&txn, &mut w, &summary.partners).await?;
     publish_seed_events(&txn).await?;
+    crate::territory_shares::rebuild(&txn)
+        .await
+        .map_err(|e| anyhow::anyhow!("writing the territory share rows: {}", e.message()))?;
     txn.commit().await?;
     Ok(summary)
 }

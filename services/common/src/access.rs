@@ -233,6 +233,40 @@ where
         at: DateTime<Utc>,
     ) -> impl std::future::Future<Output = ApiResult<Option<SimpleExpr>>> + Send;
 
+    /// The conditions of several granted scopes at once (their union is what the caller
+    /// sees). By default one per scope; a type whose scopes are rows of one table (an
+    /// account's share causes) answers them as one condition, so the database joins that
+    /// table once instead of once per scope under an `OR`, which it cannot run as a
+    /// semi-join.
+    fn scopes(
+        scopes: Vec<Scope>,
+        who: &Principal,
+        at: DateTime<Utc>,
+    ) -> impl std::future::Future<Output = ApiResult<Vec<SimpleExpr>>> + Send {
+        async move {
+            let mut conditions = Vec::with_capacity(scopes.len());
+            for scope in scopes {
+                conditions.extend(Self::scope(scope, who, at).await?);
+            }
+            Ok(conditions)
+        }
+    }
+
+    /// The ids of the rows in the union of `scopes`, read from where the scopes are kept (a
+    /// partner's share rows, a supplier's order lines) instead of by testing this table's
+    /// rows one by one; `None` when a scope has no such form. Exactly the rows the scopes'
+    /// conditions hold at `at`: a sparse page uses these ids in place of the conditions
+    /// (see [`crate::scope_plan`]). It may depend on the caller's partner and the scopes
+    /// only (the plan remembers dense scopes by them).
+    fn scope_ids(
+        scopes: &[Scope],
+        who: &Principal,
+        at: DateTime<Utc>,
+    ) -> Option<sea_orm::sea_query::SelectStatement> {
+        let _ = (scopes, who, at);
+        None
+    }
+
     /// Whether the fact a read mask waits for (`unless`) holds for `model`'s `field` read by
     /// `who`. Every type knows whose external id it holds; a type with facts of its own
     /// (consents, partner visibility, authorship) adds them.
@@ -300,16 +334,15 @@ where
     let Decision::Allow(grants) = decision else {
         return Ok(Condition::all().add(no_rows()));
     };
-    if grants.iter().any(|g| g.scope == Scope::All) {
+    if decision.grants_all() {
         return Ok(Condition::all().add(all_rows()));
     }
     let mut any = Condition::any();
-    let mut granted = 0;
-    for grant in grants {
-        if let Some(scope) = grant_condition::<E>(grant.scope, who, at).await? {
-            any = any.add(scope);
-            granted += 1;
-        }
+    let scopes = grants.iter().map(|g| g.scope).collect();
+    let conditions = E::scopes(scopes, who, at).await?;
+    let granted = conditions.len();
+    for condition in conditions {
+        any = any.add(condition);
     }
     if granted == 0 {
         return Ok(Condition::all().add(no_rows()));

@@ -19,6 +19,7 @@ pub mod pagination;
 pub mod policy_sync;
 pub mod principal;
 pub mod record;
+pub mod scope_plan;
 pub mod seed;
 pub mod signal;
 pub mod subgraph;

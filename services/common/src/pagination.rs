@@ -125,6 +125,9 @@ impl<E: EntityTrait> Ordering<E> {
 pub struct TotalCount {
     db: DatabaseConnection,
     query: SelectStatement,
+    /// Whether the caller reads every record of the type, so that the planner's estimate
+    /// (drawn from statistics over all of them) tells it nothing it can't count itself.
+    pub estimable: bool,
 }
 
 impl TotalCount {
@@ -132,7 +135,30 @@ impl TotalCount {
         Self {
             db: db.clone(),
             query: select.into_query(),
+            estimable: false,
         }
+    }
+
+    /// PostgreSQL's planner estimate of the count, for a caller who reads every record of
+    /// the type; `None` for anyone else and on SQLite (which keeps no row estimates).
+    pub async fn estimate(&self) -> ApiResult<Option<i64>> {
+        let backend = self.db.get_database_backend();
+        if !self.estimable || backend != sea_orm::DbBackend::Postgres {
+            return Ok(None);
+        }
+        let (sql, values) = self.query.build(sea_orm::sea_query::PostgresQueryBuilder);
+        let explain = sea_orm::Statement::from_sql_and_values(
+            backend,
+            format!("EXPLAIN (FORMAT JSON) {sql}"),
+            values,
+        );
+        let Some(row) = self.db.query_one_raw(explain).await? else {
+            return Ok(None);
+        };
+        let plan: serde_json::Value = row.try_get_by_index(0)?;
+        Ok(plan[0]["Plan"]["Plan Rows"]
+            .as_f64()
+            .map(|rows| rows.round() as i64))
     }
 
     /// The largest `atMost` a client may ask for.
@@ -354,6 +380,15 @@ macro_rules! connection_types {
             /// which keeps counts of large scopes cheap ("1,000+").
             async fn total_count(&self, at_most: Option<i32>) -> async_graphql::Result<i64> {
                 Ok(self.page.total.get(at_most).await?)
+            }
+            /// The database's estimate of `totalCount`, read from its planner's statistics
+            /// (about a millisecond at any size, and off by up to tens of percent): labelled
+            /// an estimate, for "about 690,000". Given to callers who read every record of
+            /// the type; null for a scoped caller (an estimate of its slice would rest on
+            /// statistics of records it can't see) and on SQLite, which keeps no estimates:
+            /// ask `totalCount(atMost:)` there.
+            async fn estimated_total_count(&self) -> async_graphql::Result<Option<i64>> {
+                Ok(self.page.total.estimate().await?)
             }
             $(
                 /// The matching records counted per value (across all pages, in one

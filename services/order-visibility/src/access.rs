@@ -7,7 +7,7 @@ use crm_service_common::ApiResult;
 use crm_service_common::access::{Action, Scope, Scoped, visible_ids};
 use crm_service_common::principal::Principal;
 use sea_orm::ExprTrait;
-use sea_orm::sea_query::{Expr, Query, SelectStatement, SimpleExpr};
+use sea_orm::sea_query::{Expr, Query, SelectStatement, SimpleExpr, UnionType};
 
 use crate::entity::*;
 
@@ -78,6 +78,31 @@ impl Scoped for order::Entity {
             }
             _ => None,
         })
+    }
+
+    /// A supplier's order lines and a distributor's fulfilled orders name their orders.
+    fn scope_ids(scopes: &[Scope], who: &Principal, _at: DateTime<Utc>) -> Option<SelectStatement> {
+        let own = who.partner()?;
+        let mut union: Option<SelectStatement> = None;
+        for scope in scopes {
+            let ids = match scope {
+                Scope::HasMyProduct => Query::select()
+                    .column(order_line::Column::OrderId)
+                    .from(order_line::Entity)
+                    .and_where(Expr::col(order_line::Column::ArchivedAt).is_null())
+                    .and_where(
+                        Expr::col(order_line::Column::ProductId).in_subquery(products_of(own)),
+                    )
+                    .to_owned(),
+                Scope::FulfilledByMe => orders_fulfilled_by(own),
+                _ => return None,
+            };
+            union = Some(match union {
+                None => ids,
+                Some(mut all) => all.union(UnionType::All, ids).to_owned(),
+            });
+        }
+        union
     }
 }
 

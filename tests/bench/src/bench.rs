@@ -391,6 +391,102 @@ async fn machine_facts(dbs: &system::Databases) -> String {
     )
 }
 
+/// CPU time (user + system) a process has used so far, from /proc (all its threads); this
+/// process's with `None`.
+pub(crate) fn cpu_time(pid: Option<u32>) -> Duration {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".into(),
+    };
+    let Ok(stat) = std::fs::read_to_string(path) else {
+        return Duration::ZERO;
+    };
+    // The command name is in parentheses and may hold spaces: count fields after it.
+    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return Duration::ZERO;
+    };
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i).and_then(|v| v.parse::<u64>().ok()))
+        .sum();
+    // Linux reports in USER_HZ, which is 100 on every platform it supports.
+    Duration::from_millis(ticks * 10)
+}
+
+/// CPU time used so far by every PostgreSQL process on this machine (the server's
+/// backends and its background workers). A backend that exits takes its time with it; the
+/// services keep their pooled connections open through a run.
+fn postgres_cpu_time() -> Duration {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|comm| comm.trim() == "postgres")
+        })
+        .map(|pid| cpu_time(Some(pid)))
+        .sum()
+}
+
+/// The CPU time of the processes a mixed-workload run involves, at one moment.
+#[derive(Clone, Copy, Debug, Default)]
+struct RunCpu {
+    crm: Duration,
+    postgres: Duration,
+    generator: Duration,
+}
+
+impl RunCpu {
+    fn now(crm_pid: u32) -> Self {
+        Self {
+            crm: cpu_time(Some(crm_pid)),
+            postgres: postgres_cpu_time(),
+            generator: cpu_time(None),
+        }
+    }
+
+    /// Rows of CPU per request per process between `self` and `later` over `requests`
+    /// requests and `wall` of wall time.
+    fn rows(&self, later: &RunCpu, requests: usize, wall: Duration) -> Vec<String> {
+        let per = |before: Duration, after: Duration| {
+            let used = after.saturating_sub(before);
+            (
+                used.as_secs_f64() * 1e6 / requests.max(1) as f64,
+                used.as_secs_f64() / wall.as_secs_f64().max(1e-9),
+            )
+        };
+        let processes = [
+            (
+                "`crm` (gateway and the four services, one process)",
+                per(self.crm, later.crm),
+            ),
+            (
+                "PostgreSQL (all its processes)",
+                per(self.postgres, later.postgres),
+            ),
+            (
+                "load generator (`crm bench`)",
+                per(self.generator, later.generator),
+            ),
+        ];
+        let total: (f64, f64) = processes.iter().fold((0.0, 0.0), |acc, (_, (us, cores))| {
+            (acc.0 + us, acc.1 + cores)
+        });
+        processes
+            .iter()
+            .map(|(name, (us, cores))| format!("| {name} | {us:.0} µs | {cores:.2} |"))
+            .chain(std::iter::once(format!(
+                "| all | {:.0} µs | {:.2} |",
+                total.0, total.1
+            )))
+            .collect()
+    }
+}
+
 /// Resident memory of a process, from /proc: (current, peak) in MiB.
 pub(crate) fn rss_mib(pid: u32) -> Option<(f64, f64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -1145,8 +1241,22 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     report.line(format!("- idle RSS after start: **{:.0} MiB**", idle.0));
     let mixed = mixed_workload(&client, &child.url, &personas).await?;
     let mut runs = Vec::new();
+    let mut cpu_rows = Vec::new();
     for concurrency in [32usize, 128] {
+        // CPU is sampled when the warm-up ends and when the measured run does.
+        let pid = child.pid;
+        let at_start = tokio::spawn(async move {
+            tokio::time::sleep(warmup).await;
+            (RunCpu::now(pid), Instant::now())
+        });
         let (stats, per_operation) = mixed.run(concurrency, warmup, duration).await;
+        let at_end = RunCpu::now(pid);
+        if let Ok((at_start, started)) = at_start.await {
+            cpu_rows.push((
+                concurrency,
+                at_start.rows(&at_end, stats.requests + stats.errors, started.elapsed()),
+            ));
+        }
         report.check(
             format!("mixed workload errors at {concurrency} connections"),
             0,
@@ -1160,6 +1270,18 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     report.line(STATS_HEADER);
     for (concurrency, stats, _) in &runs {
         report.line(stats.row(&format!("mixed, {concurrency} connections")));
+    }
+    report.line(
+        "\nCPU per request per process (CPU time over the measured run ÷ its requests; `cores`: CPU seconds per second, of the 2 the machine has):\n",
+    );
+    for (concurrency, rows) in &cpu_rows {
+        report.line(format!(
+            "| {concurrency} connections: process | CPU per request | cores |\n|---|---|---|"
+        ));
+        for row in rows {
+            report.line(row.clone());
+        }
+        report.line("");
     }
     if let Some((concurrency, _, per_operation)) = runs.first() {
         report.line(format!(

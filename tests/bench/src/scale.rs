@@ -356,6 +356,50 @@ impl ScaleWorld {
         Dice::new(self.seed, T_ACCOUNT, n).below(self.sizes.territories)
     }
 
+    /// The territory share rows of account `n`: one per partner covering its territory
+    /// (what `crm_account::territory_shares` keeps).
+    fn territory_share_rows(
+        &self,
+        n: usize,
+        coverage: &[Vec<usize>],
+        partners: &[ScalePartner],
+    ) -> Vec<account_share::Model> {
+        let territory = self.account_territory(n);
+        let account_id = self.account_id(n);
+        let source = crm_account::territory_shares::source_of(&self.territory_id(territory));
+        coverage[territory]
+            .iter()
+            .enumerate()
+            .map(|(k, &p)| account_share::Model {
+                id: self.id("shr", T_TERRITORY ^ 0xAB, n * 64 + k),
+                external_id: None,
+                external_namespace: String::new(),
+                version: 1,
+                created_at: epoch(),
+                updated_at: epoch(),
+                archived_at: None,
+                account_id: account_id.clone(),
+                partner_id: partners[p].id.clone(),
+                cause: Scope::InMyTerritory.name().to_owned(),
+                source: Some(source.clone()),
+                granted_by: None,
+                expires_at: None,
+                reason: None,
+            })
+            .collect()
+    }
+
+    /// The partners covering each territory, by index.
+    fn coverage(&self, partners: &[ScalePartner]) -> Vec<Vec<usize>> {
+        let mut covering = vec![Vec::new(); self.sizes.territories];
+        for (p, partner) in partners.iter().enumerate() {
+            for &t in &partner.territories {
+                covering[t].push(p);
+            }
+        }
+        covering
+    }
+
     fn account_row(&self, n: usize) -> account::Model {
         use crm_account::seed::{INDUSTRIES, NAME_KINDS, NAME_PARTS, SALES_OWNERS};
         let mut dice = Dice::new(self.seed, T_ACCOUNT, n);
@@ -857,10 +901,13 @@ impl ScaleWorld {
             suppliers.dedup();
             shares += suppliers.len() as u64 + u64::from(facts.distributor.is_some());
         }
+        let coverage = self.coverage(&partners);
         for n in 0..s.accounts {
-            if territories_of_distributor.contains(&self.account_territory(n)) {
+            let territory = self.account_territory(n);
+            if territories_of_distributor.contains(&territory) {
                 seen[2].insert(n);
             }
+            shares += coverage[territory].len() as u64;
         }
         for k in 0..3 {
             counts[k].accounts = seen[k].len() as u64;
@@ -1352,9 +1399,12 @@ pub async fn load(dbs: &Databases, world: &ScaleWorld) -> anyhow::Result<LoadRep
             .await?;
             timed(report, "contacts", rows, started);
             let started = Instant::now();
+            let coverage = w.coverage(&ps);
             let rows = write_rows::<account_share::Entity, _>(
                 db,
-                (0..s.orders).flat_map(|n| w.order_rows(n, &ps).2),
+                (0..s.orders)
+                    .flat_map(|n| w.order_rows(n, &ps).2)
+                    .chain((0..s.accounts).flat_map(|n| w.territory_share_rows(n, &coverage, &ps))),
             )
             .await?;
             timed(report, "account_shares", rows, started);

@@ -341,6 +341,14 @@ impl PartnerTerritoryMutation {
         let model =
             store::update_versioned::<partner::Entity, _>(&txn, &partner_id, version, changes)
                 .await?;
+        let covered: Vec<String> = partner_territory::Entity::find()
+            .filter(Expr::col(partner_territory::Column::PartnerId).eq(partner_id.0.clone()))
+            .all(&txn)
+            .await
+            .map_err(ApiError::from)?
+            .into_iter()
+            .map(|c| c.territory_id)
+            .collect();
         partner_territory::Entity::delete_many()
             .filter(Expr::col(partner_territory::Column::PartnerId).eq(partner_id.0.clone()))
             .exec(&txn)
@@ -353,16 +361,18 @@ impl PartnerTerritoryMutation {
         .await?;
         if !wanted.is_empty() {
             let rows = wanted
-                .into_iter()
+                .iter()
                 .map(|territory_id| partner_territory::ActiveModel {
                     partner_id: Set(partner_id.0.clone()),
-                    territory_id: Set(territory_id),
+                    territory_id: Set(territory_id.clone()),
                 });
             partner_territory::Entity::insert_many(rows)
                 .exec_without_returning(&txn)
                 .await
                 .map_err(ApiError::from)?;
         }
+        // After the new coverage is written: the new rows are made from it.
+        crate::territory_shares::coverage_changed(&txn, &partner_id.0, &covered, &wanted).await?;
         crm_service_common::db::commit(txn).await?;
         Ok(Partner(model))
     }

@@ -8,7 +8,12 @@ use serde_json::json;
 
 use crate::entity::*;
 
-record!(account, "acc", events = account_events);
+record!(
+    account,
+    "acc",
+    events = account_events,
+    after_write = crate::territory_shares::account_written
+);
 record!(contact, "con");
 record!(interaction, "int");
 record!(lead, "lead");

@@ -4,3 +4,4 @@
 mod api;
 mod seed;
 mod support;
+mod territory_shares;

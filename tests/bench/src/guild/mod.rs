@@ -65,29 +65,6 @@ impl Process {
     }
 }
 
-/// CPU time (user + system) a process has used so far, from /proc (all its threads).
-fn cpu_time(pid: Option<u32>) -> Duration {
-    let path = match pid {
-        Some(pid) => format!("/proc/{pid}/stat"),
-        None => "/proc/self/stat".into(),
-    };
-    let Ok(stat) = std::fs::read_to_string(path) else {
-        return Duration::ZERO;
-    };
-    // The command name is in parentheses and may hold spaces: count fields after it.
-    let Some(after) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-        return Duration::ZERO;
-    };
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|i| fields.get(*i).and_then(|v| v.parse::<u64>().ok()))
-        .sum();
-    // Linux reports in USER_HZ, which is 100 on every platform it supports.
-    Duration::from_millis(ticks * 10)
-}
-
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -474,9 +451,9 @@ pub async fn run(options: GatewayBenchOptions) -> anyhow::Result<()> {
             // CPU used so far by the gateway, the subgraphs and this load generator.
             let cpu_times = || {
                 (
-                    cpu_time(Some(process.pid)),
-                    cpu_time(subgraph_pid),
-                    cpu_time(None),
+                    crate::bench::cpu_time(Some(process.pid)),
+                    crate::bench::cpu_time(subgraph_pid),
+                    crate::bench::cpu_time(None),
                 )
             };
             let before = cpu_times();

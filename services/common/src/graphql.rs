@@ -196,7 +196,7 @@ where
     // A sparse scope's own ids stand for its condition (the read matrix reads every list
     // both ways and compares).
     let select = match scope_plan::sparse_ids::<E>(db, &decision, &who, at).await? {
-        Some(ids) => select.filter(scope_plan::narrowed_to::<E>(ids)),
+        Some(ids) => scope_plan::by_ids(db.get_database_backend(), select, ids),
         None => select.filter(access::condition_of::<E>(&decision, &who, at).await?),
     };
     let mut page = fetch_page(db, select, &ordering, &request).await?;

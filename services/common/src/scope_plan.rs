@@ -131,7 +131,28 @@ where
     Ok(Some(found))
 }
 
-/// `id IN (ids)` on `E`'s table: a sparse scope's condition.
-pub fn narrowed_to<E: sea_orm::EntityTrait>(ids: Vec<String>) -> sea_orm::sea_query::SimpleExpr {
-    Expr::col((E::default(), Alias::new("id"))).is_in(ids)
+/// `select` (already filtered by everything but the scope) limited to the scope's `ids`,
+/// to be fetched by id and only then sorted. On PostgreSQL the limited rows are a
+/// sub-query the database plans on its own: given `id IN (…)` beside `ORDER BY … LIMIT`,
+/// it still chose to walk the sort index and test each row against the list (the smallest
+/// supplier's orders: 104 ms for a page of 50 at scale 1, 31,695 rows walked), and
+/// `OFFSET 0` keeps it from folding the sub-query into the page. SQLite looks ids up by
+/// key on its own.
+pub fn by_ids<E: sea_orm::EntityTrait>(
+    backend: sea_orm::DbBackend,
+    select: sea_orm::Select<E>,
+    ids: Vec<String>,
+) -> sea_orm::Select<E> {
+    use sea_orm::{QueryFilter, QuerySelect, QueryTrait};
+    let limited = select.filter(Expr::col((E::default(), Alias::new("id"))).is_in(ids));
+    if backend != sea_orm::DbBackend::Postgres {
+        return limited;
+    }
+    let mut fenced = limited.into_query();
+    fenced.offset(0);
+    let mut page = E::find();
+    QuerySelect::query(&mut page)
+        .from_clear()
+        .from_subquery(fenced, E::default());
+    page
 }

@@ -1056,7 +1056,8 @@ impl LoadReport {
 /// Bytes of disk a world of `sizes` needs on PostgreSQL (measured on the full world:
 /// about 14 GB with indexes; WAL comes and goes on top).
 pub fn disk_needed(sizes: &Sizes) -> u64 {
-    let rows = (sizes.accounts * (1 + sizes.contacts_per_account)
+    // Each account also has about four territory share rows (one per covering distributor).
+    let rows = (sizes.accounts * (1 + sizes.contacts_per_account + 4)
         + sizes.orders * (1 + sizes.lines_per_order + 3)) as u64;
     rows * 700 + 200_000_000
 }

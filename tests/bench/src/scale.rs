@@ -370,21 +370,16 @@ impl ScaleWorld {
         coverage[territory]
             .iter()
             .enumerate()
-            .map(|(k, &p)| account_share::Model {
-                id: self.id("shr", T_TERRITORY ^ 0xAB, n * 64 + k),
-                external_id: None,
-                external_namespace: String::new(),
-                version: 1,
-                created_at: epoch(),
-                updated_at: epoch(),
-                archived_at: None,
-                account_id: account_id.clone(),
-                partner_id: partners[p].id.clone(),
-                cause: Scope::InMyTerritory.name().to_owned(),
-                source: Some(source.clone()),
-                granted_by: None,
-                expires_at: None,
-                reason: None,
+            .map(|(k, &p)| {
+                ShareRow {
+                    id: self.id("shr", T_TERRITORY ^ 0xAB, n * 64 + k),
+                    account_id: &account_id,
+                    partner_id: &partners[p].id,
+                    cause: Scope::InMyTerritory,
+                    source: &source,
+                    at: epoch(),
+                }
+                .model()
             })
             .collect()
     }
@@ -736,21 +731,16 @@ impl ScaleWorld {
             .map(|&s| (partners[s].id.as_str(), Scope::BuysMyProducts))
             .chain(distributor.as_deref().map(|d| (d, Scope::FulfilsItsOrders)))
             .enumerate()
-            .map(|(k, (partner_id, cause))| account_share::Model {
-                id: self.id("shr", T_ORDER ^ 0xAB, n * 8 + k),
-                external_id: None,
-                external_namespace: String::new(),
-                version: 1,
-                created_at: facts.created,
-                updated_at: facts.created,
-                archived_at: None,
-                account_id: account_id.clone(),
-                partner_id: partner_id.to_owned(),
-                cause: cause.name().to_owned(),
-                source: Some(source.clone()),
-                granted_by: None,
-                expires_at: None,
-                reason: None,
+            .map(|(k, (partner_id, cause))| {
+                ShareRow {
+                    id: self.id("shr", T_ORDER ^ 0xAB, n * 8 + k),
+                    account_id: &account_id,
+                    partner_id,
+                    cause,
+                    source: &source,
+                    at: facts.created,
+                }
+                .model()
             })
             .collect();
         shares.shrink_to_fit();
@@ -860,6 +850,37 @@ pub struct PersonaCounts {
     pub accounts: u64,
     pub orders: u64,
     pub order_lines: u64,
+}
+
+/// A share row the services did not write by hand (no grantor, expiry or reason).
+struct ShareRow<'a> {
+    id: String,
+    account_id: &'a str,
+    partner_id: &'a str,
+    cause: Scope,
+    source: &'a str,
+    at: DateTime<Utc>,
+}
+
+impl ShareRow<'_> {
+    fn model(self) -> account_share::Model {
+        account_share::Model {
+            id: self.id,
+            external_id: None,
+            external_namespace: String::new(),
+            version: 1,
+            created_at: self.at,
+            updated_at: self.at,
+            archived_at: None,
+            account_id: self.account_id.to_owned(),
+            partner_id: self.partner_id.to_owned(),
+            cause: self.cause.name().to_owned(),
+            source: Some(self.source.to_owned()),
+            granted_by: None,
+            expires_at: None,
+            reason: None,
+        }
+    }
 }
 
 impl ScaleWorld {

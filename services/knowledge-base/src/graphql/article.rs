@@ -175,6 +175,9 @@ async fn relevance_page(
         ));
     }
     let total = TotalCount::new(db, select.clone());
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        return ranked_in_database(db, select, query, request, total).await;
+    }
     let candidates: Vec<String> = select
         .select_only()
         .column(article::Column::Id)
@@ -205,6 +208,67 @@ async fn relevance_page(
             let cursor = Cursor {
                 ordering: RELEVANCE.to_owned(),
                 key: SortKey::Int(s),
+                id,
+            }
+            .encode();
+            rows.push((model, cursor));
+        }
+    }
+    Ok(Page {
+        rows,
+        has_next_page,
+        total,
+    })
+}
+
+/// [`relevance_page`] on PostgreSQL: one statement ranks the matching articles the reader
+/// may see (`store::RANK_SQL`, each from the article alone) and returns one page, so the
+/// matches never travel to the service and back to be ranked by id (at scale 1 a search
+/// for "installing" matched 1,667 articles: four look-ups of 500 ids each, about twice the
+/// database time of ranking them where they are read).
+async fn ranked_in_database(
+    db: &sea_orm::DatabaseConnection,
+    select: Select<article::Entity>,
+    query: &SearchQuery,
+    request: PageRequest,
+    total: TotalCount,
+) -> ApiResult<Page<article::Model>> {
+    use sea_orm::{Order, QueryOrder};
+    let rank = || Expr::cust_with_values(store::RANK_SQL, [query.to_tsquery()]);
+    let mut ranked = select
+        .select_only()
+        .column(article::Column::Id)
+        .expr_as(rank(), "relevance");
+    if let Some(Cursor {
+        key: SortKey::Int(last_score),
+        id: last_id,
+        ..
+    }) = &request.after
+    {
+        ranked = ranked.filter(
+            rank().lt(*last_score).or(rank()
+                .eq(*last_score)
+                .and(Expr::col(article::Column::Id).gt(last_id.as_str()))),
+        );
+    }
+    let mut page: Vec<(String, i64)> = ranked
+        .order_by(Expr::cust("relevance"), Order::Desc)
+        .order_by(article::Column::Id, Order::Asc)
+        .limit(request.first + 1)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let has_next_page = page.len() as u64 > request.first;
+    page.truncate(request.first as usize);
+    let ids: Vec<String> = page.iter().map(|(id, _)| id.clone()).collect();
+    let mut models = store::get_many::<article::Entity, _>(db, &ids).await?;
+    let mut rows = Vec::with_capacity(page.len());
+    for (id, score) in page {
+        if let Some(at) = models.iter().position(|m| m.id == id) {
+            let model = models.swap_remove(at);
+            let cursor = Cursor {
+                ordering: RELEVANCE.to_owned(),
+                key: SortKey::Int(score),
                 id,
             }
             .encode();

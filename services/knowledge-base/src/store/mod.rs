@@ -11,7 +11,7 @@ use sea_orm::ExprTrait;
 use sea_orm::sea_query::{Expr, SimpleExpr};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QuerySelect, Statement,
+    QuerySelect,
 };
 use serde_json::json;
 
@@ -81,50 +81,38 @@ pub fn match_condition(backend: DbBackend, query: &SearchQuery) -> SimpleExpr {
     }
 }
 
+/// An article's relevance to a `to_tsquery` text (`$1`) on PostgreSQL, scaled to an integer
+/// as [`relevance`] scales it: `ts_rank` over the article's own weighted `search_vector`.
+pub const RANK_SQL: &str = "round(ts_rank('{0.1, 0.1, 0.4, 1.0}'::float4[], search_vector, \
+     to_tsquery('english', $1))::float8 * 1e9)::bigint";
+
 /// The relevance of the articles `candidates` (those the reader may see that match
-/// `query`), scaled to an integer (higher is better) so that it sorts and compares exactly
-/// in cursors. Each score comes from the article alone, never from statistics over other
-/// articles (hidden ones included): PostgreSQL `ts_rank` over the weighted `search_vector`
-/// is such a score; SQLite's `bm25` is not (its IDF counts every indexed article), so there
-/// the score is [`SearchQuery::local_score`] with the same weights (title 10, tags 4, body 1).
+/// `query`) on SQLite, scaled to an integer (higher is better) so that it sorts and
+/// compares exactly in cursors. Each score comes from the article alone, never from
+/// statistics over other articles (hidden ones included): SQLite's `bm25` is not such a
+/// score (its IDF counts every indexed article), so the score is
+/// [`SearchQuery::local_score`] with the weights of [`RANK_SQL`] (title 10, tags 4, body
+/// 1). PostgreSQL ranks in the page's own statement with [`RANK_SQL`].
 pub async fn relevance<C: ConnectionTrait>(
     db: &C,
     query: &SearchQuery,
     candidates: &[String],
 ) -> ApiResult<HashMap<String, i64>> {
-    let backend = db.get_database_backend();
     let mut scores = HashMap::with_capacity(candidates.len());
     for chunk in candidates.chunks(500) {
-        match backend {
-            DbBackend::Postgres => {
-                let statement = Statement::from_sql_and_values(
-                    backend,
-                    "SELECT id, ts_rank('{0.1, 0.1, 0.4, 1.0}'::float4[], search_vector, q)::float8 AS relevance \
-                     FROM articles, to_tsquery('english', $1) AS q WHERE id = ANY($2)",
-                    [query.to_tsquery().into(), chunk.to_vec().into()],
-                );
-                for row in db.query_all_raw(statement).await? {
-                    let id: String = row.try_get("", "id")?;
-                    let relevance: f64 = row.try_get("", "relevance")?;
-                    scores.insert(id, (relevance * 1e9).round() as i64);
-                }
-            }
-            _ => {
-                let rows: Vec<(String, String, String, String)> = article::Entity::find()
-                    .select_only()
-                    .column(article::Column::Id)
-                    .column(article::Column::Title)
-                    .column(article::Column::Tags)
-                    .column(article::Column::Body)
-                    .filter(article::Column::Id.is_in(chunk.iter().cloned()))
-                    .into_tuple()
-                    .all(db)
-                    .await?;
-                for (id, title, tags, body) in rows {
-                    let tags = tags.replace('|', " ");
-                    scores.insert(id, query.local_score(&title, &tags, &body));
-                }
-            }
+        let rows: Vec<(String, String, String, String)> = article::Entity::find()
+            .select_only()
+            .column(article::Column::Id)
+            .column(article::Column::Title)
+            .column(article::Column::Tags)
+            .column(article::Column::Body)
+            .filter(article::Column::Id.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        for (id, title, tags, body) in rows {
+            let tags = tags.replace('|', " ");
+            scores.insert(id, query.local_score(&title, &tags, &body));
         }
     }
     Ok(scores)

@@ -789,6 +789,31 @@ impl MigrationTrait for OrganisationNotifications {
     }
 }
 
+/// The `INSERT … SELECT` of a territory share row (cause `in_my_territory`, source
+/// `territory:<id>`) for every (account `a`, covering partner `pt`) pair that `pairs`
+/// selects, created at `created_at` (an SQL expression or placeholder, written twice). The
+/// ids are shaped like the service's own (`shr_<32 hex>`). This migration fills older
+/// databases with it, and `crm_account::territory_shares` keeps the rows with it.
+pub fn territory_share_rows_sql(
+    backend: sea_orm::DbBackend,
+    created_at: &str,
+    pairs: &str,
+) -> String {
+    let id = match backend {
+        sea_orm::DbBackend::Postgres => "'shr_' || replace(gen_random_uuid()::text, '-', '')",
+        _ => "'shr_' || lower(hex(randomblob(16)))",
+    };
+    format!(
+        "INSERT INTO account_shares (id, external_id, external_namespace, version, created_at, \
+         updated_at, archived_at, account_id, partner_id, cause, source, granted_by, \
+         expires_at, reason) \
+         SELECT {id}, NULL, '', 1, {created_at}, {created_at}, NULL, a.id, pt.partner_id, \
+         'in_my_territory', 'territory:' || a.territory_id, NULL, NULL, NULL \
+         FROM accounts a JOIN partner_territories pt ON pt.territory_id = a.territory_id \
+         WHERE {pairs}"
+    )
+}
+
 /// Territory coverage kept as share rows (cause `in_my_territory`), so a partner's
 /// accounts are one `EXISTS` over its share rows (`crm_account::territory_shares` keeps
 /// them from here on). A database from before gets the rows of its accounts and coverage.
@@ -803,26 +828,16 @@ impl MigrationName for TerritoryShares {
 #[async_trait::async_trait]
 impl MigrationTrait for TerritoryShares {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        // Ids shaped like the service's (`shr_<32 hex>`), times as each database keeps them.
-        let (id, now) = match m.get_database_backend() {
-            sea_orm::DbBackend::Postgres => (
-                "'shr_' || replace(gen_random_uuid()::text, '-', '')",
-                "CURRENT_TIMESTAMP",
-            ),
-            _ => (
-                "'shr_' || lower(hex(randomblob(16)))",
-                "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')",
-            ),
+        // Times as each database keeps them.
+        let now = match m.get_database_backend() {
+            sea_orm::DbBackend::Postgres => "CURRENT_TIMESTAMP",
+            _ => "strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now')",
         };
-        let sql = format!(
-            "INSERT INTO account_shares (id, external_id, external_namespace, version, \
-             created_at, updated_at, archived_at, account_id, partner_id, cause, source, \
-             granted_by, expires_at, reason) \
-             SELECT {id}, NULL, '', 1, {now}, {now}, NULL, a.id, \
-             pt.partner_id, 'in_my_territory', 'territory:' || a.territory_id, NULL, NULL, NULL \
-             FROM accounts a JOIN partner_territories pt ON pt.territory_id = a.territory_id \
-             WHERE NOT EXISTS (SELECT 1 FROM account_shares s WHERE s.account_id = a.id \
-             AND s.partner_id = pt.partner_id AND s.cause = 'in_my_territory')"
+        let sql = territory_share_rows_sql(
+            m.get_database_backend(),
+            now,
+            "NOT EXISTS (SELECT 1 FROM account_shares s WHERE s.account_id = a.id \
+             AND s.partner_id = pt.partner_id AND s.cause = 'in_my_territory')",
         );
         // The probe of a page that walks its sort order: one descent per account, reading
         // only the index (at scale 1 the account-id index alone read ~11 heap rows per

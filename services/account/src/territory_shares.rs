@@ -24,15 +24,6 @@ pub fn source_of(territory_id: &str) -> String {
     format!("territory:{territory_id}")
 }
 
-/// A fresh share id in SQL, shaped like `crm_service_common::domain::new_id("shr")`, so rows
-/// made by `INSERT … SELECT` look like those made one by one.
-fn new_share_id_sql(backend: DbBackend) -> &'static str {
-    match backend {
-        DbBackend::Postgres => "'shr_' || replace(gen_random_uuid()::text, '-', '')",
-        _ => "'shr_' || lower(hex(randomblob(16)))",
-    }
-}
-
 /// Inserts a territory share row for every (account, covering partner) pair that `pairs`
 /// (a condition on `accounts a` and `partner_territories pt`, with its values) selects.
 async fn insert_pairs<C: ConnectionTrait>(
@@ -42,37 +33,21 @@ async fn insert_pairs<C: ConnectionTrait>(
     now: DateTime<Utc>,
 ) -> ApiResult<u64> {
     let backend = db.get_database_backend();
-    let id = new_share_id_sql(backend);
-    // Placeholders are numbered after the condition's own.
-    let (at, cause) = match backend {
-        DbBackend::Postgres => (
-            format!("${}", values.len() + 1),
-            format!("${}", values.len() + 2),
-        ),
-        _ => ("?".to_owned(), "?".to_owned()),
+    // PostgreSQL numbers its placeholders (the time's comes after the condition's values);
+    // SQLite binds `?` in order of appearance: the time twice, then the condition's values.
+    let (at, bound) = match backend {
+        DbBackend::Postgres => {
+            let at = placeholder(backend, values.len() + 1);
+            values.push(now.into());
+            (at, values)
+        }
+        _ => {
+            let mut bound: Vec<Value> = vec![now.into(), now.into()];
+            bound.append(&mut values);
+            ("?".to_owned(), bound)
+        }
     };
-    let sql = format!(
-        "INSERT INTO account_shares (id, external_id, external_namespace, version, created_at, \
-         updated_at, archived_at, account_id, partner_id, cause, source, granted_by, \
-         expires_at, reason) \
-         SELECT {id}, NULL, '', 1, {at}, {at}, NULL, a.id, pt.partner_id, {cause}, \
-         'territory:' || a.territory_id, NULL, NULL, NULL \
-         FROM accounts a JOIN partner_territories pt ON pt.territory_id = a.territory_id \
-         WHERE {pairs}"
-    );
-    // PostgreSQL numbers its placeholders; SQLite binds `?` in order of appearance: the
-    // time twice, then the cause, then the condition's values.
-    let mut bound: Vec<Value> = Vec::new();
-    if backend == DbBackend::Postgres {
-        bound.append(&mut values);
-        bound.push(now.into());
-        bound.push(Scope::InMyTerritory.name().into());
-    } else {
-        bound.push(now.into());
-        bound.push(now.into());
-        bound.push(Scope::InMyTerritory.name().into());
-        bound.append(&mut values);
-    }
+    let sql = crm_migrations::account::territory_share_rows_sql(backend, &at, pairs);
     let result = db
         .execute_raw(Statement::from_sql_and_values(backend, sql, bound))
         .await?;

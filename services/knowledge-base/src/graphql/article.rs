@@ -175,28 +175,13 @@ async fn relevance_page(
         ));
     }
     let total = TotalCount::new(db, select.clone());
-    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
-        return ranked_in_database(db, select, query, request, total).await;
-    }
-    let candidates: Vec<String> = select
-        .select_only()
-        .column(article::Column::Id)
-        .into_tuple()
-        .all(db)
-        .await?;
-    let scores = store::relevance(db, query, &candidates).await?;
-    let score = |id: &str| scores.get(id).copied().unwrap_or(i64::MIN);
-    let mut ranked: Vec<(i64, String)> =
-        candidates.into_iter().map(|id| (score(&id), id)).collect();
-    ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    if let Some(Cursor {
-        key: SortKey::Int(last_score),
-        id: last_id,
-        ..
-    }) = &request.after
-    {
-        ranked.retain(|(s, id)| s < last_score || (s == last_score && id > last_id));
-    }
+    // (relevance, id), best first, after the cursor: the page and at least one more row
+    // when there is one.
+    let mut ranked = if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        ranked_in_database(db, select, query, &request).await?
+    } else {
+        ranked_in_service(db, select, query, &request).await?
+    };
     let has_next_page = ranked.len() as u64 > request.first;
     ranked.truncate(request.first as usize);
     let ids: Vec<String> = ranked.iter().map(|(_, id)| id.clone()).collect();
@@ -221,18 +206,47 @@ async fn relevance_page(
     })
 }
 
-/// [`relevance_page`] on PostgreSQL: one statement ranks the matching articles the reader
-/// may see (`store::RANK_SQL`, each from the article alone) and returns one page, so the
-/// matches never travel to the service and back to be ranked by id (at scale 1 a search
-/// for "installing" matched 1,667 articles: four look-ups of 500 ids each, about twice the
-/// database time of ranking them where they are read).
+/// [`relevance_page`]'s ranking on SQLite: every match scored in the service
+/// ([`store::relevance`]), sorted, and cut at the cursor.
+async fn ranked_in_service(
+    db: &sea_orm::DatabaseConnection,
+    select: Select<article::Entity>,
+    query: &SearchQuery,
+    request: &PageRequest,
+) -> ApiResult<Vec<(i64, String)>> {
+    let candidates: Vec<String> = select
+        .select_only()
+        .column(article::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let scores = store::relevance(db, query, &candidates).await?;
+    let score = |id: &str| scores.get(id).copied().unwrap_or(i64::MIN);
+    let mut ranked: Vec<(i64, String)> =
+        candidates.into_iter().map(|id| (score(&id), id)).collect();
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    if let Some(Cursor {
+        key: SortKey::Int(last_score),
+        id: last_id,
+        ..
+    }) = &request.after
+    {
+        ranked.retain(|(s, id)| s < last_score || (s == last_score && id > last_id));
+    }
+    Ok(ranked)
+}
+
+/// [`relevance_page`]'s ranking on PostgreSQL: one statement ranks the matching articles
+/// the reader may see (`store::RANK_SQL`, each from the article alone) and returns a page
+/// and one more row, so the matches never travel to the service and back to be ranked by
+/// id (at scale 1 a search for "installing" matched 1,667 articles: four look-ups of 500
+/// ids each, about twice the database time of ranking them where they are read).
 async fn ranked_in_database(
     db: &sea_orm::DatabaseConnection,
     select: Select<article::Entity>,
     query: &SearchQuery,
-    request: PageRequest,
-    total: TotalCount,
-) -> ApiResult<Page<article::Model>> {
+    request: &PageRequest,
+) -> ApiResult<Vec<(i64, String)>> {
     use sea_orm::{Order, QueryOrder};
     let rank = || Expr::cust_with_values(store::RANK_SQL, [query.to_tsquery()]);
     let mut ranked = select
@@ -251,35 +265,14 @@ async fn ranked_in_database(
                 .and(Expr::col(article::Column::Id).gt(last_id.as_str()))),
         );
     }
-    let mut page: Vec<(String, i64)> = ranked
+    let page: Vec<(String, i64)> = ranked
         .order_by(Expr::cust("relevance"), Order::Desc)
         .order_by(article::Column::Id, Order::Asc)
         .limit(request.first + 1)
         .into_tuple()
         .all(db)
         .await?;
-    let has_next_page = page.len() as u64 > request.first;
-    page.truncate(request.first as usize);
-    let ids: Vec<String> = page.iter().map(|(id, _)| id.clone()).collect();
-    let mut models = store::get_many::<article::Entity, _>(db, &ids).await?;
-    let mut rows = Vec::with_capacity(page.len());
-    for (id, score) in page {
-        if let Some(at) = models.iter().position(|m| m.id == id) {
-            let model = models.swap_remove(at);
-            let cursor = Cursor {
-                ordering: RELEVANCE.to_owned(),
-                key: SortKey::Int(score),
-                id,
-            }
-            .encode();
-            rows.push((model, cursor));
-        }
-    }
-    Ok(Page {
-        rows,
-        has_next_page,
-        total,
-    })
+    Ok(page.into_iter().map(|(id, score)| (score, id)).collect())
 }
 
 /// Fields of an article. On create, `title`, `body` and `audiences` are required and the

@@ -286,6 +286,7 @@ impl Check<'_> {
             ),
         };
         let caller = crm_service_common::internal_auth::Caller {
+            partner_tier: None,
             subject: "oracle".into(),
             kind: kind.into(),
             partner_id,

@@ -124,6 +124,9 @@ pub struct Api {
     pub client: reqwest::Client,
     pub url: String,
     pub admin: String,
+    /// A second writer of articles (marketing): publishing needs a reviewer who did not
+    /// write the words.
+    pub reviewer: String,
     /// The directory's database, to add partner users (a partner's key acts in its
     /// partner's domain only once the partner has a user: the directory learns the kind
     /// from its users).
@@ -139,6 +142,30 @@ impl Api {
             "{query}: {status} {body}"
         );
         body["data"].clone()
+    }
+
+    /// Publishes an article the administrator wrote: submitted for review, approved by the
+    /// second writer.
+    pub async fn publish_article(&self, id: &str) {
+        let submitted = self
+            .as_admin(
+                "mutation($id: ID!, $v: Int!) { updateArticle(id: $id, version: $v, input: { status: REVIEW }) { version } }",
+                json!({ "id": id, "v": self.version("article", id).await }),
+            )
+            .await;
+        let version = submitted["updateArticle"]["version"].clone();
+        let (status, body) = gateway_as(
+            &self.client,
+            &self.url,
+            Some(&self.reviewer),
+            "mutation($id: ID!, $v: Int!) { approveArticle(id: $id, version: $v) { status } }",
+            json!({ "id": id, "v": version }),
+        )
+        .await;
+        assert!(
+            status == 200 && body["data"]["approveArticle"]["status"] == "PUBLISHED",
+            "approving {id}: {status} {body}"
+        );
     }
 
     pub async fn create(&self, mutation: &str, input_type: &str, input: Value) -> (String, i64) {
@@ -226,6 +253,7 @@ pub async fn add_world(
             id,
             kind,
             territories: covered,
+            tier: None,
         });
     }
     // Accounts spread over the territories (some with none), with a domain and a note.
@@ -633,6 +661,7 @@ impl StaffedSystem {
             client: reqwest::Client::new(),
             url: system.public.url(),
             admin: system.identity.issuer.issue("usr_admin", None, 3600),
+            reviewer: system.identity.issuer.issue("usr_marketing", None, 3600),
             identity: system.databases.identity.clone(),
         };
         Self {

@@ -23,6 +23,8 @@ impl MigratorTrait for Migrator {
             Box::new(KnownSignInSources),
             Box::new(UserTimeZones),
             Box::new(UserLocales),
+            Box::new(crate::events::CreateEventTables),
+            Box::new(PartnerTiers),
         ]
     }
 }
@@ -564,6 +566,36 @@ impl MigrationTrait for UserLocales {
             Table::alter()
                 .table("users")
                 .drop_column("locale")
+                .to_owned(),
+        )
+        .await
+    }
+}
+
+/// The partner organisations' programme tiers, as the account service announces them
+/// (`partner.changed`): the door carries a partner caller's tier to the services.
+struct PartnerTiers;
+
+impl MigrationName for PartnerTiers {
+    fn name(&self) -> &str {
+        "m20261210_000101_partner_tiers"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for PartnerTiers {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("partner_tiers")
+                .if_not_exists()
+                .col(ColumnDef::new("partner_id").string_len(64).not_null().primary_key())
+                .col(text("tier", 16))
+                .col(
+                    ColumnDef::new("updated_at")
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
                 .to_owned(),
         )
         .await

@@ -5,7 +5,7 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DbBackend;
 
-use crate::util::{index, int, record_table, text, timestamp_null};
+use crate::util::{index, int, long_text_null, record_table, text, text_null, timestamp_null};
 
 pub struct Migrator;
 
@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
                 name: "m20261205_000001_article_external_namespaces",
                 tables: &["articles"],
             }),
+            Box::new(ArticleRevisions),
         ]
     }
 }
@@ -118,6 +119,85 @@ impl MigrationTrait for CreateArticleSearch {
         for sql in statements {
             m.get_connection().execute_unprepared(sql).await?;
         }
+        Ok(())
+    }
+}
+
+/// Every saved version of an article (`article_revisions`), and the working copy of a
+/// published article (`pending_*` on `articles`): an edit to a published article waits
+/// there, beside the live text, until a second writer approves it. `last_revision` numbers
+/// the next version; `edited_by` is who wrote the row's latest words (the author of the
+/// revision the write made). `tiers` narrows a partner audience to partner tiers (empty:
+/// every tier).
+struct ArticleRevisions;
+
+impl MigrationName for ArticleRevisions {
+    fn name(&self) -> &str {
+        "m20261210_000001_article_revisions"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ArticleRevisions {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        // One column per statement: SQLite alters a table one column at a time.
+        let columns = [
+            text_null("pending_title", 300),
+            long_text_null("pending_body"),
+            text_null("pending_tags", 1000),
+            text_null("pending_audiences", 64),
+            text_null("pending_tiers", 64),
+            text_null("pending_status", 16),
+            ColumnDef::new("pending_revision").integer().null().to_owned(),
+            ColumnDef::new("last_revision").integer().not_null().default(1).to_owned(),
+            text_null("edited_by", 64),
+            ColumnDef::new("tiers").string_len(64).not_null().default("").to_owned(),
+        ];
+        for column in columns {
+            m.alter_table(
+                Table::alter()
+                    .table("articles")
+                    .add_column(column)
+                    .to_owned(),
+            )
+            .await?;
+        }
+        m.get_connection()
+            .execute_unprepared("UPDATE articles SET last_revision = revision")
+            .await?;
+        index(m, "articles", &["pending_status"], false).await?;
+        m.create_table(
+            Table::create()
+                .table("article_revisions")
+                .if_not_exists()
+                .col(text("article_id", 64))
+                .col(int("number"))
+                .col(text("title", 300))
+                .col(ColumnDef::new("body").text().not_null())
+                .col(text("tags", 1000))
+                .col(text("audiences", 64))
+                .col(ColumnDef::new("tiers").string_len(64).not_null().default(""))
+                .col(text("state", 16))
+                .col(text_null("author_user_id", 64))
+                .col(ColumnDef::new("created_at").timestamp_with_time_zone().not_null())
+                .col(text_null("reviewer_user_id", 64))
+                .col(timestamp_null("reviewed_at"))
+                .col(text_null("review_comment", 2000))
+                .primary_key(Index::create().col("article_id").col("number"))
+                .to_owned(),
+        )
+        .await?;
+        // Every existing article's current words become its first stored revision (its
+        // history before this migration was a counter, not text).
+        m.get_connection()
+            .execute_unprepared(
+                "INSERT INTO article_revisions (article_id, number, title, body, tags, audiences, \
+                 tiers, state, author_user_id, created_at) \
+                 SELECT id, revision, title, body, tags, audiences, '', \
+                 CASE status WHEN 'PUBLISHED' THEN 'PUBLISHED' WHEN 'REVIEW' THEN 'REVIEW' \
+                 ELSE 'DRAFT' END, NULL, updated_at FROM articles",
+            )
+            .await?;
         Ok(())
     }
 }

@@ -149,6 +149,7 @@ pub const TYPES: &[&str] = &[
     "Shipment",
     "Demand",
     "Article",
+    "ArticleRevision",
     "Partner",
     "Territory",
     "ShareGrant",

@@ -432,6 +432,7 @@ async fn hostile_run(attacker: Attacker) {
         system.keys.signer().mint(
             subgraph,
             &crm_service_common::internal_auth::Caller {
+                partner_tier: None,
                 subject: user_id.clone(),
                 kind: kind.into(),
                 partner_id: persona_partner(&persona),

@@ -309,10 +309,11 @@ async fn build(side: &mut Side, who: Who, shared: &mut Rng, hidden: Option<&mut 
             &format!("k{n}"),
             "createArticle",
             "ArticleInput",
-            json!({ "title": format!("Firmware guide {n}"), "status": "PUBLISHED",
+            json!({ "title": format!("Firmware guide {n}"),
                     "body": "firmware ".repeat(n + 1), "audiences": [audience], "tags": ["guide"] }),
         )
         .await;
+        side.staffed.api.publish_article(&side.id(&format!("k{n}"))).await;
     }
     // Internal drafts: hidden from partners (marketing reads every article).
     if let Some(rng) = hidden.filter(|_| who != Who::Marketing) {

@@ -47,6 +47,10 @@ pub struct Caller {
     /// the sign-in throttle; absent for signed-in callers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// A partner user's (or partner key's) programme tier (`GOLD`, …), as the account
+    /// service last announced it; absent for staff and for partners of no known tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_tier: Option<String>,
 }
 
 impl Caller {
@@ -59,6 +63,7 @@ impl Caller {
             policy_version: 0,
             session_id: None,
             source: None,
+            partner_tier: None,
         }
     }
 }

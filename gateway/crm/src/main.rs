@@ -430,8 +430,9 @@ struct ServiceArgs {
     /// share rows (with CRM_FEED_KEY and REDIS_URL).
     #[arg(long, env = "CRM_ORDER_FEED_URL")]
     order_feed_url: Option<String>,
-    /// The order service only: the account service's base URL, whose events keep the
-    /// supplier demand view's replica (with CRM_FEED_KEY and REDIS_URL).
+    /// The order and identity services: the account service's base URL, whose events keep
+    /// the supplier demand view's replica and the partner tiers the door carries (with
+    /// CRM_FEED_KEY and REDIS_URL).
     #[arg(long, env = "CRM_ACCOUNT_FEED_URL")]
     account_feed_url: Option<String>,
 }
@@ -548,6 +549,7 @@ async fn run_service(storage: &Storage, name: &str, args: ServiceArgs) -> anyhow
     let _jobs = subgraph.jobs(db.clone()).map(|r| r.spawn());
     let _order_consumers = order_consumers(subgraph.service(), &args, &db, &bus)?;
     let _demand = demand_consumer(subgraph.service(), &args, &db, &bus)?;
+    let _partner_tiers = partner_tier_consumer(subgraph.service(), &args, &db, &bus);
     let app = subgraph.serve(db, auth).await?;
     let _directory = if subgraph.name() == identity::SUBGRAPH {
         system::share_directory_changes(storage).await?
@@ -616,7 +618,10 @@ fn demand_consumer(
 ) -> anyhow::Result<Option<crm_service_common::events::consumer::ConsumerHandle>> {
     let is_order = service == crm_order_visibility::SERVICE;
     match &args.account_feed_url {
-        Some(_) if !is_order => anyhow::bail!("--account-feed-url is for the order service"),
+        Some(_) if service == identity::SERVICE => Ok(None),
+        Some(_) if !is_order => {
+            anyhow::bail!("--account-feed-url is for the order and identity services")
+        }
         Some(url) => Ok(Some(
             crm_order_visibility::demand::replica::consumer(
                 db.clone(),
@@ -632,6 +637,31 @@ fn demand_consumer(
                 );
             }
             Ok(None)
+        }
+    }
+}
+
+/// The identity service's consumer of the account service's events (the partner tiers
+/// the door carries), when it is told where the account service is.
+fn partner_tier_consumer(
+    service: &str,
+    args: &ServiceArgs,
+    db: &sea_orm::DatabaseConnection,
+    bus: &crm_service_common::events::EventBus,
+) -> Option<crm_service_common::events::consumer::ConsumerHandle> {
+    if service != identity::SERVICE {
+        return None;
+    }
+    match &args.account_feed_url {
+        Some(url) => Some(
+            identity::partner_tiers::consumer(db.clone(), bus.clone(), keyed_feed(url, args))
+                .spawn(),
+        ),
+        None => {
+            tracing::warn!(
+                "no --account-feed-url: partner callers carry no tier (tiered articles stay hidden from them)"
+            );
+            None
         }
     }
 }

@@ -396,6 +396,8 @@ pub struct AllInOne {
     _demand: crm_service_common::events::consumer::ConsumerHandle,
     /// The account service's consumer of order events that notifies partners and owners.
     _order_notes: crm_service_common::events::consumer::ConsumerHandle,
+    /// The identity service's consumer of partner events (the tiers the door carries).
+    _partner_tiers: crm_service_common::events::consumer::ConsumerHandle,
     /// The directory's changes to and from other processes (with Redis).
     _directory: Vec<crm_service_common::signal::SignalTask>,
 }
@@ -445,6 +447,18 @@ impl AllInOne {
         )
         .await
         .context("the notifications that follow orders did not catch up")
+    }
+
+    /// Waits until the identity service applied every account event written so far (the
+    /// partner tiers the door carries), up to `limit`.
+    pub async fn settle_partner_tiers(&self, limit: std::time::Duration) -> anyhow::Result<()> {
+        settle(
+            (&self.databases.account, identity::partner_tiers::SOURCE),
+            (&self.databases.identity, identity::partner_tiers::CONSUMER),
+            limit,
+        )
+        .await
+        .context("the partner tiers did not catch up")
     }
 
     /// Waits until the order service applied every account event written so far (the
@@ -583,7 +597,17 @@ pub async fn start_all_in_one_with(
     let demand = crm_order_visibility::demand::replica::consumer(
         databases.order_visibility.clone(),
         bus.clone(),
-        account_feed(&subgraphs, &keys)?,
+        account_feed(
+            &subgraphs,
+            &keys,
+            crm_order_visibility::demand::replica::CONSUMER,
+        )?,
+    )
+    .spawn();
+    let partner_tiers = identity::partner_tiers::consumer(
+        databases.identity.clone(),
+        bus.clone(),
+        account_feed(&subgraphs, &keys, identity::partner_tiers::CONSUMER)?,
     )
     .spawn();
     let engine = Arc::new(Engine::new(supergraph, config)?);
@@ -613,6 +637,7 @@ pub async fn start_all_in_one_with(
         _jobs: jobs,
         _shares: shares,
         _demand: demand,
+        _partner_tiers: partner_tiers,
         _order_notes: order_notes,
         _directory: share_directory_changes(storage).await?,
     })
@@ -684,15 +709,11 @@ pub fn order_feed(
 pub fn account_feed(
     subgraphs: &[(String, Running)],
     keys: &KeyPair,
+    reader: &'static str,
 ) -> anyhow::Result<crm_service_common::events::HttpFeed> {
     let url =
         url_of(subgraphs, crm_account::SUBGRAPH).context("the account service is not running")?;
-    Ok(feed_of(
-        &url,
-        keys,
-        crm_account::SUBGRAPH,
-        crm_order_visibility::demand::replica::CONSUMER,
-    ))
+    Ok(feed_of(&url, keys, crm_account::SUBGRAPH, reader))
 }
 
 /// The base URL of the listener named `subgraph` among `subgraphs`.

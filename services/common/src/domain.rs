@@ -272,6 +272,25 @@ macro_rules! text_enum {
     };
 }
 
+use sea_orm::sea_query::StringLen;
+
+crate::text_enum!(
+    /// A partner organisation's programme tier. The account service keeps it on the
+    /// partner; the door carries a partner user's tier to every service as part of the
+    /// caller, so a service narrows what a partner sees by tier without reading partners.
+    PartnerTier { Platinum = "PLATINUM", Gold = "GOLD", Silver = "SILVER", Registered = "REGISTERED" }
+);
+
+impl PartnerTier {
+    /// The tier a caller's claim names (`None`: none, or not a tier: no tier's rights).
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|t| crate::domain::label(*t) == text)
+    }
+}
+
 /// A status that moves through a validated state machine. Staying in the same status is
 /// always allowed (it changes nothing); any other move must be listed in [`Lifecycle::next`].
 pub trait Lifecycle: Copy + PartialEq + serde::Serialize + 'static {

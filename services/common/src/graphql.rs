@@ -713,7 +713,8 @@ where
 pub trait FilterExt<E: sea_orm::EntityTrait>: Sized {
     /// `column = value` when a value was given.
     fn eq_if<V: Into<sea_orm::Value>>(self, column: E::Column, value: Option<V>) -> Self;
-    /// Case-insensitive substring match on any of `columns`, when non-blank text was given.
+    /// Case-insensitive match of every word of `text` (up to 8) in one of `columns`, when
+    /// non-blank text was given ("anna smith" finds first name Anna, last name Smith).
     fn text_search(self, text: Option<&str>, columns: &[E::Column]) -> Self;
 }
 
@@ -728,14 +729,9 @@ impl<E: sea_orm::EntityTrait> FilterExt<E> for Select<E> {
 
     fn text_search(self, text: Option<&str>, columns: &[E::Column]) -> Self {
         use sea_orm::QueryFilter;
-        let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
-            return self;
-        };
-        let any = columns
-            .iter()
-            .fold(sea_orm::sea_query::Condition::any(), |any, col| {
-                any.add(crate::pagination::contains_text(*col, text))
-            });
-        self.filter(any)
+        match text.and_then(|text| crate::search::matches(columns, text)) {
+            Some(condition) => self.filter(condition),
+            None => self,
+        }
     }
 }

@@ -20,6 +20,7 @@ pub mod policy_sync;
 pub mod principal;
 pub mod record;
 pub mod scope_plan;
+pub mod search;
 pub mod seed;
 pub mod signal;
 pub mod subgraph;

@@ -61,6 +61,9 @@ pub struct Principal {
     pub session_id: Option<String>,
     /// Where an anonymous request came from (for the sign-in throttle).
     pub source: Option<String>,
+    /// A partner caller's programme tier, as the door last heard it from the account
+    /// service (`None`: staff, or a partner of no known tier, which reads as no tier).
+    pub partner_tier: Option<crate::domain::PartnerTier>,
 }
 
 impl Principal {
@@ -80,6 +83,7 @@ impl Principal {
             policy_version: 0,
             session_id: None,
             source: None,
+            partner_tier: None,
         }
     }
 
@@ -97,6 +101,14 @@ impl Principal {
             policy_version: caller.policy_version,
             session_id: caller.session_id.clone(),
             source: caller.source.clone(),
+            // Only a partner organisation has a tier; an unknown word is no tier.
+            partner_tier: match kind {
+                PrincipalKind::Anonymous | PrincipalKind::Internal => None,
+                _ => caller
+                    .partner_tier
+                    .as_deref()
+                    .and_then(crate::domain::PartnerTier::parse),
+            },
         }
     }
 
@@ -130,6 +142,7 @@ mod tests {
     #[test]
     fn a_caller_becomes_a_principal_and_unknown_kinds_are_anonymous() {
         let caller = Caller {
+            partner_tier: None,
             subject: "usr_1".into(),
             kind: "distributor".into(),
             partner_id: Some("ptn_1".into()),
@@ -145,11 +158,13 @@ mod tests {
         assert_eq!(principal.policy_version, 7);
 
         let staff_with_partner = Caller {
+            partner_tier: None,
             kind: "internal".into(),
             ..caller.clone()
         };
         assert_eq!(Principal::from_caller(&staff_with_partner).partner_id, None);
         let odd = Caller {
+            partner_tier: None,
             kind: "Internal ".into(),
             ..caller
         };

@@ -178,9 +178,18 @@ impl Authenticator {
                 None => "integrator".into(),
             };
             let expires = key.expires_at.map(|at| at.timestamp());
+            let partner_tier = match &key.partner_id {
+                Some(partner_id) => self
+                    .directory
+                    .partner_tier(partner_id)
+                    .await
+                    .map_err(unavailable)?,
+                None => None,
+            };
             return Ok((
                 Authenticated {
                     caller: Caller {
+                        partner_tier,
                         subject: key.id,
                         kind,
                         partner_id: key.partner_id,
@@ -240,10 +249,18 @@ impl Authenticator {
         {
             return Err(Refusal::InvalidToken("the session has ended"));
         }
+        let mut caller = user.caller(claims.sid);
+        if let Some(partner_id) = &user.partner_id {
+            caller.partner_tier = self
+                .directory
+                .partner_tier(partner_id)
+                .await
+                .map_err(unavailable)?;
+        }
         Ok((
             Authenticated {
                 kind: caller_kind(&user.kind),
-                caller: user.caller(claims.sid),
+                caller,
             },
             Some(claims.exp),
         ))

@@ -6,6 +6,7 @@
 
 pub mod door;
 pub mod graphql;
+pub mod partner_tiers;
 pub mod policy;
 pub mod store;
 pub mod tokens;
@@ -185,6 +186,7 @@ pub mod user {
             session_id: Option<String>,
         ) -> crm_service_common::internal_auth::Caller {
             crm_service_common::internal_auth::Caller {
+                partner_tier: None,
                 subject: self.id.clone(),
                 kind: self.kind.clone(),
                 partner_id: self.partner_id.clone(),

@@ -307,7 +307,7 @@ pub fn directory_changes() -> &'static tokio::sync::Notify {
 }
 
 /// A change made here: the door forgets, and other processes are told.
-fn directory_changed() {
+pub(crate) fn directory_changed() {
     DIRECTORY_GENERATION.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     directory_changes().notify_one();
 }
@@ -361,6 +361,11 @@ impl Directory {
 
     /// The kind (`supplier` or `distributor`) of a partner organisation, as its users in
     /// the directory record it; `None` when it has no users yet.
+    /// A partner organisation's programme tier, as the account service last announced it.
+    pub async fn partner_tier(&self, partner_id: &str) -> Result<Option<String>, ApiError> {
+        crate::partner_tiers::tier_of(&self.db, partner_id).await
+    }
+
     pub async fn partner_kind(&self, partner_id: &str) -> Result<Option<String>, ApiError> {
         Ok(user::Entity::find()
             .filter(user::Column::PartnerId.eq(partner_id))

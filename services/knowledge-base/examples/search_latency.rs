@@ -116,6 +116,8 @@ async fn main() -> anyhow::Result<()> {
             published_at: sea_orm::ActiveValue::Set(None),
             tags: sea_orm::ActiveValue::Set(encode_set([w.pick(&words).clone()])),
             product_ids: sea_orm::ActiveValue::Set(String::new()),
+            // No working copy, no tiers: the columns' defaults.
+            ..Default::default()
         });
     }
     let started = Instant::now();

@@ -1,5 +1,6 @@
-//! What each policy scope means on articles: audiences (stored as `|A|B|`) and the
-//! editorial status.
+//! What each policy scope means on articles: audiences (stored as `|A|B|`), the
+//! editorial status, and for partners the tiers (`|GOLD|PLATINUM|`, empty: every tier)
+//! against the tier the caller carries.
 
 use chrono::{DateTime, Utc};
 use crm_service_common::ApiResult;
@@ -26,12 +27,25 @@ fn published() -> SimpleExpr {
     Expr::col(article::Column::Status).eq(ArticleStatus::Published)
 }
 
+/// Articles for every tier, or for the caller's (a partner of no known tier reads the
+/// untiered ones only).
+fn for_tier(who: &Principal) -> SimpleExpr {
+    let untiered = Expr::col(article::Column::Tiers).eq("");
+    match who.partner_tier {
+        Some(tier) => untiered.or(Expr::col(article::Column::Tiers).like(format!(
+            "%|{}|%",
+            crm_service_common::domain::label(tier)
+        ))),
+        None => untiered,
+    }
+}
+
 impl Scoped for article::Entity {
     const POLICY_TYPE: &'static str = "Article";
 
     async fn scope(
         scope: Scope,
-        _who: &Principal,
+        who: &Principal,
         _at: DateTime<Utc>,
     ) -> ApiResult<Option<SimpleExpr>> {
         Ok(match scope {
@@ -39,10 +53,18 @@ impl Scoped for article::Entity {
                 Some(for_audiences(&[Audience::Internal, Audience::Public]))
             }
             Scope::PublishedForSuppliers => {
-                Some(published().and(for_audiences(&[Audience::Supplier, Audience::Public])))
+                Some(
+                    published()
+                        .and(for_audiences(&[Audience::Supplier, Audience::Public]))
+                        .and(for_tier(who)),
+                )
             }
             Scope::PublishedForDistributors => {
-                Some(published().and(for_audiences(&[Audience::Distributor, Audience::Public])))
+                Some(
+                    published()
+                        .and(for_audiences(&[Audience::Distributor, Audience::Public]))
+                        .and(for_tier(who)),
+                )
             }
             _ => None,
         })

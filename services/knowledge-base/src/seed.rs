@@ -7,6 +7,7 @@ use rand::Rng;
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait, TransactionTrait};
 
 use crate::domain::{ArticleStatus, Audience, encode_set};
+use crm_service_common::domain::PartnerTier;
 use crate::entity::*;
 use crate::store::Record;
 
@@ -101,6 +102,16 @@ pub const PER_PRODUCT: &[(&str, &[Audience], &[&str], &str)] = &[
     ),
 ];
 
+/// Articles for the upper partner tiers only: title, audiences, tiers, tags, body
+/// (published, after every other article).
+const TIERED: &[(&str, &[Audience], &[PartnerTier], &[&str], &str)] = &[(
+    "Market development funds for Gold and Platinum partners",
+    &[Audience::Supplier, Audience::Distributor],
+    &[PartnerTier::Platinum, PartnerTier::Gold],
+    &["programme", "marketing"],
+    "# Market development funds\n\nGold and Platinum partners may claim up to 5% of last year's sales for joint campaigns. Submit the campaign plan before spending.",
+)];
+
 /// Statuses in rotation, mostly published.
 const STATUSES: &[ArticleStatus] = &[
     ArticleStatus::Published,
@@ -129,8 +140,13 @@ pub async fn seed(
                     audiences: &[Audience],
                     tags: &[&str],
                     body: String,
-                    product_ids: Vec<String>| {
-        let status = STATUSES[articles.len() % STATUSES.len()];
+                    product_ids: Vec<String>,
+                    tiers: &[PartnerTier]| {
+        let status = if tiers.is_empty() {
+            STATUSES[articles.len() % STATUSES.len()]
+        } else {
+            ArticleStatus::Published
+        };
         let created = epoch() + Duration::days(w.rng.random_range(0..200));
         let (id, _, version, created_at, _, archived_at) = w.columns("art", created);
         let updated = created + Duration::days(w.rng.random_range(0..30));
@@ -150,10 +166,21 @@ pub async fn seed(
                     .map(|a| crm_service_common::domain::label(*a)),
             ),
             status,
-            revision: w.rng.random_range(1..=4),
+            // The demo's history starts with the words it has (no earlier text exists).
+            revision: 1,
+            last_revision: 1,
             published_at: (status == ArticleStatus::Published).then_some(updated),
             tags: encode_set(tags.iter().map(|t| t.to_string())),
             product_ids: encode_set(product_ids),
+            tiers: crate::domain::tiers(tiers),
+            pending_title: None,
+            pending_body: None,
+            pending_tags: None,
+            pending_audiences: None,
+            pending_tiers: None,
+            pending_status: None,
+            pending_revision: None,
+            edited_by: None,
         });
     };
     for (title, audiences, tags, body) in GENERAL {
@@ -164,6 +191,7 @@ pub async fn seed(
             tags,
             body.to_string(),
             Vec::new(),
+            &[],
         );
     }
     for (n, product) in products.iter().enumerate() {
@@ -183,8 +211,20 @@ pub async fn seed(
                 tags,
                 fill(body),
                 vec![product.id.clone()],
+                &[],
             );
         }
+    }
+    for (title, audiences, tiers, tags, body) in TIERED {
+        push(
+            &mut w,
+            title.to_string(),
+            audiences,
+            tags,
+            body.to_string(),
+            Vec::new(),
+            tiers,
+        );
     }
     let summary = SeedSummary {
         articles: articles.len(),

@@ -16,7 +16,37 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: DatabaseConnection,
     pub statements: StatementCounter,
+    /// Set when the app checks gateway tokens: the key that signs them and the subgraph's
+    /// name (their audience).
+    gateway: Option<(crm_service_common::internal_auth::TokenSigner, String)>,
     _dir: Option<tempfile::TempDir>,
+}
+
+/// An internal user with `role`, as the gateway would send one.
+pub fn staff(subject: &str, role: &str) -> crm_service_common::internal_auth::Caller {
+    crm_service_common::internal_auth::Caller {
+        subject: subject.into(),
+        kind: "internal".into(),
+        roles: vec![role.into()],
+        ..crm_service_common::internal_auth::Caller::anonymous()
+    }
+}
+
+/// A user of the partner organisation `partner` (`supplier` or `distributor`), of `tier`.
+pub fn partner_user(
+    subject: &str,
+    kind: &str,
+    partner: &str,
+    tier: Option<&str>,
+) -> crm_service_common::internal_auth::Caller {
+    crm_service_common::internal_auth::Caller {
+        subject: subject.into(),
+        kind: kind.into(),
+        partner_id: Some(partner.into()),
+        roles: vec!["partner_user".into()],
+        partner_tier: tier.map(str::to_owned),
+        ..crm_service_common::internal_auth::Caller::anonymous()
+    }
 }
 
 /// A fresh database for one test of `service`, migrated by `migrate`. The statement
@@ -73,7 +103,24 @@ impl TestApp {
             .serve(db.clone(), SubgraphAuth::Disabled)
             .await
             .expect("serve");
-        Self::serve(router, db, statements, dir).await
+        Self::serve(router, db, statements, dir, None).await
+    }
+
+    /// Starts `subgraph` as [`TestApp::start`] does, but checking gateway tokens as in
+    /// production: [`TestApp::gql_as`] calls it as any caller, and [`TestApp::gql`] as an
+    /// internal administrator (`usr_admin`).
+    pub async fn start_checking_callers(subgraph: &dyn Subgraph) -> Self {
+        let (db, statements, dir) = fresh_database_of(subgraph).await;
+        let keys = crm_service_common::internal_auth::KeyPair::generate().expect("keys");
+        let router = subgraph
+            .serve(
+                db.clone(),
+                SubgraphAuth::Required(std::sync::Arc::new(keys.verifier(subgraph.name()))),
+            )
+            .await
+            .expect("serve");
+        let gateway = Some((keys.signer(), subgraph.name().to_owned()));
+        Self::serve(router, db, statements, dir, gateway).await
     }
 
     async fn serve(
@@ -81,6 +128,7 @@ impl TestApp {
         db: DatabaseConnection,
         statements: StatementCounter,
         dir: Option<tempfile::TempDir>,
+        gateway: Option<(crm_service_common::internal_auth::TokenSigner, String)>,
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -92,14 +140,57 @@ impl TestApp {
             client: reqwest::Client::new(),
             db,
             statements,
+            gateway,
             _dir: dir,
         }
     }
 
-    /// Posts one GraphQL operation and returns the whole response body.
+    /// Posts one GraphQL operation and returns the whole response body (as an internal
+    /// administrator when the app checks callers).
     pub async fn gql(&self, query: &str, variables: Value) -> Value {
-        self.client
-            .post(format!("{}/graphql", self.url))
+        match &self.gateway {
+            Some(_) => {
+                self.gql_as(&staff("usr_admin", "admin"), query, variables)
+                    .await
+            }
+            None => self.post(None, query, variables).await,
+        }
+    }
+
+    /// Posts one GraphQL operation as `caller` (an app started with
+    /// [`TestApp::start_checking_callers`]).
+    pub async fn gql_as(
+        &self,
+        caller: &crm_service_common::internal_auth::Caller,
+        query: &str,
+        variables: Value,
+    ) -> Value {
+        let (signer, audience) = self
+            .gateway
+            .as_ref()
+            .expect("an app started with start_checking_callers");
+        let token = signer.mint(audience, caller, "test");
+        self.post(Some(&token), query, variables).await
+    }
+
+    /// `data` of an operation as `caller` that must succeed.
+    pub async fn ok_as(
+        &self,
+        caller: &crm_service_common::internal_auth::Caller,
+        query: &str,
+        variables: Value,
+    ) -> Value {
+        let body = self.gql_as(caller, query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body:#}");
+        body["data"].clone()
+    }
+
+    async fn post(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self.client.post(format!("{}/graphql", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request
             .json(&json!({ "query": query, "variables": variables }))
             .send()
             .await

@@ -47,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
         .expect("account");
     // The admin's rows on every path (an anonymous caller now sees none).
     let admin = Caller {
+        partner_tier: None,
         subject: "usr_admin".into(),
         kind: "internal".into(),
         roles: vec!["admin".into()],

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 fn caller(subject: &str, kind: &str, partner: Option<&str>, role: &str) -> Caller {
     Caller {
+        partner_tier: None,
         subject: subject.into(),
         kind: kind.into(),
         partner_id: partner.map(str::to_owned),

@@ -265,6 +265,7 @@ fn personas(world: &ScaleWorld, expected: &Expected) -> Vec<Persona> {
     let admin = Persona {
         label: "internal admin (unscoped)",
         caller: Caller {
+            partner_tier: None,
             subject: "usr_admin".into(),
             kind: "internal".into(),
             roles: vec!["admin".into()],
@@ -283,6 +284,7 @@ fn personas(world: &ScaleWorld, expected: &Expected) -> Vec<Persona> {
         Persona {
             label,
             caller: Caller {
+                partner_tier: None,
                 subject: format!("usr_{}_user", p.persona),
                 kind: kind.into(),
                 partner_id: Some(p.id.clone()),
@@ -805,6 +807,7 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     ));
     report.line("| persona | query | rows in scope | p50 | p95 | p99 | RPS |\n|---|---|---|---|---|---|---|");
     let staff = |subject: &str, role: &str| Caller {
+        partner_tier: None,
         subject: subject.into(),
         kind: "internal".into(),
         partner_id: None,

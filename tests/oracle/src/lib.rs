@@ -26,6 +26,8 @@ pub struct Partner {
     pub kind: PartnerKind,
     /// Territory ids it covers (distributors).
     pub territories: Vec<Id>,
+    /// Its programme tier (`GOLD`, …), when known.
+    pub tier: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -129,6 +131,8 @@ pub struct Article {
     pub published: bool,
     /// Lower-case audience names: internal, public, supplier, distributor.
     pub audiences: Vec<String>,
+    /// The partner tiers (`GOLD`, …) its partner audiences are narrowed to (empty: all).
+    pub tiers: Vec<String>,
 }
 
 /// A comment on a case.
@@ -424,11 +428,13 @@ mod tests {
                     id: "s1".into(),
                     kind: PartnerKind::Supplier,
                     territories: vec![],
+                    tier: None,
                 },
                 Partner {
                     id: "d1".into(),
                     kind: PartnerKind::Distributor,
                     territories: vec!["north".into()],
+                    tier: None,
                 },
             ],
             accounts: vec![

@@ -86,8 +86,11 @@ pub fn field_read(who: &Persona, ty: &str, field: &str) -> Option<FieldRead> {
         // ("Order.account"), and an order without what other suppliers' lines move.
         ("Account", "version" | "createdAt" | "updatedAt" | "archivedAt") => masked_for(supplier),
         ("Order", "version" | "updatedAt") => masked_for(supplier),
+        // A partner reads an article's live words only: the saves and reviews behind them
+        // ("What a caller may learn": not its history) show as no version, time or number.
+        ("Article", "version" | "updatedAt" | "revision") => masked_for(partner),
         (_, "version" | "createdAt" | "updatedAt" | "archivedAt") => Value,
-        (_, "access" | "may" | "nextStatuses") => PerCaller,
+        (_, "access" | "may" | "nextStatuses" | "mayReview") => PerCaller,
 
         ("Account", "name" | "industry" | "segment") => Value,
         ("Account", "domain" | "tier" | "lifecycleStage") => masked_for(supplier),
@@ -242,9 +245,12 @@ pub fn field_read(who: &Persona, ty: &str, field: &str) -> Option<FieldRead> {
         ("Article", "products") => Link("Product"),
         (
             "Article",
-            "audiences" | "body" | "productIds" | "publishedAt" | "revision" | "status" | "tags"
+            "audiences" | "body" | "productIds" | "publishedAt" | "status" | "tags" | "tiers"
             | "title",
         ) => Value,
+        // Revisions are editorial (the ArticleRevision row): staff who read the article
+        // read its history; partners read none of it.
+        ("Article", "revisions" | "revisionByNumber" | "workingRevision") => masked_for(partner),
 
         ("Partner", "fulfilledOrders") => Rows("Order"),
         ("Partner", "suppliedProducts") => Rows("Product"),
@@ -395,11 +401,25 @@ impl World {
                     (None, Persona::Supplier(_)) => &["supplier", "public"],
                     (None, _) => &["distributor", "public"],
                 };
+                // A partner reads an article narrowed to tiers only when its tier is one.
+                let tier = match who {
+                    Persona::Supplier(me) | Persona::Distributor(me) => self
+                        .partners
+                        .iter()
+                        .find(|p| p.id == *me)
+                        .and_then(|p| p.tier.clone()),
+                    Persona::Internal { .. } => None,
+                };
                 all(self
                     .articles
                     .iter()
                     .filter(|a| internal_role.is_some() || a.published)
                     .filter(|a| a.audiences.iter().any(|x| audiences.contains(&x.as_str())))
+                    .filter(|a| {
+                        internal_role.is_some()
+                            || a.tiers.is_empty()
+                            || tier.as_ref().is_some_and(|t| a.tiers.contains(t))
+                    })
                     .map(|a| &a.id)
                     .collect())
             }

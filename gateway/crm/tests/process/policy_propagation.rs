@@ -115,6 +115,7 @@ pub(crate) async fn post(
 
 fn caller(subject: &str, role: &str) -> Caller {
     Caller {
+        partner_tier: None,
         subject: subject.into(),
         kind: "internal".into(),
         partner_id: None,
@@ -400,6 +401,7 @@ async fn share_rows_follow_order_events_between_service_processes() {
         .expect("partner")
         .to_owned();
     let as_supplier = Caller {
+        partner_tier: None,
         subject: "usr_maker".into(),
         kind: "supplier".into(),
         partner_id: Some(supplier.clone()),

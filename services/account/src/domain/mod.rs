@@ -22,9 +22,7 @@ text_enum!(
 text_enum!(
     PartnerKind { Supplier = "SUPPLIER", Distributor = "DISTRIBUTOR" }
 );
-text_enum!(
-    PartnerTier { Platinum = "PLATINUM", Gold = "GOLD", Silver = "SILVER", Registered = "REGISTERED" }
-);
+pub use crm_service_common::domain::PartnerTier;
 text_enum!(
     /// The channel of an interaction or a case.
     Channel { Email = "EMAIL", Phone = "PHONE", Chat = "CHAT", Meeting = "MEETING", Social = "SOCIAL", Web = "WEB" }
@@ -148,10 +146,18 @@ impl RegistrationStatus {
     }
 }
 
-impl PartnerTier {
+/// What a partner's tier allows in this service.
+pub trait TierLimits {
     /// How many open (submitted or approved) deal registrations a partner of this tier
     /// may have at once.
-    pub fn registration_limit(self) -> u64 {
+    fn registration_limit(self) -> u64;
+    /// How many routed leads a distributor of this tier works at once (routed and not
+    /// yet converted, disqualified or given back).
+    fn lead_capacity(self) -> u64;
+}
+
+impl TierLimits for PartnerTier {
+    fn registration_limit(self) -> u64 {
         match self {
             Self::Platinum => 100,
             Self::Gold => 50,
@@ -159,12 +165,8 @@ impl PartnerTier {
             Self::Registered => 5,
         }
     }
-}
 
-impl PartnerTier {
-    /// How many routed leads a distributor of this tier works at once (routed and not
-    /// yet converted, disqualified or given back).
-    pub fn lead_capacity(self) -> u64 {
+    fn lead_capacity(self) -> u64 {
         match self {
             Self::Platinum => 40,
             Self::Gold => 20,

@@ -135,6 +135,23 @@ pub struct AccountFilter {
     pub name_only: bool,
 }
 
+impl crm_service_common::search::Searchable<account::Entity> for AccountFilter {
+    fn for_text(text: String) -> Self {
+        Self {
+            text: Some(text),
+            ..Self::default()
+        }
+    }
+    fn searched(&self) -> Vec<account::Column> {
+        use account::Column as C;
+        if self.name_only {
+            vec![C::Name]
+        } else {
+            vec![C::Name, C::Domain]
+        }
+    }
+}
+
 impl RecordFilter<account::Entity> for AccountFilter {
     async fn restrict(mut self, who: &Principal) -> ApiResult<Self> {
         let masks = masks(who, "Account").await?;
@@ -155,12 +172,8 @@ impl RecordFilter<account::Entity> for AccountFilter {
     fn select(self) -> Select<account::Entity> {
         use account::Column as C;
         let mut s = unarchived(account::Entity::find(), self.include_archived);
-        let searched: &[C] = if self.name_only {
-            &[C::Name]
-        } else {
-            &[C::Name, C::Domain]
-        };
-        s = s.text_search(self.text.as_deref(), searched);
+        let searched = crm_service_common::search::Searchable::searched(&self);
+        s = s.text_search(self.text.as_deref(), &searched);
         s = s.eq_if(C::Segment, self.segment);
         s = s.eq_if(C::Tier, self.tier);
         s = s.eq_if(C::LifecycleStage, self.lifecycle_stage);

@@ -137,6 +137,19 @@ pub struct CaseFilter {
     pub include_archived: bool,
 }
 
+impl crm_service_common::search::Searchable<case::Entity> for CaseFilter {
+    fn for_text(text: String) -> Self {
+        Self {
+            text: Some(text),
+            ..Self::default()
+        }
+    }
+    fn searched(&self) -> Vec<case::Column> {
+        use case::Column as C;
+        vec![C::Subject]
+    }
+}
+
 impl RecordFilter<case::Entity> for CaseFilter {
     /// Who handles a case is masked from partners: they can't filter by it either.
     async fn restrict(self, who: &Principal) -> ApiResult<Self> {

@@ -98,6 +98,24 @@ pub struct ContactFilter {
     pub names_only: bool,
 }
 
+impl crm_service_common::search::Searchable<contact::Entity> for ContactFilter {
+    fn for_text(text: String) -> Self {
+        Self {
+            text: Some(text),
+            ..Self::default()
+        }
+    }
+    fn searched(&self) -> Vec<contact::Column> {
+        use contact::Column as C;
+        // Last name first: people are looked up by it, and ties read alphabetically.
+        if self.names_only {
+            vec![C::LastName, C::FirstName]
+        } else {
+            vec![C::LastName, C::FirstName, C::Email]
+        }
+    }
+}
+
 impl RecordFilter<contact::Entity> for ContactFilter {
     async fn restrict(mut self, who: &Principal) -> ApiResult<Self> {
         if masks(who, "Contact").await?.may_hide("email") {
@@ -112,12 +130,8 @@ impl RecordFilter<contact::Entity> for ContactFilter {
     fn select(self) -> Select<contact::Entity> {
         use contact::Column as C;
         let mut s = unarchived(contact::Entity::find(), self.include_archived);
-        let searched: &[C] = if self.names_only {
-            &[C::FirstName, C::LastName]
-        } else {
-            &[C::FirstName, C::LastName, C::Email]
-        };
-        s = s.text_search(self.text.as_deref(), searched);
+        let searched = crm_service_common::search::Searchable::searched(&self);
+        s = s.text_search(self.text.as_deref(), &searched);
         s = s.eq_if(C::AccountId, self.account_id.map(|v| v.0));
         if let Some(v) = self.email {
             s = s.filter(Expr::col(C::Email).eq(v.trim().to_owned()));

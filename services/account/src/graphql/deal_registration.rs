@@ -31,6 +31,7 @@ use super::{
     record_object, record_operations, required, unarchived,
 };
 use crate::domain::{
+    TierLimits,
     AccountTier, LifecycleStage, NotificationKind, OpportunityStage, REGISTRATION_PROTECTION_DAYS,
     RecordKind, RegistrationStatus, Segment,
 };

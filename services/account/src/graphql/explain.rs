@@ -59,6 +59,7 @@ impl DirectoryUser {
             .into());
         }
         let user = Principal::from_caller(&Caller {
+            partner_tier: None,
             subject: self.id.0.clone(),
             kind: self.kind.clone(),
             partner_id: self.partner_id.as_ref().map(|p| p.0.clone()),

@@ -17,6 +17,7 @@ use super::{
     record_operations, required, unarchived,
 };
 use crate::domain::{
+    TierLimits,
     AccountTier, LeadSource, LeadStatus, LifecycleStage, OpportunityStage, Segment,
 };
 use crate::entity::{account, contact, lead, opportunity, partner};
@@ -161,6 +162,19 @@ pub struct LeadFilter {
     pub include_archived: bool,
 }
 
+impl crm_service_common::search::Searchable<lead::Entity> for LeadFilter {
+    fn for_text(text: String) -> Self {
+        Self {
+            text: Some(text),
+            ..Self::default()
+        }
+    }
+    fn searched(&self) -> Vec<lead::Column> {
+        use lead::Column as C;
+        vec![C::LastName, C::FirstName, C::Company, C::Email]
+    }
+}
+
 impl RecordFilter<lead::Entity> for LeadFilter {
     /// The owner is an internal user's id, hidden from partners: not a filter for them.
     async fn restrict(self, who: &crm_service_common::principal::Principal) -> ApiResult<Self> {
@@ -179,10 +193,8 @@ impl RecordFilter<lead::Entity> for LeadFilter {
     fn select(self) -> Select<lead::Entity> {
         use lead::Column as C;
         let mut s = unarchived(lead::Entity::find(), self.include_archived);
-        s = s.text_search(
-            self.text.as_deref(),
-            &[C::FirstName, C::LastName, C::Company, C::Email],
-        );
+        let searched = crm_service_common::search::Searchable::searched(&self);
+        s = s.text_search(self.text.as_deref(), &searched);
         s = s.eq_if(C::Status, self.status);
         s = s.eq_if(C::Source, self.source);
         if let Some(v) = self.min_score {

@@ -19,6 +19,7 @@ pub mod notification;
 pub mod opportunity;
 pub mod partner;
 pub mod product_lines;
+pub mod search;
 pub mod share;
 pub mod task;
 
@@ -42,6 +43,7 @@ pub struct Query(
     partner::TerritoryQuery,
     share::AccountShareQuery,
     explain::DirectoryUserEntityQuery,
+    search::SearchQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -165,6 +165,19 @@ pub struct OpportunityFilter {
     pub include_archived: bool,
 }
 
+impl crm_service_common::search::Searchable<opportunity::Entity> for OpportunityFilter {
+    fn for_text(text: String) -> Self {
+        Self {
+            text: Some(text),
+            ..Self::default()
+        }
+    }
+    fn searched(&self) -> Vec<opportunity::Column> {
+        use opportunity::Column as C;
+        vec![C::Name]
+    }
+}
+
 impl RecordFilter<opportunity::Entity> for OpportunityFilter {
     /// The owner is an internal user's id, hidden from partners: not a filter for them.
     async fn restrict(

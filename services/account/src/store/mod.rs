@@ -89,11 +89,15 @@ pub fn territory_changed(territory: &territory::Model) -> NewEvent {
     )
 }
 
-/// `partner.changed`: which organisations exist and whether each is a supplier or a
-/// distributor (other services check references and scope rows by it).
+/// `partner.changed`: which organisations exist, whether each is a supplier or a
+/// distributor (other services check references and scope rows by it), and its programme
+/// tier (the identity service carries it in a partner caller's identity).
 pub fn partner_events(before: Option<&partner::Model>, after: &partner::Model) -> Vec<NewEvent> {
     let unchanged = before.is_some_and(|b| {
-        b.name == after.name && b.kind == after.kind && b.archived_at == after.archived_at
+        b.name == after.name
+            && b.kind == after.kind
+            && b.tier == after.tier
+            && b.archived_at == after.archived_at
     });
     if unchanged {
         return Vec::new();
@@ -110,6 +114,7 @@ pub fn partner_changed(partner: &partner::Model) -> NewEvent {
             "partnerId": partner.id,
             "name": partner.name,
             "kind": partner.kind,
+            "tier": partner.tier,
             "archived": partner.archived_at.is_some(),
         }),
     )

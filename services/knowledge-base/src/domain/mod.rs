@@ -1,7 +1,7 @@
 //! The knowledge-base vocabulary: audiences, the editorial lifecycle, tags, and the
 //! parsing of a search text into a safe full-text query. No I/O here.
 
-use crm_service_common::domain::Lifecycle;
+use crm_service_common::domain::{Lifecycle, PartnerTier};
 use crm_service_common::{ApiError, ApiResult, text_enum};
 use sea_orm::sea_query::StringLen;
 
@@ -12,10 +12,68 @@ text_enum!(
 );
 
 text_enum!(
-    /// The editorial lifecycle: DRAFT → REVIEW → PUBLISHED; a published article goes back
-    /// to DRAFT for a new revision or is ARCHIVED (retired, restorable as a draft).
+    /// The editorial lifecycle: DRAFT → REVIEW → PUBLISHED, and PUBLISHED only when a
+    /// writer other than the authors approves (`approveArticle`). A published article stays
+    /// live while its next revision is written and reviewed beside it; it is ARCHIVED to
+    /// retire it (restorable as a draft).
     ArticleStatus { Draft = "DRAFT", Review = "REVIEW", Published = "PUBLISHED", Archived = "ARCHIVED" }
 );
+
+text_enum!(
+    /// What became of one saved version of an article: a DRAFT or one in REVIEW is the
+    /// working copy; PUBLISHED was live (or is); REJECTED was sent back by a reviewer;
+    /// SUPERSEDED was followed by a newer version before it was reviewed.
+    RevisionState { Draft = "DRAFT", Review = "REVIEW", Published = "PUBLISHED", Rejected = "REJECTED", Superseded = "SUPERSEDED" }
+);
+
+text_enum!(
+    /// One line of a diff between two revisions.
+    DiffChange { Same = "SAME", Added = "ADDED", Removed = "REMOVED" }
+);
+
+/// A line of a diff, with its number in the older and the newer text (1-based; `None`
+/// where the line is not in that text).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiffLine {
+    pub change: DiffChange,
+    pub old_line: Option<u32>,
+    pub new_line: Option<u32>,
+    pub text: String,
+}
+
+/// The changed lines of `old` → `new` with up to `context` unchanged lines around each
+/// change; a gap between two hunks shows as a `Same` line with text `…` and no numbers.
+/// Empty when the texts are equal.
+pub fn diff_lines(old: &str, new: &str, context: usize) -> Vec<DiffLine> {
+    use similar::{ChangeTag, TextDiff};
+    let diff = TextDiff::from_lines(old, new);
+    let mut lines = Vec::new();
+    for (n, group) in diff.grouped_ops(context).iter().enumerate() {
+        if n > 0 {
+            lines.push(DiffLine {
+                change: DiffChange::Same,
+                old_line: None,
+                new_line: None,
+                text: "…".into(),
+            });
+        }
+        for op in group {
+            for change in diff.iter_changes(op) {
+                lines.push(DiffLine {
+                    change: match change.tag() {
+                        ChangeTag::Equal => DiffChange::Same,
+                        ChangeTag::Insert => DiffChange::Added,
+                        ChangeTag::Delete => DiffChange::Removed,
+                    },
+                    old_line: change.old_index().map(|i| i as u32 + 1),
+                    new_line: change.new_index().map(|i| i as u32 + 1),
+                    text: change.value().trim_end_matches(['\n', '\r']).to_owned(),
+                });
+            }
+        }
+    }
+    lines
+}
 
 impl Lifecycle for ArticleStatus {
     const NOUN: &'static str = "an article";
@@ -24,7 +82,7 @@ impl Lifecycle for ArticleStatus {
         match self {
             Draft => &[Review, Archived],
             Review => &[Draft, Published],
-            Published => &[Draft, Archived],
+            Published => &[Archived],
             Archived => &[Draft],
         }
     }
@@ -58,6 +116,18 @@ pub fn audiences(field: &str, values: &[Audience]) -> ApiResult<String> {
     Ok(encode_set(
         values.iter().map(|a| crm_service_common::domain::label(*a)),
     ))
+}
+
+/// The partner tiers an article is narrowed to (none: every tier).
+pub fn tiers(values: &[PartnerTier]) -> String {
+    encode_set(values.iter().map(|t| crm_service_common::domain::label(*t)))
+}
+
+pub fn parse_tiers(stored: &str) -> Vec<PartnerTier> {
+    decode_set(stored)
+        .iter()
+        .filter_map(|v| PartnerTier::parse(v))
+        .collect()
 }
 
 pub fn parse_audiences(stored: &str) -> Vec<Audience> {
@@ -189,6 +259,31 @@ mod tests {
             ),
             vec![Audience::Public, Audience::Supplier]
         );
+    }
+
+    #[test]
+    fn a_diff_shows_changed_lines_with_their_numbers_and_context() {
+        let old = "a\nb\nc\nd\ne\nf\ng\nh\ni\n";
+        let new = "a\nB\nc\nd\ne\nf\ng\nh\ni\nj\n";
+        let lines = diff_lines(old, new, 1);
+        let shown: Vec<(DiffChange, Option<u32>, Option<u32>, &str)> = lines
+            .iter()
+            .map(|l| (l.change, l.old_line, l.new_line, l.text.as_str()))
+            .collect();
+        use DiffChange::*;
+        assert_eq!(
+            shown,
+            vec![
+                (Same, Some(1), Some(1), "a"),
+                (Removed, Some(2), None, "b"),
+                (Added, None, Some(2), "B"),
+                (Same, Some(3), Some(3), "c"),
+                (Same, None, None, "…"),
+                (Same, Some(9), Some(9), "i"),
+                (Added, None, Some(10), "j"),
+            ]
+        );
+        assert!(diff_lines(old, old, 3).is_empty());
     }
 
     #[test]

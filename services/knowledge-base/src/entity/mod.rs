@@ -2,3 +2,4 @@
 
 pub mod article;
 pub mod article_product;
+pub mod article_revision;

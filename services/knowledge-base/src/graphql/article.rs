@@ -6,11 +6,15 @@ use async_graphql::{Context, ID, InputObject, Result};
 use chrono::{DateTime, Utc};
 use crm_service_common::domain::{Lifecycle, reference, text};
 use crm_service_common::pagination::{Cursor, Ordering, Page, PageRequest, SortKey, TotalCount};
+use crm_service_common::access::Action;
+use crm_service_common::domain::PartnerTier;
+use crm_service_common::principal::Principal;
 use crm_service_common::{ApiError, ApiResult, connection_types};
 use sea_orm::sea_query::Expr;
 use sea_orm::{EntityTrait, ExprTrait, QueryFilter, QuerySelect, Select};
 
 use super::references::Product;
+use super::revision::{self, ArticleRevision};
 use super::{
     FilterExt, RecordFilter, RecordInput, db, list, ordering, record_object, record_operations,
     required, unarchived,
@@ -19,7 +23,7 @@ use crate::domain::{
     ArticleStatus, Audience, SearchQuery, audiences, decode_set, encode_set, parse_audiences, tags,
 };
 use crate::entity::article;
-use crate::store::{self, current, set};
+use crate::store::{self, Words, clear_pending, current, set};
 
 #[derive(Clone)]
 pub struct Article(pub article::Model);
@@ -37,6 +41,10 @@ record_object!(Article {
     async fn audiences(&self) -> Vec<Audience> {
         parse_audiences(&self.0.audiences)
     }
+    /// The partner tiers the partner audiences are narrowed to (empty: every tier).
+    async fn tiers(&self) -> Vec<PartnerTier> {
+        crate::domain::parse_tiers(&self.0.tiers)
+    }
     async fn status(&self) -> ArticleStatus {
         self.0.status
     }
@@ -44,9 +52,10 @@ record_object!(Article {
     async fn next_statuses(&self) -> Vec<ArticleStatus> {
         self.0.status.next().to_vec()
     }
-    /// Starts at 1 and increases whenever the title or body changes.
-    async fn revision(&self) -> i32 {
-        self.0.revision
+    /// The number of the revision these words are (the live one, once published). Null
+    /// for callers who read live words only: the numbers count unpublished saves.
+    async fn revision(&self, ctx: &Context<'_>) -> Result<Option<i32>> {
+        Ok(crm_service_common::access::unmasked(ctx, &self.0, "revision", self.0.revision).await?)
     }
     /// When it was last published.
     async fn published_at(&self) -> Option<DateTime<Utc>> {
@@ -62,7 +71,54 @@ record_object!(Article {
     async fn products(&self) -> Vec<Product> {
         decode_set(&self.0.product_ids).into_iter().map(|id| Product { id: ID(id) }).collect()
     }
+    /// Every saved version, newest first (at most 200). Null for callers who read live
+    /// words only (partners).
+    async fn revisions(&self, ctx: &Context<'_>) -> Result<Option<Vec<ArticleRevision>>> {
+        if !revision::may_read(ctx).await? {
+            return Ok(None);
+        }
+        Ok(Some(
+            revision::list(db(ctx)?, &self.0.id)
+                .await?
+                .into_iter()
+                .map(ArticleRevision)
+                .collect(),
+        ))
+    }
+    /// One saved version by number (null when there is none, or for callers who read live
+    /// words only).
+    async fn revision_by_number(
+        &self,
+        ctx: &Context<'_>,
+        number: i32,
+    ) -> Result<Option<ArticleRevision>> {
+        Ok(revision::one(ctx, &self.0, number).await?)
+    }
+    /// The revision being worked on: a draft or one in review (a published article's new
+    /// words wait here beside the live ones). Null when there is none, or for callers who
+    /// read live words only.
+    async fn working_revision(&self, ctx: &Context<'_>) -> Result<Option<ArticleRevision>> {
+        match store::working_revision(&self.0) {
+            Some((number, _)) => Ok(revision::one(ctx, &self.0, number).await?),
+            None => Ok(None),
+        }
+    }
+    /// Whether the caller may approve or reject the revision in review now (it may write
+    /// the article and wrote none of the words not yet live).
+    async fn may_review(&self, ctx: &Context<'_>) -> Result<bool> {
+        Ok(revision::may_review(ctx, &self.0).await?)
+    }
 });
+
+/// Saves `input` over the article `id` exactly as `updateArticle` does.
+pub(crate) async fn update(
+    ctx: &Context<'_>,
+    id: ID,
+    version: i32,
+    input: ArticleInput,
+) -> Result<Article> {
+    ArticleMutation.update_article(ctx, id, version, input).await
+}
 
 ordering!(ArticleOrder, ArticleOrderField, article, default = Title, {
     Title => Title.title: Text,
@@ -82,6 +138,10 @@ pub struct ArticleFilter {
     pub tag: Option<String>,
     /// Articles linked to this product.
     pub product_id: Option<ID>,
+    /// Only articles with a revision in review (the review queue). Refused to callers who
+    /// read live words only.
+    #[graphql(default)]
+    pub awaiting_review: bool,
     #[graphql(default)]
     pub include_archived: bool,
 }
@@ -90,11 +150,31 @@ pub struct ArticleFilter {
 const RELEVANCE: &str = "RELEVANCE:Desc";
 
 impl RecordFilter<article::Entity> for ArticleFilter {
+    async fn restrict(self, who: &Principal) -> ApiResult<Self> {
+        if self.awaiting_review
+            && !crm_service_common::access::decide(who, "ArticleRevision", Action::Read)
+                .await?
+                .is_allowed()
+        {
+            return Err(crm_service_common::access::hidden_field(
+                "filter.awaitingReview",
+            ));
+        }
+        Ok(self)
+    }
+
     /// Everything but the search text (which `page` applies, ranked).
     fn select(self) -> Select<article::Entity> {
         use article::Column as C;
         let mut s = unarchived(article::Entity::find(), self.include_archived);
         s = s.eq_if(C::Status, self.status);
+        if self.awaiting_review {
+            s = s.filter(
+                Expr::col(C::Status)
+                    .eq(ArticleStatus::Review)
+                    .or(Expr::col(C::PendingStatus).eq(ArticleStatus::Review)),
+            );
+        }
         if let Some(audience) = self.audience {
             s = s.filter(Expr::col(C::Audiences).like(format!(
                 "%|{}|%",
@@ -276,41 +356,69 @@ async fn ranked_in_database(
 }
 
 /// Fields of an article. On create, `title`, `body` and `audiences` are required and the
-/// status starts as DRAFT unless given; on update a new `status` must be a move the
-/// lifecycle allows. `tags` and `productIds` replace the whole set when given.
+/// status is DRAFT (or REVIEW when given). Every change of words is a new revision; a
+/// published article's new words wait beside the live ones until approved
+/// (`approveArticle`, by a writer who wrote none of them). `tags` and `productIds` replace
+/// the whole set when given; product links change at once (they are not reviewed).
 #[derive(InputObject, Default, Clone, Debug)]
 pub struct ArticleInput {
     pub title: Option<String>,
     /// Markdown, up to 200,000 characters.
     pub body: Option<String>,
     pub audiences: Option<Vec<Audience>>,
+    /// Narrows the partner audiences to these partner tiers (empty: every tier). Staff
+    /// read an article whatever its tiers.
+    pub tiers: Option<Vec<PartnerTier>>,
     pub status: Option<ArticleStatus>,
     pub tags: Option<Vec<String>>,
     pub product_ids: Option<Vec<ID>>,
 }
 
-impl RecordInput<article::Entity> for ArticleInput {
-    fn apply(&self, m: &mut article::ActiveModel, creating: bool) -> ApiResult<()> {
-        if let Some(v) = required(creating, "input.title", &self.title)? {
-            set(&mut m.title, text("input.title", v, 300)?);
+/// The refusal of a write that would publish without review.
+fn publish_by_review() -> ApiError {
+    ApiError::validation(
+        "input.status",
+        "an article is published when a writer other than its authors approves it \
+         (approveArticle); save it as DRAFT and submit it with status REVIEW",
+    )
+}
+
+impl ArticleInput {
+    /// The words this input asks for, over `base` (a field not given keeps its value).
+    fn words(&self, base: Words) -> ApiResult<Words> {
+        let mut words = base;
+        if let Some(v) = &self.title {
+            words.title = text("input.title", v, 300)?;
         }
-        if let Some(v) = required(creating, "input.body", &self.body)? {
+        if let Some(v) = &self.body {
             if v.chars().count() > 200_000 {
                 return Err(ApiError::validation(
                     "input.body",
                     "must be at most 200000 characters",
                 ));
             }
-            set(&mut m.body, v.clone());
+            words.body = v.clone();
         }
-        if let Some(v) = required(creating, "input.audiences", &self.audiences)? {
-            set(&mut m.audiences, audiences("input.audiences", v)?);
+        if let Some(v) = &self.audiences {
+            words.audiences = audiences("input.audiences", v)?;
         }
-        match (&self.tags, creating) {
-            (Some(v), _) => set(&mut m.tags, tags("input.tags", v)?),
-            (None, true) => set(&mut m.tags, String::new()),
-            (None, false) => {}
+        if let Some(v) = &self.tags {
+            words.tags = tags("input.tags", v)?;
         }
+        if let Some(v) = &self.tiers {
+            words.tiers = crate::domain::tiers(v);
+        }
+        Ok(words)
+    }
+}
+
+impl RecordInput<article::Entity> for ArticleInput {
+    /// New words never go live by themselves: a new article starts as a DRAFT (or in
+    /// REVIEW); a draft's words are saved on the row, each save a new revision; a published
+    /// article keeps its live words while new ones are saved as its working copy (a new
+    /// revision each save) and reviewed. `status` moves the working copy (DRAFT, REVIEW)
+    /// or retires the article (ARCHIVED); PUBLISHED is reached only by `approveArticle`.
+    fn apply(&self, m: &mut article::ActiveModel, creating: bool) -> ApiResult<()> {
         match (&self.product_ids, creating) {
             (Some(ids), _) => {
                 if ids.len() > 100 {
@@ -328,29 +436,98 @@ impl RecordInput<article::Entity> for ArticleInput {
             (None, true) => set(&mut m.product_ids, String::new()),
             (None, false) => {}
         }
-        let from = current(&m.status);
-        let status = match (creating, from, self.status) {
-            (true, _, wanted) => wanted.unwrap_or(ArticleStatus::Draft),
-            (false, Some(from), Some(to)) => from.transition(to)?,
-            (false, Some(from), None) => from,
-            (false, None, wanted) => wanted.unwrap_or(ArticleStatus::Draft),
-        };
-        set(&mut m.status, status);
-        if status == ArticleStatus::Published
-            && (creating || from != Some(ArticleStatus::Published))
-        {
-            set(&mut m.published_at, Some(store::now()));
-        } else if creating {
-            set(&mut m.published_at, None);
-        }
-        // A new revision whenever the words change.
-        let revision = current(&m.revision).unwrap_or(0);
         if creating {
+            required(true, "input.title", &self.title)?;
+            required(true, "input.body", &self.body)?;
+            required(true, "input.audiences", &self.audiences)?;
+            let status = match self.status.unwrap_or(ArticleStatus::Draft) {
+                s @ (ArticleStatus::Draft | ArticleStatus::Review) => s,
+                ArticleStatus::Published => return Err(publish_by_review()),
+                ArticleStatus::Archived => {
+                    return Err(ApiError::validation(
+                        "input.status",
+                        "a new article starts as DRAFT or REVIEW",
+                    ));
+                }
+            };
+            let words = self.words(Words {
+                title: String::new(),
+                body: String::new(),
+                tags: String::new(),
+                audiences: String::new(),
+                tiers: String::new(),
+            })?;
+            words.set_row(m);
+            clear_pending(m);
+            set(&mut m.status, status);
+            set(&mut m.published_at, None);
             set(&mut m.revision, 1);
-        } else if m.title.is_set() || m.body.is_set() {
-            set(&mut m.revision, revision + 1);
+            set(&mut m.last_revision, 1);
+            return Ok(());
         }
+        let from = current(&m.status).unwrap_or(ArticleStatus::Draft);
+        let working = Words::of_active(m).ok_or_else(|| ApiError::validation("id", "unreadable"))?;
+        let words = self.words(working.clone())?;
+        let changed = words != working;
+        let next = current(&m.last_revision).unwrap_or(0) + 1;
+        if from == ArticleStatus::Published {
+            let pending = current(&m.pending_revision).flatten();
+            match self.status {
+                None | Some(ArticleStatus::Published) => {
+                    if changed {
+                        words.set_pending(m, next, ArticleStatus::Draft);
+                        set(&mut m.last_revision, next);
+                    }
+                }
+                Some(s @ (ArticleStatus::Draft | ArticleStatus::Review)) => {
+                    if changed {
+                        words.set_pending(m, next, s);
+                        set(&mut m.last_revision, next);
+                    } else if pending.is_some() {
+                        set(&mut m.pending_status, Some(s));
+                    } else {
+                        return Err(ApiError::validation(
+                            "input.status",
+                            "this article is live and has no new revision to move: \
+                             change its words first",
+                        ));
+                    }
+                }
+                Some(ArticleStatus::Archived) => {
+                    if changed {
+                        return Err(ApiError::validation(
+                            "input.status",
+                            "archive an article without changing its words",
+                        ));
+                    }
+                    clear_pending(m);
+                    set(&mut m.status, ArticleStatus::Archived);
+                }
+            }
+            return Ok(());
+        }
+        let to = match self.status {
+            Some(ArticleStatus::Published) => return Err(publish_by_review()),
+            Some(wanted) => from.transition(wanted)?,
+            // New words under review go back to the writer's desk.
+            None if changed && from == ArticleStatus::Review => ArticleStatus::Draft,
+            None => from,
+        };
+        // A restored article is worked on as a new revision of the words it had.
+        if changed || (from == ArticleStatus::Archived && to == ArticleStatus::Draft) {
+            words.set_row(m);
+            set(&mut m.revision, next);
+            set(&mut m.last_revision, next);
+        }
+        set(&mut m.status, to);
         Ok(())
+    }
+
+    /// The author of the words a write saves is the writer.
+    fn stamp(&self, m: &mut article::ActiveModel, who: &Principal, _creating: bool) {
+        if matches!(m.last_revision, sea_orm::ActiveValue::Set(_)) {
+            set(&mut m.edited_by, Some(who.subject.to_string()));
+        }
     }
 
     async fn check_references(&self, _ctx: &Context<'_>) -> ApiResult<()> {

@@ -7,12 +7,18 @@ use sea_orm::DatabaseConnection;
 
 pub mod article;
 pub mod references;
+pub mod revision;
+pub mod search;
 
 #[derive(MergedObject, Default)]
-pub struct Query(article::ArticleQuery, references::ReferenceEntityQuery);
+pub struct Query(
+    article::ArticleQuery,
+    references::ReferenceEntityQuery,
+    search::SearchEntityQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(article::ArticleMutation);
+pub struct Mutation(article::ArticleMutation, revision::ArticleReviewMutation);
 
 pub type KnowledgeBaseSchema = Schema<Query, Mutation, EmptySubscription>;
 

@@ -15,7 +15,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use crate::domain::{SearchQuery, decode_set};
+use crate::domain::{ArticleStatus, RevisionState, SearchQuery, decode_set};
 use crate::entity::*;
 
 record!(article, "art", after_write = article_written);
@@ -45,6 +45,28 @@ pub async fn article_written<C: ConnectionTrait>(
                 .await?;
         }
     }
+    keep_revisions(db, before, after).await?;
+    if before.is_some_and(|b| {
+        b.status == ArticleStatus::Published
+            && after.status == ArticleStatus::Published
+            && b.revision != after.revision
+    }) {
+        outbox::append(
+            db,
+            vec![NewEvent::new(
+                "Article",
+                &after.id,
+                "article.revision_published",
+                json!({
+                    "articleId": after.id,
+                    "revision": after.revision,
+                    "previousRevision": before.map(|b| b.revision),
+                    "audiences": decode_set(&after.audiences),
+                }),
+            )],
+        )
+        .await?;
+    }
     if before.is_none_or(|b| b.status != after.status) {
         outbox::append(
             db,
@@ -60,6 +82,200 @@ pub async fn article_written<C: ConnectionTrait>(
                     "revision": after.revision,
                 }),
             )],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// An article's words: what a revision stores and review approves.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Words {
+    pub title: String,
+    pub body: String,
+    pub tags: String,
+    pub audiences: String,
+    pub tiers: String,
+}
+
+impl Words {
+    /// The words of the row itself (the live words of a published article).
+    pub fn of_row(m: &article::Model) -> Self {
+        Self {
+            title: m.title.clone(),
+            body: m.body.clone(),
+            tags: m.tags.clone(),
+            audiences: m.audiences.clone(),
+            tiers: m.tiers.clone(),
+        }
+    }
+
+    /// The words being worked on: a published article's working copy when it has one,
+    /// else the row's.
+    pub fn working(m: &article::Model) -> Self {
+        let row = Self::of_row(m);
+        if m.pending_revision.is_none() {
+            return row;
+        }
+        Self {
+            title: m.pending_title.clone().unwrap_or(row.title),
+            body: m.pending_body.clone().unwrap_or(row.body),
+            tags: m.pending_tags.clone().unwrap_or(row.tags),
+            audiences: m.pending_audiences.clone().unwrap_or(row.audiences),
+            tiers: m.pending_tiers.clone().unwrap_or(row.tiers),
+        }
+    }
+
+    pub fn of_active(m: &article::ActiveModel) -> Option<Self> {
+        let row = Self {
+            title: current(&m.title)?,
+            body: current(&m.body)?,
+            tags: current(&m.tags)?,
+            audiences: current(&m.audiences)?,
+            tiers: current(&m.tiers)?,
+        };
+        if current(&m.pending_revision).flatten().is_none() {
+            return Some(row);
+        }
+        Some(Self {
+            title: current(&m.pending_title).flatten().unwrap_or(row.title),
+            body: current(&m.pending_body).flatten().unwrap_or(row.body),
+            tags: current(&m.pending_tags).flatten().unwrap_or(row.tags),
+            audiences: current(&m.pending_audiences).flatten().unwrap_or(row.audiences),
+            tiers: current(&m.pending_tiers).flatten().unwrap_or(row.tiers),
+        })
+    }
+
+    pub fn set_row(self, m: &mut article::ActiveModel) {
+        set(&mut m.title, self.title);
+        set(&mut m.body, self.body);
+        set(&mut m.tags, self.tags);
+        set(&mut m.audiences, self.audiences);
+        set(&mut m.tiers, self.tiers);
+    }
+
+    pub fn set_pending(self, m: &mut article::ActiveModel, number: i32, status: ArticleStatus) {
+        set(&mut m.pending_title, Some(self.title));
+        set(&mut m.pending_body, Some(self.body));
+        set(&mut m.pending_tags, Some(self.tags));
+        set(&mut m.pending_audiences, Some(self.audiences));
+        set(&mut m.pending_tiers, Some(self.tiers));
+        set(&mut m.pending_revision, Some(number));
+        set(&mut m.pending_status, Some(status));
+    }
+}
+
+/// Drops a published article's working copy (approved into the row, or retired with it).
+pub fn clear_pending(m: &mut article::ActiveModel) {
+    set(&mut m.pending_title, None);
+    set(&mut m.pending_body, None);
+    set(&mut m.pending_tags, None);
+    set(&mut m.pending_audiences, None);
+    set(&mut m.pending_tiers, None);
+    set(&mut m.pending_revision, None);
+    set(&mut m.pending_status, None);
+}
+
+/// The revision being worked on, and its state: a published article's working copy, or
+/// the row's own words while the article is a draft or in review.
+pub fn working_revision(m: &article::Model) -> Option<(i32, RevisionState)> {
+    let state = |status: ArticleStatus| match status {
+        ArticleStatus::Review => RevisionState::Review,
+        _ => RevisionState::Draft,
+    };
+    match (m.pending_revision, m.status) {
+        (Some(n), _) => Some((n, state(m.pending_status.unwrap_or(ArticleStatus::Draft)))),
+        (None, ArticleStatus::Draft | ArticleStatus::Review) => Some((m.revision, state(m.status))),
+        _ => None,
+    }
+}
+
+async fn set_revision_state<C: ConnectionTrait>(
+    db: &C,
+    article_id: &str,
+    numbers: SimpleExpr,
+    state: RevisionState,
+) -> ApiResult<()> {
+    article_revision::Entity::update_many()
+        .col_expr(article_revision::Column::State, Expr::value(state))
+        .filter(article_revision::Column::ArticleId.eq(article_id))
+        .filter(numbers)
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Keeps `article_revisions` in step with a write: new words are stored whole as a new
+/// revision (older ones still waiting are superseded), the working copy's state follows
+/// the article's, and the words that go live are marked published.
+async fn keep_revisions<C: ConnectionTrait>(
+    db: &C,
+    before: Option<&article::Model>,
+    after: &article::Model,
+) -> ApiResult<()> {
+    use article_revision::Column as R;
+    let working = working_revision(after);
+    if before.is_none_or(|b| b.last_revision != after.last_revision) {
+        let number = after.last_revision;
+        set_revision_state(
+            db,
+            &after.id,
+            Expr::col(R::Number)
+                .lt(number)
+                .and(Expr::col(R::State).is_in([RevisionState::Draft, RevisionState::Review])),
+            RevisionState::Superseded,
+        )
+        .await?;
+        let words = if after.pending_revision == Some(number) {
+            Words::working(after)
+        } else {
+            Words::of_row(after)
+        };
+        let state = match working {
+            Some((n, state)) if n == number => state,
+            _ => RevisionState::Draft,
+        };
+        article_revision::Entity::insert(article_revision::ActiveModel {
+            article_id: Set(after.id.clone()),
+            number: Set(number),
+            title: Set(words.title),
+            body: Set(words.body),
+            tags: Set(words.tags),
+            audiences: Set(words.audiences),
+            tiers: Set(words.tiers),
+            state: Set(state),
+            author_user_id: Set(after.edited_by.clone()),
+            created_at: Set(after.updated_at),
+            reviewer_user_id: Set(None),
+            reviewed_at: Set(None),
+            review_comment: Set(None),
+        })
+        .exec_without_returning(db)
+        .await?;
+    } else if let Some((number, state)) = working
+        && before.and_then(working_revision) != working
+    {
+        set_revision_state(db, &after.id, Expr::col(R::Number).eq(number), state).await?;
+    }
+    if after.status == ArticleStatus::Published
+        && before.is_none_or(|b| b.status != ArticleStatus::Published || b.revision != after.revision)
+    {
+        set_revision_state(
+            db,
+            &after.id,
+            Expr::col(R::Number).eq(after.revision),
+            RevisionState::Published,
+        )
+        .await?;
+    }
+    if after.status == ArticleStatus::Archived
+        && before.is_some_and(|b| b.status != ArticleStatus::Archived)
+    {
+        set_revision_state(
+            db,
+            &after.id,
+            Expr::col(R::State).is_in([RevisionState::Draft, RevisionState::Review]),
+            RevisionState::Superseded,
         )
         .await?;
     }

@@ -1,23 +1,38 @@
 //! The knowledge-base subgraph over HTTP, against a fresh database per test (SQLite FTS5,
 //! or PostgreSQL full-text search when `DATABASE_URL` is set).
 
-use crm_testkit::{TestApp, id};
+use crm_testkit::{TestApp, id, partner_user, staff};
 use serde_json::{Value, json};
 
+/// The service checking gateway tokens, so that tests act as different people (an article
+/// is published by a second writer); `gql` is an internal administrator.
 async fn spawn() -> TestApp {
-    TestApp::start(&crm_knowledge_base::subgraph()).await
+    TestApp::start_checking_callers(&crm_knowledge_base::subgraph()).await
 }
 
+const UPDATE: &str = "mutation($id: ID!, $v: Int!, $input: ArticleInput!) { updateArticle(id: $id, version: $v, input: $input) { id status revision version publishedAt title pendingStatus: workingRevision { number state } } }";
+const APPROVE: &str = "mutation($id: ID!, $v: Int!, $c: String) { approveArticle(id: $id, version: $v, comment: $c) { id status revision version publishedAt title } }";
+
+/// A published article: written by the administrator, submitted, and approved by a
+/// marketing writer. `input` may narrow it (audiences default to INTERNAL).
 async fn create_article(app: &TestApp, input: Value) -> Value {
-    let mut full = json!({ "audiences": ["INTERNAL"], "status": "PUBLISHED" });
+    let mut full = json!({ "audiences": ["INTERNAL"], "status": "REVIEW" });
     if let (Some(full), Some(input)) = (full.as_object_mut(), input.as_object()) {
         full.extend(input.clone());
     }
-    app.ok(
-        "mutation($input: ArticleInput!) { createArticle(input: $input) { id version status revision publishedAt title } }",
-        json!({ "input": full }),
+    let created = app
+        .ok(
+            "mutation($input: ArticleInput!) { createArticle(input: $input) { id version } }",
+            json!({ "input": full }),
+        )
+        .await["createArticle"]
+        .clone();
+    app.ok_as(
+        &staff("usr_marketing", "marketing"),
+        APPROVE,
+        json!({ "id": id(&created), "v": created["version"] }),
     )
-    .await["createArticle"]
+    .await["approveArticle"]
         .clone()
 }
 
@@ -46,58 +61,63 @@ async fn an_article_moves_through_its_lifecycle_and_counts_its_revisions() {
     assert_eq!(created["audiences"], json!(["PUBLIC", "SUPPLIER"]));
     assert_eq!(created["tags"], json!(["firmware", "setup"]));
     assert_eq!(created["nextStatuses"], json!(["REVIEW", "ARCHIVED"]));
-    let update = "mutation($id: ID!, $v: Int!, $input: ArticleInput!) { updateArticle(id: $id, version: $v, input: $input) { status revision version publishedAt } }";
+    let article = id(&created);
     let skipped = app
+        .error(UPDATE, json!({ "id": article, "v": 1, "input": { "status": "PUBLISHED" } }))
+        .await;
+    assert_eq!(skipped["extensions"]["code"], "VALIDATION");
+    assert_eq!(skipped["extensions"]["field"], "input.status");
+    let refused = app
         .error(
-            update,
-            json!({ "id": id(&created), "v": 1, "input": { "status": "PUBLISHED" } }),
+            "mutation { createArticle(input: { title: \"x\", body: \"y\", audiences: [PUBLIC], status: PUBLISHED }) { id } }",
+            json!({}),
         )
         .await;
-    assert_eq!(skipped["extensions"]["code"], "INVALID_STATE");
-    assert_eq!(
-        skipped["message"],
-        "an article cannot go from DRAFT to PUBLISHED (allowed: REVIEW, ARCHIVED)"
-    );
-    let mut version = 1;
-    let mut step = |input: Value| {
+    assert_eq!(refused["extensions"]["field"], "input.status", "no create-as-published");
+    let step = |v: i64, input: Value| {
         let app = &app;
-        let article = id(&created);
-        let v = version;
-        version += 1;
+        let article = article.clone();
         async move {
-            app.ok(update, json!({ "id": article, "v": v, "input": input }))
+            app.ok(UPDATE, json!({ "id": article, "v": v, "input": input }))
                 .await["updateArticle"]
                 .clone()
         }
     };
-    assert_eq!(
-        step(json!({ "body": "# Setup\n\nNew words." })).await["revision"],
-        2
-    );
-    assert_eq!(
-        step(json!({ "status": "REVIEW" })).await["revision"],
-        2,
-        "a status move is no new revision"
-    );
-    let published = step(json!({ "status": "PUBLISHED" })).await;
+    let edited = step(1, json!({ "body": "# Setup\n\nNew words." })).await;
+    assert_eq!(edited["revision"], 2);
+    let submitted = step(2, json!({ "status": "REVIEW" })).await;
+    assert_eq!(submitted["revision"], 2, "a status move is no new revision");
+    // The writer may not approve its own words; a second writer may.
+    let own = app
+        .error(APPROVE, json!({ "id": article, "v": 3 }))
+        .await;
+    assert_eq!(own["extensions"]["code"], "FORBIDDEN");
+    let published = app
+        .ok_as(
+            &staff("usr_support", "support"),
+            APPROVE,
+            json!({ "id": article, "v": 3, "c": "Clear." }),
+        )
+        .await["approveArticle"]
+        .clone();
+    assert_eq!(published["status"], "PUBLISHED");
     assert!(published["publishedAt"].is_string());
+    // New words on a live article wait beside the live ones.
+    let pending = step(4, json!({ "title": "Setup v2" })).await;
+    assert_eq!(pending["title"], "Setup", "the live title stays until approved");
+    assert_eq!(pending["revision"], 2);
+    assert_eq!(pending["pendingStatus"], json!({ "number": 3, "state": "DRAFT" }));
     assert_eq!(
-        step(json!({ "status": "DRAFT", "title": "Setup v2" })).await["revision"],
-        3
-    );
-    assert_eq!(
-        step(json!({ "status": "ARCHIVED" })).await["status"],
+        step(5, json!({ "status": "ARCHIVED" })).await["status"],
         "ARCHIVED"
     );
-    assert_eq!(
-        step(json!({ "status": "DRAFT" })).await["status"],
-        "DRAFT",
-        "retired articles can be restored"
-    );
+    let restored = step(6, json!({ "status": "DRAFT" })).await;
+    assert_eq!(restored["status"], "DRAFT", "retired articles can be restored");
+    assert_eq!(restored["revision"], 4, "as a new revision of their words");
     let archived = app
         .ok(
             "mutation($id: ID!, $v: Int!) { archiveArticle(id: $id, version: $v) { archivedAt } }",
-            json!({ "id": id(&created), "v": version }),
+            json!({ "id": article, "v": 7 }),
         )
         .await;
     assert!(archived["archiveArticle"]["archivedAt"].is_string());
@@ -399,5 +419,215 @@ fn the_committed_sdl_matches_what_the_code_exports() {
     assert!(
         committed == crm_knowledge_base::sdl(),
         "schema/knowledge_base.graphql is stale: run `cargo run --bin crm -- schema --write`"
+    );
+}
+
+/// Revision `n` of `article` as `who` reads it, with its changes against the default base.
+const HISTORY: &str = "query($id: ID!) { article(id: $id) { id version title revision status mayReview \
+    workingRevision { number state title } \
+    revisions { number state title authorUserId reviewerUserId reviewComment \
+    changes { against title { change oldLine newLine text } body { change text } } } } }";
+
+#[tokio::test]
+async fn edits_to_a_live_article_wait_for_a_second_writer_and_every_version_is_kept() {
+    let app = spawn().await;
+    let live = create_article(
+        &app,
+        json!({ "title": "Pump maintenance", "body": "Oil the pump.\nCheck the seal.\n", "audiences": ["SUPPLIER"] }),
+    )
+    .await;
+    let article = id(&live);
+    let support = staff("usr_support", "support");
+    let marketing = staff("usr_marketing", "marketing");
+    let supplier = partner_user("usr_s1", "supplier", "ptn_s1", None);
+    // Support writes new words and submits them: the live words stay for readers.
+    let v = live["version"].as_i64().expect("version");
+    let saved = app
+        .ok_as(
+            &support,
+            UPDATE,
+            json!({ "id": article, "v": v, "input": { "body": "Oil the pump monthly.\nCheck the seal.\n", "status": "REVIEW" } }),
+        )
+        .await["updateArticle"]
+        .clone();
+    assert_eq!(saved["pendingStatus"], json!({ "number": 2, "state": "REVIEW" }));
+    let read = app
+        .ok_as(
+            &supplier,
+            "query($id: ID!) { article(id: $id) { body version updatedAt revision revisions { number } workingRevision { number } } }",
+            json!({ "id": article }),
+        )
+        .await["article"]
+        .clone();
+    assert_eq!(
+        read,
+        json!({ "body": "Oil the pump.\nCheck the seal.\n", "version": null, "updatedAt": null,
+                "revision": null, "revisions": null, "workingRevision": null }),
+        "a partner reads the live words and nothing of the work behind them"
+    );
+    let queue = app
+        .gql_as(
+            &supplier,
+            "{ articles(filter: { awaitingReview: true }) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        queue["errors"][0]["extensions"]["field"], "filter.awaitingReview",
+        "partners can't ask which articles have words in review"
+    );
+    // The author may not review; the queue says so; marketing sees the diff and approves.
+    let as_author = app.ok_as(&support, HISTORY, json!({ "id": article })).await;
+    assert_eq!(as_author["article"]["mayReview"], false);
+    let as_reviewer = app.ok_as(&marketing, HISTORY, json!({ "id": article })).await;
+    assert_eq!(as_reviewer["article"]["mayReview"], true);
+    let newest = &as_reviewer["article"]["revisions"][0];
+    assert_eq!(newest["number"], 2);
+    assert_eq!(newest["authorUserId"], "usr_support");
+    assert_eq!(newest["changes"]["against"], 1);
+    assert_eq!(newest["changes"]["title"], json!([]), "the title did not change");
+    assert_eq!(
+        newest["changes"]["body"],
+        json!([
+            { "change": "REMOVED", "text": "Oil the pump." },
+            { "change": "ADDED", "text": "Oil the pump monthly." },
+            { "change": "SAME", "text": "Check the seal." },
+        ])
+    );
+    let awaiting = app
+        .ok_as(
+            &marketing,
+            "{ articles(filter: { awaitingReview: true }) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(awaiting["articles"]["nodes"], json!([{ "id": article }]));
+    let refused = app
+        .gql_as(&support, APPROVE, json!({ "id": article, "v": v + 1 }))
+        .await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    let approved = app
+        .ok_as(&marketing, APPROVE, json!({ "id": article, "v": v + 1, "c": "Good." }))
+        .await["approveArticle"]
+        .clone();
+    assert_eq!(approved["revision"], 2);
+    let read = app
+        .ok_as(&supplier, "query($id: ID!) { article(id: $id) { body } }", json!({ "id": article }))
+        .await;
+    assert_eq!(read["article"]["body"], "Oil the pump monthly.\nCheck the seal.\n");
+    // A rejection needs a reason, sends the words back as a draft, and the live words stay.
+    let v = approved["version"].as_i64().expect("version");
+    app.ok_as(
+        &support,
+        UPDATE,
+        json!({ "id": article, "v": v, "input": { "title": "Pump care", "status": "REVIEW" } }),
+    )
+    .await;
+    let no_reason = app
+        .gql_as(
+            &marketing,
+            "mutation($id: ID!, $v: Int!) { rejectArticle(id: $id, version: $v, comment: \" \") { id } }",
+            json!({ "id": article, "v": v + 1 }),
+        )
+        .await;
+    assert_eq!(no_reason["errors"][0]["extensions"]["field"], "comment");
+    let rejected = app
+        .ok_as(
+            &marketing,
+            "mutation($id: ID!, $v: Int!) { rejectArticle(id: $id, version: $v, comment: \"Keep the old title.\") { title version workingRevision { number state } } }",
+            json!({ "id": article, "v": v + 1 }),
+        )
+        .await["rejectArticle"]
+        .clone();
+    assert_eq!(rejected["title"], "Pump maintenance");
+    assert_eq!(
+        rejected["workingRevision"],
+        json!({ "number": 3, "state": "REJECTED" }),
+        "back on the writers' desk, marked as sent back"
+    );
+    // Restoring the first version starts a new draft with its words.
+    let restored = app
+        .ok_as(
+            &support,
+            "mutation($id: ID!, $v: Int!) { restoreArticleRevision(id: $id, version: $v, number: 1) { workingRevision { number state title } } }",
+            json!({ "id": article, "v": rejected["version"] }),
+        )
+        .await;
+    assert_eq!(
+        restored["restoreArticleRevision"]["workingRevision"],
+        json!({ "number": 4, "state": "DRAFT", "title": "Pump maintenance" })
+    );
+    let history = app.ok_as(&marketing, HISTORY, json!({ "id": article })).await;
+    let states: Vec<(i64, String, Value)> = history["article"]["revisions"]
+        .as_array()
+        .expect("revisions")
+        .iter()
+        .map(|r| {
+            (
+                r["number"].as_i64().expect("number"),
+                r["state"].as_str().expect("state").to_owned(),
+                r["reviewComment"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        vec![
+            (4, "DRAFT".into(), Value::Null),
+            (3, "REJECTED".into(), json!("Keep the old title.")),
+            (2, "PUBLISHED".into(), json!("Good.")),
+            (1, "PUBLISHED".into(), Value::Null),
+        ]
+    );
+    assert_eq!(app.count("article_revisions").await, 4);
+}
+
+#[tokio::test]
+async fn partners_read_articles_for_their_tier_only() {
+    let app = spawn().await;
+    let tiered = create_article(
+        &app,
+        json!({ "title": "Funds for Gold partners", "body": "b", "audiences": ["DISTRIBUTOR"], "tiers": ["GOLD", "PLATINUM"] }),
+    )
+    .await;
+    create_article(
+        &app,
+        json!({ "title": "Shipping rules", "body": "b", "audiences": ["DISTRIBUTOR"] }),
+    )
+    .await;
+    let titles_for = |caller| {
+        let app = &app;
+        async move {
+            titles(
+                &app.ok_as(&caller, "{ articles(orderBy: { field: TITLE, direction: ASC }) { nodes { title } } }", json!({}))
+                    .await["articles"],
+            )
+        }
+    };
+    let gold = partner_user("usr_d1", "distributor", "ptn_d1", Some("GOLD"));
+    let silver = partner_user("usr_d2", "distributor", "ptn_d2", Some("SILVER"));
+    let unknown = partner_user("usr_d3", "distributor", "ptn_d3", None);
+    let typo = partner_user("usr_d4", "distributor", "ptn_d4", Some("gold"));
+    assert_eq!(titles_for(gold.clone()).await, ["Funds for Gold partners", "Shipping rules"]);
+    for reader in [silver.clone(), unknown, typo] {
+        assert_eq!(titles_for(reader).await, ["Shipping rules"]);
+    }
+    let by_id = app
+        .ok_as(&silver, "query($id: ID!) { article(id: $id) { id } }", json!({ "id": id(&tiered) }))
+        .await;
+    assert_eq!(by_id["article"], Value::Null, "out of its tier answers like missing");
+    let searched = app
+        .ok_as(&silver, "{ articles(filter: { text: \"funds\" }) { totalCount nodes { id } } }", json!({}))
+        .await;
+    assert_eq!(searched["articles"]["totalCount"], 0);
+    let staff_titles = titles_for(staff("usr_sales", "sales")).await;
+    assert!(
+        staff_titles.is_empty(),
+        "sales reads internal and public articles only: {staff_titles:?}"
+    );
+    assert_eq!(
+        titles_for(staff("usr_support", "support")).await,
+        ["Funds for Gold partners", "Shipping rules"],
+        "staff are never narrowed by tier"
     );
 }

@@ -10,6 +10,7 @@ pub mod order;
 pub mod order_line;
 pub mod product;
 pub mod references;
+pub mod search;
 pub mod shipment;
 
 #[derive(MergedObject, Default)]
@@ -22,6 +23,7 @@ pub struct Query(
     product::ProductEntityQuery,
     shipment::ShipmentQuery,
     references::ReferenceEntityQuery,
+    search::SearchEntityQuery,
 );
 
 #[derive(MergedObject, Default)]

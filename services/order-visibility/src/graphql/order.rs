@@ -122,6 +122,19 @@ pub struct OrderFilter {
     pub visible_lines: Option<Condition>,
 }
 
+impl crm_service_common::search::Searchable<order::Entity> for OrderFilter {
+    fn for_text(text: String) -> Self {
+        Self {
+            text: Some(text),
+            ..Self::default()
+        }
+    }
+    fn searched(&self) -> Vec<order::Column> {
+        use order::Column as C;
+        vec![C::Number]
+    }
+}
+
 impl RecordFilter<order::Entity> for OrderFilter {
     /// A supplier filtering by another supplier's product must match none of that
     /// product's lines (it cannot see them), so it finds, counts and groups nothing.

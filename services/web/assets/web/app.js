@@ -37,6 +37,17 @@
       });
     });
   }
+  // "/" or Ctrl+K (Cmd+K) jumps to the header's search box, unless the key is being typed
+  // into a field.
+  document.addEventListener("keydown", function (event) {
+    var box = document.getElementById("global-search");
+    if (!box) { return; }
+    var target = event.target;
+    var typing = target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
+    var slash = event.key === "/" && !typing && !event.ctrlKey && !event.metaKey && !event.altKey;
+    var k = (event.key === "k" || event.key === "K") && (event.ctrlKey || event.metaKey);
+    if (slash || k) { event.preventDefault(); box.focus(); box.select(); }
+  });
   document.addEventListener("DOMContentLoaded", function () { bars(document); board(document); });
   document.addEventListener("htmx:afterSwap", function (event) { bars(event.target); banner(""); });
   document.addEventListener("htmx:responseError", function () {

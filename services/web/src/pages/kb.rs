@@ -14,6 +14,9 @@ use super::{Choice, Conn, Label, When, param, plausible_id, words};
 
 const AUDIENCES: &[&str] = &["INTERNAL", "PUBLIC", "SUPPLIER", "DISTRIBUTOR"];
 
+/// Partner tiers an article's partner audiences can be narrowed to (none: every tier).
+const TIERS: &[&str] = &["PLATINUM", "GOLD", "SILVER", "REGISTERED"];
+
 #[derive(Deserialize, Default)]
 pub struct KbQuery {
     q: Option<String>,
@@ -48,6 +51,8 @@ struct KbPage {
     next: Option<String>,
     first_page: Option<String>,
     writes: bool,
+    /// Articles waiting for the caller's review (shown to writers).
+    awaiting_review: Option<i64>,
 }
 
 fn base(area: Area) -> &'static str {
@@ -68,22 +73,28 @@ async fn articles_page(ctx: Ctx, query: KbQuery) -> PageResult {
         filter.insert("text".into(), json!(q));
     }
     #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
     struct Data {
         articles: Conn<ArticleRow>,
+        awaiting_review: Option<Conn<ArticleRow>>,
     }
-    // With a search the API ranks by relevance; without, newest changes first.
-    let order = if q.is_some() {
-        Value::Null
-    } else {
-        json!({ "field": "UPDATED_AT", "direction": "DESC" })
+    let writes = ctx.area == Area::App && ctx.me.writes("Article");
+    // With a search the API ranks by relevance; without, staff see the newest changes
+    // first and partners (to whom the policy hides when an article changed) by title.
+    let order = match (&q, ctx.area) {
+        (Some(_), _) => Value::Null,
+        (None, Area::App) => json!({ "field": "UPDATED_AT", "direction": "DESC" }),
+        (None, Area::Portal) => json!({ "field": "TITLE", "direction": "ASC" }),
     };
     let data: Data = ctx
         .query(
-            "query($after: String, $filter: ArticleFilter, $orderBy: ArticleOrder) { \
+            "query($after: String, $filter: ArticleFilter, $orderBy: ArticleOrder, $writes: Boolean!) { \
              articles(first: 25, after: $after, filter: $filter, orderBy: $orderBy) { \
              totalCount(atMost: 10000) pageInfo { endCursor hasNextPage } \
-             nodes { id title status audiences tags updatedAt } } }",
-            json!({ "after": param(&query.after), "filter": Value::Object(filter), "orderBy": order }),
+             nodes { id title status audiences tags updatedAt } } \
+             awaitingReview: articles(first: 0, filter: { awaitingReview: true }) @include(if: $writes) { \
+             totalCount(atMost: 1000) pageInfo { endCursor hasNextPage } nodes { id title status audiences tags updatedAt } } }",
+            json!({ "after": param(&query.after), "filter": Value::Object(filter), "orderBy": order, "writes": writes }),
         )
         .await?;
     let base = base(ctx.area);
@@ -101,7 +112,8 @@ async fn articles_page(ctx: Ctx, query: KbQuery) -> PageResult {
         rows: data.articles.nodes,
         next,
         first_page,
-        writes: ctx.area == Area::App && ctx.me.writes("Article"),
+        writes,
+        awaiting_review: data.awaiting_review.and_then(|c| c.total_count),
     }))
 }
 
@@ -117,10 +129,42 @@ struct Article {
     status: Label,
     next_statuses: Vec<Label>,
     audiences: Vec<Label>,
+    tiers: Vec<Label>,
     tags: Vec<String>,
     published_at: When,
     updated_at: When,
     products: Vec<ProductName>,
+    /// The live words' revision (null where the policy hides the history).
+    revision: Option<i64>,
+    /// Null for readers of live words only (partners).
+    revisions: Option<Vec<RevisionRow>>,
+    working_revision: Option<Working>,
+    may_review: bool,
+}
+
+/// One line of an article's history.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RevisionRow {
+    pub number: i64,
+    pub state: Label,
+    pub author_user_id: Option<String>,
+    pub created_at: When,
+    pub reviewer_user_id: Option<String>,
+    pub review_comment: Option<String>,
+}
+
+/// The words being worked on (the edit form starts from them).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Working {
+    number: i64,
+    state: Label,
+    title: String,
+    body: String,
+    audiences: Vec<Label>,
+    tiers: Vec<Label>,
+    tags: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -131,6 +175,9 @@ struct ProductName {
 impl Article {
     fn audience_names(&self) -> String {
         super::joined(&self.audiences)
+    }
+    fn tier_names(&self) -> String {
+        super::joined(&self.tiers)
     }
     /// The Markdown body as safe HTML.
     fn body_html(&self) -> String {
@@ -155,7 +202,9 @@ struct ArticlePage {
 }
 
 const ARTICLE_QUERY: &str = "query($id: ID!) { article(id: $id) { id version title body status \
-    nextStatuses audiences tags publishedAt updatedAt products { name } may { update } } }";
+    nextStatuses audiences tiers tags publishedAt updatedAt products { name } may { update } \
+    revision mayReview workingRevision { number state title body audiences tiers tags } \
+    revisions { number state authorUserId createdAt reviewerUserId reviewComment } } }";
 
 async fn fetch(ctx: &Ctx, id: &str) -> Result<Article, ApiFailure> {
     if !plausible_id(id) {
@@ -208,6 +257,8 @@ pub struct ArticleForm {
     /// Checkbox values arrive as one `audience=` pair each; the form sends them joined.
     #[serde(default)]
     audience: Vec<String>,
+    #[serde(default)]
+    tier: Vec<String>,
 }
 
 #[derive(Template)]
@@ -222,6 +273,7 @@ struct ArticleFormPage {
     tags: String,
     statuses: Vec<Choice>,
     audiences: Vec<Choice>,
+    tiers: Vec<Choice>,
     errors: FormErrors,
 }
 
@@ -261,6 +313,14 @@ fn form_page(
                     selected: form.audience.iter().any(|x| x == a),
                 })
                 .collect(),
+            tiers: TIERS
+                .iter()
+                .map(|t| Choice {
+                    value: (*t).into(),
+                    label: words(t),
+                    selected: form.tier.iter().any(|x| x == t),
+                })
+                .collect(),
             errors,
         }),
     ))
@@ -295,7 +355,9 @@ pub async fn new_form(Signed(ctx, _): Signed<InApp>) -> PageResult {
     )
 }
 
-fn input_of(form: &ArticleForm) -> Value {
+/// The API input of a posted form (`current`: the article's status, empty when new; a
+/// live article's new words are sent without a status unless they go to review).
+fn input_of(form: &ArticleForm, current: &str) -> Value {
     let tags: Vec<String> = form
         .tags
         .split(',')
@@ -307,12 +369,17 @@ fn input_of(form: &ArticleForm) -> Value {
         "title": form.title,
         "body": form.body,
         "audiences": form.audience,
+        "tiers": form.tier,
         "tags": tags,
-        "status": if form.status.is_empty() { Value::Null } else { json!(form.status) },
+        "status": if form.status.is_empty() || (current == "PUBLISHED" && form.status == "DRAFT") {
+            Value::Null
+        } else {
+            json!(form.status)
+        },
     })
 }
 
-const FORM_FIELDS: &[&str] = &["title", "body", "audiences", "tags", "status"];
+const FORM_FIELDS: &[&str] = &["title", "body", "audiences", "tiers", "tags", "status"];
 
 /// Reads the form body by hand: repeated `audience` checkboxes are a list, which the
 /// plain form extractor does not gather.
@@ -329,6 +396,7 @@ fn parse_form(body: &str) -> ArticleForm {
             "status" => form.status = value,
             "tags" => form.tags = value,
             "audience" => form.audience.push(value),
+            "tier" => form.tier.push(value),
             _ => {}
         }
     }
@@ -350,7 +418,7 @@ pub async fn create(Signed(ctx, _): Signed<InApp>, body: String) -> PageResult {
     match ctx
         .api::<Data>(
             "mutation($input: ArticleInput!) { createArticle(input: $input) { id } }",
-            json!({ "input": input_of(&form) }),
+            json!({ "input": input_of(&form, "") }),
         )
         .await
     {
@@ -374,10 +442,24 @@ pub async fn create(Signed(ctx, _): Signed<InApp>, body: String) -> PageResult {
     }
 }
 
+/// The statuses the form offers: a draft's moves (PUBLISHED only comes from review); on a
+/// live article, where its new words go (a draft, or review) or retiring it.
 fn status_choices(article: &Article) -> Vec<String> {
-    std::iter::once(article.status.0.clone())
+    let live = article.status.0 == "PUBLISHED";
+    let own = if live {
+        vec!["DRAFT".to_owned(), "REVIEW".to_owned()]
+    } else {
+        vec![article.status.0.clone()]
+    };
+    own.into_iter()
         .chain(article.next_statuses.iter().map(|s| s.0.clone()))
-        .collect()
+        .filter(|s| s != "PUBLISHED")
+        .fold(Vec::new(), |mut all, s| {
+            if !all.contains(&s) {
+                all.push(s);
+            }
+            all
+        })
 }
 
 pub async fn edit_form(Signed(ctx, _): Signed<InApp>, Path(id): Path<String>) -> PageResult {
@@ -391,14 +473,33 @@ pub async fn edit_form(Signed(ctx, _): Signed<InApp>, Path(id): Path<String>) ->
         }
         Err(failure) => return Err(ctx.refuse(failure)),
     };
-    let form = ArticleForm {
-        csrf: String::new(),
-        version: article.version,
-        title: article.title.clone(),
-        body: article.body.clone(),
-        status: article.status.0.clone(),
-        tags: article.tags.join(", "),
-        audience: article.audiences.iter().map(|a| a.0.clone()).collect(),
+    // New words start from the words being worked on (a live article's working copy),
+    // never from the live words over them.
+    let form = match &article.working_revision {
+        Some(w) => ArticleForm {
+            csrf: String::new(),
+            version: article.version,
+            title: w.title.clone(),
+            body: w.body.clone(),
+            status: w.state.0.clone(),
+            tags: w.tags.join(", "),
+            audience: w.audiences.iter().map(|a| a.0.clone()).collect(),
+            tier: w.tiers.iter().map(|t| t.0.clone()).collect(),
+        },
+        None => ArticleForm {
+            csrf: String::new(),
+            version: article.version,
+            title: article.title.clone(),
+            body: article.body.clone(),
+            status: if article.status.0 == "PUBLISHED" {
+                "DRAFT".into()
+            } else {
+                article.status.0.clone()
+            },
+            tags: article.tags.join(", "),
+            audience: article.audiences.iter().map(|a| a.0.clone()).collect(),
+            tier: article.tiers.iter().map(|t| t.0.clone()).collect(),
+        },
     };
     edit_page(&ctx, &id, &article, &form, FormErrors::default())
 }
@@ -436,11 +537,18 @@ pub async fn update(
     match ctx
         .api::<Value>(
             "mutation($id: ID!, $v: Int!, $input: ArticleInput!) { updateArticle(id: $id, version: $v, input: $input) { id } }",
-            json!({ "id": id, "v": form.version, "input": input_of(&form) }),
+            json!({ "id": id, "v": form.version, "input": input_of(&form, &article.status.0) }),
         )
         .await
     {
-        Ok(_) => ctx.see_other(&format!("/app/kb/{id}"), Some("Article saved.")).await,
+        Ok(_) => {
+            let notice = if article.status.0 == "PUBLISHED" {
+                "Saved as a new revision: the published words stay live until it is approved."
+            } else {
+                "Article saved."
+            };
+            ctx.see_other(&format!("/app/kb/{id}"), Some(notice)).await
+        }
         Err(ApiFailure::SignedOut) => Err(ctx.refuse(ApiFailure::SignedOut)),
         Err(failure) => {
             // Someone saved the article meanwhile: the API says so; the form keeps this

@@ -6,6 +6,7 @@ mod auth;
 mod demand;
 mod interactions;
 mod kb;
+mod kb_review;
 mod orders;
 mod partner_cases;
 mod partner_leads;
@@ -13,6 +14,7 @@ mod people;
 mod pipeline;
 mod portal;
 mod records;
+mod search;
 mod registrations;
 mod sharing;
 mod timeline;
@@ -218,8 +220,14 @@ pub(crate) fn table() -> Vec<Route> {
         Route::form("/app/views/{id}/delete", post(app::delete_view::<InApp>)),
         Route::page("/app/orders", get(orders::list::<InApp>)),
         Route::page("/app/orders/{id}", get(orders::detail_page::<InApp>)),
+        Route::page("/app/search", get(search::page::<InApp>)),
         Route::page("/app/kb", get(kb::list::<InApp>)),
         Route::page("/app/kb/new", get(kb::new_form).post(kb::create)),
+        Route::page("/app/kb/review", get(kb_review::queue)),
+        Route::page(
+            "/app/kb/{id}/revisions/{number}",
+            get(kb_review::revision).post(kb_review::act),
+        ),
         Route::page("/app/kb/{id}", get(kb::detail_page::<InApp>)),
         Route::page("/app/kb/{id}/edit", get(kb::edit_form).post(kb::update)),
         Route::page("/app/admin", get(app::admin_index)),
@@ -302,6 +310,7 @@ pub(crate) fn table() -> Vec<Route> {
             "/portal/notifications/badge",
             get(workspace::badge::<InPortal>),
         ),
+        Route::page("/portal/search", get(search::page::<InPortal>)),
         Route::page("/portal/kb", get(kb::list::<InPortal>)),
         Route::page("/portal/kb/{id}", get(kb::detail_page::<InPortal>)),
         Route::page(

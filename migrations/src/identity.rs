@@ -589,7 +589,12 @@ impl MigrationTrait for PartnerTiers {
             Table::create()
                 .table("partner_tiers")
                 .if_not_exists()
-                .col(ColumnDef::new("partner_id").string_len(64).not_null().primary_key())
+                .col(
+                    ColumnDef::new("partner_id")
+                        .string_len(64)
+                        .not_null()
+                        .primary_key(),
+                )
                 .col(text("tier", 16))
                 .col(
                     ColumnDef::new("updated_at")

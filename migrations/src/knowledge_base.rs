@@ -148,10 +148,21 @@ impl MigrationTrait for ArticleRevisions {
             text_null("pending_audiences", 64),
             text_null("pending_tiers", 64),
             text_null("pending_status", 16),
-            ColumnDef::new("pending_revision").integer().null().to_owned(),
-            ColumnDef::new("last_revision").integer().not_null().default(1).to_owned(),
+            ColumnDef::new("pending_revision")
+                .integer()
+                .null()
+                .to_owned(),
+            ColumnDef::new("last_revision")
+                .integer()
+                .not_null()
+                .default(1)
+                .to_owned(),
             text_null("edited_by", 64),
-            ColumnDef::new("tiers").string_len(64).not_null().default("").to_owned(),
+            ColumnDef::new("tiers")
+                .string_len(64)
+                .not_null()
+                .default("")
+                .to_owned(),
         ];
         for column in columns {
             m.alter_table(
@@ -176,10 +187,19 @@ impl MigrationTrait for ArticleRevisions {
                 .col(ColumnDef::new("body").text().not_null())
                 .col(text("tags", 1000))
                 .col(text("audiences", 64))
-                .col(ColumnDef::new("tiers").string_len(64).not_null().default(""))
+                .col(
+                    ColumnDef::new("tiers")
+                        .string_len(64)
+                        .not_null()
+                        .default(""),
+                )
                 .col(text("state", 16))
                 .col(text_null("author_user_id", 64))
-                .col(ColumnDef::new("created_at").timestamp_with_time_zone().not_null())
+                .col(
+                    ColumnDef::new("created_at")
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
                 .col(text_null("reviewer_user_id", 64))
                 .col(timestamp_null("reviewed_at"))
                 .col(text_null("review_comment", 2000))

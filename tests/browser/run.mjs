@@ -582,6 +582,98 @@ await check("a partner admin manages its colleagues", async () => {
   assert(buttons === rows - 1, "every colleague but oneself can be deactivated");
 });
 
+// The knowledge base as an editorial tool: support edits a live article and submits it;
+// the old words stay live for partners until marketing (not the author) approves the diff.
+const marketing = await newPage();
+await check("an edit to a published article waits for a second writer, then goes live", async () => {
+  const article = facts.reviewArticle;
+  await support.goto(`${base}/app/kb/${article}/edit`);
+  const body = await support.inputValue("#body");
+  await support.fill("#body", `${body}\n\n${facts.reviewedWords}`);
+  await support.selectOption("#status", "REVIEW");
+  await Promise.all([support.waitForURL(new RegExp(`/app/kb/${article}$`)), support.click("form[action$='/edit'] button[type=submit]")]);
+  assert((await support.textContent(".notice")).includes("new revision"), "no notice of a new revision");
+  await distributor.goto(`${base}/portal/kb/${article}`);
+  assert(!(await distributor.textContent("main")).includes(facts.reviewedWords), "the new words went live before review");
+  const revision = await support.locator("[data-working]").getAttribute("data-working");
+  await support.goto(`${base}/app/kb/${article}/revisions/${revision}`);
+  assert((await support.locator("button[value=approve]").count()) === 0, "the author is offered to approve its own words");
+  await signIn(marketing, facts.marketing);
+  await visit(marketing, "marketing", "/app/kb/review", "review-queue");
+  await marketing.locator(`table[data-list=review] tr[data-id="${article}"] td a`).nth(1).click();
+  await marketing.waitForURL(new RegExp(`/revisions/${revision}$`));
+  a11yPages.push({ persona: "marketing", url: `/app/kb/${article}/revisions/${revision}`, name: "revision" });
+  const added = await marketing.locator("table.diff tr.added").allTextContents();
+  assert(added.some((t) => t.includes(facts.reviewedWords)), `the diff does not show the new words: ${added.join(" / ")}`);
+  await marketing.fill("#comment", "Clear and correct.");
+  await Promise.all([marketing.waitForURL(new RegExp(`/app/kb/${article}$`)), marketing.click("button[value=approve]")]);
+  assert((await marketing.textContent(".notice")).includes("Approved"), "no approval notice");
+  await distributor.goto(`${base}/portal/kb/${article}`);
+  assert((await distributor.textContent("main")).includes(facts.reviewedWords), "the approved words are not live");
+  await visit(marketing, "marketing", `/app/kb/${article}`, "article-history");
+  const states = await marketing.locator("table[data-list=revisions] tbody tr").allTextContents();
+  return `revision ${revision} approved; history: ${states.length} revisions`;
+});
+
+// Articles per partner tier: the Gold distributor reads the Gold and Platinum programme
+// article; a Silver one neither lists it nor opens it.
+await check("a Gold distributor sees an article a Silver one doesn't", async () => {
+  await distributor.goto(`${base}/portal/kb`);
+  let url = "/portal/kb";
+  const goldSees = new Set();
+  while (url) {
+    await distributor.goto(`${base}${url}`);
+    for (const id of await distributor.locator("[data-list=articles] li").evaluateAll((items) => items.map((i) => i.dataset.id))) goldSees.add(id);
+    url = await distributor.locator("a[rel=next]").getAttribute("href").catch(() => null);
+  }
+  assert(goldSees.has(facts.tieredArticle), "the Gold distributor does not see the Gold article");
+  const silver = await newPage();
+  await signIn(silver, facts.silverDistributor);
+  url = "/portal/kb";
+  while (url) {
+    await silver.goto(`${base}${url}`);
+    const ids = await silver.locator("[data-list=articles] li").evaluateAll((items) => items.map((i) => i.dataset.id));
+    assert(!ids.includes(facts.tieredArticle), "the Silver distributor lists the Gold article");
+    url = await silver.locator("a[rel=next]").getAttribute("href").catch(() => null);
+  }
+  const response = await silver.goto(`${base}/portal/kb/${facts.tieredArticle}`);
+  assert(response.status() === 404, `the Silver distributor opened it: ${response.status()}`);
+  await silver.context().close();
+});
+
+// One search box for everything, in every page's header ("/" focuses it), each result
+// through the searcher's policy.
+async function searchFor(page, text) {
+  await page.keyboard.press("Escape");
+  await page.evaluate(() => document.activeElement && document.activeElement.blur());
+  await page.keyboard.press("/");
+  const focused = await page.evaluate(() => document.activeElement && document.activeElement.id);
+  assert(focused === "global-search", `"/" focused ${focused}`);
+  await page.keyboard.type(text);
+  await Promise.all([page.waitForURL(/\/search\?q=/), page.keyboard.press("Enter")]);
+  return await page.locator("[data-group=contacts] li").evaluateAll((items) => items.map((i) => i.dataset.id));
+}
+await check("global search finds a contact through each searcher's slice", async () => {
+  await sales.goto(`${base}/app`);
+  let found = await searchFor(sales, facts.hiddenName);
+  assert(found.includes(facts.hiddenContact), `sales does not find ${facts.hiddenName}: ${found}`);
+  a11yPages.push({ persona: "sales", url: `/app/search?q=${encodeURIComponent(facts.hiddenName)}`, name: "search" });
+  await distributor.goto(`${base}/portal`);
+  found = await searchFor(distributor, facts.visibleName);
+  assert(found.includes(facts.visibleContact), `the distributor does not find its contact ${facts.visibleName}`);
+  a11yPages.push({ persona: "distributor", url: `/portal/search?q=${encodeURIComponent(facts.visibleName)}`, name: "search" });
+  await distributor.goto(`${base}/portal`);
+  found = await searchFor(distributor, facts.hiddenName);
+  assert(!found.includes(facts.hiddenContact), `the distributor finds a contact of an account it can't see: ${found}`);
+  await sales.goto(`${base}/app`);
+  found = await searchFor(sales, facts.maskedEmail);
+  assert(found.includes(facts.maskedContact), "sales does not find the contact by its email");
+  await marketing.goto(`${base}/app`);
+  found = await searchFor(marketing, facts.maskedEmail);
+  assert(found.length === 0, `marketing finds a contact by an email masked for it: ${found}`);
+  return `"${facts.hiddenName}", "${facts.visibleName}", and a masked email`;
+});
+
 // The accessibility checker itself finds what it must (a check that cannot fail proves
 // nothing): an image without text and an unlabeled field are serious or critical.
 await check("axe reports a page with known violations", async () => {
@@ -613,7 +705,7 @@ await signInPage.screenshot({ path: path.join(shots, "signin.png"), fullPage: tr
 
 // 6. Every main page: no serious or critical accessibility violation, and no sideways
 // scrolling at 375 px.
-const pagesByPersona = { sales, supplier, distributor, partnerAdmin, admin, support };
+const pagesByPersona = { sales, supplier, distributor, partnerAdmin, admin, support, marketing };
 for (const { persona, url, name } of a11yPages) {
   const page = pagesByPersona[persona];
   await check(`axe: ${persona} ${url}`, async () => {

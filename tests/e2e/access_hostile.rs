@@ -195,6 +195,15 @@ fn attacks(rng: &mut Rng, world: &World, canaries: &Canaries, admin_cursor: &str
         "query($t: String!) { accounts(filter: { text: $t }) { nodes { name domain } } contacts(filter: { text: $t }) { nodes { lastName email } } articles(filter: { text: $t }) { nodes { title } } }".into(),
         json!({ "t": token }),
     ));
+    // Global search: every type at once, with the hidden fields of each hit.
+    let token = rng.pick(&tokens).to_string();
+    out.push(Attack::Gateway {
+        class: "global search",
+        query: "query($t: String!) { search(text: $t, first: 20) { accounts { totalCount more nodes { name domain internalNote } } contacts { totalCount more nodes { lastName email phone } } leads { totalCount more nodes { lastName company } } opportunities { totalCount more nodes { name } } cases { totalCount more nodes { subject } } orders { totalCount more nodes { number internalNote } } articles { totalCount more nodes { title } } } }".into(),
+        variables: json!({ "t": token }),
+        probe: Some(token.clone()),
+        on_field: None,
+    });
     // Filters and sorts on fields, one field each: refused when the field is hidden from
     // the persona, answered (within its slice) when it is not.
     out.push(on(
@@ -262,6 +271,24 @@ fn attacks(rng: &mut Rng, world: &World, canaries: &Canaries, admin_cursor: &str
         query: "query($r: [_Any!]!) { _entities(representations: $r) { ... on Order { internalNote shipments { nodes { carrier } } } ... on Account { orders { nodes { internalNote } } } } }".into(),
         variables: json!({ "r": reps }),
     });
+    // A search's results asked of each subgraph directly, for a canary as the text.
+    let search = json!([{ "__typename": "SearchResults", "text": rng.pick(&tokens).to_string(), "first": 20 }]);
+    for (subgraph, selection) in [
+        (
+            crm_account::SUBGRAPH,
+            "accounts { totalCount nodes { name internalNote } } contacts { totalCount nodes { lastName email } } cases { totalCount nodes { subject } }",
+        ),
+        (
+            crm_order_visibility::SUBGRAPH,
+            "orders { totalCount nodes { number internalNote } }",
+        ),
+    ] {
+        out.push(Attack::Entities {
+            subgraph,
+            query: format!("query($r: [_Any!]!) {{ _entities(representations: $r) {{ ... on SearchResults {{ {selection} }} }} }}"),
+            variables: json!({ "r": search }),
+        });
+    }
     out
 }
 
@@ -518,20 +545,26 @@ async fn hostile_run(attacker: Attacker) {
                 && !may_see(&world, &persona, &canaries[&probe], now)
             {
                 // A search for a canary the persona may not see counts nothing.
-                for list in [
-                    "accounts",
-                    "contacts",
-                    "orders",
-                    "cases",
-                    "tasks",
-                    "dealRegistrations",
-                    "opportunities",
-                ] {
-                    assert_eq!(
-                        body["data"][list]["totalCount"],
-                        json!(0),
-                        "{class} {probe}: {text}"
-                    );
+                if let Some(results) = body["data"]["search"].as_object() {
+                    for (ty, hits) in results {
+                        assert_eq!(hits["totalCount"], json!(0), "{class} {probe} {ty}: {text}");
+                    }
+                } else {
+                    for list in [
+                        "accounts",
+                        "contacts",
+                        "orders",
+                        "cases",
+                        "tasks",
+                        "dealRegistrations",
+                        "opportunities",
+                    ] {
+                        assert_eq!(
+                            body["data"][list]["totalCount"],
+                            json!(0),
+                            "{class} {probe}: {text}"
+                        );
+                    }
                 }
             }
             *per_class.entry(class).or_default() += 1;

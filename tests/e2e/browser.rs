@@ -273,7 +273,91 @@ async fn the_ui_in_a_real_browser() {
         ),
     )
     .await;
+    // The knowledge base: a live article for distributors that support edits and
+    // marketing approves, and the article for Gold and Platinum partners only.
+    let kb = &system.databases.knowledge_base;
+    let review_article = one(
+        kb,
+        "SELECT id FROM articles WHERE title = 'Returns and refunds' AND status = 'PUBLISHED'",
+    )
+    .await;
+    let tiered_article = one(
+        kb,
+        "SELECT id FROM articles WHERE tiers <> '' AND status = 'PUBLISHED' ORDER BY id",
+    )
+    .await;
+    system
+        .settle_partner_tiers(std::time::Duration::from_secs(30))
+        .await
+        .expect("the door knows the partners' tiers");
+    // Global search: a contact the distributor reads (through the API, as it reads them)
+    // and one it does not, each searched by a full name no other contact has; and a
+    // contact whose email is masked for marketing (no marketing consent for email).
+    let distributor_token =
+        crm_e2e::signed_in(&reqwest::Client::new(), &system.public.url(), distributor).await;
+    let mut visible_contacts = std::collections::BTreeSet::new();
+    let mut after = serde_json::Value::Null;
+    loop {
+        let (_, page) = crm_e2e::gateway_as(
+            &reqwest::Client::new(),
+            &system.public.url(),
+            Some(&distributor_token),
+            "query($after: String) { contacts(first: 200, after: $after) { pageInfo { hasNextPage endCursor } nodes { id } } }",
+            json!({ "after": after }),
+        )
+        .await;
+        let contacts = &page["data"]["contacts"];
+        for c in contacts["nodes"].as_array().expect("contacts") {
+            visible_contacts.insert(c["id"].as_str().expect("id").to_owned());
+        }
+        if contacts["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = contacts["pageInfo"]["endCursor"].clone();
+    }
+    let everyone: Vec<(String, String)> = column(
+        &system.databases.account,
+        "SELECT id || '|' || first_name || ' ' || last_name FROM contacts WHERE archived_at IS NULL ORDER BY id",
+    )
+    .await
+    .into_iter()
+    .filter_map(|row| row.split_once('|').map(|(i, n)| (i.to_owned(), n.to_owned())))
+    .collect();
+    let unique = |visible: bool| {
+        everyone
+            .iter()
+            .find(|(id, name)| {
+                visible_contacts.contains(id) == visible
+                    && everyone
+                        .iter()
+                        .filter(|(_, other)| other.to_lowercase().contains(&name.to_lowercase()))
+                        .count()
+                        == 1
+            })
+            .cloned()
+            .expect("a contact with a full name of its own")
+    };
+    let (visible_contact, visible_name) = unique(true);
+    let hidden = unique(false);
+    let masked = one(
+        &system.databases.account,
+        "SELECT id || '|' || email FROM contacts WHERE archived_at IS NULL AND email IS NOT NULL \
+         AND consent_marketing_email = FALSE ORDER BY id",
+    )
+    .await;
+    let (masked_contact, masked_email) = masked.split_once('|').expect("id|email");
     let facts = json!({
+        "marketing": "marketing@crm.example",
+        "silverDistributor": "distributor2-user@southern-cross.example",
+        "reviewArticle": review_article,
+        "reviewedWords": "Browser-reviewed: returns need the original packaging.",
+        "tieredArticle": tiered_article,
+        "visibleContact": visible_contact,
+        "visibleName": visible_name,
+        "hiddenContact": hidden.0,
+        "hiddenName": hidden.1,
+        "maskedContact": masked_contact,
+        "maskedEmail": masked_email,
         "routeLead": route_lead,
         "demandProduct": demand_product,
         "demandSku": demand_sku,
@@ -337,6 +421,24 @@ async fn the_ui_in_a_real_browser() {
         )
         .await;
         assert_eq!(status, "RESOLVED", "the case support worked");
+        // The article support edited: the approved revision is stored whole, with its
+        // author and its reviewer, and its words are live.
+        let revision = one(
+            kb,
+            &format!(
+                "SELECT CAST(number AS TEXT) || '|' || state || '|' || COALESCE(author_user_id, '') \
+                 || '|' || COALESCE(reviewer_user_id, '') FROM article_revisions \
+                 WHERE article_id = '{review_article}' ORDER BY number DESC"
+            ),
+        )
+        .await;
+        assert_eq!(revision, "2|PUBLISHED|usr_support|usr_marketing");
+        let live = one(
+            kb,
+            &format!("SELECT body FROM articles WHERE id = '{review_article}'"),
+        )
+        .await;
+        assert!(live.contains("Browser-reviewed"), "{live}");
         let visible = column(
             &system.databases.account,
             &format!(

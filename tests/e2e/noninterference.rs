@@ -313,7 +313,10 @@ async fn build(side: &mut Side, who: Who, shared: &mut Rng, hidden: Option<&mut 
                     "body": "firmware ".repeat(n + 1), "audiences": [audience], "tags": ["guide"] }),
         )
         .await;
-        side.staffed.api.publish_article(&side.id(&format!("k{n}"))).await;
+        side.staffed
+            .api
+            .publish_article(&side.id(&format!("k{n}")))
+            .await;
     }
     // Internal drafts: hidden from partners (marketing reads every article).
     if let Some(rng) = hidden.filter(|_| who != Who::Marketing) {
@@ -537,6 +540,18 @@ const OTHER_ROOTS: &[(&str, &str)] = &[
         "{ forecast(period: QUARTER) { rows { period forecastCategory currency count amount { amount } weightedAmount { amount } } totals { currency count weightedAmount { amount } } } }",
     ),
     ("unreadNotificationCount", "{ unreadNotificationCount }"),
+    // Global search over words both sides' records have (accounts, contacts, cases,
+    // orders, articles) and words only hidden ones have ("Hidden", the internal drafts'
+    // "internal"): hits, counts and ranking must be the same.
+    (
+        "search",
+        "{ a: search(text: \"account\", first: 20) { ...hits } b: search(text: \"contact ann\", first: 20) { ...hits } \
+         c: search(text: \"firmware\", first: 20) { ...hits } d: search(text: \"hidden\", first: 20) { ...hits } \
+         e: search(text: \"SO-NI\", first: 20) { ...hits } f: search(text: \"case\", first: 20) { ...hits } } \
+         fragment hits on SearchResults { accounts { totalCount more nodes { id } } contacts { totalCount more nodes { id } } \
+         leads { totalCount more nodes { id } } opportunities { totalCount more nodes { id } } cases { totalCount more nodes { id } } \
+         orders { totalCount more nodes { id } } articles { totalCount more nodes { id } } }",
+    ),
     (
         "supplierDemand",
         "{ supplierDemand { minimumAccounts weeks horizon territoryIds products { productId sku expectedTotal { value suppressed } weeks { week ordered open backordered expected { value suppressed } } cells { week territoryId ordered open backordered expected { value suppressed } } } } }",

@@ -8,8 +8,7 @@
 use async_graphql::Context;
 use sea_orm::sea_query::{Alias, Expr, SimpleExpr};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ExprTrait, Order, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveModelTrait, ColumnTrait, ExprTrait, Order, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::ApiResult;
@@ -29,10 +28,16 @@ pub const COUNT_CAP: u64 = 100;
 pub fn checked(text: &str, first: i32) -> ApiResult<(String, i32)> {
     let text = text.trim();
     if words(text).is_empty() {
-        return Err(crate::ApiError::validation("text", "type something to search for"));
+        return Err(crate::ApiError::validation(
+            "text",
+            "type something to search for",
+        ));
     }
     if text.chars().count() > 200 {
-        return Err(crate::ApiError::validation("text", "at most 200 characters"));
+        return Err(crate::ApiError::validation(
+            "text",
+            "at most 200 characters",
+        ));
     }
     if !(1..=MAX_HITS).contains(&first) {
         return Err(crate::ApiError::validation(
@@ -59,13 +64,9 @@ pub fn matches<C: ColumnTrait>(columns: &[C], text: &str) -> Option<SimpleExpr> 
         return None;
     }
     let every = words.iter().fold(sea_orm::Condition::all(), |all, word| {
-        all.add(
-            columns
-                .iter()
-                .fold(sea_orm::Condition::any(), |any, col| {
-                    any.add(contains_text(*col, word))
-                }),
-        )
+        all.add(columns.iter().fold(sea_orm::Condition::any(), |any, col| {
+            any.add(contains_text(*col, word))
+        }))
     });
     Some(SimpleExpr::from(every))
 }

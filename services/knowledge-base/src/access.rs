@@ -32,10 +32,8 @@ fn published() -> SimpleExpr {
 fn for_tier(who: &Principal) -> SimpleExpr {
     let untiered = Expr::col(article::Column::Tiers).eq("");
     match who.partner_tier {
-        Some(tier) => untiered.or(Expr::col(article::Column::Tiers).like(format!(
-            "%|{}|%",
-            crm_service_common::domain::label(tier)
-        ))),
+        Some(tier) => untiered.or(Expr::col(article::Column::Tiers)
+            .like(format!("%|{}|%", crm_service_common::domain::label(tier)))),
         None => untiered,
     }
 }
@@ -52,20 +50,16 @@ impl Scoped for article::Entity {
             Scope::InternalAndPublicArticles => {
                 Some(for_audiences(&[Audience::Internal, Audience::Public]))
             }
-            Scope::PublishedForSuppliers => {
-                Some(
-                    published()
-                        .and(for_audiences(&[Audience::Supplier, Audience::Public]))
-                        .and(for_tier(who)),
-                )
-            }
-            Scope::PublishedForDistributors => {
-                Some(
-                    published()
-                        .and(for_audiences(&[Audience::Distributor, Audience::Public]))
-                        .and(for_tier(who)),
-                )
-            }
+            Scope::PublishedForSuppliers => Some(
+                published()
+                    .and(for_audiences(&[Audience::Supplier, Audience::Public]))
+                    .and(for_tier(who)),
+            ),
+            Scope::PublishedForDistributors => Some(
+                published()
+                    .and(for_audiences(&[Audience::Distributor, Audience::Public]))
+                    .and(for_tier(who)),
+            ),
             _ => None,
         })
     }

@@ -7,9 +7,9 @@ use rand::Rng;
 use sea_orm::{DatabaseConnection, EntityTrait, PaginatorTrait, TransactionTrait};
 
 use crate::domain::{ArticleStatus, Audience, encode_set};
-use crm_service_common::domain::PartnerTier;
 use crate::entity::*;
 use crate::store::Record;
+use crm_service_common::domain::PartnerTier;
 
 /// A seeded product, as the order-visibility seed reports it.
 #[derive(Clone, Debug)]
@@ -104,7 +104,15 @@ pub const PER_PRODUCT: &[(&str, &[Audience], &[&str], &str)] = &[
 
 /// Articles for the upper partner tiers only: title, audiences, tiers, tags, body
 /// (published, after every other article).
-const TIERED: &[(&str, &[Audience], &[PartnerTier], &[&str], &str)] = &[(
+type TieredSpec = (
+    &'static str,
+    &'static [Audience],
+    &'static [PartnerTier],
+    &'static [&'static str],
+    &'static str,
+);
+
+const TIERED: &[TieredSpec] = &[(
     "Market development funds for Gold and Platinum partners",
     &[Audience::Supplier, Audience::Distributor],
     &[PartnerTier::Platinum, PartnerTier::Gold],

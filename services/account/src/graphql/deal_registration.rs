@@ -31,9 +31,8 @@ use super::{
     record_object, record_operations, required, unarchived,
 };
 use crate::domain::{
-    TierLimits,
     AccountTier, LifecycleStage, NotificationKind, OpportunityStage, REGISTRATION_PROTECTION_DAYS,
-    RecordKind, RegistrationStatus, Segment,
+    RecordKind, RegistrationStatus, Segment, TierLimits,
 };
 use crate::entity::{account, deal_registration, opportunity, partner};
 use crate::store::{self, current, now, set};

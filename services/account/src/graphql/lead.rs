@@ -17,8 +17,7 @@ use super::{
     record_operations, required, unarchived,
 };
 use crate::domain::{
-    TierLimits,
-    AccountTier, LeadSource, LeadStatus, LifecycleStage, OpportunityStage, Segment,
+    AccountTier, LeadSource, LeadStatus, LifecycleStage, OpportunityStage, Segment, TierLimits,
 };
 use crate::entity::{account, contact, lead, opportunity, partner};
 use crate::store::{self, current, now, set};

@@ -4,10 +4,10 @@
 
 use async_graphql::{Context, ID, InputObject, Result};
 use chrono::{DateTime, Utc};
-use crm_service_common::domain::{Lifecycle, reference, text};
-use crm_service_common::pagination::{Cursor, Ordering, Page, PageRequest, SortKey, TotalCount};
 use crm_service_common::access::Action;
 use crm_service_common::domain::PartnerTier;
+use crm_service_common::domain::{Lifecycle, reference, text};
+use crm_service_common::pagination::{Cursor, Ordering, Page, PageRequest, SortKey, TotalCount};
 use crm_service_common::principal::Principal;
 use crm_service_common::{ApiError, ApiResult, connection_types};
 use sea_orm::sea_query::Expr;
@@ -117,7 +117,9 @@ pub(crate) async fn update(
     version: i32,
     input: ArticleInput,
 ) -> Result<Article> {
-    ArticleMutation.update_article(ctx, id, version, input).await
+    ArticleMutation
+        .update_article(ctx, id, version, input)
+        .await
 }
 
 ordering!(ArticleOrder, ArticleOrderField, article, default = Title, {
@@ -466,7 +468,8 @@ impl RecordInput<article::Entity> for ArticleInput {
             return Ok(());
         }
         let from = current(&m.status).unwrap_or(ArticleStatus::Draft);
-        let working = Words::of_active(m).ok_or_else(|| ApiError::validation("id", "unreadable"))?;
+        let working =
+            Words::of_active(m).ok_or_else(|| ApiError::validation("id", "unreadable"))?;
         let words = self.words(working.clone())?;
         let changed = words != working;
         let next = current(&m.last_revision).unwrap_or(0) + 1;

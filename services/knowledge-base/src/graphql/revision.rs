@@ -405,8 +405,7 @@ impl ArticleReviewMutation {
         version: i32,
         number: i32,
     ) -> Result<Article> {
-        let Some(article) = crate::graphql::get_optional::<article::Entity>(ctx, &id).await?
-        else {
+        let Some(article) = crate::graphql::get_optional::<article::Entity>(ctx, &id).await? else {
             return Err(ApiError::NotFound.into());
         };
         let Some(old) = one(ctx, &article, number).await? else {

@@ -33,7 +33,13 @@ impl SearchResults {
         .await?
         .within_reach(&who)
         .await?
-        .page(ctx, ArticleOrder::ordering(None), false, Some(self.first), None)
+        .page(
+            ctx,
+            ArticleOrder::ordering(None),
+            false,
+            Some(self.first),
+            None,
+        )
         .await?;
         let total = page.total.get(Some(COUNT_CAP as i32 + 1)).await? as u64;
         Ok(ArticleHits(Hits {

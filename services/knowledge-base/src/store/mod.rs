@@ -141,7 +141,9 @@ impl Words {
             title: current(&m.pending_title).flatten().unwrap_or(row.title),
             body: current(&m.pending_body).flatten().unwrap_or(row.body),
             tags: current(&m.pending_tags).flatten().unwrap_or(row.tags),
-            audiences: current(&m.pending_audiences).flatten().unwrap_or(row.audiences),
+            audiences: current(&m.pending_audiences)
+                .flatten()
+                .unwrap_or(row.audiences),
             tiers: current(&m.pending_tiers).flatten().unwrap_or(row.tiers),
         })
     }
@@ -258,7 +260,8 @@ async fn keep_revisions<C: ConnectionTrait>(
         set_revision_state(db, &after.id, Expr::col(R::Number).eq(number), state).await?;
     }
     if after.status == ArticleStatus::Published
-        && before.is_none_or(|b| b.status != ArticleStatus::Published || b.revision != after.revision)
+        && before
+            .is_none_or(|b| b.status != ArticleStatus::Published || b.revision != after.revision)
     {
         set_revision_state(
             db,

@@ -63,7 +63,10 @@ async fn an_article_moves_through_its_lifecycle_and_counts_its_revisions() {
     assert_eq!(created["nextStatuses"], json!(["REVIEW", "ARCHIVED"]));
     let article = id(&created);
     let skipped = app
-        .error(UPDATE, json!({ "id": article, "v": 1, "input": { "status": "PUBLISHED" } }))
+        .error(
+            UPDATE,
+            json!({ "id": article, "v": 1, "input": { "status": "PUBLISHED" } }),
+        )
         .await;
     assert_eq!(skipped["extensions"]["code"], "VALIDATION");
     assert_eq!(skipped["extensions"]["field"], "input.status");
@@ -73,7 +76,10 @@ async fn an_article_moves_through_its_lifecycle_and_counts_its_revisions() {
             json!({}),
         )
         .await;
-    assert_eq!(refused["extensions"]["field"], "input.status", "no create-as-published");
+    assert_eq!(
+        refused["extensions"]["field"], "input.status",
+        "no create-as-published"
+    );
     let step = |v: i64, input: Value| {
         let app = &app;
         let article = article.clone();
@@ -88,9 +94,7 @@ async fn an_article_moves_through_its_lifecycle_and_counts_its_revisions() {
     let submitted = step(2, json!({ "status": "REVIEW" })).await;
     assert_eq!(submitted["revision"], 2, "a status move is no new revision");
     // The writer may not approve its own words; a second writer may.
-    let own = app
-        .error(APPROVE, json!({ "id": article, "v": 3 }))
-        .await;
+    let own = app.error(APPROVE, json!({ "id": article, "v": 3 })).await;
     assert_eq!(own["extensions"]["code"], "FORBIDDEN");
     let published = app
         .ok_as(
@@ -104,15 +108,24 @@ async fn an_article_moves_through_its_lifecycle_and_counts_its_revisions() {
     assert!(published["publishedAt"].is_string());
     // New words on a live article wait beside the live ones.
     let pending = step(4, json!({ "title": "Setup v2" })).await;
-    assert_eq!(pending["title"], "Setup", "the live title stays until approved");
+    assert_eq!(
+        pending["title"], "Setup",
+        "the live title stays until approved"
+    );
     assert_eq!(pending["revision"], 2);
-    assert_eq!(pending["pendingStatus"], json!({ "number": 3, "state": "DRAFT" }));
+    assert_eq!(
+        pending["pendingStatus"],
+        json!({ "number": 3, "state": "DRAFT" })
+    );
     assert_eq!(
         step(5, json!({ "status": "ARCHIVED" })).await["status"],
         "ARCHIVED"
     );
     let restored = step(6, json!({ "status": "DRAFT" })).await;
-    assert_eq!(restored["status"], "DRAFT", "retired articles can be restored");
+    assert_eq!(
+        restored["status"], "DRAFT",
+        "retired articles can be restored"
+    );
     assert_eq!(restored["revision"], 4, "as a new revision of their words");
     let archived = app
         .ok(
@@ -450,7 +463,10 @@ async fn edits_to_a_live_article_wait_for_a_second_writer_and_every_version_is_k
         )
         .await["updateArticle"]
         .clone();
-    assert_eq!(saved["pendingStatus"], json!({ "number": 2, "state": "REVIEW" }));
+    assert_eq!(
+        saved["pendingStatus"],
+        json!({ "number": 2, "state": "REVIEW" })
+    );
     let read = app
         .ok_as(
             &supplier,
@@ -479,13 +495,19 @@ async fn edits_to_a_live_article_wait_for_a_second_writer_and_every_version_is_k
     // The author may not review; the queue says so; marketing sees the diff and approves.
     let as_author = app.ok_as(&support, HISTORY, json!({ "id": article })).await;
     assert_eq!(as_author["article"]["mayReview"], false);
-    let as_reviewer = app.ok_as(&marketing, HISTORY, json!({ "id": article })).await;
+    let as_reviewer = app
+        .ok_as(&marketing, HISTORY, json!({ "id": article }))
+        .await;
     assert_eq!(as_reviewer["article"]["mayReview"], true);
     let newest = &as_reviewer["article"]["revisions"][0];
     assert_eq!(newest["number"], 2);
     assert_eq!(newest["authorUserId"], "usr_support");
     assert_eq!(newest["changes"]["against"], 1);
-    assert_eq!(newest["changes"]["title"], json!([]), "the title did not change");
+    assert_eq!(
+        newest["changes"]["title"],
+        json!([]),
+        "the title did not change"
+    );
     assert_eq!(
         newest["changes"]["body"],
         json!([
@@ -506,15 +528,48 @@ async fn edits_to_a_live_article_wait_for_a_second_writer_and_every_version_is_k
         .gql_as(&support, APPROVE, json!({ "id": article, "v": v + 1 }))
         .await;
     assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    // Readers of articles review nothing: a partner, sales, management.
+    for reader in [
+        supplier.clone(),
+        staff("usr_sales", "sales"),
+        staff("usr_management", "management"),
+    ] {
+        for mutation in [
+            APPROVE,
+            "mutation($id: ID!, $v: Int!) { rejectArticle(id: $id, version: $v, comment: \"no\") { id } }",
+            "mutation($id: ID!, $v: Int!) { restoreArticleRevision(id: $id, version: $v, number: 1) { id } }",
+        ] {
+            let body = app
+                .gql_as(&reader, mutation, json!({ "id": article, "v": v + 1 }))
+                .await;
+            let code = &body["errors"][0]["extensions"]["code"];
+            assert!(
+                code == "FORBIDDEN" || code == "NOT_FOUND",
+                "{:?} {mutation}: {body}",
+                reader.roles
+            );
+        }
+    }
     let approved = app
-        .ok_as(&marketing, APPROVE, json!({ "id": article, "v": v + 1, "c": "Good." }))
+        .ok_as(
+            &marketing,
+            APPROVE,
+            json!({ "id": article, "v": v + 1, "c": "Good." }),
+        )
         .await["approveArticle"]
         .clone();
     assert_eq!(approved["revision"], 2);
     let read = app
-        .ok_as(&supplier, "query($id: ID!) { article(id: $id) { body } }", json!({ "id": article }))
+        .ok_as(
+            &supplier,
+            "query($id: ID!) { article(id: $id) { body } }",
+            json!({ "id": article }),
+        )
         .await;
-    assert_eq!(read["article"]["body"], "Oil the pump monthly.\nCheck the seal.\n");
+    assert_eq!(
+        read["article"]["body"],
+        "Oil the pump monthly.\nCheck the seal.\n"
+    );
     // A rejection needs a reason, sends the words back as a draft, and the live words stay.
     let v = approved["version"].as_i64().expect("version");
     app.ok_as(
@@ -557,7 +612,9 @@ async fn edits_to_a_live_article_wait_for_a_second_writer_and_every_version_is_k
         restored["restoreArticleRevision"]["workingRevision"],
         json!({ "number": 4, "state": "DRAFT", "title": "Pump maintenance" })
     );
-    let history = app.ok_as(&marketing, HISTORY, json!({ "id": article })).await;
+    let history = app
+        .ok_as(&marketing, HISTORY, json!({ "id": article }))
+        .await;
     let states: Vec<(i64, String, Value)> = history["article"]["revisions"]
         .as_array()
         .expect("revisions")
@@ -599,8 +656,12 @@ async fn partners_read_articles_for_their_tier_only() {
         let app = &app;
         async move {
             titles(
-                &app.ok_as(&caller, "{ articles(orderBy: { field: TITLE, direction: ASC }) { nodes { title } } }", json!({}))
-                    .await["articles"],
+                &app.ok_as(
+                    &caller,
+                    "{ articles(orderBy: { field: TITLE, direction: ASC }) { nodes { title } } }",
+                    json!({}),
+                )
+                .await["articles"],
             )
         }
     };
@@ -608,16 +669,31 @@ async fn partners_read_articles_for_their_tier_only() {
     let silver = partner_user("usr_d2", "distributor", "ptn_d2", Some("SILVER"));
     let unknown = partner_user("usr_d3", "distributor", "ptn_d3", None);
     let typo = partner_user("usr_d4", "distributor", "ptn_d4", Some("gold"));
-    assert_eq!(titles_for(gold.clone()).await, ["Funds for Gold partners", "Shipping rules"]);
+    assert_eq!(
+        titles_for(gold.clone()).await,
+        ["Funds for Gold partners", "Shipping rules"]
+    );
     for reader in [silver.clone(), unknown, typo] {
         assert_eq!(titles_for(reader).await, ["Shipping rules"]);
     }
     let by_id = app
-        .ok_as(&silver, "query($id: ID!) { article(id: $id) { id } }", json!({ "id": id(&tiered) }))
+        .ok_as(
+            &silver,
+            "query($id: ID!) { article(id: $id) { id } }",
+            json!({ "id": id(&tiered) }),
+        )
         .await;
-    assert_eq!(by_id["article"], Value::Null, "out of its tier answers like missing");
+    assert_eq!(
+        by_id["article"],
+        Value::Null,
+        "out of its tier answers like missing"
+    );
     let searched = app
-        .ok_as(&silver, "{ articles(filter: { text: \"funds\" }) { totalCount nodes { id } } }", json!({}))
+        .ok_as(
+            &silver,
+            "{ articles(filter: { text: \"funds\" }) { totalCount nodes { id } } }",
+            json!({}),
+        )
         .await;
     assert_eq!(searched["articles"]["totalCount"], 0);
     let staff_titles = titles_for(staff("usr_sales", "sales")).await;

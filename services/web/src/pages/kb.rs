@@ -123,7 +123,9 @@ struct Article {
     id: String,
     /// What the policy lets the caller do with this article.
     may: super::RecordMay,
-    version: i64,
+    /// Null for partners (the policy hides an article's history from them); the edit form
+    /// is staff-only.
+    version: Option<i64>,
     title: String,
     body: String,
     status: Label,
@@ -478,7 +480,7 @@ pub async fn edit_form(Signed(ctx, _): Signed<InApp>, Path(id): Path<String>) ->
     let form = match &article.working_revision {
         Some(w) => ArticleForm {
             csrf: String::new(),
-            version: article.version,
+            version: article.version.unwrap_or_default(),
             title: w.title.clone(),
             body: w.body.clone(),
             status: w.state.0.clone(),
@@ -488,7 +490,7 @@ pub async fn edit_form(Signed(ctx, _): Signed<InApp>, Path(id): Path<String>) ->
         },
         None => ArticleForm {
             csrf: String::new(),
-            version: article.version,
+            version: article.version.unwrap_or_default(),
             title: article.title.clone(),
             body: article.body.clone(),
             status: if article.status.0 == "PUBLISHED" {
@@ -554,7 +556,7 @@ pub async fn update(
             // Someone saved the article meanwhile: the API says so; the form keeps this
             // edit and now carries the current version, so saving again overwrites theirs
             // knowingly (the message says what happened).
-            form.version = article.version;
+            form.version = article.version.unwrap_or_default();
             let errors = FormErrors::from_failure(failure).fold_unknown(FORM_FIELDS);
             edit_page(&ctx, &id, &article, &form, errors)
         }

@@ -38,10 +38,10 @@ impl Line {
             _ => "same",
         }
     }
-    fn old(&self) -> String {
+    fn before(&self) -> String {
         self.old_line.map(|n| n.to_string()).unwrap_or_default()
     }
-    fn new(&self) -> String {
+    fn after(&self) -> String {
         self.new_line.map(|n| n.to_string()).unwrap_or_default()
     }
 }
@@ -115,7 +115,12 @@ const REVISION_QUERY: &str = "query($id: ID!, $n: Int!) { article(id: $id) { id 
     tiers { change oldLine newLine text } \
     tags { change oldLine newLine text } body { change oldLine newLine text } } } } }";
 
-async fn revision_page(ctx: super::super::Ctx, id: &str, number: &str, error: Option<String>) -> PageResult {
+async fn revision_page(
+    ctx: super::super::Ctx,
+    id: &str,
+    number: &str,
+    error: Option<String>,
+) -> PageResult {
     let Ok(n) = number.parse::<i32>() else {
         return Err(ctx.refuse(ApiFailure::NotFound));
     };

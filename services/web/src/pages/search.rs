@@ -195,7 +195,10 @@ const KINDS: &[Kind] = &[
 ];
 
 /// `GET /app/search?q=` and `/portal/search?q=`.
-pub async fn page<S: Side>(Signed(ctx, _): Signed<S>, Query(params): Query<SearchParams>) -> PageResult {
+pub async fn page<S: Side>(
+    Signed(ctx, _): Signed<S>,
+    Query(params): Query<SearchParams>,
+) -> PageResult {
     let q = param(&params.q).unwrap_or_default();
     let kinds: Vec<&Kind> = KINDS
         .iter()
@@ -222,11 +225,14 @@ pub async fn page<S: Side>(Signed(ctx, _): Signed<S>, Query(params): Query<Searc
     }
     let selections: String = kinds
         .iter()
-        .map(|k| format!("{} {{ totalCount more nodes {{ id {} }} }} ", k.key, k.fields))
+        .map(|k| {
+            format!(
+                "{} {{ totalCount more nodes {{ id {} }} }} ",
+                k.key, k.fields
+            )
+        })
         .collect();
-    let query = format!(
-        "query($q: String!) {{ search(text: $q, first: 5) {{ {selections}}} }}"
-    );
+    let query = format!("query($q: String!) {{ search(text: $q, first: 5) {{ {selections}}} }}");
     #[derive(Deserialize)]
     struct Data {
         search: std::collections::HashMap<String, Hits>,

@@ -21,6 +21,7 @@ impl MigratorTrait for Migrator {
                 tables: &["articles"],
             }),
             Box::new(ArticleRevisions),
+            Box::new(ArticleFeedbackAndLinks),
         ]
     }
 }
@@ -219,5 +220,78 @@ impl MigrationTrait for ArticleRevisions {
             )
             .await?;
         Ok(())
+    }
+}
+
+/// What readers make of articles, and which articles solved which cases:
+/// `article_feedback` (one answer per reader and article, changeable), `article_views`
+/// (one row per reader and day: views are reader-days, so reloading a page counts once),
+/// and `case_articles` (an article linked to a case of the account service, by id only,
+/// marked when it solved the case).
+struct ArticleFeedbackAndLinks;
+
+impl MigrationName for ArticleFeedbackAndLinks {
+    fn name(&self) -> &str {
+        "m20261210_000002_article_feedback_and_case_links"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ArticleFeedbackAndLinks {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("article_feedback")
+                .if_not_exists()
+                .col(text("article_id", 64))
+                .col(text("reader_id", 64))
+                .col(text("reader_kind", 16))
+                .col(text_null("reader_partner_id", 64))
+                .col(ColumnDef::new("helpful").boolean().not_null())
+                .col(text_null("comment", 2000))
+                .col(
+                    ColumnDef::new("updated_at")
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .primary_key(Index::create().col("article_id").col("reader_id"))
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("article_views")
+                .if_not_exists()
+                .col(text("article_id", 64))
+                .col(ColumnDef::new("day").date().not_null())
+                .col(text("reader_id", 64))
+                .col(text("reader_kind", 16))
+                .primary_key(
+                    Index::create()
+                        .col("article_id")
+                        .col("day")
+                        .col("reader_id"),
+                )
+                .to_owned(),
+        )
+        .await?;
+        m.create_table(
+            Table::create()
+                .table("case_articles")
+                .if_not_exists()
+                .col(text("case_id", 64))
+                .col(text("article_id", 64))
+                .col(ColumnDef::new("solved").boolean().not_null().default(false))
+                .col(text_null("linked_by", 64))
+                .col(
+                    ColumnDef::new("linked_at")
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .primary_key(Index::create().col("case_id").col("article_id"))
+                .to_owned(),
+        )
+        .await?;
+        index(m, "case_articles", &["article_id"], false).await
     }
 }

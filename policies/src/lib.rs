@@ -150,6 +150,8 @@ pub const TYPES: &[&str] = &[
     "Demand",
     "Article",
     "ArticleRevision",
+    "ArticleFeedback",
+    "CaseArticleLink",
     "Partner",
     "Territory",
     "ShareGrant",

@@ -102,12 +102,14 @@ async fn schema(demo: &Demo, admin: &crm_identity::user::Model) -> Schema {
 }
 
 /// Every leaf below an object type without an id (a money amount, a consent), as a
-/// selection.
+/// selection; a record below it (a type with an id) is selected by its id.
 fn leaves(schema: &Schema, ty: &str) -> String {
+    let is_record = |named: &str| schema.types[named].iter().any(|f| f.name == "id");
     schema.types[ty]
         .iter()
         .filter(|f| !f.required_args)
         .map(|f| match f.kind.as_str() {
+            "OBJECT" if is_record(&f.named) => format!("{} {{ id }}", f.name),
             "OBJECT" => format!("{} {{ {} }}", f.name, leaves(schema, &f.named)),
             _ => f.name.clone(),
         })

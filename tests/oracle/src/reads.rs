@@ -76,6 +76,7 @@ pub fn field_read(who: &Persona, ty: &str, field: &str) -> Option<FieldRead> {
     let partner = who.is_partner();
     let supplier = matches!(who, Persona::Supplier(_));
     let marketing = matches!(who, Persona::Internal { role, .. } if *role == "marketing");
+    let sales = matches!(who, Persona::Internal { role, .. } if *role == "sales");
     let masked_for = |hidden: bool| if hidden { Masked } else { Value };
     Some(match (ty, field) {
         (_, "id") => Value,
@@ -251,6 +252,16 @@ pub fn field_read(who: &Persona, ty: &str, field: &str) -> Option<FieldRead> {
         // Revisions are editorial (the ArticleRevision row): staff who read the article
         // read its history; partners read none of it.
         ("Article", "revisions" | "revisionByNumber" | "workingRevision") => masked_for(partner),
+        // Readers' feedback is editorial (ArticleFeedback: admin, management, marketing,
+        // support); a reader's own answer is about the caller.
+        ("Article", "feedback") => masked_for(partner || sales),
+        ("Article", "myFeedback") => PerCaller,
+        // Case links (CaseArticleLink: the departments that read every case).
+        ("Article", "cases") => masked_for(partner || marketing),
+        // A case's linked and suggested articles are those the reader may read among the
+        // links: filtered through the reader's own article rows, proved in the knowledge
+        // base's tests (`cases_and_articles_link_through_each_readers_policy`).
+        ("Case", "articles" | "suggestedArticles") => PerCaller,
 
         ("Partner", "fulfilledOrders") => Rows("Order"),
         ("Partner", "suppliedProducts") => Rows("Product"),

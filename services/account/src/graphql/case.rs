@@ -351,6 +351,23 @@ pub(crate) async fn list_cases(
     CaseQuery.cases(ctx, first, after, filter, order_by).await
 }
 
+#[derive(Default)]
+pub struct CaseEntityQuery;
+
+#[async_graphql::Object]
+impl CaseEntityQuery {
+    /// Federation entity look-up (the knowledge base adds a case's articles); a batch of
+    /// keys is loaded with one query, through the caller's policy.
+    #[graphql(entity)]
+    async fn find_case_by_id(
+        &self,
+        ctx: &async_graphql::Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<Case>> {
+        Ok(super::load::<case::Entity>(ctx, &id).await?.map(Case))
+    }
+}
+
 record_operations!(
     CaseQuery, CaseMutation, Case, case, CaseInput,
     list: cases(CaseFilter, CaseOrder) -> CaseConnection, one: case,

@@ -33,6 +33,7 @@ pub struct Query(
     opportunity::OpportunityQuery,
     opportunity::ForecastQuery,
     case::CaseQuery,
+    case::CaseEntityQuery,
     case_comment::CaseCommentQuery,
     task::TaskQuery,
     deal_registration::DealRegistrationQuery,

@@ -212,6 +212,24 @@ impl SearchQuery {
         (score * 1e9).round() as i64
     }
 
+    /// PostgreSQL `to_tsquery` text matching any of the words (each also as a prefix).
+    pub fn to_tsquery_any(&self) -> String {
+        self.words
+            .iter()
+            .map(|w| format!("{w}:*"))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    }
+
+    /// SQLite FTS5 MATCH text matching any of the words (each also as a prefix).
+    pub fn to_fts5_any(&self) -> String {
+        self.words
+            .iter()
+            .map(|w| format!("\"{w}\"*"))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    }
+
     /// SQLite FTS5 MATCH text: every word, quoted, each also as a prefix (`"word"*`).
     pub fn to_fts5(&self) -> String {
         self.words

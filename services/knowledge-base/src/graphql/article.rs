@@ -103,6 +103,20 @@ record_object!(Article {
             None => Ok(None),
         }
     }
+    /// Readers' answers and views, per kind of reader (null for callers the policy does
+    /// not let read feedback: partners, sales).
+    async fn feedback(&self, ctx: &Context<'_>) -> Result<Option<super::feedback::ArticleFeedbackSummary>> {
+        Ok(super::feedback::summary(ctx, &self.0).await?)
+    }
+    /// The caller's own answer, if it gave one.
+    async fn my_feedback(&self, ctx: &Context<'_>) -> Result<Option<super::feedback::MyFeedback>> {
+        Ok(super::feedback::mine(ctx, &self.0).await?)
+    }
+    /// The cases this article is linked to, solved first (null for callers the policy does
+    /// not let read case links).
+    async fn cases(&self, ctx: &Context<'_>) -> Result<Option<Vec<super::case_links::ArticleCase>>> {
+        Ok(super::case_links::cases_of(ctx, &self.0).await?)
+    }
     /// Whether the caller may approve or reject the revision in review now (it may write
     /// the article and wrote none of the words not yet live).
     async fn may_review(&self, ctx: &Context<'_>) -> Result<bool> {

@@ -6,6 +6,8 @@ pub(crate) use crm_service_common::{ordering, record_object, record_operations};
 use sea_orm::DatabaseConnection;
 
 pub mod article;
+pub mod case_links;
+pub mod feedback;
 pub mod references;
 pub mod revision;
 pub mod search;
@@ -15,10 +17,16 @@ pub struct Query(
     article::ArticleQuery,
     references::ReferenceEntityQuery,
     search::SearchEntityQuery,
+    case_links::CaseEntityQuery,
 );
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(article::ArticleMutation, revision::ArticleReviewMutation);
+pub struct Mutation(
+    article::ArticleMutation,
+    revision::ArticleReviewMutation,
+    feedback::ArticleFeedbackMutation,
+    case_links::CaseArticleMutation,
+);
 
 pub type KnowledgeBaseSchema = Schema<Query, Mutation, EmptySubscription>;
 

@@ -300,6 +300,20 @@ pub fn match_condition(backend: DbBackend, query: &SearchQuery) -> SimpleExpr {
     }
 }
 
+/// The condition "the article matches any word of `query`" (suggestions for a case).
+pub fn match_any_condition(backend: DbBackend, query: &SearchQuery) -> SimpleExpr {
+    match backend {
+        DbBackend::Postgres => Expr::cust_with_values(
+            "search_vector @@ to_tsquery('english', $1)",
+            [query.to_tsquery_any()],
+        ),
+        _ => Expr::cust_with_values(
+            "id IN (SELECT article_id FROM article_search WHERE article_search MATCH ?)",
+            [query.to_fts5_any()],
+        ),
+    }
+}
+
 /// An article's relevance to a `to_tsquery` text (`$1`) on PostgreSQL, scaled to an integer
 /// as [`relevance`] scales it: `ts_rank` over the article's own weighted `search_vector`.
 pub const RANK_SQL: &str = "round(ts_rank('{0.1, 0.1, 0.4, 1.0}'::float4[], search_vector, \

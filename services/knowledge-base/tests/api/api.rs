@@ -707,3 +707,189 @@ async fn partners_read_articles_for_their_tier_only() {
         "staff are never narrowed by tier"
     );
 }
+
+#[tokio::test]
+async fn readers_answer_and_are_counted_and_only_staff_read_the_answers() {
+    let app = spawn().await;
+    let article = id(&create_article(
+        &app,
+        json!({ "title": "Reset the pump", "body": "Hold reset.", "audiences": ["DISTRIBUTOR", "INTERNAL"] }),
+    )
+    .await);
+    let gold = partner_user("usr_d1", "distributor", "ptn_d1", Some("GOLD"));
+    let support = staff("usr_support", "support");
+    let sales = staff("usr_sales", "sales");
+    let view = "mutation($id: ID!) { recordArticleView(articleId: $id) }";
+    for _ in 0..3 {
+        app.ok_as(&gold, view, json!({ "id": article })).await;
+    }
+    app.ok_as(&support, view, json!({ "id": article })).await;
+    let give = "mutation($id: ID!, $h: Boolean!, $c: String) { giveArticleFeedback(articleId: $id, helpful: $h, comment: $c) { myFeedback { helpful comment } feedback { views } } }";
+    let given = app
+        .ok_as(
+            &gold,
+            give,
+            json!({ "id": article, "h": false, "c": "Which button?" }),
+        )
+        .await;
+    assert_eq!(
+        given["giveArticleFeedback"],
+        json!({ "myFeedback": { "helpful": false, "comment": "Which button?" }, "feedback": null }),
+        "a partner reads its own answer, never the counts"
+    );
+    // A second answer replaces the first.
+    app.ok_as(
+        &gold,
+        give,
+        json!({ "id": article, "h": true, "c": "Found it." }),
+    )
+    .await;
+    app.ok_as(&support, give, json!({ "id": article, "h": true }))
+        .await;
+    let summary = "query($id: ID!) { article(id: $id) { feedback { views helpful notHelpful byReaderKind { readerKind views helpful notHelpful } comments { helpful comment readerKind readerPartnerId } } } }";
+    let read = app.ok_as(&support, summary, json!({ "id": article })).await;
+    assert_eq!(
+        read["article"]["feedback"],
+        json!({
+            "views": 2, "helpful": 2, "notHelpful": 0,
+            "byReaderKind": [
+                { "readerKind": "distributor", "views": 1, "helpful": 1, "notHelpful": 0 },
+                { "readerKind": "internal", "views": 1, "helpful": 1, "notHelpful": 0 },
+            ],
+            "comments": [{ "helpful": true, "comment": "Found it.", "readerKind": "distributor", "readerPartnerId": "ptn_d1" }],
+        }),
+        "views are reader-days: three views of one reader on one day count once"
+    );
+    let hidden = app.ok_as(&sales, summary, json!({ "id": article })).await;
+    assert_eq!(
+        hidden["article"],
+        json!({ "feedback": null }),
+        "sales reads the (internal) article, not what readers made of it"
+    );
+    // Nobody answers for an article it can't read, and it is told so as for a missing one.
+    let supplier = partner_user("usr_s1", "supplier", "ptn_s1", None);
+    let refused = app
+        .gql_as(&supplier, give, json!({ "id": article, "h": true }))
+        .await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "NOT_FOUND");
+    let missing = app
+        .gql_as(&supplier, give, json!({ "id": "art_missing", "h": true }))
+        .await;
+    assert_eq!(
+        missing["errors"][0]["extensions"],
+        refused["errors"][0]["extensions"]
+    );
+    assert_eq!(app.count("article_feedback").await, 2);
+}
+
+#[tokio::test]
+async fn cases_and_articles_link_through_each_readers_policy() {
+    let app = spawn().await;
+    let internal = id(&create_article(
+        &app,
+        json!({ "title": "Pump seal replacement", "body": "Replace the seal.", "audiences": ["INTERNAL"] }),
+    )
+    .await);
+    let supplier_only = id(&create_article(
+        &app,
+        json!({ "title": "Pump seal supplier notes", "body": "Seal batch 7.", "audiences": ["SUPPLIER"] }),
+    )
+    .await);
+    let public = id(&create_article(
+        &app,
+        json!({ "title": "Pump noise", "body": "A humming pump is normal.", "audiences": ["PUBLIC"] }),
+    )
+    .await);
+    let support = staff("usr_support", "support");
+    let sales = staff("usr_sales", "sales");
+    let link = "mutation($c: ID!, $a: ID!, $s: Boolean) { linkArticleToCase(caseId: $c, articleId: $a, solved: $s) { id } }";
+    for (case, article, solved) in [
+        ("case_1", &internal, true),
+        ("case_2", &internal, true),
+        ("case_2", &supplier_only, true),
+        ("case_3", &public, false),
+    ] {
+        app.ok_as(
+            &support,
+            link,
+            json!({ "c": case, "a": article, "s": solved }),
+        )
+        .await;
+    }
+    // Sales may read links, not make them.
+    let refused = app
+        .gql_as(
+            &sales,
+            link,
+            json!({ "c": "case_9", "a": public, "s": false }),
+        )
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{refused}"
+    );
+    let entities = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Case { articles { solved article { id title } } suggestedArticles { solvedCases article { id } } } } }";
+    let reps =
+        json!({ "r": [{ "__typename": "Case", "id": "case_2", "subject": "Pump seal leaks" }] });
+    let as_support = app.ok_as(&support, entities, reps.clone()).await;
+    assert_eq!(
+        as_support["_entities"][0]["articles"]
+            .as_array()
+            .expect("articles")
+            .len(),
+        2
+    );
+    let as_sales = app.ok_as(&sales, entities, reps.clone()).await;
+    assert_eq!(
+        as_sales["_entities"][0]["articles"],
+        json!([{ "solved": true, "article": { "id": internal, "title": "Pump seal replacement" } }]),
+        "sales reads internal and public articles only, so the supplier article's link is not there"
+    );
+    // Suggestions: readable articles sharing a word, not linked yet, by cases solved.
+    let fresh =
+        json!({ "r": [{ "__typename": "Case", "id": "case_4", "subject": "Pump seal leaks" }] });
+    let suggested = app.ok_as(&support, entities, fresh.clone()).await;
+    assert_eq!(
+        suggested["_entities"][0]["suggestedArticles"],
+        json!([
+            { "solvedCases": 2, "article": { "id": internal } },
+            { "solvedCases": 1, "article": { "id": supplier_only } },
+            { "solvedCases": 0, "article": { "id": public } },
+        ])
+    );
+    let for_sales = app.ok_as(&sales, entities, fresh).await;
+    let ids: Vec<&str> = for_sales["_entities"][0]["suggestedArticles"]
+        .as_array()
+        .expect("suggested")
+        .iter()
+        .map(|s| s["article"]["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids, [internal.as_str(), public.as_str()]);
+    // Partners read no links at all, whatever case id they name.
+    let partner = partner_user("usr_d1", "distributor", "ptn_d1", Some("GOLD"));
+    let none = app.ok_as(&partner, entities, reps).await;
+    assert_eq!(
+        none["_entities"][0],
+        json!({ "articles": null, "suggestedArticles": null })
+    );
+    let cases = app
+        .ok_as(
+            &support,
+            "query($id: ID!) { article(id: $id) { cases { solved case { id } } } }",
+            json!({ "id": internal }),
+        )
+        .await;
+    assert_eq!(
+        cases["article"]["cases"].as_array().expect("cases").len(),
+        2
+    );
+    let unlinked = app
+        .ok_as(
+            &support,
+            "mutation($c: ID!, $a: ID!) { unlinkArticleFromCase(caseId: $c, articleId: $a) }",
+            json!({ "c": "case_1", "a": internal }),
+        )
+        .await;
+    assert_eq!(unlinked["unlinkArticleFromCase"], true);
+    assert_eq!(app.count("case_articles").await, 3);
+}

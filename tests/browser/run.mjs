@@ -615,6 +615,38 @@ await check("an edit to a published article waits for a second writer, then goes
   return `revision ${revision} approved; history: ${states.length} revisions`;
 });
 
+// Readers answer "did this help?"; staff read the answers, the partner only its own.
+await check("a distributor says an article did not help and marketing reads why", async () => {
+  const article = facts.reviewArticle;
+  await distributor.goto(`${base}/portal/kb/${article}`);
+  await distributor.fill("#feedback-comment", "Which packaging counts as original?");
+  await Promise.all([distributor.waitForURL(new RegExp(`/portal/kb/${article}$`)), distributor.click("button[name=helpful][value=no]")]);
+  assert((await distributor.locator("[data-my-feedback=no]").count()) === 1, "the distributor does not see its own answer");
+  assert((await distributor.locator("[data-feedback]").count()) === 0, "a partner reads the feedback summary");
+  await marketing.goto(`${base}/app/kb/${article}`);
+  const summary = await marketing.textContent("[data-feedback]");
+  assert(summary.includes("Which packaging counts as original?"), `marketing does not read the comment: ${summary}`);
+  const views = Number(await marketing.textContent("[data-views]"));
+  assert(views >= 2, `${views} reader-days counted`);
+  return `${views} reader-days`;
+});
+
+// Support links the article that solved a case from the case page; the article page lists
+// the case.
+await check("support marks the article that solved a case and the article lists the case", async () => {
+  await support.goto(`${base}/app/cases/${facts.linkCase}`);
+  const suggested = support.locator("[data-list=suggested-articles] li").first();
+  await suggested.waitFor({ timeout: 10000 });
+  const article = await suggested.getAttribute("data-id");
+  await Promise.all([support.waitForURL(new RegExp(`/app/cases/${facts.linkCase}$`)), suggested.locator("button[value=solved]").click()]);
+  await support.locator(`[data-list=linked-articles] li[data-id="${article}"]`).waitFor({ timeout: 10000 });
+  await support.goto(`${base}/app/kb/${article}`);
+  const linked = await support.locator(`[data-list=linked-cases] li[data-id="${facts.linkCase}"]`).textContent();
+  assert(linked.includes("Solved"), `the article does not list the case as solved: ${linked}`);
+  a11yPages.push({ persona: "support", url: `/app/cases/${facts.linkCase}`, name: "case-articles" });
+  a11yPages.push({ persona: "support", url: `/app/kb/${article}`, name: "article-cases" });
+});
+
 // Articles per partner tier: the Gold distributor reads the Gold and Platinum programme
 // article; a Silver one neither lists it nor opens it.
 await check("a Gold distributor sees an article a Silver one doesn't", async () => {

@@ -346,7 +346,37 @@ async fn the_ui_in_a_real_browser() {
     )
     .await;
     let (masked_contact, masked_email) = masked.split_once('|').expect("id|email");
+    // A case with a suggested article (through the gateway: the knowledge base's field
+    // of the account service's case, given the case's subject), for support to link.
+    let support_token = crm_e2e::signed_in(
+        &reqwest::Client::new(),
+        &system.public.url(),
+        "support@crm.example",
+    )
+    .await;
+    let (_, cases) = crm_e2e::gateway_as(
+        &reqwest::Client::new(),
+        &system.public.url(),
+        Some(&support_token),
+        "{ cases(first: 100, filter: { status: OPEN }) { nodes { id suggestedArticles(first: 1) { article { id } } } } }",
+        json!({}),
+    )
+    .await;
+    let link_case = cases["data"]["cases"]["nodes"]
+        .as_array()
+        .unwrap_or_else(|| panic!("cases: {cases}"))
+        .iter()
+        .find(|c| {
+            c["id"] != support_case.as_str()
+                && c["suggestedArticles"]
+                    .as_array()
+                    .is_some_and(|s| !s.is_empty())
+        })
+        .and_then(|c| c["id"].as_str())
+        .unwrap_or_else(|| panic!("an open case with a suggested article: {cases}"))
+        .to_owned();
     let facts = json!({
+        "linkCase": link_case,
         "marketing": "marketing@crm.example",
         "silverDistributor": "distributor2-user@southern-cross.example",
         "reviewArticle": review_article,

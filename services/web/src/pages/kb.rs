@@ -142,6 +142,58 @@ struct Article {
     revisions: Option<Vec<RevisionRow>>,
     working_revision: Option<Working>,
     may_review: bool,
+    my_feedback: Option<Answer>,
+    /// Null for readers the policy does not let read feedback.
+    feedback: Option<Feedback>,
+    /// Null for readers the policy does not let read case links.
+    cases: Option<Vec<LinkedCase>>,
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    helpful: bool,
+    comment: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Feedback {
+    views: i64,
+    helpful: i64,
+    not_helpful: i64,
+    by_reader_kind: Vec<KindFeedback>,
+    comments: Vec<FeedbackComment>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct KindFeedback {
+    reader_kind: String,
+    views: i64,
+    helpful: i64,
+    not_helpful: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FeedbackComment {
+    helpful: bool,
+    comment: String,
+    reader_kind: String,
+    updated_at: When,
+}
+
+#[derive(Deserialize)]
+struct LinkedCase {
+    solved: bool,
+    /// Null where the case is not the reader's to read.
+    case: Option<CaseName>,
+}
+
+#[derive(Deserialize)]
+struct CaseName {
+    id: String,
+    subject: String,
 }
 
 /// One line of an article's history.
@@ -206,6 +258,10 @@ struct ArticlePage {
 const ARTICLE_QUERY: &str = "query($id: ID!) { article(id: $id) { id version title body status \
     nextStatuses audiences tiers tags publishedAt updatedAt products { name } may { update } \
     revision mayReview workingRevision { number state title body audiences tiers tags } \
+    myFeedback { helpful comment } \
+    feedback { views helpful notHelpful byReaderKind { readerKind views helpful notHelpful } \
+    comments { helpful comment readerKind updatedAt } } \
+    cases { solved case { id subject } } \
     revisions { number state authorUserId createdAt reviewerUserId reviewComment } } }";
 
 async fn fetch(ctx: &Ctx, id: &str) -> Result<Article, ApiFailure> {
@@ -239,6 +295,56 @@ async fn detail(ctx: Ctx, id: &str) -> PageResult {
 
 pub async fn detail_page<S: Side>(Signed(ctx, _): Signed<S>, Path(id): Path<String>) -> PageResult {
     detail(ctx, &id).await
+}
+
+/// `POST {base}/{id}/feedback`: the reader's "did this help?" (and comment), then back to
+/// the article.
+pub async fn give_feedback<S: Side>(
+    Signed(ctx, _): Signed<S>,
+    Path(id): Path<String>,
+    body: String,
+) -> PageResult {
+    let fields = super::posted_about(&ctx, &body, &id)?;
+    let helpful = super::field(&fields, "helpful") == "yes";
+    let comment = super::field(&fields, "comment").trim().to_owned();
+    match ctx
+        .api::<Value>(
+            "mutation($id: ID!, $h: Boolean!, $c: String) { giveArticleFeedback(articleId: $id, helpful: $h, comment: $c) { id } }",
+            json!({ "id": id, "h": helpful, "c": (!comment.is_empty()).then_some(comment) }),
+        )
+        .await
+    {
+        Ok(_) => {
+            ctx.see_other(
+                &format!("{}/{id}", base(ctx.area)),
+                Some("Thank you: your answer is saved."),
+            )
+            .await
+        }
+        Err(failure) => Err(ctx.refuse(failure)),
+    }
+}
+
+/// `POST {base}/{id}/viewed`: counts the reader once today (the article page posts it
+/// after it is shown, so the page itself stays one pass through the gateway).
+pub async fn viewed<S: Side>(
+    Signed(ctx, _): Signed<S>,
+    Path(id): Path<String>,
+    body: String,
+) -> axum::http::StatusCode {
+    if super::posted_about(&ctx, &body, &id).is_err() {
+        return axum::http::StatusCode::FORBIDDEN;
+    }
+    match ctx
+        .api::<Value>(
+            "mutation($id: ID!) { recordArticleView(articleId: $id) }",
+            json!({ "id": id }),
+        )
+        .await
+    {
+        Ok(_) => axum::http::StatusCode::NO_CONTENT,
+        Err(_) => axum::http::StatusCode::NOT_FOUND,
+    }
 }
 
 /// The article form's values (new, being edited, or posted and refused).

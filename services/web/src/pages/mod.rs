@@ -88,7 +88,10 @@ pub(crate) fn table() -> Vec<Route> {
         Route::page("/app/cases/{id}", get(workspace::case).post(workspace::act)),
         Route::form("/app/cases/{id}/comments", post(workspace::comment)),
         // Loaded into the case page after it (not a page of its own).
-        Route::form("/app/cases/{id}/articles", get(workspace::suggestions)),
+        Route::form(
+            "/app/cases/{id}/articles",
+            get(workspace::suggestions).post(workspace::link_article),
+        ),
         Route::form("/app/tasks", post(workspace::add_task)),
         Route::form("/app/tasks/{id}/complete", post(workspace::complete_task)),
         Route::page(
@@ -229,6 +232,8 @@ pub(crate) fn table() -> Vec<Route> {
             get(kb_review::revision).post(kb_review::act),
         ),
         Route::page("/app/kb/{id}", get(kb::detail_page::<InApp>)),
+        Route::form("/app/kb/{id}/feedback", post(kb::give_feedback::<InApp>)),
+        Route::form("/app/kb/{id}/viewed", post(kb::viewed::<InApp>)),
         Route::page("/app/kb/{id}/edit", get(kb::edit_form).post(kb::update)),
         Route::page("/app/admin", get(app::admin_index)),
         Route::page("/app/admin/partners", get(app::partners)),
@@ -313,6 +318,11 @@ pub(crate) fn table() -> Vec<Route> {
         Route::page("/portal/search", get(search::page::<InPortal>)),
         Route::page("/portal/kb", get(kb::list::<InPortal>)),
         Route::page("/portal/kb/{id}", get(kb::detail_page::<InPortal>)),
+        Route::form(
+            "/portal/kb/{id}/feedback",
+            post(kb::give_feedback::<InPortal>),
+        ),
+        Route::form("/portal/kb/{id}/viewed", post(kb::viewed::<InPortal>)),
         Route::page(
             "/portal/users",
             get(people::users::<InPortal>).post(people::invite::<InPortal>),

@@ -269,36 +269,113 @@ fn not_yours(ctx: &Ctx) -> super::super::PageError {
 #[derive(Template)]
 #[template(path = "app/suggestions.html")]
 struct Suggestions {
-    articles: Vec<Suggested>,
+    case_id: String,
+    csrf: String,
+    /// Articles linked to the case that the caller reads, solved first.
+    linked: Vec<LinkedArticle>,
+    /// Articles matching the subject that solved other cases, most first.
+    suggested: Vec<SuggestedArticle>,
+    /// A plain search when the caller may not read case links.
+    searched: Vec<Suggested>,
+    /// The policy lets the caller read case links (and so see the two lists above).
+    links: bool,
+    /// The policy lets the caller link and unlink articles.
+    may_link: bool,
     key_word: String,
 }
 
-/// `GET /app/cases/{id}/articles?q=word`: the articles the caller may read that match the
-/// case's subject, loaded into the case page after it (so the page stays one pass); each
-/// can be opened from the case.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LinkedArticle {
+    solved: bool,
+    article: Suggested,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SuggestedArticle {
+    solved_cases: i64,
+    article: Suggested,
+}
+
+/// `GET /app/cases/{id}/articles?q=word`: the case's linked articles and the articles
+/// that may solve it (those matching its subject, the ones that solved more cases first),
+/// loaded into the case page after it (so the page stays one pass). Callers the policy
+/// does not let read case links get a plain search of the knowledge base for the word.
 pub async fn suggestions(
     Signed(ctx, _): Signed<InApp>,
-    Path(_id): Path<String>,
+    Path(id): Path<String>,
     Query(query): Query<QueueQuery>,
 ) -> axum::response::Response {
     let word = param(&query.q).unwrap_or_default();
-    let data = ctx
-        .api::<Value>(
-            "query($t: String) { articles(first: 3, filter: { text: $t }) { nodes { id title } } }",
-            json!({ "t": word }),
+    let data = if plausible_id(&id) {
+        ctx.api::<Value>(
+            "query($id: ID!, $t: String) { case(id: $id) { articles { solved article { id title } } \
+             suggestedArticles(first: 5) { solvedCases article { id title } } } \
+             articles(first: 3, filter: { text: $t }) { nodes { id title } } }",
+            json!({ "id": id, "t": word }),
         )
         .await
-        .unwrap_or_default();
-    let found: Conn<Suggested> =
+        .unwrap_or_default()
+    } else {
+        Value::Null
+    };
+    let linked: Option<Vec<LinkedArticle>> =
+        serde_json::from_value(data["case"]["articles"].clone()).unwrap_or_default();
+    let suggested: Vec<SuggestedArticle> =
+        serde_json::from_value(data["case"]["suggestedArticles"].clone()).unwrap_or_default();
+    let searched: Conn<Suggested> =
         serde_json::from_value(data["articles"].clone()).unwrap_or_default();
     match (Suggestions {
-        articles: found.nodes,
+        case_id: id,
+        csrf: ctx.session.csrf_token.clone(),
+        links: linked.is_some(),
+        linked: linked.unwrap_or_default(),
+        suggested,
+        searched: searched.nodes,
+        may_link: ctx.me.writes("CaseArticleLink"),
         key_word: word,
     })
     .render()
     {
         Ok(html) => Html(html).into_response(),
         Err(_) => Html(String::new()).into_response(),
+    }
+}
+
+/// `POST /app/cases/{id}/articles`: links an article (`link`, or `solved` to mark it as
+/// what solved the case) or removes its link (`unlink`), then back to the case.
+pub async fn link_article(
+    Signed(ctx, _): Signed<InApp>,
+    Path(id): Path<String>,
+    body: String,
+) -> PageResult {
+    let fields = posted_about(&ctx, &body, &id)?;
+    let article = field(&fields, "article").to_owned();
+    let (mutation, notice) = match field(&fields, "action") {
+        "link" => (
+            "mutation($c: ID!, $a: ID!) { linkArticleToCase(caseId: $c, articleId: $a, solved: false) { id } }",
+            "Article linked to the case.",
+        ),
+        "solved" => (
+            "mutation($c: ID!, $a: ID!) { linkArticleToCase(caseId: $c, articleId: $a, solved: true) { id } }",
+            "Marked as the article that solved the case.",
+        ),
+        "unlink" => (
+            "mutation($c: ID!, $a: ID!) { unlinkArticleFromCase(caseId: $c, articleId: $a) }",
+            "Link removed.",
+        ),
+        _ => return Err(ctx.refuse(ApiFailure::Invalid(Vec::new()))),
+    };
+    match ctx
+        .api::<Value>(mutation, json!({ "c": id, "a": article }))
+        .await
+    {
+        Ok(_) => {
+            ctx.see_other(&format!("/app/cases/{id}"), Some(notice))
+                .await
+        }
+        Err(failure) => Err(ctx.refuse(failure)),
     }
 }
 

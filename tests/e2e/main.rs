@@ -9,6 +9,7 @@ mod demand;
 mod identity;
 mod noninterference;
 mod read_matrix;
+mod search_quality;
 mod side_channels;
 mod web;
 mod write_matrix;

@@ -1288,6 +1288,35 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     }
     report.line("");
 
+    // Global search: every type at once, per persona, through the gateway.
+    report.line("## Global search through the gateway (one connection)\n");
+    report.line("`search(text, first: 5)` over accounts, contacts, leads, opportunities, cases, orders and articles, as each persona (a type the persona may not read answers empty). The text types match as `LIKE '%word%'` on each type's searched fields through the persona's scope; articles by full-text relevance.\n");
+    report.line(STATS_HEADER);
+    const SEARCH: &str = "query($t: String!) { search(text: $t, first: 5) { accounts { totalCount nodes { id } } contacts { totalCount nodes { id } } leads { totalCount nodes { id } } opportunities { totalCount nodes { id } } cases { totalCount nodes { id } } orders { totalCount nodes { id } } articles { totalCount nodes { id } } } }";
+    for persona in personas.iter() {
+        let token = system.identity.issuer.issue(&persona.user_id, None, 3_600);
+        for text in ["alpine", "installing"] {
+            let (c, url, token, body) = (
+                client.clone(),
+                gateway_url.clone(),
+                token.clone(),
+                Arc::new(json!({ "query": SEARCH, "variables": { "t": text } })),
+            );
+            let stats = measure(1, warmup, duration, move |_| {
+                let (c, url, token, body) = (c.clone(), url.clone(), token.clone(), body.clone());
+                async move { post(&c, &url, &token, &body).await.is_ok() }
+            })
+            .await;
+            report.line(stats.row(&format!("{}: \"{text}\"", persona.label)));
+            report.check(
+                format!("global search errors ({}, \"{text}\")", persona.label),
+                0,
+                stats.errors,
+            );
+        }
+    }
+    report.line("");
+
     // 4. Query plans of the scoped scenarios.
     let mut plans = String::new();
     for persona in personas.iter().skip(1) {

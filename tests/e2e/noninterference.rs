@@ -330,6 +330,19 @@ async fn build(side: &mut Side, who: Who, shared: &mut Rng, hidden: Option<&mut 
             )
             .await;
         }
+        // New words for a live article, saved and sent to review: the live words stay,
+        // and nothing of the working copy (its version, time, revision number) shows.
+        let live = side.id("k2");
+        side.staffed
+            .api
+            .change(
+                "article",
+                "updateArticle",
+                "ArticleInput",
+                &live,
+                json!({ "body": "firmware guide, new words", "status": "REVIEW" }),
+            )
+            .await;
     }
 }
 
@@ -728,7 +741,7 @@ fn operation(
         ),
         8 => op(
             "search",
-            "query($after: String) { articles(first: 2, after: $after, filter: { text: \"firmware\" }) { totalCount edges { cursor node { id title } } } }",
+            "query($after: String) { articles(first: 2, after: $after, filter: { text: \"firmware\" }) { totalCount edges { cursor node { id title body version revision tiers revisions { number } workingRevision { number } feedback { views } cases { solved } } } } }",
             json!({}),
         ),
         9 => op(

@@ -42,6 +42,23 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
         "restoreArticleRevision",
         "crm-knowledge-base api::edits_to_a_live_article_wait_for_a_second_writer_and_every_version_is_kept",
     ),
+    // A reader's own answer and view of an article it reads; case links by support.
+    (
+        "giveArticleFeedback",
+        "crm-knowledge-base api::readers_answer_and_are_counted_and_only_staff_read_the_answers",
+    ),
+    (
+        "recordArticleView",
+        "crm-knowledge-base api::readers_answer_and_are_counted_and_only_staff_read_the_answers",
+    ),
+    (
+        "linkArticleToCase",
+        "crm-knowledge-base api::cases_and_articles_link_through_each_readers_policy",
+    ),
+    (
+        "unlinkArticleFromCase",
+        "crm-knowledge-base api::cases_and_articles_link_through_each_readers_policy",
+    ),
     (
         "convertLead",
         "access_hostile::a_write_that_would_leave_records_the_caller_may_not_change_keeps_nothing",

@@ -816,18 +816,26 @@ async fn cases_and_articles_link_through_each_readers_policy() {
         )
         .await;
     }
-    // Sales may read links, not make them.
-    let refused = app
-        .gql_as(
-            &sales,
-            link,
-            json!({ "c": "case_9", "a": public, "s": false }),
-        )
-        .await;
-    assert_eq!(
-        refused["errors"][0]["extensions"]["code"], "FORBIDDEN",
-        "{refused}"
-    );
+    // Only support and admin make and remove links: sales reads them, marketing and
+    // partners don't touch them.
+    let unlink = "mutation($c: ID!, $a: ID!) { unlinkArticleFromCase(caseId: $c, articleId: $a) }";
+    for who in [
+        sales.clone(),
+        staff("usr_marketing", "marketing"),
+        partner_user("usr_d1", "distributor", "ptn_d1", Some("GOLD")),
+    ] {
+        for (mutation, variables) in [
+            (link, json!({ "c": "case_9", "a": public, "s": false })),
+            (unlink, json!({ "c": "case_3", "a": public })),
+        ] {
+            let refused = app.gql_as(&who, mutation, variables).await;
+            assert_eq!(
+                refused["errors"][0]["extensions"]["code"], "FORBIDDEN",
+                "{:?}: {refused}",
+                who.roles
+            );
+        }
+    }
     let entities = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Case { articles { solved article { id title } } suggestedArticles { solvedCases article { id } } } } }";
     let reps =
         json!({ "r": [{ "__typename": "Case", "id": "case_2", "subject": "Pump seal leaks" }] });
@@ -884,11 +892,7 @@ async fn cases_and_articles_link_through_each_readers_policy() {
         2
     );
     let unlinked = app
-        .ok_as(
-            &support,
-            "mutation($c: ID!, $a: ID!) { unlinkArticleFromCase(caseId: $c, articleId: $a) }",
-            json!({ "c": "case_1", "a": internal }),
-        )
+        .ok_as(&support, unlink, json!({ "c": "case_1", "a": internal }))
         .await;
     assert_eq!(unlinked["unlinkArticleFromCase"], true);
     assert_eq!(app.count("case_articles").await, 3);

@@ -174,6 +174,44 @@ where
     Ok(Hits { rows, total })
 }
 
+/// Declares `SearchResults`, one search as a federation entity keyed by its text and size
+/// (the account service owns `Query.search`; every service adds its types to it with a
+/// `#[ComplexObject]`), and `SearchEntityQuery`, its entity resolver. Each subgraph must
+/// declare the entity itself; this writes it once.
+#[macro_export]
+macro_rules! search_results_entity {
+    () => {
+        /// The best records of each type for one search text, each type through the
+        /// caller's policy (a type the caller may not read has no hits).
+        #[derive(async_graphql::SimpleObject, Clone, Debug)]
+        #[graphql(complex)]
+        pub struct SearchResults {
+            /// The text searched for: every word must be in one of a record's searched
+            /// fields.
+            pub text: String,
+            /// How many records of each type, at most.
+            pub first: i32,
+        }
+
+        #[derive(Default)]
+        pub struct SearchEntityQuery;
+
+        #[async_graphql::Object]
+        impl SearchEntityQuery {
+            /// Federation: a search's results of this service's types, by its key.
+            #[graphql(entity)]
+            async fn find_search_results_by_text_and_first(
+                &self,
+                text: String,
+                first: i32,
+            ) -> async_graphql::Result<SearchResults> {
+                let (text, first) = $crate::search::checked(&text, first)?;
+                Ok(SearchResults { text, first })
+            }
+        }
+    };
+}
+
 /// Declares `XHits`, a search's best records of one type with their capped count.
 #[macro_export]
 macro_rules! search_hits {

@@ -45,6 +45,7 @@ pub struct Query(
     share::AccountShareQuery,
     explain::DirectoryUserEntityQuery,
     search::SearchQuery,
+    search::SearchEntityQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -4,7 +4,7 @@
 //! the text and the size), so one federated query answers across the CRM. Every type
 //! goes through the caller's policy and field rules (`crm_service_common::search`).
 
-use async_graphql::{ComplexObject, Context, Object, Result, SimpleObject};
+use async_graphql::{ComplexObject, Context, Object, Result};
 use crm_service_common::search::{checked, hits};
 use crm_service_common::search_hits;
 
@@ -21,16 +21,7 @@ search_hits!(LeadHits, Lead);
 search_hits!(OpportunityHits, Opportunity);
 search_hits!(CaseHits, Case);
 
-/// The best records of each type for one search text, each type through the caller's
-/// policy (a type the caller may not read has no hits).
-#[derive(SimpleObject, Clone, Debug)]
-#[graphql(complex)]
-pub struct SearchResults {
-    /// The text searched for: every word must be in one of a record's searched fields.
-    pub text: String,
-    /// How many records of each type, at most.
-    pub first: i32,
-}
+crm_service_common::search_results_entity!();
 
 #[ComplexObject]
 impl SearchResults {
@@ -87,17 +78,6 @@ impl SearchQuery {
         &self,
         text: String,
         #[graphql(default = 5)] first: i32,
-    ) -> Result<SearchResults> {
-        let (text, first) = checked(&text, first)?;
-        Ok(SearchResults { text, first })
-    }
-
-    /// Federation: a search's results of this service's types, by its key.
-    #[graphql(entity)]
-    async fn find_search_results_by_text_and_first(
-        &self,
-        text: String,
-        first: i32,
     ) -> Result<SearchResults> {
         let (text, first) = checked(&text, first)?;
         Ok(SearchResults { text, first })

@@ -174,11 +174,8 @@ impl ArticleFeedbackMutation {
         comment: Option<String>,
     ) -> Result<Article> {
         access::check_may(ctx, "ArticleFeedback", Action::Create).await?;
-        let comment = comment
-            .map(|c| c.trim().to_owned())
-            .filter(|c| !c.is_empty())
-            .map(|c| crm_service_common::domain::text("comment", &c, 2000))
-            .transpose()?;
+        let comment =
+            crm_service_common::domain::optional_text("comment", comment.as_deref(), 2000)?;
         let article = readable(ctx, &article_id).await?;
         let who = Principal::of(ctx);
         article_feedback::Entity::insert(article_feedback::ActiveModel {

@@ -300,11 +300,7 @@ async fn review(
     verdict: Verdict,
 ) -> ApiResult<Article> {
     access::check_may(ctx, "Article", Action::Update).await?;
-    let comment = comment
-        .map(|c| c.trim().to_owned())
-        .filter(|c| !c.is_empty())
-        .map(|c| crm_service_common::domain::text("comment", &c, 2000))
-        .transpose()?;
+    let comment = crm_service_common::domain::optional_text("comment", comment.as_deref(), 2000)?;
     if verdict == Verdict::Reject && comment.is_none() {
         return Err(ApiError::validation(
             "comment",

@@ -2,23 +2,17 @@
 //! full-text relevance exactly as `articles(filter: { text })` ranks them, added to the
 //! account service's `SearchResults` entity, through the caller's policy.
 
-use async_graphql::{ComplexObject, Context, Object, Result, SimpleObject};
+use async_graphql::{ComplexObject, Context, Result};
 use crm_service_common::graphql::RecordFilter;
 use crm_service_common::principal::Principal;
-use crm_service_common::search::{COUNT_CAP, Hits, checked};
+use crm_service_common::search::{COUNT_CAP, Hits};
 use crm_service_common::search_hits;
 
 use super::article::{Article, ArticleFilter, ArticleOrder};
 
 search_hits!(ArticleHits, Article);
 
-/// A search (owned by the account service); this service adds its articles.
-#[derive(SimpleObject, Clone, Debug)]
-#[graphql(complex)]
-pub struct SearchResults {
-    pub text: String,
-    pub first: i32,
-}
+crm_service_common::search_results_entity!();
 
 #[ComplexObject]
 impl SearchResults {
@@ -46,22 +40,5 @@ impl SearchResults {
             rows: page.rows.into_iter().map(|(m, _)| Article(m)).collect(),
             total,
         }))
-    }
-}
-
-#[derive(Default)]
-pub struct SearchEntityQuery;
-
-#[Object]
-impl SearchEntityQuery {
-    /// Federation: a search's articles, by its key.
-    #[graphql(entity)]
-    async fn find_search_results_by_text_and_first(
-        &self,
-        text: String,
-        first: i32,
-    ) -> Result<SearchResults> {
-        let (text, first) = checked(&text, first)?;
-        Ok(SearchResults { text, first })
     }
 }

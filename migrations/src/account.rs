@@ -42,6 +42,23 @@ impl MigratorTrait for Migrator {
             Box::new(OpportunityProducts),
             Box::new(OrganisationNotifications),
             Box::new(TerritoryShares),
+            Box::new(crate::audit::CreateAuditTables),
+            Box::new(crate::util::TextSearchIndexes {
+                name: "m20261210_000001_account_text_search",
+                columns: &[
+                    ("accounts", "name"),
+                    ("accounts", "domain"),
+                    ("contacts", "last_name"),
+                    ("contacts", "first_name"),
+                    ("contacts", "email"),
+                    ("leads", "last_name"),
+                    ("leads", "first_name"),
+                    ("leads", "company"),
+                    ("leads", "email"),
+                    ("opportunities", "name"),
+                    ("cases", "subject"),
+                ],
+            }),
         ]
     }
 }

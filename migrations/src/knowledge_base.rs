@@ -22,6 +22,7 @@ impl MigratorTrait for Migrator {
             }),
             Box::new(ArticleRevisions),
             Box::new(ArticleFeedbackAndLinks),
+            Box::new(crate::audit::CreateAuditTables),
         ]
     }
 }

@@ -7,6 +7,7 @@
 pub use sea_orm_migration::MigratorTrait;
 
 pub mod account;
+pub mod audit;
 pub mod events;
 pub mod identity;
 pub mod jobs;

@@ -20,6 +20,15 @@ impl MigratorTrait for Migrator {
             }),
             Box::new(LineExpectedDate),
             Box::new(DemandReplica),
+            Box::new(crate::audit::CreateAuditTables),
+            Box::new(crate::util::TextSearchIndexes {
+                name: "m20261210_000002_order_text_search",
+                columns: &[
+                    ("orders", "number"),
+                    ("products", "sku"),
+                    ("products", "name"),
+                ],
+            }),
         ]
     }
 }

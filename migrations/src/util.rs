@@ -197,3 +197,63 @@ pub async fn record_indexes(m: &SchemaManager<'_>, table: &str) -> Result<(), Db
 pub fn long_text(name: &str) -> ColumnDef {
     ColumnDef::new(name.to_owned()).text().not_null().to_owned()
 }
+
+/// Trigram indexes for text search on PostgreSQL (SQLite keeps scanning: the embedded
+/// default holds far fewer rows). Search and the lists' `text` filter match
+/// `lower(column) LIKE '%word%'`; without these indexes every such query read its whole
+/// scope (global search at 1M accounts: 0.1–8.4 s p50 per persona). `pg_trgm` lives in
+/// `public` once per database, so every service's schema names its operator class with
+/// the schema; an advisory lock serialises services migrating at the same moment (two
+/// concurrent `CREATE EXTENSION IF NOT EXISTS` can both miss and one then fails). The
+/// extension is trusted: a database owner without superuser rights may create it.
+pub struct TextSearchIndexes {
+    pub name: &'static str,
+    /// `(table, column)` pairs: each gets a GIN index on `lower(column)`.
+    pub columns: &'static [(&'static str, &'static str)],
+}
+
+impl MigrationName for TextSearchIndexes {
+    fn name(&self) -> &str {
+        self.name
+    }
+}
+
+/// The advisory lock key of the `pg_trgm` creation (any constant both sides agree on).
+const TRIGRAM_EXTENSION_LOCK: i64 = 0x6372_6d5f_7472_6772;
+
+#[async_trait::async_trait]
+impl MigrationTrait for TextSearchIndexes {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        if m.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return Ok(());
+        }
+        let db = m.get_connection();
+        db.execute_unprepared(&format!(
+            "DO $$ BEGIN PERFORM pg_advisory_xact_lock({TRIGRAM_EXTENSION_LOCK}); \
+             CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public; END $$"
+        ))
+        .await?;
+        for (table, column) in self.columns {
+            db.execute_unprepared(&format!(
+                "CREATE INDEX IF NOT EXISTS idx_{table}_{column}_trigram ON {table} \
+                 USING GIN (lower({column}) public.gin_trgm_ops)"
+            ))
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        if m.get_database_backend() != sea_orm::DbBackend::Postgres {
+            return Ok(());
+        }
+        for (table, column) in self.columns {
+            m.get_connection()
+                .execute_unprepared(&format!(
+                    "DROP INDEX IF EXISTS idx_{table}_{column}_trigram"
+                ))
+                .await?;
+        }
+        Ok(())
+    }
+}

@@ -158,6 +158,7 @@ pub const TYPES: &[&str] = &[
     "User",
     "ApiKey",
     "Invitation",
+    "AuditChain",
 ];
 
 /// What a rule lets a caller do. Rules may also say `write`: shorthand for create, update

@@ -1,7 +1,7 @@
 //! The golden decision matrix: every persona × every type × read, create, update and
 //! archive, written out by hand from ACCESS-MATRIX.md (not derived from the rules), checked
 //! against Casbin's own `enforce()` and against the compiled table requests use. 11 personas
-//! × 26 types × 4 actions = 1,144 cases; then the field rules, written out the same way.
+//! × 27 types × 4 actions = 1,188 cases; then the field rules, written out the same way.
 
 use std::collections::BTreeSet;
 
@@ -10,18 +10,18 @@ use crm_policies::{Action, Decision, Domain, FieldLimit, Policy, Scope, TYPES, U
 /// `R` read, `C` create, `U` update, `A` archive; `W` is `CUA` (every change), `-` none.
 /// Columns in the order of `TYPES`.
 const MATRIX: &str = "
-persona                     Account Contact Interaction Lead Opportunity Case CaseComment Task Notification DealRegistration Job Product Order OrderLine Shipment Demand Article ArticleRevision ArticleFeedback CaseArticleLink Partner Territory ShareGrant User ApiKey Invitation
-internal/admin              RW      RW      RW          RW   RW          RW   RW          RW   RW           RW               RW  RW      RW    RW        RW       RW     RW      RW              RW              RW              RW      RW        RW         RW   RW     RW
-internal/management         R       R       R           R    R           R    R           RW   RU           R                -   R       R     R         R        R      R       R               RC              R               R       R         RW         -    -      -
-internal/sales              RW      RW      RW          RW   RW          R    R           RW   RU           RU               -   R       R     R         R        R      R       R               C               R               R       R         RCA        -    -      -
-internal/marketing          R       R       R           RW   R           -    -           RW   RU           -                -   R       -     -         -        -      RW      R               RC              -               R       R         -          -    -      -
-internal/support            R       RW      RW          -    -           RW   RW          RW   RU           -                -   R       R     R         R        -      RW      R               RC              RW              R       R         -          -    -      -
-supplier/partner_admin      R       -       -           -    -           -    -           -    RU           -                -   RW      R     RU        R        R      R       -               C               -               R       R         -          RW   RW     RW
-supplier/partner_manager    R       -       -           -    -           -    -           -    RU           -                -   RW      R     RU        R        R      R       -               C               -               R       R         -          -    -      -
-supplier/partner_user       R       -       -           -    -           -    -           -    RU           -                -   RW      R     RU        R        R      R       -               C               -               R       R         -          -    -      -
-distributor/partner_admin   R       R       RW          RU   R           RW   RC          -    RU           RW               -   R       R     R         RU       -      R       -               C               -               R       R         -          RW   RW     RW
-distributor/partner_manager R       R       RW          RU   R           RW   RC          -    RU           RW               -   R       R     R         RU       -      R       -               C               -               R       R         -          -    -      -
-distributor/partner_user    R       R       RW          RU   R           RW   RC          -    RU           RW               -   R       R     R         RU       -      R       -               C               -               R       R         -          -    -      -
+persona                     Account Contact Interaction Lead Opportunity Case CaseComment Task Notification DealRegistration Job Product Order OrderLine Shipment Demand Article ArticleRevision ArticleFeedback CaseArticleLink Partner Territory ShareGrant User ApiKey Invitation   AuditChain
+internal/admin              RW      RW      RW          RW   RW          RW   RW          RW   RW           RW               RW  RW      RW    RW        RW       RW     RW      RW              RW              RW              RW      RW        RW         RW   RW     RW   RW
+internal/management         R       R       R           R    R           R    R           RW   RU           R                -   R       R     R         R        R      R       R               RC              R               R       R         RW         -    -      -   R
+internal/sales              RW      RW      RW          RW   RW          R    R           RW   RU           RU               -   R       R     R         R        R      R       R               C               R               R       R         RCA        -    -      -   -
+internal/marketing          R       R       R           RW   R           -    -           RW   RU           -                -   R       -     -         -        -      RW      R               RC              -               R       R         -          -    -      -   -
+internal/support            R       RW      RW          -    -           RW   RW          RW   RU           -                -   R       R     R         R        -      RW      R               RC              RW              R       R         -          -    -      -   -
+supplier/partner_admin      R       -       -           -    -           -    -           -    RU           -                -   RW      R     RU        R        R      R       -               C               -               R       R         -          RW   RW     RW   R
+supplier/partner_manager    R       -       -           -    -           -    -           -    RU           -                -   RW      R     RU        R        R      R       -               C               -               R       R         -          -    -      -   -
+supplier/partner_user       R       -       -           -    -           -    -           -    RU           -                -   RW      R     RU        R        R      R       -               C               -               R       R         -          -    -      -   -
+distributor/partner_admin   R       R       RW          RU   R           RW   RC          -    RU           RW               -   R       R     R         RU       -      R       -               C               -               R       R         -          RW   RW     RW   R
+distributor/partner_manager R       R       RW          RU   R           RW   RC          -    RU           RW               -   R       R     R         RU       -      R       -               C               -               R       R         -          -    -      -   -
+distributor/partner_user    R       R       RW          RU   R           RW   RC          -    RU           RW               -   R       R     R         RU       -      R       -               C               -               R       R         -          -    -      -   -
 ";
 
 fn domain(name: &str) -> Domain {

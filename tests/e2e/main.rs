@@ -4,6 +4,7 @@
 
 mod access_hostile;
 mod all_in_one;
+mod audit;
 mod browser;
 mod demand;
 mod identity;

@@ -553,6 +553,13 @@ const OTHER_ROOTS: &[(&str, &str)] = &[
         "{ forecast(period: QUARTER) { rows { period forecastCategory currency count amount { amount } weightedAmount { amount } } totals { currency count weightedAmount { amount } } } }",
     ),
     ("unreadNotificationCount", "{ unreadNotificationCount }"),
+    // The audit chains a caller may verify (its own organisation's, as a partner
+    // administrator): what hidden records' changes add to other chains must not show.
+    (
+        "auditVerification",
+        "{ auditVerification { organisation account { intact chains { organisation entries checkpoints broken { chainSeq reason } } } \
+         orderVisibility { intact chains { organisation entries } } knowledgeBase { intact chains { organisation entries } } } }",
+    ),
     // Global search over words both sides' records have (accounts, contacts, cases,
     // orders, articles) and words only hidden ones have ("Hidden", the internal drafts'
     // "internal"): hits, counts and ranking must be the same.

@@ -150,6 +150,11 @@ enum Command {
         #[command(flatten)]
         door: DoorArgs,
     },
+    /// The audit log: verify its hash chains, or make a signing key.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Generate the gateway's token key pair: prints CRM_GATEWAY_SIGNING_KEY (for the
     /// gateway) and CRM_GATEWAY_PUBLIC_KEY (for the subgraphs) as shell assignments.
     Keygen,
@@ -438,6 +443,22 @@ struct ServiceArgs {
 }
 
 #[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Recompute every service's audit chains (or one organisation's) and check them
+    /// against their signed heads and checkpoints; prints one line per chain and the first
+    /// entry that does not hold. Exits 1 when any chain is broken.
+    Verify {
+        /// A partner's id, or `company`; every chain when left out.
+        #[arg(long)]
+        organisation: Option<String>,
+    },
+    /// Print a new audit signing key as CRM_AUDIT_SIGNING_KEY and its public half as
+    /// CRM_AUDIT_PUBLIC_KEY (give it to verifiers; after a rotation, keep the old public
+    /// key in CRM_AUDIT_TRUSTED_KEYS).
+    NewKey,
+}
+
+#[derive(Subcommand, Debug)]
 enum SharesCommand {
     /// Rebuilds the order-caused share rows from scratch by replaying the order service's
     /// event feed (never its tables), then the territory rows from the accounts' territories
@@ -547,6 +568,8 @@ async fn run_service(storage: &Storage, name: &str, args: ServiceArgs) -> anyhow
     let bus = storage.event_bus().await?;
     let _relay = subgraph.relay(db.clone(), bus.clone()).map(|r| r.spawn());
     let _jobs = subgraph.jobs(db.clone()).map(|r| r.spawn());
+    system::install_audit_keys(storage)?;
+    let _sealer = subgraph.audit_sealer(db.clone());
     let _order_consumers = order_consumers(subgraph.service(), &args, &db, &bus)?;
     let _demand = demand_consumer(subgraph.service(), &args, &db, &bus)?;
     let _partner_tiers = partner_tier_consumer(subgraph.service(), &args, &db, &bus);
@@ -950,6 +973,70 @@ async fn main() -> anyhow::Result<()> {
             }
             std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes())?;
             if !drift.is_none() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::NewKey,
+        } => {
+            let key = crm_service_common::audit::chain::AuditKey::generate_base64()?;
+            let public = crm_service_common::audit::chain::AuditKey::from_base64("", &key)?;
+            let text = format!(
+                "CRM_AUDIT_SIGNING_KEY={key}\nCRM_AUDIT_PUBLIC_KEY={}\n",
+                public.public_base64()
+            );
+            std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())?;
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Verify { organisation },
+        } => {
+            use crm_service_common::audit::chain;
+            let dbs = system::open_databases(&storage).await?;
+            system::install_audit_keys(&storage)?;
+            let trusted = chain::trusted_keys();
+            let only = organisation.map(|o| vec![if o == "company" { String::new() } else { o }]);
+            let mut out = String::new();
+            let mut broken = 0;
+            for (service, db) in [
+                (crm_account::SERVICE, &dbs.account),
+                (crm_order_visibility::SERVICE, &dbs.order_visibility),
+                (crm_knowledge_base::SERVICE, &dbs.knowledge_base),
+            ] {
+                let reports = chain::verify(db, service, &trusted, only.as_deref())
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e.message()))?;
+                for r in reports {
+                    let chain = if r.organisation.is_empty() {
+                        "company"
+                    } else {
+                        r.organisation.as_str()
+                    };
+                    let verdict = match &r.broken {
+                        None => "intact".to_owned(),
+                        Some(b) => {
+                            broken += 1;
+                            format!(
+                                "BROKEN at entry {}{}: {}",
+                                b.chain_seq,
+                                b.entry_id
+                                    .as_deref()
+                                    .map(|id| format!(" ({id})"))
+                                    .unwrap_or_default(),
+                                b.reason
+                            )
+                        }
+                    };
+                    out.push_str(&format!(
+                        "{service} {chain}: {} entries, {} checkpoints, {} pending: {verdict}\n",
+                        r.entries, r.checkpoints, r.pending
+                    ));
+                }
+            }
+            out.push_str(&format!("{broken} broken chain(s)\n"));
+            std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes())?;
+            if broken > 0 {
                 std::process::exit(1);
             }
             Ok(())

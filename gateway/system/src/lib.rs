@@ -310,6 +310,84 @@ fn start_job_runners(subgraphs: &Subgraphs, dbs: &Databases) -> JobRunners {
     )
 }
 
+/// The audit sealers of the services that keep an audit log; they stop when dropped.
+pub struct AuditSealers(#[allow(dead_code)] Vec<crm_service_common::audit::chain::SealerHandle>);
+
+/// Starts the audit sealer of every service of `subgraphs` that keeps an audit log.
+pub fn start_audit_sealers(subgraphs: &Subgraphs, dbs: &Databases) -> AuditSealers {
+    AuditSealers(
+        subgraphs
+            .all
+            .iter()
+            .filter_map(|s| s.audit_sealer(dbs.of(s.name())?.clone()))
+            .collect(),
+    )
+}
+
+/// The file the embedded default keeps its audit signing key in.
+pub const AUDIT_KEY_FILE: &str = "audit-signing-key";
+
+/// Installs the process's audit keys: `CRM_AUDIT_SIGNING_KEY` (an Ed25519 PKCS#8
+/// document in base64, `crm audit new-key` prints one) when set; else, on the embedded
+/// default, the key in the data directory (made on first start, readable by its owner
+/// only); else (PostgreSQL without a configured key) a key for this run only, with a
+/// warning, since chains it signs stop verifying when the process restarts with another.
+/// `CRM_AUDIT_TRUSTED_KEYS` (comma-separated public keys) are trusted besides: the keys
+/// of earlier signers after a rotation.
+pub fn install_audit_keys(storage: &Storage) -> anyhow::Result<()> {
+    use crm_service_common::audit::chain::{AuditKey, install};
+    let trusted: Vec<String> = std::env::var("CRM_AUDIT_TRUSTED_KEYS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if let Ok(key) = std::env::var("CRM_AUDIT_SIGNING_KEY")
+        && !key.trim().is_empty()
+    {
+        return install(&key, trusted).context("CRM_AUDIT_SIGNING_KEY");
+    }
+    if storage.database_url.as_deref().is_none_or(str::is_empty) {
+        let path = storage.data_dir.join(AUDIT_KEY_FILE);
+        let key = match std::fs::read_to_string(&path) {
+            Ok(key) => key,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(&storage.data_dir).with_context(|| {
+                    format!("creating the data directory {}", storage.data_dir.display())
+                })?;
+                let key = AuditKey::generate_base64()?;
+                write_private(&path, &key)?;
+                key
+            }
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        return install(&key, trusted).with_context(|| format!("the key in {}", path.display()));
+    }
+    tracing::warn!(
+        "CRM_AUDIT_SIGNING_KEY is not set: the audit log is signed with a key for this run only \
+         (set it to keep chains verifiable across restarts)"
+    );
+    install(&AuditKey::generate_base64()?, trusted)
+}
+
+/// Writes a secret file readable by its owner only.
+fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(contents.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 /// A running HTTP server and the way to stop it.
 pub struct Running {
     pub addr: SocketAddr,
@@ -390,6 +468,7 @@ pub struct AllInOne {
     pub seeded: Option<DemoSummary>,
     _relays: Relays,
     _jobs: JobRunners,
+    _sealers: AuditSealers,
     /// The account service's consumer of order events (share rows); stops when dropped.
     _shares: crm_service_common::events::consumer::ConsumerHandle,
     /// The order service's consumer of account events (the demand view's replica).
@@ -555,6 +634,8 @@ pub async fn start_all_in_one_with(
     let bus = storage.event_bus().await?;
     let relays = start_relays_of(&ours, &databases, &bus);
     let jobs = start_job_runners(&ours, &databases);
+    install_audit_keys(storage)?;
+    let sealers = start_audit_sealers(&ours, &databases);
     let keys = KeyPair::generate()?;
     let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
     let mut subgraphs = Vec::new();
@@ -635,6 +716,7 @@ pub async fn start_all_in_one_with(
         seeded,
         _relays: relays,
         _jobs: jobs,
+        _sealers: sealers,
         _shares: shares,
         _demand: demand,
         _partner_tiers: partner_tiers,

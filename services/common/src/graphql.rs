@@ -399,6 +399,17 @@ macro_rules! record_object {
             ) -> async_graphql::Result<$crate::access::RecordMay> {
                 Ok($crate::graphql::may_on_record(ctx, &self.0, &self.0.id).await?)
             }
+            /// Who changed which of this record's fields, from what to what, newest first
+            /// (at most `first`, 1–200): the fields you may read only, and nothing where
+            /// the policy masks the record's version from you. Empty for types the audit
+            /// log does not record (notifications).
+            async fn history(
+                &self,
+                ctx: &async_graphql::Context<'_>,
+                #[graphql(default = 50)] first: i32,
+            ) -> async_graphql::Result<Vec<$crate::audit::graphql::FieldChange>> {
+                Ok($crate::audit::graphql::history(ctx, &self.0, first).await?)
+            }
 
             $($body)*
         }

@@ -196,6 +196,7 @@ async fn graphql<E: async_graphql::Executor>(
         Some(axum::Extension(claims)) => crate::principal::Principal::from_caller(&claims.caller),
         None => crate::principal::Principal::local_operator(),
     };
+    let actor = crate::audit::Actor::of(&who);
     let mut request = (state.prepare)(request, &who).data(who);
     // The gateway's request id, so this service's log lines (errors included) can be
     // matched with the gateway's.
@@ -208,7 +209,12 @@ async fn graphql<E: async_graphql::Executor>(
         request = request.data(claims);
     }
     let span = tracing::info_span!("graphql", request_id = %request_id);
-    let response = tracing::Instrument::instrument(state.executor.execute(request), span).await;
+    // Every change the request makes is recorded as the caller's.
+    let response = crate::audit::acting_as(
+        actor,
+        tracing::Instrument::instrument(state.executor.execute(request), span),
+    )
+    .await;
     Json(response).into_response()
 }
 

@@ -6,6 +6,7 @@
 //! feed, consumer).
 
 pub mod access;
+pub mod audit;
 pub mod clock;
 pub mod db;
 pub mod domain;

@@ -28,6 +28,9 @@ where
 {
     /// The id prefix, e.g. `acc`.
     const PREFIX: &'static str;
+    /// Whether the audit log records this type's field changes (notifications, say, are
+    /// messages about changes recorded elsewhere).
+    const AUDITED: bool = true;
     fn id(model: &Self::Model) -> &str;
     fn version(model: &Self::Model) -> i32;
     fn is_archived(model: &Self::Model) -> bool;
@@ -66,9 +69,10 @@ where
 /// `events = path::to::fn` publishing domain events.
 #[macro_export]
 macro_rules! record {
-    ($module:ident, $prefix:literal $(, events = $events:path)? $(, after_write = $hook:path)?) => {
+    ($module:ident, $prefix:literal $(, events = $events:path)? $(, after_write = $hook:path)? $(, audited = $audited:literal)?) => {
         impl $crate::record::Record for $module::Entity {
             const PREFIX: &'static str = $prefix;
+            $(const AUDITED: bool = $audited;)?
             fn id(model: &$module::Model) -> &str {
                 &model.id
             }
@@ -290,8 +294,8 @@ where
     Ok(after)
 }
 
-/// Runs [`Record::after_write`] for one change on the same connection (so in the same
-/// transaction as the change when there is one).
+/// Records one change in the audit log and runs [`Record::after_write`] for it, on the
+/// same connection (so in the same transaction as the change when there is one).
 pub async fn publish<E: Record, C: ConnectionTrait>(
     db: &C,
     before: Option<&E::Model>,
@@ -300,6 +304,7 @@ pub async fn publish<E: Record, C: ConnectionTrait>(
 where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
+    crate::audit::record_write::<E, C>(db, before, after).await?;
     E::after_write(db, before, after).await
 }
 

@@ -96,6 +96,11 @@ pub trait Subgraph: Send + Sync {
     fn relay(&self, _db: DatabaseConnection, _bus: EventBus) -> Option<Relay> {
         None
     }
+    /// The sealer of its audit chains, when it keeps an audit log (its key is the
+    /// process's, `crate::audit::chain::install`).
+    fn audit_sealer(&self, _db: DatabaseConnection) -> Option<crate::audit::chain::SealerHandle> {
+        None
+    }
     /// The runner of its deferred and scheduled jobs, when it has any.
     fn jobs(&self, _db: DatabaseConnection) -> Option<crate::jobs::JobRunner> {
         None
@@ -187,5 +192,18 @@ impl Subgraph for ServiceSubgraph {
     }
     fn jobs(&self, db: DatabaseConnection) -> Option<crate::jobs::JobRunner> {
         self.jobs.map(|runner| runner(db))
+    }
+    fn audit_sealer(&self, db: DatabaseConnection) -> Option<crate::audit::chain::SealerHandle> {
+        match crate::audit::chain::key_for(self.service) {
+            Ok(key) => Some(crate::audit::chain::spawn_sealer(
+                db,
+                key,
+                crate::audit::chain::SEAL_EVERY,
+            )),
+            Err(error) => {
+                tracing::error!(service = self.service, %error, "no audit key: the audit log is not sealed");
+                None
+            }
+        }
     }
 }

@@ -92,6 +92,10 @@ pub fn field_read(who: &Persona, ty: &str, field: &str) -> Option<FieldRead> {
         ("Article", "version" | "updatedAt" | "revision") => masked_for(partner),
         (_, "version" | "createdAt" | "updatedAt" | "archivedAt") => Value,
         (_, "access" | "may" | "nextStatuses" | "mayReview") => PerCaller,
+        // The changes of the fields the reader reads here, and none where the version is
+        // masked ("not its history"): decided per reader; tests/e2e/audit.rs checks the
+        // entries against this matrix's own field rows.
+        (_, "history") => PerCaller,
 
         ("Account", "name" | "industry" | "segment") => Value,
         ("Account", "domain" | "tier" | "lifecycleStage") => masked_for(supplier),

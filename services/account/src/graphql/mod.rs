@@ -8,6 +8,7 @@ pub(crate) use crm_service_common::{ordering, record_object, record_operations};
 use sea_orm::DatabaseConnection;
 
 pub mod account;
+pub mod audit;
 pub mod case;
 pub mod case_comment;
 pub mod contact;
@@ -25,6 +26,8 @@ pub mod task;
 
 #[derive(MergedObject, Default)]
 pub struct Query(
+    audit::AuditQuery,
+    audit::AuditEntityQuery,
     account::AccountQuery,
     account::AccountEntityQuery,
     contact::ContactQuery,

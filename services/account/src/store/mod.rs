@@ -35,7 +35,7 @@ record!(
     "reg",
     after_write = crate::graphql::deal_registration::registration_written
 );
-record!(notification, "ntf");
+record!(notification, "ntf", audited = false);
 record!(partner, "ptn", events = partner_events);
 record!(territory, "ter", events = territory_events);
 record!(account_share, "shr");

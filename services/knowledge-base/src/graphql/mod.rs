@@ -6,6 +6,7 @@ pub(crate) use crm_service_common::{ordering, record_object, record_operations};
 use sea_orm::DatabaseConnection;
 
 pub mod article;
+pub mod audit;
 pub mod case_links;
 pub mod feedback;
 pub mod references;
@@ -14,6 +15,7 @@ pub mod search;
 
 #[derive(MergedObject, Default)]
 pub struct Query(
+    audit::AuditEntityQuery,
     article::ArticleQuery,
     references::ReferenceEntityQuery,
     search::SearchEntityQuery,

@@ -5,6 +5,7 @@ pub(crate) use crm_service_common::graphql::*;
 pub(crate) use crm_service_common::{ordering, record_object, record_operations};
 use sea_orm::DatabaseConnection;
 
+pub mod audit;
 pub mod demand;
 pub mod order;
 pub mod order_line;
@@ -15,6 +16,7 @@ pub mod shipment;
 
 #[derive(MergedObject, Default)]
 pub struct Query(
+    audit::AuditEntityQuery,
     demand::DemandQuery,
     order::OrderQuery,
     order::OrderEntityQuery,

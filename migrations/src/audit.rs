@@ -1,0 +1,127 @@
+//! The audit tables every data service has (`crm_service_common::audit`): its entries
+//! (field changes; later reads), hash-chained per organisation once sealed, the personal
+//! values they commit to kept beside them (erasure deletes those, the chain still
+//! verifies), each chain's signed head and its signed checkpoints.
+
+use sea_orm_migration::prelude::*;
+
+use crate::util::{index, text, text_null};
+
+pub struct CreateAuditTables;
+
+impl MigrationName for CreateAuditTables {
+    fn name(&self) -> &str {
+        "m20261210_000100_audit_tables"
+    }
+}
+
+fn at(name: &str) -> ColumnDef {
+    ColumnDef::new(name.to_owned())
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
+}
+
+fn digest_null(name: &str) -> ColumnDef {
+    text_null(name, 64)
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateAuditTables {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("audit_entries")
+                .if_not_exists()
+                // Insertion order; the chain's order is `chain_seq`, given when sealed.
+                .col(
+                    ColumnDef::new("seq")
+                        .big_integer()
+                        .not_null()
+                        .auto_increment()
+                        .primary_key(),
+                )
+                .col(text("id", 64))
+                // The chain: the acting organisation's partner id, empty for the company.
+                .col(text("organisation", 64))
+                .col(at("at"))
+                .col(text("actor", 128))
+                .col(text("actor_kind", 16))
+                .col(text("credential", 160))
+                .col(text("action", 16))
+                .col(text("record_type", 64))
+                .col(text("record_id", 64))
+                .col(text_null("field", 64))
+                .col(digest_null("old_digest"))
+                .col(digest_null("new_digest"))
+                .col(ColumnDef::new("chain_seq").big_integer().null())
+                .col(digest_null("prev_hash"))
+                .col(digest_null("hash"))
+                .to_owned(),
+        )
+        .await?;
+        index(m, "audit_entries", &["id"], true).await?;
+        // A chain in order (and, with NULL, the sealer's backlog).
+        index(m, "audit_entries", &["organisation", "chain_seq"], true).await?;
+        index(m, "audit_entries", &["chain_seq"], false).await?;
+        // A record's history.
+        index(m, "audit_entries", &["record_id", "at"], false).await?;
+
+        m.create_table(
+            Table::create()
+                .table("audit_values")
+                .if_not_exists()
+                .col(text("entry_id", 64))
+                // `old` or `new`.
+                .col(text("side", 8))
+                .col(text("salt", 32))
+                .col(ColumnDef::new("value").text().not_null())
+                .primary_key(Index::create().col("entry_id").col("side"))
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table("audit_heads")
+                .if_not_exists()
+                .col(text("organisation", 64).primary_key().to_owned())
+                .col(ColumnDef::new("chain_seq").big_integer().not_null())
+                .col(text("hash", 64))
+                .col(at("signed_at"))
+                .col(text("public_key", 64))
+                .col(text("signature", 128))
+                .to_owned(),
+        )
+        .await?;
+
+        m.create_table(
+            Table::create()
+                .table("audit_checkpoints")
+                .if_not_exists()
+                .col(text("organisation", 64))
+                .col(ColumnDef::new("chain_seq").big_integer().not_null())
+                .col(text("hash", 64))
+                .col(at("signed_at"))
+                .col(text("public_key", 64))
+                .col(text("signature", 128))
+                .primary_key(Index::create().col("organisation").col("chain_seq"))
+                .to_owned(),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            "audit_checkpoints",
+            "audit_heads",
+            "audit_values",
+            "audit_entries",
+        ] {
+            m.drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}

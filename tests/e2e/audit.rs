@@ -1,0 +1,468 @@
+//! The audit log through the gateway of the seeded demo system: field history as each
+//! reader may see it, and the hash chains verified, then tampered with (an entry edited,
+//! an entry deleted, the tail cut off after the last checkpoint, a kept value edited),
+//! each time naming the first entry that does not hold; erasing kept values leaves the
+//! chain intact.
+
+use std::time::Duration;
+
+use crm_e2e::demo::Demo;
+use crm_oracle::Persona;
+use crm_oracle::reads::{Channel, Fact, FieldRead, field_read};
+use crm_service_common::audit::{chain, entry, value};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder,
+};
+use serde_json::{Value, json};
+
+const CONTACT_HISTORY: &str = "query($id: ID!) { contact(id: $id) { id version history { field kind oldValue newValue valuesWithheld actor actorKind credential } } }";
+
+fn fields(history: &Value) -> Vec<String> {
+    history
+        .as_array()
+        .expect("a history")
+        .iter()
+        .map(|c| c["field"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_reader_sees_the_history_of_the_fields_it_may_read_and_who_changed_them() {
+    let demo = Demo::start().await;
+    let admin = demo.first("internal", "admin");
+    let distributor = demo.first("distributor", "partner_user");
+    let marketing = demo.first("internal", "marketing");
+    // A contact the distributor sees, without consent to share its phone with partners or
+    // to market to it by phone.
+    let seen = demo
+        .ok(
+            &distributor,
+            "{ contacts(first: 1) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    let id = seen["contacts"]["nodes"][0]["id"].clone();
+    let contact = demo
+        .ok(
+            &admin,
+            "query($id: ID!) { contact(id: $id) { version } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let updated = demo
+        .ok(
+            &admin,
+            "mutation($id: ID!, $v: Int!) { updateContact(id: $id, version: $v, input: { title: \"Head of Audit\", phone: \"+44 20 7946 0999\", consents: [{ purpose: PARTNER_SHARING, channel: PHONE, granted: false }, { purpose: MARKETING, channel: PHONE, granted: false }] }) { version } }",
+            json!({ "id": id, "v": contact["contact"]["version"] }),
+        )
+        .await;
+    assert!(updated["updateContact"]["version"].as_i64().is_some());
+
+    // The administrator: both changes, by it, through its token.
+    let read = demo.ok(&admin, CONTACT_HISTORY, json!({ "id": id })).await;
+    let history = &read["contact"]["history"];
+    let title = history
+        .as_array()
+        .expect("a history")
+        .iter()
+        .find(|c| c["field"] == "title" && c["newValue"] == "Head of Audit")
+        .unwrap_or_else(|| panic!("the title change: {history}"));
+    assert_eq!(title["kind"], "CHANGED");
+    assert_eq!(title["actor"], admin.id.as_str());
+    assert_eq!(title["actorKind"], "internal");
+    assert_eq!(title["credential"], "token");
+    assert!(
+        history
+            .as_array()
+            .expect("a history")
+            .iter()
+            .any(|c| c["field"] == "phone" && c["newValue"] == "+44 20 7946 0999"),
+        "{history}"
+    );
+
+    // The distributor: the title's change, not who at the company made it; nothing of the
+    // phone, which it may not read on this contact.
+    let read = demo
+        .ok(&distributor, CONTACT_HISTORY, json!({ "id": id }))
+        .await;
+    let history = &read["contact"]["history"];
+    let title = history
+        .as_array()
+        .expect("a history")
+        .iter()
+        .find(|c| c["field"] == "title" && c["newValue"] == "Head of Audit")
+        .unwrap_or_else(|| panic!("the title change: {history}"));
+    assert_eq!(title["actor"], Value::Null, "{title}");
+    assert_eq!(title["credential"], Value::Null, "{title}");
+    assert_eq!(title["actorKind"], "internal");
+    assert!(
+        !fields(history).iter().any(|f| f == "phone"),
+        "a masked field has no history for the reader: {history}"
+    );
+    // References keep their values for the company only: an old account id could name an
+    // account the partner cannot see.
+    for change in history.as_array().expect("a history") {
+        if change["field"] == "accountId" {
+            assert_eq!(change["valuesWithheld"], true, "{change}");
+            assert_eq!(change["newValue"], Value::Null, "{change}");
+        }
+    }
+
+    // Marketing: no phone either (no marketing consent for it).
+    let read = demo
+        .ok(&marketing, CONTACT_HISTORY, json!({ "id": id }))
+        .await;
+    assert!(
+        !fields(&read["contact"]["history"])
+            .iter()
+            .any(|f| f == "phone"),
+        "{read}"
+    );
+
+    // Every persona that reads the contact: each field in its history is one the read
+    // matrix lets it read on this contact (the phone, whose consents were withdrawn,
+    // never).
+    let personas = [
+        ("internal", "sales"),
+        ("internal", "marketing"),
+        ("internal", "support"),
+        ("internal", "management"),
+        ("distributor", "partner_user"),
+        ("distributor", "partner_admin"),
+    ];
+    for (kind, role) in personas {
+        let user = demo.first(kind, role);
+        let persona = match kind {
+            "internal" => Persona::Internal {
+                role,
+                user: user.id.clone(),
+            },
+            _ => Persona::Distributor(user.partner_id.clone().expect("a partner")),
+        };
+        let read = demo.ok(&user, CONTACT_HISTORY, json!({ "id": id })).await;
+        for field in fields(&read["contact"]["history"]) {
+            let allowed = match field_read(&persona, "Contact", &field) {
+                Some(FieldRead::Value | FieldRead::Link(_)) => true,
+                Some(FieldRead::ValueIf(
+                    Fact::PartnerSharing(Channel::Phone) | Fact::Marketing(Channel::Phone),
+                )) => false,
+                // Facts this test did not set (email consents): held or not, the
+                // field is one the persona may read on some contacts.
+                Some(FieldRead::ValueIf(_)) => true,
+                _ => false,
+            };
+            assert!(
+                allowed,
+                "{kind}/{role} reads the history of Contact.{field}"
+            );
+        }
+    }
+
+    // A supplier reads an account without its version, so without its history.
+    let supplier = demo.first("supplier", "partner_user");
+    let accounts = demo
+        .ok(
+            &supplier,
+            "{ accounts(first: 1) { nodes { id version history { field } } } }",
+            json!({}),
+        )
+        .await;
+    let account = &accounts["accounts"]["nodes"][0];
+    assert_eq!(account["version"], Value::Null);
+    assert_eq!(account["history"], json!([]), "{account}");
+
+    // Bad input is a clear error.
+    let refused = demo
+        .send(
+            &admin,
+            "query($id: ID!) { contact(id: $id) { history(first: 0) { field } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "VALIDATION",
+        "{refused}"
+    );
+    demo.finish().await;
+}
+
+/// Waits until the sealer has sealed every entry of the company's account chain.
+async fn sealed(db: &DatabaseConnection) {
+    for _ in 0..300 {
+        let pending = entry::Entity::find()
+            .filter(entry::Column::ChainSeq.is_null())
+            .one(db)
+            .await
+            .expect("entries");
+        if pending.is_none() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the sealer did not seal the account service's entries");
+}
+
+/// The company's account chain as `crm audit verify` reads it.
+async fn company_chain(db: &DatabaseConnection) -> chain::ChainReport {
+    let reports = chain::verify(
+        db,
+        crm_account::SERVICE,
+        &chain::trusted_keys(),
+        Some(&[String::new()]),
+    )
+    .await
+    .expect("a verification");
+    reports.into_iter().next().expect("the company's chain")
+}
+
+async fn entry_at(db: &DatabaseConnection, chain_seq: i64) -> entry::Model {
+    entry::Entity::find()
+        .filter(entry::Column::Organisation.eq(""))
+        .filter(entry::Column::ChainSeq.eq(chain_seq))
+        .one(db)
+        .await
+        .expect("an entry")
+        .expect("an entry at that place")
+}
+
+fn broken_at(report: &chain::ChainReport) -> (i64, String) {
+    let broken = report
+        .broken
+        .as_ref()
+        .unwrap_or_else(|| panic!("a broken chain: {report:?}"));
+    (broken.chain_seq, broken.reason.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chain_verifies_and_every_tampering_names_the_first_broken_entry() {
+    let demo = Demo::start().await;
+    let admin = demo.first("internal", "admin");
+    let db = demo.system.databases.account.clone();
+    // Changes in two rounds, each sealed: the first round's head is the chain's first
+    // checkpoint, and the second runs the tail past it.
+    for industry in ["Audited", "Audited again"] {
+        let accounts = demo
+            .ok(
+                &admin,
+                "{ accounts(first: 3) { nodes { id version } } }",
+                json!({}),
+            )
+            .await;
+        for account in accounts["accounts"]["nodes"].as_array().expect("accounts") {
+            demo.ok(
+                &admin,
+                "mutation($id: ID!, $v: Int!, $i: String) { updateAccount(id: $id, version: $v, input: { industry: $i }) { id } }",
+                json!({ "id": account["id"], "v": account["version"], "i": industry }),
+            )
+            .await;
+        }
+        sealed(&db).await;
+    }
+
+    let report = company_chain(&db).await;
+    assert!(report.intact(), "{report:?}");
+    assert!(report.entries >= 6 && report.checkpoints > 0, "{report:?}");
+    let last = report.entries;
+    let last_checkpoint = crm_service_common::audit::checkpoint::Entity::find()
+        .filter(crm_service_common::audit::checkpoint::Column::Organisation.eq(""))
+        .order_by_desc(crm_service_common::audit::checkpoint::Column::ChainSeq)
+        .one(&db)
+        .await
+        .expect("checkpoints")
+        .expect("a checkpoint")
+        .chain_seq;
+    assert!(
+        last_checkpoint < last,
+        "the tail runs past the last checkpoint ({last_checkpoint} of {last})"
+    );
+
+    // Through the API: staff verify every service's chains.
+    let verified = demo
+        .ok(
+            &admin,
+            "{ auditVerification { organisation account { intact chains { organisation entries broken { chainSeq } } } orderVisibility { intact } knowledgeBase { intact } } }",
+            json!({}),
+        )
+        .await;
+    let v = &verified["auditVerification"];
+    assert_eq!(v["organisation"], "all");
+    assert_eq!(v["account"]["intact"], true, "{v}");
+    assert_eq!(v["orderVisibility"]["intact"], true, "{v}");
+    assert_eq!(v["knowledgeBase"]["intact"], true, "{v}");
+
+    // An entry edited: named.
+    let middle = last / 2;
+    let original = entry_at(&db, middle).await;
+    let mut edited = original.clone().into_active_model();
+    edited.actor = sea_orm::ActiveValue::Set("usr_someone_else".into());
+    edited.update(&db).await.expect("an edit");
+    let (at, reason) = broken_at(&company_chain(&db).await);
+    assert_eq!(at, middle, "{reason}");
+    assert!(reason.contains("changed"), "{reason}");
+    let through_api = demo
+        .ok(
+            &admin,
+            "{ auditVerification(organisation: \"company\") { account { intact chains { broken { chainSeq entryId reason } } } } }",
+            json!({}),
+        )
+        .await;
+    let chains = &through_api["auditVerification"]["account"];
+    assert_eq!(chains["intact"], false, "{chains}");
+    assert_eq!(chains["chains"][0]["broken"]["chainSeq"], middle);
+    assert_eq!(
+        chains["chains"][0]["broken"]["entryId"],
+        original.id.as_str()
+    );
+    original
+        .clone()
+        .into_active_model()
+        .reset_all()
+        .update(&db)
+        .await
+        .expect("restored");
+    assert!(company_chain(&db).await.intact());
+
+    // An entry deleted: the place it held is named.
+    let gone = entry_at(&db, middle + 1).await;
+    entry::Entity::delete_by_id(gone.seq)
+        .exec(&db)
+        .await
+        .expect("a delete");
+    let (at, reason) = broken_at(&company_chain(&db).await);
+    assert_eq!(at, middle + 1, "{reason}");
+    assert!(reason.contains("missing"), "{reason}");
+    entry::Entity::insert(gone.into_active_model().reset_all())
+        .exec_without_returning(&db)
+        .await
+        .expect("put back");
+    assert!(company_chain(&db).await.intact());
+
+    // The tail cut off after the last checkpoint: the signed head names the first gone.
+    let mut tail = Vec::new();
+    for seq in (last_checkpoint + 1)..=last {
+        let e = entry_at(&db, seq).await;
+        entry::Entity::delete_by_id(e.seq)
+            .exec(&db)
+            .await
+            .expect("a delete");
+        tail.push(e);
+    }
+    let (at, reason) = broken_at(&company_chain(&db).await);
+    assert_eq!(at, last_checkpoint + 1, "{reason}");
+    assert!(reason.contains("missing"), "{reason}");
+    // And cut off before it: the checkpoint names it.
+    let before_checkpoint = entry_at(&db, last_checkpoint).await;
+    entry::Entity::delete_by_id(before_checkpoint.seq)
+        .exec(&db)
+        .await
+        .expect("a delete");
+    let (at, reason) = broken_at(&company_chain(&db).await);
+    assert_eq!(at, last_checkpoint, "{reason}");
+    for e in std::iter::once(before_checkpoint).chain(tail) {
+        entry::Entity::insert(e.into_active_model().reset_all())
+            .exec_without_returning(&db)
+            .await
+            .expect("put back");
+    }
+    assert!(company_chain(&db).await.intact());
+
+    // A kept value edited: named; the value erased (deleted): the chain still holds.
+    let with_value = entry_at(&db, last).await;
+    let kept = value::Entity::find()
+        .filter(value::Column::EntryId.eq(with_value.id.as_str()))
+        .filter(value::Column::Side.eq("new"))
+        .one(&db)
+        .await
+        .expect("values")
+        .expect("the entry's new value");
+    let mut forged = kept.clone().into_active_model();
+    forged.value = sea_orm::ActiveValue::Set("Forged".into());
+    forged.update(&db).await.expect("an edit");
+    let (at, reason) = broken_at(&company_chain(&db).await);
+    assert_eq!(at, last, "{reason}");
+    assert!(reason.contains("value"), "{reason}");
+    value::Entity::delete_many()
+        .filter(value::Column::EntryId.eq(with_value.id.as_str()))
+        .exec(&db)
+        .await
+        .expect("erased");
+    assert!(
+        company_chain(&db).await.intact(),
+        "erasing kept values leaves the chain verifiable"
+    );
+    let record = demo
+        .ok(
+            &admin,
+            "query($id: ID!) { account(id: $id) { history(first: 200) { field newValue valuesWithheld } } }",
+            json!({ "id": with_value.record_id }),
+        )
+        .await;
+    assert!(
+        record["account"]["history"]
+            .as_array()
+            .expect("a history")
+            .iter()
+            .any(|c| c["valuesWithheld"] == true && c["newValue"] == Value::Null),
+        "the erased value reads as withheld: {record}"
+    );
+    demo.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partner_administrator_verifies_its_own_organisations_chain_and_no_other() {
+    let demo = Demo::start().await;
+    let partner_admin = demo.first("distributor", "partner_admin");
+    let partner_user = demo.first("distributor", "partner_user");
+    let partner = partner_admin.partner_id.clone().expect("a partner");
+    // The partner writes something: its own chain begins.
+    let accounts = demo
+        .ok(
+            &partner_admin,
+            "{ accounts(first: 1) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    demo.ok(
+        &partner_admin,
+        "mutation($a: ID!) { createInteraction(input: { accountId: $a, channel: PHONE, direction: OUTBOUND, subject: \"Audit check-in\", occurredAt: \"2026-12-01T10:00:00Z\" }) { id } }",
+        json!({ "a": accounts["accounts"]["nodes"][0]["id"] }),
+    )
+    .await;
+    sealed(&demo.system.databases.account).await;
+
+    let verified = demo
+        .ok(
+            &partner_admin,
+            "{ auditVerification { organisation account { intact chains { organisation entries pending broken { chainSeq reason } } } } }",
+            json!({}),
+        )
+        .await;
+    let v = &verified["auditVerification"];
+    assert_eq!(v["organisation"], partner.as_str());
+    let chains = v["account"]["chains"].as_array().expect("chains");
+    assert_eq!(chains.len(), 1, "{v}");
+    assert_eq!(chains[0]["organisation"], partner.as_str());
+    assert!(chains[0]["entries"].as_i64().unwrap_or_default() > 0, "{v}");
+    assert_eq!(v["account"]["intact"], true);
+
+    for (who, organisation) in [
+        (&partner_admin, "company"),
+        (&partner_admin, "all"),
+        (&partner_admin, "ptn_someone_else"),
+        (&partner_user, partner.as_str()),
+    ] {
+        let refused = demo
+            .send(
+                who,
+                "query($o: ID) { auditVerification(organisation: $o) { organisation } }",
+                json!({ "o": organisation }),
+            )
+            .await;
+        assert_eq!(
+            refused["errors"][0]["extensions"]["code"], "FORBIDDEN",
+            "{organisation}: {refused}"
+        );
+    }
+    demo.finish().await;
+}

@@ -389,6 +389,19 @@ await check("a version conflict is explained in words and loses nothing", async 
   const facts360 = await sales.textContent("section.facts");
   assert(facts360.includes("Textiles"), "the second save did not keep the user's value");
 });
+// Every record page loads its field history: who changed what, from what to what.
+await check("the account's history names both saves of its industry and who made them", async () => {
+  assert(createdAccount, "no account was created");
+  await sales.goto(`${base}/app/accounts/${createdAccount}`);
+  const rows = sales.locator("table[data-list=history] tr[data-field=industry]");
+  await rows.first().waitFor({ timeout: 10000 });
+  const texts = await rows.allTextContents();
+  assert(texts.some((t) => t.includes("Machinery") && t.includes("Textiles")), `no change from Machinery to Textiles: ${texts.join(" / ")}`);
+  assert(texts.some((t) => t.includes("—") && t.includes("Machinery")), `no first save of Machinery: ${texts.join(" / ")}`);
+  assert(texts.every((t) => t.includes("usr_")), `a change without its author: ${texts.join(" / ")}`);
+  a11yPages.push({ persona: "sales", url: `/app/accounts/${createdAccount}`, name: "account-history" });
+  return `${texts.length} industry changes`;
+});
 await check("sales logs an interaction on an account it owns and converts a lead it owns", async () => {
   assert(createdAccount, "no account was created");
   await sales.goto(`${base}/app/accounts/${createdAccount}`);

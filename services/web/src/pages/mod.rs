@@ -4,6 +4,7 @@
 mod app;
 mod auth;
 mod demand;
+mod history;
 mod interactions;
 mod kb;
 mod kb_review;
@@ -91,6 +92,12 @@ pub(crate) fn table() -> Vec<Route> {
         Route::form(
             "/app/cases/{id}/articles",
             get(workspace::suggestions).post(workspace::link_article),
+        ),
+        // A record's field history, loaded into its page after it.
+        Route::form("/app/history/{kind}/{id}", get(history::panel::<InApp>)),
+        Route::form(
+            "/portal/history/{kind}/{id}",
+            get(history::panel::<InPortal>),
         ),
         Route::form("/app/tasks", post(workspace::add_task)),
         Route::form("/app/tasks/{id}/complete", post(workspace::complete_task)),

@@ -54,6 +54,8 @@ impl MigrationTrait for CreateAuditTables {
                 .col(text_null("field", 64))
                 .col(digest_null("old_digest"))
                 .col(digest_null("new_digest"))
+                // What a read returned (`{"fields":[…],"operation":…}`); no personal values.
+                .col(ColumnDef::new("detail").text().null())
                 .col(ColumnDef::new("chain_seq").big_integer().null())
                 .col(digest_null("prev_hash"))
                 .col(digest_null("hash"))

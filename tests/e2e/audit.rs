@@ -466,3 +466,171 @@ async fn a_partner_administrator_verifies_its_own_organisations_chain_and_no_oth
     }
     demo.finish().await;
 }
+
+/// The read entries of `partner` in `db`, as (table, record id) → (fields, operation).
+async fn reads_of(
+    db: &DatabaseConnection,
+    partner: &str,
+) -> std::collections::BTreeMap<(String, String), (Vec<String>, Option<String>)> {
+    entry::Entity::find()
+        .filter(entry::Column::Organisation.eq(partner))
+        .filter(entry::Column::Action.eq("read"))
+        .all(db)
+        .await
+        .expect("read entries")
+        .into_iter()
+        .map(|e| {
+            let detail: Value =
+                serde_json::from_str(e.detail.as_deref().unwrap_or("{}")).expect("detail");
+            let fields = detail["fields"]
+                .as_array()
+                .map(|f| {
+                    f.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let operation = detail["operation"].as_str().map(str::to_owned);
+            ((e.record_type, e.record_id), (fields, operation))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_record_a_partner_reads_is_logged_with_its_fields_nested_and_federated_alike() {
+    let mut demo = Demo::start().await;
+    let distributor = demo.first("distributor", "partner_user");
+    let partner = distributor.partner_id.clone().expect("a partner");
+    let admin = demo.first("internal", "admin");
+    let accounts_db = demo.system.databases.account.clone();
+    let orders_db = demo.system.databases.order_visibility.clone();
+
+    // A list with a nested list, then orders with their account (the account service
+    // answers that through `_entities`).
+    let read = demo
+        .ok(
+            &distributor,
+            "query PortalAccounts { accounts(first: 2) { nodes { id name contacts(first: 2) { nodes { lastName } } } } }",
+            json!({}),
+        )
+        .await;
+    let orders = demo
+        .ok(
+            &distributor,
+            "query PortalOrders { orders(first: 1) { nodes { number account { name } } } }",
+            json!({}),
+        )
+        .await;
+    // Staff reads are not logged.
+    demo.ok(
+        &admin,
+        "{ accounts(first: 5) { nodes { id name } } }",
+        json!({}),
+    )
+    .await;
+    crm_service_common::audit::reads::flush_all().await;
+
+    let logged = reads_of(&accounts_db, &partner).await;
+    for account in read["accounts"]["nodes"].as_array().expect("accounts") {
+        let key = (
+            "accounts".to_owned(),
+            account["id"].as_str().expect("id").to_owned(),
+        );
+        let (fields, operation) = logged
+            .get(&key)
+            .unwrap_or_else(|| panic!("no read of {key:?}: {logged:?}"));
+        assert!(
+            fields.iter().any(|f| f == "name") && fields.iter().any(|f| f == "contacts"),
+            "{fields:?}"
+        );
+        assert!(
+            operation.as_deref() == Some("PortalAccounts")
+                || operation.as_deref() == Some("PortalOrders"),
+            "{operation:?}"
+        );
+    }
+    let contacts: Vec<_> = logged
+        .iter()
+        .filter(|((table, _), _)| table == "contacts")
+        .collect();
+    assert!(
+        !contacts.is_empty(),
+        "nested contacts are logged: {logged:?}"
+    );
+    assert!(
+        contacts
+            .iter()
+            .all(|(_, (fields, _))| fields == &vec!["lastName".to_owned()]),
+        "{contacts:?}"
+    );
+    // The order's account came through `_entities`: logged by the account service with
+    // the fields the partner asked for.
+    if let Some(order) = orders["orders"]["nodes"].as_array().and_then(|o| o.first()) {
+        let order_reads = reads_of(&orders_db, &partner).await;
+        assert!(
+            order_reads
+                .iter()
+                .any(|((table, _), (fields, op))| table == "orders"
+                    && fields.contains(&"number".to_owned())
+                    && op.as_deref() == Some("PortalOrders")),
+            "{order_reads:?}"
+        );
+        assert!(
+            logged
+                .iter()
+                .any(|((table, _), (fields, op))| table == "accounts"
+                    && fields == &vec!["name".to_owned()]
+                    && op.as_deref() == Some("PortalOrders")),
+            "the federated account read of {order}: {logged:?}"
+        );
+    }
+    let staff = entry::Entity::find()
+        .filter(entry::Column::Organisation.eq(""))
+        .filter(entry::Column::Action.eq("read"))
+        .all(&accounts_db)
+        .await
+        .expect("entries");
+    assert!(staff.is_empty(), "staff reads are not logged");
+
+    // Reads still waiting for the writer when the services stop are written on the way
+    // out (no flush asked for here).
+    demo.ok(
+        &distributor,
+        "query LastLook { accounts(first: 1) { nodes { industry } } }",
+        json!({}),
+    )
+    .await;
+    let account_service = demo
+        .system
+        .subgraphs
+        .iter()
+        .position(|(name, _)| name == crm_account::SUBGRAPH)
+        .expect("the account service");
+    let (_, running) = demo.system.subgraphs.remove(account_service);
+    running.stop().await.expect("the account service stops");
+    let logged = reads_of(&accounts_db, &partner).await;
+    assert!(
+        logged
+            .values()
+            .any(|(_, op)| op.as_deref() == Some("LastLook")),
+        "the last read was written on shutdown: {logged:?}"
+    );
+    // Sealed into the partner's own chain, which verifies.
+    let sealed_reads = crm_service_common::audit::chain::seal(
+        &accounts_db,
+        &chain::key_for(crm_account::SERVICE).expect("a key"),
+    )
+    .await
+    .expect("sealed");
+    let _ = sealed_reads;
+    let reports = chain::verify(
+        &accounts_db,
+        crm_account::SERVICE,
+        &chain::trusted_keys(),
+        Some(std::slice::from_ref(&partner)),
+    )
+    .await
+    .expect("verified");
+    assert!(reports[0].intact() && reports[0].entries > 0, "{reports:?}");
+    demo.finish().await;
+}

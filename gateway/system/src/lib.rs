@@ -400,21 +400,25 @@ impl Running {
         format!("http://{}", self.addr)
     }
 
-    /// Stops accepting, lets in-flight requests finish, and waits.
+    /// Stops accepting, lets in-flight requests finish, writes the reads they logged,
+    /// and waits.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        self.task
-            .await
+        let served = self.task.await;
+        crm_service_common::audit::reads::flush_all().await;
+        served
             .context("joining the server task")?
             .context("serving HTTP")
     }
 
-    /// Waits until the server ends (it ends on SIGINT/SIGTERM).
+    /// Waits until the server ends (it ends on SIGINT/SIGTERM), then writes the reads
+    /// its requests logged.
     pub async fn wait(self) -> anyhow::Result<()> {
-        self.task
-            .await
+        let served = self.task.await;
+        crm_service_common::audit::reads::flush_all().await;
+        served
             .context("joining the server task")?
             .context("serving HTTP")
     }

@@ -335,7 +335,9 @@ where
 #[macro_export]
 macro_rules! record_object {
     ($node:ident { $($body:tt)* }) => {
-        #[async_graphql::Object]
+        // Every field runs the read log's guard first: a partner's read of this record
+        // is noted wherever the object appears (`crate::audit::reads`).
+        #[async_graphql::Object(guard = $crate::audit::reads::Seen::of(&self.0))]
         impl $node {
             async fn id(&self) -> async_graphql::ID {
                 async_graphql::ID(self.0.id.clone())

@@ -31,6 +31,8 @@ struct AppState<E> {
     executor: E,
     prepare: PrepareRequest,
     ready: ReadyCheck,
+    /// Where partners' reads are logged (services with an audit log).
+    read_log: Option<crate::audit::reads::ReadLog>,
 }
 
 /// Builds the router of one subgraph. `prepare` attaches per-request data (data loaders).
@@ -38,10 +40,23 @@ pub fn subgraph_router<E>(executor: E, prepare: PrepareRequest, ready: ReadyChec
 where
     E: async_graphql::Executor + Clone + Send + Sync + 'static,
 {
+    router_with_read_log(executor, prepare, ready, None)
+}
+
+fn router_with_read_log<E>(
+    executor: E,
+    prepare: PrepareRequest,
+    ready: ReadyCheck,
+    read_log: Option<crate::audit::reads::ReadLog>,
+) -> Router
+where
+    E: async_graphql::Executor + Clone + Send + Sync + 'static,
+{
     let state = Arc::new(AppState {
         executor,
         prepare,
         ready,
+        read_log,
     });
     Router::new()
         .route("/graphql", post(graphql::<E>).get(get_not_allowed))
@@ -70,13 +85,18 @@ where
     E: async_graphql::Executor + Clone + Send + Sync + 'static,
 {
     let loader_db = db.clone();
+    let loader_db_for_log = db.clone();
     let prepare: PrepareRequest = Arc::new(move |request, who| prepare(&loader_db, who, request));
     let feed = crate::events::feed::router(db.clone(), service);
     let ready: ReadyCheck = Arc::new(move || {
         let db = db.clone();
         Box::pin(async move { db.ping().await.is_ok() })
     });
-    gateway_only(subgraph_router(executor, prepare, ready).merge(feed), auth)
+    let read_log = crate::audit::reads::ReadLog::spawn(loader_db_for_log, service);
+    gateway_only(
+        router_with_read_log(executor, prepare, ready, Some(read_log)).merge(feed),
+        auth,
+    )
 }
 
 /// `router` answering only requests with a valid gateway token for this subgraph (but
@@ -197,7 +217,14 @@ async fn graphql<E: async_graphql::Executor>(
         None => crate::principal::Principal::local_operator(),
     };
     let actor = crate::audit::Actor::of(&who);
+    let operation = request.operation_name.clone();
+    // A partner's reads are collected while the request runs and logged after it.
+    let reads = (state.read_log.is_some() && crate::audit::reads::logged(&who))
+        .then(|| Arc::new(crate::audit::reads::ReadCollector::default()));
     let mut request = (state.prepare)(request, &who).data(who);
+    if let Some(reads) = &reads {
+        request = request.data(reads.clone());
+    }
     // The gateway's request id, so this service's log lines (errors included) can be
     // matched with the gateway's.
     let request_id = headers
@@ -211,10 +238,13 @@ async fn graphql<E: async_graphql::Executor>(
     let span = tracing::info_span!("graphql", request_id = %request_id);
     // Every change the request makes is recorded as the caller's.
     let response = crate::audit::acting_as(
-        actor,
+        actor.clone(),
         tracing::Instrument::instrument(state.executor.execute(request), span),
     )
     .await;
+    if let (Some(log), Some(reads)) = (&state.read_log, &reads) {
+        log.record(&actor, operation.as_deref(), reads);
+    }
     Json(response).into_response()
 }
 

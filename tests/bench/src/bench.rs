@@ -1329,7 +1329,7 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
 
     // 5. The real binary: cold start, memory, and the mixed workload through its gateway.
     report.line("## All-in-one process: cold start, memory, mixed workload\n");
-    let child = Child::start(&options.crm_binary, storage).await?;
+    let child = Child::start(&options.crm_binary, storage, true).await?;
     report.line(format!(
         "- cold start of `crm --no-seed` on the loaded database, spawn to `/ready` answering 200: **{}**",
         ms(child.ready_after)
@@ -1392,6 +1392,26 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     }
     report.line("");
     child.stop().await;
+
+    // 6. What the read log of partner access costs: the same workload with it turned off.
+    let child = Child::start(&options.crm_binary, storage, false).await?;
+    let mixed = mixed_workload(&client, &child.url, &personas).await?;
+    let (off, _) = mixed.run(32, warmup, duration).await;
+    child.stop().await;
+    report.line(
+        "## The read log's cost (partners' reads logged, off the read path)
+",
+    );
+    report.line(
+        "The mixed workload at 32 connections with the read log on (the run above) and off \
+         (`CRM_READ_LOG=off`, a fresh process on the same database, run after it):\n",
+    );
+    report.line(STATS_HEADER);
+    if let Some((_, on, _)) = runs.first() {
+        report.line(on.row("mixed, 32 connections, read log on"));
+    }
+    report.line(off.row("mixed, 32 connections, read log off"));
+    report.line("");
 
     finish(report, &options, plans)
 }
@@ -1555,7 +1575,13 @@ struct Child {
 }
 
 impl Child {
-    async fn start(binary: &std::path::Path, storage: &Storage) -> anyhow::Result<Self> {
+    /// Starts `crm` on the loaded storage; `read_log` false runs it with
+    /// `CRM_READ_LOG=off` (what logging partners' reads costs is the difference).
+    async fn start(
+        binary: &std::path::Path,
+        storage: &Storage,
+        read_log: bool,
+    ) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
@@ -1566,6 +1592,7 @@ impl Child {
             .arg(format!("127.0.0.1:{port}"))
             .env("CRM_DATA_DIR", &storage.data_dir)
             .env("RUST_LOG", "warn")
+            .env("CRM_READ_LOG", if read_log { "on" } else { "off" })
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true);

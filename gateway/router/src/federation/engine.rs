@@ -707,8 +707,10 @@ impl Engine {
             initial_errors: vec![],
             span: GraphQLOperationSpan::new(),
             plugin_req_state: None,
+            // The client's operation name reaches the subgraphs as `<name>__<step>`: their
+            // read logs say which operation read a record.
             operation_name_factory: OperationNameFactory::new(
-                Arc::new(OperationNameForwardConfig::none()),
+                Arc::new(OperationNameForwardConfig::all()),
                 prepared.operation_name.as_deref(),
             ),
             response_header_sink: ResponseHeaderSink::default(),

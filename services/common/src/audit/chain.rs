@@ -83,6 +83,7 @@ pub fn entry_hash(prev: &str, chain_seq: i64, e: &entry::Model) -> String {
         e.field.as_deref(),
         e.old_digest.as_deref(),
         e.new_digest.as_deref(),
+        e.detail.as_deref(),
     ] {
         part(text);
     }

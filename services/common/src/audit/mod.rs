@@ -22,6 +22,7 @@
 
 pub mod chain;
 pub mod graphql;
+pub mod reads;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, Iterable};
@@ -93,6 +94,8 @@ pub mod action {
     pub const CREATED: &str = "created";
     /// A field's value changed.
     pub const CHANGED: &str = "changed";
+    /// A partner read the record (`detail` names the fields).
+    pub const READ: &str = "read";
 }
 
 pub mod entry {
@@ -115,6 +118,8 @@ pub mod entry {
         pub field: Option<String>,
         pub old_digest: Option<String>,
         pub new_digest: Option<String>,
+        /// What a read returned (its fields and operation), as JSON.
+        pub detail: Option<String>,
         pub chain_seq: Option<i64>,
         pub prev_hash: Option<String>,
         pub hash: Option<String>,
@@ -333,6 +338,7 @@ where
             field: Set(Some(change.field)),
             old_digest: Set(old_digest),
             new_digest: Set(new_digest),
+            detail: Set(None),
             chain_seq: Set(None),
             prev_hash: Set(None),
             hash: Set(None),

@@ -1,0 +1,278 @@
+//! The read log of partner access: every record a partner user or partner API key read,
+//! with the fields the request resolved on it, the operation's name and the time, kept as
+//! audit entries (action `read`) in the partner's own chain.
+//!
+//! **Where a read is seen.** Every record type's object (`record_object!`) carries an
+//! object-wide guard, [`Seen`], that runs before each of its fields resolves, wherever
+//! the object appears: lists, single fetches, nested fields, search hits and federation
+//! `_entities` look-ups alike. For a partner's request it notes the record and the field
+//! in the request's [`ReadCollector`]; for anyone else it does nothing.
+//!
+//! **Off the read path.** When the request is answered, its reads go to the service's
+//! [`ReadLog`] writer over a bounded channel (never awaited); the writer inserts them in
+//! batches, at most every [`FLUSH_EVERY`] or [`FLUSH_AT`] entries, and on [`flush_all`]
+//! (the process's shutdown). A crash loses what was not yet written: at most the last
+//! [`FLUSH_EVERY`] of reads. A writer that falls more than [`BUFFER`] requests behind drops
+//! the newest and says how many in a warning.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Actor, action, entry};
+
+/// How long a read may wait to be written.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
+/// Reads written at once when the writer is busy.
+pub const FLUSH_AT: usize = 500;
+/// Answered requests whose reads may wait for the writer.
+pub const BUFFER: usize = 10_000;
+
+/// The records one request read, with the fields resolved on each (by table, then id).
+#[derive(Default)]
+pub struct ReadCollector(Mutex<BTreeMap<(&'static str, String), BTreeSet<String>>>);
+
+impl ReadCollector {
+    fn note(&self, table: &'static str, id: &str, field: &str) {
+        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        seen.entry((table, id.to_owned()))
+            .or_default()
+            .insert(field.to_owned());
+    }
+
+    fn take(&self) -> BTreeMap<(&'static str, String), BTreeSet<String>> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// The guard every record object runs before each field: notes the read for a partner's
+/// request (and never refuses).
+pub struct Seen<'a> {
+    table: &'static str,
+    id: &'a str,
+}
+
+impl<'a> Seen<'a> {
+    pub fn of<M>(model: &'a M) -> Self
+    where
+        M: sea_orm::ModelTrait,
+        M::Entity: crate::record::Record + EntityTrait<Model = M>,
+        <M::Entity as EntityTrait>::ActiveModel:
+            sea_orm::ActiveModelTrait<Entity = M::Entity> + Send,
+    {
+        Self {
+            table: table_of::<M::Entity>(),
+            id: <M::Entity as crate::record::Record>::id(model),
+        }
+    }
+}
+
+/// A record type's table name, once per type (a `'static` name for the collector).
+fn table_of<E: EntityTrait>() -> &'static str {
+    static NAMES: Mutex<BTreeMap<String, &'static str>> = Mutex::new(BTreeMap::new());
+    let name = E::default().table_name().to_owned();
+    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
+    names
+        .entry(name.clone())
+        .or_insert_with(|| Box::leak(name.into_boxed_str()))
+}
+
+impl async_graphql::Guard for Seen<'_> {
+    async fn check(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<()> {
+        if let Some(collector) = ctx.data_opt::<Arc<ReadCollector>>() {
+            collector.note(self.table, self.id, ctx.item.node.name.node.as_str());
+        }
+        Ok(())
+    }
+}
+
+/// Whether `who`'s reads are logged: a partner's users and keys, unless the process
+/// runs with `CRM_READ_LOG=off` (a deployment that does not keep the read log, and the
+/// benchmark's measure of what keeping it costs).
+pub fn logged(who: &crate::principal::Principal) -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let enabled = *ENABLED.get_or_init(|| {
+        !std::env::var("CRM_READ_LOG").is_ok_and(|v| v.trim().eq_ignore_ascii_case("off"))
+    });
+    enabled && who.partner().is_some()
+}
+
+enum Message {
+    Reads(Vec<entry::ActiveModel>),
+    Flush(oneshot::Sender<()>),
+}
+
+/// A service's read-log writer (cheap to clone: a channel's sending end).
+#[derive(Clone)]
+pub struct ReadLog {
+    tx: mpsc::Sender<Message>,
+}
+
+static WRITERS: Mutex<Vec<ReadLog>> = Mutex::new(Vec::new());
+
+impl ReadLog {
+    /// Starts the writer of one service's read log over `db`.
+    pub fn spawn(db: DatabaseConnection, service: &str) -> Self {
+        let (tx, rx) = mpsc::channel(BUFFER);
+        tokio::spawn(write_loop(db, service.to_owned(), rx));
+        let log = Self { tx };
+        WRITERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(log.clone());
+        log
+    }
+
+    /// Hands the reads one request collected to the writer (never waits).
+    pub fn record(&self, actor: &Actor, operation: Option<&str>, collector: &ReadCollector) {
+        let reads = collector.take();
+        if reads.is_empty() {
+            return;
+        }
+        let at = crate::clock::now();
+        let operation = operation.map(client_operation);
+        let entries = reads
+            .into_iter()
+            .map(|((table, id), fields)| {
+                let detail = serde_json::json!({
+                    "fields": fields,
+                    "operation": operation,
+                });
+                entry::ActiveModel {
+                    id: Set(crate::domain::new_id("aud")),
+                    organisation: Set(actor.organisation.clone()),
+                    at: Set(at),
+                    actor: Set(actor.subject.clone()),
+                    actor_kind: Set(actor.kind.clone()),
+                    credential: Set(actor.credential.clone()),
+                    action: Set(action::READ.to_owned()),
+                    record_type: Set(table.to_owned()),
+                    record_id: Set(id),
+                    field: Set(None),
+                    old_digest: Set(None),
+                    new_digest: Set(None),
+                    detail: Set(Some(detail.to_string())),
+                    chain_seq: Set(None),
+                    prev_hash: Set(None),
+                    hash: Set(None),
+                    ..Default::default()
+                }
+            })
+            .collect::<Vec<_>>();
+        let count = entries.len();
+        if self.tx.try_send(Message::Reads(entries)).is_err() {
+            tracing::warn!(
+                reads = count,
+                "the read log's writer is behind: these reads were not logged"
+            );
+        }
+    }
+
+    /// Writes every read handed over so far; returns when they are stored (or the
+    /// writer has stopped).
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Message::Flush(done)).await.is_ok() {
+            wait.await.ok();
+        }
+    }
+}
+
+/// The client's operation name in a subgraph request's: the gateway sends each step of
+/// its plan as `<client's name>__<step>`.
+pub fn client_operation(name: &str) -> &str {
+    match name.rsplit_once("__") {
+        Some((client, step)) if !step.is_empty() && step.bytes().all(|b| b.is_ascii_digit()) => {
+            client
+        }
+        _ => name,
+    }
+}
+
+/// Flushes every read-log writer of the process (its shutdown, and tests that read the
+/// log right after a request).
+pub async fn flush_all() {
+    let writers: Vec<ReadLog> = WRITERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter(|w| !w.tx.is_closed())
+        .cloned()
+        .collect();
+    for writer in writers {
+        writer.flush().await;
+    }
+}
+
+async fn write_loop(db: DatabaseConnection, service: String, mut rx: mpsc::Receiver<Message>) {
+    let mut pending: Vec<entry::ActiveModel> = Vec::new();
+    let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
+    loop {
+        let message = if pending.is_empty() {
+            rx.recv().await
+        } else {
+            match tokio::time::timeout(FLUSH_EVERY, rx.recv()).await {
+                Ok(message) => message,
+                // Time to write what waits.
+                Err(_) => {
+                    write(&db, &service, &mut pending).await;
+                    continue;
+                }
+            }
+        };
+        match message {
+            Some(Message::Reads(entries)) => {
+                pending.extend(entries);
+                if pending.len() >= FLUSH_AT {
+                    write(&db, &service, &mut pending).await;
+                }
+            }
+            Some(Message::Flush(done)) => {
+                waiting.push(done);
+                write(&db, &service, &mut pending).await;
+                for done in waiting.drain(..) {
+                    done.send(()).ok();
+                }
+            }
+            None => {
+                write(&db, &service, &mut pending).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Inserts the waiting reads in one statement per batch; a failure is logged and the
+/// reads are kept for the next attempt (up to a bound, past which they are dropped).
+async fn write(db: &DatabaseConnection, service: &str, pending: &mut Vec<entry::ActiveModel>) {
+    while !pending.is_empty() {
+        let batch: Vec<entry::ActiveModel> = pending.drain(..pending.len().min(FLUSH_AT)).collect();
+        let count = batch.len();
+        if let Err(error) = entry::Entity::insert_many(batch.clone())
+            .exec_without_returning(db)
+            .await
+        {
+            tracing::warn!(%service, reads = count, %error, "writing the read log failed; retrying later");
+            if pending.len() + count <= BUFFER {
+                pending.splice(0..0, batch);
+            }
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_clients_operation_name_is_read_back_from_the_gateways() {
+        assert_eq!(client_operation("PortalAccounts__0"), "PortalAccounts");
+        assert_eq!(client_operation("Portal__Accounts__12"), "Portal__Accounts");
+        assert_eq!(client_operation("Plain"), "Plain");
+        assert_eq!(client_operation("Odd__x"), "Odd__x");
+    }
+}

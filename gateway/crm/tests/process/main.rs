@@ -8,4 +8,5 @@ mod bench_quick;
 mod door_propagation;
 mod foreign_supergraph;
 mod policy_propagation;
+mod read_log_crash;
 mod support;

@@ -1290,7 +1290,7 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
 
     // Global search: every type at once, per persona, through the gateway.
     report.line("## Global search through the gateway (one connection)\n");
-    report.line("`search(text, first: 5)` over accounts, contacts, leads, opportunities, cases, orders and articles, as each persona (a type the persona may not read answers empty). The text types match as `LIKE '%word%'` on each type's searched fields through the persona's scope; articles by full-text relevance.\n");
+    report.line("`search(text, first: 5)` over accounts, contacts, leads, opportunities, cases, orders and articles, as each persona (a type the persona may not read answers empty). The text types match as `lower(field) LIKE '%word%'` on each type's searched fields (GIN trigram indexes on PostgreSQL find the candidates) through the persona's scope; articles by full-text relevance.\n");
     report.line(STATS_HEADER);
     const SEARCH: &str = "query($t: String!) { search(text: $t, first: 5) { accounts { totalCount nodes { id } } contacts { totalCount nodes { id } } leads { totalCount nodes { id } } opportunities { totalCount nodes { id } } cases { totalCount nodes { id } } orders { totalCount nodes { id } } articles { totalCount nodes { id } } } }";
     for persona in personas.iter() {

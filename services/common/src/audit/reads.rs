@@ -111,19 +111,28 @@ pub struct ReadLog {
     tx: mpsc::Sender<Message>,
 }
 
-static WRITERS: Mutex<Vec<ReadLog>> = Mutex::new(Vec::new());
+/// A writer as the process knows it: its channel, weakly (a writer ends, after writing
+/// what it holds, when its service's router is dropped), and its task, so that
+/// [`flush_all`] can wait for one that is finishing.
+struct Writer {
+    tx: mpsc::WeakSender<Message>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+static WRITERS: Mutex<Vec<Writer>> = Mutex::new(Vec::new());
 
 impl ReadLog {
     /// Starts the writer of one service's read log over `db`.
     pub fn spawn(db: DatabaseConnection, service: &str) -> Self {
         let (tx, rx) = mpsc::channel(BUFFER);
-        tokio::spawn(write_loop(db, service.to_owned(), rx));
-        let log = Self { tx };
-        WRITERS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(log.clone());
-        log
+        let task = tokio::spawn(write_loop(db, service.to_owned(), rx));
+        let mut writers = WRITERS.lock().unwrap_or_else(|e| e.into_inner());
+        writers.retain(|w| !w.task.is_finished());
+        writers.push(Writer {
+            tx: tx.downgrade(),
+            task,
+        });
+        Self { tx }
     }
 
     /// Hands the reads one request collected to the writer (never waits).
@@ -195,15 +204,26 @@ pub fn client_operation(name: &str) -> &str {
 /// Flushes every read-log writer of the process (its shutdown, and tests that read the
 /// log right after a request).
 pub async fn flush_all() {
-    let writers: Vec<ReadLog> = WRITERS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter()
-        .filter(|w| !w.tx.is_closed())
-        .cloned()
-        .collect();
-    for writer in writers {
+    let mut running = Vec::new();
+    let mut finishing = Vec::new();
+    {
+        let mut writers = WRITERS.lock().unwrap_or_else(|e| e.into_inner());
+        for w in std::mem::take(&mut *writers) {
+            match w.tx.upgrade() {
+                Some(tx) => {
+                    running.push(ReadLog { tx });
+                    writers.push(w);
+                }
+                // Its router is gone: it writes what it holds and ends.
+                None => finishing.push(w.task),
+            }
+        }
+    }
+    for writer in running {
         writer.flush().await;
+    }
+    for task in finishing {
+        task.await.ok();
     }
 }
 

@@ -996,7 +996,9 @@ async fn main() -> anyhow::Result<()> {
             let dbs = system::open_databases(&storage).await?;
             system::install_audit_keys(&storage)?;
             let trusted = chain::trusted_keys();
-            let only = organisation.map(|o| vec![if o == "company" { String::new() } else { o }]);
+            use crm_service_common::audit::graphql::COMPANY_CHAIN;
+            let only =
+                organisation.map(|o| vec![if o == COMPANY_CHAIN { String::new() } else { o }]);
             let mut out = String::new();
             let mut broken = 0;
             for (service, db) in [
@@ -1009,7 +1011,7 @@ async fn main() -> anyhow::Result<()> {
                     .map_err(|e| anyhow::anyhow!(e.message()))?;
                 for r in reports {
                     let chain = if r.organisation.is_empty() {
-                        "company"
+                        COMPANY_CHAIN
                     } else {
                         r.organisation.as_str()
                     };

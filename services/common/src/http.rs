@@ -85,14 +85,13 @@ where
     E: async_graphql::Executor + Clone + Send + Sync + 'static,
 {
     let loader_db = db.clone();
-    let loader_db_for_log = db.clone();
+    let read_log = crate::audit::reads::ReadLog::spawn(db.clone(), service);
     let prepare: PrepareRequest = Arc::new(move |request, who| prepare(&loader_db, who, request));
     let feed = crate::events::feed::router(db.clone(), service);
     let ready: ReadyCheck = Arc::new(move || {
         let db = db.clone();
         Box::pin(async move { db.ping().await.is_ok() })
     });
-    let read_log = crate::audit::reads::ReadLog::spawn(loader_db_for_log, service);
     gateway_only(
         router_with_read_log(executor, prepare, ready, Some(read_log)).merge(feed),
         auth,

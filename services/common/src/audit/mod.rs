@@ -281,6 +281,37 @@ where
         .collect()
 }
 
+/// A new, not yet sealed entry `id` by `actor` about one record (its type and id),
+/// recording nothing else yet: the caller sets the field and digests of a change, or the
+/// detail of a read.
+fn new_entry(
+    id: String,
+    actor: &Actor,
+    at: DateTime<Utc>,
+    action: &str,
+    (record_type, record_id): (&str, &str),
+) -> entry::ActiveModel {
+    entry::ActiveModel {
+        id: Set(id),
+        organisation: Set(actor.organisation.clone()),
+        at: Set(at),
+        actor: Set(actor.subject.clone()),
+        actor_kind: Set(actor.kind.clone()),
+        credential: Set(actor.credential.clone()),
+        action: Set(action.to_owned()),
+        record_type: Set(record_type.to_owned()),
+        record_id: Set(record_id.to_owned()),
+        field: Set(None),
+        old_digest: Set(None),
+        new_digest: Set(None),
+        detail: Set(None),
+        chain_seq: Set(None),
+        prev_hash: Set(None),
+        hash: Set(None),
+        ..Default::default()
+    }
+}
+
 /// Records the field changes of one write (`before` `None`: a creation) as entries by the
 /// current actor, on `db` (inside the write's transaction when there is one).
 pub async fn record_write<E: Record, C: ConnectionTrait>(
@@ -305,11 +336,12 @@ where
     } else {
         action::CREATED
     };
-    let record_type = E::default().table_name().to_owned();
+    let record_type = E::default().table_name();
     let mut entries = Vec::with_capacity(changes.len());
     let mut values = Vec::new();
     for change in changes {
         let id = crate::domain::new_id("aud");
+        let entry = new_entry(id.clone(), &actor, at, action, (record_type, E::id(after)));
         let mut digest_of = |side: &str, value: Option<String>| {
             value.map(|value| {
                 let salt = chain::new_salt();
@@ -326,23 +358,10 @@ where
         let old_digest = digest_of("old", change.old);
         let new_digest = digest_of("new", change.new);
         entries.push(entry::ActiveModel {
-            id: Set(id),
-            organisation: Set(actor.organisation.clone()),
-            at: Set(at),
-            actor: Set(actor.subject.clone()),
-            actor_kind: Set(actor.kind.clone()),
-            credential: Set(actor.credential.clone()),
-            action: Set(action.to_owned()),
-            record_type: Set(record_type.clone()),
-            record_id: Set(E::id(after).to_owned()),
             field: Set(Some(change.field)),
             old_digest: Set(old_digest),
             new_digest: Set(new_digest),
-            detail: Set(None),
-            chain_seq: Set(None),
-            prev_hash: Set(None),
-            hash: Set(None),
-            ..Default::default()
+            ..entry
         });
     }
     entry::Entity::insert_many(entries)

@@ -22,7 +22,7 @@ use std::time::Duration;
 use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Actor, action, entry};
+use super::{Actor, action, entry, new_entry};
 
 /// How long a read may wait to be written.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
@@ -64,20 +64,10 @@ impl<'a> Seen<'a> {
             sea_orm::ActiveModelTrait<Entity = M::Entity> + Send,
     {
         Self {
-            table: table_of::<M::Entity>(),
+            table: sea_orm::EntityName::table_name(&M::Entity::default()),
             id: <M::Entity as crate::record::Record>::id(model),
         }
     }
-}
-
-/// A record type's table name, once per type (a `'static` name for the collector).
-fn table_of<E: EntityTrait>() -> &'static str {
-    static NAMES: Mutex<BTreeMap<String, &'static str>> = Mutex::new(BTreeMap::new());
-    let name = E::default().table_name().to_owned();
-    let mut names = NAMES.lock().unwrap_or_else(|e| e.into_inner());
-    names
-        .entry(name.clone())
-        .or_insert_with(|| Box::leak(name.into_boxed_str()))
 }
 
 impl async_graphql::Guard for Seen<'_> {
@@ -151,23 +141,14 @@ impl ReadLog {
                     "operation": operation,
                 });
                 entry::ActiveModel {
-                    id: Set(crate::domain::new_id("aud")),
-                    organisation: Set(actor.organisation.clone()),
-                    at: Set(at),
-                    actor: Set(actor.subject.clone()),
-                    actor_kind: Set(actor.kind.clone()),
-                    credential: Set(actor.credential.clone()),
-                    action: Set(action::READ.to_owned()),
-                    record_type: Set(table.to_owned()),
-                    record_id: Set(id),
-                    field: Set(None),
-                    old_digest: Set(None),
-                    new_digest: Set(None),
                     detail: Set(Some(detail.to_string())),
-                    chain_seq: Set(None),
-                    prev_hash: Set(None),
-                    hash: Set(None),
-                    ..Default::default()
+                    ..new_entry(
+                        crate::domain::new_id("aud"),
+                        actor,
+                        at,
+                        action::READ,
+                        (table, &id),
+                    )
                 }
             })
             .collect::<Vec<_>>();

@@ -59,6 +59,8 @@ impl MigratorTrait for Migrator {
                     ("cases", "subject"),
                 ],
             }),
+            Box::new(ConsentHistory),
+            Box::new(crate::audit::AuditLogIndexes),
         ]
     }
 }
@@ -873,6 +875,55 @@ impl MigrationTrait for TerritoryShares {
                 "DELETE FROM account_shares WHERE cause = 'in_my_territory'",
             ],
             &[],
+        )
+        .await
+    }
+}
+
+/// Every consent statement about a person (purpose, channel, granted or withdrawn, where
+/// it came from, who recorded it); the latest per purpose and channel is the contact's.
+struct ConsentHistory;
+
+impl MigrationName for ConsentHistory {
+    fn name(&self) -> &str {
+        "m20261212_000001_consent_history"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ConsentHistory {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("consent_changes")
+                .if_not_exists()
+                .col(ColumnDef::new("id").string_len(64).not_null().primary_key())
+                .col(text("contact_id", 64))
+                .col(text("purpose", 16))
+                .col(text("channel", 16))
+                .col(ColumnDef::new("granted").boolean().not_null())
+                .col(text("source", 16))
+                .col(long_text_null("evidence"))
+                .col(
+                    ColumnDef::new("recorded_at")
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .col(text("recorded_by", 64))
+                .col(text("recorder_kind", 16))
+                .col(text("recorder_organisation", 64))
+                .to_owned(),
+        )
+        .await?;
+        index(m, "consent_changes", &["contact_id", "recorded_at"], false).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(
+            Table::drop()
+                .table("consent_changes")
+                .if_exists()
+                .to_owned(),
         )
         .await
     }

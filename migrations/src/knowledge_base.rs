@@ -23,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(ArticleRevisions),
             Box::new(ArticleFeedbackAndLinks),
             Box::new(crate::audit::CreateAuditTables),
+            Box::new(crate::audit::AuditLogIndexes),
         ]
     }
 }

@@ -29,6 +29,7 @@ impl MigratorTrait for Migrator {
                     ("products", "name"),
                 ],
             }),
+            Box::new(crate::audit::AuditLogIndexes),
         ]
     }
 }

@@ -159,6 +159,7 @@ pub const TYPES: &[&str] = &[
     "ApiKey",
     "Invitation",
     "AuditChain",
+    "AuditEntry",
 ];
 
 /// What a rule lets a caller do. Rules may also say `write`: shorthand for create, update

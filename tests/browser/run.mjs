@@ -325,6 +325,7 @@ await check("the account 360 timeline lists one event of every kind, newest firs
 // name comes back next to its field, with what was typed kept), then drags the new deal
 // to the next stage. The test checks the records by SQL afterwards.
 let createdAccount = "";
+let createdContact = "";
 await check("sales creates an account, a contact and an opportunity, and moves the deal", async () => {
   await visit(sales, "sales", "/app/accounts/new", "account-new");
   await sales.fill("#f-domain", "browser-works.example");
@@ -343,6 +344,7 @@ await check("sales creates an account, a contact and an opportunity, and moves t
   await sales.fill("#f-email", "lena.brandt@browser-works.example");
   await Promise.all([sales.waitForURL(/\/app\/contacts\/con_/), sales.click("form.record-form button[type=submit]")]);
   const contact = sales.url().split("/app/contacts/")[1];
+  createdContact = contact;
   const contactPage = await sales.textContent("main");
   assert(contactPage.includes("Browser Works GmbH"), "the contact's page does not name its account");
   await sales.goto(`${base}/app/opportunities/new?accountId=${createdAccount}`);
@@ -628,6 +630,27 @@ await check("an edit to a published article waits for a second writer, then goes
   return `revision ${revision} approved; history: ${states.length} revisions`;
 });
 
+// Marketing records an opt-in on a contact's page: the consent panel swaps in place with
+// the statement in its history; the contact's other fields have no edit form for it.
+await check("marketing records a contact's consent with its source and evidence", async () => {
+  assert(createdContact, "no contact was created");
+  await marketing.goto(`${base}/app/contacts/${createdContact}`);
+  await marketing.locator("form[data-form=consent]").waitFor({ timeout: 10000 });
+  assert((await marketing.locator(`a[href$='/app/contacts/${createdContact}/edit']`).count()) === 0, "marketing is offered the contact's edit form");
+  await marketing.check("#consent-MARKETING_EMAIL");
+  await marketing.selectOption("#consent-source", "FORM");
+  await marketing.fill("#consent-evidence", "Newsletter sign-up form");
+  const url = marketing.url();
+  await marketing.click("form[data-form=consent] button[type=submit]");
+  await marketing.locator("#consent-panel .notice").waitFor({ timeout: 10000 });
+  assert(marketing.url() === url, "the page was left instead of the panel swapping");
+  const history = await marketing.locator("table[data-list=consent-history] tbody tr").allTextContents();
+  assert(history.some((t) => t.includes("Newsletter sign-up form") && t.includes("Agreed")), `no statement in the history: ${history.join(" / ")}`);
+  assert(await marketing.isChecked("#consent-MARKETING_EMAIL"), "the panel does not show the consent now");
+  a11yPages.push({ persona: "marketing", url: `/app/contacts/${createdContact}`, name: "contact-consent" });
+  return `${history.length} consent statements`;
+});
+
 // Readers answer "did this help?"; staff read the answers, the partner only its own.
 await check("a distributor says an article did not help and marketing reads why", async () => {
   const article = facts.reviewArticle;
@@ -738,7 +761,7 @@ await check("admin screens open", async () => {
     ["/app/admin", "admin"], ["/app/admin/partners", "partners"], ["/app/admin/users", "users"],
     ["/app/admin/api-keys", "api-keys"], ["/app/admin/shares", "shares"], ["/app/admin/jobs", "jobs"],
     ["/app/admin/territories", "territories"], ["/app/admin/territories/new", "territory-new"],
-    ["/app/admin/partners/new", "partner-new"], ["/app/profile", "profile"],
+    ["/app/admin/partners/new", "partner-new"], ["/app/profile", "profile"], ["/app/audit", "audit"],
     [`/app/admin/policy?partner=${facts.distributorPartner}`, "policy"],
   ]) {
     await visit(admin, "admin", url, name);

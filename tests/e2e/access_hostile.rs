@@ -65,6 +65,17 @@ fn attacks(rng: &mut Rng, world: &World, canaries: &Canaries, admin_cursor: &str
         on_field: Some(field),
     };
     let mut out = Vec::new();
+    // The audit log: every entry's values, of one record, one account or all of them.
+    let audit = "query($f: AuditFilter!) { auditLog(filter: $f, first: 200) { account { ...page } orderVisibility { ...page } knowledgeBase { ...page } } } \
+                 fragment page on AuditLogPage { entries { actor organisation recordType recordId field oldValue newValue fieldsRead } }";
+    for filter in [
+        json!({}),
+        json!({ "recordId": contact(rng) }),
+        json!({ "recordType": "Account", "recordId": account(rng) }),
+        json!({ "recordId": order(rng) }),
+    ] {
+        out.push(g("audit log", audit.to_owned(), json!({ "f": filter })));
+    }
     // Fetch by another partner's id.
     out.push(g(
         "fetch by id",

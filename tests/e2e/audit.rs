@@ -634,3 +634,307 @@ async fn every_record_a_partner_reads_is_logged_with_its_fields_nested_and_feder
     assert!(reports[0].intact() && reports[0].entries > 0, "{reports:?}");
     demo.finish().await;
 }
+
+const AUDIT_LOG: &str = "query($f: AuditFilter!, $first: Int!) { auditLog(filter: $f, first: $first) { account { ...page } orderVisibility { ...page } knowledgeBase { ...page } } } \
+    fragment page on AuditLogPage { hasMore entries { at service organisation actor actorKind credential action recordType recordId field oldValue newValue valuesWithheld fieldsRead operation sealed } }";
+
+/// Every entry of every service's page of an `auditLog` answer.
+fn log_entries(answer: &Value) -> Vec<Value> {
+    ["account", "orderVisibility", "knowledgeBase"]
+        .iter()
+        .flat_map(|s| {
+            answer["auditLog"][s]["entries"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_log_shows_staff_everything_and_a_partner_admin_its_own_and_what_it_sees() {
+    let demo = Demo::start().await;
+    let admin = demo.first("internal", "admin");
+    let management = demo.first("internal", "management");
+    let distributor_admin = demo.first("distributor", "partner_admin");
+    let distributor_user = demo.first("distributor", "partner_user");
+    let partner = distributor_user.partner_id.clone().expect("a partner");
+    let supplier_admin = demo.first("supplier", "partner_admin");
+
+    // A contact the distributor sees, and one it does not.
+    let seen = demo
+        .ok(
+            &distributor_user,
+            "{ contacts(first: 1) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    let visible = seen["contacts"]["nodes"][0]["id"]
+        .as_str()
+        .expect("a contact")
+        .to_owned();
+    let all = demo
+        .ok(
+            &admin,
+            "{ contacts(first: 200) { nodes { id version } } }",
+            json!({}),
+        )
+        .await;
+    let mut hidden = None;
+    for c in all["contacts"]["nodes"].as_array().expect("contacts") {
+        let id = c["id"].as_str().expect("an id");
+        let theirs = demo
+            .ok(
+                &distributor_user,
+                "query($id: ID!) { contact(id: $id) { id } }",
+                json!({ "id": id }),
+            )
+            .await;
+        if theirs["contact"].is_null() {
+            hidden = Some(id.to_owned());
+            break;
+        }
+    }
+    let hidden = hidden.expect("a contact the distributor does not see");
+    // The company changes both titles and the phone of the visible one; the distributor's
+    // user reads the visible one.
+    for (id, title) in [
+        (&visible, "Audit visible title"),
+        (&hidden, "Audit hidden title"),
+    ] {
+        let c = demo
+            .ok(
+                &admin,
+                "query($id: ID!) { contact(id: $id) { version } }",
+                json!({ "id": id }),
+            )
+            .await;
+        demo.ok(
+            &admin,
+            "mutation($id: ID!, $v: Int!, $t: String!) { updateContact(id: $id, version: $v, input: { title: $t, phone: \"+44 20 7946 0111\" }) { version } }",
+            json!({ "id": id, "v": c["contact"]["version"], "t": title }),
+        )
+        .await;
+    }
+    demo.ok(
+        &distributor_user,
+        "query AuditedLook($id: ID!) { contact(id: $id) { lastName title } }",
+        json!({ "id": visible }),
+    )
+    .await;
+    crm_service_common::audit::reads::flush_all().await;
+
+    // Staff: every entry of the record, with values and people.
+    for reader in [&admin, &management] {
+        let log = demo
+            .ok(
+                reader,
+                AUDIT_LOG,
+                json!({ "f": { "recordId": visible }, "first": 100 }),
+            )
+            .await;
+        let entries = log_entries(&log);
+        let title = entries
+            .iter()
+            .find(|e| e["field"] == "title" && e["newValue"] == "Audit visible title")
+            .unwrap_or_else(|| panic!("the title change: {log}"));
+        assert_eq!(title["actor"], admin.id.as_str());
+        assert_eq!(title["action"], "CHANGED");
+        assert_eq!(title["recordType"], "Contact");
+        assert_eq!(title["organisation"], Value::Null);
+        assert!(entries.iter().any(|e| e["field"] == "phone"), "{log}");
+        let read = entries
+            .iter()
+            .find(|e| e["action"] == "READ")
+            .unwrap_or_else(|| panic!("the distributor's read: {log}"));
+        assert_eq!(read["actor"], distributor_user.id.as_str());
+        assert_eq!(read["organisation"], partner.as_str());
+        assert_eq!(read["fieldsRead"], json!(["lastName", "title"]));
+        assert_eq!(read["operation"], "AuditedLook");
+    }
+    // Staff filter by user, by organisation and by what happened.
+    let by_user = demo
+        .ok(
+            &admin,
+            AUDIT_LOG,
+            json!({ "f": { "actor": distributor_user.id, "action": "READ" }, "first": 100 }),
+        )
+        .await;
+    let entries = log_entries(&by_user);
+    assert!(!entries.is_empty());
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["actor"] == distributor_user.id.as_str() && e["action"] == "READ"),
+        "{by_user}"
+    );
+    let company = demo
+        .ok(
+            &admin,
+            AUDIT_LOG,
+            json!({ "f": { "organisation": "company", "recordType": "Contact" }, "first": 20 }),
+        )
+        .await;
+    assert!(
+        log_entries(&company)
+            .iter()
+            .all(|e| e["organisation"].is_null() && e["recordType"] == "Contact"),
+        "{company}"
+    );
+
+    // The distributor's administrator: its user's read; the company's title change on the
+    // contact it sees, without the company's person; nothing of the phone (masked without
+    // consent on some contacts); nothing at all of the contact it does not see.
+    let log = demo
+        .ok(
+            &distributor_admin,
+            AUDIT_LOG,
+            json!({ "f": { "recordId": visible }, "first": 100 }),
+        )
+        .await;
+    let entries = log_entries(&log);
+    let title = entries
+        .iter()
+        .find(|e| e["field"] == "title" && e["newValue"] == "Audit visible title")
+        .unwrap_or_else(|| panic!("the company's title change: {log}"));
+    assert_eq!(title["actor"], Value::Null, "{title}");
+    assert_eq!(title["credential"], Value::Null, "{title}");
+    assert_eq!(title["actorKind"], "internal");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "READ" && e["actor"] == distributor_user.id.as_str()),
+        "{log}"
+    );
+    for e in &entries {
+        assert_ne!(e["field"], "phone", "{e}");
+        assert_ne!(e["field"], "email", "{e}");
+        if e["field"].as_str().is_some_and(|f| f.ends_with("Id")) {
+            assert_eq!(e["valuesWithheld"], true, "{e}");
+        }
+    }
+    let nothing = demo
+        .ok(
+            &distributor_admin,
+            AUDIT_LOG,
+            json!({ "f": { "recordId": hidden }, "first": 100 }),
+        )
+        .await;
+    assert!(log_entries(&nothing).is_empty(), "{nothing}");
+    // Unfiltered: only its own organisation's entries and the company's.
+    let everything = demo
+        .ok(
+            &distributor_admin,
+            AUDIT_LOG,
+            json!({ "f": {}, "first": 200 }),
+        )
+        .await;
+    for e in log_entries(&everything) {
+        assert!(
+            e["organisation"].is_null() || e["organisation"] == partner.as_str(),
+            "{e}"
+        );
+        assert_ne!(e["recordId"], hidden.as_str(), "{e}");
+        assert!(!e.to_string().contains("Audit hidden title"), "{e}");
+    }
+    // It can't select the company's entries by the person who made them.
+    let by_admin = demo
+        .ok(
+            &distributor_admin,
+            AUDIT_LOG,
+            json!({ "f": { "actor": admin.id }, "first": 100 }),
+        )
+        .await;
+    assert!(log_entries(&by_admin).is_empty(), "{by_admin}");
+    // A supplier's administrator reads no contact, so none of these entries.
+    let supplier = demo
+        .ok(
+            &supplier_admin,
+            AUDIT_LOG,
+            json!({ "f": { "recordId": visible }, "first": 100 }),
+        )
+        .await;
+    assert!(log_entries(&supplier).is_empty(), "{supplier}");
+
+    // Nobody else reads the log; bad input is a clear error.
+    for who in ["sales", "marketing", "support"] {
+        let refused = demo
+            .send(
+                &demo.first("internal", who),
+                AUDIT_LOG,
+                json!({ "f": {}, "first": 10 }),
+            )
+            .await;
+        assert_eq!(
+            refused["errors"][0]["extensions"]["code"], "FORBIDDEN",
+            "{who}: {refused}"
+        );
+    }
+    let refused = demo
+        .send(
+            &distributor_user,
+            AUDIT_LOG,
+            json!({ "f": {}, "first": 10 }),
+        )
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "FORBIDDEN",
+        "{refused}"
+    );
+    let refused = demo
+        .send(&admin, AUDIT_LOG, json!({ "f": {}, "first": 0 }))
+        .await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "VALIDATION",
+        "{refused}"
+    );
+
+    // Pages end on a whole moment and continue before it without losing an entry.
+    let first_page = demo
+        .ok(
+            &admin,
+            AUDIT_LOG,
+            json!({ "f": { "recordType": "Contact" }, "first": 3 }),
+        )
+        .await;
+    let page = &first_page["auditLog"]["account"];
+    assert_eq!(page["hasMore"], true, "{page}");
+    let shown = page["entries"].as_array().expect("entries");
+    let last_at = shown.last().expect("an entry")["at"].clone();
+    let whole = demo
+        .ok(
+            &admin,
+            AUDIT_LOG,
+            json!({ "f": { "recordType": "Contact" }, "first": 200 }),
+        )
+        .await;
+    let at_or_after: Vec<&Value> = whole["auditLog"]["account"]["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| {
+            chrono::DateTime::parse_from_rfc3339(e["at"].as_str().unwrap_or_default()).ok()
+                >= chrono::DateTime::parse_from_rfc3339(last_at.as_str().unwrap_or_default()).ok()
+        })
+        .collect();
+    assert_eq!(shown.len(), at_or_after.len(), "{page}");
+    let next = demo
+        .ok(
+            &admin,
+            AUDIT_LOG,
+            json!({ "f": { "recordType": "Contact", "before": last_at }, "first": 3 }),
+        )
+        .await;
+    let next_entries = next["auditLog"]["account"]["entries"]
+        .as_array()
+        .expect("entries");
+    assert_eq!(
+        next_entries.first().map(|e| e["at"].clone()),
+        whole["auditLog"]["account"]["entries"]
+            .as_array()
+            .expect("entries")
+            .get(shown.len())
+            .map(|e| e["at"].clone()),
+    );
+    demo.finish().await;
+}

@@ -6,6 +6,7 @@ mod access_hostile;
 mod all_in_one;
 mod audit;
 mod browser;
+mod consent;
 mod demand;
 mod identity;
 mod noninterference;

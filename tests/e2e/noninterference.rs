@@ -560,6 +560,16 @@ const OTHER_ROOTS: &[(&str, &str)] = &[
         "{ auditVerification { organisation account { intact chains { organisation entries checkpoints broken { chainSeq reason } } } \
          orderVisibility { intact chains { organisation entries } } knowledgeBase { intact chains { organisation entries } } } }",
     ),
+    // The audit log a partner administrator reads: its organisation's and the company's
+    // changes to the records it sees (reads are left out: the writer logs them after the
+    // answer, so how many are in yet is timing, not the policy).
+    (
+        "auditLog",
+        "{ a: auditLog(filter: { action: CREATED }, first: 200) { ...log } b: auditLog(filter: { action: CHANGED }, first: 200) { ...log } } \
+         fragment log on AuditLog { account { hasMore entries { action recordType field actorKind valuesWithheld } } \
+         orderVisibility { hasMore entries { action recordType field actorKind valuesWithheld } } \
+         knowledgeBase { hasMore entries { action recordType field actorKind valuesWithheld } } }",
+    ),
     // Global search over words both sides' records have (accounts, contacts, cases,
     // orders, articles) and words only hidden ones have ("Hidden", the internal drafts'
     // "internal"): hits, counts and ranking must be the same.

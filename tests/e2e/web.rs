@@ -2123,3 +2123,99 @@ async fn an_unknown_address_gets_the_apps_own_not_found_page() {
     );
     finish(system, created).await;
 }
+
+/// Staff record a person's consent from the contact's page (support with evidence and a
+/// source; marketing too, without an edit form for the rest), and the audit log's pages
+/// show staff every change and a partner administrator its own slice.
+#[tokio::test]
+async fn consent_is_recorded_on_the_contact_page_and_the_audit_log_has_its_pages() {
+    let (system, _dir, created) = system().await;
+    let url = system.public.url();
+    let mut support = Visitor::new(&url);
+    support.sign_in("support@crm.example", PASSWORD).await;
+    let contacts = support.ok("/app/contacts").await;
+    let id = data_ids(&contacts, "con_")
+        .into_iter()
+        .next()
+        .expect("a contact");
+    let page = support.ok(&format!("/app/contacts/{id}")).await;
+    assert!(page.contains(&format!("hx-get=\"/app/contacts/{id}/consent\"")));
+    let panel = support.ok(&format!("/app/contacts/{id}/consent")).await;
+    assert_clean(&panel);
+    assert!(panel.contains("data-form=\"consent\""), "{panel}");
+    let version = attr_after(&panel, "name=\"version\"", "value").expect("a version");
+    let was = attr_after(&panel, "name=\"was_PARTNER_SHARING_EMAIL\"", "value").expect("was");
+    // Flip partner sharing by email, from the person's own form.
+    let mut form = vec![
+        ("csrf", csrf_of(&panel)),
+        ("version", version),
+        ("was_PARTNER_SHARING_EMAIL", was.clone()),
+        ("source", "FORM".to_owned()),
+        ("evidence", "Signed at the trade fair".to_owned()),
+    ];
+    if was == "false" {
+        form.push(("PARTNER_SHARING_EMAIL", "on".to_owned()));
+    }
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let saved = support
+        .post(&format!("/app/contacts/{id}/consent"), &form)
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.html);
+    assert_eq!(
+        saved.location.as_deref(),
+        Some(format!("/app/contacts/{id}").as_str())
+    );
+    let panel = support.ok(&format!("/app/contacts/{id}/consent")).await;
+    assert!(panel.contains("Signed at the trade fair"), "{panel}");
+    assert!(panel.contains("data-list=\"consent-history\""), "{panel}");
+    let now = attr_after(&panel, "name=\"was_PARTNER_SHARING_EMAIL\"", "value").expect("now");
+    assert_ne!(now, was, "the consent changed");
+    // A stale version is refused with the API's words, and nothing is recorded.
+    let stale = support
+        .post(&format!("/app/contacts/{id}/consent"), &form)
+        .await;
+    assert_eq!(stale.status, 303);
+    let after = support.ok(&format!("/app/contacts/{id}/consent")).await;
+    assert_eq!(
+        after.matches("Signed at the trade fair").count(),
+        panel.matches("Signed at the trade fair").count()
+    );
+
+    // Marketing records consents and has no edit form for the rest of the contact;
+    // management reads the consent without a form.
+    let mut marketing = Visitor::new(&url);
+    marketing.sign_in("marketing@crm.example", PASSWORD).await;
+    let page = marketing.ok(&format!("/app/contacts/{id}")).await;
+    assert!(
+        !page.contains(&format!("/app/contacts/{id}/edit")),
+        "no edit form"
+    );
+    let panel = marketing.ok(&format!("/app/contacts/{id}/consent")).await;
+    assert!(panel.contains("data-form=\"consent\""));
+    let mut management = Visitor::new(&url);
+    management.sign_in("management@crm.example", PASSWORD).await;
+    let panel = management.ok(&format!("/app/contacts/{id}/consent")).await;
+    assert!(!panel.contains("data-form=\"consent\""));
+    assert!(panel.contains("Signed at the trade fair"));
+
+    // The audit log: management sees the consent change by support.
+    let audit = management.ok(&format!("/app/audit?recordId={id}")).await;
+    assert_clean(&audit);
+    assert!(audit.contains(&format!("data-record=\"{id}\"")), "{audit}");
+    assert!(audit.contains("consentPartnerSharingEmail"), "{audit}");
+    assert_eq!(support.get("/app/audit").await.status, 403);
+    // A distributor's administrator reads its portal's log; its users don't.
+    let mut partner_admin = Visitor::new(&url);
+    partner_admin.sign_in(DISTRIBUTOR_ADMIN, PASSWORD).await;
+    let portal = partner_admin.ok("/portal/audit").await;
+    assert_clean(&portal);
+    assert!(portal.contains("Filter the audit log"));
+    assert!(
+        !portal.contains("consentPartnerSharingEmail"),
+        "not a field partners read"
+    );
+    let mut partner_user = Visitor::new(&url);
+    partner_user.sign_in(DISTRIBUTOR, PASSWORD).await;
+    assert_eq!(partner_user.get("/portal/audit").await.status, 403);
+    finish(system, created).await;
+}

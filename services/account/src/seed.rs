@@ -427,6 +427,7 @@ pub async fn seed(
 
     let (mut accounts_rows, mut contacts, mut interactions, mut opportunities, mut cases) =
         (vec![], vec![], vec![], vec![], vec![]);
+    let mut consent_changes = Vec::new();
     let (mut comments, mut tasks, mut notifications, mut account_cases, mut stage_changes) =
         (vec![], vec![], vec![], vec![], vec![]);
     for n in 0..accounts {
@@ -494,7 +495,50 @@ pub async fn seed(
             }
             let (id, external_id, version, created_at, updated_at, archived_at) =
                 w.columns("con", created + Duration::days(1));
-            contact_ids.push(id.clone().unwrap());
+            let contact_id = id.clone().unwrap();
+            // Drawn in the order the world has always drawn them, so seeds stay the same.
+            let phone = format!("+49 30 {:07}", w.rng.random_range(1_000_000..9_999_999));
+            let title = w.pick(TITLES).to_string();
+            let consents = [
+                (
+                    ConsentPurpose::Marketing,
+                    ConsentChannel::Email,
+                    w.chance(0.6),
+                ),
+                (
+                    ConsentPurpose::Marketing,
+                    ConsentChannel::Phone,
+                    w.chance(0.3),
+                ),
+                (
+                    ConsentPurpose::PartnerSharing,
+                    ConsentChannel::Email,
+                    w.chance(0.5),
+                ),
+                (
+                    ConsentPurpose::PartnerSharing,
+                    ConsentChannel::Phone,
+                    w.chance(0.4),
+                ),
+            ];
+            // Each consent given came with the contact, imported when it was created.
+            let recorded_at = created_at.clone().unwrap();
+            for (purpose, channel, _) in consents.iter().filter(|c| c.2) {
+                consent_changes.push(consent_change::ActiveModel {
+                    id: Set(format!("cns_{}_{}", contact_id, consent_changes.len())),
+                    contact_id: Set(contact_id.clone()),
+                    purpose: Set(*purpose),
+                    channel: Set(*channel),
+                    granted: Set(true),
+                    source: Set(ConsentSource::Import),
+                    evidence: Set(Some("Imported with the contact".to_owned())),
+                    recorded_at: Set(recorded_at),
+                    recorded_by: Set("system".to_owned()),
+                    recorder_kind: Set("system".to_owned()),
+                    recorder_organisation: Set(String::new()),
+                });
+            }
+            contact_ids.push(contact_id);
             contacts.push(contact::ActiveModel {
                 id,
                 external_namespace: Set(String::new()),
@@ -505,15 +549,12 @@ pub async fn seed(
                 archived_at,
                 account_id: Set(account_id.clone()),
                 email: Set(Some(email)),
-                phone: Set(Some(format!(
-                    "+49 30 {:07}",
-                    w.rng.random_range(1_000_000..9_999_999)
-                ))),
-                title: Set(Some(w.pick(TITLES).to_string())),
-                consent_marketing_email: Set(w.chance(0.6)),
-                consent_marketing_phone: Set(w.chance(0.3)),
-                consent_partner_sharing_email: Set(w.chance(0.5)),
-                consent_partner_sharing_phone: Set(w.chance(0.4)),
+                phone: Set(Some(phone)),
+                title: Set(Some(title)),
+                consent_marketing_email: Set(consents[0].2),
+                consent_marketing_phone: Set(consents[1].2),
+                consent_partner_sharing_email: Set(consents[2].2),
+                consent_partner_sharing_phone: Set(consents[3].2),
                 first_name: Set(first),
                 last_name: Set(last),
             });
@@ -780,6 +821,7 @@ pub async fn seed(
     summary.cases = cases.len();
     insert_all::<account::Entity, _>(&txn, accounts_rows).await?;
     insert_all::<contact::Entity, _>(&txn, contacts).await?;
+    insert_all::<consent_change::Entity, _>(&txn, consent_changes).await?;
     insert_all::<interaction::Entity, _>(&txn, interactions).await?;
     insert_all::<opportunity::Entity, _>(&txn, opportunities).await?;
     insert_all::<opportunity_stage_change::Entity, _>(&txn, stage_changes).await?;

@@ -459,6 +459,18 @@ pub trait RecordInput<E: sea_orm::EntityTrait> {
     fn stamp(&self, model: &mut E::ActiveModel, who: &Principal, creating: bool) {
         let _ = (model, who, creating);
     }
+    /// Runs after the record is written, in the write's transaction, with the record as
+    /// written: for what the input says beyond the record's own columns (a consent
+    /// statement's source and evidence, kept in its history). Most types have nothing.
+    fn after_write(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        who: &Principal,
+        record: &E::Model,
+    ) -> impl std::future::Future<Output = ApiResult<()>> + Send {
+        let _ = (txn, who, record);
+        std::future::ready(Ok(()))
+    }
     /// [`apply`](Self::apply), then [`stamp`](Self::stamp): what every write sets.
     fn write(&self, model: &mut E::ActiveModel, who: &Principal, creating: bool) -> ApiResult<()> {
         self.apply(model, creating)?;
@@ -550,6 +562,7 @@ macro_rules! record_operations {
                         input.write(m, &who, c)
                     })
                     .await?;
+                input.after_write(&txn, &who, &model).await?;
                 access::check_still_in_scope::<$module::Entity, _>(
                     ctx,
                     &txn,
@@ -585,6 +598,7 @@ macro_rules! record_operations {
                         input.write(m, &who, c)
                     })
                     .await?;
+                input.after_write(&txn, &who, &model).await?;
                 access::check_still_in_scope::<$module::Entity, _>(
                     ctx,
                     &txn,
@@ -639,6 +653,7 @@ macro_rules! record_operations {
                     input.write(m, &who, c)
                 })
                 .await?;
+                input.after_write(&txn, &who, &model).await?;
                 access::check_still_in_scope::<$module::Entity, _>(ctx, &txn, &model.id, action)
                     .await?;
                 $crate::db::commit(txn).await?;

@@ -549,6 +549,12 @@ impl Ctx {
         if self.area == Area::App && self.me.writes("ShareGrant") {
             nav.push(("/app/admin/shares".into(), "Sharing"));
         }
+        if self.me.reads("AuditEntry") {
+            nav.push(match self.area {
+                Area::App => ("/app/audit".into(), "Audit"),
+                Area::Portal => ("/portal/audit".into(), "Audit"),
+            });
+        }
         if self.me.manages_users() {
             nav.push(match self.area {
                 Area::App => ("/app/admin".into(), "Admin"),

@@ -567,6 +567,11 @@ pub fn write_right(domain: &str, role: &str, ty: &str) -> WriteRight {
             ALL
         }
         ("internal", "marketing", "Article" | "Lead") => ALL,
+        // Marketing records consents (opt-ins, unsubscribes) on any contact, nothing else.
+        ("internal", "marketing", "Contact") => WriteRight {
+            update: Some(Fields::Only(&["consents"])),
+            ..WriteRight::default()
+        },
         ("internal", "support", "Contact" | "Interaction" | "Case" | "Article" | "CaseComment") => {
             ALL
         }

@@ -116,6 +116,9 @@ pub fn field_read(who: &Persona, ty: &str, field: &str) -> Option<FieldRead> {
         ("Contact", "phone") if marketing => ValueIf(Fact::Marketing(Channel::Phone)),
         ("Contact", "email" | "phone") => Value,
         ("Contact", "account") => Link("Account"),
+        // Every statement, read by whoever reads the contact; its evidence and the company's
+        // recorders for the company only (tests/e2e/consent.rs checks both sides).
+        ("Contact", "consentHistory") => PerCaller,
         ("Contact", "accountId" | "firstName" | "lastName" | "fullName" | "title" | "consents") => {
             Value
         }
@@ -611,6 +614,7 @@ impl World {
                                 })
                     }
                     ("marketing", "Article" | "Lead") => true,
+                    ("marketing", "Contact") => change == Change::Update,
                     // Sales decides on every registration (an update), withdraws none.
                     ("sales", "DealRegistration") => change == Change::Update,
                     ("support", "Contact" | "Case" | "Article") => true,

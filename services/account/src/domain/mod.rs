@@ -201,19 +201,22 @@ impl CasePriority {
     }
 }
 
-/// Why we may contact or share a person's data.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, async_graphql::Enum)]
-pub enum ConsentPurpose {
-    Marketing,
-    PartnerSharing,
-}
+text_enum!(
+    /// Why we may contact or share a person's data.
+    ConsentPurpose { Marketing = "MARKETING", PartnerSharing = "PARTNER_SHARING" }
+);
 
-/// The channel a consent covers.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, async_graphql::Enum)]
-pub enum ConsentChannel {
-    Email,
-    Phone,
-}
+text_enum!(
+    /// The channel a consent covers.
+    ConsentChannel { Email = "EMAIL", Phone = "PHONE" }
+);
+
+text_enum!(
+    /// Where a consent statement came from: the person's own form (a web form, a signed
+    /// paper), an import from another system, the company's staff (a call, a meeting) or a
+    /// partner that collected it and passed it on.
+    ConsentSource { Form = "FORM", Import = "IMPORT", Staff = "STAFF", Partner = "PARTNER" }
+);
 
 impl OpportunityStage {
     /// The probability a new opportunity in this stage gets when none is given.

@@ -5,6 +5,7 @@ pub mod account;
 pub mod account_share;
 pub mod case;
 pub mod case_comment;
+pub mod consent_change;
 pub mod contact;
 pub mod deal_registration;
 pub mod interaction;

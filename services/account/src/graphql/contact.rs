@@ -1,41 +1,129 @@
 //! `Contact`: a person at an account, with consent per purpose and channel.
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Result, SimpleObject};
+use chrono::{DateTime, Utc};
 use crm_service_common::access::{hidden_field, masks, unmasked};
-use crm_service_common::domain::{email, optional_text, phone, text};
-use crm_service_common::principal::Principal;
-use crm_service_common::{ApiResult, connection_types};
+use crm_service_common::audit::Actor;
+use crm_service_common::domain::{email, new_id, optional_text, phone, text};
+use crm_service_common::events::outbox;
+use crm_service_common::graphql::db;
+use crm_service_common::principal::{Principal, PrincipalKind};
+use crm_service_common::{ApiError, ApiResult, connection_types};
+use sea_orm::ActiveValue::Set;
 use sea_orm::ExprTrait;
 use sea_orm::sea_query::Expr;
-use sea_orm::{EntityTrait, QueryFilter, Select};
+use sea_orm::{EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 
 use super::account::Account;
 use super::{
     FilterExt, RecordFilter, RecordInput, ensure_exists, load, optional, ordering, record_object,
     record_operations, required, unarchived,
 };
-use crate::domain::{ConsentChannel, ConsentPurpose};
-use crate::entity::{account, contact};
-use crate::store::set;
+use crate::domain::{ConsentChannel, ConsentPurpose, ConsentSource};
+use crate::entity::{account, consent_change, contact};
+use crate::store::{consent_changed, now, set};
 
 #[derive(Clone)]
 pub struct Contact(pub contact::Model);
 
 connection_types!(ContactConnection, ContactEdge, Contact);
 
-/// Whether a person agreed to be contacted (or shared) for one purpose over one channel.
+/// Whether a person agreed to be contacted (or shared) for one purpose over one channel,
+/// as the latest statement about it says.
 #[derive(SimpleObject, Clone, Debug)]
 pub struct Consent {
     pub purpose: ConsentPurpose,
     pub channel: ConsentChannel,
     pub granted: bool,
+    /// Where the latest statement came from (null: recorded before consent history was
+    /// kept, or never stated, which reads as not granted).
+    pub source: Option<ConsentSource>,
+    /// When the latest statement was recorded.
+    pub recorded_at: Option<DateTime<Utc>>,
 }
 
+/// One consent statement in a person's consent history.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ConsentChange {
+    pub purpose: ConsentPurpose,
+    pub channel: ConsentChannel,
+    pub granted: bool,
+    pub source: ConsentSource,
+    /// What the person agreed to and where (a form, a call): the company's staff only.
+    pub evidence: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+    /// Who recorded it: a user's or API key's id, or `system`. Partners see the ids of
+    /// their own organisation only (null for the company's people).
+    pub recorded_by: Option<String>,
+    /// `internal`, `supplier`, `distributor`, `integrator` or `system`.
+    pub recorder_kind: String,
+}
+
+/// A consent to record. `source` defaults to where the caller is: `STAFF` for the
+/// company's people, `IMPORT` for API keys, `PARTNER` for partners (who can state no
+/// other).
 #[derive(InputObject, Clone, Debug)]
 pub struct ConsentInput {
     pub purpose: ConsentPurpose,
     pub channel: ConsentChannel,
     pub granted: bool,
+    pub source: Option<ConsentSource>,
+    /// What the person agreed to and where (at most 1,000 characters).
+    pub evidence: Option<String>,
+}
+
+/// The most statements `consentHistory` answers.
+const MAX_CONSENT_HISTORY: i32 = 200;
+
+/// Every purpose and channel, in the order the API lists them.
+const CONSENT_KINDS: [(ConsentPurpose, ConsentChannel); 4] = [
+    (ConsentPurpose::Marketing, ConsentChannel::Email),
+    (ConsentPurpose::Marketing, ConsentChannel::Phone),
+    (ConsentPurpose::PartnerSharing, ConsentChannel::Email),
+    (ConsentPurpose::PartnerSharing, ConsentChannel::Phone),
+];
+
+/// The contact's column that holds one consent (what the masks read).
+fn consent_column(
+    m: &mut contact::ActiveModel,
+    purpose: ConsentPurpose,
+    channel: ConsentChannel,
+) -> &mut sea_orm::ActiveValue<bool> {
+    match (purpose, channel) {
+        (ConsentPurpose::Marketing, ConsentChannel::Email) => &mut m.consent_marketing_email,
+        (ConsentPurpose::Marketing, ConsentChannel::Phone) => &mut m.consent_marketing_phone,
+        (ConsentPurpose::PartnerSharing, ConsentChannel::Email) => {
+            &mut m.consent_partner_sharing_email
+        }
+        (ConsentPurpose::PartnerSharing, ConsentChannel::Phone) => {
+            &mut m.consent_partner_sharing_phone
+        }
+    }
+}
+
+/// The consent a contact holds now, as its columns keep it.
+pub fn holds(m: &contact::Model, purpose: ConsentPurpose, channel: ConsentChannel) -> bool {
+    match (purpose, channel) {
+        (ConsentPurpose::Marketing, ConsentChannel::Email) => m.consent_marketing_email,
+        (ConsentPurpose::Marketing, ConsentChannel::Phone) => m.consent_marketing_phone,
+        (ConsentPurpose::PartnerSharing, ConsentChannel::Email) => m.consent_partner_sharing_email,
+        (ConsentPurpose::PartnerSharing, ConsentChannel::Phone) => m.consent_partner_sharing_phone,
+    }
+}
+
+/// A contact's consent statements, newest first (at most `limit`).
+async fn consent_statements<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    contact_id: &str,
+    limit: Option<u64>,
+) -> ApiResult<Vec<consent_change::Model>> {
+    Ok(consent_change::Entity::find()
+        .filter(Expr::col(consent_change::Column::ContactId).eq(contact_id))
+        .order_by_desc(consent_change::Column::RecordedAt)
+        .order_by_desc(consent_change::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
 }
 
 record_object!(Contact {
@@ -67,15 +155,58 @@ record_object!(Contact {
     async fn title(&self) -> Option<&str> {
         self.0.title.as_deref()
     }
-    /// Consent for every purpose and channel (absent consent is `granted: false`).
-    async fn consents(&self) -> Vec<Consent> {
-        let m = &self.0;
-        vec![
-            Consent { purpose: ConsentPurpose::Marketing, channel: ConsentChannel::Email, granted: m.consent_marketing_email },
-            Consent { purpose: ConsentPurpose::Marketing, channel: ConsentChannel::Phone, granted: m.consent_marketing_phone },
-            Consent { purpose: ConsentPurpose::PartnerSharing, channel: ConsentChannel::Email, granted: m.consent_partner_sharing_email },
-            Consent { purpose: ConsentPurpose::PartnerSharing, channel: ConsentChannel::Phone, granted: m.consent_partner_sharing_phone },
-        ]
+    /// Consent for every purpose and channel (absent consent is `granted: false`), with
+    /// where and when the latest statement of each was recorded.
+    async fn consents(&self, ctx: &Context<'_>) -> Result<Vec<Consent>> {
+        let statements = consent_statements(db(ctx)?, &self.0.id, None).await?;
+        Ok(CONSENT_KINDS
+            .iter()
+            .map(|&(purpose, channel)| {
+                let latest = statements
+                    .iter()
+                    .find(|s| s.purpose == purpose && s.channel == channel);
+                Consent {
+                    purpose,
+                    channel,
+                    granted: holds(&self.0, purpose, channel),
+                    source: latest.map(|s| s.source),
+                    recorded_at: latest.map(|s| s.recorded_at),
+                }
+            })
+            .collect())
+    }
+    /// Every consent statement about the person, newest first.
+    async fn consent_history(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50)] first: i32,
+    ) -> Result<Vec<ConsentChange>> {
+        if !(1..=MAX_CONSENT_HISTORY).contains(&first) {
+            return Err(ApiError::validation(
+                "first",
+                format!("between 1 and {MAX_CONSENT_HISTORY}"),
+            )
+            .into());
+        }
+        let who = Principal::of(ctx);
+        let company = who.partner().is_none();
+        let statements = consent_statements(db(ctx)?, &self.0.id, Some(first as u64)).await?;
+        Ok(statements
+            .into_iter()
+            .map(|s| {
+                let own = company || who.partner() == Some(s.recorder_organisation.as_str());
+                ConsentChange {
+                    purpose: s.purpose,
+                    channel: s.channel,
+                    granted: s.granted,
+                    source: s.source,
+                    evidence: if company { s.evidence } else { None },
+                    recorded_at: s.recorded_at,
+                    recorded_by: own.then_some(s.recorded_by),
+                    recorder_kind: s.recorder_kind,
+                }
+            })
+            .collect())
     }
 });
 
@@ -173,24 +304,95 @@ impl RecordInput<contact::Entity> for ContactInput {
         optional(&mut m.title, &self.title, |v| {
             optional_text("input.title", Some(v), 200).map(Option::unwrap_or_default)
         })?;
+        let mut stated = std::collections::HashSet::new();
         for consent in self.consents.iter().flatten() {
-            let target = match (consent.purpose, consent.channel) {
-                (ConsentPurpose::Marketing, ConsentChannel::Email) => {
-                    &mut m.consent_marketing_email
-                }
-                (ConsentPurpose::Marketing, ConsentChannel::Phone) => {
-                    &mut m.consent_marketing_phone
-                }
-                (ConsentPurpose::PartnerSharing, ConsentChannel::Email) => {
-                    &mut m.consent_partner_sharing_email
-                }
-                (ConsentPurpose::PartnerSharing, ConsentChannel::Phone) => {
-                    &mut m.consent_partner_sharing_phone
-                }
-            };
-            set(target, consent.granted);
+            if !stated.insert((consent.purpose, consent.channel)) {
+                return Err(ApiError::validation(
+                    "input.consents",
+                    "names the same purpose and channel twice",
+                ));
+            }
+            optional_text(
+                "input.consents.evidence",
+                consent.evidence.as_deref(),
+                1_000,
+            )?;
+            set(
+                consent_column(m, consent.purpose, consent.channel),
+                consent.granted,
+            );
         }
         Ok(())
+    }
+
+    /// Keeps each consent the input states in the person's consent history (with its
+    /// source and evidence) when it differs from the latest statement, and tells other
+    /// services by a `contact.consent_changed` event.
+    async fn after_write(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        who: &Principal,
+        record: &contact::Model,
+    ) -> ApiResult<()> {
+        let Some(consents) = &self.consents else {
+            return Ok(());
+        };
+        let statements = consent_statements(txn, &record.id, None).await?;
+        let recorder = Actor::of(who);
+        let at = now();
+        let mut rows = Vec::new();
+        let mut events = Vec::new();
+        for consent in consents {
+            let source = match (who.partner(), who.kind, consent.source) {
+                (Some(_), _, None | Some(ConsentSource::Partner)) => ConsentSource::Partner,
+                (Some(_), _, Some(_)) => {
+                    return Err(ApiError::validation(
+                        "input.consents.source",
+                        "a partner records the consents it collected: PARTNER",
+                    ));
+                }
+                (None, _, Some(source)) => source,
+                (None, PrincipalKind::Integrator, None) => ConsentSource::Import,
+                (None, _, None) => ConsentSource::Staff,
+            };
+            let latest = statements
+                .iter()
+                .find(|s| s.purpose == consent.purpose && s.channel == consent.channel);
+            if latest.is_some_and(|s| s.granted == consent.granted) {
+                continue;
+            }
+            rows.push(consent_change::ActiveModel {
+                id: Set(new_id("cns")),
+                contact_id: Set(record.id.clone()),
+                purpose: Set(consent.purpose),
+                channel: Set(consent.channel),
+                granted: Set(consent.granted),
+                source: Set(source),
+                evidence: Set(optional_text(
+                    "input.consents.evidence",
+                    consent.evidence.as_deref(),
+                    1_000,
+                )?),
+                recorded_at: Set(at),
+                recorded_by: Set(recorder.subject.clone()),
+                recorder_kind: Set(recorder.kind.clone()),
+                recorder_organisation: Set(recorder.organisation.clone()),
+            });
+            events.push(consent_changed(
+                record,
+                consent.purpose,
+                consent.channel,
+                consent.granted,
+                source,
+                at,
+            ));
+        }
+        if !rows.is_empty() {
+            consent_change::Entity::insert_many(rows)
+                .exec_without_returning(txn)
+                .await?;
+        }
+        outbox::append(txn, events).await
     }
 
     async fn check_references(&self, ctx: &Context<'_>) -> crm_service_common::ApiResult<()> {

@@ -28,6 +28,7 @@ pub mod task;
 pub struct Query(
     audit::AuditQuery,
     audit::AuditEntityQuery,
+    audit::AuditLogEntityQuery,
     account::AccountQuery,
     account::AccountEntityQuery,
     contact::ContactQuery,

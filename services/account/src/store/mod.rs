@@ -169,6 +169,33 @@ pub fn opportunity_demand_changed(o: &opportunity::Model) -> NewEvent {
     )
 }
 
+/// `contact.consent_changed`: what a person agreed to (or withdrew) for one purpose over
+/// one channel, and where the statement came from; no personal values, so the event may
+/// outlive an erasure of the person.
+pub fn consent_changed(
+    contact: &contact::Model,
+    purpose: crate::domain::ConsentPurpose,
+    channel: crate::domain::ConsentChannel,
+    granted: bool,
+    source: crate::domain::ConsentSource,
+    at: chrono::DateTime<chrono::Utc>,
+) -> NewEvent {
+    NewEvent::new(
+        "Contact",
+        &contact.id,
+        "contact.consent_changed",
+        json!({
+            "contactId": contact.id,
+            "accountId": contact.account_id,
+            "purpose": purpose,
+            "channel": channel,
+            "granted": granted,
+            "source": source,
+            "recordedAt": at,
+        }),
+    )
+}
+
 /// After an opportunity is written: a new stage (or a new opportunity) is kept in its
 /// stage history, with the amount and probability it entered the stage with.
 pub async fn opportunity_written<C: sea_orm::ConnectionTrait>(

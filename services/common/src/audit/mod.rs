@@ -22,6 +22,7 @@
 
 pub mod chain;
 pub mod graphql;
+pub mod log;
 pub mod reads;
 
 use chrono::{DateTime, Utc};

@@ -16,6 +16,7 @@ pub mod search;
 #[derive(MergedObject, Default)]
 pub struct Query(
     audit::AuditEntityQuery,
+    audit::AuditLogEntityQuery,
     article::ArticleQuery,
     references::ReferenceEntityQuery,
     search::SearchEntityQuery,

@@ -17,6 +17,7 @@ pub mod shipment;
 #[derive(MergedObject, Default)]
 pub struct Query(
     audit::AuditEntityQuery,
+    audit::AuditLogEntityQuery,
     demand::DemandQuery,
     order::OrderQuery,
     order::OrderEntityQuery,

@@ -2,7 +2,9 @@
 //! app and the portal), administration, the directory's people, and the portal.
 
 mod app;
+mod audit;
 mod auth;
+mod consent;
 mod demand;
 mod history;
 mod interactions;
@@ -93,6 +95,9 @@ pub(crate) fn table() -> Vec<Route> {
             "/app/cases/{id}/articles",
             get(workspace::suggestions).post(workspace::link_article),
         ),
+        // The audit log: staff in the app, a partner administrator in the portal.
+        Route::page("/app/audit", get(audit::page::<InApp>)),
+        Route::page("/portal/audit", get(audit::page::<InPortal>)),
         // A record's field history, loaded into its page after it.
         Route::form("/app/history/{kind}/{id}", get(history::panel::<InApp>)),
         Route::form(
@@ -131,6 +136,11 @@ pub(crate) fn table() -> Vec<Route> {
         Route::page(
             "/app/contacts/{id}",
             get(records::page::<records::Contacts>),
+        ),
+        // A contact's consent, loaded into its page after it; its form posts here.
+        Route::form(
+            "/app/contacts/{id}/consent",
+            get(consent::panel).post(consent::record),
         ),
         Route::page(
             "/app/contacts/{id}/edit",

@@ -1343,7 +1343,8 @@ struct RecordPage {
     id: String,
     version: i64,
     facts: Vec<Fact>,
-    may_update: bool,
+    /// The edit form has a field the caller may change.
+    may_edit: bool,
     may_archive: bool,
     archived: bool,
     access: String,
@@ -1688,7 +1689,14 @@ async fn record_page(ctx: Ctx, kind: &'static Kind, id: &str, refused: Refused) 
         id: id.to_owned(),
         version: record["version"].as_i64().unwrap_or(0),
         facts,
-        may_update,
+        // The edit form holds the kind's own fields: a right to change others only
+        // (marketing's to a contact's consents) is used where those are shown.
+        may_edit: may_update
+            && updatable(record).is_none_or(|names| {
+                kind.fields
+                    .iter()
+                    .any(|spec| names.iter().any(|n| n == spec.name))
+            }),
         may_archive: record["may"]["archive"] == true && record["archivedAt"].is_null(),
         archived: !record["archivedAt"].is_null(),
         access: record["access"]["summary"]

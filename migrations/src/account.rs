@@ -60,6 +60,7 @@ impl MigratorTrait for Migrator {
                 ],
             }),
             Box::new(ConsentHistory),
+            Box::new(DataExports),
             Box::new(crate::audit::AuditLogIndexes),
         ]
     }
@@ -926,5 +927,40 @@ impl MigrationTrait for ConsentHistory {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// Data-subject access requests: who asked for whom, the job's progress, the gathered
+/// sections.
+struct DataExports;
+
+impl MigrationName for DataExports {
+    fn name(&self) -> &str {
+        "m20261212_000002_data_exports"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for DataExports {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            namespaced_record_table("data_exports")
+                .col(text_null("contact_id", 64))
+                .col(text_null("email", 320))
+                .col(text("status", 16))
+                .col(int("progress"))
+                .col(long_text("document"))
+                .col(long_text("terms"))
+                .col(text("requested_by", 64))
+                .col(timestamp_null("finished_at"))
+                .to_owned(),
+        )
+        .await?;
+        record_indexes(m, "data_exports").await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table("data_exports").if_exists().to_owned())
+            .await
     }
 }

@@ -160,6 +160,7 @@ pub const TYPES: &[&str] = &[
     "Invitation",
     "AuditChain",
     "AuditEntry",
+    "DataExport",
 ];
 
 /// What a rule lets a caller do. Rules may also say `write`: shorthand for create, update

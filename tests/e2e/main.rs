@@ -10,6 +10,7 @@ mod consent;
 mod demand;
 mod identity;
 mod noninterference;
+mod privacy;
 mod read_matrix;
 mod search_quality;
 mod side_channels;

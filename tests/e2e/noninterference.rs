@@ -553,6 +553,8 @@ const OTHER_ROOTS: &[(&str, &str)] = &[
         "{ forecast(period: QUARTER) { rows { period forecastCategory currency count amount { amount } weightedAmount { amount } } totals { currency count weightedAmount { amount } } } }",
     ),
     ("unreadNotificationCount", "{ unreadNotificationCount }"),
+    // Data-subject requests: administrators only; nobody else reads any.
+    ("dataExports", "{ dataExports { id status progress } }"),
     // The audit chains a caller may verify (its own organisation's, as a partner
     // administrator): what hidden records' changes add to other chains must not show.
     (

@@ -2219,3 +2219,90 @@ async fn consent_is_recorded_on_the_contact_page_and_the_audit_log_has_its_pages
     assert_eq!(partner_user.get("/portal/audit").await.status, 403);
     finish(system, created).await;
 }
+
+/// An administrator asks for a person's export on the privacy page, follows it to done
+/// and downloads one JSON file; other departments are turned away.
+#[tokio::test]
+async fn an_administrator_requests_and_downloads_a_data_export() {
+    let (system, _dir, created) = system().await;
+    let url = system.public.url();
+    let mut admin = Visitor::new(&url);
+    admin.sign_in("admin@crm.example", PASSWORD).await;
+    let contacts = admin.ok("/app/contacts").await;
+    let contact = data_ids(&contacts, "con_")
+        .into_iter()
+        .next()
+        .expect("a contact");
+    let page = admin.ok("/app/privacy").await;
+    assert!(page.contains("data-form=\"data-export\""));
+    // Bad input keeps what was typed and says why.
+    let refused = admin
+        .post(
+            "/app/privacy",
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("contactId", ""),
+                ("email", "not-an-email"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 200, "{}", refused.html);
+    assert!(refused.html.contains("value=\"not-an-email\""));
+    assert!(
+        refused.html.contains("aria-invalid=\"true\""),
+        "{}",
+        refused.html
+    );
+    let asked = admin
+        .post(
+            "/app/privacy",
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("contactId", &contact),
+                ("email", ""),
+            ],
+        )
+        .await;
+    assert_eq!(asked.status, 303, "{}", asked.html);
+    let mut export = None;
+    for _ in 0..100 {
+        let list = admin.ok("/app/privacy").await;
+        if let Some(id) = attr_after(&list, "data-status=\"DONE\"", "data-id") {
+            export = Some(id);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let export = export.expect("the export finished");
+    let response = reqwest::Client::new()
+        .get(format!("{url}/app/privacy/exports/{export}"))
+        .header("cookie", admin.cookie_header())
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(
+        response
+            .headers()
+            .get("content-disposition")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains(&format!("data-export-{export}.json"))),
+        "{:?}",
+        response.headers()
+    );
+    let file: serde_json::Value = response.json().await.expect("a JSON file");
+    assert_eq!(file["request"]["contactId"], contact.as_str());
+    assert_eq!(file["records"]["contacts"][0]["id"], contact.as_str());
+    assert!(file["mentions"]["orderVisibility"].is_object(), "{file}");
+    let mut management = Visitor::new(&url);
+    management.sign_in("management@crm.example", PASSWORD).await;
+    assert_eq!(management.get("/app/privacy").await.status, 403);
+    assert_eq!(
+        management
+            .get(&format!("/app/privacy/exports/{export}"))
+            .await
+            .status,
+        404
+    );
+    finish(system, created).await;
+}

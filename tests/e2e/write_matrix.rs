@@ -80,6 +80,10 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
         "identity::signing_out_ends_the_session_and_its_tokens",
     ),
     (
+        "requestDataExport",
+        "privacy::an_export_holds_every_canary_planted_for_the_person_and_only_admins_ask",
+    ),
+    (
         "createApiKey",
         "identity::a_partner_admin_manages_its_own_organisations_keys_only",
     ),

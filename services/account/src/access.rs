@@ -331,6 +331,19 @@ impl Scoped for partner::Entity {
     }
 }
 
+impl Scoped for data_export::Entity {
+    const POLICY_TYPE: &'static str = crm_service_common::privacy::POLICY_TYPE;
+
+    async fn scope(
+        _scope: Scope,
+        _who: &Principal,
+        _at: DateTime<Utc>,
+    ) -> ApiResult<Option<SimpleExpr>> {
+        // Only `all` (administrators) reads data exports.
+        Ok(None)
+    }
+}
+
 impl Scoped for territory::Entity {
     const POLICY_TYPE: &'static str = "Territory";
 

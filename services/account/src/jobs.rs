@@ -43,6 +43,9 @@ pub fn runner(db: DatabaseConnection) -> JobRunner {
         .handle(LEAD_RESPONSE, |txn, job| {
             Box::pin(return_unanswered_lead(txn, job))
         })
+        .handle(crate::graphql::privacy::EXPORT_JOB, |txn, job| {
+            Box::pin(crate::data_export::step(txn, job))
+        })
 }
 
 #[derive(Serialize, Deserialize)]

@@ -5,6 +5,7 @@
 //! (queries), `graphql` (what clients see), `seed` (the deterministic demo world).
 
 pub mod access;
+pub mod data_export;
 pub mod domain;
 pub mod entity;
 pub mod graphql;

@@ -19,6 +19,7 @@ pub mod normalise;
 pub mod pagination;
 pub mod policy_sync;
 pub mod principal;
+pub mod privacy;
 pub mod record;
 pub mod scope_plan;
 pub mod search;

@@ -549,6 +549,9 @@ impl Ctx {
         if self.area == Area::App && self.me.writes("ShareGrant") {
             nav.push(("/app/admin/shares".into(), "Sharing"));
         }
+        if self.area == Area::App && self.me.reads("DataExport") {
+            nav.push(("/app/privacy".into(), "Privacy"));
+        }
         if self.me.reads("AuditEntry") {
             nav.push(match self.area {
                 Area::App => ("/app/audit".into(), "Audit"),

@@ -202,6 +202,11 @@ impl CasePriority {
 }
 
 text_enum!(
+    /// Where a data export is: waiting for its job, being gathered, ready to download.
+    DataExportStatus { Pending = "PENDING", Running = "RUNNING", Done = "DONE" }
+);
+
+text_enum!(
     /// Why we may contact or share a person's data.
     ConsentPurpose { Marketing = "MARKETING", PartnerSharing = "PARTNER_SHARING" }
 );

@@ -19,16 +19,26 @@ pub mod lead;
 pub mod notification;
 pub mod opportunity;
 pub mod partner;
+pub mod privacy;
 pub mod product_lines;
 pub mod search;
 pub mod share;
 pub mod task;
 
+/// The audit log and data-subject requests: one member of [`Query`], so the merged
+/// root stays within the compiler's depth for nested futures.
 #[derive(MergedObject, Default)]
-pub struct Query(
+pub struct TrustQuery(
     audit::AuditQuery,
     audit::AuditEntityQuery,
     audit::AuditLogEntityQuery,
+    privacy::PrivacyQuery,
+    privacy::DataSubjectEntityQuery,
+);
+
+#[derive(MergedObject, Default)]
+pub struct Query(
+    TrustQuery,
     account::AccountQuery,
     account::AccountEntityQuery,
     contact::ContactQuery,
@@ -54,6 +64,7 @@ pub struct Query(
 
 #[derive(MergedObject, Default)]
 pub struct Mutation(
+    privacy::PrivacyMutation,
     account::AccountMutation,
     contact::ContactMutation,
     interaction::InteractionMutation,

@@ -36,6 +36,7 @@ record!(
     after_write = crate::graphql::deal_registration::registration_written
 );
 record!(notification, "ntf", audited = false);
+record!(data_export, "dsx");
 record!(partner, "ptn", events = partner_events);
 record!(territory, "ter", events = territory_events);
 record!(account_share, "shr");

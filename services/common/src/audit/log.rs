@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 
-use async_graphql::{Enum, InputObject, SimpleObject};
+use async_graphql::{Enum, ID, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 use crm_contract::ErrorCode;
 use futures_util::future::BoxFuture;
@@ -73,12 +73,12 @@ impl AuditAction {
 #[graphql(shareable)]
 pub struct AuditFilter {
     /// Who acted: a user's or API key's id (or `system`).
-    pub actor: Option<String>,
+    pub actor: Option<ID>,
     /// Whose chain: a partner's id, or `company`.
-    pub organisation: Option<String>,
+    pub organisation: Option<ID>,
     /// The record's type as the API names it (`Contact`, `Order`, …).
     pub record_type: Option<String>,
-    pub record_id: Option<String>,
+    pub record_id: Option<ID>,
     pub action: Option<AuditAction>,
     /// Only entries strictly older than this (the `before` of the next page).
     pub before: Option<DateTime<Utc>>,
@@ -307,7 +307,7 @@ pub async fn page(
         condition = condition.add(entry::Column::Actor.eq(actor.as_str()));
     }
     if let Some(organisation) = &filter.organisation {
-        let chain = if organisation == super::graphql::COMPANY_CHAIN {
+        let chain = if organisation.as_str() == super::graphql::COMPANY_CHAIN {
             ""
         } else {
             organisation.as_str()

@@ -9,6 +9,7 @@ pub mod article;
 pub mod audit;
 pub mod case_links;
 pub mod feedback;
+pub mod privacy;
 pub mod references;
 pub mod revision;
 pub mod search;
@@ -17,6 +18,7 @@ pub mod search;
 pub struct Query(
     audit::AuditEntityQuery,
     audit::AuditLogEntityQuery,
+    privacy::DataSubjectEntityQuery,
     article::ArticleQuery,
     references::ReferenceEntityQuery,
     search::SearchEntityQuery,

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod demand;
 pub mod order;
 pub mod order_line;
+pub mod privacy;
 pub mod product;
 pub mod references;
 pub mod search;
@@ -18,6 +19,7 @@ pub mod shipment;
 pub struct Query(
     audit::AuditEntityQuery,
     audit::AuditLogEntityQuery,
+    privacy::DataSubjectEntityQuery,
     demand::DemandQuery,
     order::OrderQuery,
     order::OrderEntityQuery,

@@ -16,6 +16,7 @@ mod partner_leads;
 mod people;
 mod pipeline;
 mod portal;
+mod privacy;
 mod records;
 mod registrations;
 mod search;
@@ -95,6 +96,9 @@ pub(crate) fn table() -> Vec<Route> {
             "/app/cases/{id}/articles",
             get(workspace::suggestions).post(workspace::link_article),
         ),
+        // Data-subject requests (administrators).
+        Route::page("/app/privacy", get(privacy::page).post(privacy::request)),
+        Route::form("/app/privacy/exports/{id}", get(privacy::download)),
         // The audit log: staff in the app, a partner administrator in the portal.
         Route::page("/app/audit", get(audit::page::<InApp>)),
         Route::page("/portal/audit", get(audit::page::<InPortal>)),

@@ -365,6 +365,7 @@ async fn every_app_route_answers_every_department_within_its_slice() {
         "/app/admin/users",
         "/app/admin/api-keys",
         "/app/admin/policy",
+        "/app/privacy",
     ];
     for persona in ["admin", "management", "sales", "marketing", "support"] {
         let mut visitor = Visitor::new(&url);
@@ -409,6 +410,10 @@ async fn every_app_route_answers_every_department_within_its_slice() {
             let expected = if persona == "admin" { 200 } else { 403 };
             assert_eq!(page.status, expected, "{persona} {path}");
         }
+        // The audit log: administrators and management.
+        let audit = visitor.get("/app/audit").await;
+        let audits = ["admin", "management"].contains(&persona);
+        assert_eq!(audit.status, if audits { 200 } else { 403 }, "{persona}");
         let sharing = visitor.get("/app/admin/shares").await;
         let shares = ["admin", "management", "sales"].contains(&persona);
         assert_eq!(sharing.status, if shares { 200 } else { 403 }, "{persona}");
@@ -2233,6 +2238,10 @@ async fn an_administrator_requests_and_downloads_a_data_export() {
         .into_iter()
         .next()
         .expect("a contact");
+    // The contact's page offers the export to an administrator.
+    let contact_page = admin.ok(&format!("/app/contacts/{contact}")).await;
+    assert!(contact_page.contains("Export this person's data"));
+    assert!(contact_page.contains(&format!("name=\"contactId\" value=\"{contact}\"")));
     let page = admin.ok("/app/privacy").await;
     assert!(page.contains("data-form=\"data-export\""));
     // Bad input keeps what was typed and says why.

@@ -5,10 +5,8 @@
 //! the audit log about all of those (field history with its kept values, and the reads of
 //! partners). Each step re-reads the request, so a retried run repeats its section whole.
 
-use std::collections::HashMap;
-
 use crm_service_common::ApiResult;
-use crm_service_common::audit::{entry, value};
+use crm_service_common::audit::entry;
 use crm_service_common::jobs::{Job, Outcome};
 use crm_service_common::privacy::Terms;
 use sea_orm::sea_query::{Expr, Func};
@@ -178,18 +176,7 @@ async fn audit_about(txn: &DatabaseTransaction, records: &[String]) -> ApiResult
             .order_by_asc(entry::Column::Seq)
             .all(txn)
             .await?;
-        let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
-        let mut values: HashMap<(String, String), String> = HashMap::new();
-        for ids in ids.chunks(500) {
-            values.extend(
-                value::Entity::find()
-                    .filter(value::Column::EntryId.is_in(ids.iter().cloned()))
-                    .all(txn)
-                    .await?
-                    .into_iter()
-                    .map(|v| ((v.entry_id, v.side), v.value)),
-            );
-        }
+        let mut values = crm_service_common::audit::kept_values(txn, &entries).await?;
         out.extend(entries.into_iter().map(|e| {
             let mut take = |side: &str| values.remove(&(e.id.clone(), side.to_owned()));
             let (old, new) = (take("old"), take("new"));

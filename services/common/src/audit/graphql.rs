@@ -2,14 +2,12 @@
 //! the verification of the chains (`AuditVerification`, one federated entity to which
 //! every data service adds its chains).
 
-use std::collections::HashMap;
-
 use async_graphql::{Context, Enum, SimpleObject};
 use chrono::{DateTime, Utc};
 use crm_contract::ErrorCode;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::{action, entry, value};
+use super::{action, entry};
 use crate::access::{Action, Scope, Scoped, decide, masks};
 use crate::graphql::db;
 use crate::principal::{Principal, PrincipalKind};
@@ -98,14 +96,7 @@ where
         .filter(|e| e.field.as_deref().is_some_and(shown))
         .take(first as usize)
         .collect();
-    let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
-    let mut values: HashMap<(String, String), String> = value::Entity::find()
-        .filter(value::Column::EntryId.is_in(ids))
-        .all(db(ctx)?)
-        .await?
-        .into_iter()
-        .map(|v| ((v.entry_id, v.side), v.value))
-        .collect();
+    let mut values = super::kept_values(db(ctx)?, &entries).await?;
     Ok(entries
         .into_iter()
         .map(|e| {

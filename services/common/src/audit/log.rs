@@ -16,8 +16,6 @@
 //! last entry's time is on it), so `before: <that time>` continues without losing the rest
 //! of a write whose fields share one time.
 
-use std::collections::HashMap;
-
 use async_graphql::{Enum, ID, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 use crm_contract::ErrorCode;
@@ -28,7 +26,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{action, entry, value};
+use super::{action, entry};
 use crate::access::{Action, Scope, Scoped, decide, masks, visible};
 use crate::principal::Principal;
 use crate::{ApiError, ApiResult};
@@ -353,18 +351,7 @@ pub async fn page(
             .await?;
         entries.extend(rest);
     }
-    let ids: Vec<String> = entries.iter().map(|e| e.id.clone()).collect();
-    let mut values: HashMap<(String, String), String> = HashMap::new();
-    for chunk in ids.chunks(500) {
-        values.extend(
-            value::Entity::find()
-                .filter(value::Column::EntryId.is_in(chunk.iter().cloned()))
-                .all(db)
-                .await?
-                .into_iter()
-                .map(|v| ((v.entry_id, v.side), v.value)),
-        );
-    }
+    let mut values = super::kept_values(db, &entries).await?;
     let api_type = |table: &str| {
         types
             .iter()

@@ -376,6 +376,27 @@ where
     Ok(())
 }
 
+/// The values kept for `entries` (by entry id and side, `old` or `new`); an erased value
+/// has none.
+pub async fn kept_values<C: ConnectionTrait>(
+    db: &C,
+    entries: &[entry::Model],
+) -> ApiResult<std::collections::HashMap<(String, String), String>> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let mut values = std::collections::HashMap::new();
+    for chunk in entries.chunks(500) {
+        values.extend(
+            value::Entity::find()
+                .filter(value::Column::EntryId.is_in(chunk.iter().map(|e| e.id.clone())))
+                .all(db)
+                .await?
+                .into_iter()
+                .map(|v| ((v.entry_id, v.side), v.value)),
+        );
+    }
+    Ok(values)
+}
+
 /// The time an entry was written, as its hash reads it.
 pub fn at_text(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)

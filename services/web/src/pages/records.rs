@@ -1345,6 +1345,8 @@ struct RecordPage {
     facts: Vec<Fact>,
     /// The edit form has a field the caller may change.
     may_edit: bool,
+    /// A contact whose data the caller may export (administrators).
+    may_export: bool,
     may_archive: bool,
     archived: bool,
     access: String,
@@ -1697,6 +1699,7 @@ async fn record_page(ctx: Ctx, kind: &'static Kind, id: &str, refused: Refused) 
                     .iter()
                     .any(|spec| names.iter().any(|n| n == spec.name))
             }),
+        may_export: kind.ty == "Contact" && ctx.me.writes("DataExport"),
         may_archive: record["may"]["archive"] == true && record["archivedAt"].is_null(),
         archived: !record["archivedAt"].is_null(),
         access: record["access"]["summary"]

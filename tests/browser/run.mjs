@@ -761,7 +761,7 @@ await check("admin screens open", async () => {
     ["/app/admin", "admin"], ["/app/admin/partners", "partners"], ["/app/admin/users", "users"],
     ["/app/admin/api-keys", "api-keys"], ["/app/admin/shares", "shares"], ["/app/admin/jobs", "jobs"],
     ["/app/admin/territories", "territories"], ["/app/admin/territories/new", "territory-new"],
-    ["/app/admin/partners/new", "partner-new"], ["/app/profile", "profile"], ["/app/audit", "audit"],
+    ["/app/admin/partners/new", "partner-new"], ["/app/profile", "profile"], ["/app/audit", "audit"], ["/app/privacy", "privacy"],
     [`/app/admin/policy?partner=${facts.distributorPartner}`, "policy"],
   ]) {
     await visit(admin, "admin", url, name);

@@ -32,6 +32,8 @@ struct ExportRow {
 struct PrivacyPage {
     chrome: Chrome,
     exports: Vec<ExportRow>,
+    /// An export is still being gathered: the list refreshes itself until none is.
+    gathering: bool,
     contact_id: String,
     email: String,
     errors: FormErrors,
@@ -54,9 +56,11 @@ async fn page_with(
             json!({}),
         )
         .await?;
-    let exports = serde_json::from_value(data["dataExports"].clone()).unwrap_or_default();
+    let exports: Vec<ExportRow> =
+        serde_json::from_value(data["dataExports"].clone()).unwrap_or_default();
     Ok(render(&PrivacyPage {
         chrome: ctx.chrome("Data-subject requests"),
+        gathering: exports.iter().any(|x| x.status != "DONE"),
         exports,
         contact_id,
         email,

@@ -924,3 +924,67 @@ async fn the_audit_log_shows_staff_everything_and_a_partner_admin_its_own_and_wh
     );
     demo.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_record_held_while_internal_stays_internal_once_it_is_shared() {
+    let demo = Demo::start().await;
+    let admin = demo.first("internal", "admin");
+    let distributor = demo.first("distributor", "partner_user");
+    let distributor_admin = demo.first("distributor", "partner_admin");
+    let accounts = demo
+        .ok(
+            &distributor,
+            "{ accounts(first: 1) { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+    let account = accounts["accounts"]["nodes"][0]["id"].clone();
+    // Written internal, then shared with partners, then changed again.
+    let created = demo
+        .ok(
+            &admin,
+            "mutation($a: ID!) { createInteraction(input: { accountId: $a, channel: PHONE, direction: OUTBOUND, subject: \"Internal draft: margin too thin\", partnerVisible: false, occurredAt: \"2026-12-01T10:00:00Z\" }) { id version } }",
+            json!({ "a": account }),
+        )
+        .await;
+    let id = created["createInteraction"]["id"].clone();
+    let shared = demo
+        .ok(
+            &admin,
+            "mutation($id: ID!, $v: Int!) { updateInteraction(id: $id, version: $v, input: { subject: \"Shared call notes\", partnerVisible: true }) { version } }",
+            json!({ "id": id, "v": created["createInteraction"]["version"] }),
+        )
+        .await;
+    demo.ok(
+        &admin,
+        "mutation($id: ID!, $v: Int!) { updateInteraction(id: $id, version: $v, input: { subject: \"Shared call notes, corrected\" }) { version } }",
+        json!({ "id": id, "v": shared["updateInteraction"]["version"] }),
+    )
+    .await;
+    let history =
+        "query($id: ID!) { interaction(id: $id) { subject history { field oldValue newValue } } }";
+    let ours = demo.ok(&admin, history, json!({ "id": id })).await;
+    assert!(ours.to_string().contains("Internal draft"), "{ours}");
+    let theirs = demo.ok(&distributor, history, json!({ "id": id })).await;
+    assert_eq!(
+        theirs["interaction"]["subject"],
+        "Shared call notes, corrected"
+    );
+    let text = theirs.to_string();
+    assert!(!text.contains("Internal draft"), "{text}");
+    assert!(
+        text.contains("Shared call notes\""),
+        "the changes since it was shared: {text}"
+    );
+    let log = demo
+        .ok(
+            &distributor_admin,
+            AUDIT_LOG,
+            json!({ "f": { "recordId": id }, "first": 100 }),
+        )
+        .await;
+    let text = log.to_string();
+    assert!(!text.contains("Internal draft"), "{text}");
+    assert!(text.contains("Shared call notes, corrected"), "{text}");
+    demo.finish().await;
+}

@@ -198,6 +198,7 @@ impl Scoped for contact::Entity {
 
 impl Scoped for interaction::Entity {
     const POLICY_TYPE: &'static str = "Interaction";
+    const PARTNER_VISIBILITY: &'static [&'static str] = &["partnerVisible"];
 
     /// The body shows on partner-visible interactions, the author on the caller's own
     /// organisation's.
@@ -418,6 +419,7 @@ async fn on_visible_records(
 
 impl Scoped for case_comment::Entity {
     const POLICY_TYPE: &'static str = "CaseComment";
+    const PARTNER_VISIBILITY: &'static [&'static str] = &["partnerVisible"];
 
     /// The author shows to a partner on its own organisation's comments.
     fn holds(model: &case_comment::Model, who: &Principal, unless: Unless, _field: &str) -> bool {

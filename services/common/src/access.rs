@@ -223,6 +223,12 @@ where
     /// The type's name in the policy (`Account`, `OrderLine`, …).
     const POLICY_TYPE: &'static str;
 
+    /// The fields (as the API names them) that decide whether partners see a row at all
+    /// (an interaction's `partnerVisible`): a partner reads a row's history only from the
+    /// last change of one of them on, so what was written while the row was internal
+    /// stays internal.
+    const PARTNER_VISIBILITY: &'static [&'static str] = &[];
+
     /// The rows of `scope` for `who` at time `at`, as a condition on this type's table;
     /// `None` when the scope means nothing for this type or the caller lacks the claim it
     /// needs (then it grants no rows). A scope defined through another type's visibility

@@ -85,14 +85,23 @@ where
         return Ok(Vec::new());
     }
     let company = who.partner().is_none();
-    let entries: Vec<entry::Model> = entry::Entity::find()
+    let all: Vec<entry::Model> = entry::Entity::find()
         .filter(entry::Column::RecordId.eq(<M::Entity as crate::record::Record>::id(model)))
         .order_by_desc(entry::Column::At)
         .order_by_desc(entry::Column::Seq)
         .limit(HISTORY_SCAN)
         .all(db(ctx)?)
-        .await?
+        .await?;
+    // A partner reads the history from the row's last change of partner visibility on.
+    let visibility = <M::Entity as Scoped>::PARTNER_VISIBILITY;
+    let since = all
+        .iter()
+        .filter(|e| !company && e.field.as_deref().is_some_and(|f| visibility.contains(&f)))
+        .map(|e| e.at)
+        .max();
+    let entries: Vec<entry::Model> = all
         .into_iter()
+        .filter(|e| since.is_none_or(|since| e.at >= since))
         .filter(|e| e.field.as_deref().is_some_and(shown))
         .take(first as usize)
         .collect();
@@ -106,6 +115,8 @@ where
             let (old, new) = (take("old"), take("new"));
             let erased = (e.old_digest.is_some() && old.is_none())
                 || (e.new_digest.is_some() && new.is_none());
+            // The write that shared the row: what it replaced was written while internal.
+            let old = old.filter(|_| since != Some(e.at));
             let withheld = erased || (reference && !company);
             let own = company || who.partner() == Some(e.organisation.as_str());
             FieldChange {

@@ -16,6 +16,8 @@
 //! last entry's time is on it), so `before: <that time>` continues without losing the rest
 //! of a write whose fields share one time.
 
+use std::collections::HashMap;
+
 use async_graphql::{Enum, ID, InputObject, SimpleObject};
 use chrono::{DateTime, Utc};
 use crm_contract::ErrorCode;
@@ -161,6 +163,8 @@ pub struct Audited {
     pub table: &'static str,
     pub api_type: &'static str,
     pub policy_type: &'static str,
+    /// The fields that decide whether partners see a row ([`Scoped::PARTNER_VISIBILITY`]).
+    partner_visibility: &'static [&'static str],
     visible: for<'a> fn(&'a Principal, DateTime<Utc>) -> BoxFuture<'a, ApiResult<SelectStatement>>,
 }
 
@@ -173,6 +177,7 @@ where
         table: E::default().table_name(),
         api_type,
         policy_type: E::POLICY_TYPE,
+        partner_visibility: E::PARTNER_VISIBILITY,
         visible: readable_ids::<E>,
     }
 }
@@ -258,11 +263,33 @@ async fn partner_condition(
     if shown.iter().any(|f| f == "version") {
         authors = authors.add(entry::Column::Organisation.eq(""));
     }
-    let changes = Condition::all()
+    let mut changes = Condition::all()
         .add(entry::Column::Action.ne(action::READ))
         .add(entry::Column::Field.is_in(shown))
         .add(Expr::col(entry::Column::RecordId).in_subquery(ids))
         .add(authors);
+    // Only what was written since the row's partner visibility last changed: what was
+    // written while it was internal stays internal.
+    if !ty.partner_visibility.is_empty() {
+        let later = Alias::new("later");
+        let flip = Query::select()
+            .expr(Expr::val(1))
+            .from_as(entry::Entity, later.clone())
+            .and_where(
+                Expr::col((later.clone(), entry::Column::RecordId))
+                    .equals((entry::Entity, entry::Column::RecordId)),
+            )
+            .and_where(
+                Expr::col((later.clone(), entry::Column::Field))
+                    .is_in(ty.partner_visibility.iter().copied()),
+            )
+            .and_where(
+                Expr::col((later, entry::Column::At))
+                    .gt(Expr::col((entry::Entity, entry::Column::At))),
+            )
+            .to_owned();
+        changes = changes.add(Expr::exists(flip).not());
+    }
     // Reads: its own organisation's, which name the fields it was given.
     let reads = Condition::all()
         .add(entry::Column::Action.eq(action::READ))
@@ -352,6 +379,26 @@ pub async fn page(
         entries.extend(rest);
     }
     let mut values = super::kept_values(db, &entries).await?;
+    // For a partner: when each row on the page was last shared or unshared, since what a
+    // sharing write replaced was written while the row was internal.
+    let mut shared_at: HashMap<String, DateTime<Utc>> = HashMap::new();
+    if partner.is_some() {
+        for ty in types.iter().filter(|t| !t.partner_visibility.is_empty()) {
+            let ids = entries
+                .iter()
+                .filter(|e| e.record_type == ty.table)
+                .map(|e| e.record_id.clone());
+            let flips = entry::Entity::find()
+                .filter(entry::Column::RecordId.is_in(ids))
+                .filter(entry::Column::Field.is_in(ty.partner_visibility.iter().copied()))
+                .all(db)
+                .await?;
+            for flip in flips {
+                let at = shared_at.entry(flip.record_id).or_insert(flip.at);
+                *at = Ord::max(*at, flip.at);
+            }
+        }
+    }
     let api_type = |table: &str| {
         types
             .iter()
@@ -366,6 +413,7 @@ pub async fn page(
             let (old, new) = (take("old"), take("new"));
             let erased = (e.old_digest.is_some() && old.is_none())
                 || (e.new_digest.is_some() && new.is_none());
+            let old = old.filter(|_| shared_at.get(&e.record_id) != Some(&e.at));
             let reference = e
                 .field
                 .as_deref()

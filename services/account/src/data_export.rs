@@ -3,7 +3,9 @@
 //! once): the person (the contacts and leads with their emails, and the consent history),
 //! their activity (interactions, cases with their comments, tasks on their records), and
 //! the audit log about all of those (field history with its kept values, and the reads of
-//! partners). Each step re-reads the request, so a retried run repeats its section whole.
+//! partners). Each step re-reads the request, so a retried run repeats its section whole;
+//! the later sections take the person's records from the first one, so every section is
+//! about the same people.
 
 use crm_service_common::ApiResult;
 use crm_service_common::audit::entry;
@@ -42,35 +44,33 @@ pub async fn step(txn: &DatabaseTransaction, job: &Job) -> ApiResult<Outcome> {
     };
     let mut document: serde_json::Map<String, Value> =
         serde_json::from_str(&request.document).unwrap_or_default();
-    let contacts = contacts_of(txn, &request).await?;
-    let contact_ids: Vec<String> = contacts.iter().map(|c| c.id.clone()).collect();
-    let mut emails: Vec<String> = contacts
-        .iter()
-        .filter_map(|c| c.email.as_deref().map(str::to_lowercase))
-        .chain(request.email.clone())
-        .collect();
-    emails.sort();
-    emails.dedup();
-    let leads = lead::Entity::find()
-        .filter(Expr::expr(Func::lower(Expr::col(lead::Column::Email))).is_in(emails.clone()))
-        .all(txn)
-        .await?;
-    let lead_ids: Vec<String> = leads.iter().map(|l| l.id.clone()).collect();
     let mut terms = request.terms.clone();
     match section {
         "person" => {
+            // Who the person is, once: the later sections read it from here.
+            let contacts = contacts_of(txn, &request).await?;
+            let contact_ids: Vec<String> = contacts.iter().map(|c| c.id.clone()).collect();
+            let mut emails: Vec<String> = contacts
+                .iter()
+                .filter_map(|c| c.email.as_deref().map(str::to_lowercase))
+                .chain(request.email.clone())
+                .collect();
+            emails.sort();
+            emails.dedup();
+            let leads = lead::Entity::find()
+                .filter(
+                    Expr::expr(Func::lower(Expr::col(lead::Column::Email))).is_in(emails.clone()),
+                )
+                .into_json()
+                .all(txn)
+                .await?;
             document.insert(
                 "contacts".into(),
                 json_of::<contact::Entity>(txn, contact::Column::Id, &contact_ids)
                     .await?
                     .into(),
             );
-            document.insert(
-                "leads".into(),
-                json_of::<lead::Entity>(txn, lead::Column::Id, &lead_ids)
-                    .await?
-                    .into(),
-            );
+            document.insert("leads".into(), leads.into());
             document.insert(
                 "consentHistory".into(),
                 json_of::<consent_change::Entity>(
@@ -84,6 +84,7 @@ pub async fn step(txn: &DatabaseTransaction, job: &Job) -> ApiResult<Outcome> {
             terms = Terms::new(emails).key();
         }
         "activity" => {
+            let contact_ids = section_ids(&document, "contacts");
             let interactions =
                 json_of::<interaction::Entity>(txn, interaction::Column::ContactId, &contact_ids)
                     .await?;
@@ -92,7 +93,8 @@ pub async fn step(txn: &DatabaseTransaction, job: &Job) -> ApiResult<Outcome> {
             let comments =
                 json_of::<case_comment::Entity>(txn, case_comment::Column::CaseId, &case_ids)
                     .await?;
-            let records: Vec<String> = contact_ids.iter().chain(&lead_ids).cloned().collect();
+            let mut records = contact_ids;
+            records.extend(section_ids(&document, "leads"));
             let tasks = json_of::<task::Entity>(txn, task::Column::RecordId, &records).await?;
             document.insert("interactions".into(), interactions.into());
             document.insert("cases".into(), cases.into());
@@ -101,16 +103,17 @@ pub async fn step(txn: &DatabaseTransaction, job: &Job) -> ApiResult<Outcome> {
         }
         _ => {
             // The records of the export so far: the audit log about each of them.
-            let mut records: Vec<String> = contact_ids.iter().chain(&lead_ids).cloned().collect();
-            for kind in ["interactions", "cases", "caseComments", "tasks"] {
-                records.extend(ids_in(
-                    document
-                        .get(kind)
-                        .and_then(Value::as_array)
-                        .map(Vec::as_slice)
-                        .unwrap_or_default(),
-                ));
-            }
+            let records: Vec<String> = [
+                "contacts",
+                "leads",
+                "interactions",
+                "cases",
+                "caseComments",
+                "tasks",
+            ]
+            .iter()
+            .flat_map(|kind| section_ids(&document, kind))
+            .collect();
             document.insert("auditLog".into(), audit_about(txn, &records).await?.into());
         }
     }
@@ -157,6 +160,15 @@ async fn json_of<E: EntityTrait>(
         );
     }
     Ok(out)
+}
+
+/// The ids of the rows of one section gathered so far.
+fn section_ids(document: &serde_json::Map<String, Value>, section: &str) -> Vec<String> {
+    document
+        .get(section)
+        .and_then(Value::as_array)
+        .map(|rows| ids_in(rows))
+        .unwrap_or_default()
 }
 
 fn ids_in(rows: &[Value]) -> Vec<String> {

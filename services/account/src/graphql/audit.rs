@@ -64,9 +64,8 @@ impl AuditQuery {
     ) -> Result<AuditLog> {
         // Refused here already, so a caller without the right learns it once.
         reader(&Principal::of(ctx)).await?;
-        let query = LogQuery { filter, first };
-        let key = query.key();
-        LogQuery::parse(&key)?;
-        Ok(AuditLog { query: key })
+        Ok(AuditLog {
+            query: LogQuery::new(filter, first)?.key(),
+        })
     }
 }

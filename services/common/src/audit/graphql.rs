@@ -109,26 +109,20 @@ where
     Ok(entries
         .into_iter()
         .map(|e| {
-            let field = e.field.unwrap_or_default();
-            let reference = field.ends_with("Id") && field != "externalId";
-            let mut take = |side: &str| values.remove(&(e.id.clone(), side.to_owned()));
-            let (old, new) = (take("old"), take("new"));
-            let erased = (e.old_digest.is_some() && old.is_none())
-                || (e.new_digest.is_some() && new.is_none());
             // The write that shared the row: what it replaced was written while internal.
-            let old = old.filter(|_| since != Some(e.at));
-            let withheld = erased || (reference && !company);
+            let (old, new, withheld) =
+                super::shown_values(&e, &mut values, !company, since == Some(e.at));
             let own = company || who.partner() == Some(e.organisation.as_str());
             FieldChange {
                 at: e.at,
-                field,
+                field: e.field.unwrap_or_default(),
                 kind: if e.action == action::CREATED {
                     ChangeKind::Created
                 } else {
                     ChangeKind::Changed
                 },
-                old_value: if withheld { None } else { old },
-                new_value: if withheld { None } else { new },
+                old_value: old,
+                new_value: new,
                 values_withheld: withheld,
                 actor: own.then_some(e.actor),
                 actor_kind: e.actor_kind,

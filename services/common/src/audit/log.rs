@@ -92,6 +92,17 @@ pub struct LogQuery {
 }
 
 impl LogQuery {
+    /// A query for pages of `first` entries (at most [`MAX_PAGE`]).
+    pub fn new(filter: AuditFilter, first: i32) -> ApiResult<Self> {
+        if !(1..=MAX_PAGE).contains(&first) {
+            return Err(ApiError::validation(
+                "first",
+                format!("between 1 and {MAX_PAGE}"),
+            ));
+        }
+        Ok(Self { filter, first })
+    }
+
     /// The entity key that carries the query to every service.
     pub fn key(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
@@ -100,13 +111,7 @@ impl LogQuery {
     pub fn parse(key: &str) -> ApiResult<Self> {
         let query: Self = serde_json::from_str(key)
             .map_err(|_| ApiError::validation("query", "not an audit log query"))?;
-        if !(1..=MAX_PAGE).contains(&query.first) {
-            return Err(ApiError::validation(
-                "first",
-                format!("between 1 and {MAX_PAGE}"),
-            ));
-        }
-        Ok(query)
+        Self::new(query.filter, query.first)
     }
 }
 
@@ -409,16 +414,12 @@ pub async fn page(
     let entries = entries
         .into_iter()
         .map(|e| {
-            let mut take = |side: &str| values.remove(&(e.id.clone(), side.to_owned()));
-            let (old, new) = (take("old"), take("new"));
-            let erased = (e.old_digest.is_some() && old.is_none())
-                || (e.new_digest.is_some() && new.is_none());
-            let old = old.filter(|_| shared_at.get(&e.record_id) != Some(&e.at));
-            let reference = e
-                .field
-                .as_deref()
-                .is_some_and(|f| f.ends_with("Id") && f != "externalId");
-            let withheld = erased || (reference && partner.is_some());
+            let (old, new, withheld) = super::shown_values(
+                &e,
+                &mut values,
+                partner.is_some(),
+                shared_at.get(&e.record_id) == Some(&e.at),
+            );
             let own = staff || partner == Some(e.organisation.as_str());
             let detail: serde_json::Value = e
                 .detail
@@ -436,8 +437,8 @@ pub async fn page(
                 record_type: api_type(&e.record_type),
                 record_id: e.record_id,
                 field: e.field,
-                old_value: if withheld { None } else { old },
-                new_value: if withheld { None } else { new },
+                old_value: old,
+                new_value: new,
                 values_withheld: withheld,
                 fields_read: detail["fields"]
                     .as_array()

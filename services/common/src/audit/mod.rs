@@ -397,6 +397,31 @@ pub async fn kept_values<C: ConnectionTrait>(
     Ok(values)
 }
 
+/// An entry's kept values as one reader sees them: `(old, new, withheld)`. Values are
+/// withheld whole when one was erased (with the person it was about) and, for a partner
+/// (`partner`), when the field is a reference to another record (its id could name a
+/// record the partner can't see); `drop_old` leaves out the old value alone (what a write
+/// that shared a row replaced).
+pub fn shown_values(
+    e: &entry::Model,
+    kept: &mut std::collections::HashMap<(String, String), String>,
+    partner: bool,
+    drop_old: bool,
+) -> (Option<String>, Option<String>, bool) {
+    let mut take = |side: &str| kept.remove(&(e.id.clone(), side.to_owned()));
+    let (old, new) = (take("old"), take("new"));
+    let erased =
+        (e.old_digest.is_some() && old.is_none()) || (e.new_digest.is_some() && new.is_none());
+    let reference = e
+        .field
+        .as_deref()
+        .is_some_and(|f| f.ends_with("Id") && f != "externalId");
+    if erased || (reference && partner) {
+        return (None, None, true);
+    }
+    (old.filter(|_| !drop_old), new, false)
+}
+
 /// The time an entry was written, as its hash reads it.
 pub fn at_text(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
 use super::super::{Area, Chrome, PageResult, Side, Signed, render};
-use super::{Choice, When, param, words};
+use super::{Choice, When, actor_words, param, words};
 
 /// The services that add entries to the log, as the API names their parts.
 const SERVICES: &[&str] = &["account", "orderVisibility", "knowledgeBase"];
@@ -126,16 +126,12 @@ fn record_href(area: Area, record_type: &str, id: &str) -> Option<String> {
     Some(format!("{base}/{id}"))
 }
 
+/// Who acted, in words; an API key says so.
 fn who(entry: &Entry) -> String {
-    match (&entry.actor, entry.actor_kind.as_str()) {
-        (Some(actor), _) if actor == "system" => "the system".into(),
-        (Some(actor), _) => match entry.credential.as_deref() {
-            Some(c) if c.starts_with("api_key:") => format!("{actor} (API key)"),
-            _ => actor.clone(),
-        },
-        (None, "internal") => "the company".into(),
-        (None, "system") => "the system".into(),
-        (None, kind) => format!("a {kind}"),
+    let words = actor_words(entry.actor.as_deref(), &entry.actor_kind);
+    match (&entry.actor, entry.credential.as_deref()) {
+        (Some(_), Some(c)) if c.starts_with("api_key:") => format!("{words} (API key)"),
+        _ => words,
     }
 }
 

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
 use super::super::{InApp, Signed};
-use super::{When, field, plausible_id, posted_about, words};
+use super::{When, actor_words, field, plausible_id, posted_about, words};
 
 /// Every purpose and channel, as the API names them, in the order the panel lists them.
 const KINDS: [(&str, &str); 4] = [
@@ -99,15 +99,6 @@ fn source_words(source: &str) -> String {
         .unwrap_or_else(|| "—".into())
 }
 
-fn recorder(s: &Statement) -> String {
-    match (&s.recorded_by, s.recorder_kind.as_str()) {
-        (Some(by), _) if by == "system" => "the system".into(),
-        (Some(by), _) => by.clone(),
-        (None, "internal") => "the company".into(),
-        (None, kind) => format!("a {kind}"),
-    }
-}
-
 /// The panel of contact `id` as the caller sees it now.
 async fn render(
     ctx: &super::super::Ctx,
@@ -173,7 +164,7 @@ async fn render(
                 granted: s.granted,
                 source: source_words(&s.source),
                 evidence: s.evidence.clone().unwrap_or_default(),
-                who: recorder(s),
+                who: actor_words(s.recorded_by.as_deref(), &s.recorder_kind),
             })
             .collect(),
         editable,

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::super::{Side, Signed};
-use super::{When, plausible_id};
+use super::{When, actor_words, plausible_id};
 
 /// The record kinds with a history panel: the path segment the pages use, and the root
 /// field that fetches one record.
@@ -77,18 +77,6 @@ fn label(field: &str) -> String {
     out
 }
 
-/// Who made a change, in words: the id where the API gives one, else the side.
-fn who(change: &Change) -> String {
-    match (&change.actor, change.actor_kind.as_str()) {
-        (Some(actor), _) if actor == "system" => "the system".into(),
-        (Some(actor), _) => actor.clone(),
-        (None, "internal") => "the company".into(),
-        (None, "system") => "the system".into(),
-        (None, "integrator") => "an integration".into(),
-        (None, kind) => format!("a {kind}"),
-    }
-}
-
 /// How the actor signed in, in words.
 fn via(credential: Option<&str>) -> String {
     match credential {
@@ -136,7 +124,7 @@ pub async fn panel<S: Side>(
             old: c.old_value.clone().unwrap_or_else(|| "—".into()),
             new: c.new_value.clone().unwrap_or_else(|| "—".into()),
             withheld: c.values_withheld,
-            who: who(&c),
+            who: actor_words(c.actor.as_deref(), &c.actor_kind),
             via: via(c.credential.as_deref()),
         })
         .collect();

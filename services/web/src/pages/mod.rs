@@ -395,6 +395,18 @@ pub(crate) fn joined(labels: &[Label]) -> String {
         .join(", ")
 }
 
+/// Who did something, in words: the id where the API gives one, else the side (the
+/// company's people are not named to partners).
+pub(crate) fn actor_words(actor: Option<&str>, kind: &str) -> String {
+    match (actor, kind) {
+        (Some("system"), _) | (None, "system") => "the system".into(),
+        (Some(actor), _) => actor.to_owned(),
+        (None, "internal") => "the company".into(),
+        (None, "integrator") => "an integration".into(),
+        (None, kind) => format!("a {kind}"),
+    }
+}
+
 /// `CLOSED_WON` → "Closed won".
 pub(crate) fn words(value: &str) -> String {
     // Abbreviations stay as they are.

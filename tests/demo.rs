@@ -10,7 +10,7 @@ use serde_json::Value;
 /// The seeded demo system (12 accounts per partner, shares settled) and its users.
 pub struct Demo {
     pub system: crm_system::AllInOne,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     created: Option<String>,
     client: reqwest::Client,
     url: String,
@@ -31,12 +31,17 @@ impl Demo {
         let url = system.public.url();
         Demo {
             system,
-            _dir: dir,
+            dir,
             created,
             client: reqwest::Client::new(),
             url,
             users,
         }
+    }
+
+    /// Where the embedded default keeps its SQLite files (unused on PostgreSQL).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join("data")
     }
 
     /// The first demo user of `kind` with exactly the role `role`.

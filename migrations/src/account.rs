@@ -62,6 +62,8 @@ impl MigratorTrait for Migrator {
             Box::new(ConsentHistory),
             Box::new(DataExports),
             Box::new(crate::audit::AuditLogIndexes),
+            Box::new(crate::erasure::CreateErasureTables),
+            Box::new(DataErasures),
         ]
     }
 }
@@ -961,6 +963,41 @@ impl MigrationTrait for DataExports {
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table("data_exports").if_exists().to_owned())
+            .await
+    }
+}
+
+/// Erasure requests: whom (a contact, a lead or an email, the email cleared once the
+/// erasure ran), who asked, and how far it is.
+struct DataErasures;
+
+impl MigrationName for DataErasures {
+    fn name(&self) -> &str {
+        "m20261214_000200_data_erasures"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for DataErasures {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            namespaced_record_table("data_erasures")
+                .col(text_null("contact_id", 64))
+                .col(text_null("lead_id", 64))
+                .col(text_null("email", 320))
+                .col(text("status", 16))
+                .col(int("records"))
+                .col(long_text("erased_ids"))
+                .col(text("requested_by", 64))
+                .col(timestamp_null("finished_at"))
+                .to_owned(),
+        )
+        .await?;
+        record_indexes(m, "data_erasures").await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(Table::drop().table("data_erasures").if_exists().to_owned())
             .await
     }
 }

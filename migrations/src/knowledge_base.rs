@@ -24,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(ArticleFeedbackAndLinks),
             Box::new(crate::audit::CreateAuditTables),
             Box::new(crate::audit::AuditLogIndexes),
+            Box::new(crate::erasure::CreateErasureTables),
         ]
     }
 }

@@ -8,6 +8,7 @@ pub use sea_orm_migration::MigratorTrait;
 
 pub mod account;
 pub mod audit;
+pub mod erasure;
 pub mod events;
 pub mod identity;
 pub mod jobs;

@@ -30,6 +30,7 @@ impl MigratorTrait for Migrator {
                 ],
             }),
             Box::new(crate::audit::AuditLogIndexes),
+            Box::new(crate::erasure::CreateErasureTables),
         ]
     }
 }

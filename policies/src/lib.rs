@@ -161,6 +161,7 @@ pub const TYPES: &[&str] = &[
     "AuditChain",
     "AuditEntry",
     "DataExport",
+    "DataErasure",
 ];
 
 /// What a rule lets a caller do. Rules may also say `write`: shorthand for create, update

@@ -8,6 +8,7 @@ mod audit;
 mod browser;
 mod consent;
 mod demand;
+mod erasure;
 mod identity;
 mod noninterference;
 mod privacy;

@@ -555,6 +555,7 @@ const OTHER_ROOTS: &[(&str, &str)] = &[
     ("unreadNotificationCount", "{ unreadNotificationCount }"),
     // Data-subject requests: administrators only; nobody else reads any.
     ("dataExports", "{ dataExports { id status progress } }"),
+    ("dataErasures", "{ dataErasures { id status records } }"),
     // The audit chains a caller may verify (its own organisation's, as a partner
     // administrator): what hidden records' changes add to other chains must not show.
     (

@@ -2315,3 +2315,73 @@ async fn an_administrator_requests_and_downloads_a_data_export() {
     );
     finish(system, created).await;
 }
+
+/// An administrator erases a person from their contact page's link: the form needs the
+/// confirmation, the list follows each service's part to done, and the contact reads as a
+/// tombstone; other departments are turned away.
+#[tokio::test]
+async fn an_administrator_erases_a_person_after_confirming() {
+    let (system, _dir, created) = system().await;
+    let url = system.public.url();
+    let mut admin = Visitor::new(&url);
+    admin.sign_in("admin@crm.example", PASSWORD).await;
+    let contacts = admin.ok("/app/contacts").await;
+    let contact = data_ids(&contacts, "con_")
+        .into_iter()
+        .next()
+        .expect("a contact");
+    let contact_page = admin.ok(&format!("/app/contacts/{contact}")).await;
+    let link = format!("/app/privacy?eraseContact={contact}");
+    assert!(contact_page.contains(&link), "{contact_page}");
+    let page = admin.ok(&link).await;
+    assert!(page.contains("data-form=\"data-erasure\""));
+    assert!(page.contains(&format!("name=\"contactId\" value=\"{contact}\"")));
+    // Without the confirmation nothing happens, and the form keeps what was typed.
+    let unconfirmed = admin
+        .post(
+            "/app/privacy/erasures",
+            &[("csrf", &csrf_of(&page)), ("contactId", &contact)],
+        )
+        .await;
+    assert_eq!(unconfirmed.status, 200, "{}", unconfirmed.html);
+    assert!(unconfirmed.html.contains("erase-confirm-error"));
+    assert!(unconfirmed.html.contains("No erasures yet."));
+    let erased = admin
+        .post(
+            "/app/privacy/erasures",
+            &[
+                ("csrf", &csrf_of(&page)),
+                ("contactId", &contact),
+                ("confirm", "erase"),
+            ],
+        )
+        .await;
+    assert_eq!(erased.status, 303, "{}", erased.html);
+    let mut complete = false;
+    for _ in 0..150 {
+        let list = admin.ok("/app/privacy").await;
+        if list.contains("data-complete=\"true\"") {
+            complete = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(complete, "the erasure was applied everywhere");
+    let tombstone = admin.ok(&format!("/app/contacts/{contact}")).await;
+    assert!(tombstone.contains("[erased]"), "{tombstone}");
+    let mut management = Visitor::new(&url);
+    management.sign_in("management@crm.example", PASSWORD).await;
+    let csrf = csrf_of(&management.ok("/app").await);
+    let refused = management
+        .post(
+            "/app/privacy/erasures",
+            &[
+                ("csrf", &csrf),
+                ("contactId", &contact),
+                ("confirm", "erase"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.html);
+    finish(system, created).await;
+}

@@ -84,6 +84,10 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
         "privacy::an_export_holds_every_canary_planted_for_the_person_and_only_admins_ask",
     ),
     (
+        "eraseDataSubject",
+        "erasure::an_erased_persons_canary_is_found_nowhere_and_the_chains_still_verify",
+    ),
+    (
         "createApiKey",
         "identity::a_partner_admin_manages_its_own_organisations_keys_only",
     ),

@@ -435,9 +435,9 @@ struct ServiceArgs {
     /// share rows (with CRM_FEED_KEY and REDIS_URL).
     #[arg(long, env = "CRM_ORDER_FEED_URL")]
     order_feed_url: Option<String>,
-    /// The order and identity services: the account service's base URL, whose events keep
-    /// the supplier demand view's replica and the partner tiers the door carries (with
-    /// CRM_FEED_KEY and REDIS_URL).
+    /// The order, knowledge-base and identity services: the account service's base URL,
+    /// whose events keep the supplier demand view's replica and the partner tiers the door
+    /// carries, and bring erasures (with CRM_FEED_KEY and REDIS_URL).
     #[arg(long, env = "CRM_ACCOUNT_FEED_URL")]
     account_feed_url: Option<String>,
 }
@@ -571,7 +571,7 @@ async fn run_service(storage: &Storage, name: &str, args: ServiceArgs) -> anyhow
     system::install_audit_keys(storage)?;
     let _sealer = subgraph.audit_sealer(db.clone());
     let _order_consumers = order_consumers(subgraph.service(), &args, &db, &bus)?;
-    let _demand = demand_consumer(subgraph.service(), &args, &db, &bus)?;
+    let _account_consumers = account_consumers(subgraph.service(), &args, &db, &bus)?;
     let _partner_tiers = partner_tier_consumer(subgraph.service(), &args, &db, &bus);
     let app = subgraph.serve(db, auth).await?;
     let _directory = if subgraph.name() == identity::SUBGRAPH {
@@ -631,35 +631,46 @@ fn keyed_feed(url: &str, args: &ServiceArgs) -> crm_service_common::events::Http
     }
 }
 
-/// The order service's consumer of the account service's events (the demand view's
-/// replica), when it is told where the account service is.
-fn demand_consumer(
+/// The order and knowledge-base services' consumers of the account service's events
+/// (the demand view's replica; the erasures both apply), when they are told where the
+/// account service is.
+fn account_consumers(
     service: &str,
     args: &ServiceArgs,
     db: &sea_orm::DatabaseConnection,
     bus: &crm_service_common::events::EventBus,
-) -> anyhow::Result<Option<crm_service_common::events::consumer::ConsumerHandle>> {
+) -> anyhow::Result<Vec<crm_service_common::events::consumer::ConsumerHandle>> {
     let is_order = service == crm_order_visibility::SERVICE;
+    let is_articles = service == crm_knowledge_base::SERVICE;
     match &args.account_feed_url {
-        Some(_) if service == identity::SERVICE => Ok(None),
-        Some(_) if !is_order => {
-            anyhow::bail!("--account-feed-url is for the order and identity services")
-        }
-        Some(url) => Ok(Some(
+        Some(_) if service == identity::SERVICE => Ok(Vec::new()),
+        Some(_) if !is_order && !is_articles => anyhow::bail!(
+            "--account-feed-url is for the order, knowledge-base and identity services"
+        ),
+        Some(url) if is_order => Ok(vec![
             crm_order_visibility::demand::replica::consumer(
                 db.clone(),
                 bus.clone(),
                 keyed_feed(url, args),
             )
             .spawn(),
-        )),
+            crm_order_visibility::erasure::consumer(db.clone(), bus.clone(), keyed_feed(url, args))
+                .spawn(),
+        ]),
+        Some(url) => Ok(vec![
+            crm_knowledge_base::erasure::consumer(db.clone(), bus.clone(), keyed_feed(url, args))
+                .spawn(),
+        ]),
         None => {
             if is_order {
                 tracing::warn!(
-                    "no --account-feed-url: the supplier demand view will not follow opportunities"
+                    "no --account-feed-url: the supplier demand view will not follow opportunities, and erasures will not reach orders"
                 );
             }
-            Ok(None)
+            if is_articles {
+                tracing::warn!("no --account-feed-url: erasures will not reach the knowledge base");
+            }
+            Ok(Vec::new())
         }
     }
 }

@@ -481,6 +481,8 @@ pub struct AllInOne {
     _order_notes: crm_service_common::events::consumer::ConsumerHandle,
     /// The identity service's consumer of partner events (the tiers the door carries).
     _partner_tiers: crm_service_common::events::consumer::ConsumerHandle,
+    /// The order and knowledge-base services' consumers of erasures.
+    _erasures: [crm_service_common::events::consumer::ConsumerHandle; 2],
     /// The directory's changes to and from other processes (with Redis).
     _directory: Vec<crm_service_common::signal::SignalTask>,
 }
@@ -555,6 +557,31 @@ impl AllInOne {
         )
         .await
         .context("the demand replica did not catch up")
+    }
+
+    /// Waits until the order and knowledge-base services applied every account event
+    /// written so far (erasures among them), up to `limit`.
+    pub async fn settle_erasures(&self, limit: std::time::Duration) -> anyhow::Result<()> {
+        settle(
+            (&self.databases.account, crm_service_common::erasure::SOURCE),
+            (
+                &self.databases.order_visibility,
+                crm_order_visibility::erasure::CONSUMER,
+            ),
+            limit,
+        )
+        .await
+        .context("the order service did not apply the erasures")?;
+        settle(
+            (&self.databases.account, crm_service_common::erasure::SOURCE),
+            (
+                &self.databases.knowledge_base,
+                crm_knowledge_base::erasure::CONSUMER,
+            ),
+            limit,
+        )
+        .await
+        .context("the knowledge base did not apply the erasures")
     }
 
     /// Stops every listener.
@@ -695,6 +722,20 @@ pub async fn start_all_in_one_with(
         account_feed(&subgraphs, &keys, identity::partner_tiers::CONSUMER)?,
     )
     .spawn();
+    let erasures = [
+        crm_order_visibility::erasure::consumer(
+            databases.order_visibility.clone(),
+            bus.clone(),
+            account_feed(&subgraphs, &keys, crm_order_visibility::erasure::CONSUMER)?,
+        )
+        .spawn(),
+        crm_knowledge_base::erasure::consumer(
+            databases.knowledge_base.clone(),
+            bus.clone(),
+            account_feed(&subgraphs, &keys, crm_knowledge_base::erasure::CONSUMER)?,
+        )
+        .spawn(),
+    ];
     let engine = Arc::new(Engine::new(supergraph, config)?);
     let trusted_proxies = settings.door.trusted_proxies.clone();
     let api = crm_gateway::federation::server::router(
@@ -724,6 +765,7 @@ pub async fn start_all_in_one_with(
         _shares: shares,
         _demand: demand,
         _partner_tiers: partner_tiers,
+        _erasures: erasures,
         _order_notes: order_notes,
         _directory: share_directory_changes(storage).await?,
     })

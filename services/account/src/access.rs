@@ -345,6 +345,19 @@ impl Scoped for data_export::Entity {
     }
 }
 
+impl Scoped for data_erasure::Entity {
+    const POLICY_TYPE: &'static str = crm_service_common::erasure::POLICY_TYPE;
+
+    async fn scope(
+        _scope: Scope,
+        _who: &Principal,
+        _at: DateTime<Utc>,
+    ) -> ApiResult<Option<SimpleExpr>> {
+        // Only `all` (administrators) reads erasures.
+        Ok(None)
+    }
+}
+
 impl Scoped for territory::Entity {
     const POLICY_TYPE: &'static str = "Territory";
 

@@ -46,6 +46,10 @@ pub fn runner(db: DatabaseConnection) -> JobRunner {
         .handle(crate::graphql::privacy::EXPORT_JOB, |txn, job| {
             Box::pin(crate::data_export::step(txn, job))
         })
+        .handle(crate::graphql::erasure::ERASURE_JOB, |txn, job| {
+            Box::pin(crate::erasure::run(txn, job))
+        })
+        .wipe_after(crate::graphql::erasure::ERASURE_JOB)
 }
 
 #[derive(Serialize, Deserialize)]

@@ -8,6 +8,7 @@ pub mod access;
 pub mod data_export;
 pub mod domain;
 pub mod entity;
+pub mod erasure;
 pub mod graphql;
 pub mod jobs;
 pub mod order_notifications;

@@ -96,10 +96,14 @@ pub async fn connect(target: &DbTarget) -> anyhow::Result<DatabaseConnection> {
     } else {
         // WAL lets readers run beside the single writer; the busy timeout turns writer
         // contention into waiting instead of "database is locked" errors.
+        // `secure_delete` overwrites what a write removes (a deleted row, the old bytes of
+        // an updated one, freed pages) with zeros, so an erased person's data does not
+        // linger in the file's free space; `wipe_freed` empties the WAL after an erasure.
         options.map_sqlx_sqlite_opts(|o| {
             o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
+                .pragma("secure_delete", "ON")
         });
     }
     Database::connect(options)
@@ -156,6 +160,36 @@ pub async fn begin_write(db: &DatabaseConnection) -> crate::ApiResult<DatabaseTr
             ..Default::default()
         })
         .await?)
+}
+
+/// After an erasure committed: on SQLite, copies the WAL into the database file and
+/// truncates it, so the page images the erased values were written in (kept in the WAL
+/// until a checkpoint reuses them) are gone from disk. A reader still holding an old
+/// snapshot keeps the checkpoint from finishing; it is retried a few times, then left to
+/// the next erasure (and SQLite's own checkpoints). Nothing to do on PostgreSQL, whose
+/// dead row versions wait for vacuum (see the README's erasure section).
+pub async fn wipe_freed(db: &DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Sqlite {
+        return;
+    }
+    for _ in 0..20 {
+        // `busy` is 1 while a reader kept the checkpoint from completing.
+        let busy = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Sqlite,
+                "PRAGMA wal_checkpoint(TRUNCATE)",
+            ))
+            .await
+            .ok()
+            .flatten()
+            .and_then(|row| row.try_get_by_index::<i32>(0).ok());
+        if busy == Some(0) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tracing::warn!("the WAL could not be emptied after an erasure: readers kept it busy");
 }
 
 /// Commits, mapping a failure to the API's error model.

@@ -193,6 +193,8 @@ pub struct JobRunner {
     db: DatabaseConnection,
     worker: String,
     handlers: Arc<HashMap<&'static str, Handler>>,
+    /// The kinds after whose commit the database's freed space is wiped (erasures).
+    wipes: Arc<std::collections::HashSet<&'static str>>,
     poll: Duration,
 }
 
@@ -203,6 +205,7 @@ impl JobRunner {
             db,
             worker: format!("{service}-{}", &suffix[..12]),
             handlers: Arc::new(HashMap::new()),
+            wipes: Arc::default(),
             poll: Duration::from_millis(500),
         }
     }
@@ -210,6 +213,13 @@ impl JobRunner {
     /// Registers the handler of `kind`.
     pub fn handle(mut self, kind: &'static str, handler: Handler) -> Self {
         Arc::make_mut(&mut self.handlers).insert(kind, handler);
+        self
+    }
+
+    /// After a job of `kind` commits, the database's freed space is wiped
+    /// ([`crate::db::wipe_freed`]): what the job removed leaves no copy behind.
+    pub fn wipe_after(mut self, kind: &'static str) -> Self {
+        Arc::make_mut(&mut self.wipes).insert(kind);
         self
     }
 
@@ -339,6 +349,9 @@ impl JobRunner {
                     .await?
                 {
                     crate::db::commit(txn).await?;
+                    if self.wipes.contains(job.kind.as_str()) {
+                        crate::db::wipe_freed(&self.db).await;
+                    }
                 } else {
                     // The claim was taken over: this attempt's work must not count.
                     txn.rollback().await.ok();

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod clock;
 pub mod db;
 pub mod domain;
+pub mod erasure;
 pub mod error;
 pub mod events;
 pub mod graphql;

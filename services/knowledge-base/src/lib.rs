@@ -10,6 +10,7 @@
 pub mod access;
 pub mod domain;
 pub mod entity;
+pub mod erasure;
 pub mod graphql;
 pub mod seed;
 pub mod store;

@@ -11,6 +11,7 @@ pub mod access;
 pub mod demand;
 pub mod domain;
 pub mod entity;
+pub mod erasure;
 pub mod graphql;
 pub mod seed;
 pub mod store;

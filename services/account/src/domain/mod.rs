@@ -203,7 +203,13 @@ impl CasePriority {
 
 text_enum!(
     /// Where a data export is: waiting for its job, being gathered, ready to download.
-    DataExportStatus { Pending = "PENDING", Running = "RUNNING", Done = "DONE" }
+    DataExportStatus { Pending = "PENDING", Running = "RUNNING", Done = "DONE", Erased = "ERASED" }
+);
+
+text_enum!(
+    /// Where an erasure request is: waiting for its job, or done in this service (the
+    /// other services follow through its event).
+    DataErasureStatus { Pending = "PENDING", Done = "DONE" }
 );
 
 text_enum!(

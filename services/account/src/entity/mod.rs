@@ -7,6 +7,7 @@ pub mod case;
 pub mod case_comment;
 pub mod consent_change;
 pub mod contact;
+pub mod data_erasure;
 pub mod data_export;
 pub mod deal_registration;
 pub mod interaction;

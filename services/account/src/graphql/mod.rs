@@ -13,6 +13,7 @@ pub mod case;
 pub mod case_comment;
 pub mod contact;
 pub mod deal_registration;
+pub mod erasure;
 pub mod explain;
 pub mod interaction;
 pub mod lead;
@@ -34,6 +35,8 @@ pub struct TrustQuery(
     audit::AuditLogEntityQuery,
     privacy::PrivacyQuery,
     privacy::DataSubjectEntityQuery,
+    erasure::ErasureQuery,
+    erasure::ErasureProgressEntityQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -65,6 +68,7 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     privacy::PrivacyMutation,
+    erasure::ErasureMutation,
     account::AccountMutation,
     contact::ContactMutation,
     interaction::InteractionMutation,

@@ -37,6 +37,9 @@ record!(
 );
 record!(notification, "ntf", audited = false);
 record!(data_export, "dsx");
+// An erasure request is not field-audited: its email would be kept beside the chain, the
+// one place erasure must not copy the person into. Its job records the erasure instead.
+record!(data_erasure, "dse", audited = false);
 record!(partner, "ptn", events = partner_events);
 record!(territory, "ter", events = territory_events);
 record!(account_share, "shr");

@@ -48,6 +48,9 @@ pub enum AuditAction {
     Changed,
     /// A partner's user or key read the record.
     Read,
+    /// The person the record is about was erased (or its text named them): the entry
+    /// says which erasure, never what was there. Staff only.
+    Erased,
 }
 
 impl AuditAction {
@@ -56,6 +59,7 @@ impl AuditAction {
             Self::Created => action::CREATED,
             Self::Changed => action::CHANGED,
             Self::Read => action::READ,
+            Self::Erased => action::ERASED,
         }
     }
 
@@ -63,6 +67,7 @@ impl AuditAction {
         match stored {
             action::CREATED => Self::Created,
             action::READ => Self::Read,
+            action::ERASED => Self::Erased,
             _ => Self::Changed,
         }
     }

@@ -97,6 +97,9 @@ pub mod action {
     pub const CHANGED: &str = "changed";
     /// A partner read the record (`detail` names the fields).
     pub const READ: &str = "read";
+    /// The person the record is (or its free text mentioned) was erased: `detail` says
+    /// which erasure and how much it changed, never what was there.
+    pub const ERASED: &str = "erased";
 }
 
 pub mod entry {
@@ -373,6 +376,29 @@ where
             .exec_without_returning(db)
             .await?;
     }
+    Ok(())
+}
+
+/// Records that an erasure changed a record (its type and id), by the current actor,
+/// with `detail` (never a value that was erased).
+pub async fn record_erasure<C: ConnectionTrait>(
+    db: &C,
+    record: (&str, &str),
+    detail: serde_json::Value,
+) -> ApiResult<()> {
+    let entry = new_entry(
+        crate::domain::new_id("aud"),
+        &current_actor(),
+        crate::clock::now(),
+        action::ERASED,
+        record,
+    );
+    entry::ActiveModel {
+        detail: Set(Some(detail.to_string())),
+        ..entry
+    }
+    .insert(db)
+    .await?;
     Ok(())
 }
 

@@ -48,6 +48,12 @@ pub trait EventHandler: Send + Sync + 'static {
         txn: &DatabaseTransaction,
         event: &Event,
     ) -> impl Future<Output = ApiResult<()>> + Send;
+
+    /// Whether the database's freed space is wiped once `event` is applied (an erasure:
+    /// [`crate::db::wipe_freed`]).
+    fn wipes_after(&self, _event: &Event) -> bool {
+        false
+    }
 }
 
 pub struct Consumer<H> {
@@ -150,6 +156,9 @@ impl<H: EventHandler> Consumer<H> {
         .exec_without_returning(&txn)
         .await?;
         commit(txn).await?;
+        if self.handler.wipes_after(event) {
+            crate::db::wipe_freed(&self.db).await;
+        }
         Ok(true)
     }
 

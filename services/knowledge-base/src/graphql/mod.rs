@@ -19,6 +19,7 @@ pub struct Query(
     audit::AuditEntityQuery,
     audit::AuditLogEntityQuery,
     privacy::DataSubjectEntityQuery,
+    privacy::ErasureProgressEntityQuery,
     article::ArticleQuery,
     references::ReferenceEntityQuery,
     search::SearchEntityQuery,

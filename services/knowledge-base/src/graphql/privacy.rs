@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::entity::{article, article_feedback, article_revision};
 
 crm_service_common::data_subject_entity!(knowledge_base, mentions);
+crm_service_common::erasure_progress_entity!(knowledge_base, crate::SERVICE);
 
 async fn mentions(ctx: &Context<'_>, terms: &Terms) -> ApiResult<SubjectPart> {
     let db = db(ctx)?;

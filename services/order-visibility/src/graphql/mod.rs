@@ -20,6 +20,7 @@ pub struct Query(
     audit::AuditEntityQuery,
     audit::AuditLogEntityQuery,
     privacy::DataSubjectEntityQuery,
+    privacy::ErasureProgressEntityQuery,
     demand::DemandQuery,
     order::OrderQuery,
     order::OrderEntityQuery,

@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::entity::{order, shipment_event};
 
 crm_service_common::data_subject_entity!(order_visibility, mentions);
+crm_service_common::erasure_progress_entity!(order_visibility, crate::SERVICE);
 
 async fn mentions(ctx: &Context<'_>, terms: &Terms) -> ApiResult<SubjectPart> {
     let db = db(ctx)?;

@@ -99,6 +99,7 @@ pub(crate) fn table() -> Vec<Route> {
         // Data-subject requests (administrators).
         Route::page("/app/privacy", get(privacy::page).post(privacy::request)),
         Route::form("/app/privacy/exports/{id}", get(privacy::download)),
+        Route::form("/app/privacy/erasures", post(privacy::erase)),
         // The audit log: staff in the app, a partner administrator in the portal.
         Route::page("/app/audit", get(audit::page::<InApp>)),
         Route::page("/portal/audit", get(audit::page::<InPortal>)),

@@ -1347,6 +1347,8 @@ struct RecordPage {
     may_edit: bool,
     /// A contact whose data the caller may export (administrators).
     may_export: bool,
+    /// A contact or lead the caller may erase (administrators).
+    may_erase: bool,
     may_archive: bool,
     archived: bool,
     access: String,
@@ -1700,6 +1702,7 @@ async fn record_page(ctx: Ctx, kind: &'static Kind, id: &str, refused: Refused) 
                     .any(|spec| names.iter().any(|n| n == spec.name))
             }),
         may_export: kind.ty == "Contact" && ctx.me.writes("DataExport"),
+        may_erase: matches!(kind.ty, "Contact" | "Lead") && ctx.me.writes("DataErasure"),
         may_archive: record["may"]["archive"] == true && record["archivedAt"].is_null(),
         archived: !record["archivedAt"].is_null(),
         access: record["access"]["summary"]

@@ -64,6 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::audit::AuditLogIndexes),
             Box::new(crate::erasure::CreateErasureTables),
             Box::new(DataErasures),
+            Box::new(crate::audit::AuditRetention),
         ]
     }
 }

@@ -158,3 +158,57 @@ impl MigrationTrait for AuditLogIndexes {
         Ok(())
     }
 }
+
+/// Retention of the read log: a read entry past its time keeps only its place in the
+/// chain (its hash and link) and a signature saying retention removed it, so the chain
+/// still verifies and nothing else can pass for retention.
+pub struct AuditRetention;
+
+impl MigrationName for AuditRetention {
+    fn name(&self) -> &str {
+        "m20261214_000300_audit_retention"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AuditRetention {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for column in [
+            ColumnDef::new("pruned_at")
+                .timestamp_with_time_zone()
+                .null()
+                .to_owned(),
+            text_null("prune_key", 64),
+            text_null("prune_signature", 128),
+        ] {
+            m.alter_table(
+                Table::alter()
+                    .table("audit_entries")
+                    .add_column(column)
+                    .to_owned(),
+            )
+            .await?;
+        }
+        index(m, "audit_entries", &["action", "at"], false).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_index(
+            Index::drop()
+                .name("idx_audit_entries_action_at")
+                .table("audit_entries")
+                .to_owned(),
+        )
+        .await?;
+        for column in ["pruned_at", "prune_key", "prune_signature"] {
+            m.alter_table(
+                Table::alter()
+                    .table("audit_entries")
+                    .drop_column(column)
+                    .to_owned(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}

@@ -25,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::audit::CreateAuditTables),
             Box::new(crate::audit::AuditLogIndexes),
             Box::new(crate::erasure::CreateErasureTables),
+            Box::new(crate::audit::AuditRetention),
         ]
     }
 }

@@ -31,6 +31,7 @@ impl MigratorTrait for Migrator {
             }),
             Box::new(crate::audit::AuditLogIndexes),
             Box::new(crate::erasure::CreateErasureTables),
+            Box::new(crate::audit::AuditRetention),
         ]
     }
 }

@@ -1314,11 +1314,8 @@ async fn introspection_follows_the_caller_kind_settings() {
 #[tokio::test]
 async fn metrics_are_for_the_metrics_token_only() {
     // The executor times subgraph calls only while its summary log target is on, as the
-    // binary keeps it; nothing is written.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("off,router::request=info")
-        .with_writer(std::io::sink)
-        .try_init();
+    // binary keeps it (the tests' one subscriber logs at the binary's default level).
+    crate::logs::capture();
     let (system, _dir, created) = seeded_system(2).await;
     let url = system.public.url();
     let client = reqwest::Client::new();

@@ -988,3 +988,204 @@ async fn what_a_record_held_while_internal_stays_internal_once_it_is_shared() {
     assert!(text.contains("Shared call notes, corrected"), "{text}");
     demo.finish().await;
 }
+
+/// The reads of `organisation`'s chain in the account service, oldest first.
+async fn chain_reads(db: &DatabaseConnection, organisation: &str) -> Vec<entry::Model> {
+    entry::Entity::find()
+        .filter(entry::Column::Organisation.eq(organisation))
+        .filter(entry::Column::ChainSeq.is_not_null())
+        .order_by_asc(entry::Column::ChainSeq)
+        .all(db)
+        .await
+        .expect("entries")
+}
+
+/// Reads past the read log's retention keep only their signed place in the chain: the
+/// log no longer shows them, the chain still verifies, and an entry emptied any other way
+/// (a stub with a signature retention gave another entry) is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_past_their_retention_leave_the_log_and_the_chain_still_verifies() {
+    let demo = Demo::start().await;
+    let distributor = demo.first("distributor", "partner_user");
+    let partner_admin = demo.first("distributor", "partner_admin");
+    let partner = distributor.partner_id.clone().expect("a partner");
+    let db = demo.system.databases.account.clone();
+    let look = "query RetainedLook { contacts(first: 3) { nodes { id lastName } } }";
+    demo.ok(&distributor, look, json!({})).await;
+    crm_service_common::audit::reads::flush_all().await;
+    sealed(&db).await;
+    let reads_in_log =
+        "{ auditLog(filter: { action: READ }, first: 200) { account { entries { recordId } } } }";
+    let before = demo.ok(&partner_admin, reads_in_log, json!({})).await;
+    let logged = before["auditLog"]["account"]["entries"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or_default();
+    assert!(logged >= 3, "{before}");
+
+    // Kept for 365 days: nothing this young goes.
+    let key = chain::key_for(crm_account::SERVICE).expect("the audit key");
+    let retention = crm_service_common::retention::READ_LOG.parse(Some("365"));
+    let now = crm_service_common::clock::now();
+    let cutoff = retention.cutoff(now).expect("a cutoff");
+    assert_eq!(
+        chain::prune_reads(&db, &key, cutoff)
+            .await
+            .expect("retention"),
+        0
+    );
+    // A year and a day later, every read goes.
+    let later = retention
+        .cutoff(now + chrono::Duration::days(366))
+        .expect("a cutoff");
+    let pruned = chain::prune_reads(&db, &key, later)
+        .await
+        .expect("retention");
+    assert!(pruned >= logged, "{pruned} of {logged}");
+    for reader in [&partner_admin, &demo.first("internal", "admin")] {
+        let after = demo.ok(reader, reads_in_log, json!({})).await;
+        assert_eq!(
+            after["auditLog"]["account"]["entries"],
+            json!([]),
+            "{after}"
+        );
+    }
+    let stubs = chain_reads(&db, &partner).await;
+    let stub = stubs
+        .iter()
+        .find(|e| e.pruned_at.is_some())
+        .expect("a pruned read")
+        .clone();
+    assert_eq!(
+        (
+            stub.record_id.as_str(),
+            stub.actor.as_str(),
+            stub.detail.as_deref()
+        ),
+        ("", "", None),
+        "nothing of the read is left but its place"
+    );
+    let verify = || async {
+        chain::verify(
+            &db,
+            crm_account::SERVICE,
+            &chain::trusted_keys(),
+            Some(std::slice::from_ref(&partner)),
+        )
+        .await
+        .expect("a verification")
+        .into_iter()
+        .next()
+        .expect("the partner's chain")
+    };
+    let report = verify().await;
+    assert!(report.intact(), "{report:?}");
+
+    // A new read, emptied with another entry's retention signature: named.
+    demo.ok(&distributor, look, json!({})).await;
+    crm_service_common::audit::reads::flush_all().await;
+    sealed(&db).await;
+    let fresh = chain_reads(&db, &partner)
+        .await
+        .into_iter()
+        .find(|e| e.pruned_at.is_none() && e.action == "read")
+        .expect("a fresh read");
+    let mut forged = fresh.clone().into_active_model();
+    forged.record_id = sea_orm::ActiveValue::Set(String::new());
+    forged.detail = sea_orm::ActiveValue::Set(None);
+    forged.pruned_at = sea_orm::ActiveValue::Set(stub.pruned_at);
+    forged.prune_key = sea_orm::ActiveValue::Set(stub.prune_key.clone());
+    forged.prune_signature = sea_orm::ActiveValue::Set(stub.prune_signature.clone());
+    forged.update(&db).await.expect("a forged stub");
+    let (at, reason) = broken_at(&verify().await);
+    assert_eq!(at, fresh.chain_seq.expect("sealed"), "{reason}");
+    assert!(
+        reason.contains("without a signed retention record"),
+        "{reason}"
+    );
+    demo.finish().await;
+}
+
+/// Closed cases past their retention are blanked (subject, description, comments, their
+/// history's values) and the blanking is in the chain; open cases stay as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_cases_past_their_retention_are_blanked_and_open_ones_kept() {
+    let demo = Demo::start().await;
+    let admin = demo.first("internal", "admin");
+    let account = demo
+        .ok(&admin, "{ accounts(first: 1) { nodes { id } } }", json!({}))
+        .await["accounts"]["nodes"][0]["id"]
+        .clone();
+    let open_case = "mutation($a: ID!, $s: String!) { createCase(input: { accountId: $a, subject: $s, description: \"Call back\", priority: LOW, channel: EMAIL }) { id version } }";
+    let kept = demo
+        .ok(
+            &admin,
+            open_case,
+            json!({ "a": account, "s": "Still open" }),
+        )
+        .await["createCase"]["id"]
+        .clone();
+    let closing = demo
+        .ok(
+            &admin,
+            open_case,
+            json!({ "a": account, "s": "Done and dusted" }),
+        )
+        .await["createCase"]
+        .clone();
+    demo.ok(
+        &admin,
+        "mutation($c: ID!) { createCaseComment(input: { caseId: $c, body: \"Spoke to Ann\" }) { id } }",
+        json!({ "c": closing["id"] }),
+    )
+    .await;
+    demo.ok(
+        &admin,
+        "mutation($id: ID!, $v: Int!) { updateCase(id: $id, version: $v, input: { status: RESOLVED }) { status } }",
+        json!({ "id": closing["id"], "v": closing["version"] }),
+    )
+    .await;
+    let db = demo.system.databases.account.clone();
+    // A retention of a day, applied a day and a minute later.
+    let cutoff = crm_service_common::clock::now() + chrono::Duration::minutes(1);
+    let txn = crm_service_common::db::begin_write(&db)
+        .await
+        .expect("a txn");
+    let blanked = crm_account::retention::blank_closed_cases(&txn, cutoff)
+        .await
+        .expect("retention");
+    crm_service_common::db::commit(txn).await.expect("commit");
+    assert!(blanked >= 1, "{blanked}");
+    let read = "query($id: ID!) { case(id: $id) { subject description status comments(first: 10) { nodes { body } } history(first: 50) { field valuesWithheld } } }";
+    let gone = demo.ok(&admin, read, json!({ "id": closing["id"] })).await;
+    let gone = &gone["case"];
+    assert_eq!(
+        (&gone["subject"], &gone["description"], &gone["status"]),
+        (&json!("[erased]"), &Value::Null, &json!("RESOLVED")),
+        "{gone}"
+    );
+    assert_eq!(gone["comments"]["nodes"][0]["body"], "[erased]", "{gone}");
+    assert!(
+        gone["history"]
+            .as_array()
+            .is_some_and(|h| h.iter().all(|c| c["valuesWithheld"] == true)),
+        "{gone}"
+    );
+    let still = demo.ok(&admin, read, json!({ "id": kept })).await;
+    assert_eq!(still["case"]["subject"], "Still open", "{still}");
+    let log = demo
+        .ok(
+            &admin,
+            "query($id: ID!) { auditLog(filter: { recordId: $id, action: ERASED }) { account { entries { action } } } }",
+            json!({ "id": closing["id"] }),
+        )
+        .await;
+    assert_eq!(
+        log["auditLog"]["account"]["entries"][0]["action"], "ERASED",
+        "{log}"
+    );
+    sealed(&db).await;
+    let report = company_chain(&db).await;
+    assert!(report.intact(), "{report:?}");
+    demo.finish().await;
+}

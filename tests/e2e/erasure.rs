@@ -9,40 +9,11 @@
 //! service's feed, no key of Redis, no search hit, no audit log value, no log line. The
 //! audit chains still verify, and the share rows rebuilt from the feeds show 0 drift.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crm_e2e::demo::Demo;
 use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, Statement};
 use serde_json::{Value, json};
-use tracing_subscriber::util::SubscriberInitExt;
-
-/// Every log line written during the test, as the binary writes them (its default level).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut all) = self.0.lock() {
-            all.extend_from_slice(bytes);
-        }
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        self.0
-            .lock()
-            .map(|all| String::from_utf8_lossy(&all).into_owned())
-            .unwrap_or_default()
-    }
-}
 
 const ERASURE: &str = "query($id: ID!) { dataErasure(id: $id) { id status email records erasedContactIds erasedLeadIds \
      progress { account { records } orderVisibility { records } knowledgeBase { records } } } }";
@@ -198,17 +169,10 @@ async fn redis_keys_holding(canary: &str) -> Vec<String> {
     holding
 }
 
-#[tokio::test(flavor = "current_thread")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_erased_persons_canary_is_found_nowhere_and_the_chains_still_verify() {
-    // One thread runs the whole system, so every log line it writes comes here.
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let _logging = tracing_subscriber::fmt()
-        .with_env_filter("info,sqlx=warn,sea_orm=warn")
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish()
-        .set_default();
+    // Every log line the process writes (this system's among them) is searched.
+    let logs = crate::logs::capture();
     let demo = Demo::start().await;
     let admin = demo.first("internal", "admin");
     let distributor = demo.first("distributor", "partner_user");

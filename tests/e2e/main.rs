@@ -10,6 +10,7 @@ mod consent;
 mod demand;
 mod erasure;
 mod identity;
+mod logs;
 mod noninterference;
 mod privacy;
 mod read_matrix;

@@ -347,7 +347,7 @@ impl Person {
 }
 
 /// The ids (`id`) of the rows of `E` whose `key` is one of `keys`.
-async fn ids_of<E: EntityTrait>(
+pub(crate) async fn ids_of<E: EntityTrait>(
     txn: &DatabaseTransaction,
     id: E::Column,
     key: E::Column,

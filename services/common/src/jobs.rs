@@ -195,6 +195,9 @@ pub struct JobRunner {
     handlers: Arc<HashMap<&'static str, Handler>>,
     /// The kinds after whose commit the database's freed space is wiped (erasures).
     wipes: Arc<std::collections::HashSet<&'static str>>,
+    /// The kinds that run again and again (each handler says when), started with the
+    /// runner.
+    recurring: Arc<Vec<&'static str>>,
     poll: Duration,
 }
 
@@ -206,6 +209,7 @@ impl JobRunner {
             worker: format!("{service}-{}", &suffix[..12]),
             handlers: Arc::new(HashMap::new()),
             wipes: Arc::default(),
+            recurring: Arc::default(),
             poll: Duration::from_millis(500),
         }
     }
@@ -221,6 +225,35 @@ impl JobRunner {
     pub fn wipe_after(mut self, kind: &'static str) -> Self {
         Arc::make_mut(&mut self.wipes).insert(kind);
         self
+    }
+
+    /// A kind that recurs: once the runner starts there is always one job of it
+    /// (`recurring:<kind>`), whose handler answers when it runs next
+    /// (`Outcome::RunAgainAt`).
+    pub fn recurring(mut self, kind: &'static str) -> Self {
+        Arc::make_mut(&mut self.recurring).push(kind);
+        self
+    }
+
+    /// Schedules each recurring kind now unless its job is pending or running already.
+    pub async fn start_recurring(&self) -> ApiResult<()> {
+        use job::Column as J;
+        for kind in self.recurring.iter() {
+            let key = format!("recurring:{kind}");
+            let live = job::Entity::find()
+                .filter(Expr::col(J::Key).eq(key.as_str()))
+                .filter(Expr::col(J::State).is_in([JobState::Pending, JobState::Running]))
+                .one(&self.db)
+                .await?;
+            if live.is_none() {
+                schedule(
+                    &self.db,
+                    NewJob::new(kind, key, clock::now(), serde_json::Value::Null),
+                )
+                .await?;
+            }
+        }
+        Ok(())
     }
 
     /// How often an idle runner looks for due jobs (500 ms by default).
@@ -415,6 +448,10 @@ impl JobRunner {
     pub fn spawn(self) -> JobRunnerHandle {
         let task = tokio::spawn(async move {
             let mut failures: u32 = 0;
+            while let Err(error) = self.start_recurring().await {
+                tracing::warn!(worker = %self.worker, message = %error.message(), "scheduling the recurring jobs failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
             loop {
                 match self.run_due().await {
                     Ok(n) => {

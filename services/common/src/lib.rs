@@ -22,6 +22,7 @@ pub mod policy_sync;
 pub mod principal;
 pub mod privacy;
 pub mod record;
+pub mod retention;
 pub mod scope_plan;
 pub mod search;
 pub mod seed;

@@ -321,23 +321,93 @@ async fn seal_chain(
 }
 
 /// Seals new entries every `every` until dropped (a sealing round that fails is retried
-/// on the next tick; nothing it did stays half-done).
+/// on the next tick; nothing it did stays half-done). Once an hour (on the service's
+/// clock) it also applies the read log's retention ([`prune_reads`]).
 pub fn spawn_sealer(
     db: DatabaseConnection,
     key: AuditKey,
     every: std::time::Duration,
 ) -> SealerHandle {
+    let retention = crate::retention::READ_LOG.from_env();
     let task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pruned_at: Option<DateTime<Utc>> = None;
         loop {
             tick.tick().await;
             if let Err(error) = seal(&db, &key).await {
                 tracing::warn!(service = %key.service, message = %error.message(), "audit sealing failed; retrying");
+                continue;
+            }
+            let now = crate::clock::now();
+            let due = pruned_at.is_none_or(|at| now - at >= chrono::Duration::hours(1));
+            if let (true, Some(cutoff)) = (due, retention.cutoff(now)) {
+                match prune_reads(&db, &key, cutoff).await {
+                    Ok(_) => pruned_at = Some(now),
+                    Err(error) => {
+                        tracing::warn!(service = %key.service, message = %error.message(), "read log retention failed; retrying")
+                    }
+                }
             }
         }
     });
     SealerHandle(task)
+}
+
+/// The chain name a retention signature covers: another namespace than the chain's own
+/// heads and checkpoints, so neither can pass for the other.
+fn pruned_chain(organisation: &str) -> String {
+    format!("{organisation}#pruned")
+}
+
+/// Read entries sealed before `cutoff` lose their content (record, fields, actor,
+/// credential): each keeps its place in the chain, its hash and its link, and gains a
+/// signature over them by `key` saying retention removed it. Returns how many were pruned.
+pub async fn prune_reads(
+    db: &DatabaseConnection,
+    key: &AuditKey,
+    cutoff: DateTime<Utc>,
+) -> ApiResult<usize> {
+    use entry::Column as C;
+    let mut pruned = 0;
+    loop {
+        let batch = entry::Entity::find()
+            .filter(C::Action.eq(super::action::READ))
+            .filter(C::At.lt(cutoff))
+            .filter(C::ChainSeq.is_not_null())
+            .filter(C::PrunedAt.is_null())
+            .order_by_asc(C::At)
+            .limit(SEAL_BATCH)
+            .all(db)
+            .await?;
+        if batch.is_empty() {
+            return Ok(pruned);
+        }
+        let txn = crate::db::begin_write(db).await?;
+        let now = crate::clock::now();
+        for e in &batch {
+            let (Some(seq), Some(hash)) = (e.chain_seq, e.hash.as_deref()) else {
+                continue;
+            };
+            let signature = key.sign(&pruned_chain(&e.organisation), seq, hash, now);
+            entry::Entity::update_many()
+                .col_expr(C::Action, Expr::val(super::action::PRUNED))
+                .col_expr(C::Actor, Expr::val(""))
+                .col_expr(C::ActorKind, Expr::val(""))
+                .col_expr(C::Credential, Expr::val(""))
+                .col_expr(C::RecordType, Expr::val(""))
+                .col_expr(C::RecordId, Expr::val(""))
+                .col_expr(C::Detail, Expr::val(Option::<String>::None))
+                .col_expr(C::PrunedAt, Expr::val(now))
+                .col_expr(C::PruneKey, Expr::val(key.public.clone()))
+                .col_expr(C::PruneSignature, Expr::val(signature))
+                .filter(C::Seq.eq(e.seq))
+                .exec(&txn)
+                .await?;
+        }
+        crate::db::commit(txn).await?;
+        pruned += batch.len();
+    }
 }
 
 /// Stops the sealer when dropped (a round cut off mid-way rolls back).
@@ -508,6 +578,22 @@ async fn verify_chain<C: ConnectionTrait>(
                     Some(&e.id),
                     format!("entry {seq} does not follow entry {}", seq - 1),
                 ))
+            } else if let Some(pruned_at) = e.pruned_at {
+                // What retention left: the signature must cover this place and hash.
+                let place = Signed {
+                    chain_seq: seq,
+                    hash: e.hash.as_deref().unwrap_or_default(),
+                    at: pruned_at,
+                    public_key: e.prune_key.as_deref().unwrap_or_default(),
+                    signature: e.prune_signature.as_deref().unwrap_or_default(),
+                };
+                (!signed_by(trusted, service, &pruned_chain(organisation), place)).then(|| {
+                    brk(
+                        seq,
+                        Some(&e.id),
+                        format!("entry {seq} was emptied without a signed retention record"),
+                    )
+                })
             } else if e.hash.as_deref() != Some(entry_hash(&prev, seq, e).as_str()) {
                 Some(brk(
                     seq,

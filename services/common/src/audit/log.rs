@@ -324,7 +324,8 @@ pub async fn page(
     };
     let partner = partner.as_deref();
     let staff = partner.is_none();
-    let mut condition = Condition::all();
+    // What retention left of old reads is a place in the chain, not an entry to read.
+    let mut condition = Condition::all().add(entry::Column::Action.ne(action::PRUNED));
     if let Some(partner) = partner {
         let mut readable = Condition::any();
         for ty in types {

@@ -100,6 +100,8 @@ pub mod action {
     /// The person the record is (or its free text mentioned) was erased: `detail` says
     /// which erasure and how much it changed, never what was there.
     pub const ERASED: &str = "erased";
+    /// What is left of a read past the read log's retention: its place in the chain.
+    pub const PRUNED: &str = "pruned";
 }
 
 pub mod entry {
@@ -127,6 +129,12 @@ pub mod entry {
         pub chain_seq: Option<i64>,
         pub prev_hash: Option<String>,
         pub hash: Option<String>,
+        /// When retention removed the entry's content (a read past its time): the row
+        /// keeps its place, hash and link, and the signature below covers them.
+        pub pruned_at: Option<DateTimeUtc>,
+        /// The public key (base64) of the retention signature.
+        pub prune_key: Option<String>,
+        pub prune_signature: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -19,7 +19,7 @@
 
 use crm_service_common::ApiResult;
 use crm_service_common::audit::{self, value};
-use crm_service_common::erasure::{self, Erasure, TOMBSTONE};
+use crm_service_common::erasure::{self, Erasure, TOMBSTONE, tombstone};
 use crm_service_common::events::outbox;
 use crm_service_common::jobs::{Job, Outcome};
 use crm_service_common::privacy::Terms;
@@ -239,10 +239,7 @@ impl Person {
 
     /// Tombstones the person's contacts and leads and blanks the free text about them.
     async fn tombstone(&self, txn: &DatabaseTransaction, about: &About) -> ApiResult<u64> {
-        let erased = || ColumnValue::from(TOMBSTONE.to_owned());
-        let none = || ColumnValue::from(Option::<String>::None);
         let no = || ColumnValue::from(false);
-        use erasure::tombstone;
         let mut changed = tombstone::<contact::Entity>(
             txn,
             contact::Column::Id,
@@ -305,23 +302,6 @@ impl Person {
             ],
         )
         .await?;
-        changed += tombstone::<case::Entity>(
-            txn,
-            case::Column::Id,
-            &about.cases,
-            &[
-                (case::Column::Subject, erased()),
-                (case::Column::Description, none()),
-            ],
-        )
-        .await?;
-        changed += tombstone::<case_comment::Entity>(
-            txn,
-            case_comment::Column::Id,
-            &about.comments,
-            &[(case_comment::Column::Body, erased())],
-        )
-        .await?;
         changed += tombstone::<task::Entity>(
             txn,
             task::Column::Id,
@@ -332,18 +312,54 @@ impl Person {
             ],
         )
         .await?;
-        changed += tombstone::<notification::Entity>(
+        changed += blank_cases(txn, &about.cases, &about.comments, &about.notifications).await?;
+        Ok(changed)
+    }
+}
+
+fn erased() -> ColumnValue {
+    ColumnValue::from(TOMBSTONE.to_owned())
+}
+
+fn none() -> ColumnValue {
+    ColumnValue::from(Option::<String>::None)
+}
+
+/// Blanks the text of `cases`, of `comments` and of `notifications` (an erasure's and
+/// the closed-case retention's part alike). Returns the rows changed.
+pub(crate) async fn blank_cases(
+    txn: &DatabaseTransaction,
+    cases: &[String],
+    comments: &[String],
+    notifications: &[String],
+) -> ApiResult<u64> {
+    Ok(tombstone::<case::Entity>(
+        txn,
+        case::Column::Id,
+        cases,
+        &[
+            (case::Column::Subject, erased()),
+            (case::Column::Description, none()),
+        ],
+    )
+    .await?
+        + tombstone::<case_comment::Entity>(
+            txn,
+            case_comment::Column::Id,
+            comments,
+            &[(case_comment::Column::Body, erased())],
+        )
+        .await?
+        + tombstone::<notification::Entity>(
             txn,
             notification::Column::Id,
-            &about.notifications,
+            notifications,
             &[
                 (notification::Column::Title, erased()),
                 (notification::Column::Body, none()),
             ],
         )
-        .await?;
-        Ok(changed)
-    }
+        .await?)
 }
 
 /// The ids (`id`) of the rows of `E` whose `key` is one of `keys`.

@@ -7,12 +7,11 @@
 
 use crm_service_common::ApiResult;
 use crm_service_common::audit;
-use crm_service_common::erasure::{self, TOMBSTONE, tombstone};
+use crm_service_common::erasure::{self, TOMBSTONE};
 use crm_service_common::jobs::{Job, Outcome};
 use crm_service_common::retention::CLOSED_CASES;
 use sea_orm::{
     ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Value as ColumnValue,
 };
 use serde_json::json;
 
@@ -85,35 +84,7 @@ pub async fn blank_closed_cases(
     .await?;
     about.extend(notifications.iter().cloned());
     erasure::forget_history_of(txn, &about).await?;
-    let erased = || ColumnValue::from(TOMBSTONE.to_owned());
-    let none = || ColumnValue::from(Option::<String>::None);
-    tombstone::<case::Entity>(
-        txn,
-        case::Column::Id,
-        &cases,
-        &[
-            (case::Column::Subject, erased()),
-            (case::Column::Description, none()),
-        ],
-    )
-    .await?;
-    tombstone::<case_comment::Entity>(
-        txn,
-        case_comment::Column::Id,
-        &comments,
-        &[(case_comment::Column::Body, erased())],
-    )
-    .await?;
-    tombstone::<notification::Entity>(
-        txn,
-        notification::Column::Id,
-        &notifications,
-        &[
-            (notification::Column::Title, erased()),
-            (notification::Column::Body, none()),
-        ],
-    )
-    .await?;
+    crate::erasure::blank_cases(txn, &cases, &comments, &notifications).await?;
     let detail = json!({ "retention": CLOSED_CASES.variable, "cutoff": cutoff });
     for id in &cases {
         audit::record_erasure(txn, ("cases", id), detail.clone()).await?;

@@ -12,7 +12,6 @@ use crm_service_common::graphql::db;
 use crm_service_common::jobs::{self, NewJob};
 use crm_service_common::principal::Principal;
 use crm_service_common::{ApiError, erasure};
-use sea_orm::{EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde_json::json;
 
 use super::{ensure_exists, record_object};
@@ -109,16 +108,7 @@ impl ErasureQuery {
         ctx: &Context<'_>,
         #[graphql(default = 50)] first: i32,
     ) -> Result<Vec<DataErasure>> {
-        if !(1..=200).contains(&first) {
-            return Err(ApiError::validation("first", "between 1 and 200").into());
-        }
-        let visible = access::visible_in::<data_erasure::Entity>(ctx, Action::Read).await?;
-        Ok(data_erasure::Entity::find()
-            .filter(visible)
-            .order_by_desc(data_erasure::Column::CreatedAt)
-            .order_by_desc(data_erasure::Column::Id)
-            .limit(first as u64)
-            .all(db(ctx)?)
+        Ok(super::privacy::requests::<data_erasure::Entity>(ctx, first)
             .await?
             .into_iter()
             .map(DataErasure)
@@ -127,10 +117,7 @@ impl ErasureQuery {
 
     /// One erasure.
     async fn data_erasure(&self, ctx: &Context<'_>, id: ID) -> Result<Option<DataErasure>> {
-        let visible = access::visible_in::<data_erasure::Entity>(ctx, Action::Read).await?;
-        Ok(data_erasure::Entity::find_by_id(id.0)
-            .filter(visible)
-            .one(db(ctx)?)
+        Ok(super::privacy::request::<data_erasure::Entity>(ctx, id)
             .await?
             .map(DataErasure))
     }

@@ -86,16 +86,7 @@ impl PrivacyQuery {
         ctx: &Context<'_>,
         #[graphql(default = 50)] first: i32,
     ) -> Result<Vec<DataExport>> {
-        if !(1..=200).contains(&first) {
-            return Err(ApiError::validation("first", "between 1 and 200").into());
-        }
-        let visible = access::visible_in::<data_export::Entity>(ctx, Action::Read).await?;
-        Ok(data_export::Entity::find()
-            .filter(visible)
-            .order_by_desc(data_export::Column::CreatedAt)
-            .order_by_desc(data_export::Column::Id)
-            .limit(first as u64)
-            .all(db(ctx)?)
+        Ok(requests::<data_export::Entity>(ctx, first)
             .await?
             .into_iter()
             .map(DataExport)
@@ -104,10 +95,7 @@ impl PrivacyQuery {
 
     /// One data-subject export.
     async fn data_export(&self, ctx: &Context<'_>, id: ID) -> Result<Option<DataExport>> {
-        let visible = access::visible_in::<data_export::Entity>(ctx, Action::Read).await?;
-        Ok(data_export::Entity::find_by_id(id.0)
-            .filter(visible)
-            .one(db(ctx)?)
+        Ok(request::<data_export::Entity>(ctx, id)
             .await?
             .map(DataExport))
     }
@@ -169,6 +157,44 @@ impl PrivacyMutation {
         crm_service_common::db::commit(txn).await?;
         Ok(DataExport(model))
     }
+}
+
+/// Data-subject requests of one kind (exports, erasures) the caller may read, newest
+/// first, at most `first` (1 to 200).
+pub(super) async fn requests<E>(ctx: &Context<'_>, first: i32) -> ApiResult<Vec<E::Model>>
+where
+    E: access::Scoped,
+    E::ActiveModel: sea_orm::ActiveModelTrait<Entity = E> + Send,
+{
+    use sea_orm::{IdenStatic, Iterable};
+    if !(1..=200).contains(&first) {
+        return Err(ApiError::validation("first", "between 1 and 200"));
+    }
+    let column = |name: &str| E::Column::iter().find(|c| c.as_str() == name);
+    let (Some(created_at), Some(id)) = (column("created_at"), column("id")) else {
+        return Err(ApiError::internal(
+            "a request type without created_at and id",
+        ));
+    };
+    let visible = access::visible_in::<E>(ctx, Action::Read).await?;
+    Ok(E::find()
+        .filter(visible)
+        .order_by_desc(created_at)
+        .order_by_desc(id)
+        .limit(first as u64)
+        .all(db(ctx)?)
+        .await?)
+}
+
+/// One data-subject request the caller may read.
+pub(super) async fn request<E>(ctx: &Context<'_>, id: ID) -> ApiResult<Option<E::Model>>
+where
+    E: access::Scoped,
+    E::ActiveModel: sea_orm::ActiveModelTrait<Entity = E> + Send,
+    <E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<String>,
+{
+    let visible = access::visible_in::<E>(ctx, Action::Read).await?;
+    Ok(E::find_by_id(id.0).filter(visible).one(db(ctx)?).await?)
 }
 
 /// This service's free text that mentions the person: account notes, interactions, cases

@@ -255,3 +255,52 @@ async fn an_export_holds_every_canary_planted_for_the_person_and_only_admins_ask
     }
     demo.finish().await;
 }
+
+/// A finished export's document is dropped once its retention has passed: the request
+/// stays, `EXPIRED`, and the page no longer offers the download.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exports_document_expires_with_its_retention() {
+    let demo = Demo::start().await;
+    let admin = demo.first("internal", "admin");
+    let contacts = demo
+        .ok(&admin, "{ contacts(first: 1) { nodes { id } } }", json!({}))
+        .await;
+    let requested = demo
+        .ok(
+            &admin,
+            "mutation($c: ID!) { requestDataExport(input: { contactId: $c }) { id } }",
+            json!({ "c": contacts["contacts"]["nodes"][0]["id"] }),
+        )
+        .await;
+    let id = requested["requestDataExport"]["id"].clone();
+    let done = finished(&demo, &admin, &id).await;
+    assert_ne!(done["document"], "{}");
+    let db = &demo.system.databases.account;
+    let now = crm_service_common::clock::now();
+    // Kept for 30 days: not yet.
+    let cutoff = crm_service_common::retention::EXPORTS
+        .from_env()
+        .cutoff(now)
+        .expect("a retention");
+    let txn = crm_service_common::db::begin_write(db).await.expect("txn");
+    let expired = crm_account::retention::expire_exports(&txn, cutoff)
+        .await
+        .expect("retention");
+    crm_service_common::db::commit(txn).await.expect("commit");
+    assert_eq!(expired, 0);
+    // 31 days later.
+    let later = crm_service_common::retention::EXPORTS
+        .from_env()
+        .cutoff(now + chrono::Duration::days(31))
+        .expect("a retention");
+    let txn = crm_service_common::db::begin_write(db).await.expect("txn");
+    let expired = crm_account::retention::expire_exports(&txn, later)
+        .await
+        .expect("retention");
+    crm_service_common::db::commit(txn).await.expect("commit");
+    assert!(expired >= 1, "{expired}");
+    let read = demo.ok(&admin, EXPORT, json!({ "id": id })).await;
+    assert_eq!(read["dataExport"]["status"], "EXPIRED", "{read}");
+    assert_eq!(read["dataExport"]["document"], "{}", "{read}");
+    demo.finish().await;
+}

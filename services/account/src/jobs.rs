@@ -50,11 +50,11 @@ pub fn runner(db: DatabaseConnection) -> JobRunner {
             Box::pin(crate::erasure::run(txn, job))
         })
         .wipe_after(crate::graphql::erasure::ERASURE_JOB)
-        .handle(crate::retention::CASE_RETENTION, |txn, job| {
+        .handle(crate::retention::RETENTION, |txn, job| {
             Box::pin(crate::retention::apply(txn, job))
         })
-        .recurring(crate::retention::CASE_RETENTION)
-        .wipe_after(crate::retention::CASE_RETENTION)
+        .recurring(crate::retention::RETENTION)
+        .wipe_after(crate::retention::RETENTION)
 }
 
 #[derive(Serialize, Deserialize)]

@@ -1,43 +1,75 @@
-//! Retention of closed cases (`CRM_CASE_RETENTION_DAYS`, `crm_service_common::retention`):
-//! a recurring job blanks the cases resolved or closed longer ago than the setting — their
-//! subject and description, their comments, the notifications about them — and forgets
-//! the kept values of their history, the way an erasure does (`crate::erasure`), and
-//! records each in the audit chain. The case itself stays (its account, status, dates and
-//! SLA figures still count in reports); what it said about people goes.
+//! The account service's retention (`crm_service_common::retention`), one recurring job:
+//! - closed cases (`CRM_CASE_RETENTION_DAYS`): the cases resolved or closed longer ago
+//!   than the setting lose their subject and description, their comments and the
+//!   notifications about them, and the kept values of their history, the way an erasure
+//!   blanks them (`crate::erasure`); each is recorded in the audit chain. The case itself
+//!   stays (its account, status, dates and SLA figures still count in reports); what it
+//!   said about people goes.
+//! - data exports (`CRM_EXPORT_RETENTION_DAYS`): a finished export's document (a person's
+//!   whole data in one place) is dropped after the setting; the request stays, `EXPIRED`.
 
 use crm_service_common::ApiResult;
 use crm_service_common::audit;
 use crm_service_common::erasure::{self, TOMBSTONE};
 use crm_service_common::jobs::{Job, Outcome};
-use crm_service_common::retention::CLOSED_CASES;
+use crm_service_common::retention::{CLOSED_CASES, EXPORTS};
 use sea_orm::{
     ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde_json::json;
 
-use crate::domain::CaseStatus;
-use crate::entity::{case, case_comment, notification};
+use crate::domain::{CaseStatus, DataExportStatus};
+use crate::entity::{case, case_comment, data_export, notification};
 use crate::erasure::ids_of;
 use crate::store;
 
 /// The recurring job.
-pub const CASE_RETENTION: &str = "retention.cases";
+pub const RETENTION: &str = "retention";
 
 /// Cases blanked per run (a run with a full batch runs again at once).
 const BATCH: u64 = 500;
 
-/// One run: the next batch of closed cases past their retention, then the next day.
+/// One run: the exports past their retention, and the next batch of closed cases past
+/// theirs; then again at once (a full batch) or the next day.
 pub async fn apply(txn: &DatabaseTransaction, _job: &Job) -> ApiResult<Outcome> {
     let now = store::now();
-    let tomorrow = Outcome::RunAgainAt(now + chrono::Duration::days(1));
-    let Some(cutoff) = CLOSED_CASES.from_env().cutoff(now) else {
-        return Ok(tomorrow);
-    };
-    if blank_closed_cases(txn, cutoff).await? as u64 == BATCH {
-        Ok(Outcome::RunAgainAt(now))
-    } else {
-        Ok(tomorrow)
+    if let Some(cutoff) = EXPORTS.from_env().cutoff(now) {
+        expire_exports(txn, cutoff).await?;
     }
+    let full = match CLOSED_CASES.from_env().cutoff(now) {
+        Some(cutoff) => blank_closed_cases(txn, cutoff).await? as u64 == BATCH,
+        None => false,
+    };
+    Ok(Outcome::RunAgainAt(if full {
+        now
+    } else {
+        now + chrono::Duration::days(1)
+    }))
+}
+
+/// Drops the documents of the exports finished before `cutoff`; returns how many.
+pub async fn expire_exports(
+    txn: &DatabaseTransaction,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> ApiResult<u64> {
+    use sea_orm::ExprTrait;
+    use sea_orm::sea_query::Expr;
+    Ok(data_export::Entity::update_many()
+        .col_expr(
+            data_export::Column::Status,
+            Expr::val(DataExportStatus::Expired),
+        )
+        .col_expr(data_export::Column::Document, Expr::val("{}"))
+        .col_expr(
+            data_export::Column::Version,
+            Expr::col(data_export::Column::Version).add(1),
+        )
+        .col_expr(data_export::Column::UpdatedAt, Expr::val(store::now()))
+        .filter(data_export::Column::Status.eq(DataExportStatus::Done))
+        .filter(data_export::Column::FinishedAt.lt(cutoff))
+        .exec(txn)
+        .await?
+        .rows_affected)
 }
 
 /// Blanks up to a batch of the cases resolved or closed before `cutoff` (not blanked

@@ -1,7 +1,8 @@
 //! How long kinds of data are kept, each by a setting in days: partners' reads in the
 //! audit log (`CRM_READ_LOG_RETENTION_DAYS`, 365 by default; the audit sealer applies
-//! it) and closed cases (`CRM_CASE_RETENTION_DAYS`, kept for good by default; a recurring
-//! job of the account service applies it). Both run on the service's clock.
+//! it), closed cases (`CRM_CASE_RETENTION_DAYS`, kept for good by default) and the
+//! documents of data exports (`CRM_EXPORT_RETENTION_DAYS`, 30 by default; a recurring job
+//! of the account service applies both). All run on the service's clock.
 
 use chrono::{DateTime, Utc};
 
@@ -15,6 +16,13 @@ pub const READ_LOG: Setting = Setting {
 pub const CLOSED_CASES: Setting = Setting {
     variable: "CRM_CASE_RETENTION_DAYS",
     default_days: None,
+};
+
+/// The documents of finished data exports (a person's whole data, in one place), counted
+/// from when they finished.
+pub const EXPORTS: Setting = Setting {
+    variable: "CRM_EXPORT_RETENTION_DAYS",
+    default_days: Some(30),
 };
 
 /// One retention setting: its environment variable and what applies when it is unset.

@@ -203,7 +203,7 @@ impl CasePriority {
 
 text_enum!(
     /// Where a data export is: waiting for its job, being gathered, ready to download.
-    DataExportStatus { Pending = "PENDING", Running = "RUNNING", Done = "DONE", Erased = "ERASED" }
+    DataExportStatus { Pending = "PENDING", Running = "RUNNING", Done = "DONE", Erased = "ERASED", Expired = "EXPIRED" }
 );
 
 text_enum!(

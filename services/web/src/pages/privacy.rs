@@ -305,6 +305,11 @@ pub async fn download(Signed(ctx, _): Signed<InApp>, Path(id): Path<String>) -> 
             "The person was erased: the export's document went with them.".into(),
         )));
     }
+    if export["status"] == "EXPIRED" {
+        return Err(ctx.refuse(ApiFailure::Refused(
+            "The export expired: its document is kept for a limited time. Request it again.".into(),
+        )));
+    }
     if export["status"] != "DONE" {
         return Err(ctx.refuse(ApiFailure::Refused(format!(
             "The export is still being gathered ({}%).",

@@ -170,10 +170,20 @@ impl Scoped for contact::Entity {
     /// A contact detail shows by the person's consent for its channel.
     fn holds(model: &contact::Model, who: &Principal, unless: Unless, field: &str) -> bool {
         match (unless, field) {
-            (Unless::PartnerSharingConsent, "email") => model.consent_partner_sharing_email,
-            (Unless::PartnerSharingConsent, "phone") => model.consent_partner_sharing_phone,
-            (Unless::MarketingConsent, "email") => model.consent_marketing_email,
-            (Unless::MarketingConsent, "phone") => model.consent_marketing_phone,
+            (Unless::PartnerSharingConsent | Unless::MarketingConsent, "email" | "phone") => {
+                use crate::domain::{ConsentChannel, ConsentPurpose};
+                let purpose = if unless == Unless::MarketingConsent {
+                    ConsentPurpose::Marketing
+                } else {
+                    ConsentPurpose::PartnerSharing
+                };
+                let channel = if field == "email" {
+                    ConsentChannel::Email
+                } else {
+                    ConsentChannel::Phone
+                };
+                model.consents_to(purpose, channel)
+            }
             (Unless::OwnNamespace, _) => own_namespace::<Self>(model, who),
             _ => false,
         }

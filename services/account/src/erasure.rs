@@ -250,11 +250,13 @@ impl Person {
                 (contact::Column::Email, none()),
                 (contact::Column::Phone, none()),
                 (contact::Column::Title, none()),
-                (contact::Column::ConsentMarketingEmail, no()),
-                (contact::Column::ConsentMarketingPhone, no()),
-                (contact::Column::ConsentPartnerSharingEmail, no()),
-                (contact::Column::ConsentPartnerSharingPhone, no()),
-            ],
+            ]
+            .into_iter()
+            .chain(
+                contact::CONSENTS
+                    .map(|(purpose, channel)| (contact::consent_column(purpose, channel), no())),
+            )
+            .collect::<Vec<_>>(),
         )
         .await?;
         changed += tombstone::<lead::Entity>(

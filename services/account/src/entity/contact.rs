@@ -31,3 +31,37 @@ pub struct Model {
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+/// Every purpose and channel a contact's consent is kept for, in the order the API lists
+/// them.
+pub const CONSENTS: [(ConsentPurpose, ConsentChannel); 4] = [
+    (ConsentPurpose::Marketing, ConsentChannel::Email),
+    (ConsentPurpose::Marketing, ConsentChannel::Phone),
+    (ConsentPurpose::PartnerSharing, ConsentChannel::Email),
+    (ConsentPurpose::PartnerSharing, ConsentChannel::Phone),
+];
+
+/// The column that holds a contact's consent for `purpose` over `channel`: the latest
+/// statement's answer, which the masks read.
+pub fn consent_column(purpose: ConsentPurpose, channel: ConsentChannel) -> Column {
+    match (purpose, channel) {
+        (ConsentPurpose::Marketing, ConsentChannel::Email) => Column::ConsentMarketingEmail,
+        (ConsentPurpose::Marketing, ConsentChannel::Phone) => Column::ConsentMarketingPhone,
+        (ConsentPurpose::PartnerSharing, ConsentChannel::Email) => {
+            Column::ConsentPartnerSharingEmail
+        }
+        (ConsentPurpose::PartnerSharing, ConsentChannel::Phone) => {
+            Column::ConsentPartnerSharingPhone
+        }
+    }
+}
+
+impl Model {
+    /// Whether the person consents now to `purpose` over `channel`.
+    pub fn consents_to(&self, purpose: ConsentPurpose, channel: ConsentChannel) -> bool {
+        matches!(
+            self.get(consent_column(purpose, channel)),
+            sea_orm::Value::Bool(Some(true))
+        )
+    }
+}

@@ -75,42 +75,6 @@ pub struct ConsentInput {
 /// The most statements `consentHistory` answers.
 const MAX_CONSENT_HISTORY: i32 = 200;
 
-/// Every purpose and channel, in the order the API lists them.
-const CONSENT_KINDS: [(ConsentPurpose, ConsentChannel); 4] = [
-    (ConsentPurpose::Marketing, ConsentChannel::Email),
-    (ConsentPurpose::Marketing, ConsentChannel::Phone),
-    (ConsentPurpose::PartnerSharing, ConsentChannel::Email),
-    (ConsentPurpose::PartnerSharing, ConsentChannel::Phone),
-];
-
-/// The contact's column that holds one consent (what the masks read).
-fn consent_column(
-    m: &mut contact::ActiveModel,
-    purpose: ConsentPurpose,
-    channel: ConsentChannel,
-) -> &mut sea_orm::ActiveValue<bool> {
-    match (purpose, channel) {
-        (ConsentPurpose::Marketing, ConsentChannel::Email) => &mut m.consent_marketing_email,
-        (ConsentPurpose::Marketing, ConsentChannel::Phone) => &mut m.consent_marketing_phone,
-        (ConsentPurpose::PartnerSharing, ConsentChannel::Email) => {
-            &mut m.consent_partner_sharing_email
-        }
-        (ConsentPurpose::PartnerSharing, ConsentChannel::Phone) => {
-            &mut m.consent_partner_sharing_phone
-        }
-    }
-}
-
-/// The consent a contact holds now, as its columns keep it.
-pub fn holds(m: &contact::Model, purpose: ConsentPurpose, channel: ConsentChannel) -> bool {
-    match (purpose, channel) {
-        (ConsentPurpose::Marketing, ConsentChannel::Email) => m.consent_marketing_email,
-        (ConsentPurpose::Marketing, ConsentChannel::Phone) => m.consent_marketing_phone,
-        (ConsentPurpose::PartnerSharing, ConsentChannel::Email) => m.consent_partner_sharing_email,
-        (ConsentPurpose::PartnerSharing, ConsentChannel::Phone) => m.consent_partner_sharing_phone,
-    }
-}
-
 /// A contact's consent statements, newest first (at most `limit`).
 async fn consent_statements<C: sea_orm::ConnectionTrait>(
     db: &C,
@@ -159,7 +123,7 @@ record_object!(Contact {
     /// where and when the latest statement of each was recorded.
     async fn consents(&self, ctx: &Context<'_>) -> Result<Vec<Consent>> {
         let statements = consent_statements(db(ctx)?, &self.0.id, None).await?;
-        Ok(CONSENT_KINDS
+        Ok(contact::CONSENTS
             .iter()
             .map(|&(purpose, channel)| {
                 let latest = statements
@@ -168,7 +132,7 @@ record_object!(Contact {
                 Consent {
                     purpose,
                     channel,
-                    granted: holds(&self.0, purpose, channel),
+                    granted: self.0.consents_to(purpose, channel),
                     source: latest.map(|s| s.source),
                     recorded_at: latest.map(|s| s.recorded_at),
                 }
@@ -317,10 +281,13 @@ impl RecordInput<contact::Entity> for ContactInput {
                 consent.evidence.as_deref(),
                 1_000,
             )?;
-            set(
-                consent_column(m, consent.purpose, consent.channel),
-                consent.granted,
-            );
+            // Only a changed consent is set, so restating one does not bump the version.
+            let column = contact::consent_column(consent.purpose, consent.channel);
+            let granted = sea_orm::Value::from(consent.granted);
+            let held = sea_orm::ActiveModelTrait::get(m, column);
+            if held.into_value() != Some(granted.clone()) {
+                sea_orm::ActiveModelTrait::set(m, column, granted);
+            }
         }
         Ok(())
     }

@@ -410,6 +410,10 @@ impl<S: ErasureScope> EventHandler for Eraser<S> {
         record_applied(txn, &erasure, S::SERVICE, records).await
     }
 
+    fn wants(&self, event: &Event) -> bool {
+        event.event_type == EVENT
+    }
+
     fn wipes_after(&self, event: &Event) -> bool {
         event.event_type == EVENT
     }

@@ -71,6 +71,10 @@ impl EventHandler for PartnerTiers {
         crate::store::directory_changed();
         Ok(())
     }
+
+    fn wants(&self, event: &Event) -> bool {
+        event.event_type == "partner.changed"
+    }
 }
 
 /// A partner organisation's tier (`None`: never announced).

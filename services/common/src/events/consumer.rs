@@ -49,6 +49,12 @@ pub trait EventHandler: Send + Sync + 'static {
         event: &Event,
     ) -> impl Future<Output = ApiResult<()>> + Send;
 
+    /// Whether the handler acts on `event` at all. Events it does not want are passed
+    /// over without a transaction each: the checkpoint moves over a run of them at once.
+    fn wants(&self, _event: &Event) -> bool {
+        true
+    }
+
     /// Whether the database's freed space is wiped once `event` is applied (an erasure:
     /// [`crate::db::wipe_freed`]).
     fn wipes_after(&self, _event: &Event) -> bool {
@@ -119,12 +125,63 @@ impl<H: EventHandler> Consumer<H> {
 
     async fn apply_all(&self, events: &[Event]) -> ApiResult<usize> {
         let mut applied = 0;
+        // A run of events the handler does not want: (first, last) position.
+        let mut passed: Option<(i64, i64)> = None;
         for event in events {
-            if self.apply_one(event).await? {
-                applied += 1;
+            if self.handler.wants(event) {
+                if let Some(run) = passed.take() {
+                    self.pass_over(run).await?;
+                }
+                if self.apply_one(event).await? {
+                    applied += 1;
+                }
+            } else {
+                passed = Some(match passed {
+                    Some((first, _)) => (first, event.position),
+                    None => (event.position, event.position),
+                });
             }
         }
+        if let Some(run) = passed {
+            self.pass_over(run).await?;
+        }
         Ok(applied)
+    }
+
+    /// Moves the checkpoint over a run of events the handler does not want (`first` to
+    /// `last`), in one transaction; a run that does not follow the checkpoint is refused
+    /// (it would skip an event), one already behind it changes nothing.
+    async fn pass_over(&self, (first, last): (i64, i64)) -> ApiResult<()> {
+        let txn = begin_write(&self.db).await?;
+        let at = checkpoint_of(&txn, &self.name, &self.source).await?;
+        if last <= at {
+            return Ok(());
+        }
+        if first > at + 1 {
+            return Err(ApiError::internal(format!(
+                "consumer {} of {}: events from position {first} do not follow checkpoint {at}",
+                self.name, self.source
+            )));
+        }
+        self.move_checkpoint(&txn, last).await?;
+        commit(txn).await
+    }
+
+    async fn move_checkpoint(&self, txn: &DatabaseTransaction, position: i64) -> ApiResult<()> {
+        Checkpoint::insert(event_checkpoint::ActiveModel {
+            consumer: Set(self.name.clone()),
+            source: Set(self.source.clone()),
+            position: Set(position),
+            updated_at: Set(crate::record::now()),
+        })
+        .on_conflict(
+            OnConflict::columns([Column::Consumer, Column::Source])
+                .update_columns([Column::Position, Column::UpdatedAt])
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+        Ok(())
     }
 
     /// Applies one event unless it is at or below the checkpoint. Returns whether it was
@@ -142,19 +199,7 @@ impl<H: EventHandler> Consumer<H> {
             )));
         }
         self.handler.apply(&txn, event).await?;
-        Checkpoint::insert(event_checkpoint::ActiveModel {
-            consumer: Set(self.name.clone()),
-            source: Set(self.source.clone()),
-            position: Set(event.position),
-            updated_at: Set(crate::record::now()),
-        })
-        .on_conflict(
-            OnConflict::columns([Column::Consumer, Column::Source])
-                .update_columns([Column::Position, Column::UpdatedAt])
-                .to_owned(),
-        )
-        .exec_without_returning(&txn)
-        .await?;
+        self.move_checkpoint(&txn, event.position).await?;
         commit(txn).await?;
         if self.handler.wipes_after(event) {
             crate::db::wipe_freed(&self.db).await;

@@ -98,6 +98,13 @@ impl EventHandler for DemandReplica {
             _ => Ok(()),
         }
     }
+
+    fn wants(&self, event: &Event) -> bool {
+        matches!(
+            event.event_type.as_str(),
+            "account.territory_changed" | "territory.changed" | "opportunity.demand_changed"
+        )
+    }
 }
 
 /// Replaces an opportunity's rows with its snapshot: none when it is closed, archived or

@@ -402,3 +402,60 @@ async fn a_running_relay_and_consumer_deliver_new_orders_within_moments() {
     }
     assert_eq!(count().await, 5, "every order reached the consumer once");
 }
+
+/// Records only the events at even positions: the ones it does not want are passed over
+/// without a transaction each, and its checkpoint still ends at the last event.
+struct EvenOnly(Recorder);
+
+impl EventHandler for EvenOnly {
+    fn apply(
+        &self,
+        txn: &DatabaseTransaction,
+        event: &Event,
+    ) -> impl Future<Output = ApiResult<()>> + Send {
+        self.0.apply(txn, event)
+    }
+
+    fn wants(&self, event: &Event) -> bool {
+        event.position % 2 == 0
+    }
+}
+
+#[tokio::test]
+async fn a_consumer_passes_over_the_events_it_does_not_want_and_its_checkpoint_follows() {
+    let app = spawn().await;
+    let (consumer_db, _dir) = consumer_database("picky").await;
+    let bus = bus().await;
+    let relay = crm_order_visibility::subgraph().outbox_relay(app.db.clone(), bus.clone());
+    for n in 0..7 {
+        create_order(&app, &format!("acc_{n}")).await;
+    }
+    while relay.run_once().await.expect("relay round") > 0 {}
+    let consumer = Consumer::new(
+        "picky",
+        crm_order_visibility::SERVICE,
+        consumer_db.clone(),
+        bus.clone(),
+        HttpFeed::new(&app.url),
+        EvenOnly(Recorder {
+            fail_at: Arc::new(AtomicI64::new(-1)),
+        }),
+    );
+    consumer.catch_up().await.expect("catch up");
+    assert_eq!(consumer.checkpoint().await.expect("checkpoint"), 7);
+    let rows = consumer_db
+        .query_all_raw(Statement::from_string(
+            consumer_db.get_database_backend(),
+            "SELECT position FROM applied_events ORDER BY position",
+        ))
+        .await
+        .expect("rows");
+    let applied: Vec<i64> = rows
+        .iter()
+        .map(|r| r.try_get::<i64>("", "position").expect("position"))
+        .collect();
+    assert_eq!(applied, vec![2, 4, 6]);
+    // Nothing is applied twice when the stream is read again.
+    assert_eq!(consumer.catch_up().await.expect("again"), 0);
+    assert_eq!(consumer.checkpoint().await.expect("checkpoint"), 7);
+}

@@ -106,6 +106,10 @@ pub fn prepare_request(
     let request = with_loader::<account::Entity>(request, db, who);
     let request = with_loader::<partner::Entity>(request, db, who);
     let request = with_loader::<case::Entity>(request, db, who);
+    let request = request.data(async_graphql::dataloader::DataLoader::new(
+        crate::graphql::contact::ConsentLoader::new(db),
+        tokio::spawn,
+    ));
     with_loader::<territory::Entity>(request, db, who)
 }
 

@@ -1018,3 +1018,36 @@ async fn a_cases_response_target_moves_with_its_priority() {
         .clone();
     assert_eq!(at(&set["slaDueAt"]), at(&json!(chosen)));
 }
+
+#[tokio::test]
+async fn a_page_of_contacts_loads_their_consents_in_one_query() {
+    let app = crate::support::spawn().await;
+    let account = app.create_account("Consenting Co", json!({})).await;
+    for n in 0..12 {
+        app.ok(
+            "mutation($input: ContactInput!) { createContact(input: $input) { id } }",
+            json!({ "input": { "accountId": id(&account), "firstName": format!("C{n}"), "lastName": "Weber",
+                "consents": [{ "purpose": "MARKETING", "channel": "EMAIL", "granted": true, "source": "FORM" }] } }),
+        )
+        .await;
+    }
+    let page = "query($n: Int!) { contacts(first: $n) { nodes { id consents { purpose channel granted source recordedAt } } } }";
+    let mut counts = Vec::new();
+    for n in [2, 12] {
+        let before = app.statements.get();
+        let data = app.ok(page, json!({ "n": n })).await;
+        counts.push(app.statements.get() - before);
+        let nodes = data["contacts"]["nodes"].as_array().expect("contacts");
+        assert_eq!(nodes.len(), n as usize);
+        assert!(
+            nodes.iter().all(
+                |c| c["consents"][0]["source"] == "FORM" && c["consents"][0]["granted"] == true
+            ),
+            "{data}"
+        );
+    }
+    assert_eq!(
+        counts[0], counts[1],
+        "12 contacts take no more statements than 2"
+    );
+}

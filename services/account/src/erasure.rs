@@ -413,7 +413,7 @@ async fn forget_exports(
         .add(data_export::Column::ContactId.is_in(person.contact_ids.clone()))
         .add(lower_email(data_export::Column::Email).is_in(person.emails.clone()))
         .add(terms.mentioned_in(&[data_export::Column::Terms]));
-    Ok(data_export::Entity::update_many()
+    let update = data_export::Entity::update_many()
         .col_expr(
             data_export::Column::Status,
             Expr::val(DataExportStatus::Erased),
@@ -423,12 +423,8 @@ async fn forget_exports(
         .col_expr(
             data_export::Column::Email,
             Expr::val(Option::<String>::None),
-        )
-        .col_expr(
-            data_export::Column::Version,
-            Expr::col(data_export::Column::Version).add(1),
-        )
-        .col_expr(data_export::Column::UpdatedAt, Expr::val(store::now()))
+        );
+    Ok(erasure::touched(update)
         .filter(about)
         .exec(txn)
         .await?

@@ -52,19 +52,14 @@ pub async fn expire_exports(
     txn: &DatabaseTransaction,
     cutoff: chrono::DateTime<chrono::Utc>,
 ) -> ApiResult<u64> {
-    use sea_orm::ExprTrait;
     use sea_orm::sea_query::Expr;
-    Ok(data_export::Entity::update_many()
+    let update = data_export::Entity::update_many()
         .col_expr(
             data_export::Column::Status,
             Expr::val(DataExportStatus::Expired),
         )
-        .col_expr(data_export::Column::Document, Expr::val("{}"))
-        .col_expr(
-            data_export::Column::Version,
-            Expr::col(data_export::Column::Version).add(1),
-        )
-        .col_expr(data_export::Column::UpdatedAt, Expr::val(store::now()))
+        .col_expr(data_export::Column::Document, Expr::val("{}"));
+    Ok(erasure::touched(update)
         .filter(data_export::Column::Status.eq(DataExportStatus::Done))
         .filter(data_export::Column::FinishedAt.lt(cutoff))
         .exec(txn)

@@ -32,19 +32,17 @@ use std::ops::Range;
 
 use async_graphql::SimpleObject;
 use chrono::{DateTime, Utc};
-use crm_contract::ErrorCode;
 use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    ExprTrait, IdenStatic, Iterable, QueryFilter, QuerySelect,
+    ExprTrait, IdenStatic, Iterable, QueryFilter, QuerySelect, UpdateMany,
 };
 use serde::{Deserialize, Serialize};
 
-use crate::access::{Action, decide};
+use crate::ApiResult;
 use crate::audit::{self, chain};
 use crate::events::{Consumer, Event, EventBus, EventHandler, HttpFeed, NewEvent};
 use crate::principal::Principal;
-use crate::{ApiError, ApiResult};
 
 /// The policy type whose rules decide who erases people.
 pub const POLICY_TYPE: &str = "DataErasure";
@@ -162,10 +160,24 @@ pub fn may_hold_email<C: ColumnTrait>(column: C) -> Condition {
     Condition::all().add(Expr::col(column).like("%@%"))
 }
 
+/// `update` that also moves the rows' version and `updated_at` (where `E` has them), as
+/// every write of a record does: a client holding the old text can't write it back
+/// unnoticed, and incremental sync sees the change.
+pub fn touched<E: EntityTrait>(update: UpdateMany<E>) -> UpdateMany<E> {
+    let column = |name: &str| E::Column::iter().find(|c| c.as_str() == name);
+    let mut update = update;
+    if let Some(version) = column("version") {
+        update = update.col_expr(version, Expr::col(version).add(1));
+    }
+    if let Some(updated_at) = column("updated_at") {
+        update = update.col_expr(updated_at, Expr::val(crate::clock::now()));
+    }
+    update
+}
+
 /// Replaces the person's email addresses in `column` of `E`, in the rows `candidates`
-/// picks (every distinct text is scrubbed once, and every row holding it rewritten); a
-/// record's version and `updated_at` move, so a client holding the old text can't write
-/// it back unnoticed, and incremental sync sees the change. Returns the rows changed.
+/// picks (every distinct text is scrubbed once, and every row holding it rewritten,
+/// [`touched`]). Returns the rows changed.
 pub async fn scrub_text<E: EntityTrait>(
     txn: &DatabaseTransaction,
     erasure: &Erasure,
@@ -180,21 +192,12 @@ pub async fn scrub_text<E: EntityTrait>(
         .into_tuple()
         .all(txn)
         .await?;
-    let version = E::Column::iter().find(|c| c.as_str() == "version");
-    let updated_at = E::Column::iter().find(|c| c.as_str() == "updated_at");
     let mut changed = 0;
     for text in texts.into_iter().flatten() {
         let Some(clean) = erasure.scrub(&text) else {
             continue;
         };
-        let mut update = E::update_many().col_expr(column, Expr::val(clean));
-        if let Some(version) = version {
-            update = update.col_expr(version, Expr::col(version).add(1));
-        }
-        if let Some(updated_at) = updated_at {
-            update = update.col_expr(updated_at, Expr::val(crate::clock::now()));
-        }
-        changed += update
+        changed += touched(E::update_many().col_expr(column, Expr::val(clean)))
             .filter(Expr::col(column).eq(text))
             .exec(txn)
             .await?
@@ -204,28 +207,20 @@ pub async fn scrub_text<E: EntityTrait>(
 }
 
 /// Replaces the whole of `columns` with `value` (a tombstone or null) in the rows of `E`
-/// whose `key` is one of `ids`, moving their version. Returns the rows changed.
+/// whose `key` is one of `ids` ([`touched`]). Returns the rows changed.
 pub async fn tombstone<E: EntityTrait>(
     txn: &DatabaseTransaction,
     key: E::Column,
     ids: &[String],
     columns: &[(E::Column, sea_orm::Value)],
 ) -> ApiResult<u64> {
-    let version = E::Column::iter().find(|c| c.as_str() == "version");
-    let updated_at = E::Column::iter().find(|c| c.as_str() == "updated_at");
     let mut changed = 0;
     for chunk in ids.chunks(500) {
         let mut update = E::update_many();
         for (column, value) in columns {
             update = update.col_expr(*column, Expr::val(value.clone()));
         }
-        if let Some(version) = version {
-            update = update.col_expr(version, Expr::col(version).add(1));
-        }
-        if let Some(updated_at) = updated_at {
-            update = update.col_expr(updated_at, Expr::val(crate::clock::now()));
-        }
-        changed += update
+        changed += touched(update)
             .filter(key.is_in(chunk.iter().cloned()))
             .exec(txn)
             .await?
@@ -286,21 +281,14 @@ pub async fn forget_values_naming(
 }
 
 /// Records that this service applied `erasure`, having changed `records` records: in its
-/// audit chain (without any value) and in `erasures_applied`. A second application (a
-/// redelivered event) records nothing.
+/// audit chain (without any value) and in `erasures_applied`. Callers apply an erasure
+/// once (the account job stops at a done request, [`Eraser`] at an applied one).
 pub async fn record_applied(
     txn: &DatabaseTransaction,
     erasure: &Erasure,
     service: &str,
     records: u64,
 ) -> ApiResult<()> {
-    if applied::Entity::find_by_id(erasure.erasure_id.clone())
-        .one(txn)
-        .await?
-        .is_some()
-    {
-        return Ok(());
-    }
     audit::record_erasure(
         txn,
         ("data_erasures", &erasure.erasure_id),
@@ -354,14 +342,7 @@ pub async fn applied_part(
 
 /// Refuses anyone but the callers the `DataErasure` read rule gives every row.
 pub async fn check_may_erase(who: &Principal) -> ApiResult<()> {
-    if decide(who, POLICY_TYPE, Action::Read).await?.grants_all() {
-        Ok(())
-    } else {
-        Err(ApiError::denied(
-            ErrorCode::Forbidden,
-            "erasures are for administrators".to_owned(),
-        ))
-    }
+    crate::privacy::check_grants_all(who, POLICY_TYPE, "erasures are for administrators").await
 }
 
 /// One service's part of an erasure: how many of its records it changed, and when.

@@ -70,13 +70,21 @@ impl Terms {
 
 /// Refuses anyone but the callers the `DataExport` read rule gives every row.
 pub async fn check_may_export(who: &Principal) -> ApiResult<()> {
-    if decide(who, POLICY_TYPE, Action::Read).await?.grants_all() {
+    check_grants_all(
+        who,
+        POLICY_TYPE,
+        "data-subject requests are for administrators",
+    )
+    .await
+}
+
+/// Refuses, with `refusal`, anyone but the callers the read rule of `ty` gives every row:
+/// who may run data-subject requests of that kind (administrators).
+pub async fn check_grants_all(who: &Principal, ty: &str, refusal: &str) -> ApiResult<()> {
+    if decide(who, ty, Action::Read).await?.grants_all() {
         Ok(())
     } else {
-        Err(ApiError::denied(
-            ErrorCode::Forbidden,
-            "data-subject requests are for administrators".to_owned(),
-        ))
+        Err(ApiError::denied(ErrorCode::Forbidden, refusal.to_owned()))
     }
 }
 

@@ -164,15 +164,15 @@ record_object!(Contact {
     /// Consent for every purpose and channel (absent consent is `granted: false`), with
     /// where and when the latest statement of each was recorded.
     async fn consents(&self, ctx: &Context<'_>) -> Result<Vec<Consent>> {
-        // A page of contacts loads its statements in one query.
-        let statements = match ctx.data_opt::<DataLoader<ConsentLoader>>() {
-            Some(loader) => loader
-                .load_one(self.0.id.clone())
-                .await
-                .map_err(|e| ApiError::internal(e.message()))?
-                .unwrap_or_default(),
-            None => consent_statements(db(ctx)?, &self.0.id, None).await?,
-        };
+        // A page of contacts loads its statements in one query (every request carries
+        // the loader: `prepare_request`).
+        let statements = ctx
+            .data::<DataLoader<ConsentLoader>>()
+            .map_err(|e| ApiError::internal(e.message))?
+            .load_one(self.0.id.clone())
+            .await
+            .map_err(|e| ApiError::internal(e.message()))?
+            .unwrap_or_default();
         Ok(contact::CONSENTS
             .iter()
             .map(|&(purpose, channel)| {

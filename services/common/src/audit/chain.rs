@@ -375,6 +375,7 @@ pub async fn prune_reads(
             .filter(C::Action.eq(super::action::READ))
             .filter(C::At.lt(cutoff))
             .filter(C::ChainSeq.is_not_null())
+            .filter(C::Hash.is_not_null())
             .filter(C::PrunedAt.is_null())
             .order_by_asc(C::At)
             .limit(SEAL_BATCH)

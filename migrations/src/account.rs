@@ -65,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::erasure::CreateErasureTables),
             Box::new(DataErasures),
             Box::new(crate::audit::AuditRetention),
+            Box::new(PartnerAccounts),
         ]
     }
 }
@@ -1000,5 +1001,160 @@ impl MigrationTrait for DataErasures {
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table("data_erasures").if_exists().to_owned())
             .await
+    }
+}
+
+/// One row per (partner, account) the partner's share rows name, with the latest time each
+/// cause grants and the account's name copied: a partner's first page of accounts in name
+/// order walks its rows here and stops after a page, whatever the size of its scope.
+/// Walking the accounts in name order and probing the share rows of each cost ~page ÷
+/// density probes (the smallest supplier, 0.4 % of the accounts: thousands), and reading
+/// its scope by id fetched all of it to sort 50 (4,029 rows, 25 ms at scale 1).
+pub mod partner_accounts {
+    use sea_orm_migration::prelude::*;
+
+    pub const TABLE: &str = "partner_accounts";
+
+    /// The share causes, in the order of their columns.
+    pub const CAUSES: [&str; 4] = [
+        "buys_my_products",
+        "in_my_territory",
+        "fulfils_its_orders",
+        "manual_share",
+    ];
+
+    /// The column holding the latest time a share row of `cause` grants the pair (null:
+    /// none does; [`forever`] for a row that never expires).
+    pub fn until(cause: &str) -> String {
+        format!("{cause}_until")
+    }
+
+    /// The time a share row without an expiry grants until. A date every database and
+    /// encoding (SQLite keeps times as text) orders after any real one.
+    pub fn forever() -> chrono::DateTime<chrono::Utc> {
+        chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
+            .and_then(|day| day.and_hms_opt(23, 59, 59))
+            .expect("a valid date")
+            .and_utc()
+    }
+
+    /// The statements that make the rows of the (partner, account) pairs `pairs` selects
+    /// equal to what the share rows not revoked imply: delete them, then insert (or, when a
+    /// concurrent writer got there first, update) one row per pair that has a share row.
+    /// `pairs` is a condition on unqualified `partner_id` and `account_id`, which this
+    /// table and the share rows name alike and `accounts` does not name at all.
+    pub fn refresh(pairs: Condition) -> (DeleteStatement, InsertStatement) {
+        let table = Alias::new(TABLE);
+        let shares = Alias::new("s");
+        let accounts = Alias::new("a");
+        let delete = Query::delete()
+            .from_table(table.clone())
+            .cond_where(pairs.clone())
+            .to_owned();
+        let mut rows = Query::select();
+        rows.column((shares.clone(), Alias::new("partner_id")))
+            .column((shares.clone(), Alias::new("account_id")))
+            .column((accounts.clone(), Alias::new("name")))
+            .from_as(Alias::new("account_shares"), shares.clone())
+            .join_as(
+                JoinType::InnerJoin,
+                Alias::new("accounts"),
+                accounts.clone(),
+                Expr::col((accounts.clone(), Alias::new("id")))
+                    .equals((shares.clone(), Alias::new("account_id"))),
+            )
+            .and_where(Expr::col((shares.clone(), Alias::new("archived_at"))).is_null())
+            .cond_where(pairs)
+            .group_by_col((shares.clone(), Alias::new("partner_id")))
+            .group_by_col((shares.clone(), Alias::new("account_id")))
+            .group_by_col((accounts.clone(), Alias::new("name")));
+        for cause in CAUSES {
+            let granted = Func::coalesce([
+                Expr::col((shares.clone(), Alias::new("expires_at"))),
+                Expr::val(forever()),
+            ]);
+            rows.expr(Func::max(
+                Expr::case(
+                    Expr::col((shares.clone(), Alias::new("cause"))).eq(cause),
+                    granted,
+                )
+                .finally(Expr::null()),
+            ));
+        }
+        let mut columns = vec![
+            Alias::new("partner_id"),
+            Alias::new("account_id"),
+            Alias::new("account_name"),
+        ];
+        columns.extend(CAUSES.iter().map(|c| Alias::new(until(c))));
+        let updated: Vec<Alias> = columns[2..].to_vec();
+        let insert = Query::insert()
+            .into_table(table)
+            .columns(columns)
+            .select_from(rows)
+            .expect("the select names as many columns as the insert")
+            .on_conflict(
+                OnConflict::columns([Alias::new("partner_id"), Alias::new("account_id")])
+                    .update_columns(updated)
+                    .to_owned(),
+            )
+            .to_owned();
+        (delete, insert)
+    }
+}
+
+/// The table [`partner_accounts`] describes, filled from the share rows already kept.
+struct PartnerAccounts;
+
+impl MigrationName for PartnerAccounts {
+    fn name(&self) -> &str {
+        "m20261215_000001_partner_accounts"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for PartnerAccounts {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let mut table = Table::create();
+        table
+            .table(partner_accounts::TABLE)
+            .if_not_exists()
+            .col(text("partner_id", 64))
+            .col(text("account_id", 64))
+            .col(text("account_name", 200))
+            .primary_key(Index::create().col("partner_id").col("account_id"));
+        for cause in partner_accounts::CAUSES {
+            table.col(timestamp_null(&partner_accounts::until(cause)));
+        }
+        m.create_table(table.to_owned()).await?;
+        // The walk: a partner's rows in name order, the causes' times beside them so the
+        // rows in force are told from the index (PostgreSQL answers from it alone).
+        run_sql(
+            m,
+            &[
+                "CREATE INDEX IF NOT EXISTS idx_partner_accounts_walk ON partner_accounts \
+                 (partner_id, account_name, account_id, buys_my_products_until, \
+                 in_my_territory_until, fulfils_its_orders_until, manual_share_until)",
+                "CREATE INDEX IF NOT EXISTS idx_partner_accounts_account \
+                 ON partner_accounts (account_id)",
+            ],
+            &["ALTER TABLE partner_accounts ALTER COLUMN partner_id SET STATISTICS 1000"],
+        )
+        .await?;
+        let (delete, insert) = partner_accounts::refresh(Condition::all());
+        let db = m.get_connection();
+        db.execute(&delete).await?;
+        db.execute(&insert).await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.drop_table(
+            Table::drop()
+                .table(partner_accounts::TABLE)
+                .if_exists()
+                .to_owned(),
+        )
+        .await
     }
 }

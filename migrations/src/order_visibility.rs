@@ -32,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::audit::AuditLogIndexes),
             Box::new(crate::erasure::CreateErasureTables),
             Box::new(crate::audit::AuditRetention),
+            Box::new(OrderSuppliers),
         ]
     }
 }
@@ -273,5 +274,132 @@ impl MigrationTrait for DemandReplica {
             .await?;
         m.drop_table(Table::drop().table("demand_territories").to_owned())
             .await
+    }
+}
+
+/// One row per (supplier, order) with a line of the supplier's products not archived, the
+/// order's creation time copied: a supplier's first page of orders, newest first, walks its
+/// rows here and stops after a page. Walking the orders and probing their lines cost
+/// ~page ÷ density probes (the smallest supplier holds 0.2 % of the orders), and reading its
+/// scope by id fetched every order to sort 50 (4,038 rows, 33 ms at scale 1).
+pub mod order_suppliers {
+    use sea_orm_migration::prelude::*;
+
+    pub const TABLE: &str = "order_suppliers";
+
+    /// The statements that make the rows of the orders `orders` selects (a condition on
+    /// an unqualified `order_id`, which this table and the lines name alike and products
+    /// and orders do not) equal to what their lines not archived imply.
+    pub fn refresh(orders: Condition) -> (DeleteStatement, InsertStatement) {
+        let (lines, products, order) = (Alias::new("l"), Alias::new("p"), Alias::new("o"));
+        let delete = Query::delete()
+            .from_table(Alias::new(TABLE))
+            .cond_where(orders.clone())
+            .to_owned();
+        let rows = Query::select()
+            .distinct()
+            .column((products.clone(), Alias::new("supplier_partner_id")))
+            .column((lines.clone(), Alias::new("order_id")))
+            .column((order.clone(), Alias::new("created_at")))
+            .from_as(Alias::new("order_lines"), lines.clone())
+            .join_as(
+                JoinType::InnerJoin,
+                Alias::new("products"),
+                products.clone(),
+                Expr::col((products.clone(), Alias::new("id")))
+                    .equals((lines.clone(), Alias::new("product_id"))),
+            )
+            .join_as(
+                JoinType::InnerJoin,
+                Alias::new("orders"),
+                order.clone(),
+                Expr::col((order.clone(), Alias::new("id")))
+                    .equals((lines.clone(), Alias::new("order_id"))),
+            )
+            .and_where(Expr::col((lines.clone(), Alias::new("archived_at"))).is_null())
+            .cond_where(orders)
+            .to_owned();
+        let insert = Query::insert()
+            .into_table(Alias::new(TABLE))
+            .columns([
+                Alias::new("supplier_id"),
+                Alias::new("order_id"),
+                Alias::new("order_created_at"),
+            ])
+            .select_from(rows)
+            .expect("the select names as many columns as the insert")
+            .on_conflict(
+                OnConflict::columns([Alias::new("supplier_id"), Alias::new("order_id")])
+                    .update_column(Alias::new("order_created_at"))
+                    .to_owned(),
+            )
+            .to_owned();
+        (delete, insert)
+    }
+}
+
+/// The table [`order_suppliers`] describes, filled from the lines already kept; and a
+/// distributor's orders in creation order (its scope is a column of the order, so the
+/// walk needs only the index).
+struct OrderSuppliers;
+
+impl MigrationName for OrderSuppliers {
+    fn name(&self) -> &str {
+        "m20261215_000002_order_suppliers"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for OrderSuppliers {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table(order_suppliers::TABLE)
+                .if_not_exists()
+                .col(text("supplier_id", 64))
+                .col(text("order_id", 64))
+                .col(
+                    ColumnDef::new("order_created_at")
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .primary_key(Index::create().col("supplier_id").col("order_id"))
+                .to_owned(),
+        )
+        .await?;
+        run_sql(
+            m,
+            &[
+                "CREATE INDEX IF NOT EXISTS idx_order_suppliers_walk \
+                 ON order_suppliers (supplier_id, order_created_at, order_id)",
+                "CREATE INDEX IF NOT EXISTS idx_order_suppliers_order \
+                 ON order_suppliers (order_id)",
+                "CREATE INDEX IF NOT EXISTS idx_orders_distributor_walk \
+                 ON orders (fulfilling_distributor_id, created_at, id)",
+            ],
+            &["ALTER TABLE order_suppliers ALTER COLUMN supplier_id SET STATISTICS 1000"],
+        )
+        .await?;
+        let (delete, insert) = order_suppliers::refresh(Condition::all());
+        let db = m.get_connection();
+        db.execute(&delete).await?;
+        db.execute(&insert).await?;
+        Ok(())
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        run_sql(
+            m,
+            &["DROP INDEX IF EXISTS idx_orders_distributor_walk"],
+            &[],
+        )
+        .await?;
+        m.drop_table(
+            Table::drop()
+                .table(order_suppliers::TABLE)
+                .if_exists()
+                .to_owned(),
+        )
+        .await
     }
 }

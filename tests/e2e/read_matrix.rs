@@ -800,13 +800,16 @@ async fn every_persona_reads_every_field_of_every_type_as_the_matrix_says() {
                 ));
             }
             cases += 1;
-            // The same list walked in sort order, no scope collected first by id
-            // (`crm_service_common::scope_plan`): the page planner's two plans return the
-            // same rows.
+            // The same list walked in sort order through the scope's conditions, with no
+            // kept copy walked and no scope collected first by id
+            // (`crm_service_common::scope_plan`): the page planner's plans return the same
+            // rows.
             scope_plan::set_sparse_at_most(0);
+            scope_plan::set_ordered_walks(false);
             let (walked, walked_total) =
                 read_all(&demo, &reader.token, &schema.list_of[*ty], "id").await;
             scope_plan::set_sparse_at_most(scope_plan::DEFAULT_SPARSE_AT_MOST);
+            scope_plan::set_ordered_walks(true);
             let walked: BTreeSet<String> = walked.keys().cloned().collect();
             if walked != got || walked_total != total {
                 wrong.push(format!(

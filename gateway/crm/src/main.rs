@@ -62,6 +62,11 @@ struct StorageArgs {
         global = true
     )]
     sparse_scope_at_most: u64,
+    /// Pages stop walking the copies of partner scopes kept with their sort keys (a
+    /// partner's accounts by name, a supplier's orders by date) and use the plans above.
+    /// A plan setting, for comparisons: the rows are the same either way.
+    #[arg(long, env = "CRM_NO_ORDERED_SCOPES", global = true)]
+    no_ordered_scopes: bool,
 }
 
 impl StorageArgs {
@@ -762,6 +767,7 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     crm_service_common::scope_plan::set_sparse_at_most(cli.storage.sparse_scope_at_most);
+    crm_service_common::scope_plan::set_ordered_walks(!cli.storage.no_ordered_scopes);
     let storage = cli.storage.storage();
     let Some(command) = cli.command else {
         return up(&storage, cli.up).await;

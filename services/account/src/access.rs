@@ -136,6 +136,22 @@ impl Scoped for account::Entity {
         )
     }
 
+    /// A partner's share causes in name order: its rows of partner accounts.
+    fn ordered_scope(
+        scopes: &[Scope],
+        who: &Principal,
+        at: DateTime<Utc>,
+        ordering: &str,
+    ) -> Option<crm_service_common::scope_plan::OrderedScope> {
+        if ordering != "Name"
+            || scopes.is_empty()
+            || !scopes.iter().all(|s| SHARE_CAUSES.contains(s))
+        {
+            return None;
+        }
+        Some(crate::partner_accounts::ordered(who.partner()?, scopes, at))
+    }
+
     /// A partner's share rows for the account, e.g. `buys_my_products (order:ord_1)` or
     /// `manual_share until 2026-12-01T00:00:00+00:00`.
     async fn causes(

@@ -12,6 +12,7 @@ pub mod erasure;
 pub mod graphql;
 pub mod jobs;
 pub mod order_notifications;
+pub mod partner_accounts;
 pub mod retention;
 pub mod seed;
 pub mod shares;

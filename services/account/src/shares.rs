@@ -12,7 +12,7 @@ use sea_orm::ExprTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter,
+    QueryFilter, QuerySelect,
 };
 
 use crate::entity::account_share;
@@ -68,13 +68,29 @@ fn causes_of(order: &OrderSnapshot) -> Vec<(String, Scope)> {
 
 async fn replace_order_shares<C: ConnectionTrait>(db: &C, order: &OrderSnapshot) -> ApiResult<()> {
     let source = source_of(&order.order_id);
+    // The accounts whose pairs change: the order's, and the one its rows named before (an
+    // order moved to another account).
+    let mut accounts: Vec<String> = account_share::Entity::find()
+        .select_only()
+        .column(account_share::Column::AccountId)
+        .filter(Expr::col(account_share::Column::Source).eq(source.clone()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    accounts.push(order.account_id.clone());
+    accounts.sort();
+    accounts.dedup();
     account_share::Entity::delete_many()
         .filter(Expr::col(account_share::Column::Source).eq(source.clone()))
         .exec(db)
         .await?;
     let rows = causes_of(order);
     if rows.is_empty() {
-        return Ok(());
+        return crate::partner_accounts::refresh(
+            db,
+            crate::partner_accounts::of_accounts(accounts),
+        )
+        .await;
     }
     let now = store::now();
     let models = rows.into_iter().map(|(partner_id, cause)| {
@@ -89,7 +105,7 @@ async fn replace_order_shares<C: ConnectionTrait>(db: &C, order: &OrderSnapshot)
     account_share::Entity::insert_many(models)
         .exec_without_returning(db)
         .await?;
-    Ok(())
+    crate::partner_accounts::refresh(db, crate::partner_accounts::of_accounts(accounts)).await
 }
 
 /// A new share row (not granted by anyone, not expiring, no reason: a manual grant sets
@@ -135,6 +151,7 @@ pub async fn rebuild(db: &DatabaseConnection, bus: EventBus, feed: HttpFeed) -> 
         )
         .exec(&txn)
         .await?;
+    crate::partner_accounts::refresh(&txn, sea_orm::sea_query::Condition::all()).await?;
     event_checkpoint::Entity::delete_many()
         .filter(Expr::col(event_checkpoint::Column::Consumer).eq(CONSUMER))
         .filter(Expr::col(event_checkpoint::Column::Source).eq(SOURCE))

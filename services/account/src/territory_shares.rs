@@ -141,12 +141,14 @@ pub async fn coverage_changed<C: ConnectionTrait>(
         )
         .await?;
     }
-    Ok(())
+    crate::partner_accounts::refresh(db, crate::partner_accounts::of_partner(partner_id)).await
 }
 
 /// Makes the territory share rows from scratch from the accounts' territories and the
 /// partners' coverage. Returns how many rows it wrote.
 pub async fn rebuild<C: ConnectionTrait>(db: &C) -> ApiResult<u64> {
     delete_where(db, Expr::val(1).eq(1)).await?;
-    insert_pairs(db, "1 = 1", Vec::new(), crate::store::now()).await
+    let rows = insert_pairs(db, "1 = 1", Vec::new(), crate::store::now()).await?;
+    crate::partner_accounts::refresh(db, sea_orm::sea_query::Condition::all()).await?;
+    Ok(rows)
 }

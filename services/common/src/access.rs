@@ -273,6 +273,21 @@ where
         None
     }
 
+    /// Where the union of `scopes` is kept one row per record with the sort key of the
+    /// ordering named `ordering` (an `XOrderField` variant: `Name`, `CreatedAt`) copied
+    /// beside it, so a page in that order walks those rows and stops after a page; `None`
+    /// when there is no such copy for these scopes and this ordering. Exactly the rows the
+    /// scopes' conditions hold at `at` (see [`crate::scope_plan::OrderedScope`]).
+    fn ordered_scope(
+        scopes: &[Scope],
+        who: &Principal,
+        at: DateTime<Utc>,
+        ordering: &str,
+    ) -> Option<crate::scope_plan::OrderedScope> {
+        let _ = (scopes, who, at, ordering);
+        None
+    }
+
     /// Whether the fact a read mask waits for (`unless`) holds for `model`'s `field` read by
     /// `who`. Every type knows whose external id it holds; a type with facts of its own
     /// (consents, partner visibility, authorship) adds them.

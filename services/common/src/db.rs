@@ -162,6 +162,36 @@ pub async fn begin_write(db: &DatabaseConnection) -> crate::ApiResult<DatabaseTr
         .await?)
 }
 
+/// Makes the rest of the transaction `db` is one writer at a time for `name`: on
+/// PostgreSQL a transaction-level advisory lock (held until commit or rollback), on SQLite
+/// nothing, as a write transaction holds the database's one write lock already. For work
+/// that derives rows from what other transactions write: taken before the reads, it makes
+/// each such transaction see everything the ones before it committed.
+pub async fn serialize_section<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    name: &str,
+) -> crate::ApiResult<()> {
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        db.execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [lock_key(name).into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// A stable advisory-lock key per name (FNV-1a), so two names never share a lock.
+fn lock_key(name: &str) -> i64 {
+    let mut hash: u64 = 0xcbf29ce484222325;
+    for byte in name.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x100000001b3);
+    }
+    hash as i64
+}
+
 /// After an erasure committed: on SQLite, copies the WAL into the database file and
 /// truncates it, so the page images the erased values were written in (kept in the WAL
 /// until a checkpoint reuses them) are gone from disk. A reader still holding an old

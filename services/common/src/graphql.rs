@@ -12,7 +12,7 @@ use async_graphql::{Context, MaybeUndefined, ObjectType, SchemaBuilder, Subscrip
 use sea_orm::{ActiveModelTrait, DatabaseConnection, Select};
 
 use crate::access::{self, Action, Scoped};
-use crate::pagination::{Ordering, Page, PageRequest, fetch_page};
+use crate::pagination::{Ordering, Page, PageRequest, fetch_page, fetch_page_sorted_by};
 use crate::principal::Principal;
 use crate::record as store;
 use crate::scope_plan;
@@ -193,8 +193,13 @@ where
     let who = Principal::of(ctx);
     let at = access::now();
     let decision = access::decide(&who, E::POLICY_TYPE, Action::Read).await?;
-    // A sparse scope's own ids stand for its condition (the read matrix reads every list
-    // both ways and compares).
+    // A scope kept with this ordering's sort key is walked in that order; a sparse scope's
+    // own ids stand for its condition (the read matrix reads every list each way and
+    // compares).
+    if let Some(walk) = scope_plan::ordered::<E>(&decision, &who, at, ordering.name) {
+        let (select, sort) = scope_plan::walk(select, walk);
+        return fetch_page_sorted_by(db, select, &ordering, &request, sort).await;
+    }
     let select = match scope_plan::sparse_ids::<E>(db, &decision, &who, at).await? {
         Some(ids) => scope_plan::by_ids(db.get_database_backend(), select, ids),
         None => select.filter(access::condition_of::<E>(&decision, &who, at).await?),

@@ -254,6 +254,29 @@ pub async fn fetch_page<E: EntityTrait>(
     ordering: &Ordering<E>,
     request: &PageRequest,
 ) -> ApiResult<Page<E::Model>> {
+    let sort = SortColumns {
+        key: Expr::col((E::default(), ordering.column)),
+        id: Expr::col((E::default(), ordering.id_column)),
+    };
+    fetch_page_sorted_by(db, select, ordering, request, sort).await
+}
+
+/// The expressions a page is sorted and continued by: the ordering's own columns, or copies
+/// of them kept beside the rows in scope ([`crate::scope_plan::OrderedScope`]). A copy
+/// holds the same values, so a cursor means the same row either way.
+pub struct SortColumns {
+    pub key: sea_orm::sea_query::SimpleExpr,
+    pub id: sea_orm::sea_query::SimpleExpr,
+}
+
+/// [`fetch_page`], sorted by `sort` in the ordering's direction.
+pub async fn fetch_page_sorted_by<E: EntityTrait>(
+    db: &DatabaseConnection,
+    select: Select<E>,
+    ordering: &Ordering<E>,
+    request: &PageRequest,
+    sort: SortColumns,
+) -> ApiResult<Page<E::Model>> {
     let total = TotalCount::new(db, select.clone());
     let label = ordering.label();
     let mut query = select;
@@ -265,21 +288,23 @@ pub async fn fetch_page<E: EntityTrait>(
             ));
         }
         let key: Value = cursor.key.clone().into();
-        let (col, id) = (ordering.column, ordering.id_column);
+        let (col, id) = (sort.key.clone(), sort.id.clone());
         let condition = match ordering.direction {
-            SortDirection::Asc => Expr::col(col).gt(key.clone()).or(Expr::col(col)
-                .eq(key)
-                .and(Expr::col(id).gt(cursor.id.clone()))),
-            SortDirection::Desc => Expr::col(col).lt(key.clone()).or(Expr::col(col)
-                .eq(key)
-                .and(Expr::col(id).lt(cursor.id.clone()))),
+            SortDirection::Asc => col
+                .clone()
+                .gt(key.clone())
+                .or(col.eq(key).and(id.gt(cursor.id.clone()))),
+            SortDirection::Desc => col
+                .clone()
+                .lt(key.clone())
+                .or(col.eq(key).and(id.lt(cursor.id.clone()))),
         };
         query = query.filter(condition);
     }
     let order = ordering.direction.order();
     let mut models = query
-        .order_by(ordering.column, order.clone())
-        .order_by(ordering.id_column, order)
+        .order_by(sort.key, order.clone())
+        .order_by(sort.id, order)
         .limit(request.first + 1)
         .all(db)
         .await?;

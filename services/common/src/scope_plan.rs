@@ -18,10 +18,18 @@
 //!
 //! A dense answer is remembered per (type, partner, scopes) for [`DENSE_FOR`], so a large
 //! scope pays for the capped read once in a while, not on every page.
+//!
+//! Both ways read rows the page does not show: the walk tests ~`page ÷ density` rows, the
+//! collection fetches the whole scope to sort it. Where a type keeps its scope one row per
+//! record with the page's sort key copied ([`OrderedScope`]: a partner's accounts with
+//! their names, a supplier's orders with their creation times), the page walks those rows
+//! in sort order instead and reads one page of them, for any size of scope. The copies are
+//! written in the transaction that changes what they copy; the read matrix test reads every
+//! list of every persona through the copies and through the conditions and compares them.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering as AtomicOrdering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -57,6 +65,74 @@ pub fn set_sparse_at_most(at_most: u64) {
 
 pub fn sparse_at_most() -> u64 {
     SPARSE_AT_MOST.load(AtomicOrdering::Relaxed)
+}
+
+/// Whether pages walk [`OrderedScope`]s where a type keeps one (`crm
+/// --no-ordered-scopes` turns it off; the read matrix test and the benchmark compare).
+static ORDERED_WALKS: AtomicBool = AtomicBool::new(true);
+
+pub fn set_ordered_walks(on: bool) {
+    ORDERED_WALKS.store(on, AtomicOrdering::Relaxed);
+}
+
+pub fn ordered_walks() -> bool {
+    ORDERED_WALKS.load(AtomicOrdering::Relaxed)
+}
+
+/// A type's scope kept one row per record, with a copy of one ordering's sort key: the
+/// table, its column naming the record, its copy of the key, and the condition that picks
+/// the caller's rows in force. The copy holds the record's own value at every commit, so
+/// ordering by it orders the records.
+pub struct OrderedScope {
+    pub table: &'static str,
+    pub record: &'static str,
+    pub sort_key: &'static str,
+    pub condition: sea_orm::sea_query::Condition,
+}
+
+/// The ordered scope a page of `E` in the ordering `ordering` may walk for `decision`,
+/// when the type keeps one for the granted scopes (and walks are on).
+pub fn ordered<E: Scoped>(
+    decision: &Decision,
+    who: &Principal,
+    at: DateTime<Utc>,
+    ordering: &str,
+) -> Option<OrderedScope>
+where
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    let Decision::Allow(grants) = decision else {
+        return None;
+    };
+    if !ordered_walks() || decision.grants_all() {
+        return None;
+    }
+    let mut scopes: Vec<Scope> = grants.iter().map(|g| g.scope).collect();
+    scopes.sort();
+    scopes.dedup();
+    E::ordered_scope(&scopes, who, at, ordering)
+}
+
+/// `select` joined with the rows of `walk` (one per record in scope), and the copies to
+/// sort and continue the page by.
+pub fn walk<E: sea_orm::EntityTrait>(
+    mut select: sea_orm::Select<E>,
+    walk: OrderedScope,
+) -> (sea_orm::Select<E>, crate::pagination::SortColumns) {
+    use sea_orm::QuerySelect;
+    let table = Alias::new(walk.table);
+    QuerySelect::query(&mut select)
+        .inner_join(
+            table.clone(),
+            Expr::col((table.clone(), Alias::new(walk.record)))
+                .equals((E::default(), Alias::new("id"))),
+        )
+        .cond_where(walk.condition);
+    let sort = crate::pagination::SortColumns {
+        key: Expr::col((table.clone(), Alias::new(walk.sort_key))),
+        id: Expr::col((table, Alias::new(walk.record))),
+    };
+    (select, sort)
 }
 
 static DENSE: Mutex<Option<HashMap<String, Instant>>> = Mutex::new(None);

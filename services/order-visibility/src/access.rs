@@ -80,6 +80,19 @@ impl Scoped for order::Entity {
         })
     }
 
+    /// A supplier's orders newest first: its rows of order suppliers.
+    fn ordered_scope(
+        scopes: &[Scope],
+        who: &Principal,
+        _at: DateTime<Utc>,
+        ordering: &str,
+    ) -> Option<crm_service_common::scope_plan::OrderedScope> {
+        if ordering != "CreatedAt" || scopes != [Scope::HasMyProduct] {
+            return None;
+        }
+        Some(crate::order_suppliers::ordered(who.partner()?))
+    }
+
     /// A supplier's order lines and a distributor's fulfilled orders name their orders.
     fn scope_ids(scopes: &[Scope], who: &Principal, _at: DateTime<Utc>) -> Option<SelectStatement> {
         let own = who.partner()?;

@@ -13,6 +13,7 @@ pub mod domain;
 pub mod entity;
 pub mod erasure;
 pub mod graphql;
+pub mod order_suppliers;
 pub mod seed;
 pub mod store;
 

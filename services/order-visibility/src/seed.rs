@@ -318,6 +318,9 @@ pub async fn seed(
     insert_all::<product::Entity, _>(&txn, products.into_iter().map(Into::into).collect()).await?;
     insert_all::<order::Entity, _>(&txn, orders.iter().cloned().map(Into::into).collect()).await?;
     insert_all::<order_line::Entity, _>(&txn, lines).await?;
+    crate::order_suppliers::refresh(&txn, sea_orm::sea_query::Condition::all())
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message()))?;
     insert_all::<shipment::Entity, _>(&txn, shipments.clone()).await?;
     insert_all::<shipment_event::Entity, _>(&txn, tracking).await?;
 

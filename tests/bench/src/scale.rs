@@ -1354,6 +1354,7 @@ pub async fn load(dbs: &Databases, world: &ScaleWorld) -> anyhow::Result<LoadRep
         "accounts",
         "contacts",
         "account_shares",
+        "partner_accounts",
         "opportunities",
         "cases",
         "leads",
@@ -1441,6 +1442,12 @@ pub async fn load(dbs: &Databases, world: &ScaleWorld) -> anyhow::Result<LoadRep
             .await?;
             timed(report, "account_shares", rows, started);
             let started = Instant::now();
+            crm_account::partner_accounts::refresh(db, sea_orm::sea_query::Condition::all())
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?;
+            let rows = count_rows(db, "partner_accounts").await?;
+            timed(report, "partner_accounts", rows, started);
+            let started = Instant::now();
             let rows = write_rows::<opportunity::Entity, _>(
                 db,
                 (0..s.opportunities).map(|n| w.opportunity_row(n)),
@@ -1468,7 +1475,7 @@ pub async fn load(dbs: &Databases, world: &ScaleWorld) -> anyhow::Result<LoadRep
     let ps = partners.clone();
     bulk(
         &dbs.order_visibility,
-        &["products", "orders", "order_lines"],
+        &["products", "orders", "order_lines", "order_suppliers"],
         &mut report,
         async move |db, report| {
             let started = Instant::now();
@@ -1490,6 +1497,15 @@ pub async fn load(dbs: &Databases, world: &ScaleWorld) -> anyhow::Result<LoadRep
             )
             .await?;
             timed(report, "order_lines", rows, started);
+            let started = Instant::now();
+            crm_order_visibility::order_suppliers::refresh(
+                db,
+                sea_orm::sea_query::Condition::all(),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message()))?;
+            let rows = count_rows(db, "order_suppliers").await?;
+            timed(report, "order_suppliers", rows, started);
             Ok(())
         },
     )

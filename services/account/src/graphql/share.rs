@@ -163,6 +163,8 @@ impl AccountShareMutation {
         row.expires_at = sea_orm::ActiveValue::Set(input.expires_at);
         row.reason = sea_orm::ActiveValue::Set(reason);
         let model = store::insert::<account_share::Entity, _>(&txn, row).await?;
+        // In the audit log like its revocation, and the partner's accounts follow it.
+        store::publish::<account_share::Entity, _>(&txn, None, &model).await?;
         access::check_still_in_scope::<account_share::Entity, _>(
             ctx,
             &txn,

@@ -12,7 +12,7 @@ record!(
     account,
     "acc",
     events = account_events,
-    after_write = crate::territory_shares::account_written
+    after_write = crate::partner_accounts::account_written
 );
 record!(contact, "con");
 record!(interaction, "int");
@@ -42,7 +42,11 @@ record!(data_export, "dsx");
 record!(data_erasure, "dse", audited = false);
 record!(partner, "ptn", events = partner_events);
 record!(territory, "ter", events = territory_events);
-record!(account_share, "shr");
+record!(
+    account_share,
+    "shr",
+    after_write = crate::partner_accounts::share_written
+);
 
 /// `account.territory_changed`: distributors see accounts in their territories, so the
 /// services that scope by territory must learn where an account is (and was).

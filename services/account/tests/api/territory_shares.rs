@@ -23,8 +23,63 @@ async fn territory_rows(app: &TestApp) -> BTreeSet<(String, String, String)> {
         .collect()
 }
 
+/// The kept partner accounts (`crm_account::partner_accounts`): every column, as text.
+async fn partner_accounts(app: &TestApp) -> Vec<Vec<Option<String>>> {
+    use sea_orm::ConnectionTrait;
+    let mut columns = vec![
+        "partner_id".to_owned(),
+        "account_id".to_owned(),
+        "account_name".to_owned(),
+    ];
+    columns.extend(
+        crm_migrations::account::partner_accounts::CAUSES
+            .iter()
+            .map(|c| crm_migrations::account::partner_accounts::until(c)),
+    );
+    let casts: Vec<String> = columns
+        .iter()
+        .map(|c| format!("CAST({c} AS TEXT)"))
+        .collect();
+    let sql = format!(
+        "SELECT {} FROM partner_accounts ORDER BY partner_id, account_id",
+        casts.join(", ")
+    );
+    let backend = app.db.get_database_backend();
+    app.db
+        .query_all_raw(sea_orm::Statement::from_string(backend, sql))
+        .await
+        .expect("partner accounts")
+        .iter()
+        .map(|row| {
+            (0..columns.len())
+                .map(|i| row.try_get_by_index::<Option<String>>(i).expect("a text"))
+                .collect()
+        })
+        .collect()
+}
+
+/// The kept partner accounts must equal what a refresh of every pair makes from the share
+/// rows.
+async fn check_partner_accounts(app: &TestApp) -> Vec<Vec<Option<String>>> {
+    let kept = partner_accounts(app).await;
+    let txn = crm_service_common::db::begin_write(&app.db)
+        .await
+        .expect("txn");
+    crm_account::partner_accounts::refresh(&txn, sea_orm::sea_query::Condition::all())
+        .await
+        .expect("refresh");
+    crm_service_common::db::commit(txn).await.expect("commit");
+    assert_eq!(
+        partner_accounts(app).await,
+        kept,
+        "the kept partner accounts equal a refresh from the share rows"
+    );
+    kept
+}
+
 /// The rows must equal what a rebuild makes, and be `expected`.
 async fn check(app: &TestApp, expected: &[(&str, &str, &str)]) {
+    check_partner_accounts(app).await;
     let kept = territory_rows(app).await;
     let want: BTreeSet<(String, String, String)> = expected
         .iter()
@@ -100,4 +155,51 @@ async fn territory_share_rows_follow_accounts_and_coverage() {
     // The partner drops France.
     app.ok(set, json!({ "id": p, "v": 3, "t": [uk] })).await;
     check(&app, &[(&nowhere, &p, &uk)]).await;
+
+    // A renamed account's copied name follows it.
+    app.ok(
+        "mutation($id: ID!, $v: Int!) { updateAccount(id: $id, version: $v, input: { name: \"Anywhere Shop\" }) { version } }",
+        json!({ "id": nowhere, "v": 2 }),
+    )
+    .await;
+    let kept = check_partner_accounts(&app).await;
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0][2].as_deref(), Some("Anywhere Shop"));
+    assert!(kept[0][4].is_some(), "granted by territory: {kept:?}");
+
+    // A manual share with an expiry adds its cause and time to the pair; revoked, it goes.
+    let until = "2999-01-01T00:00:00Z";
+    let share = app
+        .ok(
+            "mutation($input: AccountShareInput!) { grantAccountShare(input: $input) { id version } }",
+            json!({ "input": { "accountId": nowhere, "partnerId": p, "expiresAt": until } }),
+        )
+        .await["grantAccountShare"]
+        .clone();
+    let kept = check_partner_accounts(&app).await;
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(
+        kept[0][6]
+            .as_deref()
+            .is_some_and(|t| t.starts_with("2999-01-01")),
+        "the manual share's expiry: {kept:?}"
+    );
+    let paris_share = app
+        .ok(
+            "mutation($input: AccountShareInput!) { grantAccountShare(input: $input) { id } }",
+            json!({ "input": { "accountId": paris, "partnerId": p } }),
+        )
+        .await;
+    assert_eq!(check_partner_accounts(&app).await.len(), 2, "{paris_share}");
+    app.ok(
+        "mutation($id: ID!, $v: Int!) { revokeAccountShare(id: $id, version: $v) { id } }",
+        json!({ "id": share["id"], "v": share["version"] }),
+    )
+    .await;
+    let kept = check_partner_accounts(&app).await;
+    let nowhere_row = kept
+        .iter()
+        .find(|row| row[1].as_deref() == Some(nowhere.as_str()))
+        .expect("still shared by territory");
+    assert!(nowhere_row[6].is_none(), "revoked: {kept:?}");
 }

@@ -5,8 +5,7 @@ use sea_orm::ExprTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement,
+    ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use super::{Event, NewEvent};
@@ -91,14 +90,7 @@ pub async fn assign_positions(db: &DatabaseConnection, source: &str, limit: u64)
         return Ok(0);
     }
     let txn = begin_write(db).await?;
-    if txn.get_database_backend() == DbBackend::Postgres {
-        txn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock($1)",
-            [lock_key(source).into()],
-        ))
-        .await?;
-    }
+    crate::db::serialize_section(&txn, &format!("outbox:{source}")).await?;
     let pending: Vec<i64> = Outbox::find()
         .select_only()
         .column(Column::Seq)
@@ -192,14 +184,4 @@ fn to_event(m: outbox_event::Model, source: &str) -> Event {
         payload: serde_json::from_str(&m.payload).unwrap_or(serde_json::Value::Null),
         occurred_at: m.occurred_at,
     }
-}
-
-/// A stable advisory-lock key per source (FNV-1a), so two sources never share a lock.
-fn lock_key(source: &str) -> i64 {
-    let mut hash: u64 = 0xcbf29ce484222325;
-    for byte in format!("outbox:{source}").bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x100000001b3);
-    }
-    hash as i64
 }

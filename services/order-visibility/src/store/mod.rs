@@ -67,6 +67,7 @@ pub async fn product_written<C: ConnectionTrait>(
     if before.is_none_or(|b| b.supplier_partner_id == after.supplier_partner_id) {
         return Ok(());
     }
+    crate::order_suppliers::refresh(db, crate::order_suppliers::of_product(&after.id)).await?;
     let orders = Query::select()
         .distinct()
         .column(order_line::Column::OrderId)
@@ -152,6 +153,7 @@ pub async fn line_written<C: ConnectionTrait>(
             }),
         ));
     }
+    crate::order_suppliers::refresh(db, crate::order_suppliers::of_order(&order.id)).await?;
     outbox::append(db, events).await
 }
 

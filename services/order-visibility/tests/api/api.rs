@@ -406,6 +406,93 @@ async fn lists_filter_by_account_distributor_supplier_and_product() {
     assert_eq!(data["supplied"]["nodes"], json!([{ "sku": "A-1" }]));
 }
 
+/// The kept order suppliers (`crm_order_visibility::order_suppliers`): (supplier, order),
+/// after checking that a refresh of every order makes the same rows.
+async fn order_suppliers(app: &TestApp) -> Vec<(String, String)> {
+    use sea_orm::ConnectionTrait;
+    let read = || async {
+        let backend = app.db.get_database_backend();
+        app.db
+            .query_all_raw(sea_orm::Statement::from_string(
+                backend,
+                "SELECT supplier_id, order_id, CAST(order_created_at AS TEXT) FROM order_suppliers ORDER BY supplier_id, order_id",
+            ))
+            .await
+            .expect("order suppliers")
+            .iter()
+            .map(|row| {
+                (
+                    row.try_get_by_index::<String>(0).expect("supplier"),
+                    row.try_get_by_index::<String>(1).expect("order"),
+                    row.try_get_by_index::<String>(2).expect("time"),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let kept = read().await;
+    let txn = crm_service_common::db::begin_write(&app.db)
+        .await
+        .expect("txn");
+    crm_order_visibility::order_suppliers::refresh(&txn, sea_orm::sea_query::Condition::all())
+        .await
+        .expect("refresh");
+    crm_service_common::db::commit(txn).await.expect("commit");
+    assert_eq!(
+        read().await,
+        kept,
+        "the kept order suppliers equal a refresh from the lines"
+    );
+    kept.into_iter().map(|(s, o, _)| (s, o)).collect()
+}
+
+#[tokio::test]
+async fn order_suppliers_follow_lines_and_products() {
+    let app = spawn().await;
+    let a = create_product(&app, "A-1", "ptn_sup_a", "1").await;
+    let b = create_product(&app, "B-1", "ptn_sup_b", "1").await;
+    let o1 = id(&create_order(&app, "acc_1", json!({})).await);
+    let o2 = id(&create_order(&app, "acc_1", json!({})).await);
+    let pairs = |rows: &[(&str, &str)]| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = rows
+            .iter()
+            .map(|(s, o)| ((*s).to_owned(), (*o).to_owned()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(order_suppliers(&app).await, pairs(&[]));
+    add_line(&app, &o1, &id(&a), 1, "1").await;
+    add_line(&app, &o1, &id(&a), 2, "1").await;
+    let line = add_line(&app, &o2, &id(&b), 1, "1").await;
+    add_line(&app, &o2, &id(&a), 1, "1").await;
+    assert_eq!(
+        order_suppliers(&app).await,
+        pairs(&[("ptn_sup_a", &o1), ("ptn_sup_a", &o2), ("ptn_sup_b", &o2)])
+    );
+
+    // An archived line no longer makes its supplier one of the order's.
+    app.ok(
+        "mutation($id: ID!, $v: Int!) { archiveOrderLine(id: $id, version: $v) { id } }",
+        json!({ "id": id(&line), "v": line["version"] }),
+    )
+    .await;
+    assert_eq!(
+        order_suppliers(&app).await,
+        pairs(&[("ptn_sup_a", &o1), ("ptn_sup_a", &o2)])
+    );
+
+    // A product moved to another supplier takes its orders with it.
+    app.ok(
+        "mutation($id: ID!, $v: Int!, $input: ProductInput!) { updateProduct(id: $id, version: $v, input: $input) { id } }",
+        json!({ "id": id(&a), "v": a["version"], "input": { "supplierPartnerId": "ptn_sup_c" } }),
+    )
+    .await;
+    assert_eq!(
+        order_suppliers(&app).await,
+        pairs(&[("ptn_sup_c", &o1), ("ptn_sup_c", &o2)])
+    );
+}
+
 #[tokio::test]
 async fn pages_of_orders_have_no_duplicates_or_gaps() {
     let app = spawn().await;

@@ -418,6 +418,10 @@ struct BenchArgs {
     /// Only the staff workspace's lists and forecast (after loading and checking the world).
     #[arg(long)]
     workspace_only: bool,
+    /// Only the real binary's cold start, memory and mixed persona workload (after loading
+    /// and checking the world).
+    #[arg(long)]
+    mixed_only: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -1139,10 +1143,12 @@ async fn main() -> anyhow::Result<()> {
                     out,
                     quick: false,
                     workspace_only: false,
+                    mixed_only: false,
                 }
             };
             options.seed = args.seed;
             options.workspace_only = args.workspace_only;
+            options.mixed_only = args.mixed_only;
             if let Some(factor) = args.scale {
                 options.factor = factor;
             }

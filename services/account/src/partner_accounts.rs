@@ -19,17 +19,11 @@ use sea_orm::sea_query::{Alias, Condition, Expr};
 use crate::entity::{account, account_share};
 
 /// Makes the rows of the (partner, account) pairs `pairs` selects (a condition on
-/// `partner_id` and `account_id`) equal to what the share rows not revoked imply.
-/// Refreshes are one at a time ([`crm_service_common::db::serialize_section`]): two
-/// transactions refreshing one pair from snapshots that each miss the other's share rows
-/// would leave whichever committed last, a grant it did not see lost or a revocation it did
-/// not see undone.
+/// `partner_id` and `account_id`) equal to what the share rows not revoked imply, one
+/// refresh at a time (else a grant or revocation another transaction was committing could
+/// be lost).
 pub async fn refresh<C: ConnectionTrait>(db: &C, pairs: Condition) -> ApiResult<()> {
-    crm_service_common::db::serialize_section(db, TABLE).await?;
-    let (delete, insert) = table::refresh(pairs);
-    db.execute(&delete).await?;
-    db.execute(&insert).await?;
-    Ok(())
+    crm_service_common::db::rederive(db, TABLE, table::refresh(pairs)).await
 }
 
 /// The pairs of these accounts, with any partner.

@@ -182,6 +182,24 @@ pub async fn serialize_section<C: sea_orm::ConnectionTrait>(
     Ok(())
 }
 
+/// Replaces rows derived from other rows (`delete`, then `insert … select`), one such
+/// writer at a time for `name` ([`serialize_section`]): two transactions deriving the same
+/// rows from snapshots that each miss the other's writes would leave whichever committed
+/// last, and with it a change it never saw undone.
+pub async fn rederive<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    name: &str,
+    (delete, insert): (
+        sea_orm::sea_query::DeleteStatement,
+        sea_orm::sea_query::InsertStatement,
+    ),
+) -> crate::ApiResult<()> {
+    serialize_section(db, name).await?;
+    db.execute(&delete).await?;
+    db.execute(&insert).await?;
+    Ok(())
+}
+
 /// A stable advisory-lock key per name (FNV-1a), so two names never share a lock.
 fn lock_key(name: &str) -> i64 {
     let mut hash: u64 = 0xcbf29ce484222325;

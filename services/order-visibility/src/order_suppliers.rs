@@ -15,14 +15,9 @@ use sea_orm::sea_query::{Alias, Condition, Expr, Query};
 use crate::entity::order_line;
 
 /// Makes the rows of the orders `orders` selects (a condition on `order_id`) equal to what
-/// their lines not archived imply, one refresh at a time (see
-/// `crm_account::partner_accounts::refresh` for why).
+/// their lines not archived imply, one refresh at a time.
 pub async fn refresh<C: ConnectionTrait>(db: &C, orders: Condition) -> ApiResult<()> {
-    crm_service_common::db::serialize_section(db, TABLE).await?;
-    let (delete, insert) = table::refresh(orders);
-    db.execute(&delete).await?;
-    db.execute(&insert).await?;
-    Ok(())
+    crm_service_common::db::rederive(db, TABLE, table::refresh(orders)).await
 }
 
 /// One order.

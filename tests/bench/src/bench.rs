@@ -39,6 +39,8 @@ pub struct BenchOptions {
     pub quick: bool,
     /// Only the staff workspace's scenarios (the world is loaded and checked as always).
     pub workspace_only: bool,
+    /// Only the real binary's sections: cold start, memory, the mixed workload.
+    pub mixed_only: bool,
 }
 
 impl BenchOptions {
@@ -52,6 +54,7 @@ impl BenchOptions {
             out,
             quick: true,
             workspace_only: false,
+            mixed_only: false,
         }
     }
 }
@@ -792,6 +795,12 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     };
     let (warmup, duration) = (options.warmup, options.duration);
 
+    if options.mixed_only {
+        drop(system.stop().await);
+        real_binary(&mut report, &options, storage, &client, &personas).await?;
+        return finish(report, &options, String::new());
+    }
+
     // 1. The staff workspace's lists and the forecast at this scale, as the roles that use
     // them, at the account subgraph (one connection); row counts checked against the
     // generator first.
@@ -1341,6 +1350,20 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     }
     drop(system.stop().await);
 
+    real_binary(&mut report, &options, storage, &client, &personas).await?;
+    finish(report, &options, plans)
+}
+
+/// Sections 5 and 6: the real binary's cold start and memory, the mixed persona workload
+/// through its gateway (with CPU per request per process), and the read log's cost.
+async fn real_binary(
+    report: &mut Report,
+    options: &BenchOptions,
+    storage: &Storage,
+    client: &reqwest::Client,
+    personas: &[Persona],
+) -> anyhow::Result<()> {
+    let (warmup, duration) = (options.warmup, options.duration);
     // 5. The real binary: cold start, memory, and the mixed workload through its gateway.
     report.line("## All-in-one process: cold start, memory, mixed workload\n");
     let child = Child::start(&options.crm_binary, storage, true).await?;
@@ -1427,7 +1450,7 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     report.line(off.row("mixed, 32 connections, read log off"));
     report.line("");
 
-    finish(report, &options, plans)
+    Ok(())
 }
 
 /// The checks against the generator's counts, then the report written under the marker

@@ -65,6 +65,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::erasure::CreateErasureTables),
             Box::new(DataErasures),
             Box::new(crate::audit::AuditRetention),
+            Box::new(crate::audit::AuditSealQueue),
             Box::new(PartnerAccounts),
         ]
     }
@@ -1038,19 +1039,23 @@ pub mod partner_accounts {
             .and_utc()
     }
 
-    /// The statements that make the rows of the (partner, account) pairs `pairs` selects
-    /// equal to what the share rows not revoked imply: delete them, then insert (or, when a
-    /// concurrent writer got there first, update) one row per pair that has a share row.
-    /// `pairs` is a condition on unqualified `partner_id` and `account_id`, which this
-    /// table and the share rows name alike and `accounts` does not name at all.
-    pub fn refresh(pairs: Condition) -> (DeleteStatement, InsertStatement) {
-        let table = Alias::new(TABLE);
+    /// The table's columns, in order.
+    pub fn columns() -> Vec<Alias> {
+        let mut columns = vec![
+            Alias::new("partner_id"),
+            Alias::new("account_id"),
+            Alias::new("account_name"),
+        ];
+        columns.extend(CAUSES.iter().map(|c| Alias::new(until(c))));
+        columns
+    }
+
+    /// The rows the share rows not revoked imply for the (partner, account) pairs `pairs`
+    /// selects (a condition on unqualified `partner_id` and `account_id`, which the share
+    /// rows name and `accounts` does not), in the order of [`columns`].
+    pub fn derived(pairs: Condition) -> SelectStatement {
         let shares = Alias::new("s");
         let accounts = Alias::new("a");
-        let delete = Query::delete()
-            .from_table(table.clone())
-            .cond_where(pairs.clone())
-            .to_owned();
         let mut rows = Query::select();
         rows.column((shares.clone(), Alias::new("partner_id")))
             .column((shares.clone(), Alias::new("account_id")))
@@ -1081,17 +1086,31 @@ pub mod partner_accounts {
                 .finally(Expr::null()),
             ));
         }
-        let mut columns = vec![
-            Alias::new("partner_id"),
-            Alias::new("account_id"),
-            Alias::new("account_name"),
-        ];
-        columns.extend(CAUSES.iter().map(|c| Alias::new(until(c))));
+        rows
+    }
+
+    /// The rows kept, in the order of [`columns`].
+    pub fn kept() -> SelectStatement {
+        Query::select()
+            .columns(columns())
+            .from(Alias::new(TABLE))
+            .to_owned()
+    }
+
+    /// The statements that make the rows of the pairs `pairs` selects equal to
+    /// [`derived`]: delete them, then insert (or, when a concurrent writer got there first,
+    /// update) one row per pair that has a share row.
+    pub fn refresh(pairs: Condition) -> (DeleteStatement, InsertStatement) {
+        let delete = Query::delete()
+            .from_table(Alias::new(TABLE))
+            .cond_where(pairs.clone())
+            .to_owned();
+        let columns = columns();
         let updated: Vec<Alias> = columns[2..].to_vec();
         let insert = Query::insert()
-            .into_table(table)
+            .into_table(Alias::new(TABLE))
             .columns(columns)
-            .select_from(rows)
+            .select_from(derived(pairs))
             .expect("the select names as many columns as the insert")
             .on_conflict(
                 OnConflict::columns([Alias::new("partner_id"), Alias::new("account_id")])

@@ -212,3 +212,32 @@ impl MigrationTrait for AuditRetention {
         Ok(())
     }
 }
+
+/// The entries the sealer has still to chain, in the order it chains them: a small index
+/// (only unsealed entries are in it) that the sealer walks for its next batch instead of
+/// collecting and sorting a chain's whole backlog (27 ms a batch under the mixed workload
+/// at scale 1, where partners' reads add thousands of entries a second).
+pub struct AuditSealQueue;
+
+impl MigrationName for AuditSealQueue {
+    fn name(&self) -> &str {
+        "m20261215_000100_audit_seal_queue"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AuditSealQueue {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        crate::util::run_sql(
+            m,
+            &["CREATE INDEX IF NOT EXISTS idx_audit_entries_unsealed \
+               ON audit_entries (organisation, seq) WHERE chain_seq IS NULL"],
+            &[],
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        crate::util::run_sql(m, &["DROP INDEX IF EXISTS idx_audit_entries_unsealed"], &[]).await
+    }
+}

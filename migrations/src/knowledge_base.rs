@@ -26,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::audit::AuditLogIndexes),
             Box::new(crate::erasure::CreateErasureTables),
             Box::new(crate::audit::AuditRetention),
+            Box::new(crate::audit::AuditSealQueue),
         ]
     }
 }

@@ -32,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::audit::AuditLogIndexes),
             Box::new(crate::erasure::CreateErasureTables),
             Box::new(crate::audit::AuditRetention),
+            Box::new(crate::audit::AuditSealQueue),
             Box::new(OrderSuppliers),
         ]
     }
@@ -287,16 +288,21 @@ pub mod order_suppliers {
 
     pub const TABLE: &str = "order_suppliers";
 
-    /// The statements that make the rows of the orders `orders` selects (a condition on
-    /// an unqualified `order_id`, which this table and the lines name alike and products
-    /// and orders do not) equal to what their lines not archived imply.
-    pub fn refresh(orders: Condition) -> (DeleteStatement, InsertStatement) {
+    /// The table's columns, in order.
+    pub fn columns() -> [Alias; 3] {
+        [
+            Alias::new("supplier_id"),
+            Alias::new("order_id"),
+            Alias::new("order_created_at"),
+        ]
+    }
+
+    /// The rows the lines not archived of the orders `orders` selects imply (a condition on
+    /// an unqualified `order_id`, which the lines name and products and orders do not), in
+    /// the order of [`columns`].
+    pub fn derived(orders: Condition) -> SelectStatement {
         let (lines, products, order) = (Alias::new("l"), Alias::new("p"), Alias::new("o"));
-        let delete = Query::delete()
-            .from_table(Alias::new(TABLE))
-            .cond_where(orders.clone())
-            .to_owned();
-        let rows = Query::select()
+        Query::select()
             .distinct()
             .column((products.clone(), Alias::new("supplier_partner_id")))
             .column((lines.clone(), Alias::new("order_id")))
@@ -318,15 +324,28 @@ pub mod order_suppliers {
             )
             .and_where(Expr::col((lines.clone(), Alias::new("archived_at"))).is_null())
             .cond_where(orders)
+            .to_owned()
+    }
+
+    /// The rows kept, in the order of [`columns`].
+    pub fn kept() -> SelectStatement {
+        Query::select()
+            .columns(columns())
+            .from(Alias::new(TABLE))
+            .to_owned()
+    }
+
+    /// The statements that make the rows of the orders `orders` selects equal to
+    /// [`derived`]: delete them, then insert them.
+    pub fn refresh(orders: Condition) -> (DeleteStatement, InsertStatement) {
+        let delete = Query::delete()
+            .from_table(Alias::new(TABLE))
+            .cond_where(orders.clone())
             .to_owned();
         let insert = Query::insert()
             .into_table(Alias::new(TABLE))
-            .columns([
-                Alias::new("supplier_id"),
-                Alias::new("order_id"),
-                Alias::new("order_created_at"),
-            ])
-            .select_from(rows)
+            .columns(columns())
+            .select_from(derived(orders))
             .expect("the select names as many columns as the insert")
             .on_conflict(
                 OnConflict::columns([Alias::new("supplier_id"), Alias::new("order_id")])

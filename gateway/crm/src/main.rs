@@ -422,6 +422,9 @@ struct BenchArgs {
     /// and checking the world).
     #[arg(long)]
     mixed_only: bool,
+    /// Only the scoped pages and counts at the subgraph, and the page plans compared.
+    #[arg(long)]
+    scoped_only: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -992,8 +995,25 @@ async fn main() -> anyhow::Result<()> {
                     out.push_str(&format!("{label}: {account} {partner} {cause} {source}\n"));
                 }
             }
+            // The scopes kept in page order, against a refresh from what they copy.
+            let copies = [
+                (
+                    "partner accounts",
+                    crm_account::partner_accounts::drift(&dbs.account).await,
+                ),
+                (
+                    "order suppliers",
+                    crm_order_visibility::order_suppliers::drift(&dbs.order_visibility).await,
+                ),
+            ];
+            let mut copies_drift = false;
+            for (label, drift) in copies {
+                let (missing, extra) = drift.map_err(|e| anyhow::anyhow!(e.message()))?;
+                copies_drift |= missing + extra > 0;
+                out.push_str(&format!("{label}: {missing} missing, {extra} extra\n"));
+            }
             std::io::Write::write_all(&mut std::io::stdout(), out.as_bytes())?;
-            if !drift.is_none() {
+            if !drift.is_none() || copies_drift {
                 std::process::exit(1);
             }
             Ok(())
@@ -1144,11 +1164,13 @@ async fn main() -> anyhow::Result<()> {
                     quick: false,
                     workspace_only: false,
                     mixed_only: false,
+                    scoped_only: false,
                 }
             };
             options.seed = args.seed;
             options.workspace_only = args.workspace_only;
             options.mixed_only = args.mixed_only;
+            options.scoped_only = args.scoped_only;
             if let Some(factor) = args.scale {
                 options.factor = factor;
             }

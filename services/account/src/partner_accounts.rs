@@ -26,6 +26,11 @@ pub async fn refresh<C: ConnectionTrait>(db: &C, pairs: Condition) -> ApiResult<
     crm_service_common::db::rederive(db, TABLE, table::refresh(pairs)).await
 }
 
+/// How the kept rows differ from a refresh of every pair: (missing, extra) rows.
+pub async fn drift<C: ConnectionTrait>(db: &C) -> ApiResult<(u64, u64)> {
+    crm_service_common::db::drift(db, table::derived(Condition::all()), table::kept()).await
+}
+
 /// The pairs of these accounts, with any partner.
 pub fn of_accounts(ids: impl IntoIterator<Item = String>) -> Condition {
     Condition::all().add(Expr::col(Alias::new("account_id")).is_in(ids))

@@ -200,6 +200,31 @@ pub async fn rederive<C: sea_orm::ConnectionTrait>(
     Ok(())
 }
 
+/// How rows kept from others differ from what `derived` makes of them now, both in the
+/// same columns: (rows derived but not kept, rows kept but not derived).
+pub async fn drift<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    derived: sea_orm::sea_query::SelectStatement,
+    kept: sea_orm::sea_query::SelectStatement,
+) -> crate::ApiResult<(u64, u64)> {
+    use sea_orm::sea_query::{Alias, Expr, Query, UnionType};
+    let mut counts = Vec::new();
+    for (from, minus) in [(derived.clone(), kept.clone()), (kept, derived)] {
+        let mut difference = from;
+        difference.union(UnionType::Except, minus);
+        let count = Query::select()
+            .expr_as(Expr::cust("COUNT(*)"), Alias::new("n"))
+            .from_subquery(difference, Alias::new("difference"))
+            .to_owned();
+        let n: i64 = match db.query_one(&count).await? {
+            Some(row) => row.try_get("", "n")?,
+            None => 0,
+        };
+        counts.push(n.max(0) as u64);
+    }
+    Ok((counts[0], counts[1]))
+}
+
 /// A stable advisory-lock key per name (FNV-1a), so two names never share a lock.
 fn lock_key(name: &str) -> i64 {
     let mut hash: u64 = 0xcbf29ce484222325;

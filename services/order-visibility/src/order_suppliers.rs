@@ -20,6 +20,11 @@ pub async fn refresh<C: ConnectionTrait>(db: &C, orders: Condition) -> ApiResult
     crm_service_common::db::rederive(db, TABLE, table::refresh(orders)).await
 }
 
+/// How the kept rows differ from a refresh of every order: (missing, extra) rows.
+pub async fn drift<C: ConnectionTrait>(db: &C) -> ApiResult<(u64, u64)> {
+    crm_service_common::db::drift(db, table::derived(Condition::all()), table::kept()).await
+}
+
 /// One order.
 pub fn of_order(order_id: &str) -> Condition {
     Condition::all().add(Expr::col(Alias::new("order_id")).eq(order_id))

@@ -41,6 +41,8 @@ pub struct BenchOptions {
     pub workspace_only: bool,
     /// Only the real binary's sections: cold start, memory, the mixed workload.
     pub mixed_only: bool,
+    /// Only the scoped pages and counts at the subgraph and the page plans compared.
+    pub scoped_only: bool,
 }
 
 impl BenchOptions {
@@ -55,6 +57,7 @@ impl BenchOptions {
             quick: true,
             workspace_only: false,
             mixed_only: false,
+            scoped_only: false,
         }
     }
 }
@@ -908,6 +911,12 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
             None,
         ),
     ];
+    // `--scoped-only` measures the partner scopes alone.
+    let workspace = if options.scoped_only {
+        Vec::new()
+    } else {
+        workspace
+    };
     for (persona, caller, query, expected_count) in workspace {
         let token = mint("account", &caller);
         let body = json!({ "query": query });
@@ -1160,6 +1169,10 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
         }
     }
     report.line("");
+    if options.scoped_only {
+        drop(system.stop().await);
+        return finish(report, &options, String::new());
+    }
 
     // 2. Pushdown vs enforce-per-row for the same scoped page.
     report.line("## Pushdown vs enforce-per-row (orders, first page of 50)\n");

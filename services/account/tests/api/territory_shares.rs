@@ -62,6 +62,13 @@ async fn partner_accounts(app: &TestApp) -> Vec<Vec<Option<String>>> {
 /// rows.
 async fn check_partner_accounts(app: &TestApp) -> Vec<Vec<Option<String>>> {
     let kept = partner_accounts(app).await;
+    assert_eq!(
+        crm_account::partner_accounts::drift(&app.db)
+            .await
+            .expect("drift"),
+        (0, 0),
+        "no drift: {kept:?}"
+    );
     let txn = crm_service_common::db::begin_write(&app.db)
         .await
         .expect("txn");

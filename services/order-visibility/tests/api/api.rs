@@ -430,6 +430,13 @@ async fn order_suppliers(app: &TestApp) -> Vec<(String, String)> {
             .collect::<Vec<_>>()
     };
     let kept = read().await;
+    assert_eq!(
+        crm_order_visibility::order_suppliers::drift(&app.db)
+            .await
+            .expect("drift"),
+        (0, 0),
+        "no drift: {kept:?}"
+    );
     let txn = crm_service_common::db::begin_write(&app.db)
         .await
         .expect("txn");

@@ -1387,7 +1387,7 @@ async fn real_binary(
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = rss_mib(child.pid).unwrap_or_default();
     report.line(format!("- idle RSS after start: **{:.0} MiB**", idle.0));
-    let mixed = mixed_workload(&client, &child.url, &personas).await?;
+    let mixed = mixed_workload(client, &child.url, personas).await?;
     let mut runs = Vec::new();
     let mut cpu_rows = Vec::new();
     for concurrency in [32usize, 128] {
@@ -1445,7 +1445,7 @@ async fn real_binary(
 
     // 6. What the read log of partner access costs: the same workload with it turned off.
     let child = Child::start(&options.crm_binary, storage, false).await?;
-    let mixed = mixed_workload(&client, &child.url, &personas).await?;
+    let mixed = mixed_workload(client, &child.url, personas).await?;
     let (off, _) = mixed.run(32, warmup, duration).await;
     child.stop().await;
     report.line(

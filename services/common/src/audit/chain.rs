@@ -257,22 +257,24 @@ async fn seal_chain(
         txn.rollback().await.ok();
         return Ok(0);
     }
-    let mut links = Vec::with_capacity(batch.len());
     for e in &batch {
         let next = entry_hash(&hash, seq + 1, e);
+        let done = entry::Entity::update_many()
+            .col_expr(C::ChainSeq, Expr::val(seq + 1))
+            .col_expr(C::PrevHash, Expr::val(hash.clone()))
+            .col_expr(C::Hash, Expr::val(next.clone()))
+            .filter(C::Seq.eq(e.seq))
+            .filter(C::ChainSeq.is_null())
+            .exec(&txn)
+            .await?;
+        if done.rows_affected == 0 {
+            // Another sealer got here first (only possible before the chain had a head
+            // to lock): leave this round to it.
+            txn.rollback().await.ok();
+            return Ok(0);
+        }
         seq += 1;
-        links.push(Link {
-            seq: e.seq,
-            chain_seq: seq,
-            prev_hash: std::mem::replace(&mut hash, next.clone()),
-            hash: next,
-        });
-    }
-    if link(&txn, &links).await? < links.len() as u64 {
-        // Another sealer got here first (only possible before the chain had a head to
-        // lock): leave this round to it.
-        txn.rollback().await.ok();
-        return Ok(0);
+        hash = next;
     }
     let now = clock::now();
     let signature = key.sign(organisation, seq, &hash, now);
@@ -316,53 +318,6 @@ async fn seal_chain(
     }
     crate::db::commit(txn).await?;
     Ok(batch.len())
-}
-
-/// An entry's place in its chain, as sealing writes it.
-struct Link {
-    seq: i64,
-    chain_seq: i64,
-    prev_hash: String,
-    hash: String,
-}
-
-/// Writes the places of a batch of entries not yet sealed in one statement (one `UPDATE`
-/// per entry cost more than the rest of sealing: 0.07 ms each, 1.2M of them in a
-/// benchmark run where partners' reads added thousands of entries a second). Returns how
-/// many entries it sealed: fewer than `links` when another sealer got to some first.
-async fn link<C: ConnectionTrait>(db: &C, links: &[Link]) -> ApiResult<u64> {
-    let backend = db.get_database_backend();
-    let mut values: Vec<sea_orm::Value> = Vec::with_capacity(links.len() * 4);
-    let mut rows = Vec::with_capacity(links.len());
-    for l in links {
-        let mut row = Vec::with_capacity(4);
-        for value in [
-            l.seq.into(),
-            l.chain_seq.into(),
-            l.prev_hash.clone().into(),
-            l.hash.clone().into(),
-        ] {
-            values.push(value);
-            row.push(match backend {
-                sea_orm::DbBackend::Postgres => format!("${}", values.len()),
-                _ => "?".to_owned(),
-            });
-        }
-        rows.push(format!("({})", row.join(", ")));
-    }
-    let sql = format!(
-        "WITH sealed (seq, chain_seq, prev_hash, hash) AS (VALUES {}) \
-         UPDATE audit_entries SET chain_seq = sealed.chain_seq, prev_hash = sealed.prev_hash, \
-         hash = sealed.hash FROM sealed \
-         WHERE audit_entries.seq = sealed.seq AND audit_entries.chain_seq IS NULL",
-        rows.join(", ")
-    );
-    let done = db
-        .execute_raw(sea_orm::Statement::from_sql_and_values(
-            backend, sql, values,
-        ))
-        .await?;
-    Ok(done.rows_affected())
 }
 
 /// Seals new entries every `every` until dropped (a sealing round that fails is retried

@@ -1160,11 +1160,7 @@ impl MigrationTrait for PartnerAccounts {
             &["ALTER TABLE partner_accounts ALTER COLUMN partner_id SET STATISTICS 1000"],
         )
         .await?;
-        let (delete, insert) = partner_accounts::refresh(Condition::all());
-        let db = m.get_connection();
-        db.execute(&delete).await?;
-        db.execute(&insert).await?;
-        Ok(())
+        crate::util::fill(m, partner_accounts::refresh(Condition::all())).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {

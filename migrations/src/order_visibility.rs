@@ -399,11 +399,7 @@ impl MigrationTrait for OrderSuppliers {
             &["ALTER TABLE order_suppliers ALTER COLUMN supplier_id SET STATISTICS 1000"],
         )
         .await?;
-        let (delete, insert) = order_suppliers::refresh(Condition::all());
-        let db = m.get_connection();
-        db.execute(&delete).await?;
-        db.execute(&insert).await?;
-        Ok(())
+        crate::util::fill(m, order_suppliers::refresh(Condition::all())).await
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {

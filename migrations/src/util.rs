@@ -87,6 +87,18 @@ pub async fn index(
     manager.create_index(stmt.to_owned()).await
 }
 
+/// Runs a kept table's refresh (its `delete`, then its `insert … select`): how a migration
+/// fills a table derived from rows already kept.
+pub async fn fill(
+    manager: &SchemaManager<'_>,
+    (delete, insert): (DeleteStatement, InsertStatement),
+) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    db.execute(&delete).await?;
+    db.execute(&insert).await?;
+    Ok(())
+}
+
 /// Runs `statements` in order; `postgres_only` ones are skipped on SQLite (planner
 /// statistics settings it does not have).
 pub async fn run_sql(

@@ -49,8 +49,9 @@ pub async fn account_written<C: ConnectionTrait>(
     after: &account::Model,
 ) -> ApiResult<()> {
     crate::territory_shares::account_written(db, before, after).await?;
-    let moved = before.is_none_or(|b| b.territory_id != after.territory_id || b.name != after.name);
-    if moved {
+    let changed =
+        before.is_none_or(|b| b.territory_id != after.territory_id || b.name != after.name);
+    if changed {
         refresh(db, of_accounts([after.id.clone()])).await?;
     }
     Ok(())

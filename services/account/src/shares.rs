@@ -85,26 +85,21 @@ async fn replace_order_shares<C: ConnectionTrait>(db: &C, order: &OrderSnapshot)
         .exec(db)
         .await?;
     let rows = causes_of(order);
-    if rows.is_empty() {
-        return crate::partner_accounts::refresh(
-            db,
-            crate::partner_accounts::of_accounts(accounts),
-        )
-        .await;
+    if !rows.is_empty() {
+        let now = store::now();
+        let models = rows.into_iter().map(|(partner_id, cause)| {
+            new_share(
+                &order.account_id,
+                &partner_id,
+                cause,
+                Some(source.clone()),
+                now,
+            )
+        });
+        account_share::Entity::insert_many(models)
+            .exec_without_returning(db)
+            .await?;
     }
-    let now = store::now();
-    let models = rows.into_iter().map(|(partner_id, cause)| {
-        new_share(
-            &order.account_id,
-            &partner_id,
-            cause,
-            Some(source.clone()),
-            now,
-        )
-    });
-    account_share::Entity::insert_many(models)
-        .exec_without_returning(db)
-        .await?;
     crate::partner_accounts::refresh(db, crate::partner_accounts::of_accounts(accounts)).await
 }
 

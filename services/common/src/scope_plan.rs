@@ -101,16 +101,25 @@ pub fn ordered<E: Scoped>(
 where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
+    if !ordered_walks() {
+        return None;
+    }
+    E::ordered_scope(&limited_scopes(decision)?, who, at, ordering)
+}
+
+/// The distinct scopes `decision` grants, in order, when it allows some rows but not all:
+/// what a scope plan may replace the conditions of.
+fn limited_scopes(decision: &Decision) -> Option<Vec<Scope>> {
     let Decision::Allow(grants) = decision else {
         return None;
     };
-    if !ordered_walks() || decision.grants_all() {
+    if decision.grants_all() {
         return None;
     }
     let mut scopes: Vec<Scope> = grants.iter().map(|g| g.scope).collect();
     scopes.sort();
     scopes.dedup();
-    E::ordered_scope(&scopes, who, at, ordering)
+    Some(scopes)
 }
 
 /// `select` joined with the rows of `walk` (one per record in scope), and the copies to
@@ -169,16 +178,13 @@ pub async fn sparse_ids<E: Scoped>(
 where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
-    let Decision::Allow(grants) = decision else {
-        return Ok(None);
-    };
     let at_most = sparse_at_most();
-    if at_most == 0 || decision.grants_all() {
+    if at_most == 0 {
         return Ok(None);
     }
-    let mut scopes: Vec<Scope> = grants.iter().map(|g| g.scope).collect();
-    scopes.sort();
-    scopes.dedup();
+    let Some(scopes) = limited_scopes(decision) else {
+        return Ok(None);
+    };
     let Some(ids) = E::scope_ids(&scopes, who, at) else {
         return Ok(None);
     };

@@ -67,6 +67,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::audit::AuditRetention),
             Box::new(crate::audit::AuditSealQueue),
             Box::new(PartnerAccounts),
+            Box::new(crate::audit::AuditDropGlobalChainIndex),
         ]
     }
 }

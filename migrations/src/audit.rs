@@ -241,3 +241,30 @@ impl MigrationTrait for AuditSealQueue {
         crate::util::run_sql(m, &["DROP INDEX IF EXISTS idx_audit_entries_unsealed"], &[]).await
     }
 }
+
+/// Drops the index of chain places across chains: a place means something only within
+/// its chain, which `(organisation, chain_seq)` already orders, and nothing looks one up
+/// alone. Every entry written (a partner's reads above all) paid for keeping it.
+pub struct AuditDropGlobalChainIndex;
+
+impl MigrationName for AuditDropGlobalChainIndex {
+    fn name(&self) -> &str {
+        "m20261216_000100_audit_drop_global_chain_index"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AuditDropGlobalChainIndex {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        crate::util::run_sql(
+            m,
+            &["DROP INDEX IF EXISTS idx_audit_entries_chain_seq"],
+            &[],
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        index(m, "audit_entries", &["chain_seq"], false).await
+    }
+}

@@ -27,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::erasure::CreateErasureTables),
             Box::new(crate::audit::AuditRetention),
             Box::new(crate::audit::AuditSealQueue),
+            Box::new(crate::audit::AuditDropGlobalChainIndex),
         ]
     }
 }

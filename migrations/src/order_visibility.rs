@@ -34,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::audit::AuditRetention),
             Box::new(crate::audit::AuditSealQueue),
             Box::new(OrderSuppliers),
+            Box::new(crate::audit::AuditDropGlobalChainIndex),
         ]
     }
 }

@@ -11,8 +11,8 @@ use crm_oracle::Persona;
 use crm_oracle::reads::{Channel, Fact, FieldRead, field_read};
 use crm_service_common::audit::{chain, entry, value};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder,
 };
 use serde_json::{Value, json};
 
@@ -591,6 +591,34 @@ async fn every_record_a_partner_reads_is_logged_with_its_fields_nested_and_feder
         .await
         .expect("entries");
     assert!(staff.is_empty(), "staff reads are not logged");
+    // The read log's writer links its entries into the chain as it writes them: none
+    // waits for the sealer.
+    let unsealed_reads = entry::Entity::find()
+        .filter(entry::Column::Organisation.eq(partner.as_str()))
+        .filter(entry::Column::Action.eq("read"))
+        .filter(entry::Column::ChainSeq.is_null())
+        .count(&accounts_db)
+        .await
+        .expect("entries");
+    assert_eq!(unsealed_reads, 0, "read entries are written sealed");
+    // An entry of the same chain still waiting for the sealer (a write's) is chained
+    // after the reads written meanwhile, and the chain still verifies.
+    entry::ActiveModel {
+        id: Set("aud_waiting_for_the_sealer".to_owned()),
+        organisation: Set(partner.clone()),
+        at: Set(chrono::Utc::now()),
+        actor: Set(distributor.id.clone()),
+        actor_kind: Set("user".to_owned()),
+        credential: Set("session".to_owned()),
+        action: Set("changed".to_owned()),
+        record_type: Set("accounts".to_owned()),
+        record_id: Set("acc_any".to_owned()),
+        field: Set(Some("name".to_owned())),
+        ..Default::default()
+    }
+    .insert(&accounts_db)
+    .await
+    .expect("an unsealed entry");
 
     // Reads still waiting for the writer when the services stop are written on the way
     // out (no flush asked for here).
@@ -616,13 +644,24 @@ async fn every_record_a_partner_reads_is_logged_with_its_fields_nested_and_feder
         "the last read was written on shutdown: {logged:?}"
     );
     // Sealed into the partner's own chain, which verifies.
-    let sealed_reads = crm_service_common::audit::chain::seal(
+    crm_service_common::audit::chain::seal(
         &accounts_db,
         &chain::key_for(crm_account::SERVICE).expect("a key"),
     )
     .await
     .expect("sealed");
-    let _ = sealed_reads;
+    let waiting = entry::Entity::find()
+        .filter(entry::Column::Id.eq("aud_waiting_for_the_sealer"))
+        .one(&accounts_db)
+        .await
+        .expect("entries")
+        .expect("the entry");
+    assert!(waiting.chain_seq.is_some(), "{waiting:?}");
+    let in_chain = entry::Entity::find()
+        .filter(entry::Column::Organisation.eq(partner.as_str()))
+        .count(&accounts_db)
+        .await
+        .expect("entries");
     let reports = chain::verify(
         &accounts_db,
         crm_account::SERVICE,
@@ -631,7 +670,12 @@ async fn every_record_a_partner_reads_is_logged_with_its_fields_nested_and_feder
     )
     .await
     .expect("verified");
-    assert!(reports[0].intact() && reports[0].entries > 0, "{reports:?}");
+    assert!(reports[0].intact(), "{reports:?}");
+    assert_eq!(
+        (reports[0].entries, reports[0].pending),
+        (in_chain as i64, 0),
+        "{reports:?}"
+    );
     demo.finish().await;
 }
 

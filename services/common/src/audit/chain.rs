@@ -227,9 +227,88 @@ pub async fn seal(db: &DatabaseConnection, key: &AuditKey) -> ApiResult<usize> {
     Ok(sealed)
 }
 
+/// A chain's last sealed place as one transaction found it, with the head row locked
+/// until the transaction ends (PostgreSQL; SQLite has one writer anyway). Whoever
+/// extends a chain takes it first, so that two writers (the sealer, the read log's
+/// writer, another replica's) take turns instead of giving two entries one place.
+struct Tip {
+    exists: bool,
+    seq: i64,
+    hash: String,
+}
+
+async fn lock_tip(txn: &sea_orm::DatabaseTransaction, organisation: &str) -> ApiResult<Tip> {
+    let mut find_head = head::Entity::find_by_id(organisation.to_owned());
+    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
+        find_head = find_head.lock_exclusive();
+    }
+    Ok(match find_head.one(txn).await? {
+        Some(h) => Tip {
+            exists: true,
+            seq: h.chain_seq,
+            hash: h.hash,
+        },
+        None => Tip {
+            exists: false,
+            seq: 0,
+            hash: String::new(),
+        },
+    })
+}
+
+/// Signs `organisation`'s chain at its new last place (`seq`, `hash`) in `txn`: the head
+/// moves there, and a checkpoint is kept when one is due.
+async fn sign_tip(
+    txn: &sea_orm::DatabaseTransaction,
+    key: &AuditKey,
+    organisation: &str,
+    tip: &Tip,
+    seq: i64,
+    hash: String,
+) -> ApiResult<()> {
+    let now = clock::now();
+    let signature = key.sign(organisation, seq, &hash, now);
+    let new_head = head::ActiveModel {
+        organisation: Set(organisation.to_owned()),
+        chain_seq: Set(seq),
+        hash: Set(hash.clone()),
+        signed_at: Set(now),
+        public_key: Set(key.public.clone()),
+        signature: Set(signature.clone()),
+    };
+    if tip.exists {
+        head::Entity::update(new_head).exec(txn).await?;
+    } else {
+        head::Entity::insert(new_head)
+            .exec_without_returning(txn)
+            .await?;
+    }
+    let last_checkpoint = checkpoint::Entity::find()
+        .filter(checkpoint::Column::Organisation.eq(organisation))
+        .order_by_desc(checkpoint::Column::ChainSeq)
+        .one(txn)
+        .await?;
+    let due = last_checkpoint.is_none_or(|c| {
+        seq - c.chain_seq >= CHECKPOINT_EVERY || now - c.signed_at >= CHECKPOINT_INTERVAL
+    });
+    if due {
+        checkpoint::Entity::insert(checkpoint::ActiveModel {
+            organisation: Set(organisation.to_owned()),
+            chain_seq: Set(seq),
+            hash: Set(hash),
+            signed_at: Set(now),
+            public_key: Set(key.public.clone()),
+            signature: Set(signature),
+        })
+        .exec_without_returning(txn)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Seals up to a batch of one chain's new entries in one transaction, with the chain's
-/// head locked (PostgreSQL; SQLite has one writer anyway). Two replicas sealing at once
-/// take turns on the lock; the second finds the entries sealed.
+/// tip locked. Two replicas sealing at once take turns on the lock; the second finds the
+/// entries sealed.
 async fn seal_chain(
     db: &DatabaseConnection,
     key: &AuditKey,
@@ -237,15 +316,7 @@ async fn seal_chain(
 ) -> ApiResult<usize> {
     use entry::Column as C;
     let txn = crate::db::begin_write(db).await?;
-    let mut find_head = head::Entity::find_by_id(organisation.to_owned());
-    if txn.get_database_backend() == sea_orm::DbBackend::Postgres {
-        find_head = find_head.lock_exclusive();
-    }
-    let current = find_head.one(&txn).await?;
-    let (mut seq, mut hash) = current
-        .as_ref()
-        .map(|h| (h.chain_seq, h.hash.clone()))
-        .unwrap_or((0, String::new()));
+    let tip = lock_tip(&txn, organisation).await?;
     let batch = entry::Entity::find()
         .filter(C::Organisation.eq(organisation))
         .filter(C::ChainSeq.is_null())
@@ -257,6 +328,7 @@ async fn seal_chain(
         txn.rollback().await.ok();
         return Ok(0);
     }
+    let (mut seq, mut hash) = (tip.seq, tip.hash.clone());
     for e in &batch {
         let next = entry_hash(&hash, seq + 1, e);
         let done = entry::Entity::update_many()
@@ -276,48 +348,42 @@ async fn seal_chain(
         seq += 1;
         hash = next;
     }
-    let now = clock::now();
-    let signature = key.sign(organisation, seq, &hash, now);
-    let new_head = head::ActiveModel {
-        organisation: Set(organisation.to_owned()),
-        chain_seq: Set(seq),
-        hash: Set(hash.clone()),
-        signed_at: Set(now),
-        public_key: Set(key.public.clone()),
-        signature: Set(signature.clone()),
-    };
-    match current {
-        Some(_) => {
-            head::Entity::update(new_head).exec(&txn).await?;
-        }
-        None => {
-            head::Entity::insert(new_head)
-                .exec_without_returning(&txn)
-                .await?;
-        }
-    }
-    let last_checkpoint = checkpoint::Entity::find()
-        .filter(checkpoint::Column::Organisation.eq(organisation))
-        .order_by_desc(checkpoint::Column::ChainSeq)
-        .one(&txn)
-        .await?;
-    let due = last_checkpoint.is_none_or(|c| {
-        seq - c.chain_seq >= CHECKPOINT_EVERY || now - c.signed_at >= CHECKPOINT_INTERVAL
-    });
-    if due {
-        checkpoint::Entity::insert(checkpoint::ActiveModel {
-            organisation: Set(organisation.to_owned()),
-            chain_seq: Set(seq),
-            hash: Set(hash),
-            signed_at: Set(now),
-            public_key: Set(key.public.clone()),
-            signature: Set(signature),
-        })
-        .exec_without_returning(&txn)
-        .await?;
-    }
+    sign_tip(&txn, key, organisation, &tip, seq, hash).await?;
     crate::db::commit(txn).await?;
     Ok(batch.len())
+}
+
+/// Inserts `entries` of `organisation`'s chain already sealed: linked after the chain's
+/// tip, in the order given, in one transaction that also signs the new head. The read
+/// log writes this way, so that its entries (most of a partner's chain) are written once
+/// instead of inserted and then updated by the sealer. Entries of the chain still waiting
+/// for the sealer are sealed after these, in their own order.
+pub async fn append_sealed(
+    db: &DatabaseConnection,
+    key: &AuditKey,
+    organisation: &str,
+    entries: Vec<entry::Model>,
+) -> ApiResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let txn = crate::db::begin_write(db).await?;
+    let tip = lock_tip(&txn, organisation).await?;
+    let (mut seq, mut hash) = (tip.seq, tip.hash.clone());
+    let mut rows = Vec::with_capacity(entries.len());
+    for mut e in entries {
+        let next = entry_hash(&hash, seq + 1, &e);
+        e.chain_seq = Some(seq + 1);
+        e.prev_hash = Some(std::mem::replace(&mut hash, next.clone()));
+        e.hash = Some(next);
+        seq += 1;
+        rows.push(super::insertable(e));
+    }
+    entry::Entity::insert_many(rows)
+        .exec_without_returning(&txn)
+        .await?;
+    sign_tip(&txn, key, organisation, &tip, seq, hash).await?;
+    crate::db::commit(txn).await
 }
 
 /// Seals new entries every `every` until dropped (a sealing round that fails is retried

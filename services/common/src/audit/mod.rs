@@ -295,33 +295,44 @@ where
 
 /// A new, not yet sealed entry `id` by `actor` about one record (its type and id),
 /// recording nothing else yet: the caller sets the field and digests of a change, or the
-/// detail of a read.
+/// detail of a read. Its `seq` is a placeholder until [`insertable`] hands it over.
 fn new_entry(
     id: String,
     actor: &Actor,
     at: DateTime<Utc>,
     action: &str,
     (record_type, record_id): (&str, &str),
-) -> entry::ActiveModel {
-    entry::ActiveModel {
-        id: Set(id),
-        organisation: Set(actor.organisation.clone()),
-        at: Set(at),
-        actor: Set(actor.subject.clone()),
-        actor_kind: Set(actor.kind.clone()),
-        credential: Set(actor.credential.clone()),
-        action: Set(action.to_owned()),
-        record_type: Set(record_type.to_owned()),
-        record_id: Set(record_id.to_owned()),
-        field: Set(None),
-        old_digest: Set(None),
-        new_digest: Set(None),
-        detail: Set(None),
-        chain_seq: Set(None),
-        prev_hash: Set(None),
-        hash: Set(None),
-        ..Default::default()
+) -> entry::Model {
+    entry::Model {
+        seq: 0,
+        id,
+        organisation: actor.organisation.clone(),
+        at,
+        actor: actor.subject.clone(),
+        actor_kind: actor.kind.clone(),
+        credential: actor.credential.clone(),
+        action: action.to_owned(),
+        record_type: record_type.to_owned(),
+        record_id: record_id.to_owned(),
+        field: None,
+        old_digest: None,
+        new_digest: None,
+        detail: None,
+        chain_seq: None,
+        prev_hash: None,
+        hash: None,
+        pruned_at: None,
+        prune_key: None,
+        prune_signature: None,
     }
+}
+
+/// The row that inserts `e`: every column but its insertion place, `seq`, which is the
+/// database's to give.
+fn insertable(e: entry::Model) -> entry::ActiveModel {
+    let mut row = entry::ActiveModel::from(e).reset_all();
+    row.seq = sea_orm::ActiveValue::NotSet;
+    row
 }
 
 /// Records the field changes of one write (`before` `None`: a creation) as entries by the
@@ -369,12 +380,12 @@ where
         };
         let old_digest = digest_of("old", change.old);
         let new_digest = digest_of("new", change.new);
-        entries.push(entry::ActiveModel {
-            field: Set(Some(change.field)),
-            old_digest: Set(old_digest),
-            new_digest: Set(new_digest),
+        entries.push(insertable(entry::Model {
+            field: Some(change.field),
+            old_digest,
+            new_digest,
             ..entry
-        });
+        }));
     }
     entry::Entity::insert_many(entries)
         .exec_without_returning(db)
@@ -401,10 +412,10 @@ pub async fn record_erasure<C: ConnectionTrait>(
         action::ERASED,
         record,
     );
-    entry::ActiveModel {
-        detail: Set(Some(detail.to_string())),
+    insertable(entry::Model {
+        detail: Some(detail.to_string()),
         ..entry
-    }
+    })
     .insert(db)
     .await?;
     Ok(())

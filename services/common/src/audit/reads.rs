@@ -11,18 +11,21 @@
 //! **Off the read path.** When the request is answered, its reads go to the service's
 //! [`ReadLog`] writer over a bounded channel (never awaited); the writer inserts them in
 //! batches, at most every [`FLUSH_EVERY`] or [`FLUSH_AT`] entries, and on [`flush_all`]
-//! (the process's shutdown). A crash loses what was not yet written: at most the last
+//! (the process's shutdown). Each batch goes into its chain already sealed
+//! ([`chain::append_sealed`]): one insert per entry and one signed head per batch, where
+//! inserting them for the sealer to link cost an update of every entry besides (about
+//! two thirds of the read log's cost in the database at scale 1). A crash loses what was not yet written: at most the last
 //! [`FLUSH_EVERY`] of reads. A writer that falls more than [`BUFFER`] requests behind drops
 //! the newest and says how many in a warning.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
+use sea_orm::{DatabaseConnection, EntityTrait};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Actor, action, entry, new_entry};
+use super::{Actor, action, chain, entry, insertable, new_entry};
 
 /// How long a read may wait to be written.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(250);
@@ -31,20 +34,47 @@ pub const FLUSH_AT: usize = 500;
 /// Answered requests whose reads may wait for the writer.
 pub const BUFFER: usize = 10_000;
 
-/// The records one request read, with the fields resolved on each (by table, then id).
+/// The records one request read, with the fields resolved on each, in the order first
+/// read. Noting a field allocates nothing when the record is the one noted last (a
+/// record's fields resolve one after another) and once per record otherwise.
 #[derive(Default)]
-pub struct ReadCollector(Mutex<BTreeMap<(&'static str, String), BTreeSet<String>>>);
+pub struct ReadCollector(Mutex<Vec<NotedRead>>);
+
+struct NotedRead {
+    table: &'static str,
+    id: String,
+    fields: Vec<async_graphql::Name>,
+}
 
 impl ReadCollector {
-    fn note(&self, table: &'static str, id: &str, field: &str) {
-        let mut seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        seen.entry((table, id.to_owned()))
-            .or_default()
-            .insert(field.to_owned());
+    fn note(&self, table: &'static str, id: &str, field: &async_graphql::Name) {
+        let mut noted = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let same = |r: &NotedRead| r.table == table && r.id == id;
+        let record = match noted.iter().rposition(same) {
+            Some(at) => &mut noted[at],
+            None => {
+                noted.push(NotedRead {
+                    table,
+                    id: id.to_owned(),
+                    fields: Vec::new(),
+                });
+                let last = noted.len() - 1;
+                &mut noted[last]
+            }
+        };
+        if !record.fields.contains(field) {
+            record.fields.push(field.clone());
+        }
     }
 
-    fn take(&self) -> BTreeMap<(&'static str, String), BTreeSet<String>> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    /// The reads noted so far, by table and id, each with its fields in name order.
+    fn take(&self) -> Vec<NotedRead> {
+        let mut reads = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        reads.sort_unstable_by(|a, b| (a.table, &a.id).cmp(&(b.table, &b.id)));
+        for read in &mut reads {
+            read.fields.sort_unstable();
+        }
+        reads
     }
 }
 
@@ -73,7 +103,7 @@ impl<'a> Seen<'a> {
 impl async_graphql::Guard for Seen<'_> {
     async fn check(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<()> {
         if let Some(collector) = ctx.data_opt::<Arc<ReadCollector>>() {
-            collector.note(self.table, self.id, ctx.item.node.name.node.as_str());
+            collector.note(self.table, self.id, &ctx.item.node.name.node);
         }
         Ok(())
     }
@@ -91,7 +121,7 @@ pub fn logged(who: &crate::principal::Principal) -> bool {
 }
 
 enum Message {
-    Reads(Vec<entry::ActiveModel>),
+    Reads(Vec<entry::Model>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -115,7 +145,12 @@ impl ReadLog {
     /// Starts the writer of one service's read log over `db`.
     pub fn spawn(db: DatabaseConnection, service: &str) -> Self {
         let (tx, rx) = mpsc::channel(BUFFER);
-        let task = tokio::spawn(write_loop(db, service.to_owned(), rx));
+        let key = chain::key_for(service)
+            .inspect_err(|error| {
+                tracing::error!(%service, %error, "no audit key: the read log is written unsealed");
+            })
+            .ok();
+        let task = tokio::spawn(write_loop(db, key, service.to_owned(), rx));
         let mut writers = WRITERS.lock().unwrap_or_else(|e| e.into_inner());
         writers.retain(|w| !w.task.is_finished());
         writers.push(Writer {
@@ -135,13 +170,14 @@ impl ReadLog {
         let operation = operation.map(client_operation);
         let entries = reads
             .into_iter()
-            .map(|((table, id), fields)| {
+            .map(|NotedRead { table, id, fields }| {
+                let fields: Vec<&str> = fields.iter().map(|f| f.as_str()).collect();
                 let detail = serde_json::json!({
                     "fields": fields,
                     "operation": operation,
                 });
-                entry::ActiveModel {
-                    detail: Set(Some(detail.to_string())),
+                entry::Model {
+                    detail: Some(detail.to_string()),
                     ..new_entry(
                         crate::domain::new_id("aud"),
                         actor,
@@ -208,8 +244,13 @@ pub async fn flush_all() {
     }
 }
 
-async fn write_loop(db: DatabaseConnection, service: String, mut rx: mpsc::Receiver<Message>) {
-    let mut pending: Vec<entry::ActiveModel> = Vec::new();
+async fn write_loop(
+    db: DatabaseConnection,
+    key: Option<chain::AuditKey>,
+    service: String,
+    mut rx: mpsc::Receiver<Message>,
+) {
+    let mut pending: Vec<entry::Model> = Vec::new();
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
     loop {
         let message = if pending.is_empty() {
@@ -219,7 +260,8 @@ async fn write_loop(db: DatabaseConnection, service: String, mut rx: mpsc::Recei
                 Ok(message) => message,
                 // Time to write what waits.
                 Err(_) => {
-                    write(&db, &service, &mut pending).await;
+                    pending =
+                        write(&db, key.as_ref(), &service, std::mem::take(&mut pending)).await;
                     continue;
                 }
             }
@@ -228,41 +270,64 @@ async fn write_loop(db: DatabaseConnection, service: String, mut rx: mpsc::Recei
             Some(Message::Reads(entries)) => {
                 pending.extend(entries);
                 if pending.len() >= FLUSH_AT {
-                    write(&db, &service, &mut pending).await;
+                    pending =
+                        write(&db, key.as_ref(), &service, std::mem::take(&mut pending)).await;
                 }
             }
             Some(Message::Flush(done)) => {
                 waiting.push(done);
-                write(&db, &service, &mut pending).await;
+                pending = write(&db, key.as_ref(), &service, std::mem::take(&mut pending)).await;
                 for done in waiting.drain(..) {
                     done.send(()).ok();
                 }
             }
             None => {
-                write(&db, &service, &mut pending).await;
+                let lost = write(&db, key.as_ref(), &service, pending).await;
+                if !lost.is_empty() {
+                    tracing::warn!(%service, reads = lost.len(), "the read log's writer stopped: these reads were not logged");
+                }
                 return;
             }
         }
     }
 }
 
-/// Inserts the waiting reads in one statement per batch; a failure is logged and the
-/// reads are kept for the next attempt (up to a bound, past which they are dropped).
-async fn write(db: &DatabaseConnection, service: &str, pending: &mut Vec<entry::ActiveModel>) {
-    while !pending.is_empty() {
-        let batch: Vec<entry::ActiveModel> = pending.drain(..pending.len().min(FLUSH_AT)).collect();
-        let count = batch.len();
-        if let Err(error) = entry::Entity::insert_many(batch.clone())
-            .exec_without_returning(db)
-            .await
-        {
-            tracing::warn!(%service, reads = count, %error, "writing the read log failed; retrying later");
-            if pending.len() + count <= BUFFER {
-                pending.splice(0..0, batch);
+/// Writes the waiting reads, each chain's in batches of at most [`FLUSH_AT`] (sealed when
+/// the service has its audit key); returns what is left after a failure (logged), to try
+/// again on the next round, up to [`BUFFER`] reads, past which the newest are dropped.
+async fn write(
+    db: &DatabaseConnection,
+    key: Option<&chain::AuditKey>,
+    service: &str,
+    pending: Vec<entry::Model>,
+) -> Vec<entry::Model> {
+    let mut by_chain: BTreeMap<String, Vec<entry::Model>> = BTreeMap::new();
+    for e in pending {
+        by_chain.entry(e.organisation.clone()).or_default().push(e);
+    }
+    let mut left = Vec::new();
+    for (organisation, mut entries) in by_chain {
+        while !entries.is_empty() {
+            let rest = entries.split_off(entries.len().min(FLUSH_AT));
+            let batch = std::mem::replace(&mut entries, rest);
+            let count = batch.len();
+            let written = match key {
+                Some(key) => chain::append_sealed(db, key, &organisation, batch.clone()).await,
+                None => entry::Entity::insert_many(batch.iter().cloned().map(insertable))
+                    .exec_without_returning(db)
+                    .await
+                    .map(|_| ())
+                    .map_err(Into::into),
+            };
+            if let Err(error) = written {
+                tracing::warn!(%service, reads = count, message = %error.message(), "writing the read log failed; retrying later");
+                left.extend(batch);
+                left.append(&mut entries);
             }
-            return;
         }
     }
+    left.truncate(BUFFER);
+    left
 }
 
 #[cfg(test)]

@@ -1047,6 +1047,7 @@ async fn a_slow_subgraph_times_out_alone_and_a_slow_request_as_a_whole() {
             crm_system::minter(&system.keys),
             Some(system.identity.authenticator.clone()),
             None,
+            None,
         );
         async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -1598,4 +1599,159 @@ async fn shared_count(client: &reqwest::Client, url: &str) -> u64 {
         .find_map(|l| l.strip_prefix("crm_gateway_shared_requests_total "))
         .and_then(|n| n.parse().ok())
         .expect("the shared-requests counter")
+}
+
+/// Posts `query` with `bearer` and returns the status, the `RateLimit-*` / `Retry-After`
+/// headers by name, and the body.
+async fn limited_post(
+    client: &reqwest::Client,
+    url: &str,
+    bearer: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> (u16, std::collections::HashMap<String, String>, Value) {
+    let mut request = client
+        .post(format!("{url}/graphql"))
+        .json(&json!({ "query": query, "variables": variables }));
+    if let Some(bearer) = bearer {
+        request = request.bearer_auth(bearer);
+    }
+    let response = request.send().await.expect("send");
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| {
+            name.as_str().starts_with("ratelimit") || name.as_str() == "retry-after"
+        })
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                value.to_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    (status, headers, response.json().await.expect("json"))
+}
+
+/// The door's rate limits (in Redis when the tests run with it, in process otherwise):
+/// each caller has its own budget of requests and of estimated cost; a refusal is 429 with
+/// `RATE_LIMITED`, `Retry-After` and the headers, spends nothing, and touches no one else;
+/// anonymous callers (signing in) are counted by their address.
+#[tokio::test]
+async fn callers_are_rate_limited_by_requests_and_by_cost_each_on_its_own_budget() {
+    let limits = crm_gateway::rate_limit::RateLimits::parse(
+        "partner=3:1000000,admin=100:500,anonymous=2:100000,source=off",
+        std::time::Duration::from_secs(3600),
+    )
+    .expect("limits");
+    let (system, _dir, created) = system_with(
+        4,
+        crm_gateway::federation::server::DoorConfig {
+            rate_limits: Some(limits),
+            ..Default::default()
+        },
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let url = system.public.url();
+    let users = crm_identity::all_users(&system.databases.identity)
+        .await
+        .expect("users");
+    let first = |kind: &str, role: &str| {
+        let user = users
+            .iter()
+            .find(|u| u.kind == kind && u.roles == role)
+            .unwrap_or_else(|| panic!("a {kind} {role}"));
+        system.identity.issuer.issue(&user.id, None, 900)
+    };
+    let supplier = first("supplier", "partner_user");
+    let distributor = first("distributor", "partner_user");
+    let admin = first("internal", "admin");
+
+    // Three requests, then refused with the wait until one comes back (20 min: a budget of
+    // 3 refills over the hour).
+    for left in ["2", "1", "0"] {
+        let (status, headers, body) =
+            limited_post(&client, &url, Some(&supplier), "{ me { id } }", json!({})).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            headers.get("ratelimit-limit").map(String::as_str),
+            Some("3")
+        );
+        assert_eq!(
+            headers.get("ratelimit-remaining").map(String::as_str),
+            Some(left)
+        );
+        assert!(headers.contains_key("ratelimit-policy"), "{headers:?}");
+        assert!(!headers.contains_key("retry-after"), "{headers:?}");
+    }
+    let (status, headers, body) =
+        limited_post(&client, &url, Some(&supplier), "{ me { id } }", json!({})).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{body}"
+    );
+    assert!(body.get("data").is_none(), "nothing ran: {body}");
+    let wait: u64 = headers
+        .get("retry-after")
+        .and_then(|w| w.parse().ok())
+        .expect("Retry-After");
+    assert!((1100..=1200).contains(&wait), "{wait}");
+    assert_eq!(
+        headers.get("ratelimit-remaining").map(String::as_str),
+        Some("0")
+    );
+    // Another partner's budget is its own.
+    let (status, _, body) = limited_post(
+        &client,
+        &url,
+        Some(&distributor),
+        "{ me { id } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Cost: a page of 100 accounts costs more than the admin's whole budget of 500 less
+    // the first page, so the second is refused while requests are left; the refusal spent
+    // nothing, so a cheap request still fits.
+    let page = "{ accounts(first: 100) { nodes { id name industry } } }";
+    let (status, headers, body) = limited_post(&client, &url, Some(&admin), page, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    let left: u64 = headers
+        .get("ratelimit-cost-remaining")
+        .and_then(|c| c.parse().ok())
+        .expect("the cost left");
+    let cost = 500 - left;
+    assert!(
+        cost > 250 && cost < 490,
+        "the page's estimated cost: {cost}"
+    );
+    let (status, headers, body) = limited_post(&client, &url, Some(&admin), page, json!({})).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(
+        headers.get("ratelimit-remaining").map(String::as_str),
+        Some("99")
+    );
+    let (status, headers, body) =
+        limited_post(&client, &url, Some(&admin), "{ me { id } }", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        headers.get("ratelimit-remaining").map(String::as_str),
+        Some("98")
+    );
+
+    // Signing in is anonymous: counted by address.
+    let sign_in = "mutation($email: String!, $password: String!) { signIn(email: $email, password: $password) { accessToken } }";
+    let attempt = json!({ "email": "nobody@example.com", "password": "wrong password" });
+    for _ in 0..2 {
+        let (status, _, body) = limited_post(&client, &url, None, sign_in, attempt.clone()).await;
+        assert_ne!(status, 429, "{body}");
+    }
+    let (status, headers, body) = limited_post(&client, &url, None, sign_in, attempt).await;
+    assert_eq!(status, 429, "{body}");
+    assert!(headers.contains_key("retry-after"), "{headers:?}");
+    finish(system, created).await;
 }

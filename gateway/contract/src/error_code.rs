@@ -32,6 +32,8 @@ pub enum ErrorCode {
     InvalidInvitation,
     AccountDisabled,
     TooManyAttempts,
+    /// The caller's rate limit is spent (HTTP 429, `Retry-After`).
+    RateLimited,
     Forbidden,
     // What the operation asked of the data.
     Validation,
@@ -72,6 +74,7 @@ impl ErrorCode {
             Self::InvalidInvitation => "INVALID_INVITATION",
             Self::AccountDisabled => "ACCOUNT_DISABLED",
             Self::TooManyAttempts => "TOO_MANY_ATTEMPTS",
+            Self::RateLimited => "RATE_LIMITED",
             Self::Forbidden => "FORBIDDEN",
             Self::Validation => "VALIDATION",
             Self::NotFound => "NOT_FOUND",

@@ -278,6 +278,18 @@ struct DoorArgs {
     /// Without one, metrics are not served.
     #[arg(long, env = "CRM_METRICS_TOKEN", hide_env_values = true)]
     metrics_token: Option<String>,
+    /// Rate limits per caller and client address: `name=requests:cost` budgets per window,
+    /// comma-separated, over the defaults; `name` is a caller kind (anonymous, internal,
+    /// partner, integrator), a role (admin, sales, …) or `source` (every caller behind
+    /// one address; `source=off`). Counted in Redis when `REDIS_URL` is set.
+    #[arg(long, env = "CRM_RATE_LIMITS", default_value = "")]
+    rate_limits: String,
+    /// The rate limits' window in seconds (a budget refills evenly over it).
+    #[arg(long, env = "CRM_RATE_WINDOW_SECONDS", default_value_t = 60)]
+    rate_window_seconds: u64,
+    /// Do not limit the rate of requests at all.
+    #[arg(long, env = "CRM_NO_RATE_LIMITS")]
+    no_rate_limits: bool,
     /// Mark the web UI's cookies Secure (served over TLS; a request forwarded with
     /// `X-Forwarded-Proto: https` gets them anyway).
     #[arg(long, env = "CRM_SECURE_COOKIES")]
@@ -285,7 +297,15 @@ struct DoorArgs {
 }
 
 impl DoorArgs {
-    fn settings(self) -> system::GatewaySettings {
+    fn settings(self) -> anyhow::Result<system::GatewaySettings> {
+        let rate_limits = if self.no_rate_limits {
+            None
+        } else {
+            Some(crm_gateway::rate_limit::RateLimits::parse(
+                &self.rate_limits,
+                std::time::Duration::from_secs(self.rate_window_seconds),
+            )?)
+        };
         let identity = identity::IdentityOptions {
             development_secret: self.dev_hs256_secret.clone(),
             external: match (&self.oidc_issuer, &self.oidc_jwks) {
@@ -298,7 +318,7 @@ impl DoorArgs {
             },
             door_reads_every_request: false,
         };
-        system::GatewaySettings {
+        Ok(system::GatewaySettings {
             identity,
             web: crm_web::WebConfig {
                 sessions: crm_web::session::SessionPolicy {
@@ -314,6 +334,7 @@ impl DoorArgs {
                 request_timeout: std::time::Duration::from_millis(self.request_timeout_ms),
                 metrics_token: self.metrics_token.clone(),
                 trusted_proxies: self.trusted_proxies.clone(),
+                rate_limits,
             },
             engine: EngineConfig {
                 discovery: Discovery {
@@ -335,7 +356,7 @@ impl DoorArgs {
                 },
                 ..EngineConfig::default()
             },
-        }
+        })
     }
 }
 
@@ -880,7 +901,7 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let sdl = std::fs::read_to_string(&supergraph)
                 .with_context(|| format!("reading {}", supergraph.display()))?;
-            let mut settings = door.settings();
+            let mut settings = door.settings()?;
             // Sign-outs and disabled users are written by the identity service: without
             // Redis this gateway would not hear of them, so its door reads every time.
             settings.identity.door_reads_every_request = storage.redis_url.is_none();
@@ -923,6 +944,7 @@ async fn main() -> anyhow::Result<()> {
                     .as_ref()
                     .map(|i| i.authenticator.clone() as Arc<dyn crm_contract::Door>),
                 identity.as_ref().map(|i| i.jwks.clone()),
+                storage.rate_store().await?,
             );
             // The web UI needs the directory (its sessions live there).
             let app = match &identity {
@@ -1212,7 +1234,7 @@ async fn main() -> anyhow::Result<()> {
 async fn up(storage: &Storage, args: UpArgs) -> anyhow::Result<()> {
     let world = (!args.no_seed).then(|| args.seed.world());
     let system =
-        system::start_all_in_one_with(storage, args.listen, world, args.door.settings()).await?;
+        system::start_all_in_one_with(storage, args.listen, world, args.door.settings()?).await?;
     if let Some(summary) = &system.seeded {
         tracing::info!(%summary, "seeded the demo world");
     }

@@ -8,3 +8,4 @@
 
 pub mod federation;
 pub mod limits;
+pub mod rate_limit;

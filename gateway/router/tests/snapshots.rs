@@ -32,6 +32,7 @@ async fn start() -> String {
         Arc::new(|_: &str, _: &crm_contract::internal_auth::Caller| String::new()),
         None,
         None,
+        None,
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -4,6 +4,8 @@
 //! `crm service …` processes run the same code; only where the data lives and which
 //! listeners open differ.
 
+pub mod rates;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -57,6 +59,19 @@ impl Storage {
     /// The event bus: Redis Streams when configured, in-process otherwise.
     pub async fn event_bus(&self) -> anyhow::Result<EventBus> {
         EventBus::connect(self.redis_url.as_deref(), self.event_namespace.as_deref()).await
+    }
+
+    /// Where the door's rate limits count: Redis when configured (one budget per caller
+    /// across the deployment's gateways), this process otherwise (`None`).
+    pub async fn rate_store(
+        &self,
+    ) -> anyhow::Result<Option<Box<dyn crm_gateway::rate_limit::RateStore>>> {
+        Ok(match self.redis_url.as_deref().filter(|u| !u.is_empty()) {
+            Some(url) => Some(Box::new(
+                rates::RedisRates::connect(url, self.event_namespace.as_deref()).await?,
+            )),
+            None => None,
+        })
     }
 }
 
@@ -744,6 +759,7 @@ pub async fn start_all_in_one_with(
         minter(&keys),
         Some(identity.authenticator.clone() as Arc<dyn crm_contract::Door>),
         Some(identity.jwks.clone()),
+        storage.rate_store().await?,
     );
     let app = crm_gateway::federation::server::front_door(
         with_web(api, &identity, settings.web),

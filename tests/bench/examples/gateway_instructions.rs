@@ -97,8 +97,15 @@ fn main() -> anyhow::Result<()> {
         let keys = KeyPair::generate()?;
         let app = crm_gateway::federation::server::router(
             engine,
-            DoorConfig::default(),
+            DoorConfig {
+                rate_limits: Some(crm_gateway::rate_limit::RateLimits::parse(
+                    crm_bench::RATE_LIMITS_NOT_REACHED,
+                    std::time::Duration::from_secs(60),
+                )?),
+                ..DoorConfig::default()
+            },
             crm_system::minter(&keys),
+            None,
             None,
             None,
         );

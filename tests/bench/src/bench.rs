@@ -1643,6 +1643,7 @@ impl Child {
             .env("CRM_DATA_DIR", &storage.data_dir)
             .env("RUST_LOG", "warn")
             .env("CRM_READ_LOG", if read_log { "on" } else { "off" })
+            .env("CRM_RATE_LIMITS", crate::RATE_LIMITS_NOT_REACHED)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .kill_on_drop(true);

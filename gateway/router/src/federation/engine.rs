@@ -157,7 +157,7 @@ pub struct EngineResponse {
 }
 
 impl EngineResponse {
-    fn refused(status: u16, code: ErrorCode, messages: Vec<String>) -> Self {
+    pub(crate) fn refused(status: u16, code: ErrorCode, messages: Vec<String>) -> Self {
         let errors: Vec<_> = messages
             .into_iter()
             .map(|message| json!({ "message": message, "extensions": { "code": code.as_str() } }))
@@ -206,6 +206,8 @@ struct KnownDocument {
     /// The parsed document, kept when the operation declares variables: its estimated cost
     /// depends on them (page sizes), so the limits are measured again per request.
     variable_dependent: Option<async_graphql::parser::types::ExecutableDocument>,
+    /// The estimated cost when it does not depend on the variables.
+    cost: u64,
     prepared: Arc<Prepared>,
 }
 
@@ -470,6 +472,23 @@ impl Engine {
         request: &GraphQLRequest,
         context: &RequestContext<'_>,
     ) -> EngineResponse {
+        self.execute_admitted(request, context, |_| std::future::ready(Ok(())))
+            .await
+    }
+
+    /// [`Engine::execute`], asking `admit` with the operation's estimated cost once it is
+    /// known to be valid and allowed, before anything runs (the door's rate limits): a
+    /// refusal it returns is the answer.
+    pub async fn execute_admitted<Admit, Admitted>(
+        &self,
+        request: &GraphQLRequest,
+        context: &RequestContext<'_>,
+        admit: Admit,
+    ) -> EngineResponse
+    where
+        Admit: FnOnce(u64) -> Admitted,
+        Admitted: std::future::Future<Output = Result<(), EngineResponse>>,
+    {
         let started = std::time::Instant::now();
         let variables = request.variables.clone().unwrap_or(serde_json::Value::Null);
         let variables = if variables.is_null() {
@@ -485,24 +504,30 @@ impl Engine {
             );
         }
         let operation_name = request.operation_name.as_deref();
-        let prepared = match self.known_document(&request.query, operation_name) {
+        let (prepared, cost) = match self.known_document(&request.query, operation_name) {
             Some(known) => {
-                if let Some(document) = &known.variable_dependent
-                    && let Err(e) =
-                        limits::enforce(document, operation_name, &variables, &self.config.limits)
-                {
-                    return EngineResponse::refused(400, e.code(), vec![e.message()]);
-                }
-                known.prepared.clone()
+                let cost = match &known.variable_dependent {
+                    Some(document) => match limits::enforce(
+                        document,
+                        operation_name,
+                        &variables,
+                        &self.config.limits,
+                    ) {
+                        Ok(measure) => measure.cost,
+                        Err(e) => return EngineResponse::refused(400, e.code(), vec![e.message()]),
+                    },
+                    None => known.cost,
+                };
+                (known.prepared.clone(), cost)
             }
             None => {
-                let document = match limits::check(
+                let (document, cost) = match limits::check(
                     &request.query,
                     operation_name,
                     &variables,
                     &self.config.limits,
                 ) {
-                    Ok((document, _)) => document,
+                    Ok((document, measure)) => (document, measure.cost),
                     Err(e) => return EngineResponse::refused(400, e.code(), vec![e.message()]),
                 };
                 let suggest = self.config.discovery.suggestions.contains(&context.caller);
@@ -510,8 +535,8 @@ impl Engine {
                     Ok(prepared) => prepared,
                     Err(refusal) => return refusal,
                 };
-                self.remember_document(&request.query, operation_name, document, &prepared);
-                prepared
+                self.remember_document(&request.query, operation_name, document, cost, &prepared);
+                (prepared, cost)
             }
         };
         if !context.allow_mutations && prepared.operation_kind == OperationKind::Mutation {
@@ -546,6 +571,9 @@ impl Engine {
                 ErrorCode::IntrospectionDisabled,
                 vec!["introspection is disabled".into()],
             );
+        }
+        if let Err(refusal) = admit(cost).await {
+            return refusal;
         }
         let variables = variables.to_string();
         if prepared.operation_kind == OperationKind::Mutation
@@ -783,6 +811,7 @@ impl Engine {
         query: &str,
         operation_name: Option<&str>,
         document: async_graphql::parser::types::ExecutableDocument,
+        cost: u64,
         prepared: &Arc<Prepared>,
     ) {
         let declares_variables = limits::select_operation(&document, operation_name)
@@ -791,6 +820,7 @@ impl Engine {
             query: query.to_owned(),
             operation_name: operation_name.map(str::to_owned),
             variable_dependent: declares_variables.then_some(document),
+            cost,
             prepared: prepared.clone(),
         });
         if let Ok(mut documents) = self.documents.lock() {

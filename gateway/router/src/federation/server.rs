@@ -15,8 +15,9 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::engine::{Engine, GraphQLRequest, RequestContext};
+use super::engine::{Engine, EngineResponse, GraphQLRequest, RequestContext};
 use super::metrics::Outcome;
+use crate::rate_limit::{Admission, RateLimiter, RateStore};
 use crm_contract::internal_auth::Caller;
 use crm_contract::{Authenticated, ClientAddress, Door, Refusal};
 
@@ -41,6 +42,10 @@ pub struct DoorConfig {
     /// Proxies (load balancers) whose `X-Forwarded-For` names the client; the client
     /// address is what the sign-in throttle counts by.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Budgets of operations and estimated cost per caller and client address (`None`:
+    /// not limited). Refused: HTTP 429 with `Retry-After`; every answer carries the
+    /// caller's `RateLimit-*` headers.
+    pub rate_limits: Option<crate::rate_limit::RateLimits>,
 }
 
 impl Default for DoorConfig {
@@ -52,6 +57,7 @@ impl Default for DoorConfig {
             explorer: false,
             metrics_token: None,
             trusted_proxies: Vec::new(),
+            rate_limits: Some(crate::rate_limit::RateLimits::default()),
         }
     }
 }
@@ -68,19 +74,27 @@ struct Server {
     /// directory) every caller is anonymous and credentials are refused, not ignored.
     authenticator: Option<Arc<dyn Door>>,
     client: reqwest::Client,
+    limiter: Option<RateLimiter>,
 }
 
 /// The gateway's router: `/graphql`, `/health`, `/ready`, `/metrics`, and the JWKS of
-/// the access tokens it issues when it has a directory.
+/// the access tokens it issues when it has a directory. Rate limits count in `rates` when
+/// given (a store the gateways share), in this process otherwise.
 pub fn router(
     engine: Arc<Engine>,
     config: DoorConfig,
     mint: TokenMinter,
     authenticator: Option<Arc<dyn Door>>,
     jwks: Option<serde_json::Value>,
+    rates: Option<Box<dyn RateStore>>,
 ) -> Router {
     let limit = config.max_body_bytes;
+    let limiter = config.rate_limits.clone().map(|limits| match rates {
+        Some(store) => RateLimiter::new(limits, store),
+        None => RateLimiter::in_memory(limits),
+    });
     let server = Arc::new(Server {
+        limiter,
         engine,
         config,
         mint,
@@ -429,9 +443,40 @@ async fn run(
             .map(|door| door.anonymous_root_fields()),
         principal: Some(&caller),
     };
+    let asks = server.limiter.as_ref().map(|limiter| {
+        limiter.asks(
+            authenticated.kind,
+            &caller.subject,
+            &caller.roles,
+            client.map(|ClientAddress(ip)| ip.to_string()).as_deref(),
+        )
+    });
+    let mut admission: Option<Admission> = None;
+    let slot = &mut admission;
+    let (limiter, asks) = (server.limiter.as_ref(), asks.as_deref());
+    let admit = move |cost: u64| {
+        let admission = slot;
+        async move {
+            let (Some(limiter), Some(asks)) = (limiter, asks) else {
+                return Ok(());
+            };
+            *admission = limiter.admit(asks, cost).await;
+            match admission {
+                Some(refused) if !refused.admitted => Err(EngineResponse::refused(
+                    429,
+                    ErrorCode::RateLimited,
+                    vec![format!(
+                        "too many requests: try again in {} s",
+                        refused.retry_after.unwrap_or_default().as_secs().max(1)
+                    )],
+                )),
+                _ => Ok(()),
+            }
+        }
+    };
     let outcome = tokio::time::timeout(
         server.config.request_timeout,
-        server.engine.execute(&request, &context),
+        server.engine.execute_admitted(&request, &context, admit),
     )
     .await;
     let Ok(answer) = outcome else {
@@ -469,6 +514,13 @@ async fn run(
         .into_response();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert("x-request-id", value);
+    }
+    if let Some(admission) = admission {
+        for (name, value) in admission.headers() {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, value);
+            }
+        }
     }
     response
 }

@@ -111,6 +111,7 @@ impl Contestant {
                     .arg("--listen")
                     .arg(format!("127.0.0.1:{port}"))
                     .env("CRM_DATA_DIR", dir.path())
+                    .env("CRM_RATE_LIMITS", crate::RATE_LIMITS_NOT_REACHED)
                     .env_remove("DATABASE_URL")
                     .env_remove("REDIS_URL")
                     .env("RUST_LOG", "warn");

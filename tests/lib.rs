@@ -133,15 +133,27 @@ pub async fn gateway_as(
     query: &str,
     variables: Value,
 ) -> (u16, Value) {
+    let response = post_graphql(client, url, bearer, query, variables).await;
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("json"))
+}
+
+/// Posts one operation to the gateway as the holder of `bearer`; the whole response, for
+/// tests that read its headers.
+pub async fn post_graphql(
+    client: &reqwest::Client,
+    url: &str,
+    bearer: Option<&str>,
+    query: &str,
+    variables: Value,
+) -> reqwest::Response {
     let mut request = client
         .post(format!("{url}/graphql"))
         .json(&json!({ "query": query, "variables": variables }));
     if let Some(bearer) = bearer {
         request = request.bearer_auth(bearer);
     }
-    let response = request.send().await.expect("send");
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("json"))
+    request.send().await.expect("send")
 }
 
 /// The bearer token the test systems' `/metrics` asks for (unless a test sets its own).

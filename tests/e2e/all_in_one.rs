@@ -1610,13 +1610,7 @@ async fn limited_post(
     query: &str,
     variables: Value,
 ) -> (u16, std::collections::HashMap<String, String>, Value) {
-    let mut request = client
-        .post(format!("{url}/graphql"))
-        .json(&json!({ "query": query, "variables": variables }));
-    if let Some(bearer) = bearer {
-        request = request.bearer_auth(bearer);
-    }
-    let response = request.send().await.expect("send");
+    let response = crm_e2e::post_graphql(client, url, bearer, query, variables).await;
     let status = response.status().as_u16();
     let headers = response
         .headers()

@@ -1524,6 +1524,13 @@ async fn a_manual_share_must_give_the_partner_something() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identical_queries_in_flight_are_shared_per_caller_and_never_across_callers() {
     let (system, _dir, created) = seeded_system(12).await;
+    // Every answer below is compared with one taken first: the share rows the seed's
+    // events build must be in place before it (a partner's page and count read at
+    // different moments of that build disagree).
+    system
+        .settle_shares(std::time::Duration::from_secs(30))
+        .await
+        .expect("shares settle");
     let url = system.public.url();
     let client = reqwest::Client::new();
     let admin = admin_bearer(&client, &url).await;

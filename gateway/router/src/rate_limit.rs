@@ -11,7 +11,6 @@
 //! balancer give a caller one budget, not N. Both run the same arithmetic ([`refill`]).
 
 use std::collections::HashMap;
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
@@ -26,12 +25,6 @@ pub struct Budget {
     pub requests: u64,
     /// Estimated cost (fields × page sizes), summed over operations.
     pub cost: u64,
-}
-
-impl fmt::Display for Budget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.requests, self.cost)
-    }
 }
 
 /// The configured limits: a budget per caller kind (`anonymous`, `internal`, `partner`,
@@ -194,8 +187,7 @@ pub trait RateStore: Send + Sync {
 }
 
 /// A bucket's level `elapsed` after it was `level`, refilled evenly to `budget` over
-/// `window`; then whether it holds one request and `cost` (a cost above the budget's asks
-/// for a full bucket, so that no operation the door accepts is refused forever).
+/// `window` (never past the budget).
 pub fn refill(level: Level, budget: Budget, elapsed: Duration, window: Duration) -> Level {
     let share = elapsed.as_secs_f64() / window.as_secs_f64();
     Level {
@@ -204,7 +196,8 @@ pub fn refill(level: Level, budget: Budget, elapsed: Duration, window: Duration)
     }
 }
 
-/// Whether `level` holds one request and `cost` of `budget` (capped at the budget).
+/// Whether `level` holds one request and `cost` of `budget` (a cost above the budget asks
+/// for a full bucket, so that no operation the door accepts is refused forever).
 pub fn holds(level: Level, budget: Budget, cost: u64) -> bool {
     level.requests >= 1.0 && level.cost >= cost.min(budget.cost) as f64
 }
@@ -241,7 +234,13 @@ impl RateStore for MemoryRates {
             }
         }
         for (ask, level) in asks.iter().zip(&levels) {
-            buckets.insert(ask.key.clone(), (*level, now));
+            // The key is copied only for a bucket seen for the first time.
+            match buckets.get_mut(&ask.key) {
+                Some(kept) => *kept = (*level, now),
+                None => {
+                    buckets.insert(ask.key.clone(), (*level, now));
+                }
+            }
         }
         if buckets.len() > FORGET_ABOVE {
             // A bucket left alone for a window is full again: forgetting it changes nothing.

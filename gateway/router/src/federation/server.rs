@@ -426,10 +426,11 @@ async fn run(
         Err(refusal) => return refusal,
     };
     let mint = server.mint.clone();
+    let source = client.map(|ClientAddress(ip)| ip.to_string());
     let mut caller = authenticated.caller.clone();
     if authenticated.kind == crm_contract::CallerKind::Anonymous {
         // Signing in is throttled per account and source: the identity service needs it.
-        caller.source = client.map(|ClientAddress(ip)| ip.to_string());
+        caller.source = source.clone();
     }
     let mint_token = |subgraph: &str| mint(subgraph, &caller);
     let context = RequestContext {
@@ -448,7 +449,7 @@ async fn run(
             authenticated.kind,
             &caller.subject,
             &caller.roles,
-            client.map(|ClientAddress(ip)| ip.to_string()).as_deref(),
+            source.as_deref(),
         )
     });
     let mut admission: Option<Admission> = None;

@@ -232,9 +232,31 @@ pub async fn seal(db: &DatabaseConnection, key: &AuditKey) -> ApiResult<usize> {
 /// extends a chain takes it first, so that two writers (the sealer, the read log's
 /// writer, another replica's) take turns instead of giving two entries one place.
 struct Tip {
+    /// Whether the chain had a head row when locked (else signing inserts one).
     exists: bool,
     seq: i64,
     hash: String,
+}
+
+/// An entry's place in its chain, as [`Tip::link`] gives it.
+struct Link {
+    chain_seq: i64,
+    prev_hash: String,
+    hash: String,
+}
+
+impl Tip {
+    /// Links `e` after the tip, which moves to it.
+    fn link(&mut self, e: &entry::Model) -> Link {
+        let chain_seq = self.seq + 1;
+        let hash = entry_hash(&self.hash, chain_seq, e);
+        self.seq = chain_seq;
+        Link {
+            chain_seq,
+            prev_hash: std::mem::replace(&mut self.hash, hash.clone()),
+            hash,
+        }
+    }
 }
 
 async fn lock_tip(txn: &sea_orm::DatabaseTransaction, organisation: &str) -> ApiResult<Tip> {
@@ -256,16 +278,15 @@ async fn lock_tip(txn: &sea_orm::DatabaseTransaction, organisation: &str) -> Api
     })
 }
 
-/// Signs `organisation`'s chain at its new last place (`seq`, `hash`) in `txn`: the head
-/// moves there, and a checkpoint is kept when one is due.
+/// Signs `organisation`'s chain at the place `tip` has moved to in `txn`: the head moves
+/// there, and a checkpoint is kept when one is due.
 async fn sign_tip(
     txn: &sea_orm::DatabaseTransaction,
     key: &AuditKey,
     organisation: &str,
-    tip: &Tip,
-    seq: i64,
-    hash: String,
+    tip: Tip,
 ) -> ApiResult<()> {
+    let Tip { exists, seq, hash } = tip;
     let now = clock::now();
     let signature = key.sign(organisation, seq, &hash, now);
     let new_head = head::ActiveModel {
@@ -276,7 +297,7 @@ async fn sign_tip(
         public_key: Set(key.public.clone()),
         signature: Set(signature.clone()),
     };
-    if tip.exists {
+    if exists {
         head::Entity::update(new_head).exec(txn).await?;
     } else {
         head::Entity::insert(new_head)
@@ -316,7 +337,7 @@ async fn seal_chain(
 ) -> ApiResult<usize> {
     use entry::Column as C;
     let txn = crate::db::begin_write(db).await?;
-    let tip = lock_tip(&txn, organisation).await?;
+    let mut tip = lock_tip(&txn, organisation).await?;
     let batch = entry::Entity::find()
         .filter(C::Organisation.eq(organisation))
         .filter(C::ChainSeq.is_null())
@@ -328,13 +349,12 @@ async fn seal_chain(
         txn.rollback().await.ok();
         return Ok(0);
     }
-    let (mut seq, mut hash) = (tip.seq, tip.hash.clone());
     for e in &batch {
-        let next = entry_hash(&hash, seq + 1, e);
+        let link = tip.link(e);
         let done = entry::Entity::update_many()
-            .col_expr(C::ChainSeq, Expr::val(seq + 1))
-            .col_expr(C::PrevHash, Expr::val(hash.clone()))
-            .col_expr(C::Hash, Expr::val(next.clone()))
+            .col_expr(C::ChainSeq, Expr::val(link.chain_seq))
+            .col_expr(C::PrevHash, Expr::val(link.prev_hash))
+            .col_expr(C::Hash, Expr::val(link.hash))
             .filter(C::Seq.eq(e.seq))
             .filter(C::ChainSeq.is_null())
             .exec(&txn)
@@ -345,10 +365,8 @@ async fn seal_chain(
             txn.rollback().await.ok();
             return Ok(0);
         }
-        seq += 1;
-        hash = next;
     }
-    sign_tip(&txn, key, organisation, &tip, seq, hash).await?;
+    sign_tip(&txn, key, organisation, tip).await?;
     crate::db::commit(txn).await?;
     Ok(batch.len())
 }
@@ -368,21 +386,19 @@ pub async fn append_sealed(
         return Ok(());
     }
     let txn = crate::db::begin_write(db).await?;
-    let tip = lock_tip(&txn, organisation).await?;
-    let (mut seq, mut hash) = (tip.seq, tip.hash.clone());
+    let mut tip = lock_tip(&txn, organisation).await?;
     let mut rows = Vec::with_capacity(entries.len());
     for mut e in entries {
-        let next = entry_hash(&hash, seq + 1, &e);
-        e.chain_seq = Some(seq + 1);
-        e.prev_hash = Some(std::mem::replace(&mut hash, next.clone()));
-        e.hash = Some(next);
-        seq += 1;
+        let link = tip.link(&e);
+        e.chain_seq = Some(link.chain_seq);
+        e.prev_hash = Some(link.prev_hash);
+        e.hash = Some(link.hash);
         rows.push(super::insertable(e));
     }
     entry::Entity::insert_many(rows)
         .exec_without_returning(&txn)
         .await?;
-    sign_tip(&txn, key, organisation, &tip, seq, hash).await?;
+    sign_tip(&txn, key, organisation, tip).await?;
     crate::db::commit(txn).await
 }
 

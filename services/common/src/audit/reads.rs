@@ -14,9 +14,9 @@
 //! (the process's shutdown). Each batch goes into its chain already sealed
 //! ([`chain::append_sealed`]): one insert per entry and one signed head per batch, where
 //! inserting them for the sealer to link cost an update of every entry besides (about
-//! two thirds of the read log's cost in the database at scale 1). A crash loses what was not yet written: at most the last
-//! [`FLUSH_EVERY`] of reads. A writer that falls more than [`BUFFER`] requests behind drops
-//! the newest and says how many in a warning.
+//! two thirds of the read log's cost in the database at scale 1). A crash loses what was
+//! not yet written: at most the last [`FLUSH_EVERY`] of reads. A writer that falls more
+//! than [`BUFFER`] requests behind drops the newest and says how many in a warning.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

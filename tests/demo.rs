@@ -19,8 +19,12 @@ pub struct Demo {
 
 impl Demo {
     pub async fn start() -> Self {
-        let (system, dir, created) =
-            crate::system_with_settings(12, GatewaySettings::default()).await;
+        Self::start_with(GatewaySettings::default()).await
+    }
+
+    /// The demo system with its gateway set as given.
+    pub async fn start_with(settings: GatewaySettings) -> Self {
+        let (system, dir, created) = crate::system_with_settings(12, settings).await;
         system
             .settle_shares(Duration::from_secs(30))
             .await

@@ -5,7 +5,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::util::{flag, index, int, text, text_null};
+use crate::util::{flag, index, int, long_text_null, text, text_null, timestamp_null};
 
 pub struct Migrator;
 
@@ -25,6 +25,8 @@ impl MigratorTrait for Migrator {
             Box::new(UserLocales),
             Box::new(crate::events::CreateEventTables),
             Box::new(PartnerTiers),
+            Box::new(crate::jobs::CreateJobTable),
+            Box::new(Webhooks),
         ]
     }
 }
@@ -604,5 +606,130 @@ impl MigrationTrait for PartnerTiers {
                 .to_owned(),
         )
         .await
+    }
+}
+
+/// Integrators' webhooks: the endpoints, each bound to the organisation principal whose
+/// view its payloads carry; the deliveries (the history and the dead-letter list), every
+/// attempt of each, and the last view of each record a webhook was sent (what the next
+/// delivery is compared with).
+struct Webhooks;
+
+impl MigrationName for Webhooks {
+    fn name(&self) -> &str {
+        "m20261217_000100_webhooks"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Webhooks {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let at = |name: &str| {
+            ColumnDef::new(name.to_owned())
+                .timestamp_with_time_zone()
+                .not_null()
+                .to_owned()
+        };
+        m.create_table(
+            Table::create()
+                .table("webhooks")
+                .if_not_exists()
+                .col(ColumnDef::new("id").string_len(64).not_null().primary_key())
+                .col(text("name", 120))
+                .col(text("url", 2048))
+                .col(text("events", 1000))
+                .col(long_text_null("filter"))
+                .col(text("secret", 128))
+                .col(text("role", 64))
+                .col(text_null("partner_id", 64))
+                .col(text("owner", 64))
+                .col(int("max_attempts"))
+                .col(at("created_at"))
+                .col(at("updated_at"))
+                .col(timestamp_null("paused_at"))
+                .col(timestamp_null("suspended_at"))
+                .col(text_null("suspended_reason", 300))
+                .to_owned(),
+        )
+        .await?;
+        index(m, "webhooks", &["partner_id"], false).await?;
+        m.create_table(
+            Table::create()
+                .table("webhook_deliveries")
+                .if_not_exists()
+                .col(ColumnDef::new("id").string_len(64).not_null().primary_key())
+                .col(text("webhook_id", 64))
+                .col(text("trigger", 128))
+                .col(text("event", 64))
+                .col(text_null("record_type", 64))
+                .col(text_null("record_id", 64))
+                .col(int("sequence"))
+                .col(long_text_null("changes"))
+                .col(text("state", 16))
+                .col(int("attempts"))
+                .col(ColumnDef::new("last_status").integer().null())
+                .col(long_text_null("last_error"))
+                .col(timestamp_null("next_attempt_at"))
+                .col(long_text_null("body"))
+                .col(at("created_at"))
+                .col(at("updated_at"))
+                .col(timestamp_null("delivered_at"))
+                .to_owned(),
+        )
+        .await?;
+        // One delivery per webhook and trigger (a retried decision finds its own).
+        index(m, "webhook_deliveries", &["webhook_id", "trigger"], true).await?;
+        // The history, newest first, and the dead-letter list.
+        index(
+            m,
+            "webhook_deliveries",
+            &["webhook_id", "created_at"],
+            false,
+        )
+        .await?;
+        index(m, "webhook_deliveries", &["webhook_id", "state"], false).await?;
+        m.create_table(
+            Table::create()
+                .table("webhook_attempts")
+                .if_not_exists()
+                .col(ColumnDef::new("id").string_len(64).not_null().primary_key())
+                .col(text("delivery_id", 64))
+                .col(int("attempt"))
+                .col(at("at"))
+                .col(ColumnDef::new("status").integer().null())
+                .col(long_text_null("error"))
+                .col(int("duration_ms"))
+                .to_owned(),
+        )
+        .await?;
+        index(m, "webhook_attempts", &["delivery_id", "attempt"], false).await?;
+        m.create_table(
+            Table::create()
+                .table("webhook_views")
+                .if_not_exists()
+                .col(text("webhook_id", 64))
+                .col(text("record_id", 64))
+                .col(text("record_type", 64))
+                .col(ColumnDef::new("view").text().not_null())
+                .col(int("sequence"))
+                .col(at("observed_at"))
+                .col(at("updated_at"))
+                .primary_key(Index::create().col("webhook_id").col("record_id"))
+                .to_owned(),
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            "webhook_views",
+            "webhook_attempts",
+            "webhook_deliveries",
+            "webhooks",
+        ] {
+            m.drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }

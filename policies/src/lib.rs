@@ -157,6 +157,7 @@ pub const TYPES: &[&str] = &[
     "ShareGrant",
     "User",
     "ApiKey",
+    "Webhook",
     "Invitation",
     "AuditChain",
     "AuditEntry",

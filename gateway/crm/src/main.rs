@@ -294,6 +294,14 @@ struct DoorArgs {
     /// `X-Forwarded-Proto: https` gets them anyway).
     #[arg(long, env = "CRM_SECURE_COOKIES")]
     secure_cookies: bool,
+    /// Networks webhook deliveries may reach besides the public internet, in CIDR
+    /// notation and comma-separated (e.g. `10.0.0.0/8` for receivers inside the company's
+    /// network). Private, loopback and link-local addresses are refused otherwise.
+    #[arg(long, env = "CRM_WEBHOOK_ALLOWED_NETWORKS", default_value = "")]
+    webhook_allowed_networks: String,
+    /// How long one webhook delivery attempt may take, in seconds.
+    #[arg(long, env = "CRM_WEBHOOK_TIMEOUT_SECONDS", default_value_t = 10)]
+    webhook_timeout_seconds: u64,
 }
 
 impl DoorArgs {
@@ -317,6 +325,13 @@ impl DoorArgs {
                 _ => None,
             },
             door_reads_every_request: false,
+            webhooks: identity::webhooks::WebhookSettings {
+                allowed_networks: identity::webhooks::Networks::parse(
+                    &self.webhook_allowed_networks,
+                )
+                .map_err(|e| anyhow::anyhow!("CRM_WEBHOOK_ALLOWED_NETWORKS: {e}"))?,
+                timeout: std::time::Duration::from_secs(self.webhook_timeout_seconds.max(1)),
+            },
         };
         Ok(system::GatewaySettings {
             identity,
@@ -910,10 +925,12 @@ async fn main() -> anyhow::Result<()> {
             } else {
                 Vec::new()
             };
-            let config = EngineConfig {
-                subgraph_urls: pairs(&subgraph_urls, "--subgraph-url")?
+            let subgraph_urls: std::collections::HashMap<String, String> =
+                pairs(&subgraph_urls, "--subgraph-url")?
                     .into_iter()
-                    .collect(),
+                    .collect();
+            let config = EngineConfig {
+                subgraph_urls: subgraph_urls.clone(),
                 ..settings.engine
             };
             let engine = Arc::new(Engine::new(&sdl, config)?);
@@ -935,6 +952,22 @@ async fn main() -> anyhow::Result<()> {
             // The door stamps the policy version on every caller: follow edits made
             // elsewhere.
             let _policy = follow_policy(&storage).await?;
+            // A gateway with the directory delivers its webhooks (it reads through its
+            // engine), hearing of changes from the services named by --subgraph-url.
+            let _webhooks = match &identity {
+                Some(identity) => Some(system::webhooks::start(
+                    identity,
+                    engine.clone(),
+                    &keys,
+                    storage.event_bus().await?,
+                    |name| {
+                        subgraph_urls
+                            .get(name)
+                            .map(|url| url.trim_end_matches("/graphql").to_owned())
+                    },
+                )?),
+                None => None,
+            };
             let trusted_proxies = settings.door.trusted_proxies.clone();
             let api = crm_gateway::federation::server::router(
                 engine.clone(),

@@ -5,6 +5,7 @@
 //! listeners open differ.
 
 pub mod rates;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -500,6 +501,8 @@ pub struct AllInOne {
     _erasures: [crm_service_common::events::consumer::ConsumerHandle; 2],
     /// The directory's changes to and from other processes (with Redis).
     _directory: Vec<crm_service_common::signal::SignalTask>,
+    /// Webhook deliveries (their consumers and runner).
+    _webhooks: crm_identity::webhooks::Deliveries,
 }
 
 impl AllInOne {
@@ -597,6 +600,49 @@ impl AllInOne {
         )
         .await
         .context("the knowledge base did not apply the erasures")
+    }
+
+    /// Waits until the webhook consumers applied every order and article event written so
+    /// far, and no delivery is due or being attempted (retries waiting for a later time
+    /// are left waiting), up to `limit`.
+    pub async fn settle_webhooks(&self, limit: std::time::Duration) -> anyhow::Result<()> {
+        use crm_service_common::jobs::{self, JobState};
+        let ours = Subgraphs::ours(Default::default());
+        for kind in crm_identity::webhooks::catalog::RECORDS {
+            let producer = ours
+                .all
+                .iter()
+                .find(|s| s.service() == kind.source)
+                .and_then(|s| self.databases.of(s.name()))
+                .with_context(|| format!("no database for {}", kind.source))?;
+            settle(
+                (producer, kind.source),
+                (&self.databases.identity, kind.consumer),
+                limit,
+            )
+            .await
+            .with_context(|| format!("the webhook consumer of {} did not catch up", kind.source))?;
+        }
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let now = crm_service_common::clock::now();
+            let busy = jobs::list(&self.databases.identity, None, 10_000)
+                .await
+                .map_err(|e| anyhow::anyhow!(e.message()))?
+                .into_iter()
+                .any(|job| {
+                    job.kind == crm_identity::webhooks::DELIVER_JOB
+                        && (job.state == JobState::Running
+                            || (job.state == JobState::Pending && job.run_at <= now))
+                });
+            if !busy {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() > deadline {
+                anyhow::bail!("webhook deliveries still due after {limit:?}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 
     /// Stops every listener.
@@ -752,6 +798,9 @@ pub async fn start_all_in_one_with(
         .spawn(),
     ];
     let engine = Arc::new(Engine::new(supergraph, config)?);
+    let webhooks = webhooks::start(&identity, engine.clone(), &keys, bus.clone(), |name| {
+        url_of(&subgraphs, name)
+    })?;
     let trusted_proxies = settings.door.trusted_proxies.clone();
     let api = crm_gateway::federation::server::router(
         engine.clone(),
@@ -784,6 +833,7 @@ pub async fn start_all_in_one_with(
         _erasures: erasures,
         _order_notes: order_notes,
         _directory: share_directory_changes(storage).await?,
+        _webhooks: webhooks,
     })
 }
 

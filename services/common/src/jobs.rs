@@ -166,6 +166,15 @@ pub enum Outcome {
 pub type Handler =
     for<'a> fn(&'a DatabaseTransaction, &'a Job) -> BoxFuture<'a, ApiResult<Outcome>>;
 
+/// Runs one job of its kind with no transaction around it: work that calls out (an HTTP
+/// delivery) must not hold the database's write lock while it waits, and records what
+/// happened in transactions of its own. Its effects outside the database happen at least
+/// once: a replica whose lease ran out mid-task may have done them when another takes the
+/// job over.
+pub trait Task: Send + Sync + 'static {
+    fn run<'a>(&'a self, job: &'a Job) -> BoxFuture<'a, ApiResult<Outcome>>;
+}
+
 /// How long a claim holds before another replica may take the job over (a replica that
 /// died mid-job): far longer than any handler runs.
 const LEASE: chrono::Duration = chrono::Duration::minutes(5);
@@ -193,6 +202,7 @@ pub struct JobRunner {
     db: DatabaseConnection,
     worker: String,
     handlers: Arc<HashMap<&'static str, Handler>>,
+    tasks: Arc<HashMap<&'static str, Arc<dyn Task>>>,
     /// The kinds after whose commit the database's freed space is wiped (erasures).
     wipes: Arc<std::collections::HashSet<&'static str>>,
     /// The kinds that run again and again (each handler says when), started with the
@@ -208,6 +218,7 @@ impl JobRunner {
             db,
             worker: format!("{service}-{}", &suffix[..12]),
             handlers: Arc::new(HashMap::new()),
+            tasks: Arc::default(),
             wipes: Arc::default(),
             recurring: Arc::default(),
             poll: Duration::from_millis(500),
@@ -217,6 +228,12 @@ impl JobRunner {
     /// Registers the handler of `kind`.
     pub fn handle(mut self, kind: &'static str, handler: Handler) -> Self {
         Arc::make_mut(&mut self.handlers).insert(kind, handler);
+        self
+    }
+
+    /// Registers the task of `kind` (run outside a transaction; see [`Task`]).
+    pub fn handle_task(mut self, kind: &'static str, task: Arc<dyn Task>) -> Self {
+        Arc::make_mut(&mut self.tasks).insert(kind, task);
         self
     }
 
@@ -334,7 +351,9 @@ impl JobRunner {
 
     /// Runs a claimed job and records how it went.
     async fn execute(&self, job: Job) -> ApiResult<()> {
-        let Some(handler) = self.handlers.get(job.kind.as_str()).copied() else {
+        let handler = self.handlers.get(job.kind.as_str()).copied();
+        let task = self.tasks.get(job.kind.as_str()).cloned();
+        if handler.is_none() && task.is_none() {
             // A kind this build does not know (a newer replica scheduled it during a
             // rolling deploy): hand it back untouched for a replica that does.
             return self
@@ -348,7 +367,7 @@ impl JobRunner {
                 )
                 .await
                 .map(|_| ());
-        };
+        }
         if job.attempts > job.max_attempts {
             // Claimed again after its last attempt's lease ran out (the replica died).
             let error = "the last attempt did not finish (its replica stopped)".to_owned();
@@ -364,6 +383,27 @@ impl JobRunner {
                 .await
                 .map(|_| ());
         }
+        let (Some(handler), None) = (handler, task.clone()) else {
+            let result = match task {
+                Some(task) => task.run(&job).await,
+                None => Err(ApiError::internal(
+                    "a job kind with neither handler nor task",
+                )),
+            };
+            return match result {
+                Ok(outcome) => {
+                    let (state, run_at, attempts) = match outcome {
+                        Outcome::Done => (JobState::Done, job.run_at, job.attempts),
+                        Outcome::RunAgainAt(at) => (JobState::Pending, at, 0),
+                    };
+                    // A claim taken over meanwhile leaves the job to its new runner.
+                    self.finish(&self.db, &job, state, run_at, None, attempts)
+                        .await
+                        .map(|_| ())
+                }
+                Err(error) => self.failed(&job, error).await,
+            };
+        };
         let txn = crate::db::begin_write(&self.db).await?;
         let result = handler(&txn, &job).await;
         match result {
@@ -392,21 +432,28 @@ impl JobRunner {
             }
             Err(error) => {
                 txn.rollback().await.ok();
-                let message = error.message();
-                tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, %message, "job failed");
-                let (state, run_at) = if job.attempts >= job.max_attempts {
-                    (JobState::Dead, job.run_at)
-                } else {
-                    (
-                        JobState::Pending,
-                        clock::now() + backoff(&job.id, job.attempts),
-                    )
-                };
-                self.finish(&self.db, &job, state, run_at, Some(message), job.attempts)
-                    .await?;
+                self.failed(&job, error).await?;
             }
         }
         Ok(())
+    }
+
+    /// Records a failed attempt: the job waits for its next one (backing off), or is dead
+    /// after its last.
+    async fn failed(&self, job: &Job, error: ApiError) -> ApiResult<()> {
+        let message = error.message();
+        tracing::warn!(job = %job.id, kind = %job.kind, attempt = job.attempts, %message, "job failed");
+        let (state, run_at) = if job.attempts >= job.max_attempts {
+            (JobState::Dead, job.run_at)
+        } else {
+            (
+                JobState::Pending,
+                clock::now() + backoff(&job.id, job.attempts),
+            )
+        };
+        self.finish(&self.db, job, state, run_at, Some(message), job.attempts)
+            .await
+            .map(|_| ())
     }
 
     /// Releases this runner's claim on `job` with its new state; false when the claim is

@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use crm_contract::internal_auth::Caller;
 use crm_contract::{Authenticated, BoxFuture, CallerKind, Door, Refusal};
 use crm_service_common::principal::PrincipalKind;
 
@@ -155,49 +154,24 @@ impl Authenticator {
                 .await
                 .map_err(unavailable)?
                 .ok_or(Refusal::InvalidToken("unknown, revoked or expired API key"))?;
-            if !self
+            let caller = self
                 .directory
-                .key_owner_may_grant(&key)
+                .binding_caller(crate::store::Binding {
+                    ty: "ApiKey",
+                    subject: &key.id,
+                    role: &key.role,
+                    partner_id: key.partner_id.as_deref(),
+                    owner: &key.created_by,
+                })
                 .await
                 .map_err(unavailable)?
-            {
-                return Err(Refusal::InvalidToken(
+                .ok_or(Refusal::InvalidToken(
                     "the key's owner may no longer grant it (disabled or without the role)",
-                ));
-            }
-            // A key bound to a partner acts in that partner's policy domain: it reaches the
-            // services as a user of the partner's kind would (a partner without users
-            // yet has no known kind, and its key stays an integrator that sees nothing).
-            let kind = match &key.partner_id {
-                Some(partner_id) => self
-                    .directory
-                    .partner_kind(partner_id)
-                    .await
-                    .map_err(unavailable)?
-                    .unwrap_or_else(|| "integrator".into()),
-                None => "integrator".into(),
-            };
+                ))?;
             let expires = key.expires_at.map(|at| at.timestamp());
-            let partner_tier = match &key.partner_id {
-                Some(partner_id) => self
-                    .directory
-                    .partner_tier(partner_id)
-                    .await
-                    .map_err(unavailable)?,
-                None => None,
-            };
             return Ok((
                 Authenticated {
-                    caller: Caller {
-                        partner_tier,
-                        subject: key.id,
-                        kind,
-                        partner_id: key.partner_id,
-                        roles: vec![key.role],
-                        policy_version: crm_policies::current_version(),
-                        session_id: None,
-                        source: None,
-                    },
+                    caller,
                     kind: CallerKind::Integrator,
                 },
                 expires,

@@ -329,7 +329,7 @@ async fn with_summary(mut me: Me, who: &Principal) -> ApiResult<Me> {
 }
 
 /// The organisation stub of a partner id.
-fn partner(id: Option<String>) -> Option<Partner> {
+pub(crate) fn partner(id: Option<String>) -> Option<Partner> {
     id.map(|id| Partner { id: ID::from(id) })
 }
 
@@ -347,7 +347,7 @@ fn api_key(key: store::api_key::Model) -> ApiKey {
     }
 }
 
-fn directory<'a>(ctx: &Context<'a>) -> ApiResult<&'a Directory> {
+pub(crate) fn directory<'a>(ctx: &Context<'a>) -> ApiResult<&'a Directory> {
     ctx.data::<Directory>()
         .map_err(|_| ApiError::internal("the identity subgraph has no directory"))
 }
@@ -366,7 +366,7 @@ fn signed_in(principal: &Principal) -> ApiResult<()> {
 /// Whose directory records (users, API keys, invitations) the caller may read or change:
 /// everyone's, one partner's, or none.
 #[derive(Clone)]
-enum ManagedScope {
+pub(crate) enum ManagedScope {
     All,
     Partner(String),
 }
@@ -375,7 +375,11 @@ enum ManagedScope {
 /// `action`: scope `all` is everyone's records, `own_org` its own organisation's; no rule,
 /// no access. The directory asks the policy like every other service does, so an edit of
 /// these rules applies here too.
-async fn managed_scope(principal: &Principal, ty: &str, action: Action) -> ApiResult<ManagedScope> {
+pub(crate) async fn managed_scope(
+    principal: &Principal,
+    ty: &str,
+    action: Action,
+) -> ApiResult<ManagedScope> {
     signed_in(principal)?;
     let scopes = crm_service_common::access::decide(principal, ty, action)
         .await?
@@ -389,14 +393,14 @@ async fn managed_scope(principal: &Principal, ty: &str, action: Action) -> ApiRe
         }
         _ => Err(ApiError::denied(
             ErrorCode::Forbidden,
-            "only an admin or a partner admin manages users, API keys and invitations",
+            "only an admin or a partner admin manages users, API keys, invitations and webhooks",
         )),
     }
 }
 
 /// A role someone may be given: a partner role for a partner's user or key, a department
 /// role otherwise.
-fn check_role(for_partner: bool, role: &str) -> ApiResult<()> {
+pub(crate) fn check_role(for_partner: bool, role: &str) -> ApiResult<()> {
     let allowed = if for_partner {
         PARTNER_ROLES
     } else {
@@ -937,10 +941,18 @@ impl DirectoryMutation {
 
 /// The identity subgraph's root types: the directory, and the access policy.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Query(DirectoryQuery, crate::policy::graphql::PolicyQuery);
+pub struct Query(
+    DirectoryQuery,
+    crate::policy::graphql::PolicyQuery,
+    crate::webhooks::graphql::WebhookQuery,
+);
 
 #[derive(async_graphql::MergedObject, Default)]
-pub struct Mutation(DirectoryMutation, crate::policy::graphql::PolicyMutation);
+pub struct Mutation(
+    DirectoryMutation,
+    crate::policy::graphql::PolicyMutation,
+    crate::webhooks::graphql::WebhookMutation,
+);
 
 pub type IdentitySchema = async_graphql::Schema<Query, Mutation, async_graphql::EmptySubscription>;
 
@@ -949,6 +961,7 @@ pub fn schema(
     directory: Directory,
     issuer: Arc<TokenIssuer>,
     policy: crate::policy::PolicyStore,
+    (webhooks, listening): (crate::webhooks::WebhookSettings, crate::webhooks::Listening),
 ) -> IdentitySchema {
     crm_service_common::graphql::subgraph_limits(async_graphql::Schema::build(
         Query::default(),
@@ -958,6 +971,8 @@ pub fn schema(
     .data(directory)
     .data(issuer)
     .data(policy)
+    .data(webhooks)
+    .data(listening)
     .finish()
 }
 

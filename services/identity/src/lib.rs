@@ -2,7 +2,9 @@
 //! staff per department, users per partner organisation), their passwords and sessions,
 //! integrators' API keys and invitations, the access tokens the gateway issues and its door
 //! checks (`door` implements the router's `Door`), the stored access policy (`policy`), and
-//! the identity subgraph (`me`, sign-in, API keys, policy edits).
+//! the identity subgraph (`me`, sign-in, API keys, policy edits), and integrators' webhooks
+//! (`webhooks`: kept here because a webhook is bound to a principal exactly as an API key
+//! is, and delivered by the gateway that holds this directory).
 
 pub mod door;
 pub mod graphql;
@@ -10,6 +12,7 @@ pub mod partner_tiers;
 pub mod policy;
 pub mod store;
 pub mod tokens;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -43,6 +46,8 @@ pub struct IdentityOptions {
     /// accepted: for a gateway whose directory changes in other processes that cannot tell
     /// it (no Redis).
     pub door_reads_every_request: bool,
+    /// How webhooks deliver (which networks they may reach, how long an attempt takes).
+    pub webhooks: webhooks::WebhookSettings,
 }
 
 /// An external OIDC provider: its issuer, the audience its tokens carry for us, and
@@ -64,6 +69,11 @@ pub struct Identity {
     pub authenticator: Arc<door::Authenticator>,
     /// The public keys of issued tokens (`/.well-known/jwks.json`).
     pub jwks: serde_json::Value,
+    /// How webhooks deliver.
+    pub webhooks: webhooks::WebhookSettings,
+    /// Which kinds of records some webhook listens to (the delivery consumers pass over
+    /// the others); refreshed at once by a webhook change made here.
+    pub webhook_listeners: webhooks::Listening,
 }
 
 impl Identity {
@@ -129,6 +139,8 @@ impl Identity {
             jwks: serde_json::to_value(&jwks)?,
             directory,
             issuer,
+            webhooks: options.webhooks.clone(),
+            webhook_listeners: webhooks::Listening::default(),
         })
     }
 
@@ -139,6 +151,7 @@ impl Identity {
             self.directory.clone(),
             self.issuer.clone(),
             self.policy.clone(),
+            (self.webhooks.clone(), self.webhook_listeners.clone()),
         );
         let db = self.directory.db.clone();
         let ready: crm_service_common::http::ReadyCheck = Arc::new(move || {

@@ -280,6 +280,19 @@ pub fn new_credential(
     }
 }
 
+/// What an API key or a webhook acts as: its own id, the role and organisation it was
+/// given, and the user who answers for it (see [`Directory::binding_caller`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Binding<'a> {
+    /// The directory type that grants it (`ApiKey`, `Webhook`): the owner's right to
+    /// create that type is what keeps it working.
+    pub ty: &'a str,
+    pub subject: &'a str,
+    pub role: &'a str,
+    pub partner_id: Option<&'a str>,
+    pub owner: &'a str,
+}
+
 /// The directory over the identity database, with the clock every expiry is read from.
 #[derive(Clone)]
 pub struct Directory {
@@ -687,23 +700,28 @@ impl Directory {
         Ok(Some(key))
     }
 
-    /// Whether `key`'s owner (its creator, or the admin who took it over) may still
-    /// grant it: an enabled user who manages keys of the key's organisation (an admin any;
-    /// a partner admin its own partner's). A key never holds more than its owner may give
-    /// now: when the owner is disabled or loses the role, the key stops.
-    pub async fn key_owner_may_grant(&self, key: &api_key::Model) -> Result<bool, ApiError> {
-        let Some(owner) = self.user(&key.created_by).await? else {
+    /// Whether the user `owner` may still grant a binding to `partner_id` (none: the
+    /// company) of the directory type `ty` (`ApiKey`, `Webhook`). A binding never holds
+    /// more than its owner (its creator, or the admin who took it over) may give now: when
+    /// the owner is disabled or loses the right, it stops. The owner must be enabled, and allowed by
+    /// the policy in force to create such records for that organisation, as the mutation
+    /// that creates them asks it (`all`: any; `own_org`: its own partner's).
+    pub async fn owner_may_grant(
+        &self,
+        owner: &str,
+        partner_id: Option<&str>,
+        ty: &str,
+    ) -> Result<bool, ApiError> {
+        let Some(owner) = self.user(owner).await? else {
             return Ok(false);
         };
         if owner.disabled {
             return Ok(false);
         }
-        // What the policy in force lets the owner do with keys, asked as `createApiKey`
-        // asks it: `all` (any key) or `own_org` (its own partner's).
         let principal = crm_service_common::principal::Principal::from_caller(&owner.caller(None));
         let scopes = crm_service_common::access::decide(
             &principal,
-            "ApiKey",
+            ty,
             crm_service_common::access::Action::Create,
         )
         .await?
@@ -711,8 +729,45 @@ impl Directory {
         use crm_service_common::access::Scope;
         Ok(scopes.contains(&Scope::All)
             || (scopes.contains(&Scope::OwnOrg)
-                && key.partner_id.is_some()
-                && owner.partner_id == key.partner_id))
+                && partner_id.is_some()
+                && owner.partner_id.as_deref() == partner_id))
+    }
+
+    /// The caller a binding acts as (an API key, a webhook): `subject` with `role` in the
+    /// organisation `partner_id` (none: the company), granted by `owner`. A binding to a
+    /// partner acts in that partner's policy domain, as a user of the partner's kind would
+    /// (a partner without users yet has no known kind, and its binding stays an integrator
+    /// that sees nothing). `None` when the owner may no longer grant it (disabled, or
+    /// without the right): the binding stops.
+    pub async fn binding_caller(
+        &self,
+        binding: Binding<'_>,
+    ) -> Result<Option<crm_service_common::internal_auth::Caller>, ApiError> {
+        if !self
+            .owner_may_grant(binding.owner, binding.partner_id, binding.ty)
+            .await?
+        {
+            return Ok(None);
+        }
+        let (kind, partner_tier) = match binding.partner_id {
+            Some(partner_id) => (
+                self.partner_kind(partner_id)
+                    .await?
+                    .unwrap_or_else(|| "integrator".into()),
+                self.partner_tier(partner_id).await?,
+            ),
+            None => ("integrator".into(), None),
+        };
+        Ok(Some(crm_service_common::internal_auth::Caller {
+            partner_tier,
+            subject: binding.subject.to_owned(),
+            kind,
+            partner_id: binding.partner_id.map(str::to_owned),
+            roles: vec![binding.role.to_owned()],
+            policy_version: crm_policies::current_version(),
+            session_id: None,
+            source: None,
+        }))
     }
 
     /// Makes `owner` the owner of `key` (another admin keeps it working after its creator

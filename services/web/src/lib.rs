@@ -564,6 +564,9 @@ impl Ctx {
                 Area::Portal => ("/portal/users".into(), "Users"),
             });
         }
+        if self.area == Area::Portal && self.me.writes("Webhook") {
+            nav.push(("/portal/webhooks".into(), "Webhooks"));
+        }
         let current = nav
             .iter()
             .filter(|(href, _)| self.path == *href || self.path.starts_with(&format!("{href}/")))

@@ -22,6 +22,7 @@ mod registrations;
 mod search;
 mod sharing;
 mod timeline;
+mod webhooks;
 mod workspace;
 
 use std::fmt;
@@ -286,6 +287,22 @@ pub(crate) fn table() -> Vec<Route> {
         Route::form(
             "/app/admin/api-keys/{id}/revoke",
             post(people::revoke_api_key),
+        ),
+        Route::page(
+            "/app/admin/webhooks",
+            get(webhooks::list::<InApp>).post(webhooks::create::<InApp>),
+        ),
+        Route::page(
+            "/app/admin/webhooks/{id}",
+            get(webhooks::detail::<InApp>).post(webhooks::act::<InApp>),
+        ),
+        Route::page(
+            "/portal/webhooks",
+            get(webhooks::list::<InPortal>).post(webhooks::create::<InPortal>),
+        ),
+        Route::page(
+            "/portal/webhooks/{id}",
+            get(webhooks::detail::<InPortal>).post(webhooks::act::<InPortal>),
         ),
         Route::page("/portal", get(portal::home)),
         Route::page("/portal/orders", get(orders::list::<InPortal>)),

@@ -1,0 +1,874 @@
+//! Integrators' webhooks through the whole system: real HTTP receivers started by the test
+//! that fail, time out and recover; every payload read as the webhook's principal (a
+//! supplier's order never carries the total, the internal note or another supplier's
+//! line); a change its principal can't see sends nothing; retries back off on the job
+//! runner's clock until the endpoint recovers, then the dead-letter list and its replay; a
+//! record that leaves a principal's view is reported once, with no data; a webhook stops
+//! when its owner is disabled and resumes when an admin takes it over.
+//!
+//! A binary of its own: it moves the process's clock (retries wait for it), which every
+//! test in its binary would see.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use crm_e2e::demo::Demo;
+use crm_identity::user;
+use crm_identity::webhooks::outbound;
+use crm_service_common::clock::{self, ManualClock};
+use serde_json::{Value, json};
+
+/// What a receiver answers its next request with.
+#[derive(Clone, Copy, Debug)]
+enum Answer {
+    Ok,
+    Fail(u16),
+    /// Answers only after the delivery's timeout (1 s here) has passed.
+    Hang,
+}
+
+#[derive(Clone, Debug)]
+struct Received {
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Received {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).expect("a JSON body")
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("a {name} header"))
+    }
+}
+
+/// A webhook receiver on a port of its own: it records every request and answers as its
+/// plan says (then 200).
+#[derive(Clone, Default)]
+struct Receiver {
+    url: String,
+    got: Arc<Mutex<Vec<Received>>>,
+    plan: Arc<Mutex<VecDeque<Answer>>>,
+}
+
+impl Receiver {
+    async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let receiver = Receiver {
+            url: format!("http://{}/hooks/crm", listener.local_addr().expect("addr")),
+            ..Default::default()
+        };
+        let app = axum::Router::new()
+            .fallback(answer)
+            .with_state(receiver.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        receiver
+    }
+
+    fn then(&self, answers: &[Answer]) {
+        self.plan
+            .lock()
+            .expect("plan")
+            .extend(answers.iter().copied());
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.got.lock().expect("got").clone()
+    }
+}
+
+async fn answer(State(receiver): State<Receiver>, headers: HeaderMap, body: String) -> StatusCode {
+    receiver
+        .got
+        .lock()
+        .expect("got")
+        .push(Received { headers, body });
+    let next = receiver.plan.lock().expect("plan").pop_front();
+    match next.unwrap_or(Answer::Ok) {
+        Answer::Ok => StatusCode::OK,
+        Answer::Fail(status) => StatusCode::from_u16(status).expect("a status"),
+        Answer::Hang => {
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            StatusCode::OK
+        }
+    }
+}
+
+const CREATE: &str = "mutation($input: CreateWebhookInput!) { createWebhook(input: $input) { secret webhook { id status organization { id } events } } }";
+
+const HISTORY: &str = "query($id: ID!) { webhook(id: $id) { status suspendedReason deadDeliveries deliveries(first: 50) { id event recordId sequence changes state attempts lastStatus lastError nextAttemptAt attemptHistory { attempt status error } } } }";
+
+/// A webhook made by `user` posting to `receiver`: its id and signing secret.
+async fn webhook(
+    demo: &Demo,
+    user: &user::Model,
+    receiver: &Receiver,
+    input: Value,
+) -> (String, String) {
+    let mut input = input;
+    input["url"] = json!(receiver.url);
+    let made = demo.ok(user, CREATE, json!({ "input": input })).await;
+    (
+        made["createWebhook"]["webhook"]["id"]
+            .as_str()
+            .expect("an id")
+            .to_owned(),
+        made["createWebhook"]["secret"]
+            .as_str()
+            .expect("a secret")
+            .to_owned(),
+    )
+}
+
+/// Every delivery a receiver got (attempts of one delivery once, the last), in order,
+/// each checked against the webhook's secret.
+fn deliveries(receiver: &Receiver, secret: &str) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for got in receiver.received() {
+        let timestamp = outbound::verify(secret, got.header("crm-signature"), &got.body)
+            .expect("every delivery is signed with the webhook's secret");
+        assert_eq!(got.header("crm-timestamp"), timestamp.to_string());
+        let body = got.json();
+        assert_eq!(got.header("crm-delivery"), body["id"]);
+        assert_eq!(got.header("crm-event"), body["event"]);
+        match out.iter_mut().find(|d| d["id"] == body["id"]) {
+            Some(again) => *again = body,
+            None => out.push(body),
+        }
+    }
+    out
+}
+
+fn partner_of(user: &user::Model) -> String {
+    user.partner_id.clone().expect("a partner user")
+}
+
+/// The first demo user of `kind` and `role` outside the organisations `not`.
+fn another(demo: &Demo, kind: &str, role: &str, not: &[&str]) -> user::Model {
+    demo.users
+        .iter()
+        .find(|u| {
+            u.kind == kind
+                && u.roles == role
+                && u.partner_id.as_deref().is_some_and(|p| !not.contains(&p))
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("another {kind} {role}"))
+}
+
+/// A webhook's status and delivery history, as `user` reads it.
+async fn history(demo: &Demo, user: &user::Model, id: &str) -> Value {
+    demo.ok(user, HISTORY, json!({ "id": id })).await["webhook"].clone()
+}
+
+async fn settle(demo: &Demo) {
+    demo.system
+        .settle_webhooks(Duration::from_secs(30))
+        .await
+        .expect("webhooks settle");
+}
+
+fn settings() -> crm_system::GatewaySettings {
+    let mut settings = crm_system::GatewaySettings::default();
+    settings.identity.webhooks = crm_identity::webhooks::WebhookSettings {
+        // The receivers listen on loopback, which deliveries may not reach by default.
+        allowed_networks: crm_identity::webhooks::Networks::parse("127.0.0.0/8").expect("net"),
+        timeout: Duration::from_secs(1),
+    };
+    settings
+}
+
+/// An order's data without its account (its visibility to a partner follows the order
+/// through the share rows, asynchronously; a later delivery carries it).
+fn without_account(data: &Value) -> Value {
+    let mut data = data.clone();
+    if let Some(map) = data.as_object_mut() {
+        map.remove("account");
+    }
+    data
+}
+
+fn line_products(order: &Value) -> Vec<String> {
+    let mut products: Vec<String> = order["lines"]["nodes"]
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|l| l["productId"].as_str().expect("product").to_owned())
+        .collect();
+    products.sort();
+    products
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_carry_what_their_principal_sees_retry_until_the_receiver_recovers_and_stop_with_it()
+ {
+    let start = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
+    let manual = Arc::new(ManualClock::at(start));
+    clock::set(Some(manual.clone()));
+    let demo = Demo::start_with(settings()).await;
+    let admin = demo.first("internal", "admin");
+    let supplier_a = demo.first("supplier", "partner_admin");
+    let supplier_b = another(
+        &demo,
+        "supplier",
+        "partner_admin",
+        &[&partner_of(&supplier_a)],
+    );
+    let supplier_c = another(
+        &demo,
+        "supplier",
+        "partner_admin",
+        &[&partner_of(&supplier_a), &partner_of(&supplier_b)],
+    );
+    let distributor_1 = demo.first("distributor", "partner_admin");
+    let distributor_2 = another(
+        &demo,
+        "distributor",
+        "partner_admin",
+        &[&partner_of(&distributor_1)],
+    );
+
+    let order_events = json!(["order.added", "order.updated", "order.removed"]);
+    let receivers = [
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+        Receiver::start().await,
+    ];
+    let [for_a, for_b, for_c, for_d1, for_d2] = &receivers;
+    let mut hooks = Vec::new();
+    for (user, receiver) in [
+        (&supplier_a, for_a),
+        (&supplier_b, for_b),
+        (&supplier_c, for_c),
+        (&distributor_1, for_d1),
+        (&distributor_2, for_d2),
+    ] {
+        hooks.push(
+            webhook(
+                &demo,
+                user,
+                receiver,
+                json!({ "name": "ERP", "events": order_events, "role": "partner_user" }),
+            )
+            .await,
+        );
+    }
+    let [
+        (hook_a, secret_a),
+        (_, secret_b),
+        (_, secret_c),
+        (hook_d1, secret_d1),
+        (_, secret_d2),
+    ] = &hooks[..]
+    else {
+        panic!("five webhooks")
+    };
+    // A staff webhook for shipment changes only, which gives up after two attempts.
+    let dead_end = Receiver::start().await;
+    dead_end.then(&[Answer::Fail(503), Answer::Fail(503)]);
+    let (staff_hook, staff_secret) = webhook(
+        &demo,
+        &admin,
+        &dead_end,
+        json!({ "name": "BI", "events": ["order.updated"], "role": "support", "maxAttempts": 2,
+                "filter": [{ "field": "changed", "values": ["shipments"] }] }),
+    )
+    .await;
+
+    // An order fulfilled by distributor 1, with a line of supplier A's product and one of
+    // supplier B's, and an internal note.
+    let setup = demo
+        .ok(
+            &admin,
+            "query($a: ID, $b: ID) { a: products(first: 1, filter: { supplierPartnerId: $a }) { nodes { id } } b: products(first: 1, filter: { supplierPartnerId: $b }) { nodes { id } } }",
+            json!({ "a": partner_of(&supplier_a), "b": partner_of(&supplier_b) }),
+        )
+        .await;
+    // An account both suppliers see already (its visibility to them then does not change
+    // with this order's share rows, which follow asynchronously).
+    let accounts = |user: user::Model| {
+        let demo = &demo;
+        async move {
+            demo.ok(
+                &user,
+                "{ accounts(first: 100) { nodes { id } } }",
+                json!({}),
+            )
+            .await["accounts"]["nodes"]
+                .as_array()
+                .expect("accounts")
+                .iter()
+                .map(|a| a["id"].as_str().expect("id").to_owned())
+                .collect::<Vec<String>>()
+        }
+    };
+    let seen_by_b = accounts(supplier_b.clone()).await;
+    let account = accounts(supplier_a.clone())
+        .await
+        .into_iter()
+        .find(|a| seen_by_b.contains(a))
+        .expect("an account both suppliers see");
+    let (product_a, product_b) = (
+        setup["a"]["nodes"][0]["id"]
+            .as_str()
+            .expect("A's product")
+            .to_owned(),
+        setup["b"]["nodes"][0]["id"]
+            .as_str()
+            .expect("B's product")
+            .to_owned(),
+    );
+    let order = demo
+        .ok(
+            &admin,
+            "mutation($a: ID!, $d: ID!) { createOrder(input: { accountId: $a, currency: \"EUR\", fulfillingDistributorId: $d, internalNote: \"margin is thin\" }) { id version } }",
+            json!({ "a": account, "d": partner_of(&distributor_1) }),
+        )
+        .await["createOrder"]
+        .clone();
+    let order_id = order["id"].as_str().expect("order").to_owned();
+    for (product, quantity) in [(&product_a, 3), (&product_b, 5)] {
+        demo.ok(
+            &admin,
+            "mutation($o: ID!, $p: ID!, $q: Int!) { createOrderLine(input: { orderId: $o, productId: $p, quantity: $q, unitPrice: \"10.00\", currency: \"EUR\" }) { id } }",
+            json!({ "o": order_id, "p": product, "q": quantity }),
+        )
+        .await;
+    }
+    settle(&demo).await;
+
+    // Each supplier: the order once, with its own line only, and no total or note.
+    for (receiver, secret, product) in
+        [(for_a, secret_a, &product_a), (for_b, secret_b, &product_b)]
+    {
+        let got = deliveries(receiver, secret);
+        assert_eq!(
+            got.len(),
+            1,
+            "one delivery: a change it can't see sends nothing: {got:?}"
+        );
+        let delivery = &got[0];
+        assert_eq!(delivery["event"], "order.added");
+        assert_eq!(
+            delivery["record"],
+            json!({ "type": "Order", "id": order_id })
+        );
+        assert_eq!(delivery["sequence"], 1);
+        let data = &delivery["data"];
+        assert_eq!(
+            line_products(data),
+            std::slice::from_ref(product),
+            "its own line only: {data}"
+        );
+        for hidden in ["total", "internalNote", "version", "updatedAt"] {
+            assert!(
+                data[hidden].is_null(),
+                "{hidden} is masked for suppliers: {data}"
+            );
+        }
+        assert!(
+            data["lines"]["nodes"][0]["unitPrice"].is_null(),
+            "line prices are masked for suppliers: {data}"
+        );
+    }
+    assert!(
+        for_c.received().is_empty(),
+        "a supplier with no line on the order hears nothing of it"
+    );
+    assert!(for_d2.received().is_empty(), "nor does another distributor");
+    // The distributor: both lines and the total, never the internal note.
+    let got = deliveries(for_d1, secret_d1);
+    let last = &got.last().expect("the distributor heard of the order")["data"];
+    assert_eq!(got[0]["event"], "order.added");
+    assert_eq!(line_products(last), {
+        let mut both = vec![product_a.clone(), product_b.clone()];
+        both.sort();
+        both
+    });
+    assert_eq!(
+        last["total"],
+        json!({ "amount": "80.00", "currency": "EUR" })
+    );
+    assert!(last["internalNote"].is_null(), "{last}");
+    // The payload is what a query of the same principal answers (a key of distributor 1
+    // with the webhook's role reads the same order).
+    let key = demo
+        .ok(
+            &distributor_1,
+            "mutation { createApiKey(input: { name: \"compare\", role: \"partner_user\" }) { secret } }",
+            json!({}),
+        )
+        .await["createApiKey"]["secret"]
+        .as_str()
+        .expect("a key")
+        .to_owned();
+    let read = demo
+        .send_with(
+            &key,
+            crm_identity::webhooks::catalog::ORDER.document,
+            json!({ "id": order_id }),
+        )
+        .await;
+    assert_eq!(
+        without_account(&read["data"]["order"]),
+        without_account(last)
+    );
+
+    // A hidden change (the internal note, seen by staff only): suppliers hear nothing.
+    manual.advance(1);
+    let before_a = for_a.received().len();
+    let current = demo
+        .ok(
+            &admin,
+            "query($id: ID!) { order(id: $id) { version } }",
+            json!({ "id": order_id }),
+        )
+        .await;
+    demo.ok(
+        &admin,
+        "mutation($id: ID!, $v: Int!) { updateOrder(id: $id, version: $v, input: { internalNote: \"margin is fine\" }) { id } }",
+        json!({ "id": order_id, "v": current["order"]["version"] }),
+    )
+    .await;
+    settle(&demo).await;
+    assert_eq!(
+        for_a.received().len(),
+        before_a,
+        "a hidden change sends nothing"
+    );
+
+    // A shipment supplier A sees: the endpoint fails, then times out, then recovers; the
+    // runner retries on its clock with growing waits.
+    for_a.then(&[Answer::Fail(500), Answer::Hang, Answer::Ok]);
+    manual.advance(1);
+    let shipment = demo
+        .ok(
+            &admin,
+            "mutation($o: ID!) { createShipment(input: { orderId: $o, carrier: \"DHL\", trackingNumber: \"JD0142\" }) { id version } }",
+            json!({ "o": order_id }),
+        )
+        .await["createShipment"]
+        .clone();
+    settle(&demo).await;
+    let seen = history(&demo, &supplier_a, hook_a).await;
+    let update = &seen["deliveries"][0];
+    assert_eq!(update["event"], "order.updated", "{seen}");
+    assert_eq!(update["state"], "PENDING");
+    assert_eq!(update["attempts"], 1);
+    assert_eq!(update["lastStatus"], 500);
+    assert!(
+        update["changes"]
+            .as_array()
+            .expect("changes")
+            .contains(&json!("shipments")),
+        "{update}"
+    );
+    assert!(update["nextAttemptAt"].is_string(), "{update}");
+    manual.advance(15);
+    settle(&demo).await;
+    let seen = history(&demo, &supplier_a, hook_a).await;
+    assert_eq!(seen["deliveries"][0]["attempts"], 2, "{seen}");
+    assert!(
+        seen["deliveries"][0]["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("no answer within 1 s")),
+        "{seen}"
+    );
+    manual.advance(30);
+    settle(&demo).await;
+    let seen = history(&demo, &supplier_a, hook_a).await;
+    let update = &seen["deliveries"][0];
+    assert_eq!(update["state"], "DELIVERED", "{seen}");
+    assert_eq!(
+        update["attemptHistory"],
+        json!([
+            { "attempt": 1, "status": 500, "error": "HTTP 500" },
+            { "attempt": 2, "status": null, "error": "no answer within 1 s" },
+            { "attempt": 3, "status": 200, "error": null },
+        ])
+    );
+    let got = deliveries(for_a, secret_a);
+    assert_eq!(got.len(), 2, "three attempts of one delivery: {got:?}");
+    assert_eq!(got[1]["sequence"], 2);
+    assert_eq!(
+        got[1]["data"]["shipments"]["nodes"][0]["trackingNumber"],
+        "JD0142"
+    );
+
+    // The staff webhook gave up after its two attempts: dead, then replayed.
+    assert!(
+        dead_end.received().len() == 2,
+        "changes other than shipments were filtered out"
+    );
+    let seen = history(&demo, &admin, &staff_hook).await;
+    assert_eq!(seen["deadDeliveries"], 1, "{seen}");
+    assert_eq!(seen["deliveries"][0]["state"], "DEAD");
+    let replayed = demo
+        .ok(
+            &admin,
+            "mutation($id: ID!) { replayDeadWebhookDeliveries(webhookId: $id) }",
+            json!({ "id": staff_hook }),
+        )
+        .await;
+    assert_eq!(replayed["replayDeadWebhookDeliveries"], 1);
+    settle(&demo).await;
+    let seen = history(&demo, &admin, &staff_hook).await;
+    assert_eq!(seen["deadDeliveries"], 0, "{seen}");
+    assert_eq!(seen["deliveries"][0]["state"], "DELIVERED");
+    let got = deliveries(&dead_end, &staff_secret);
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0]["data"]["internalNote"], "margin is fine",
+        "staff see the note"
+    );
+    // The shipment's next status reaches everyone who sees it.
+    manual.advance(1);
+    demo.ok(
+        &admin,
+        "mutation($id: ID!, $v: Int!) { recordShipmentStatus(id: $id, version: $v, status: IN_TRANSIT) { id } }",
+        json!({ "id": shipment["id"], "v": shipment["version"] }),
+    )
+    .await;
+    settle(&demo).await;
+    assert_eq!(deliveries(&dead_end, &staff_secret).len(), 2);
+    assert_eq!(
+        deliveries(for_a, secret_a).last().expect("a delivery")["data"]["shipments"]["nodes"][0]["status"],
+        "IN_TRANSIT"
+    );
+
+    // The order moves to distributor 2: it leaves distributor 1's view (reported once,
+    // with no data) and enters distributor 2's.
+    manual.advance(1);
+    let current = demo
+        .ok(
+            &admin,
+            "query($id: ID!) { order(id: $id) { version } }",
+            json!({ "id": order_id }),
+        )
+        .await;
+    demo.ok(
+        &admin,
+        "mutation($id: ID!, $v: Int!, $d: ID!) { updateOrder(id: $id, version: $v, input: { fulfillingDistributorId: $d }) { id } }",
+        json!({ "id": order_id, "v": current["order"]["version"], "d": partner_of(&distributor_2) }),
+    )
+    .await;
+    settle(&demo).await;
+    let got = deliveries(for_d1, secret_d1);
+    let removed = got.last().expect("a removal");
+    assert_eq!(removed["event"], "order.removed", "{got:?}");
+    assert!(removed["data"].is_null());
+    let got = deliveries(for_d2, secret_d2);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["event"], "order.added");
+    assert!(deliveries(for_c, secret_c).is_empty());
+
+    // Supplier A's owner is disabled: the webhook stops at its next delivery, until an
+    // admin takes it over.
+    demo.ok(
+        &admin,
+        "mutation($id: ID!) { setUserDisabled(id: $id, disabled: true) { id } }",
+        json!({ "id": supplier_a.id }),
+    )
+    .await;
+    manual.advance(1);
+    let before_a = for_a.received().len();
+    let shipment = demo
+        .ok(
+            &admin,
+            "query($id: ID!) { shipment(id: $id) { id version } }",
+            json!({ "id": shipment["id"] }),
+        )
+        .await["shipment"]
+        .clone();
+    demo.ok(
+        &admin,
+        "mutation($id: ID!, $v: Int!) { recordShipmentStatus(id: $id, version: $v, status: DELIVERED) { id } }",
+        json!({ "id": shipment["id"], "v": shipment["version"] }),
+    )
+    .await;
+    settle(&demo).await;
+    assert_eq!(
+        for_a.received().len(),
+        before_a,
+        "a stopped webhook sends nothing"
+    );
+    let seen = history(&demo, &admin, hook_a).await;
+    assert_eq!(seen["status"], "SUSPENDED", "{seen}");
+    assert!(
+        seen["suspendedReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("owner"))
+    );
+    let resumed = demo
+        .ok(
+            &admin,
+            "mutation($id: ID!) { takeOverWebhook(id: $id) { status } }",
+            json!({ "id": hook_a }),
+        )
+        .await;
+    assert_eq!(resumed["takeOverWebhook"]["status"], "ACTIVE");
+
+    // A ping reaches the endpoint, signed.
+    let ping = demo
+        .ok(
+            &admin,
+            "mutation($id: ID!) { pingWebhook(id: $id) { id event } }",
+            json!({ "id": hook_d1 }),
+        )
+        .await;
+    settle(&demo).await;
+    let got = deliveries(for_d1, secret_d1);
+    let last = got.last().expect("the ping");
+    assert_eq!(last["id"], ping["pingWebhook"]["id"]);
+    assert_eq!(last["event"], "webhook.ping");
+
+    let mut lines = Vec::new();
+    for (who, receiver, secret) in [
+        ("supplier A", for_a, secret_a),
+        ("supplier B", for_b, secret_b),
+        ("supplier C", for_c, secret_c),
+        ("distributor 1", for_d1, secret_d1),
+        ("distributor 2", for_d2, secret_d2),
+        ("staff (shipments only)", &dead_end, &staff_secret),
+    ] {
+        let got = deliveries(receiver, secret);
+        lines.push(format!(
+            "{who}: {} requests, {} deliveries: {}",
+            receiver.received().len(),
+            got.len(),
+            got.iter()
+                .map(|d| format!("{}#{}", d["event"].as_str().unwrap_or("?"), d["sequence"]))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    lines.push(format!(
+        "supplier A's first payload: {}",
+        deliveries(for_a, secret_a)[0]["data"]
+    ));
+    crm_e2e::report("webhooks", &lines.join("\n"));
+    clock::set(None);
+    demo.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_are_managed_within_their_organisation_and_never_reach_private_addresses_unless_allowed()
+ {
+    let demo = Demo::start().await;
+    let admin = demo.first("internal", "admin");
+    let supplier_admin = demo.first("supplier", "partner_admin");
+    let supplier_user = demo.first("supplier", "partner_user");
+    let distributor_admin = demo.first("distributor", "partner_admin");
+    let code = |body: &Value| {
+        (
+            body["errors"][0]["extensions"]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            body["errors"][0]["extensions"]["field"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        )
+    };
+    let input = |url: &str| json!({ "input": { "name": "shop", "url": url, "events": ["order.added"], "role": "partner_user" } });
+    // Loopback and private addresses are refused by default, by address and by name.
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://localhost:9/",
+        "http://10.0.0.7/",
+        "http://[::1]/",
+        "http://169.254.169.254/latest",
+    ] {
+        let refused = demo.send(&supplier_admin, CREATE, input(url)).await;
+        assert_eq!(
+            code(&refused),
+            ("VALIDATION".to_owned(), "input.url".to_owned()),
+            "{url}: {refused}"
+        );
+    }
+    for (bad, field) in [
+        (
+            json!({ "name": "x", "url": "https://hooks.example.com/", "events": ["order.placed"], "role": "partner_user" }),
+            "input.events",
+        ),
+        (
+            json!({ "name": "x", "url": "https://hooks.example.com/", "events": ["order.added"], "role": "admin" }),
+            "input.role",
+        ),
+        (
+            json!({ "name": "x", "url": "https://hooks.example.com/", "events": ["order.added"], "role": "partner_user", "filter": [{ "field": "secret", "values": ["1"] }] }),
+            "input.filter[0].field",
+        ),
+        (
+            json!({ "name": "", "url": "https://hooks.example.com/", "events": ["order.added"], "role": "partner_user" }),
+            "input.name",
+        ),
+        (
+            json!({ "name": "x", "url": "https://hooks.example.com/", "events": ["order.added"], "role": "partner_user", "maxAttempts": 99 }),
+            "input.maxAttempts",
+        ),
+    ] {
+        let refused = demo
+            .send(&supplier_admin, CREATE, json!({ "input": bad }))
+            .await;
+        assert_eq!(
+            code(&refused),
+            ("VALIDATION".to_owned(), field.to_owned()),
+            "{refused}"
+        );
+    }
+    // Another organisation's webhooks answer as missing ones.
+    let made = demo
+        .ok(
+            &supplier_admin,
+            CREATE,
+            input("https://hooks.example.com/crm"),
+        )
+        .await;
+    let id = made["createWebhook"]["webhook"]["id"].clone();
+    assert_eq!(
+        made["createWebhook"]["webhook"]["organization"]["id"],
+        partner_of(&supplier_admin)
+    );
+    let theirs = demo
+        .send(
+            &distributor_admin,
+            CREATE,
+            json!({ "input": { "name": "x", "url": "https://hooks.example.com/", "events": ["order.added"], "role": "partner_user", "partnerId": partner_of(&supplier_admin) } }),
+        )
+        .await;
+    assert_eq!(code(&theirs).0, "NOT_FOUND", "{theirs}");
+    let looked = demo
+        .ok(
+            &distributor_admin,
+            "query($id: ID!) { webhook(id: $id) { id } webhooks { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(looked, json!({ "webhook": null, "webhooks": [] }));
+    for mutation in [
+        "mutation($id: ID!) { pingWebhook(id: $id) { id } }",
+        "mutation($id: ID!) { deleteWebhook(id: $id) }",
+        "mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }",
+        "mutation($id: ID!) { replayDeadWebhookDeliveries(webhookId: $id) }",
+        "mutation($id: ID!) { updateWebhook(id: $id, input: { paused: true }) { id } }",
+    ] {
+        let refused = demo
+            .send(&distributor_admin, mutation, json!({ "id": id }))
+            .await;
+        assert_eq!(code(&refused).0, "NOT_FOUND", "{mutation}: {refused}");
+        let missing = demo
+            .send(&distributor_admin, mutation, json!({ "id": "whk_missing" }))
+            .await;
+        assert_eq!(
+            refused["errors"][0]["message"], missing["errors"][0]["message"],
+            "as a missing one"
+        );
+    }
+    // A partner user manages none; the admin sees every organisation's.
+    let refused = demo
+        .send(&supplier_user, "{ webhooks { id } }", json!({}))
+        .await;
+    assert_eq!(code(&refused).0, "FORBIDDEN", "{refused}");
+    let all = demo
+        .ok(
+            &admin,
+            "{ webhooks { id } webhookEventTypes { name } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        all["webhooks"]
+            .as_array()
+            .expect("webhooks")
+            .iter()
+            .any(|w| w["id"] == id)
+    );
+    assert!(
+        all["webhookEventTypes"]
+            .as_array()
+            .expect("types")
+            .iter()
+            .any(|t| t["name"] == "order.removed")
+    );
+    // Rotating gives a new secret; deleting removes it.
+    let rotated = demo
+        .ok(
+            &supplier_admin,
+            "mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_ne!(
+        rotated["rotateWebhookSecret"]["secret"],
+        made["createWebhook"]["secret"]
+    );
+    demo.ok(
+        &supplier_admin,
+        "mutation($id: ID!) { deleteWebhook(id: $id) }",
+        json!({ "id": id }),
+    )
+    .await;
+    let gone = demo
+        .ok(
+            &admin,
+            "query($id: ID!) { webhook(id: $id) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert!(gone["webhook"].is_null());
+    demo.finish().await;
+}
+
+#[tokio::test]
+async fn a_delivery_to_a_name_that_resolves_to_loopback_is_refused_when_it_connects() {
+    let receiver = Receiver::start().await;
+    let port = receiver
+        .url
+        .split(':')
+        .nth(2)
+        .and_then(|p| p.split('/').next())
+        .expect("port");
+    let envelope = |url: &'static str| outbound::Envelope {
+        url,
+        secret: "whsec_test",
+        webhook_id: "whk_1",
+        delivery_id: "whd_1",
+        event: "webhook.ping",
+        timestamp: 1,
+    };
+    let url: &'static str =
+        Box::leak(format!("http://localhost:{port}/hooks/crm").into_boxed_str());
+    let guarded = outbound::Outbound::new(Default::default(), Duration::from_secs(2));
+    let posted = guarded.post(&envelope(url), "{}".into()).await;
+    assert!(
+        posted
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("private or loopback")),
+        "{posted:?}"
+    );
+    assert!(
+        receiver.received().is_empty(),
+        "nothing reached the receiver"
+    );
+    let allowed = outbound::Outbound::new(
+        crm_identity::webhooks::Networks::parse("127.0.0.0/8,::1").expect("nets"),
+        Duration::from_secs(2),
+    );
+    let posted = allowed.post(&envelope(url), "{}".into()).await;
+    assert_eq!(posted.status, Some(200), "{posted:?}");
+    assert_eq!(receiver.received().len(), 1);
+}

@@ -9,99 +9,15 @@
 //! A binary of its own: it moves the process's clock (retries wait for it), which every
 //! test in its binary would see.
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
 use crm_e2e::demo::Demo;
+use crm_e2e::receiver::{Answer, Receiver, deliveries, loopback_webhooks};
 use crm_identity::user;
 use crm_identity::webhooks::outbound;
 use crm_service_common::clock::{self, ManualClock};
 use serde_json::{Value, json};
-
-/// What a receiver answers its next request with.
-#[derive(Clone, Copy, Debug)]
-enum Answer {
-    Ok,
-    Fail(u16),
-    /// Answers only after the delivery's timeout (1 s here) has passed.
-    Hang,
-}
-
-#[derive(Clone, Debug)]
-struct Received {
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Received {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).expect("a JSON body")
-    }
-
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_else(|| panic!("a {name} header"))
-    }
-}
-
-/// A webhook receiver on a port of its own: it records every request and answers as its
-/// plan says (then 200).
-#[derive(Clone, Default)]
-struct Receiver {
-    url: String,
-    got: Arc<Mutex<Vec<Received>>>,
-    plan: Arc<Mutex<VecDeque<Answer>>>,
-}
-
-impl Receiver {
-    async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let receiver = Receiver {
-            url: format!("http://{}/hooks/crm", listener.local_addr().expect("addr")),
-            ..Default::default()
-        };
-        let app = axum::Router::new()
-            .fallback(answer)
-            .with_state(receiver.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        receiver
-    }
-
-    fn then(&self, answers: &[Answer]) {
-        self.plan
-            .lock()
-            .expect("plan")
-            .extend(answers.iter().copied());
-    }
-
-    fn received(&self) -> Vec<Received> {
-        self.got.lock().expect("got").clone()
-    }
-}
-
-async fn answer(State(receiver): State<Receiver>, headers: HeaderMap, body: String) -> StatusCode {
-    receiver
-        .got
-        .lock()
-        .expect("got")
-        .push(Received { headers, body });
-    let next = receiver.plan.lock().expect("plan").pop_front();
-    match next.unwrap_or(Answer::Ok) {
-        Answer::Ok => StatusCode::OK,
-        Answer::Fail(status) => StatusCode::from_u16(status).expect("a status"),
-        Answer::Hang => {
-            tokio::time::sleep(Duration::from_secs(4)).await;
-            StatusCode::OK
-        }
-    }
-}
 
 const CREATE: &str = "mutation($input: CreateWebhookInput!) { createWebhook(input: $input) { secret webhook { id status organization { id } events } } }";
 
@@ -127,25 +43,6 @@ async fn webhook(
             .expect("a secret")
             .to_owned(),
     )
-}
-
-/// Every delivery a receiver got (attempts of one delivery once, the last), in order,
-/// each checked against the webhook's secret.
-fn deliveries(receiver: &Receiver, secret: &str) -> Vec<Value> {
-    let mut out: Vec<Value> = Vec::new();
-    for got in receiver.received() {
-        let timestamp = outbound::verify(secret, got.header("crm-signature"), &got.body)
-            .expect("every delivery is signed with the webhook's secret");
-        assert_eq!(got.header("crm-timestamp"), timestamp.to_string());
-        let body = got.json();
-        assert_eq!(got.header("crm-delivery"), body["id"]);
-        assert_eq!(got.header("crm-event"), body["event"]);
-        match out.iter_mut().find(|d| d["id"] == body["id"]) {
-            Some(again) => *again = body,
-            None => out.push(body),
-        }
-    }
-    out
 }
 
 fn partner_of(user: &user::Model) -> String {
@@ -177,16 +74,6 @@ async fn settle(demo: &Demo) {
         .expect("webhooks settle");
 }
 
-fn settings() -> crm_system::GatewaySettings {
-    let mut settings = crm_system::GatewaySettings::default();
-    settings.identity.webhooks = crm_identity::webhooks::WebhookSettings {
-        // The receivers listen on loopback, which deliveries may not reach by default.
-        allowed_networks: crm_identity::webhooks::Networks::parse("127.0.0.0/8").expect("net"),
-        timeout: Duration::from_secs(1),
-    };
-    settings
-}
-
 /// An order's data without its account (its visibility to a partner follows the order
 /// through the share rows, asynchronously; a later delivery carries it).
 fn without_account(data: &Value) -> Value {
@@ -214,7 +101,7 @@ async fn webhooks_carry_what_their_principal_sees_retry_until_the_receiver_recov
     let start = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
     let manual = Arc::new(ManualClock::at(start));
     clock::set(Some(manual.clone()));
-    let demo = Demo::start_with(settings()).await;
+    let demo = Demo::start_with(loopback_webhooks(Duration::from_secs(1))).await;
     let admin = demo.first("internal", "admin");
     let supplier_a = demo.first("supplier", "partner_admin");
     let supplier_b = another(
@@ -750,20 +637,45 @@ async fn webhooks_are_managed_within_their_organisation_and_never_reach_private_
         )
         .await;
     assert_eq!(code(&theirs).0, "NOT_FOUND", "{theirs}");
-    let looked = demo
+    // A delivery of it (a ping to an endpoint on the closed internet: it stays pending).
+    let ping = demo
         .ok(
-            &distributor_admin,
-            "query($id: ID!) { webhook(id: $id) { id } webhooks { id } }",
+            &supplier_admin,
+            "mutation($id: ID!) { pingWebhook(id: $id) { id } }",
             json!({ "id": id }),
         )
         .await;
-    assert_eq!(looked, json!({ "webhook": null, "webhooks": [] }));
+    let delivery = ping["pingWebhook"]["id"].clone();
+    let looked = demo
+        .ok(
+            &distributor_admin,
+            "query($id: ID!, $d: ID!) { webhook(id: $id) { id } webhooks { id } webhookDelivery(id: $d) { id } }",
+            json!({ "id": id, "d": delivery }),
+        )
+        .await;
+    assert_eq!(
+        looked,
+        json!({ "webhook": null, "webhooks": [], "webhookDelivery": null })
+    );
+    let replay = "mutation($id: ID!) { replayWebhookDelivery(id: $id) { id } }";
+    let refused = demo
+        .send(&distributor_admin, replay, json!({ "id": delivery }))
+        .await;
+    let missing = demo
+        .send(&distributor_admin, replay, json!({ "id": "whd_missing" }))
+        .await;
+    assert_eq!(code(&refused).0, "NOT_FOUND", "{refused}");
+    assert_eq!(
+        refused["errors"][0]["message"],
+        missing["errors"][0]["message"]
+    );
     for mutation in [
         "mutation($id: ID!) { pingWebhook(id: $id) { id } }",
         "mutation($id: ID!) { deleteWebhook(id: $id) }",
         "mutation($id: ID!) { rotateWebhookSecret(id: $id) { secret } }",
         "mutation($id: ID!) { replayDeadWebhookDeliveries(webhookId: $id) }",
         "mutation($id: ID!) { updateWebhook(id: $id, input: { paused: true }) { id } }",
+        "mutation($id: ID!) { takeOverWebhook(id: $id) { id } }",
     ] {
         let refused = demo
             .send(&distributor_admin, mutation, json!({ "id": id }))
@@ -777,9 +689,42 @@ async fn webhooks_are_managed_within_their_organisation_and_never_reach_private_
             "as a missing one"
         );
     }
-    // A partner user manages none; the admin sees every organisation's.
+    // A partner user manages none, not even its own organisation's; the admin sees every
+    // organisation's.
     let refused = demo
         .send(&supplier_user, "{ webhooks { id } }", json!({}))
+        .await;
+    assert_eq!(code(&refused).0, "FORBIDDEN", "{refused}");
+    for (mutation, id) in [
+        ("mutation($id: ID!) { pingWebhook(id: $id) { id } }", &id),
+        ("mutation($id: ID!) { deleteWebhook(id: $id) }", &id),
+        (
+            "mutation($id: ID!) { takeOverWebhook(id: $id) { id } }",
+            &id,
+        ),
+        ("query($id: ID!) { webhook(id: $id) { id } }", &id),
+        (replay, &delivery),
+        (
+            "query($id: ID!) { webhookDelivery(id: $id) { id } }",
+            &delivery,
+        ),
+    ] {
+        // Refused for the right alone, whether the webhook or delivery exists or not.
+        let refused = demo
+            .send(&supplier_user, mutation, json!({ "id": id }))
+            .await;
+        let missing = demo
+            .send(&supplier_user, mutation, json!({ "id": "whx_missing" }))
+            .await;
+        assert_eq!(code(&refused).0, "FORBIDDEN", "{mutation}: {refused}");
+        assert_eq!(refused["errors"], missing["errors"], "{mutation}");
+    }
+    let refused = demo
+        .send(
+            &supplier_user,
+            CREATE,
+            input("https://hooks.example.com/crm"),
+        )
         .await;
     assert_eq!(code(&refused).0, "FORBIDDEN", "{refused}");
     let all = demo

@@ -640,12 +640,17 @@ pub struct StaffedSystem {
 
 impl StaffedSystem {
     pub async fn start() -> Self {
+        Self::start_with(crm_system::GatewaySettings::default()).await
+    }
+
+    /// An empty system with the staff, its gateway set as given.
+    pub async fn start_with(settings: crm_system::GatewaySettings) -> Self {
         let (storage, dir, created) = crate::fresh_storage().await;
         let system = crm_system::start_all_in_one_with(
             &storage,
             "127.0.0.1:0".parse().expect("addr"),
             None,
-            crm_system::GatewaySettings::default(),
+            settings,
         )
         .await
         .expect("start");

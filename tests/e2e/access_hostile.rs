@@ -370,7 +370,10 @@ async fn marketing_sees_no_canary_it_must_not_and_all_of_its_own() {
 async fn hostile_run(attacker: Attacker) {
     let postgres = std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty());
     let per_persona = if postgres { 300 } else { 2_000 };
-    let staffed = StaffedSystem::start().await;
+    let staffed = StaffedSystem::start_with(crm_e2e::receiver::loopback_webhooks(
+        Duration::from_secs(10),
+    ))
+    .await;
     let (system, api) = (&staffed.system, &staffed.api);
     let (url, client) = (api.url.clone(), api.client.clone());
     let mut world = World::default();
@@ -587,6 +590,39 @@ async fn hostile_run(attacker: Attacker) {
             sent += 1;
         }
     }
+    // Its organisation's webhook, told of every order and article of the world (its
+    // consumers read every event again): no delivery holds a canary it may not see.
+    let webhook = webhook_deliveries(&staffed, &persona, role).await;
+    let mut carriers_told = BTreeSet::new();
+    for body in &webhook {
+        assert!(
+            !body.contains("SELECT") && !body.contains("sqlx") && !body.contains("panicked"),
+            "a raw internal message reached a webhook: {body}"
+        );
+        for token in canaries_in(body) {
+            let canary = canaries
+                .get(&token)
+                .unwrap_or_else(|| panic!("webhook: an unknown canary {token} in {body}"));
+            assert!(
+                may_see(&world, &persona, canary, now),
+                "seed {seed}, webhook: {persona:?} was sent {token} ({canary:?}): {body}"
+            );
+            if matches!(canary, Canary::ShipmentCarrier(_)) {
+                carriers_told.insert(token.clone());
+            }
+            own_seen.insert(token);
+        }
+    }
+    let carriers_seen = canaries
+        .iter()
+        .filter(|(_, c)| {
+            matches!(c, Canary::ShipmentCarrier(_)) && may_see(&world, &persona, c, now)
+        })
+        .count();
+    assert!(
+        carriers_seen == 0 || !carriers_told.is_empty(),
+        "{persona:?} may see {carriers_seen} shipments' carriers and its webhook was told none"
+    );
     // Positive control: its own slice shows up (every account name it may see, and at
     // least one canary of each kind it may see at all).
     let own_accounts: BTreeSet<String> = canaries
@@ -632,10 +668,54 @@ async fn hostile_run(attacker: Attacker) {
     crm_e2e::report(
         &format!("access_hostile_{attacker:?}"),
         &format!(
-            "hostile queries for {persona:?} ({role}, seed {seed}): {sent} in all; by attack class: {per_class:?}; answered without errors: {answered:?}; refused: {refused:?}\n"
+            "hostile queries for {persona:?} ({role}, seed {seed}): {sent} in all; by attack class: {per_class:?}; answered without errors: {answered:?}; refused: {refused:?}\nits webhook: {} deliveries, no canary it may not see; {} of the {carriers_seen} shipment carriers it may see were in them\n",
+            webhook.len(),
+            carriers_told.len()
         ),
     );
     staffed.finish().await;
+}
+
+/// Every delivery body a webhook of the persona's organisation (as its role; marketing's:
+/// the company's, as marketing) is sent when its consumers read every order and article
+/// event of the world again.
+async fn webhook_deliveries(staffed: &StaffedSystem, persona: &Persona, role: &str) -> Vec<String> {
+    use crm_service_common::events::consumer::event_checkpoint;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    let receiver = crm_e2e::receiver::Receiver::start().await;
+    let made = staffed
+        .api
+        .as_admin(
+            "mutation($input: CreateWebhookInput!) { createWebhook(input: $input) { secret } }",
+            json!({ "input": { "name": "hostile", "url": receiver.url, "role": role,
+                    "partnerId": persona_partner(persona),
+                    "events": ["order.added", "order.updated", "order.removed",
+                               "article.added", "article.updated", "article.removed"] } }),
+        )
+        .await;
+    let secret = made["createWebhook"]["secret"]
+        .as_str()
+        .expect("a secret")
+        .to_owned();
+    let consumers: Vec<&str> = crm_identity::webhooks::catalog::RECORDS
+        .iter()
+        .map(|kind| kind.consumer)
+        .collect();
+    event_checkpoint::Entity::update_many()
+        .col_expr(event_checkpoint::Column::Position, Expr::value(0_i64))
+        .filter(event_checkpoint::Column::Consumer.is_in(consumers))
+        .exec(&staffed.system.databases.identity)
+        .await
+        .expect("the webhook consumers start over");
+    staffed
+        .system
+        .settle_webhooks(Duration::from_secs(120))
+        .await
+        .expect("webhooks settle");
+    crm_e2e::receiver::deliveries(&receiver, &secret)
+        .into_iter()
+        .map(|d| d.to_string())
+        .collect()
 }
 
 fn persona_partner(persona: &Persona) -> Option<String> {

@@ -4,7 +4,9 @@
 //! does see, internal articles full of the words it searches for, external ids it will probe
 //! with). The same generated operations, reads and writes, run as P against both; every
 //! answer (data, counts, grouped counts, cursors once decoded, error codes and messages) must
-//! be equal once ids are renamed to the labels the world script gave them.
+//! be equal once ids are renamed to the labels the world script gave them. A webhook of
+//! P's organisation hears of orders and articles from the start of each world: what it
+//! mirrors at the end (the last delivery of each record it was told of) must be equal too.
 //!
 //! The seed is in every failure message and in the test report (`.ci/run` prints it), and
 //! `NONINTERFERENCE_SEED` replays it; `NONINTERFERENCE_OPS` raises
@@ -14,6 +16,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use crm_e2e::gateway_as;
+use crm_e2e::receiver::{Receiver, deliveries, loopback_webhooks};
 use crm_e2e::world::{Rng, StaffedSystem, user};
 use serde_json::{Value, json};
 
@@ -33,11 +36,31 @@ struct Side {
     /// exists nowhere, so a probe with it asks for a missing record).
     ids: BTreeMap<String, String>,
     token: String,
+    /// The receiver of the persona's organisation's webhook, and its signing secret.
+    hook: Option<(Receiver, String)>,
+    /// Every write waits until the webhook has been told of it (see [`paced`]).
+    paced: bool,
 }
 
 impl Side {
     async fn admin(&self, query: &str, variables: Value) -> Value {
-        self.staffed.api.as_admin(query, variables).await
+        let answer = self.staffed.api.as_admin(query, variables).await;
+        if query.trim_start().starts_with("mutation") {
+            self.settled().await;
+        }
+        answer
+    }
+
+    /// When paced, waits until the webhook's deliveries of every write so far are decided
+    /// and sent.
+    async fn settled(&self) {
+        if self.paced {
+            self.staffed
+                .system
+                .settle_webhooks(std::time::Duration::from_secs(30))
+                .await
+                .expect("webhooks settle");
+        }
     }
 
     /// A deal registration of the partner labelled `partner`, through a key of its own.
@@ -58,6 +81,7 @@ impl Side {
         )
         .await;
         assert!(status == 200 && body.get("errors").is_none(), "{body}");
+        self.settled().await;
         body["data"]["createDealRegistration"]["id"]
             .as_str()
             .expect("id")
@@ -68,6 +92,7 @@ impl Side {
     async fn create(&mut self, label: &str, mutation: &str, input_type: &str, input: Value) {
         let (id, _) = self.staffed.api.create(mutation, input_type, input).await;
         self.ids.insert(label.to_owned(), id);
+        self.settled().await;
     }
 
     fn id(&self, label: &str) -> String {
@@ -93,6 +118,15 @@ impl Side {
 
 // Tasks here have no reminder: a reminder is sent by the job runner when it polls, at a
 // moment neither side controls, and the sides must be compared as of the same writes.
+
+/// The persona's partner (its label in the world script) and its kind; none for marketing.
+fn persona_of(who: Who) -> Option<(&'static str, &'static str)> {
+    match who {
+        Who::Supplier => Some(("s1", "supplier")),
+        Who::Distributor => Some(("d1", "distributor")),
+        Who::Marketing => None,
+    }
+}
 
 /// Builds the world script on `side`: the shared part from `shared` (the same on both sides),
 /// and, when `hidden` is given, the part `who` may not see, interleaved with it.
@@ -129,6 +163,43 @@ async fn build(side: &mut Side, who: Who, shared: &mut Rng, hidden: Option<&mut 
         }
         side.ids.insert(label.to_owned(), id);
     }
+    // The persona's user, before anything of its organisation is written (a partner's kind
+    // is known from its users: a webhook of a partner without any acts as an integrator
+    // that sees nothing).
+    if let Some((persona, kind)) = persona_of(who) {
+        crm_identity::seed(
+            &side.staffed.system.databases.identity,
+            &[user(
+                &format!("usr_ni_{persona}"),
+                kind,
+                Some(side.id(persona)),
+                "partner_user",
+            )],
+        )
+        .await
+        .expect("the persona");
+    }
+    // The persona's organisation (or marketing) hears of every order and article it sees,
+    // from before anything else is written.
+    let receiver = Receiver::start().await;
+    let (partner, role) = match who {
+        Who::Supplier => (Some(side.id("s1")), "partner_user"),
+        Who::Distributor => (Some(side.id("d1")), "partner_user"),
+        Who::Marketing => (None, "marketing"),
+    };
+    let made = side
+        .admin(
+            "mutation($input: CreateWebhookInput!) { createWebhook(input: $input) { secret } }",
+            json!({ "input": { "name": "mirror", "url": receiver.url, "role": role, "partnerId": partner,
+                    "events": ["order.added", "order.updated", "order.removed",
+                               "article.added", "article.updated", "article.removed"] } }),
+        )
+        .await;
+    let secret = made["createWebhook"]["secret"]
+        .as_str()
+        .expect("a secret")
+        .to_owned();
+    side.hook = Some((receiver, secret));
     for (label, supplier) in [("p1a", "s1"), ("p1b", "s1"), ("p2a", "s2"), ("p2b", "s2")] {
         let supplier = side.id(supplier);
         side.create(
@@ -317,6 +388,7 @@ async fn build(side: &mut Side, who: Who, shared: &mut Rng, hidden: Option<&mut 
             .api
             .publish_article(&side.id(&format!("k{n}")))
             .await;
+        side.settled().await;
     }
     // Internal drafts: hidden from partners (marketing reads every article).
     if let Some(rng) = hidden.filter(|_| who != Who::Marketing) {
@@ -343,6 +415,7 @@ async fn build(side: &mut Side, who: Who, shared: &mut Rng, hidden: Option<&mut 
                 json!({ "body": "firmware guide, new words", "status": "REVIEW" }),
             )
             .await;
+        side.settled().await;
     }
 }
 
@@ -547,6 +620,12 @@ const OTHER_ROOTS: &[(&str, &str)] = &[
         "{ savedViews(page: \"accounts\") { id name } }",
     ),
     ("directoryUsers", "{ directoryUsers { id } }"),
+    // The webhooks a partner administrator manages (its organisation's; none here).
+    (
+        "webhooks",
+        "{ webhooks { id name events status deadDeliveries } }",
+    ),
+    ("webhookEventTypes", "{ webhookEventTypes { name } }"),
     ("jobs", "{ jobs { id kind state } }"),
     (
         "forecast",
@@ -917,21 +996,39 @@ fn normalise(
 /// Runs the proof as a user of the persona's partner, or (`through_key`) as an API key the
 /// company made for that partner.
 async fn noninterference(who: Who, through_key: bool) {
+    run(who, through_key, false).await
+}
+
+/// The proof, `paced` or not. Paced, every write waits until the persona's webhook was told
+/// of it, so that each change of its view is one delivery on both sides (unpaced, when the
+/// runner decides is timing: two quick changes may be seen as one, so only what the mirror
+/// ends with can be compared), and the deliveries themselves must be equal, one by one;
+/// it runs fewer operations (`NONINTERFERENCE_PACED_OPS`, 150 by default).
+async fn run(who: Who, through_key: bool, paced: bool) {
     let seed = std::env::var("NONINTERFERENCE_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| chrono::Utc::now().timestamp_micros() as u64 | 1);
-    let operations: usize = std::env::var("NONINTERFERENCE_OPS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1_000);
+    let operations: usize = match paced {
+        false => std::env::var("NONINTERFERENCE_OPS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(1_000),
+        true => std::env::var("NONINTERFERENCE_PACED_OPS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(150),
+    };
     let mut sides = Vec::new();
     for with_hidden in [false, true] {
-        let staffed = StaffedSystem::start().await;
+        let staffed =
+            StaffedSystem::start_with(loopback_webhooks(std::time::Duration::from_secs(10))).await;
         let mut side = Side {
             staffed,
             ids: BTreeMap::new(),
             token: String::new(),
+            hook: None,
+            paced,
         };
         let mut shared = Rng(seed);
         let mut hidden = Rng(seed ^ 0x9e37_79b9_7f4a_7c15);
@@ -942,22 +1039,10 @@ async fn noninterference(who: Who, through_key: bool) {
             with_hidden.then_some(&mut hidden),
         )
         .await;
-        let (persona, kind) = match who {
-            Who::Supplier => ("s1", "supplier"),
-            Who::Distributor => ("d1", "distributor"),
-            Who::Marketing => ("", "internal"),
-        };
-        let user_id = if who == Who::Marketing {
-            "usr_marketing".to_owned()
-        } else {
-            let user_id = format!("usr_ni_{persona}");
-            crm_identity::seed(
-                &side.staffed.system.databases.identity,
-                &[user(&user_id, kind, Some(side.id(persona)), "partner_user")],
-            )
-            .await
-            .expect("the persona");
-            user_id
+        let persona = persona_of(who).map_or("", |(persona, _)| persona);
+        let user_id = match persona_of(who) {
+            None => "usr_marketing".to_owned(),
+            Some((persona, _)) => format!("usr_ni_{persona}"),
         };
         side.staffed
             .system
@@ -1031,6 +1116,9 @@ async fn noninterference(who: Who, through_key: bool) {
                     .or_insert([Value::Null, Value::Null])[s] = end;
             }
             answers.push(normalise(&body, &ids, &mut fresh[s]));
+            if op.query.trim_start().starts_with("mutation") {
+                side.settled().await;
+            }
         }
         assert_eq!(
             answers[0], answers[1],
@@ -1043,6 +1131,51 @@ async fn noninterference(who: Who, through_key: bool) {
         };
         *by_outcome.entry(outcome).or_default() += 1;
     }
+    // What the organisation's webhook mirrors: the same records, each as last told.
+    let mut mirrors = Vec::new();
+    for side in &sides {
+        side.staffed
+            .system
+            .settle_webhooks(std::time::Duration::from_secs(60))
+            .await
+            .expect("webhooks settle");
+        mirrors.push(mirror(side));
+    }
+    if mirrors[0].0 != mirrors[1].0 {
+        let mut failures = Vec::new();
+        for side in &sides {
+            failures.push(
+                crm_service_common::jobs::list(&side.staffed.system.databases.identity, None, 1000)
+                    .await
+                    .expect("jobs")
+                    .into_iter()
+                    .filter_map(|job| job.last_error.map(|e| format!("{}: {e}", job.key)))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        panic!(
+            "the webhook's mirror differs with hidden records present (seed {seed}):\n{:?}\n{:?}\nfailed attempts: {failures:?}",
+            mirrors[0].0, mirrors[1].0
+        );
+    }
+    if paced {
+        let told: Vec<_> = sides.iter().map(told).collect();
+        assert_eq!(
+            told[0], told[1],
+            "the webhook was told differently with hidden records present (seed {seed})"
+        );
+    }
+    let webhook_line = format!(
+        "webhook mirror equal{}: {} records ({} and {} deliveries on the two sides)\n",
+        if paced {
+            ", and every delivery one by one"
+        } else {
+            ""
+        },
+        mirrors[0].0.len(),
+        mirrors[0].1,
+        mirrors[1].1
+    );
     let as_whom = if through_key {
         format!("{who:?}'s API key")
     } else {
@@ -1050,15 +1183,107 @@ async fn noninterference(who: Who, through_key: bool) {
     };
     crm_e2e::report(
         &format!(
-            "noninterference_{who:?}{}",
-            if through_key { "_key" } else { "" }
+            "noninterference_{who:?}{}{}",
+            if through_key { "_key" } else { "" },
+            if paced { "_paced" } else { "" }
         ),
         &format!(
-            "noninterference as a {as_whom} (seed {seed}): {operations} operation pairs equal ({retried_timeouts} reads asked again after a subgraph timeout); by operation and outcome: {by_outcome:?}\n"
+            "noninterference as a {as_whom} (seed {seed}): {operations} operation pairs equal ({retried_timeouts} reads asked again after a subgraph timeout); by operation and outcome: {by_outcome:?}\n{webhook_line}"
         ),
     );
     for side in sides {
         side.staffed.finish().await;
+    }
+}
+
+/// What a side's webhook mirrors: for each record it was told of (by label), the last
+/// delivery's event kind and data, with ids renamed to labels and times blanked (each side
+/// wrote at its own times); and how many deliveries it took. How many deliveries a record
+/// takes depends on when the runner decides (two quick changes may be seen as one), so
+/// only what the mirror ends with is compared.
+fn mirror(side: &Side) -> (BTreeMap<String, Value>, usize) {
+    let (receiver, secret) = side.hook.as_ref().expect("a webhook");
+    let got = deliveries(receiver, secret);
+    let mut last: BTreeMap<String, &Value> = BTreeMap::new();
+    for delivery in &got {
+        let record = delivery["record"]["id"]
+            .as_str()
+            .expect("a record")
+            .to_owned();
+        let newer = last
+            .get(&record)
+            .is_none_or(|seen| seen["sequence"].as_i64() < delivery["sequence"].as_i64());
+        if newer {
+            last.insert(record, delivery);
+        }
+    }
+    let ids: BTreeMap<String, String> = side
+        .ids
+        .iter()
+        .map(|(l, id)| (id.clone(), l.clone()))
+        .collect();
+    let mut by_label: Vec<(String, &Value)> = last
+        .into_iter()
+        .map(|(id, d)| (ids.get(&id).cloned().unwrap_or(id), d))
+        .collect();
+    by_label.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut fresh = BTreeMap::new();
+    let mirrored = by_label
+        .into_iter()
+        .map(|(label, delivery)| {
+            let kind = delivery["event"]
+                .as_str()
+                .and_then(|e| e.split_once('.'))
+                .map(|(_, kind)| kind == "removed");
+            let state = match kind {
+                Some(true) => json!("removed"),
+                _ => without_times(&normalise(&delivery["data"], &ids, &mut fresh)),
+            };
+            (label, state)
+        })
+        .collect();
+    (mirrored, got.len())
+}
+
+/// Everything a side's webhook was told, per record (by label) in the order of its
+/// sequence: each delivery's event, sequence, changed fields and data (ids renamed, times
+/// blanked).
+fn told(side: &Side) -> BTreeMap<String, Vec<Value>> {
+    let (receiver, secret) = side.hook.as_ref().expect("a webhook");
+    let ids: BTreeMap<String, String> = side
+        .ids
+        .iter()
+        .map(|(l, id)| (id.clone(), l.clone()))
+        .collect();
+    let mut fresh = BTreeMap::new();
+    let mut by_record: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for delivery in deliveries(receiver, secret) {
+        let id = delivery["record"]["id"].as_str().expect("a record");
+        let label = ids.get(id).cloned().unwrap_or_else(|| id.to_owned());
+        by_record.entry(label).or_default().push(json!({
+            "event": delivery["event"],
+            "sequence": delivery["sequence"],
+            "changes": delivery["changes"],
+            "data": without_times(&normalise(&delivery["data"], &ids, &mut fresh)),
+        }));
+    }
+    for told in by_record.values_mut() {
+        told.sort_by_key(|d| d["sequence"].as_i64());
+    }
+    by_record
+}
+
+/// `value` with every time blanked.
+fn without_times(value: &Value) -> Value {
+    match value {
+        Value::String(s) if chrono::DateTime::parse_from_rfc3339(s).is_ok() => json!("<time>"),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), without_times(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_times).collect()),
+        other => other.clone(),
     }
 }
 
@@ -1100,6 +1325,16 @@ async fn a_suppliers_api_key_learns_nothing_of_what_it_may_not_see() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_distributors_api_key_learns_nothing_of_what_it_may_not_see() {
     noninterference(Who::Distributor, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suppliers_webhook_is_told_the_same_one_change_at_a_time_whatever_it_may_not_see() {
+    run(Who::Supplier, false, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_distributors_webhook_is_told_the_same_one_change_at_a_time_whatever_it_may_not_see() {
+    run(Who::Distributor, false, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -95,6 +95,41 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
         "revokeApiKey",
         "identity::a_revoked_key_is_refused_from_the_next_request_on",
     ),
+    // Webhooks: managed like API keys (an admin any organisation's, a partner admin its
+    // own); every mutation is probed per persona in the integrations binary, and the
+    // deliveries in its first test.
+    (
+        "createWebhook",
+        "crm-e2e integrations::webhooks_are_managed_within_their_organisation_and_never_reach_private_addresses_unless_allowed",
+    ),
+    (
+        "updateWebhook",
+        "crm-e2e integrations::webhooks_are_managed_within_their_organisation_and_never_reach_private_addresses_unless_allowed",
+    ),
+    (
+        "rotateWebhookSecret",
+        "crm-e2e integrations::webhooks_are_managed_within_their_organisation_and_never_reach_private_addresses_unless_allowed",
+    ),
+    (
+        "deleteWebhook",
+        "crm-e2e integrations::webhooks_are_managed_within_their_organisation_and_never_reach_private_addresses_unless_allowed",
+    ),
+    (
+        "pingWebhook",
+        "crm-e2e integrations::webhooks_are_managed_within_their_organisation_and_never_reach_private_addresses_unless_allowed",
+    ),
+    (
+        "replayWebhookDelivery",
+        "crm-e2e integrations::webhooks_are_managed_within_their_organisation_and_never_reach_private_addresses_unless_allowed",
+    ),
+    (
+        "replayDeadWebhookDeliveries",
+        "crm-e2e integrations::webhooks_are_managed_within_their_organisation_and_never_reach_private_addresses_unless_allowed",
+    ),
+    (
+        "takeOverWebhook",
+        "crm-e2e integrations::webhooks_are_managed_within_their_organisation_and_never_reach_private_addresses_unless_allowed",
+    ),
     (
         "takeOverApiKey",
         "identity::a_key_stops_with_its_owner_until_another_admin_takes_it_over",

@@ -179,6 +179,9 @@ pub trait Task: Send + Sync + 'static {
 /// died mid-job): far longer than any handler runs.
 const LEASE: chrono::Duration = chrono::Duration::minutes(5);
 
+/// How many tasks a runner runs at once.
+const TASK_SLOTS: usize = 8;
+
 /// How many jobs one round runs at most, so a backlog does not starve the pause between
 /// rounds.
 const BATCH: usize = 100;
@@ -203,6 +206,9 @@ pub struct JobRunner {
     worker: String,
     handlers: Arc<HashMap<&'static str, Handler>>,
     tasks: Arc<HashMap<&'static str, Arc<dyn Task>>>,
+    /// How many tasks run at once (each waits on the network: one slow endpoint must not
+    /// hold up the others); handlers run one at a time.
+    task_slots: Arc<tokio::sync::Semaphore>,
     /// The kinds after whose commit the database's freed space is wiped (erasures).
     wipes: Arc<std::collections::HashSet<&'static str>>,
     /// The kinds that run again and again (each handler says when), started with the
@@ -219,6 +225,7 @@ impl JobRunner {
             worker: format!("{service}-{}", &suffix[..12]),
             handlers: Arc::new(HashMap::new()),
             tasks: Arc::default(),
+            task_slots: Arc::new(tokio::sync::Semaphore::new(TASK_SLOTS)),
             wipes: Arc::default(),
             recurring: Arc::default(),
             poll: Duration::from_millis(500),
@@ -289,10 +296,31 @@ impl JobRunner {
     pub async fn run_due(&self) -> ApiResult<usize> {
         let mut ran = 0;
         while ran < BATCH {
+            // A task is claimed only when a slot is free for it; the claim waits otherwise.
+            let slot =
+                match self.tasks.is_empty() {
+                    true => None,
+                    false => {
+                        Some(self.task_slots.clone().acquire_owned().await.map_err(|_| {
+                            ApiError::internal("the job runner's task slots closed")
+                        })?)
+                    }
+                };
             let Some(job) = self.claim_next().await? else {
                 break;
             };
-            self.execute(job).await?;
+            match (slot, self.tasks.contains_key(job.kind.as_str())) {
+                (Some(slot), true) => {
+                    let runner = self.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = runner.execute(job).await {
+                            tracing::warn!(worker = %runner.worker, message = %e.message(), "recording a task's outcome failed; its lease will run out and it runs again");
+                        }
+                        drop(slot);
+                    });
+                }
+                _ => self.execute(job).await?,
+            }
             ran += 1;
         }
         Ok(ran)

@@ -367,6 +367,8 @@ impl WebhookQuery {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<Option<WebhookDeliveryNode>> {
+        // The right first: whether a delivery exists is not for a caller who manages none.
+        managed_scope(&Principal::of(ctx), TYPE, Action::Read).await?;
         let db = &directory(ctx)?.db;
         let Some(delivery) = store::delivery(db, &id).await? else {
             return Ok(None);
@@ -654,6 +656,7 @@ impl WebhookMutation {
         ctx: &Context<'_>,
         id: ID,
     ) -> async_graphql::Result<WebhookDeliveryNode> {
+        managed_scope(&Principal::of(ctx), TYPE, Action::Update).await?;
         let db = &directory(ctx)?.db;
         let delivery = store::delivery(db, &id).await?.ok_or(ApiError::NotFound)?;
         let webhook = managed(ctx, &delivery.webhook_id, Action::Update).await?;

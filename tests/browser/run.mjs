@@ -595,6 +595,7 @@ await check("a partner admin manages its colleagues", async () => {
   assert(rows >= 2, `${rows} users listed`);
   const buttons = await partnerAdmin.locator("button:has-text('Deactivate')").count();
   assert(buttons === rows - 1, "every colleague but oneself can be deactivated");
+  await visit(partnerAdmin, "partnerAdmin", "/portal/webhooks", "webhooks");
 });
 
 // The knowledge base as an editorial tool: support edits a live article and submits it;
@@ -760,6 +761,7 @@ await check("admin screens open", async () => {
   for (const [url, name] of [
     ["/app/admin", "admin"], ["/app/admin/partners", "partners"], ["/app/admin/users", "users"],
     ["/app/admin/api-keys", "api-keys"], ["/app/admin/shares", "shares"], ["/app/admin/jobs", "jobs"],
+    ["/app/admin/webhooks", "webhooks"], [`/app/admin/webhooks/${facts.webhook}`, "webhook"],
     ["/app/admin/territories", "territories"], ["/app/admin/territories/new", "territory-new"],
     ["/app/admin/partners/new", "partner-new"], ["/app/profile", "profile"], ["/app/audit", "audit"], ["/app/privacy", "privacy"],
     [`/app/admin/policy?partner=${facts.distributorPartner}`, "policy"],

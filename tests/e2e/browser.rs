@@ -385,7 +385,30 @@ async fn the_ui_in_a_real_browser() {
         .and_then(|c| c["id"].as_str())
         .unwrap_or_else(|| panic!("an open case with a suggested article: {cases}"))
         .to_owned();
+    // A webhook with a test delivery in its history (to an address of the closed
+    // internet: it waits for its next attempt), for the webhook page's checks.
+    let (_, hook) = crm_e2e::gateway_as(
+        &reqwest::Client::new(),
+        &system.public.url(),
+        Some(&admin_token),
+        "mutation { createWebhook(input: { name: \"ERP\", url: \"https://erp.example.com/hooks\", events: [\"order.added\", \"order.updated\"], role: \"support\" }) { webhook { id } } }",
+        json!({}),
+    )
+    .await;
+    let webhook = hook["data"]["createWebhook"]["webhook"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a webhook: {hook}"))
+        .to_owned();
+    crm_e2e::gateway_as(
+        &reqwest::Client::new(),
+        &system.public.url(),
+        Some(&admin_token),
+        "mutation($id: ID!) { pingWebhook(id: $id) { id } }",
+        json!({ "id": webhook }),
+    )
+    .await;
     let facts = json!({
+        "webhook": webhook,
         "linkCase": link_case,
         "marketing": "marketing@crm.example",
         "silverDistributor": "distributor2-user@southern-cross.example",

@@ -2385,3 +2385,128 @@ async fn an_administrator_erases_a_person_after_confirming() {
     assert_eq!(refused.status, 403, "{}", refused.html);
     finish(system, created).await;
 }
+
+/// Webhooks from the pages: an admin makes one under Administration (its secret shown once,
+/// on its page), sends a test delivery and reads it in the history; a refused form keeps
+/// what was typed and names the field; a partner admin manages its organisation's in the
+/// portal, where another organisation's webhook is not found and a partner user has none
+/// to manage.
+#[tokio::test]
+async fn webhooks_are_made_tested_and_read_from_the_app_and_the_portal() {
+    let (system, _dir, created) = system_with_settings(
+        12,
+        crm_e2e::receiver::loopback_webhooks(std::time::Duration::from_secs(5)),
+    )
+    .await;
+    let url = system.public.url();
+    let receiver = crm_e2e::receiver::Receiver::start().await;
+    let mut admin = Visitor::new(&url);
+    admin.sign_in("admin@crm.example", PASSWORD).await;
+    let list = admin.ok("/app/admin/webhooks").await;
+    assert!(list.contains("No webhooks yet."), "{list}");
+    let csrf = csrf_of(&list);
+    // A refused form: the URL named, what was typed kept.
+    let refused = admin
+        .post(
+            "/app/admin/webhooks",
+            &[
+                ("csrf", &csrf),
+                ("name", "ERP sync"),
+                ("url", "ftp://erp.example.com/"),
+                ("events", "order.added"),
+                ("role", "support"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.html);
+    assert!(refused.html.contains("must be an http or https URL"));
+    assert!(refused.html.contains("value=\"ERP sync\""));
+    let made = admin
+        .post(
+            "/app/admin/webhooks",
+            &[
+                ("csrf", &csrf),
+                ("name", "ERP sync"),
+                ("url", &receiver.url),
+                ("events", "order.added"),
+                ("events", "order.updated"),
+                ("role", "support"),
+                ("filter_field", "status"),
+                ("filter_values", "PLACED, SHIPPED"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.html);
+    let page_path = made.location.expect("to the webhook's page");
+    assert!(
+        page_path.starts_with("/app/admin/webhooks/whk_"),
+        "{page_path}"
+    );
+    let page = admin.ok(&page_path).await;
+    assert!(
+        page.contains("data-field=\"webhook-secret\">whsec_"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<code>status</code> is PLACED or SHIPPED"),
+        "{page}"
+    );
+    let again = admin.ok(&page_path).await;
+    assert!(!again.contains("whsec_"), "the secret is shown once");
+    let pinged = admin
+        .post(&page_path, &[("csrf", &csrf), ("action", "ping")])
+        .await;
+    assert_eq!(pinged.status, 303);
+    system
+        .settle_webhooks(std::time::Duration::from_secs(30))
+        .await
+        .expect("webhooks settle");
+    assert_eq!(receiver.received().len(), 1, "the test delivery arrived");
+    let history = admin.ok(&page_path).await;
+    assert!(
+        history.contains("<code>webhook.ping</code>") && history.contains(">Delivered<"),
+        "{history}"
+    );
+    let listed = admin.ok("/app/admin/webhooks").await;
+    let hook = data_ids(&listed, "whk_")
+        .into_iter()
+        .next()
+        .expect("the webhook listed");
+
+    // The portal: a partner admin's own organisation only.
+    let mut partner = Visitor::new(&url);
+    partner.sign_in(SUPPLIER_ADMIN, PASSWORD).await;
+    let portal = partner.ok("/portal/webhooks").await;
+    assert!(
+        portal.contains("href=\"/portal/webhooks\""),
+        "in the portal's navigation"
+    );
+    assert!(
+        !portal.contains(&hook),
+        "the company's webhook is not listed"
+    );
+    let theirs = partner.get(&format!("/portal/webhooks/{hook}")).await;
+    assert_eq!(theirs.status, 404);
+    let csrf = csrf_of(&portal);
+    let made = partner
+        .post(
+            "/portal/webhooks",
+            &[
+                ("csrf", &csrf),
+                ("name", "Shop"),
+                ("url", "https://shop.example.com/hooks"),
+                ("events", "order.updated"),
+                ("role", "partner_user"),
+            ],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.html);
+    let own = partner
+        .ok(made.location.as_deref().expect("its page"))
+        .await;
+    assert!(own.contains("whsec_"), "{own}");
+    let mut user = Visitor::new(&url);
+    user.sign_in(SUPPLIER, PASSWORD).await;
+    assert_eq!(user.get("/portal/webhooks").await.status, 403);
+    finish(system, created).await;
+}

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use super::catalog::{self, Change, PING, RecordKind};
 use super::domain::changed_fields;
 use super::outbound::{Envelope, Outbound};
-use super::store::{self, Attempted, Delivery, DeliveryState, Webhook, view};
+use super::store::{self, Attempted, Delivery, Webhook, WebhookDeliveryState, view};
 use crate::store::{Binding, Directory};
 
 /// The job kind that decides and sends one webhook's delivery of one trigger.
@@ -97,7 +97,7 @@ impl Deliverer {
         let existing = store::delivery_of_trigger(&self.db, &webhook.id, &task.trigger).await?;
         if existing
             .as_ref()
-            .is_some_and(|d| d.state != DeliveryState::Pending)
+            .is_some_and(|d| d.state != WebhookDeliveryState::Pending)
         {
             return Ok(Outcome::Done);
         }
@@ -110,7 +110,7 @@ impl Deliverer {
                 store::set_state(
                     &self.db,
                     &delivery,
-                    DeliveryState::Cancelled,
+                    WebhookDeliveryState::Cancelled,
                     Some(why.into()),
                 )
                 .await?;
@@ -124,7 +124,7 @@ impl Deliverer {
                 store::set_state(
                     &self.db,
                     &delivery,
-                    DeliveryState::Cancelled,
+                    WebhookDeliveryState::Cancelled,
                     Some(format!("the webhook stopped: {reason}")),
                 )
                 .await?;
@@ -142,7 +142,7 @@ impl Deliverer {
             store::set_state(
                 &self.db,
                 &delivery,
-                DeliveryState::Cancelled,
+                WebhookDeliveryState::Cancelled,
                 Some(LEFT_VIEW.into()),
             )
             .await?;
@@ -165,9 +165,9 @@ impl Deliverer {
             )
             .await;
         let state = match (&posted.error, job.attempts >= job.max_attempts) {
-            (None, _) => DeliveryState::Delivered,
-            (Some(_), true) => DeliveryState::Dead,
-            (Some(_), false) => DeliveryState::Pending,
+            (None, _) => WebhookDeliveryState::Delivered,
+            (Some(_), true) => WebhookDeliveryState::Dead,
+            (Some(_), false) => WebhookDeliveryState::Pending,
         };
         store::record_attempt(
             &self.db,
@@ -179,7 +179,7 @@ impl Deliverer {
                 duration_ms: i32::try_from(posted.duration.as_millis()).unwrap_or(i32::MAX),
                 body,
                 state,
-                next_attempt_at: (state == DeliveryState::Pending)
+                next_attempt_at: (state == WebhookDeliveryState::Pending)
                     .then(|| clock::now() + jobs::backoff(&job.id, job.attempts)),
             },
         )
@@ -324,7 +324,7 @@ impl Deliverer {
                 record_id: Set(Some(record_id.clone())),
                 sequence: Set(sequence),
                 changes: Set((!changes.is_empty()).then(|| changes.join(","))),
-                state: Set(DeliveryState::Pending),
+                state: Set(WebhookDeliveryState::Pending),
                 attempts: Set(0),
                 last_status: Set(None),
                 last_error: Set(None),

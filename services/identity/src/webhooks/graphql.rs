@@ -14,7 +14,7 @@ use super::catalog::{self, PING};
 use super::consumer::Listening;
 use super::deliver::{self, DeliverJob};
 use super::domain::{self, Condition, Filter};
-use super::store::{self, Delivery, DeliveryState, Webhook};
+use super::store::{self, Delivery, Webhook, WebhookDeliveryState};
 use crate::graphql::{ManagedScope, Partner, check_role, directory, managed_scope, partner};
 
 /// The type the policy's rules name.
@@ -108,7 +108,7 @@ impl WebhookNode {
     /// How many deliveries gave up after their last attempt (replayable).
     async fn dead_deliveries(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
         let db = &directory(ctx)?.db;
-        Ok(store::count_in(db, &self.0.id, DeliveryState::Dead).await?)
+        Ok(store::count_in(db, &self.0.id, WebhookDeliveryState::Dead).await?)
     }
     /// Its delivery history, newest first: at most `first` (1–100), older than the
     /// delivery `after` when given, in `state` when given.
@@ -117,7 +117,7 @@ impl WebhookNode {
         ctx: &Context<'_>,
         #[graphql(default = 20)] first: i32,
         after: Option<ID>,
-        state: Option<DeliveryState>,
+        state: Option<WebhookDeliveryState>,
     ) -> async_graphql::Result<Vec<WebhookDeliveryNode>> {
         let db = &directory(ctx)?.db;
         let before = match &after {
@@ -185,7 +185,7 @@ impl WebhookDeliveryNode {
     async fn changes(&self) -> Vec<String> {
         self.0.change_list()
     }
-    async fn state(&self) -> DeliveryState {
+    async fn state(&self) -> WebhookDeliveryState {
         self.0.state
     }
     async fn attempts(&self) -> i32 {
@@ -620,7 +620,7 @@ impl WebhookMutation {
             record_id: Set(None),
             sequence: Set(0),
             changes: Set(None),
-            state: Set(DeliveryState::Pending),
+            state: Set(WebhookDeliveryState::Pending),
             attempts: Set(0),
             last_status: Set(None),
             last_error: Set(None),
@@ -675,8 +675,14 @@ impl WebhookMutation {
         let webhook = managed(ctx, &webhook_id, Action::Update).await?;
         let db = &directory(ctx)?.db;
         let txn = crm_service_common::db::begin_write(db).await?;
-        let dead =
-            store::deliveries(&txn, &webhook.id, Some(DeliveryState::Dead), 10_000, None).await?;
+        let dead = store::deliveries(
+            &txn,
+            &webhook.id,
+            Some(WebhookDeliveryState::Dead),
+            10_000,
+            None,
+        )
+        .await?;
         for delivery in &dead {
             replay(&txn, &webhook, delivery).await?;
         }
@@ -691,10 +697,10 @@ async fn replay<C: sea_orm::ConnectionTrait>(
     webhook: &Webhook,
     delivery: &Delivery,
 ) -> ApiResult<Delivery> {
-    if delivery.state == DeliveryState::Pending && delivery.attempts == 0 {
+    if delivery.state == WebhookDeliveryState::Pending && delivery.attempts == 0 {
         return Ok(delivery.clone()); // not sent yet: nothing to replay
     }
-    let delivery = store::set_state(db, delivery, DeliveryState::Pending, None).await?;
+    let delivery = store::set_state(db, delivery, WebhookDeliveryState::Pending, None).await?;
     deliver::schedule(
         db,
         webhook,

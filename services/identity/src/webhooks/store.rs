@@ -13,7 +13,7 @@ crm_service_common::text_enum!(
     /// the endpoint, given up after its last attempt (the dead-letter list, replayable),
     /// or withdrawn (the record left the principal's view before it could be sent, or the
     /// webhook stopped).
-    DeliveryState {
+    WebhookDeliveryState {
         Pending = "PENDING",
         Delivered = "DELIVERED",
         Dead = "DEAD",
@@ -78,7 +78,7 @@ pub mod delivery {
         pub sequence: i32,
         /// Comma-separated: the top-level fields an update changed.
         pub changes: Option<String>,
-        pub state: super::DeliveryState,
+        pub state: super::WebhookDeliveryState,
         pub attempts: i32,
         pub last_status: Option<i32>,
         pub last_error: Option<String>,
@@ -260,7 +260,7 @@ pub async fn delivery_of_trigger<C: ConnectionTrait>(
 pub async fn deliveries<C: ConnectionTrait>(
     db: &C,
     webhook_id: &str,
-    state: Option<DeliveryState>,
+    state: Option<WebhookDeliveryState>,
     first: u64,
     before: Option<&Delivery>,
 ) -> ApiResult<Vec<Delivery>> {
@@ -293,7 +293,7 @@ pub async fn deliveries<C: ConnectionTrait>(
 pub async fn count_in<C: ConnectionTrait>(
     db: &C,
     webhook_id: &str,
-    state: DeliveryState,
+    state: WebhookDeliveryState,
 ) -> ApiResult<u64> {
     use delivery::Column as D;
     use sea_orm::PaginatorTrait;
@@ -384,7 +384,7 @@ pub async fn record_attempt<C: ConnectionTrait>(
     row.state = Set(outcome.state);
     row.next_attempt_at = Set(outcome.next_attempt_at);
     row.updated_at = Set(clock::now());
-    if outcome.state == DeliveryState::Delivered {
+    if outcome.state == WebhookDeliveryState::Delivered {
         row.delivered_at = Set(Some(outcome.at));
     }
     Ok(row.update(db).await?)
@@ -397,7 +397,7 @@ pub struct Attempted {
     pub error: Option<String>,
     pub duration_ms: i32,
     pub body: String,
-    pub state: DeliveryState,
+    pub state: WebhookDeliveryState,
     pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
@@ -405,7 +405,7 @@ pub struct Attempted {
 pub async fn set_state<C: ConnectionTrait>(
     db: &C,
     delivery: &Delivery,
-    state: DeliveryState,
+    state: WebhookDeliveryState,
     error: Option<String>,
 ) -> ApiResult<Delivery> {
     let mut row: delivery::ActiveModel = delivery.clone().into();

@@ -636,7 +636,8 @@ impl MigrationTrait for Webhooks {
                 .if_not_exists()
                 .col(ColumnDef::new("id").string_len(64).not_null().primary_key())
                 .col(text("name", 120))
-                .col(text("url", 2048))
+                // None: a change feed, read with `webhookChanges` rather than posted.
+                .col(text_null("url", 2048))
                 .col(text("events", 1000))
                 .col(long_text_null("filter"))
                 .col(text("secret", 128))
@@ -659,6 +660,9 @@ impl MigrationTrait for Webhooks {
                 .if_not_exists()
                 .col(ColumnDef::new("id").string_len(64).not_null().primary_key())
                 .col(text("webhook_id", 64))
+                // The webhook's own order of its deliveries (commit order): a change feed's
+                // cursor.
+                .col(ColumnDef::new("position").big_integer().not_null())
                 .col(text("trigger", 128))
                 .col(text("event", 64))
                 .col(text_null("record_type", 64))
@@ -679,14 +683,9 @@ impl MigrationTrait for Webhooks {
         .await?;
         // One delivery per webhook and trigger (a retried decision finds its own).
         index(m, "webhook_deliveries", &["webhook_id", "trigger"], true).await?;
-        // The history, newest first, and the dead-letter list.
-        index(
-            m,
-            "webhook_deliveries",
-            &["webhook_id", "created_at"],
-            false,
-        )
-        .await?;
+        // The history, newest first (a change feed, oldest first), and the dead-letter
+        // list.
+        index(m, "webhook_deliveries", &["webhook_id", "position"], true).await?;
         index(m, "webhook_deliveries", &["webhook_id", "state"], false).await?;
         m.create_table(
             Table::create()

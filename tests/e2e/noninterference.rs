@@ -626,6 +626,10 @@ const OTHER_ROOTS: &[(&str, &str)] = &[
         "{ webhooks { id name events status deadDeliveries } }",
     ),
     ("webhookEventTypes", "{ webhookEventTypes { name } }"),
+    (
+        "webhookChanges",
+        "{ webhookChanges(webhookId: \"whk_0000000000000000000\", first: 5) { cursor hasMore entries { event recordId } } }",
+    ),
     ("jobs", "{ jobs { id kind state } }"),
     (
         "forecast",

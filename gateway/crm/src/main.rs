@@ -961,9 +961,13 @@ async fn main() -> anyhow::Result<()> {
                     &keys,
                     storage.event_bus().await?,
                     |name| {
-                        subgraph_urls
-                            .get(name)
-                            .map(|url| url.trim_end_matches("/graphql").to_owned())
+                        // Where the engine calls the subgraph (an override, or the
+                        // supergraph's URL): its event feed is beside its /graphql.
+                        engine
+                            .subgraphs()
+                            .iter()
+                            .find(|(n, _)| n == name)
+                            .map(|(_, url)| url.trim_end_matches("/graphql").to_owned())
                     },
                 )?),
                 None => None,

@@ -73,9 +73,7 @@ pub fn start(
                 .find(|s| s.service() == kind.source)
                 .map(|s| s.name())
                 .ok_or_else(|| anyhow::anyhow!("no subgraph serves {}", kind.source))?;
-            let url = feed_url(producer)
-                .ok_or_else(|| anyhow::anyhow!("the {producer} service is not running"))?;
-            Ok(crate::feed_of(&url, keys, producer, kind.consumer))
+            Ok(feed_url(producer).map(|url| crate::feed_of(&url, keys, producer, kind.consumer)))
         },
     )
 }

@@ -18,7 +18,9 @@ pub struct RecordKind {
     pub source: &'static str,
     pub consumer: &'static str,
     /// The query that reads one record (`$id`) as the webhook's principal: its answer is a
-    /// delivery's `data`.
+    /// delivery's `data`. It selects the record and the rows of its aggregate only (what
+    /// changes through the record's own events), and related records by id: a view that
+    /// changed without an event would not be told until the record's next change.
     pub document: &'static str,
     /// The document's root field.
     pub root: &'static str,
@@ -32,11 +34,13 @@ pub const ORDER: RecordKind = RecordKind {
     prefix: "order",
     source: "order_visibility",
     consumer: "identity-webhooks-orders",
+    // The order and the rows of its aggregate (lines, shipments), whose every change is
+    // an event of the order; related records (the account, the products) by id only,
+    // since their changes are not.
     document: "query WebhookOrder($id: ID!) { order(id: $id) { \
         id externalId number status placedAt currency total { amount currency } \
-        accountId account { id name } fulfillingDistributorId internalNote \
-        version updatedAt archivedAt \
-        lines(first: 100) { nodes { id lineNumber productId product { id name sku } quantity status \
+        accountId fulfillingDistributorId internalNote version updatedAt archivedAt \
+        lines(first: 100) { nodes { id lineNumber productId quantity status \
             unitPrice { amount currency } amount { amount currency } expectedDate archivedAt } } \
         shipments(first: 100) { nodes { id status carrier trackingNumber shippedAt deliveredAt archivedAt } } \
     } }",
@@ -50,7 +54,6 @@ pub const ORDER: RecordKind = RecordKind {
         "currency",
         "total",
         "accountId",
-        "account",
         "fulfillingDistributorId",
         "internalNote",
         "version",

@@ -10,6 +10,7 @@
 //! failed attempt is retried by the runner with exponential backoff and jitter; after the
 //! last one the delivery is dead (the dead-letter list), and can be replayed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crm_contract::internal_auth::Caller;
@@ -77,6 +78,36 @@ pub struct Deliverer {
     pub directory: Directory,
     pub reader: Arc<dyn Reader>,
     pub outbound: Outbound,
+    /// One decision at a time per webhook and record in this process (its read included):
+    /// concurrent attempts of two triggers of one record would otherwise read in one order
+    /// and record in the other. Across processes, a read's start time decides instead.
+    pub deciding: DecisionLocks,
+}
+
+/// Locks by webhook and record, dropped when nobody holds them.
+#[derive(Default)]
+pub struct DecisionLocks(
+    std::sync::Mutex<HashMap<String, std::sync::Weak<tokio::sync::Mutex<()>>>>,
+);
+
+impl DecisionLocks {
+    async fn lock(&self, key: String) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            let mut locks = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            if locks.len() > 1024 {
+                locks.retain(|_, lock| lock.strong_count() > 0);
+            }
+            match locks.get(&key).and_then(std::sync::Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    locks.insert(key, Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
+    }
 }
 
 impl Task for Deliverer {
@@ -138,6 +169,10 @@ impl Deliverer {
                 None => return Ok(Outcome::Done),
             },
         };
+        // A change feed's decision is its delivery: it is read, never posted.
+        let Some(url) = webhook.url.as_deref() else {
+            return Ok(Outcome::Done);
+        };
         let Some(data) = self.data_now(&caller, &delivery).await? else {
             store::set_state(
                 &self.db,
@@ -154,7 +189,7 @@ impl Deliverer {
             .outbound
             .post(
                 &Envelope {
-                    url: &webhook.url,
+                    url,
                     secret: &webhook.secret,
                     webhook_id: &webhook.id,
                     delivery_id: &delivery.id,
@@ -187,7 +222,7 @@ impl Deliverer {
         match posted.error {
             None => Ok(Outcome::Done),
             Some(error) => Err(ApiError::InvalidState {
-                message: format!("delivery {} to {}: {error}", delivery.id, webhook.url),
+                message: format!("delivery {} to {url}: {error}", delivery.id),
             }),
         }
     }
@@ -253,6 +288,10 @@ impl Deliverer {
         let Some(kind) = catalog::kind_named(record_type) else {
             return Ok(None);
         };
+        let _deciding = self
+            .deciding
+            .lock(format!("{}:{record_id}", webhook.id))
+            .await;
         // Taken before the read: a read that began later sees at least as much.
         let observed_at = clock::now();
         let after = self
@@ -260,11 +299,9 @@ impl Deliverer {
             .await?
             .unwrap_or(Value::Null);
         let txn = crm_service_common::db::begin_write(&self.db).await?;
-        crm_service_common::db::serialize_section(
-            &txn,
-            &format!("webhook-view:{}:{record_id}", webhook.id),
-        )
-        .await?;
+        // One decision at a time per webhook: its views change in order, and its
+        // deliveries take positions in commit order (a change feed's cursor).
+        crm_service_common::db::serialize_section(&txn, &store::section(&webhook.id)).await?;
         let previous = view::Entity::find_by_id((webhook.id.clone(), record_id.clone()))
             .one(&txn)
             .await?;
@@ -315,16 +352,22 @@ impl Deliverer {
             &after
         };
         let delivery = if webhook.takes(&event) && webhook.filter().matches(seen, &changes) {
+            // A change feed's entry is delivered once it is recorded.
+            let (state, delivered_at) = match webhook.is_feed() {
+                true => (WebhookDeliveryState::Delivered, Some(now)),
+                false => (WebhookDeliveryState::Pending, None),
+            };
             let delivery = store::delivery::ActiveModel {
                 id: Set(store::new_id("whd")),
                 webhook_id: Set(webhook.id.clone()),
+                position: Set(store::next_position(&txn, &webhook.id).await?),
                 trigger: Set(task.trigger.clone()),
                 event: Set(event),
                 record_type: Set(Some(kind.type_name.to_owned())),
                 record_id: Set(Some(record_id.clone())),
                 sequence: Set(sequence),
                 changes: Set((!changes.is_empty()).then(|| changes.join(","))),
-                state: Set(WebhookDeliveryState::Pending),
+                state: Set(state),
                 attempts: Set(0),
                 last_status: Set(None),
                 last_error: Set(None),
@@ -332,7 +375,7 @@ impl Deliverer {
                 body: Set(None),
                 created_at: Set(now),
                 updated_at: Set(now),
-                delivered_at: Set(None),
+                delivered_at: Set(delivered_at),
             }
             .insert(&txn)
             .await?;

@@ -214,7 +214,7 @@ pub fn kinds_of(events: &[String]) -> Vec<&'static RecordKind> {
 }
 
 /// One condition of a filter: the value at `field` (a path into the record as the
-/// principal sees it, e.g. `status` or `account.name`; through lists, any element) is one
+/// principal sees it, e.g. `status` or `shipments.status`; through lists, any element) is one
 /// of `values`, compared as text. `changed` matches the fields an update changed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Condition {
@@ -251,7 +251,7 @@ impl Filter {
             if !well_formed {
                 return Err(ApiError::validation(
                     format!("{at}.field"),
-                    "must be a field name or a dotted path (e.g. status, account.name)",
+                    "must be a field name or a dotted path (e.g. status, shipments.status)",
                 ));
             }
             let first = segments[0];

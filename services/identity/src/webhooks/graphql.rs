@@ -33,7 +33,7 @@ pub struct WebhookCondition {
 
 #[derive(InputObject)]
 pub struct WebhookConditionInput {
-    /// A field of the record or a dotted path into it (`status`, `account.name`,
+    /// A field of the record or a dotted path into it (`status`, `lines.productId`,
     /// `shipments.status`), or `changed`.
     pub field: String,
     pub values: Vec<String>,
@@ -58,9 +58,13 @@ impl WebhookNode {
     async fn name(&self) -> &str {
         &self.0.name
     }
-    /// Where deliveries are posted.
-    async fn url(&self) -> &str {
-        &self.0.url
+    /// Where deliveries are posted; null for a change feed (read with `webhookChanges`).
+    async fn url(&self) -> Option<&str> {
+        self.0.url.as_deref()
+    }
+    /// A change feed: its deliveries are read with `webhookChanges`, never posted.
+    async fn change_feed(&self) -> bool {
+        self.0.is_feed()
     }
     /// The events it takes (`webhookEventTypes`); a ping is always sent.
     async fn events(&self) -> Vec<String> {
@@ -167,6 +171,10 @@ impl WebhookDeliveryNode {
     async fn webhook_id(&self) -> ID {
         ID(self.0.webhook_id.clone())
     }
+    /// Its place in the webhook's order of deliveries (their decisions' commit order).
+    async fn position(&self) -> i64 {
+        self.0.position
+    }
     /// `order.updated`, `webhook.ping`, …
     async fn event(&self) -> &str {
         &self.0.event
@@ -231,6 +239,16 @@ impl WebhookDeliveryNode {
     }
 }
 
+/// A page of a webhook's changes.
+#[derive(SimpleObject)]
+pub struct WebhookChanges {
+    pub entries: Vec<WebhookDeliveryNode>,
+    /// Where the next page starts.
+    pub cursor: String,
+    /// More changes follow this page now.
+    pub has_more: bool,
+}
+
 /// An event a webhook may take.
 #[derive(SimpleObject)]
 pub struct WebhookEventType {
@@ -251,8 +269,9 @@ pub struct CreatedWebhook {
 pub struct CreateWebhookInput {
     pub name: String,
     /// An `http` or `https` URL on the public internet (or a network the deployment
-    /// allows).
-    pub url: String,
+    /// allows). Left out: a change feed, whose deliveries are read with `webhookChanges`
+    /// instead of posted.
+    pub url: Option<String>,
     /// The events it takes (`webhookEventTypes`).
     pub events: Vec<String>,
     pub filter: Option<Vec<WebhookConditionInput>>,
@@ -380,6 +399,38 @@ impl WebhookQuery {
         }
     }
 
+    /// A webhook's changes in the order they were decided, oldest first, after the cursor
+    /// `after` (from the start when left out), at most `first` (1–500): how an integrator
+    /// follows its slice incrementally. Each entry names the record, whether it was added
+    /// to, changed in or removed from the principal's view (with the fields that changed),
+    /// and the record's sequence; read the records themselves with the usual queries. The
+    /// answer's `cursor` continues where this page ended (keep it; a page with `hasMore`
+    /// false is the end for now).
+    async fn webhook_changes(
+        &self,
+        ctx: &Context<'_>,
+        webhook_id: ID,
+        after: Option<String>,
+        #[graphql(default = 100)] first: i32,
+    ) -> async_graphql::Result<WebhookChanges> {
+        let webhook = managed(ctx, &webhook_id, Action::Read).await?;
+        let position = match &after {
+            Some(cursor) => feed_position(&webhook.id, cursor)?,
+            None => 0,
+        };
+        let first = first.clamp(1, 500) as u64;
+        let db = &directory(ctx)?.db;
+        let mut entries = store::changes(db, &webhook.id, position, first + 1).await?;
+        let has_more = entries.len() as u64 > first;
+        entries.truncate(first as usize);
+        let last = entries.last().map_or(position, |d| d.position);
+        Ok(WebhookChanges {
+            entries: entries.into_iter().map(WebhookDeliveryNode).collect(),
+            cursor: feed_cursor(&webhook.id, last),
+            has_more,
+        })
+    }
+
     /// The events a webhook may take, with what each means.
     async fn webhook_event_types(&self) -> Vec<WebhookEventType> {
         catalog::event_types()
@@ -418,7 +469,14 @@ impl WebhookMutation {
         };
         check_role(partner_id.is_some(), &input.role)?;
         let name = domain::name("input.name", &input.name)?;
-        let url = domain::endpoint("input.url", &input.url, &settings(ctx)?.allowed_networks)?;
+        let url = match &input.url {
+            Some(url) => Some(domain::endpoint(
+                "input.url",
+                url,
+                &settings(ctx)?.allowed_networks,
+            )?),
+            None => None,
+        };
         let events = domain::events("input.events", &input.events)?;
         let filter = Filter::parse(
             "input.filter",
@@ -495,11 +553,18 @@ impl WebhookMutation {
             row.name = Set(domain::name("input.name", name)?);
         }
         if let Some(url) = &input.url {
-            row.url = Set(domain::endpoint(
+            if webhook.is_feed() {
+                return Err(ApiError::validation(
+                    "input.url",
+                    "a change feed is read, not posted: make a webhook with a URL instead",
+                )
+                .into());
+            }
+            row.url = Set(Some(domain::endpoint(
                 "input.url",
                 url,
                 &settings(ctx)?.allowed_networks,
-            )?);
+            )?));
         }
         let events = match &input.events {
             Some(events) => domain::events("input.events", events)?,
@@ -607,13 +672,16 @@ impl WebhookMutation {
         id: ID,
     ) -> async_graphql::Result<WebhookDeliveryNode> {
         let webhook = managed(ctx, &id, Action::Update).await?;
+        not_a_feed(&webhook, "ping")?;
         let db = &directory(ctx)?.db;
         let now = clock::now();
         let trigger = format!("ping:{}", uuid::Uuid::new_v4().simple());
         let txn = crm_service_common::db::begin_write(db).await?;
+        crm_service_common::db::serialize_section(&txn, &store::section(&webhook.id)).await?;
         let delivery = store::delivery::ActiveModel {
             id: Set(store::new_id("whd")),
             webhook_id: Set(webhook.id.clone()),
+            position: Set(store::next_position(&txn, &webhook.id).await?),
             trigger: Set(trigger.clone()),
             event: Set(PING.to_owned()),
             record_type: Set(None),
@@ -660,6 +728,7 @@ impl WebhookMutation {
         let db = &directory(ctx)?.db;
         let delivery = store::delivery(db, &id).await?.ok_or(ApiError::NotFound)?;
         let webhook = managed(ctx, &delivery.webhook_id, Action::Update).await?;
+        not_a_feed(&webhook, "replay")?;
         let txn = crm_service_common::db::begin_write(db).await?;
         let delivery = replay(&txn, &webhook, &delivery).await?;
         txn.commit().await.map_err(ApiError::from)?;
@@ -673,6 +742,7 @@ impl WebhookMutation {
         webhook_id: ID,
     ) -> async_graphql::Result<i32> {
         let webhook = managed(ctx, &webhook_id, Action::Update).await?;
+        not_a_feed(&webhook, "replay")?;
         let db = &directory(ctx)?.db;
         let txn = crm_service_common::db::begin_write(db).await?;
         let dead = store::deliveries(
@@ -689,6 +759,45 @@ impl WebhookMutation {
         txn.commit().await.map_err(ApiError::from)?;
         Ok(i32::try_from(dead.len()).unwrap_or(i32::MAX))
     }
+}
+
+/// Refuses `what` (a ping, a replay) for a change feed, which is read, never posted.
+fn not_a_feed(webhook: &Webhook, what: &str) -> ApiResult<()> {
+    match webhook.is_feed() {
+        true => Err(ApiError::InvalidState {
+            message: format!(
+                "a change feed is read with webhookChanges, not posted: nothing to {what}"
+            ),
+        }),
+        false => Ok(()),
+    }
+}
+
+/// A change feed's cursor: the webhook and the position read up to, opaque to clients.
+fn feed_cursor(webhook_id: &str, position: i64) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("whc:{webhook_id}:{position}"))
+}
+
+/// The position a cursor of `webhook_id`'s feed was read up to.
+fn feed_position(webhook_id: &str, cursor: &str) -> ApiResult<i64> {
+    use base64::Engine as _;
+    let invalid = || ApiError::validation("after", "is not a cursor of this webhook's changes");
+    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(invalid)?;
+    let rest = text.strip_prefix("whc:").ok_or_else(invalid)?;
+    let (id, position) = rest.rsplit_once(':').ok_or_else(invalid)?;
+    if id != webhook_id {
+        return Err(invalid());
+    }
+    position
+        .parse::<i64>()
+        .ok()
+        .filter(|p| *p >= 0)
+        .ok_or_else(invalid)
 }
 
 /// Puts a delivery back to be sent from its first attempt.

@@ -75,12 +75,13 @@ impl Drop for Deliveries {
 }
 
 /// Starts delivering for the identity database `identity`: reading with `reader`, hearing
-/// of changes on `bus` (and each producer's feed, from `feed`).
+/// of changes on `bus` (and each producer's feed, from `feed`; a kind whose producer's feed
+/// is not known is not heard of).
 pub fn start(
     identity: &crate::Identity,
     reader: Arc<dyn Reader>,
     bus: EventBus,
-    feed: impl Fn(&catalog::RecordKind) -> anyhow::Result<HttpFeed>,
+    feed: impl Fn(&catalog::RecordKind) -> anyhow::Result<Option<HttpFeed>>,
 ) -> anyhow::Result<Deliveries> {
     let db = identity.directory.db.clone();
     let settings = &identity.webhooks;
@@ -89,6 +90,7 @@ pub fn start(
         directory: identity.directory.clone(),
         reader,
         outbound: outbound::Outbound::new(settings.allowed_networks.clone(), settings.timeout),
+        deciding: Default::default(),
     };
     let runner = JobRunner::new(db.clone(), "identity")
         .handle_task(DELIVER_JOB, Arc::new(deliverer))
@@ -96,12 +98,22 @@ pub fn start(
         .spawn();
     let mut consumers = Vec::new();
     for kind in catalog::RECORDS {
+        let Some(feed) = feed(kind)? else {
+            // A gateway that does not reach the producer (a foreign supergraph, a partial
+            // deployment) delivers nothing about its records.
+            tracing::warn!(
+                source = kind.source,
+                "webhooks will not hear of {} changes: the producer's feed is not known here",
+                kind.type_name
+            );
+            continue;
+        };
         consumers.push(
             consumer::consumer(
                 kind,
                 db.clone(),
                 bus.clone(),
-                feed(kind)?,
+                feed,
                 identity.webhook_listeners.clone(),
             )
             .spawn(),

@@ -30,7 +30,8 @@ pub mod webhook {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: String,
         pub name: String,
-        pub url: String,
+        /// Where deliveries are posted; none for a change feed (read, never posted).
+        pub url: Option<String>,
         /// Comma-separated event names.
         pub events: String,
         /// JSON: the filter's conditions (`None`: every delivery passes).
@@ -68,6 +69,8 @@ pub mod delivery {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: String,
         pub webhook_id: String,
+        /// The webhook's order of its deliveries (their decisions' commit order).
+        pub position: i64,
         /// What it was decided on: the id of the event that triggered it, or `ping:…`.
         pub trigger: String,
         pub event: String,
@@ -174,6 +177,11 @@ impl Webhook {
     pub fn is_active(&self) -> bool {
         self.paused_at.is_none() && self.suspended_at.is_none()
     }
+
+    /// A change feed: its deliveries are read (`webhookChanges`), never posted.
+    pub fn is_feed(&self) -> bool {
+        self.url.is_none()
+    }
 }
 
 impl Delivery {
@@ -265,28 +273,57 @@ pub async fn deliveries<C: ConnectionTrait>(
     before: Option<&Delivery>,
 ) -> ApiResult<Vec<Delivery>> {
     use delivery::Column as D;
-    use sea_orm::sea_query::Condition;
     let mut select = delivery::Entity::find().filter(D::WebhookId.eq(webhook_id));
     if let Some(state) = state {
         select = select.filter(D::State.eq(state));
     }
     if let Some(before) = before {
-        select = select.filter(
-            Condition::any()
-                .add(D::CreatedAt.lt(before.created_at))
-                .add(
-                    Condition::all()
-                        .add(D::CreatedAt.eq(before.created_at))
-                        .add(D::Id.lt(before.id.clone())),
-                ),
-        );
+        select = select.filter(D::Position.lt(before.position));
     }
     Ok(select
-        .order_by_desc(D::CreatedAt)
-        .order_by_desc(D::Id)
+        .order_by_desc(D::Position)
         .limit(first)
         .all(db)
         .await?)
+}
+
+/// A webhook's deliveries after `position`, oldest first, at most `first`: its change feed.
+pub async fn changes<C: ConnectionTrait>(
+    db: &C,
+    webhook_id: &str,
+    position: i64,
+    first: u64,
+) -> ApiResult<Vec<Delivery>> {
+    use delivery::Column as D;
+    Ok(delivery::Entity::find()
+        .filter(D::WebhookId.eq(webhook_id))
+        .filter(D::Position.gt(position))
+        .order_by_asc(D::Position)
+        .limit(first)
+        .all(db)
+        .await?)
+}
+
+/// The position the next delivery of a webhook takes. Call it inside the transaction that
+/// inserts the delivery, after taking the webhook's section
+/// (`db::serialize_section(txn, &section(id))`), so that positions follow commit order.
+pub async fn next_position<C: ConnectionTrait>(db: &C, webhook_id: &str) -> ApiResult<i64> {
+    use delivery::Column as D;
+    let last: Option<i64> = delivery::Entity::find()
+        .select_only()
+        .column(D::Position)
+        .filter(D::WebhookId.eq(webhook_id))
+        .order_by_desc(D::Position)
+        .limit(1)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(last.unwrap_or(0) + 1)
+}
+
+/// The section (`db::serialize_section`) one webhook's deliveries are recorded under.
+pub fn section(webhook_id: &str) -> String {
+    format!("webhook:{webhook_id}")
 }
 
 /// How many of a webhook's deliveries are in `state`.

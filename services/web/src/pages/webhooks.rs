@@ -44,7 +44,7 @@ struct IdOnly {
 struct WebhookRow {
     id: String,
     name: String,
-    url: String,
+    url: Option<String>,
     events: Vec<String>,
     role: String,
     organization: Option<IdOnly>,
@@ -220,9 +220,11 @@ pub async fn create<S: Side>(Signed(ctx, _): Signed<S>, body: String) -> PageRes
         filter_field: field(&fields, "filter_field").to_owned(),
         filter_values: field(&fields, "filter_values").to_owned(),
     };
+    // No URL: a change feed, read through the API.
+    let url = form.url.trim();
     let mut input = json!({
         "name": form.name.trim(),
-        "url": form.url.trim(),
+        "url": (!url.is_empty()).then_some(url),
         "events": events,
         "role": form.role,
     });
@@ -344,7 +346,7 @@ struct Condition {
 struct WebhookDetail {
     id: String,
     name: String,
-    url: String,
+    url: Option<String>,
     events: Vec<String>,
     filter: Vec<Condition>,
     role: String,

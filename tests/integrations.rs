@@ -996,3 +996,66 @@ async fn a_change_feed_tells_an_integrator_what_changed_in_its_slice_and_nothing
     assert_eq!(code(&ping), "INVALID_STATE", "{ping}");
     demo.finish().await;
 }
+
+/// How long a change takes from its commit (the mutation's answer) to the endpoint, one
+/// change at a time: reported (`target/test-reports/webhook-latency-*.txt`), not asserted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_delivery_follows_its_change_within_the_runners_poll() {
+    let demo = Demo::start_with(loopback_webhooks(Duration::from_secs(5))).await;
+    let admin = demo.first("internal", "admin");
+    let receiver = Receiver::start().await;
+    webhook(
+        &demo,
+        &admin,
+        &receiver,
+        json!({ "name": "latency", "events": ["order.updated"], "role": "support" }),
+    )
+    .await;
+    let order = demo
+        .ok(
+            &admin,
+            "{ orders(first: 1, filter: { status: PLACED }) { nodes { id } } }",
+            json!({}),
+        )
+        .await["orders"]["nodes"][0]["id"]
+        .clone();
+    // The webhook's first look at the order (an `added` it does not take).
+    demo.ok(
+        &admin,
+        "mutation($o: ID!) { createShipment(input: { orderId: $o, carrier: \"warm-up\" }) { id } }",
+        json!({ "o": order }),
+    )
+    .await;
+    settle(&demo).await;
+    let mut took = Vec::new();
+    for n in 0..30 {
+        let before = receiver.received().len();
+        let started = std::time::Instant::now();
+        demo.ok(
+            &admin,
+            "mutation($o: ID!, $c: String!) { createShipment(input: { orderId: $o, carrier: $c }) { id } }",
+            json!({ "o": order, "c": format!("carrier {n}") }),
+        )
+        .await;
+        let committed = started.elapsed();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while receiver.received().len() == before {
+            assert!(std::time::Instant::now() < deadline, "delivery {n} arrived");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        took.push(started.elapsed() - committed);
+    }
+    took.sort();
+    let at = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize];
+    crm_e2e::report(
+        "webhook-latency",
+        &format!(
+            "from a change's commit to its webhook delivery, {} changes one at a time: p50 {:?}, p90 {:?}, max {:?}\n",
+            took.len(),
+            at(0.5),
+            at(0.9),
+            took[took.len() - 1]
+        ),
+    );
+    demo.finish().await;
+}

@@ -209,6 +209,8 @@ pub struct JobRunner {
     /// How many tasks run at once (each waits on the network: one slow endpoint must not
     /// hold up the others); handlers run one at a time.
     task_slots: Arc<tokio::sync::Semaphore>,
+    /// Wakes an idle runner before its next poll: work was just scheduled in this process.
+    wake: Arc<tokio::sync::Notify>,
     /// The kinds after whose commit the database's freed space is wiped (erasures).
     wipes: Arc<std::collections::HashSet<&'static str>>,
     /// The kinds that run again and again (each handler says when), started with the
@@ -226,6 +228,7 @@ impl JobRunner {
             handlers: Arc::new(HashMap::new()),
             tasks: Arc::default(),
             task_slots: Arc::new(tokio::sync::Semaphore::new(TASK_SLOTS)),
+            wake: Arc::default(),
             wipes: Arc::default(),
             recurring: Arc::default(),
             poll: Duration::from_millis(500),
@@ -278,6 +281,13 @@ impl JobRunner {
             }
         }
         Ok(())
+    }
+
+    /// Wakes this runner with `wake` as well as by its poll (give it to whatever schedules
+    /// jobs in this process, to be notified once the job is committed).
+    pub fn woken_by(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
+        self.wake = wake;
+        self
     }
 
     /// How often an idle runner looks for due jobs (500 ms by default).
@@ -532,7 +542,10 @@ impl JobRunner {
                     Ok(n) => {
                         failures = 0;
                         if n < BATCH {
-                            tokio::time::sleep(self.poll).await;
+                            tokio::select! {
+                                _ = tokio::time::sleep(self.poll) => {}
+                                _ = self.wake.notified() => {}
+                            }
                         }
                     }
                     Err(_) => {

@@ -961,7 +961,11 @@ pub fn schema(
     directory: Directory,
     issuer: Arc<TokenIssuer>,
     policy: crate::policy::PolicyStore,
-    (webhooks, listening): (crate::webhooks::WebhookSettings, crate::webhooks::Listening),
+    (webhooks, listening, wake): (
+        crate::webhooks::WebhookSettings,
+        crate::webhooks::Listening,
+        Arc<tokio::sync::Notify>,
+    ),
 ) -> IdentitySchema {
     crm_service_common::graphql::subgraph_limits(async_graphql::Schema::build(
         Query::default(),
@@ -973,6 +977,7 @@ pub fn schema(
     .data(policy)
     .data(webhooks)
     .data(listening)
+    .data(crate::webhooks::graphql::Wake(wake))
     .finish()
 }
 

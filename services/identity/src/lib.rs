@@ -74,6 +74,8 @@ pub struct Identity {
     /// Which kinds of records some webhook listens to (the delivery consumers pass over
     /// the others); refreshed at once by a webhook change made here.
     pub webhook_listeners: webhooks::Listening,
+    /// Wakes this process's delivery runner when a delivery was scheduled here.
+    pub webhook_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Identity {
@@ -141,6 +143,7 @@ impl Identity {
             issuer,
             webhooks: options.webhooks.clone(),
             webhook_listeners: webhooks::Listening::default(),
+            webhook_wake: Arc::default(),
         })
     }
 
@@ -151,7 +154,11 @@ impl Identity {
             self.directory.clone(),
             self.issuer.clone(),
             self.policy.clone(),
-            (self.webhooks.clone(), self.webhook_listeners.clone()),
+            (
+                self.webhooks.clone(),
+                self.webhook_listeners.clone(),
+                self.webhook_wake.clone(),
+            ),
         );
         let db = self.directory.db.clone();
         let ready: crm_service_common::http::ReadyCheck = Arc::new(move || {

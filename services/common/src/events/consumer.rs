@@ -60,6 +60,10 @@ pub trait EventHandler: Send + Sync + 'static {
     fn wipes_after(&self, _event: &Event) -> bool {
         false
     }
+
+    /// Called once `event`'s transaction committed: what it wrote is visible now (a job
+    /// runner told to look at once, say).
+    fn applied(&self, _event: &Event) {}
 }
 
 pub struct Consumer<H> {
@@ -201,6 +205,7 @@ impl<H: EventHandler> Consumer<H> {
         self.handler.apply(&txn, event).await?;
         self.move_checkpoint(&txn, event.position).await?;
         commit(txn).await?;
+        self.handler.applied(event);
         if self.handler.wipes_after(event) {
             crate::db::wipe_freed(&self.db).await;
         }

@@ -60,6 +60,8 @@ impl Listening {
 pub struct Triggers {
     kind: &'static RecordKind,
     listening: Listening,
+    /// Wakes the delivery runner once the decisions are committed.
+    wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl EventHandler for Triggers {
@@ -83,6 +85,10 @@ impl EventHandler for Triggers {
     fn wants(&self, event: &Event) -> bool {
         event.aggregate_type == self.kind.type_name && self.listening.contains(self.kind.prefix)
     }
+
+    fn applied(&self, _event: &Event) {
+        self.wake.notify_one();
+    }
 }
 
 /// The consumer of `kind`'s producer, reading `bus` and, for gaps and rebuilds, `feed`.
@@ -92,6 +98,7 @@ pub fn consumer(
     bus: EventBus,
     feed: HttpFeed,
     listening: Listening,
+    wake: std::sync::Arc<tokio::sync::Notify>,
 ) -> Consumer<Triggers> {
     Consumer::new(
         kind.consumer,
@@ -99,6 +106,10 @@ pub fn consumer(
         db,
         bus,
         feed,
-        Triggers { kind, listening },
+        Triggers {
+            kind,
+            listening,
+            wake,
+        },
     )
 }

@@ -303,6 +303,16 @@ fn settings<'a>(ctx: &Context<'a>) -> ApiResult<&'a WebhookSettings> {
         .map_err(|_| ApiError::internal("the identity subgraph has no webhook settings"))
 }
 
+/// Wakes this process's delivery runner (when it runs here) after a delivery was
+/// scheduled: a ping or a replay goes out at once instead of at the runner's next poll.
+pub struct Wake(pub std::sync::Arc<tokio::sync::Notify>);
+
+fn wake_runner(ctx: &Context<'_>) {
+    if let Ok(Wake(wake)) = ctx.data::<Wake>() {
+        wake.notify_one();
+    }
+}
+
 /// A change here is heard by this process's consumers at once.
 async fn listeners_changed(ctx: &Context<'_>) {
     if let (Ok(listening), Ok(directory)) = (ctx.data::<Listening>(), directory(ctx)) {
@@ -713,6 +723,7 @@ impl WebhookMutation {
         )
         .await?;
         txn.commit().await.map_err(ApiError::from)?;
+        wake_runner(ctx);
         Ok(WebhookDeliveryNode(delivery))
     }
 
@@ -732,6 +743,7 @@ impl WebhookMutation {
         let txn = crm_service_common::db::begin_write(db).await?;
         let delivery = replay(&txn, &webhook, &delivery).await?;
         txn.commit().await.map_err(ApiError::from)?;
+        wake_runner(ctx);
         Ok(WebhookDeliveryNode(delivery))
     }
 
@@ -757,6 +769,7 @@ impl WebhookMutation {
             replay(&txn, &webhook, delivery).await?;
         }
         txn.commit().await.map_err(ApiError::from)?;
+        wake_runner(ctx);
         Ok(i32::try_from(dead.len()).unwrap_or(i32::MAX))
     }
 }

@@ -95,6 +95,7 @@ pub fn start(
     let runner = JobRunner::new(db.clone(), "identity")
         .handle_task(DELIVER_JOB, Arc::new(deliverer))
         .poll_every(Duration::from_millis(200))
+        .woken_by(identity.webhook_wake.clone())
         .spawn();
     let mut consumers = Vec::new();
     for kind in catalog::RECORDS {
@@ -115,6 +116,7 @@ pub fn start(
                 bus.clone(),
                 feed,
                 identity.webhook_listeners.clone(),
+                identity.webhook_wake.clone(),
             )
             .spawn(),
         );

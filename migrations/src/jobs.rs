@@ -17,12 +17,7 @@ impl MigrationName for CreateJobTable {
 #[async_trait::async_trait]
 impl MigrationTrait for CreateJobTable {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let at = |name: &str| {
-            ColumnDef::new(name.to_owned())
-                .timestamp_with_time_zone()
-                .not_null()
-                .to_owned()
-        };
+        let at = crate::util::timestamp;
         m.create_table(
             Table::create()
                 .table("jobs")

@@ -60,6 +60,13 @@ pub fn int(name: &str) -> ColumnDef {
         .to_owned()
 }
 
+pub fn timestamp(name: &str) -> ColumnDef {
+    ColumnDef::new(name.to_owned())
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
+}
+
 pub fn timestamp_null(name: &str) -> ColumnDef {
     ColumnDef::new(name.to_owned())
         .timestamp_with_time_zone()

@@ -398,6 +398,22 @@ pub(crate) async fn managed_scope(
     }
 }
 
+/// The organisation a new binding (an API key, a webhook) acts for: the one asked for (none:
+/// the company) when the caller manages every organisation's, and its own otherwise (another
+/// partner's is answered as if it did not exist).
+pub(crate) fn bound_organisation(
+    scope: ManagedScope,
+    requested: Option<ID>,
+) -> ApiResult<Option<String>> {
+    match scope {
+        ManagedScope::All => Ok(requested.map(|id| id.to_string())),
+        ManagedScope::Partner(own) => match requested {
+            Some(id) if id.as_str() != own => Err(ApiError::NotFound),
+            _ => Ok(Some(own)),
+        },
+    }
+}
+
 /// A role someone may be given: a partner role for a partner's user or key, a department
 /// role otherwise.
 pub(crate) fn check_role(for_partner: bool, role: &str) -> ApiResult<()> {
@@ -669,20 +685,7 @@ impl DirectoryMutation {
         if name.is_empty() || name.chars().count() > 120 {
             return Err(ApiError::validation("input.name", "must be 1 to 120 characters").into());
         }
-        let partner_id = match scope {
-            ManagedScope::All => input.partner_id.map(|id| id.to_string()),
-            ManagedScope::Partner(own) => {
-                if input
-                    .partner_id
-                    .as_ref()
-                    .is_some_and(|id| id.as_str() != own)
-                {
-                    // Another partner's organisation is answered as if it did not exist.
-                    return Err(ApiError::NotFound.into());
-                }
-                Some(own)
-            }
-        };
+        let partner_id = bound_organisation(scope, input.partner_id)?;
         check_role(partner_id.is_some(), &input.role)?;
         let directory = directory(ctx)?;
         if input.expires_at.is_some_and(|at| at <= directory.now()) {

@@ -353,30 +353,21 @@ impl Deliverer {
         };
         let delivery = if webhook.takes(&event) && webhook.filter().matches(seen, &changes) {
             // A change feed's entry is delivered once it is recorded.
-            let (state, delivered_at) = match webhook.is_feed() {
-                true => (WebhookDeliveryState::Delivered, Some(now)),
-                false => (WebhookDeliveryState::Pending, None),
+            let state = match webhook.is_feed() {
+                true => WebhookDeliveryState::Delivered,
+                false => WebhookDeliveryState::Pending,
             };
-            let delivery = store::delivery::ActiveModel {
-                id: Set(store::new_id("whd")),
-                webhook_id: Set(webhook.id.clone()),
-                position: Set(store::next_position(&txn, &webhook.id).await?),
-                trigger: Set(task.trigger.clone()),
-                event: Set(event),
-                record_type: Set(Some(kind.type_name.to_owned())),
-                record_id: Set(Some(record_id.clone())),
-                sequence: Set(sequence),
-                changes: Set((!changes.is_empty()).then(|| changes.join(","))),
-                state: Set(state),
-                attempts: Set(0),
-                last_status: Set(None),
-                last_error: Set(None),
-                next_attempt_at: Set(None),
-                body: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-                delivered_at: Set(delivered_at),
+            let delivery = store::NewDelivery {
+                webhook_id: webhook.id.clone(),
+                position: store::next_position(&txn, &webhook.id).await?,
+                trigger: task.trigger.clone(),
+                event,
+                record: Some((kind.type_name.to_owned(), record_id.clone())),
+                sequence,
+                changes,
+                state,
             }
+            .row(now)
             .insert(&txn)
             .await?;
             Some(delivery)

@@ -15,7 +15,9 @@ use super::consumer::Listening;
 use super::deliver::{self, DeliverJob};
 use super::domain::{self, Condition, Filter};
 use super::store::{self, Delivery, Webhook, WebhookDeliveryState};
-use crate::graphql::{ManagedScope, Partner, check_role, directory, managed_scope, partner};
+use crate::graphql::{
+    ManagedScope, Partner, bound_organisation, check_role, directory, managed_scope, partner,
+};
 
 /// The type the policy's rules name.
 const TYPE: &str = "Webhook";
@@ -463,20 +465,7 @@ impl WebhookMutation {
     ) -> async_graphql::Result<CreatedWebhook> {
         let principal = Principal::of(ctx);
         let scope = managed_scope(&principal, TYPE, Action::Create).await?;
-        let partner_id = match scope {
-            ManagedScope::All => input.partner_id.map(|id| id.to_string()),
-            ManagedScope::Partner(own) => {
-                if input
-                    .partner_id
-                    .as_ref()
-                    .is_some_and(|id| id.as_str() != own)
-                {
-                    // Another partner's organisation is answered as if it did not exist.
-                    return Err(ApiError::NotFound.into());
-                }
-                Some(own)
-            }
-        };
+        let partner_id = bound_organisation(scope, input.partner_id)?;
         check_role(partner_id.is_some(), &input.role)?;
         let name = domain::name("input.name", &input.name)?;
         let url = match &input.url {
@@ -688,26 +677,17 @@ impl WebhookMutation {
         let trigger = format!("ping:{}", uuid::Uuid::new_v4().simple());
         let txn = crm_service_common::db::begin_write(db).await?;
         crm_service_common::db::serialize_section(&txn, &store::section(&webhook.id)).await?;
-        let delivery = store::delivery::ActiveModel {
-            id: Set(store::new_id("whd")),
-            webhook_id: Set(webhook.id.clone()),
-            position: Set(store::next_position(&txn, &webhook.id).await?),
-            trigger: Set(trigger.clone()),
-            event: Set(PING.to_owned()),
-            record_type: Set(None),
-            record_id: Set(None),
-            sequence: Set(0),
-            changes: Set(None),
-            state: Set(WebhookDeliveryState::Pending),
-            attempts: Set(0),
-            last_status: Set(None),
-            last_error: Set(None),
-            next_attempt_at: Set(None),
-            body: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            delivered_at: Set(None),
+        let delivery = store::NewDelivery {
+            webhook_id: webhook.id.clone(),
+            position: store::next_position(&txn, &webhook.id).await?,
+            trigger: trigger.clone(),
+            event: PING.to_owned(),
+            record: None,
+            sequence: 0,
+            changes: Vec::new(),
+            state: WebhookDeliveryState::Pending,
         }
+        .row(now)
         .insert(&txn)
         .await
         .map_err(ApiError::from)?;

@@ -396,6 +396,46 @@ pub async fn suspend<C: ConnectionTrait>(db: &C, id: &str, reason: &str) -> ApiR
     Ok(())
 }
 
+/// A new delivery of `webhook_id` at `position`, decided on `trigger`, not yet attempted.
+pub struct NewDelivery {
+    pub webhook_id: String,
+    pub position: i64,
+    pub trigger: String,
+    pub event: String,
+    /// The record's type and id (none: a ping).
+    pub record: Option<(String, String)>,
+    pub sequence: i32,
+    pub changes: Vec<String>,
+    pub state: WebhookDeliveryState,
+}
+
+impl NewDelivery {
+    /// Its row, made at `now` (delivered then, when it is born delivered: a change feed's).
+    pub fn row(self, now: DateTime<Utc>) -> delivery::ActiveModel {
+        let (record_type, record_id) = self.record.unzip();
+        delivery::ActiveModel {
+            id: Set(new_id("whd")),
+            webhook_id: Set(self.webhook_id),
+            position: Set(self.position),
+            trigger: Set(self.trigger),
+            event: Set(self.event),
+            record_type: Set(record_type),
+            record_id: Set(record_id),
+            sequence: Set(self.sequence),
+            changes: Set((!self.changes.is_empty()).then(|| self.changes.join(","))),
+            state: Set(self.state),
+            attempts: Set(0),
+            last_status: Set(None),
+            last_error: Set(None),
+            next_attempt_at: Set(None),
+            body: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            delivered_at: Set((self.state == WebhookDeliveryState::Delivered).then_some(now)),
+        }
+    }
+}
+
 /// Records one attempt of a delivery and what it left the delivery as.
 pub async fn record_attempt<C: ConnectionTrait>(
     db: &C,

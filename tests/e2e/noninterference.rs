@@ -38,6 +38,8 @@ struct Side {
     token: String,
     /// The receiver of the persona's organisation's webhook, and its signing secret.
     hook: Option<(Receiver, String)>,
+    /// The id of the same organisation's change feed (a webhook without a URL).
+    feed: Option<String>,
     /// Every write waits until the webhook has been told of it (see [`paced`]).
     paced: bool,
 }
@@ -200,6 +202,20 @@ async fn build(side: &mut Side, who: Who, shared: &mut Rng, hidden: Option<&mut 
         .expect("a secret")
         .to_owned();
     side.hook = Some((receiver, secret));
+    let feed = side
+        .admin(
+            "mutation($input: CreateWebhookInput!) { createWebhook(input: $input) { webhook { id } } }",
+            json!({ "input": { "name": "feed", "role": role, "partnerId": partner,
+                    "events": ["order.added", "order.updated", "order.removed",
+                               "article.added", "article.updated", "article.removed"] } }),
+        )
+        .await;
+    side.feed = Some(
+        feed["createWebhook"]["webhook"]["id"]
+            .as_str()
+            .expect("a feed")
+            .to_owned(),
+    );
     for (label, supplier) in [("p1a", "s1"), ("p1b", "s1"), ("p2a", "s2"), ("p2b", "s2")] {
         let supplier = side.id(supplier);
         side.create(
@@ -1032,6 +1048,7 @@ async fn run(who: Who, through_key: bool, paced: bool) {
             ids: BTreeMap::new(),
             token: String::new(),
             hook: None,
+            feed: None,
             paced,
         };
         let mut shared = Rng(seed);
@@ -1168,6 +1185,15 @@ async fn run(who: Who, through_key: bool, paced: bool) {
             told[0], told[1],
             "the webhook was told differently with hidden records present (seed {seed})"
         );
+        // The change feed: the same entries, in the same order.
+        let mut feeds = Vec::new();
+        for side in &sides {
+            feeds.push(feed_entries(side).await);
+        }
+        assert_eq!(
+            feeds[0], feeds[1],
+            "the change feed differs with hidden records present (seed {seed})"
+        );
     }
     let webhook_line = format!(
         "webhook mirror equal{}: {} records ({} and {} deliveries on the two sides)\n",
@@ -1275,6 +1301,35 @@ fn told(side: &Side) -> BTreeMap<String, Vec<Value>> {
         told.sort_by_key(|d| d["sequence"].as_i64());
     }
     by_record
+}
+
+/// Every entry of a side's change feed, read page by page, with ids renamed to labels.
+async fn feed_entries(side: &Side) -> Vec<Value> {
+    let feed = side.feed.as_deref().expect("a feed");
+    let ids: BTreeMap<String, String> = side
+        .ids
+        .iter()
+        .map(|(l, id)| (id.clone(), l.clone()))
+        .collect();
+    let mut fresh = BTreeMap::new();
+    let mut entries = Vec::new();
+    let mut cursor = Value::Null;
+    loop {
+        let page = side
+            .admin(
+                "query($id: ID!, $after: String) { webhookChanges(webhookId: $id, after: $after, first: 7) { cursor hasMore entries { event recordType recordId sequence changes } } }",
+                json!({ "id": feed, "after": cursor }),
+            )
+            .await;
+        let page = &page["webhookChanges"];
+        for entry in page["entries"].as_array().expect("entries") {
+            entries.push(normalise(entry, &ids, &mut fresh));
+        }
+        cursor = page["cursor"].clone();
+        if page["hasMore"] != true {
+            return entries;
+        }
+    }
 }
 
 /// `value` with every time blanked.

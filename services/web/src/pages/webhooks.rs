@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::super::client::ApiFailure;
 use super::super::{Area, Chrome, Ctx, FormErrors, PageResult, Side, Signed, refused_if, render};
-use super::{Choice, Label, Text, When, field, param, posted, posted_about, words};
+use super::{Choice, Label, Text, When, field, param, posted, posted_about};
 
 const SECRET: &str = "webhook-secret";
 const INTERNAL_ROLES: &[&str] = &["support", "sales", "marketing", "management", "admin"];
@@ -169,14 +169,7 @@ async fn list_page(
                     description: e.description,
                 })
                 .collect(),
-            roles: roles
-                .iter()
-                .map(|r| Choice {
-                    value: (*r).into(),
-                    label: words(r),
-                    selected: form.role == *r,
-                })
-                .collect(),
+            roles: super::choices(&roles, &Some(form.role.clone())),
             partners: partners
                 .iter()
                 .map(|p| Choice {

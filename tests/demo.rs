@@ -57,6 +57,25 @@ impl Demo {
             .unwrap_or_else(|| panic!("a demo {kind} {role}"))
     }
 
+    /// The first demo user of `kind` with exactly the role `role` outside the
+    /// organisations `not`.
+    pub fn another(&self, kind: &str, role: &str, not: &[&str]) -> user::Model {
+        self.users
+            .iter()
+            .find(|u| {
+                u.kind == kind
+                    && u.roles == role
+                    && u.partner_id.as_deref().is_some_and(|p| !not.contains(&p))
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("another {kind} {role}"))
+    }
+
+    /// The gateway's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     pub fn token(&self, user: &user::Model) -> String {
         self.system.identity.issuer.issue(&user.id, None, 900)
     }
@@ -84,4 +103,9 @@ impl Demo {
     pub async fn finish(self) {
         crate::finish(self.system, self.created).await;
     }
+}
+
+/// A partner user's organisation.
+pub fn partner_of(user: &user::Model) -> String {
+    user.partner_id.clone().expect("a partner user")
 }

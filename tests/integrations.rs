@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crm_e2e::demo::Demo;
+use crm_e2e::demo::{Demo, partner_of};
 use crm_e2e::receiver::{Answer, Receiver, deliveries, loopback_webhooks};
 use crm_identity::user;
 use crm_identity::webhooks::outbound;
@@ -43,23 +43,6 @@ async fn webhook(
             .expect("a secret")
             .to_owned(),
     )
-}
-
-fn partner_of(user: &user::Model) -> String {
-    user.partner_id.clone().expect("a partner user")
-}
-
-/// The first demo user of `kind` and `role` outside the organisations `not`.
-fn another(demo: &Demo, kind: &str, role: &str, not: &[&str]) -> user::Model {
-    demo.users
-        .iter()
-        .find(|u| {
-            u.kind == kind
-                && u.roles == role
-                && u.partner_id.as_deref().is_some_and(|p| !not.contains(&p))
-        })
-        .cloned()
-        .unwrap_or_else(|| panic!("another {kind} {role}"))
 }
 
 /// A webhook's status and delivery history, as `user` reads it.
@@ -94,21 +77,14 @@ async fn webhooks_carry_what_their_principal_sees_retry_until_the_receiver_recov
     let demo = Demo::start_with(loopback_webhooks(Duration::from_secs(1))).await;
     let admin = demo.first("internal", "admin");
     let supplier_a = demo.first("supplier", "partner_admin");
-    let supplier_b = another(
-        &demo,
-        "supplier",
-        "partner_admin",
-        &[&partner_of(&supplier_a)],
-    );
-    let supplier_c = another(
-        &demo,
+    let supplier_b = demo.another("supplier", "partner_admin", &[&partner_of(&supplier_a)]);
+    let supplier_c = demo.another(
         "supplier",
         "partner_admin",
         &[&partner_of(&supplier_a), &partner_of(&supplier_b)],
     );
     let distributor_1 = demo.first("distributor", "partner_admin");
-    let distributor_2 = another(
-        &demo,
+    let distributor_2 = demo.another(
         "distributor",
         "partner_admin",
         &[&partner_of(&distributor_1)],
@@ -803,12 +779,7 @@ async fn a_change_feed_tells_an_integrator_what_changed_in_its_slice_and_nothing
     let demo = Demo::start_with(loopback_webhooks(Duration::from_secs(1))).await;
     let admin = demo.first("internal", "admin");
     let supplier = demo.first("supplier", "partner_admin");
-    let other = another(
-        &demo,
-        "supplier",
-        "partner_admin",
-        &[&partner_of(&supplier)],
-    );
+    let other = demo.another("supplier", "partner_admin", &[&partner_of(&supplier)]);
     let distributor = demo.first("distributor", "partner_admin");
     // A change feed: a webhook without a URL, read rather than posted.
     let made = demo

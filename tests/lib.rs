@@ -4,6 +4,7 @@
 //! database when `DATABASE_URL` is set), a seeded system, and posting to its gateway.
 
 pub mod demo;
+pub mod live_client;
 pub mod receiver;
 pub mod world;
 

@@ -623,6 +623,39 @@ async fn hostile_run(attacker: Attacker) {
         carriers_seen == 0 || !carriers_told.is_empty(),
         "{persona:?} may see {carriers_seen} shipments' carriers and its webhook was told none"
     );
+    // Its subscription to every order of the world (the first 100), over a WebSocket and
+    // an event stream: the orders' CURRENT views, nested accounts and products included,
+    // hold no canary it may not see.
+    let watched: Vec<String> = world
+        .orders
+        .iter()
+        .take(100)
+        .map(|o| o.id.clone())
+        .collect();
+    let streamed = subscription_views(&url, &token, &watched).await;
+    let mut carriers_streamed = BTreeSet::new();
+    for body in &streamed {
+        assert!(
+            !body.contains("SELECT") && !body.contains("sqlx") && !body.contains("panicked"),
+            "a raw internal message reached a subscription: {body}"
+        );
+        for token in canaries_in(body) {
+            let canary = canaries
+                .get(&token)
+                .unwrap_or_else(|| panic!("subscription: an unknown canary {token} in {body}"));
+            assert!(
+                may_see(&world, &persona, canary, now),
+                "seed {seed}, subscription: {persona:?} was sent {token} ({canary:?}): {body}"
+            );
+            if matches!(canary, Canary::ShipmentCarrier(_)) {
+                carriers_streamed.insert(token.clone());
+            }
+        }
+    }
+    assert!(
+        carriers_seen == 0 || world.orders.len() > watched.len() || !carriers_streamed.is_empty(),
+        "{persona:?} may see {carriers_seen} shipments' carriers and its subscription was sent none"
+    );
     // Positive control: its own slice shows up (every account name it may see, and at
     // least one canary of each kind it may see at all).
     let own_accounts: BTreeSet<String> = canaries
@@ -668,12 +701,42 @@ async fn hostile_run(attacker: Attacker) {
     crm_e2e::report(
         &format!("access_hostile_{attacker:?}"),
         &format!(
-            "hostile queries for {persona:?} ({role}, seed {seed}): {sent} in all; by attack class: {per_class:?}; answered without errors: {answered:?}; refused: {refused:?}\nits webhook: {} deliveries, no canary it may not see; {} of the {carriers_seen} shipment carriers it may see were in them\n",
+            "hostile queries for {persona:?} ({role}, seed {seed}): {sent} in all; by attack class: {per_class:?}; answered without errors: {answered:?}; refused: {refused:?}\nits webhook: {} deliveries, no canary it may not see; {} of the {carriers_seen} shipment carriers it may see were in them\nits subscriptions to {} orders: {} events, no canary it may not see; {} shipment carriers in them\n",
             webhook.len(),
-            carriers_told.len()
+            carriers_told.len(),
+            watched.len(),
+            streamed.len(),
+            carriers_streamed.len()
         ),
     );
     staffed.finish().await;
+}
+
+/// Every event the persona's subscriptions to `ids` send (over a WebSocket and an event
+/// stream) until they have been quiet for a while: the orders' CURRENT views.
+async fn subscription_views(url: &str, token: &str, ids: &[String]) -> Vec<String> {
+    use crm_e2e::live_client::{Live, Said};
+    const WATCH: &str = "subscription($ids: [ID!]!) { orderChanged(ids: $ids) { change orderId \
+        order { id number externalId status internalNote total { amount } account { id name } \
+            lines(first: 100) { nodes { id quantity unitPrice { amount } product { id name } } } \
+            shipments(first: 50) { nodes { carrier trackingNumber } } } } }";
+    let variables = json!({ "ids": ids });
+    let mut streams = vec![Live::websocket(url, Some(token), WATCH, variables.clone()).await];
+    streams.push(
+        Live::event_stream(url, Some(token), WATCH, variables)
+            .await
+            .expect("an event stream"),
+    );
+    let mut events = Vec::new();
+    for stream in &mut streams {
+        while let Some(said) = stream.next(Duration::from_secs(3)).await {
+            match said {
+                Said::Next(event) => events.push(event.to_string()),
+                other => panic!("the subscription ended: {other:?}"),
+            }
+        }
+    }
+    events
 }
 
 /// Every delivery body a webhook of the persona's organisation (as its role; marketing's:

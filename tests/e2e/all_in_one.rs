@@ -1048,6 +1048,7 @@ async fn a_slow_subgraph_times_out_alone_and_a_slow_request_as_a_whole() {
             Some(system.identity.authenticator.clone()),
             None,
             None,
+            None,
         );
         async move {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -42,6 +42,8 @@ struct Side {
     feed: Option<String>,
     /// Every write waits until the webhook has been told of it (see [`paced`]).
     paced: bool,
+    /// The persona's subscription to every order of the world.
+    live: Option<crm_e2e::live_client::Live>,
 }
 
 impl Side {
@@ -1050,6 +1052,7 @@ async fn run(who: Who, through_key: bool, paced: bool) {
             hook: None,
             feed: None,
             paced,
+            live: None,
         };
         let mut shared = Rng(seed);
         let mut hidden = Rng(seed ^ 0x9e37_79b9_7f4a_7c15);
@@ -1088,6 +1091,27 @@ async fn run(who: Who, through_key: bool, paced: bool) {
     }
     // Labels of the world with the hidden part: probes may name records one side lacks.
     let labels: Vec<String> = sides[1].ids.keys().cloned().collect();
+    // The persona's subscription to every order of the world (by label: one a side lacks
+    // is an id that exists nowhere there), from before the operations.
+    let order_labels: Vec<String> = sides[1]
+        .ids
+        .iter()
+        .filter(|(_, id)| id.starts_with("ord_"))
+        .map(|(label, _)| label.clone())
+        .take(crm_gateway::federation::live::MAX_WATCHED)
+        .collect();
+    for side in &mut sides {
+        let ids: Vec<String> = order_labels.iter().map(|label| side.id(label)).collect();
+        side.live = Some(
+            crm_e2e::live_client::Live::websocket(
+                &side.staffed.api.url,
+                Some(&side.token),
+                WATCH,
+                json!({ "ids": ids }),
+            )
+            .await,
+        );
+    }
     let roots = root_operations(&sides[0]).await;
     let mut rng = Rng(seed ^ 0x5555);
     let mut fresh = [BTreeMap::new(), BTreeMap::new()];
@@ -1195,8 +1219,20 @@ async fn run(who: Who, through_key: bool, paced: bool) {
             "the change feed differs with hidden records present (seed {seed})"
         );
     }
+    // What the subscription was told: the same CURRENT views, and each order's view as
+    // last told.
+    let mut streamed = Vec::new();
+    for side in &mut sides {
+        streamed.push(subscription_mirror(side).await);
+    }
+    assert_eq!(
+        streamed[0], streamed[1],
+        "the subscription was told differently with hidden records present (seed {seed})"
+    );
     let webhook_line = format!(
-        "webhook mirror equal{}: {} records ({} and {} deliveries on the two sides)\n",
+        "subscription mirror equal: {} orders in view ({} watched)\nwebhook mirror equal{}: {} records ({} and {} deliveries on the two sides)\n",
+        streamed[0].len(),
+        order_labels.len(),
         if paced {
             ", and every delivery one by one"
         } else {
@@ -1224,6 +1260,53 @@ async fn run(who: Who, through_key: bool, paced: bool) {
     for side in sides {
         side.staffed.finish().await;
     }
+}
+
+/// The persona's subscription: every order it watches, with nothing that differs by when
+/// a side wrote (times, versions).
+const WATCH: &str = "subscription($ids: [ID!]!) { orderChanged(ids: $ids) { change orderId \
+    order { id externalId number status currency total { amount currency } accountId \
+        fulfillingDistributorId internalNote \
+        lines(first: 100) { nodes { id lineNumber productId quantity status unitPrice { amount } } } \
+        shipments(first: 50) { nodes { id status carrier trackingNumber } } } } }";
+
+/// What a side's subscription was told once it has been quiet for a while: per order (by
+/// label), its CURRENT view (null when it had none) and its view as last told (null when
+/// it left the view). How many events an order takes depends on when the reads ran (two
+/// quick changes may be read as one), so the views are compared, not the events.
+async fn subscription_mirror(side: &mut Side) -> BTreeMap<String, [Value; 2]> {
+    let ids: BTreeMap<String, String> = side
+        .ids
+        .iter()
+        .map(|(label, id)| (id.clone(), label.clone()))
+        .collect();
+    let live = side.live.as_mut().expect("a subscription");
+    let mut told: BTreeMap<String, [Value; 2]> = BTreeMap::new();
+    while let Some(said) = live.next(std::time::Duration::from_secs(2)).await {
+        let crm_e2e::live_client::Said::Next(event) = said else {
+            panic!("the subscription ended: {said:?}");
+        };
+        assert!(
+            event.get("errors").is_none(),
+            "a subscription error: {event}"
+        );
+        let event = &event["data"]["orderChanged"];
+        let id = event["orderId"].as_str().expect("an order");
+        let label = ids.get(id).cloned().unwrap_or_else(|| id.to_owned());
+        let entry = told.entry(label).or_insert([Value::Null, Value::Null]);
+        if event["change"] == "CURRENT" {
+            entry[0] = event["order"].clone();
+        }
+        entry[1] = event["order"].clone();
+    }
+    // Ids renamed once all is told, so that a record's name depends on the views only.
+    let mut fresh = BTreeMap::new();
+    told.into_iter()
+        .map(|(label, views)| {
+            let views = views.map(|view| normalise(&view, &ids, &mut fresh));
+            (label, views)
+        })
+        .collect()
 }
 
 /// What a side's webhook mirrors: for each record it was told of (by label), the last

@@ -972,6 +972,17 @@ async fn main() -> anyhow::Result<()> {
                 )?),
                 None => None,
             };
+            // Subscriptions hear of changes on the deployment's bus: Redis (the services
+            // are other processes; an in-process bus would hear nothing of them).
+            let live = match &storage.redis_url {
+                Some(_) => Some(system::live::follow(storage.event_bus().await?)),
+                None => {
+                    tracing::warn!(
+                        "no REDIS_URL: this gateway hears no events and does not serve subscriptions"
+                    );
+                    None
+                }
+            };
             let trusted_proxies = settings.door.trusted_proxies.clone();
             let api = crm_gateway::federation::server::router(
                 engine.clone(),
@@ -982,6 +993,7 @@ async fn main() -> anyhow::Result<()> {
                     .map(|i| i.authenticator.clone() as Arc<dyn crm_contract::Door>),
                 identity.as_ref().map(|i| i.jwks.clone()),
                 storage.rate_store().await?,
+                live.as_ref().map(|(changes, _)| changes.clone()),
             );
             // The web UI needs the directory (its sessions live there).
             let app = match &identity {

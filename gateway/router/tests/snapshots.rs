@@ -33,6 +33,7 @@ async fn start() -> String {
         None,
         None,
         None,
+        None,
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

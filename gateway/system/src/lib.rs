@@ -4,6 +4,7 @@
 //! `crm service …` processes run the same code; only where the data lives and which
 //! listeners open differ.
 
+pub mod live;
 pub mod rates;
 pub mod webhooks;
 
@@ -444,6 +445,12 @@ impl Running {
 pub fn serve(listener: TcpListener, app: axum::Router) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();
+    // Open subscription streams end when stopping starts (graceful shutdown waits for
+    // every response, and theirs would never finish).
+    let (draining, drain) = tokio::sync::watch::channel(false);
+    let app = app.layer(axum::Extension(crm_gateway::federation::server::Draining(
+        drain,
+    )));
     let task = tokio::spawn(async move {
         axum::serve(
             listener,
@@ -454,6 +461,7 @@ pub fn serve(listener: TcpListener, app: axum::Router) -> anyhow::Result<Running
                 _ = stopped => {},
                 _ = crm_service_common::http::shutdown_signal() => {},
             }
+            let _ = draining.send(true);
         })
         .await
     });
@@ -503,6 +511,7 @@ pub struct AllInOne {
     _directory: Vec<crm_service_common::signal::SignalTask>,
     /// Webhook deliveries (their consumers and runner).
     _webhooks: crm_identity::webhooks::Deliveries,
+    _live: live::LiveTail,
 }
 
 impl AllInOne {
@@ -801,6 +810,7 @@ pub async fn start_all_in_one_with(
     let webhooks = webhooks::start(&identity, engine.clone(), &keys, bus.clone(), |name| {
         url_of(&subgraphs, name)
     })?;
+    let (changes, live_tail) = live::follow(bus.clone());
     let trusted_proxies = settings.door.trusted_proxies.clone();
     let api = crm_gateway::federation::server::router(
         engine.clone(),
@@ -809,6 +819,7 @@ pub async fn start_all_in_one_with(
         Some(identity.authenticator.clone() as Arc<dyn crm_contract::Door>),
         Some(identity.jwks.clone()),
         storage.rate_store().await?,
+        Some(changes),
     );
     let app = crm_gateway::federation::server::front_door(
         with_web(api, &identity, settings.web),
@@ -834,6 +845,7 @@ pub async fn start_all_in_one_with(
         _order_notes: order_notes,
         _directory: share_directory_changes(storage).await?,
         _webhooks: webhooks,
+        _live: live_tail,
     })
 }
 

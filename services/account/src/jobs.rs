@@ -432,7 +432,7 @@ async fn write_notification<C: ConnectionTrait>(
     record_id: &str,
 ) -> ApiResult<()> {
     let title: String = title.chars().take(300).collect();
-    store::create::<notification::Entity, C>(db, None, |m, _| {
+    let written = store::create::<notification::Entity, C>(db, None, |m, _| {
         m.recipient_user_id = Set(user.clone());
         m.recipient_partner_id = Set(organisation.clone());
         m.kind = Set(kind);
@@ -444,8 +444,21 @@ async fn write_notification<C: ConnectionTrait>(
         Ok(())
     })
     .await?;
-    Ok(())
+    // Subscribers (`notificationReceived`) hear of it; the event names it only.
+    crm_service_common::events::outbox::append(
+        db,
+        vec![crm_service_common::events::NewEvent::new(
+            NOTIFICATION_AGGREGATE,
+            &written.id,
+            "notification.written",
+            serde_json::json!({}),
+        )],
+    )
+    .await
 }
+
+/// The aggregate type of notifications' events.
+pub const NOTIFICATION_AGGREGATE: &str = "Notification";
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

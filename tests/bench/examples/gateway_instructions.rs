@@ -108,6 +108,7 @@ fn main() -> anyhow::Result<()> {
             None,
             None,
             None,
+            None,
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let gateway = listener.local_addr()?;

@@ -263,6 +263,12 @@ pub struct Engine {
     subgraphs: Vec<(String, String)>,
     /// Field names (with their argument names) per public type, for suggestions.
     fields: HashMap<String, Vec<(String, Vec<String>)>>,
+    /// The public schema clients validate and introspect against: the supergraph's, with
+    /// the gateway's own subscriptions when it has the types they name.
+    public_document: Arc<graphql_tools::static_graphql::schema::Document>,
+    public_sdl: String,
+    /// Whether the public schema has the gateway's subscriptions.
+    serves_subscriptions: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -337,8 +343,28 @@ impl Engine {
             compile_headers_plan(&headers).map_err(|e| EngineError::Executors(e.to_string()))?;
         let mut subgraphs: Vec<(String, String)> = endpoints.into_iter().collect();
         subgraphs.sort();
-        let fields = public_fields(&supergraph.public_schema.sdl);
+        let (public_document, public_sdl, serves_subscriptions) =
+            match with_subscriptions(&supergraph.planner.consumer_schema.document) {
+                Some(document) => (
+                    Arc::new(document),
+                    format!(
+                        "{}\n{}",
+                        supergraph.public_schema.sdl.trim_end(),
+                        super::live::SDL
+                    ),
+                    true,
+                ),
+                None => (
+                    supergraph.planner.consumer_schema.document.clone(),
+                    supergraph.public_schema.sdl.to_string(),
+                    false,
+                ),
+            };
+        let fields = public_fields(&public_sdl);
         Ok(Self {
+            public_document,
+            public_sdl,
+            serves_subscriptions,
             metrics: Default::default(),
             supergraph,
             validation: default_rules_validation_plan(),
@@ -459,7 +485,69 @@ impl Engine {
 
     /// The public schema (the supergraph without federation internals) as SDL.
     pub fn public_sdl(&self) -> &str {
-        &self.supergraph.public_schema.sdl
+        &self.public_sdl
+    }
+
+    /// Whether this gateway serves subscriptions (its public schema has them).
+    pub fn serves_subscriptions(&self) -> bool {
+        self.serves_subscriptions
+    }
+
+    /// For a streaming transport (WebSocket, SSE): the prepared subscription when the
+    /// request selects one (checked against the limits and validated like any operation),
+    /// `None` when it selects a query or mutation (executed once), or the refusal.
+    pub fn prepare_live(
+        &self,
+        request: &GraphQLRequest,
+        caller: CallerKind,
+    ) -> Result<Option<super::live::LiveQuery>, EngineResponse> {
+        let variables = match request.variables.clone().unwrap_or(serde_json::Value::Null) {
+            serde_json::Value::Null => serde_json::Map::new(),
+            serde_json::Value::Object(variables) => variables,
+            _ => {
+                return Err(EngineResponse::refused(
+                    400,
+                    ErrorCode::BadRequest,
+                    vec!["variables must be a JSON object".into()],
+                ));
+            }
+        };
+        let operation_name = request.operation_name.as_deref();
+        if let Err(e) = limits::check(
+            &request.query,
+            operation_name,
+            &serde_json::Value::Object(variables.clone()),
+            &self.config.limits,
+        ) {
+            return Err(EngineResponse::refused(400, e.code(), vec![e.message()]));
+        }
+        let document = safe_parse_operation(&request.query).map_err(|e| {
+            EngineResponse::refused(400, ErrorCode::GraphqlParseFailed, vec![e.to_string()])
+        })?;
+        if selected_subscription(&document, operation_name).is_none() {
+            return Ok(None);
+        }
+        let errors = validate(&self.public_document, &document, &self.validation);
+        if !errors.is_empty() {
+            let suggest = self.config.discovery.suggestions.contains(&caller);
+            return Err(EngineResponse::refused(
+                400,
+                ErrorCode::GraphqlValidationFailed,
+                errors
+                    .into_iter()
+                    .map(|e| {
+                        if suggest {
+                            self.with_suggestion(e.message)
+                        } else {
+                            e.message
+                        }
+                    })
+                    .collect(),
+            ));
+        }
+        super::live::LiveQuery::prepare(&document, operation_name, &variables)
+            .map(Some)
+            .map_err(|(code, message)| EngineResponse::refused(400, code, vec![message]))
     }
 
     /// How many plans the cache holds.
@@ -709,7 +797,7 @@ impl Engine {
         self.metrics.record_preparation(started.elapsed());
         let introspection_context = Arc::new(IntrospectionContext {
             query: prepared.operation_for_introspection.clone(),
-            schema: self.supergraph.planner.consumer_schema.document.clone(),
+            schema: self.public_document.clone(),
             metadata: self.supergraph.metadata.clone(),
             variables: variable_values.clone(),
         });
@@ -839,11 +927,7 @@ impl Engine {
         let document = safe_parse_operation(query).map_err(|e| {
             EngineResponse::refused(400, ErrorCode::GraphqlParseFailed, vec![e.to_string()])
         })?;
-        let errors = validate(
-            &self.supergraph.planner.consumer_schema.document,
-            &document,
-            &self.validation,
-        );
+        let errors = validate(&self.public_document, &document, &self.validation);
         if !errors.is_empty() {
             return Err(EngineResponse::refused(
                 400,
@@ -858,6 +942,13 @@ impl Engine {
                         }
                     })
                     .collect(),
+            ));
+        }
+        if selected_subscription(&document, operation_name).is_some() {
+            return Err(EngineResponse::refused(
+                400,
+                ErrorCode::BadRequest,
+                vec![SUBSCRIPTIONS_ELSEWHERE.into()],
             ));
         }
         let normalized = normalize_operation(
@@ -936,6 +1027,65 @@ impl Engine {
         }
         Ok(prepared)
     }
+}
+
+/// Where subscriptions are served (a plain POST answers once).
+const SUBSCRIPTIONS_ELSEWHERE: &str = "subscriptions are served over WebSocket (graphql-transport-ws) \
+     or server-sent events (POST with Accept: text/event-stream)";
+
+/// The subscription operation `operation_name` selects in `document`, if it is one.
+fn selected_subscription<'d>(
+    document: &'d graphql_tools::static_graphql::query::Document,
+    operation_name: Option<&str>,
+) -> Option<&'d graphql_tools::static_graphql::query::Subscription> {
+    use graphql_tools::parser::query::{Definition, OperationDefinition};
+    let mut operations = document.definitions.iter().filter_map(|d| match d {
+        Definition::Operation(op) => Some(op),
+        Definition::Fragment(_) => None,
+    });
+    let selected = match operation_name {
+        Some(name) => operations.find(|op| match op {
+            OperationDefinition::Query(q) => q.name.as_deref() == Some(name),
+            OperationDefinition::Mutation(m) => m.name.as_deref() == Some(name),
+            OperationDefinition::Subscription(s) => s.name.as_deref() == Some(name),
+            OperationDefinition::SelectionSet(_) => false,
+        }),
+        None => operations.next(),
+    }?;
+    match selected {
+        OperationDefinition::Subscription(subscription) => Some(subscription),
+        _ => None,
+    }
+}
+
+/// The consumer schema with the gateway's subscription types, when it has every type
+/// they name (a foreign supergraph may not: it then has no subscriptions).
+fn with_subscriptions(
+    consumer: &graphql_tools::static_graphql::schema::Document,
+) -> Option<graphql_tools::static_graphql::schema::Document> {
+    use graphql_tools::parser::schema::{Definition, TypeDefinition};
+    let extension = graphql_tools::parser::parse_schema::<String>(super::live::SDL)
+        .ok()?
+        .into_static();
+    let has = |name: &str| consumer.type_by_name(name).is_some();
+    if !has("Order") || !has("Notification") || has("Subscription") {
+        return None;
+    }
+    let mut document = consumer.clone();
+    for definition in &mut document.definitions {
+        if let Definition::SchemaDefinition(schema) = definition {
+            schema.subscription = Some("Subscription".to_owned());
+        }
+    }
+    document
+        .definitions
+        .extend(extension.definitions.into_iter().filter(|d| {
+            matches!(
+                d,
+                Definition::TypeDefinition(TypeDefinition::Object(_) | TypeDefinition::Enum(_))
+            )
+        }));
+    Some(document)
 }
 
 /// The cache key of an operation's text (as sent, or normalised) and name.

@@ -4,5 +4,7 @@
 
 pub mod compose;
 pub mod engine;
+pub mod live;
 pub mod metrics;
 pub mod server;
+mod streams;

@@ -62,22 +62,31 @@ impl Default for DoorConfig {
     }
 }
 
+/// Set (to `true`) by the process that serves the router when it starts to stop: open
+/// event streams and WebSockets end then (graceful shutdown waits for every response to
+/// finish, and a subscription's would not). Given to handlers as a request extension.
+#[derive(Clone)]
+pub struct Draining(pub tokio::sync::watch::Receiver<bool>);
+
 /// The token one subgraph receives for a caller: `(subgraph, caller)`. The request's id
 /// travels beside it in `x-request-id`.
 pub type TokenMinter = Arc<dyn Fn(&str, &Caller) -> String + Send + Sync>;
 
-struct Server {
-    engine: Arc<Engine>,
-    config: DoorConfig,
-    mint: TokenMinter,
+pub(crate) struct Server {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) config: DoorConfig,
+    pub(crate) mint: TokenMinter,
     /// Decides who calls; without one (a gateway serving a foreign supergraph with no
     /// directory) every caller is anonymous and credentials are refused, not ignored.
-    authenticator: Option<Arc<dyn Door>>,
+    pub(crate) authenticator: Option<Arc<dyn Door>>,
     client: reqwest::Client,
-    limiter: Option<RateLimiter>,
+    pub(crate) limiter: Option<RateLimiter>,
+    /// What subscriptions hear of changes from; `None`: subscriptions are not served.
+    pub(crate) live: Option<super::live::Changes>,
 }
 
-/// The gateway's router: `/graphql`, `/health`, `/ready`, `/metrics`, and the JWKS of
+/// The gateway's router: `/graphql` (with subscriptions over WebSocket and SSE when
+/// `live` carries the services' changes), `/health`, `/ready`, `/metrics`, and the JWKS of
 /// the access tokens it issues when it has a directory. Rate limits count in `rates` when
 /// given (a store the gateways share), in this process otherwise.
 pub fn router(
@@ -87,13 +96,16 @@ pub fn router(
     authenticator: Option<Arc<dyn Door>>,
     jwks: Option<serde_json::Value>,
     rates: Option<Box<dyn RateStore>>,
+    live: Option<super::live::Changes>,
 ) -> Router {
     let limit = config.max_body_bytes;
     let limiter = config.rate_limits.clone().map(|limits| match rates {
         Some(store) => RateLimiter::new(limits, store),
         None => RateLimiter::in_memory(limits),
     });
+    let live = live.filter(|_| engine.serves_subscriptions());
     let server = Arc::new(Server {
+        live,
         limiter,
         engine,
         config,
@@ -211,7 +223,12 @@ async fn explorer_asset(file: Option<axum::extract::Path<String>>) -> Response {
         .into_response()
 }
 
-fn error(status: StatusCode, code: ErrorCode, message: &str, request_id: &str) -> Response {
+pub(crate) fn error(
+    status: StatusCode,
+    code: ErrorCode,
+    message: &str,
+    request_id: &str,
+) -> Response {
     let mut response = (
         status,
         Json(json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str(), "requestId": request_id } }] })),
@@ -224,7 +241,7 @@ fn error(status: StatusCode, code: ErrorCode, message: &str, request_id: &str) -
 }
 
 /// The request's id: a well-formed one the client sent (for correlation), or a new one.
-fn request_id(headers: &HeaderMap) -> String {
+pub(crate) fn request_id(headers: &HeaderMap) -> String {
     headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
@@ -241,12 +258,22 @@ fn request_id(headers: &HeaderMap) -> String {
 async fn get_graphql(
     State(server): State<Arc<Server>>,
     client: Option<axum::Extension<ClientAddress>>,
+    draining: Option<axum::Extension<Draining>>,
     headers: HeaderMap,
+    upgrade: Result<
+        axum::extract::ws::WebSocketUpgrade,
+        axum::extract::ws::rejection::WebSocketUpgradeRejection,
+    >,
     params: Result<
         axum::extract::Query<std::collections::HashMap<String, String>>,
         axum::extract::rejection::QueryRejection,
     >,
 ) -> Response {
+    let client = client.map(|axum::Extension(address)| address);
+    if let Ok(upgrade) = upgrade {
+        let draining = draining.map(|axum::Extension(draining)| draining);
+        return super::streams::websocket(server, upgrade, &headers, client, draining);
+    }
     let request_id = request_id(&headers);
     if !server.config.allow_get_queries {
         return error(
@@ -298,13 +325,13 @@ async fn get_graphql(
     };
     // Mutations change data: never over GET, whatever the settings (the engine refuses
     // them once it knows the operation's kind).
-    let client = client.map(|axum::Extension(address)| address);
     run(&server, &headers, client, request, request_id, false).await
 }
 
 async fn post_graphql(
     State(server): State<Arc<Server>>,
     client: Option<axum::Extension<ClientAddress>>,
+    draining: Option<axum::Extension<Draining>>,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
@@ -355,20 +382,43 @@ async fn post_graphql(
         }
     };
     let client = client.map(|axum::Extension(address)| address);
+    if super::streams::wants_event_stream(&headers) {
+        let draining = draining.map(|axum::Extension(draining)| draining);
+        return super::streams::event_stream(
+            server, &headers, client, draining, request, request_id,
+        )
+        .await;
+    }
     run(&server, &headers, client, request, request_id, true).await
 }
 
 /// Who calls: anonymous without credentials; refused (401, one message whatever the
 /// reason, the reason logged) with credentials that do not check out.
-async fn authenticate(
+pub(crate) async fn authenticate(
     server: &Server,
     headers: &HeaderMap,
     request_id: &str,
     started: std::time::Instant,
 ) -> Result<Authenticated, Response> {
-    let authorization = headers
+    let authorization = authorization(headers);
+    authenticate_with(server, authorization.as_deref(), request_id, started).await
+}
+
+/// The request's `Authorization` header (one that is not text is kept, as a credential
+/// that does not check out).
+pub(crate) fn authorization(headers: &HeaderMap) -> Option<String> {
+    headers
         .get(header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or("\u{fffd}"));
+        .map(|v| v.to_str().unwrap_or("\u{fffd}").to_owned())
+}
+
+/// [`authenticate`] with the credentials given another way (a WebSocket's first message).
+pub(crate) async fn authenticate_with(
+    server: &Server,
+    authorization: Option<&str>,
+    request_id: &str,
+    started: std::time::Instant,
+) -> Result<Authenticated, Response> {
     let refusal = match (&server.authenticator, authorization) {
         (_, None) => return Ok(Authenticated::anonymous()),
         (None, Some(_)) => Refusal::InvalidToken("this gateway has no directory"),
@@ -425,6 +475,47 @@ async fn run(
         Ok(authenticated) => authenticated,
         Err(refusal) => return refusal,
     };
+    let (answer, admission) = execute(
+        server,
+        &authenticated,
+        client,
+        &request,
+        &request_id,
+        allow_mutations,
+        started,
+    )
+    .await;
+    let mut response = (
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK),
+        [(header::CONTENT_TYPE, "application/json")],
+        answer.body,
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    if let Some(admission) = admission {
+        for (name, value) in admission.headers() {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                response.headers_mut().insert(name, value);
+            }
+        }
+    }
+    response
+}
+
+/// Executes one operation of an admitted caller once: its rate budget, the engine, the
+/// timeout, metrics and log line. The answer, with the admission its headers describe.
+pub(crate) async fn execute(
+    server: &Server,
+    authenticated: &Authenticated,
+    client: Option<ClientAddress>,
+    request: &GraphQLRequest,
+    request_id: &str,
+    allow_mutations: bool,
+    started: std::time::Instant,
+) -> (EngineResponse, Option<Admission>) {
+    let request_id = request_id.to_owned();
     let mint = server.mint.clone();
     let source = client.map(|ClientAddress(ip)| ip.to_string());
     let mut caller = authenticated.caller.clone();
@@ -477,7 +568,7 @@ async fn run(
     };
     let outcome = tokio::time::timeout(
         server.config.request_timeout,
-        server.engine.execute_admitted(&request, &context, admit),
+        server.engine.execute_admitted(request, &context, admit),
     )
     .await;
     let Ok(answer) = outcome else {
@@ -486,12 +577,16 @@ async fn run(
             started.elapsed(),
         );
         tracing::warn!(%request_id, timeout = ?server.config.request_timeout, "request timed out");
-        return error(
-            StatusCode::GATEWAY_TIMEOUT,
+        let mut answer = EngineResponse::refused(
+            504,
             ErrorCode::GatewayTimeout,
-            "the request took too long",
-            &request_id,
+            vec!["the request took too long".into()],
         );
+        if let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(&answer.body) {
+            body["errors"][0]["extensions"]["requestId"] = json!(request_id);
+            answer.body = body.to_string().into_bytes();
+        }
+        return (answer, admission);
     };
     server.engine.metrics.record(
         answer.refused.map_or(Outcome::Executed, Outcome::Refused),
@@ -507,23 +602,7 @@ async fn run(
         elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
         "graphql"
     );
-    let mut response = (
-        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK),
-        [(header::CONTENT_TYPE, "application/json")],
-        answer.body,
-    )
-        .into_response();
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("x-request-id", value);
-    }
-    if let Some(admission) = admission {
-        for (name, value) in admission.headers() {
-            if let Ok(value) = HeaderValue::from_str(&value) {
-                response.headers_mut().insert(name, value);
-            }
-        }
-    }
-    response
+    (answer, admission)
 }
 
 /// Why a request body could not be decoded.

@@ -110,6 +110,16 @@ pub struct NotificationQuery;
 
 #[Object]
 impl NotificationQuery {
+    /// One of your notifications (or your organisation's); null when it is not, or when
+    /// you may no longer read the record it is about.
+    async fn notification(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Notification>> {
+        Ok(
+            crm_service_common::graphql::get_optional::<notification::Entity>(ctx, &id)
+                .await?
+                .map(Notification),
+        )
+    }
+
     /// Your notifications, newest first (`first` ≤ 200, default 50).
     async fn notifications(
         &self,

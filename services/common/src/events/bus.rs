@@ -57,6 +57,15 @@ impl EventBus {
         }
     }
 
+    /// The position of the last event `source`'s stream holds (0 when it holds none): a
+    /// reader that only wants what comes next starts after it.
+    pub async fn head(&self, source: &str) -> ApiResult<i64> {
+        match self {
+            Self::Memory(bus) => Ok(bus.head(source)),
+            Self::Redis(bus) => bus.head(source).await,
+        }
+    }
+
     /// Up to `limit` events after position `after`, waiting up to `wait` for the first.
     /// The first event returned may be later than `after + 1` when the stream no longer
     /// holds the gap: the consumer then reads the feed.
@@ -124,6 +133,14 @@ impl MemoryBus {
         }
         let _ = tokio::time::timeout(wait, notified).await;
         self.take(source, after, limit)
+    }
+
+    fn head(&self, source: &str) -> i64 {
+        let streams = self.streams.lock().unwrap_or_else(|e| e.into_inner());
+        streams
+            .get(source)
+            .and_then(|stream| stream.back())
+            .map_or(0, |last| last.position)
     }
 
     fn take(&self, source: &str, after: i64, limit: usize) -> Vec<Event> {
@@ -215,6 +232,24 @@ impl RedisBus {
             }
         }
         Ok(())
+    }
+
+    async fn head(&self, source: &str) -> ApiResult<i64> {
+        let mut connection = self.connection.clone();
+        let last: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
+            .arg(self.stream_key(source))
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(last
+            .ids
+            .first()
+            .and_then(|entry| entry.id.split('-').next()?.parse().ok())
+            .unwrap_or(0))
     }
 
     async fn read(

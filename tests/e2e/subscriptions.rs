@@ -153,7 +153,10 @@ async fn order_subscriptions_carry_what_each_subscriber_sees_and_stop_when_it_ma
         let current = change(&current);
         assert_eq!(current["change"], "CURRENT", "{current}");
         assert_eq!(current["orderId"], json!(order));
-        assert_eq!(products(&current["order"]), std::slice::from_ref(&product_a));
+        assert_eq!(
+            products(&current["order"]),
+            std::slice::from_ref(&product_a)
+        );
         for masked in ["total", "internalNote"] {
             assert!(current["order"][masked].is_null(), "{masked}: {current}");
         }

@@ -113,11 +113,14 @@ impl NotificationQuery {
     /// One of your notifications (or your organisation's); null when it is not, or when
     /// you may no longer read the record it is about.
     async fn notification(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Notification>> {
-        Ok(
-            crm_service_common::graphql::get_optional::<notification::Entity>(ctx, &id)
-                .await?
-                .map(Notification),
-        )
+        // Like the list: the caller's own and its organisation's only, whatever else the
+        // policy lets its role read (an admin lists nobody else's either).
+        let found = notification::Entity::find_by_id(id.to_string())
+            .filter(addressed_to(&Principal::of(ctx)))
+            .filter(access::visible_in::<notification::Entity>(ctx, Action::Read).await?)
+            .one(db(ctx)?)
+            .await?;
+        Ok(found.map(Notification))
     }
 
     /// Your notifications, newest first (`first` ≤ 200, default 50).

@@ -553,7 +553,7 @@ async fn a_subscription_event_follows_its_commit_within_the_relays_poll() {
         stream.event(WAIT, "the current view").await;
     }
     let mut took: [Vec<Duration>; 2] = Default::default();
-    for n in 0..40 {
+    for n in 0..100 {
         let started = std::time::Instant::now();
         demo.ok(
             &admin,

@@ -527,24 +527,8 @@ impl Engine {
         if selected_subscription(&document, operation_name).is_none() {
             return Ok(None);
         }
-        let errors = validate(&self.public_document, &document, &self.validation);
-        if !errors.is_empty() {
-            let suggest = self.config.discovery.suggestions.contains(&caller);
-            return Err(EngineResponse::refused(
-                400,
-                ErrorCode::GraphqlValidationFailed,
-                errors
-                    .into_iter()
-                    .map(|e| {
-                        if suggest {
-                            self.with_suggestion(e.message)
-                        } else {
-                            e.message
-                        }
-                    })
-                    .collect(),
-            ));
-        }
+        let suggest = self.config.discovery.suggestions.contains(&caller);
+        self.validated(&document, suggest)?;
         super::live::LiveQuery::prepare(&document, operation_name, &variables)
             .map(Some)
             .map_err(|(code, message)| EngineResponse::refused(400, code, vec![message]))
@@ -916,6 +900,33 @@ impl Engine {
         }
     }
 
+    /// Refuses a document that does not validate against the public schema, with close
+    /// names suggested when `suggest`.
+    fn validated(
+        &self,
+        document: &graphql_tools::static_graphql::query::Document,
+        suggest: bool,
+    ) -> Result<(), EngineResponse> {
+        let errors = validate(&self.public_document, document, &self.validation);
+        if errors.is_empty() {
+            return Ok(());
+        }
+        Err(EngineResponse::refused(
+            400,
+            ErrorCode::GraphqlValidationFailed,
+            errors
+                .into_iter()
+                .map(|e| {
+                    if suggest {
+                        self.with_suggestion(e.message)
+                    } else {
+                        e.message
+                    }
+                })
+                .collect(),
+        ))
+    }
+
     /// Parse, validate and normalise; the plan comes from the cache when this normalised
     /// operation was planned before.
     fn prepare(
@@ -927,23 +938,7 @@ impl Engine {
         let document = safe_parse_operation(query).map_err(|e| {
             EngineResponse::refused(400, ErrorCode::GraphqlParseFailed, vec![e.to_string()])
         })?;
-        let errors = validate(&self.public_document, &document, &self.validation);
-        if !errors.is_empty() {
-            return Err(EngineResponse::refused(
-                400,
-                ErrorCode::GraphqlValidationFailed,
-                errors
-                    .into_iter()
-                    .map(|e| {
-                        if suggest {
-                            self.with_suggestion(e.message)
-                        } else {
-                            e.message
-                        }
-                    })
-                    .collect(),
-            ));
-        }
+        self.validated(&document, suggest)?;
         if selected_subscription(&document, operation_name).is_some() {
             return Err(EngineResponse::refused(
                 400,

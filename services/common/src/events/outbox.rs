@@ -41,11 +41,23 @@ pub mod outbox_event {
 
 use outbox_event::{Column, Entity as Outbox};
 
+/// Told whenever this process appends events, so that its relays look at once instead of
+/// at their next poll (the appending transaction commits a moment later: a relay woken by
+/// it looks again shortly after).
+pub fn appended() -> &'static tokio::sync::Notify {
+    static APPENDED: std::sync::LazyLock<tokio::sync::Notify> =
+        std::sync::LazyLock::new(tokio::sync::Notify::new);
+    &APPENDED
+}
+
 /// Appends events on `db` (the caller's transaction, so they commit with the change).
 pub async fn append<C: ConnectionTrait>(db: &C, events: Vec<NewEvent>) -> ApiResult<()> {
     if events.is_empty() {
         return Ok(());
     }
+    // Before the rows exist, and harmless: a relay woken now finds nothing yet and looks
+    // again over the next few milliseconds, while this transaction commits.
+    appended().notify_waiters();
     let now = crate::record::now();
     let mut rows = events.into_iter().map(|e| outbox_event::ActiveModel {
         seq: NotSet,

@@ -12,6 +12,16 @@ use crate::ApiResult;
 /// How many events one round handles.
 const BATCH: u64 = 500;
 
+/// After this process appends an event, the relay looks again after each of these waits
+/// until it finds it committed (most transactions commit within a few milliseconds of
+/// their last statement), before falling back to its idle poll.
+const FOLLOW_UPS: [Duration; 4] = [
+    Duration::from_millis(1),
+    Duration::from_millis(5),
+    Duration::from_millis(20),
+    Duration::from_millis(50),
+];
+
 #[derive(Clone)]
 pub struct Relay {
     db: DatabaseConnection,
@@ -45,17 +55,39 @@ impl Relay {
         Ok(pending.len())
     }
 
-    /// Runs rounds until dropped: back to back while there is work, every `idle_poll` when
-    /// there is none, with a growing pause while the database or the bus fails.
+    /// Runs rounds until dropped: back to back while there is work; when there is none,
+    /// every `idle_poll` or as soon as this process appends an event (then a few times
+    /// over the next milliseconds, while the appending transaction commits); with a growing
+    /// pause while the database or the bus fails.
     pub fn spawn(self) -> RelayHandle {
         let task = tokio::spawn(async move {
             let mut failures: u32 = 0;
+            // Which of the quick looks after an append comes next, when one is due.
+            let mut follow_up: Option<usize> = None;
             loop {
+                let appended = outbox::appended().notified();
+                tokio::pin!(appended);
+                // Registered before the round, so an append during it is not missed.
+                appended.as_mut().enable();
                 match self.run_once().await {
                     Ok(n) => {
                         failures = 0;
-                        if n == 0 {
-                            tokio::time::sleep(self.idle_poll).await;
+                        if n > 0 {
+                            follow_up = None;
+                            continue;
+                        }
+                        match follow_up {
+                            Some(i) if i < FOLLOW_UPS.len() => {
+                                tokio::time::sleep(FOLLOW_UPS[i]).await;
+                                follow_up = Some(i + 1);
+                            }
+                            _ => {
+                                follow_up = None;
+                                tokio::select! {
+                                    _ = tokio::time::sleep(self.idle_poll) => {}
+                                    _ = appended => follow_up = Some(0),
+                                }
+                            }
                         }
                     }
                     Err(_) => {

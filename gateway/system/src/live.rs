@@ -13,14 +13,34 @@ use crm_service_common::events::EventBus;
 /// and shipments) and notifications.
 pub const SOURCES: [&str; 2] = ["order_visibility", "account"];
 
-/// Follows the tails of [`SOURCES`] on `bus` until the handle is dropped.
+/// Follows the tails of [`SOURCES`] on `bus`, and this process's view of the directory,
+/// until the handle is dropped.
 pub fn follow(bus: EventBus) -> (Changes, LiveTail) {
     let changes = live::changes();
-    let tasks = SOURCES
+    let mut tasks: Vec<_> = SOURCES
         .iter()
         .map(|source| tokio::spawn(tail(bus.clone(), source, changes.clone())))
         .collect();
+    tasks.push(tokio::spawn(directory(changes.clone())));
     (changes, LiveTail(tasks))
+}
+
+/// How often the directory's generation is looked at: a disabled user's or a revoked
+/// key's streams end within this (or at their next event, whichever is first).
+const DIRECTORY_LOOK: Duration = Duration::from_millis(250);
+
+/// Tells every stream to ask the door again when the directory changed (here, or in
+/// another process that announced it).
+async fn directory(changes: Changes) {
+    let mut seen = crm_identity::store::directory_generation();
+    loop {
+        tokio::time::sleep(DIRECTORY_LOOK).await;
+        let now = crm_identity::store::directory_generation();
+        if now != seen {
+            seen = now;
+            let _ = changes.send(Signal::Credentials);
+        }
+    }
 }
 
 /// The running tails; they stop when dropped.

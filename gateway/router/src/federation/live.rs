@@ -35,6 +35,9 @@ pub enum Signal {
     /// Events may have been missed (the bus fell behind): every watched record is read
     /// again.
     Resync,
+    /// The directory changed (a session ended, a user was disabled, a key revoked): every
+    /// stream asks the door about its subscriber at once, and ends if it is refused.
+    Credentials,
 }
 
 /// Where signals are broadcast to every running subscription.
@@ -515,6 +518,9 @@ pub trait LiveReader: Send + Sync + 'static {
         query: &'a str,
         variables: Value,
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<Value, Ended>> + Send + 'a>>;
+
+    /// Asks the door only: `Err` when it no longer lets the subscriber in.
+    fn check(&self) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Ended>> + Send + '_>>;
 }
 
 /// What a running subscription sends: an event (a GraphQL response), or the last one.
@@ -618,6 +624,10 @@ async fn watch_records(
                 }
                 Ok(Signal::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
                     watch.ids.iter().map(String::as_str).collect()
+                }
+                Ok(Signal::Credentials) => {
+                    reader.check().await?;
+                    continue;
                 }
                 Err(broadcast::error::RecvError::Closed) => {
                     return Err(Ended {
@@ -726,15 +736,17 @@ async fn arrivals(
     sender: &mpsc::Sender<Emit>,
 ) -> Result<(), Ended> {
     // Asked once at the start, so a subscriber the door refuses hears it at once.
-    reader
-        .read("query LiveStart { __typename }", json!({}))
-        .await?;
+    reader.check().await?;
     let mut sent: std::collections::VecDeque<String> = Default::default();
     loop {
         let id = tokio::select! {
             _ = sender.closed() => return Ok(()),
             signal = changes.recv() => match signal {
                 Ok(Signal::Changed { record_type, id }) if record_type == live.record_type => id,
+                Ok(Signal::Credentials) => {
+                    reader.check().await?;
+                    continue;
+                }
                 Ok(_) => continue,
                 // What was written while this stream lagged is in the caller's list.
                 Err(broadcast::error::RecvError::Lagged(_)) => continue,

@@ -51,38 +51,49 @@ struct SubscriberReader {
     request_id: String,
 }
 
+impl SubscriberReader {
+    /// Who the door says the subscriber is now, or why the stream ends.
+    async fn admitted(&self) -> Result<Authenticated, Ended> {
+        let ended = |code: ErrorCode, message: &str| Ended {
+            code,
+            message: message.to_owned(),
+        };
+        let (Some(door), Some(authorization)) = (&self.server.authenticator, &self.authorization)
+        else {
+            return Err(ended(ErrorCode::Unauthenticated, "sign in to subscribe"));
+        };
+        let authenticated = door
+            .authenticate(authorization)
+            .await
+            .map_err(|refusal| match refusal {
+                Refusal::InvalidToken(_) => ended(
+                    ErrorCode::Unauthenticated,
+                    "your sign-in has ended (signed out, disabled, or the key was revoked or has expired): sign in and subscribe again",
+                ),
+                Refusal::Unavailable(_) => ended(
+                    ErrorCode::Unavailable,
+                    "sign-in cannot be checked now: subscribe again later",
+                ),
+            })?;
+        if authenticated.kind == CallerKind::Anonymous {
+            return Err(ended(ErrorCode::Unauthenticated, "sign in to subscribe"));
+        }
+        Ok(authenticated)
+    }
+}
+
 impl LiveReader for SubscriberReader {
+    fn check(&self) -> std::pin::Pin<Box<dyn Future<Output = Result<(), Ended>> + Send + '_>> {
+        Box::pin(async move { self.admitted().await.map(|_| ()) })
+    }
+
     fn read<'a>(
         &'a self,
         query: &'a str,
         variables: Value,
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<Value, Ended>> + Send + 'a>> {
         Box::pin(async move {
-            let ended = |code: ErrorCode, message: &str| Ended {
-                code,
-                message: message.to_owned(),
-            };
-            let (Some(door), Some(authorization)) =
-                (&self.server.authenticator, &self.authorization)
-            else {
-                return Err(ended(ErrorCode::Unauthenticated, "sign in to subscribe"));
-            };
-            let authenticated = door
-                .authenticate(authorization)
-                .await
-                .map_err(|refusal| match refusal {
-                    Refusal::InvalidToken(_) => ended(
-                        ErrorCode::Unauthenticated,
-                        "your sign-in has ended (signed out, disabled, or the key was revoked or has expired): sign in and subscribe again",
-                    ),
-                    Refusal::Unavailable(_) => ended(
-                        ErrorCode::Unavailable,
-                        "sign-in cannot be checked now: subscribe again later",
-                    ),
-                })?;
-            if authenticated.kind == CallerKind::Anonymous {
-                return Err(ended(ErrorCode::Unauthenticated, "sign in to subscribe"));
-            }
+            let authenticated = self.admitted().await?;
             let caller: &Caller = &authenticated.caller;
             let mint = |subgraph: &str| (self.server.mint)(subgraph, caller);
             let context = RequestContext {

@@ -71,6 +71,57 @@ impl Demo {
             .unwrap_or_else(|| panic!("another {kind} {role}"))
     }
 
+    /// The first product of the supplier organisation `supplier`, as `admin` reads it.
+    pub async fn product_of(&self, admin: &user::Model, supplier: &str) -> String {
+        self.ok(
+            admin,
+            "query($s: ID) { products(first: 1, filter: { supplierPartnerId: $s }) { nodes { id } } }",
+            serde_json::json!({ "s": supplier }),
+        )
+        .await["products"]["nodes"][0]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a product of {supplier}"))
+            .to_owned()
+    }
+
+    /// A new order of the first account, fulfilled by the distributor organisation
+    /// `distributor`, with an internal note and a line of each `(product, quantity)` at
+    /// 10.00 EUR, made by `admin`: its id.
+    pub async fn order_with_lines(
+        &self,
+        admin: &user::Model,
+        distributor: &str,
+        lines: &[(&str, i32)],
+    ) -> String {
+        let account = self
+            .ok(
+                admin,
+                "{ accounts(first: 1) { nodes { id } } }",
+                serde_json::json!({}),
+            )
+            .await["accounts"]["nodes"][0]["id"]
+            .clone();
+        let order = self
+            .ok(
+                admin,
+                "mutation($a: ID!, $d: ID!) { createOrder(input: { accountId: $a, currency: \"EUR\", fulfillingDistributorId: $d, internalNote: \"margin is thin\" }) { id } }",
+                serde_json::json!({ "a": account, "d": distributor }),
+            )
+            .await["createOrder"]["id"]
+            .as_str()
+            .expect("an order")
+            .to_owned();
+        for (product, quantity) in lines {
+            self.ok(
+                admin,
+                "mutation($o: ID!, $p: ID!, $q: Int!) { createOrderLine(input: { orderId: $o, productId: $p, quantity: $q, unitPrice: \"10.00\", currency: \"EUR\" }) { id } }",
+                serde_json::json!({ "o": order, "p": product, "q": quantity }),
+            )
+            .await;
+        }
+        order
+    }
+
     /// The gateway's URL.
     pub fn url(&self) -> &str {
         &self.url

@@ -141,44 +141,15 @@ async fn webhooks_carry_what_their_principal_sees_retry_until_the_receiver_recov
 
     // An order fulfilled by distributor 1, with a line of supplier A's product and one of
     // supplier B's, and an internal note.
-    let setup = demo
-        .ok(
+    let product_a = demo.product_of(&admin, &partner_of(&supplier_a)).await;
+    let product_b = demo.product_of(&admin, &partner_of(&supplier_b)).await;
+    let order_id = demo
+        .order_with_lines(
             &admin,
-            "query($a: ID, $b: ID) { a: products(first: 1, filter: { supplierPartnerId: $a }) { nodes { id } } b: products(first: 1, filter: { supplierPartnerId: $b }) { nodes { id } } }",
-            json!({ "a": partner_of(&supplier_a), "b": partner_of(&supplier_b) }),
+            &partner_of(&distributor_1),
+            &[(&product_a, 3), (&product_b, 5)],
         )
         .await;
-    let account = demo
-        .ok(&admin, "{ accounts(first: 1) { nodes { id } } }", json!({}))
-        .await["accounts"]["nodes"][0]["id"]
-        .clone();
-    let (product_a, product_b) = (
-        setup["a"]["nodes"][0]["id"]
-            .as_str()
-            .expect("A's product")
-            .to_owned(),
-        setup["b"]["nodes"][0]["id"]
-            .as_str()
-            .expect("B's product")
-            .to_owned(),
-    );
-    let order = demo
-        .ok(
-            &admin,
-            "mutation($a: ID!, $d: ID!) { createOrder(input: { accountId: $a, currency: \"EUR\", fulfillingDistributorId: $d, internalNote: \"margin is thin\" }) { id version } }",
-            json!({ "a": account, "d": partner_of(&distributor_1) }),
-        )
-        .await["createOrder"]
-        .clone();
-    let order_id = order["id"].as_str().expect("order").to_owned();
-    for (product, quantity) in [(&product_a, 3), (&product_b, 5)] {
-        demo.ok(
-            &admin,
-            "mutation($o: ID!, $p: ID!, $q: Int!) { createOrderLine(input: { orderId: $o, productId: $p, quantity: $q, unitPrice: \"10.00\", currency: \"EUR\" }) { id } }",
-            json!({ "o": order_id, "p": product, "q": quantity }),
-        )
-        .await;
-    }
     settle(&demo).await;
 
     // Each supplier: the order once, with its own line only, and no total or note.

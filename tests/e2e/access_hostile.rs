@@ -592,27 +592,38 @@ async fn hostile_run(attacker: Attacker) {
     }
     // Its organisation's webhook, told of every order and article of the world (its
     // consumers read every event again): no delivery holds a canary it may not see.
-    let webhook = webhook_deliveries(&staffed, &persona, role).await;
-    let mut carriers_told = BTreeSet::new();
-    for body in &webhook {
-        assert!(
-            !body.contains("SELECT") && !body.contains("sqlx") && !body.contains("panicked"),
-            "a raw internal message reached a webhook: {body}"
-        );
-        for token in canaries_in(body) {
-            let canary = canaries
-                .get(&token)
-                .unwrap_or_else(|| panic!("webhook: an unknown canary {token} in {body}"));
+    // What an integration path (a webhook, a subscription) was sent: every canary in it is
+    // one the persona may see, and no internal message got through. The canaries in it.
+    let checked = |path: &str, bodies: &[String]| -> BTreeSet<String> {
+        let mut told = BTreeSet::new();
+        for body in bodies {
             assert!(
-                may_see(&world, &persona, canary, now),
-                "seed {seed}, webhook: {persona:?} was sent {token} ({canary:?}): {body}"
+                !body.contains("SELECT") && !body.contains("sqlx") && !body.contains("panicked"),
+                "a raw internal message reached a {path}: {body}"
             );
-            if matches!(canary, Canary::ShipmentCarrier(_)) {
-                carriers_told.insert(token.clone());
+            for token in canaries_in(body) {
+                let canary = canaries
+                    .get(&token)
+                    .unwrap_or_else(|| panic!("{path}: an unknown canary {token} in {body}"));
+                assert!(
+                    may_see(&world, &persona, canary, now),
+                    "seed {seed}, {path}: {persona:?} was sent {token} ({canary:?}): {body}"
+                );
+                told.insert(token);
             }
-            own_seen.insert(token);
         }
-    }
+        told
+    };
+    let carriers = |told: &BTreeSet<String>| -> BTreeSet<String> {
+        told.iter()
+            .filter(|t| matches!(canaries[*t], Canary::ShipmentCarrier(_)))
+            .cloned()
+            .collect()
+    };
+    let webhook = webhook_deliveries(&staffed, &persona, role).await;
+    let told = checked("webhook", &webhook);
+    let carriers_told = carriers(&told);
+    own_seen.extend(told);
     let carriers_seen = canaries
         .iter()
         .filter(|(_, c)| {
@@ -633,25 +644,7 @@ async fn hostile_run(attacker: Attacker) {
         .map(|o| o.id.clone())
         .collect();
     let streamed = subscription_views(&url, &token, &watched).await;
-    let mut carriers_streamed = BTreeSet::new();
-    for body in &streamed {
-        assert!(
-            !body.contains("SELECT") && !body.contains("sqlx") && !body.contains("panicked"),
-            "a raw internal message reached a subscription: {body}"
-        );
-        for token in canaries_in(body) {
-            let canary = canaries
-                .get(&token)
-                .unwrap_or_else(|| panic!("subscription: an unknown canary {token} in {body}"));
-            assert!(
-                may_see(&world, &persona, canary, now),
-                "seed {seed}, subscription: {persona:?} was sent {token} ({canary:?}): {body}"
-            );
-            if matches!(canary, Canary::ShipmentCarrier(_)) {
-                carriers_streamed.insert(token.clone());
-            }
-        }
-    }
+    let carriers_streamed = carriers(&checked("subscription", &streamed));
     assert!(
         carriers_seen == 0 || world.orders.len() > watched.len() || !carriers_streamed.is_empty(),
         "{persona:?} may see {carriers_seen} shipments' carriers and its subscription was sent none"

@@ -99,6 +99,14 @@ impl Side {
         self.settled().await;
     }
 
+    /// Label by id: how this side's answers are renamed to compare them.
+    fn labels(&self) -> BTreeMap<String, String> {
+        self.ids
+            .iter()
+            .map(|(label, id)| (id.clone(), label.clone()))
+            .collect()
+    }
+
     fn id(&self, label: &str) -> String {
         self.ids
             .get(label)
@@ -1150,11 +1158,7 @@ async fn run(who: Who, through_key: bool, paced: bool) {
                 tokio::time::sleep(std::time::Duration::from_millis(500 * (attempt + 1))).await;
                 body = side.ask(&op.query, variables.clone()).await;
             }
-            let ids: BTreeMap<String, String> = side
-                .ids
-                .iter()
-                .map(|(l, id)| (id.clone(), l.clone()))
-                .collect();
+            let ids = side.labels();
             if let Some(end) = page_end(&body) {
                 cursors
                     .entry(op.name.clone())
@@ -1275,11 +1279,7 @@ const WATCH: &str = "subscription($ids: [ID!]!) { orderChanged(ids: $ids) { chan
 /// it left the view). How many events an order takes depends on when the reads ran (two
 /// quick changes may be read as one), so the views are compared, not the events.
 async fn subscription_mirror(side: &mut Side) -> BTreeMap<String, [Value; 2]> {
-    let ids: BTreeMap<String, String> = side
-        .ids
-        .iter()
-        .map(|(label, id)| (id.clone(), label.clone()))
-        .collect();
+    let ids = side.labels();
     let live = side.live.as_mut().expect("a subscription");
     let mut told: BTreeMap<String, [Value; 2]> = BTreeMap::new();
     while let Some(said) = live.next(std::time::Duration::from_secs(2)).await {
@@ -1330,11 +1330,7 @@ fn mirror(side: &Side) -> (BTreeMap<String, Value>, usize) {
             last.insert(record, delivery);
         }
     }
-    let ids: BTreeMap<String, String> = side
-        .ids
-        .iter()
-        .map(|(l, id)| (id.clone(), l.clone()))
-        .collect();
+    let ids = side.labels();
     let mut by_label: Vec<(String, &Value)> = last
         .into_iter()
         .map(|(id, d)| (ids.get(&id).cloned().unwrap_or(id), d))
@@ -1363,11 +1359,7 @@ fn mirror(side: &Side) -> (BTreeMap<String, Value>, usize) {
 /// blanked).
 fn told(side: &Side) -> BTreeMap<String, Vec<Value>> {
     let (receiver, secret) = side.hook.as_ref().expect("a webhook");
-    let ids: BTreeMap<String, String> = side
-        .ids
-        .iter()
-        .map(|(l, id)| (id.clone(), l.clone()))
-        .collect();
+    let ids = side.labels();
     let mut fresh = BTreeMap::new();
     let mut by_record: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for delivery in deliveries(receiver, secret) {
@@ -1389,11 +1381,7 @@ fn told(side: &Side) -> BTreeMap<String, Vec<Value>> {
 /// Every entry of a side's change feed, read page by page, with ids renamed to labels.
 async fn feed_entries(side: &Side) -> Vec<Value> {
     let feed = side.feed.as_deref().expect("a feed");
-    let ids: BTreeMap<String, String> = side
-        .ids
-        .iter()
-        .map(|(l, id)| (id.clone(), l.clone()))
-        .collect();
+    let ids = side.labels();
     let mut fresh = BTreeMap::new();
     let mut entries = Vec::new();
     let mut cursor = Value::Null;

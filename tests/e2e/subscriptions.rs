@@ -64,47 +64,16 @@ async fn order_subscriptions_carry_what_each_subscriber_sees_and_stop_when_it_ma
 
     // An order fulfilled by distributor 1 with a line of supplier A's and one of B's, and
     // an order with B's line only.
-    let setup = demo
-        .ok(
-            &admin,
-            "query($a: ID, $b: ID) { a: products(first: 1, filter: { supplierPartnerId: $a }) { nodes { id } } b: products(first: 1, filter: { supplierPartnerId: $b }) { nodes { id } } accounts(first: 1) { nodes { id } } }",
-            json!({ "a": partner_of(&supplier_a), "b": partner_of(&supplier_b) }),
-        )
+    let product_a = demo.product_of(&admin, &partner_of(&supplier_a)).await;
+    let product_b = demo.product_of(&admin, &partner_of(&supplier_b)).await;
+    let distributor = partner_of(&distributor_1);
+    let order = demo
+        .order_with_lines(&admin, &distributor, &[(&product_a, 3), (&product_b, 5)])
         .await;
-    let product_a = setup["a"]["nodes"][0]["id"]
-        .as_str()
-        .expect("A's product")
-        .to_owned();
-    let product_b = setup["b"]["nodes"][0]["id"]
-        .as_str()
-        .expect("B's product")
-        .to_owned();
-    let mut orders = Vec::new();
-    for lines in [
-        vec![(&product_a, 3), (&product_b, 5)],
-        vec![(&product_b, 1)],
-    ] {
-        let order = demo
-            .ok(
-                &admin,
-                "mutation($a: ID!, $d: ID!) { createOrder(input: { accountId: $a, currency: \"EUR\", fulfillingDistributorId: $d, internalNote: \"margin is thin\" }) { id } }",
-                json!({ "a": setup["accounts"]["nodes"][0]["id"], "d": partner_of(&distributor_1) }),
-            )
-            .await["createOrder"]["id"]
-            .as_str()
-            .expect("an order")
-            .to_owned();
-        for (product, quantity) in lines {
-            demo.ok(
-                &admin,
-                "mutation($o: ID!, $p: ID!, $q: Int!) { createOrderLine(input: { orderId: $o, productId: $p, quantity: $q, unitPrice: \"10.00\", currency: \"EUR\" }) { id } }",
-                json!({ "o": order, "p": product, "q": quantity }),
-            )
-            .await;
-        }
-        orders.push(order);
-    }
-    let (order, b_only) = (orders[0].clone(), orders[1].clone());
+    let b_only = demo
+        .order_with_lines(&admin, &distributor, &[(&product_b, 1)])
+        .await;
+
     let watched = json!({ "ids": [order, b_only, "ord_does_not_exist"] });
     let bearer = |user| demo.token(user);
 

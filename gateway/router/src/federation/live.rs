@@ -505,7 +505,16 @@ pub struct Ended {
 }
 
 impl Ended {
-    fn payload(&self) -> Value {
+    /// The gateway is stopping: the stream ends, and the client subscribes again.
+    pub fn stopping() -> Self {
+        Self {
+            code: ErrorCode::Unavailable,
+            message: "the gateway is stopping; subscribe again".into(),
+        }
+    }
+
+    /// The stream's last event.
+    pub fn payload(&self) -> Value {
         json!({ "errors": [{ "message": self.message, "extensions": { "code": self.code.as_str() } }] })
     }
 }
@@ -629,12 +638,7 @@ async fn watch_records(
                     reader.check().await?;
                     continue;
                 }
-                Err(broadcast::error::RecvError::Closed) => {
-                    return Err(Ended {
-                        code: ErrorCode::Unavailable,
-                        message: "the gateway is stopping; subscribe again".into(),
-                    });
-                }
+                Err(broadcast::error::RecvError::Closed) => return Err(Ended::stopping()),
             },
         };
         for id in stale {
@@ -750,12 +754,7 @@ async fn arrivals(
                 Ok(_) => continue,
                 // What was written while this stream lagged is in the caller's list.
                 Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => {
-                    return Err(Ended {
-                        code: ErrorCode::Unavailable,
-                        message: "the gateway is stopping; subscribe again".into(),
-                    });
-                }
+                Err(broadcast::error::RecvError::Closed) => return Err(Ended::stopping()),
             },
         };
         if sent.contains(&id) {

@@ -504,6 +504,18 @@ async fn run(
     response
 }
 
+/// The answer to a caller over its rate budget.
+pub(crate) fn rate_limited(refused: &Admission) -> EngineResponse {
+    EngineResponse::refused(
+        429,
+        ErrorCode::RateLimited,
+        vec![format!(
+            "too many requests: try again in {} s",
+            refused.retry_after.unwrap_or_default().as_secs().max(1)
+        )],
+    )
+}
+
 /// Executes one operation of an admitted caller once: its rate budget, the engine, the
 /// timeout, metrics and log line. The answer, with the admission its headers describe.
 pub(crate) async fn execute(
@@ -554,14 +566,7 @@ pub(crate) async fn execute(
             };
             *admission = limiter.admit(asks, cost).await;
             match admission {
-                Some(refused) if !refused.admitted => Err(EngineResponse::refused(
-                    429,
-                    ErrorCode::RateLimited,
-                    vec![format!(
-                        "too many requests: try again in {} s",
-                        refused.retry_after.unwrap_or_default().as_secs().max(1)
-                    )],
-                )),
+                Some(refused) if !refused.admitted => Err(rate_limited(refused)),
                 _ => Ok(()),
             }
         }

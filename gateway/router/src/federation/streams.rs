@@ -177,14 +177,7 @@ async fn start(
         if let Some(refused) = limiter.admit(&asks, 1).await
             && !refused.admitted
         {
-            return Started::Once(EngineResponse::refused(
-                429,
-                ErrorCode::RateLimited,
-                vec![format!(
-                    "too many requests: try again in {} s",
-                    refused.retry_after.unwrap_or_default().as_secs().max(1)
-                )],
-            ));
+            return Started::Once(server::rate_limited(&refused));
         }
     }
     tracing::debug!(%request_id, field = live.field(), "subscription started");
@@ -273,12 +266,6 @@ pub(crate) async fn event_stream(
     response
 }
 
-/// The last event of a stream the gateway ends because it is stopping.
-fn stopping() -> Value {
-    json!({ "errors": [{ "message": "the gateway is stopping; subscribe again",
-        "extensions": { "code": ErrorCode::Unavailable.as_str() } }] })
-}
-
 /// Resolves when the gateway starts to stop (never without a signal).
 async fn drained(draining: &mut Option<Draining>) {
     match draining {
@@ -307,7 +294,7 @@ fn sse_events(
         let (chunk, state) = match state {
             State::Open(mut events, mut draining) => {
                 let received = tokio::select! {
-                    _ = drained(&mut draining) => return Some((Ok(next(&stopping())), State::Ending)),
+                    _ = drained(&mut draining) => return Some((Ok(next(&Ended::stopping().payload())), State::Ending)),
                     received = tokio::time::timeout(KEEP_ALIVE, events.recv()) => received,
                 };
                 match received {
@@ -438,6 +425,8 @@ async fn session(
     let _ = out.send(text(json!({ "type": "connection_ack" }))).await;
     let authenticated = Arc::new(authenticated);
     let mut operations: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+    // Numbers each operation's request id (ids the client gives may repeat once done).
+    let mut started = 0usize;
     let reason = loop {
         let message = tokio::select! {
             _ = drained(&mut draining) => break Some((1001, "the gateway is stopping".into())),
@@ -480,13 +469,14 @@ async fn session(
                         ));
                     }
                 };
+                started += 1;
                 let operation = operation(
                     server.clone(),
                     authenticated.clone(),
                     authorization.clone(),
                     client,
                     request,
-                    format!("{request_id}-{}", operations.len()),
+                    format!("{request_id}-{started}"),
                     id.clone(),
                     out.clone(),
                 );

@@ -68,6 +68,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::audit::AuditSealQueue),
             Box::new(PartnerAccounts),
             Box::new(crate::audit::AuditDropGlobalChainIndex),
+            Box::new(ContactKeys),
         ]
     }
 }
@@ -1170,6 +1171,45 @@ impl MigrationTrait for PartnerAccounts {
                 .table(partner_accounts::TABLE)
                 .if_exists()
                 .to_owned(),
+        )
+        .await
+    }
+}
+
+/// Indexes on a contact's email and phone as the one normaliser compares them (lower
+/// case; digits only), so an import's look-alike check is an index look-up per row. The
+/// phone expression is the contact entity's `PHONE_DIGITS`, character for character.
+struct ContactKeys;
+
+impl MigrationName for ContactKeys {
+    fn name(&self) -> &str {
+        "m20261207_000001_contact_keys"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for ContactKeys {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        run_sql(
+            m,
+            &[
+                "CREATE INDEX IF NOT EXISTS idx_contacts_email_key ON contacts (lower(email))",
+                "CREATE INDEX IF NOT EXISTS idx_contacts_phone_key ON contacts \
+                 ((replace(replace(replace(replace(replace(replace(phone, ' ', ''), '-', ''), '(', ''), ')', ''), '.', ''), '+', '')))",
+            ],
+            &[],
+        )
+        .await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        run_sql(
+            m,
+            &[
+                "DROP INDEX IF EXISTS idx_contacts_email_key",
+                "DROP INDEX IF EXISTS idx_contacts_phone_key",
+            ],
+            &[],
         )
         .await
     }

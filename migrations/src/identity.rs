@@ -5,7 +5,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::util::{flag, index, int, long_text_null, text, text_null, timestamp_null};
+use crate::util::{flag, index, int, long_text, long_text_null, text, text_null, timestamp_null};
 
 pub struct Migrator;
 
@@ -27,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(PartnerTiers),
             Box::new(crate::jobs::CreateJobTable),
             Box::new(Webhooks),
+            Box::new(Imports),
         ]
     }
 }
@@ -721,6 +722,90 @@ impl MigrationTrait for Webhooks {
             "webhook_deliveries",
             "webhooks",
         ] {
+            m.drop_table(Table::drop().table(table).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Imports of files: each import (its owner, the record type, where its current pass is
+/// and what it counted) and its staged rows with each row's outcome.
+struct Imports;
+
+impl MigrationName for Imports {
+    fn name(&self) -> &str {
+        "m20261207_000100_imports"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Imports {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        let at = crate::util::timestamp;
+        let count = |name: &str| {
+            ColumnDef::new(name.to_owned())
+                .big_integer()
+                .not_null()
+                .default(0)
+                .to_owned()
+        };
+        m.create_table(
+            Table::create()
+                .table("imports")
+                .if_not_exists()
+                .col(ColumnDef::new("id").string_len(64).not_null().primary_key())
+                .col(text("owner", 64))
+                .col(text_null("partner_id", 64))
+                .col(text("record_type", 32))
+                .col(text("format", 8))
+                .col(text_null("name", 200))
+                .col(text("state", 16))
+                .col(flag("dry_run"))
+                .col(flag("skip_duplicates"))
+                .col(count("row_count"))
+                // The current pass has sent every row numbered below this.
+                .col(count("next_row"))
+                .col(count("processed"))
+                .col(count("created"))
+                .col(count("updated"))
+                .col(count("unchanged"))
+                .col(count("refused"))
+                .col(count("skipped"))
+                .col(count("duplicates"))
+                .col(long_text_null("last_error"))
+                .col(at("created_at"))
+                .col(at("updated_at"))
+                .col(timestamp_null("finished_at"))
+                .to_owned(),
+        )
+        .await?;
+        index(m, "imports", &["owner", "created_at"], false).await?;
+        m.create_table(
+            Table::create()
+                .table("import_rows")
+                .if_not_exists()
+                .col(text("import_id", 64))
+                .col(ColumnDef::new("number").big_integer().not_null())
+                .col(text("external_id", 255))
+                .col(long_text("data"))
+                .col(text_null("outcome", 32))
+                .col(text_null("record_id", 64))
+                .col(text_null("code", 64))
+                .col(text_null("field", 200))
+                .col(long_text_null("message"))
+                .col(long_text_null("duplicates"))
+                // Refused before it was ever sent (a cell that is not a number): kept so.
+                .col(flag("refused_on_upload"))
+                .primary_key(Index::create().col("import_id").col("number"))
+                .to_owned(),
+        )
+        .await?;
+        index(m, "import_rows", &["import_id", "outcome", "number"], false).await
+    }
+
+    async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for table in ["import_rows", "imports"] {
             m.drop_table(Table::drop().table(table).if_exists().to_owned())
                 .await?;
         }

@@ -563,7 +563,7 @@ pub async fn check_sets(
 }
 
 /// The fields the operation's `input` argument sets, as sent.
-fn input_fields(ctx: &Context<'_>) -> ApiResult<Vec<String>> {
+pub fn input_fields(ctx: &Context<'_>) -> ApiResult<Vec<String>> {
     let arguments = ctx
         .field()
         .arguments()

@@ -623,46 +623,18 @@ macro_rules! record_operations {
                 external_id: String,
                 input: $input,
             ) -> async_graphql::Result<$node> {
-                use $crate::access::{self, Action, Scoped};
-                use $crate::graphql::RecordInput;
-                let ty = <$module::Entity as Scoped>::POLICY_TYPE;
-                let who = $crate::principal::Principal::of(ctx);
+                let fields = $crate::access::input_fields(ctx)?;
                 let txn = $crate::db::begin_write($crate::graphql::db(ctx)?).await?;
-                let known = $crate::record::ExternalKey::of(&who, "externalId", &external_id)?;
-                let action =
-                    match $crate::record::find_by_external_id::<$module::Entity, _>(&txn, &known)
-                        .await?
-                    {
-                        Some(existing) => {
-                            access::check_may(ctx, ty, Action::Update).await?;
-                            access::check_fields(ctx, ty, Action::Update).await?;
-                            access::check_may_change::<$module::Entity, _>(
-                                ctx,
-                                &txn,
-                                &existing.id,
-                                Action::Update,
-                            )
-                            .await?;
-                            Action::Update
-                        }
-                        None => {
-                            access::check_may(ctx, ty, Action::Create).await?;
-                            access::check_fields(ctx, ty, Action::Create).await?;
-                            Action::Create
-                        }
-                    };
-                // References are checked once the caller may write at all (as for create
-                // and update), so a caller without the right learns nothing from them.
-                input.check_references(ctx).await?;
-                let model = $crate::record::upsert::<$module::Entity, _>(&txn, &known, |m, c| {
-                    input.write(m, &who, c)
-                })
+                let upserted = $crate::import::upsert_one::<$module::Entity, $input>(
+                    ctx,
+                    &txn,
+                    &external_id,
+                    &input,
+                    &fields,
+                )
                 .await?;
-                input.after_write(&txn, &who, &model).await?;
-                access::check_still_in_scope::<$module::Entity, _>(ctx, &txn, &model.id, action)
-                    .await?;
                 $crate::db::commit(txn).await?;
-                Ok($node(model))
+                Ok($node(upserted.record))
             }
 
             /// Archives a record: it stays readable by id but leaves lists.

@@ -130,6 +130,20 @@ pub fn domain_key(input: &str) -> Option<String> {
     plausible.then(|| host.to_owned())
 }
 
+/// An email address as a comparison key: trimmed and lower case (`Jo.Doe@ACME.com ` and
+/// `jo.doe@acme.com` are one mailbox as far as people are concerned). SQL compares
+/// `lower(email)`, which agrees for the addresses the validator accepts (trimmed).
+pub fn email_key(input: &str) -> String {
+    input.trim().to_lowercase()
+}
+
+/// A phone number as a comparison key: its digits (`+49 (30) 123-45` is `493012345`).
+/// SQL computes the same from the characters the validator lets through (see the contact
+/// entity's `PHONE_DIGITS`).
+pub fn phone_key(input: &str) -> String {
+    input.chars().filter(char::is_ascii_digit).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +193,13 @@ mod tests {
             domain_key("shop.acme.co.uk").as_deref(),
             Some("shop.acme.co.uk")
         );
+    }
+
+    #[test]
+    fn one_mailbox_and_one_number_share_a_key() {
+        assert_eq!(email_key(" Jo.Doe@ACME.com "), "jo.doe@acme.com");
+        assert_eq!(phone_key("+49 (30) 123-45.6"), "4930123456");
+        assert_eq!(phone_key("030 12345"), phone_key("030-12345"));
     }
 
     #[test]

@@ -156,13 +156,7 @@ impl Authenticator {
                 .ok_or(Refusal::InvalidToken("unknown, revoked or expired API key"))?;
             let caller = self
                 .directory
-                .binding_caller(crate::store::Binding {
-                    ty: "ApiKey",
-                    subject: &key.id,
-                    role: &key.role,
-                    partner_id: key.partner_id.as_deref(),
-                    owner: &key.created_by,
-                })
+                .binding_caller(key.binding())
                 .await
                 .map_err(unavailable)?
                 .ok_or(Refusal::InvalidToken(

@@ -352,7 +352,7 @@ pub(crate) fn directory<'a>(ctx: &Context<'a>) -> ApiResult<&'a Directory> {
         .map_err(|_| ApiError::internal("the identity subgraph has no directory"))
 }
 
-fn signed_in(principal: &Principal) -> ApiResult<()> {
+pub(crate) fn signed_in(principal: &Principal) -> ApiResult<()> {
     if principal.is_signed_in() {
         Ok(())
     } else {
@@ -948,6 +948,7 @@ pub struct Query(
     DirectoryQuery,
     crate::policy::graphql::PolicyQuery,
     crate::webhooks::graphql::WebhookQuery,
+    crate::imports::graphql::ImportQuery,
 );
 
 #[derive(async_graphql::MergedObject, Default)]
@@ -955,6 +956,7 @@ pub struct Mutation(
     DirectoryMutation,
     crate::policy::graphql::PolicyMutation,
     crate::webhooks::graphql::WebhookMutation,
+    crate::imports::graphql::ImportMutation,
 );
 
 pub type IdentitySchema = async_graphql::Schema<Query, Mutation, async_graphql::EmptySubscription>;

@@ -8,6 +8,7 @@
 
 pub mod door;
 pub mod graphql;
+pub mod imports;
 pub mod partner_tiers;
 pub mod policy;
 pub mod store;

@@ -139,6 +139,19 @@ pub mod api_key {
     pub enum Relation {}
 
     impl ActiveModelBehavior for ActiveModel {}
+
+    impl Model {
+        /// What the key acts as (see [`super::Directory::binding_caller`]).
+        pub fn binding(&self) -> super::Binding<'_> {
+            super::Binding {
+                ty: "ApiKey",
+                subject: &self.id,
+                role: &self.role,
+                partner_id: self.partner_id.as_deref(),
+                owner: &self.created_by,
+            }
+        }
+    }
 }
 
 pub mod invitation {
@@ -798,6 +811,32 @@ impl Directory {
     ) -> Result<session::Model, ApiError> {
         // No refresh token is ever handed out for it.
         self.new_session(user, &secret(), seconds).await
+    }
+
+    /// The caller `subject` (a user's or an API key's id) acts as now, for work it started
+    /// that runs later (an import's batches): `None` once it may no longer act (a disabled
+    /// user; a revoked or expired key, or one whose owner may no longer grant it).
+    pub async fn acting_caller(
+        &self,
+        subject: &str,
+    ) -> Result<Option<crm_service_common::internal_auth::Caller>, ApiError> {
+        if let Some(user) = self.user(subject).await? {
+            if user.disabled {
+                return Ok(None);
+            }
+            let mut caller = user.caller(None);
+            if let Some(partner_id) = &user.partner_id {
+                caller.partner_tier = self.partner_tier(partner_id).await?;
+            }
+            return Ok(Some(caller));
+        }
+        let Some(key) = self.api_key(subject).await? else {
+            return Ok(None);
+        };
+        if key.revoked_at.is_some() || key.expires_at.is_some_and(|at| at <= self.now()) {
+            return Ok(None);
+        }
+        self.binding_caller(key.binding()).await
     }
 
     pub async fn api_key(&self, id: &str) -> Result<Option<api_key::Model>, ApiError> {

@@ -4,6 +4,7 @@
 
 pub mod compose;
 pub mod engine;
+mod export;
 pub mod live;
 pub mod metrics;
 pub mod server;

@@ -83,6 +83,8 @@ pub(crate) struct Server {
     pub(crate) limiter: Option<RateLimiter>,
     /// What subscriptions hear of changes from; `None`: subscriptions are not served.
     pub(crate) live: Option<super::live::Changes>,
+    /// The lists `/export` streams.
+    pub(crate) exports: super::export::ExportCatalog,
 }
 
 /// The gateway's router: `/graphql` (with subscriptions over WebSocket and SSE when
@@ -105,6 +107,7 @@ pub fn router(
     });
     let live = live.filter(|_| engine.serves_subscriptions());
     let server = Arc::new(Server {
+        exports: super::export::ExportCatalog::from_sdl(engine.public_sdl()),
         live,
         limiter,
         engine,
@@ -126,6 +129,7 @@ pub fn router(
     };
     let router = router
         .route("/graphql", get(get_graphql).post(post_graphql))
+        .route("/export", get(super::export::export))
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))

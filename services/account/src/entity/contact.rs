@@ -3,6 +3,10 @@ use sea_orm::entity::prelude::*;
 #[allow(unused_imports)]
 use crate::domain::*;
 
+/// The digits of `phone` in SQL both databases run, written exactly as the index on it
+/// (migration `m20261207_000001_contact_keys`) so that look-ups by number use the index.
+pub const PHONE_DIGITS: &str = "replace(replace(replace(replace(replace(replace(phone, ' ', ''), '-', ''), '(', ''), ')', ''), '.', ''), '+', '')";
+
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "contacts")]
 pub struct Model {

@@ -1,9 +1,12 @@
 //! `Account`: a customer organisation, a federation entity (`@key(fields: "id")`).
 
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
+use crm_service_common::access::Masks;
 use crm_service_common::access::{hidden_field, masks, unmasked};
 use crm_service_common::domain::{optional_text, text};
-use crm_service_common::normalise::company_key;
+use crm_service_common::import::{ImportReference, Importable, referenced};
+use crm_service_common::import_operation;
+use crm_service_common::normalise::{company_key, domain_key};
 use crm_service_common::principal::Principal;
 use crm_service_common::{ApiResult, connection_types};
 use sea_orm::{EntityTrait, Select};
@@ -254,6 +257,60 @@ impl AccountEntityQuery {
         Ok(load::<account::Entity>(ctx, &id).await?.map(Account))
     }
 }
+
+impl Importable<account::Entity> for AccountInput {
+    async fn resolve(
+        &mut self,
+        ctx: &Context<'_>,
+        txn: &sea_orm::DatabaseTransaction,
+        reference: &ImportReference,
+    ) -> crm_service_common::ApiResult<()> {
+        match reference.field.as_str() {
+            "territoryId" => {
+                self.territory_id = MaybeUndefined::Value(
+                    referenced::<territory::Entity>(ctx, txn, reference).await?,
+                );
+                Ok(())
+            }
+            other => Err(crm_service_common::ApiError::validation(
+                format!("references.{other}"),
+                "is not a reference an account takes (territoryId)",
+            )),
+        }
+    }
+
+    /// The same company: its name's key, or its web domain (when the caller may read
+    /// domains).
+    fn looks_like(&self, masks: &Masks) -> Option<sea_orm::sea_query::SimpleExpr> {
+        use sea_orm::ExprTrait;
+        use sea_orm::sea_query::Expr;
+        let mut any = Vec::new();
+        if let Some(name) = &self.name
+            && !masks.may_hide("name")
+        {
+            let key = company_key(name);
+            if !key.is_empty() {
+                any.push(Expr::col(account::Column::NameKey).eq(key));
+            }
+        }
+        if let MaybeUndefined::Value(domain) = &self.domain
+            && !masks.may_hide("domain")
+            && let Some(key) = domain_key(domain)
+        {
+            // Stored as typed apart from case, so with or without its `www.`.
+            any.push(Expr::col(account::Column::Domain).is_in([format!("www.{key}"), key]));
+        }
+        any.into_iter().reduce(|a, b| a.or(b))
+    }
+}
+
+import_operation!(
+    AccountImportMutation,
+    account,
+    AccountInput,
+    AccountImportRow,
+    import_accounts
+);
 
 record_operations!(
     AccountQuery, AccountMutation, Account, account, AccountInput,

@@ -5,11 +5,14 @@ use std::collections::HashMap;
 use async_graphql::dataloader::{DataLoader, Loader};
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Result, SimpleObject};
 use chrono::{DateTime, Utc};
-use crm_service_common::access::{hidden_field, masks, unmasked};
+use crm_service_common::access::{Masks, hidden_field, masks, unmasked};
 use crm_service_common::audit::Actor;
 use crm_service_common::domain::{email, new_id, optional_text, phone, text};
 use crm_service_common::events::outbox;
 use crm_service_common::graphql::db;
+use crm_service_common::import::{ImportReference, Importable, referenced};
+use crm_service_common::import_operation;
+use crm_service_common::normalise::{email_key, phone_key};
 use crm_service_common::principal::{Principal, PrincipalKind};
 use crm_service_common::{ApiError, ApiResult, connection_types};
 use sea_orm::ActiveValue::Set;
@@ -431,6 +434,60 @@ pub(crate) async fn list_contacts(
         .contacts(ctx, first, after, filter, order_by)
         .await
 }
+
+impl Importable<contact::Entity> for ContactInput {
+    async fn resolve(
+        &mut self,
+        ctx: &Context<'_>,
+        txn: &sea_orm::DatabaseTransaction,
+        reference: &ImportReference,
+    ) -> ApiResult<()> {
+        match reference.field.as_str() {
+            "accountId" => {
+                self.account_id = Some(referenced::<account::Entity>(ctx, txn, reference).await?);
+                Ok(())
+            }
+            other => Err(ApiError::validation(
+                format!("references.{other}"),
+                "is not a reference a contact takes (accountId)",
+            )),
+        }
+    }
+
+    /// The same person: the email's key or the phone's digits (each when the caller may
+    /// read it), compared through the indexes on those expressions.
+    fn looks_like(&self, masks: &Masks) -> Option<sea_orm::sea_query::SimpleExpr> {
+        let mut any = Vec::new();
+        if let MaybeUndefined::Value(email) = &self.email
+            && !masks.may_hide("email")
+        {
+            any.push(Expr::cust_with_values(
+                "lower(email) = ?",
+                [email_key(email)],
+            ));
+        }
+        if let MaybeUndefined::Value(phone) = &self.phone
+            && !masks.may_hide("phone")
+        {
+            let digits = phone_key(phone);
+            if !digits.is_empty() {
+                any.push(Expr::cust_with_values(
+                    format!("{} = ?", contact::PHONE_DIGITS),
+                    [digits],
+                ));
+            }
+        }
+        any.into_iter().reduce(|a, b| a.or(b))
+    }
+}
+
+import_operation!(
+    ContactImportMutation,
+    contact,
+    ContactInput,
+    ContactImportRow,
+    import_contacts
+);
 
 record_operations!(
     ContactQuery, ContactMutation, Contact, contact, ContactInput,

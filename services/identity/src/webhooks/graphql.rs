@@ -309,7 +309,7 @@ fn settings<'a>(ctx: &Context<'a>) -> ApiResult<&'a WebhookSettings> {
 /// scheduled: a ping or a replay goes out at once instead of at the runner's next poll.
 pub struct Wake(pub std::sync::Arc<tokio::sync::Notify>);
 
-fn wake_runner(ctx: &Context<'_>) {
+pub(crate) fn wake_runner(ctx: &Context<'_>) {
     if let Ok(Wake(wake)) = ctx.data::<Wake>() {
         wake.notify_one();
     }

@@ -80,6 +80,7 @@ impl Drop for Deliveries {
 pub fn start(
     identity: &crate::Identity,
     reader: Arc<dyn Reader>,
+    writer: Arc<dyn crate::imports::Writer>,
     bus: EventBus,
     feed: impl Fn(&catalog::RecordKind) -> anyhow::Result<Option<HttpFeed>>,
 ) -> anyhow::Result<Deliveries> {
@@ -92,8 +93,16 @@ pub fn start(
         outbound: outbound::Outbound::new(settings.allowed_networks.clone(), settings.timeout),
         deciding: Default::default(),
     };
+    // The identity database's one job runner (a runner hands back kinds it does not
+    // know): webhook deliveries and imports.
+    let importer = crate::imports::Runner {
+        db: db.clone(),
+        directory: identity.directory.clone(),
+        writer,
+    };
     let runner = JobRunner::new(db.clone(), "identity")
         .handle_task(DELIVER_JOB, Arc::new(deliverer))
+        .handle_task(crate::imports::RUN_JOB, Arc::new(importer))
         .poll_every(Duration::from_millis(200))
         .woken_by(identity.webhook_wake.clone())
         .spawn();

@@ -35,8 +35,11 @@ pub struct Query(
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     order::OrderMutation,
+    order::OrderImportMutation,
     order_line::OrderLineMutation,
+    order_line::OrderLineImportMutation,
     product::ProductMutation,
+    product::ProductImportMutation,
     shipment::ShipmentMutation,
     shipment::ShipmentStatusMutation,
 );

@@ -5,6 +5,8 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 use chrono::{DateTime, Utc};
 use crm_service_common::access::{Action, unmasked, visible};
 use crm_service_common::domain::{Currency, Lifecycle, new_id, optional_text};
+use crm_service_common::import::Importable;
+use crm_service_common::import_operation;
 use crm_service_common::principal::Principal;
 use crm_service_common::{ApiError, connection_types};
 use sea_orm::sea_query::{Condition, Expr, Query};
@@ -312,6 +314,18 @@ pub(crate) async fn list_orders(
 ) -> Result<OrderConnection> {
     OrderQuery.orders(ctx, first, after, filter, order_by).await
 }
+
+/// Orders refer to their account by our id (the account service keeps accounts' external
+/// ids); they have no look-alike check: an order number is the organisation's own.
+impl Importable<order::Entity> for OrderInput {}
+
+import_operation!(
+    OrderImportMutation,
+    order,
+    OrderInput,
+    OrderImportRow,
+    import_orders
+);
 
 record_operations!(
     OrderQuery, OrderMutation, Order, order, OrderInput,

@@ -4,6 +4,8 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Result};
 use crm_service_common::connection_types;
 use crm_service_common::domain::Lifecycle;
+use crm_service_common::import::{ImportReference, Importable, referenced};
+use crm_service_common::import_operation;
 use sea_orm::{EntityTrait, Select};
 
 use super::order::Order;
@@ -188,6 +190,39 @@ pub(crate) async fn list_order_lines(
         .order_lines(ctx, first, after, filter, order_by)
         .await
 }
+
+impl Importable<order_line::Entity> for OrderLineInput {
+    async fn resolve(
+        &mut self,
+        ctx: &Context<'_>,
+        txn: &sea_orm::DatabaseTransaction,
+        reference: &ImportReference,
+    ) -> crm_service_common::ApiResult<()> {
+        match reference.field.as_str() {
+            "orderId" => {
+                self.order_id = Some(referenced::<order::Entity>(ctx, txn, reference).await?)
+            }
+            "productId" => {
+                self.product_id = Some(referenced::<product::Entity>(ctx, txn, reference).await?)
+            }
+            other => {
+                return Err(crm_service_common::ApiError::validation(
+                    format!("references.{other}"),
+                    "is not a reference an order line takes (orderId, productId)",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+import_operation!(
+    OrderLineImportMutation,
+    order_line,
+    OrderLineInput,
+    OrderLineImportRow,
+    import_order_lines
+);
 
 record_operations!(
     OrderLineQuery, OrderLineMutation, OrderLine, order_line, OrderLineInput,

@@ -4,6 +4,8 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Result};
 use crm_service_common::connection_types;
 use crm_service_common::domain::{optional_text, text};
+use crm_service_common::import::Importable;
+use crm_service_common::import_operation;
 use sea_orm::{EntityTrait, Select};
 
 use super::references::Partner;
@@ -149,6 +151,18 @@ pub(crate) async fn list_products(
         .products(ctx, first, after, filter, order_by)
         .await
 }
+
+/// Products have no look-alike check: a SKU is unique, and a second product with one is
+/// refused as a duplicate.
+impl Importable<product::Entity> for ProductInput {}
+
+import_operation!(
+    ProductImportMutation,
+    product,
+    ProductInput,
+    ProductImportRow,
+    import_products
+);
 
 record_operations!(
     ProductQuery, ProductMutation, Product, product, ProductInput,

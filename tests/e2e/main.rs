@@ -10,6 +10,7 @@ mod consent;
 mod demand;
 mod erasure;
 mod identity;
+mod imports;
 mod integrator;
 mod logs;
 mod noninterference;

@@ -305,6 +305,12 @@ where
         }
     }
     if dry_run {
+        // What a dry run would create has no id yet.
+        for result in &mut results {
+            if result.outcome == ImportOutcome::Created {
+                result.id = None;
+            }
+        }
         txn.rollback().await?;
     } else {
         crate::db::commit(txn).await?;

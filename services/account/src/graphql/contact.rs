@@ -461,20 +461,22 @@ impl Importable<contact::Entity> for ContactInput {
         if let MaybeUndefined::Value(email) = &self.email
             && !masks.may_hide("email")
         {
-            any.push(Expr::cust_with_values(
-                "lower(email) = ?",
-                [email_key(email)],
-            ));
+            any.push(
+                sea_orm::sea_query::Func::lower(Expr::col(contact::Column::Email))
+                    .eq(email_key(email)),
+            );
         }
         if let MaybeUndefined::Value(phone) = &self.phone
             && !masks.may_hide("phone")
         {
             let digits = phone_key(phone);
             if !digits.is_empty() {
-                any.push(Expr::cust_with_values(
-                    format!("{} = ?", contact::PHONE_DIGITS),
-                    [digits],
-                ));
+                // The key is ASCII digits only, so it is written into the statement as
+                // is (the expression must read as the index's for the index to be used).
+                any.push(Expr::cust(format!(
+                    "{} = '{digits}'",
+                    contact::PHONE_DIGITS
+                )));
             }
         }
         any.into_iter().reduce(|a, b| a.or(b))

@@ -236,16 +236,14 @@ impl Runner {
                 kind.name.to_lowercase().replace('_', " ")
             ))),
             // The rows' values are not of their fields' types: the gateway or the service
-            // refused the batch before anything ran.
-            "BAD_USER_INPUT" | "VALIDATION" | "" => Ok(Answer::BadInput(Refusal {
-                code: if code.is_empty() {
-                    "BAD_USER_INPUT"
-                } else {
-                    code
-                }
-                .to_owned(),
-                message: row_message(&message),
-            })),
+            // refused the batch before anything ran (a service's own coercion errors carry
+            // no code of ours, and reach us as `DOWNSTREAM_SERVICE_ERROR`).
+            "BAD_USER_INPUT" | "VALIDATION" | "DOWNSTREAM_SERVICE_ERROR" | "" => {
+                Ok(Answer::BadInput(Refusal {
+                    code: "BAD_USER_INPUT".to_owned(),
+                    message: row_message(&message),
+                }))
+            }
             _ => Err(ApiError::internal(format!(
                 "import {}: the batch failed: {}",
                 found.id, answer["errors"]
@@ -356,10 +354,13 @@ impl Refusal {
     }
 }
 
-/// A variable error names the batch's variable (`$rows`, `rows[0].input.segment`): what
-/// a person reads is the part about the value.
+/// A variable error names the batch's variable (`$rows`, `rows.0.input.segment`): what a
+/// person reads is the part about the value (`input.segment`).
 fn row_message(message: &str) -> String {
-    message.replace("$rows", "the row").replace("rows[0].", "")
+    message
+        .replace("$rows", "the row")
+        .replace("rows.0.", "")
+        .replace("rows[0].", "")
 }
 
 fn outcome_of(row: &ImportRow, result: &Value) -> ApiResult<RowOutcome> {

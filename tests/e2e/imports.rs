@@ -583,3 +583,138 @@ async fn every_id(demo: &Demo, who: &user::Model, list: &str) -> Vec<String> {
         after = page["pageInfo"]["endCursor"].clone();
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_file_is_sent_in_parts_and_resumes_after_a_stop() {
+    let demo = Demo::start().await;
+    let admin = demo.first("internal", "admin");
+    let supplier = partner_of(&demo.first("supplier", "partner_user"));
+    let account = demo
+        .ok(&admin, "{ accounts(first: 1) { nodes { id } } }", json!({}))
+        .await["accounts"]["nodes"][0]["id"]
+        .clone();
+    demo.ok(
+        &admin,
+        "mutation($s: ID!) { upsertProduct(externalId: \"P-A\", input: { sku: \"IMP-A\", name: \"Part A\", supplierPartnerId: $s, unitPrice: \"2.00\", currency: \"EUR\" }) { id } }",
+        json!({ "s": supplier }),
+    )
+    .await;
+
+    // 1,800 orders in three parts (each a file of its own), numbered on from part to part.
+    let part = |from: usize| {
+        Value::from(
+            (from..from + 600)
+                .map(|i| json!({ "externalId": format!("O-{i}"), "accountId": account, "currency": "EUR", "number": format!("IMP-{i}") }))
+                .collect::<Vec<_>>(),
+        )
+        .to_string()
+    };
+    let staged = create(&demo, &admin, "ORDER", "JSON", &part(0)).await;
+    let id = staged["id"].as_str().expect("an id").to_owned();
+    for from in [600, 1200] {
+        demo.ok(
+            &admin,
+            "mutation($id: ID!, $c: String!) { addImportRows(id: $id, content: $c) { rowCount } }",
+            json!({ "id": id, "c": part(from) }),
+        )
+        .await;
+    }
+    let last = demo
+        .ok(
+            &admin,
+            "query($id: ID!) { import(id: $id) { rowCount rows(first: 1, after: 1799) { number externalId } } }",
+            json!({ "id": id }),
+        )
+        .await["import"]
+        .clone();
+    assert_eq!(
+        last,
+        json!({ "rowCount": 1800, "rows": [{ "number": 1800, "externalId": "O-1799" }] })
+    );
+
+    // Stopped once a batch is in; what was written stays, and the run goes on from there.
+    demo.ok(
+        &admin,
+        "mutation($id: ID!) { runImport(id: $id) { id } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let stopped = loop {
+        let found = demo
+            .ok(
+                &admin,
+                &format!("query($id: ID!) {{ import(id: $id) {{ {IMPORT} }} }}"),
+                json!({ "id": id }),
+            )
+            .await["import"]
+            .clone();
+        if found["processed"].as_i64().unwrap_or_default() > 0 {
+            let cancelled = demo
+                .ok(
+                    &admin,
+                    &format!("mutation($id: ID!) {{ cancelImport(id: $id) {{ {IMPORT} }} }}"),
+                    json!({ "id": id }),
+                )
+                .await["cancelImport"]
+                .clone();
+            break cancelled;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no batch went in: {found}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(stopped["state"], "CANCELLED");
+    let written_before = stopped["processed"].as_i64().expect("processed");
+    assert!(written_before < 1800, "stopped mid-run: {stopped}");
+    let done = pass(&demo, &admin, &id, "runImport").await;
+    assert_eq!(
+        [
+            &done["state"],
+            &done["processed"],
+            &done["created"],
+            &done["refused"]
+        ],
+        [&json!("DONE"), &json!(1800), &json!(1800), &json!(0)],
+        "{done}"
+    );
+    let orders = demo
+        .ok(
+            &admin,
+            "{ orders(filter: { text: \"IMP-\" }) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(orders["orders"]["totalCount"], 1800, "every order once");
+
+    // Lines refer to their order and product by external id; a line of an order the file
+    // names but nobody made is refused with the reference.
+    let lines = "externalId,orderExternalId,productExternalId,quantity,unitPrice,currency\n\
+                 L-1,O-1,P-A,3,2.00,EUR\n\
+                 L-2,O-9999,P-A,1,2.00,EUR\n";
+    let staged = create(&demo, &admin, "ORDER_LINE", "CSV", lines).await;
+    let line_import = staged["id"].as_str().expect("an id").to_owned();
+    let done = pass(&demo, &admin, &line_import, "runImport").await;
+    assert_eq!(
+        [&done["created"], &done["refused"]],
+        [&json!(1), &json!(1)],
+        "{done}"
+    );
+    let report = rows(&demo, &admin, &line_import).await;
+    assert_eq!(row(&report, "L-2")["field"], "references.orderId");
+    let line = demo
+        .ok(
+            &admin,
+            "query($id: ID!) { orderLine(id: $id) { order { number total { amount } } } }",
+            json!({ "id": row(&report, "L-1")["recordId"] }),
+        )
+        .await;
+    assert_eq!(
+        line["orderLine"]["order"],
+        json!({ "number": "IMP-1", "total": { "amount": "6.00" } }),
+        "{line}"
+    );
+    demo.finish().await;
+}

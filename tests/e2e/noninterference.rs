@@ -657,6 +657,8 @@ const OTHER_ROOTS: &[(&str, &str)] = &[
         "{ webhookChanges(webhookId: \"whk_0000000000000000000\", first: 5) { cursor hasMore entries { event recordId } } }",
     ),
     ("jobs", "{ jobs { id kind state } }"),
+    // The caller's own imports (none here): another organisation's never show.
+    ("imports", "{ imports { id state rowCount } }"),
     (
         "forecast",
         "{ forecast(period: QUARTER) { rows { period forecastCategory currency count amount { amount } weightedAmount { amount } } totals { currency count weightedAmount { amount } } } }",

@@ -192,6 +192,28 @@ async fn read_all(
     }
 }
 
+/// The ids of the export of the list `list` (`/export`, archived included) as `token`
+/// reads it.
+async fn exported_ids(demo: &Demo, token: &str, list: &str) -> BTreeSet<String> {
+    let response = reqwest::Client::new()
+        .get(format!("{}/export", demo.url()))
+        .query(&[
+            ("list", list),
+            ("format", "json"),
+            ("fields", "id"),
+            ("filter", r#"{"includeArchived":true}"#),
+        ])
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("export");
+    assert_eq!(response.status(), 200, "the export of {list}");
+    let rows: Vec<Value> = response.json().await.expect("a JSON array");
+    rows.iter()
+        .map(|row| row["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
 fn text(v: &Value) -> Option<String> {
     v.as_str().map(str::to_owned)
 }
@@ -820,6 +842,18 @@ async fn every_persona_reads_every_field_of_every_type_as_the_matrix_says() {
                 ));
             }
             cases += 1;
+            // The list's export holds exactly the rows the list does.
+            let exported = exported_ids(&demo, &reader.token, &schema.list_of[*ty]).await;
+            if exported != expected {
+                wrong.push(format!(
+                    "{} {ty}: exports {} rows, the matrix says {}; extra {:?}, missing {:?}",
+                    reader.label,
+                    exported.len(),
+                    expected.len(),
+                    exported.difference(&expected).take(3).collect::<Vec<_>>(),
+                    expected.difference(&exported).take(3).collect::<Vec<_>>(),
+                ));
+            }
             cases += 1;
             for (id, row) in rows.iter().filter(|(id, _)| expected.contains(*id)) {
                 let stored = &truth[*ty][id];

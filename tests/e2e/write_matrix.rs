@@ -19,6 +19,49 @@ use serde_json::{Value, json};
 
 /// Mutations that are not record writes, and the tests that prove who may call them.
 const COVERED_ELSEWHERE: &[(&str, &str)] = &[
+    // Imports: a file's rows are written by the bulk upserts below, each row by the
+    // type's one upsert (`crm_service_common::import::upsert_one`, the upsert this matrix
+    // proves), as the import's owner.
+    (
+        "createImport",
+        "imports::an_account_file_is_checked_without_writing_then_run_row_by_row",
+    ),
+    (
+        "addImportRows",
+        "imports::a_large_file_is_sent_in_parts_and_resumes_after_a_stop",
+    ),
+    (
+        "checkImport",
+        "imports::an_account_file_is_checked_without_writing_then_run_row_by_row",
+    ),
+    (
+        "runImport",
+        "imports::an_account_file_is_checked_without_writing_then_run_row_by_row",
+    ),
+    (
+        "cancelImport",
+        "imports::a_large_file_is_sent_in_parts_and_resumes_after_a_stop",
+    ),
+    (
+        "importAccounts",
+        "imports::an_account_file_is_checked_without_writing_then_run_row_by_row",
+    ),
+    (
+        "importContacts",
+        "imports::a_sales_users_contacts_refer_to_accounts_by_external_id_within_its_rights",
+    ),
+    (
+        "importProducts",
+        "imports::a_supplier_imports_only_its_own_products_and_exports_only_its_slice",
+    ),
+    (
+        "importOrders",
+        "imports::a_large_file_is_sent_in_parts_and_resumes_after_a_stop",
+    ),
+    (
+        "importOrderLines",
+        "imports::a_large_file_is_sent_in_parts_and_resumes_after_a_stop",
+    ),
     (
         "grantAccountShare",
         "writes::sales_revokes_a_share_it_granted_and_no_one_elses",

@@ -369,7 +369,8 @@ impl ImportMutation {
 
     /// Starts the real run: batches of rows, each batch one transaction in the type's
     /// service; a refused row is reported and the others are kept. `skipDuplicates`
-    /// leaves out new rows that look like records the owner can read.
+    /// leaves out new rows that look like records the owner can read. A run that was
+    /// cancelled or failed goes on where it stopped (with its own `skipDuplicates`).
     async fn run_import(
         &self,
         ctx: &Context<'_>,
@@ -379,7 +380,8 @@ impl ImportMutation {
         Ok(start(ctx, &id, ImportState::Running, false, skip_duplicates).await?)
     }
 
-    /// Stops an import: no further batch is sent (batches already written stay written).
+    /// Stops an import: no further batch is sent (batches already written stay written;
+    /// `runImport` goes on from where it stopped).
     async fn cancel_import(&self, ctx: &Context<'_>, id: ID) -> Result<ImportNode> {
         let who = Principal::of(ctx);
         signed_in(&who)?;
@@ -430,7 +432,21 @@ async fn start(
             ),
         });
     }
-    let started = store::start_pass(&txn, found, state, dry_run, skip_duplicates).await?;
+    // A stopped run (cancelled, or failed because its owner could not act) goes on where
+    // it stopped; anything else starts a pass over every row.
+    let resumes = !dry_run
+        && !found.dry_run
+        && matches!(found.state, ImportState::Cancelled | ImportState::Failed);
+    let started = if resumes {
+        let mut row: import::ActiveModel = found.into();
+        row.state = Set(ImportState::Running);
+        row.last_error = Set(None);
+        row.finished_at = Set(None);
+        row.updated_at = Set(clock::now());
+        row.update(&txn).await?
+    } else {
+        store::start_pass(&txn, found, state, dry_run, skip_duplicates).await?
+    };
     run::schedule(&txn, &started.id).await?;
     txn.commit().await?;
     wake_runner(ctx);

@@ -414,7 +414,6 @@ async fn a_sales_users_contacts_refer_to_accounts_by_external_id_within_its_righ
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supplier_imports_only_its_own_products_and_exports_only_its_slice() {
     let demo = Demo::start().await;
-    let admin = demo.first("internal", "admin");
     let supplier = demo.first("supplier", "partner_user");
     let mine = partner_of(&supplier);
     let theirs = partner_of(&demo.another("supplier", "partner_user", &[mine.as_str()]));

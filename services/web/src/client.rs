@@ -101,6 +101,59 @@ impl Api {
         })
     }
 
+    /// A list exported as the holder of `bearer` (`GET /export` with `params`): the
+    /// gateway's streamed answer passed on as it comes (type, file name, body), or the
+    /// refusal as a failure.
+    pub async fn export(
+        &self,
+        bearer: &str,
+        params: &[(&str, String)],
+    ) -> Result<axum::response::Response, ApiFailure> {
+        let query = serde_urlencoded::to_string(params)
+            .map_err(|e| ApiFailure::Broken(format!("export parameters: {e}")))?;
+        let mut request = Request::get(format!("/export?{query}"))
+            .header(header::AUTHORIZATION, format!("Bearer {bearer}"))
+            .header("x-crm-client", "web")
+            .body(Body::empty())
+            .map_err(|e| ApiFailure::Broken(format!("request not built: {e}")))?;
+        if let Some(client) = self.client {
+            request.extensions_mut().insert(client);
+        }
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .map_err(|never| match never {})?;
+        match response.status() {
+            StatusCode::OK => {
+                let (parts, body) = response.into_parts();
+                let mut passed = axum::response::Response::new(body);
+                for name in [
+                    header::CONTENT_TYPE,
+                    header::CONTENT_DISPOSITION,
+                    header::CACHE_CONTROL,
+                ] {
+                    if let Some(value) = parts.headers.get(&name) {
+                        passed.headers_mut().insert(name, value.clone());
+                    }
+                }
+                Ok(passed)
+            }
+            StatusCode::UNAUTHORIZED => Err(ApiFailure::SignedOut),
+            status => {
+                let bytes = axum::body::to_bytes(response.into_body(), 1024 * 1024)
+                    .await
+                    .unwrap_or_default();
+                let answer: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+                let message = answer["errors"][0]["message"]
+                    .as_str()
+                    .map_or_else(|| format!("The export failed ({status})."), str::to_owned);
+                Err(ApiFailure::Refused(message))
+            }
+        }
+    }
+
     /// Runs one operation and returns its `data`, or the first error as a failure
     /// (every validation error, when the API refused input).
     pub async fn run_value(

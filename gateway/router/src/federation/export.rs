@@ -14,8 +14,9 @@
 //! for a formula (`=`, `+`, `-`, `@`, a tab or a carriage return first) is written with a
 //! leading `'`, so opening an export never runs what a record's text says. The first page
 //! is read before the answer starts, so a refusal (an unknown list, a bad filter, no right
-//! to the type, the rate limit) is an ordinary error response; a later page that fails
-//! ends the body early (the transfer is incomplete, never silently short).
+//! to the type, the rate limit) is an ordinary error response; a later page over the rate
+//! budget waits for it (the export paces itself), and one that fails ends the body early
+//! (the transfer is incomplete, never silently short).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -222,7 +223,18 @@ fn plan(catalog: &ExportCatalog, params: &HashMap<String, String>) -> Result<Pla
 /// One page read as the caller: its nodes and the cursor of the next one (`None`: last).
 type Page = (Vec<Value>, Option<String>);
 
-/// Reads the page after `after`, or the refusal (its status and body).
+/// Why a page was not read: the answer's status and body, and for the rate limit, when to
+/// ask again.
+struct Refused {
+    status: u16,
+    body: Vec<u8>,
+    retry_after: Option<std::time::Duration>,
+}
+
+/// How long a stream waits in all for its rate budget before it gives up.
+const MOST_WAITED: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Reads the page after `after`, or the refusal.
 async fn read_page(
     server: &Server,
     who: &Authenticated,
@@ -230,7 +242,7 @@ async fn read_page(
     plan: &Plan,
     after: Option<&str>,
     request_id: &str,
-) -> Result<Page, (u16, Vec<u8>)> {
+) -> Result<Page, Refused> {
     let mut variables = plan.variables.clone();
     variables.insert("after".into(), after.map_or(Value::Null, |a| json!(a)));
     let request = GraphQLRequest {
@@ -239,7 +251,8 @@ async fn read_page(
         variables: Some(Value::Object(variables)),
     };
     let started = std::time::Instant::now();
-    let (answer, _) = execute(server, who, client, &request, request_id, false, started).await;
+    let (answer, admission) =
+        execute(server, who, client, &request, request_id, false, started).await;
     let body: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
     let page = &body["data"]["page"];
     let failed = answer.status != 200
@@ -251,7 +264,13 @@ async fn read_page(
         } else {
             answer.status
         };
-        return Err((status, answer.body));
+        return Err(Refused {
+            status,
+            body: answer.body,
+            retry_after: admission
+                .filter(|a| !a.admitted)
+                .and_then(|a| a.retry_after),
+        });
     }
     let nodes = page["nodes"].as_array().cloned().unwrap_or_default();
     let next = (page["pageInfo"]["hasNextPage"] == json!(true))
@@ -305,13 +324,19 @@ pub(crate) async fn export(
     };
     let first = match read_page(&server, &who, client, &plan, None, &request_id).await {
         Ok(page) => page,
-        Err((status, body)) => {
-            return (
-                StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
+        Err(refused) => {
+            let mut response = (
+                StatusCode::from_u16(refused.status).unwrap_or(StatusCode::BAD_REQUEST),
                 [(header::CONTENT_TYPE, "application/json")],
-                body,
+                refused.body,
             )
                 .into_response();
+            if let Some(after) = refused.retry_after
+                && let Ok(value) = HeaderValue::from_str(&after.as_secs().max(1).to_string())
+            {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            return response;
         }
     };
     let (content_type, extension) = match plan.format {
@@ -329,6 +354,7 @@ pub(crate) async fn export(
         started: false,
         finished: false,
         rows_written: 0,
+        waited: std::time::Duration::ZERO,
     };
     let body = Body::from_stream(futures_util::stream::unfold(state, Stream::next));
     let mut response = (
@@ -359,6 +385,8 @@ struct Stream {
     started: bool,
     finished: bool,
     rows_written: u64,
+    /// How long it has waited for its rate budget.
+    waited: std::time::Duration,
 }
 
 impl Stream {
@@ -384,33 +412,22 @@ impl Stream {
         };
         self.write(&mut out, &nodes);
         match next {
-            Some(cursor) => {
-                match read_page(
-                    &self.server,
-                    &self.who,
-                    self.client,
-                    &self.plan,
-                    Some(&cursor),
-                    &self.request_id,
-                )
-                .await
-                {
-                    Ok(page) => self.pending = Some(page),
-                    Err((status, body)) => {
-                        tracing::warn!(
-                            request_id = %self.request_id,
-                            status,
-                            body = %String::from_utf8_lossy(&body),
-                            "an export's page failed; its body ends early"
-                        );
-                        self.finished = true;
-                        return Some((
-                            Err(std::io::Error::other("a page of the export failed")),
-                            self,
-                        ));
-                    }
+            Some(cursor) => match self.read_after(&cursor).await {
+                Ok(page) => self.pending = Some(page),
+                Err(refused) => {
+                    tracing::warn!(
+                        request_id = %self.request_id,
+                        status = refused.status,
+                        body = %String::from_utf8_lossy(&refused.body),
+                        "an export's page failed; its body ends early"
+                    );
+                    self.finished = true;
+                    return Some((
+                        Err(std::io::Error::other("a page of the export failed")),
+                        self,
+                    ));
                 }
-            }
+            },
             None => {
                 if self.plan.format == Format::Json {
                     out.extend_from_slice(b"]\n");
@@ -419,6 +436,33 @@ impl Stream {
             }
         }
         Some((Ok(Bytes::from(out)), self))
+    }
+
+    /// The page after `cursor`. A page over the caller's rate budget waits until the
+    /// budget admits it (the stream paces itself; its pages are still paid for), up to
+    /// [`MOST_WAITED`] in all.
+    async fn read_after(&mut self, cursor: &str) -> Result<Page, Refused> {
+        loop {
+            let read = read_page(
+                &self.server,
+                &self.who,
+                self.client,
+                &self.plan,
+                Some(cursor),
+                &self.request_id,
+            )
+            .await;
+            match read {
+                Err(Refused {
+                    retry_after: Some(wait),
+                    ..
+                }) if self.waited + wait <= MOST_WAITED => {
+                    self.waited += wait;
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     fn write(&mut self, out: &mut Vec<u8>, nodes: &[Value]) {

@@ -258,7 +258,20 @@ pub async fn accounts<S: Side>(
 
 /// The accounts the caller may see, with search, filters, sort and pages (the app's list
 /// and the portal's).
-async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> PageResult {
+/// What the accounts list shows, from its query string: the API's filter and ordering,
+/// and the choices the page marks (the page and its export read the same).
+struct AccountsSelection {
+    filter: serde_json::Map<String, Value>,
+    segment: Option<String>,
+    tier: Option<String>,
+    lifecycle: Option<String>,
+    territory: Option<String>,
+    mine: bool,
+    sort: String,
+    desc: bool,
+}
+
+fn accounts_selection(ctx: &Ctx, query: &AccountsQuery) -> AccountsSelection {
     let internal = ctx.area == Area::App;
     let mut filter = serde_json::Map::new();
     if let Some(q) = param(&query.q) {
@@ -286,6 +299,56 @@ async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> PageResult {
     let sort =
         one_of(&query.sort, &["NAME", "CREATED_AT", "UPDATED_AT"]).unwrap_or_else(|| "NAME".into());
     let desc = param(&query.dir).as_deref() == Some("DESC");
+    AccountsSelection {
+        filter,
+        segment,
+        tier,
+        lifecycle,
+        territory,
+        mine,
+        sort,
+        desc,
+    }
+}
+
+/// `/app/accounts.csv`, `/portal/accounts.csv`: the list as the page shows it (its search,
+/// filters and order), every page of it, streamed by the gateway's export as the caller.
+pub async fn accounts_csv<S: Side>(
+    Signed(ctx, _): Signed<S>,
+    Query(query): Query<AccountsQuery>,
+) -> PageResult {
+    let selection = accounts_selection(&ctx, &query);
+    let order = json!({
+        "field": selection.sort,
+        "direction": if selection.desc { "DESC" } else { "ASC" },
+    });
+    ctx.web
+        .api
+        .export(
+            &ctx.session.access_token,
+            &[
+                ("list", "accounts".to_owned()),
+                ("format", "csv".to_owned()),
+                ("filter", Value::Object(selection.filter).to_string()),
+                ("orderBy", order.to_string()),
+            ],
+        )
+        .await
+        .map_err(|failure| ctx.refuse(failure))
+}
+
+async fn accounts_page(ctx: Ctx, query: AccountsQuery) -> PageResult {
+    let internal = ctx.area == Area::App;
+    let AccountsSelection {
+        filter,
+        segment,
+        tier,
+        lifecycle,
+        territory,
+        mine,
+        sort,
+        desc,
+    } = accounts_selection(&ctx, &query);
     const CAP: i64 = 10_000;
     let gql = format!(
         "query($first: Int!, $after: String, $filter: AccountFilter, $orderBy: AccountOrder) {{ \

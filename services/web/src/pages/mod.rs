@@ -122,6 +122,7 @@ pub(crate) fn table() -> Vec<Route> {
             get(workspace::profile).post(workspace::set_profile),
         ),
         Route::page("/app/accounts", get(app::accounts::<InApp>)),
+        Route::form("/app/accounts.csv", get(app::accounts_csv::<InApp>)),
         Route::page(
             "/app/accounts/new",
             get(records::new_form::<records::Accounts>).post(records::create::<records::Accounts>),
@@ -310,6 +311,7 @@ pub(crate) fn table() -> Vec<Route> {
         Route::form("/portal/shipments/{id}", post(orders::record_shipment)),
         Route::form("/portal/lines/{id}", post(orders::answer_line)),
         Route::page("/portal/accounts", get(app::accounts::<InPortal>)),
+        Route::form("/portal/accounts.csv", get(app::accounts_csv::<InPortal>)),
         Route::page(
             "/portal/accounts/{id}",
             get(portal::account).post(interactions::log::<InPortal>),

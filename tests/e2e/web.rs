@@ -495,6 +495,23 @@ async fn every_portal_route_answers_every_partner_within_its_slice() {
         };
         assert!(!expected.is_empty(), "{email} has orders in the demo world");
         assert_eq!(seen, expected, "{email}: the portal's orders are its slice");
+        // Its export: the same orders (a supplier's without totals).
+        let csv = visitor.get("/portal/orders.csv").await;
+        assert_eq!(csv.status, 200, "{email}: {}", csv.html);
+        let mut reader = csv::Reader::from_reader(csv.html.as_bytes());
+        let header = reader.headers().expect("a header").clone();
+        let id_at = header.iter().position(|c| c == "id").expect("an id column");
+        let total_at = header.iter().position(|c| c == "total.amount");
+        let mut exported = BTreeSet::new();
+        for record in reader.records() {
+            let record = record.expect("a CSV row");
+            if kind == "supplier" {
+                let total = total_at.and_then(|at| record.get(at)).unwrap_or_default();
+                assert_eq!(total, "", "{email}: a total in {record:?}");
+            }
+            exported.insert(record[id_at].to_owned());
+        }
+        assert_eq!(exported, expected, "{email}: the portal's order export");
         if kind == "supplier" {
             // A supplier sees the accounts that ordered its products, and nothing else.
             let accounts = visitor.all_ids("/portal/accounts", "acc_").await;

@@ -44,8 +44,12 @@ const OWN_PARAMETERS: &[&str] = &["list", "format", "fields"];
 pub(crate) struct ExportList {
     /// Its arguments and their types as the schema writes them (`filter: AccountFilter`).
     arguments: HashMap<String, String>,
-    /// The node type's exportable fields, in schema order.
+    /// The columns exported by default, in schema order: the node type's scalar and enum
+    /// fields, and the fields of its value objects (`total.amount`).
     columns: Vec<String>,
+    /// Every column that may be asked for: also a related record's scalar fields
+    /// (`account.name`).
+    allowed: Vec<String>,
 }
 
 /// The lists of a public schema: root query fields returning a connection (`nodes` and
@@ -111,19 +115,48 @@ impl ExportCatalog {
             let Some(node) = objects.get(&named(&nodes.ty.node)) else {
                 continue;
             };
-            let columns = node
-                .iter()
-                .filter(|f| {
-                    f.arguments
-                        .iter()
-                        .all(|a| a.node.ty.node.nullable || a.node.default_value.is_some())
-                        && leaves.contains(&named(&f.ty.node))
-                })
-                .map(|f| f.name.node.to_string())
-                .collect();
+            let free = |f: &&async_graphql::parser::types::FieldDefinition| {
+                f.arguments
+                    .iter()
+                    .all(|a| a.node.ty.node.nullable || a.node.default_value.is_some())
+            };
+            let leaf = |f: &async_graphql::parser::types::FieldDefinition| {
+                leaves.contains(&named(&f.ty.node))
+            };
+            let mut columns = Vec::new();
+            let mut allowed = Vec::new();
+            for f in node.iter().filter(free) {
+                let name = f.name.node.to_string();
+                if leaf(f) {
+                    columns.push(name.clone());
+                    allowed.push(name);
+                    continue;
+                }
+                // One level into an object field: its leaves are columns `field.leaf`; a
+                // value object (every field a leaf, such as an amount) is exported by
+                // default, others (a related record) when named.
+                let Some(inner) = objects.get(&named(&f.ty.node)) else {
+                    continue;
+                };
+                if matches!(f.ty.node.base, BaseType::List(_)) {
+                    continue;
+                }
+                let value_object = inner.iter().all(|g| free(&g) && leaf(g));
+                for g in inner.iter().filter(free).filter(|g| leaf(g)) {
+                    let path = format!("{name}.{}", g.name.node);
+                    if value_object {
+                        columns.push(path.clone());
+                    }
+                    allowed.push(path);
+                }
+            }
             lists.insert(
                 field.name.node.to_string(),
-                ExportList { arguments, columns },
+                ExportList {
+                    arguments,
+                    columns,
+                    allowed,
+                },
             );
         }
         Self(lists)
@@ -168,10 +201,10 @@ fn plan(catalog: &ExportCatalog, params: &HashMap<String, String>) -> Result<Pla
         Some(fields) => {
             let mut columns = Vec::new();
             for field in fields.split(',').map(str::trim).filter(|f| !f.is_empty()) {
-                if !found.columns.iter().any(|c| c == field) {
+                if !found.allowed.iter().any(|c| c == field) {
                     return Err(format!(
                         "{field:?} is not a field of {list} that can be exported ({})",
-                        found.columns.join(", ")
+                        found.allowed.join(", ")
                     ));
                 }
                 columns.push(field.to_owned());
@@ -209,7 +242,7 @@ fn plan(catalog: &ExportCatalog, params: &HashMap<String, String>) -> Result<Pla
         "query CrmExport({}) {{ page: {list}({}) {{ nodes {{ {} }} pageInfo {{ endCursor hasNextPage }} }} }}",
         declared.join(", "),
         passed.join(", "),
-        columns.join(" ")
+        selection(&columns)
     );
     Ok(Plan {
         list: list.clone(),
@@ -218,6 +251,40 @@ fn plan(catalog: &ExportCatalog, params: &HashMap<String, String>) -> Result<Pla
         document,
         variables,
     })
+}
+
+/// The selection of `columns` (`id`, `total.amount`, `total.currency`): `id total { amount
+/// currency }`.
+fn selection(columns: &[String]) -> String {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for column in columns {
+        let (head, tail) = match column.split_once('.') {
+            Some((head, tail)) => (head, Some(tail)),
+            None => (column.as_str(), None),
+        };
+        let at = match out.iter().position(|(h, _)| h == head) {
+            Some(at) => at,
+            None => {
+                out.push((head.to_owned(), Vec::new()));
+                out.len() - 1
+            }
+        };
+        if let Some(tail) = tail {
+            out[at].1.push(tail.to_owned());
+        }
+    }
+    out.into_iter()
+        .map(|(head, inner)| match inner.is_empty() {
+            true => head,
+            false => format!("{head} {{ {} }}", inner.join(" ")),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The value at `column` (`total.amount`) of a node.
+fn at<'a>(node: &'a Value, column: &str) -> &'a Value {
+    column.split('.').fold(node, |value, key| &value[key])
 }
 
 /// One page read as the caller: its nodes and the cursor of the next one (`None`: last).
@@ -473,7 +540,7 @@ impl Stream {
                         .plan
                         .columns
                         .iter()
-                        .map(|c| cell(&node[c.as_str()]))
+                        .map(|c| cell(at(node, c)))
                         .collect();
                     csv_line(out, cells.iter().map(String::as_str));
                 }
@@ -482,12 +549,26 @@ impl Stream {
                     if self.rows_written > 0 {
                         out.push(b',');
                     }
-                    let row: Map<String, Value> = self
-                        .plan
-                        .columns
-                        .iter()
-                        .map(|c| (c.clone(), node[c.as_str()].clone()))
-                        .collect();
+                    // The row in the selection's shape (`{"total": {"amount": …}}`).
+                    let mut row = Map::new();
+                    for column in &self.plan.columns {
+                        let value = at(node, column).clone();
+                        match column.split_once('.') {
+                            None => {
+                                row.insert(column.clone(), value);
+                            }
+                            Some((head, tail)) => {
+                                let inner = row
+                                    .entry(head.to_owned())
+                                    .or_insert_with(|| Value::Object(Map::new()));
+                                if node[head].is_null() {
+                                    *inner = Value::Null;
+                                } else if let Value::Object(inner) = inner {
+                                    inner.insert(tail.to_owned(), value);
+                                }
+                            }
+                        }
+                    }
                     out.extend_from_slice(Value::Object(row).to_string().as_bytes());
                     out.push(b'\n');
                     self.rows_written += 1;
@@ -553,8 +634,9 @@ mod tests {
         enum Tier { GOLD SILVER }
         scalar DateTime
         type PageInfo { endCursor: String hasNextPage: Boolean! }
-        type Account { id: ID! name: String! tier: Tier! tags: [String!]! owner: User updatedAt: DateTime! totalCount(atMost: Int): Int! secret(key: String!): String }
-        type User { id: ID! }
+        type Account { id: ID! name: String! tier: Tier! tags: [String!]! owner: User revenue: Money updatedAt: DateTime! totalCount(atMost: Int): Int! secret(key: String!): String }
+        type User { id: ID! name: String! manager: User }
+        type Money { amount: String! currency: String! }
         type AccountConnection { nodes: [Account!]! pageInfo: PageInfo! }
         input AccountFilter { tier: Tier }
         type Query {
@@ -577,7 +659,39 @@ mod tests {
         assert_eq!(catalog.0.len(), 1);
         assert_eq!(
             catalog.0["accounts"].columns,
-            ["id", "name", "tier", "tags", "updatedAt", "totalCount"]
+            [
+                "id",
+                "name",
+                "tier",
+                "tags",
+                "revenue.amount",
+                "revenue.currency",
+                "updatedAt",
+                "totalCount"
+            ]
+        );
+        assert!(
+            catalog.0["accounts"]
+                .allowed
+                .contains(&"owner.name".to_owned())
+        );
+        assert!(
+            !catalog.0["accounts"]
+                .allowed
+                .contains(&"owner.manager".to_owned())
+        );
+        assert_eq!(
+            selection(&[
+                "id".into(),
+                "revenue.amount".into(),
+                "owner.name".into(),
+                "revenue.currency".into()
+            ]),
+            "id revenue { amount currency } owner { name }"
+        );
+        assert_eq!(
+            at(&json!({"revenue": {"amount": "1.00"}}), "revenue.amount"),
+            "1.00"
         );
     }
 

@@ -68,14 +68,19 @@ fn base(area: Area) -> &'static str {
     }
 }
 
-async fn orders_page(ctx: Ctx, query: OrdersQuery) -> PageResult {
+/// What the orders list shows, from its query string: the status chosen, the API's
+/// filter, and the ordering (the page and its export read the same).
+fn orders_selection(
+    ctx: &Ctx,
+    query: &OrdersQuery,
+) -> (
+    Option<String>,
+    serde_json::Map<String, serde_json::Value>,
+    String,
+    bool,
+) {
     let status = param(&query.status).filter(|s| ORDER_STATUSES.contains(&s.as_str()));
-    // Sorting by total is offered only to callers who may see totals.
-    let sortable: &[&str] = if ctx.me.is_supplier() {
-        &["CREATED_AT", "NUMBER"]
-    } else {
-        &["CREATED_AT", "NUMBER", "TOTAL"]
-    };
+    let sortable = sortable(ctx);
     let sort = param(&query.sort)
         .filter(|s| sortable.contains(&s.as_str()))
         .unwrap_or_else(|| "CREATED_AT".into());
@@ -87,6 +92,44 @@ async fn orders_page(ctx: Ctx, query: OrdersQuery) -> PageResult {
     if let Some(status) = &status {
         filter.insert("status".into(), json!(status));
     }
+    (status, filter, sort, desc)
+}
+
+/// `/app/orders.csv`, `/portal/orders.csv`: the list as the page shows it, every page of
+/// it, streamed by the gateway's export as the caller (a supplier's has no totals).
+pub async fn csv<S: Side>(
+    Signed(ctx, _): Signed<S>,
+    Query(query): Query<OrdersQuery>,
+) -> PageResult {
+    let (_, filter, sort, desc) = orders_selection(&ctx, &query);
+    let order = json!({ "field": sort, "direction": if desc { "DESC" } else { "ASC" } });
+    ctx.web
+        .api
+        .export(
+            &ctx.session.access_token,
+            &[
+                ("list", "orders".to_owned()),
+                ("format", "csv".to_owned()),
+                ("filter", serde_json::Value::Object(filter).to_string()),
+                ("orderBy", order.to_string()),
+            ],
+        )
+        .await
+        .map_err(|failure| ctx.refuse(failure))
+}
+
+/// The orderings offered: by total only to callers who may see totals.
+fn sortable(ctx: &Ctx) -> &'static [&'static str] {
+    if ctx.me.is_supplier() {
+        &["CREATED_AT", "NUMBER"]
+    } else {
+        &["CREATED_AT", "NUMBER", "TOTAL"]
+    }
+}
+
+async fn orders_page(ctx: Ctx, query: OrdersQuery) -> PageResult {
+    let (status, filter, sort, desc) = orders_selection(&ctx, &query);
+    let sortable = sortable(&ctx);
     const CAP: i64 = 10_000;
     let gql = format!(
         "query($first: Int!, $after: String, $filter: OrderFilter, $orderBy: OrderOrder) {{ \

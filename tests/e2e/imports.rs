@@ -227,6 +227,21 @@ async fn an_account_file_is_checked_without_writing_then_run_row_by_row() {
         json!([{ "externalId": "IMP-2" }, { "externalId": "IMP-3" }])
     );
 
+    // What the written rows said is forgotten (they are records now); refused rows keep
+    // theirs for the report.
+    let kept = demo
+        .ok(
+            &admin,
+            "query($id: ID!) { import(id: $id) { rows { externalId data } } }",
+            json!({ "id": id }),
+        )
+        .await["import"]["rows"]
+        .clone();
+    for row in kept.as_array().expect("rows") {
+        let refused = matches!(row["externalId"].as_str(), Some("IMP-2" | "IMP-3"));
+        assert_eq!(row["data"] != "{}", refused, "{row}");
+    }
+
     // A finished run is not run again; the same file imported anew changes nothing.
     let again = demo
         .send(
@@ -257,6 +272,22 @@ async fn an_account_file_is_checked_without_writing_then_run_row_by_row() {
         [&json!(0), &json!(0), &json!(4), &json!(2)],
         "{anew}"
     );
+
+    // Deleted, it is gone with its rows.
+    demo.ok(
+        &admin,
+        "mutation($id: ID!) { deleteImport(id: $id) }",
+        json!({ "id": id }),
+    )
+    .await;
+    let gone = demo
+        .ok(
+            &admin,
+            "query($id: ID!) { import(id: $id) { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(gone["import"], Value::Null);
 
     // The export of the list, filtered as the list is, neutralises the formula.
     let export = reqwest::Client::new()

@@ -43,6 +43,10 @@ const COVERED_ELSEWHERE: &[(&str, &str)] = &[
         "imports::a_large_file_is_sent_in_parts_and_resumes_after_a_stop",
     ),
     (
+        "deleteImport",
+        "imports::an_account_file_is_checked_without_writing_then_run_row_by_row",
+    ),
+    (
         "importAccounts",
         "imports::an_account_file_is_checked_without_writing_then_run_row_by_row",
     ),

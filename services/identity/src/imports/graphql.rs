@@ -380,6 +380,25 @@ impl ImportMutation {
         Ok(start(ctx, &id, ImportState::Running, false, skip_duplicates).await?)
     }
 
+    /// Deletes an import and every row kept of it (the file's contents included); one
+    /// that is being checked or run is cancelled first. Returns its id.
+    async fn delete_import(&self, ctx: &Context<'_>, id: ID) -> Result<ID> {
+        let who = Principal::of(ctx);
+        signed_in(&who)?;
+        let db = &directory(ctx)?.db;
+        let txn = db.begin().await?;
+        let found = store::owned(&txn, &id, &who.subject).await?;
+        if matches!(found.state, ImportState::Checking | ImportState::Running) {
+            return Err(ApiError::InvalidState {
+                message: "cancel the import before deleting it".into(),
+            }
+            .into());
+        }
+        store::delete(&txn, &found.id).await?;
+        txn.commit().await?;
+        Ok(id)
+    }
+
     /// Stops an import: no further batch is sent (batches already written stay written;
     /// `runImport` goes on from where it stopped).
     async fn cancel_import(&self, ctx: &Context<'_>, id: ID) -> Result<ImportNode> {

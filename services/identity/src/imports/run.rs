@@ -294,6 +294,7 @@ impl Runner {
         let state = if found.dry_run {
             ImportState::Checked
         } else {
+            store::forget_written(&self.db, &found.id).await?;
             ImportState::Done
         };
         self.set_state(found, state, None).await

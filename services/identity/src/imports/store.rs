@@ -240,6 +240,34 @@ pub async fn record_outcomes<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Forgets what the rows a finished run wrote said: they are records now (where erasure
+/// and retention reach them); refused and skipped rows keep theirs for the report until
+/// the import is deleted.
+pub async fn forget_written<C: ConnectionTrait>(db: &C, import: &str) -> ApiResult<()> {
+    use import_row::Column as R;
+    import_row::Entity::update_many()
+        .col_expr(R::Data, Expr::val("{}"))
+        .filter(R::ImportId.eq(import))
+        .filter(R::Outcome.is_in([
+            ImportOutcome::Created,
+            ImportOutcome::Updated,
+            ImportOutcome::Unchanged,
+        ]))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Deletes an import and its rows.
+pub async fn delete<C: ConnectionTrait>(db: &C, import: &str) -> ApiResult<()> {
+    import_row::Entity::delete_many()
+        .filter(import_row::Column::ImportId.eq(import))
+        .exec(db)
+        .await?;
+    import::Entity::delete_by_id(import).exec(db).await?;
+    Ok(())
+}
+
 /// Starts a pass over every row: outcomes of rows that are sent are cleared, the counts
 /// start again from the rows refused on upload.
 pub async fn start_pass<C: ConnectionTrait>(

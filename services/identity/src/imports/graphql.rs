@@ -10,7 +10,7 @@ use crm_service_common::principal::Principal;
 use crm_service_common::{ApiError, ApiResult, clock};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
 };
 
 use super::catalog;
@@ -284,7 +284,7 @@ impl ImportMutation {
         let rows = parse::rows(kind, input.format, checked_size(&input.content)?, first)?;
         let db = &directory(ctx)?.db;
         let now = clock::now();
-        let txn = db.begin().await?;
+        let txn = crm_service_common::db::begin_write(db).await?;
         let id = crm_service_common::domain::new_id("imp");
         let row_count = rows.len() as i64;
         store::stage(&txn, &id, rows).await?;
@@ -329,7 +329,7 @@ impl ImportMutation {
         let who = Principal::of(ctx);
         signed_in(&who)?;
         let db = &directory(ctx)?.db;
-        let txn = db.begin().await?;
+        let txn = crm_service_common::db::begin_write(db).await?;
         let found = store::owned(&txn, &id, &who.subject).await?;
         if found.state != ImportState::Staged {
             return Err(ApiError::InvalidState {
@@ -386,7 +386,7 @@ impl ImportMutation {
         let who = Principal::of(ctx);
         signed_in(&who)?;
         let db = &directory(ctx)?.db;
-        let txn = db.begin().await?;
+        let txn = crm_service_common::db::begin_write(db).await?;
         let found = store::owned(&txn, &id, &who.subject).await?;
         if matches!(found.state, ImportState::Checking | ImportState::Running) {
             return Err(ApiError::InvalidState {
@@ -438,7 +438,7 @@ async fn start(
     let who = Principal::of(ctx);
     signed_in(&who)?;
     let db = &directory(ctx)?.db;
-    let txn = db.begin().await?;
+    let txn = crm_service_common::db::begin_write(db).await?;
     let found = store::owned(&txn, id, &who.subject).await?;
     if matches!(
         found.state,

@@ -22,7 +22,6 @@ use crm_service_common::subgraph::BoxFuture;
 use crm_service_common::{ApiError, ApiResult, clock};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -258,7 +257,7 @@ impl Runner {
         rows: &[ImportRow],
         outcomes: Vec<RowOutcome>,
     ) -> ApiResult<()> {
-        let txn = self.db.begin().await?;
+        let txn = crm_service_common::db::begin_write(&self.db).await?;
         store::record_outcomes(&txn, &found.id, &outcomes).await?;
         let count = |outcome: ImportOutcome| {
             outcomes.iter().filter(|o| o.outcome == outcome).count() as i64

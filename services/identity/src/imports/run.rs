@@ -275,11 +275,12 @@ impl Runner {
         row.duplicates = Set(found.duplicates + duplicates);
         row.last_error = Set(None);
         row.updated_at = Set(clock::now());
-        // Only while the pass is still on: a cancel meanwhile wins.
+        // The batch is written, so it is recorded even when the import was cancelled
+        // meanwhile (a cancel stops the *next* batch; the state is left as it is); only a
+        // second recording of the same batch (another replica took the job over) is not.
         let updated = import::Entity::update_many()
             .set(row)
             .filter(import::Column::Id.eq(found.id.as_str()))
-            .filter(import::Column::State.eq(found.state))
             .filter(import::Column::NextRow.eq(found.next_row))
             .exec(&txn)
             .await?;

@@ -327,6 +327,15 @@ fn new_entry(
     }
 }
 
+/// A new entry's id, ordered by time: entries are written in time order (a partner's reads
+/// thousands a second at scale), so a time-ordered id keeps the unique index's inserts at
+/// its right edge where a random one lands on a random leaf, which at millions of entries is
+/// a page read and a page write per entry. The id tells nothing its reader cannot read in
+/// the entry's own `at`.
+fn new_entry_id() -> String {
+    format!("aud_{}", uuid::Uuid::now_v7().simple())
+}
+
 /// The row that inserts `e`: every column but its insertion place, `seq`, which is the
 /// database's to give.
 fn insertable(e: entry::Model) -> entry::ActiveModel {
@@ -363,7 +372,7 @@ where
     let mut entries = Vec::with_capacity(changes.len());
     let mut values = Vec::new();
     for change in changes {
-        let id = crate::domain::new_id("aud");
+        let id = new_entry_id();
         let entry = new_entry(id.clone(), &actor, at, action, (record_type, E::id(after)));
         let mut digest_of = |side: &str, value: Option<String>| {
             value.map(|value| {
@@ -406,7 +415,7 @@ pub async fn record_erasure<C: ConnectionTrait>(
     detail: serde_json::Value,
 ) -> ApiResult<()> {
     let entry = new_entry(
-        crate::domain::new_id("aud"),
+        new_entry_id(),
         &current_actor(),
         crate::clock::now(),
         action::ERASED,

@@ -120,8 +120,39 @@ pub fn logged(who: &crate::principal::Principal) -> bool {
     enabled && who.partner().is_some()
 }
 
+/// What one request read, as handed to the writer.
+struct RequestReads {
+    actor: Actor,
+    at: chrono::DateTime<chrono::Utc>,
+    operation: Option<String>,
+    reads: Vec<NotedRead>,
+}
+
+impl RequestReads {
+    /// One read entry per record, with the fields resolved on it and the operation.
+    fn into_entries(self) -> impl Iterator<Item = entry::Model> {
+        let Self {
+            actor,
+            at,
+            operation,
+            reads,
+        } = self;
+        reads.into_iter().map(move |NotedRead { table, id, fields }| {
+            let fields: Vec<&str> = fields.iter().map(|f| f.as_str()).collect();
+            let detail = serde_json::json!({
+                "fields": fields,
+                "operation": operation,
+            });
+            entry::Model {
+                detail: Some(detail.to_string()),
+                ..new_entry(super::new_entry_id(), &actor, at, action::READ, (table, &id))
+            }
+        })
+    }
+}
+
 enum Message {
-    Reads(Vec<entry::Model>),
+    Reads(RequestReads),
     Flush(oneshot::Sender<()>),
 }
 
@@ -160,36 +191,21 @@ impl ReadLog {
         Self { tx }
     }
 
-    /// Hands the reads one request collected to the writer (never waits).
+    /// Hands the reads one request collected to the writer (never waits). The entries
+    /// are built by the writer, so the request pays for taking the noted reads only.
     pub fn record(&self, actor: &Actor, operation: Option<&str>, collector: &ReadCollector) {
         let reads = collector.take();
         if reads.is_empty() {
             return;
         }
-        let at = crate::clock::now();
-        let operation = operation.map(client_operation);
-        let entries = reads
-            .into_iter()
-            .map(|NotedRead { table, id, fields }| {
-                let fields: Vec<&str> = fields.iter().map(|f| f.as_str()).collect();
-                let detail = serde_json::json!({
-                    "fields": fields,
-                    "operation": operation,
-                });
-                entry::Model {
-                    detail: Some(detail.to_string()),
-                    ..new_entry(
-                        crate::domain::new_id("aud"),
-                        actor,
-                        at,
-                        action::READ,
-                        (table, &id),
-                    )
-                }
-            })
-            .collect::<Vec<_>>();
-        let count = entries.len();
-        if self.tx.try_send(Message::Reads(entries)).is_err() {
+        let count = reads.len();
+        let batch = RequestReads {
+            actor: actor.clone(),
+            at: crate::clock::now(),
+            operation: operation.map(|name| client_operation(name).to_owned()),
+            reads,
+        };
+        if self.tx.try_send(Message::Reads(batch)).is_err() {
             tracing::warn!(
                 reads = count,
                 "the read log's writer is behind: these reads were not logged"
@@ -267,8 +283,8 @@ async fn write_loop(
             }
         };
         match message {
-            Some(Message::Reads(entries)) => {
-                pending.extend(entries);
+            Some(Message::Reads(reads)) => {
+                pending.extend(reads.into_entries());
                 if pending.len() >= FLUSH_AT {
                     pending =
                         write(&db, key.as_ref(), &service, std::mem::take(&mut pending)).await;

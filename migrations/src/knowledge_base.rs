@@ -28,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(crate::audit::AuditRetention),
             Box::new(crate::audit::AuditSealQueue),
             Box::new(crate::audit::AuditDropGlobalChainIndex),
+            Box::new(ArticleSearchGeneration),
         ]
     }
 }
@@ -299,5 +300,75 @@ impl MigrationTrait for ArticleFeedbackAndLinks {
         )
         .await?;
         index(m, "case_articles", &["article_id"], false).await
+    }
+}
+
+/// A counter of changes to the words search ranks by (`title`, `tags`, `body`), moved by
+/// the database itself on every insert, delete and change of those columns, whoever
+/// writes: the search's in-memory rankings stay valid while it stands still, in every
+/// replica of the service.
+struct ArticleSearchGeneration;
+
+impl MigrationName for ArticleSearchGeneration {
+    fn name(&self) -> &str {
+        "m20261217_000100_article_search_generation"
+    }
+}
+
+const POSTGRES_GENERATION: &[&str] = &[
+    "CREATE OR REPLACE FUNCTION bump_article_search_generation() RETURNS trigger AS $$
+     BEGIN
+         UPDATE article_search_generation SET generation = generation + 1;
+         RETURN NULL;
+     END $$ LANGUAGE plpgsql",
+    "CREATE TRIGGER articles_search_generation_words
+         AFTER INSERT OR DELETE OR UPDATE OF title, tags, body ON articles
+         FOR EACH STATEMENT EXECUTE FUNCTION bump_article_search_generation()",
+    "CREATE TRIGGER articles_search_generation_truncate
+         AFTER TRUNCATE ON articles
+         FOR EACH STATEMENT EXECUTE FUNCTION bump_article_search_generation()",
+];
+
+const SQLITE_GENERATION: &[&str] = &[
+    "CREATE TRIGGER IF NOT EXISTS articles_generation_insert AFTER INSERT ON articles BEGIN
+         UPDATE article_search_generation SET generation = generation + 1;
+     END",
+    "CREATE TRIGGER IF NOT EXISTS articles_generation_update
+         AFTER UPDATE OF title, tags, body ON articles BEGIN
+         UPDATE article_search_generation SET generation = generation + 1;
+     END",
+    "CREATE TRIGGER IF NOT EXISTS articles_generation_delete AFTER DELETE ON articles BEGIN
+         UPDATE article_search_generation SET generation = generation + 1;
+     END",
+];
+
+#[async_trait::async_trait]
+impl MigrationTrait for ArticleSearchGeneration {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        m.create_table(
+            Table::create()
+                .table("article_search_generation")
+                .if_not_exists()
+                .col(int("id").primary_key().to_owned())
+                .col(
+                    ColumnDef::new("generation")
+                        .big_integer()
+                        .not_null()
+                        .to_owned(),
+                )
+                .to_owned(),
+        )
+        .await?;
+        let db = m.get_connection();
+        db.execute_unprepared("INSERT INTO article_search_generation (id, generation) VALUES (1, 0)")
+            .await?;
+        let statements = match m.get_database_backend() {
+            DbBackend::Postgres => POSTGRES_GENERATION,
+            _ => SQLITE_GENERATION,
+        };
+        for sql in statements {
+            db.execute_unprepared(sql).await?;
+        }
+        Ok(())
     }
 }

@@ -41,11 +41,26 @@ where
     Q: ObjectType + Default + 'static,
     M: ObjectType + Default + 'static,
 {
-    subgraph_limits(async_graphql::Schema::build(
+    subgraph_schema_with(db, |builder| builder)
+}
+
+/// [`subgraph_schema`] with data of the service's own kept beside the database (what lives
+/// as long as the service, per database).
+pub fn subgraph_schema_with<Q, M>(
+    db: DatabaseConnection,
+    extend: impl FnOnce(
+        async_graphql::SchemaBuilder<Q, M, async_graphql::EmptySubscription>,
+    ) -> async_graphql::SchemaBuilder<Q, M, async_graphql::EmptySubscription>,
+) -> async_graphql::Schema<Q, M, async_graphql::EmptySubscription>
+where
+    Q: ObjectType + Default + 'static,
+    M: ObjectType + Default + 'static,
+{
+    extend(subgraph_limits(async_graphql::Schema::build(
         Q::default(),
         M::default(),
         async_graphql::EmptySubscription,
-    ))
+    )))
     .data(db)
     .finish()
 }

@@ -775,7 +775,20 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     report.line("");
 
     let personas = personas(&world, &expected);
-    let system = system::start_all_in_one(storage, ([127, 0, 0, 1], 0).into(), None).await?;
+    // Limits on, as the binary's, with budgets no scenario reaches: the default budgets
+    // would refuse most of a 16-connection run, and a refusal is not a measurement.
+    let settings = system::GatewaySettings {
+        door: crm_gateway::federation::server::DoorConfig {
+            rate_limits: Some(crm_gateway::rate_limit::RateLimits::parse(
+                crate::RATE_LIMITS_NOT_REACHED,
+                std::time::Duration::from_secs(60),
+            )?),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let system =
+        system::start_all_in_one_with(storage, ([127, 0, 0, 1], 0).into(), None, settings).await?;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;

@@ -247,7 +247,8 @@ impl RecordFilter<article::Entity> for ArticleFilter {
                 )
                 .await?,
             );
-            relevance_page(db, select, &query, first, after).await
+            let rankings = ctx.data_opt::<store::rankings::SearchRankings>();
+            relevance_page(db, rankings, select, &query, first, after).await
         }
     }
 }
@@ -256,6 +257,7 @@ impl RecordFilter<article::Entity> for ArticleFilter {
 /// relevance (scaled to an integer, so it compares exactly) and the id of the last row.
 async fn relevance_page(
     db: &sea_orm::DatabaseConnection,
+    rankings: Option<&store::rankings::SearchRankings>,
     select: Select<article::Entity>,
     query: &SearchQuery,
     first: Option<i32>,
@@ -273,10 +275,16 @@ async fn relevance_page(
     let total = TotalCount::new(db, select.clone());
     // (relevance, id), best first, after the cursor: the page and at least one more row
     // when there is one.
-    let mut ranked = if db.get_database_backend() == sea_orm::DbBackend::Postgres {
-        ranked_in_database(db, select, query, &request).await?
-    } else {
-        ranked_in_service(db, select, query, &request).await?
+    let remembered = match rankings {
+        Some(rankings) => rankings.of(db, query).await?,
+        None => None,
+    };
+    let mut ranked = match remembered {
+        Some(ranking) => visible_in_ranked_order(db, select, &ranking.ranked, &request).await?,
+        None if db.get_database_backend() == sea_orm::DbBackend::Postgres => {
+            ranked_in_database(db, select, query, &request).await?
+        }
+        None => ranked_in_service(db, select, query, &request).await?,
     };
     let has_next_page = ranked.len() as u64 > request.first;
     ranked.truncate(request.first as usize);
@@ -300,6 +308,55 @@ async fn relevance_page(
         has_next_page,
         total,
     })
+}
+
+/// [`relevance_page`] from a remembered ranking (`store::rankings`): the ranked articles
+/// after the cursor are offered to `select` (the reader's filters and visibility) a few at
+/// a time, more each round, until the page and one more row are found or the ranking ends.
+async fn visible_in_ranked_order(
+    db: &sea_orm::DatabaseConnection,
+    select: Select<article::Entity>,
+    ranked: &[(i64, String)],
+    request: &PageRequest,
+) -> ApiResult<Vec<(i64, String)>> {
+    let mut at = match &request.after {
+        Some(Cursor {
+            key: SortKey::Int(last_score),
+            id: last_id,
+            ..
+        }) => ranked.partition_point(|(score, id)| {
+            score > last_score || (score == last_score && id <= last_id)
+        }),
+        _ => 0,
+    };
+    let wanted = request.first as usize + 1;
+    let mut offered = (2 * wanted).max(32);
+    let mut page = Vec::with_capacity(wanted);
+    while page.len() < wanted && at < ranked.len() {
+        let next = &ranked[at..ranked.len().min(at + offered)];
+        let visible: std::collections::HashSet<String> = select
+            .clone()
+            .select_only()
+            .column(article::Column::Id)
+            .filter(sea_orm::ColumnTrait::is_in(
+                &article::Column::Id,
+                next.iter().map(|(_, id)| id.clone()),
+            ))
+            .into_tuple::<String>()
+            .all(db)
+            .await?
+            .into_iter()
+            .collect();
+        page.extend(
+            next.iter()
+                .filter(|(_, id)| visible.contains(id))
+                .take(wanted - page.len())
+                .cloned(),
+        );
+        at += next.len();
+        offered = (offered * 4).min(2_000);
+    }
+    Ok(page)
 }
 
 /// [`relevance_page`]'s ranking on SQLite: every match scored in the service

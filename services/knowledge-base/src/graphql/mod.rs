@@ -37,7 +37,9 @@ pub struct Mutation(
 pub type KnowledgeBaseSchema = Schema<Query, Mutation, EmptySubscription>;
 
 pub fn build_schema(db: DatabaseConnection) -> KnowledgeBaseSchema {
-    subgraph_schema(db)
+    crm_service_common::graphql::subgraph_schema_with(db, |builder| {
+        builder.data(crate::store::rankings::SearchRankings::default())
+    })
 }
 
 /// Per-request data: the loaders that batch look-ups by id into one query each.

@@ -1,6 +1,8 @@
 //! The knowledge base's records on the shared record store, the index of linked products,
 //! and full-text search on both databases.
 
+pub mod rankings;
+
 use std::collections::HashMap;
 
 use crm_service_common::domain::label;

@@ -311,6 +311,51 @@ async fn full_text_search_finds_words_and_ranks_title_and_tags_above_the_body() 
     assert_eq!(titles(&tagged["articles"]), ["Sensor firmware"]);
 }
 
+/// Rankings are remembered per query (`store::rankings`); every change of an article's words
+/// is seen by the next search, whoever wrote it.
+#[tokio::test]
+async fn search_follows_every_change_of_the_words_at_once() {
+    let app = spawn().await;
+    sensor_corpus(&app).await;
+    let search = "query($t: String) { articles(filter: { text: $t }) { totalCount nodes { id title version } } }";
+    let before = app.ok(search, json!({ "t": "calib" })).await;
+    assert_eq!(titles(&before["articles"]), ["Pressure gauge calibration"]);
+
+    // A new article matching in its title ranks first at once.
+    create_article(
+        &app,
+        json!({ "title": "Calibration of the calibration rig", "body": "calibrate", "tags": ["calibration"] }),
+    )
+    .await;
+    let added = app.ok(search, json!({ "t": "calib" })).await;
+    assert_eq!(
+        titles(&added["articles"]),
+        ["Calibration of the calibration rig", "Pressure gauge calibration"]
+    );
+
+    // Words changed so that it no longer matches: gone from the next search.
+    let gauge = added["articles"]["nodes"][1].clone();
+    let changed = app
+        .ok(
+            UPDATE,
+            json!({ "id": gauge["id"], "v": gauge["version"], "input": { "title": "Pressure gauge", "body": "Compare against a reference.", "tags": ["gauges"], "status": "REVIEW" } }),
+        )
+        .await["updateArticle"]
+        .clone();
+    app.ok_as(
+        &staff("usr_marketing", "marketing"),
+        APPROVE,
+        json!({ "id": changed["id"], "v": changed["version"] }),
+    )
+    .await;
+    let after = app.ok(search, json!({ "t": "calib" })).await;
+    assert_eq!(
+        titles(&after["articles"]),
+        ["Calibration of the calibration rig"]
+    );
+    assert_eq!(after["articles"]["totalCount"], 1);
+}
+
 #[tokio::test]
 async fn hostile_search_text_is_only_ever_words() {
     let app = spawn().await;

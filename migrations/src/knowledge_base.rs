@@ -360,8 +360,10 @@ impl MigrationTrait for ArticleSearchGeneration {
         )
         .await?;
         let db = m.get_connection();
-        db.execute_unprepared("INSERT INTO article_search_generation (id, generation) VALUES (1, 0)")
-            .await?;
+        db.execute_unprepared(
+            "INSERT INTO article_search_generation (id, generation) VALUES (1, 0)",
+        )
+        .await?;
         let statements = match m.get_database_backend() {
             DbBackend::Postgres => POSTGRES_GENERATION,
             _ => SQLITE_GENERATION,

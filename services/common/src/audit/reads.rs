@@ -137,17 +137,25 @@ impl RequestReads {
             operation,
             reads,
         } = self;
-        reads.into_iter().map(move |NotedRead { table, id, fields }| {
-            let fields: Vec<&str> = fields.iter().map(|f| f.as_str()).collect();
-            let detail = serde_json::json!({
-                "fields": fields,
-                "operation": operation,
-            });
-            entry::Model {
-                detail: Some(detail.to_string()),
-                ..new_entry(super::new_entry_id(), &actor, at, action::READ, (table, &id))
-            }
-        })
+        reads
+            .into_iter()
+            .map(move |NotedRead { table, id, fields }| {
+                let fields: Vec<&str> = fields.iter().map(|f| f.as_str()).collect();
+                let detail = serde_json::json!({
+                    "fields": fields,
+                    "operation": operation,
+                });
+                entry::Model {
+                    detail: Some(detail.to_string()),
+                    ..new_entry(
+                        super::new_entry_id(),
+                        &actor,
+                        at,
+                        action::READ,
+                        (table, &id),
+                    )
+                }
+            })
     }
 }
 

@@ -234,13 +234,13 @@ impl RecordFilter<article::Entity> for ArticleFilter {
                 return list(ctx, self.select(), ordering, first, after).await;
             };
             let db = db(ctx)?;
-            let select = self
-                .select()
-                .filter(store::match_condition(db.get_database_backend(), &query));
             if explicit {
+                let select = self
+                    .select()
+                    .filter(store::match_condition(db.get_database_backend(), &query));
                 return list(ctx, select, ordering, first, after).await;
             }
-            let select = select.filter(
+            let select = self.select().filter(
                 crm_service_common::access::visible_in::<article::Entity>(
                     ctx,
                     crm_service_common::access::Action::Read,
@@ -253,8 +253,9 @@ impl RecordFilter<article::Entity> for ArticleFilter {
     }
 }
 
-/// A page of `select` in relevance order (best first, then id). The cursor carries the
-/// relevance (scaled to an integer, so it compares exactly) and the id of the last row.
+/// A page of the articles of `select` (the reader's filters and visibility) that match
+/// `query`, in relevance order (best first, then id). The cursor carries the relevance
+/// (scaled to an integer, so it compares exactly) and the id of the last row.
 async fn relevance_page(
     db: &sea_orm::DatabaseConnection,
     rankings: Option<&store::rankings::SearchRankings>,
@@ -272,7 +273,10 @@ async fn relevance_page(
             "this cursor belongs to a different ordering; start again without `after`",
         ));
     }
-    let total = TotalCount::new(db, select.clone());
+    let matching = select
+        .clone()
+        .filter(store::match_condition(db.get_database_backend(), query));
+    let total = TotalCount::new(db, matching.clone());
     // (relevance, id), best first, after the cursor: the page and at least one more row
     // when there is one.
     let remembered = match rankings {
@@ -282,9 +286,9 @@ async fn relevance_page(
     let mut ranked = match remembered {
         Some(ranking) => visible_in_ranked_order(db, select, &ranking.ranked, &request).await?,
         None if db.get_database_backend() == sea_orm::DbBackend::Postgres => {
-            ranked_in_database(db, select, query, &request).await?
+            ranked_in_database(db, matching, query, &request).await?
         }
-        None => ranked_in_service(db, select, query, &request).await?,
+        None => ranked_in_service(db, matching, query, &request).await?,
     };
     let has_next_page = ranked.len() as u64 > request.first;
     ranked.truncate(request.first as usize);
@@ -313,6 +317,9 @@ async fn relevance_page(
 /// [`relevance_page`] from a remembered ranking (`store::rankings`): the ranked articles
 /// after the cursor are offered to `select` (the reader's filters and visibility) a few at
 /// a time, more each round, until the page and one more row are found or the ranking ends.
+/// The ranking is the set of matches (at the generation this request read), so the match
+/// is not asked again: with it, PostgreSQL read every match through the full-text index
+/// to keep the few offered (6 ms a page under load, as much as ranking them all).
 async fn visible_in_ranked_order(
     db: &sea_orm::DatabaseConnection,
     select: Select<article::Entity>,

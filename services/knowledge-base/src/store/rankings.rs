@@ -100,7 +100,10 @@ async fn rank_every_match(
         let rows: Vec<(String, i64)> = matching
             .select_only()
             .column(article::Column::Id)
-            .expr(Expr::cust_with_values(super::RANK_SQL, [query.to_tsquery()]))
+            .expr(Expr::cust_with_values(
+                super::RANK_SQL,
+                [query.to_tsquery()],
+            ))
             .limit(LARGEST as u64 + 1)
             .into_tuple()
             .all(db)

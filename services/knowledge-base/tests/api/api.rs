@@ -330,7 +330,10 @@ async fn search_follows_every_change_of_the_words_at_once() {
     let added = app.ok(search, json!({ "t": "calib" })).await;
     assert_eq!(
         titles(&added["articles"]),
-        ["Calibration of the calibration rig", "Pressure gauge calibration"]
+        [
+            "Calibration of the calibration rig",
+            "Pressure gauge calibration"
+        ]
     );
 
     // Words changed so that it no longer matches: gone from the next search.

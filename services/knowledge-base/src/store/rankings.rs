@@ -27,10 +27,12 @@ use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect}
 use crate::domain::SearchQuery;
 use crate::entity::article;
 
-/// Queries whose rankings are remembered at once.
-const REMEMBERED: usize = 256;
+/// Queries whose rankings are remembered at once. With [`LARGEST`] this bounds what a
+/// caller sending many broad queries can make the service hold: 64 rankings of at most
+/// 5,000 entries (about 60 bytes each), some 20 MB.
+const REMEMBERED: usize = 64;
 /// A query matching more articles than this is ranked in the page's statement instead.
-pub const LARGEST: usize = 20_000;
+pub const LARGEST: usize = 5_000;
 
 /// Every article matching one query, best first, then by id: `(score, id)`.
 pub struct Ranking {

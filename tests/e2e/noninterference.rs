@@ -1290,10 +1290,6 @@ const WATCH: &str = "subscription($ids: [ID!]!) { orderChanged(ids: $ids) { chan
         lines(first: 100) { nodes { id lineNumber productId quantity status unitPrice { amount } } } \
         shipments(first: 50) { nodes { id status carrier trackingNumber } } } } }";
 
-/// What a side's subscription was told once it has been quiet for a while: per order (by
-/// label), its CURRENT view (null when it had none) and its view as last told (null when
-/// it left the view). How many events an order takes depends on when the reads ran (two
-/// quick changes may be read as one), so the views are compared, not the events.
 /// Every event a side's subscription has sent, read until it has been quiet for `quiet`
 /// seconds.
 async fn drain_subscription(side: &mut Side, quiet: u64) -> Vec<Value> {
@@ -1312,8 +1308,10 @@ async fn drain_subscription(side: &mut Side, quiet: u64) -> Vec<Value> {
     events
 }
 
-/// What a side's subscription told, by order label: its CURRENT view and its view as last
-/// told.
+/// What a side's subscription was told (`events`): per order (by label), its CURRENT view
+/// (null when it had none) and its view as last told (null when it left the view). How many
+/// events an order takes depends on when the reads ran (two quick changes may be read as
+/// one), so the views are compared, not the events.
 fn subscription_mirror(side: &Side, events: &[Value]) -> BTreeMap<String, [Value; 2]> {
     let ids = side.labels();
     let mut told: BTreeMap<String, [Value; 2]> = BTreeMap::new();

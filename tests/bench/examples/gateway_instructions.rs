@@ -15,7 +15,6 @@ use std::sync::Arc;
 use crm_bench::guild;
 use crm_gateway::federation::compose::{SubgraphSource, compose};
 use crm_gateway::federation::engine::{Engine, EngineConfig};
-use crm_gateway::federation::server::DoorConfig;
 use crm_service_common::internal_auth::KeyPair;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -97,13 +96,7 @@ fn main() -> anyhow::Result<()> {
         let keys = KeyPair::generate()?;
         let app = crm_gateway::federation::server::router(
             engine,
-            DoorConfig {
-                rate_limits: Some(crm_gateway::rate_limit::RateLimits::parse(
-                    crm_bench::RATE_LIMITS_NOT_REACHED,
-                    std::time::Duration::from_secs(60),
-                )?),
-                ..DoorConfig::default()
-            },
+            crm_bench::door_with_limits_not_reached()?,
             crm_system::minter(&keys),
             None,
             None,

@@ -778,13 +778,7 @@ pub async fn run(storage: &Storage, options: BenchOptions) -> anyhow::Result<()>
     // Limits on, as the binary's, with budgets no scenario reaches: the default budgets
     // would refuse most of a 16-connection run, and a refusal is not a measurement.
     let settings = system::GatewaySettings {
-        door: crm_gateway::federation::server::DoorConfig {
-            rate_limits: Some(crm_gateway::rate_limit::RateLimits::parse(
-                crate::RATE_LIMITS_NOT_REACHED,
-                std::time::Duration::from_secs(60),
-            )?),
-            ..Default::default()
-        },
+        door: crate::door_with_limits_not_reached()?,
         ..Default::default()
     };
     let system =

@@ -14,3 +14,15 @@ pub mod scale;
 pub const RATE_LIMITS_NOT_REACHED: &str = "anonymous=1000000000:1000000000000000,\
 internal=1000000000:1000000000000000,partner=1000000000:1000000000000000,\
 integrator=1000000000:1000000000000000,source=1000000000:1000000000000000";
+
+/// The gateway's door with [`RATE_LIMITS_NOT_REACHED`] (for gateways started in process).
+pub fn door_with_limits_not_reached() -> anyhow::Result<crm_gateway::federation::server::DoorConfig>
+{
+    Ok(crm_gateway::federation::server::DoorConfig {
+        rate_limits: Some(crm_gateway::rate_limit::RateLimits::parse(
+            RATE_LIMITS_NOT_REACHED,
+            std::time::Duration::from_secs(60),
+        )?),
+        ..Default::default()
+    })
+}

@@ -326,16 +326,7 @@ async fn visible_in_ranked_order(
     ranked: &[(i64, String)],
     request: &PageRequest,
 ) -> ApiResult<Vec<(i64, String)>> {
-    let mut at = match &request.after {
-        Some(Cursor {
-            key: SortKey::Int(last_score),
-            id: last_id,
-            ..
-        }) => ranked.partition_point(|(score, id)| {
-            score > last_score || (score == last_score && id <= last_id)
-        }),
-        _ => 0,
-    };
+    let mut at = store::rankings::after_cursor(ranked, relevance_cursor(request));
     let wanted = request.first as usize + 1;
     let mut offered = (2 * wanted).max(32);
     let mut page = Vec::with_capacity(wanted);
@@ -380,20 +371,21 @@ async fn ranked_in_service(
         .into_tuple()
         .all(db)
         .await?;
-    let scores = store::relevance(db, query, &candidates).await?;
-    let score = |id: &str| scores.get(id).copied().unwrap_or(i64::MIN);
-    let mut ranked: Vec<(i64, String)> =
-        candidates.into_iter().map(|id| (score(&id), id)).collect();
-    ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    if let Some(Cursor {
-        key: SortKey::Int(last_score),
-        id: last_id,
-        ..
-    }) = &request.after
-    {
-        ranked.retain(|(s, id)| s < last_score || (s == last_score && id > last_id));
+    let mut ranked = store::rankings::scored_in_service(db, query, candidates).await?;
+    let start = store::rankings::after_cursor(&ranked, relevance_cursor(request));
+    Ok(ranked.split_off(start))
+}
+
+/// The `(score, id)` of a relevance cursor, when the request continues one.
+fn relevance_cursor(request: &PageRequest) -> Option<(i64, &str)> {
+    match &request.after {
+        Some(Cursor {
+            key: SortKey::Int(score),
+            id,
+            ..
+        }) => Some((*score, id.as_str())),
+        _ => None,
     }
-    Ok(ranked)
 }
 
 /// [`relevance_page`]'s ranking on PostgreSQL: one statement ranks the matching articles

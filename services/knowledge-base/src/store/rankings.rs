@@ -122,14 +122,42 @@ async fn rank_every_match(
         if ids.len() > LARGEST {
             return Ok(None);
         }
-        let scores = super::relevance(db, query, &ids).await?;
-        ids.into_iter()
-            .map(|id| (scores.get(&id).copied().unwrap_or(i64::MIN), id))
-            .collect()
+        return scored_in_service(db, query, ids).await.map(Some);
     };
     if ranked.len() > LARGEST {
         return Ok(None);
     }
-    ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    sort_best_first(&mut ranked);
     Ok(Some(ranked))
+}
+
+/// `ids` scored in the service ([`super::relevance`], SQLite's ranking), best first.
+pub async fn scored_in_service(
+    db: &sea_orm::DatabaseConnection,
+    query: &SearchQuery,
+    ids: Vec<String>,
+) -> ApiResult<Vec<(i64, String)>> {
+    let scores = super::relevance(db, query, &ids).await?;
+    let mut ranked: Vec<(i64, String)> = ids
+        .into_iter()
+        .map(|id| (scores.get(&id).copied().unwrap_or(i64::MIN), id))
+        .collect();
+    sort_best_first(&mut ranked);
+    Ok(ranked)
+}
+
+/// Relevance order: best score first, then id.
+fn sort_best_first(ranked: &mut [(i64, String)]) {
+    ranked.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+}
+
+/// Where the rows after a relevance cursor `(score, id)` start in `ranked` (in relevance
+/// order): every row before it ranks above the cursor's or is the cursor's own.
+pub fn after_cursor(ranked: &[(i64, String)], cursor: Option<(i64, &str)>) -> usize {
+    match cursor {
+        Some((last_score, last_id)) => ranked.partition_point(|(score, id)| {
+            *score > last_score || (*score == last_score && id.as_str() <= last_id)
+        }),
+        None => 0,
+    }
 }
